@@ -1,0 +1,128 @@
+# visor-gw build.  Plain GNU make; libraries found with pkg-config.
+#
+#   make            build bin/visor-gw and bin/visorctl
+#   make test       build and run every test (installs missing -dev packages)
+#   make demo       the end-to-end demonstration (SPEC section 11)
+#   make bench      benchmarks against nginx (SPEC section 12)
+#   make fuzz       libFuzzer targets (clang)
+#   make SANITIZE=address,undefined test
+#   make install PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+PKGS     = openssl libcurl libcjson cmocka sqlite3 libevent libevent_openssl libevent_pthreads
+
+# Library modules, one folder per layer.  Every .c in these folders is part of
+# libvisor.a; gateway/ (minus main.c) is libgateway.a so tests can reach it.
+LIB_DIRS = util crypto policy certs client adapters
+LIB_SRC  = $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+GW_SRC   = $(filter-out gateway/main.c,$(wildcard gateway/*.c))
+CTL_SRC  = $(wildcard visorctl/*.c)
+SUP_SRC  = $(wildcard tests/support/*.c)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+INTEG_SRC= $(wildcard tests/integration/test_*.c)
+BENCH_SRC= $(wildcard tests/bench/bench_*.c)
+
+WARN    = -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+          -Wmissing-prototypes -Wno-unused-parameter
+HARDEN  = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+OPT    ?= -O2 -g
+# Install missing -dev packages before pkg-config is asked (a fresh Debian 12
+# machine, as root); does nothing when everything is present.
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+DEPS_STATUS := $(shell scripts/deps.sh build >&2; echo $$?)
+ifneq ($(DEPS_STATUS),0)
+$(error missing build dependencies; see scripts/deps.sh)
+endif
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CPPFLAGS += -I. -D_GNU_SOURCE
+CFLAGS  += $(WARN) $(OPT) $(PKG_CFLAGS)
+LDFLAGS += -pie -Wl,-z,relro,-z,now
+LDLIBS  += $(PKG_LIBS) -lpthread -lm
+
+ifneq ($(SANITIZE),)
+BUILD   := $(BUILD)-san
+HARDEN  := -fPIE
+OPT     := -O1 -g -fno-omit-frame-pointer
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+CFLAGS += $(HARDEN)
+
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+GW_OBJ   = $(GW_SRC:%.c=$(BUILD)/%.o)
+CTL_OBJ  = $(CTL_SRC:%.c=$(BUILD)/%.o)
+SUP_OBJ  = $(SUP_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+INTEG_BIN= $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
+BENCH_BIN= $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test unit integration demo bench fuzz fuzz-run install clean deps check-src valgrind man-lint
+BINDIR   = $(BUILD)/bin
+all: $(BINDIR)/visor-gw $(BINDIR)/visorctl
+ifeq ($(SANITIZE),)
+	@ln -sfn $(BUILD)/bin bin
+endif
+
+$(BINDIR)/visor-gw: $(BUILD)/gateway/main.o $(BUILD)/libgateway.a $(BUILD)/libvisor.a
+	@mkdir -p $(BINDIR)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/visorctl: $(CTL_OBJ) $(BUILD)/libgateway.a $(BUILD)/libvisor.a
+	@mkdir -p $(BINDIR)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libvisor.a: $(LIB_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/libgateway.a: $(GW_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SUP_OBJ) $(BUILD)/libgateway.a $(BUILD)/libvisor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/integration/%.o $(SUP_OBJ) $(BUILD)/libgateway.a $(BUILD)/libvisor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(SUP_OBJ) $(BUILD)/libgateway.a $(BUILD)/libvisor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests first (no network), then integration tests that start real
+# gateways on loopback.  Every binary prints cmocka's summary.
+test: all $(UNIT_BIN) $(INTEG_BIN) check-src
+	@VISOR_BIN=$(abspath $(BINDIR)) VISOR_SRC=$(CURDIR) scripts/run-tests.sh $(BUILD) $(UNIT_BIN) $(INTEG_BIN)
+
+check-src:
+	@scripts/check-src.sh
+
+demo: all
+	@scripts/demo.sh
+
+bench: all $(BENCH_BIN)
+	@scripts/bench.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
+	  $(DESTDIR)$(PREFIX)/share/doc/visor-gw
+	install -m 0755 $(BINDIR)/visor-gw $(BINDIR)/visorctl $(DESTDIR)$(PREFIX)/bin/
+	for m in docs/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
+	for m in docs/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man5/ || true; done
+	for m in docs/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man8/ || true; done
+	for f in docs/visor-gw.service docs/gateway.example.json; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/doc/visor-gw/ || true; done
+
+clean:
+	rm -rf build build-san build-fuzz bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,188 @@
+/* Unit tests for util/: buf, b64, strict JSON, fileio; and crypto/identity. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto/identity.h"
+#include "crypto/keyfile.h"
+#include "util/b64.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "util/json.h"
+
+static void
+test_buf_limits(void **state)
+{
+	buf_t b;
+
+	(void)state;
+	buf_init(&b, 8);
+	assert_int_equal(buf_puts(&b, "abcd"), 0);
+	assert_int_equal(buf_printf(&b, "%d", 1234), 0);
+	assert_string_equal(b.data, "abcd1234");
+	assert_int_equal(buf_puts(&b, "x"), -1);	/* past max */
+	assert_int_equal(b.len, 8);
+	buf_free(&b);
+	assert_null(b.data);
+}
+
+static void
+test_b64_roundtrip_and_strict(void **state)
+{
+	unsigned char out[16];
+	char enc[B64_ENCODED_SIZE(5)];
+
+	(void)state;
+	assert_int_equal(b64_encode((const unsigned char *)"hello", 5, enc), 8);
+	assert_string_equal(enc, "aGVsbG8=");
+	assert_int_equal(b64_decode(enc, 8, out, sizeof(out)), 5);
+	assert_memory_equal(out, "hello", 5);
+	assert_int_equal(b64_decode("aGVsbG8", 7, out, sizeof(out)), -1);
+	assert_int_equal(b64_decode("aGVsbG9=", 8, out, sizeof(out)), -1); /* non-canonical */
+	assert_int_equal(b64_decode("aGV sbG8", 8, out, sizeof(out)), -1);
+	assert_int_equal(b64_decode("aGVsbG8=", 8, out, 4), -1);	/* too small */
+	assert_int_equal(b64_decode("", 0, out, sizeof(out)), 0);
+}
+
+static void
+test_json_strict(void **state)
+{
+	char err[128];
+	cJSON *j;
+	char deep[200];
+	int i;
+
+	(void)state;
+	j = json_parse_strict("{\"a\":1}", 7, 4, err, sizeof(err));
+	assert_non_null(j);
+	cJSON_Delete(j);
+	assert_null(json_parse_strict("{\"a\":1,\"a\":2}", 13, 4, err, sizeof(err)));
+	assert_non_null(strstr(err, "duplicate"));
+	assert_null(json_parse_strict("{\"a\":1} x", 9, 4, err, sizeof(err)));
+	assert_non_null(strstr(err, "trailing"));
+	assert_null(json_parse_strict("{\"a\":\"\xc3\x28\"}", 10, 4, err, sizeof(err)));
+	assert_non_null(strstr(err, "UTF-8"));
+	assert_null(json_parse_strict("{\"a\":\"\\u0000\"}", 14, 4, err, sizeof(err)));
+	assert_null(json_parse_strict("{\"a\":1e999}", 11, 4, err, sizeof(err)));
+	assert_null(json_parse_strict("", 0, 4, err, sizeof(err)));
+	for (i = 0; i < 100; i++)
+		deep[i] = '[';
+	for (i = 100; i < 200; i++)
+		deep[i] = ']';
+	assert_null(json_parse_strict(deep, 200, 32, err, sizeof(err)));
+	assert_non_null(strstr(err, "nesting"));
+	j = json_parse_strict(deep + 68, 64, 32, err, sizeof(err));
+	assert_non_null(j);
+	cJSON_Delete(j);
+}
+
+static void
+test_json_utf8(void **state)
+{
+	(void)state;
+	assert_true(json_utf8_valid((const unsigned char *)"caf\xc3\xa9", 5));
+	assert_false(json_utf8_valid((const unsigned char *)"\xc0\xaf", 2));	/* overlong */
+	assert_false(json_utf8_valid((const unsigned char *)"\xed\xa0\x80", 3)); /* surrogate */
+	assert_false(json_utf8_valid((const unsigned char *)"\xf4\x90\x80\x80", 4));
+	assert_false(json_utf8_valid((const unsigned char *)"\xe2\x82", 2));	/* truncated */
+}
+
+static void
+test_identity_parse(void **state)
+{
+	identity_t id;
+	char err[128];
+	static const char *const bad[] = {
+		"urn:visor:norfolk", "urn:visor:Norfolk:gateway",
+		"urn:visor:norfolk:gateway:x", "urn:visor:norfolk:agency:spy",
+		"urn:visor:norfolk:agency:police:a:b", "urn:visor::gateway",
+		"urn:other:norfolk:gateway", "urn:visor:norfolk:auditor",
+		"urn:visor:norfolk:auditor:Bad", "URN:visor:norfolk:gateway",
+		"urn:visor:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:gateway",
+		"urn:visor:norfolk:agency:housing:", NULL
+	};
+	size_t i;
+
+	(void)state;
+	assert_int_equal(identity_parse("urn:visor:norfolk:gateway", 25, &id, err, sizeof(err)), 0);
+	assert_int_equal(id.kind, IDENTITY_GATEWAY);
+	assert_string_equal(id.area, "norfolk");
+	assert_int_equal(identity_parse("urn:visor:norfolk:agency:housing:st-martins", 43, &id, err, sizeof(err)), 0);
+	assert_int_equal(id.kind, IDENTITY_AGENCY);
+	assert_string_equal(id.type, "housing");
+	assert_string_equal(id.unit, "st-martins");
+	assert_int_equal(identity_parse("urn:visor:suffolk:auditor:lay-adviser-1", 39, &id, err, sizeof(err)), 0);
+	assert_int_equal(id.kind, IDENTITY_AUDITOR);
+	assert_string_equal(id.unit, "lay-adviser-1");
+	for (i = 0; bad[i] != NULL; i++)
+		assert_int_equal(identity_parse(bad[i], strlen(bad[i]), &id, err, sizeof(err)), -1);
+	assert_int_equal(identity_parse("urn:visor:norfolk:gateway\0x", 27, &id, err, sizeof(err)), -1);
+}
+
+static void
+test_fileio_and_keyfile(void **state)
+{
+	char dir[] = "/tmp/visor-test-XXXXXX";
+	char path[256], err[256];
+	unsigned char key[32];
+	char *data;
+	size_t len;
+	EVP_PKEY *k, *k2;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(file_join(path, sizeof(path), dir, "a.txt"), 0);
+	assert_int_equal(file_write_atomic(path, "hello", 5, 0644), 0);
+	assert_int_equal(file_read_all(path, 100, &data, &len), 0);
+	assert_int_equal(len, 5);
+	free(data);
+	assert_int_equal(file_read_all(path, 4, &data, &len), -1);
+	assert_int_equal(errno, EFBIG);
+	assert_int_equal(file_check_private(path), -1);
+
+	assert_int_equal(file_join(path, sizeof(path), dir, "store.key"), 0);
+	assert_int_equal(keyfile_create_aead(path), 0);
+	assert_int_equal(keyfile_create_aead(path), -1);	/* never overwrite */
+	assert_int_equal(keyfile_load_aead(path, key, err, sizeof(err)), 0);
+	chmod(path, 0640);
+	assert_int_equal(keyfile_load_aead(path, key, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "0600"));
+	unlink(path);
+
+	assert_int_equal(file_join(path, sizeof(path), dir, "k.pem"), 0);
+	k = keyfile_generate("ed25519");
+	assert_non_null(k);
+	assert_int_equal(keyfile_write_private(path, k), 0);
+	k2 = keyfile_load_private(path, err, sizeof(err));
+	assert_non_null(k2);
+	assert_int_equal(EVP_PKEY_eq(k, k2), 1);
+	EVP_PKEY_free(k2);
+	chmod(path, 0644);
+	assert_null(keyfile_load_private(path, err, sizeof(err)));
+	EVP_PKEY_free(k);
+	unlink(path);
+	rmdir(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_buf_limits),
+		cmocka_unit_test(test_b64_roundtrip_and_strict),
+		cmocka_unit_test(test_json_strict),
+		cmocka_unit_test(test_json_utf8),
+		cmocka_unit_test(test_identity_parse),
+		cmocka_unit_test(test_fileio_and_keyfile),
+	};
+
+	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}

@@ -1,0 +1,169 @@
+#include "util/fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int
+file_read_all(const char *path, size_t max, char **out, size_t *len)
+{
+	struct stat st;
+	char *data = NULL;
+	size_t off = 0;
+	ssize_t r;
+	int fd;
+
+	*out = NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(fd, &st) < 0)
+		goto err;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto err;
+	}
+	if ((size_t)st.st_size > max) {
+		errno = EFBIG;
+		goto err;
+	}
+	if ((data = malloc((size_t)st.st_size + 1)) == NULL)
+		goto err;
+	while (off < (size_t)st.st_size) {
+		r = read(fd, data + off, (size_t)st.st_size - off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		off += (size_t)r;
+	}
+	data[off] = '\0';
+	close(fd);
+	*out = data;
+	if (len != NULL)
+		*len = off;
+	return 0;
+err:
+	free(data);
+	close(fd);
+	return -1;
+}
+
+static int
+fsync_dir_of(const char *path)
+{
+	char tmp[4096];
+	int fd, rc;
+
+	if (strlen(path) >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, path, strlen(path) + 1);
+	if ((fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int
+file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[4096];
+	const char *p = data;
+	size_t off = 0;
+	ssize_t w;
+	int fd, n, saved;
+
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0)
+		return -1;
+	/* The umask must not widen or narrow what the caller asked for. */
+	if (fchmod(fd, mode) < 0)
+		goto err;
+	while (off < len) {
+		w = write(fd, p + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			goto err;
+		off += (size_t)w;
+	}
+	if (fsync(fd) < 0)
+		goto err;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto err;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0)
+		goto err;
+	return fsync_dir_of(path);
+err:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	errno = saved;
+	return -1;
+}
+
+int
+file_check_private(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -1;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+int
+file_mkdirs(const char *path, mode_t mode)
+{
+	char tmp[4096];
+	size_t i, n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -1;
+		if (i < n)
+			tmp[i] = '/';
+	}
+	return 0;
+}
+
+int
+file_join(char *out, size_t outlen, const char *dir, const char *name)
+{
+	int n;
+
+	if (name[0] == '/')
+		n = snprintf(out, outlen, "%s", name);
+	else
+		n = snprintf(out, outlen, "%s/%s", dir, name);
+	return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+}

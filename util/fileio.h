@@ -1,0 +1,33 @@
+/*
+ * fileio: bounded whole-file reads and crash-safe writes.
+ */
+#ifndef UTIL_FILEIO_H
+#define UTIL_FILEIO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Read a whole regular file of at most max bytes into a new NUL-terminated
+ * buffer (*out, caller frees; *len excludes the NUL).  Returns 0, or -1 with
+ * errno set (EFBIG when larger than max). */
+int file_read_all(const char *path, size_t max, char **out, size_t *len);
+
+/* Write data to path atomically: a temporary file in the same folder, created
+ * with the given mode, fsync'd, renamed over path, then the folder fsync'd.
+ * Returns 0 or -1 with errno set (path unchanged on failure). */
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* 0 if path is a regular file not readable or writable by group or others
+ * (the rule for private key files); -1 with errno set otherwise (EPERM for a
+ * bad mode). */
+int file_check_private(const char *path);
+
+/* Create a directory (and its parents) with the given mode if missing.
+ * Returns 0 or -1. */
+int file_mkdirs(const char *path, mode_t mode);
+
+/* Join dir and name into out (size outlen).  Returns 0, or -1 if it does not
+ * fit. */
+int file_join(char *out, size_t outlen, const char *dir, const char *name);
+
+#endif

@@ -1,0 +1,211 @@
+#include "util/json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/guard.h"
+
+int
+json_utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = s[i];
+		unsigned n, cp, k;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (len - i <= n)
+			return 0;
+		for (k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+static int
+json_check(const cJSON *v, int depth, int max_depth, char *err, size_t errlen)
+{
+	const cJSON *c, *d;
+
+	if (cJSON_IsNumber(v) && !isfinite(v->valuedouble)) {
+		snprintf(err, errlen, "number out of range");
+		return -1;
+	}
+	if (cJSON_IsString(v) &&
+	    !json_utf8_valid((const unsigned char *)v->valuestring,
+	    strlen(v->valuestring))) {
+		snprintf(err, errlen, "string is not valid UTF-8");
+		return -1;
+	}
+	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+		return 0;
+	if (depth >= max_depth) {
+		snprintf(err, errlen, "nesting deeper than %d", max_depth);
+		return -1;
+	}
+	for (c = v->child; c != NULL; c = c->next) {
+		if (cJSON_IsObject(v)) {
+			if (!json_utf8_valid((const unsigned char *)c->string,
+			    strlen(c->string))) {
+				snprintf(err, errlen, "key is not valid UTF-8");
+				return -1;
+			}
+			/* Objects from outside are small; quadratic is fine and
+			 * bounded by the body size limit. */
+			for (d = v->child; d != c; d = d->next) {
+				if (strcmp(d->string, c->string) == 0) {
+					snprintf(err, errlen, "duplicate key \"%.64s\"",
+					    c->string);
+					return -1;
+				}
+			}
+		}
+		if (json_check(c, depth + 1, max_depth, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Strings with an escaped NUL would be cut short by cJSON: refuse them. */
+static int
+json_has_escaped_nul(const char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 5 < len; i++)
+		if (buf[i] == '\\' && buf[i + 1] == 'u' && buf[i + 2] == '0' &&
+		    buf[i + 3] == '0' && buf[i + 4] == '0' && buf[i + 5] == '0') {
+			/* count preceding backslashes: \\u0000 is not an escape */
+			size_t k = i, bs = 0;
+			while (k > 0 && buf[k - 1] == '\\') {
+				bs++;
+				k--;
+			}
+			if (bs % 2 == 0)
+				return 1;
+		}
+	return 0;
+}
+
+cJSON *
+json_parse_strict(const char *buf, size_t len, int max_depth, char *err,
+    size_t errlen)
+{
+	cJSON *root = NULL;
+	const char *end = NULL;
+	size_t i, depth = 0, maxd = 0;
+	int in_str = 0;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	if (len == 0) {
+		snprintf(err, errlen, "empty body");
+		return NULL;
+	}
+	if (memchr(buf, '\0', len) != NULL) {
+		snprintf(err, errlen, "NUL byte in JSON text");
+		return NULL;
+	}
+	/* Measure nesting before cJSON recurses into it. */
+	for (i = 0; i < len; i++) {
+		char c = buf[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '{' || c == '[') {
+			if (++depth > maxd)
+				maxd = depth;
+		} else if ((c == '}' || c == ']') && depth > 0) {
+			depth--;
+		}
+	}
+	if (maxd > (size_t)max_depth) {
+		snprintf(err, errlen, "nesting deeper than %d", max_depth);
+		return NULL;
+	}
+	if (json_has_escaped_nul(buf, len)) {
+		snprintf(err, errlen, "escaped NUL in string");
+		return NULL;
+	}
+	root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+	if (root == NULL) {
+		const char *at = cJSON_GetErrorPtr();
+		long off = (at != NULL && at >= buf && at <= buf + len) ?
+		    (long)(at - buf) : -1;
+		snprintf(err, errlen, "malformed JSON near byte %ld", off);
+		return NULL;
+	}
+	for (; end != NULL && end < buf + len; end++) {
+		if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n') {
+			snprintf(err, errlen, "trailing bytes after JSON value");
+			cJSON_Delete(root);
+			return NULL;
+		}
+	}
+	if (json_check(root, 0, max_depth, err, errlen) < 0) {
+		cJSON_Delete(root);
+		return NULL;
+	}
+	return root;
+}
+
+int
+json_get_int(const cJSON *obj, const char *key, int64_t min, int64_t max,
+    int64_t *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	double d;
+
+	if (v == NULL)
+		return 1;
+	if (!cJSON_IsNumber(v))
+		return -1;
+	d = v->valuedouble;
+	if (d != floor(d) || d < (double)min || d > (double)max ||
+	    d < -9007199254740992.0 || d > 9007199254740992.0)
+		return -1;
+	*out = (int64_t)d;
+	return 0;
+}
+
+const char *
+json_get_str(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+char *
+json_print(const cJSON *v)
+{
+	return cJSON_PrintUnformatted(v);
+}
