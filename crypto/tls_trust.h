@@ -1,0 +1,68 @@
+/*
+ * tls_trust: the trust set of a gateway or client (national root, area CA
+ * certificates, CRLs) and the visor rules of SPEC section 3 applied to a
+ * verified peer:
+ *
+ *   - the chain verifies to the root, within validity, leaf not on its CA's
+ *     CRL (OpenSSL's verification with X509_V_FLAG_CRL_CHECK);
+ *   - extended key usage fits the role (clientAuth for a client,
+ *     serverAuth for a server);
+ *   - subjectAltName holds exactly one URI, which parses as an identity;
+ *   - the identity's area equals the area of the issuing CA (whose own
+ *     certificate carries urn:visor:<area>:ca).
+ *
+ * A trust set is immutable once built; SIGHUP builds a new one and swaps.
+ */
+#ifndef CRYPTO_TLS_TRUST_H
+#define CRYPTO_TLS_TRUST_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "crypto/identity.h"
+
+typedef struct tls_trust tls_trust_t;
+
+typedef enum { TLS_ROLE_CLIENT, TLS_ROLE_SERVER } tls_role_t;
+
+/* Build a trust set from PEM files: the root, the area CA certificates
+ * (n_ca) and CRLs (n_crl).  Every file must load and every CRL must be
+ * signed by one of the CAs and be current.  NULL with a reason in err. */
+tls_trust_t *tls_trust_load(const char *root_file, const char *const *ca_files,
+    size_t n_ca, const char *const *crl_files, size_t n_crl, char *err,
+    size_t errlen);
+
+/* Free; NULL does nothing. */
+void tls_trust_free(tls_trust_t *t);
+
+/* The X509_STORE (root as the only trust anchor, CRLs loaded, CRL checking
+ * on).  Owned by t; take a reference (X509_STORE_up_ref) to keep it. */
+X509_STORE *tls_trust_store(const tls_trust_t *t);
+
+/* The area CA certificates, as untrusted intermediates for chain building.
+ * Owned by t. */
+STACK_OF(X509) *tls_trust_intermediates(const tls_trust_t *t);
+
+/* Verify cert (with chain_extra, may be NULL, as untrusted certificates) at
+ * the current time against t and apply the visor rules for role.  Fills *out
+ * on success and returns 0; otherwise -1 and a short reason code in reason:
+ * "unknown-ca", "expired", "not-yet-valid", "revoked", "crl-missing",
+ * "bad-eku", "no-uri", "multiple-uris", "malformed-uri", "area-mismatch",
+ * "bad-signature", "not-an-end-entity", "verify-failed". */
+int tls_trust_verify(const tls_trust_t *t, X509 *cert, STACK_OF(X509) *chain_extra,
+    tls_role_t role, identity_t *out, char *reason, size_t reasonlen);
+
+/* The visor rules alone, for a chain OpenSSL has already verified: leaf and
+ * the certificate that issued it.  0 or -1 with a reason code as above. */
+int tls_trust_check_identity(X509 *leaf, X509 *issuer, tls_role_t role,
+    identity_t *out, char *reason, size_t reasonlen);
+
+/* Map an OpenSSL X509_V_ERR_* code to one of the reason codes above. */
+const char *tls_trust_reason(int x509_verify_error);
+
+/* SHA-256 of the certificate's DER as 64 hex digits and NUL. */
+void tls_trust_cert_sha256(X509 *cert, char out[65]);
+
+#endif

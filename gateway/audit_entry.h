@@ -1,0 +1,55 @@
+/*
+ * audit_entry: one audit log entry (SPEC section 8) and its leaf encoding.
+ *
+ * The leaf is compact JSON with the members in this fixed order, absent
+ * (NULL / zero-count) members omitted except seq, time, op, actor, result:
+ *   seq, time, request_id, op, actor{id,cert,person}, record, version, purpose,
+ *   justification, recipient, fields[], withheld[], policy, rules[], result,
+ *   reason, digest, transfer
+ * Entries never carry record values: only paths, hashes and identifiers.
+ */
+#ifndef GATEWAY_AUDIT_ENTRY_H
+#define GATEWAY_AUDIT_ENTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define AUDIT_VERSION_NONE 0
+/* For an entry in a store job: take the version the job's record write got. */
+#define AUDIT_VERSION_ASSIGNED UINT64_MAX
+
+typedef struct {
+	const char *op;		/* collect, alter, consult, disclose, transfer-out,
+				   transfer-in, receipt, erase, deny, auth-fail, config */
+	const char *request_id;
+	const char *actor_id;	/* identity URI (or "-" for a refused handshake) */
+	const char *actor_cert;	/* SHA-256 hex of the certificate, or NULL */
+	const char *actor_person; /* X-Visor-Actor, or NULL */
+	const char *record;	/* record id, or NULL */
+	uint64_t version;	/* AUDIT_VERSION_NONE, a version, or _ASSIGNED */
+	const char *purpose;
+	const char *justification;
+	const char *recipient;	/* identity URI of who receives the data */
+	const char *const *fields; size_t n_fields;
+	const char *const *withheld; size_t n_withheld;
+	const char *policy;	/* policy hash, hex */
+	const char *const *rules; size_t n_rules;
+	const char *result;	/* "ok", "denied", "refused", "conflict", "error", ... */
+	const char *reason;	/* short machine reason, or NULL */
+	const char *digest;	/* SHA-256 hex of the bytes disclosed or stored */
+	const char *transfer;	/* transfer id, or NULL */
+} audit_entry_t;
+
+/* Append the leaf bytes for e with the given seq and time (RFC 3339 UTC with
+ * milliseconds) and resolved version to out.  0 or -1. */
+int audit_entry_encode(const audit_entry_t *e, uint64_t seq, const char *time,
+    uint64_t version, buf_t *out);
+
+/* Deep copy (all strings and arrays duplicated) so an entry can outlive the
+ * request that made it; free with audit_entry_free_copy.  NULL on failure. */
+audit_entry_t *audit_entry_copy(const audit_entry_t *e);
+void audit_entry_free_copy(audit_entry_t *e);
+
+#endif

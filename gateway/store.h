@@ -1,0 +1,246 @@
+/*
+ * store: the gateway's durable state in one SQLite database
+ * (<data_dir>/store.db, WAL, synchronous=FULL): versioned records encrypted
+ * at rest, idempotency keys, the transfer outbox and inbound receipts, and
+ * the audit log (leaves, Merkle nodes, signed checkpoints).  This is the one
+ * module that includes sqlite3.h.
+ *
+ * Writes: callers build a job (a list of operations that must commit
+ * together) and submit it.  One writer thread takes queued jobs in batches,
+ * runs each job inside its own SAVEPOINT (a failing job rolls back alone),
+ * commits the batch once (one fsync: group commit), then calls each job's
+ * done callback, on the writer thread.  A job is reported STORE_OK only
+ * after its commit is durable.  Audit entries get their seq (= leaf index)
+ * and time from the writer, so the log is sequenced in commit order.
+ *
+ * Checkpoints: the writer signs a checkpoint over the durable size at most
+ * checkpoint_interval_ms after new entries, stores it in the database and
+ * also in <data_dir>/checkpoint.last (atomic file write), so that replacing
+ * the database with an older copy is detected at start.
+ *
+ * Reads: each thread opens its own reader (a read-only connection).
+ */
+#ifndef GATEWAY_STORE_H
+#define GATEWAY_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/merkle.h"
+#include "gateway/audit_entry.h"
+#include "util/buf.h"
+
+typedef struct store store_t;
+typedef struct store_reader store_reader_t;
+typedef struct store_job store_job_t;
+
+typedef struct {
+	const char *data_dir;	/* holds store.db, store.key, audit.key */
+	const char *area;	/* log origin is "visor.<area>/audit" */
+	unsigned checkpoint_interval_ms;	/* 0: 1000 */
+	size_t max_batch;	/* jobs per group commit; 0: 512 */
+	size_t outbox_max;	/* queued transfers beyond this are STORE_FULL; 0: 100000 */
+} store_options_t;
+
+/* Status of a job. */
+enum {
+	STORE_OK = 0,
+	STORE_CONFLICT,		/* expected version differs */
+	STORE_NOT_FOUND,	/* record to change or erase does not exist (or is erased) */
+	STORE_EXISTS,		/* create expected no record, one exists */
+	STORE_IDEM_EXISTS,	/* idempotency key already used: job not applied */
+	STORE_FULL,		/* outbox at its limit */
+	STORE_FAILED		/* storage error: nothing of the job is durable */
+};
+
+#define STORE_VERSION_ANY UINT64_MAX	/* put: create or replace */
+#define STORE_VERSION_ABSENT 0		/* put: only if no live record */
+
+typedef struct {
+	int status;
+	uint64_t version;	/* version the job's record write got, else 0 */
+	uint64_t audit_index;	/* seq of the job's first audit entry */
+	uint64_t audit_size;	/* log size after the commit */
+	char err[160];		/* for STORE_FAILED: what went wrong (no data) */
+} store_result_t;
+
+typedef void (*store_done_fn)(void *arg, const store_result_t *r);
+
+/*
+ * Open the store: create the schema if new, load store.key and audit.key
+ * (both must be mode 0600), then check the audit log: the stored leaves must
+ * hash to the root of the last signed checkpoint (in the database and in
+ * checkpoint.last, whichever is larger; a database behind checkpoint.last
+ * was rolled back), and that checkpoint's signature must verify.  On any
+ * mismatch it refuses with a message saying what is wrong (removed, altered
+ * or rolled back, and at which index).  Then starts the writer thread.
+ * Returns NULL with err on failure.
+ */
+store_t *store_open(const store_options_t *opt, char *err, size_t errlen);
+
+/* Drain queued jobs, sign a final checkpoint, stop the writer, close.
+ * NULL does nothing. */
+void store_close(store_t *s);
+
+/* Create the data directory's keys for a new gateway (store.key, audit.key,
+ * mode 0600; refuses to overwrite) and append the audit verifier key line
+ * (SPEC section 8) to vkey.  0 or -1 with err. */
+int store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
+    char *err, size_t errlen);
+
+/* "visor.<area>/audit". */
+const char *store_origin(const store_t *s);
+
+/* Durable audit log size (leaves committed). */
+uint64_t store_audit_size(const store_t *s);
+
+/* Milliseconds since the latest checkpoint was signed (for metrics). */
+int64_t store_checkpoint_age_ms(const store_t *s);
+
+/* ---- writes ---- */
+
+store_job_t *store_job_new(void);
+void store_job_free(store_job_t *j);	/* only for a job never submitted */
+
+/* Record an idempotency key (scope: the caller's identity URI) with the hash
+ * of the request and the answer to replay.  Must be the job's first
+ * operation; if (scope, key) exists the whole job is skipped with
+ * STORE_IDEM_EXISTS. */
+int store_job_idempotency(store_job_t *j, const char *scope, const char *key,
+    const uint8_t req_hash[32], int http_status, const char *body, size_t len);
+
+/* Write a new version of record id (plaintext JSON, encrypted by the store
+ * with AAD = id || 0x00 || decimal version).  expect_version:
+ * STORE_VERSION_ANY, STORE_VERSION_ABSENT, or the current version (else
+ * STORE_CONFLICT).  The new version is current + 1 (1 for a new record; an
+ * erased record's versions continue).  changed_paths is a JSON array of
+ * paths, kept in the history. */
+int store_job_put_record(store_job_t *j, const char *id, uint64_t expect_version,
+    int category, int level, const char *managing_area, const char *json,
+    size_t len, const char *actor, const char *changed_paths_json);
+
+/* Erase record id: every stored version's content is destroyed (history
+ * metadata stays).  expect_version as above (ANY allowed). */
+int store_job_erase_record(store_job_t *j, const char *id,
+    uint64_t expect_version, const char *actor);
+
+/* Append an audit entry (deep-copied).  seq and time are assigned at commit. */
+int store_job_audit(store_job_t *j, const audit_entry_t *e);
+
+/* Queue a transfer in the outbox (payload encrypted with AAD = transfer id).
+ * STORE_FULL if outbox_max transfers are queued. */
+int store_job_outbox_add(store_job_t *j, const char *transfer_id,
+    const char *record_id, const char *to_area, const char *purpose,
+    const char *initiator, const char *payload, size_t len, int64_t deadline_ms);
+
+/* Update a transfer: status "queued", "delivered", "rejected", "failed";
+ * receipt JSON may be NULL. */
+int store_job_outbox_update(store_job_t *j, const char *transfer_id,
+    const char *status, unsigned attempts, int64_t next_attempt_ms,
+    const char *receipt, size_t receipt_len);
+
+/* Remember an inbound transfer (from_area, transfer_id) with its digest and
+ * received_at; audit_index is set to the job's first audit entry. */
+int store_job_inbound_add(store_job_t *j, const char *from_area,
+    const char *transfer_id, const char *digest, const char *received_at);
+
+/* Store the signed receipt of an inbound transfer. */
+int store_job_inbound_receipt(store_job_t *j, const char *from_area,
+    const char *transfer_id, const char *receipt, size_t len);
+
+/* Hand the job to the writer (ownership passes).  done(arg, result) is called
+ * once, on the writer thread, after the commit is durable or has failed.
+ * If the store is closing, done is called with STORE_FAILED at once. */
+void store_submit(store_t *s, store_job_t *j, store_done_fn done, void *arg);
+
+/* ---- reads ---- */
+
+store_reader_t *store_reader_new(store_t *s, char *err, size_t errlen);
+void store_reader_free(store_reader_t *r);
+
+typedef struct {
+	uint64_t version;
+	int category, level;
+	char managing_area[40];
+	int erased;		/* 1: erased, json empty */
+	buf_t json;		/* plaintext (caller frees with buf_free) */
+} store_record_t;
+
+/* Current version of a record.  0 found (json filled unless erased), 1 no
+ * such record, -1 error (including a failed decryption). */
+int store_record_get(store_reader_t *r, const char *id, store_record_t *out);
+
+/* History as a JSON array appended to out:
+ * [{"version":1,"time":"...","actor":"urn:...","op":"put|erase","changed":[...]}].
+ * 0, 1 no such record, -1 error. */
+int store_record_history(store_reader_t *r, const char *id, buf_t *out);
+
+/* Look up an idempotency key: 0 found (hash, status, body filled), 1 not
+ * found, -1 error. */
+int store_idem_get(store_reader_t *r, const char *scope, const char *key,
+    uint8_t req_hash[32], int *http_status, buf_t *body);
+
+typedef struct {
+	char transfer_id[80];
+	char record_id[80];
+	char to_area[40];
+	char purpose[40];
+	char initiator[160];
+	char status[16];
+	unsigned attempts;
+	int64_t next_attempt_ms, deadline_ms, created_ms;
+	buf_t payload;		/* decrypted; only filled by store_outbox_due */
+	buf_t receipt;		/* receipt JSON if delivered */
+} store_transfer_t;
+
+/* A transfer by id.  0 found, 1 not, -1 error.  Caller buf_free()s. */
+int store_transfer_get(store_reader_t *r, const char *transfer_id,
+    store_transfer_t *out);
+
+/* Up to max queued transfers with next_attempt_ms <= now_ms, oldest first,
+ * payloads decrypted.  Sets *n.  0 or -1.  Caller buf_free()s each. */
+int store_outbox_due(store_reader_t *r, int64_t now_ms, store_transfer_t *out,
+    size_t max, size_t *n);
+
+/* Outbox depth and the age of the oldest queued transfer, per peer area:
+ * calls fn for each area.  0 or -1. */
+int store_outbox_stats(store_reader_t *r,
+    void (*fn)(void *ctx, const char *area, uint64_t depth, int64_t oldest_ms),
+    void *ctx);
+
+/* Inbound transfer: 0 found (digest, received_at, audit_index, receipt (may
+ * be empty if not yet signed) filled), 1 not found, -1 error. */
+int store_inbound_get(store_reader_t *r, const char *from_area,
+    const char *transfer_id, char digest[65], char received_at[32],
+    uint64_t *audit_index, buf_t *receipt);
+
+/* Latest signed checkpoint (the signed note) appended to out.  0, 1 none yet,
+ * -1 error. */
+int store_checkpoint_latest(store_reader_t *r, buf_t *out);
+
+/* Leaf bytes of entry index appended to out.  0, 1 beyond size, -1. */
+int store_audit_leaf(store_reader_t *r, uint64_t index, buf_t *out);
+
+/* Calls fn for each leaf in [start, end) in order; stops on fn < 0. */
+int store_audit_entries(store_reader_t *r, uint64_t start, uint64_t end,
+    int (*fn)(void *ctx, uint64_t index, const void *leaf, size_t len),
+    void *ctx);
+
+/* Proofs over the durable tree (size <= store_audit_size).  0 or -1. */
+int store_audit_inclusion(store_reader_t *r, uint64_t index, uint64_t size,
+    merkle_hash_t *proof, size_t *n);
+int store_audit_consistency(store_reader_t *r, uint64_t m, uint64_t n,
+    merkle_hash_t *proof, size_t *count);
+
+typedef struct {
+	const char *record, *actor, *op;	/* NULL: any */
+	const char *since, *until;	/* RFC 3339 bounds on time, NULL: open */
+	size_t limit;			/* 0: 1000 */
+} store_audit_query_t;
+
+/* Leaves matching q, in index order, up to q->limit.  0 or -1. */
+int store_audit_search(store_reader_t *r, const store_audit_query_t *q,
+    int (*fn)(void *ctx, uint64_t index, const void *leaf, size_t len),
+    void *ctx);
+
+#endif
