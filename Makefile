@@ -24,6 +24,7 @@ SUP_SRC  = $(wildcard tests/support/*.c)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 INTEG_SRC= $(wildcard tests/integration/test_*.c)
 BENCH_SRC= $(wildcard tests/bench/bench_*.c)
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
 
 WARN    = -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
           -Wmissing-prototypes -Wno-unused-parameter
@@ -60,6 +61,9 @@ SUP_OBJ  = $(SUP_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG_BIN= $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 BENCH_BIN= $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+# Each fuzz target also builds with a plain driver that replays its corpus:
+# the regression run in make test.
+REPLAY_BIN= $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/replay/%)
 
 .PHONY: all test unit integration demo bench fuzz fuzz-run install clean deps check-src valgrind man-lint
 BINDIR   = $(BUILD)/bin
@@ -98,10 +102,40 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(SUP_OBJ) $(BUILD)/libgateway.a $(BU
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/replay/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay_main.o $(BUILD)/libgateway.a $(BUILD)/libvisor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# libFuzzer builds (clang): every library object again with coverage.
+FUZZ_BUILD = build-fuzz
+FUZZ_CC    = clang
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -std=c11 -I. -D_GNU_SOURCE $(PKG_CFLAGS)
+FUZZ_OBJ   = $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(GW_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_BIN   = $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+SECONDS   ?= 60
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS) -lpthread -lm
+
+fuzz:
+	@scripts/deps.sh fuzz
+	$(MAKE) $(FUZZ_BIN)
+
+fuzz-run: fuzz
+	@for t in $(FUZZ_BIN); do n=$$(basename $$t); mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
+	  echo "== $$n for $(SECONDS)s"; \
+	  $$t -max_total_time=$(SECONDS) -print_final_stats=1 \
+	    $$( [ -f tests/fuzz/$$n.dict ] && echo -dict=tests/fuzz/$$n.dict ) \
+	    $(FUZZ_BUILD)/corpus-$$n tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
+
 # Unit tests first (no network), then integration tests that start real
 # gateways on loopback.  Every binary prints cmocka's summary.
-test: all $(UNIT_BIN) $(INTEG_BIN) check-src
-	@VISOR_BIN=$(abspath $(BINDIR)) VISOR_SRC=$(CURDIR) scripts/run-tests.sh $(BUILD) $(UNIT_BIN) $(INTEG_BIN)
+test: all $(UNIT_BIN) $(INTEG_BIN) $(REPLAY_BIN) check-src
+	@VISOR_BIN=$(abspath $(BINDIR)) VISOR_SRC=$(CURDIR) scripts/run-tests.sh $(BUILD) $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN)
 
 check-src:
 	@scripts/check-src.sh
