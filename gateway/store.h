@@ -202,6 +202,11 @@ int store_transfer_get(store_reader_t *r, const char *transfer_id,
 int store_outbox_due(store_reader_t *r, int64_t now_ms, store_transfer_t *out,
     size_t max, size_t *n);
 
+/* The same for one peer area only (so that a peer that is down cannot
+ * starve the others). */
+int store_outbox_due_for(store_reader_t *r, const char *area, int64_t now_ms,
+    store_transfer_t *out, size_t max, size_t *n);
+
 /* Outbox depth and the age of the oldest queued transfer, per peer area:
  * calls fn for each area.  0 or -1. */
 int store_outbox_stats(store_reader_t *r,
