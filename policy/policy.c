@@ -537,6 +537,25 @@ err:
 	return -1;
 }
 
+/* A field path, also accepting "x[]" for the array field x. */
+static int
+selector_field(const char *path)
+{
+	char tmp[160];
+	size_t n = strlen(path);
+	int node;
+
+	if (n > 2 && n < sizeof(tmp) && strcmp(path + n - 2, "[]") == 0) {
+		memcpy(tmp, path, n - 2);
+		tmp[n - 2] = '\0';
+		node = record_field_find(tmp);
+		if (node >= 0 && record_fields(&n)[node].type == RECORD_T_ARRAY_OBJ)
+			return node;
+		return -1;
+	}
+	return record_field_find(path);
+}
+
 static int
 load_fields(lctx_t *l, const policy_t *p, rule_t *r, const cJSON *fv)
 {
@@ -565,15 +584,17 @@ load_fields(lctx_t *l, const policy_t *p, rule_t *r, const cJSON *fv)
 			return lerr(l, "fields[%zu]: not a field path, group or "
 			    "{\"path\",\"where\"} object", i);
 		before = r->nsel;
-		if ((g = record_group_from_name(path->valuestring)) >= 0) {
-			if (cJSON_IsObject(e))
-				return lerr(l, "fields[%zu]: \"where\" needs a field "
-				    "path, not the group \"%s\"", i, path->valuestring);
+		node = selector_field(path->valuestring);
+		g = record_group_from_name(path->valuestring);
+		if (g >= 0 && !cJSON_IsObject(e)) {
+			/* A bare name that is both a group and a field
+			 * ("intelligence") means the group; "intelligence[]"
+			 * names the field. */
 			for (f = 0; f < p->nfields; f++)
 				if (p->fields[f].parent == -1 &&
 				    (int)p->fields[f].group == g)
 					GUARD(add_selector(l, r, (int)f, i), err);
-		} else if ((node = record_field_find(path->valuestring)) >= 0) {
+		} else if (node >= 0) {
 			GUARD(add_selector(l, r, node, i), err);
 		} else {
 			return lerr(l, "fields[%zu]: unknown field or group \"%s\"",
