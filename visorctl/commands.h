@@ -8,5 +8,6 @@
 #define VISORCTL_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the version" },
+	{ "policy", cmd_policy, "check, explain and test policy files" },
 };
 
 int
