@@ -44,6 +44,7 @@ struct xfer {
 	https_response_t *resp;
 	size_t max;
 	int too_large;
+	int retryable;		/* set by finish_transfer */
 };
 
 static int global_done;
@@ -501,6 +502,7 @@ https_response_free(https_response_t *resp)
 	if (resp == NULL)
 		return;
 	buf_free(&resp->body);
+	buf_free(&resp->headers);
 }
 
 static void
@@ -509,6 +511,96 @@ response_init(https_response_t *resp, size_t max)
 	memset(resp, 0, sizeof(*resp));
 	/* write_cb enforces the bound; the buffer's own max is a backstop. */
 	buf_init(&resp->body, max);
+	buf_init(&resp->headers, HTTPS_MAX_HEADERS);
+}
+
+int
+https_response_header(const https_response_t *resp, const char *name,
+    char *out, size_t outlen)
+{
+	const char *p, *end, *eol, *v;
+	size_t nlen, vlen;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (resp == NULL || resp->headers.data == NULL || name == NULL)
+		return -1;
+	nlen = strlen(name);
+	p = resp->headers.data;
+	end = p + resp->headers.len;
+	while (p < end) {
+		eol = memchr(p, '\n', (size_t)(end - p));
+		if (eol == NULL)
+			eol = end;
+		if ((size_t)(eol - p) > nlen && p[nlen] == ':' &&
+		    strncasecmp(p, name, nlen) == 0) {
+			v = p + nlen + 1;
+			while (v < eol && (*v == ' ' || *v == '\t'))
+				v++;
+			vlen = (size_t)(eol - v);
+			while (vlen > 0 && (v[vlen - 1] == '\r' ||
+			    v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+				vlen--;
+			if (outlen > 0) {
+				if (vlen >= outlen)
+					vlen = outlen - 1;
+				memcpy(out, v, vlen);
+				out[vlen] = '\0';
+			}
+			return 0;
+		}
+		p = eol + 1;
+	}
+	return -1;
+}
+
+/* Keep the header lines of the last response only (a 100 or a redirect
+ * before it would otherwise mix in): a status line starts a new block. */
+static size_t
+header_cb(char *ptr, size_t size, size_t nitems, void *userdata)
+{
+	struct xfer *x = userdata;
+	size_t n = size * nitems;
+
+	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
+		buf_reset(&x->resp->headers);
+		return n;
+	}
+	if (n == 2 && ptr[0] == '\r' && ptr[1] == '\n')
+		return n;
+	if (buf_append(&x->resp->headers, ptr, n) < 0) {
+		x->too_large = 1;
+		return 0;
+	}
+	return n;
+}
+
+int
+https_cert_uri(const char *certfile, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	char *pem = NULL;
+	size_t len;
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	const char *reason = NULL;
+	int rc = -1;
+
+	if (file_read_all(certfile, PEM_FILE_MAX, &pem, &len) < 0) {
+		set_err(err, errlen, "%s: %s", certfile, strerror(errno));
+		return -1;
+	}
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
+		set_err(err, errlen, "%s: not a PEM certificate", certfile);
+	else if (cert_single_uri(x, out, outlen, &reason) < 0)
+		set_err(err, errlen, "%s: %s", certfile, reason);
+	else
+		rc = 0;
+	X509_free(x);
+	BIO_free(bio);
+	free(pem);
+	return rc;
 }
 
 static size_t
@@ -631,6 +723,8 @@ setup_easy(https_client_t *c, CURL *e, const https_request_t *req,
 	SETOPT(e, CURLOPT_HTTPHEADER, hdrs);
 	SETOPT(e, CURLOPT_WRITEFUNCTION, write_cb);
 	SETOPT(e, CURLOPT_WRITEDATA, x);
+	SETOPT(e, CURLOPT_HEADERFUNCTION, header_cb);
+	SETOPT(e, CURLOPT_HEADERDATA, x);
 	SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
 	if (req->body != NULL || strcmp(req->method, "PUT") == 0 ||
 	    strcmp(req->method, "PATCH") == 0 ||
@@ -657,11 +751,18 @@ finish_transfer(https_client_t *c, CURL *e, CURLcode cr, struct xfer *x,
 	char *ct = NULL;
 	long status = 0;
 
+	x->retryable = 0;
 	if (x->too_large || cr == CURLE_FILESIZE_EXCEEDED) {
 		set_err(err, errlen, "response larger than %zu bytes", x->max);
 		return -1;
 	}
 	if (cr != CURLE_OK) {
+		/* Network trouble may pass; a failed verification will not. */
+		x->retryable = cr == CURLE_COULDNT_CONNECT ||
+		    cr == CURLE_OPERATION_TIMEDOUT || cr == CURLE_SEND_ERROR ||
+		    cr == CURLE_RECV_ERROR || cr == CURLE_GOT_NOTHING ||
+		    cr == CURLE_PARTIAL_FILE || cr == CURLE_COULDNT_RESOLVE_HOST ||
+		    (cr == CURLE_SSL_CONNECT_ERROR && c->verify_err[0] == '\0');
 		if (c->verify_err[0] != '\0' &&
 		    (cr == CURLE_PEER_FAILED_VERIFICATION ||
 		    cr == CURLE_SSL_CONNECT_ERROR ||
@@ -897,6 +998,7 @@ complete(https_batch_t *b, struct batch_item *it, int rc, const char *why)
 	https_result_t res;
 
 	res.rc = rc;
+	res.retryable = rc < 0 && it->x.retryable;
 	res.resp = &it->resp;
 	res.err = rc == 0 ? "" : why;
 	(void)b;

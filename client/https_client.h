@@ -52,10 +52,14 @@ typedef struct {
 	size_t max_response;		/* body bound; 0: 16 MiB */
 } https_client_options_t;
 
+#define HTTPS_MAX_HEADERS (64u << 10)	/* response header block bound */
+
 typedef struct {
 	long status;			/* HTTP status, 0 if none */
 	buf_t body;			/* the response body (NUL-terminated) */
 	char content_type[128];		/* "" if none; truncated if longer */
+	buf_t headers;			/* raw header lines of the final
+					 * response, "Name: value\r\n"... */
 } https_response_t;
 
 /* One request.  headers is NULL or a NULL-terminated array of
@@ -97,8 +101,21 @@ int https_client_call(https_client_t *c, const char *method, const char *url,
     const char *const *headers, const void *body, size_t len,
     https_response_t *resp, char *err, size_t errlen);
 
-/* Free the body of a response; the struct itself is the caller's. */
+/* Free the body and headers of a response; the struct itself is the
+ * caller's. */
 void https_response_free(https_response_t *resp);
+
+/* Copy the value of response header name (case-insensitive; the first if
+ * repeated; surrounding spaces trimmed) into out.  Returns 0, or -1 if
+ * absent (out then "").  A value longer than outlen-1 is truncated. */
+int https_response_header(const https_response_t *resp, const char *name,
+    char *out, size_t outlen);
+
+/* The single URI subjectAltName of the first certificate in a PEM file
+ * (e.g. the caller's own certificate, to find its area).  Returns 0, or -1
+ * with a reason in err. */
+int https_cert_uri(const char *certfile, char *out, size_t outlen, char *err,
+    size_t errlen);
 
 /* The server identity URI seen on the client's last connection ("" if
  * none yet).  Points into c. */
@@ -115,6 +132,9 @@ typedef struct https_batch https_batch_t;
 
 typedef struct {
 	int rc;				/* 0: a response arrived; -1: failure */
+	int retryable;			/* rc == -1 and the failure was of the
+					 * network (connect, timeout, reset),
+					 * not of TLS verification or bounds */
 	const https_response_t *resp;	/* valid only during the callback; the
 					 * callback may buf_steal resp->body */
 	const char *err;		/* reason when rc == -1; "" otherwise */

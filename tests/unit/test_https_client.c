@@ -283,7 +283,7 @@ conn_main(void *argp)
 			    strcasestr(buf, "\r\nContent-Type: application/json") != NULL);
 		}
 		snprintf(hdr, sizeof(hdr), "HTTP/1.1 %d X\r\nContent-Type: "
-		    "application/json\r\nContent-Length: %zu\r\n\r\n", status,
+		    "application/json\r\nX-Test:  yes \r\nContent-Length: %zu\r\n\r\n", status,
 		    bodylen);
 		pthread_mutex_lock(&s->mu);
 		s->requests++;
@@ -545,8 +545,21 @@ test_request_ok_and_keepalive(void **state)
 	assert_string_equal(r.content_type, "application/json");
 	assert_string_equal(r.body.data, "{\"method\":\"PUT\",\"path\":"
 	    "\"/v1/records/NFK-1\",\"len\":7,\"ct\":1}");
-	https_response_free(&r);
 	assert_string_equal(https_client_peer_identity(c), "urn:visor:test:gateway");
+	{
+		char v[8];
+
+		assert_int_equal(https_response_header(&r, "x-test", v,
+		    sizeof(v)), 0);
+		assert_string_equal(v, "yes");
+		assert_int_equal(https_response_header(&r, "content-length", v,
+		    sizeof(v)), 0);
+		assert_string_equal(v, "58");
+		assert_int_equal(https_response_header(&r, "X-Tes", v,
+		    sizeof(v)), -1);
+		assert_string_equal(v, "");
+	}
+	https_response_free(&r);
 
 	url(u, sizeof(u), s, "/status/503");
 	call_ok(c, "GET", u, NULL, NULL, &r);
@@ -808,6 +821,7 @@ test_new_errors(void **state)
 struct batch_state {
 	int done;
 	int ok;
+	int retryable;
 	int retried;
 	https_batch_t *b;
 	char url[128];
@@ -820,6 +834,8 @@ batch_done(void *arg, const https_result_t *res)
 	https_request_t req;
 
 	st->done++;
+	if (res->rc < 0 && res->retryable)
+		st->retryable++;
 	if (res->rc == 0 && res->resp->status == 200 &&
 	    strstr(res->resp->body.data, "\"len\":3") != NULL)
 		st->ok++;
@@ -910,12 +926,37 @@ test_batch_identity_failure(void **state)
 	assert_int_equal(https_batch_run(b), 0);
 	assert_int_equal(st.done, 2);
 	assert_int_equal(st.ok, 0);
+	assert_int_equal(st.retryable, 0);	/* identity failures are final */
+	/* nobody listening: a network failure, worth retrying */
+	req.url = "https://127.0.0.1:1/";
+	assert_int_equal(https_batch_add(b, &req, 0, batch_done, &st), 0);
+	assert_int_equal(https_batch_run(b), 0);
+	assert_int_equal(st.done, 3);
+	assert_int_equal(st.retryable, 1);
 	pthread_mutex_lock(&s->mu);
 	assert_int_equal(s->requests, 0);
 	pthread_mutex_unlock(&s->mu);
 	https_batch_free(b);
 	https_client_free(c);
 	server_stop(s);
+}
+
+static void
+test_cert_uri(void **state)
+{
+	char uri[160], err[256];
+
+	(void)state;
+	assert_int_equal(https_cert_uri(p_cert, uri, sizeof(uri), err,
+	    sizeof(err)), 0);
+	assert_string_equal(uri, "urn:visor:test:agency:probation");
+	assert_int_equal(https_cert_uri(p_root, uri, sizeof(uri), err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "no-uri"));
+	assert_int_equal(https_cert_uri(p_key, uri, sizeof(uri), err,
+	    sizeof(err)), -1);
+	assert_int_equal(https_cert_uri("/nonexistent", uri, sizeof(uri), err,
+	    sizeof(err)), -1);
 }
 
 static void
@@ -958,6 +999,7 @@ main(void)
 		cmocka_unit_test(test_new_errors),
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_batch_identity_failure),
+		cmocka_unit_test(test_cert_uri),
 		cmocka_unit_test(test_default_paths),
 	};
 
