@@ -248,4 +248,27 @@ int store_audit_search(store_reader_t *r, const store_audit_query_t *q,
     int (*fn)(void *ctx, uint64_t index, const void *leaf, size_t len),
     void *ctx);
 
+/* ---- operations, tests and benchmarks (extension of the contract) ---- */
+
+typedef struct {
+	uint64_t jobs;		/* jobs finished (any status) */
+	uint64_t commits;	/* batch transactions committed */
+	uint64_t failed_commits;	/* batches that failed as a whole */
+	uint64_t checkpoints;	/* checkpoints signed since open */
+} store_stats_t;
+
+/* Counters since store_open (for metrics and the group-commit test). */
+void store_stats(store_t *s, store_stats_t *out);
+
+/* Make the next n batch commits fail as a storage error would (the commit
+ * is turned into a rollback): for tests of the failure path. */
+void store_fault_inject(store_t *s, unsigned n);
+
+/* Reference for benchmarks: in a scratch database dir/bench-ref.db (removed
+ * afterwards), commit one row of row_len bytes per transaction (WAL,
+ * synchronous=FULL) for about seconds; *per_s gets commits per second.
+ * 0 or -1. */
+int store_bench_reference_commits(const char *dir, double seconds,
+    size_t row_len, double *per_s);
+
 #endif
