@@ -446,14 +446,14 @@ outbox_free(outbox_t *o)
 }
 
 static void
-stats_cb(void *ctx, const char *area, uint64_t depth, int64_t oldest_ms)
+stats_cb(void *ctx, const char *area, uint64_t depth, int64_t oldest_age_ms)
 {
 	buf_t *out = ctx;
 
 	buf_printf(out, "visor_outbox_depth{peer=\"%s\"} %llu\n", area,
 	    (unsigned long long)depth);
 	buf_printf(out, "visor_outbox_oldest_seconds{peer=\"%s\"} %g\n", area,
-	    oldest_ms < 0 ? 0.0 : (double)(gw_now_ms() - oldest_ms) / 1000.0);
+	    oldest_age_ms < 0 ? 0.0 : (double)oldest_age_ms / 1000.0);
 }
 
 void

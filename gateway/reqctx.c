@@ -7,6 +7,7 @@
 
 #include <openssl/sha.h>
 
+#include "gateway/gateway.h"
 #include "gateway/gen.h"
 #include "gateway/metrics.h"
 #include "util/json.h"

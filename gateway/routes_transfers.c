@@ -440,8 +440,9 @@ route_peer_transfers(gw_request_t *r)
 		goto out;
 	}
 	gw_req_set_state(r, st, xfer_state_free);
-	snprintf(st->transfer_id, sizeof(st->transfer_id), "%s", tb.transfer_id);
-	snprintf(st->from_area, sizeof(st->from_area), "%s", tb.from_area);
+	/* transfer_body_parse checked: 32 hex digits, area labels <= 32. */
+	memcpy(st->transfer_id, tb.transfer_id, TRANSFER_ID_LEN + 1);
+	memcpy(st->from_area, tb.from_area, strlen(tb.from_area) + 1);
 	if (answer_repeat(r, st))
 		goto out;
 	reqctx_sha256_hex(body, len, st->digest);
