@@ -9,5 +9,7 @@
 
 int cmd_version(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_certs(int argc, char **argv);
+int cmd_quickstart(int argc, char **argv);
 
 #endif
