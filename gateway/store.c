@@ -755,6 +755,8 @@ exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	return 0;
 }
 
+static int create_schema(store_t *s, char *err, size_t errlen);
+
 static int
 writer_open_db(store_t *s, char *err, size_t errlen)
 {
@@ -772,7 +774,7 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 	}
 	if (exec_sql(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 	    "PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;",
-	    err, errlen) < 0)
+	    err, errlen) < 0 || create_schema(s, err, errlen) < 0)
 		goto err;
 	for (i = 0; i < W_NSTMT; i++)
 		if (sqlite3_prepare_v3(s->db, writer_sql[i], -1,
@@ -1902,7 +1904,6 @@ store_open(const store_options_t *opt, char *err, size_t errlen)
 		goto err;
 	if (load_keys(s, err, errlen) < 0 ||
 	    writer_open_db(s, err, errlen) < 0 ||
-	    create_schema(s, err, errlen) < 0 ||
 	    verify_log(s, err, errlen) < 0)
 		goto err;
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
