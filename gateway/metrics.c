@@ -7,7 +7,7 @@
 
 static const char *const routes[] = {
 	"health", "records", "records_history", "transfers", "peer_transfers",
-	"audit", "not_found", "other"
+	"audit", "status", "not_found", "other"
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
