@@ -191,6 +191,7 @@ struct store {
 	uint64_t durable_size;
 	int64_t signed_wall_ms;		/* monotonic time of the last signature */
 	int have_signed;
+	uint64_t pub_signed_size;	/* size of the latest signed checkpoint */
 	unsigned fault_commits;
 	store_stats_t stats;
 };
@@ -1333,6 +1334,7 @@ out:
 	if (ret == 0) {
 		s->signed_wall_ms = s->last_sign_ms;
 		s->have_signed = 1;
+		s->pub_signed_size = size;
 		s->stats.checkpoints++;
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -1798,6 +1800,7 @@ verify_log(store_t *s, char *err, size_t errlen)
 	 * two writes) the writer signs again soon and the database catches
 	 * up; Ed25519 is deterministic, so the same size gives the same note. */
 	s->signed_size = db_cp.size;
+	s->pub_signed_size = top;
 	ret = 0;
 out:
 	sqlite3_finalize(st);
@@ -1875,8 +1878,42 @@ load_keys(store_t *s, char *err, size_t errlen)
 	return 0;
 }
 
-store_t *
-store_open(const store_options_t *opt, char *err, size_t errlen)
+/*
+ * A copy made by store_backup carries STORE_BACKUP_MARK.  Started as it is,
+ * a restored gateway would sign on from the backup's log size, while the
+ * live gateway may have published checkpoints beyond it: a fork.  So the
+ * store refuses until the restore step (visorctl restore) has checked the
+ * copy against the newest published checkpoint and removed the mark.
+ */
+static int
+check_backup_mark(const char *data_dir, char *err, size_t errlen)
+{
+	char path[STORE_PATH_MAX];
+	struct stat sb;
+
+	if (file_join(path, sizeof(path), data_dir, STORE_BACKUP_MARK) < 0) {
+		set_err(err, errlen, "store: data directory path too long");
+		return -1;
+	}
+	if (stat(path, &sb) == 0) {
+		set_err(err, errlen, "%s: this data directory is a copy made by "
+		    "visorctl backup; the live gateway may have published audit "
+		    "checkpoints beyond it, and signing from here could fork the "
+		    "log.  Restore it with 'visorctl restore BACKUP DATA_DIR "
+		    "--checkpoint FILE' and the newest checkpoint this gateway "
+		    "published (docs/OPERATIONS.md, Back up and restore)", path);
+		return -1;
+	}
+	if (errno != ENOENT) {
+		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The common part of store_open and store_check: keys, database, log. */
+static store_t *
+store_prepare(const store_options_t *opt, char *err, size_t errlen)
 {
 	store_t *s;
 	pthread_condattr_t ca;
@@ -1921,6 +1958,22 @@ store_open(const store_options_t *opt, char *err, size_t errlen)
 	    writer_open_db(s, err, errlen) < 0 ||
 	    verify_log(s, err, errlen) < 0)
 		goto err;
+	return s;
+err:
+	store_destroy(s);
+	return NULL;
+}
+
+store_t *
+store_open(const store_options_t *opt, char *err, size_t errlen)
+{
+	store_t *s;
+
+	if ((s = store_prepare(opt, err, errlen)) == NULL)
+		return NULL;
+	/* After the log check, so that a rolled-back copy gets that message. */
+	if (check_backup_mark(s->data_dir, err, errlen) < 0)
+		goto err;
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
 		set_err(err, errlen, "store: cannot start the writer thread");
 		goto err;
@@ -1930,6 +1983,37 @@ store_open(const store_options_t *opt, char *err, size_t errlen)
 err:
 	store_destroy(s);
 	return NULL;
+}
+
+int
+store_check(const char *data_dir, const char *area, uint64_t *audit_size,
+    uint64_t *checkpoint_size, char *err, size_t errlen)
+{
+	store_options_t o;
+	char path[STORE_PATH_MAX];
+	struct stat sb;
+	store_t *s;
+
+	if (data_dir == NULL || area == NULL ||
+	    file_join(path, sizeof(path), data_dir, "store.db") < 0) {
+		set_err(err, errlen, "store: bad data directory or area");
+		return -1;
+	}
+	if (stat(path, &sb) < 0) {
+		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	memset(&o, 0, sizeof(o));
+	o.data_dir = data_dir;
+	o.area = area;
+	if ((s = store_prepare(&o, err, errlen)) == NULL)
+		return -1;
+	if (audit_size != NULL)
+		*audit_size = s->durable_size;
+	if (checkpoint_size != NULL)
+		*checkpoint_size = s->pub_signed_size;
+	store_destroy(s);
+	return 0;
 }
 
 void
@@ -2015,6 +2099,18 @@ store_audit_size(const store_t *s)
 
 	pthread_mutex_lock(&m->mu);
 	n = m->durable_size;
+	pthread_mutex_unlock(&m->mu);
+	return n;
+}
+
+uint64_t
+store_checkpoint_size(const store_t *s)
+{
+	store_t *m = (store_t *)(uintptr_t)s;
+	uint64_t n;
+
+	pthread_mutex_lock(&m->mu);
+	n = m->pub_signed_size;
 	pthread_mutex_unlock(&m->mu);
 	return n;
 }

@@ -78,6 +78,10 @@ typedef void (*store_done_fn)(void *arg, const store_result_t *r);
  */
 store_t *store_open(const store_options_t *opt, char *err, size_t errlen);
 
+/* A data directory written by store_backup holds this file; store_open
+ * refuses such a directory (see store_backup). */
+#define STORE_BACKUP_MARK "backup.info"
+
 /* Drain queued jobs, sign a final checkpoint, stop the writer, close.
  * NULL does nothing. */
 void store_close(store_t *s);
@@ -93,6 +97,10 @@ const char *store_origin(const store_t *s);
 
 /* Durable audit log size (leaves committed). */
 uint64_t store_audit_size(const store_t *s);
+
+/* Size of the latest signed checkpoint (0: none); entries beyond it wait
+ * for the next signature (for metrics and /v1/status). */
+uint64_t store_checkpoint_size(const store_t *s);
 
 /* Milliseconds since the latest checkpoint was signed (for metrics). */
 int64_t store_checkpoint_age_ms(const store_t *s);
@@ -249,6 +257,32 @@ int store_audit_search(store_reader_t *r, const store_audit_query_t *q,
     void *ctx);
 
 /* ---- operations, tests and benchmarks (extension of the contract) ---- */
+
+/*
+ * Consistent online copy of a data directory (visorctl backup), safe while a
+ * gateway runs on it: first checkpoint.last (if any), then store.db through
+ * SQLite's online backup API (one read snapshot, so the copy holds every
+ * leaf that checkpoint covers), then store.key and audit.key; every file
+ * mode 0600, written atomically.  out_dir is created (0700) if missing and
+ * must not hold a store.db already.  Last, out_dir/STORE_BACKUP_MARK records
+ * when the copy was made and the log size it holds; store_open refuses a
+ * directory carrying it (see store_check and visorctl restore).  0, or -1
+ * with err (a partial copy may be left in out_dir).
+ */
+int store_backup(const char *data_dir, const char *out_dir, char *err,
+    size_t errlen);
+
+/*
+ * The start-up check of store_open, without starting anything and without
+ * the STORE_BACKUP_MARK refusal: keys load, and the audit log matches the
+ * signed checkpoints in store.db and checkpoint.last (the larger one; a
+ * database behind checkpoint.last is refused as rolled back).  Sets the
+ * durable log size and the latest signed checkpoint size (either pointer may
+ * be NULL).  store.db must exist.  0, or -1 with the same messages as
+ * store_open.
+ */
+int store_check(const char *data_dir, const char *area, uint64_t *audit_size,
+    uint64_t *checkpoint_size, char *err, size_t errlen);
 
 typedef struct {
 	uint64_t jobs;		/* jobs finished (any status) */

@@ -1,0 +1,237 @@
+/*
+ * store_backup: the consistent online copy of a data directory (store.h,
+ * store_backup).  Part of the store module: the SQLite online backup API
+ * copies store.db from one read snapshot while the writer goes on.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "gateway/store.h"
+#include "gateway/store_int.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "util/log.h"
+
+#define BACKUP_PATH_MAX 4096
+#define BACKUP_FILE_MAX (1 << 20)	/* keys and checkpoint notes */
+#define BACKUP_BUSY_TRIES 200
+
+static void
+berr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Copy a small file (a key or a checkpoint) with mode 0600.  missing_ok:
+ * 1 and *copied = 0 if the source does not exist. */
+static int
+copy_small(const char *from_dir, const char *to_dir, const char *name,
+    int missing_ok, int *copied, char *err, size_t errlen)
+{
+	char src[BACKUP_PATH_MAX], dst[BACKUP_PATH_MAX];
+	char *data = NULL;
+	size_t len = 0;
+	int ret = -1;
+
+	if (copied != NULL)
+		*copied = 0;
+	if (file_join(src, sizeof(src), from_dir, name) < 0 ||
+	    file_join(dst, sizeof(dst), to_dir, name) < 0) {
+		berr(err, errlen, "%s: path too long", name);
+		return -1;
+	}
+	if (file_read_all(src, BACKUP_FILE_MAX, &data, &len) < 0) {
+		if (errno == ENOENT && missing_ok)
+			return 0;
+		berr(err, errlen, "%s: %s", src, strerror(errno));
+		return -1;
+	}
+	if (file_write_atomic(dst, data, len, 0600) < 0) {
+		berr(err, errlen, "%s: %s", dst, strerror(errno));
+		goto out;
+	}
+	if (copied != NULL)
+		*copied = 1;
+	ret = 0;
+out:
+	/* Keys are secrets: wipe the copy in memory. */
+	OPENSSL_cleanse(data, len);
+	free(data);
+	return ret;
+}
+
+/* The database through the online backup API, from one read snapshot. */
+static int count_leaves(sqlite3 *db, uint64_t *n, char *err, size_t errlen);
+
+static int
+copy_db(const char *src_path, const char *dst_path, uint64_t *leaves,
+    char *err, size_t errlen)
+{
+	sqlite3 *src = NULL, *dst = NULL;
+	sqlite3_backup *b;
+	int rc, tries = 0, ret = -1;
+
+	if ((src = store_int_connect(src_path, SQLITE_OPEN_READONLY, err,
+	    errlen)) == NULL)
+		return -1;
+	if ((dst = store_int_connect(dst_path, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, err, errlen)) == NULL)
+		goto out;
+	if (chmod(dst_path, 0600) < 0) {
+		berr(err, errlen, "%s: %s", dst_path, strerror(errno));
+		goto out;
+	}
+	if ((b = sqlite3_backup_init(dst, "main", src, "main")) == NULL) {
+		berr(err, errlen, "backup: %s", sqlite3_errmsg(dst));
+		goto out;
+	}
+	/* -1: every page in one step, so the copy is one snapshot.  Busy
+	 * means a checkpoint of the source WAL holds a lock for a moment. */
+	while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY ||
+	    rc == SQLITE_LOCKED) {
+		if (++tries > BACKUP_BUSY_TRIES)
+			break;
+		sqlite3_sleep(25);
+	}
+	if (rc != SQLITE_DONE) {
+		berr(err, errlen, "backup of %s: %s", src_path, sqlite3_errstr(rc));
+		sqlite3_backup_finish(b);
+		goto out;
+	}
+	if ((rc = sqlite3_backup_finish(b)) != SQLITE_OK) {
+		berr(err, errlen, "backup of %s: %s", src_path, sqlite3_errstr(rc));
+		goto out;
+	}
+	/* One self-contained file (no -wal or -shm beside it): a backup is
+	 * moved around whole.  The gateway turns WAL on again when it opens. */
+	if (sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL,
+	    NULL) != SQLITE_OK) {
+		berr(err, errlen, "%s: %s", dst_path, sqlite3_errmsg(dst));
+		goto out;
+	}
+	if (count_leaves(dst, leaves, err, errlen) < 0)
+		goto out;
+	ret = 0;
+out:
+	sqlite3_close(dst);
+	sqlite3_close(src);
+	return ret;
+}
+
+/* Leaves in the copied log. */
+static int
+count_leaves(sqlite3 *db, uint64_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int ret = -1;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_leaves", -1, &st,
+	    NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		berr(err, errlen, "store.db copy: %s", sqlite3_errmsg(db));
+		goto out;
+	}
+	*n = (uint64_t)sqlite3_column_int64(st, 0);
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/* The origin and size lines of a checkpoint note (no signature check: the
+ * restore step and store_open verify it). */
+static void
+checkpoint_head(const char *dir, char *origin, size_t olen, uint64_t *size)
+{
+	char path[BACKUP_PATH_MAX], *text = NULL, *nl, *end;
+	size_t len;
+	unsigned long long v;
+
+	origin[0] = '\0';
+	*size = 0;
+	if (file_join(path, sizeof(path), dir, "checkpoint.last") < 0 ||
+	    file_read_all(path, BACKUP_FILE_MAX, &text, &len) < 0)
+		return;
+	if ((nl = strchr(text, '\n')) != NULL && (size_t)(nl - text) < olen) {
+		memcpy(origin, text, (size_t)(nl - text));
+		origin[nl - text] = '\0';
+		errno = 0;
+		v = strtoull(nl + 1, &end, 10);
+		if (errno == 0 && end != nl + 1 && *end == '\n')
+			*size = v;
+	}
+	free(text);
+}
+
+int
+store_backup(const char *data_dir, const char *out_dir, char *err,
+    size_t errlen)
+{
+	char src_db[BACKUP_PATH_MAX], dst_db[BACKUP_PATH_MAX];
+	char mark[BACKUP_PATH_MAX], origin[80], now[25];
+	uint64_t leaves = 0, cp_size = 0;
+	struct stat sb;
+	buf_t info = BUF_INIT;
+	int have_cp = 0, ret = -1;
+
+	if (data_dir == NULL || out_dir == NULL ||
+	    file_join(src_db, sizeof(src_db), data_dir, "store.db") < 0 ||
+	    file_join(dst_db, sizeof(dst_db), out_dir, "store.db") < 0 ||
+	    file_join(mark, sizeof(mark), out_dir, STORE_BACKUP_MARK) < 0) {
+		berr(err, errlen, "backup: bad or too long directory names");
+		return -1;
+	}
+	if (stat(src_db, &sb) < 0) {
+		berr(err, errlen, "%s: %s (not a gateway data directory?)", src_db,
+		    strerror(errno));
+		return -1;
+	}
+	if (stat(dst_db, &sb) == 0) {
+		berr(err, errlen, "%s exists already; refusing to overwrite it",
+		    dst_db);
+		return -1;
+	}
+	if (file_mkdirs(out_dir, 0700) < 0) {
+		berr(err, errlen, "%s: %s", out_dir, strerror(errno));
+		return -1;
+	}
+	/* checkpoint.last before the database: the database only grows and
+	 * holds every leaf a checkpoint covers before the checkpoint is
+	 * signed, so the copy is never behind its own checkpoint.last. */
+	if (copy_small(data_dir, out_dir, "checkpoint.last", 1, &have_cp, err,
+	    errlen) < 0 ||
+	    copy_db(src_db, dst_db, &leaves, err, errlen) < 0 ||
+	    copy_small(data_dir, out_dir, "store.key", 0, NULL, err, errlen) < 0 ||
+	    copy_small(data_dir, out_dir, "audit.key", 0, NULL, err, errlen) < 0)
+		goto out;
+	if (have_cp)
+		checkpoint_head(out_dir, origin, sizeof(origin), &cp_size);
+	else
+		origin[0] = '\0';
+	log_time_rfc3339(now);
+	if (buf_printf(&info, "visor-gw backup\ncreated=%s\nsource=%s\n"
+	    "origin=%s\naudit_size=%" PRIu64 "\ncheckpoint_size=%" PRIu64 "\n",
+	    now, data_dir, origin[0] ? origin : "-", leaves, cp_size) < 0 ||
+	    file_write_atomic(mark, info.data, info.len, 0600) < 0) {
+		berr(err, errlen, "%s: %s", mark, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	buf_free(&info);
+	return ret;
+}

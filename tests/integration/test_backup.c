@@ -1,0 +1,259 @@
+/*
+ * Backup and restore (docs/OPERATIONS.md): visorctl backup copies a running
+ * gateway's data directory; a restored copy never lets the gateway sign a
+ * checkpoint inconsistent with one it already published.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "tests/support/gwtest.h"
+#include "util/fileio.h"
+
+static gwt_env_t env;
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* PUT a synthetic record as probation (which may write every group). */
+static void
+put_record(gwt_gw_t *gw, const char *id)
+{
+	const char *hdrs[] = { "X-Visor-Actor: PB-0001",
+	    "X-Visor-Purpose: risk-management",
+	    "Content-Type: application/json", NULL };
+	char body[512], path[128], err[256];
+	gwt_resp_t resp;
+	int n;
+
+	n = snprintf(body, sizeof(body), "{\"id\":\"%s\",\"managing_area\":"
+	    "\"norfolk\",\"category\":1,\"level\":1,\"person\":{\"surname\":"
+	    "\"EXAMPLE\",\"forenames\":\"Synthetic\",\"dob\":\"1980-01-02\"}}",
+	    id);
+	snprintf(path, sizeof(path), "/v1/records/%s", id);
+	assert_int_equal(gwt_request(&env, gw, "norfolk", "agency-probation",
+	    "PUT", path, hdrs, body, (size_t)n, &resp, err, sizeof(err)), 0);
+	if (resp.status != 201 && resp.status != 200)
+		fail_msg("PUT %s: %ld %s", id, resp.status,
+		    resp.body.data ? resp.body.data : "");
+	gwt_resp_free(&resp);
+}
+
+static int
+run(const char *const *argv, buf_t *out, buf_t *errout)
+{
+	return gwt_run(argv, NULL, 0, out, errout);
+}
+
+static int
+sh(const char *cmd)
+{
+	const char *argv[] = { "sh", "-c", cmd, NULL };
+
+	return run(argv, NULL, NULL);
+}
+
+/* Start the gateway expecting a refusal; returns its log text (caller
+ * frees) after the process has exited. */
+static char *
+start_refused(gwt_gw_t *gw)
+{
+	char *log = NULL;
+	size_t len;
+
+	assert_int_equal(gwt_gw_start(&env, "norfolk", gw), -1);
+	assert_int_equal(file_read_all(gw->log, 1 << 20, &log, &len), 0);
+	return log;
+}
+
+static void
+clear_log(const gwt_gw_t *gw)
+{
+	assert_int_equal(file_write_atomic(gw->log, "", 0, 0644), 0);
+}
+
+static void
+test_backup_and_restore(void **state)
+{
+	char cmd[4096], *log;
+	const char *data = gwt_path(&env, "norfolk/data");
+	char live[600], bk[600], data_s[600], live_cp[700], bk_cp[700];
+	buf_t out = BUF_INIT, err = BUF_INIT;
+	gwt_gw_t gw;
+	struct stat sb;
+	int i, rc;
+
+	(void)state;
+	snprintf(data_s, sizeof(data_s), "%s", data);
+	snprintf(live, sizeof(live), "%s", gwt_path(&env, "norfolk/data.live"));
+	snprintf(bk, sizeof(bk), "%s", gwt_path(&env, "backup-1"));
+	snprintf(live_cp, sizeof(live_cp), "%s/checkpoint.last", live);
+	snprintf(bk_cp, sizeof(bk_cp), "%s/checkpoint.last", bk);
+
+	/* A live gateway with some history, backed up while it runs. */
+	assert_int_equal(gwt_gw_start(&env, "norfolk", &gw), 0);
+	put_record(&gw, "BK-0001");
+	put_record(&gw, "BK-0002");
+	sleep_ms(1500);		/* a checkpoint covers them */
+	{
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "backup",
+		    data_s, bk, NULL };
+		rc = run(argv, &out, &err);
+		if (rc != 0)
+			fail_msg("backup: %s", err.data ? err.data : "");
+	}
+	assert_int_equal(stat(bk_cp, &sb), 0);
+	snprintf(cmd, sizeof(cmd), "%s/store.db-wal", bk);
+	assert_int_equal(stat(cmd, &sb), -1);	/* one self-contained file */
+	snprintf(cmd, sizeof(cmd), "%s/audit.key", bk);
+	assert_int_equal(stat(cmd, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	/* A second backup into the same folder is refused. */
+	{
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "backup",
+		    data_s, bk, NULL };
+		assert_int_equal(run(argv, NULL, NULL), 1);
+	}
+	/* The live log moves on and publishes checkpoints beyond the backup. */
+	for (i = 0; i < 3; i++) {
+		snprintf(cmd, sizeof(cmd), "BK-01%02d", i);
+		put_record(&gw, cmd);
+	}
+	sleep_ms(1500);
+	assert_int_equal(gwt_gw_stop(&gw), 0);
+	snprintf(cmd, sizeof(cmd), "mv '%s' '%s'", data_s, live);
+	assert_int_equal(sh(cmd), 0);
+
+	/* 1. The backup copied back by hand beside the live checkpoint.last:
+	 * the store sees a rollback and refuses. */
+	snprintf(cmd, sizeof(cmd), "mkdir -m 700 '%s' && cp -p '%s'/* '%s'/ && "
+	    "cp -p '%s' '%s'/checkpoint.last", data_s, bk, data_s, live_cp,
+	    data_s);
+	assert_int_equal(sh(cmd), 0);
+	clear_log(&gw);
+	log = start_refused(&gw);
+	assert_non_null(strstr(log, "store.db was rolled back"));
+	free(log);
+
+	/* 2. The backup by hand with its own checkpoint.last (the newer one
+	 * lost): the mark makes the gateway refuse instead of forking. */
+	snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s'/checkpoint.last", bk_cp,
+	    data_s);
+	assert_int_equal(sh(cmd), 0);
+	clear_log(&gw);
+	log = start_refused(&gw);
+	assert_non_null(strstr(log, "this data directory is a copy made by "
+	    "visorctl backup"));
+	assert_non_null(strstr(log, "visorctl restore"));
+	free(log);
+
+	/* 3. visorctl restore with the newest published checkpoint: the backup
+	 * does not extend it, so it is refused and the mark stays. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_s);
+	assert_int_equal(sh(cmd), 0);
+	buf_free(&err);
+	{
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "restore", bk,
+		    data_s, "--checkpoint", live_cp, NULL };
+		assert_int_equal(run(argv, NULL, &err), 1);
+	}
+	assert_non_null(err.data);
+	assert_non_null(strstr(err.data, "would sign a fork"));
+	clear_log(&gw);
+	log = start_refused(&gw);
+	assert_non_null(strstr(log, "store.db was rolled back"));
+	free(log);
+
+	/* 4. An altered checkpoint is not accepted as this gateway's. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_s);
+	assert_int_equal(sh(cmd), 0);
+	buf_free(&err);
+	{
+		char other[700];
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "restore", bk,
+		    data_s, "--checkpoint", other, NULL };
+
+		snprintf(other, sizeof(other), "%s/forged.checkpoint",
+		    gwt_path(&env, ""));
+		/* A larger size under the same signature. */
+		snprintf(cmd, sizeof(cmd), "sed '2s/$/0/' '%s' > '%s'", live_cp,
+		    other);
+		assert_int_equal(sh(cmd), 0);
+		assert_int_equal(run(argv, NULL, &err), 1);
+	}
+	assert_non_null(err.data);
+	assert_non_null(strstr(err.data, "not signed by this backup's audit key"));
+	/* 5. With the backup's own checkpoint as the newest published one (no
+	 * later one was ever published): restored, and the gateway starts and
+	 * serves what the backup holds. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_s);
+	assert_int_equal(sh(cmd), 0);
+	buf_free(&out);
+	buf_free(&err);
+	{
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "restore", bk,
+		    data_s, "--checkpoint", bk_cp, NULL };
+		rc = run(argv, &out, &err);
+		if (rc != 0)
+			fail_msg("restore: %s", err.data ? err.data : "");
+	}
+	assert_non_null(strstr(out.data, "consistent with the published"));
+	snprintf(cmd, sizeof(cmd), "%s/%s", data_s, "backup.info");
+	assert_int_equal(stat(cmd, &sb), -1);
+	clear_log(&gw);
+	assert_int_equal(gwt_gw_start(&env, "norfolk", &gw), 0);
+	put_record(&gw, "BK-0900");
+	assert_int_equal(gwt_gw_stop(&gw), 0);
+
+	/* Usage errors. */
+	{
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "restore", bk,
+		    data_s, NULL };
+		assert_int_equal(run(argv, NULL, NULL), 2);
+	}
+	{
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "restore",
+		    live, gwt_path(&env, "x"), "--no-published-checkpoint", NULL };
+		assert_int_equal(run(argv, NULL, NULL), 1);	/* not a backup */
+	}
+	buf_free(&out);
+	buf_free(&err);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	return gwt_env_setup(&env, "norfolk");
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	gwt_env_cleanup(&env);
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_backup_and_restore),
+	};
+
+	return cmocka_run_group_tests_name("backup", tests, setup, teardown);
+}

@@ -1,0 +1,264 @@
+/*
+ * visorctl restore: put a backup (visorctl backup) back as a gateway's data
+ * directory without letting the gateway fork its audit log.
+ *
+ * A backup is older than the live log.  If the live gateway published a
+ * checkpoint beyond the backup, a gateway started on the backup would sign
+ * a different tree of the same sizes: two signed, inconsistent views of one
+ * log.  So the copy carries a mark (store.h, STORE_BACKUP_MARK) that makes
+ * the gateway refuse to start, and this command removes it only once the
+ * copy is shown to extend the newest checkpoint the operator can find
+ * (--checkpoint), or the operator states that none newer exists
+ * (--no-published-checkpoint).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "crypto/identity.h"
+#include "crypto/keyfile.h"
+#include "crypto/note.h"
+#include "gateway/store.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "visorctl/commands.h"
+
+static const char restore_usage[] =
+    "usage: visorctl restore BACKUP_DIR DATA_DIR --checkpoint FILE\n"
+    "       visorctl restore BACKUP_DIR DATA_DIR --no-published-checkpoint\n"
+    "\n"
+    "Copy a backup made by 'visorctl backup' into DATA_DIR (which must not\n"
+    "hold a store.db) and make it startable.  FILE is the newest audit\n"
+    "checkpoint this gateway published (from an auditor, a witness copy or\n"
+    "the old checkpoint.last): it must verify with the backup's audit key,\n"
+    "and the backup's log must extend it, else the gateway would sign a fork\n"
+    "and the restore is refused.  --no-published-checkpoint skips that check:\n"
+    "use it only when no checkpoint newer than the backup can exist.\n"
+    "Exit status: 0 restored, 1 refused, 2 bad usage.\n";
+
+/* "visor.<area>/audit" -> area.  0 or -1. */
+static int
+area_of_origin(const char *origin, size_t len, char *area, size_t arealen)
+{
+	const char *pre = "visor.", *suf = "/audit";
+	size_t a;
+
+	if (len <= strlen(pre) + strlen(suf) ||
+	    memcmp(origin, pre, strlen(pre)) != 0 ||
+	    memcmp(origin + len - strlen(suf), suf, strlen(suf)) != 0)
+		return -1;
+	a = len - strlen(pre) - strlen(suf);
+	if (a >= arealen || !identity_valid_label(origin + strlen(pre), a))
+		return -1;
+	memcpy(area, origin + strlen(pre), a);
+	area[a] = '\0';
+	return 0;
+}
+
+/* The area named by the first line (origin) of a checkpoint note. */
+static int
+note_area(const char *note, size_t len, char *area, size_t arealen)
+{
+	const char *nl = memchr(note, '\n', len);
+
+	return nl == NULL ? -1 :
+	    area_of_origin(note, (size_t)(nl - note), area, arealen);
+}
+
+/* Verify note with the audit key in data_dir; its size into *size. */
+static int
+verify_note(const char *data_dir, const char *note, size_t len,
+    const char *area, uint64_t *size, char *err, size_t errlen)
+{
+	char path[4096], origin[64], why[256];
+	note_signer_t *signer = NULL;
+	note_verifier_t *v = NULL;
+	merkle_hash_t root;
+	buf_t vkey = BUF_INIT;
+	size_t body_len;
+	EVP_PKEY *k;
+	int ret = -1;
+
+	snprintf(origin, sizeof(origin), "visor.%s/audit", area);
+	if (file_join(path, sizeof(path), data_dir, "audit.key") < 0 ||
+	    (k = keyfile_load_private(path, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "audit.key: cannot load from the backup");
+		return -1;
+	}
+	signer = note_signer_new(origin, k);
+	EVP_PKEY_free(k);
+	if (signer == NULL || note_signer_vkey(signer, &vkey) < 0 ||
+	    (v = note_verifier_parse(vkey.data, vkey.len, why,
+	    sizeof(why))) == NULL) {
+		snprintf(err, errlen, "audit.key: cannot derive the verifier key");
+		goto out;
+	}
+	if (note_open(v, note, len, &body_len, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "the checkpoint is not signed by this "
+		    "backup's audit key (%s): it belongs to another gateway or "
+		    "was altered", why);
+		goto out;
+	}
+	if (checkpoint_parse(note, body_len, origin, size, root, why,
+	    sizeof(why)) < 0) {
+		snprintf(err, errlen, "not a checkpoint of %s: %s", origin, why);
+		goto out;
+	}
+	ret = 0;
+out:
+	note_verifier_free(v);
+	note_signer_free(signer);
+	buf_free(&vkey);
+	return ret;
+}
+
+static int
+remove_mark(const char *data_dir)
+{
+	char mark[4096];
+
+	if (file_join(mark, sizeof(mark), data_dir, STORE_BACKUP_MARK) < 0 ||
+	    (unlink(mark) < 0 && errno != ENOENT)) {
+		fprintf(stderr, "visorctl restore: %s: %s\n", mark, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+cmd_restore(int argc, char **argv)
+{
+	const char *backup = NULL, *data = NULL, *cpfile = NULL;
+	char path[4096], area[IDENTITY_PART_MAX], err[1024];
+	char *note = NULL, *own = NULL;
+	size_t note_len = 0, own_len = 0;
+	uint64_t pub_size = 0, own_size = 0, log_size = 0, cp_size = 0;
+	int none = 0, i, rc = 1;
+	struct stat sb;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(restore_usage, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--checkpoint") == 0 && i + 1 < argc) {
+			cpfile = argv[++i];
+		} else if (strcmp(argv[i], "--no-published-checkpoint") == 0) {
+			none = 1;
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "visorctl restore: unknown option '%s'\n",
+			    argv[i]);
+			return 2;
+		} else if (backup == NULL) {
+			backup = argv[i];
+		} else if (data == NULL) {
+			data = argv[i];
+		} else {
+			fputs(restore_usage, stderr);
+			return 2;
+		}
+	}
+	if (backup == NULL || data == NULL || (cpfile == NULL) == !none) {
+		fputs(restore_usage, stderr);
+		return 2;
+	}
+	if (file_join(path, sizeof(path), backup, STORE_BACKUP_MARK) < 0 ||
+	    stat(path, &sb) < 0) {
+		fprintf(stderr, "visorctl restore: %s: not a backup made by "
+		    "visorctl backup (no %s)\n", backup, STORE_BACKUP_MARK);
+		return 1;
+	}
+	if (cpfile != NULL &&
+	    file_read_all(cpfile, NOTE_MAX_SIZE, &note, &note_len) < 0) {
+		fprintf(stderr, "visorctl restore: %s: %s\n", cpfile,
+		    strerror(errno));
+		return 1;
+	}
+	/* The copy keeps the mark until the checks below pass, so a gateway
+	 * started on it meanwhile refuses. */
+	if (store_backup(backup, data, err, sizeof(err)) < 0) {
+		fprintf(stderr, "visorctl restore: %s\n", err);
+		goto out;
+	}
+	/* The area: from the checkpoint given, else the backup's own. */
+	if (file_join(path, sizeof(path), data, "checkpoint.last") < 0)
+		goto out;
+	if (file_read_all(path, NOTE_MAX_SIZE, &own, &own_len) < 0)
+		own = NULL;
+	if ((note != NULL && note_area(note, note_len, area, sizeof(area)) < 0) ||
+	    (note == NULL && own != NULL &&
+	    note_area(own, own_len, area, sizeof(area)) < 0)) {
+		fprintf(stderr, "visorctl restore: cannot tell the area from the "
+		    "checkpoint's origin line\n");
+		goto out;
+	}
+	if (note == NULL && own == NULL) {
+		/* An empty log: nothing was ever signed, nothing can fork. */
+		if (remove_mark(data) < 0)
+			goto out;
+		printf("restored %s into %s (empty audit log)\n", backup, data);
+		rc = 0;
+		goto out;
+	}
+	if (own != NULL && verify_note(data, own, own_len, area, &own_size,
+	    err, sizeof(err)) < 0) {
+		fprintf(stderr, "visorctl restore: the backup's checkpoint.last: "
+		    "%s\n", err);
+		goto out;
+	}
+	if (note != NULL) {
+		if (verify_note(data, note, note_len, area, &pub_size, err,
+		    sizeof(err)) < 0) {
+			fprintf(stderr, "visorctl restore: %s: %s\n", cpfile, err);
+			goto out;
+		}
+		if (own != NULL && pub_size < own_size) {
+			fprintf(stderr, "visorctl restore: %s covers %llu entries, "
+			    "fewer than the backup's own checkpoint (%llu): it "
+			    "cannot be the newest published checkpoint\n", cpfile,
+			    (unsigned long long)pub_size,
+			    (unsigned long long)own_size);
+			goto out;
+		}
+		/* The store's start-up check then proves the backup extends
+		 * it, exactly as the gateway will. */
+		if (file_write_atomic(path, note, note_len, 0600) < 0) {
+			fprintf(stderr, "visorctl restore: %s: %s\n", path,
+			    strerror(errno));
+			goto out;
+		}
+	}
+	if (store_check(data, area, &log_size, &cp_size, err, sizeof(err)) < 0) {
+		fprintf(stderr, "visorctl restore: refused: %s\n", err);
+		if (note != NULL && pub_size > own_size)
+			fprintf(stderr, "visorctl restore: the gateway published a "
+			    "checkpoint of %llu entries that this backup does not "
+			    "extend; started on it, the gateway would sign a fork "
+			    "of its log.  Find a newer copy of store.db (docs/"
+			    "OPERATIONS.md, Back up and restore).  %s keeps the "
+			    "mark, so a gateway will not start on it.\n",
+			    (unsigned long long)pub_size, data);
+		goto out;
+	}
+	if (remove_mark(data) < 0)
+		goto out;
+	if (note != NULL)
+		printf("restored %s into %s: %llu audit entries, consistent with "
+		    "the published checkpoint of %llu entries\n", backup, data,
+		    (unsigned long long)log_size, (unsigned long long)pub_size);
+	else
+		printf("restored %s into %s: %llu audit entries.  WARNING: not "
+		    "checked against a published checkpoint; if the gateway had "
+		    "published one beyond %llu entries, auditors will see a "
+		    "fork\n", backup, data, (unsigned long long)log_size,
+		    (unsigned long long)cp_size);
+	rc = 0;
+out:
+	free(note);
+	free(own);
+	return rc;
+}
