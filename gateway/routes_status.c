@@ -165,6 +165,8 @@ route_status(gw_request_t *r)
 	    difftime(now, gw->started)) == NULL ||
 	    cJSON_AddNumberToObject(root, "audit_size",
 	    (double)store_audit_size(gw->store)) == NULL ||
+	    cJSON_AddNumberToObject(root, "checkpoint_size",
+	    (double)store_checkpoint_size(gw->store)) == NULL ||
 	    (age < 0 ? cJSON_AddNullToObject(root, "checkpoint_age_s") :
 	    cJSON_AddNumberToObject(root, "checkpoint_age_s",
 	    (double)(age / 1000))) == NULL ||

@@ -11,5 +11,8 @@ int cmd_version(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_certs(int argc, char **argv);
 int cmd_quickstart(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 
 #endif
