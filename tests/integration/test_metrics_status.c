@@ -1,0 +1,268 @@
+/*
+ * What an operator watches: /metrics (Prometheus text) and GET /v1/status
+ * with visorctl status, on a gateway whose peer is down.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "tests/support/gwtest.h"
+#include "util/buf.h"
+
+static gwt_env_t env;
+static gwt_gw_t norfolk;
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static long
+request(const char *cert, const char *method, const char *path,
+    const char *const *hdrs, const char *body, buf_t *out)
+{
+	gwt_resp_t resp;
+	char err[256];
+	long status;
+
+	if (gwt_request(&env, &norfolk, "norfolk", cert, method, path, hdrs,
+	    body, body ? strlen(body) : 0, &resp, err, sizeof(err)) < 0)
+		fail_msg("%s %s: %s", method, path, err);
+	status = resp.status;
+	if (out != NULL && resp.body.data != NULL)
+		buf_puts(out, resp.body.data);
+	gwt_resp_free(&resp);
+	return status;
+}
+
+static void
+metrics(buf_t *out)
+{
+	char url[64];
+	const char *argv[] = { "curl", "-s", "--max-time", "10", url, NULL };
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics",
+	    norfolk.port + 1000);
+	assert_int_equal(gwt_run(argv, NULL, 0, out, NULL), 0);
+	assert_non_null(out->data);
+}
+
+static int
+status_cmd(const char *cert, const char *extra, buf_t *out, buf_t *errout)
+{
+	char url[64], certpath[600];
+	const char *argv[] = { gwt_prog(&env, "visorctl"), "status", "--gateway",
+	    url, "--cert", certpath, extra, NULL };
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", norfolk.port);
+	snprintf(certpath, sizeof(certpath), "%s",
+	    gwt_path(&env, cert));
+	return gwt_run(argv, NULL, 0, out, errout);
+}
+
+/* Wait until a delivery to the stopped peer has been attempted. */
+static void
+wait_delivery_attempt(void)
+{
+	buf_t m = BUF_INIT;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		buf_free(&m);
+		metrics(&m);
+		if (strstr(m.data, "visor_delivery_failures_total{peer=\"suffolk\"}"))
+			break;
+		sleep_ms(50);
+	}
+	buf_free(&m);
+}
+
+static void
+test_operator_view(void **state)
+{
+	const char *rec_hdrs[] = { "X-Visor-Actor: PC-0001",
+	    "X-Visor-Purpose: risk-management",
+	    "Content-Type: application/json", NULL };
+	const char *xfer_hdrs[] = { "X-Visor-Actor: PC-0001",
+	    "X-Visor-Purpose: offender-move",
+	    "X-Visor-Justification: synthetic test move",
+	    "Content-Type: application/json", NULL };
+	const char *record = "{\"id\":\"MS-0001\",\"managing_area\":\"norfolk\","
+	    "\"category\":1,\"level\":1,\"person\":{\"surname\":\"EXAMPLE\","
+	    "\"forenames\":\"Synthetic\",\"dob\":\"1980-01-02\"}}";
+	const char *xfer = "{\"record_id\":\"MS-0001\",\"to_area\":\"suffolk\","
+	    "\"purpose\":\"offender-move\",\"justification\":\"synthetic\"}";
+	buf_t b = BUF_INIT, e = BUF_INIT;
+	char url[64];
+	int rc;
+
+	(void)state;
+	/* Traffic: a write, a transfer to a peer that is down, a denied
+	 * status call, and a handshake without a client certificate. */
+	assert_int_equal(request("agency-police", "PUT", "/v1/records/MS-0001",
+	    rec_hdrs, record, NULL), 201);
+	assert_int_equal(request("agency-police", "POST", "/v1/transfers",
+	    xfer_hdrs, xfer, NULL), 202);
+	assert_int_equal(request("agency-housing", "GET", "/v1/status", NULL,
+	    NULL, &b), 403);
+	assert_non_null(strstr(b.data, "\"request_id\""));
+	buf_free(&b);
+	{
+		const char *argv[] = { "curl", "-s", "-o", "/dev/null", "--cacert",
+		    gwt_path(&env, "pki/root.crt"), url, NULL };
+
+		snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/health",
+		    norfolk.port);
+		rc = gwt_run(argv, NULL, 0, NULL, NULL);
+		assert_int_not_equal(rc, 0);
+	}
+	wait_delivery_attempt();
+	sleep_ms(1200);		/* a checkpoint covers the entries */
+
+	/* /metrics: every family an operator alerts on. */
+	metrics(&b);
+	assert_non_null(strstr(b.data,
+	    "visor_requests_total{route=\"records\",status=\"201\"} 1\n"));
+	assert_non_null(strstr(b.data,
+	    "visor_requests_total{route=\"transfers\",status=\"202\"} 1\n"));
+	assert_non_null(strstr(b.data,
+	    "visor_requests_total{route=\"status\",status=\"403\"} 1\n"));
+	assert_non_null(strstr(b.data, "# TYPE visor_request_duration_seconds histogram"));
+	assert_non_null(strstr(b.data,
+	    "visor_request_duration_seconds_bucket{route=\"records\",le=\"+Inf\"} 1\n"));
+	assert_non_null(strstr(b.data, "visor_request_duration_seconds_count{route=\"records\"} 1\n"));
+	assert_non_null(strstr(b.data, "visor_handshake_failures_total{reason=\"no-certificate\"}"));
+	assert_non_null(strstr(b.data, "visor_policy_denials_total"));
+	assert_non_null(strstr(b.data, "visor_delivery_failures_total{peer=\"suffolk\"}"));
+	assert_non_null(strstr(b.data, "visor_outbox_depth{peer=\"suffolk\"} 1\n"));
+	assert_non_null(strstr(b.data, "visor_outbox_oldest_seconds{peer=\"suffolk\"}"));
+	assert_non_null(strstr(b.data, "visor_audit_log_size "));
+	assert_null(strstr(b.data, "visor_audit_log_size 0\n"));
+	assert_non_null(strstr(b.data, "visor_audit_checkpoint_age_seconds "));
+	assert_null(strstr(b.data, "visor_audit_checkpoint_age_seconds -1\n"));
+	{
+		char want[800];
+
+		snprintf(want, sizeof(want), "visor_certificate_expiry_days{role="
+		    "\"gateway\",file=\"%s\"} 36", gwt_path(&env,
+		    "pki/norfolk/gateway.crt"));
+		assert_non_null(strstr(b.data, want));
+		snprintf(want, sizeof(want), "visor_certificate_expiry_days{role="
+		    "\"ca\",file=\"%s\"} 18", gwt_path(&env, "pki/suffolk/ca.crt"));
+		assert_non_null(strstr(b.data, want));
+		snprintf(want, sizeof(want), "visor_crl_expiry_days{file=\"%s\"} ",
+		    gwt_path(&env, "pki/norfolk/crl.pem"));
+		assert_non_null(strstr(b.data, want));
+		assert_non_null(strstr(b.data, "visor_certificate_expiry_days{role=\"root\""));
+	}
+	buf_free(&b);
+
+	/* GET /v1/status as the area's auditor. */
+	assert_int_equal(request("auditor", "GET", "/v1/status", NULL, NULL, &b),
+	    200);
+	assert_non_null(strstr(b.data, "\"area\":\"norfolk\""));
+	assert_non_null(strstr(b.data, "\"certificate_expiry_days\":364"));
+	assert_non_null(strstr(b.data, "\"crl_expiry_days\":29"));
+	assert_non_null(strstr(b.data, "\"outbox_depth\":1"));
+	assert_non_null(strstr(b.data, "\"last_delivery_ok\":false"));
+	assert_non_null(strstr(b.data, "\"uptime_s\""));
+	assert_non_null(strstr(b.data, "\"checkpoint_age_s\""));
+	assert_non_null(strstr(b.data, "\"audit_size\""));
+	buf_free(&b);
+	/* ... and as police; not as probation or another area's auditor. */
+	assert_int_equal(request("agency-police", "GET", "/v1/status", NULL,
+	    NULL, NULL), 200);
+	assert_int_equal(request("agency-probation", "GET", "/v1/status", NULL,
+	    NULL, NULL), 403);
+	{
+		gwt_resp_t resp;
+		char err[256];
+
+		assert_int_equal(gwt_request(&env, &norfolk, "suffolk", "auditor",
+		    "GET", "/v1/status", NULL, NULL, 0, &resp, err, sizeof(err)), 0);
+		assert_int_equal(resp.status, 403);
+		gwt_resp_free(&resp);
+	}
+	assert_int_equal(request("auditor", "POST", "/v1/status", NULL, "{}",
+	    NULL), 405);
+
+	/* visorctl status: plain words, exit 1 on warnings. */
+	rc = status_cmd("pki/norfolk/auditor.crt", NULL, &b, &e);
+	if (rc != 1)
+		fail_msg("status exit %d: %s %s", rc, b.data ? b.data : "",
+		    e.data ? e.data : "");
+	assert_non_null(strstr(b.data, "peer suffolk unreachable"));
+	assert_non_null(strstr(b.data, "norfolk, version "));
+	assert_null(strstr(b.data, "certificate expires"));
+	buf_free(&b);
+	buf_free(&e);
+	rc = status_cmd("pki/norfolk/auditor.crt", "--json", &b, &e);
+	assert_int_equal(rc, 0);
+	assert_true(b.data[0] == '{');
+	buf_free(&b);
+	buf_free(&e);
+	/* An early warning window shows the certificate expiry. */
+	{
+		char url2[64], cert[600];
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "status",
+		    "--gateway", url2, "--cert", cert, "--warn-days", "400", NULL };
+
+		snprintf(url2, sizeof(url2), "https://127.0.0.1:%d/", norfolk.port);
+		snprintf(cert, sizeof(cert), "%s",
+		    gwt_path(&env, "pki/norfolk/agency-police.crt"));
+		assert_int_equal(gwt_run(argv, NULL, 0, &b, &e), 1);
+		assert_non_null(strstr(b.data,
+		    "the gateway certificate expires in 364 days"));
+		buf_free(&b);
+		buf_free(&e);
+	}
+	/* Refused caller and bad usage. */
+	rc = status_cmd("pki/norfolk/agency-housing.crt", NULL, &b, &e);
+	assert_int_equal(rc, 3);
+	assert_non_null(strstr(e.data, "403"));
+	buf_free(&b);
+	buf_free(&e);
+	rc = status_cmd("pki/norfolk/auditor.crt", "--warn-days", &b, &e);
+	assert_int_equal(rc, 2);
+	buf_free(&b);
+	buf_free(&e);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	if (gwt_env_setup(&env, "norfolk,suffolk") < 0)
+		return -1;
+	return gwt_gw_start(&env, "norfolk", &norfolk);
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	gwt_gw_stop(&norfolk);
+	gwt_env_cleanup(&env);
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_operator_view),
+	};
+
+	return cmocka_run_group_tests_name("metrics_status", tests, setup,
+	    teardown);
+}
