@@ -196,16 +196,18 @@ check_crl(X509_CRL *crl, STACK_OF(X509) *cas, const char *path, char *err,
 {
 	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
 	const ASN1_TIME *last = X509_CRL_get0_lastUpdate(crl);
-	int i;
+	int i, named = 0;
 
+	/* During an area CA rotation the old and the new CA share a name: the
+	 * CRL belongs to whichever of them verifies its signature. */
 	for (i = 0; i < sk_X509_num(cas); i++) {
 		X509 *ca = sk_X509_value(cas, i);
 		if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) != 0)
 			continue;
+		named = 1;
 		if (X509_CRL_verify(crl, X509_get0_pubkey(ca)) != 1) {
 			ERR_clear_error();
-			snprintf(err, errlen, "%s: CRL signature does not verify", path);
-			return -1;
+			continue;
 		}
 		if (last == NULL || X509_cmp_current_time(last) >= 0) {
 			snprintf(err, errlen, "%s: CRL is not yet valid", path);
@@ -217,7 +219,10 @@ check_crl(X509_CRL *crl, STACK_OF(X509) *cas, const char *path, char *err,
 		}
 		return 0;
 	}
-	snprintf(err, errlen, "%s: CRL not issued by any of the area CAs", path);
+	if (named)
+		snprintf(err, errlen, "%s: CRL signature does not verify", path);
+	else
+		snprintf(err, errlen, "%s: CRL not issued by any of the area CAs", path);
 	return -1;
 }
 
