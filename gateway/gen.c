@@ -14,6 +14,7 @@
 #define POLICY_MAX_SIZE (4 << 20)
 
 static pthread_mutex_t gen_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_uint_fast64_t gen_next_id = 1;
 static gw_gen_t *gen_current;
 
 gw_gen_t *
@@ -31,6 +32,7 @@ gw_gen_load(const char *config_path, config_t *cfg, tls_refused_fn refused,
 		return NULL;
 	}
 	atomic_init(&g->refs, 1);
+	g->id = atomic_fetch_add(&gen_next_id, 1);
 	if (cfg == NULL && (cfg = config_load(config_path, err, errlen)) == NULL)
 		goto fail;
 	g->cfg = cfg;

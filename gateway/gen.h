@@ -7,6 +7,7 @@
 #define GATEWAY_GEN_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -17,6 +18,7 @@
 
 typedef struct gw_gen {
 	atomic_int refs;
+	uint64_t id;		/* 1, 2, ...: load order, never reused */
 	config_t *cfg;
 	tls_context_t *tls;
 	policy_t *policy;

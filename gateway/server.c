@@ -71,6 +71,8 @@ struct gw_conn {
 	struct event *deadline;
 	int busy;
 	int nodelay;
+	uint64_t gen_id;	/* generation whose trust set last verified the
+				   client certificate */
 };
 
 struct gw_request {
@@ -409,13 +411,17 @@ bev_cb(struct event_base *base, void *arg)
 	if (g == NULL)
 		return NULL;
 	ssl = tls_context_new_ssl(g->tls);
-	gw_gen_unref(g);
-	if (ssl == NULL)
+	if (ssl == NULL) {
+		gw_gen_unref(g);
 		return NULL;
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		gw_gen_unref(g);
 		SSL_free(ssl);
 		return NULL;
 	}
+	c->gen_id = g->id;
+	gw_gen_unref(g);
 	bev = bufferevent_openssl_socket_new(base, -1, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
@@ -441,6 +447,44 @@ bev_cb(struct event_base *base, void *arg)
 }
 
 /* --------------------------------------------------------------- requests */
+
+static void handshake_refused(const char *reason, const char *peer_addr,
+    const char *cert_sha256);
+
+/*
+ * A keep-alive connection outlives a reload: its handshake was checked
+ * against the trust set of an older generation.  Its first request under a
+ * newer generation checks the client certificate again against the new
+ * trust set, so that a revocation or a removed CA also ends connections
+ * already open.  0 if the connection may go on; -1 if it was refused (the
+ * request has been answered and the connection will close).
+ */
+static int
+recheck_client(gw_request_t *r, SSL *ssl)
+{
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	char reason[48];
+	identity_t id;
+
+	if (r->conn == NULL || r->conn->gen_id == r->gen->id)
+		return 0;
+	if (leaf != NULL && tls_trust_verify(tls_context_trust(r->gen->tls), leaf,
+	    chain, TLS_ROLE_CLIENT, &id, reason, sizeof(reason)) == 0 &&
+	    strcmp(id.uri, r->tc->identity.uri) == 0) {
+		r->conn->gen_id = r->gen->id;
+		return 0;
+	}
+	if (leaf == NULL)
+		snprintf(reason, sizeof(reason), "no-certificate");
+	else if (strcmp(reason, "") == 0)
+		snprintf(reason, sizeof(reason), "identity-changed");
+	handshake_refused(reason, r->tc->peer_addr, r->tc->cert_sha256);
+	gw_reply_header(r, "Connection", "close");
+	gw_reply_error(r, 403, "certificate-refused", "the client certificate "
+	    "is no longer accepted after a reload (%s)", reason);
+	return -1;
+}
 
 static const char *
 method_name(enum evhttp_cmd_type t)
@@ -529,6 +573,8 @@ gen_cb(struct evhttp_request *req, void *arg)
 	}
 	evbuffer_remove(in, r->body, r->body_len);
 	r->body[r->body_len] = '\0';
+	if (recheck_client(r, ssl) < 0)
+		return;
 	routes_dispatch(r);
 }
 
