@@ -53,6 +53,10 @@ transfer_queued(gw_request_t *r, const store_result_t *res)
 		return;
 	}
 	outbox_kick(gw_req_gateway(r)->outbox);
+	/* The transfer id ties this request to the delivery lines (outbox)
+	 * and to the receiving gateway's log. */
+	log_event(LOG_INFO, "transfer-queued", "request_id", gw_req_id(r),
+	    "transfer", st->transfer_id, NULL);
 	n = snprintf(body, sizeof(body),
 	    "{\"transfer_id\":\"%s\",\"status\":\"queued\"}", st->transfer_id);
 	gw_reply(r, 202, NULL, body, (size_t)n);
@@ -302,6 +306,8 @@ receipt_stored(gw_request_t *r, const store_result_t *res)
 		gw_reply_error(r, 503, "unavailable", "receipt not readable");
 		return;
 	}
+	log_event(LOG_INFO, "transfer-received", "request_id", gw_req_id(r),
+	    "transfer", st->transfer_id, "from", st->from_area, NULL);
 	gw_reply(r, 200, NULL, receipt.data, receipt.len);
 	buf_free(&receipt);
 }
@@ -443,6 +449,10 @@ route_peer_transfers(gw_request_t *r)
 	/* transfer_body_parse checked: 32 hex digits, area labels <= 32. */
 	memcpy(st->transfer_id, tb.transfer_id, TRANSFER_ID_LEN + 1);
 	memcpy(st->from_area, tb.from_area, strlen(tb.from_area) + 1);
+	/* Before any check, so a refusal can be followed by the transfer id
+	 * too (the request line and the error carry this request_id). */
+	log_event(LOG_INFO, "transfer-in", "request_id", gw_req_id(r),
+	    "transfer", st->transfer_id, "from", st->from_area, NULL);
 	if (answer_repeat(r, st))
 		goto out;
 	reqctx_sha256_hex(body, len, st->digest);
