@@ -14,5 +14,6 @@ int cmd_quickstart(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_init_data(int argc, char **argv);
 
 #endif

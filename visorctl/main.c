@@ -18,6 +18,7 @@ static const struct command commands[] = {
 	{ "policy", cmd_policy, "check, explain and test policy files" },
 	{ "quickstart", cmd_quickstart, "create a complete local setup (PKI, configs, keys)" },
 	{ "certs", cmd_certs, "PKI: new root, area CA, issue, revoke, renew, show" },
+	{ "init-data", cmd_init_data, "create a new gateway's data directory and keys" },
 	{ "status", cmd_status, "a running gateway's health, with warnings in plain words" },
 	{ "backup", cmd_backup, "consistent online copy of a gateway's data directory" },
 	{ "restore", cmd_restore, "restore a backup without forking the audit log" },

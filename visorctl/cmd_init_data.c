@@ -1,0 +1,78 @@
+/*
+ * visorctl init-data: the data directory of a new gateway (outside
+ * quickstart): store.key and audit.key, and the area's audit verifier key
+ * for auditors.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "crypto/identity.h"
+#include "gateway/store.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "visorctl/commands.h"
+
+static const char init_data_usage[] =
+    "usage: visorctl init-data DATA_DIR --area AREA --vkey FILE\n"
+    "\n"
+    "Create a new gateway's data directory (mode 0700) with its data key\n"
+    "store.key and its audit signing key audit.key (both mode 0600), and\n"
+    "write the area's audit verifier key line to FILE (give it to the\n"
+    "auditors: visorctl audit --vkey).  Refuses to overwrite existing keys.\n"
+    "Run it as the user the gateway runs as.\n";
+
+int
+cmd_init_data(int argc, char **argv)
+{
+	const char *dir = NULL, *area = NULL, *vkey_path = NULL;
+	buf_t vkey = BUF_INIT;
+	char err[512];
+	int i, rc = 1;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(init_data_usage, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--area") == 0 && i + 1 < argc) {
+			area = argv[++i];
+		} else if (strcmp(argv[i], "--vkey") == 0 && i + 1 < argc) {
+			vkey_path = argv[++i];
+		} else if (argv[i][0] != '-' && dir == NULL) {
+			dir = argv[i];
+		} else {
+			fputs(init_data_usage, stderr);
+			return 2;
+		}
+	}
+	if (dir == NULL || area == NULL || vkey_path == NULL) {
+		fputs(init_data_usage, stderr);
+		return 2;
+	}
+	if (!identity_valid_label(area, strlen(area))) {
+		fprintf(stderr, "visorctl init-data: --area must match "
+		    "[a-z0-9-]{1,32}\n");
+		return 2;
+	}
+	if (store_init_keys(dir, area, &vkey, err, sizeof(err)) < 0) {
+		fprintf(stderr, "visorctl init-data: %s\n", err);
+		goto out;
+	}
+	if (vkey.len == 0 || buf_puts(&vkey, "\n") < 0) {
+		fprintf(stderr, "visorctl init-data: cannot format the verifier "
+		    "key\n");
+		goto out;
+	}
+	if (file_write_atomic(vkey_path, vkey.data, vkey.len, 0644) < 0) {
+		fprintf(stderr, "visorctl init-data: %s: %s (the keys were "
+		    "created; the verifier key line is: %.*s)\n", vkey_path,
+		    strerror(errno), (int)vkey.len - 1, vkey.data);
+		goto out;
+	}
+	printf("data directory %s ready for area %s (store.key, audit.key); "
+	    "audit verifier key in %s\n", dir, area, vkey_path);
+	rc = 0;
+out:
+	buf_free(&vkey);
+	return rc;
+}
