@@ -517,6 +517,13 @@ load_where(lctx_t *l, const policy_t *p, selector_t *s, const cJSON *w, size_t i
 			return lerr(l, "fields[%zu].where.%s: \"%s\" is not a text "
 			    "field of the elements of %s", idx, m->string, path,
 			    p->fields[a].path);
+		/* The tested member must pass with the element, or the
+		 * recipient could not filter what it received the same way
+		 * (filtering must be idempotent). */
+		if (!record_field_covers((size_t)s->node, (size_t)f))
+			return lerr(l, "fields[%zu].where.%s: the field tested must be "
+			    "selected too (select %s, not %s)", idx, m->string,
+			    p->fields[a].path, p->fields[s->node].path);
 		s->where[s->nwhere].node = f;
 		s->nwhere++;
 		snprintf(what, sizeof(what), "fields[%zu].where.%s", idx, m->string);
@@ -586,6 +593,9 @@ load_fields(lctx_t *l, const policy_t *p, rule_t *r, const cJSON *fv)
 		before = r->nsel;
 		node = selector_field(path->valuestring);
 		g = record_group_from_name(path->valuestring);
+		if (g >= 0 && node < 0 && cJSON_IsObject(e))
+			return lerr(l, "fields[%zu]: \"where\" needs a field path, "
+			    "not the group \"%s\"", i, path->valuestring);
 		if (g >= 0 && !cJSON_IsObject(e)) {
 			/* A bare name that is both a group and a field
 			 * ("intelligence") means the group; "intelligence[]"

@@ -86,10 +86,39 @@ count_from(const cJSON *v, const char *seg)
 	return total;
 }
 
+/* name(.name)* where each name is [a-z_][a-z0-9_]* optionally followed by [] or [N]. */
+static int
+path_syntax_ok(const char *p)
+{
+	size_t n;
+
+	for (;;) {
+		for (n = 0; (p[n] >= 'a' && p[n] <= 'z') || p[n] == '_' ||
+		    (n > 0 && p[n] >= '0' && p[n] <= '9'); n++)
+			;
+		if (n == 0 || n >= 128)
+			return 0;
+		p += n;
+		if (*p == '[') {
+			p++;
+			for (n = 0; p[n] >= '0' && p[n] <= '9'; n++)
+				;
+			if (n > 6 || p[n] != ']')
+				return 0;
+			p += n + 1;
+		}
+		if (*p == '\0')
+			return 1;
+		if (*p != '.')
+			return 0;
+		p++;
+	}
+}
+
 int
 policy_cases_count_path(const cJSON *v, const char *path)
 {
-	if (path == NULL || *path == '\0' || path[strlen(path) - 1] == '.')
+	if (path == NULL || !path_syntax_ok(path))
 		return -1;
 	return count_from(v, path);
 }
