@@ -322,9 +322,11 @@ run_case(const policy_t *p, const cJSON *c, const cJSON *records,
 	filtered = policy_decision_record(d);
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "present")) {
 		cnt = policy_cases_count_path(filtered, e->valuestring);
-		if (cnt < 0)
-			return cerr(err, errlen, "case \"%s\": present: bad path \"%s\"",
+		if (cnt < 0) {
+			cerr(err, errlen, "case \"%s\": present: bad path \"%s\"",
 			    name, e->valuestring);
+			goto out;
+		}
 		if (cnt == 0) {
 			ok = 0;
 			GUARD(buf_printf(report, "FAIL %s: %s expected present, is "
@@ -333,9 +335,11 @@ run_case(const policy_t *p, const cJSON *c, const cJSON *records,
 	}
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "absent")) {
 		cnt = policy_cases_count_path(filtered, e->valuestring);
-		if (cnt < 0)
-			return cerr(err, errlen, "case \"%s\": absent: bad path \"%s\"",
+		if (cnt < 0) {
+			cerr(err, errlen, "case \"%s\": absent: bad path \"%s\"",
 			    name, e->valuestring);
+			goto out;
+		}
 		if (cnt > 0) {
 			ok = 0;
 			GUARD(buf_printf(report, "FAIL %s: %s expected absent, is "
@@ -343,8 +347,10 @@ run_case(const policy_t *p, const cJSON *c, const cJSON *records,
 		}
 	}
 	m = cJSON_GetObjectItemCaseSensitive(c, "equals");
-	if (m != NULL && !cJSON_IsObject(m))
-		return cerr(err, errlen, "case \"%s\": equals: not an object", name);
+	if (m != NULL && !cJSON_IsObject(m)) {
+		cerr(err, errlen, "case \"%s\": equals: not an object", name);
+		goto out;
+	}
 	cJSON_ArrayForEach(e, m) {
 		const cJSON *v = value_at(filtered, e->string);
 
