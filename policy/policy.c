@@ -10,6 +10,7 @@
  */
 #include "policy/policy.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -426,8 +427,9 @@ load_intmask(lctx_t *l, const cJSON *v, const char *what, int max, unsigned *mas
 	if (cJSON_GetArraySize(v) == 0)
 		return lerr(l, "%s: empty list (leave the key out to mean any)", what);
 	cJSON_ArrayForEach(e, v) {
-		if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int)e->valuedouble ||
-		    e->valuedouble < 1 || e->valuedouble > max)
+		/* range first: converting an out-of-range double is undefined */
+		if (!cJSON_IsNumber(e) || e->valuedouble < 1 || e->valuedouble > max ||
+		    e->valuedouble != floor(e->valuedouble))
 			return lerr(l, "%s[%zu]: not an integer 1..%d", what, i, max);
 		k = (int)e->valuedouble;
 		if (*mask & (1u << k))
