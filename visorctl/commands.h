@@ -8,6 +8,7 @@
 #define VISORCTL_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 int cmd_certs(int argc, char **argv);
 int cmd_quickstart(int argc, char **argv);
 

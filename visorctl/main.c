@@ -15,6 +15,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the version" },
+	{ "policy", cmd_policy, "check, explain and test policy files" },
 	{ "quickstart", cmd_quickstart, "create a complete local setup (PKI, configs, keys)" },
 	{ "certs", cmd_certs, "PKI: new root, area CA, issue, revoke, renew, show" },
 };
