@@ -8,5 +8,8 @@
 #define VISORCTL_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_gen(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_get(int argc, char **argv);
 
 #endif

@@ -15,6 +15,9 @@ struct command {
 
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the version" },
+	{ "push", cmd_push, "send records (JSON lines or CSV) to a gateway" },
+	{ "get", cmd_get, "read a record as policy lets the caller see it" },
+	{ "gen", cmd_gen, "write synthetic records as JSON lines" },
 };
 
 int
