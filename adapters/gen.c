@@ -257,7 +257,7 @@ gen_plan_from_json(const char *json, size_t len, gen_plan_t *plan, char *err,
 {
 	cJSON *doc;
 	const cJSON *snap, *row;
-	char why[160], key[16];
+	char why[160], key[32];
 	unsigned v, sum, total;
 	int c, l, rc = -1;
 
