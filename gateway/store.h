@@ -202,6 +202,11 @@ int store_transfer_get(store_reader_t *r, const char *transfer_id,
 int store_outbox_due(store_reader_t *r, int64_t now_ms, store_transfer_t *out,
     size_t max, size_t *n);
 
+/* The same for one peer area only (so that a peer that is down cannot
+ * starve the others). */
+int store_outbox_due_for(store_reader_t *r, const char *area, int64_t now_ms,
+    store_transfer_t *out, size_t max, size_t *n);
+
 /* Outbox depth and the age of the oldest queued transfer, per peer area:
  * calls fn for each area.  0 or -1. */
 int store_outbox_stats(store_reader_t *r,
@@ -242,5 +247,28 @@ typedef struct {
 int store_audit_search(store_reader_t *r, const store_audit_query_t *q,
     int (*fn)(void *ctx, uint64_t index, const void *leaf, size_t len),
     void *ctx);
+
+/* ---- operations, tests and benchmarks (extension of the contract) ---- */
+
+typedef struct {
+	uint64_t jobs;		/* jobs finished (any status) */
+	uint64_t commits;	/* batch transactions committed */
+	uint64_t failed_commits;	/* batches that failed as a whole */
+	uint64_t checkpoints;	/* checkpoints signed since open */
+} store_stats_t;
+
+/* Counters since store_open (for metrics and the group-commit test). */
+void store_stats(store_t *s, store_stats_t *out);
+
+/* Make the next n batch commits fail as a storage error would (the commit
+ * is turned into a rollback): for tests of the failure path. */
+void store_fault_inject(store_t *s, unsigned n);
+
+/* Reference for benchmarks: in a scratch database dir/bench-ref.db (removed
+ * afterwards), commit one row of row_len bytes per transaction (WAL,
+ * synchronous=FULL) for about seconds; *per_s gets commits per second.
+ * 0 or -1. */
+int store_bench_reference_commits(const char *dir, double seconds,
+    size_t row_len, double *per_s);
 
 #endif

@@ -1,0 +1,42 @@
+/*
+ * metrics: counters and histograms for /metrics (Prometheus text format).
+ * Updates are lock-free atomics; rendering reads them without stopping
+ * anyone.
+ */
+#ifndef GATEWAY_METRICS_H
+#define GATEWAY_METRICS_H
+
+#include <stdint.h>
+
+#include "util/buf.h"
+
+/* Count a finished request: route name (from a fixed set; others count as
+ * "other"), HTTP status, and its duration in microseconds. */
+void metrics_request(const char *route, int status, uint64_t usec);
+
+/* Count a refused handshake by reason code. */
+void metrics_handshake_failure(const char *reason);
+
+/* Count a policy denial by deciding rule id (or "default-deny"). */
+void metrics_policy_denial(const char *rule);
+
+/* Count a delivery failure to a peer area. */
+void metrics_delivery_failure(const char *area);
+
+/* Connections: +1 when accepted, -1 when closed. */
+void metrics_connection(int delta);
+
+/* Gauges supplied when rendering. */
+typedef struct {
+	uint64_t audit_size;
+	double checkpoint_age_s;	/* < 0: none yet */
+	double uptime_s;
+	long cert_expiry_s, crl_expiry_s;	/* < 0: unknown */
+	void (*outbox)(void *ctx, buf_t *out);	/* appends outbox gauges */
+	void *outbox_ctx;
+} metrics_gauges_t;
+
+/* Append the whole exposition to out.  0 or -1. */
+int metrics_render(const metrics_gauges_t *g, buf_t *out);
+
+#endif

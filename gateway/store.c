@@ -1,0 +1,2090 @@
+/*
+ * store: lifecycle, the writer thread (group commit), audit sequencing and
+ * checkpoints, and the start-up check of the log.  Readers are in
+ * store_read.c; both share store_int.h.
+ */
+#include "gateway/store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "crypto/aead.h"
+#include "crypto/keyfile.h"
+#include "crypto/merkle.h"
+#include "crypto/note.h"
+#include "gateway/store_int.h"
+#include "util/fileio.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_PATH_MAX 4096
+
+static const char *const schema_sql =
+    "CREATE TABLE IF NOT EXISTS records("
+    " id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    " category INTEGER NOT NULL, level INTEGER NOT NULL,"
+    " managing_area TEXT NOT NULL, erased INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS record_versions("
+    " id TEXT NOT NULL, version INTEGER NOT NULL, time TEXT NOT NULL,"
+    " actor TEXT NOT NULL, op TEXT NOT NULL, changed TEXT,"
+    " content BLOB, PRIMARY KEY(id, version));"
+    "CREATE TABLE IF NOT EXISTS idempotency("
+    " scope TEXT NOT NULL, key TEXT NOT NULL, req_hash BLOB NOT NULL,"
+    " status INTEGER NOT NULL, body BLOB NOT NULL, time TEXT NOT NULL,"
+    " PRIMARY KEY(scope, key));"
+    "CREATE TABLE IF NOT EXISTS outbox("
+    " transfer_id TEXT PRIMARY KEY, record_id TEXT NOT NULL,"
+    " to_area TEXT NOT NULL, purpose TEXT NOT NULL, initiator TEXT NOT NULL,"
+    " status TEXT NOT NULL, attempts INTEGER NOT NULL,"
+    " next_attempt_ms INTEGER NOT NULL, deadline_ms INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL, payload BLOB NOT NULL, receipt BLOB);"
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt_ms);"
+    /* The queued count is kept by triggers so that outbox_max costs one
+     * read per add and follows savepoint rollbacks exactly. */
+    "CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY,"
+    " n INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO counters VALUES('outbox_queued', 0);"
+    "CREATE TRIGGER IF NOT EXISTS outbox_ins AFTER INSERT ON outbox"
+    " WHEN NEW.status = 'queued' BEGIN"
+    " UPDATE counters SET n = n + 1 WHERE name = 'outbox_queued'; END;"
+    "CREATE TRIGGER IF NOT EXISTS outbox_upd AFTER UPDATE OF status ON outbox"
+    " WHEN OLD.status <> NEW.status BEGIN"
+    " UPDATE counters SET n = n + (NEW.status = 'queued')"
+    " - (OLD.status = 'queued') WHERE name = 'outbox_queued'; END;"
+    "CREATE TRIGGER IF NOT EXISTS outbox_del AFTER DELETE ON outbox"
+    " WHEN OLD.status = 'queued' BEGIN"
+    " UPDATE counters SET n = n - 1 WHERE name = 'outbox_queued'; END;"
+    "CREATE TABLE IF NOT EXISTS inbound("
+    " from_area TEXT NOT NULL, transfer_id TEXT NOT NULL,"
+    " digest TEXT NOT NULL, received_at TEXT NOT NULL,"
+    " audit_index INTEGER NOT NULL, receipt BLOB,"
+    " PRIMARY KEY(from_area, transfer_id));"
+    "CREATE TABLE IF NOT EXISTS audit_leaves("
+    " idx INTEGER PRIMARY KEY, data BLOB NOT NULL, hash BLOB NOT NULL,"
+    " record TEXT, actor TEXT NOT NULL, op TEXT NOT NULL, time TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS audit_by_record ON audit_leaves(record)"
+    " WHERE record IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS audit_by_actor ON audit_leaves(actor);"
+    "CREATE INDEX IF NOT EXISTS audit_by_op ON audit_leaves(op);"
+    "CREATE INDEX IF NOT EXISTS audit_by_time ON audit_leaves(time);"
+    "CREATE TABLE IF NOT EXISTS merkle_nodes("
+    " level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,"
+    " PRIMARY KEY(level, idx)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS checkpoints("
+    " size INTEGER PRIMARY KEY, note BLOB NOT NULL, time TEXT NOT NULL);";
+
+/* Writer statements, prepared once per connection. */
+enum {
+	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
+	W_IDEM_GET, W_IDEM_PUT, W_REC_GET, W_REC_PUT, W_REC_ERASE, W_VER_PUT,
+	W_VER_WIPE, W_LEAF_PUT, W_NODE_PUT, W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
+	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_NSTMT
+};
+
+static const char *const writer_sql[W_NSTMT] = {
+	[W_BEGIN] = "BEGIN IMMEDIATE",
+	[W_COMMIT] = "COMMIT",
+	[W_ROLLBACK] = "ROLLBACK",
+	[W_SAVEPOINT] = "SAVEPOINT job",
+	[W_RELEASE] = "RELEASE job",
+	[W_ROLLBACK_TO] = "ROLLBACK TO job",
+	[W_IDEM_GET] = "SELECT 1 FROM idempotency WHERE scope = ?1 AND key = ?2",
+	[W_IDEM_PUT] = "INSERT INTO idempotency(scope, key, req_hash, status,"
+	    " body, time) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[W_REC_GET] = "SELECT version, erased FROM records WHERE id = ?1",
+	[W_REC_PUT] = "INSERT INTO records(id, version, category, level,"
+	    " managing_area, erased) VALUES(?1, ?2, ?3, ?4, ?5, 0)"
+	    " ON CONFLICT(id) DO UPDATE SET version = excluded.version,"
+	    " category = excluded.category, level = excluded.level,"
+	    " managing_area = excluded.managing_area, erased = 0",
+	[W_REC_ERASE] = "UPDATE records SET version = ?2, erased = 1"
+	    " WHERE id = ?1",
+	[W_VER_PUT] = "INSERT INTO record_versions(id, version, time, actor, op,"
+	    " changed, content) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[W_VER_WIPE] = "UPDATE record_versions SET content = NULL"
+	    " WHERE id = ?1 AND content IS NOT NULL",
+	[W_LEAF_PUT] = "INSERT INTO audit_leaves(idx, data, hash, record, actor,"
+	    " op, time) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[W_NODE_PUT] = "INSERT INTO merkle_nodes(level, idx, hash)"
+	    " VALUES(?1, ?2, ?3)",
+	[W_OUT_COUNT] = "SELECT n FROM counters WHERE name = 'outbox_queued'",
+	[W_OUT_ADD] = "INSERT INTO outbox(transfer_id, record_id, to_area,"
+	    " purpose, initiator, status, attempts, next_attempt_ms,"
+	    " deadline_ms, created_ms, payload) VALUES(?1, ?2, ?3, ?4, ?5,"
+	    " 'queued', 0, ?6, ?7, ?6, ?8)",
+	[W_OUT_UPD] = "UPDATE outbox SET status = ?2, attempts = ?3,"
+	    " next_attempt_ms = ?4, receipt = coalesce(?5, receipt)"
+	    " WHERE transfer_id = ?1",
+	[W_IN_ADD] = "INSERT INTO inbound(from_area, transfer_id, digest,"
+	    " received_at, audit_index) VALUES(?1, ?2, ?3, ?4, ?5)",
+	[W_IN_RCPT] = "UPDATE inbound SET receipt = ?3"
+	    " WHERE from_area = ?1 AND transfer_id = ?2",
+	[W_CKPT_PUT] = "INSERT OR REPLACE INTO checkpoints(size, note, time)"
+	    " VALUES(?1, ?2, ?3)",
+};
+
+typedef enum {
+	OP_IDEM, OP_PUT, OP_ERASE, OP_AUDIT, OP_OUT_ADD, OP_OUT_UPD, OP_IN_ADD,
+	OP_IN_RCPT
+} op_kind_t;
+
+/* One operation of a job.  The string slots are named for the record
+ * operations; the other kinds document their use in the job builders. */
+typedef struct {
+	op_kind_t kind;
+	char *id, *area, *actor, *changed, *s4, *s5;
+	char *blob;		/* plaintext content, payload, body or receipt */
+	size_t blob_len;
+	int has_blob;
+	uint8_t hash[32];
+	int cat, lvl;
+	uint64_t version;
+	int64_t t1, t2;
+	audit_entry_t *entry;
+} store_op_t;
+
+struct store_job {
+	store_op_t *ops;
+	size_t n, cap;
+	size_t n_audit;
+	int bad;		/* a builder call failed: the job fails */
+	store_done_fn done;
+	void *arg;
+	store_result_t res;
+	struct store_job *next;
+};
+
+struct store {
+	char *data_dir, *area, *origin, *db_path, *ckpt_path;
+	unsigned interval_ms;
+	size_t max_batch, outbox_max;
+	uint8_t key[AEAD_KEY_LEN];
+	note_signer_t *signer;
+
+	/* Writer thread state (only the writer touches these after open). */
+	sqlite3 *db;
+	sqlite3_stmt *st[W_NSTMT];
+	int db_broken;
+	merkle_frontier_t tree;		/* durable tree */
+	uint64_t signed_size;
+	int64_t last_sign_ms;		/* monotonic; 0: never */
+	int commit_failing;		/* armed for the batch COMMIT only */
+
+	/* Shared, under mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	store_job_t *head, *tail;
+	int closing, started;
+	pthread_t thread;
+	uint64_t durable_size;
+	int64_t signed_wall_ms;		/* monotonic time of the last signature */
+	int have_signed;
+	unsigned fault_commits;
+	store_stats_t stats;
+};
+
+/* ---------------------------------------------------------------- utils */
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static sqlite3_int64
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *
+path_in(const char *dir, const char *name)
+{
+	char p[STORE_PATH_MAX];
+
+	if (file_join(p, sizeof(p), dir, name) < 0)
+		return NULL;
+	return strdup(p);
+}
+
+static void
+free_secret(char *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	OPENSSL_cleanse(p, len);
+	free(p);
+}
+
+const char *
+store_int_db_path(const store_t *s)
+{
+	return s->db_path;
+}
+
+const uint8_t *
+store_int_data_key(const store_t *s)
+{
+	return s->key;
+}
+
+size_t
+store_int_record_aad(const char *id, uint64_t version, char *aad,
+    size_t aadlen)
+{
+	size_t idlen = strlen(id);
+	int n;
+
+	if (idlen > STORE_MAX_ID || idlen + 1 >= aadlen)
+		return 0;
+	memcpy(aad, id, idlen);
+	aad[idlen] = '\0';
+	n = snprintf(aad + idlen + 1, aadlen - idlen - 1, "%" PRIu64, version);
+	if (n < 0 || (size_t)n >= aadlen - idlen - 1)
+		return 0;
+	return idlen + 1 + (size_t)n;
+}
+
+size_t
+store_int_label_aad(const char *label, const char *a, const char *b,
+    char *aad, size_t aadlen)
+{
+	size_t ll = strlen(label), al = strlen(a), bl = b ? strlen(b) : 0;
+	size_t need = ll + 1 + al + (b ? 1 + bl : 0);
+
+	if (need > aadlen)
+		return 0;
+	memcpy(aad, label, ll);
+	aad[ll] = '\0';
+	memcpy(aad + ll + 1, a, al);
+	if (b != NULL) {
+		aad[ll + 1 + al] = '\0';
+		memcpy(aad + ll + 2 + al, b, bl);
+	}
+	return need;
+}
+
+sqlite3 *
+store_int_connect(const char *path, int flags, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		set_err(err, errlen, "%s: %s", path,
+		    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return NULL;
+	}
+	if (sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS) != SQLITE_OK ||
+	    sqlite3_extended_result_codes(db, 1) != SQLITE_OK) {
+		set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+int
+store_int_prepare(sqlite3 *db, sqlite3_stmt **cache, const char *sql,
+    char *err, size_t errlen)
+{
+	if (*cache != NULL) {
+		sqlite3_reset(*cache);
+		sqlite3_clear_bindings(*cache);
+		return 0;
+	}
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, cache,
+	    NULL) != SQLITE_OK) {
+		set_err(err, errlen, "prepare: %s", sqlite3_errmsg(db));
+		*cache = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_int_node(void *ctx, unsigned level, uint64_t index, merkle_hash_t out)
+{
+	struct store_node_reader *nr = ctx;
+	sqlite3_stmt *st;
+	int rc, ret = -1;
+
+	if (index > (uint64_t)INT64_MAX || level > 63)
+		return -1;
+	if (level == 0) {
+		if (store_int_prepare(nr->db, nr->leaf_hash,
+		    "SELECT hash FROM audit_leaves WHERE idx = ?1", NULL, 0) < 0)
+			return -1;
+		st = *nr->leaf_hash;
+		if (sqlite3_bind_int64(st, 1, (sqlite3_int64)index) != SQLITE_OK)
+			goto out;
+	} else {
+		if (store_int_prepare(nr->db, nr->node_hash,
+		    "SELECT hash FROM merkle_nodes WHERE level = ?1 AND idx = ?2",
+		    NULL, 0) < 0)
+			return -1;
+		st = *nr->node_hash;
+		if (sqlite3_bind_int(st, 1, (int)level) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, (sqlite3_int64)index) != SQLITE_OK)
+			goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == MERKLE_HASH_LEN &&
+	    sqlite3_column_type(st, 0) == SQLITE_BLOB) {
+		memcpy(out, sqlite3_column_blob(st, 0), MERKLE_HASH_LEN);
+		ret = 0;
+	}
+out:
+	sqlite3_reset(st);
+	return ret;
+}
+
+static int
+days_in_month(int y, int m)
+{
+	static const int d[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 29;
+	return d[m - 1];
+}
+
+static int
+digits(const char *p, size_t n, int *v)
+{
+	size_t i;
+
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		*v = *v * 10 + (p[i] - '0');
+	}
+	return 0;
+}
+
+int
+store_int_canonical_time(const char *in, char out[25])
+{
+	int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0, fd;
+	size_t len = strlen(in), i;
+
+	if (len < 10 || digits(in, 4, &y) < 0 || in[4] != '-' ||
+	    digits(in + 5, 2, &mo) < 0 || in[7] != '-' ||
+	    digits(in + 8, 2, &d) < 0)
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+		return -1;
+	if (len > 10) {
+		if (len < 20 || (in[10] != 'T' && in[10] != 't') ||
+		    digits(in + 11, 2, &h) < 0 || in[13] != ':' ||
+		    digits(in + 14, 2, &mi) < 0 || in[16] != ':' ||
+		    digits(in + 17, 2, &sec) < 0)
+			return -1;
+		if (h > 23 || mi > 59 || sec > 60)
+			return -1;
+		i = 19;
+		if (in[i] == '.') {
+			i++;
+			for (fd = 0; i < len && in[i] >= '0' && in[i] <= '9';
+			    i++, fd++) {
+				if (fd >= 3)
+					return -1;
+				ms = ms * 10 + (in[i] - '0');
+			}
+			if (fd == 0)
+				return -1;
+			for (; fd < 3; fd++)
+				ms *= 10;
+		}
+		if (i + 1 != len || (in[i] != 'Z' && in[i] != 'z'))
+			return -1;
+	}
+	/* Every field is range-checked above, so the result is 24 bytes. */
+	snprintf(out, 25, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y % 10000,
+	    mo % 100, d % 100, h % 100, mi % 100, sec % 100, ms % 1000);
+	return 0;
+}
+
+/* ------------------------------------------------------------ job build */
+
+store_job_t *
+store_job_new(void)
+{
+	return calloc(1, sizeof(store_job_t));
+}
+
+static void
+op_clear(store_op_t *op)
+{
+	free(op->id);
+	free(op->area);
+	free(op->actor);
+	free(op->changed);
+	free(op->s4);
+	free(op->s5);
+	free_secret(op->blob, op->blob_len);
+	audit_entry_free_copy(op->entry);
+}
+
+void
+store_job_free(store_job_t *j)
+{
+	size_t i;
+
+	if (j == NULL)
+		return;
+	for (i = 0; i < j->n; i++)
+		op_clear(&j->ops[i]);
+	free(j->ops);
+	free(j);
+}
+
+static store_op_t *
+job_add(store_job_t *j, op_kind_t kind)
+{
+	store_op_t *n;
+	size_t cap;
+
+	if (j == NULL)
+		return NULL;
+	if (j->n == j->cap) {
+		cap = j->cap ? j->cap * 2 : 4;
+		if ((n = realloc(j->ops, cap * sizeof(*n))) == NULL) {
+			j->bad = 1;
+			return NULL;
+		}
+		j->ops = n;
+		j->cap = cap;
+	}
+	n = &j->ops[j->n];
+	memset(n, 0, sizeof(*n));
+	n->kind = kind;
+	return n;
+}
+
+/* Copy s (at most max bytes, NUL-free, non-empty unless allow_empty). */
+static int
+copy_str(char **dst, const char *s, size_t max, int optional)
+{
+	size_t len;
+
+	*dst = NULL;
+	if (s == NULL)
+		return optional ? 0 : -1;
+	len = strlen(s);
+	if (len > max || (len == 0 && !optional))
+		return -1;
+	return (*dst = strdup(s)) != NULL ? 0 : -1;
+}
+
+static int
+copy_blob(store_op_t *op, const void *p, size_t len)
+{
+	if (len > STORE_MAX_VALUE || (p == NULL && len > 0))
+		return -1;
+	if ((op->blob = malloc(len + 1)) == NULL)
+		return -1;
+	if (len > 0)
+		memcpy(op->blob, p, len);
+	op->blob[len] = '\0';
+	op->blob_len = len;
+	op->has_blob = 1;
+	return 0;
+}
+
+/* Undo a half-built op and mark the job failed. */
+static int
+job_op_fail(store_job_t *j)
+{
+	op_clear(&j->ops[j->n]);
+	j->bad = 1;
+	return -1;
+}
+
+int
+store_job_idempotency(store_job_t *j, const char *scope, const char *key,
+    const uint8_t req_hash[32], int http_status, const char *body, size_t len)
+{
+	store_op_t *op;
+
+	if (j == NULL || j->n != 0 || req_hash == NULL) {
+		if (j != NULL)
+			j->bad = 1;
+		return -1;
+	}
+	if ((op = job_add(j, OP_IDEM)) == NULL)
+		return -1;
+	/* id: scope, area: key */
+	if (copy_str(&op->id, scope, STORE_MAX_KEY, 0) < 0 ||
+	    copy_str(&op->area, key, STORE_MAX_KEY, 0) < 0 ||
+	    http_status < 100 || http_status > 599 ||
+	    copy_blob(op, body, len) < 0)
+		return job_op_fail(j);
+	memcpy(op->hash, req_hash, 32);
+	op->cat = http_status;
+	j->n++;
+	return 0;
+}
+
+int
+store_job_put_record(store_job_t *j, const char *id, uint64_t expect_version,
+    int category, int level, const char *managing_area, const char *json,
+    size_t len, const char *actor, const char *changed_paths_json)
+{
+	store_op_t *op;
+	cJSON *changed = NULL;
+
+	if ((op = job_add(j, OP_PUT)) == NULL)
+		return -1;
+	if (copy_str(&op->id, id, STORE_MAX_ID, 0) < 0 ||
+	    copy_str(&op->area, managing_area, STORE_MAX_AREA, 0) < 0 ||
+	    copy_str(&op->actor, actor, STORE_MAX_KEY, 0) < 0 ||
+	    json == NULL || len == 0 || copy_blob(op, json, len) < 0)
+		return job_op_fail(j);
+	/* The history shows changed paths as JSON: accept only an array. */
+	if (changed_paths_json != NULL) {
+		changed = json_parse_strict(changed_paths_json,
+		    strlen(changed_paths_json), 4, NULL, 0);
+		if (changed == NULL || !cJSON_IsArray(changed) ||
+		    (op->changed = json_print(changed)) == NULL) {
+			cJSON_Delete(changed);
+			return job_op_fail(j);
+		}
+		cJSON_Delete(changed);
+	}
+	op->version = expect_version;
+	op->cat = category;
+	op->lvl = level;
+	j->n++;
+	return 0;
+}
+
+int
+store_job_erase_record(store_job_t *j, const char *id,
+    uint64_t expect_version, const char *actor)
+{
+	store_op_t *op;
+
+	if ((op = job_add(j, OP_ERASE)) == NULL)
+		return -1;
+	if (expect_version == STORE_VERSION_ABSENT ||
+	    copy_str(&op->id, id, STORE_MAX_ID, 0) < 0 ||
+	    copy_str(&op->actor, actor, STORE_MAX_KEY, 0) < 0)
+		return job_op_fail(j);
+	op->version = expect_version;
+	j->n++;
+	return 0;
+}
+
+int
+store_job_audit(store_job_t *j, const audit_entry_t *e)
+{
+	store_op_t *op;
+	buf_t probe = BUF_INIT;
+	uint64_t v;
+
+	if ((op = job_add(j, OP_AUDIT)) == NULL)
+		return -1;
+	/* Encode once now so a bad entry fails here, not in the writer. */
+	v = e != NULL && e->version == AUDIT_VERSION_ASSIGNED ? 1 :
+	    (e != NULL ? e->version : 0);
+	if (e == NULL || audit_entry_encode(e, 0, "1970-01-01T00:00:00.000Z",
+	    v, &probe) < 0 || (op->entry = audit_entry_copy(e)) == NULL) {
+		buf_free(&probe);
+		return job_op_fail(j);
+	}
+	buf_free(&probe);
+	j->n++;
+	j->n_audit++;
+	return 0;
+}
+
+int
+store_job_outbox_add(store_job_t *j, const char *transfer_id,
+    const char *record_id, const char *to_area, const char *purpose,
+    const char *initiator, const char *payload, size_t len, int64_t deadline_ms)
+{
+	store_op_t *op;
+
+	if ((op = job_add(j, OP_OUT_ADD)) == NULL)
+		return -1;
+	/* id: transfer id, s4: record id, area: to_area, changed: purpose,
+	 * actor: initiator */
+	if (copy_str(&op->id, transfer_id, STORE_MAX_ID, 0) < 0 ||
+	    copy_str(&op->s4, record_id, STORE_MAX_ID, 0) < 0 ||
+	    copy_str(&op->area, to_area, STORE_MAX_AREA, 0) < 0 ||
+	    copy_str(&op->changed, purpose, STORE_MAX_PURPOSE, 0) < 0 ||
+	    copy_str(&op->actor, initiator, STORE_MAX_ACTOR, 0) < 0 ||
+	    payload == NULL || copy_blob(op, payload, len) < 0)
+		return job_op_fail(j);
+	op->t2 = deadline_ms;
+	j->n++;
+	return 0;
+}
+
+static int
+valid_status(const char *s)
+{
+	return s != NULL && (strcmp(s, "queued") == 0 ||
+	    strcmp(s, "delivered") == 0 || strcmp(s, "rejected") == 0 ||
+	    strcmp(s, "failed") == 0);
+}
+
+int
+store_job_outbox_update(store_job_t *j, const char *transfer_id,
+    const char *status, unsigned attempts, int64_t next_attempt_ms,
+    const char *receipt, size_t receipt_len)
+{
+	store_op_t *op;
+
+	if ((op = job_add(j, OP_OUT_UPD)) == NULL)
+		return -1;
+	/* id: transfer id, s4: status */
+	if (copy_str(&op->id, transfer_id, STORE_MAX_ID, 0) < 0 ||
+	    !valid_status(status) || copy_str(&op->s4, status, 15, 0) < 0 ||
+	    (receipt != NULL && copy_blob(op, receipt, receipt_len) < 0))
+		return job_op_fail(j);
+	op->version = attempts;
+	op->t1 = next_attempt_ms;
+	j->n++;
+	return 0;
+}
+
+int
+store_job_inbound_add(store_job_t *j, const char *from_area,
+    const char *transfer_id, const char *digest, const char *received_at)
+{
+	store_op_t *op;
+
+	if ((op = job_add(j, OP_IN_ADD)) == NULL)
+		return -1;
+	/* area: from_area, id: transfer id, s4: digest, s5: received_at */
+	if (copy_str(&op->area, from_area, STORE_MAX_AREA, 0) < 0 ||
+	    copy_str(&op->id, transfer_id, STORE_MAX_ID, 0) < 0 ||
+	    copy_str(&op->s4, digest, 64, 0) < 0 ||
+	    copy_str(&op->s5, received_at, 31, 0) < 0)
+		return job_op_fail(j);
+	j->n++;
+	return 0;
+}
+
+int
+store_job_inbound_receipt(store_job_t *j, const char *from_area,
+    const char *transfer_id, const char *receipt, size_t len)
+{
+	store_op_t *op;
+
+	if ((op = job_add(j, OP_IN_RCPT)) == NULL)
+		return -1;
+	if (copy_str(&op->area, from_area, STORE_MAX_AREA, 0) < 0 ||
+	    copy_str(&op->id, transfer_id, STORE_MAX_ID, 0) < 0 ||
+	    receipt == NULL || copy_blob(op, receipt, len) < 0)
+		return job_op_fail(j);
+	j->n++;
+	return 0;
+}
+
+/* ------------------------------------------------------- writer: SQLite */
+
+static void
+writer_close_db(store_t *s)
+{
+	size_t i;
+
+	for (i = 0; i < W_NSTMT; i++) {
+		sqlite3_finalize(s->st[i]);
+		s->st[i] = NULL;
+	}
+	if (s->db != NULL)
+		sqlite3_close(s->db);
+	s->db = NULL;
+}
+
+/* The commit hook turns COMMIT into a rollback when a fault is injected. */
+static int
+commit_hook(void *arg)
+{
+	store_t *s = arg;
+
+	return s->commit_failing;
+}
+
+static int
+exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		set_err(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int create_schema(store_t *s, char *err, size_t errlen);
+
+static int
+writer_open_db(store_t *s, char *err, size_t errlen)
+{
+	size_t i;
+
+	s->db = store_int_connect(s->db_path,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err, errlen);
+	if (s->db == NULL)
+		return -1;
+	/* The files hold ciphertext and metadata: keep them private.  WAL and
+	 * shared-memory files take the database file's mode. */
+	if (chmod(s->db_path, 0600) < 0) {
+		set_err(err, errlen, "%s: %s", s->db_path, strerror(errno));
+		goto err;
+	}
+	if (exec_sql(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	    "PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;",
+	    err, errlen) < 0 || create_schema(s, err, errlen) < 0)
+		goto err;
+	for (i = 0; i < W_NSTMT; i++)
+		if (sqlite3_prepare_v3(s->db, writer_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+			set_err(err, errlen, "prepare: %s",
+			    sqlite3_errmsg(s->db));
+			goto err;
+		}
+	sqlite3_commit_hook(s->db, commit_hook, s);
+	s->db_broken = 0;
+	return 0;
+err:
+	writer_close_db(s);
+	return -1;
+}
+
+static int
+create_schema(store_t *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int ver;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		set_err(err, errlen, "%s: %s", s->db_path, sqlite3_errmsg(s->db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	ver = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (ver > STORE_SCHEMA_VERSION) {
+		set_err(err, errlen, "%s: schema version %d is newer than this "
+		    "program (%d)", s->db_path, ver, STORE_SCHEMA_VERSION);
+		return -1;
+	}
+	if (exec_sql(s->db, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+	if (exec_sql(s->db, schema_sql, err, errlen) < 0 ||
+	    exec_sql(s->db, "PRAGMA user_version=1", err, errlen) < 0 ||
+	    exec_sql(s->db, "COMMIT", err, errlen) < 0) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* Step a write statement to completion.  SQLITE_DONE or the error code. */
+static int
+step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int
+run_plain(store_t *s, int which)
+{
+	return step_done(s->st[which]);
+}
+
+/* ------------------------------------------------------- writer: ops */
+
+typedef struct {
+	store_t *s;
+	store_job_t *j;
+	const char *now;	/* commit time of the batch */
+	uint64_t write_version;	/* version the job's record write got */
+	int status;
+	char err[160];
+} job_ctx_t;
+
+static int
+job_fail(job_ctx_t *c, int status, const char *what)
+{
+	c->status = status;
+	if (status == STORE_FAILED) {
+		snprintf(c->err, sizeof(c->err), "%s: %s", what,
+		    sqlite3_errmsg(c->s->db));
+	}
+	return -1;
+}
+
+static int
+bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v == NULL)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+static int
+op_idem(job_ctx_t *c, store_op_t *op)
+{
+	store_t *s = c->s;
+	sqlite3_stmt *st = s->st[W_IDEM_GET];
+	char aad[2 * STORE_MAX_KEY + 16];
+	size_t aadlen;
+	buf_t sealed = BUF_INIT;
+	int rc;
+
+	if (bind_text(st, 1, op->id) || bind_text(st, 2, op->area))
+		return job_fail(c, STORE_FAILED, "idempotency");
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return job_fail(c, STORE_IDEM_EXISTS, NULL);
+	if (rc != SQLITE_DONE)
+		return job_fail(c, STORE_FAILED, "idempotency");
+	/* The replayed answer may echo request data: sealed like a record. */
+	aadlen = store_int_label_aad("idem", op->id, op->area, aad, sizeof(aad));
+	if (aadlen == 0 || aead_seal(s->key, aad, aadlen, op->blob,
+	    op->blob_len, &sealed) < 0) {
+		buf_free(&sealed);
+		return job_fail(c, STORE_FAILED, "idempotency seal");
+	}
+	st = s->st[W_IDEM_PUT];
+	if (bind_text(st, 1, op->id) || bind_text(st, 2, op->area) ||
+	    sqlite3_bind_blob(st, 3, op->hash, 32, SQLITE_STATIC) ||
+	    sqlite3_bind_int(st, 4, op->cat) ||
+	    sqlite3_bind_blob(st, 5, sealed.data ? sealed.data : "",
+	    (int)sealed.len, SQLITE_STATIC) ||
+	    bind_text(st, 6, c->now) || step_done(st) != SQLITE_OK) {
+		sqlite3_reset(st);
+		buf_free(&sealed);
+		return job_fail(c, STORE_FAILED, "idempotency");
+	}
+	buf_free(&sealed);
+	return 0;
+}
+
+/* Current version and state of a record: 0 found, 1 absent, -1 error. */
+static int
+record_state(store_t *s, const char *id, uint64_t *version, int *erased)
+{
+	sqlite3_stmt *st = s->st[W_REC_GET];
+	int rc, ret = -1;
+
+	if (bind_text(st, 1, id) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		sqlite3_int64 v = sqlite3_column_int64(st, 0);
+
+		if (v >= 0) {
+			*version = (uint64_t)v;
+			*erased = sqlite3_column_int(st, 1) != 0;
+			ret = 0;
+		}
+	} else if (rc == SQLITE_DONE) {
+		*version = 0;
+		*erased = 0;
+		ret = 1;
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
+static int
+insert_version(job_ctx_t *c, const char *id, uint64_t v, const char *actor,
+    const char *opname, const char *changed, const buf_t *content)
+{
+	sqlite3_stmt *st = c->s->st[W_VER_PUT];
+
+	if (bind_text(st, 1, id) || sqlite3_bind_int64(st, 2,
+	    (sqlite3_int64)v) || bind_text(st, 3, c->now) ||
+	    bind_text(st, 4, actor) || bind_text(st, 5, opname) ||
+	    bind_text(st, 6, changed) ||
+	    (content != NULL ? sqlite3_bind_blob(st, 7, content->data,
+	    (int)content->len, SQLITE_STATIC) : sqlite3_bind_null(st, 7)) ||
+	    step_done(st) != SQLITE_OK) {
+		sqlite3_reset(st);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+op_put(job_ctx_t *c, store_op_t *op)
+{
+	store_t *s = c->s;
+	sqlite3_stmt *st = s->st[W_REC_PUT];
+	uint64_t cur, nv;
+	int erased, r;
+	char aad[STORE_MAX_ID + 24];
+	size_t aadlen;
+	buf_t sealed = BUF_INIT;
+
+	if ((r = record_state(s, op->id, &cur, &erased)) < 0)
+		return job_fail(c, STORE_FAILED, "record");
+	if (op->version == STORE_VERSION_ABSENT) {
+		if (r == 0 && !erased)
+			return job_fail(c, STORE_EXISTS, NULL);
+	} else if (op->version != STORE_VERSION_ANY) {
+		if (r == 1 || erased)
+			return job_fail(c, STORE_NOT_FOUND, NULL);
+		if (cur != op->version)
+			return job_fail(c, STORE_CONFLICT, NULL);
+	}
+	if (cur >= (uint64_t)INT64_MAX)
+		return job_fail(c, STORE_FAILED, "record version");
+	nv = cur + 1;
+	aadlen = store_int_record_aad(op->id, nv, aad, sizeof(aad));
+	if (aadlen == 0 || aead_seal(s->key, aad, aadlen, op->blob,
+	    op->blob_len, &sealed) < 0) {
+		buf_free(&sealed);
+		return job_fail(c, STORE_FAILED, "record seal");
+	}
+	if (bind_text(st, 1, op->id) || sqlite3_bind_int64(st, 2,
+	    (sqlite3_int64)nv) || sqlite3_bind_int(st, 3, op->cat) ||
+	    sqlite3_bind_int(st, 4, op->lvl) || bind_text(st, 5, op->area) ||
+	    step_done(st) != SQLITE_OK ||
+	    insert_version(c, op->id, nv, op->actor, "put", op->changed,
+	    &sealed) < 0) {
+		sqlite3_reset(st);
+		buf_free(&sealed);
+		return job_fail(c, STORE_FAILED, "record");
+	}
+	buf_free(&sealed);
+	c->write_version = nv;
+	return 0;
+}
+
+static int
+op_erase(job_ctx_t *c, store_op_t *op)
+{
+	store_t *s = c->s;
+	sqlite3_stmt *st;
+	uint64_t cur;
+	int erased, r;
+
+	if ((r = record_state(s, op->id, &cur, &erased)) < 0)
+		return job_fail(c, STORE_FAILED, "record");
+	if (r == 1 || erased)
+		return job_fail(c, STORE_NOT_FOUND, NULL);
+	if (op->version != STORE_VERSION_ANY && op->version != cur)
+		return job_fail(c, STORE_CONFLICT, NULL);
+	if (cur >= (uint64_t)INT64_MAX)
+		return job_fail(c, STORE_FAILED, "record version");
+	/* secure_delete is on, so the overwritten cells are zeroed in the
+	 * database pages rather than left in free space. */
+	st = s->st[W_VER_WIPE];
+	if (bind_text(st, 1, op->id) || step_done(st) != SQLITE_OK) {
+		sqlite3_reset(st);
+		return job_fail(c, STORE_FAILED, "erase");
+	}
+	st = s->st[W_REC_ERASE];
+	if (bind_text(st, 1, op->id) || sqlite3_bind_int64(st, 2,
+	    (sqlite3_int64)(cur + 1)) || step_done(st) != SQLITE_OK ||
+	    insert_version(c, op->id, cur + 1, op->actor, "erase", NULL,
+	    NULL) < 0) {
+		sqlite3_reset(st);
+		return job_fail(c, STORE_FAILED, "erase");
+	}
+	c->write_version = cur + 1;
+	return 0;
+}
+
+static int
+op_out_add(job_ctx_t *c, store_op_t *op)
+{
+	store_t *s = c->s;
+	sqlite3_stmt *st = s->st[W_OUT_COUNT];
+	char aad[STORE_MAX_ID + 16];
+	size_t aadlen;
+	buf_t sealed = BUF_INIT;
+	sqlite3_int64 queued = -1;
+	int rc;
+
+	if (sqlite3_step(st) == SQLITE_ROW)
+		queued = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (queued < 0)
+		return job_fail(c, STORE_FAILED, "outbox count");
+	if ((uint64_t)queued >= s->outbox_max)
+		return job_fail(c, STORE_FULL, NULL);
+	aadlen = store_int_label_aad("outbox", op->id, NULL, aad, sizeof(aad));
+	if (aadlen == 0 || aead_seal(s->key, aad, aadlen, op->blob,
+	    op->blob_len, &sealed) < 0) {
+		buf_free(&sealed);
+		return job_fail(c, STORE_FAILED, "outbox seal");
+	}
+	st = s->st[W_OUT_ADD];
+	if (bind_text(st, 1, op->id) || bind_text(st, 2, op->s4) ||
+	    bind_text(st, 3, op->area) || bind_text(st, 4, op->changed) ||
+	    bind_text(st, 5, op->actor) ||
+	    sqlite3_bind_int64(st, 6, wall_ms()) ||
+	    sqlite3_bind_int64(st, 7, op->t2) ||
+	    sqlite3_bind_blob(st, 8, sealed.data, (int)sealed.len,
+	    SQLITE_STATIC)) {
+		sqlite3_reset(st);
+		buf_free(&sealed);
+		return job_fail(c, STORE_FAILED, "outbox");
+	}
+	rc = step_done(st);
+	buf_free(&sealed);
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		return job_fail(c, STORE_EXISTS, NULL);
+	if (rc != SQLITE_OK)
+		return job_fail(c, STORE_FAILED, "outbox");
+	return 0;
+}
+
+static int
+op_out_upd(job_ctx_t *c, store_op_t *op)
+{
+	sqlite3_stmt *st = c->s->st[W_OUT_UPD];
+
+	if (bind_text(st, 1, op->id) || bind_text(st, 2, op->s4) ||
+	    sqlite3_bind_int64(st, 3, (sqlite3_int64)op->version) ||
+	    sqlite3_bind_int64(st, 4, op->t1) ||
+	    (op->has_blob ? sqlite3_bind_blob(st, 5, op->blob,
+	    (int)op->blob_len, SQLITE_STATIC) : sqlite3_bind_null(st, 5)) ||
+	    step_done(st) != SQLITE_OK) {
+		sqlite3_reset(st);
+		return job_fail(c, STORE_FAILED, "outbox update");
+	}
+	if (sqlite3_changes(c->s->db) == 0)
+		return job_fail(c, STORE_NOT_FOUND, NULL);
+	return 0;
+}
+
+static int
+op_in_add(job_ctx_t *c, store_op_t *op, uint64_t first_audit)
+{
+	sqlite3_stmt *st = c->s->st[W_IN_ADD];
+	int rc;
+
+	if (bind_text(st, 1, op->area) || bind_text(st, 2, op->id) ||
+	    bind_text(st, 3, op->s4) || bind_text(st, 4, op->s5) ||
+	    sqlite3_bind_int64(st, 5, (sqlite3_int64)first_audit)) {
+		sqlite3_reset(st);
+		return job_fail(c, STORE_FAILED, "inbound");
+	}
+	rc = step_done(st);
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		return job_fail(c, STORE_EXISTS, NULL);
+	if (rc != SQLITE_OK)
+		return job_fail(c, STORE_FAILED, "inbound");
+	return 0;
+}
+
+static int
+op_in_rcpt(job_ctx_t *c, store_op_t *op)
+{
+	sqlite3_stmt *st = c->s->st[W_IN_RCPT];
+
+	if (bind_text(st, 1, op->area) || bind_text(st, 2, op->id) ||
+	    sqlite3_bind_blob(st, 3, op->blob, (int)op->blob_len,
+	    SQLITE_STATIC) || step_done(st) != SQLITE_OK) {
+		sqlite3_reset(st);
+		return job_fail(c, STORE_FAILED, "inbound receipt");
+	}
+	if (sqlite3_changes(c->s->db) == 0)
+		return job_fail(c, STORE_NOT_FOUND, NULL);
+	return 0;
+}
+
+static int
+emit_node(void *ctx, unsigned level, uint64_t index, const merkle_hash_t h)
+{
+	store_t *s = ctx;
+	sqlite3_stmt *st = s->st[W_NODE_PUT];
+
+	if (index > (uint64_t)INT64_MAX || sqlite3_bind_int(st, 1, (int)level) ||
+	    sqlite3_bind_int64(st, 2, (sqlite3_int64)index) ||
+	    sqlite3_bind_blob(st, 3, h, MERKLE_HASH_LEN, SQLITE_STATIC) ||
+	    step_done(st) != SQLITE_OK) {
+		sqlite3_reset(st);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+op_audit(job_ctx_t *c, store_op_t *op, buf_t *leaf)
+{
+	store_t *s = c->s;
+	sqlite3_stmt *st = s->st[W_LEAF_PUT];
+	const audit_entry_t *e = op->entry;
+	uint64_t seq = s->tree.size, v = e->version;
+	merkle_hash_t h;
+
+	if (v == AUDIT_VERSION_ASSIGNED) {
+		if (c->write_version == 0) {
+			c->status = STORE_FAILED;
+			snprintf(c->err, sizeof(c->err), "audit entry asks for "
+			    "the job's record version but the job wrote none");
+			return -1;
+		}
+		v = c->write_version;
+	}
+	if (seq >= (uint64_t)INT64_MAX)
+		return job_fail(c, STORE_FAILED, "audit log full");
+	buf_reset(leaf);
+	if (audit_entry_encode(e, seq, c->now, v, leaf) < 0) {
+		c->status = STORE_FAILED;
+		snprintf(c->err, sizeof(c->err), "audit entry encoding");
+		return -1;
+	}
+	merkle_leaf_hash(leaf->data, leaf->len, h);
+	if (sqlite3_bind_int64(st, 1, (sqlite3_int64)seq) ||
+	    sqlite3_bind_blob(st, 2, leaf->data, (int)leaf->len,
+	    SQLITE_STATIC) ||
+	    sqlite3_bind_blob(st, 3, h, MERKLE_HASH_LEN, SQLITE_STATIC) ||
+	    bind_text(st, 4, e->record) || bind_text(st, 5, e->actor_id) ||
+	    bind_text(st, 6, e->op) || bind_text(st, 7, c->now) ||
+	    step_done(st) != SQLITE_OK) {
+		sqlite3_reset(st);
+		return job_fail(c, STORE_FAILED, "audit leaf");
+	}
+	if (merkle_frontier_append(&s->tree, h, emit_node, s) < 0)
+		return job_fail(c, STORE_FAILED, "audit tree");
+	return 0;
+}
+
+/* Run one job inside the open transaction.  Sets j->res.status. */
+static void
+run_job(store_t *s, store_job_t *j, const char *now, buf_t *leaf)
+{
+	job_ctx_t c;
+	merkle_frontier_t before;
+	uint64_t first_audit = s->tree.size;
+	size_t i;
+	int rc = 0;
+
+	memset(&c, 0, sizeof(c));
+	c.s = s;
+	c.j = j;
+	c.now = now;
+	c.status = STORE_OK;
+	memset(&j->res, 0, sizeof(j->res));
+	if (j->bad) {
+		j->res.status = STORE_FAILED;
+		snprintf(j->res.err, sizeof(j->res.err), "job was built with "
+		    "an invalid operation");
+		return;
+	}
+	memcpy(&before, &s->tree, sizeof(before));
+	if (run_plain(s, W_SAVEPOINT) != SQLITE_OK) {
+		job_fail(&c, STORE_FAILED, "savepoint");
+		goto out;
+	}
+	/* Records and transfers first, then the audit entries, so an entry
+	 * can name the version the job's write got. */
+	for (i = 0; i < j->n && rc == 0; i++) {
+		store_op_t *op = &j->ops[i];
+
+		switch (op->kind) {
+		case OP_IDEM: rc = op_idem(&c, op); break;
+		case OP_PUT: rc = op_put(&c, op); break;
+		case OP_ERASE: rc = op_erase(&c, op); break;
+		case OP_OUT_ADD: rc = op_out_add(&c, op); break;
+		case OP_OUT_UPD: rc = op_out_upd(&c, op); break;
+		case OP_IN_ADD: rc = op_in_add(&c, op, first_audit); break;
+		case OP_IN_RCPT: rc = op_in_rcpt(&c, op); break;
+		case OP_AUDIT: break;
+		}
+	}
+	for (i = 0; i < j->n && rc == 0; i++)
+		if (j->ops[i].kind == OP_AUDIT)
+			rc = op_audit(&c, &j->ops[i], leaf);
+	if (rc == 0) {
+		if (run_plain(s, W_RELEASE) != SQLITE_OK)
+			job_fail(&c, STORE_FAILED, "release");
+		else
+			goto out;
+	}
+	/* This job alone is undone, its tree appends too. */
+	memcpy(&s->tree, &before, sizeof(before));
+	if (run_plain(s, W_ROLLBACK_TO) != SQLITE_OK ||
+	    run_plain(s, W_RELEASE) != SQLITE_OK) {
+		/* The transaction is in an unknown state: fail the batch. */
+		s->db_broken = 1;
+		if (c.status != STORE_FAILED)
+			job_fail(&c, STORE_FAILED, "rollback");
+	}
+out:
+	j->res.status = c.status;
+	if (c.status == STORE_OK) {
+		j->res.version = c.write_version;
+		j->res.audit_index = j->n_audit > 0 ? first_audit : 0;
+	} else if (c.status == STORE_FAILED) {
+		memcpy(j->res.err, c.err, sizeof(j->res.err));
+	}
+}
+
+/* ------------------------------------------------- writer: checkpoints */
+
+static int
+checkpoint_sign(store_t *s)
+{
+	merkle_hash_t root;
+	buf_t body = BUF_INIT, note = BUF_INIT;
+	char now[25];
+	sqlite3_stmt *st;
+	uint64_t size = s->tree.size;
+	int ret = -1;
+
+	if (size == 0 || size == s->signed_size)
+		return 0;
+	if (s->db == NULL || s->db_broken) {
+		char e[160];
+
+		writer_close_db(s);
+		if (writer_open_db(s, e, sizeof(e)) < 0) {
+			log_msg(LOG_ERROR, "checkpoint", "reopen: %s", e);
+			return -1;
+		}
+	}
+	merkle_frontier_root(&s->tree, root);
+	log_time_rfc3339(now);
+	if (checkpoint_format(s->origin, size, root, &body) < 0 ||
+	    note_sign(s->signer, body.data, body.len, &note) < 0) {
+		log_msg(LOG_ERROR, "checkpoint", "cannot sign size %" PRIu64,
+		    size);
+		goto out;
+	}
+	/* The file first: a database then behind it by one checkpoint after a
+	 * crash still holds every leaf the file covers, while a missing file
+	 * with checkpoints in the database is evidence of tampering. */
+	if (file_write_atomic(s->ckpt_path, note.data, note.len, 0600) < 0) {
+		log_msg(LOG_ERROR, "checkpoint", "%s: %s", s->ckpt_path,
+		    strerror(errno));
+		goto out;
+	}
+	st = s->st[W_CKPT_PUT];
+	if (run_plain(s, W_BEGIN) != SQLITE_OK) {
+		log_msg(LOG_ERROR, "checkpoint", "begin: %s",
+		    sqlite3_errmsg(s->db));
+		s->db_broken = 1;
+		goto out;
+	}
+	if (sqlite3_bind_int64(st, 1, (sqlite3_int64)size) ||
+	    sqlite3_bind_blob(st, 2, note.data, (int)note.len, SQLITE_STATIC) ||
+	    bind_text(st, 3, now) || step_done(st) != SQLITE_OK ||
+	    run_plain(s, W_COMMIT) != SQLITE_OK) {
+		log_msg(LOG_ERROR, "checkpoint", "store: %s",
+		    sqlite3_errmsg(s->db));
+		sqlite3_reset(st);
+		if (!sqlite3_get_autocommit(s->db))
+			run_plain(s, W_ROLLBACK);
+		s->db_broken = 1;
+		goto out;
+	}
+	s->signed_size = size;
+	ret = 0;
+out:
+	buf_free(&body);
+	buf_free(&note);
+	/* Also after a failure, so a broken disk is retried at the interval
+	 * rather than in a loop. */
+	s->last_sign_ms = mono_ms();
+	pthread_mutex_lock(&s->mu);
+	if (ret == 0) {
+		s->signed_wall_ms = s->last_sign_ms;
+		s->have_signed = 1;
+		s->stats.checkpoints++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
+/* ------------------------------------------------------- writer: batch */
+
+static void
+run_batch(store_t *s, store_job_t *batch)
+{
+	merkle_frontier_t before;
+	store_job_t *j, *next;
+	char now[25], err[160];
+	buf_t leaf = BUF_INIT;
+	int failed = 0, rc;
+	size_t njobs = 0;
+
+	memcpy(&before, &s->tree, sizeof(before));
+	err[0] = '\0';
+	if (s->db == NULL || s->db_broken) {
+		writer_close_db(s);
+		if (writer_open_db(s, err, sizeof(err)) < 0)
+			failed = 1;
+	}
+	if (!failed && run_plain(s, W_BEGIN) != SQLITE_OK) {
+		snprintf(err, sizeof(err), "begin: %s", sqlite3_errmsg(s->db));
+		failed = 1;
+	}
+	log_time_rfc3339(now);
+	for (j = batch; j != NULL && !failed; j = j->next) {
+		run_job(s, j, now, &leaf);
+		/* An I/O error can make SQLite roll the whole transaction
+		 * back; later jobs must not run outside it. */
+		if (s->db_broken || sqlite3_get_autocommit(s->db)) {
+			if (j->res.status == STORE_FAILED)
+				snprintf(err, sizeof(err), "%s", j->res.err);
+			else
+				snprintf(err, sizeof(err), "transaction lost");
+			failed = 1;
+		}
+	}
+	if (!failed) {
+		pthread_mutex_lock(&s->mu);
+		s->commit_failing = s->fault_commits > 0;
+		if (s->fault_commits > 0)
+			s->fault_commits--;
+		pthread_mutex_unlock(&s->mu);
+		rc = run_plain(s, W_COMMIT);
+		s->commit_failing = 0;
+		if (rc != SQLITE_OK) {
+			snprintf(err, sizeof(err), "commit: %s",
+			    sqlite3_errstr(rc));
+			failed = 1;
+		}
+	}
+	if (failed) {
+		/* Nothing of the batch is durable: the in-memory tree must
+		 * not run ahead of the disk. */
+		if (s->db != NULL && !sqlite3_get_autocommit(s->db))
+			run_plain(s, W_ROLLBACK);
+		memcpy(&s->tree, &before, sizeof(before));
+		s->db_broken = 1;
+		log_msg(LOG_ERROR, "store_commit", "batch failed: %s", err);
+	}
+	buf_free(&leaf);
+	pthread_mutex_lock(&s->mu);
+	s->durable_size = s->tree.size;
+	if (failed)
+		s->stats.failed_commits++;
+	else
+		s->stats.commits++;
+	for (j = batch; j != NULL; j = j->next)
+		njobs++;
+	s->stats.jobs += njobs;
+	pthread_mutex_unlock(&s->mu);
+	for (j = batch; j != NULL; j = next) {
+		next = j->next;
+		if (failed) {
+			memset(&j->res, 0, sizeof(j->res));
+			j->res.status = STORE_FAILED;
+			snprintf(j->res.err, sizeof(j->res.err), "%s", err);
+		}
+		j->res.audit_size = s->tree.size;
+		if (j->done != NULL)
+			j->done(j->arg, &j->res);
+		store_job_free(j);
+	}
+}
+
+static void
+deadline_at(struct timespec *ts, int64_t mono_deadline_ms)
+{
+	ts->tv_sec = mono_deadline_ms / 1000;
+	ts->tv_nsec = (mono_deadline_ms % 1000) * 1000000;
+}
+
+static void *
+writer_main(void *arg)
+{
+	store_t *s = arg;
+	store_job_t *batch, *last;
+	size_t n;
+	int64_t due;
+	struct timespec ts;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		if (s->head != NULL) {
+			batch = last = s->head;
+			for (n = 1; n < s->max_batch && last->next != NULL; n++)
+				last = last->next;
+			s->head = last->next;
+			if (s->head == NULL)
+				s->tail = NULL;
+			last->next = NULL;
+			pthread_mutex_unlock(&s->mu);
+			run_batch(s, batch);
+			if (s->tree.size > s->signed_size &&
+			    (s->last_sign_ms == 0 ||
+			    mono_ms() - s->last_sign_ms >= (int64_t)s->interval_ms))
+				checkpoint_sign(s);
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
+		if (s->closing)
+			break;
+		if (s->tree.size > s->signed_size) {
+			due = s->last_sign_ms + (int64_t)s->interval_ms;
+			if (mono_ms() >= due) {
+				pthread_mutex_unlock(&s->mu);
+				checkpoint_sign(s);
+				pthread_mutex_lock(&s->mu);
+				continue;
+			}
+			deadline_at(&ts, due);
+			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		} else {
+			pthread_cond_wait(&s->cv, &s->mu);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (s->tree.size > s->signed_size)
+		checkpoint_sign(s);
+	return NULL;
+}
+
+void
+store_submit(store_t *s, store_job_t *j, store_done_fn done, void *arg)
+{
+	store_result_t r;
+
+	if (j == NULL)
+		return;
+	j->done = done;
+	j->arg = arg;
+	j->next = NULL;
+	pthread_mutex_lock(&s->mu);
+	if (s->closing) {
+		pthread_mutex_unlock(&s->mu);
+		memset(&r, 0, sizeof(r));
+		r.status = STORE_FAILED;
+		snprintf(r.err, sizeof(r.err), "store is closing");
+		if (done != NULL)
+			done(arg, &r);
+		store_job_free(j);
+		return;
+	}
+	if (s->tail != NULL)
+		s->tail->next = j;
+	else
+		s->head = j;
+	s->tail = j;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---------------------------------------------------- start-up checking */
+
+typedef struct {
+	uint64_t size;
+	merkle_hash_t root;
+	int have;
+} signed_cp_t;
+
+/* Verify a signed checkpoint note and take its size and root. */
+static int
+open_checkpoint(store_t *s, const note_verifier_t *v, const char *note,
+    size_t len, const char *where, signed_cp_t *out, char *err, size_t errlen)
+{
+	char why[160];
+	size_t body_len;
+
+	why[0] = '\0';
+	if (note_open(v, note, len, &body_len, why, sizeof(why)) < 0) {
+		set_err(err, errlen, "%s: signature does not verify (%s): "
+		    "the checkpoint was altered", where, why);
+		return -1;
+	}
+	if (checkpoint_parse(note, body_len, s->origin, &out->size, out->root,
+	    why, sizeof(why)) < 0) {
+		set_err(err, errlen, "%s: bad checkpoint (%s)", where, why);
+		return -1;
+	}
+	out->have = 1;
+	return 0;
+}
+
+static int
+load_checkpoints(store_t *s, const note_verifier_t *v, signed_cp_t *db_cp,
+    signed_cp_t *file_cp, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char *data = NULL;
+	size_t len;
+	int rc, ret = -1;
+
+	memset(db_cp, 0, sizeof(*db_cp));
+	memset(file_cp, 0, sizeof(*file_cp));
+	if (sqlite3_prepare_v2(s->db, "SELECT size, note FROM checkpoints "
+	    "ORDER BY size DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
+		set_err(err, errlen, "checkpoints: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		int n = sqlite3_column_bytes(st, 1);
+		const void *p = sqlite3_column_blob(st, 1);
+
+		if (n <= 0 || n > NOTE_MAX_SIZE || p == NULL) {
+			set_err(err, errlen, "store.db: latest checkpoint is "
+			    "malformed");
+			goto out;
+		}
+		if (open_checkpoint(s, v, p, (size_t)n, "store.db checkpoint",
+		    db_cp, err, errlen) < 0)
+			goto out;
+		if (db_cp->size != (uint64_t)sqlite3_column_int64(st, 0)) {
+			set_err(err, errlen, "store.db: checkpoint row size "
+			    "differs from its signed size");
+			goto out;
+		}
+	} else if (rc != SQLITE_DONE) {
+		set_err(err, errlen, "checkpoints: %s", sqlite3_errmsg(s->db));
+		goto out;
+	}
+	if (file_read_all(s->ckpt_path, NOTE_MAX_SIZE, &data, &len) == 0) {
+		if (open_checkpoint(s, v, data, len, "checkpoint.last", file_cp,
+		    err, errlen) < 0)
+			goto out;
+	} else if (errno != ENOENT) {
+		set_err(err, errlen, "%s: %s", s->ckpt_path, strerror(errno));
+		goto out;
+	} else if (db_cp->have) {
+		set_err(err, errlen, "checkpoint.last is missing but store.db "
+		    "holds signed checkpoints: the data directory was tampered "
+		    "with");
+		goto out;
+	}
+	ret = 0;
+out:
+	free(data);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+typedef struct {
+	store_t *s;
+	sqlite3_stmt *node;
+	int mismatch;
+	unsigned bad_level;
+	uint64_t bad_index;
+} node_check_t;
+
+/* Emit callback of the start-up pass: every node the leaves complete must
+ * equal the stored one, or proofs served later would be wrong. */
+static int
+check_node(void *ctx, unsigned level, uint64_t index, const merkle_hash_t h)
+{
+	node_check_t *nc = ctx;
+	int rc, same = 0;
+
+	if (nc->mismatch)
+		return 0;
+	sqlite3_reset(nc->node);
+	if (sqlite3_bind_int(nc->node, 1, (int)level) ||
+	    sqlite3_bind_int64(nc->node, 2, (sqlite3_int64)index))
+		return -1;
+	rc = sqlite3_step(nc->node);
+	if (rc == SQLITE_ROW &&
+	    sqlite3_column_bytes(nc->node, 0) == MERKLE_HASH_LEN)
+		same = memcmp(sqlite3_column_blob(nc->node, 0), h,
+		    MERKLE_HASH_LEN) == 0;
+	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -1;
+	sqlite3_reset(nc->node);
+	if (!same) {
+		nc->mismatch = 1;
+		nc->bad_level = level;
+		nc->bad_index = index;
+	}
+	return 0;
+}
+
+/* The leaf must start with its own seq: a moved leaf is named exactly. */
+static int
+leaf_seq_ok(const void *data, size_t len, uint64_t idx)
+{
+	char want[40];
+	int n = snprintf(want, sizeof(want), "{\"seq\":%" PRIu64 ",", idx);
+
+	return n > 0 && (size_t)n <= len && memcmp(data, want, (size_t)n) == 0;
+}
+
+static int
+check_root_at(const merkle_frontier_t *f, const signed_cp_t *cp,
+    const char *where, char *err, size_t errlen)
+{
+	merkle_hash_t root;
+
+	if (!cp->have || f->size != cp->size)
+		return 0;
+	merkle_frontier_root(f, root);
+	if (memcmp(root, cp->root, MERKLE_HASH_LEN) != 0) {
+		set_err(err, errlen, "audit log altered: the first %" PRIu64
+		    " leaves do not hash to the root signed in %s", cp->size,
+		    where);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+verify_log(store_t *s, char *err, size_t errlen)
+{
+	note_verifier_t *v = NULL;
+	buf_t vkey = BUF_INIT;
+	signed_cp_t db_cp, file_cp;
+	sqlite3_stmt *st = NULL;
+	node_check_t nc;
+	merkle_frontier_t f, loaded;
+	sqlite3_stmt *leaf_st = NULL, *node_st = NULL;
+	struct store_node_reader nr;
+	uint64_t i = 0, top;
+	char why[160];
+	int rc, ret = -1;
+
+	memset(&nc, 0, sizeof(nc));
+	if (note_signer_vkey(s->signer, &vkey) < 0 ||
+	    (v = note_verifier_parse(vkey.data, vkey.len, why,
+	    sizeof(why))) == NULL) {
+		set_err(err, errlen, "audit.key: cannot derive verifier key");
+		goto out;
+	}
+	if (load_checkpoints(s, v, &db_cp, &file_cp, err, errlen) < 0)
+		goto out;
+	top = db_cp.size > file_cp.size ? db_cp.size : file_cp.size;
+	if (sqlite3_prepare_v2(s->db, "SELECT idx, data, hash FROM audit_leaves"
+	    " ORDER BY idx", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "SELECT hash FROM merkle_nodes WHERE"
+	    " level = ?1 AND idx = ?2", -1, &nc.node, NULL) != SQLITE_OK) {
+		set_err(err, errlen, "audit_leaves: %s", sqlite3_errmsg(s->db));
+		goto out;
+	}
+	merkle_frontier_init(&f);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		sqlite3_int64 idx = sqlite3_column_int64(st, 0);
+		const void *data = sqlite3_column_blob(st, 1);
+		int len = sqlite3_column_bytes(st, 1);
+		const void *hash = sqlite3_column_blob(st, 2);
+		int hlen = sqlite3_column_bytes(st, 2);
+		merkle_hash_t h;
+
+		if (idx < 0 || (uint64_t)idx != i) {
+			set_err(err, errlen, "audit log damaged: leaf %" PRIu64
+			    " is missing (leaves removed)", i);
+			goto out;
+		}
+		if (data == NULL || len <= 0) {
+			set_err(err, errlen, "audit log altered at index %"
+			    PRIu64 ": empty leaf", i);
+			goto out;
+		}
+		merkle_leaf_hash(data, (size_t)len, h);
+		if (hlen != MERKLE_HASH_LEN || hash == NULL ||
+		    memcmp(hash, h, MERKLE_HASH_LEN) != 0) {
+			set_err(err, errlen, "audit log altered at index %"
+			    PRIu64 ": the leaf does not match its stored hash", i);
+			goto out;
+		}
+		if (!leaf_seq_ok(data, (size_t)len, i)) {
+			set_err(err, errlen, "audit log altered at index %"
+			    PRIu64 ": the leaf there carries another seq "
+			    "(leaves replaced or reordered)", i);
+			goto out;
+		}
+		if (merkle_frontier_append(&f, h, check_node, &nc) < 0) {
+			set_err(err, errlen, "merkle_nodes: %s",
+			    sqlite3_errmsg(s->db));
+			goto out;
+		}
+		if (nc.mismatch) {
+			set_err(err, errlen, "audit log altered at index %"
+			    PRIu64 ": stored tree node (level %u, index %"
+			    PRIu64 ") does not match the leaves",
+			    nc.bad_index << nc.bad_level, nc.bad_level,
+			    nc.bad_index);
+			goto out;
+		}
+		i++;
+		if (check_root_at(&f, &db_cp, "store.db", err, errlen) < 0 ||
+		    check_root_at(&f, &file_cp, "checkpoint.last", err,
+		    errlen) < 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		set_err(err, errlen, "audit_leaves: %s", sqlite3_errmsg(s->db));
+		goto out;
+	}
+	if (i < top) {
+		if (file_cp.size > db_cp.size && i < file_cp.size)
+			set_err(err, errlen, "store.db was rolled back: it holds "
+			    "%" PRIu64 " audit leaves and checkpoints up to %"
+			    PRIu64 ", but checkpoint.last signed %" PRIu64, i,
+			    db_cp.size, file_cp.size);
+		else
+			set_err(err, errlen, "audit log truncated: %" PRIu64
+			    " leaves stored but the signed checkpoint covers %"
+			    PRIu64 " (leaves removed from index %" PRIu64 ")",
+			    i, top, i);
+		goto out;
+	}
+	/* The frontier from stored nodes must be the recomputed one. */
+	memset(&nr, 0, sizeof(nr));
+	nr.db = s->db;
+	nr.leaf_hash = &leaf_st;
+	nr.node_hash = &node_st;
+	if (merkle_frontier_load(&loaded, i, store_int_node, &nr) < 0 ||
+	    loaded.size != f.size || memcmp(loaded.node, f.node,
+	    sizeof(f.node)) != 0) {
+		set_err(err, errlen, "audit log: stored tree nodes do not "
+		    "rebuild the tree of %" PRIu64 " leaves", i);
+		goto out;
+	}
+	memcpy(&s->tree, &f, sizeof(f));
+	s->durable_size = f.size;
+	/* When checkpoint.last is ahead of the database (a crash between the
+	 * two writes) the writer signs again soon and the database catches
+	 * up; Ed25519 is deterministic, so the same size gives the same note. */
+	s->signed_size = db_cp.size;
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(nc.node);
+	sqlite3_finalize(leaf_st);
+	sqlite3_finalize(node_st);
+	note_verifier_free(v);
+	buf_free(&vkey);
+	return ret;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void
+store_destroy(store_t *s)
+{
+	writer_close_db(s);
+	note_signer_free(s->signer);
+	OPENSSL_cleanse(s->key, sizeof(s->key));
+	free(s->data_dir);
+	free(s->area);
+	free(s->origin);
+	free(s->db_path);
+	free(s->ckpt_path);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+}
+
+static int
+valid_area(const char *area)
+{
+	size_t i, len = strlen(area);
+
+	if (len == 0 || len > STORE_MAX_AREA)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char ch = area[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '_' || ch == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+load_keys(store_t *s, char *err, size_t errlen)
+{
+	char path[STORE_PATH_MAX], why[160];
+	EVP_PKEY *k;
+
+	if (file_join(path, sizeof(path), s->data_dir, "store.key") < 0 ||
+	    keyfile_load_aead(path, s->key, why, sizeof(why)) < 0) {
+		set_err(err, errlen, "store.key: %s", why);
+		return -1;
+	}
+	if (file_join(path, sizeof(path), s->data_dir, "audit.key") < 0 ||
+	    (k = keyfile_load_private(path, why, sizeof(why))) == NULL) {
+		set_err(err, errlen, "audit.key: %s", why);
+		return -1;
+	}
+	if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
+		EVP_PKEY_free(k);
+		set_err(err, errlen, "audit.key: not an Ed25519 key");
+		return -1;
+	}
+	s->signer = note_signer_new(s->origin, k);
+	EVP_PKEY_free(k);
+	if (s->signer == NULL) {
+		set_err(err, errlen, "audit.key: cannot make a signer for %s",
+		    s->origin);
+		return -1;
+	}
+	return 0;
+}
+
+store_t *
+store_open(const store_options_t *opt, char *err, size_t errlen)
+{
+	store_t *s;
+	pthread_condattr_t ca;
+	char origin[64];
+
+	set_err(err, errlen, "store: out of memory");
+	if (opt == NULL || opt->data_dir == NULL || opt->area == NULL) {
+		set_err(err, errlen, "store: data_dir and area are required");
+		return NULL;
+	}
+	if (!valid_area(opt->area)) {
+		set_err(err, errlen, "store: bad area name");
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if (pthread_condattr_init(&ca) != 0) {
+		free(s);
+		return NULL;
+	}
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (pthread_mutex_init(&s->mu, NULL) != 0 ||
+	    pthread_cond_init(&s->cv, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		free(s);
+		return NULL;
+	}
+	pthread_condattr_destroy(&ca);
+	s->interval_ms = opt->checkpoint_interval_ms ?
+	    opt->checkpoint_interval_ms : 1000;
+	s->max_batch = opt->max_batch ? opt->max_batch : 512;
+	s->outbox_max = opt->outbox_max ? opt->outbox_max : 100000;
+	snprintf(origin, sizeof(origin), "visor.%s/audit", opt->area);
+	merkle_frontier_init(&s->tree);
+	if ((s->data_dir = strdup(opt->data_dir)) == NULL ||
+	    (s->area = strdup(opt->area)) == NULL ||
+	    (s->origin = strdup(origin)) == NULL ||
+	    (s->db_path = path_in(opt->data_dir, "store.db")) == NULL ||
+	    (s->ckpt_path = path_in(opt->data_dir, "checkpoint.last")) == NULL)
+		goto err;
+	if (load_keys(s, err, errlen) < 0 ||
+	    writer_open_db(s, err, errlen) < 0 ||
+	    verify_log(s, err, errlen) < 0)
+		goto err;
+	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+		set_err(err, errlen, "store: cannot start the writer thread");
+		goto err;
+	}
+	s->started = 1;
+	return s;
+err:
+	store_destroy(s);
+	return NULL;
+}
+
+void
+store_close(store_t *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->closing = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	if (s->started)
+		pthread_join(s->thread, NULL);
+	store_destroy(s);
+}
+
+int
+store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
+    char *err, size_t errlen)
+{
+	char skey[STORE_PATH_MAX], akey[STORE_PATH_MAX], origin[64];
+	EVP_PKEY *k = NULL;
+	note_signer_t *signer = NULL;
+	struct stat sb;
+	int ret = -1;
+
+	if (data_dir == NULL || area == NULL || vkey == NULL ||
+	    !valid_area(area)) {
+		set_err(err, errlen, "store: bad data directory or area");
+		return -1;
+	}
+	snprintf(origin, sizeof(origin), "visor.%s/audit", area);
+	if (file_join(skey, sizeof(skey), data_dir, "store.key") < 0 ||
+	    file_join(akey, sizeof(akey), data_dir, "audit.key") < 0) {
+		set_err(err, errlen, "store: data directory path too long");
+		return -1;
+	}
+	if (stat(skey, &sb) == 0 || stat(akey, &sb) == 0) {
+		set_err(err, errlen, "%s: keys exist already; refusing to "
+		    "overwrite", data_dir);
+		return -1;
+	}
+	if (file_mkdirs(data_dir, 0700) < 0) {
+		set_err(err, errlen, "%s: %s", data_dir, strerror(errno));
+		return -1;
+	}
+	if ((k = keyfile_generate("ed25519")) == NULL ||
+	    (signer = note_signer_new(origin, k)) == NULL) {
+		set_err(err, errlen, "audit.key: cannot generate an Ed25519 key");
+		goto out;
+	}
+	if (keyfile_create_aead(skey) < 0) {
+		set_err(err, errlen, "%s: %s", skey, strerror(errno));
+		goto out;
+	}
+	if (keyfile_write_private(akey, k) < 0) {
+		set_err(err, errlen, "%s: %s", akey, strerror(errno));
+		unlink(skey);
+		goto out;
+	}
+	if (note_signer_vkey(signer, vkey) < 0) {
+		set_err(err, errlen, "audit.key: cannot format the verifier key");
+		goto out;
+	}
+	ret = 0;
+out:
+	note_signer_free(signer);
+	EVP_PKEY_free(k);
+	return ret;
+}
+
+const char *
+store_origin(const store_t *s)
+{
+	return s->origin;
+}
+
+uint64_t
+store_audit_size(const store_t *s)
+{
+	uint64_t n;
+	store_t *m = (store_t *)(uintptr_t)s;
+
+	pthread_mutex_lock(&m->mu);
+	n = m->durable_size;
+	pthread_mutex_unlock(&m->mu);
+	return n;
+}
+
+int64_t
+store_checkpoint_age_ms(const store_t *s)
+{
+	store_t *m = (store_t *)(uintptr_t)s;
+	int64_t age = -1;
+
+	pthread_mutex_lock(&m->mu);
+	if (m->have_signed)
+		age = mono_ms() - m->signed_wall_ms;
+	pthread_mutex_unlock(&m->mu);
+	return age;
+}
+
+void
+store_stats(store_t *s, store_stats_t *out)
+{
+	pthread_mutex_lock(&s->mu);
+	*out = s->stats;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+store_fault_inject(store_t *s, unsigned n)
+{
+	pthread_mutex_lock(&s->mu);
+	s->fault_commits = n;
+	pthread_mutex_unlock(&s->mu);
+}
+
+int
+store_bench_reference_commits(const char *dir, double seconds,
+    size_t row_len, double *per_s)
+{
+	char path[STORE_PATH_MAX], wal[STORE_PATH_MAX + 8];
+	char shm[STORE_PATH_MAX + 8];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *ins = NULL, *begin = NULL, *commit = NULL;
+	unsigned char *row = NULL;
+	int64_t start, end;
+	uint64_t n = 0;
+	int ret = -1;
+
+	if (file_join(path, sizeof(path), dir, "bench-ref.db") < 0 ||
+	    row_len == 0 || row_len > (1 << 20) || seconds <= 0)
+		return -1;
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	snprintf(shm, sizeof(shm), "%s-shm", path);
+	if ((row = malloc(row_len)) == NULL)
+		return -1;
+	memset(row, 'x', row_len);
+	if ((db = store_int_connect(path, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, NULL, 0)) == NULL ||
+	    exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	    "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB)",
+	    NULL, 0) < 0 ||
+	    sqlite3_prepare_v2(db, "INSERT INTO t(v) VALUES(?1)", -1, &ins,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "BEGIN", -1, &begin, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL) != SQLITE_OK)
+		goto out;
+	start = mono_ms();
+	end = start + (int64_t)(seconds * 1000);
+	do {
+		if (step_done(begin) != SQLITE_OK ||
+		    sqlite3_bind_blob(ins, 1, row, (int)row_len,
+		    SQLITE_STATIC) != SQLITE_OK ||
+		    step_done(ins) != SQLITE_OK ||
+		    step_done(commit) != SQLITE_OK)
+			goto out;
+		n++;
+	} while (mono_ms() < end);
+	*per_s = (double)n * 1000.0 / (double)(mono_ms() - start);
+	ret = 0;
+out:
+	sqlite3_finalize(ins);
+	sqlite3_finalize(begin);
+	sqlite3_finalize(commit);
+	sqlite3_close(db);
+	free(row);
+	unlink(path);
+	unlink(wal);
+	unlink(shm);
+	return ret;
+}

@@ -1,0 +1,64 @@
+/*
+ * store_int: what the store's own files (store.c: lifecycle, writer and
+ * checkpoints; store_read.c: readers) share.  Not for other modules.
+ */
+#ifndef GATEWAY_STORE_INT_H
+#define GATEWAY_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "crypto/aead.h"
+#include "gateway/store.h"
+
+#define STORE_BUSY_TIMEOUT_MS 5000
+#define STORE_MAX_ID 79		/* record and transfer ids */
+#define STORE_MAX_AREA 39
+#define STORE_MAX_PURPOSE 39
+#define STORE_MAX_ACTOR 159
+#define STORE_MAX_KEY 255		/* idempotency scope and key */
+#define STORE_MAX_VALUE ((size_t)16 << 20)	/* any stored blob */
+
+/* Path of store.db. */
+const char *store_int_db_path(const store_t *s);
+
+/* The data key (for readers' decryption). */
+const uint8_t *store_int_data_key(const store_t *s);
+
+/* Build the record content associated data id || 0x00 || decimal version into
+ * aad (room for STORE_MAX_ID + 22 bytes).  Returns its length, 0 if the id
+ * is too long. */
+size_t store_int_record_aad(const char *id, uint64_t version, char *aad,
+    size_t aadlen);
+
+/* Build "<label>" 0x00 <a> [0x00 <b>] into aad; length or 0 if too long. */
+size_t store_int_label_aad(const char *label, const char *a, const char *b,
+    char *aad, size_t aadlen);
+
+/* Open a connection to path with flags and the store's usual settings (busy
+ * timeout).  NULL with err. */
+sqlite3 *store_int_connect(const char *path, int flags, char *err,
+    size_t errlen);
+
+/* Prepare sql into *cache if not done yet.  0 or -1 (message in err). */
+int store_int_prepare(sqlite3 *db, sqlite3_stmt **cache, const char *sql,
+    char *err, size_t errlen);
+
+/* Hash of the complete subtree (level, index) from the tables (level 0 from
+ * the leaves).  ctx is a struct store_node_reader.  A merkle_node_fn. */
+struct store_node_reader {
+	sqlite3 *db;
+	sqlite3_stmt **leaf_hash;	/* cached statements */
+	sqlite3_stmt **node_hash;
+};
+int store_int_node(void *ctx, unsigned level, uint64_t index,
+    merkle_hash_t out);
+
+/* Canonical time for comparisons with stored entry times: accepts
+ * YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ, or with .f to .fff fraction, and writes
+ * YYYY-MM-DDTHH:MM:SS.mmmZ (25 bytes with NUL).  0 or -1. */
+int store_int_canonical_time(const char *in, char out[25]);
+
+#endif

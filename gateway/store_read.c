@@ -1,0 +1,670 @@
+/*
+ * store readers: one read-only SQLite connection per reader (one per
+ * thread), statements prepared once and cached.  Every length read from the
+ * database is bounded before use.
+ */
+#include "gateway/store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "crypto/aead.h"
+#include "crypto/merkle.h"
+#include "gateway/store_int.h"
+#include "util/json.h"
+
+enum {
+	R_RECORD, R_HISTORY, R_IDEM, R_TRANSFER, R_DUE, R_DUE_FOR, R_STATS, R_INBOUND,
+	R_CKPT, R_LEAF, R_ENTRIES, R_NSTMT
+};
+
+static const char *const reader_sql[R_NSTMT] = {
+	[R_RECORD] = "SELECT r.version, r.category, r.level, r.managing_area,"
+	    " r.erased, v.content FROM records r LEFT JOIN record_versions v"
+	    " ON v.id = r.id AND v.version = r.version WHERE r.id = ?1",
+	[R_HISTORY] = "SELECT version, time, actor, op, changed"
+	    " FROM record_versions WHERE id = ?1 ORDER BY version",
+	[R_IDEM] = "SELECT req_hash, status, body FROM idempotency"
+	    " WHERE scope = ?1 AND key = ?2",
+	[R_TRANSFER] = "SELECT transfer_id, record_id, to_area, purpose,"
+	    " initiator, status, attempts, next_attempt_ms, deadline_ms,"
+	    " created_ms, receipt, payload FROM outbox WHERE transfer_id = ?1",
+	[R_DUE] = "SELECT transfer_id, record_id, to_area, purpose,"
+	    " initiator, status, attempts, next_attempt_ms, deadline_ms,"
+	    " created_ms, receipt, payload FROM outbox"
+	    " WHERE status = 'queued' AND next_attempt_ms <= ?1"
+	    " ORDER BY next_attempt_ms, created_ms LIMIT ?2",
+	[R_DUE_FOR] = "SELECT transfer_id, record_id, to_area, purpose,"
+	    " initiator, status, attempts, next_attempt_ms, deadline_ms,"
+	    " created_ms, receipt, payload FROM outbox"
+	    " WHERE status = 'queued' AND next_attempt_ms <= ?1 AND to_area = ?3"
+	    " ORDER BY next_attempt_ms, created_ms LIMIT ?2",
+	[R_STATS] = "SELECT to_area, count(*), min(created_ms) FROM outbox"
+	    " WHERE status = 'queued' GROUP BY to_area ORDER BY to_area",
+	[R_INBOUND] = "SELECT digest, received_at, audit_index, receipt"
+	    " FROM inbound WHERE from_area = ?1 AND transfer_id = ?2",
+	[R_CKPT] = "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
+	[R_LEAF] = "SELECT data FROM audit_leaves WHERE idx = ?1",
+	[R_ENTRIES] = "SELECT idx, data FROM audit_leaves"
+	    " WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+};
+
+/* Search variants: one cached statement per combination of filters. */
+#define Q_RECORD 1
+#define Q_ACTOR 2
+#define Q_OP 4
+#define Q_SINCE 8
+#define Q_UNTIL 16
+#define Q_NVARIANTS 32
+
+struct store_reader {
+	store_t *s;
+	sqlite3 *db;
+	sqlite3_stmt *st[R_NSTMT];
+	sqlite3_stmt *search[Q_NVARIANTS];
+	sqlite3_stmt *leaf_hash, *node_hash;
+};
+
+store_reader_t *
+store_reader_new(store_t *s, char *err, size_t errlen)
+{
+	store_reader_t *r;
+
+	if (s == NULL || (r = calloc(1, sizeof(*r))) == NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "store reader: out of memory");
+		return NULL;
+	}
+	r->s = s;
+	r->db = store_int_connect(store_int_db_path(s), SQLITE_OPEN_READONLY,
+	    err, errlen);
+	if (r->db == NULL) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void
+store_reader_free(store_reader_t *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < R_NSTMT; i++)
+		sqlite3_finalize(r->st[i]);
+	for (i = 0; i < Q_NVARIANTS; i++)
+		sqlite3_finalize(r->search[i]);
+	sqlite3_finalize(r->leaf_hash);
+	sqlite3_finalize(r->node_hash);
+	sqlite3_close(r->db);
+	free(r);
+}
+
+static sqlite3_stmt *
+stmt(store_reader_t *r, int which)
+{
+	if (store_int_prepare(r->db, &r->st[which], reader_sql[which], NULL,
+	    0) < 0)
+		return NULL;
+	return r->st[which];
+}
+
+/* Bounded text column copy into a fixed field: -1 if absent or too long. */
+static int
+col_text(sqlite3_stmt *st, int col, char *out, size_t outlen)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	int n = sqlite3_column_bytes(st, col);
+
+	if (t == NULL || n < 0 || (size_t)n >= outlen)
+		return -1;
+	memcpy(out, t, (size_t)n);
+	out[n] = '\0';
+	return 0;
+}
+
+static int
+col_blob(sqlite3_stmt *st, int col, buf_t *out)
+{
+	const void *p;
+	int n;
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return 0;
+	p = sqlite3_column_blob(st, col);
+	n = sqlite3_column_bytes(st, col);
+	if (n < 0 || (size_t)n > STORE_MAX_VALUE || (n > 0 && p == NULL))
+		return -1;
+	return buf_append(out, p, (size_t)n);
+}
+
+static int
+bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) == SQLITE_OK ?
+	    0 : -1;
+}
+
+int
+store_record_get(store_reader_t *r, const char *id, store_record_t *out)
+{
+	sqlite3_stmt *st;
+	char aad[STORE_MAX_ID + 24];
+	size_t aadlen;
+	sqlite3_int64 v;
+	const void *ct;
+	int rc, n, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	buf_init(&out->json, 0);
+	if (id == NULL || strlen(id) > STORE_MAX_ID)
+		return -1;
+	if ((st = stmt(r, R_RECORD)) == NULL || bind_text(st, 1, id) < 0)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = 1;
+		goto out;
+	}
+	if (rc != SQLITE_ROW)
+		goto out;
+	v = sqlite3_column_int64(st, 0);
+	if (v <= 0 || col_text(st, 3, out->managing_area,
+	    sizeof(out->managing_area)) < 0)
+		goto out;
+	out->version = (uint64_t)v;
+	out->category = sqlite3_column_int(st, 1);
+	out->level = sqlite3_column_int(st, 2);
+	out->erased = sqlite3_column_int(st, 4) != 0;
+	if (!out->erased) {
+		ct = sqlite3_column_blob(st, 5);
+		n = sqlite3_column_bytes(st, 5);
+		aadlen = store_int_record_aad(id, out->version, aad,
+		    sizeof(aad));
+		if (ct == NULL || n <= 0 || (size_t)n > STORE_MAX_VALUE ||
+		    aadlen == 0 || aead_open(store_int_data_key(r->s), aad,
+		    aadlen, ct, (size_t)n, &out->json) < 0) {
+			buf_free(&out->json);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (st != NULL)
+		sqlite3_reset(st);
+	return ret;
+}
+
+int
+store_record_history(store_reader_t *r, const char *id, buf_t *out)
+{
+	sqlite3_stmt *st;
+	cJSON *arr = NULL, *item, *changed;
+	const char *txt;
+	char *printed = NULL;
+	int rc, rows = 0, ret = -1;
+
+	if (id == NULL || strlen(id) > STORE_MAX_ID)
+		return -1;
+	if ((st = stmt(r, R_HISTORY)) == NULL || bind_text(st, 1, id) < 0 ||
+	    (arr = cJSON_CreateArray()) == NULL)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((item = cJSON_CreateObject()) == NULL)
+			goto out;
+		cJSON_AddItemToArray(arr, item);
+		if (cJSON_AddNumberToObject(item, "version",
+		    (double)sqlite3_column_int64(st, 0)) == NULL ||
+		    cJSON_AddStringToObject(item, "time",
+		    (const char *)sqlite3_column_text(st, 1)) == NULL ||
+		    cJSON_AddStringToObject(item, "actor",
+		    (const char *)sqlite3_column_text(st, 2)) == NULL ||
+		    cJSON_AddStringToObject(item, "op",
+		    (const char *)sqlite3_column_text(st, 3)) == NULL)
+			goto out;
+		txt = (const char *)sqlite3_column_text(st, 4);
+		if (txt != NULL) {
+			changed = json_parse_strict(txt,
+			    (size_t)sqlite3_column_bytes(st, 4), 4, NULL, 0);
+			if (changed == NULL)
+				goto out;
+		} else if ((changed = cJSON_CreateArray()) == NULL) {
+			goto out;
+		}
+		cJSON_AddItemToObject(item, "changed", changed);
+		rows++;
+	}
+	if (rc != SQLITE_DONE)
+		goto out;
+	if (rows == 0) {
+		ret = 1;
+		goto out;
+	}
+	if ((printed = json_print(arr)) == NULL || buf_puts(out, printed) < 0)
+		goto out;
+	ret = 0;
+out:
+	free(printed);
+	cJSON_Delete(arr);
+	if (st != NULL)
+		sqlite3_reset(st);
+	return ret;
+}
+
+int
+store_idem_get(store_reader_t *r, const char *scope, const char *key,
+    uint8_t req_hash[32], int *http_status, buf_t *body)
+{
+	sqlite3_stmt *st;
+	char aad[2 * STORE_MAX_KEY + 16];
+	size_t aadlen;
+	const void *p;
+	int rc, n, ret = -1;
+
+	if (scope == NULL || key == NULL || strlen(scope) > STORE_MAX_KEY ||
+	    strlen(key) > STORE_MAX_KEY)
+		return -1;
+	if ((st = stmt(r, R_IDEM)) == NULL || bind_text(st, 1, scope) < 0 ||
+	    bind_text(st, 2, key) < 0)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = 1;
+		goto out;
+	}
+	if (rc != SQLITE_ROW || sqlite3_column_bytes(st, 0) != 32)
+		goto out;
+	memcpy(req_hash, sqlite3_column_blob(st, 0), 32);
+	*http_status = sqlite3_column_int(st, 1);
+	p = sqlite3_column_blob(st, 2);
+	n = sqlite3_column_bytes(st, 2);
+	aadlen = store_int_label_aad("idem", scope, key, aad, sizeof(aad));
+	if (p == NULL || n <= 0 || (size_t)n > STORE_MAX_VALUE || aadlen == 0 ||
+	    aead_open(store_int_data_key(r->s), aad, aadlen, p, (size_t)n,
+	    body) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (st != NULL)
+		sqlite3_reset(st);
+	return ret;
+}
+
+/* Fill t from a row of R_TRANSFER / R_DUE; with_payload decrypts it. */
+static int
+transfer_row(store_reader_t *r, sqlite3_stmt *st, store_transfer_t *t,
+    int with_payload)
+{
+	char aad[STORE_MAX_ID + 16];
+	size_t aadlen;
+	const void *p;
+	int n;
+	sqlite3_int64 attempts;
+
+	memset(t, 0, sizeof(*t));
+	buf_init(&t->payload, 0);
+	buf_init(&t->receipt, 0);
+	if (col_text(st, 0, t->transfer_id, sizeof(t->transfer_id)) < 0 ||
+	    col_text(st, 1, t->record_id, sizeof(t->record_id)) < 0 ||
+	    col_text(st, 2, t->to_area, sizeof(t->to_area)) < 0 ||
+	    col_text(st, 3, t->purpose, sizeof(t->purpose)) < 0 ||
+	    col_text(st, 4, t->initiator, sizeof(t->initiator)) < 0 ||
+	    col_text(st, 5, t->status, sizeof(t->status)) < 0)
+		return -1;
+	attempts = sqlite3_column_int64(st, 6);
+	if (attempts < 0 || attempts > UINT32_MAX)
+		return -1;
+	t->attempts = (unsigned)attempts;
+	t->next_attempt_ms = sqlite3_column_int64(st, 7);
+	t->deadline_ms = sqlite3_column_int64(st, 8);
+	t->created_ms = sqlite3_column_int64(st, 9);
+	if (col_blob(st, 10, &t->receipt) < 0)
+		goto err;
+	if (with_payload) {
+		p = sqlite3_column_blob(st, 11);
+		n = sqlite3_column_bytes(st, 11);
+		aadlen = store_int_label_aad("outbox", t->transfer_id, NULL,
+		    aad, sizeof(aad));
+		if (p == NULL || n <= 0 || (size_t)n > STORE_MAX_VALUE ||
+		    aadlen == 0 || aead_open(store_int_data_key(r->s), aad,
+		    aadlen, p, (size_t)n, &t->payload) < 0)
+			goto err;
+	}
+	return 0;
+err:
+	buf_free(&t->payload);
+	buf_free(&t->receipt);
+	return -1;
+}
+
+int
+store_transfer_get(store_reader_t *r, const char *transfer_id,
+    store_transfer_t *out)
+{
+	sqlite3_stmt *st;
+	int rc, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (transfer_id == NULL || strlen(transfer_id) > STORE_MAX_ID)
+		return -1;
+	if ((st = stmt(r, R_TRANSFER)) == NULL ||
+	    bind_text(st, 1, transfer_id) < 0)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		ret = 1;
+	else if (rc == SQLITE_ROW && transfer_row(r, st, out, 0) == 0)
+		ret = 0;
+out:
+	if (st != NULL)
+		sqlite3_reset(st);
+	return ret;
+}
+
+static int
+outbox_due(store_reader_t *r, const char *area, int64_t now_ms,
+    store_transfer_t *out, size_t max, size_t *n)
+{
+	sqlite3_stmt *st;
+	size_t i, got = 0;
+	int rc = SQLITE_DONE, ret = -1;
+
+	*n = 0;
+	if (max == 0)
+		return 0;
+	if (max > INT32_MAX)
+		max = INT32_MAX;
+	if ((st = stmt(r, area ? R_DUE_FOR : R_DUE)) == NULL ||
+	    sqlite3_bind_int64(st, 1, now_ms) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, (sqlite3_int64)max) != SQLITE_OK ||
+	    (area != NULL && sqlite3_bind_text(st, 3, area, -1,
+	    SQLITE_STATIC) != SQLITE_OK))
+		goto out;
+	while (got < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (transfer_row(r, st, &out[got], 1) < 0)
+			goto out;
+		got++;
+	}
+	if (got < max && rc != SQLITE_DONE)
+		goto out;
+	*n = got;
+	ret = 0;
+out:
+	if (ret < 0)
+		for (i = 0; i < got; i++) {
+			buf_free(&out[i].payload);
+			buf_free(&out[i].receipt);
+		}
+	if (st != NULL)
+		sqlite3_reset(st);
+	return ret;
+}
+
+int
+store_outbox_due(store_reader_t *r, int64_t now_ms, store_transfer_t *out,
+    size_t max, size_t *n)
+{
+	return outbox_due(r, NULL, now_ms, out, max, n);
+}
+
+int
+store_outbox_due_for(store_reader_t *r, const char *area, int64_t now_ms,
+    store_transfer_t *out, size_t max, size_t *n)
+{
+	return outbox_due(r, area, now_ms, out, max, n);
+}
+
+int
+store_outbox_stats(store_reader_t *r,
+    void (*fn)(void *ctx, const char *area, uint64_t depth, int64_t oldest_ms),
+    void *ctx)
+{
+	sqlite3_stmt *st;
+	struct timespec ts;
+	int64_t now;
+	char area[STORE_MAX_AREA + 1];
+	int rc, ret = -1;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if ((st = stmt(r, R_STATS)) == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		sqlite3_int64 depth = sqlite3_column_int64(st, 1);
+		sqlite3_int64 oldest = sqlite3_column_int64(st, 2);
+
+		if (col_text(st, 0, area, sizeof(area)) < 0 || depth < 0)
+			goto out;
+		fn(ctx, area, (uint64_t)depth, now > oldest ? now - oldest : 0);
+	}
+	if (rc == SQLITE_DONE)
+		ret = 0;
+out:
+	sqlite3_reset(st);
+	return ret;
+}
+
+int
+store_inbound_get(store_reader_t *r, const char *from_area,
+    const char *transfer_id, char digest[65], char received_at[32],
+    uint64_t *audit_index, buf_t *receipt)
+{
+	sqlite3_stmt *st;
+	sqlite3_int64 idx;
+	int rc, ret = -1;
+
+	if (from_area == NULL || transfer_id == NULL ||
+	    strlen(from_area) > STORE_MAX_AREA ||
+	    strlen(transfer_id) > STORE_MAX_ID)
+		return -1;
+	if ((st = stmt(r, R_INBOUND)) == NULL ||
+	    bind_text(st, 1, from_area) < 0 || bind_text(st, 2, transfer_id) < 0)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = 1;
+		goto out;
+	}
+	if (rc != SQLITE_ROW || col_text(st, 0, digest, 65) < 0 ||
+	    col_text(st, 1, received_at, 32) < 0)
+		goto out;
+	idx = sqlite3_column_int64(st, 2);
+	if (idx < 0 || col_blob(st, 3, receipt) < 0)
+		goto out;
+	*audit_index = (uint64_t)idx;
+	ret = 0;
+out:
+	if (st != NULL)
+		sqlite3_reset(st);
+	return ret;
+}
+
+int
+store_checkpoint_latest(store_reader_t *r, buf_t *out)
+{
+	sqlite3_stmt *st;
+	int rc, ret = -1;
+
+	if ((st = stmt(r, R_CKPT)) == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		ret = 1;
+	else if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) > 0 &&
+	    sqlite3_column_bytes(st, 0) <= 65536 && col_blob(st, 0, out) == 0)
+		ret = 0;
+	sqlite3_reset(st);
+	return ret;
+}
+
+int
+store_audit_leaf(store_reader_t *r, uint64_t index, buf_t *out)
+{
+	sqlite3_stmt *st;
+	int rc, ret = -1;
+
+	if (index >= store_audit_size(r->s))
+		return 1;
+	if ((st = stmt(r, R_LEAF)) == NULL ||
+	    sqlite3_bind_int64(st, 1, (sqlite3_int64)index) != SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) > 0 &&
+	    col_blob(st, 0, out) == 0)
+		ret = 0;
+out:
+	if (st != NULL)
+		sqlite3_reset(st);
+	return ret;
+}
+
+/* Run a leaf query: rows of (idx, data); fn per row; stops on fn < 0. */
+static int
+leaf_rows(sqlite3_stmt *st,
+    int (*fn)(void *ctx, uint64_t index, const void *leaf, size_t len),
+    void *ctx)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		sqlite3_int64 idx = sqlite3_column_int64(st, 0);
+		const void *p = sqlite3_column_blob(st, 1);
+		int n = sqlite3_column_bytes(st, 1);
+
+		if (idx < 0 || p == NULL || n <= 0 ||
+		    (size_t)n > STORE_MAX_VALUE)
+			return -1;
+		if (fn(ctx, (uint64_t)idx, p, (size_t)n) < 0)
+			return 0;
+	}
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_audit_entries(store_reader_t *r, uint64_t start, uint64_t end,
+    int (*fn)(void *ctx, uint64_t index, const void *leaf, size_t len),
+    void *ctx)
+{
+	sqlite3_stmt *st;
+	uint64_t size = store_audit_size(r->s);
+	int ret = -1;
+
+	if (end > size)
+		end = size;
+	if (start >= end)
+		return 0;
+	if ((st = stmt(r, R_ENTRIES)) == NULL ||
+	    sqlite3_bind_int64(st, 1, (sqlite3_int64)start) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, (sqlite3_int64)end) != SQLITE_OK)
+		goto out;
+	ret = leaf_rows(st, fn, ctx);
+out:
+	if (st != NULL)
+		sqlite3_reset(st);
+	return ret;
+}
+
+static struct store_node_reader
+node_reader(store_reader_t *r)
+{
+	struct store_node_reader nr;
+
+	nr.db = r->db;
+	nr.leaf_hash = &r->leaf_hash;
+	nr.node_hash = &r->node_hash;
+	return nr;
+}
+
+int
+store_audit_inclusion(store_reader_t *r, uint64_t index, uint64_t size,
+    merkle_hash_t *proof, size_t *n)
+{
+	struct store_node_reader nr = node_reader(r);
+
+	if (index >= size || size > store_audit_size(r->s))
+		return -1;
+	return merkle_inclusion_proof(index, size, store_int_node, &nr, proof,
+	    n);
+}
+
+int
+store_audit_consistency(store_reader_t *r, uint64_t m, uint64_t n,
+    merkle_hash_t *proof, size_t *count)
+{
+	struct store_node_reader nr = node_reader(r);
+
+	if (m == 0 || m > n || n > store_audit_size(r->s))
+		return -1;
+	return merkle_consistency_proof(m, n, store_int_node, &nr, proof,
+	    count);
+}
+
+int
+store_audit_search(store_reader_t *r, const store_audit_query_t *q,
+    int (*fn)(void *ctx, uint64_t index, const void *leaf, size_t len),
+    void *ctx)
+{
+	buf_t sql = BUF_INIT;
+	char since[25], until[25];
+	unsigned mask = 0;
+	sqlite3_stmt *st;
+	size_t limit;
+	int ret = -1;
+
+	if (q == NULL || fn == NULL)
+		return -1;
+	if ((q->record && strlen(q->record) > STORE_MAX_ID) ||
+	    (q->actor && strlen(q->actor) > STORE_MAX_KEY) ||
+	    (q->op && strlen(q->op) > 32))
+		return -1;
+	if ((q->since && store_int_canonical_time(q->since, since) < 0) ||
+	    (q->until && store_int_canonical_time(q->until, until) < 0))
+		return -1;
+	mask = (q->record ? Q_RECORD : 0) | (q->actor ? Q_ACTOR : 0) |
+	    (q->op ? Q_OP : 0) | (q->since ? Q_SINCE : 0) |
+	    (q->until ? Q_UNTIL : 0);
+	limit = q->limit ? q->limit : 1000;
+	if (limit > INT32_MAX)
+		limit = INT32_MAX;
+	if (r->search[mask] == NULL) {
+		/* Only the filters given appear, so each variant can use its
+		 * index; ?6 keeps answers within the durable size. */
+		if (buf_puts(&sql, "SELECT idx, data FROM audit_leaves"
+		    " WHERE idx < ?6") < 0 ||
+		    ((mask & Q_RECORD) && buf_puts(&sql, " AND record = ?1") < 0) ||
+		    ((mask & Q_ACTOR) && buf_puts(&sql, " AND actor = ?2") < 0) ||
+		    ((mask & Q_OP) && buf_puts(&sql, " AND op = ?3") < 0) ||
+		    ((mask & Q_SINCE) && buf_puts(&sql, " AND time >= ?4") < 0) ||
+		    ((mask & Q_UNTIL) && buf_puts(&sql, " AND time < ?5") < 0) ||
+		    buf_puts(&sql, " ORDER BY idx LIMIT ?7") < 0 ||
+		    store_int_prepare(r->db, &r->search[mask], sql.data, NULL,
+		    0) < 0) {
+			buf_free(&sql);
+			return -1;
+		}
+		buf_free(&sql);
+	}
+	st = r->search[mask];
+	sqlite3_reset(st);
+	if (((mask & Q_RECORD) && bind_text(st, 1, q->record) < 0) ||
+	    ((mask & Q_ACTOR) && bind_text(st, 2, q->actor) < 0) ||
+	    ((mask & Q_OP) && bind_text(st, 3, q->op) < 0) ||
+	    ((mask & Q_SINCE) && bind_text(st, 4, since) < 0) ||
+	    ((mask & Q_UNTIL) && bind_text(st, 5, until) < 0) ||
+	    sqlite3_bind_int64(st, 6,
+	    (sqlite3_int64)store_audit_size(r->s)) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 7, (sqlite3_int64)limit) != SQLITE_OK)
+		goto out;
+	ret = leaf_rows(st, fn, ctx);
+out:
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return ret;
+}
