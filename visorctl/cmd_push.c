@@ -527,7 +527,7 @@ summary(struct push *p)
 {
 	size_t i, k;
 
-	printf("push: %zu lines: %zu sent (%zu created, %zu replaced or "
+	printf("push: %zu records: %zu sent (%zu created, %zu replaced or "
 	    "patched), %zu unchanged, %zu refused, %zu bad input\n", p->done,
 	    p->created + p->replaced, p->created, p->replaced, p->unchanged,
 	    p->refused, p->bad);
