@@ -395,6 +395,15 @@ digits(const char *p, size_t n, int *v)
 	return 0;
 }
 
+static void
+put_digits(char *p, int v, int n)
+{
+	while (n-- > 0) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
 int
 store_int_canonical_time(const char *in, char out[25])
 {
@@ -432,9 +441,21 @@ store_int_canonical_time(const char *in, char out[25])
 		if (i + 1 != len || (in[i] != 'Z' && in[i] != 'z'))
 			return -1;
 	}
-	/* Every field is range-checked above, so the result is 24 bytes. */
-	snprintf(out, 25, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y % 10000,
-	    mo % 100, d % 100, h % 100, mi % 100, sec % 100, ms % 1000);
+	put_digits(out, y, 4);
+	out[4] = '-';
+	put_digits(out + 5, mo, 2);
+	out[7] = '-';
+	put_digits(out + 8, d, 2);
+	out[10] = 'T';
+	put_digits(out + 11, h, 2);
+	out[13] = ':';
+	put_digits(out + 14, mi, 2);
+	out[16] = ':';
+	put_digits(out + 17, sec, 2);
+	out[19] = '.';
+	put_digits(out + 20, ms, 3);
+	out[23] = 'Z';
+	out[24] = '\0';
 	return 0;
 }
 
@@ -755,6 +776,8 @@ exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	return 0;
 }
 
+static int create_schema(store_t *s, char *err, size_t errlen);
+
 static int
 writer_open_db(store_t *s, char *err, size_t errlen)
 {
@@ -772,7 +795,7 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 	}
 	if (exec_sql(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 	    "PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;",
-	    err, errlen) < 0)
+	    err, errlen) < 0 || create_schema(s, err, errlen) < 0)
 		goto err;
 	for (i = 0; i < W_NSTMT; i++)
 		if (sqlite3_prepare_v3(s->db, writer_sql[i], -1,
@@ -1663,6 +1686,21 @@ check_root_at(const merkle_frontier_t *f, const signed_cp_t *cp,
 	return 0;
 }
 
+/* Only the slots of set size bits hold nodes. */
+static int
+frontier_equal(const merkle_frontier_t *a, const merkle_frontier_t *b)
+{
+	unsigned k;
+
+	if (a->size != b->size)
+		return 0;
+	for (k = 0; k < 64; k++)
+		if (((a->size >> k) & 1) && memcmp(a->node[k], b->node[k],
+		    MERKLE_HASH_LEN) != 0)
+			return 0;
+	return 1;
+}
+
 static int
 verify_log(store_t *s, char *err, size_t errlen)
 {
@@ -1769,8 +1807,7 @@ verify_log(store_t *s, char *err, size_t errlen)
 	nr.leaf_hash = &leaf_st;
 	nr.node_hash = &node_st;
 	if (merkle_frontier_load(&loaded, i, store_int_node, &nr) < 0 ||
-	    loaded.size != f.size || memcmp(loaded.node, f.node,
-	    sizeof(f.node)) != 0) {
+	    !frontier_equal(&loaded, &f)) {
 		set_err(err, errlen, "audit log: stored tree nodes do not "
 		    "rebuild the tree of %" PRIu64 " leaves", i);
 		goto out;
@@ -1902,7 +1939,6 @@ store_open(const store_options_t *opt, char *err, size_t errlen)
 		goto err;
 	if (load_keys(s, err, errlen) < 0 ||
 	    writer_open_db(s, err, errlen) < 0 ||
-	    create_schema(s, err, errlen) < 0 ||
 	    verify_log(s, err, errlen) < 0)
 		goto err;
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
