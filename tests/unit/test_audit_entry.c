@@ -199,6 +199,49 @@ test_copy(void **state)
 	buf_free(&b);
 }
 
+static void
+test_parts(void **state)
+{
+	audit_entry_t e = full_entry();
+	buf_t head = BUF_INIT, tail = BUF_INIT, a = BUF_INIT, b = BUF_INIT;
+	uint64_t versions[] = { AUDIT_VERSION_NONE, 1, UINT64_MAX - 1 };
+	size_t i;
+
+	(void)state;
+	assert_int_equal(audit_entry_encode_parts(&e, &head, &tail), 0);
+	for (i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		buf_reset(&a);
+		buf_reset(&b);
+		assert_int_equal(audit_entry_encode(&e, UINT64_MAX, "T",
+		    versions[i], &a), 0);
+		assert_int_equal(audit_entry_assemble(UINT64_MAX, "T", head.data,
+		    head.len, versions[i], tail.data, tail.len, &b), 0);
+		assert_int_equal(a.len, b.len);
+		assert_memory_equal(a.data, b.data, a.len);
+	}
+	assert_non_null(strstr(a.data, "\"seq\":18446744073709551615,"));
+	assert_non_null(strstr(a.data, "\"version\":18446744073709551614,"));
+	/* The writer must resolve the version first. */
+	assert_int_equal(audit_entry_assemble(1, "T", head.data, head.len,
+	    AUDIT_VERSION_ASSIGNED, tail.data, tail.len, &b), -1);
+	assert_int_equal(audit_entry_assemble(1, NULL, head.data, head.len, 1,
+	    tail.data, tail.len, &b), -1);
+	/* A bad entry leaves both parts as they were. */
+	{
+		size_t hl = head.len, tl = tail.len;
+
+		e.purpose = "\xc0\x80";	/* overlong encoding */
+		assert_int_equal(audit_entry_encode_parts(&e, &head, &tail),
+		    -1);
+		assert_int_equal(head.len, hl);
+		assert_int_equal(tail.len, tl);
+	}
+	buf_free(&head);
+	buf_free(&tail);
+	buf_free(&a);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -208,6 +251,7 @@ main(void)
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_copy),
+		cmocka_unit_test(test_parts),
 	};
 
 	return cmocka_run_group_tests_name("audit_entry", tests, NULL, NULL);

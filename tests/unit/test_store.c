@@ -297,6 +297,73 @@ test_records(void **state)
 	free(dir);
 }
 
+/* ---- jobs in one batch fail alone */
+
+#define MIXED 24
+
+static void
+test_mixed_batch(void **state)
+{
+	char *dir;
+	store_t *s = new_store(&dir, 0);
+	waiter_t w[MIXED];
+	uint8_t seen[MIXED];
+	int k, ok_puts = 0, audits = 0;
+
+	(void)state;
+	memset(seen, 0, sizeof(seen));
+	for (k = 0; k < MIXED; k++) {
+		store_job_t *j = store_job_new();
+		audit_entry_t e = entry("collect", "NFK-M",
+		    k % 2 ? AUDIT_VERSION_NONE : AUDIT_VERSION_ASSIGNED);
+
+		memset(&w[k], 0, sizeof(w[k]));
+		pthread_mutex_init(&w[k].mu, NULL);
+		pthread_cond_init(&w[k].cv, NULL);
+		/* Even jobs race to create the same record: one wins, the rest
+		 * are refused with their audit entries undone; odd jobs are
+		 * audit-only and always land. */
+		if (k % 2 == 0)
+			assert_int_equal(store_job_put_record(j, "NFK-M",
+			    STORE_VERSION_ABSENT, 1, 1, AREA, "{}", 2, "urn:a",
+			    NULL), 0);
+		assert_int_equal(store_job_audit(j, &e), 0);
+		store_submit(s, j, on_done, &w[k]);
+	}
+	for (k = 0; k < MIXED; k++) {
+		pthread_mutex_lock(&w[k].mu);
+		while (!w[k].done)
+			pthread_cond_wait(&w[k].cv, &w[k].mu);
+		pthread_mutex_unlock(&w[k].mu);
+		if (k % 2 == 0 && w[k].r.status == STORE_OK)
+			ok_puts++;
+		else if (k % 2 == 0)
+			assert_int_equal(w[k].r.status, STORE_EXISTS);
+		else
+			assert_int_equal(w[k].r.status, STORE_OK);
+		if (w[k].r.status == STORE_OK) {
+			assert_true(w[k].r.audit_index < MIXED);
+			assert_int_equal(seen[w[k].r.audit_index], 0);
+			seen[w[k].r.audit_index] = 1;
+			audits++;
+		}
+		pthread_mutex_destroy(&w[k].mu);
+		pthread_cond_destroy(&w[k].cv);
+	}
+	assert_int_equal(ok_puts, 1);
+	assert_int_equal(audits, MIXED / 2 + 1);
+	assert_int_equal(store_audit_size(s), MIXED / 2 + 1);
+	for (k = 0; k < audits; k++)
+		assert_int_equal(seen[k], 1);
+	store_close(s);
+	/* The log on disk is exactly what was acknowledged. */
+	s = open_store(dir, 0);
+	assert_int_equal(store_audit_size(s), MIXED / 2 + 1);
+	store_close(s);
+	rm_rf(dir);
+	free(dir);
+}
+
 /* ---- idempotency */
 
 static void
@@ -1196,6 +1263,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_records),
+		cmocka_unit_test(test_mixed_batch),
 		cmocka_unit_test(test_idempotency),
 		cmocka_unit_test(test_audit_log),
 		cmocka_unit_test(test_encryption_at_rest),
