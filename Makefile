@@ -134,11 +134,16 @@ fuzz-run: fuzz
 
 # Unit tests first (no network), then integration tests that start real
 # gateways on loopback.  Every binary prints cmocka's summary.
-test: all $(UNIT_BIN) $(INTEG_BIN) $(REPLAY_BIN) check-src
+test: all $(UNIT_BIN) $(INTEG_BIN) $(REPLAY_BIN) check-src man-lint
 	@VISOR_BIN=$(abspath $(BINDIR)) VISOR_SRC=$(CURDIR) scripts/run-tests.sh $(BUILD) $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN)
 
 check-src:
 	@scripts/check-src.sh
+
+# The man pages must stay lint-clean (mandoc).
+man-lint:
+	@scripts/deps.sh lint
+	@mandoc -T lint -W warning docs/*.1 docs/*.5 docs/*.8 && echo "man-lint: clean"
 
 demo: all
 	@scripts/demo.sh

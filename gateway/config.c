@@ -270,7 +270,7 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 {
 	static const char *const top[] = { "area", "listen", "metrics_listen",
 	    "tls", "policy", "data_dir", "peers", "clearances", "limits", "audit",
-	    "transfer", "threads", "user", NULL };
+	    "transfer", "threads", NULL };
 	static const char *const tls_keys[] = { "cert", "key", "root", "cas",
 	    "crls", NULL };
 	static const char *const limit_keys[] = { "max_body_bytes",
@@ -400,8 +400,6 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 	if (get_uint(c, root, "threads", "threads", 1, 64, 2, &v) < 0)
 		return -1;
 	cfg->threads = (unsigned)v;
-	if (get_string(c, root, "user", "user", cfg->user, sizeof(cfg->user), 0) < 0)
-		return -1;
 	return 0;
 }
 

@@ -58,8 +58,6 @@ typedef struct {
 	unsigned retry_base_ms, retry_max_ms;
 	size_t outbox_max;
 	unsigned threads;
-	/* least privilege: drop to this user after reading keys ("" none) */
-	char user[64];
 } config_t;
 
 /* Load and validate path.  Relative file names are taken relative to the

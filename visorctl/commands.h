@@ -11,5 +11,8 @@ int cmd_version(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_certs(int argc, char **argv);
 int cmd_quickstart(int argc, char **argv);
+int cmd_gen(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_get(int argc, char **argv);
 
 #endif
