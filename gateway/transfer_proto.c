@@ -249,7 +249,9 @@ transfer_receipt_verify(const char *wrapper, size_t len,
 		goto out;
 	}
 	snprintf(out->transfer_id, sizeof(out->transfer_id), "%s", s);
-	if ((s = json_get_str(r, "digest")) == NULL || strcmp(s, expect_digest) != 0) {
+	if ((s = json_get_str(r, "digest")) == NULL || strlen(s) != 64 ||
+	    strspn(s, "0123456789abcdef") != 64 ||
+	    (expect_digest != NULL && strcmp(s, expect_digest) != 0)) {
 		snprintf(err, errlen, "receipt: digest differs from what was sent");
 		goto out;
 	}
