@@ -109,7 +109,7 @@ $(BUILD)/replay/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay_main.o $(B
 # libFuzzer builds (clang): every library object again with coverage.
 FUZZ_BUILD = build-fuzz
 FUZZ_CC    = clang
-FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -std=c11 -I. -D_GNU_SOURCE $(PKG_CFLAGS)
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -std=c11 -I. -D_GNU_SOURCE $(PKG_CFLAGS)
 FUZZ_OBJ   = $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(GW_SRC:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BIN   = $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 SECONDS   ?= 60
