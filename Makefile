@@ -148,6 +148,14 @@ man-lint:
 	@scripts/deps.sh lint
 	@mandoc -T lint -W warning docs/*.1 docs/*.5 docs/*.8 && echo "man-lint: clean"
 
+# The whole suite under valgrind memcheck: every test binary, and (through
+# VISOR_VALGRIND) every gateway the integration tests start.
+valgrind: all $(UNIT_BIN) $(INTEG_BIN) $(REPLAY_BIN)
+	@command -v valgrind >/dev/null || scripts/deps.sh valgrind
+	@VISOR_BIN=$(abspath $(BINDIR)) VISOR_SRC=$(CURDIR) VISOR_VALGRIND=1 \
+	  VALGRIND="valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect" \
+	  scripts/run-tests.sh $(BUILD) $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN)
+
 demo: all
 	@scripts/demo.sh
 
