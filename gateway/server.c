@@ -611,6 +611,23 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* An event base whose epoll backend coalesces the re-arming of a
+ * connection's events within one loop turn (bufferevent_openssl toggles
+ * them several times per request). */
+static struct event_base *
+worker_base_new(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *b;
+
+	if (ec == NULL)
+		return NULL;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	b = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return b;
+}
+
 static int
 worker_init(struct server *s, worker_t *w, unsigned index, char *err,
     size_t errlen)
@@ -627,7 +644,7 @@ worker_init(struct server *s, worker_t *w, unsigned index, char *err,
 	snprintf(w->id_prefix, sizeof(w->id_prefix), "%02x%02x%02x%02x", rnd[0],
 	    rnd[1], rnd[2], rnd[3]);
 	w->cap = (cfg->max_connections + s->n_workers - 1) / s->n_workers;
-	if ((w->base = event_base_new()) == NULL ||
+	if ((w->base = worker_base_new()) == NULL ||
 	    (w->http = evhttp_new(w->base)) == NULL ||
 	    (w->qev = event_new(w->base, -1, 0, queue_drain_cb, w)) == NULL ||
 	    (w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w)) == NULL ||
