@@ -144,7 +144,9 @@ int store_job_outbox_update(store_job_t *j, const char *transfer_id,
 int store_job_inbound_add(store_job_t *j, const char *from_area,
     const char *transfer_id, const char *digest, const char *received_at);
 
-/* Store the signed receipt of an inbound transfer. */
+/* Store the signed receipt of an inbound transfer.  The first stored
+ * receipt is kept: STORE_NOT_FOUND if there is no such inbound transfer or
+ * it already has a receipt (a racing repeat signed first). */
 int store_job_inbound_receipt(store_job_t *j, const char *from_area,
     const char *transfer_id, const char *receipt, size_t len);
 

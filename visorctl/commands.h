@@ -15,4 +15,6 @@ int cmd_gen(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 
+int cmd_transfer(int argc, char **argv);
+
 #endif

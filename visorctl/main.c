@@ -21,6 +21,7 @@ static const struct command commands[] = {
 	{ "push", cmd_push, "send records (JSON lines or CSV) to a gateway" },
 	{ "get", cmd_get, "read a record as policy lets the caller see it" },
 	{ "gen", cmd_gen, "write synthetic records as JSON lines" },
+	{ "transfer", cmd_transfer, "transfer a record to another area's gateway; follow a transfer" },
 };
 
 int
