@@ -139,7 +139,11 @@ typedef struct {
 					 * not of TLS verification or bounds */
 	const https_response_t *resp;	/* valid only during the callback; the
 					 * callback may buf_steal resp->body */
-	const char *err;		/* reason when rc == -1; "" otherwise */
+	const char *err;		/* reason when rc == -1; "" otherwise.
+					 * For a failed identity check it is
+					 * the client's last such reason: with
+					 * several handshakes failing at once
+					 * it may be another request's */
 } https_result_t;
 
 typedef void (*https_done_fn)(void *arg, const https_result_t *res);
