@@ -709,6 +709,13 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	}
 	memset(&g, 0, sizeof(g));
 	g.audit_size = store_audit_size(s->gw.store);
+	{
+		store_stats_t st;
+		store_stats(s->gw.store, &st);
+		g.store_jobs = st.jobs;
+		g.store_commits = st.commits;
+		g.store_failed_commits = st.failed_commits;
+	}
 	age = store_checkpoint_age_ms(s->gw.store);
 	g.checkpoint_age_s = age < 0 ? -1.0 : (double)age / 1000.0;
 	g.uptime_s = difftime(time(NULL), s->gw.started);
