@@ -1841,6 +1841,12 @@ verify_log(store_t *s, char *err, size_t errlen)
 	 * two writes) the writer signs again soon and the database catches
 	 * up; Ed25519 is deterministic, so the same size gives the same note. */
 	s->signed_size = db_cp.size;
+	if (db_cp.have || file_cp.have) {
+		/* The age of a checkpoint signed by an earlier run counts
+		 * from this start. */
+		s->have_signed = 1;
+		s->signed_wall_ms = mono_ms();
+	}
 	ret = 0;
 out:
 	sqlite3_finalize(st);

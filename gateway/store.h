@@ -94,7 +94,9 @@ const char *store_origin(const store_t *s);
 /* Durable audit log size (leaves committed). */
 uint64_t store_audit_size(const store_t *s);
 
-/* Milliseconds since the latest checkpoint was signed (for metrics). */
+/* Milliseconds since the latest checkpoint was signed (for metrics); a
+ * checkpoint from before store_open counts from the open; -1 if the log has
+ * never been signed. */
 int64_t store_checkpoint_age_ms(const store_t *s);
 
 /* ---- writes ---- */
