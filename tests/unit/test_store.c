@@ -797,6 +797,28 @@ test_tamper_rehashed_leaf(void **state)
 }
 
 static void
+test_tamper_node(void **state)
+{
+	char *dir = store_with_entries(10), err[256];
+	sqlite3 *db = attacker(dir);
+
+	(void)state;
+	/* A forged interior node would make the store serve bad proofs. */
+	exec_ok(db, "UPDATE merkle_nodes SET hash = zeroblob(32)"
+	    " WHERE level = 2 AND idx = 1");
+	sqlite3_close(db);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "(level 2, index 1)"));
+	assert_non_null(strstr(err, "altered at index 4"));
+	db = attacker(dir);
+	exec_ok(db, "DELETE FROM merkle_nodes WHERE level = 1 AND idx = 3");
+	sqlite3_close(db);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	rm_rf(dir);
+	free(dir);
+}
+
+static void
 test_tamper_delete_last(void **state)
 {
 	char *dir = store_with_entries(10), err[256];
@@ -1344,6 +1366,7 @@ main(void)
 		cmocka_unit_test(test_encryption_at_rest),
 		cmocka_unit_test(test_tamper_flip_byte),
 		cmocka_unit_test(test_tamper_rehashed_leaf),
+		cmocka_unit_test(test_tamper_node),
 		cmocka_unit_test(test_tamper_delete_last),
 		cmocka_unit_test(test_tamper_delete_middle),
 		cmocka_unit_test(test_tamper_swap),
