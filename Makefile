@@ -164,4 +164,6 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz bin
 
+.SECONDARY:
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -5,7 +5,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 
 #include "util/log.h"
 
@@ -21,6 +20,33 @@ hash_failed(void)
 	abort();
 }
 
+/* SHA-256 fetched once: the one-shot SHA256() looks the algorithm up on
+ * every call, which costs more than hashing 65 bytes. */
+static CRYPTO_ONCE sha256_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_MD *sha256_md;
+
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *
+sha256(void)
+{
+	if (!CRYPTO_THREAD_run_once(&sha256_once, sha256_fetch) ||
+	    sha256_md == NULL)
+		hash_failed();
+	return sha256_md;
+}
+
+static void
+digest(const void *in, size_t len, merkle_hash_t out)
+{
+	if (EVP_Digest(in, len, out, NULL, sha256(), NULL) != 1)
+		hash_failed();
+}
+
 void
 merkle_leaf_hash(const void *leaf, size_t len, merkle_hash_t out)
 {
@@ -34,13 +60,12 @@ merkle_leaf_hash(const void *leaf, size_t len, merkle_hash_t out)
 		small[0] = prefix;
 		if (len > 0)
 			memcpy(small + 1, leaf, len);
-		if (SHA256(small, len + 1, out) == NULL)
-			hash_failed();
+		digest(small, len + 1, out);
 		return;
 	}
 	if ((ctx = EVP_MD_CTX_new()) == NULL)
 		hash_failed();
-	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	ok = EVP_DigestInit_ex2(ctx, sha256(), NULL) == 1 &&
 	    EVP_DigestUpdate(ctx, &prefix, 1) == 1 &&
 	    EVP_DigestUpdate(ctx, leaf, len) == 1 &&
 	    EVP_DigestFinal_ex(ctx, out, NULL) == 1;
@@ -58,15 +83,13 @@ merkle_node_hash(const merkle_hash_t left, const merkle_hash_t right,
 	in[0] = 0x01;
 	memcpy(in + 1, left, MERKLE_HASH_LEN);
 	memcpy(in + 1 + MERKLE_HASH_LEN, right, MERKLE_HASH_LEN);
-	if (SHA256(in, sizeof(in), out) == NULL)
-		hash_failed();
+	digest(in, sizeof(in), out);
 }
 
 void
 merkle_empty_root(merkle_hash_t out)
 {
-	if (SHA256((const unsigned char *)"", 0, out) == NULL)
-		hash_failed();
+	digest("", 0, out);
 }
 
 /* Largest power of two strictly less than n (n >= 2). */

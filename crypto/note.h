@@ -23,8 +23,9 @@
 typedef struct note_signer note_signer_t;
 typedef struct note_verifier note_verifier_t;
 
-/* A signer named name (a valid key name: no spaces, no '+', non-empty) using
- * the Ed25519 key (a reference is taken).  NULL on bad input. */
+/* A signer named name (a valid key name: no spaces, no '+', non-empty; this
+ * implementation also keeps its own names to printable ASCII, at most 256
+ * bytes) using the Ed25519 key (a reference is taken).  NULL on bad input. */
 note_signer_t *note_signer_new(const char *name, EVP_PKEY *ed25519_key);
 
 /* Free; NULL does nothing. */
@@ -50,7 +51,11 @@ void note_verifier_free(note_verifier_t *v);
 
 /* Check that note (len bytes) is a well-formed signed note carrying a valid
  * signature by v (other signers' lines are ignored; a line by v's name and
- * id that does not verify is an error).  On success sets *body_len to the
+ * id that does not verify is an error).  Well-formed: at most NOTE_MAX_SIZE
+ * bytes of UTF-8 with no control byte but '\n', ending in '\n'; a non-empty
+ * body without blank lines, exactly one blank line, then 1 to 100 lines
+ * "\u2014 <name> <base64>" with a name free of spaces and '+' and canonical
+ * base64 of more than 4 bytes.  On success sets *body_len to the
  * length of the body (the note's first body_len bytes) and returns 0;
  * otherwise -1 with a reason in err. */
 int note_open(const note_verifier_t *v, const char *note, size_t len,

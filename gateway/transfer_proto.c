@@ -223,6 +223,10 @@ transfer_receipt_verify(const char *wrapper, size_t len,
 		snprintf(err, errlen, "receipt: certificate is not PEM");
 		goto out;
 	}
+	if (trust == NULL) {
+		snprintf(err, errlen, "receipt: no trust set to check it against");
+		goto out;
+	}
 	if (tls_trust_verify(trust, cert, NULL, TLS_ROLE_SERVER, &id, reason,
 	    sizeof(reason)) < 0) {
 		snprintf(err, errlen, "receipt: signer certificate refused: %s", reason);

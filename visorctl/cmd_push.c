@@ -7,7 +7,8 @@
  * Each request carries an Idempotency-Key derived from the method, id and
  * body bytes, so running the same input again changes nothing: the gateway
  * answers a repeated key with its first answer.  Such an answer, marked by
- * the response header "Idempotent-Replayed: true", counts as "unchanged".
+ * the gateway's response header "Idempotent-Replay: true" (also accepted:
+ * "Idempotent-Replayed: true"), counts as "unchanged".
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -350,8 +351,10 @@ on_done(void *arg, const https_result_t *res)
 		goto finished;
 	}
 	if (status >= 200 && status < 300) {
-		if (https_response_header(res->resp, "Idempotent-Replayed", v,
-		    sizeof(v)) == 0 && strcmp(v, "true") == 0)
+		if ((https_response_header(res->resp, "Idempotent-Replay", v,
+		    sizeof(v)) == 0 && strcmp(v, "true") == 0) ||
+		    (https_response_header(res->resp, "Idempotent-Replayed", v,
+		    sizeof(v)) == 0 && strcmp(v, "true") == 0))
 			p->unchanged++;
 		else if (status == 201)
 			p->created++;
@@ -527,7 +530,7 @@ summary(struct push *p)
 {
 	size_t i, k;
 
-	printf("push: %zu lines: %zu sent (%zu created, %zu replaced or "
+	printf("push: %zu records: %zu sent (%zu created, %zu replaced or "
 	    "patched), %zu unchanged, %zu refused, %zu bad input\n", p->done,
 	    p->created + p->replaced, p->created, p->replaced, p->unchanged,
 	    p->refused, p->bad);

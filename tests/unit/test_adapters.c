@@ -16,6 +16,7 @@
 #include "adapters/gen.h"
 #include "adapters/jsonl.h"
 #include "adapters/mapping.h"
+#include "policy/record_schema.h"
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -494,6 +495,15 @@ test_examples(void **state)
 	r = cJSON_GetArrayItem(recs, 3);
 	assert_int_equal(cJSON_GetObjectItem(r, "_line")->valueint, 7);
 	assert_null(cJSON_GetObjectItem(r, "licence"));	/* empty cells */
+	/* every converted record passes the gateway's schema */
+	cJSON_ArrayForEach(r, recs) {
+		char err[256];
+
+		cJSON_DeleteItemFromObject(r, "_id");
+		cJSON_DeleteItemFromObject(r, "_line");
+		if (record_validate(r, err, sizeof(err)) < 0)
+			fail_msg("probation example: %s", err);
+	}
 	cJSON_Delete(recs);
 
 	recs = convert_example("housing-accommodation.csv",
@@ -514,6 +524,30 @@ test_examples(void **state)
 	a = cJSON_GetObjectItem(r, "addresses");
 	assert_int_equal(cJSON_GetArraySize(a), 1);	/* no previous address */
 	assert_int_equal(cJSON_GetArraySize(r), 3);	/* addresses, _id, _line */
+	/* each patch touches addresses only (what housing may write), and
+	 * applied to a record it still passes the schema */
+	cJSON_ArrayForEach(r, recs) {
+		record_paths_t *paths;
+		cJSON *base, *merged;
+		char err[256];
+
+		cJSON_DeleteItemFromObject(r, "_id");
+		cJSON_DeleteItemFromObject(r, "_line");
+		paths = record_patch_paths(r, err, sizeof(err));
+		if (paths == NULL)
+			fail_msg("housing example: %s", err);
+		assert_int_equal(paths->count, 1);
+		assert_string_equal(paths->items[0], "addresses");
+		record_paths_free(paths);
+		base = cJSON_Parse("{\"id\":\"NFK-P1\",\"managing_area\":"
+		    "\"norfolk\",\"category\":1,\"level\":1}");
+		merged = record_merge_patch(base, r);
+		assert_non_null(merged);
+		if (record_validate(merged, err, sizeof(err)) < 0)
+			fail_msg("housing example merged: %s", err);
+		cJSON_Delete(merged);
+		cJSON_Delete(base);
+	}
 	cJSON_Delete(recs);
 }
 
@@ -778,6 +812,9 @@ check_lines(const buf_t *out, const char *prefix, const char *area,
 		/* records of about 1-3 KB */
 		assert_true(rawlen >= 1000 && rawlen <= 4096);
 		check_record(j, prefix, area, cov);
+		if (record_validate(j, err, sizeof(err)) < 0)
+			fail_msg("generated line %zu fails the schema: %s", line,
+			    err);
 		cJSON_Delete(j);
 		n++;
 	}

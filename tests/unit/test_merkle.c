@@ -600,6 +600,77 @@ test_proof_errors(void **state)
 	    root, root, proof, 64), -1);
 }
 
+/* ---- huge trees: every leaf the same, so a complete subtree's hash depends
+ * only on its level and any size up to 2^63 - 1 can be answered ---- */
+
+static merkle_hash_t uniform[64];
+
+static int
+uniform_node(void *ctx, unsigned level, uint64_t index, merkle_hash_t out)
+{
+	uint64_t limit = *(const uint64_t *)ctx;
+
+	if (level >= 64 || index > (limit >> level) ||
+	    ((index + 1) << level) > limit || ((index + 1) << level) == 0)
+		return -1;
+	memcpy(out, uniform[level], 32);
+	return 0;
+}
+
+static void
+test_huge_sizes(void **state)
+{
+	static const uint64_t sizes[] = {
+		((uint64_t)1 << 32) + 1, ((uint64_t)1 << 40) - 1,
+		((uint64_t)1 << 62) + ((uint64_t)1 << 31) + 7,
+		((uint64_t)1 << 63) - 1, (uint64_t)1 << 63,
+	};
+	merkle_hash_t proof[MERKLE_MAX_PROOF], root, r1;
+	merkle_frontier_t f;
+	uint64_t n, idx, m;
+	size_t i, j, np;
+	int k;
+
+	(void)state;
+	merkle_leaf_hash("same", 4, uniform[0]);
+	for (k = 1; k < 64; k++)
+		merkle_node_hash(uniform[k - 1], uniform[k - 1], uniform[k]);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		n = sizes[i];
+		assert_int_equal(merkle_root(n, uniform_node, &n, root), 0);
+		/* the frontier loaded from the store gives the same root */
+		assert_int_equal(merkle_frontier_load(&f, n, uniform_node, &n), 0);
+		merkle_frontier_root(&f, r1);
+		assert_memory_equal(r1, root, 32);
+		for (j = 0; j < 4; j++) {
+			idx = j == 0 ? 0 : j == 1 ? n - 1 : j == 2 ? n / 3 : n / 2 + 1;
+			assert_int_equal(merkle_inclusion_proof(idx, n, uniform_node,
+			    &n, proof, &np), 0);
+			assert_int_equal(merkle_verify_inclusion(idx, n, uniform[0],
+			    proof, np, root), 0);
+			proof[np / 2][7] ^= 0x10;
+			assert_int_equal(merkle_verify_inclusion(idx, n, uniform[0],
+			    proof, np, root), -1);
+			m = j == 0 ? 1 : j == 1 ? n - 1 : j == 2 ? n / 3 : n / 2 + 1;
+			assert_int_equal(merkle_root(m, uniform_node, &n, r1), 0);
+			assert_int_equal(merkle_consistency_proof(m, n, uniform_node,
+			    &n, proof, &np), 0);
+			assert_int_equal(merkle_verify_consistency(m, n, r1, root,
+			    proof, np), 0);
+			proof[0][0] ^= 1;
+			assert_int_equal(merkle_verify_consistency(m, n, r1, root,
+			    proof, np), -1);
+		}
+	}
+	/* 2^64 - 1 leaves: an inclusion proof has 64 hashes and still fits. */
+	n = UINT64_MAX;
+	assert_int_equal(merkle_root(n, uniform_node, &n, root), 0);
+	assert_int_equal(merkle_inclusion_proof(n - 1, n, uniform_node, &n, proof,
+	    &np), 0);
+	assert_int_equal(merkle_verify_inclusion(n - 1, n, uniform[0], proof, np,
+	    root), 0);
+}
+
 /* ---- frontier ---- */
 
 typedef struct {
@@ -710,6 +781,7 @@ main(void)
 		cmocka_unit_test(test_inclusion_property),
 		cmocka_unit_test(test_consistency_property),
 		cmocka_unit_test(test_proof_errors),
+		cmocka_unit_test(test_huge_sizes),
 		cmocka_unit_test(test_frontier),
 	};
 
