@@ -696,9 +696,13 @@ static void
 metrics_cb(struct evhttp_request *req, void *arg)
 {
 	struct server *s = arg;
+	metrics_expiry_t ex[TLS_EXPIRY_MAX];
+	const tls_expiry_t *te = NULL;
 	metrics_gauges_t g;
 	struct evbuffer *out;
 	gw_gen_t *gen;
+	size_t i, n;
+	time_t now = time(NULL);
 	buf_t b;
 	int64_t age;
 
@@ -722,7 +726,16 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	gen = gw_gen_current();
 	g.cert_expiry_s = gen ? tls_context_cert_expiry_s(gen->tls) : -1;
 	g.crl_expiry_s = gen ? tls_context_crl_expiry_s(gen->tls) : -1;
-	gw_gen_unref(gen);
+	n = gen ? tls_context_expiries(gen->tls, &te) : 0;
+	for (i = 0; i < n; i++) {
+		if (te[i].not_after < 0)
+			continue;
+		ex[g.n_expiry].role = te[i].role;
+		ex[g.n_expiry].file = te[i].file;
+		ex[g.n_expiry].days = (double)(te[i].not_after - (long)now) / 86400.0;
+		g.n_expiry++;
+	}
+	g.expiry = ex;
 	if (s->gw.outbox != NULL) {
 		g.outbox = outbox_metrics;
 		g.outbox_ctx = s->gw.outbox;
@@ -738,6 +751,9 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	if (out != NULL)
 		evbuffer_free(out);
 	buf_free(&b);
+	/* The generation (and the file names the gauges point at) is released
+	 * only once the text is rendered. */
+	gw_gen_unref(gen);
 }
 
 /* ---------------------------------------------------------------- signals */
