@@ -36,6 +36,7 @@
 #include "gateway/routes.h"
 #include "gateway/store.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/log.h"
 
 #define DRAIN_TIMEOUT_MS 10000
@@ -243,21 +244,6 @@ gw_reply(gw_request_t *r, int status, const char *content_type,
 	request_free(r);
 }
 
-static void
-json_escape(buf_t *b, const char *s)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_printf(b, "\\%c", *p);
-		else if (*p < 0x20)
-			buf_printf(b, "\\u%04x", *p);
-		else
-			buf_append(b, p, 1);
-	}
-}
-
 void
 gw_reply_error(gw_request_t *r, int status, const char *code, const char *fmt,
     ...)
@@ -270,13 +256,13 @@ gw_reply_error(gw_request_t *r, int status, const char *code, const char *fmt,
 	va_start(ap, fmt);
 	buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
-	buf_puts(&body, "{\"error\":{\"code\":\"");
-	json_escape(&body, code);
-	buf_puts(&body, "\",\"message\":\"");
-	json_escape(&body, msg.data ? msg.data : "");
-	buf_puts(&body, "\",\"request_id\":\"");
-	json_escape(&body, r->id);
-	buf_puts(&body, "\"}}");
+	buf_puts(&body, "{\"error\":{\"code\":");
+	json_append_string(&body, code);
+	buf_puts(&body, ",\"message\":");
+	json_append_string(&body, msg.data ? msg.data : "");
+	buf_puts(&body, ",\"request_id\":");
+	json_append_string(&body, r->id);
+	buf_puts(&body, "}}");
 	log_event(LOG_INFO, "request-error", "request_id", r->id, "code", code,
 	    "message", msg.data ? msg.data : "", NULL);
 	gw_reply(r, status, "application/json", body.data, body.len);
