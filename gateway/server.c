@@ -70,6 +70,7 @@ struct gw_conn {
 	worker_t *w;
 	struct bufferevent *bev;
 	struct event *deadline;
+	gw_request_t *pending;	/* the request being answered, if any */
 	int busy;
 	int nodelay;
 };
@@ -77,8 +78,9 @@ struct gw_conn {
 struct gw_request {
 	struct evhttp_request *req;
 	worker_t *w;
-	gw_conn_t *conn;
-	tls_conn_t *tc;
+	gw_conn_t *conn;	/* NULL once the client has gone */
+	identity_t identity;	/* copied: the connection may go first */
+	char cert_sha256[65];
 	gw_gen_t *gen;
 	char id[32];
 	const char *method;
@@ -137,16 +139,17 @@ usec_since(const struct timespec *t0)
 
 const char *gw_req_method(const gw_request_t *r) { return r->method; }
 const char *gw_req_path(const gw_request_t *r) { return r->path; }
-const identity_t *gw_req_identity(const gw_request_t *r) { return &r->tc->identity; }
-const char *gw_req_cert_hash(const gw_request_t *r) { return r->tc->cert_sha256; }
+const identity_t *gw_req_identity(const gw_request_t *r) { return &r->identity; }
+const char *gw_req_cert_hash(const gw_request_t *r) { return r->cert_sha256; }
 
 struct x509_st *
 gw_req_peer_cert(const gw_request_t *r)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
-	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	SSL *ssl;
 
+	if (r->conn == NULL)
+		return NULL;
+	ssl = bufferevent_openssl_get_ssl(r->conn->bev);
 	return ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 }
 const char *gw_req_id(const gw_request_t *r) { return r->id; }
@@ -234,10 +237,12 @@ gw_reply(gw_request_t *r, int status, const char *content_type,
 	snprintf(status_s, sizeof(status_s), "%d", status);
 	snprintf(us_s, sizeof(us_s), "%llu", (unsigned long long)us);
 	log_event(LOG_INFO, "request", "request_id", r->id, "method", r->method,
-	    "path", r->path, "status", status_s, "identity", r->tc->identity.uri,
-	    "route", r->route ? r->route : "-", "us", us_s, NULL);
+	    "path", r->path, "status", status_s, "identity", r->identity.uri,
+	    "route", r->route ? r->route : "-", "us", us_s,
+	    r->conn == NULL ? "client" : NULL, "gone", NULL);
 	if (r->conn != NULL) {
 		r->conn->busy = 0;
+		r->conn->pending = NULL;
 		conn_arm_deadline(r->conn);
 	}
 	r->w->inflight--;
@@ -375,6 +380,10 @@ conn_free_hook(tls_conn_t *tc)
 
 	if (c == NULL)
 		return;
+	/* The client left while its request waits for the store: the answer
+	 * will go nowhere (libevent frees the request when it is sent). */
+	if (c->pending != NULL)
+		c->pending->conn = NULL;
 	event_free(c->deadline);
 	c->w->nconn--;
 	metrics_connection(-1);
@@ -475,7 +484,8 @@ gen_cb(struct evhttp_request *req, void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	r->req = req;
 	r->w = w;
-	r->tc = tc;
+	r->identity = tc->identity;
+	memcpy(r->cert_sha256, tc->cert_sha256, sizeof(r->cert_sha256));
 	r->conn = tc->server_data;
 	r->gen = gw_gen_current();
 	r->method = method_name(evhttp_request_get_command(req));
@@ -483,6 +493,7 @@ gen_cb(struct evhttp_request *req, void *arg)
 	w->inflight++;
 	if (r->conn != NULL) {
 		r->conn->busy = 1;
+		r->conn->pending = r;
 		event_del(r->conn->deadline);
 		if (!r->conn->nodelay) {
 			evutil_socket_t fd = bufferevent_getfd(bev);
