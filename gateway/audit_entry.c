@@ -1,6 +1,5 @@
 #include "gateway/audit_entry.h"
 
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,17 +51,6 @@ json_str(buf_t *out, const char *s)
 	return buf_append(out, "\"", 1);
 }
 
-/* ,"name":"value" when value is set. */
-static int
-member_str(buf_t *out, const char *name, const char *value)
-{
-	if (value == NULL)
-		return 0;
-	if (buf_printf(out, ",\"%s\":", name) < 0)
-		return -1;
-	return json_str(out, value);
-}
-
 /* ,"name":[...] when the list is not empty. */
 static int
 member_list(buf_t *out, const char *name, const char *const *v, size_t n)
@@ -73,7 +61,8 @@ member_list(buf_t *out, const char *name, const char *const *v, size_t n)
 		return 0;
 	if (v == NULL || n > AUDIT_MAX_LIST)
 		return -1;
-	if (buf_printf(out, ",\"%s\":[", name) < 0)
+	if (buf_append(out, ",\"", 2) < 0 || buf_puts(out, name) < 0 ||
+	    buf_append(out, "\":[", 3) < 0)
 		return -1;
 	for (i = 0; i < n; i++) {
 		if (v[i] == NULL)
@@ -85,54 +74,107 @@ member_list(buf_t *out, const char *name, const char *const *v, size_t n)
 	return buf_append(out, "]", 1);
 }
 
+static int
+put_u64(buf_t *out, uint64_t v)
+{
+	char tmp[21];
+	size_t i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return buf_append(out, tmp + i, sizeof(tmp) - i);
+}
+
+/* ,"name":"value" when value is set.  name is a literal. */
+#define MEMBER(out, name, value) \
+	((value) == NULL ? 0 : (buf_append(out, ",\"" name "\":", \
+	    sizeof(name) + 3) < 0 ? -1 : json_str(out, value)))
+
+int
+audit_entry_encode_parts(const audit_entry_t *e, buf_t *head, buf_t *tail)
+{
+	size_t hmark = head->len, tmark = tail->len;
+
+	if (e == NULL || e->op == NULL || e->actor_id == NULL ||
+	    e->result == NULL)
+		return -1;
+	if (MEMBER(head, "request_id", e->request_id) < 0 ||
+	    MEMBER(head, "op", e->op) < 0 ||
+	    buf_puts(head, ",\"actor\":{\"id\":") < 0 ||
+	    json_str(head, e->actor_id) < 0 ||
+	    MEMBER(head, "cert", e->actor_cert) < 0 ||
+	    MEMBER(head, "person", e->actor_person) < 0 ||
+	    buf_append(head, "}", 1) < 0 ||
+	    MEMBER(head, "record", e->record) < 0)
+		goto err;
+	if (MEMBER(tail, "purpose", e->purpose) < 0 ||
+	    MEMBER(tail, "justification", e->justification) < 0 ||
+	    MEMBER(tail, "recipient", e->recipient) < 0 ||
+	    member_list(tail, "fields", e->fields, e->n_fields) < 0 ||
+	    member_list(tail, "withheld", e->withheld, e->n_withheld) < 0 ||
+	    MEMBER(tail, "policy", e->policy) < 0 ||
+	    member_list(tail, "rules", e->rules, e->n_rules) < 0 ||
+	    MEMBER(tail, "result", e->result) < 0 ||
+	    MEMBER(tail, "reason", e->reason) < 0 ||
+	    MEMBER(tail, "digest", e->digest) < 0 ||
+	    MEMBER(tail, "transfer", e->transfer) < 0 ||
+	    buf_append(tail, "}", 1) < 0)
+		goto err;
+	return 0;
+err:
+	/* Leave both as they were: a half-written leaf must never be stored. */
+	head->len = hmark;
+	if (head->data != NULL)
+		head->data[hmark] = '\0';
+	tail->len = tmark;
+	if (tail->data != NULL)
+		tail->data[tmark] = '\0';
+	return -1;
+}
+
+int
+audit_entry_assemble(uint64_t seq, const char *time, const char *head,
+    size_t head_len, uint64_t version, const char *tail, size_t tail_len,
+    buf_t *out)
+{
+	size_t mark = out->len;
+
+	if (time == NULL || head == NULL || tail == NULL ||
+	    version == AUDIT_VERSION_ASSIGNED)
+		return -1;
+	if (buf_append(out, "{\"seq\":", 7) < 0 || put_u64(out, seq) < 0 ||
+	    buf_append(out, ",\"time\":", 8) < 0 || json_str(out, time) < 0 ||
+	    buf_append(out, head, head_len) < 0 ||
+	    (version != AUDIT_VERSION_NONE &&
+	    (buf_append(out, ",\"version\":", 11) < 0 ||
+	    put_u64(out, version) < 0)) ||
+	    buf_append(out, tail, tail_len) < 0) {
+		out->len = mark;
+		if (out->data != NULL)
+			out->data[mark] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
 int
 audit_entry_encode(const audit_entry_t *e, uint64_t seq, const char *time,
     uint64_t version, buf_t *out)
 {
-	size_t mark = out->len;
+	buf_t head = BUF_INIT, tail = BUF_INIT;
+	int ret = -1;
 
-	if (e == NULL || time == NULL || e->op == NULL || e->actor_id == NULL ||
-	    e->result == NULL || version == AUDIT_VERSION_ASSIGNED)
+	if (version == AUDIT_VERSION_ASSIGNED)
 		return -1;
-	if (buf_printf(out, "{\"seq\":%" PRIu64 ",\"time\":", seq) < 0 ||
-	    json_str(out, time) < 0 ||
-	    member_str(out, "request_id", e->request_id) < 0 ||
-	    member_str(out, "op", e->op) < 0 ||
-	    buf_puts(out, ",\"actor\":{\"id\":") < 0 ||
-	    json_str(out, e->actor_id) < 0)
-		goto err;
-	if (e->actor_cert != NULL && (buf_puts(out, ",\"cert\":") < 0 ||
-	    json_str(out, e->actor_cert) < 0))
-		goto err;
-	if (e->actor_person != NULL && (buf_puts(out, ",\"person\":") < 0 ||
-	    json_str(out, e->actor_person) < 0))
-		goto err;
-	if (buf_puts(out, "}") < 0 ||
-	    member_str(out, "record", e->record) < 0)
-		goto err;
-	if (version != AUDIT_VERSION_NONE &&
-	    buf_printf(out, ",\"version\":%" PRIu64, version) < 0)
-		goto err;
-	if (member_str(out, "purpose", e->purpose) < 0 ||
-	    member_str(out, "justification", e->justification) < 0 ||
-	    member_str(out, "recipient", e->recipient) < 0 ||
-	    member_list(out, "fields", e->fields, e->n_fields) < 0 ||
-	    member_list(out, "withheld", e->withheld, e->n_withheld) < 0 ||
-	    member_str(out, "policy", e->policy) < 0 ||
-	    member_list(out, "rules", e->rules, e->n_rules) < 0 ||
-	    member_str(out, "result", e->result) < 0 ||
-	    member_str(out, "reason", e->reason) < 0 ||
-	    member_str(out, "digest", e->digest) < 0 ||
-	    member_str(out, "transfer", e->transfer) < 0 ||
-	    buf_puts(out, "}") < 0)
-		goto err;
-	return 0;
-err:
-	/* Leave out as it was: a half-written leaf must never be stored. */
-	out->len = mark;
-	if (out->data != NULL)
-		out->data[mark] = '\0';
-	return -1;
+	if (audit_entry_encode_parts(e, &head, &tail) == 0 &&
+	    audit_entry_assemble(seq, time, head.data, head.len, version,
+	    tail.data, tail.len, out) == 0)
+		ret = 0;
+	buf_free(&head);
+	buf_free(&tail);
+	return ret;
 }
 
 static int

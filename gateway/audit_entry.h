@@ -47,6 +47,20 @@ typedef struct {
 int audit_entry_encode(const audit_entry_t *e, uint64_t seq, const char *time,
     uint64_t version, buf_t *out);
 
+/*
+ * The same leaf in two steps, for a writer that sequences entries (the
+ * store): encode_parts appends to head the members between time and version
+ * (request_id .. record) and to tail the members after version through the
+ * closing brace; assemble then appends
+ *   {"seq":<seq>,"time":<time> head [,"version":<version>] tail
+ * (version omitted when AUDIT_VERSION_NONE), byte for byte what
+ * audit_entry_encode gives.  Both 0 or -1 (buffers left as they were).
+ */
+int audit_entry_encode_parts(const audit_entry_t *e, buf_t *head, buf_t *tail);
+int audit_entry_assemble(uint64_t seq, const char *time, const char *head,
+    size_t head_len, uint64_t version, const char *tail, size_t tail_len,
+    buf_t *out);
+
 /* Deep copy (all strings and arrays duplicated) so an entry can outlive the
  * request that made it; free with audit_entry_free_copy.  NULL on failure. */
 audit_entry_t *audit_entry_copy(const audit_entry_t *e);

@@ -242,6 +242,15 @@ metrics_render(const metrics_gauges_t *g, buf_t *out)
 		buf_printf(out, "# HELP visor_audit_checkpoint_age_seconds Seconds since the last signed checkpoint.\n"
 		    "# TYPE visor_audit_checkpoint_age_seconds gauge\n"
 		    "visor_audit_checkpoint_age_seconds %g\n", g->checkpoint_age_s);
+		buf_printf(out, "# HELP visor_store_jobs_total Store jobs (writes with their audit entries) finished.\n"
+		    "# TYPE visor_store_jobs_total counter\nvisor_store_jobs_total %llu\n",
+		    (unsigned long long)g->store_jobs);
+		buf_printf(out, "# HELP visor_store_commits_total Group commits (one fsync each).\n"
+		    "# TYPE visor_store_commits_total counter\nvisor_store_commits_total %llu\n",
+		    (unsigned long long)g->store_commits);
+		buf_printf(out, "# HELP visor_store_failed_commits_total Group commits that failed (storage errors).\n"
+		    "# TYPE visor_store_failed_commits_total counter\nvisor_store_failed_commits_total %llu\n",
+		    (unsigned long long)g->store_failed_commits);
 		buf_printf(out, "# HELP visor_uptime_seconds Seconds since start.\n"
 		    "# TYPE visor_uptime_seconds gauge\nvisor_uptime_seconds %g\n",
 		    g->uptime_s);

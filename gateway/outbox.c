@@ -17,6 +17,7 @@
 #include "gateway/request.h"
 #include "gateway/store.h"
 #include "gateway/transfer_proto.h"
+#include "util/json.h"
 #include "util/log.h"
 
 #define DUE_BATCH 64
@@ -179,6 +180,29 @@ delivery_free(delivery_t *dv)
 	free(dv);
 }
 
+/* "peer-<status>:<error code>" for the audit reason of a rejection, from
+ * the receiver's SPEC error body when it has one. */
+static void
+peer_error_code(const https_response_t *resp, char *out, size_t outlen)
+{
+	char err[64];
+	cJSON *o;
+	const char *code = NULL;
+
+	o = json_parse_strict(resp->body.data, resp->body.len, 4, err,
+	    sizeof(err));
+	if (o != NULL && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o,
+	    "error")))
+		code = json_get_str(cJSON_GetObjectItemCaseSensitive(o, "error"),
+		    "code");
+	if (code != NULL && strlen(code) <= 48 && strspn(code,
+	    "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(code))
+		snprintf(out, outlen, "peer-%ld:%s", resp->status, code);
+	else
+		snprintf(out, outlen, "peer-%ld", resp->status);
+	cJSON_Delete(o);
+}
+
 static void
 delivery_done(void *arg, const https_result_t *res)
 {
@@ -187,7 +211,7 @@ delivery_done(void *arg, const https_result_t *res)
 	const config_t *cfg = pw->o->gw->cfg;
 	unsigned attempts = dv->t.attempts + 1;
 	long long now = gw_now_ms();
-	char why[300], expect[IDENTITY_URI_MAX], code[16];
+	char why[300], expect[IDENTITY_URI_MAX], code[80];
 	transfer_receipt_t rc;
 	gw_gen_t *g;
 
@@ -214,7 +238,7 @@ delivery_done(void *arg, const https_result_t *res)
 	} else if (res->rc == 0 && res->resp->status >= 400 &&
 	    res->resp->status < 500 && res->resp->status != 429 &&
 	    res->resp->status != 408) {
-		snprintf(code, sizeof(code), "peer-%ld", res->resp->status);
+		peer_error_code(res->resp, code, sizeof(code));
 		note_attempt(pw, OUTBOX_PEER_REJECTED, code);
 		metrics_delivery_failure(pw->area);
 		record_outcome(pw, dv, "rejected", "transfer-out", "rejected", code,

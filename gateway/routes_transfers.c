@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "crypto/sig.h"
 #include "gateway/gateway.h"
 #include "gateway/gen.h"
@@ -236,7 +238,7 @@ route_transfer_get(gw_request_t *r, const char *id)
 	store_transfer_t t;
 	buf_t out = BUF_INIT;
 	cJSON *o = NULL, *w;
-	char *s = NULL;
+	char *s = NULL, err[128];
 	int rc;
 
 	memset(&t, 0, sizeof(t));
@@ -262,8 +264,22 @@ route_transfer_get(gw_request_t *r, const char *id)
 	cJSON_AddStringToObject(o, "to_area", t.to_area);
 	cJSON_AddStringToObject(o, "status", t.status);
 	cJSON_AddNumberToObject(o, "attempts", t.attempts);
-	if (t.receipt.len > 0 &&
-	    (w = cJSON_ParseWithLength(t.receipt.data, t.receipt.len)) != NULL)
+	/* Delivered: the receipt wrapper.  Rejected: the outbox keeps the
+	 * receiver's error answer instead, shown as "error" (it is no
+	 * receipt). */
+	w = NULL;
+	if (t.receipt.len > 0)
+		w = json_parse_strict(t.receipt.data, t.receipt.len, 8, err,
+		    sizeof(err));
+	if (w != NULL && strcmp(t.status, "delivered") != 0) {
+		cJSON *pe = cJSON_DetachItemFromObjectCaseSensitive(w, "error");
+
+		cJSON_Delete(w);
+		w = NULL;
+		if (pe != NULL)
+			cJSON_AddItemToObject(o, "error", pe);
+	}
+	if (w != NULL)
 		cJSON_AddItemToObject(o, "receipt", w);
 	else
 		cJSON_AddNullToObject(o, "receipt");
@@ -294,12 +310,13 @@ receipt_stored(gw_request_t *r, const store_result_t *res)
 	uint64_t idx;
 	buf_t receipt = BUF_INIT;
 
-	if (res->status != STORE_OK) {
+	/* STORE_NOT_FOUND: a racing delivery of the same transfer stored its
+	 * receipt first (the store keeps the first one); answer with that. */
+	if (res->status != STORE_OK && res->status != STORE_NOT_FOUND) {
 		gw_reply_error(r, 503, "unavailable", "cannot store the receipt");
 		return;
 	}
-	/* Answer with the receipt as stored, so a repeat gets the same bytes
-	 * (if two deliveries raced, the first stored receipt wins). */
+	/* Answer with the receipt as stored, so a repeat gets the same bytes. */
 	if (store_inbound_get(gw_req_reader(r), st->from_area, st->transfer_id,
 	    digest, received_at, &idx, &receipt) != 0 || receipt.len == 0) {
 		buf_free(&receipt);
@@ -340,11 +357,22 @@ reply_receipt(gw_request_t *r, xfer_state_t *st, uint64_t audit_index)
 	gw_submit(r, job, receipt_stored);
 }
 
+static int answer_repeat(gw_request_t *r, xfer_state_t *st);
+
 static void
 transfer_stored(gw_request_t *r, const store_result_t *res)
 {
 	xfer_state_t *st = gw_req_state(r);
 
+	/* Two deliveries of one transfer raced (the sender timed out and
+	 * retried while we were storing): the inbound key refused the second
+	 * job whole, so nothing was stored twice.  Answer as a repeat. */
+	if (res->status == STORE_EXISTS) {
+		if (!answer_repeat(r, st))
+			gw_reply_error(r, 503, "unavailable",
+			    "transfer state not readable; retry later");
+		return;
+	}
 	if (res->status != STORE_OK) {
 		gw_reply_error(r, 503, "audit-unavailable",
 		    "cannot store the transfer durably; retry later");
@@ -374,7 +402,13 @@ answer_repeat(gw_request_t *r, xfer_state_t *st)
 		buf_free(&receipt);
 		return 0;
 	}
-	if (receipt.len > 0)
+	/* The same transfer id with other bytes is not a repeat: refuse it
+	 * rather than hand out a receipt for content we never received. */
+	if (CRYPTO_memcmp(digest, st->digest, 64) != 0)
+		gw_reply_error(r, 409, "transfer-id-reused",
+		    "transfer %s was already received with different content",
+		    st->transfer_id);
+	else if (receipt.len > 0)
 		gw_reply(r, 200, NULL, receipt.data, receipt.len);
 	else {
 		snprintf(st->digest, sizeof(st->digest), "%s", digest);
@@ -437,7 +471,11 @@ route_peer_transfers(gw_request_t *r)
 	}
 	if (strcmp(tb.from_area, peer->area) != 0 ||
 	    strcmp(tb.to_area, gw->cfg->area) != 0) {
-		gw_reply_error(r, 403, "wrong-area",
+		e.op = "deny";
+		e.result = "denied";
+		e.reason = "wrong-area";
+		e.transfer = tb.transfer_id;
+		reqctx_audit_then_error(r, &e, 403, "wrong-area",
 		    "from_area must be the sending gateway's area and to_area ours");
 		goto out;
 	}
@@ -453,9 +491,9 @@ route_peer_transfers(gw_request_t *r)
 	 * too (the request line and the error carry this request_id). */
 	log_event(LOG_INFO, "transfer-in", "request_id", gw_req_id(r),
 	    "transfer", st->transfer_id, "from", st->from_area, NULL);
+	reqctx_sha256_hex(body, len, st->digest);
 	if (answer_repeat(r, st))
 		goto out;
-	reqctx_sha256_hex(body, len, st->digest);
 	e.purpose = tb.purpose;
 	e.justification = tb.justification;
 	e.transfer = tb.transfer_id;
@@ -515,10 +553,9 @@ route_peer_transfers(gw_request_t *r)
 	if ((text = cJSON_PrintUnformatted(rec)) == NULL ||
 	    (paths = record_changed_paths(NULL, rec)) == NULL)
 		goto oom;
-	buf_puts(&plist, "[");
-	for (i = 0; i < paths->count; i++)
-		buf_printf(&plist, "%s\"%s\"", i ? "," : "", paths->items[i]);
-	buf_puts(&plist, "]");
+	buf_reset(&plist);
+	if (json_append_string_array(&plist, paths->items, paths->count) < 0)
+		goto oom;
 	log_time_rfc3339(ts);
 	snprintf(st->received_at, sizeof(st->received_at), "%s", ts);
 	cat = cJSON_GetObjectItemCaseSensitive(rec, "category");

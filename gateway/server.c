@@ -36,6 +36,7 @@
 #include "gateway/routes.h"
 #include "gateway/store.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/log.h"
 
 #define DRAIN_TIMEOUT_MS 10000
@@ -69,6 +70,7 @@ struct gw_conn {
 	worker_t *w;
 	struct bufferevent *bev;
 	struct event *deadline;
+	gw_request_t *pending;	/* the request being answered, if any */
 	int busy;
 	int nodelay;
 	uint64_t gen_id;	/* generation whose trust set last verified the
@@ -78,8 +80,9 @@ struct gw_conn {
 struct gw_request {
 	struct evhttp_request *req;
 	worker_t *w;
-	gw_conn_t *conn;
-	tls_conn_t *tc;
+	gw_conn_t *conn;	/* NULL once the client has gone */
+	identity_t identity;	/* copied: the connection may go first */
+	char cert_sha256[65];
 	gw_gen_t *gen;
 	char id[32];
 	const char *method;
@@ -138,16 +141,17 @@ usec_since(const struct timespec *t0)
 
 const char *gw_req_method(const gw_request_t *r) { return r->method; }
 const char *gw_req_path(const gw_request_t *r) { return r->path; }
-const identity_t *gw_req_identity(const gw_request_t *r) { return &r->tc->identity; }
-const char *gw_req_cert_hash(const gw_request_t *r) { return r->tc->cert_sha256; }
+const identity_t *gw_req_identity(const gw_request_t *r) { return &r->identity; }
+const char *gw_req_cert_hash(const gw_request_t *r) { return r->cert_sha256; }
 
 struct x509_st *
 gw_req_peer_cert(const gw_request_t *r)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
-	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	SSL *ssl;
 
+	if (r->conn == NULL)
+		return NULL;
+	ssl = bufferevent_openssl_get_ssl(r->conn->bev);
 	return ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 }
 const char *gw_req_id(const gw_request_t *r) { return r->id; }
@@ -235,29 +239,16 @@ gw_reply(gw_request_t *r, int status, const char *content_type,
 	snprintf(status_s, sizeof(status_s), "%d", status);
 	snprintf(us_s, sizeof(us_s), "%llu", (unsigned long long)us);
 	log_event(LOG_INFO, "request", "request_id", r->id, "method", r->method,
-	    "path", r->path, "status", status_s, "identity", r->tc->identity.uri,
-	    "route", r->route ? r->route : "-", "us", us_s, NULL);
+	    "path", r->path, "status", status_s, "identity", r->identity.uri,
+	    "route", r->route ? r->route : "-", "us", us_s,
+	    r->conn == NULL ? "client" : NULL, "gone", NULL);
 	if (r->conn != NULL) {
 		r->conn->busy = 0;
+		r->conn->pending = NULL;
 		conn_arm_deadline(r->conn);
 	}
 	r->w->inflight--;
 	request_free(r);
-}
-
-static void
-json_escape(buf_t *b, const char *s)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_printf(b, "\\%c", *p);
-		else if (*p < 0x20)
-			buf_printf(b, "\\u%04x", *p);
-		else
-			buf_append(b, p, 1);
-	}
 }
 
 void
@@ -272,13 +263,13 @@ gw_reply_error(gw_request_t *r, int status, const char *code, const char *fmt,
 	va_start(ap, fmt);
 	buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
-	buf_puts(&body, "{\"error\":{\"code\":\"");
-	json_escape(&body, code);
-	buf_puts(&body, "\",\"message\":\"");
-	json_escape(&body, msg.data ? msg.data : "");
-	buf_puts(&body, "\",\"request_id\":\"");
-	json_escape(&body, r->id);
-	buf_puts(&body, "\"}}");
+	buf_puts(&body, "{\"error\":{\"code\":");
+	json_append_string(&body, code);
+	buf_puts(&body, ",\"message\":");
+	json_append_string(&body, msg.data ? msg.data : "");
+	buf_puts(&body, ",\"request_id\":");
+	json_append_string(&body, r->id);
+	buf_puts(&body, "}}");
 	log_event(LOG_INFO, "request-error", "request_id", r->id, "code", code,
 	    "message", msg.data ? msg.data : "", NULL);
 	gw_reply(r, status, "application/json", body.data, body.len);
@@ -391,6 +382,10 @@ conn_free_hook(tls_conn_t *tc)
 
 	if (c == NULL)
 		return;
+	/* The client left while its request waits for the store: the answer
+	 * will go nowhere (libevent frees the request when it is sent). */
+	if (c->pending != NULL)
+		c->pending->conn = NULL;
 	event_free(c->deadline);
 	c->w->nconn--;
 	metrics_connection(-1);
@@ -460,7 +455,7 @@ static void handshake_refused(const char *reason, const char *peer_addr,
  * request has been answered and the connection will close).
  */
 static int
-recheck_client(gw_request_t *r, SSL *ssl)
+recheck_client(gw_request_t *r, SSL *ssl, const tls_conn_t *tc)
 {
 	X509 *leaf = SSL_get0_peer_certificate(ssl);
 	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
@@ -471,7 +466,7 @@ recheck_client(gw_request_t *r, SSL *ssl)
 		return 0;
 	if (leaf != NULL && tls_trust_verify(tls_context_trust(r->gen->tls), leaf,
 	    chain, TLS_ROLE_CLIENT, &id, reason, sizeof(reason)) == 0 &&
-	    strcmp(id.uri, r->tc->identity.uri) == 0) {
+	    strcmp(id.uri, r->identity.uri) == 0) {
 		r->conn->gen_id = r->gen->id;
 		return 0;
 	}
@@ -479,7 +474,7 @@ recheck_client(gw_request_t *r, SSL *ssl)
 		snprintf(reason, sizeof(reason), "no-certificate");
 	else if (strcmp(reason, "") == 0)
 		snprintf(reason, sizeof(reason), "identity-changed");
-	handshake_refused(reason, r->tc->peer_addr, r->tc->cert_sha256);
+	handshake_refused(reason, tc->peer_addr, r->cert_sha256);
 	gw_reply_header(r, "Connection", "close");
 	gw_reply_error(r, 403, "certificate-refused", "the client certificate "
 	    "is no longer accepted after a reload (%s)", reason);
@@ -533,7 +528,8 @@ gen_cb(struct evhttp_request *req, void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	r->req = req;
 	r->w = w;
-	r->tc = tc;
+	r->identity = tc->identity;
+	memcpy(r->cert_sha256, tc->cert_sha256, sizeof(r->cert_sha256));
 	r->conn = tc->server_data;
 	r->gen = gw_gen_current();
 	r->method = method_name(evhttp_request_get_command(req));
@@ -541,6 +537,7 @@ gen_cb(struct evhttp_request *req, void *arg)
 	w->inflight++;
 	if (r->conn != NULL) {
 		r->conn->busy = 1;
+		r->conn->pending = r;
 		event_del(r->conn->deadline);
 		if (!r->conn->nodelay) {
 			evutil_socket_t fd = bufferevent_getfd(bev);
@@ -573,7 +570,7 @@ gen_cb(struct evhttp_request *req, void *arg)
 	}
 	evbuffer_remove(in, r->body, r->body_len);
 	r->body[r->body_len] = '\0';
-	if (recheck_client(r, ssl) < 0)
+	if (recheck_client(r, ssl, tc) < 0)
 		return;
 	routes_dispatch(r);
 }
@@ -657,6 +654,23 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* An event base whose epoll backend coalesces the re-arming of a
+ * connection's events within one loop turn (bufferevent_openssl toggles
+ * them several times per request). */
+static struct event_base *
+worker_base_new(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *b;
+
+	if (ec == NULL)
+		return NULL;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	b = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return b;
+}
+
 static int
 worker_init(struct server *s, worker_t *w, unsigned index, char *err,
     size_t errlen)
@@ -673,7 +687,7 @@ worker_init(struct server *s, worker_t *w, unsigned index, char *err,
 	snprintf(w->id_prefix, sizeof(w->id_prefix), "%02x%02x%02x%02x", rnd[0],
 	    rnd[1], rnd[2], rnd[3]);
 	w->cap = (cfg->max_connections + s->n_workers - 1) / s->n_workers;
-	if ((w->base = event_base_new()) == NULL ||
+	if ((w->base = worker_base_new()) == NULL ||
 	    (w->http = evhttp_new(w->base)) == NULL ||
 	    (w->qev = event_new(w->base, -1, 0, queue_drain_cb, w)) == NULL ||
 	    (w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w)) == NULL ||
@@ -742,6 +756,13 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	}
 	memset(&g, 0, sizeof(g));
 	g.audit_size = store_audit_size(s->gw.store);
+	{
+		store_stats_t st;
+		store_stats(s->gw.store, &st);
+		g.store_jobs = st.jobs;
+		g.store_commits = st.commits;
+		g.store_failed_commits = st.failed_commits;
+	}
 	age = store_checkpoint_age_ms(s->gw.store);
 	g.checkpoint_age_s = age < 0 ? -1.0 : (double)age / 1000.0;
 	g.uptime_s = difftime(time(NULL), s->gw.started);

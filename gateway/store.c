@@ -129,8 +129,9 @@ static const char *const writer_sql[W_NSTMT] = {
 	    " WHERE transfer_id = ?1",
 	[W_IN_ADD] = "INSERT INTO inbound(from_area, transfer_id, digest,"
 	    " received_at, audit_index) VALUES(?1, ?2, ?3, ?4, ?5)",
+	/* The first receipt stays: a repeat is answered with the same bytes. */
 	[W_IN_RCPT] = "UPDATE inbound SET receipt = ?3"
-	    " WHERE from_area = ?1 AND transfer_id = ?2",
+	    " WHERE from_area = ?1 AND transfer_id = ?2 AND receipt IS NULL",
 	[W_CKPT_PUT] = "INSERT OR REPLACE INTO checkpoints(size, note, time)"
 	    " VALUES(?1, ?2, ?3)",
 };
@@ -152,7 +153,7 @@ typedef struct {
 	int cat, lvl;
 	uint64_t version;
 	int64_t t1, t2;
-	audit_entry_t *entry;
+	buf_t head, tail;	/* audit: the leaf around seq, time, version */
 } store_op_t;
 
 struct store_job {
@@ -396,6 +397,15 @@ digits(const char *p, size_t n, int *v)
 	return 0;
 }
 
+static void
+put_digits(char *p, int v, int n)
+{
+	while (n-- > 0) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
 int
 store_int_canonical_time(const char *in, char out[25])
 {
@@ -433,9 +443,21 @@ store_int_canonical_time(const char *in, char out[25])
 		if (i + 1 != len || (in[i] != 'Z' && in[i] != 'z'))
 			return -1;
 	}
-	/* Every field is range-checked above, so the result is 24 bytes. */
-	snprintf(out, 25, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y % 10000,
-	    mo % 100, d % 100, h % 100, mi % 100, sec % 100, ms % 1000);
+	put_digits(out, y, 4);
+	out[4] = '-';
+	put_digits(out + 5, mo, 2);
+	out[7] = '-';
+	put_digits(out + 8, d, 2);
+	out[10] = 'T';
+	put_digits(out + 11, h, 2);
+	out[13] = ':';
+	put_digits(out + 14, mi, 2);
+	out[16] = ':';
+	put_digits(out + 17, sec, 2);
+	out[19] = '.';
+	put_digits(out + 20, ms, 3);
+	out[23] = 'Z';
+	out[24] = '\0';
 	return 0;
 }
 
@@ -457,7 +479,8 @@ op_clear(store_op_t *op)
 	free(op->s4);
 	free(op->s5);
 	free_secret(op->blob, op->blob_len);
-	audit_entry_free_copy(op->entry);
+	buf_free(&op->head);
+	buf_free(&op->tail);
 }
 
 void
@@ -614,20 +637,18 @@ int
 store_job_audit(store_job_t *j, const audit_entry_t *e)
 {
 	store_op_t *op;
-	buf_t probe = BUF_INIT;
-	uint64_t v;
 
 	if ((op = job_add(j, OP_AUDIT)) == NULL)
 		return -1;
-	/* Encode once now so a bad entry fails here, not in the writer. */
-	v = e != NULL && e->version == AUDIT_VERSION_ASSIGNED ? 1 :
-	    (e != NULL ? e->version : 0);
-	if (e == NULL || audit_entry_encode(e, 0, "1970-01-01T00:00:00.000Z",
-	    v, &probe) < 0 || (op->entry = audit_entry_copy(e)) == NULL) {
-		buf_free(&probe);
+	/* Encoding here, on the submitting thread, is the deep copy: the
+	 * writer only adds seq, time and version (and a bad entry fails now,
+	 * not in the writer).  id: record, actor: actor id, area: op. */
+	if (e == NULL || audit_entry_encode_parts(e, &op->head, &op->tail) < 0 ||
+	    copy_str(&op->id, e->record, STORE_MAX_KEY, 1) < 0 ||
+	    copy_str(&op->actor, e->actor_id, STORE_MAX_KEY, 0) < 0 ||
+	    copy_str(&op->area, e->op, 32, 0) < 0)
 		return job_op_fail(j);
-	}
-	buf_free(&probe);
+	op->version = e->version;
 	j->n++;
 	j->n_audit++;
 	return 0;
@@ -773,8 +794,14 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 		set_err(err, errlen, "%s: %s", s->db_path, strerror(errno));
 		goto err;
 	}
+	/* temp_store=MEMORY keeps the per-job savepoint journals in memory
+	 * (no temporary files); a larger cache and WAL checkpoint interval
+	 * keep big group commits from spilling and re-checkpointing pages. */
 	if (exec_sql(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-	    "PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;",
+	    "PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;"
+	    "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
+	    "PRAGMA wal_autocheckpoint=8192;"
+	    "PRAGMA journal_size_limit=67108864;",
 	    err, errlen) < 0 || create_schema(s, err, errlen) < 0)
 		goto err;
 	for (i = 0; i < W_NSTMT; i++)
@@ -1156,8 +1183,7 @@ op_audit(job_ctx_t *c, store_op_t *op, buf_t *leaf)
 {
 	store_t *s = c->s;
 	sqlite3_stmt *st = s->st[W_LEAF_PUT];
-	const audit_entry_t *e = op->entry;
-	uint64_t seq = s->tree.size, v = e->version;
+	uint64_t seq = s->tree.size, v = op->version;
 	merkle_hash_t h;
 
 	if (v == AUDIT_VERSION_ASSIGNED) {
@@ -1172,7 +1198,8 @@ op_audit(job_ctx_t *c, store_op_t *op, buf_t *leaf)
 	if (seq >= (uint64_t)INT64_MAX)
 		return job_fail(c, STORE_FAILED, "audit log full");
 	buf_reset(leaf);
-	if (audit_entry_encode(e, seq, c->now, v, leaf) < 0) {
+	if (audit_entry_assemble(seq, c->now, op->head.data, op->head.len, v,
+	    op->tail.data, op->tail.len, leaf) < 0) {
 		c->status = STORE_FAILED;
 		snprintf(c->err, sizeof(c->err), "audit entry encoding");
 		return -1;
@@ -1182,8 +1209,8 @@ op_audit(job_ctx_t *c, store_op_t *op, buf_t *leaf)
 	    sqlite3_bind_blob(st, 2, leaf->data, (int)leaf->len,
 	    SQLITE_STATIC) ||
 	    sqlite3_bind_blob(st, 3, h, MERKLE_HASH_LEN, SQLITE_STATIC) ||
-	    bind_text(st, 4, e->record) || bind_text(st, 5, e->actor_id) ||
-	    bind_text(st, 6, e->op) || bind_text(st, 7, c->now) ||
+	    bind_text(st, 4, op->id) || bind_text(st, 5, op->actor) ||
+	    bind_text(st, 6, op->area) || bind_text(st, 7, c->now) ||
 	    step_done(st) != SQLITE_OK) {
 		sqlite3_reset(st);
 		return job_fail(c, STORE_FAILED, "audit leaf");
@@ -1214,6 +1241,24 @@ run_job(store_t *s, store_job_t *j, const char *now, buf_t *leaf)
 		snprintf(j->res.err, sizeof(j->res.err), "job was built with "
 		    "an invalid operation");
 		return;
+	}
+	if (j->n_audit == j->n) {
+		/* Only audit entries: nothing can refuse them but storage,
+		 * and a storage error fails the whole batch anyway, so the
+		 * savepoint (a copy of every page the job touches) is saved. */
+		for (i = 0; i < j->n; i++)
+			if (j->ops[i].version == AUDIT_VERSION_ASSIGNED) {
+				c.status = STORE_FAILED;
+				snprintf(c.err, sizeof(c.err), "audit entry asks "
+				    "for the job's record version but the job "
+				    "wrote none");
+				goto out;
+			}
+		for (i = 0; i < j->n && rc == 0; i++)
+			rc = op_audit(&c, &j->ops[i], leaf);
+		if (rc != 0)
+			s->db_broken = 1;
+		goto out;
 	}
 	memcpy(&before, &s->tree, sizeof(before));
 	if (run_plain(s, W_SAVEPOINT) != SQLITE_OK) {
@@ -1602,35 +1647,45 @@ out:
 }
 
 typedef struct {
-	store_t *s;
-	sqlite3_stmt *node;
+	sqlite3 *db;
+	sqlite3_stmt *level[64];	/* one ordered cursor per tree level */
 	int mismatch;
 	unsigned bad_level;
 	uint64_t bad_index;
 } node_check_t;
 
 /* Emit callback of the start-up pass: every node the leaves complete must
- * equal the stored one, or proofs served later would be wrong. */
+ * equal the stored one, or proofs served later would be wrong.  Nodes of a
+ * level complete in index order, so each level is read by one sequential
+ * cursor instead of a lookup per node. */
 static int
 check_node(void *ctx, unsigned level, uint64_t index, const merkle_hash_t h)
 {
 	node_check_t *nc = ctx;
+	sqlite3_stmt *st;
 	int rc, same = 0;
 
 	if (nc->mismatch)
 		return 0;
-	sqlite3_reset(nc->node);
-	if (sqlite3_bind_int(nc->node, 1, (int)level) ||
-	    sqlite3_bind_int64(nc->node, 2, (sqlite3_int64)index))
+	if (level >= 64)
 		return -1;
-	rc = sqlite3_step(nc->node);
+	if (nc->level[level] == NULL) {
+		if (sqlite3_prepare_v2(nc->db, "SELECT idx, hash FROM"
+		    " merkle_nodes WHERE level = ?1 ORDER BY idx", -1,
+		    &nc->level[level], NULL) != SQLITE_OK ||
+		    sqlite3_bind_int(nc->level[level], 1, (int)level) !=
+		    SQLITE_OK)
+			return -1;
+	}
+	st = nc->level[level];
+	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW &&
-	    sqlite3_column_bytes(nc->node, 0) == MERKLE_HASH_LEN)
-		same = memcmp(sqlite3_column_blob(nc->node, 0), h,
+	    sqlite3_column_int64(st, 0) == (sqlite3_int64)index &&
+	    sqlite3_column_bytes(st, 1) == MERKLE_HASH_LEN)
+		same = memcmp(sqlite3_column_blob(st, 1), h,
 		    MERKLE_HASH_LEN) == 0;
 	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return -1;
-	sqlite3_reset(nc->node);
 	if (!same) {
 		nc->mismatch = 1;
 		nc->bad_level = level;
@@ -1667,8 +1722,7 @@ check_root_at(const merkle_frontier_t *f, const signed_cp_t *cp,
 	return 0;
 }
 
-/* Equal frontiers: same size and the same roots in the live slots (the
- * slots whose bit of size is clear hold stale values). */
+/* Only the slots of set size bits hold nodes. */
 static int
 frontier_equal(const merkle_frontier_t *a, const merkle_frontier_t *b)
 {
@@ -1677,8 +1731,8 @@ frontier_equal(const merkle_frontier_t *a, const merkle_frontier_t *b)
 	if (a->size != b->size)
 		return 0;
 	for (k = 0; k < 64; k++)
-		if (((a->size >> k) & 1) &&
-		    memcmp(a->node[k], b->node[k], MERKLE_HASH_LEN) != 0)
+		if (((a->size >> k) & 1) && memcmp(a->node[k], b->node[k],
+		    MERKLE_HASH_LEN) != 0)
 			return 0;
 	return 1;
 }
@@ -1696,7 +1750,7 @@ verify_log(store_t *s, char *err, size_t errlen)
 	struct store_node_reader nr;
 	uint64_t i = 0, top;
 	char why[160];
-	int rc, ret = -1;
+	int rc, k, ret = -1;
 
 	memset(&nc, 0, sizeof(nc));
 	if (note_signer_vkey(s->signer, &vkey) < 0 ||
@@ -1708,10 +1762,9 @@ verify_log(store_t *s, char *err, size_t errlen)
 	if (load_checkpoints(s, v, &db_cp, &file_cp, err, errlen) < 0)
 		goto out;
 	top = db_cp.size > file_cp.size ? db_cp.size : file_cp.size;
+	nc.db = s->db;
 	if (sqlite3_prepare_v2(s->db, "SELECT idx, data, hash FROM audit_leaves"
-	    " ORDER BY idx", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(s->db, "SELECT hash FROM merkle_nodes WHERE"
-	    " level = ?1 AND idx = ?2", -1, &nc.node, NULL) != SQLITE_OK) {
+	    " ORDER BY idx", -1, &st, NULL) != SQLITE_OK) {
 		set_err(err, errlen, "audit_leaves: %s", sqlite3_errmsg(s->db));
 		goto out;
 	}
@@ -1801,10 +1854,17 @@ verify_log(store_t *s, char *err, size_t errlen)
 	 * up; Ed25519 is deterministic, so the same size gives the same note. */
 	s->signed_size = db_cp.size;
 	s->pub_signed_size = top;
+	if (db_cp.have || file_cp.have) {
+		/* The age of a checkpoint signed by an earlier run counts
+		 * from this start. */
+		s->have_signed = 1;
+		s->signed_wall_ms = mono_ms();
+	}
 	ret = 0;
 out:
 	sqlite3_finalize(st);
-	sqlite3_finalize(nc.node);
+	for (k = 0; k < 64; k++)
+		sqlite3_finalize(nc.level[k]);
 	sqlite3_finalize(leaf_st);
 	sqlite3_finalize(node_st);
 	note_verifier_free(v);

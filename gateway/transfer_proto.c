@@ -223,6 +223,10 @@ transfer_receipt_verify(const char *wrapper, size_t len,
 		snprintf(err, errlen, "receipt: certificate is not PEM");
 		goto out;
 	}
+	if (trust == NULL) {
+		snprintf(err, errlen, "receipt: no trust set to check it against");
+		goto out;
+	}
 	if (tls_trust_verify(trust, cert, NULL, TLS_ROLE_SERVER, &id, reason,
 	    sizeof(reason)) < 0) {
 		snprintf(err, errlen, "receipt: signer certificate refused: %s", reason);
@@ -245,7 +249,9 @@ transfer_receipt_verify(const char *wrapper, size_t len,
 		goto out;
 	}
 	snprintf(out->transfer_id, sizeof(out->transfer_id), "%s", s);
-	if ((s = json_get_str(r, "digest")) == NULL || strcmp(s, expect_digest) != 0) {
+	if ((s = json_get_str(r, "digest")) == NULL || strlen(s) != 64 ||
+	    strspn(s, "0123456789abcdef") != 64 ||
+	    (expect_digest != NULL && strcmp(s, expect_digest) != 0)) {
 		snprintf(err, errlen, "receipt: digest differs from what was sent");
 		goto out;
 	}

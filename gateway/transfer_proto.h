@@ -68,7 +68,9 @@ typedef struct {
 
 /* Check a receipt wrapper: the certificate verifies against trust as a
  * server identity equal to expect_receiver, the signature verifies, the
- * receipt names expect_transfer_id and expect_digest.  0, or -1 with err. */
+ * receipt names expect_transfer_id and expect_digest.  expect_digest may be
+ * NULL when the caller does not hold the bytes sent (visorctl): the digest
+ * is then only checked to be 64 hex digits.  0, or -1 with err. */
 int transfer_receipt_verify(const char *wrapper, size_t len,
     const tls_trust_t *trust, const char *expect_receiver,
     const char *expect_transfer_id, const char *expect_digest,

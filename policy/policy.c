@@ -10,6 +10,7 @@
  */
 #include "policy/policy.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -103,11 +104,15 @@ struct policy {
 	const record_field_t *fields;
 	size_t nfields;
 	unsigned char is_leaf[FIELDS_MAX];
+	/* children of each field in schema order; index 0 is the top level */
+	int first_child[FIELDS_MAX + 1];
+	int next_sibling[FIELDS_MAX];
 };
 
 /* A list of strings owned by a decision. */
 typedef struct {
 	char **v;
+	unsigned char *owned;	/* 0: a static schema path, not freed */
 	size_t n;
 	size_t cap;
 } strlist_t;
@@ -196,28 +201,54 @@ strlist_free(strlist_t *l)
 	size_t i;
 
 	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
+		if (l->owned[i])
+			free(l->v[i]);
 	free(l->v);
+	free(l->owned);
 	memset(l, 0, sizeof(*l));
+}
+
+/* Append s; copy it unless it has static storage (schema paths). */
+static int
+strlist_push(strlist_t *l, const char *s, int is_static)
+{
+	unsigned char *no;
+	char **nv, *c;
+	size_t cap;
+
+	if (l->n == l->cap) {
+		cap = l->cap ? l->cap * 2 : 16;
+		if ((nv = realloc(l->v, cap * sizeof(*nv))) == NULL)
+			return -1;
+		l->v = nv;
+		if ((no = realloc(l->owned, cap)) == NULL)
+			return -1;
+		l->owned = no;
+		l->cap = cap;
+	}
+	if (is_static) {
+		c = (char *)(uintptr_t)s;	/* never written or freed */
+	} else if ((c = strdup(s)) == NULL) {
+		return -1;
+	}
+	l->owned[l->n] = (unsigned char)!is_static;
+	l->v[l->n++] = c;
+	return 0;
 }
 
 static int
 strlist_add(strlist_t *l, const char *s)
 {
-	char **nv, *c;
-	size_t cap;
+	return strlist_push(l, s, 0);
+}
 
-	if (l->n == l->cap) {
-		cap = l->cap ? l->cap * 2 : 8;
-		if ((nv = realloc(l->v, cap * sizeof(*nv))) == NULL)
-			return -1;
-		l->v = nv;
-		l->cap = cap;
-	}
-	if ((c = strdup(s)) == NULL)
-		return -1;
-	l->v[l->n++] = c;
-	return 0;
+/* A schema path or rule id that outlives the decision's use of it: schema
+ * paths are static; rule ids live as long as the policy, which may not, so
+ * only schema paths go through here. */
+static int
+strlist_add_path(strlist_t *l, const char *schema_path)
+{
+	return strlist_push(l, schema_path, 1);
 }
 
 static int strlist_addf(strlist_t *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -396,8 +427,9 @@ load_intmask(lctx_t *l, const cJSON *v, const char *what, int max, unsigned *mas
 	if (cJSON_GetArraySize(v) == 0)
 		return lerr(l, "%s: empty list (leave the key out to mean any)", what);
 	cJSON_ArrayForEach(e, v) {
-		if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int)e->valuedouble ||
-		    e->valuedouble < 1 || e->valuedouble > max)
+		/* range first: converting an out-of-range double is undefined */
+		if (!cJSON_IsNumber(e) || e->valuedouble < 1 || e->valuedouble > max ||
+		    e->valuedouble != floor(e->valuedouble))
 			return lerr(l, "%s[%zu]: not an integer 1..%d", what, i, max);
 		k = (int)e->valuedouble;
 		if (*mask & (1u << k))
@@ -517,6 +549,13 @@ load_where(lctx_t *l, const policy_t *p, selector_t *s, const cJSON *w, size_t i
 			return lerr(l, "fields[%zu].where.%s: \"%s\" is not a text "
 			    "field of the elements of %s", idx, m->string, path,
 			    p->fields[a].path);
+		/* The tested member must pass with the element, or the
+		 * recipient could not filter what it received the same way
+		 * (filtering must be idempotent). */
+		if (!record_field_covers((size_t)s->node, (size_t)f))
+			return lerr(l, "fields[%zu].where.%s: the field tested must be "
+			    "selected too (select %s, not %s)", idx, m->string,
+			    p->fields[a].path, p->fields[s->node].path);
 		s->where[s->nwhere].node = f;
 		s->nwhere++;
 		snprintf(what, sizeof(what), "fields[%zu].where.%s", idx, m->string);
@@ -586,6 +625,9 @@ load_fields(lctx_t *l, const policy_t *p, rule_t *r, const cJSON *fv)
 		before = r->nsel;
 		node = selector_field(path->valuestring);
 		g = record_group_from_name(path->valuestring);
+		if (g >= 0 && node < 0 && cJSON_IsObject(e))
+			return lerr(l, "fields[%zu]: \"where\" needs a field path, "
+			    "not the group \"%s\"", i, path->valuestring);
 		if (g >= 0 && !cJSON_IsObject(e)) {
 			/* A bare name that is both a group and a field
 			 * ("intelligence") means the group; "intelligence[]"
@@ -827,6 +869,12 @@ policy_load(const char *json, size_t len, char *err, size_t errlen)
 	}
 	for (f = 0; f < p->nfields; f++)
 		p->is_leaf[f] = (unsigned char)record_field_is_leaf(f);
+	for (f = 0; f <= p->nfields; f++)
+		p->first_child[f] = -1;
+	for (f = p->nfields; f-- > 0;) {
+		p->next_sibling[f] = p->first_child[p->fields[f].parent + 1];
+		p->first_child[p->fields[f].parent + 1] = (int)f;
+	}
 	if (hash_hex(json, len, p->hash) < 0) {
 		lerr(&l, "SHA-256 failed");
 		goto err;
@@ -1264,11 +1312,11 @@ static cJSON *walk_object(eval_t *e, int node, const cJSON *obj);
 static int
 child_of(const policy_t *p, int node, const char *name)
 {
-	size_t i;
+	int c;
 
-	for (i = (size_t)(node + 1); i < p->nfields; i++)
-		if (p->fields[i].parent == node && strcmp(p->fields[i].name, name) == 0)
-			return (int)i;
+	for (c = p->first_child[node + 1]; c >= 0; c = p->next_sibling[c])
+		if (strcmp(p->fields[c].name, name) == 0)
+			return c;
 	return -1;
 }
 
@@ -1384,8 +1432,10 @@ walk_object(eval_t *e, int node, const cJSON *obj)
 			e->oom = 1;
 			continue;
 		}
-		/* Members are unique in strict-parsed input; keep the first. */
-		cJSON_AddItemToObject(out, m->string, c);
+		if (!cJSON_AddItemToObject(out, m->string, c)) {
+			cJSON_Delete(c);
+			e->oom = 1;
+		}
 	}
 	return out;
 }
@@ -1460,7 +1510,7 @@ emit(eval_t *e, policy_decision_t *d, const agg_t *agg, int node)
 	if (a->pass + a->trans + a->with == 0)
 		return 0;	/* absent, or empty containers */
 	if (a->with == 0 && a->trans == 0) {
-		GUARD(strlist_add(&d->disclosed, f->path), err);
+		GUARD(strlist_add_path(&d->disclosed, f->path), err);
 		if (a->pass_rule >= 0)
 			GUARD(strlist_addf(&d->explain, "%s: disclosed by rule %s",
 			    f->path, e->p->rules[a->pass_rule].id), err);
@@ -1470,7 +1520,7 @@ emit(eval_t *e, policy_decision_t *d, const agg_t *agg, int node)
 		return 0;
 	}
 	if (a->pass == 0 && a->trans == 0 && a->why_rule != WHY_MIXED) {
-		GUARD(strlist_add(&d->withheld, f->path), err);
+		GUARD(strlist_add_path(&d->withheld, f->path), err);
 		GUARD(strlist_addf(&d->explain, "%s: withheld: %s", f->path,
 		    why_text(e, a->why_rule, a->why_drop, why, sizeof(why))), err);
 		return 0;
@@ -1479,9 +1529,9 @@ emit(eval_t *e, policy_decision_t *d, const agg_t *agg, int node)
 		const nstat_t *st = &e->st[node];
 
 		if (st->pass > 0 || st->trans > 0)
-			GUARD(strlist_add(&d->disclosed, f->path), err);
+			GUARD(strlist_add_path(&d->disclosed, f->path), err);
 		if (st->trans > 0) {
-			GUARD(strlist_add(&d->transformed, f->path), err);
+			GUARD(strlist_add_path(&d->transformed, f->path), err);
 			GUARD(strlist_addf(&d->explain, "%s: %s by rule %s", f->path,
 			    transform_names[st->trans_kind],
 			    e->p->rules[st->trans_rule].id), err);
@@ -1491,7 +1541,7 @@ emit(eval_t *e, policy_decision_t *d, const agg_t *agg, int node)
 		}
 		if (st->pass == 0 && st->trans == 0) {
 			/* every value withheld but for mixed reasons */
-			GUARD(strlist_add(&d->withheld, f->path), err);
+			GUARD(strlist_add_path(&d->withheld, f->path), err);
 			GUARD(strlist_addf(&d->explain, "%s: withheld: %s", f->path,
 			    why_text(e, st->why_rule, st->why_drop, why, sizeof(why))),
 			    err);
@@ -1586,7 +1636,7 @@ deny_all(const eval_t *e, policy_decision_t *d, const cJSON *record)
 		if (m->string == NULL || (c = child_of(e->p, -1, m->string)) < 0 ||
 		    e->p->fields[c].group == RECORD_GROUP_CORE)
 			continue;
-		GUARD(strlist_add(&d->withheld, e->p->fields[c].path), err);
+		GUARD(strlist_add_path(&d->withheld, e->p->fields[c].path), err);
 	}
 	return 0;
 err:

@@ -86,10 +86,39 @@ count_from(const cJSON *v, const char *seg)
 	return total;
 }
 
+/* name(.name)* where each name is [a-z_][a-z0-9_]* optionally followed by [] or [N]. */
+static int
+path_syntax_ok(const char *p)
+{
+	size_t n;
+
+	for (;;) {
+		for (n = 0; (p[n] >= 'a' && p[n] <= 'z') || p[n] == '_' ||
+		    (n > 0 && p[n] >= '0' && p[n] <= '9'); n++)
+			;
+		if (n == 0 || n >= 128)
+			return 0;
+		p += n;
+		if (*p == '[') {
+			p++;
+			for (n = 0; p[n] >= '0' && p[n] <= '9'; n++)
+				;
+			if (n > 6 || p[n] != ']')
+				return 0;
+			p += n + 1;
+		}
+		if (*p == '\0')
+			return 1;
+		if (*p != '.')
+			return 0;
+		p++;
+	}
+}
+
 int
 policy_cases_count_path(const cJSON *v, const char *path)
 {
-	if (path == NULL || *path == '\0' || path[strlen(path) - 1] == '.')
+	if (path == NULL || !path_syntax_ok(path))
 		return -1;
 	return count_from(v, path);
 }
@@ -293,9 +322,11 @@ run_case(const policy_t *p, const cJSON *c, const cJSON *records,
 	filtered = policy_decision_record(d);
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "present")) {
 		cnt = policy_cases_count_path(filtered, e->valuestring);
-		if (cnt < 0)
-			return cerr(err, errlen, "case \"%s\": present: bad path \"%s\"",
+		if (cnt < 0) {
+			cerr(err, errlen, "case \"%s\": present: bad path \"%s\"",
 			    name, e->valuestring);
+			goto out;
+		}
 		if (cnt == 0) {
 			ok = 0;
 			GUARD(buf_printf(report, "FAIL %s: %s expected present, is "
@@ -304,9 +335,11 @@ run_case(const policy_t *p, const cJSON *c, const cJSON *records,
 	}
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "absent")) {
 		cnt = policy_cases_count_path(filtered, e->valuestring);
-		if (cnt < 0)
-			return cerr(err, errlen, "case \"%s\": absent: bad path \"%s\"",
+		if (cnt < 0) {
+			cerr(err, errlen, "case \"%s\": absent: bad path \"%s\"",
 			    name, e->valuestring);
+			goto out;
+		}
 		if (cnt > 0) {
 			ok = 0;
 			GUARD(buf_printf(report, "FAIL %s: %s expected absent, is "
@@ -314,8 +347,10 @@ run_case(const policy_t *p, const cJSON *c, const cJSON *records,
 		}
 	}
 	m = cJSON_GetObjectItemCaseSensitive(c, "equals");
-	if (m != NULL && !cJSON_IsObject(m))
-		return cerr(err, errlen, "case \"%s\": equals: not an object", name);
+	if (m != NULL && !cJSON_IsObject(m)) {
+		cerr(err, errlen, "case \"%s\": equals: not an object", name);
+		goto out;
+	}
 	cJSON_ArrayForEach(e, m) {
 		const cJSON *v = value_at(filtered, e->string);
 

@@ -4,6 +4,7 @@
  */
 #include "policy/record_schema.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -310,7 +311,8 @@ validate_int(vctx_t *v, const cJSON *val, double min, double max)
 	if (!cJSON_IsNumber(val))
 		return verr(v, "not a number");
 	d = val->valuedouble;
-	if (d != (double)(int64_t)d || d < -9007199254740992.0 || d > 9007199254740992.0)
+	/* range first: converting an out-of-range double is undefined */
+	if (d < -9007199254740992.0 || d > 9007199254740992.0 || d != floor(d))
 		return verr(v, "not an integer");
 	if (d < min || d > max)
 		return verr(v, "out of range %.0f..%.0f", min, max);

@@ -1,0 +1,1388 @@
+/* Unit tests for gateway/store: records, idempotency, audit sequencing and
+ * proofs, checkpoints, encryption at rest, tamper detection at start, group
+ * commit, failed commits, outbox and inbound transfers. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The test reaches into the database as an attacker with file access would,
+ * through its own connection. */
+#include <sqlite3.h>
+
+#include "crypto/merkle.h"
+#include "crypto/note.h"
+#include "gateway/audit_entry.h"
+#include "gateway/store.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "util/json.h"
+
+#define AREA "norfolk"
+#define SURNAME "Quillfeatherstonehaugh"
+
+typedef struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	store_result_t r;
+} waiter_t;
+
+static void
+on_done(void *arg, const store_result_t *r)
+{
+	waiter_t *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->r = *r;
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static store_result_t
+submit_wait(store_t *s, store_job_t *j)
+{
+	waiter_t w;
+
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	store_submit(s, j, on_done, &w);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	return w.r;
+}
+
+static char *
+new_dir(void)
+{
+	char tmpl[] = "/tmp/test_store.XXXXXX";
+	char *d = mkdtemp(tmpl);
+
+	assert_non_null(d);
+	return strdup(d);
+}
+
+static void
+rm_rf(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[512];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static char *vkey_line;		/* of the last keys made */
+
+static store_t *
+open_store(const char *dir, size_t outbox_max)
+{
+	store_options_t o;
+	char err[256];
+	store_t *s;
+
+	memset(&o, 0, sizeof(o));
+	o.data_dir = dir;
+	o.area = AREA;
+	o.checkpoint_interval_ms = 20;
+	o.outbox_max = outbox_max;
+	s = store_open(&o, err, sizeof(err));
+	if (s == NULL)
+		fprintf(stderr, "store_open: %s\n", err);
+	assert_non_null(s);
+	return s;
+}
+
+static store_t *
+new_store(char **dir, size_t outbox_max)
+{
+	buf_t vk = BUF_INIT;
+	char err[256];
+
+	*dir = new_dir();
+	assert_int_equal(store_init_keys(*dir, AREA, &vk, err, sizeof(err)), 0);
+	free(vkey_line);
+	vkey_line = buf_steal(&vk, NULL);
+	return open_store(*dir, outbox_max);
+}
+
+static int
+open_fails(const char *dir, char *err, size_t errlen)
+{
+	store_options_t o;
+	store_t *s;
+
+	memset(&o, 0, sizeof(o));
+	o.data_dir = dir;
+	o.area = AREA;
+	s = store_open(&o, err, errlen);
+	if (s != NULL) {
+		store_close(s);
+		return 0;
+	}
+	return 1;
+}
+
+static audit_entry_t
+entry(const char *op, const char *record, uint64_t version)
+{
+	static const char *const f[] = { "person.surname" };
+	audit_entry_t e;
+
+	memset(&e, 0, sizeof(e));
+	e.op = op;
+	e.request_id = "req";
+	e.actor_id = "urn:visor:norfolk:agency:police";
+	e.actor_person = "PC-1";
+	e.record = record;
+	e.version = version;
+	e.purpose = "risk-management";
+	e.fields = f;
+	e.n_fields = 1;
+	e.result = "ok";
+	return e;
+}
+
+static store_result_t
+put(store_t *s, const char *id, uint64_t expect, const char *json)
+{
+	store_job_t *j = store_job_new();
+	audit_entry_t e = entry("collect", id, AUDIT_VERSION_ASSIGNED);
+
+	assert_non_null(j);
+	assert_int_equal(store_job_put_record(j, id, expect, 2, 1, AREA, json,
+	    strlen(json), "urn:visor:norfolk:agency:police",
+	    "[\"person.surname\"]"), 0);
+	assert_int_equal(store_job_audit(j, &e), 0);
+	return submit_wait(s, j);
+}
+
+static store_result_t
+audit_only(store_t *s, const char *op, const char *record)
+{
+	store_job_t *j = store_job_new();
+	audit_entry_t e = entry(op, record, AUDIT_VERSION_NONE);
+
+	assert_int_equal(store_job_audit(j, &e), 0);
+	return submit_wait(s, j);
+}
+
+/* ---- records */
+
+static void
+test_records(void **state)
+{
+	char *dir;
+	store_t *s = new_store(&dir, 0);
+	store_reader_t *r;
+	store_record_t rec;
+	store_result_t res;
+	store_job_t *j;
+	buf_t h = BUF_INIT;
+	char err[128];
+
+	(void)state;
+	r = store_reader_new(s, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(store_record_get(r, "NFK-1", &rec), 1);
+	assert_int_equal(store_record_history(r, "NFK-1", &h), 1);
+
+	res = put(s, "NFK-1", STORE_VERSION_ABSENT, "{\"v\":1}");
+	assert_int_equal(res.status, STORE_OK);
+	assert_int_equal(res.version, 1);
+	assert_int_equal(res.audit_index, 0);
+	assert_int_equal(res.audit_size, 1);
+	assert_int_equal(store_record_get(r, "NFK-1", &rec), 0);
+	assert_int_equal(rec.version, 1);
+	assert_int_equal(rec.category, 2);
+	assert_int_equal(rec.level, 1);
+	assert_string_equal(rec.managing_area, AREA);
+	assert_int_equal(rec.erased, 0);
+	assert_string_equal(rec.json.data, "{\"v\":1}");
+	buf_free(&rec.json);
+
+	/* Create-only on a live record; stale and right versions. */
+	assert_int_equal(put(s, "NFK-1", STORE_VERSION_ABSENT, "{}").status,
+	    STORE_EXISTS);
+	res = put(s, "NFK-1", 1, "{\"v\":2}");
+	assert_int_equal(res.status, STORE_OK);
+	assert_int_equal(res.version, 2);
+	assert_int_equal(put(s, "NFK-1", 1, "{\"v\":3}").status, STORE_CONFLICT);
+	assert_int_equal(put(s, "NFK-9", 4, "{}").status, STORE_NOT_FOUND);
+	res = put(s, "NFK-1", STORE_VERSION_ANY, "{\"v\":3}");
+	assert_int_equal(res.version, 3);
+	/* Failed jobs left no audit entries behind. */
+	assert_int_equal(store_audit_size(s), 3);
+
+	/* Erase: content gone, history kept, versions continue. */
+	j = store_job_new();
+	assert_int_equal(store_job_erase_record(j, "NFK-1", 2, "urn:a"), 0);
+	assert_int_equal(submit_wait(s, j).status, STORE_CONFLICT);
+	j = store_job_new();
+	assert_int_equal(store_job_erase_record(j, "NFK-1", STORE_VERSION_ANY,
+	    "urn:a"), 0);
+	res = submit_wait(s, j);
+	assert_int_equal(res.status, STORE_OK);
+	assert_int_equal(res.version, 4);
+	assert_int_equal(store_record_get(r, "NFK-1", &rec), 0);
+	assert_int_equal(rec.erased, 1);
+	assert_int_equal(rec.version, 4);
+	assert_int_equal(rec.json.len, 0);
+	j = store_job_new();
+	assert_int_equal(store_job_erase_record(j, "NFK-1", STORE_VERSION_ANY,
+	    "urn:a"), 0);
+	assert_int_equal(submit_wait(s, j).status, STORE_NOT_FOUND);
+	assert_int_equal(put(s, "NFK-1", 4, "{}").status, STORE_NOT_FOUND);
+	assert_int_equal(store_record_history(r, "NFK-1", &h), 0);
+	assert_non_null(strstr(h.data, "\"version\":4"));
+	assert_non_null(strstr(h.data, "\"op\":\"erase\""));
+	assert_non_null(strstr(h.data, "\"changed\":[\"person.surname\"]"));
+	assert_null(strstr(h.data, "\"v\""));
+	buf_reset(&h);
+	res = put(s, "NFK-1", STORE_VERSION_ABSENT, "{\"v\":5}");
+	assert_int_equal(res.status, STORE_OK);
+	assert_int_equal(res.version, 5);
+
+	/* Bad builder input: the call fails and the job cannot succeed. */
+	j = store_job_new();
+	assert_int_equal(store_job_put_record(j, NULL, STORE_VERSION_ANY, 1, 1,
+	    AREA, "{}", 2, "urn:a", NULL), -1);
+	assert_int_equal(store_job_put_record(j, "X", STORE_VERSION_ANY, 1, 1,
+	    AREA, "{}", 2, "urn:a", "not json"), -1);
+	assert_int_equal(store_job_erase_record(j, "X", STORE_VERSION_ABSENT,
+	    "urn:a"), -1);
+	assert_int_equal(submit_wait(s, j).status, STORE_FAILED);
+	/* An assigned version without a record write fails the job. */
+	j = store_job_new();
+	{
+		audit_entry_t e = entry("alter", "X", AUDIT_VERSION_ASSIGNED);
+
+		assert_int_equal(store_job_audit(j, &e), 0);
+	}
+	assert_int_equal(submit_wait(s, j).status, STORE_FAILED);
+	assert_int_equal(store_record_get(r, NULL, &rec), -1);
+	store_job_free(NULL);
+
+	buf_free(&h);
+	store_reader_free(r);
+	store_close(s);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- jobs in one batch fail alone */
+
+#define MIXED 24
+
+static void
+test_mixed_batch(void **state)
+{
+	char *dir;
+	store_t *s = new_store(&dir, 0);
+	waiter_t w[MIXED];
+	uint8_t seen[MIXED];
+	int k, ok_puts = 0, audits = 0;
+
+	(void)state;
+	memset(seen, 0, sizeof(seen));
+	for (k = 0; k < MIXED; k++) {
+		store_job_t *j = store_job_new();
+		audit_entry_t e = entry("collect", "NFK-M",
+		    k % 2 ? AUDIT_VERSION_NONE : AUDIT_VERSION_ASSIGNED);
+
+		memset(&w[k], 0, sizeof(w[k]));
+		pthread_mutex_init(&w[k].mu, NULL);
+		pthread_cond_init(&w[k].cv, NULL);
+		/* Even jobs race to create the same record: one wins, the rest
+		 * are refused with their audit entries undone; odd jobs are
+		 * audit-only and always land. */
+		if (k % 2 == 0)
+			assert_int_equal(store_job_put_record(j, "NFK-M",
+			    STORE_VERSION_ABSENT, 1, 1, AREA, "{}", 2, "urn:a",
+			    NULL), 0);
+		assert_int_equal(store_job_audit(j, &e), 0);
+		store_submit(s, j, on_done, &w[k]);
+	}
+	for (k = 0; k < MIXED; k++) {
+		pthread_mutex_lock(&w[k].mu);
+		while (!w[k].done)
+			pthread_cond_wait(&w[k].cv, &w[k].mu);
+		pthread_mutex_unlock(&w[k].mu);
+		if (k % 2 == 0 && w[k].r.status == STORE_OK)
+			ok_puts++;
+		else if (k % 2 == 0)
+			assert_int_equal(w[k].r.status, STORE_EXISTS);
+		else
+			assert_int_equal(w[k].r.status, STORE_OK);
+		if (w[k].r.status == STORE_OK) {
+			assert_true(w[k].r.audit_index < MIXED);
+			assert_int_equal(seen[w[k].r.audit_index], 0);
+			seen[w[k].r.audit_index] = 1;
+			audits++;
+		}
+		pthread_mutex_destroy(&w[k].mu);
+		pthread_cond_destroy(&w[k].cv);
+	}
+	assert_int_equal(ok_puts, 1);
+	assert_int_equal(audits, MIXED / 2 + 1);
+	assert_int_equal(store_audit_size(s), MIXED / 2 + 1);
+	for (k = 0; k < audits; k++)
+		assert_int_equal(seen[k], 1);
+	store_close(s);
+	/* The log on disk is exactly what was acknowledged. */
+	s = open_store(dir, 0);
+	assert_int_equal(store_audit_size(s), MIXED / 2 + 1);
+	store_close(s);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- idempotency */
+
+static void
+test_idempotency(void **state)
+{
+	char *dir, err[128];
+	store_t *s = new_store(&dir, 0);
+	store_reader_t *r = store_reader_new(s, err, sizeof(err));
+	uint8_t hash[32], got[32];
+	store_job_t *j;
+	store_result_t res;
+	store_record_t rec;
+	buf_t body = BUF_INIT;
+	audit_entry_t e = entry("collect", "NFK-2", AUDIT_VERSION_ASSIGNED);
+	const char *answer = "{\"id\":\"NFK-2\",\"version\":1}";
+	int status;
+	int k;
+
+	(void)state;
+	memset(hash, 0xab, sizeof(hash));
+	for (k = 0; k < 2; k++) {
+		j = store_job_new();
+		assert_int_equal(store_job_idempotency(j, "urn:visor:norfolk:"
+		    "agency:police", "key-1", hash, 201, answer,
+		    strlen(answer)), 0);
+		assert_int_equal(store_job_put_record(j, "NFK-2",
+		    STORE_VERSION_ANY, 1, 1, AREA, "{\"a\":1}", 7, "urn:a",
+		    NULL), 0);
+		assert_int_equal(store_job_audit(j, &e), 0);
+		res = submit_wait(s, j);
+		assert_int_equal(res.status, k == 0 ? STORE_OK : STORE_IDEM_EXISTS);
+	}
+	/* The replay changed nothing. */
+	assert_int_equal(store_audit_size(s), 1);
+	assert_int_equal(store_record_get(r, "NFK-2", &rec), 0);
+	assert_int_equal(rec.version, 1);
+	buf_free(&rec.json);
+	assert_int_equal(store_idem_get(r, "urn:visor:norfolk:agency:police",
+	    "key-1", got, &status, &body), 0);
+	assert_memory_equal(got, hash, 32);
+	assert_int_equal(status, 201);
+	assert_string_equal(body.data, "{\"id\":\"NFK-2\",\"version\":1}");
+	assert_int_equal(store_idem_get(r, "urn:other", "key-1", got, &status,
+	    &body), 1);
+	/* Idempotency must be the first operation. */
+	j = store_job_new();
+	assert_int_equal(store_job_audit(j, &e), 0);
+	assert_int_equal(store_job_idempotency(j, "u", "k", hash, 200, "", 0),
+	    -1);
+	store_job_free(j);
+	j = store_job_new();
+	assert_int_equal(store_job_idempotency(j, "u", "k", hash, 42, "", 0),
+	    -1);
+	store_job_free(j);
+
+	buf_free(&body);
+	store_reader_free(r);
+	store_close(s);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- audit log, proofs and checkpoints */
+
+/* Wait (bounded) until the latest checkpoint covers want leaves; returns the
+ * verified size and root. */
+static void
+latest_checkpoint(store_reader_t *r, uint64_t want, uint64_t *size,
+    merkle_hash_t root)
+{
+	note_verifier_t *v;
+	buf_t note = BUF_INIT;
+	size_t body_len;
+	char err[160];
+	int tries;
+
+	v = note_verifier_parse(vkey_line, strlen(vkey_line), err, sizeof(err));
+	assert_non_null(v);
+	assert_string_equal(note_verifier_name(v), "visor." AREA "/audit");
+	for (tries = 0; tries < 500; tries++) {
+		buf_reset(&note);
+		if (store_checkpoint_latest(r, &note) == 0) {
+			assert_int_equal(note_open(v, note.data, note.len,
+			    &body_len, err, sizeof(err)), 0);
+			assert_int_equal(checkpoint_parse(note.data, body_len,
+			    "visor." AREA "/audit", size, root, err,
+			    sizeof(err)), 0);
+			if (*size >= want)
+				break;
+		}
+		usleep(10000);
+	}
+	assert_true(*size >= want);
+	buf_free(&note);
+	note_verifier_free(v);
+}
+
+typedef struct {
+	uint64_t next;
+	int count;
+	buf_t first;
+} collect_t;
+
+static int
+collect_leaf(void *ctx, uint64_t index, const void *leaf, size_t len)
+{
+	collect_t *c = ctx;
+
+	assert_int_equal(index, c->next);
+	c->next++;
+	c->count++;
+	if (c->first.len == 0)
+		buf_append(&c->first, leaf, len);
+	return 0;
+}
+
+static int
+count_hits(void *ctx, uint64_t index, const void *leaf, size_t len)
+{
+	(void)index;
+	(void)leaf;
+	(void)len;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void
+test_audit_log(void **state)
+{
+	char *dir, err[160];
+	store_t *s = new_store(&dir, 0);
+	store_reader_t *r = store_reader_new(s, err, sizeof(err));
+	store_result_t res;
+	store_job_t *j;
+	buf_t leaf = BUF_INIT, want = BUF_INIT;
+	merkle_hash_t root, proof[MERKLE_MAX_PROOF], lh, root_m;
+	uint64_t size, i, m;
+	size_t n;
+	audit_entry_t e;
+	cJSON *parsed;
+	store_audit_query_t q;
+	collect_t c;
+	int hits, k;
+
+	(void)state;
+	assert_string_equal(store_origin(s), "visor." AREA "/audit");
+	/* Two entries in one job: consecutive seqs, the version resolved. */
+	j = store_job_new();
+	e = entry("collect", "NFK-3", AUDIT_VERSION_ASSIGNED);
+	assert_int_equal(store_job_put_record(j, "NFK-3", STORE_VERSION_ABSENT,
+	    1, 1, AREA, "{}", 2, "urn:a", NULL), 0);
+	assert_int_equal(store_job_audit(j, &e), 0);
+	e.op = "disclose";
+	assert_int_equal(store_job_audit(j, &e), 0);
+	res = submit_wait(s, j);
+	assert_int_equal(res.status, STORE_OK);
+	assert_int_equal(res.audit_index, 0);
+	assert_int_equal(res.audit_size, 2);
+
+	/* Leaf bytes are exactly the encoding with the assigned seq/time. */
+	assert_int_equal(store_audit_leaf(r, 1, &leaf), 0);
+	parsed = json_parse_strict(leaf.data, leaf.len, 8, err, sizeof(err));
+	assert_non_null(parsed);
+	e.op = "disclose";
+	assert_int_equal(audit_entry_encode(&e, 1, json_get_str(parsed, "time"),
+	    1, &want), 0);
+	assert_int_equal(leaf.len, want.len);
+	assert_memory_equal(leaf.data, want.data, want.len);
+	cJSON_Delete(parsed);
+	assert_int_equal(store_audit_leaf(r, 2, &leaf), 1);
+
+	for (k = 0; k < 40; k++) {
+		res = audit_only(s, k % 2 ? "consult" : "deny",
+		    k % 3 ? "NFK-4" : "NFK-5");
+		assert_int_equal(res.status, STORE_OK);
+		assert_int_equal(res.audit_index, 2 + (uint64_t)k);
+	}
+	assert_int_equal(store_audit_size(s), 42);
+
+	/* A checkpoint covering everything comes within the interval. */
+	latest_checkpoint(r, 42, &size, root);
+	assert_int_equal(size, 42);
+	assert_true(store_checkpoint_age_ms(s) >= 0);
+	for (i = 0; i < size; i++) {
+		buf_reset(&leaf);
+		assert_int_equal(store_audit_leaf(r, i, &leaf), 0);
+		merkle_leaf_hash(leaf.data, leaf.len, lh);
+		assert_int_equal(store_audit_inclusion(r, i, size, proof, &n), 0);
+		assert_int_equal(merkle_verify_inclusion(i, size, lh, proof, n,
+		    root), 0);
+		/* A wrong leaf fails. */
+		lh[0] ^= 1;
+		assert_int_equal(merkle_verify_inclusion(i, size, lh, proof, n,
+		    root), -1);
+	}
+	for (m = 1; m <= size; m++) {
+		assert_int_equal(store_audit_inclusion(r, 0, m, proof, &n), 0);
+		/* Root at m from the frontier of the first m leaf hashes. */
+		{
+			merkle_frontier_t f;
+
+			merkle_frontier_init(&f);
+			for (i = 0; i < m; i++) {
+				buf_reset(&leaf);
+				assert_int_equal(store_audit_leaf(r, i, &leaf), 0);
+				merkle_leaf_hash(leaf.data, leaf.len, lh);
+				assert_int_equal(merkle_frontier_append(&f, lh,
+				    NULL, NULL), 0);
+			}
+			merkle_frontier_root(&f, root_m);
+		}
+		assert_int_equal(store_audit_consistency(r, m, size, proof, &n),
+		    0);
+		assert_int_equal(merkle_verify_consistency(m, size, root_m, root,
+		    proof, n), 0);
+	}
+	/* Out of range proofs are refused. */
+	assert_int_equal(store_audit_inclusion(r, 42, 42, proof, &n), -1);
+	assert_int_equal(store_audit_inclusion(r, 0, 43, proof, &n), -1);
+	assert_int_equal(store_audit_consistency(r, 0, 42, proof, &n), -1);
+	assert_int_equal(store_audit_consistency(r, 5, 43, proof, &n), -1);
+
+	/* Entries and search. */
+	memset(&c, 0, sizeof(c));
+	c.next = 40;
+	assert_int_equal(store_audit_entries(r, 40, 100, collect_leaf, &c), 0);
+	assert_int_equal(c.count, 2);
+	buf_free(&c.first);
+	memset(&q, 0, sizeof(q));
+	q.record = "NFK-5";
+	hits = 0;
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
+	assert_int_equal(hits, 14);
+	q.op = "deny";
+	hits = 0;
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
+	assert_int_equal(hits, 7);
+	memset(&q, 0, sizeof(q));
+	q.actor = "urn:visor:norfolk:agency:police";
+	q.limit = 5;
+	hits = 0;
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
+	assert_int_equal(hits, 5);
+	memset(&q, 0, sizeof(q));
+	q.since = "2000-01-01";
+	q.until = "2999-01-01T00:00:00Z";
+	hits = 0;
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
+	assert_int_equal(hits, 42);
+	q.until = "2000-01-02T00:00:00.5Z";
+	hits = 0;
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
+	assert_int_equal(hits, 0);
+	q.until = "yesterday";
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), -1);
+	q.until = "2026-02-30";
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), -1);
+	q.until = "2026-02-03T10:00:00+01:00";
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), -1);
+
+	buf_free(&leaf);
+	buf_free(&want);
+	store_reader_free(r);
+	store_close(s);
+
+	/* Reopening passes the start-up check and continues the sequence. */
+	s = open_store(dir, 0);
+	assert_int_equal(store_audit_size(s), 42);
+	assert_int_equal(audit_only(s, "consult", "NFK-4").audit_index, 42);
+	store_close(s);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- encryption at rest */
+
+static void
+assert_absent_everywhere(const char *dir, const char *needle)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[512], *data;
+	size_t len;
+	int files = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		assert_int_equal(file_read_all(p, 256 << 20, &data, &len), 0);
+		assert_null(memmem(data, len, needle, strlen(needle)));
+		free(data);
+		files++;
+	}
+	closedir(d);
+	assert_true(files >= 3);
+}
+
+static void
+test_encryption_at_rest(void **state)
+{
+	char *dir, err[128], json[256];
+	store_t *s = new_store(&dir, 0);
+	store_reader_t *r = store_reader_new(s, err, sizeof(err));
+	store_record_t rec;
+	store_job_t *j;
+	uint8_t hash[32] = { 0 };
+	struct stat sb;
+	char p[512];
+
+	(void)state;
+	snprintf(json, sizeof(json), "{\"person\":{\"surname\":\"%s\"}}",
+	    SURNAME);
+	j = store_job_new();
+	assert_int_equal(store_job_idempotency(j, "urn:a", "k", hash, 200,
+	    json, strlen(json)), 0);
+	assert_int_equal(store_job_put_record(j, "NFK-6", STORE_VERSION_ABSENT,
+	    1, 1, AREA, json, strlen(json), "urn:a", NULL), 0);
+	assert_int_equal(store_job_outbox_add(j, "T-6", "NFK-6", "suffolk",
+	    "offender-move", "urn:a", json, strlen(json), 0), 0);
+	assert_int_equal(submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_record_get(r, "NFK-6", &rec), 0);
+	assert_non_null(strstr(rec.json.data, SURNAME));
+	buf_free(&rec.json);
+	/* While open (WAL and shared memory present) and after closing. */
+	assert_absent_everywhere(dir, SURNAME);
+	store_reader_free(r);
+	store_close(s);
+	assert_absent_everywhere(dir, SURNAME);
+	/* The database is private. */
+	snprintf(p, sizeof(p), "%s/store.db", dir);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 077, 0);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- tampering is caught at start */
+
+static char *
+store_with_entries(int n)
+{
+	char *dir;
+	store_t *s = new_store(&dir, 0);
+	int k;
+
+	for (k = 0; k < n; k++)
+		assert_int_equal(audit_only(s, "consult", "NFK-7").status,
+		    STORE_OK);
+	store_close(s);		/* signs the final checkpoint */
+	return dir;
+}
+
+static sqlite3 *
+attacker(const char *dir)
+{
+	char p[512];
+	sqlite3 *db;
+
+	snprintf(p, sizeof(p), "%s/store.db", dir);
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	return db;
+}
+
+static void
+exec_ok(sqlite3 *db, const char *sql)
+{
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+static void
+test_tamper_flip_byte(void **state)
+{
+	char *dir = store_with_entries(10), err[256];
+	sqlite3 *db = attacker(dir);
+
+	(void)state;
+	/* Change one byte of leaf 3's data ('c' of "consult" to 'd'). */
+	exec_ok(db, "UPDATE audit_leaves SET data = CAST(replace(CAST(data AS"
+	    " TEXT), 'consult', 'donsult') AS BLOB) WHERE idx = 3");
+	sqlite3_close(db);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "altered at index 3"));
+	/* Rewriting the stored hash too does not help: the root differs. */
+	db = attacker(dir);
+	exec_ok(db, "UPDATE audit_leaves SET hash = zeroblob(32) WHERE idx = 3");
+	sqlite3_close(db);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "index 3"));
+	rm_rf(dir);
+	free(dir);
+}
+
+static void
+test_tamper_rehashed_leaf(void **state)
+{
+	char *dir = store_with_entries(10), err[256], p[512];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	buf_t leaf = BUF_INIT;
+	merkle_hash_t h;
+
+	(void)state;
+	/* An attacker who also rewrites the leaf hash: the stored tree nodes
+	 * (and the signed root) still give it away, at that leaf's range. */
+	snprintf(p, sizeof(p), "%s/store.db", dir);
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT data FROM audit_leaves"
+	    " WHERE idx = 4", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	buf_append(&leaf, sqlite3_column_blob(st, 0),
+	    (size_t)sqlite3_column_bytes(st, 0));
+	sqlite3_finalize(st);
+	((char *)memmem(leaf.data, leaf.len, "consult", 7))[0] = 'k';
+	merkle_leaf_hash(leaf.data, leaf.len, h);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE audit_leaves SET data"
+	    " = ?1, hash = ?2 WHERE idx = 4", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_blob(st, 1, leaf.data, (int)leaf.len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, h, 32, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "altered at index 4"));
+	buf_free(&leaf);
+	rm_rf(dir);
+	free(dir);
+}
+
+static void
+test_tamper_node(void **state)
+{
+	char *dir = store_with_entries(10), err[256];
+	sqlite3 *db = attacker(dir);
+
+	(void)state;
+	/* A forged interior node would make the store serve bad proofs. */
+	exec_ok(db, "UPDATE merkle_nodes SET hash = zeroblob(32)"
+	    " WHERE level = 2 AND idx = 1");
+	sqlite3_close(db);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "(level 2, index 1)"));
+	assert_non_null(strstr(err, "altered at index 4"));
+	db = attacker(dir);
+	exec_ok(db, "DELETE FROM merkle_nodes WHERE level = 1 AND idx = 3");
+	sqlite3_close(db);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	rm_rf(dir);
+	free(dir);
+}
+
+static void
+test_tamper_delete_last(void **state)
+{
+	char *dir = store_with_entries(10), err[256];
+	sqlite3 *db = attacker(dir);
+
+	(void)state;
+	exec_ok(db, "DELETE FROM audit_leaves WHERE idx = 9");
+	sqlite3_close(db);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "truncated"));
+	assert_non_null(strstr(err, "index 9"));
+	rm_rf(dir);
+	free(dir);
+}
+
+static void
+test_tamper_delete_middle(void **state)
+{
+	char *dir = store_with_entries(10), err[256];
+	sqlite3 *db = attacker(dir);
+
+	(void)state;
+	exec_ok(db, "DELETE FROM audit_leaves WHERE idx = 5");
+	sqlite3_close(db);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "leaf 5 is missing"));
+	rm_rf(dir);
+	free(dir);
+}
+
+static void
+test_tamper_swap(void **state)
+{
+	char *dir = store_with_entries(10), err[256];
+	sqlite3 *db = attacker(dir);
+
+	(void)state;
+	exec_ok(db, "UPDATE audit_leaves SET idx = 100 WHERE idx = 2;"
+	    "UPDATE audit_leaves SET idx = 2 WHERE idx = 6;"
+	    "UPDATE audit_leaves SET idx = 6 WHERE idx = 100;");
+	sqlite3_close(db);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "altered at index 2"));
+	rm_rf(dir);
+	free(dir);
+}
+
+static void
+copy_file(const char *from, const char *to)
+{
+	char *data;
+	size_t len;
+
+	if (file_read_all(from, 256 << 20, &data, &len) < 0) {
+		assert_int_equal(errno, ENOENT);
+		unlink(to);
+		return;
+	}
+	assert_int_equal(file_write_atomic(to, data, len, 0600), 0);
+	free(data);
+}
+
+static void
+db_files(const char *dir, const char *suffix, const char *to_dir,
+    const char *to_suffix)
+{
+	static const char *const names[] = { "store.db", "store.db-wal",
+	    "store.db-shm" };
+	char a[512], b[512];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(a, sizeof(a), "%s/%s%s", dir, names[i], suffix);
+		snprintf(b, sizeof(b), "%s/%s%s", to_dir, names[i], to_suffix);
+		copy_file(a, b);
+	}
+}
+
+static void
+test_tamper_rollback(void **state)
+{
+	char *dir = store_with_entries(5), err[256];
+	store_t *s;
+	int k;
+
+	(void)state;
+	db_files(dir, "", dir, ".old");
+	s = open_store(dir, 0);
+	for (k = 0; k < 5; k++)
+		assert_int_equal(audit_only(s, "consult", "NFK-8").status,
+		    STORE_OK);
+	store_close(s);
+	db_files(dir, ".old", dir, "");
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "rolled back"));
+	/* Deleting checkpoint.last as well is noticed too. */
+	{
+		char p[512];
+
+		snprintf(p, sizeof(p), "%s/checkpoint.last", dir);
+		unlink(p);
+	}
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "checkpoint.last is missing"));
+	rm_rf(dir);
+	free(dir);
+}
+
+static void
+test_tamper_checkpoint(void **state)
+{
+	char *dir = store_with_entries(3), err[256], p[512], *data;
+	size_t len;
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/checkpoint.last", dir);
+	assert_int_equal(file_read_all(p, 65536, &data, &len), 0);
+	/* "visor.norfolk/audit\n3\n..." -> claim size 4. */
+	data[strlen("visor." AREA "/audit\n")] = '4';
+	assert_int_equal(file_write_atomic(p, data, len, 0600), 0);
+	free(data);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "signature does not verify"));
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- keys */
+
+static void
+test_keys(void **state)
+{
+	char *dir = new_dir(), err[256], p[512];
+	buf_t vk = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(store_init_keys(dir, AREA, &vk, err, sizeof(err)), 0);
+	assert_non_null(strstr(vk.data, "visor." AREA "/audit+"));
+	assert_int_equal(store_init_keys(dir, AREA, &vk, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "refusing to overwrite"));
+	assert_int_equal(store_init_keys(dir, "Bad Area", &vk, err,
+	    sizeof(err)), -1);
+	snprintf(p, sizeof(p), "%s/store.key", dir);
+	assert_int_equal(chmod(p, 0644), 0);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "store.key"));
+	assert_int_equal(chmod(p, 0600), 0);
+	snprintf(p, sizeof(p), "%s/audit.key", dir);
+	unlink(p);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "audit.key"));
+	buf_free(&vk);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- group commit */
+
+#define GC_THREADS 8
+#define GC_JOBS 200
+
+typedef struct {
+	store_t *s;
+	uint64_t seqs[GC_JOBS];
+	int ok;
+} gc_thread_t;
+
+static void *
+gc_main(void *arg)
+{
+	gc_thread_t *t = arg;
+	int k;
+
+	for (k = 0; k < GC_JOBS; k++) {
+		store_job_t *j = store_job_new();
+		audit_entry_t e = entry("consult", "NFK-9", AUDIT_VERSION_NONE);
+		store_result_t r;
+
+		if (store_job_audit(j, &e) < 0)
+			return NULL;
+		r = submit_wait(t->s, j);
+		if (r.status != STORE_OK)
+			return NULL;
+		t->seqs[k] = r.audit_index;
+		t->ok++;
+	}
+	return NULL;
+}
+
+static void
+test_group_commit(void **state)
+{
+	char *dir;
+	store_t *s = new_store(&dir, 0);
+	gc_thread_t *t = calloc(GC_THREADS, sizeof(*t));
+	pthread_t th[GC_THREADS];
+	uint8_t *seen = calloc(GC_THREADS * GC_JOBS, 1);
+	store_stats_t st;
+	int i, k;
+
+	(void)state;
+	for (i = 0; i < GC_THREADS; i++) {
+		t[i].s = s;
+		assert_int_equal(pthread_create(&th[i], NULL, gc_main, &t[i]), 0);
+	}
+	for (i = 0; i < GC_THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < GC_THREADS; i++) {
+		assert_int_equal(t[i].ok, GC_JOBS);
+		for (k = 0; k < GC_JOBS; k++) {
+			assert_true(t[i].seqs[k] < GC_THREADS * GC_JOBS);
+			assert_int_equal(seen[t[i].seqs[k]], 0);
+			seen[t[i].seqs[k]] = 1;
+			/* Each thread's own jobs are sequenced in order. */
+			if (k > 0)
+				assert_true(t[i].seqs[k] > t[i].seqs[k - 1]);
+		}
+	}
+	assert_int_equal(store_audit_size(s), GC_THREADS * GC_JOBS);
+	store_stats(s, &st);
+	assert_int_equal(st.jobs, GC_THREADS * GC_JOBS);
+	assert_true(st.commits < st.jobs);
+	assert_int_equal(st.failed_commits, 0);
+	free(seen);
+	free(t);
+	store_close(s);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- a failed commit */
+
+static void
+test_failed_commit(void **state)
+{
+	char *dir, err[128];
+	store_t *s = new_store(&dir, 0);
+	store_reader_t *r = store_reader_new(s, err, sizeof(err));
+	store_result_t res;
+	store_record_t rec;
+	store_stats_t st;
+	merkle_hash_t root, proof[MERKLE_MAX_PROOF], lh;
+	uint64_t size;
+	size_t n;
+	buf_t leaf = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(audit_only(s, "consult", "A").status, STORE_OK);
+	assert_int_equal(audit_only(s, "consult", "A").status, STORE_OK);
+	latest_checkpoint(r, 2, &size, root);
+	store_fault_inject(s, 1);
+	res = put(s, "NFK-10", STORE_VERSION_ABSENT, "{\"x\":1}");
+	assert_int_equal(res.status, STORE_FAILED);
+	assert_true(strlen(res.err) > 0);
+	assert_int_equal(res.audit_size, 2);
+	assert_int_equal(store_audit_size(s), 2);
+	assert_int_equal(store_record_get(r, "NFK-10", &rec), 1);
+	assert_int_equal(store_audit_leaf(r, 2, &leaf), 1);
+	store_stats(s, &st);
+	assert_int_equal(st.failed_commits, 1);
+	/* Nothing was signed over the failed batch. */
+	usleep(100000);
+	latest_checkpoint(r, 2, &size, root);
+	assert_int_equal(size, 2);
+	/* The next job reuses the sequence and the log stays provable. */
+	res = put(s, "NFK-10", STORE_VERSION_ABSENT, "{\"x\":2}");
+	assert_int_equal(res.status, STORE_OK);
+	assert_int_equal(res.audit_index, 2);
+	assert_int_equal(res.version, 1);
+	latest_checkpoint(r, 3, &size, root);
+	assert_int_equal(size, 3);
+	assert_int_equal(store_audit_leaf(r, 2, &leaf), 0);
+	merkle_leaf_hash(leaf.data, leaf.len, lh);
+	assert_int_equal(store_audit_inclusion(r, 2, 3, proof, &n), 0);
+	assert_int_equal(merkle_verify_inclusion(2, 3, lh, proof, n, root), 0);
+	buf_free(&leaf);
+	store_reader_free(r);
+	store_close(s);
+	/* And it starts again cleanly. */
+	s = open_store(dir, 0);
+	assert_int_equal(store_audit_size(s), 3);
+	store_close(s);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- outbox */
+
+typedef struct {
+	int areas;
+	uint64_t depth;
+} stats_ctx_t;
+
+static void
+stats_fn(void *ctx, const char *area, uint64_t depth, int64_t oldest_ms)
+{
+	stats_ctx_t *c = ctx;
+
+	assert_string_equal(area, "suffolk");
+	assert_true(oldest_ms >= 0);
+	c->areas++;
+	c->depth = depth;
+}
+
+static store_result_t
+outbox_add(store_t *s, const char *id)
+{
+	store_job_t *j = store_job_new();
+	audit_entry_t e = entry("transfer-out", "NFK-11", 1);
+
+	e.transfer = id;
+	assert_int_equal(store_job_outbox_add(j, id, "NFK-11", "suffolk",
+	    "offender-move", "urn:visor:norfolk:agency:police",
+	    "{\"record\":{}}", 13, 4102444800000LL), 0);
+	assert_int_equal(store_job_audit(j, &e), 0);
+	return submit_wait(s, j);
+}
+
+static void
+test_outbox(void **state)
+{
+	char *dir, err[128];
+	store_t *s = new_store(&dir, 2);
+	store_reader_t *r = store_reader_new(s, err, sizeof(err));
+	store_transfer_t due[4], t;
+	stats_ctx_t sc;
+	store_job_t *j;
+	size_t n, i;
+
+	(void)state;
+	assert_int_equal(outbox_add(s, "T-1").status, STORE_OK);
+	assert_int_equal(outbox_add(s, "T-1").status, STORE_EXISTS);
+	assert_int_equal(outbox_add(s, "T-2").status, STORE_OK);
+	assert_int_equal(outbox_add(s, "T-3").status, STORE_FULL);
+	/* The refused jobs left no audit entries. */
+	assert_int_equal(store_audit_size(s), 2);
+	assert_int_equal(store_outbox_due(r, INT64_MAX, due, 4, &n), 0);
+	assert_int_equal(n, 2);
+	for (i = 0; i < n; i++) {
+		assert_string_equal(due[i].payload.data, "{\"record\":{}}");
+		assert_string_equal(due[i].status, "queued");
+		assert_string_equal(due[i].to_area, "suffolk");
+		buf_free(&due[i].payload);
+		buf_free(&due[i].receipt);
+	}
+	assert_int_equal(store_outbox_due(r, 0, due, 4, &n), 0);
+	assert_int_equal(n, 0);
+	memset(&sc, 0, sizeof(sc));
+	assert_int_equal(store_outbox_stats(r, stats_fn, &sc), 0);
+	assert_int_equal(sc.areas, 1);
+	assert_int_equal(sc.depth, 2);
+
+	/* A retry later, then delivery with a receipt. */
+	j = store_job_new();
+	assert_int_equal(store_job_outbox_update(j, "T-1", "queued", 1,
+	    INT64_MAX - 1, NULL, 0), 0);
+	assert_int_equal(submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_outbox_due(r, 4102444800000LL, due, 4, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(due[0].transfer_id, "T-2");
+	buf_free(&due[0].payload);
+	buf_free(&due[0].receipt);
+	j = store_job_new();
+	assert_int_equal(store_job_outbox_update(j, "T-1", "delivered", 2, 0,
+	    "{\"receipt\":1}", 13), 0);
+	assert_int_equal(submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_transfer_get(r, "T-1", &t), 0);
+	assert_string_equal(t.status, "delivered");
+	assert_int_equal(t.attempts, 2);
+	assert_string_equal(t.receipt.data, "{\"receipt\":1}");
+	assert_string_equal(t.initiator, "urn:visor:norfolk:agency:police");
+	assert_int_equal(t.payload.len, 0);
+	buf_free(&t.receipt);
+	assert_int_equal(store_transfer_get(r, "T-404", &t), 1);
+	/* Room again. */
+	assert_int_equal(outbox_add(s, "T-3").status, STORE_OK);
+	j = store_job_new();
+	assert_int_equal(store_job_outbox_update(j, "T-404", "failed", 1, 0,
+	    NULL, 0), 0);
+	assert_int_equal(submit_wait(s, j).status, STORE_NOT_FOUND);
+	j = store_job_new();
+	assert_int_equal(store_job_outbox_update(j, "T-1", "lost", 1, 0, NULL,
+	    0), -1);
+	store_job_free(j);
+
+	store_reader_free(r);
+	store_close(s);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- inbound */
+
+static void
+test_inbound(void **state)
+{
+	char *dir, err[128], digest[65], at[32];
+	store_t *s = new_store(&dir, 0);
+	store_reader_t *r = store_reader_new(s, err, sizeof(err));
+	store_job_t *j;
+	store_result_t res;
+	uint64_t idx;
+	buf_t rc = BUF_INIT;
+	audit_entry_t e;
+	int k;
+
+	(void)state;
+	assert_int_equal(audit_only(s, "consult", "A").status, STORE_OK);
+	for (k = 0; k < 2; k++) {
+		j = store_job_new();
+		e = entry("transfer-in", "SFK-1", AUDIT_VERSION_ASSIGNED);
+		assert_int_equal(store_job_put_record(j, "SFK-1",
+		    STORE_VERSION_ANY, 3, 3, "suffolk", "{}", 2,
+		    "urn:visor:suffolk:gateway", NULL), 0);
+		assert_int_equal(store_job_inbound_add(j, "suffolk", "T-9",
+		    "ab12", "2026-11-24T08:00:00.000Z"), 0);
+		assert_int_equal(store_job_audit(j, &e), 0);
+		res = submit_wait(s, j);
+		assert_int_equal(res.status, k == 0 ? STORE_OK : STORE_EXISTS);
+	}
+	assert_int_equal(store_inbound_get(r, "suffolk", "T-9", digest, at,
+	    &idx, &rc), 0);
+	assert_string_equal(digest, "ab12");
+	assert_string_equal(at, "2026-11-24T08:00:00.000Z");
+	assert_int_equal(idx, 1);
+	assert_int_equal(rc.len, 0);
+	j = store_job_new();
+	assert_int_equal(store_job_inbound_receipt(j, "suffolk", "T-9",
+	    "{\"signed\":1}", 12), 0);
+	assert_int_equal(submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_inbound_get(r, "suffolk", "T-9", digest, at,
+	    &idx, &rc), 0);
+	assert_string_equal(rc.data, "{\"signed\":1}");
+	j = store_job_new();
+	assert_int_equal(store_job_inbound_receipt(j, "suffolk", "T-0",
+	    "{}", 2), 0);
+	assert_int_equal(submit_wait(s, j).status, STORE_NOT_FOUND);
+	assert_int_equal(store_inbound_get(r, "suffolk", "T-0", digest, at,
+	    &idx, &rc), 1);
+	buf_free(&rc);
+	store_reader_free(r);
+	store_close(s);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- kill -9 during a stream of writes */
+
+static void
+crash_child(const char *dir, int fd)
+{
+	store_t *s = open_store(dir, 0);
+	uint64_t k;
+
+	/* Report each acknowledged entry; the parent kills us mid-stream. */
+	for (k = 0;; k++) {
+		store_result_t r = put(s, k % 2 ? "NFK-C1" : "NFK-C2",
+		    STORE_VERSION_ANY, "{\"n\":1}");
+
+		if (r.status != STORE_OK)
+			_exit(3);
+		if (write(fd, &r.audit_index, sizeof(r.audit_index)) !=
+		    (ssize_t)sizeof(r.audit_index))
+			_exit(4);
+	}
+}
+
+static void
+test_crash(void **state)
+{
+	char *dir, err[256];
+	store_t *s = new_store(&dir, 0);
+	store_reader_t *r;
+	uint64_t idx, max_acked = 0, acked = 0;
+	int fds[2], round, status;
+	pid_t pid;
+	buf_t leaf = BUF_INIT;
+
+	(void)state;
+	store_close(s);
+	for (round = 0; round < 3; round++) {
+		assert_int_equal(pipe(fds), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(fds[0]);
+			crash_child(dir, fds[1]);
+		}
+		close(fds[1]);
+		/* Let it acknowledge a few hundred writes, then kill it. */
+		while (acked < 300u * (round + 1) &&
+		    read(fds[0], &idx, sizeof(idx)) == (ssize_t)sizeof(idx)) {
+			acked++;
+			if (idx > max_acked)
+				max_acked = idx;
+		}
+		kill(pid, SIGKILL);
+		while (read(fds[0], &idx, sizeof(idx)) == (ssize_t)sizeof(idx))
+			if (idx > max_acked)
+				max_acked = idx;
+		close(fds[0]);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		/* It starts: the log verifies, and every answered write has
+		 * its entry. */
+		s = open_store(dir, 0);
+		assert_true(store_audit_size(s) > max_acked);
+		r = store_reader_new(s, err, sizeof(err));
+		assert_non_null(r);
+		buf_reset(&leaf);
+		assert_int_equal(store_audit_leaf(r, max_acked, &leaf), 0);
+		store_reader_free(r);
+		store_close(s);
+	}
+	buf_free(&leaf);
+	rm_rf(dir);
+	free(dir);
+}
+
+static void
+test_closed_submit(void **state)
+{
+	store_options_t o;
+	char err[128];
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	assert_null(store_open(&o, err, sizeof(err)));
+	o.data_dir = "/nonexistent/visor";
+	o.area = AREA;
+	assert_null(store_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "store.key"));
+	store_close(NULL);
+	store_reader_free(NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_records),
+		cmocka_unit_test(test_mixed_batch),
+		cmocka_unit_test(test_idempotency),
+		cmocka_unit_test(test_audit_log),
+		cmocka_unit_test(test_encryption_at_rest),
+		cmocka_unit_test(test_tamper_flip_byte),
+		cmocka_unit_test(test_tamper_rehashed_leaf),
+		cmocka_unit_test(test_tamper_node),
+		cmocka_unit_test(test_tamper_delete_last),
+		cmocka_unit_test(test_tamper_delete_middle),
+		cmocka_unit_test(test_tamper_swap),
+		cmocka_unit_test(test_tamper_rollback),
+		cmocka_unit_test(test_tamper_checkpoint),
+		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_group_commit),
+		cmocka_unit_test(test_failed_commit),
+		cmocka_unit_test(test_outbox),
+		cmocka_unit_test(test_inbound),
+		cmocka_unit_test(test_crash),
+		cmocka_unit_test(test_closed_submit),
+	};
+	int rc;
+
+	rc = cmocka_run_group_tests_name("store", tests, NULL, NULL);
+	free(vkey_line);
+	return rc;
+}
