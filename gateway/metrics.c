@@ -239,6 +239,9 @@ metrics_render(const metrics_gauges_t *g, buf_t *out)
 		buf_printf(out, "# HELP visor_audit_log_size Leaves in the audit log.\n"
 		    "# TYPE visor_audit_log_size gauge\nvisor_audit_log_size %llu\n",
 		    (unsigned long long)g->audit_size);
+		buf_printf(out, "# HELP visor_audit_checkpoint_size Leaves the latest signed checkpoint covers (the rest wait for the next).\n"
+		    "# TYPE visor_audit_checkpoint_size gauge\nvisor_audit_checkpoint_size %llu\n",
+		    (unsigned long long)g->checkpoint_size);
 		buf_printf(out, "# HELP visor_audit_checkpoint_age_seconds Seconds since the last signed checkpoint.\n"
 		    "# TYPE visor_audit_checkpoint_age_seconds gauge\n"
 		    "visor_audit_checkpoint_age_seconds %g\n", g->checkpoint_age_s);

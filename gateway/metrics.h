@@ -37,6 +37,7 @@ typedef struct {
 /* Gauges supplied when rendering. */
 typedef struct {
 	uint64_t audit_size;
+	uint64_t checkpoint_size;	/* leaves the latest signed checkpoint covers */
 	uint64_t store_jobs, store_commits, store_failed_commits;
 	double checkpoint_age_s;	/* < 0: none yet */
 	double uptime_s;

@@ -756,6 +756,7 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	}
 	memset(&g, 0, sizeof(g));
 	g.audit_size = store_audit_size(s->gw.store);
+	g.checkpoint_size = store_checkpoint_size(s->gw.store);
 	{
 		store_stats_t st;
 		store_stats(s->gw.store, &st);

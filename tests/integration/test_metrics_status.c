@@ -149,6 +149,16 @@ test_operator_view(void **state)
 	assert_non_null(strstr(b.data, "visor_audit_log_size "));
 	assert_null(strstr(b.data, "visor_audit_log_size 0\n"));
 	assert_non_null(strstr(b.data, "visor_audit_checkpoint_age_seconds "));
+	{
+		/* Every entry is covered by a signed checkpoint by now. */
+		const char *a = strstr(b.data, "\nvisor_audit_log_size ");
+		const char *c = strstr(b.data, "\nvisor_audit_checkpoint_size ");
+
+		assert_non_null(a);
+		assert_non_null(c);
+		assert_int_equal(strtoull(a + 22, NULL, 10),
+		    strtoull(c + 29, NULL, 10));
+	}
 	assert_null(strstr(b.data, "visor_audit_checkpoint_age_seconds -1\n"));
 	{
 		char want[800];
