@@ -1,0 +1,284 @@
+/*
+ * store_backup and store_check (gateway/store.h): the online copy, the
+ * mark that stops a gateway from signing on from a backup, and the start-up
+ * check run without starting.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gateway/audit_entry.h"
+#include "gateway/store.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+
+#define AREA "norfolk"
+
+typedef struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	store_result_t r;
+} waiter_t;
+
+static char root[64];
+
+static void
+on_done(void *arg, const store_result_t *r)
+{
+	waiter_t *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->r = *r;
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static store_result_t
+submit_wait(store_t *s, store_job_t *j)
+{
+	waiter_t w;
+
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	store_submit(s, j, on_done, &w);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	return w.r;
+}
+
+static const char *
+path(const char *rel)
+{
+	static char p[4][256];
+	static int i;
+	char *out = p[i++ % 4];
+
+	snprintf(out, 256, "%s/%s", root, rel);
+	return out;
+}
+
+static store_t *
+open_store(const char *dir)
+{
+	store_options_t o;
+	char err[512];
+	store_t *s;
+
+	memset(&o, 0, sizeof(o));
+	o.data_dir = dir;
+	o.area = AREA;
+	o.checkpoint_interval_ms = 20;
+	s = store_open(&o, err, sizeof(err));
+	if (s == NULL)
+		fail_msg("store_open %s: %s", dir, err);
+	return s;
+}
+
+/* Write a record and its audit entry. */
+static void
+put(store_t *s, const char *id)
+{
+	const char *json = "{\"id\":\"X\"}";
+	store_job_t *j = store_job_new();
+	audit_entry_t e;
+
+	memset(&e, 0, sizeof(e));
+	e.op = "collect";
+	e.request_id = "req";
+	e.actor_id = "urn:visor:norfolk:agency:police";
+	e.record = id;
+	e.version = AUDIT_VERSION_ASSIGNED;
+	e.result = "ok";
+	assert_non_null(j);
+	assert_int_equal(store_job_put_record(j, id, STORE_VERSION_ANY, 1, 1, AREA,
+	    json, strlen(json), "urn:visor:norfolk:agency:police", "[]"), 0);
+	assert_int_equal(store_job_audit(j, &e), 0);
+	assert_int_equal(submit_wait(s, j).status, STORE_OK);
+}
+
+/* Wait until a checkpoint covers size entries. */
+static void
+wait_signed(store_t *s, uint64_t size)
+{
+	struct timespec ts = { 0, 10 * 1000000L };
+	int i;
+
+	for (i = 0; i < 500 && store_checkpoint_size(s) < size; i++)
+		nanosleep(&ts, NULL);
+	assert_int_equal(store_checkpoint_size(s), size);
+}
+
+static int
+mode_of(const char *p)
+{
+	struct stat sb;
+
+	assert_int_equal(stat(p, &sb), 0);
+	return (int)(sb.st_mode & 0777);
+}
+
+static void
+test_backup_copy_and_mark(void **state)
+{
+	char err[512], *text = NULL;
+	uint64_t size = 0, cps = 0;
+	store_reader_t *rd;
+	store_record_t rec;
+	size_t len;
+	store_options_t o;
+	store_t *s, *c;
+	buf_t vk = BUF_INIT;
+	struct stat sb;
+
+	(void)state;
+	assert_int_equal(store_init_keys(path("live"), AREA, &vk, err,
+	    sizeof(err)), 0);
+	buf_free(&vk);
+	s = open_store(path("live"));
+	put(s, "REC-1");
+	put(s, "REC-2");
+	wait_signed(s, 2);
+
+	/* Online: the gateway's store stays open during the copy. */
+	if (store_backup(path("live"), path("bk"), err, sizeof(err)) < 0)
+		fail_msg("store_backup: %s", err);
+	assert_int_equal(mode_of(path("bk")), 0700);
+	assert_int_equal(mode_of(path("bk/store.db")), 0600);
+	assert_int_equal(mode_of(path("bk/store.key")), 0600);
+	assert_int_equal(mode_of(path("bk/audit.key")), 0600);
+	assert_int_equal(mode_of(path("bk/checkpoint.last")), 0600);
+	assert_int_equal(stat(path("bk/store.db-wal"), &sb), -1);
+	assert_int_equal(file_read_all(path("bk/" STORE_BACKUP_MARK), 4096,
+	    &text, &len), 0);
+	assert_non_null(strstr(text, "audit_size=2\n"));
+	assert_non_null(strstr(text, "checkpoint_size=2\n"));
+	assert_non_null(strstr(text, "origin=visor.norfolk/audit\n"));
+	free(text);
+
+	/* Not over an existing copy. */
+	assert_int_equal(store_backup(path("live"), path("bk"), err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "exists already"));
+
+	/* The live log moves on. */
+	put(s, "REC-3");
+	wait_signed(s, 3);
+
+	/* A marked copy does not open ... */
+	memset(&o, 0, sizeof(o));
+	o.data_dir = path("bk");
+	o.area = AREA;
+	assert_null(store_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "copy made by visorctl backup"));
+	/* ... but passes the start-up check, with its own sizes. */
+	assert_int_equal(store_check(path("bk"), AREA, &size, &cps, err,
+	    sizeof(err)), 0);
+	assert_int_equal(size, 2);
+	assert_int_equal(cps, 2);
+
+	/* Beside the live checkpoint.last it is a rollback. */
+	if (store_backup(path("bk"), path("bk2"), err, sizeof(err)) < 0)
+		fail_msg("store_backup of a backup: %s", err);
+	assert_int_equal(file_read_all(path("live/checkpoint.last"), 65536,
+	    &text, &len), 0);
+	assert_int_equal(file_write_atomic(path("bk2/checkpoint.last"), text,
+	    len, 0600), 0);
+	free(text);
+	assert_int_equal(store_check(path("bk2"), AREA, NULL, NULL, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "store.db was rolled back"));
+	assert_null(store_open(&(store_options_t){ .data_dir = path("bk2"),
+	    .area = AREA }, err, sizeof(err)));
+	assert_non_null(strstr(err, "store.db was rolled back"));
+
+	/* Without the mark the copy is a working store: keys and records. */
+	assert_int_equal(unlink(path("bk/" STORE_BACKUP_MARK)), 0);
+	c = open_store(path("bk"));
+	assert_int_equal(store_audit_size(c), 2);
+	rd = store_reader_new(c, err, sizeof(err));
+	assert_non_null(rd);
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(store_record_get(rd, "REC-2", &rec), 0);
+	assert_non_null(strstr(rec.json.data, "\"id\""));
+	buf_free(&rec.json);
+	assert_int_equal(store_record_get(rd, "REC-3", &rec), 1);
+	store_reader_free(rd);
+	store_close(c);
+	store_close(s);
+}
+
+static void
+test_backup_errors(void **state)
+{
+	char err[512];
+	buf_t vk = BUF_INIT;
+
+	(void)state;
+	/* Not a data directory. */
+	assert_int_equal(store_backup(path("nothing"), path("out"), err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a gateway data directory"));
+	assert_int_equal(store_backup(NULL, path("out"), err, sizeof(err)), -1);
+	assert_int_equal(store_check(path("nothing"), AREA, NULL, NULL, err,
+	    sizeof(err)), -1);
+	assert_int_equal(store_check(NULL, AREA, NULL, NULL, err, sizeof(err)),
+	    -1);
+	/* Keys but no database yet. */
+	assert_int_equal(store_init_keys(path("fresh"), AREA, &vk, err,
+	    sizeof(err)), 0);
+	buf_free(&vk);
+	assert_int_equal(store_backup(path("fresh"), path("out"), err,
+	    sizeof(err)), -1);
+	assert_int_equal(store_check(path("fresh"), AREA, NULL, NULL, err,
+	    sizeof(err)), -1);
+}
+
+static int
+setup(void **state)
+{
+	char tmpl[] = "/tmp/test_store_backup.XXXXXX";
+
+	(void)state;
+	if (mkdtemp(tmpl) == NULL)
+		return -1;
+	snprintf(root, sizeof(root), "%s", tmpl);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_backup_copy_and_mark),
+		cmocka_unit_test(test_backup_errors),
+	};
+
+	return cmocka_run_group_tests_name("store_backup", tests, setup,
+	    teardown);
+}
