@@ -449,6 +449,65 @@ test_check_identity_direct(void **state)
 	X509_free(x);
 }
 
+/* An area CA rotation: the old and the new norfolk CA share a name; each
+ * CRL loads against the CA that signed it, and leaves of both verify (and
+ * a revocation on either CRL applies to that CA's leaves only). */
+static void
+test_ca_rotation_overlap(void **state)
+{
+	char err[256], nf2_dir[192], nf2_ca[224], nf2_crl[224];
+	const char *cas[] = { F.nf_ca, F.sf_ca, NULL };
+	const char *crls[] = { F.nf_crl, F.sf_crl, NULL };
+	pki_ca_t nf2;
+	X509_CRL *crl;
+	identity_t id;
+	tls_trust_t *t;
+	X509 *old_leaf, *new_leaf;
+
+	(void)state;
+	memset(&nf2, 0, sizeof(nf2));
+	path(nf2_dir, sizeof(nf2_dir), F.root_dir, "norfolk-2");
+	path(nf2_ca, sizeof(nf2_ca), nf2_dir, "ca.crt");
+	path(nf2_crl, sizeof(nf2_crl), nf2_dir, "crl.pem");
+	assert_int_equal(pki_area_ca_create(F.root_dir, "norfolk", nf2_dir, 0,
+	    err, sizeof(err)), 0);
+	assert_int_equal(pki_ca_load(nf2_dir, "ca", &nf2, err, sizeof(err)), 0);
+	assert_int_equal(X509_NAME_cmp(X509_get_subject_name(nf2.cert),
+	    X509_get_subject_name(F.nf.cert)), 0);
+	cas[2] = nf2_ca;
+	crls[2] = nf2_crl;
+	t = tls_trust_load(F.root_crt, cas, 3, crls, 3, err, sizeof(err));
+	if (t == NULL)
+		fail_msg("overlap set refused: %s", err);
+	old_leaf = mint(&F.nf, "urn:visor:norfolk:agency:police", NULL);
+	new_leaf = mint(&nf2, "urn:visor:norfolk:agency:police", NULL);
+	assert_string_equal(verify_as(t, old_leaf, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	assert_string_equal(verify_as(t, new_leaf, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	tls_trust_free(t);
+	/* Revoke the new leaf on the new CA's CRL: only it is refused. */
+	crl = pki_make_crl(&nf2, NULL, X509_get0_serialNumber(new_leaf),
+	    PKI_REASON_SUPERSEDED, 0, err, sizeof(err));
+	assert_non_null(crl);
+	assert_int_equal(pki_write_crl(nf2_crl, crl, err, sizeof(err)), 0);
+	X509_CRL_free(crl);
+	t = tls_trust_load(F.root_crt, cas, 3, crls, 3, err, sizeof(err));
+	assert_non_null(t);
+	assert_string_equal(verify_as(t, new_leaf, NULL, TLS_ROLE_CLIENT, &id),
+	    "revoked");
+	assert_string_equal(verify_as(t, old_leaf, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	tls_trust_free(t);
+	/* A CRL signed by neither same-named CA is still refused. */
+	crl = pki_make_crl(&F.other_nf, NULL, NULL, 0, 0, err, sizeof(err));
+	assert_non_null(crl);
+	assert_int_equal(pki_write_crl(nf2_crl, crl, err, sizeof(err)), 0);
+	X509_CRL_free(crl);
+	assert_null(tls_trust_load(F.root_crt, cas, 3, crls, 3, err, sizeof(err)));
+	assert_non_null(strstr(err, "CRL signature does not verify"));
+	X509_free(old_leaf);
+	X509_free(new_leaf);
+	pki_ca_clear(&nf2);
+}
+
 static void
 test_store_and_intermediates(void **state)
 {
@@ -581,6 +640,7 @@ main(void)
 		cmocka_unit_test(test_revoked),
 		cmocka_unit_test(test_bad_signature),
 		cmocka_unit_test(test_check_identity_direct),
+		cmocka_unit_test(test_ca_rotation_overlap),
 		cmocka_unit_test(test_store_and_intermediates),
 		cmocka_unit_test(test_load_refusals),
 		cmocka_unit_test(test_crl_forged),
