@@ -279,10 +279,11 @@ int store_audit_search(store_reader_t *r, const store_audit_query_t *q,
  * SQLite's online backup API (one read snapshot, so the copy holds every
  * leaf that checkpoint covers), then store.key and audit.key; every file
  * mode 0600, written atomically.  out_dir is created (0700) if missing and
- * must not hold a store.db already.  Last, out_dir/STORE_BACKUP_MARK records
- * when the copy was made and the log size it holds; store_open refuses a
- * directory carrying it (see store_check and visorctl restore).  0, or -1
- * with err (a partial copy may be left in out_dir).
+ * must not hold a store.db already.  out_dir/STORE_BACKUP_MARK is written
+ * first and completed last with when the copy was made and the log size it
+ * holds; store_open refuses a directory carrying it (see store_check and
+ * visorctl restore), so not even a partial copy can be started.  0, or -1
+ * with err (a partial copy, marked, may be left in out_dir).
  */
 int store_backup(const char *data_dir, const char *out_dir, char *err,
     size_t errlen);

@@ -209,6 +209,13 @@ store_backup(const char *data_dir, const char *out_dir, char *err,
 		berr(err, errlen, "%s: %s", out_dir, strerror(errno));
 		return -1;
 	}
+	/* The mark goes first, so that no partial copy (keys and database
+	 * but a failure before the end) is ever a startable data directory. */
+	if (file_write_atomic(mark, "visor-gw backup\nincomplete\n", 27,
+	    0600) < 0) {
+		berr(err, errlen, "%s: %s", mark, strerror(errno));
+		return -1;
+	}
 	/* checkpoint.last before the database: the database only grows and
 	 * holds every leaf a checkpoint covers before the checkpoint is
 	 * signed, so the copy is never behind its own checkpoint.last. */
