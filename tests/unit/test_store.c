@@ -900,7 +900,8 @@ db_files(const char *dir, const char *suffix, const char *to_dir,
 static void
 test_tamper_rollback(void **state)
 {
-	char *dir = store_with_entries(5), err[256];
+	char *dir = store_with_entries(5), err[256], p[512], *note;
+	size_t note_len;
 	store_t *s;
 	int k;
 
@@ -915,14 +916,22 @@ test_tamper_rollback(void **state)
 	assert_true(open_fails(dir, err, sizeof(err)));
 	assert_non_null(strstr(err, "rolled back"));
 	/* Deleting checkpoint.last as well is noticed too. */
-	{
-		char p[512];
-
-		snprintf(p, sizeof(p), "%s/checkpoint.last", dir);
-		unlink(p);
-	}
+	snprintf(p, sizeof(p), "%s/checkpoint.last", dir);
+	assert_int_equal(file_read_all(p, 65536, &note, &note_len), 0);
+	unlink(p);
 	assert_true(open_fails(dir, err, sizeof(err)));
 	assert_non_null(strstr(err, "checkpoint.last is missing"));
+	assert_int_equal(file_write_atomic(p, note, note_len, 0600), 0);
+	free(note);
+	/* So is a database deleted outright (a fresh one would be empty). */
+	snprintf(p, sizeof(p), "%s/store.db", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/store.db-wal", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/store.db-shm", dir);
+	unlink(p);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "rolled back"));
 	rm_rf(dir);
 	free(dir);
 }
