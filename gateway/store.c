@@ -2,6 +2,28 @@
  * store: lifecycle, the writer thread (group commit), audit sequencing and
  * checkpoints, and the start-up check of the log.  Readers are in
  * store_read.c; both share store_int.h.
+ *
+ * Tables (store.db):
+ *   records          current row per id: version, category, level,
+ *                    managing_area, erased
+ *   record_versions  (id, version): time, actor, op put|erase, changed paths,
+ *                    content = AES-256-GCM(JSON, AAD id 0x00 version);
+ *                    erasure sets every content of the id to NULL
+ *   idempotency      (scope, key): request hash, status, sealed answer
+ *                    (AAD "idem" 0x00 scope 0x00 key)
+ *   outbox           transfers; payload sealed (AAD "outbox" 0x00 id);
+ *                    counters.outbox_queued kept by triggers
+ *   inbound          (from_area, transfer_id): digest, audit index, receipt
+ *   audit_leaves     idx = seq: exact leaf bytes, leaf hash, and the record,
+ *                    actor, op and time columns that search uses (indexed)
+ *   merkle_nodes     (level >= 1, idx): hash of every complete subtree,
+ *                    so a proof costs O(log n) reads (level 0: leaf hash)
+ *   checkpoints      size: signed note, time
+ *
+ * Invariants: the writer's frontier always describes exactly the committed
+ * leaves (a failed batch restores it); a checkpoint is signed only over the
+ * frontier, so only over committed leaves; checkpoint.last is written before
+ * the checkpoints row, so the file is never behind the database.
  */
 #include "gateway/store.h"
 
