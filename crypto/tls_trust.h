@@ -38,7 +38,10 @@ tls_trust_t *tls_trust_load(const char *root_file, const char *const *ca_files,
 void tls_trust_free(tls_trust_t *t);
 
 /* The X509_STORE (root as the only trust anchor, CRLs loaded, CRL checking
- * on).  Owned by t; take a reference (X509_STORE_up_ref) to keep it. */
+ * on).  The area CA certificates are in it too, so that a peer sending only
+ * its leaf still chains; without X509_V_FLAG_PARTIAL_CHAIN (never set) they
+ * are not anchors.  Flags: X509_V_FLAG_CRL_CHECK | X509_V_FLAG_X509_STRICT.
+ * Owned by t; take a reference (X509_STORE_up_ref) to keep it. */
 X509_STORE *tls_trust_store(const tls_trust_t *t);
 
 /* The area CA certificates, as untrusted intermediates for chain building.
@@ -59,7 +62,8 @@ int tls_trust_verify(const tls_trust_t *t, X509 *cert, STACK_OF(X509) *chain_ext
 int tls_trust_check_identity(X509 *leaf, X509 *issuer, tls_role_t role,
     identity_t *out, char *reason, size_t reasonlen);
 
-/* Map an OpenSSL X509_V_ERR_* code to one of the reason codes above. */
+/* Map an OpenSSL X509_V_ERR_* code to one of the reason codes above
+ * (X509_V_OK and codes without a closer match give "verify-failed"). */
 const char *tls_trust_reason(int x509_verify_error);
 
 /* SHA-256 of the certificate's DER as 64 hex digits and NUL. */

@@ -1,13 +1,83 @@
-/* visor-gw: the gateway daemon.  See gateway/server.c. */
+/*
+ * visor-gw: the gateway daemon.
+ *
+ *   visor-gw --config FILE [--check-config]
+ */
 #include <stdio.h>
+#include <string.h>
+
+#include "gateway/config.h"
+#include "gateway/gen.h"
+#include "gateway/server.h"
+#include "gateway/version.h"
+#include "util/log.h"
 
 int main(int argc, char **argv);
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: visor-gw --config FILE [--check-config]\n"
+	    "       visor-gw --version\n\n"
+	    "  --config FILE     the gateway configuration (visor-gw.json(5))\n"
+	    "  --check-config    validate the configuration, certificates and\n"
+	    "                    policy, then exit (0 valid, 1 invalid)\n"
+	    "Signals: SIGHUP reloads certificates, CRLs and policy; SIGTERM drains\n"
+	    "and stops.\n");
+}
 
 int
 main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "visor-gw: starting\n");
-	return 1;
+	const char *config_path = NULL;
+	int check = 0, i, rc;
+	char err[1024];
+	config_t *cfg;
+	gw_gen_t *g;
+	server_t *s;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config_path = argv[++i];
+		} else if (strcmp(argv[i], "--check-config") == 0) {
+			check = 1;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("visor-gw %s\n", visor_version());
+			return 0;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "visor-gw: unknown argument '%s'\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (config_path == NULL) {
+		usage(stderr);
+		return 2;
+	}
+	if ((cfg = config_load(config_path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "visor-gw: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		/* Build everything a start would, without listening. */
+		if ((g = gw_gen_load(config_path, cfg, NULL, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "visor-gw: %s\n", err);
+			return 1;
+		}
+		printf("visor-gw: %s: configuration valid (area %s, policy %s)\n",
+		    config_path, g->cfg->area, g->policy_hash);
+		gw_gen_unref(g);
+		return 0;
+	}
+	if ((s = server_new(config_path, cfg, err, sizeof(err))) == NULL) {
+		log_event(LOG_ERROR, "start-failed", "error", err, NULL);
+		fprintf(stderr, "visor-gw: %s\n", err);
+		return 1;
+	}
+	rc = server_run(s);
+	server_free(s);
+	return rc == 0 ? 0 : 1;
 }

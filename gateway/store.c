@@ -151,8 +151,9 @@ static const char *const writer_sql[W_NSTMT] = {
 	    " WHERE transfer_id = ?1",
 	[W_IN_ADD] = "INSERT INTO inbound(from_area, transfer_id, digest,"
 	    " received_at, audit_index) VALUES(?1, ?2, ?3, ?4, ?5)",
+	/* The first receipt stays: a repeat is answered with the same bytes. */
 	[W_IN_RCPT] = "UPDATE inbound SET receipt = ?3"
-	    " WHERE from_area = ?1 AND transfer_id = ?2",
+	    " WHERE from_area = ?1 AND transfer_id = ?2 AND receipt IS NULL",
 	[W_CKPT_PUT] = "INSERT OR REPLACE INTO checkpoints(size, note, time)"
 	    " VALUES(?1, ?2, ?3)",
 	[W_SECDEL_ON] = "PRAGMA secure_delete=ON",

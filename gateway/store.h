@@ -149,7 +149,9 @@ int store_job_outbox_update(store_job_t *j, const char *transfer_id,
 int store_job_inbound_add(store_job_t *j, const char *from_area,
     const char *transfer_id, const char *digest, const char *received_at);
 
-/* Store the signed receipt of an inbound transfer. */
+/* Store the signed receipt of an inbound transfer.  The first stored
+ * receipt is kept: STORE_NOT_FOUND if there is no such inbound transfer or
+ * it already has a receipt (a racing repeat signed first). */
 int store_job_inbound_receipt(store_job_t *j, const char *from_area,
     const char *transfer_id, const char *receipt, size_t len);
 
@@ -211,6 +213,11 @@ int store_transfer_get(store_reader_t *r, const char *transfer_id,
  * payloads decrypted.  Sets *n.  0 or -1.  Caller buf_free()s each. */
 int store_outbox_due(store_reader_t *r, int64_t now_ms, store_transfer_t *out,
     size_t max, size_t *n);
+
+/* The same for one peer area only (so that a peer that is down cannot
+ * starve the others). */
+int store_outbox_due_for(store_reader_t *r, const char *area, int64_t now_ms,
+    store_transfer_t *out, size_t max, size_t *n);
 
 /* Outbox depth and the age of the oldest queued transfer, per peer area:
  * calls fn for each area.  0 or -1. */

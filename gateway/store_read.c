@@ -19,7 +19,7 @@
 #include "util/json.h"
 
 enum {
-	R_RECORD, R_HISTORY, R_IDEM, R_TRANSFER, R_DUE, R_STATS, R_INBOUND,
+	R_RECORD, R_HISTORY, R_IDEM, R_TRANSFER, R_DUE, R_DUE_FOR, R_STATS, R_INBOUND,
 	R_CKPT, R_LEAF, R_ENTRIES, R_NSTMT
 };
 
@@ -38,6 +38,11 @@ static const char *const reader_sql[R_NSTMT] = {
 	    " initiator, status, attempts, next_attempt_ms, deadline_ms,"
 	    " created_ms, receipt, payload FROM outbox"
 	    " WHERE status = 'queued' AND next_attempt_ms <= ?1"
+	    " ORDER BY next_attempt_ms, created_ms LIMIT ?2",
+	[R_DUE_FOR] = "SELECT transfer_id, record_id, to_area, purpose,"
+	    " initiator, status, attempts, next_attempt_ms, deadline_ms,"
+	    " created_ms, receipt, payload FROM outbox"
+	    " WHERE status = 'queued' AND next_attempt_ms <= ?1 AND to_area = ?3"
 	    " ORDER BY next_attempt_ms, created_ms LIMIT ?2",
 	[R_STATS] = "SELECT to_area, count(*), min(created_ms) FROM outbox"
 	    " WHERE status = 'queued' GROUP BY to_area ORDER BY to_area",
@@ -82,6 +87,10 @@ store_reader_new(store_t *s, char *err, size_t errlen)
 		free(r);
 		return NULL;
 	}
+	/* Every commit invalidates a reader's page cache, and every request
+	 * commits (its audit entry): map the file so that re-reading a page
+	 * is a memory access, not a pread(2). */
+	sqlite3_exec(r->db, "PRAGMA mmap_size=268435456", NULL, NULL, NULL);
 	return r;
 }
 
@@ -363,9 +372,9 @@ out:
 	return ret;
 }
 
-int
-store_outbox_due(store_reader_t *r, int64_t now_ms, store_transfer_t *out,
-    size_t max, size_t *n)
+static int
+outbox_due(store_reader_t *r, const char *area, int64_t now_ms,
+    store_transfer_t *out, size_t max, size_t *n)
 {
 	sqlite3_stmt *st;
 	size_t i, got = 0;
@@ -376,9 +385,11 @@ store_outbox_due(store_reader_t *r, int64_t now_ms, store_transfer_t *out,
 		return 0;
 	if (max > INT32_MAX)
 		max = INT32_MAX;
-	if ((st = stmt(r, R_DUE)) == NULL ||
+	if ((st = stmt(r, area ? R_DUE_FOR : R_DUE)) == NULL ||
 	    sqlite3_bind_int64(st, 1, now_ms) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, (sqlite3_int64)max) != SQLITE_OK)
+	    sqlite3_bind_int64(st, 2, (sqlite3_int64)max) != SQLITE_OK ||
+	    (area != NULL && sqlite3_bind_text(st, 3, area, -1,
+	    SQLITE_STATIC) != SQLITE_OK))
 		goto out;
 	while (got < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (transfer_row(r, st, &out[got], 1) < 0)
@@ -398,6 +409,20 @@ out:
 	if (st != NULL)
 		sqlite3_reset(st);
 	return ret;
+}
+
+int
+store_outbox_due(store_reader_t *r, int64_t now_ms, store_transfer_t *out,
+    size_t max, size_t *n)
+{
+	return outbox_due(r, NULL, now_ms, out, max, n);
+}
+
+int
+store_outbox_due_for(store_reader_t *r, const char *area, int64_t now_ms,
+    store_transfer_t *out, size_t max, size_t *n)
+{
+	return outbox_due(r, area, now_ms, out, max, n);
 }
 
 int

@@ -8,5 +8,14 @@
 #define VISORCTL_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_certs(int argc, char **argv);
+int cmd_quickstart(int argc, char **argv);
+int cmd_gen(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+
+int cmd_transfer(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 #endif

@@ -1,0 +1,267 @@
+/*
+ * csv: RFC 4180 reader.  See csv.h for the contract.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/csv.h"
+#include "util/buf.h"
+#include "util/json.h"
+
+struct csv_reader {
+	const char *data;
+	size_t len;
+	size_t pos;
+	size_t line;
+	csv_limits_t lim;
+	buf_t store;		/* field bytes, each followed by NUL */
+	size_t *offs;		/* field start offsets into store */
+	size_t *lens;
+	const char **ptrs;
+	size_t cap;		/* entries in offs, lens, ptrs */
+	size_t n;
+};
+
+csv_reader_t *
+csv_reader_new(const char *data, size_t len, const csv_limits_t *lim)
+{
+	csv_reader_t *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->data = data;
+	r->len = data != NULL ? len : 0;
+	r->line = 1;
+	if (lim != NULL)
+		r->lim = *lim;
+	if (r->lim.max_field == 0)
+		r->lim.max_field = CSV_FIELD_MAX_DEFAULT;
+	if (r->lim.max_fields == 0)
+		r->lim.max_fields = CSV_FIELDS_MAX_DEFAULT;
+	if (r->lim.max_record == 0)
+		r->lim.max_record = CSV_RECORD_MAX_DEFAULT;
+	/* room for every byte of a maximal record plus one NUL per field */
+	buf_init(&r->store, r->lim.max_record + r->lim.max_fields + 1);
+	if (r->len >= 3 && memcmp(r->data, "\xef\xbb\xbf", 3) == 0)
+		r->pos = 3;
+	return r;
+}
+
+void
+csv_reader_free(csv_reader_t *r)
+{
+	if (r == NULL)
+		return;
+	buf_free(&r->store);
+	free(r->offs);
+	free(r->lens);
+	free(r->ptrs);
+	free(r);
+}
+
+size_t
+csv_line(const csv_reader_t *r)
+{
+	return r->line;
+}
+
+/* Open a new field slot.  -1 if there are too many or memory is short. */
+static int
+field_begin(csv_reader_t *r)
+{
+	size_t ncap;
+	void *p;
+
+	if (r->n >= r->lim.max_fields)
+		return -1;
+	if (r->n == r->cap) {
+		ncap = r->cap ? r->cap * 2 : 16;
+		if (ncap > r->lim.max_fields)
+			ncap = r->lim.max_fields;
+		if ((p = realloc(r->offs, ncap * sizeof(*r->offs))) == NULL)
+			return -1;
+		r->offs = p;
+		if ((p = realloc(r->lens, ncap * sizeof(*r->lens))) == NULL)
+			return -1;
+		r->lens = p;
+		if ((p = realloc(r->ptrs, ncap * sizeof(*r->ptrs))) == NULL)
+			return -1;
+		r->ptrs = p;
+		r->cap = ncap;
+	}
+	r->offs[r->n] = r->store.len;
+	r->lens[r->n] = 0;
+	r->n++;
+	return 0;
+}
+
+/* Close the current field: NUL-terminate, check its content. */
+static const char *
+field_end(csv_reader_t *r)
+{
+	size_t i = r->n - 1;
+	const char *f;
+
+	if (buf_append(&r->store, "", 1) < 0)
+		return "record too long";
+	f = r->store.data != NULL ? r->store.data + r->offs[i] : "";
+	if (memchr(f, '\0', r->lens[i]) != NULL)
+		return "NUL byte in field";
+	if (!json_utf8_valid((const unsigned char *)f, r->lens[i]))
+		return "field is not valid UTF-8";
+	return NULL;
+}
+
+static const char *
+field_add(csv_reader_t *r, const char *p, size_t n)
+{
+	if (r->lens[r->n - 1] + n > r->lim.max_field)
+		return "field too long";
+	if (buf_append(&r->store, p, n) < 0)
+		return "record too long";
+	r->lens[r->n - 1] += n;
+	return NULL;
+}
+
+/* Skip to just past the next LF (resynchronise after an error). */
+static void
+skip_line(csv_reader_t *r)
+{
+	const char *nl;
+
+	nl = memchr(r->data + r->pos, '\n', r->len - r->pos);
+	if (nl == NULL) {
+		r->pos = r->len;
+		return;
+	}
+	r->pos = (size_t)(nl - r->data) + 1;
+	r->line++;
+}
+
+int
+csv_next(csv_reader_t *r, csv_row_t *row, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	size_t start, run, i, quote_line;
+	char c;
+
+	/* blank lines between records */
+	for (;;) {
+		if (r->pos < r->len && r->data[r->pos] == '\n') {
+			r->pos++;
+			r->line++;
+		} else if (r->pos + 1 < r->len && r->data[r->pos] == '\r' &&
+		    r->data[r->pos + 1] == '\n') {
+			r->pos += 2;
+			r->line++;
+		} else
+			break;
+	}
+	if (r->pos >= r->len)
+		return 0;
+	buf_reset(&r->store);
+	r->n = 0;
+	row->line = r->line;
+	start = r->pos;
+	for (;;) {
+		if (field_begin(r) < 0) {
+			why = r->n >= r->lim.max_fields ? "too many fields" :
+			    "out of memory";
+			goto bad;
+		}
+		if (r->pos < r->len && r->data[r->pos] == '"') {
+			quote_line = r->line;
+			r->pos++;
+			for (;;) {
+				if (r->pos >= r->len) {
+					snprintf(err, errlen, "line %zu: quoted "
+					    "field opened on line %zu is not "
+					    "closed", r->line, quote_line);
+					return -1;
+				}
+				c = r->data[r->pos];
+				if (c == '"') {
+					if (r->pos + 1 < r->len &&
+					    r->data[r->pos + 1] == '"') {
+						why = field_add(r, "\"", 1);
+						r->pos += 2;
+						if (why != NULL)
+							goto bad;
+						continue;
+					}
+					r->pos++;
+					break;
+				}
+				/* a run of ordinary bytes at once */
+				run = 1;
+				while (r->pos + run < r->len &&
+				    r->data[r->pos + run] != '"')
+					run++;
+				for (i = 0; i < run; i++)
+					if (r->data[r->pos + i] == '\n')
+						r->line++;
+				why = field_add(r, r->data + r->pos, run);
+				r->pos += run;
+				if (why != NULL)
+					goto bad;
+			}
+			if (r->pos < r->len && r->data[r->pos] != ',' &&
+			    r->data[r->pos] != '\n' && r->data[r->pos] != '\r') {
+				why = "text after a closing quote";
+				goto bad;
+			}
+		} else {
+			run = 0;
+			while (r->pos + run < r->len) {
+				c = r->data[r->pos + run];
+				if (c == ',' || c == '\n' || c == '\r')
+					break;
+				if (c == '"') {
+					r->pos += run;
+					why = "quote inside an unquoted field";
+					goto bad;
+				}
+				run++;
+			}
+			why = field_add(r, r->data + r->pos, run);
+			r->pos += run;
+			if (why != NULL)
+				goto bad;
+		}
+		if ((why = field_end(r)) != NULL)
+			goto bad;
+		if (r->pos - start > r->lim.max_record) {
+			why = "record too long";
+			goto bad;
+		}
+		if (r->pos >= r->len)
+			break;
+		c = r->data[r->pos];
+		if (c == ',') {
+			r->pos++;
+			continue;
+		}
+		if (c == '\r') {
+			if (r->pos + 1 >= r->len || r->data[r->pos + 1] != '\n') {
+				why = "CR not followed by LF";
+				goto bad;
+			}
+			r->pos++;
+		}
+		/* LF: end of record */
+		r->pos++;
+		r->line++;
+		break;
+	}
+	for (i = 0; i < r->n; i++)
+		r->ptrs[i] = r->store.data + r->offs[i];
+	row->n = r->n;
+	row->fields = r->ptrs;
+	row->lens = r->lens;
+	return 1;
+bad:
+	snprintf(err, errlen, "line %zu: %s", r->line, why);
+	skip_line(r);
+	return -1;
+}

@@ -1,0 +1,81 @@
+/*
+ * mapping: turns CSV rows of an agency export into visor records (SPEC
+ * section 6) following a column-mapping file.
+ *
+ * The mapping file is one JSON object (see adapters/examples/ for complete
+ * ones):
+ *
+ *   {
+ *     "format": "visor-csv-mapping/1",
+ *     "description": "free text",                     (optional)
+ *     "method": "PUT" | "PATCH",                      (default "PUT")
+ *     "id": {"column": "Case Ref", "prefix": "PRB-"}, (or just "Case Ref")
+ *     "constants": {"managing_area": "norfolk", "addresses[0].type": "home"},
+ *     "columns": {
+ *       "Surname":  {"field": "person.surname"},      (type "string")
+ *       "DOB":      {"field": "person.dob", "type": "date",
+ *                    "date_format": "DD/MM/YYYY"},
+ *       "Category": {"field": "category", "type": "integer"},
+ *       "RoSH":     {"field": "risk.rosh",
+ *                    "values": {"H": "high", "VH": "very-high"}},
+ *       "Conditions": {"field": "licence.conditions", "type": "list",
+ *                    "separator": ";"},
+ *       "Tagged":   {"field": "em.active", "type": "boolean"},
+ *       "Officer":  {"ignore": true}
+ *     },
+ *     "unmapped": "error" | "ignore"                  (default "error")
+ *   }
+ *
+ * Field paths are names joined by '.', each optionally indexed ("name[2]",
+ * index 0..63): "person.surname", "addresses[1].postcode".  Types:
+ * string, integer, number, boolean (true/false/yes/no/y/n/1/0), date
+ * (date_format YYYY-MM-DD (default), DD/MM/YYYY, MM/DD/YYYY or DD-MM-YYYY;
+ * written YYYY-MM-DD) and list (split on separator, default ";", items
+ * trimmed, empty items dropped; an array of strings).  "values" maps cell
+ * text to the value written (for string and list).  An empty cell writes
+ * nothing unless "required": true, which makes it an error.  Objects and
+ * arrays left empty are dropped from the record.  The id column gives the
+ * record id ([A-Z0-9-]{3,64} after the prefix); with PUT it is also written
+ * as the record's "id".  With PATCH the record is a JSON merge patch
+ * (RFC 7396): arrays such as "addresses" are replaced whole.
+ */
+#ifndef ADAPTERS_MAPPING_H
+#define ADAPTERS_MAPPING_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#define MAPPING_FILE_MAX (1u << 20)
+#define MAPPING_ID_MAX 65
+
+typedef struct mapping mapping_t;
+
+/* Parse and check a mapping file's bytes.  Returns the mapping (caller
+ * frees with mapping_free) or NULL with a reason naming the key in err. */
+mapping_t *mapping_load(const char *json, size_t len, char *err,
+    size_t errlen);
+
+/* Free; NULL does nothing. */
+void mapping_free(mapping_t *m);
+
+/* "PUT" or "PATCH". */
+const char *mapping_method(const mapping_t *m);
+
+/* Match the CSV header row (n names) to the mapping: every mapped column
+ * and the id column must appear exactly once; with "unmapped": "error" every
+ * header column must be mapped or ignored.  Must succeed before
+ * mapping_apply.  Returns 0 or -1 with a reason in err. */
+int mapping_bind(mapping_t *m, const char *const *header, size_t n, char *err,
+    size_t errlen);
+
+/* Turn one row (n fields, as bound) into a record.  On success returns 0,
+ * *out the record object (caller frees with cJSON_Delete) and id the record
+ * id.  On bad data returns -1 with a reason naming the column in err. */
+int mapping_apply(const mapping_t *m, const char *const *fields, size_t n,
+    cJSON **out, char id[MAPPING_ID_MAX], char *err, size_t errlen);
+
+/* 1 if s is a valid record id, [A-Z0-9-]{3,64}. */
+int mapping_valid_id(const char *s);
+
+#endif

@@ -1,0 +1,1175 @@
+/*
+ * https_client: libcurl over mTLS with the visor identity checks.  See the
+ * header for the contract.  The only file that includes curl/curl.h.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "client/https_client.h"
+#include "crypto/identity.h"
+#include "util/fileio.h"
+
+#define PEM_FILE_MAX (1u << 20)
+
+struct https_client {
+	char *cert;
+	char *key;
+	char *root;
+	char *expect;			/* NULL: any gateway */
+	STACK_OF(X509_CRL) *crls;	/* NULL when none given */
+	long timeout_ms;
+	long connect_timeout_ms;
+	size_t max_response;
+	CURL *easy;			/* the keep-alive handle of the sync API */
+	char peer[IDENTITY_URI_MAX];	/* identity seen on the last handshake */
+	char verify_err[256];		/* why the last identity check failed */
+};
+
+/* One transfer's response collection, bounded. */
+struct xfer {
+	https_response_t *resp;
+	size_t max;
+	int too_large;
+	int retryable;		/* set by finish_transfer */
+};
+
+static int ctx_ex_index = -1;
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int global_rc = -1;
+
+static void
+global_init_once(void)
+{
+	const curl_version_info_data *v;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return;
+	v = curl_version_info(CURLVERSION_NOW);
+	/* The SSL_CTX callback hands us OpenSSL objects: any other backend
+	 * would make the identity check silently absent. */
+	if (v == NULL || v->ssl_version == NULL ||
+	    strncmp(v->ssl_version, "OpenSSL", 7) != 0) {
+		curl_global_cleanup();
+		return;
+	}
+	ctx_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (ctx_ex_index < 0) {
+		curl_global_cleanup();
+		return;
+	}
+	global_rc = 0;
+}
+
+int
+https_global_init(void)
+{
+	if (pthread_once(&global_once, global_init_once) != 0)
+		return -1;
+	return global_rc;
+}
+
+/* --- identity checks in the handshake ------------------------------------ */
+
+/* The single URI subjectAltName of cert, copied into out.  0, or -1 with a
+ * reason ("no-uri", "multiple-uris"). */
+static int
+cert_single_uri(X509 *cert, char *out, size_t outlen, const char **reason)
+{
+	GENERAL_NAMES *names;
+	const GENERAL_NAME *gn;
+	const ASN1_IA5STRING *uri = NULL;
+	int i, n, count = 0;
+
+	names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	if (names == NULL) {
+		*reason = "no-uri";
+		return -1;
+	}
+	n = sk_GENERAL_NAME_num(names);
+	for (i = 0; i < n; i++) {
+		gn = sk_GENERAL_NAME_value(names, i);
+		if (gn->type == GEN_URI) {
+			count++;
+			uri = gn->d.uniformResourceIdentifier;
+		}
+	}
+	if (count != 1) {
+		*reason = count == 0 ? "no-uri" : "multiple-uris";
+		GENERAL_NAMES_free(names);
+		return -1;
+	}
+	if (uri->length <= 0 || (size_t)uri->length >= outlen ||
+	    memchr(uri->data, '\0', (size_t)uri->length) != NULL) {
+		*reason = "malformed-uri";
+		GENERAL_NAMES_free(names);
+		return -1;
+	}
+	memcpy(out, uri->data, (size_t)uri->length);
+	out[uri->length] = '\0';
+	GENERAL_NAMES_free(names);
+	return 0;
+}
+
+/* The leaf against the configured CRLs: a current CRL from the leaf's issuer,
+ * signed by it, must exist and must not list the leaf.  Done here rather
+ * than through the X509_STORE so that it does not depend on when libcurl
+ * builds its store. */
+static int
+check_crls(const https_client_t *c, X509 *leaf, X509 *issuer,
+    const char **reason)
+{
+	X509_CRL *crl, *found = NULL;
+	X509_REVOKED *rev = NULL;
+	EVP_PKEY *ikey;
+	const ASN1_TIME *next;
+	int i, ok;
+
+	for (i = 0; i < sk_X509_CRL_num(c->crls); i++) {
+		crl = sk_X509_CRL_value(c->crls, i);
+		if (X509_NAME_cmp(X509_CRL_get_issuer(crl),
+		    X509_get_issuer_name(leaf)) != 0)
+			continue;
+		ikey = X509_get0_pubkey(issuer);
+		if (ikey == NULL || X509_CRL_verify(crl, ikey) != 1)
+			continue;
+		found = crl;
+		break;
+	}
+	if (found == NULL) {
+		*reason = "crl-missing";
+		return -1;
+	}
+	next = X509_CRL_get0_nextUpdate(found);
+	if (next == NULL || X509_cmp_current_time(next) <= 0) {
+		*reason = "crl-expired";
+		return -1;
+	}
+	ok = X509_CRL_get0_by_cert(found, &rev, leaf);
+	if (ok != 0) {
+		*reason = "revoked";
+		return -1;
+	}
+	return 0;
+}
+
+/* Identity rules for the server certificate at depth 0 (see the header). */
+static int
+check_server_identity(https_client_t *c, X509_STORE_CTX *sctx)
+{
+	STACK_OF(X509) *chain;
+	X509 *leaf, *issuer;
+	identity_t id, ca;
+	char uri[IDENTITY_URI_MAX], cauri[IDENTITY_URI_MAX], why[128];
+	const char *reason = NULL;
+
+	chain = X509_STORE_CTX_get0_chain(sctx);
+	if (chain == NULL || sk_X509_num(chain) < 2) {
+		reason = "no-issuer";
+		goto fail;
+	}
+	leaf = sk_X509_value(chain, 0);
+	issuer = sk_X509_value(chain, 1);
+	if (cert_single_uri(leaf, uri, sizeof(uri), &reason) < 0)
+		goto fail;
+	if (identity_parse(uri, strlen(uri), &id, why, sizeof(why)) < 0) {
+		reason = "malformed-uri";
+		goto fail;
+	}
+	if (id.kind != IDENTITY_GATEWAY) {
+		reason = "not-a-gateway";
+		goto fail;
+	}
+	if (cert_single_uri(issuer, cauri, sizeof(cauri), &reason) < 0 ||
+	    identity_parse(cauri, strlen(cauri), &ca, why, sizeof(why)) < 0 ||
+	    ca.kind != IDENTITY_CA) {
+		reason = "issuer-not-an-area-ca";
+		goto fail;
+	}
+	if (strcmp(ca.area, id.area) != 0) {
+		reason = "area-mismatch";
+		goto fail;
+	}
+	if (c->expect != NULL && strcmp(c->expect, id.uri) != 0) {
+		snprintf(c->verify_err, sizeof(c->verify_err),
+		    "server identity %s is not the expected %s", id.uri,
+		    c->expect);
+		X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	if (c->crls != NULL && check_crls(c, leaf, issuer, &reason) < 0) {
+		X509_STORE_CTX_set_error(sctx, strcmp(reason, "revoked") == 0 ?
+		    X509_V_ERR_CERT_REVOKED : X509_V_ERR_UNABLE_TO_GET_CRL);
+		snprintf(c->verify_err, sizeof(c->verify_err),
+		    "server certificate: %s", reason);
+		return 0;
+	}
+	snprintf(c->peer, sizeof(c->peer), "%s", id.uri);
+	return 1;
+fail:
+	snprintf(c->verify_err, sizeof(c->verify_err),
+	    "server certificate: %s", reason ? reason : "verify-failed");
+	X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
+static int
+verify_cb(int preverify_ok, X509_STORE_CTX *sctx)
+{
+	SSL *ssl;
+	SSL_CTX *ctx;
+	https_client_t *c;
+
+	ssl = X509_STORE_CTX_get_ex_data(sctx,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	if (ssl == NULL || (ctx = SSL_get_SSL_CTX(ssl)) == NULL)
+		return 0;
+	c = SSL_CTX_get_ex_data(ctx, ctx_ex_index);
+	if (c == NULL)
+		return 0;
+	if (!preverify_ok) {
+		if (c->verify_err[0] == '\0')
+			snprintf(c->verify_err, sizeof(c->verify_err),
+			    "server certificate: %s",
+			    X509_verify_cert_error_string(
+			    X509_STORE_CTX_get_error(sctx)));
+		return 0;
+	}
+	if (X509_STORE_CTX_get_error_depth(sctx) != 0)
+		return 1;
+	return check_server_identity(c, sctx);
+}
+
+static CURLcode
+ssl_ctx_cb(CURL *curl, void *sslctx, void *userptr)
+{
+	SSL_CTX *ctx = sslctx;
+
+	(void)curl;
+	if (SSL_CTX_set_ex_data(ctx, ctx_ex_index, userptr) != 1)
+		return CURLE_SSL_CERTPROBLEM;
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1)
+		return CURLE_SSL_CERTPROBLEM;
+	/* Fail the handshake itself, before any request byte is written. */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+	/* No resumption: every connection is verified in full. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	return CURLE_OK;
+}
+
+/* --- client ---------------------------------------------------------------- */
+
+static char *
+dup_str(const char *s)
+{
+	size_t n;
+	char *p;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	if ((p = malloc(n)) != NULL)
+		memcpy(p, s, n);
+	return p;
+}
+
+/* Check that the certificate and key load and match. */
+static int
+check_cert_key(const char *certfile, const char *keyfile, char *err,
+    size_t errlen)
+{
+	char *pem = NULL;
+	size_t len;
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+	int rc = -1;
+
+	if (file_read_all(certfile, PEM_FILE_MAX, &pem, &len) < 0) {
+		set_err(err, errlen, "%s: %s", certfile, strerror(errno));
+		goto out;
+	}
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
+		set_err(err, errlen, "%s: not a PEM certificate", certfile);
+		goto out;
+	}
+	BIO_free(bio);
+	bio = NULL;
+	free(pem);
+	pem = NULL;
+	if (file_check_private(keyfile) < 0) {
+		set_err(err, errlen, "%s: %s", keyfile, errno == EPERM ?
+		    "key file readable by group or others (want 0600)" :
+		    strerror(errno));
+		goto out;
+	}
+	if (file_read_all(keyfile, PEM_FILE_MAX, &pem, &len) < 0) {
+		set_err(err, errlen, "%s: %s", keyfile, strerror(errno));
+		goto out;
+	}
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
+		set_err(err, errlen, "%s: not a PEM private key", keyfile);
+		goto out;
+	}
+	if (X509_check_private_key(x, k) != 1) {
+		set_err(err, errlen, "%s does not match %s", keyfile, certfile);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (pem != NULL) {
+		OPENSSL_cleanse(pem, len);
+		free(pem);
+	}
+	BIO_free(bio);
+	EVP_PKEY_free(k);
+	X509_free(x);
+	return rc;
+}
+
+static int
+check_root(const char *rootfile, char *err, size_t errlen)
+{
+	char *pem = NULL;
+	size_t len;
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	int rc = -1;
+
+	if (file_read_all(rootfile, PEM_FILE_MAX, &pem, &len) < 0) {
+		set_err(err, errlen, "%s: %s", rootfile, strerror(errno));
+		return -1;
+	}
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
+		set_err(err, errlen, "%s: not a PEM certificate", rootfile);
+	else
+		rc = 0;
+	X509_free(x);
+	BIO_free(bio);
+	free(pem);
+	return rc;
+}
+
+static int
+load_crls(https_client_t *c, const char *const *files, size_t n, char *err,
+    size_t errlen)
+{
+	char *pem = NULL;
+	size_t i, len;
+	BIO *bio;
+	X509_CRL *crl;
+
+	if (n == 0)
+		return 0;
+	if ((c->crls = sk_X509_CRL_new_null()) == NULL) {
+		set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (files[i] == NULL ||
+		    file_read_all(files[i], 64u << 20, &pem, &len) < 0) {
+			set_err(err, errlen, "%s: %s", files[i] ? files[i] :
+			    "(null)", files[i] ? strerror(errno) : "no file");
+			return -1;
+		}
+		bio = BIO_new_mem_buf(pem, (int)len);
+		crl = bio ? PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL) : NULL;
+		BIO_free(bio);
+		free(pem);
+		if (crl == NULL) {
+			set_err(err, errlen, "%s: not a PEM CRL", files[i]);
+			return -1;
+		}
+		if (sk_X509_CRL_push(c->crls, crl) <= 0) {
+			X509_CRL_free(crl);
+			set_err(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+https_client_t *
+https_client_new(const https_client_options_t *opt, char *err, size_t errlen)
+{
+	https_client_t *c;
+	identity_t id;
+	char why[128];
+
+	if (https_global_init() < 0) {
+		set_err(err, errlen, "libcurl initialisation failed "
+		    "(libcurl must use OpenSSL)");
+		return NULL;
+	}
+	if (opt == NULL || opt->cert == NULL || opt->key == NULL ||
+	    opt->root == NULL) {
+		set_err(err, errlen, "certificate, key and root are required");
+		return NULL;
+	}
+	if (opt->expect_identity != NULL &&
+	    (identity_parse(opt->expect_identity,
+	    strlen(opt->expect_identity), &id, why, sizeof(why)) < 0 ||
+	    id.kind != IDENTITY_GATEWAY)) {
+		set_err(err, errlen, "expected identity %s is not a gateway "
+		    "identity", opt->expect_identity);
+		return NULL;
+	}
+	if (check_cert_key(opt->cert, opt->key, err, errlen) < 0 ||
+	    check_root(opt->root, err, errlen) < 0)
+		return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms :
+	    HTTPS_TIMEOUT_DEFAULT_MS;
+	c->connect_timeout_ms = opt->connect_timeout_ms > 0 ?
+	    opt->connect_timeout_ms : c->timeout_ms;
+	c->max_response = opt->max_response > 0 ? opt->max_response :
+	    HTTPS_MAX_RESPONSE_DEFAULT;
+	if ((c->cert = dup_str(opt->cert)) == NULL ||
+	    (c->key = dup_str(opt->key)) == NULL ||
+	    (c->root = dup_str(opt->root)) == NULL ||
+	    (opt->expect_identity != NULL &&
+	    (c->expect = dup_str(opt->expect_identity)) == NULL)) {
+		set_err(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (load_crls(c, opt->crls, opt->crls ? opt->n_crls : 0, err,
+	    errlen) < 0)
+		goto fail;
+	if ((c->easy = curl_easy_init()) == NULL) {
+		set_err(err, errlen, "curl_easy_init failed");
+		goto fail;
+	}
+	return c;
+fail:
+	https_client_free(c);
+	return NULL;
+}
+
+void
+https_client_free(https_client_t *c)
+{
+	if (c == NULL)
+		return;
+	if (c->easy != NULL)
+		curl_easy_cleanup(c->easy);
+	sk_X509_CRL_pop_free(c->crls, X509_CRL_free);
+	free(c->cert);
+	free(c->key);
+	free(c->root);
+	free(c->expect);
+	free(c);
+}
+
+const char *
+https_client_peer_identity(const https_client_t *c)
+{
+	return c->peer;
+}
+
+void
+https_response_free(https_response_t *resp)
+{
+	if (resp == NULL)
+		return;
+	buf_free(&resp->body);
+	buf_free(&resp->headers);
+}
+
+static void
+response_init(https_response_t *resp, size_t max)
+{
+	memset(resp, 0, sizeof(*resp));
+	/* write_cb enforces the bound; the buffer's own max is a backstop. */
+	buf_init(&resp->body, max);
+	buf_init(&resp->headers, HTTPS_MAX_HEADERS);
+}
+
+int
+https_response_header(const https_response_t *resp, const char *name,
+    char *out, size_t outlen)
+{
+	const char *p, *end, *eol, *v;
+	size_t nlen, vlen;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (resp == NULL || resp->headers.data == NULL || name == NULL)
+		return -1;
+	nlen = strlen(name);
+	p = resp->headers.data;
+	end = p + resp->headers.len;
+	while (p < end) {
+		eol = memchr(p, '\n', (size_t)(end - p));
+		if (eol == NULL)
+			eol = end;
+		if ((size_t)(eol - p) > nlen && p[nlen] == ':' &&
+		    strncasecmp(p, name, nlen) == 0) {
+			v = p + nlen + 1;
+			while (v < eol && (*v == ' ' || *v == '\t'))
+				v++;
+			vlen = (size_t)(eol - v);
+			while (vlen > 0 && (v[vlen - 1] == '\r' ||
+			    v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+				vlen--;
+			if (outlen > 0) {
+				if (vlen >= outlen)
+					vlen = outlen - 1;
+				memcpy(out, v, vlen);
+				out[vlen] = '\0';
+			}
+			return 0;
+		}
+		p = eol + 1;
+	}
+	return -1;
+}
+
+/* Keep the header lines of the last response only (a 100 or a redirect
+ * before it would otherwise mix in): a status line starts a new block. */
+static size_t
+header_cb(char *ptr, size_t size, size_t nitems, void *userdata)
+{
+	struct xfer *x = userdata;
+	size_t n = size * nitems;
+
+	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
+		buf_reset(&x->resp->headers);
+		return n;
+	}
+	if (n == 2 && ptr[0] == '\r' && ptr[1] == '\n')
+		return n;
+	if (buf_append(&x->resp->headers, ptr, n) < 0) {
+		x->too_large = 1;
+		return 0;
+	}
+	return n;
+}
+
+int
+https_cert_uri(const char *certfile, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	char *pem = NULL;
+	size_t len;
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	const char *reason = NULL;
+	int rc = -1;
+
+	if (file_read_all(certfile, PEM_FILE_MAX, &pem, &len) < 0) {
+		set_err(err, errlen, "%s: %s", certfile, strerror(errno));
+		return -1;
+	}
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
+		set_err(err, errlen, "%s: not a PEM certificate", certfile);
+	else if (cert_single_uri(x, out, outlen, &reason) < 0)
+		set_err(err, errlen, "%s: %s", certfile, reason);
+	else
+		rc = 0;
+	X509_free(x);
+	BIO_free(bio);
+	free(pem);
+	return rc;
+}
+
+static size_t
+write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct xfer *x = userdata;
+	size_t n = size * nmemb;
+
+	if (n == 0)
+		return 0;
+	if (x->resp->body.len + n > x->max ||
+	    buf_append(&x->resp->body, ptr, n) < 0) {
+		x->too_large = 1;
+		return 0;	/* makes libcurl stop with CURLE_WRITE_ERROR */
+	}
+	return n;
+}
+
+/* A method is an HTTP token of capitals. */
+static int
+method_ok(const char *m)
+{
+	size_t i;
+
+	if (m == NULL || m[0] == '\0' || strlen(m) > 16)
+		return 0;
+	for (i = 0; m[i] != '\0'; i++)
+		if (m[i] < 'A' || m[i] > 'Z')
+			return 0;
+	return 1;
+}
+
+/* A header line "Name: value" with no CR, LF or NUL (no injection). */
+static int
+header_ok(const char *h)
+{
+	const char *colon;
+	size_t i;
+
+	if (h == NULL || (colon = strchr(h, ':')) == NULL || colon == h)
+		return 0;
+	for (i = 0; h[i] != '\0'; i++)
+		if (h[i] == '\r' || h[i] == '\n')
+			return 0;
+	for (i = 0; h + i < colon; i++)
+		if (!isgraph((unsigned char)h[i]))
+			return 0;
+	return 1;
+}
+
+/* Build the header list: the caller's, a default Content-Type for bodies,
+ * and an empty Expect (no 100-continue round trip). */
+static int
+build_headers(const https_request_t *req, struct curl_slist **out)
+{
+	struct curl_slist *l = NULL, *t;
+	size_t i;
+	int have_ct = 0;
+
+	*out = NULL;
+	if (req->headers != NULL) {
+		for (i = 0; req->headers[i] != NULL; i++) {
+			if (!header_ok(req->headers[i]))
+				goto fail;
+			if (strncasecmp(req->headers[i], "Content-Type:", 13) == 0)
+				have_ct = 1;
+			if ((t = curl_slist_append(l, req->headers[i])) == NULL)
+				goto fail;
+			l = t;
+		}
+	}
+	if (req->body != NULL && !have_ct) {
+		if ((t = curl_slist_append(l, "Content-Type: application/json")) == NULL)
+			goto fail;
+		l = t;
+	}
+	if ((t = curl_slist_append(l, "Expect:")) == NULL)
+		goto fail;
+	*out = t;
+	return 0;
+fail:
+	curl_slist_free_all(l);
+	return -1;
+}
+
+#define SETOPT(e, o, v) do { if (curl_easy_setopt((e), (o), (v)) != CURLE_OK) goto fail; } while (0)
+
+/* Set every option of one transfer on a fresh or reset handle. */
+static int
+setup_easy(https_client_t *c, CURL *e, const https_request_t *req,
+    struct curl_slist *hdrs, struct xfer *x, char *errbuf)
+{
+	SETOPT(e, CURLOPT_ERRORBUFFER, errbuf);
+	SETOPT(e, CURLOPT_URL, req->url);
+	SETOPT(e, CURLOPT_PROTOCOLS_STR, "https");
+	SETOPT(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	SETOPT(e, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(e, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	SETOPT(e, CURLOPT_TCP_NODELAY, 1L);
+	SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	SETOPT(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+	SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	SETOPT(e, CURLOPT_SSLVERSION,
+	    (long)(CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_DEFAULT));
+	SETOPT(e, CURLOPT_SSLCERTTYPE, "PEM");
+	SETOPT(e, CURLOPT_SSLCERT, c->cert);
+	SETOPT(e, CURLOPT_SSLKEYTYPE, "PEM");
+	SETOPT(e, CURLOPT_SSLKEY, c->key);
+	SETOPT(e, CURLOPT_CAINFO, c->root);
+	SETOPT(e, CURLOPT_CAPATH, (char *)NULL);	/* no system CAs */
+	SETOPT(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	/* The server is identified by its URI SAN (checked in verify_cb), not
+	 * by host name: see the header. */
+	SETOPT(e, CURLOPT_SSL_VERIFYHOST, 0L);
+	SETOPT(e, CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NO_PARTIALCHAIN);
+	SETOPT(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+	SETOPT(e, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+	SETOPT(e, CURLOPT_SSL_CTX_DATA, c);
+	SETOPT(e, CURLOPT_HTTPHEADER, hdrs);
+	SETOPT(e, CURLOPT_WRITEFUNCTION, write_cb);
+	SETOPT(e, CURLOPT_WRITEDATA, x);
+	SETOPT(e, CURLOPT_HEADERFUNCTION, header_cb);
+	SETOPT(e, CURLOPT_HEADERDATA, x);
+	SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
+	if (req->body != NULL || strcmp(req->method, "PUT") == 0 ||
+	    strcmp(req->method, "PATCH") == 0 ||
+	    strcmp(req->method, "POST") == 0) {
+		SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
+		SETOPT(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		if (strcmp(req->method, "POST") != 0)
+			SETOPT(e, CURLOPT_CUSTOMREQUEST, req->method);
+	} else {
+		SETOPT(e, CURLOPT_HTTPGET, 1L);
+		if (strcmp(req->method, "GET") != 0)
+			SETOPT(e, CURLOPT_CUSTOMREQUEST, req->method);
+	}
+	return 0;
+fail:
+	return -1;
+}
+
+/* After a transfer: status and content type on success, err otherwise. */
+static int
+finish_transfer(https_client_t *c, CURL *e, CURLcode cr, struct xfer *x,
+    const char *errbuf, char *err, size_t errlen)
+{
+	char *ct = NULL;
+	long status = 0;
+
+	x->retryable = 0;
+	if (x->too_large || cr == CURLE_FILESIZE_EXCEEDED) {
+		set_err(err, errlen, "response larger than %zu bytes", x->max);
+		return -1;
+	}
+	if (cr != CURLE_OK) {
+		/* Network trouble may pass; a failed verification will not. */
+		x->retryable = cr == CURLE_COULDNT_CONNECT ||
+		    cr == CURLE_OPERATION_TIMEDOUT || cr == CURLE_SEND_ERROR ||
+		    cr == CURLE_RECV_ERROR || cr == CURLE_GOT_NOTHING ||
+		    cr == CURLE_PARTIAL_FILE || cr == CURLE_COULDNT_RESOLVE_HOST ||
+		    (cr == CURLE_SSL_CONNECT_ERROR && c->verify_err[0] == '\0');
+		if (c->verify_err[0] != '\0' &&
+		    (cr == CURLE_PEER_FAILED_VERIFICATION ||
+		    cr == CURLE_SSL_CONNECT_ERROR ||
+		    cr == CURLE_SSL_CACERT_BADFILE))
+			set_err(err, errlen, "%s", c->verify_err);
+		else
+			set_err(err, errlen, "%s", errbuf[0] ? errbuf :
+			    curl_easy_strerror(cr));
+		return -1;
+	}
+	if (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
+	    status < 100 || status > 599) {
+		set_err(err, errlen, "no valid HTTP status");
+		return -1;
+	}
+	x->resp->status = status;
+	if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK &&
+	    ct != NULL)
+		snprintf(x->resp->content_type, sizeof(x->resp->content_type),
+		    "%s", ct);
+	return 0;
+}
+
+int
+https_client_request(https_client_t *c, const https_request_t *req,
+    https_response_t *resp, char *err, size_t errlen)
+{
+	struct curl_slist *hdrs = NULL;
+	struct xfer x;
+	char errbuf[CURL_ERROR_SIZE];
+	CURLcode cr;
+	int rc = -1;
+
+	response_init(resp, c->max_response + 1);
+	if (req == NULL || req->url == NULL || !method_ok(req->method)) {
+		set_err(err, errlen, "bad request method or URL");
+		return -1;
+	}
+	if (build_headers(req, &hdrs) < 0) {
+		set_err(err, errlen, "bad header (want \"Name: value\", no CR/LF)");
+		return -1;
+	}
+	x.resp = resp;
+	x.max = c->max_response;
+	x.too_large = 0;
+	errbuf[0] = '\0';
+	c->verify_err[0] = '\0';
+	/* reset keeps the live connections: keep-alive across requests */
+	curl_easy_reset(c->easy);
+	if (setup_easy(c, c->easy, req, hdrs, &x, errbuf) < 0) {
+		set_err(err, errlen, "libcurl refused an option");
+		goto out;
+	}
+	cr = curl_easy_perform(c->easy);
+	rc = finish_transfer(c, c->easy, cr, &x, errbuf, err, errlen);
+	if (rc < 0)
+		resp->status = 0;
+out:
+	/* the handle must not keep pointers to this call's stack */
+	curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+	curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, (char *)NULL);
+	curl_slist_free_all(hdrs);
+	return rc;
+}
+
+int
+https_client_call(https_client_t *c, const char *method, const char *url,
+    const char *const *headers, const void *body, size_t len,
+    https_response_t *resp, char *err, size_t errlen)
+{
+	https_request_t req;
+
+	req.method = method;
+	req.url = url;
+	req.headers = headers;
+	req.body = body;
+	req.len = len;
+	return https_client_request(c, &req, resp, err, errlen);
+}
+
+/* --- batch (multi interface) ---------------------------------------------- */
+
+struct batch_item {
+	struct batch_item *next;
+	char *method;
+	char *url;
+	void *body;			/* NULL when the request had none */
+	size_t len;
+	struct curl_slist *hdrs;
+	long long due_ms;
+	https_done_fn done;
+	void *arg;
+	CURL *easy;			/* while in flight */
+	https_response_t resp;
+	struct xfer x;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct https_batch {
+	https_client_t *c;
+	CURLM *multi;
+	size_t max_in_flight;
+	size_t in_flight;
+	size_t queued;
+	struct batch_item *queue;	/* not started, in order of adding */
+	struct batch_item *running;
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+item_free(struct batch_item *it)
+{
+	if (it == NULL)
+		return;
+	if (it->easy != NULL)
+		curl_easy_cleanup(it->easy);
+	curl_slist_free_all(it->hdrs);
+	free(it->method);
+	free(it->url);
+	free(it->body);
+	https_response_free(&it->resp);
+	free(it);
+}
+
+https_batch_t *
+https_batch_new(https_client_t *c, size_t max_in_flight, char *err,
+    size_t errlen)
+{
+	https_batch_t *b;
+
+	if (c == NULL || max_in_flight < 1 || max_in_flight > 256) {
+		set_err(err, errlen, "concurrency must be 1..256");
+		return NULL;
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	b->c = c;
+	b->max_in_flight = max_in_flight;
+	if ((b->multi = curl_multi_init()) == NULL ||
+	    curl_multi_setopt(b->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+	    (long)max_in_flight) != CURLM_OK ||
+	    curl_multi_setopt(b->multi, CURLMOPT_MAXCONNECTS,
+	    (long)max_in_flight) != CURLM_OK ||
+	    curl_multi_setopt(b->multi, CURLMOPT_PIPELINING,
+	    (long)CURLPIPE_NOTHING) != CURLM_OK) {
+		set_err(err, errlen, "curl_multi_init failed");
+		https_batch_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+void
+https_batch_free(https_batch_t *b)
+{
+	struct batch_item *it, *next;
+
+	if (b == NULL)
+		return;
+	for (it = b->running; it != NULL; it = next) {
+		next = it->next;
+		if (b->multi != NULL && it->easy != NULL)
+			curl_multi_remove_handle(b->multi, it->easy);
+		item_free(it);
+	}
+	for (it = b->queue; it != NULL; it = next) {
+		next = it->next;
+		item_free(it);
+	}
+	if (b->multi != NULL)
+		curl_multi_cleanup(b->multi);
+	free(b);
+}
+
+size_t
+https_batch_pending(const https_batch_t *b)
+{
+	return b->queued + b->in_flight;
+}
+
+int
+https_batch_add(https_batch_t *b, const https_request_t *req, long delay_ms,
+    https_done_fn done, void *arg)
+{
+	struct batch_item *it, **tail;
+	https_request_t r;
+
+	if (req == NULL || req->url == NULL || !method_ok(req->method) ||
+	    done == NULL)
+		return -1;
+	if ((it = calloc(1, sizeof(*it))) == NULL)
+		return -1;
+	response_init(&it->resp, b->c->max_response + 1);
+	if ((it->method = dup_str(req->method)) == NULL ||
+	    (it->url = dup_str(req->url)) == NULL)
+		goto fail;
+	if (req->body != NULL) {
+		if ((it->body = malloc(req->len ? req->len : 1)) == NULL)
+			goto fail;
+		memcpy(it->body, req->body, req->len);
+		it->len = req->len;
+	}
+	r = *req;
+	r.body = it->body;
+	if (build_headers(&r, &it->hdrs) < 0)
+		goto fail;
+	it->due_ms = now_ms() + (delay_ms > 0 ? delay_ms : 0);
+	it->done = done;
+	it->arg = arg;
+	for (tail = &b->queue; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = it;
+	b->queued++;
+	return 0;
+fail:
+	item_free(it);
+	return -1;
+}
+
+static void
+complete(https_batch_t *b, struct batch_item *it, int rc, const char *why)
+{
+	https_result_t res;
+
+	res.rc = rc;
+	res.retryable = rc < 0 && it->x.retryable;
+	res.resp = &it->resp;
+	res.err = rc == 0 ? "" : why;
+	(void)b;
+	it->done(it->arg, &res);
+	item_free(it);
+}
+
+/* Start due queued items while there is room.  Returns the delay in ms
+ * until the next not-yet-due item (-1 if none). */
+static long
+start_due(https_batch_t *b)
+{
+	struct batch_item **pp, *it;
+	https_request_t r;
+	long long now = now_ms();
+	long wait = -1;
+
+	pp = &b->queue;
+	while (*pp != NULL && b->in_flight < b->max_in_flight) {
+		it = *pp;
+		if (it->due_ms > now) {
+			if (wait < 0 || it->due_ms - now < wait)
+				wait = (long)(it->due_ms - now);
+			pp = &it->next;
+			continue;
+		}
+		*pp = it->next;
+		b->queued--;
+		r.method = it->method;
+		r.url = it->url;
+		r.headers = NULL;
+		r.body = it->body;
+		r.len = it->len;
+		it->x.resp = &it->resp;
+		it->x.max = b->c->max_response;
+		it->x.too_large = 0;
+		it->errbuf[0] = '\0';
+		b->c->verify_err[0] = '\0';
+		if ((it->easy = curl_easy_init()) == NULL ||
+		    setup_easy(b->c, it->easy, &r, it->hdrs, &it->x,
+		    it->errbuf) < 0 ||
+		    curl_easy_setopt(it->easy, CURLOPT_PRIVATE, it) != CURLE_OK ||
+		    curl_multi_add_handle(b->multi, it->easy) != CURLM_OK) {
+			complete(b, it, -1, "could not start the request");
+			continue;
+		}
+		it->next = b->running;
+		b->running = it;
+		b->in_flight++;
+	}
+	return wait;
+}
+
+static void
+unlink_running(https_batch_t *b, struct batch_item *it)
+{
+	struct batch_item **pp;
+
+	for (pp = &b->running; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == it) {
+			*pp = it->next;
+			it->next = NULL;
+			b->in_flight--;
+			return;
+		}
+}
+
+static void
+reap(https_batch_t *b)
+{
+	CURLMsg *msg;
+	int left;
+	struct batch_item *it;
+	char *priv;
+	char why[320];
+	int rc;
+
+	while ((msg = curl_multi_info_read(b->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		priv = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		it = (struct batch_item *)(void *)priv;
+		if (it == NULL)
+			continue;
+		why[0] = '\0';
+		rc = finish_transfer(b->c, it->easy, msg->data.result, &it->x,
+		    it->errbuf, why, sizeof(why));
+		if (rc < 0)
+			it->resp.status = 0;
+		curl_multi_remove_handle(b->multi, it->easy);
+		unlink_running(b, it);
+		complete(b, it, rc, why);
+	}
+}
+
+int
+https_batch_run(https_batch_t *b)
+{
+	struct batch_item *it;
+	int still, numfds;
+	long wait;
+	CURLMcode mc;
+
+	for (;;) {
+		wait = start_due(b);
+		if (b->in_flight == 0 && b->queued == 0)
+			return 0;
+		mc = curl_multi_perform(b->multi, &still);
+		if (mc != CURLM_OK)
+			goto fail;
+		reap(b);
+		if (b->in_flight == 0 && b->queued == 0)
+			return 0;
+		if (b->in_flight == 0 && wait < 0)
+			continue;	/* items became due meanwhile */
+		if (wait < 0 || wait > 1000)
+			wait = 1000;
+		mc = curl_multi_poll(b->multi, NULL, 0, (int)wait, &numfds);
+		if (mc != CURLM_OK)
+			goto fail;
+	}
+fail:
+	while ((it = b->running) != NULL) {
+		curl_multi_remove_handle(b->multi, it->easy);
+		unlink_running(b, it);
+		complete(b, it, -1, curl_multi_strerror(mc));
+	}
+	while ((it = b->queue) != NULL) {
+		b->queue = it->next;
+		b->queued--;
+		complete(b, it, -1, curl_multi_strerror(mc));
+	}
+	return -1;
+}
+
+/* --- quickstart paths ------------------------------------------------------- */
+
+int
+https_default_paths(const char *cert, char *key, size_t keylen, char *root,
+    size_t rootlen)
+{
+	size_t n;
+	const char *slash;
+	int w;
+
+	if (cert == NULL || (n = strlen(cert)) < 5 ||
+	    strcmp(cert + n - 4, ".crt") != 0)
+		return -1;
+	if (key != NULL) {
+		w = snprintf(key, keylen, "%.*s.key", (int)(n - 4), cert);
+		if (w < 0 || (size_t)w >= keylen)
+			return -1;
+	}
+	if (root != NULL) {
+		slash = strrchr(cert, '/');
+		if (slash == NULL)
+			w = snprintf(root, rootlen, "../root.crt");
+		else
+			w = snprintf(root, rootlen, "%.*s/../root.crt",
+			    (int)(slash - cert), cert);
+		if (w < 0 || (size_t)w >= rootlen)
+			return -1;
+	}
+	return 0;
+}

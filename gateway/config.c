@@ -1,0 +1,491 @@
+#include "gateway/config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "crypto/identity.h"
+#include "util/fileio.h"
+#include "util/json.h"
+
+#define CONFIG_MAX_SIZE (1 << 20)
+
+typedef struct {
+	const char *dir;	/* folder of the config file */
+	char *err;
+	size_t errlen;
+} ctx_t;
+
+static int
+fail(ctx_t *c, const char *key, const char *msg)
+{
+	snprintf(c->err, c->errlen, "%s: %s", key, msg);
+	return -1;
+}
+
+/* Every key of obj must be in allowed (NULL-terminated). */
+static int
+check_keys(ctx_t *c, const cJSON *obj, const char *prefix,
+    const char *const *allowed)
+{
+	const cJSON *it;
+	size_t i;
+
+	for (it = obj->child; it != NULL; it = it->next) {
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(it->string, allowed[i]) == 0)
+				break;
+		if (allowed[i] == NULL) {
+			snprintf(c->err, c->errlen, "%s%s%s: unknown key", prefix,
+			    *prefix ? "." : "", it->string);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+get_string(ctx_t *c, const cJSON *obj, const char *key, const char *name,
+    char *out, size_t outlen, int required)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (v == NULL) {
+		if (required)
+			return fail(c, name, "missing");
+		return 1;
+	}
+	if (!cJSON_IsString(v) || v->valuestring[0] == '\0')
+		return fail(c, name, "must be a non-empty string");
+	if (strlen(v->valuestring) >= outlen)
+		return fail(c, name, "too long");
+	memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+	return 0;
+}
+
+/* Resolve a file name against the config folder and check it exists. */
+static int
+get_file(ctx_t *c, const cJSON *obj, const char *key, const char *name,
+    char *out, size_t outlen, int required)
+{
+	char raw[1024];
+	struct stat st;
+	int rc;
+
+	if ((rc = get_string(c, obj, key, name, raw, sizeof(raw), required)) != 0)
+		return rc;
+	if (file_join(out, outlen, c->dir, raw) < 0)
+		return fail(c, name, "path too long");
+	if (stat(out, &st) < 0) {
+		snprintf(c->err, c->errlen, "%s: %s: %s", name, out, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+get_uint(ctx_t *c, const cJSON *obj, const char *key, const char *name,
+    int64_t min, int64_t max, int64_t def, int64_t *out)
+{
+	char msg[96];
+	int rc = json_get_int(obj, key, min, max, out);
+
+	if (rc == 1) {
+		*out = def;
+		return 0;
+	}
+	if (rc < 0) {
+		snprintf(msg, sizeof(msg), "must be an integer from %lld to %lld",
+		    (long long)min, (long long)max);
+		return fail(c, name, msg);
+	}
+	return 0;
+}
+
+static int
+parse_hostport(ctx_t *c, const char *name, const char *s, char *host,
+    size_t hostlen, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long p;
+
+	if (colon == NULL || colon == s || (size_t)(colon - s) >= hostlen)
+		return fail(c, name, "must be host:port");
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || end == colon + 1 || p < 1 || p > 65535)
+		return fail(c, name, "port must be 1-65535");
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+static int
+get_file_list(ctx_t *c, const cJSON *obj, const char *key, const char *name,
+    char **out, size_t *n)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, key), *it;
+	char path[1024], label[96];
+	struct stat st;
+
+	*n = 0;
+	if (arr == NULL)
+		return 0;
+	if (!cJSON_IsArray(arr))
+		return fail(c, name, "must be an array of file names");
+	cJSON_ArrayForEach(it, arr) {
+		snprintf(label, sizeof(label), "%s[%zu]", name, *n);
+		if (*n == CONFIG_MAX_FILES)
+			return fail(c, name, "too many files");
+		if (!cJSON_IsString(it) || it->valuestring[0] == '\0')
+			return fail(c, label, "must be a non-empty string");
+		if (file_join(path, sizeof(path), c->dir, it->valuestring) < 0)
+			return fail(c, label, "path too long");
+		if (stat(path, &st) < 0) {
+			snprintf(c->err, c->errlen, "%s: %s: %s", label, path,
+			    strerror(errno));
+			return -1;
+		}
+		if ((out[*n] = strdup(path)) == NULL)
+			return fail(c, label, "out of memory");
+		(*n)++;
+	}
+	return 0;
+}
+
+static int
+parse_peers(ctx_t *c, config_t *cfg, const cJSON *arr)
+{
+	static const char *const keys[] = { "area", "url", NULL };
+	const cJSON *it;
+	char label[64];
+	config_peer_t *p;
+	const char *hp;
+	char hostport[200];
+	size_t i;
+
+	if (arr == NULL)
+		return 0;
+	if (!cJSON_IsArray(arr))
+		return fail(c, "peers", "must be an array");
+	cJSON_ArrayForEach(it, arr) {
+		snprintf(label, sizeof(label), "peers[%zu]", cfg->n_peers);
+		if (cfg->n_peers == CONFIG_MAX_PEERS)
+			return fail(c, "peers", "too many peers");
+		if (!cJSON_IsObject(it))
+			return fail(c, label, "must be an object");
+		if (check_keys(c, it, label, keys) < 0)
+			return -1;
+		p = &cfg->peers[cfg->n_peers];
+		snprintf(label, sizeof(label), "peers[%zu].area", cfg->n_peers);
+		if (get_string(c, it, "area", label, p->area, sizeof(p->area), 1) < 0)
+			return -1;
+		if (!identity_valid_label(p->area, strlen(p->area)))
+			return fail(c, label, "must match [a-z0-9-]{1,32}");
+		if (strcmp(p->area, cfg->area) == 0)
+			return fail(c, label, "a gateway is not its own peer");
+		for (i = 0; i < cfg->n_peers; i++)
+			if (strcmp(cfg->peers[i].area, p->area) == 0)
+				return fail(c, label, "duplicate peer area");
+		snprintf(label, sizeof(label), "peers[%zu].url", cfg->n_peers);
+		if (get_string(c, it, "url", label, p->url, sizeof(p->url), 1) < 0)
+			return -1;
+		if (strncmp(p->url, "https://", 8) != 0)
+			return fail(c, label, "must be an https:// URL");
+		hp = p->url + 8;
+		i = strcspn(hp, "/");
+		if (i == 0 || i >= sizeof(hostport) || (hp[i] != '\0' &&
+		    strcmp(hp + i, "/") != 0))
+			return fail(c, label, "must be https://host:port with no path");
+		memcpy(hostport, hp, i);
+		hostport[i] = '\0';
+		if (parse_hostport(c, label, hostport, p->host, sizeof(p->host),
+		    &p->port) < 0)
+			return -1;
+		cfg->n_peers++;
+	}
+	return 0;
+}
+
+static int
+parse_clearances(ctx_t *c, config_t *cfg, const cJSON *obj)
+{
+	const cJSON *it, *g;
+	config_clearance_t *cl;
+	identity_t id;
+	char label[200], why[128];
+
+	if (obj == NULL)
+		return 0;
+	if (!cJSON_IsObject(obj))
+		return fail(c, "clearances", "must be an object of identity: [clearances]");
+	for (it = obj->child; it != NULL; it = it->next) {
+		snprintf(label, sizeof(label), "clearances.%.150s", it->string);
+		if (cfg->n_clearances == CONFIG_MAX_CLEARANCES)
+			return fail(c, "clearances", "too many entries");
+		if (identity_parse(it->string, strlen(it->string), &id, why,
+		    sizeof(why)) < 0)
+			return fail(c, label, why);
+		if (!cJSON_IsArray(it))
+			return fail(c, label, "must be an array of clearance names");
+		cl = &cfg->clearances[cfg->n_clearances++];
+		memcpy(cl->identity, id.uri, strlen(id.uri) + 1);
+		cJSON_ArrayForEach(g, it) {
+			if (cl->n_grants == CONFIG_MAX_GRANTS)
+				return fail(c, label, "too many clearances");
+			if (!cJSON_IsString(g) ||
+			    !identity_valid_label(g->valuestring, strlen(g->valuestring)))
+				return fail(c, label, "clearance names match [a-z0-9-]{1,32}");
+			if ((cl->grants[cl->n_grants++] = strdup(g->valuestring)) == NULL)
+				return fail(c, label, "out of memory");
+		}
+	}
+	return 0;
+}
+
+static int
+parse_section(ctx_t *c, const cJSON *root, const char *key, const cJSON **out,
+    const char *const *allowed)
+{
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, key);
+
+	*out = NULL;
+	if (s == NULL)
+		return 0;
+	if (!cJSON_IsObject(s))
+		return fail(c, key, "must be an object");
+	if (check_keys(c, s, key, allowed) < 0)
+		return -1;
+	*out = s;
+	return 0;
+}
+
+static int
+config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
+{
+	static const char *const top[] = { "area", "listen", "metrics_listen",
+	    "tls", "policy", "data_dir", "peers", "clearances", "limits", "audit",
+	    "transfer", "threads", NULL };
+	static const char *const tls_keys[] = { "cert", "key", "root", "cas",
+	    "crls", NULL };
+	static const char *const limit_keys[] = { "max_body_bytes",
+	    "max_header_bytes", "max_connections", "header_timeout_ms",
+	    "body_timeout_ms", "idle_timeout_ms", "max_json_depth", NULL };
+	static const char *const audit_keys[] = { "checkpoint_interval_ms", NULL };
+	static const char *const transfer_keys[] = { "deadline_s",
+	    "max_in_flight_per_peer", "retry_base_ms", "retry_max_ms",
+	    "outbox_max", NULL };
+	const cJSON *tls, *limits, *audit, *transfer;
+	char buf[256];
+	int64_t v;
+
+	if (!cJSON_IsObject(root))
+		return fail(c, "(top level)", "must be a JSON object");
+	if (check_keys(c, root, "", top) < 0)
+		return -1;
+	if (get_string(c, root, "area", "area", cfg->area, sizeof(cfg->area), 1) < 0)
+		return -1;
+	if (!identity_valid_label(cfg->area, strlen(cfg->area)))
+		return fail(c, "area", "must match [a-z0-9-]{1,32}");
+	if (get_string(c, root, "listen", "listen", buf, sizeof(buf), 1) < 0 ||
+	    parse_hostport(c, "listen", buf, cfg->listen_host,
+	    sizeof(cfg->listen_host), &cfg->listen_port) < 0)
+		return -1;
+	if (get_string(c, root, "metrics_listen", "metrics_listen", buf,
+	    sizeof(buf), 0) == 0) {
+		if (parse_hostport(c, "metrics_listen", buf, cfg->metrics_host,
+		    sizeof(cfg->metrics_host), &cfg->metrics_port) < 0)
+			return -1;
+		/* Metrics are plain HTTP: loopback only. */
+		if (strcmp(cfg->metrics_host, "127.0.0.1") != 0 &&
+		    strcmp(cfg->metrics_host, "::1") != 0 &&
+		    strcmp(cfg->metrics_host, "localhost") != 0)
+			return fail(c, "metrics_listen", "must be a loopback address");
+	} else if (c->err[0] != '\0') {
+		return -1;
+	}
+	if (parse_section(c, root, "tls", &tls, tls_keys) < 0)
+		return -1;
+	if (tls == NULL)
+		return fail(c, "tls", "missing");
+	if (get_file(c, tls, "cert", "tls.cert", cfg->tls_cert,
+	    sizeof(cfg->tls_cert), 1) < 0 ||
+	    get_file(c, tls, "key", "tls.key", cfg->tls_key, sizeof(cfg->tls_key), 1) < 0 ||
+	    get_file(c, tls, "root", "tls.root", cfg->tls_root,
+	    sizeof(cfg->tls_root), 1) < 0)
+		return -1;
+	if (file_check_private(cfg->tls_key) < 0)
+		return fail(c, "tls.key", errno == EPERM ?
+		    "key file readable by group or others (must be 0600)" :
+		    "not a regular file");
+	if (get_file_list(c, tls, "cas", "tls.cas", cfg->tls_cas, &cfg->n_cas) < 0 ||
+	    get_file_list(c, tls, "crls", "tls.crls", cfg->tls_crls,
+	    &cfg->n_crls) < 0)
+		return -1;
+	if (cfg->n_cas == 0)
+		return fail(c, "tls.cas", "at least the area's own CA certificate is needed");
+	if (get_file(c, root, "policy", "policy", cfg->policy,
+	    sizeof(cfg->policy), 1) < 0 ||
+	    get_file(c, root, "data_dir", "data_dir", cfg->data_dir,
+	    sizeof(cfg->data_dir), 1) < 0)
+		return -1;
+	if (parse_peers(c, cfg, cJSON_GetObjectItemCaseSensitive(root, "peers")) < 0 ||
+	    parse_clearances(c, cfg,
+	    cJSON_GetObjectItemCaseSensitive(root, "clearances")) < 0)
+		return -1;
+	if (parse_section(c, root, "limits", &limits, limit_keys) < 0)
+		return -1;
+	if (get_uint(c, limits, "max_body_bytes", "limits.max_body_bytes", 1024,
+	    64 << 20, 256 << 10, &v) < 0)
+		return -1;
+	cfg->max_body_bytes = (size_t)v;
+	if (get_uint(c, limits, "max_header_bytes", "limits.max_header_bytes",
+	    1024, 1 << 20, 16 << 10, &v) < 0)
+		return -1;
+	cfg->max_header_bytes = (size_t)v;
+	if (get_uint(c, limits, "max_connections", "limits.max_connections", 1,
+	    1000000, 4096, &v) < 0)
+		return -1;
+	cfg->max_connections = (unsigned)v;
+	if (get_uint(c, limits, "header_timeout_ms", "limits.header_timeout_ms",
+	    100, 600000, 10000, &v) < 0)
+		return -1;
+	cfg->header_timeout_ms = (unsigned)v;
+	if (get_uint(c, limits, "body_timeout_ms", "limits.body_timeout_ms", 100,
+	    600000, 30000, &v) < 0)
+		return -1;
+	cfg->body_timeout_ms = (unsigned)v;
+	if (get_uint(c, limits, "idle_timeout_ms", "limits.idle_timeout_ms", 100,
+	    3600000, 60000, &v) < 0)
+		return -1;
+	cfg->idle_timeout_ms = (unsigned)v;
+	if (get_uint(c, limits, "max_json_depth", "limits.max_json_depth", 4,
+	    256, JSON_DEFAULT_MAX_DEPTH, &v) < 0)
+		return -1;
+	cfg->max_json_depth = (int)v;
+	if (parse_section(c, root, "audit", &audit, audit_keys) < 0 ||
+	    get_uint(c, audit, "checkpoint_interval_ms",
+	    "audit.checkpoint_interval_ms", 10, 3600000, 1000, &v) < 0)
+		return -1;
+	cfg->checkpoint_interval_ms = (unsigned)v;
+	if (parse_section(c, root, "transfer", &transfer, transfer_keys) < 0)
+		return -1;
+	if (get_uint(c, transfer, "deadline_s", "transfer.deadline_s", 1,
+	    30 * 86400, 86400, &v) < 0)
+		return -1;
+	cfg->transfer_deadline_s = (unsigned)v;
+	if (get_uint(c, transfer, "max_in_flight_per_peer",
+	    "transfer.max_in_flight_per_peer", 1, 256, 8, &v) < 0)
+		return -1;
+	cfg->max_in_flight_per_peer = (unsigned)v;
+	if (get_uint(c, transfer, "retry_base_ms", "transfer.retry_base_ms", 10,
+	    600000, 500, &v) < 0)
+		return -1;
+	cfg->retry_base_ms = (unsigned)v;
+	if (get_uint(c, transfer, "retry_max_ms", "transfer.retry_max_ms", 10,
+	    86400000, 60000, &v) < 0)
+		return -1;
+	cfg->retry_max_ms = (unsigned)v;
+	if (cfg->retry_max_ms < cfg->retry_base_ms)
+		return fail(c, "transfer.retry_max_ms", "must be >= retry_base_ms");
+	if (get_uint(c, transfer, "outbox_max", "transfer.outbox_max", 1,
+	    100000000, 100000, &v) < 0)
+		return -1;
+	cfg->outbox_max = (size_t)v;
+	if (get_uint(c, root, "threads", "threads", 1, 64, 2, &v) < 0)
+		return -1;
+	cfg->threads = (unsigned)v;
+	return 0;
+}
+
+config_t *
+config_load(const char *path, char *err, size_t errlen)
+{
+	char dirbuf[1024], perr[160];
+	char *text = NULL;
+	size_t len;
+	cJSON *root = NULL;
+	config_t *cfg = NULL;
+	ctx_t c;
+
+	err[0] = '\0';
+	if (strlen(path) >= sizeof(dirbuf)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return NULL;
+	}
+	memcpy(dirbuf, path, strlen(path) + 1);
+	c.dir = dirname(dirbuf);
+	c.err = err;
+	c.errlen = errlen;
+	if (file_read_all(path, CONFIG_MAX_SIZE, &text, &len) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if ((root = json_parse_strict(text, len, 16, perr, sizeof(perr))) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, perr);
+		goto fail;
+	}
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (config_parse(&c, cfg, root) < 0)
+		goto fail;
+	cJSON_Delete(root);
+	free(text);
+	return cfg;
+fail:
+	config_free(cfg);
+	cJSON_Delete(root);
+	free(text);
+	return NULL;
+}
+
+void
+config_free(config_t *c)
+{
+	size_t i, k;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n_cas; i++)
+		free(c->tls_cas[i]);
+	for (i = 0; i < c->n_crls; i++)
+		free(c->tls_crls[i]);
+	for (i = 0; i < c->n_clearances; i++)
+		for (k = 0; k < c->clearances[i].n_grants; k++)
+			free(c->clearances[i].grants[k]);
+	free(c);
+}
+
+size_t
+config_clearances_for(const config_t *c, const char *uri,
+    const char *const **out)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_clearances; i++) {
+		if (strcmp(c->clearances[i].identity, uri) == 0) {
+			*out = (const char *const *)c->clearances[i].grants;
+			return c->clearances[i].n_grants;
+		}
+	}
+	*out = NULL;
+	return 0;
+}
+
+const config_peer_t *
+config_peer(const config_t *c, const char *area)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_peers; i++)
+		if (strcmp(c->peers[i].area, area) == 0)
+			return &c->peers[i];
+	return NULL;
+}

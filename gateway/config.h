@@ -1,0 +1,79 @@
+/*
+ * config: the gateway configuration file (SPEC section 4; docs/visor-gw.json.5).
+ * Parsed strictly: unknown keys, missing files, private key files readable
+ * by group or others, and bad values are errors naming the key.
+ */
+#ifndef GATEWAY_CONFIG_H
+#define GATEWAY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_PEERS 64
+#define CONFIG_MAX_FILES 64
+#define CONFIG_MAX_CLEARANCES 256
+#define CONFIG_MAX_GRANTS 8
+
+typedef struct {
+	char area[40];
+	char url[256];
+	char host[128];
+	int port;
+} config_peer_t;
+
+typedef struct {
+	char identity[160];
+	char *grants[CONFIG_MAX_GRANTS];
+	size_t n_grants;
+} config_clearance_t;
+
+typedef struct {
+	char area[40];
+	char listen_host[64];
+	int listen_port;
+	char metrics_host[64];
+	int metrics_port;		/* 0: no metrics listener */
+	char tls_cert[1024], tls_key[1024], tls_root[1024];
+	char *tls_cas[CONFIG_MAX_FILES];
+	size_t n_cas;
+	char *tls_crls[CONFIG_MAX_FILES];
+	size_t n_crls;
+	char policy[1024];
+	char data_dir[1024];
+	config_peer_t peers[CONFIG_MAX_PEERS];
+	size_t n_peers;
+	config_clearance_t clearances[CONFIG_MAX_CLEARANCES];
+	size_t n_clearances;
+	/* limits */
+	size_t max_body_bytes;
+	size_t max_header_bytes;
+	unsigned max_connections;
+	unsigned header_timeout_ms, body_timeout_ms, idle_timeout_ms;
+	int max_json_depth;
+	/* audit */
+	unsigned checkpoint_interval_ms;
+	/* transfer */
+	unsigned transfer_deadline_s;
+	unsigned max_in_flight_per_peer;
+	unsigned retry_base_ms, retry_max_ms;
+	size_t outbox_max;
+	unsigned threads;
+} config_t;
+
+/* Load and validate path.  Relative file names are taken relative to the
+ * folder of the configuration file.  Checks that every named file exists,
+ * that the TLS key is mode 0600.  Returns a new config (free with
+ * config_free) or NULL with a message naming the key in err. */
+config_t *config_load(const char *path, char *err, size_t errlen);
+
+/* Free; NULL does nothing. */
+void config_free(config_t *c);
+
+/* The clearances granted to identity uri (count; *out points into c). */
+size_t config_clearances_for(const config_t *c, const char *uri,
+    const char *const **out);
+
+/* The peer of that area, or NULL. */
+const config_peer_t *config_peer(const config_t *c, const char *area);
+
+#endif

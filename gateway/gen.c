@@ -1,0 +1,119 @@
+#include "gateway/gen.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/keyfile.h"
+#include "util/fileio.h"
+
+#include <openssl/pem.h>
+
+#define POLICY_MAX_SIZE (4 << 20)
+
+static pthread_mutex_t gen_lock = PTHREAD_MUTEX_INITIALIZER;
+static gw_gen_t *gen_current;
+
+gw_gen_t *
+gw_gen_load(const char *config_path, config_t *cfg, tls_refused_fn refused,
+    char *err, size_t errlen)
+{
+	gw_gen_t *g;
+	char *text = NULL;
+	size_t len;
+	char perr[512];
+
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		config_free(cfg);
+		return NULL;
+	}
+	atomic_init(&g->refs, 1);
+	if (cfg == NULL && (cfg = config_load(config_path, err, errlen)) == NULL)
+		goto fail;
+	g->cfg = cfg;
+	if ((g->tls = tls_context_load(cfg, refused, err, errlen)) == NULL)
+		goto fail;
+	if (file_read_all(cfg->policy, POLICY_MAX_SIZE, &text, &len) < 0) {
+		snprintf(err, errlen, "policy: %s: %s", cfg->policy, strerror(errno));
+		goto fail;
+	}
+	if ((g->policy = policy_load(text, len, perr, sizeof(perr))) == NULL) {
+		snprintf(err, errlen, "policy: %s: %s", cfg->policy, perr);
+		goto fail;
+	}
+	snprintf(g->policy_hash, sizeof(g->policy_hash), "%s",
+	    policy_hash_hex(g->policy));
+	free(text);
+	text = NULL;
+	if ((g->sign_key = keyfile_load_private(cfg->tls_key, perr,
+	    sizeof(perr))) == NULL) {
+		snprintf(err, errlen, "tls.key: %s", perr);
+		goto fail;
+	}
+	if (file_read_all(cfg->tls_cert, 1 << 20, &g->cert_pem, &len) < 0) {
+		snprintf(err, errlen, "tls.cert: %s: %s", cfg->tls_cert, strerror(errno));
+		goto fail;
+	}
+	{
+		BIO *bio = BIO_new_mem_buf(g->cert_pem, (int)len);
+		g->cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+		BIO_free(bio);
+	}
+	if (g->cert == NULL) {
+		snprintf(err, errlen, "tls.cert: not a PEM certificate");
+		goto fail;
+	}
+	return g;
+fail:
+	free(text);
+	gw_gen_unref(g);
+	return NULL;
+}
+
+void
+gw_gen_ref(gw_gen_t *g)
+{
+	atomic_fetch_add(&g->refs, 1);
+}
+
+void
+gw_gen_unref(gw_gen_t *g)
+{
+	if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1)
+		return;
+	policy_free(g->policy);
+	EVP_PKEY_free(g->sign_key);
+	X509_free(g->cert);
+	free(g->cert_pem);
+	tls_context_unref(g->tls);
+	config_free(g->cfg);
+	free(g);
+}
+
+gw_gen_t *
+gw_gen_current(void)
+{
+	gw_gen_t *g;
+
+	pthread_mutex_lock(&gen_lock);
+	g = gen_current;
+	if (g != NULL)
+		gw_gen_ref(g);
+	pthread_mutex_unlock(&gen_lock);
+	return g;
+}
+
+void
+gw_gen_install(gw_gen_t *g)
+{
+	gw_gen_t *old;
+
+	pthread_mutex_lock(&gen_lock);
+	old = gen_current;
+	gen_current = g;
+	pthread_mutex_unlock(&gen_lock);
+	gw_gen_unref(old);
+}

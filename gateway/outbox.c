@@ -1,0 +1,536 @@
+#include "gateway/outbox.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "client/https_client.h"
+#include "crypto/sig.h"
+#include "gateway/gen.h"
+#include "gateway/metrics.h"
+#include "gateway/request.h"
+#include "gateway/store.h"
+#include "gateway/transfer_proto.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#define DUE_BATCH 64
+#define IDLE_WAIT_MS 500
+
+typedef struct peer_worker peer_worker_t;
+
+struct outbox {
+	gateway_t *gw;
+	peer_worker_t *peers;
+	size_t n_peers;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	atomic_int stopping;
+	unsigned kicks;
+	store_reader_t *stats_reader;
+	pthread_mutex_t stats_lock;
+};
+
+struct peer_worker {
+	outbox_t *o;
+	char area[40];
+	char url[300];
+	pthread_t thread;
+	int started;
+	/* Outcome of the last delivery attempt, for /v1/status (under o->lock). */
+	int last_state;		/* OUTBOX_PEER_* */
+	long long last_ms;
+	char last_error[160];
+};
+
+/* One delivery in flight. */
+typedef struct {
+	peer_worker_t *pw;
+	store_transfer_t t;
+	buf_t sig;
+	char digest[65];
+	const char *hdrs[4];
+	char sig_hdr[256];
+} delivery_t;
+
+/* Synchronous wait for a store job. */
+typedef struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;
+	store_result_t res;
+} waiter_t;
+
+static void
+waiter_done(void *arg, const store_result_t *r)
+{
+	waiter_t *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	w->res = *r;
+	w->done = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int
+submit_and_wait(outbox_t *o, store_job_t *job)
+{
+	waiter_t w;
+
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	store_submit(o->gw->store, job, waiter_done, &w);
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	pthread_mutex_destroy(&w.lock);
+	pthread_cond_destroy(&w.cond);
+	return w.res.status == STORE_OK ? 0 : -1;
+}
+
+static long long
+backoff_ms(const config_t *cfg, unsigned attempts)
+{
+	unsigned long long d = cfg->retry_base_ms;
+	unsigned i;
+	uint32_t r = 0;
+
+	for (i = 1; i < attempts && d < cfg->retry_max_ms; i++)
+		d *= 2;
+	if (d > cfg->retry_max_ms)
+		d = cfg->retry_max_ms;
+	/* Full jitter on the upper half: peers recovering from an outage are
+	 * not hit by every sender at once. */
+	RAND_bytes((unsigned char *)&r, sizeof(r));
+	return (long long)(d / 2 + r % (d / 2 + 1));
+}
+
+static void
+record_outcome(peer_worker_t *pw, delivery_t *dv, const char *status,
+    const char *op, const char *result, const char *reason,
+    const char *receipt, size_t receipt_len, unsigned attempts,
+    long long next_ms)
+{
+	outbox_t *o = pw->o;
+	char recipient[IDENTITY_URI_MAX], from[IDENTITY_URI_MAX];
+	audit_entry_t e;
+	store_job_t *job;
+	gw_gen_t *g = gw_gen_current();
+
+	snprintf(recipient, sizeof(recipient), "urn:visor:%s:gateway", pw->area);
+	snprintf(from, sizeof(from), "urn:visor:%s:gateway", o->gw->cfg->area);
+	if ((job = store_job_new()) == NULL)
+		goto fail;
+	if (store_job_outbox_update(job, dv->t.transfer_id, status, attempts,
+	    next_ms, receipt, receipt_len) < 0)
+		goto fail;
+	if (op != NULL) {
+		memset(&e, 0, sizeof(e));
+		e.op = op;
+		e.actor_id = from;
+		e.record = dv->t.record_id;
+		e.purpose = dv->t.purpose;
+		e.recipient = recipient;
+		e.result = result;
+		e.reason = reason;
+		e.digest = dv->digest;
+		e.transfer = dv->t.transfer_id;
+		e.policy = g ? g->policy_hash : NULL;
+		if (store_job_audit(job, &e) < 0)
+			goto fail;
+	}
+	gw_gen_unref(g);
+	if (submit_and_wait(o, job) < 0)
+		log_event(LOG_ERROR, "outbox-update-failed", "transfer",
+		    dv->t.transfer_id, "status", status, NULL);
+	return;
+fail:
+	gw_gen_unref(g);
+	store_job_free(job);
+	log_event(LOG_ERROR, "outbox-update-failed", "transfer", dv->t.transfer_id,
+	    NULL);
+}
+
+static void
+note_attempt(peer_worker_t *pw, int state, const char *error)
+{
+	pthread_mutex_lock(&pw->o->lock);
+	pw->last_state = state;
+	pw->last_ms = gw_now_ms();
+	snprintf(pw->last_error, sizeof(pw->last_error), "%.*s",
+	    (int)sizeof(pw->last_error) - 1, error ? error : "");
+	pthread_mutex_unlock(&pw->o->lock);
+}
+
+static void
+delivery_free(delivery_t *dv)
+{
+	buf_free(&dv->t.payload);
+	buf_free(&dv->t.receipt);
+	buf_free(&dv->sig);
+	free(dv);
+}
+
+/* "peer-<status>:<error code>" for the audit reason of a rejection, from
+ * the receiver's SPEC error body when it has one. */
+static void
+peer_error_code(const https_response_t *resp, char *out, size_t outlen)
+{
+	char err[64];
+	cJSON *o;
+	const char *code = NULL;
+
+	o = json_parse_strict(resp->body.data, resp->body.len, 4, err,
+	    sizeof(err));
+	if (o != NULL && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o,
+	    "error")))
+		code = json_get_str(cJSON_GetObjectItemCaseSensitive(o, "error"),
+		    "code");
+	if (code != NULL && strlen(code) <= 48 && strspn(code,
+	    "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(code))
+		snprintf(out, outlen, "peer-%ld:%s", resp->status, code);
+	else
+		snprintf(out, outlen, "peer-%ld", resp->status);
+	cJSON_Delete(o);
+}
+
+static void
+delivery_done(void *arg, const https_result_t *res)
+{
+	delivery_t *dv = arg;
+	peer_worker_t *pw = dv->pw;
+	const config_t *cfg = pw->o->gw->cfg;
+	unsigned attempts = dv->t.attempts + 1;
+	long long now = gw_now_ms();
+	char why[300], expect[IDENTITY_URI_MAX], code[80];
+	transfer_receipt_t rc;
+	gw_gen_t *g;
+
+	snprintf(expect, sizeof(expect), "urn:visor:%s:gateway", pw->area);
+	if (res->rc == 0 && res->resp->status == 200) {
+		g = gw_gen_current();
+		if (g != NULL && transfer_receipt_verify(res->resp->body.data,
+		    res->resp->body.len, tls_context_trust(g->tls), expect,
+		    dv->t.transfer_id, dv->digest, &rc, why, sizeof(why)) == 0) {
+			gw_gen_unref(g);
+			note_attempt(pw, OUTBOX_PEER_DELIVERED, NULL);
+			record_outcome(pw, dv, "delivered", "receipt", "ok", NULL,
+			    res->resp->body.data, res->resp->body.len, attempts, 0);
+			log_event(LOG_INFO, "transfer-delivered", "transfer",
+			    dv->t.transfer_id, "peer", pw->area, NULL);
+			delivery_free(dv);
+			return;
+		}
+		gw_gen_unref(g);
+		note_attempt(pw, OUTBOX_PEER_ERROR, "the receipt did not verify");
+		/* A bad receipt is not proof of delivery: retry. */
+		log_event(LOG_WARN, "receipt-refused", "transfer", dv->t.transfer_id,
+		    "peer", pw->area, "error", why, NULL);
+	} else if (res->rc == 0 && res->resp->status >= 400 &&
+	    res->resp->status < 500 && res->resp->status != 429 &&
+	    res->resp->status != 408) {
+		peer_error_code(res->resp, code, sizeof(code));
+		note_attempt(pw, OUTBOX_PEER_REJECTED, code);
+		metrics_delivery_failure(pw->area);
+		record_outcome(pw, dv, "rejected", "transfer-out", "rejected", code,
+		    res->resp->body.data, res->resp->body.len, attempts, 0);
+		log_event(LOG_WARN, "transfer-rejected", "transfer", dv->t.transfer_id,
+		    "peer", pw->area, "status", code, NULL);
+		delivery_free(dv);
+		return;
+	} else {
+		if (res->rc == 0)
+			snprintf(why, sizeof(why), "HTTP %ld", res->resp->status);
+		note_attempt(pw, OUTBOX_PEER_ERROR, res->rc == 0 ? why : res->err);
+		log_event(LOG_INFO, "delivery-retry", "transfer", dv->t.transfer_id,
+		    "peer", pw->area, "error", res->rc == 0 ? "server error" : res->err,
+		    NULL);
+	}
+	metrics_delivery_failure(pw->area);
+	if (now >= dv->t.deadline_ms) {
+		record_outcome(pw, dv, "failed", "transfer-out", "failed",
+		    "deadline", NULL, 0, attempts, 0);
+		log_event(LOG_WARN, "transfer-failed", "transfer", dv->t.transfer_id,
+		    "peer", pw->area, "reason", "deadline", NULL);
+	} else {
+		record_outcome(pw, dv, "queued", NULL, NULL, NULL, NULL, 0, attempts,
+		    now + backoff_ms(cfg, attempts));
+	}
+	delivery_free(dv);
+}
+
+static https_client_t *
+peer_client(peer_worker_t *pw, char *err, size_t errlen)
+{
+	gw_gen_t *g = gw_gen_current();
+	https_client_options_t opt;
+	char expect[IDENTITY_URI_MAX];
+	https_client_t *c;
+
+	if (g == NULL) {
+		snprintf(err, errlen, "no configuration");
+		return NULL;
+	}
+	snprintf(expect, sizeof(expect), "urn:visor:%s:gateway", pw->area);
+	memset(&opt, 0, sizeof(opt));
+	opt.cert = g->cfg->tls_cert;
+	opt.key = g->cfg->tls_key;
+	opt.root = g->cfg->tls_root;
+	opt.crls = (const char *const *)g->cfg->tls_crls;
+	opt.n_crls = g->cfg->n_crls;
+	opt.expect_identity = expect;
+	opt.timeout_ms = 30000;
+	opt.connect_timeout_ms = 5000;
+	c = https_client_new(&opt, err, errlen);
+	gw_gen_unref(g);
+	return c;
+}
+
+static void
+wait_kick(outbox_t *o, unsigned *seen, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&o->lock);
+	while (o->kicks == *seen && !atomic_load(&o->stopping))
+		if (pthread_cond_timedwait(&o->cond, &o->lock, &ts) == ETIMEDOUT)
+			break;
+	*seen = o->kicks;
+	pthread_mutex_unlock(&o->lock);
+}
+
+static void *
+peer_main(void *arg)
+{
+	peer_worker_t *pw = arg;
+	outbox_t *o = pw->o;
+	store_transfer_t due[DUE_BATCH];
+	https_client_t *client = NULL;
+	https_batch_t *batch = NULL;
+	store_reader_t *rd;
+	https_request_t req;
+	char err[256], url[400];
+	unsigned seen = 0;
+	size_t n, i, queued;
+	gw_gen_t *g;
+	delivery_t *dv;
+
+	if ((rd = store_reader_new(o->gw->store, err, sizeof(err))) == NULL) {
+		log_event(LOG_ERROR, "outbox-start-failed", "peer", pw->area, "error",
+		    err, NULL);
+		return NULL;
+	}
+	snprintf(url, sizeof(url), "%s/v1/peer/transfers", pw->url);
+	while (!atomic_load(&o->stopping)) {
+		if (client == NULL) {
+			if ((client = peer_client(pw, err, sizeof(err))) == NULL ||
+			    (batch = https_batch_new(client,
+			    o->gw->cfg->max_in_flight_per_peer, err, sizeof(err))) == NULL) {
+				log_event(LOG_ERROR, "outbox-client-failed", "peer",
+				    pw->area, "error", err, NULL);
+				note_attempt(pw, OUTBOX_PEER_ERROR, err);
+				https_client_free(client);
+				client = NULL;
+				wait_kick(o, &seen, 5000);
+				continue;
+			}
+		}
+		n = 0;
+		memset(due, 0, sizeof(due));
+		if (store_outbox_due_for(rd, pw->area, gw_now_ms(), due, DUE_BATCH,
+		    &n) < 0) {
+			wait_kick(o, &seen, IDLE_WAIT_MS);
+			continue;
+		}
+		g = gw_gen_current();
+		queued = 0;
+		for (i = 0; i < n; i++) {
+			if ((dv = calloc(1, sizeof(*dv))) == NULL || g == NULL) {
+				free(dv);
+				buf_free(&due[i].payload);
+				buf_free(&due[i].receipt);
+				continue;
+			}
+			dv->pw = pw;
+			dv->t = due[i];
+			sig_sha256_hex(dv->t.payload.data, dv->t.payload.len, dv->digest);
+			if (sig_sign(g->sign_key, dv->t.payload.data, dv->t.payload.len,
+			    &dv->sig) < 0) {
+				delivery_free(dv);
+				continue;
+			}
+			snprintf(dv->sig_hdr, sizeof(dv->sig_hdr), "X-Visor-Signature: %s",
+			    dv->sig.data);
+			dv->hdrs[0] = "Content-Type: application/json";
+			dv->hdrs[1] = dv->sig_hdr;
+			dv->hdrs[2] = NULL;
+			memset(&req, 0, sizeof(req));
+			req.method = "POST";
+			req.url = url;
+			req.headers = dv->hdrs;
+			req.body = dv->t.payload.data;
+			req.len = dv->t.payload.len;
+			if (https_batch_add(batch, &req, 0, delivery_done, dv) < 0) {
+				delivery_free(dv);
+				continue;
+			}
+			queued++;
+		}
+		gw_gen_unref(g);
+		if (queued > 0) {
+			https_batch_run(batch);
+			continue;
+		}
+		wait_kick(o, &seen, IDLE_WAIT_MS);
+	}
+	https_batch_free(batch);
+	https_client_free(client);
+	store_reader_free(rd);
+	return NULL;
+}
+
+outbox_t *
+outbox_new(gateway_t *gw, char *err, size_t errlen)
+{
+	outbox_t *o;
+	size_t i;
+
+	if (https_global_init() < 0) {
+		snprintf(err, errlen, "libcurl initialisation failed");
+		return NULL;
+	}
+	if ((o = calloc(1, sizeof(*o))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	o->gw = gw;
+	pthread_mutex_init(&o->lock, NULL);
+	pthread_cond_init(&o->cond, NULL);
+	pthread_mutex_init(&o->stats_lock, NULL);
+	atomic_init(&o->stopping, 0);
+	o->n_peers = gw->cfg->n_peers;
+	if (o->n_peers > 0 &&
+	    (o->peers = calloc(o->n_peers, sizeof(*o->peers))) == NULL) {
+		free(o);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (i = 0; i < o->n_peers; i++) {
+		o->peers[i].o = o;
+		snprintf(o->peers[i].area, sizeof(o->peers[i].area), "%s",
+		    gw->cfg->peers[i].area);
+		snprintf(o->peers[i].url, sizeof(o->peers[i].url), "https://%s:%d",
+		    gw->cfg->peers[i].host, gw->cfg->peers[i].port);
+	}
+	if ((o->stats_reader = store_reader_new(gw->store, err, errlen)) == NULL) {
+		free(o->peers);
+		free(o);
+		return NULL;
+	}
+	return o;
+}
+
+int
+outbox_start(outbox_t *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->n_peers; i++) {
+		if (pthread_create(&o->peers[i].thread, NULL, peer_main,
+		    &o->peers[i]) != 0)
+			return -1;
+		o->peers[i].started = 1;
+	}
+	return 0;
+}
+
+void
+outbox_kick(outbox_t *o)
+{
+	if (o == NULL)
+		return;
+	pthread_mutex_lock(&o->lock);
+	o->kicks++;
+	pthread_cond_broadcast(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
+void
+outbox_free(outbox_t *o)
+{
+	size_t i;
+
+	if (o == NULL)
+		return;
+	atomic_store(&o->stopping, 1);
+	outbox_kick(o);
+	for (i = 0; i < o->n_peers; i++)
+		if (o->peers[i].started)
+			pthread_join(o->peers[i].thread, NULL);
+	store_reader_free(o->stats_reader);
+	pthread_mutex_destroy(&o->lock);
+	pthread_cond_destroy(&o->cond);
+	pthread_mutex_destroy(&o->stats_lock);
+	free(o->peers);
+	free(o);
+}
+
+static void
+stats_cb(void *ctx, const char *area, uint64_t depth, int64_t oldest_age_ms)
+{
+	buf_t *out = ctx;
+
+	buf_printf(out, "visor_outbox_depth{peer=\"%s\"} %llu\n", area,
+	    (unsigned long long)depth);
+	buf_printf(out, "visor_outbox_oldest_seconds{peer=\"%s\"} %g\n", area,
+	    oldest_age_ms < 0 ? 0.0 : (double)oldest_age_ms / 1000.0);
+}
+
+void
+outbox_metrics(void *arg, buf_t *out)
+{
+	outbox_t *o = arg;
+
+	buf_puts(out, "# HELP visor_outbox_depth Transfers queued per peer.\n"
+	    "# TYPE visor_outbox_depth gauge\n"
+	    "# HELP visor_outbox_oldest_seconds Age of the oldest queued transfer per peer.\n"
+	    "# TYPE visor_outbox_oldest_seconds gauge\n");
+	pthread_mutex_lock(&o->stats_lock);
+	store_outbox_stats(o->stats_reader, stats_cb, out);
+	pthread_mutex_unlock(&o->stats_lock);
+}
+
+size_t
+outbox_peer_states(outbox_t *o, outbox_peer_state_t *out, size_t max)
+{
+	size_t i;
+
+	if (o == NULL)
+		return 0;
+	pthread_mutex_lock(&o->lock);
+	for (i = 0; i < o->n_peers && i < max; i++) {
+		memcpy(out[i].area, o->peers[i].area, sizeof(out[i].area));
+		memcpy(out[i].url, o->peers[i].url, sizeof(out[i].url));
+		out[i].state = o->peers[i].last_state;
+		out[i].last_ms = o->peers[i].last_ms;
+		memcpy(out[i].error, o->peers[i].last_error, sizeof(out[i].error));
+	}
+	pthread_mutex_unlock(&o->lock);
+	return i;
+}

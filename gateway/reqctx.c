@@ -1,0 +1,240 @@
+#include "gateway/reqctx.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "gateway/gateway.h"
+#include "gateway/gen.h"
+#include "gateway/metrics.h"
+#include "util/json.h"
+
+typedef struct {
+	int status;
+	char *body;
+	size_t len;
+	char code[48];
+	char message[256];
+	int is_error;
+} pending_t;
+
+static void
+pending_free(void *p)
+{
+	pending_t *pd = p;
+
+	if (pd == NULL)
+		return;
+	if (pd->body != NULL) {
+		OPENSSL_cleanse(pd->body, pd->len);
+		free(pd->body);
+	}
+	free(pd);
+}
+
+void
+reqctx_sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	SHA256(data, len, md);
+	for (i = 0; i < sizeof(md); i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+void
+reqctx_today(char out[11])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	if (strftime(out, 11, "%Y-%m-%d", &tm) != 10)
+		memcpy(out, "1970-01-01", 11);
+}
+
+size_t
+reqctx_clearances(gw_request_t *r, const char *uri, const char *const **out)
+{
+	struct gw_gen *g = gw_req_gen(r);
+
+	return config_clearances_for(g->cfg, uri, out);
+}
+
+/* Printable ASCII without controls: staff numbers. */
+static int
+header_printable(const char *s, size_t max)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* Free text: valid UTF-8 without control characters. */
+static int
+header_text(const char *s, size_t max)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > max ||
+	    !json_utf8_valid((const unsigned char *)s, n))
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+void
+reqctx_audit_base(gw_request_t *r, const reqctx_t *c, audit_entry_t *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->request_id = gw_req_id(r);
+	e->actor_id = gw_req_identity(r)->uri;
+	e->actor_cert = gw_req_cert_hash(r);
+	e->actor_person = c ? c->actor : NULL;
+	e->purpose = c ? c->purpose : NULL;
+	e->justification = c ? c->justification : NULL;
+	e->policy = gw_req_gen(r)->policy_hash;
+}
+
+int
+reqctx_begin(gw_request_t *r, reqctx_t *c, policy_op_t op,
+    int need_justification)
+{
+	const identity_t *id = gw_req_identity(r);
+	audit_entry_t e;
+
+	memset(c, 0, sizeof(*c));
+	c->actor = gw_req_header(r, "X-Visor-Actor");
+	c->purpose = gw_req_header(r, "X-Visor-Purpose");
+	c->justification = gw_req_header(r, "X-Visor-Justification");
+	reqctx_today(c->today);
+	if (id->kind != IDENTITY_AGENCY) {
+		reqctx_audit_base(r, NULL, &e);
+		e.op = "deny";
+		e.result = "denied";
+		e.reason = "not-an-agency";
+		reqctx_audit_then_error(r, &e, 403, "forbidden",
+		    "only agency identities may use this endpoint");
+		return -1;
+	}
+	if (c->actor == NULL || !header_printable(c->actor, REQCTX_ACTOR_MAX)) {
+		gw_reply_error(r, 400, "bad-actor",
+		    "X-Visor-Actor is required: printable ASCII, at most %d bytes",
+		    REQCTX_ACTOR_MAX);
+		return -1;
+	}
+	if (c->purpose == NULL || !policy_purpose_valid(c->purpose)) {
+		gw_reply_error(r, 400, "bad-purpose",
+		    "X-Visor-Purpose is required and must be one of the purposes of SPEC section 5");
+		return -1;
+	}
+	if (c->justification != NULL &&
+	    !header_text(c->justification, REQCTX_JUSTIFICATION_MAX)) {
+		gw_reply_error(r, 400, "bad-justification",
+		    "X-Visor-Justification must be UTF-8 text of at most %d bytes",
+		    REQCTX_JUSTIFICATION_MAX);
+		return -1;
+	}
+	if (need_justification && c->justification == NULL) {
+		gw_reply_error(r, 400, "justification-required",
+		    "X-Visor-Justification is required for reads and transfers");
+		return -1;
+	}
+	c->preq.op = op;
+	c->preq.caller = id;
+	c->preq.n_clearances = reqctx_clearances(r, id->uri, &c->preq.clearances);
+	c->preq.purpose = c->purpose;
+	c->preq.local_area = gw_req_gateway(r)->cfg->area;
+	c->preq.today = c->today;
+	return 0;
+}
+
+static void
+audit_reply_cont(gw_request_t *r, const store_result_t *res)
+{
+	pending_t *pd = gw_req_state(r);
+
+	if (res->status != STORE_OK) {
+		gw_reply_error(r, 503, "audit-unavailable",
+		    "the audit log cannot record this request; nothing was served or changed");
+		return;
+	}
+	if (pd->is_error)
+		gw_reply_error(r, pd->status, pd->code, "%s", pd->message);
+	else
+		gw_reply(r, pd->status, NULL, pd->body, pd->len);
+}
+
+static void
+submit_pending(gw_request_t *r, const audit_entry_t *e, pending_t *pd)
+{
+	store_job_t *job;
+	int ok;
+
+	/* Copy the entry into the job before the request's state is
+	 * replaced: e may point into the state the route set (the transfer
+	 * routes' record id and digest), which gw_req_set_state frees. */
+	ok = (job = store_job_new()) != NULL && store_job_audit(job, e) == 0;
+	gw_req_set_state(r, pd, pending_free);
+	if (!ok) {
+		store_job_free(job);
+		gw_reply_error(r, 503, "audit-unavailable",
+		    "the audit log cannot record this request");
+		return;
+	}
+	gw_submit(r, job, audit_reply_cont);
+}
+
+void
+reqctx_audit_then_reply(gw_request_t *r, const audit_entry_t *e, int status,
+    const char *body, size_t len)
+{
+	pending_t *pd = calloc(1, sizeof(*pd));
+
+	if (pd == NULL || (len > 0 && (pd->body = malloc(len)) == NULL)) {
+		free(pd);
+		gw_reply_error(r, 503, "unavailable", "out of memory");
+		return;
+	}
+	if (len > 0)
+		memcpy(pd->body, body, len);
+	pd->len = len;
+	pd->status = status;
+	submit_pending(r, e, pd);
+}
+
+void
+reqctx_audit_then_error(gw_request_t *r, const audit_entry_t *e, int status,
+    const char *code, const char *message)
+{
+	pending_t *pd = calloc(1, sizeof(*pd));
+
+	if (pd == NULL) {
+		gw_reply_error(r, 503, "unavailable", "out of memory");
+		return;
+	}
+	if (status == 403 && e->rules != NULL && e->n_rules > 0)
+		metrics_policy_denial(e->rules[0]);
+	else if (status == 403)
+		metrics_policy_denial(e->reason ? e->reason : "default-deny");
+	pd->is_error = 1;
+	pd->status = status;
+	snprintf(pd->code, sizeof(pd->code), "%s", code);
+	snprintf(pd->message, sizeof(pd->message), "%s", message);
+	submit_pending(r, e, pd);
+}

@@ -1,0 +1,57 @@
+/*
+ * reqctx: what every record, transfer and audit route checks first (the
+ * X-Visor-* headers of SPEC section 5, the caller's kind), the policy
+ * request it implies, and the audit-then-answer step that makes an answer
+ * wait for its audit entry to be durable.
+ */
+#ifndef GATEWAY_REQCTX_H
+#define GATEWAY_REQCTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway/audit_entry.h"
+#include "gateway/request.h"
+#include "policy/policy.h"
+#include "util/buf.h"
+
+#define REQCTX_ACTOR_MAX 128
+#define REQCTX_JUSTIFICATION_MAX 512
+
+typedef struct {
+	const char *actor;		/* X-Visor-Actor */
+	const char *purpose;		/* X-Visor-Purpose */
+	const char *justification;	/* X-Visor-Justification or NULL */
+	char today[11];
+	policy_request_t preq;		/* caller = the request's identity */
+} reqctx_t;
+
+/* Check the headers for a record or transfer call: actor and purpose always,
+ * justification when need_justification.  The caller must be an agency.  On
+ * failure the request has been answered (400/403, audited) and -1 returned. */
+int reqctx_begin(gw_request_t *r, reqctx_t *c, policy_op_t op,
+    int need_justification);
+
+/* Fill the actor and request fields of an audit entry from r and c. */
+void reqctx_audit_base(gw_request_t *r, const reqctx_t *c, audit_entry_t *e);
+
+/* Append the entry to the log, then answer with status/body once it is
+ * durable; 503 if it cannot be recorded.  Takes a copy of body. */
+void reqctx_audit_then_reply(gw_request_t *r, const audit_entry_t *e,
+    int status, const char *body, size_t len);
+
+/* Answer an error after logging e (op usually "deny") with result/reason. */
+void reqctx_audit_then_error(gw_request_t *r, const audit_entry_t *e,
+    int status, const char *code, const char *message);
+
+/* SHA-256 hex of data. */
+void reqctx_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Today's date (UTC) as YYYY-MM-DD. */
+void reqctx_today(char out[11]);
+
+/* The clearances the configuration grants uri. */
+size_t reqctx_clearances(gw_request_t *r, const char *uri,
+    const char *const **out);
+
+#endif

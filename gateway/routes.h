@@ -1,0 +1,27 @@
+/*
+ * routes: the HTTP API of SPEC section 5, dispatched by method and path.
+ * Handlers live in routes_*.c; each answers its request exactly once.
+ */
+#ifndef GATEWAY_ROUTES_H
+#define GATEWAY_ROUTES_H
+
+#include "gateway/request.h"
+
+/* Route r to its handler, or answer 404/405. */
+void routes_dispatch(gw_request_t *r);
+
+/* 1 if s is a record or transfer id ([A-Z0-9-]{3,64}; also lowercase hex
+ * and '-' for transfer ids when allow_lower). */
+int routes_valid_id(const char *s, size_t len, int allow_lower);
+
+/* Handlers (routes_records.c, routes_audit.c, routes_transfers.c). */
+void route_record(gw_request_t *r, const char *id);
+void route_record_history(gw_request_t *r, const char *id);
+void route_transfers_post(gw_request_t *r);
+void route_transfer_get(gw_request_t *r, const char *id);
+void route_peer_transfers(gw_request_t *r);
+void route_audit(gw_request_t *r, const char *what);
+/* GET /v1/status (routes_status.c). */
+void route_status(gw_request_t *r);
+
+#endif

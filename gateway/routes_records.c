@@ -1,0 +1,687 @@
+/*
+ * /v1/records/{id}: collect (PUT), alter (PUT, PATCH), consult (GET),
+ * history, erase (DELETE).  Every path goes through the policy engine and is
+ * answered only once its audit entry is durable.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "gateway/gateway.h"
+#include "gateway/gen.h"
+#include "gateway/reqctx.h"
+#include "gateway/routes.h"
+#include "gateway/store.h"
+#include "policy/policy.h"
+#include "policy/record_schema.h"
+#include "util/json.h"
+
+#define WRITE_ATTEMPTS 4
+#define IDEM_KEY_MAX 128
+
+typedef struct {
+	char id[80];
+	int attempts;
+	int created;
+	uint64_t predicted;
+	int had_if_match;
+	char idem_key[IDEM_KEY_MAX + 1];
+	uint8_t req_hash[32];
+} write_state_t;
+
+static void route_write(gw_request_t *r, const char *id, write_state_t *ws);
+
+/* ----------------------------------------------------------- helpers */
+
+static void
+record_free(store_record_t *rec)
+{
+	buf_free(&rec->json);
+}
+
+/* Parse a stored record and put its version back in (the store keeps the
+ * version outside the sealed content). */
+static cJSON *
+record_parse_stored(gw_request_t *r, const store_record_t *rec)
+{
+	char err[128];
+	cJSON *j = json_parse_strict(rec->json.data, rec->json.len, 64, err,
+	    sizeof(err));
+
+	if (j == NULL)
+		return NULL;
+	cJSON_DeleteItemFromObjectCaseSensitive(j, "version");
+	if (cJSON_AddNumberToObject(j, "version", (double)rec->version) == NULL) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	(void)r;
+	return j;
+}
+
+static int
+parse_if_match(const char *h, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	const char *p = h;
+	size_t n = strlen(h);
+
+	if (n >= 2 && h[0] == '"' && h[n - 1] == '"') {
+		p = h + 1;
+		n -= 2;
+	}
+	if (n == 0 || n > 20 || p[0] < '0' || p[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	if (errno != 0 || (size_t)(end - p) != n || v == 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+content_type_is(gw_request_t *r, const char *want)
+{
+	const char *ct = gw_req_header(r, "Content-Type");
+	size_t n = strlen(want);
+
+	if (ct == NULL || strncasecmp(ct, want, n) != 0)
+		return 0;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static void
+audit_paths(const record_paths_t *p, audit_entry_t *e)
+{
+	e->fields = p ? (const char *const *)p->items : NULL;
+	e->n_fields = p ? p->count : 0;
+}
+
+static void
+decision_into_entry(const policy_decision_t *d, audit_entry_t *e)
+{
+	e->fields = policy_decision_disclosed(d, &e->n_fields);
+	e->withheld = policy_decision_withheld(d, &e->n_withheld);
+	e->rules = policy_decision_rules(d, &e->n_rules);
+}
+
+static void
+deny_with_decision(gw_request_t *r, const reqctx_t *c, const char *id,
+    const policy_decision_t *d, const char *op_reason)
+{
+	audit_entry_t e;
+	char msg[256];
+
+	reqctx_audit_base(r, c, &e);
+	e.op = "deny";
+	e.record = id;
+	e.result = "denied";
+	e.reason = op_reason;
+	decision_into_entry(d, &e);
+	snprintf(msg, sizeof(msg), "not permitted by policy: %s",
+	    policy_decision_reason(d));
+	reqctx_audit_then_error(r, &e, 403, "policy-denied", msg);
+}
+
+/* ------------------------------------------------------------- GET */
+
+static void
+route_get(gw_request_t *r, const char *id)
+{
+	reqctx_t c;
+	store_record_t rec;
+	policy_decision_t *d = NULL;
+	cJSON *doc = NULL;
+	char *body = NULL, digest[65], etag[32];
+	audit_entry_t e;
+	int rc;
+
+	if (reqctx_begin(r, &c, POLICY_OP_READ, 1) < 0)
+		return;
+	memset(&rec, 0, sizeof(rec));
+	rc = store_record_get(gw_req_reader(r), id, &rec);
+	if (rc < 0) {
+		record_free(&rec);
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+		return;
+	}
+	if (rc == 1 || rec.erased) {
+		record_free(&rec);
+		reqctx_audit_base(r, &c, &e);
+		e.op = "consult";
+		e.record = id;
+		e.result = "not-found";
+		reqctx_audit_then_error(r, &e, 404, "not-found", "no such record");
+		return;
+	}
+	if ((doc = record_parse_stored(r, &rec)) == NULL) {
+		record_free(&rec);
+		gw_reply_error(r, 503, "store-unavailable", "stored record unreadable");
+		return;
+	}
+	if (policy_filter(gw_req_gen(r)->policy, &c.preq, doc, &d) < 0) {
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		goto out;
+	}
+	if (!policy_decision_allowed(d)) {
+		deny_with_decision(r, &c, id, d, "read-denied");
+		goto out;
+	}
+	if ((body = json_print(policy_decision_record(d))) == NULL) {
+		gw_reply_error(r, 503, "unavailable", "out of memory");
+		goto out;
+	}
+	reqctx_sha256_hex(body, strlen(body), digest);
+	reqctx_audit_base(r, &c, &e);
+	/* A reader of another area receives a disclosure; our own agencies
+	 * consult. */
+	e.op = strcmp(gw_req_identity(r)->area, gw_req_gateway(r)->cfg->area) == 0 ?
+	    "consult" : "disclose";
+	e.record = id;
+	e.version = rec.version;
+	e.recipient = gw_req_identity(r)->uri;
+	e.result = "ok";
+	e.digest = digest;
+	decision_into_entry(d, &e);
+	snprintf(etag, sizeof(etag), "\"%llu\"", (unsigned long long)rec.version);
+	gw_reply_header(r, "ETag", etag);
+	reqctx_audit_then_reply(r, &e, 200, body, strlen(body));
+out:
+	if (body != NULL) {
+		OPENSSL_cleanse(body, strlen(body));
+		free(body);
+	}
+	policy_decision_free(d);
+	cJSON_Delete(doc);
+	record_free(&rec);
+}
+
+/* ------------------------------------------------------- PUT / PATCH */
+
+static void
+write_state_free(void *p)
+{
+	free(p);
+}
+
+static void
+reply_idempotent(gw_request_t *r, write_state_t *ws, int *handled)
+{
+	uint8_t hash[32];
+	int status = 0, rc;
+	buf_t body = BUF_INIT;
+
+	*handled = 0;
+	if (ws->idem_key[0] == '\0')
+		return;
+	rc = store_idem_get(gw_req_reader(r), gw_req_identity(r)->uri,
+	    ws->idem_key, hash, &status, &body);
+	if (rc < 0) {
+		*handled = 1;
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+	} else if (rc == 0) {
+		*handled = 1;
+		if (CRYPTO_memcmp(hash, ws->req_hash, 32) != 0)
+			gw_reply_error(r, 409, "idempotency-key-reused",
+			    "this Idempotency-Key was used with a different request");
+		else {
+			gw_reply_header(r, "Idempotent-Replay", "true");
+			gw_reply(r, status, NULL, body.data, body.len);
+		}
+	}
+	buf_free(&body);
+}
+
+static void
+write_done(gw_request_t *r, const store_result_t *res)
+{
+	write_state_t *ws = gw_req_state(r);
+	char body[160];
+	int n, handled;
+
+	switch (res->status) {
+	case STORE_OK:
+		n = snprintf(body, sizeof(body), "{\"id\":\"%s\",\"version\":%llu}",
+		    ws->id, (unsigned long long)res->version);
+		gw_reply(r, ws->created ? 201 : 200, NULL, body, (size_t)n);
+		return;
+	case STORE_IDEM_EXISTS:
+		reply_idempotent(r, ws, &handled);
+		if (!handled)
+			gw_reply_error(r, 409, "idempotency-key-reused",
+			    "this Idempotency-Key is in use");
+		return;
+	case STORE_CONFLICT:
+	case STORE_EXISTS:
+	case STORE_NOT_FOUND:
+		if (!ws->had_if_match && ++ws->attempts < WRITE_ATTEMPTS) {
+			/* Someone wrote between our read and our write: run the
+			 * whole check again on the new version. */
+			route_write(r, ws->id, ws);
+			return;
+		}
+		gw_reply_error(r, 409, "version-conflict",
+		    "the record changed; read it again and retry with If-Match");
+		return;
+	default:
+		gw_reply_error(r, 503, "audit-unavailable",
+		    "cannot record the write durably; nothing was changed");
+		return;
+	}
+}
+
+/* Validate and build the new record for PUT (whole) or PATCH (merge). */
+static cJSON *
+build_new_record(gw_request_t *r, const char *id, const cJSON *current,
+    int is_patch, record_paths_t **touched)
+{
+	gateway_t *gw = gw_req_gateway(r);
+	const char *body;
+	size_t len;
+	char err[256];
+	cJSON *in, *out = NULL;
+	const cJSON *bid;
+
+	*touched = NULL;
+	body = gw_req_body(r, &len);
+	if (!content_type_is(r, is_patch ? "application/merge-patch+json" :
+	    "application/json")) {
+		gw_reply_error(r, 415, "unsupported-media-type",
+		    is_patch ? "PATCH takes application/merge-patch+json" :
+		    "PUT takes application/json");
+		return NULL;
+	}
+	in = json_parse_strict(body, len, gw->cfg->max_json_depth, err,
+	    sizeof(err));
+	if (in == NULL) {
+		gw_reply_error(r, 400, "malformed-json", "%s", err);
+		return NULL;
+	}
+	if (!cJSON_IsObject(in)) {
+		cJSON_Delete(in);
+		gw_reply_error(r, 400, "malformed-json", "the body must be a JSON object");
+		return NULL;
+	}
+	if (is_patch) {
+		if ((*touched = record_patch_paths(in, err, sizeof(err))) == NULL) {
+			cJSON_Delete(in);
+			gw_reply_error(r, 422, "schema", "%s", err);
+			return NULL;
+		}
+		out = record_merge_patch(current, in);
+		cJSON_Delete(in);
+		if (out == NULL) {
+			gw_reply_error(r, 503, "unavailable", "out of memory");
+			return NULL;
+		}
+	} else {
+		out = in;
+	}
+	bid = cJSON_GetObjectItemCaseSensitive(out, "id");
+	if (bid == NULL && !is_patch)
+		cJSON_AddStringToObject(out, "id", id);
+	else if (!cJSON_IsString(bid) || strcmp(bid->valuestring, id) != 0) {
+		cJSON_Delete(out);
+		gw_reply_error(r, 422, "schema", "id: must equal the id in the path (%s)", id);
+		return NULL;
+	}
+	/* The gateway assigns versions. */
+	cJSON_DeleteItemFromObjectCaseSensitive(out, "version");
+	if (record_validate(out, err, sizeof(err)) < 0) {
+		cJSON_Delete(out);
+		gw_reply_error(r, 422, "schema", "%s", err);
+		return NULL;
+	}
+	return out;
+}
+
+static void
+route_write(gw_request_t *r, const char *id, write_state_t *ws)
+{
+	int is_patch = strcmp(gw_req_method(r), "PATCH") == 0, handled, rc;
+	reqctx_t c;
+	store_record_t rec;
+	cJSON *current = NULL, *next = NULL;
+	record_paths_t *touched = NULL, *changed = NULL;
+	policy_decision_t *d = NULL;
+	const char *h, *body;
+	char *text = NULL, digest[65], idem_body[160];
+	uint64_t if_match = 0, expect;
+	audit_entry_t e;
+	store_job_t *job = NULL;
+	const cJSON *cat, *lvl, *area;
+	buf_t paths = BUF_INIT;
+	size_t len;
+	int n;
+
+	memset(&rec, 0, sizeof(rec));
+	if (reqctx_begin(r, &c, POLICY_OP_WRITE, 0) < 0)
+		goto out_free_ws;
+	if (ws == NULL) {
+		if ((ws = calloc(1, sizeof(*ws))) == NULL) {
+			gw_reply_error(r, 503, "unavailable", "out of memory");
+			return;
+		}
+		snprintf(ws->id, sizeof(ws->id), "%s", id);
+		h = gw_req_header(r, "Idempotency-Key");
+		if (h != NULL) {
+			if (strlen(h) == 0 || strlen(h) > IDEM_KEY_MAX) {
+				free(ws);
+				gw_reply_error(r, 400, "bad-idempotency-key",
+				    "Idempotency-Key must be 1-%d bytes", IDEM_KEY_MAX);
+				return;
+			}
+			snprintf(ws->idem_key, sizeof(ws->idem_key), "%s", h);
+			body = gw_req_body(r, &len);
+			{
+				/* The key covers method, path and body. */
+				buf_t hb = BUF_INIT;
+				buf_printf(&hb, "%s %s\n", gw_req_method(r), gw_req_path(r));
+				buf_append(&hb, body, len);
+				SHA256((const unsigned char *)hb.data, hb.len, ws->req_hash);
+				buf_free(&hb);
+			}
+		}
+		gw_req_set_state(r, ws, write_state_free);
+		reply_idempotent(r, ws, &handled);
+		if (handled)
+			return;
+	}
+	h = gw_req_header(r, "If-Match");
+	if (h != NULL && parse_if_match(h, &if_match) < 0) {
+		gw_reply_error(r, 400, "bad-if-match", "If-Match must be \"<version>\"");
+		return;
+	}
+	ws->had_if_match = h != NULL;
+	rc = store_record_get(gw_req_reader(r), id, &rec);
+	if (rc < 0) {
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+		goto out;
+	}
+	if (rc == 0 && !rec.erased && (current = record_parse_stored(r, &rec)) == NULL) {
+		gw_reply_error(r, 503, "store-unavailable", "stored record unreadable");
+		goto out;
+	}
+	if (is_patch && current == NULL) {
+		gw_reply_error(r, 404, "not-found", "no such record to patch");
+		goto out;
+	}
+	if (ws->had_if_match && (current == NULL || rec.version != if_match)) {
+		gw_reply_error(r, 409, "version-conflict",
+		    "If-Match %llu does not match the current version %llu",
+		    (unsigned long long)if_match,
+		    (unsigned long long)(current ? rec.version : 0));
+		goto out;
+	}
+	if ((next = build_new_record(r, id, current, is_patch, &touched)) == NULL)
+		goto out;
+	if (current != NULL)
+		cJSON_DeleteItemFromObjectCaseSensitive(current, "version");
+	if ((changed = record_changed_paths(current, next)) == NULL) {
+		gw_reply_error(r, 503, "unavailable", "out of memory");
+		goto out;
+	}
+	if (policy_check_write(gw_req_gen(r)->policy, &c.preq, next,
+	    is_patch ? touched->items : changed->items,
+	    is_patch ? touched->count : changed->count, &d) < 0) {
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		goto out;
+	}
+	if (!policy_decision_allowed(d)) {
+		deny_with_decision(r, &c, id, d, "write-denied");
+		goto out;
+	}
+	if ((text = json_print(next)) == NULL) {
+		gw_reply_error(r, 503, "unavailable", "out of memory");
+		goto out;
+	}
+	reqctx_sha256_hex(text, strlen(text), digest);
+	cat = cJSON_GetObjectItemCaseSensitive(next, "category");
+	lvl = cJSON_GetObjectItemCaseSensitive(next, "level");
+	area = cJSON_GetObjectItemCaseSensitive(next, "managing_area");
+	ws->created = current == NULL;
+	expect = current != NULL ? rec.version : STORE_VERSION_ABSENT;
+	ws->predicted = (rc == 0 ? rec.version : 0) + 1;
+	/* History keeps the changed paths (no values). */
+	if (json_append_string_array(&paths, changed->items, changed->count) < 0 ||
+	    (job = store_job_new()) == NULL)
+		goto oom;
+	if (ws->idem_key[0] != '\0') {
+		n = snprintf(idem_body, sizeof(idem_body),
+		    "{\"id\":\"%s\",\"version\":%llu}", id,
+		    (unsigned long long)ws->predicted);
+		if (store_job_idempotency(job, gw_req_identity(r)->uri, ws->idem_key,
+		    ws->req_hash, ws->created ? 201 : 200, idem_body, (size_t)n) < 0)
+			goto oom;
+	}
+	if (store_job_put_record(job, id, expect, cat->valueint, lvl->valueint,
+	    cJSON_IsString(area) ? area->valuestring : gw_req_gateway(r)->cfg->area,
+	    text, strlen(text), gw_req_identity(r)->uri, paths.data) < 0)
+		goto oom;
+	reqctx_audit_base(r, &c, &e);
+	e.op = ws->created ? "collect" : "alter";
+	e.record = id;
+	e.version = AUDIT_VERSION_ASSIGNED;
+	e.result = "ok";
+	e.digest = digest;
+	audit_paths(changed, &e);
+	e.rules = policy_decision_rules(d, &e.n_rules);
+	if (store_job_audit(job, &e) < 0)
+		goto oom;
+	gw_submit(r, job, write_done);
+	job = NULL;
+	goto out;
+oom:
+	store_job_free(job);
+	gw_reply_error(r, 503, "unavailable", "cannot queue the write");
+out:
+	if (text != NULL) {
+		OPENSSL_cleanse(text, strlen(text));
+		free(text);
+	}
+	buf_free(&paths);
+	record_paths_free(touched);
+	record_paths_free(changed);
+	policy_decision_free(d);
+	cJSON_Delete(current);
+	cJSON_Delete(next);
+	record_free(&rec);
+	return;
+out_free_ws:
+	/* ws is owned by the request state once set; nothing to free here. */
+	return;
+}
+
+/* ------------------------------------------------------------ DELETE */
+
+static void
+erase_done(gw_request_t *r, const store_result_t *res)
+{
+	write_state_t *ws = gw_req_state(r);
+	char body[160];
+	int n;
+
+	if (res->status == STORE_OK) {
+		n = snprintf(body, sizeof(body), "{\"id\":\"%s\",\"erased\":true}",
+		    ws->id);
+		gw_reply(r, 200, NULL, body, (size_t)n);
+	} else if (res->status == STORE_CONFLICT) {
+		gw_reply_error(r, 409, "version-conflict", "the record changed");
+	} else if (res->status == STORE_NOT_FOUND) {
+		gw_reply_error(r, 404, "not-found", "no such record");
+	} else {
+		gw_reply_error(r, 503, "audit-unavailable",
+		    "cannot record the erasure durably; nothing was changed");
+	}
+}
+
+static void
+route_erase(gw_request_t *r, const char *id)
+{
+	reqctx_t c;
+	store_record_t rec;
+	cJSON *current = NULL;
+	policy_decision_t *d = NULL;
+	write_state_t *ws;
+	uint64_t if_match = 0;
+	const char *h;
+	audit_entry_t e;
+	store_job_t *job;
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	if (reqctx_begin(r, &c, POLICY_OP_ERASE, 0) < 0)
+		return;
+	h = gw_req_header(r, "If-Match");
+	if (h != NULL && parse_if_match(h, &if_match) < 0) {
+		gw_reply_error(r, 400, "bad-if-match", "If-Match must be \"<version>\"");
+		return;
+	}
+	rc = store_record_get(gw_req_reader(r), id, &rec);
+	if (rc < 0) {
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+		goto out;
+	}
+	if (rc == 1 || rec.erased) {
+		gw_reply_error(r, 404, "not-found", "no such record");
+		goto out;
+	}
+	if (h != NULL && rec.version != if_match) {
+		gw_reply_error(r, 409, "version-conflict",
+		    "If-Match does not match the current version");
+		goto out;
+	}
+	if ((current = record_parse_stored(r, &rec)) == NULL) {
+		gw_reply_error(r, 503, "store-unavailable", "stored record unreadable");
+		goto out;
+	}
+	if (policy_check_erase(gw_req_gen(r)->policy, &c.preq, current, &d) < 0) {
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		goto out;
+	}
+	if (!policy_decision_allowed(d)) {
+		deny_with_decision(r, &c, id, d, "erase-denied");
+		goto out;
+	}
+	if ((ws = calloc(1, sizeof(*ws))) == NULL) {
+		gw_reply_error(r, 503, "unavailable", "out of memory");
+		goto out;
+	}
+	snprintf(ws->id, sizeof(ws->id), "%s", id);
+	gw_req_set_state(r, ws, write_state_free);
+	reqctx_audit_base(r, &c, &e);
+	e.op = "erase";
+	e.record = id;
+	e.version = rec.version;
+	e.result = "ok";
+	e.rules = policy_decision_rules(d, &e.n_rules);
+	if ((job = store_job_new()) == NULL ||
+	    store_job_erase_record(job, id, rec.version, gw_req_identity(r)->uri) < 0 ||
+	    store_job_audit(job, &e) < 0) {
+		store_job_free(job);
+		gw_reply_error(r, 503, "unavailable", "cannot queue the erasure");
+		goto out;
+	}
+	gw_submit(r, job, erase_done);
+out:
+	policy_decision_free(d);
+	cJSON_Delete(current);
+	record_free(&rec);
+}
+
+/* ----------------------------------------------------------- history */
+
+void
+route_record_history(gw_request_t *r, const char *id)
+{
+	reqctx_t c;
+	store_record_t rec;
+	cJSON *current = NULL;
+	policy_decision_t *d = NULL;
+	buf_t out = BUF_INIT;
+	audit_entry_t e;
+	static const char *const fields[] = { "history" };
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	if (reqctx_begin(r, &c, POLICY_OP_READ, 0) < 0)
+		return;
+	rc = store_record_get(gw_req_reader(r), id, &rec);
+	if (rc < 0) {
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+		goto out;
+	}
+	if (rc == 1) {
+		gw_reply_error(r, 404, "not-found", "no such record");
+		goto out;
+	}
+	/* Record owners: agencies of the managing area that may read it.  An
+	 * erased record's history is for its managing area's police only. */
+	if (strcmp(gw_req_identity(r)->area, rec.managing_area) != 0) {
+		reqctx_audit_base(r, &c, &e);
+		e.op = "deny";
+		e.record = id;
+		e.result = "denied";
+		e.reason = "history-not-owner";
+		reqctx_audit_then_error(r, &e, 403, "forbidden",
+		    "history is for the record's managing area");
+		goto out;
+	}
+	if (!rec.erased) {
+		if ((current = record_parse_stored(r, &rec)) == NULL ||
+		    policy_filter(gw_req_gen(r)->policy, &c.preq, current, &d) < 0) {
+			gw_reply_error(r, 503, "store-unavailable", "cannot evaluate");
+			goto out;
+		}
+		if (!policy_decision_allowed(d)) {
+			deny_with_decision(r, &c, id, d, "history-denied");
+			goto out;
+		}
+	} else if (strcmp(gw_req_identity(r)->type, "police") != 0) {
+		gw_reply_error(r, 403, "forbidden", "the record is erased");
+		goto out;
+	}
+	buf_printf(&out, "{\"id\":\"%s\",\"versions\":", id);
+	if (store_record_history(gw_req_reader(r), id, &out) != 0) {
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the history");
+		goto out;
+	}
+	buf_puts(&out, "}");
+	reqctx_audit_base(r, &c, &e);
+	e.op = "consult";
+	e.record = id;
+	e.version = rec.version;
+	e.result = "ok";
+	e.fields = fields;
+	e.n_fields = 1;
+	reqctx_audit_then_reply(r, &e, 200, out.data, out.len);
+out:
+	buf_free(&out);
+	policy_decision_free(d);
+	cJSON_Delete(current);
+	record_free(&rec);
+}
+
+void
+route_record(gw_request_t *r, const char *id)
+{
+	const char *m = gw_req_method(r);
+
+	if (strcmp(m, "GET") == 0)
+		route_get(r, id);
+	else if (strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0)
+		route_write(r, id, NULL);
+	else if (strcmp(m, "DELETE") == 0)
+		route_erase(r, id);
+	else {
+		gw_reply_header(r, "Allow", "GET, PUT, PATCH, DELETE");
+		gw_reply_error(r, 405, "method-not-allowed", "%s is not allowed here", m);
+	}
+}

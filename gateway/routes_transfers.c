@@ -1,0 +1,581 @@
+/*
+ * Transfers (SPEC section 9): POST /v1/transfers queues a filtered record
+ * for a peer in the durable outbox; GET /v1/transfers/{id} follows it;
+ * POST /v1/peer/transfers receives one from a peer gateway.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "crypto/sig.h"
+#include "gateway/gateway.h"
+#include "gateway/gen.h"
+#include "gateway/outbox.h"
+#include "gateway/reqctx.h"
+#include "gateway/routes.h"
+#include "gateway/store.h"
+#include "gateway/transfer_proto.h"
+#include "policy/record_schema.h"
+#include "util/json.h"
+#include "util/log.h"
+
+typedef struct {
+	char transfer_id[TRANSFER_ID_LEN + 1];
+	char from_area[40];
+	char digest[65];
+	char received_at[32];
+	char record_id[80];
+} xfer_state_t;
+
+static void
+xfer_state_free(void *p)
+{
+	free(p);
+}
+
+/* ---------------------------------------------------- POST /v1/transfers */
+
+static void
+transfer_queued(gw_request_t *r, const store_result_t *res)
+{
+	xfer_state_t *st = gw_req_state(r);
+	char body[128];
+	int n;
+
+	if (res->status == STORE_FULL) {
+		gw_reply_error(r, 429, "outbox-full",
+		    "the outbox is full; try again later");
+		return;
+	}
+	if (res->status != STORE_OK) {
+		gw_reply_error(r, 503, "audit-unavailable",
+		    "cannot queue the transfer durably; nothing was sent");
+		return;
+	}
+	outbox_kick(gw_req_gateway(r)->outbox);
+	n = snprintf(body, sizeof(body),
+	    "{\"transfer_id\":\"%s\",\"status\":\"queued\"}", st->transfer_id);
+	gw_reply(r, 202, NULL, body, (size_t)n);
+}
+
+void
+route_transfers_post(gw_request_t *r)
+{
+	gateway_t *gw = gw_req_gateway(r);
+	struct gw_gen *gen = gw_req_gen(r);
+	reqctx_t c;
+	const char *body, *rid, *to, *purpose, *just;
+	size_t len;
+	char err[256], recipient[IDENTITY_URI_MAX], digest[65], ts[25];
+	cJSON *in = NULL, *doc = NULL;
+	store_record_t rec;
+	policy_decision_t *d = NULL, *di = NULL;
+	policy_request_t pr;
+	identity_t rid_gw;
+	transfer_body_t tb;
+	buf_t payload = BUF_INIT;
+	audit_entry_t e;
+	store_job_t *job = NULL;
+	xfer_state_t *st;
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	if (reqctx_begin(r, &c, POLICY_OP_INITIATE_TRANSFER, 0) < 0)
+		return;
+	body = gw_req_body(r, &len);
+	if ((in = json_parse_strict(body, len, 4, err, sizeof(err))) == NULL ||
+	    !cJSON_IsObject(in)) {
+		gw_reply_error(r, 400, "malformed-json", "%s", in ? "body must be an object" : err);
+		goto out;
+	}
+	rid = json_get_str(in, "record_id");
+	to = json_get_str(in, "to_area");
+	purpose = json_get_str(in, "purpose");
+	just = json_get_str(in, "justification");
+	if (rid == NULL || to == NULL || purpose == NULL || just == NULL ||
+	    cJSON_GetArraySize(in) != 4) {
+		gw_reply_error(r, 400, "bad-transfer",
+		    "body must be {\"record_id\",\"to_area\",\"purpose\",\"justification\"}");
+		goto out;
+	}
+	if (!routes_valid_id(rid, strlen(rid), 0)) {
+		gw_reply_error(r, 400, "bad-id", "record_id must match [A-Z0-9-]{3,64}");
+		goto out;
+	}
+	if (!policy_purpose_valid(purpose) || strlen(just) == 0 || strlen(just) > 512 ||
+	    strchr(just, '\n') != NULL) {
+		gw_reply_error(r, 400, "bad-transfer",
+		    "purpose must be a SPEC purpose and justification 1-512 bytes on one line");
+		goto out;
+	}
+	if (config_peer(gen->cfg, to) == NULL) {
+		gw_reply_error(r, 400, "unknown-peer", "no configured peer gateway for area %s", to);
+		goto out;
+	}
+	rc = store_record_get(gw_req_reader(r), rid, &rec);
+	if (rc < 0) {
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+		goto out;
+	}
+	if (rc == 1 || rec.erased) {
+		gw_reply_error(r, 404, "not-found", "no such record");
+		goto out;
+	}
+	if ((doc = json_parse_strict(rec.json.data, rec.json.len, 64, err, sizeof(err))) == NULL ||
+	    cJSON_AddNumberToObject(doc, "version", (double)rec.version) == NULL) {
+		gw_reply_error(r, 503, "store-unavailable", "stored record unreadable");
+		goto out;
+	}
+	/* May this agency start a transfer of this record? */
+	c.preq.purpose = purpose;
+	if (policy_check_initiate_transfer(gen->policy, &c.preq, doc, &di) < 0) {
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		goto out;
+	}
+	if (!policy_decision_allowed(di)) {
+		reqctx_audit_base(r, &c, &e);
+		e.op = "deny";
+		e.record = rid;
+		e.result = "denied";
+		e.reason = "initiate-transfer-denied";
+		e.rules = policy_decision_rules(di, &e.n_rules);
+		reqctx_audit_then_error(r, &e, 403, "policy-denied",
+		    policy_decision_reason(di));
+		goto out;
+	}
+	/* What may the receiving gateway get? */
+	snprintf(recipient, sizeof(recipient), "urn:visor:%s:gateway", to);
+	if (identity_parse(recipient, strlen(recipient), &rid_gw, err, sizeof(err)) < 0) {
+		gw_reply_error(r, 400, "unknown-peer", "bad peer area");
+		goto out;
+	}
+	memset(&pr, 0, sizeof(pr));
+	pr.op = POLICY_OP_TRANSFER;
+	pr.caller = &rid_gw;
+	pr.n_clearances = reqctx_clearances(r, recipient, &pr.clearances);
+	pr.purpose = purpose;
+	pr.local_area = gw->cfg->area;
+	pr.today = c.today;
+	if (policy_filter(gen->policy, &pr, doc, &d) < 0) {
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		goto out;
+	}
+	reqctx_audit_base(r, &c, &e);
+	e.record = rid;
+	e.version = rec.version;
+	e.purpose = purpose;
+	e.justification = just;
+	e.recipient = recipient;
+	e.fields = policy_decision_disclosed(d, &e.n_fields);
+	e.withheld = policy_decision_withheld(d, &e.n_withheld);
+	e.rules = policy_decision_rules(d, &e.n_rules);
+	if (!policy_decision_allowed(d)) {
+		e.op = "deny";
+		e.result = "denied";
+		e.reason = "transfer-denied";
+		reqctx_audit_then_error(r, &e, 403, "policy-denied",
+		    policy_decision_reason(d));
+		goto out;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		gw_reply_error(r, 503, "unavailable", "out of memory");
+		goto out;
+	}
+	gw_req_set_state(r, st, xfer_state_free);
+	memset(&tb, 0, sizeof(tb));
+	if (transfer_new_id(st->transfer_id) < 0) {
+		gw_reply_error(r, 503, "unavailable", "no randomness");
+		goto out;
+	}
+	log_time_rfc3339(ts);
+	snprintf(tb.transfer_id, sizeof(tb.transfer_id), "%s", st->transfer_id);
+	snprintf(tb.from_area, sizeof(tb.from_area), "%s", gw->cfg->area);
+	snprintf(tb.to_area, sizeof(tb.to_area), "%s", to);
+	snprintf(tb.purpose, sizeof(tb.purpose), "%s", purpose);
+	snprintf(tb.justification, sizeof(tb.justification), "%s", just);
+	snprintf(tb.sent_at, sizeof(tb.sent_at), "%s", ts);
+	if (transfer_body_build(&tb, policy_decision_record(d), &payload) < 0) {
+		gw_reply_error(r, 503, "unavailable", "cannot build the transfer");
+		goto out;
+	}
+	/* The digest of the exact bytes that will be sent (and retried). */
+	reqctx_sha256_hex(payload.data, payload.len, digest);
+	e.op = "transfer-out";
+	e.result = "queued";
+	e.digest = digest;
+	e.transfer = st->transfer_id;
+	if ((job = store_job_new()) == NULL ||
+	    store_job_outbox_add(job, st->transfer_id, rid, to, purpose,
+	    gw_req_identity(r)->uri, payload.data, payload.len,
+	    gw_now_ms() + (long long)gen->cfg->transfer_deadline_s * 1000) < 0 ||
+	    store_job_audit(job, &e) < 0) {
+		store_job_free(job);
+		gw_reply_error(r, 503, "unavailable", "cannot queue the transfer");
+		goto out;
+	}
+	gw_submit(r, job, transfer_queued);
+out:
+	buf_free(&payload);
+	policy_decision_free(d);
+	policy_decision_free(di);
+	cJSON_Delete(doc);
+	cJSON_Delete(in);
+	buf_free(&rec.json);
+}
+
+/* ------------------------------------------------ GET /v1/transfers/{id} */
+
+void
+route_transfer_get(gw_request_t *r, const char *id)
+{
+	const identity_t *me = gw_req_identity(r);
+	store_transfer_t t;
+	buf_t out = BUF_INIT;
+	cJSON *o = NULL, *w;
+	char *s = NULL, err[128];
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	if (me->kind != IDENTITY_AGENCY ||
+	    strcmp(me->area, gw_req_gateway(r)->cfg->area) != 0) {
+		gw_reply_error(r, 403, "forbidden",
+		    "transfers are visible to the initiating area's agencies");
+		return;
+	}
+	rc = store_transfer_get(gw_req_reader(r), id, &t);
+	if (rc < 0) {
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+		goto out;
+	}
+	if (rc == 1) {
+		gw_reply_error(r, 404, "not-found", "no such transfer");
+		goto out;
+	}
+	if ((o = cJSON_CreateObject()) == NULL)
+		goto oom;
+	cJSON_AddStringToObject(o, "transfer_id", t.transfer_id);
+	cJSON_AddStringToObject(o, "record_id", t.record_id);
+	cJSON_AddStringToObject(o, "to_area", t.to_area);
+	cJSON_AddStringToObject(o, "status", t.status);
+	cJSON_AddNumberToObject(o, "attempts", t.attempts);
+	/* Delivered: the receipt wrapper.  Rejected: the outbox keeps the
+	 * receiver's error answer instead, shown as "error" (it is no
+	 * receipt). */
+	w = NULL;
+	if (t.receipt.len > 0)
+		w = json_parse_strict(t.receipt.data, t.receipt.len, 8, err,
+		    sizeof(err));
+	if (w != NULL && strcmp(t.status, "delivered") != 0) {
+		cJSON *pe = cJSON_DetachItemFromObjectCaseSensitive(w, "error");
+
+		cJSON_Delete(w);
+		w = NULL;
+		if (pe != NULL)
+			cJSON_AddItemToObject(o, "error", pe);
+	}
+	if (w != NULL)
+		cJSON_AddItemToObject(o, "receipt", w);
+	else
+		cJSON_AddNullToObject(o, "receipt");
+	if ((s = cJSON_PrintUnformatted(o)) == NULL)
+		goto oom;
+	gw_reply(r, 200, NULL, s, strlen(s));
+	goto out;
+oom:
+	gw_reply_error(r, 503, "unavailable", "out of memory");
+out:
+	free(s);
+	cJSON_Delete(o);
+	buf_free(&out);
+	buf_free(&t.payload);
+	buf_free(&t.receipt);
+}
+
+/* ------------------------------------------- POST /v1/peer/transfers */
+
+static void
+reply_receipt(gw_request_t *r, xfer_state_t *st, uint64_t audit_index);
+
+static void
+receipt_stored(gw_request_t *r, const store_result_t *res)
+{
+	xfer_state_t *st = gw_req_state(r);
+	char digest[65], received_at[32];
+	uint64_t idx;
+	buf_t receipt = BUF_INIT;
+
+	/* STORE_NOT_FOUND: a racing delivery of the same transfer stored its
+	 * receipt first (the store keeps the first one); answer with that. */
+	if (res->status != STORE_OK && res->status != STORE_NOT_FOUND) {
+		gw_reply_error(r, 503, "unavailable", "cannot store the receipt");
+		return;
+	}
+	/* Answer with the receipt as stored, so a repeat gets the same bytes. */
+	if (store_inbound_get(gw_req_reader(r), st->from_area, st->transfer_id,
+	    digest, received_at, &idx, &receipt) != 0 || receipt.len == 0) {
+		buf_free(&receipt);
+		gw_reply_error(r, 503, "unavailable", "receipt not readable");
+		return;
+	}
+	gw_reply(r, 200, NULL, receipt.data, receipt.len);
+	buf_free(&receipt);
+}
+
+static void
+reply_receipt(gw_request_t *r, xfer_state_t *st, uint64_t audit_index)
+{
+	struct gw_gen *gen = gw_req_gen(r);
+	char receiver[IDENTITY_URI_MAX];
+	buf_t w = BUF_INIT;
+	store_job_t *job;
+
+	snprintf(receiver, sizeof(receiver), "urn:visor:%s:gateway",
+	    gw_req_gateway(r)->cfg->area);
+	if (transfer_receipt_build(st->transfer_id, st->digest, st->received_at,
+	    receiver, audit_index, gen->sign_key, gen->cert_pem, &w) < 0) {
+		buf_free(&w);
+		gw_reply_error(r, 503, "unavailable", "cannot sign the receipt");
+		return;
+	}
+	if ((job = store_job_new()) == NULL ||
+	    store_job_inbound_receipt(job, st->from_area, st->transfer_id, w.data,
+	    w.len) < 0) {
+		store_job_free(job);
+		buf_free(&w);
+		gw_reply_error(r, 503, "unavailable", "cannot store the receipt");
+		return;
+	}
+	buf_free(&w);
+	gw_submit(r, job, receipt_stored);
+}
+
+static int answer_repeat(gw_request_t *r, xfer_state_t *st);
+
+static void
+transfer_stored(gw_request_t *r, const store_result_t *res)
+{
+	xfer_state_t *st = gw_req_state(r);
+
+	/* Two deliveries of one transfer raced (the sender timed out and
+	 * retried while we were storing): the inbound key refused the second
+	 * job whole, so nothing was stored twice.  Answer as a repeat. */
+	if (res->status == STORE_EXISTS) {
+		if (!answer_repeat(r, st))
+			gw_reply_error(r, 503, "unavailable",
+			    "transfer state not readable; retry later");
+		return;
+	}
+	if (res->status != STORE_OK) {
+		gw_reply_error(r, 503, "audit-unavailable",
+		    "cannot store the transfer durably; retry later");
+		return;
+	}
+	reply_receipt(r, st, res->audit_index);
+}
+
+/* A transfer we already hold: answer with its receipt, signing it first if
+ * a crash came between storing and signing. */
+static int
+answer_repeat(gw_request_t *r, xfer_state_t *st)
+{
+	char digest[65], received_at[32];
+	uint64_t idx;
+	buf_t receipt = BUF_INIT;
+	int rc;
+
+	rc = store_inbound_get(gw_req_reader(r), st->from_area, st->transfer_id,
+	    digest, received_at, &idx, &receipt);
+	if (rc < 0) {
+		buf_free(&receipt);
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+		return 1;
+	}
+	if (rc == 1) {
+		buf_free(&receipt);
+		return 0;
+	}
+	/* The same transfer id with other bytes is not a repeat: refuse it
+	 * rather than hand out a receipt for content we never received. */
+	if (CRYPTO_memcmp(digest, st->digest, 64) != 0)
+		gw_reply_error(r, 409, "transfer-id-reused",
+		    "transfer %s was already received with different content",
+		    st->transfer_id);
+	else if (receipt.len > 0)
+		gw_reply(r, 200, NULL, receipt.data, receipt.len);
+	else {
+		snprintf(st->digest, sizeof(st->digest), "%s", digest);
+		snprintf(st->received_at, sizeof(st->received_at), "%s", received_at);
+		reply_receipt(r, st, idx);
+	}
+	buf_free(&receipt);
+	return 1;
+}
+
+void
+route_peer_transfers(gw_request_t *r)
+{
+	gateway_t *gw = gw_req_gateway(r);
+	struct gw_gen *gen = gw_req_gen(r);
+	const identity_t *peer = gw_req_identity(r);
+	const char *body, *sig;
+	size_t len;
+	char err[256], ts[25];
+	transfer_body_t tb;
+	xfer_state_t *st;
+	policy_request_t pr;
+	policy_decision_t *d = NULL;
+	record_paths_t *paths = NULL;
+	audit_entry_t e;
+	store_job_t *job = NULL;
+	cJSON *rec = NULL;
+	const cJSON *cat, *lvl;
+	char *text = NULL;
+	char today[11];
+	buf_t plist = BUF_INIT;
+	size_t i;
+
+	memset(&tb, 0, sizeof(tb));
+	memset(&e, 0, sizeof(e));
+	reqctx_audit_base(r, NULL, &e);
+	if (peer->kind != IDENTITY_GATEWAY || config_peer(gen->cfg, peer->area) == NULL) {
+		e.op = "deny";
+		e.result = "denied";
+		e.reason = "not-a-peer-gateway";
+		reqctx_audit_then_error(r, &e, 403, "forbidden",
+		    "only configured peer gateways may deliver transfers");
+		return;
+	}
+	body = gw_req_body(r, &len);
+	sig = gw_req_header(r, "X-Visor-Signature");
+	if (sig == NULL || sig_verify_cert(gw_req_peer_cert(r), body, len, sig,
+	    strlen(sig)) < 0) {
+		e.op = "deny";
+		e.result = "denied";
+		e.reason = "bad-signature";
+		reqctx_audit_then_error(r, &e, 403, "bad-signature",
+		    "X-Visor-Signature is missing or does not verify with the peer's certificate");
+		return;
+	}
+	if (transfer_body_parse(body, len, gw->cfg->max_json_depth, &tb, err,
+	    sizeof(err)) < 0) {
+		gw_reply_error(r, 400, "bad-transfer", "%s", err);
+		return;
+	}
+	if (strcmp(tb.from_area, peer->area) != 0 ||
+	    strcmp(tb.to_area, gw->cfg->area) != 0) {
+		e.op = "deny";
+		e.result = "denied";
+		e.reason = "wrong-area";
+		e.transfer = tb.transfer_id;
+		reqctx_audit_then_error(r, &e, 403, "wrong-area",
+		    "from_area must be the sending gateway's area and to_area ours");
+		goto out;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		gw_reply_error(r, 503, "unavailable", "out of memory");
+		goto out;
+	}
+	gw_req_set_state(r, st, xfer_state_free);
+	/* transfer_body_parse checked: 32 hex digits, area labels <= 32. */
+	memcpy(st->transfer_id, tb.transfer_id, TRANSFER_ID_LEN + 1);
+	memcpy(st->from_area, tb.from_area, strlen(tb.from_area) + 1);
+	reqctx_sha256_hex(body, len, st->digest);
+	if (answer_repeat(r, st))
+		goto out;
+	e.purpose = tb.purpose;
+	e.justification = tb.justification;
+	e.transfer = tb.transfer_id;
+	e.digest = st->digest;
+	e.recipient = NULL;
+	if (!policy_purpose_valid(tb.purpose)) {
+		gw_reply_error(r, 422, "bad-purpose", "unknown purpose");
+		goto out;
+	}
+	if (record_validate(tb.record, err, sizeof(err)) < 0) {
+		e.op = "deny";
+		e.result = "rejected";
+		e.reason = "schema";
+		reqctx_audit_then_error(r, &e, 422, "schema", err);
+		goto out;
+	}
+	snprintf(st->record_id, sizeof(st->record_id), "%s",
+	    json_get_str(tb.record, "id"));
+	e.record = st->record_id;
+	reqctx_today(today);
+	memset(&pr, 0, sizeof(pr));
+	pr.op = POLICY_OP_INGRESS;
+	pr.caller = peer;
+	pr.n_clearances = reqctx_clearances(r, peer->uri, &pr.clearances);
+	pr.purpose = tb.purpose;
+	pr.local_area = gw->cfg->area;
+	pr.today = today;
+	if (policy_filter(gen->policy, &pr, tb.record, &d) < 0) {
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		goto out;
+	}
+	e.fields = policy_decision_disclosed(d, &e.n_fields);
+	e.withheld = policy_decision_withheld(d, &e.n_withheld);
+	e.rules = policy_decision_rules(d, &e.n_rules);
+	if (!policy_decision_allowed(d)) {
+		/* Rejected whole, naming what we may not accept. */
+		buf_puts(&plist, "the record carries fields this gateway may not accept from ");
+		buf_puts(&plist, peer->uri);
+		buf_puts(&plist, ":");
+		for (i = 0; i < e.n_withheld; i++)
+			buf_printf(&plist, " %s", e.withheld[i]);
+		e.op = "deny";
+		e.result = "rejected";
+		e.reason = "ingress-policy";
+		reqctx_audit_then_error(r, &e, 403, "ingress-denied", plist.data);
+		goto out;
+	}
+	/* The person now lives here: this area manages the record. */
+	rec = cJSON_Duplicate(tb.record, 1);
+	if (rec == NULL)
+		goto oom;
+	cJSON_DeleteItemFromObjectCaseSensitive(rec, "version");
+	if (strcmp(tb.purpose, "offender-move") == 0) {
+		cJSON_DeleteItemFromObjectCaseSensitive(rec, "managing_area");
+		cJSON_AddStringToObject(rec, "managing_area", gw->cfg->area);
+	}
+	if ((text = cJSON_PrintUnformatted(rec)) == NULL ||
+	    (paths = record_changed_paths(NULL, rec)) == NULL)
+		goto oom;
+	buf_reset(&plist);
+	if (json_append_string_array(&plist, paths->items, paths->count) < 0)
+		goto oom;
+	log_time_rfc3339(ts);
+	snprintf(st->received_at, sizeof(st->received_at), "%s", ts);
+	cat = cJSON_GetObjectItemCaseSensitive(rec, "category");
+	lvl = cJSON_GetObjectItemCaseSensitive(rec, "level");
+	e.op = "transfer-in";
+	e.result = "ok";
+	e.version = AUDIT_VERSION_ASSIGNED;
+	e.reason = NULL;
+	if ((job = store_job_new()) == NULL ||
+	    store_job_put_record(job, st->record_id, STORE_VERSION_ANY,
+	    cat->valueint, lvl->valueint, json_get_str(rec, "managing_area"),
+	    text, strlen(text), peer->uri, plist.data) < 0 ||
+	    store_job_audit(job, &e) < 0 ||
+	    store_job_inbound_add(job, st->from_area, st->transfer_id, st->digest,
+	    st->received_at) < 0)
+		goto oom;
+	gw_submit(r, job, transfer_stored);
+	job = NULL;
+	goto out;
+oom:
+	store_job_free(job);
+	gw_reply_error(r, 503, "unavailable", "cannot store the transfer");
+out:
+	if (text != NULL) {
+		OPENSSL_cleanse(text, strlen(text));
+		free(text);
+	}
+	buf_free(&plist);
+	record_paths_free(paths);
+	policy_decision_free(d);
+	cJSON_Delete(rec);
+	transfer_body_free(&tb);
+}

@@ -1,0 +1,986 @@
+#include "gateway/server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <event2/util.h>
+
+#include <openssl/rand.h>
+
+#include "gateway/audit_entry.h"
+#include "gateway/gateway.h"
+#include "gateway/gen.h"
+#include "gateway/metrics.h"
+#include "gateway/outbox.h"
+#include "gateway/request.h"
+#include "gateway/routes.h"
+#include "gateway/store.h"
+#include "util/buf.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#define DRAIN_TIMEOUT_MS 10000
+
+typedef struct worker worker_t;
+typedef struct gw_conn gw_conn_t;
+
+struct worker {
+	struct server *srv;
+	unsigned index;
+	pthread_t thread;
+	int started;
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	store_reader_t *reader;
+	pthread_mutex_t qlock;
+	gw_request_t *qhead, *qtail;
+	struct event *qev;
+	struct event *stop_ev;
+	struct event *drain_ev;
+	long long drain_deadline;
+	unsigned nconn, cap;
+	int paused;
+	uint64_t counter;
+	char id_prefix[9];
+	int inflight;
+};
+
+struct gw_conn {
+	worker_t *w;
+	struct bufferevent *bev;
+	struct event *deadline;
+	int busy;
+	int nodelay;
+};
+
+struct gw_request {
+	struct evhttp_request *req;
+	worker_t *w;
+	gw_conn_t *conn;
+	tls_conn_t *tc;
+	gw_gen_t *gen;
+	char id[32];
+	const char *method;
+	char *path;
+	struct evkeyvalq query;
+	int has_query;
+	char *body;
+	size_t body_len;
+	const char *route;
+	void *state;
+	void (*state_free)(void *);
+	void (*cont)(gw_request_t *, const store_result_t *);
+	store_result_t result;
+	gw_request_t *qnext;
+	struct timespec start;
+};
+
+struct server {
+	char config_path[1024];
+	gateway_t gw;
+	struct event_base *main_base;
+	struct evhttp *metrics_http;
+	struct event *sig_hup, *sig_term, *sig_int;
+	worker_t *workers;
+	unsigned n_workers;
+	evutil_socket_t listen_fd;
+	atomic_int stopping;
+	atomic_int workers_done;
+	gw_gen_t *first_gen;	/* holds gw.cfg: settings fixed at start */
+};
+
+static struct server *the_server;
+
+/* ---------------------------------------------------------------- time */
+
+long long
+gw_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t
+usec_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (uint64_t)((t1.tv_sec - t0->tv_sec) * 1000000LL +
+	    (t1.tv_nsec - t0->tv_nsec) / 1000);
+}
+
+/* ------------------------------------------------------ request accessors */
+
+const char *gw_req_method(const gw_request_t *r) { return r->method; }
+const char *gw_req_path(const gw_request_t *r) { return r->path; }
+const identity_t *gw_req_identity(const gw_request_t *r) { return &r->tc->identity; }
+const char *gw_req_cert_hash(const gw_request_t *r) { return r->tc->cert_sha256; }
+
+struct x509_st *
+gw_req_peer_cert(const gw_request_t *r)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	return ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+}
+const char *gw_req_id(const gw_request_t *r) { return r->id; }
+gateway_t *gw_req_gateway(const gw_request_t *r) { return &r->w->srv->gw; }
+struct gw_gen *gw_req_gen(const gw_request_t *r) { return r->gen; }
+store_reader_t *gw_req_reader(const gw_request_t *r) { return r->w->reader; }
+void *gw_req_state(const gw_request_t *r) { return r->state; }
+void gw_req_set_route(gw_request_t *r, const char *route) { r->route = route; }
+
+const char *
+gw_req_query(const gw_request_t *r, const char *key)
+{
+	return r->has_query ? evhttp_find_header(&r->query, key) : NULL;
+}
+
+const char *
+gw_req_header(const gw_request_t *r, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(r->req), name);
+}
+
+const char *
+gw_req_body(const gw_request_t *r, size_t *len)
+{
+	*len = r->body_len;
+	return r->body;
+}
+
+void
+gw_req_set_state(gw_request_t *r, void *state, void (*free_fn)(void *))
+{
+	if (r->state != NULL && r->state_free != NULL)
+		r->state_free(r->state);
+	r->state = state;
+	r->state_free = free_fn;
+}
+
+void
+gw_reply_header(gw_request_t *r, const char *name, const char *value)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);
+}
+
+/* --------------------------------------------------------------- replies */
+
+static void conn_arm_deadline(gw_conn_t *c);
+
+static void
+request_free(gw_request_t *r)
+{
+	if (r->state != NULL && r->state_free != NULL)
+		r->state_free(r->state);
+	if (r->has_query)
+		evhttp_clear_headers(&r->query);
+	gw_gen_unref(r->gen);
+	if (r->body != NULL) {
+		/* Bodies hold record values: do not leave them in freed memory. */
+		OPENSSL_cleanse(r->body, r->body_len);
+		free(r->body);
+	}
+	free(r->path);
+	free(r);
+}
+
+void
+gw_reply(gw_request_t *r, int status, const char *content_type,
+    const char *body, size_t len)
+{
+	struct evbuffer *out = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	char status_s[8], us_s[24];
+	uint64_t us;
+
+	evhttp_add_header(h, "Content-Type",
+	    content_type ? content_type : "application/json");
+	evhttp_add_header(h, "X-Request-Id", r->id);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (out != NULL && len > 0)
+		evbuffer_add(out, body, len);
+	evhttp_send_reply(r->req, status, NULL, out);
+	if (out != NULL)
+		evbuffer_free(out);
+	us = usec_since(&r->start);
+	metrics_request(r->route, status, us);
+	snprintf(status_s, sizeof(status_s), "%d", status);
+	snprintf(us_s, sizeof(us_s), "%llu", (unsigned long long)us);
+	log_event(LOG_INFO, "request", "request_id", r->id, "method", r->method,
+	    "path", r->path, "status", status_s, "identity", r->tc->identity.uri,
+	    "route", r->route ? r->route : "-", "us", us_s, NULL);
+	if (r->conn != NULL) {
+		r->conn->busy = 0;
+		conn_arm_deadline(r->conn);
+	}
+	r->w->inflight--;
+	request_free(r);
+}
+
+void
+gw_reply_error(gw_request_t *r, int status, const char *code, const char *fmt,
+    ...)
+{
+	buf_t msg, body;
+	va_list ap;
+
+	buf_init(&msg, 4096);
+	buf_init(&body, 8192);
+	va_start(ap, fmt);
+	buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	buf_puts(&body, "{\"error\":{\"code\":");
+	json_append_string(&body, code);
+	buf_puts(&body, ",\"message\":");
+	json_append_string(&body, msg.data ? msg.data : "");
+	buf_puts(&body, ",\"request_id\":");
+	json_append_string(&body, r->id);
+	buf_puts(&body, "}}");
+	log_event(LOG_INFO, "request-error", "request_id", r->id, "code", code,
+	    "message", msg.data ? msg.data : "", NULL);
+	gw_reply(r, status, "application/json", body.data, body.len);
+	buf_free(&msg);
+	buf_free(&body);
+}
+
+/* ------------------------------------------------------- async completion */
+
+static void
+store_done(void *arg, const store_result_t *res)
+{
+	gw_request_t *r = arg;
+	worker_t *w = r->w;
+
+	r->result = *res;
+	r->qnext = NULL;
+	pthread_mutex_lock(&w->qlock);
+	if (w->qtail != NULL)
+		w->qtail->qnext = r;
+	else
+		w->qhead = r;
+	w->qtail = r;
+	pthread_mutex_unlock(&w->qlock);
+	event_active(w->qev, EV_READ, 0);
+}
+
+static void
+queue_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_t *w = arg;
+	gw_request_t *r, *next;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&w->qlock);
+	r = w->qhead;
+	w->qhead = w->qtail = NULL;
+	pthread_mutex_unlock(&w->qlock);
+	for (; r != NULL; r = next) {
+		next = r->qnext;
+		r->cont(r, &r->result);
+	}
+}
+
+void
+gw_submit(gw_request_t *r, store_job_t *job,
+    void (*cont)(gw_request_t *r, const store_result_t *res))
+{
+	r->cont = cont;
+	store_submit(r->w->srv->gw.store, job, store_done, r);
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void
+conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	gw_conn_t *c = arg;
+	evutil_socket_t sfd;
+
+	(void)fd;
+	(void)what;
+	if (c->busy)
+		return;
+	/* Too slow to send a whole request: cut it off.  evhttp sees the
+	 * shutdown as EOF and frees the connection. */
+	sfd = bufferevent_getfd(c->bev);
+	if (sfd >= 0) {
+		log_event(LOG_INFO, "connection-timeout", "reason", "request-deadline", NULL);
+		shutdown(sfd, SHUT_RDWR);
+	}
+}
+
+static void
+conn_arm_deadline(gw_conn_t *c)
+{
+	const config_t *cfg = the_server->gw.cfg;
+	struct timeval tv;
+	unsigned ms = cfg->header_timeout_ms + cfg->body_timeout_ms;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	event_add(c->deadline, &tv);
+}
+
+static void
+worker_update_listener(worker_t *w)
+{
+	struct evconnlistener *l;
+
+	if (w->bound == NULL)
+		return;
+	l = evhttp_bound_socket_get_listener(w->bound);
+	if (!w->paused && w->nconn >= w->cap) {
+		evconnlistener_disable(l);
+		w->paused = 1;
+		log_event(LOG_WARN, "connection-cap", "state", "paused", NULL);
+	} else if (w->paused && w->nconn < w->cap) {
+		evconnlistener_enable(l);
+		w->paused = 0;
+		log_event(LOG_INFO, "connection-cap", "state", "resumed", NULL);
+	}
+}
+
+static void
+conn_free_hook(tls_conn_t *tc)
+{
+	gw_conn_t *c = tc->server_data;
+
+	if (c == NULL)
+		return;
+	event_free(c->deadline);
+	c->w->nconn--;
+	metrics_connection(-1);
+	worker_update_listener(c->w);
+	free(c);
+}
+
+static struct bufferevent *
+bev_cb(struct event_base *base, void *arg)
+{
+	worker_t *w = arg;
+	gw_gen_t *g = gw_gen_current();
+	struct bufferevent *bev = NULL;
+	tls_conn_t *tc;
+	gw_conn_t *c;
+	SSL *ssl;
+
+	if (g == NULL)
+		return NULL;
+	ssl = tls_context_new_ssl(g->tls);
+	gw_gen_unref(g);
+	if (ssl == NULL)
+		return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	bev = bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		free(c);
+		return NULL;
+	}
+	c->w = w;
+	c->bev = bev;
+	c->deadline = evtimer_new(base, conn_deadline_cb, c);
+	if (c->deadline == NULL) {
+		bufferevent_free(bev);
+		free(c);
+		return NULL;
+	}
+	tc = tls_conn_get(ssl);
+	tc->server_data = c;
+	w->nconn++;
+	metrics_connection(1);
+	worker_update_listener(w);
+	conn_arm_deadline(c);
+	return bev;
+}
+
+/* --------------------------------------------------------------- requests */
+
+static const char *
+method_name(enum evhttp_cmd_type t)
+{
+	switch (t) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	default: return "OTHER";
+	}
+}
+
+static void
+request_id(worker_t *w, char out[32])
+{
+	snprintf(out, 32, "%s-%u-%llu", w->id_prefix, w->index,
+	    (unsigned long long)++w->counter);
+}
+
+static void
+gen_cb(struct evhttp_request *req, void *arg)
+{
+	worker_t *w = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	tls_conn_t *tc = ssl ? tls_conn_get(ssl) : NULL;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	const char *p, *q;
+	gw_request_t *r;
+	int one = 1;
+
+	if (tc == NULL || tc->verified != 1) {
+		/* Cannot happen: the handshake refuses unverified peers. */
+		evhttp_send_error(req, 403, "Forbidden");
+		return;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		evhttp_send_error(req, 503, "Service Unavailable");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	r->req = req;
+	r->w = w;
+	r->tc = tc;
+	r->conn = tc->server_data;
+	r->gen = gw_gen_current();
+	r->method = method_name(evhttp_request_get_command(req));
+	request_id(w, r->id);
+	w->inflight++;
+	if (r->conn != NULL) {
+		r->conn->busy = 1;
+		event_del(r->conn->deadline);
+		if (!r->conn->nodelay) {
+			evutil_socket_t fd = bufferevent_getfd(bev);
+			/* Without it, Nagle meets delayed ACKs: 40 ms per reply. */
+			if (fd >= 0)
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			r->conn->nodelay = 1;
+		}
+	}
+	p = uri ? evhttp_uri_get_path(uri) : NULL;
+	r->path = strdup(p ? p : "");
+	if (r->path == NULL || r->gen == NULL) {
+		r->path = r->path ? r->path : strdup("");
+		gw_reply_error(r, 503, "unavailable", "out of memory");
+		return;
+	}
+	q = uri ? evhttp_uri_get_query(uri) : NULL;
+	TAILQ_INIT(&r->query);
+	if (q != NULL) {
+		r->has_query = 1;
+		if (evhttp_parse_query_str(q, &r->query) < 0) {
+			gw_reply_error(r, 400, "bad-query", "malformed query string");
+			return;
+		}
+	}
+	r->body_len = evbuffer_get_length(in);
+	if ((r->body = malloc(r->body_len + 1)) == NULL) {
+		gw_reply_error(r, 503, "unavailable", "out of memory");
+		return;
+	}
+	evbuffer_remove(in, r->body, r->body_len);
+	r->body[r->body_len] = '\0';
+	routes_dispatch(r);
+}
+
+/* ---------------------------------------------------------- auth failures */
+
+static void
+audit_fire_and_forget_done(void *arg, const store_result_t *res)
+{
+	(void)arg;
+	if (res->status != STORE_OK)
+		log_event(LOG_ERROR, "audit-write-failed", "op", "auth-fail",
+		    "error", res->err, NULL);
+}
+
+static void
+handshake_refused(const char *reason, const char *peer_addr,
+    const char *cert_sha256)
+{
+	audit_entry_t e;
+	store_job_t *job;
+
+	metrics_handshake_failure(reason);
+	log_event(LOG_WARN, "handshake-refused", "reason", reason, "peer",
+	    peer_addr[0] ? peer_addr : "-", "cert",
+	    cert_sha256 && cert_sha256[0] ? cert_sha256 : "-", NULL);
+	if (the_server == NULL || the_server->gw.store == NULL)
+		return;
+	memset(&e, 0, sizeof(e));
+	e.op = "auth-fail";
+	e.actor_id = "-";
+	e.actor_cert = cert_sha256 && cert_sha256[0] ? cert_sha256 : NULL;
+	e.result = "refused";
+	e.reason = reason;
+	if ((job = store_job_new()) == NULL || store_job_audit(job, &e) < 0) {
+		store_job_free(job);
+		return;
+	}
+	store_submit(the_server->gw.store, job, audit_fire_and_forget_done, NULL);
+}
+
+/* ----------------------------------------------------------------- workers */
+
+static void
+worker_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_t *w = arg;
+	struct timeval tv = { 0, 50000 };
+
+	(void)fd;
+	(void)what;
+	if (w->inflight <= 0 || gw_now_ms() > w->drain_deadline) {
+		event_base_loopexit(w->base, NULL);
+		return;
+	}
+	event_add(w->drain_ev, &tv);
+}
+
+static void
+worker_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_t *w = arg;
+
+	(void)fd;
+	(void)what;
+	if (w->bound != NULL) {
+		evhttp_del_accept_socket(w->http, w->bound);
+		w->bound = NULL;
+	}
+	w->drain_deadline = gw_now_ms() + DRAIN_TIMEOUT_MS;
+	worker_drain_cb(-1, 0, w);
+}
+
+static void *
+worker_main(void *arg)
+{
+	worker_t *w = arg;
+
+	event_base_dispatch(w->base);
+	atomic_fetch_add(&w->srv->workers_done, 1);
+	return NULL;
+}
+
+/* An event base whose epoll backend coalesces the re-arming of a
+ * connection's events within one loop turn (bufferevent_openssl toggles
+ * them several times per request). */
+static struct event_base *
+worker_base_new(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *b;
+
+	if (ec == NULL)
+		return NULL;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	b = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return b;
+}
+
+static int
+worker_init(struct server *s, worker_t *w, unsigned index, char *err,
+    size_t errlen)
+{
+	const config_t *cfg = s->gw.cfg;
+	unsigned char rnd[4];
+	evutil_socket_t fd;
+
+	w->srv = s;
+	w->index = index;
+	pthread_mutex_init(&w->qlock, NULL);
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0, sizeof(rnd));
+	snprintf(w->id_prefix, sizeof(w->id_prefix), "%02x%02x%02x%02x", rnd[0],
+	    rnd[1], rnd[2], rnd[3]);
+	w->cap = (cfg->max_connections + s->n_workers - 1) / s->n_workers;
+	if ((w->base = worker_base_new()) == NULL ||
+	    (w->http = evhttp_new(w->base)) == NULL ||
+	    (w->qev = event_new(w->base, -1, 0, queue_drain_cb, w)) == NULL ||
+	    (w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w)) == NULL ||
+	    (w->drain_ev = evtimer_new(w->base, worker_drain_cb, w)) == NULL) {
+		snprintf(err, errlen, "libevent: cannot create worker %u", index);
+		return -1;
+	}
+	if ((w->reader = store_reader_new(s->gw.store, err, errlen)) == NULL)
+		return -1;
+	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE);
+	evhttp_set_max_headers_size(w->http, (ev_ssize_t)cfg->max_header_bytes);
+	evhttp_set_max_body_size(w->http, (ev_ssize_t)cfg->max_body_bytes);
+	evhttp_set_timeout(w->http, (int)((cfg->idle_timeout_ms + 999) / 1000));
+	evhttp_set_bevcb(w->http, bev_cb, w);
+	evhttp_set_gencb(w->http, gen_cb, w);
+	evhttp_set_default_content_type(w->http, "application/json");
+	if ((fd = dup(s->listen_fd)) < 0 ||
+	    (w->bound = evhttp_accept_socket_with_handle(w->http, fd)) == NULL) {
+		snprintf(err, errlen, "listen: cannot accept on socket: %s",
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+worker_fini(worker_t *w)
+{
+	if (w->http != NULL)
+		evhttp_free(w->http);
+	if (w->qev != NULL)
+		event_free(w->qev);
+	if (w->stop_ev != NULL)
+		event_free(w->stop_ev);
+	if (w->drain_ev != NULL)
+		event_free(w->drain_ev);
+	store_reader_free(w->reader);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	pthread_mutex_destroy(&w->qlock);
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+static void
+metrics_cb(struct evhttp_request *req, void *arg)
+{
+	struct server *s = arg;
+	metrics_expiry_t ex[TLS_EXPIRY_MAX];
+	const tls_expiry_t *te = NULL;
+	metrics_gauges_t g;
+	struct evbuffer *out;
+	gw_gen_t *gen;
+	size_t i, n;
+	time_t now = time(NULL);
+	buf_t b;
+	int64_t age;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET ||
+	    strcmp(evhttp_request_get_uri(req), "/metrics") != 0) {
+		evhttp_send_error(req, 404, "Not Found");
+		return;
+	}
+	memset(&g, 0, sizeof(g));
+	g.audit_size = store_audit_size(s->gw.store);
+	{
+		store_stats_t st;
+		store_stats(s->gw.store, &st);
+		g.store_jobs = st.jobs;
+		g.store_commits = st.commits;
+		g.store_failed_commits = st.failed_commits;
+	}
+	age = store_checkpoint_age_ms(s->gw.store);
+	g.checkpoint_age_s = age < 0 ? -1.0 : (double)age / 1000.0;
+	g.uptime_s = difftime(time(NULL), s->gw.started);
+	gen = gw_gen_current();
+	g.cert_expiry_s = gen ? tls_context_cert_expiry_s(gen->tls) : -1;
+	g.crl_expiry_s = gen ? tls_context_crl_expiry_s(gen->tls) : -1;
+	n = gen ? tls_context_expiries(gen->tls, &te) : 0;
+	for (i = 0; i < n; i++) {
+		if (te[i].not_after < 0)
+			continue;
+		ex[g.n_expiry].role = te[i].role;
+		ex[g.n_expiry].file = te[i].file;
+		ex[g.n_expiry].days = (double)(te[i].not_after - (long)now) / 86400.0;
+		g.n_expiry++;
+	}
+	g.expiry = ex;
+	if (s->gw.outbox != NULL) {
+		g.outbox = outbox_metrics;
+		g.outbox_ctx = s->gw.outbox;
+	}
+	buf_init(&b, 0);
+	metrics_render(&g, &b);
+	out = evbuffer_new();
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "text/plain; version=0.0.4");
+	if (out != NULL && b.len > 0)
+		evbuffer_add(out, b.data, b.len);
+	evhttp_send_reply(req, 200, "OK", out);
+	if (out != NULL)
+		evbuffer_free(out);
+	buf_free(&b);
+	/* The generation (and the file names the gauges point at) is released
+	 * only once the text is rendered. */
+	gw_gen_unref(gen);
+}
+
+/* ---------------------------------------------------------------- signals */
+
+static void
+audit_config_event(struct server *s, const char *result, const char *reason)
+{
+	audit_entry_t e;
+	store_job_t *job;
+	gw_gen_t *g = gw_gen_current();
+
+	memset(&e, 0, sizeof(e));
+	e.op = "config";
+	e.actor_id = "-";
+	e.result = result;
+	e.reason = reason;
+	e.policy = g ? g->policy_hash : NULL;
+	if ((job = store_job_new()) != NULL && store_job_audit(job, &e) == 0)
+		store_submit(s->gw.store, job, audit_fire_and_forget_done, NULL);
+	else
+		store_job_free(job);
+	gw_gen_unref(g);
+}
+
+static void
+sighup_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	char err[512];
+	gw_gen_t *g;
+
+	(void)fd;
+	(void)what;
+	g = gw_gen_load(s->config_path, NULL, handshake_refused, err, sizeof(err));
+	if (g == NULL) {
+		log_event(LOG_ERROR, "reload-refused", "error", err, NULL);
+		audit_config_event(s, "refused", "reload-invalid");
+		return;
+	}
+	if (strcmp(g->cfg->area, s->gw.cfg->area) != 0 ||
+	    strcmp(g->cfg->data_dir, s->gw.cfg->data_dir) != 0) {
+		log_event(LOG_ERROR, "reload-refused", "error",
+		    "area and data_dir cannot change without a restart", NULL);
+		gw_gen_unref(g);
+		audit_config_event(s, "refused", "reload-invalid");
+		return;
+	}
+	gw_gen_install(g);
+	log_event(LOG_INFO, "reloaded", "policy", g->policy_hash, NULL);
+	audit_config_event(s, "ok", "reload");
+}
+
+static void
+sigterm_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	unsigned i;
+
+	(void)fd;
+	(void)what;
+	if (atomic_exchange(&s->stopping, 1))
+		return;
+	log_event(LOG_INFO, "draining", NULL);
+	for (i = 0; i < s->n_workers; i++)
+		event_active(s->workers[i].stop_ev, EV_READ, 0);
+	event_base_loopexit(s->main_base, NULL);
+}
+
+/* ------------------------------------------------------------------ setup */
+
+static evutil_socket_t
+listen_socket(const char *host, int port, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss), one = 1;
+	char addr[128];
+	evutil_socket_t fd;
+
+	snprintf(addr, sizeof(addr), "%s:%d", host, port);
+	memset(&ss, 0, sizeof(ss));
+	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) < 0) {
+		snprintf(err, errlen, "listen: %s is not a numeric address", addr);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) < 0 ||
+	    listen(fd, 1024) < 0) {
+		snprintf(err, errlen, "listen: %s: %s", addr, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+server_t *
+server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
+{
+	struct server *s;
+	store_options_t so;
+	gw_gen_t *g;
+	unsigned i;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		config_free(cfg);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	the_server = s;
+	s->listen_fd = -1;
+	snprintf(s->config_path, sizeof(s->config_path), "%s", config_path);
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() < 0) {
+		snprintf(err, errlen, "libevent: no thread support");
+		config_free(cfg);
+		goto fail;
+	}
+	if ((g = gw_gen_load(config_path, cfg, handshake_refused, err, errlen)) == NULL)
+		goto fail;
+	gw_gen_install(g);
+	/* Fixed-at-start settings come from the first generation, which
+	 * stays alive as long as the server. */
+	gw_gen_ref(g);
+	s->first_gen = g;
+	s->gw.cfg = g->cfg;
+	s->gw.started = time(NULL);
+	memset(&so, 0, sizeof(so));
+	so.data_dir = g->cfg->data_dir;
+	so.area = g->cfg->area;
+	so.checkpoint_interval_ms = g->cfg->checkpoint_interval_ms;
+	so.outbox_max = g->cfg->outbox_max;
+	if ((s->gw.store = store_open(&so, err, errlen)) == NULL)
+		goto fail;
+	if ((s->main_base = event_base_new()) == NULL) {
+		snprintf(err, errlen, "libevent: cannot create the main loop");
+		goto fail;
+	}
+	if ((s->listen_fd = listen_socket(g->cfg->listen_host,
+	    g->cfg->listen_port, err, errlen)) < 0)
+		goto fail;
+	s->n_workers = g->cfg->threads;
+	if ((s->workers = calloc(s->n_workers, sizeof(*s->workers))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < s->n_workers; i++)
+		if (worker_init(s, &s->workers[i], i, err, errlen) < 0)
+			goto fail;
+	if (g->cfg->metrics_port != 0) {
+		if ((s->metrics_http = evhttp_new(s->main_base)) == NULL ||
+		    evhttp_bind_socket(s->metrics_http, g->cfg->metrics_host,
+		    (ev_uint16_t)g->cfg->metrics_port) < 0) {
+			snprintf(err, errlen, "metrics_listen: cannot bind %s:%d",
+			    g->cfg->metrics_host, g->cfg->metrics_port);
+			goto fail;
+		}
+		evhttp_set_gencb(s->metrics_http, metrics_cb, s);
+	}
+	s->sig_hup = evsignal_new(s->main_base, SIGHUP, sighup_cb, s);
+	s->sig_term = evsignal_new(s->main_base, SIGTERM, sigterm_cb, s);
+	s->sig_int = evsignal_new(s->main_base, SIGINT, sigterm_cb, s);
+	if (s->sig_hup == NULL || s->sig_term == NULL || s->sig_int == NULL ||
+	    event_add(s->sig_hup, NULL) < 0 || event_add(s->sig_term, NULL) < 0 ||
+	    event_add(s->sig_int, NULL) < 0) {
+		snprintf(err, errlen, "libevent: cannot install signal handlers");
+		goto fail;
+	}
+	tls_context_set_conn_free_hook(conn_free_hook);
+	if ((s->gw.outbox = outbox_new(&s->gw, err, errlen)) == NULL)
+		goto fail;
+	return s;
+fail:
+	server_free(s);
+	return NULL;
+}
+
+int
+server_run(server_t *s)
+{
+	unsigned i;
+	char port[16];
+
+	for (i = 0; i < s->n_workers; i++) {
+		if (pthread_create(&s->workers[i].thread, NULL, worker_main,
+		    &s->workers[i]) != 0) {
+			log_event(LOG_ERROR, "start-failed", "error",
+			    "cannot start worker thread", NULL);
+			return -1;
+		}
+		s->workers[i].started = 1;
+	}
+	if (outbox_start(s->gw.outbox) < 0) {
+		log_event(LOG_ERROR, "start-failed", "error",
+		    "cannot start the delivery workers", NULL);
+		return -1;
+	}
+	snprintf(port, sizeof(port), "%d", s->gw.cfg->listen_port);
+	log_event(LOG_INFO, "listening", "area", s->gw.cfg->area, "host",
+	    s->gw.cfg->listen_host, "port", port, NULL);
+	event_base_dispatch(s->main_base);
+	for (i = 0; i < s->n_workers; i++)
+		if (s->workers[i].started) {
+			pthread_join(s->workers[i].thread, NULL);
+			s->workers[i].started = 0;
+		}
+	log_event(LOG_INFO, "stopped", NULL);
+	return 0;
+}
+
+void
+server_free(server_t *s)
+{
+	unsigned i;
+
+	if (s == NULL)
+		return;
+	/* Delivery threads first: they use the store and the TLS context. */
+	outbox_free(s->gw.outbox);
+	s->gw.outbox = NULL;
+	for (i = 0; s->workers != NULL && i < s->n_workers; i++)
+		worker_fini(&s->workers[i]);
+	free(s->workers);
+	/* Connections are gone; the store drains and signs a last checkpoint. */
+	store_close(s->gw.store);
+	if (s->metrics_http != NULL)
+		evhttp_free(s->metrics_http);
+	if (s->sig_hup != NULL)
+		event_free(s->sig_hup);
+	if (s->sig_term != NULL)
+		event_free(s->sig_term);
+	if (s->sig_int != NULL)
+		event_free(s->sig_int);
+	if (s->main_base != NULL)
+		event_base_free(s->main_base);
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	gw_gen_install(NULL);
+	gw_gen_unref(s->first_gen);
+	free(s);
+	the_server = NULL;
+}

@@ -1,0 +1,432 @@
+#include "gateway/tls_context.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "crypto/keyfile.h"
+#include "util/fileio.h"
+
+struct tls_context {
+	atomic_int refs;
+	SSL_CTX *ctx;
+	tls_trust_t *trust;
+	tls_refused_fn refused;
+	long cert_not_after;	/* time_t of the gateway certificate's notAfter */
+	long crl_next_update;	/* earliest nextUpdate over the CRLs */
+	tls_expiry_t expiry[TLS_EXPIRY_MAX];	/* per loaded file, for metrics */
+	size_t n_expiry;
+};
+
+static int conn_index = -1;
+static int ctx_index = -1;
+static void (*conn_free_hook)(tls_conn_t *c);
+static pthread_once_t index_once = PTHREAD_ONCE_INIT;
+
+static void
+conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+    void *argp)
+{
+	tls_conn_t *c = ptr;
+
+	(void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+	if (c == NULL)
+		return;
+	if (conn_free_hook != NULL)
+		conn_free_hook(c);
+	free(c);
+}
+
+static void
+make_indexes(void)
+{
+	conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free_cb);
+	ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+void
+tls_context_set_conn_free_hook(void (*fn)(tls_conn_t *c))
+{
+	conn_free_hook = fn;
+}
+
+tls_conn_t *
+tls_conn_get(SSL *ssl)
+{
+	return SSL_get_ex_data(ssl, conn_index);
+}
+
+static void
+set_reason(tls_conn_t *c, const char *reason)
+{
+	if (c != NULL && c->reason[0] == '\0')
+		snprintf(c->reason, sizeof(c->reason), "%s", reason);
+}
+
+/*
+ * Runs for each certificate of the client's chain.  OpenSSL's own checks
+ * (chain, validity, CRL) come in as preverify_ok; at the leaf we add the
+ * visor identity rules.  Any failure ends the handshake.
+ */
+static int
+verify_cb(int preverify_ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	tls_conn_t *c = ssl ? tls_conn_get(ssl) : NULL;
+	STACK_OF(X509) *chain;
+	X509 *leaf, *issuer;
+	char reason[48];
+
+	if (c == NULL)
+		return 0;
+	if (!preverify_ok) {
+		set_reason(c, tls_trust_reason(X509_STORE_CTX_get_error(xs)));
+		return 0;
+	}
+	if (X509_STORE_CTX_get_error_depth(xs) != 0)
+		return 1;
+	chain = X509_STORE_CTX_get0_chain(xs);
+	if (chain == NULL || sk_X509_num(chain) < 2) {
+		set_reason(c, "unknown-ca");
+		return 0;
+	}
+	leaf = sk_X509_value(chain, 0);
+	issuer = sk_X509_value(chain, 1);
+	if (tls_trust_check_identity(leaf, issuer, TLS_ROLE_CLIENT, &c->identity,
+	    reason, sizeof(reason)) < 0) {
+		set_reason(c, reason);
+		return 0;
+	}
+	tls_trust_cert_sha256(leaf, c->cert_sha256);
+	c->verified = 1;
+	return 1;
+}
+
+static void
+peer_addr_of(SSL *ssl, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+	int fd = SSL_get_fd(ssl);
+
+	out[0] = '\0';
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(out, outlen, "%s:%u", host, ntohs(s4->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(out, outlen, "[%s]:%u", host, ntohs(s6->sin6_port));
+	}
+}
+
+/* Map a fatal alert we send to a reason when the verify callback gave none. */
+static const char *
+alert_reason(int value)
+{
+	switch (value & 0xff) {
+	case SSL3_AD_HANDSHAKE_FAILURE: return "handshake-failure";
+	case TLS1_AD_PROTOCOL_VERSION: return "protocol-version";
+	case TLS13_AD_CERTIFICATE_REQUIRED: return "no-certificate";
+	case SSL3_AD_BAD_CERTIFICATE: return "bad-certificate";
+	case SSL3_AD_CERTIFICATE_EXPIRED: return "expired";
+	case SSL3_AD_CERTIFICATE_REVOKED: return "revoked";
+	case TLS1_AD_UNKNOWN_CA: return "unknown-ca";
+	case TLS1_AD_DECODE_ERROR: return "decode-error";
+	case TLS1_AD_NO_RENEGOTIATION: return "renegotiation";
+	default: return "handshake-error";
+	}
+}
+
+/* Log each refused handshake once, with the best reason known. */
+static void
+info_cb(const SSL *cssl, int where, int ret)
+{
+	SSL *ssl = (SSL *)cssl;
+	tls_conn_t *c;
+	tls_context_t *t;
+
+	if (!(where & SSL_CB_ALERT) || !(where & SSL_CB_WRITE))
+		return;
+	if (SSL_alert_type_string(ret)[0] != 'F')
+		return;
+	if ((c = tls_conn_get(ssl)) == NULL || c->verified == 2)
+		return;
+	if (SSL_is_init_finished(ssl) && c->verified)
+		return;		/* a fatal alert after a good handshake is not a refusal */
+	set_reason(c, alert_reason(ret));
+	peer_addr_of(ssl, c->peer_addr, sizeof(c->peer_addr));
+	t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_index);
+	c->verified = 2;	/* reported */
+	if (t != NULL && t->refused != NULL)
+		t->refused(c->reason, c->peer_addr, c->cert_sha256);
+}
+
+static long
+asn1_to_time(const ASN1_TIME *a)
+{
+	struct tm tm;
+
+	if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
+		return -1;
+	return (long)timegm(&tm);
+}
+
+/* The area CA that issued our certificate goes out with it as the chain. */
+static int
+add_chain(SSL_CTX *ctx, X509 *leaf, const config_t *cfg, char *err,
+    size_t errlen)
+{
+	size_t i;
+	BIO *bio;
+	X509 *ca;
+
+	for (i = 0; i < cfg->n_cas; i++) {
+		if ((bio = BIO_new_file(cfg->tls_cas[i], "r")) == NULL)
+			continue;
+		ca = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		if (ca == NULL)
+			continue;
+		if (X509_check_issued(ca, leaf) == X509_V_OK) {
+			if (SSL_CTX_add1_chain_cert(ctx, ca) != 1) {
+				X509_free(ca);
+				snprintf(err, errlen, "tls.cas: cannot add chain certificate");
+				return -1;
+			}
+			X509_free(ca);
+			return 0;
+		}
+		X509_free(ca);
+	}
+	snprintf(err, errlen, "tls.cas: none of the CA certificates issued tls.cert");
+	return -1;
+}
+
+static void
+expiry_add(tls_context_t *t, const char *role, const char *file, long when)
+{
+	tls_expiry_t *e;
+
+	if (t->n_expiry == TLS_EXPIRY_MAX)
+		return;
+	e = &t->expiry[t->n_expiry++];
+	snprintf(e->role, sizeof(e->role), "%s", role);
+	snprintf(e->file, sizeof(e->file), "%s", file);
+	e->not_after = when;
+}
+
+/* notAfter of the first certificate in file, or -1. */
+static long
+file_cert_not_after(const char *file)
+{
+	BIO *bio = BIO_new_file(file, "r");
+	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	long when = x ? asn1_to_time(X509_get0_notAfter(x)) : -1;
+
+	X509_free(x);
+	BIO_free(bio);
+	return when;
+}
+
+/* Every CRL's nextUpdate into the expiry table; returns the earliest. */
+static long
+crl_min_next_update(tls_context_t *tc, const config_t *cfg)
+{
+	long min = -1, t;
+	size_t i;
+	BIO *bio;
+	X509_CRL *crl;
+
+	for (i = 0; i < cfg->n_crls; i++) {
+		if ((bio = BIO_new_file(cfg->tls_crls[i], "r")) == NULL)
+			continue;
+		crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		if (crl == NULL)
+			continue;
+		t = asn1_to_time(X509_CRL_get0_nextUpdate(crl));
+		expiry_add(tc, "crl", cfg->tls_crls[i], t);
+		if (t >= 0 && (min < 0 || t < min))
+			min = t;
+		X509_CRL_free(crl);
+	}
+	return min;
+}
+
+tls_context_t *
+tls_context_load(const config_t *cfg, tls_refused_fn refused, char *err,
+    size_t errlen)
+{
+	tls_context_t *t;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	BIO *bio = NULL;
+	char kerr[256], reason[48];
+	identity_t me;
+
+	pthread_once(&index_once, make_indexes);
+	if (conn_index < 0 || ctx_index < 0) {
+		snprintf(err, errlen, "OpenSSL ex_data index allocation failed");
+		return NULL;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	atomic_init(&t->refs, 1);
+	t->refused = refused;
+	t->trust = tls_trust_load(cfg->tls_root, (const char *const *)cfg->tls_cas,
+	    cfg->n_cas, (const char *const *)cfg->tls_crls, cfg->n_crls, err, errlen);
+	if (t->trust == NULL)
+		goto fail;
+	if ((key = keyfile_load_private(cfg->tls_key, kerr, sizeof(kerr))) == NULL) {
+		snprintf(err, errlen, "tls.key: %s", kerr);
+		goto fail;
+	}
+	if ((bio = BIO_new_file(cfg->tls_cert, "r")) == NULL ||
+	    (cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
+		snprintf(err, errlen, "tls.cert: %s: not a PEM certificate", cfg->tls_cert);
+		goto fail;
+	}
+	/* Our own certificate must pass the rules we apply to peers. */
+	if (tls_trust_verify(t->trust, cert, NULL, TLS_ROLE_SERVER, &me, reason,
+	    sizeof(reason)) < 0) {
+		snprintf(err, errlen, "tls.cert: refused by our own trust set: %s", reason);
+		goto fail;
+	}
+	if (me.kind != IDENTITY_GATEWAY || strcmp(me.area, cfg->area) != 0) {
+		snprintf(err, errlen, "tls.cert: identity %s is not urn:visor:%s:gateway",
+		    me.uri, cfg->area);
+		goto fail;
+	}
+	t->cert_not_after = asn1_to_time(X509_get0_notAfter(cert));
+	expiry_add(t, "gateway", cfg->tls_cert, t->cert_not_after);
+	expiry_add(t, "root", cfg->tls_root, file_cert_not_after(cfg->tls_root));
+	{
+		size_t i;
+
+		for (i = 0; i < cfg->n_cas; i++)
+			expiry_add(t, "ca", cfg->tls_cas[i],
+			    file_cert_not_after(cfg->tls_cas[i]));
+	}
+	t->crl_next_update = crl_min_next_update(t, cfg);
+	if ((t->ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		goto ossl_fail;
+	if (SSL_CTX_set_min_proto_version(t->ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(t->ctx, TLS1_3_VERSION) != 1)
+		goto ossl_fail;
+	if (SSL_CTX_use_certificate(t->ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey(t->ctx, key) != 1 ||
+	    SSL_CTX_check_private_key(t->ctx) != 1) {
+		snprintf(err, errlen, "tls.key: does not match tls.cert");
+		goto fail;
+	}
+	if (add_chain(t->ctx, cert, cfg, err, errlen) < 0)
+		goto fail;
+	SSL_CTX_set1_verify_cert_store(t->ctx, tls_trust_store(t->trust));
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+	    verify_cb);
+	/* No resumption: every connection runs the full checks, and a new CRL
+	 * applies at once.  No renegotiation exists in TLS 1.3. */
+	SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(t->ctx, 0);
+	SSL_CTX_set_options(t->ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_info_callback(t->ctx, info_cb);
+	SSL_CTX_set_ex_data(t->ctx, ctx_index, t);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	BIO_free(bio);
+	return t;
+ossl_fail:
+	snprintf(err, errlen, "OpenSSL: %s",
+	    ERR_error_string(ERR_get_error(), NULL));
+fail:
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	BIO_free(bio);
+	if (t->ctx != NULL)
+		SSL_CTX_free(t->ctx);
+	tls_trust_free(t->trust);
+	free(t);
+	return NULL;
+}
+
+void
+tls_context_ref(tls_context_t *t)
+{
+	atomic_fetch_add(&t->refs, 1);
+}
+
+void
+tls_context_unref(tls_context_t *t)
+{
+	if (t == NULL || atomic_fetch_sub(&t->refs, 1) != 1)
+		return;
+	/* SSL objects hold their own reference on the SSL_CTX; the trust set
+	 * is only used by this context's verify callback through its store,
+	 * which the SSL_CTX keeps a reference to. */
+	SSL_CTX_set_ex_data(t->ctx, ctx_index, NULL);
+	SSL_CTX_free(t->ctx);
+	tls_trust_free(t->trust);
+	free(t);
+}
+
+SSL *
+tls_context_new_ssl(tls_context_t *t)
+{
+	SSL *ssl = SSL_new(t->ctx);
+	tls_conn_t *c;
+
+	if (ssl == NULL)
+		return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    SSL_set_ex_data(ssl, conn_index, c) != 1) {
+		free(c);
+		SSL_free(ssl);
+		return NULL;
+	}
+	return ssl;
+}
+
+const tls_trust_t *
+tls_context_trust(const tls_context_t *t)
+{
+	return t->trust;
+}
+
+long
+tls_context_cert_expiry_s(const tls_context_t *t)
+{
+	return t->cert_not_after < 0 ? -1 : t->cert_not_after - (long)time(NULL);
+}
+
+long
+tls_context_crl_expiry_s(const tls_context_t *t)
+{
+	return t->crl_next_update < 0 ? -1 : t->crl_next_update - (long)time(NULL);
+}
+
+size_t
+tls_context_expiries(const tls_context_t *t, const tls_expiry_t **out)
+{
+	*out = t->expiry;
+	return t->n_expiry;
+}

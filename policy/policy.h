@@ -1,0 +1,151 @@
+/*
+ * policy: who may do what with which fields of a nominal record (SPEC
+ * section 7).  The file format is described in docs/POLICY.md.
+ *
+ * Pure: no I/O, no clock, no global state.  A loaded policy is immutable and
+ * may be shared by any number of threads; each decision is independent.
+ *
+ * Semantics, in one paragraph: a rule applies to a request when its op list
+ * holds the request's operation and every condition in its "when" holds.
+ * Default deny: a field or an operation that no applicable permit names does
+ * not pass.  An applicable forbid always wins over any permit (a forbid with
+ * no "fields" refuses the whole operation).  Results never depend on the
+ * order of the rules.  For read, transfer and ingress the core fields (id,
+ * version, managing_area, category, level) pass to every permitted caller.
+ */
+#ifndef POLICY_POLICY_H
+#define POLICY_POLICY_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "crypto/identity.h"
+
+#define POLICY_FILE_MAX (1024 * 1024)	/* largest policy file accepted */
+#define POLICY_RULES_MAX 1000
+#define POLICY_HASH_HEX_LEN 64
+
+typedef enum {
+	POLICY_OP_READ,		/* an agency reads a record */
+	POLICY_OP_WRITE,	/* an agency creates or changes fields */
+	POLICY_OP_ERASE,	/* an agency erases a record */
+	POLICY_OP_TRANSFER,	/* what a RECEIVING gateway gets in a transfer */
+	POLICY_OP_INGRESS,	/* what we accept from a SENDING gateway */
+	POLICY_OP_INITIATE_TRANSFER	/* an agency asks for a transfer */
+} policy_op_t;
+
+/* "read", "write", "erase", "transfer", "ingress", "initiate-transfer". */
+const char *policy_op_name(policy_op_t op);
+
+/* The op with that name, or -1. */
+int policy_op_from_name(const char *name);
+
+/* The purposes of SPEC section 5 (X-Visor-Purpose), NULL-terminated. */
+extern const char *const policy_purposes[];
+
+/* 1 if s is one of policy_purposes. */
+int policy_purpose_valid(const char *s);
+
+typedef struct {
+	policy_op_t op;
+	/* read, write, erase, initiate-transfer: the agency; transfer: the
+	 * RECEIVING gateway; ingress: the SENDING gateway. */
+	const identity_t *caller;
+	const char *const *clearances;	/* of that identity, from configuration */
+	size_t n_clearances;
+	const char *purpose;		/* one of policy_purposes */
+	const char *local_area;		/* this gateway's area ("@local") */
+	const char *today;		/* "YYYY-MM-DD", for valid_until */
+} policy_request_t;
+
+typedef struct policy policy_t;
+typedef struct policy_decision policy_decision_t;
+
+/* Parse and validate a policy file (len bytes, at most POLICY_FILE_MAX; no
+ * NUL needed).  Returns the policy (free with policy_free) or NULL with a
+ * message in err naming the rule id (or rules[i] when it has none) and the
+ * bad key or path, e.g.
+ *   rule "read-housing": fields[2]: unknown field or group "person.dobb". */
+policy_t *policy_load(const char *json, size_t len, char *err, size_t errlen);
+
+/* Free a policy; NULL is a no-op. */
+void policy_free(policy_t *p);
+
+/* SHA-256 of the exact file bytes, 64 lowercase hex digits (owned by p). */
+const char *policy_hash_hex(const policy_t *p);
+
+/* Number of rules; the policy's "name" (owned by p, "" when absent). */
+size_t policy_rule_count(const policy_t *p);
+const char *policy_name(const policy_t *p);
+
+/*
+ * The decisions.  Each returns 0 and sets *out to a new decision (allowed or
+ * denied; free with policy_decision_free), or -1 with *out NULL for a bad
+ * request (NULL argument, wrong op for the function, today not a date, record
+ * not an object with valid core fields) or when memory is short.
+ *
+ * The record must be schema-valid (record_validate) except that filtering
+ * tolerates the output of an earlier filtering (dates reduced to a year,
+ * postcodes to a district), so that filtering is idempotent.
+ */
+
+/* op READ, TRANSFER or INGRESS.
+ * read/transfer: allowed when no fieldless forbid applies and at least one
+ * field beyond the core passes; the decision's record is the filtered copy.
+ * ingress: allowed only when nothing would be withheld or transformed; on
+ * refusal the withheld list holds the offending paths. */
+int policy_filter(const policy_t *p, const policy_request_t *req,
+    const cJSON *record, policy_decision_t **out);
+
+/* op WRITE.  record is the record as it would be after the write (for the
+ * category, level and managing_area conditions); paths are schema paths
+ * (record_changed_paths, record_patch_paths; containers mean every field
+ * inside).  Allowed only when every path is writable; otherwise the reason
+ * names the first forbidden path and the withheld list holds all of them.
+ * The disclosed list holds the permitted paths (for the audit "fields"). */
+int policy_check_write(const policy_t *p, const policy_request_t *req,
+    const cJSON *record, const char *const *paths, size_t n,
+    policy_decision_t **out);
+
+/* op ERASE: allowed when an applicable permit names the op and no
+ * applicable forbid does. */
+int policy_check_erase(const policy_t *p, const policy_request_t *req,
+    const cJSON *record, policy_decision_t **out);
+
+/* op INITIATE_TRANSFER (the requesting agency); same rule as erase.  The
+ * content then goes through policy_filter with op TRANSFER and the
+ * receiving gateway as caller. */
+int policy_check_initiate_transfer(const policy_t *p,
+    const policy_request_t *req, const cJSON *record, policy_decision_t **out);
+
+/* 1 if allowed, 0 if denied (or d is NULL). */
+int policy_decision_allowed(const policy_decision_t *d);
+
+/* The filtered record (read, transfer, ingress when allowed); NULL
+ * otherwise.  Owned by the decision. */
+const cJSON *policy_decision_record(const policy_decision_t *d);
+
+/* One-line reason ("permitted", "forbidden by rule cat4-needs-ct", ...).
+ * Owned by the decision. */
+const char *policy_decision_reason(const policy_decision_t *d);
+
+/* Lists owned by the decision; *n gets the count.  Paths are schema paths
+ * (`orders[].prohibitions`), whole groups of fields collapsed to their
+ * top-level field (`health`), and `intelligence[2]` / `addresses[1].town`
+ * (the index in the input record) where only some elements are affected.
+ *   disclosed:   paths passed (read/transfer/ingress) or writable (write)
+ *   withheld:    paths present in the record that did not pass
+ *   transformed: paths passed in a reduced form (also in disclosed)
+ *   rules:       ids of the rules that decided, sorted
+ *   explanation: human text, one line per field or rule */
+const char *const *policy_decision_disclosed(const policy_decision_t *d, size_t *n);
+const char *const *policy_decision_withheld(const policy_decision_t *d, size_t *n);
+const char *const *policy_decision_transformed(const policy_decision_t *d, size_t *n);
+const char *const *policy_decision_rules(const policy_decision_t *d, size_t *n);
+const char *const *policy_decision_explanation(const policy_decision_t *d, size_t *n);
+
+/* Free a decision; NULL is a no-op. */
+void policy_decision_free(policy_decision_t *d);
+
+#endif

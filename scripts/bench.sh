@@ -1,0 +1,136 @@
+#!/bin/sh
+# make bench: every figure of SPEC section 12 / issue 7 in one run, the
+# gateway beside nginx with the same certificates, printed as RESULT and
+# RATIO lines.  Figures are only comparable within one run: report ratios.
+set -eu
+build=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+bin="$top/$build/bin"
+bench="$top/$build/bench"
+run="$top/bench-run"
+dur=${BENCH_SECONDS:-8}
+conns=${BENCH_CONNECTIONS:-32}
+
+"$top/scripts/deps.sh" bench
+ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null || true
+rm -rf "$run"
+mkdir -p "$run"
+pids=""
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	[ -f "$run/nginx.pid" ] && kill "$(cat "$run/nginx.pid")" 2>/dev/null || true
+	sleep 0.5
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+	python3 - <<'PY' 2>/dev/null || echo $((20000 + $$ % 20000))
+import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()
+PY
+}
+
+base=$(free_port)
+[ "$base" -gt 60000 ] && base=$((base - 5000))
+"$bin/visorctl" quickstart "$run/q" --areas norfolk,suffolk --base-port "$base" >/dev/null
+pki="$run/q/pki"
+cert="$pki/norfolk/agency-police.crt"; key="$pki/norfolk/agency-police.key"; root="$pki/root.crt"
+
+echo "# visor-gw benchmarks, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "# cores $(nproc)"
+echo "# load generator: build/bench/bench_http (libcurl multi, closed loop, client certificate, TLS 1.3), $conns connections, ${dur}s per figure"
+echo "# record: $("$bench/bench_http" --print-record | wc -c) bytes of JSON (synthetic, category 2 level 2)"
+
+# ---- nginx reference: same certificates, TLS 1.3, verify_client on, keep-alive
+nport=$(free_port)
+cat "$pki/norfolk/gateway.crt" "$pki/norfolk/ca.crt" > "$run/fullchain.pem"
+cat "$root" "$pki/norfolk/ca.crt" "$pki/suffolk/ca.crt" > "$run/clientca.pem"
+"$bench/bench_http" --print-record > "$run/record.json"
+body=$(cat "$run/record.json")
+user_line=""
+[ "$(id -u)" = 0 ] && user_line="user root;"
+cat > "$run/nginx.conf" <<NGX
+$user_line
+worker_processes 2;
+pid $run/nginx.pid;
+error_log $run/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	keepalive_requests 100000000;
+	keepalive_timeout 120s;
+	server {
+		listen 127.0.0.1:$nport ssl;
+		ssl_protocols TLSv1.3;
+		ssl_certificate $run/fullchain.pem;
+		ssl_certificate_key $pki/norfolk/gateway.key;
+		ssl_client_certificate $run/clientca.pem;
+		ssl_verify_client on;
+		ssl_verify_depth 2;
+		ssl_session_tickets off;
+		ssl_session_cache off;
+		location / {
+			default_type application/json;
+			return 200 '$body';
+		}
+	}
+}
+NGX
+nginx=$(command -v nginx || echo /usr/sbin/nginx)
+"$nginx" -c "$run/nginx.conf" -p "$run" -e "$run/nginx-error.log"
+sleep 0.5
+ngpid=$(cat "$run/nginx.pid")
+ngworkers=$(pgrep -P "$ngpid" | paste -sd, -)
+
+hb() { "$bench/bench_http" --cert "$cert" --key "$key" --cacert "$root" "$@"; }
+val() { awk -v n="$1" '$1=="RESULT" && $2==n {print $3}' "$run/results.txt"; }
+: > "$run/results.txt"
+emit() { tee -a "$run/results.txt"; }
+
+hb --name nginx_keepalive --url "https://127.0.0.1:$nport" --mode static --path / --pid "$ngworkers" \
+	--connections "$conns" --duration "$dur" | emit
+hb --name nginx_handshake --url "https://127.0.0.1:$nport" --mode static --path / \
+	--connections 4 --duration "$dur" --new-connection | emit
+
+# ---- visor-gw
+"$bin/visor-gw" --config "$run/q/norfolk/gateway.json" 2> "$run/norfolk.log" &
+gwpid=$!
+pids="$pids $gwpid"
+gwurl="https://127.0.0.1:$base"
+i=0
+until hb --name probe --url "$gwurl" --mode static --path /v1/health --connections 1 --duration 0.1 >/dev/null 2>&1; do
+	i=$((i + 1)); [ $i -gt 100 ] && { echo "visor-gw did not start" >&2; cat "$run/norfolk.log" >&2; exit 1; }
+	sleep 0.1
+done
+# Load 1000 records first, then measure.
+hb --name preload --url "$gwurl" --mode put --ids 1000 --connections "$conns" --duration 3 >/dev/null
+hb --name gw_get_filtered_audited --url "$gwurl" --mode get --ids 1000 \
+	--connections "$conns" --duration "$dur" --pid "$gwpid" | emit
+hb --name gw_put_durable_audited --url "$gwurl" --mode put --ids 100000 \
+	--connections "$conns" --duration "$dur" --pid "$gwpid" | emit
+hb --name gw_handshake --url "$gwurl" --mode static --path /v1/health \
+	--connections 4 --duration "$dur" --new-connection --pid "$gwpid" | emit
+hb --name gw_idle_1000 --url "$gwurl" --mode idle --path /v1/health \
+	--connections 1000 --pid "$gwpid" | emit
+
+ratio() {
+	a=$(val "$2"); b=$(val "$3")
+	if [ -n "$a" ] && [ -n "$b" ] && [ "$b" != 0 ]; then
+		echo "RATIO $1 $(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.3f", a/b}')"
+	fi
+}
+ratio gw_get_vs_nginx gw_get_filtered_audited nginx_keepalive | emit
+ratio gw_put_vs_nginx gw_put_durable_audited nginx_keepalive | emit
+ratio gw_handshake_vs_nginx gw_handshake nginx_handshake | emit
+ratio loadgen_cpu_vs_nginx_cpu_per_request nginx_keepalive_loadgen_cpu nginx_keepalive_server_cpu | emit || true
+
+kill "$gwpid" 2>/dev/null || true
+wait "$gwpid" 2>/dev/null || true
+kill "$(cat "$run/nginx.pid")" 2>/dev/null || true
+
+# ---- the other benchmarks (transfers end to end, policy, audit, merkle)
+for b in "$bench"/bench_*; do
+	case "$b" in */bench_http) continue ;; esac
+	[ -x "$b" ] || continue
+	echo "# $(basename "$b")"
+	(cd "$run" && VISOR_BIN="$bin" VISOR_SRC="$top" "$b") | emit
+done

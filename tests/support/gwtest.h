@@ -1,0 +1,92 @@
+/*
+ * gwtest: support for integration tests.  Makes a quickstart folder in a
+ * temporary directory, starts real visor-gw processes on loopback, talks to
+ * them with the project's own client (client/https_client.h) or runs
+ * programs (visorctl, curl), and stops everything it started.
+ *
+ * Binaries come from $VISOR_BIN (set by make test), else ./bin.
+ */
+#ifndef TESTS_SUPPORT_GWTEST_H
+#define TESTS_SUPPORT_GWTEST_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "util/buf.h"
+
+typedef struct {
+	char dir[256];		/* the quickstart folder */
+	char bin[512];		/* folder of visor-gw and visorctl */
+	int base_port;
+} gwt_env_t;
+
+typedef struct {
+	pid_t pid;
+	char area[40];
+	int port;
+	char config[600];
+	char log[600];
+} gwt_gw_t;
+
+typedef struct {
+	long status;
+	buf_t body;
+	buf_t headers;
+} gwt_resp_t;
+
+/* Make a temporary folder and run `visorctl quickstart` in it for areas
+ * ("norfolk,suffolk"), on free loopback ports.  0 or -1. */
+int gwt_env_setup(gwt_env_t *e, const char *areas);
+
+/* Remove the folder (kept if VISOR_KEEP_TEST_DIRS is set). */
+void gwt_env_cleanup(gwt_env_t *e);
+
+/* Path of a file under the quickstart folder ("pki/norfolk/ca.crt"). */
+const char *gwt_path(const gwt_env_t *e, const char *rel);
+
+/* Start the gateway of area and wait (up to 20 s) until it answers
+ * /v1/health.  Its stderr goes to <dir>/<area>.log.  0 or -1. */
+int gwt_gw_start(gwt_env_t *e, const char *area, gwt_gw_t *gw);
+
+/* SIGTERM and wait (SIGKILL after 15 s).  Returns the exit status, or -1. */
+int gwt_gw_stop(gwt_gw_t *gw);
+
+/* kill -9 and reap. */
+void gwt_gw_kill9(gwt_gw_t *gw);
+
+/* Send SIGHUP and wait until the log shows the reload outcome. 0 if it
+ * reloaded, 1 if it refused, -1 on timeout. */
+int gwt_gw_hup(gwt_gw_t *gw);
+
+/* 1 if the process is still running. */
+int gwt_gw_alive(gwt_gw_t *gw);
+
+/* 1 if the gateway's log contains needle. */
+int gwt_log_contains(const gwt_gw_t *gw, const char *needle);
+
+/* One HTTPS request to gw as the holder of pki/<cert_area>/<cert_name>.crt
+ * (key beside it).  headers: NULL-terminated "Name: value".  0 if a response
+ * came back (resp->status set), -1 on a transport/TLS failure (err set). */
+int gwt_request(const gwt_env_t *e, const gwt_gw_t *gw, const char *cert_area,
+    const char *cert_name, const char *method, const char *path,
+    const char *const *headers, const char *body, size_t len, gwt_resp_t *resp,
+    char *err, size_t errlen);
+
+/* The same with explicit certificate and key files. */
+int gwt_request_files(const gwt_env_t *e, const gwt_gw_t *gw,
+    const char *cert, const char *key, const char *method, const char *path,
+    const char *const *headers, const char *body, size_t len, gwt_resp_t *resp,
+    char *err, size_t errlen);
+
+void gwt_resp_free(gwt_resp_t *r);
+
+/* Run argv (argv[0] a path or a name on PATH) with stdin from in (may be
+ * NULL), capturing stdout into out and stderr into errout (either may be
+ * NULL).  Returns the exit status, or -1. */
+int gwt_run(const char *const *argv, const char *in, size_t inlen, buf_t *out,
+    buf_t *errout);
+
+/* "<bin>/visorctl" etc. */
+const char *gwt_prog(const gwt_env_t *e, const char *name);
+
+#endif

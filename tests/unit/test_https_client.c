@@ -1,0 +1,1303 @@
+/*
+ * Unit tests for client/https_client: a tiny TLS server runs in-process (a
+ * thread per connection on 127.0.0.1, port 0) with certificates minted here
+ * through the OpenSSL API: a root, an area CA (urn:visor:test:ca), a server
+ * certificate (urn:visor:test:gateway) and a client certificate.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "adapters/gen.h"
+#include "client/https_client.h"
+#include "util/fileio.h"
+
+/* --- minting ---------------------------------------------------------------- */
+
+typedef struct {
+	X509 *cert;
+	EVP_PKEY *key;
+} pair_t;
+
+static long serial_next = 1;
+
+static void
+add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+
+	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+	assert_non_null(ext);
+	assert_int_equal(X509_add_ext(x, ext, -1), 1);
+	X509_EXTENSION_free(ext);
+}
+
+/* A certificate for cn with an optional URI SAN, signed by issuer (NULL:
+ * self-signed).  eku: "serverAuth", "clientAuth" or NULL for a CA. */
+static pair_t
+mint(const char *cn, const char *uri, const pair_t *issuer, const char *eku)
+{
+	pair_t p;
+	X509_NAME *name;
+	char san[256];
+
+	p.key = EVP_EC_gen("P-256");
+	assert_non_null(p.key);
+	p.cert = X509_new();
+	assert_non_null(p.cert);
+	assert_int_equal(X509_set_version(p.cert, 2), 1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(p.cert),
+	    serial_next++), 1);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(p.cert), -3600));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(p.cert), 86400));
+	assert_int_equal(X509_set_pubkey(p.cert, p.key), 1);
+	name = X509_get_subject_name(p.cert);
+	assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)cn, -1, -1, 0), 1);
+	assert_int_equal(X509_set_issuer_name(p.cert, issuer ?
+	    X509_get_subject_name(issuer->cert) : name), 1);
+	if (eku == NULL) {
+		add_ext(p.cert, issuer ? issuer->cert : p.cert,
+		    NID_basic_constraints, "critical,CA:TRUE");
+		add_ext(p.cert, issuer ? issuer->cert : p.cert, NID_key_usage,
+		    "critical,keyCertSign,cRLSign");
+	} else {
+		add_ext(p.cert, issuer->cert, NID_basic_constraints,
+		    "critical,CA:FALSE");
+		add_ext(p.cert, issuer->cert, NID_key_usage,
+		    "critical,digitalSignature");
+		add_ext(p.cert, issuer->cert, NID_ext_key_usage, eku);
+	}
+	add_ext(p.cert, issuer ? issuer->cert : p.cert,
+	    NID_subject_key_identifier, "hash");
+	if (uri != NULL) {
+		snprintf(san, sizeof(san), "URI:%s", uri);
+		add_ext(p.cert, issuer ? issuer->cert : p.cert,
+		    NID_subject_alt_name, san);
+	}
+	assert_true(X509_sign(p.cert, issuer ? issuer->key : p.key,
+	    EVP_sha256()) > 0);
+	return p;
+}
+
+static void
+pair_free(pair_t *p)
+{
+	X509_free(p->cert);
+	EVP_PKEY_free(p->key);
+}
+
+/* A CRL from ca listing the given certificate (NULL: none), valid a day. */
+static X509_CRL *
+mint_crl(const pair_t *ca, X509 *revoked)
+{
+	X509_CRL *crl;
+	X509_REVOKED *r;
+	ASN1_TIME *t;
+
+	crl = X509_CRL_new();
+	assert_non_null(crl);
+	assert_int_equal(X509_CRL_set_version(crl, 1), 1);
+	assert_int_equal(X509_CRL_set_issuer_name(crl,
+	    X509_get_subject_name(ca->cert)), 1);
+	t = X509_gmtime_adj(NULL, -60);
+	assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
+	ASN1_TIME_free(t);
+	t = X509_gmtime_adj(NULL, 86400);
+	assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
+	ASN1_TIME_free(t);
+	if (revoked != NULL) {
+		r = X509_REVOKED_new();
+		assert_non_null(r);
+		assert_int_equal(X509_REVOKED_set_serialNumber(r,
+		    X509_get_serialNumber(revoked)), 1);
+		t = X509_gmtime_adj(NULL, -30);
+		assert_int_equal(X509_REVOKED_set_revocationDate(r, t), 1);
+		ASN1_TIME_free(t);
+		assert_int_equal(X509_CRL_add0_revoked(crl, r), 1);
+	}
+	assert_int_equal(X509_CRL_sort(crl), 1);
+	assert_true(X509_CRL_sign(crl, ca->key, EVP_sha256()) > 0);
+	return crl;
+}
+
+static char tmpdir[64];
+
+static void
+tmp_path(char *out, size_t n, const char *name)
+{
+	snprintf(out, n, "%s/%s", tmpdir, name);
+}
+
+/* Write x and, if chain is set, its issuer after it (a chain file: the
+ * server knows only the root, as a gateway may). */
+static void
+write_cert(const char *name, X509 *x, X509 *chain)
+{
+	char path[128];
+	FILE *f;
+
+	tmp_path(path, sizeof(path), name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(PEM_write_X509(f, x), 1);
+	if (chain != NULL)
+		assert_int_equal(PEM_write_X509(f, chain), 1);
+	fclose(f);
+}
+
+static void
+write_key(const char *name, EVP_PKEY *k)
+{
+	char path[128];
+	FILE *f;
+
+	tmp_path(path, sizeof(path), name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
+	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
+}
+
+static void
+write_crl(const char *name, X509_CRL *crl)
+{
+	char path[128];
+	FILE *f;
+
+	tmp_path(path, sizeof(path), name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(PEM_write_X509_CRL(f, crl), 1);
+	fclose(f);
+}
+
+/* --- the test server ------------------------------------------------------ */
+
+#define MAX_CONN 64
+
+typedef struct {
+	SSL_CTX *ctx;
+	int fd;
+	int port;
+	pthread_t acceptor;
+	pthread_t workers[MAX_CONN];
+	int conn_fds[MAX_CONN];
+	int n_workers;
+	pthread_mutex_t mu;
+	int handshakes;		/* completed TLS handshakes */
+	int requests;		/* requests answered */
+	char keys[256][96];	/* idempotency keys seen by /v1/records */
+	int n_keys;
+	int failed_503;		/* 503s given to records ending in 05 */
+	volatile int stop;
+} server_t;
+
+typedef struct {
+	server_t *s;
+	int fd;
+} conn_arg_t;
+
+static int
+read_request(SSL *ssl, char *buf, size_t cap, size_t *hdr_end, size_t *blen,
+    char *method, char *path)
+{
+	size_t n = 0, cl = 0;
+	char *end, *p;
+	int r;
+
+	for (;;) {
+		buf[n] = '\0';
+		if ((end = strstr(buf, "\r\n\r\n")) != NULL)
+			break;
+		if (n + 1 >= cap)
+			return -1;
+		r = SSL_read(ssl, buf + n, (int)(cap - 1 - n));
+		if (r <= 0)
+			return -1;
+		n += (size_t)r;
+	}
+	*hdr_end = (size_t)(end - buf) + 4;
+	if ((p = strcasestr(buf, "\r\nContent-Length:")) != NULL && p < end)
+		cl = strtoul(p + 17, NULL, 10);
+	while (n < *hdr_end + cl) {
+		if (n + 1 >= cap)
+			return -1;
+		r = SSL_read(ssl, buf + n, (int)(cap - 1 - n));
+		if (r <= 0)
+			return -1;
+		n += (size_t)r;
+	}
+	*blen = cl;
+	if (sscanf(buf, "%15s %127s", method, path) != 2)
+		return -1;
+	return 0;
+}
+
+/* Copy the value of request header name (with its ": ") from the header
+ * block in buf into out; "" if absent. */
+static void
+req_header(const char *buf, const char *name, char *out, size_t outlen)
+{
+	const char *p = strcasestr(buf, name), *e;
+	size_t n;
+
+	out[0] = '\0';
+	if (p == NULL)
+		return;
+	p += strlen(name);
+	e = strstr(p, "\r\n");
+	n = e ? (size_t)(e - p) : 0;
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+/* A stand-in for the gateway's record routes, for the visorctl tests:
+ * PUT/PATCH answer 201/200 once per Idempotency-Key and then replay with
+ * "Idempotent-Replay: true"; ids ending in 03 fail the schema (422); ids
+ * ending in 05 get 503 twice in a run; GET of NFK-000404 is 404. */
+static int
+records_route(server_t *s, const char *buf, const char *method,
+    const char *path, char *body, size_t *bodylen, char *extra,
+    size_t extralen)
+{
+	const char *id = path + strlen("/v1/records/");
+	char key[96], actor[64], purpose[64], ct[64], just[600];
+	size_t n = strlen(id);
+	int i, status;
+
+	extra[0] = '\0';
+	req_header(buf, "\r\nX-Visor-Actor: ", actor, sizeof(actor));
+	req_header(buf, "\r\nX-Visor-Purpose: ", purpose, sizeof(purpose));
+	req_header(buf, "\r\nIdempotency-Key: ", key, sizeof(key));
+	req_header(buf, "\r\nContent-Type: ", ct, sizeof(ct));
+	req_header(buf, "\r\nX-Visor-Justification: ", just, sizeof(just));
+	if (actor[0] == '\0' || purpose[0] == '\0') {
+		*bodylen = (size_t)snprintf(body, 8192, "{\"error\":{\"code\":"
+		    "\"missing-header\",\"message\":\"actor and purpose\","
+		    "\"request_id\":\"t0\"}}");
+		return 400;
+	}
+	if (strcmp(method, "GET") == 0) {
+		if (strcmp(id, "NFK-000404") == 0) {
+			*bodylen = (size_t)snprintf(body, 8192, "{\"error\":{"
+			    "\"code\":\"not-found\",\"message\":\"no such "
+			    "record\",\"request_id\":\"t4\"}}");
+			return 404;
+		}
+		*bodylen = (size_t)snprintf(body, 8192, "{\"id\":\"%s\","
+		    "\"purpose\":\"%s\",\"justification\":\"%s\"}", id,
+		    purpose, just);
+		return 200;
+	}
+	if (n >= 2 && strcmp(id + n - 2, "03") == 0) {
+		*bodylen = (size_t)snprintf(body, 8192, "{\"error\":{\"code\":"
+		    "\"schema\",\"message\":\"addresses[0].postcode: not a "
+		    "postcode\",\"request_id\":\"t1\"}}");
+		return 422;
+	}
+	if (strcmp(method, "PATCH") == 0 &&
+	    strcmp(ct, "application/merge-patch+json") != 0) {
+		*bodylen = (size_t)snprintf(body, 8192, "{\"error\":{\"code\":"
+		    "\"unsupported-media-type\",\"message\":\"%s\","
+		    "\"request_id\":\"t2\"}}", ct);
+		return 415;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (n >= 2 && strcmp(id + n - 2, "05") == 0 && s->failed_503 < 2) {
+		s->failed_503++;
+		pthread_mutex_unlock(&s->mu);
+		snprintf(extra, extralen, "Retry-After: 0\r\n");
+		*bodylen = (size_t)snprintf(body, 8192, "{\"error\":{\"code\":"
+		    "\"audit-unavailable\",\"message\":\"try later\","
+		    "\"request_id\":\"t3\"}}");
+		return 503;
+	}
+	status = strcmp(method, "PUT") == 0 ? 201 : 200;
+	for (i = 0; i < s->n_keys; i++)
+		if (strcmp(s->keys[i], key) == 0) {
+			snprintf(extra, extralen, "Idempotent-Replay: true\r\n");
+			break;
+		}
+	if (i == s->n_keys && s->n_keys < 256 && key[0] != '\0')
+		snprintf(s->keys[s->n_keys++], sizeof(s->keys[0]), "%s", key);
+	pthread_mutex_unlock(&s->mu);
+	*bodylen = (size_t)snprintf(body, 8192, "{\"id\":\"%s\",\"version\":1}",
+	    id);
+	return status;
+}
+
+static void *
+conn_main(void *argp)
+{
+	conn_arg_t *a = argp;
+	server_t *s = a->s;
+	SSL *ssl;
+	char buf[16384], method[16], path[128], body[8192], hdr[384];
+	char extra[128];
+	size_t hend, blen, bodylen;
+	int status;
+
+	ssl = SSL_new(s->ctx);
+	if (ssl == NULL || SSL_set_fd(ssl, a->fd) != 1 || SSL_accept(ssl) != 1)
+		goto out;
+	pthread_mutex_lock(&s->mu);
+	s->handshakes++;
+	pthread_mutex_unlock(&s->mu);
+	while (read_request(ssl, buf, sizeof(buf), &hend, &blen, method,
+	    path) == 0) {
+		status = 200;
+		extra[0] = '\0';
+		if (strncmp(path, "/v1/records/", 12) == 0) {
+			status = records_route(s, buf, method, path, body,
+			    &bodylen, extra, sizeof(extra));
+		} else if (strcmp(path, "/big") == 0) {
+			memset(body, 'x', 4096);
+			bodylen = 4096;
+		} else {
+			if (strcmp(path, "/status/503") == 0)
+				status = 503;
+			bodylen = (size_t)snprintf(body, sizeof(body),
+			    "{\"method\":\"%s\",\"path\":\"%s\",\"len\":%zu,"
+			    "\"ct\":%d}", method, path, blen,
+			    strcasestr(buf, "\r\nContent-Type: application/json") != NULL);
+		}
+		snprintf(hdr, sizeof(hdr), "HTTP/1.1 %d X\r\nContent-Type: "
+		    "application/json\r\nX-Test:  yes \r\n%sContent-Length: "
+		    "%zu\r\n\r\n", status, extra, bodylen);
+		pthread_mutex_lock(&s->mu);
+		s->requests++;
+		pthread_mutex_unlock(&s->mu);
+		if (SSL_write(ssl, hdr, (int)strlen(hdr)) <= 0 ||
+		    SSL_write(ssl, body, (int)bodylen) <= 0)
+			break;
+	}
+out:
+	SSL_free(ssl);
+	close(a->fd);
+	free(a);
+	return NULL;
+}
+
+static void *
+accept_main(void *argp)
+{
+	server_t *s = argp;
+	conn_arg_t *a;
+	int fd;
+
+	for (;;) {
+		fd = accept(s->fd, NULL, NULL);
+		if (fd < 0 || s->stop) {
+			if (fd >= 0)
+				close(fd);
+			return NULL;
+		}
+		a = malloc(sizeof(*a));
+		assert_non_null(a);
+		a->s = s;
+		a->fd = fd;
+		pthread_mutex_lock(&s->mu);
+		if (s->n_workers >= MAX_CONN ||
+		    pthread_create(&s->workers[s->n_workers], NULL, conn_main,
+		    a) != 0) {
+			pthread_mutex_unlock(&s->mu);
+			close(fd);
+			free(a);
+			continue;
+		}
+		s->conn_fds[s->n_workers++] = fd;
+		pthread_mutex_unlock(&s->mu);
+	}
+}
+
+/* Start a server presenting leaf (with chain) and asking for a client
+ * certificate under client_root. */
+static server_t *
+server_start(const pair_t *leaf, X509 *chain, X509 *client_root, int tls12_only)
+{
+	server_t *s;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	X509_STORE *st;
+
+	s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	pthread_mutex_init(&s->mu, NULL);
+	s->ctx = SSL_CTX_new(TLS_server_method());
+	assert_non_null(s->ctx);
+	if (tls12_only) {
+		assert_int_equal(SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION), 1);
+		assert_int_equal(SSL_CTX_set_max_proto_version(s->ctx, TLS1_2_VERSION), 1);
+	}
+	assert_int_equal(SSL_CTX_use_certificate(s->ctx, leaf->cert), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey(s->ctx, leaf->key), 1);
+	if (chain != NULL)
+		assert_int_equal(SSL_CTX_add1_chain_cert(s->ctx, chain), 1);
+	st = SSL_CTX_get_cert_store(s->ctx);
+	assert_int_equal(X509_STORE_add_cert(st, client_root), 1);
+	SSL_CTX_set_verify(s->ctx, SSL_VERIFY_PEER |
+	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	s->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(s->fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(s->fd, 64), 0);
+	assert_int_equal(getsockname(s->fd, (struct sockaddr *)&sa, &sl), 0);
+	s->port = ntohs(sa.sin_port);
+	assert_int_equal(pthread_create(&s->acceptor, NULL, accept_main, s), 0);
+	return s;
+}
+
+static void
+server_stop(server_t *s)
+{
+	int i;
+
+	s->stop = 1;
+	shutdown(s->fd, SHUT_RDWR);
+	pthread_join(s->acceptor, NULL);
+	close(s->fd);
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < s->n_workers; i++)
+		shutdown(s->conn_fds[i], SHUT_RDWR);
+	pthread_mutex_unlock(&s->mu);
+	for (i = 0; i < s->n_workers; i++)
+		pthread_join(s->workers[i], NULL);
+	SSL_CTX_free(s->ctx);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+/* --- fixtures --------------------------------------------------------------- */
+
+static pair_t root, ca, server, client, other_root, other_ca, other_server;
+static pair_t server_nouri, server_agency, server_wrong_area;
+static char p_cert[128], p_key[128], p_root[128], p_crl_ok[128],
+    p_crl_revoked[128], p_crl_other[128];
+
+static int
+setup(void **state)
+{
+	X509_CRL *crl;
+
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/visor-https-XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	root = mint("Test Root", NULL, NULL, NULL);
+	ca = mint("Test CA", "urn:visor:test:ca", &root, NULL);
+	server = mint("gw", "urn:visor:test:gateway", &ca, "serverAuth");
+	client = mint("agency", "urn:visor:test:agency:probation", &ca,
+	    "clientAuth");
+	server_nouri = mint("gw-nouri", NULL, &ca, "serverAuth");
+	server_agency = mint("gw-agency", "urn:visor:test:agency:police", &ca,
+	    "serverAuth");
+	server_wrong_area = mint("gw-area", "urn:visor:suffolk:gateway", &ca,
+	    "serverAuth");
+	other_root = mint("Other Root", NULL, NULL, NULL);
+	other_ca = mint("Other CA", "urn:visor:test:ca", &other_root, NULL);
+	other_server = mint("gw2", "urn:visor:test:gateway", &other_ca,
+	    "serverAuth");
+	write_cert("root.crt", root.cert, NULL);
+	write_cert("agency.crt", client.cert, ca.cert);
+	write_key("agency.key", client.key);
+	tmp_path(p_cert, sizeof(p_cert), "agency.crt");
+	tmp_path(p_key, sizeof(p_key), "agency.key");
+	tmp_path(p_root, sizeof(p_root), "root.crt");
+	crl = mint_crl(&ca, NULL);
+	write_crl("crl-ok.pem", crl);
+	X509_CRL_free(crl);
+	crl = mint_crl(&ca, server.cert);
+	write_crl("crl-revoked.pem", crl);
+	X509_CRL_free(crl);
+	crl = mint_crl(&other_ca, NULL);
+	write_crl("crl-other.pem", crl);
+	X509_CRL_free(crl);
+	tmp_path(p_crl_ok, sizeof(p_crl_ok), "crl-ok.pem");
+	tmp_path(p_crl_revoked, sizeof(p_crl_revoked), "crl-revoked.pem");
+	tmp_path(p_crl_other, sizeof(p_crl_other), "crl-other.pem");
+	return https_global_init();
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	pair_free(&root);
+	pair_free(&ca);
+	pair_free(&server);
+	pair_free(&client);
+	pair_free(&server_nouri);
+	pair_free(&server_agency);
+	pair_free(&server_wrong_area);
+	pair_free(&other_root);
+	pair_free(&other_ca);
+	pair_free(&other_server);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static https_client_t *
+new_client(const char *expect, const char *crl)
+{
+	https_client_options_t o;
+	https_client_t *c;
+	char err[256];
+	const char *crls[1];
+
+	memset(&o, 0, sizeof(o));
+	o.cert = p_cert;
+	o.key = p_key;
+	o.root = p_root;
+	o.expect_identity = expect;
+	o.timeout_ms = 10000;
+	o.max_response = 1024;
+	if (crl != NULL) {
+		crls[0] = crl;
+		o.crls = crls;
+		o.n_crls = 1;
+	}
+	c = https_client_new(&o, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("https_client_new: %s", err);
+	return c;
+}
+
+/* A call that must get a response; prints the reason otherwise. */
+static void
+call_ok(https_client_t *c, const char *method, const char *u,
+    const char *const *hdrs, const char *body, https_response_t *r)
+{
+	char err[512];
+
+	if (https_client_call(c, method, u, hdrs, body, body ? strlen(body) : 0,
+	    r, err, sizeof(err)) != 0)
+		fail_msg("%s %s: %s", method, u, err);
+}
+
+static void
+url(char *out, size_t n, const server_t *s, const char *path)
+{
+	snprintf(out, n, "https://127.0.0.1:%d%s", s->port, path);
+}
+
+/* Expect a request against s to fail, with no request served. */
+static void
+expect_refused(server_t *s, https_client_t *c, const char *errpart)
+{
+	https_response_t r;
+	char u[128], err[512];
+
+	url(u, sizeof(u), s, "/v1/health");
+	assert_int_equal(https_client_call(c, "PUT", u, NULL, "{}", 2, &r, err,
+	    sizeof(err)), -1);
+	assert_int_equal(r.status, 0);
+	if (errpart != NULL && strstr(err, errpart) == NULL)
+		fail_msg("error '%s' does not mention '%s'", err, errpart);
+	https_response_free(&r);
+	pthread_mutex_lock(&s->mu);
+	assert_int_equal(s->requests, 0);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* --- tests ------------------------------------------------------------------ */
+
+static void
+test_request_ok_and_keepalive(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+	https_response_t r;
+	char u[128];
+	const char *hdrs[] = { "X-Visor-Actor: P1234", NULL };
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client("urn:visor:test:gateway", NULL);
+	url(u, sizeof(u), s, "/v1/echo/NFK-1");
+	call_ok(c, "PUT", u, hdrs, "{\"a\":1}", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.content_type, "application/json");
+	assert_string_equal(r.body.data, "{\"method\":\"PUT\",\"path\":"
+	    "\"/v1/echo/NFK-1\",\"len\":7,\"ct\":1}");
+	assert_string_equal(https_client_peer_identity(c), "urn:visor:test:gateway");
+	{
+		char v[8];
+
+		assert_int_equal(https_response_header(&r, "x-test", v,
+		    sizeof(v)), 0);
+		assert_string_equal(v, "yes");
+		assert_int_equal(https_response_header(&r, "content-length", v,
+		    sizeof(v)), 0);
+		assert_string_equal(v, "55");
+		assert_int_equal(https_response_header(&r, "X-Tes", v,
+		    sizeof(v)), -1);
+		assert_string_equal(v, "");
+	}
+	https_response_free(&r);
+
+	url(u, sizeof(u), s, "/status/503");
+	call_ok(c, "GET", u, NULL, NULL, &r);
+	assert_int_equal(r.status, 503);
+	assert_non_null(strstr(r.body.data, "\"method\":\"GET\""));
+	https_response_free(&r);
+
+	url(u, sizeof(u), s, "/x");
+	call_ok(c, "DELETE", u, NULL, NULL, &r);
+	assert_non_null(strstr(r.body.data, "\"method\":\"DELETE\""));
+	https_response_free(&r);
+
+	/* three requests, one connection: keep-alive */
+	pthread_mutex_lock(&s->mu);
+	assert_int_equal(s->handshakes, 1);
+	assert_int_equal(s->requests, 3);
+	pthread_mutex_unlock(&s->mu);
+	https_client_free(c);
+	server_stop(s);
+}
+
+static void
+test_any_gateway_when_no_expectation(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+	https_response_t r;
+	char u[128];
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client(NULL, NULL);
+	url(u, sizeof(u), s, "/");
+	call_ok(c, "GET", u, NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	https_response_free(&r);
+	https_client_free(c);
+	server_stop(s);
+}
+
+static void
+test_wrong_identity_fails(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client("urn:visor:suffolk:gateway", NULL);
+	expect_refused(s, c, "not the expected urn:visor:suffolk:gateway");
+	https_client_free(c);
+	server_stop(s);
+}
+
+static void
+test_server_without_uri_fails(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+
+	(void)state;
+	s = server_start(&server_nouri, ca.cert, root.cert, 0);
+	c = new_client(NULL, NULL);
+	expect_refused(s, c, "no-uri");
+	https_client_free(c);
+	server_stop(s);
+}
+
+static void
+test_server_not_a_gateway_fails(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+
+	(void)state;
+	s = server_start(&server_agency, ca.cert, root.cert, 0);
+	c = new_client(NULL, NULL);
+	expect_refused(s, c, "not-a-gateway");
+	https_client_free(c);
+	server_stop(s);
+}
+
+static void
+test_server_area_mismatch_fails(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+
+	(void)state;
+	/* the test CA minted a suffolk identity: refused even when expected */
+	s = server_start(&server_wrong_area, ca.cert, root.cert, 0);
+	c = new_client("urn:visor:suffolk:gateway", NULL);
+	expect_refused(s, c, "area-mismatch");
+	https_client_free(c);
+	server_stop(s);
+}
+
+static void
+test_other_root_fails(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+
+	(void)state;
+	s = server_start(&other_server, other_ca.cert, root.cert, 0);
+	c = new_client("urn:visor:test:gateway", NULL);
+	expect_refused(s, c, "server certificate");
+	https_client_free(c);
+	server_stop(s);
+}
+
+static void
+test_tls12_server_fails(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 1);
+	c = new_client("urn:visor:test:gateway", NULL);
+	expect_refused(s, c, NULL);
+	pthread_mutex_lock(&s->mu);
+	assert_int_equal(s->handshakes, 0);
+	pthread_mutex_unlock(&s->mu);
+	https_client_free(c);
+	server_stop(s);
+}
+
+static void
+test_crl(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+	https_response_t r;
+	char u[128];
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client("urn:visor:test:gateway", p_crl_ok);
+	url(u, sizeof(u), s, "/");
+	call_ok(c, "GET", u, NULL, NULL, &r);
+	https_response_free(&r);
+	https_client_free(c);
+	server_stop(s);
+
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client("urn:visor:test:gateway", p_crl_revoked);
+	expect_refused(s, c, "revoked");
+	https_client_free(c);
+	server_stop(s);
+
+	/* CRL checking on but no CRL from the server's CA */
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client("urn:visor:test:gateway", p_crl_other);
+	expect_refused(s, c, "crl-missing");
+	https_client_free(c);
+	server_stop(s);
+}
+
+static void
+test_response_bound(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+	https_response_t r;
+	char u[128], err[256];
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client(NULL, NULL);
+	url(u, sizeof(u), s, "/big");
+	assert_int_equal(https_client_call(c, "GET", u, NULL, NULL, 0, &r, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "larger than 1024"));
+	https_response_free(&r);
+	https_client_free(c);
+	server_stop(s);
+}
+
+static void
+test_bad_requests(void **state)
+{
+	https_client_t *c;
+	https_response_t r;
+	char err[256];
+	const char *inject[] = { "X-A: b\r\nX-Evil: 1", NULL };
+	const char *noname[] = { ": x", NULL };
+
+	(void)state;
+	c = new_client(NULL, NULL);
+	assert_int_equal(https_client_call(c, "get", "https://127.0.0.1:1/",
+	    NULL, NULL, 0, &r, err, sizeof(err)), -1);
+	https_response_free(&r);
+	assert_int_equal(https_client_call(c, "GET", "https://127.0.0.1:1/",
+	    inject, NULL, 0, &r, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bad header"));
+	https_response_free(&r);
+	assert_int_equal(https_client_call(c, "GET", "https://127.0.0.1:1/",
+	    noname, NULL, 0, &r, err, sizeof(err)), -1);
+	https_response_free(&r);
+	/* plain http is not allowed */
+	assert_int_equal(https_client_call(c, "GET", "http://127.0.0.1:1/",
+	    NULL, NULL, 0, &r, err, sizeof(err)), -1);
+	https_response_free(&r);
+	/* nobody listening */
+	assert_int_equal(https_client_call(c, "GET", "https://127.0.0.1:1/",
+	    NULL, NULL, 0, &r, err, sizeof(err)), -1);
+	assert_true(err[0] != '\0');
+	https_response_free(&r);
+	https_client_free(c);
+}
+
+static void
+test_new_errors(void **state)
+{
+	https_client_options_t o;
+	char err[256], badkey[128], other[128];
+	const char *crls[] = { p_cert };
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	assert_null(https_client_new(&o, err, sizeof(err)));
+	assert_null(https_client_new(NULL, err, sizeof(err)));
+	o.cert = p_cert;
+	o.key = p_key;
+	o.root = "/nonexistent/root.crt";
+	assert_null(https_client_new(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent/root.crt"));
+	o.root = p_key;		/* not a certificate */
+	assert_null(https_client_new(&o, err, sizeof(err)));
+	o.root = p_root;
+	o.expect_identity = "urn:visor:test:agency:police";
+	assert_null(https_client_new(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a gateway"));
+	o.expect_identity = "urn:visor:Bad:gateway";
+	assert_null(https_client_new(&o, err, sizeof(err)));
+	o.expect_identity = NULL;
+	o.crls = crls;		/* a certificate, not a CRL */
+	o.n_crls = 1;
+	assert_null(https_client_new(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a PEM CRL"));
+	o.crls = NULL;
+	o.n_crls = 0;
+	/* a key that does not match the certificate */
+	write_key("other.key", server.key);
+	tmp_path(other, sizeof(other), "other.key");
+	o.key = other;
+	assert_null(https_client_new(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "does not match"));
+	/* a key readable by others */
+	write_key("open.key", client.key);
+	tmp_path(badkey, sizeof(badkey), "open.key");
+	assert_int_equal(chmod(badkey, 0644), 0);
+	o.key = badkey;
+	assert_null(https_client_new(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "0600"));
+}
+
+struct batch_state {
+	int done;
+	int ok;
+	int retryable;
+	int retried;
+	https_batch_t *b;
+	char url[128];
+};
+
+static void
+batch_done(void *arg, const https_result_t *res)
+{
+	struct batch_state *st = arg;
+	https_request_t req;
+
+	st->done++;
+	if (res->rc < 0 && res->retryable)
+		st->retryable++;
+	if (res->rc == 0 && res->resp->status == 200 &&
+	    strstr(res->resp->body.data, "\"len\":3") != NULL)
+		st->ok++;
+	if (res->rc == 0 && res->resp->status == 503 && !st->retried) {
+		/* a callback may queue a retry with a delay */
+		st->retried = 1;
+		req.method = "PATCH";
+		req.url = st->url;
+		req.headers = NULL;
+		req.body = "abc";
+		req.len = 3;
+		assert_int_equal(https_batch_add(st->b, &req, 20, batch_done,
+		    st), 0);
+	}
+}
+
+static void
+test_batch(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+	https_batch_t *b;
+	https_request_t req;
+	struct batch_state st;
+	char u[128], err[256];
+	int i;
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client("urn:visor:test:gateway", NULL);
+	assert_null(https_batch_new(c, 0, err, sizeof(err)));
+	b = https_batch_new(c, 4, err, sizeof(err));
+	assert_non_null(b);
+	memset(&st, 0, sizeof(st));
+	st.b = b;
+	url(st.url, sizeof(st.url), s, "/v1/echo/X");
+	url(u, sizeof(u), s, "/v1/echo/X");
+	req.method = "PATCH";
+	req.url = u;
+	req.headers = NULL;
+	req.body = "abc";
+	req.len = 3;
+	for (i = 0; i < 20; i++)
+		assert_int_equal(https_batch_add(b, &req, 0, batch_done, &st), 0);
+	url(u, sizeof(u), s, "/status/503");
+	assert_int_equal(https_batch_add(b, &req, 0, batch_done, &st), 0);
+	req.method = "bad method";
+	assert_int_equal(https_batch_add(b, &req, 0, batch_done, &st), -1);
+	assert_int_equal(https_batch_pending(b), 21);
+	assert_int_equal(https_batch_run(b), 0);
+	assert_int_equal(https_batch_pending(b), 0);
+	assert_int_equal(st.done, 22);
+	assert_int_equal(st.ok, 21);
+	pthread_mutex_lock(&s->mu);
+	assert_true(s->handshakes >= 1 && s->handshakes <= 4);
+	assert_int_equal(s->requests, 22);
+	pthread_mutex_unlock(&s->mu);
+	https_batch_free(b);
+	https_client_free(c);
+	server_stop(s);
+}
+
+static void
+test_batch_identity_failure(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+	https_batch_t *b;
+	https_request_t req;
+	struct batch_state st;
+	char u[128], err[256];
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client("urn:visor:suffolk:gateway", NULL);
+	b = https_batch_new(c, 2, err, sizeof(err));
+	assert_non_null(b);
+	memset(&st, 0, sizeof(st));
+	st.b = b;
+	url(u, sizeof(u), s, "/");
+	req.method = "GET";
+	req.url = u;
+	req.headers = NULL;
+	req.body = NULL;
+	req.len = 0;
+	assert_int_equal(https_batch_add(b, &req, 0, batch_done, &st), 0);
+	assert_int_equal(https_batch_add(b, &req, 0, batch_done, &st), 0);
+	assert_int_equal(https_batch_run(b), 0);
+	assert_int_equal(st.done, 2);
+	assert_int_equal(st.ok, 0);
+	assert_int_equal(st.retryable, 0);	/* identity failures are final */
+	/* nobody listening: a network failure, worth retrying */
+	req.url = "https://127.0.0.1:1/";
+	assert_int_equal(https_batch_add(b, &req, 0, batch_done, &st), 0);
+	assert_int_equal(https_batch_run(b), 0);
+	assert_int_equal(st.done, 3);
+	assert_int_equal(st.retryable, 1);
+	pthread_mutex_lock(&s->mu);
+	assert_int_equal(s->requests, 0);
+	pthread_mutex_unlock(&s->mu);
+	https_batch_free(b);
+	https_client_free(c);
+	server_stop(s);
+}
+
+static void
+test_cert_uri(void **state)
+{
+	char uri[160], err[256];
+
+	(void)state;
+	assert_int_equal(https_cert_uri(p_cert, uri, sizeof(uri), err,
+	    sizeof(err)), 0);
+	assert_string_equal(uri, "urn:visor:test:agency:probation");
+	assert_int_equal(https_cert_uri(p_root, uri, sizeof(uri), err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "no-uri"));
+	assert_int_equal(https_cert_uri(p_key, uri, sizeof(uri), err,
+	    sizeof(err)), -1);
+	assert_int_equal(https_cert_uri("/nonexistent", uri, sizeof(uri), err,
+	    sizeof(err)), -1);
+}
+
+static void
+test_default_paths(void **state)
+{
+	char key[64], rt[64];
+
+	(void)state;
+	assert_int_equal(https_default_paths("q/pki/norfolk/agency-police.crt",
+	    key, sizeof(key), rt, sizeof(rt)), 0);
+	assert_string_equal(key, "q/pki/norfolk/agency-police.key");
+	assert_string_equal(rt, "q/pki/norfolk/../root.crt");
+	assert_int_equal(https_default_paths("a.crt", key, sizeof(key), rt,
+	    sizeof(rt)), 0);
+	assert_string_equal(key, "a.key");
+	assert_string_equal(rt, "../root.crt");
+	assert_int_equal(https_default_paths("a.pem", key, sizeof(key), NULL,
+	    0), -1);
+	assert_int_equal(https_default_paths(".crt", key, sizeof(key), NULL,
+	    0), -1);
+	assert_int_equal(https_default_paths("a-very-long-name.crt", key, 8,
+	    NULL, 0), -1);
+}
+
+/* --- visorctl push and get against the stand-in server ------------------ */
+
+/* Run a shell command line; its stdout into out, its exit status back. */
+static int
+run(const char *cmd, buf_t *out)
+{
+	FILE *f;
+	char chunk[4096];
+	size_t n;
+	int st;
+
+	buf_init(out, 0);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		assert_int_equal(buf_append(out, chunk, n), 0);
+	st = pclose(f);
+	assert_true(WIFEXITED(st));
+	if (out->data == NULL)
+		assert_int_equal(buf_puts(out, ""), 0);
+	return WEXITSTATUS(st);
+}
+
+static void read_stderr(buf_t *b);
+
+/* run, and on an unexpected status fail showing what the command said */
+static void
+run_expect(const char *cmd, buf_t *out, int want)
+{
+	buf_t e;
+	int st = run(cmd, out);
+
+	if (st != want) {
+		buf_init(&e, 0);
+		read_stderr(&e);
+		fail_msg("%s\nexit %d, want %d\nstdout: %s\nstderr: %s", cmd, st,
+		    want, out->data, e.data);
+	}
+}
+
+static void
+expect_in(const buf_t *b, const char *part)
+{
+	if (strstr(b->data, part) == NULL)
+		fail_msg("'%s' not in:\n%s", part, b->data);
+}
+
+static void
+read_stderr(buf_t *b)
+{
+	char path[128], *d;
+	size_t n;
+
+	tmp_path(path, sizeof(path), "stderr.txt");
+	assert_int_equal(file_read_all(path, 1u << 20, &d, &n), 0);
+	buf_free(b);
+	buf_init(b, 0);
+	assert_int_equal(buf_append(b, d, n), 0);
+	assert_int_equal(buf_puts(b, ""), 0);
+	free(d);
+}
+
+/* The visorctl command line for subcommand sub with the shared client
+ * options, then rest; stderr to stderr.txt in the temporary folder. */
+static void
+ctl(char *cmd, size_t n, const server_t *s, const char *sub, const char *rest)
+{
+	const char *bin = getenv("VISOR_BIN");
+	char errf[128];
+	int w;
+
+	tmp_path(errf, sizeof(errf), "stderr.txt");
+	w = snprintf(cmd, n, "'%s/visorctl' %s --gateway https://127.0.0.1:%d "
+	    "--cert %s --cacert %s --actor P1234 --purpose risk-management %s "
+	    "2>%s", bin ? bin : "./bin", sub, s->port, p_cert, p_root, rest,
+	    errf);
+	assert_true(w > 0 && (size_t)w < n);
+}
+
+static void
+test_visorctl_push_and_get(void **state)
+{
+	server_t *s;
+	gen_t *g;
+	buf_t recs, out;
+	char jsonl[128], good[128], cmd[4096], args[2048], err[128];
+	const char *src = getenv("VISOR_SRC");
+	int rc;
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	/* 12 generated records and two bad lines */
+	g = gen_new("norfolk", 3, 12, NULL, err, sizeof(err));
+	assert_non_null(g);
+	buf_init(&recs, 0);
+	while ((rc = gen_next(g, &recs)) == 1)
+		;
+	assert_int_equal(rc, 0);
+	gen_free(g);
+	assert_int_equal(buf_puts(&recs, "{\"id\":\"lower case\"}\n{oops\n"), 0);
+	tmp_path(jsonl, sizeof(jsonl), "recs.jsonl");
+	assert_int_equal(file_write_atomic(jsonl, recs.data, recs.len, 0600), 0);
+	buf_free(&recs);
+	tmp_path(good, sizeof(good), "good.jsonl");
+	{
+		static const char patches[] = "{\"id\":\"NFK-000001\",\"level\":2}"
+		    "\n{\"id\":\"NFK-000002\",\"level\":3}\n";
+
+		assert_int_equal(file_write_atomic(good, patches,
+		    sizeof(patches) - 1, 0600), 0);
+	}
+#define CMD(sub, rest) ctl(cmd, sizeof(cmd), s, sub, rest)
+
+	/* first run: 11 created, one refused, two bad lines, one 503 retried */
+	snprintf(args, sizeof(args), "--jsonl %s --concurrency 4 --retries 3",
+	    jsonl);
+	CMD("push", args);
+	run_expect(cmd, &out, 1);
+	expect_in(&out, "push: 14 records: 11 sent (11 created, 0 replaced or "
+	    "patched), 0 unchanged, 1 refused, 2 bad input\n");
+	expect_in(&out, "  refused 422 schema: 1\n    line 3 NFK-000003: "
+	    "addresses[0].postcode: not a postcode\n");
+	read_stderr(&out);
+	expect_in(&out, "line 13: \"id\" missing or not [A-Z0-9-]{3,64}");
+	expect_in(&out, "line 14: ");
+	buf_free(&out);
+	pthread_mutex_lock(&s->mu);
+	assert_int_equal(s->failed_503, 2);
+	pthread_mutex_unlock(&s->mu);
+
+	/* the same input again: the content-derived keys make it a replay */
+	CMD("push", args);
+	run_expect(cmd, &out, 1);
+	expect_in(&out, "push: 14 records: 0 sent (0 created, 0 replaced or "
+	    "patched), 11 unchanged, 1 refused, 2 bad input\n");
+	buf_free(&out);
+
+	/* merge patches from stdin: new keys, PATCH answered 200 */
+	snprintf(args, sizeof(args), "--patch < %s", good);
+	CMD("push", args);
+	run_expect(cmd, &out, 0);
+	expect_in(&out, "push: 2 records: 2 sent (0 created, 2 replaced or "
+	    "patched), 0 unchanged, 0 refused, 0 bad input\n");
+	buf_free(&out);
+
+	/* CSV through the probation example mapping */
+	snprintf(args, sizeof(args), "--csv %s/adapters/examples/probation.csv "
+	    "--mapping %s/adapters/examples/probation-mapping.json",
+	    src ? src : ".", src ? src : ".");
+	CMD("push", args);
+	run_expect(cmd, &out, 0);
+	expect_in(&out, "push: 4 records: 4 sent (4 created");
+	buf_free(&out);
+
+	/* get prints the body; an error status is exit 1 with the message */
+	CMD("get NFK-000001", "--justification 'MAPPA review'");
+	run_expect(cmd, &out, 0);
+	assert_string_equal(out.data, "{\"id\":\"NFK-000001\",\"purpose\":"
+	    "\"risk-management\",\"justification\":\"MAPPA review\"}\n");
+	buf_free(&out);
+	CMD("get NFK-000404", "");
+	run_expect(cmd, &out, 1);
+	read_stderr(&out);
+	expect_in(&out, "visorctl get: 404 not-found: no such record (request t4)");
+	buf_free(&out);
+	CMD("get NFK-000001", "--gateway-id urn:visor:other:gateway");
+	run_expect(cmd, &out, 1);
+	read_stderr(&out);
+	expect_in(&out, "is not the expected urn:visor:other:gateway");
+	buf_free(&out);
+
+	/* usage errors are exit 2 */
+	CMD("get lower", "");
+	run_expect(cmd, &out, 2);
+	buf_free(&out);
+	CMD("push", "--purpose shopping");
+	run_expect(cmd, &out, 2);
+	buf_free(&out);
+	CMD("push", "--csv x.csv");
+	run_expect(cmd, &out, 2);
+	buf_free(&out);
+	CMD("push", "--concurrency 0");
+	run_expect(cmd, &out, 2);
+	buf_free(&out);
+#undef CMD
+	server_stop(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_request_ok_and_keepalive),
+		cmocka_unit_test(test_any_gateway_when_no_expectation),
+		cmocka_unit_test(test_wrong_identity_fails),
+		cmocka_unit_test(test_server_without_uri_fails),
+		cmocka_unit_test(test_server_not_a_gateway_fails),
+		cmocka_unit_test(test_server_area_mismatch_fails),
+		cmocka_unit_test(test_other_root_fails),
+		cmocka_unit_test(test_tls12_server_fails),
+		cmocka_unit_test(test_crl),
+		cmocka_unit_test(test_response_bound),
+		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_new_errors),
+		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_batch_identity_failure),
+		cmocka_unit_test(test_cert_uri),
+		cmocka_unit_test(test_visorctl_push_and_get),
+		cmocka_unit_test(test_default_paths),
+	};
+
+	return cmocka_run_group_tests_name("https_client", tests, setup,
+	    teardown);
+}

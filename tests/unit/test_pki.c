@@ -1,0 +1,477 @@
+/*
+ * Unit tests for certs/pki: the hierarchy on disk, file modes, the chain
+ * verifying through tls_trust, revocation, CRL numbers, renewal, refusals.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "certs/pki.h"
+#include "crypto/keyfile.h"
+#include "crypto/tls_trust.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+
+static char dir[64];
+static char root_dir[128], nf_dir[160], sf_dir[160];
+
+static void
+path(char *out, size_t outlen, const char *d, const char *name)
+{
+	assert_int_equal(file_join(out, outlen, d, name), 0);
+}
+
+static int
+setup(void **state)
+{
+	char err[256];
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/visor-pki-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(root_dir, sizeof(root_dir), "%s/pki", dir);
+	snprintf(nf_dir, sizeof(nf_dir), "%s/pki/norfolk", dir);
+	snprintf(sf_dir, sizeof(sf_dir), "%s/pki/suffolk", dir);
+	if (pki_root_create(root_dir, 0, err, sizeof(err)) < 0 ||
+	    pki_area_ca_create(root_dir, "norfolk", nf_dir, 0, err, sizeof(err)) < 0 ||
+	    pki_area_ca_create(root_dir, "suffolk", sf_dir, 0, err, sizeof(err)) < 0) {
+		print_error("setup: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static mode_t
+mode_of(const char *p)
+{
+	struct stat st;
+
+	assert_int_equal(stat(p, &st), 0);
+	return st.st_mode & 07777;
+}
+
+static tls_trust_t *
+trust(void)
+{
+	char root[192], ca1[192], ca2[192], crl1[192], crl2[192], err[256];
+	const char *cas[2], *crls[2];
+	tls_trust_t *t;
+
+	path(root, sizeof(root), root_dir, "root.crt");
+	path(ca1, sizeof(ca1), nf_dir, "ca.crt");
+	path(ca2, sizeof(ca2), sf_dir, "ca.crt");
+	path(crl1, sizeof(crl1), nf_dir, "crl.pem");
+	path(crl2, sizeof(crl2), sf_dir, "crl.pem");
+	cas[0] = ca1;
+	cas[1] = ca2;
+	crls[0] = crl1;
+	crls[1] = crl2;
+	t = tls_trust_load(root, cas, 2, crls, 2, err, sizeof(err));
+	if (t == NULL)
+		print_error("tls_trust_load: %s\n", err);
+	assert_non_null(t);
+	return t;
+}
+
+/* Verify the leaf of a chain file as role; the reason or "ok". */
+static const char *
+verify_file(const char *crt, tls_role_t role, identity_t *id)
+{
+	static char reason[64];
+	char err[256];
+	tls_trust_t *t = trust();
+	X509 *x = pki_load_cert(crt, err, sizeof(err));
+
+	assert_non_null(x);
+	if (tls_trust_verify(t, x, NULL, role, id, reason, sizeof(reason)) == 0)
+		snprintf(reason, sizeof(reason), "ok");
+	X509_free(x);
+	tls_trust_free(t);
+	return reason;
+}
+
+static long
+crl_number(const char *ca_dir)
+{
+	char p[192], err[256];
+	X509_CRL *crl;
+	long n;
+
+	path(p, sizeof(p), ca_dir, "crl.pem");
+	crl = pki_load_crl(p, err, sizeof(err));
+	assert_non_null(crl);
+	n = pki_crl_number(crl);
+	X509_CRL_free(crl);
+	return n;
+}
+
+static void
+test_hierarchy_files(void **state)
+{
+	char p[192], err[256], uri[160];
+	X509 *x;
+
+	(void)state;
+	path(p, sizeof(p), root_dir, "root.key");
+	assert_int_equal(mode_of(p), 0600);
+	path(p, sizeof(p), root_dir, "root.crt");
+	assert_int_equal(mode_of(p), 0644);
+	x = pki_load_cert(p, err, sizeof(err));
+	assert_non_null(x);
+	assert_int_equal(X509_check_ca(x), 1);
+	assert_int_equal(pki_cert_uri(x, uri, sizeof(uri)), 0);
+	assert_string_equal(uri, PKI_ROOT_URI);
+	X509_free(x);
+	path(p, sizeof(p), nf_dir, "ca.key");
+	assert_int_equal(mode_of(p), 0600);
+	path(p, sizeof(p), nf_dir, "ca.crt");
+	x = pki_load_cert(p, err, sizeof(err));
+	assert_non_null(x);
+	assert_int_equal(pki_cert_uri(x, uri, sizeof(uri)), 0);
+	assert_string_equal(uri, "urn:visor:norfolk:ca");
+	assert_int_equal(X509_get_pathlen(x), 0);
+	X509_free(x);
+	assert_int_equal(crl_number(nf_dir), 1);
+	/* The directory holding keys is private. */
+	assert_int_equal(mode_of(nf_dir) & 077, 0);
+}
+
+static void
+test_issue_and_verify(void **state)
+{
+	char prefix[192], crt[200], key[200], err[256], uri[160];
+	pki_leaf_opts_t o = { .days = 30 };
+	identity_t id;
+	EVP_PKEY *k;
+	X509 *x;
+	char *pem = NULL, *first;
+	size_t pemlen = 0;
+
+	(void)state;
+	path(prefix, sizeof(prefix), dir, "police");
+	assert_int_equal(pki_issue(nf_dir, "urn:visor:norfolk:agency:police", prefix,
+	    &o, err, sizeof(err)), 0);
+	snprintf(crt, sizeof(crt), "%s.crt", prefix);
+	snprintf(key, sizeof(key), "%s.key", prefix);
+	assert_int_equal(mode_of(key), 0600);
+	assert_int_equal(mode_of(crt), 0644);
+	assert_string_equal(verify_file(crt, TLS_ROLE_CLIENT, &id), "ok");
+	assert_string_equal(id.uri, "urn:visor:norfolk:agency:police");
+	/* The key matches, the file holds the chain (leaf then CA). */
+	x = pki_load_cert(crt, err, sizeof(err));
+	k = keyfile_load_private(key, err, sizeof(err));
+	assert_non_null(k);
+	assert_int_equal(X509_check_private_key(x, k), 1);
+	assert_int_equal(EVP_PKEY_get_base_id(k), EVP_PKEY_EC);
+	assert_int_equal(EVP_PKEY_get_bits(k), 256);
+	assert_int_equal(X509_get_signature_nid(x), NID_ecdsa_with_SHA256);
+	assert_int_equal(ASN1_STRING_length(X509_get0_serialNumber(x)), 16);
+	assert_int_equal(pki_cert_uri(x, uri, sizeof(uri)), 0);
+	assert_int_equal(X509_cmp_time(X509_get0_notAfter(x), NULL), 1);
+	assert_int_equal(file_read_all(crt, 65536, &pem, &pemlen), 0);
+	first = strstr(pem, "BEGIN CERTIFICATE");
+	assert_non_null(first);
+	assert_non_null(strstr(first + 1, "BEGIN CERTIFICATE"));
+	free(pem);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	/* No overwrite. */
+	assert_int_equal(pki_issue(nf_dir, "urn:visor:norfolk:agency:police", prefix,
+	    NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "refusing to overwrite"));
+}
+
+static void
+test_gateway_names(void **state)
+{
+	static const char *const dns[] = { "localhost" };
+	static const char *const ips[] = { "127.0.0.1" };
+	pki_leaf_opts_t o = { .dns = dns, .n_dns = 1, .ips = ips, .n_ips = 1 };
+	char prefix[192], crt[200], err[256];
+	identity_t id;
+	buf_t b = BUF_INIT;
+	X509 *x;
+
+	(void)state;
+	path(prefix, sizeof(prefix), dir, "gw");
+	assert_int_equal(pki_issue(sf_dir, "urn:visor:suffolk:gateway", prefix, &o,
+	    err, sizeof(err)), 0);
+	snprintf(crt, sizeof(crt), "%s.crt", prefix);
+	assert_string_equal(verify_file(crt, TLS_ROLE_SERVER, &id), "ok");
+	assert_string_equal(verify_file(crt, TLS_ROLE_CLIENT, &id), "ok");
+	x = pki_load_cert(crt, err, sizeof(err));
+	assert_non_null(x);
+	assert_int_equal(X509_check_host(x, "localhost", 0, 0, NULL), 1);
+	assert_int_equal(X509_check_ip_asc(x, "127.0.0.1", 0), 1);
+	assert_int_equal(pki_describe(x, &b), 0);
+	assert_non_null(strstr(b.data, "identity: urn:visor:suffolk:gateway\n"));
+	assert_non_null(strstr(b.data, "eku: serverAuth,clientAuth\n"));
+	assert_non_null(strstr(b.data, "ip: 127.0.0.1\n"));
+	assert_non_null(strstr(b.data, "dns: localhost\n"));
+	assert_non_null(strstr(b.data, "sha256: "));
+	assert_non_null(strstr(b.data, "ca: no\n"));
+	buf_free(&b);
+	X509_free(x);
+}
+
+static void
+test_issue_refusals(void **state)
+{
+	static const char *const bad_ip[] = { "not-an-ip" };
+	static const char *const bad_dns[] = { "a,URI:urn:visor:x:gateway" };
+	pki_leaf_opts_t ip = { .ips = bad_ip, .n_ips = 1 };
+	pki_leaf_opts_t dn = { .dns = bad_dns, .n_dns = 1 };
+	pki_leaf_opts_t days = { .days = -1 };
+	char prefix[192], err[256], p[200];
+
+	(void)state;
+	path(prefix, sizeof(prefix), dir, "refused");
+	/* Suffolk identity from the Norfolk CA. */
+	assert_int_equal(pki_issue(nf_dir, "urn:visor:suffolk:agency:police", prefix,
+	    NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not of area"));
+	assert_int_equal(pki_issue(nf_dir, "urn:visor:norfolk:ca", prefix, NULL, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "CA identity"));
+	assert_int_equal(pki_issue(nf_dir, "urn:visor:norfolk:agency:plumber", prefix,
+	    NULL, err, sizeof(err)), -1);
+	assert_int_equal(pki_issue(nf_dir, "urn:visor:norfolk:gateway", prefix, &ip,
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bad IP"));
+	assert_int_equal(pki_issue(nf_dir, "urn:visor:norfolk:gateway", prefix, &dn,
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bad DNS"));
+	assert_int_equal(pki_issue(nf_dir, "urn:visor:norfolk:gateway", prefix, &days,
+	    err, sizeof(err)), -1);
+	assert_int_equal(pki_issue(dir, "urn:visor:norfolk:gateway", prefix, NULL,
+	    err, sizeof(err)), -1);	/* no CA there */
+	/* Nothing was left behind by the refusals. */
+	snprintf(p, sizeof(p), "%s.key", prefix);
+	assert_int_equal(access(p, F_OK), -1);
+	snprintf(p, sizeof(p), "%s.crt", prefix);
+	assert_int_equal(access(p, F_OK), -1);
+}
+
+static void
+test_ca_refusals(void **state)
+{
+	char err[256], p[192], key[192];
+
+	(void)state;
+	assert_int_equal(pki_root_create(root_dir, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "refusing to overwrite"));
+	assert_int_equal(pki_area_ca_create(root_dir, "norfolk", nf_dir, 0, err,
+	    sizeof(err)), -1);
+	path(p, sizeof(p), dir, "bad-area");
+	assert_int_equal(pki_area_ca_create(root_dir, "Bad_Area", p, 0, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "area"));
+	assert_int_equal(access(p, F_OK), -1);
+	/* A root key readable by others is refused. */
+	path(key, sizeof(key), root_dir, "root.key");
+	assert_int_equal(chmod(key, 0640), 0);
+	assert_int_equal(pki_area_ca_create(root_dir, "essex", p, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "0600"));
+	assert_int_equal(chmod(key, 0600), 0);
+}
+
+static void
+test_revoke_and_crl_number(void **state)
+{
+	char prefix[192], crt[200], other[192], ocrt[200], err[256];
+	identity_t id;
+	long n0;
+
+	(void)state;
+	path(prefix, sizeof(prefix), dir, "probation");
+	path(other, sizeof(other), dir, "suffolk-police");
+	assert_int_equal(pki_issue(nf_dir, "urn:visor:norfolk:agency:probation", prefix,
+	    NULL, err, sizeof(err)), 0);
+	assert_int_equal(pki_issue(sf_dir, "urn:visor:suffolk:agency:police", other,
+	    NULL, err, sizeof(err)), 0);
+	snprintf(crt, sizeof(crt), "%s.crt", prefix);
+	snprintf(ocrt, sizeof(ocrt), "%s.crt", other);
+	assert_string_equal(verify_file(crt, TLS_ROLE_CLIENT, &id), "ok");
+	n0 = crl_number(nf_dir);
+	assert_int_equal(pki_revoke(nf_dir, crt, PKI_REASON_KEY_COMPROMISE, err,
+	    sizeof(err)), 0);
+	assert_int_equal(crl_number(nf_dir), n0 + 1);
+	assert_string_equal(verify_file(crt, TLS_ROLE_CLIENT, &id), "revoked");
+	/* Twice is refused and changes nothing. */
+	assert_int_equal(pki_revoke(nf_dir, crt, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "already revoked"));
+	assert_int_equal(crl_number(nf_dir), n0 + 1);
+	/* A certificate of another CA. */
+	assert_int_equal(pki_revoke(nf_dir, ocrt, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not issued by this CA"));
+	assert_string_equal(verify_file(ocrt, TLS_ROLE_CLIENT, &id), "ok");
+	assert_int_equal(pki_revoke(nf_dir, crt, 99, err, sizeof(err)), -1);
+	/* Refresh keeps the entries and bumps the number. */
+	assert_int_equal(pki_crl_refresh(nf_dir, 7, err, sizeof(err)), 0);
+	assert_int_equal(crl_number(nf_dir), n0 + 2);
+	assert_string_equal(verify_file(crt, TLS_ROLE_CLIENT, &id), "revoked");
+}
+
+static void
+test_renew(void **state)
+{
+	char prefix[192], crt[200], key[200], err[256];
+	ASN1_INTEGER *serial0;
+	EVP_PKEY *k0, *k1;
+	X509 *x0, *x1;
+	identity_t id;
+
+	(void)state;
+	path(prefix, sizeof(prefix), dir, "auditor");
+	assert_int_equal(pki_issue(nf_dir, "urn:visor:norfolk:auditor:lay-adviser-1",
+	    prefix, NULL, err, sizeof(err)), 0);
+	snprintf(crt, sizeof(crt), "%s.crt", prefix);
+	snprintf(key, sizeof(key), "%s.key", prefix);
+	x0 = pki_load_cert(crt, err, sizeof(err));
+	k0 = keyfile_load_private(key, err, sizeof(err));
+	assert_non_null(x0);
+	assert_non_null(k0);
+	serial0 = ASN1_INTEGER_dup(X509_get0_serialNumber(x0));
+
+	/* Same key. */
+	assert_int_equal(pki_renew(nf_dir, crt, 0, 90, err, sizeof(err)), 0);
+	x1 = pki_load_cert(crt, err, sizeof(err));
+	assert_non_null(x1);
+	assert_int_not_equal(ASN1_INTEGER_cmp(serial0, X509_get0_serialNumber(x1)), 0);
+	assert_int_equal(X509_NAME_cmp(X509_get_subject_name(x0),
+	    X509_get_subject_name(x1)), 0);
+	assert_int_equal(X509_check_private_key(x1, k0), 1);
+	assert_string_equal(verify_file(crt, TLS_ROLE_CLIENT, &id), "ok");
+	assert_string_equal(id.uri, "urn:visor:norfolk:auditor:lay-adviser-1");
+	assert_int_equal(mode_of(key), 0600);
+	X509_free(x1);
+
+	/* New key. */
+	assert_int_equal(pki_renew(nf_dir, crt, 1, 0, err, sizeof(err)), 0);
+	x1 = pki_load_cert(crt, err, sizeof(err));
+	k1 = keyfile_load_private(key, err, sizeof(err));
+	assert_non_null(k1);
+	assert_int_equal(X509_check_private_key(x1, k1), 1);
+	assert_int_not_equal(EVP_PKEY_eq(k0, k1), 1);
+	assert_int_equal(mode_of(key), 0600);
+	assert_string_equal(verify_file(crt, TLS_ROLE_CLIENT, &id), "ok");
+	assert_string_equal(id.uri, "urn:visor:norfolk:auditor:lay-adviser-1");
+
+	/* Refusals: wrong CA, not .crt, key mismatch. */
+	assert_int_equal(pki_renew(sf_dir, crt, 0, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not issued by this CA"));
+	assert_int_equal(pki_renew(nf_dir, key, 0, 0, err, sizeof(err)), -1);
+	assert_int_equal(keyfile_write_private(key, k0), 0);
+	assert_int_equal(pki_renew(nf_dir, crt, 0, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "does not match"));
+
+	X509_free(x0);
+	X509_free(x1);
+	EVP_PKEY_free(k0);
+	EVP_PKEY_free(k1);
+	ASN1_INTEGER_free(serial0);
+}
+
+static void
+test_crl_in_memory(void **state)
+{
+	char err[256];
+	pki_ca_t ca;
+	X509_CRL *c1, *c2, *c3;
+	ASN1_INTEGER *s;
+
+	(void)state;
+	assert_int_equal(pki_ca_load(nf_dir, "ca", &ca, err, sizeof(err)), 0);
+	s = ASN1_INTEGER_new();
+	assert_int_equal(ASN1_INTEGER_set(s, 4242), 1);
+	c1 = pki_make_crl(&ca, NULL, NULL, 0, 0, err, sizeof(err));
+	assert_non_null(c1);
+	assert_int_equal(pki_crl_number(c1), 1);
+	assert_int_equal(pki_crl_lists(c1, s), 0);
+	c2 = pki_make_crl(&ca, c1, s, PKI_REASON_SUPERSEDED, 0, err, sizeof(err));
+	assert_non_null(c2);
+	assert_int_equal(pki_crl_number(c2), 2);
+	assert_int_equal(pki_crl_lists(c2, s), 1);
+	c3 = pki_make_crl(&ca, c2, s, 0, 0, err, sizeof(err));
+	assert_null(c3);
+	c3 = pki_make_crl(&ca, c2, NULL, 0, PKI_DAYS_MAX + 1, err, sizeof(err));
+	assert_null(c3);
+	X509_CRL_free(c1);
+	X509_CRL_free(c2);
+	ASN1_INTEGER_free(s);
+	pki_ca_clear(&ca);
+	pki_ca_clear(NULL);
+}
+
+static void
+test_reason_names(void **state)
+{
+	(void)state;
+	assert_string_equal(pki_reason_name(PKI_REASON_KEY_COMPROMISE), "key-compromise");
+	assert_int_equal(pki_reason_from_name("superseded"), PKI_REASON_SUPERSEDED);
+	assert_int_equal(pki_reason_from_name("cessation-of-operation"),
+	    PKI_REASON_CESSATION);
+	assert_int_equal(pki_reason_from_name("because"), -1);
+	assert_null(pki_reason_name(2));
+}
+
+static void
+test_load_errors(void **state)
+{
+	char err[256], p[192];
+	pki_ca_t ca;
+
+	(void)state;
+	path(p, sizeof(p), dir, "nothing.crt");
+	assert_null(pki_load_cert(p, err, sizeof(err)));
+	assert_non_null(strstr(err, "nothing.crt"));
+	assert_null(pki_load_crl(p, err, sizeof(err)));
+	path(p, sizeof(p), nf_dir, "ca.key");
+	assert_null(pki_load_cert(p, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a PEM certificate"));
+	path(p, sizeof(p), nf_dir, "ca.crt");
+	assert_null(pki_load_crl(p, err, sizeof(err)));
+	assert_int_equal(pki_ca_load(dir, "ca", &ca, err, sizeof(err)), -1);
+	assert_null(ca.cert);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hierarchy_files),
+		cmocka_unit_test(test_issue_and_verify),
+		cmocka_unit_test(test_gateway_names),
+		cmocka_unit_test(test_issue_refusals),
+		cmocka_unit_test(test_ca_refusals),
+		cmocka_unit_test(test_revoke_and_crl_number),
+		cmocka_unit_test(test_renew),
+		cmocka_unit_test(test_crl_in_memory),
+		cmocka_unit_test(test_reason_names),
+		cmocka_unit_test(test_load_errors),
+	};
+
+	return cmocka_run_group_tests_name("pki", tests, setup, teardown);
+}

@@ -1,0 +1,592 @@
+/*
+ * Unit tests for crypto/tls_trust: every refusal reason of SPEC section 3,
+ * with certificates minted here (certs/pki) into a mkdtemp folder.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "certs/pki.h"
+#include "crypto/tls_trust.h"
+#include "util/fileio.h"
+
+struct fixture {
+	char dir[64];
+	char root_dir[128], other_dir[128];
+	char nf_dir[160], sf_dir[160], other_nf_dir[160];
+	char root_crt[192], nf_ca[192], sf_ca[192], nf_crl[192], sf_crl[192];
+	char other_ca[192], other_crl[192];
+	pki_ca_t nf, sf, other_nf, root;
+	EVP_PKEY *key;		/* one leaf key serves every test certificate */
+	tls_trust_t *trust;	/* root, both CAs, both CRLs */
+};
+
+static struct fixture F;
+
+static void
+path(char *out, size_t outlen, const char *dir, const char *name)
+{
+	assert_int_equal(file_join(out, outlen, dir, name), 0);
+}
+
+static tls_trust_t *
+load_trust(int with_sf_crl)
+{
+	const char *cas[] = { F.nf_ca, F.sf_ca };
+	const char *crls[] = { F.nf_crl, F.sf_crl };
+	char err[256];
+	tls_trust_t *t;
+
+	t = tls_trust_load(F.root_crt, cas, 2, crls, with_sf_crl ? 2 : 1, err,
+	    sizeof(err));
+	if (t == NULL)
+		print_error("tls_trust_load: %s\n", err);
+	return t;
+}
+
+static int
+setup(void **state)
+{
+	char err[256];
+
+	(void)state;
+	snprintf(F.dir, sizeof(F.dir), "/tmp/visor-trust-XXXXXX");
+	if (mkdtemp(F.dir) == NULL)
+		return -1;
+	path(F.root_dir, sizeof(F.root_dir), F.dir, "root");
+	path(F.other_dir, sizeof(F.other_dir), F.dir, "other");
+	path(F.nf_dir, sizeof(F.nf_dir), F.root_dir, "norfolk");
+	path(F.sf_dir, sizeof(F.sf_dir), F.root_dir, "suffolk");
+	path(F.other_nf_dir, sizeof(F.other_nf_dir), F.other_dir, "norfolk");
+	path(F.root_crt, sizeof(F.root_crt), F.root_dir, "root.crt");
+	path(F.nf_ca, sizeof(F.nf_ca), F.nf_dir, "ca.crt");
+	path(F.sf_ca, sizeof(F.sf_ca), F.sf_dir, "ca.crt");
+	path(F.nf_crl, sizeof(F.nf_crl), F.nf_dir, "crl.pem");
+	path(F.sf_crl, sizeof(F.sf_crl), F.sf_dir, "crl.pem");
+	path(F.other_ca, sizeof(F.other_ca), F.other_nf_dir, "ca.crt");
+	path(F.other_crl, sizeof(F.other_crl), F.other_nf_dir, "crl.pem");
+	if (pki_root_create(F.root_dir, 0, err, sizeof(err)) < 0 ||
+	    pki_area_ca_create(F.root_dir, "norfolk", F.nf_dir, 0, err, sizeof(err)) < 0 ||
+	    pki_area_ca_create(F.root_dir, "suffolk", F.sf_dir, 0, err, sizeof(err)) < 0 ||
+	    pki_root_create(F.other_dir, 0, err, sizeof(err)) < 0 ||
+	    pki_area_ca_create(F.other_dir, "norfolk", F.other_nf_dir, 0, err,
+	        sizeof(err)) < 0 ||
+	    pki_ca_load(F.root_dir, "root", &F.root, err, sizeof(err)) < 0 ||
+	    pki_ca_load(F.nf_dir, "ca", &F.nf, err, sizeof(err)) < 0 ||
+	    pki_ca_load(F.sf_dir, "ca", &F.sf, err, sizeof(err)) < 0 ||
+	    pki_ca_load(F.other_nf_dir, "ca", &F.other_nf, err, sizeof(err)) < 0) {
+		print_error("setup: %s\n", err);
+		return -1;
+	}
+	if ((F.key = pki_new_key(err, sizeof(err))) == NULL)
+		return -1;
+	if ((F.trust = load_trust(1)) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
+rm_rf(const char *dir)
+{
+	char cmd[256];
+
+	/* The folder is ours (mkdtemp) and its name has no shell characters. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	tls_trust_free(F.trust);
+	EVP_PKEY_free(F.key);
+	pki_ca_clear(&F.nf);
+	pki_ca_clear(&F.sf);
+	pki_ca_clear(&F.other_nf);
+	pki_ca_clear(&F.root);
+	return rm_rf(F.dir) == 0 ? 0 : -1;
+}
+
+static X509 *
+mint(const pki_ca_t *ca, const char *identity, const pki_leaf_opts_t *opts)
+{
+	char err[256];
+	X509 *x = pki_make_leaf(ca, F.key, identity, opts, err, sizeof(err));
+
+	if (x == NULL)
+		print_error("pki_make_leaf: %s\n", err);
+	assert_non_null(x);
+	return x;
+}
+
+/* Verify x (with extra as the untrusted chain) and return the reason, or
+ * "ok" with *id filled. */
+static const char *
+verify_as(const tls_trust_t *t, X509 *x, X509 *extra, tls_role_t role,
+    identity_t *id)
+{
+	static char reason[64];
+	STACK_OF(X509) *sk = NULL;
+	int rc;
+
+	if (extra != NULL) {
+		sk = sk_X509_new_null();
+		assert_non_null(sk);
+		assert_true(sk_X509_push(sk, extra) > 0);
+	}
+	reason[0] = '\0';
+	rc = tls_trust_verify(t, x, sk, role, id, reason, sizeof(reason));
+	sk_X509_free(sk);
+	if (rc == 0) {
+		assert_string_equal(reason, "");
+		snprintf(reason, sizeof(reason), "ok");
+	} else {
+		assert_int_equal(rc, -1);
+		assert_true(reason[0] != '\0');
+	}
+	return reason;
+}
+
+/* Mint with opts, verify as role, free; the reason. */
+static const char *
+mint_verify(const pki_ca_t *ca, const char *identity, const pki_leaf_opts_t *opts,
+    tls_role_t role)
+{
+	identity_t id;
+	X509 *x = mint(ca, identity, opts);
+	const char *r = verify_as(F.trust, x, NULL, role, &id);
+
+	X509_free(x);
+	return r;
+}
+
+static void
+test_valid_agency(void **state)
+{
+	identity_t id;
+	X509 *x;
+
+	(void)state;
+	x = mint(&F.nf, "urn:visor:norfolk:agency:police", NULL);
+	assert_string_equal(verify_as(F.trust, x, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	assert_int_equal(id.kind, IDENTITY_AGENCY);
+	assert_string_equal(id.area, "norfolk");
+	assert_string_equal(id.type, "police");
+	assert_string_equal(id.uri, "urn:visor:norfolk:agency:police");
+	/* An agency certificate cannot act as a server. */
+	assert_string_equal(verify_as(F.trust, x, NULL, TLS_ROLE_SERVER, &id), "bad-eku");
+	X509_free(x);
+
+	x = mint(&F.sf, "urn:visor:suffolk:agency:housing:st-martins", NULL);
+	assert_string_equal(verify_as(F.trust, x, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	assert_string_equal(id.type, "housing");
+	assert_string_equal(id.unit, "st-martins");
+	X509_free(x);
+}
+
+static void
+test_valid_gateway_both_roles(void **state)
+{
+	identity_t id;
+	X509 *x;
+
+	(void)state;
+	x = mint(&F.sf, "urn:visor:suffolk:gateway", NULL);
+	assert_string_equal(verify_as(F.trust, x, NULL, TLS_ROLE_SERVER, &id), "ok");
+	assert_int_equal(id.kind, IDENTITY_GATEWAY);
+	assert_string_equal(id.area, "suffolk");
+	memset(&id, 0, sizeof(id));
+	assert_string_equal(verify_as(F.trust, x, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	assert_string_equal(id.uri, "urn:visor:suffolk:gateway");
+	X509_free(x);
+}
+
+static void
+test_valid_auditor(void **state)
+{
+	identity_t id;
+	X509 *x;
+
+	(void)state;
+	x = mint(&F.nf, "urn:visor:norfolk:auditor:lay-adviser-1", NULL);
+	assert_string_equal(verify_as(F.trust, x, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	assert_int_equal(id.kind, IDENTITY_AUDITOR);
+	assert_string_equal(id.unit, "lay-adviser-1");
+	X509_free(x);
+}
+
+static void
+test_other_root_unknown_ca(void **state)
+{
+	identity_t id;
+	X509 *x;
+
+	(void)state;
+	x = mint(&F.other_nf, "urn:visor:norfolk:agency:police", NULL);
+	/* With and without the foreign CA offered as part of the chain. */
+	assert_string_equal(verify_as(F.trust, x, NULL, TLS_ROLE_CLIENT, &id),
+	    "unknown-ca");
+	assert_string_equal(verify_as(F.trust, x, F.other_nf.cert, TLS_ROLE_CLIENT, &id),
+	    "unknown-ca");
+	X509_free(x);
+}
+
+static void
+test_leaf_signed_by_root_refused(void **state)
+{
+	pki_leaf_opts_t o = { .unchecked = 1 };
+	identity_t id;
+	X509 *x;
+
+	(void)state;
+	/* Not under an area CA: the chain is two long. */
+	x = mint(&F.root, "urn:visor:norfolk:agency:police", &o);
+	assert_string_not_equal(verify_as(F.trust, x, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	X509_free(x);
+}
+
+static void
+test_validity(void **state)
+{
+	pki_leaf_opts_t expired = { .expired = 1 }, early = { .not_yet_valid = 1 };
+
+	(void)state;
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:agency:police",
+	    &expired, TLS_ROLE_CLIENT), "expired");
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:agency:police",
+	    &early, TLS_ROLE_CLIENT), "not-yet-valid");
+}
+
+static void
+test_eku(void **state)
+{
+	pki_leaf_opts_t server_only = { .eku = PKI_EKU_SERVER };
+	pki_leaf_opts_t none = { .eku = PKI_EKU_OMIT };
+	pki_leaf_opts_t client_only = { .eku = PKI_EKU_CLIENT };
+
+	(void)state;
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:agency:police",
+	    &server_only, TLS_ROLE_CLIENT), "bad-eku");
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:gateway",
+	    &server_only, TLS_ROLE_SERVER), "ok");
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:agency:police",
+	    &none, TLS_ROLE_CLIENT), "bad-eku");
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:gateway",
+	    &client_only, TLS_ROLE_SERVER), "bad-eku");
+}
+
+static void
+test_uris(void **state)
+{
+	pki_leaf_opts_t none = { .no_uri = 1 };
+	pki_leaf_opts_t two = { .second_uri = "urn:visor:norfolk:agency:probation" };
+	pki_leaf_opts_t raw = { .unchecked = 1 };
+	static const char *const dns[] = { "localhost" };
+	pki_leaf_opts_t dns_only = { .no_uri = 1, .dns = dns, .n_dns = 1 };
+
+	(void)state;
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:agency:police",
+	    &none, TLS_ROLE_CLIENT), "no-uri");
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:agency:police",
+	    &dns_only, TLS_ROLE_CLIENT), "no-uri");
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:agency:police",
+	    &two, TLS_ROLE_CLIENT), "multiple-uris");
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:Norfolk:agency:police",
+	    &raw, TLS_ROLE_CLIENT), "malformed-uri");
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:agency:plumber",
+	    &raw, TLS_ROLE_CLIENT), "malformed-uri");
+	assert_string_equal(mint_verify(&F.nf, "https://norfolk.example/gateway",
+	    &raw, TLS_ROLE_CLIENT), "malformed-uri");
+}
+
+static void
+test_extra_names_allowed(void **state)
+{
+	static const char *const dns[] = { "localhost" };
+	static const char *const ips[] = { "127.0.0.1", "::1" };
+	pki_leaf_opts_t o = { .dns = dns, .n_dns = 1, .ips = ips, .n_ips = 2 };
+
+	(void)state;
+	/* DNS and IP names beside the one URI (for curl's host check). */
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:gateway", &o,
+	    TLS_ROLE_SERVER), "ok");
+}
+
+static void
+test_area_mismatch(void **state)
+{
+	pki_leaf_opts_t raw = { .unchecked = 1 };
+
+	(void)state;
+	/* A Suffolk CA cannot mint a Norfolk identity. */
+	assert_string_equal(mint_verify(&F.sf, "urn:visor:norfolk:agency:police",
+	    &raw, TLS_ROLE_CLIENT), "area-mismatch");
+	assert_string_equal(mint_verify(&F.sf, "urn:visor:norfolk:gateway",
+	    &raw, TLS_ROLE_SERVER), "area-mismatch");
+}
+
+static void
+test_ca_as_leaf(void **state)
+{
+	pki_leaf_opts_t ca_flag = { .ca = 1 };
+	pki_leaf_opts_t raw = { .unchecked = 1 };
+	identity_t id;
+
+	(void)state;
+	assert_string_equal(verify_as(F.trust, F.nf.cert, NULL, TLS_ROLE_CLIENT, &id),
+	    "not-an-end-entity");
+	assert_string_equal(verify_as(F.trust, F.root.cert, NULL, TLS_ROLE_SERVER, &id),
+	    "not-an-end-entity");
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:agency:police",
+	    &ca_flag, TLS_ROLE_CLIENT), "not-an-end-entity");
+	/* A non-CA certificate carrying a CA identity. */
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:ca", &raw,
+	    TLS_ROLE_CLIENT), "not-an-end-entity");
+}
+
+static void
+test_crl_missing(void **state)
+{
+	tls_trust_t *t;
+	identity_t id;
+	X509 *x;
+
+	(void)state;
+	t = load_trust(0);	/* the Suffolk CRL left out */
+	assert_non_null(t);
+	x = mint(&F.sf, "urn:visor:suffolk:agency:police", NULL);
+	assert_string_equal(verify_as(t, x, NULL, TLS_ROLE_CLIENT, &id), "crl-missing");
+	X509_free(x);
+	x = mint(&F.nf, "urn:visor:norfolk:agency:police", NULL);
+	assert_string_equal(verify_as(t, x, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	X509_free(x);
+	tls_trust_free(t);
+}
+
+static void
+test_revoked(void **state)
+{
+	char crt[192], err[256];
+	tls_trust_t *t;
+	identity_t id;
+	X509 *x, *other;
+
+	(void)state;
+	path(crt, sizeof(crt), F.dir, "revoke-me.crt");
+	x = mint(&F.nf, "urn:visor:norfolk:agency:dwp", NULL);
+	other = mint(&F.nf, "urn:visor:norfolk:agency:dwp", NULL);
+	assert_int_equal(pki_write_cert(crt, x, F.nf.cert, err, sizeof(err)), 0);
+	assert_string_equal(verify_as(F.trust, x, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	assert_int_equal(pki_revoke(F.nf_dir, crt, PKI_REASON_KEY_COMPROMISE, err,
+	    sizeof(err)), 0);
+	/* The loaded set is immutable: the old one still accepts. */
+	assert_string_equal(verify_as(F.trust, x, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	t = load_trust(1);
+	assert_non_null(t);
+	assert_string_equal(verify_as(t, x, NULL, TLS_ROLE_CLIENT, &id), "revoked");
+	/* Same identity, other serial: unaffected. */
+	assert_string_equal(verify_as(t, other, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	tls_trust_free(t);
+	X509_free(x);
+	X509_free(other);
+}
+
+static void
+test_bad_signature(void **state)
+{
+	identity_t id;
+	X509 *x;
+	EVP_PKEY *wrong;
+	char err[128];
+
+	(void)state;
+	/* Issuer name and key ids of the Norfolk CA, signed with another key. */
+	wrong = pki_new_key(err, sizeof(err));
+	assert_non_null(wrong);
+	x = mint(&F.nf, "urn:visor:norfolk:agency:police", NULL);
+	assert_true(X509_sign(x, wrong, EVP_sha256()) > 0);
+	assert_string_equal(verify_as(F.trust, x, NULL, TLS_ROLE_CLIENT, &id),
+	    "bad-signature");
+	X509_free(x);
+	EVP_PKEY_free(wrong);
+}
+
+static void
+test_check_identity_direct(void **state)
+{
+	char reason[64];
+	identity_t id;
+	X509 *x;
+
+	(void)state;
+	x = mint(&F.nf, "urn:visor:norfolk:agency:probation", NULL);
+	assert_int_equal(tls_trust_check_identity(x, F.nf.cert, TLS_ROLE_CLIENT, &id,
+	    reason, sizeof(reason)), 0);
+	assert_string_equal(id.type, "probation");
+	assert_int_equal(tls_trust_check_identity(x, F.sf.cert, TLS_ROLE_CLIENT, &id,
+	    reason, sizeof(reason)), -1);
+	assert_string_equal(reason, "area-mismatch");
+	/* The issuer must itself carry an area CA identity. */
+	assert_int_equal(tls_trust_check_identity(x, F.root.cert, TLS_ROLE_CLIENT, &id,
+	    reason, sizeof(reason)), -1);
+	assert_string_equal(reason, "unknown-ca");
+	assert_int_equal(tls_trust_check_identity(x, NULL, TLS_ROLE_CLIENT, &id,
+	    reason, sizeof(reason)), -1);
+	assert_string_equal(reason, "verify-failed");
+	assert_int_equal(tls_trust_verify(F.trust, NULL, NULL, TLS_ROLE_CLIENT, &id,
+	    reason, sizeof(reason)), -1);
+	X509_free(x);
+}
+
+static void
+test_store_and_intermediates(void **state)
+{
+	STACK_OF(X509) *cas;
+
+	(void)state;
+	assert_non_null(tls_trust_store(F.trust));
+	cas = tls_trust_intermediates(F.trust);
+	assert_non_null(cas);
+	assert_int_equal(sk_X509_num(cas), 2);
+	assert_int_equal(X509_cmp(sk_X509_value(cas, 0), F.nf.cert), 0);
+}
+
+static void
+test_load_refusals(void **state)
+{
+	char err[256], garbage[192], missing[192];
+	const char *cas[] = { F.nf_ca };
+	const char *other_cas[] = { F.other_ca };
+	const char *crls_other[] = { F.other_crl };
+	const char *bad[] = { garbage };
+	const char *gone[] = { missing };
+	const char *root_as_ca[] = { F.root_crt };
+	static const char junk[] = "-----BEGIN CERTIFICATE-----\nnot base64\n"
+	    "-----END CERTIFICATE-----\n";
+
+	(void)state;
+	path(garbage, sizeof(garbage), F.dir, "garbage.pem");
+	path(missing, sizeof(missing), F.dir, "missing.pem");
+	assert_int_equal(file_write_atomic(garbage, junk, sizeof(junk) - 1, 0644), 0);
+
+	assert_null(tls_trust_load(missing, cas, 1, NULL, 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "missing.pem"));
+	assert_null(tls_trust_load(garbage, cas, 1, NULL, 0, err, sizeof(err)));
+	/* An area CA is not a root. */
+	assert_null(tls_trust_load(F.nf_ca, cas, 1, NULL, 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "root"));
+	/* A CA of another hierarchy. */
+	assert_null(tls_trust_load(F.root_crt, other_cas, 1, NULL, 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "not issued by the root"));
+	/* The root is not an area CA. */
+	assert_null(tls_trust_load(F.root_crt, root_as_ca, 1, NULL, 0, err, sizeof(err)));
+	assert_null(tls_trust_load(F.root_crt, bad, 1, NULL, 0, err, sizeof(err)));
+	assert_null(tls_trust_load(F.root_crt, gone, 1, NULL, 0, err, sizeof(err)));
+	/* A CRL none of the CAs signed. */
+	assert_null(tls_trust_load(F.root_crt, cas, 1, crls_other, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "CRL"));
+	assert_null(tls_trust_load(F.root_crt, cas, 1, bad, 1, err, sizeof(err)));
+	/* A certificate where a CRL belongs. */
+	assert_null(tls_trust_load(F.root_crt, cas, 1, cas, 1, err, sizeof(err)));
+	tls_trust_free(NULL);
+}
+
+static void
+test_crl_forged(void **state)
+{
+	char err[256], forged[192];
+	const char *cas[] = { F.nf_ca };
+	const char *crls[] = { forged };
+	pki_ca_t fake;
+	X509_CRL *crl;
+
+	(void)state;
+	/* A CRL naming the Norfolk CA but signed with another key. */
+	fake.cert = F.nf.cert;
+	fake.key = F.other_nf.key;
+	crl = pki_make_crl(&fake, NULL, NULL, 0, 0, err, sizeof(err));
+	assert_non_null(crl);
+	path(forged, sizeof(forged), F.dir, "forged-crl.pem");
+	assert_int_equal(pki_write_crl(forged, crl, err, sizeof(err)), 0);
+	X509_CRL_free(crl);
+	assert_null(tls_trust_load(F.root_crt, cas, 1, crls, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "signature"));
+}
+
+static void
+test_reason_mapping(void **state)
+{
+	(void)state;
+	assert_string_equal(tls_trust_reason(X509_V_ERR_CERT_HAS_EXPIRED), "expired");
+	assert_string_equal(tls_trust_reason(X509_V_ERR_CERT_NOT_YET_VALID), "not-yet-valid");
+	assert_string_equal(tls_trust_reason(X509_V_ERR_CERT_REVOKED), "revoked");
+	assert_string_equal(tls_trust_reason(X509_V_ERR_UNABLE_TO_GET_CRL), "crl-missing");
+	assert_string_equal(tls_trust_reason(X509_V_ERR_CRL_HAS_EXPIRED), "crl-missing");
+	assert_string_equal(tls_trust_reason(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY),
+	    "unknown-ca");
+	assert_string_equal(tls_trust_reason(X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT),
+	    "unknown-ca");
+	assert_string_equal(tls_trust_reason(X509_V_ERR_CERT_SIGNATURE_FAILURE),
+	    "bad-signature");
+	assert_string_equal(tls_trust_reason(X509_V_ERR_INVALID_PURPOSE), "bad-eku");
+	assert_string_equal(tls_trust_reason(X509_V_ERR_OUT_OF_MEM), "verify-failed");
+	assert_string_equal(tls_trust_reason(X509_V_OK), "verify-failed");
+	assert_string_equal(tls_trust_reason(-12345), "verify-failed");
+}
+
+static void
+test_cert_sha256(void **state)
+{
+	unsigned char md[32];
+	unsigned int n = 0, i;
+	char fp[65], want[65];
+
+	(void)state;
+	tls_trust_cert_sha256(F.nf.cert, fp);
+	assert_int_equal(X509_digest(F.nf.cert, EVP_sha256(), md, &n), 1);
+	for (i = 0; i < 32; i++)
+		snprintf(want + 2 * i, 3, "%02x", md[i]);
+	assert_string_equal(fp, want);
+	tls_trust_cert_sha256(NULL, fp);
+	assert_int_equal(strlen(fp), 64);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid_agency),
+		cmocka_unit_test(test_valid_gateway_both_roles),
+		cmocka_unit_test(test_valid_auditor),
+		cmocka_unit_test(test_other_root_unknown_ca),
+		cmocka_unit_test(test_leaf_signed_by_root_refused),
+		cmocka_unit_test(test_validity),
+		cmocka_unit_test(test_eku),
+		cmocka_unit_test(test_uris),
+		cmocka_unit_test(test_extra_names_allowed),
+		cmocka_unit_test(test_area_mismatch),
+		cmocka_unit_test(test_ca_as_leaf),
+		cmocka_unit_test(test_crl_missing),
+		cmocka_unit_test(test_revoked),
+		cmocka_unit_test(test_bad_signature),
+		cmocka_unit_test(test_check_identity_direct),
+		cmocka_unit_test(test_store_and_intermediates),
+		cmocka_unit_test(test_load_refusals),
+		cmocka_unit_test(test_crl_forged),
+		cmocka_unit_test(test_reason_mapping),
+		cmocka_unit_test(test_cert_sha256),
+	};
+
+	return cmocka_run_group_tests_name("tls_trust", tests, setup, teardown);
+}

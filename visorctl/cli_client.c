@@ -1,0 +1,190 @@
+/*
+ * cli_client: shared options of push and get.  See cli_client.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/identity.h"
+#include "util/json.h"
+#include "visorctl/cli_client.h"
+
+const char cli_client_usage[] =
+    "  --gateway URL       https://host:port of the area gateway\n"
+    "  --cert FILE         agency certificate (also --as FILE)\n"
+    "  --key FILE          its key (default: FILE with .crt -> .key)\n"
+    "  --cacert FILE       national root (default: <cert dir>/../root.crt)\n"
+    "  --crl FILE          check the gateway against this CRL (repeatable)\n"
+    "  --gateway-id URI    expected gateway identity (default: the gateway\n"
+    "                      of the certificate's own area)\n"
+    "  --actor STAFF       the person acted for (X-Visor-Actor)\n"
+    "  --purpose P         risk-management, mappa-meeting, offender-move,\n"
+    "                      notification, accommodation, health-care,\n"
+    "                      monitoring or review (X-Visor-Purpose)\n"
+    "  --timeout SECONDS   per request (default 30)\n";
+
+static const char *const purposes[] = { "risk-management", "mappa-meeting",
+    "offender-move", "notification", "accommodation", "health-care",
+    "monitoring", "review", NULL };
+
+int
+cli_valid_purpose(const char *s)
+{
+	size_t i;
+
+	for (i = 0; purposes[i] != NULL; i++)
+		if (strcmp(s, purposes[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int
+cli_valid_header_value(const char *s, size_t max)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > max ||
+	    !json_utf8_valid((const unsigned char *)s, n))
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+void
+cli_client_init(cli_client_opts_t *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->timeout_ms = HTTPS_TIMEOUT_DEFAULT_MS;
+}
+
+int
+cli_client_option(cli_client_opts_t *o, int argc, char **argv, int *i,
+    const char *prog)
+{
+	const char *a = argv[*i], *v;
+	char *end;
+	long secs;
+
+	if (strcmp(a, "--gateway") != 0 && strcmp(a, "--cert") != 0 &&
+	    strcmp(a, "--as") != 0 && strcmp(a, "--key") != 0 &&
+	    strcmp(a, "--cacert") != 0 && strcmp(a, "--crl") != 0 &&
+	    strcmp(a, "--gateway-id") != 0 && strcmp(a, "--actor") != 0 &&
+	    strcmp(a, "--purpose") != 0 && strcmp(a, "--timeout") != 0)
+		return 0;
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "%s: %s needs a value\n", prog, a);
+		return -1;
+	}
+	v = argv[++*i];
+	if (strcmp(a, "--gateway") == 0)
+		o->gateway = v;
+	else if (strcmp(a, "--cert") == 0 || strcmp(a, "--as") == 0)
+		o->cert = v;
+	else if (strcmp(a, "--key") == 0)
+		o->key = v;
+	else if (strcmp(a, "--cacert") == 0)
+		o->cacert = v;
+	else if (strcmp(a, "--gateway-id") == 0)
+		o->gateway_id = v;
+	else if (strcmp(a, "--actor") == 0)
+		o->actor = v;
+	else if (strcmp(a, "--purpose") == 0)
+		o->purpose = v;
+	else if (strcmp(a, "--crl") == 0) {
+		if (o->n_crls == CLI_CRLS_MAX) {
+			fprintf(stderr, "%s: at most %d --crl\n", prog,
+			    CLI_CRLS_MAX);
+			return -1;
+		}
+		o->crls[o->n_crls++] = v;
+	} else {
+		errno = 0;
+		secs = strtol(v, &end, 10);
+		if (errno != 0 || *end != '\0' || end == v || secs < 1 ||
+		    secs > 3600) {
+			fprintf(stderr, "%s: --timeout must be 1..3600 seconds\n",
+			    prog);
+			return -1;
+		}
+		o->timeout_ms = secs * 1000;
+	}
+	return 1;
+}
+
+int
+cli_client_finish(cli_client_opts_t *o, const char *prog)
+{
+	identity_t id;
+	char uri[IDENTITY_URI_MAX], err[256];
+
+	if (o->gateway == NULL || strncmp(o->gateway, "https://", 8) != 0) {
+		fprintf(stderr, "%s: --gateway https://HOST:PORT is required\n",
+		    prog);
+		return -1;
+	}
+	if (o->cert == NULL) {
+		fprintf(stderr, "%s: --cert FILE is required\n", prog);
+		return -1;
+	}
+	if (o->actor == NULL || !cli_valid_header_value(o->actor, 128)) {
+		fprintf(stderr, "%s: --actor STAFF is required (1-128 printable "
+		    "characters)\n", prog);
+		return -1;
+	}
+	if (o->purpose == NULL || !cli_valid_purpose(o->purpose)) {
+		fprintf(stderr, "%s: --purpose must be one of risk-management, "
+		    "mappa-meeting, offender-move, notification, accommodation, "
+		    "health-care, monitoring, review\n", prog);
+		return -1;
+	}
+	if ((o->key == NULL || o->cacert == NULL) &&
+	    https_default_paths(o->cert, o->keybuf, sizeof(o->keybuf),
+	    o->rootbuf, sizeof(o->rootbuf)) < 0) {
+		fprintf(stderr, "%s: cannot derive --key/--cacert from %s (it "
+		    "does not end in .crt); give them\n", prog, o->cert);
+		return -1;
+	}
+	if (o->key == NULL)
+		o->key = o->keybuf;
+	if (o->cacert == NULL)
+		o->cacert = o->rootbuf;
+	if (o->gateway_id == NULL) {
+		if (https_cert_uri(o->cert, uri, sizeof(uri), err,
+		    sizeof(err)) < 0 ||
+		    identity_parse(uri, strlen(uri), &id, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s: %s (give --gateway-id)\n", prog, err);
+			return -1;
+		}
+		snprintf(o->expect, sizeof(o->expect), "urn:visor:%s:gateway",
+		    id.area);
+		o->gateway_id = o->expect;
+	}
+	return 0;
+}
+
+https_client_t *
+cli_client_new(const cli_client_opts_t *o, const char *prog)
+{
+	https_client_options_t co;
+	https_client_t *c;
+	char err[512];
+
+	if (https_global_init() < 0) {
+		fprintf(stderr, "%s: libcurl initialisation failed\n", prog);
+		return NULL;
+	}
+	memset(&co, 0, sizeof(co));
+	co.cert = o->cert;
+	co.key = o->key;
+	co.root = o->cacert;
+	co.crls = o->crls;
+	co.n_crls = o->n_crls;
+	co.expect_identity = o->gateway_id;
+	co.timeout_ms = o->timeout_ms;
+	if ((c = https_client_new(&co, err, sizeof(err))) == NULL)
+		fprintf(stderr, "%s: %s\n", prog, err);
+	return c;
+}

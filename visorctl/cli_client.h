@@ -1,0 +1,68 @@
+/*
+ * cli_client: the options push and get share (gateway, certificate files,
+ * actor, purpose) and the HTTPS client built from them.
+ *
+ *   --gateway URL        https://host:port of the area gateway (required)
+ *   --cert FILE | --as FILE   the agency certificate (required)
+ *   --key FILE           default: the certificate path with .crt -> .key
+ *   --cacert FILE        national root; default: <cert dir>/../root.crt
+ *   --crl FILE           a CRL to check the gateway against (repeatable)
+ *   --gateway-id URI     expected gateway identity; default: the gateway
+ *                        of the certificate's own area
+ *   --actor STAFF        X-Visor-Actor (required)
+ *   --purpose P          X-Visor-Purpose (required), SPEC section 5
+ *   --timeout SECONDS    per request (default 30)
+ */
+#ifndef VISORCTL_CLI_CLIENT_H
+#define VISORCTL_CLI_CLIENT_H
+
+#include <stddef.h>
+
+#include "client/https_client.h"
+
+#define CLI_CRLS_MAX 64
+#define CLI_PATH_MAX 1024
+
+typedef struct {
+	const char *gateway;
+	const char *cert;
+	const char *key;
+	const char *cacert;
+	const char *gateway_id;
+	const char *actor;
+	const char *purpose;
+	const char *crls[CLI_CRLS_MAX];
+	size_t n_crls;
+	long timeout_ms;
+	char keybuf[CLI_PATH_MAX];
+	char rootbuf[CLI_PATH_MAX];
+	char expect[160];
+} cli_client_opts_t;
+
+/* Usage lines for the shared options. */
+extern const char cli_client_usage[];
+
+/* Initialise to defaults. */
+void cli_client_init(cli_client_opts_t *o);
+
+/* If argv[*i] is one of the shared options, take it (and its value,
+ * advancing *i) and return 1; 0 if it is not ours; -1 with a message on
+ * stderr if its value is missing or bad. */
+int cli_client_option(cli_client_opts_t *o, int argc, char **argv, int *i,
+    const char *prog);
+
+/* Check required options and fill the defaults (key, root, expected
+ * identity).  0, or -1 with a message on stderr. */
+int cli_client_finish(cli_client_opts_t *o, const char *prog);
+
+/* Build the client; NULL with a message on stderr. */
+https_client_t *cli_client_new(const cli_client_opts_t *o, const char *prog);
+
+/* 1 if s is one of the purposes of SPEC section 5. */
+int cli_valid_purpose(const char *s);
+
+/* 1 if s may be sent as a header value: 1..max bytes, printable UTF-8 or
+ * ASCII, no control characters. */
+int cli_valid_header_value(const char *s, size_t max);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * visorctl get: read one record (or its history) as policy lets the caller
+ * see it, and print the body.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "adapters/mapping.h"
+#include "client/https_client.h"
+#include "util/buf.h"
+#include "util/json.h"
+#include "visorctl/cli_client.h"
+#include "visorctl/commands.h"
+
+static void
+get_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: visorctl get ID --gateway URL --cert FILE --actor STAFF\n"
+	    "                   --purpose P [--justification TEXT] [--history]\n"
+	    "                   [--key FILE] [--cacert FILE] [--crl FILE]...\n"
+	    "\n"
+	    "Prints the record ID as the gateway's policy lets this certificate\n"
+	    "see it for the purpose (or, with --history, its versions).  Exits 1\n"
+	    "with the gateway's error on a refusal, 2 on bad usage.\n"
+	    "%s"
+	    "  --justification T   why (X-Visor-Justification, at most 512 bytes)\n"
+	    "  --history           GET /v1/records/ID/history\n",
+	    cli_client_usage);
+}
+
+/* Print the error body of SPEC section 5, or the raw body. */
+static void
+print_error(const https_response_t *r)
+{
+	cJSON *j;
+	const cJSON *e;
+	const char *code = NULL, *msg = NULL, *rid = NULL;
+	char why[64];
+
+	j = json_parse_strict(r->body.data ? r->body.data : "", r->body.len, 8,
+	    why, sizeof(why));
+	e = j != NULL ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
+	if (cJSON_IsObject(e)) {
+		code = json_get_str(e, "code");
+		msg = json_get_str(e, "message");
+		rid = json_get_str(e, "request_id");
+	}
+	if (code != NULL || msg != NULL)
+		fprintf(stderr, "visorctl get: %ld %s: %s%s%s%s\n", r->status,
+		    code ? code : "error", msg ? msg : "",
+		    rid ? " (request " : "", rid ? rid : "", rid ? ")" : "");
+	else
+		fprintf(stderr, "visorctl get: HTTP %ld%s%.200s\n", r->status,
+		    r->body.len ? ": " : "", r->body.len ? r->body.data : "");
+	cJSON_Delete(j);
+}
+
+int
+cmd_get(int argc, char **argv)
+{
+	cli_client_opts_t o;
+	const char *id = NULL, *just = NULL;
+	const char *hdrs[4];
+	char h_actor[160], h_purpose[64], h_just[600], err[512];
+	https_client_t *c = NULL;
+	https_response_t r;
+	buf_t url = BUF_INIT;
+	int i, k, history = 0, rc = 2;
+
+	cli_client_init(&o);
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			get_usage(stdout);
+			return 0;
+		}
+		k = cli_client_option(&o, argc, argv, &i, "visorctl get");
+		if (k < 0)
+			return 2;
+		if (k > 0)
+			continue;
+		if (strcmp(argv[i], "--history") == 0)
+			history = 1;
+		else if (strcmp(argv[i], "--justification") == 0 && i + 1 < argc)
+			just = argv[++i];
+		else if (argv[i][0] != '-' && id == NULL)
+			id = argv[i];
+		else {
+			get_usage(stderr);
+			return 2;
+		}
+	}
+	if (id == NULL || !mapping_valid_id(id)) {
+		fprintf(stderr, "visorctl get: an ID ([A-Z0-9-]{3,64}) is "
+		    "required\n");
+		return 2;
+	}
+	if (just != NULL && !cli_valid_header_value(just, 512)) {
+		fprintf(stderr, "visorctl get: --justification must be 1-512 "
+		    "bytes without control characters\n");
+		return 2;
+	}
+	if (cli_client_finish(&o, "visorctl get") < 0)
+		return 2;
+	snprintf(h_actor, sizeof(h_actor), "X-Visor-Actor: %s", o.actor);
+	snprintf(h_purpose, sizeof(h_purpose), "X-Visor-Purpose: %s", o.purpose);
+	k = 0;
+	hdrs[k++] = h_actor;
+	hdrs[k++] = h_purpose;
+	if (just != NULL) {
+		snprintf(h_just, sizeof(h_just), "X-Visor-Justification: %s", just);
+		hdrs[k++] = h_just;
+	}
+	hdrs[k] = NULL;
+	if (buf_printf(&url, "%.*s/v1/records/%s%s",
+	    (int)(strlen(o.gateway) - (o.gateway[strlen(o.gateway) - 1] == '/')),
+	    o.gateway, id, history ? "/history" : "") < 0)
+		return 2;
+	if ((c = cli_client_new(&o, "visorctl get")) == NULL) {
+		rc = 1;
+		goto out;
+	}
+	if (https_client_call(c, "GET", url.data, hdrs, NULL, 0, &r, err,
+	    sizeof(err)) < 0) {
+		fprintf(stderr, "visorctl get: %s\n", err);
+		https_response_free(&r);
+		rc = 1;
+		goto out;
+	}
+	if (r.status >= 200 && r.status < 300) {
+		if (r.body.len > 0)
+			fwrite(r.body.data, 1, r.body.len, stdout);
+		if (r.body.len == 0 || r.body.data[r.body.len - 1] != '\n')
+			fputc('\n', stdout);
+		rc = fflush(stdout) == 0 ? 0 : 1;
+	} else {
+		print_error(&r);
+		rc = 1;
+	}
+	https_response_free(&r);
+out:
+	https_client_free(c);
+	buf_free(&url);
+	return rc;
+}
