@@ -1675,10 +1675,13 @@ load_checkpoints(store_t *s, const note_verifier_t *v, signed_cp_t *db_cp,
 	} else if (errno != ENOENT) {
 		set_err(err, errlen, "%s: %s", s->ckpt_path, strerror(errno));
 		goto out;
-	} else if (db_cp->have) {
-		set_err(err, errlen, "checkpoint.last is missing but store.db "
-		    "holds signed checkpoints: the data directory was tampered "
-		    "with");
+	} else {
+		/* store_init_keys writes one with the keys, so it is never
+		 * legitimately absent. */
+		set_err(err, errlen, "checkpoint.last is missing: the data "
+		    "directory was tampered with (a wiped log would otherwise "
+		    "look new)%s", db_cp->have ? "; store.db holds signed "
+		    "checkpoints" : "");
 		goto out;
 	}
 	ret = 0;
@@ -2054,9 +2057,12 @@ int
 store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
     char *err, size_t errlen)
 {
-	char skey[STORE_PATH_MAX], akey[STORE_PATH_MAX], origin[64];
+	char skey[STORE_PATH_MAX], akey[STORE_PATH_MAX], ckpt[STORE_PATH_MAX];
+	char origin[64];
 	EVP_PKEY *k = NULL;
 	note_signer_t *signer = NULL;
+	merkle_hash_t root;
+	buf_t body = BUF_INIT, note = BUF_INIT;
 	struct stat sb;
 	int ret = -1;
 
@@ -2098,8 +2104,22 @@ store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
 		set_err(err, errlen, "audit.key: cannot format the verifier key");
 		goto out;
 	}
+	/* A signed checkpoint of the empty log from the first moment: a data
+	 * directory whose log was wiped (store.db and checkpoint.last
+	 * together) is then refused, never mistaken for a new one. */
+	merkle_empty_root(root);
+	if (file_join(ckpt, sizeof(ckpt), data_dir, "checkpoint.last") < 0 ||
+	    checkpoint_format(origin, 0, root, &body) < 0 ||
+	    note_sign(signer, body.data, body.len, &note) < 0 ||
+	    file_write_atomic(ckpt, note.data, note.len, 0600) < 0) {
+		set_err(err, errlen, "checkpoint.last: cannot write the first "
+		    "checkpoint");
+		goto out;
+	}
 	ret = 0;
 out:
+	buf_free(&body);
+	buf_free(&note);
 	note_signer_free(signer);
 	EVP_PKEY_free(k);
 	return ret;

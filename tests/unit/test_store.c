@@ -985,6 +985,12 @@ test_tamper_rollback(void **state)
 	unlink(p);
 	assert_true(open_fails(dir, err, sizeof(err)));
 	assert_non_null(strstr(err, "rolled back"));
+	/* And the whole log wiped (database and checkpoint.last): refused,
+	 * not taken for a new, empty log. */
+	snprintf(p, sizeof(p), "%s/checkpoint.last", dir);
+	unlink(p);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "checkpoint.last is missing"));
 	rm_rf(dir);
 	free(dir);
 }
