@@ -225,7 +225,8 @@ static int
 sql(fx_t *fx, const char *stmt, buf_t *out)
 {
 	char db[700];
-	const char *argv[] = { "sqlite3", db, stmt, NULL };
+	const char *argv[] = { "sqlite3", "-cmd", ".timeout 5000", db, stmt,
+	    NULL };
 
 	snprintf(db, sizeof(db), "%s/store.db", fx->data_dir);
 	if (out != NULL)
@@ -581,6 +582,66 @@ test_tamper_older_data_dir(void **state)
 	buf_free(&err);
 }
 
+/* The store changed under a running gateway: it serves what it has, and
+ * the auditor's client must catch it (a stand-in for a malicious server). */
+static void
+test_tamper_live(void **state)
+{
+	fx_t *fx = *state;
+	const char *p2[] = { "--index", "2", NULL };
+	const char *p4[] = { "--index", "4", NULL };
+	buf_t out, err;
+
+	put_records(fx, 0, 9);
+	wait_signed(fx);
+	assert_int_equal(run_audit(fx, "verify", NULL, &out, &err), 0);
+	buf_free(&out);
+	buf_free(&err);
+
+	/* One leaf's bytes changed (still valid JSON, same seq): only the
+	 * root says so, and the client locates the entry. */
+	assert_int_equal(sql(fx, "UPDATE audit_leaves SET data = CAST(replace("
+	    "CAST(data AS TEXT), 'PC-4711', 'PC-4712') AS BLOB) WHERE idx = 6;",
+	    NULL), 0);
+	assert_int_equal(run_audit(fx, "verify", NULL, &out, &err), 1);
+	assert_true(contains(&err, "entry 6: not the entry the checkpoint "
+	    "signs"));
+	buf_free(&out);
+	buf_free(&err);
+	/* The stored proof does not cover the changed leaf either. */
+	assert_int_equal(sql(fx, "UPDATE audit_leaves SET data = CAST(replace("
+	    "CAST(data AS TEXT), 'PC-4711', 'PC-4712') AS BLOB) WHERE idx = 2;",
+	    NULL), 0);
+	assert_int_equal(run_audit(fx, "prove", p2, &out, &err), 1);
+	assert_true(contains(&err, "entry 2: inclusion proof"));
+	buf_free(&out);
+	buf_free(&err);
+	/* An untouched entry still proves. */
+	assert_int_equal(run_audit(fx, "prove", p4, &out, &err), 0);
+	buf_free(&out);
+	buf_free(&err);
+	/* Two leaves swapped: named by position. */
+	assert_int_equal(sql(fx, "CREATE TEMP TABLE t AS SELECT idx, data "
+	    "FROM audit_leaves WHERE idx IN (0, 1);"
+	    "UPDATE audit_leaves SET data = (SELECT data FROM t WHERE t.idx = "
+	    "1 - audit_leaves.idx) WHERE idx IN (0, 1);", NULL), 0);
+	assert_int_equal(run_audit(fx, "verify", NULL, &out, &err), 1);
+	assert_true(contains(&err, "entry 0: carries seq 1"));
+	buf_free(&out);
+	buf_free(&err);
+	/* Swapped back, then the last leaf deleted: the gateway cannot serve
+	 * what it signed. */
+	assert_int_equal(sql(fx, "CREATE TEMP TABLE t AS SELECT idx, data "
+	    "FROM audit_leaves WHERE idx IN (0, 1);"
+	    "UPDATE audit_leaves SET data = (SELECT data FROM t WHERE t.idx = "
+	    "1 - audit_leaves.idx) WHERE idx IN (0, 1);"
+	    "DELETE FROM audit_leaves WHERE idx = 8;", NULL), 0);
+	assert_int_equal(run_audit(fx, "verify", NULL, &out, &err), 1);
+	assert_true(contains(&err, "entry 8"));
+	buf_free(&out);
+	buf_free(&err);
+}
+
 /* ------------------------------------------------------------ crash */
 
 #define CRASH_MAX 4000
@@ -703,6 +764,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tamper_older_store, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_older_data_dir, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_live, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
 	};
