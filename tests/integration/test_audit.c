@@ -191,17 +191,23 @@ log_size(fx_t *fx)
 	return size;
 }
 
-/* Wait (up to 10 s) until a checkpoint covers the whole log. */
+/* Wait until a checkpoint covers the whole log: SPEC section 8 promises
+ * one within the interval (1 s); 30 s leaves room for a loaded machine. */
 static void
 wait_signed(fx_t *fx)
 {
-	uint64_t want = log_size(fx);
+	uint64_t want = log_size(fx), got = 0;
 	int i;
 
 	assert_true(want > 0);
-	for (i = 0; i < 200 && checkpoint_size(fx) < want; i++)
+	for (i = 0; i < 600 && (got = checkpoint_size(fx)) < want; i++)
 		sleep_ms(50);
-	assert_true(checkpoint_size(fx) >= want);
+	if (got < want) {
+		fprintf(stderr, "  no checkpoint over %llu entries (latest %llu):"
+		    "\n", (unsigned long long)want, (unsigned long long)got);
+		print_log_tail(fx->gw.log);
+	}
+	assert_true(got >= want);
 }
 
 /* Run `visorctl audit <sub> --gateway ... --cert auditor.crt [extra]`;
