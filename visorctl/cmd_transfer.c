@@ -124,7 +124,7 @@ receipt_trust(const char *root, const char *cert, const char *dir,
 		}
 	}
 	if ((d = opendir(base)) == NULL) {
-		snprintf(err, errlen, "%s: %s (give --trust-dir)", base,
+		snprintf(err, errlen, "%.300s: %s (give --trust-dir)", base,
 		    strerror(errno));
 		return NULL;
 	}
@@ -145,7 +145,7 @@ receipt_trust(const char *root, const char *cert, const char *dir,
 	closedir(d);
 	if (n_ca == 0)
 		snprintf(err, errlen, "no area CA certificates (<area>/ca.crt) "
-		    "in %s (give --trust-dir)", base);
+		    "in %.300s (give --trust-dir)", base);
 	else
 		t = tls_trust_load(root, (const char *const *)cas, n_ca,
 		    (const char *const *)crls, n_crl, err, errlen);
