@@ -335,6 +335,8 @@ audit_count_op(const char *id, const char *op)
 
 /* ------------------------------------------------------------ group setup */
 
+static int group_teardown(void **state);
+
 static int
 group_setup(void **state)
 {
@@ -345,35 +347,54 @@ group_setup(void **state)
 	(void)state;
 	memset(&fx, 0, sizeof(fx));
 	if (https_global_init() < 0)
-		return -1;
+		goto fail;
 	snprintf(path, sizeof(path), "%s/tests/data/record-full.json",
 	    src ? src : ".");
 	if (file_read_all(path, 1 << 20, &text, &len) < 0) {
 		fprintf(stderr, "test_records: cannot read %s (set VISOR_SRC)\n", path);
-		return -1;
+		goto fail;
 	}
 	fx.rich = cJSON_ParseWithLength(text, len);
 	free(text);
 	if (fx.rich == NULL)
-		return -1;
+		goto fail;
 	/* The gateway assigns versions. */
 	cJSON_DeleteItemFromObject(fx.rich, "version");
 	if (gwt_env_setup(&fx.env, "norfolk,suffolk") < 0)
-		return -1;
+		goto fail;
 	if (gwt_gw_start(&fx.env, "norfolk", &fx.gw) < 0)
-		return -1;
+		goto fail;
 	return 0;
+fail:
+	group_teardown(state);
+	return -1;
 }
 
 static int
 group_teardown(void **state)
 {
+	int rc = 0;
+
 	(void)state;
-	if (fx.gw.pid > 0 && gwt_gw_stop(&fx.gw) != 0)
-		fprintf(stderr, "test_records: gateway did not stop cleanly\n");
+	/* A clean exit (no leak report under the sanitizers) and no
+	 * sanitizer report in the gateway's log are part of the test. */
+	if (fx.gw.pid > 0 && gwt_gw_stop(&fx.gw) != 0) {
+		fprintf(stderr, "test_records: gateway did not stop cleanly (see %s)\n",
+		    fx.gw.log);
+		rc = -1;
+	}
+	if (gwt_log_contains(&fx.gw, "AddressSanitizer") ||
+	    gwt_log_contains(&fx.gw, "runtime error:") ||
+	    gwt_log_contains(&fx.gw, "LeakSanitizer")) {
+		fprintf(stderr, "test_records: sanitizer report in %s\n", fx.gw.log);
+		rc = -1;
+	}
+	if (rc < 0 && getenv("VISOR_KEEP_TEST_DIRS") == NULL)
+		setenv("VISOR_KEEP_TEST_DIRS", "1", 1);
 	gwt_env_cleanup(&fx.env);
 	cJSON_Delete(fx.rich);
-	return 0;
+	memset(&fx, 0, sizeof(fx));
+	return rc;
 }
 
 /* ------------------------------------------------------------------ tests */

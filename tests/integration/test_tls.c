@@ -285,6 +285,8 @@ expect_minted_refused(const char *name, const char *reason)
 
 /* ------------------------------------------------------------ group setup */
 
+static int group_teardown(void **state);
+
 static int
 group_setup(void **state)
 {
@@ -295,32 +297,51 @@ group_setup(void **state)
 	(void)state;
 	memset(&fx, 0, sizeof(fx));
 	if (gwt_env_setup(&fx.env, "norfolk,suffolk") < 0)
-		return -1;
+		goto fail;
 	snprintf(fx.bad, sizeof(fx.bad), "%s/bad", fx.env.dir);
 	if (mkdir(fx.bad, 0700) < 0)
-		return -1;
+		goto fail;
 	if (file_read_all(gwt_path(&fx.env, "norfolk/gateway.json"), 1 << 20, &cfg,
 	    &len) < 0)
-		return -1;
+		goto fail;
 	m = strstr(cfg, "\"metrics_listen\"");
 	m = m ? strstr(m, "127.0.0.1:") : NULL;
 	fx.metrics_port = m ? (int)strtol(m + 10, NULL, 10) : 0;
 	free(cfg);
 	if (fx.metrics_port <= 0)
-		return -1;
+		goto fail;
 	if (gwt_gw_start(&fx.env, "norfolk", &fx.gw) < 0)
-		return -1;
+		goto fail;
 	return 0;
+fail:
+	group_teardown(state);
+	return -1;
 }
 
 static int
 group_teardown(void **state)
 {
+	int rc = 0;
+
 	(void)state;
-	if (fx.gw.pid > 0 && gwt_gw_stop(&fx.gw) != 0)
-		fprintf(stderr, "test_tls: gateway did not stop cleanly\n");
+	/* A clean exit (no leak report under the sanitizers) and no
+	 * sanitizer report in the gateway's log are part of the test. */
+	if (fx.gw.pid > 0 && gwt_gw_stop(&fx.gw) != 0) {
+		fprintf(stderr, "test_tls: gateway did not stop cleanly (see %s)\n",
+		    fx.gw.log);
+		rc = -1;
+	}
+	if (gwt_log_contains(&fx.gw, "AddressSanitizer") ||
+	    gwt_log_contains(&fx.gw, "runtime error:") ||
+	    gwt_log_contains(&fx.gw, "LeakSanitizer")) {
+		fprintf(stderr, "test_tls: sanitizer report in %s\n", fx.gw.log);
+		rc = -1;
+	}
+	if (rc < 0 && getenv("VISOR_KEEP_TEST_DIRS") == NULL)
+		setenv("VISOR_KEEP_TEST_DIRS", "1", 1);
 	gwt_env_cleanup(&fx.env);
-	return 0;
+	memset(&fx, 0, sizeof(fx));
+	return rc;
 }
 
 /* ------------------------------------------------------------------ tests */
