@@ -25,6 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "certs/pki.h"
+#include "crypto/tls_trust.h"
 #include "tests/support/gwtest.h"
 #include "util/b64.h"
 #include "util/buf.h"
@@ -162,13 +163,13 @@ curl_health(const char *cert, const char *key, const char *extra, char *code,
 /* The auth-fail entries of the audit log with this reason, fetched as the
  * auditor through /v1/audit/search and decoded from base64. */
 static int
-audit_auth_fails(const char *reason)
+audit_auth_fails(const char *reason, const char *cert)
 {
 	const char *hdrs[] = { NULL };
 	gwt_resp_t resp;
 	char err[256];
 	cJSON *doc, *entries, *it, *leaf;
-	const cJSON *op, *why;
+	const cJSON *op, *why, *fp;
 	unsigned char *raw;
 	long n;
 	int count = 0;
@@ -200,8 +201,12 @@ audit_auth_fails(const char *reason)
 		free(raw);
 		op = cJSON_GetObjectItemCaseSensitive(leaf, "op");
 		why = cJSON_GetObjectItemCaseSensitive(leaf, "reason");
+		fp = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(leaf, "actor"), "cert");
 		if (cJSON_IsString(op) && strcmp(op->valuestring, "auth-fail") == 0 &&
-		    cJSON_IsString(why) && strcmp(why->valuestring, reason) == 0)
+		    cJSON_IsString(why) && strcmp(why->valuestring, reason) == 0 &&
+		    (cert == NULL || (cJSON_IsString(fp) &&
+		    strcmp(fp->valuestring, cert) == 0)))
 			count++;
 		cJSON_Delete(leaf);
 	}
@@ -210,12 +215,12 @@ audit_auth_fails(const char *reason)
 }
 
 static int
-wait_audit_count(const char *reason, int before)
+wait_audit_count(const char *reason, const char *cert, int before)
 {
 	int i, n;
 
 	for (i = 0; i < 300; i++) {
-		n = audit_auth_fails(reason);
+		n = audit_auth_fails(reason, cert);
 		if (n > before)
 			return n;
 		sleep_ms(10);
@@ -231,12 +236,20 @@ wait_audit_count(const char *reason, int before)
 static void
 expect_refused(const char *cert, const char *key, const char *reason)
 {
-	char needle[100], err[256], code[16];
+	char needle[200], err[256], code[16], fp[65];
 	size_t before;
 	int audited, rc;
+	X509 *x;
 
-	refusal_line(reason, needle, sizeof(needle));
-	audited = audit_auth_fails(reason);
+	/* The refusal names the presented certificate by its SHA-256. */
+	x = pki_load_cert(cert, err, sizeof(err));
+	if (x == NULL)
+		fail_msg("%s: %s", cert, err);
+	tls_trust_cert_sha256(x, fp);
+	X509_free(x);
+	snprintf(needle, sizeof(needle), "event=handshake-refused reason=%s "
+	    "peer=127.0.0.1:", reason);
+	audited = audit_auth_fails(reason, fp);
 	assert_true(audited >= 0);
 
 	before = count_in_file(fx.gw.log, needle);
@@ -245,16 +258,19 @@ expect_refused(const char *cert, const char *key, const char *reason)
 	assert_true(err[0] != '\0');
 	if (!wait_log_count(needle, before))
 		fail_msg("own client: no '%s' line in %s", needle, fx.gw.log);
-	assert_true(wait_audit_count(reason, audited) > audited);
+	assert_true(wait_audit_count(reason, fp, audited) > audited);
 
 	before = count_in_file(fx.gw.log, needle);
-	audited = audit_auth_fails(reason);
+	audited = audit_auth_fails(reason, fp);
 	rc = curl_health(cert, key, NULL, code, sizeof(code));
 	assert_int_not_equal(rc, 0);
 	assert_string_not_equal(code, "200");
 	if (!wait_log_count(needle, before))
 		fail_msg("curl: no '%s' line in %s", needle, fx.gw.log);
-	assert_true(wait_audit_count(reason, audited) > audited);
+	assert_true(wait_audit_count(reason, fp, audited) > audited);
+	snprintf(needle, sizeof(needle), " cert=%s", fp);
+	if (count_in_file(fx.gw.log, needle) < 2)
+		fail_msg("the refusals do not name certificate %s", fp);
 
 	assert_true(gwt_gw_alive(&fx.gw));
 	assert_int_equal(health_status("norfolk", "agency-police"), 200);
@@ -395,12 +411,12 @@ test_no_client_certificate(void **state)
 
 	(void)state;
 	refusal_line("no-certificate", needle, sizeof(needle));
-	audited = audit_auth_fails("no-certificate");
+	audited = audit_auth_fails("no-certificate", NULL);
 	before = count_in_file(fx.gw.log, needle);
 	assert_int_not_equal(curl_health(NULL, NULL, NULL, code, sizeof(code)), 0);
 	assert_string_not_equal(code, "200");
 	assert_true(wait_log_count(needle, before));
-	assert_true(wait_audit_count("no-certificate", audited) > audited);
+	assert_true(wait_audit_count("no-certificate", NULL, audited) > audited);
 	assert_int_equal(health_status("norfolk", "agency-police"), 200);
 }
 
@@ -413,14 +429,14 @@ test_tls12_client(void **state)
 
 	(void)state;
 	refusal_line("protocol-version", needle, sizeof(needle));
-	audited = audit_auth_fails("protocol-version");
+	audited = audit_auth_fails("protocol-version", NULL);
 	before = count_in_file(fx.gw.log, needle);
 	assert_int_not_equal(curl_health(gwt_path(&fx.env,
 	    "pki/norfolk/agency-police.crt"), gwt_path(&fx.env,
 	    "pki/norfolk/agency-police.key"), "--tls-max", code, sizeof(code)), 0);
 	assert_string_not_equal(code, "200");
 	assert_true(wait_log_count(needle, before));
-	assert_true(wait_audit_count("protocol-version", audited) > audited);
+	assert_true(wait_audit_count("protocol-version", NULL, audited) > audited);
 	assert_int_equal(health_status("norfolk", "agency-police"), 200);
 }
 
@@ -806,6 +822,85 @@ test_check_config(void **state)
 	}
 }
 
+/* Every refusal above is in the audit log as an auth-fail entry, read the
+ * way an auditor reads the log: /v1/audit/entries, leaves in base64. */
+static void
+test_auth_fail_entries(void **state)
+{
+	static const char *const reasons[] = { "no-certificate",
+	    "protocol-version", "unknown-ca", "expired", "not-yet-valid",
+	    "bad-eku", "no-uri", "multiple-uris", "malformed-uri",
+	    "area-mismatch", "not-an-end-entity", "revoked" };
+	int seen[sizeof(reasons) / sizeof(reasons[0])];
+	const char *none[] = { NULL };
+	char path[100], err[256];
+	gwt_resp_t r;
+	cJSON *doc, *it, *leaf;
+	long size = -1, start, end, len;
+	unsigned char *raw;
+	size_t i;
+	int auth_fails = 0;
+
+	(void)state;
+	memset(seen, 0, sizeof(seen));
+	assert_int_equal(gwt_request(&fx.env, &fx.gw, "norfolk", "auditor", "GET",
+	    "/v1/health", none, NULL, 0, &r, err, sizeof(err)), 0);
+	doc = cJSON_ParseWithLength(r.body.data, r.body.len);
+	gwt_resp_free(&r);
+	assert_non_null(doc);
+	size = (long)cJSON_GetObjectItem(doc, "audit_size")->valuedouble;
+	cJSON_Delete(doc);
+	assert_true(size > 0);
+	for (start = 0; start < size; start = end) {
+		end = start + 1000 < size ? start + 1000 : size;
+		snprintf(path, sizeof(path), "/v1/audit/entries?start=%ld&end=%ld",
+		    start, end);
+		assert_int_equal(gwt_request(&fx.env, &fx.gw, "norfolk", "auditor",
+		    "GET", path, none, NULL, 0, &r, err, sizeof(err)), 0);
+		assert_int_equal(r.status, 200);
+		doc = cJSON_ParseWithLength(r.body.data, r.body.len);
+		gwt_resp_free(&r);
+		assert_non_null(doc);
+		assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc,
+		    "entries")), end - start);
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "entries")) {
+			const cJSON *d = cJSON_GetObjectItem(it, "data"), *op, *why;
+			size_t dl;
+
+			assert_true(cJSON_IsString(d));
+			dl = strlen(d->valuestring);
+			raw = malloc(dl + 1);
+			assert_non_null(raw);
+			len = b64_decode(d->valuestring, dl, raw, dl + 1);
+			assert_true(len > 0);
+			leaf = cJSON_ParseWithLength((char *)raw, (size_t)len);
+			free(raw);
+			assert_non_null(leaf);
+			op = cJSON_GetObjectItem(leaf, "op");
+			if (cJSON_IsString(op) && strcmp(op->valuestring, "auth-fail") == 0) {
+				auth_fails++;
+				assert_string_equal(cJSON_GetObjectItem(leaf,
+				    "result")->valuestring, "refused");
+				assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(
+				    leaf, "actor"), "id")->valuestring, "-");
+				why = cJSON_GetObjectItem(leaf, "reason");
+				assert_true(cJSON_IsString(why));
+				for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+					if (strcmp(why->valuestring, reasons[i]) == 0)
+						seen[i]++;
+			}
+			cJSON_Delete(leaf);
+		}
+		cJSON_Delete(doc);
+	}
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (seen[i] == 0)
+			fail_msg("no auth-fail entry with reason %s", reasons[i]);
+	/* One entry per refused handshake, no more: the log lines agree. */
+	assert_int_equal((size_t)auth_fails,
+	    count_in_file(fx.gw.log, "event=handshake-refused "));
+}
+
 static long
 metrics_count(const char *reason)
 {
@@ -885,6 +980,7 @@ main(void)
 		cmocka_unit_test(test_hup_broken_config_keeps_old),
 		cmocka_unit_test(test_hup_broken_policy_keeps_old),
 		cmocka_unit_test(test_check_config),
+		cmocka_unit_test(test_auth_fail_entries),
 		cmocka_unit_test(test_metrics_by_reason),
 	};
 
