@@ -1492,11 +1492,15 @@ test_concurrent_writers(void **state)
 		pthread_join(th[w], NULL);
 	for (w = 0; w < WRITERS; w++) {
 		https_client_free(wr[w].client);
+		total += wr[w].conflicts;
 		if (wr[w].done != PATCHES_EACH)
 			fail_msg("writer %d: %d of %d done: %s", w, wr[w].done,
 			    PATCHES_EACH, wr[w].err);
 	}
 
+	print_message("concurrent writers: %d PATCHes, %d answered 409 and "
+	    "retried\n", WRITERS * PATCHES_EACH, total);
+	total = 0;
 	/* Every change is in the final record (probation do not read
 	 * associates and financial: police do). */
 	j = get_record("agency-probation", "REC-CONC-1");
