@@ -234,12 +234,16 @@ wait_audit_count(const char *reason, const char *cert, int before)
  * keep serving a valid agency.
  */
 static void
-expect_refused(const char *cert, const char *key, const char *reason)
+expect_refused(const char *cert_in, const char *key_in, const char *reason)
 {
-	char needle[200], err[256], code[16], fp[65];
+	char needle[200], err[256], code[16], fp[65], cert[600], key[600];
 	size_t before;
 	int audited, rc;
 	X509 *x;
+
+	/* The callers may pass gwt_path() buffers, which later calls reuse. */
+	snprintf(cert, sizeof(cert), "%s", cert_in);
+	snprintf(key, sizeof(key), "%s", key_in);
 
 	/* The refusal names the presented certificate by its SHA-256. */
 	x = pki_load_cert(cert, err, sizeof(err));
@@ -636,6 +640,48 @@ test_revoked_after_hup(void **state)
 	assert_true(gwt_gw_alive(&fx.gw));
 }
 
+/* Audit entries of op with result (search as the auditor, leaves decoded). */
+static int
+audit_count(const char *op, const char *result)
+{
+	const char *hdrs[] = { NULL };
+	char path[100], err[256];
+	gwt_resp_t resp;
+	cJSON *doc, *it, *leaf;
+	unsigned char *raw;
+	long n;
+	int count = 0;
+
+	snprintf(path, sizeof(path), "/v1/audit/search?op=%s", op);
+	if (gwt_request(&fx.env, &fx.gw, "norfolk", "auditor", "GET", path, hdrs,
+	    NULL, 0, &resp, err, sizeof(err)) < 0 || resp.status != 200) {
+		gwt_resp_free(&resp);
+		return -1;
+	}
+	doc = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+	gwt_resp_free(&resp);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "entries")) {
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(it, "data"), *o, *r;
+		size_t dl;
+
+		if (!cJSON_IsString(d))
+			continue;
+		dl = strlen(d->valuestring);
+		if ((raw = malloc(dl + 1)) == NULL)
+			break;
+		n = b64_decode(d->valuestring, dl, raw, dl + 1);
+		leaf = n > 0 ? cJSON_ParseWithLength((char *)raw, (size_t)n) : NULL;
+		free(raw);
+		o = cJSON_GetObjectItemCaseSensitive(leaf, "op");
+		r = cJSON_GetObjectItemCaseSensitive(leaf, "result");
+		count += cJSON_IsString(o) && strcmp(o->valuestring, op) == 0 &&
+		    cJSON_IsString(r) && strcmp(r->valuestring, result) == 0;
+		cJSON_Delete(leaf);
+	}
+	cJSON_Delete(doc);
+	return count;
+}
+
 /* Replace path's contents, returning the old ones (caller frees). */
 static char *
 swap_file(const char *path, const char *text)
@@ -655,11 +701,16 @@ swap_file(const char *path, const char *text)
 static void
 test_hup_broken_config_keeps_old(void **state)
 {
-	const char *cfgpath = gwt_path(&fx.env, "norfolk/gateway.json");
-	char *old, *broken;
+	char cfgpath[600], *old, *broken;
+	int refused0, ok0;
 	cJSON *j;
 
 	(void)state;
+	/* gwt_path's buffers are reused: keep a copy. */
+	snprintf(cfgpath, sizeof(cfgpath), "%s", gwt_path(&fx.env,
+	    "norfolk/gateway.json"));
+	refused0 = audit_count("config", "refused");
+	ok0 = audit_count("config", "ok");
 	/* An unknown key makes the whole new set invalid. */
 	assert_int_equal(file_read_all(cfgpath, 1 << 20, &old, &(size_t){0}), 0);
 	j = cJSON_Parse(old);
@@ -684,12 +735,21 @@ test_hup_broken_config_keeps_old(void **state)
 	free(old);
 	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
 	assert_int_equal(health_status("norfolk", "agency-police"), 200);
+	/* Each reload attempt is in the audit log with its outcome. */
+	{
+		int i;
+		for (i = 0; i < 300 && (audit_count("config", "refused") < refused0 + 2 ||
+		    audit_count("config", "ok") < ok0 + 1); i++)
+			sleep_ms(10);
+	}
+	assert_int_equal(audit_count("config", "refused"), refused0 + 2);
+	assert_int_equal(audit_count("config", "ok"), ok0 + 1);
 }
 
 static void
 test_hup_broken_policy_keeps_old(void **state)
 {
-	const char *pol = gwt_path(&fx.env, "norfolk/policy.json");
+	char pol[600];
 	const char *hdrs[] = { "X-Visor-Actor: T100", "X-Visor-Purpose: review",
 	    "X-Visor-Justification: tls test", NULL };
 	const char *rec = "{\"id\":\"TLS-HUP-1\",\"managing_area\":\"norfolk\","
@@ -698,6 +758,7 @@ test_hup_broken_policy_keeps_old(void **state)
 	char err[256], *old;
 
 	(void)state;
+	snprintf(pol, sizeof(pol), "%s", gwt_path(&fx.env, "norfolk/policy.json"));
 	assert_int_equal(gwt_request(&fx.env, &fx.gw, "norfolk", "agency-police",
 	    "PUT", "/v1/records/TLS-HUP-1", hdrs, rec, strlen(rec), &resp, err,
 	    sizeof(err)), 0);
