@@ -1357,6 +1357,43 @@ test_answer_after_audit(void **state)
 	assert_string_equal(l[0].op, "deny");
 }
 
+/* A record with nothing beyond the core (a placeholder created before the
+ * details are known) is readable by every permitted reader, core only; a
+ * record whose only other group a reader may not see stays refused. */
+static void
+test_core_only_record(void **state)
+{
+	cJSON *got;
+	gwt_resp_t r;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(put_json("agency-police", "REC-CORE-1",
+	    "{\"id\":\"REC-CORE-1\",\"managing_area\":\"norfolk\","
+	    "\"category\":2,\"level\":1}"), 201);
+	got = get_record("agency-police", "REC-CORE-1");
+	assert_non_null(got);
+	assert_keys(got, "category,id,level,managing_area,version", "police core");
+	cJSON_Delete(got);
+	got = get_record("agency-education", "REC-CORE-1");
+	assert_non_null(got);
+	assert_keys(got, "category,id,level,managing_area,version", "education core");
+	cJSON_Delete(got);
+	/* No rule for another area's agency: still refused. */
+	assert_int_equal(gwt_request(&fx.env, &fx.gw, "suffolk", "agency-police",
+	    "GET", "/v1/records/REC-CORE-1", hdrs_std("core look", NULL), NULL, 0,
+	    &r, err, sizeof(err)), 0);
+	assert_error(&r, 403, NULL);
+	gwt_resp_free(&r);
+
+	/* Core and health: education sees nothing beyond the core. */
+	assert_int_equal(put_json("agency-probation", "REC-CORE-2",
+	    "{\"id\":\"REC-CORE-2\",\"managing_area\":\"norfolk\","
+	    "\"category\":2,\"level\":1,\"health\":{\"notes\":[\"n\"]}}"), 201);
+	assert_int_equal(get_status("agency-education", "REC-CORE-2"), 403);
+	assert_int_equal(get_status("agency-probation", "REC-CORE-2"), 200);
+}
+
 /* ------------------------------------------------------- concurrency */
 
 #define WRITERS 8
@@ -1685,6 +1722,7 @@ main(void)
 		cmocka_unit_test(test_category4_clearance),
 		cmocka_unit_test(test_non_agency_identities),
 		cmocka_unit_test(test_answer_after_audit),
+		cmocka_unit_test(test_core_only_record),
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_encryption_at_rest),
 	};
