@@ -682,6 +682,43 @@ audit_count(const char *op, const char *result)
 	return count;
 }
 
+/* SPEC 3: resumption must not skip the checks.  The gateway issues no
+ * session ticket and keeps no session cache, so a client has nothing to
+ * resume: every connection runs the full verification. */
+static void
+test_no_session_resumption(void **state)
+{
+	static const char req[] = "GET /v1/health HTTP/1.1\r\nHost: gw\r\n"
+	    "Connection: close\r\n\r\n";
+	char connect[64], sess[600];
+	buf_t out = BUF_INIT;
+	struct stat st;
+
+	(void)state;
+	snprintf(connect, sizeof(connect), "127.0.0.1:%d", fx.gw.port);
+	snprintf(sess, sizeof(sess), "%s/session.pem", fx.bad);
+	{
+		char cert[600], key[600], root[600];
+		snprintf(cert, sizeof(cert), "%s", gwt_path(&fx.env,
+		    "pki/norfolk/agency-police.crt"));
+		snprintf(key, sizeof(key), "%s", gwt_path(&fx.env,
+		    "pki/norfolk/agency-police.key"));
+		snprintf(root, sizeof(root), "%s", gwt_path(&fx.env, "pki/root.crt"));
+		{
+			const char *argv[] = { "openssl", "s_client", "-connect",
+			    connect, "-cert", cert, "-key", key, "-CAfile", root,
+			    "-sess_out", sess, "-ign_eof", NULL };
+			gwt_run(argv, req, sizeof(req) - 1, &out, NULL);
+		}
+	}
+	if (out.data == NULL || strstr(out.data, "HTTP/1.1 200") == NULL)
+		fail_msg("openssl s_client got no answer: %s", out.data ? out.data : "");
+	assert_non_null(strstr(out.data, "New, TLSv1.3"));
+	/* No ticket arrived: there is no session to save. */
+	assert_int_equal(stat(sess, &st), -1);
+	buf_free(&out);
+}
+
 /* Replace path's contents, returning the old ones (caller frees). */
 static char *
 swap_file(const char *path, const char *text)
@@ -1038,6 +1075,7 @@ main(void)
 		cmocka_unit_test(test_ca_certificate_as_client),
 		cmocka_unit_test(test_area_ca_key_as_client),
 		cmocka_unit_test(test_revoked_after_hup),
+		cmocka_unit_test(test_no_session_resumption),
 		cmocka_unit_test(test_hup_broken_config_keeps_old),
 		cmocka_unit_test(test_hup_broken_policy_keeps_old),
 		cmocka_unit_test(test_check_config),
