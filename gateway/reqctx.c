@@ -184,9 +184,14 @@ static void
 submit_pending(gw_request_t *r, const audit_entry_t *e, pending_t *pd)
 {
 	store_job_t *job;
+	int ok;
 
+	/* Copy the entry into the job before the request's state is
+	 * replaced: e may point into the state the route set (the transfer
+	 * routes' record id and digest), which gw_req_set_state frees. */
+	ok = (job = store_job_new()) != NULL && store_job_audit(job, e) == 0;
 	gw_req_set_state(r, pd, pending_free);
-	if ((job = store_job_new()) == NULL || store_job_audit(job, e) < 0) {
+	if (!ok) {
 		store_job_free(job);
 		gw_reply_error(r, 503, "audit-unavailable",
 		    "the audit log cannot record this request");

@@ -2,6 +2,28 @@
  * store: lifecycle, the writer thread (group commit), audit sequencing and
  * checkpoints, and the start-up check of the log.  Readers are in
  * store_read.c; both share store_int.h.
+ *
+ * Tables (store.db):
+ *   records          current row per id: version, category, level,
+ *                    managing_area, erased
+ *   record_versions  (id, version): time, actor, op put|erase, changed paths,
+ *                    content = AES-256-GCM(JSON, AAD id 0x00 version);
+ *                    erasure sets every content of the id to NULL
+ *   idempotency      (scope, key): request hash, status, sealed answer
+ *                    (AAD "idem" 0x00 scope 0x00 key)
+ *   outbox           transfers; payload sealed (AAD "outbox" 0x00 id);
+ *                    counters.outbox_queued kept by triggers
+ *   inbound          (from_area, transfer_id): digest, audit index, receipt
+ *   audit_leaves     idx = seq: exact leaf bytes, leaf hash, and the record,
+ *                    actor, op and time columns that search uses (indexed)
+ *   merkle_nodes     (level >= 1, idx): hash of every complete subtree,
+ *                    so a proof costs O(log n) reads (level 0: leaf hash)
+ *   checkpoints      size: signed note, time
+ *
+ * Invariants: the writer's frontier always describes exactly the committed
+ * leaves (a failed batch restores it); a checkpoint is signed only over the
+ * frontier, so only over committed leaves; checkpoint.last is written before
+ * the checkpoints row, so the file is never behind the database.
  */
 #include "gateway/store.h"
 
@@ -90,7 +112,7 @@ enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
 	W_IDEM_GET, W_IDEM_PUT, W_REC_GET, W_REC_PUT, W_REC_ERASE, W_VER_PUT,
 	W_VER_WIPE, W_LEAF_PUT, W_NODE_PUT, W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
-	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_NSTMT
+	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_SECDEL_ON, W_SECDEL_FAST, W_NSTMT
 };
 
 static const char *const writer_sql[W_NSTMT] = {
@@ -134,6 +156,8 @@ static const char *const writer_sql[W_NSTMT] = {
 	    " WHERE from_area = ?1 AND transfer_id = ?2 AND receipt IS NULL",
 	[W_CKPT_PUT] = "INSERT OR REPLACE INTO checkpoints(size, note, time)"
 	    " VALUES(?1, ?2, ?3)",
+	[W_SECDEL_ON] = "PRAGMA secure_delete=ON",
+	[W_SECDEL_FAST] = "PRAGMA secure_delete=FAST",
 };
 
 typedef enum {
@@ -793,11 +817,13 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 		set_err(err, errlen, "%s: %s", s->db_path, strerror(errno));
 		goto err;
 	}
-	/* temp_store=MEMORY keeps the per-job savepoint journals in memory
+	/* secure_delete=FAST zeroes deleted cells where that costs no extra
+	 * I/O; erasure switches it fully on (freed pages zeroed too).
+	 * temp_store=MEMORY keeps the per-job savepoint journals in memory
 	 * (no temporary files); a larger cache and WAL checkpoint interval
 	 * keep big group commits from spilling and re-checkpointing pages. */
 	if (exec_sql(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-	    "PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;"
+	    "PRAGMA secure_delete=FAST; PRAGMA foreign_keys=ON;"
 	    "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
 	    "PRAGMA wal_autocheckpoint=8192;"
 	    "PRAGMA journal_size_limit=67108864;",
@@ -854,6 +880,18 @@ step_done(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Run a pragma statement (which answers with a row).  SQLITE_OK or error. */
+static int
+pragma_run(sqlite3_stmt *st)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
@@ -1042,13 +1080,19 @@ op_erase(job_ctx_t *c, store_op_t *op)
 		return job_fail(c, STORE_CONFLICT, NULL);
 	if (cur >= (uint64_t)INT64_MAX)
 		return job_fail(c, STORE_FAILED, "record version");
-	/* secure_delete is on, so the overwritten cells are zeroed in the
-	 * database pages rather than left in free space. */
+	/* With secure_delete on, the destroyed ciphertext (and any overflow
+	 * pages it freed) is zeroed in the database rather than left in free
+	 * space for the life of the file. */
 	st = s->st[W_VER_WIPE];
+	if (pragma_run(s->st[W_SECDEL_ON]) != SQLITE_OK)
+		return job_fail(c, STORE_FAILED, "erase");
 	if (bind_text(st, 1, op->id) || step_done(st) != SQLITE_OK) {
 		sqlite3_reset(st);
+		pragma_run(s->st[W_SECDEL_FAST]);
 		return job_fail(c, STORE_FAILED, "erase");
 	}
+	if (pragma_run(s->st[W_SECDEL_FAST]) != SQLITE_OK)
+		return job_fail(c, STORE_FAILED, "erase");
 	st = s->st[W_REC_ERASE];
 	if (bind_text(st, 1, op->id) || sqlite3_bind_int64(st, 2,
 	    (sqlite3_int64)(cur + 1)) || step_done(st) != SQLITE_OK ||
@@ -1645,35 +1689,45 @@ out:
 }
 
 typedef struct {
-	store_t *s;
-	sqlite3_stmt *node;
+	sqlite3 *db;
+	sqlite3_stmt *level[64];	/* one ordered cursor per tree level */
 	int mismatch;
 	unsigned bad_level;
 	uint64_t bad_index;
 } node_check_t;
 
 /* Emit callback of the start-up pass: every node the leaves complete must
- * equal the stored one, or proofs served later would be wrong. */
+ * equal the stored one, or proofs served later would be wrong.  Nodes of a
+ * level complete in index order, so each level is read by one sequential
+ * cursor instead of a lookup per node. */
 static int
 check_node(void *ctx, unsigned level, uint64_t index, const merkle_hash_t h)
 {
 	node_check_t *nc = ctx;
+	sqlite3_stmt *st;
 	int rc, same = 0;
 
 	if (nc->mismatch)
 		return 0;
-	sqlite3_reset(nc->node);
-	if (sqlite3_bind_int(nc->node, 1, (int)level) ||
-	    sqlite3_bind_int64(nc->node, 2, (sqlite3_int64)index))
+	if (level >= 64)
 		return -1;
-	rc = sqlite3_step(nc->node);
+	if (nc->level[level] == NULL) {
+		if (sqlite3_prepare_v2(nc->db, "SELECT idx, hash FROM"
+		    " merkle_nodes WHERE level = ?1 ORDER BY idx", -1,
+		    &nc->level[level], NULL) != SQLITE_OK ||
+		    sqlite3_bind_int(nc->level[level], 1, (int)level) !=
+		    SQLITE_OK)
+			return -1;
+	}
+	st = nc->level[level];
+	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW &&
-	    sqlite3_column_bytes(nc->node, 0) == MERKLE_HASH_LEN)
-		same = memcmp(sqlite3_column_blob(nc->node, 0), h,
+	    sqlite3_column_int64(st, 0) == (sqlite3_int64)index &&
+	    sqlite3_column_bytes(st, 1) == MERKLE_HASH_LEN)
+		same = memcmp(sqlite3_column_blob(st, 1), h,
 		    MERKLE_HASH_LEN) == 0;
 	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return -1;
-	sqlite3_reset(nc->node);
 	if (!same) {
 		nc->mismatch = 1;
 		nc->bad_level = level;
@@ -1738,7 +1792,7 @@ verify_log(store_t *s, char *err, size_t errlen)
 	struct store_node_reader nr;
 	uint64_t i = 0, top;
 	char why[160];
-	int rc, ret = -1;
+	int rc, k, ret = -1;
 
 	memset(&nc, 0, sizeof(nc));
 	if (note_signer_vkey(s->signer, &vkey) < 0 ||
@@ -1750,10 +1804,9 @@ verify_log(store_t *s, char *err, size_t errlen)
 	if (load_checkpoints(s, v, &db_cp, &file_cp, err, errlen) < 0)
 		goto out;
 	top = db_cp.size > file_cp.size ? db_cp.size : file_cp.size;
+	nc.db = s->db;
 	if (sqlite3_prepare_v2(s->db, "SELECT idx, data, hash FROM audit_leaves"
-	    " ORDER BY idx", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(s->db, "SELECT hash FROM merkle_nodes WHERE"
-	    " level = ?1 AND idx = ?2", -1, &nc.node, NULL) != SQLITE_OK) {
+	    " ORDER BY idx", -1, &st, NULL) != SQLITE_OK) {
 		set_err(err, errlen, "audit_leaves: %s", sqlite3_errmsg(s->db));
 		goto out;
 	}
@@ -1842,10 +1895,17 @@ verify_log(store_t *s, char *err, size_t errlen)
 	 * two writes) the writer signs again soon and the database catches
 	 * up; Ed25519 is deterministic, so the same size gives the same note. */
 	s->signed_size = db_cp.size;
+	if (db_cp.have || file_cp.have) {
+		/* The age of a checkpoint signed by an earlier run counts
+		 * from this start. */
+		s->have_signed = 1;
+		s->signed_wall_ms = mono_ms();
+	}
 	ret = 0;
 out:
 	sqlite3_finalize(st);
-	sqlite3_finalize(nc.node);
+	for (k = 0; k < 64; k++)
+		sqlite3_finalize(nc.level[k]);
 	sqlite3_finalize(leaf_st);
 	sqlite3_finalize(node_st);
 	note_verifier_free(v);

@@ -1,0 +1,1240 @@
+/*
+ * Transfers between two real gateways on loopback (SPEC section 9, issue 6):
+ * delivery with the right fields and receipts on both sides, the receiver
+ * down and back, kill -9 of either side during 500 transfers (each accepted
+ * transfer delivered exactly once, both logs verify), ingress refusal of a
+ * field the sender's policy let through, peers with the wrong certificate,
+ * forged signatures, and replays.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "client/https_client.h"
+#include "crypto/keyfile.h"
+#include "crypto/merkle.h"
+#include "crypto/note.h"
+#include "crypto/proof_json.h"
+#include "crypto/sig.h"
+#include "crypto/tls_trust.h"
+#include "gateway/transfer_proto.h"
+#include "tests/support/gwtest.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "util/json.h"
+
+#define MAX_TIDS 1200
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------- clients */
+
+/* A keep-alive client for one certificate against one gateway. */
+typedef struct {
+	https_client_t *c;
+	int port;
+} tcl_t;
+
+static void
+tcl_open_files(tcl_t *t, const gwt_env_t *e, const gwt_gw_t *gw,
+    const char *cert, const char *key)
+{
+	https_client_options_t opt;
+	char expect[100], err[256];
+
+	memset(&opt, 0, sizeof(opt));
+	snprintf(expect, sizeof(expect), "urn:visor:%s:gateway", gw->area);
+	opt.cert = cert;
+	opt.key = key;
+	opt.root = gwt_path(e, "pki/root.crt");
+	opt.expect_identity = expect;
+	opt.timeout_ms = 20000;
+	t->c = https_client_new(&opt, err, sizeof(err));
+	if (t->c == NULL)
+		fail_msg("client: %s", err);
+	t->port = gw->port;
+}
+
+static void
+tcl_open(tcl_t *t, const gwt_env_t *e, const gwt_gw_t *gw,
+    const char *cert_area, const char *name)
+{
+	char cert[600], key[600];
+
+	snprintf(cert, sizeof(cert), "%s/pki/%s/%s.crt", e->dir, cert_area, name);
+	snprintf(key, sizeof(key), "%s/pki/%s/%s.key", e->dir, cert_area, name);
+	tcl_open_files(t, e, gw, cert, key);
+}
+
+static void
+tcl_close(tcl_t *t)
+{
+	https_client_free(t->c);
+	t->c = NULL;
+}
+
+/* One request.  Returns the status, or -1 on a transport failure.  out (may
+ * be NULL) gets the body. */
+static long
+tcl_call(tcl_t *t, const char *method, const char *path,
+    const char *const *hdrs, const char *body, size_t len, buf_t *out)
+{
+	https_response_t r;
+	char url[400], err[256];
+	long st;
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d%s", t->port, path);
+	if (https_client_call(t->c, method, url, hdrs, body, len, &r, err,
+	    sizeof(err)) < 0) {
+		https_response_free(&r);
+		return -1;
+	}
+	st = r.status;
+	if (out != NULL) {
+		buf_reset(out);
+		if (r.body.len > 0)
+			buf_append(out, r.body.data, r.body.len);
+	}
+	https_response_free(&r);
+	return st;
+}
+
+static const char *const read_hdrs[] = { "X-Visor-Actor: T100",
+    "X-Visor-Purpose: risk-management", "X-Visor-Justification: integration test",
+    NULL };
+static const char *const move_hdrs[] = { "X-Visor-Actor: T100",
+    "X-Visor-Purpose: offender-move", "X-Visor-Justification: integration test",
+    NULL };
+
+/* ---------------------------------------------------------- records */
+
+/* A synthetic record with health, a shareable and a police-only
+ * intelligence item. */
+static void
+record_json(buf_t *out, const char *id, int category, int level)
+{
+	buf_reset(out);
+	buf_printf(out,
+	    "{\"id\":\"%s\",\"managing_area\":\"norfolk\",\"category\":%d,"
+	    "\"level\":%d,"
+	    "\"person\":{\"surname\":\"EXAMPLE\",\"forenames\":\"Synthetic\","
+	    "\"dob\":\"1980-01-02\",\"gender\":\"male\"},"
+	    "\"addresses\":[{\"type\":\"home\",\"line1\":\"1 Test Street\","
+	    "\"town\":\"Norwich\",\"postcode\":\"NR1 9ZZ\",\"from\":\"2025-03-01\"}],"
+	    "\"risk\":{\"rosh\":\"high\",\"people_at_risk\":[\"synthetic\"]},"
+	    "\"licence\":{\"end\":\"2027-01-01\",\"conditions\":[\"reside at approved address\"]},"
+	    "\"health\":{\"notes\":[\"synthetic health note\"]},"
+	    "\"intelligence\":[{\"grade\":\"B2\",\"handling\":\"shareable\","
+	    "\"date\":\"2026-04-01\",\"text\":\"synthetic shareable item\"},"
+	    "{\"grade\":\"C3\",\"handling\":\"police-only\",\"date\":\"2026-05-01\","
+	    "\"text\":\"synthetic police-only item\"}]}",
+	    id, category, level);
+}
+
+static void
+put_record(tcl_t *probation, const char *id, int category, int level)
+{
+	buf_t body = BUF_INIT, out = BUF_INIT;
+	char path[128];
+	long st;
+
+	record_json(&body, id, category, level);
+	snprintf(path, sizeof(path), "/v1/records/%s", id);
+	st = tcl_call(probation, "PUT", path, read_hdrs, body.data, body.len, &out);
+	if (st != 201 && st != 200)
+		fail_msg("PUT %s: %ld %s", id, st, out.data ? out.data : "");
+	buf_free(&body);
+	buf_free(&out);
+}
+
+/* POST /v1/transfers; the status, with the transfer id in tid on 202. */
+static long
+start_transfer(tcl_t *police, const char *id, const char *to,
+    char tid[TRANSFER_ID_LEN + 1])
+{
+	buf_t body = BUF_INIT, out = BUF_INIT;
+	cJSON *j = NULL;
+	char err[128];
+	const char *s;
+	long st;
+
+	buf_printf(&body, "{\"record_id\":\"%s\",\"to_area\":\"%s\","
+	    "\"purpose\":\"offender-move\",\"justification\":\"moved to %s\"}",
+	    id, to, to);
+	st = tcl_call(police, "POST", "/v1/transfers", move_hdrs, body.data,
+	    body.len, &out);
+	if (st == 202) {
+		j = json_parse_strict(out.data, out.len, 4, err, sizeof(err));
+		assert_non_null(j);
+		s = json_get_str(j, "transfer_id");
+		assert_non_null(s);
+		assert_int_equal(strlen(s), TRANSFER_ID_LEN);
+		memcpy(tid, s, TRANSFER_ID_LEN + 1);
+		assert_string_equal(json_get_str(j, "status"), "queued");
+	}
+	cJSON_Delete(j);
+	buf_free(&body);
+	buf_free(&out);
+	return st;
+}
+
+/* GET /v1/transfers/{tid}; the parsed answer or NULL (transport). */
+static cJSON *
+get_transfer(tcl_t *police, const char *tid)
+{
+	buf_t out = BUF_INIT;
+	char path[128], err[128];
+	cJSON *j = NULL;
+	long st;
+
+	snprintf(path, sizeof(path), "/v1/transfers/%s", tid);
+	st = tcl_call(police, "GET", path, move_hdrs, NULL, 0, &out);
+	if (st == 200)
+		j = json_parse_strict(out.data, out.len, 16, err, sizeof(err));
+	else if (st > 0)
+		fail_msg("GET transfer %s: %ld %s", tid, st, out.data);
+	buf_free(&out);
+	return j;
+}
+
+/* Poll until the transfer leaves "queued" (or timeout_ms); its status. */
+static cJSON *
+wait_transfer(tcl_t *police, const char *tid, long timeout_ms)
+{
+	long long until = now_ms() + timeout_ms;
+	cJSON *j;
+
+	for (;;) {
+		j = get_transfer(police, tid);
+		if (j != NULL && strcmp(json_get_str(j, "status"), "queued") != 0)
+			return j;
+		if (now_ms() > until)
+			return j;
+		cJSON_Delete(j);
+		sleep_ms(50);
+	}
+}
+
+/* ---------------------------------------------------------- configs */
+
+static cJSON *
+json_file_load(const char *path)
+{
+	char *text = NULL, err[128];
+	size_t len;
+	cJSON *j;
+
+	assert_int_equal(file_read_all(path, 4 << 20, &text, &len), 0);
+	j = json_parse_strict(text, len, 64, err, sizeof(err));
+	free(text);
+	assert_non_null(j);
+	return j;
+}
+
+static void
+json_file_save(const char *path, const cJSON *j)
+{
+	char *text = cJSON_Print(j);
+
+	assert_non_null(text);
+	assert_int_equal(file_write_atomic(path, text, strlen(text), 0644), 0);
+	free(text);
+}
+
+/* Small retry delays so that outages are over in seconds. */
+static void
+config_fast_retry(const gwt_env_t *e, const char *area, unsigned base_ms,
+    unsigned max_ms)
+{
+	char rel[128];
+	const char *path;
+	cJSON *j, *t;
+
+	snprintf(rel, sizeof(rel), "%s/gateway.json", area);
+	path = gwt_path(e, rel);
+	j = json_file_load(path);
+	t = cJSON_GetObjectItemCaseSensitive(j, "transfer");
+	assert_non_null(t);
+	cJSON_ReplaceItemInObjectCaseSensitive(t, "retry_base_ms",
+	    cJSON_CreateNumber(base_ms));
+	cJSON_ReplaceItemInObjectCaseSensitive(t, "retry_max_ms",
+	    cJSON_CreateNumber(max_ms));
+	json_file_save(path, j);
+	cJSON_Delete(j);
+}
+
+/* Remove peer `drop` from area's configuration, or point its URL at
+ * another port (port > 0). */
+static void
+config_peer_edit(const gwt_env_t *e, const char *area, const char *peer,
+    int port)
+{
+	char rel[128], url[64];
+	const char *path, *a;
+	cJSON *j, *peers, *p;
+	int i, n;
+
+	snprintf(rel, sizeof(rel), "%s/gateway.json", area);
+	path = gwt_path(e, rel);
+	j = json_file_load(path);
+	peers = cJSON_GetObjectItemCaseSensitive(j, "peers");
+	assert_true(cJSON_IsArray(peers));
+	n = cJSON_GetArraySize(peers);
+	for (i = 0; i < n; i++) {
+		p = cJSON_GetArrayItem(peers, i);
+		a = json_get_str(p, "area");
+		if (a == NULL || strcmp(a, peer) != 0)
+			continue;
+		if (port > 0) {
+			snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
+			cJSON_ReplaceItemInObjectCaseSensitive(p, "url",
+			    cJSON_CreateString(url));
+		} else
+			cJSON_DeleteItemFromArray(peers, i);
+		break;
+	}
+	assert_true(i < n);
+	json_file_save(path, j);
+	cJSON_Delete(j);
+}
+
+/* ---------------------------------------------------------- audit logs */
+
+typedef struct {
+	merkle_frontier_t f;
+	cJSON **leaves;
+	size_t n, cap;
+} log_ctx_t;
+
+static int
+log_leaf(void *arg, uint64_t index, const uint8_t *leaf, size_t len)
+{
+	log_ctx_t *c = arg;
+	merkle_hash_t h;
+	char err[128];
+
+	if (index != c->n)
+		return -1;
+	merkle_leaf_hash(leaf, len, h);
+	if (merkle_frontier_append(&c->f, h, NULL, NULL) < 0)
+		return -1;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 256;
+		c->leaves = realloc(c->leaves, c->cap * sizeof(*c->leaves));
+		if (c->leaves == NULL)
+			return -1;
+	}
+	c->leaves[c->n] = json_parse_strict((const char *)leaf, len, 16, err,
+	    sizeof(err));
+	if (c->leaves[c->n] == NULL)
+		return -1;
+	c->n++;
+	return 0;
+}
+
+static void
+log_free(log_ctx_t *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		cJSON_Delete(c->leaves[i]);
+	free(c->leaves);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Fetch area's whole log as its auditor once a signed checkpoint covers
+ * it; check the checkpoint's signature with pki/<area>/audit.vkey and that
+ * the entries hash to its root.  Fills c with the parsed entries. */
+static void
+log_fetch_verify(const gwt_env_t *e, const gwt_gw_t *gw, log_ctx_t *c)
+{
+	tcl_t au;
+	buf_t out = BUF_INIT;
+	char rel[128], err[256], origin[80], path[128];
+	char *vkey = NULL;
+	size_t vlen, body_len, count;
+	note_verifier_t *v;
+	merkle_hash_t root, mine;
+	uint64_t size = 0, have = 0, start;
+	long long until = now_ms() + 20000;
+	const char *p;
+	cJSON *h;
+	long st;
+
+	memset(c, 0, sizeof(*c));
+	merkle_frontier_init(&c->f);
+	tcl_open(&au, e, gw, gw->area, "auditor");
+	snprintf(rel, sizeof(rel), "pki/%s/audit.vkey", gw->area);
+	assert_int_equal(file_read_all(gwt_path(e, rel), 4096, &vkey, &vlen), 0);
+	v = note_verifier_parse(vkey, vlen, err, sizeof(err));
+	if (v == NULL)
+		fail_msg("audit.vkey: %s", err);
+	snprintf(origin, sizeof(origin), "visor.%s/audit", gw->area);
+	/* Wait until the log is idle and a checkpoint covers all of it. */
+	for (;;) {
+		assert_int_equal(tcl_call(&au, "GET", "/v1/health", NULL, NULL, 0,
+		    &out), 200);
+		h = json_parse_strict(out.data, out.len, 4, err, sizeof(err));
+		assert_non_null(h);
+		p = strstr(out.data, "\"audit_size\":");
+		assert_non_null(p);
+		have = strtoull(p + 13, NULL, 10);
+		cJSON_Delete(h);
+		st = tcl_call(&au, "GET", "/v1/audit/checkpoint", NULL, NULL, 0,
+		    &out);
+		if (st == 404 && have == 0) {
+			/* An empty log has no checkpoint yet. */
+			size = 0;
+			merkle_empty_root(root);
+			break;
+		}
+		assert_int_equal(st, 200);
+		if (note_open(v, out.data, out.len, &body_len, err,
+		    sizeof(err)) < 0)
+			fail_msg("%s checkpoint: %s", gw->area, err);
+		if (checkpoint_parse(out.data, body_len, origin, &size, root, err,
+		    sizeof(err)) < 0)
+			fail_msg("%s checkpoint: %s", gw->area, err);
+		if (size == have || now_ms() > until)
+			break;
+		sleep_ms(200);
+	}
+	assert_int_equal(size, have);
+	for (start = 0; start < size; start += count) {
+		uint64_t end = start + 1000 < size ? start + 1000 : size;
+
+		snprintf(path, sizeof(path), "/v1/audit/entries?start=%llu&end=%llu",
+		    (unsigned long long)start, (unsigned long long)end);
+		assert_int_equal(tcl_call(&au, "GET", path, NULL, NULL, 0, &out),
+		    200);
+		if (proof_json_entries(out.data, out.len, start, 1000, log_leaf, c,
+		    &count, err, sizeof(err)) < 0)
+			fail_msg("%s entries: %s", gw->area, err);
+		assert_true(count > 0);
+	}
+	merkle_frontier_root(&c->f, mine);
+	assert_memory_equal(mine, root, MERKLE_HASH_LEN);
+	note_verifier_free(v);
+	free(vkey);
+	buf_free(&out);
+	tcl_close(&au);
+}
+
+/* Number of entries with op and transfer tid (tid NULL: any). */
+static size_t
+log_count(const log_ctx_t *c, const char *op, const char *tid)
+{
+	size_t i, n = 0;
+	const char *s;
+
+	for (i = 0; i < c->n; i++) {
+		s = json_get_str(c->leaves[i], "op");
+		if (s == NULL || strcmp(s, op) != 0)
+			continue;
+		s = json_get_str(c->leaves[i], "transfer");
+		if (tid == NULL || (s != NULL && strcmp(s, tid) == 0))
+			n++;
+	}
+	return n;
+}
+
+/* The last entry with op and tid, or NULL. */
+static const cJSON *
+log_find(const log_ctx_t *c, const char *op, const char *tid)
+{
+	size_t i;
+	const char *s, *t;
+
+	for (i = c->n; i-- > 0;) {
+		s = json_get_str(c->leaves[i], "op");
+		t = json_get_str(c->leaves[i], "transfer");
+		if (s != NULL && strcmp(s, op) == 0 &&
+		    (tid == NULL || (t != NULL && strcmp(t, tid) == 0)))
+			return c->leaves[i];
+	}
+	return NULL;
+}
+
+static int
+json_array_has(const cJSON *arr, const char *s)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, arr)
+		if (cJSON_IsString(it) && strcmp(it->valuestring, s) == 0)
+			return 1;
+	return 0;
+}
+
+static tls_trust_t *
+trust_for(const gwt_env_t *e, const char *const *areas, size_t n)
+{
+	char cas[4][600], crls[4][600], err[256];
+	const char *pc[4], *pl[4];
+	tls_trust_t *t;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(cas[i], sizeof(cas[i]), "%s/pki/%s/ca.crt", e->dir, areas[i]);
+		snprintf(crls[i], sizeof(crls[i]), "%s/pki/%s/crl.pem", e->dir,
+		    areas[i]);
+		pc[i] = cas[i];
+		pl[i] = crls[i];
+	}
+	t = tls_trust_load(gwt_path(e, "pki/root.crt"), pc, n, pl, n, err,
+	    sizeof(err));
+	if (t == NULL)
+		fail_msg("trust: %s", err);
+	return t;
+}
+
+/* ---------------------------------------------------------- fixtures */
+
+typedef struct {
+	gwt_env_t env;
+	gwt_gw_t gw[3];
+} fx_t;
+
+static int
+fx_setup(void **state, const char *areas)
+{
+	fx_t *f = calloc(1, sizeof(*f));
+
+	if (f == NULL || gwt_env_setup(&f->env, areas) < 0) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+setup2(void **state)
+{
+	return fx_setup(state, "norfolk,suffolk");
+}
+
+static int
+setup3(void **state)
+{
+	return fx_setup(state, "norfolk,suffolk,essex");
+}
+
+static int
+teardown(void **state)
+{
+	fx_t *f = *state;
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		if (f->gw[i].pid > 0)
+			gwt_gw_stop(&f->gw[i]);
+	gwt_env_cleanup(&f->env);
+	free(f);
+	return 0;
+}
+
+static void
+start_gw(fx_t *f, int i, const char *area)
+{
+	if (gwt_gw_start(&f->env, area, &f->gw[i]) < 0)
+		fail_msg("cannot start %s (see %s/%s.log)", area, f->env.dir, area);
+}
+
+/* ---------------------------------------------------------- tests */
+
+/* A level 3 record reaches Suffolk with the transfer fields only, managed
+ * there; receipts and audit entries on both sides. */
+static void
+test_delivered_with_receipts(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
+	tcl_t prob, pol, spol;
+	char tid[TRANSFER_ID_LEN + 1], err[256];
+	buf_t out = BUF_INIT;
+	cJSON *t, *rec, *w;
+	const cJSON *intel, *e_out, *e_rcpt, *e_in;
+	const char *const areas[] = { "norfolk", "suffolk" };
+	tls_trust_t *trust;
+	transfer_receipt_t rc;
+	log_ctx_t ln, ls;
+	char *wtext;
+
+	start_gw(f, 0, "norfolk");
+	start_gw(f, 1, "suffolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	tcl_open(&spol, &f->env, sfk, "suffolk", "agency-police");
+	put_record(&prob, "NFK-IT-0001", 2, 3);
+
+	/* Housing may not start a transfer. */
+	{
+		tcl_t hou;
+		char t2[TRANSFER_ID_LEN + 1];
+
+		tcl_open(&hou, &f->env, nfk, "norfolk", "agency-housing");
+		assert_int_equal(start_transfer(&hou, "NFK-IT-0001", "suffolk", t2),
+		    403);
+		assert_int_equal(start_transfer(&pol, "NFK-IT-0001", "nowhere", t2),
+		    400);
+		assert_int_equal(start_transfer(&pol, "NFK-IT-9999", "suffolk", t2),
+		    404);
+		tcl_close(&hou);
+	}
+
+	assert_int_equal(start_transfer(&pol, "NFK-IT-0001", "suffolk", tid), 202);
+	t = wait_transfer(&pol, tid, 20000);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "delivered");
+	w = cJSON_GetObjectItemCaseSensitive(t, "receipt");
+	assert_true(cJSON_IsObject(w));
+
+	/* The receipt verifies against the national root and names the
+	 * digest the sender logged. */
+	log_fetch_verify(&f->env, nfk, &ln);
+	e_out = log_find(&ln, "transfer-out", tid);
+	e_rcpt = log_find(&ln, "receipt", tid);
+	assert_non_null(e_out);
+	assert_non_null(e_rcpt);
+	assert_string_equal(json_get_str(e_out, "recipient"),
+	    "urn:visor:suffolk:gateway");
+	assert_true(json_array_has(cJSON_GetObjectItemCaseSensitive(e_out,
+	    "withheld"), "health"));
+	assert_string_equal(json_get_str(e_rcpt, "result"), "ok");
+	trust = trust_for(&f->env, areas, 2);
+	wtext = cJSON_PrintUnformatted(w);
+	if (transfer_receipt_verify(wtext, strlen(wtext), trust,
+	    "urn:visor:suffolk:gateway", tid, json_get_str(e_out, "digest"), &rc,
+	    err, sizeof(err)) < 0)
+		fail_msg("receipt: %s", err);
+	/* Signed by the wrong party it does not verify. */
+	assert_int_equal(transfer_receipt_verify(wtext, strlen(wtext), trust,
+	    "urn:visor:norfolk:gateway", tid, NULL, &rc, err, sizeof(err)), -1);
+	free(wtext);
+	tls_trust_free(trust);
+
+	/* What Suffolk holds: managed there, no health, shareable
+	 * intelligence only. */
+	assert_int_equal(tcl_call(&spol, "GET", "/v1/records/NFK-IT-0001",
+	    read_hdrs, NULL, 0, &out), 200);
+	rec = json_parse_strict(out.data, out.len, 32, err, sizeof(err));
+	assert_non_null(rec);
+	assert_string_equal(json_get_str(rec, "managing_area"), "suffolk");
+	assert_null(cJSON_GetObjectItemCaseSensitive(rec, "health"));
+	intel = cJSON_GetObjectItemCaseSensitive(rec, "intelligence");
+	assert_int_equal(cJSON_GetArraySize(intel), 1);
+	assert_string_equal(json_get_str(cJSON_GetArrayItem(intel, 0), "handling"),
+	    "shareable");
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(rec, "person"));
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(rec, "licence"));
+	cJSON_Delete(rec);
+
+	log_fetch_verify(&f->env, sfk, &ls);
+	assert_int_equal(log_count(&ls, "transfer-in", tid), 1);
+	e_in = log_find(&ls, "transfer-in", tid);
+	assert_string_equal(json_get_str(e_in, "digest"),
+	    json_get_str(e_out, "digest"));
+	assert_string_equal(json_get_str(cJSON_GetObjectItemCaseSensitive(e_in,
+	    "actor"), "id"), "urn:visor:norfolk:gateway");
+	assert_int_equal(rc.audit_index,
+	    (uint64_t)cJSON_GetObjectItemCaseSensitive(e_in, "seq")->valuedouble);
+
+	/* visorctl follows it and checks the receipt itself. */
+	{
+		char gwurl[64], cert[600];
+		buf_t so = BUF_INIT, se = BUF_INIT;
+		const char *argv[] = { gwt_prog(&f->env, "visorctl"), "transfer",
+		    "--status", tid, "--gateway", gwurl, "--cert", cert, NULL };
+
+		snprintf(gwurl, sizeof(gwurl), "https://127.0.0.1:%d", nfk->port);
+		snprintf(cert, sizeof(cert), "%s/pki/norfolk/agency-police.crt",
+		    f->env.dir);
+		assert_int_equal(gwt_run(argv, NULL, 0, &so, &se), 0);
+		assert_non_null(strstr(so.data, "delivered"));
+		assert_non_null(strstr(so.data, "signature  verified"));
+		buf_free(&so);
+		buf_free(&se);
+	}
+
+	log_free(&ln);
+	log_free(&ls);
+	cJSON_Delete(t);
+	buf_free(&out);
+	tcl_close(&prob);
+	tcl_close(&pol);
+	tcl_close(&spol);
+}
+
+/* Transfers queued while Suffolk is down are all delivered, once each,
+ * when it comes up. */
+static void
+test_receiver_down_then_back(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
+	enum { N = 20 };
+	char tids[N][TRANSFER_ID_LEN + 1], id[32];
+	tcl_t prob, pol;
+	log_ctx_t ls;
+	cJSON *t;
+	int i;
+
+	config_fast_retry(&f->env, "norfolk", 50, 400);
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	for (i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "NFK-DOWN-%04d", i);
+		put_record(&prob, id, 1, 2);
+	}
+	for (i = 0; i < N; i++) {
+		snprintf(id, sizeof(id), "NFK-DOWN-%04d", i % 5);
+		assert_int_equal(start_transfer(&pol, id, "suffolk", tids[i]), 202);
+	}
+	sleep_ms(1500);
+	for (i = 0; i < N; i++) {
+		t = get_transfer(&pol, tids[i]);
+		assert_non_null(t);
+		assert_string_equal(json_get_str(t, "status"), "queued");
+		cJSON_Delete(t);
+	}
+	assert_true(gwt_log_contains(nfk, "event=delivery-retry"));
+	start_gw(f, 1, "suffolk");
+	for (i = 0; i < N; i++) {
+		t = wait_transfer(&pol, tids[i], 30000);
+		assert_non_null(t);
+		assert_string_equal(json_get_str(t, "status"), "delivered");
+		cJSON_Delete(t);
+	}
+	log_fetch_verify(&f->env, sfk, &ls);
+	for (i = 0; i < N; i++)
+		assert_int_equal(log_count(&ls, "transfer-in", tids[i]), 1);
+	assert_int_equal(log_count(&ls, "transfer-in", NULL), N);
+	log_free(&ls);
+	tcl_close(&prob);
+	tcl_close(&pol);
+}
+
+/* 500 transfers with kill -9 of the sender and of the receiver at random
+ * moments: every 202 delivered exactly once, both logs verify. */
+static void
+test_kill9_exactly_once(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
+	enum { N = 500, RECORDS = 10 };
+	char (*tids)[TRANSFER_ID_LEN + 1];
+	char id[32];
+	tcl_t prob, pol;
+	log_ctx_t ln, ls;
+	size_t accepted = 0, i, j, kills = 0, failures = 0;
+	unsigned next_kill;
+	unsigned char rnd[4];
+	cJSON *t;
+	long st;
+
+	tids = calloc(N, sizeof(*tids));
+	assert_non_null(tids);
+	config_fast_retry(&f->env, "norfolk", 20, 300);
+	start_gw(f, 0, "norfolk");
+	start_gw(f, 1, "suffolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	for (i = 0; i < RECORDS; i++) {
+		snprintf(id, sizeof(id), "NFK-KILL-%04zu", i);
+		put_record(&prob, id, 2, 2);
+	}
+	RAND_bytes(rnd, sizeof(rnd));
+	next_kill = 20 + rnd[0] % 60;
+	while (accepted < N) {
+		snprintf(id, sizeof(id), "NFK-KILL-%04zu", accepted % RECORDS);
+		st = start_transfer(&pol, id, "suffolk", tids[accepted]);
+		if (st == 202)
+			accepted++;
+		else if (++failures > 200)
+			fail_msg("too many refused transfers (last %ld)", st);
+		if (accepted < next_kill)
+			continue;
+		/* A random victim, at a random moment: the outbox is busy
+		 * delivering what was queued so far. */
+		RAND_bytes(rnd, sizeof(rnd));
+		sleep_ms(rnd[1] % 40);
+		if (rnd[0] & 1) {
+			gwt_gw_kill9(sfk);
+			sleep_ms(rnd[2] % 300);
+			start_gw(f, 1, "suffolk");
+		} else {
+			gwt_gw_kill9(nfk);
+			start_gw(f, 0, "norfolk");
+		}
+		kills++;
+		next_kill = (unsigned)accepted + 30 + rnd[3] % 70;
+	}
+	assert_true(kills >= 4);
+	/* Everything accepted is delivered. */
+	for (i = 0; i < N; i++) {
+		t = NULL;
+		for (j = 0; j < 3 && t == NULL; j++)
+			t = wait_transfer(&pol, tids[i], 60000);
+		assert_non_null(t);
+		if (strcmp(json_get_str(t, "status"), "delivered") != 0)
+			fail_msg("transfer %s: %s", tids[i], json_get_str(t, "status"));
+		cJSON_Delete(t);
+	}
+	/* Exactly once: one transfer-in per accepted id, and no id twice
+	 * among all of them (a transfer the killed sender committed but
+	 * could not acknowledge is delivered too, once). */
+	log_fetch_verify(&f->env, sfk, &ls);
+	log_fetch_verify(&f->env, nfk, &ln);
+	for (i = 0; i < N; i++) {
+		assert_int_equal(log_count(&ls, "transfer-in", tids[i]), 1);
+		assert_int_equal(log_count(&ln, "transfer-out", tids[i]), 1);
+		assert_int_equal(log_count(&ln, "receipt", tids[i]), 1);
+	}
+	for (i = 0; i < ls.n; i++) {
+		const char *op = json_get_str(ls.leaves[i], "op");
+		const char *tid = json_get_str(ls.leaves[i], "transfer");
+
+		if (op != NULL && strcmp(op, "transfer-in") == 0)
+			assert_int_equal(log_count(&ls, "transfer-in", tid), 1);
+	}
+	assert_true(log_count(&ls, "transfer-in", NULL) >= N);
+	assert_true(log_count(&ls, "transfer-in", NULL) ==
+	    log_count(&ln, "receipt", NULL));
+	print_message("kill9: %zu transfers, %zu kills, %zu refused while down\n",
+	    accepted, kills, failures);
+	log_free(&ls);
+	log_free(&ln);
+	tcl_close(&prob);
+	tcl_close(&pol);
+	free(tids);
+}
+
+/* The sender's policy lets health through; the receiver refuses the
+ * transfer whole and logs why. */
+static void
+test_receiver_refuses_forbidden_field(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
+	tcl_t prob, pol, spol;
+	char tid[TRANSFER_ID_LEN + 1];
+	char path[600];
+	cJSON *p, *rules, *r = NULL, *fields, *t, *pe;
+	const cJSON *deny, *e_out;
+	log_ctx_t ls, ln;
+	buf_t out = BUF_INIT;
+	int n, i;
+
+	/* gwt_path's buffers are reused: keep a copy. */
+	snprintf(path, sizeof(path), "%s", gwt_path(&f->env, "norfolk/policy.json"));
+	config_fast_retry(&f->env, "norfolk", 50, 400);
+	start_gw(f, 0, "norfolk");
+	start_gw(f, 1, "suffolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	tcl_open(&spol, &f->env, sfk, "suffolk", "agency-police");
+	put_record(&prob, "NFK-LEAK-0001", 1, 2);
+
+	p = json_file_load(path);
+	rules = cJSON_GetObjectItemCaseSensitive(p, "rules");
+	n = cJSON_GetArraySize(rules);
+	for (i = 0; i < n; i++) {
+		r = cJSON_GetArrayItem(rules, i);
+		if (strcmp(json_get_str(r, "id"), "transfer-offender-move") == 0)
+			break;
+	}
+	assert_true(i < n);
+	fields = cJSON_GetObjectItemCaseSensitive(r, "fields");
+	cJSON_AddItemToArray(fields, cJSON_CreateString("health"));
+	json_file_save(path, p);
+	cJSON_Delete(p);
+	assert_int_equal(gwt_gw_hup(nfk), 0);
+
+	assert_int_equal(start_transfer(&pol, "NFK-LEAK-0001", "suffolk", tid), 202);
+	t = wait_transfer(&pol, tid, 20000);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "rejected");
+	assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(t, "receipt")));
+	pe = cJSON_GetObjectItemCaseSensitive(t, "error");
+	assert_non_null(pe);
+	assert_string_equal(json_get_str(pe, "code"), "ingress-denied");
+	assert_non_null(strstr(json_get_str(pe, "message"), "health"));
+	cJSON_Delete(t);
+
+	/* Nothing stored at Suffolk; the refusal is logged with the paths. */
+	assert_int_equal(tcl_call(&spol, "GET", "/v1/records/NFK-LEAK-0001",
+	    read_hdrs, NULL, 0, &out), 404);
+	log_fetch_verify(&f->env, sfk, &ls);
+	assert_int_equal(log_count(&ls, "transfer-in", NULL), 0);
+	deny = log_find(&ls, "deny", tid);
+	assert_non_null(deny);
+	assert_string_equal(json_get_str(deny, "reason"), "ingress-policy");
+	assert_true(json_array_has(cJSON_GetObjectItemCaseSensitive(deny,
+	    "withheld"), "health"));
+	log_fetch_verify(&f->env, nfk, &ln);
+	e_out = log_find(&ln, "transfer-out", tid);
+	assert_non_null(e_out);
+	assert_string_equal(json_get_str(e_out, "result"), "rejected");
+	assert_non_null(strstr(json_get_str(e_out, "reason"), "ingress-denied"));
+	log_free(&ls);
+	log_free(&ln);
+	buf_free(&out);
+	tcl_close(&prob);
+	tcl_close(&pol);
+	tcl_close(&spol);
+}
+
+/* Build a transfer body from `from` to `to` for a fresh synthetic record
+ * and sign it with the key file keyrel (under the quickstart folder). */
+static void
+signed_body(const gwt_env_t *e, const char *from, const char *to,
+    const char *record_id, const char *keyrel, buf_t *body, buf_t *sig,
+    char tid[TRANSFER_ID_LEN + 1])
+{
+	transfer_body_t tb;
+	buf_t rec = BUF_INIT;
+	cJSON *r;
+	EVP_PKEY *k;
+	char err[256];
+
+	memset(&tb, 0, sizeof(tb));
+	assert_int_equal(transfer_new_id(tid), 0);
+	snprintf(tb.transfer_id, sizeof(tb.transfer_id), "%s", tid);
+	snprintf(tb.from_area, sizeof(tb.from_area), "%s", from);
+	snprintf(tb.to_area, sizeof(tb.to_area), "%s", to);
+	snprintf(tb.purpose, sizeof(tb.purpose), "offender-move");
+	snprintf(tb.justification, sizeof(tb.justification), "integration test");
+	snprintf(tb.sent_at, sizeof(tb.sent_at), "2026-11-24T08:00:00.000Z");
+	/* What a sender's transfer rule would pass: no health, shareable
+	 * intelligence only. */
+	buf_printf(&rec,
+	    "{\"id\":\"%s\",\"managing_area\":\"%s\",\"category\":1,\"level\":1,"
+	    "\"person\":{\"surname\":\"EXAMPLE\",\"forenames\":\"Synthetic\"},"
+	    "\"intelligence\":[{\"grade\":\"B2\",\"handling\":\"shareable\","
+	    "\"date\":\"2026-04-01\",\"text\":\"synthetic\"}]}", record_id, from);
+	r = json_parse_strict(rec.data, rec.len, 8, err, sizeof(err));
+	assert_non_null(r);
+	buf_reset(body);
+	assert_int_equal(transfer_body_build(&tb, r, body), 0);
+	k = keyfile_load_private(gwt_path(e, keyrel), err, sizeof(err));
+	if (k == NULL)
+		fail_msg("%s: %s", keyrel, err);
+	buf_reset(sig);
+	assert_int_equal(sig_sign(k, body->data, body->len, sig), 0);
+	EVP_PKEY_free(k);
+	cJSON_Delete(r);
+	buf_free(&rec);
+}
+
+static long
+peer_post(tcl_t *t, const buf_t *body, const buf_t *sig, buf_t *out)
+{
+	char h[600];
+	const char *hdrs[] = { h, NULL };
+
+	snprintf(h, sizeof(h), "X-Visor-Signature: %s", sig->data);
+	return tcl_call(t, "POST", "/v1/peer/transfers", hdrs, body->data,
+	    body->len, out);
+}
+
+static const char *
+error_code(const buf_t *out, char *code, size_t len)
+{
+	cJSON *j;
+	char err[64];
+	const char *s = NULL;
+
+	code[0] = '\0';
+	j = json_parse_strict(out->data, out->len, 4, err, sizeof(err));
+	if (j != NULL)
+		s = json_get_str(cJSON_GetObjectItemCaseSensitive(j, "error"),
+		    "code");
+	snprintf(code, len, "%s", s ? s : "");
+	cJSON_Delete(j);
+	return code;
+}
+
+/* Suffolk knows norfolk as a peer but not essex: essex's real gateway
+ * certificate is refused, agencies are refused, and norfolk's certificate
+ * cannot speak for essex. */
+static void
+test_wrong_peer_refused(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *sfk = &f->gw[1];
+	tcl_t ess, nfk, spol;
+	buf_t body = BUF_INIT, sig = BUF_INIT, out = BUF_INIT;
+	char tid[TRANSFER_ID_LEN + 1], code[64];
+	log_ctx_t ls;
+
+	config_peer_edit(&f->env, "suffolk", "essex", 0);
+	start_gw(f, 1, "suffolk");
+	tcl_open(&ess, &f->env, sfk, "essex", "gateway");
+	tcl_open(&nfk, &f->env, sfk, "norfolk", "gateway");
+	tcl_open(&spol, &f->env, sfk, "suffolk", "agency-police");
+
+	signed_body(&f->env, "essex", "suffolk", "ESX-IT-0001",
+	    "pki/essex/gateway.key", &body, &sig, tid);
+	assert_int_equal(peer_post(&ess, &body, &sig, &out), 403);
+	assert_string_equal(error_code(&out, code, sizeof(code)), "forbidden");
+	/* A body claiming to come from norfolk, with essex's certificate. */
+	signed_body(&f->env, "norfolk", "suffolk", "ESX-IT-0002",
+	    "pki/essex/gateway.key", &body, &sig, tid);
+	assert_int_equal(peer_post(&ess, &body, &sig, &out), 403);
+	/* Norfolk's certificate, but the body says essex. */
+	signed_body(&f->env, "essex", "suffolk", "ESX-IT-0003",
+	    "pki/norfolk/gateway.key", &body, &sig, tid);
+	assert_int_equal(peer_post(&nfk, &body, &sig, &out), 403);
+	assert_string_equal(error_code(&out, code, sizeof(code)), "wrong-area");
+	/* Norfolk's certificate, addressed to another area. */
+	signed_body(&f->env, "norfolk", "essex", "ESX-IT-0004",
+	    "pki/norfolk/gateway.key", &body, &sig, tid);
+	assert_int_equal(peer_post(&nfk, &body, &sig, &out), 403);
+	/* An agency of Suffolk is no gateway. */
+	signed_body(&f->env, "suffolk", "suffolk", "ESX-IT-0005",
+	    "pki/suffolk/agency-police.key", &body, &sig, tid);
+	assert_int_equal(peer_post(&spol, &body, &sig, &out), 403);
+
+	log_fetch_verify(&f->env, sfk, &ls);
+	assert_int_equal(log_count(&ls, "transfer-in", NULL), 0);
+	assert_true(log_count(&ls, "deny", NULL) >= 5);
+	log_free(&ls);
+	assert_int_equal(tcl_call(&spol, "GET", "/v1/records/ESX-IT-0001",
+	    read_hdrs, NULL, 0, &out), 404);
+
+	buf_free(&body);
+	buf_free(&sig);
+	buf_free(&out);
+	tcl_close(&ess);
+	tcl_close(&nfk);
+	tcl_close(&spol);
+}
+
+/* Norfolk's peer "suffolk" points at essex's gateway: the sender refuses
+ * to deliver to a certificate that is not urn:visor:suffolk:gateway. */
+static void
+test_sender_refuses_wrong_receiver(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0], *ess = &f->gw[2];
+	tcl_t prob, pol;
+	char tid[TRANSFER_ID_LEN + 1];
+	log_ctx_t le;
+	cJSON *t;
+	int64_t attempts = 0;
+
+	config_fast_retry(&f->env, "norfolk", 50, 300);
+	start_gw(f, 2, "essex");
+	config_peer_edit(&f->env, "norfolk", "suffolk", ess->port);
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&prob, "NFK-MITM-0001", 1, 2);
+	assert_int_equal(start_transfer(&pol, "NFK-MITM-0001", "suffolk", tid), 202);
+	sleep_ms(1500);
+	t = get_transfer(&pol, tid);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "queued");
+	assert_int_equal(json_get_int(t, "attempts", 0, 1000000, &attempts), 0);
+	assert_true(attempts >= 1);
+	cJSON_Delete(t);
+	assert_true(gwt_log_contains(nfk, "event=delivery-retry"));
+	/* Essex saw no request on /v1/peer/transfers: refused in the
+	 * handshake, before any byte of the record was sent. */
+	assert_false(gwt_log_contains(ess, "path=/v1/peer/transfers"));
+	log_fetch_verify(&f->env, ess, &le);
+	assert_int_equal(log_count(&le, "transfer-in", NULL), 0);
+	log_free(&le);
+	tcl_close(&prob);
+	tcl_close(&pol);
+}
+
+/* Bad signatures are refused; an exact replay gets the same receipt and
+ * stores nothing twice; the same id with other bytes is refused. */
+static void
+test_signatures_and_replay(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *sfk = &f->gw[1];
+	tcl_t nfk, spol;
+	buf_t body = BUF_INIT, sig = BUF_INIT, out = BUF_INIT, first = BUF_INIT;
+	buf_t body2 = BUF_INIT, sig2 = BUF_INIT;
+	char tid[TRANSFER_ID_LEN + 1], tid2[TRANSFER_ID_LEN + 1], code[64];
+	char err[256], *p;
+	const char *const areas[] = { "norfolk", "suffolk" };
+	tls_trust_t *trust;
+	transfer_receipt_t rc;
+	log_ctx_t ls;
+	cJSON *rec;
+	int64_t version = 0;
+
+	start_gw(f, 1, "suffolk");
+	tcl_open(&nfk, &f->env, sfk, "norfolk", "gateway");
+	tcl_open(&spol, &f->env, sfk, "suffolk", "agency-police");
+
+	/* Signed with another key (norfolk police's) than the certificate's. */
+	signed_body(&f->env, "norfolk", "suffolk", "NFK-SIG-0001",
+	    "pki/norfolk/agency-police.key", &body, &sig, tid);
+	assert_int_equal(peer_post(&nfk, &body, &sig, &out), 403);
+	assert_string_equal(error_code(&out, code, sizeof(code)), "bad-signature");
+	/* Signed with Suffolk's own gateway key. */
+	signed_body(&f->env, "norfolk", "suffolk", "NFK-SIG-0001",
+	    "pki/suffolk/gateway.key", &body, &sig, tid);
+	assert_int_equal(peer_post(&nfk, &body, &sig, &out), 403);
+	assert_string_equal(error_code(&out, code, sizeof(code)), "bad-signature");
+	/* Properly signed, then tampered with (one byte of the record). */
+	signed_body(&f->env, "norfolk", "suffolk", "NFK-SIG-0001",
+	    "pki/norfolk/gateway.key", &body, &sig, tid);
+	p = strstr(body.data, "EXAMPLE");
+	assert_non_null(p);
+	p[0] = 'X';
+	assert_int_equal(peer_post(&nfk, &body, &sig, &out), 403);
+	assert_string_equal(error_code(&out, code, sizeof(code)), "bad-signature");
+	p[0] = 'E';
+	/* No signature at all; a signature that is not base64. */
+	{
+		const char *none[] = { NULL };
+		const char *junk[] = { "X-Visor-Signature: !!!", NULL };
+
+		assert_int_equal(tcl_call(&nfk, "POST", "/v1/peer/transfers", none,
+		    body.data, body.len, &out), 403);
+		assert_int_equal(tcl_call(&nfk, "POST", "/v1/peer/transfers", junk,
+		    body.data, body.len, &out), 403);
+	}
+	assert_int_equal(tcl_call(&spol, "GET", "/v1/records/NFK-SIG-0001",
+	    read_hdrs, NULL, 0, &out), 404);
+
+	/* The genuine body: stored once, the receipt verifies. */
+	assert_int_equal(peer_post(&nfk, &body, &sig, &first), 200);
+	trust = trust_for(&f->env, areas, 2);
+	{
+		char digest[65];
+
+		sig_sha256_hex(body.data, body.len, digest);
+		if (transfer_receipt_verify(first.data, first.len, trust,
+		    "urn:visor:suffolk:gateway", tid, digest, &rc, err,
+		    sizeof(err)) < 0)
+			fail_msg("receipt: %s", err);
+	}
+	tls_trust_free(trust);
+	/* The exact replay (same body, same signature): the same receipt. */
+	assert_int_equal(peer_post(&nfk, &body, &sig, &out), 200);
+	assert_int_equal(out.len, first.len);
+	assert_memory_equal(out.data, first.data, first.len);
+	/* Re-signed (ECDSA signatures differ each time): still the same. */
+	{
+		EVP_PKEY *k = keyfile_load_private(gwt_path(&f->env,
+		    "pki/norfolk/gateway.key"), err, sizeof(err));
+
+		assert_non_null(k);
+		buf_reset(&sig2);
+		assert_int_equal(sig_sign(k, body.data, body.len, &sig2), 0);
+		EVP_PKEY_free(k);
+		assert_int_equal(peer_post(&nfk, &body, &sig2, &out), 200);
+		assert_memory_equal(out.data, first.data, first.len);
+	}
+	/* The same transfer id with other content: refused, not stored. */
+	signed_body(&f->env, "norfolk", "suffolk", "NFK-SIG-0002",
+	    "pki/norfolk/gateway.key", &body2, &sig2, tid2);
+	{
+		/* Put tid into body2 and sign it again. */
+		char *q = strstr(body2.data, tid2);
+		EVP_PKEY *k;
+
+		assert_non_null(q);
+		memcpy(q, tid, TRANSFER_ID_LEN);
+		k = keyfile_load_private(gwt_path(&f->env,
+		    "pki/norfolk/gateway.key"), err, sizeof(err));
+		assert_non_null(k);
+		buf_reset(&sig2);
+		assert_int_equal(sig_sign(k, body2.data, body2.len, &sig2), 0);
+		EVP_PKEY_free(k);
+	}
+	assert_int_equal(peer_post(&nfk, &body2, &sig2, &out), 409);
+	assert_string_equal(error_code(&out, code, sizeof(code)),
+	    "transfer-id-reused");
+	assert_int_equal(tcl_call(&spol, "GET", "/v1/records/NFK-SIG-0002",
+	    read_hdrs, NULL, 0, &out), 404);
+
+	/* One version, one transfer-in. */
+	assert_int_equal(tcl_call(&spol, "GET", "/v1/records/NFK-SIG-0001",
+	    read_hdrs, NULL, 0, &out), 200);
+	rec = json_parse_strict(out.data, out.len, 16, err, sizeof(err));
+	assert_non_null(rec);
+	assert_int_equal(json_get_int(rec, "version", 1, 1000, &version), 0);
+	assert_int_equal(version, 1);
+	assert_string_equal(json_get_str(rec, "managing_area"), "suffolk");
+	cJSON_Delete(rec);
+	log_fetch_verify(&f->env, sfk, &ls);
+	assert_int_equal(log_count(&ls, "transfer-in", tid), 1);
+	assert_int_equal(log_count(&ls, "transfer-in", NULL), 1);
+	assert_true(log_count(&ls, "deny", NULL) >= 5);
+	log_free(&ls);
+
+	buf_free(&body);
+	buf_free(&sig);
+	buf_free(&body2);
+	buf_free(&sig2);
+	buf_free(&out);
+	buf_free(&first);
+	tcl_close(&nfk);
+	tcl_close(&spol);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_delivered_with_receipts,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_signatures_and_replay,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_receiver_refuses_forbidden_field,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_peer_refused,
+		    setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_sender_refuses_wrong_receiver,
+		    setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_receiver_down_then_back,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_kill9_exactly_once,
+		    setup2, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	/* VISOR_TEST_FILTER=test_kill9* runs only the matching tests. */
+	if (getenv("VISOR_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("VISOR_TEST_FILTER"));
+	if (https_global_init() < 0)
+		return 1;
+	return cmocka_run_group_tests_name("transfers", tests, NULL, NULL);
+}
