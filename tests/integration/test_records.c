@@ -498,6 +498,24 @@ test_required_headers(void **state)
 	call("agency-police", "GET", "/v1/records/REC-HDR-1", long_just, NULL, &r);
 	assert_error(&r, 400, "512");
 	gwt_resp_free(&r);
+	/* Staff numbers are printable ASCII of at most 128 bytes. */
+	{
+		char actor[200];
+		const char *h[4] = { actor, "X-Visor-Purpose: review",
+		    "X-Visor-Justification: actor bounds", NULL };
+
+		snprintf(actor, sizeof(actor), "X-Visor-Actor: %0128d", 7);
+		assert_int_equal(status_of("agency-police", "GET",
+		    "/v1/records/REC-HDR-1", h, NULL), 200);
+		snprintf(actor, sizeof(actor), "X-Visor-Actor: %0129d", 7);
+		call("agency-police", "GET", "/v1/records/REC-HDR-1", h, NULL, &r);
+		assert_error(&r, 400, "X-Visor-Actor");
+		gwt_resp_free(&r);
+		snprintf(actor, sizeof(actor), "X-Visor-Actor: caf\xc3\xa9");
+		call("agency-police", "GET", "/v1/records/REC-HDR-1", h, NULL, &r);
+		assert_error(&r, 400, "X-Visor-Actor");
+		gwt_resp_free(&r);
+	}
 	/* Every purpose of SPEC section 5 is accepted. */
 	{
 		static const char *const purposes[] = { "risk-management",
