@@ -158,6 +158,9 @@ say "managing_area is now suffolk; health and police-only intelligence never lef
 say "$(tr ',' '\n' <"$run/suffolk.json" | grep -c '"handling":"shareable"') shareable intelligence item(s) arrived, 0 police-only, no health."
 
 step "Auditors check both audit logs against the areas' verifier keys"
+# Each gateway signs a checkpoint within 1 s of new entries; wait for it so
+# the check covers everything above.
+sleep 1.2
 if "$visorctl" --help | grep -q '^  audit '; then
 	for area in norfolk suffolk; do
 		url=$nfk
@@ -174,7 +177,6 @@ else
 	for area in norfolk suffolk; do
 		url=$nfk
 		[ "$area" = suffolk ] && url=$sfk
-		sleep 1.1	# a checkpoint is signed within 1 s of new entries
 		curl -sS --cacert "$pki/root.crt" --cert "$pki/$area/auditor.crt" \
 		    --key "$pki/$area/auditor.key" "$url/v1/audit/checkpoint" |
 		    indent

@@ -553,12 +553,28 @@ teardown(void **state)
 	fx_t *f = *state;
 	size_t i;
 
-	for (i = 0; i < 3; i++)
-		if (f->gw[i].pid > 0)
-			gwt_gw_stop(&f->gw[i]);
-	gwt_env_cleanup(&f->env);
+	int rc = 0, st;
+
+	/* A gateway must stop cleanly and its log must hold no sanitizer
+	 * report (a crash would otherwise only show as a timeout). */
+	for (i = 0; i < 3; i++) {
+		if (f->gw[i].pid > 0 && (st = gwt_gw_stop(&f->gw[i])) != 0) {
+			fprintf(stderr, "%s exited with status %d (see %s)\n",
+			    f->gw[i].area, st, f->gw[i].log);
+			rc = -1;
+		}
+		if (f->gw[i].area[0] != '\0' &&
+		    (gwt_log_contains(&f->gw[i], "AddressSanitizer") ||
+		    gwt_log_contains(&f->gw[i], "runtime error:") ||
+		    gwt_log_contains(&f->gw[i], "LeakSanitizer"))) {
+			fprintf(stderr, "sanitizer report in %s\n", f->gw[i].log);
+			rc = -1;
+		}
+	}
+	if (rc == 0)
+		gwt_env_cleanup(&f->env);
 	free(f);
-	return 0;
+	return rc;
 }
 
 static void
