@@ -7,7 +7,8 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-bin="$top/${BUILD:-build}/bin"
+build=${1:-${BUILD:-build}}
+bin="$top/$build/bin"
 run="$top/demo-run"
 visorctl="$bin/visorctl"
 started=$(date +%s)
