@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,7 +48,6 @@ struct xfer {
 	int retryable;		/* set by finish_transfer */
 };
 
-static int global_done;
 static int ctx_ex_index = -1;
 
 static void
@@ -66,30 +66,38 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-int
-https_global_init(void)
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int global_rc = -1;
+
+static void
+global_init_once(void)
 {
 	const curl_version_info_data *v;
 
-	if (global_done)
-		return 0;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return -1;
+		return;
 	v = curl_version_info(CURLVERSION_NOW);
 	/* The SSL_CTX callback hands us OpenSSL objects: any other backend
 	 * would make the identity check silently absent. */
 	if (v == NULL || v->ssl_version == NULL ||
 	    strncmp(v->ssl_version, "OpenSSL", 7) != 0) {
 		curl_global_cleanup();
-		return -1;
+		return;
 	}
 	ctx_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	if (ctx_ex_index < 0) {
 		curl_global_cleanup();
-		return -1;
+		return;
 	}
-	global_done = 1;
-	return 0;
+	global_rc = 0;
+}
+
+int
+https_global_init(void)
+{
+	if (pthread_once(&global_once, global_init_once) != 0)
+		return -1;
+	return global_rc;
 }
 
 /* --- identity checks in the handshake ------------------------------------ */
@@ -423,7 +431,7 @@ https_client_new(const https_client_options_t *opt, char *err, size_t errlen)
 	identity_t id;
 	char why[128];
 
-	if (!global_done && https_global_init() < 0) {
+	if (https_global_init() < 0) {
 		set_err(err, errlen, "libcurl initialisation failed "
 		    "(libcurl must use OpenSSL)");
 		return NULL;

@@ -23,7 +23,10 @@
  * runs the full verification (SPEC section 3: resumption must not skip the
  * checks).
  *
- * Call https_global_init() once, before any thread starts, at program start.
+ * Threads: https_global_init() is safe to call from any thread, any number
+ * of times (pthread_once); https_client_new calls it too.  A client (and a
+ * batch made from it) is used by one thread at a time; separate clients may
+ * run in separate threads.
  */
 #ifndef CLIENT_HTTPS_CLIENT_H
 #define CLIENT_HTTPS_CLIENT_H
@@ -73,9 +76,8 @@ typedef struct {
 	size_t len;
 } https_request_t;
 
-/* Initialise libcurl (curl_global_init) once; later calls do nothing.
- * Checks that libcurl uses OpenSSL.  Returns 0 or -1.  Not thread-safe: call
- * from main before threads start. */
+/* Initialise libcurl (curl_global_init) once; later calls return the first
+ * result.  Checks that libcurl uses OpenSSL.  Returns 0 or -1. */
 int https_global_init(void);
 
 /* Create a client.  Every file is read and checked now (certificate and key
@@ -137,7 +139,11 @@ typedef struct {
 					 * not of TLS verification or bounds */
 	const https_response_t *resp;	/* valid only during the callback; the
 					 * callback may buf_steal resp->body */
-	const char *err;		/* reason when rc == -1; "" otherwise */
+	const char *err;		/* reason when rc == -1; "" otherwise.
+					 * For a failed identity check it is
+					 * the client's last such reason: with
+					 * several handshakes failing at once
+					 * it may be another request's */
 } https_result_t;
 
 typedef void (*https_done_fn)(void *arg, const https_result_t *res);

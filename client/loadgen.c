@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -13,6 +15,8 @@
 typedef struct {
 	CURL *easy;
 	struct curl_slist *hdrs;
+	const char *const *hdrs_src;	/* what hdrs was built from */
+	const char *method;
 	double start;
 	char url[512];
 	unsigned slot;
@@ -23,6 +27,45 @@ typedef struct {
 	double *lat;
 	size_t n, cap;
 } lat_t;
+
+/* The event side of the multi handle: libcurl tells us which sockets to
+ * watch (socket callback) and when to call back (timer callback); we wait
+ * with epoll and hand it only the sockets that are ready. */
+typedef struct {
+	int ep;
+	long timeout_ms;	/* -1: none */
+} evloop_t;
+
+static int
+sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	evloop_t *l = userp;
+	struct epoll_event ev;
+
+	(void)e;
+	memset(&ev, 0, sizeof(ev));
+	ev.data.fd = s;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(l->ep, EPOLL_CTL_DEL, s, NULL);
+		return 0;
+	}
+	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) |
+	    (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+	(void)socketp;
+	if (epoll_ctl(l->ep, EPOLL_CTL_MOD, s, &ev) < 0)
+		epoll_ctl(l->ep, EPOLL_CTL_ADD, s, &ev);
+	return 0;
+}
+
+static int
+timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	evloop_t *l = userp;
+
+	(void)m;
+	l->timeout_ms = timeout_ms;
+	return 0;
+}
 
 static double
 now_s(void)
@@ -63,31 +106,42 @@ static int
 conn_prepare(const loadgen_opts_t *o, conn_t *c, uint64_t k)
 {
 	loadgen_req_t r;
+	char url[512];
 	size_t i;
 
 	memset(&r, 0, sizeof(r));
 	o->next(o->ctx, c->slot, k, &r);
-	curl_slist_free_all(c->hdrs);
-	c->hdrs = NULL;
-	for (i = 0; r.headers != NULL && r.headers[i] != NULL; i++) {
-		struct curl_slist *n = curl_slist_append(c->hdrs, r.headers[i]);
-		if (n == NULL)
+	/* Set only what changed since this connection's last request: the
+	 * generator's own cost per request is what bounds it. */
+	if (r.headers != c->hdrs_src || c->hdrs_src == NULL) {
+		curl_slist_free_all(c->hdrs);
+		c->hdrs = NULL;
+		for (i = 0; r.headers != NULL && r.headers[i] != NULL; i++) {
+			struct curl_slist *n = curl_slist_append(c->hdrs, r.headers[i]);
+			if (n == NULL)
+				return -1;
+			c->hdrs = n;
+		}
+		c->hdrs_src = r.headers;
+		if (curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->hdrs) != CURLE_OK)
 			return -1;
-		c->hdrs = n;
 	}
-	snprintf(c->url, sizeof(c->url), "%s%s", o->base_url, r.path);
-	if (curl_easy_setopt(c->easy, CURLOPT_URL, c->url) != CURLE_OK ||
-	    curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, r.method) != CURLE_OK ||
-	    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->hdrs) != CURLE_OK)
-		return -1;
+	snprintf(url, sizeof(url), "%s%s", o->base_url, r.path);
+	if (strcmp(url, c->url) != 0) {
+		memcpy(c->url, url, sizeof(url));
+		if (curl_easy_setopt(c->easy, CURLOPT_URL, c->url) != CURLE_OK)
+			return -1;
+	}
+	if (r.method != c->method) {
+		c->method = r.method;
+		if (curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST,
+		    strcmp(r.method, "GET") == 0 ? NULL : r.method) != CURLE_OK)
+			return -1;
+	}
 	if (r.body != NULL) {
 		if (curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, r.body) != CURLE_OK ||
 		    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)r.body_len) != CURLE_OK)
-			return -1;
-	} else {
-		if (curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L) != CURLE_OK ||
-		    curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, r.method) != CURLE_OK)
 			return -1;
 	}
 	c->start = now_s();
@@ -131,7 +185,8 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 	lat_t lat = { NULL, 0, 0 };
 	uint64_t k = 0;
 	double t0, t_end, c0, lat_ms;
-	int running = 0, msgs, stop = 0, rc = -1, held = 0;
+	int running = 0, msgs, stop = 0, rc = -1, held = 0, active = 0;
+	evloop_t l = { -1, -1 };
 	unsigned i;
 	CURLMsg *msg;
 	conn_t *c;
@@ -146,6 +201,14 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 		goto out;
 	}
 	lat.cap = LAT_MAX;
+	if ((l.ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "epoll_create1 failed");
+		goto out;
+	}
+	curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(m, CURLMOPT_SOCKETDATA, &l);
+	curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(m, CURLMOPT_TIMERDATA, &l);
 	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->connections);
 	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)o->connections);
 	for (i = 0; i < o->connections; i++) {
@@ -154,13 +217,16 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 			snprintf(err, errlen, "cannot set up connection %u", i);
 			goto out;
 		}
+		active++;
 	}
 	t0 = now_s();
 	c0 = cpu_s();
 	t_end = t0 + (o->idle_hold_s > 0 ? 3600 : o->duration_s);
-	do {
-		if (curl_multi_perform(m, &running) != CURLM_OK)
-			break;
+	curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running);
+	for (;;) {
+		struct epoll_event evs[64];
+		int n, j;
+
 		while ((msg = curl_multi_info_read(m, &msgs)) != NULL) {
 			if (msg->msg != CURLMSG_DONE)
 				continue;
@@ -185,6 +251,7 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 				}
 			}
 			curl_multi_remove_handle(m, msg->easy_handle);
+			active--;
 			if (o->idle_hold_s > 0) {
 				/* Leave the connection open and idle. */
 				held++;
@@ -199,12 +266,27 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 				res->failures++;
 				continue;
 			}
+			active++;
 		}
+		if (active == 0)
+			break;
 		if (o->idle_hold_s > 0 && (unsigned)held == o->connections)
 			break;
-		if (running > 0 && curl_multi_poll(m, NULL, 0, 100, NULL) != CURLM_OK)
-			break;
-	} while (running > 0 || (!stop && now_s() < t_end));
+		n = epoll_wait(l.ep, evs, 64, l.timeout_ms < 0 ? 100 :
+		    (int)(l.timeout_ms > 100 ? 100 : l.timeout_ms));
+		if (n < 0)
+			continue;
+		if (n == 0) {
+			curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running);
+			continue;
+		}
+		for (j = 0; j < n; j++)
+			curl_multi_socket_action(m, evs[j].data.fd,
+			    (evs[j].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+			    (evs[j].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+			    (evs[j].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0),
+			    &running);
+	}
 	res->elapsed_s = now_s() - t0;
 	res->cpu_s = cpu_s() - c0;
 	if (o->idle_hold_s > 0) {
@@ -236,5 +318,7 @@ out:
 	free(lat.lat);
 	if (m != NULL)
 		curl_multi_cleanup(m);
+	if (l.ep >= 0)
+		close(l.ep);
 	return rc;
 }

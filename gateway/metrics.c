@@ -7,7 +7,7 @@
 
 static const char *const routes[] = {
 	"health", "records", "records_history", "transfers", "peer_transfers",
-	"audit", "not_found", "other"
+	"audit", "status", "not_found", "other"
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -141,6 +141,49 @@ render_labelled(buf_t *out, labelled_t *l, const char *metric,
 	pthread_mutex_unlock(&l->lock);
 }
 
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void
+label_value(buf_t *out, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			buf_printf(out, "\\%c", *v);
+		else if (*v == '\n')
+			buf_puts(out, "\\n");
+		else
+			buf_append(out, v, 1);
+	}
+}
+
+static void
+render_expiry(buf_t *out, const metrics_gauges_t *g)
+{
+	size_t i;
+
+	buf_puts(out, "# HELP visor_certificate_expiry_days Days until each loaded "
+	    "certificate expires (negative: expired).\n"
+	    "# TYPE visor_certificate_expiry_days gauge\n");
+	for (i = 0; i < g->n_expiry; i++) {
+		if (strcmp(g->expiry[i].role, "crl") == 0)
+			continue;
+		buf_puts(out, "visor_certificate_expiry_days{role=\"");
+		label_value(out, g->expiry[i].role);
+		buf_puts(out, "\",file=\"");
+		label_value(out, g->expiry[i].file);
+		buf_printf(out, "\"} %.3f\n", g->expiry[i].days);
+	}
+	buf_puts(out, "# HELP visor_crl_expiry_days Days until each loaded CRL "
+	    "passes its nextUpdate (negative: stale; clients of that CA are "
+	    "then refused).\n# TYPE visor_crl_expiry_days gauge\n");
+	for (i = 0; i < g->n_expiry; i++) {
+		if (strcmp(g->expiry[i].role, "crl") != 0)
+			continue;
+		buf_puts(out, "visor_crl_expiry_days{file=\"");
+		label_value(out, g->expiry[i].file);
+		buf_printf(out, "\"} %.3f\n", g->expiry[i].days);
+	}
+}
+
 int
 metrics_render(const metrics_gauges_t *g, buf_t *out)
 {
@@ -199,6 +242,15 @@ metrics_render(const metrics_gauges_t *g, buf_t *out)
 		buf_printf(out, "# HELP visor_audit_checkpoint_age_seconds Seconds since the last signed checkpoint.\n"
 		    "# TYPE visor_audit_checkpoint_age_seconds gauge\n"
 		    "visor_audit_checkpoint_age_seconds %g\n", g->checkpoint_age_s);
+		buf_printf(out, "# HELP visor_store_jobs_total Store jobs (writes with their audit entries) finished.\n"
+		    "# TYPE visor_store_jobs_total counter\nvisor_store_jobs_total %llu\n",
+		    (unsigned long long)g->store_jobs);
+		buf_printf(out, "# HELP visor_store_commits_total Group commits (one fsync each).\n"
+		    "# TYPE visor_store_commits_total counter\nvisor_store_commits_total %llu\n",
+		    (unsigned long long)g->store_commits);
+		buf_printf(out, "# HELP visor_store_failed_commits_total Group commits that failed (storage errors).\n"
+		    "# TYPE visor_store_failed_commits_total counter\nvisor_store_failed_commits_total %llu\n",
+		    (unsigned long long)g->store_failed_commits);
 		buf_printf(out, "# HELP visor_uptime_seconds Seconds since start.\n"
 		    "# TYPE visor_uptime_seconds gauge\nvisor_uptime_seconds %g\n",
 		    g->uptime_s);
@@ -208,6 +260,7 @@ metrics_render(const metrics_gauges_t *g, buf_t *out)
 		buf_printf(out, "# HELP visor_crl_expiry_seconds Seconds until the earliest CRL nextUpdate.\n"
 		    "# TYPE visor_crl_expiry_seconds gauge\n"
 		    "visor_crl_expiry_seconds %ld\n", g->crl_expiry_s);
+		render_expiry(out, g);
 		if (g->outbox != NULL)
 			g->outbox(g->outbox_ctx, out);
 	}

@@ -26,14 +26,25 @@ void metrics_delivery_failure(const char *area);
 /* Connections: +1 when accepted, -1 when closed. */
 void metrics_connection(int delta);
 
+/* Days until one loaded certificate or CRL expires (negative: expired;
+ * NAN-free: a file that could not be read is left out by the caller). */
+typedef struct {
+	const char *role;	/* "gateway", "root", "ca" or "crl" */
+	const char *file;	/* the configured path (a label value) */
+	double days;
+} metrics_expiry_t;
+
 /* Gauges supplied when rendering. */
 typedef struct {
 	uint64_t audit_size;
+	uint64_t store_jobs, store_commits, store_failed_commits;
 	double checkpoint_age_s;	/* < 0: none yet */
 	double uptime_s;
 	long cert_expiry_s, crl_expiry_s;	/* < 0: unknown */
 	void (*outbox)(void *ctx, buf_t *out);	/* appends outbox gauges */
 	void *outbox_ctx;
+	const metrics_expiry_t *expiry;	/* per certificate and CRL file */
+	size_t n_expiry;
 } metrics_gauges_t;
 
 /* Append the whole exposition to out.  0 or -1. */

@@ -48,6 +48,10 @@ struct peer_worker {
 	pthread_mutex_t out_lock;
 	pthread_cond_t out_cond;
 	unsigned out_pending;
+	/* Outcome of the last delivery attempt, for /v1/status (under o->lock). */
+	int last_state;		/* OUTBOX_PEER_* */
+	long long last_ms;
+	char last_error[160];
 };
 
 /* One outcome on its way to the store. */
@@ -183,6 +187,17 @@ fail:
 }
 
 static void
+note_attempt(peer_worker_t *pw, int state, const char *error)
+{
+	pthread_mutex_lock(&pw->o->lock);
+	pw->last_state = state;
+	pw->last_ms = gw_now_ms();
+	snprintf(pw->last_error, sizeof(pw->last_error), "%.*s",
+	    (int)sizeof(pw->last_error) - 1, error ? error : "");
+	pthread_mutex_unlock(&pw->o->lock);
+}
+
+static void
 delivery_free(delivery_t *dv)
 {
 	buf_free(&dv->t.payload);
@@ -233,12 +248,14 @@ delivery_done(void *arg, const https_result_t *res)
 		    res->resp->body.len, tls_context_trust(g->tls), expect,
 		    dv->t.transfer_id, dv->digest, &rc, why, sizeof(why)) == 0) {
 			gw_gen_unref(g);
+			note_attempt(pw, OUTBOX_PEER_DELIVERED, NULL);
 			record_outcome(pw, dv, "delivered", "receipt", "ok", NULL,
 			    res->resp->body.data, res->resp->body.len, attempts, 0);
 			delivery_free(dv);
 			return;
 		}
 		gw_gen_unref(g);
+		note_attempt(pw, OUTBOX_PEER_ERROR, "the receipt did not verify");
 		/* A bad receipt is not proof of delivery: retry. */
 		log_event(LOG_WARN, "receipt-refused", "transfer", dv->t.transfer_id,
 		    "peer", pw->area, "error", why, NULL);
@@ -246,6 +263,7 @@ delivery_done(void *arg, const https_result_t *res)
 	    res->resp->status < 500 && res->resp->status != 429 &&
 	    res->resp->status != 408) {
 		peer_error_code(res->resp, code, sizeof(code));
+		note_attempt(pw, OUTBOX_PEER_REJECTED, code);
 		metrics_delivery_failure(pw->area);
 		record_outcome(pw, dv, "rejected", "transfer-out", "rejected", code,
 		    res->resp->body.data, res->resp->body.len, attempts, 0);
@@ -254,6 +272,9 @@ delivery_done(void *arg, const https_result_t *res)
 		delivery_free(dv);
 		return;
 	} else {
+		if (res->rc == 0)
+			snprintf(why, sizeof(why), "HTTP %ld", res->resp->status);
+		note_attempt(pw, OUTBOX_PEER_ERROR, res->rc == 0 ? why : res->err);
 		log_event(LOG_INFO, "delivery-retry", "transfer", dv->t.transfer_id,
 		    "peer", pw->area, "error", res->rc == 0 ? "server error" : res->err,
 		    NULL);
@@ -347,6 +368,7 @@ peer_main(void *arg)
 			    o->gw->cfg->max_in_flight_per_peer, err, sizeof(err))) == NULL) {
 				log_event(LOG_ERROR, "outbox-client-failed", "peer",
 				    pw->area, "error", err, NULL);
+				note_attempt(pw, OUTBOX_PEER_ERROR, err);
 				https_client_free(client);
 				client = NULL;
 				wait_kick(o, &seen, 5000);
@@ -522,4 +544,23 @@ outbox_metrics(void *arg, buf_t *out)
 	pthread_mutex_lock(&o->stats_lock);
 	store_outbox_stats(o->stats_reader, stats_cb, out);
 	pthread_mutex_unlock(&o->stats_lock);
+}
+
+size_t
+outbox_peer_states(outbox_t *o, outbox_peer_state_t *out, size_t max)
+{
+	size_t i;
+
+	if (o == NULL)
+		return 0;
+	pthread_mutex_lock(&o->lock);
+	for (i = 0; i < o->n_peers && i < max; i++) {
+		memcpy(out[i].area, o->peers[i].area, sizeof(out[i].area));
+		memcpy(out[i].url, o->peers[i].url, sizeof(out[i].url));
+		out[i].state = o->peers[i].last_state;
+		out[i].last_ms = o->peers[i].last_ms;
+		memcpy(out[i].error, o->peers[i].last_error, sizeof(out[i].error));
+	}
+	pthread_mutex_unlock(&o->lock);
+	return i;
 }

@@ -31,4 +31,27 @@ void outbox_free(outbox_t *o);
 /* Append the outbox gauges (depth and oldest age per peer) for /metrics. */
 void outbox_metrics(void *o, buf_t *out);
 
+/* The outcome of the last delivery attempt to each peer (for /v1/status):
+ * that is the gateway's view of a peer's reachability, over the real mTLS
+ * path with every identity check, and it costs no extra traffic.  A peer
+ * no transfer went to since start is OUTBOX_PEER_UNKNOWN. */
+enum {
+	OUTBOX_PEER_UNKNOWN = 0,	/* no attempt since start */
+	OUTBOX_PEER_DELIVERED,		/* a receipt came back and verified */
+	OUTBOX_PEER_REJECTED,		/* the peer answered 4xx (reachable) */
+	OUTBOX_PEER_ERROR		/* connect, TLS, 5xx or a bad receipt */
+};
+
+typedef struct {
+	char area[40];
+	char url[300];
+	int state;		/* OUTBOX_PEER_* */
+	long long last_ms;	/* wall clock ms of that attempt; 0 if none */
+	char error[160];	/* for REJECTED and ERROR: what happened */
+} outbox_peer_state_t;
+
+/* Copy up to max peers' states into out (configuration order).  Returns
+ * the count; 0 for a NULL outbox. */
+size_t outbox_peer_states(outbox_t *o, outbox_peer_state_t *out, size_t max);
+
 #endif

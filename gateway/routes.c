@@ -64,6 +64,12 @@ routes_dispatch(gw_request_t *r)
 			return method_not_allowed(r, "GET");
 		return route_health(r);
 	}
+	if (strcmp(path, "/v1/status") == 0) {
+		gw_req_set_route(r, "status");
+		if (!is(m, "GET"))
+			return method_not_allowed(r, "GET");
+		return route_status(r);
+	}
 	if (strncmp(path, "/v1/records/", 12) == 0) {
 		rest = path + 12;
 		slash = strchr(rest, '/');

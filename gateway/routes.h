@@ -21,5 +21,7 @@ void route_transfers_post(gw_request_t *r);
 void route_transfer_get(gw_request_t *r, const char *id);
 void route_peer_transfers(gw_request_t *r);
 void route_audit(gw_request_t *r, const char *what);
+/* GET /v1/status (routes_status.c). */
+void route_status(gw_request_t *r);
 
 #endif

@@ -358,7 +358,7 @@ route_write(gw_request_t *r, const char *id, write_state_t *ws)
 	store_job_t *job = NULL;
 	const cJSON *cat, *lvl, *area;
 	buf_t paths = BUF_INIT;
-	size_t len, i;
+	size_t len;
 	int n;
 
 	memset(&rec, 0, sizeof(rec));
@@ -450,11 +450,8 @@ route_write(gw_request_t *r, const char *id, write_state_t *ws)
 	expect = current != NULL ? rec.version : STORE_VERSION_ABSENT;
 	ws->predicted = (rc == 0 ? rec.version : 0) + 1;
 	/* History keeps the changed paths (no values). */
-	buf_puts(&paths, "[");
-	for (i = 0; i < changed->count; i++)
-		buf_printf(&paths, "%s\"%s\"", i ? "," : "", changed->items[i]);
-	buf_puts(&paths, "]");
-	if ((job = store_job_new()) == NULL)
+	if (json_append_string_array(&paths, changed->items, changed->count) < 0 ||
+	    (job = store_job_new()) == NULL)
 		goto oom;
 	if (ws->idem_key[0] != '\0') {
 		n = snprintf(idem_body, sizeof(idem_body),

@@ -543,10 +543,9 @@ route_peer_transfers(gw_request_t *r)
 	if ((text = cJSON_PrintUnformatted(rec)) == NULL ||
 	    (paths = record_changed_paths(NULL, rec)) == NULL)
 		goto oom;
-	buf_puts(&plist, "[");
-	for (i = 0; i < paths->count; i++)
-		buf_printf(&plist, "%s\"%s\"", i ? "," : "", paths->items[i]);
-	buf_puts(&plist, "]");
+	buf_reset(&plist);
+	if (json_append_string_array(&plist, paths->items, paths->count) < 0)
+		goto oom;
 	log_time_rfc3339(ts);
 	snprintf(st->received_at, sizeof(st->received_at), "%s", ts);
 	cat = cJSON_GetObjectItemCaseSensitive(rec, "category");

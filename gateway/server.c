@@ -36,6 +36,7 @@
 #include "gateway/routes.h"
 #include "gateway/store.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/log.h"
 
 #define DRAIN_TIMEOUT_MS 10000
@@ -69,6 +70,7 @@ struct gw_conn {
 	worker_t *w;
 	struct bufferevent *bev;
 	struct event *deadline;
+	gw_request_t *pending;	/* the request being answered, if any */
 	int busy;
 	int nodelay;
 };
@@ -76,8 +78,9 @@ struct gw_conn {
 struct gw_request {
 	struct evhttp_request *req;
 	worker_t *w;
-	gw_conn_t *conn;
-	tls_conn_t *tc;
+	gw_conn_t *conn;	/* NULL once the client has gone */
+	identity_t identity;	/* copied: the connection may go first */
+	char cert_sha256[65];
 	gw_gen_t *gen;
 	char id[32];
 	const char *method;
@@ -136,16 +139,17 @@ usec_since(const struct timespec *t0)
 
 const char *gw_req_method(const gw_request_t *r) { return r->method; }
 const char *gw_req_path(const gw_request_t *r) { return r->path; }
-const identity_t *gw_req_identity(const gw_request_t *r) { return &r->tc->identity; }
-const char *gw_req_cert_hash(const gw_request_t *r) { return r->tc->cert_sha256; }
+const identity_t *gw_req_identity(const gw_request_t *r) { return &r->identity; }
+const char *gw_req_cert_hash(const gw_request_t *r) { return r->cert_sha256; }
 
 struct x509_st *
 gw_req_peer_cert(const gw_request_t *r)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
-	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	SSL *ssl;
 
+	if (r->conn == NULL)
+		return NULL;
+	ssl = bufferevent_openssl_get_ssl(r->conn->bev);
 	return ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 }
 const char *gw_req_id(const gw_request_t *r) { return r->id; }
@@ -233,29 +237,16 @@ gw_reply(gw_request_t *r, int status, const char *content_type,
 	snprintf(status_s, sizeof(status_s), "%d", status);
 	snprintf(us_s, sizeof(us_s), "%llu", (unsigned long long)us);
 	log_event(LOG_INFO, "request", "request_id", r->id, "method", r->method,
-	    "path", r->path, "status", status_s, "identity", r->tc->identity.uri,
-	    "route", r->route ? r->route : "-", "us", us_s, NULL);
+	    "path", r->path, "status", status_s, "identity", r->identity.uri,
+	    "route", r->route ? r->route : "-", "us", us_s,
+	    r->conn == NULL ? "client" : NULL, "gone", NULL);
 	if (r->conn != NULL) {
 		r->conn->busy = 0;
+		r->conn->pending = NULL;
 		conn_arm_deadline(r->conn);
 	}
 	r->w->inflight--;
 	request_free(r);
-}
-
-static void
-json_escape(buf_t *b, const char *s)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_printf(b, "\\%c", *p);
-		else if (*p < 0x20)
-			buf_printf(b, "\\u%04x", *p);
-		else
-			buf_append(b, p, 1);
-	}
 }
 
 void
@@ -270,13 +261,13 @@ gw_reply_error(gw_request_t *r, int status, const char *code, const char *fmt,
 	va_start(ap, fmt);
 	buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
-	buf_puts(&body, "{\"error\":{\"code\":\"");
-	json_escape(&body, code);
-	buf_puts(&body, "\",\"message\":\"");
-	json_escape(&body, msg.data ? msg.data : "");
-	buf_puts(&body, "\",\"request_id\":\"");
-	json_escape(&body, r->id);
-	buf_puts(&body, "\"}}");
+	buf_puts(&body, "{\"error\":{\"code\":");
+	json_append_string(&body, code);
+	buf_puts(&body, ",\"message\":");
+	json_append_string(&body, msg.data ? msg.data : "");
+	buf_puts(&body, ",\"request_id\":");
+	json_append_string(&body, r->id);
+	buf_puts(&body, "}}");
 	log_event(LOG_INFO, "request-error", "request_id", r->id, "code", code,
 	    "message", msg.data ? msg.data : "", NULL);
 	gw_reply(r, status, "application/json", body.data, body.len);
@@ -389,6 +380,10 @@ conn_free_hook(tls_conn_t *tc)
 
 	if (c == NULL)
 		return;
+	/* The client left while its request waits for the store: the answer
+	 * will go nowhere (libevent frees the request when it is sent). */
+	if (c->pending != NULL)
+		c->pending->conn = NULL;
 	event_free(c->deadline);
 	c->w->nconn--;
 	metrics_connection(-1);
@@ -489,7 +484,8 @@ gen_cb(struct evhttp_request *req, void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	r->req = req;
 	r->w = w;
-	r->tc = tc;
+	r->identity = tc->identity;
+	memcpy(r->cert_sha256, tc->cert_sha256, sizeof(r->cert_sha256));
 	r->conn = tc->server_data;
 	r->gen = gw_gen_current();
 	r->method = method_name(evhttp_request_get_command(req));
@@ -497,6 +493,7 @@ gen_cb(struct evhttp_request *req, void *arg)
 	w->inflight++;
 	if (r->conn != NULL) {
 		r->conn->busy = 1;
+		r->conn->pending = r;
 		event_del(r->conn->deadline);
 		if (!r->conn->nodelay) {
 			evutil_socket_t fd = bufferevent_getfd(bev);
@@ -611,6 +608,23 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* An event base whose epoll backend coalesces the re-arming of a
+ * connection's events within one loop turn (bufferevent_openssl toggles
+ * them several times per request). */
+static struct event_base *
+worker_base_new(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *b;
+
+	if (ec == NULL)
+		return NULL;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	b = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return b;
+}
+
 static int
 worker_init(struct server *s, worker_t *w, unsigned index, char *err,
     size_t errlen)
@@ -627,7 +641,7 @@ worker_init(struct server *s, worker_t *w, unsigned index, char *err,
 	snprintf(w->id_prefix, sizeof(w->id_prefix), "%02x%02x%02x%02x", rnd[0],
 	    rnd[1], rnd[2], rnd[3]);
 	w->cap = (cfg->max_connections + s->n_workers - 1) / s->n_workers;
-	if ((w->base = event_base_new()) == NULL ||
+	if ((w->base = worker_base_new()) == NULL ||
 	    (w->http = evhttp_new(w->base)) == NULL ||
 	    (w->qev = event_new(w->base, -1, 0, queue_drain_cb, w)) == NULL ||
 	    (w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w)) == NULL ||
@@ -679,9 +693,13 @@ static void
 metrics_cb(struct evhttp_request *req, void *arg)
 {
 	struct server *s = arg;
+	metrics_expiry_t ex[TLS_EXPIRY_MAX];
+	const tls_expiry_t *te = NULL;
 	metrics_gauges_t g;
 	struct evbuffer *out;
 	gw_gen_t *gen;
+	size_t i, n;
+	time_t now = time(NULL);
 	buf_t b;
 	int64_t age;
 
@@ -692,13 +710,29 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	}
 	memset(&g, 0, sizeof(g));
 	g.audit_size = store_audit_size(s->gw.store);
+	{
+		store_stats_t st;
+		store_stats(s->gw.store, &st);
+		g.store_jobs = st.jobs;
+		g.store_commits = st.commits;
+		g.store_failed_commits = st.failed_commits;
+	}
 	age = store_checkpoint_age_ms(s->gw.store);
 	g.checkpoint_age_s = age < 0 ? -1.0 : (double)age / 1000.0;
 	g.uptime_s = difftime(time(NULL), s->gw.started);
 	gen = gw_gen_current();
 	g.cert_expiry_s = gen ? tls_context_cert_expiry_s(gen->tls) : -1;
 	g.crl_expiry_s = gen ? tls_context_crl_expiry_s(gen->tls) : -1;
-	gw_gen_unref(gen);
+	n = gen ? tls_context_expiries(gen->tls, &te) : 0;
+	for (i = 0; i < n; i++) {
+		if (te[i].not_after < 0)
+			continue;
+		ex[g.n_expiry].role = te[i].role;
+		ex[g.n_expiry].file = te[i].file;
+		ex[g.n_expiry].days = (double)(te[i].not_after - (long)now) / 86400.0;
+		g.n_expiry++;
+	}
+	g.expiry = ex;
 	if (s->gw.outbox != NULL) {
 		g.outbox = outbox_metrics;
 		g.outbox_ctx = s->gw.outbox;
@@ -714,6 +748,9 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	if (out != NULL)
 		evbuffer_free(out);
 	buf_free(&b);
+	/* The generation (and the file names the gauges point at) is released
+	 * only once the text is rendered. */
+	gw_gen_unref(gen);
 }
 
 /* ---------------------------------------------------------------- signals */

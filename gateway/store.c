@@ -1645,35 +1645,45 @@ out:
 }
 
 typedef struct {
-	store_t *s;
-	sqlite3_stmt *node;
+	sqlite3 *db;
+	sqlite3_stmt *level[64];	/* one ordered cursor per tree level */
 	int mismatch;
 	unsigned bad_level;
 	uint64_t bad_index;
 } node_check_t;
 
 /* Emit callback of the start-up pass: every node the leaves complete must
- * equal the stored one, or proofs served later would be wrong. */
+ * equal the stored one, or proofs served later would be wrong.  Nodes of a
+ * level complete in index order, so each level is read by one sequential
+ * cursor instead of a lookup per node. */
 static int
 check_node(void *ctx, unsigned level, uint64_t index, const merkle_hash_t h)
 {
 	node_check_t *nc = ctx;
+	sqlite3_stmt *st;
 	int rc, same = 0;
 
 	if (nc->mismatch)
 		return 0;
-	sqlite3_reset(nc->node);
-	if (sqlite3_bind_int(nc->node, 1, (int)level) ||
-	    sqlite3_bind_int64(nc->node, 2, (sqlite3_int64)index))
+	if (level >= 64)
 		return -1;
-	rc = sqlite3_step(nc->node);
+	if (nc->level[level] == NULL) {
+		if (sqlite3_prepare_v2(nc->db, "SELECT idx, hash FROM"
+		    " merkle_nodes WHERE level = ?1 ORDER BY idx", -1,
+		    &nc->level[level], NULL) != SQLITE_OK ||
+		    sqlite3_bind_int(nc->level[level], 1, (int)level) !=
+		    SQLITE_OK)
+			return -1;
+	}
+	st = nc->level[level];
+	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW &&
-	    sqlite3_column_bytes(nc->node, 0) == MERKLE_HASH_LEN)
-		same = memcmp(sqlite3_column_blob(nc->node, 0), h,
+	    sqlite3_column_int64(st, 0) == (sqlite3_int64)index &&
+	    sqlite3_column_bytes(st, 1) == MERKLE_HASH_LEN)
+		same = memcmp(sqlite3_column_blob(st, 1), h,
 		    MERKLE_HASH_LEN) == 0;
 	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return -1;
-	sqlite3_reset(nc->node);
 	if (!same) {
 		nc->mismatch = 1;
 		nc->bad_level = level;
@@ -1738,7 +1748,7 @@ verify_log(store_t *s, char *err, size_t errlen)
 	struct store_node_reader nr;
 	uint64_t i = 0, top;
 	char why[160];
-	int rc, ret = -1;
+	int rc, k, ret = -1;
 
 	memset(&nc, 0, sizeof(nc));
 	if (note_signer_vkey(s->signer, &vkey) < 0 ||
@@ -1750,10 +1760,9 @@ verify_log(store_t *s, char *err, size_t errlen)
 	if (load_checkpoints(s, v, &db_cp, &file_cp, err, errlen) < 0)
 		goto out;
 	top = db_cp.size > file_cp.size ? db_cp.size : file_cp.size;
+	nc.db = s->db;
 	if (sqlite3_prepare_v2(s->db, "SELECT idx, data, hash FROM audit_leaves"
-	    " ORDER BY idx", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(s->db, "SELECT hash FROM merkle_nodes WHERE"
-	    " level = ?1 AND idx = ?2", -1, &nc.node, NULL) != SQLITE_OK) {
+	    " ORDER BY idx", -1, &st, NULL) != SQLITE_OK) {
 		set_err(err, errlen, "audit_leaves: %s", sqlite3_errmsg(s->db));
 		goto out;
 	}
@@ -1842,10 +1851,17 @@ verify_log(store_t *s, char *err, size_t errlen)
 	 * two writes) the writer signs again soon and the database catches
 	 * up; Ed25519 is deterministic, so the same size gives the same note. */
 	s->signed_size = db_cp.size;
+	if (db_cp.have || file_cp.have) {
+		/* The age of a checkpoint signed by an earlier run counts
+		 * from this start. */
+		s->have_signed = 1;
+		s->signed_wall_ms = mono_ms();
+	}
 	ret = 0;
 out:
 	sqlite3_finalize(st);
-	sqlite3_finalize(nc.node);
+	for (k = 0; k < 64; k++)
+		sqlite3_finalize(nc.level[k]);
 	sqlite3_finalize(leaf_st);
 	sqlite3_finalize(node_st);
 	note_verifier_free(v);

@@ -94,7 +94,9 @@ const char *store_origin(const store_t *s);
 /* Durable audit log size (leaves committed). */
 uint64_t store_audit_size(const store_t *s);
 
-/* Milliseconds since the latest checkpoint was signed (for metrics). */
+/* Milliseconds since the latest checkpoint was signed (for metrics); a
+ * checkpoint from before store_open counts from the open; -1 if the log has
+ * never been signed. */
 int64_t store_checkpoint_age_ms(const store_t *s);
 
 /* ---- writes ---- */
@@ -120,7 +122,10 @@ int store_job_put_record(store_job_t *j, const char *id, uint64_t expect_version
     size_t len, const char *actor, const char *changed_paths_json);
 
 /* Erase record id: every stored version's content is destroyed (history
- * metadata stays).  expect_version as above (ANY allowed). */
+ * metadata stays).  expect_version as above (ANY allowed, ABSENT refused).
+ * The erasure is itself a new version (op "erase" in the history, no
+ * content): the job's result.version and AUDIT_VERSION_ASSIGNED name it,
+ * and a later put continues after it. */
 int store_job_erase_record(store_job_t *j, const char *id,
     uint64_t expect_version, const char *actor);
 
@@ -152,11 +157,16 @@ int store_job_inbound_receipt(store_job_t *j, const char *from_area,
 
 /* Hand the job to the writer (ownership passes).  done(arg, result) is called
  * once, on the writer thread, after the commit is durable or has failed.
- * If the store is closing, done is called with STORE_FAILED at once. */
+ * If the store is closing, done is called with STORE_FAILED at once.
+ * done must be quick and must not wait for another job (the writer is
+ * blocked while it runs); submitting a new job from it is fine.  A job whose
+ * builder call failed is still accepted and ends STORE_FAILED. */
 void store_submit(store_t *s, store_job_t *j, store_done_fn done, void *arg);
 
 /* ---- reads ---- */
 
+/* A read-only connection for one thread at a time.  Free every reader
+ * before store_close.  NULL with err. */
 store_reader_t *store_reader_new(store_t *s, char *err, size_t errlen);
 void store_reader_free(store_reader_t *r);
 
@@ -241,11 +251,14 @@ int store_audit_consistency(store_reader_t *r, uint64_t m, uint64_t n,
 
 typedef struct {
 	const char *record, *actor, *op;	/* NULL: any */
-	const char *since, *until;	/* RFC 3339 bounds on time, NULL: open */
+	const char *since, *until;	/* time in [since, until): YYYY-MM-DD or
+					   RFC 3339 in UTC ("Z", up to ms);
+					   NULL: open */
 	size_t limit;			/* 0: 1000 */
 } store_audit_query_t;
 
-/* Leaves matching q, in index order, up to q->limit.  0 or -1. */
+/* Leaves matching q, in index order, up to q->limit.  0, or -1 on a
+ * storage error or a bound that is not a UTC date/time. */
 int store_audit_search(store_reader_t *r, const store_audit_query_t *q,
     int (*fn)(void *ctx, uint64_t index, const void *leaf, size_t len),
     void *ctx);

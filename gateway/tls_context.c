@@ -24,6 +24,8 @@ struct tls_context {
 	tls_refused_fn refused;
 	long cert_not_after;	/* time_t of the gateway certificate's notAfter */
 	long crl_next_update;	/* earliest nextUpdate over the CRLs */
+	tls_expiry_t expiry[TLS_EXPIRY_MAX];	/* per loaded file, for metrics */
+	size_t n_expiry;
 };
 
 static int conn_index = -1;
@@ -216,8 +218,35 @@ add_chain(SSL_CTX *ctx, X509 *leaf, const config_t *cfg, char *err,
 	return -1;
 }
 
+static void
+expiry_add(tls_context_t *t, const char *role, const char *file, long when)
+{
+	tls_expiry_t *e;
+
+	if (t->n_expiry == TLS_EXPIRY_MAX)
+		return;
+	e = &t->expiry[t->n_expiry++];
+	snprintf(e->role, sizeof(e->role), "%s", role);
+	snprintf(e->file, sizeof(e->file), "%s", file);
+	e->not_after = when;
+}
+
+/* notAfter of the first certificate in file, or -1. */
 static long
-crl_min_next_update(const config_t *cfg)
+file_cert_not_after(const char *file)
+{
+	BIO *bio = BIO_new_file(file, "r");
+	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	long when = x ? asn1_to_time(X509_get0_notAfter(x)) : -1;
+
+	X509_free(x);
+	BIO_free(bio);
+	return when;
+}
+
+/* Every CRL's nextUpdate into the expiry table; returns the earliest. */
+static long
+crl_min_next_update(tls_context_t *tc, const config_t *cfg)
 {
 	long min = -1, t;
 	size_t i;
@@ -232,6 +261,7 @@ crl_min_next_update(const config_t *cfg)
 		if (crl == NULL)
 			continue;
 		t = asn1_to_time(X509_CRL_get0_nextUpdate(crl));
+		expiry_add(tc, "crl", cfg->tls_crls[i], t);
 		if (t >= 0 && (min < 0 || t < min))
 			min = t;
 		X509_CRL_free(crl);
@@ -286,7 +316,16 @@ tls_context_load(const config_t *cfg, tls_refused_fn refused, char *err,
 		goto fail;
 	}
 	t->cert_not_after = asn1_to_time(X509_get0_notAfter(cert));
-	t->crl_next_update = crl_min_next_update(cfg);
+	expiry_add(t, "gateway", cfg->tls_cert, t->cert_not_after);
+	expiry_add(t, "root", cfg->tls_root, file_cert_not_after(cfg->tls_root));
+	{
+		size_t i;
+
+		for (i = 0; i < cfg->n_cas; i++)
+			expiry_add(t, "ca", cfg->tls_cas[i],
+			    file_cert_not_after(cfg->tls_cas[i]));
+	}
+	t->crl_next_update = crl_min_next_update(t, cfg);
 	if ((t->ctx = SSL_CTX_new(TLS_server_method())) == NULL)
 		goto ossl_fail;
 	if (SSL_CTX_set_min_proto_version(t->ctx, TLS1_3_VERSION) != 1 ||
@@ -383,4 +422,11 @@ long
 tls_context_crl_expiry_s(const tls_context_t *t)
 {
 	return t->crl_next_update < 0 ? -1 : t->crl_next_update - (long)time(NULL);
+}
+
+size_t
+tls_context_expiries(const tls_context_t *t, const tls_expiry_t **out)
+{
+	*out = t->expiry;
+	return t->n_expiry;
 }

@@ -61,6 +61,20 @@ const tls_trust_t *tls_context_trust(const tls_context_t *t);
 long tls_context_cert_expiry_s(const tls_context_t *t);
 long tls_context_crl_expiry_s(const tls_context_t *t);
 
+/* One loaded certificate or CRL and when it stops being usable. */
+#define TLS_EXPIRY_MAX (2 + 2 * CONFIG_MAX_FILES)
+typedef struct {
+	char role[12];		/* "gateway", "root", "ca" or "crl" */
+	char file[1024];	/* the path as configured */
+	long not_after;		/* notAfter, or the CRL's nextUpdate (time_t);
+				   -1 if the file could not be read */
+} tls_expiry_t;
+
+/* The gateway certificate, the root, every CA certificate and every CRL of
+ * the context, in that order, as read when the context was built.  *out
+ * points into t (valid while t is).  Returns the count. */
+size_t tls_context_expiries(const tls_context_t *t, const tls_expiry_t **out);
+
 /* Set a function called when a tls_conn_t is freed (server bookkeeping). */
 void tls_context_set_conn_free_hook(void (*fn)(tls_conn_t *c));
 

@@ -1432,8 +1432,10 @@ walk_object(eval_t *e, int node, const cJSON *obj)
 			e->oom = 1;
 			continue;
 		}
-		/* Members are unique in strict-parsed input; keep the first. */
-		cJSON_AddItemToObject(out, m->string, c);
+		if (!cJSON_AddItemToObject(out, m->string, c)) {
+			cJSON_Delete(c);
+			e->oom = 1;
+		}
 	}
 	return out;
 }

@@ -24,6 +24,9 @@ fuzz)
 	command -v clang >/dev/null 2>&1 || need="clang"
 	ls /usr/lib/llvm-14/lib/clang/14*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || need="$need libclang-rt-14-dev"
 	;;
+valgrind)
+	command -v valgrind >/dev/null 2>&1 || need="valgrind"
+	;;
 lint)
 	command -v mandoc >/dev/null 2>&1 || need="mandoc"
 	;;

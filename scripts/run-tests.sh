@@ -5,7 +5,8 @@ failed=0; ran=0
 for t in "$@"; do
 	ran=$((ran + 1))
 	echo "== $t"
-	if ! "$t"; then
+	# VALGRIND (make valgrind) wraps each test binary.
+	if ! ${VALGRIND:-} "$t"; then
 		echo "!! FAILED: $t"
 		failed=$((failed + 1))
 	fi

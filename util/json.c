@@ -209,3 +209,34 @@ json_print(const cJSON *v)
 {
 	return cJSON_PrintUnformatted(v);
 }
+
+int
+json_append_string(buf_t *out, const char *s)
+{
+	const unsigned char *p;
+	int rc = buf_append(out, "\"", 1);
+
+	for (p = (const unsigned char *)s; *p && rc == 0; p++) {
+		if (*p == '"' || *p == '\\')
+			rc = buf_printf(out, "\\%c", *p);
+		else if (*p < 0x20)
+			rc = buf_printf(out, "\\u%04x", *p);
+		else
+			rc = buf_append(out, p, 1);
+	}
+	return rc == 0 ? buf_append(out, "\"", 1) : -1;
+}
+
+int
+json_append_string_array(buf_t *out, const char *const *items, size_t n)
+{
+	size_t i;
+
+	if (buf_append(out, "[", 1) < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if ((i > 0 && buf_append(out, ",", 1) < 0) ||
+		    json_append_string(out, items[i]) < 0)
+			return -1;
+	return buf_append(out, "]", 1);
+}

@@ -13,6 +13,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "util/buf.h"
+
 #define JSON_DEFAULT_MAX_DEPTH 32
 
 /* Parse exactly len bytes (no NUL needed) as one JSON value.  Rejects:
@@ -34,6 +36,12 @@ int json_get_int(const cJSON *obj, const char *key, int64_t min, int64_t max,
 
 /* Return the string value of member key, or NULL if absent or not a string. */
 const char *json_get_str(const cJSON *obj, const char *key);
+
+/* Append a JSON string (quoted, escaped) to out.  0 or -1. */
+int json_append_string(buf_t *out, const char *s);
+
+/* Append a JSON array of n strings to out.  0 or -1. */
+int json_append_string_array(buf_t *out, const char *const *items, size_t n);
 
 /* Print compactly into a new string (caller frees with cJSON_free / free). */
 char *json_print(const cJSON *v);

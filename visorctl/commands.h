@@ -16,5 +16,6 @@ int cmd_push(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 
 int cmd_transfer(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static const struct command commands[] = {
 	{ "get", cmd_get, "read a record as policy lets the caller see it" },
 	{ "gen", cmd_gen, "write synthetic records as JSON lines" },
 	{ "transfer", cmd_transfer, "transfer a record to another area's gateway; follow a transfer" },
+	{ "audit", cmd_audit, "auditor: verify the audit log, prove, search, export" },
 };
 
 int

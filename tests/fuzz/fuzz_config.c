@@ -1,6 +1,6 @@
 /*
  * Fuzz target for the gateway configuration loader (gateway/config.c): the
- * input is written to a file and loaded.  Every input must be refused with a
+ * input is written to a file (on tmpfs: the atomic write fsyncs) and loaded.  Every input must be refused with a
  * message or accepted, never crash or leak.
  */
 #include <stdint.h>
@@ -22,7 +22,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	config_t *c;
 
 	if (path[0] == '\0')
-		snprintf(path, sizeof(path), "/tmp/visor-fuzz-config-%ld.json",
+		snprintf(path, sizeof(path), "/dev/shm/visor-fuzz-config-%ld.json",
 		    (long)getpid());
 	if (file_write_atomic(path, data, size, 0600) < 0)
 		return 0;

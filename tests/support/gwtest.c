@@ -258,11 +258,18 @@ gwt_gw_start(gwt_env_t *e, const char *area, gwt_gw_t *gw)
 			dup2(fd, 2);
 			dup2(fd, 1);
 		}
+		/* make valgrind: the gateway itself runs under memcheck and
+		 * fails (exit 99 at stop) on any error or leak. */
+		if (getenv("VISOR_VALGRIND") != NULL)
+			execlp("valgrind", "valgrind", "--quiet", "--error-exitcode=99",
+			    "--leak-check=full", "--show-leak-kinds=definite,indirect",
+			    "--errors-for-leak-kinds=definite,indirect",
+			    gwt_prog(e, "visor-gw"), "--config", gw->config, (char *)NULL);
 		execl(gwt_prog(e, "visor-gw"), "visor-gw", "--config", gw->config,
 		    (char *)NULL);
 		_exit(127);
 	}
-	for (i = 0; i < 400; i++) {
+	for (i = 0; i < (getenv("VISOR_VALGRIND") ? 1200 : 400); i++) {
 		if (!gwt_gw_alive(gw))
 			return -1;
 		memset(&resp, 0, sizeof(resp));
@@ -287,7 +294,7 @@ gwt_gw_stop(gwt_gw_t *gw)
 	if (gw->pid <= 0)
 		return -1;
 	kill(gw->pid, SIGTERM);
-	for (i = 0; i < 1500; i++) {
+	for (i = 0; i < 6000; i++) {
 		if (waitpid(gw->pid, &status, WNOHANG) == gw->pid) {
 			gw->pid = 0;
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -28,7 +29,9 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "adapters/gen.h"
 #include "client/https_client.h"
+#include "util/fileio.h"
 
 /* --- minting ---------------------------------------------------------------- */
 
@@ -208,6 +211,9 @@ typedef struct {
 	pthread_mutex_t mu;
 	int handshakes;		/* completed TLS handshakes */
 	int requests;		/* requests answered */
+	char keys[256][96];	/* idempotency keys seen by /v1/records */
+	int n_keys;
+	int failed_503;		/* 503s given to records ending in 05 */
 	volatile int stop;
 } server_t;
 
@@ -252,13 +258,109 @@ read_request(SSL *ssl, char *buf, size_t cap, size_t *hdr_end, size_t *blen,
 	return 0;
 }
 
+/* Copy the value of request header name (with its ": ") from the header
+ * block in buf into out; "" if absent. */
+static void
+req_header(const char *buf, const char *name, char *out, size_t outlen)
+{
+	const char *p = strcasestr(buf, name), *e;
+	size_t n;
+
+	out[0] = '\0';
+	if (p == NULL)
+		return;
+	p += strlen(name);
+	e = strstr(p, "\r\n");
+	n = e ? (size_t)(e - p) : 0;
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+/* A stand-in for the gateway's record routes, for the visorctl tests:
+ * PUT/PATCH answer 201/200 once per Idempotency-Key and then replay with
+ * "Idempotent-Replay: true"; ids ending in 03 fail the schema (422); ids
+ * ending in 05 get 503 twice in a run; GET of NFK-000404 is 404. */
+static int
+records_route(server_t *s, const char *buf, const char *method,
+    const char *path, char *body, size_t *bodylen, char *extra,
+    size_t extralen)
+{
+	const char *id = path + strlen("/v1/records/");
+	char key[96], actor[64], purpose[64], ct[64], just[600];
+	size_t n = strlen(id);
+	int i, status;
+
+	extra[0] = '\0';
+	req_header(buf, "\r\nX-Visor-Actor: ", actor, sizeof(actor));
+	req_header(buf, "\r\nX-Visor-Purpose: ", purpose, sizeof(purpose));
+	req_header(buf, "\r\nIdempotency-Key: ", key, sizeof(key));
+	req_header(buf, "\r\nContent-Type: ", ct, sizeof(ct));
+	req_header(buf, "\r\nX-Visor-Justification: ", just, sizeof(just));
+	if (actor[0] == '\0' || purpose[0] == '\0') {
+		*bodylen = (size_t)snprintf(body, 8192, "{\"error\":{\"code\":"
+		    "\"missing-header\",\"message\":\"actor and purpose\","
+		    "\"request_id\":\"t0\"}}");
+		return 400;
+	}
+	if (strcmp(method, "GET") == 0) {
+		if (strcmp(id, "NFK-000404") == 0) {
+			*bodylen = (size_t)snprintf(body, 8192, "{\"error\":{"
+			    "\"code\":\"not-found\",\"message\":\"no such "
+			    "record\",\"request_id\":\"t4\"}}");
+			return 404;
+		}
+		*bodylen = (size_t)snprintf(body, 8192, "{\"id\":\"%s\","
+		    "\"purpose\":\"%s\",\"justification\":\"%s\"}", id,
+		    purpose, just);
+		return 200;
+	}
+	if (n >= 2 && strcmp(id + n - 2, "03") == 0) {
+		*bodylen = (size_t)snprintf(body, 8192, "{\"error\":{\"code\":"
+		    "\"schema\",\"message\":\"addresses[0].postcode: not a "
+		    "postcode\",\"request_id\":\"t1\"}}");
+		return 422;
+	}
+	if (strcmp(method, "PATCH") == 0 &&
+	    strcmp(ct, "application/merge-patch+json") != 0) {
+		*bodylen = (size_t)snprintf(body, 8192, "{\"error\":{\"code\":"
+		    "\"unsupported-media-type\",\"message\":\"%s\","
+		    "\"request_id\":\"t2\"}}", ct);
+		return 415;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (n >= 2 && strcmp(id + n - 2, "05") == 0 && s->failed_503 < 2) {
+		s->failed_503++;
+		pthread_mutex_unlock(&s->mu);
+		snprintf(extra, extralen, "Retry-After: 0\r\n");
+		*bodylen = (size_t)snprintf(body, 8192, "{\"error\":{\"code\":"
+		    "\"audit-unavailable\",\"message\":\"try later\","
+		    "\"request_id\":\"t3\"}}");
+		return 503;
+	}
+	status = strcmp(method, "PUT") == 0 ? 201 : 200;
+	for (i = 0; i < s->n_keys; i++)
+		if (strcmp(s->keys[i], key) == 0) {
+			snprintf(extra, extralen, "Idempotent-Replay: true\r\n");
+			break;
+		}
+	if (i == s->n_keys && s->n_keys < 256 && key[0] != '\0')
+		snprintf(s->keys[s->n_keys++], sizeof(s->keys[0]), "%s", key);
+	pthread_mutex_unlock(&s->mu);
+	*bodylen = (size_t)snprintf(body, 8192, "{\"id\":\"%s\",\"version\":1}",
+	    id);
+	return status;
+}
+
 static void *
 conn_main(void *argp)
 {
 	conn_arg_t *a = argp;
 	server_t *s = a->s;
 	SSL *ssl;
-	char buf[16384], method[16], path[128], body[8192], hdr[256];
+	char buf[16384], method[16], path[128], body[8192], hdr[384];
+	char extra[128];
 	size_t hend, blen, bodylen;
 	int status;
 
@@ -271,7 +373,11 @@ conn_main(void *argp)
 	while (read_request(ssl, buf, sizeof(buf), &hend, &blen, method,
 	    path) == 0) {
 		status = 200;
-		if (strcmp(path, "/big") == 0) {
+		extra[0] = '\0';
+		if (strncmp(path, "/v1/records/", 12) == 0) {
+			status = records_route(s, buf, method, path, body,
+			    &bodylen, extra, sizeof(extra));
+		} else if (strcmp(path, "/big") == 0) {
 			memset(body, 'x', 4096);
 			bodylen = 4096;
 		} else {
@@ -283,8 +389,8 @@ conn_main(void *argp)
 			    strcasestr(buf, "\r\nContent-Type: application/json") != NULL);
 		}
 		snprintf(hdr, sizeof(hdr), "HTTP/1.1 %d X\r\nContent-Type: "
-		    "application/json\r\nX-Test:  yes \r\nContent-Length: %zu\r\n\r\n", status,
-		    bodylen);
+		    "application/json\r\nX-Test:  yes \r\n%sContent-Length: "
+		    "%zu\r\n\r\n", status, extra, bodylen);
 		pthread_mutex_lock(&s->mu);
 		s->requests++;
 		pthread_mutex_unlock(&s->mu);
@@ -539,12 +645,12 @@ test_request_ok_and_keepalive(void **state)
 	(void)state;
 	s = server_start(&server, ca.cert, root.cert, 0);
 	c = new_client("urn:visor:test:gateway", NULL);
-	url(u, sizeof(u), s, "/v1/records/NFK-1");
+	url(u, sizeof(u), s, "/v1/echo/NFK-1");
 	call_ok(c, "PUT", u, hdrs, "{\"a\":1}", &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.content_type, "application/json");
 	assert_string_equal(r.body.data, "{\"method\":\"PUT\",\"path\":"
-	    "\"/v1/records/NFK-1\",\"len\":7,\"ct\":1}");
+	    "\"/v1/echo/NFK-1\",\"len\":7,\"ct\":1}");
 	assert_string_equal(https_client_peer_identity(c), "urn:visor:test:gateway");
 	{
 		char v[8];
@@ -554,7 +660,7 @@ test_request_ok_and_keepalive(void **state)
 		assert_string_equal(v, "yes");
 		assert_int_equal(https_response_header(&r, "content-length", v,
 		    sizeof(v)), 0);
-		assert_string_equal(v, "58");
+		assert_string_equal(v, "55");
 		assert_int_equal(https_response_header(&r, "X-Tes", v,
 		    sizeof(v)), -1);
 		assert_string_equal(v, "");
@@ -871,8 +977,8 @@ test_batch(void **state)
 	assert_non_null(b);
 	memset(&st, 0, sizeof(st));
 	st.b = b;
-	url(st.url, sizeof(st.url), s, "/v1/records/X");
-	url(u, sizeof(u), s, "/v1/records/X");
+	url(st.url, sizeof(st.url), s, "/v1/echo/X");
+	url(u, sizeof(u), s, "/v1/echo/X");
 	req.method = "PATCH";
 	req.url = u;
 	req.headers = NULL;
@@ -981,6 +1087,194 @@ test_default_paths(void **state)
 	    NULL, 0), -1);
 }
 
+/* --- visorctl push and get against the stand-in server ------------------ */
+
+/* Run a shell command line; its stdout into out, its exit status back. */
+static int
+run(const char *cmd, buf_t *out)
+{
+	FILE *f;
+	char chunk[4096];
+	size_t n;
+	int st;
+
+	buf_init(out, 0);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		assert_int_equal(buf_append(out, chunk, n), 0);
+	st = pclose(f);
+	assert_true(WIFEXITED(st));
+	if (out->data == NULL)
+		assert_int_equal(buf_puts(out, ""), 0);
+	return WEXITSTATUS(st);
+}
+
+static void read_stderr(buf_t *b);
+
+/* run, and on an unexpected status fail showing what the command said */
+static void
+run_expect(const char *cmd, buf_t *out, int want)
+{
+	buf_t e;
+	int st = run(cmd, out);
+
+	if (st != want) {
+		buf_init(&e, 0);
+		read_stderr(&e);
+		fail_msg("%s\nexit %d, want %d\nstdout: %s\nstderr: %s", cmd, st,
+		    want, out->data, e.data);
+	}
+}
+
+static void
+expect_in(const buf_t *b, const char *part)
+{
+	if (strstr(b->data, part) == NULL)
+		fail_msg("'%s' not in:\n%s", part, b->data);
+}
+
+static void
+read_stderr(buf_t *b)
+{
+	char path[128], *d;
+	size_t n;
+
+	tmp_path(path, sizeof(path), "stderr.txt");
+	assert_int_equal(file_read_all(path, 1u << 20, &d, &n), 0);
+	buf_free(b);
+	buf_init(b, 0);
+	assert_int_equal(buf_append(b, d, n), 0);
+	assert_int_equal(buf_puts(b, ""), 0);
+	free(d);
+}
+
+/* The visorctl command line for subcommand sub with the shared client
+ * options, then rest; stderr to stderr.txt in the temporary folder. */
+static void
+ctl(char *cmd, size_t n, const server_t *s, const char *sub, const char *rest)
+{
+	const char *bin = getenv("VISOR_BIN");
+	char errf[128];
+	int w;
+
+	tmp_path(errf, sizeof(errf), "stderr.txt");
+	w = snprintf(cmd, n, "'%s/visorctl' %s --gateway https://127.0.0.1:%d "
+	    "--cert %s --cacert %s --actor P1234 --purpose risk-management %s "
+	    "2>%s", bin ? bin : "./bin", sub, s->port, p_cert, p_root, rest,
+	    errf);
+	assert_true(w > 0 && (size_t)w < n);
+}
+
+static void
+test_visorctl_push_and_get(void **state)
+{
+	server_t *s;
+	gen_t *g;
+	buf_t recs, out;
+	char jsonl[128], good[128], cmd[4096], args[2048], err[128];
+	const char *src = getenv("VISOR_SRC");
+	int rc;
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	/* 12 generated records and two bad lines */
+	g = gen_new("norfolk", 3, 12, NULL, err, sizeof(err));
+	assert_non_null(g);
+	buf_init(&recs, 0);
+	while ((rc = gen_next(g, &recs)) == 1)
+		;
+	assert_int_equal(rc, 0);
+	gen_free(g);
+	assert_int_equal(buf_puts(&recs, "{\"id\":\"lower case\"}\n{oops\n"), 0);
+	tmp_path(jsonl, sizeof(jsonl), "recs.jsonl");
+	assert_int_equal(file_write_atomic(jsonl, recs.data, recs.len, 0600), 0);
+	buf_free(&recs);
+	tmp_path(good, sizeof(good), "good.jsonl");
+	{
+		static const char patches[] = "{\"id\":\"NFK-000001\",\"level\":2}"
+		    "\n{\"id\":\"NFK-000002\",\"level\":3}\n";
+
+		assert_int_equal(file_write_atomic(good, patches,
+		    sizeof(patches) - 1, 0600), 0);
+	}
+#define CMD(sub, rest) ctl(cmd, sizeof(cmd), s, sub, rest)
+
+	/* first run: 11 created, one refused, two bad lines, one 503 retried */
+	snprintf(args, sizeof(args), "--jsonl %s --concurrency 4 --retries 3",
+	    jsonl);
+	CMD("push", args);
+	run_expect(cmd, &out, 1);
+	expect_in(&out, "push: 14 records: 11 sent (11 created, 0 replaced or "
+	    "patched), 0 unchanged, 1 refused, 2 bad input\n");
+	expect_in(&out, "  refused 422 schema: 1\n    line 3 NFK-000003: "
+	    "addresses[0].postcode: not a postcode\n");
+	read_stderr(&out);
+	expect_in(&out, "line 13: \"id\" missing or not [A-Z0-9-]{3,64}");
+	expect_in(&out, "line 14: ");
+	buf_free(&out);
+	pthread_mutex_lock(&s->mu);
+	assert_int_equal(s->failed_503, 2);
+	pthread_mutex_unlock(&s->mu);
+
+	/* the same input again: the content-derived keys make it a replay */
+	CMD("push", args);
+	run_expect(cmd, &out, 1);
+	expect_in(&out, "push: 14 records: 0 sent (0 created, 0 replaced or "
+	    "patched), 11 unchanged, 1 refused, 2 bad input\n");
+	buf_free(&out);
+
+	/* merge patches from stdin: new keys, PATCH answered 200 */
+	snprintf(args, sizeof(args), "--patch < %s", good);
+	CMD("push", args);
+	run_expect(cmd, &out, 0);
+	expect_in(&out, "push: 2 records: 2 sent (0 created, 2 replaced or "
+	    "patched), 0 unchanged, 0 refused, 0 bad input\n");
+	buf_free(&out);
+
+	/* CSV through the probation example mapping */
+	snprintf(args, sizeof(args), "--csv %s/adapters/examples/probation.csv "
+	    "--mapping %s/adapters/examples/probation-mapping.json",
+	    src ? src : ".", src ? src : ".");
+	CMD("push", args);
+	run_expect(cmd, &out, 0);
+	expect_in(&out, "push: 4 records: 4 sent (4 created");
+	buf_free(&out);
+
+	/* get prints the body; an error status is exit 1 with the message */
+	CMD("get NFK-000001", "--justification 'MAPPA review'");
+	run_expect(cmd, &out, 0);
+	assert_string_equal(out.data, "{\"id\":\"NFK-000001\",\"purpose\":"
+	    "\"risk-management\",\"justification\":\"MAPPA review\"}\n");
+	buf_free(&out);
+	CMD("get NFK-000404", "");
+	run_expect(cmd, &out, 1);
+	read_stderr(&out);
+	expect_in(&out, "visorctl get: 404 not-found: no such record (request t4)");
+	buf_free(&out);
+	CMD("get NFK-000001", "--gateway-id urn:visor:other:gateway");
+	run_expect(cmd, &out, 1);
+	read_stderr(&out);
+	expect_in(&out, "is not the expected urn:visor:other:gateway");
+	buf_free(&out);
+
+	/* usage errors are exit 2 */
+	CMD("get lower", "");
+	run_expect(cmd, &out, 2);
+	buf_free(&out);
+	CMD("push", "--purpose shopping");
+	run_expect(cmd, &out, 2);
+	buf_free(&out);
+	CMD("push", "--csv x.csv");
+	run_expect(cmd, &out, 2);
+	buf_free(&out);
+	CMD("push", "--concurrency 0");
+	run_expect(cmd, &out, 2);
+	buf_free(&out);
+#undef CMD
+	server_stop(s);
+}
+
 int
 main(void)
 {
@@ -1000,6 +1294,7 @@ main(void)
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_batch_identity_failure),
 		cmocka_unit_test(test_cert_uri),
+		cmocka_unit_test(test_visorctl_push_and_get),
 		cmocka_unit_test(test_default_paths),
 	};
 

@@ -178,6 +178,38 @@ test_load_errors_file(void **state)
 	assert_null(policy_load(t, strlen(t), err, sizeof(err)));	/* duplicate key */
 	assert_null(policy_load(NULL, 0, err, sizeof(err)));
 	assert_null(policy_load(NULL, 0, NULL, 0));
+	{
+		buf_t b;
+		int i;
+
+		/* more than POLICY_RULES_MAX rules */
+		buf_init(&b, 0);
+		assert_int_equal(buf_puts(&b, "{\"format\":\"visor-policy/1\",\"rules\":["), 0);
+		for (i = 0; i <= POLICY_RULES_MAX; i++)
+			assert_int_equal(buf_printf(&b, "%s{\"id\":\"r%d\",\"effect\":\"forbid\","
+			    "\"ops\":[\"erase\"]}", i ? "," : "", i), 0);
+		assert_int_equal(buf_puts(&b, "]}"), 0);
+		assert_null(policy_load(b.data, b.len, err, sizeof(err)));
+		assert_string_equal(err, "rules: more than 1000 rules");
+		/* more than 64 field selectors in one rule (groups expand) */
+		buf_reset(&b);
+		assert_int_equal(buf_puts(&b, "{\"format\":\"visor-policy/1\",\"rules\":[{\"id\":\"big\","
+		    "\"effect\":\"permit\",\"ops\":[\"read\"],\"fields\":["), 0);
+		for (i = 0; i < 65; i++)
+			assert_int_equal(buf_printf(&b, "%s\"health\"", i ? "," : ""), 0);
+		assert_int_equal(buf_puts(&b, "]}]}"), 0);
+		assert_null(policy_load(b.data, b.len, err, sizeof(err)));
+		assert_string_equal(err, "rule \"big\": fields[64]: more than 64 field selectors");
+		/* a name longer than 2000 bytes */
+		buf_reset(&b);
+		assert_int_equal(buf_puts(&b, "{\"format\":\"visor-policy/1\",\"rules\":[],\"name\":\""), 0);
+		for (i = 0; i < 2001; i++)
+			assert_int_equal(buf_puts(&b, "n"), 0);
+		assert_int_equal(buf_puts(&b, "\"}"), 0);
+		assert_null(policy_load(b.data, b.len, err, sizeof(err)));
+		assert_string_equal(err, "name: not a string of at most 2000 bytes");
+		buf_free(&b);
+	}
 	big = calloc(1, POLICY_FILE_MAX + 2);
 	assert_non_null(big);
 	memset(big, ' ', POLICY_FILE_MAX + 1);

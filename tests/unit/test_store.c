@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -795,6 +797,28 @@ test_tamper_rehashed_leaf(void **state)
 }
 
 static void
+test_tamper_node(void **state)
+{
+	char *dir = store_with_entries(10), err[256];
+	sqlite3 *db = attacker(dir);
+
+	(void)state;
+	/* A forged interior node would make the store serve bad proofs. */
+	exec_ok(db, "UPDATE merkle_nodes SET hash = zeroblob(32)"
+	    " WHERE level = 2 AND idx = 1");
+	sqlite3_close(db);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "(level 2, index 1)"));
+	assert_non_null(strstr(err, "altered at index 4"));
+	db = attacker(dir);
+	exec_ok(db, "DELETE FROM merkle_nodes WHERE level = 1 AND idx = 3");
+	sqlite3_close(db);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	rm_rf(dir);
+	free(dir);
+}
+
+static void
 test_tamper_delete_last(void **state)
 {
 	char *dir = store_with_entries(10), err[256];
@@ -1241,6 +1265,79 @@ test_inbound(void **state)
 	free(dir);
 }
 
+/* ---- kill -9 during a stream of writes */
+
+static void
+crash_child(const char *dir, int fd)
+{
+	store_t *s = open_store(dir, 0);
+	uint64_t k;
+
+	/* Report each acknowledged entry; the parent kills us mid-stream. */
+	for (k = 0;; k++) {
+		store_result_t r = put(s, k % 2 ? "NFK-C1" : "NFK-C2",
+		    STORE_VERSION_ANY, "{\"n\":1}");
+
+		if (r.status != STORE_OK)
+			_exit(3);
+		if (write(fd, &r.audit_index, sizeof(r.audit_index)) !=
+		    (ssize_t)sizeof(r.audit_index))
+			_exit(4);
+	}
+}
+
+static void
+test_crash(void **state)
+{
+	char *dir, err[256];
+	store_t *s = new_store(&dir, 0);
+	store_reader_t *r;
+	uint64_t idx, max_acked = 0, acked = 0;
+	int fds[2], round, status;
+	pid_t pid;
+	buf_t leaf = BUF_INIT;
+
+	(void)state;
+	store_close(s);
+	for (round = 0; round < 3; round++) {
+		assert_int_equal(pipe(fds), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(fds[0]);
+			crash_child(dir, fds[1]);
+		}
+		close(fds[1]);
+		/* Let it acknowledge a few hundred writes, then kill it. */
+		while (acked < 300u * (round + 1) &&
+		    read(fds[0], &idx, sizeof(idx)) == (ssize_t)sizeof(idx)) {
+			acked++;
+			if (idx > max_acked)
+				max_acked = idx;
+		}
+		kill(pid, SIGKILL);
+		while (read(fds[0], &idx, sizeof(idx)) == (ssize_t)sizeof(idx))
+			if (idx > max_acked)
+				max_acked = idx;
+		close(fds[0]);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		/* It starts: the log verifies, and every answered write has
+		 * its entry. */
+		s = open_store(dir, 0);
+		assert_true(store_audit_size(s) > max_acked);
+		r = store_reader_new(s, err, sizeof(err));
+		assert_non_null(r);
+		buf_reset(&leaf);
+		assert_int_equal(store_audit_leaf(r, max_acked, &leaf), 0);
+		store_reader_free(r);
+		store_close(s);
+	}
+	buf_free(&leaf);
+	rm_rf(dir);
+	free(dir);
+}
+
 static void
 test_closed_submit(void **state)
 {
@@ -1269,6 +1366,7 @@ main(void)
 		cmocka_unit_test(test_encryption_at_rest),
 		cmocka_unit_test(test_tamper_flip_byte),
 		cmocka_unit_test(test_tamper_rehashed_leaf),
+		cmocka_unit_test(test_tamper_node),
 		cmocka_unit_test(test_tamper_delete_last),
 		cmocka_unit_test(test_tamper_delete_middle),
 		cmocka_unit_test(test_tamper_swap),
@@ -1279,6 +1377,7 @@ main(void)
 		cmocka_unit_test(test_failed_commit),
 		cmocka_unit_test(test_outbox),
 		cmocka_unit_test(test_inbound),
+		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_closed_submit),
 	};
 	int rc;

@@ -1,0 +1,713 @@
+/*
+ * Integration tests of the audit log with real gateways and the real
+ * `visorctl audit` binary: verification with state and consistency, prove,
+ * search, export and verify-bundle, access control of the auditor API, each
+ * tamper case (caught at gateway start or by the auditor), and a crash
+ * (kill -9 during a stream of writes) after which every answered write has
+ * its entry and the log verifies.
+ *
+ * Tampering uses the sqlite3 command-line program (only gateway/store*.c may
+ * include sqlite3.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/https_client.h"
+#include "crypto/merkle.h"
+#include "tests/support/gwtest.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+
+#define AREA "norfolk"
+
+typedef struct {
+	gwt_env_t env;
+	gwt_gw_t gw;
+	char data_dir[600];
+	char state[600];
+} fx_t;
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int
+setup(void **state)
+{
+	fx_t *fx = calloc(1, sizeof(*fx));
+
+	assert_non_null(fx);
+	assert_int_equal(gwt_env_setup(&fx->env, AREA), 0);
+	snprintf(fx->data_dir, sizeof(fx->data_dir), "%s/%s/data", fx->env.dir,
+	    AREA);
+	snprintf(fx->state, sizeof(fx->state), "%s/auditor.state", fx->env.dir);
+	assert_int_equal(gwt_gw_start(&fx->env, AREA, &fx->gw), 0);
+	*state = fx;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	fx_t *fx = *state;
+
+	if (gwt_gw_alive(&fx->gw))
+		gwt_gw_stop(&fx->gw);
+	gwt_env_cleanup(&fx->env);
+	free(fx);
+	return 0;
+}
+
+static const char *const write_hdrs[] = {
+	"X-Visor-Actor: PC-4711",
+	"X-Visor-Purpose: risk-management",
+	NULL
+};
+
+/* PUT a small synthetic record as the police; returns the HTTP status. */
+static long
+put_record(fx_t *fx, const char *id)
+{
+	gwt_resp_t r;
+	char path[128], body[512], err[256];
+	long status;
+
+	snprintf(path, sizeof(path), "/v1/records/%s", id);
+	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"managing_area\":\""
+	    AREA "\",\"category\":2,\"level\":2,\"person\":{\"surname\":"
+	    "\"EXAMPLE\",\"forenames\":\"Synthetic Person\"}}", id);
+	memset(&r, 0, sizeof(r));
+	if (gwt_request(&fx->env, &fx->gw, AREA, "agency-police", "PUT", path,
+	    write_hdrs, body, strlen(body), &r, err, sizeof(err)) < 0) {
+		gwt_resp_free(&r);
+		return -1;
+	}
+	status = r.status;
+	gwt_resp_free(&r);
+	return status;
+}
+
+static void
+put_records(fx_t *fx, int from, int to)
+{
+	char id[32];
+	int i;
+
+	for (i = from; i < to; i++) {
+		snprintf(id, sizeof(id), "NFK-AUD-%04d", i);
+		assert_in_range(put_record(fx, id), 200, 201);
+	}
+}
+
+/* GET path as pki/<AREA>/<who>.crt; returns the status (-1 transport). */
+static long
+get_as(fx_t *fx, const char *who, const char *path, buf_t *body)
+{
+	const char *hdrs[] = { NULL };
+	gwt_resp_t r;
+	char err[256];
+	long status = -1;
+
+	memset(&r, 0, sizeof(r));
+	if (gwt_request(&fx->env, &fx->gw, AREA, who, "GET", path, hdrs, NULL,
+	    0, &r, err, sizeof(err)) == 0) {
+		status = r.status;
+		if (body != NULL) {
+			buf_init(body, 0);
+			buf_append(body, r.body.data ? r.body.data : "",
+			    r.body.len);
+		}
+	}
+	gwt_resp_free(&r);
+	return status;
+}
+
+/* The signed size of the latest checkpoint (0 if none). */
+static uint64_t
+checkpoint_size(fx_t *fx)
+{
+	buf_t b;
+	const char *nl;
+	uint64_t size = 0;
+
+	if (get_as(fx, "auditor", "/v1/audit/checkpoint", &b) == 200 &&
+	    (nl = strchr(b.data, '\n')) != NULL)
+		size = strtoull(nl + 1, NULL, 10);
+	buf_free(&b);
+	return size;
+}
+
+/* The log size the gateway reports on /v1/health. */
+static uint64_t
+log_size(fx_t *fx)
+{
+	buf_t b;
+	const char *p;
+	uint64_t size = 0;
+
+	if (get_as(fx, "auditor", "/v1/health", &b) == 200 &&
+	    (p = strstr(b.data, "\"audit_size\":")) != NULL)
+		size = strtoull(p + 13, NULL, 10);
+	buf_free(&b);
+	return size;
+}
+
+/* Wait (up to 10 s) until a checkpoint covers the whole log. */
+static void
+wait_signed(fx_t *fx)
+{
+	uint64_t want = log_size(fx);
+	int i;
+
+	assert_true(want > 0);
+	for (i = 0; i < 200 && checkpoint_size(fx) < want; i++)
+		sleep_ms(50);
+	assert_true(checkpoint_size(fx) >= want);
+}
+
+/* Run `visorctl audit <sub> --gateway ... --cert auditor.crt [extra]`;
+ * returns the exit status.  out/errout may be NULL. */
+static int
+run_audit(fx_t *fx, const char *sub, const char *const *extra, buf_t *out,
+    buf_t *errout)
+{
+	const char *argv[24];
+	char url[64], cert[600];
+	size_t n = 0, i;
+	int rc;
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", fx->gw.port);
+	snprintf(cert, sizeof(cert), "%s/pki/%s/auditor.crt", fx->env.dir, AREA);
+	argv[n++] = gwt_prog(&fx->env, "visorctl");
+	argv[n++] = "audit";
+	argv[n++] = sub;
+	argv[n++] = "--gateway";
+	argv[n++] = url;
+	argv[n++] = "--cert";
+	argv[n++] = cert;
+	for (i = 0; extra != NULL && extra[i] != NULL && n < 23; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	if (out != NULL)
+		buf_init(out, 0);
+	if (errout != NULL)
+		buf_init(errout, 0);
+	rc = gwt_run(argv, NULL, 0, out, errout);
+	if (rc != 0 && errout != NULL && errout->data != NULL)
+		fprintf(stderr, "  (visorctl audit %s: exit %d: %s)\n", sub, rc,
+		    errout->data);
+	return rc;
+}
+
+static int
+contains(const buf_t *b, const char *needle)
+{
+	return b->data != NULL && strstr(b->data, needle) != NULL;
+}
+
+/* sqlite3 DB SQL; returns the exit status. */
+static int
+sql(fx_t *fx, const char *stmt, buf_t *out)
+{
+	char db[700];
+	const char *argv[] = { "sqlite3", db, stmt, NULL };
+
+	snprintf(db, sizeof(db), "%s/store.db", fx->data_dir);
+	if (out != NULL)
+		buf_init(out, 0);
+	return gwt_run(argv, NULL, 0, out, NULL);
+}
+
+static int
+sh(const char *cmd)
+{
+	const char *argv[] = { "sh", "-c", cmd, NULL };
+
+	return gwt_run(argv, NULL, 0, NULL, NULL);
+}
+
+/* Start must fail, and the log must name the problem. */
+static void
+assert_start_refused(fx_t *fx, const char *needle)
+{
+	gwt_gw_t gw;
+
+	assert_int_equal(gwt_gw_start(&fx->env, AREA, &gw), -1);
+	if (!gwt_log_contains(&gw, needle)) {
+		const char *argv[] = { "tail", "-5", gw.log, NULL };
+
+		fprintf(stderr, "log does not say '%s':\n", needle);
+		gwt_run(argv, NULL, 0, NULL, NULL);
+	}
+	assert_true(gwt_log_contains(&gw, needle));
+}
+
+/* ------------------------------------------------------------ happy path */
+
+static void
+test_verify_with_state(void **state)
+{
+	fx_t *fx = *state;
+	const char *st[] = { "--state", fx->state, NULL };
+	buf_t out, err;
+
+	put_records(fx, 0, 6);
+	wait_signed(fx);
+	assert_int_equal(run_audit(fx, "verify", st, &out, &err), 0);
+	assert_true(contains(&out, "verified "));
+	assert_true(contains(&out, "checkpoint signed by visor." AREA "/audit"));
+	buf_free(&out);
+	buf_free(&err);
+
+	put_records(fx, 6, 15);
+	wait_signed(fx);
+	assert_int_equal(run_audit(fx, "verify", st, &out, &err), 0);
+	assert_true(contains(&out, "consistent with the last verified"));
+	buf_free(&out);
+	buf_free(&err);
+
+	/* checkpoint */
+	assert_int_equal(run_audit(fx, "checkpoint", NULL, &out, &err), 0);
+	assert_true(contains(&out, "origin visor." AREA "/audit"));
+	buf_free(&out);
+	buf_free(&err);
+
+	/* A state file that was edited does not verify: refused. */
+	{
+		char *data;
+		size_t len;
+		char *nl;
+
+		assert_int_equal(file_read_all(fx->state, 65536, &data, &len), 0);
+		nl = strchr(data, '\n');
+		assert_non_null(nl);
+		nl[1] = nl[1] == '9' ? '8' : '9';
+		assert_int_equal(file_write_atomic(fx->state, data, len, 0600), 0);
+		free(data);
+		assert_int_equal(run_audit(fx, "verify", st, &out, &err), 1);
+		assert_true(contains(&err, "state file"));
+		buf_free(&out);
+		buf_free(&err);
+	}
+}
+
+static void
+test_prove_search_export(void **state)
+{
+	fx_t *fx = *state;
+	const char *p1[] = { "--index", "3", NULL };
+	const char *p2[] = { "--index", "1", "--size", "4", NULL };
+	const char *p3[] = { "--index", "999999", NULL };
+	const char *s1[] = { "--record", "NFK-AUD-0004", NULL };
+	const char *s2[] = { "--op", "collect", "--actor",
+	    "urn:visor:" AREA ":agency:police", NULL };
+	char bundle[600], vkey[600];
+	const char *vb[3];
+	buf_t out, err;
+	char *data;
+	size_t len, i, lines;
+
+	put_records(fx, 0, 8);
+	wait_signed(fx);
+
+	assert_int_equal(run_audit(fx, "prove", p1, &out, &err), 0);
+	assert_true(contains(&out, "\"seq\":3,"));
+	buf_free(&out);
+	buf_free(&err);
+	assert_int_equal(run_audit(fx, "prove", p2, &out, &err), 0);
+	assert_true(contains(&out, "\"seq\":1,"));
+	buf_free(&out);
+	buf_free(&err);
+	assert_int_equal(run_audit(fx, "prove", p3, &out, &err), 1);
+	buf_free(&out);
+	buf_free(&err);
+
+	assert_int_equal(run_audit(fx, "search", s1, &out, &err), 0);
+	assert_true(contains(&out, "\"record\":\"NFK-AUD-0004\""));
+	assert_false(contains(&out, "NFK-AUD-0005"));
+	buf_free(&out);
+	buf_free(&err);
+	assert_int_equal(run_audit(fx, "search", s2, &out, &err), 0);
+	for (i = 0, lines = 0; out.data != NULL && i < out.len; i++)
+		lines += out.data[i] == '\n';
+	assert_int_equal(lines, 8);
+	buf_free(&out);
+	buf_free(&err);
+
+	/* export, then verify offline with the area's key */
+	snprintf(bundle, sizeof(bundle), "%s/bundle.json", fx->env.dir);
+	snprintf(vkey, sizeof(vkey), "%s/pki/%s/audit.vkey", fx->env.dir, AREA);
+	vb[0] = bundle;
+	vb[1] = NULL;
+	assert_int_equal(run_audit(fx, "export", vb, &out, &err), 0);
+	buf_free(&out);
+	buf_free(&err);
+	{
+		const char *argv[] = { gwt_prog(&fx->env, "visorctl"), "audit",
+		    "verify-bundle", bundle, "--vkey", vkey, NULL };
+
+		buf_init(&out, 0);
+		assert_int_equal(gwt_run(argv, NULL, 0, &out, NULL), 0);
+		assert_true(contains(&out, "verified "));
+		buf_free(&out);
+
+		/* one leaf's base64 altered: named */
+		assert_int_equal(file_read_all(bundle, 1 << 24, &data, &len), 0);
+		{
+			char *p = strstr(data, "{\"index\":5,\"data\":\"");
+
+			assert_non_null(p);
+			p += 19;
+			p[0] = p[0] == 'e' ? 'f' : 'e';
+		}
+		assert_int_equal(file_write_atomic(bundle, data, len, 0644), 0);
+		free(data);
+		buf_init(&err, 0);
+		assert_int_equal(gwt_run(argv, NULL, 0, NULL, &err), 1);
+		assert_true(contains(&err, "entry 5"));
+		buf_free(&err);
+	}
+}
+
+static void
+test_access_control(void **state)
+{
+	fx_t *fx = *state;
+	static const char *const all[] = {
+		"/v1/audit/checkpoint", "/v1/audit/entries?start=0&end=1",
+		"/v1/audit/proof/inclusion?index=0&size=1",
+		"/v1/audit/proof/consistency?from=1&to=1",
+		"/v1/audit/search?op=collect",
+	};
+	size_t i;
+
+	put_records(fx, 0, 2);
+	wait_signed(fx);
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		assert_int_equal(get_as(fx, "auditor", all[i], NULL), 200);
+		assert_int_equal(get_as(fx, "agency-police", all[i], NULL), 403);
+		assert_int_equal(get_as(fx, "agency-probation", all[i], NULL),
+		    403);
+		/* A peer gateway may watch the log: checkpoint and
+		 * consistency only. */
+		assert_int_equal(get_as(fx, "gateway", all[i], NULL),
+		    i == 0 || i == 3 ? 200 : 403);
+	}
+	/* The refusals are in the log themselves. */
+	{
+		const char *s[] = { "--op", "deny", NULL };
+		buf_t out, err;
+
+		wait_signed(fx);
+		assert_int_equal(run_audit(fx, "search", s, &out, &err), 0);
+		assert_true(contains(&out, "not-an-auditor"));
+		buf_free(&out);
+		buf_free(&err);
+	}
+}
+
+/* ------------------------------------------------------------ tampering */
+
+/* Write some records, let them be signed, stop the gateway cleanly. */
+static void
+fill_and_stop(fx_t *fx, int n)
+{
+	put_records(fx, 0, n);
+	wait_signed(fx);
+	assert_int_equal(gwt_gw_stop(&fx->gw), 0);
+}
+
+static void
+test_tamper_flip_byte(void **state)
+{
+	fx_t *fx = *state;
+
+	fill_and_stop(fx, 6);
+	/* "collect" -> "cOllect" in leaf 2 (same length, still JSON). */
+	assert_int_equal(sql(fx, "UPDATE audit_leaves SET data = CAST(replace("
+	    "CAST(data AS TEXT), '\"op\":\"collect\"', '\"op\":\"cOllect\"') "
+	    "AS BLOB) WHERE idx = 2;", NULL), 0);
+	assert_start_refused(fx, "altered at index 2");
+}
+
+static void
+hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = d[p[i] >> 4];
+		out[2 * i + 1] = d[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static void
+test_tamper_leaf_and_hash(void **state)
+{
+	fx_t *fx = *state;
+	char hexleaf[8192], hexhash[65], stmt[9000];
+	merkle_hash_t h;
+	buf_t leaf;
+	char *p;
+
+	fill_and_stop(fx, 6);
+	/* A careful forger also rewrites the stored leaf hash: the stored tree
+	 * nodes and the signed root still give it away. */
+	assert_int_equal(sql(fx, "SELECT CAST(data AS TEXT) FROM audit_leaves "
+	    "WHERE idx = 3;", &leaf), 0);
+	assert_non_null(leaf.data);
+	while (leaf.len > 0 && leaf.data[leaf.len - 1] == '\n')
+		leaf.data[--leaf.len] = '\0';
+	assert_non_null(p = strstr(leaf.data, "PC-4711"));
+	p[3] = '9';
+	assert_true(leaf.len * 2 < sizeof(hexleaf));
+	hex((const uint8_t *)leaf.data, leaf.len, hexleaf);
+	merkle_leaf_hash(leaf.data, leaf.len, h);
+	hex(h, sizeof(h), hexhash);
+	snprintf(stmt, sizeof(stmt), "UPDATE audit_leaves SET data = X'%s', "
+	    "hash = X'%s' WHERE idx = 3;", hexleaf, hexhash);
+	assert_int_equal(sql(fx, stmt, NULL), 0);
+	buf_free(&leaf);
+	assert_start_refused(fx, "altered at index");
+}
+
+static void
+test_tamper_delete_last(void **state)
+{
+	fx_t *fx = *state;
+
+	fill_and_stop(fx, 5);
+	assert_int_equal(sql(fx, "DELETE FROM audit_leaves WHERE idx = "
+	    "(SELECT max(idx) FROM audit_leaves);", NULL), 0);
+	assert_start_refused(fx, "truncated");
+}
+
+static void
+test_tamper_swap(void **state)
+{
+	fx_t *fx = *state;
+
+	fill_and_stop(fx, 6);
+	assert_int_equal(sql(fx, "CREATE TEMP TABLE t AS SELECT idx, data, hash "
+	    "FROM audit_leaves WHERE idx IN (1, 4);"
+	    "UPDATE audit_leaves SET data = (SELECT data FROM t WHERE t.idx = "
+	    "5 - audit_leaves.idx), hash = (SELECT hash FROM t WHERE t.idx = "
+	    "5 - audit_leaves.idx) WHERE idx IN (1, 4);", NULL), 0);
+	assert_start_refused(fx, "altered at index 1");
+}
+
+static void
+copy_db(fx_t *fx, const char *from_suffix, const char *to_suffix)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "cd '%s' && for f in store.db store.db-wal "
+	    "store.db-shm; do rm -f \"$f%s\"; if [ -e \"$f%s\" ]; then "
+	    "cp -p \"$f%s\" \"$f%s\"; fi; done", fx->data_dir, to_suffix,
+	    from_suffix, from_suffix, to_suffix);
+	assert_int_equal(sh(cmd), 0);
+}
+
+static void
+test_tamper_older_store(void **state)
+{
+	fx_t *fx = *state;
+
+	fill_and_stop(fx, 4);
+	copy_db(fx, "", ".old");
+	assert_int_equal(gwt_gw_start(&fx->env, AREA, &fx->gw), 0);
+	put_records(fx, 4, 9);
+	wait_signed(fx);
+	assert_int_equal(gwt_gw_stop(&fx->gw), 0);
+	copy_db(fx, ".old", "");
+	assert_start_refused(fx, "rolled back");
+}
+
+/* The whole data directory replaced by an older copy (checkpoint.last
+ * too): the gateway cannot know, the auditor's state file does. */
+static void
+test_tamper_older_data_dir(void **state)
+{
+	fx_t *fx = *state;
+	const char *st[] = { "--state", fx->state, NULL };
+	char cmd[2048];
+	buf_t out, err;
+
+	fill_and_stop(fx, 4);
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s.old'", fx->data_dir,
+	    fx->data_dir);
+	assert_int_equal(sh(cmd), 0);
+	assert_int_equal(gwt_gw_start(&fx->env, AREA, &fx->gw), 0);
+	put_records(fx, 4, 10);
+	wait_signed(fx);
+	assert_int_equal(run_audit(fx, "verify", st, &out, &err), 0);
+	buf_free(&out);
+	buf_free(&err);
+	assert_int_equal(gwt_gw_stop(&fx->gw), 0);
+
+	/* Rolled back: fewer entries than the auditor saw. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s.old' '%s'",
+	    fx->data_dir, fx->data_dir, fx->data_dir);
+	assert_int_equal(sh(cmd), 0);
+	assert_int_equal(gwt_gw_start(&fx->env, AREA, &fx->gw), 0);
+	assert_int_equal(run_audit(fx, "verify", st, &out, &err), 1);
+	assert_true(contains(&err, "shrank"));
+	buf_free(&out);
+	buf_free(&err);
+
+	/* Forked: as many entries again, but not the ones the auditor saw. */
+	put_records(fx, 100, 140);
+	wait_signed(fx);
+	assert_int_equal(run_audit(fx, "verify", st, &out, &err), 1);
+	assert_true(contains(&err, "consistency proof"));
+	buf_free(&out);
+	buf_free(&err);
+}
+
+/* ------------------------------------------------------------ crash */
+
+#define CRASH_MAX 4000
+
+typedef struct {
+	https_client_t *c;
+	char base[64];
+	atomic_int answered;		/* ids [0, answered) got a 2xx */
+	atomic_int stop;
+	int ok[CRASH_MAX];
+	int n_ok;
+} stream_t;
+
+static void *
+stream_writes(void *arg)
+{
+	stream_t *s = arg;
+	https_response_t resp;
+	char url[160], body[512], id[32], err[256];
+	int i;
+
+	for (i = 0; i < CRASH_MAX && !atomic_load(&s->stop); i++) {
+		snprintf(id, sizeof(id), "NFK-CRASH-%05d", i);
+		snprintf(url, sizeof(url), "%s/v1/records/%s", s->base, id);
+		snprintf(body, sizeof(body), "{\"id\":\"%s\",\"managing_area\":"
+		    "\"" AREA "\",\"category\":1,\"level\":1}", id);
+		if (https_client_call(s->c, "PUT", url, write_hdrs, body,
+		    strlen(body), &resp, err, sizeof(err)) == 0 &&
+		    resp.status >= 200 && resp.status < 300)
+			s->ok[s->n_ok++] = i;
+		https_response_free(&resp);
+		atomic_store(&s->answered, s->n_ok);
+	}
+	return NULL;
+}
+
+static void
+test_crash(void **state)
+{
+	fx_t *fx = *state;
+	https_client_options_t opt;
+	stream_t *s = calloc(1, sizeof(*s));
+	char cert[600], key[600], root[600], err[256], path[128], id[32];
+	pthread_t th;
+	buf_t b, out, e;
+	int i, waited;
+
+	assert_non_null(s);
+	snprintf(cert, sizeof(cert), "%s/pki/%s/agency-police.crt", fx->env.dir,
+	    AREA);
+	snprintf(key, sizeof(key), "%s/pki/%s/agency-police.key", fx->env.dir,
+	    AREA);
+	snprintf(root, sizeof(root), "%s/pki/root.crt", fx->env.dir);
+	memset(&opt, 0, sizeof(opt));
+	opt.cert = cert;
+	opt.key = key;
+	opt.root = root;
+	opt.timeout_ms = 5000;
+	s->c = https_client_new(&opt, err, sizeof(err));
+	assert_non_null(s->c);
+	snprintf(s->base, sizeof(s->base), "https://127.0.0.1:%d", fx->gw.port);
+	assert_int_equal(pthread_create(&th, NULL, stream_writes, s), 0);
+	/* Kill once a good number of writes were answered. */
+	for (waited = 0; atomic_load(&s->answered) < 40 && waited < 30000;
+	    waited += 5)
+		sleep_ms(5);
+	gwt_gw_kill9(&fx->gw);
+	atomic_store(&s->stop, 1);
+	pthread_join(th, NULL);
+	https_client_free(s->c);
+	assert_true(s->n_ok >= 40);
+
+	assert_int_equal(gwt_gw_start(&fx->env, AREA, &fx->gw), 0);
+	for (i = 0; i < s->n_ok; i++) {
+		snprintf(id, sizeof(id), "NFK-CRASH-%05d", s->ok[i]);
+		snprintf(path, sizeof(path), "/v1/audit/search?record=%s&op="
+		    "collect", id);
+		assert_int_equal(get_as(fx, "auditor", path, &b), 200);
+		if (!contains(&b, "\"index\""))
+			fprintf(stderr, "answered write %s has no entry\n", id);
+		assert_true(contains(&b, "\"index\""));
+		buf_free(&b);
+	}
+	/* A few through visorctl too, which proves each hit. */
+	for (i = 0; i < s->n_ok; i += s->n_ok / 4 + 1) {
+		const char *q[] = { "--record", id, NULL };
+
+		snprintf(id, sizeof(id), "NFK-CRASH-%05d", s->ok[i]);
+		assert_int_equal(run_audit(fx, "search", q, &out, &e), 0);
+		assert_true(contains(&out, id));
+		buf_free(&out);
+		buf_free(&e);
+	}
+	wait_signed(fx);
+	assert_int_equal(run_audit(fx, "verify", NULL, &out, &e), 0);
+	assert_true(contains(&out, "verified "));
+	buf_free(&out);
+	buf_free(&e);
+	free(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_verify_with_state, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_prove_search_export, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_access_control, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_flip_byte, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_leaf_and_hash, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_delete_last, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_swap, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_older_store, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_older_data_dir, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
+	};
+
+	if (https_global_init() < 0)
+		return 1;
+	return cmocka_run_group_tests_name("audit", tests, NULL, NULL);
+}

@@ -1,0 +1,872 @@
+/*
+ * Integration: the mTLS front door of a real gateway (issue 2 item 6).
+ *
+ * One quickstart (norfolk, suffolk) and one running Norfolk gateway for the
+ * whole group.  Every certificate a gateway must refuse is minted with
+ * certs/pki.h and presented with the project's own client and with the curl
+ * binary; each refusal must end the handshake, leave an
+ * `event=handshake-refused reason=<reason>` line in the gateway's log, an
+ * auth-fail entry in its audit log and a count in /metrics, and must not
+ * disturb the gateway.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "certs/pki.h"
+#include "tests/support/gwtest.h"
+#include "util/b64.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+
+typedef struct {
+	gwt_env_t env;
+	gwt_gw_t gw;
+	int metrics_port;
+	char bad[300];		/* folder of the certificates minted here */
+} tls_fixture_t;
+
+static tls_fixture_t fx;
+
+/* ---------------------------------------------------------------- helpers */
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static size_t
+count_in_file(const char *path, const char *needle)
+{
+	char *text = NULL;
+	const char *p;
+	size_t len, n = 0;
+
+	if (file_read_all(path, 256 << 20, &text, &len) < 0)
+		return 0;
+	for (p = text; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	free(text);
+	return n;
+}
+
+static void
+refusal_line(const char *reason, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "event=handshake-refused reason=%s ", reason);
+}
+
+/* Wait (up to 5 s) until the log holds more than before lines of needle. */
+static int
+wait_log_count(const char *needle, size_t before)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (count_in_file(fx.gw.log, needle) > before)
+			return 1;
+		sleep_ms(10);
+	}
+	return 0;
+}
+
+static const char *
+bad_path(const char *name, const char *ext)
+{
+	static char p[4][600];
+	static int next;
+	char *s = p[next++ % 4];
+
+	snprintf(s, 600, "%s/%s%s", fx.bad, name, ext);
+	return s;
+}
+
+static long
+health_status_files(const char *cert, const char *key, char *err, size_t errlen)
+{
+	const char *hdrs[] = { NULL };
+	gwt_resp_t resp;
+	long status;
+
+	if (gwt_request_files(&fx.env, &fx.gw, cert, key, "GET", "/v1/health",
+	    hdrs, NULL, 0, &resp, err, errlen) < 0)
+		return -1;
+	status = resp.status;
+	gwt_resp_free(&resp);
+	return status;
+}
+
+static long
+health_status(const char *area, const char *name)
+{
+	char cert[600], key[600], err[256];
+
+	snprintf(cert, sizeof(cert), "%s/pki/%s/%s.crt", fx.env.dir, area, name);
+	snprintf(key, sizeof(key), "%s/pki/%s/%s.key", fx.env.dir, area, name);
+	return health_status_files(cert, key, err, sizeof(err));
+}
+
+/* curl's exit status for /v1/health; the HTTP code in code. */
+static int
+curl_health(const char *cert, const char *key, const char *extra, char *code,
+    size_t codelen)
+{
+	char url[100];
+	buf_t out = BUF_INIT;
+	const char *argv[24];
+	int n = 0, rc;
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/health", fx.gw.port);
+	argv[n++] = "curl";
+	argv[n++] = "-sS";
+	argv[n++] = "--max-time";
+	argv[n++] = "15";
+	argv[n++] = "-o";
+	argv[n++] = "/dev/null";
+	argv[n++] = "-w";
+	argv[n++] = "%{http_code}";
+	argv[n++] = "--cacert";
+	argv[n++] = gwt_path(&fx.env, "pki/root.crt");
+	if (cert != NULL) {
+		argv[n++] = "--cert";
+		argv[n++] = cert;
+		argv[n++] = "--key";
+		argv[n++] = key;
+	}
+	if (extra != NULL)
+		argv[n++] = extra;
+	if (extra != NULL && strcmp(extra, "--tls-max") == 0)
+		argv[n++] = "1.2";
+	argv[n++] = url;
+	argv[n] = NULL;
+	rc = gwt_run(argv, NULL, 0, &out, NULL);
+	snprintf(code, codelen, "%s", out.data ? out.data : "");
+	buf_free(&out);
+	return rc;
+}
+
+/* The auth-fail entries of the audit log with this reason, fetched as the
+ * auditor through /v1/audit/search and decoded from base64. */
+static int
+audit_auth_fails(const char *reason)
+{
+	const char *hdrs[] = { NULL };
+	gwt_resp_t resp;
+	char err[256];
+	cJSON *doc, *entries, *it, *leaf;
+	const cJSON *op, *why;
+	unsigned char *raw;
+	long n;
+	int count = 0;
+
+	if (gwt_request(&fx.env, &fx.gw, "norfolk", "auditor", "GET",
+	    "/v1/audit/search?op=auth-fail", hdrs, NULL, 0, &resp, err,
+	    sizeof(err)) < 0 || resp.status != 200) {
+		gwt_resp_free(&resp);
+		return -1;
+	}
+	doc = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+	gwt_resp_free(&resp);
+	entries = cJSON_GetObjectItemCaseSensitive(doc, "entries");
+	if (!cJSON_IsArray(entries)) {
+		cJSON_Delete(doc);
+		return -1;
+	}
+	cJSON_ArrayForEach(it, entries) {
+		const cJSON *data = cJSON_GetObjectItemCaseSensitive(it, "data");
+		size_t dlen;
+
+		if (!cJSON_IsString(data))
+			continue;
+		dlen = strlen(data->valuestring);
+		if ((raw = malloc(dlen + 1)) == NULL)
+			break;
+		n = b64_decode(data->valuestring, dlen, raw, dlen + 1);
+		leaf = n > 0 ? cJSON_ParseWithLength((const char *)raw, (size_t)n) : NULL;
+		free(raw);
+		op = cJSON_GetObjectItemCaseSensitive(leaf, "op");
+		why = cJSON_GetObjectItemCaseSensitive(leaf, "reason");
+		if (cJSON_IsString(op) && strcmp(op->valuestring, "auth-fail") == 0 &&
+		    cJSON_IsString(why) && strcmp(why->valuestring, reason) == 0)
+			count++;
+		cJSON_Delete(leaf);
+	}
+	cJSON_Delete(doc);
+	return count;
+}
+
+static int
+wait_audit_count(const char *reason, int before)
+{
+	int i, n;
+
+	for (i = 0; i < 300; i++) {
+		n = audit_auth_fails(reason);
+		if (n > before)
+			return n;
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+/*
+ * Present cert/key with our client and with curl: both must fail, each
+ * refusal logged with reason and audited as auth-fail, and the gateway must
+ * keep serving a valid agency.
+ */
+static void
+expect_refused(const char *cert, const char *key, const char *reason)
+{
+	char needle[100], err[256], code[16];
+	size_t before;
+	int audited, rc;
+
+	refusal_line(reason, needle, sizeof(needle));
+	audited = audit_auth_fails(reason);
+	assert_true(audited >= 0);
+
+	before = count_in_file(fx.gw.log, needle);
+	err[0] = '\0';
+	assert_int_equal(health_status_files(cert, key, err, sizeof(err)), -1);
+	assert_true(err[0] != '\0');
+	if (!wait_log_count(needle, before))
+		fail_msg("own client: no '%s' line in %s", needle, fx.gw.log);
+	assert_true(wait_audit_count(reason, audited) > audited);
+
+	before = count_in_file(fx.gw.log, needle);
+	audited = audit_auth_fails(reason);
+	rc = curl_health(cert, key, NULL, code, sizeof(code));
+	assert_int_not_equal(rc, 0);
+	assert_string_not_equal(code, "200");
+	if (!wait_log_count(needle, before))
+		fail_msg("curl: no '%s' line in %s", needle, fx.gw.log);
+	assert_true(wait_audit_count(reason, audited) > audited);
+
+	assert_true(gwt_gw_alive(&fx.gw));
+	assert_int_equal(health_status("norfolk", "agency-police"), 200);
+}
+
+/* Mint bad/<name>.crt/.key with the CA of ca_area. */
+static void
+mint(const char *ca_area, const char *identity, const char *name,
+    const pki_leaf_opts_t *opts)
+{
+	char cadir[600], prefix[600], err[256];
+
+	snprintf(cadir, sizeof(cadir), "%s/pki/%s", fx.env.dir, ca_area);
+	snprintf(prefix, sizeof(prefix), "%s/%s", fx.bad, name);
+	if (pki_issue(cadir, identity, prefix, opts, err, sizeof(err)) < 0)
+		fail_msg("pki_issue %s: %s", name, err);
+}
+
+static void
+expect_minted_refused(const char *name, const char *reason)
+{
+	char cert[600], key[600];
+
+	snprintf(cert, sizeof(cert), "%s", bad_path(name, ".crt"));
+	snprintf(key, sizeof(key), "%s", bad_path(name, ".key"));
+	expect_refused(cert, key, reason);
+}
+
+/* ------------------------------------------------------------ group setup */
+
+static int
+group_setup(void **state)
+{
+	char *cfg = NULL;
+	const char *m;
+	size_t len;
+
+	(void)state;
+	memset(&fx, 0, sizeof(fx));
+	if (gwt_env_setup(&fx.env, "norfolk,suffolk") < 0)
+		return -1;
+	snprintf(fx.bad, sizeof(fx.bad), "%s/bad", fx.env.dir);
+	if (mkdir(fx.bad, 0700) < 0)
+		return -1;
+	if (file_read_all(gwt_path(&fx.env, "norfolk/gateway.json"), 1 << 20, &cfg,
+	    &len) < 0)
+		return -1;
+	m = strstr(cfg, "\"metrics_listen\"");
+	m = m ? strstr(m, "127.0.0.1:") : NULL;
+	fx.metrics_port = m ? (int)strtol(m + 10, NULL, 10) : 0;
+	free(cfg);
+	if (fx.metrics_port <= 0)
+		return -1;
+	if (gwt_gw_start(&fx.env, "norfolk", &fx.gw) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	if (fx.gw.pid > 0 && gwt_gw_stop(&fx.gw) != 0)
+		fprintf(stderr, "test_tls: gateway did not stop cleanly\n");
+	gwt_env_cleanup(&fx.env);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void
+test_valid_agency_own_client(void **state)
+{
+	const char *hdrs[] = { NULL };
+	gwt_resp_t resp;
+	char err[256];
+	cJSON *j;
+
+	(void)state;
+	assert_int_equal(gwt_request(&fx.env, &fx.gw, "norfolk", "agency-police",
+	    "GET", "/v1/health", hdrs, NULL, 0, &resp, err, sizeof(err)), 0);
+	assert_int_equal(resp.status, 200);
+	j = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+	assert_non_null(j);
+	assert_string_equal(cJSON_GetObjectItem(j, "status")->valuestring, "ok");
+	assert_string_equal(cJSON_GetObjectItem(j, "area")->valuestring, "norfolk");
+	assert_true(cJSON_IsNumber(cJSON_GetObjectItem(j, "audit_size")));
+	cJSON_Delete(j);
+	gwt_resp_free(&resp);
+	/* Every agency type of the quickstart, the auditor and a peer
+	 * gateway of another area are verified identities. */
+	assert_int_equal(health_status("norfolk", "agency-housing"), 200);
+	assert_int_equal(health_status("norfolk", "agency-ems"), 200);
+	assert_int_equal(health_status("norfolk", "auditor"), 200);
+	assert_int_equal(health_status("suffolk", "agency-probation"), 200);
+	assert_int_equal(health_status("suffolk", "gateway"), 200);
+}
+
+static void
+test_valid_agency_curl(void **state)
+{
+	char code[16];
+
+	(void)state;
+	assert_int_equal(curl_health(gwt_path(&fx.env, "pki/norfolk/agency-police.crt"),
+	    gwt_path(&fx.env, "pki/norfolk/agency-police.key"), NULL, code,
+	    sizeof(code)), 0);
+	assert_string_equal(code, "200");
+}
+
+static void
+test_no_client_certificate(void **state)
+{
+	char needle[100], code[16];
+	size_t before;
+	int audited;
+
+	(void)state;
+	refusal_line("no-certificate", needle, sizeof(needle));
+	audited = audit_auth_fails("no-certificate");
+	before = count_in_file(fx.gw.log, needle);
+	assert_int_not_equal(curl_health(NULL, NULL, NULL, code, sizeof(code)), 0);
+	assert_string_not_equal(code, "200");
+	assert_true(wait_log_count(needle, before));
+	assert_true(wait_audit_count("no-certificate", audited) > audited);
+	assert_int_equal(health_status("norfolk", "agency-police"), 200);
+}
+
+static void
+test_tls12_client(void **state)
+{
+	char needle[100], code[16];
+	size_t before;
+	int audited;
+
+	(void)state;
+	refusal_line("protocol-version", needle, sizeof(needle));
+	audited = audit_auth_fails("protocol-version");
+	before = count_in_file(fx.gw.log, needle);
+	assert_int_not_equal(curl_health(gwt_path(&fx.env,
+	    "pki/norfolk/agency-police.crt"), gwt_path(&fx.env,
+	    "pki/norfolk/agency-police.key"), "--tls-max", code, sizeof(code)), 0);
+	assert_string_not_equal(code, "200");
+	assert_true(wait_log_count(needle, before));
+	assert_true(wait_audit_count("protocol-version", audited) > audited);
+	assert_int_equal(health_status("norfolk", "agency-police"), 200);
+}
+
+static void
+test_other_root(void **state)
+{
+	char root[600], ca[600], prefix[600], err[256];
+
+	(void)state;
+	/* A complete second hierarchy with its own "norfolk" CA: the names
+	 * match ours, the trust anchor does not. */
+	snprintf(root, sizeof(root), "%s/other-root", fx.bad);
+	snprintf(ca, sizeof(ca), "%s/other-norfolk", fx.bad);
+	snprintf(prefix, sizeof(prefix), "%s/other-police", fx.bad);
+	assert_int_equal(pki_root_create(root, 0, err, sizeof(err)), 0);
+	assert_int_equal(pki_area_ca_create(root, "norfolk", ca, 0, err,
+	    sizeof(err)), 0);
+	assert_int_equal(pki_issue(ca, "urn:visor:norfolk:agency:police", prefix,
+	    NULL, err, sizeof(err)), 0);
+	expect_minted_refused("other-police", "unknown-ca");
+}
+
+static void
+test_expired(void **state)
+{
+	pki_leaf_opts_t o;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.expired = 1;
+	mint("norfolk", "urn:visor:norfolk:agency:police", "expired", &o);
+	expect_minted_refused("expired", "expired");
+}
+
+static void
+test_not_yet_valid(void **state)
+{
+	pki_leaf_opts_t o;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.not_yet_valid = 1;
+	mint("norfolk", "urn:visor:norfolk:agency:police", "future", &o);
+	expect_minted_refused("future", "not-yet-valid");
+}
+
+static void
+test_server_auth_only(void **state)
+{
+	pki_leaf_opts_t o;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.eku = PKI_EKU_SERVER;
+	mint("norfolk", "urn:visor:norfolk:agency:police", "server-only", &o);
+	expect_minted_refused("server-only", "bad-eku");
+}
+
+static void
+test_no_eku(void **state)
+{
+	pki_leaf_opts_t o;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.eku = PKI_EKU_OMIT;
+	mint("norfolk", "urn:visor:norfolk:agency:police", "no-eku", &o);
+	expect_minted_refused("no-eku", "bad-eku");
+}
+
+static void
+test_no_uri(void **state)
+{
+	pki_leaf_opts_t o;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.no_uri = 1;
+	mint("norfolk", "urn:visor:norfolk:agency:police", "no-uri", &o);
+	expect_minted_refused("no-uri", "no-uri");
+}
+
+static void
+test_two_uris(void **state)
+{
+	pki_leaf_opts_t o;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.second_uri = "urn:visor:norfolk:agency:probation";
+	mint("norfolk", "urn:visor:norfolk:agency:police", "two-uris", &o);
+	expect_minted_refused("two-uris", "multiple-uris");
+}
+
+static void
+test_malformed_uri(void **state)
+{
+	static const char *const bad[] = {
+		"urn:visor:norfolk:agency:wizard",	/* unknown agency type */
+		"urn:visor:Norfolk:agency:police",	/* upper case area */
+		"urn:visor:norfolk:agency:police:",	/* empty unit */
+		"https://norfolk.example/police",	/* not a visor URN */
+	};
+	pki_leaf_opts_t o;
+	char name[32];
+	size_t i;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.unchecked = 1;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(name, sizeof(name), "malformed-%zu", i);
+		mint("norfolk", bad[i], name, &o);
+		expect_minted_refused(name, "malformed-uri");
+	}
+}
+
+static void
+test_norfolk_identity_from_suffolk_ca(void **state)
+{
+	pki_leaf_opts_t o;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.unchecked = 1;
+	mint("suffolk", "urn:visor:norfolk:agency:police", "cross-area", &o);
+	expect_minted_refused("cross-area", "area-mismatch");
+}
+
+static void
+test_ca_certificate_as_client(void **state)
+{
+	pki_leaf_opts_t o;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.ca = 1;
+	mint("norfolk", "urn:visor:norfolk:agency:police", "ca-leaf", &o);
+	expect_minted_refused("ca-leaf", "not-an-end-entity");
+}
+
+static void
+test_area_ca_key_as_client(void **state)
+{
+	(void)state;
+	/* The area CA's own certificate and key: a CA, and no client EKU. */
+	expect_refused(gwt_path(&fx.env, "pki/norfolk/ca.crt"),
+	    gwt_path(&fx.env, "pki/norfolk/ca.key"), "bad-eku");
+}
+
+static void
+test_revoked_after_hup(void **state)
+{
+	char cert[600], key[600], needle[100];
+	buf_t out = BUF_INIT, errout = BUF_INIT;
+	size_t before;
+	int rc;
+
+	(void)state;
+	mint("norfolk", "urn:visor:norfolk:agency:probation:revoke-me", "revoke-me",
+	    NULL);
+	snprintf(cert, sizeof(cert), "%s", bad_path("revoke-me", ".crt"));
+	snprintf(key, sizeof(key), "%s", bad_path("revoke-me", ".key"));
+	{
+		char e[256];
+		assert_int_equal(health_status_files(cert, key, e, sizeof(e)), 200);
+	}
+	{
+		const char *argv[] = { gwt_prog(&fx.env, "visorctl"), "certs",
+		    "revoke", "--ca-dir", gwt_path(&fx.env, "pki/norfolk"), cert,
+		    "--reason", "key-compromise", NULL };
+		rc = gwt_run(argv, NULL, 0, &out, &errout);
+	}
+	if (rc != 0)
+		fail_msg("visorctl certs revoke: %d: %s", rc,
+		    errout.data ? errout.data : "");
+	buf_free(&out);
+	buf_free(&errout);
+	/* Not yet applied: the gateway reads CRLs at start and on SIGHUP. */
+	{
+		char e[256];
+		assert_int_equal(health_status_files(cert, key, e, sizeof(e)), 200);
+	}
+	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
+	assert_true(gwt_gw_alive(&fx.gw));
+	expect_refused(cert, key, "revoked");
+	/* Still refused on every new connection, and others still served,
+	 * by the same process. */
+	refusal_line("revoked", needle, sizeof(needle));
+	before = count_in_file(fx.gw.log, needle);
+	{
+		char e[256];
+		assert_int_equal(health_status_files(cert, key, e, sizeof(e)), -1);
+	}
+	assert_true(wait_log_count(needle, before));
+	assert_int_equal(health_status("norfolk", "agency-probation"), 200);
+	assert_true(gwt_gw_alive(&fx.gw));
+}
+
+/* Replace path's contents, returning the old ones (caller frees). */
+static char *
+swap_file(const char *path, const char *text)
+{
+	char *old = NULL;
+	size_t len;
+
+	if (file_read_all(path, 1 << 20, &old, &len) < 0)
+		return NULL;
+	if (file_write_atomic(path, text, strlen(text), 0644) < 0) {
+		free(old);
+		return NULL;
+	}
+	return old;
+}
+
+static void
+test_hup_broken_config_keeps_old(void **state)
+{
+	const char *cfgpath = gwt_path(&fx.env, "norfolk/gateway.json");
+	char *old, *broken;
+	cJSON *j;
+
+	(void)state;
+	/* An unknown key makes the whole new set invalid. */
+	assert_int_equal(file_read_all(cfgpath, 1 << 20, &old, &(size_t){0}), 0);
+	j = cJSON_Parse(old);
+	free(old);
+	assert_non_null(j);
+	cJSON_AddStringToObject(j, "bogus_key", "x");
+	broken = cJSON_Print(j);
+	cJSON_Delete(j);
+	old = swap_file(cfgpath, broken);
+	free(broken);
+	assert_non_null(old);
+	assert_int_equal(gwt_gw_hup(&fx.gw), 1);
+	assert_true(gwt_gw_alive(&fx.gw));
+	assert_int_equal(health_status("norfolk", "agency-police"), 200);
+
+	/* Not JSON at all. */
+	assert_int_equal(file_write_atomic(cfgpath, "{\"area\":", 8, 0644), 0);
+	assert_int_equal(gwt_gw_hup(&fx.gw), 1);
+	assert_int_equal(health_status("norfolk", "agency-police"), 200);
+
+	assert_int_equal(file_write_atomic(cfgpath, old, strlen(old), 0644), 0);
+	free(old);
+	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
+	assert_int_equal(health_status("norfolk", "agency-police"), 200);
+}
+
+static void
+test_hup_broken_policy_keeps_old(void **state)
+{
+	const char *pol = gwt_path(&fx.env, "norfolk/policy.json");
+	const char *hdrs[] = { "X-Visor-Actor: T100", "X-Visor-Purpose: review",
+	    "X-Visor-Justification: tls test", NULL };
+	const char *rec = "{\"id\":\"TLS-HUP-1\",\"managing_area\":\"norfolk\","
+	    "\"category\":1,\"level\":1,\"person\":{\"surname\":\"HUPTEST\"}}";
+	gwt_resp_t resp;
+	char err[256], *old;
+
+	(void)state;
+	assert_int_equal(gwt_request(&fx.env, &fx.gw, "norfolk", "agency-police",
+	    "PUT", "/v1/records/TLS-HUP-1", hdrs, rec, strlen(rec), &resp, err,
+	    sizeof(err)), 0);
+	assert_true(resp.status == 201 || resp.status == 200);
+	gwt_resp_free(&resp);
+
+	/* A rule with an unknown effect: the policy does not load. */
+	old = swap_file(pol, "{\"format\":\"visor-policy/1\",\"rules\":[{\"id\":\"x\","
+	    "\"effect\":\"allow-everything\",\"ops\":[\"read\"]}]}");
+	assert_non_null(old);
+	assert_int_equal(gwt_gw_hup(&fx.gw), 1);
+	assert_true(gwt_gw_alive(&fx.gw));
+	/* The old policy still decides: police still read the record. */
+	assert_int_equal(gwt_request(&fx.env, &fx.gw, "norfolk", "agency-police",
+	    "GET", "/v1/records/TLS-HUP-1", hdrs, NULL, 0, &resp, err,
+	    sizeof(err)), 0);
+	assert_int_equal(resp.status, 200);
+	assert_non_null(strstr(resp.body.data, "HUPTEST"));
+	gwt_resp_free(&resp);
+
+	assert_int_equal(file_write_atomic(pol, old, strlen(old), 0644), 0);
+	free(old);
+	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
+	assert_int_equal(health_status("norfolk", "agency-police"), 200);
+}
+
+/* Run visor-gw --check-config on a variant of the Norfolk configuration
+ * built by edit; expect exit status want and want_text on stderr/stdout. */
+static void
+check_config_case(void (*edit)(cJSON *), int want, const char *want_text)
+{
+	char path[600], *src = NULL, *text;
+	size_t len;
+	cJSON *j;
+	buf_t out = BUF_INIT, errout = BUF_INIT;
+	int rc;
+
+	assert_int_equal(file_read_all(gwt_path(&fx.env, "norfolk/gateway.json"),
+	    1 << 20, &src, &len), 0);
+	j = cJSON_ParseWithLength(src, len);
+	free(src);
+	assert_non_null(j);
+	if (edit != NULL)
+		edit(j);
+	text = cJSON_Print(j);
+	cJSON_Delete(j);
+	snprintf(path, sizeof(path), "%s/check.json", fx.bad);
+	assert_int_equal(file_write_atomic(path, text, strlen(text), 0644), 0);
+	free(text);
+	{
+		const char *argv[] = { gwt_prog(&fx.env, "visor-gw"), "--config", path,
+		    "--check-config", NULL };
+		rc = gwt_run(argv, NULL, 0, &out, &errout);
+	}
+	if (rc != want || (want_text != NULL &&
+	    (errout.data == NULL || strstr(errout.data, want_text) == NULL) &&
+	    (out.data == NULL || strstr(out.data, want_text) == NULL)))
+		fail_msg("check-config: exit %d (want %d), stdout '%s', stderr '%s', "
+		    "want '%s'", rc, want, out.data ? out.data : "",
+		    errout.data ? errout.data : "", want_text ? want_text : "");
+	buf_free(&out);
+	buf_free(&errout);
+}
+
+static void
+edit_unknown_key(cJSON *j)
+{
+	cJSON_AddNumberToObject(cJSON_GetObjectItem(j, "limits"), "max_bodee", 5);
+}
+
+static void
+edit_missing_file(cJSON *j)
+{
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(j, "tls"), "cert",
+	    cJSON_CreateString("/nonexistent/visor/gateway.crt"));
+}
+
+static void
+edit_key_0644(cJSON *j)
+{
+	char key[600], *pem = NULL;
+	size_t len;
+
+	snprintf(key, sizeof(key), "%s/gateway-0644.key", fx.bad);
+	if (file_read_all(gwt_path(&fx.env, "pki/norfolk/gateway.key"), 1 << 16,
+	    &pem, &len) == 0) {
+		file_write_atomic(key, pem, len, 0644);
+		chmod(key, 0644);
+		free(pem);
+	}
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(j, "tls"), "key",
+	    cJSON_CreateString(key));
+}
+
+static void
+edit_bad_port(cJSON *j)
+{
+	cJSON_ReplaceItemInObject(j, "listen", cJSON_CreateString("127.0.0.1:99999"));
+}
+
+static void
+edit_bad_limit(cJSON *j)
+{
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(j, "limits"),
+	    "max_connections", cJSON_CreateNumber(0));
+}
+
+static void
+test_check_config(void **state)
+{
+	(void)state;
+	check_config_case(NULL, 0, "configuration valid");
+	check_config_case(edit_unknown_key, 1, "limits.max_bodee");
+	check_config_case(edit_missing_file, 1, "tls.cert");
+	check_config_case(edit_key_0644, 1, "tls.key");
+	check_config_case(edit_bad_port, 1, "listen");
+	check_config_case(edit_bad_limit, 1, "limits.max_connections");
+	{
+		const char *argv[] = { gwt_prog(&fx.env, "visor-gw"), "--config",
+		    "/nonexistent/visor/gw.json", "--check-config", NULL };
+		assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 1);
+	}
+}
+
+static long
+metrics_count(const char *reason)
+{
+	char url[100], needle[120];
+	buf_t out = BUF_INIT;
+	const char *p;
+	long v = -1;
+	int rc;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", fx.metrics_port);
+	{
+		const char *argv[] = { "curl", "-sS", "--max-time", "10", url, NULL };
+		rc = gwt_run(argv, NULL, 0, &out, NULL);
+	}
+	if (rc != 0 || out.data == NULL) {
+		buf_free(&out);
+		return -2;
+	}
+	snprintf(needle, sizeof(needle),
+	    "visor_handshake_failures_total{reason=\"%s\"} ", reason);
+	if ((p = strstr(out.data, needle)) != NULL)
+		v = strtol(p + strlen(needle), NULL, 10);
+	else if (strstr(out.data, "# TYPE visor_handshake_failures_total counter") != NULL)
+		v = 0;
+	buf_free(&out);
+	return v;
+}
+
+static void
+test_metrics_by_reason(void **state)
+{
+	pki_leaf_opts_t o;
+	long nocert, expired;
+	char code[16];
+
+	(void)state;
+	nocert = metrics_count("no-certificate");
+	expired = metrics_count("expired");
+	assert_true(nocert >= 0);
+	assert_true(expired >= 0);
+	assert_int_not_equal(curl_health(NULL, NULL, NULL, code, sizeof(code)), 0);
+	memset(&o, 0, sizeof(o));
+	o.expired = 1;
+	mint("norfolk", "urn:visor:norfolk:agency:housing", "expired-metrics", &o);
+	assert_int_not_equal(curl_health(bad_path("expired-metrics", ".crt"),
+	    bad_path("expired-metrics", ".key"), NULL, code, sizeof(code)), 0);
+	{
+		int i;
+		for (i = 0; i < 300 && (metrics_count("no-certificate") <= nocert ||
+		    metrics_count("expired") <= expired); i++)
+			sleep_ms(10);
+	}
+	assert_int_equal(metrics_count("no-certificate"), nocert + 1);
+	assert_int_equal(metrics_count("expired"), expired + 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid_agency_own_client),
+		cmocka_unit_test(test_valid_agency_curl),
+		cmocka_unit_test(test_no_client_certificate),
+		cmocka_unit_test(test_tls12_client),
+		cmocka_unit_test(test_other_root),
+		cmocka_unit_test(test_expired),
+		cmocka_unit_test(test_not_yet_valid),
+		cmocka_unit_test(test_server_auth_only),
+		cmocka_unit_test(test_no_eku),
+		cmocka_unit_test(test_no_uri),
+		cmocka_unit_test(test_two_uris),
+		cmocka_unit_test(test_malformed_uri),
+		cmocka_unit_test(test_norfolk_identity_from_suffolk_ca),
+		cmocka_unit_test(test_ca_certificate_as_client),
+		cmocka_unit_test(test_area_ca_key_as_client),
+		cmocka_unit_test(test_revoked_after_hup),
+		cmocka_unit_test(test_hup_broken_config_keeps_old),
+		cmocka_unit_test(test_hup_broken_policy_keeps_old),
+		cmocka_unit_test(test_check_config),
+		cmocka_unit_test(test_metrics_by_reason),
+	};
+
+	return cmocka_run_group_tests_name("tls", tests, group_setup,
+	    group_teardown);
+}

@@ -1,0 +1,1050 @@
+/*
+ * visorctl audit: the auditor's client for a gateway's audit log (SPEC
+ * section 8).  Every answer of the gateway is checked by crypto/audit_verify
+ * against the area's verifier key (audit.vkey): the gateway is not trusted.
+ *
+ *   visorctl audit checkpoint    [common options]
+ *   visorctl audit verify        [--state FILE] [common options]
+ *   visorctl audit prove         --index I [--size N] [common options]
+ *   visorctl audit search        [--record ID] [--actor URI] [--op OP]
+ *                                [--since T] [--until T] [common options]
+ *   visorctl audit export FILE   [common options]
+ *   visorctl audit verify-bundle FILE [--vkey FILE | --cert FILE]
+ *
+ * common options: --gateway URL --cert FILE [--key FILE] [--cacert FILE]
+ *                 [--vkey FILE]
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/https_client.h"
+#include "crypto/audit_verify.h"
+#include "crypto/identity.h"
+#include "crypto/note.h"
+#include "crypto/proof_json.h"
+#include "util/b64.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "util/json.h"
+#include "visorctl/commands.h"
+
+#define PAGE 1000
+#define VKEY_FILE_MAX 4096
+#define PATH_MAX_LEN 4096
+#define URL_MAX 8192
+#define SEARCH_WAIT_MS 2000
+#define SEARCH_POLL_MS 200
+
+static const char audit_usage[] =
+    "usage: visorctl audit checkpoint    [options]\n"
+    "       visorctl audit verify        [--state FILE] [options]\n"
+    "       visorctl audit prove         --index I [--size N] [options]\n"
+    "       visorctl audit search        [--record ID] [--actor URI] [--op OP]\n"
+    "                                    [--since T] [--until T] [options]\n"
+    "       visorctl audit export FILE   [options]\n"
+    "       visorctl audit verify-bundle FILE [--vkey FILE | --cert FILE]\n"
+    "\n"
+    "options: --gateway URL --cert FILE [--key FILE] [--cacert FILE] [--vkey FILE]\n"
+    "  --cert    the auditor certificate (pki/<area>/auditor.crt)\n"
+    "  --key     default: the certificate path with .crt replaced by .key\n"
+    "  --cacert  the national root; default: <cert dir>/../root.crt\n"
+    "  --vkey    the area's audit verifier key; default: <cert dir>/audit.vkey\n"
+    "\n"
+    "checkpoint     fetch and verify the latest signed checkpoint\n"
+    "verify         fetch every entry, recompute the tree and compare it with\n"
+    "               the signed root; with --state also prove the log is an\n"
+    "               extension of the last verified checkpoint kept in FILE\n"
+    "prove          prove that entry I is in the signed log (or in its first N)\n"
+    "search         query the log, then prove every hit against the checkpoint\n"
+    "export         write a verified offline bundle (docs/AUDIT.md) to FILE\n"
+    "verify-bundle  verify a bundle offline, without the network\n"
+    "\n"
+    "Exit status: 0 verified, 1 a check failed (the message names the first\n"
+    "bad index or the failed proof), 2 bad usage or input.\n";
+
+typedef struct {
+	const char *sub;
+	const char *file;		/* export / verify-bundle */
+	const char *gateway, *cert, *key, *cacert, *vkey, *state;
+	const char *record, *actor, *op, *since, *until;
+	uint64_t index, size;
+	int have_index, have_size;
+	/* set up by audit_connect */
+	char keybuf[PATH_MAX_LEN], rootbuf[PATH_MAX_LEN], vkeybuf[PATH_MAX_LEN];
+	char base[URL_MAX];
+	char expect_origin[128];
+	buf_t vkey_line;
+	note_verifier_t *v;
+	https_client_t *c;
+	int progress;
+} audit_ctx_t;
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "visorctl audit: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int
+parse_u64(const char *s, uint64_t *out)
+{
+	unsigned long long x;
+	char *end;
+
+	if (s == NULL || s[0] < '0' || s[0] > '9' || strlen(s) > 19)
+		return -1;
+	errno = 0;
+	x = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = x;
+	return 0;
+}
+
+/* Returns 0, or 2 (usage error, already reported). */
+static int
+parse_args(audit_ctx_t *a, int argc, char **argv)
+{
+	int i;
+
+	if (argc < 2) {
+		fputs(audit_usage, stderr);
+		return 2;
+	}
+	a->sub = argv[1];
+	for (i = 2; i < argc; i++) {
+		const char *o = argv[i];
+		const char **slot = NULL;
+
+		if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
+			fputs(audit_usage, stdout);
+			return 3;
+		}
+		if (o[0] != '-') {
+			if (a->file != NULL) {
+				fail("unexpected argument '%s'", o);
+				return 2;
+			}
+			a->file = o;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			fail("%s needs a value", o);
+			return 2;
+		}
+		if (strcmp(o, "--gateway") == 0)
+			slot = &a->gateway;
+		else if (strcmp(o, "--cert") == 0)
+			slot = &a->cert;
+		else if (strcmp(o, "--key") == 0)
+			slot = &a->key;
+		else if (strcmp(o, "--cacert") == 0)
+			slot = &a->cacert;
+		else if (strcmp(o, "--vkey") == 0)
+			slot = &a->vkey;
+		else if (strcmp(o, "--state") == 0)
+			slot = &a->state;
+		else if (strcmp(o, "--record") == 0)
+			slot = &a->record;
+		else if (strcmp(o, "--actor") == 0)
+			slot = &a->actor;
+		else if (strcmp(o, "--op") == 0)
+			slot = &a->op;
+		else if (strcmp(o, "--since") == 0)
+			slot = &a->since;
+		else if (strcmp(o, "--until") == 0)
+			slot = &a->until;
+		else if (strcmp(o, "--index") == 0) {
+			if (parse_u64(argv[++i], &a->index) < 0) {
+				fail("--index needs a whole number");
+				return 2;
+			}
+			a->have_index = 1;
+			continue;
+		} else if (strcmp(o, "--size") == 0) {
+			if (parse_u64(argv[++i], &a->size) < 0) {
+				fail("--size needs a whole number");
+				return 2;
+			}
+			a->have_size = 1;
+			continue;
+		} else {
+			fail("unknown option %s", o);
+			return 2;
+		}
+		*slot = argv[++i];
+	}
+	return 0;
+}
+
+/* Default vkey path <cert dir>/audit.vkey. */
+static int
+default_vkey(const char *cert, char *out, size_t outlen)
+{
+	const char *slash = strrchr(cert, '/');
+	int w;
+
+	if (slash == NULL)
+		w = snprintf(out, outlen, "audit.vkey");
+	else
+		w = snprintf(out, outlen, "%.*s/audit.vkey",
+		    (int)(slash - cert), cert);
+	return w < 0 || (size_t)w >= outlen ? -1 : 0;
+}
+
+/* Load the verifier key file into a->v (and its line into a->vkey_line).
+ * 0 or 2. */
+static int
+load_vkey(audit_ctx_t *a, const char *path)
+{
+	char err[256];
+	char *data;
+	size_t len;
+
+	if (file_read_all(path, VKEY_FILE_MAX, &data, &len) < 0) {
+		fail("cannot read the verifier key %s: %s", path,
+		    strerror(errno));
+		return 2;
+	}
+	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == ' ' ||
+	    data[len - 1] == '\r'))
+		len--;
+	buf_init(&a->vkey_line, VKEY_FILE_MAX);
+	if (buf_append(&a->vkey_line, data, len) < 0 ||
+	    (a->v = note_verifier_parse(data, len, err, sizeof(err))) == NULL) {
+		fail("%s: not a verifier key: %s", path, err);
+		free(data);
+		return 2;
+	}
+	free(data);
+	return 0;
+}
+
+/* Resolve paths, load the key, check that it names the certificate's
+ * area, and make the client.  0, 1 (cannot connect) or 2 (bad input). */
+static int
+audit_connect(audit_ctx_t *a)
+{
+	https_client_options_t opt;
+	char uri[IDENTITY_URI_MAX], gwid[IDENTITY_URI_MAX], err[512];
+	identity_t id;
+	size_t n;
+	int rc;
+
+	if (a->gateway == NULL || a->cert == NULL) {
+		fail("--gateway URL and --cert FILE are required");
+		return 2;
+	}
+	if ((a->key == NULL || a->cacert == NULL) &&
+	    https_default_paths(a->cert, a->keybuf, sizeof(a->keybuf),
+	    a->rootbuf, sizeof(a->rootbuf)) < 0) {
+		fail("%s: cannot derive --key/--cacert (give them)", a->cert);
+		return 2;
+	}
+	if (a->key == NULL)
+		a->key = a->keybuf;
+	if (a->cacert == NULL)
+		a->cacert = a->rootbuf;
+	if (a->vkey == NULL) {
+		if (default_vkey(a->cert, a->vkeybuf, sizeof(a->vkeybuf)) < 0) {
+			fail("path too long");
+			return 2;
+		}
+		a->vkey = a->vkeybuf;
+	}
+	if ((rc = load_vkey(a, a->vkey)) != 0)
+		return rc;
+	if (https_cert_uri(a->cert, uri, sizeof(uri), err, sizeof(err)) < 0 ||
+	    identity_parse(uri, strlen(uri), &id, err, sizeof(err)) < 0) {
+		fail("%s: %s", a->cert, err);
+		return 2;
+	}
+	if (id.kind != IDENTITY_AUDITOR)
+		fprintf(stderr, "visorctl audit: note: %s is not an auditor "
+		    "identity; the gateway will refuse most requests\n", uri);
+	snprintf(a->expect_origin, sizeof(a->expect_origin), "visor.%s/audit",
+	    id.area);
+	if (strcmp(note_verifier_name(a->v), a->expect_origin) != 0) {
+		fail("%s is the key of %s, not of this area's log %s", a->vkey,
+		    note_verifier_name(a->v), a->expect_origin);
+		return 2;
+	}
+	snprintf(gwid, sizeof(gwid), "urn:visor:%s:gateway", id.area);
+	n = strlen(a->gateway);
+	while (n > 0 && a->gateway[n - 1] == '/')
+		n--;
+	if (n == 0 || n >= sizeof(a->base) - 64) {
+		fail("bad --gateway URL");
+		return 2;
+	}
+	memcpy(a->base, a->gateway, n);
+	a->base[n] = '\0';
+	memset(&opt, 0, sizeof(opt));
+	opt.cert = a->cert;
+	opt.key = a->key;
+	opt.root = a->cacert;
+	opt.expect_identity = gwid;
+	opt.max_response = PROOF_JSON_MAX_BODY;
+	if (https_global_init() < 0 ||
+	    (a->c = https_client_new(&opt, err, sizeof(err))) == NULL) {
+		fail("%s", err);
+		return 2;
+	}
+	a->progress = isatty(2);
+	return 0;
+}
+
+static void
+audit_ctx_free(audit_ctx_t *a)
+{
+	https_client_free(a->c);
+	note_verifier_free(a->v);
+	buf_free(&a->vkey_line);
+}
+
+/* GET base + path; the answer must be 200.  body gets the body (caller
+ * frees).  0 or -1 (reported). */
+static int
+get(audit_ctx_t *a, const char *path, buf_t *body)
+{
+	https_response_t resp;
+	char url[URL_MAX], err[512];
+	int w, ret = -1;
+
+	buf_init(body, PROOF_JSON_MAX_BODY);
+	w = snprintf(url, sizeof(url), "%s%s", a->base, path);
+	if (w < 0 || (size_t)w >= sizeof(url)) {
+		fail("URL too long");
+		return -1;
+	}
+	if (https_client_call(a->c, "GET", url, NULL, NULL, 0, &resp, err,
+	    sizeof(err)) < 0) {
+		fail("%s: %s", path, err);
+		goto out;
+	}
+	if (resp.status != 200) {
+		fail("%s: the gateway answered %ld: %.300s", path, resp.status,
+		    resp.body.data ? resp.body.data : "");
+		goto out;
+	}
+	if (buf_append(body, resp.body.data ? resp.body.data : "",
+	    resp.body.len) < 0) {
+		fail("%s: answer too large", path);
+		goto out;
+	}
+	ret = 0;
+out:
+	https_response_free(&resp);
+	return ret;
+}
+
+/* Fetch and verify the checkpoint.  note (may be NULL) gets its text. */
+static int
+fetch_checkpoint(audit_ctx_t *a, audit_checkpoint_t *cp, buf_t *note)
+{
+	char err[AUDIT_VERIFY_ERR];
+	buf_t body;
+	int ret = -1;
+
+	if (get(a, "/v1/audit/checkpoint", &body) < 0)
+		goto out;
+	if (audit_verify_checkpoint(a->v, body.data, body.len, cp, err,
+	    sizeof(err)) < 0) {
+		fail("the gateway's checkpoint is not valid: %s", err);
+		goto out;
+	}
+	if (note != NULL) {
+		buf_init(note, NOTE_MAX_SIZE);
+		if (buf_append(note, body.data, body.len) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	buf_free(&body);
+	return ret;
+}
+
+static void
+print_root(const char *label, const merkle_hash_t root)
+{
+	char b64[B64_ENCODED_SIZE(MERKLE_HASH_LEN)];
+
+	b64_encode(root, MERKLE_HASH_LEN, b64);
+	printf("%s%s", label, b64);
+}
+
+static int
+do_checkpoint(audit_ctx_t *a)
+{
+	audit_checkpoint_t cp;
+
+	if (fetch_checkpoint(a, &cp, NULL) < 0)
+		return 1;
+	printf("origin %s\nsize %" PRIu64 "\n", cp.origin, cp.size);
+	print_root("root ", cp.root);
+	printf("\nsigned by %s\n", note_verifier_name(a->v));
+	return 0;
+}
+
+/* ---- verify ---- */
+
+typedef struct {
+	audit_walk_t w;
+	merkle_hash_t *hashes;		/* every leaf hash, to locate a bad one */
+	uint64_t n, cap;
+	buf_t *bundle;			/* export: also append here */
+	char err[AUDIT_VERIFY_ERR];
+	int failed;
+} walk_ctx_t;
+
+static int
+walk_entry(void *ctx, uint64_t index, const uint8_t *leaf, size_t len)
+{
+	walk_ctx_t *wc = ctx;
+	merkle_hash_t *nh;
+
+	if (audit_walk_add(&wc->w, index, leaf, len, wc->err,
+	    sizeof(wc->err)) < 0)
+		goto bad;
+	if (wc->n == wc->cap) {
+		uint64_t ncap = wc->cap ? wc->cap * 2 : 4096;
+
+		if ((nh = realloc(wc->hashes, ncap * sizeof(*nh))) == NULL) {
+			snprintf(wc->err, sizeof(wc->err), "out of memory");
+			goto bad;
+		}
+		wc->hashes = nh;
+		wc->cap = ncap;
+	}
+	merkle_leaf_hash(leaf, len, wc->hashes[wc->n++]);
+	if (wc->bundle != NULL && audit_bundle_add(wc->bundle, index, leaf,
+	    len) < 0) {
+		snprintf(wc->err, sizeof(wc->err), "bundle too large");
+		goto bad;
+	}
+	return 0;
+bad:
+	wc->failed = 1;
+	return -1;
+}
+
+/* Fetch and check entries [0, cp->size) into wc.  0 or -1 (reported). */
+static int
+walk_all(audit_ctx_t *a, const audit_checkpoint_t *cp, walk_ctx_t *wc)
+{
+	char path[128], why[AUDIT_VERIFY_ERR];
+	uint64_t start, end;
+	size_t count;
+	buf_t body;
+	int rc;
+
+	for (start = 0; start < cp->size; start = end) {
+		end = cp->size - start > PAGE ? start + PAGE : cp->size;
+		snprintf(path, sizeof(path), "/v1/audit/entries?start=%" PRIu64
+		    "&end=%" PRIu64, start, end);
+		if (get(a, path, &body) < 0)
+			return -1;
+		rc = proof_json_entries(body.data, body.len, start,
+		    (size_t)(end - start), walk_entry, wc, &count, why,
+		    sizeof(why));
+		buf_free(&body);
+		if (rc < 0) {
+			if (a->progress)
+				fputc('\n', stderr);
+			fail("%s", wc->failed ? wc->err : why);
+			if (!wc->failed)
+				fprintf(stderr, "visorctl audit: the entries "
+				    "page from %" PRIu64 " is malformed\n",
+				    start);
+			return -1;
+		}
+		if (count != end - start) {
+			fail("entry %" PRIu64 ": the gateway sent %zu entries "
+			    "for %" PRIu64 "..%" PRIu64, start + count, count,
+			    start, end - 1);
+			return -1;
+		}
+		if (a->progress)
+			fprintf(stderr, "\rverifying: %" PRIu64 "/%" PRIu64
+			    " entries", end, cp->size);
+	}
+	if (a->progress && cp->size > 0)
+		fputc('\n', stderr);
+	return 0;
+}
+
+/* The root of our first m leaves. */
+static void
+prefix_root(const walk_ctx_t *wc, uint64_t m, merkle_hash_t out)
+{
+	merkle_frontier_t f;
+	uint64_t i;
+
+	merkle_frontier_init(&f);
+	for (i = 0; i < m; i++)
+		(void)merkle_frontier_append(&f, wc->hashes[i], NULL, NULL);
+	merkle_frontier_root(&f, out);
+}
+
+/* The entries do not hash to the signed root: find the first bad one by
+ * asking for consistency proofs from our prefixes to the signed tree (a
+ * proof can only verify for a prefix the signed tree really has, so the
+ * gateway cannot hide a bad entry, only point earlier).  Returns the index,
+ * or AUDIT_INDEX_NONE if the search could not run. */
+static uint64_t
+locate_bad(audit_ctx_t *a, const walk_ctx_t *wc, const audit_checkpoint_t *cp)
+{
+	uint64_t lo = 0, hi = cp->size, mid;
+	audit_checkpoint_t at;
+	char path[128], why[AUDIT_VERIFY_ERR];
+	buf_t body;
+	int ok;
+
+	if (wc->n != cp->size)
+		return AUDIT_INDEX_NONE;
+	/* Invariant: our first lo leaves are in the signed tree, our first hi
+	 * are not. */
+	while (hi - lo > 1) {
+		mid = lo + (hi - lo) / 2;
+		memcpy(&at, cp, sizeof(at));
+		at.size = mid;
+		prefix_root(wc, mid, at.root);
+		snprintf(path, sizeof(path), "/v1/audit/proof/consistency?from=%"
+		    PRIu64 "&to=%" PRIu64, mid, cp->size);
+		if (get(a, path, &body) < 0)
+			return AUDIT_INDEX_NONE;
+		ok = audit_verify_consistency_answer(body.data, body.len, &at,
+		    cp, why, sizeof(why)) == 0;
+		buf_free(&body);
+		if (ok)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return hi - 1;
+}
+
+/* Read and verify the state file: 0 (old filled), 1 no state yet, -1
+ * (reported). */
+static int
+read_state(audit_ctx_t *a, audit_checkpoint_t *old)
+{
+	char err[AUDIT_VERIFY_ERR];
+	char *data;
+	size_t len;
+
+	if (file_read_all(a->state, NOTE_MAX_SIZE, &data, &len) < 0) {
+		if (errno == ENOENT)
+			return 1;
+		fail("cannot read the state file %s: %s", a->state,
+		    strerror(errno));
+		return -1;
+	}
+	if (audit_verify_checkpoint(a->v, data, len, old, err,
+	    sizeof(err)) < 0) {
+		fail("the state file %s does not hold a checkpoint signed by "
+		    "%s: %s", a->state, note_verifier_name(a->v), err);
+		free(data);
+		return -1;
+	}
+	free(data);
+	return 0;
+}
+
+static int
+check_consistency(audit_ctx_t *a, const audit_checkpoint_t *old,
+    const audit_checkpoint_t *cp)
+{
+	char path[128], err[AUDIT_VERIFY_ERR];
+	buf_t body = BUF_INIT;
+	int rc;
+
+	if (cp->size < old->size || old->size == 0) {
+		if (audit_verify_consistency_answer(NULL, 0, old, cp, err,
+		    sizeof(err)) < 0) {
+			fail("REFUSED: %s", err);
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/v1/audit/proof/consistency?from=%"
+	    PRIu64 "&to=%" PRIu64, old->size, cp->size);
+	if (get(a, path, &body) < 0) {
+		fail("no consistency proof from the last verified checkpoint "
+		    "(size %" PRIu64 ")", old->size);
+		return -1;
+	}
+	rc = audit_verify_consistency_answer(body.data, body.len, old, cp, err,
+	    sizeof(err));
+	buf_free(&body);
+	if (rc < 0) {
+		fail("REFUSED: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+do_verify(audit_ctx_t *a)
+{
+	audit_checkpoint_t cp, old;
+	walk_ctx_t wc;
+	buf_t note = BUF_INIT;
+	char err[AUDIT_VERIFY_ERR], b64[B64_ENCODED_SIZE(MERKLE_HASH_LEN)];
+	uint64_t bad;
+	int have_old = 0, rc, ret = 1;
+
+	memset(&wc, 0, sizeof(wc));
+	audit_walk_init(&wc.w);
+	if (a->state != NULL) {
+		if ((rc = read_state(a, &old)) < 0)
+			goto out;
+		have_old = rc == 0;
+	}
+	if (fetch_checkpoint(a, &cp, &note) < 0)
+		goto out;
+	if (have_old && check_consistency(a, &old, &cp) < 0)
+		goto out;
+	if (walk_all(a, &cp, &wc) < 0)
+		goto out;
+	if (audit_walk_finish(&wc.w, &cp, err, sizeof(err)) < 0) {
+		bad = locate_bad(a, &wc, &cp);
+		if (bad != AUDIT_INDEX_NONE)
+			fail("entry %" PRIu64 ": not the entry the checkpoint "
+			    "signs (%s)", bad, err);
+		else
+			fail("%s", err);
+		goto out;
+	}
+	if (a->state != NULL && file_write_atomic(a->state, note.data,
+	    note.len, 0600) < 0) {
+		fail("verified, but cannot write the state file %s: %s",
+		    a->state, strerror(errno));
+		goto out;
+	}
+	b64_encode(cp.root, MERKLE_HASH_LEN, b64);
+	printf("verified %" PRIu64 " entries, root %s, checkpoint signed by %s\n",
+	    cp.size, b64, note_verifier_name(a->v));
+	if (have_old)
+		printf("consistent with the last verified checkpoint (size %"
+		    PRIu64 ")\n", old.size);
+	ret = 0;
+out:
+	free(wc.hashes);
+	buf_free(&note);
+	return ret;
+}
+
+/* ---- prove ---- */
+
+typedef struct {
+	buf_t leaf;
+} one_leaf_t;
+
+static int
+keep_leaf(void *ctx, uint64_t index, const uint8_t *leaf, size_t len)
+{
+	one_leaf_t *o = ctx;
+
+	(void)index;
+	return buf_append(&o->leaf, leaf, len);
+}
+
+/* Prove leaf (already fetched, bytes given) at index against cp, in the
+ * tree of size leaves (<= cp->size).  0 or -1 (reported). */
+static int
+prove_leaf(audit_ctx_t *a, uint64_t index, uint64_t size, const uint8_t *leaf,
+    size_t len, const audit_checkpoint_t *cp)
+{
+	char path[160], err[AUDIT_VERIFY_ERR];
+	buf_t incl = BUF_INIT, cons = BUF_INIT;
+	int ret = -1;
+
+	snprintf(path, sizeof(path), "/v1/audit/proof/inclusion?index=%" PRIu64
+	    "&size=%" PRIu64, index, size);
+	if (get(a, path, &incl) < 0)
+		goto out;
+	if (size < cp->size) {
+		snprintf(path, sizeof(path), "/v1/audit/proof/consistency?from=%"
+		    PRIu64 "&to=%" PRIu64, size, cp->size);
+		if (get(a, path, &cons) < 0)
+			goto out;
+	}
+	if (audit_verify_inclusion_at(incl.data, incl.len, cons.data, cons.len,
+	    index, size, leaf, len, cp, err, sizeof(err)) < 0) {
+		fail("%s", err);
+		goto out;
+	}
+	ret = 0;
+out:
+	buf_free(&incl);
+	buf_free(&cons);
+	return ret;
+}
+
+static int
+do_prove(audit_ctx_t *a)
+{
+	audit_checkpoint_t cp;
+	one_leaf_t o;
+	char path[128], why[AUDIT_VERIFY_ERR];
+	uint64_t size;
+	size_t count;
+	buf_t body;
+	int rc, ret = 1;
+
+	buf_init(&o.leaf, PROOF_JSON_MAX_LEAF);
+	if (!a->have_index) {
+		fail("prove needs --index I");
+		ret = 2;
+		goto out;
+	}
+	if (fetch_checkpoint(a, &cp, NULL) < 0)
+		goto out;
+	size = a->have_size ? a->size : cp.size;
+	if (size == 0 || size > cp.size || a->index >= size) {
+		fail("need index < size <= %" PRIu64 " (the signed size); got "
+		    "index %" PRIu64 ", size %" PRIu64, cp.size, a->index, size);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/v1/audit/entries?start=%" PRIu64
+	    "&end=%" PRIu64, a->index, a->index + 1);
+	if (get(a, path, &body) < 0)
+		goto out;
+	rc = proof_json_entries(body.data, body.len, a->index, 1, keep_leaf, &o,
+	    &count, why, sizeof(why));
+	buf_free(&body);
+	if (rc < 0 || count != 1) {
+		fail("entry %" PRIu64 ": bad entries answer: %s", a->index,
+		    rc < 0 ? why : "no entry");
+		goto out;
+	}
+	if (prove_leaf(a, a->index, size, (const uint8_t *)o.leaf.data,
+	    o.leaf.len, &cp) < 0)
+		goto out;
+	printf("%s\n", o.leaf.data);
+	fprintf(stderr, "entry %" PRIu64 " is in the log of %" PRIu64
+	    " entries (checkpoint of %" PRIu64 " signed by %s)\n", a->index,
+	    size, cp.size, note_verifier_name(a->v));
+	ret = 0;
+out:
+	buf_free(&o.leaf);
+	return ret;
+}
+
+/* ---- search ---- */
+
+typedef struct {
+	uint64_t index;
+	uint8_t *leaf;
+	size_t len;
+} hit_t;
+
+typedef struct {
+	hit_t *hits;
+	size_t n, cap;
+} hits_t;
+
+static int
+keep_hit(void *ctx, uint64_t index, const uint8_t *leaf, size_t len)
+{
+	hits_t *h = ctx;
+	hit_t *nh;
+
+	if (h->n == h->cap) {
+		size_t ncap = h->cap ? h->cap * 2 : 64;
+
+		if ((nh = realloc(h->hits, ncap * sizeof(*nh))) == NULL)
+			return -1;
+		h->hits = nh;
+		h->cap = ncap;
+	}
+	if ((h->hits[h->n].leaf = malloc(len)) == NULL)
+		return -1;
+	memcpy(h->hits[h->n].leaf, leaf, len);
+	h->hits[h->n].len = len;
+	h->hits[h->n].index = index;
+	h->n++;
+	return 0;
+}
+
+static int
+append_query(buf_t *q, const char *key, const char *val)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p;
+
+	if (val == NULL)
+		return 0;
+	if (buf_printf(q, "%c%s=", q->len ? '&' : '?', key) < 0)
+		return -1;
+	for (p = (const unsigned char *)val; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+		    *p == '_' || *p == '~') {
+			if (buf_append(q, p, 1) < 0)
+				return -1;
+		} else if (buf_printf(q, "%%%c%c", hex[*p >> 4],
+		    hex[*p & 15]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The gateway may hide hits (a search cannot prove absence) but must not
+ * invent them: a hit must match what was asked. */
+static int
+hit_matches(const audit_ctx_t *a, const hit_t *h)
+{
+	const cJSON *actor;
+	cJSON *j;
+	const char *s;
+	int ok = 1;
+
+	if ((j = json_parse_strict((const char *)h->leaf, h->len,
+	    JSON_DEFAULT_MAX_DEPTH, NULL, 0)) == NULL)
+		return 0;
+	if (a->record != NULL && ((s = json_get_str(j, "record")) == NULL ||
+	    strcmp(s, a->record) != 0))
+		ok = 0;
+	if (a->op != NULL && ((s = json_get_str(j, "op")) == NULL ||
+	    strcmp(s, a->op) != 0))
+		ok = 0;
+	actor = cJSON_GetObjectItemCaseSensitive(j, "actor");
+	if (a->actor != NULL && ((s = json_get_str(actor, "id")) == NULL ||
+	    strcmp(s, a->actor) != 0))
+		ok = 0;
+	cJSON_Delete(j);
+	return ok;
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int
+do_search(audit_ctx_t *a)
+{
+	audit_checkpoint_t cp;
+	hits_t h = { NULL, 0, 0 };
+	char err[AUDIT_VERIFY_ERR];
+	buf_t q = BUF_INIT, path = BUF_INIT, body = BUF_INIT;
+	uint64_t size;
+	size_t count, i, proved = 0, skipped = 0;
+	long waited;
+	int ret = 1;
+
+	if (append_query(&q, "record", a->record) < 0 ||
+	    append_query(&q, "actor", a->actor) < 0 ||
+	    append_query(&q, "op", a->op) < 0 ||
+	    append_query(&q, "since", a->since) < 0 ||
+	    append_query(&q, "until", a->until) < 0 ||
+	    buf_printf(&path, "/v1/audit/search%s", q.data ? q.data : "") < 0) {
+		fail("query too long");
+		goto out;
+	}
+	if (fetch_checkpoint(a, &cp, NULL) < 0 || get(a, path.data, &body) < 0)
+		goto out;
+	if (audit_search_answer(body.data, body.len, keep_hit, &h, &size,
+	    &count, err, sizeof(err)) < 0) {
+		fail("bad search answer: %s", err);
+		goto out;
+	}
+	for (i = 0; i < h.n; i++) {
+		if (!hit_matches(a, &h.hits[i])) {
+			fail("entry %" PRIu64 ": returned by the search but does "
+			    "not match it", h.hits[i].index);
+			goto out;
+		}
+		/* Entries are signed within the checkpoint interval: wait a
+		 * little for a checkpoint that covers a fresh hit. */
+		for (waited = 0; h.hits[i].index >= cp.size &&
+		    waited < SEARCH_WAIT_MS; waited += SEARCH_POLL_MS) {
+			sleep_ms(SEARCH_POLL_MS);
+			if (fetch_checkpoint(a, &cp, NULL) < 0)
+				goto out;
+		}
+		if (h.hits[i].index >= cp.size) {
+			fprintf(stderr, "visorctl audit: note: entry %" PRIu64
+			    " is newer than the signed checkpoint (size %"
+			    PRIu64 "): not proved, not shown\n",
+			    h.hits[i].index, cp.size);
+			skipped++;
+			continue;
+		}
+		if (prove_leaf(a, h.hits[i].index, cp.size, h.hits[i].leaf,
+		    h.hits[i].len, &cp) < 0)
+			goto out;
+		printf("%" PRIu64 "\t%.*s\n", h.hits[i].index,
+		    (int)h.hits[i].len, (const char *)h.hits[i].leaf);
+		proved++;
+	}
+	fprintf(stderr, "%zu entries found and proved against the checkpoint "
+	    "of %" PRIu64 " signed by %s%s\n", proved, cp.size,
+	    note_verifier_name(a->v), skipped ? " (some too new, see notes)" :
+	    "");
+	ret = 0;
+out:
+	for (i = 0; i < h.n; i++)
+		free(h.hits[i].leaf);
+	free(h.hits);
+	buf_free(&q);
+	buf_free(&path);
+	buf_free(&body);
+	return ret;
+}
+
+/* ---- export and verify-bundle ---- */
+
+static int
+do_export(audit_ctx_t *a)
+{
+	audit_checkpoint_t cp;
+	walk_ctx_t wc;
+	buf_t note = BUF_INIT, out;
+	char err[AUDIT_VERIFY_ERR];
+	int ret = 1;
+
+	memset(&wc, 0, sizeof(wc));
+	audit_walk_init(&wc.w);
+	buf_init(&out, AUDIT_BUNDLE_MAX);
+	if (a->file == NULL) {
+		fail("export needs FILE");
+		ret = 2;
+		goto out;
+	}
+	if (fetch_checkpoint(a, &cp, &note) < 0)
+		goto out;
+	if (audit_bundle_begin(&out, a->vkey_line.data, note.data,
+	    note.len) < 0) {
+		fail("cannot start the bundle");
+		goto out;
+	}
+	wc.bundle = &out;
+	if (walk_all(a, &cp, &wc) < 0)
+		goto out;
+	/* Only a log that verifies is exported. */
+	if (audit_walk_finish(&wc.w, &cp, err, sizeof(err)) < 0) {
+		fail("not exported: %s", err);
+		goto out;
+	}
+	if (audit_bundle_end(&out) < 0 ||
+	    file_write_atomic(a->file, out.data, out.len, 0644) < 0) {
+		fail("cannot write %s: %s", a->file, strerror(errno));
+		goto out;
+	}
+	printf("exported %" PRIu64 " entries to %s, checkpoint signed by %s\n",
+	    cp.size, a->file, note_verifier_name(a->v));
+	ret = 0;
+out:
+	free(wc.hashes);
+	buf_free(&note);
+	buf_free(&out);
+	return ret;
+}
+
+static int
+do_verify_bundle(audit_ctx_t *a)
+{
+	audit_bundle_result_t res;
+	char err[AUDIT_VERIFY_ERR], b64[B64_ENCODED_SIZE(MERKLE_HASH_LEN)];
+	char *data = NULL;
+	size_t len;
+	int rc, ret = 2;
+
+	if (a->file == NULL) {
+		fail("verify-bundle needs FILE");
+		return 2;
+	}
+	if (a->vkey == NULL && a->cert != NULL) {
+		if (default_vkey(a->cert, a->vkeybuf, sizeof(a->vkeybuf)) < 0) {
+			fail("path too long");
+			return 2;
+		}
+		a->vkey = a->vkeybuf;
+	}
+	if (a->vkey != NULL && (rc = load_vkey(a, a->vkey)) != 0)
+		return rc;
+	if (file_read_all(a->file, AUDIT_BUNDLE_MAX, &data, &len) < 0) {
+		fail("cannot read %s: %s", a->file, strerror(errno));
+		goto out;
+	}
+	ret = 1;
+	if (audit_bundle_verify(data, len, a->v, &res, err, sizeof(err)) < 0) {
+		fail("%s: %s", a->file, err);
+		goto out;
+	}
+	if (res.key_from_bundle)
+		fprintf(stderr, "visorctl audit: WARNING: no --vkey given: the "
+		    "bundle was checked with its own key %s; compare its vkey "
+		    "line with the area's audit.vkey\n", res.key_name);
+	b64_encode(res.cp.root, MERKLE_HASH_LEN, b64);
+	printf("verified %" PRIu64 " entries, root %s, checkpoint signed by %s\n",
+	    res.cp.size, b64, res.key_name);
+	ret = 0;
+out:
+	free(data);
+	return ret;
+}
+
+int
+cmd_audit(int argc, char **argv)
+{
+	audit_ctx_t a;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if ((rc = parse_args(&a, argc, argv)) != 0)
+		return rc == 3 ? 0 : rc;
+	if (strcmp(a.sub, "--help") == 0 || strcmp(a.sub, "-h") == 0 ||
+	    strcmp(a.sub, "help") == 0) {
+		fputs(audit_usage, stdout);
+		return 0;
+	}
+	if (strcmp(a.sub, "verify-bundle") == 0) {
+		rc = do_verify_bundle(&a);
+		audit_ctx_free(&a);
+		return rc;
+	}
+	if (strcmp(a.sub, "checkpoint") != 0 && strcmp(a.sub, "verify") != 0 &&
+	    strcmp(a.sub, "prove") != 0 && strcmp(a.sub, "search") != 0 &&
+	    strcmp(a.sub, "export") != 0) {
+		fail("unknown subcommand '%s'", a.sub);
+		fputs(audit_usage, stderr);
+		return 2;
+	}
+	if ((rc = audit_connect(&a)) != 0) {
+		audit_ctx_free(&a);
+		return rc;
+	}
+	if (strcmp(a.sub, "checkpoint") == 0)
+		rc = do_checkpoint(&a);
+	else if (strcmp(a.sub, "verify") == 0)
+		rc = do_verify(&a);
+	else if (strcmp(a.sub, "prove") == 0)
+		rc = do_prove(&a);
+	else if (strcmp(a.sub, "search") == 0)
+		rc = do_search(&a);
+	else
+		rc = do_export(&a);
+	audit_ctx_free(&a);
+	return rc;
+}
