@@ -292,13 +292,12 @@ delivery_done(void *arg, const https_result_t *res)
 	delivery_free(dv);
 }
 
+/* A client with generation g's certificate, key, root and CRLs. */
 static https_client_t *
-peer_client(peer_worker_t *pw, char *err, size_t errlen)
+peer_client(peer_worker_t *pw, const gw_gen_t *g, char *err, size_t errlen)
 {
-	gw_gen_t *g = gw_gen_current();
 	https_client_options_t opt;
 	char expect[IDENTITY_URI_MAX];
-	https_client_t *c;
 
 	if (g == NULL) {
 		snprintf(err, errlen, "no configuration");
@@ -314,9 +313,7 @@ peer_client(peer_worker_t *pw, char *err, size_t errlen)
 	opt.expect_identity = expect;
 	opt.timeout_ms = 30000;
 	opt.connect_timeout_ms = 5000;
-	c = https_client_new(&opt, err, errlen);
-	gw_gen_unref(g);
-	return c;
+	return https_client_new(&opt, err, errlen);
 }
 
 static void
@@ -347,6 +344,7 @@ peer_main(void *arg)
 	store_transfer_t due[DUE_BATCH];
 	https_client_t *client = NULL;
 	https_batch_t *batch = NULL;
+	gw_gen_t *client_gen = NULL;	/* the generation client was built from */
 	store_reader_t *rd;
 	https_request_t req;
 	char err[256], url[400];
@@ -362,8 +360,20 @@ peer_main(void *arg)
 	}
 	snprintf(url, sizeof(url), "%s/v1/peer/transfers", pw->url);
 	while (!atomic_load(&o->stopping)) {
+		/* After a reload (SIGHUP: renewed certificate, new CRLs) the
+		 * connections made with the old files are dropped, so that a
+		 * revoked receiver is refused from then on. */
+		g = gw_gen_current();
+		if (client != NULL && g != client_gen) {
+			https_batch_free(batch);
+			https_client_free(client);
+			gw_gen_unref(client_gen);
+			batch = NULL;
+			client = NULL;
+			client_gen = NULL;
+		}
 		if (client == NULL) {
-			if ((client = peer_client(pw, err, sizeof(err))) == NULL ||
+			if ((client = peer_client(pw, g, err, sizeof(err))) == NULL ||
 			    (batch = https_batch_new(client,
 			    o->gw->cfg->max_in_flight_per_peer, err, sizeof(err))) == NULL) {
 				log_event(LOG_ERROR, "outbox-client-failed", "peer",
@@ -371,10 +381,14 @@ peer_main(void *arg)
 				note_attempt(pw, OUTBOX_PEER_ERROR, err);
 				https_client_free(client);
 				client = NULL;
+				gw_gen_unref(g);
 				wait_kick(o, &seen, 5000);
 				continue;
 			}
+			client_gen = g;
+			g = NULL;
 		}
+		gw_gen_unref(g);
 		n = 0;
 		memset(due, 0, sizeof(due));
 		if (store_outbox_due_for(rd, pw->area, gw_now_ms(), due, DUE_BATCH,
@@ -426,6 +440,7 @@ peer_main(void *arg)
 	}
 	https_batch_free(batch);
 	https_client_free(client);
+	gw_gen_unref(client_gen);
 	store_reader_free(rd);
 	return NULL;
 }

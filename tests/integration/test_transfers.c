@@ -1161,6 +1161,57 @@ test_sender_refuses_wrong_receiver(void **state)
 	tcl_close(&pol);
 }
 
+/* Suffolk's gateway certificate is revoked and Norfolk reloaded: Norfolk
+ * no longer delivers to it, though a keep-alive connection was open. */
+static void
+test_revoked_receiver_refused(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
+	tcl_t prob, pol;
+	char tid[TRANSFER_ID_LEN + 1], cadir[600], cert[600];
+	log_ctx_t ls;
+	cJSON *t;
+	int64_t attempts = 0;
+
+	config_fast_retry(&f->env, "norfolk", 50, 300);
+	start_gw(f, 0, "norfolk");
+	start_gw(f, 1, "suffolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&prob, "NFK-REV-0001", 1, 2);
+	assert_int_equal(start_transfer(&pol, "NFK-REV-0001", "suffolk", tid), 202);
+	t = wait_transfer(&pol, tid, 20000);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "delivered");
+	cJSON_Delete(t);
+
+	snprintf(cadir, sizeof(cadir), "%s/pki/suffolk", f->env.dir);
+	snprintf(cert, sizeof(cert), "%s/pki/suffolk/gateway.crt", f->env.dir);
+	{
+		const char *argv[] = { gwt_prog(&f->env, "visorctl"), "certs",
+		    "revoke", "--ca-dir", cadir, cert, "--reason",
+		    "key-compromise", NULL };
+
+		assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 0);
+	}
+	assert_int_equal(gwt_gw_hup(nfk), 0);
+	assert_int_equal(start_transfer(&pol, "NFK-REV-0001", "suffolk", tid), 202);
+	sleep_ms(1500);
+	t = get_transfer(&pol, tid);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "queued");
+	assert_int_equal(json_get_int(t, "attempts", 0, 1000000, &attempts), 0);
+	assert_true(attempts >= 1);
+	cJSON_Delete(t);
+	log_fetch_verify(&f->env, sfk, &ls);
+	assert_int_equal(log_count(&ls, "transfer-in", NULL), 1);
+	assert_int_equal(log_count(&ls, "transfer-in", tid), 0);
+	log_free(&ls);
+	tcl_close(&prob);
+	tcl_close(&pol);
+}
+
 /* Bad signatures are refused; an exact replay gets the same receipt and
  * stores nothing twice; the same id with other bytes is refused. */
 static void
@@ -1307,6 +1358,8 @@ main(void)
 		    setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_sender_refuses_wrong_receiver,
 		    setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_revoked_receiver_refused,
+		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_receiver_down_then_back,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_exactly_once,
