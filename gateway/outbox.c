@@ -43,11 +43,23 @@ struct peer_worker {
 	char url[300];
 	pthread_t thread;
 	int started;
+	/* Outcomes handed to the store and not yet durable: the next due
+	 * query waits for them, or it would see those transfers again. */
+	pthread_mutex_t out_lock;
+	pthread_cond_t out_cond;
+	unsigned out_pending;
 	/* Outcome of the last delivery attempt, for /v1/status (under o->lock). */
 	int last_state;		/* OUTBOX_PEER_* */
 	long long last_ms;
 	char last_error[160];
 };
+
+/* One outcome on its way to the store. */
+typedef struct {
+	peer_worker_t *pw;
+	char transfer_id[80];
+	char status[16];
+} outcome_t;
 
 /* One delivery in flight. */
 typedef struct {
@@ -59,42 +71,54 @@ typedef struct {
 	char sig_hdr[256];
 } delivery_t;
 
-/* Synchronous wait for a store job. */
-typedef struct {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done;
-	store_result_t res;
-} waiter_t;
-
 static void
-waiter_done(void *arg, const store_result_t *r)
+outcome_done(void *arg, const store_result_t *r)
 {
-	waiter_t *w = arg;
+	outcome_t *oc = arg;
+	peer_worker_t *pw = oc->pw;
 
-	pthread_mutex_lock(&w->lock);
-	w->res = *r;
-	w->done = 1;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
+	if (r->status != STORE_OK)
+		log_event(LOG_ERROR, "outbox-update-failed", "transfer",
+		    oc->transfer_id, "status", oc->status, NULL);
+	else if (strcmp(oc->status, "delivered") == 0)
+		/* Logged once durable: "delivered" means the receipt is kept. */
+		log_event(LOG_INFO, "transfer-delivered", "transfer",
+		    oc->transfer_id, "peer", pw->area, NULL);
+	free(oc);
+	pthread_mutex_lock(&pw->out_lock);
+	pw->out_pending--;
+	pthread_cond_broadcast(&pw->out_cond);
+	pthread_mutex_unlock(&pw->out_lock);
 }
 
+/* Hand job to the store without waiting: many outcomes then share one
+ * group commit instead of one fsync each on the delivery thread. */
 static int
-submit_and_wait(outbox_t *o, store_job_t *job)
+submit_outcome(peer_worker_t *pw, store_job_t *job, const char *transfer_id,
+    const char *status)
 {
-	waiter_t w;
+	outcome_t *oc = calloc(1, sizeof(*oc));
 
-	memset(&w, 0, sizeof(w));
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.cond, NULL);
-	store_submit(o->gw->store, job, waiter_done, &w);
-	pthread_mutex_lock(&w.lock);
-	while (!w.done)
-		pthread_cond_wait(&w.cond, &w.lock);
-	pthread_mutex_unlock(&w.lock);
-	pthread_mutex_destroy(&w.lock);
-	pthread_cond_destroy(&w.cond);
-	return w.res.status == STORE_OK ? 0 : -1;
+	if (oc == NULL)
+		return -1;
+	oc->pw = pw;
+	snprintf(oc->transfer_id, sizeof(oc->transfer_id), "%s", transfer_id);
+	snprintf(oc->status, sizeof(oc->status), "%s", status);
+	pthread_mutex_lock(&pw->out_lock);
+	pw->out_pending++;
+	pthread_mutex_unlock(&pw->out_lock);
+	store_submit(pw->o->gw->store, job, outcome_done, oc);
+	return 0;
+}
+
+/* Wait until every submitted outcome is durable (or failed). */
+static void
+outcomes_wait(peer_worker_t *pw)
+{
+	pthread_mutex_lock(&pw->out_lock);
+	while (pw->out_pending > 0)
+		pthread_cond_wait(&pw->out_cond, &pw->out_lock);
+	pthread_mutex_unlock(&pw->out_lock);
 }
 
 static long long
@@ -149,9 +173,11 @@ record_outcome(peer_worker_t *pw, delivery_t *dv, const char *status,
 			goto fail;
 	}
 	gw_gen_unref(g);
-	if (submit_and_wait(o, job) < 0)
+	if (submit_outcome(pw, job, dv->t.transfer_id, status) < 0) {
+		store_job_free(job);
 		log_event(LOG_ERROR, "outbox-update-failed", "transfer",
 		    dv->t.transfer_id, "status", status, NULL);
+	}
 	return;
 fail:
 	gw_gen_unref(g);
@@ -225,8 +251,6 @@ delivery_done(void *arg, const https_result_t *res)
 			note_attempt(pw, OUTBOX_PEER_DELIVERED, NULL);
 			record_outcome(pw, dv, "delivered", "receipt", "ok", NULL,
 			    res->resp->body.data, res->resp->body.len, attempts, 0);
-			log_event(LOG_INFO, "transfer-delivered", "transfer",
-			    dv->t.transfer_id, "peer", pw->area, NULL);
 			delivery_free(dv);
 			return;
 		}
@@ -268,13 +292,12 @@ delivery_done(void *arg, const https_result_t *res)
 	delivery_free(dv);
 }
 
+/* A client with generation g's certificate, key, root and CRLs. */
 static https_client_t *
-peer_client(peer_worker_t *pw, char *err, size_t errlen)
+peer_client(peer_worker_t *pw, const gw_gen_t *g, char *err, size_t errlen)
 {
-	gw_gen_t *g = gw_gen_current();
 	https_client_options_t opt;
 	char expect[IDENTITY_URI_MAX];
-	https_client_t *c;
 
 	if (g == NULL) {
 		snprintf(err, errlen, "no configuration");
@@ -290,9 +313,7 @@ peer_client(peer_worker_t *pw, char *err, size_t errlen)
 	opt.expect_identity = expect;
 	opt.timeout_ms = 30000;
 	opt.connect_timeout_ms = 5000;
-	c = https_client_new(&opt, err, errlen);
-	gw_gen_unref(g);
-	return c;
+	return https_client_new(&opt, err, errlen);
 }
 
 static void
@@ -323,6 +344,7 @@ peer_main(void *arg)
 	store_transfer_t due[DUE_BATCH];
 	https_client_t *client = NULL;
 	https_batch_t *batch = NULL;
+	gw_gen_t *client_gen = NULL;	/* the generation client was built from */
 	store_reader_t *rd;
 	https_request_t req;
 	char err[256], url[400];
@@ -338,8 +360,20 @@ peer_main(void *arg)
 	}
 	snprintf(url, sizeof(url), "%s/v1/peer/transfers", pw->url);
 	while (!atomic_load(&o->stopping)) {
+		/* After a reload (SIGHUP: renewed certificate, new CRLs) the
+		 * connections made with the old files are dropped, so that a
+		 * revoked receiver is refused from then on. */
+		g = gw_gen_current();
+		if (client != NULL && g != client_gen) {
+			https_batch_free(batch);
+			https_client_free(client);
+			gw_gen_unref(client_gen);
+			batch = NULL;
+			client = NULL;
+			client_gen = NULL;
+		}
 		if (client == NULL) {
-			if ((client = peer_client(pw, err, sizeof(err))) == NULL ||
+			if ((client = peer_client(pw, g, err, sizeof(err))) == NULL ||
 			    (batch = https_batch_new(client,
 			    o->gw->cfg->max_in_flight_per_peer, err, sizeof(err))) == NULL) {
 				log_event(LOG_ERROR, "outbox-client-failed", "peer",
@@ -347,10 +381,14 @@ peer_main(void *arg)
 				note_attempt(pw, OUTBOX_PEER_ERROR, err);
 				https_client_free(client);
 				client = NULL;
+				gw_gen_unref(g);
 				wait_kick(o, &seen, 5000);
 				continue;
 			}
+			client_gen = g;
+			g = NULL;
 		}
+		gw_gen_unref(g);
 		n = 0;
 		memset(due, 0, sizeof(due));
 		if (store_outbox_due_for(rd, pw->area, gw_now_ms(), due, DUE_BATCH,
@@ -395,12 +433,14 @@ peer_main(void *arg)
 		gw_gen_unref(g);
 		if (queued > 0) {
 			https_batch_run(batch);
+			outcomes_wait(pw);
 			continue;
 		}
 		wait_kick(o, &seen, IDLE_WAIT_MS);
 	}
 	https_batch_free(batch);
 	https_client_free(client);
+	gw_gen_unref(client_gen);
 	store_reader_free(rd);
 	return NULL;
 }
@@ -433,6 +473,8 @@ outbox_new(gateway_t *gw, char *err, size_t errlen)
 	}
 	for (i = 0; i < o->n_peers; i++) {
 		o->peers[i].o = o;
+		pthread_mutex_init(&o->peers[i].out_lock, NULL);
+		pthread_cond_init(&o->peers[i].out_cond, NULL);
 		snprintf(o->peers[i].area, sizeof(o->peers[i].area), "%s",
 		    gw->cfg->peers[i].area);
 		snprintf(o->peers[i].url, sizeof(o->peers[i].url), "https://%s:%d",
@@ -480,9 +522,12 @@ outbox_free(outbox_t *o)
 		return;
 	atomic_store(&o->stopping, 1);
 	outbox_kick(o);
-	for (i = 0; i < o->n_peers; i++)
+	for (i = 0; i < o->n_peers; i++) {
 		if (o->peers[i].started)
 			pthread_join(o->peers[i].thread, NULL);
+		pthread_mutex_destroy(&o->peers[i].out_lock);
+		pthread_cond_destroy(&o->peers[i].out_cond);
+	}
 	store_reader_free(o->stats_reader);
 	pthread_mutex_destroy(&o->lock);
 	pthread_cond_destroy(&o->cond);

@@ -57,6 +57,16 @@ void gw_reply_error(gw_request_t *r, int status, const char *code,
 void gw_submit(gw_request_t *r, store_job_t *job,
     void (*cont)(gw_request_t *r, const store_result_t *res));
 
+/* Every refusal (4xx) of this request is written to the audit log before
+ * it is answered (SPEC 8: failed requests are logged too), with record as
+ * the entry's record (may be NULL).  Routes that change or reveal data call
+ * this first. */
+void gw_req_audit_failures(gw_request_t *r, const char *record);
+
+/* This request's outcome has its own audit entry: no second one for a
+ * refusal. */
+void gw_req_mark_audited(gw_request_t *r);
+
 /* Name of the matched route for metrics and logs ("records", ...). */
 void gw_req_set_route(gw_request_t *r, const char *route);
 

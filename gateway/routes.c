@@ -80,6 +80,7 @@ routes_dispatch(gw_request_t *r)
 			    "record ids match [A-Z0-9-]{3,64}");
 		memcpy(id, rest, n);
 		id[n] = '\0';
+		gw_req_audit_failures(r, id);
 		if (slash == NULL)
 			return route_record(r, id);
 		if (strcmp(slash, "/history") == 0) {
@@ -92,6 +93,7 @@ routes_dispatch(gw_request_t *r)
 	}
 	if (strcmp(path, "/v1/transfers") == 0) {
 		gw_req_set_route(r, "transfers");
+		gw_req_audit_failures(r, NULL);
 		if (!is(m, "POST"))
 			return method_not_allowed(r, "POST");
 		return route_transfers_post(r);
@@ -107,6 +109,7 @@ routes_dispatch(gw_request_t *r)
 	}
 	if (strcmp(path, "/v1/peer/transfers") == 0) {
 		gw_req_set_route(r, "peer_transfers");
+		gw_req_audit_failures(r, NULL);
 		if (!is(m, "POST"))
 			return method_not_allowed(r, "POST");
 		return route_peer_transfers(r);

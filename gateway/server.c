@@ -92,6 +92,12 @@ struct gw_request {
 	char *body;
 	size_t body_len;
 	const char *route;
+	int audit_failures;	/* refusals go to the audit log */
+	int audited;		/* an entry for this request exists */
+	char audit_record[80];
+	int err_status;		/* a refusal waiting for its entry */
+	char err_code[48];
+	char *err_message;
 	void *state;
 	void (*state_free)(void *);
 	void (*cont)(gw_request_t *, const store_result_t *);
@@ -160,6 +166,15 @@ struct gw_gen *gw_req_gen(const gw_request_t *r) { return r->gen; }
 store_reader_t *gw_req_reader(const gw_request_t *r) { return r->w->reader; }
 void *gw_req_state(const gw_request_t *r) { return r->state; }
 void gw_req_set_route(gw_request_t *r, const char *route) { r->route = route; }
+void gw_req_mark_audited(gw_request_t *r) { r->audited = 1; }
+
+void
+gw_req_audit_failures(gw_request_t *r, const char *record)
+{
+	r->audit_failures = 1;
+	snprintf(r->audit_record, sizeof(r->audit_record), "%s",
+	    record != NULL ? record : "");
+}
 
 const char *
 gw_req_query(const gw_request_t *r, const char *key)
@@ -207,6 +222,7 @@ request_free(gw_request_t *r)
 	if (r->has_query)
 		evhttp_clear_headers(&r->query);
 	gw_gen_unref(r->gen);
+	free(r->err_message);
 	if (r->body != NULL) {
 		/* Bodies hold record values: do not leave them in freed memory. */
 		OPENSSL_cleanse(r->body, r->body_len);
@@ -251,30 +267,96 @@ gw_reply(gw_request_t *r, int status, const char *content_type,
 	request_free(r);
 }
 
-void
-gw_reply_error(gw_request_t *r, int status, const char *code, const char *fmt,
-    ...)
+static void
+reply_error_now(gw_request_t *r, int status, const char *code, const char *msg)
 {
-	buf_t msg, body;
-	va_list ap;
+	buf_t body;
 
-	buf_init(&msg, 4096);
 	buf_init(&body, 8192);
-	va_start(ap, fmt);
-	buf_vprintf(&msg, fmt, ap);
-	va_end(ap);
 	buf_puts(&body, "{\"error\":{\"code\":");
 	json_append_string(&body, code);
 	buf_puts(&body, ",\"message\":");
-	json_append_string(&body, msg.data ? msg.data : "");
+	json_append_string(&body, msg);
 	buf_puts(&body, ",\"request_id\":");
 	json_append_string(&body, r->id);
 	buf_puts(&body, "}}");
 	log_event(LOG_INFO, "request-error", "request_id", r->id, "code", code,
-	    "message", msg.data ? msg.data : "", NULL);
+	    "message", msg, NULL);
 	gw_reply(r, status, "application/json", body.data, body.len);
-	buf_free(&msg);
 	buf_free(&body);
+}
+
+static void
+refusal_logged(gw_request_t *r, const store_result_t *res)
+{
+	if (res->status != STORE_OK) {
+		reply_error_now(r, 503, "audit-unavailable",
+		    "the audit log cannot record this request");
+		return;
+	}
+	reply_error_now(r, r->err_status, r->err_code,
+	    r->err_message ? r->err_message : "");
+}
+
+/* Header values go into the entry only when they are what SPEC allows:
+ * a refusal must not let a client write arbitrary bytes into the log. */
+static const char *
+header_if_sane(gw_request_t *r, const char *name, size_t max)
+{
+	const char *v = gw_req_header(r, name);
+	size_t i, n;
+
+	if (v == NULL || (n = strlen(v)) == 0 || n > max)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
+			return NULL;
+	return v;
+}
+
+void
+gw_reply_error(gw_request_t *r, int status, const char *code, const char *fmt,
+    ...)
+{
+	buf_t msg;
+	va_list ap;
+	audit_entry_t e;
+	store_job_t *job;
+
+	buf_init(&msg, 4096);
+	va_start(ap, fmt);
+	buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (!r->audit_failures || r->audited || status < 400 || status >= 500 ||
+	    r->gen == NULL) {
+		reply_error_now(r, status, code, msg.data ? msg.data : "");
+		buf_free(&msg);
+		return;
+	}
+	/* Log the refusal first; answer once it is durable. */
+	memset(&e, 0, sizeof(e));
+	e.op = "deny";
+	e.request_id = r->id;
+	e.actor_id = r->identity.uri;
+	e.actor_cert = r->cert_sha256;
+	e.actor_person = header_if_sane(r, "X-Visor-Actor", 128);
+	e.purpose = header_if_sane(r, "X-Visor-Purpose", 40);
+	e.record = r->audit_record[0] ? r->audit_record : NULL;
+	e.policy = r->gen->policy_hash;
+	e.result = status == 409 ? "conflict" : status == 404 ? "not-found" :
+	    "refused";
+	e.reason = code;
+	r->audited = 1;
+	r->err_status = status;
+	snprintf(r->err_code, sizeof(r->err_code), "%s", code);
+	r->err_message = buf_steal(&msg, NULL);
+	if ((job = store_job_new()) == NULL || store_job_audit(job, &e) < 0) {
+		store_job_free(job);
+		reply_error_now(r, 503, "audit-unavailable",
+		    "the audit log cannot record this request");
+		return;
+	}
+	gw_submit(r, job, refusal_logged);
 }
 
 /* ------------------------------------------------------- async completion */

@@ -2,6 +2,28 @@
  * store: lifecycle, the writer thread (group commit), audit sequencing and
  * checkpoints, and the start-up check of the log.  Readers are in
  * store_read.c; both share store_int.h.
+ *
+ * Tables (store.db):
+ *   records          current row per id: version, category, level,
+ *                    managing_area, erased
+ *   record_versions  (id, version): time, actor, op put|erase, changed paths,
+ *                    content = AES-256-GCM(JSON, AAD id 0x00 version);
+ *                    erasure sets every content of the id to NULL
+ *   idempotency      (scope, key): request hash, status, sealed answer
+ *                    (AAD "idem" 0x00 scope 0x00 key)
+ *   outbox           transfers; payload sealed (AAD "outbox" 0x00 id);
+ *                    counters.outbox_queued kept by triggers
+ *   inbound          (from_area, transfer_id): digest, audit index, receipt
+ *   audit_leaves     idx = seq: exact leaf bytes, leaf hash, and the record,
+ *                    actor, op and time columns that search uses (indexed)
+ *   merkle_nodes     (level >= 1, idx): hash of every complete subtree,
+ *                    so a proof costs O(log n) reads (level 0: leaf hash)
+ *   checkpoints      size: signed note, time
+ *
+ * Invariants: the writer's frontier always describes exactly the committed
+ * leaves (a failed batch restores it); a checkpoint is signed only over the
+ * frontier, so only over committed leaves; checkpoint.last is written before
+ * the checkpoints row, so the file is never behind the database.
  */
 #include "gateway/store.h"
 
@@ -90,7 +112,7 @@ enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
 	W_IDEM_GET, W_IDEM_PUT, W_REC_GET, W_REC_PUT, W_REC_ERASE, W_VER_PUT,
 	W_VER_WIPE, W_LEAF_PUT, W_NODE_PUT, W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
-	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_NSTMT
+	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_SECDEL_ON, W_SECDEL_FAST, W_NSTMT
 };
 
 static const char *const writer_sql[W_NSTMT] = {
@@ -134,6 +156,8 @@ static const char *const writer_sql[W_NSTMT] = {
 	    " WHERE from_area = ?1 AND transfer_id = ?2 AND receipt IS NULL",
 	[W_CKPT_PUT] = "INSERT OR REPLACE INTO checkpoints(size, note, time)"
 	    " VALUES(?1, ?2, ?3)",
+	[W_SECDEL_ON] = "PRAGMA secure_delete=ON",
+	[W_SECDEL_FAST] = "PRAGMA secure_delete=FAST",
 };
 
 typedef enum {
@@ -794,11 +818,13 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 		set_err(err, errlen, "%s: %s", s->db_path, strerror(errno));
 		goto err;
 	}
-	/* temp_store=MEMORY keeps the per-job savepoint journals in memory
+	/* secure_delete=FAST zeroes deleted cells where that costs no extra
+	 * I/O; erasure switches it fully on (freed pages zeroed too).
+	 * temp_store=MEMORY keeps the per-job savepoint journals in memory
 	 * (no temporary files); a larger cache and WAL checkpoint interval
 	 * keep big group commits from spilling and re-checkpointing pages. */
 	if (exec_sql(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-	    "PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;"
+	    "PRAGMA secure_delete=FAST; PRAGMA foreign_keys=ON;"
 	    "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
 	    "PRAGMA wal_autocheckpoint=8192;"
 	    "PRAGMA journal_size_limit=67108864;",
@@ -855,6 +881,18 @@ step_done(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Run a pragma statement (which answers with a row).  SQLITE_OK or error. */
+static int
+pragma_run(sqlite3_stmt *st)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
@@ -1043,13 +1081,19 @@ op_erase(job_ctx_t *c, store_op_t *op)
 		return job_fail(c, STORE_CONFLICT, NULL);
 	if (cur >= (uint64_t)INT64_MAX)
 		return job_fail(c, STORE_FAILED, "record version");
-	/* secure_delete is on, so the overwritten cells are zeroed in the
-	 * database pages rather than left in free space. */
+	/* With secure_delete on, the destroyed ciphertext (and any overflow
+	 * pages it freed) is zeroed in the database rather than left in free
+	 * space for the life of the file. */
 	st = s->st[W_VER_WIPE];
+	if (pragma_run(s->st[W_SECDEL_ON]) != SQLITE_OK)
+		return job_fail(c, STORE_FAILED, "erase");
 	if (bind_text(st, 1, op->id) || step_done(st) != SQLITE_OK) {
 		sqlite3_reset(st);
+		pragma_run(s->st[W_SECDEL_FAST]);
 		return job_fail(c, STORE_FAILED, "erase");
 	}
+	if (pragma_run(s->st[W_SECDEL_FAST]) != SQLITE_OK)
+		return job_fail(c, STORE_FAILED, "erase");
 	st = s->st[W_REC_ERASE];
 	if (bind_text(st, 1, op->id) || sqlite3_bind_int64(st, 2,
 	    (sqlite3_int64)(cur + 1)) || step_done(st) != SQLITE_OK ||
@@ -1633,10 +1677,13 @@ load_checkpoints(store_t *s, const note_verifier_t *v, signed_cp_t *db_cp,
 	} else if (errno != ENOENT) {
 		set_err(err, errlen, "%s: %s", s->ckpt_path, strerror(errno));
 		goto out;
-	} else if (db_cp->have) {
-		set_err(err, errlen, "checkpoint.last is missing but store.db "
-		    "holds signed checkpoints: the data directory was tampered "
-		    "with");
+	} else {
+		/* store_init_keys writes one with the keys, so it is never
+		 * legitimately absent. */
+		set_err(err, errlen, "checkpoint.last is missing: the data "
+		    "directory was tampered with (a wiped log would otherwise "
+		    "look new)%s", db_cp->have ? "; store.db holds signed "
+		    "checkpoints" : "");
 		goto out;
 	}
 	ret = 0;
@@ -2094,9 +2141,12 @@ int
 store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
     char *err, size_t errlen)
 {
-	char skey[STORE_PATH_MAX], akey[STORE_PATH_MAX], origin[64];
+	char skey[STORE_PATH_MAX], akey[STORE_PATH_MAX], ckpt[STORE_PATH_MAX];
+	char origin[64];
 	EVP_PKEY *k = NULL;
 	note_signer_t *signer = NULL;
+	merkle_hash_t root;
+	buf_t body = BUF_INIT, note = BUF_INIT;
 	struct stat sb;
 	int ret = -1;
 
@@ -2138,8 +2188,22 @@ store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
 		set_err(err, errlen, "audit.key: cannot format the verifier key");
 		goto out;
 	}
+	/* A signed checkpoint of the empty log from the first moment: a data
+	 * directory whose log was wiped (store.db and checkpoint.last
+	 * together) is then refused, never mistaken for a new one. */
+	merkle_empty_root(root);
+	if (file_join(ckpt, sizeof(ckpt), data_dir, "checkpoint.last") < 0 ||
+	    checkpoint_format(origin, 0, root, &body) < 0 ||
+	    note_sign(signer, body.data, body.len, &note) < 0 ||
+	    file_write_atomic(ckpt, note.data, note.len, 0600) < 0) {
+		set_err(err, errlen, "checkpoint.last: cannot write the first "
+		    "checkpoint");
+		goto out;
+	}
 	ret = 0;
 out:
+	buf_free(&body);
+	buf_free(&note);
 	note_signer_free(signer);
 	EVP_PKEY_free(k);
 	return ret;

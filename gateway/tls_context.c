@@ -90,6 +90,11 @@ verify_cb(int preverify_ok, X509_STORE_CTX *xs)
 
 	if (c == NULL)
 		return 0;
+	/* The presented leaf's fingerprint goes into the refusal's log line
+	 * and auth-fail entry too: it says which certificate was tried. */
+	if (c->cert_sha256[0] == '\0' &&
+	    (leaf = X509_STORE_CTX_get0_cert(xs)) != NULL)
+		tls_trust_cert_sha256(leaf, c->cert_sha256);
 	if (!preverify_ok) {
 		set_reason(c, tls_trust_reason(X509_STORE_CTX_get_error(xs)));
 		return 0;

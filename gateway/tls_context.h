@@ -26,7 +26,7 @@ typedef struct tls_context tls_context_t;
 typedef struct {
 	int verified;		/* 1: identity below is checked */
 	identity_t identity;
-	char cert_sha256[65];
+	char cert_sha256[65];	/* of the presented leaf, refused or not ("" if none) */
 	char reason[48];	/* why the handshake was refused, "" if not */
 	char peer_addr[64];
 	void *server_data;	/* for the server's per-connection state */

@@ -1725,7 +1725,10 @@ policy_filter(const policy_t *p, const policy_request_t *req,
 			d->allowed = 1;
 			GUARD(set_reason(d, "ingress permitted"), err);
 		}
-	} else if (e.noncore_pass == 0) {
+	} else if (e.noncore_pass == 0 && d->withheld.n > 0) {
+		/* Something beyond the core exists and none of it passes.  A
+		 * record holding only core fields withholds nothing: a
+		 * permitted reader gets its core. */
 		GUARD(deny_all(&e, d, record), err);
 		GUARD(set_reason(d, "no field beyond the core is permitted"), err);
 	} else {

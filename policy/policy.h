@@ -91,8 +91,9 @@ const char *policy_name(const policy_t *p);
  */
 
 /* op READ, TRANSFER or INGRESS.
- * read/transfer: allowed when no fieldless forbid applies and at least one
- * field beyond the core passes; the decision's record is the filtered copy.
+ * read/transfer: allowed when no fieldless forbid applies, a permit rule
+ * applies, and at least one field beyond the core passes or the record holds
+ * nothing beyond the core; the decision's record is the filtered copy.
  * ingress: allowed only when nothing would be withheld or transformed; on
  * refusal the withheld list holds the offending paths. */
 int policy_filter(const policy_t *p, const policy_request_t *req,

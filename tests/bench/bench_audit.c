@@ -56,7 +56,8 @@ rm_rf(const char *dir)
 	rmdir(dir);
 }
 
-/* A typical entry: about 400 bytes of leaf. */
+/* A typical entry: about 400 bytes of leaf (a disclosure with its digest,
+ * fields and rules; no certificate hash). */
 static const char *const fields[] = { "person", "addresses", "risk" };
 static const char *const withheld[] = { "health" };
 static const char *const rules[] = { "police-read" };
@@ -70,7 +71,6 @@ typical_entry(void)
 	e.op = "disclose";
 	e.request_id = "0f9c2a7e5b1d4c3a";
 	e.actor_id = "urn:visor:norfolk:agency:police";
-	e.actor_cert = "3f1e0a9c8b7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f";
 	e.actor_person = "PC-4711";
 	e.record = "NFK-000123";
 	e.version = 3;

@@ -25,6 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "certs/pki.h"
+#include "crypto/tls_trust.h"
 #include "tests/support/gwtest.h"
 #include "util/b64.h"
 #include "util/buf.h"
@@ -162,13 +163,13 @@ curl_health(const char *cert, const char *key, const char *extra, char *code,
 /* The auth-fail entries of the audit log with this reason, fetched as the
  * auditor through /v1/audit/search and decoded from base64. */
 static int
-audit_auth_fails(const char *reason)
+audit_auth_fails(const char *reason, const char *cert)
 {
 	const char *hdrs[] = { NULL };
 	gwt_resp_t resp;
 	char err[256];
 	cJSON *doc, *entries, *it, *leaf;
-	const cJSON *op, *why;
+	const cJSON *op, *why, *fp;
 	unsigned char *raw;
 	long n;
 	int count = 0;
@@ -200,8 +201,12 @@ audit_auth_fails(const char *reason)
 		free(raw);
 		op = cJSON_GetObjectItemCaseSensitive(leaf, "op");
 		why = cJSON_GetObjectItemCaseSensitive(leaf, "reason");
+		fp = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(leaf, "actor"), "cert");
 		if (cJSON_IsString(op) && strcmp(op->valuestring, "auth-fail") == 0 &&
-		    cJSON_IsString(why) && strcmp(why->valuestring, reason) == 0)
+		    cJSON_IsString(why) && strcmp(why->valuestring, reason) == 0 &&
+		    (cert == NULL || (cJSON_IsString(fp) &&
+		    strcmp(fp->valuestring, cert) == 0)))
 			count++;
 		cJSON_Delete(leaf);
 	}
@@ -210,12 +215,12 @@ audit_auth_fails(const char *reason)
 }
 
 static int
-wait_audit_count(const char *reason, int before)
+wait_audit_count(const char *reason, const char *cert, int before)
 {
 	int i, n;
 
 	for (i = 0; i < 300; i++) {
-		n = audit_auth_fails(reason);
+		n = audit_auth_fails(reason, cert);
 		if (n > before)
 			return n;
 		sleep_ms(10);
@@ -229,14 +234,26 @@ wait_audit_count(const char *reason, int before)
  * keep serving a valid agency.
  */
 static void
-expect_refused(const char *cert, const char *key, const char *reason)
+expect_refused(const char *cert_in, const char *key_in, const char *reason)
 {
-	char needle[100], err[256], code[16];
+	char needle[200], err[256], code[16], fp[65], cert[600], key[600];
 	size_t before;
 	int audited, rc;
+	X509 *x;
 
-	refusal_line(reason, needle, sizeof(needle));
-	audited = audit_auth_fails(reason);
+	/* The callers may pass gwt_path() buffers, which later calls reuse. */
+	snprintf(cert, sizeof(cert), "%s", cert_in);
+	snprintf(key, sizeof(key), "%s", key_in);
+
+	/* The refusal names the presented certificate by its SHA-256. */
+	x = pki_load_cert(cert, err, sizeof(err));
+	if (x == NULL)
+		fail_msg("%s: %s", cert, err);
+	tls_trust_cert_sha256(x, fp);
+	X509_free(x);
+	snprintf(needle, sizeof(needle), "event=handshake-refused reason=%s "
+	    "peer=127.0.0.1:", reason);
+	audited = audit_auth_fails(reason, fp);
 	assert_true(audited >= 0);
 
 	before = count_in_file(fx.gw.log, needle);
@@ -245,16 +262,19 @@ expect_refused(const char *cert, const char *key, const char *reason)
 	assert_true(err[0] != '\0');
 	if (!wait_log_count(needle, before))
 		fail_msg("own client: no '%s' line in %s", needle, fx.gw.log);
-	assert_true(wait_audit_count(reason, audited) > audited);
+	assert_true(wait_audit_count(reason, fp, audited) > audited);
 
 	before = count_in_file(fx.gw.log, needle);
-	audited = audit_auth_fails(reason);
+	audited = audit_auth_fails(reason, fp);
 	rc = curl_health(cert, key, NULL, code, sizeof(code));
 	assert_int_not_equal(rc, 0);
 	assert_string_not_equal(code, "200");
 	if (!wait_log_count(needle, before))
 		fail_msg("curl: no '%s' line in %s", needle, fx.gw.log);
-	assert_true(wait_audit_count(reason, audited) > audited);
+	assert_true(wait_audit_count(reason, fp, audited) > audited);
+	snprintf(needle, sizeof(needle), " cert=%s", fp);
+	if (count_in_file(fx.gw.log, needle) < 2)
+		fail_msg("the refusals do not name certificate %s", fp);
 
 	assert_true(gwt_gw_alive(&fx.gw));
 	assert_int_equal(health_status("norfolk", "agency-police"), 200);
@@ -285,6 +305,8 @@ expect_minted_refused(const char *name, const char *reason)
 
 /* ------------------------------------------------------------ group setup */
 
+static int group_teardown(void **state);
+
 static int
 group_setup(void **state)
 {
@@ -295,32 +317,51 @@ group_setup(void **state)
 	(void)state;
 	memset(&fx, 0, sizeof(fx));
 	if (gwt_env_setup(&fx.env, "norfolk,suffolk") < 0)
-		return -1;
+		goto fail;
 	snprintf(fx.bad, sizeof(fx.bad), "%s/bad", fx.env.dir);
 	if (mkdir(fx.bad, 0700) < 0)
-		return -1;
+		goto fail;
 	if (file_read_all(gwt_path(&fx.env, "norfolk/gateway.json"), 1 << 20, &cfg,
 	    &len) < 0)
-		return -1;
+		goto fail;
 	m = strstr(cfg, "\"metrics_listen\"");
 	m = m ? strstr(m, "127.0.0.1:") : NULL;
 	fx.metrics_port = m ? (int)strtol(m + 10, NULL, 10) : 0;
 	free(cfg);
 	if (fx.metrics_port <= 0)
-		return -1;
+		goto fail;
 	if (gwt_gw_start(&fx.env, "norfolk", &fx.gw) < 0)
-		return -1;
+		goto fail;
 	return 0;
+fail:
+	group_teardown(state);
+	return -1;
 }
 
 static int
 group_teardown(void **state)
 {
+	int rc = 0;
+
 	(void)state;
-	if (fx.gw.pid > 0 && gwt_gw_stop(&fx.gw) != 0)
-		fprintf(stderr, "test_tls: gateway did not stop cleanly\n");
+	/* A clean exit (no leak report under the sanitizers) and no
+	 * sanitizer report in the gateway's log are part of the test. */
+	if (fx.gw.pid > 0 && gwt_gw_stop(&fx.gw) != 0) {
+		fprintf(stderr, "test_tls: gateway did not stop cleanly (see %s)\n",
+		    fx.gw.log);
+		rc = -1;
+	}
+	if (gwt_log_contains(&fx.gw, "AddressSanitizer") ||
+	    gwt_log_contains(&fx.gw, "runtime error:") ||
+	    gwt_log_contains(&fx.gw, "LeakSanitizer")) {
+		fprintf(stderr, "test_tls: sanitizer report in %s\n", fx.gw.log);
+		rc = -1;
+	}
+	if (rc < 0 && getenv("VISOR_KEEP_TEST_DIRS") == NULL)
+		setenv("VISOR_KEEP_TEST_DIRS", "1", 1);
 	gwt_env_cleanup(&fx.env);
-	return 0;
+	memset(&fx, 0, sizeof(fx));
+	return rc;
 }
 
 /* ------------------------------------------------------------------ tests */
@@ -374,12 +415,12 @@ test_no_client_certificate(void **state)
 
 	(void)state;
 	refusal_line("no-certificate", needle, sizeof(needle));
-	audited = audit_auth_fails("no-certificate");
+	audited = audit_auth_fails("no-certificate", NULL);
 	before = count_in_file(fx.gw.log, needle);
 	assert_int_not_equal(curl_health(NULL, NULL, NULL, code, sizeof(code)), 0);
 	assert_string_not_equal(code, "200");
 	assert_true(wait_log_count(needle, before));
-	assert_true(wait_audit_count("no-certificate", audited) > audited);
+	assert_true(wait_audit_count("no-certificate", NULL, audited) > audited);
 	assert_int_equal(health_status("norfolk", "agency-police"), 200);
 }
 
@@ -392,14 +433,14 @@ test_tls12_client(void **state)
 
 	(void)state;
 	refusal_line("protocol-version", needle, sizeof(needle));
-	audited = audit_auth_fails("protocol-version");
+	audited = audit_auth_fails("protocol-version", NULL);
 	before = count_in_file(fx.gw.log, needle);
 	assert_int_not_equal(curl_health(gwt_path(&fx.env,
 	    "pki/norfolk/agency-police.crt"), gwt_path(&fx.env,
 	    "pki/norfolk/agency-police.key"), "--tls-max", code, sizeof(code)), 0);
 	assert_string_not_equal(code, "200");
 	assert_true(wait_log_count(needle, before));
-	assert_true(wait_audit_count("protocol-version", audited) > audited);
+	assert_true(wait_audit_count("protocol-version", NULL, audited) > audited);
 	assert_int_equal(health_status("norfolk", "agency-police"), 200);
 }
 
@@ -599,6 +640,85 @@ test_revoked_after_hup(void **state)
 	assert_true(gwt_gw_alive(&fx.gw));
 }
 
+/* Audit entries of op with result (search as the auditor, leaves decoded). */
+static int
+audit_count(const char *op, const char *result)
+{
+	const char *hdrs[] = { NULL };
+	char path[100], err[256];
+	gwt_resp_t resp;
+	cJSON *doc, *it, *leaf;
+	unsigned char *raw;
+	long n;
+	int count = 0;
+
+	snprintf(path, sizeof(path), "/v1/audit/search?op=%s", op);
+	if (gwt_request(&fx.env, &fx.gw, "norfolk", "auditor", "GET", path, hdrs,
+	    NULL, 0, &resp, err, sizeof(err)) < 0 || resp.status != 200) {
+		gwt_resp_free(&resp);
+		return -1;
+	}
+	doc = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+	gwt_resp_free(&resp);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "entries")) {
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(it, "data"), *o, *r;
+		size_t dl;
+
+		if (!cJSON_IsString(d))
+			continue;
+		dl = strlen(d->valuestring);
+		if ((raw = malloc(dl + 1)) == NULL)
+			break;
+		n = b64_decode(d->valuestring, dl, raw, dl + 1);
+		leaf = n > 0 ? cJSON_ParseWithLength((char *)raw, (size_t)n) : NULL;
+		free(raw);
+		o = cJSON_GetObjectItemCaseSensitive(leaf, "op");
+		r = cJSON_GetObjectItemCaseSensitive(leaf, "result");
+		count += cJSON_IsString(o) && strcmp(o->valuestring, op) == 0 &&
+		    cJSON_IsString(r) && strcmp(r->valuestring, result) == 0;
+		cJSON_Delete(leaf);
+	}
+	cJSON_Delete(doc);
+	return count;
+}
+
+/* SPEC 3: resumption must not skip the checks.  The gateway issues no
+ * session ticket and keeps no session cache, so a client has nothing to
+ * resume: every connection runs the full verification. */
+static void
+test_no_session_resumption(void **state)
+{
+	static const char req[] = "GET /v1/health HTTP/1.1\r\nHost: gw\r\n"
+	    "Connection: close\r\n\r\n";
+	char connect[64], sess[600];
+	buf_t out = BUF_INIT;
+	struct stat st;
+
+	(void)state;
+	snprintf(connect, sizeof(connect), "127.0.0.1:%d", fx.gw.port);
+	snprintf(sess, sizeof(sess), "%s/session.pem", fx.bad);
+	{
+		char cert[600], key[600], root[600];
+		snprintf(cert, sizeof(cert), "%s", gwt_path(&fx.env,
+		    "pki/norfolk/agency-police.crt"));
+		snprintf(key, sizeof(key), "%s", gwt_path(&fx.env,
+		    "pki/norfolk/agency-police.key"));
+		snprintf(root, sizeof(root), "%s", gwt_path(&fx.env, "pki/root.crt"));
+		{
+			const char *argv[] = { "openssl", "s_client", "-connect",
+			    connect, "-cert", cert, "-key", key, "-CAfile", root,
+			    "-sess_out", sess, "-ign_eof", NULL };
+			gwt_run(argv, req, sizeof(req) - 1, &out, NULL);
+		}
+	}
+	if (out.data == NULL || strstr(out.data, "HTTP/1.1 200") == NULL)
+		fail_msg("openssl s_client got no answer: %s", out.data ? out.data : "");
+	assert_non_null(strstr(out.data, "New, TLSv1.3"));
+	/* No ticket arrived: there is no session to save. */
+	assert_int_equal(stat(sess, &st), -1);
+	buf_free(&out);
+}
+
 /* Replace path's contents, returning the old ones (caller frees). */
 static char *
 swap_file(const char *path, const char *text)
@@ -618,11 +738,16 @@ swap_file(const char *path, const char *text)
 static void
 test_hup_broken_config_keeps_old(void **state)
 {
-	const char *cfgpath = gwt_path(&fx.env, "norfolk/gateway.json");
-	char *old, *broken;
+	char cfgpath[600], *old, *broken;
+	int refused0, ok0;
 	cJSON *j;
 
 	(void)state;
+	/* gwt_path's buffers are reused: keep a copy. */
+	snprintf(cfgpath, sizeof(cfgpath), "%s", gwt_path(&fx.env,
+	    "norfolk/gateway.json"));
+	refused0 = audit_count("config", "refused");
+	ok0 = audit_count("config", "ok");
 	/* An unknown key makes the whole new set invalid. */
 	assert_int_equal(file_read_all(cfgpath, 1 << 20, &old, &(size_t){0}), 0);
 	j = cJSON_Parse(old);
@@ -647,12 +772,21 @@ test_hup_broken_config_keeps_old(void **state)
 	free(old);
 	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
 	assert_int_equal(health_status("norfolk", "agency-police"), 200);
+	/* Each reload attempt is in the audit log with its outcome. */
+	{
+		int i;
+		for (i = 0; i < 300 && (audit_count("config", "refused") < refused0 + 2 ||
+		    audit_count("config", "ok") < ok0 + 1); i++)
+			sleep_ms(10);
+	}
+	assert_int_equal(audit_count("config", "refused"), refused0 + 2);
+	assert_int_equal(audit_count("config", "ok"), ok0 + 1);
 }
 
 static void
 test_hup_broken_policy_keeps_old(void **state)
 {
-	const char *pol = gwt_path(&fx.env, "norfolk/policy.json");
+	char pol[600];
 	const char *hdrs[] = { "X-Visor-Actor: T100", "X-Visor-Purpose: review",
 	    "X-Visor-Justification: tls test", NULL };
 	const char *rec = "{\"id\":\"TLS-HUP-1\",\"managing_area\":\"norfolk\","
@@ -661,6 +795,7 @@ test_hup_broken_policy_keeps_old(void **state)
 	char err[256], *old;
 
 	(void)state;
+	snprintf(pol, sizeof(pol), "%s", gwt_path(&fx.env, "norfolk/policy.json"));
 	assert_int_equal(gwt_request(&fx.env, &fx.gw, "norfolk", "agency-police",
 	    "PUT", "/v1/records/TLS-HUP-1", hdrs, rec, strlen(rec), &resp, err,
 	    sizeof(err)), 0);
@@ -785,6 +920,85 @@ test_check_config(void **state)
 	}
 }
 
+/* Every refusal above is in the audit log as an auth-fail entry, read the
+ * way an auditor reads the log: /v1/audit/entries, leaves in base64. */
+static void
+test_auth_fail_entries(void **state)
+{
+	static const char *const reasons[] = { "no-certificate",
+	    "protocol-version", "unknown-ca", "expired", "not-yet-valid",
+	    "bad-eku", "no-uri", "multiple-uris", "malformed-uri",
+	    "area-mismatch", "not-an-end-entity", "revoked" };
+	int seen[sizeof(reasons) / sizeof(reasons[0])];
+	const char *none[] = { NULL };
+	char path[100], err[256];
+	gwt_resp_t r;
+	cJSON *doc, *it, *leaf;
+	long size = -1, start, end, len;
+	unsigned char *raw;
+	size_t i;
+	int auth_fails = 0;
+
+	(void)state;
+	memset(seen, 0, sizeof(seen));
+	assert_int_equal(gwt_request(&fx.env, &fx.gw, "norfolk", "auditor", "GET",
+	    "/v1/health", none, NULL, 0, &r, err, sizeof(err)), 0);
+	doc = cJSON_ParseWithLength(r.body.data, r.body.len);
+	gwt_resp_free(&r);
+	assert_non_null(doc);
+	size = (long)cJSON_GetObjectItem(doc, "audit_size")->valuedouble;
+	cJSON_Delete(doc);
+	assert_true(size > 0);
+	for (start = 0; start < size; start = end) {
+		end = start + 1000 < size ? start + 1000 : size;
+		snprintf(path, sizeof(path), "/v1/audit/entries?start=%ld&end=%ld",
+		    start, end);
+		assert_int_equal(gwt_request(&fx.env, &fx.gw, "norfolk", "auditor",
+		    "GET", path, none, NULL, 0, &r, err, sizeof(err)), 0);
+		assert_int_equal(r.status, 200);
+		doc = cJSON_ParseWithLength(r.body.data, r.body.len);
+		gwt_resp_free(&r);
+		assert_non_null(doc);
+		assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc,
+		    "entries")), end - start);
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "entries")) {
+			const cJSON *d = cJSON_GetObjectItem(it, "data"), *op, *why;
+			size_t dl;
+
+			assert_true(cJSON_IsString(d));
+			dl = strlen(d->valuestring);
+			raw = malloc(dl + 1);
+			assert_non_null(raw);
+			len = b64_decode(d->valuestring, dl, raw, dl + 1);
+			assert_true(len > 0);
+			leaf = cJSON_ParseWithLength((char *)raw, (size_t)len);
+			free(raw);
+			assert_non_null(leaf);
+			op = cJSON_GetObjectItem(leaf, "op");
+			if (cJSON_IsString(op) && strcmp(op->valuestring, "auth-fail") == 0) {
+				auth_fails++;
+				assert_string_equal(cJSON_GetObjectItem(leaf,
+				    "result")->valuestring, "refused");
+				assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(
+				    leaf, "actor"), "id")->valuestring, "-");
+				why = cJSON_GetObjectItem(leaf, "reason");
+				assert_true(cJSON_IsString(why));
+				for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+					if (strcmp(why->valuestring, reasons[i]) == 0)
+						seen[i]++;
+			}
+			cJSON_Delete(leaf);
+		}
+		cJSON_Delete(doc);
+	}
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (seen[i] == 0)
+			fail_msg("no auth-fail entry with reason %s", reasons[i]);
+	/* One entry per refused handshake, no more: the log lines agree. */
+	assert_int_equal((size_t)auth_fails,
+	    count_in_file(fx.gw.log, "event=handshake-refused "));
+}
+
 static long
 metrics_count(const char *reason)
 {
@@ -861,9 +1075,11 @@ main(void)
 		cmocka_unit_test(test_ca_certificate_as_client),
 		cmocka_unit_test(test_area_ca_key_as_client),
 		cmocka_unit_test(test_revoked_after_hup),
+		cmocka_unit_test(test_no_session_resumption),
 		cmocka_unit_test(test_hup_broken_config_keeps_old),
 		cmocka_unit_test(test_hup_broken_policy_keeps_old),
 		cmocka_unit_test(test_check_config),
+		cmocka_unit_test(test_auth_fail_entries),
 		cmocka_unit_test(test_metrics_by_reason),
 	};
 

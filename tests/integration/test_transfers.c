@@ -6,7 +6,9 @@
  * field the sender's policy let through, peers with the wrong certificate,
  * forged signatures, and replays.
  */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -553,12 +555,28 @@ teardown(void **state)
 	fx_t *f = *state;
 	size_t i;
 
-	for (i = 0; i < 3; i++)
-		if (f->gw[i].pid > 0)
-			gwt_gw_stop(&f->gw[i]);
-	gwt_env_cleanup(&f->env);
+	int rc = 0, st;
+
+	/* A gateway must stop cleanly and its log must hold no sanitizer
+	 * report (a crash would otherwise only show as a timeout). */
+	for (i = 0; i < 3; i++) {
+		if (f->gw[i].pid > 0 && (st = gwt_gw_stop(&f->gw[i])) != 0) {
+			fprintf(stderr, "%s exited with status %d (see %s)\n",
+			    f->gw[i].area, st, f->gw[i].log);
+			rc = -1;
+		}
+		if (f->gw[i].area[0] != '\0' &&
+		    (gwt_log_contains(&f->gw[i], "AddressSanitizer") ||
+		    gwt_log_contains(&f->gw[i], "runtime error:") ||
+		    gwt_log_contains(&f->gw[i], "LeakSanitizer"))) {
+			fprintf(stderr, "sanitizer report in %s\n", f->gw[i].log);
+			rc = -1;
+		}
+	}
+	if (rc == 0)
+		gwt_env_cleanup(&f->env);
 	free(f);
-	return 0;
+	return rc;
 }
 
 static void
@@ -743,6 +761,63 @@ test_receiver_down_then_back(void **state)
 	tcl_close(&pol);
 }
 
+/* `visorctl audit verify` against gw's log, as its area's auditor. */
+static void
+audit_verify_cli(const gwt_env_t *e, const gwt_gw_t *gw)
+{
+	char url[64], cert[600];
+	buf_t so = BUF_INIT, se = BUF_INIT;
+	const char *argv[] = { gwt_prog(e, "visorctl"), "audit", "verify",
+	    "--gateway", url, "--cert", cert, NULL };
+	int rc;
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", gw->port);
+	snprintf(cert, sizeof(cert), "%s/pki/%s/auditor.crt", e->dir, gw->area);
+	rc = gwt_run(argv, NULL, 0, &so, &se);
+	if (rc != 0)
+		fail_msg("visorctl audit verify %s: %d: %s%s", gw->area, rc,
+		    so.data ? so.data : "", se.data ? se.data : "");
+	assert_non_null(strstr(so.data, "verified"));
+	buf_free(&so);
+	buf_free(&se);
+}
+
+/* Kills the sender and the receiver in turn, at random moments, while the
+ * test thread keeps posting transfers and both outboxes and inboxes are
+ * busy; restarts each at once (the receiver after a random outage). */
+typedef struct {
+	fx_t *f;
+	atomic_int stop;
+	atomic_int kills;
+	atomic_int start_failed;
+} killer_t;
+
+static void *
+killer_main(void *arg)
+{
+	killer_t *k = arg;
+	unsigned char rnd[3];
+	gwt_gw_t *gw;
+	int victim = 0;
+
+	while (!atomic_load(&k->stop)) {
+		RAND_bytes(rnd, sizeof(rnd));
+		sleep_ms(50 + rnd[0] % 250);
+		gw = &k->f->gw[victim];
+		gwt_gw_kill9(gw);
+		if (victim == 1)
+			sleep_ms(rnd[1] % 300);
+		if (gwt_gw_start(&k->f->env, victim ? "suffolk" : "norfolk",
+		    gw) < 0) {
+			atomic_store(&k->start_failed, 1);
+			break;
+		}
+		atomic_fetch_add(&k->kills, 1);
+		victim ^= 1;
+	}
+	return NULL;
+}
+
 /* 500 transfers with kill -9 of the sender and of the receiver at random
  * moments: every 202 delivered exactly once, both logs verify. */
 static void
@@ -755,9 +830,9 @@ test_kill9_exactly_once(void **state)
 	char id[32];
 	tcl_t prob, pol;
 	log_ctx_t ln, ls;
-	size_t accepted = 0, i, j, kills = 0, failures = 0;
-	unsigned next_kill;
-	unsigned char rnd[4];
+	size_t accepted = 0, i, j, failures = 0;
+	killer_t k;
+	pthread_t th;
 	cJSON *t;
 	long st;
 
@@ -772,33 +847,37 @@ test_kill9_exactly_once(void **state)
 		snprintf(id, sizeof(id), "NFK-KILL-%04zu", i);
 		put_record(&prob, id, 2, 2);
 	}
-	RAND_bytes(rnd, sizeof(rnd));
-	next_kill = 20 + rnd[0] % 60;
-	while (accepted < N) {
+	memset(&k, 0, sizeof(k));
+	k.f = f;
+	atomic_init(&k.stop, 0);
+	atomic_init(&k.kills, 0);
+	atomic_init(&k.start_failed, 0);
+	assert_int_equal(pthread_create(&th, NULL, killer_main, &k), 0);
+	/* Only the killer touches the gateways now; this thread uses its own
+	 * clients, which reconnect after each restart. */
+	while (accepted < N && !atomic_load(&k.start_failed)) {
 		snprintf(id, sizeof(id), "NFK-KILL-%04zu", accepted % RECORDS);
 		st = start_transfer(&pol, id, "suffolk", tids[accepted]);
 		if (st == 202)
 			accepted++;
-		else if (++failures > 200)
-			fail_msg("too many refused transfers (last %ld)", st);
-		if (accepted < next_kill)
-			continue;
-		/* A random victim, at a random moment: the outbox is busy
-		 * delivering what was queued so far. */
-		RAND_bytes(rnd, sizeof(rnd));
-		sleep_ms(rnd[1] % 40);
-		if (rnd[0] & 1) {
-			gwt_gw_kill9(sfk);
-			sleep_ms(rnd[2] % 300);
-			start_gw(f, 1, "suffolk");
-		} else {
-			gwt_gw_kill9(nfk);
-			start_gw(f, 0, "norfolk");
-		}
-		kills++;
-		next_kill = (unsigned)accepted + 30 + rnd[3] % 70;
+		else if (++failures > 20000)
+			break;
+		else
+			sleep_ms(5);
 	}
-	assert_true(kills >= 4);
+	/* At least three kills of each, some while deliveries are going on. */
+	while (atomic_load(&k.kills) < 6 && !atomic_load(&k.start_failed))
+		sleep_ms(50);
+	atomic_store(&k.stop, 1);
+	pthread_join(th, NULL);
+	if (atomic_load(&k.start_failed))
+		fail_msg("a gateway did not restart after kill -9 (see %s)",
+		    f->env.dir);
+	assert_int_equal(accepted, N);
+	if (!gwt_gw_alive(nfk))
+		start_gw(f, 0, "norfolk");
+	if (!gwt_gw_alive(sfk))
+		start_gw(f, 1, "suffolk");
 	/* Everything accepted is delivered. */
 	for (i = 0; i < N; i++) {
 		t = NULL;
@@ -829,8 +908,12 @@ test_kill9_exactly_once(void **state)
 	assert_true(log_count(&ls, "transfer-in", NULL) >= N);
 	assert_true(log_count(&ls, "transfer-in", NULL) ==
 	    log_count(&ln, "receipt", NULL));
-	print_message("kill9: %zu transfers, %zu kills, %zu refused while down\n",
-	    accepted, kills, failures);
+	/* And as an auditor would, with visorctl. */
+	audit_verify_cli(&f->env, nfk);
+	audit_verify_cli(&f->env, sfk);
+	print_message("kill9: %zu transfers, %d kills, %zu requests failed "
+	    "while a gateway was down\n", accepted, atomic_load(&k.kills),
+	    failures);
 	log_free(&ls);
 	log_free(&ln);
 	tcl_close(&prob);
@@ -1078,6 +1161,57 @@ test_sender_refuses_wrong_receiver(void **state)
 	tcl_close(&pol);
 }
 
+/* Suffolk's gateway certificate is revoked and Norfolk reloaded: Norfolk
+ * no longer delivers to it, though a keep-alive connection was open. */
+static void
+test_revoked_receiver_refused(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
+	tcl_t prob, pol;
+	char tid[TRANSFER_ID_LEN + 1], cadir[600], cert[600];
+	log_ctx_t ls;
+	cJSON *t;
+	int64_t attempts = 0;
+
+	config_fast_retry(&f->env, "norfolk", 50, 300);
+	start_gw(f, 0, "norfolk");
+	start_gw(f, 1, "suffolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&prob, "NFK-REV-0001", 1, 2);
+	assert_int_equal(start_transfer(&pol, "NFK-REV-0001", "suffolk", tid), 202);
+	t = wait_transfer(&pol, tid, 20000);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "delivered");
+	cJSON_Delete(t);
+
+	snprintf(cadir, sizeof(cadir), "%s/pki/suffolk", f->env.dir);
+	snprintf(cert, sizeof(cert), "%s/pki/suffolk/gateway.crt", f->env.dir);
+	{
+		const char *argv[] = { gwt_prog(&f->env, "visorctl"), "certs",
+		    "revoke", "--ca-dir", cadir, cert, "--reason",
+		    "key-compromise", NULL };
+
+		assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 0);
+	}
+	assert_int_equal(gwt_gw_hup(nfk), 0);
+	assert_int_equal(start_transfer(&pol, "NFK-REV-0001", "suffolk", tid), 202);
+	sleep_ms(1500);
+	t = get_transfer(&pol, tid);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "queued");
+	assert_int_equal(json_get_int(t, "attempts", 0, 1000000, &attempts), 0);
+	assert_true(attempts >= 1);
+	cJSON_Delete(t);
+	log_fetch_verify(&f->env, sfk, &ls);
+	assert_int_equal(log_count(&ls, "transfer-in", NULL), 1);
+	assert_int_equal(log_count(&ls, "transfer-in", tid), 0);
+	log_free(&ls);
+	tcl_close(&prob);
+	tcl_close(&pol);
+}
+
 /* Bad signatures are refused; an exact replay gets the same receipt and
  * stores nothing twice; the same id with other bytes is refused. */
 static void
@@ -1224,6 +1358,8 @@ main(void)
 		    setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_sender_refuses_wrong_receiver,
 		    setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_revoked_receiver_refused,
+		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_receiver_down_then_back,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_exactly_once,

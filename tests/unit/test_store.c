@@ -704,6 +704,59 @@ test_encryption_at_rest(void **state)
 	free(dir);
 }
 
+/* ---- erasure leaves no ciphertext behind */
+
+static void
+test_erase_destroys_ciphertext(void **state)
+{
+	char *dir, p[512], *data;
+	store_t *s = new_store(&dir, 0);
+	store_job_t *j;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	unsigned char ct[2][48];
+	char big[6000];
+	size_t len;
+	int v;
+
+	(void)state;
+	/* One small version and one that spills to an overflow page. */
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "{\"x\":\"", 6);
+	memcpy(big + sizeof(big) - 3, "\"}", 3);
+	assert_int_equal(put(s, "NFK-E", STORE_VERSION_ABSENT, "{\"x\":\"a "
+	    "small record of about a hundred bytes of JSON text for the "
+	    "erasure test\"}").status, STORE_OK);
+	assert_int_equal(put(s, "NFK-E", 1, big).status, STORE_OK);
+	snprintf(p, sizeof(p), "%s/store.db", dir);
+	assert_int_equal(sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	for (v = 1; v <= 2; v++) {
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT content FROM"
+		    " record_versions WHERE id = 'NFK-E' AND version = ?1", -1,
+		    &st, NULL), SQLITE_OK);
+		sqlite3_bind_int(st, 1, v);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_true(sqlite3_column_bytes(st, 0) > 48 + 16);
+		/* A stretch of ciphertext from after the nonce. */
+		memcpy(ct[v - 1], (const unsigned char *)
+		    sqlite3_column_blob(st, 0) + 16, 48);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	j = store_job_new();
+	assert_int_equal(store_job_erase_record(j, "NFK-E", STORE_VERSION_ANY,
+	    "urn:a"), 0);
+	assert_int_equal(submit_wait(s, j).status, STORE_OK);
+	store_close(s);		/* folds the WAL into the database */
+	assert_int_equal(file_read_all(p, 256 << 20, &data, &len), 0);
+	assert_null(memmem(data, len, ct[0], sizeof(ct[0])));
+	assert_null(memmem(data, len, ct[1], sizeof(ct[1])));
+	free(data);
+	rm_rf(dir);
+	free(dir);
+}
+
 /* ---- tampering is caught at start */
 
 static char *
@@ -900,7 +953,8 @@ db_files(const char *dir, const char *suffix, const char *to_dir,
 static void
 test_tamper_rollback(void **state)
 {
-	char *dir = store_with_entries(5), err[256];
+	char *dir = store_with_entries(5), err[256], p[512], *note;
+	size_t note_len;
 	store_t *s;
 	int k;
 
@@ -915,12 +969,26 @@ test_tamper_rollback(void **state)
 	assert_true(open_fails(dir, err, sizeof(err)));
 	assert_non_null(strstr(err, "rolled back"));
 	/* Deleting checkpoint.last as well is noticed too. */
-	{
-		char p[512];
-
-		snprintf(p, sizeof(p), "%s/checkpoint.last", dir);
-		unlink(p);
-	}
+	snprintf(p, sizeof(p), "%s/checkpoint.last", dir);
+	assert_int_equal(file_read_all(p, 65536, &note, &note_len), 0);
+	unlink(p);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "checkpoint.last is missing"));
+	assert_int_equal(file_write_atomic(p, note, note_len, 0600), 0);
+	free(note);
+	/* So is a database deleted outright (a fresh one would be empty). */
+	snprintf(p, sizeof(p), "%s/store.db", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/store.db-wal", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/store.db-shm", dir);
+	unlink(p);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "rolled back"));
+	/* And the whole log wiped (database and checkpoint.last): refused,
+	 * not taken for a new, empty log. */
+	snprintf(p, sizeof(p), "%s/checkpoint.last", dir);
+	unlink(p);
 	assert_true(open_fails(dir, err, sizeof(err)));
 	assert_non_null(strstr(err, "checkpoint.last is missing"));
 	rm_rf(dir);
@@ -1364,6 +1432,7 @@ main(void)
 		cmocka_unit_test(test_idempotency),
 		cmocka_unit_test(test_audit_log),
 		cmocka_unit_test(test_encryption_at_rest),
+		cmocka_unit_test(test_erase_destroys_ciphertext),
 		cmocka_unit_test(test_tamper_flip_byte),
 		cmocka_unit_test(test_tamper_rehashed_leaf),
 		cmocka_unit_test(test_tamper_node),

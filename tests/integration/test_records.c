@@ -1,0 +1,1750 @@
+/*
+ * Integration: /v1/records on a real gateway (issue 4 item 6).
+ *
+ * One quickstart (norfolk, suffolk) and one running Norfolk gateway for the
+ * group.  Covers every endpoint, status code and header rule of SPEC
+ * section 5, what each agency type of SPEC section 7's table receives,
+ * category 4 clearance, concurrent writers, idempotent retries, encryption
+ * at rest, and that every answer waits for its audit entry.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "client/https_client.h"
+#include "tests/support/gwtest.h"
+#include "util/b64.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+
+#define MAX_BODY (256 * 1024)
+
+typedef struct {
+	gwt_env_t env;
+	gwt_gw_t gw;
+	cJSON *rich;		/* the category 2 record with every group */
+} rec_fixture_t;
+
+static rec_fixture_t fx;
+
+/* ---------------------------------------------------------------- helpers */
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Standard headers for a record call; extra (NULL-terminated, may be NULL)
+ * are added after them.  The array is static per slot: tests are serial. */
+static const char *const *
+hdrs_std(const char *justification, const char *const *extra)
+{
+	static const char *h[16];
+	static char just[600];
+	size_t n = 0;
+
+	h[n++] = "X-Visor-Actor: STAFF-4711";
+	h[n++] = "X-Visor-Purpose: risk-management";
+	if (justification != NULL) {
+		snprintf(just, sizeof(just), "X-Visor-Justification: %s", justification);
+		h[n++] = just;
+	}
+	while (extra != NULL && *extra != NULL && n < 15)
+		h[n++] = *extra++;
+	h[n] = NULL;
+	return h;
+}
+
+/* One request as pki/norfolk/<who>.crt; fails the test on a transport
+ * error. */
+static void
+call(const char *who, const char *method, const char *path,
+    const char *const *headers, const char *body, gwt_resp_t *resp)
+{
+	char err[256];
+
+	if (gwt_request(&fx.env, &fx.gw, "norfolk", who, method, path, headers,
+	    body, body ? strlen(body) : 0, resp, err, sizeof(err)) < 0)
+		fail_msg("%s %s as %s: %s", method, path, who, err);
+}
+
+static long
+status_of(const char *who, const char *method, const char *path,
+    const char *const *headers, const char *body)
+{
+	gwt_resp_t r;
+	long s;
+
+	call(who, method, path, headers, body, &r);
+	s = r.status;
+	gwt_resp_free(&r);
+	return s;
+}
+
+static const char *const READ[] = { NULL };
+
+static long
+get_status(const char *who, const char *id)
+{
+	char path[120];
+
+	snprintf(path, sizeof(path), "/v1/records/%s", id);
+	return status_of(who, "GET", path, hdrs_std("integration test", READ), NULL);
+}
+
+/* GET as who; returns the parsed record (caller frees) or NULL if not 200. */
+static cJSON *
+get_record(const char *who, const char *id)
+{
+	char path[120];
+	gwt_resp_t r;
+	cJSON *j = NULL;
+
+	snprintf(path, sizeof(path), "/v1/records/%s", id);
+	call(who, "GET", path, hdrs_std("integration test", NULL), NULL, &r);
+	if (r.status == 200)
+		j = cJSON_ParseWithLength(r.body.data, r.body.len);
+	gwt_resp_free(&r);
+	return j;
+}
+
+static long
+version_of(const char *id)
+{
+	cJSON *j = get_record("agency-police", id);
+	const cJSON *v;
+	long ver = -1;
+
+	if (j != NULL && cJSON_IsNumber(v = cJSON_GetObjectItem(j, "version")))
+		ver = (long)v->valuedouble;
+	cJSON_Delete(j);
+	return ver;
+}
+
+static long
+put_json(const char *who, const char *id, const char *body)
+{
+	char path[120];
+
+	snprintf(path, sizeof(path), "/v1/records/%s", id);
+	return status_of(who, "PUT", path, hdrs_std(NULL, NULL), body);
+}
+
+static long
+patch_json(const char *who, const char *id, const char *body)
+{
+	static const char *const ct[] = {
+		"Content-Type: application/merge-patch+json", NULL };
+	char path[120];
+
+	snprintf(path, sizeof(path), "/v1/records/%s", id);
+	return status_of(who, "PATCH", path, hdrs_std(NULL, ct), body);
+}
+
+/* The rich record under another id and category; caller frees. */
+static char *
+rich_as(const char *id, int category, int level)
+{
+	cJSON *j = cJSON_Duplicate(fx.rich, 1);
+	char *s;
+
+	cJSON_ReplaceItemInObject(j, "id", cJSON_CreateString(id));
+	cJSON_ReplaceItemInObject(j, "category", cJSON_CreateNumber(category));
+	cJSON_ReplaceItemInObject(j, "level", cJSON_CreateNumber(level));
+	s = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	return s;
+}
+
+static const char *
+minimal(const char *id, const char *surname)
+{
+	static char b[512];
+
+	snprintf(b, sizeof(b), "{\"id\":\"%s\",\"managing_area\":\"norfolk\","
+	    "\"category\":1,\"level\":1,\"person\":{\"surname\":\"%s\","
+	    "\"forenames\":\"Test\",\"dob\":\"1990-01-02\",\"gender\":\"x\"}}",
+	    id, surname);
+	return b;
+}
+
+/* Assert an error answer: status, the SPEC body shape, a code, a message
+ * containing want_msg (if not NULL), and request_id == X-Request-Id. */
+static void
+assert_error(const gwt_resp_t *r, long status, const char *want_msg)
+{
+	cJSON *j, *e;
+	const cJSON *code, *msg, *rid;
+	char hdr_rid[80];
+	https_response_t hr;
+
+	if (r->status != status)
+		fail_msg("status %ld, want %ld: %s", r->status, status,
+		    r->body.data ? r->body.data : "");
+	j = cJSON_ParseWithLength(r->body.data, r->body.len);
+	assert_non_null(j);
+	e = cJSON_GetObjectItemCaseSensitive(j, "error");
+	assert_true(cJSON_IsObject(e));
+	assert_int_equal(cJSON_GetArraySize(j), 1);
+	assert_int_equal(cJSON_GetArraySize(e), 3);
+	code = cJSON_GetObjectItemCaseSensitive(e, "code");
+	msg = cJSON_GetObjectItemCaseSensitive(e, "message");
+	rid = cJSON_GetObjectItemCaseSensitive(e, "request_id");
+	assert_true(cJSON_IsString(code) && code->valuestring[0] != '\0');
+	assert_true(cJSON_IsString(msg) && msg->valuestring[0] != '\0');
+	assert_true(cJSON_IsString(rid) && rid->valuestring[0] != '\0');
+	if (want_msg != NULL && strstr(msg->valuestring, want_msg) == NULL)
+		fail_msg("message '%s' does not name '%s'", msg->valuestring, want_msg);
+	memset(&hr, 0, sizeof(hr));
+	hr.headers = r->headers;
+	assert_int_equal(https_response_header(&hr, "X-Request-Id", hdr_rid,
+	    sizeof(hdr_rid)), 0);
+	assert_string_equal(hdr_rid, rid->valuestring);
+	cJSON_Delete(j);
+}
+
+static void
+header_of(const gwt_resp_t *r, const char *name, char *out, size_t outlen)
+{
+	https_response_t hr;
+
+	memset(&hr, 0, sizeof(hr));
+	hr.headers = r->headers;
+	if (https_response_header(&hr, name, out, outlen) < 0)
+		out[0] = '\0';
+}
+
+/* ------------------------------------------------------------ audit reads */
+
+typedef struct {
+	char op[24];
+	long version;
+	char actor[128];
+	char result[24];
+	char digest[80];
+	char reason[64];
+	char fields[512];	/* comma-joined */
+	char withheld[512];
+} leaf_t;
+
+static void
+join_strings(const cJSON *arr, char *out, size_t outlen)
+{
+	const cJSON *it;
+	size_t n = 0;
+
+	out[0] = '\0';
+	cJSON_ArrayForEach(it, arr) {
+		if (cJSON_IsString(it) && n < outlen)
+			n += (size_t)snprintf(out + n, outlen - n, "%s%s",
+			    n ? "," : "", it->valuestring);
+	}
+}
+
+static void
+copy_str(const cJSON *o, const char *key, char *out, size_t outlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	snprintf(out, outlen, "%s", cJSON_IsString(v) ? v->valuestring : "");
+}
+
+/* The audit entries for record id (as the auditor), decoded; returns the
+ * count (up to max) or -1. */
+static int
+audit_for(const char *id, leaf_t *out, int max)
+{
+	const char *const none[] = { NULL };
+	char path[160], err[256];
+	gwt_resp_t r;
+	cJSON *doc, *it, *leaf;
+	unsigned char *raw;
+	int n = 0;
+	long len;
+
+	snprintf(path, sizeof(path), "/v1/audit/search?record=%s", id);
+	if (gwt_request(&fx.env, &fx.gw, "norfolk", "auditor", "GET", path, none,
+	    NULL, 0, &r, err, sizeof(err)) < 0 || r.status != 200) {
+		gwt_resp_free(&r);
+		return -1;
+	}
+	doc = cJSON_ParseWithLength(r.body.data, r.body.len);
+	gwt_resp_free(&r);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "entries")) {
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(it, "data");
+		const cJSON *v, *a;
+		size_t dl;
+
+		if (!cJSON_IsString(d) || n >= max)
+			continue;
+		dl = strlen(d->valuestring);
+		if ((raw = malloc(dl + 1)) == NULL)
+			break;
+		len = b64_decode(d->valuestring, dl, raw, dl + 1);
+		leaf = len > 0 ? cJSON_ParseWithLength((char *)raw, (size_t)len) : NULL;
+		free(raw);
+		if (leaf == NULL)
+			continue;
+		memset(&out[n], 0, sizeof(out[n]));
+		copy_str(leaf, "op", out[n].op, sizeof(out[n].op));
+		copy_str(leaf, "result", out[n].result, sizeof(out[n].result));
+		copy_str(leaf, "digest", out[n].digest, sizeof(out[n].digest));
+		copy_str(leaf, "reason", out[n].reason, sizeof(out[n].reason));
+		v = cJSON_GetObjectItemCaseSensitive(leaf, "version");
+		out[n].version = cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+		a = cJSON_GetObjectItemCaseSensitive(leaf, "actor");
+		copy_str(a, "id", out[n].actor, sizeof(out[n].actor));
+		join_strings(cJSON_GetObjectItemCaseSensitive(leaf, "fields"),
+		    out[n].fields, sizeof(out[n].fields));
+		join_strings(cJSON_GetObjectItemCaseSensitive(leaf, "withheld"),
+		    out[n].withheld, sizeof(out[n].withheld));
+		cJSON_Delete(leaf);
+		n++;
+	}
+	cJSON_Delete(doc);
+	return n;
+}
+
+static int
+audit_count_op(const char *id, const char *op)
+{
+	static leaf_t l[512];
+	int n = audit_for(id, l, 512), i, c = 0;
+
+	for (i = 0; i < n; i++)
+		c += strcmp(l[i].op, op) == 0;
+	return n < 0 ? -1 : c;
+}
+
+/* ------------------------------------------------------------ group setup */
+
+static int group_teardown(void **state);
+
+static int
+group_setup(void **state)
+{
+	char path[1024], *text = NULL;
+	const char *src = getenv("VISOR_SRC");
+	size_t len;
+
+	(void)state;
+	memset(&fx, 0, sizeof(fx));
+	if (https_global_init() < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/tests/data/record-full.json",
+	    src ? src : ".");
+	if (file_read_all(path, 1 << 20, &text, &len) < 0) {
+		fprintf(stderr, "test_records: cannot read %s (set VISOR_SRC)\n", path);
+		goto fail;
+	}
+	fx.rich = cJSON_ParseWithLength(text, len);
+	free(text);
+	if (fx.rich == NULL)
+		goto fail;
+	/* The gateway assigns versions. */
+	cJSON_DeleteItemFromObject(fx.rich, "version");
+	if (gwt_env_setup(&fx.env, "norfolk,suffolk") < 0)
+		goto fail;
+	if (gwt_gw_start(&fx.env, "norfolk", &fx.gw) < 0)
+		goto fail;
+	return 0;
+fail:
+	group_teardown(state);
+	return -1;
+}
+
+static int
+group_teardown(void **state)
+{
+	int rc = 0;
+
+	(void)state;
+	/* A clean exit (no leak report under the sanitizers) and no
+	 * sanitizer report in the gateway's log are part of the test. */
+	if (fx.gw.pid > 0 && gwt_gw_stop(&fx.gw) != 0) {
+		fprintf(stderr, "test_records: gateway did not stop cleanly (see %s)\n",
+		    fx.gw.log);
+		rc = -1;
+	}
+	if (gwt_log_contains(&fx.gw, "AddressSanitizer") ||
+	    gwt_log_contains(&fx.gw, "runtime error:") ||
+	    gwt_log_contains(&fx.gw, "LeakSanitizer")) {
+		fprintf(stderr, "test_records: sanitizer report in %s\n", fx.gw.log);
+		rc = -1;
+	}
+	if (rc < 0 && getenv("VISOR_KEEP_TEST_DIRS") == NULL)
+		setenv("VISOR_KEEP_TEST_DIRS", "1", 1);
+	gwt_env_cleanup(&fx.env);
+	cJSON_Delete(fx.rich);
+	memset(&fx, 0, sizeof(fx));
+	return rc;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void
+test_put_create_then_replace(void **state)
+{
+	gwt_resp_t r;
+	cJSON *j;
+	char rid[80], etag[40];
+
+	(void)state;
+	call("agency-police", "PUT", "/v1/records/REC-PUT-1", hdrs_std(NULL, NULL),
+	    minimal("REC-PUT-1", "ALPHA"), &r);
+	assert_int_equal(r.status, 201);
+	j = cJSON_ParseWithLength(r.body.data, r.body.len);
+	assert_non_null(j);
+	assert_string_equal(cJSON_GetObjectItem(j, "id")->valuestring, "REC-PUT-1");
+	assert_int_equal((int)cJSON_GetObjectItem(j, "version")->valuedouble, 1);
+	assert_int_equal(cJSON_GetArraySize(j), 2);
+	cJSON_Delete(j);
+	header_of(&r, "X-Request-Id", rid, sizeof(rid));
+	assert_true(rid[0] != '\0');
+	gwt_resp_free(&r);
+
+	call("agency-police", "PUT", "/v1/records/REC-PUT-1", hdrs_std(NULL, NULL),
+	    minimal("REC-PUT-1", "BETA"), &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body.data, "\"version\":2"));
+	gwt_resp_free(&r);
+
+	/* The id may be left out of a PUT body: it comes from the path. */
+	assert_int_equal(put_json("agency-police", "REC-PUT-2",
+	    "{\"managing_area\":\"norfolk\",\"category\":1,\"level\":1}"), 201);
+
+	call("agency-police", "GET", "/v1/records/REC-PUT-1",
+	    hdrs_std("check the replace", NULL), NULL, &r);
+	assert_int_equal(r.status, 200);
+	header_of(&r, "ETag", etag, sizeof(etag));
+	assert_string_equal(etag, "\"2\"");
+	assert_non_null(strstr(r.body.data, "BETA"));
+	assert_null(strstr(r.body.data, "ALPHA"));
+	gwt_resp_free(&r);
+
+	/* A client-sent version is ignored: the gateway assigns versions. */
+	assert_int_equal(put_json("agency-police", "REC-PUT-1",
+	    "{\"id\":\"REC-PUT-1\",\"version\":99,\"managing_area\":\"norfolk\","
+	    "\"category\":1,\"level\":1,\"person\":{\"surname\":\"BETA\"}}"), 200);
+	assert_int_equal(version_of("REC-PUT-1"), 3);
+}
+
+static void
+test_required_headers(void **state)
+{
+	static const char *const no_actor[] = { "X-Visor-Purpose: review",
+	    "X-Visor-Justification: x", NULL };
+	static const char *const no_purpose[] = { "X-Visor-Actor: S1",
+	    "X-Visor-Justification: x", NULL };
+	static const char *const bad_purpose[] = { "X-Visor-Actor: S1",
+	    "X-Visor-Purpose: curiosity", "X-Visor-Justification: x", NULL };
+	static const char *const no_just[] = { "X-Visor-Actor: S1",
+	    "X-Visor-Purpose: review", NULL };
+	const char *long_just[4];
+	char j513[600], j512[700];
+	gwt_resp_t r;
+
+	(void)state;
+	assert_int_equal(put_json("agency-police", "REC-HDR-1",
+	    minimal("REC-HDR-1", "GAMMA")), 201);
+
+	call("agency-police", "GET", "/v1/records/REC-HDR-1", no_actor, NULL, &r);
+	assert_error(&r, 400, "X-Visor-Actor");
+	gwt_resp_free(&r);
+	call("agency-police", "PUT", "/v1/records/REC-HDR-1", no_actor,
+	    minimal("REC-HDR-1", "GAMMA"), &r);
+	assert_error(&r, 400, "X-Visor-Actor");
+	gwt_resp_free(&r);
+	call("agency-police", "GET", "/v1/records/REC-HDR-1", no_purpose, NULL, &r);
+	assert_error(&r, 400, "X-Visor-Purpose");
+	gwt_resp_free(&r);
+	call("agency-police", "GET", "/v1/records/REC-HDR-1", bad_purpose, NULL, &r);
+	assert_error(&r, 400, "X-Visor-Purpose");
+	gwt_resp_free(&r);
+	call("agency-police", "GET", "/v1/records/REC-HDR-1", no_just, NULL, &r);
+	assert_error(&r, 400, "X-Visor-Justification");
+	gwt_resp_free(&r);
+	/* Writes do not need a justification. */
+	assert_int_equal(status_of("agency-police", "PUT", "/v1/records/REC-HDR-1",
+	    no_just, minimal("REC-HDR-1", "GAMMA")), 200);
+
+	memset(j513, 'j', 513);
+	j513[513] = '\0';
+	snprintf(j512, sizeof(j512), "X-Visor-Justification: %.512s", j513);
+	long_just[0] = "X-Visor-Actor: S1";
+	long_just[1] = "X-Visor-Purpose: review";
+	long_just[2] = j512;
+	long_just[3] = NULL;
+	assert_int_equal(status_of("agency-police", "GET", "/v1/records/REC-HDR-1",
+	    long_just, NULL), 200);
+	snprintf(j512, sizeof(j512), "X-Visor-Justification: %s", j513);
+	call("agency-police", "GET", "/v1/records/REC-HDR-1", long_just, NULL, &r);
+	assert_error(&r, 400, "512");
+	gwt_resp_free(&r);
+	/* Staff numbers are printable ASCII of at most 128 bytes. */
+	{
+		char actor[200];
+		const char *h[4] = { actor, "X-Visor-Purpose: review",
+		    "X-Visor-Justification: actor bounds", NULL };
+
+		snprintf(actor, sizeof(actor), "X-Visor-Actor: %0128d", 7);
+		assert_int_equal(status_of("agency-police", "GET",
+		    "/v1/records/REC-HDR-1", h, NULL), 200);
+		snprintf(actor, sizeof(actor), "X-Visor-Actor: %0129d", 7);
+		call("agency-police", "GET", "/v1/records/REC-HDR-1", h, NULL, &r);
+		assert_error(&r, 400, "X-Visor-Actor");
+		gwt_resp_free(&r);
+		snprintf(actor, sizeof(actor), "X-Visor-Actor: caf\xc3\xa9");
+		call("agency-police", "GET", "/v1/records/REC-HDR-1", h, NULL, &r);
+		assert_error(&r, 400, "X-Visor-Actor");
+		gwt_resp_free(&r);
+	}
+	/* Every purpose of SPEC section 5 is accepted. */
+	{
+		static const char *const purposes[] = { "risk-management",
+		    "mappa-meeting", "offender-move", "notification",
+		    "accommodation", "health-care", "monitoring", "review" };
+		char ph[64];
+		const char *h[4] = { "X-Visor-Actor: S1", ph,
+		    "X-Visor-Justification: every purpose", NULL };
+		size_t i;
+
+		for (i = 0; i < sizeof(purposes) / sizeof(purposes[0]); i++) {
+			snprintf(ph, sizeof(ph), "X-Visor-Purpose: %s", purposes[i]);
+			assert_int_equal(status_of("agency-police", "GET",
+			    "/v1/records/REC-HDR-1", h, NULL), 200);
+		}
+	}
+}
+
+static void
+test_patch_merge(void **state)
+{
+	static const char *const ct_json[] = { "Content-Type: application/json", NULL };
+	static const char *const ct_merge[] = {
+		"Content-Type: application/merge-patch+json", NULL };
+	gwt_resp_t r;
+	cJSON *j, *p;
+
+	(void)state;
+	assert_int_equal(put_json("agency-probation", "REC-PATCH-1",
+	    "{\"id\":\"REC-PATCH-1\",\"managing_area\":\"norfolk\",\"category\":2,"
+	    "\"level\":1,\"person\":{\"surname\":\"DELTA\",\"forenames\":\"Ann\","
+	    "\"gender\":\"female\"},\"risk\":{\"rosh\":\"low\"}}"), 201);
+
+	call("agency-probation", "PATCH", "/v1/records/REC-PATCH-1",
+	    hdrs_std(NULL, ct_json), "{\"risk\":{\"rosh\":\"high\"}}", &r);
+	assert_error(&r, 415, "merge-patch");
+	gwt_resp_free(&r);
+	assert_int_equal(version_of("REC-PATCH-1"), 1);
+
+	/* Change one member, delete another with null, keep the rest. */
+	call("agency-probation", "PATCH", "/v1/records/REC-PATCH-1",
+	    hdrs_std(NULL, ct_merge),
+	    "{\"person\":{\"forenames\":\"Anne\",\"gender\":null},"
+	    "\"risk\":{\"rosh\":\"high\",\"tool\":\"OASys\"}}", &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body.data, "\"version\":2"));
+	gwt_resp_free(&r);
+	j = get_record("agency-probation", "REC-PATCH-1");
+	assert_non_null(j);
+	p = cJSON_GetObjectItem(j, "person");
+	assert_string_equal(cJSON_GetObjectItem(p, "surname")->valuestring, "DELTA");
+	assert_string_equal(cJSON_GetObjectItem(p, "forenames")->valuestring, "Anne");
+	assert_null(cJSON_GetObjectItem(p, "gender"));
+	p = cJSON_GetObjectItem(j, "risk");
+	assert_string_equal(cJSON_GetObjectItem(p, "rosh")->valuestring, "high");
+	assert_string_equal(cJSON_GetObjectItem(p, "tool")->valuestring, "OASys");
+	cJSON_Delete(j);
+
+	/* A patch must be an object naming schema fields. */
+	call("agency-probation", "PATCH", "/v1/records/REC-PATCH-1",
+	    hdrs_std(NULL, ct_merge), "{\"person\":{\"shoe_size\":9}}", &r);
+	assert_error(&r, 422, "person.shoe_size");
+	gwt_resp_free(&r);
+	call("agency-probation", "PATCH", "/v1/records/REC-PATCH-1",
+	    hdrs_std(NULL, ct_merge), "[1,2]", &r);
+	assert_error(&r, 400, NULL);
+	gwt_resp_free(&r);
+	/* Deleting a required core field fails the schema. */
+	call("agency-probation", "PATCH", "/v1/records/REC-PATCH-1",
+	    hdrs_std(NULL, ct_merge), "{\"category\":null}", &r);
+	assert_error(&r, 422, "category");
+	gwt_resp_free(&r);
+	/* PATCH of a record that does not exist. */
+	call("agency-probation", "PATCH", "/v1/records/REC-NOPE-1",
+	    hdrs_std(NULL, ct_merge), "{\"risk\":{\"rosh\":\"low\"}}", &r);
+	assert_error(&r, 404, NULL);
+	gwt_resp_free(&r);
+	assert_int_equal(version_of("REC-PATCH-1"), 2);
+}
+
+static void
+test_body_errors(void **state)
+{
+	gwt_resp_t r;
+	char *big, *deep;
+	size_t i, n;
+	char err[256];
+	int rc;
+
+	(void)state;
+	assert_int_equal(put_json("agency-police", "REC-BODY-1",
+	    minimal("REC-BODY-1", "EPSILON")), 201);
+
+	/* One byte over the limit: 413, and the client learns it (the
+	 * gateway may also close the connection). */
+	n = MAX_BODY + 1;
+	big = malloc(n + 1);
+	assert_non_null(big);
+	memset(big, ' ', n);
+	memcpy(big, "{\"id\":\"REC-BODY-1\"", 17);
+	big[n - 1] = '}';
+	big[n] = '\0';
+	rc = gwt_request(&fx.env, &fx.gw, "norfolk", "agency-police", "PUT",
+	    "/v1/records/REC-BODY-1", hdrs_std(NULL, NULL), big, n, &r, err,
+	    sizeof(err));
+	free(big);
+	if (rc < 0)
+		fail_msg("oversize body: no answer: %s", err);
+	assert_int_equal(r.status, 413);
+	gwt_resp_free(&r);
+
+	call("agency-police", "PUT", "/v1/records/REC-BODY-1", hdrs_std(NULL, NULL),
+	    "{\"id\":\"REC-BODY-1\",", &r);
+	assert_error(&r, 400, NULL);
+	gwt_resp_free(&r);
+	call("agency-police", "PUT", "/v1/records/REC-BODY-1", hdrs_std(NULL, NULL),
+	    "{\"id\":\"REC-BODY-1\",\"managing_area\":\"norfolk\",\"category\":1,"
+	    "\"category\":2,\"level\":1}", &r);
+	assert_error(&r, 400, NULL);
+	gwt_resp_free(&r);
+	call("agency-police", "PUT", "/v1/records/REC-BODY-1", hdrs_std(NULL, NULL),
+	    "{\"id\":\"REC-BODY-1\",\"managing_area\":\"norfolk\",\"category\":1,"
+	    "\"level\":1,\"person\":{\"surname\":\"BAD\xff\xfe\"}}", &r);
+	assert_error(&r, 400, NULL);
+	gwt_resp_free(&r);
+	call("agency-police", "PUT", "/v1/records/REC-BODY-1", hdrs_std(NULL, NULL),
+	    "{\"id\":\"REC-BODY-1\",\"managing_area\":\"norfolk\",\"category\":1,"
+	    "\"level\":1,\"person\":{\"surname\":\"BAD\\ud800\"}}", &r);
+	assert_error(&r, 400, NULL);
+	gwt_resp_free(&r);
+	call("agency-police", "PUT", "/v1/records/REC-BODY-1", hdrs_std(NULL, NULL),
+	    "\"just a string\"", &r);
+	assert_error(&r, 400, NULL);
+	gwt_resp_free(&r);
+
+	/* Nesting deeper than the configured 32. */
+	deep = malloc(2 * 200 + 64);
+	assert_non_null(deep);
+	n = (size_t)snprintf(deep, 64, "{\"id\":\"REC-BODY-1\",\"x\":");
+	for (i = 0; i < 200; i++)
+		deep[n++] = '[';
+	for (i = 0; i < 200; i++)
+		deep[n++] = ']';
+	deep[n++] = '}';
+	deep[n] = '\0';
+	call("agency-police", "PUT", "/v1/records/REC-BODY-1", hdrs_std(NULL, NULL),
+	    deep, &r);
+	free(deep);
+	assert_error(&r, 400, NULL);
+	gwt_resp_free(&r);
+
+	/* Not JSON at all: 415 for PUT. */
+	{
+		static const char *const ct[] = { "Content-Type: text/plain", NULL };
+		call("agency-police", "PUT", "/v1/records/REC-BODY-1",
+		    hdrs_std(NULL, ct), minimal("REC-BODY-1", "EPSILON"), &r);
+		assert_error(&r, 415, NULL);
+		gwt_resp_free(&r);
+	}
+	/* Nothing above changed the record. */
+	assert_int_equal(version_of("REC-BODY-1"), 1);
+	assert_true(gwt_gw_alive(&fx.gw));
+}
+
+static void
+test_schema_errors(void **state)
+{
+	gwt_resp_t r;
+
+	(void)state;
+	call("agency-police", "PUT", "/v1/records/REC-SCH-1", hdrs_std(NULL, NULL),
+	    "{\"id\":\"REC-SCH-1\",\"managing_area\":\"norfolk\",\"category\":1,"
+	    "\"level\":1,\"favourite_colour\":\"blue\"}", &r);
+	assert_error(&r, 422, "favourite_colour");
+	gwt_resp_free(&r);
+	call("agency-police", "PUT", "/v1/records/REC-SCH-1", hdrs_std(NULL, NULL),
+	    "{\"id\":\"REC-SCH-1\",\"managing_area\":\"norfolk\",\"category\":1,"
+	    "\"level\":1,\"person\":{\"dob\":\"1990-02-30\"}}", &r);
+	assert_error(&r, 422, "person.dob");
+	gwt_resp_free(&r);
+	call("agency-police", "PUT", "/v1/records/REC-SCH-1", hdrs_std(NULL, NULL),
+	    "{\"id\":\"REC-SCH-2\",\"managing_area\":\"norfolk\",\"category\":1,"
+	    "\"level\":1}", &r);
+	assert_error(&r, 422, "id");
+	gwt_resp_free(&r);
+	call("agency-police", "PUT", "/v1/records/REC-SCH-1", hdrs_std(NULL, NULL),
+	    "{\"id\":\"REC-SCH-1\",\"managing_area\":\"norfolk\",\"category\":1,"
+	    "\"level\":1,\"addresses\":[{\"postcode\":\"NR1 9ZZ\"},"
+	    "{\"postcode\":\"NR1 9ZZ\"},{\"postcode\":\"!!\"}]}", &r);
+	assert_error(&r, 422, "addresses[2].postcode");
+	gwt_resp_free(&r);
+	call("agency-police", "PUT", "/v1/records/REC-SCH-1", hdrs_std(NULL, NULL),
+	    "{\"id\":\"REC-SCH-1\",\"managing_area\":\"norfolk\",\"category\":5,"
+	    "\"level\":1}", &r);
+	assert_error(&r, 422, "category");
+	gwt_resp_free(&r);
+	call("agency-police", "PUT", "/v1/records/REC-SCH-1", hdrs_std(NULL, NULL),
+	    "{\"id\":\"REC-SCH-1\",\"managing_area\":\"norfolk\",\"level\":1}", &r);
+	assert_error(&r, 422, "category");
+	gwt_resp_free(&r);
+	/* None of them created the record. */
+	assert_int_equal(get_status("agency-police", "REC-SCH-1"), 404);
+}
+
+static void
+test_not_found_and_methods(void **state)
+{
+	gwt_resp_t r;
+	char allow[80];
+
+	(void)state;
+	call("agency-police", "GET", "/v1/records/REC-NEVER",
+	    hdrs_std("look up", NULL), NULL, &r);
+	assert_error(&r, 404, NULL);
+	gwt_resp_free(&r);
+	call("agency-police", "GET", "/v1/records/REC-NEVER/history",
+	    hdrs_std(NULL, NULL), NULL, &r);
+	assert_error(&r, 404, NULL);
+	gwt_resp_free(&r);
+	call("agency-police", "DELETE", "/v1/records/REC-NEVER",
+	    hdrs_std(NULL, NULL), NULL, &r);
+	assert_error(&r, 404, NULL);
+	gwt_resp_free(&r);
+	call("agency-police", "GET", "/v1/nothing-here", hdrs_std(NULL, NULL),
+	    NULL, &r);
+	assert_error(&r, 404, NULL);
+	gwt_resp_free(&r);
+
+	call("agency-police", "POST", "/v1/records/REC-NEVER", hdrs_std(NULL, NULL),
+	    "{}", &r);
+	assert_error(&r, 405, NULL);
+	header_of(&r, "Allow", allow, sizeof(allow));
+	assert_non_null(strstr(allow, "GET"));
+	assert_non_null(strstr(allow, "PATCH"));
+	gwt_resp_free(&r);
+	call("agency-police", "PUT", "/v1/records/REC-NEVER/history",
+	    hdrs_std(NULL, NULL), "{}", &r);
+	assert_error(&r, 405, NULL);
+	gwt_resp_free(&r);
+	call("agency-police", "POST", "/v1/health", hdrs_std(NULL, NULL), "{}", &r);
+	assert_error(&r, 405, NULL);
+	gwt_resp_free(&r);
+	/* Ids are [A-Z0-9-]{3,64}. */
+	call("agency-police", "GET", "/v1/records/lower-case",
+	    hdrs_std("look up", NULL), NULL, &r);
+	assert_error(&r, 400, NULL);
+	gwt_resp_free(&r);
+	call("agency-police", "GET", "/v1/records/AB", hdrs_std("look up", NULL),
+	    NULL, &r);
+	assert_error(&r, 400, NULL);
+	gwt_resp_free(&r);
+}
+
+static void
+test_if_match(void **state)
+{
+	static const char *const stale[] = { "If-Match: \"1\"", NULL };
+	static const char *const fresh[] = { "If-Match: \"2\"", NULL };
+	static const char *const garbage[] = { "If-Match: W/\"x\"", NULL };
+	gwt_resp_t r;
+
+	(void)state;
+	assert_int_equal(put_json("agency-police", "REC-IFM-1",
+	    minimal("REC-IFM-1", "ZETA")), 201);
+	assert_int_equal(put_json("agency-police", "REC-IFM-1",
+	    minimal("REC-IFM-1", "ETA")), 200);
+	call("agency-police", "PUT", "/v1/records/REC-IFM-1", hdrs_std(NULL, stale),
+	    minimal("REC-IFM-1", "THETA"), &r);
+	assert_error(&r, 409, NULL);
+	gwt_resp_free(&r);
+	call("agency-police", "PUT", "/v1/records/REC-IFM-1",
+	    hdrs_std(NULL, garbage), minimal("REC-IFM-1", "THETA"), &r);
+	assert_error(&r, 400, NULL);
+	gwt_resp_free(&r);
+	assert_int_equal(version_of("REC-IFM-1"), 2);
+	call("agency-police", "PUT", "/v1/records/REC-IFM-1", hdrs_std(NULL, fresh),
+	    minimal("REC-IFM-1", "THETA"), &r);
+	assert_int_equal(r.status, 200);
+	gwt_resp_free(&r);
+	assert_int_equal(version_of("REC-IFM-1"), 3);
+	/* If-Match on a record that does not exist. */
+	call("agency-police", "PUT", "/v1/records/REC-IFM-2", hdrs_std(NULL, stale),
+	    minimal("REC-IFM-2", "IOTA"), &r);
+	assert_error(&r, 409, NULL);
+	gwt_resp_free(&r);
+	assert_int_equal(get_status("agency-police", "REC-IFM-2"), 404);
+}
+
+static void
+test_idempotency_key(void **state)
+{
+	static const char *const k1[] = { "Idempotency-Key: put-key-0001", NULL };
+	static const char *const k2[] = { "Idempotency-Key: patch-key-0001",
+	    "Content-Type: application/merge-patch+json", NULL };
+	gwt_resp_t r1, r2;
+	char replay[16];
+
+	(void)state;
+	call("agency-police", "PUT", "/v1/records/REC-IDEM-1", hdrs_std(NULL, k1),
+	    minimal("REC-IDEM-1", "KAPPA"), &r1);
+	assert_int_equal(r1.status, 201);
+	call("agency-police", "PUT", "/v1/records/REC-IDEM-1", hdrs_std(NULL, k1),
+	    minimal("REC-IDEM-1", "KAPPA"), &r2);
+	assert_int_equal(r2.status, 201);
+	assert_int_equal(r1.body.len, r2.body.len);
+	assert_memory_equal(r1.body.data, r2.body.data, r1.body.len);
+	header_of(&r2, "Idempotent-Replay", replay, sizeof(replay));
+	assert_string_equal(replay, "true");
+	gwt_resp_free(&r1);
+	gwt_resp_free(&r2);
+	assert_int_equal(version_of("REC-IDEM-1"), 1);
+	assert_int_equal(audit_count_op("REC-IDEM-1", "collect"), 1);
+	assert_int_equal(audit_count_op("REC-IDEM-1", "alter"), 0);
+
+	/* Same key, other body. */
+	call("agency-police", "PUT", "/v1/records/REC-IDEM-1", hdrs_std(NULL, k1),
+	    minimal("REC-IDEM-1", "LAMBDA"), &r1);
+	assert_error(&r1, 409, NULL);
+	gwt_resp_free(&r1);
+	/* Same key and body on another record is another request. */
+	call("agency-police", "PUT", "/v1/records/REC-IDEM-2", hdrs_std(NULL, k1),
+	    minimal("REC-IDEM-2", "KAPPA"), &r1);
+	assert_error(&r1, 409, NULL);
+	gwt_resp_free(&r1);
+	assert_int_equal(get_status("agency-police", "REC-IDEM-2"), 404);
+	assert_int_equal(version_of("REC-IDEM-1"), 1);
+
+	/* PATCH: first 200 v2, the retry the same, nothing more changed. */
+	call("agency-police", "PATCH", "/v1/records/REC-IDEM-1", hdrs_std(NULL, k2),
+	    "{\"risk\":{\"rosh\":\"medium\"}}", &r1);
+	assert_int_equal(r1.status, 200);
+	call("agency-police", "PATCH", "/v1/records/REC-IDEM-1", hdrs_std(NULL, k2),
+	    "{\"risk\":{\"rosh\":\"medium\"}}", &r2);
+	assert_int_equal(r2.status, 200);
+	assert_int_equal(r1.body.len, r2.body.len);
+	assert_memory_equal(r1.body.data, r2.body.data, r1.body.len);
+	gwt_resp_free(&r1);
+	gwt_resp_free(&r2);
+	assert_int_equal(version_of("REC-IDEM-1"), 2);
+	assert_int_equal(audit_count_op("REC-IDEM-1", "alter"), 1);
+	call("agency-police", "PATCH", "/v1/records/REC-IDEM-1", hdrs_std(NULL, k2),
+	    "{\"risk\":{\"rosh\":\"low\"}}", &r1);
+	assert_error(&r1, 409, NULL);
+	gwt_resp_free(&r1);
+	assert_int_equal(version_of("REC-IDEM-1"), 2);
+
+	/* Keys are scoped to the caller: another agency's identical key is
+	 * its own. */
+	assert_int_equal(status_of("agency-probation", "PUT",
+	    "/v1/records/REC-IDEM-3", hdrs_std(NULL, k1),
+	    minimal("REC-IDEM-3", "MU")), 201);
+}
+
+static void
+test_write_forbidden_field(void **state)
+{
+	gwt_resp_t r;
+	cJSON *before, *after;
+	char *body;
+
+	(void)state;
+	body = rich_as("REC-FORB-1", 2, 2);
+	assert_int_equal(put_json("agency-probation", "REC-FORB-1", body), 201);
+	free(body);
+	before = get_record("agency-probation", "REC-FORB-1");
+	assert_non_null(before);
+
+	/* Police may not write health: the whole patch is refused. */
+	{
+		static const char *const ct[] = {
+			"Content-Type: application/merge-patch+json", NULL };
+		call("agency-police", "PATCH", "/v1/records/REC-FORB-1",
+		    hdrs_std(NULL, ct), "{\"risk\":{\"rosh\":\"very-high\"},"
+		    "\"health\":{\"notes\":[\"rewritten\"]}}", &r);
+		assert_error(&r, 403, "health");
+		gwt_resp_free(&r);
+		/* Housing may write addresses, not risk. */
+		call("agency-housing", "PATCH", "/v1/records/REC-FORB-1",
+		    hdrs_std(NULL, ct), "{\"addresses\":[{\"type\":\"temporary\","
+		    "\"postcode\":\"NR2 1AA\"}],\"risk\":{\"rosh\":\"low\"}}", &r);
+		assert_error(&r, 403, "risk");
+		gwt_resp_free(&r);
+		/* Ems writes em only. */
+		call("agency-ems", "PATCH", "/v1/records/REC-FORB-1",
+		    hdrs_std(NULL, ct), "{\"person\":{\"surname\":\"CHANGED\"}}", &r);
+		assert_error(&r, 403, "person");
+		gwt_resp_free(&r);
+		/* Education writes nothing. */
+		call("agency-education", "PATCH", "/v1/records/REC-FORB-1",
+		    hdrs_std(NULL, ct), "{\"risk\":{\"rosh\":\"low\"}}", &r);
+		assert_error(&r, 403, NULL);
+		gwt_resp_free(&r);
+	}
+	/* A police PUT of the whole record that keeps health unchanged is
+	 * fine; one that changes health is refused. */
+	{
+		cJSON *j = cJSON_Duplicate(before, 1);
+		char *s;
+
+		cJSON_DeleteItemFromObject(j, "version");
+		cJSON_ReplaceItemInObject(cJSON_GetObjectItem(j, "health"), "notes",
+		    cJSON_CreateStringArray((const char *const[]){ "police note" }, 1));
+		s = cJSON_PrintUnformatted(j);
+		call("agency-police", "PUT", "/v1/records/REC-FORB-1",
+		    hdrs_std(NULL, NULL), s, &r);
+		assert_error(&r, 403, "health");
+		gwt_resp_free(&r);
+		free(s);
+		cJSON_Delete(j);
+	}
+	after = get_record("agency-probation", "REC-FORB-1");
+	assert_non_null(after);
+	assert_true(cJSON_Compare(before, after, 1));
+	cJSON_Delete(after);
+
+	/* The permitted parts work on their own. */
+	assert_int_equal(patch_json("agency-housing", "REC-FORB-1",
+	    "{\"addresses\":[{\"type\":\"temporary\",\"postcode\":\"NR2 1AA\"}]}"), 200);
+	assert_int_equal(patch_json("agency-ems", "REC-FORB-1",
+	    "{\"em\":{\"active\":false}}"), 200);
+	assert_int_equal(patch_json("agency-health", "REC-FORB-1",
+	    "{\"health\":{\"notes\":[\"seen in clinic\"]}}"), 200);
+	assert_int_equal(version_of("REC-FORB-1"), 4);
+	/* Each refusal was logged as a deny. */
+	assert_true(audit_count_op("REC-FORB-1", "deny") >= 5);
+	cJSON_Delete(before);
+}
+
+static void
+test_delete_and_history(void **state)
+{
+	gwt_resp_t r;
+	cJSON *j, *vs, *it;
+	int n = 0;
+
+	(void)state;
+	assert_int_equal(put_json("agency-police", "REC-DEL-1",
+	    minimal("REC-DEL-1", "NUSURNAME")), 201);
+	assert_int_equal(patch_json("agency-police", "REC-DEL-1",
+	    "{\"risk\":{\"rosh\":\"medium\"}}"), 200);
+
+	/* History: versions, time, actor, changed paths, never values. */
+	call("agency-police", "GET", "/v1/records/REC-DEL-1/history",
+	    hdrs_std(NULL, NULL), NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_null(strstr(r.body.data, "NUSURNAME"));
+	assert_null(strstr(r.body.data, "medium"));
+	j = cJSON_ParseWithLength(r.body.data, r.body.len);
+	gwt_resp_free(&r);
+	assert_non_null(j);
+	vs = cJSON_GetObjectItem(j, "versions");
+	assert_true(cJSON_IsArray(vs));
+	cJSON_ArrayForEach(it, vs) {
+		n++;
+		assert_int_equal((int)cJSON_GetObjectItem(it, "version")->valuedouble, n);
+		assert_true(cJSON_IsString(cJSON_GetObjectItem(it, "time")));
+		assert_string_equal(cJSON_GetObjectItem(it, "actor")->valuestring,
+		    "urn:visor:norfolk:agency:police");
+		assert_true(cJSON_IsArray(cJSON_GetObjectItem(it, "changed")));
+	}
+	assert_int_equal(n, 2);
+	it = cJSON_GetArrayItem(vs, 1);
+	assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(it, "changed"),
+	    0)->valuestring, "risk.rosh");
+	cJSON_Delete(j);
+	/* Another area's agency does not own the record. */
+	{
+		char err[256];
+		assert_int_equal(gwt_request(&fx.env, &fx.gw, "suffolk",
+		    "agency-police", "GET", "/v1/records/REC-DEL-1/history",
+		    hdrs_std(NULL, NULL), NULL, 0, &r, err, sizeof(err)), 0);
+		assert_error(&r, 403, NULL);
+		gwt_resp_free(&r);
+	}
+
+	/* Erase: police only. */
+	{
+		static const char *const others[] = { "agency-probation",
+		    "agency-prison", "agency-housing", "agency-health", "agency-ems",
+		    "agency-dwp", "agency-education", "agency-social-care",
+		    "agency-youth-justice" };
+		size_t i;
+
+		for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+			call(others[i], "DELETE", "/v1/records/REC-DEL-1",
+			    hdrs_std(NULL, NULL), NULL, &r);
+			assert_error(&r, 403, NULL);
+			gwt_resp_free(&r);
+		}
+	}
+	assert_int_equal(version_of("REC-DEL-1"), 2);
+	call("agency-police", "DELETE", "/v1/records/REC-DEL-1",
+	    hdrs_std(NULL, NULL), NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body.data, "\"erased\":true"));
+	gwt_resp_free(&r);
+	assert_int_equal(get_status("agency-police", "REC-DEL-1"), 404);
+	assert_int_equal(get_status("agency-probation", "REC-DEL-1"), 404);
+	assert_int_equal(status_of("agency-police", "DELETE", "/v1/records/REC-DEL-1",
+	    hdrs_std(NULL, NULL), NULL), 404);
+	assert_int_equal(patch_json("agency-police", "REC-DEL-1",
+	    "{\"risk\":{\"rosh\":\"low\"}}"), 404);
+	/* The history stays, for police only. */
+	call("agency-police", "GET", "/v1/records/REC-DEL-1/history",
+	    hdrs_std(NULL, NULL), NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body.data, "\"version\":1"));
+	assert_null(strstr(r.body.data, "NUSURNAME"));
+	gwt_resp_free(&r);
+	call("agency-probation", "GET", "/v1/records/REC-DEL-1/history",
+	    hdrs_std(NULL, NULL), NULL, &r);
+	assert_error(&r, 403, NULL);
+	gwt_resp_free(&r);
+	/* And the audit log keeps the erasure. */
+	assert_int_equal(audit_count_op("REC-DEL-1", "erase"), 1);
+}
+
+/* ------------------------------------------------- what each agency sees */
+
+static void
+keys_of(const cJSON *o, char *out, size_t outlen)
+{
+	const char *names[64];
+	const cJSON *it;
+	size_t n = 0, i, j, off = 0;
+
+	out[0] = '\0';
+	if (!cJSON_IsObject(o))
+		return;
+	cJSON_ArrayForEach(it, o)
+		if (n < 64)
+			names[n++] = it->string;
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+			const char *t = names[j];
+			names[j] = names[j - 1];
+			names[j - 1] = t;
+		}
+	for (i = 0; i < n && off < outlen; i++)
+		off += (size_t)snprintf(out + off, outlen - off, "%s%s", i ? "," : "",
+		    names[i]);
+}
+
+static void
+assert_keys(const cJSON *o, const char *want, const char *what)
+{
+	char got[1024];
+
+	keys_of(o, got, sizeof(got));
+	if (strcmp(got, want) != 0)
+		fail_msg("%s: keys '%s', want '%s'", what, got, want);
+}
+
+/* Every member of got except those in skip (comma-joined) equals the
+ * original record's. */
+static void
+assert_whole_except(const cJSON *got, const char *skip, const char *who)
+{
+	const cJSON *it;
+	char pat[80];
+
+	cJSON_ArrayForEach(it, got) {
+		/* Core members are the test's own (id, category, level). */
+		if (strcmp(it->string, "version") == 0 ||
+		    strcmp(it->string, "id") == 0 ||
+		    strcmp(it->string, "category") == 0 ||
+		    strcmp(it->string, "level") == 0)
+			continue;
+		snprintf(pat, sizeof(pat), ",%s,", it->string);
+		if (skip != NULL && strstr(skip, pat) != NULL)
+			continue;
+		if (!cJSON_Compare(it, cJSON_GetObjectItem(fx.rich, it->string), 1))
+			fail_msg("%s: %s is not the whole original", who, it->string);
+	}
+}
+
+typedef struct {
+	const char *cert;
+	const char *keys;	/* sorted top-level members */
+	const char *partial;	/* ",a,b," members checked by hand */
+} view_t;
+
+static const view_t views[] = {
+	{ "agency-police", "addresses,associates,category,convictions,em,financial,"
+	    "id,intelligence,level,licence,managing_area,notification,orders,person,"
+	    "risk,rmp,vehicles,version", NULL },
+	{ "agency-probation", "addresses,category,convictions,em,health,id,level,"
+	    "licence,managing_area,notification,orders,person,risk,rmp,vehicles,"
+	    "version", NULL },
+	{ "agency-prison", "category,convictions,health,id,level,licence,"
+	    "managing_area,notification,orders,person,risk,rmp,version", NULL },
+	{ "agency-youth-justice", "addresses,category,convictions,id,level,licence,"
+	    "managing_area,notification,orders,person,risk,rmp,version", NULL },
+	{ "agency-health", "category,health,id,level,managing_area,person,risk,"
+	    "version", ",risk," },
+	{ "agency-social-care", "addresses,category,id,level,managing_area,orders,"
+	    "person,risk,rmp,version", NULL },
+	{ "agency-housing", "addresses,category,id,level,licence,managing_area,"
+	    "orders,person,risk,version", ",person,risk,licence,orders," },
+	{ "agency-education", "category,id,level,managing_area,orders,person,risk,"
+	    "version", ",person,risk,orders," },
+	{ "agency-dwp", "addresses,category,id,level,managing_area,person,version",
+	    NULL },
+	{ "agency-ems", "addresses,category,em,id,level,licence,managing_area,"
+	    "person,version", ",licence," },
+};
+
+static void
+check_partials(const char *cert, const cJSON *got)
+{
+	const cJSON *p, *o, *orig_o;
+
+	if (strcmp(cert, "agency-health") == 0 ||
+	    strcmp(cert, "agency-housing") == 0) {
+		p = cJSON_GetObjectItem(got, "risk");
+		assert_keys(p, "people_at_risk,rosh", "risk");
+		orig_o = cJSON_GetObjectItem(fx.rich, "risk");
+		assert_true(cJSON_Compare(cJSON_GetObjectItem(p, "rosh"),
+		    cJSON_GetObjectItem(orig_o, "rosh"), 1));
+		assert_true(cJSON_Compare(cJSON_GetObjectItem(p, "people_at_risk"),
+		    cJSON_GetObjectItem(orig_o, "people_at_risk"), 1));
+	}
+	if (strcmp(cert, "agency-housing") == 0) {
+		p = cJSON_GetObjectItem(got, "person");
+		assert_keys(p, "dob,forenames,surname", "housing person");
+		assert_string_equal(cJSON_GetObjectItem(p, "dob")->valuestring, "1984");
+		assert_string_equal(cJSON_GetObjectItem(p, "surname")->valuestring,
+		    "EXAMPLE");
+		/* Addresses whole: postcodes not cut to the district. */
+		o = cJSON_GetObjectItem(got, "addresses");
+		assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(o, 0),
+		    "postcode")->valuestring, "NR1 9ZZ");
+	}
+	if (strcmp(cert, "agency-housing") == 0 ||
+	    strcmp(cert, "agency-ems") == 0) {
+		p = cJSON_GetObjectItem(got, "licence");
+		assert_keys(p, "conditions", "licence");
+		assert_true(cJSON_Compare(cJSON_GetObjectItem(p, "conditions"),
+		    cJSON_GetObjectItem(cJSON_GetObjectItem(fx.rich, "licence"),
+		    "conditions"), 1));
+	}
+	if (strcmp(cert, "agency-housing") == 0 ||
+	    strcmp(cert, "agency-education") == 0) {
+		o = cJSON_GetObjectItem(got, "orders");
+		assert_int_equal(cJSON_GetArraySize(o), 1);
+		assert_keys(cJSON_GetArrayItem(o, 0), "prohibitions", "orders[]");
+		assert_true(cJSON_Compare(
+		    cJSON_GetObjectItem(cJSON_GetArrayItem(o, 0), "prohibitions"),
+		    cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(fx.rich,
+		    "orders"), 0), "prohibitions"), 1));
+	}
+	if (strcmp(cert, "agency-education") == 0) {
+		assert_keys(cJSON_GetObjectItem(got, "person"), "forenames,surname",
+		    "education person");
+		assert_keys(cJSON_GetObjectItem(got, "risk"), "rosh", "education risk");
+	}
+}
+
+static void
+test_each_agency_view(void **state)
+{
+	static const int cats[] = { 1, 2, 3 };
+	char id[32], *body;
+	size_t c, i;
+	cJSON *got;
+	leaf_t l[64];
+	int n;
+
+	(void)state;
+	for (c = 0; c < sizeof(cats) / sizeof(cats[0]); c++) {
+		snprintf(id, sizeof(id), "REC-VIEW-C%d", cats[c]);
+		body = rich_as(id, cats[c], 2);
+		assert_int_equal(put_json("agency-probation", id, body), 201);
+		free(body);
+		for (i = 0; i < sizeof(views) / sizeof(views[0]); i++) {
+			got = get_record(views[i].cert, id);
+			if (got == NULL)
+				fail_msg("%s cannot read %s", views[i].cert, id);
+			assert_keys(got, views[i].keys, views[i].cert);
+			assert_string_equal(cJSON_GetObjectItem(got, "id")->valuestring, id);
+			assert_int_equal((int)cJSON_GetObjectItem(got, "category")->valuedouble,
+			    cats[c]);
+			assert_whole_except(got, views[i].partial, views[i].cert);
+			check_partials(views[i].cert, got);
+			cJSON_Delete(got);
+		}
+	}
+	/* The audit entries of those reads name what was withheld: police
+	 * never get health, probation get vehicles but not intelligence. */
+	n = audit_for("REC-VIEW-C1", l, 64);
+	assert_true(n >= 11);
+	for (i = 0; i < (size_t)n; i++) {
+		if (strcmp(l[i].op, "consult") != 0)
+			continue;
+		if (strcmp(l[i].actor, "urn:visor:norfolk:agency:police") == 0) {
+			assert_non_null(strstr(l[i].withheld, "health"));
+			assert_null(strstr(l[i].fields, "health"));
+		}
+		if (strcmp(l[i].actor, "urn:visor:norfolk:agency:probation") == 0) {
+			assert_non_null(strstr(l[i].withheld, "intelligence"));
+			assert_non_null(strstr(l[i].fields, "vehicles"));
+		}
+	}
+	/* Another area's agency gets nothing by default. */
+	{
+		gwt_resp_t r;
+		char err[256];
+
+		assert_int_equal(gwt_request(&fx.env, &fx.gw, "suffolk",
+		    "agency-police", "GET", "/v1/records/REC-VIEW-C1",
+		    hdrs_std("cross-area look", NULL), NULL, 0, &r, err,
+		    sizeof(err)), 0);
+		assert_error(&r, 403, NULL);
+		gwt_resp_free(&r);
+	}
+}
+
+static void
+test_category4_clearance(void **state)
+{
+	char *body = rich_as("REC-CAT4-1", 4, 3);
+	cJSON *got;
+
+	(void)state;
+	assert_int_equal(put_json("agency-police", "REC-CAT4-1", body), 403);
+	free(body);
+	/* Police may not write health; the same record without it. */
+	{
+		cJSON *j = cJSON_Duplicate(fx.rich, 1);
+		char *s;
+
+		cJSON_ReplaceItemInObject(j, "id", cJSON_CreateString("REC-CAT4-1"));
+		cJSON_ReplaceItemInObject(j, "category", cJSON_CreateNumber(4));
+		cJSON_DeleteItemFromObject(j, "health");
+		s = cJSON_PrintUnformatted(j);
+		assert_int_equal(put_json("agency-police", "REC-CAT4-1", s), 201);
+		free(s);
+		cJSON_Delete(j);
+	}
+	/* Police hold ct in the quickstart configuration. */
+	got = get_record("agency-police", "REC-CAT4-1");
+	assert_non_null(got);
+	assert_int_equal((int)cJSON_GetObjectItem(got, "category")->valuedouble, 4);
+	assert_non_null(cJSON_GetObjectItem(got, "intelligence"));
+	cJSON_Delete(got);
+	{
+		static const char *const others[] = { "agency-probation",
+		    "agency-prison", "agency-housing", "agency-health", "agency-ems",
+		    "agency-dwp" };
+		gwt_resp_t r;
+		size_t i;
+
+		for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+			call(others[i], "GET", "/v1/records/REC-CAT4-1",
+			    hdrs_std("cat 4 check", NULL), NULL, &r);
+			assert_error(&r, 403, NULL);
+			assert_null(strstr(r.body.data, "EXAMPLE"));
+			gwt_resp_free(&r);
+		}
+	}
+	assert_true(audit_count_op("REC-CAT4-1", "deny") >= 6);
+}
+
+static void
+test_non_agency_identities(void **state)
+{
+	static const char *const who[][2] = { { "norfolk", "auditor" },
+	    { "norfolk", "gateway" }, { "suffolk", "gateway" },
+	    { "suffolk", "auditor" } };
+	const char *methods[] = { "GET", "PUT", "DELETE" };
+	gwt_resp_t r;
+	char err[256];
+	size_t i, m;
+
+	(void)state;
+	assert_int_equal(put_json("agency-police", "REC-NONAG-1",
+	    minimal("REC-NONAG-1", "OMICRON")), 201);
+	for (i = 0; i < sizeof(who) / sizeof(who[0]); i++)
+		for (m = 0; m < 3; m++) {
+			const char *b = strcmp(methods[m], "PUT") == 0 ?
+			    minimal("REC-NONAG-1", "PI") : NULL;
+			assert_int_equal(gwt_request(&fx.env, &fx.gw, who[i][0],
+			    who[i][1], methods[m], "/v1/records/REC-NONAG-1",
+			    hdrs_std("not an agency", NULL), b, b ? strlen(b) : 0,
+			    &r, err, sizeof(err)), 0);
+			assert_error(&r, 403, NULL);
+			assert_null(strstr(r.body.data, "OMICRON"));
+			gwt_resp_free(&r);
+		}
+	assert_int_equal(version_of("REC-NONAG-1"), 1);
+}
+
+/* Each successful call is answered only after its audit entry exists: the
+ * auditor finds it straight after the answer, with no wait. */
+static void
+test_answer_after_audit(void **state)
+{
+	leaf_t l[64];
+	gwt_resp_t r;
+	int n0, n;
+
+	(void)state;
+	n0 = audit_for("REC-AUD-1", l, 64);
+	assert_int_equal(n0, 0);
+
+	assert_int_equal(put_json("agency-police", "REC-AUD-1",
+	    minimal("REC-AUD-1", "RHO")), 201);
+	n = audit_for("REC-AUD-1", l, 64);
+	assert_int_equal(n, 1);
+	assert_string_equal(l[0].op, "collect");
+	assert_int_equal(l[0].version, 1);
+	assert_string_equal(l[0].result, "ok");
+	assert_string_equal(l[0].actor, "urn:visor:norfolk:agency:police");
+	assert_int_equal(strlen(l[0].digest), 64);
+
+	assert_int_equal(patch_json("agency-police", "REC-AUD-1",
+	    "{\"risk\":{\"rosh\":\"low\"}}"), 200);
+	n = audit_for("REC-AUD-1", l, 64);
+	assert_int_equal(n, 2);
+	assert_string_equal(l[1].op, "alter");
+	assert_int_equal(l[1].version, 2);
+	assert_string_equal(l[1].fields, "risk.rosh");
+
+	call("agency-housing", "GET", "/v1/records/REC-AUD-1",
+	    hdrs_std("housing check", NULL), NULL, &r);
+	assert_int_equal(r.status, 200);
+	gwt_resp_free(&r);
+	n = audit_for("REC-AUD-1", l, 64);
+	assert_int_equal(n, 3);
+	assert_string_equal(l[2].op, "consult");
+	assert_string_equal(l[2].actor, "urn:visor:norfolk:agency:housing");
+	assert_int_equal(l[2].version, 2);
+	/* Housing are not given the gender. */
+	assert_non_null(strstr(l[2].withheld, "person.gender"));
+	assert_null(strstr(l[2].fields, "person.gender"));
+
+	call("agency-police", "GET", "/v1/records/REC-AUD-1/history",
+	    hdrs_std(NULL, NULL), NULL, &r);
+	assert_int_equal(r.status, 200);
+	gwt_resp_free(&r);
+	n = audit_for("REC-AUD-1", l, 64);
+	assert_int_equal(n, 4);
+	assert_string_equal(l[3].op, "consult");
+
+	assert_int_equal(status_of("agency-police", "DELETE", "/v1/records/REC-AUD-1",
+	    hdrs_std(NULL, NULL), NULL), 200);
+	n = audit_for("REC-AUD-1", l, 64);
+	assert_int_equal(n, 5);
+	assert_string_equal(l[4].op, "erase");
+	assert_int_equal(l[4].version, 2);
+
+	/* A denied request is logged too, before its answer. */
+	assert_int_equal(put_json("agency-education", "REC-AUD-2",
+	    minimal("REC-AUD-2", "SIGMA")), 403);
+	n = audit_for("REC-AUD-2", l, 64);
+	assert_int_equal(n, 1);
+	assert_string_equal(l[0].op, "deny");
+}
+
+/* A record with nothing beyond the core (a placeholder created before the
+ * details are known) is readable by every permitted reader, core only; a
+ * record whose only other group a reader may not see stays refused. */
+static void
+test_core_only_record(void **state)
+{
+	cJSON *got;
+	gwt_resp_t r;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(put_json("agency-police", "REC-CORE-1",
+	    "{\"id\":\"REC-CORE-1\",\"managing_area\":\"norfolk\","
+	    "\"category\":2,\"level\":1}"), 201);
+	got = get_record("agency-police", "REC-CORE-1");
+	assert_non_null(got);
+	assert_keys(got, "category,id,level,managing_area,version", "police core");
+	cJSON_Delete(got);
+	got = get_record("agency-education", "REC-CORE-1");
+	assert_non_null(got);
+	assert_keys(got, "category,id,level,managing_area,version", "education core");
+	cJSON_Delete(got);
+	/* No rule for another area's agency: still refused. */
+	assert_int_equal(gwt_request(&fx.env, &fx.gw, "suffolk", "agency-police",
+	    "GET", "/v1/records/REC-CORE-1", hdrs_std("core look", NULL), NULL, 0,
+	    &r, err, sizeof(err)), 0);
+	assert_error(&r, 403, NULL);
+	gwt_resp_free(&r);
+
+	/* Core and health: education sees nothing beyond the core. */
+	assert_int_equal(put_json("agency-probation", "REC-CORE-2",
+	    "{\"id\":\"REC-CORE-2\",\"managing_area\":\"norfolk\","
+	    "\"category\":2,\"level\":1,\"health\":{\"notes\":[\"n\"]}}"), 201);
+	assert_int_equal(get_status("agency-education", "REC-CORE-2"), 403);
+	assert_int_equal(get_status("agency-probation", "REC-CORE-2"), 200);
+}
+
+/* ------------------------------------------------------- concurrency */
+
+#define WRITERS 8
+#define PATCHES_EACH 25
+
+static const char *const writer_field[WRITERS] = { "risk.factors",
+    "risk.people_at_risk", "rmp.actions", "licence.conditions", "health.notes",
+    "associates", "financial", "rmp.summary" };
+
+typedef struct {
+	int index;
+	https_client_t *client;
+	char url[128];
+	int done;
+	int conflicts;
+	char err[256];
+} writer_t;
+
+/* {"risk":{"factors":["w0-init","w0-1",...,"w0-n"]}} for writer w. */
+static void
+writer_patch(int w, int n, buf_t *b)
+{
+	const char *f = writer_field[w], *dot = strchr(f, '.');
+	int i;
+
+	buf_reset(b);
+	if (dot != NULL)
+		buf_printf(b, "{\"%.*s\":{\"%s\":", (int)(dot - f), f, dot + 1);
+	else
+		buf_printf(b, "{\"%s\":", f);
+	if (w == WRITERS - 1) {
+		buf_printf(b, "\"w%d change %d\"", w, n);
+	} else {
+		buf_printf(b, "[\"w%d-init\"", w);
+		for (i = 1; i <= n; i++)
+			buf_printf(b, ",\"w%d-%d\"", w, i);
+		buf_puts(b, "]");
+	}
+	buf_puts(b, dot != NULL ? "}}" : "}");
+}
+
+static void *
+writer_main(void *arg)
+{
+	writer_t *wr = arg;
+	static const char *const h[] = { "X-Visor-Actor: CONC",
+	    "X-Visor-Purpose: risk-management",
+	    "Content-Type: application/merge-patch+json", NULL };
+	https_response_t resp;
+	buf_t body = BUF_INIT;
+	int i, tries;
+
+	for (i = 1; i <= PATCHES_EACH; i++) {
+		writer_patch(wr->index, i, &body);
+		for (tries = 0; tries < 200; tries++) {
+			if (https_client_call(wr->client, "PATCH", wr->url, h, body.data,
+			    body.len, &resp, wr->err, sizeof(wr->err)) < 0) {
+				https_response_free(&resp);
+				goto out;
+			}
+			if (resp.status == 200)
+				break;
+			if (resp.status != 409) {
+				snprintf(wr->err, sizeof(wr->err), "PATCH %d: status %ld: %s",
+				    i, resp.status, resp.body.data ? resp.body.data : "");
+				https_response_free(&resp);
+				goto out;
+			}
+			wr->conflicts++;
+			https_response_free(&resp);
+			sleep_ms(1 + rand() % 5);
+		}
+		https_response_free(&resp);
+		if (tries == 200) {
+			snprintf(wr->err, sizeof(wr->err), "PATCH %d: always 409", i);
+			goto out;
+		}
+		wr->done++;
+	}
+out:
+	buf_free(&body);
+	return NULL;
+}
+
+static void
+test_concurrent_writers(void **state)
+{
+	writer_t wr[WRITERS];
+	pthread_t th[WRITERS];
+	https_client_options_t opt;
+	buf_t init = BUF_INIT, b = BUF_INIT;
+	char cert[600], key[600], root[600], path[120];
+	int w, per[WRITERS], total = 0, v;
+	gwt_resp_t r;
+	cJSON *j, *vs, *it, *ch, *police;
+
+	(void)state;
+	/* Version 1 holds every writer's field with its initial value. */
+	buf_puts(&init, "{\"id\":\"REC-CONC-1\",\"managing_area\":\"norfolk\","
+	    "\"category\":2,\"level\":2,\"person\":{\"surname\":\"TAU\"}}");
+	assert_int_equal(put_json("agency-probation", "REC-CONC-1", init.data), 201);
+	for (w = 0; w < WRITERS; w++) {
+		writer_patch(w, 0, &b);
+		assert_int_equal(patch_json("agency-probation", "REC-CONC-1", b.data),
+		    200);
+	}
+	buf_free(&init);
+	v = (int)version_of("REC-CONC-1");
+	assert_int_equal(v, 1 + WRITERS);
+
+	snprintf(cert, sizeof(cert), "%s", gwt_path(&fx.env,
+	    "pki/norfolk/agency-probation.crt"));
+	snprintf(key, sizeof(key), "%s", gwt_path(&fx.env,
+	    "pki/norfolk/agency-probation.key"));
+	snprintf(root, sizeof(root), "%s", gwt_path(&fx.env, "pki/root.crt"));
+	memset(&opt, 0, sizeof(opt));
+	opt.cert = cert;
+	opt.key = key;
+	opt.root = root;
+	opt.expect_identity = "urn:visor:norfolk:gateway";
+	opt.timeout_ms = 30000;
+	for (w = 0; w < WRITERS; w++) {
+		memset(&wr[w], 0, sizeof(wr[w]));
+		wr[w].index = w;
+		snprintf(wr[w].url, sizeof(wr[w].url),
+		    "https://127.0.0.1:%d/v1/records/REC-CONC-1", fx.gw.port);
+		wr[w].client = https_client_new(&opt, wr[w].err, sizeof(wr[w].err));
+		assert_non_null(wr[w].client);
+	}
+	for (w = 0; w < WRITERS; w++)
+		assert_int_equal(pthread_create(&th[w], NULL, writer_main, &wr[w]), 0);
+	for (w = 0; w < WRITERS; w++)
+		pthread_join(th[w], NULL);
+	for (w = 0; w < WRITERS; w++) {
+		https_client_free(wr[w].client);
+		total += wr[w].conflicts;
+		if (wr[w].done != PATCHES_EACH)
+			fail_msg("writer %d: %d of %d done: %s", w, wr[w].done,
+			    PATCHES_EACH, wr[w].err);
+	}
+
+	print_message("concurrent writers: %d PATCHes, %d answered 409 and "
+	    "retried\n", WRITERS * PATCHES_EACH, total);
+	total = 0;
+	/* Every change is in the final record (probation do not read
+	 * associates and financial: police do). */
+	j = get_record("agency-probation", "REC-CONC-1");
+	assert_non_null(j);
+	police = get_record("agency-police", "REC-CONC-1");
+	assert_non_null(police);
+	for (w = 0; w < WRITERS; w++) {
+		const char *f = writer_field[w], *dot = strchr(f, '.');
+		const cJSON *val;
+		char name[40];
+		char *want, *gotp;
+
+		if (dot != NULL) {
+			snprintf(name, sizeof(name), "%.*s", (int)(dot - f), f);
+			val = cJSON_GetObjectItem(cJSON_GetObjectItem(j, name), dot + 1);
+		} else {
+			val = cJSON_GetObjectItem(police, f);
+		}
+		if (val == NULL)
+			fail_msg("writer %d: %s missing from the final record", w, f);
+		writer_patch(w, PATCHES_EACH, &b);
+		want = strstr(b.data, dot ? dot + 1 : f);
+		gotp = cJSON_PrintUnformatted(val);
+		assert_non_null(strstr(want, gotp));
+		free(gotp);
+	}
+	assert_int_equal((int)cJSON_GetObjectItem(j, "version")->valuedouble,
+	    1 + WRITERS + WRITERS * PATCHES_EACH);
+	cJSON_Delete(j);
+	cJSON_Delete(police);
+	buf_free(&b);
+
+	/* Versions are contiguous, and each one changed exactly one writer's
+	 * field: no write was based on a stale version (a lost update would
+	 * show as a version that also reverts another writer's field). */
+	snprintf(path, sizeof(path), "/v1/records/REC-CONC-1/history");
+	call("agency-probation", "GET", path, hdrs_std(NULL, NULL), NULL, &r);
+	assert_int_equal(r.status, 200);
+	j = cJSON_ParseWithLength(r.body.data, r.body.len);
+	gwt_resp_free(&r);
+	assert_non_null(j);
+	vs = cJSON_GetObjectItem(j, "versions");
+	assert_int_equal(cJSON_GetArraySize(vs), 1 + WRITERS + WRITERS * PATCHES_EACH);
+	memset(per, 0, sizeof(per));
+	v = 0;
+	cJSON_ArrayForEach(it, vs) {
+		v++;
+		assert_int_equal((int)cJSON_GetObjectItem(it, "version")->valuedouble, v);
+		if (v <= 1 + WRITERS)
+			continue;
+		ch = cJSON_GetObjectItem(it, "changed");
+		if (cJSON_GetArraySize(ch) != 1)
+			fail_msg("version %d changed %d paths", v, cJSON_GetArraySize(ch));
+		for (w = 0; w < WRITERS; w++)
+			if (strcmp(cJSON_GetArrayItem(ch, 0)->valuestring,
+			    writer_field[w]) == 0)
+				break;
+		if (w == WRITERS)
+			fail_msg("version %d changed %s", v,
+			    cJSON_GetArrayItem(ch, 0)->valuestring);
+		per[w]++;
+		total++;
+	}
+	cJSON_Delete(j);
+	for (w = 0; w < WRITERS; w++)
+		assert_int_equal(per[w], PATCHES_EACH);
+	assert_int_equal(total, WRITERS * PATCHES_EACH);
+	assert_int_equal(audit_count_op("REC-CONC-1", "alter"),
+	    WRITERS + WRITERS * PATCHES_EACH);
+}
+
+/* ------------------------------------------------- encryption at rest */
+
+static int
+file_contains(const char *path, const char *needle, size_t nlen)
+{
+	char *data = NULL;
+	size_t len, i;
+	int found = 0;
+
+	if (file_read_all(path, 512 << 20, &data, &len) < 0)
+		return -1;
+	for (i = 0; !found && len >= nlen && i <= len - nlen; i++)
+		found = memcmp(data + i, needle, nlen) == 0;
+	free(data);
+	return found;
+}
+
+static int
+scan_dir(const char *dir, const char *needle, int *files, char *hit,
+    size_t hitlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct stat st;
+	char p[1200];
+	int rc = 0, k;
+
+	if (d == NULL)
+		return -1;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (lstat(p, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			rc = scan_dir(p, needle, files, hit, hitlen);
+		} else if (S_ISREG(st.st_mode)) {
+			(*files)++;
+			k = file_contains(p, needle, strlen(needle));
+			if (k != 0) {
+				snprintf(hit, hitlen, "%s", p);
+				rc = 1;
+			}
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+static void
+test_encryption_at_rest(void **state)
+{
+	char surname[64], town[64], body[600], hit[1200];
+	int files = 0, wal = 0;
+	unsigned r;
+	DIR *d;
+	struct dirent *de;
+
+	(void)state;
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	r = (unsigned)rand();
+	snprintf(surname, sizeof(surname), "QZXUNIQUESURNAME%08X", r);
+	snprintf(town, sizeof(town), "Xyloville%08X", r);
+	snprintf(body, sizeof(body), "{\"id\":\"REC-ENC-1\",\"managing_area\":"
+	    "\"norfolk\",\"category\":1,\"level\":1,\"person\":{\"surname\":\"%s\"},"
+	    "\"addresses\":[{\"type\":\"home\",\"town\":\"%s\"}]}", surname, town);
+	assert_int_equal(put_json("agency-police", "REC-ENC-1", body), 201);
+	/* Read back, so that the record passes through every path. */
+	assert_int_equal(get_status("agency-police", "REC-ENC-1"), 200);
+	assert_int_equal(patch_json("agency-police", "REC-ENC-1",
+	    "{\"risk\":{\"rosh\":\"low\"}}"), 200);
+
+	/* While the gateway runs: the database, its WAL and shared memory. */
+	if ((d = opendir(gwt_path(&fx.env, "norfolk/data"))) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			wal += strstr(de->d_name, "-wal") != NULL;
+		closedir(d);
+	}
+	assert_true(wal >= 1);
+	if (scan_dir(gwt_path(&fx.env, "norfolk/data"), surname, &files, hit,
+	    sizeof(hit)) != 0)
+		fail_msg("surname found in %s", hit);
+	assert_true(files >= 3);
+	files = 0;
+	if (scan_dir(gwt_path(&fx.env, "norfolk/data"), town, &files, hit,
+	    sizeof(hit)) != 0)
+		fail_msg("town found in %s", hit);
+	/* Nor in the gateway's log. */
+	assert_int_equal(file_contains(fx.gw.log, surname, strlen(surname)), 0);
+	/* The test can find it when it is there. */
+	assert_int_equal(file_contains(gwt_path(&fx.env, "norfolk/gateway.json"),
+	    "norfolk", 7), 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_put_create_then_replace),
+		cmocka_unit_test(test_required_headers),
+		cmocka_unit_test(test_patch_merge),
+		cmocka_unit_test(test_body_errors),
+		cmocka_unit_test(test_schema_errors),
+		cmocka_unit_test(test_not_found_and_methods),
+		cmocka_unit_test(test_if_match),
+		cmocka_unit_test(test_idempotency_key),
+		cmocka_unit_test(test_write_forbidden_field),
+		cmocka_unit_test(test_delete_and_history),
+		cmocka_unit_test(test_each_agency_view),
+		cmocka_unit_test(test_category4_clearance),
+		cmocka_unit_test(test_non_agency_identities),
+		cmocka_unit_test(test_answer_after_audit),
+		cmocka_unit_test(test_core_only_record),
+		cmocka_unit_test(test_concurrent_writers),
+		cmocka_unit_test(test_encryption_at_rest),
+	};
+
+	return cmocka_run_group_tests_name("records", tests, group_setup,
+	    group_teardown);
+}
