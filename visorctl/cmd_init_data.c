@@ -1,7 +1,7 @@
 /*
  * visorctl init-data: the data directory of a new gateway (outside
- * quickstart): store.key and audit.key, and the area's audit verifier key
- * for auditors.
+ * quickstart): store.key and audit.key, the signed checkpoint of the empty
+ * log, and the area's audit verifier key for auditors.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,9 +17,10 @@ static const char init_data_usage[] =
     "usage: visorctl init-data DATA_DIR --area AREA --vkey FILE\n"
     "\n"
     "Create a new gateway's data directory (mode 0700) with its data key\n"
-    "store.key and its audit signing key audit.key (both mode 0600), and\n"
-    "write the area's audit verifier key line to FILE (give it to the\n"
-    "auditors: visorctl audit --vkey).  Refuses to overwrite existing keys.\n"
+    "store.key, its audit signing key audit.key (both mode 0600) and the\n"
+    "signed checkpoint of the empty log (checkpoint.last), and write the\n"
+    "area's audit verifier key line to FILE (give it to the auditors:\n"
+    "visorctl audit --vkey).  Refuses to overwrite existing keys.\n"
     "Run it as the user the gateway runs as.\n";
 
 int
@@ -69,8 +70,8 @@ cmd_init_data(int argc, char **argv)
 		    strerror(errno), (int)vkey.len - 1, vkey.data);
 		goto out;
 	}
-	printf("data directory %s ready for area %s (store.key, audit.key); "
-	    "audit verifier key in %s\n", dir, area, vkey_path);
+	printf("data directory %s ready for area %s (store.key, audit.key, "
+	    "checkpoint.last); audit verifier key in %s\n", dir, area, vkey_path);
 	rc = 0;
 out:
 	buf_free(&vkey);

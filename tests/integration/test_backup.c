@@ -233,6 +233,52 @@ test_backup_and_restore(void **state)
 	buf_free(&err);
 }
 
+/* A new data directory outside quickstart: keys, the empty log's
+ * checkpoint, and the verifier key for the auditors. */
+static void
+test_init_data(void **state)
+{
+	char dir[600], vkey[600], *text = NULL;
+	struct stat sb;
+	size_t len;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s", gwt_path(&env, "fresh/data"));
+	snprintf(vkey, sizeof(vkey), "%s", gwt_path(&env, "fresh/audit.vkey"));
+	{
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "init-data", dir,
+		    "--area", "norfolk", "--vkey", vkey, NULL };
+		assert_int_equal(run(argv, NULL, NULL), 0);
+		/* Never over existing keys. */
+		assert_int_equal(run(argv, NULL, NULL), 1);
+	}
+	assert_int_equal(stat(dir, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0700);
+	assert_int_equal(file_read_all(vkey, 4096, &text, &len), 0);
+	assert_non_null(strstr(text, "visor.norfolk/audit+"));
+	assert_true(len > 0 && text[len - 1] == '\n');
+	free(text);
+	{
+		char p[700];
+
+		snprintf(p, sizeof(p), "%s/checkpoint.last", dir);
+		assert_int_equal(stat(p, &sb), 0);
+		snprintf(p, sizeof(p), "%s/audit.key", dir);
+		assert_int_equal(stat(p, &sb), 0);
+		assert_int_equal(sb.st_mode & 0777, 0600);
+	}
+	{
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "init-data", dir,
+		    "--area", "Norfolk!", "--vkey", vkey, NULL };
+		assert_int_equal(run(argv, NULL, NULL), 2);
+	}
+	{
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "init-data", dir,
+		    NULL };
+		assert_int_equal(run(argv, NULL, NULL), 2);
+	}
+}
+
 static int
 setup(void **state)
 {
@@ -253,6 +299,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backup_and_restore),
+		cmocka_unit_test(test_init_data),
 	};
 
 	return cmocka_run_group_tests_name("backup", tests, setup, teardown);
