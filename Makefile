@@ -157,7 +157,7 @@ valgrind: all $(UNIT_BIN) $(INTEG_BIN) $(REPLAY_BIN)
 	  scripts/run-tests.sh $(BUILD) $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN)
 
 demo: all
-	@scripts/demo.sh
+	@scripts/demo.sh $(BUILD)
 
 bench: all $(BENCH_BIN)
 	@scripts/bench.sh $(BUILD)
