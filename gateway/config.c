@@ -248,6 +248,30 @@ parse_clearances(ctx_t *c, config_t *cfg, const cJSON *obj)
 	return 0;
 }
 
+/* An account or group name as useradd(8) accepts it: the name is only
+ * looked up (privdrop), but a clear error beats a failed lookup of junk. */
+static int
+get_account_name(ctx_t *c, const cJSON *root, const char *key, char *out,
+    size_t outlen)
+{
+	size_t i, n;
+	int rc;
+
+	if ((rc = get_string(c, root, key, key, out, outlen, 0)) != 0)
+		return rc < 0 ? -1 : 0;
+	n = strlen(out);
+	for (i = 0; i < n; i++) {
+		char ch = out[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' ||
+		    (ch == '-' && i > 0)))
+			return fail(c, key, "must be an account name "
+			    "([A-Za-z0-9_.-], 1-32 bytes, not starting with '-')");
+	}
+	return 0;
+}
+
 static int
 parse_section(ctx_t *c, const cJSON *root, const char *key, const cJSON **out,
     const char *const *allowed)
@@ -270,7 +294,7 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 {
 	static const char *const top[] = { "area", "listen", "metrics_listen",
 	    "tls", "policy", "data_dir", "peers", "clearances", "limits", "audit",
-	    "transfer", "threads", NULL };
+	    "transfer", "threads", "user", "group", NULL };
 	static const char *const tls_keys[] = { "cert", "key", "root", "cas",
 	    "crls", NULL };
 	static const char *const limit_keys[] = { "max_body_bytes",
@@ -400,6 +424,11 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 	if (get_uint(c, root, "threads", "threads", 1, 64, 2, &v) < 0)
 		return -1;
 	cfg->threads = (unsigned)v;
+	if (get_account_name(c, root, "user", cfg->user, sizeof(cfg->user)) < 0 ||
+	    get_account_name(c, root, "group", cfg->group, sizeof(cfg->group)) < 0)
+		return -1;
+	if (cfg->group[0] != '\0' && cfg->user[0] == '\0')
+		return fail(c, "group", "needs \"user\" (the account to drop to)");
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #define CONFIG_MAX_FILES 64
 #define CONFIG_MAX_CLEARANCES 256
 #define CONFIG_MAX_GRANTS 8
+#define CONFIG_NAME_MAX 33	/* account and group names, 1-32 bytes */
 
 typedef struct {
 	char area[40];
@@ -58,6 +59,8 @@ typedef struct {
 	unsigned retry_base_ms, retry_max_ms;
 	size_t outbox_max;
 	unsigned threads;
+	/* least privilege (gateway/privdrop.h): "" when not set */
+	char user[CONFIG_NAME_MAX], group[CONFIG_NAME_MAX];
 } config_t;
 
 /* Load and validate path.  Relative file names are taken relative to the

@@ -8,6 +8,7 @@
 
 #include "gateway/config.h"
 #include "gateway/gen.h"
+#include "gateway/privdrop.h"
 #include "gateway/server.h"
 #include "gateway/version.h"
 #include "util/log.h"
@@ -22,6 +23,8 @@ usage(FILE *f)
 	    "  --config FILE     the gateway configuration (visor-gw.json(5))\n"
 	    "  --check-config    validate the configuration, certificates and\n"
 	    "                    policy, then exit (0 valid, 1 invalid)\n"
+	    "Started as root, it needs \"user\" in the configuration and becomes\n"
+	    "that account once its keys are read and its sockets bound.\n"
 	    "Signals: SIGHUP reloads certificates, CRLs and policy; SIGTERM drains\n"
 	    "and stops.\n");
 }
@@ -33,6 +36,7 @@ main(int argc, char **argv)
 	int check = 0, i, rc;
 	char err[1024];
 	config_t *cfg;
+	privdrop_plan_t plan;
 	gw_gen_t *g;
 	server_t *s;
 
@@ -67,8 +71,17 @@ main(int argc, char **argv)
 			fprintf(stderr, "visor-gw: %s\n", err);
 			return 1;
 		}
-		printf("visor-gw: %s: configuration valid (area %s, policy %s)\n",
+		if (privdrop_plan(g->cfg, &plan, err, sizeof(err)) < 0 ||
+		    privdrop_check_files(g->cfg, &plan, err, sizeof(err)) < 0) {
+			fprintf(stderr, "visor-gw: %s\n", err);
+			gw_gen_unref(g);
+			return 1;
+		}
+		printf("visor-gw: %s: configuration valid (area %s, policy %s",
 		    config_path, g->cfg->area, g->policy_hash);
+		if (plan.drop)
+			printf(", runs as %s:%s", plan.user, plan.group);
+		printf(")\n");
 		gw_gen_unref(g);
 		return 0;
 	}

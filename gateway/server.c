@@ -32,6 +32,7 @@
 #include "gateway/gen.h"
 #include "gateway/metrics.h"
 #include "gateway/outbox.h"
+#include "gateway/privdrop.h"
 #include "gateway/request.h"
 #include "gateway/routes.h"
 #include "gateway/store.h"
@@ -920,9 +921,12 @@ sighup_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (strcmp(g->cfg->area, s->gw.cfg->area) != 0 ||
-	    strcmp(g->cfg->data_dir, s->gw.cfg->data_dir) != 0) {
+	    strcmp(g->cfg->data_dir, s->gw.cfg->data_dir) != 0 ||
+	    strcmp(g->cfg->user, s->gw.cfg->user) != 0 ||
+	    strcmp(g->cfg->group, s->gw.cfg->group) != 0) {
 		log_event(LOG_ERROR, "reload-refused", "error",
-		    "area and data_dir cannot change without a restart", NULL);
+		    "area, data_dir, user and group cannot change without a "
+		    "restart", NULL);
 		gw_gen_unref(g);
 		audit_config_event(s, "refused", "reload-invalid");
 		return;
@@ -983,6 +987,7 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 {
 	struct server *s;
 	store_options_t so;
+	privdrop_plan_t plan;
 	gw_gen_t *g;
 	unsigned i;
 
@@ -1000,6 +1005,10 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 		config_free(cfg);
 		goto fail;
 	}
+	/* Everything that needs root first: the TLS key and certificates
+	 * (gw_gen_load), the listening sockets.  Then the drop to "user",
+	 * before the store opens (its files belong to that account) and
+	 * before any byte is read from the network. */
 	if ((g = gw_gen_load(config_path, cfg, handshake_refused, err, errlen)) == NULL)
 		goto fail;
 	gw_gen_install(g);
@@ -1009,12 +1018,8 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 	s->first_gen = g;
 	s->gw.cfg = g->cfg;
 	s->gw.started = time(NULL);
-	memset(&so, 0, sizeof(so));
-	so.data_dir = g->cfg->data_dir;
-	so.area = g->cfg->area;
-	so.checkpoint_interval_ms = g->cfg->checkpoint_interval_ms;
-	so.outbox_max = g->cfg->outbox_max;
-	if ((s->gw.store = store_open(&so, err, errlen)) == NULL)
+	if (privdrop_plan(g->cfg, &plan, err, errlen) < 0 ||
+	    privdrop_check_files(g->cfg, &plan, err, errlen) < 0)
 		goto fail;
 	if ((s->main_base = event_base_new()) == NULL) {
 		snprintf(err, errlen, "libevent: cannot create the main loop");
@@ -1023,14 +1028,6 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 	if ((s->listen_fd = listen_socket(g->cfg->listen_host,
 	    g->cfg->listen_port, err, errlen)) < 0)
 		goto fail;
-	s->n_workers = g->cfg->threads;
-	if ((s->workers = calloc(s->n_workers, sizeof(*s->workers))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	for (i = 0; i < s->n_workers; i++)
-		if (worker_init(s, &s->workers[i], i, err, errlen) < 0)
-			goto fail;
 	if (g->cfg->metrics_port != 0) {
 		if ((s->metrics_http = evhttp_new(s->main_base)) == NULL ||
 		    evhttp_bind_socket(s->metrics_http, g->cfg->metrics_host,
@@ -1041,6 +1038,31 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 		}
 		evhttp_set_gencb(s->metrics_http, metrics_cb, s);
 	}
+	if (privdrop_apply(g->cfg, &plan, err, errlen) < 0)
+		goto fail;
+	if (plan.drop) {
+		char uid_s[24], gid_s[24];
+
+		snprintf(uid_s, sizeof(uid_s), "%lu", (unsigned long)plan.uid);
+		snprintf(gid_s, sizeof(gid_s), "%lu", (unsigned long)plan.gid);
+		log_event(LOG_INFO, "privileges-dropped", "user", plan.user,
+		    "uid", uid_s, "group", plan.group, "gid", gid_s, NULL);
+	}
+	memset(&so, 0, sizeof(so));
+	so.data_dir = g->cfg->data_dir;
+	so.area = g->cfg->area;
+	so.checkpoint_interval_ms = g->cfg->checkpoint_interval_ms;
+	so.outbox_max = g->cfg->outbox_max;
+	if ((s->gw.store = store_open(&so, err, errlen)) == NULL)
+		goto fail;
+	s->n_workers = g->cfg->threads;
+	if ((s->workers = calloc(s->n_workers, sizeof(*s->workers))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < s->n_workers; i++)
+		if (worker_init(s, &s->workers[i], i, err, errlen) < 0)
+			goto fail;
 	s->sig_hup = evsignal_new(s->main_base, SIGHUP, sighup_cb, s);
 	s->sig_term = evsignal_new(s->main_base, SIGTERM, sigterm_cb, s);
 	s->sig_int = evsignal_new(s->main_base, SIGINT, sigterm_cb, s);
