@@ -5,12 +5,17 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "certs/pki.h"
 #include "crypto/identity.h"
@@ -25,6 +30,8 @@
 #define QS_PATH_MAX 4096
 #define QS_DIR_MAX 2048	/* leaves room for every name joined below */
 #define QS_METRICS_OFFSET 1000
+#define QS_ACCOUNT "visor-gw"	/* created (useradd --system) when missing */
+#define QS_FALLBACK_ACCOUNT "nobody"
 
 static const char quickstart_usage[] =
     "usage: visorctl quickstart DIR [--areas norfolk,suffolk] [--base-port 8441]\n"
@@ -40,13 +47,23 @@ static const char quickstart_usage[] =
     "  DIR/<area>/gateway.json policy.json   configuration and default MAPPA policy\n"
     "  DIR/<area>/data/                      store and keys (mode 0700)\n"
     "The first area listens on https://127.0.0.1:<base-port>, the next on\n"
-    "base-port+1, ...; metrics on the listen port + 1000.\n";
+    "base-port+1, ...; metrics on the listen port + 1000.\n"
+    "\n"
+    "Run as root, the gateways are set up to drop to the system account\n"
+    "visor-gw (created with useradd --system if missing; nobody if that\n"
+    "fails): \"user\" in each gateway.json, and the data directory and the\n"
+    "gateway key owned by that account.  DIR and every folder above it must\n"
+    "be searchable by it.\n";
 
 struct qs {
 	char dir[QS_DIR_MAX];		/* absolute */
 	char areas[QS_AREAS_MAX][IDENTITY_PART_MAX];
 	size_t n_areas;
 	unsigned base_port;
+	int drop;			/* run as root: gateways drop to user */
+	char user[64];
+	uid_t uid;
+	gid_t gid;
 };
 
 static int
@@ -157,6 +174,107 @@ prepare_dir(const char *dir, struct qs *q)
 	snprintf(q->dir, sizeof(q->dir), "%s", abs);
 	free(abs);
 	return 0;
+}
+
+/* Run useradd for the gateways' system account; its exit status or -1. */
+static int
+run_useradd(const char *name)
+{
+	const char *argv[] = { "useradd", "--system", "--user-group",
+	    "--no-create-home", "--home-dir", "/nonexistent", "--shell",
+	    "/usr/sbin/nologin", "--comment", "visor-gw gateway", name, NULL };
+	int status, fd;
+	pid_t pid;
+
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		if ((fd = open("/dev/null", O_WRONLY)) >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp(argv[0], (char *const *)argv);
+		execv("/usr/sbin/useradd", (char *const *)argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* As root: the account the gateways drop to.  QS_ACCOUNT, created when
+ * missing (another quickstart may be creating it at the same moment, or
+ * hold the lock on /etc/passwd: retry, then look again); QS_FALLBACK_ACCOUNT
+ * when it cannot be had. */
+static int
+choose_account(struct qs *q)
+{
+	struct timespec pause = { 0, 200 * 1000000L };
+	const struct passwd *pw;
+	int tries;
+
+	for (tries = 0; (pw = getpwnam(QS_ACCOUNT)) == NULL && tries < 5; tries++)
+		if (run_useradd(QS_ACCOUNT) != 0)
+			nanosleep(&pause, NULL);
+	if (pw == NULL || pw->pw_uid == 0 || pw->pw_gid == 0) {
+		if ((pw = getpwnam(QS_FALLBACK_ACCOUNT)) == NULL ||
+		    pw->pw_uid == 0 || pw->pw_gid == 0) {
+			fprintf(stderr, "visorctl quickstart: run as root, but neither "
+			    "the account %s (useradd failed) nor %s is usable for the "
+			    "gateways to drop to\n", QS_ACCOUNT, QS_FALLBACK_ACCOUNT);
+			return -1;
+		}
+		fprintf(stderr, "visorctl quickstart: cannot create the system "
+		    "account %s; the gateways will run as %s\n", QS_ACCOUNT,
+		    QS_FALLBACK_ACCOUNT);
+	}
+	snprintf(q->user, sizeof(q->user), "%s", pw->pw_name);
+	q->uid = pw->pw_uid;
+	q->gid = pw->pw_gid;
+	q->drop = 1;
+	return 0;
+}
+
+/* Give path to the gateways' account (as root only). */
+static int
+give(const struct qs *q, const char *path)
+{
+	if (!q->drop)
+		return 0;
+	if (chown(path, q->uid, q->gid) < 0) {
+		fprintf(stderr, "visorctl quickstart: chown %s %s: %s\n", q->user,
+		    path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Warn when a folder above DIR keeps the account out: the gateways would
+ * then refuse to start (data_dir not reachable). */
+static void
+check_reachable(const struct qs *q)
+{
+	char p[QS_DIR_MAX];
+	struct stat st;
+	char *slash;
+
+	snprintf(p, sizeof(p), "%s", q->dir);
+	while ((slash = strrchr(p, '/')) != NULL) {
+		if (slash == p)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(p, &st) == 0 && !(st.st_mode & S_IXOTH) &&
+		    st.st_uid != q->uid)
+			fprintf(stderr, "visorctl quickstart: warning: %s (mode %03o) "
+			    "is not searchable by %s; the gateways cannot reach "
+			    "their files until it is (chmod o+x %s)\n", p,
+			    (unsigned)(st.st_mode & 0777), q->user, p);
+		if (slash == p)
+			break;
+	}
 }
 
 static int
@@ -349,6 +467,8 @@ gateway_config(const struct qs *q, size_t k)
 		goto fail;
 	if (add_number(c, "threads", 2) < 0)
 		goto fail;
+	if (q->drop && add_string(c, "user", q->user) < 0)
+		goto fail;
 	return c;
 fail:
 	cJSON_Delete(c);
@@ -405,6 +525,22 @@ make_area_gateway(const struct qs *q, size_t k)
 		fprintf(stderr, "visorctl quickstart: cannot write %s\n", p);
 		goto out;
 	}
+	if (q->drop) {
+		/* What the gateway reads or writes after dropping to the
+		 * account: its data directory and keys, and the TLS key it
+		 * re-reads on SIGHUP.  CA and agency keys stay root's. */
+		static const char *const own[] = { "", "/store.key", "/audit.key",
+		    "/checkpoint.last" };
+		size_t i;
+
+		for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+			if (qs_path(p, sizeof(p), "%s%s", data, own[i]) < 0 ||
+			    give(q, p) < 0)
+				goto out;
+		if (qs_path(p, sizeof(p), "%s/pki/%s/gateway.key", q->dir, area) < 0 ||
+		    give(q, p) < 0)
+			goto out;
+	}
 	rc = 0;
 out:
 	cJSON_free(text);
@@ -412,6 +548,30 @@ out:
 	buf_free(&vkey);
 	buf_free(&json);
 	return rc;
+}
+
+/* As root the PKI folders are made 0755: after the drop, a gateway re-reads
+ * certificates and CRLs there on SIGHUP.  The keys in them stay 0600 and
+ * root's, but for the gateway key (given to the account). */
+static int
+open_pki_folders(const struct qs *q)
+{
+	char p[QS_PATH_MAX];
+	size_t k;
+
+	snprintf(p, sizeof(p), "%s", q->dir);
+	if (chmod(q->dir, 0755) < 0 ||
+	    qs_path(p, sizeof(p), "%s/pki", q->dir) < 0 || chmod(p, 0755) < 0)
+		goto fail;
+	for (k = 0; k < q->n_areas; k++)
+		if (qs_path(p, sizeof(p), "%s/pki/%s", q->dir, q->areas[k]) < 0 ||
+		    chmod(p, 0755) < 0)
+			goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "visorctl quickstart: chmod 0755 %s: %s\n", p,
+	    strerror(errno));
+	return -1;
 }
 
 int
@@ -474,6 +634,8 @@ cmd_quickstart(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
+	if (geteuid() == 0 && choose_account(q) < 0)
+		goto out;
 	if (prepare_dir(dir, q) < 0)
 		goto out;
 	if (qs_path(root_dir, sizeof(root_dir), "%s/pki", q->dir) < 0)
@@ -488,6 +650,8 @@ cmd_quickstart(int argc, char **argv)
 	for (k = 0; k < q->n_areas; k++)
 		if (make_area_gateway(q, k) < 0)
 			goto incomplete;
+	if (q->drop && open_pki_folders(q) < 0)
+		goto incomplete;
 	printf("quickstart: %zu area(s) in %s\n", q->n_areas, q->dir);
 	for (k = 0; k < q->n_areas; k++)
 		printf("  %-12s https://127.0.0.1:%u  metrics http://127.0.0.1:%u  "
@@ -496,6 +660,11 @@ cmd_quickstart(int argc, char **argv)
 		    q->base_port + (unsigned)k + QS_METRICS_OFFSET, q->dir, q->areas[k]);
 	printf("  trust anchor %s/pki/root.crt; client certificates in %s/pki/<area>/\n",
 	    q->dir, q->dir);
+	if (q->drop) {
+		printf("  started as root, the gateways run as %s (uid %lu): \"user\" "
+		    "in gateway.json\n", q->user, (unsigned long)q->uid);
+		check_reachable(q);
+	}
 	rc = 0;
 	goto out;
 incomplete:

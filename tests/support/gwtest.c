@@ -165,6 +165,10 @@ gwt_env_setup(gwt_env_t *e, const char *areas)
 	snprintf(e->bin, sizeof(e->bin), "%s", bin ? bin : "./bin");
 	if (mkdtemp(tmpl) == NULL)
 		return -1;
+	/* Run as root, quickstart sets the gateways up to drop to an
+	 * unprivileged account, which must be able to reach the folder. */
+	if (chmod(tmpl, 0711) < 0)
+		return -1;
 	snprintf(e->dir, sizeof(e->dir), "%s/q", tmpl);
 	for (p = areas; *p; p++)
 		nareas += *p == ',';
@@ -192,6 +196,23 @@ gwt_env_setup(gwt_env_t *e, const char *areas)
 	}
 	buf_free(&err);
 	return 0;
+}
+
+int
+gwt_give_to_gateway(const gwt_env_t *e, const char *area, const char *rel_key)
+{
+	char data[1024], key[1024], *slash;
+	struct stat sb;
+
+	if (geteuid() != 0)
+		return 0;
+	snprintf(data, sizeof(data), "%s/%s/data", e->dir, area);
+	snprintf(key, sizeof(key), "%s/%s", e->dir, rel_key);
+	if (stat(data, &sb) < 0 || chown(key, sb.st_uid, sb.st_gid) < 0)
+		return -1;
+	if ((slash = strrchr(key, '/')) != NULL)
+		*slash = '\0';
+	return chmod(key, 0755);
 }
 
 void

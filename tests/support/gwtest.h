@@ -34,9 +34,19 @@ typedef struct {
 	buf_t headers;
 } gwt_resp_t;
 
-/* Make a temporary folder and run `visorctl quickstart` in it for areas
- * ("norfolk,suffolk"), on free loopback ports.  0 or -1. */
+/* Make a temporary folder (mode 0711, so that gateways quickstart sets up
+ * to drop from root to an unprivileged account can reach their files) and
+ * run `visorctl quickstart` in it for areas ("norfolk,suffolk"), on free
+ * loopback ports.  0 or -1. */
 int gwt_env_setup(gwt_env_t *e, const char *areas);
+
+/* Run as root, quickstart's gateways drop to the account that owns
+ * DIR/<area>/data.  A key file made later (visorctl certs issue) is given
+ * to that account as an operator would (chown), and its folder made 0755
+ * so that the account reaches the certificates and CRLs beside it.  No-op
+ * (0) when not root.  0 or -1. */
+int gwt_give_to_gateway(const gwt_env_t *e, const char *area,
+    const char *rel_key);
 
 /* Remove the folder (kept if VISOR_KEEP_TEST_DIRS is set). */
 void gwt_env_cleanup(gwt_env_t *e);
