@@ -943,6 +943,7 @@ pki_renew(const char *ca_dir, const char *cert_file, int new_key, int days,
 	pki_ca_t ca = { NULL, NULL };
 	EVP_PKEY *old_key = NULL, *key = NULL;
 	X509 *old = NULL, *x = NULL;
+	struct stat key_sb;
 	size_t n, i;
 	int rc = -1;
 
@@ -967,6 +968,10 @@ pki_renew(const char *ca_dir, const char *cert_file, int new_key, int days,
 	}
 	if ((old_key = keyfile_load_private(keyp, err, errlen)) == NULL)
 		goto out;
+	if (stat(keyp, &key_sb) < 0) {
+		snprintf(err, errlen, "%s: %s", keyp, strerror(errno));
+		goto out;
+	}
 	if (X509_check_private_key(old, old_key) != 1) {
 		ERR_clear_error();
 		snprintf(err, errlen, "%s does not match %s", keyp, cert_file);
@@ -999,6 +1004,18 @@ pki_renew(const char *ca_dir, const char *cert_file, int new_key, int days,
 	 * back so the pair on disk still matches. */
 	if (new_key && keyfile_write_private(keyp, key) < 0) {
 		snprintf(err, errlen, "%s: cannot write: %s", keyp, strerror(errno));
+		goto out;
+	}
+	/* Run as root, the new key keeps the old one's owner: a gateway that
+	 * dropped to its account re-reads it on SIGHUP. */
+	if (new_key && geteuid() == 0 && key_sb.st_uid != 0 &&
+	    chown(keyp, key_sb.st_uid, key_sb.st_gid) < 0) {
+		snprintf(err, errlen, "%s: cannot give it back to uid %lu: %s",
+		    keyp, (unsigned long)key_sb.st_uid, strerror(errno));
+		if (keyfile_write_private(keyp, old_key) == 0 &&
+		    chown(keyp, key_sb.st_uid, key_sb.st_gid) < 0)
+			snprintf(err, errlen, "%s: the old key is back but owned "
+			    "by root: %s", keyp, strerror(errno));
 		goto out;
 	}
 	if (pki_write_cert(cert_file, x, ca.cert, err, errlen) < 0) {

@@ -177,6 +177,36 @@ checkpoint_head(const char *dir, char *origin, size_t olen, uint64_t *size)
 	free(text);
 }
 
+/* Run as root (the usual case for an operator), the copy gets the owner of
+ * the folder it was copied from, as cp -a would: a gateway that dropped to
+ * an unprivileged account (gateway/privdrop.h) owns its data directory and
+ * must own a restored one too. */
+static int
+give_to_owner_of(const char *from_dir, const char *out_dir, int have_cp,
+    char *err, size_t errlen)
+{
+	static const char *const names[] = { "", "store.db", "store.key",
+	    "audit.key", STORE_BACKUP_MARK, "checkpoint.last" };
+	char path[BACKUP_PATH_MAX];
+	struct stat sb;
+	size_t i, n = sizeof(names) / sizeof(names[0]) - (have_cp ? 0 : 1);
+
+	if (geteuid() != 0)
+		return 0;
+	if (stat(from_dir, &sb) < 0) {
+		berr(err, errlen, "%s: %s", from_dir, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (file_join(path, sizeof(path), out_dir, names[i]) < 0 ||
+		    chown(path, sb.st_uid, sb.st_gid) < 0) {
+			berr(err, errlen, "chown %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 store_backup(const char *data_dir, const char *out_dir, char *err,
     size_t errlen)
@@ -237,6 +267,8 @@ store_backup(const char *data_dir, const char *out_dir, char *err,
 		berr(err, errlen, "%s: %s", mark, strerror(errno));
 		goto out;
 	}
+	if (give_to_owner_of(data_dir, out_dir, have_cp, err, errlen) < 0)
+		goto out;
 	ret = 0;
 out:
 	buf_free(&info);

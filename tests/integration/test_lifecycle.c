@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
@@ -304,6 +305,8 @@ test_rotate_area_ca(void **state)
 		    gwt_path(&env, "pki/norfolk-ca2/agency-police"), NULL };
 		visorctl(a);
 	}
+	/* The new CA's folder must be readable by the gateway's account. */
+	assert_int_equal(chmod(gwt_path(&env, "pki/norfolk-ca2"), 0755), 0);
 	/* Not trusted yet. */
 	assert_int_equal(fresh_health("pki/norfolk-ca2/agency-police.crt",
 	    "pki/norfolk-ca2/agency-police.key"), -1);
@@ -325,6 +328,9 @@ test_rotate_area_ca(void **state)
 		    gwt_path(&env, "pki/norfolk-ca2/gateway"), NULL };
 		visorctl(a);
 	}
+	/* The gateway re-reads its key on SIGHUP as the account it runs as. */
+	assert_int_equal(gwt_give_to_gateway(&env, "norfolk",
+	    "pki/norfolk-ca2/gateway.key"), 0);
 	set_tls("cert", "pki/norfolk-ca2/gateway.crt");
 	set_tls("key", "pki/norfolk-ca2/gateway.key");
 	assert_int_equal(gwt_gw_hup(&gw), 0);
