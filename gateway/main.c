@@ -3,6 +3,7 @@
  *
  *   visor-gw --config FILE [--check-config]
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,6 +86,11 @@ main(int argc, char **argv)
 		gw_gen_unref(g);
 		return 0;
 	}
+	/* A reload asked for while the gateway is still starting (reading its
+	 * keys, checking its log) would otherwise kill it: the configuration
+	 * being loaded is the newest anyway.  server_new installs the real
+	 * handler. */
+	signal(SIGHUP, SIG_IGN);
 	if ((s = server_new(config_path, cfg, err, sizeof(err))) == NULL) {
 		log_event(LOG_ERROR, "start-failed", "error", err, NULL);
 		fprintf(stderr, "visor-gw: %s\n", err);
