@@ -437,6 +437,9 @@ bev_cb(struct event_base *base, void *arg)
 
 /* --------------------------------------------------------------- requests */
 
+static void handshake_refused(const char *reason, const char *peer_addr,
+    const char *cert_sha256);
+
 static const char *
 method_name(enum evhttp_cmd_type t)
 {
@@ -509,6 +512,19 @@ gen_cb(struct evhttp_request *req, void *arg)
 		r->path = r->path ? r->path : strdup("");
 		gw_reply_error(r, 503, "unavailable", "out of memory");
 		return;
+	}
+	/* A connection accepted before a reload is held to the new trust set
+	 * (a revocation must not wait for the client to reconnect). */
+	{
+		char why[48];
+
+		if (tls_context_recheck(r->gen->tls, ssl, why, sizeof(why)) < 0) {
+			handshake_refused(why, tc->peer_addr, tc->cert_sha256);
+			gw_reply_header(r, "Connection", "close");
+			gw_reply_error(r, 403, "certificate-refused",
+			    "the client certificate is no longer accepted: %s", why);
+			return;
+		}
 	}
 	q = uri ? evhttp_uri_get_query(uri) : NULL;
 	TAILQ_INIT(&r->query);
