@@ -100,7 +100,10 @@ verify_cb(int preverify_ok, X509_STORE_CTX *xs)
 	if (X509_STORE_CTX_get_error_depth(xs) != 0)
 		return 1;
 	chain = X509_STORE_CTX_get0_chain(xs);
-	if (chain == NULL || sk_X509_num(chain) < 2) {
+	/* leaf, area CA, root, as tls_trust_verify requires: a longer chain
+	 * would let a sub-CA under one area's CA (one issued without a path
+	 * length limit) claim another area's CA identity. */
+	if (chain == NULL || sk_X509_num(chain) != 3) {
 		set_reason(c, "unknown-ca");
 		return 0;
 	}
