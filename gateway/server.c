@@ -989,11 +989,15 @@ server_free(server_t *s)
 	/* Delivery threads first: they use the store and the TLS context. */
 	outbox_free(s->gw.outbox);
 	s->gw.outbox = NULL;
+	/* The store drains and signs a last checkpoint before the workers go:
+	 * requests still waiting for it (the drain timed out) complete into
+	 * their worker's queue, which must still exist.  Their answers are
+	 * never sent; the workers' loops have stopped. */
+	store_close(s->gw.store);
+	s->gw.store = NULL;
 	for (i = 0; s->workers != NULL && i < s->n_workers; i++)
 		worker_fini(&s->workers[i]);
 	free(s->workers);
-	/* Connections are gone; the store drains and signs a last checkpoint. */
-	store_close(s->gw.store);
 	if (s->metrics_http != NULL)
 		evhttp_free(s->metrics_http);
 	if (s->sig_hup != NULL)
