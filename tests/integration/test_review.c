@@ -1,8 +1,10 @@
 /*
  * Security review regressions against a real gateway: a certificate
- * revoked while its connection stays open, and who may read the audit API
+ * revoked while its connection stays open; who may read the audit API
  * (this area's auditors; gateways of this area or configured peers for
- * the checkpoint and consistency proofs only).
+ * the checkpoint and consistency proofs only); a write may not carry a
+ * record out of the rule that protects it (the default policy plus a rule
+ * keeping category 4 writes to clearance ct, which only police hold).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +29,7 @@
 #include "certs/pki.h"
 #include "tests/support/gwtest.h"
 #include "util/buf.h"
+#include "util/fileio.h"
 
 static gwt_env_t env;
 static gwt_gw_t gw;
@@ -217,11 +220,102 @@ test_audit_api_other_area(void **state)
 	assert_int_not_equal(get_as("norfolk", "auditor", all[0]), 403);
 }
 
+static long
+write_as(const char *who, const char *method, const char *id,
+    const char *body)
+{
+	const char *put_hdrs[] = { "X-Visor-Actor: R1",
+	    "X-Visor-Purpose: risk-management", "Content-Type: application/json",
+	    NULL };
+	const char *patch_hdrs[] = { "X-Visor-Actor: R1",
+	    "X-Visor-Purpose: risk-management",
+	    "Content-Type: application/merge-patch+json", NULL };
+	char path[128], err[256];
+	gwt_resp_t r;
+	long status = -1;
+
+	snprintf(path, sizeof(path), "/v1/records/%s", id);
+	memset(&r, 0, sizeof(r));
+	if (gwt_request(&env, &gw, "norfolk", who, method, path,
+	    strcmp(method, "PATCH") == 0 ? patch_hdrs : put_hdrs, body,
+	    strlen(body), &r, err, sizeof(err)) == 0)
+		status = r.status;
+	gwt_resp_free(&r);
+	return status;
+}
+
+static void
+record_json(char *out, size_t len, const char *id, int category)
+{
+	snprintf(out, len, "{\"id\":\"%s\",\"managing_area\":\"norfolk\","
+	    "\"category\":%d,\"level\":1,\"person\":{\"surname\":\"Review\","
+	    "\"forenames\":\"Test\",\"dob\":\"1980-01-01\"}}", id, category);
+}
+
+static void
+test_write_cannot_downgrade_protected_record(void **state)
+{
+	char body[512];
+
+	(void)state;
+	/* Police (clearance ct) create a category 4 record. */
+	record_json(body, sizeof(body), "REV-CAT4", 4);
+	assert_int_equal(write_as("agency-police", "PUT", "REV-CAT4", body), 201);
+	/* Probation lacks ct: rewriting it as category 1, whole or by patch,
+	 * would take it out of the category 4 rule. */
+	record_json(body, sizeof(body), "REV-CAT4", 1);
+	assert_int_equal(write_as("agency-probation", "PUT", "REV-CAT4", body),
+	    403);
+	assert_int_equal(write_as("agency-probation", "PATCH", "REV-CAT4",
+	    "{\"category\":1}"), 403);
+	/* Nor may it make a record category 4 (the new record's category). */
+	record_json(body, sizeof(body), "REV-CAT1", 1);
+	assert_int_equal(write_as("agency-probation", "PUT", "REV-CAT1", body),
+	    201);
+	assert_int_equal(write_as("agency-probation", "PATCH", "REV-CAT1",
+	    "{\"category\":4}"), 403);
+	/* Writes the rules allow on both sides still pass. */
+	assert_int_equal(write_as("agency-probation", "PATCH", "REV-CAT1",
+	    "{\"category\":2}"), 200);
+	assert_int_equal(write_as("agency-police", "PATCH", "REV-CAT4",
+	    "{\"category\":3}"), 200);
+}
+
+/* The default policy, plus: category 4 records are written only by
+ * callers holding ct. */
+static int
+add_policy_rule(void)
+{
+	static const char rule[] =
+	    "{\"id\":\"write-category4-needs-ct\",\"effect\":\"forbid\","
+	    "\"ops\":[\"write\"],\"when\":{\"category\":[4],"
+	    "\"unless_clearance\":[\"ct\"]}},";
+	const char *path = gwt_path(&env, "norfolk/policy.json");
+	char *text = NULL, *at;
+	size_t len;
+	buf_t b = BUF_INIT;
+	int rc;
+
+	if (file_read_all(path, 1 << 20, &text, &len) < 0 ||
+	    (at = strstr(text, "\"rules\": [")) == NULL) {
+		free(text);
+		return -1;
+	}
+	at += strlen("\"rules\": [");
+	buf_append(&b, text, (size_t)(at - text));
+	buf_puts(&b, rule);
+	buf_append(&b, at, len - (size_t)(at - text));
+	rc = file_write_atomic(path, b.data, b.len, 0644);
+	buf_free(&b);
+	free(text);
+	return rc;
+}
+
 static int
 group_setup(void **state)
 {
 	(void)state;
-	if (gwt_env_setup(&env, "norfolk,suffolk") < 0)
+	if (gwt_env_setup(&env, "norfolk,suffolk") < 0 || add_policy_rule() < 0)
 		return -1;
 	return gwt_gw_start(&env, "norfolk", &gw);
 }
@@ -242,6 +336,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_revoked_while_connected),
 		cmocka_unit_test(test_audit_api_other_area),
+		cmocka_unit_test(test_write_cannot_downgrade_protected_record),
 	};
 
 	return cmocka_run_group_tests_name("review", tests, group_setup,
