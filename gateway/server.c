@@ -73,8 +73,6 @@ struct gw_conn {
 	gw_request_t *pending;	/* the request being answered, if any */
 	int busy;
 	int nodelay;
-	uint64_t gen_id;	/* generation whose trust set last verified the
-				   client certificate */
 };
 
 struct gw_request {
@@ -497,7 +495,6 @@ bev_cb(struct event_base *base, void *arg)
 		SSL_free(ssl);
 		return NULL;
 	}
-	c->gen_id = g->id;
 	gw_gen_unref(g);
 	bev = bufferevent_openssl_socket_new(base, -1, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
@@ -527,41 +524,6 @@ bev_cb(struct event_base *base, void *arg)
 
 static void handshake_refused(const char *reason, const char *peer_addr,
     const char *cert_sha256);
-
-/*
- * A keep-alive connection outlives a reload: its handshake was checked
- * against the trust set of an older generation.  Its first request under a
- * newer generation checks the client certificate again against the new
- * trust set, so that a revocation or a removed CA also ends connections
- * already open.  0 if the connection may go on; -1 if it was refused (the
- * request has been answered and the connection will close).
- */
-static int
-recheck_client(gw_request_t *r, SSL *ssl, const tls_conn_t *tc)
-{
-	X509 *leaf = SSL_get0_peer_certificate(ssl);
-	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
-	char reason[48];
-	identity_t id;
-
-	if (r->conn == NULL || r->conn->gen_id == r->gen->id)
-		return 0;
-	if (leaf != NULL && tls_trust_verify(tls_context_trust(r->gen->tls), leaf,
-	    chain, TLS_ROLE_CLIENT, &id, reason, sizeof(reason)) == 0 &&
-	    strcmp(id.uri, r->identity.uri) == 0) {
-		r->conn->gen_id = r->gen->id;
-		return 0;
-	}
-	if (leaf == NULL)
-		snprintf(reason, sizeof(reason), "no-certificate");
-	else if (strcmp(reason, "") == 0)
-		snprintf(reason, sizeof(reason), "identity-changed");
-	handshake_refused(reason, tc->peer_addr, r->cert_sha256);
-	gw_reply_header(r, "Connection", "close");
-	gw_reply_error(r, 403, "certificate-refused", "the client certificate "
-	    "is no longer accepted after a reload (%s)", reason);
-	return -1;
-}
 
 static const char *
 method_name(enum evhttp_cmd_type t)
@@ -636,6 +598,19 @@ gen_cb(struct evhttp_request *req, void *arg)
 		gw_reply_error(r, 503, "unavailable", "out of memory");
 		return;
 	}
+	/* A connection accepted before a reload is held to the new trust set
+	 * (a revocation must not wait for the client to reconnect). */
+	{
+		char why[48];
+
+		if (tls_context_recheck(r->gen->tls, ssl, why, sizeof(why)) < 0) {
+			handshake_refused(why, tc->peer_addr, tc->cert_sha256);
+			gw_reply_header(r, "Connection", "close");
+			gw_reply_error(r, 403, "certificate-refused",
+			    "the client certificate is no longer accepted: %s", why);
+			return;
+		}
+	}
 	q = uri ? evhttp_uri_get_query(uri) : NULL;
 	TAILQ_INIT(&r->query);
 	if (q != NULL) {
@@ -652,8 +627,6 @@ gen_cb(struct evhttp_request *req, void *arg)
 	}
 	evbuffer_remove(in, r->body, r->body_len);
 	r->body[r->body_len] = '\0';
-	if (recheck_client(r, ssl, tc) < 0)
-		return;
 	routes_dispatch(r);
 }
 
@@ -1102,11 +1075,15 @@ server_free(server_t *s)
 	/* Delivery threads first: they use the store and the TLS context. */
 	outbox_free(s->gw.outbox);
 	s->gw.outbox = NULL;
+	/* The store drains and signs a last checkpoint before the workers go:
+	 * requests still waiting for it (the drain timed out) complete into
+	 * their worker's queue, which must still exist.  Their answers are
+	 * never sent; the workers' loops have stopped. */
+	store_close(s->gw.store);
+	s->gw.store = NULL;
 	for (i = 0; s->workers != NULL && i < s->n_workers; i++)
 		worker_fini(&s->workers[i]);
 	free(s->workers);
-	/* Connections are gone; the store drains and signs a last checkpoint. */
-	store_close(s->gw.store);
 	if (s->metrics_http != NULL)
 		evhttp_free(s->metrics_http);
 	if (s->sig_hup != NULL)
