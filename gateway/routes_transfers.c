@@ -440,9 +440,13 @@ route_peer_transfers(gw_request_t *r)
 	char *text = NULL;
 	char today[11];
 	buf_t plist = BUF_INIT;
+	store_record_t local;
+	uint64_t expect;
 	size_t i;
+	int rc;
 
 	memset(&tb, 0, sizeof(tb));
+	memset(&local, 0, sizeof(local));
 	memset(&e, 0, sizeof(e));
 	reqctx_audit_base(r, NULL, &e);
 	if (peer->kind != IDENTITY_GATEWAY || config_peer(gen->cfg, peer->area) == NULL) {
@@ -541,6 +545,33 @@ route_peer_transfers(gw_request_t *r)
 		reqctx_audit_then_error(r, &e, 403, "ingress-denied", plist.data);
 		goto out;
 	}
+	/* A peer may not overwrite a record this area manages, unless we sent
+	 * that record to this peer before (the person is moving back). */
+	memset(&local, 0, sizeof(local));
+	rc = store_record_get(gw_req_reader(r), st->record_id, &local);
+	if (rc < 0) {
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+		goto out;
+	}
+	expect = STORE_VERSION_ABSENT;
+	if (rc == 0 && !local.erased) {
+		expect = local.version;
+		if (strcmp(local.managing_area, gw->cfg->area) == 0 &&
+		    (rc = store_record_sent_to(gw_req_reader(r), st->record_id,
+		    peer->area)) != 1) {
+			if (rc < 0) {
+				gw_reply_error(r, 503, "store-unavailable",
+				    "cannot read the store");
+				goto out;
+			}
+			e.op = "deny";
+			e.result = "rejected";
+			e.reason = "record-managed-here";
+			reqctx_audit_then_error(r, &e, 409, "record-managed-here",
+			    "this area manages that record and never sent it to the sender");
+			goto out;
+		}
+	}
 	/* The person now lives here: this area manages the record. */
 	rec = cJSON_Duplicate(tb.record, 1);
 	if (rec == NULL)
@@ -565,7 +596,7 @@ route_peer_transfers(gw_request_t *r)
 	e.version = AUDIT_VERSION_ASSIGNED;
 	e.reason = NULL;
 	if ((job = store_job_new()) == NULL ||
-	    store_job_put_record(job, st->record_id, STORE_VERSION_ANY,
+	    store_job_put_record(job, st->record_id, expect,
 	    cat->valueint, lvl->valueint, json_get_str(rec, "managing_area"),
 	    text, strlen(text), peer->uri, plist.data) < 0 ||
 	    store_job_audit(job, &e) < 0 ||
@@ -587,5 +618,6 @@ out:
 	record_paths_free(paths);
 	policy_decision_free(d);
 	cJSON_Delete(rec);
+	buf_free(&local.json);
 	transfer_body_free(&tb);
 }
