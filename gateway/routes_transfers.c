@@ -285,7 +285,20 @@ route_transfer_get(gw_request_t *r, const char *id)
 		cJSON_AddNullToObject(o, "receipt");
 	if ((s = cJSON_PrintUnformatted(o)) == NULL)
 		goto oom;
-	gw_reply(r, 200, NULL, s, strlen(s));
+	/* Who followed which transfer is itself a consultation. */
+	{
+		audit_entry_t e;
+		static const char *const fields[] = { "transfer-status" };
+
+		reqctx_audit_base(r, NULL, &e);
+		e.op = "consult";
+		e.record = t.record_id;
+		e.transfer = t.transfer_id;
+		e.fields = fields;
+		e.n_fields = 1;
+		e.result = "ok";
+		reqctx_audit_then_reply(r, &e, 200, s, strlen(s));
+	}
 	goto out;
 oom:
 	gw_reply_error(r, 503, "unavailable", "out of memory");
