@@ -109,8 +109,23 @@ hb --name gw_put_durable_audited --url "$gwurl" --mode put --ids 100000 \
 	--connections "$conns" --duration "$dur" --pid "$gwpid" | emit
 hb --name gw_handshake --url "$gwurl" --mode static --path /v1/health \
 	--connections 4 --duration "$dur" --new-connection --pid "$gwpid" | emit
-hb --name gw_idle_1000 --url "$gwurl" --mode idle --path /v1/health \
-	--connections 1000 --pid "$gwpid" | emit
+# What 1000 idle connections cost: a freshly started gateway (Suffolk's,
+# unused so far), so that the figure is not the page cache of the runs above.
+"$bin/visor-gw" --config "$run/q/suffolk/gateway.json" 2> "$run/suffolk.log" &
+sfpid=$!
+pids="$pids $sfpid"
+sfurl="https://127.0.0.1:$((base + 1))"
+sfcert="$pki/suffolk/agency-police.crt"; sfkey="$pki/suffolk/agency-police.key"
+i=0
+until "$bench/bench_http" --cert "$sfcert" --key "$sfkey" --cacert "$root" --name probe \
+	--url "$sfurl" --mode static --path /v1/health --connections 1 --duration 0.1 >/dev/null 2>&1; do
+	i=$((i + 1)); [ $i -gt 100 ] && { echo "suffolk did not start" >&2; exit 1; }
+	sleep 0.1
+done
+echo "RESULT gw_fresh_rss $(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$sfpid/status) MiB" | emit
+"$bench/bench_http" --cert "$sfcert" --key "$sfkey" --cacert "$root" --name gw_idle_1000 \
+	--url "$sfurl" --mode idle --path /v1/health --connections 1000 --pid "$sfpid" | emit
+kill "$sfpid" 2>/dev/null || true
 
 ratio() {
 	a=$(val "$2"); b=$(val "$3")
