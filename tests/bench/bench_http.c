@@ -159,17 +159,19 @@ proc_cpu_s(long pid)
 static double
 proc_status_mib(long pid, const char *field)
 {
-	char path[64], line[256], fmt[64];
+	char path[64], line[256];
+	size_t n = strlen(field);
 	long kb = -1;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-	snprintf(fmt, sizeof(fmt), "%s: %%ld kB", field);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
 	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, fmt, &kb) == 1)
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			kb = strtol(line + n + 1, NULL, 10);
 			break;
+		}
 	fclose(f);
 	return kb < 0 ? -1 : (double)kb / 1024.0;
 }
