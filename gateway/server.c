@@ -110,6 +110,7 @@ struct server {
 	struct event_base *main_base;
 	struct evhttp *metrics_http;
 	struct event *sig_hup, *sig_term, *sig_int;
+	struct event *authfail_tick;
 	worker_t *workers;
 	unsigned n_workers;
 	evutil_socket_t listen_fd;
@@ -641,30 +642,116 @@ audit_fire_and_forget_done(void *arg, const store_result_t *res)
 		    "error", res->err, NULL);
 }
 
+/*
+ * Refused handshakes are audited one by one up to AUTHFAIL_PER_SECOND a
+ * second; past that, a flood (anyone can start handshakes) would grow the
+ * log and the disk at the attacker's pace, so the rest of that second is
+ * counted per reason and written as one summary entry per reason
+ * ("refused-summary", reason "<reason>:<count>").  Metrics and the log
+ * count every refusal.
+ */
+#define AUTHFAIL_PER_SECOND 20
+#define AUTHFAIL_REASONS 24
+
+static struct {
+	pthread_mutex_t lock;
+	long long window_ms;
+	unsigned in_window;
+	char reason[AUTHFAIL_REASONS][48];
+	unsigned long suppressed[AUTHFAIL_REASONS];
+} authfail = { PTHREAD_MUTEX_INITIALIZER, 0, 0, {{0}}, {0} };
+
 static void
-handshake_refused(const char *reason, const char *peer_addr,
-    const char *cert_sha256)
+authfail_submit(const char *result, const char *reason, const char *cert)
 {
 	audit_entry_t e;
 	store_job_t *job;
 
-	metrics_handshake_failure(reason);
-	log_event(LOG_WARN, "handshake-refused", "reason", reason, "peer",
-	    peer_addr[0] ? peer_addr : "-", "cert",
-	    cert_sha256 && cert_sha256[0] ? cert_sha256 : "-", NULL);
 	if (the_server == NULL || the_server->gw.store == NULL)
 		return;
 	memset(&e, 0, sizeof(e));
 	e.op = "auth-fail";
 	e.actor_id = "-";
-	e.actor_cert = cert_sha256 && cert_sha256[0] ? cert_sha256 : NULL;
-	e.result = "refused";
+	e.actor_cert = cert;
+	e.result = result;
 	e.reason = reason;
 	if ((job = store_job_new()) == NULL || store_job_audit(job, &e) < 0) {
 		store_job_free(job);
+		log_event(LOG_ERROR, "audit-write-failed", "op", "auth-fail", NULL);
 		return;
 	}
 	store_submit(the_server->gw.store, job, audit_fire_and_forget_done, NULL);
+}
+
+/* Write the summaries of a finished window.  Called with the lock held. */
+static void
+authfail_flush_locked(void)
+{
+	char reason[80];
+	size_t i;
+
+	for (i = 0; i < AUTHFAIL_REASONS && authfail.reason[i][0]; i++) {
+		if (authfail.suppressed[i] == 0)
+			continue;
+		snprintf(reason, sizeof(reason), "%s:%lu", authfail.reason[i],
+		    authfail.suppressed[i]);
+		authfail_submit("refused-summary", reason, NULL);
+		authfail.suppressed[i] = 0;
+	}
+}
+
+static void
+handshake_refused(const char *reason, const char *peer_addr,
+    const char *cert_sha256)
+{
+	long long now = gw_now_ms();
+	const char *cert = cert_sha256 && cert_sha256[0] ? cert_sha256 : NULL;
+	int one_by_one;
+	size_t i;
+
+	metrics_handshake_failure(reason);
+	pthread_mutex_lock(&authfail.lock);
+	if (now - authfail.window_ms >= 1000) {
+		authfail_flush_locked();
+		authfail.window_ms = now;
+		authfail.in_window = 0;
+	}
+	one_by_one = authfail.in_window < AUTHFAIL_PER_SECOND;
+	if (one_by_one) {
+		authfail.in_window++;
+	} else {
+		for (i = 0; i < AUTHFAIL_REASONS - 1 && authfail.reason[i][0] &&
+		    strcmp(authfail.reason[i], reason) != 0; i++)
+			;
+		if (authfail.reason[i][0] == '\0')
+			snprintf(authfail.reason[i], sizeof(authfail.reason[i]), "%s",
+			    reason);
+		authfail.suppressed[i]++;
+	}
+	pthread_mutex_unlock(&authfail.lock);
+	/* Every refusal gets its log line (the operator's log is rotated and
+	 * rate-limited outside); the audit log gets the first ones. */
+	log_event(LOG_WARN, "handshake-refused", "reason", reason, "peer",
+	    peer_addr[0] ? peer_addr : "-", "cert", cert ? cert : "-", NULL);
+	if (one_by_one)
+		authfail_submit("refused", reason, cert);
+}
+
+/* Once a second from the main loop: a flood that stopped still gets its
+ * summary written. */
+static void
+authfail_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pthread_mutex_lock(&authfail.lock);
+	if (gw_now_ms() - authfail.window_ms >= 1000) {
+		authfail_flush_locked();
+		authfail.window_ms = gw_now_ms();
+		authfail.in_window = 0;
+	}
+	pthread_mutex_unlock(&authfail.lock);
 }
 
 /* ----------------------------------------------------------------- workers */
@@ -1014,6 +1101,15 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 		}
 		evhttp_set_gencb(s->metrics_http, metrics_cb, s);
 	}
+	{
+		struct timeval sec = { 1, 0 };
+		if ((s->authfail_tick = event_new(s->main_base, -1, EV_PERSIST,
+		    authfail_tick_cb, s)) == NULL ||
+		    event_add(s->authfail_tick, &sec) < 0) {
+			snprintf(err, errlen, "libevent: cannot add a timer");
+			goto fail;
+		}
+	}
 	s->sig_hup = evsignal_new(s->main_base, SIGHUP, sighup_cb, s);
 	s->sig_term = evsignal_new(s->main_base, SIGTERM, sigterm_cb, s);
 	s->sig_int = evsignal_new(s->main_base, SIGINT, sigterm_cb, s);
@@ -1086,6 +1182,8 @@ server_free(server_t *s)
 	free(s->workers);
 	if (s->metrics_http != NULL)
 		evhttp_free(s->metrics_http);
+	if (s->authfail_tick != NULL)
+		event_free(s->authfail_tick);
 	if (s->sig_hup != NULL)
 		event_free(s->sig_hup);
 	if (s->sig_term != NULL)
