@@ -372,6 +372,40 @@ reply_receipt(gw_request_t *r, xfer_state_t *st, uint64_t audit_index)
 
 static int answer_repeat(gw_request_t *r, xfer_state_t *st);
 
+/*
+ * A record this area manages may be replaced by a peer's transfer only if
+ * its current version came from that same peer (an update of what it sent,
+ * untouched here since), or if this gateway once delivered the record to
+ * that peer (the person is moving back).  1 yes, 0 no, -1 error.
+ */
+static int
+peer_may_replace(gw_request_t *r, const char *record_id, const identity_t *peer)
+{
+	buf_t hist = BUF_INIT;
+	cJSON *h = NULL;
+	const cJSON *last;
+	const char *actor;
+	char err[128];
+	int rc;
+
+	if ((rc = store_record_sent_to(gw_req_reader(r), record_id,
+	    peer->area)) != 0)
+		return rc;
+	if (store_record_history(gw_req_reader(r), record_id, &hist) != 0 ||
+	    (h = json_parse_strict(hist.data, hist.len, 8, err, sizeof(err))) == NULL ||
+	    !cJSON_IsArray(h)) {
+		buf_free(&hist);
+		cJSON_Delete(h);
+		return -1;
+	}
+	last = cJSON_GetArrayItem(h, cJSON_GetArraySize(h) - 1);
+	actor = last ? json_get_str(last, "actor") : NULL;
+	rc = actor != NULL && strcmp(actor, peer->uri) == 0;
+	cJSON_Delete(h);
+	buf_free(&hist);
+	return rc;
+}
+
 static void
 transfer_stored(gw_request_t *r, const store_result_t *res)
 {
@@ -570,8 +604,7 @@ route_peer_transfers(gw_request_t *r)
 	if (rc == 0 && !local.erased) {
 		expect = local.version;
 		if (strcmp(local.managing_area, gw->cfg->area) == 0 &&
-		    (rc = store_record_sent_to(gw_req_reader(r), st->record_id,
-		    peer->area)) != 1) {
+		    (rc = peer_may_replace(r, st->record_id, peer)) != 1) {
 			if (rc < 0) {
 				gw_reply_error(r, 503, "store-unavailable",
 				    "cannot read the store");
@@ -581,7 +614,8 @@ route_peer_transfers(gw_request_t *r)
 			e.result = "rejected";
 			e.reason = "record-managed-here";
 			reqctx_audit_then_error(r, &e, 409, "record-managed-here",
-			    "this area manages that record and never sent it to the sender");
+			    "this area manages that record: it was not sent here by "
+			    "that peer, or has changed here since");
 			goto out;
 		}
 	}
