@@ -643,14 +643,13 @@ audit_fire_and_forget_done(void *arg, const store_result_t *res)
 }
 
 /*
- * Refused handshakes are audited one by one up to AUTHFAIL_PER_SECOND a
- * second; past that, a flood (anyone can start handshakes) would grow the
- * log and the disk at the attacker's pace, so the rest of that second is
- * counted per reason and written as one summary entry per reason
- * ("refused-summary", reason "<reason>:<count>").  Metrics and the log
- * count every refusal.
+ * Refused handshakes are audited one by one up to
+ * limits.auth_fail_audit_per_second (default 100) a second.  Past that, a
+ * flood (anyone can start handshakes) would grow the log and the disk at
+ * the attacker's pace, so the rest of that second is counted per reason
+ * and written as one summary entry per reason ("refused-summary", reason
+ * "<reason>:<count>").  Metrics and the log count every refusal.
  */
-#define AUTHFAIL_PER_SECOND 20
 #define AUTHFAIL_REASONS 24
 
 static struct {
@@ -716,7 +715,8 @@ handshake_refused(const char *reason, const char *peer_addr,
 		authfail.window_ms = now;
 		authfail.in_window = 0;
 	}
-	one_by_one = authfail.in_window < AUTHFAIL_PER_SECOND;
+	one_by_one = the_server == NULL ||
+	    authfail.in_window < the_server->gw.cfg->auth_fail_audit_per_second;
 	if (one_by_one) {
 		authfail.in_window++;
 	} else {

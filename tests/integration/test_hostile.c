@@ -263,7 +263,8 @@ write_config(void)
 	buf_puts(&out, "\"limits\": {\"max_body_bytes\": 65536, "
 	    "\"max_header_bytes\": 8192, \"max_connections\": 40, "
 	    "\"header_timeout_ms\": 700, \"body_timeout_ms\": 700, "
-	    "\"idle_timeout_ms\": 1500, \"max_json_depth\": 32},");
+	    "\"idle_timeout_ms\": 1500, \"max_json_depth\": 32, "
+	    "\"auth_fail_audit_per_second\": 5},");
 	p = strchr(p, '}');
 	buf_puts(&out, p + 2);
 	rc = file_write_atomic(gwt_path(&env, "norfolk/gateway.json"), out.data,
@@ -678,7 +679,7 @@ test_handshake_flood(void **state)
 			p = end;
 		}
 		gwt_resp_free(&ar);
-		assert_true(single <= 20 * 6);
+		assert_true(single < 100);
 		assert_int_equal(single + summed, 100);
 		assert_true(summaries >= 1);
 	}
