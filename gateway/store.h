@@ -180,7 +180,7 @@ void store_reader_free(store_reader_t *r);
 
 typedef struct {
 	uint64_t version;
-	int category, level;
+	int category, level;	/* 0 for an erased record (sealed with the content) */
 	char managing_area[40];
 	int erased;		/* 1: erased, json empty */
 	buf_t json;		/* plaintext (caller frees with buf_free) */

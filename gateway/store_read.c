@@ -187,20 +187,27 @@ store_record_get(store_reader_t *r, const char *id, store_record_t *out)
 	    sizeof(out->managing_area)) < 0)
 		goto out;
 	out->version = (uint64_t)v;
-	out->category = sqlite3_column_int(st, 1);
-	out->level = sqlite3_column_int(st, 2);
+	out->category = 0;	/* sealed with the content (store.c op_put) */
+	out->level = 0;
 	out->erased = sqlite3_column_int(st, 4) != 0;
 	if (!out->erased) {
+		buf_t pt = BUF_INIT;
+
 		ct = sqlite3_column_blob(st, 5);
 		n = sqlite3_column_bytes(st, 5);
 		aadlen = store_int_record_aad(id, out->version, aad,
 		    sizeof(aad));
 		if (ct == NULL || n <= 0 || (size_t)n > STORE_MAX_VALUE ||
 		    aadlen == 0 || aead_open(store_int_data_key(r->s), aad,
-		    aadlen, ct, (size_t)n, &out->json) < 0) {
+		    aadlen, ct, (size_t)n, &pt) < 0 || pt.len < 2 ||
+		    buf_append(&out->json, pt.data + 2, pt.len - 2) < 0) {
+			buf_free(&pt);
 			buf_free(&out->json);
 			goto out;
 		}
+		out->category = (unsigned char)pt.data[0];
+		out->level = (unsigned char)pt.data[1];
+		buf_free(&pt);
 	}
 	ret = 0;
 out:
