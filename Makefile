@@ -138,6 +138,7 @@ fuzz-run: fuzz
 # Unit tests first (no network), then integration tests that start real
 # gateways on loopback.  Every binary prints cmocka's summary.
 test: all $(UNIT_BIN) $(INTEG_BIN) $(REPLAY_BIN) check-src man-lint
+	@scripts/deps.sh test
 	@VISOR_BIN=$(abspath $(BINDIR)) VISOR_SRC=$(CURDIR) scripts/run-tests.sh $(BUILD) $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN)
 
 check-src:

@@ -195,7 +195,9 @@ check_server_identity(https_client_t *c, X509_STORE_CTX *sctx)
 	const char *reason = NULL;
 
 	chain = X509_STORE_CTX_get0_chain(sctx);
-	if (chain == NULL || sk_X509_num(chain) < 2) {
+	/* leaf, area CA, root: nothing else is a visor chain (a sub-CA under
+	 * an area CA could otherwise claim another area's CA identity). */
+	if (chain == NULL || sk_X509_num(chain) != 3) {
 		reason = "no-issuer";
 		goto fail;
 	}

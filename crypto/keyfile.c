@@ -53,8 +53,11 @@ keyfile_load_aead(const char *path, unsigned char out[KEYFILE_AEAD_KEY_LEN],
 
 	if (check_private(path, err, errlen) < 0)
 		return -1;
-	if (file_read_all(path, 4096, &data, &len) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	/* Checked again on the open file: the path may have changed since. */
+	if (file_read_private(path, 4096, &data, &len) < 0) {
+		snprintf(err, errlen, "%s: %s", path, errno == EPERM ?
+		    "key file readable by group or others (must be 0600)" :
+		    strerror(errno));
 		return -1;
 	}
 	if (len != KEYFILE_AEAD_KEY_LEN) {
@@ -101,8 +104,10 @@ keyfile_load_private(const char *path, char *err, size_t errlen)
 
 	if (check_private(path, err, errlen) < 0)
 		return NULL;
-	if (file_read_all(path, 65536, &data, &len) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (file_read_private(path, 65536, &data, &len) < 0) {
+		snprintf(err, errlen, "%s: %s", path, errno == EPERM ?
+		    "key file readable by group or others (must be 0600)" :
+		    strerror(errno));
 		return NULL;
 	}
 	if ((mem = BIO_new_mem_buf(data, (int)len)) != NULL) {

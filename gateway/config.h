@@ -51,6 +51,8 @@ typedef struct {
 	unsigned max_connections;
 	unsigned header_timeout_ms, body_timeout_ms, idle_timeout_ms;
 	int max_json_depth;
+	unsigned auth_fail_audit_per_second;	/* refused handshakes audited
+						   one by one each second */
 	/* audit */
 	unsigned checkpoint_interval_ms;
 	/* transfer */

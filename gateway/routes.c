@@ -101,6 +101,7 @@ routes_dispatch(gw_request_t *r)
 	if (strncmp(path, "/v1/transfers/", 14) == 0) {
 		rest = path + 14;
 		gw_req_set_route(r, "transfers");
+		gw_req_audit_failures(r, NULL);
 		if (!routes_valid_id(rest, strlen(rest), 1))
 			return gw_reply_error(r, 400, "bad-id", "malformed transfer id");
 		if (!is(m, "GET"))

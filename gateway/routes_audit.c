@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gateway/gateway.h"
+#include "gateway/gen.h"
 #include "gateway/reqctx.h"
 #include "gateway/routes.h"
 #include "gateway/store.h"
@@ -97,8 +98,13 @@ route_audit(gw_request_t *r, const char *what)
 	audit_entry_t e;
 	int rc;
 
-	if (id->kind != IDENTITY_AUDITOR &&
-	    !(peer_ok && id->kind == IDENTITY_GATEWAY)) {
+	/* Auditors of this area (another area's auditors audit their own
+	 * gateway); gateways only as this area's or a configured peer. */
+	int own_area = strcmp(id->area, gw->cfg->area) == 0;
+
+	if (!(id->kind == IDENTITY_AUDITOR && own_area) &&
+	    !(peer_ok && id->kind == IDENTITY_GATEWAY &&
+	    (own_area || config_peer(gw_req_gen(r)->cfg, id->area) != NULL))) {
 		reqctx_audit_base(r, NULL, &e);
 		e.op = "deny";
 		e.result = "denied";

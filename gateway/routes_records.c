@@ -438,6 +438,26 @@ route_write(gw_request_t *r, const char *id, write_state_t *ws)
 		deny_with_decision(r, &c, id, d, "write-denied");
 		goto out;
 	}
+	/* The rules' conditions (category, level, managing area) must admit
+	 * the write on the record as it stands too, or a write could carry a
+	 * record out of the rule that protects it (category 4 rewritten as 1
+	 * past a rule that keeps category 4 writes to clearance ct). */
+	if (current != NULL) {
+		policy_decision_t *dc = NULL;
+
+		if (policy_check_write(gw_req_gen(r)->policy, &c.preq, current,
+		    is_patch ? touched->items : changed->items,
+		    is_patch ? touched->count : changed->count, &dc) < 0) {
+			gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+			goto out;
+		}
+		if (!policy_decision_allowed(dc)) {
+			deny_with_decision(r, &c, id, dc, "write-denied");
+			policy_decision_free(dc);
+			goto out;
+		}
+		policy_decision_free(dc);
+	}
 	if ((text = json_print(next)) == NULL) {
 		gw_reply_error(r, 503, "unavailable", "out of memory");
 		goto out;

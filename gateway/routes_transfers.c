@@ -285,7 +285,20 @@ route_transfer_get(gw_request_t *r, const char *id)
 		cJSON_AddNullToObject(o, "receipt");
 	if ((s = cJSON_PrintUnformatted(o)) == NULL)
 		goto oom;
-	gw_reply(r, 200, NULL, s, strlen(s));
+	/* Who followed which transfer is itself a consultation. */
+	{
+		audit_entry_t e;
+		static const char *const fields[] = { "transfer-status" };
+
+		reqctx_audit_base(r, NULL, &e);
+		e.op = "consult";
+		e.record = t.record_id;
+		e.transfer = t.transfer_id;
+		e.fields = fields;
+		e.n_fields = 1;
+		e.result = "ok";
+		reqctx_audit_then_reply(r, &e, 200, s, strlen(s));
+	}
 	goto out;
 oom:
 	gw_reply_error(r, 503, "unavailable", "out of memory");
@@ -358,6 +371,40 @@ reply_receipt(gw_request_t *r, xfer_state_t *st, uint64_t audit_index)
 }
 
 static int answer_repeat(gw_request_t *r, xfer_state_t *st);
+
+/*
+ * A record this area manages may be replaced by a peer's transfer only if
+ * its current version came from that same peer (an update of what it sent,
+ * untouched here since), or if this gateway once delivered the record to
+ * that peer (the person is moving back).  1 yes, 0 no, -1 error.
+ */
+static int
+peer_may_replace(gw_request_t *r, const char *record_id, const identity_t *peer)
+{
+	buf_t hist = BUF_INIT;
+	cJSON *h = NULL;
+	const cJSON *last;
+	const char *actor;
+	char err[128];
+	int rc;
+
+	if ((rc = store_record_sent_to(gw_req_reader(r), record_id,
+	    peer->area)) != 0)
+		return rc;
+	if (store_record_history(gw_req_reader(r), record_id, &hist) != 0 ||
+	    (h = json_parse_strict(hist.data, hist.len, 8, err, sizeof(err))) == NULL ||
+	    !cJSON_IsArray(h)) {
+		buf_free(&hist);
+		cJSON_Delete(h);
+		return -1;
+	}
+	last = cJSON_GetArrayItem(h, cJSON_GetArraySize(h) - 1);
+	actor = last ? json_get_str(last, "actor") : NULL;
+	rc = actor != NULL && strcmp(actor, peer->uri) == 0;
+	cJSON_Delete(h);
+	buf_free(&hist);
+	return rc;
+}
 
 static void
 transfer_stored(gw_request_t *r, const store_result_t *res)
@@ -440,9 +487,13 @@ route_peer_transfers(gw_request_t *r)
 	char *text = NULL;
 	char today[11];
 	buf_t plist = BUF_INIT;
+	store_record_t local;
+	uint64_t expect;
 	size_t i;
+	int rc;
 
 	memset(&tb, 0, sizeof(tb));
+	memset(&local, 0, sizeof(local));
 	memset(&e, 0, sizeof(e));
 	reqctx_audit_base(r, NULL, &e);
 	if (peer->kind != IDENTITY_GATEWAY || config_peer(gen->cfg, peer->area) == NULL) {
@@ -541,6 +592,33 @@ route_peer_transfers(gw_request_t *r)
 		reqctx_audit_then_error(r, &e, 403, "ingress-denied", plist.data);
 		goto out;
 	}
+	/* A peer may not overwrite a record this area manages, unless we sent
+	 * that record to this peer before (the person is moving back). */
+	memset(&local, 0, sizeof(local));
+	rc = store_record_get(gw_req_reader(r), st->record_id, &local);
+	if (rc < 0) {
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+		goto out;
+	}
+	expect = STORE_VERSION_ABSENT;
+	if (rc == 0 && !local.erased) {
+		expect = local.version;
+		if (strcmp(local.managing_area, gw->cfg->area) == 0 &&
+		    (rc = peer_may_replace(r, st->record_id, peer)) != 1) {
+			if (rc < 0) {
+				gw_reply_error(r, 503, "store-unavailable",
+				    "cannot read the store");
+				goto out;
+			}
+			e.op = "deny";
+			e.result = "rejected";
+			e.reason = "record-managed-here";
+			reqctx_audit_then_error(r, &e, 409, "record-managed-here",
+			    "this area manages that record: it was not sent here by "
+			    "that peer, or has changed here since");
+			goto out;
+		}
+	}
 	/* The person now lives here: this area manages the record. */
 	rec = cJSON_Duplicate(tb.record, 1);
 	if (rec == NULL)
@@ -565,7 +643,7 @@ route_peer_transfers(gw_request_t *r)
 	e.version = AUDIT_VERSION_ASSIGNED;
 	e.reason = NULL;
 	if ((job = store_job_new()) == NULL ||
-	    store_job_put_record(job, st->record_id, STORE_VERSION_ANY,
+	    store_job_put_record(job, st->record_id, expect,
 	    cat->valueint, lvl->valueint, json_get_str(rec, "managing_area"),
 	    text, strlen(text), peer->uri, plist.data) < 0 ||
 	    store_job_audit(job, &e) < 0 ||
@@ -587,5 +665,6 @@ out:
 	record_paths_free(paths);
 	policy_decision_free(d);
 	cJSON_Delete(rec);
+	buf_free(&local.json);
 	transfer_body_free(&tb);
 }

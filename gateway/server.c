@@ -74,8 +74,6 @@ struct gw_conn {
 	gw_request_t *pending;	/* the request being answered, if any */
 	int busy;
 	int nodelay;
-	uint64_t gen_id;	/* generation whose trust set last verified the
-				   client certificate */
 };
 
 struct gw_request {
@@ -113,6 +111,7 @@ struct server {
 	struct event_base *main_base;
 	struct evhttp *metrics_http;
 	struct event *sig_hup, *sig_term, *sig_int;
+	struct event *authfail_tick;
 	worker_t *workers;
 	unsigned n_workers;
 	evutil_socket_t listen_fd;
@@ -498,7 +497,6 @@ bev_cb(struct event_base *base, void *arg)
 		SSL_free(ssl);
 		return NULL;
 	}
-	c->gen_id = g->id;
 	gw_gen_unref(g);
 	bev = bufferevent_openssl_socket_new(base, -1, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
@@ -528,41 +526,6 @@ bev_cb(struct event_base *base, void *arg)
 
 static void handshake_refused(const char *reason, const char *peer_addr,
     const char *cert_sha256);
-
-/*
- * A keep-alive connection outlives a reload: its handshake was checked
- * against the trust set of an older generation.  Its first request under a
- * newer generation checks the client certificate again against the new
- * trust set, so that a revocation or a removed CA also ends connections
- * already open.  0 if the connection may go on; -1 if it was refused (the
- * request has been answered and the connection will close).
- */
-static int
-recheck_client(gw_request_t *r, SSL *ssl, const tls_conn_t *tc)
-{
-	X509 *leaf = SSL_get0_peer_certificate(ssl);
-	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
-	char reason[48];
-	identity_t id;
-
-	if (r->conn == NULL || r->conn->gen_id == r->gen->id)
-		return 0;
-	if (leaf != NULL && tls_trust_verify(tls_context_trust(r->gen->tls), leaf,
-	    chain, TLS_ROLE_CLIENT, &id, reason, sizeof(reason)) == 0 &&
-	    strcmp(id.uri, r->identity.uri) == 0) {
-		r->conn->gen_id = r->gen->id;
-		return 0;
-	}
-	if (leaf == NULL)
-		snprintf(reason, sizeof(reason), "no-certificate");
-	else if (strcmp(reason, "") == 0)
-		snprintf(reason, sizeof(reason), "identity-changed");
-	handshake_refused(reason, tc->peer_addr, r->cert_sha256);
-	gw_reply_header(r, "Connection", "close");
-	gw_reply_error(r, 403, "certificate-refused", "the client certificate "
-	    "is no longer accepted after a reload (%s)", reason);
-	return -1;
-}
 
 static const char *
 method_name(enum evhttp_cmd_type t)
@@ -637,6 +600,19 @@ gen_cb(struct evhttp_request *req, void *arg)
 		gw_reply_error(r, 503, "unavailable", "out of memory");
 		return;
 	}
+	/* A connection accepted before a reload is held to the new trust set
+	 * (a revocation must not wait for the client to reconnect). */
+	{
+		char why[48];
+
+		if (tls_context_recheck(r->gen->tls, ssl, why, sizeof(why)) < 0) {
+			handshake_refused(why, tc->peer_addr, tc->cert_sha256);
+			gw_reply_header(r, "Connection", "close");
+			gw_reply_error(r, 403, "certificate-refused",
+			    "the client certificate is no longer accepted: %s", why);
+			return;
+		}
+	}
 	q = uri ? evhttp_uri_get_query(uri) : NULL;
 	TAILQ_INIT(&r->query);
 	if (q != NULL) {
@@ -653,8 +629,6 @@ gen_cb(struct evhttp_request *req, void *arg)
 	}
 	evbuffer_remove(in, r->body, r->body_len);
 	r->body[r->body_len] = '\0';
-	if (recheck_client(r, ssl, tc) < 0)
-		return;
 	routes_dispatch(r);
 }
 
@@ -669,30 +643,116 @@ audit_fire_and_forget_done(void *arg, const store_result_t *res)
 		    "error", res->err, NULL);
 }
 
+/*
+ * Refused handshakes are audited one by one up to
+ * limits.auth_fail_audit_per_second (default 100) a second.  Past that, a
+ * flood (anyone can start handshakes) would grow the log and the disk at
+ * the attacker's pace, so the rest of that second is counted per reason
+ * and written as one summary entry per reason ("refused-summary", reason
+ * "<reason>:<count>").  Metrics and the log count every refusal.
+ */
+#define AUTHFAIL_REASONS 24
+
+static struct {
+	pthread_mutex_t lock;
+	long long window_ms;
+	unsigned in_window;
+	char reason[AUTHFAIL_REASONS][48];
+	unsigned long suppressed[AUTHFAIL_REASONS];
+} authfail = { PTHREAD_MUTEX_INITIALIZER, 0, 0, {{0}}, {0} };
+
 static void
-handshake_refused(const char *reason, const char *peer_addr,
-    const char *cert_sha256)
+authfail_submit(const char *result, const char *reason, const char *cert)
 {
 	audit_entry_t e;
 	store_job_t *job;
 
-	metrics_handshake_failure(reason);
-	log_event(LOG_WARN, "handshake-refused", "reason", reason, "peer",
-	    peer_addr[0] ? peer_addr : "-", "cert",
-	    cert_sha256 && cert_sha256[0] ? cert_sha256 : "-", NULL);
 	if (the_server == NULL || the_server->gw.store == NULL)
 		return;
 	memset(&e, 0, sizeof(e));
 	e.op = "auth-fail";
 	e.actor_id = "-";
-	e.actor_cert = cert_sha256 && cert_sha256[0] ? cert_sha256 : NULL;
-	e.result = "refused";
+	e.actor_cert = cert;
+	e.result = result;
 	e.reason = reason;
 	if ((job = store_job_new()) == NULL || store_job_audit(job, &e) < 0) {
 		store_job_free(job);
+		log_event(LOG_ERROR, "audit-write-failed", "op", "auth-fail", NULL);
 		return;
 	}
 	store_submit(the_server->gw.store, job, audit_fire_and_forget_done, NULL);
+}
+
+/* Write the summaries of a finished window.  Called with the lock held. */
+static void
+authfail_flush_locked(void)
+{
+	char reason[80];
+	size_t i;
+
+	for (i = 0; i < AUTHFAIL_REASONS && authfail.reason[i][0]; i++) {
+		if (authfail.suppressed[i] == 0)
+			continue;
+		snprintf(reason, sizeof(reason), "%s:%lu", authfail.reason[i],
+		    authfail.suppressed[i]);
+		authfail_submit("refused-summary", reason, NULL);
+		authfail.suppressed[i] = 0;
+	}
+}
+
+static void
+handshake_refused(const char *reason, const char *peer_addr,
+    const char *cert_sha256)
+{
+	long long now = gw_now_ms();
+	const char *cert = cert_sha256 && cert_sha256[0] ? cert_sha256 : NULL;
+	int one_by_one;
+	size_t i;
+
+	metrics_handshake_failure(reason);
+	pthread_mutex_lock(&authfail.lock);
+	if (now - authfail.window_ms >= 1000) {
+		authfail_flush_locked();
+		authfail.window_ms = now;
+		authfail.in_window = 0;
+	}
+	one_by_one = the_server == NULL ||
+	    authfail.in_window < the_server->gw.cfg->auth_fail_audit_per_second;
+	if (one_by_one) {
+		authfail.in_window++;
+	} else {
+		for (i = 0; i < AUTHFAIL_REASONS - 1 && authfail.reason[i][0] &&
+		    strcmp(authfail.reason[i], reason) != 0; i++)
+			;
+		if (authfail.reason[i][0] == '\0')
+			snprintf(authfail.reason[i], sizeof(authfail.reason[i]), "%s",
+			    reason);
+		authfail.suppressed[i]++;
+	}
+	pthread_mutex_unlock(&authfail.lock);
+	/* Every refusal gets its log line (the operator's log is rotated and
+	 * rate-limited outside); the audit log gets the first ones. */
+	log_event(LOG_WARN, "handshake-refused", "reason", reason, "peer",
+	    peer_addr[0] ? peer_addr : "-", "cert", cert ? cert : "-", NULL);
+	if (one_by_one)
+		authfail_submit("refused", reason, cert);
+}
+
+/* Once a second from the main loop: a flood that stopped still gets its
+ * summary written. */
+static void
+authfail_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pthread_mutex_lock(&authfail.lock);
+	if (gw_now_ms() - authfail.window_ms >= 1000) {
+		authfail_flush_locked();
+		authfail.window_ms = gw_now_ms();
+		authfail.in_window = 0;
+	}
+	pthread_mutex_unlock(&authfail.lock);
 }
 
 /* ----------------------------------------------------------------- workers */
@@ -1063,6 +1123,15 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 	for (i = 0; i < s->n_workers; i++)
 		if (worker_init(s, &s->workers[i], i, err, errlen) < 0)
 			goto fail;
+	{
+		struct timeval sec = { 1, 0 };
+		if ((s->authfail_tick = event_new(s->main_base, -1, EV_PERSIST,
+		    authfail_tick_cb, s)) == NULL ||
+		    event_add(s->authfail_tick, &sec) < 0) {
+			snprintf(err, errlen, "libevent: cannot add a timer");
+			goto fail;
+		}
+	}
 	s->sig_hup = evsignal_new(s->main_base, SIGHUP, sighup_cb, s);
 	s->sig_term = evsignal_new(s->main_base, SIGTERM, sigterm_cb, s);
 	s->sig_int = evsignal_new(s->main_base, SIGINT, sigterm_cb, s);
@@ -1124,13 +1193,19 @@ server_free(server_t *s)
 	/* Delivery threads first: they use the store and the TLS context. */
 	outbox_free(s->gw.outbox);
 	s->gw.outbox = NULL;
+	/* The store drains and signs a last checkpoint before the workers go:
+	 * requests still waiting for it (the drain timed out) complete into
+	 * their worker's queue, which must still exist.  Their answers are
+	 * never sent; the workers' loops have stopped. */
+	store_close(s->gw.store);
+	s->gw.store = NULL;
 	for (i = 0; s->workers != NULL && i < s->n_workers; i++)
 		worker_fini(&s->workers[i]);
 	free(s->workers);
-	/* Connections are gone; the store drains and signs a last checkpoint. */
-	store_close(s->gw.store);
 	if (s->metrics_http != NULL)
 		evhttp_free(s->metrics_http);
+	if (s->authfail_tick != NULL)
+		event_free(s->authfail_tick);
 	if (s->sig_hup != NULL)
 		event_free(s->sig_hup);
 	if (s->sig_term != NULL)

@@ -1045,14 +1045,28 @@ op_put(job_ctx_t *c, store_op_t *op)
 		return job_fail(c, STORE_FAILED, "record version");
 	nv = cur + 1;
 	aadlen = store_int_record_aad(op->id, nv, aad, sizeof(aad));
-	if (aadlen == 0 || aead_seal(s->key, aad, aadlen, op->blob,
-	    op->blob_len, &sealed) < 0) {
-		buf_free(&sealed);
-		return job_fail(c, STORE_FAILED, "record seal");
+	/* Category and level travel inside the sealed content (two bytes
+	 * before the JSON): in the clear they would tell whoever holds a copy
+	 * of the database which records are terrorism cases.  The columns
+	 * hold 0. */
+	{
+		buf_t pt = BUF_INIT;
+		unsigned char head[2] = { (unsigned char)op->cat,
+		    (unsigned char)op->lvl };
+
+		if (op->cat < 0 || op->cat > 255 || op->lvl < 0 || op->lvl > 255 ||
+		    buf_append(&pt, head, 2) < 0 ||
+		    buf_append(&pt, op->blob, op->blob_len) < 0 || aadlen == 0 ||
+		    aead_seal(s->key, aad, aadlen, pt.data, pt.len, &sealed) < 0) {
+			buf_free(&pt);
+			buf_free(&sealed);
+			return job_fail(c, STORE_FAILED, "record seal");
+		}
+		buf_free(&pt);
 	}
 	if (bind_text(st, 1, op->id) || sqlite3_bind_int64(st, 2,
-	    (sqlite3_int64)nv) || sqlite3_bind_int(st, 3, op->cat) ||
-	    sqlite3_bind_int(st, 4, op->lvl) || bind_text(st, 5, op->area) ||
+	    (sqlite3_int64)nv) || sqlite3_bind_int(st, 3, 0) ||
+	    sqlite3_bind_int(st, 4, 0) || bind_text(st, 5, op->area) ||
 	    step_done(st) != SQLITE_OK ||
 	    insert_version(c, op->id, nv, op->actor, "put", op->changed,
 	    &sealed) < 0) {

@@ -180,7 +180,7 @@ void store_reader_free(store_reader_t *r);
 
 typedef struct {
 	uint64_t version;
-	int category, level;
+	int category, level;	/* 0 for an erased record (sealed with the content) */
 	char managing_area[40];
 	int erased;		/* 1: erased, json empty */
 	buf_t json;		/* plaintext (caller frees with buf_free) */
@@ -238,6 +238,11 @@ int store_outbox_stats(store_reader_t *r,
 int store_inbound_get(store_reader_t *r, const char *from_area,
     const char *transfer_id, char digest[65], char received_at[32],
     uint64_t *audit_index, buf_t *receipt);
+
+/* 1 if this gateway delivered a transfer of record_id to area (the person
+ * lived there after living here), 0 if not, -1 on error. */
+int store_record_sent_to(store_reader_t *r, const char *record_id,
+    const char *area);
 
 /* Latest signed checkpoint (the signed note) appended to out.  0, 1 none yet,
  * -1 error. */

@@ -20,6 +20,7 @@
 
 enum {
 	R_RECORD, R_HISTORY, R_IDEM, R_TRANSFER, R_DUE, R_DUE_FOR, R_STATS, R_INBOUND,
+	R_SENT_TO,
 	R_CKPT, R_LEAF, R_ENTRIES, R_NSTMT
 };
 
@@ -46,6 +47,8 @@ static const char *const reader_sql[R_NSTMT] = {
 	    " ORDER BY next_attempt_ms, created_ms LIMIT ?2",
 	[R_STATS] = "SELECT to_area, count(*), min(created_ms) FROM outbox"
 	    " WHERE status = 'queued' GROUP BY to_area ORDER BY to_area",
+	[R_SENT_TO] = "SELECT 1 FROM outbox WHERE record_id = ?1 AND to_area = ?2"
+	    " AND status = 'delivered' LIMIT 1",
 	[R_INBOUND] = "SELECT digest, received_at, audit_index, receipt"
 	    " FROM inbound WHERE from_area = ?1 AND transfer_id = ?2",
 	[R_CKPT] = "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
@@ -184,20 +187,27 @@ store_record_get(store_reader_t *r, const char *id, store_record_t *out)
 	    sizeof(out->managing_area)) < 0)
 		goto out;
 	out->version = (uint64_t)v;
-	out->category = sqlite3_column_int(st, 1);
-	out->level = sqlite3_column_int(st, 2);
+	out->category = 0;	/* sealed with the content (store.c op_put) */
+	out->level = 0;
 	out->erased = sqlite3_column_int(st, 4) != 0;
 	if (!out->erased) {
+		buf_t pt = BUF_INIT;
+
 		ct = sqlite3_column_blob(st, 5);
 		n = sqlite3_column_bytes(st, 5);
 		aadlen = store_int_record_aad(id, out->version, aad,
 		    sizeof(aad));
 		if (ct == NULL || n <= 0 || (size_t)n > STORE_MAX_VALUE ||
 		    aadlen == 0 || aead_open(store_int_data_key(r->s), aad,
-		    aadlen, ct, (size_t)n, &out->json) < 0) {
+		    aadlen, ct, (size_t)n, &pt) < 0 || pt.len < 2 ||
+		    buf_append(&out->json, pt.data + 2, pt.len - 2) < 0) {
+			buf_free(&pt);
 			buf_free(&out->json);
 			goto out;
 		}
+		out->category = (unsigned char)pt.data[0];
+		out->level = (unsigned char)pt.data[1];
+		buf_free(&pt);
 	}
 	ret = 0;
 out:
@@ -484,6 +494,30 @@ store_inbound_get(store_reader_t *r, const char *from_area,
 		goto out;
 	*audit_index = (uint64_t)idx;
 	ret = 0;
+out:
+	if (st != NULL)
+		sqlite3_reset(st);
+	return ret;
+}
+
+int
+store_record_sent_to(store_reader_t *r, const char *record_id,
+    const char *area)
+{
+	sqlite3_stmt *st;
+	int rc, ret = -1;
+
+	if (record_id == NULL || area == NULL ||
+	    strlen(record_id) > STORE_MAX_ID || strlen(area) > STORE_MAX_AREA)
+		return -1;
+	if ((st = stmt(r, R_SENT_TO)) == NULL ||
+	    bind_text(st, 1, record_id) < 0 || bind_text(st, 2, area) < 0)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		ret = 1;
+	else if (rc == SQLITE_DONE)
+		ret = 0;
 out:
 	if (st != NULL)
 		sqlite3_reset(st);

@@ -26,7 +26,10 @@ struct tls_context {
 	long crl_next_update;	/* earliest nextUpdate over the CRLs */
 	tls_expiry_t expiry[TLS_EXPIRY_MAX];	/* per loaded file, for metrics */
 	size_t n_expiry;
+	unsigned long serial;	/* unique per context, never reused */
 };
+
+static atomic_ulong next_serial = 1;
 
 static int conn_index = -1;
 static int ctx_index = -1;
@@ -102,7 +105,10 @@ verify_cb(int preverify_ok, X509_STORE_CTX *xs)
 	if (X509_STORE_CTX_get_error_depth(xs) != 0)
 		return 1;
 	chain = X509_STORE_CTX_get0_chain(xs);
-	if (chain == NULL || sk_X509_num(chain) < 2) {
+	/* leaf, area CA, root, as tls_trust_verify requires: a longer chain
+	 * would let a sub-CA under one area's CA (one issued without a path
+	 * length limit) claim another area's CA identity. */
+	if (chain == NULL || sk_X509_num(chain) != 3) {
 		set_reason(c, "unknown-ca");
 		return 0;
 	}
@@ -295,6 +301,7 @@ tls_context_load(const config_t *cfg, tls_refused_fn refused, char *err,
 		return NULL;
 	}
 	atomic_init(&t->refs, 1);
+	t->serial = atomic_fetch_add(&next_serial, 1);
 	t->refused = refused;
 	t->trust = tls_trust_load(cfg->tls_root, (const char *const *)cfg->tls_cas,
 	    cfg->n_cas, (const char *const *)cfg->tls_crls, cfg->n_crls, err, errlen);
@@ -408,7 +415,38 @@ tls_context_new_ssl(tls_context_t *t)
 		SSL_free(ssl);
 		return NULL;
 	}
+	c->checked_serial = t->serial;
 	return ssl;
+}
+
+int
+tls_context_recheck(const tls_context_t *t, SSL *ssl, char *reason,
+    size_t reasonlen)
+{
+	tls_conn_t *c = tls_conn_get(ssl);
+	identity_t id;
+
+	if (c == NULL || c->verified != 1) {
+		snprintf(reason, reasonlen, "verify-failed");
+		return -1;
+	}
+	if (c->checked_serial == t->serial)
+		return 0;
+	/* Accepted under an older trust set: a CRL or CA change made since
+	 * must reach connections kept alive across the reload too. */
+	if (tls_trust_verify(t->trust, SSL_get0_peer_certificate(ssl),
+	    SSL_get_peer_cert_chain(ssl), TLS_ROLE_CLIENT, &id, reason,
+	    reasonlen) < 0) {
+		peer_addr_of(ssl, c->peer_addr, sizeof(c->peer_addr));
+		return -1;
+	}
+	if (strcmp(id.uri, c->identity.uri) != 0) {
+		snprintf(reason, reasonlen, "identity-changed");
+		peer_addr_of(ssl, c->peer_addr, sizeof(c->peer_addr));
+		return -1;
+	}
+	c->checked_serial = t->serial;
+	return 0;
 }
 
 const tls_trust_t *

@@ -30,6 +30,9 @@ typedef struct {
 	char reason[48];	/* why the handshake was refused, "" if not */
 	char peer_addr[64];
 	void *server_data;	/* for the server's per-connection state */
+	unsigned long checked_serial;	/* serial of the context that last
+					   verified the peer (see
+					   tls_context_recheck) */
 } tls_conn_t;
 
 /* Called once for every refused handshake, with the reason code and the
@@ -52,6 +55,14 @@ SSL *tls_context_new_ssl(tls_context_t *t);
 
 /* The connection state of ssl (never NULL for an SSL from this module). */
 tls_conn_t *tls_conn_get(SSL *ssl);
+
+/* Check that the verified peer of ssl is still accepted by t.  A
+ * connection keeps the context it was accepted with; after a reload (new
+ * CRL, new CAs) its peer is verified again against t's trust set, once per
+ * context, and must keep the same identity.  Returns 0 if accepted, -1 with
+ * a reason code ("revoked", ...) in reason otherwise. */
+int tls_context_recheck(const tls_context_t *t, SSL *ssl, char *reason,
+    size_t reasonlen);
 
 /* The trust set in use (owned by t). */
 const tls_trust_t *tls_context_trust(const tls_context_t *t);

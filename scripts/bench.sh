@@ -23,14 +23,30 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# Ports below the kernel's ephemeral range (32768-60999), so that the load
+# generator's own outgoing connections cannot take one between runs; the
+# gateways use base, base+1 and base+1000, base+1001 (metrics).
 free_port() {
-	python3 - <<'PY' 2>/dev/null || echo $((20000 + $$ % 20000))
-import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()
+	python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    p = random.randrange(20000, 30000)
+    ok = True
+    for q in (p, p + 1, p + 1000, p + 1001):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", q))
+        except OSError:
+            ok = False
+        finally:
+            s.close()
+    if ok:
+        print(p)
+        break
 PY
 }
 
 base=$(free_port)
-[ "$base" -gt 60000 ] && base=$((base - 5000))
 "$bin/visorctl" quickstart "$run/q" --areas norfolk,suffolk --base-port "$base" >/dev/null
 pki="$run/q/pki"
 cert="$pki/norfolk/agency-police.crt"; key="$pki/norfolk/agency-police.key"; root="$pki/root.crt"
@@ -109,8 +125,23 @@ hb --name gw_put_durable_audited --url "$gwurl" --mode put --ids 100000 \
 	--connections "$conns" --duration "$dur" --pid "$gwpid" | emit
 hb --name gw_handshake --url "$gwurl" --mode static --path /v1/health \
 	--connections 4 --duration "$dur" --new-connection --pid "$gwpid" | emit
-hb --name gw_idle_1000 --url "$gwurl" --mode idle --path /v1/health \
-	--connections 1000 --pid "$gwpid" | emit
+# What 1000 idle connections cost: a freshly started gateway (Suffolk's,
+# unused so far), so that the figure is not the page cache of the runs above.
+"$bin/visor-gw" --config "$run/q/suffolk/gateway.json" 2> "$run/suffolk.log" &
+sfpid=$!
+pids="$pids $sfpid"
+sfurl="https://127.0.0.1:$((base + 1))"
+sfcert="$pki/suffolk/agency-police.crt"; sfkey="$pki/suffolk/agency-police.key"
+i=0
+until "$bench/bench_http" --cert "$sfcert" --key "$sfkey" --cacert "$root" --name probe \
+	--url "$sfurl" --mode static --path /v1/health --connections 1 --duration 0.1 >/dev/null 2>&1; do
+	i=$((i + 1)); [ $i -gt 100 ] && { echo "suffolk did not start" >&2; exit 1; }
+	sleep 0.1
+done
+echo "RESULT gw_fresh_rss $(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$sfpid/status) MiB" | emit
+"$bench/bench_http" --cert "$sfcert" --key "$sfkey" --cacert "$root" --name gw_idle_1000 \
+	--url "$sfurl" --mode idle --path /v1/health --connections 1000 --pid "$sfpid" | emit
+kill "$sfpid" 2>/dev/null || true
 
 ratio() {
 	a=$(val "$2"); b=$(val "$3")

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install what visor-gw needs on Debian 12, only when it is missing.
 #   deps.sh build   -dev libraries (checked with pkg-config) and curl
+#   deps.sh test    programs the tests call: curl, openssl, sqlite3, mandoc
 #   deps.sh bench   nginx, for the benchmark reference
 #   deps.sh fuzz    clang with libFuzzer and the sanitizer runtimes
 set -u
@@ -16,6 +17,12 @@ build)
 	done
 	command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 	command -v curl >/dev/null 2>&1 || need="$need curl"
+	;;
+test)
+	command -v curl >/dev/null 2>&1 || need="$need curl"
+	command -v openssl >/dev/null 2>&1 || need="$need openssl"
+	command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
+	command -v mandoc >/dev/null 2>&1 || need="$need mandoc"
 	;;
 bench)
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need="nginx-light"

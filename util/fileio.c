@@ -9,8 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int
-file_read_all(const char *path, size_t max, char **out, size_t *len)
+static int
+read_all_fd(const char *path, int flags, int private_only, size_t max,
+    char **out, size_t *len)
 {
 	struct stat st;
 	char *data = NULL;
@@ -19,12 +20,16 @@ file_read_all(const char *path, size_t max, char **out, size_t *len)
 	int fd;
 
 	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | flags)) < 0)
 		return -1;
 	if (fstat(fd, &st) < 0)
 		goto err;
 	if (!S_ISREG(st.st_mode)) {
 		errno = EINVAL;
+		goto err;
+	}
+	if (private_only && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		errno = EPERM;
 		goto err;
 	}
 	if ((size_t)st.st_size > max) {
@@ -51,6 +56,18 @@ err:
 	free(data);
 	close(fd);
 	return -1;
+}
+
+int
+file_read_all(const char *path, size_t max, char **out, size_t *len)
+{
+	return read_all_fd(path, 0, 0, max, out, len);
+}
+
+int
+file_read_private(const char *path, size_t max, char **out, size_t *len)
+{
+	return read_all_fd(path, O_NOFOLLOW, 1, max, out, len);
 }
 
 static int

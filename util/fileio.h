@@ -22,6 +22,11 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
  * bad mode). */
 int file_check_private(const char *path);
 
+/* file_read_all for a private file: opened without following a symlink,
+ * and the mode checked on the open file (no window between the check and
+ * the read).  -1 with errno EPERM if group or others may read or write it. */
+int file_read_private(const char *path, size_t max, char **out, size_t *len);
+
 /* Create a directory (and its parents) with the given mode if missing.
  * Returns 0 or -1. */
 int file_mkdirs(const char *path, mode_t mode);

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/guard.h"
@@ -47,9 +48,57 @@ json_utf8_valid(const unsigned char *s, size_t len)
 }
 
 static int
-json_check(const cJSON *v, int depth, int max_depth, char *err, size_t errlen)
+key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Small objects: compare every pair.  Large ones (a body of the maximum
+ * size holds tens of thousands of keys, and every pair would cost seconds of
+ * a worker's time): sort the keys and compare neighbours. */
+#define JSON_KEYS_PAIRWISE_MAX 32
+
+static int
+json_keys_unique(const cJSON *obj, char *err, size_t errlen)
 {
 	const cJSON *c, *d;
+	const char **keys;
+	size_t n = 0, i;
+	int rc = 0;
+
+	for (c = obj->child; c != NULL; c = c->next)
+		n++;
+	if (n <= JSON_KEYS_PAIRWISE_MAX) {
+		for (c = obj->child; c != NULL; c = c->next)
+			for (d = obj->child; d != c; d = d->next)
+				if (strcmp(d->string, c->string) == 0) {
+					snprintf(err, errlen, "duplicate key \"%.64s\"",
+					    c->string);
+					return -1;
+				}
+		return 0;
+	}
+	if ((keys = malloc(n * sizeof(*keys))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0, c = obj->child; c != NULL; c = c->next)
+		keys[i++] = c->string;
+	qsort(keys, n, sizeof(*keys), key_cmp);
+	for (i = 1; i < n; i++)
+		if (strcmp(keys[i - 1], keys[i]) == 0) {
+			snprintf(err, errlen, "duplicate key \"%.64s\"", keys[i]);
+			rc = -1;
+			break;
+		}
+	free(keys);
+	return rc;
+}
+
+static int
+json_check(const cJSON *v, int depth, int max_depth, char *err, size_t errlen)
+{
+	const cJSON *c;
 
 	if (cJSON_IsNumber(v) && !isfinite(v->valuedouble)) {
 		snprintf(err, errlen, "number out of range");
@@ -67,26 +116,19 @@ json_check(const cJSON *v, int depth, int max_depth, char *err, size_t errlen)
 		snprintf(err, errlen, "nesting deeper than %d", max_depth);
 		return -1;
 	}
-	for (c = v->child; c != NULL; c = c->next) {
-		if (cJSON_IsObject(v)) {
+	if (cJSON_IsObject(v)) {
+		for (c = v->child; c != NULL; c = c->next)
 			if (!json_utf8_valid((const unsigned char *)c->string,
 			    strlen(c->string))) {
 				snprintf(err, errlen, "key is not valid UTF-8");
 				return -1;
 			}
-			/* Objects from outside are small; quadratic is fine and
-			 * bounded by the body size limit. */
-			for (d = v->child; d != c; d = d->next) {
-				if (strcmp(d->string, c->string) == 0) {
-					snprintf(err, errlen, "duplicate key \"%.64s\"",
-					    c->string);
-					return -1;
-				}
-			}
-		}
-		if (json_check(c, depth + 1, max_depth, err, errlen) < 0)
+		if (json_keys_unique(v, err, errlen) < 0)
 			return -1;
 	}
+	for (c = v->child; c != NULL; c = c->next)
+		if (json_check(c, depth + 1, max_depth, err, errlen) < 0)
+			return -1;
 	return 0;
 }
 

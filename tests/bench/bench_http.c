@@ -66,7 +66,7 @@ typedef struct {
 	long pid;		/* first of pids: RSS */
 	long pids[8];
 	size_t n_pids;
-	double rss_mib;
+	double rss_mib, anon_mib;
 } ctx_t;
 
 static const char *const get_headers[] = { "X-Visor-Actor: BENCH1",
@@ -155,10 +155,12 @@ proc_cpu_s(long pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* A field of /proc/<pid>/status in MiB ("VmRSS", "RssAnon"), or -1. */
 static double
-proc_rss_mib(long pid)
+proc_status_mib(long pid, const char *field)
 {
 	char path[64], line[256];
+	size_t n = strlen(field);
 	long kb = -1;
 	FILE *f;
 
@@ -166,8 +168,10 @@ proc_rss_mib(long pid)
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
 	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			kb = strtol(line + n + 1, NULL, 10);
 			break;
+		}
 	fclose(f);
 	return kb < 0 ? -1 : (double)kb / 1024.0;
 }
@@ -179,7 +183,8 @@ on_idle(void *arg)
 	struct timespec ts = { 1, 0 };
 
 	nanosleep(&ts, NULL);
-	c->rss_mib = proc_rss_mib(c->pid);
+	c->rss_mib = proc_status_mib(c->pid, "VmRSS");
+	c->anon_mib = proc_status_mib(c->pid, "RssAnon");
 }
 
 int
@@ -274,6 +279,7 @@ main(int argc, char **argv)
 		s1 += proc_cpu_s(c.pids[k]);
 	if (strcmp(c.mode, "idle") == 0) {
 		printf("RESULT %s_rss %.1f MiB\n", name, c.rss_mib);
+		printf("RESULT %s_rss_anon %.1f MiB\n", name, c.anon_mib);
 		printf("RESULT %s_connections %llu connections\n", name,
 		    (unsigned long long)res.ok);
 	} else {

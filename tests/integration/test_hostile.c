@@ -30,6 +30,7 @@
 #include <openssl/ssl.h>
 
 #include "tests/support/gwtest.h"
+#include "util/b64.h"
 #include "util/buf.h"
 #include "util/fileio.h"
 
@@ -262,7 +263,8 @@ write_config(void)
 	buf_puts(&out, "\"limits\": {\"max_body_bytes\": 65536, "
 	    "\"max_header_bytes\": 8192, \"max_connections\": 40, "
 	    "\"header_timeout_ms\": 700, \"body_timeout_ms\": 700, "
-	    "\"idle_timeout_ms\": 1500, \"max_json_depth\": 32},");
+	    "\"idle_timeout_ms\": 1500, \"max_json_depth\": 32, "
+	    "\"auth_fail_audit_per_second\": 5},");
 	p = strchr(p, '}');
 	buf_puts(&out, p + 2);
 	rc = file_write_atomic(gwt_path(&env, "norfolk/gateway.json"), out.data,
@@ -643,6 +645,44 @@ test_handshake_flood(void **state)
 	}
 	assert_int_equal(refused, 100);
 	assert_true(gwt_log_contains(&gw, "reason=no-certificate"));
+	/* The audit log took the first refusals one by one and the rest of
+	 * each second as one summary: together, exactly 100. */
+	sleep_ms(2200);
+	{
+		const char *ah[] = { NULL };
+		gwt_resp_t ar;
+		char err[256];
+		unsigned long single = 0, summed = 0, summaries = 0;
+		const char *p;
+
+		assert_int_equal(gwt_request(&env, &gw, "norfolk", "auditor", "GET",
+		    "/v1/audit/search?op=auth-fail", ah, NULL, 0, &ar, err,
+		    sizeof(err)), 0);
+		assert_int_equal(ar.status, 200);
+		for (p = ar.body.data; (p = strstr(p, "\"data\":\"")) != NULL; ) {
+			unsigned char leaf[4096];
+			const char *end;
+			long n;
+
+			p += 8;
+			end = strchr(p, '"');
+			assert_non_null(end);
+			n = b64_decode(p, (size_t)(end - p), leaf, sizeof(leaf) - 1);
+			assert_true(n > 0);
+			leaf[n] = '\0';
+			if (strstr((char *)leaf, "\"reason\":\"no-certificate\"") != NULL)
+				single++;
+			else if ((p = strstr((char *)leaf, "\"reason\":\"no-certificate:")) != NULL) {
+				summed += strtoul(p + 25, NULL, 10);
+				summaries++;
+			}
+			p = end;
+		}
+		gwt_resp_free(&ar);
+		assert_true(single < 100);
+		assert_int_equal(single + summed, 100);
+		assert_true(summaries >= 1);
+	}
 	assert_still_serving();
 }
 

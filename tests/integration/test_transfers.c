@@ -996,6 +996,77 @@ test_receiver_refuses_forbidden_field(void **state)
 	tcl_close(&spol);
 }
 
+/* A peer may not overwrite a record the receiving area manages; the one
+ * exception is a record the receiver sent to that peer before (the person
+ * moves back). */
+static void
+test_managed_record_not_overwritten(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
+	tcl_t nprob, npol, sprob, spol;
+	char tid[TRANSFER_ID_LEN + 1];
+	buf_t body = BUF_INIT, out = BUF_INIT;
+	const char *area;
+	cJSON *t, *pe;
+
+	config_fast_retry(&f->env, "norfolk", 50, 400);
+	config_fast_retry(&f->env, "suffolk", 50, 400);
+	start_gw(f, 0, "norfolk");
+	start_gw(f, 1, "suffolk");
+	tcl_open(&nprob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&npol, &f->env, nfk, "norfolk", "agency-police");
+	tcl_open(&sprob, &f->env, sfk, "suffolk", "agency-probation");
+	tcl_open(&spol, &f->env, sfk, "suffolk", "agency-police");
+
+	/* Suffolk manages SHARED-0001; Norfolk holds a record of that id too. */
+	record_json(&body, "SHARED-0001", 1, 2);
+	area = strstr(body.data, "\"norfolk\"");
+	assert_non_null(area);
+	memcpy((char *)area + 1, "suffolk", 7);
+	assert_int_equal(tcl_call(&sprob, "PUT", "/v1/records/SHARED-0001",
+	    read_hdrs, body.data, body.len, &out), 201);
+	put_record(&nprob, "SHARED-0001", 1, 2);
+	assert_int_equal(start_transfer(&npol, "SHARED-0001", "suffolk", tid), 202);
+	t = wait_transfer(&npol, tid, 20000);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "rejected");
+	pe = cJSON_GetObjectItemCaseSensitive(t, "error");
+	assert_non_null(pe);
+	assert_string_equal(json_get_str(pe, "code"), "record-managed-here");
+	cJSON_Delete(t);
+	/* Suffolk's record is untouched: still version 1, still Suffolk's. */
+	buf_reset(&out);
+	assert_int_equal(tcl_call(&spol, "GET", "/v1/records/SHARED-0001",
+	    read_hdrs, NULL, 0, &out), 200);
+	assert_non_null(strstr(out.data, "\"version\":1"));
+	assert_non_null(strstr(out.data, "\"managing_area\":\"suffolk\""));
+
+	/* Moving back: Norfolk sends BACK-0001 to Suffolk, then Suffolk sends
+	 * it back; Norfolk accepts, because it sent that record there. */
+	put_record(&nprob, "BACK-0001", 1, 2);
+	assert_int_equal(start_transfer(&npol, "BACK-0001", "suffolk", tid), 202);
+	t = wait_transfer(&npol, tid, 20000);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "delivered");
+	cJSON_Delete(t);
+	assert_int_equal(start_transfer(&spol, "BACK-0001", "norfolk", tid), 202);
+	t = wait_transfer(&spol, tid, 20000);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "delivered");
+	cJSON_Delete(t);
+	buf_reset(&out);
+	assert_int_equal(tcl_call(&npol, "GET", "/v1/records/BACK-0001",
+	    read_hdrs, NULL, 0, &out), 200);
+	assert_non_null(strstr(out.data, "\"version\":2"));
+	buf_free(&body);
+	buf_free(&out);
+	tcl_close(&nprob);
+	tcl_close(&npol);
+	tcl_close(&sprob);
+	tcl_close(&spol);
+}
+
 /* Build a transfer body from `from` to `to` for a fresh synthetic record
  * and sign it with the key file keyrel (under the quickstart folder). */
 static void
@@ -1353,6 +1424,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_signatures_and_replay,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_receiver_refuses_forbidden_field,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_managed_record_not_overwritten,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_peer_refused,
 		    setup3, teardown),

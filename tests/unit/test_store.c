@@ -229,6 +229,23 @@ test_records(void **state)
 	assert_int_equal(rec.erased, 0);
 	assert_string_equal(rec.json.data, "{\"v\":1}");
 	buf_free(&rec.json);
+	/* ...but neither is in the clear in the database. */
+	{
+		char p[512];
+		sqlite3 *db;
+		sqlite3_stmt *st;
+
+		snprintf(p, sizeof(p), "%s/store.db", dir);
+		assert_int_equal(sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL),
+		    SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT category, level FROM"
+		    " records WHERE id = 'NFK-1'", -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 0);
+		assert_int_equal(sqlite3_column_int(st, 1), 0);
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
 
 	/* Create-only on a live record; stale and right versions. */
 	assert_int_equal(put(s, "NFK-1", STORE_VERSION_ABSENT, "{}").status,

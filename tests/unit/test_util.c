@@ -147,6 +147,21 @@ test_fileio_and_keyfile(void **state)
 	assert_int_equal(file_read_all(path, 4, &data, &len), -1);
 	assert_int_equal(errno, EFBIG);
 	assert_int_equal(file_check_private(path), -1);
+	/* file_read_private: mode checked on the open file, no symlinks. */
+	assert_int_equal(file_read_private(path, 100, &data, &len), -1);
+	assert_int_equal(errno, EPERM);
+	chmod(path, 0600);
+	assert_int_equal(file_read_private(path, 100, &data, &len), 0);
+	free(data);
+	{
+		char link[300];
+		assert_int_equal(file_join(link, sizeof(link), dir, "link"), 0);
+		assert_int_equal(symlink(path, link), 0);
+		assert_int_equal(file_read_private(link, 100, &data, &len), -1);
+		assert_int_equal(errno, ELOOP);
+		unlink(link);
+	}
+	unlink(path);
 
 	assert_int_equal(file_join(path, sizeof(path), dir, "store.key"), 0);
 	assert_int_equal(keyfile_create_aead(path), 0);
