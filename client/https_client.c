@@ -22,6 +22,7 @@
 
 #include "client/https_client.h"
 #include "crypto/identity.h"
+#include "util/errmsg.h"
 #include "util/fileio.h"
 
 #define PEM_FILE_MAX (1u << 20)
@@ -50,21 +51,7 @@ struct xfer {
 
 static int ctx_ex_index = -1;
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static int global_rc = -1;
@@ -320,12 +307,12 @@ check_cert_key(const char *certfile, const char *keyfile, char *err,
 	int rc = -1;
 
 	if (file_read_all(certfile, PEM_FILE_MAX, &pem, &len) < 0) {
-		set_err(err, errlen, "%s: %s", certfile, strerror(errno));
+		errmsg_set(err, errlen, "%s: %s", certfile, strerror(errno));
 		goto out;
 	}
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
 	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
-		set_err(err, errlen, "%s: not a PEM certificate", certfile);
+		errmsg_set(err, errlen, "%s: not a PEM certificate", certfile);
 		goto out;
 	}
 	BIO_free(bio);
@@ -333,22 +320,22 @@ check_cert_key(const char *certfile, const char *keyfile, char *err,
 	free(pem);
 	pem = NULL;
 	if (file_check_private(keyfile) < 0) {
-		set_err(err, errlen, "%s: %s", keyfile, errno == EPERM ?
+		errmsg_set(err, errlen, "%s: %s", keyfile, errno == EPERM ?
 		    "key file readable by group or others (want 0600)" :
 		    strerror(errno));
 		goto out;
 	}
 	if (file_read_all(keyfile, PEM_FILE_MAX, &pem, &len) < 0) {
-		set_err(err, errlen, "%s: %s", keyfile, strerror(errno));
+		errmsg_set(err, errlen, "%s: %s", keyfile, strerror(errno));
 		goto out;
 	}
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
 	    (k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
-		set_err(err, errlen, "%s: not a PEM private key", keyfile);
+		errmsg_set(err, errlen, "%s: not a PEM private key", keyfile);
 		goto out;
 	}
 	if (X509_check_private_key(x, k) != 1) {
-		set_err(err, errlen, "%s does not match %s", keyfile, certfile);
+		errmsg_set(err, errlen, "%s does not match %s", keyfile, certfile);
 		goto out;
 	}
 	rc = 0;
@@ -373,12 +360,12 @@ check_root(const char *rootfile, char *err, size_t errlen)
 	int rc = -1;
 
 	if (file_read_all(rootfile, PEM_FILE_MAX, &pem, &len) < 0) {
-		set_err(err, errlen, "%s: %s", rootfile, strerror(errno));
+		errmsg_set(err, errlen, "%s: %s", rootfile, strerror(errno));
 		return -1;
 	}
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
 	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
-		set_err(err, errlen, "%s: not a PEM certificate", rootfile);
+		errmsg_set(err, errlen, "%s: not a PEM certificate", rootfile);
 	else
 		rc = 0;
 	X509_free(x);
@@ -399,13 +386,13 @@ load_crls(https_client_t *c, const char *const *files, size_t n, char *err,
 	if (n == 0)
 		return 0;
 	if ((c->crls = sk_X509_CRL_new_null()) == NULL) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		if (files[i] == NULL ||
 		    file_read_all(files[i], 64u << 20, &pem, &len) < 0) {
-			set_err(err, errlen, "%s: %s", files[i] ? files[i] :
+			errmsg_set(err, errlen, "%s: %s", files[i] ? files[i] :
 			    "(null)", files[i] ? strerror(errno) : "no file");
 			return -1;
 		}
@@ -414,12 +401,12 @@ load_crls(https_client_t *c, const char *const *files, size_t n, char *err,
 		BIO_free(bio);
 		free(pem);
 		if (crl == NULL) {
-			set_err(err, errlen, "%s: not a PEM CRL", files[i]);
+			errmsg_set(err, errlen, "%s: not a PEM CRL", files[i]);
 			return -1;
 		}
 		if (sk_X509_CRL_push(c->crls, crl) <= 0) {
 			X509_CRL_free(crl);
-			set_err(err, errlen, "out of memory");
+			errmsg_set(err, errlen, "out of memory");
 			return -1;
 		}
 	}
@@ -434,20 +421,20 @@ https_client_new(const https_client_options_t *opt, char *err, size_t errlen)
 	char why[128];
 
 	if (https_global_init() < 0) {
-		set_err(err, errlen, "libcurl initialisation failed "
+		errmsg_set(err, errlen, "libcurl initialisation failed "
 		    "(libcurl must use OpenSSL)");
 		return NULL;
 	}
 	if (opt == NULL || opt->cert == NULL || opt->key == NULL ||
 	    opt->root == NULL) {
-		set_err(err, errlen, "certificate, key and root are required");
+		errmsg_set(err, errlen, "certificate, key and root are required");
 		return NULL;
 	}
 	if (opt->expect_identity != NULL &&
 	    (identity_parse(opt->expect_identity,
 	    strlen(opt->expect_identity), &id, why, sizeof(why)) < 0 ||
 	    id.kind != IDENTITY_GATEWAY)) {
-		set_err(err, errlen, "expected identity %s is not a gateway "
+		errmsg_set(err, errlen, "expected identity %s is not a gateway "
 		    "identity", opt->expect_identity);
 		return NULL;
 	}
@@ -455,7 +442,7 @@ https_client_new(const https_client_options_t *opt, char *err, size_t errlen)
 	    check_root(opt->root, err, errlen) < 0)
 		return NULL;
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	c->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms :
@@ -469,14 +456,14 @@ https_client_new(const https_client_options_t *opt, char *err, size_t errlen)
 	    (c->root = dup_str(opt->root)) == NULL ||
 	    (opt->expect_identity != NULL &&
 	    (c->expect = dup_str(opt->expect_identity)) == NULL)) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		goto fail;
 	}
 	if (load_crls(c, opt->crls, opt->crls ? opt->n_crls : 0, err,
 	    errlen) < 0)
 		goto fail;
 	if ((c->easy = curl_easy_init()) == NULL) {
-		set_err(err, errlen, "curl_easy_init failed");
+		errmsg_set(err, errlen, "curl_easy_init failed");
 		goto fail;
 	}
 	return c;
@@ -597,14 +584,14 @@ https_cert_uri(const char *certfile, char *out, size_t outlen, char *err,
 	int rc = -1;
 
 	if (file_read_all(certfile, PEM_FILE_MAX, &pem, &len) < 0) {
-		set_err(err, errlen, "%s: %s", certfile, strerror(errno));
+		errmsg_set(err, errlen, "%s: %s", certfile, strerror(errno));
 		return -1;
 	}
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
 	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
-		set_err(err, errlen, "%s: not a PEM certificate", certfile);
+		errmsg_set(err, errlen, "%s: not a PEM certificate", certfile);
 	else if (cert_single_uri(x, out, outlen, &reason) < 0)
-		set_err(err, errlen, "%s: %s", certfile, reason);
+		errmsg_set(err, errlen, "%s: %s", certfile, reason);
 	else
 		rc = 0;
 	X509_free(x);
@@ -763,7 +750,7 @@ finish_transfer(https_client_t *c, CURL *e, CURLcode cr, struct xfer *x,
 
 	x->retryable = 0;
 	if (x->too_large || cr == CURLE_FILESIZE_EXCEEDED) {
-		set_err(err, errlen, "response larger than %zu bytes", x->max);
+		errmsg_set(err, errlen, "response larger than %zu bytes", x->max);
 		return -1;
 	}
 	if (cr != CURLE_OK) {
@@ -777,15 +764,15 @@ finish_transfer(https_client_t *c, CURL *e, CURLcode cr, struct xfer *x,
 		    (cr == CURLE_PEER_FAILED_VERIFICATION ||
 		    cr == CURLE_SSL_CONNECT_ERROR ||
 		    cr == CURLE_SSL_CACERT_BADFILE))
-			set_err(err, errlen, "%s", c->verify_err);
+			errmsg_set(err, errlen, "%s", c->verify_err);
 		else
-			set_err(err, errlen, "%s", errbuf[0] ? errbuf :
+			errmsg_set(err, errlen, "%s", errbuf[0] ? errbuf :
 			    curl_easy_strerror(cr));
 		return -1;
 	}
 	if (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
 	    status < 100 || status > 599) {
-		set_err(err, errlen, "no valid HTTP status");
+		errmsg_set(err, errlen, "no valid HTTP status");
 		return -1;
 	}
 	x->resp->status = status;
@@ -808,11 +795,11 @@ https_client_request(https_client_t *c, const https_request_t *req,
 
 	response_init(resp, c->max_response + 1);
 	if (req == NULL || req->url == NULL || !method_ok(req->method)) {
-		set_err(err, errlen, "bad request method or URL");
+		errmsg_set(err, errlen, "bad request method or URL");
 		return -1;
 	}
 	if (build_headers(req, &hdrs) < 0) {
-		set_err(err, errlen, "bad header (want \"Name: value\", no CR/LF)");
+		errmsg_set(err, errlen, "bad header (want \"Name: value\", no CR/LF)");
 		return -1;
 	}
 	x.resp = resp;
@@ -823,7 +810,7 @@ https_client_request(https_client_t *c, const https_request_t *req,
 	/* reset keeps the live connections: keep-alive across requests */
 	curl_easy_reset(c->easy);
 	if (setup_easy(c, c->easy, req, hdrs, &x, errbuf) < 0) {
-		set_err(err, errlen, "libcurl refused an option");
+		errmsg_set(err, errlen, "libcurl refused an option");
 		goto out;
 	}
 	cr = curl_easy_perform(c->easy);
@@ -912,11 +899,11 @@ https_batch_new(https_client_t *c, size_t max_in_flight, char *err,
 	https_batch_t *b;
 
 	if (c == NULL || max_in_flight < 1 || max_in_flight > 256) {
-		set_err(err, errlen, "concurrency must be 1..256");
+		errmsg_set(err, errlen, "concurrency must be 1..256");
 		return NULL;
 	}
 	if ((b = calloc(1, sizeof(*b))) == NULL) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	b->c = c;
@@ -928,7 +915,7 @@ https_batch_new(https_client_t *c, size_t max_in_flight, char *err,
 	    (long)max_in_flight) != CURLM_OK ||
 	    curl_multi_setopt(b->multi, CURLMOPT_PIPELINING,
 	    (long)CURLPIPE_NOTHING) != CURLM_OK) {
-		set_err(err, errlen, "curl_multi_init failed");
+		errmsg_set(err, errlen, "curl_multi_init failed");
 		https_batch_free(b);
 		return NULL;
 	}

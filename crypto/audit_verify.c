@@ -15,26 +15,14 @@
 
 #include "crypto/proof_json.h"
 #include "util/b64.h"
+#include "util/errmsg.h"
 #include "util/json.h"
 
 #define LEAF_B64_MAX (B64_ENCODED_SIZE(AUDIT_VERIFY_MAX_LEAF) - 1)
 #define BUNDLE_DEPTH 4
 #define SEARCH_DEPTH 4
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void
 root_b64(const merkle_hash_t root, char out[B64_ENCODED_SIZE(MERKLE_HASH_LEN)])
@@ -52,22 +40,22 @@ audit_verify_checkpoint(const note_verifier_t *v, const char *note,
 
 	memset(out, 0, sizeof(*out));
 	if (note == NULL || len == 0 || len > NOTE_MAX_SIZE) {
-		set_err(err, errlen, "checkpoint: empty or larger than %d bytes",
+		errmsg_set(err, errlen, "checkpoint: empty or larger than %d bytes",
 		    NOTE_MAX_SIZE);
 		return -1;
 	}
 	if (note_open(v, note, len, &body_len, why, sizeof(why)) < 0) {
-		set_err(err, errlen, "checkpoint signature: %s", why);
+		errmsg_set(err, errlen, "checkpoint signature: %s", why);
 		return -1;
 	}
 	if (checkpoint_parse(note, body_len, name, &out->size, out->root, why,
 	    sizeof(why)) < 0) {
-		set_err(err, errlen, "checkpoint (origin must be %s): %s", name,
+		errmsg_set(err, errlen, "checkpoint (origin must be %s): %s", name,
 		    why);
 		return -1;
 	}
 	if (strlen(name) >= sizeof(out->origin)) {
-		set_err(err, errlen, "checkpoint: origin too long");
+		errmsg_set(err, errlen, "checkpoint: origin too long");
 		return -1;
 	}
 	memcpy(out->origin, name, strlen(name) + 1);
@@ -84,30 +72,30 @@ audit_verify_leaf(const uint8_t *leaf, size_t len, uint64_t index, char *err,
 	int rc;
 
 	if (leaf == NULL || len == 0 || len > AUDIT_VERIFY_MAX_LEAF) {
-		set_err(err, errlen, "entry %" PRIu64 ": empty or longer than "
+		errmsg_set(err, errlen, "entry %" PRIu64 ": empty or longer than "
 		    "%d bytes", index, AUDIT_VERIFY_MAX_LEAF);
 		return -1;
 	}
 	if ((j = json_parse_strict((const char *)leaf, len,
 	    JSON_DEFAULT_MAX_DEPTH, why, sizeof(why))) == NULL) {
-		set_err(err, errlen, "entry %" PRIu64 ": not valid JSON (%s)",
+		errmsg_set(err, errlen, "entry %" PRIu64 ": not valid JSON (%s)",
 		    index, why);
 		return -1;
 	}
 	if (!cJSON_IsObject(j)) {
 		cJSON_Delete(j);
-		set_err(err, errlen, "entry %" PRIu64 ": not a JSON object",
+		errmsg_set(err, errlen, "entry %" PRIu64 ": not a JSON object",
 		    index);
 		return -1;
 	}
 	rc = json_get_int(j, "seq", 0, (int64_t)PROOF_JSON_MAX_INT, &seq);
 	cJSON_Delete(j);
 	if (rc != 0) {
-		set_err(err, errlen, "entry %" PRIu64 ": no valid \"seq\"", index);
+		errmsg_set(err, errlen, "entry %" PRIu64 ": no valid \"seq\"", index);
 		return -1;
 	}
 	if ((uint64_t)seq != index) {
-		set_err(err, errlen, "entry %" PRIu64 ": carries seq %" PRId64
+		errmsg_set(err, errlen, "entry %" PRIu64 ": carries seq %" PRId64
 		    " (entries removed, replaced or reordered)", index, seq);
 		return -1;
 	}
@@ -130,13 +118,13 @@ audit_walk_add(audit_walk_t *w, uint64_t index, const uint8_t *leaf,
 	merkle_hash_t h;
 
 	if (w->bad_index != AUDIT_INDEX_NONE) {
-		set_err(err, errlen, "entry %" PRIu64 ": the walk already "
+		errmsg_set(err, errlen, "entry %" PRIu64 ": the walk already "
 		    "failed at entry %" PRIu64, index, w->bad_index);
 		return -1;
 	}
 	if (index != w->f.size) {
 		w->bad_index = w->f.size;
-		set_err(err, errlen, "entry %" PRIu64 ": expected entry %"
+		errmsg_set(err, errlen, "entry %" PRIu64 ": expected entry %"
 		    PRIu64 " here", index, w->f.size);
 		return -1;
 	}
@@ -147,7 +135,7 @@ audit_walk_add(audit_walk_t *w, uint64_t index, const uint8_t *leaf,
 	merkle_leaf_hash(leaf, len, h);
 	if (merkle_frontier_append(&w->f, h, NULL, NULL) < 0) {
 		w->bad_index = index;
-		set_err(err, errlen, "entry %" PRIu64 ": tree full", index);
+		errmsg_set(err, errlen, "entry %" PRIu64 ": tree full", index);
 		return -1;
 	}
 	return 0;
@@ -181,14 +169,14 @@ audit_walk_page(audit_walk_t *w, const char *json, size_t len,
 
 	*count = 0;
 	if (start != w->f.size || w->bad_index != AUDIT_INDEX_NONE) {
-		set_err(err, errlen, "entries page at %" PRIu64 ": the walk is at %"
+		errmsg_set(err, errlen, "entries page at %" PRIu64 ": the walk is at %"
 		    PRIu64, start, w->f.size);
 		return -1;
 	}
 	if (proof_json_entries(json, len, start, max, page_entry, &pc, count,
 	    why, sizeof(why)) < 0) {
 		if (!pc.failed)
-			set_err(err, errlen, "entries from %" PRIu64 ": %s",
+			errmsg_set(err, errlen, "entries from %" PRIu64 ": %s",
 			    start, why);
 		return -1;
 	}
@@ -204,11 +192,11 @@ audit_walk_finish(const audit_walk_t *w, const audit_checkpoint_t *cp,
 	char got[B64_ENCODED_SIZE(MERKLE_HASH_LEN)];
 
 	if (w->bad_index != AUDIT_INDEX_NONE) {
-		set_err(err, errlen, "entry %" PRIu64 " failed", w->bad_index);
+		errmsg_set(err, errlen, "entry %" PRIu64 " failed", w->bad_index);
 		return -1;
 	}
 	if (w->f.size != cp->size) {
-		set_err(err, errlen, "%" PRIu64 " entries checked but the "
+		errmsg_set(err, errlen, "%" PRIu64 " entries checked but the "
 		    "checkpoint signs %" PRIu64 " (entry %" PRIu64 " missing)",
 		    w->f.size, cp->size, w->f.size < cp->size ? w->f.size :
 		    cp->size);
@@ -218,7 +206,7 @@ audit_walk_finish(const audit_walk_t *w, const audit_checkpoint_t *cp,
 	if (CRYPTO_memcmp(root, cp->root, MERKLE_HASH_LEN) != 0) {
 		root_b64(root, got);
 		root_b64(cp->root, want);
-		set_err(err, errlen, "the %" PRIu64 " entries hash to %s, not to "
+		errmsg_set(err, errlen, "the %" PRIu64 " entries hash to %s, not to "
 		    "the signed root %s: an entry was altered", cp->size, got,
 		    want);
 		return -1;
@@ -272,12 +260,12 @@ read_inclusion(const char *json, size_t len, uint64_t index, uint64_t size,
 
 	if (json == NULL || proof_json_inclusion(json, len, p, why,
 	    sizeof(why)) < 0) {
-		set_err(err, errlen, "entry %" PRIu64 ": inclusion proof "
+		errmsg_set(err, errlen, "entry %" PRIu64 ": inclusion proof "
 		    "unreadable: %s", index, json ? why : "missing");
 		return -1;
 	}
 	if (p->index != index || p->size != size) {
-		set_err(err, errlen, "entry %" PRIu64 ": inclusion proof is for "
+		errmsg_set(err, errlen, "entry %" PRIu64 ": inclusion proof is for "
 		    "index %" PRIu64 " in size %" PRIu64 ", not size %" PRIu64,
 		    index, p->index, p->size, size);
 		return -1;
@@ -298,7 +286,7 @@ audit_verify_inclusion_answer(const char *json, size_t len, uint64_t index,
 		return -1;
 	merkle_leaf_hash(leaf, leaf_len, lh);
 	if (merkle_verify_inclusion(index, size, lh, p.proof, p.n, root) < 0) {
-		set_err(err, errlen, "entry %" PRIu64 ": inclusion proof in the "
+		errmsg_set(err, errlen, "entry %" PRIu64 ": inclusion proof in the "
 		    "tree of %" PRIu64 " does not verify against the root",
 		    index, size);
 		return -1;
@@ -318,7 +306,7 @@ audit_verify_inclusion_at(const char *incl_json, size_t incl_len,
 	char why[AUDIT_VERIFY_ERR];
 
 	if (size > cp->size || size == 0) {
-		set_err(err, errlen, "size %" PRIu64 " is not in 1..%" PRIu64
+		errmsg_set(err, errlen, "size %" PRIu64 " is not in 1..%" PRIu64
 		    " (the signed size)", size, cp->size);
 		return -1;
 	}
@@ -333,13 +321,13 @@ audit_verify_inclusion_at(const char *incl_json, size_t incl_len,
 	memcpy(&at, cp, sizeof(at));
 	at.size = size;
 	if (audit_inclusion_root(index, size, lh, p.proof, p.n, at.root) < 0) {
-		set_err(err, errlen, "entry %" PRIu64 ": inclusion proof has the "
+		errmsg_set(err, errlen, "entry %" PRIu64 ": inclusion proof has the "
 		    "wrong length for size %" PRIu64, index, size);
 		return -1;
 	}
 	if (audit_verify_consistency_answer(cons_json, cons_len, &at, cp, why,
 	    sizeof(why)) < 0) {
-		set_err(err, errlen, "entry %" PRIu64 ": the tree of %" PRIu64
+		errmsg_set(err, errlen, "entry %" PRIu64 ": the tree of %" PRIu64
 		    " is not proved a prefix of the signed tree: %s", index,
 		    size, why);
 		return -1;
@@ -356,7 +344,7 @@ audit_verify_consistency_answer(const char *json, size_t len,
 	char why[AUDIT_VERIFY_ERR];
 
 	if (new_cp->size < old_cp->size) {
-		set_err(err, errlen, "the log shrank from %" PRIu64 " to %" PRIu64
+		errmsg_set(err, errlen, "the log shrank from %" PRIu64 " to %" PRIu64
 		    " entries (rolled back or truncated)", old_cp->size,
 		    new_cp->size);
 		return -1;
@@ -365,20 +353,20 @@ audit_verify_consistency_answer(const char *json, size_t len,
 		return 0;
 	if (json == NULL || proof_json_consistency(json, len, &p, why,
 	    sizeof(why)) < 0) {
-		set_err(err, errlen, "consistency proof %" PRIu64 " -> %" PRIu64
+		errmsg_set(err, errlen, "consistency proof %" PRIu64 " -> %" PRIu64
 		    " unreadable: %s", old_cp->size, new_cp->size,
 		    json ? why : "missing");
 		return -1;
 	}
 	if (p.from != old_cp->size || p.to != new_cp->size) {
-		set_err(err, errlen, "consistency proof is for %" PRIu64 " -> %"
+		errmsg_set(err, errlen, "consistency proof is for %" PRIu64 " -> %"
 		    PRIu64 ", not %" PRIu64 " -> %" PRIu64, p.from, p.to,
 		    old_cp->size, new_cp->size);
 		return -1;
 	}
 	if (merkle_verify_consistency(old_cp->size, new_cp->size, old_cp->root,
 	    new_cp->root, p.proof, p.n) < 0) {
-		set_err(err, errlen, "consistency proof %" PRIu64 " -> %" PRIu64
+		errmsg_set(err, errlen, "consistency proof %" PRIu64 " -> %" PRIu64
 		    " does not verify: the log was rewritten", old_cp->size,
 		    new_cp->size);
 		return -1;
@@ -401,20 +389,20 @@ read_indexed_leaf(const cJSON *item, size_t pos, uint64_t *index,
 	size_t members = 0, dlen;
 
 	if (!cJSON_IsObject(item)) {
-		set_err(err, errlen, "item %zu: not an object", pos);
+		errmsg_set(err, errlen, "item %zu: not an object", pos);
 		return -1;
 	}
 	cJSON_ArrayForEach(m, item) {
 		if (m->string == NULL || (strcmp(m->string, "index") != 0 &&
 		    strcmp(m->string, "data") != 0)) {
-			set_err(err, errlen, "item %zu: unknown member", pos);
+			errmsg_set(err, errlen, "item %zu: unknown member", pos);
 			return -1;
 		}
 		members++;
 	}
 	if (members != 2 || json_get_int(item, "index", 0,
 	    (int64_t)PROOF_JSON_MAX_INT, &ix) != 0) {
-		set_err(err, errlen, "item %zu: needs \"index\" (whole number) "
+		errmsg_set(err, errlen, "item %zu: needs \"index\" (whole number) "
 		    "and \"data\"", pos);
 		return -1;
 	}
@@ -424,7 +412,7 @@ read_indexed_leaf(const cJSON *item, size_t pos, uint64_t *index,
 	    (dlen = strlen(m->valuestring)) == 0 || dlen > LEAF_B64_MAX ||
 	    (n = b64_decode(m->valuestring, dlen, leaf,
 	    AUDIT_VERIFY_MAX_LEAF)) <= 0) {
-		set_err(err, errlen, "entry %" PRIu64 ": \"data\" is not "
+		errmsg_set(err, errlen, "entry %" PRIu64 ": \"data\" is not "
 		    "non-empty base64 of at most %d bytes", *index,
 		    AUDIT_VERIFY_MAX_LEAF);
 		return -1;
@@ -469,24 +457,24 @@ audit_search_answer(const char *json, size_t len, audit_hit_fn fn, void *ctx,
 	*count = 0;
 	*size = 0;
 	if (len > PROOF_JSON_MAX_BODY) {
-		set_err(err, errlen, "search answer too large");
+		errmsg_set(err, errlen, "search answer too large");
 		return -1;
 	}
 	if ((j = json_parse_strict(json, len, SEARCH_DEPTH, why,
 	    sizeof(why))) == NULL) {
-		set_err(err, errlen, "search answer: %s", why);
+		errmsg_set(err, errlen, "search answer: %s", why);
 		return -1;
 	}
 	if (exact_members(j, members, 2) < 0 ||
 	    json_get_int(j, "size", 0, (int64_t)PROOF_JSON_MAX_INT, &sz) != 0 ||
 	    !cJSON_IsArray(arr = cJSON_GetObjectItemCaseSensitive(j,
 	    "entries"))) {
-		set_err(err, errlen, "search answer: needs exactly \"size\" and "
+		errmsg_set(err, errlen, "search answer: needs exactly \"size\" and "
 		    "\"entries\"");
 		goto out;
 	}
 	if ((leaf = malloc(AUDIT_VERIFY_MAX_LEAF)) == NULL) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		goto out;
 	}
 	/* Pass 0 checks everything, pass 1 reports: no hit is handed on from
@@ -500,7 +488,7 @@ audit_search_answer(const char *json, size_t len, audit_hit_fn fn, void *ctx,
 			if (pass == 0) {
 				if ((n > 0 && index <= prev) ||
 				    index >= (uint64_t)sz) {
-					set_err(err, errlen, "search hit %zu: "
+					errmsg_set(err, errlen, "search hit %zu: "
 					    "index %" PRIu64 " out of order or "
 					    "beyond size %" PRId64, n, index, sz);
 					goto out;
@@ -510,7 +498,7 @@ audit_search_answer(const char *json, size_t len, audit_hit_fn fn, void *ctx,
 					goto out;
 				prev = index;
 			} else if (fn != NULL && fn(ctx, index, leaf, llen) < 0) {
-				set_err(err, errlen, "entry %" PRIu64
+				errmsg_set(err, errlen, "entry %" PRIu64
 				    ": rejected", index);
 				goto out;
 			}
@@ -616,13 +604,13 @@ audit_bundle_verify(const char *json, size_t len,
 	memset(res, 0, sizeof(*res));
 	res->bad_index = AUDIT_INDEX_NONE;
 	if (json == NULL || len == 0 || len > AUDIT_BUNDLE_MAX) {
-		set_err(err, errlen, "bundle: empty or larger than %u bytes",
+		errmsg_set(err, errlen, "bundle: empty or larger than %u bytes",
 		    AUDIT_BUNDLE_MAX);
 		return -1;
 	}
 	if ((j = json_parse_strict(json, len, BUNDLE_DEPTH, why,
 	    sizeof(why))) == NULL) {
-		set_err(err, errlen, "bundle is not valid JSON (truncated?): %s",
+		errmsg_set(err, errlen, "bundle is not valid JSON (truncated?): %s",
 		    why);
 		return -1;
 	}
@@ -634,23 +622,23 @@ audit_bundle_verify(const char *json, size_t len,
 	    "checkpoint")) ||
 	    !cJSON_IsArray(arr = cJSON_GetObjectItemCaseSensitive(j,
 	    "entries"))) {
-		set_err(err, errlen, "bundle: needs exactly the string members "
+		errmsg_set(err, errlen, "bundle: needs exactly the string members "
 		    "format, vkey, checkpoint and the array entries");
 		goto out;
 	}
 	if (strcmp(fmt->valuestring, AUDIT_BUNDLE_FORMAT) != 0) {
-		set_err(err, errlen, "bundle: format is not %s",
+		errmsg_set(err, errlen, "bundle: format is not %s",
 		    AUDIT_BUNDLE_FORMAT);
 		goto out;
 	}
 	if ((own = note_verifier_parse(vk->valuestring,
 	    strlen(vk->valuestring), why, sizeof(why))) == NULL) {
-		set_err(err, errlen, "bundle: bad vkey line: %s", why);
+		errmsg_set(err, errlen, "bundle: bad vkey line: %s", why);
 		goto out;
 	}
 	if (trusted != NULL && strcmp(note_verifier_name(trusted),
 	    note_verifier_name(own)) != 0) {
-		set_err(err, errlen, "bundle: its key %s is not the trusted key "
+		errmsg_set(err, errlen, "bundle: its key %s is not the trusted key "
 		    "%s", note_verifier_name(own), note_verifier_name(trusted));
 		goto out;
 	}
@@ -662,14 +650,14 @@ audit_bundle_verify(const char *json, size_t len,
 	    strlen(ck->valuestring), &res->cp, err, errlen) < 0)
 		goto out;
 	if ((leaf = malloc(AUDIT_VERIFY_MAX_LEAF)) == NULL) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		goto out;
 	}
 	audit_walk_init(&w);
 	cJSON_ArrayForEach(item, arr) {
 		if (pos >= res->cp.size) {
 			res->bad_index = pos;
-			set_err(err, errlen, "entry %zu: beyond the signed size "
+			errmsg_set(err, errlen, "entry %zu: beyond the signed size "
 			    "%" PRIu64, pos, res->cp.size);
 			goto out;
 		}

@@ -6,25 +6,13 @@
 #include <string.h>
 
 #include "util/b64.h"
+#include "util/errmsg.h"
 #include "util/json.h"
 
 /* Objects nest at most two deep: answer, entries array, entry. */
 #define MAX_DEPTH 4
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* obj is an object whose members are exactly names[0..n). */
 static int
@@ -35,7 +23,7 @@ exact_members(const cJSON *obj, const char *what, const char *const *names,
 	size_t i, seen = 0;
 
 	if (!cJSON_IsObject(obj)) {
-		set_err(err, errlen, "%s is not a JSON object", what);
+		errmsg_set(err, errlen, "%s is not a JSON object", what);
 		return -1;
 	}
 	cJSON_ArrayForEach(m, obj) {
@@ -43,13 +31,13 @@ exact_members(const cJSON *obj, const char *what, const char *const *names,
 			if (strcmp(m->string, names[i]) == 0)
 				break;
 		if (i == n) {
-			set_err(err, errlen, "unexpected member \"%.40s\"", m->string);
+			errmsg_set(err, errlen, "unexpected member \"%.40s\"", m->string);
 			return -1;
 		}
 		seen++;	/* json_parse_strict has refused duplicates */
 	}
 	if (seen != n) {
-		set_err(err, errlen, "%s lacks a required member", what);
+		errmsg_set(err, errlen, "%s lacks a required member", what);
 		return -1;
 	}
 	return 0;
@@ -62,7 +50,7 @@ get_u53(const cJSON *obj, const char *key, uint64_t *out, char *err,
 	int64_t v;
 
 	if (json_get_int(obj, key, 0, (int64_t)PROOF_JSON_MAX_INT, &v) != 0) {
-		set_err(err, errlen, "\"%s\" is not a whole number in range", key);
+		errmsg_set(err, errlen, "\"%s\" is not a whole number in range", key);
 		return -1;
 	}
 	*out = (uint64_t)v;
@@ -78,18 +66,18 @@ get_proof(const cJSON *obj, merkle_hash_t *proof, size_t *n, char *err,
 
 	*n = 0;
 	if (!cJSON_IsArray(a)) {
-		set_err(err, errlen, "\"%s\" is not an array", "proof");
+		errmsg_set(err, errlen, "\"%s\" is not an array", "proof");
 		return -1;
 	}
 	cJSON_ArrayForEach(h, a) {
 		if (*n == MERKLE_MAX_PROOF) {
-			set_err(err, errlen, "%s has more than 64 hashes", "proof");
+			errmsg_set(err, errlen, "%s has more than 64 hashes", "proof");
 			return -1;
 		}
 		if (!cJSON_IsString(h) ||
 		    b64_decode(h->valuestring, strlen(h->valuestring), tmp,
 		    sizeof(tmp)) != MERKLE_HASH_LEN) {
-			set_err(err, errlen, "%s hash is not base64 of 32 bytes",
+			errmsg_set(err, errlen, "%s hash is not base64 of 32 bytes",
 			    "proof");
 			return -1;
 		}
@@ -106,12 +94,12 @@ parse(const char *json, size_t len, char *err, size_t errlen)
 	cJSON *root;
 
 	if (json == NULL || len > PROOF_JSON_MAX_BODY) {
-		set_err(err, errlen, "%s missing or too large", "answer");
+		errmsg_set(err, errlen, "%s missing or too large", "answer");
 		return NULL;
 	}
 	if ((root = json_parse_strict(json, len, MAX_DEPTH, why,
 	    sizeof(why))) == NULL)
-		set_err(err, errlen, "malformed JSON: %s", why);
+		errmsg_set(err, errlen, "malformed JSON: %s", why);
 	return root;
 }
 
@@ -132,7 +120,7 @@ proof_json_inclusion(const char *json, size_t len,
 	    get_proof(root, out->proof, &out->n, err, errlen) != 0)
 		goto done;
 	if (out->index >= out->size) {
-		set_err(err, errlen, "%s: index is not below size", "inclusion proof");
+		errmsg_set(err, errlen, "%s: index is not below size", "inclusion proof");
 		goto done;
 	}
 	ret = 0;
@@ -160,7 +148,7 @@ proof_json_consistency(const char *json, size_t len,
 	    get_proof(root, out->proof, &out->n, err, errlen) != 0)
 		goto done;
 	if (out->from == 0 || out->from > out->to) {
-		set_err(err, errlen, "%s: sizes are not 1 <= from <= to",
+		errmsg_set(err, errlen, "%s: sizes are not 1 <= from <= to",
 		    "consistency proof");
 		goto done;
 	}
@@ -191,23 +179,23 @@ walk_entries(const cJSON *arr, uint64_t start, proof_json_entry_fn fn,
 		    get_u53(e, "index", &idx, err, errlen) != 0)
 			return -1;
 		if (idx != want) {
-			set_err(err, errlen, "%s: indices are not consecutive from start",
+			errmsg_set(err, errlen, "%s: indices are not consecutive from start",
 			    "entries");
 			return -1;
 		}
 		if ((data = json_get_str(e, "data")) == NULL) {
-			set_err(err, errlen, "%s: \"data\" is not a string", "entries");
+			errmsg_set(err, errlen, "%s: \"data\" is not a string", "entries");
 			return -1;
 		}
 		dlen = strlen(data);
 		if (dlen == 0 || dlen > B64_ENCODED_SIZE(PROOF_JSON_MAX_LEAF) - 1 ||
 		    (n = b64_decode(data, dlen, leaf, PROOF_JSON_MAX_LEAF)) <= 0) {
-			set_err(err, errlen, "%s: \"data\" is not base64 of 1 to 65536 bytes",
+			errmsg_set(err, errlen, "%s: \"data\" is not base64 of 1 to 65536 bytes",
 			    "entries");
 			return -1;
 		}
 		if (fn != NULL && fn(ctx, idx, leaf, (size_t)n) != 0) {
-			set_err(err, errlen, "%s: entry rejected by caller", "entries");
+			errmsg_set(err, errlen, "%s: entry rejected by caller", "entries");
 			return -1;
 		}
 		want++;
@@ -230,7 +218,7 @@ proof_json_entries(const char *json, size_t len, uint64_t start,
 	if (max > PROOF_JSON_MAX_ENTRIES)
 		max = PROOF_JSON_MAX_ENTRIES;
 	if (start > PROOF_JSON_MAX_INT) {
-		set_err(err, errlen, "%s: start out of range", "entries");
+		errmsg_set(err, errlen, "%s: start out of range", "entries");
 		return -1;
 	}
 	if ((root = parse(json, len, err, errlen)) == NULL)
@@ -239,16 +227,16 @@ proof_json_entries(const char *json, size_t len, uint64_t start,
 		goto done;
 	arr = cJSON_GetObjectItemCaseSensitive(root, "entries");
 	if (!cJSON_IsArray(arr)) {
-		set_err(err, errlen, "\"%s\" is not an array", "entries");
+		errmsg_set(err, errlen, "\"%s\" is not an array", "entries");
 		goto done;
 	}
 	n = cJSON_GetArraySize(arr);
 	if (n < 0 || (size_t)n > max) {
-		set_err(err, errlen, "%s: more entries than asked for", "entries");
+		errmsg_set(err, errlen, "%s: more entries than asked for", "entries");
 		goto done;
 	}
 	if ((leaf = malloc(PROOF_JSON_MAX_LEAF)) == NULL) {
-		set_err(err, errlen, "%s: out of memory", "entries");
+		errmsg_set(err, errlen, "%s: out of memory", "entries");
 		goto done;
 	}
 	/* Check all, then deliver: the caller never sees part of a bad answer. */

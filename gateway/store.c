@@ -46,6 +46,7 @@
 #include "crypto/merkle.h"
 #include "crypto/note.h"
 #include "gateway/store_int.h"
+#include "util/errmsg.h"
 #include "util/fileio.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -223,17 +224,6 @@ struct store {
 
 /* ---------------------------------------------------------------- utils */
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int64_t
 mono_ms(void)
@@ -328,14 +318,14 @@ store_int_connect(const char *path, int flags, char *err, size_t errlen)
 
 	rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "%s: %s", path,
+		errmsg_set(err, errlen, "%s: %s", path,
 		    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
 		return NULL;
 	}
 	if (sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS) != SQLITE_OK ||
 	    sqlite3_extended_result_codes(db, 1) != SQLITE_OK) {
-		set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+		errmsg_set(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -353,7 +343,7 @@ store_int_prepare(sqlite3 *db, sqlite3_stmt **cache, const char *sql,
 	}
 	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, cache,
 	    NULL) != SQLITE_OK) {
-		set_err(err, errlen, "prepare: %s", sqlite3_errmsg(db));
+		errmsg_set(err, errlen, "prepare: %s", sqlite3_errmsg(db));
 		*cache = NULL;
 		return -1;
 	}
@@ -794,7 +784,7 @@ exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	char *msg = NULL;
 
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		set_err(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+		errmsg_set(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -815,7 +805,7 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 	/* The files hold ciphertext and metadata: keep them private.  WAL and
 	 * shared-memory files take the database file's mode. */
 	if (chmod(s->db_path, 0600) < 0) {
-		set_err(err, errlen, "%s: %s", s->db_path, strerror(errno));
+		errmsg_set(err, errlen, "%s: %s", s->db_path, strerror(errno));
 		goto err;
 	}
 	/* secure_delete=FAST zeroes deleted cells where that costs no extra
@@ -833,7 +823,7 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 	for (i = 0; i < W_NSTMT; i++)
 		if (sqlite3_prepare_v3(s->db, writer_sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
-			set_err(err, errlen, "prepare: %s",
+			errmsg_set(err, errlen, "prepare: %s",
 			    sqlite3_errmsg(s->db));
 			goto err;
 		}
@@ -853,14 +843,14 @@ create_schema(store_t *s, char *err, size_t errlen)
 
 	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) !=
 	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-		set_err(err, errlen, "%s: %s", s->db_path, sqlite3_errmsg(s->db));
+		errmsg_set(err, errlen, "%s: %s", s->db_path, sqlite3_errmsg(s->db));
 		sqlite3_finalize(st);
 		return -1;
 	}
 	ver = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (ver > STORE_SCHEMA_VERSION) {
-		set_err(err, errlen, "%s: schema version %d is newer than this "
+		errmsg_set(err, errlen, "%s: schema version %d is newer than this "
 		    "program (%d)", s->db_path, ver, STORE_SCHEMA_VERSION);
 		return -1;
 	}
@@ -1633,13 +1623,13 @@ open_checkpoint(store_t *s, const note_verifier_t *v, const char *note,
 
 	why[0] = '\0';
 	if (note_open(v, note, len, &body_len, why, sizeof(why)) < 0) {
-		set_err(err, errlen, "%s: signature does not verify (%s): "
+		errmsg_set(err, errlen, "%s: signature does not verify (%s): "
 		    "the checkpoint was altered", where, why);
 		return -1;
 	}
 	if (checkpoint_parse(note, body_len, s->origin, &out->size, out->root,
 	    why, sizeof(why)) < 0) {
-		set_err(err, errlen, "%s: bad checkpoint (%s)", where, why);
+		errmsg_set(err, errlen, "%s: bad checkpoint (%s)", where, why);
 		return -1;
 	}
 	out->have = 1;
@@ -1659,7 +1649,7 @@ load_checkpoints(store_t *s, const note_verifier_t *v, signed_cp_t *db_cp,
 	memset(file_cp, 0, sizeof(*file_cp));
 	if (sqlite3_prepare_v2(s->db, "SELECT size, note FROM checkpoints "
 	    "ORDER BY size DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
-		set_err(err, errlen, "checkpoints: %s", sqlite3_errmsg(s->db));
+		errmsg_set(err, errlen, "checkpoints: %s", sqlite3_errmsg(s->db));
 		return -1;
 	}
 	rc = sqlite3_step(st);
@@ -1668,7 +1658,7 @@ load_checkpoints(store_t *s, const note_verifier_t *v, signed_cp_t *db_cp,
 		const void *p = sqlite3_column_blob(st, 1);
 
 		if (n <= 0 || n > NOTE_MAX_SIZE || p == NULL) {
-			set_err(err, errlen, "store.db: latest checkpoint is "
+			errmsg_set(err, errlen, "store.db: latest checkpoint is "
 			    "malformed");
 			goto out;
 		}
@@ -1676,12 +1666,12 @@ load_checkpoints(store_t *s, const note_verifier_t *v, signed_cp_t *db_cp,
 		    db_cp, err, errlen) < 0)
 			goto out;
 		if (db_cp->size != (uint64_t)sqlite3_column_int64(st, 0)) {
-			set_err(err, errlen, "store.db: checkpoint row size "
+			errmsg_set(err, errlen, "store.db: checkpoint row size "
 			    "differs from its signed size");
 			goto out;
 		}
 	} else if (rc != SQLITE_DONE) {
-		set_err(err, errlen, "checkpoints: %s", sqlite3_errmsg(s->db));
+		errmsg_set(err, errlen, "checkpoints: %s", sqlite3_errmsg(s->db));
 		goto out;
 	}
 	if (file_read_all(s->ckpt_path, NOTE_MAX_SIZE, &data, &len) == 0) {
@@ -1689,12 +1679,12 @@ load_checkpoints(store_t *s, const note_verifier_t *v, signed_cp_t *db_cp,
 		    err, errlen) < 0)
 			goto out;
 	} else if (errno != ENOENT) {
-		set_err(err, errlen, "%s: %s", s->ckpt_path, strerror(errno));
+		errmsg_set(err, errlen, "%s: %s", s->ckpt_path, strerror(errno));
 		goto out;
 	} else {
 		/* store_init_keys writes one with the keys, so it is never
 		 * legitimately absent. */
-		set_err(err, errlen, "checkpoint.last is missing: the data "
+		errmsg_set(err, errlen, "checkpoint.last is missing: the data "
 		    "directory was tampered with (a wiped log would otherwise "
 		    "look new)%s", db_cp->have ? "; store.db holds signed "
 		    "checkpoints" : "");
@@ -1775,7 +1765,7 @@ check_root_at(const merkle_frontier_t *f, const signed_cp_t *cp,
 		return 0;
 	merkle_frontier_root(f, root);
 	if (memcmp(root, cp->root, MERKLE_HASH_LEN) != 0) {
-		set_err(err, errlen, "audit log altered: the first %" PRIu64
+		errmsg_set(err, errlen, "audit log altered: the first %" PRIu64
 		    " leaves do not hash to the root signed in %s", cp->size,
 		    where);
 		return -1;
@@ -1817,7 +1807,7 @@ verify_log(store_t *s, char *err, size_t errlen)
 	if (note_signer_vkey(s->signer, &vkey) < 0 ||
 	    (v = note_verifier_parse(vkey.data, vkey.len, why,
 	    sizeof(why))) == NULL) {
-		set_err(err, errlen, "audit.key: cannot derive verifier key");
+		errmsg_set(err, errlen, "audit.key: cannot derive verifier key");
 		goto out;
 	}
 	if (load_checkpoints(s, v, &db_cp, &file_cp, err, errlen) < 0)
@@ -1826,7 +1816,7 @@ verify_log(store_t *s, char *err, size_t errlen)
 	nc.db = s->db;
 	if (sqlite3_prepare_v2(s->db, "SELECT idx, data, hash FROM audit_leaves"
 	    " ORDER BY idx", -1, &st, NULL) != SQLITE_OK) {
-		set_err(err, errlen, "audit_leaves: %s", sqlite3_errmsg(s->db));
+		errmsg_set(err, errlen, "audit_leaves: %s", sqlite3_errmsg(s->db));
 		goto out;
 	}
 	merkle_frontier_init(&f);
@@ -1839,35 +1829,35 @@ verify_log(store_t *s, char *err, size_t errlen)
 		merkle_hash_t h;
 
 		if (idx < 0 || (uint64_t)idx != i) {
-			set_err(err, errlen, "audit log damaged: leaf %" PRIu64
+			errmsg_set(err, errlen, "audit log damaged: leaf %" PRIu64
 			    " is missing (leaves removed)", i);
 			goto out;
 		}
 		if (data == NULL || len <= 0) {
-			set_err(err, errlen, "audit log altered at index %"
+			errmsg_set(err, errlen, "audit log altered at index %"
 			    PRIu64 ": empty leaf", i);
 			goto out;
 		}
 		merkle_leaf_hash(data, (size_t)len, h);
 		if (hlen != MERKLE_HASH_LEN || hash == NULL ||
 		    memcmp(hash, h, MERKLE_HASH_LEN) != 0) {
-			set_err(err, errlen, "audit log altered at index %"
+			errmsg_set(err, errlen, "audit log altered at index %"
 			    PRIu64 ": the leaf does not match its stored hash", i);
 			goto out;
 		}
 		if (!leaf_seq_ok(data, (size_t)len, i)) {
-			set_err(err, errlen, "audit log altered at index %"
+			errmsg_set(err, errlen, "audit log altered at index %"
 			    PRIu64 ": the leaf there carries another seq "
 			    "(leaves replaced or reordered)", i);
 			goto out;
 		}
 		if (merkle_frontier_append(&f, h, check_node, &nc) < 0) {
-			set_err(err, errlen, "merkle_nodes: %s",
+			errmsg_set(err, errlen, "merkle_nodes: %s",
 			    sqlite3_errmsg(s->db));
 			goto out;
 		}
 		if (nc.mismatch) {
-			set_err(err, errlen, "audit log altered at index %"
+			errmsg_set(err, errlen, "audit log altered at index %"
 			    PRIu64 ": stored tree node (level %u, index %"
 			    PRIu64 ") does not match the leaves",
 			    nc.bad_index << nc.bad_level, nc.bad_level,
@@ -1881,17 +1871,17 @@ verify_log(store_t *s, char *err, size_t errlen)
 			goto out;
 	}
 	if (rc != SQLITE_DONE) {
-		set_err(err, errlen, "audit_leaves: %s", sqlite3_errmsg(s->db));
+		errmsg_set(err, errlen, "audit_leaves: %s", sqlite3_errmsg(s->db));
 		goto out;
 	}
 	if (i < top) {
 		if (file_cp.size > db_cp.size && i < file_cp.size)
-			set_err(err, errlen, "store.db was rolled back: it holds "
+			errmsg_set(err, errlen, "store.db was rolled back: it holds "
 			    "%" PRIu64 " audit leaves and checkpoints up to %"
 			    PRIu64 ", but checkpoint.last signed %" PRIu64, i,
 			    db_cp.size, file_cp.size);
 		else
-			set_err(err, errlen, "audit log truncated: %" PRIu64
+			errmsg_set(err, errlen, "audit log truncated: %" PRIu64
 			    " leaves stored but the signed checkpoint covers %"
 			    PRIu64 " (leaves removed from index %" PRIu64 ")",
 			    i, top, i);
@@ -1904,7 +1894,7 @@ verify_log(store_t *s, char *err, size_t errlen)
 	nr.node_hash = &node_st;
 	if (merkle_frontier_load(&loaded, i, store_int_node, &nr) < 0 ||
 	    !frontier_equal(&loaded, &f)) {
-		set_err(err, errlen, "audit log: stored tree nodes do not "
+		errmsg_set(err, errlen, "audit log: stored tree nodes do not "
 		    "rebuild the tree of %" PRIu64 " leaves", i);
 		goto out;
 	}
@@ -1976,23 +1966,23 @@ load_keys(store_t *s, char *err, size_t errlen)
 
 	if (file_join(path, sizeof(path), s->data_dir, "store.key") < 0 ||
 	    keyfile_load_aead(path, s->key, why, sizeof(why)) < 0) {
-		set_err(err, errlen, "store.key: %s", why);
+		errmsg_set(err, errlen, "store.key: %s", why);
 		return -1;
 	}
 	if (file_join(path, sizeof(path), s->data_dir, "audit.key") < 0 ||
 	    (k = keyfile_load_private(path, why, sizeof(why))) == NULL) {
-		set_err(err, errlen, "audit.key: %s", why);
+		errmsg_set(err, errlen, "audit.key: %s", why);
 		return -1;
 	}
 	if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
 		EVP_PKEY_free(k);
-		set_err(err, errlen, "audit.key: not an Ed25519 key");
+		errmsg_set(err, errlen, "audit.key: not an Ed25519 key");
 		return -1;
 	}
 	s->signer = note_signer_new(s->origin, k);
 	EVP_PKEY_free(k);
 	if (s->signer == NULL) {
-		set_err(err, errlen, "audit.key: cannot make a signer for %s",
+		errmsg_set(err, errlen, "audit.key: cannot make a signer for %s",
 		    s->origin);
 		return -1;
 	}
@@ -2013,11 +2003,11 @@ check_backup_mark(const char *data_dir, char *err, size_t errlen)
 	struct stat sb;
 
 	if (file_join(path, sizeof(path), data_dir, STORE_BACKUP_MARK) < 0) {
-		set_err(err, errlen, "store: data directory path too long");
+		errmsg_set(err, errlen, "store: data directory path too long");
 		return -1;
 	}
 	if (stat(path, &sb) == 0) {
-		set_err(err, errlen, "%s: this data directory is a copy made by "
+		errmsg_set(err, errlen, "%s: this data directory is a copy made by "
 		    "visorctl backup; the live gateway may have published audit "
 		    "checkpoints beyond it, and signing from here could fork the "
 		    "log.  Restore it with 'visorctl restore BACKUP DATA_DIR "
@@ -2026,7 +2016,7 @@ check_backup_mark(const char *data_dir, char *err, size_t errlen)
 		return -1;
 	}
 	if (errno != ENOENT) {
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		errmsg_set(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -2040,13 +2030,13 @@ store_prepare(const store_options_t *opt, char *err, size_t errlen)
 	pthread_condattr_t ca;
 	char origin[64];
 
-	set_err(err, errlen, "store: out of memory");
+	errmsg_set(err, errlen, "store: out of memory");
 	if (opt == NULL || opt->data_dir == NULL || opt->area == NULL) {
-		set_err(err, errlen, "store: data_dir and area are required");
+		errmsg_set(err, errlen, "store: data_dir and area are required");
 		return NULL;
 	}
 	if (!valid_area(opt->area)) {
-		set_err(err, errlen, "store: bad area name");
+		errmsg_set(err, errlen, "store: bad area name");
 		return NULL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -2096,7 +2086,7 @@ store_open(const store_options_t *opt, char *err, size_t errlen)
 	if (check_backup_mark(s->data_dir, err, errlen) < 0)
 		goto err;
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
-		set_err(err, errlen, "store: cannot start the writer thread");
+		errmsg_set(err, errlen, "store: cannot start the writer thread");
 		goto err;
 	}
 	s->started = 1;
@@ -2117,11 +2107,11 @@ store_check(const char *data_dir, const char *area, uint64_t *audit_size,
 
 	if (data_dir == NULL || area == NULL ||
 	    file_join(path, sizeof(path), data_dir, "store.db") < 0) {
-		set_err(err, errlen, "store: bad data directory or area");
+		errmsg_set(err, errlen, "store: bad data directory or area");
 		return -1;
 	}
 	if (stat(path, &sb) < 0) {
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		errmsg_set(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	memset(&o, 0, sizeof(o));
@@ -2166,40 +2156,40 @@ store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
 
 	if (data_dir == NULL || area == NULL || vkey == NULL ||
 	    !valid_area(area)) {
-		set_err(err, errlen, "store: bad data directory or area");
+		errmsg_set(err, errlen, "store: bad data directory or area");
 		return -1;
 	}
 	snprintf(origin, sizeof(origin), "visor.%s/audit", area);
 	if (file_join(skey, sizeof(skey), data_dir, "store.key") < 0 ||
 	    file_join(akey, sizeof(akey), data_dir, "audit.key") < 0) {
-		set_err(err, errlen, "store: data directory path too long");
+		errmsg_set(err, errlen, "store: data directory path too long");
 		return -1;
 	}
 	if (stat(skey, &sb) == 0 || stat(akey, &sb) == 0) {
-		set_err(err, errlen, "%s: keys exist already; refusing to "
+		errmsg_set(err, errlen, "%s: keys exist already; refusing to "
 		    "overwrite", data_dir);
 		return -1;
 	}
 	if (file_mkdirs(data_dir, 0700) < 0) {
-		set_err(err, errlen, "%s: %s", data_dir, strerror(errno));
+		errmsg_set(err, errlen, "%s: %s", data_dir, strerror(errno));
 		return -1;
 	}
 	if ((k = keyfile_generate("ed25519")) == NULL ||
 	    (signer = note_signer_new(origin, k)) == NULL) {
-		set_err(err, errlen, "audit.key: cannot generate an Ed25519 key");
+		errmsg_set(err, errlen, "audit.key: cannot generate an Ed25519 key");
 		goto out;
 	}
 	if (keyfile_create_aead(skey) < 0) {
-		set_err(err, errlen, "%s: %s", skey, strerror(errno));
+		errmsg_set(err, errlen, "%s: %s", skey, strerror(errno));
 		goto out;
 	}
 	if (keyfile_write_private(akey, k) < 0) {
-		set_err(err, errlen, "%s: %s", akey, strerror(errno));
+		errmsg_set(err, errlen, "%s: %s", akey, strerror(errno));
 		unlink(skey);
 		goto out;
 	}
 	if (note_signer_vkey(signer, vkey) < 0) {
-		set_err(err, errlen, "audit.key: cannot format the verifier key");
+		errmsg_set(err, errlen, "audit.key: cannot format the verifier key");
 		goto out;
 	}
 	/* A signed checkpoint of the empty log from the first moment: a data
@@ -2210,7 +2200,7 @@ store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
 	    checkpoint_format(origin, 0, root, &body) < 0 ||
 	    note_sign(signer, body.data, body.len, &note) < 0 ||
 	    file_write_atomic(ckpt, note.data, note.len, 0600) < 0) {
-		set_err(err, errlen, "checkpoint.last: cannot write the first "
+		errmsg_set(err, errlen, "checkpoint.last: cannot write the first "
 		    "checkpoint");
 		goto out;
 	}
