@@ -50,6 +50,23 @@ reqctx_sha256_hex(const void *data, size_t len, char out[65])
 	out[64] = '\0';
 }
 
+cJSON *
+reqctx_parse_stored(const store_record_t *rec)
+{
+	char err[128];
+	cJSON *j = json_parse_strict(rec->json.data, rec->json.len, 64, err,
+	    sizeof(err));
+
+	if (j == NULL)
+		return NULL;
+	cJSON_DeleteItemFromObjectCaseSensitive(j, "version");
+	if (cJSON_AddNumberToObject(j, "version", (double)rec->version) == NULL) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
 void
 reqctx_today(char out[11])
 {

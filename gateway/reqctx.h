@@ -44,6 +44,11 @@ void reqctx_audit_then_reply(gw_request_t *r, const audit_entry_t *e,
 void reqctx_audit_then_error(gw_request_t *r, const audit_entry_t *e,
     int status, const char *code, const char *message);
 
+/* Parse a stored record (trusted JSON from our store) and put its version
+ * back in: the store keeps the version outside the sealed content.  A new
+ * tree (caller frees with cJSON_Delete), or NULL if unreadable. */
+cJSON *reqctx_parse_stored(const store_record_t *rec);
+
 /* SHA-256 hex of data. */
 void reqctx_sha256_hex(const void *data, size_t len, char out[65]);
 

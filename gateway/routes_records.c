@@ -44,26 +44,6 @@ record_free(store_record_t *rec)
 	buf_free(&rec->json);
 }
 
-/* Parse a stored record and put its version back in (the store keeps the
- * version outside the sealed content). */
-static cJSON *
-record_parse_stored(gw_request_t *r, const store_record_t *rec)
-{
-	char err[128];
-	cJSON *j = json_parse_strict(rec->json.data, rec->json.len, 64, err,
-	    sizeof(err));
-
-	if (j == NULL)
-		return NULL;
-	cJSON_DeleteItemFromObjectCaseSensitive(j, "version");
-	if (cJSON_AddNumberToObject(j, "version", (double)rec->version) == NULL) {
-		cJSON_Delete(j);
-		return NULL;
-	}
-	(void)r;
-	return j;
-}
-
 static int
 parse_if_match(const char *h, uint64_t *out)
 {
@@ -161,7 +141,7 @@ route_get(gw_request_t *r, const char *id)
 		reqctx_audit_then_error(r, &e, 404, "not-found", "no such record");
 		return;
 	}
-	if ((doc = record_parse_stored(r, &rec)) == NULL) {
+	if ((doc = reqctx_parse_stored(&rec)) == NULL) {
 		record_free(&rec);
 		gw_reply_error(r, 503, "store-unavailable", "stored record unreadable");
 		return;
@@ -405,7 +385,7 @@ route_write(gw_request_t *r, const char *id, write_state_t *ws)
 		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
 		goto out;
 	}
-	if (rc == 0 && !rec.erased && (current = record_parse_stored(r, &rec)) == NULL) {
+	if (rc == 0 && !rec.erased && (current = reqctx_parse_stored(&rec)) == NULL) {
 		gw_reply_error(r, 503, "store-unavailable", "stored record unreadable");
 		goto out;
 	}
@@ -578,7 +558,7 @@ route_erase(gw_request_t *r, const char *id)
 		    "If-Match does not match the current version");
 		goto out;
 	}
-	if ((current = record_parse_stored(r, &rec)) == NULL) {
+	if ((current = reqctx_parse_stored(&rec)) == NULL) {
 		gw_reply_error(r, 503, "store-unavailable", "stored record unreadable");
 		goto out;
 	}
@@ -655,7 +635,7 @@ route_record_history(gw_request_t *r, const char *id)
 		goto out;
 	}
 	if (!rec.erased) {
-		if ((current = record_parse_stored(r, &rec)) == NULL ||
+		if ((current = reqctx_parse_stored(&rec)) == NULL ||
 		    policy_filter(gw_req_gen(r)->policy, &c.preq, current, &d) < 0) {
 			gw_reply_error(r, 503, "store-unavailable", "cannot evaluate");
 			goto out;

@@ -127,8 +127,7 @@ route_transfers_post(gw_request_t *r)
 		gw_reply_error(r, 404, "not-found", "no such record");
 		goto out;
 	}
-	if ((doc = json_parse_strict(rec.json.data, rec.json.len, 64, err, sizeof(err))) == NULL ||
-	    cJSON_AddNumberToObject(doc, "version", (double)rec.version) == NULL) {
+	if ((doc = reqctx_parse_stored(&rec)) == NULL) {
 		gw_reply_error(r, 503, "store-unavailable", "stored record unreadable");
 		goto out;
 	}
