@@ -1113,6 +1113,9 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 	so.area = g->cfg->area;
 	so.checkpoint_interval_ms = g->cfg->checkpoint_interval_ms;
 	so.outbox_max = g->cfg->outbox_max;
+	/* 0 MiB turns the cache off (0 bytes would mean the default). */
+	so.record_cache_bytes = g->cfg->record_cache_mib == 0 ?
+	    STORE_CACHE_NONE : (size_t)g->cfg->record_cache_mib << 20;
 	if ((s->gw.store = store_open(&so, err, errlen)) == NULL)
 		goto fail;
 	s->n_workers = g->cfg->threads;

@@ -40,7 +40,13 @@ typedef struct {
 	unsigned checkpoint_interval_ms;	/* 0: 1000 */
 	size_t max_batch;	/* jobs per group commit; 0: 512 */
 	size_t outbox_max;	/* queued transfers beyond this are STORE_FULL; 0: 100000 */
+	size_t record_cache_bytes;	/* current records kept in memory,
+					   sealed; 0: STORE_CACHE_DEFAULT_BYTES;
+					   STORE_CACHE_NONE: no cache */
 } store_options_t;
+
+#define STORE_CACHE_DEFAULT_BYTES ((size_t)32 << 20)
+#define STORE_CACHE_NONE SIZE_MAX
 
 /* Status of a job. */
 enum {

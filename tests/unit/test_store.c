@@ -830,22 +830,22 @@ test_tamper_flip_byte(void **state)
 	free(dir);
 }
 
+/* Rewrite leaf idx's op and its stored hash, as an attacker with write
+ * access to the file would, so the leaf matches its own hash. */
 static void
-test_tamper_rehashed_leaf(void **state)
+rehash_leaf(const char *dir, int idx)
 {
-	char *dir = store_with_entries(10), err[256], p[512];
+	char p[512];
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	buf_t leaf = BUF_INIT;
 	merkle_hash_t h;
 
-	(void)state;
-	/* An attacker who also rewrites the leaf hash: the stored tree nodes
-	 * (and the signed root) still give it away, at that leaf's range. */
 	snprintf(p, sizeof(p), "%s/store.db", dir);
 	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT data FROM audit_leaves"
-	    " WHERE idx = 4", -1, &st, NULL), SQLITE_OK);
+	    " WHERE idx = ?1", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int(st, 1, idx);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	buf_append(&leaf, sqlite3_column_blob(st, 0),
 	    (size_t)sqlite3_column_bytes(st, 0));
@@ -853,15 +853,36 @@ test_tamper_rehashed_leaf(void **state)
 	((char *)memmem(leaf.data, leaf.len, "consult", 7))[0] = 'k';
 	merkle_leaf_hash(leaf.data, leaf.len, h);
 	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE audit_leaves SET data"
-	    " = ?1, hash = ?2 WHERE idx = 4", -1, &st, NULL), SQLITE_OK);
+	    " = ?1, hash = ?2 WHERE idx = ?3", -1, &st, NULL), SQLITE_OK);
 	sqlite3_bind_blob(st, 1, leaf.data, (int)leaf.len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, h, 32, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, idx);
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	assert_true(open_fails(dir, err, sizeof(err)));
-	assert_non_null(strstr(err, "altered at index 4"));
 	buf_free(&leaf);
+}
+
+static void
+test_tamper_rehashed_leaf(void **state)
+{
+	char *dir, err[256];
+
+	(void)state;
+	/* An attacker who also rewrites the leaf hash: the stored tree nodes
+	 * give it away, at the range of 16 leaves that holds it... */
+	dir = store_with_entries(40);
+	rehash_leaf(dir, 20);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "altered at index 16"));
+	assert_non_null(strstr(err, "(level 4, index 1)"));
+	rm_rf(dir);
+	free(dir);
+	/* ...and in a log too small for a stored node, the signed root does. */
+	dir = store_with_entries(10);
+	rehash_leaf(dir, 4);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "do not hash to the root signed"));
 	rm_rf(dir);
 	free(dir);
 }
@@ -869,19 +890,20 @@ test_tamper_rehashed_leaf(void **state)
 static void
 test_tamper_node(void **state)
 {
-	char *dir = store_with_entries(10), err[256];
+	char *dir = store_with_entries(40), err[256];
 	sqlite3 *db = attacker(dir);
 
 	(void)state;
-	/* A forged interior node would make the store serve bad proofs. */
+	/* A forged interior node would make the store serve bad proofs.
+	 * Nodes are stored from level 4 (16 leaves) up. */
 	exec_ok(db, "UPDATE merkle_nodes SET hash = zeroblob(32)"
-	    " WHERE level = 2 AND idx = 1");
+	    " WHERE level = 4 AND idx = 1");
 	sqlite3_close(db);
 	assert_true(open_fails(dir, err, sizeof(err)));
-	assert_non_null(strstr(err, "(level 2, index 1)"));
-	assert_non_null(strstr(err, "altered at index 4"));
+	assert_non_null(strstr(err, "(level 4, index 1)"));
+	assert_non_null(strstr(err, "altered at index 16"));
 	db = attacker(dir);
-	exec_ok(db, "DELETE FROM merkle_nodes WHERE level = 1 AND idx = 3");
+	exec_ok(db, "DELETE FROM merkle_nodes WHERE level = 4 AND idx = 0");
 	sqlite3_close(db);
 	assert_true(open_fails(dir, err, sizeof(err)));
 	rm_rf(dir);
@@ -1440,6 +1462,25 @@ test_closed_submit(void **state)
 	store_reader_free(NULL);
 }
 
+/* A second gateway on the same data directory is refused while the first
+ * runs (two writers would fork the log), and can start once it stopped. */
+static void
+test_one_gateway_per_dir(void **state)
+{
+	char *dir, err[256];
+	store_t *s, *again;
+
+	(void)state;
+	s = new_store(&dir, 0);
+	assert_int_equal(open_fails(dir, err, sizeof(err)), 1);
+	assert_non_null(strstr(err, "another gateway is running"));
+	store_close(s);
+	again = open_store(dir, 0);
+	store_close(again);
+	rm_rf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -1465,6 +1506,7 @@ main(void)
 		cmocka_unit_test(test_inbound),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_closed_submit),
+		cmocka_unit_test(test_one_gateway_per_dir),
 	};
 	int rc;
 
