@@ -59,6 +59,7 @@ struct worker {
 	struct event *qev;
 	struct event *stop_ev;
 	struct event *drain_ev;
+	struct event *logflush_ev;	/* writes the batched request log */
 	long long drain_deadline;
 	unsigned nconn, cap;
 	int paused;
@@ -787,12 +788,31 @@ worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 	worker_drain_cb(-1, 0, w);
 }
 
+/* The request log of a worker is batched (log_thread_batch): one write(2)
+ * per tenth of a second rather than one per request. */
+#define LOG_FLUSH_MS 100
+
+static void
+logflush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_thread_flush();
+}
+
 static void *
 worker_main(void *arg)
 {
 	worker_t *w = arg;
+	struct timeval tv = { 0, LOG_FLUSH_MS * 1000 };
 
+	log_thread_batch(1);
+	if (event_add(w->logflush_ev, &tv) < 0)
+		log_thread_batch(0);
 	event_base_dispatch(w->base);
+	log_thread_batch(0);
+	json_arena_release();
 	atomic_fetch_add(&w->srv->workers_done, 1);
 	return NULL;
 }
@@ -834,7 +854,9 @@ worker_init(struct server *s, worker_t *w, unsigned index, char *err,
 	    (w->http = evhttp_new(w->base)) == NULL ||
 	    (w->qev = event_new(w->base, -1, 0, queue_drain_cb, w)) == NULL ||
 	    (w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w)) == NULL ||
-	    (w->drain_ev = evtimer_new(w->base, worker_drain_cb, w)) == NULL) {
+	    (w->drain_ev = evtimer_new(w->base, worker_drain_cb, w)) == NULL ||
+	    (w->logflush_ev = event_new(w->base, -1, EV_PERSIST, logflush_cb,
+	    w)) == NULL) {
 		snprintf(err, errlen, "libevent: cannot create worker %u", index);
 		return -1;
 	}
@@ -870,6 +892,8 @@ worker_fini(worker_t *w)
 		event_free(w->stop_ev);
 	if (w->drain_ev != NULL)
 		event_free(w->drain_ev);
+	if (w->logflush_ev != NULL)
+		event_free(w->logflush_ev);
 	store_reader_free(w->reader);
 	if (w->base != NULL)
 		event_base_free(w->base);
