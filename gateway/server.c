@@ -233,6 +233,25 @@ request_free(gw_request_t *r)
 	free(r);
 }
 
+/* bufferevent_openssl writes each chain of the output buffer as its own
+ * TLS record, and evhttp leaves the headers and the body in separate
+ * chains: two records, two write(2)s and two reads by the client for one
+ * small answer.  Joining them (a copy of at most one record's worth) makes
+ * it one. */
+static void
+coalesce_output(gw_request_t *r)
+{
+	struct evbuffer *ob;
+	size_t n;
+
+	if (r->conn == NULL)
+		return;
+	ob = bufferevent_get_output(r->conn->bev);
+	n = evbuffer_get_length(ob);
+	if (n > 0 && n <= 16384)
+		evbuffer_pullup(ob, -1);
+}
+
 void
 gw_reply(gw_request_t *r, int status, const char *content_type,
     const char *body, size_t len)
@@ -251,6 +270,7 @@ gw_reply(gw_request_t *r, int status, const char *content_type,
 	evhttp_send_reply(r->req, status, NULL, out);
 	if (out != NULL)
 		evbuffer_free(out);
+	coalesce_output(r);
 	us = usec_since(&r->start);
 	metrics_request(r->route, status, us);
 	snprintf(status_s, sizeof(status_s), "%d", status);
