@@ -106,28 +106,17 @@ json_check(const cJSON *v, int depth, int max_depth, char *err, size_t errlen)
 		snprintf(err, errlen, "number out of range");
 		return -1;
 	}
-	if (cJSON_IsString(v) &&
-	    !json_utf8_valid((const unsigned char *)v->valuestring,
-	    strlen(v->valuestring))) {
-		snprintf(err, errlen, "string is not valid UTF-8");
-		return -1;
-	}
+	/* Strings and keys are valid UTF-8: the whole text was checked
+	 * before parsing, and cJSON turns \u escapes into valid UTF-8 or
+	 * fails (lone or mismatched surrogates). */
 	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
 		return 0;
 	if (depth >= max_depth) {
 		snprintf(err, errlen, "nesting deeper than %d", max_depth);
 		return -1;
 	}
-	if (cJSON_IsObject(v)) {
-		for (c = v->child; c != NULL; c = c->next)
-			if (!json_utf8_valid((const unsigned char *)c->string,
-			    strlen(c->string))) {
-				snprintf(err, errlen, "key is not valid UTF-8");
-				return -1;
-			}
-		if (json_keys_unique(v, err, errlen) < 0)
-			return -1;
-	}
+	if (cJSON_IsObject(v) && json_keys_unique(v, err, errlen) < 0)
+		return -1;
 	for (c = v->child; c != NULL; c = c->next)
 		if (json_check(c, depth + 1, max_depth, err, errlen) < 0)
 			return -1;
@@ -197,6 +186,12 @@ json_parse_strict(const char *buf, size_t len, int max_depth, char *err,
 	}
 	if (json_has_escaped_nul(buf, len)) {
 		snprintf(err, errlen, "escaped NUL in string");
+		return NULL;
+	}
+	/* Raw bytes reach strings and keys unchanged, so checking the text
+	 * once covers every string (RFC 8259: JSON text is UTF-8). */
+	if (!json_utf8_valid((const unsigned char *)buf, len)) {
+		snprintf(err, errlen, "string is not valid UTF-8");
 		return NULL;
 	}
 	root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
