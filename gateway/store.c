@@ -59,7 +59,7 @@
 #include "util/json.h"
 #include "util/log.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_PATH_MAX 4096
 
 static const char *const schema_sql =
@@ -108,8 +108,12 @@ static const char *const schema_sql =
     "CREATE INDEX IF NOT EXISTS audit_by_record ON audit_leaves(record)"
     " WHERE record IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS audit_by_actor ON audit_leaves(actor);"
-    "CREATE INDEX IF NOT EXISTS audit_by_op ON audit_leaves(op);"
-    "CREATE INDEX IF NOT EXISTS audit_by_time ON audit_leaves(time);"
+    /* Every read adds a consult entry: the op index leaves them out (a
+     * search for op=consult alone scans), and there is no time index:
+     * times never decrease with idx (run_batch), so a time range is two
+     * binary searches over idx (store_read.c). */
+    "CREATE INDEX IF NOT EXISTS audit_by_op_rare ON audit_leaves(op)"
+    " WHERE op <> 'consult';"
     "CREATE TABLE IF NOT EXISTS merkle_nodes("
     " level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,"
     " PRIMARY KEY(level, idx)) WITHOUT ROWID;"
@@ -219,6 +223,7 @@ struct store {
 	note_signer_t *signer;
 	store_cache_t *cache;		/* current records, sealed */
 	int lock_fd;			/* store.lock, held while open; -1 */
+	char last_time[25];		/* time of the newest committed entry */
 
 	/* Writer thread state (only the writer touches these after open). */
 	sqlite3 *db;
@@ -844,6 +849,8 @@ exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 }
 
 static int create_schema(store_t *s, char *err, size_t errlen);
+static int migrate_v1(store_t *s, char *err, size_t errlen);
+static int load_last_time(store_t *s, char *err, size_t errlen);
 
 static int
 writer_open_db(store_t *s, char *err, size_t errlen)
@@ -880,11 +887,43 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 			goto err;
 		}
 	sqlite3_commit_hook(s->db, commit_hook, s);
+	if (load_last_time(s, err, errlen) < 0)
+		goto err;
 	s->db_broken = 0;
 	return 0;
 err:
 	writer_close_db(s);
 	return -1;
+}
+
+/* The newest entry's time ("" for an empty log): batches never stamp an
+ * earlier one (run_batch). */
+static int
+load_last_time(store_t *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *t;
+	int rc;
+
+	s->last_time[0] = '\0';
+	if (sqlite3_prepare_v2(s->db, "SELECT time FROM audit_leaves"
+	    " ORDER BY idx DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
+		errmsg_set(err, errlen, "%s: %s", s->db_path,
+		    sqlite3_errmsg(s->db));
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && (t = sqlite3_column_text(st, 0)) != NULL &&
+	    sqlite3_column_bytes(st, 0) < (int)sizeof(s->last_time))
+		memcpy(s->last_time, t, (size_t)sqlite3_column_bytes(st, 0) + 1);
+	else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		errmsg_set(err, errlen, "%s: %s", s->db_path,
+		    sqlite3_errmsg(s->db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
 }
 
 static int
@@ -908,12 +947,40 @@ create_schema(store_t *s, char *err, size_t errlen)
 	}
 	if (exec_sql(s->db, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
-	if (exec_sql(s->db, schema_sql, err, errlen) < 0 ||
-	    exec_sql(s->db, "PRAGMA user_version=1", err, errlen) < 0 ||
+	if ((ver == 1 && migrate_v1(s, err, errlen) < 0) ||
+	    exec_sql(s->db, schema_sql, err, errlen) < 0 ||
+	    exec_sql(s->db, "PRAGMA user_version=2", err, errlen) < 0 ||
 	    exec_sql(s->db, "COMMIT", err, errlen) < 0) {
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
+	return 0;
+}
+
+/* Schema 1 -> 2: the op index without the consult entries replaces the
+ * full one (schema_sql creates it), and the time index goes if the log's
+ * times never decrease; a log whose clock once went back keeps it, and
+ * its readers search by it (store_read.c). */
+static int
+migrate_v1(store_t *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int backwards;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT EXISTS(SELECT 1 FROM audit_leaves"
+	    " a JOIN audit_leaves b ON b.idx = a.idx + 1 WHERE b.time < a.time)",
+	    -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		errmsg_set(err, errlen, "%s: migration: %s", s->db_path,
+		    sqlite3_errmsg(s->db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	backwards = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (exec_sql(s->db, "DROP INDEX IF EXISTS audit_by_op", err, errlen) < 0 ||
+	    (!backwards && exec_sql(s->db, "DROP INDEX IF EXISTS audit_by_time",
+	    err, errlen) < 0))
+		return -1;
 	return 0;
 }
 
@@ -1559,6 +1626,12 @@ run_batch(store_t *s, store_job_t *batch)
 		failed = 1;
 	}
 	log_time_rfc3339(now);
+	/* Entry times never decrease with their index, even if the clock is
+	 * set back: search finds a time range by binary search over idx, and
+	 * an auditor reads the log in order.  A clock set back shows as
+	 * entries carrying the last time until it catches up. */
+	if (strcmp(now, s->last_time) < 0)
+		memcpy(now, s->last_time, sizeof(now));
 	for (j = batch; j != NULL && !failed; j = j->next) {
 		run_job(s, j, now, &leaf);
 		/* An I/O error can make SQLite roll the whole transaction
@@ -1595,6 +1668,8 @@ run_batch(store_t *s, store_job_t *batch)
 		log_msg(LOG_ERROR, "store_commit", "batch failed: %s", err);
 	}
 	buf_free(&leaf);
+	if (!failed)
+		memcpy(s->last_time, now, sizeof(s->last_time));
 	pthread_mutex_lock(&s->mu);
 	s->durable_size = s->tree.size;
 	if (failed)

@@ -22,7 +22,7 @@
 enum {
 	R_RECORD, R_HISTORY, R_IDEM, R_TRANSFER, R_DUE, R_DUE_FOR, R_STATS, R_INBOUND,
 	R_SENT_TO,
-	R_CKPT, R_LEAF, R_ENTRIES, R_NSTMT
+	R_CKPT, R_LEAF, R_ENTRIES, R_TIME, R_NSTMT
 };
 
 static const char *const reader_sql[R_NSTMT] = {
@@ -56,6 +56,7 @@ static const char *const reader_sql[R_NSTMT] = {
 	[R_LEAF] = "SELECT data FROM audit_leaves WHERE idx = ?1",
 	[R_ENTRIES] = "SELECT idx, data FROM audit_leaves"
 	    " WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+	[R_TIME] = "SELECT time FROM audit_leaves WHERE idx = ?1",
 };
 
 /* Search variants: one cached statement per combination of filters. */
@@ -64,7 +65,8 @@ static const char *const reader_sql[R_NSTMT] = {
 #define Q_OP 4
 #define Q_SINCE 8
 #define Q_UNTIL 16
-#define Q_NVARIANTS 32
+#define Q_OP_RARE 32	/* op is not consult: the partial op index serves */
+#define Q_NVARIANTS 64
 
 struct store_reader {
 	store_t *s;
@@ -72,6 +74,7 @@ struct store_reader {
 	sqlite3_stmt *st[R_NSTMT];
 	sqlite3_stmt *search[Q_NVARIANTS];
 	sqlite3_stmt *leaf_hash, *node_hash;
+	int time_indexed;	/* a schema-1 log whose clock once went back */
 };
 
 store_reader_t *
@@ -90,6 +93,15 @@ store_reader_new(store_t *s, char *err, size_t errlen)
 	if (r->db == NULL) {
 		free(r);
 		return NULL;
+	}
+	{
+		sqlite3_stmt *st = NULL;
+
+		if (sqlite3_prepare_v2(r->db, "SELECT 1 FROM sqlite_master"
+		    " WHERE type = 'index' AND name = 'audit_by_time'", -1, &st,
+		    NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+			r->time_indexed = 1;
+		sqlite3_finalize(st);
 	}
 	/* No mmap: in WAL mode a reader drops its whole mapping whenever the
 	 * database changed since its last transaction, and every request
@@ -692,6 +704,38 @@ store_audit_consistency(store_reader_t *r, uint64_t m, uint64_t n,
 	    count);
 }
 
+/* The first index in [0, size) whose entry time is >= t, or size: times
+ * never decrease with idx (store.c run_batch).  0 or -1. */
+static int
+time_lower_bound(store_reader_t *r, const char *t, uint64_t size,
+    uint64_t *out)
+{
+	sqlite3_stmt *st = stmt(r, R_TIME);
+	uint64_t lo = 0, hi = size, mid;
+	const unsigned char *v;
+	int less;
+
+	if (st == NULL)
+		return -1;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (sqlite3_bind_int64(st, 1, (sqlite3_int64)mid) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_ROW ||
+		    (v = sqlite3_column_text(st, 0)) == NULL) {
+			sqlite3_reset(st);
+			return -1;
+		}
+		less = strcmp((const char *)v, t) < 0;
+		sqlite3_reset(st);
+		if (less)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*out = lo;
+	return 0;
+}
+
 int
 store_audit_search(store_reader_t *r, const store_audit_query_t *q,
     int (*fn)(void *ctx, uint64_t index, const void *leaf, size_t len),
@@ -701,8 +745,9 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 	char since[25], until[25];
 	unsigned mask = 0;
 	sqlite3_stmt *st;
+	uint64_t size, lo = 0, hi;
 	size_t limit;
-	int ret = -1;
+	int by_idx, ret = -1;
 
 	if (q == NULL || fn == NULL)
 		return -1;
@@ -715,10 +760,19 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 		return -1;
 	mask = (q->record ? Q_RECORD : 0) | (q->actor ? Q_ACTOR : 0) |
 	    (q->op ? Q_OP : 0) | (q->since ? Q_SINCE : 0) |
-	    (q->until ? Q_UNTIL : 0);
+	    (q->until ? Q_UNTIL : 0) |
+	    (q->op && strcmp(q->op, "consult") != 0 ? Q_OP_RARE : 0);
 	limit = q->limit ? q->limit : 1000;
 	if (limit > INT32_MAX)
 		limit = INT32_MAX;
+	size = store_audit_size(r->s);
+	hi = size;
+	/* Without a time index, a time range is an index range. */
+	by_idx = !r->time_indexed && (mask & (Q_SINCE | Q_UNTIL));
+	if (by_idx && (((mask & Q_SINCE) &&
+	    time_lower_bound(r, since, size, &lo) < 0) ||
+	    ((mask & Q_UNTIL) && time_lower_bound(r, until, size, &hi) < 0)))
+		return -1;
 	if (r->search[mask] == NULL) {
 		/* Only the filters given appear, so each variant can use its
 		 * index; ?6 keeps answers within the durable size. */
@@ -727,8 +781,12 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 		    ((mask & Q_RECORD) && buf_puts(&sql, " AND record = ?1") < 0) ||
 		    ((mask & Q_ACTOR) && buf_puts(&sql, " AND actor = ?2") < 0) ||
 		    ((mask & Q_OP) && buf_puts(&sql, " AND op = ?3") < 0) ||
-		    ((mask & Q_SINCE) && buf_puts(&sql, " AND time >= ?4") < 0) ||
-		    ((mask & Q_UNTIL) && buf_puts(&sql, " AND time < ?5") < 0) ||
+		    ((mask & Q_OP_RARE) && buf_puts(&sql,
+		    " AND op <> 'consult'") < 0) ||
+		    ((mask & Q_SINCE) && buf_puts(&sql, r->time_indexed ?
+		    " AND time >= ?4" : " AND idx >= ?4") < 0) ||
+		    ((mask & Q_UNTIL) && buf_puts(&sql, r->time_indexed ?
+		    " AND time < ?5" : " AND idx < ?5") < 0) ||
 		    buf_puts(&sql, " ORDER BY idx LIMIT ?7") < 0 ||
 		    store_int_prepare(r->db, &r->search[mask], sql.data, NULL,
 		    0) < 0) {
@@ -742,10 +800,13 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 	if (((mask & Q_RECORD) && bind_text(st, 1, q->record) < 0) ||
 	    ((mask & Q_ACTOR) && bind_text(st, 2, q->actor) < 0) ||
 	    ((mask & Q_OP) && bind_text(st, 3, q->op) < 0) ||
-	    ((mask & Q_SINCE) && bind_text(st, 4, since) < 0) ||
-	    ((mask & Q_UNTIL) && bind_text(st, 5, until) < 0) ||
-	    sqlite3_bind_int64(st, 6,
-	    (sqlite3_int64)store_audit_size(r->s)) != SQLITE_OK ||
+	    ((mask & Q_SINCE) && (by_idx ?
+	    sqlite3_bind_int64(st, 4, (sqlite3_int64)lo) != SQLITE_OK :
+	    bind_text(st, 4, since) < 0)) ||
+	    ((mask & Q_UNTIL) && (by_idx ?
+	    sqlite3_bind_int64(st, 5, (sqlite3_int64)hi) != SQLITE_OK :
+	    bind_text(st, 5, until) < 0)) ||
+	    sqlite3_bind_int64(st, 6, (sqlite3_int64)size) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 7, (sqlite3_int64)limit) != SQLITE_OK)
 		goto out;
 	ret = leaf_rows(st, fn, ctx);

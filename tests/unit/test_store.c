@@ -28,6 +28,7 @@
 #include "crypto/note.h"
 #include "gateway/audit_entry.h"
 #include "gateway/store.h"
+#include "gateway/store_int.h"
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -807,6 +808,241 @@ exec_ok(sqlite3 *db, const char *sql)
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 }
 
+/* ---- search by time: an index range found by binary search */
+
+#define TS_N 24
+
+/* The time column of every entry, read as an auditor would not: straight
+ * from the table, to check search against. */
+static void
+entry_times(const char *dir, char t[][25], int n)
+{
+	sqlite3 *db = attacker(dir);
+	sqlite3_stmt *st;
+	int i = 0;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT time FROM audit_leaves"
+	    " ORDER BY idx", -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW && i < n) {
+		snprintf(t[i], 25, "%s", (const char *)sqlite3_column_text(st, 0));
+		i++;
+	}
+	assert_int_equal(i, n);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* Every since/until pair drawn from the entries' own times (and one
+ * before and after all of them) gives exactly the entries a scan gives. */
+static void
+check_time_ranges(const char *dir, char t[][25], int n)
+{
+	store_t *s = open_store(dir, 0);
+	store_reader_t *r;
+	store_audit_query_t q;
+	const char *bounds[TS_N + 2];
+	int a, b, i, hits, want;
+
+	assert_non_null(r = store_reader_new(s, NULL, 0));
+	bounds[0] = "2000-01-01";
+	for (i = 0; i < n; i++)
+		bounds[i + 1] = t[i];
+	bounds[n + 1] = "2999-01-01";
+	for (a = 0; a < n + 2; a++)
+		for (b = 0; b < n + 2; b++) {
+			memset(&q, 0, sizeof(q));
+			q.since = bounds[a];
+			q.until = bounds[b];
+			want = 0;
+			for (i = 0; i < n; i++) {
+				char lo[25], hi[25];
+
+				assert_int_equal(store_int_canonical_time(q.since,
+				    lo), 0);
+				assert_int_equal(store_int_canonical_time(q.until,
+				    hi), 0);
+				want += strcmp(t[i], lo) >= 0 && strcmp(t[i], hi) < 0;
+			}
+			hits = 0;
+			assert_int_equal(store_audit_search(r, &q, count_hits,
+			    &hits), 0);
+			assert_int_equal(hits, want);
+		}
+	/* A time bound with another filter. */
+	memset(&q, 0, sizeof(q));
+	q.record = "NFK-8";
+	q.since = t[n / 2];
+	hits = 0;
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
+	want = 0;
+	for (i = 0; i < n; i++)
+		want += i % 2 == 0 && strcmp(t[i], t[n / 2]) >= 0;
+	assert_int_equal(hits, want);
+	store_reader_free(r);
+	store_close(s);
+}
+
+static char *
+store_with_timed_entries(char t[][25])
+{
+	char *dir;
+	store_t *s = new_store(&dir, 0);
+	int k;
+
+	/* Batches a few milliseconds apart: distinct times, some shared. */
+	for (k = 0; k < TS_N; k++) {
+		assert_int_equal(audit_only(s, k % 3 == 0 ? "collect" : "consult",
+		    k % 2 == 0 ? "NFK-8" : "NFK-9").status, STORE_OK);
+		if (k % 2 == 1)
+			usleep(3000);
+	}
+	store_close(s);
+	entry_times(dir, t, TS_N);
+	return dir;
+}
+
+static void
+test_search_by_time(void **state)
+{
+	char t[TS_N][25], *dir;
+	store_t *s;
+	store_reader_t *r;
+	store_audit_query_t q;
+	int i, hits;
+
+	(void)state;
+	dir = store_with_timed_entries(t);
+	for (i = 1; i < TS_N; i++)
+		assert_true(strcmp(t[i - 1], t[i]) <= 0);
+	check_time_ranges(dir, t, TS_N);
+	/* op searches: the index leaves consult entries out; both work. */
+	s = open_store(dir, 0);
+	assert_non_null(r = store_reader_new(s, NULL, 0));
+	memset(&q, 0, sizeof(q));
+	q.op = "collect";
+	hits = 0;
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
+	assert_int_equal(hits, TS_N / 3);
+	q.op = "consult";
+	hits = 0;
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
+	assert_int_equal(hits, TS_N - TS_N / 3);
+	store_reader_free(r);
+	store_close(s);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* The clock set back: new entries carry the newest time so far, never an
+ * earlier one (here the newest entry's time is moved into the future, as
+ * if the clock had been there when it was written). */
+static void
+test_time_never_decreases(void **state)
+{
+	char t[TS_N + 2][25], *dir;
+	store_t *s;
+	sqlite3 *db;
+	int i;
+
+	(void)state;
+	dir = store_with_entries(3);
+	db = attacker(dir);
+	exec_ok(db, "UPDATE audit_leaves SET time = '2999-01-01T00:00:00.000Z'"
+	    " WHERE idx = 2");
+	sqlite3_close(db);
+	s = open_store(dir, 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(audit_only(s, "consult", "NFK-1").status, STORE_OK);
+	store_close(s);
+	entry_times(dir, t, 6);
+	for (i = 3; i < 6; i++)
+		assert_string_equal(t[i], "2999-01-01T00:00:00.000Z");
+	rm_rf(dir);
+	free(dir);
+}
+
+/* A schema-1 store (full op index, time index) is migrated on open: the
+ * op index becomes the partial one and the time index goes, unless the
+ * log's times once went back, in which case it stays and search uses it. */
+static int
+has_index(const char *dir, const char *name)
+{
+	sqlite3 *db = attacker(dir);
+	sqlite3_stmt *st;
+	int found;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master"
+	    " WHERE type = 'index' AND name = ?1", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return found;
+}
+
+static void
+make_schema_1(const char *dir)
+{
+	sqlite3 *db = attacker(dir);
+
+	exec_ok(db, "DROP INDEX audit_by_op_rare;"
+	    "CREATE INDEX audit_by_op ON audit_leaves(op);"
+	    "CREATE INDEX audit_by_time ON audit_leaves(time);"
+	    "PRAGMA user_version=1;");
+	sqlite3_close(db);
+}
+
+static void
+test_migrate_schema_1(void **state)
+{
+	char t[TS_N][25], *dir;
+	store_t *s;
+	sqlite3 *db;
+
+	(void)state;
+	dir = store_with_timed_entries(t);
+	make_schema_1(dir);
+	s = open_store(dir, 0);
+	store_close(s);
+	assert_false(has_index(dir, "audit_by_time"));
+	assert_false(has_index(dir, "audit_by_op"));
+	assert_true(has_index(dir, "audit_by_op_rare"));
+	check_time_ranges(dir, t, TS_N);
+	rm_rf(dir);
+	free(dir);
+
+	/* Times that went back once: the time index stays, and search by
+	 * time follows the column, as before. */
+	dir = store_with_timed_entries(t);
+	db = attacker(dir);
+	exec_ok(db, "UPDATE audit_leaves SET time = '2001-01-01T00:00:00.000Z'"
+	    " WHERE idx = 5");
+	sqlite3_close(db);
+	make_schema_1(dir);
+	entry_times(dir, t, TS_N);
+	s = open_store(dir, 0);
+	store_close(s);
+	assert_true(has_index(dir, "audit_by_time"));
+	assert_true(has_index(dir, "audit_by_op_rare"));
+	{
+		store_reader_t *r;
+		store_audit_query_t q;
+		int hits = 0;
+
+		s = open_store(dir, 0);
+		assert_non_null(r = store_reader_new(s, NULL, 0));
+		memset(&q, 0, sizeof(q));
+		q.until = "2002-01-01";
+		assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
+		assert_int_equal(hits, 1);
+		store_reader_free(r);
+		store_close(s);
+	}
+	rm_rf(dir);
+	free(dir);
+}
+
+
 static void
 test_tamper_flip_byte(void **state)
 {
@@ -1489,6 +1725,9 @@ main(void)
 		cmocka_unit_test(test_mixed_batch),
 		cmocka_unit_test(test_idempotency),
 		cmocka_unit_test(test_audit_log),
+		cmocka_unit_test(test_search_by_time),
+		cmocka_unit_test(test_time_never_decreases),
+		cmocka_unit_test(test_migrate_schema_1),
 		cmocka_unit_test(test_encryption_at_rest),
 		cmocka_unit_test(test_erase_destroys_ciphertext),
 		cmocka_unit_test(test_tamper_flip_byte),
