@@ -104,6 +104,8 @@ rm_rf(const char *dir)
 
 static char *vkey_line;		/* of the last keys made */
 
+static size_t cache_bytes;	/* 0: the default; STORE_CACHE_NONE: off */
+
 static store_t *
 open_store(const char *dir, size_t outbox_max)
 {
@@ -112,6 +114,7 @@ open_store(const char *dir, size_t outbox_max)
 	store_t *s;
 
 	memset(&o, 0, sizeof(o));
+	o.record_cache_bytes = cache_bytes;
 	o.data_dir = dir;
 	o.area = AREA;
 	o.checkpoint_interval_ms = 20;
@@ -1437,6 +1440,16 @@ test_failed_commit(void **state)
 	merkle_leaf_hash(leaf.data, leaf.len, lh);
 	assert_int_equal(store_audit_inclusion(r, 2, 3, proof, &n), 0);
 	assert_int_equal(merkle_verify_inclusion(2, 3, lh, proof, n, root), 0);
+	/* A failed update of a record readers have cached leaves them the
+	 * version that is durable. */
+	assert_int_equal(store_record_get(r, "NFK-10", &rec), 0);
+	buf_free(&rec.json);
+	store_fault_inject(s, 1);
+	assert_int_equal(put(s, "NFK-10", 1, "{\"x\":3}").status, STORE_FAILED);
+	assert_int_equal(store_record_get(r, "NFK-10", &rec), 0);
+	assert_int_equal(rec.version, 1);
+	assert_string_equal(rec.json.data, "{\"x\":2}");
+	buf_free(&rec.json);
 	buf_free(&leaf);
 	store_reader_free(r);
 	store_close(s);
@@ -1717,6 +1730,19 @@ test_one_gateway_per_dir(void **state)
 	free(dir);
 }
 
+/* The same record answers with the record cache turned off (every read
+ * from the database) and with one too small to hold anything. */
+static void
+test_records_without_cache(void **state)
+{
+	cache_bytes = STORE_CACHE_NONE;
+	test_records(state);
+	test_failed_commit(state);
+	cache_bytes = 64;
+	test_records(state);
+	cache_bytes = 0;
+}
+
 int
 main(void)
 {
@@ -1746,6 +1772,7 @@ main(void)
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_closed_submit),
 		cmocka_unit_test(test_one_gateway_per_dir),
+		cmocka_unit_test(test_records_without_cache),
 	};
 	int rc;
 
