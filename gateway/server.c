@@ -1113,6 +1113,7 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 	so.area = g->cfg->area;
 	so.checkpoint_interval_ms = g->cfg->checkpoint_interval_ms;
 	so.outbox_max = g->cfg->outbox_max;
+	so.busy_timeout_ms = g->cfg->store_busy_timeout_ms;
 	if ((s->gw.store = store_open(&so, err, errlen)) == NULL)
 		goto fail;
 	s->n_workers = g->cfg->threads;

@@ -45,6 +45,7 @@
 #include "crypto/keyfile.h"
 #include "crypto/merkle.h"
 #include "crypto/note.h"
+#include "gateway/store_faultvfs.h"
 #include "gateway/store_int.h"
 #include "util/errmsg.h"
 #include "util/fileio.h"
@@ -196,6 +197,7 @@ struct store {
 	char *data_dir, *area, *origin, *db_path, *ckpt_path;
 	unsigned interval_ms;
 	size_t max_batch, outbox_max;
+	unsigned busy_ms;		/* writer's busy timeout */
 	uint8_t key[AEAD_KEY_LEN];
 	note_signer_t *signer;
 
@@ -802,6 +804,12 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err, errlen);
 	if (s->db == NULL)
 		return -1;
+	/* A lock held by another process (sqlite3 on the live file) is waited
+	 * for this long, then the batch fails and its requests get 503. */
+	if (sqlite3_busy_timeout(s->db, (int)s->busy_ms) != SQLITE_OK) {
+		errmsg_set(err, errlen, "%s: %s", s->db_path, sqlite3_errmsg(s->db));
+		goto err;
+	}
 	/* The files hold ciphertext and metadata: keep them private.  WAL and
 	 * shared-memory files take the database file's mode. */
 	if (chmod(s->db_path, 0600) < 0) {
@@ -2057,6 +2065,8 @@ store_prepare(const store_options_t *opt, char *err, size_t errlen)
 	    opt->checkpoint_interval_ms : 1000;
 	s->max_batch = opt->max_batch ? opt->max_batch : 512;
 	s->outbox_max = opt->outbox_max ? opt->outbox_max : 100000;
+	s->busy_ms = opt->busy_timeout_ms ? opt->busy_timeout_ms :
+	    STORE_BUSY_TIMEOUT_MS;
 	snprintf(origin, sizeof(origin), "visor.%s/audit", opt->area);
 	merkle_frontier_init(&s->tree);
 	if ((s->data_dir = strdup(opt->data_dir)) == NULL ||
@@ -2080,6 +2090,10 @@ store_open(const store_options_t *opt, char *err, size_t errlen)
 {
 	store_t *s;
 
+	/* Tests only: the environment names this data directory. */
+	if (opt != NULL && opt->data_dir != NULL &&
+	    store_faultvfs_setup(opt->data_dir, err, errlen) < 0)
+		return NULL;
 	if ((s = store_prepare(opt, err, errlen)) == NULL)
 		return NULL;
 	/* After the log check, so that a rolled-back copy gets that message. */
