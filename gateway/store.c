@@ -1385,7 +1385,9 @@ checkpoint_sign(store_t *s)
 		writer_close_db(s);
 		if (writer_open_db(s, e, sizeof(e)) < 0) {
 			log_msg(LOG_ERROR, "checkpoint", "reopen: %s", e);
-			return -1;
+			/* Through out: the next try waits for the interval
+			 * instead of spinning on a broken disk. */
+			goto out;
 		}
 	}
 	merkle_frontier_root(&s->tree, root);

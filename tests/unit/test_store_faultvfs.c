@@ -327,6 +327,37 @@ test_busy(void **state)
 	store_close(s);
 }
 
+/*
+ * Entries committed but not yet signed, then a fault that breaks the
+ * connection: the writer must not spin reopening the database to sign
+ * (it did, in a tight loop, until the disk came back).
+ */
+static void
+test_no_spin_on_broken_disk(void **state)
+{
+	store_t *s;
+	unsigned long f0, f1;
+	uint64_t size;
+
+	(void)state;
+	s = open_store(300);
+	assert_int_equal(put(s, "SPIN-1").status, STORE_OK);	/* signed now */
+	assert_int_equal(put(s, "SPIN-2").status, STORE_OK);	/* waits 300 ms */
+	size = store_audit_size(s);
+	faults("op=write,sync");
+	assert_int_equal(put(s, "SPIN-3").status, STORE_FAILED);
+	f0 = store_faultvfs_fired();
+	sleep_ms(700);
+	f1 = store_faultvfs_fired();
+	/* About one reopen per interval, not thousands. */
+	if (f1 - f0 >= 20)
+		fail_msg("%lu faults in 700 ms: the writer spins", f1 - f0);
+	assert_true(signed_size(s) < size);
+	faults("");
+	sleep_ms(700);
+	assert_int_equal(signed_size(s), size);
+	store_close(s);
+}
 
 
 
@@ -340,6 +371,7 @@ main(void)
 		cmocka_unit_test_setup(test_disk_full, clear_faults),
 		cmocka_unit_test_setup(test_short_write, clear_faults),
 		cmocka_unit_test_setup(test_busy, clear_faults),
+		cmocka_unit_test_setup(test_no_spin_on_broken_disk, clear_faults),
 	};
 
 	return cmocka_run_group_tests_name("store_faultvfs", tests, setup,
