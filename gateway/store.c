@@ -2091,6 +2091,7 @@ store_t *
 store_open(const store_options_t *opt, char *err, size_t errlen)
 {
 	store_t *s;
+	int rc;
 
 	/* Tests only: the environment names this data directory. */
 	if (opt != NULL && opt->data_dir != NULL &&
@@ -2101,6 +2102,16 @@ store_open(const store_options_t *opt, char *err, size_t errlen)
 	/* After the log check, so that a rolled-back copy gets that message. */
 	if (check_backup_mark(s->data_dir, err, errlen) < 0)
 		goto err;
+	/* The leaves just checked may be WAL frames of a commit whose fsync
+	 * failed before a crash, found again in the page cache by recovery:
+	 * not durable.  A checkpoint syncs the WAL (then the database) before
+	 * the writer may sign over them; if that fails, do not start. */
+	if ((rc = sqlite3_wal_checkpoint_v2(s->db, NULL,
+	    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)) != SQLITE_OK) {
+		errmsg_set(err, errlen, "%s: cannot make the stored log durable "
+		    "at start (%s): check the disk", s->db_path, sqlite3_errstr(rc));
+		goto err;
+	}
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
 		errmsg_set(err, errlen, "store: cannot start the writer thread");
 		goto err;

@@ -359,7 +359,103 @@ test_no_spin_on_broken_disk(void **state)
 	store_close(s);
 }
 
+/* A store that cannot be written is refused at start, with a message; it
+ * starts once the disk is back. */
+static void
+test_start_refused(void **state)
+{
+	char err[256];
+	store_t *s;
 
+	(void)state;
+	faults("op=write,sync");
+	s = open_store_opts(20, 100, err, sizeof(err));
+	assert_null(s);
+	assert_true(strlen(err) > 0);
+	/* Only the database file's fsync failing: the start-up checkpoint
+	 * that makes the log durable is what refuses. */
+	faults("");
+	s = open_store(20);
+	assert_int_equal(put(s, "START-1").status, STORE_OK);
+	/* A crash leaves the WAL behind. */
+	{
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			store_t *c = open_store(20);
+
+			(void)put(c, "START-2");
+			raise(SIGKILL);
+			_exit(1);
+		}
+		waitpid(pid, NULL, 0);
+	}
+	store_close(s);
+	faults("op=sync file=db");
+	s = open_store_opts(20, 100, err, sizeof(err));
+	assert_null(s);
+	assert_non_null(strstr(err, "durable"));
+	faults("");
+	s = open_store(20);
+	store_close(s);
+}
+
+/*
+ * fsync fails (the frames stay in the page cache), then the process dies
+ * before any other commit: the start that follows finds the failed batch
+ * again (WAL recovery).  It must make it durable before signing over it,
+ * and the log must verify.
+ */
+static void
+test_sync_fail_then_crash(void **state)
+{
+	store_t *s;
+	pid_t pid;
+	int fds[2];
+	uint64_t before = 0, sz;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		store_t *c = open_store(20);
+		uint64_t n;
+
+		close(fds[0]);
+		(void)put(c, "CRASH-1");
+		sleep_ms(60);
+		n = store_audit_size(c);
+		faults("op=sync file=wal");
+		if (put(c, "CRASH-2").status != STORE_FAILED)
+			n = 0;
+		if (write(fds[1], &n, sizeof(n)) != (ssize_t)sizeof(n))
+			_exit(1);
+		raise(SIGKILL);
+		_exit(1);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &before, sizeof(before)),
+	    (ssize_t)sizeof(before));
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+	assert_true(before > 0);
+	faults("");
+	s = open_store(20);
+	sz = store_audit_size(s);
+	/* The failed batch came back whole (its frames were all written,
+	 * only the fsync failed): the gateway had answered 503 for it, so a
+	 * 503 after a failed fsync means "not known to be done", like a
+	 * timeout.  What matters: it is made durable before it is signed. */
+	assert_int_equal(sz, before + 1);
+	sleep_ms(100);
+	assert_int_equal(signed_size(s), sz);
+	store_close(s);
+	s = open_store(20);
+	assert_int_equal(store_audit_size(s), sz);
+	store_close(s);
+}
 
 int
 main(void)
@@ -372,6 +468,8 @@ main(void)
 		cmocka_unit_test_setup(test_short_write, clear_faults),
 		cmocka_unit_test_setup(test_busy, clear_faults),
 		cmocka_unit_test_setup(test_no_spin_on_broken_disk, clear_faults),
+		cmocka_unit_test_setup(test_start_refused, clear_faults),
+		cmocka_unit_test_setup(test_sync_fail_then_crash, clear_faults),
 	};
 
 	return cmocka_run_group_tests_name("store_faultvfs", tests, setup,
