@@ -444,11 +444,12 @@ test_sync_fail_then_crash(void **state)
 	faults("");
 	s = open_store(20);
 	sz = store_audit_size(s);
-	/* The failed batch came back whole (its frames were all written,
-	 * only the fsync failed): the gateway had answered 503 for it, so a
-	 * 503 after a failed fsync means "not known to be done", like a
-	 * timeout.  What matters: it is made durable before it is signed. */
-	assert_int_equal(sz, before + 1);
+	/* Usually the failed batch comes back whole (its frames were all
+	 * written, only the fsync failed), though it had been answered as
+	 * failed: a 503 after a failed fsync means "not known to be done",
+	 * like a timeout.  Never half of it; and it is made durable before
+	 * anything is signed over it. */
+	assert_true(sz == before || sz == before + 1);
 	sleep_ms(100);
 	assert_int_equal(signed_size(s), sz);
 	store_close(s);
