@@ -108,6 +108,7 @@ parse_spec(const char *t, size_t len, fault_spec_t *s)
 	static const unsigned file_bits[] = { FV_DB, FV_WAL, FV_JOURNAL,
 	    FV_DB | FV_WAL | FV_JOURNAL };
 	size_t i = 0, w, eq;
+	int ops_given = 0;
 
 	memset(s, 0, sizeof(*s));
 	s->ops = FV_OP_WRITE | FV_OP_SYNC;
@@ -132,6 +133,7 @@ parse_spec(const char *t, size_t len, fault_spec_t *s)
 			if (parse_list(t + i + eq + 1, w - eq - 1, op_names, op_bits,
 			    &s->ops) < 0)
 				return -1;
+			ops_given = 1;
 		} else if (KEY("file")) {
 			if (parse_list(t + i + eq + 1, w - eq - 1, file_names,
 			    file_bits, &s->files) < 0)
@@ -162,6 +164,8 @@ parse_spec(const char *t, size_t len, fault_spec_t *s)
 #undef KEY
 		i += w;
 	}
+	if (s->err == FV_ERR_BUSY && !ops_given)
+		s->ops = FV_OP_LOCK;
 	return 0;
 }
 

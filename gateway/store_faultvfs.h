@@ -20,14 +20,15 @@
  * new text, never a mix.  Missing or empty: no fault.  One line of
  * space-separated key=value words:
  *
- *   op=write,sync,truncate,lock   which calls fail (default write,sync)
+ *   op=write,sync,truncate,lock   which calls fail (default write,sync;
+ *                                 lock with err=busy)
  *   file=db,wal,journal,any       on which files (default any)
- *   err=eio|full|short|busy       eio: SQLITE_IOERR_WRITE/_FSYNC/_TRUNCATE
- *                                 (on lock: SQLITE_IOERR_LOCK); full:
- *                                 SQLITE_FULL; short: a write of the
+ *   err=eio|full|short|busy       eio: SQLITE_IOERR_WRITE/_FSYNC/_TRUNCATE;
+ *                                 full: SQLITE_FULL; short: a write of the
  *                                 first half only, then SQLITE_FULL (what
  *                                 the unix VFS returns for a short write);
- *                                 busy: SQLITE_BUSY (lock calls only)
+ *                                 busy: SQLITE_BUSY, on lock calls only
+ *                                 (and the others only on the rest)
  *   after=N                       let the first N matching calls through
  *   count=N                       then fail N calls (0: until the file
  *                                 changes; the default)
