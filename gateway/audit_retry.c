@@ -147,6 +147,15 @@ one_done(void *arg, const store_result_t *r)
 	pthread_mutex_unlock(&ar.mu);
 }
 
+static void
+once_done(void *arg, const store_result_t *r)
+{
+	(void)arg;
+	if (r->status != STORE_OK)
+		log_event(LOG_ERROR, "audit-write-failed", "error", r->err,
+		    "action", "lost: the entry could not be kept", NULL);
+}
+
 void
 audit_retry_submit(store_t *s, const audit_entry_t *e)
 {
@@ -155,8 +164,14 @@ audit_retry_submit(store_t *s, const audit_entry_t *e)
 	kept_t *k;
 
 	if ((k = kept_new(e)) == NULL) {
+		/* Fields too long to keep: one try, without a retry. */
+		if ((job = store_job_new()) != NULL && store_job_audit(job, e) == 0) {
+			store_submit(s, job, once_done, NULL);
+			return;
+		}
+		store_job_free(job);
 		log_event(LOG_ERROR, "audit-write-failed", "op",
-		    e->op ? e->op : "-", "error", "entry cannot be kept", NULL);
+		    e->op ? e->op : "-", "error", "cannot build the job", NULL);
 		return;
 	}
 	kept_entry(k, &c);
