@@ -55,6 +55,8 @@ typedef struct {
 						   one by one each second */
 	unsigned store_busy_timeout_ms;	/* wait for a store lock held by
 					   another process, then 503 */
+	unsigned record_cache_mib;	/* current records kept in memory,
+					   sealed; 0: none */
 	/* audit */
 	unsigned checkpoint_interval_ms;
 	/* transfer */

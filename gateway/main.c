@@ -12,6 +12,7 @@
 #include "gateway/privdrop.h"
 #include "gateway/server.h"
 #include "gateway/version.h"
+#include "util/json.h"
 #include "util/log.h"
 
 int main(int argc, char **argv);
@@ -41,6 +42,8 @@ main(int argc, char **argv)
 	gw_gen_t *g;
 	server_t *s;
 
+	/* Before any thread: request-scoped cJSON allocation (util/json.h). */
+	json_arena_init();
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
 			config_path = argv[++i];

@@ -113,7 +113,7 @@ deny_with_decision(gw_request_t *r, const reqctx_t *c, const char *id,
 /* ------------------------------------------------------------- GET */
 
 static void
-route_get(gw_request_t *r, const char *id)
+route_get_scoped(gw_request_t *r, const char *id)
 {
 	reqctx_t c;
 	store_record_t rec;
@@ -181,6 +181,17 @@ out:
 	policy_decision_free(d);
 	cJSON_Delete(doc);
 	record_free(&rec);
+}
+
+/* Every tree of a read is made and freed within the request's turn: in
+ * the JSON arena (util/json.h).  Only malloc'd copies (the printed body,
+ * the audit job) outlive it. */
+static void
+route_get(gw_request_t *r, const char *id)
+{
+	json_arena_begin();
+	route_get_scoped(r, id);
+	json_arena_end();
 }
 
 /* ------------------------------------------------------- PUT / PATCH */
@@ -323,7 +334,7 @@ build_new_record(gw_request_t *r, const char *id, const cJSON *current,
 }
 
 static void
-route_write(gw_request_t *r, const char *id, write_state_t *ws)
+route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 {
 	int is_patch = strcmp(gw_req_method(r), "PATCH") == 0, handled, rc;
 	reqctx_t c;
@@ -497,6 +508,16 @@ out:
 out_free_ws:
 	/* ws is owned by the request state once set; nothing to free here. */
 	return;
+}
+
+/* As route_get: the trees of a write live within the arena scope; the job
+ * holds copies. */
+static void
+route_write(gw_request_t *r, const char *id, write_state_t *ws)
+{
+	json_arena_begin();
+	route_write_scoped(r, id, ws);
+	json_arena_end();
 }
 
 /* ------------------------------------------------------------ DELETE */

@@ -60,6 +60,7 @@ struct worker {
 	struct event *qev;
 	struct event *stop_ev;
 	struct event *drain_ev;
+	struct event *logflush_ev;	/* writes the batched request log */
 	long long drain_deadline;
 	unsigned nconn, cap;
 	int paused;
@@ -233,6 +234,25 @@ request_free(gw_request_t *r)
 	free(r);
 }
 
+/* bufferevent_openssl writes each chain of the output buffer as its own
+ * TLS record, and evhttp leaves the headers and the body in separate
+ * chains: two records, two write(2)s and two reads by the client for one
+ * small answer.  Joining them (a copy of at most one record's worth) makes
+ * it one. */
+static void
+coalesce_output(gw_request_t *r)
+{
+	struct evbuffer *ob;
+	size_t n;
+
+	if (r->conn == NULL)
+		return;
+	ob = bufferevent_get_output(r->conn->bev);
+	n = evbuffer_get_length(ob);
+	if (n > 0 && n <= 16384)
+		evbuffer_pullup(ob, -1);
+}
+
 void
 gw_reply(gw_request_t *r, int status, const char *content_type,
     const char *body, size_t len)
@@ -251,6 +271,7 @@ gw_reply(gw_request_t *r, int status, const char *content_type,
 	evhttp_send_reply(r->req, status, NULL, out);
 	if (out != NULL)
 		evbuffer_free(out);
+	coalesce_output(r);
 	us = usec_since(&r->start);
 	metrics_request(r->route, status, us);
 	snprintf(status_s, sizeof(status_s), "%d", status);
@@ -776,12 +797,31 @@ worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 	worker_drain_cb(-1, 0, w);
 }
 
+/* The request log of a worker is batched (log_thread_batch): one write(2)
+ * per tenth of a second rather than one per request. */
+#define LOG_FLUSH_MS 100
+
+static void
+logflush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_thread_flush();
+}
+
 static void *
 worker_main(void *arg)
 {
 	worker_t *w = arg;
+	struct timeval tv = { 0, LOG_FLUSH_MS * 1000 };
 
+	log_thread_batch(1);
+	if (event_add(w->logflush_ev, &tv) < 0)
+		log_thread_batch(0);
 	event_base_dispatch(w->base);
+	log_thread_batch(0);
+	json_arena_release();
 	atomic_fetch_add(&w->srv->workers_done, 1);
 	return NULL;
 }
@@ -823,7 +863,9 @@ worker_init(struct server *s, worker_t *w, unsigned index, char *err,
 	    (w->http = evhttp_new(w->base)) == NULL ||
 	    (w->qev = event_new(w->base, -1, 0, queue_drain_cb, w)) == NULL ||
 	    (w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w)) == NULL ||
-	    (w->drain_ev = evtimer_new(w->base, worker_drain_cb, w)) == NULL) {
+	    (w->drain_ev = evtimer_new(w->base, worker_drain_cb, w)) == NULL ||
+	    (w->logflush_ev = event_new(w->base, -1, EV_PERSIST, logflush_cb,
+	    w)) == NULL) {
 		snprintf(err, errlen, "libevent: cannot create worker %u", index);
 		return -1;
 	}
@@ -859,6 +901,8 @@ worker_fini(worker_t *w)
 		event_free(w->stop_ev);
 	if (w->drain_ev != NULL)
 		event_free(w->drain_ev);
+	if (w->logflush_ev != NULL)
+		event_free(w->logflush_ev);
 	store_reader_free(w->reader);
 	if (w->base != NULL)
 		event_base_free(w->base);
@@ -1099,6 +1143,9 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 	so.checkpoint_interval_ms = g->cfg->checkpoint_interval_ms;
 	so.outbox_max = g->cfg->outbox_max;
 	so.busy_timeout_ms = g->cfg->store_busy_timeout_ms;
+	/* 0 MiB turns the cache off (0 bytes would mean the default). */
+	so.record_cache_bytes = g->cfg->record_cache_mib == 0 ?
+	    STORE_CACHE_NONE : (size_t)g->cfg->record_cache_mib << 20;
 	if ((s->gw.store = store_open(&so, err, errlen)) == NULL)
 		goto fail;
 	s->n_workers = g->cfg->threads;

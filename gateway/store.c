@@ -16,8 +16,13 @@
  *   inbound          (from_area, transfer_id): digest, audit index, receipt
  *   audit_leaves     idx = seq: exact leaf bytes, leaf hash, and the record,
  *                    actor, op and time columns that search uses (indexed)
- *   merkle_nodes     (level >= 1, idx): hash of every complete subtree,
- *                    so a proof costs O(log n) reads (level 0: leaf hash)
+ *   merkle_nodes     (level >= STORE_NODE_MIN_LEVEL, idx): hash of every
+ *                    complete subtree of 16 leaves or more, so a proof
+ *                    costs O(log n) reads; the levels below are hashed
+ *                    from the leaf hashes (at most 8 reads per node)
+ *                    rather than stored: one row per 16 leaves instead
+ *                    of one per leaf.  Older stores have rows for levels
+ *                    1-3 too; they are neither read nor needed.
  *   checkpoints      size: signed note, time
  *
  * Invariants: the writer's frontier always describes exactly the committed
@@ -29,11 +34,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,13 +53,14 @@
 #include "crypto/merkle.h"
 #include "crypto/note.h"
 #include "gateway/store_faultvfs.h"
+#include "gateway/store_cache.h"
 #include "gateway/store_int.h"
 #include "util/errmsg.h"
 #include "util/fileio.h"
 #include "util/json.h"
 #include "util/log.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_PATH_MAX 4096
 
 static const char *const schema_sql =
@@ -101,8 +109,12 @@ static const char *const schema_sql =
     "CREATE INDEX IF NOT EXISTS audit_by_record ON audit_leaves(record)"
     " WHERE record IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS audit_by_actor ON audit_leaves(actor);"
-    "CREATE INDEX IF NOT EXISTS audit_by_op ON audit_leaves(op);"
-    "CREATE INDEX IF NOT EXISTS audit_by_time ON audit_leaves(time);"
+    /* Every read adds a consult entry: the op index leaves them out (a
+     * search for op=consult alone scans), and there is no time index:
+     * times never decrease with idx (run_batch), so a time range is two
+     * binary searches over idx (store_read.c). */
+    "CREATE INDEX IF NOT EXISTS audit_by_op_rare ON audit_leaves(op)"
+    " WHERE op <> 'consult';"
     "CREATE TABLE IF NOT EXISTS merkle_nodes("
     " level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,"
     " PRIMARY KEY(level, idx)) WITHOUT ROWID;"
@@ -127,7 +139,8 @@ static const char *const writer_sql[W_NSTMT] = {
 	[W_IDEM_GET] = "SELECT 1 FROM idempotency WHERE scope = ?1 AND key = ?2",
 	[W_IDEM_PUT] = "INSERT INTO idempotency(scope, key, req_hash, status,"
 	    " body, time) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-	[W_REC_GET] = "SELECT version, erased FROM records WHERE id = ?1",
+	[W_REC_GET] = "SELECT version, erased, managing_area FROM records"
+	    " WHERE id = ?1",
 	[W_REC_PUT] = "INSERT INTO records(id, version, category, level,"
 	    " managing_area, erased) VALUES(?1, ?2, ?3, ?4, ?5, 0)"
 	    " ON CONFLICT(id) DO UPDATE SET version = excluded.version,"
@@ -182,11 +195,21 @@ typedef struct {
 	buf_t head, tail;	/* audit: the leaf around seq, time, version */
 } store_op_t;
 
+/* A record state the writer publishes to the cache once the job's batch
+ * is durable (store_cache.h). */
+typedef struct cache_pub {
+	struct cache_pub *next;
+	char *id;
+	store_cache_meta_t meta;
+	buf_t sealed;
+} cache_pub_t;
+
 struct store_job {
 	store_op_t *ops;
 	size_t n, cap;
 	size_t n_audit;
 	int bad;		/* a builder call failed: the job fails */
+	cache_pub_t *pubs;	/* publications, in order */
 	store_done_fn done;
 	void *arg;
 	store_result_t res;
@@ -200,6 +223,9 @@ struct store {
 	unsigned busy_ms;		/* writer's busy timeout */
 	uint8_t key[AEAD_KEY_LEN];
 	note_signer_t *signer;
+	store_cache_t *cache;		/* current records, sealed */
+	int lock_fd;			/* store.lock, held while open; -1 */
+	char last_time[25];		/* time of the newest committed entry */
 
 	/* Writer thread state (only the writer touches these after open). */
 	sqlite3 *db;
@@ -268,6 +294,12 @@ const char *
 store_int_db_path(const store_t *s)
 {
 	return s->db_path;
+}
+
+store_cache_t *
+store_int_cache(const store_t *s)
+{
+	return s->cache;
 }
 
 const uint8_t *
@@ -361,6 +393,16 @@ store_int_node(void *ctx, unsigned level, uint64_t index, merkle_hash_t out)
 
 	if (index > (uint64_t)INT64_MAX || level > 63)
 		return -1;
+	if (level > 0 && level < STORE_NODE_MIN_LEVEL) {
+		merkle_hash_t l, r;
+
+		if (index > (uint64_t)INT64_MAX / 2 ||
+		    store_int_node(ctx, level - 1, 2 * index, l) < 0 ||
+		    store_int_node(ctx, level - 1, 2 * index + 1, r) < 0)
+			return -1;
+		merkle_node_hash(l, r, out);
+		return 0;
+	}
 	if (level == 0) {
 		if (store_int_prepare(nr->db, nr->leaf_hash,
 		    "SELECT hash FROM audit_leaves WHERE idx = ?1", NULL, 0) < 0)
@@ -499,6 +541,20 @@ op_clear(store_op_t *op)
 	buf_free(&op->tail);
 }
 
+static void
+pubs_clear(store_job_t *j)
+{
+	cache_pub_t *p, *next;
+
+	for (p = j->pubs; p != NULL; p = next) {
+		next = p->next;
+		free(p->id);
+		buf_free(&p->sealed);
+		free(p);
+	}
+	j->pubs = NULL;
+}
+
 void
 store_job_free(store_job_t *j)
 {
@@ -506,6 +562,7 @@ store_job_free(store_job_t *j)
 
 	if (j == NULL)
 		return;
+	pubs_clear(j);
 	for (i = 0; i < j->n; i++)
 		op_clear(&j->ops[i]);
 	free(j->ops);
@@ -794,6 +851,8 @@ exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 }
 
 static int create_schema(store_t *s, char *err, size_t errlen);
+static int migrate_v1(store_t *s, char *err, size_t errlen);
+static int load_last_time(store_t *s, char *err, size_t errlen);
 
 static int
 writer_open_db(store_t *s, char *err, size_t errlen)
@@ -836,11 +895,43 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 			goto err;
 		}
 	sqlite3_commit_hook(s->db, commit_hook, s);
+	if (load_last_time(s, err, errlen) < 0)
+		goto err;
 	s->db_broken = 0;
 	return 0;
 err:
 	writer_close_db(s);
 	return -1;
+}
+
+/* The newest entry's time ("" for an empty log): batches never stamp an
+ * earlier one (run_batch). */
+static int
+load_last_time(store_t *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *t;
+	int rc;
+
+	s->last_time[0] = '\0';
+	if (sqlite3_prepare_v2(s->db, "SELECT time FROM audit_leaves"
+	    " ORDER BY idx DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
+		errmsg_set(err, errlen, "%s: %s", s->db_path,
+		    sqlite3_errmsg(s->db));
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && (t = sqlite3_column_text(st, 0)) != NULL &&
+	    sqlite3_column_bytes(st, 0) < (int)sizeof(s->last_time))
+		memcpy(s->last_time, t, (size_t)sqlite3_column_bytes(st, 0) + 1);
+	else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		errmsg_set(err, errlen, "%s: %s", s->db_path,
+		    sqlite3_errmsg(s->db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
 }
 
 static int
@@ -864,12 +955,40 @@ create_schema(store_t *s, char *err, size_t errlen)
 	}
 	if (exec_sql(s->db, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
-	if (exec_sql(s->db, schema_sql, err, errlen) < 0 ||
-	    exec_sql(s->db, "PRAGMA user_version=1", err, errlen) < 0 ||
+	if ((ver == 1 && migrate_v1(s, err, errlen) < 0) ||
+	    exec_sql(s->db, schema_sql, err, errlen) < 0 ||
+	    exec_sql(s->db, "PRAGMA user_version=2", err, errlen) < 0 ||
 	    exec_sql(s->db, "COMMIT", err, errlen) < 0) {
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
+	return 0;
+}
+
+/* Schema 1 -> 2: the op index without the consult entries replaces the
+ * full one (schema_sql creates it), and the time index goes if the log's
+ * times never decrease; a log whose clock once went back keeps it, and
+ * its readers search by it (store_read.c). */
+static int
+migrate_v1(store_t *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int backwards;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT EXISTS(SELECT 1 FROM audit_leaves"
+	    " a JOIN audit_leaves b ON b.idx = a.idx + 1 WHERE b.time < a.time)",
+	    -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		errmsg_set(err, errlen, "%s: migration: %s", s->db_path,
+		    sqlite3_errmsg(s->db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	backwards = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (exec_sql(s->db, "DROP INDEX IF EXISTS audit_by_op", err, errlen) < 0 ||
+	    (!backwards && exec_sql(s->db, "DROP INDEX IF EXISTS audit_by_time",
+	    err, errlen) < 0))
+		return -1;
 	return 0;
 }
 
@@ -971,9 +1090,11 @@ op_idem(job_ctx_t *c, store_op_t *op)
 	return 0;
 }
 
-/* Current version and state of a record: 0 found, 1 absent, -1 error. */
+/* Current version and state of a record: 0 found, 1 absent, -1 error.
+ * area (room for 40 bytes, may be NULL) gets its managing area. */
 static int
-record_state(store_t *s, const char *id, uint64_t *version, int *erased)
+record_state(store_t *s, const char *id, uint64_t *version, int *erased,
+    char *area)
 {
 	sqlite3_stmt *st = s->st[W_REC_GET];
 	int rc, ret = -1;
@@ -983,10 +1104,16 @@ record_state(store_t *s, const char *id, uint64_t *version, int *erased)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		sqlite3_int64 v = sqlite3_column_int64(st, 0);
+		const unsigned char *a = sqlite3_column_text(st, 2);
+		int alen = sqlite3_column_bytes(st, 2);
 
-		if (v >= 0) {
+		if (v >= 0 && a != NULL && alen >= 0 && alen < 40) {
 			*version = (uint64_t)v;
 			*erased = sqlite3_column_int(st, 1) != 0;
+			if (area != NULL) {
+				memcpy(area, a, (size_t)alen);
+				area[alen] = '\0';
+			}
 			ret = 0;
 		}
 	} else if (rc == SQLITE_DONE) {
@@ -996,6 +1123,37 @@ record_state(store_t *s, const char *id, uint64_t *version, int *erased)
 	}
 	sqlite3_reset(st);
 	return ret;
+}
+
+/* Queue id's new state for the cache; published only once the batch is
+ * durable (run_batch).  sealed is taken (left empty).  If the publication
+ * cannot be queued the job fails: the cache must never keep answering
+ * with the version this job replaces. */
+static int
+job_publish(job_ctx_t *c, const char *id, int state, uint64_t version,
+    const char *area, buf_t *sealed)
+{
+	cache_pub_t *p, **pp;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->id = strdup(id)) == NULL) {
+		free(p);
+		c->status = STORE_FAILED;
+		snprintf(c->err, sizeof(c->err), "record cache: out of memory");
+		return -1;
+	}
+	p->meta.state = state;
+	p->meta.version = version;
+	snprintf(p->meta.managing_area, sizeof(p->meta.managing_area), "%s",
+	    area != NULL ? area : "");
+	if (sealed != NULL) {
+		p->sealed = *sealed;
+		memset(sealed, 0, sizeof(*sealed));
+	}
+	for (pp = &c->j->pubs; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = p;
+	return 0;
 }
 
 static int
@@ -1028,7 +1186,7 @@ op_put(job_ctx_t *c, store_op_t *op)
 	size_t aadlen;
 	buf_t sealed = BUF_INIT;
 
-	if ((r = record_state(s, op->id, &cur, &erased)) < 0)
+	if ((r = record_state(s, op->id, &cur, &erased, NULL)) < 0)
 		return job_fail(c, STORE_FAILED, "record");
 	if (op->version == STORE_VERSION_ABSENT) {
 		if (r == 0 && !erased)
@@ -1072,7 +1230,10 @@ op_put(job_ctx_t *c, store_op_t *op)
 		buf_free(&sealed);
 		return job_fail(c, STORE_FAILED, "record");
 	}
+	r = job_publish(c, op->id, STORE_CACHE_LIVE, nv, op->area, &sealed);
 	buf_free(&sealed);
+	if (r < 0)
+		return -1;
 	c->write_version = nv;
 	return 0;
 }
@@ -1084,8 +1245,9 @@ op_erase(job_ctx_t *c, store_op_t *op)
 	sqlite3_stmt *st;
 	uint64_t cur;
 	int erased, r;
+	char area[40];
 
-	if ((r = record_state(s, op->id, &cur, &erased)) < 0)
+	if ((r = record_state(s, op->id, &cur, &erased, area)) < 0)
 		return job_fail(c, STORE_FAILED, "record");
 	if (r == 1 || erased)
 		return job_fail(c, STORE_NOT_FOUND, NULL);
@@ -1114,6 +1276,8 @@ op_erase(job_ctx_t *c, store_op_t *op)
 		sqlite3_reset(st);
 		return job_fail(c, STORE_FAILED, "erase");
 	}
+	if (job_publish(c, op->id, STORE_CACHE_ERASED, cur + 1, area, NULL) < 0)
+		return -1;
 	c->write_version = cur + 1;
 	return 0;
 }
@@ -1224,6 +1388,8 @@ emit_node(void *ctx, unsigned level, uint64_t index, const merkle_hash_t h)
 	store_t *s = ctx;
 	sqlite3_stmt *st = s->st[W_NODE_PUT];
 
+	if (level < STORE_NODE_MIN_LEVEL)
+		return 0;	/* hashed from the leaves when needed */
 	if (index > (uint64_t)INT64_MAX || sqlite3_bind_int(st, 1, (int)level) ||
 	    sqlite3_bind_int64(st, 2, (sqlite3_int64)index) ||
 	    sqlite3_bind_blob(st, 3, h, MERKLE_HASH_LEN, SQLITE_STATIC) ||
@@ -1357,6 +1523,8 @@ run_job(store_t *s, store_job_t *j, const char *now, buf_t *leaf)
 	}
 out:
 	j->res.status = c.status;
+	if (c.status != STORE_OK)
+		pubs_clear(j);	/* rolled back: nothing to publish */
 	if (c.status == STORE_OK) {
 		j->res.version = c.write_version;
 		j->res.audit_index = j->n_audit > 0 ? first_audit : 0;
@@ -1468,6 +1636,12 @@ run_batch(store_t *s, store_job_t *batch)
 		failed = 1;
 	}
 	log_time_rfc3339(now);
+	/* Entry times never decrease with their index, even if the clock is
+	 * set back: search finds a time range by binary search over idx, and
+	 * an auditor reads the log in order.  A clock set back shows as
+	 * entries carrying the last time until it catches up. */
+	if (strcmp(now, s->last_time) < 0)
+		memcpy(now, s->last_time, sizeof(now));
 	for (j = batch; j != NULL && !failed; j = j->next) {
 		run_job(s, j, now, &leaf);
 		/* An I/O error can make SQLite roll the whole transaction
@@ -1504,6 +1678,8 @@ run_batch(store_t *s, store_job_t *batch)
 		log_msg(LOG_ERROR, "store_commit", "batch failed: %s", err);
 	}
 	buf_free(&leaf);
+	if (!failed)
+		memcpy(s->last_time, now, sizeof(s->last_time));
 	pthread_mutex_lock(&s->mu);
 	s->durable_size = s->tree.size;
 	if (failed)
@@ -1514,6 +1690,15 @@ run_batch(store_t *s, store_job_t *batch)
 		njobs++;
 	s->stats.jobs += njobs;
 	pthread_mutex_unlock(&s->mu);
+	/* Durable: readers may now see the new states.  Before any answer
+	 * goes out, so a client that got its 200 reads what it wrote. */
+	for (j = batch; j != NULL && !failed; j = j->next) {
+		cache_pub_t *p;
+
+		for (p = j->pubs; p != NULL; p = p->next)
+			store_cache_put(s->cache, p->id, &p->meta, p->sealed.data,
+			    p->sealed.len);
+	}
 	for (j = batch; j != NULL; j = next) {
 		next = j->next;
 		if (failed) {
@@ -1726,8 +1911,8 @@ check_node(void *ctx, unsigned level, uint64_t index, const merkle_hash_t h)
 	sqlite3_stmt *st;
 	int rc, same = 0;
 
-	if (nc->mismatch)
-		return 0;
+	if (nc->mismatch || level < STORE_NODE_MIN_LEVEL)
+		return 0;	/* low levels are not stored (or not read) */
 	if (level >= 64)
 		return -1;
 	if (nc->level[level] == NULL) {
@@ -1940,6 +2125,9 @@ store_destroy(store_t *s)
 {
 	writer_close_db(s);
 	note_signer_free(s->signer);
+	store_cache_free(s->cache);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	OPENSSL_cleanse(s->key, sizeof(s->key));
 	free(s->data_dir);
 	free(s->area);
@@ -2032,9 +2220,44 @@ check_backup_mark(const char *data_dir, char *err, size_t errlen)
 	return 0;
 }
 
-/* The common part of store_open and store_check: keys, database, log. */
+/* One gateway per data directory: a second writer would keep its own
+ * Merkle frontier and record cache over the same database and fork the
+ * log.  An exclusive lock on <data_dir>/store.lock, held until close (the
+ * kernel drops it if the process dies).  The descriptor, or -1 with err. */
+static int
+lock_data_dir(const char *data_dir, char *err, size_t errlen)
+{
+	char path[STORE_PATH_MAX];
+	int fd;
+
+	if (file_join(path, sizeof(path), data_dir, "store.lock") < 0) {
+		errmsg_set(err, errlen, "store: data directory path too long");
+		return -1;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		errmsg_set(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			errmsg_set(err, errlen, "%s: another gateway is running "
+			    "on this data directory", data_dir);
+		else
+			errmsg_set(err, errlen, "%s: lock: %s", path,
+			    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The common part of store_open and store_check: keys, the data
+ * directory's lock (store_open only: store_check runs from tools, often as
+ * root, and must not leave a lock file the gateway's account cannot
+ * open), database, log. */
 static store_t *
-store_prepare(const store_options_t *opt, char *err, size_t errlen)
+store_prepare(const store_options_t *opt, int lock, char *err, size_t errlen)
 {
 	store_t *s;
 	pthread_condattr_t ca;
@@ -2051,6 +2274,7 @@ store_prepare(const store_options_t *opt, char *err, size_t errlen)
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
+	s->lock_fd = -1;
 	if (pthread_condattr_init(&ca) != 0) {
 		free(s);
 		return NULL;
@@ -2069,6 +2293,12 @@ store_prepare(const store_options_t *opt, char *err, size_t errlen)
 	s->outbox_max = opt->outbox_max ? opt->outbox_max : 100000;
 	s->busy_ms = opt->busy_timeout_ms ? opt->busy_timeout_ms :
 	    STORE_BUSY_TIMEOUT_MS;
+	if ((s->cache = store_cache_new(opt->record_cache_bytes == 0 ?
+	    STORE_CACHE_DEFAULT_BYTES : opt->record_cache_bytes ==
+	    STORE_CACHE_NONE ? 0 : opt->record_cache_bytes)) == NULL) {
+		store_destroy(s);
+		return NULL;
+	}
 	snprintf(origin, sizeof(origin), "visor.%s/audit", opt->area);
 	merkle_frontier_init(&s->tree);
 	if ((s->data_dir = strdup(opt->data_dir)) == NULL ||
@@ -2078,6 +2308,8 @@ store_prepare(const store_options_t *opt, char *err, size_t errlen)
 	    (s->ckpt_path = path_in(opt->data_dir, "checkpoint.last")) == NULL)
 		goto err;
 	if (load_keys(s, err, errlen) < 0 ||
+	    (lock && (s->lock_fd = lock_data_dir(s->data_dir, err,
+	    errlen)) < 0) ||
 	    writer_open_db(s, err, errlen) < 0 ||
 	    verify_log(s, err, errlen) < 0)
 		goto err;
@@ -2097,7 +2329,7 @@ store_open(const store_options_t *opt, char *err, size_t errlen)
 	if (opt != NULL && opt->data_dir != NULL &&
 	    store_faultvfs_setup(opt->data_dir, err, errlen) < 0)
 		return NULL;
-	if ((s = store_prepare(opt, err, errlen)) == NULL)
+	if ((s = store_prepare(opt, 1, err, errlen)) == NULL)
 		return NULL;
 	/* After the log check, so that a rolled-back copy gets that message. */
 	if (check_backup_mark(s->data_dir, err, errlen) < 0)
@@ -2144,7 +2376,7 @@ store_check(const char *data_dir, const char *area, uint64_t *audit_size,
 	memset(&o, 0, sizeof(o));
 	o.data_dir = data_dir;
 	o.area = area;
-	if ((s = store_prepare(&o, err, errlen)) == NULL)
+	if ((s = store_prepare(&o, 0, err, errlen)) == NULL)
 		return -1;
 	if (audit_size != NULL)
 		*audit_size = s->durable_size;

@@ -43,7 +43,13 @@ typedef struct {
 	unsigned busy_timeout_ms;	/* wait for a lock another process holds
 					   on store.db, then fail the batch
 					   (STORE_FAILED); 0: 5000 */
+	size_t record_cache_bytes;	/* current records kept in memory,
+					   sealed; 0: STORE_CACHE_DEFAULT_BYTES;
+					   STORE_CACHE_NONE: no cache */
 } store_options_t;
+
+#define STORE_CACHE_DEFAULT_BYTES ((size_t)32 << 20)
+#define STORE_CACHE_NONE SIZE_MAX
 
 /* Status of a job. */
 enum {

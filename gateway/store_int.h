@@ -20,9 +20,13 @@
 #define STORE_MAX_ACTOR 159
 #define STORE_MAX_KEY 255		/* idempotency scope and key */
 #define STORE_MAX_VALUE ((size_t)16 << 20)	/* any stored blob */
+#define STORE_NODE_MIN_LEVEL 4	/* merkle_nodes holds levels >= this */
 
 /* Path of store.db. */
 const char *store_int_db_path(const store_t *s);
+
+/* The record cache (store_cache.h) readers consult first. */
+struct store_cache *store_int_cache(const store_t *s);
 
 /* The data key (for readers' decryption). */
 const uint8_t *store_int_data_key(const store_t *s);

@@ -15,13 +15,14 @@
 
 #include "crypto/aead.h"
 #include "crypto/merkle.h"
+#include "gateway/store_cache.h"
 #include "gateway/store_int.h"
 #include "util/json.h"
 
 enum {
 	R_RECORD, R_HISTORY, R_IDEM, R_TRANSFER, R_DUE, R_DUE_FOR, R_STATS, R_INBOUND,
 	R_SENT_TO,
-	R_CKPT, R_LEAF, R_ENTRIES, R_NSTMT
+	R_CKPT, R_LEAF, R_ENTRIES, R_TIME, R_NSTMT
 };
 
 static const char *const reader_sql[R_NSTMT] = {
@@ -55,6 +56,7 @@ static const char *const reader_sql[R_NSTMT] = {
 	[R_LEAF] = "SELECT data FROM audit_leaves WHERE idx = ?1",
 	[R_ENTRIES] = "SELECT idx, data FROM audit_leaves"
 	    " WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+	[R_TIME] = "SELECT time FROM audit_leaves WHERE idx = ?1",
 };
 
 /* Search variants: one cached statement per combination of filters. */
@@ -63,7 +65,8 @@ static const char *const reader_sql[R_NSTMT] = {
 #define Q_OP 4
 #define Q_SINCE 8
 #define Q_UNTIL 16
-#define Q_NVARIANTS 32
+#define Q_OP_RARE 32	/* op is not consult: the partial op index serves */
+#define Q_NVARIANTS 64
 
 struct store_reader {
 	store_t *s;
@@ -71,6 +74,7 @@ struct store_reader {
 	sqlite3_stmt *st[R_NSTMT];
 	sqlite3_stmt *search[Q_NVARIANTS];
 	sqlite3_stmt *leaf_hash, *node_hash;
+	int time_indexed;	/* a schema-1 log whose clock once went back */
 };
 
 store_reader_t *
@@ -90,10 +94,22 @@ store_reader_new(store_t *s, char *err, size_t errlen)
 		free(r);
 		return NULL;
 	}
-	/* Every commit invalidates a reader's page cache, and every request
-	 * commits (its audit entry): map the file so that re-reading a page
-	 * is a memory access, not a pread(2). */
-	sqlite3_exec(r->db, "PRAGMA mmap_size=268435456", NULL, NULL, NULL);
+	{
+		sqlite3_stmt *st = NULL;
+
+		if (sqlite3_prepare_v2(r->db, "SELECT 1 FROM sqlite_master"
+		    " WHERE type = 'index' AND name = 'audit_by_time'", -1, &st,
+		    NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+			r->time_indexed = 1;
+		sqlite3_finalize(st);
+	}
+	/* No mmap: in WAL mode a reader drops its whole mapping whenever the
+	 * database changed since its last transaction, and every request
+	 * commits an audit entry, so each read paid a munmap of the file and
+	 * page faults to bring it back (a fifth of the gateway's CPU under a
+	 * read load, by perf).  Records are read from the record cache
+	 * (store_cache.h); what still comes here is rarer and reads a few
+	 * pages with pread(2). */
 	return r;
 }
 
@@ -159,24 +175,70 @@ bind_text(sqlite3_stmt *st, int i, const char *v)
 	    0 : -1;
 }
 
+/* Decrypt a record's sealed content (category, level, JSON) into out. */
+static int
+open_record(store_reader_t *r, const char *id, const void *ct, size_t n,
+    store_record_t *out)
+{
+	char aad[STORE_MAX_ID + 24];
+	size_t aadlen;
+	buf_t pt = BUF_INIT;
+	int ret = -1;
+
+	aadlen = store_int_record_aad(id, out->version, aad, sizeof(aad));
+	if (ct != NULL && n > 0 && n <= STORE_MAX_VALUE && aadlen != 0 &&
+	    aead_open(store_int_data_key(r->s), aad, aadlen, ct, n, &pt) == 0 &&
+	    pt.len >= 2 && buf_append(&out->json, pt.data + 2, pt.len - 2) == 0) {
+		out->category = (unsigned char)pt.data[0];
+		out->level = (unsigned char)pt.data[1];
+		ret = 0;
+	} else {
+		buf_free(&out->json);
+	}
+	buf_free(&pt);
+	return ret;
+}
+
 int
 store_record_get(store_reader_t *r, const char *id, store_record_t *out)
 {
-	sqlite3_stmt *st;
-	char aad[STORE_MAX_ID + 24];
-	size_t aadlen;
+	store_cache_t *cache = store_int_cache(r->s);
+	store_cache_meta_t meta;
+	buf_t sealed = BUF_INIT;
+	sqlite3_stmt *st = NULL;
 	sqlite3_int64 v;
 	const void *ct;
-	int rc, n, ret = -1;
+	uint64_t ticket = 0;
+	int rc, n, fill, ret = -1;
 
 	memset(out, 0, sizeof(*out));
 	buf_init(&out->json, 0);
 	if (id == NULL || strlen(id) > STORE_MAX_ID)
 		return -1;
+	rc = store_cache_get(cache, id, &meta, &sealed, &ticket);
+	if (rc == 1) {
+		if (meta.state == STORE_CACHE_ABSENT)
+			return 1;
+		out->version = meta.version;
+		memcpy(out->managing_area, meta.managing_area,
+		    sizeof(out->managing_area));
+		out->erased = meta.state == STORE_CACHE_ERASED;
+		ret = out->erased ? 0 :
+		    open_record(r, id, sealed.data, sealed.len, out);
+		buf_free(&sealed);
+		return ret;
+	}
+	buf_free(&sealed);
+	fill = rc == 0;
 	if ((st = stmt(r, R_RECORD)) == NULL || bind_text(st, 1, id) < 0)
 		goto out;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
+		if (fill) {
+			memset(&meta, 0, sizeof(meta));
+			meta.state = STORE_CACHE_ABSENT;
+			store_cache_fill(cache, ticket, id, &meta, NULL, 0);
+		}
 		ret = 1;
 		goto out;
 	}
@@ -190,24 +252,22 @@ store_record_get(store_reader_t *r, const char *id, store_record_t *out)
 	out->category = 0;	/* sealed with the content (store.c op_put) */
 	out->level = 0;
 	out->erased = sqlite3_column_int(st, 4) != 0;
+	ct = NULL;
+	n = 0;
 	if (!out->erased) {
-		buf_t pt = BUF_INIT;
-
 		ct = sqlite3_column_blob(st, 5);
 		n = sqlite3_column_bytes(st, 5);
-		aadlen = store_int_record_aad(id, out->version, aad,
-		    sizeof(aad));
 		if (ct == NULL || n <= 0 || (size_t)n > STORE_MAX_VALUE ||
-		    aadlen == 0 || aead_open(store_int_data_key(r->s), aad,
-		    aadlen, ct, (size_t)n, &pt) < 0 || pt.len < 2 ||
-		    buf_append(&out->json, pt.data + 2, pt.len - 2) < 0) {
-			buf_free(&pt);
-			buf_free(&out->json);
+		    open_record(r, id, ct, (size_t)n, out) < 0)
 			goto out;
-		}
-		out->category = (unsigned char)pt.data[0];
-		out->level = (unsigned char)pt.data[1];
-		buf_free(&pt);
+	}
+	if (fill) {
+		memset(&meta, 0, sizeof(meta));
+		meta.state = out->erased ? STORE_CACHE_ERASED : STORE_CACHE_LIVE;
+		meta.version = out->version;
+		memcpy(meta.managing_area, out->managing_area,
+		    sizeof(meta.managing_area));
+		store_cache_fill(cache, ticket, id, &meta, ct, (size_t)n);
 	}
 	ret = 0;
 out:
@@ -644,6 +704,38 @@ store_audit_consistency(store_reader_t *r, uint64_t m, uint64_t n,
 	    count);
 }
 
+/* The first index in [0, size) whose entry time is >= t, or size: times
+ * never decrease with idx (store.c run_batch).  0 or -1. */
+static int
+time_lower_bound(store_reader_t *r, const char *t, uint64_t size,
+    uint64_t *out)
+{
+	sqlite3_stmt *st = stmt(r, R_TIME);
+	uint64_t lo = 0, hi = size, mid;
+	const unsigned char *v;
+	int less;
+
+	if (st == NULL)
+		return -1;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (sqlite3_bind_int64(st, 1, (sqlite3_int64)mid) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_ROW ||
+		    (v = sqlite3_column_text(st, 0)) == NULL) {
+			sqlite3_reset(st);
+			return -1;
+		}
+		less = strcmp((const char *)v, t) < 0;
+		sqlite3_reset(st);
+		if (less)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*out = lo;
+	return 0;
+}
+
 int
 store_audit_search(store_reader_t *r, const store_audit_query_t *q,
     int (*fn)(void *ctx, uint64_t index, const void *leaf, size_t len),
@@ -653,8 +745,9 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 	char since[25], until[25];
 	unsigned mask = 0;
 	sqlite3_stmt *st;
+	uint64_t size, lo = 0, hi;
 	size_t limit;
-	int ret = -1;
+	int by_idx, ret = -1;
 
 	if (q == NULL || fn == NULL)
 		return -1;
@@ -667,10 +760,19 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 		return -1;
 	mask = (q->record ? Q_RECORD : 0) | (q->actor ? Q_ACTOR : 0) |
 	    (q->op ? Q_OP : 0) | (q->since ? Q_SINCE : 0) |
-	    (q->until ? Q_UNTIL : 0);
+	    (q->until ? Q_UNTIL : 0) |
+	    (q->op && strcmp(q->op, "consult") != 0 ? Q_OP_RARE : 0);
 	limit = q->limit ? q->limit : 1000;
 	if (limit > INT32_MAX)
 		limit = INT32_MAX;
+	size = store_audit_size(r->s);
+	hi = size;
+	/* Without a time index, a time range is an index range. */
+	by_idx = !r->time_indexed && (mask & (Q_SINCE | Q_UNTIL));
+	if (by_idx && (((mask & Q_SINCE) &&
+	    time_lower_bound(r, since, size, &lo) < 0) ||
+	    ((mask & Q_UNTIL) && time_lower_bound(r, until, size, &hi) < 0)))
+		return -1;
 	if (r->search[mask] == NULL) {
 		/* Only the filters given appear, so each variant can use its
 		 * index; ?6 keeps answers within the durable size. */
@@ -679,8 +781,12 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 		    ((mask & Q_RECORD) && buf_puts(&sql, " AND record = ?1") < 0) ||
 		    ((mask & Q_ACTOR) && buf_puts(&sql, " AND actor = ?2") < 0) ||
 		    ((mask & Q_OP) && buf_puts(&sql, " AND op = ?3") < 0) ||
-		    ((mask & Q_SINCE) && buf_puts(&sql, " AND time >= ?4") < 0) ||
-		    ((mask & Q_UNTIL) && buf_puts(&sql, " AND time < ?5") < 0) ||
+		    ((mask & Q_OP_RARE) && buf_puts(&sql,
+		    " AND op <> 'consult'") < 0) ||
+		    ((mask & Q_SINCE) && buf_puts(&sql, r->time_indexed ?
+		    " AND time >= ?4" : " AND idx >= ?4") < 0) ||
+		    ((mask & Q_UNTIL) && buf_puts(&sql, r->time_indexed ?
+		    " AND time < ?5" : " AND idx < ?5") < 0) ||
 		    buf_puts(&sql, " ORDER BY idx LIMIT ?7") < 0 ||
 		    store_int_prepare(r->db, &r->search[mask], sql.data, NULL,
 		    0) < 0) {
@@ -694,10 +800,13 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 	if (((mask & Q_RECORD) && bind_text(st, 1, q->record) < 0) ||
 	    ((mask & Q_ACTOR) && bind_text(st, 2, q->actor) < 0) ||
 	    ((mask & Q_OP) && bind_text(st, 3, q->op) < 0) ||
-	    ((mask & Q_SINCE) && bind_text(st, 4, since) < 0) ||
-	    ((mask & Q_UNTIL) && bind_text(st, 5, until) < 0) ||
-	    sqlite3_bind_int64(st, 6,
-	    (sqlite3_int64)store_audit_size(r->s)) != SQLITE_OK ||
+	    ((mask & Q_SINCE) && (by_idx ?
+	    sqlite3_bind_int64(st, 4, (sqlite3_int64)lo) != SQLITE_OK :
+	    bind_text(st, 4, since) < 0)) ||
+	    ((mask & Q_UNTIL) && (by_idx ?
+	    sqlite3_bind_int64(st, 5, (sqlite3_int64)hi) != SQLITE_OK :
+	    bind_text(st, 5, until) < 0)) ||
+	    sqlite3_bind_int64(st, 6, (sqlite3_int64)size) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 7, (sqlite3_int64)limit) != SQLITE_OK)
 		goto out;
 	ret = leaf_rows(st, fn, ctx);

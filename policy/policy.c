@@ -126,6 +126,7 @@ struct policy_decision {
 	strlist_t transformed;
 	strlist_t rules;
 	strlist_t explain;
+	int quiet;		/* no explanation lines */
 };
 
 const char *
@@ -251,18 +252,22 @@ strlist_add_path(strlist_t *l, const char *schema_path)
 	return strlist_push(l, schema_path, 1);
 }
 
-static int strlist_addf(strlist_t *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An explanation line, unless the caller asked for none. */
+static int explain_addf(policy_decision_t *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int
-strlist_addf(strlist_t *l, const char *fmt, ...)
+explain_addf(policy_decision_t *d, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
 
+	if (d->quiet)
+		return 0;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	return strlist_add(l, line);
+	return strlist_add(&d->explain, line);
 }
 
 static void
@@ -1512,16 +1517,16 @@ emit(eval_t *e, policy_decision_t *d, const agg_t *agg, int node)
 	if (a->with == 0 && a->trans == 0) {
 		GUARD(strlist_add_path(&d->disclosed, f->path), err);
 		if (a->pass_rule >= 0)
-			GUARD(strlist_addf(&d->explain, "%s: disclosed by rule %s",
+			GUARD(explain_addf(d, "%s: disclosed by rule %s",
 			    f->path, e->p->rules[a->pass_rule].id), err);
 		else
-			GUARD(strlist_addf(&d->explain, "%s: disclosed (core field)",
+			GUARD(explain_addf(d, "%s: disclosed (core field)",
 			    f->path), err);
 		return 0;
 	}
 	if (a->pass == 0 && a->trans == 0 && a->why_rule != WHY_MIXED) {
 		GUARD(strlist_add_path(&d->withheld, f->path), err);
-		GUARD(strlist_addf(&d->explain, "%s: withheld: %s", f->path,
+		GUARD(explain_addf(d, "%s: withheld: %s", f->path,
 		    why_text(e, a->why_rule, a->why_drop, why, sizeof(why))), err);
 		return 0;
 	}
@@ -1532,17 +1537,17 @@ emit(eval_t *e, policy_decision_t *d, const agg_t *agg, int node)
 			GUARD(strlist_add_path(&d->disclosed, f->path), err);
 		if (st->trans > 0) {
 			GUARD(strlist_add_path(&d->transformed, f->path), err);
-			GUARD(strlist_addf(&d->explain, "%s: %s by rule %s", f->path,
+			GUARD(explain_addf(d, "%s: %s by rule %s", f->path,
 			    transform_names[st->trans_kind],
 			    e->p->rules[st->trans_rule].id), err);
 		} else if (st->pass > 0 && st->pass_rule >= 0) {
-			GUARD(strlist_addf(&d->explain, "%s: disclosed by rule %s",
+			GUARD(explain_addf(d, "%s: disclosed by rule %s",
 			    f->path, e->p->rules[st->pass_rule].id), err);
 		}
 		if (st->pass == 0 && st->trans == 0) {
 			/* every value withheld but for mixed reasons */
 			GUARD(strlist_add_path(&d->withheld, f->path), err);
-			GUARD(strlist_addf(&d->explain, "%s: withheld: %s", f->path,
+			GUARD(explain_addf(d, "%s: withheld: %s", f->path,
 			    why_text(e, st->why_rule, st->why_drop, why, sizeof(why))),
 			    err);
 			return 0;
@@ -1552,7 +1557,7 @@ emit(eval_t *e, policy_decision_t *d, const agg_t *agg, int node)
 				continue;
 			inst_path(e, &e->inst[i], ip, sizeof(ip));
 			GUARD(strlist_add(&d->withheld, ip), err);
-			GUARD(strlist_addf(&d->explain, "%s: withheld: %s", ip,
+			GUARD(explain_addf(d, "%s: withheld: %s", ip,
 			    why_text(e, e->inst[i].why_rule, e->inst[i].why_drop, why,
 			    sizeof(why))), err);
 		}
@@ -1564,7 +1569,7 @@ emit(eval_t *e, policy_decision_t *d, const agg_t *agg, int node)
 				continue;
 			inst_path(e, &e->inst[i], ip, sizeof(ip));
 			GUARD(strlist_add(&d->withheld, ip), err);
-			GUARD(strlist_addf(&d->explain, "%s: withheld: no field of "
+			GUARD(explain_addf(d, "%s: withheld: no field of "
 			    "this element is permitted", ip), err);
 		}
 	}
@@ -1592,7 +1597,7 @@ decision_rules(const eval_t *e, policy_decision_t *d)
 			continue;
 		GUARD(strlist_add(&d->rules, e->p->rules[i].id), err);
 		if (e->p->rules[i].description != NULL)
-			GUARD(strlist_addf(&d->explain, "rule %s: %s", e->p->rules[i].id,
+			GUARD(explain_addf(d, "rule %s: %s", e->p->rules[i].id,
 			    e->p->rules[i].description), err);
 	}
 	return 0;
@@ -1661,11 +1666,12 @@ policy_filter(const policy_t *p, const policy_request_t *req,
 	if ((whole = eval_init(&e, p, req, record)) == -2)
 		goto err;
 	GUARD_PTR(d = decision_new(), err);
+	d->quiet = req->no_explanation;
 	if (whole >= 0) {
 		e.used[whole] = 1;
 		GUARD(deny_all(&e, d, record), err);
 		GUARD(set_reason(d, "%s forbidden by rule %s", opn, p->rules[whole].id), err);
-		GUARD(strlist_addf(&d->explain, "%s for %s: denied: %s forbidden by "
+		GUARD(explain_addf(d, "%s for %s: denied: %s forbidden by "
 		    "rule %s", opn, req->caller->uri, opn, p->rules[whole].id), err);
 		GUARD(decision_rules(&e, d), err);
 		eval_free(&e);
@@ -1676,7 +1682,7 @@ policy_filter(const policy_t *p, const policy_request_t *req,
 		GUARD(deny_all(&e, d, record), err);
 		GUARD(set_reason(d, "no rule permits %s for this caller and purpose",
 		    opn), err);
-		GUARD(strlist_addf(&d->explain, "%s for %s: denied: no rule permits "
+		GUARD(explain_addf(d, "%s for %s: denied: no rule permits "
 		    "%s for this caller, purpose and record", opn, req->caller->uri,
 		    opn), err);
 		eval_free(&e);
@@ -1735,7 +1741,7 @@ policy_filter(const policy_t *p, const policy_request_t *req,
 		d->allowed = 1;
 		GUARD(set_reason(d, "%s permitted", opn), err);
 	}
-	GUARD(strlist_addf(&d->explain, "%s for %s: %s: %zu disclosed, %zu withheld",
+	GUARD(explain_addf(d, "%s for %s: %s: %zu disclosed, %zu withheld",
 	    opn, req->caller->uri, d->allowed ? "allowed" : "denied",
 	    d->disclosed.n, d->withheld.n), err);
 	/* The summary reads best first. */
@@ -1747,7 +1753,7 @@ policy_filter(const policy_t *p, const policy_request_t *req,
 		d->explain.v[0] = last;
 	}
 	if (!d->allowed && req->op != POLICY_OP_INGRESS)
-		GUARD(strlist_addf(&d->explain, "denied: %s", d->reason), err);
+		GUARD(explain_addf(d, "denied: %s", d->reason), err);
 	GUARD(decision_rules(&e, d), err);
 	eval_free(&e);
 	*out = d;
@@ -1776,12 +1782,13 @@ policy_check_write(const policy_t *p, const policy_request_t *req,
 	if ((whole = eval_init(&e, p, req, record)) == -2)
 		goto err;
 	GUARD_PTR(d = decision_new(), err);
+	d->quiet = req->no_explanation;
 	if (whole >= 0) {
 		e.used[whole] = 1;
 		for (i = 0; i < n; i++)
 			GUARD(strlist_add(&d->withheld, paths[i]), err);
 		GUARD(set_reason(d, "write forbidden by rule %s", p->rules[whole].id), err);
-		GUARD(strlist_addf(&d->explain, "write for %s: denied: forbidden "
+		GUARD(explain_addf(d, "write for %s: denied: forbidden "
 		    "by rule %s", req->caller->uri, p->rules[whole].id), err);
 		goto done;
 	}
@@ -1790,7 +1797,7 @@ policy_check_write(const policy_t *p, const policy_request_t *req,
 			GUARD(strlist_add(&d->withheld, paths[i]), err);
 		GUARD(set_reason(d, "no rule permits write for this caller and "
 		    "purpose"), err);
-		GUARD(strlist_addf(&d->explain, "write for %s: denied: no rule "
+		GUARD(explain_addf(d, "write for %s: denied: no rule "
 		    "permits write for this caller, purpose and record",
 		    req->caller->uri), err);
 		goto done;
@@ -1811,14 +1818,14 @@ policy_check_write(const policy_t *p, const policy_request_t *req,
 		}
 		if (ok) {
 			GUARD(strlist_add(&d->disclosed, paths[i]), err);
-			GUARD(strlist_addf(&d->explain, "%s: writable", paths[i]), err);
+			GUARD(explain_addf(d, "%s: writable", paths[i]), err);
 			continue;
 		}
 		if (first == NULL)
 			first = paths[i];
 		GUARD(strlist_add(&d->withheld, paths[i]), err);
 		if (node < 0) {
-			GUARD(strlist_addf(&d->explain, "%s: not a field of the record",
+			GUARD(explain_addf(d, "%s: not a field of the record",
 			    paths[i]), err);
 		} else {
 			char why[128];
@@ -1826,7 +1833,7 @@ policy_check_write(const policy_t *p, const policy_request_t *req,
 			for (k = 0; k < e.nforbids; k++)
 				if (e.forbids[k]->cover[node] != 0)
 					break;
-			GUARD(strlist_addf(&d->explain, "%s: not writable: %s", paths[i],
+			GUARD(explain_addf(d, "%s: not writable: %s", paths[i],
 			    k < e.nforbids ? why_text(&e, (int)rule_index(&e,
 			    e.forbids[k]), 0, why, sizeof(why)) :
 			    "no rule permits writing it"), err);
@@ -1838,7 +1845,7 @@ policy_check_write(const policy_t *p, const policy_request_t *req,
 		d->allowed = 1;
 		GUARD(set_reason(d, "write permitted"), err);
 	}
-	GUARD(strlist_addf(&d->explain, "write for %s: %s", req->caller->uri,
+	GUARD(explain_addf(d, "write for %s: %s", req->caller->uri,
 	    d->reason), err);
 done:
 	GUARD(decision_rules(&e, d), err);
@@ -1867,6 +1874,7 @@ check_whole(const policy_t *p, const policy_request_t *req, const cJSON *record,
 	if ((whole = eval_init(&e, p, req, record)) == -2)
 		goto err;
 	GUARD_PTR(d = decision_new(), err);
+	d->quiet = req->no_explanation;
 	if (whole >= 0) {
 		e.used[whole] = 1;
 		GUARD(set_reason(d, "%s forbidden by rule %s", opn, p->rules[whole].id), err);
@@ -1879,7 +1887,7 @@ check_whole(const policy_t *p, const policy_request_t *req, const cJSON *record,
 		d->allowed = 1;
 		GUARD(set_reason(d, "%s permitted", opn), err);
 	}
-	GUARD(strlist_addf(&d->explain, "%s for %s: %s: %s", opn, req->caller->uri,
+	GUARD(explain_addf(d, "%s for %s: %s: %s", opn, req->caller->uri,
 	    d->allowed ? "allowed" : "denied", d->reason), err);
 	GUARD(decision_rules(&e, d), err);
 	eval_free(&e);

@@ -57,6 +57,9 @@ typedef struct {
 	const char *purpose;		/* one of policy_purposes */
 	const char *local_area;		/* this gateway's area ("@local") */
 	const char *today;		/* "YYYY-MM-DD", for valid_until */
+	int no_explanation;		/* 1: leave policy_decision_explanation
+					   empty (the gateway's hot path needs
+					   the decision, paths and rules only) */
 } policy_request_t;
 
 typedef struct policy policy_t;

@@ -286,20 +286,41 @@ valid_postcode(const char *s, size_t max)
 
 static int validate_object(vctx_t *v, int node, const cJSON *obj);
 
-/* Push ".name" or "[i]" onto the path; returns the old length to restore. */
+/* Push ".name" or "[i]" onto the path; returns the old length to restore.
+ * (Called for every member of every record written: no printf.) */
 static size_t
 path_push(vctx_t *v, const char *name, int index)
 {
-	size_t old = strlen(v->path);
-	int n;
+	size_t old = strlen(v->path), room = sizeof(v->path) - old, n;
+	char num[16], *p = num + sizeof(num);
+	unsigned u = index < 0 ? 0 : (unsigned)index;
 
-	if (name != NULL)
-		n = snprintf(v->path + old, sizeof(v->path) - old, "%s%s",
-		    old ? "." : "", name);
-	else
-		n = snprintf(v->path + old, sizeof(v->path) - old, "[%d]", index);
-	if (n < 0 || (size_t)n >= sizeof(v->path) - old)
-		v->path[old] = '\0';	/* cannot happen with the schema's names */
+	if (name != NULL) {
+		size_t dot = old > 0;
+
+		n = strlen(name);
+		if (dot + n + 1 > room) {
+			v->path[old] = '\0';	/* not with the schema's names */
+			return old;
+		}
+		if (dot)
+			v->path[old] = '.';
+		memcpy(v->path + old + dot, name, n + 1);
+		return old;
+	}
+	*--p = ']';
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	*--p = '[';
+	n = (size_t)(num + sizeof(num) - p);
+	if (n + 1 > room) {
+		v->path[old] = '\0';
+		return old;
+	}
+	memcpy(v->path + old, p, n);
+	v->path[old + n] = '\0';
 	return old;
 }
 

@@ -1,5 +1,7 @@
 #include "util/json.h"
 
+#include <openssl/crypto.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,28 +106,17 @@ json_check(const cJSON *v, int depth, int max_depth, char *err, size_t errlen)
 		snprintf(err, errlen, "number out of range");
 		return -1;
 	}
-	if (cJSON_IsString(v) &&
-	    !json_utf8_valid((const unsigned char *)v->valuestring,
-	    strlen(v->valuestring))) {
-		snprintf(err, errlen, "string is not valid UTF-8");
-		return -1;
-	}
+	/* Strings and keys are valid UTF-8: the whole text was checked
+	 * before parsing, and cJSON turns \u escapes into valid UTF-8 or
+	 * fails (lone or mismatched surrogates). */
 	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
 		return 0;
 	if (depth >= max_depth) {
 		snprintf(err, errlen, "nesting deeper than %d", max_depth);
 		return -1;
 	}
-	if (cJSON_IsObject(v)) {
-		for (c = v->child; c != NULL; c = c->next)
-			if (!json_utf8_valid((const unsigned char *)c->string,
-			    strlen(c->string))) {
-				snprintf(err, errlen, "key is not valid UTF-8");
-				return -1;
-			}
-		if (json_keys_unique(v, err, errlen) < 0)
-			return -1;
-	}
+	if (cJSON_IsObject(v) && json_keys_unique(v, err, errlen) < 0)
+		return -1;
 	for (c = v->child; c != NULL; c = c->next)
 		if (json_check(c, depth + 1, max_depth, err, errlen) < 0)
 			return -1;
@@ -197,6 +188,12 @@ json_parse_strict(const char *buf, size_t len, int max_depth, char *err,
 		snprintf(err, errlen, "escaped NUL in string");
 		return NULL;
 	}
+	/* Raw bytes reach strings and keys unchanged, so checking the text
+	 * once covers every string (RFC 8259: JSON text is UTF-8). */
+	if (!json_utf8_valid((const unsigned char *)buf, len)) {
+		snprintf(err, errlen, "string is not valid UTF-8");
+		return NULL;
+	}
 	root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
 	if (root == NULL) {
 		const char *at = cJSON_GetErrorPtr();
@@ -249,7 +246,157 @@ json_get_str(const cJSON *obj, const char *key)
 char *
 json_print(const cJSON *v)
 {
-	return cJSON_PrintUnformatted(v);
+	size_t cap = 4096;
+	char *p;
+
+	/* Into our own buffer (cJSON asks for 5 spare bytes), so that the
+	 * text is plain malloc memory whatever cJSON's allocator is. */
+	for (;;) {
+		if ((p = malloc(cap)) == NULL)
+			return NULL;
+		if (cJSON_PrintPreallocated((cJSON *)v, p, (int)cap, 0))
+			return p;
+		OPENSSL_cleanse(p, cap);
+		free(p);
+		if (cap >= ((size_t)64 << 20))
+			return NULL;
+		cap *= 4;
+	}
+}
+
+/* ------------------------------------------------------------- arena */
+
+#define ARENA_CHUNK ((size_t)64 * 1024)
+#define ARENA_BIG 4096			/* larger requests use malloc */
+#define ARENA_MAX ((size_t)8 << 20)	/* per thread, then malloc */
+#define ARENA_ALIGN 16
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define ARENA_POISON(p, n) ((void)(p), (void)(n))
+#define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+typedef struct arena_chunk {
+	struct arena_chunk *next;
+	size_t size, used;
+	unsigned char *data;
+} arena_chunk_t;
+
+typedef struct {
+	arena_chunk_t *head;	/* chunk being filled first */
+	unsigned depth;
+	size_t total;
+} arena_t;
+
+static _Thread_local arena_t arena;
+
+static int
+arena_owns(const void *p)
+{
+	const arena_chunk_t *c;
+	const unsigned char *q = p;
+
+	for (c = arena.head; c != NULL; c = c->next)
+		if (q >= c->data && q < c->data + c->size)
+			return 1;
+	return 0;
+}
+
+static void *
+arena_alloc(size_t n)
+{
+	arena_chunk_t *c = arena.head;
+	void *p;
+
+	n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	if (c == NULL || c->size - c->used < n) {
+		if (arena.total + ARENA_CHUNK > ARENA_MAX ||
+		    (c = malloc(sizeof(*c))) == NULL)
+			return NULL;
+		if ((c->data = aligned_alloc(ARENA_ALIGN, ARENA_CHUNK)) == NULL) {
+			free(c);
+			return NULL;
+		}
+		c->size = ARENA_CHUNK;
+		c->used = 0;
+		c->next = arena.head;
+		arena.head = c;
+		arena.total += c->size;
+		ARENA_POISON(c->data, c->size);
+	}
+	p = c->data + c->used;
+	c->used += n;
+	ARENA_UNPOISON(p, n);
+	return p;
+}
+
+static void *
+hook_malloc(size_t n)
+{
+	void *p;
+
+	if (arena.depth > 0 && n <= ARENA_BIG && (p = arena_alloc(n)) != NULL)
+		return p;
+	return malloc(n);
+}
+
+static void
+hook_free(void *p)
+{
+	if (p == NULL)
+		return;
+	if (arena.head != NULL && arena_owns(p)) {
+		/* Freed with the scope.  Outside one, an arena pointer has
+		 * outlived its scope: the memory is already someone else's. */
+		if (arena.depth == 0)
+			abort();
+		return;
+	}
+	free(p);
+}
+
+void
+json_arena_init(void)
+{
+	cJSON_Hooks h = { hook_malloc, hook_free };
+
+	cJSON_InitHooks(&h);
+}
+
+void
+json_arena_begin(void)
+{
+	arena.depth++;
+}
+
+void
+json_arena_end(void)
+{
+	arena_chunk_t *c, *next;
+
+	if (arena.depth == 0 || --arena.depth > 0)
+		return;
+	/* Keep one chunk for the next request; wipe what was used (record
+	 * plaintext) and give the rest back. */
+	for (c = arena.head; c != NULL; c = next) {
+		next = c->next;
+		OPENSSL_cleanse(c->data, c->used);
+		c->used = 0;
+		ARENA_POISON(c->data, c->size);
+		if (c != arena.head) {
+			ARENA_UNPOISON(c->data, c->size);
+			free(c->data);
+			free(c);
+		}
+	}
+	if (arena.head != NULL) {
+		arena.head->next = NULL;
+		arena.total = arena.head->size;
+	}
 }
 
 int
@@ -281,4 +428,21 @@ json_append_string_array(buf_t *out, const char *const *items, size_t n)
 		    json_append_string(out, items[i]) < 0)
 			return -1;
 	return buf_append(out, "]", 1);
+}
+
+void
+json_arena_release(void)
+{
+	arena_chunk_t *c, *next;
+
+	if (arena.depth != 0)
+		return;
+	for (c = arena.head; c != NULL; c = next) {
+		next = c->next;
+		ARENA_UNPOISON(c->data, c->size);
+		free(c->data);
+		free(c);
+	}
+	arena.head = NULL;
+	arena.total = 0;
 }

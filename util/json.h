@@ -43,7 +43,33 @@ int json_append_string(buf_t *out, const char *s);
 /* Append a JSON array of n strings to out.  0 or -1. */
 int json_append_string_array(buf_t *out, const char *const *items, size_t n);
 
-/* Print compactly into a new string (caller frees with cJSON_free / free). */
+/* Print compactly into a new string from malloc (caller frees with free;
+ * never arena memory, see below).  NULL if memory is short. */
 char *json_print(const cJSON *v);
+
+/*
+ * Request-scoped allocation of cJSON trees.  A request that parses a
+ * record, filters it and prints it makes and frees hundreds of small cJSON
+ * nodes; with json_arena_init() called once at start (before any thread
+ * exists), the cJSON allocations a thread makes between json_arena_begin()
+ * and the matching json_arena_end() come from a per-thread arena instead:
+ * a bump allocation, a no-op free, and one reset (wiped: trees hold record
+ * plaintext) at the end.  Outside a scope, and for large allocations,
+ * cJSON uses malloc and free as before.
+ *
+ * The rule for callers: no cJSON tree or cJSON-allocated string made
+ * inside a scope may be used after its json_arena_end, or handed to
+ * another thread; print with json_print (plain malloc memory) what must
+ * outlive it.  Freeing an arena pointer after its scope ended is a
+ * programmer error and aborts.  Scopes nest (only the outermost end
+ * resets).  In AddressSanitizer builds the arena poisons what is not
+ * handed out, so a use after the scope is reported.
+ */
+void json_arena_init(void);
+void json_arena_begin(void);
+void json_arena_end(void);
+
+/* Give this thread's arena memory back (at thread exit; outside any scope). */
+void json_arena_release(void);
 
 #endif

@@ -205,7 +205,7 @@ test_full_disk(void **state)
 		assert_int_equal(rc, 0);
 	}
 	/* The refusals were logged with their code. */
-	assert_true(gwt_log_contains(&gw, "status=503"));
+	assert_true(gwt_log_wait(&gw, "status=503"));
 	buf_free(&out);
 	buf_free(&errout);
 }

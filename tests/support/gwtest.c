@@ -362,6 +362,21 @@ gwt_log_contains(const gwt_gw_t *gw, const char *needle)
 }
 
 int
+gwt_log_wait(const gwt_gw_t *gw, const char *needle)
+{
+	int i;
+
+	/* The workers batch their request log (a write every 100 ms): give
+	 * a line that should be there a little time to arrive. */
+	for (i = 0; i < 200; i++) {
+		if (count_occurrences(gw->log, needle) > 0)
+			return 1;
+		sleep_ms(10);
+	}
+	return 0;
+}
+
+int
 gwt_gw_hup(gwt_gw_t *gw)
 {
 	size_t ok0 = count_occurrences(gw->log, "event=reloaded");

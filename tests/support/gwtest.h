@@ -73,6 +73,9 @@ int gwt_gw_alive(gwt_gw_t *gw);
 
 /* 1 if the gateway's log contains needle. */
 int gwt_log_contains(const gwt_gw_t *gw, const char *needle);
+/* The same, waiting up to 2 s for the line: request lines are written by
+ * the workers in batches (util/log.h). */
+int gwt_log_wait(const gwt_gw_t *gw, const char *needle);
 
 /* One HTTPS request to gw as the holder of pki/<cert_area>/<cert_name>.crt
  * (key beside it).  headers: NULL-terminated "Name: value".  0 if a response

@@ -1,6 +1,10 @@
 /*
  * util/json: duplicate keys are refused in objects of every size (large
- * objects take the sorted path of json_parse_strict).
+ * objects take the sorted path of json_parse_strict); json_print gives
+ * plain malloc memory; the request-scoped arena (trees made in a scope are
+ * usable until its end, frees in it are no-ops, memory from outside is
+ * still freed, nested scopes, an arena pointer freed after its scope
+ * aborts).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +13,11 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "util/json.h"
@@ -100,11 +108,126 @@ test_dup_keys_differing_late(void **state)
 	cJSON_Delete(j);
 }
 
+static const char sample[] = "{\"id\":\"A-1\",\"person\":{\"surname\":"
+    "\"Example\",\"aliases\":[{\"surname\":\"X\"},{\"surname\":\"Y\"}]},"
+    "\"n\":[1,2,3.5,-4],\"t\":true,\"z\":null}";
+
+static void
+test_print_is_malloc_memory(void **state)
+{
+	cJSON *j;
+	char *p;
+	size_t i;
+	buf_t big = BUF_INIT;
+
+	(void)state;
+	j = cJSON_Parse(sample);
+	assert_non_null(j);
+	p = json_print(j);
+	assert_non_null(p);
+	assert_string_equal(p, sample);
+	free(p);		/* plain free, not cJSON_free */
+	cJSON_Delete(j);
+	/* Larger than the first try (4 KiB): the retry path. */
+	buf_puts(&big, "[");
+	for (i = 0; i < 3000; i++)
+		buf_printf(&big, "%s\"item-%zu\"", i ? "," : "", i);
+	buf_puts(&big, "]");
+	j = cJSON_Parse(big.data);
+	assert_non_null(j);
+	p = json_print(j);
+	assert_non_null(p);
+	assert_string_equal(p, big.data);
+	free(p);
+	cJSON_Delete(j);
+	buf_free(&big);
+}
+
+static void
+test_arena_scopes(void **state)
+{
+	cJSON *outside, *in1, *in2, *dup;
+	char *p;
+	int round;
+
+	(void)state;
+	json_arena_init();
+	outside = cJSON_Parse(sample);	/* malloc: outlives the scopes */
+	assert_non_null(outside);
+	for (round = 0; round < 200; round++) {
+		json_arena_begin();
+		in1 = json_parse_strict(sample, strlen(sample), 8, NULL, 0);
+		assert_non_null(in1);
+		json_arena_begin();	/* nested: still the same scope */
+		dup = cJSON_Duplicate(in1, 1);
+		assert_non_null(dup);
+		json_arena_end();
+		/* The inner end must not have reset anything. */
+		p = json_print(dup);
+		assert_non_null(p);
+		assert_string_equal(p, sample);
+		free(p);
+		cJSON_Delete(dup);
+		cJSON_Delete(in1);
+		/* A tree from before the scope is freed for real inside it. */
+		if (round == 100) {
+			cJSON_Delete(outside);
+			outside = NULL;
+		}
+		/* Large values go to malloc and are freed normally. */
+		in2 = cJSON_CreateString("x");
+		assert_non_null(in2);
+		{
+			char big[6000];
+
+			memset(big, 'a', sizeof(big) - 1);
+			big[sizeof(big) - 1] = '\0';
+			assert_non_null(cJSON_SetValuestring(in2, big));
+		}
+		cJSON_Delete(in2);
+		json_arena_end();
+	}
+	assert_null(outside);
+	json_arena_release();
+}
+
+static void
+test_arena_escape_aborts(void **state)
+{
+	pid_t pid;
+	int st;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		cJSON *leaked;
+
+		json_arena_init();
+		json_arena_begin();
+		leaked = cJSON_Parse(sample);
+		json_arena_end();
+		/* Freeing it now is the programmer error the arena refuses. */
+		cJSON_Delete(leaked);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	/* abort() in a normal build; in an AddressSanitizer build the read
+	 * of the poisoned tree is reported first (a report on stderr and a
+	 * failing exit, or SIGABRT with abort_on_error). */
+	assert_false(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	if (WIFSIGNALED(st))
+		assert_int_equal(WTERMSIG(st), SIGABRT);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small_objects),
+		cmocka_unit_test(test_print_is_malloc_memory),
+		cmocka_unit_test(test_arena_scopes),
+		cmocka_unit_test(test_arena_escape_aborts),
 		cmocka_unit_test(test_large_objects),
 		cmocka_unit_test(test_dup_keys_differing_late),
 	};

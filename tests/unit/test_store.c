@@ -28,6 +28,7 @@
 #include "crypto/note.h"
 #include "gateway/audit_entry.h"
 #include "gateway/store.h"
+#include "gateway/store_int.h"
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -807,6 +808,241 @@ exec_ok(sqlite3 *db, const char *sql)
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 }
 
+/* ---- search by time: an index range found by binary search */
+
+#define TS_N 24
+
+/* The time column of every entry, read as an auditor would not: straight
+ * from the table, to check search against. */
+static void
+entry_times(const char *dir, char t[][25], int n)
+{
+	sqlite3 *db = attacker(dir);
+	sqlite3_stmt *st;
+	int i = 0;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT time FROM audit_leaves"
+	    " ORDER BY idx", -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW && i < n) {
+		snprintf(t[i], 25, "%s", (const char *)sqlite3_column_text(st, 0));
+		i++;
+	}
+	assert_int_equal(i, n);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* Every since/until pair drawn from the entries' own times (and one
+ * before and after all of them) gives exactly the entries a scan gives. */
+static void
+check_time_ranges(const char *dir, char t[][25], int n)
+{
+	store_t *s = open_store(dir, 0);
+	store_reader_t *r;
+	store_audit_query_t q;
+	const char *bounds[TS_N + 2];
+	int a, b, i, hits, want;
+
+	assert_non_null(r = store_reader_new(s, NULL, 0));
+	bounds[0] = "2000-01-01";
+	for (i = 0; i < n; i++)
+		bounds[i + 1] = t[i];
+	bounds[n + 1] = "2999-01-01";
+	for (a = 0; a < n + 2; a++)
+		for (b = 0; b < n + 2; b++) {
+			memset(&q, 0, sizeof(q));
+			q.since = bounds[a];
+			q.until = bounds[b];
+			want = 0;
+			for (i = 0; i < n; i++) {
+				char lo[25], hi[25];
+
+				assert_int_equal(store_int_canonical_time(q.since,
+				    lo), 0);
+				assert_int_equal(store_int_canonical_time(q.until,
+				    hi), 0);
+				want += strcmp(t[i], lo) >= 0 && strcmp(t[i], hi) < 0;
+			}
+			hits = 0;
+			assert_int_equal(store_audit_search(r, &q, count_hits,
+			    &hits), 0);
+			assert_int_equal(hits, want);
+		}
+	/* A time bound with another filter. */
+	memset(&q, 0, sizeof(q));
+	q.record = "NFK-8";
+	q.since = t[n / 2];
+	hits = 0;
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
+	want = 0;
+	for (i = 0; i < n; i++)
+		want += i % 2 == 0 && strcmp(t[i], t[n / 2]) >= 0;
+	assert_int_equal(hits, want);
+	store_reader_free(r);
+	store_close(s);
+}
+
+static char *
+store_with_timed_entries(char t[][25])
+{
+	char *dir;
+	store_t *s = new_store(&dir, 0);
+	int k;
+
+	/* Batches a few milliseconds apart: distinct times, some shared. */
+	for (k = 0; k < TS_N; k++) {
+		assert_int_equal(audit_only(s, k % 3 == 0 ? "collect" : "consult",
+		    k % 2 == 0 ? "NFK-8" : "NFK-9").status, STORE_OK);
+		if (k % 2 == 1)
+			usleep(3000);
+	}
+	store_close(s);
+	entry_times(dir, t, TS_N);
+	return dir;
+}
+
+static void
+test_search_by_time(void **state)
+{
+	char t[TS_N][25], *dir;
+	store_t *s;
+	store_reader_t *r;
+	store_audit_query_t q;
+	int i, hits;
+
+	(void)state;
+	dir = store_with_timed_entries(t);
+	for (i = 1; i < TS_N; i++)
+		assert_true(strcmp(t[i - 1], t[i]) <= 0);
+	check_time_ranges(dir, t, TS_N);
+	/* op searches: the index leaves consult entries out; both work. */
+	s = open_store(dir, 0);
+	assert_non_null(r = store_reader_new(s, NULL, 0));
+	memset(&q, 0, sizeof(q));
+	q.op = "collect";
+	hits = 0;
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
+	assert_int_equal(hits, TS_N / 3);
+	q.op = "consult";
+	hits = 0;
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
+	assert_int_equal(hits, TS_N - TS_N / 3);
+	store_reader_free(r);
+	store_close(s);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* The clock set back: new entries carry the newest time so far, never an
+ * earlier one (here the newest entry's time is moved into the future, as
+ * if the clock had been there when it was written). */
+static void
+test_time_never_decreases(void **state)
+{
+	char t[TS_N + 2][25], *dir;
+	store_t *s;
+	sqlite3 *db;
+	int i;
+
+	(void)state;
+	dir = store_with_entries(3);
+	db = attacker(dir);
+	exec_ok(db, "UPDATE audit_leaves SET time = '2999-01-01T00:00:00.000Z'"
+	    " WHERE idx = 2");
+	sqlite3_close(db);
+	s = open_store(dir, 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(audit_only(s, "consult", "NFK-1").status, STORE_OK);
+	store_close(s);
+	entry_times(dir, t, 6);
+	for (i = 3; i < 6; i++)
+		assert_string_equal(t[i], "2999-01-01T00:00:00.000Z");
+	rm_rf(dir);
+	free(dir);
+}
+
+/* A schema-1 store (full op index, time index) is migrated on open: the
+ * op index becomes the partial one and the time index goes, unless the
+ * log's times once went back, in which case it stays and search uses it. */
+static int
+has_index(const char *dir, const char *name)
+{
+	sqlite3 *db = attacker(dir);
+	sqlite3_stmt *st;
+	int found;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master"
+	    " WHERE type = 'index' AND name = ?1", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return found;
+}
+
+static void
+make_schema_1(const char *dir)
+{
+	sqlite3 *db = attacker(dir);
+
+	exec_ok(db, "DROP INDEX audit_by_op_rare;"
+	    "CREATE INDEX audit_by_op ON audit_leaves(op);"
+	    "CREATE INDEX audit_by_time ON audit_leaves(time);"
+	    "PRAGMA user_version=1;");
+	sqlite3_close(db);
+}
+
+static void
+test_migrate_schema_1(void **state)
+{
+	char t[TS_N][25], *dir;
+	store_t *s;
+	sqlite3 *db;
+
+	(void)state;
+	dir = store_with_timed_entries(t);
+	make_schema_1(dir);
+	s = open_store(dir, 0);
+	store_close(s);
+	assert_false(has_index(dir, "audit_by_time"));
+	assert_false(has_index(dir, "audit_by_op"));
+	assert_true(has_index(dir, "audit_by_op_rare"));
+	check_time_ranges(dir, t, TS_N);
+	rm_rf(dir);
+	free(dir);
+
+	/* Times that went back once: the time index stays, and search by
+	 * time follows the column, as before. */
+	dir = store_with_timed_entries(t);
+	db = attacker(dir);
+	exec_ok(db, "UPDATE audit_leaves SET time = '2001-01-01T00:00:00.000Z'"
+	    " WHERE idx = 5");
+	sqlite3_close(db);
+	make_schema_1(dir);
+	entry_times(dir, t, TS_N);
+	s = open_store(dir, 0);
+	store_close(s);
+	assert_true(has_index(dir, "audit_by_time"));
+	assert_true(has_index(dir, "audit_by_op_rare"));
+	{
+		store_reader_t *r;
+		store_audit_query_t q;
+		int hits = 0;
+
+		s = open_store(dir, 0);
+		assert_non_null(r = store_reader_new(s, NULL, 0));
+		memset(&q, 0, sizeof(q));
+		q.until = "2002-01-01";
+		assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
+		assert_int_equal(hits, 1);
+		store_reader_free(r);
+		store_close(s);
+	}
+	rm_rf(dir);
+	free(dir);
+}
+
+
 static void
 test_tamper_flip_byte(void **state)
 {
@@ -830,22 +1066,22 @@ test_tamper_flip_byte(void **state)
 	free(dir);
 }
 
+/* Rewrite leaf idx's op and its stored hash, as an attacker with write
+ * access to the file would, so the leaf matches its own hash. */
 static void
-test_tamper_rehashed_leaf(void **state)
+rehash_leaf(const char *dir, int idx)
 {
-	char *dir = store_with_entries(10), err[256], p[512];
+	char p[512];
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	buf_t leaf = BUF_INIT;
 	merkle_hash_t h;
 
-	(void)state;
-	/* An attacker who also rewrites the leaf hash: the stored tree nodes
-	 * (and the signed root) still give it away, at that leaf's range. */
 	snprintf(p, sizeof(p), "%s/store.db", dir);
 	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT data FROM audit_leaves"
-	    " WHERE idx = 4", -1, &st, NULL), SQLITE_OK);
+	    " WHERE idx = ?1", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int(st, 1, idx);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	buf_append(&leaf, sqlite3_column_blob(st, 0),
 	    (size_t)sqlite3_column_bytes(st, 0));
@@ -853,15 +1089,36 @@ test_tamper_rehashed_leaf(void **state)
 	((char *)memmem(leaf.data, leaf.len, "consult", 7))[0] = 'k';
 	merkle_leaf_hash(leaf.data, leaf.len, h);
 	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE audit_leaves SET data"
-	    " = ?1, hash = ?2 WHERE idx = 4", -1, &st, NULL), SQLITE_OK);
+	    " = ?1, hash = ?2 WHERE idx = ?3", -1, &st, NULL), SQLITE_OK);
 	sqlite3_bind_blob(st, 1, leaf.data, (int)leaf.len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, h, 32, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, idx);
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	assert_true(open_fails(dir, err, sizeof(err)));
-	assert_non_null(strstr(err, "altered at index 4"));
 	buf_free(&leaf);
+}
+
+static void
+test_tamper_rehashed_leaf(void **state)
+{
+	char *dir, err[256];
+
+	(void)state;
+	/* An attacker who also rewrites the leaf hash: the stored tree nodes
+	 * give it away, at the range of 16 leaves that holds it... */
+	dir = store_with_entries(40);
+	rehash_leaf(dir, 20);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "altered at index 16"));
+	assert_non_null(strstr(err, "(level 4, index 1)"));
+	rm_rf(dir);
+	free(dir);
+	/* ...and in a log too small for a stored node, the signed root does. */
+	dir = store_with_entries(10);
+	rehash_leaf(dir, 4);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "do not hash to the root signed"));
 	rm_rf(dir);
 	free(dir);
 }
@@ -869,19 +1126,20 @@ test_tamper_rehashed_leaf(void **state)
 static void
 test_tamper_node(void **state)
 {
-	char *dir = store_with_entries(10), err[256];
+	char *dir = store_with_entries(40), err[256];
 	sqlite3 *db = attacker(dir);
 
 	(void)state;
-	/* A forged interior node would make the store serve bad proofs. */
+	/* A forged interior node would make the store serve bad proofs.
+	 * Nodes are stored from level 4 (16 leaves) up. */
 	exec_ok(db, "UPDATE merkle_nodes SET hash = zeroblob(32)"
-	    " WHERE level = 2 AND idx = 1");
+	    " WHERE level = 4 AND idx = 1");
 	sqlite3_close(db);
 	assert_true(open_fails(dir, err, sizeof(err)));
-	assert_non_null(strstr(err, "(level 2, index 1)"));
-	assert_non_null(strstr(err, "altered at index 4"));
+	assert_non_null(strstr(err, "(level 4, index 1)"));
+	assert_non_null(strstr(err, "altered at index 16"));
 	db = attacker(dir);
-	exec_ok(db, "DELETE FROM merkle_nodes WHERE level = 1 AND idx = 3");
+	exec_ok(db, "DELETE FROM merkle_nodes WHERE level = 4 AND idx = 0");
 	sqlite3_close(db);
 	assert_true(open_fails(dir, err, sizeof(err)));
 	rm_rf(dir);
@@ -1440,6 +1698,25 @@ test_closed_submit(void **state)
 	store_reader_free(NULL);
 }
 
+/* A second gateway on the same data directory is refused while the first
+ * runs (two writers would fork the log), and can start once it stopped. */
+static void
+test_one_gateway_per_dir(void **state)
+{
+	char *dir, err[256];
+	store_t *s, *again;
+
+	(void)state;
+	s = new_store(&dir, 0);
+	assert_int_equal(open_fails(dir, err, sizeof(err)), 1);
+	assert_non_null(strstr(err, "another gateway is running"));
+	store_close(s);
+	again = open_store(dir, 0);
+	store_close(again);
+	rm_rf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -1448,6 +1725,9 @@ main(void)
 		cmocka_unit_test(test_mixed_batch),
 		cmocka_unit_test(test_idempotency),
 		cmocka_unit_test(test_audit_log),
+		cmocka_unit_test(test_search_by_time),
+		cmocka_unit_test(test_time_never_decreases),
+		cmocka_unit_test(test_migrate_schema_1),
 		cmocka_unit_test(test_encryption_at_rest),
 		cmocka_unit_test(test_erase_destroys_ciphertext),
 		cmocka_unit_test(test_tamper_flip_byte),
@@ -1465,6 +1745,7 @@ main(void)
 		cmocka_unit_test(test_inbound),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_closed_submit),
+		cmocka_unit_test(test_one_gateway_per_dir),
 	};
 	int rc;
 

@@ -377,6 +377,7 @@ test_start_refused(void **state)
 	faults("");
 	s = open_store(20);
 	assert_int_equal(put(s, "START-1").status, STORE_OK);
+	store_close(s);		/* one store per data directory at a time */
 	/* A crash leaves the WAL behind. */
 	{
 		pid_t pid = fork();
@@ -391,7 +392,6 @@ test_start_refused(void **state)
 		}
 		waitpid(pid, NULL, 0);
 	}
-	store_close(s);
 	faults("op=sync file=db");
 	s = open_store_opts(20, 100, err, sizeof(err));
 	assert_null(s);

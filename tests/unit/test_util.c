@@ -52,6 +52,13 @@ test_b64_roundtrip_and_strict(void **state)
 	assert_int_equal(b64_decode("", 0, out, sizeof(out)), 0);
 }
 
+/* json_parse_strict of a C string. */
+static cJSON *
+strict(const char *text, char *err, size_t errlen)
+{
+	return json_parse_strict(text, strlen(text), 4, err, errlen);
+}
+
 static void
 test_json_strict(void **state)
 {
@@ -71,6 +78,19 @@ test_json_strict(void **state)
 	assert_null(json_parse_strict("{\"a\":\"\xc3\x28\"}", 10, 4, err, sizeof(err)));
 	assert_non_null(strstr(err, "UTF-8"));
 	assert_null(json_parse_strict("{\"a\":\"\\u0000\"}", 14, 4, err, sizeof(err)));
+	/* Invalid UTF-8 in a key, and escapes: a valid surrogate pair is
+	 * accepted as valid UTF-8; lone or mismatched surrogates are not. */
+	assert_null(strict("{\"\xed\xa0\x80\":1}", err, sizeof(err)));
+	assert_non_null(strstr(err, "UTF-8"));
+	j = strict("{\"a\":\"\\ud83d\\ude00\"}", err, sizeof(err));
+	assert_non_null(j);
+	assert_string_equal(cJSON_GetObjectItem(j, "a")->valuestring,
+	    "\xf0\x9f\x98\x80");
+	cJSON_Delete(j);
+	assert_null(strict("{\"a\":\"\\ud800\"}", err, sizeof(err)));
+	assert_null(strict("{\"a\":\"\\udc00\"}", err, sizeof(err)));
+	assert_null(strict("{\"a\":\"\\ud800\\u0041\"}", err, sizeof(err)));
+	assert_null(strict("{\"\\udc00\":1}", err, sizeof(err)));
 	assert_null(json_parse_strict("{\"a\":1e999}", 11, 4, err, sizeof(err)));
 	assert_null(json_parse_strict("", 0, 4, err, sizeof(err)));
 	for (i = 0; i < 100; i++)
