@@ -300,7 +300,8 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 	static const char *const limit_keys[] = { "max_body_bytes",
 	    "max_header_bytes", "max_connections", "header_timeout_ms",
 	    "body_timeout_ms", "idle_timeout_ms", "max_json_depth",
-	    "auth_fail_audit_per_second", "record_cache_mib", NULL };
+	    "auth_fail_audit_per_second", "store_busy_timeout_ms",
+	    "record_cache_mib", NULL };
 	static const char *const audit_keys[] = { "checkpoint_interval_ms", NULL };
 	static const char *const transfer_keys[] = { "deadline_s",
 	    "max_in_flight_per_peer", "retry_base_ms", "retry_max_ms",
@@ -397,6 +398,10 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 	    "limits.auth_fail_audit_per_second", 1, 1000000, 100, &v) < 0)
 		return -1;
 	cfg->auth_fail_audit_per_second = (unsigned)v;
+	if (get_uint(c, limits, "store_busy_timeout_ms",
+	    "limits.store_busy_timeout_ms", 10, 60000, 5000, &v) < 0)
+		return -1;
+	cfg->store_busy_timeout_ms = (unsigned)v;
 	if (get_uint(c, limits, "record_cache_mib", "limits.record_cache_mib",
 	    0, 65536, 32, &v) < 0)
 		return -1;

@@ -53,6 +53,8 @@ typedef struct {
 	int max_json_depth;
 	unsigned auth_fail_audit_per_second;	/* refused handshakes audited
 						   one by one each second */
+	unsigned store_busy_timeout_ms;	/* wait for a store lock held by
+					   another process, then 503 */
 	unsigned record_cache_mib;	/* current records kept in memory,
 					   sealed; 0: none */
 	/* audit */

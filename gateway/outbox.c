@@ -48,6 +48,7 @@ struct peer_worker {
 	pthread_mutex_t out_lock;
 	pthread_cond_t out_cond;
 	unsigned out_pending;
+	unsigned out_failed;	/* outcomes the store could not record */
 	/* Outcome of the last delivery attempt, for /v1/status (under o->lock). */
 	int last_state;		/* OUTBOX_PEER_* */
 	long long last_ms;
@@ -77,10 +78,13 @@ outcome_done(void *arg, const store_result_t *r)
 	outcome_t *oc = arg;
 	peer_worker_t *pw = oc->pw;
 
-	if (r->status != STORE_OK)
+	if (r->status != STORE_OK) {
 		log_event(LOG_ERROR, "outbox-update-failed", "transfer",
 		    oc->transfer_id, "status", oc->status, NULL);
-	else if (strcmp(oc->status, "delivered") == 0)
+		pthread_mutex_lock(&pw->out_lock);
+		pw->out_failed++;
+		pthread_mutex_unlock(&pw->out_lock);
+	} else if (strcmp(oc->status, "delivered") == 0)
 		/* Logged once durable: "delivered" means the receipt is kept. */
 		log_event(LOG_INFO, "transfer-delivered", "transfer",
 		    oc->transfer_id, "peer", pw->area, NULL);
@@ -111,14 +115,20 @@ submit_outcome(peer_worker_t *pw, store_job_t *job, const char *transfer_id,
 	return 0;
 }
 
-/* Wait until every submitted outcome is durable (or failed). */
-static void
+/* Wait until every submitted outcome is durable (or failed).  Returns how
+ * many of them failed. */
+static unsigned
 outcomes_wait(peer_worker_t *pw)
 {
+	unsigned failed;
+
 	pthread_mutex_lock(&pw->out_lock);
 	while (pw->out_pending > 0)
 		pthread_cond_wait(&pw->out_cond, &pw->out_lock);
+	failed = pw->out_failed;
+	pw->out_failed = 0;
 	pthread_mutex_unlock(&pw->out_lock);
+	return failed;
 }
 
 static long long
@@ -348,7 +358,7 @@ peer_main(void *arg)
 	store_reader_t *rd;
 	https_request_t req;
 	char err[256], url[400];
-	unsigned seen = 0;
+	unsigned seen = 0, store_failures = 0;
 	size_t n, i, queued;
 	gw_gen_t *g;
 	delivery_t *dv;
@@ -433,7 +443,21 @@ peer_main(void *arg)
 		gw_gen_unref(g);
 		if (queued > 0) {
 			https_batch_run(batch);
-			outcomes_wait(pw);
+			/* An outcome the store could not record leaves its
+			 * transfer due at once: without a pause the worker would
+			 * deliver it again and again (the peer answers each
+			 * repeat with the same receipt) as fast as the network
+			 * goes, for as long as the disk is broken.  Back off as
+			 * for a failed delivery; a kick (a transfer queued, so
+			 * the store writes again) ends the wait. */
+			if (outcomes_wait(pw) > 0) {
+				if (store_failures < 16)
+					store_failures++;
+				wait_kick(o, &seen, (long)backoff_ms(o->gw->cfg,
+				    store_failures));
+			} else {
+				store_failures = 0;
+			}
 			continue;
 		}
 		wait_kick(o, &seen, IDLE_WAIT_MS);

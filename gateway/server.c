@@ -28,6 +28,7 @@
 #include <openssl/rand.h>
 
 #include "gateway/audit_entry.h"
+#include "gateway/audit_retry.h"
 #include "gateway/gateway.h"
 #include "gateway/gen.h"
 #include "gateway/metrics.h"
@@ -655,15 +656,6 @@ gen_cb(struct evhttp_request *req, void *arg)
 
 /* ---------------------------------------------------------- auth failures */
 
-static void
-audit_fire_and_forget_done(void *arg, const store_result_t *res)
-{
-	(void)arg;
-	if (res->status != STORE_OK)
-		log_event(LOG_ERROR, "audit-write-failed", "op", "auth-fail",
-		    "error", res->err, NULL);
-}
-
 /*
  * Refused handshakes are audited one by one up to
  * limits.auth_fail_audit_per_second (default 100) a second.  Past that, a
@@ -686,7 +678,6 @@ static void
 authfail_submit(const char *result, const char *reason, const char *cert)
 {
 	audit_entry_t e;
-	store_job_t *job;
 
 	if (the_server == NULL || the_server->gw.store == NULL)
 		return;
@@ -696,12 +687,8 @@ authfail_submit(const char *result, const char *reason, const char *cert)
 	e.actor_cert = cert;
 	e.result = result;
 	e.reason = reason;
-	if ((job = store_job_new()) == NULL || store_job_audit(job, &e) < 0) {
-		store_job_free(job);
-		log_event(LOG_ERROR, "audit-write-failed", "op", "auth-fail", NULL);
-		return;
-	}
-	store_submit(the_server->gw.store, job, audit_fire_and_forget_done, NULL);
+	/* Nobody waits for it: if the disk fails, it is written later. */
+	audit_retry_submit(the_server->gw.store, &e);
 }
 
 /* Write the summaries of a finished window.  Called with the lock held. */
@@ -774,6 +761,8 @@ authfail_tick_cb(evutil_socket_t fd, short what, void *arg)
 		authfail.in_window = 0;
 	}
 	pthread_mutex_unlock(&authfail.lock);
+	if (the_server != NULL && the_server->gw.store != NULL)
+		audit_retry_tick(the_server->gw.store);
 }
 
 /* ----------------------------------------------------------------- workers */
@@ -993,7 +982,6 @@ static void
 audit_config_event(struct server *s, const char *result, const char *reason)
 {
 	audit_entry_t e;
-	store_job_t *job;
 	gw_gen_t *g = gw_gen_current();
 
 	memset(&e, 0, sizeof(e));
@@ -1002,10 +990,7 @@ audit_config_event(struct server *s, const char *result, const char *reason)
 	e.result = result;
 	e.reason = reason;
 	e.policy = g ? g->policy_hash : NULL;
-	if ((job = store_job_new()) != NULL && store_job_audit(job, &e) == 0)
-		store_submit(s->gw.store, job, audit_fire_and_forget_done, NULL);
-	else
-		store_job_free(job);
+	audit_retry_submit(s->gw.store, &e);
 	gw_gen_unref(g);
 }
 
@@ -1157,6 +1142,7 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 	so.area = g->cfg->area;
 	so.checkpoint_interval_ms = g->cfg->checkpoint_interval_ms;
 	so.outbox_max = g->cfg->outbox_max;
+	so.busy_timeout_ms = g->cfg->store_busy_timeout_ms;
 	/* 0 MiB turns the cache off (0 bytes would mean the default). */
 	so.record_cache_bytes = g->cfg->record_cache_mib == 0 ?
 	    STORE_CACHE_NONE : (size_t)g->cfg->record_cache_mib << 20;
@@ -1246,6 +1232,7 @@ server_free(server_t *s)
 	 * never sent; the workers' loops have stopped. */
 	store_close(s->gw.store);
 	s->gw.store = NULL;
+	audit_retry_reset();
 	for (i = 0; s->workers != NULL && i < s->n_workers; i++)
 		worker_fini(&s->workers[i]);
 	free(s->workers);

@@ -52,6 +52,7 @@
 #include "crypto/keyfile.h"
 #include "crypto/merkle.h"
 #include "crypto/note.h"
+#include "gateway/store_faultvfs.h"
 #include "gateway/store_cache.h"
 #include "gateway/store_int.h"
 #include "util/errmsg.h"
@@ -219,6 +220,7 @@ struct store {
 	char *data_dir, *area, *origin, *db_path, *ckpt_path;
 	unsigned interval_ms;
 	size_t max_batch, outbox_max;
+	unsigned busy_ms;		/* writer's busy timeout */
 	uint8_t key[AEAD_KEY_LEN];
 	note_signer_t *signer;
 	store_cache_t *cache;		/* current records, sealed */
@@ -861,6 +863,12 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err, errlen);
 	if (s->db == NULL)
 		return -1;
+	/* A lock held by another process (sqlite3 on the live file) is waited
+	 * for this long, then the batch fails and its requests get 503. */
+	if (sqlite3_busy_timeout(s->db, (int)s->busy_ms) != SQLITE_OK) {
+		errmsg_set(err, errlen, "%s: %s", s->db_path, sqlite3_errmsg(s->db));
+		goto err;
+	}
 	/* The files hold ciphertext and metadata: keep them private.  WAL and
 	 * shared-memory files take the database file's mode. */
 	if (chmod(s->db_path, 0600) < 0) {
@@ -1545,7 +1553,9 @@ checkpoint_sign(store_t *s)
 		writer_close_db(s);
 		if (writer_open_db(s, e, sizeof(e)) < 0) {
 			log_msg(LOG_ERROR, "checkpoint", "reopen: %s", e);
-			return -1;
+			/* Through out: the next try waits for the interval
+			 * instead of spinning on a broken disk. */
+			goto out;
 		}
 	}
 	merkle_frontier_root(&s->tree, root);
@@ -2281,6 +2291,8 @@ store_prepare(const store_options_t *opt, int lock, char *err, size_t errlen)
 	    opt->checkpoint_interval_ms : 1000;
 	s->max_batch = opt->max_batch ? opt->max_batch : 512;
 	s->outbox_max = opt->outbox_max ? opt->outbox_max : 100000;
+	s->busy_ms = opt->busy_timeout_ms ? opt->busy_timeout_ms :
+	    STORE_BUSY_TIMEOUT_MS;
 	if ((s->cache = store_cache_new(opt->record_cache_bytes == 0 ?
 	    STORE_CACHE_DEFAULT_BYTES : opt->record_cache_bytes ==
 	    STORE_CACHE_NONE ? 0 : opt->record_cache_bytes)) == NULL) {
@@ -2311,12 +2323,27 @@ store_t *
 store_open(const store_options_t *opt, char *err, size_t errlen)
 {
 	store_t *s;
+	int rc;
 
+	/* Tests only: the environment names this data directory. */
+	if (opt != NULL && opt->data_dir != NULL &&
+	    store_faultvfs_setup(opt->data_dir, err, errlen) < 0)
+		return NULL;
 	if ((s = store_prepare(opt, 1, err, errlen)) == NULL)
 		return NULL;
 	/* After the log check, so that a rolled-back copy gets that message. */
 	if (check_backup_mark(s->data_dir, err, errlen) < 0)
 		goto err;
+	/* The leaves just checked may be WAL frames of a commit whose fsync
+	 * failed before a crash, found again in the page cache by recovery:
+	 * not durable.  A checkpoint syncs the WAL (then the database) before
+	 * the writer may sign over them; if that fails, do not start. */
+	if ((rc = sqlite3_wal_checkpoint_v2(s->db, NULL,
+	    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)) != SQLITE_OK) {
+		errmsg_set(err, errlen, "%s: cannot make the stored log durable "
+		    "at start (%s): check the disk", s->db_path, sqlite3_errstr(rc));
+		goto err;
+	}
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
 		errmsg_set(err, errlen, "store: cannot start the writer thread");
 		goto err;

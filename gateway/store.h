@@ -40,6 +40,9 @@ typedef struct {
 	unsigned checkpoint_interval_ms;	/* 0: 1000 */
 	size_t max_batch;	/* jobs per group commit; 0: 512 */
 	size_t outbox_max;	/* queued transfers beyond this are STORE_FULL; 0: 100000 */
+	unsigned busy_timeout_ms;	/* wait for a lock another process holds
+					   on store.db, then fail the batch
+					   (STORE_FAILED); 0: 5000 */
 	size_t record_cache_bytes;	/* current records kept in memory,
 					   sealed; 0: STORE_CACHE_DEFAULT_BYTES;
 					   STORE_CACHE_NONE: no cache */

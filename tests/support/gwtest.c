@@ -174,7 +174,11 @@ gwt_env_setup(gwt_env_t *e, const char *areas)
 		nareas += *p == ',';
 	srand((unsigned)(getpid() ^ time(NULL)));
 	for (tries = 0; tries < 50; tries++) {
-		e->base_port = 20000 + rand() % 20000;
+		/* Below the ephemeral range (32768-60999 on Linux), metrics
+		 * ports (+1000) included: a connection opened by a test or a
+		 * gateway could otherwise take the port of a gateway that is
+		 * restarting ("Address already in use"). */
+		e->base_port = 10000 + rand() % 20000;
 		for (k = 0; k < nareas; k++)
 			if (!port_free(e->base_port + k) ||
 			    !port_free(e->base_port + k + 1000))
