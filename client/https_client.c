@@ -648,8 +648,15 @@ header_ok(const char *h)
 	return 1;
 }
 
+/* Bodies above this ask first (Expect: 100-continue): a server that will
+ * refuse the size answers before the body is sent, instead of closing the
+ * connection on a client still writing (which then sees a broken pipe,
+ * not the 413).  Smaller bodies go at once: a round trip costs more than
+ * sending them. */
+#define EXPECT_CONTINUE_MIN 65536
+
 /* Build the header list: the caller's, a default Content-Type for bodies,
- * and an empty Expect (no 100-continue round trip). */
+ * and Expect (100-continue only for large bodies). */
 static int
 build_headers(const https_request_t *req, struct curl_slist **out)
 {
@@ -674,7 +681,9 @@ build_headers(const https_request_t *req, struct curl_slist **out)
 			goto fail;
 		l = t;
 	}
-	if ((t = curl_slist_append(l, "Expect:")) == NULL)
+	if ((t = curl_slist_append(l, req->body != NULL &&
+	    req->len > EXPECT_CONTINUE_MIN ? "Expect: 100-continue" :
+	    "Expect:")) == NULL)
 		goto fail;
 	*out = t;
 	return 0;
