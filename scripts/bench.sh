@@ -102,10 +102,15 @@ val() { awk -v n="$1" '$1=="RESULT" && $2==n {print $3}' "$run/results.txt"; }
 : > "$run/results.txt"
 emit() { tee -a "$run/results.txt"; }
 
-hb --name nginx_keepalive --url "https://127.0.0.1:$nport" --mode static --path / --pid "$ngworkers" \
-	--connections "$conns" --duration "$dur" | emit
-hb --name nginx_handshake --url "https://127.0.0.1:$nport" --mode static --path / \
-	--connections 4 --duration "$dur" --new-connection | emit
+ngurl="https://127.0.0.1:$nport"
+ng_keepalive() {
+	hb --name "$1" --url "$ngurl" --mode static --path / --pid "$ngworkers" \
+		--connections "$conns" --duration "$dur"
+}
+ng_handshake() {
+	hb --name "$1" --url "$ngurl" --mode static --path / --pid "$ngworkers" \
+		--connections 4 --duration "$dur" --new-connection
+}
 
 # ---- visor-gw
 "$bin/visor-gw" --config "$run/q/norfolk/gateway.json" 2> "$run/norfolk.log" &
@@ -117,14 +122,22 @@ until hb --name probe --url "$gwurl" --mode static --path /v1/health --connectio
 	i=$((i + 1)); [ $i -gt 100 ] && { echo "visor-gw did not start" >&2; cat "$run/norfolk.log" >&2; exit 1; }
 	sleep 0.1
 done
-# Load 1000 records first, then measure.
+# Load 1000 records first (the GETs read them), then measure.  Each gateway
+# figure sits between two nginx runs and is compared with their mean, so a
+# machine whose load drifts during the run (these are shared) moves the
+# reference with it; both nginx figures are printed.
 hb --name preload --url "$gwurl" --mode put --ids 1000 --connections "$conns" --duration 3 >/dev/null
+ng_keepalive nginx_keepalive | emit
 hb --name gw_get_filtered_audited --url "$gwurl" --mode get --ids 1000 \
 	--connections "$conns" --duration "$dur" --pid "$gwpid" | emit
+ng_keepalive nginx_keepalive_2 | emit
 hb --name gw_put_durable_audited --url "$gwurl" --mode put --ids 100000 \
 	--connections "$conns" --duration "$dur" --pid "$gwpid" | emit
+ng_keepalive nginx_keepalive_3 | emit
+ng_handshake nginx_handshake | emit
 hb --name gw_handshake --url "$gwurl" --mode static --path /v1/health \
 	--connections 4 --duration "$dur" --new-connection --pid "$gwpid" | emit
+ng_handshake nginx_handshake_2 | emit
 # What 1000 idle connections cost: a freshly started gateway (Suffolk's,
 # unused so far), so that the figure is not the page cache of the runs above.
 "$bin/visor-gw" --config "$run/q/suffolk/gateway.json" 2> "$run/suffolk.log" &
@@ -149,10 +162,21 @@ ratio() {
 		echo "RATIO $1 $(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.3f", a/b}')"
 	fi
 }
-ratio gw_get_vs_nginx gw_get_filtered_audited nginx_keepalive | emit
-ratio gw_put_vs_nginx gw_put_durable_audited nginx_keepalive | emit
-ratio gw_handshake_vs_nginx gw_handshake nginx_handshake | emit
+# a / mean(b, c): a gateway figure against the nginx runs around it.
+ratio2() {
+	a=$(val "$2"); b=$(val "$3"); c=$(val "$4")
+	if [ -n "$a" ] && [ -n "$b" ] && [ -n "$c" ]; then
+		echo "RATIO $1 $(awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN{printf "%.3f", 2*a/(b+c)}')"
+	fi
+}
+ratio2 gw_get_vs_nginx gw_get_filtered_audited nginx_keepalive nginx_keepalive_2 | emit
+ratio2 gw_put_vs_nginx gw_put_durable_audited nginx_keepalive_2 nginx_keepalive_3 | emit
+ratio2 gw_handshake_vs_nginx gw_handshake nginx_handshake nginx_handshake_2 | emit
+# The load generator against what it measures: its CPU per request over
+# nginx's (below 1: the generator is the cheaper side).
 ratio loadgen_cpu_vs_nginx_cpu_per_request nginx_keepalive_loadgen_cpu nginx_keepalive_server_cpu | emit || true
+ratio loadgen_cpu_vs_nginx_cpu_per_handshake nginx_handshake_loadgen_cpu nginx_handshake_server_cpu | emit || true
+ratio gw_vs_nginx_server_cpu_per_handshake gw_handshake_server_cpu nginx_handshake_server_cpu | emit || true
 
 kill "$gwpid" 2>/dev/null || true
 wait "$gwpid" 2>/dev/null || true

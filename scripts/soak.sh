@@ -19,8 +19,8 @@
 # after warm-up (the first third of the run): per gateway, the peak of the
 # last third at most 1.5x the peak of the middle third, and the
 # longest-lived process's last sample at most 1.5x its first after its own
-# warm-up.  The check is on the anonymous RSS; VmRSS, which also counts the
-# pages of the memory-mapped database, is reported beside it.  It prints a summary (also soak-run/summary.txt) and exits 1 on
+# warm-up.  The check is on the anonymous RSS; VmRSS, which also counts
+# file-backed pages (the program and its libraries), is reported beside it.  It prints a summary (also soak-run/summary.txt) and exits 1 on
 # any failed check.
 #
 # Run as root, the gateways drop to the quickstart account (visor-gw) as in
@@ -35,8 +35,9 @@ run="$top/soak-run"
 visorctl="$bin/visorctl"
 duration=${1:-300}
 # The warm-up of one process, for the check of the longest-lived one: the
-# store's writer has a 64 MiB SQLite page cache (cache_size=-65536), which
-# fills as the log grows.  For the whole run, the first third is warm-up.
+# store's writer has a 64 MiB SQLite page cache (cache_size=-65536) and a
+# record cache of up to 32 MiB (limits.record_cache_mib), which fill as the
+# log and the records grow.  For the whole run, the first third is warm-up.
 warmup=${SOAK_WARMUP:-90}
 batch_size=25
 
@@ -205,8 +206,7 @@ rss_worker() {
 		for a in norfolk suffolk; do
 			p=$(cat "$run/$a.pid" 2>/dev/null)
 			# VmRSS, RssAnon (heap: where a leak shows), RssFile
-			# (pages of the memory-mapped store.db: grows with the
-			# database, up to the readers' 256 MiB mmap_size).
+			# (file-backed pages: the program and its libraries).
 			rss=$(awk '/^VmRSS:/ {v=$2} /^RssAnon:/ {a=$2}
 			    /^RssFile:/ {f=$2} END {if (v) print v, a, f}' \
 			    "/proc/$p/status" 2>/dev/null)
@@ -377,8 +377,8 @@ for area in ("norfolk", "suffolk"):
             transfer_in=sum(tin.values()))
 
 # RSS, on RssAnon (column 4; VmRSS, column 3, is reported beside it).  The
-# first third of the run is the warm-up: the writer's 64 MiB page cache
-# fills as the log grows, and the peer, restarted every 45 s, refills it at
+# first third of the run is the warm-up: the writer's 64 MiB page cache and
+# the record cache fill as the log grows, and the peer, restarted every 45 s, refills it at
 # each start.  "first" is the peak of the middle third, "last" the peak of
 # the last third: peaks, because a sample taken just after a restart is low
 # by nature.  The longest-lived process of each gateway is also checked on
@@ -437,7 +437,7 @@ echo "  faults: $hups SIGHUPs sent, $restarts SIGTERM restarts of suffolk, 1 kil
 echo "  audit: norfolk $(J "d['norfolk']['entries']") entries $(J "d['norfolk']['ops']"), suffolk $(J "d['suffolk']['entries']") entries $(J "d['suffolk']['ops']")"
 for a in norfolk suffolk; do
 	echo "  rss $a ($(J "d['rss_$a']['samples']") samples, $(J "d['rss_$a']['instances']") processes): anonymous $(J "d['rss_$a']['start_kb']") KiB at start, peak of the middle third $(J "d['rss_$a']['first_kb']"), of the last third $(J "d['rss_$a']['last_kb']"), max $(J "d['rss_$a']['max_kb']"), last sample $(J "d['rss_$a']['end_kb']");"
-	echo "        VmRSS peak of the middle third $(J "d['rss_$a']['vm_first_kb']") KiB, of the last third $(J "d['rss_$a']['vm_last_kb']"), max $(J "d['rss_$a']['vm_max_kb']") (of which mapped store.db at most $(J "d['rss_$a']['file_max_kb']"));"
+	echo "        VmRSS peak of the middle third $(J "d['rss_$a']['vm_first_kb']") KiB, of the last third $(J "d['rss_$a']['vm_last_kb']"), max $(J "d['rss_$a']['vm_max_kb']") (of which file-backed at most $(J "d['rss_$a']['file_max_kb']"));"
 	echo "        peak per process, in start order: $(J "' '.join(str(k) for k in d['rss_$a']['peaks'])") KiB;"
 	echo "        longest-lived process: $(J "d['rss_$a']['longest']['seconds']") s, anonymous $(J "d['rss_$a']['longest']['first_kb']") -> $(J "d['rss_$a']['longest']['last_kb']") KiB after its warm-up of ${warmup} s (max $(J "d['rss_$a']['longest']['max_kb']"))$(J "'' if d['rss_$a']['longest']['checked'] else ': too short to check'")"
 done
