@@ -89,12 +89,12 @@ static int
 teardown(void **state)
 {
 	fx_t *fx = *state;
+	int rc;
 
-	if (gwt_gw_alive(&fx->gw))
-		gwt_gw_stop(&fx->gw);
+	rc = gwt_gw_stop_clean(&fx->gw);
 	gwt_env_cleanup(&fx->env);
 	free(fx);
-	return 0;
+	return rc;
 }
 
 static const char *const write_hdrs[] = {
@@ -800,5 +800,5 @@ main(void)
 
 	if (https_global_init() < 0)
 		return 1;
-	return cmocka_run_group_tests_name("audit", tests, NULL, NULL);
+	return gwt_exit(cmocka_run_group_tests_name("audit", tests, NULL, NULL));
 }

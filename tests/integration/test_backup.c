@@ -133,7 +133,7 @@ test_backup_and_restore(void **state)
 		put_record(&gw, cmd);
 	}
 	sleep_ms(1500);
-	assert_int_equal(gwt_gw_stop(&gw), 0);
+	assert_int_equal(gwt_gw_stop_clean(&gw), 0);
 	snprintf(cmd, sizeof(cmd), "mv '%s' '%s'", data_s, live);
 	assert_int_equal(sh(cmd), 0);
 
@@ -218,7 +218,7 @@ test_backup_and_restore(void **state)
 	clear_log(&gw);
 	assert_int_equal(gwt_gw_start(&env, "norfolk", &gw), 0);
 	put_record(&gw, "BK-0900");
-	assert_int_equal(gwt_gw_stop(&gw), 0);
+	assert_int_equal(gwt_gw_stop_clean(&gw), 0);
 
 	/* Usage errors. */
 	{
@@ -304,5 +304,6 @@ main(void)
 		cmocka_unit_test(test_init_data),
 	};
 
-	return cmocka_run_group_tests_name("backup", tests, setup, teardown);
+	return gwt_exit(cmocka_run_group_tests_name("backup", tests, setup,
+	    teardown));
 }

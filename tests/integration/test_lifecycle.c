@@ -379,11 +379,13 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+	int rc;
+
 	(void)state;
 	https_client_free(police);
-	gwt_gw_stop(&gw);
+	rc = gwt_gw_stop_clean(&gw);
 	gwt_env_cleanup(&env);
-	return 0;
+	return rc;
 }
 
 int
@@ -396,5 +398,6 @@ main(void)
 		cmocka_unit_test(test_rotate_area_ca),
 	};
 
-	return cmocka_run_group_tests_name("lifecycle", tests, setup, teardown);
+	return gwt_exit(cmocka_run_group_tests_name("lifecycle", tests, setup,
+	    teardown));
 }

@@ -227,7 +227,7 @@ test_serves_as_account(void **state)
 	    "/v1/health", NULL, NULL, 0, &resp, err, sizeof(err)), 0);
 	assert_int_equal(resp.status, 200);
 	gwt_resp_free(&resp);
-	assert_int_equal(gwt_gw_stop(&gw), 0);
+	assert_int_equal(gwt_gw_stop_clean(&gw), 0);
 }
 
 static void
@@ -365,5 +365,6 @@ main(void)
 		cmocka_unit_test(test_unprivileged_start),
 	};
 
-	return cmocka_run_group_tests_name("privilege", tests, setup, teardown);
+	return gwt_exit(cmocka_run_group_tests_name("privilege", tests, setup,
+	    teardown));
 }

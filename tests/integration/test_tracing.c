@@ -195,11 +195,15 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+	int rc = 0;
+
 	(void)state;
-	gwt_gw_stop(&norfolk);
-	gwt_gw_stop(&suffolk);
+	if (gwt_gw_stop_clean(&norfolk) < 0)
+		rc = -1;
+	if (gwt_gw_stop_clean(&suffolk) < 0)
+		rc = -1;
 	gwt_env_cleanup(&env);
-	return 0;
+	return rc;
 }
 
 int
@@ -210,5 +214,6 @@ main(void)
 		cmocka_unit_test(test_error_carries_request_id),
 	};
 
-	return cmocka_run_group_tests_name("tracing", tests, setup, teardown);
+	return gwt_exit(cmocka_run_group_tests_name("tracing", tests, setup,
+	    teardown));
 }

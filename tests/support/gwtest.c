@@ -326,6 +326,45 @@ gwt_gw_stop(gwt_gw_t *gw)
 	return -1;
 }
 
+static int unclean_stops;
+
+int
+gwt_gw_stop_clean(gwt_gw_t *gw)
+{
+	int rc = 0, st;
+
+	if (gw->area[0] == '\0')
+		return 0;
+	if (gw->pid > 0 && (st = gwt_gw_stop(gw)) != 0) {
+		fprintf(stderr, "gwtest: visor-gw %s stopped with status %d%s "
+		    "(log %s)\n", gw->area, st, st == 99 ? ", memcheck errors" : "",
+		    gw->log);
+		rc = -1;
+	}
+	if (gwt_log_contains(gw, "AddressSanitizer") ||
+	    gwt_log_contains(gw, "LeakSanitizer") ||
+	    gwt_log_contains(gw, "runtime error:")) {
+		fprintf(stderr, "gwtest: sanitizer report in %s\n", gw->log);
+		rc = -1;
+	}
+	if (rc < 0) {
+		unclean_stops++;
+		setenv("VISOR_KEEP_TEST_DIRS", "1", 1);
+	}
+	return rc;
+}
+
+int
+gwt_exit(int cmocka_rc)
+{
+	if (cmocka_rc == 0 && unclean_stops > 0) {
+		fprintf(stderr, "gwtest: %d gateway(s) did not stop cleanly\n",
+		    unclean_stops);
+		return 1;
+	}
+	return cmocka_rc;
+}
+
 void
 gwt_gw_kill9(gwt_gw_t *gw)
 {
