@@ -75,6 +75,9 @@ start_refused(gwt_gw_t *gw)
 	size_t len;
 
 	assert_int_equal(gwt_gw_start(&env, "norfolk", gw), -1);
+	/* 1: refused (under make valgrind, 99 would be a memcheck error or a
+	 * leak on the refusal path). */
+	assert_int_equal(gw->exit_status, 1);
 	assert_int_equal(file_read_all(gw->log, 1 << 20, &log, &len), 0);
 	return log;
 }

@@ -112,20 +112,21 @@ run_gw(const char *cfg, int check, uid_t uid, gid_t gid, char **errout)
 		if (uid != 0 && (setgroups(0, NULL) < 0 || setgid(gid) < 0 ||
 		    setuid(uid) < 0))
 			_exit(125);
-		if (check)
-			execl(gwt_prog(&env, "visor-gw"), "visor-gw", "--config", cfg,
-			    "--check-config", (char *)NULL);
-		else
-			execl(gwt_prog(&env, "visor-gw"), "visor-gw", "--config", cfg,
-			    (char *)NULL);
+		{
+			const char *args[] = { "--config", cfg,
+			    check ? "--check-config" : NULL, NULL };
+			gwt_exec_gw(&env, args);
+		}
 		_exit(127);
 	}
 	if (waitpid(pid, &status, 0) < 0)
 		return -1;
+	status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	gwt_gw_reaped(pid, "norfolk", "run", status);
 	*errout = NULL;
 	if (file_read_all(errpath, 1 << 20, errout, &len) < 0)
 		*errout = strdup("");
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return status;
 }
 
 /* "Uid:" or "Gid:" of /proc/<pid>/status: all four ids (real, effective,

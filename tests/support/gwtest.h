@@ -5,6 +5,16 @@
  * programs (visorctl, curl), and stops everything it started.
  *
  * Binaries come from $VISOR_BIN (set by make test), else ./bin.
+ *
+ * make valgrind sets VISOR_VALGRIND: every visor-gw started here (by
+ * gwt_gw_start, or by gwt_run and gwt_exec_gw for --check-config and
+ * refused starts) then runs under the memcheck command in $VALGRIND
+ * (default: memcheck with leak checking and --error-exitcode=99), so a
+ * memcheck error or a definite or indirect leak at exit turns into exit
+ * status 99.  With VISOR_VALGRIND_DIR set as well, each gateway's memcheck
+ * report goes to DIR/gw-<pid>.log, and DIR/gateways.tally gets one line
+ * per gateway process when it is reaped: "<pid> <area> <how> <status>",
+ * how being stop, kill9, died or run; scripts/run-tests.sh counts them.
  */
 #ifndef TESTS_SUPPORT_GWTEST_H
 #define TESTS_SUPPORT_GWTEST_H
@@ -26,6 +36,7 @@ typedef struct {
 	int port;
 	char config[600];
 	char log[600];
+	int exit_status;	/* once reaped: exit status, 128+signal; else -1 */
 } gwt_gw_t;
 
 typedef struct {
@@ -33,6 +44,25 @@ typedef struct {
 	buf_t body;
 	buf_t headers;
 } gwt_resp_t;
+
+/* 1 if gateways run under memcheck (VISOR_VALGRIND set). */
+int gwt_valgrind(void);
+
+/* A wait or timeout of ms milliseconds as the test would use natively,
+ * multiplied under memcheck by $VISOR_VALGRIND_SCALE (default 10), which
+ * slows the gateway 20 to 50 times.  Use it for how long a test waits
+ * for something to happen, never for a bound the gateway must meet. */
+long gwt_ms(long ms);
+
+/* In a child process: exec visor-gw with args (args[0] is not included:
+ * "--config", path, ..., NULL), under memcheck when gwt_valgrind().  Returns
+ * only if exec failed. */
+void gwt_exec_gw(const gwt_env_t *e, const char *const *args);
+
+/* Record how a visor-gw child was reaped (see above); a non-zero status of
+ * a memcheck run prints its report to stderr.  Called by the functions
+ * here; a test that forks visor-gw itself calls it after waitpid. */
+void gwt_gw_reaped(pid_t pid, const char *area, const char *how, int status);
 
 /* Make a temporary folder (mode 0711, so that gateways quickstart sets up
  * to drop from root to an unprivileged account can reach their files) and
@@ -54,11 +84,12 @@ void gwt_env_cleanup(gwt_env_t *e);
 /* Path of a file under the quickstart folder ("pki/norfolk/ca.crt"). */
 const char *gwt_path(const gwt_env_t *e, const char *rel);
 
-/* Start the gateway of area and wait (up to 20 s) until it answers
+/* Start the gateway of area and wait (up to gwt_ms(20000)) until it answers
  * /v1/health.  Its stderr goes to <dir>/<area>.log.  0 or -1. */
 int gwt_gw_start(gwt_env_t *e, const char *area, gwt_gw_t *gw);
 
-/* SIGTERM and wait (SIGKILL after 15 s).  Returns the exit status, or -1. */
+/* SIGTERM and wait (SIGKILL after gwt_ms(60000)).  Returns the exit
+ * status (99: a memcheck error or leak under make valgrind), or -1. */
 int gwt_gw_stop(gwt_gw_t *gw);
 
 /* Stop gw as gwt_gw_stop and check that it stopped cleanly: exit status 0
@@ -104,7 +135,8 @@ void gwt_resp_free(gwt_resp_t *r);
 
 /* Run argv (argv[0] a path or a name on PATH) with stdin from in (may be
  * NULL), capturing stdout into out and stderr into errout (either may be
- * NULL).  Returns the exit status, or -1. */
+ * NULL).  An argv[0] naming visor-gw runs under memcheck when
+ * gwt_valgrind().  Returns the exit status, or -1. */
 int gwt_run(const char *const *argv, const char *in, size_t inlen, buf_t *out,
     buf_t *errout);
 
