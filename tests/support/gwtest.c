@@ -291,13 +291,17 @@ int
 gwt_env_setup(gwt_env_t *e, const char *areas)
 {
 	const char *bin = getenv("VISOR_BIN");
-	char tmpl[] = "/tmp/visor-it-XXXXXX", port[16];
+	const char *tmpdir = getenv("TMPDIR");
+	char tmpl[200], port[16];
 	buf_t err = BUF_INIT;
 	int tries, rc, k, nareas = 1;
 	const char *p;
 
 	memset(e, 0, sizeof(*e));
 	snprintf(e->bin, sizeof(e->bin), "%s", bin ? bin : "./bin");
+	if (tmpdir == NULL || tmpdir[0] != '/' || strlen(tmpdir) > 150)
+		tmpdir = "/tmp";
+	snprintf(tmpl, sizeof(tmpl), "%s/visor-it-XXXXXX", tmpdir);
 	if (mkdtemp(tmpl) == NULL)
 		return -1;
 	/* Run as root, quickstart sets the gateways up to drop to an

@@ -64,7 +64,7 @@ void gwt_exec_gw(const gwt_env_t *e, const char *const *args);
  * here; a test that forks visor-gw itself calls it after waitpid. */
 void gwt_gw_reaped(pid_t pid, const char *area, const char *how, int status);
 
-/* Make a temporary folder (mode 0711, so that gateways quickstart sets up
+/* Make a temporary folder in $TMPDIR (default /tmp; mode 0711, so that gateways quickstart sets up
  * to drop from root to an unprivileged account can reach their files) and
  * run `visorctl quickstart` in it for areas ("norfolk,suffolk"), on free
  * loopback ports.  0 or -1. */
