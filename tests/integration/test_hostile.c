@@ -741,7 +741,7 @@ test_old_tls_refused(void **state)
 	(void)state;
 	assert_int_not_equal(raw_open(&r, "agency-police", TLS1_2_VERSION), 0);
 	raw_close(&r);
-	assert_true(gwt_log_contains(&gw, "reason=protocol-version"));
+	assert_true(gwt_log_wait(&gw, "reason=protocol-version", 2000));
 	assert_still_serving();
 }
 

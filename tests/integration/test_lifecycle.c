@@ -279,7 +279,8 @@ test_revoke_agency(void **state)
 	m = metrics();
 	assert_non_null(strstr(m, "visor_handshake_failures_total{reason=\"revoked\"} 2"));
 	free(m);
-	assert_true(gwt_log_contains(&gw, "event=handshake-refused reason=revoked"));
+	assert_true(gwt_log_wait(&gw, "event=handshake-refused reason=revoked",
+	    2000));
 	https_client_free(housing);
 }
 

@@ -122,7 +122,7 @@ test_follow_a_transfer(void **state)
 	/* Sender: the request line and the queued line share the request id;
 	 * the queued line names the transfer. */
 	snprintf(want, sizeof(want), "event=request request_id=%s ", reqid);
-	assert_true(gwt_log_contains(&norfolk, want));
+	assert_true(gwt_log_wait(&norfolk, want, 2000));
 	snprintf(want, sizeof(want), "event=transfer-queued request_id=%s "
 	    "transfer=%s", reqid, tid);
 	assert_true(gwt_log_contains(&norfolk, want));
@@ -140,7 +140,7 @@ test_follow_a_transfer(void **state)
 	assert_non_null(strstr(b.data, "\"delivered\""));
 	buf_free(&b);
 	snprintf(want, sizeof(want), "event=transfer-delivered transfer=%s", tid);
-	assert_true(gwt_log_contains(&norfolk, want));
+	assert_true(gwt_log_wait(&norfolk, want, 2000));
 	snprintf(want, sizeof(want), "transfer=%s from=norfolk", tid);
 	assert_true(gwt_log_contains(&suffolk, want));
 	assert_true(gwt_log_contains(&suffolk, "event=transfer-received"));

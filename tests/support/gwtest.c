@@ -546,6 +546,20 @@ gwt_log_contains(const gwt_gw_t *gw, const char *needle)
 }
 
 int
+gwt_log_wait(const gwt_gw_t *gw, const char *needle, long ms)
+{
+	long until = now_ms() + gwt_ms(ms);
+
+	for (;;) {
+		if (count_occurrences(gw->log, needle) > 0)
+			return 1;
+		if (now_ms() >= until)
+			return 0;
+		sleep_ms(10);
+	}
+}
+
+int
 gwt_gw_hup(gwt_gw_t *gw)
 {
 	size_t ok0 = count_occurrences(gw->log, "event=reloaded");

@@ -117,6 +117,12 @@ int gwt_gw_alive(gwt_gw_t *gw);
 /* 1 if the gateway's log contains needle. */
 int gwt_log_contains(const gwt_gw_t *gw, const char *needle);
 
+/* 1 once the gateway's log contains needle, 0 if it still does not after
+ * gwt_ms(ms).  For lines the gateway writes after the client already has
+ * its answer (the request line follows the reply; a refused handshake is
+ * logged after its alert went out). */
+int gwt_log_wait(const gwt_gw_t *gw, const char *needle, long ms);
+
 /* One HTTPS request to gw as the holder of pki/<cert_area>/<cert_name>.crt
  * (key beside it).  headers: NULL-terminated "Name: value".  0 if a response
  * came back (resp->status set), -1 on a transport/TLS failure (err set). */
