@@ -154,7 +154,8 @@ man-lint:
 # start.  Any error, or a definite or indirect leak at exit, is exit status
 # 99 and fails the binary; scripts/run-tests.sh prints one line per binary
 # and the wall time.  Suppressions: library reports only, each with its
-# reason, in tests/valgrind.supp.
+# reason, in tests/valgrind.supp.  VALGRIND_VISORCTL=1 puts every visorctl
+# run of the integration tests under memcheck as well (much slower).
 VALGRIND_CMD = valgrind --quiet --error-exitcode=99 --leak-check=full \
   --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
   --num-callers=30 --vgdb=no --suppressions=$(CURDIR)/tests/valgrind.supp
@@ -164,7 +165,7 @@ ifneq ($(SANITIZE),)
 endif
 	@command -v valgrind >/dev/null || scripts/deps.sh valgrind
 	@VISOR_BIN=$(abspath $(BINDIR)) VISOR_SRC=$(CURDIR) \
-	  VALGRIND="$(VALGRIND_CMD)" \
+	  VALGRIND="$(VALGRIND_CMD)" VISOR_VALGRIND_VISORCTL=$(VALGRIND_VISORCTL) \
 	  scripts/run-tests.sh $(BUILD) $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN)
 
 demo: all

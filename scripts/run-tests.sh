@@ -33,7 +33,7 @@ rm -rf "$vgroot"/*
 summary=$vgroot/summary.txt
 : >"$summary"
 start=$(date +%s)
-gw_total=0; gw_stopped=0; gw_killed=0; gw_other=0
+gw_total=0; gw_stopped=0; gw_killed=0; gw_other=0; ctl_total=0
 for t in "$@"; do
 	ran=$((ran + 1))
 	name=$(basename "$t")
@@ -46,32 +46,35 @@ for t in "$@"; do
 	secs=$(($(date +%s) - t0))
 	tally=$dir/gateways.tally
 	[ -f "$tally" ] || : >"$tally"
-	n=$(wc -l <"$tally")
+	ctl=$(awk '$3 == "visorctl"' "$tally" | wc -l)
+	n=$(($(wc -l <"$tally") - ctl))
 	stopped=$(awk '$3 == "stop"' "$tally" | wc -l)
 	killed=$(awk '$3 == "kill9"' "$tally" | wc -l)
 	other=$((n - stopped - killed))
 	exit99=$(awk '$4 == 99' "$tally" | wc -l)
-	reports=$(find "$dir" -name 'gw-*.log' -size +0 | wc -l)
+	reports=$(find "$dir" -name '*-*.log' -size +0 | wc -l)
 	why=""
 	if [ "$rc" -eq 99 ]; then
 		why="$why memcheck errors in the test binary;"
 	elif [ "$rc" -ne 0 ]; then
 		why="$why tests failed (exit $rc);"
 	fi
-	[ "$exit99" -gt 0 ] && why="$why $exit99 gateway(s) exited 99;"
-	[ "$reports" -gt 0 ] && why="$why $reports gateway memcheck report(s) in $dir;"
+	[ "$exit99" -gt 0 ] && why="$why $exit99 program(s) under memcheck exited 99;"
+	[ "$reports" -gt 0 ] && why="$why $reports memcheck report(s) in $dir;"
 	if [ -n "$why" ]; then
 		verdict="FAILED:${why%;}"
 		failed=$((failed + 1))
 	else
 		verdict="clean"
 	fi
-	line=$(printf '%-36s %5ss  gateways %3s (stopped %s, killed %s, other %s)  %s' \
-	    "$name" "$secs" "$n" "$stopped" "$killed" "$other" "$verdict")
+	line=$(printf '%-24s %5ss  gateways %3s (stopped %s, killed %s, other %s)%s  %s' \
+	    "$name" "$secs" "$n" "$stopped" "$killed" "$other" \
+	    "$([ "$ctl" -gt 0 ] && echo ", visorctl $ctl")" "$verdict")
 	echo "valgrind: $line"
 	echo "$line" >>"$summary"
 	gw_total=$((gw_total + n)); gw_stopped=$((gw_stopped + stopped))
 	gw_killed=$((gw_killed + killed)); gw_other=$((gw_other + other))
+	ctl_total=$((ctl_total + ctl))
 done
 wall=$(($(date +%s) - start))
 echo
@@ -79,7 +82,8 @@ echo "== make valgrind summary (one line per binary; gateways: stopped = SIGTERM
 echo "   and leak-checked at exit, killed = kill -9, checked for errors only,"
 echo "   other = refused starts and --check-config runs, leak-checked at exit)"
 cat "$summary"
-printf 'valgrind: %d binaries, %d clean, %d failed; %d gateway processes (%d stopped, %d killed, %d other); wall time %dm%02ds\n' \
+printf 'valgrind: %d binaries, %d clean, %d failed; %d gateway processes (%d stopped, %d killed, %d other)%s; wall time %dm%02ds\n' \
     "$ran" "$((ran - failed))" "$failed" "$gw_total" "$gw_stopped" "$gw_killed" \
-    "$gw_other" "$((wall / 60))" "$((wall % 60))" | tee -a "$summary"
+    "$gw_other" "$([ "$ctl_total" -gt 0 ] && echo "; $ctl_total visorctl runs")" \
+    "$((wall / 60))" "$((wall % 60))" | tee -a "$summary"
 [ "$failed" -eq 0 ]

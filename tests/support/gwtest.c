@@ -87,11 +87,25 @@ is_gateway_prog(const char *argv0)
 	return strcmp(base != NULL ? base + 1 : argv0, "visor-gw") == 0;
 }
 
+/* 1 if argv0 is visorctl and VISOR_VALGRIND_VISORCTL=1 asks for it under
+ * memcheck too. */
+static int
+is_checked_visorctl(const char *argv0)
+{
+	const char *base = strrchr(argv0, '/'), *want;
+
+	want = getenv("VISOR_VALGRIND_VISORCTL");
+	return gwt_valgrind() && want != NULL && strcmp(want, "1") == 0 &&
+	    strcmp(base != NULL ? base + 1 : argv0, "visorctl") == 0;
+}
+
 /* In a child: exec prog with args (args[0] is prog's own first argument,
- * not argv[0]) under the memcheck command of $VALGRIND.  No allocation:
- * the test process may have threads. */
+ * not argv[0]) under the memcheck command of $VALGRIND, its report in
+ * $VISOR_VALGRIND_DIR/<tag>-<pid>.log.  No allocation: the test process
+ * may have threads. */
 static void
-exec_under_valgrind(const char *prog, const char *const *args)
+exec_under_valgrind(const char *prog, const char *const *args,
+    const char *tag)
 {
 	static const char *const dflt[] = { "valgrind", "--quiet",
 	    "--error-exitcode=99", "--leak-check=full",
@@ -122,7 +136,8 @@ exec_under_valgrind(const char *prog, const char *const *args)
 	/* A child that dropped root first (test_privilege) may not write
 	 * there: its report then goes to its stderr. */
 	if (dir != NULL && dir[0] != '\0' && access(dir, W_OK) == 0) {
-		snprintf(logopt, sizeof(logopt), "--log-file=%s/gw-%%p.log", dir);
+		snprintf(logopt, sizeof(logopt), "--log-file=%s/%s-%%p.log", dir,
+		    tag);
 		av[n++] = logopt;
 	}
 	av[n++] = prog;
@@ -140,7 +155,7 @@ gwt_exec_gw(const gwt_env_t *e, const char *const *args)
 	size_t n = 0;
 
 	if (gwt_valgrind())
-		exec_under_valgrind(prog, args);
+		exec_under_valgrind(prog, args, "gw");
 	av[n++] = "visor-gw";
 	while (*args != NULL && n < 31)
 		av[n++] = *args++;
@@ -148,8 +163,10 @@ gwt_exec_gw(const gwt_env_t *e, const char *const *args)
 	execv(prog, (char *const *)av);
 }
 
-void
-gwt_gw_reaped(pid_t pid, const char *area, const char *how, int status)
+/* One line of the tally, and the report printed if there is one. */
+static void
+reaped(const char *tag, pid_t pid, const char *area, const char *how,
+    int status)
 {
 	const char *dir = getenv("VISOR_VALGRIND_DIR");
 	char path[1100], line[200], *report = NULL;
@@ -168,12 +185,18 @@ gwt_gw_reaped(pid_t pid, const char *area, const char *how, int status)
 	}
 	/* The report of a gateway stopped with errors, or of one killed
 	 * after memcheck had already reported something. */
-	snprintf(path, sizeof(path), "%s/gw-%ld.log", dir, (long)pid);
+	snprintf(path, sizeof(path), "%s/%s-%ld.log", dir, tag, (long)pid);
 	if (file_read_all(path, 4 << 20, &report, &len) == 0 && len > 0)
-		fprintf(stderr, "gwtest: memcheck report of visor-gw %s (pid %ld, "
-		    "%s, status %d), %s:\n%s\n", area, (long)pid, how, status,
-		    path, report);
+		fprintf(stderr, "gwtest: memcheck report of %s %s (pid %ld, %s, "
+		    "status %d), %s:\n%s\n", strcmp(tag, "gw") == 0 ? "visor-gw" :
+		    "visorctl", area, (long)pid, how, status, path, report);
 	free(report);
+}
+
+void
+gwt_gw_reaped(pid_t pid, const char *area, const char *how, int status)
+{
+	reaped("gw", pid, area, how, status);
 }
 
 static int
@@ -218,7 +241,9 @@ gwt_run(const char *const *argv, const char *in, size_t inlen, buf_t *out,
 		close(pout[0]);
 		close(perr[0]);
 		if (gwt_valgrind() && is_gateway_prog(argv[0]))
-			exec_under_valgrind(argv[0], argv + 1);
+			exec_under_valgrind(argv[0], argv + 1, "gw");
+		if (is_checked_visorctl(argv[0]))
+			exec_under_valgrind(argv[0], argv + 1, "ctl");
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
@@ -284,6 +309,9 @@ gwt_run(const char *const *argv, const char *in, size_t inlen, buf_t *out,
 	status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	if (is_gateway_prog(argv[0]))
 		gwt_gw_reaped(pid, "-", "run", status);
+	else if (is_checked_visorctl(argv[0]))
+		reaped("ctl", pid, argv[1] != NULL ? argv[1] : "-", "visorctl",
+		    status);
 	return status;
 }
 

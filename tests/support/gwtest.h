@@ -15,6 +15,9 @@
  * report goes to DIR/gw-<pid>.log, and DIR/gateways.tally gets one line
  * per gateway process when it is reaped: "<pid> <area> <how> <status>",
  * how being stop, kill9, died or run; scripts/run-tests.sh counts them.
+ * VISOR_VALGRIND_VISORCTL=1 puts the visorctl runs of gwt_run under
+ * memcheck too (reports in DIR/ctl-<pid>.log, tally lines "<pid>
+ * <subcommand> visorctl <status>"); make valgrind VALGRIND_VISORCTL=1.
  */
 #ifndef TESTS_SUPPORT_GWTEST_H
 #define TESTS_SUPPORT_GWTEST_H
