@@ -89,12 +89,12 @@ static int
 teardown(void **state)
 {
 	fx_t *fx = *state;
+	int rc;
 
-	if (gwt_gw_alive(&fx->gw))
-		gwt_gw_stop(&fx->gw);
+	rc = gwt_gw_stop_clean(&fx->gw);
 	gwt_env_cleanup(&fx->env);
 	free(fx);
-	return 0;
+	return rc;
 }
 
 static const char *const write_hdrs[] = {
@@ -279,11 +279,11 @@ assert_start_refused(fx_t *fx, const char *needle)
 	gwt_gw_t gw;
 
 	assert_int_equal(gwt_gw_start(&fx->env, AREA, &gw), -1);
-	if (!gwt_log_wait(&gw, needle)) {
+	if (!gwt_log_wait(&gw, needle, 2000)) {
 		fprintf(stderr, "log does not say '%s':\n", needle);
 		print_log_tail(gw.log);
 	}
-	assert_true(gwt_log_wait(&gw, needle));
+	assert_true(gwt_log_wait(&gw, needle, 2000));
 }
 
 /* ------------------------------------------------------------ happy path */
@@ -801,5 +801,8 @@ main(void)
 
 	if (https_global_init() < 0)
 		return 1;
-	return cmocka_run_group_tests_name("audit", tests, NULL, NULL);
+	/* VISOR_TEST_FILTER=test_tamper* runs only the matching tests. */
+	if (getenv("VISOR_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("VISOR_TEST_FILTER"));
+	return gwt_exit(cmocka_run_group_tests_name("audit", tests, NULL, NULL));
 }

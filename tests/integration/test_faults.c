@@ -120,13 +120,14 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+	int rc;
+
 	(void)state;
-	if (gw.pid > 0)
-		gwt_gw_stop(&gw);
+	rc = gwt_gw_stop_clean(&gw);
 	if (mounted)
 		umount2(mnt, MNT_DETACH);
 	gwt_env_cleanup(&env);
-	return 0;
+	return rc;
 }
 
 static void
@@ -183,7 +184,7 @@ test_full_disk(void **state)
 		assert_int_equal(get_status(ok_ids[i]), 200);
 	/* Restart: the store passes its start-up check against the last
 	 * signed checkpoint, and the whole log verifies. */
-	assert_int_equal(gwt_gw_stop(&gw), 0);
+	assert_int_equal(gwt_gw_stop_clean(&gw), 0);
 	assert_int_equal(gwt_gw_start(&env, "norfolk", &gw), 0);
 	assert_int_equal(get_status(ok_ids[n_ok - 1]), 200);
 	{
@@ -205,7 +206,7 @@ test_full_disk(void **state)
 		assert_int_equal(rc, 0);
 	}
 	/* The refusals were logged with their code. */
-	assert_true(gwt_log_wait(&gw, "status=503"));
+	assert_true(gwt_log_wait(&gw, "status=503", 2000));
 	buf_free(&out);
 	buf_free(&errout);
 }
@@ -217,5 +218,6 @@ main(void)
 		cmocka_unit_test(test_full_disk),
 	};
 
-	return cmocka_run_group_tests_name("faults", tests, setup, teardown);
+	return gwt_exit(cmocka_run_group_tests_name("faults", tests, setup,
+	    teardown));
 }

@@ -260,10 +260,12 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+	int rc;
+
 	(void)state;
-	gwt_gw_stop(&norfolk);
+	rc = gwt_gw_stop_clean(&norfolk);
 	gwt_env_cleanup(&env);
-	return 0;
+	return rc;
 }
 
 int
@@ -273,6 +275,6 @@ main(void)
 		cmocka_unit_test(test_operator_view),
 	};
 
-	return cmocka_run_group_tests_name("metrics_status", tests, setup,
-	    teardown);
+	return gwt_exit(cmocka_run_group_tests_name("metrics_status", tests,
+	    setup, teardown));
 }

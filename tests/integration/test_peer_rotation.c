@@ -226,11 +226,15 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+	int rc = 0;
+
 	(void)state;
-	gwt_gw_stop(&norfolk);
-	gwt_gw_stop(&suffolk);
+	if (gwt_gw_stop_clean(&norfolk) < 0)
+		rc = -1;
+	if (gwt_gw_stop_clean(&suffolk) < 0)
+		rc = -1;
 	gwt_env_cleanup(&env);
-	return 0;
+	return rc;
 }
 
 int
@@ -240,6 +244,6 @@ main(void)
 		cmocka_unit_test(test_peer_rotates_its_ca),
 	};
 
-	return cmocka_run_group_tests_name("peer_rotation", tests, setup,
-	    teardown);
+	return gwt_exit(cmocka_run_group_tests_name("peer_rotation", tests, setup,
+	    teardown));
 }

@@ -112,20 +112,21 @@ run_gw(const char *cfg, int check, uid_t uid, gid_t gid, char **errout)
 		if (uid != 0 && (setgroups(0, NULL) < 0 || setgid(gid) < 0 ||
 		    setuid(uid) < 0))
 			_exit(125);
-		if (check)
-			execl(gwt_prog(&env, "visor-gw"), "visor-gw", "--config", cfg,
-			    "--check-config", (char *)NULL);
-		else
-			execl(gwt_prog(&env, "visor-gw"), "visor-gw", "--config", cfg,
-			    (char *)NULL);
+		{
+			const char *args[] = { "--config", cfg,
+			    check ? "--check-config" : NULL, NULL };
+			gwt_exec_gw(&env, args);
+		}
 		_exit(127);
 	}
 	if (waitpid(pid, &status, 0) < 0)
 		return -1;
+	status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	gwt_gw_reaped(pid, "norfolk", "run", status);
 	*errout = NULL;
 	if (file_read_all(errpath, 1 << 20, errout, &len) < 0)
 		*errout = strdup("");
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return status;
 }
 
 /* "Uid:" or "Gid:" of /proc/<pid>/status: all four ids (real, effective,
@@ -227,7 +228,7 @@ test_serves_as_account(void **state)
 	    "/v1/health", NULL, NULL, 0, &resp, err, sizeof(err)), 0);
 	assert_int_equal(resp.status, 200);
 	gwt_resp_free(&resp);
-	assert_int_equal(gwt_gw_stop(&gw), 0);
+	assert_int_equal(gwt_gw_stop_clean(&gw), 0);
 }
 
 static void
@@ -365,5 +366,6 @@ main(void)
 		cmocka_unit_test(test_unprivileged_start),
 	};
 
-	return cmocka_run_group_tests_name("privilege", tests, setup, teardown);
+	return gwt_exit(cmocka_run_group_tests_name("privilege", tests, setup,
+	    teardown));
 }

@@ -373,24 +373,12 @@ fail:
 static int
 group_teardown(void **state)
 {
-	int rc = 0;
+	int rc;
 
 	(void)state;
-	/* A clean exit (no leak report under the sanitizers) and no
-	 * sanitizer report in the gateway's log are part of the test. */
-	if (fx.gw.pid > 0 && gwt_gw_stop(&fx.gw) != 0) {
-		fprintf(stderr, "test_records: gateway did not stop cleanly (see %s)\n",
-		    fx.gw.log);
-		rc = -1;
-	}
-	if (gwt_log_contains(&fx.gw, "AddressSanitizer") ||
-	    gwt_log_contains(&fx.gw, "runtime error:") ||
-	    gwt_log_contains(&fx.gw, "LeakSanitizer")) {
-		fprintf(stderr, "test_records: sanitizer report in %s\n", fx.gw.log);
-		rc = -1;
-	}
-	if (rc < 0 && getenv("VISOR_KEEP_TEST_DIRS") == NULL)
-		setenv("VISOR_KEEP_TEST_DIRS", "1", 1);
+	/* A clean exit (no leak report under the sanitizers or memcheck) and
+	 * no sanitizer report in the gateway's log are part of the test. */
+	rc = gwt_gw_stop_clean(&fx.gw);
 	gwt_env_cleanup(&fx.env);
 	cJSON_Delete(fx.rich);
 	memset(&fx, 0, sizeof(fx));
@@ -1745,6 +1733,6 @@ main(void)
 		cmocka_unit_test(test_encryption_at_rest),
 	};
 
-	return cmocka_run_group_tests_name("records", tests, group_setup,
-	    group_teardown);
+	return gwt_exit(cmocka_run_group_tests_name("records", tests,
+	    group_setup, group_teardown));
 }

@@ -323,11 +323,12 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
+	int rc;
+
 	(void)state;
-	if (gw.pid > 0 && gwt_gw_stop(&gw) != 0)
-		fprintf(stderr, "test_review: gateway did not stop cleanly\n");
+	rc = gwt_gw_stop_clean(&gw);
 	gwt_env_cleanup(&env);
-	return 0;
+	return rc;
 }
 
 int
@@ -339,6 +340,6 @@ main(void)
 		cmocka_unit_test(test_write_cannot_downgrade_protected_record),
 	};
 
-	return cmocka_run_group_tests_name("review", tests, group_setup,
-	    group_teardown);
+	return gwt_exit(cmocka_run_group_tests_name("review", tests,
+	    group_setup, group_teardown));
 }

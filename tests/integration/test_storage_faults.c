@@ -918,7 +918,7 @@ test_delivery_and_inbound(void **state)
 		assert_string_equal(s, "queued");
 		free(s);
 		snprintf(needle, sizeof(needle), "transfer=%s", tid);
-		assert_true(gwt_log_wait(&sfk, needle));
+		assert_true(gwt_log_wait(&sfk, needle, 2000));
 		assert_signed_durable(&sfk);
 		/* Now the sender's disk fails instead: the receiver stores
 		 * it, the sender cannot record the receipt. */
@@ -981,7 +981,7 @@ test_inbound_receipt(void **state)
 		wait_delivered(tid, 10000);
 		clear(&sfk);
 	}
-	assert_true(gwt_log_wait(&sfk, "cannot store the receipt"));
+	assert_true(gwt_log_wait(&sfk, "cannot store the receipt", 2000));
 	assert_signed_durable(&sfk);
 	buf_free(&out);
 }
@@ -1025,7 +1025,7 @@ test_checkpoint_signing(void **state)
 	assert_int_equal(file_signed_size(&nfk), file0);
 	assert_int_equal(api_signed_size(&nfk), api0);
 	assert_true(durable_size(&nfk) > file0);
-	assert_true(gwt_log_wait(&nfk, "checkpoint.last: Permission denied"));
+	assert_true(gwt_log_wait(&nfk, "checkpoint.last: Permission denied", 2000));
 	assert_int_equal(chmod(nfk_data, 0700), 0);
 	wait_signed(&nfk);
 }
@@ -1176,8 +1176,8 @@ test_startup(void **state)
 		close(in[1]);
 		waitpid(pid, NULL, 0);
 	}
-	assert_true(gwt_log_wait(&nfk, "database is locked"));
-	assert_true(gwt_log_wait(&nfk, "disk I/O error"));
+	assert_true(gwt_log_wait(&nfk, "database is locked", 2000));
+	assert_true(gwt_log_wait(&nfk, "disk I/O error", 2000));
 	assert_int_equal(start_gw("norfolk", &nfk), 0);
 }
 

@@ -122,10 +122,10 @@ test_follow_a_transfer(void **state)
 	/* Sender: the request line and the queued line share the request id;
 	 * the queued line names the transfer. */
 	snprintf(want, sizeof(want), "event=request request_id=%s ", reqid);
-	assert_true(gwt_log_wait(&norfolk, want));
+	assert_true(gwt_log_wait(&norfolk, want, 2000));
 	snprintf(want, sizeof(want), "event=transfer-queued request_id=%s "
 	    "transfer=%s", reqid, tid);
-	assert_true(gwt_log_wait(&norfolk, want));
+	assert_true(gwt_log_wait(&norfolk, want, 2000));
 
 	/* Delivered: both sides log the transfer id. */
 	snprintf(path, sizeof(path), "/v1/transfers/%s", tid);
@@ -140,10 +140,10 @@ test_follow_a_transfer(void **state)
 	assert_non_null(strstr(b.data, "\"delivered\""));
 	buf_free(&b);
 	snprintf(want, sizeof(want), "event=transfer-delivered transfer=%s", tid);
-	assert_true(gwt_log_wait(&norfolk, want));
+	assert_true(gwt_log_wait(&norfolk, want, 2000));
 	snprintf(want, sizeof(want), "transfer=%s from=norfolk", tid);
-	assert_true(gwt_log_wait(&suffolk, want));
-	assert_true(gwt_log_wait(&suffolk, "event=transfer-received"));
+	assert_true(gwt_log_wait(&suffolk, want, 2000));
+	assert_true(gwt_log_wait(&suffolk, "event=transfer-received", 2000));
 
 	/* Audit logs: the sender's transfer-out entry has the request id and
 	 * the transfer id; the receiver's transfer-in has the transfer id. */
@@ -177,7 +177,7 @@ test_error_carries_request_id(void **state)
 	snprintf(want, sizeof(want), "\"request_id\":\"%s\"", reqid);
 	assert_non_null(strstr(b.data, want));
 	snprintf(want, sizeof(want), "event=request-error request_id=%s ", reqid);
-	assert_true(gwt_log_wait(&norfolk, want));
+	assert_true(gwt_log_wait(&norfolk, want, 2000));
 	buf_free(&b);
 }
 

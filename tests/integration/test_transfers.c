@@ -555,26 +555,14 @@ teardown(void **state)
 	fx_t *f = *state;
 	size_t i;
 
-	int rc = 0, st;
+	int rc = 0;
 
 	/* A gateway must stop cleanly and its log must hold no sanitizer
 	 * report (a crash would otherwise only show as a timeout). */
-	for (i = 0; i < 3; i++) {
-		if (f->gw[i].pid > 0 && (st = gwt_gw_stop(&f->gw[i])) != 0) {
-			fprintf(stderr, "%s exited with status %d (see %s)\n",
-			    f->gw[i].area, st, f->gw[i].log);
+	for (i = 0; i < 3; i++)
+		if (gwt_gw_stop_clean(&f->gw[i]) < 0)
 			rc = -1;
-		}
-		if (f->gw[i].area[0] != '\0' &&
-		    (gwt_log_contains(&f->gw[i], "AddressSanitizer") ||
-		    gwt_log_contains(&f->gw[i], "runtime error:") ||
-		    gwt_log_contains(&f->gw[i], "LeakSanitizer"))) {
-			fprintf(stderr, "sanitizer report in %s\n", f->gw[i].log);
-			rc = -1;
-		}
-	}
-	if (rc == 0)
-		gwt_env_cleanup(&f->env);
+	gwt_env_cleanup(&f->env);
 	free(f);
 	return rc;
 }
@@ -1445,5 +1433,6 @@ main(void)
 		cmocka_set_test_filter(getenv("VISOR_TEST_FILTER"));
 	if (https_global_init() < 0)
 		return 1;
-	return cmocka_run_group_tests_name("transfers", tests, NULL, NULL);
+	return gwt_exit(cmocka_run_group_tests_name("transfers", tests, NULL,
+	    NULL));
 }

@@ -46,6 +46,159 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+int
+gwt_valgrind(void)
+{
+	return getenv("VISOR_VALGRIND") != NULL;
+}
+
+long
+gwt_ms(long ms)
+{
+	const char *s = getenv("VISOR_VALGRIND_SCALE");
+	char *end;
+	long k = 10;
+
+	if (!gwt_valgrind())
+		return ms;
+	if (s != NULL) {
+		k = strtol(s, &end, 10);
+		if (*end != '\0' || k < 1 || k > 1000)
+			k = 10;
+	}
+	return ms * k;
+}
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 1 if argv0 names the gateway program. */
+static int
+is_gateway_prog(const char *argv0)
+{
+	const char *base = strrchr(argv0, '/');
+
+	return strcmp(base != NULL ? base + 1 : argv0, "visor-gw") == 0;
+}
+
+/* 1 if argv0 is visorctl and VISOR_VALGRIND_VISORCTL=1 asks for it under
+ * memcheck too. */
+static int
+is_checked_visorctl(const char *argv0)
+{
+	const char *base = strrchr(argv0, '/'), *want;
+
+	want = getenv("VISOR_VALGRIND_VISORCTL");
+	return gwt_valgrind() && want != NULL && strcmp(want, "1") == 0 &&
+	    strcmp(base != NULL ? base + 1 : argv0, "visorctl") == 0;
+}
+
+/* In a child: exec prog with args (args[0] is prog's own first argument,
+ * not argv[0]) under the memcheck command of $VALGRIND, its report in
+ * $VISOR_VALGRIND_DIR/<tag>-<pid>.log.  No allocation: the test process
+ * may have threads. */
+static void
+exec_under_valgrind(const char *prog, const char *const *args,
+    const char *tag)
+{
+	static const char *const dflt[] = { "valgrind", "--quiet",
+	    "--error-exitcode=99", "--leak-check=full",
+	    "--show-leak-kinds=definite,indirect",
+	    "--errors-for-leak-kinds=definite,indirect", "--vgdb=no", NULL };
+	const char *env = getenv("VALGRIND"), *dir = getenv("VISOR_VALGRIND_DIR");
+	const char *av[96];
+	char cmd[2048], logopt[1100], *p;
+	size_t n = 0, i;
+
+	if (env != NULL && env[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "%s", env);
+		for (p = cmd; *p != '\0' && n < 64;) {
+			while (*p == ' ' || *p == '\t')
+				*p++ = '\0';
+			if (*p == '\0')
+				break;
+			av[n++] = p;
+			while (*p != '\0' && *p != ' ' && *p != '\t')
+				p++;
+		}
+	} else {
+		for (i = 0; dflt[i] != NULL; i++)
+			av[n++] = dflt[i];
+	}
+	if (n == 0)
+		_exit(127);
+	/* A child that dropped root first (test_privilege) may not write
+	 * there: its report then goes to its stderr. */
+	if (dir != NULL && dir[0] != '\0' && access(dir, W_OK) == 0) {
+		snprintf(logopt, sizeof(logopt), "--log-file=%s/%s-%%p.log", dir,
+		    tag);
+		av[n++] = logopt;
+	}
+	av[n++] = prog;
+	for (i = 0; args[i] != NULL && n < 95; i++)
+		av[n++] = args[i];
+	av[n] = NULL;
+	execvp(av[0], (char *const *)av);
+}
+
+void
+gwt_exec_gw(const gwt_env_t *e, const char *const *args)
+{
+	const char *prog = gwt_prog(e, "visor-gw");
+	const char *av[32];
+	size_t n = 0;
+
+	if (gwt_valgrind())
+		exec_under_valgrind(prog, args, "gw");
+	av[n++] = "visor-gw";
+	while (*args != NULL && n < 31)
+		av[n++] = *args++;
+	av[n] = NULL;
+	execv(prog, (char *const *)av);
+}
+
+/* One line of the tally, and the report printed if there is one. */
+static void
+reaped(const char *tag, pid_t pid, const char *area, const char *how,
+    int status)
+{
+	const char *dir = getenv("VISOR_VALGRIND_DIR");
+	char path[1100], line[200], *report = NULL;
+	size_t len;
+	int fd, n;
+
+	if (!gwt_valgrind() || dir == NULL || dir[0] == '\0')
+		return;
+	snprintf(path, sizeof(path), "%s/gateways.tally", dir);
+	n = snprintf(line, sizeof(line), "%ld %s %s %d\n", (long)pid, area, how,
+	    status);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644)) >= 0) {
+		if (n > 0 && write(fd, line, (size_t)n) != n)
+			fprintf(stderr, "gwtest: cannot write %s\n", path);
+		close(fd);
+	}
+	/* The report of a gateway stopped with errors, or of one killed
+	 * after memcheck had already reported something. */
+	snprintf(path, sizeof(path), "%s/%s-%ld.log", dir, tag, (long)pid);
+	if (file_read_all(path, 4 << 20, &report, &len) == 0 && len > 0)
+		fprintf(stderr, "gwtest: memcheck report of %s %s (pid %ld, %s, "
+		    "status %d), %s:\n%s\n", strcmp(tag, "gw") == 0 ? "visor-gw" :
+		    "visorctl", area, (long)pid, how, status, path, report);
+	free(report);
+}
+
+void
+gwt_gw_reaped(pid_t pid, const char *area, const char *how, int status)
+{
+	reaped("gw", pid, area, how, status);
+}
+
 static int
 port_free(int port)
 {
@@ -87,6 +240,10 @@ gwt_run(const char *const *argv, const char *in, size_t inlen, buf_t *out,
 		close(pin[1]);
 		close(pout[0]);
 		close(perr[0]);
+		if (gwt_valgrind() && is_gateway_prog(argv[0]))
+			exec_under_valgrind(argv[0], argv + 1, "gw");
+		if (is_checked_visorctl(argv[0]))
+			exec_under_valgrind(argv[0], argv + 1, "ctl");
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
@@ -149,20 +306,30 @@ gwt_run(const char *const *argv, const char *in, size_t inlen, buf_t *out,
 	close(perr[0]);
 	if (waitpid(pid, &status, 0) < 0)
 		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (is_gateway_prog(argv[0]))
+		gwt_gw_reaped(pid, "-", "run", status);
+	else if (is_checked_visorctl(argv[0]))
+		reaped("ctl", pid, argv[1] != NULL ? argv[1] : "-", "visorctl",
+		    status);
+	return status;
 }
 
 int
 gwt_env_setup(gwt_env_t *e, const char *areas)
 {
 	const char *bin = getenv("VISOR_BIN");
-	char tmpl[] = "/tmp/visor-it-XXXXXX", port[16];
+	const char *tmpdir = getenv("TMPDIR");
+	char tmpl[200], port[16];
 	buf_t err = BUF_INIT;
 	int tries, rc, k, nareas = 1;
 	const char *p;
 
 	memset(e, 0, sizeof(*e));
 	snprintf(e->bin, sizeof(e->bin), "%s", bin ? bin : "./bin");
+	if (tmpdir == NULL || tmpdir[0] != '/' || strlen(tmpdir) > 150)
+		tmpdir = "/tmp";
+	snprintf(tmpl, sizeof(tmpl), "%s/visor-it-XXXXXX", tmpdir);
 	if (mkdtemp(tmpl) == NULL)
 		return -1;
 	/* Run as root, quickstart sets the gateways up to drop to an
@@ -244,6 +411,9 @@ gwt_gw_alive(gwt_gw_t *gw)
 	if (gw->pid <= 0)
 		return 0;
 	if (waitpid(gw->pid, &status, WNOHANG) == gw->pid) {
+		gw->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) :
+		    128 + WTERMSIG(status);
+		gwt_gw_reaped(gw->pid, gw->area, "died", gw->exit_status);
 		gw->pid = 0;
 		return 0;
 	}
@@ -256,9 +426,11 @@ gwt_gw_start(gwt_env_t *e, const char *area, gwt_gw_t *gw)
 	const char *hdrs[] = { NULL };
 	gwt_resp_t resp;
 	char err[256];
-	int i, fd, k;
+	long until;
+	int fd, k;
 
 	memset(gw, 0, sizeof(*gw));
+	gw->exit_status = -1;
 	snprintf(gw->area, sizeof(gw->area), "%s", area);
 	snprintf(gw->config, sizeof(gw->config), "%s/%s/gateway.json", e->dir, area);
 	snprintf(gw->log, sizeof(gw->log), "%s/%s.log", e->dir, area);
@@ -285,16 +457,13 @@ gwt_gw_start(gwt_env_t *e, const char *area, gwt_gw_t *gw)
 		}
 		/* make valgrind: the gateway itself runs under memcheck and
 		 * fails (exit 99 at stop) on any error or leak. */
-		if (getenv("VISOR_VALGRIND") != NULL)
-			execlp("valgrind", "valgrind", "--quiet", "--error-exitcode=99",
-			    "--leak-check=full", "--show-leak-kinds=definite,indirect",
-			    "--errors-for-leak-kinds=definite,indirect",
-			    gwt_prog(e, "visor-gw"), "--config", gw->config, (char *)NULL);
-		execl(gwt_prog(e, "visor-gw"), "visor-gw", "--config", gw->config,
-		    (char *)NULL);
+		{
+			const char *args[] = { "--config", gw->config, NULL };
+			gwt_exec_gw(e, args);
+		}
 		_exit(127);
 	}
-	for (i = 0; i < (getenv("VISOR_VALGRIND") ? 1200 : 400); i++) {
+	for (until = now_ms() + gwt_ms(20000); now_ms() < until;) {
 		if (!gwt_gw_alive(gw))
 			return -1;
 		memset(&resp, 0, sizeof(resp));
@@ -314,20 +483,65 @@ gwt_gw_start(gwt_env_t *e, const char *area, gwt_gw_t *gw)
 int
 gwt_gw_stop(gwt_gw_t *gw)
 {
-	int status, i;
+	long until;
+	int status;
 
 	if (gw->pid <= 0)
 		return -1;
 	kill(gw->pid, SIGTERM);
-	for (i = 0; i < 6000; i++) {
+	/* Under memcheck the leak check at exit is part of the stop. */
+	for (until = now_ms() + gwt_ms(60000); now_ms() < until;) {
 		if (waitpid(gw->pid, &status, WNOHANG) == gw->pid) {
+			status = WIFEXITED(status) ? WEXITSTATUS(status) :
+			    128 + WTERMSIG(status);
+			gwt_gw_reaped(gw->pid, gw->area, "stop", status);
+			gw->exit_status = status;
 			gw->pid = 0;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			return status;
 		}
 		sleep_ms(10);
 	}
 	gwt_gw_kill9(gw);
 	return -1;
+}
+
+static int unclean_stops;
+
+int
+gwt_gw_stop_clean(gwt_gw_t *gw)
+{
+	int rc = 0, st;
+
+	if (gw->area[0] == '\0')
+		return 0;
+	if (gw->pid > 0 && (st = gwt_gw_stop(gw)) != 0) {
+		fprintf(stderr, "gwtest: visor-gw %s stopped with status %d%s "
+		    "(log %s)\n", gw->area, st, st == 99 ? ", memcheck errors" : "",
+		    gw->log);
+		rc = -1;
+	}
+	if (gwt_log_contains(gw, "AddressSanitizer") ||
+	    gwt_log_contains(gw, "LeakSanitizer") ||
+	    gwt_log_contains(gw, "runtime error:")) {
+		fprintf(stderr, "gwtest: sanitizer report in %s\n", gw->log);
+		rc = -1;
+	}
+	if (rc < 0) {
+		unclean_stops++;
+		setenv("VISOR_KEEP_TEST_DIRS", "1", 1);
+	}
+	return rc;
+}
+
+int
+gwt_exit(int cmocka_rc)
+{
+	if (cmocka_rc == 0 && unclean_stops > 0) {
+		fprintf(stderr, "gwtest: %d gateway(s) did not stop cleanly\n",
+		    unclean_stops);
+		return 1;
+	}
+	return cmocka_rc;
 }
 
 void
@@ -337,6 +551,8 @@ gwt_gw_kill9(gwt_gw_t *gw)
 		return;
 	kill(gw->pid, SIGKILL);
 	waitpid(gw->pid, NULL, 0);
+	gwt_gw_reaped(gw->pid, gw->area, "kill9", 128 + SIGKILL);
+	gw->exit_status = 128 + SIGKILL;
 	gw->pid = 0;
 }
 
@@ -362,18 +578,17 @@ gwt_log_contains(const gwt_gw_t *gw, const char *needle)
 }
 
 int
-gwt_log_wait(const gwt_gw_t *gw, const char *needle)
+gwt_log_wait(const gwt_gw_t *gw, const char *needle, long ms)
 {
-	int i;
+	long until = now_ms() + gwt_ms(ms);
 
-	/* The workers batch their request log (a write every 100 ms): give
-	 * a line that should be there a little time to arrive. */
-	for (i = 0; i < 200; i++) {
+	for (;;) {
 		if (count_occurrences(gw->log, needle) > 0)
 			return 1;
+		if (now_ms() >= until)
+			return 0;
 		sleep_ms(10);
 	}
-	return 0;
 }
 
 int
@@ -381,10 +596,10 @@ gwt_gw_hup(gwt_gw_t *gw)
 {
 	size_t ok0 = count_occurrences(gw->log, "event=reloaded");
 	size_t bad0 = count_occurrences(gw->log, "event=reload-refused");
-	int i;
+	long until;
 
 	kill(gw->pid, SIGHUP);
-	for (i = 0; i < 500; i++) {
+	for (until = now_ms() + gwt_ms(5000); now_ms() < until;) {
 		if (count_occurrences(gw->log, "event=reloaded") > ok0)
 			return 0;
 		if (count_occurrences(gw->log, "event=reload-refused") > bad0)
@@ -414,7 +629,7 @@ gwt_request_files(const gwt_env_t *e, const gwt_gw_t *gw, const char *cert,
 	opt.key = key;
 	opt.root = gwt_path(e, "pki/root.crt");
 	opt.expect_identity = expect;
-	opt.timeout_ms = 20000;
+	opt.timeout_ms = gwt_ms(20000);
 	if ((c = https_client_new(&opt, err, errlen)) == NULL)
 		return -1;
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d%s", gw->port, path);

@@ -5,6 +5,19 @@
  * programs (visorctl, curl), and stops everything it started.
  *
  * Binaries come from $VISOR_BIN (set by make test), else ./bin.
+ *
+ * make valgrind sets VISOR_VALGRIND: every visor-gw started here (by
+ * gwt_gw_start, or by gwt_run and gwt_exec_gw for --check-config and
+ * refused starts) then runs under the memcheck command in $VALGRIND
+ * (default: memcheck with leak checking and --error-exitcode=99), so a
+ * memcheck error or a definite or indirect leak at exit turns into exit
+ * status 99.  With VISOR_VALGRIND_DIR set as well, each gateway's memcheck
+ * report goes to DIR/gw-<pid>.log, and DIR/gateways.tally gets one line
+ * per gateway process when it is reaped: "<pid> <area> <how> <status>",
+ * how being stop, kill9, died or run; scripts/run-tests.sh counts them.
+ * VISOR_VALGRIND_VISORCTL=1 puts the visorctl runs of gwt_run under
+ * memcheck too (reports in DIR/ctl-<pid>.log, tally lines "<pid>
+ * <subcommand> visorctl <status>"); make valgrind VALGRIND_VISORCTL=1.
  */
 #ifndef TESTS_SUPPORT_GWTEST_H
 #define TESTS_SUPPORT_GWTEST_H
@@ -26,6 +39,7 @@ typedef struct {
 	int port;
 	char config[600];
 	char log[600];
+	int exit_status;	/* once reaped: exit status, 128+signal; else -1 */
 } gwt_gw_t;
 
 typedef struct {
@@ -34,7 +48,26 @@ typedef struct {
 	buf_t headers;
 } gwt_resp_t;
 
-/* Make a temporary folder (mode 0711, so that gateways quickstart sets up
+/* 1 if gateways run under memcheck (VISOR_VALGRIND set). */
+int gwt_valgrind(void);
+
+/* A wait or timeout of ms milliseconds as the test would use natively,
+ * multiplied under memcheck by $VISOR_VALGRIND_SCALE (default 10), which
+ * slows the gateway 20 to 50 times.  Use it for how long a test waits
+ * for something to happen, never for a bound the gateway must meet. */
+long gwt_ms(long ms);
+
+/* In a child process: exec visor-gw with args (args[0] is not included:
+ * "--config", path, ..., NULL), under memcheck when gwt_valgrind().  Returns
+ * only if exec failed. */
+void gwt_exec_gw(const gwt_env_t *e, const char *const *args);
+
+/* Record how a visor-gw child was reaped (see above); a non-zero status of
+ * a memcheck run prints its report to stderr.  Called by the functions
+ * here; a test that forks visor-gw itself calls it after waitpid. */
+void gwt_gw_reaped(pid_t pid, const char *area, const char *how, int status);
+
+/* Make a temporary folder in $TMPDIR (default /tmp; mode 0711, so that gateways quickstart sets up
  * to drop from root to an unprivileged account can reach their files) and
  * run `visorctl quickstart` in it for areas ("norfolk,suffolk"), on free
  * loopback ports.  0 or -1. */
@@ -54,12 +87,25 @@ void gwt_env_cleanup(gwt_env_t *e);
 /* Path of a file under the quickstart folder ("pki/norfolk/ca.crt"). */
 const char *gwt_path(const gwt_env_t *e, const char *rel);
 
-/* Start the gateway of area and wait (up to 20 s) until it answers
+/* Start the gateway of area and wait (up to gwt_ms(20000)) until it answers
  * /v1/health.  Its stderr goes to <dir>/<area>.log.  0 or -1. */
 int gwt_gw_start(gwt_env_t *e, const char *area, gwt_gw_t *gw);
 
-/* SIGTERM and wait (SIGKILL after 15 s).  Returns the exit status, or -1. */
+/* SIGTERM and wait (SIGKILL after gwt_ms(60000)).  Returns the exit
+ * status (99: a memcheck error or leak under make valgrind), or -1. */
 int gwt_gw_stop(gwt_gw_t *gw);
+
+/* Stop gw as gwt_gw_stop and check that it stopped cleanly: exit status 0
+ * (under make valgrind, 99 is a memcheck error or leak) and no sanitizer
+ * report in its log.  Returns 0 (also for a gateway never started or
+ * already reaped), or -1 after saying why on stderr, keeping the test
+ * folders (VISOR_KEEP_TEST_DIRS) and remembering it for gwt_exit(). */
+int gwt_gw_stop_clean(gwt_gw_t *gw);
+
+/* cmocka 1.1 reports a failing group teardown but does not count it in
+ * the exit status: main returns gwt_exit(cmocka_run_group_tests(...)),
+ * which is non-zero as well when a gwt_gw_stop_clean failed. */
+int gwt_exit(int cmocka_rc);
 
 /* kill -9 and reap. */
 void gwt_gw_kill9(gwt_gw_t *gw);
@@ -73,9 +119,13 @@ int gwt_gw_alive(gwt_gw_t *gw);
 
 /* 1 if the gateway's log contains needle. */
 int gwt_log_contains(const gwt_gw_t *gw, const char *needle);
-/* The same, waiting up to 2 s for the line: request lines are written by
- * the workers in batches (util/log.h). */
-int gwt_log_wait(const gwt_gw_t *gw, const char *needle);
+
+/* 1 once the gateway's log contains needle, 0 if it still does not after
+ * gwt_ms(ms).  For lines the gateway writes after the client already has
+ * its answer (the request line follows the reply; a refused handshake is
+ * logged after its alert went out) and for request lines, which the
+ * workers write in batches (util/log.h). */
+int gwt_log_wait(const gwt_gw_t *gw, const char *needle, long ms);
 
 /* One HTTPS request to gw as the holder of pki/<cert_area>/<cert_name>.crt
  * (key beside it).  headers: NULL-terminated "Name: value".  0 if a response
@@ -95,7 +145,8 @@ void gwt_resp_free(gwt_resp_t *r);
 
 /* Run argv (argv[0] a path or a name on PATH) with stdin from in (may be
  * NULL), capturing stdout into out and stderr into errout (either may be
- * NULL).  Returns the exit status, or -1. */
+ * NULL).  An argv[0] naming visor-gw runs under memcheck when
+ * gwt_valgrind().  Returns the exit status, or -1. */
 int gwt_run(const char *const *argv, const char *in, size_t inlen, buf_t *out,
     buf_t *errout);
 
