@@ -19,7 +19,13 @@
  * Input: an optional first line "@<role>\n" picks the identity (see
  * identities[]: police, housing, auditor, the Suffolk gateway, ...; an
  * unknown role picks one by its length); the rest is written to the
- * connection as it is.
+ * connection as it is.  One role is different: after "@peer-signed\n" the
+ * input is up to four transfer bodies separated by NUL bytes, and the
+ * harness posts each to /v1/peer/transfers as the Suffolk gateway, signed
+ * with its real key, so that a hostile peer's bodies get past the
+ * signature check into the body reader, the ingress policy, the store and
+ * the signed receipt (the fuzzer cannot forge a signature; a peer holding
+ * its key can send anything).
  *
  * One input, one connection: the harness writes the bytes, then turns the
  * worker's event loop itself (server_plain_run_once, on this thread) and
@@ -38,9 +44,8 @@
  * keys, the audit log).  To bound that, and the non-determinism it brings,
  * the server is rebuilt on a fresh data directory every RESET_EVERY inputs.
  * Transfers are queued in the outbox but never delivered (no delivery
- * threads run).  Peer transfers reach the signature check against the real
- * Suffolk gateway certificate, but the fuzzer cannot sign: the body reader
- * behind it is fuzzed by fuzz_transfer.
+ * threads run), and their ids are random, so GET /v1/transfers/{id} is
+ * reached only for ids that do not exist.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,6 +64,7 @@
 #include <openssl/x509.h>
 
 #include "certs/pki.h"
+#include "crypto/sig.h"
 #include "gateway/config.h"
 #include "gateway/server.h"
 #include "gateway/store.h"
@@ -91,6 +97,7 @@ static const struct {
 	{ "social-care", "urn:visor:norfolk:agency:social-care", 0 },
 	{ "auditor", "urn:visor:norfolk:auditor:lay-adviser-1", 0 },
 	{ "peer", "urn:visor:suffolk:gateway", 1 },
+	{ "peer-signed", "urn:visor:suffolk:gateway", 1 },
 	{ "suffolk-police", "urn:visor:suffolk:agency:police", 0 },
 	{ "stranger-gateway", "urn:visor:kent:gateway", 0 },
 	{ "self", "urn:visor:norfolk:gateway", 0 },
@@ -106,6 +113,8 @@ static struct {
 	struct sockaddr_in addr;
 	server_t *srv;
 	X509 *peer_cert;
+	EVP_PKEY *peer_key;	/* Suffolk's gateway key, for peer-signed */
+	buf_t signed_req;	/* the requests built for peer-signed */
 	unsigned long inputs;
 	int verbose;		/* FUZZ_HTTP_VERBOSE=1: print the answers */
 } h;
@@ -168,6 +177,8 @@ cleanup(void)
 	server_free(h.srv);
 	h.srv = NULL;
 	X509_free(h.peer_cert);
+	EVP_PKEY_free(h.peer_key);
+	buf_free(&h.signed_req);
 	if (h.listen_fd >= 0)
 		close(h.listen_fd);
 	rm_tree(h.dir);
@@ -216,6 +227,12 @@ setup(void)
 	    (h.peer_cert = PEM_read_X509(f, NULL, NULL, NULL)) == NULL)
 		die(p, "cannot read the certificate");
 	fclose(f);
+	snprintf(p, sizeof(p), "%s/pki/suffolk/gateway.key", h.dir);
+	if ((f = fopen(p, "r")) == NULL ||
+	    (h.peer_key = PEM_read_PrivateKey(f, NULL, NULL, NULL)) == NULL)
+		die(p, "cannot read the key");
+	fclose(f);
+	buf_init(&h.signed_req, 0);
 
 	snprintf(p, sizeof(p), "%s/policy.json", h.dir);
 	write_file(p, policy_mappa_default_json(), 0644);
@@ -283,6 +300,31 @@ pick_identity(const uint8_t *data, size_t size, size_t *which)
 		    memcmp(identities[i].role, data + 1, len) == 0)
 			*which = i;
 	return len + 2;
+}
+
+/* peer-signed: each NUL-separated body (at most four) as a signed POST. */
+static void
+build_signed(const uint8_t *data, size_t size)
+{
+	const uint8_t *p = data, *end = data + size, *nul;
+	size_t len;
+	int i;
+
+	buf_reset(&h.signed_req);
+	for (i = 0; i < 4 && p <= end; i++) {
+		nul = memchr(p, '\0', (size_t)(end - p));
+		len = nul ? (size_t)(nul - p) : (size_t)(end - p);
+		if (buf_printf(&h.signed_req, "POST /v1/peer/transfers HTTP/1.1\r\n"
+		    "Host: gw\r\nContent-Type: application/json\r\n"
+		    "Content-Length: %zu\r\nX-Visor-Signature: ", len) < 0 ||
+		    sig_sign(h.peer_key, p, len, &h.signed_req) < 0 ||
+		    buf_puts(&h.signed_req, "\r\n\r\n") < 0 ||
+		    buf_append(&h.signed_req, p, len) < 0)
+			die("build_signed", "out of memory");
+		if (nul == NULL)
+			break;
+		p = nul + 1;
+	}
 }
 
 static long long
@@ -362,6 +404,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		die("server_plain_identity", err);
 	data += off;
 	size -= off;
+	if (strcmp(identities[which].role, "peer-signed") == 0) {
+		build_signed(data, size);
+		data = (const uint8_t *)h.signed_req.data;
+		size = h.signed_req.len;
+	}
 
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 	    connect(fd, (struct sockaddr *)&h.addr, sizeof(h.addr)) < 0 ||
