@@ -40,17 +40,21 @@
  * failure: a policy error on a record the schema accepted, an unreadable
  * stored record, ...).
  *
- * State: the store keeps what earlier inputs wrote (records, idempotency
- * keys, the audit log).  To bound that, and the non-determinism it brings,
- * the server is rebuilt on a fresh data directory every RESET_EVERY inputs.
- * Transfers are queued in the outbox but never delivered (no delivery
- * threads run), and their ids are random, so GET /v1/transfers/{id} is
- * reached only for ids that do not exist.
+ * State: every data directory starts with two records (FZ-1, category 2;
+ * FZ-4, category 4 level 3) and two transfers with fixed ids (...01
+ * delivered, ...02 rejected; see prefill()), so that one GET, PATCH,
+ * DELETE or transfer lookup finds something without a PUT before it.  The
+ * store then keeps what earlier inputs wrote (records, idempotency keys,
+ * the audit log).  To bound that, and the non-determinism it brings, the
+ * server is rebuilt on a fresh data directory every RESET_EVERY inputs.
+ * New transfers are queued in the outbox but never delivered (no delivery
+ * threads run).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +152,81 @@ write_file(const char *path, const char *text, mode_t mode)
 		die(path, NULL);
 }
 
+static void
+prefill_done(void *arg, const store_result_t *res)
+{
+	atomic_int *done = arg;
+
+	atomic_store(done, res->status == STORE_OK ? 1 : -1);
+}
+
+/*
+ * What every input finds in the store: two records (category 2, and
+ * category 4 level 3) and two transfers with known ids, one delivered with
+ * a receipt and one rejected with the peer's error, so that a single
+ * GET, PATCH, DELETE or GET /v1/transfers/{id} reaches existing state
+ * without a PUT or POST before it.
+ */
+static void
+prefill(void)
+{
+	static const char rec1[] =
+	    "{\"id\":\"FZ-1\",\"managing_area\":\"norfolk\",\"category\":2,"
+	    "\"level\":2,\"person\":{\"surname\":\"EXAMPLE\",\"forenames\":"
+	    "\"Synthetic\",\"dob\":\"1984-07-19\"},\"addresses\":[{\"type\":"
+	    "\"home\",\"line1\":\"1 Test Street\",\"town\":\"Norwich\","
+	    "\"postcode\":\"NR1 9ZZ\",\"from\":\"2025-03-01\"}],\"risk\":{\"rosh\":"
+	    "\"high\",\"people_at_risk\":[\"synthetic\"]},\"orders\":[{\"type\":"
+	    "\"SHPO\",\"made\":\"2023-02-01\",\"prohibitions\":[\"synthetic\"]}],"
+	    "\"health\":{\"notes\":[\"synthetic\"]},\"intelligence\":[{\"grade\":"
+	    "\"B2\",\"handling\":\"police-only\",\"date\":\"2026-01-01\",\"text\":"
+	    "\"synthetic\"}]}";
+	static const char rec4[] =
+	    "{\"id\":\"FZ-4\",\"managing_area\":\"norfolk\",\"category\":4,"
+	    "\"level\":3,\"person\":{\"surname\":\"EXAMPLE\",\"dob\":"
+	    "\"1990-02-03\"},\"risk\":{\"rosh\":\"very-high\"}}";
+	static const char receipt[] =
+	    "{\"receipt\":\"{}\",\"signature\":\"AAAA\",\"certificate\":\"-\"}";
+	static const char refusal[] =
+	    "{\"error\":{\"code\":\"ingress-denied\",\"message\":\"synthetic\"}}";
+	store_options_t so;
+	store_job_t *job;
+	atomic_int done = 0;
+	char err[512];
+	store_t *st;
+	struct timespec pause = { 0, 1000000 };
+
+	memset(&so, 0, sizeof(so));
+	so.data_dir = h.data;
+	so.area = "norfolk";
+	if ((st = store_open(&so, err, sizeof(err))) == NULL)
+		die("store_open", err);
+	if ((job = store_job_new()) == NULL ||
+	    store_job_put_record(job, "FZ-1", STORE_VERSION_ABSENT, 2, 2,
+	    "norfolk", rec1, sizeof(rec1) - 1, "urn:visor:norfolk:agency:police",
+	    "[]") < 0 ||
+	    store_job_put_record(job, "FZ-4", STORE_VERSION_ABSENT, 4, 3,
+	    "norfolk", rec4, sizeof(rec4) - 1, "urn:visor:norfolk:agency:police",
+	    "[]") < 0 ||
+	    store_job_outbox_add(job, "00000000000000000000000000000001", "FZ-1",
+	    "suffolk", "offender-move", "urn:visor:norfolk:agency:police", "{}", 2,
+	    INT64_MAX) < 0 ||
+	    store_job_outbox_update(job, "00000000000000000000000000000001",
+	    "delivered", 1, 0, receipt, sizeof(receipt) - 1) < 0 ||
+	    store_job_outbox_add(job, "00000000000000000000000000000002", "FZ-4",
+	    "suffolk", "offender-move", "urn:visor:norfolk:agency:police", "{}", 2,
+	    INT64_MAX) < 0 ||
+	    store_job_outbox_update(job, "00000000000000000000000000000002",
+	    "rejected", 1, 0, refusal, sizeof(refusal) - 1) < 0)
+		die("prefill", "cannot build the job");
+	store_submit(st, job, prefill_done, &done);
+	while (atomic_load(&done) == 0)
+		nanosleep(&pause, NULL);
+	if (atomic_load(&done) < 0)
+		die("prefill", "the job failed");
+	store_close(st);
+}
+
 /* A fresh data directory and a server on it. */
 static void
 server_up(void)
@@ -162,6 +241,7 @@ server_up(void)
 	if (store_init_keys(h.data, "norfolk", &vkey, err, sizeof(err)) < 0)
 		die("store_init_keys", err);
 	buf_free(&vkey);
+	prefill();
 	if ((cfg = config_load(h.config, err, sizeof(err))) == NULL)
 		die("config_load", err);
 	if ((h.srv = server_new_plain(h.config, cfg, h.listen_fd, err,
