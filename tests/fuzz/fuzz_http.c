@@ -416,23 +416,36 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Every status line in the answers; abort on a 5xx. */
-static void
+/* Walk the answers response by response (status line, headers, then
+ * Content-Length bytes of body: libevent always sends it), so that a record
+ * value that happens to read "HTTP/1.1 500" is not taken for a status
+ * line; abort on a 5xx.  Returns where the walk stopped (an answer cut off
+ * by the end of the buffer starts there). */
+static size_t
 check_answers(const char *a, size_t len)
 {
-	const char *p = a, *end = a + len;
+	const char *p = a, *end = a + len, *hdr_end, *cl;
+	unsigned long long body;
+	char *num_end;
 
-	while (p < end && (p = memmem(p, (size_t)(end - p), "HTTP/1.", 7)) != NULL) {
+	while (end - p >= 12 && memcmp(p, "HTTP/1.", 7) == 0) {
 		/* libevent's own 501 (a method we do not allow) and 505 are
 		 * answers, not failures. */
-		if (end - p >= 12 && p[8] == ' ' && p[9] == '5' &&
+		if (p[8] == ' ' && p[9] == '5' &&
 		    !(p[10] == '0' && (p[11] == '1' || p[11] == '5'))) {
 			fprintf(stderr, "fuzz_http: the gateway answered %.*s\n",
 			    (int)(end - p > 600 ? 600 : end - p), p);
 			abort();
 		}
-		p += 7;
+		if ((hdr_end = memmem(p, (size_t)(end - p), "\r\n\r\n", 4)) == NULL)
+			break;
+		cl = memmem(p, (size_t)(hdr_end - p), "\r\nContent-Length: ", 18);
+		body = cl ? strtoull(cl + 18, &num_end, 10) : 0;
+		if (body > (unsigned long long)(end - (hdr_end + 4)))
+			break;
+		p = hdr_end + 4 + body;
 	}
+	return (size_t)(p - a);
 }
 
 /*
@@ -513,8 +526,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			got += (size_t)n;
 			moved = 1;
 			if (got == sizeof(answer) - 1) {
-				check_answers(answer, got);
-				got = 0;
+				/* Keep the answer the buffer ends in. */
+				size_t done = check_answers(answer, got);
+
+				if (done == 0)
+					done = got;	/* one answer bigger than all */
+				memmove(answer, answer + done, got - done);
+				got -= done;
 			}
 		}
 		if (n == 0 && sent < size)
