@@ -117,9 +117,11 @@ FUZZ_OBJ   = $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(GW_SRC:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BIN   = $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 SECONDS   ?= 60
 
+# -MMD as in the normal build: an object left stale by a changed header
+# (a struct grown in one module, not in its caller) makes false findings.
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
 	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS) -lpthread -lm
@@ -189,4 +191,4 @@ clean:
 
 .SECONDARY:
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

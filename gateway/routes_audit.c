@@ -173,7 +173,12 @@ route_audit(gw_request_t *r, const char *what)
 		memset(&ec, 0, sizeof(ec));
 		ec.out = &out;
 		buf_printf(&out, "{\"size\":%llu,\"entries\":[", (unsigned long long)size);
-		if (store_audit_search(rd, &q, append_entry, &ec) < 0 || ec.failed) {
+		rc = store_audit_search(rd, &q, append_entry, &ec);
+		if (rc == STORE_BAD_QUERY) {
+			gw_reply_error(r, 400, "bad-query", "since and until are "
+			    "UTC dates or times (YYYY-MM-DD, YYYY-MM-DDThh:mm:ss[.mmm]Z); "
+			    "record, actor and op are bounded");
+		} else if (rc < 0 || ec.failed) {
 			gw_reply_error(r, 503, "store-unavailable", "cannot search the log");
 		} else {
 			buf_puts(&out, "]}");

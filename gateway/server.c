@@ -124,6 +124,12 @@ struct server {
 
 static struct server *the_server;
 
+/* Plain connections for tests and fuzzing (server_new_plain, at the end of
+ * this file): NULL for every worker of a server made by server_new. */
+static tls_conn_t *plain_conn_of(const worker_t *w);
+static struct x509_st *plain_peer_cert(const worker_t *w);
+static void plain_forget(const struct server *s);
+
 /* ---------------------------------------------------------------- time */
 
 long long
@@ -158,7 +164,7 @@ gw_req_peer_cert(const gw_request_t *r)
 	SSL *ssl;
 
 	if (r->conn == NULL)
-		return NULL;
+		return plain_peer_cert(r->w);
 	ssl = bufferevent_openssl_get_ssl(r->conn->bev);
 	return ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 }
@@ -577,7 +583,7 @@ gen_cb(struct evhttp_request *req, void *arg)
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
 	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
-	tls_conn_t *tc = ssl ? tls_conn_get(ssl) : NULL;
+	tls_conn_t *tc = ssl ? tls_conn_get(ssl) : plain_conn_of(w);
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	const char *p, *q;
@@ -627,7 +633,8 @@ gen_cb(struct evhttp_request *req, void *arg)
 	{
 		char why[48];
 
-		if (tls_context_recheck(r->gen->tls, ssl, why, sizeof(why)) < 0) {
+		if (ssl != NULL &&
+		    tls_context_recheck(r->gen->tls, ssl, why, sizeof(why)) < 0) {
 			handshake_refused(why, tc->peer_addr, tc->cert_sha256);
 			gw_reply_header(r, "Connection", "close");
 			gw_reply_error(r, 403, "certificate-refused",
@@ -1223,6 +1230,7 @@ server_free(server_t *s)
 
 	if (s == NULL)
 		return;
+	plain_forget(s);
 	/* Delivery threads first: they use the store and the TLS context. */
 	outbox_free(s->gw.outbox);
 	s->gw.outbox = NULL;
@@ -1254,4 +1262,198 @@ server_free(server_t *s)
 	gw_gen_unref(s->first_gen);
 	free(s);
 	the_server = NULL;
+}
+
+/* ------------------------------------------ plain connections (tests only)
+ *
+ * For tests and fuzzing (tests/fuzz/fuzz_http.c); nothing main.c calls
+ * reaches this block.  A server made by server_new_plain serves plain TCP
+ * on a socket its caller listens on, with the identity set by
+ * server_plain_identity standing in for what a verified TLS handshake
+ * would have given; every byte after the handshake then takes the same
+ * path as on a TLS connection: libevent's HTTP parser, gen_cb, the routes,
+ * the store's writer thread and the replies.  The caller runs the one
+ * worker's loop (server_plain_run_once) on its own thread.  Two things
+ * differ from a TLS connection: no per-connection state (gw_conn_t: the
+ * request deadline and the connection cap; requests see their connection
+ * as NULL, as when a client has gone), and no re-check of the peer after a
+ * reload (there is no reload: no signals are installed).
+ */
+
+static struct {
+	const struct server *srv;	/* the server of server_new_plain */
+	tls_conn_t conn;		/* what the "handshake" verified */
+	X509 *cert;			/* its certificate, may be NULL */
+	struct event *wake;		/* bounds server_plain_run_once */
+} plain;
+
+static tls_conn_t *
+plain_conn_of(const worker_t *w)
+{
+	if (plain.srv == NULL || w->srv != plain.srv || plain.conn.verified != 1)
+		return NULL;
+	return &plain.conn;
+}
+
+static struct x509_st *
+plain_peer_cert(const worker_t *w)
+{
+	return plain_conn_of(w) != NULL ? plain.cert : NULL;
+}
+
+static void
+plain_forget(const struct server *s)
+{
+	if (plain.srv != s || s == NULL)
+		return;
+	if (plain.wake != NULL)
+		event_free(plain.wake);
+	X509_free(plain.cert);
+	memset(&plain, 0, sizeof(plain));
+}
+
+static void
+plain_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+server_t *
+server_new_plain(const char *config_path, config_t *cfg, int listen_fd,
+    char *err, size_t errlen)
+{
+	struct server *s;
+	store_options_t so;
+	gw_gen_t *g;
+	int rc;
+
+	if (plain.srv != NULL) {
+		config_free(cfg);
+		snprintf(err, errlen, "a plain server exists already");
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		config_free(cfg);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	the_server = s;
+	s->listen_fd = -1;
+	snprintf(s->config_path, sizeof(s->config_path), "%s", config_path);
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() < 0) {
+		snprintf(err, errlen, "libevent: no thread support");
+		config_free(cfg);
+		goto fail;
+	}
+	if ((g = gw_gen_load(config_path, cfg, handshake_refused, err, errlen)) == NULL)
+		goto fail;
+	gw_gen_install(g);
+	gw_gen_ref(g);
+	s->first_gen = g;
+	s->gw.cfg = g->cfg;
+	s->gw.started = time(NULL);
+	memset(&so, 0, sizeof(so));
+	so.data_dir = g->cfg->data_dir;
+	so.area = g->cfg->area;
+	so.checkpoint_interval_ms = g->cfg->checkpoint_interval_ms;
+	so.outbox_max = g->cfg->outbox_max;
+	if ((s->gw.store = store_open(&so, err, errlen)) == NULL)
+		goto fail;
+	s->n_workers = 1;
+	if ((s->workers = calloc(1, sizeof(*s->workers))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	/* The worker listens on a copy of the caller's socket. */
+	s->listen_fd = listen_fd;
+	rc = worker_init(s, &s->workers[0], 0, err, errlen);
+	s->listen_fd = -1;
+	if (rc < 0)
+		goto fail;
+	/* No bev_cb: libevent makes plain socket bufferevents. */
+	evhttp_set_bevcb(s->workers[0].http, NULL, NULL);
+	if ((plain.wake = evtimer_new(s->workers[0].base, plain_wake_cb, NULL)) == NULL) {
+		snprintf(err, errlen, "libevent: cannot add a timer");
+		goto fail;
+	}
+	if ((s->gw.outbox = outbox_new(&s->gw, err, errlen)) == NULL)
+		goto fail;
+	plain.srv = s;
+	return s;
+fail:
+	if (plain.wake != NULL) {
+		event_free(plain.wake);
+		plain.wake = NULL;
+	}
+	server_free(s);
+	return NULL;
+}
+
+int
+server_plain_identity(server_t *s, const char *uri, struct x509_st *cert,
+    char *err, size_t errlen)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	identity_t id;
+
+	if (s == NULL || plain.srv != s) {
+		snprintf(err, errlen, "not a server made by server_new_plain");
+		return -1;
+	}
+	plain.conn.verified = 0;
+	X509_free(plain.cert);
+	plain.cert = NULL;
+	if (uri == NULL)
+		return 0;
+	if (identity_parse(uri, strlen(uri), &id, err, errlen) < 0)
+		return -1;
+	memset(plain.conn.cert_sha256, '0', 64);
+	plain.conn.cert_sha256[64] = '\0';
+	if (cert != NULL) {
+		if (X509_digest(cert, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32 ||
+		    X509_up_ref(cert) != 1) {
+			snprintf(err, errlen, "cannot hold the certificate");
+			return -1;
+		}
+		for (i = 0; i < mdlen; i++)
+			snprintf(plain.conn.cert_sha256 + 2 * i, 3, "%02x", md[i]);
+	}
+	plain.cert = cert;
+	plain.conn.identity = id;
+	snprintf(plain.conn.peer_addr, sizeof(plain.conn.peer_addr), "plain");
+	plain.conn.verified = 1;
+	return 0;
+}
+
+int
+server_plain_run_once(server_t *s, unsigned wait_ms, server_plain_stats_t *st)
+{
+	struct timeval tv;
+	worker_t *w;
+
+	if (s == NULL || plain.srv != s)
+		return -1;
+	w = &s->workers[0];
+	if (wait_ms == 0) {
+		if (event_base_loop(w->base, EVLOOP_NONBLOCK) < 0)
+			return -1;
+	} else {
+		tv.tv_sec = wait_ms / 1000;
+		tv.tv_usec = (wait_ms % 1000) * 1000;
+		if (evtimer_add(plain.wake, &tv) < 0 ||
+		    event_base_loop(w->base, EVLOOP_ONCE) < 0) {
+			evtimer_del(plain.wake);
+			return -1;
+		}
+		evtimer_del(plain.wake);
+	}
+	if (st != NULL) {
+		st->requests = w->counter;
+		st->inflight = w->inflight;
+	}
+	return 0;
 }

@@ -279,8 +279,11 @@ typedef struct {
 	size_t limit;			/* 0: 1000 */
 } store_audit_query_t;
 
-/* Leaves matching q, in index order, up to q->limit.  0, or -1 on a
- * storage error or a bound that is not a UTC date/time. */
+/* Leaves matching q, in index order, up to q->limit.  0; -1 on a storage
+ * error; STORE_BAD_QUERY if q is not a query (a bound that is not a UTC
+ * date/time, a record, actor or op too long to match anything): the
+ * caller's mistake, not the store's. */
+#define STORE_BAD_QUERY (-2)
 int store_audit_search(store_reader_t *r, const store_audit_query_t *q,
     int (*fn)(void *ctx, uint64_t index, const void *leaf, size_t len),
     void *ctx);

@@ -754,10 +754,10 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 	if ((q->record && strlen(q->record) > STORE_MAX_ID) ||
 	    (q->actor && strlen(q->actor) > STORE_MAX_KEY) ||
 	    (q->op && strlen(q->op) > 32))
-		return -1;
+		return STORE_BAD_QUERY;
 	if ((q->since && store_int_canonical_time(q->since, since) < 0) ||
 	    (q->until && store_int_canonical_time(q->until, until) < 0))
-		return -1;
+		return STORE_BAD_QUERY;
 	mask = (q->record ? Q_RECORD : 0) | (q->actor ? Q_ACTOR : 0) |
 	    (q->op ? Q_OP : 0) | (q->since ? Q_SINCE : 0) |
 	    (q->until ? Q_UNTIL : 0) |

@@ -641,11 +641,15 @@ test_audit_log(void **state)
 	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
 	assert_int_equal(hits, 0);
 	q.until = "yesterday";
-	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), -1);
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), STORE_BAD_QUERY);
 	q.until = "2026-02-30";
-	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), -1);
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), STORE_BAD_QUERY);
 	q.until = "2026-02-03T10:00:00+01:00";
-	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), -1);
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), STORE_BAD_QUERY);
+	q.until = NULL;
+	q.op = "an-op-name-longer-than-any-op-there-is";
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), STORE_BAD_QUERY);
+	q.op = NULL;
 
 	buf_free(&leaf);
 	buf_free(&want);
