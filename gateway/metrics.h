@@ -46,6 +46,8 @@ typedef struct {
 	void *outbox_ctx;
 	const metrics_expiry_t *expiry;	/* per certificate and CRL file */
 	size_t n_expiry;
+	const unsigned *worker_conns;	/* open connections per worker */
+	size_t n_workers;
 } metrics_gauges_t;
 
 /* Append the whole exposition to out.  0 or -1. */

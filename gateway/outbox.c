@@ -363,6 +363,7 @@ peer_main(void *arg)
 	gw_gen_t *g;
 	delivery_t *dv;
 
+	(void)pthread_setname_np(pthread_self(), "gw-outbox");
 	if ((rd = store_reader_new(o->gw->store, err, sizeof(err))) == NULL) {
 		log_event(LOG_ERROR, "outbox-start-failed", "peer", pw->area, "error",
 		    err, NULL);

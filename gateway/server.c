@@ -1,6 +1,7 @@
 #include "gateway/server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -62,8 +63,11 @@ struct worker {
 	struct event *drain_ev;
 	struct event *logflush_ev;	/* writes the batched request log */
 	long long drain_deadline;
-	unsigned nconn, cap;
-	int paused;
+	unsigned nconn, cap;	/* both under balance_mu */
+	int paused;		/* at its cap (for the log) */
+	int listening;		/* under balance_mu */
+	int stopped;		/* under balance_mu: listener gone */
+	struct event *balance_ev;	/* another worker lets this one listen */
 	uint64_t counter;
 	char id_prefix[9];
 	int inflight;
@@ -466,23 +470,97 @@ conn_arm_deadline(gw_conn_t *c)
 	event_add(c->deadline, &tv);
 }
 
-static void
-worker_update_listener(worker_t *w)
-{
-	struct evconnlistener *l;
+/*
+ * Connections are spread over the workers.  They share one listening
+ * socket, and libevent accepts until the backlog is empty, so the worker
+ * woken first would take a whole burst of connections and, with
+ * keep-alive, keep that load on one core while the others idle.  A worker
+ * listens only while it is below its share of the connection cap and holds
+ * at most BALANCE_SLACK connections more than the least loaded other
+ * worker that can still accept.  The counts and the listening states
+ * change under balance_mu; only a worker's own thread touches its
+ * listener, so a worker that lets another listen again wakes it
+ * (balance_ev) to enable its listener itself.
+ */
+#define BALANCE_SLACK 1
 
-	if (w->bound == NULL)
-		return;
-	l = evhttp_bound_socket_get_listener(w->bound);
-	if (!w->paused && w->nconn >= w->cap) {
-		evconnlistener_disable(l);
-		w->paused = 1;
-		log_event(LOG_WARN, "connection-cap", "state", "paused", NULL);
-	} else if (w->paused && w->nconn < w->cap) {
-		evconnlistener_enable(l);
-		w->paused = 0;
-		log_event(LOG_INFO, "connection-cap", "state", "resumed", NULL);
+static pthread_mutex_t balance_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* 1 if w should accept connections now.  balance_mu held. */
+static int
+worker_should_listen(const worker_t *w)
+{
+	const struct server *s = w->srv;
+	unsigned i, least = UINT_MAX;
+
+	if (w->stopped || w->nconn >= w->cap)
+		return 0;
+	for (i = 0; i < s->n_workers; i++) {
+		const worker_t *o = &s->workers[i];
+
+		if (o != w && !o->stopped && o->nconn < o->cap && o->nconn < least)
+			least = o->nconn;
 	}
+	return least == UINT_MAX || w->nconn <= least + BALANCE_SLACK;
+}
+
+/* Count delta connections on w (1 accepted, -1 gone, 0 just look again),
+ * enable or disable w's listener to match, and wake the other workers
+ * that may listen again.  In w's thread. */
+static void
+worker_update_listener(worker_t *w, int delta)
+{
+	const struct server *s = w->srv;
+	int want, capped;
+	unsigned i;
+
+	pthread_mutex_lock(&balance_mu);
+	w->nconn += (unsigned)delta;
+	capped = w->nconn >= w->cap;
+	want = worker_should_listen(w);
+	if (want != w->listening && w->bound != NULL) {
+		struct evconnlistener *l = evhttp_bound_socket_get_listener(w->bound);
+
+		if (want)
+			evconnlistener_enable(l);
+		else
+			evconnlistener_disable(l);
+		w->listening = want;
+	}
+	for (i = 0; i < s->n_workers; i++) {
+		worker_t *o = &s->workers[i];
+
+		if (o != w && !o->listening && o->balance_ev != NULL &&
+		    worker_should_listen(o))
+			event_active(o->balance_ev, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&balance_mu);
+	if (capped != w->paused) {
+		w->paused = capped;
+		if (capped)
+			log_event(LOG_WARN, "connection-cap", "state", "paused", NULL);
+		else
+			log_event(LOG_INFO, "connection-cap", "state", "resumed", NULL);
+	}
+}
+
+static void
+worker_balance_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	worker_update_listener(arg, 0);
+}
+
+/* w stops accepting for good (shutdown): the others no longer wait for
+ * it, and nobody wakes it any more. */
+static void
+worker_stop_listening(worker_t *w)
+{
+	pthread_mutex_lock(&balance_mu);
+	w->stopped = 1;
+	w->listening = 0;
+	pthread_mutex_unlock(&balance_mu);
 }
 
 static void
@@ -497,9 +575,8 @@ conn_free_hook(tls_conn_t *tc)
 	if (c->pending != NULL)
 		c->pending->conn = NULL;
 	event_free(c->deadline);
-	c->w->nconn--;
 	metrics_connection(-1);
-	worker_update_listener(c->w);
+	worker_update_listener(c->w, -1);
 	free(c);
 }
 
@@ -543,9 +620,8 @@ bev_cb(struct event_base *base, void *arg)
 	}
 	tc = tls_conn_get(ssl);
 	tc->server_data = c;
-	w->nconn++;
 	metrics_connection(1);
-	worker_update_listener(w);
+	worker_update_listener(w, 1);
 	conn_arm_deadline(c);
 	return bev;
 }
@@ -796,6 +872,7 @@ worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	worker_stop_listening(w);
 	if (w->bound != NULL) {
 		evhttp_del_accept_socket(w->http, w->bound);
 		w->bound = NULL;
@@ -823,6 +900,8 @@ worker_main(void *arg)
 	worker_t *w = arg;
 	struct timeval tv = { 0, LOG_FLUSH_MS * 1000 };
 
+	/* Named for top -H and /proc/PID/task/TID/comm (15 bytes at most). */
+	(void)pthread_setname_np(pthread_self(), "gw-worker");
 	log_thread_batch(1);
 	if (event_add(w->logflush_ev, &tv) < 0)
 		log_thread_batch(0);
@@ -872,6 +951,8 @@ worker_init(struct server *s, worker_t *w, unsigned index, char *err,
 	    (w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w)) == NULL ||
 	    (w->drain_ev = evtimer_new(w->base, worker_drain_cb, w)) == NULL ||
 	    (w->logflush_ev = event_new(w->base, -1, EV_PERSIST, logflush_cb,
+	    w)) == NULL ||
+	    (w->balance_ev = event_new(w->base, -1, 0, worker_balance_cb,
 	    w)) == NULL) {
 		snprintf(err, errlen, "libevent: cannot create worker %u", index);
 		return -1;
@@ -894,12 +975,17 @@ worker_init(struct server *s, worker_t *w, unsigned index, char *err,
 			close(fd);
 		return -1;
 	}
+	w->listening = 1;
 	return 0;
 }
 
 static void
 worker_fini(worker_t *w)
 {
+	/* Its connections go with evhttp_free (conn_free_hook): they must
+	 * neither touch the listener evhttp_free closes nor wake it. */
+	worker_stop_listening(w);
+	w->bound = NULL;
 	if (w->http != NULL)
 		evhttp_free(w->http);
 	if (w->qev != NULL)
@@ -910,6 +996,8 @@ worker_fini(worker_t *w)
 		event_free(w->drain_ev);
 	if (w->logflush_ev != NULL)
 		event_free(w->logflush_ev);
+	if (w->balance_ev != NULL)
+		event_free(w->balance_ev);
 	store_reader_free(w->reader);
 	if (w->base != NULL)
 		event_base_free(w->base);
@@ -925,6 +1013,7 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	metrics_expiry_t ex[TLS_EXPIRY_MAX];
 	const tls_expiry_t *te = NULL;
 	metrics_gauges_t g;
+	unsigned conns[64];
 	struct evbuffer *out;
 	gw_gen_t *gen;
 	size_t i, n;
@@ -963,6 +1052,12 @@ metrics_cb(struct evhttp_request *req, void *arg)
 		g.n_expiry++;
 	}
 	g.expiry = ex;
+	pthread_mutex_lock(&balance_mu);
+	for (i = 0; i < s->n_workers && i < sizeof(conns) / sizeof(conns[0]); i++)
+		conns[i] = s->workers[i].nconn;
+	pthread_mutex_unlock(&balance_mu);
+	g.worker_conns = conns;
+	g.n_workers = i;
 	if (s->gw.outbox != NULL) {
 		g.outbox = outbox_metrics;
 		g.outbox_ctx = s->gw.outbox;

@@ -1729,6 +1729,7 @@ writer_main(void *arg)
 	int64_t due;
 	struct timespec ts;
 
+	(void)pthread_setname_np(pthread_self(), "gw-store-writer");
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		if (s->head != NULL) {

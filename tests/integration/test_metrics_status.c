@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -258,6 +262,83 @@ setup(void **state)
 }
 
 static int
+tcp_connect(int port)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((unsigned short)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The open connections of worker w in a /metrics text, -1 if absent. */
+static long
+worker_conns(const char *text, int w)
+{
+	char needle[64];
+	const char *p;
+
+	snprintf(needle, sizeof(needle), "visor_worker_connections{worker=\"%d\"} ",
+	    w);
+	p = strstr(text, needle);
+	return p == NULL ? -1 : strtol(p + strlen(needle), NULL, 10);
+}
+
+/* A burst of connections is spread over both workers (threads: 2), not
+ * left on whichever worker woke first, and the gauges go back to zero. */
+static void
+test_connections_spread_over_workers(void **state)
+{
+	enum { N = 8 };
+	int fd[N], i, tries;
+	long w0 = -1, w1 = -1;
+	buf_t m = BUF_INIT;
+
+	(void)state;
+	for (i = 0; i < N; i++) {
+		fd[i] = tcp_connect(norfolk.port);
+		assert_true(fd[i] >= 0);
+	}
+	for (tries = 0; tries < 200; tries++) {
+		buf_free(&m);
+		metrics(&m);
+		w0 = worker_conns(m.data, 0);
+		w1 = worker_conns(m.data, 1);
+		if (w0 + w1 >= N)
+			break;
+		sleep_ms(50);
+	}
+	assert_int_equal(w0 + w1, N);
+	assert_null(strstr(m.data, "visor_worker_connections{worker=\"2\"}"));
+	/* Within BALANCE_SLACK + 1 of each other. */
+	assert_true(w0 >= N / 2 - 1 && w1 >= N / 2 - 1);
+	for (i = 0; i < N; i++)
+		close(fd[i]);
+	for (tries = 0; tries < 200; tries++) {
+		buf_free(&m);
+		metrics(&m);
+		if (worker_conns(m.data, 0) == 0 && worker_conns(m.data, 1) == 0)
+			break;
+		sleep_ms(50);
+	}
+	assert_int_equal(worker_conns(m.data, 0), 0);
+	assert_int_equal(worker_conns(m.data, 1), 0);
+	buf_free(&m);
+	/* Still serving. */
+	assert_int_equal(request("agency-police", "GET", "/v1/health", NULL, NULL,
+	    NULL), 200);
+}
+
+static int
 teardown(void **state)
 {
 	int rc;
@@ -273,6 +354,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_operator_view),
+		cmocka_unit_test(test_connections_spread_over_workers),
 	};
 
 	return gwt_exit(cmocka_run_group_tests_name("metrics_status", tests,
