@@ -196,11 +196,11 @@ metrics_render(const metrics_gauges_t *g, buf_t *out)
 	buf_printf(out, "# HELP visor_connections_total Accepted connections.\n"
 	    "# TYPE visor_connections_total counter\nvisor_connections_total %llu\n",
 	    (unsigned long long)atomic_load(&conn_total));
-	if (g->n_workers > 0)
+	if (g != NULL && g->n_workers > 0)
 		buf_puts(out, "# HELP visor_worker_connections Open client "
 		    "connections per worker thread.\n"
 		    "# TYPE visor_worker_connections gauge\n");
-	for (r = 0; r < g->n_workers; r++)
+	for (r = 0; g != NULL && r < g->n_workers; r++)
 		buf_printf(out, "visor_worker_connections{worker=\"%zu\"} %u\n", r,
 		    g->worker_conns[r]);
 	buf_printf(out, "# HELP visor_requests_total Requests by route and status.\n"

@@ -29,6 +29,7 @@ test_render_gauges_and_expiry(void **state)
 		{ "crl", "/etc/visor-gw/pki/norfolk-crl.pem", -1.5 },
 	};
 	metrics_gauges_t g;
+	const unsigned conns[2] = { 3, 4 };
 	buf_t b = BUF_INIT;
 
 	(void)state;
@@ -43,6 +44,8 @@ test_render_gauges_and_expiry(void **state)
 	g.n_expiry = 3;
 	g.outbox = outbox_lines;
 	g.outbox_ctx = "ctx";
+	g.worker_conns = conns;
+	g.n_workers = 2;
 	metrics_request("status", 200, 700);
 	metrics_request("records", 599, 3000000);	/* status "other", +Inf */
 	metrics_handshake_failure("revoked");
@@ -58,6 +61,8 @@ test_render_gauges_and_expiry(void **state)
 	assert_non_null(strstr(b.data, "visor_handshake_failures_total{reason=\"revoked\"} 1\n"));
 	assert_non_null(strstr(b.data, "visor_policy_denials_total{rule=\"default-deny\"} 1\n"));
 	assert_non_null(strstr(b.data, "visor_delivery_failures_total{peer=\"suffolk\"} 1\n"));
+	assert_non_null(strstr(b.data, "visor_worker_connections{worker=\"0\"} 3\n"
+	    "visor_worker_connections{worker=\"1\"} 4\n"));
 	assert_non_null(strstr(b.data, "\nvisor_audit_log_size 10\n"));
 	assert_non_null(strstr(b.data, "\nvisor_audit_checkpoint_size 8\n"));
 	assert_non_null(strstr(b.data, "\nvisor_audit_checkpoint_age_seconds 2.5\n"));
@@ -77,6 +82,7 @@ test_render_gauges_and_expiry(void **state)
 	/* No gauges: only the counters. */
 	assert_int_equal(metrics_render(NULL, &b), 0);
 	assert_null(strstr(b.data, "visor_audit_log_size"));
+	assert_null(strstr(b.data, "visor_worker_connections"));
 	assert_null(strstr(b.data, "visor_certificate_expiry_days"));
 	buf_free(&b);
 }
