@@ -67,10 +67,13 @@ void gwt_exec_gw(const gwt_env_t *e, const char *const *args);
  * here; a test that forks visor-gw itself calls it after waitpid. */
 void gwt_gw_reaped(pid_t pid, const char *area, const char *how, int status);
 
-/* Make a temporary folder in $TMPDIR (default /tmp; mode 0711, so that gateways quickstart sets up
- * to drop from root to an unprivileged account can reach their files) and
- * run `visorctl quickstart` in it for areas ("norfolk,suffolk"), on free
- * loopback ports.  0 or -1. */
+/* Make a temporary folder in $TMPDIR (default /tmp; mode 0711, so that
+ * gateways quickstart sets up to drop from root to an unprivileged account
+ * can reach their files) and run `visorctl quickstart` in it for areas
+ * ("norfolk,suffolk"), on free loopback ports.  0 or -1.  A $TMPDIR other
+ * than /tmp must be writable by everyone like /tmp (mode 1777): under
+ * make valgrind, test_privilege starts gateways as that account, and
+ * valgrind writes its own temporary files in $TMPDIR. */
 int gwt_env_setup(gwt_env_t *e, const char *areas);
 
 /* Run as root, quickstart's gateways drop to the account that owns
