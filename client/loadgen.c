@@ -21,6 +21,7 @@ typedef struct {
 	struct curl_slist *hdrs;
 	const char *const *hdrs_src;	/* what hdrs was built from */
 	const char *method;
+	int had_body;		/* the previous request sent a body */
 	double start;
 	char url[512];
 	unsigned slot;
@@ -237,6 +238,13 @@ conn_prepare(const loadgen_opts_t *o, conn_t *c, uint64_t k)
 		    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)r.body_len) != CURLE_OK)
 			return -1;
+		c->had_body = 1;
+	} else if (c->had_body) {
+		/* POSTFIELDS turned the handle into a POST: back to a request
+		 * without a body (the method itself is CUSTOMREQUEST's). */
+		if (curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L) != CURLE_OK)
+			return -1;
+		c->had_body = 0;
 	}
 	c->start = now_s();
 	return 0;

@@ -155,6 +155,11 @@ echo "RESULT gw_fresh_rss $(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$sfpid/
 "$bench/bench_http" --cert "$sfcert" --key "$sfkey" --cacert "$root" --name gw_idle_1000 \
 	--url "$sfurl" --mode idle --path /v1/health --connections 1000 --pid "$sfpid" | emit
 kill "$sfpid" 2>/dev/null || true
+# The request mix an area sees (reads mostly; updates, merge patches and
+# transfers to Suffolk, which is down now: they are queued durably, 202),
+# after the idle figure so that no delivery reaches the fresh gateway.
+hb --name gw_mix --url "$gwurl" --mode mix --mix get=70,put=10,patch=10,transfer=10 \
+	--ids 1000 --connections "$conns" --duration "$dur" --pid "$gwpid" | emit
 
 ratio() {
 	a=$(val "$2"); b=$(val "$3")

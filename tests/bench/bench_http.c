@@ -4,14 +4,22 @@
  * and visor-gw in the same run.
  *
  *   bench_http --name NAME --url URL --cert C --key K --cacert R
- *              --mode static|get|put|idle [--path P] [--connections N]
+ *              --mode static|get|put|patch|transfer|mix|idle [--path P]
+ *              [--mix get=N,put=N,patch=N,transfer=N] [--connections N]
  *              [--duration S] [--ids N] [--new-connection] [--pid PID]
  *   bench_http --print-record      (the 2 KB synthetic record, for nginx)
  *
  * static: GET --path; get: GET /v1/records/BENCH-xxxxxx (policy-filtered,
  * audited); put: PUT /v1/records/BENCH-xxxxxx with a 2 KB record (durable,
- * audited); idle: open N connections, hold them idle and report the
- * server's resident memory.  --pid: the server process, whose CPU time per
+ * audited); patch: PATCH the same records with a small merge patch
+ * (application/merge-patch+json: the write policy on the touched fields, a
+ * new version, an alter entry); transfer: POST /v1/transfers of those
+ * records to suffolk (policy, a durable outbox entry and its audit entry;
+ * the answer is 202 once queued, delivery is bench_transfer's figure); mix:
+ * requests of those four kinds in the proportions of --mix (default
+ * get=70,put=10,patch=10,transfer=10), interleaved on every connection;
+ * idle: open N connections, hold them idle and report the server's
+ * resident memory.  --pid: the server process, whose CPU time per
  * request is reported beside the load generator's own.
  */
 #include <stdio.h>
@@ -57,8 +65,12 @@ static const char record_template[] =
     "\"vehicles\":[{\"vrm\":\"AB12CDE\",\"make\":\"Ford\",\"colour\":\"blue\"}],"
     "\"financial\":[\"no concerns recorded\"]}";
 
+enum { K_GET, K_PUT, K_PATCH, K_TRANSFER, K_STATIC, K_N };
+
 typedef struct {
 	const char *mode, *path;
+	unsigned weight[K_N];	/* mix: out of weight_sum */
+	unsigned weight_sum;
 	unsigned ids;
 	char **bodies;		/* per slot */
 	size_t *body_len;
@@ -75,7 +87,71 @@ static const char *const get_headers[] = { "X-Visor-Actor: BENCH1",
 static const char *const put_headers[] = { "X-Visor-Actor: BENCH1",
     "X-Visor-Purpose: risk-management", "Content-Type: application/json",
     NULL };
+static const char *const patch_headers[] = { "X-Visor-Actor: BENCH1",
+    "X-Visor-Purpose: risk-management",
+    "Content-Type: application/merge-patch+json", NULL };
+static const char *const transfer_headers[] = { "X-Visor-Actor: BENCH1",
+    "X-Visor-Purpose: offender-move",
+    "X-Visor-Justification: benchmark move", "Content-Type: application/json",
+    NULL };
 static const char *const no_headers[] = { NULL };
+
+/* The kind of request k: the mode's, or for mix a deterministic
+ * interleaving in the --mix proportions (k spread over 100 slots by a
+ * multiplicative step, so that kinds alternate on every connection). */
+static int
+kind_of(const ctx_t *c, uint64_t k)
+{
+	unsigned pos, i, acc = 0;
+
+	if (strcmp(c->mode, "get") == 0)
+		return K_GET;
+	if (strcmp(c->mode, "put") == 0)
+		return K_PUT;
+	if (strcmp(c->mode, "patch") == 0)
+		return K_PATCH;
+	if (strcmp(c->mode, "transfer") == 0)
+		return K_TRANSFER;
+	if (strcmp(c->mode, "mix") != 0)
+		return K_STATIC;
+	pos = (unsigned)((k * 37) % c->weight_sum);
+	for (i = 0; i < K_STATIC; i++) {
+		acc += c->weight[i];
+		if (pos < acc)
+			return (int)i;
+	}
+	return K_GET;
+}
+
+/* "get=70,put=10,patch=10,transfer=10" into c->weight.  0 or -1. */
+static int
+parse_mix(ctx_t *c, const char *v)
+{
+	static const char *const names[] = { "get", "put", "patch", "transfer" };
+	const char *p = v;
+	char *end;
+	unsigned i;
+	size_t n;
+
+	memset(c->weight, 0, sizeof(c->weight));
+	while (*p != '\0') {
+		for (i = 0; i < K_STATIC; i++) {
+			n = strlen(names[i]);
+			if (strncmp(p, names[i], n) == 0 && p[n] == '=')
+				break;
+		}
+		if (i == K_STATIC)
+			return -1;
+		c->weight[i] = (unsigned)strtoul(p + n + 1, &end, 10);
+		if (end == p + n + 1 || (*end != ',' && *end != '\0'))
+			return -1;
+		p = *end == ',' ? end + 1 : end;
+	}
+	c->weight_sum = 0;
+	for (i = 0; i < K_STATIC; i++)
+		c->weight_sum += c->weight[i];
+	return c->weight_sum > 0 ? 0 : -1;
+}
 
 /* The record with id; without_health drops the health group (police, who
  * run the PUT benchmark, may write every group but health). */
@@ -107,12 +183,41 @@ next_req(void *arg, unsigned slot, uint64_t k, loadgen_req_t *r)
 	char id[32];
 
 	snprintf(id, sizeof(id), "BENCH-%06u", (unsigned)(k % c->ids));
-	if (strcmp(c->mode, "get") == 0) {
+	switch (kind_of(c, k)) {
+	case K_GET:
 		snprintf(c->paths[slot], sizeof(c->paths[slot]), "/v1/records/%s", id);
 		r->method = "GET";
 		r->path = c->paths[slot];
 		r->headers = get_headers;
-	} else if (strcmp(c->mode, "put") == 0) {
+		break;
+	case K_PATCH:
+	case K_TRANSFER: {
+		buf_t b = BUF_INIT;
+		int patch = kind_of(c, k) == K_PATCH;
+
+		free(c->bodies[slot]);
+		if (patch)
+			buf_printf(&b, "{\"risk\":{\"rosh\":\"%s\"},\"rmp\":{\"next_review\":"
+			    "\"2022-%02u-01\"}}", k % 2 ? "high" : "very-high",
+			    (unsigned)(k % 12) + 1);
+		else
+			buf_printf(&b, "{\"record_id\":\"%s\",\"to_area\":\"suffolk\","
+			    "\"purpose\":\"offender-move\",\"justification\":"
+			    "\"benchmark move\"}", id);
+		c->bodies[slot] = buf_steal(&b, &c->body_len[slot]);
+		if (patch)
+			snprintf(c->paths[slot], sizeof(c->paths[slot]),
+			    "/v1/records/%s", id);
+		else
+			snprintf(c->paths[slot], sizeof(c->paths[slot]), "/v1/transfers");
+		r->method = patch ? "PATCH" : "POST";
+		r->path = c->paths[slot];
+		r->body = c->bodies[slot];
+		r->body_len = c->body_len[slot];
+		r->headers = patch ? patch_headers : transfer_headers;
+		break;
+	}
+	case K_PUT:
 		free(c->bodies[slot]);
 		c->bodies[slot] = make_record(id, 0, &c->body_len[slot]);
 		snprintf(c->paths[slot], sizeof(c->paths[slot]), "/v1/records/%s", id);
@@ -121,10 +226,12 @@ next_req(void *arg, unsigned slot, uint64_t k, loadgen_req_t *r)
 		r->body = c->bodies[slot];
 		r->body_len = c->body_len[slot];
 		r->headers = put_headers;
-	} else {
+		break;
+	default:
 		r->method = "GET";
 		r->path = c->path;
 		r->headers = strcmp(c->path, "/v1/health") == 0 ? get_headers : no_headers;
+		break;
 	}
 }
 
@@ -206,6 +313,7 @@ main(int argc, char **argv)
 	c.mode = "static";
 	c.path = "/";
 	c.ids = 1000;
+	(void)parse_mix(&c, "get=70,put=10,patch=10,transfer=10");
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--new-connection") == 0) {
@@ -228,6 +336,13 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--cacert") == 0) o.cacert = v;
 		else if (strcmp(a, "--mode") == 0) c.mode = v;
 		else if (strcmp(a, "--path") == 0) c.path = v;
+		else if (strcmp(a, "--mix") == 0) {
+			if (parse_mix(&c, v) < 0) {
+				fprintf(stderr, "bench_http: --mix: want get=N,put=N,"
+				    "patch=N,transfer=N with a total above 0\n");
+				return 2;
+			}
+		}
 		else if (strcmp(a, "--connections") == 0) o.connections = (unsigned)strtoul(v, NULL, 10);
 		else if (strcmp(a, "--duration") == 0) o.duration_s = strtod(v, NULL);
 		else if (strcmp(a, "--ids") == 0) c.ids = (unsigned)strtoul(v, NULL, 10);
