@@ -745,6 +745,45 @@ test_old_tls_refused(void **state)
 	assert_still_serving();
 }
 
+/* Renegotiation does not exist in TLS 1.3, the only version served (a
+ * TLS 1.2 client is refused above, and the server sets
+ * SSL_OP_NO_RENEGOTIATION besides).  What a TLS 1.3 client can do instead
+ * is ask for new traffic keys, again and again: the connection goes on
+ * serving, and so does the gateway. */
+static void
+test_renegotiation_and_key_updates(void **state)
+{
+	static const char req[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n"
+	    "X-Visor-Actor: PC-0001\r\n\r\n";
+	raw_t r;
+	buf_t b = BUF_INIT;
+	int i;
+
+	(void)state;
+	assert_int_equal(raw_open(&r, "agency-police", 0), 0);
+	assert_int_equal(SSL_version(r.ssl), TLS1_3_VERSION);
+	/* OpenSSL will not even start one on a TLS 1.3 connection. */
+	assert_int_equal(SSL_renegotiate(r.ssl), 0);
+	ERR_clear_error();
+	for (i = 0; i < 200; i++) {
+		assert_int_equal(SSL_key_update(r.ssl, i % 2 ?
+		    SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+		/* Sent with the next write: a request every 50 updates, the
+		 * rest on their own. */
+		if (i % 50 == 49) {
+			assert_int_equal(raw_write(&r, req, sizeof(req) - 1), 0);
+			raw_read(&r, &b, gwt_ms(5000));
+			assert_non_null(b.data);
+			assert_non_null(strstr(b.data, "HTTP/1.1 200"));
+			buf_free(&b);
+		} else {
+			assert_int_equal(SSL_do_handshake(r.ssl), 1);
+		}
+	}
+	raw_close(&r);
+	assert_still_serving();
+}
+
 int
 main(void)
 {
@@ -761,6 +800,7 @@ main(void)
 		cmocka_unit_test(test_handshake_flood),
 		cmocka_unit_test(test_client_gone_mid_request),
 		cmocka_unit_test(test_old_tls_refused),
+		cmocka_unit_test(test_renegotiation_and_key_updates),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
