@@ -248,6 +248,13 @@ struct store {
 	uint64_t pub_signed_size;	/* size of the latest signed checkpoint */
 	unsigned fault_commits;
 	store_stats_t stats;
+
+	/* WAL checkpointer thread (wal_hook, ckpt_main). */
+	pthread_mutex_t ckpt_mu;
+	pthread_cond_t ckpt_cv;
+	int ckpt_wanted, ckpt_stop;	/* under ckpt_mu */
+	int ckpt_started;		/* set before the writer starts */
+	pthread_t ckpt_thread;
 };
 
 /* ---------------------------------------------------------------- utils */
@@ -828,6 +835,120 @@ writer_close_db(store_t *s)
 	s->db = NULL;
 }
 
+/*
+ * WAL checkpoints.  A commit of the writer appends its pages to the WAL;
+ * copying them back into the database file and syncing it is the
+ * checkpointer thread's work, on a connection of its own, so that a
+ * checkpoint (tens of milliseconds for a 32 MiB WAL) does not hold up the
+ * group commits queued behind it.  The writer's WAL hook wakes it once the
+ * WAL holds CKPT_PAGES pages.  Should the checkpointer fall behind, fail
+ * or not run (store_check), the writer checkpoints itself once the WAL
+ * holds CKPT_WRITER_PAGES, as SQLite's own autocheckpoint would.  A
+ * checkpoint only copies pages already durable in the WAL: it has no say
+ * in what is acknowledged or signed.
+ */
+#define CKPT_PAGES 8192
+#define CKPT_WRITER_PAGES (4 * CKPT_PAGES)
+
+static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen);
+
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	store_t *s = arg;
+
+	if (pages >= CKPT_WRITER_PAGES || (pages >= CKPT_PAGES &&
+	    !s->ckpt_started)) {
+		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
+		    NULL, NULL);
+	} else if (pages >= CKPT_PAGES) {
+		pthread_mutex_lock(&s->ckpt_mu);
+		s->ckpt_wanted = 1;
+		pthread_cond_signal(&s->ckpt_cv);
+		pthread_mutex_unlock(&s->ckpt_mu);
+	}
+	return SQLITE_OK;
+}
+
+static sqlite3 *
+ckpt_connect(store_t *s, char *err, size_t errlen)
+{
+	sqlite3 *db = store_int_connect(s->db_path, SQLITE_OPEN_READWRITE, err,
+	    errlen);
+
+	/* The database file is synced before the WAL may be reused. */
+	if (db != NULL && exec_sql(db, "PRAGMA synchronous=FULL", err,
+	    errlen) < 0) {
+		sqlite3_close(db);
+		db = NULL;
+	}
+	return db;
+}
+
+static void *
+ckpt_main(void *arg)
+{
+	store_t *s = arg;
+	sqlite3 *db = NULL;
+	char err[256];
+	int rc, failing = 0;
+
+	(void)pthread_setname_np(pthread_self(), "gw-store-ckpt");
+	pthread_mutex_lock(&s->ckpt_mu);
+	for (;;) {
+		while (!s->ckpt_wanted && !s->ckpt_stop)
+			pthread_cond_wait(&s->ckpt_cv, &s->ckpt_mu);
+		if (s->ckpt_stop)
+			break;
+		s->ckpt_wanted = 0;
+		pthread_mutex_unlock(&s->ckpt_mu);
+		err[0] = '\0';
+		if (db == NULL)
+			db = ckpt_connect(s, err, sizeof(err));
+		rc = db == NULL ? SQLITE_CANTOPEN : sqlite3_wal_checkpoint_v2(db,
+		    NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		if (rc == SQLITE_OK || rc == SQLITE_BUSY) {
+			/* BUSY: the writer is checkpointing itself. */
+			if (rc == SQLITE_OK) {
+				pthread_mutex_lock(&s->mu);
+				s->stats.wal_checkpoints++;
+				pthread_mutex_unlock(&s->mu);
+			}
+			if (failing)
+				log_msg(LOG_INFO, "wal-checkpoint", "working again");
+			failing = 0;
+		} else {
+			/* Logged once per failing spell; the next commit past
+			 * CKPT_PAGES asks again, on a new connection. */
+			if (!failing)
+				log_msg(LOG_WARN, "wal-checkpoint", "failed: %s",
+				    err[0] != '\0' ? err : sqlite3_errmsg(db));
+			failing = 1;
+			sqlite3_close(db);
+			db = NULL;
+		}
+		pthread_mutex_lock(&s->ckpt_mu);
+	}
+	pthread_mutex_unlock(&s->ckpt_mu);
+	sqlite3_close(db);
+	return NULL;
+}
+
+/* Stop and join the checkpointer (before the writer's connection closes,
+ * so that the writer's is the last and removes the WAL). */
+static void
+ckpt_stop(store_t *s)
+{
+	if (!s->ckpt_started)
+		return;
+	pthread_mutex_lock(&s->ckpt_mu);
+	s->ckpt_stop = 1;
+	pthread_cond_signal(&s->ckpt_cv);
+	pthread_mutex_unlock(&s->ckpt_mu);
+	pthread_join(s->ckpt_thread, NULL);
+	s->ckpt_started = 0;
+}
+
 /* The commit hook turns COMMIT into a rollback when a fault is injected. */
 static int
 commit_hook(void *arg)
@@ -883,7 +1004,6 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 	if (exec_sql(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 	    "PRAGMA secure_delete=FAST; PRAGMA foreign_keys=ON;"
 	    "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
-	    "PRAGMA wal_autocheckpoint=8192;"
 	    "PRAGMA journal_size_limit=67108864;",
 	    err, errlen) < 0 || create_schema(s, err, errlen) < 0)
 		goto err;
@@ -895,6 +1015,8 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 			goto err;
 		}
 	sqlite3_commit_hook(s->db, commit_hook, s);
+	/* In place of SQLite's autocheckpoint (wal_hook above). */
+	sqlite3_wal_hook(s->db, wal_hook, s);
 	if (load_last_time(s, err, errlen) < 0)
 		goto err;
 	s->db_broken = 0;
@@ -2124,6 +2246,7 @@ out:
 static void
 store_destroy(store_t *s)
 {
+	ckpt_stop(s);
 	writer_close_db(s);
 	note_signer_free(s->signer);
 	store_cache_free(s->cache);
@@ -2137,6 +2260,8 @@ store_destroy(store_t *s)
 	free(s->ckpt_path);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->ckpt_mu);
+	pthread_cond_destroy(&s->ckpt_cv);
 	free(s);
 }
 
@@ -2282,7 +2407,9 @@ store_prepare(const store_options_t *opt, int lock, char *err, size_t errlen)
 	}
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	if (pthread_mutex_init(&s->mu, NULL) != 0 ||
-	    pthread_cond_init(&s->cv, &ca) != 0) {
+	    pthread_cond_init(&s->cv, &ca) != 0 ||
+	    pthread_mutex_init(&s->ckpt_mu, NULL) != 0 ||
+	    pthread_cond_init(&s->ckpt_cv, NULL) != 0) {
 		pthread_condattr_destroy(&ca);
 		free(s);
 		return NULL;
@@ -2345,6 +2472,12 @@ store_open(const store_options_t *opt, char *err, size_t errlen)
 		    "at start (%s): check the disk", s->db_path, sqlite3_errstr(rc));
 		goto err;
 	}
+	/* Without it the writer checkpoints itself (wal_hook). */
+	if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) == 0)
+		s->ckpt_started = 1;
+	else
+		log_msg(LOG_WARN, "wal-checkpoint", "no checkpointer thread: the "
+		    "writer checkpoints the WAL itself");
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
 		errmsg_set(err, errlen, "store: cannot start the writer thread");
 		goto err;

@@ -322,6 +322,7 @@ typedef struct {
 	uint64_t commits;	/* batch transactions committed */
 	uint64_t failed_commits;	/* batches that failed as a whole */
 	uint64_t checkpoints;	/* checkpoints signed since open */
+	uint64_t wal_checkpoints;	/* WAL copied back by the checkpointer */
 } store_stats_t;
 
 /* Counters since store_open (for metrics and the group-commit test). */

@@ -1734,6 +1734,64 @@ test_one_gateway_per_dir(void **state)
 	free(dir);
 }
 
+/* The WAL is copied back into the database by the checkpointer thread
+ * once it passes 8,192 pages (the writer itself would wait for four times
+ * that): after some 36 MiB of writes store.db (86 KiB before) grows to
+ * hold most of them without anything else asking for a checkpoint, and
+ * everything reads back after a reopen. */
+static void
+test_wal_checkpointed(void **state)
+{
+	enum { N = 360, BIG = 100 * 1024 };
+	char *dir, *json, id[32], path[600], err[256];
+	store_t *s;
+	store_reader_t *r;
+	store_record_t rec;
+	store_stats_t st;
+	struct stat sb;
+	int i, tries;
+
+	(void)state;
+	s = new_store(&dir, 0);
+	json = malloc(BIG + 16);
+	assert_non_null(json);
+	memcpy(json, "{\"x\":\"", 6);
+	memset(json + 6, 'a', BIG);
+	memcpy(json + 6 + BIG, "\"}", 3);
+	for (i = 0; i < N; i++) {
+		json[6 + i % BIG] = (char)('b' + i % 20);
+		snprintf(id, sizeof(id), "WAL-%04d", i);
+		assert_int_equal(put(s, id, 0, json).status, STORE_OK);
+	}
+	/* Counted when the checkpoint is done, after it wrote store.db. */
+	snprintf(path, sizeof(path), "%s/store.db", dir);
+	for (tries = 0; tries < 400; tries++) {
+		store_stats(s, &st);
+		if (st.wal_checkpoints >= 1)
+			break;
+		usleep(50000);
+	}
+	/* It was the checkpointer's doing, not the writer's ... */
+	assert_true(st.wal_checkpoints >= 1);
+	/* ... and store.db holds most of what was written (the rest, after
+	 * the checkpoint, is still in the WAL). */
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(sb.st_size > 16 * 1024 * 1024);
+	store_close(s);
+	s = open_store(dir, 0);
+	r = store_reader_new(s, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(store_record_get(r, "WAL-0359", &rec), 0);
+	assert_int_equal(rec.version, 1);
+	assert_int_equal(rec.json.len, BIG + 8);
+	buf_free(&rec.json);
+	store_reader_free(r);
+	store_close(s);
+	free(json);
+	rm_rf(dir);
+	free(dir);
+}
+
 /* The same record answers with the record cache turned off (every read
  * from the database) and with one too small to hold anything. */
 static void
@@ -1777,6 +1835,7 @@ main(void)
 		cmocka_unit_test(test_closed_submit),
 		cmocka_unit_test(test_one_gateway_per_dir),
 		cmocka_unit_test(test_records_without_cache),
+		cmocka_unit_test(test_wal_checkpointed),
 	};
 	int rc;
 
