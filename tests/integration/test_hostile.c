@@ -71,26 +71,6 @@ typedef struct {
 	SSL *ssl;
 } raw_t;
 
-static int
-tcp_connect(int port)
-{
-	struct sockaddr_in a;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	if (fd < 0)
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_port = htons((unsigned short)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		close(fd);
-		return -1;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
 /* Open a TLS connection as cert_name of norfolk (NULL: no certificate),
  * with max_version (0: TLS 1.3). 0 if the handshake completed. */
 static int
@@ -117,7 +97,7 @@ raw_open(raw_t *r, const char *cert_name, int max_version)
 		    SSL_CTX_use_PrivateKey_file(r->ctx, key, SSL_FILETYPE_PEM) != 1)
 			return -1;
 	}
-	if ((r->fd = tcp_connect(gw.port)) < 0 || (r->ssl = SSL_new(r->ctx)) == NULL)
+	if ((r->fd = gwt_tcp_connect(gw.port)) < 0 || (r->ssl = SSL_new(r->ctx)) == NULL)
 		return -1;
 	SSL_set_fd(r->ssl, r->fd);
 	if (SSL_connect(r->ssl) != 1)
@@ -600,7 +580,7 @@ test_idle_connections_capped(void **state)
 	 * kernel's queue, the gateway holds at most its cap. */
 	for (i = 0; i < 60; i++) {
 		memset(&idle[i], 0, sizeof(idle[i]));
-		idle[i].fd = tcp_connect(gw.port);
+		idle[i].fd = gwt_tcp_connect(gw.port);
 		if (idle[i].fd >= 0)
 			opened++;
 	}

@@ -11,9 +11,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -261,25 +258,6 @@ setup(void **state)
 	return gwt_gw_start(&env, "norfolk", &norfolk);
 }
 
-static int
-tcp_connect(int port)
-{
-	struct sockaddr_in a;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (fd < 0)
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_port = htons((unsigned short)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* The open connections of worker w in a /metrics text, -1 if absent. */
 static long
 worker_conns(const char *text, int w)
@@ -305,7 +283,7 @@ test_connections_spread_over_workers(void **state)
 
 	(void)state;
 	for (i = 0; i < N; i++) {
-		fd[i] = tcp_connect(norfolk.port);
+		fd[i] = gwt_tcp_connect(norfolk.port);
 		assert_true(fd[i] >= 0);
 	}
 	for (tries = 0; tries < 200; tries++) {

@@ -123,6 +123,9 @@ int gwt_gw_alive(gwt_gw_t *gw);
 /* 1 if the gateway's log contains needle. */
 int gwt_log_contains(const gwt_gw_t *gw, const char *needle);
 
+/* A plain TCP connection to 127.0.0.1:port (TCP_NODELAY), or -1. */
+int gwt_tcp_connect(int port);
+
 /* 1 once the gateway's log contains needle, 0 if it still does not after
  * gwt_ms(ms).  For lines the gateway writes after the client already has
  * its answer (the request line follows the reply; a refused handshake is
