@@ -15,7 +15,12 @@
  *                    counters.outbox_queued kept by triggers
  *   inbound          (from_area, transfer_id): digest, audit index, receipt
  *   audit_leaves     idx = seq: exact leaf bytes, leaf hash, and the record,
- *                    actor, op and time columns that search uses (indexed)
+ *                    actor, op and time columns that search uses (actor
+ *                    and op indexed)
+ *   audit_records    (record, idx): the record index of the log, filled in
+ *                    bulk from the leaves at or past counters.audit_indexed
+ *                    once STORE_AUDIT_INDEX_LAG of them wait (index_fill);
+ *                    search reads those from the leaves
  *   merkle_nodes     (level >= STORE_NODE_MIN_LEVEL, idx): hash of every
  *                    complete subtree of 16 leaves or more, so a proof
  *                    costs O(log n) reads; the levels below are hashed
@@ -60,7 +65,7 @@
 #include "util/json.h"
 #include "util/log.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_PATH_MAX 4096
 
 static const char *const schema_sql =
@@ -106,8 +111,10 @@ static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS audit_leaves("
     " idx INTEGER PRIMARY KEY, data BLOB NOT NULL, hash BLOB NOT NULL,"
     " record TEXT, actor TEXT NOT NULL, op TEXT NOT NULL, time TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS audit_by_record ON audit_leaves(record)"
-    " WHERE record IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS audit_records("
+    " record TEXT NOT NULL, idx INTEGER NOT NULL,"
+    " PRIMARY KEY(record, idx)) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO counters VALUES('audit_indexed', 0);"
     "CREATE INDEX IF NOT EXISTS audit_by_actor ON audit_leaves(actor);"
     /* Every read adds a consult entry: the op index leaves them out (a
      * search for op=consult alone scans), and there is no time index:
@@ -126,7 +133,8 @@ enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
 	W_IDEM_GET, W_IDEM_PUT, W_REC_GET, W_REC_PUT, W_REC_ERASE, W_VER_PUT,
 	W_VER_WIPE, W_LEAF_PUT, W_NODE_PUT, W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
-	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_SECDEL_ON, W_SECDEL_FAST, W_NSTMT
+	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_SECDEL_ON, W_SECDEL_FAST,
+	W_IDX_GET, W_IDX_FILL, W_IDX_MARK, W_NSTMT
 };
 
 static const char *const writer_sql[W_NSTMT] = {
@@ -173,6 +181,12 @@ static const char *const writer_sql[W_NSTMT] = {
 	    " VALUES(?1, ?2, ?3)",
 	[W_SECDEL_ON] = "PRAGMA secure_delete=ON",
 	[W_SECDEL_FAST] = "PRAGMA secure_delete=FAST",
+	[W_IDX_GET] = "SELECT n FROM counters WHERE name = 'audit_indexed'",
+	/* In key order, so the B-tree is walked once. */
+	[W_IDX_FILL] = "INSERT INTO audit_records(record, idx)"
+	    " SELECT record, idx FROM audit_leaves WHERE idx >= ?1"
+	    " AND record IS NOT NULL ORDER BY record, idx",
+	[W_IDX_MARK] = "UPDATE counters SET n = ?1 WHERE name = 'audit_indexed'",
 };
 
 typedef enum {
@@ -235,6 +249,9 @@ struct store {
 	uint64_t signed_size;
 	int64_t last_sign_ms;		/* monotonic; 0: never */
 	int commit_failing;		/* armed for the batch COMMIT only */
+	uint64_t indexed;		/* audit_records holds every leaf below;
+					   the counter audit_indexed on disk */
+	unsigned index_lag;		/* fill the index at this many more */
 
 	/* Shared, under mu. */
 	pthread_mutex_t mu;
@@ -973,6 +990,8 @@ exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 
 static int create_schema(store_t *s, char *err, size_t errlen);
 static int migrate_v1(store_t *s, char *err, size_t errlen);
+static int migrate_v2(store_t *s, char *err, size_t errlen);
+static int load_indexed(store_t *s, char *err, size_t errlen);
 static int load_last_time(store_t *s, char *err, size_t errlen);
 
 static int
@@ -1017,13 +1036,32 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 	sqlite3_commit_hook(s->db, commit_hook, s);
 	/* In place of SQLite's autocheckpoint (wal_hook above). */
 	sqlite3_wal_hook(s->db, wal_hook, s);
-	if (load_last_time(s, err, errlen) < 0)
+	if (load_last_time(s, err, errlen) < 0 ||
+	    load_indexed(s, err, errlen) < 0)
 		goto err;
 	s->db_broken = 0;
 	return 0;
 err:
 	writer_close_db(s);
 	return -1;
+}
+
+/* Where the record index stops (index_fill). */
+static int
+load_indexed(store_t *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = s->st[W_IDX_GET];
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_ROW || sqlite3_column_int64(st, 0) < 0) {
+		errmsg_set(err, errlen, "%s: audit index mark: %s", s->db_path,
+		    rc == SQLITE_DONE ? "missing" : sqlite3_errmsg(s->db));
+		sqlite3_reset(st);
+		return -1;
+	}
+	s->indexed = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return 0;
 }
 
 /* The newest entry's time ("" for an empty log): batches never stamp an
@@ -1079,7 +1117,8 @@ create_schema(store_t *s, char *err, size_t errlen)
 		return -1;
 	if ((ver == 1 && migrate_v1(s, err, errlen) < 0) ||
 	    exec_sql(s->db, schema_sql, err, errlen) < 0 ||
-	    exec_sql(s->db, "PRAGMA user_version=2", err, errlen) < 0 ||
+	    ((ver == 1 || ver == 2) && migrate_v2(s, err, errlen) < 0) ||
+	    exec_sql(s->db, "PRAGMA user_version=3", err, errlen) < 0 ||
 	    exec_sql(s->db, "COMMIT", err, errlen) < 0) {
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
@@ -1112,6 +1151,20 @@ migrate_v1(store_t *s, char *err, size_t errlen)
 	    err, errlen) < 0))
 		return -1;
 	return 0;
+}
+
+/* Schema 2 -> 3: the record index becomes the table audit_records, filled
+ * here from the leaves (schema_sql has created it, empty), and complete up
+ * to the end of the log. */
+static int
+migrate_v2(store_t *s, char *err, size_t errlen)
+{
+	return exec_sql(s->db, "INSERT INTO audit_records(record, idx)"
+	    " SELECT record, idx FROM audit_leaves WHERE record IS NOT NULL"
+	    " ORDER BY record, idx;"
+	    "UPDATE counters SET n = (SELECT coalesce(max(idx) + 1, 0)"
+	    " FROM audit_leaves) WHERE name = 'audit_indexed';"
+	    "DROP INDEX IF EXISTS audit_by_record;", err, errlen);
 }
 
 /* Step a write statement to completion.  SQLITE_DONE or the error code. */
@@ -1736,6 +1789,24 @@ out:
 
 /* ------------------------------------------------------- writer: batch */
 
+/* Add the leaves from s->indexed on to the record index and move the mark,
+ * inside the batch's transaction (STORE_AUDIT_INDEX_LAG). */
+static int
+index_fill(store_t *s, char *err, size_t errlen)
+{
+	if (sqlite3_bind_int64(s->st[W_IDX_FILL], 1,
+	    (sqlite3_int64)s->indexed) != SQLITE_OK ||
+	    step_done(s->st[W_IDX_FILL]) != SQLITE_OK ||
+	    sqlite3_bind_int64(s->st[W_IDX_MARK], 1,
+	    (sqlite3_int64)s->tree.size) != SQLITE_OK ||
+	    step_done(s->st[W_IDX_MARK]) != SQLITE_OK) {
+		snprintf(err, errlen, "audit index: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	s->indexed = s->tree.size;
+	return 0;
+}
+
 static void
 run_batch(store_t *s, store_job_t *batch)
 {
@@ -1745,8 +1816,10 @@ run_batch(store_t *s, store_job_t *batch)
 	buf_t leaf = BUF_INIT;
 	int failed = 0, rc;
 	size_t njobs = 0;
+	uint64_t indexed_before;
 
 	memcpy(&before, &s->tree, sizeof(before));
+	indexed_before = s->indexed;
 	err[0] = '\0';
 	if (s->db == NULL || s->db_broken) {
 		writer_close_db(s);
@@ -1776,6 +1849,9 @@ run_batch(store_t *s, store_job_t *batch)
 			failed = 1;
 		}
 	}
+	if (!failed && s->tree.size - s->indexed >= s->index_lag &&
+	    index_fill(s, err, sizeof(err)) < 0)
+		failed = 1;
 	if (!failed) {
 		pthread_mutex_lock(&s->mu);
 		s->commit_failing = s->fault_commits > 0;
@@ -1802,12 +1878,16 @@ run_batch(store_t *s, store_job_t *batch)
 	buf_free(&leaf);
 	if (!failed)
 		memcpy(s->last_time, now, sizeof(s->last_time));
+	if (failed)
+		s->indexed = indexed_before;
 	pthread_mutex_lock(&s->mu);
 	s->durable_size = s->tree.size;
 	if (failed)
 		s->stats.failed_commits++;
 	else
 		s->stats.commits++;
+	if (s->indexed != indexed_before)
+		s->stats.index_fills++;
 	for (j = batch; j != NULL; j = j->next)
 		njobs++;
 	s->stats.jobs += njobs;
@@ -2418,6 +2498,8 @@ store_prepare(const store_options_t *opt, int lock, char *err, size_t errlen)
 	s->interval_ms = opt->checkpoint_interval_ms ?
 	    opt->checkpoint_interval_ms : 1000;
 	s->max_batch = opt->max_batch ? opt->max_batch : 512;
+	s->index_lag = opt->audit_index_lag ? opt->audit_index_lag :
+	    STORE_AUDIT_INDEX_LAG;
 	s->outbox_max = opt->outbox_max ? opt->outbox_max : 100000;
 	s->busy_ms = opt->busy_timeout_ms ? opt->busy_timeout_ms :
 	    STORE_BUSY_TIMEOUT_MS;

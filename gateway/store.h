@@ -43,11 +43,19 @@ typedef struct {
 	unsigned busy_timeout_ms;	/* wait for a lock another process holds
 					   on store.db, then fail the batch
 					   (STORE_FAILED); 0: 5000 */
+	unsigned audit_index_lag;	/* audit entries not yet in the record
+					   index before a bulk fill; 0:
+					   STORE_AUDIT_INDEX_LAG */
 	size_t record_cache_bytes;	/* current records kept in memory,
 					   sealed; 0: STORE_CACHE_DEFAULT_BYTES;
 					   STORE_CACHE_NONE: no cache */
 } store_options_t;
 
+/* The record index of the audit log is filled in bulk, from the leaves,
+ * once this many entries are not yet in it: one page per record touched
+ * per fill rather than one random page per entry.  Search reads the
+ * entries past the index from the leaves, so it never misses one. */
+#define STORE_AUDIT_INDEX_LAG 4096
 #define STORE_CACHE_DEFAULT_BYTES ((size_t)32 << 20)
 #define STORE_CACHE_NONE SIZE_MAX
 
@@ -323,6 +331,7 @@ typedef struct {
 	uint64_t failed_commits;	/* batches that failed as a whole */
 	uint64_t checkpoints;	/* checkpoints signed since open */
 	uint64_t wal_checkpoints;	/* WAL copied back by the checkpointer */
+	uint64_t index_fills;		/* bulk fills of the audit record index */
 } store_stats_t;
 
 /* Counters since store_open (for metrics and the group-commit test). */

@@ -775,18 +775,31 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 		return -1;
 	if (r->search[mask] == NULL) {
 		/* Only the filters given appear, so each variant can use its
-		 * index; ?6 keeps answers within the durable size. */
+		 * index; ?6 keeps answers within the durable size.  A record's
+		 * entries are those in its index and those past the index's
+		 * mark (store.c, STORE_AUDIT_INDEX_LAG); with a record given,
+		 * the other columns are only checked ("+": no index), since a
+		 * record has far fewer entries than an actor or an op. */
+		const char *nx = (mask & Q_RECORD) ? "+" : "";
+
 		if (buf_puts(&sql, "SELECT idx, data FROM audit_leaves"
 		    " WHERE idx < ?6") < 0 ||
-		    ((mask & Q_RECORD) && buf_puts(&sql, " AND record = ?1") < 0) ||
-		    ((mask & Q_ACTOR) && buf_puts(&sql, " AND actor = ?2") < 0) ||
-		    ((mask & Q_OP) && buf_puts(&sql, " AND op = ?3") < 0) ||
-		    ((mask & Q_OP_RARE) && buf_puts(&sql,
-		    " AND op <> 'consult'") < 0) ||
-		    ((mask & Q_SINCE) && buf_puts(&sql, r->time_indexed ?
-		    " AND time >= ?4" : " AND idx >= ?4") < 0) ||
-		    ((mask & Q_UNTIL) && buf_puts(&sql, r->time_indexed ?
-		    " AND time < ?5" : " AND idx < ?5") < 0) ||
+		    ((mask & Q_RECORD) && buf_puts(&sql, " AND idx IN ("
+		    "SELECT idx FROM audit_records WHERE record = ?1"
+		    " UNION ALL SELECT idx FROM audit_leaves WHERE idx >="
+		    " (SELECT n FROM counters WHERE name = 'audit_indexed')"
+		    " AND record = ?1)") < 0) ||
+		    ((mask & Q_ACTOR) &&
+		    buf_printf(&sql, " AND %sactor = ?2", nx) < 0) ||
+		    ((mask & Q_OP) && buf_printf(&sql, " AND %sop = ?3", nx) < 0) ||
+		    ((mask & Q_OP_RARE) && buf_printf(&sql,
+		    " AND %sop <> 'consult'", nx) < 0) ||
+		    ((mask & Q_SINCE) && (r->time_indexed ?
+		    buf_printf(&sql, " AND %stime >= ?4", nx) :
+		    buf_puts(&sql, " AND idx >= ?4")) < 0) ||
+		    ((mask & Q_UNTIL) && (r->time_indexed ?
+		    buf_printf(&sql, " AND %stime < ?5", nx) :
+		    buf_puts(&sql, " AND idx < ?5")) < 0) ||
 		    buf_puts(&sql, " ORDER BY idx LIMIT ?7") < 0 ||
 		    store_int_prepare(r->db, &r->search[mask], sql.data, NULL,
 		    0) < 0) {
