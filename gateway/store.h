@@ -55,7 +55,7 @@ typedef struct {
  * once this many entries are not yet in it: one page per record touched
  * per fill rather than one random page per entry.  Search reads the
  * entries past the index from the leaves, so it never misses one. */
-#define STORE_AUDIT_INDEX_LAG 4096
+#define STORE_AUDIT_INDEX_LAG 16384
 #define STORE_CACHE_DEFAULT_BYTES ((size_t)32 << 20)
 #define STORE_CACHE_NONE SIZE_MAX
 
