@@ -28,6 +28,7 @@
 #include "crypto/note.h"
 #include "gateway/audit_entry.h"
 #include "gateway/store.h"
+#include "tests/support/storewait.h"
 #include "gateway/store_int.h"
 #include "util/buf.h"
 #include "util/fileio.h"
@@ -35,43 +36,6 @@
 
 #define AREA "norfolk"
 #define SURNAME "Quillfeatherstonehaugh"
-
-typedef struct {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done;
-	store_result_t r;
-} waiter_t;
-
-static void
-on_done(void *arg, const store_result_t *r)
-{
-	waiter_t *w = arg;
-
-	pthread_mutex_lock(&w->mu);
-	w->r = *r;
-	w->done = 1;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
-static store_result_t
-submit_wait(store_t *s, store_job_t *j)
-{
-	waiter_t w;
-
-	memset(&w, 0, sizeof(w));
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	store_submit(s, j, on_done, &w);
-	pthread_mutex_lock(&w.mu);
-	while (!w.done)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
-	pthread_mutex_destroy(&w.mu);
-	pthread_cond_destroy(&w.cv);
-	return w.r;
-}
 
 static char *
 new_dir(void)
@@ -106,8 +70,10 @@ static char *vkey_line;		/* of the last keys made */
 
 static size_t cache_bytes;	/* 0: the default; STORE_CACHE_NONE: off */
 
+/* Opens the store in dir; outbox_max and audit_index_lag as in
+ * store_options_t (0: the defaults). */
 static store_t *
-open_store(const char *dir, size_t outbox_max)
+open_store_with(const char *dir, size_t outbox_max, unsigned lag)
 {
 	store_options_t o;
 	char err[256];
@@ -119,11 +85,18 @@ open_store(const char *dir, size_t outbox_max)
 	o.area = AREA;
 	o.checkpoint_interval_ms = 20;
 	o.outbox_max = outbox_max;
+	o.audit_index_lag = lag;
 	s = store_open(&o, err, sizeof(err));
 	if (s == NULL)
 		fprintf(stderr, "store_open: %s\n", err);
 	assert_non_null(s);
 	return s;
+}
+
+static store_t *
+open_store(const char *dir, size_t outbox_max)
+{
+	return open_store_with(dir, outbox_max, 0);
 }
 
 static store_t *
@@ -187,7 +160,7 @@ put(store_t *s, const char *id, uint64_t expect, const char *json)
 	    strlen(json), "urn:visor:norfolk:agency:police",
 	    "[\"person.surname\"]"), 0);
 	assert_int_equal(store_job_audit(j, &e), 0);
-	return submit_wait(s, j);
+	return store_submit_wait(s, j);
 }
 
 static store_result_t
@@ -197,7 +170,7 @@ audit_only(store_t *s, const char *op, const char *record)
 	audit_entry_t e = entry(op, record, AUDIT_VERSION_NONE);
 
 	assert_int_equal(store_job_audit(j, &e), 0);
-	return submit_wait(s, j);
+	return store_submit_wait(s, j);
 }
 
 /* ---- records */
@@ -267,11 +240,11 @@ test_records(void **state)
 	/* Erase: content gone, history kept, versions continue. */
 	j = store_job_new();
 	assert_int_equal(store_job_erase_record(j, "NFK-1", 2, "urn:a"), 0);
-	assert_int_equal(submit_wait(s, j).status, STORE_CONFLICT);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_CONFLICT);
 	j = store_job_new();
 	assert_int_equal(store_job_erase_record(j, "NFK-1", STORE_VERSION_ANY,
 	    "urn:a"), 0);
-	res = submit_wait(s, j);
+	res = store_submit_wait(s, j);
 	assert_int_equal(res.status, STORE_OK);
 	assert_int_equal(res.version, 4);
 	assert_int_equal(store_record_get(r, "NFK-1", &rec), 0);
@@ -281,7 +254,7 @@ test_records(void **state)
 	j = store_job_new();
 	assert_int_equal(store_job_erase_record(j, "NFK-1", STORE_VERSION_ANY,
 	    "urn:a"), 0);
-	assert_int_equal(submit_wait(s, j).status, STORE_NOT_FOUND);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_NOT_FOUND);
 	assert_int_equal(put(s, "NFK-1", 4, "{}").status, STORE_NOT_FOUND);
 	assert_int_equal(store_record_history(r, "NFK-1", &h), 0);
 	assert_non_null(strstr(h.data, "\"version\":4"));
@@ -301,7 +274,7 @@ test_records(void **state)
 	    AREA, "{}", 2, "urn:a", "not json"), -1);
 	assert_int_equal(store_job_erase_record(j, "X", STORE_VERSION_ABSENT,
 	    "urn:a"), -1);
-	assert_int_equal(submit_wait(s, j).status, STORE_FAILED);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_FAILED);
 	/* An assigned version without a record write fails the job. */
 	j = store_job_new();
 	{
@@ -309,7 +282,7 @@ test_records(void **state)
 
 		assert_int_equal(store_job_audit(j, &e), 0);
 	}
-	assert_int_equal(submit_wait(s, j).status, STORE_FAILED);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_FAILED);
 	assert_int_equal(store_record_get(r, NULL, &rec), -1);
 	store_job_free(NULL);
 
@@ -329,7 +302,8 @@ test_mixed_batch(void **state)
 {
 	char *dir;
 	store_t *s = new_store(&dir, 0);
-	waiter_t w[MIXED];
+	store_waiter_t w[MIXED];
+	store_result_t r;
 	uint8_t seen[MIXED];
 	int k, ok_puts = 0, audits = 0;
 
@@ -340,9 +314,6 @@ test_mixed_batch(void **state)
 		audit_entry_t e = entry("collect", "NFK-M",
 		    k % 2 ? AUDIT_VERSION_NONE : AUDIT_VERSION_ASSIGNED);
 
-		memset(&w[k], 0, sizeof(w[k]));
-		pthread_mutex_init(&w[k].mu, NULL);
-		pthread_cond_init(&w[k].cv, NULL);
 		/* Even jobs race to create the same record: one wins, the rest
 		 * are refused with their audit entries undone; odd jobs are
 		 * audit-only and always land. */
@@ -351,27 +322,22 @@ test_mixed_batch(void **state)
 			    STORE_VERSION_ABSENT, 1, 1, AREA, "{}", 2, "urn:a",
 			    NULL), 0);
 		assert_int_equal(store_job_audit(j, &e), 0);
-		store_submit(s, j, on_done, &w[k]);
+		store_submit_waiter(s, j, &w[k]);
 	}
 	for (k = 0; k < MIXED; k++) {
-		pthread_mutex_lock(&w[k].mu);
-		while (!w[k].done)
-			pthread_cond_wait(&w[k].cv, &w[k].mu);
-		pthread_mutex_unlock(&w[k].mu);
-		if (k % 2 == 0 && w[k].r.status == STORE_OK)
+		r = store_waiter_wait(&w[k]);
+		if (k % 2 == 0 && r.status == STORE_OK)
 			ok_puts++;
 		else if (k % 2 == 0)
-			assert_int_equal(w[k].r.status, STORE_EXISTS);
+			assert_int_equal(r.status, STORE_EXISTS);
 		else
-			assert_int_equal(w[k].r.status, STORE_OK);
-		if (w[k].r.status == STORE_OK) {
-			assert_true(w[k].r.audit_index < MIXED);
-			assert_int_equal(seen[w[k].r.audit_index], 0);
-			seen[w[k].r.audit_index] = 1;
+			assert_int_equal(r.status, STORE_OK);
+		if (r.status == STORE_OK) {
+			assert_true(r.audit_index < MIXED);
+			assert_int_equal(seen[r.audit_index], 0);
+			seen[r.audit_index] = 1;
 			audits++;
 		}
-		pthread_mutex_destroy(&w[k].mu);
-		pthread_cond_destroy(&w[k].cv);
 	}
 	assert_int_equal(ok_puts, 1);
 	assert_int_equal(audits, MIXED / 2 + 1);
@@ -416,7 +382,7 @@ test_idempotency(void **state)
 		    STORE_VERSION_ANY, 1, 1, AREA, "{\"a\":1}", 7, "urn:a",
 		    NULL), 0);
 		assert_int_equal(store_job_audit(j, &e), 0);
-		res = submit_wait(s, j);
+		res = store_submit_wait(s, j);
 		assert_int_equal(res.status, k == 0 ? STORE_OK : STORE_IDEM_EXISTS);
 	}
 	/* The replay changed nothing. */
@@ -541,7 +507,7 @@ test_audit_log(void **state)
 	assert_int_equal(store_job_audit(j, &e), 0);
 	e.op = "disclose";
 	assert_int_equal(store_job_audit(j, &e), 0);
-	res = submit_wait(s, j);
+	res = store_submit_wait(s, j);
 	assert_int_equal(res.status, STORE_OK);
 	assert_int_equal(res.audit_index, 0);
 	assert_int_equal(res.audit_size, 2);
@@ -712,7 +678,7 @@ test_encryption_at_rest(void **state)
 	    1, 1, AREA, json, strlen(json), "urn:a", NULL), 0);
 	assert_int_equal(store_job_outbox_add(j, "T-6", "NFK-6", "suffolk",
 	    "offender-move", "urn:a", json, strlen(json), 0), 0);
-	assert_int_equal(submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
 	assert_int_equal(store_record_get(r, "NFK-6", &rec), 0);
 	assert_non_null(strstr(rec.json.data, SURNAME));
 	buf_free(&rec.json);
@@ -772,7 +738,7 @@ test_erase_destroys_ciphertext(void **state)
 	j = store_job_new();
 	assert_int_equal(store_job_erase_record(j, "NFK-E", STORE_VERSION_ANY,
 	    "urn:a"), 0);
-	assert_int_equal(submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
 	store_close(s);		/* folds the WAL into the database */
 	assert_int_equal(file_read_all(p, 256 << 20, &data, &len), 0);
 	assert_null(memmem(data, len, ct[0], sizeof(ct[0])));
@@ -1051,26 +1017,6 @@ test_migrate_schema_1(void **state)
 
 /* ---- the record index of the log: filled in bulk, never missing one */
 
-static store_t *
-open_store_lag(const char *dir, unsigned lag)
-{
-	store_options_t o;
-	char err[256];
-	store_t *s;
-
-	memset(&o, 0, sizeof(o));
-	o.record_cache_bytes = cache_bytes;
-	o.data_dir = dir;
-	o.area = AREA;
-	o.checkpoint_interval_ms = 20;
-	o.audit_index_lag = lag;
-	s = store_open(&o, err, sizeof(err));
-	if (s == NULL)
-		fprintf(stderr, "store_open: %s\n", err);
-	assert_non_null(s);
-	return s;
-}
-
 static int
 record_hits(store_t *s, const char *record, const char *op)
 {
@@ -1115,7 +1061,7 @@ test_record_index_lag(void **state)
 
 	(void)state;
 	store_close(s);
-	s = open_store_lag(dir, 5);
+	s = open_store_with(dir, 0, 5);
 	for (i = 0; i < 23; i++) {
 		const char *rec = i % 3 == 0 ? "NFK-A" : "NFK-B";
 
@@ -1142,7 +1088,7 @@ test_record_index_lag(void **state)
 	    " JOIN audit_leaves l USING(idx) WHERE l.record = r.record"), 20);
 	/* The entries past the mark are found after a restart too, and the
 	 * next fill takes them (the one without a record stays out). */
-	s = open_store_lag(dir, 2);
+	s = open_store_with(dir, 0, 2);
 	assert_int_equal(record_hits(s, "NFK-A", NULL), a);
 	assert_int_equal(record_hits(s, "NFK-B", NULL), b);
 	assert_int_equal(audit_only(s, "consult", "NFK-A").status, STORE_OK);
@@ -1487,7 +1433,7 @@ gc_main(void *arg)
 
 		if (store_job_audit(j, &e) < 0)
 			return NULL;
-		r = submit_wait(t->s, j);
+		r = store_submit_wait(t->s, j);
 		if (r.status != STORE_OK)
 			return NULL;
 		t->seqs[k] = r.audit_index;
@@ -1632,7 +1578,7 @@ outbox_add(store_t *s, const char *id)
 	    "offender-move", "urn:visor:norfolk:agency:police",
 	    "{\"record\":{}}", 13, 4102444800000LL), 0);
 	assert_int_equal(store_job_audit(j, &e), 0);
-	return submit_wait(s, j);
+	return store_submit_wait(s, j);
 }
 
 static void
@@ -1673,7 +1619,7 @@ test_outbox(void **state)
 	j = store_job_new();
 	assert_int_equal(store_job_outbox_update(j, "T-1", "queued", 1,
 	    INT64_MAX - 1, NULL, 0), 0);
-	assert_int_equal(submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
 	assert_int_equal(store_outbox_due(r, 4102444800000LL, due, 4, &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(due[0].transfer_id, "T-2");
@@ -1682,7 +1628,7 @@ test_outbox(void **state)
 	j = store_job_new();
 	assert_int_equal(store_job_outbox_update(j, "T-1", "delivered", 2, 0,
 	    "{\"receipt\":1}", 13), 0);
-	assert_int_equal(submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
 	assert_int_equal(store_transfer_get(r, "T-1", &t), 0);
 	assert_string_equal(t.status, "delivered");
 	assert_int_equal(t.attempts, 2);
@@ -1696,7 +1642,7 @@ test_outbox(void **state)
 	j = store_job_new();
 	assert_int_equal(store_job_outbox_update(j, "T-404", "failed", 1, 0,
 	    NULL, 0), 0);
-	assert_int_equal(submit_wait(s, j).status, STORE_NOT_FOUND);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_NOT_FOUND);
 	j = store_job_new();
 	assert_int_equal(store_job_outbox_update(j, "T-1", "lost", 1, 0, NULL,
 	    0), -1);
@@ -1734,7 +1680,7 @@ test_inbound(void **state)
 		assert_int_equal(store_job_inbound_add(j, "suffolk", "T-9",
 		    "ab12", "2026-11-24T08:00:00.000Z"), 0);
 		assert_int_equal(store_job_audit(j, &e), 0);
-		res = submit_wait(s, j);
+		res = store_submit_wait(s, j);
 		assert_int_equal(res.status, k == 0 ? STORE_OK : STORE_EXISTS);
 	}
 	assert_int_equal(store_inbound_get(r, "suffolk", "T-9", digest, at,
@@ -1746,14 +1692,14 @@ test_inbound(void **state)
 	j = store_job_new();
 	assert_int_equal(store_job_inbound_receipt(j, "suffolk", "T-9",
 	    "{\"signed\":1}", 12), 0);
-	assert_int_equal(submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
 	assert_int_equal(store_inbound_get(r, "suffolk", "T-9", digest, at,
 	    &idx, &rc), 0);
 	assert_string_equal(rc.data, "{\"signed\":1}");
 	j = store_job_new();
 	assert_int_equal(store_job_inbound_receipt(j, "suffolk", "T-0",
 	    "{}", 2), 0);
-	assert_int_equal(submit_wait(s, j).status, STORE_NOT_FOUND);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_NOT_FOUND);
 	assert_int_equal(store_inbound_get(r, "suffolk", "T-0", digest, at,
 	    &idx, &rc), 1);
 	buf_free(&rc);

@@ -18,49 +18,13 @@
 
 #include "gateway/audit_entry.h"
 #include "gateway/store.h"
+#include "tests/support/storewait.h"
 #include "util/buf.h"
 #include "util/fileio.h"
 
 #define AREA "norfolk"
 
-typedef struct {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done;
-	store_result_t r;
-} waiter_t;
-
 static char root[64];
-
-static void
-on_done(void *arg, const store_result_t *r)
-{
-	waiter_t *w = arg;
-
-	pthread_mutex_lock(&w->mu);
-	w->r = *r;
-	w->done = 1;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
-static store_result_t
-submit_wait(store_t *s, store_job_t *j)
-{
-	waiter_t w;
-
-	memset(&w, 0, sizeof(w));
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	store_submit(s, j, on_done, &w);
-	pthread_mutex_lock(&w.mu);
-	while (!w.done)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
-	pthread_mutex_destroy(&w.mu);
-	pthread_cond_destroy(&w.cv);
-	return w.r;
-}
 
 static const char *
 path(const char *rel)
@@ -109,7 +73,7 @@ put(store_t *s, const char *id)
 	assert_int_equal(store_job_put_record(j, id, STORE_VERSION_ANY, 1, 1, AREA,
 	    json, strlen(json), "urn:visor:norfolk:agency:police", "[]"), 0);
 	assert_int_equal(store_job_audit(j, &e), 0);
-	assert_int_equal(submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
 }
 
 /* Wait until a checkpoint covers size entries. */

@@ -27,6 +27,7 @@
 
 #include "gateway/audit_entry.h"
 #include "gateway/store.h"
+#include "tests/support/storewait.h"
 #include "gateway/store_faultvfs.h"
 #include "util/buf.h"
 #include "util/fileio.h"
@@ -35,43 +36,6 @@
 
 static char dir[64];
 static char ctl[128];
-
-typedef struct {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done;
-	store_result_t r;
-} waiter_t;
-
-static void
-on_done(void *arg, const store_result_t *r)
-{
-	waiter_t *w = arg;
-
-	pthread_mutex_lock(&w->mu);
-	w->r = *r;
-	w->done = 1;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
-static store_result_t
-submit_wait(store_t *s, store_job_t *j)
-{
-	waiter_t w;
-
-	memset(&w, 0, sizeof(w));
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	store_submit(s, j, on_done, &w);
-	pthread_mutex_lock(&w.mu);
-	while (!w.done)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
-	pthread_mutex_destroy(&w.mu);
-	pthread_cond_destroy(&w.cv);
-	return w.r;
-}
 
 static void
 sleep_ms(long ms)
@@ -129,7 +93,7 @@ put(store_t *s, const char *id)
 	    AREA, json, strlen(json), "urn:visor:norfolk:agency:police", NULL),
 	    0);
 	assert_int_equal(store_job_audit(j, &e), 0);
-	return submit_wait(s, j);
+	return store_submit_wait(s, j);
 }
 
 /* Size of the latest signed checkpoint in the database (0: none). */
