@@ -1173,14 +1173,15 @@ listen_socket(const char *host, int port, char *err, size_t errlen)
 	return fd;
 }
 
-server_t *
-server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
+/* What server_new and server_new_plain start with: the server and its
+ * first generation (configuration, TLS material, policy) loaded and
+ * installed.  cfg is taken in every case.  NULL with err set. */
+static struct server *
+server_alloc(const char *config_path, config_t *cfg, char *err,
+    size_t errlen)
 {
 	struct server *s;
-	store_options_t so;
-	privdrop_plan_t plan;
 	gw_gen_t *g;
-	unsigned i;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		config_free(cfg);
@@ -1194,14 +1195,14 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 	if (evthread_use_pthreads() < 0) {
 		snprintf(err, errlen, "libevent: no thread support");
 		config_free(cfg);
-		goto fail;
+		server_free(s);
+		return NULL;
 	}
-	/* Everything that needs root first: the TLS key and certificates
-	 * (gw_gen_load), the listening sockets.  Then the drop to "user",
-	 * before the store opens (its files belong to that account) and
-	 * before any byte is read from the network. */
-	if ((g = gw_gen_load(config_path, cfg, handshake_refused, err, errlen)) == NULL)
-		goto fail;
+	if ((g = gw_gen_load(config_path, cfg, handshake_refused, err,
+	    errlen)) == NULL) {
+		server_free(s);
+		return NULL;
+	}
 	gw_gen_install(g);
 	/* Fixed-at-start settings come from the first generation, which
 	 * stays alive as long as the server. */
@@ -1209,6 +1210,25 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 	s->first_gen = g;
 	s->gw.cfg = g->cfg;
 	s->gw.started = time(NULL);
+	return s;
+}
+
+server_t *
+server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
+{
+	struct server *s;
+	store_options_t so;
+	privdrop_plan_t plan;
+	gw_gen_t *g;
+	unsigned i;
+
+	/* Everything that needs root first: the TLS key and certificates
+	 * (server_alloc), the listening sockets.  Then the drop to "user",
+	 * before the store opens (its files belong to that account) and
+	 * before any byte is read from the network. */
+	if ((s = server_alloc(config_path, cfg, err, errlen)) == NULL)
+		return NULL;
+	g = s->first_gen;
 	if (privdrop_plan(g->cfg, &plan, err, errlen) < 0 ||
 	    privdrop_check_files(g->cfg, &plan, err, errlen) < 0)
 		goto fail;
@@ -1429,27 +1449,9 @@ server_new_plain(const char *config_path, config_t *cfg, int listen_fd,
 		snprintf(err, errlen, "a plain server exists already");
 		return NULL;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		config_free(cfg);
-		snprintf(err, errlen, "out of memory");
+	if ((s = server_alloc(config_path, cfg, err, errlen)) == NULL)
 		return NULL;
-	}
-	the_server = s;
-	s->listen_fd = -1;
-	snprintf(s->config_path, sizeof(s->config_path), "%s", config_path);
-	signal(SIGPIPE, SIG_IGN);
-	if (evthread_use_pthreads() < 0) {
-		snprintf(err, errlen, "libevent: no thread support");
-		config_free(cfg);
-		goto fail;
-	}
-	if ((g = gw_gen_load(config_path, cfg, handshake_refused, err, errlen)) == NULL)
-		goto fail;
-	gw_gen_install(g);
-	gw_gen_ref(g);
-	s->first_gen = g;
-	s->gw.cfg = g->cfg;
-	s->gw.started = time(NULL);
+	g = s->first_gen;
 	memset(&so, 0, sizeof(so));
 	so.data_dir = g->cfg->data_dir;
 	so.area = g->cfg->area;
