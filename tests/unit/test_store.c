@@ -1709,6 +1709,149 @@ test_inbound(void **state)
 	free(dir);
 }
 
+/* ---- a refused job leaves nothing behind */
+
+/* Every row of every table, as text, through a connection of our own. */
+static void
+db_dump(const char *dir, buf_t *out)
+{
+	char p[512];
+	sqlite3 *db;
+	sqlite3_stmt *tabs, *rows;
+	int i;
+
+	buf_reset(out);
+	snprintf(p, sizeof(p), "%s/store.db", dir);
+	assert_int_equal(sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT name FROM sqlite_schema"
+	    " WHERE type = 'table' ORDER BY name", -1, &tabs, NULL), SQLITE_OK);
+	while (sqlite3_step(tabs) == SQLITE_ROW) {
+		buf_printf(out, "[%s]\n", sqlite3_column_text(tabs, 0));
+		snprintf(p, sizeof(p), "SELECT * FROM \"%s\"",
+		    sqlite3_column_text(tabs, 0));
+		assert_int_equal(sqlite3_prepare_v2(db, p, -1, &rows, NULL),
+		    SQLITE_OK);
+		while (sqlite3_step(rows) == SQLITE_ROW) {
+			for (i = 0; i < sqlite3_column_count(rows); i++) {
+				buf_printf(out, "%d:", sqlite3_column_type(rows, i));
+				buf_append(out, sqlite3_column_blob(rows, i),
+				    (size_t)sqlite3_column_bytes(rows, i));
+				buf_puts(out, "|");
+			}
+			buf_puts(out, "\n");
+		}
+		sqlite3_finalize(rows);
+	}
+	sqlite3_finalize(tabs);
+	sqlite3_close(db);
+}
+
+/* Submit j (refused with want) and check the database did not change. */
+static void
+refused_alone(store_t *s, const char *dir, store_job_t *j, int want)
+{
+	audit_entry_t e = entry("alter", "NFK-R", AUDIT_VERSION_NONE);
+	buf_t before = BUF_INIT, after = BUF_INIT;
+	uint64_t size = store_audit_size(s);
+
+	/* Each refusable op also carries an audit entry, which must go with
+	 * it. */
+	assert_int_equal(store_job_audit(j, &e), 0);
+	db_dump(dir, &before);
+	assert_int_equal(store_submit_wait(s, j).status, want);
+	db_dump(dir, &after);
+	assert_int_equal(store_audit_size(s), size);
+	assert_int_equal(after.len, before.len);
+	assert_memory_equal(after.data, before.data, before.len);
+	buf_free(&before);
+	buf_free(&after);
+}
+
+/* Jobs with one op besides their audit entries run without a savepoint
+ * (store.c, run_job): this holds only if every refusal of every op leaves
+ * nothing written.  Each refusal here is checked against a dump of the
+ * whole database. */
+static void
+test_refusal_leaves_nothing(void **state)
+{
+	char *dir, err[128];
+	store_t *s = new_store(&dir, 2);
+	store_reader_t *r = store_reader_new(s, err, sizeof(err));
+	uint8_t hash[32];
+	store_job_t *j;
+	merkle_hash_t root;
+	uint64_t size;
+
+	(void)state;
+	memset(hash, 0xcd, sizeof(hash));
+	assert_int_equal(put(s, "NFK-R", STORE_VERSION_ABSENT, "{}").status,
+	    STORE_OK);
+	assert_int_equal(outbox_add(s, "T-R").status, STORE_OK);
+	j = store_job_new();
+	assert_int_equal(store_job_inbound_add(j, "suffolk", "T-IN", "ab",
+	    "2026-11-24T08:00:00.000Z"), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	j = store_job_new();
+	assert_int_equal(store_job_idempotency(j, "urn:a", "key-R", hash, 201,
+	    "{}", 2), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	/* No signing while the refusals run: the log is signed up to here. */
+	latest_checkpoint(r, store_audit_size(s), &size, root);
+
+	j = store_job_new();
+	assert_int_equal(store_job_put_record(j, "NFK-R", STORE_VERSION_ABSENT,
+	    1, 1, AREA, "{}", 2, "urn:a", NULL), 0);
+	refused_alone(s, dir, j, STORE_EXISTS);
+	j = store_job_new();
+	assert_int_equal(store_job_put_record(j, "NFK-R", 7, 1, 1, AREA, "{}",
+	    2, "urn:a", NULL), 0);
+	refused_alone(s, dir, j, STORE_CONFLICT);
+	j = store_job_new();
+	assert_int_equal(store_job_put_record(j, "NFK-NONE", 1, 1, 1, AREA,
+	    "{}", 2, "urn:a", NULL), 0);
+	refused_alone(s, dir, j, STORE_NOT_FOUND);
+	j = store_job_new();
+	assert_int_equal(store_job_erase_record(j, "NFK-R", 7, "urn:a"), 0);
+	refused_alone(s, dir, j, STORE_CONFLICT);
+	j = store_job_new();
+	assert_int_equal(store_job_erase_record(j, "NFK-NONE",
+	    STORE_VERSION_ANY, "urn:a"), 0);
+	refused_alone(s, dir, j, STORE_NOT_FOUND);
+	j = store_job_new();
+	assert_int_equal(store_job_outbox_add(j, "T-R", "NFK-R", "suffolk",
+	    "offender-move", "urn:a", "{}", 2, 4102444800000LL), 0);
+	refused_alone(s, dir, j, STORE_EXISTS);
+	j = store_job_new();
+	assert_int_equal(store_job_outbox_update(j, "T-NONE", "failed", 1, 0,
+	    NULL, 0), 0);
+	refused_alone(s, dir, j, STORE_NOT_FOUND);
+	j = store_job_new();
+	assert_int_equal(store_job_inbound_add(j, "suffolk", "T-IN", "ab",
+	    "2026-11-24T08:00:00.000Z"), 0);
+	refused_alone(s, dir, j, STORE_EXISTS);
+	j = store_job_new();
+	assert_int_equal(store_job_inbound_receipt(j, "suffolk", "T-NONE",
+	    "{}", 2), 0);
+	refused_alone(s, dir, j, STORE_NOT_FOUND);
+	j = store_job_new();
+	assert_int_equal(store_job_idempotency(j, "urn:a", "key-R", hash, 201,
+	    "{}", 2), 0);
+	refused_alone(s, dir, j, STORE_IDEM_EXISTS);
+	/* The outbox at its limit (2). */
+	assert_int_equal(outbox_add(s, "T-R2").status, STORE_OK);
+	latest_checkpoint(r, store_audit_size(s), &size, root);
+	j = store_job_new();
+	assert_int_equal(store_job_outbox_add(j, "T-R3", "NFK-R", "suffolk",
+	    "offender-move", "urn:a", "{}", 2, 4102444800000LL), 0);
+	refused_alone(s, dir, j, STORE_FULL);
+
+	store_reader_free(r);
+	store_close(s);
+	rm_rf(dir);
+	free(dir);
+}
+
 /* ---- kill -9 during a stream of writes */
 
 static void
@@ -1917,6 +2060,7 @@ main(void)
 		cmocka_unit_test(test_failed_commit),
 		cmocka_unit_test(test_outbox),
 		cmocka_unit_test(test_inbound),
+		cmocka_unit_test(test_refusal_leaves_nothing),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_closed_submit),
 		cmocka_unit_test(test_one_gateway_per_dir),
