@@ -1772,7 +1772,7 @@ policy_check_write(const policy_t *p, const policy_request_t *req,
 	policy_decision_t *d = NULL;
 	eval_t e;
 	int whole, node, rule, kind, ok;
-	size_t i, f, k;
+	size_t i, f, k, end;
 	const char *first = NULL;
 
 	if (!request_ok(p, req, record, out) || req->op != POLICY_OP_WRITE ||
@@ -1808,8 +1808,9 @@ policy_check_write(const policy_t *p, const policy_request_t *req,
 		node = record_field_find(paths[i]);
 		ok = node >= 0;
 		rule = -1;
-		for (f = 0; ok && f < p->nfields; f++) {
-			if (!p->is_leaf[f] || !record_field_covers((size_t)node, f))
+		end = ok ? record_field_subtree_end((size_t)node) : 0;
+		for (f = ok ? (size_t)node : 0; ok && f < end; f++) {
+			if (!p->is_leaf[f])
 				continue;
 			if (eval_leaf(&e, (int)f, &rule, &kind) != OUT_PASS)
 				ok = 0;

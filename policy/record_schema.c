@@ -5,6 +5,7 @@
 #include "policy/record_schema.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,16 +108,46 @@ record_fields(size_t *n)
 	return fields;
 }
 
-int
-record_field_find(const char *path)
+/* Field indexes sorted by path, for record_field_find: the write check
+ * looks up every changed path of every PUT. */
+static uint8_t by_path[NFIELDS];
+static pthread_once_t by_path_once = PTHREAD_ONCE_INIT;
+
+static int
+cmp_index_path(const void *a, const void *b)
+{
+	return strcmp(fields[*(const uint8_t *)a].path,
+	    fields[*(const uint8_t *)b].path);
+}
+
+static void
+by_path_init(void)
 {
 	size_t i;
 
-	if (path == NULL)
-		return -1;
 	for (i = 0; i < NFIELDS; i++)
-		if (strcmp(fields[i].path, path) == 0)
-			return (int)i;
+		by_path[i] = (uint8_t)i;
+	qsort(by_path, NFIELDS, sizeof(by_path[0]), cmp_index_path);
+}
+
+int
+record_field_find(const char *path)
+{
+	size_t lo = 0, hi = NFIELDS, mid;
+	int c;
+
+	if (path == NULL || pthread_once(&by_path_once, by_path_init) != 0)
+		return -1;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = strcmp(path, fields[by_path[mid]].path);
+		if (c == 0)
+			return by_path[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
 	return -1;
 }
 
@@ -140,6 +171,18 @@ record_field_covers(size_t a, size_t d)
 		cur = fields[cur].parent;
 	}
 	return 0;
+}
+
+size_t
+record_field_subtree_end(size_t a)
+{
+	size_t end = a + 1;
+
+	if (a >= NFIELDS)
+		return 0;
+	while (end < NFIELDS && record_field_covers(a, end))
+		end++;
+	return end;
 }
 
 const char *

@@ -65,8 +65,10 @@ typedef struct {
 	int arg;		/* max length, max elements; 0 if unused */
 } record_field_t;
 
-/* The schema table: *n fields, parents always before their children, top
- * level in SPEC order.  Static storage; never freed. */
+/* The schema table: *n fields, parents always before their children and
+ * each field's descendants right after it (so they are one range, see
+ * record_field_subtree_end), top level in SPEC order.  Static storage;
+ * never freed. */
 const record_field_t *record_fields(size_t *n);
 
 /* Index of the field with exactly this path, or -1. */
@@ -77,6 +79,11 @@ int record_field_is_leaf(size_t i);
 
 /* 1 if field a is field d or one of its ancestors. */
 int record_field_covers(size_t a, size_t d);
+
+/* The end of field a's subtree: the fields a covers are exactly those
+ * from a up to (not including) the index returned.  0 if a is out of
+ * range. */
+size_t record_field_subtree_end(size_t a);
 
 /* Group names: "core", "identity", ...; NULL for an out-of-range value. */
 const char *record_group_name(record_group_t g);

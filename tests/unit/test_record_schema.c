@@ -305,6 +305,33 @@ test_schema_table(void **state)
 	assert_int_equal(f[d].group, RECORD_GROUP_LEGAL);
 	assert_int_equal(record_field_find("orders[].nothing"), -1);
 	assert_int_equal(record_field_find(NULL), -1);
+	/* Every path finds its own field, and nothing near it does. */
+	for (i = 0; i < n; i++) {
+		char p[96];
+
+		assert_int_equal(record_field_find(f[i].path), (int)i);
+		snprintf(p, sizeof(p), "%s.", f[i].path);
+		assert_int_equal(record_field_find(p), -1);
+		snprintf(p, sizeof(p), "%.*s", (int)strlen(f[i].path) - 1,
+		    f[i].path);
+		assert_true(record_field_find(p) == -1 ||
+		    strcmp(f[record_field_find(p)].path, p) == 0);
+	}
+	assert_int_equal(record_field_find(""), -1);
+	assert_int_equal(record_field_find("zzz"), -1);
+	/* A field's subtree is the range right after it: exactly the fields
+	 * it covers (the write check walks the range instead of the table). */
+	for (i = 0; i < n; i++) {
+		size_t j, end = record_field_subtree_end(i);
+
+		assert_true(end > i && end <= n);
+		for (j = 0; j < n; j++)
+			assert_int_equal(record_field_covers(i, j),
+			    j >= i && j < end);
+	}
+	assert_int_equal(record_field_subtree_end(n), 0);
+	assert_int_equal(record_field_subtree_end((size_t)a),
+	    (size_t)record_field_find("orders[].prohibitions") + 1);
 	assert_true(record_date_valid("2024-02-29"));
 	assert_true(record_date_valid("2000-02-29"));
 	assert_false(record_date_valid("2100-02-29"));
