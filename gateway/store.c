@@ -59,6 +59,7 @@
 #include "crypto/note.h"
 #include "gateway/store_faultvfs.h"
 #include "gateway/store_cache.h"
+#include "gateway/store_ids.h"
 #include "gateway/store_int.h"
 #include "util/errmsg.h"
 #include "util/fileio.h"
@@ -238,6 +239,7 @@ struct store {
 	uint8_t key[AEAD_KEY_LEN];
 	note_signer_t *signer;
 	store_cache_t *cache;		/* current records, sealed */
+	store_ids_t *ids;		/* ids that may exist (store_open) */
 	int lock_fd;			/* store.lock, held while open; -1 */
 	char last_time[25];		/* time of the newest committed entry */
 
@@ -324,6 +326,12 @@ store_cache_t *
 store_int_cache(const store_t *s)
 {
 	return s->cache;
+}
+
+store_ids_t *
+store_int_ids(const store_t *s)
+{
+	return s->ids;
 }
 
 const uint8_t *
@@ -1300,10 +1308,11 @@ record_state(store_t *s, const char *id, uint64_t *version, int *erased,
 	return ret;
 }
 
-/* Queue id's new state for the cache; published only once the batch is
- * durable (run_batch).  sealed is taken (left empty).  If the publication
- * cannot be queued the job fails: the cache must never keep answering
- * with the version this job replaces. */
+/* Queue id's new state for the cache and the id filter; published only
+ * once the batch is durable (run_batch).  sealed is taken (left empty).  If
+ * the publication cannot be queued the job fails: the cache must never keep
+ * answering with the version this job replaces, nor the filter say that a
+ * written id does not exist. */
 static int
 job_publish(job_ctx_t *c, const char *id, int state, uint64_t version,
     const char *area, buf_t *sealed)
@@ -1930,9 +1939,11 @@ run_batch(store_t *s, store_job_t *batch)
 	for (j = batch; j != NULL && !failed; j = j->next) {
 		cache_pub_t *p;
 
-		for (p = j->pubs; p != NULL; p = p->next)
+		for (p = j->pubs; p != NULL; p = p->next) {
+			store_ids_add(s->ids, p->id);
 			store_cache_put(s->cache, p->id, &p->meta, p->sealed.data,
 			    p->sealed.len);
+		}
 	}
 	for (j = batch; j != NULL; j = next) {
 		next = j->next;
@@ -2363,6 +2374,7 @@ store_destroy(store_t *s)
 	writer_close_db(s);
 	note_signer_free(s->signer);
 	store_cache_free(s->cache);
+	store_ids_free(s->ids);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	OPENSSL_cleanse(s->key, sizeof(s->key));
@@ -2562,6 +2574,37 @@ err:
 	return NULL;
 }
 
+/* Every record id in the table into s->ids (store_ids.h), before the writer
+ * starts. */
+static int
+load_ids(store_t *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3_int64 n = -1;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM records", -1, &st,
+	    NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (n < 0 || (s->ids = store_ids_new((uint64_t)n)) == NULL ||
+	    sqlite3_prepare_v2(s->db, "SELECT id FROM records", -1, &st,
+	    NULL) != SQLITE_OK)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		store_ids_add(s->ids, (const char *)sqlite3_column_text(st, 0));
+	if (rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	return 0;
+fail:
+	errmsg_set(err, errlen, "%s: cannot read the record ids: %s",
+	    s->db_path, sqlite3_errmsg(s->db));
+	sqlite3_finalize(st);
+	return -1;
+}
+
 store_t *
 store_open(const store_options_t *opt, char *err, size_t errlen)
 {
@@ -2576,6 +2619,8 @@ store_open(const store_options_t *opt, char *err, size_t errlen)
 		return NULL;
 	/* After the log check, so that a rolled-back copy gets that message. */
 	if (check_backup_mark(s->data_dir, err, errlen) < 0)
+		goto err;
+	if (load_ids(s, err, errlen) < 0)
 		goto err;
 	/* The leaves just checked may be WAL frames of a commit whose fsync
 	 * failed before a crash, found again in the page cache by recovery:
@@ -2770,6 +2815,7 @@ store_stats(store_t *s, store_stats_t *out)
 	pthread_mutex_lock(&s->mu);
 	*out = s->stats;
 	pthread_mutex_unlock(&s->mu);
+	out->ids_absent = store_ids_absent(s->ids);
 }
 
 void

@@ -332,6 +332,8 @@ typedef struct {
 	uint64_t checkpoints;	/* checkpoints signed since open */
 	uint64_t wal_checkpoints;	/* WAL copied back by the checkpointer */
 	uint64_t index_fills;		/* bulk fills of the audit record index */
+	uint64_t ids_absent;	/* record reads answered "no such record"
+				 * by the id filter, without SQLite */
 } store_stats_t;
 
 /* Counters since store_open (for metrics and the group-commit test). */

@@ -28,6 +28,10 @@ const char *store_int_db_path(const store_t *s);
 /* The record cache (store_cache.h) readers consult first. */
 struct store_cache *store_int_cache(const store_t *s);
 
+/* The filter of record ids that may exist (store_ids.h), or NULL (a store
+ * opened by store_check). */
+struct store_ids *store_int_ids(const store_t *s);
+
 /* The data key (for readers' decryption). */
 const uint8_t *store_int_data_key(const store_t *s);
 

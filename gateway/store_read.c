@@ -16,6 +16,7 @@
 #include "crypto/aead.h"
 #include "crypto/merkle.h"
 #include "gateway/store_cache.h"
+#include "gateway/store_ids.h"
 #include "gateway/store_int.h"
 #include "util/json.h"
 
@@ -229,6 +230,10 @@ store_record_get(store_reader_t *r, const char *id, store_record_t *out)
 		return ret;
 	}
 	buf_free(&sealed);
+	/* A new id (every PUT that creates a record asks first): no need to
+	 * go to SQLite to learn that it is not there. */
+	if (!store_ids_maybe(store_int_ids(r->s), id))
+		return 1;
 	fill = rc == 0;
 	if ((st = stmt(r, R_RECORD)) == NULL || bind_text(st, 1, id) < 0)
 		goto out;

@@ -2021,6 +2021,70 @@ test_wal_checkpointed(void **state)
 
 /* The same record answers with the record cache turned off (every read
  * from the database) and with one too small to hold anything. */
+/* The id filter (store_ids.h) answers "no such record" for new ids without
+ * SQLite, and never for an id that was written: neither after the write
+ * (the writer adds it) nor after a restart (store_open reads them all).
+ * Without the record cache, every read here goes through the filter. */
+static void
+test_record_ids_filter(void **state)
+{
+	char *dir, err[128];
+	store_t *s;
+	store_reader_t *r;
+	store_record_t rec;
+	store_stats_t st;
+	store_job_t *j;
+	int k;
+
+	(void)state;
+	cache_bytes = STORE_CACHE_NONE;
+	s = new_store(&dir, 0);
+	r = store_reader_new(s, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(store_record_get(r, "NFK-NEW", &rec), 1);
+	store_stats(s, &st);
+	assert_int_equal(st.ids_absent, 1);
+	for (k = 0; k < 50; k++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "NFK-F%d", k);
+		assert_int_equal(put(s, id, STORE_VERSION_ABSENT, "{}").status,
+		    STORE_OK);
+		assert_int_equal(store_record_get(r, id, &rec), 0);
+		assert_int_equal(rec.version, 1);
+		buf_free(&rec.json);
+	}
+	store_stats(s, &st);
+	assert_int_equal(st.ids_absent, 1);
+	/* Erased records keep their row: found, as erased. */
+	j = store_job_new();
+	assert_int_equal(store_job_erase_record(j, "NFK-F7", STORE_VERSION_ANY,
+	    "urn:a"), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	store_reader_free(r);
+	store_close(s);
+
+	s = open_store(dir, 0);
+	r = store_reader_new(s, err, sizeof(err));
+	assert_non_null(r);
+	for (k = 0; k < 50; k++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "NFK-F%d", k);
+		assert_int_equal(store_record_get(r, id, &rec), 0);
+		assert_int_equal(rec.erased, k == 7);
+		buf_free(&rec.json);
+	}
+	assert_int_equal(store_record_get(r, "NFK-NEW", &rec), 1);
+	store_stats(s, &st);
+	assert_int_equal(st.ids_absent, 1);
+	store_reader_free(r);
+	store_close(s);
+	cache_bytes = 0;
+	rm_rf(dir);
+	free(dir);
+}
+
 static void
 test_records_without_cache(void **state)
 {
@@ -2065,6 +2129,7 @@ main(void)
 		cmocka_unit_test(test_closed_submit),
 		cmocka_unit_test(test_one_gateway_per_dir),
 		cmocka_unit_test(test_records_without_cache),
+		cmocka_unit_test(test_record_ids_filter),
 		cmocka_unit_test(test_wal_checkpointed),
 	};
 	int rc;
