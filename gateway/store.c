@@ -60,6 +60,7 @@
 #include "gateway/store_faultvfs.h"
 #include "gateway/store_cache.h"
 #include "gateway/store_ids.h"
+#include "gateway/store_walvfs.h"
 #include "gateway/store_int.h"
 #include "util/errmsg.h"
 #include "util/fileio.h"
@@ -377,12 +378,13 @@ store_int_label_aad(const char *label, const char *a, const char *b,
 }
 
 sqlite3 *
-store_int_connect(const char *path, int flags, char *err, size_t errlen)
+store_int_connect(const char *path, int flags, const char *vfs, char *err,
+    size_t errlen)
 {
 	sqlite3 *db = NULL;
 	int rc;
 
-	rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, vfs);
 	if (rc != SQLITE_OK) {
 		errmsg_set(err, errlen, "%s: %s", path,
 		    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -898,8 +900,8 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 static sqlite3 *
 ckpt_connect(store_t *s, char *err, size_t errlen)
 {
-	sqlite3 *db = store_int_connect(s->db_path, SQLITE_OPEN_READWRITE, err,
-	    errlen);
+	sqlite3 *db = store_int_connect(s->db_path, SQLITE_OPEN_READWRITE, NULL,
+	    err, errlen);
 
 	/* The database file is synced before the WAL may be reused. */
 	if (db != NULL && exec_sql(db, "PRAGMA synchronous=FULL", err,
@@ -1002,13 +1004,38 @@ static int migrate_v2(store_t *s, char *err, size_t errlen);
 static int load_indexed(store_t *s, char *err, size_t errlen);
 static int load_last_time(store_t *s, char *err, size_t errlen);
 
+/* Every commit durable before it is answered, and the WAL synced before a
+ * commit is visible to other connections, which store_walvfs needs: the
+ * writer runs synchronous=FULL (2) or EXTRA (3), checked, not assumed. */
+static int
+writer_syncs_commits(store_t *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int level = -1;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA synchronous", -1, &st, NULL) ==
+	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		level = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (level != 2 && level != 3) {
+		errmsg_set(err, errlen, "%s: the writer must run with "
+		    "synchronous=FULL (got %d)", s->db_path, level);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 writer_open_db(store_t *s, char *err, size_t errlen)
 {
 	size_t i;
 
+	/* Only the writer gathers its WAL writes (store_walvfs.h): it alone
+	 * writes frames, and always with synchronous=FULL (below), which
+	 * that needs. */
 	s->db = store_int_connect(s->db_path,
-	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err, errlen);
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, store_walvfs_name(),
+	    err, errlen);
 	if (s->db == NULL)
 		return -1;
 	/* A lock held by another process (sqlite3 on the live file) is waited
@@ -1032,7 +1059,8 @@ writer_open_db(store_t *s, char *err, size_t errlen)
 	    "PRAGMA secure_delete=FAST; PRAGMA foreign_keys=ON;"
 	    "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
 	    "PRAGMA journal_size_limit=67108864;",
-	    err, errlen) < 0 || create_schema(s, err, errlen) < 0)
+	    err, errlen) < 0 || writer_syncs_commits(s, err, errlen) < 0 ||
+	    create_schema(s, err, errlen) < 0)
 		goto err;
 	for (i = 0; i < W_NSTMT; i++)
 		if (sqlite3_prepare_v3(s->db, writer_sql[i], -1,
@@ -2848,7 +2876,7 @@ store_bench_reference_commits(const char *dir, double seconds,
 		return -1;
 	memset(row, 'x', row_len);
 	if ((db = store_int_connect(path, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, NULL, 0)) == NULL ||
+	    SQLITE_OPEN_CREATE, NULL, NULL, 0)) == NULL ||
 	    exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 	    "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB)",
 	    NULL, 0) < 0 ||

@@ -86,11 +86,11 @@ copy_db(const char *src_path, const char *dst_path, uint64_t *leaves,
 	sqlite3_backup *b;
 	int rc, tries = 0, ret = -1;
 
-	if ((src = store_int_connect(src_path, SQLITE_OPEN_READONLY, err,
+	if ((src = store_int_connect(src_path, SQLITE_OPEN_READONLY, NULL, err,
 	    errlen)) == NULL)
 		return -1;
 	if ((dst = store_int_connect(dst_path, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, err, errlen)) == NULL)
+	    SQLITE_OPEN_CREATE, NULL, err, errlen)) == NULL)
 		goto out;
 	if (chmod(dst_path, 0600) < 0) {
 		berr(err, errlen, "%s: %s", dst_path, strerror(errno));

@@ -46,9 +46,9 @@ size_t store_int_label_aad(const char *label, const char *a, const char *b,
     char *aad, size_t aadlen);
 
 /* Open a connection to path with flags and the store's usual settings (busy
- * timeout).  NULL with err. */
-sqlite3 *store_int_connect(const char *path, int flags, char *err,
-    size_t errlen);
+ * timeout), through the VFS named vfs (NULL: the default).  NULL with err. */
+sqlite3 *store_int_connect(const char *path, int flags, const char *vfs,
+    char *err, size_t errlen);
 
 /* Prepare sql into *cache if not done yet.  0 or -1 (message in err). */
 int store_int_prepare(sqlite3 *db, sqlite3_stmt **cache, const char *sql,

@@ -90,7 +90,7 @@ store_reader_new(store_t *s, char *err, size_t errlen)
 	}
 	r->s = s;
 	r->db = store_int_connect(store_int_db_path(s), SQLITE_OPEN_READONLY,
-	    err, errlen);
+	    NULL, err, errlen);
 	if (r->db == NULL) {
 		free(r);
 		return NULL;
