@@ -7,7 +7,6 @@
  *
  * Prints `# ...` notes, `RESULT <name> <value> <unit>` and `RATIO <name> <x>`.
  */
-#include <dirent.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include "gateway/audit_entry.h"
 #include "gateway/store.h"
 #include "util/buf.h"
+#include "tests/support/tmpdir.h"
 
 #define THREADS 8
 #define WINDOW 128		/* jobs in flight per thread */
@@ -35,25 +35,6 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[512];
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
 }
 
 /* A typical entry: about 400 bytes of leaf (a disclosure with its digest,
@@ -240,7 +221,7 @@ main(int argc, char **argv)
 	printf("RESULT sqlite_one_row_fsync_commit %.0f commits/s\n", ref);
 	printf("RATIO audit_append_vs_single_commit %.1f\n",
 	    ref > 0 ? ((double)l.done / el) / ref : 0.0);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 
 	/* 3. A store of 1,000,000 leaves, built in big jobs. */
 	memset(&l, 0, sizeof(l));
@@ -312,6 +293,6 @@ main(int argc, char **argv)
 		printf("RESULT store_open_verify_1m %.2f s\n", now_s() - t0);
 		store_close(l.s);
 	}
-	rm_rf(dir2);
+	tmpdir_remove(dir2);
 	return 0;
 }

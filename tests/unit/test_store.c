@@ -29,6 +29,7 @@
 #include "gateway/audit_entry.h"
 #include "gateway/store.h"
 #include "tests/support/storewait.h"
+#include "tests/support/tmpdir.h"
 #include "gateway/store_int.h"
 #include "util/buf.h"
 #include "util/fileio.h"
@@ -45,25 +46,6 @@ new_dir(void)
 
 	assert_non_null(d);
 	return strdup(d);
-}
-
-static void
-rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[512];
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
 }
 
 static char *vkey_line;		/* of the last keys made */
@@ -289,7 +271,7 @@ test_records(void **state)
 	buf_free(&h);
 	store_reader_free(r);
 	store_close(s);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -349,7 +331,7 @@ test_mixed_batch(void **state)
 	s = open_store(dir, 0);
 	assert_int_equal(store_audit_size(s), MIXED / 2 + 1);
 	store_close(s);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -411,7 +393,7 @@ test_idempotency(void **state)
 	buf_free(&body);
 	store_reader_free(r);
 	store_close(s);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -627,7 +609,7 @@ test_audit_log(void **state)
 	assert_int_equal(store_audit_size(s), 42);
 	assert_int_equal(audit_only(s, "consult", "NFK-4").audit_index, 42);
 	store_close(s);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -691,7 +673,7 @@ test_encryption_at_rest(void **state)
 	snprintf(p, sizeof(p), "%s/store.db", dir);
 	assert_int_equal(stat(p, &sb), 0);
 	assert_int_equal(sb.st_mode & 077, 0);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -744,7 +726,7 @@ test_erase_destroys_ciphertext(void **state)
 	assert_null(memmem(data, len, ct[0], sizeof(ct[0])));
 	assert_null(memmem(data, len, ct[1], sizeof(ct[1])));
 	free(data);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -902,7 +884,7 @@ test_search_by_time(void **state)
 	assert_int_equal(hits, TS_N - TS_N / 3);
 	store_reader_free(r);
 	store_close(s);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -930,7 +912,7 @@ test_time_never_decreases(void **state)
 	entry_times(dir, t, 6);
 	for (i = 3; i < 6; i++)
 		assert_string_equal(t[i], "2999-01-01T00:00:00.000Z");
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -981,7 +963,7 @@ test_migrate_schema_1(void **state)
 	assert_false(has_index(dir, "audit_by_op"));
 	assert_true(has_index(dir, "audit_by_op_rare"));
 	check_time_ranges(dir, t, TS_N);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 
 	/* Times that went back once: the time index stays, and search by
@@ -1011,7 +993,7 @@ test_migrate_schema_1(void **state)
 		store_reader_free(r);
 		store_close(s);
 	}
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1098,7 +1080,7 @@ test_record_index_lag(void **state)
 	assert_int_equal(sql_int(dir, "SELECT n FROM counters"
 	    " WHERE name = 'audit_indexed'"), 25);
 	assert_int_equal(sql_int(dir, "SELECT count(*) FROM audit_records"), 24);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1130,7 +1112,7 @@ test_migrate_schema_2(void **state)
 	assert_int_equal(sql_int(dir, "SELECT n FROM counters"
 	    " WHERE name = 'audit_indexed'"), 9);
 	assert_int_equal(sql_int(dir, "SELECT count(*) FROM audit_records"), 9);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1153,7 +1135,7 @@ test_tamper_flip_byte(void **state)
 	sqlite3_close(db);
 	assert_true(open_fails(dir, err, sizeof(err)));
 	assert_non_null(strstr(err, "index 3"));
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1203,14 +1185,14 @@ test_tamper_rehashed_leaf(void **state)
 	assert_true(open_fails(dir, err, sizeof(err)));
 	assert_non_null(strstr(err, "altered at index 16"));
 	assert_non_null(strstr(err, "(level 4, index 1)"));
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 	/* ...and in a log too small for a stored node, the signed root does. */
 	dir = store_with_entries(10);
 	rehash_leaf(dir, 4);
 	assert_true(open_fails(dir, err, sizeof(err)));
 	assert_non_null(strstr(err, "do not hash to the root signed"));
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1233,7 +1215,7 @@ test_tamper_node(void **state)
 	exec_ok(db, "DELETE FROM merkle_nodes WHERE level = 4 AND idx = 0");
 	sqlite3_close(db);
 	assert_true(open_fails(dir, err, sizeof(err)));
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1249,7 +1231,7 @@ test_tamper_delete_last(void **state)
 	assert_true(open_fails(dir, err, sizeof(err)));
 	assert_non_null(strstr(err, "truncated"));
 	assert_non_null(strstr(err, "index 9"));
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1264,7 +1246,7 @@ test_tamper_delete_middle(void **state)
 	sqlite3_close(db);
 	assert_true(open_fails(dir, err, sizeof(err)));
 	assert_non_null(strstr(err, "leaf 5 is missing"));
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1281,7 +1263,7 @@ test_tamper_swap(void **state)
 	sqlite3_close(db);
 	assert_true(open_fails(dir, err, sizeof(err)));
 	assert_non_null(strstr(err, "altered at index 2"));
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1357,7 +1339,7 @@ test_tamper_rollback(void **state)
 	unlink(p);
 	assert_true(open_fails(dir, err, sizeof(err)));
 	assert_non_null(strstr(err, "checkpoint.last is missing"));
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1376,7 +1358,7 @@ test_tamper_checkpoint(void **state)
 	free(data);
 	assert_true(open_fails(dir, err, sizeof(err)));
 	assert_non_null(strstr(err, "signature does not verify"));
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1405,7 +1387,7 @@ test_keys(void **state)
 	assert_true(open_fails(dir, err, sizeof(err)));
 	assert_non_null(strstr(err, "audit.key"));
 	buf_free(&vk);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1479,7 +1461,7 @@ test_group_commit(void **state)
 	free(seen);
 	free(t);
 	store_close(s);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1545,7 +1527,7 @@ test_failed_commit(void **state)
 	s = open_store(dir, 0);
 	assert_int_equal(store_audit_size(s), 3);
 	store_close(s);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1650,7 +1632,7 @@ test_outbox(void **state)
 
 	store_reader_free(r);
 	store_close(s);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1705,7 +1687,7 @@ test_inbound(void **state)
 	buf_free(&rc);
 	store_reader_free(r);
 	store_close(s);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1848,7 +1830,7 @@ test_refusal_leaves_nothing(void **state)
 
 	store_reader_free(r);
 	store_close(s);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1921,7 +1903,7 @@ test_crash(void **state)
 		store_close(s);
 	}
 	buf_free(&leaf);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -1957,7 +1939,7 @@ test_one_gateway_per_dir(void **state)
 	store_close(s);
 	again = open_store(dir, 0);
 	store_close(again);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -2015,7 +1997,7 @@ test_wal_checkpointed(void **state)
 	store_reader_free(r);
 	store_close(s);
 	free(json);
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 
@@ -2081,7 +2063,7 @@ test_record_ids_filter(void **state)
 	store_reader_free(r);
 	store_close(s);
 	cache_bytes = 0;
-	rm_rf(dir);
+	tmpdir_remove(dir);
 	free(dir);
 }
 

@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "gateway/store_walvfs.h"
+#include "tests/support/tmpdir.h"
 
 static char dir[64];
 
@@ -34,21 +34,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[128];
-
 	(void)state;
-	if (d != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			if (e->d_name[0] == '.')
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-			unlink(p);
-		}
-		closedir(d);
-	}
-	rmdir(dir);
+	tmpdir_remove(dir);
 	return 0;
 }
 
