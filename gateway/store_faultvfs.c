@@ -1,8 +1,8 @@
 /*
- * store_faultvfs: see store_faultvfs.h.  A shim VFS: each file it opens is
- * the real (unix) file followed by our header; every method is forwarded,
- * and the ones that write, sync, truncate or take a writer's lock first ask
- * fault_take() whether this call is to fail.
+ * store_faultvfs: see store_faultvfs.h.  A shim VFS (store_vfsshim.h): each
+ * file it opens is our header followed by the real (unix) file; every
+ * method is forwarded, and the ones that write, sync, truncate or take a
+ * writer's lock first ask fault_take() whether this call is to fail.
  */
 #include "gateway/store_faultvfs.h"
 
@@ -17,6 +17,7 @@
 
 #include <sqlite3.h>
 
+#include "gateway/store_vfsshim.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -36,8 +37,7 @@ typedef struct {
 
 /* A file of ours: the real file lives right after this header. */
 typedef struct {
-	sqlite3_file base;
-	sqlite3_file *real;
+	store_shim_file_t shim;	/* first: store_vfsshim's pass-throughs */
 	int kind;
 } fv_file_t;
 
@@ -259,23 +259,7 @@ store_faultvfs_fired(void)
 static sqlite3_file *
 real_of(sqlite3_file *f)
 {
-	return ((fv_file_t *)f)->real;
-}
-
-static int
-fv_close(sqlite3_file *f)
-{
-	sqlite3_file *r = real_of(f);
-
-	return r->pMethods != NULL ? r->pMethods->xClose(r) : SQLITE_OK;
-}
-
-static int
-fv_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
-{
-	sqlite3_file *r = real_of(f);
-
-	return r->pMethods->xRead(r, p, amt, off);
+	return ((fv_file_t *)f)->shim.real;
 }
 
 static int
@@ -321,14 +305,6 @@ fv_sync(sqlite3_file *f, int flags)
 }
 
 static int
-fv_file_size(sqlite3_file *f, sqlite3_int64 *size)
-{
-	sqlite3_file *r = real_of(f);
-
-	return r->pMethods->xFileSize(r, size);
-}
-
-static int
 fv_lock(sqlite3_file *f, int level)
 {
 	sqlite3_file *r = real_of(f);
@@ -338,55 +314,6 @@ fv_lock(sqlite3_file *f, int level)
 	    fault_take(((fv_file_t *)f)->kind, FV_OP_LOCK, &err))
 		return SQLITE_BUSY;
 	return r->pMethods->xLock(r, level);
-}
-
-static int
-fv_unlock(sqlite3_file *f, int level)
-{
-	sqlite3_file *r = real_of(f);
-
-	return r->pMethods->xUnlock(r, level);
-}
-
-static int
-fv_check_reserved(sqlite3_file *f, int *out)
-{
-	sqlite3_file *r = real_of(f);
-
-	return r->pMethods->xCheckReservedLock(r, out);
-}
-
-static int
-fv_file_control(sqlite3_file *f, int op, void *arg)
-{
-	sqlite3_file *r = real_of(f);
-
-	return r->pMethods->xFileControl(r, op, arg);
-}
-
-static int
-fv_sector_size(sqlite3_file *f)
-{
-	sqlite3_file *r = real_of(f);
-
-	return r->pMethods->xSectorSize(r);
-}
-
-static int
-fv_device_characteristics(sqlite3_file *f)
-{
-	sqlite3_file *r = real_of(f);
-
-	return r->pMethods->xDeviceCharacteristics(r);
-}
-
-static int
-fv_shm_map(sqlite3_file *f, int region, int size, int extend,
-    void volatile **p)
-{
-	sqlite3_file *r = real_of(f);
-
-	return r->pMethods->xShmMap(r, region, size, extend, p);
 }
 
 static int
@@ -403,43 +330,15 @@ fv_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 	return r->pMethods->xShmLock(r, offset, n, flags);
 }
 
-static void
-fv_shm_barrier(sqlite3_file *f)
-{
-	sqlite3_file *r = real_of(f);
-
-	r->pMethods->xShmBarrier(r);
-}
-
-static int
-fv_shm_unmap(sqlite3_file *f, int delete_flag)
-{
-	sqlite3_file *r = real_of(f);
-
-	return r->pMethods->xShmUnmap(r, delete_flag);
-}
-
-static int
-fv_fetch(sqlite3_file *f, sqlite3_int64 off, int amt, void **pp)
-{
-	sqlite3_file *r = real_of(f);
-
-	return r->pMethods->xFetch(r, off, amt, pp);
-}
-
-static int
-fv_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
-{
-	sqlite3_file *r = real_of(f);
-
-	return r->pMethods->xUnfetch(r, off, p);
-}
-
+/* Faults on writes, syncs, truncation and writers' locks; the rest passes
+ * through (store_vfsshim). */
 static const sqlite3_io_methods fv_io = {
-	3, fv_close, fv_read, fv_write, fv_truncate, fv_sync, fv_file_size,
-	fv_lock, fv_unlock, fv_check_reserved, fv_file_control, fv_sector_size,
-	fv_device_characteristics, fv_shm_map, fv_shm_lock, fv_shm_barrier,
-	fv_shm_unmap, fv_fetch, fv_unfetch
+	3, store_shim_close, store_shim_read, fv_write, fv_truncate, fv_sync,
+	store_shim_file_size, fv_lock, store_shim_unlock,
+	store_shim_check_reserved, store_shim_file_control,
+	store_shim_sector_size, store_shim_device_characteristics,
+	store_shim_shm_map, fv_shm_lock, store_shim_shm_barrier,
+	store_shim_shm_unmap, store_shim_fetch, store_shim_unfetch
 };
 
 /* --------------------------------------------------------------- VFS */
@@ -453,18 +352,11 @@ fv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags,
 
 	(void)vfs;
 	memset(p, 0, sizeof(*p));
-	p->real = (sqlite3_file *)(p + 1);
 	p->kind = (flags & SQLITE_OPEN_MAIN_DB) ? FV_DB :
 	    (flags & SQLITE_OPEN_WAL) ? FV_WAL : FV_JOURNAL;
-	rc = fv.real->xOpen(fv.real, name, p->real, flags, out_flags);
-	/* Every method we offer needs the real file's (version 3). */
-	if (rc == SQLITE_OK && (p->real->pMethods == NULL ||
-	    p->real->pMethods->iVersion < 3)) {
-		if (p->real->pMethods != NULL)
-			p->real->pMethods->xClose(p->real);
-		rc = SQLITE_CANTOPEN;
-	}
-	p->base.pMethods = rc == SQLITE_OK ? &fv_io : NULL;
+	rc = store_shim_open(fv.real, name, &p->shim, sizeof(*p), flags,
+	    out_flags);
+	p->shim.base.pMethods = rc == SQLITE_OK ? &fv_io : NULL;
 	return rc;
 }
 

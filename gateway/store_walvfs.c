@@ -12,13 +12,14 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
+#include "gateway/store_vfsshim.h"
+
 /* One write call at most: the unix VFS masks a write's length to 17 bits
  * (seekAndWriteFd), so a longer one would come back short. */
 #define WAL_CHUNK (64u << 10)
 
 typedef struct {
-	sqlite3_file base;
-	sqlite3_file *real;
+	store_shim_file_t shim;	/* first: store_vfsshim's pass-throughs */
 	int wal;		/* gather writes (WAL files only) */
 	unsigned char *buf;	/* WAL_CHUNK bytes, allocated on first use */
 	size_t len;		/* bytes gathered */
@@ -36,7 +37,13 @@ static sqlite3_vfs wv_vfs;
 static sqlite3_file *
 real_of(sqlite3_file *f)
 {
-	return ((wal_file_t *)f)->real;
+	return ((wal_file_t *)f)->shim.real;
+}
+
+static int
+write_real(wal_file_t *p, const void *data, int n, sqlite3_int64 off)
+{
+	return p->shim.real->pMethods->xWrite(p->shim.real, data, n, off);
 }
 
 /* Write out what is gathered.  The buffer is emptied either way: after a
@@ -48,7 +55,7 @@ flush(wal_file_t *p)
 
 	if (p->len == 0)
 		return SQLITE_OK;
-	rc = p->real->pMethods->xWrite(p->real, p->buf, (int)p->len, p->off);
+	rc = write_real(p, p->buf, (int)p->len, p->off);
 	p->len = 0;
 	return rc;
 }
@@ -59,7 +66,7 @@ wv_close(sqlite3_file *f)
 	wal_file_t *p = (wal_file_t *)f;
 	int rc = flush(p), rc2;
 
-	rc2 = p->real->pMethods->xClose(p->real);
+	rc2 = store_shim_close(f);
 	if (p->buf != NULL) {
 		/* Page images: ciphertext, and audit entries in the clear. */
 		OPENSSL_cleanse(p->buf, WAL_CHUNK);
@@ -76,7 +83,7 @@ wv_read(sqlite3_file *f, void *out, int n, sqlite3_int64 off)
 
 	if (rc != SQLITE_OK)
 		return rc;
-	return real_of(f)->pMethods->xRead(real_of(f), out, n, off);
+	return store_shim_read(f, out, n, off);
 }
 
 static int
@@ -86,14 +93,14 @@ wv_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
 	int rc;
 
 	if (!p->wal || n <= 0)
-		return p->real->pMethods->xWrite(p->real, data, n, off);
+		return write_real(p, data, n, off);
 	if (p->len > 0 && (off != p->off + (sqlite3_int64)p->len ||
 	    p->len + (size_t)n > WAL_CHUNK) && (rc = flush(p)) != SQLITE_OK)
 		return rc;
 	if ((size_t)n > WAL_CHUNK)
-		return p->real->pMethods->xWrite(p->real, data, n, off);
+		return write_real(p, data, n, off);
 	if (p->buf == NULL && (p->buf = malloc(WAL_CHUNK)) == NULL)
-		return p->real->pMethods->xWrite(p->real, data, n, off);
+		return write_real(p, data, n, off);
 	if (p->len == 0)
 		p->off = off;
 	memcpy(p->buf + p->len, data, (size_t)n);
@@ -128,7 +135,7 @@ wv_file_size(sqlite3_file *f, sqlite3_int64 *size)
 
 	if (rc != SQLITE_OK)
 		return rc;
-	return real_of(f)->pMethods->xFileSize(real_of(f), size);
+	return store_shim_file_size(f, size);
 }
 
 static int
@@ -138,84 +145,29 @@ wv_file_control(sqlite3_file *f, int op, void *arg)
 
 	if (rc != SQLITE_OK)
 		return rc;
-	return real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
+	return store_shim_file_control(f, op, arg);
 }
 
-/* The rest touch no file contents: passed through. */
 
-static int
-wv_lock(sqlite3_file *f, int level)
-{
-	return real_of(f)->pMethods->xLock(real_of(f), level);
-}
 
-static int
-wv_unlock(sqlite3_file *f, int level)
-{
-	return real_of(f)->pMethods->xUnlock(real_of(f), level);
-}
 
-static int
-wv_check_reserved(sqlite3_file *f, int *out)
-{
-	return real_of(f)->pMethods->xCheckReservedLock(real_of(f), out);
-}
 
-static int
-wv_sector_size(sqlite3_file *f)
-{
-	return real_of(f)->pMethods->xSectorSize(real_of(f));
-}
 
-static int
-wv_device_characteristics(sqlite3_file *f)
-{
-	return real_of(f)->pMethods->xDeviceCharacteristics(real_of(f));
-}
 
-static int
-wv_shm_map(sqlite3_file *f, int region, int size, int extend,
-    void volatile **pp)
-{
-	return real_of(f)->pMethods->xShmMap(real_of(f), region, size, extend,
-	    pp);
-}
 
-static int
-wv_shm_lock(sqlite3_file *f, int offset, int n, int flags)
-{
-	return real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
-}
 
-static void
-wv_shm_barrier(sqlite3_file *f)
-{
-	real_of(f)->pMethods->xShmBarrier(real_of(f));
-}
 
-static int
-wv_shm_unmap(sqlite3_file *f, int delete_flag)
-{
-	return real_of(f)->pMethods->xShmUnmap(real_of(f), delete_flag);
-}
 
-static int
-wv_fetch(sqlite3_file *f, sqlite3_int64 off, int amt, void **pp)
-{
-	return real_of(f)->pMethods->xFetch(real_of(f), off, amt, pp);
-}
 
-static int
-wv_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
-{
-	return real_of(f)->pMethods->xUnfetch(real_of(f), off, p);
-}
 
+/* The methods that touch no file contents pass through (store_vfsshim). */
 static const sqlite3_io_methods wv_io = {
 	3, wv_close, wv_read, wv_write, wv_truncate, wv_sync, wv_file_size,
-	wv_lock, wv_unlock, wv_check_reserved, wv_file_control, wv_sector_size,
-	wv_device_characteristics, wv_shm_map, wv_shm_lock, wv_shm_barrier,
-	wv_shm_unmap, wv_fetch, wv_unfetch
+	store_shim_lock, store_shim_unlock, store_shim_check_reserved,
+	wv_file_control, store_shim_sector_size,
+	store_shim_device_characteristics, store_shim_shm_map,
+	store_shim_shm_lock, store_shim_shm_barrier, store_shim_shm_unmap,
+	store_shim_fetch, store_shim_unfetch
 };
 
 static int
@@ -227,17 +179,10 @@ wv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags,
 
 	(void)vfs;
 	memset(p, 0, sizeof(*p));
-	p->real = (sqlite3_file *)(p + 1);
 	p->wal = (flags & SQLITE_OPEN_WAL) != 0;
-	rc = wv.real->xOpen(wv.real, name, p->real, flags, out_flags);
-	/* Every method we offer needs the real file's (version 3). */
-	if (rc == SQLITE_OK && (p->real->pMethods == NULL ||
-	    p->real->pMethods->iVersion < 3)) {
-		if (p->real->pMethods != NULL)
-			p->real->pMethods->xClose(p->real);
-		rc = SQLITE_CANTOPEN;
-	}
-	p->base.pMethods = rc == SQLITE_OK ? &wv_io : NULL;
+	rc = store_shim_open(wv.real, name, &p->shim, sizeof(*p), flags,
+	    out_flags);
+	p->shim.base.pMethods = rc == SQLITE_OK ? &wv_io : NULL;
 	return rc;
 }
 
