@@ -29,7 +29,7 @@ pending_free(void *p)
 	if (pd == NULL)
 		return;
 	if (pd->body != NULL) {
-		OPENSSL_cleanse(pd->body, pd->len);
+		explicit_bzero(pd->body, pd->len);
 		free(pd->body);
 	}
 	free(pd);

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include "gateway/gateway.h"
@@ -175,7 +174,7 @@ route_get_scoped(gw_request_t *r, const char *id)
 	reqctx_audit_then_reply(r, &e, 200, body, strlen(body));
 out:
 	if (body != NULL) {
-		OPENSSL_cleanse(body, strlen(body));
+		explicit_bzero(body, strlen(body));
 		free(body);
 	}
 	policy_decision_free(d);
@@ -494,7 +493,7 @@ oom:
 	gw_reply_error(r, 503, "unavailable", "cannot queue the write");
 out:
 	if (text != NULL) {
-		OPENSSL_cleanse(text, strlen(text));
+		explicit_bzero(text, strlen(text));
 		free(text);
 	}
 	buf_free(&paths);

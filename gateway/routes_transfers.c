@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "crypto/sig.h"
 #include "gateway/gateway.h"
 #include "gateway/gen.h"
@@ -657,7 +655,7 @@ oom:
 	gw_reply_error(r, 503, "unavailable", "cannot store the transfer");
 out:
 	if (text != NULL) {
-		OPENSSL_cleanse(text, strlen(text));
+		explicit_bzero(text, strlen(text));
 		free(text);
 	}
 	buf_free(&plist);

@@ -237,7 +237,7 @@ request_free(gw_request_t *r)
 	free(r->err_message);
 	if (r->body != NULL) {
 		/* Bodies hold record values: do not leave them in freed memory. */
-		OPENSSL_cleanse(r->body, r->body_len);
+		explicit_bzero(r->body, r->body_len);
 		free(r->body);
 	}
 	free(r->path);

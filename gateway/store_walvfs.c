@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "gateway/store_vfsshim.h"
@@ -69,7 +68,7 @@ wv_close(sqlite3_file *f)
 	rc2 = store_shim_close(f);
 	if (p->buf != NULL) {
 		/* Page images: ciphertext, and audit entries in the clear. */
-		OPENSSL_cleanse(p->buf, WAL_CHUNK);
+		explicit_bzero(p->buf, WAL_CHUNK);
 		free(p->buf);
 		p->buf = NULL;
 	}
@@ -147,18 +146,6 @@ wv_file_control(sqlite3_file *f, int op, void *arg)
 		return rc;
 	return store_shim_file_control(f, op, arg);
 }
-
-
-
-
-
-
-
-
-
-
-
-
 
 /* The methods that touch no file contents pass through (store_vfsshim). */
 static const sqlite3_io_methods wv_io = {

@@ -1325,6 +1325,17 @@ child_of(const policy_t *p, int node, const char *name)
 	return -1;
 }
 
+/* As child_of, trying hint first: records list their members in schema
+ * order (the gateway prints what it stored), so the sibling after the
+ * previous match is almost always the one. */
+static int
+child_of_hint(const policy_t *p, int node, const char *name, int hint)
+{
+	if (hint >= 0 && strcmp(p->fields[hint].name, name) == 0)
+		return hint;
+	return child_of(p, node, name);
+}
+
 static cJSON *
 walk_value(eval_t *e, int node, const cJSON *v)
 {
@@ -1421,14 +1432,16 @@ walk_object(eval_t *e, int node, const cJSON *obj)
 {
 	const cJSON *m;
 	cJSON *out = NULL, *c;
-	int child;
+	int child, hint = e->p->first_child[node + 1];
 
 	cJSON_ArrayForEach(m, obj) {
-		if (m->string == NULL || (child = child_of(e->p, node, m->string)) < 0) {
+		if (m->string == NULL ||
+		    (child = child_of_hint(e->p, node, m->string, hint)) < 0) {
 			/* Not in the schema: the caller skipped validation. */
 			e->bad = 1;
 			continue;
 		}
+		hint = e->p->next_sibling[child];
 		c = walk_value(e, child, m);
 		if (c == NULL)
 			continue;
@@ -1437,7 +1450,9 @@ walk_object(eval_t *e, int node, const cJSON *obj)
 			e->oom = 1;
 			continue;
 		}
-		if (!cJSON_AddItemToObject(out, m->string, c)) {
+		/* The key is the schema's own name (static, equal to
+		 * m->string): no copy per member. */
+		if (!cJSON_AddItemToObjectCS(out, e->p->fields[child].name, c)) {
 			cJSON_Delete(c);
 			e->oom = 1;
 		}

@@ -1,7 +1,5 @@
 #include "util/json.h"
 
-#include <openssl/crypto.h>
-
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,7 +254,7 @@ json_print(const cJSON *v)
 			return NULL;
 		if (cJSON_PrintPreallocated((cJSON *)v, p, (int)cap, 0))
 			return p;
-		OPENSSL_cleanse(p, cap);
+		explicit_bzero(p, cap);
 		free(p);
 		if (cap >= ((size_t)64 << 20))
 			return NULL;
@@ -384,7 +382,7 @@ json_arena_end(void)
 	 * plaintext) and give the rest back. */
 	for (c = arena.head; c != NULL; c = next) {
 		next = c->next;
-		OPENSSL_cleanse(c->data, c->used);
+		explicit_bzero(c->data, c->used);
 		c->used = 0;
 		ARENA_POISON(c->data, c->size);
 		if (c != arena.head) {

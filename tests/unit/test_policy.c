@@ -1207,6 +1207,34 @@ check_withheld_absent(const cJSON *orig, const cJSON *filtered, const char *w)
 			fail_msg("withheld element %s is present", w);
 }
 
+/* A deep copy of v with the members of every object in reverse order. */
+static cJSON *
+reversed_copy(const cJSON *v)
+{
+	cJSON *out, *c;
+	const cJSON *m;
+
+	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+		return cJSON_Duplicate(v, 1);
+	out = cJSON_IsObject(v) ? cJSON_CreateObject() : cJSON_CreateArray();
+	assert_non_null(out);
+	cJSON_ArrayForEach(m, v) {
+		assert_non_null(c = reversed_copy(m));
+		if (cJSON_IsObject(v)) {
+			assert_non_null(c->string = strdup(m->string));
+			/* prepend: reverses the order */
+			c->next = out->child;
+			c->prev = out->child != NULL ? out->child->prev : c;
+			if (out->child != NULL)
+				out->child->prev = c;
+			out->child = c;
+		} else {
+			assert_true(cJSON_AddItemToArray(out, c));
+		}
+	}
+	return out;
+}
+
 static void
 test_properties(void **state)
 {
@@ -1264,6 +1292,26 @@ test_properties(void **state)
 		assert_true(policy_decision_allowed(d2));
 		assert_true(cJSON_Compare(policy_decision_record(d), policy_decision_record(d2), 1));
 		policy_decision_free(d2);
+		/* the order of the members does not matter (the filter tries
+		 * the schema's order first), and the filtered record does not
+		 * borrow from the input: it outlives it */
+		{
+			cJSON *rev = reversed_copy(rec);
+			char *a, *b;
+
+			assert_int_equal(policy_filter(p, &c.req, rev, &d2), 0);
+			cJSON_Delete(rev);
+			cJSON_Delete(rec);
+			rec = NULL;
+			assert_true(policy_decision_allowed(d2));
+			assert_true(cJSON_Compare(policy_decision_record(d), policy_decision_record(d2), 1));
+			assert_non_null(a = cJSON_PrintUnformatted(policy_decision_record(d2)));
+			assert_non_null(b = cJSON_PrintUnformatted(policy_decision_record(d)));
+			assert_int_equal(strlen(a), strlen(b));
+			free(a);
+			free(b);
+			policy_decision_free(d2);
+		}
 		policy_decision_free(d);
 		cJSON_Delete(rec);
 	}
