@@ -1221,7 +1221,10 @@ reversed_copy(const cJSON *v)
 	cJSON_ArrayForEach(m, v) {
 		assert_non_null(c = reversed_copy(m));
 		if (cJSON_IsObject(v)) {
-			assert_non_null(c->string = strdup(m->string));
+			/* cJSON_Duplicate copies the key of a leaf; an object or
+			 * array made above has none yet */
+			if (c->string == NULL)
+				assert_non_null(c->string = strdup(m->string));
 			/* prepend: reverses the order */
 			c->next = out->child;
 			c->prev = out->child != NULL ? out->child->prev : c;
