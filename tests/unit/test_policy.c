@@ -1226,11 +1226,7 @@ reversed_copy(const cJSON *v)
 			if (c->string == NULL)
 				assert_non_null(c->string = strdup(m->string));
 			/* prepend: reverses the order */
-			c->next = out->child;
-			c->prev = out->child != NULL ? out->child->prev : c;
-			if (out->child != NULL)
-				out->child->prev = c;
-			out->child = c;
+			assert_true(cJSON_InsertItemInArray(out, 0, c));
 		} else {
 			assert_true(cJSON_AddItemToArray(out, c));
 		}
