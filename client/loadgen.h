@@ -4,7 +4,8 @@
  * persistent easy handle with a client certificate; each sends its next
  * request as soon as its previous response arrives, for a fixed duration.
  * Keep-alive by default; with new_connection every request makes a fresh
- * connection with a full TLS handshake (no session reuse).
+ * connection with a full TLS handshake (no session reuse).  The client
+ * certificate file may hold the chain after the leaf; it is sent.
  *
  * Part of the client layer: client/ is the only folder that includes
  * curl/curl.h.
@@ -40,6 +41,9 @@ typedef struct {
 	double idle_hold_s;	/* > 0: open the connections with one request
 				   each, then hold them idle this long */
 	void (*on_idle)(void *ctx);	/* called once while connections are held */
+	double late_s;		/* a request unanswered this long after the
+				   end fails (0: 10 s); requests have no
+				   other timeout */
 } loadgen_opts_t;
 
 typedef struct {

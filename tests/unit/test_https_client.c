@@ -1,7 +1,8 @@
 /*
- * Unit tests for client/https_client: a tiny TLS server runs in-process (a
- * thread per connection on 127.0.0.1, port 0) with certificates minted here
- * through the OpenSSL API: a root, an area CA (urn:visor:test:ca), a server
+ * Unit tests for client/https_client and client/loadgen (the benchmarks'
+ * load generator): a tiny TLS server runs in-process (a thread per
+ * connection on 127.0.0.1, port 0) with certificates minted here through
+ * the OpenSSL API: a root, an area CA (urn:visor:test:ca), a server
  * certificate (urn:visor:test:gateway) and a client certificate.
  */
 #include <stdarg.h>
@@ -31,6 +32,7 @@
 
 #include "adapters/gen.h"
 #include "client/https_client.h"
+#include "client/loadgen.h"
 #include "util/fileio.h"
 
 /* --- minting ---------------------------------------------------------------- */
@@ -198,7 +200,7 @@ write_crl(const char *name, X509_CRL *crl)
 
 /* --- the test server ------------------------------------------------------ */
 
-#define MAX_CONN 64
+#define MAX_CONN 512
 
 typedef struct {
 	SSL_CTX *ctx;
@@ -374,6 +376,12 @@ conn_main(void *argp)
 	    path) == 0) {
 		status = 200;
 		extra[0] = '\0';
+		if (strcmp(path, "/silent") == 0) {
+			/* Never answer: wait for the client to give up. */
+			while (SSL_read(ssl, buf, sizeof(buf)) > 0)
+				;
+			break;
+		}
 		if (strncmp(path, "/v1/records/", 12) == 0) {
 			status = records_route(s, buf, method, path, body,
 			    &bodylen, extra, sizeof(extra));
@@ -1275,6 +1283,134 @@ test_visorctl_push_and_get(void **state)
 	server_stop(s);
 }
 
+/* --- the load generator ------------------------------------------------------ */
+
+static void
+lg_next(void *ctx, unsigned slot, uint64_t k, loadgen_req_t *out)
+{
+	(void)slot;
+	(void)k;
+	out->method = "GET";
+	out->path = ctx;
+}
+
+static void
+lg_run(server_t *s, const char *path, unsigned conns, double secs, int fresh,
+    double late, loadgen_result_t *res)
+{
+	loadgen_opts_t o;
+	char base[64], err[256];
+
+	memset(&o, 0, sizeof(o));
+	snprintf(base, sizeof(base), "https://127.0.0.1:%d", s->port);
+	o.base_url = base;
+	o.cert = p_cert;
+	o.key = p_key;
+	o.cacert = p_root;
+	o.connections = conns;
+	o.duration_s = secs;
+	o.new_connection = fresh;
+	o.next = lg_next;
+	o.ctx = (void *)path;
+	o.late_s = late;
+	if (loadgen_run(&o, res, err, sizeof(err)) != 0)
+		fail_msg("loadgen_run: %s", err);
+}
+
+/* Keep-alive: two connections carry every request; every answer counted.
+ * The server trusts only the root, so the generator must send the area CA
+ * after its certificate. */
+static void
+test_loadgen_keepalive(void **state)
+{
+	server_t *s = server_start(&server, ca.cert, root.cert, 0);
+	loadgen_result_t r;
+
+	(void)state;
+	lg_run(s, "/x", 2, 0.3, 0, 0, &r);
+	if (r.failures != 0)
+		fail_msg("failures: %s", r.first_error);
+	assert_true(r.ok > 2);
+	assert_int_equal(r.http_errors, 0);
+	assert_true(r.p50_ms > 0 && r.p50_ms <= r.p99_ms && r.p99_ms <= r.max_ms);
+	assert_true(r.rps > 0 && r.cpu_s > 0);
+	pthread_mutex_lock(&s->mu);
+	assert_int_equal(s->handshakes, 2);
+	assert_int_equal(s->requests, (int)r.ok);
+	pthread_mutex_unlock(&s->mu);
+	server_stop(s);
+}
+
+/* A new connection and a full handshake for every request. */
+static void
+test_loadgen_new_connection(void **state)
+{
+	server_t *s = server_start(&server, ca.cert, root.cert, 0);
+	loadgen_result_t r;
+
+	(void)state;
+	lg_run(s, "/x", 1, 0.1, 1, 0, &r);
+	if (r.failures != 0)
+		fail_msg("failures: %s", r.first_error);
+	assert_true(r.ok > 0);
+	pthread_mutex_lock(&s->mu);
+	assert_int_equal(s->handshakes, (int)r.ok);
+	assert_int_equal(s->requests, (int)r.ok);
+	pthread_mutex_unlock(&s->mu);
+	server_stop(s);
+}
+
+/* Answers outside 2xx are errors, not successes, and not in the latencies. */
+static void
+test_loadgen_http_errors(void **state)
+{
+	server_t *s = server_start(&server, ca.cert, root.cert, 0);
+	loadgen_result_t r;
+
+	(void)state;
+	lg_run(s, "/status/503", 2, 0.2, 0, 0, &r);
+	assert_int_equal(r.ok, 0);
+	assert_int_equal(r.failures, 0);
+	assert_true(r.http_errors > 0);
+	assert_int_equal(r.first_error_status, 503);
+	assert_true(r.p50_ms == 0 && r.p99_ms == 0);
+	server_stop(s);
+}
+
+/* Requests have no timeout of their own: one still unanswered late_s
+ * after the end fails, and the run ends instead of waiting. */
+static void
+test_loadgen_unanswered(void **state)
+{
+	server_t *s = server_start(&server, ca.cert, root.cert, 0);
+	loadgen_result_t r;
+
+	(void)state;
+	lg_run(s, "/silent", 2, 0.1, 0, 0.3, &r);
+	assert_int_equal(r.ok, 0);
+	assert_int_equal(r.failures, 2);
+	assert_non_null(strstr(r.first_error, "no answer 0.3 s after the end"));
+	assert_true(r.elapsed_s >= 0.4 && r.elapsed_s < 5);
+	server_stop(s);
+}
+
+/* A server the generator does not trust: every attempt fails. */
+static void
+test_loadgen_untrusted_server(void **state)
+{
+	server_t *s = server_start(&other_server, other_ca.cert, root.cert, 0);
+	loadgen_result_t r;
+
+	(void)state;
+	lg_run(s, "/x", 1, 0.1, 0, 0, &r);
+	assert_int_equal(r.ok, 0);
+	assert_true(r.failures > 0);
+	pthread_mutex_lock(&s->mu);
+	assert_int_equal(s->requests, 0);
+	pthread_mutex_unlock(&s->mu);
+	server_stop(s);
+}
+
 int
 main(void)
 {
@@ -1296,6 +1432,11 @@ main(void)
 		cmocka_unit_test(test_cert_uri),
 		cmocka_unit_test(test_visorctl_push_and_get),
 		cmocka_unit_test(test_default_paths),
+		cmocka_unit_test(test_loadgen_keepalive),
+		cmocka_unit_test(test_loadgen_new_connection),
+		cmocka_unit_test(test_loadgen_http_errors),
+		cmocka_unit_test(test_loadgen_unanswered),
+		cmocka_unit_test(test_loadgen_untrusted_server),
 	};
 
 	return cmocka_run_group_tests_name("https_client", tests, setup,
