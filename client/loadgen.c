@@ -17,10 +17,11 @@
 #define LAT_MAX (1u << 22)
 #define FD_MAX 65536
 /* How long after the end of the run a request may still take before it
- * counts as failed (loadgen_opts_t.late_s overrides).  Requests carry no
- * timeout of their own: libcurl's per-transfer timer costs about 5% of the
- * generator's CPU per request (measured against nginx), and the generator
- * must be the cheaper side. */
+ * counts as failed and the run ends (loadgen_opts_t.late_s overrides); each
+ * request also has libcurl's own 30 s timeout.  Without that timeout
+ * libcurl 7.88 leaves an expired timer in place that it never reports
+ * again, and the loop below would poll without sleeping (55 instead of
+ * 21 us of generator CPU per GET). */
 #define LATE_S 10.0
 
 typedef struct {
@@ -117,9 +118,18 @@ ssl_ctx_cb(CURL *e, void *sslctx, void *userp)
  * socket on a reused number starts unregistered. */
 typedef struct {
 	int ep;
-	long timeout_ms;	/* -1: none */
+	double deadline;	/* when libcurl's timer expires; < 0: none */
 	uint32_t *reg, *want;	/* FD_MAX entries each */
 } evloop_t;
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static int
 ep_set(evloop_t *l, int fd, uint32_t events)
@@ -182,17 +192,8 @@ timer_cb(CURLM *m, long timeout_ms, void *userp)
 	evloop_t *l = userp;
 
 	(void)m;
-	l->timeout_ms = timeout_ms;
+	l->deadline = timeout_ms < 0 ? -1 : now_s() + (double)timeout_ms / 1000;
 	return 0;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static double
@@ -295,6 +296,7 @@ conn_init(const loadgen_opts_t *o, conn_t *c, unsigned slot, evloop_t *l,
 	    curl_easy_setopt(c->easy, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK ||
 	    curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, discard) != CURLE_OK ||
+	    curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, 30000L) != CURLE_OK ||
 	    curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c) != CURLE_OK ||
 	    curl_easy_setopt(c->easy, CURLOPT_HTTP_VERSION,
 	    (long)CURL_HTTP_VERSION_1_1) != CURLE_OK ||
@@ -324,6 +326,8 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 	double t0, t_end, c0, lat_ms, late = o->late_s > 0 ? o->late_s : LATE_S;
 	int running = 0, msgs, stop = 0, rc = -1, held = 0, active = 0;
 	evloop_t l = { -1, -1, NULL, NULL };
+	double left_ms;
+	long wait_ms;
 	unsigned i;
 	CURLMsg *msg;
 	conn_t *c;
@@ -442,14 +446,13 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 			break;
 		if (o->idle_hold_s > 0 && (unsigned)held == o->connections)
 			break;
-		n = epoll_wait(l.ep, evs, 64, l.timeout_ms < 0 ? 100 :
-		    (int)(l.timeout_ms > 100 ? 100 : l.timeout_ms));
-		if (n < 0)
-			continue;
-		if (n == 0) {
-			curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running);
-			continue;
+		wait_ms = 100;
+		if (l.deadline >= 0) {
+			left_ms = (l.deadline - now_s()) * 1000;
+			wait_ms = left_ms <= 0 ? 0 : left_ms >= 100 ? 100 :
+			    (long)left_ms + 1;
 		}
+		n = epoll_wait(l.ep, evs, 64, (int)wait_ms);
 		for (j = 0; j < n; j++) {
 			int fd = evs[j].data.fd;
 
@@ -464,6 +467,11 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 			    (evs[j].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0),
 			    &running);
 		}
+		/* libcurl's timer when it is due, whether or not sockets were
+		 * ready: run only when epoll_wait found nothing, a due timer
+		 * (a request's timeout) waited for a quiet moment. */
+		if (l.deadline >= 0 && now_s() >= l.deadline)
+			curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
 	res->elapsed_s = now_s() - t0;
 	res->cpu_s = cpu_s() - c0;

@@ -42,8 +42,7 @@ typedef struct {
 				   each, then hold them idle this long */
 	void (*on_idle)(void *ctx);	/* called once while connections are held */
 	double late_s;		/* a request unanswered this long after the
-				   end fails (0: 10 s); requests have no
-				   other timeout */
+				   end fails and the run ends (0: 10 s) */
 } loadgen_opts_t;
 
 typedef struct {
