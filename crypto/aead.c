@@ -15,11 +15,32 @@
 /* EVP lengths are int: refuse anything that does not fit rather than wrap. */
 #define FITS_INT(n) ((n) <= (size_t)INT_MAX - 64)
 
+/* AES-256-GCM fetched once: EVP_aes_256_gcm() makes OpenSSL 3 look the
+ * algorithm up again at every init, under a lock the workers share
+ * (0.23 of the 0.94 us an open of a 1.7 KB record costs here). */
+static CRYPTO_ONCE gcm_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_CIPHER *gcm;
+
+static void
+gcm_fetch(void)
+{
+	gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static const EVP_CIPHER *
+aes_256_gcm(void)
+{
+	if (!CRYPTO_THREAD_run_once(&gcm_once, gcm_fetch))
+		return NULL;
+	return gcm;
+}
+
 int
 aead_seal(const uint8_t key[AEAD_KEY_LEN], const void *aad, size_t aadlen,
     const void *pt, size_t ptlen, buf_t *out)
 {
 	EVP_CIPHER_CTX *ctx = NULL;
+	const EVP_CIPHER *cipher;
 	uint8_t nonce[NONCE_LEN], tag[TAG_LEN], *ct = NULL;
 	size_t total;
 	int len, fin, ret = -1;
@@ -30,7 +51,8 @@ aead_seal(const uint8_t key[AEAD_KEY_LEN], const void *aad, size_t aadlen,
 	ENSURE(RAND_bytes(nonce, sizeof(nonce)) == 1, err);
 	memcpy(ct, nonce, NONCE_LEN);
 	GUARD_PTR(ctx = EVP_CIPHER_CTX_new(), err);
-	ENSURE(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1, err);
+	GUARD_PTR(cipher = aes_256_gcm(), err);
+	ENSURE(EVP_EncryptInit_ex(ctx, cipher, NULL, NULL, NULL) == 1, err);
 	ENSURE(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN,
 	    NULL) == 1, err);
 	ENSURE(EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) == 1, err);
@@ -58,6 +80,7 @@ aead_open(const uint8_t key[AEAD_KEY_LEN], const void *aad, size_t aadlen,
 {
 	const uint8_t *p = in;
 	EVP_CIPHER_CTX *ctx = NULL;
+	const EVP_CIPHER *cipher;
 	uint8_t tag[TAG_LEN], *pt = NULL;
 	size_t ptlen = 0;
 	int len = 0, fin, ret = -1;
@@ -68,7 +91,8 @@ aead_open(const uint8_t key[AEAD_KEY_LEN], const void *aad, size_t aadlen,
 	GUARD_PTR(pt = OPENSSL_malloc(ptlen + 1), err);
 	memcpy(tag, p + NONCE_LEN + ptlen, TAG_LEN);
 	GUARD_PTR(ctx = EVP_CIPHER_CTX_new(), err);
-	ENSURE(EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1, err);
+	GUARD_PTR(cipher = aes_256_gcm(), err);
+	ENSURE(EVP_DecryptInit_ex(ctx, cipher, NULL, NULL, NULL) == 1, err);
 	ENSURE(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN,
 	    NULL) == 1, err);
 	ENSURE(EVP_DecryptInit_ex(ctx, NULL, NULL, key, p) == 1, err);

@@ -3,48 +3,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "util/log.h"
+#include "crypto/sha256.h"
 
 /*
- * The hash functions return void by contract.  SHA-256 only fails in OpenSSL
- * when memory or the library itself is broken; an audit log that carried a
- * wrong hash would be worse than stopping, so that case ends the process.
+ * The hash functions return void by contract: SHA-256 fails only when
+ * libcrypto or memory is broken, and crypto/sha256 then stops the process
+ * (an audit log that carried a wrong hash would be worse).
  */
-static void
-hash_failed(void)
-{
-	log_msg(LOG_ERROR, "merkle", "SHA-256 failed in libcrypto; stopping");
-	abort();
-}
-
-/* SHA-256 fetched once: the one-shot SHA256() looks the algorithm up on
- * every call, which costs more than hashing 65 bytes. */
-static CRYPTO_ONCE sha256_once = CRYPTO_ONCE_STATIC_INIT;
-static EVP_MD *sha256_md;
-
-static void
-sha256_fetch(void)
-{
-	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-static const EVP_MD *
-sha256(void)
-{
-	if (!CRYPTO_THREAD_run_once(&sha256_once, sha256_fetch) ||
-	    sha256_md == NULL)
-		hash_failed();
-	return sha256_md;
-}
-
 static void
 digest(const void *in, size_t len, merkle_hash_t out)
 {
-	if (EVP_Digest(in, len, out, NULL, sha256(), NULL) != 1)
-		hash_failed();
+	sha256(in, len, out);
 }
 
 void
@@ -64,14 +35,14 @@ merkle_leaf_hash(const void *leaf, size_t len, merkle_hash_t out)
 		return;
 	}
 	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		hash_failed();
-	ok = EVP_DigestInit_ex2(ctx, sha256(), NULL) == 1 &&
+		sha256_failed();
+	ok = EVP_DigestInit_ex2(ctx, sha256_md(), NULL) == 1 &&
 	    EVP_DigestUpdate(ctx, &prefix, 1) == 1 &&
 	    EVP_DigestUpdate(ctx, leaf, len) == 1 &&
 	    EVP_DigestFinal_ex(ctx, out, NULL) == 1;
 	EVP_MD_CTX_free(ctx);
 	if (!ok)
-		hash_failed();
+		sha256_failed();
 }
 
 void

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "crypto/sha256.h"
 #include "util/b64.h"
 #include "util/guard.h"
 #include "util/json.h"
@@ -87,8 +88,7 @@ key_id(const char *name, size_t nlen, const uint8_t pub[ED25519_PUB_LEN],
 	buf[nlen] = '\n';
 	buf[nlen + 1] = ALG_ED25519;
 	memcpy(buf + nlen + 2, pub, ED25519_PUB_LEN);
-	if (SHA256(buf, nlen + 2 + ED25519_PUB_LEN, h) == NULL)
-		return -1;
+	sha256(buf, nlen + 2 + ED25519_PUB_LEN, h);
 	memcpy(id, h, KEY_ID_LEN);
 	return 0;
 }

@@ -91,23 +91,3 @@ err:
 	EVP_MD_CTX_free(ctx);
 	return ret;
 }
-
-void
-sig_sha256_hex(const void *data, size_t len, char out[65])
-{
-	static const char hexdig[] = "0123456789abcdef";
-	unsigned char h[SHA256_DIGEST_LENGTH];
-	size_t i;
-
-	if (SHA256(len > 0 ? data : (const void *)"", len, h) == NULL) {
-		/* Only a broken libcrypto gets here; a wrong digest in an audit
-		 * entry must never be written. */
-		log_msg(LOG_ERROR, "sig", "SHA-256 failed in libcrypto; stopping");
-		abort();
-	}
-	for (i = 0; i < sizeof(h); i++) {
-		out[2 * i] = hexdig[h[i] >> 4];
-		out[2 * i + 1] = hexdig[h[i] & 15];
-	}
-	out[64] = '\0';
-}

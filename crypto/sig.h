@@ -21,7 +21,4 @@ int sig_sign(EVP_PKEY *key, const void *data, size_t len, buf_t *out);
 int sig_verify_cert(X509 *cert, const void *data, size_t len, const char *b64,
     size_t b64len);
 
-/* SHA-256 of data as 64 lowercase hex digits plus NUL in out. */
-void sig_sha256_hex(const void *data, size_t len, char out[65]);
-
 #endif

@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "client/https_client.h"
+#include "crypto/sha256.h"
 #include "crypto/sig.h"
 #include "gateway/gen.h"
 #include "gateway/metrics.h"
@@ -418,7 +419,7 @@ peer_main(void *arg)
 			}
 			dv->pw = pw;
 			dv->t = due[i];
-			sig_sha256_hex(dv->t.payload.data, dv->t.payload.len, dv->digest);
+			sha256_hex(dv->t.payload.data, dv->t.payload.len, dv->digest);
 			if (sig_sign(g->sign_key, dv->t.payload.data, dv->t.payload.len,
 			    &dv->sig) < 0) {
 				delivery_free(dv);

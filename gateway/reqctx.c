@@ -35,21 +35,6 @@ pending_free(void *p)
 	free(pd);
 }
 
-void
-reqctx_sha256_hex(const void *data, size_t len, char out[65])
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	static const char hex[] = "0123456789abcdef";
-	size_t i;
-
-	SHA256(data, len, md);
-	for (i = 0; i < sizeof(md); i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
-}
-
 cJSON *
 reqctx_parse_stored(const store_record_t *rec)
 {

@@ -49,9 +49,6 @@ void reqctx_audit_then_error(gw_request_t *r, const audit_entry_t *e,
  * tree (caller frees with cJSON_Delete), or NULL if unreadable. */
 cJSON *reqctx_parse_stored(const store_record_t *rec);
 
-/* SHA-256 hex of data. */
-void reqctx_sha256_hex(const void *data, size_t len, char out[65]);
-
 /* Today's date (UTC) as YYYY-MM-DD. */
 void reqctx_today(char out[11]);
 

@@ -11,6 +11,7 @@
 
 #include <openssl/sha.h>
 
+#include "crypto/sha256.h"
 #include "gateway/gateway.h"
 #include "gateway/gen.h"
 #include "gateway/reqctx.h"
@@ -157,7 +158,7 @@ route_get_scoped(gw_request_t *r, const char *id)
 		gw_reply_error(r, 503, "unavailable", "out of memory");
 		goto out;
 	}
-	reqctx_sha256_hex(body, strlen(body), digest);
+	sha256_hex(body, strlen(body), digest);
 	reqctx_audit_base(r, &c, &e);
 	/* A reader of another area receives a disclosure; our own agencies
 	 * consult. */
@@ -375,7 +376,7 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 				buf_t hb = BUF_INIT;
 				buf_printf(&hb, "%s %s\n", gw_req_method(r), gw_req_path(r));
 				buf_append(&hb, body, len);
-				SHA256((const unsigned char *)hb.data, hb.len, ws->req_hash);
+				sha256(hb.data, hb.len, ws->req_hash);
 				buf_free(&hb);
 			}
 		}
@@ -452,7 +453,7 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 		gw_reply_error(r, 503, "unavailable", "out of memory");
 		goto out;
 	}
-	reqctx_sha256_hex(text, strlen(text), digest);
+	sha256_hex(text, strlen(text), digest);
 	cat = cJSON_GetObjectItemCaseSensitive(next, "category");
 	lvl = cJSON_GetObjectItemCaseSensitive(next, "level");
 	area = cJSON_GetObjectItemCaseSensitive(next, "managing_area");

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/sha256.h"
 #include "crypto/sig.h"
 #include "gateway/gateway.h"
 #include "gateway/gen.h"
@@ -202,7 +203,7 @@ route_transfers_post(gw_request_t *r)
 		goto out;
 	}
 	/* The digest of the exact bytes that will be sent (and retried). */
-	reqctx_sha256_hex(payload.data, payload.len, digest);
+	sha256_hex(payload.data, payload.len, digest);
 	e.op = "transfer-out";
 	e.result = "queued";
 	e.digest = digest;
@@ -539,7 +540,7 @@ route_peer_transfers(gw_request_t *r)
 	 * too (the request line and the error carry this request_id). */
 	log_event(LOG_INFO, "transfer-in", "request_id", gw_req_id(r),
 	    "transfer", st->transfer_id, "from", st->from_area, NULL);
-	reqctx_sha256_hex(body, len, st->digest);
+	sha256_hex(body, len, st->digest);
 	if (answer_repeat(r, st))
 		goto out;
 	e.purpose = tb.purpose;

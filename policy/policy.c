@@ -9,6 +9,7 @@
  * has to name "the" rule, the choice never depends on file order.
  */
 #include "policy/policy.h"
+#include "crypto/sha256.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -822,14 +823,7 @@ rule_cmp(const void *a, const void *b)
 static int
 hash_hex(const char *data, size_t len, char out[POLICY_HASH_HEX_LEN + 1])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
-
-	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != 32)
-		return -1;
-	for (i = 0; i < mdlen; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	sha256_hex(data, len, out);
 	return 0;
 }
 

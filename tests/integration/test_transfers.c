@@ -28,6 +28,7 @@
 #include "crypto/merkle.h"
 #include "crypto/note.h"
 #include "crypto/proof_json.h"
+#include "crypto/sha256.h"
 #include "crypto/sig.h"
 #include "crypto/tls_trust.h"
 #include "gateway/transfer_proto.h"
@@ -1332,7 +1333,7 @@ test_signatures_and_replay(void **state)
 	{
 		char digest[65];
 
-		sig_sha256_hex(body.data, body.len, digest);
+		sha256_hex(body.data, body.len, digest);
 		if (transfer_receipt_verify(first.data, first.len, trust,
 		    "urn:visor:suffolk:gateway", tid, digest, &rc, err,
 		    sizeof(err)) < 0)

@@ -12,6 +12,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "crypto/sha256.h"
 #include "crypto/sig.h"
 #include "util/b64.h"
 
@@ -242,10 +243,10 @@ test_sha256_hex(void **state)
 	char out[65];
 
 	(void)state;
-	sig_sha256_hex("abc", 3, out);
+	sha256_hex("abc", 3, out);
 	assert_string_equal(out,
 	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-	sig_sha256_hex(NULL, 0, out);
+	sha256_hex(NULL, 0, out);
 	assert_string_equal(out,
 	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
