@@ -87,8 +87,11 @@ aead_open(const uint8_t key[AEAD_KEY_LEN], const void *aad, size_t aadlen,
 
 	ENSURE(inlen >= AEAD_OVERHEAD && FITS_INT(inlen) && FITS_INT(aadlen), err);
 	ptlen = inlen - AEAD_OVERHEAD;
-	/* One spare byte so an empty plaintext still has a valid pointer. */
-	GUARD_PTR(pt = OPENSSL_malloc(ptlen + 1), err);
+	/* Decrypt straight into out's spare room: no second copy of the
+	 * plaintext.  out->len moves only once the tag has verified, and a
+	 * failure wipes what was written (below). */
+	GUARD(buf_grow(out, ptlen), err);
+	pt = (uint8_t *)out->data + out->len;
 	memcpy(tag, p + NONCE_LEN + ptlen, TAG_LEN);
 	GUARD_PTR(ctx = EVP_CIPHER_CTX_new(), err);
 	GUARD_PTR(cipher = aes_256_gcm(), err);
@@ -107,10 +110,12 @@ aead_open(const uint8_t key[AEAD_KEY_LEN], const void *aad, size_t aadlen,
 	 * released to the caller before it verifies. */
 	ENSURE(EVP_DecryptFinal_ex(ctx, pt + len, &fin) == 1, err);
 	ENSURE((size_t)len + (size_t)fin == ptlen, err);
-	GUARD(buf_append(out, pt, ptlen), err);
+	out->len += ptlen;
+	out->data[out->len] = '\0';
 	ret = 0;
 err:
 	EVP_CIPHER_CTX_free(ctx);
-	OPENSSL_clear_free(pt, pt != NULL ? ptlen + 1 : 0);
+	if (ret != 0 && pt != NULL)
+		explicit_bzero(pt, ptlen);
 	return ret;
 }

@@ -183,21 +183,26 @@ open_record(store_reader_t *r, const char *id, const void *ct, size_t n,
 {
 	char aad[STORE_MAX_ID + 24];
 	size_t aadlen;
-	buf_t pt = BUF_INIT;
-	int ret = -1;
+	buf_t *j = &out->json;
 
+	/* Opened in place: the category and level bytes, then the JSON,
+	 * moved down over them (one copy of the plaintext, not three). */
 	aadlen = store_int_record_aad(id, out->version, aad, sizeof(aad));
 	if (ct != NULL && n > 0 && n <= STORE_MAX_VALUE && aadlen != 0 &&
-	    aead_open(store_int_data_key(r->s), aad, aadlen, ct, n, &pt) == 0 &&
-	    pt.len >= 2 && buf_append(&out->json, pt.data + 2, pt.len - 2) == 0) {
-		out->category = (unsigned char)pt.data[0];
-		out->level = (unsigned char)pt.data[1];
-		ret = 0;
-	} else {
-		buf_free(&out->json);
+	    j->len == 0 &&
+	    aead_open(store_int_data_key(r->s), aad, aadlen, ct, n, j) == 0 &&
+	    j->len >= 2) {
+		out->category = (unsigned char)j->data[0];
+		out->level = (unsigned char)j->data[1];
+		memmove(j->data, j->data + 2, j->len - 2);
+		j->len -= 2;
+		/* The two bytes left past the end repeat the last two of the
+		 * JSON; buf_free wipes the whole buffer. */
+		j->data[j->len] = '\0';
+		return 0;
 	}
-	buf_free(&pt);
-	return ret;
+	buf_free(j);
+	return -1;
 }
 
 int

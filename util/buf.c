@@ -54,6 +54,12 @@ buf_reserve(buf_t *b, size_t extra)
 }
 
 int
+buf_grow(buf_t *b, size_t extra)
+{
+	return buf_reserve(b, extra);
+}
+
+int
 buf_append(buf_t *b, const void *data, size_t len)
 {
 	if (buf_reserve(b, len) < 0)

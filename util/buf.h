@@ -25,6 +25,12 @@ void buf_init(buf_t *b, size_t max);
  * or memory is short. */
 int buf_append(buf_t *b, const void *data, size_t len);
 
+/* Make room for extra more bytes (and the NUL) at once, so that a known
+ * size costs one allocation rather than a series of doublings.  The
+ * contents stay as they are.  0, or -1 if it would pass max or memory is
+ * short. */
+int buf_grow(buf_t *b, size_t extra);
+
 /* Append a C string. */
 int buf_puts(buf_t *b, const char *s);
 

@@ -127,6 +127,18 @@ test_rejections(void **state)
 	    sealed.len, &opened), -1);
 	assert_int_equal(aead_open(key1, NULL, 0, sealed.data, sealed.len,
 	    &opened), -1);
+	/* A failed open appends nothing, and the plaintext it decrypted
+	 * before the tag failed is not left in the buffer's spare room. */
+	assert_int_equal(buf_puts(&opened, "prefix:"), 0);
+	sealed.data[sealed.len - 1] ^= 0x01;
+	assert_int_equal(aead_open(key1, aad, sizeof(aad), sealed.data,
+	    sealed.len, &opened), -1);
+	sealed.data[sealed.len - 1] ^= 0x01;
+	assert_int_equal(opened.len, 7);
+	assert_string_equal(opened.data, "prefix:");
+	assert_true(opened.cap > 7 + strlen(msg));
+	assert_null(memmem(opened.data, opened.cap, "Synthetic", 9));
+	buf_reset(&opened);
 	/* every byte altered in turn: nonce, ciphertext, tag */
 	for (i = 0; i < sealed.len; i++) {
 		sealed.data[i] ^= 0x01;
