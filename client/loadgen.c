@@ -1,6 +1,7 @@
 #include "client/loadgen.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,16 +316,47 @@ conn_init(const loadgen_opts_t *o, conn_t *c, unsigned slot, evloop_t *l,
 	return 0;
 }
 
-int
-loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
-    size_t errlen)
+/* What the threads of one run share. */
+typedef struct {
+	const loadgen_opts_t *o;
+	client_id_t id;
+	unsigned nthreads;
+	pthread_barrier_t start;	/* set up: the clock starts */
+	pthread_barrier_t end;		/* every loop done: the clock stops */
+} shared_t;
+
+/* One thread's share: connection slots [first, first + n), requests k =
+ * thread, thread + nthreads, ... (so ids and the mix interleave as with
+ * one thread). */
+typedef struct {
+	shared_t *sh;
+	unsigned first, n, thread;
+	pthread_t tid;
+	uint64_t ok, http_errors, failures;
+	long first_error_status;
+	char first_error[256];
+	lat_t lat;
+	int rc;
+	char err[256];
+} part_t;
+
+static void
+part_error(part_t *p, const char *msg)
 {
+	if (p->first_error[0] == '\0')
+		snprintf(p->first_error, sizeof(p->first_error), "%s", msg);
+}
+
+static void *
+part_main(void *arg)
+{
+	part_t *p = arg;
+	const loadgen_opts_t *o = p->sh->o;
 	CURLM *m = NULL;
 	conn_t *conns = NULL;
-	lat_t lat = { NULL, 0, 0 };
-	uint64_t k = 0;
-	double t0, t_end, c0, lat_ms, late = o->late_s > 0 ? o->late_s : LATE_S;
-	int running = 0, msgs, stop = 0, rc = -1, held = 0, active = 0;
+	uint64_t k = p->thread;
+	double t_end, lat_ms, late = o->late_s > 0 ? o->late_s : LATE_S;
+	int running = 0, msgs, stop = 0, held = 0, active = 0, ready = 0;
 	evloop_t l = { -1, -1, NULL, NULL };
 	double left_ms;
 	long wait_ms;
@@ -332,53 +364,47 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 	CURLMsg *msg;
 	conn_t *c;
 	long status;
-	client_id_t id;
 
-	memset(res, 0, sizeof(*res));
-	/* Each transfer allocates and frees buffers of tens of KiB; with
-	 * glibc's defaults the heap top is given back and grown again with
-	 * brk(2) around every request (a tenth of the generator's CPU, by
-	 * perf).  Keep what it once took. */
-	mallopt(M_TRIM_THRESHOLD, 256 << 20);
-	mallopt(M_TOP_PAD, 16 << 20);
-	mallopt(M_MMAP_THRESHOLD, 4 << 20);
-	if (client_id_load(&id, o->cert, o->key) < 0) {
-		snprintf(err, errlen, "cannot read %s or %s", o->cert, o->key);
-		client_id_free(&id);
-		return -1;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    (m = curl_multi_init()) == NULL ||
-	    (conns = calloc(o->connections, sizeof(*conns))) == NULL ||
-	    (lat.lat = malloc(sizeof(double) * LAT_MAX)) == NULL ||
+	p->rc = -1;
+	if ((m = curl_multi_init()) == NULL ||
+	    (conns = calloc(p->n, sizeof(*conns))) == NULL ||
+	    (p->lat.lat = malloc(sizeof(double) * (LAT_MAX / p->sh->nthreads))) == NULL ||
 	    (l.reg = calloc(FD_MAX, sizeof(*l.reg))) == NULL ||
 	    (l.want = calloc(FD_MAX, sizeof(*l.want))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
+		snprintf(p->err, sizeof(p->err), "out of memory");
+		goto setup_done;
 	}
-	lat.cap = LAT_MAX;
+	p->lat.cap = LAT_MAX / p->sh->nthreads;
 	if ((l.ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "epoll_create1 failed");
-		goto out;
+		snprintf(p->err, sizeof(p->err), "epoll_create1 failed");
+		goto setup_done;
 	}
 	curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, sock_cb);
 	curl_multi_setopt(m, CURLMOPT_SOCKETDATA, &l);
 	curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(m, CURLMOPT_TIMERDATA, &l);
-	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->connections);
-	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)o->connections);
-	for (i = 0; i < o->connections; i++) {
-		if (conn_init(o, &conns[i], i, &l, &id) < 0 || conn_prepare(o, &conns[i], k++) < 0 ||
+	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)p->n);
+	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)p->n);
+	for (i = 0; i < p->n; i++) {
+		if (conn_init(o, &conns[i], p->first + i, &l, &p->sh->id) < 0 ||
+		    conn_prepare(o, &conns[i], k) < 0 ||
 		    curl_multi_add_handle(m, conns[i].easy) != CURLM_OK) {
-			snprintf(err, errlen, "cannot set up connection %u", i);
-			goto out;
+			snprintf(p->err, sizeof(p->err),
+			    "cannot set up connection %u", p->first + i);
+			goto setup_done;
 		}
+		k += p->sh->nthreads;
 		conns[i].busy = 1;
 		active++;
 	}
-	t0 = now_s();
-	c0 = cpu_s();
-	t_end = t0 + (o->idle_hold_s > 0 ? 3600 : o->duration_s);
+	ready = 1;
+setup_done:
+	pthread_barrier_wait(&p->sh->start);
+	if (!ready) {
+		pthread_barrier_wait(&p->sh->end);
+		goto out;
+	}
+	t_end = now_s() + (o->idle_hold_s > 0 ? 3600 : o->duration_s);
 	curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running);
 	for (;;) {
 		struct epoll_event evs[64];
@@ -390,21 +416,19 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
 			lat_ms = (now_s() - c->start) * 1000.0;
 			if (msg->data.result != CURLE_OK) {
-				res->failures++;
-				if (res->first_error[0] == '\0')
-					snprintf(res->first_error, sizeof(res->first_error),
-					    "%s", curl_easy_strerror(msg->data.result));
+				p->failures++;
+				part_error(p, curl_easy_strerror(msg->data.result));
 			} else {
 				curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
 				    &status);
 				if (status >= 200 && status < 300) {
-					res->ok++;
-					if (lat.n < lat.cap)
-						lat.lat[lat.n++] = lat_ms;
+					p->ok++;
+					if (p->lat.n < p->lat.cap)
+						p->lat.lat[p->lat.n++] = lat_ms;
 				} else {
-					res->http_errors++;
-					if (res->first_error_status == 0)
-						res->first_error_status = status;
+					p->http_errors++;
+					if (p->first_error_status == 0)
+						p->first_error_status = status;
 				}
 			}
 			curl_multi_remove_handle(m, msg->easy_handle);
@@ -419,32 +443,35 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 				stop = 1;
 				continue;
 			}
-			if (conn_prepare(o, c, k++) < 0 ||
+			if (conn_prepare(o, c, k) < 0 ||
 			    curl_multi_add_handle(m, c->easy) != CURLM_OK) {
-				res->failures++;
+				p->failures++;
 				continue;
 			}
+			k += p->sh->nthreads;
 			c->busy = 1;
 			active++;
 		}
 		if (active > 0 && now_s() >= t_end + late) {
 			/* Unanswered long after the end: failed, and the run
 			 * ends. */
-			for (i = 0; i < o->connections; i++) {
+			for (i = 0; i < p->n; i++) {
+				char msgbuf[64];
+
 				if (!conns[i].busy)
 					continue;
 				curl_multi_remove_handle(m, conns[i].easy);
 				conns[i].busy = 0;
 				active--;
-				res->failures++;
-				if (res->first_error[0] == '\0')
-					snprintf(res->first_error, sizeof(res->first_error),
-					    "no answer %.1f s after the end of the run", late);
+				p->failures++;
+				snprintf(msgbuf, sizeof(msgbuf),
+				    "no answer %.1f s after the end of the run", late);
+				part_error(p, msgbuf);
 			}
 		}
 		if (active == 0)
 			break;
-		if (o->idle_hold_s > 0 && (unsigned)held == o->connections)
+		if (o->idle_hold_s > 0 && (unsigned)held == p->n)
 			break;
 		wait_ms = 100;
 		if (l.deadline >= 0) {
@@ -473,16 +500,132 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 		if (l.deadline >= 0 && now_s() >= l.deadline)
 			curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
-	res->elapsed_s = now_s() - t0;
-	res->cpu_s = cpu_s() - c0;
+	pthread_barrier_wait(&p->sh->end);
 	if (o->idle_hold_s > 0) {
-		/* All connections sit idle in the multi handle's pool. */
+		/* All connections sit idle in the multi handle's pool (one
+		 * thread in this mode). */
 		if (o->on_idle != NULL)
 			o->on_idle(o->ctx);
 		else {
 			struct timespec ts = { (time_t)o->idle_hold_s, 0 };
 			nanosleep(&ts, NULL);
 		}
+	}
+	p->rc = 0;
+out:
+	for (i = 0; conns != NULL && i < p->n; i++) {
+		if (conns[i].easy != NULL) {
+			curl_multi_remove_handle(m, conns[i].easy);
+			curl_easy_cleanup(conns[i].easy);
+		}
+		curl_slist_free_all(conns[i].hdrs);
+	}
+	free(conns);
+	if (m != NULL)
+		curl_multi_cleanup(m);
+	if (l.ep >= 0)
+		close(l.ep);
+	free(l.reg);
+	free(l.want);
+	return NULL;
+}
+
+int
+loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
+    size_t errlen)
+{
+	shared_t sh;
+	part_t *parts = NULL;
+	lat_t lat = { NULL, 0, 0 };
+	unsigned i, nt, per, extra, first = 0, barriers = 0;
+	double t0, c0;
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	memset(&sh, 0, sizeof(sh));
+	sh.o = o;
+	nt = o->threads > 0 ? o->threads : 1;
+	/* Idle mode holds every connection for on_idle: one thread. */
+	if (o->idle_hold_s > 0)
+		nt = 1;
+	if (nt > o->connections)
+		nt = o->connections;
+	if (nt == 0) {
+		snprintf(err, errlen, "no connections");
+		return -1;
+	}
+	sh.nthreads = nt;
+	/* Each transfer allocates and frees buffers of tens of KiB; with
+	 * glibc's defaults the heap top is given back and grown again with
+	 * brk(2) around every request (a tenth of the generator's CPU, by
+	 * perf).  Keep what it once took. */
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	mallopt(M_TOP_PAD, 16 << 20);
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	if (client_id_load(&sh.id, o->cert, o->key) < 0) {
+		snprintf(err, errlen, "cannot read %s or %s", o->cert, o->key);
+		goto out;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    (parts = calloc(nt, sizeof(*parts))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (pthread_barrier_init(&sh.start, NULL, nt + 1) != 0)
+		goto out;
+	barriers = 1;
+	if (pthread_barrier_init(&sh.end, NULL, nt + 1) != 0)
+		goto out;
+	barriers = 2;
+	per = o->connections / nt;
+	extra = o->connections % nt;
+	for (i = 0; i < nt; i++) {
+		parts[i].sh = &sh;
+		parts[i].thread = i;
+		parts[i].first = first;
+		parts[i].n = per + (i < extra ? 1 : 0);
+		first += parts[i].n;
+	}
+	for (i = 0; i < nt; i++) {
+		if (pthread_create(&parts[i].tid, NULL, part_main, &parts[i]) != 0) {
+			/* The barriers count every thread, and those already
+			 * started wait at them: there is no way back. */
+			fprintf(stderr, "loadgen: cannot start thread %u\n", i);
+			abort();
+		}
+	}
+	pthread_barrier_wait(&sh.start);
+	t0 = now_s();
+	c0 = cpu_s();
+	pthread_barrier_wait(&sh.end);
+	res->elapsed_s = now_s() - t0;
+	res->cpu_s = cpu_s() - c0;
+	for (i = 0; i < nt; i++)
+		pthread_join(parts[i].tid, NULL);
+	for (i = 0; i < nt; i++) {
+		if (parts[i].rc < 0) {
+			snprintf(err, errlen, "%s", parts[i].err);
+			goto out;
+		}
+		lat.cap += parts[i].lat.n;
+	}
+	if ((lat.lat = malloc(sizeof(double) * (lat.cap ? lat.cap : 1))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < nt; i++) {
+		const part_t *p = &parts[i];
+
+		res->ok += p->ok;
+		res->http_errors += p->http_errors;
+		res->failures += p->failures;
+		if (res->first_error[0] == '\0' && p->first_error[0] != '\0')
+			memcpy(res->first_error, p->first_error,
+			    sizeof(res->first_error));
+		if (res->first_error_status == 0)
+			res->first_error_status = p->first_error_status;
+		memcpy(lat.lat + lat.n, p->lat.lat, p->lat.n * sizeof(double));
+		lat.n += p->lat.n;
 	}
 	res->rps = res->elapsed_s > 0 ? (double)res->ok / res->elapsed_s : 0;
 	if (lat.n > 0) {
@@ -493,21 +636,14 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 	}
 	rc = 0;
 out:
-	for (i = 0; conns != NULL && i < o->connections; i++) {
-		if (conns[i].easy != NULL) {
-			curl_multi_remove_handle(m, conns[i].easy);
-			curl_easy_cleanup(conns[i].easy);
-		}
-		curl_slist_free_all(conns[i].hdrs);
-	}
-	free(conns);
+	for (i = 0; parts != NULL && i < nt; i++)
+		free(parts[i].lat.lat);
+	free(parts);
 	free(lat.lat);
-	if (m != NULL)
-		curl_multi_cleanup(m);
-	if (l.ep >= 0)
-		close(l.ep);
-	free(l.reg);
-	free(l.want);
-	client_id_free(&id);
+	if (barriers > 1)
+		pthread_barrier_destroy(&sh.end);
+	if (barriers > 0)
+		pthread_barrier_destroy(&sh.start);
+	client_id_free(&sh.id);
 	return rc;
 }

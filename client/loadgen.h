@@ -43,6 +43,8 @@ typedef struct {
 	void (*on_idle)(void *ctx);	/* called once while connections are held */
 	double late_s;		/* a request unanswered this long after the
 				   end fails and the run ends (0: 10 s) */
+	unsigned threads;	/* event loops, each with its share of the
+				   connections (0: 1; idle mode: 1) */
 } loadgen_opts_t;
 
 typedef struct {

@@ -1341,6 +1341,83 @@ test_loadgen_keepalive(void **state)
 	server_stop(s);
 }
 
+/* Requests k of a run with several threads: each k once, each slot
+ * within the connections. */
+typedef struct {
+	pthread_mutex_t mu;
+	unsigned char seen[1 << 16];
+	unsigned slots_seen;	/* bit per slot */
+	int dup, bad_slot;
+} ks_t;
+
+static void
+lg_next_k(void *ctx, unsigned slot, uint64_t k, loadgen_req_t *out)
+{
+	ks_t *ks = ctx;
+
+	pthread_mutex_lock(&ks->mu);
+	if (slot >= 5)
+		ks->bad_slot = 1;
+	else
+		ks->slots_seen |= 1u << slot;
+	if (k < sizeof(ks->seen)) {
+		if (ks->seen[k])
+			ks->dup = 1;
+		ks->seen[k] = 1;
+	}
+	pthread_mutex_unlock(&ks->mu);
+	out->method = "GET";
+	out->path = "/x";
+}
+
+/* Five connections on three event loops: every connection used and kept,
+ * every request numbered once, every answer counted. */
+static void
+test_loadgen_threads(void **state)
+{
+	server_t *s = server_start(&server, ca.cert, root.cert, 0);
+	loadgen_opts_t o;
+	loadgen_result_t r;
+	char base[64], err[256];
+	ks_t *ks = calloc(1, sizeof(*ks));
+	size_t i, n = 0;
+
+	(void)state;
+	assert_non_null(ks);
+	pthread_mutex_init(&ks->mu, NULL);
+	memset(&o, 0, sizeof(o));
+	snprintf(base, sizeof(base), "https://127.0.0.1:%d", s->port);
+	o.base_url = base;
+	o.cert = p_cert;
+	o.key = p_key;
+	o.cacert = p_root;
+	o.connections = 5;
+	o.threads = 3;
+	o.duration_s = 0.3;
+	o.next = lg_next_k;
+	o.ctx = ks;
+	if (loadgen_run(&o, &r, err, sizeof(err)) != 0)
+		fail_msg("loadgen_run: %s", err);
+	if (r.failures != 0)
+		fail_msg("failures: %s", r.first_error);
+	assert_true(r.ok > 5);
+	assert_int_equal(ks->dup, 0);
+	assert_int_equal(ks->bad_slot, 0);
+	assert_int_equal(ks->slots_seen, 0x1f);
+	/* Every request that was built was sent and answered. */
+	for (i = 0; i < sizeof(ks->seen); i++)
+		n += ks->seen[i];
+	assert_int_equal(n, r.ok);
+	assert_true(r.cpu_s > 0 && r.elapsed_s >= 0.3);
+	pthread_mutex_lock(&s->mu);
+	assert_int_equal(s->handshakes, 5);
+	assert_int_equal(s->requests, (int)r.ok);
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_destroy(&ks->mu);
+	free(ks);
+	server_stop(s);
+}
+
 /* A new connection and a full handshake for every request. */
 static void
 test_loadgen_new_connection(void **state)
@@ -1433,6 +1510,7 @@ main(void)
 		cmocka_unit_test(test_visorctl_push_and_get),
 		cmocka_unit_test(test_default_paths),
 		cmocka_unit_test(test_loadgen_keepalive),
+		cmocka_unit_test(test_loadgen_threads),
 		cmocka_unit_test(test_loadgen_new_connection),
 		cmocka_unit_test(test_loadgen_http_errors),
 		cmocka_unit_test(test_loadgen_unanswered),
