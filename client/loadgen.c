@@ -59,6 +59,7 @@ client_id_load(client_id_t *id, const char *cert, const char *key)
 {
 	FILE *f;
 	X509 *x;
+	unsigned long e;
 
 	memset(id, 0, sizeof(*id));
 	if ((id->chain = sk_X509_new_null()) == NULL ||
@@ -71,9 +72,14 @@ client_id_load(client_id_t *id, const char *cert, const char *key)
 			fclose(f);
 			return -1;
 		}
-	/* The loop ends on the end of the file: not an error to keep. */
-	ERR_clear_error();
 	fclose(f);
+	/* The loop ends at the end of the file (no further PEM block);
+	 * anything else is a damaged certificate in the chain. */
+	e = ERR_peek_last_error();
+	if (e != 0 && !(ERR_GET_LIB(e) == ERR_LIB_PEM &&
+	    ERR_GET_REASON(e) == PEM_R_NO_START_LINE))
+		return -1;
+	ERR_clear_error();
 	if ((f = fopen(key, "r")) == NULL)
 		return -1;
 	id->key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
@@ -321,6 +327,8 @@ typedef struct {
 	const loadgen_opts_t *o;
 	client_id_t id;
 	unsigned nthreads;
+	int setup_failed;		/* written before the start barrier,
+					   read after it */
 	pthread_barrier_t start;	/* set up: the clock starts */
 	pthread_barrier_t end;		/* every loop done: the clock stops */
 } shared_t;
@@ -332,6 +340,7 @@ typedef struct {
 	shared_t *sh;
 	unsigned first, n, thread;
 	pthread_t tid;
+	double t_start;		/* when this thread's clock started */
 	uint64_t ok, http_errors, failures;
 	long first_error_status;
 	char first_error[256];
@@ -356,7 +365,7 @@ part_main(void *arg)
 	conn_t *conns = NULL;
 	uint64_t k = p->thread;
 	double t_end, lat_ms, late = o->late_s > 0 ? o->late_s : LATE_S;
-	int running = 0, msgs, stop = 0, held = 0, active = 0, ready = 0;
+	int running = 0, msgs, stop = 0, held = 0, active = 0, ready = 0, rc;
 	evloop_t l = { -1, -1, NULL, NULL };
 	double left_ms;
 	long wait_ms;
@@ -399,12 +408,17 @@ part_main(void *arg)
 	}
 	ready = 1;
 setup_done:
+	if (!ready)
+		p->sh->setup_failed = 1;
 	pthread_barrier_wait(&p->sh->start);
-	if (!ready) {
+	/* One thread that could not set up fails the run: the others do
+	 * not run it for nothing. */
+	if (p->sh->setup_failed) {
 		pthread_barrier_wait(&p->sh->end);
 		goto out;
 	}
-	t_end = now_s() + (o->idle_hold_s > 0 ? 3600 : o->duration_s);
+	p->t_start = now_s();
+	t_end = p->t_start + (o->idle_hold_s > 0 ? 3600 : o->duration_s);
 	curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running);
 	for (;;) {
 		struct epoll_event evs[64];
@@ -443,12 +457,15 @@ setup_done:
 				stop = 1;
 				continue;
 			}
-			if (conn_prepare(o, c, k) < 0 ||
-			    curl_multi_add_handle(m, c->easy) != CURLM_OK) {
+			/* k moves on whatever happens: next() has had it. */
+			rc = conn_prepare(o, c, k) < 0 ||
+			    curl_multi_add_handle(m, c->easy) != CURLM_OK;
+			k += p->sh->nthreads;
+			if (rc) {
 				p->failures++;
+				part_error(p, "cannot queue the next request");
 				continue;
 			}
-			k += p->sh->nthreads;
 			c->busy = 1;
 			active++;
 		}
@@ -495,8 +512,8 @@ setup_done:
 			    &running);
 		}
 		/* libcurl's timer when it is due, whether or not sockets were
-		 * ready: run only when epoll_wait found nothing, a due timer
-		 * (a request's timeout) waited for a quiet moment. */
+		 * ready (when it ran only after an epoll_wait that found
+		 * nothing, a due timer waited for a quiet moment). */
 		if (l.deadline >= 0 && now_s() >= l.deadline)
 			curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
@@ -538,7 +555,7 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 	part_t *parts = NULL;
 	lat_t lat = { NULL, 0, 0 };
 	unsigned i, nt, per, extra, first = 0, barriers = 0;
-	double t0, c0;
+	double t0, t_stop, c0;
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -571,11 +588,15 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	if (pthread_barrier_init(&sh.start, NULL, nt + 1) != 0)
+	if (pthread_barrier_init(&sh.start, NULL, nt + 1) != 0) {
+		snprintf(err, errlen, "pthread_barrier_init failed");
 		goto out;
+	}
 	barriers = 1;
-	if (pthread_barrier_init(&sh.end, NULL, nt + 1) != 0)
+	if (pthread_barrier_init(&sh.end, NULL, nt + 1) != 0) {
+		snprintf(err, errlen, "pthread_barrier_init failed");
 		goto out;
+	}
 	barriers = 2;
 	per = o->connections / nt;
 	extra = o->connections % nt;
@@ -598,10 +619,15 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 	t0 = now_s();
 	c0 = cpu_s();
 	pthread_barrier_wait(&sh.end);
-	res->elapsed_s = now_s() - t0;
+	t_stop = now_s();
 	res->cpu_s = cpu_s() - c0;
-	for (i = 0; i < nt; i++)
+	for (i = 0; i < nt; i++) {
 		pthread_join(parts[i].tid, NULL);
+		/* The run starts with the first thread's clock. */
+		if (parts[i].rc == 0 && parts[i].t_start < t0)
+			t0 = parts[i].t_start;
+	}
+	res->elapsed_s = t_stop - t0;
 	for (i = 0; i < nt; i++) {
 		if (parts[i].rc < 0) {
 			snprintf(err, errlen, "%s", parts[i].err);

@@ -44,7 +44,9 @@ typedef struct {
 	double late_s;		/* a request unanswered this long after the
 				   end fails and the run ends (0: 10 s) */
 	unsigned threads;	/* event loops, each with its share of the
-				   connections (0: 1; idle mode: 1) */
+				   connections (0: 1; idle mode: 1); next()
+				   is then called from several threads at
+				   once, each only with its own slots */
 } loadgen_opts_t;
 
 typedef struct {

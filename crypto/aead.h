@@ -19,7 +19,9 @@ int aead_seal(const uint8_t key[AEAD_KEY_LEN], const void *aad, size_t aadlen,
     const void *pt, size_t ptlen, buf_t *out);
 
 /* Append the plaintext of a sealed value to out.  -1 if it is too short, the
- * tag does not verify (wrong key, altered bytes or other associated data). */
+ * tag does not verify (wrong key, altered bytes or other associated data),
+ * with out as it was.  It decrypts into out's own memory, which may move:
+ * in must not point into out. */
 int aead_open(const uint8_t key[AEAD_KEY_LEN], const void *aad, size_t aadlen,
     const void *in, size_t inlen, buf_t *out);
 

@@ -47,6 +47,8 @@ buf_reserve(buf_t *b, size_t extra)
 		memcpy(n, b->data, b->len + 1);
 		explicit_bzero(b->data, b->cap);
 		free(b->data);
+	} else {
+		n[0] = '\0';	/* contents are always NUL-terminated */
 	}
 	b->data = n;
 	b->cap = ncap;

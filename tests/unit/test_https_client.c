@@ -1294,6 +1294,23 @@ lg_next(void *ctx, unsigned slot, uint64_t k, loadgen_req_t *out)
 	out->path = ctx;
 }
 
+/* Options for a run against s with the test's client certificate;
+ * base holds the URL. */
+static void
+lg_opts(server_t *s, loadgen_opts_t *o, char base[64], unsigned conns,
+    double secs)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(base, 64, "https://127.0.0.1:%d", s->port);
+	o->base_url = base;
+	o->cert = p_cert;
+	o->key = p_key;
+	o->cacert = p_root;
+	o->connections = conns;
+	o->duration_s = secs;
+	o->next = lg_next;
+}
+
 static void
 lg_run(server_t *s, const char *path, unsigned conns, double secs, int fresh,
     double late, loadgen_result_t *res)
@@ -1301,16 +1318,8 @@ lg_run(server_t *s, const char *path, unsigned conns, double secs, int fresh,
 	loadgen_opts_t o;
 	char base[64], err[256];
 
-	memset(&o, 0, sizeof(o));
-	snprintf(base, sizeof(base), "https://127.0.0.1:%d", s->port);
-	o.base_url = base;
-	o.cert = p_cert;
-	o.key = p_key;
-	o.cacert = p_root;
-	o.connections = conns;
-	o.duration_s = secs;
+	lg_opts(s, &o, base, conns, secs);
 	o.new_connection = fresh;
-	o.next = lg_next;
 	o.ctx = (void *)path;
 	o.late_s = late;
 	if (loadgen_run(&o, res, err, sizeof(err)) != 0)
@@ -1385,15 +1394,8 @@ test_loadgen_threads(void **state)
 	(void)state;
 	assert_non_null(ks);
 	pthread_mutex_init(&ks->mu, NULL);
-	memset(&o, 0, sizeof(o));
-	snprintf(base, sizeof(base), "https://127.0.0.1:%d", s->port);
-	o.base_url = base;
-	o.cert = p_cert;
-	o.key = p_key;
-	o.cacert = p_root;
-	o.connections = 5;
+	lg_opts(s, &o, base, 5, 0.3);
 	o.threads = 3;
-	o.duration_s = 0.3;
 	o.next = lg_next_k;
 	o.ctx = ks;
 	if (loadgen_run(&o, &r, err, sizeof(err)) != 0)
@@ -1467,6 +1469,7 @@ test_loadgen_unanswered(void **state)
 	assert_int_equal(r.ok, 0);
 	assert_int_equal(r.failures, 2);
 	assert_non_null(strstr(r.first_error, "no answer 0.3 s after the end"));
+	/* The run waited for the late limit, and no longer. */
 	assert_true(r.elapsed_s >= 0.4 && r.elapsed_s < 5);
 	server_stop(s);
 }

@@ -32,6 +32,20 @@ test_buf_limits(void **state)
 	assert_int_equal(b.len, 8);
 	buf_free(&b);
 	assert_null(b.data);
+	/* buf_grow: room at once, contents (and their NUL) unchanged, the
+	 * same maximum. */
+	buf_init(&b, 64);
+	assert_int_equal(buf_grow(&b, 40), 0);
+	assert_non_null(b.data);
+	assert_int_equal(b.len, 0);
+	assert_string_equal(b.data, "");
+	assert_true(b.cap >= 41);
+	assert_int_equal(buf_puts(&b, "abc"), 0);
+	assert_int_equal(buf_grow(&b, 61), 0);
+	assert_string_equal(b.data, "abc");
+	assert_int_equal(buf_grow(&b, 62), -1);	/* past max */
+	assert_string_equal(b.data, "abc");
+	buf_free(&b);
 }
 
 static void
