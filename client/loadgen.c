@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,7 +328,7 @@ typedef struct {
 	const loadgen_opts_t *o;
 	client_id_t id;
 	unsigned nthreads;
-	int setup_failed;		/* written before the start barrier,
+	atomic_int setup_failed;	/* set before the start barrier,
 					   read after it */
 	pthread_barrier_t start;	/* set up: the clock starts */
 	pthread_barrier_t end;		/* every loop done: the clock stops */
@@ -409,11 +410,11 @@ part_main(void *arg)
 	ready = 1;
 setup_done:
 	if (!ready)
-		p->sh->setup_failed = 1;
+		atomic_store(&p->sh->setup_failed, 1);
 	pthread_barrier_wait(&p->sh->start);
 	/* One thread that could not set up fails the run: the others do
 	 * not run it for nothing. */
-	if (p->sh->setup_failed) {
+	if (atomic_load(&p->sh->setup_failed)) {
 		pthread_barrier_wait(&p->sh->end);
 		goto out;
 	}
@@ -560,6 +561,7 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 
 	memset(res, 0, sizeof(*res));
 	memset(&sh, 0, sizeof(sh));
+	atomic_init(&sh.setup_failed, 0);
 	sh.o = o;
 	nt = o->threads > 0 ? o->threads : 1;
 	/* Idle mode holds every connection for on_idle: one thread. */
@@ -628,13 +630,18 @@ loadgen_run(const loadgen_opts_t *o, loadgen_result_t *res, char *err,
 			t0 = parts[i].t_start;
 	}
 	res->elapsed_s = t_stop - t0;
-	for (i = 0; i < nt; i++) {
-		if (parts[i].rc < 0) {
-			snprintf(err, errlen, "%s", parts[i].err);
-			goto out;
-		}
-		lat.cap += parts[i].lat.n;
+	if (atomic_load(&sh.setup_failed)) {
+		/* The thread that failed says why; the others only stood down. */
+		snprintf(err, errlen, "a load generator thread could not set up");
+		for (i = 0; i < nt; i++)
+			if (parts[i].err[0] != '\0') {
+				snprintf(err, errlen, "%s", parts[i].err);
+				break;
+			}
+		goto out;
 	}
+	for (i = 0; i < nt; i++)
+		lat.cap += parts[i].lat.n;
 	if ((lat.lat = malloc(sizeof(double) * (lat.cap ? lat.cap : 1))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
