@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,7 +217,7 @@ typedef struct {
 	char keys[256][96];	/* idempotency keys seen by /v1/records */
 	int n_keys;
 	int failed_503;		/* 503s given to records ending in 05 */
-	volatile int stop;
+	atomic_int stop;	/* read by the acceptor thread */
 } server_t;
 
 typedef struct {
@@ -422,7 +423,7 @@ accept_main(void *argp)
 
 	for (;;) {
 		fd = accept(s->fd, NULL, NULL);
-		if (fd < 0 || s->stop) {
+		if (fd < 0 || atomic_load(&s->stop)) {
 			if (fd >= 0)
 				close(fd);
 			return NULL;
@@ -490,7 +491,7 @@ server_stop(server_t *s)
 {
 	int i;
 
-	s->stop = 1;
+	atomic_store(&s->stop, 1);
 	shutdown(s->fd, SHUT_RDWR);
 	pthread_join(s->acceptor, NULL);
 	close(s->fd);
