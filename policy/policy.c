@@ -9,7 +9,6 @@
  * has to name "the" rule, the choice never depends on file order.
  */
 #include "policy/policy.h"
-#include "crypto/sha256.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -20,6 +19,7 @@
 
 #include <openssl/evp.h>
 
+#include "crypto/sha256.h"
 #include "policy/record_schema.h"
 #include "util/guard.h"
 #include "util/json.h"
