@@ -52,14 +52,18 @@ indent() {
 	sed 's/^/     /'
 }
 
-# A base port with base..base+1 and their metrics ports (+1000) free.
+# A base port with base..base+1 and their metrics ports (+1000) free, all
+# below the kernel's ephemeral range (32768-60999): a port in that range can
+# be the local end of some outgoing connection, which nothing listens on but
+# which still makes the gateway's bind fail ("cannot bind"), as a demo after
+# make test once did.
 port_in_use() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 free_base_port() {
 	local try p
 	for try in $(seq 1 100); do
-		p=$((20000 + RANDOM % 20000))
+		p=$((20000 + RANDOM % 10000))
 		if ! port_in_use "$p" && ! port_in_use $((p + 1)) &&
 		    ! port_in_use $((p + 1000)) && ! port_in_use $((p + 1001)); then
 			echo "$p"
