@@ -6,7 +6,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 
 #include "crypto/sha256.h"
 #include "util/b64.h"
@@ -80,7 +79,7 @@ static int
 key_id(const char *name, size_t nlen, const uint8_t pub[ED25519_PUB_LEN],
     uint8_t id[KEY_ID_LEN])
 {
-	uint8_t buf[MAX_NAME_LEN + 2 + ED25519_PUB_LEN], h[SHA256_DIGEST_LENGTH];
+	uint8_t buf[MAX_NAME_LEN + 2 + ED25519_PUB_LEN], h[SHA256_LEN];
 
 	if (nlen > MAX_NAME_LEN)
 		return -1;

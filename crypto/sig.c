@@ -5,11 +5,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 
 #include "util/b64.h"
 #include "util/guard.h"
-#include "util/log.h"
 
 /* DER ECDSA P-256 signatures are at most 72 bytes, Ed25519 64. */
 #define SIG_MAX 80

@@ -5,8 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/sha.h>
-
 #include "gateway/gateway.h"
 #include "gateway/gen.h"
 #include "gateway/metrics.h"

@@ -9,8 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/sha.h>
-
 #include "crypto/sha256.h"
 #include "gateway/gateway.h"
 #include "gateway/gen.h"

@@ -820,13 +820,6 @@ rule_cmp(const void *a, const void *b)
 	return strcmp(((const rule_t *)a)->id, ((const rule_t *)b)->id);
 }
 
-static int
-hash_hex(const char *data, size_t len, char out[POLICY_HASH_HEX_LEN + 1])
-{
-	sha256_hex(data, len, out);
-	return 0;
-}
-
 policy_t *
 policy_load(const char *json, size_t len, char *err, size_t errlen)
 {
@@ -874,10 +867,7 @@ policy_load(const char *json, size_t len, char *err, size_t errlen)
 		p->next_sibling[f] = p->first_child[p->fields[f].parent + 1];
 		p->first_child[p->fields[f].parent + 1] = (int)f;
 	}
-	if (hash_hex(json, len, p->hash) < 0) {
-		lerr(&l, "SHA-256 failed");
-		goto err;
-	}
+	sha256_hex(json, len, p->hash);
 	if (!cJSON_IsObject(root)) {
 		lerr(&l, "policy: not a JSON object");
 		goto err;

@@ -26,8 +26,8 @@ buf_limit(const buf_t *b)
 	return b->max ? b->max : BUF_DEFAULT_MAX;
 }
 
-static int
-buf_reserve(buf_t *b, size_t extra)
+int
+buf_grow(buf_t *b, size_t extra)
 {
 	size_t need, ncap;
 	char *n;
@@ -56,15 +56,9 @@ buf_reserve(buf_t *b, size_t extra)
 }
 
 int
-buf_grow(buf_t *b, size_t extra)
-{
-	return buf_reserve(b, extra);
-}
-
-int
 buf_append(buf_t *b, const void *data, size_t len)
 {
-	if (buf_reserve(b, len) < 0)
+	if (buf_grow(b, len) < 0)
 		return -1;
 	if (len > 0)
 		memcpy(b->data + b->len, data, len);
@@ -88,7 +82,7 @@ buf_vprintf(buf_t *b, const char *fmt, va_list ap)
 	va_copy(ap2, ap);
 	n = vsnprintf(NULL, 0, fmt, ap2);
 	va_end(ap2);
-	if (n < 0 || buf_reserve(b, (size_t)n) < 0)
+	if (n < 0 || buf_grow(b, (size_t)n) < 0)
 		return -1;
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
