@@ -640,6 +640,17 @@ expect_refused(server_t *s, https_client_t *c, const char *errpart)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* The server completed exactly this many handshakes and answered exactly
+ * this many requests. */
+static void
+expect_served(server_t *s, int handshakes, int requests)
+{
+	pthread_mutex_lock(&s->mu);
+	assert_int_equal(s->handshakes, handshakes);
+	assert_int_equal(s->requests, requests);
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* --- tests ------------------------------------------------------------------ */
 
 static void
@@ -688,10 +699,7 @@ test_request_ok_and_keepalive(void **state)
 	https_response_free(&r);
 
 	/* three requests, one connection: keep-alive */
-	pthread_mutex_lock(&s->mu);
-	assert_int_equal(s->handshakes, 1);
-	assert_int_equal(s->requests, 3);
-	pthread_mutex_unlock(&s->mu);
+	expect_served(s, 1, 3);
 	https_client_free(c);
 	server_stop(s);
 }
@@ -1295,6 +1303,13 @@ lg_next(void *ctx, unsigned slot, uint64_t k, loadgen_req_t *out)
 	out->path = ctx;
 }
 
+static void
+expect_no_failures(const loadgen_result_t *r)
+{
+	if (r->failures != 0)
+		fail_msg("failures: %s", r->first_error);
+}
+
 /* Options for a run against s with the test's client certificate;
  * base holds the URL. */
 static void
@@ -1338,16 +1353,12 @@ test_loadgen_keepalive(void **state)
 
 	(void)state;
 	lg_run(s, "/x", 2, 0.3, 0, 0, &r);
-	if (r.failures != 0)
-		fail_msg("failures: %s", r.first_error);
+	expect_no_failures(&r);
 	assert_true(r.ok > 2);
 	assert_int_equal(r.http_errors, 0);
 	assert_true(r.p50_ms > 0 && r.p50_ms <= r.p99_ms && r.p99_ms <= r.max_ms);
 	assert_true(r.rps > 0 && r.cpu_s > 0);
-	pthread_mutex_lock(&s->mu);
-	assert_int_equal(s->handshakes, 2);
-	assert_int_equal(s->requests, (int)r.ok);
-	pthread_mutex_unlock(&s->mu);
+	expect_served(s, 2, (int)r.ok);
 	server_stop(s);
 }
 
@@ -1401,8 +1412,7 @@ test_loadgen_threads(void **state)
 	o.ctx = ks;
 	if (loadgen_run(&o, &r, err, sizeof(err)) != 0)
 		fail_msg("loadgen_run: %s", err);
-	if (r.failures != 0)
-		fail_msg("failures: %s", r.first_error);
+	expect_no_failures(&r);
 	assert_true(r.ok > 5);
 	assert_int_equal(ks->dup, 0);
 	assert_int_equal(ks->bad_slot, 0);
@@ -1412,10 +1422,7 @@ test_loadgen_threads(void **state)
 		n += ks->seen[i];
 	assert_int_equal(n, r.ok);
 	assert_true(r.cpu_s > 0 && r.elapsed_s >= 0.3);
-	pthread_mutex_lock(&s->mu);
-	assert_int_equal(s->handshakes, 5);
-	assert_int_equal(s->requests, (int)r.ok);
-	pthread_mutex_unlock(&s->mu);
+	expect_served(s, 5, (int)r.ok);
 	pthread_mutex_destroy(&ks->mu);
 	free(ks);
 	server_stop(s);
@@ -1430,13 +1437,9 @@ test_loadgen_new_connection(void **state)
 
 	(void)state;
 	lg_run(s, "/x", 1, 0.1, 1, 0, &r);
-	if (r.failures != 0)
-		fail_msg("failures: %s", r.first_error);
+	expect_no_failures(&r);
 	assert_true(r.ok > 0);
-	pthread_mutex_lock(&s->mu);
-	assert_int_equal(s->handshakes, (int)r.ok);
-	assert_int_equal(s->requests, (int)r.ok);
-	pthread_mutex_unlock(&s->mu);
+	expect_served(s, (int)r.ok, (int)r.ok);
 	server_stop(s);
 }
 
