@@ -436,7 +436,9 @@ setup_done:
 			} else {
 				curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
 				    &status);
-				if (status >= 200 && status < 300) {
+				if (o->expect_status != 0 ?
+				    status == o->expect_status :
+				    status >= 200 && status < 300) {
 					p->ok++;
 					if (p->lat.n < p->lat.cap)
 						p->lat.lat[p->lat.n++] = lat_ms;

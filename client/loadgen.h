@@ -47,10 +47,13 @@ typedef struct {
 				   connections (0: 1; idle mode: 1); next()
 				   is then called from several threads at
 				   once, each only with its own slots */
+	long expect_status;	/* 0: any 2xx answer is served; else only
+				   this status is, and every other one is
+				   an HTTP error */
 } loadgen_opts_t;
 
 typedef struct {
-	uint64_t ok;		/* 2xx */
+	uint64_t ok;		/* 2xx, or expect_status */
 	uint64_t http_errors;	/* other statuses */
 	uint64_t failures;	/* transport errors */
 	double elapsed_s;

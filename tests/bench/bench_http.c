@@ -4,14 +4,17 @@
  * and visor-gw in the same run.
  *
  *   bench_http --name NAME --url URL --cert C --key K --cacert R
- *              --mode static|get|put|patch|transfer|mix|idle [--path P]
+ *              --mode static|get|absent|put|patch|transfer|mix|idle [--path P]
  *              [--mix get=N,put=N,patch=N,transfer=N] [--connections N]
  *              [--duration S] [--ids N] [--new-connection] [--pid PID]
  *              [--threads N]
  *   bench_http --print-record      (the 2 KB synthetic record, for nginx)
  *
  * static: GET --path; get: GET /v1/records/BENCH-xxxxxx (policy-filtered,
- * audited); put: PUT /v1/records/BENCH-xxxxxx with a 2 KB record (durable,
+ * audited); absent: GET /v1/records/ABSENT-xxxxxx, ids no store holds, so
+ * each answer is a 404 whose consult entry is durable first: the audited
+ * path without the record's read, filter and print (only 404 counts as
+ * served); put: PUT /v1/records/BENCH-xxxxxx with a 2 KB record (durable,
  * audited); patch: PATCH the same records with a small merge patch
  * (application/merge-patch+json: the write policy on the touched fields, a
  * new version, an alter entry); transfer: POST /v1/transfers of those
@@ -69,7 +72,7 @@ static const char record_template[] =
     "\"vehicles\":[{\"vrm\":\"AB12CDE\",\"make\":\"Ford\",\"colour\":\"blue\"}],"
     "\"financial\":[\"no concerns recorded\"]}";
 
-enum { K_GET, K_PUT, K_PATCH, K_TRANSFER, K_STATIC, K_N };
+enum { K_GET, K_PUT, K_PATCH, K_TRANSFER, K_STATIC, K_ABSENT, K_N };
 
 typedef struct {
 	const char *mode, *path;
@@ -116,6 +119,8 @@ kind_of(const ctx_t *c, uint64_t k)
 		return K_PATCH;
 	if (strcmp(c->mode, "transfer") == 0)
 		return K_TRANSFER;
+	if (strcmp(c->mode, "absent") == 0)
+		return K_ABSENT;
 	if (strcmp(c->mode, "mix") != 0)
 		return K_STATIC;
 	pos = (unsigned)((k * 37) % c->weight_sum);
@@ -188,6 +193,13 @@ next_req(void *arg, unsigned slot, uint64_t k, loadgen_req_t *r)
 
 	snprintf(id, sizeof(id), "BENCH-%06u", (unsigned)(k % c->ids));
 	switch (kind_of(c, k)) {
+	case K_ABSENT:
+		snprintf(c->paths[slot], sizeof(c->paths[slot]),
+		    "/v1/records/ABSENT-%06u", (unsigned)(k % c->ids));
+		r->method = "GET";
+		r->path = c->paths[slot];
+		r->headers = get_headers;
+		break;
 	case K_GET:
 		snprintf(c->paths[slot], sizeof(c->paths[slot]), "/v1/records/%s", id);
 		r->method = "GET";
@@ -385,6 +397,8 @@ main(int argc, char **argv)
 		return 1;
 	o.next = next_req;
 	o.ctx = &c;
+	if (strcmp(c.mode, "absent") == 0)
+		o.expect_status = 404;
 	if (strcmp(c.mode, "idle") == 0) {
 		o.idle_hold_s = 1;
 		o.on_idle = on_idle;

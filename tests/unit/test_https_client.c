@@ -1460,6 +1460,36 @@ test_loadgen_http_errors(void **state)
 	server_stop(s);
 }
 
+/* With expect_status, that status alone is served: the benchmark of
+ * absent records counts its 404s, and a 200 there would be an error. */
+static void
+test_loadgen_expected_status(void **state)
+{
+	server_t *s = server_start(&server, ca.cert, root.cert, 0);
+	loadgen_opts_t o;
+	loadgen_result_t r;
+	char base[64], err[256];
+
+	(void)state;
+	lg_opts(s, &o, base, 2, 0.2);
+	o.expect_status = 503;
+	o.ctx = (void *)"/status/503";
+	if (loadgen_run(&o, &r, err, sizeof(err)) != 0)
+		fail_msg("loadgen_run: %s", err);
+	expect_no_failures(&r);
+	assert_true(r.ok > 0);
+	assert_int_equal(r.http_errors, 0);
+	assert_true(r.p50_ms > 0);
+	o.ctx = (void *)"/x";
+	if (loadgen_run(&o, &r, err, sizeof(err)) != 0)
+		fail_msg("loadgen_run: %s", err);
+	expect_no_failures(&r);
+	assert_int_equal(r.ok, 0);
+	assert_true(r.http_errors > 0);
+	assert_int_equal(r.first_error_status, 200);
+	server_stop(s);
+}
+
 /* Requests have no timeout of their own: one still unanswered late_s
  * after the end fails, and the run ends instead of waiting. */
 static void
@@ -1520,6 +1550,7 @@ main(void)
 		cmocka_unit_test(test_loadgen_threads),
 		cmocka_unit_test(test_loadgen_new_connection),
 		cmocka_unit_test(test_loadgen_http_errors),
+		cmocka_unit_test(test_loadgen_expected_status),
 		cmocka_unit_test(test_loadgen_unanswered),
 		cmocka_unit_test(test_loadgen_untrusted_server),
 	};
