@@ -190,9 +190,9 @@ static void
 submit_pending(gw_request_t *r, const audit_entry_t *e, pending_t *pd)
 {
 	store_job_t *job;
+	int ok;
 
-	gw_req_mark_audited(r);	int ok;
-
+	gw_req_mark_audited(r);
 	/* Copy the entry into the job before the request's state is
 	 * replaced: e may point into the state the route set (the transfer
 	 * routes' record id and digest), which gw_req_set_state frees. */
