@@ -532,3 +532,19 @@ config_peer(const config_t *c, const char *area)
 			return &c->peers[i];
 	return NULL;
 }
+
+int
+config_peers_equal(const config_t *a, const config_t *b)
+{
+	const config_peer_t *q;
+	size_t i;
+
+	if (a->n_peers != b->n_peers)
+		return 0;
+	/* Areas are unique within a configuration (config_load). */
+	for (i = 0; i < a->n_peers; i++)
+		if ((q = config_peer(b, a->peers[i].area)) == NULL ||
+		    strcmp(q->url, a->peers[i].url) != 0)
+			return 0;
+	return 1;
+}

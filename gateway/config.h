@@ -85,4 +85,7 @@ size_t config_clearances_for(const config_t *c, const char *uri,
 /* The peer of that area, or NULL. */
 const config_peer_t *config_peer(const config_t *c, const char *area);
 
+/* 1 if a and b name the same peers (areas and URLs, in any order). */
+int config_peers_equal(const config_t *a, const config_t *b);
+
 #endif

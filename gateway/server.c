@@ -1111,13 +1111,16 @@ sighup_cb(evutil_socket_t fd, short what, void *arg)
 		audit_config_event(s, "refused", "reload-invalid");
 		return;
 	}
+	/* The delivery threads are one per peer, made at start (outbox.c):
+	 * a peer added by a reload would take transfers no thread sends. */
 	if (strcmp(g->cfg->area, s->gw.cfg->area) != 0 ||
 	    strcmp(g->cfg->data_dir, s->gw.cfg->data_dir) != 0 ||
 	    strcmp(g->cfg->user, s->gw.cfg->user) != 0 ||
-	    strcmp(g->cfg->group, s->gw.cfg->group) != 0) {
+	    strcmp(g->cfg->group, s->gw.cfg->group) != 0 ||
+	    !config_peers_equal(g->cfg, s->gw.cfg)) {
 		log_event(LOG_ERROR, "reload-refused", "error",
-		    "area, data_dir, user and group cannot change without a "
-		    "restart", NULL);
+		    "area, data_dir, user, group and peers cannot change "
+		    "without a restart", NULL);
 		gw_gen_unref(g);
 		audit_config_event(s, "refused", "reload-invalid");
 		return;

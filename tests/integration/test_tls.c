@@ -771,6 +771,51 @@ test_hup_broken_config_keeps_old(void **state)
 	assert_int_equal(audit_count("config", "ok"), ok0 + 1);
 }
 
+/* Peers are read once, at start (one delivery thread each): a reload
+ * that adds one, or moves one, is refused, so that no transfer is taken
+ * for a peer nothing would deliver to. */
+static void
+test_hup_peer_change_refused(void **state)
+{
+	char cfgpath[600], *old, *text;
+	const char *moves[] = { "add", "move" };
+	cJSON *j, *peers, *p;
+	size_t i;
+
+	(void)state;
+	snprintf(cfgpath, sizeof(cfgpath), "%s", gwt_path(&fx.env,
+	    "norfolk/gateway.json"));
+	assert_int_equal(file_read_all(cfgpath, 1 << 20, &old, &(size_t){0}), 0);
+	for (i = 0; i < 2; i++) {
+		j = cJSON_Parse(old);
+		assert_non_null(j);
+		peers = cJSON_GetObjectItemCaseSensitive(j, "peers");
+		assert_true(cJSON_IsArray(peers) && cJSON_GetArraySize(peers) > 0);
+		if (strcmp(moves[i], "add") == 0) {
+			p = cJSON_CreateObject();
+			cJSON_AddStringToObject(p, "area", "cambs");
+			cJSON_AddStringToObject(p, "url", "https://127.0.0.1:9");
+			cJSON_AddItemToArray(peers, p);
+		} else {
+			p = cJSON_GetArrayItem(peers, 0);
+			cJSON_ReplaceItemInObjectCaseSensitive(p, "url",
+			    cJSON_CreateString("https://127.0.0.1:9"));
+		}
+		text = cJSON_Print(j);
+		cJSON_Delete(j);
+		assert_int_equal(file_write_atomic(cfgpath, text, strlen(text),
+		    0644), 0);
+		free(text);
+		assert_int_equal(gwt_gw_hup(&fx.gw), 1);
+		assert_int_equal(gwt_log_wait(&fx.gw, "peers cannot change", 2000), 1);
+		assert_true(gwt_gw_alive(&fx.gw));
+		assert_int_equal(health_status("norfolk", "agency-police"), 200);
+	}
+	assert_int_equal(file_write_atomic(cfgpath, old, strlen(old), 0644), 0);
+	free(old);
+	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
+}
+
 static void
 test_hup_broken_policy_keeps_old(void **state)
 {
@@ -1065,6 +1110,7 @@ main(void)
 		cmocka_unit_test(test_revoked_after_hup),
 		cmocka_unit_test(test_no_session_resumption),
 		cmocka_unit_test(test_hup_broken_config_keeps_old),
+		cmocka_unit_test(test_hup_peer_change_refused),
 		cmocka_unit_test(test_hup_broken_policy_keeps_old),
 		cmocka_unit_test(test_check_config),
 		cmocka_unit_test(test_auth_fail_entries),
