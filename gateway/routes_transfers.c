@@ -113,6 +113,13 @@ route_transfers_post(gw_request_t *r)
 		    "purpose must be a SPEC purpose and justification 1-512 bytes on one line");
 		goto out;
 	}
+	/* An area name first: the error below echoes it, and a long one
+	 * escaped into the answer could outgrow the error body. */
+	if (!identity_valid_label(to, strlen(to))) {
+		gw_reply_error(r, 400, "bad-transfer",
+		    "to_area must be an area name ([a-z0-9-]{1,32})");
+		goto out;
+	}
 	if (config_peer(gen->cfg, to) == NULL) {
 		gw_reply_error(r, 400, "unknown-peer", "no configured peer gateway for area %s", to);
 		goto out;
@@ -142,6 +149,9 @@ route_transfers_post(gw_request_t *r)
 		e.record = rid;
 		e.result = "denied";
 		e.reason = "initiate-transfer-denied";
+		/* The decision was on the body's purpose, not the header's. */
+		e.purpose = purpose;
+		e.justification = just;
 		e.rules = policy_decision_rules(di, &e.n_rules);
 		reqctx_audit_then_error(r, &e, 403, "policy-denied",
 		    policy_decision_reason(di));

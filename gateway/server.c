@@ -304,7 +304,9 @@ reply_error_now(gw_request_t *r, int status, const char *code, const char *msg)
 {
 	buf_t body;
 
-	buf_init(&body, 8192);
+	/* Room for the message (at most 4 KiB, gw_reply_error) with every
+	 * byte escaped as \u00XX: a body cut short would not be JSON. */
+	buf_init(&body, 6 * 4096 + 1024);
 	buf_puts(&body, "{\"error\":{\"code\":");
 	json_append_string(&body, code);
 	buf_puts(&body, ",\"message\":");

@@ -612,6 +612,41 @@ test_delivered_with_receipts(void **state)
 		    403);
 		assert_int_equal(start_transfer(&pol, "NFK-IT-0001", "nowhere", t2),
 		    400);
+		/* The body's purpose decides, and the deny entry names it
+		 * (checked in the log below), whatever the header says. */
+		{
+			const char *b = "{\"record_id\":\"NFK-IT-0001\",\"to_area\":"
+			    "\"suffolk\",\"purpose\":\"offender-move\","
+			    "\"justification\":\"housing tries a move\"}";
+			buf_t o = BUF_INIT;
+
+			assert_int_equal(tcl_call(&hou, "POST", "/v1/transfers",
+			    read_hdrs, b, strlen(b), &o), 403);
+			buf_free(&o);
+		}
+		/* An area that is no name: refused with an answer that is
+		 * still JSON (its escaped form would outgrow the error body). */
+		{
+			buf_t b = BUF_INIT, o = BUF_INIT;
+			cJSON *j;
+			int k;
+
+			buf_puts(&b, "{\"record_id\":\"NFK-IT-0001\",\"to_area\":\"");
+			for (k = 0; k < 1400; k++)
+				buf_puts(&b, "\\u0001");
+			buf_puts(&b, "\",\"purpose\":\"offender-move\","
+			    "\"justification\":\"x\"}");
+			assert_int_equal(tcl_call(&pol, "POST", "/v1/transfers",
+			    move_hdrs, b.data, b.len, &o), 400);
+			j = json_parse_strict(o.data, o.len, 4, err, sizeof(err));
+			if (j == NULL)
+				fail_msg("error body is not JSON: %s", err);
+			assert_string_equal(json_get_str(cJSON_GetObjectItemCaseSensitive(j,
+			    "error"), "code"), "bad-transfer");
+			cJSON_Delete(j);
+			buf_free(&b);
+			buf_free(&o);
+		}
 		assert_int_equal(start_transfer(&pol, "NFK-IT-9999", "suffolk", t2),
 		    404);
 		tcl_close(&hou);
@@ -636,6 +671,20 @@ test_delivered_with_receipts(void **state)
 	assert_true(json_array_has(cJSON_GetObjectItemCaseSensitive(e_out,
 	    "withheld"), "health"));
 	assert_string_equal(json_get_str(e_rcpt, "result"), "ok");
+	{
+		const cJSON *dn = NULL;
+		const char *rs;
+		size_t k;
+
+		for (k = ln.n; k-- > 0 && dn == NULL;)
+			if ((rs = json_get_str(ln.leaves[k], "reason")) != NULL &&
+			    strcmp(rs, "initiate-transfer-denied") == 0)
+				dn = ln.leaves[k];
+		assert_non_null(dn);
+		assert_string_equal(json_get_str(dn, "purpose"), "offender-move");
+		assert_string_equal(json_get_str(dn, "justification"),
+		    "housing tries a move");
+	}
 	trust = trust_for(&f->env, areas, 2);
 	wtext = cJSON_PrintUnformatted(w);
 	if (transfer_receipt_verify(wtext, strlen(wtext), trust,
