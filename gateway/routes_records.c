@@ -372,8 +372,18 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 			{
 				/* The key covers method, path and body. */
 				buf_t hb = BUF_INIT;
-				buf_printf(&hb, "%s %s\n", gw_req_method(r), gw_req_path(r));
-				buf_append(&hb, body, len);
+
+				/* A hash of part of it would let another body
+				 * replay this key's answer. */
+				if (buf_printf(&hb, "%s %s\n", gw_req_method(r),
+				    gw_req_path(r)) < 0 ||
+				    buf_append(&hb, body, len) < 0) {
+					buf_free(&hb);
+					free(ws);
+					gw_reply_error(r, 503, "unavailable",
+					    "out of memory");
+					return;
+				}
 				sha256(hb.data, hb.len, ws->req_hash);
 				buf_free(&hb);
 			}

@@ -244,7 +244,6 @@ route_transfer_get(gw_request_t *r, const char *id)
 {
 	const identity_t *me = gw_req_identity(r);
 	store_transfer_t t;
-	buf_t out = BUF_INIT;
 	cJSON *o = NULL, *w;
 	char *s = NULL, err[128];
 	int rc;
@@ -313,7 +312,6 @@ oom:
 out:
 	free(s);
 	cJSON_Delete(o);
-	buf_free(&out);
 	buf_free(&t.payload);
 	buf_free(&t.receipt);
 }

@@ -605,10 +605,11 @@ bev_cb(struct event_base *base, void *arg)
 		return NULL;
 	}
 	gw_gen_unref(g);
+	/* With BEV_OPT_CLOSE_ON_FREE, libevent 2.1.12 frees ssl itself when
+	 * this fails: freeing it here too would be a double free. */
 	bev = bufferevent_openssl_socket_new(base, -1, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
-		SSL_free(ssl);
 		free(c);
 		return NULL;
 	}
@@ -669,7 +670,9 @@ gen_cb(struct evhttp_request *req, void *arg)
 	int one = 1;
 
 	if (tc == NULL || tc->verified != 1) {
-		/* Cannot happen: the handshake refuses unverified peers. */
+		/* The handshake refuses unverified peers; this is a
+		 * connection without TLS, which evhttp makes itself when
+		 * bev_cb could not make one (out of memory). */
 		evhttp_send_error(req, 403, "Forbidden");
 		return;
 	}
@@ -1310,6 +1313,33 @@ fail:
 	return NULL;
 }
 
+static void
+join_workers(server_t *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->n_workers; i++)
+		if (s->workers[i].started) {
+			pthread_join(s->workers[i].thread, NULL);
+			s->workers[i].started = 0;
+		}
+}
+
+/* A start that failed half-way: the workers already running must stop
+ * before server_free frees what they use. */
+static int
+start_failed(server_t *s, const char *what)
+{
+	unsigned i;
+
+	log_event(LOG_ERROR, "start-failed", "error", what, NULL);
+	for (i = 0; i < s->n_workers; i++)
+		if (s->workers[i].started)
+			event_active(s->workers[i].stop_ev, EV_READ, 0);
+	join_workers(s);
+	return -1;
+}
+
 int
 server_run(server_t *s)
 {
@@ -1318,27 +1348,17 @@ server_run(server_t *s)
 
 	for (i = 0; i < s->n_workers; i++) {
 		if (pthread_create(&s->workers[i].thread, NULL, worker_main,
-		    &s->workers[i]) != 0) {
-			log_event(LOG_ERROR, "start-failed", "error",
-			    "cannot start worker thread", NULL);
-			return -1;
-		}
+		    &s->workers[i]) != 0)
+			return start_failed(s, "cannot start worker thread");
 		s->workers[i].started = 1;
 	}
-	if (outbox_start(s->gw.outbox) < 0) {
-		log_event(LOG_ERROR, "start-failed", "error",
-		    "cannot start the delivery workers", NULL);
-		return -1;
-	}
+	if (outbox_start(s->gw.outbox) < 0)
+		return start_failed(s, "cannot start the delivery workers");
 	snprintf(port, sizeof(port), "%d", s->gw.cfg->listen_port);
 	log_event(LOG_INFO, "listening", "area", s->gw.cfg->area, "host",
 	    s->gw.cfg->listen_host, "port", port, NULL);
 	event_base_dispatch(s->main_base);
-	for (i = 0; i < s->n_workers; i++)
-		if (s->workers[i].started) {
-			pthread_join(s->workers[i].thread, NULL);
-			s->workers[i].started = 0;
-		}
+	join_workers(s);
 	log_event(LOG_INFO, "stopped", NULL);
 	return 0;
 }
