@@ -244,13 +244,18 @@ route_transfer_get(gw_request_t *r, const char *id)
 {
 	const identity_t *me = gw_req_identity(r);
 	store_transfer_t t;
+	reqctx_t c;
 	cJSON *o = NULL, *w;
 	char *s = NULL, err[128];
 	int rc;
 
 	memset(&t, 0, sizeof(t));
-	if (me->kind != IDENTITY_AGENCY ||
-	    strcmp(me->area, gw_req_gateway(r)->cfg->area) != 0) {
+	/* A transfer call (SPEC section 5): the actor and the purpose are
+	 * required, and go into the consult entry below.  The op is only
+	 * for the policy request, which a status read does not make. */
+	if (reqctx_begin(r, &c, POLICY_OP_READ, 0) < 0)
+		return;
+	if (strcmp(me->area, gw_req_gateway(r)->cfg->area) != 0) {
 		gw_reply_error(r, 403, "forbidden",
 		    "transfers are visible to the initiating area's agencies");
 		return;
@@ -297,7 +302,7 @@ route_transfer_get(gw_request_t *r, const char *id)
 		audit_entry_t e;
 		static const char *const fields[] = { "transfer-status" };
 
-		reqctx_audit_base(r, NULL, &e);
+		reqctx_audit_base(r, &c, &e);
 		e.op = "consult";
 		e.record = t.record_id;
 		e.transfer = t.transfer_id;

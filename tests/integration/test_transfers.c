@@ -685,6 +685,31 @@ test_delivered_with_receipts(void **state)
 		assert_string_equal(json_get_str(dn, "justification"),
 		    "housing tries a move");
 	}
+	/* Following the transfer is a transfer call: without the actor it
+	 * is refused; with it, the consult entry names person and purpose. */
+	{
+		static const char *const no_actor[] = {
+		    "X-Visor-Purpose: offender-move", NULL };
+		char p2[128];
+		const cJSON *cs = NULL, *who;
+		const char *fs;
+		size_t k;
+
+		snprintf(p2, sizeof(p2), "/v1/transfers/%s", tid);
+		assert_int_equal(tcl_call(&pol, "GET", p2, no_actor, NULL, 0,
+		    &out), 400);
+		buf_reset(&out);
+		for (k = ln.n; k-- > 0 && cs == NULL;)
+			if ((fs = json_get_str(ln.leaves[k], "op")) != NULL &&
+			    strcmp(fs, "consult") == 0 &&
+			    (fs = json_get_str(ln.leaves[k], "transfer")) != NULL &&
+			    strcmp(fs, tid) == 0)
+				cs = ln.leaves[k];
+		assert_non_null(cs);
+		who = cJSON_GetObjectItemCaseSensitive(cs, "actor");
+		assert_string_equal(json_get_str(who, "person"), "T100");
+		assert_string_equal(json_get_str(cs, "purpose"), "offender-move");
+	}
 	trust = trust_for(&f->env, areas, 2);
 	wtext = cJSON_PrintUnformatted(w);
 	if (transfer_receipt_verify(wtext, strlen(wtext), trust,
