@@ -190,8 +190,11 @@ void store_submit(store_t *s, store_job_t *j, store_done_fn done, void *arg);
 
 /* ---- reads ---- */
 
-/* A read-only connection for one thread at a time.  Free every reader
- * before store_close.  NULL with err. */
+/* A read-only connection for one thread at a time.  NULL with err.  No
+ * reader may be used after store_close; freeing one after it is safe
+ * (store_reader_free touches only the reader's own connection, on the
+ * default VFS), which server_free relies on: the workers, and so their
+ * readers, go after the store has drained. */
 store_reader_t *store_reader_new(store_t *s, char *err, size_t errlen);
 void store_reader_free(store_reader_t *r);
 
