@@ -316,6 +316,9 @@ reply_error_now(gw_request_t *r, int status, const char *code, const char *msg)
 	buf_puts(&body, "}}");
 	log_event(LOG_INFO, "request-error", "request_id", r->id, "code", code,
 	    "message", msg, NULL);
+	/* A route may have named the record's version before its audit
+	 * entry failed: an error serves no version. */
+	evhttp_remove_header(evhttp_request_get_output_headers(r->req), "ETag");
 	gw_reply(r, status, "application/json", body.data, body.len);
 	buf_free(&body);
 }

@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -217,6 +218,9 @@ client_for(const gwt_gw_t *gw, const char *cert)
 	return clients[free_slot].c;
 }
 
+/* The header lines of the last answer http() got. */
+static buf_t last_headers = BUF_INIT;
+
 static long
 http(const gwt_gw_t *gw, const char *cert, const char *method,
     const char *path, const char *const *h, const char *body, buf_t *out)
@@ -231,6 +235,9 @@ http(const gwt_gw_t *gw, const char *cert, const char *method,
 	    body ? strlen(body) : 0, &r, err, sizeof(err)) < 0)
 		fail_msg("%s %s: %s", method, path, err);
 	st = r.status;
+	buf_reset(&last_headers);
+	if (r.headers.len > 0)
+		buf_append(&last_headers, r.headers.data, r.headers.len);
 	if (out != NULL) {
 		buf_reset(out);
 		if (r.body.len > 0)
@@ -247,7 +254,8 @@ stop_gw(gwt_gw_t *gw)
 	return gwt_gw_stop(gw);
 }
 
-/* A 503 with the SPEC error body. */
+/* A 503 with the SPEC error body, naming no record version (nothing
+ * was served). */
 static void
 assert_503(long st, const buf_t *out, const char *what)
 {
@@ -257,6 +265,10 @@ assert_503(long st, const buf_t *out, const char *what)
 	if (st != 503)
 		fail_msg("%s: %ld, wanted 503: %s", what, st,
 		    out->data ? out->data : "");
+	if (last_headers.data != NULL &&
+	    (strncasecmp(last_headers.data, "etag:", 5) == 0 ||
+	    strcasestr(last_headers.data, "\netag:") != NULL))
+		fail_msg("%s: a 503 carries an ETag", what);
 	j = json_parse_strict(out->data, out->len, 8, err, sizeof(err));
 	assert_non_null(j);
 	e = cJSON_GetObjectItemCaseSensitive(j, "error");
@@ -783,6 +795,7 @@ teardown(void **state)
 	clients_drop("norfolk");
 	clients_drop("suffolk");
 	gwt_env_cleanup(&env);
+	buf_free(&last_headers);
 	return 0;
 }
 
