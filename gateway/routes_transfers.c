@@ -653,13 +653,17 @@ route_peer_transfers(gw_request_t *r)
 	e.result = "ok";
 	e.version = AUDIT_VERSION_ASSIGNED;
 	e.reason = NULL;
+	/* The inbound row first: a second delivery of this transfer racing
+	 * the first is then refused by its key (STORE_EXISTS, answered as a
+	 * repeat) before its record write could fail on the version the
+	 * first one just took (STORE_CONFLICT, a 503). */
 	if ((job = store_job_new()) == NULL ||
+	    store_job_inbound_add(job, st->from_area, st->transfer_id, st->digest,
+	    st->received_at) < 0 ||
 	    store_job_put_record(job, st->record_id, expect,
 	    cat->valueint, lvl->valueint, json_get_str(rec, "managing_area"),
 	    text, strlen(text), peer->uri, plist.data) < 0 ||
-	    store_job_audit(job, &e) < 0 ||
-	    store_job_inbound_add(job, st->from_area, st->transfer_id, st->digest,
-	    st->received_at) < 0)
+	    store_job_audit(job, &e) < 0)
 		goto oom;
 	gw_submit(r, job, transfer_stored);
 	job = NULL;

@@ -1200,6 +1200,94 @@ error_code(const buf_t *out, char *code, size_t len)
 	return code;
 }
 
+/* One delivery posted by several threads at once, as a sender that timed
+ * out and retried while the first was still being stored. */
+typedef struct {
+	tcl_t cl;
+	const buf_t *body, *sig;
+	pthread_barrier_t *go;
+	long status;
+	buf_t out;
+} racer_t;
+
+static void *
+racer_main(void *arg)
+{
+	racer_t *r = arg;
+
+	pthread_barrier_wait(r->go);
+	r->status = peer_post(&r->cl, r->body, r->sig, &r->out);
+	return NULL;
+}
+
+#define RACERS 8
+
+/* A record Norfolk sent to Suffolk comes back (an update of Norfolk's
+ * copy), delivered RACERS times at once: every delivery is answered with
+ * the one receipt, none with a 503, and the record is stored once. */
+static void
+test_racing_update_deliveries(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	tcl_t nprob, npol;
+	racer_t rc[RACERS];
+	pthread_t th[RACERS];
+	pthread_barrier_t go;
+	buf_t body = BUF_INIT, sig = BUF_INIT, out = BUF_INIT;
+	char tid[TRANSFER_ID_LEN + 1], back[TRANSFER_ID_LEN + 1];
+	cJSON *t;
+	int i;
+
+	start_gw(f, 0, "norfolk");
+	start_gw(f, 1, "suffolk");
+	tcl_open(&nprob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&npol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&nprob, "RACE-0001", 1, 2);
+	assert_int_equal(start_transfer(&npol, "RACE-0001", "suffolk", tid), 202);
+	t = wait_transfer(&npol, tid, 20000);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "delivered");
+	cJSON_Delete(t);
+	/* Suffolk sends it back, signed with its gateway key. */
+	signed_body(&f->env, "suffolk", "norfolk", "RACE-0001",
+	    "pki/suffolk/gateway.key", &body, &sig, back);
+	assert_int_equal(pthread_barrier_init(&go, NULL, RACERS), 0);
+	for (i = 0; i < RACERS; i++) {
+		memset(&rc[i], 0, sizeof(rc[i]));
+		tcl_open(&rc[i].cl, &f->env, nfk, "suffolk", "gateway");
+		rc[i].body = &body;
+		rc[i].sig = &sig;
+		rc[i].go = &go;
+		assert_int_equal(pthread_create(&th[i], NULL, racer_main,
+		    &rc[i]), 0);
+	}
+	for (i = 0; i < RACERS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+	for (i = 0; i < RACERS; i++) {
+		if (rc[i].status != 200)
+			fail_msg("delivery %d: %ld %s", i, rc[i].status,
+			    rc[i].out.data ? rc[i].out.data : "");
+		assert_int_equal(rc[i].out.len, rc[0].out.len);
+		assert_memory_equal(rc[i].out.data, rc[0].out.data,
+		    rc[0].out.len);
+	}
+	/* Stored once: Norfolk's copy went from version 1 to 2, no further. */
+	assert_int_equal(tcl_call(&npol, "GET", "/v1/records/RACE-0001",
+	    read_hdrs, NULL, 0, &out), 200);
+	assert_non_null(strstr(out.data, "\"version\":2"));
+	for (i = 0; i < RACERS; i++) {
+		buf_free(&rc[i].out);
+		tcl_close(&rc[i].cl);
+	}
+	buf_free(&body);
+	buf_free(&sig);
+	buf_free(&out);
+	tcl_close(&nprob);
+	tcl_close(&npol);
+}
+
 /* Suffolk knows norfolk as a peer but not essex: essex's real gateway
  * certificate is refused, agencies are refused, and norfolk's certificate
  * cannot speak for essex. */
@@ -1489,6 +1577,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_receiver_refuses_forbidden_field,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_managed_record_not_overwritten,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_racing_update_deliveries,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_peer_refused,
 		    setup3, teardown),
