@@ -1,7 +1,8 @@
 /*
- * /v1/audit/...: the auditor API of SPEC section 5.  Auditors may read
- * everything here; peer gateways may fetch the checkpoint and consistency
- * proofs (to watch each other's logs); everyone else gets 403.
+ * /v1/audit/...: the auditor API of SPEC section 5.  This area's auditors
+ * may read everything here; peer gateways may fetch the checkpoint and
+ * consistency proofs (to watch each other's logs); everyone else,
+ * another area's auditors included, gets 403.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -1,7 +1,9 @@
 /*
  * /v1/records/{id}: collect (PUT), alter (PUT, PATCH), consult (GET),
- * history, erase (DELETE).  Every path goes through the policy engine and is
- * answered only once its audit entry is durable.
+ * history, erase (DELETE).  Each is decided by the policy engine (history:
+ * by the record's managing area, and an erased record's by its police) and
+ * answered only once its audit entry is durable; an idempotent replay
+ * answers the first answer again, with no new entry.
  */
 #include <errno.h>
 #include <stdio.h>
