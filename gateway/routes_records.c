@@ -1,9 +1,10 @@
 /*
  * /v1/records/{id}: collect (PUT), alter (PUT, PATCH), consult (GET),
- * history, erase (DELETE).  Each is decided by the policy engine (history:
- * by the record's managing area, and an erased record's by its police) and
- * answered only once its audit entry is durable; an idempotent replay
- * answers the first answer again, with no new entry.
+ * history, erase (DELETE).  Each is decided by the policy engine (history
+ * also needs the record's managing area; an erased record, whose content
+ * is gone, has its history read by that area's police only) and answered
+ * only once its audit entry is durable; an idempotent replay answers the
+ * first answer again, with no new entry.
  */
 #include <errno.h>
 #include <stdio.h>
