@@ -643,7 +643,7 @@ route_record_history(gw_request_t *r, const char *id)
 	int rc;
 
 	memset(&rec, 0, sizeof(rec));
-	if (reqctx_begin(r, &c, POLICY_OP_READ, 0) < 0)
+	if (reqctx_begin(r, &c, POLICY_OP_READ, 1) < 0)
 		return;
 	rc = store_record_get(gw_req_reader(r), id, &rec);
 	if (rc < 0) {

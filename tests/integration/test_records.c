@@ -720,7 +720,7 @@ test_not_found_and_methods(void **state)
 	assert_error(&r, 404, NULL);
 	gwt_resp_free(&r);
 	call("agency-police", "GET", "/v1/records/REC-NEVER/history",
-	    hdrs_std(NULL, NULL), NULL, &r);
+	    hdrs_std("history check", NULL), NULL, &r);
 	assert_error(&r, 404, NULL);
 	gwt_resp_free(&r);
 	call("agency-police", "DELETE", "/v1/records/REC-NEVER",
@@ -945,9 +945,14 @@ test_delete_and_history(void **state)
 	assert_int_equal(patch_json("agency-police", "REC-DEL-1",
 	    "{\"risk\":{\"rosh\":\"medium\"}}"), 200);
 
-	/* History: versions, time, actor, changed paths, never values. */
+	/* History is a read: it needs a justification (SPEC section 5). */
 	call("agency-police", "GET", "/v1/records/REC-DEL-1/history",
 	    hdrs_std(NULL, NULL), NULL, &r);
+	assert_error(&r, 400, "X-Visor-Justification");
+	gwt_resp_free(&r);
+	/* History: versions, time, actor, changed paths, never values. */
+	call("agency-police", "GET", "/v1/records/REC-DEL-1/history",
+	    hdrs_std("history check", NULL), NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_null(strstr(r.body.data, "NUSURNAME"));
 	assert_null(strstr(r.body.data, "medium"));
@@ -974,7 +979,8 @@ test_delete_and_history(void **state)
 		char err[256];
 		assert_int_equal(gwt_request(&fx.env, &fx.gw, "suffolk",
 		    "agency-police", "GET", "/v1/records/REC-DEL-1/history",
-		    hdrs_std(NULL, NULL), NULL, 0, &r, err, sizeof(err)), 0);
+		    hdrs_std("history check", NULL), NULL, 0, &r, err,
+		    sizeof(err)), 0);
 		assert_error(&r, 403, NULL);
 		gwt_resp_free(&r);
 	}
@@ -1008,13 +1014,13 @@ test_delete_and_history(void **state)
 	    "{\"risk\":{\"rosh\":\"low\"}}"), 404);
 	/* The history stays, for police only. */
 	call("agency-police", "GET", "/v1/records/REC-DEL-1/history",
-	    hdrs_std(NULL, NULL), NULL, &r);
+	    hdrs_std("history check", NULL), NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body.data, "\"version\":1"));
 	assert_null(strstr(r.body.data, "NUSURNAME"));
 	gwt_resp_free(&r);
 	call("agency-probation", "GET", "/v1/records/REC-DEL-1/history",
-	    hdrs_std(NULL, NULL), NULL, &r);
+	    hdrs_std("history check", NULL), NULL, &r);
 	assert_error(&r, 403, NULL);
 	gwt_resp_free(&r);
 	/* And the audit log keeps the erasure. */
@@ -1341,7 +1347,7 @@ test_answer_after_audit(void **state)
 	assert_null(strstr(l[2].fields, "person.gender"));
 
 	call("agency-police", "GET", "/v1/records/REC-AUD-1/history",
-	    hdrs_std(NULL, NULL), NULL, &r);
+	    hdrs_std("history check", NULL), NULL, &r);
 	assert_int_equal(r.status, 200);
 	gwt_resp_free(&r);
 	n = audit_for("REC-AUD-1", l, 64);
@@ -1580,7 +1586,8 @@ test_concurrent_writers(void **state)
 	 * field: no write was based on a stale version (a lost update would
 	 * show as a version that also reverts another writer's field). */
 	snprintf(path, sizeof(path), "/v1/records/REC-CONC-1/history");
-	call("agency-probation", "GET", path, hdrs_std(NULL, NULL), NULL, &r);
+	call("agency-probation", "GET", path, hdrs_std("history check", NULL),
+	    NULL, &r);
 	assert_int_equal(r.status, 200);
 	j = cJSON_ParseWithLength(r.body.data, r.body.len);
 	gwt_resp_free(&r);
