@@ -130,6 +130,8 @@ reqctx_begin(gw_request_t *r, reqctx_t *c, policy_op_t op,
 	if (id->kind != IDENTITY_AGENCY) {
 		reqctx_audit_base(r, NULL, &e);
 		e.op = "deny";
+		/* So that a search by record finds the refusal too. */
+		e.record = gw_req_audit_record(r);
 		e.result = "denied";
 		e.reason = "not-an-agency";
 		reqctx_audit_then_error(r, &e, 403, "forbidden",

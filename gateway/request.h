@@ -62,6 +62,8 @@ void gw_submit(gw_request_t *r, store_job_t *job,
  * the entry's record (may be NULL).  Routes that change or reveal data call
  * this first. */
 void gw_req_audit_failures(gw_request_t *r, const char *record);
+/* The record named by gw_req_audit_failures, or NULL. */
+const char *gw_req_audit_record(const gw_request_t *r);
 
 /* This request's outcome has its own audit entry: no second one for a
  * refusal. */

@@ -189,6 +189,12 @@ gw_req_audit_failures(gw_request_t *r, const char *record)
 }
 
 const char *
+gw_req_audit_record(const gw_request_t *r)
+{
+	return r->audit_record[0] ? r->audit_record : NULL;
+}
+
+const char *
 gw_req_query(const gw_request_t *r, const char *key)
 {
 	return r->has_query ? evhttp_find_header(&r->query, key) : NULL;
@@ -378,7 +384,7 @@ gw_reply_error(gw_request_t *r, int status, const char *code, const char *fmt,
 	e.actor_cert = r->cert_sha256;
 	e.actor_person = header_if_sane(r, "X-Visor-Actor", 128);
 	e.purpose = header_if_sane(r, "X-Visor-Purpose", 40);
-	e.record = r->audit_record[0] ? r->audit_record : NULL;
+	e.record = gw_req_audit_record(r);
 	e.policy = r->gen->policy_hash;
 	e.result = status == 409 ? "conflict" : status == 404 ? "not-found" :
 	    "refused";

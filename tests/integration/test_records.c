@@ -1300,6 +1300,18 @@ test_non_agency_identities(void **state)
 			gwt_resp_free(&r);
 		}
 	assert_int_equal(version_of("REC-NONAG-1"), 1);
+	/* Each of the twelve refusals is found by a search for the record
+	 * (beside the collect entry and version_of's consult). */
+	{
+		leaf_t l[32];
+		int n = audit_for("REC-NONAG-1", l, 32), k, denied = 0;
+
+		for (k = 0; k < n; k++)
+			if (strcmp(l[k].op, "deny") == 0 &&
+			    strcmp(l[k].reason, "not-an-agency") == 0)
+				denied++;
+		assert_int_equal(denied, 12);
+	}
 }
 
 /* Each successful call is answered only after its audit entry exists: the
