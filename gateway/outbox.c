@@ -79,7 +79,13 @@ outcome_done(void *arg, const store_result_t *r)
 	outcome_t *oc = arg;
 	peer_worker_t *pw = oc->pw;
 
-	if (r->status != STORE_OK) {
+	if (r->status == STORE_NOT_FOUND) {
+		/* Cancelled by the record's erasure while in flight: it is
+		 * not queued again (store.c W_OUT_UPD), and not a disk fault
+		 * to back off from. */
+		log_event(LOG_INFO, "transfer-cancelled", "transfer",
+		    oc->transfer_id, "reason", "record-erased", NULL);
+	} else if (r->status != STORE_OK) {
 		log_event(LOG_ERROR, "outbox-update-failed", "transfer",
 		    oc->transfer_id, "status", oc->status, NULL);
 		pthread_mutex_lock(&pw->out_lock);

@@ -48,6 +48,11 @@ transfer_queued(gw_request_t *r, const store_result_t *res)
 		    "the outbox is full; try again later");
 		return;
 	}
+	if (res->status == STORE_NOT_FOUND) {
+		gw_reply_error(r, 404, "not-found",
+		    "the record was erased; nothing was sent");
+		return;
+	}
 	if (res->status != STORE_OK) {
 		gw_reply_error(r, 503, "audit-unavailable",
 		    "cannot queue the transfer durably; nothing was sent");

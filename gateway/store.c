@@ -134,7 +134,7 @@ static const char *const schema_sql =
 enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
 	W_IDEM_GET, W_IDEM_PUT, W_REC_GET, W_REC_PUT, W_REC_ERASE, W_VER_PUT,
-	W_VER_WIPE, W_LEAF_PUT, W_NODE_PUT, W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
+	W_VER_WIPE, W_OUT_CANCEL, W_OUT_WIPE, W_LEAF_PUT, W_NODE_PUT, W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
 	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_SECDEL_ON, W_SECDEL_FAST,
 	W_IDX_GET, W_IDX_FILL, W_IDX_MARK, W_NSTMT
 };
@@ -162,6 +162,12 @@ static const char *const writer_sql[W_NSTMT] = {
 	    " changed, content) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[W_VER_WIPE] = "UPDATE record_versions SET content = NULL"
 	    " WHERE id = ?1 AND content IS NOT NULL",
+	/* An erased record's transfers: the queued ones are not sent, and
+	 * no row keeps its content (the payload is the sealed record). */
+	[W_OUT_CANCEL] = "UPDATE outbox SET status = 'failed'"
+	    " WHERE record_id = ?1 AND status = 'queued'",
+	[W_OUT_WIPE] = "UPDATE outbox SET payload = x''"
+	    " WHERE record_id = ?1 AND length(payload) > 0",
 	[W_LEAF_PUT] = "INSERT INTO audit_leaves(idx, data, hash, record, actor,"
 	    " op, time) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[W_NODE_PUT] = "INSERT INTO merkle_nodes(level, idx, hash)"
@@ -171,9 +177,11 @@ static const char *const writer_sql[W_NSTMT] = {
 	    " purpose, initiator, status, attempts, next_attempt_ms,"
 	    " deadline_ms, created_ms, payload) VALUES(?1, ?2, ?3, ?4, ?5,"
 	    " 'queued', 0, ?6, ?7, ?6, ?8)",
+	/* Never back to queued without a payload: an erasure cancelled it
+	 * while a delivery was in flight (W_OUT_CANCEL). */
 	[W_OUT_UPD] = "UPDATE outbox SET status = ?2, attempts = ?3,"
 	    " next_attempt_ms = ?4, receipt = coalesce(?5, receipt)"
-	    " WHERE transfer_id = ?1",
+	    " WHERE transfer_id = ?1 AND (?2 <> 'queued' OR length(payload) > 0)",
 	[W_IN_ADD] = "INSERT INTO inbound(from_area, transfer_id, digest,"
 	    " received_at, audit_index) VALUES(?1, ?2, ?3, ?4, ?5)",
 	/* The first receipt stays: a repeat is answered with the same bytes. */
@@ -1453,10 +1461,12 @@ op_put(job_ctx_t *c, store_op_t *op)
 static int
 op_erase(job_ctx_t *c, store_op_t *op)
 {
+	static const int wipes[] = { W_VER_WIPE, W_OUT_CANCEL, W_OUT_WIPE };
 	store_t *s = c->s;
 	sqlite3_stmt *st;
 	uint64_t cur;
 	int erased, r;
+	size_t i;
 	char area[40];
 
 	if ((r = record_state(s, op->id, &cur, &erased, area)) < 0)
@@ -1470,13 +1480,17 @@ op_erase(job_ctx_t *c, store_op_t *op)
 	/* With secure_delete on, the destroyed ciphertext (and any overflow
 	 * pages it freed) is zeroed in the database rather than left in free
 	 * space for the life of the file. */
-	st = s->st[W_VER_WIPE];
 	if (pragma_run(s->st[W_SECDEL_ON]) != SQLITE_OK)
 		return job_fail(c, STORE_FAILED, "erase");
-	if (bind_text(st, 1, op->id) || step_done(st) != SQLITE_OK) {
-		sqlite3_reset(st);
-		pragma_run(s->st[W_SECDEL_FAST]);
-		return job_fail(c, STORE_FAILED, "erase");
+	/* The versions' content, and the record's transfers: those still
+	 * queued are cancelled (failed) and every one loses its payload. */
+	for (i = 0; i < sizeof(wipes) / sizeof(wipes[0]); i++) {
+		st = s->st[wipes[i]];
+		if (bind_text(st, 1, op->id) || step_done(st) != SQLITE_OK) {
+			sqlite3_reset(st);
+			pragma_run(s->st[W_SECDEL_FAST]);
+			return job_fail(c, STORE_FAILED, "erase");
+		}
 	}
 	if (pragma_run(s->st[W_SECDEL_FAST]) != SQLITE_OK)
 		return job_fail(c, STORE_FAILED, "erase");
@@ -1503,8 +1517,16 @@ op_out_add(job_ctx_t *c, store_op_t *op)
 	size_t aadlen;
 	buf_t sealed = BUF_INIT;
 	sqlite3_int64 queued = -1;
-	int rc;
+	uint64_t cur;
+	int rc, erased;
+	char area[40];
 
+	/* The route read the record before this batch: an erasure committed
+	 * since must not be followed by a transfer of what it erased. */
+	if ((rc = record_state(s, op->s4, &cur, &erased, area)) < 0)
+		return job_fail(c, STORE_FAILED, "record");
+	if (rc == 0 && erased)
+		return job_fail(c, STORE_NOT_FOUND, NULL);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		queued = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);

@@ -687,7 +687,7 @@ test_erase_destroys_ciphertext(void **state)
 	store_job_t *j;
 	sqlite3 *db;
 	sqlite3_stmt *st;
-	unsigned char ct[2][48];
+	unsigned char ct[2][48], pt[2][48];
 	char big[6000];
 	size_t len;
 	int v;
@@ -716,15 +716,70 @@ test_erase_destroys_ciphertext(void **state)
 		    sqlite3_column_blob(st, 0) + 16, 48);
 		sqlite3_finalize(st);
 	}
+	/* Two transfers of it: one delivered, one still queued.  Each keeps
+	 * the sealed record as its payload. */
+	j = store_job_new();
+	assert_int_equal(store_job_outbox_add(j, "T-E1", "NFK-E", "suffolk",
+	    "offender-move", "urn:a", big, sizeof(big) - 1, 0), 0);
+	assert_int_equal(store_job_outbox_add(j, "T-E2", "NFK-E", "suffolk",
+	    "offender-move", "urn:a", big, sizeof(big) - 1, 0), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	j = store_job_new();
+	assert_int_equal(store_job_outbox_update(j, "T-E2", "delivered", 1, 0,
+	    "{}", 2), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	for (v = 1; v <= 2; v++) {
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT payload FROM"
+		    " outbox WHERE transfer_id = ?1", -1, &st, NULL), SQLITE_OK);
+		sqlite3_bind_text(st, 1, v == 1 ? "T-E1" : "T-E2", -1,
+		    SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_true(sqlite3_column_bytes(st, 0) > 48 + 16);
+		memcpy(pt[v - 1], (const unsigned char *)
+		    sqlite3_column_blob(st, 0) + 16, 48);
+		sqlite3_finalize(st);
+	}
 	sqlite3_close(db);
 	j = store_job_new();
 	assert_int_equal(store_job_erase_record(j, "NFK-E", STORE_VERSION_ANY,
 	    "urn:a"), 0);
 	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	/* The queued transfer is cancelled, the delivered one stays so; a
+	 * delivery in flight cannot queue it again, and the erased record
+	 * cannot be queued anew. */
+	{
+		store_reader_t *r = store_reader_new(s, NULL, 0);
+		store_transfer_t t;
+		size_t n = 9;
+
+		assert_non_null(r);
+		assert_int_equal(store_transfer_get(r, "T-E1", &t), 0);
+		assert_string_equal(t.status, "failed");
+		buf_free(&t.payload);
+		buf_free(&t.receipt);
+		assert_int_equal(store_transfer_get(r, "T-E2", &t), 0);
+		assert_string_equal(t.status, "delivered");
+		buf_free(&t.payload);
+		buf_free(&t.receipt);
+		j = store_job_new();
+		assert_int_equal(store_job_outbox_update(j, "T-E1", "queued", 1,
+		    0, NULL, 0), 0);
+		assert_int_equal(store_submit_wait(s, j).status, STORE_NOT_FOUND);
+		j = store_job_new();
+		assert_int_equal(store_job_outbox_add(j, "T-E3", "NFK-E",
+		    "suffolk", "offender-move", "urn:a", big, sizeof(big) - 1,
+		    0), 0);
+		assert_int_equal(store_submit_wait(s, j).status, STORE_NOT_FOUND);
+		assert_int_equal(store_outbox_due(r, INT64_MAX, &t, 1, &n), 0);
+		assert_int_equal(n, 0);
+		store_reader_free(r);
+	}
 	store_close(s);		/* folds the WAL into the database */
 	assert_int_equal(file_read_all(p, 256 << 20, &data, &len), 0);
 	assert_null(memmem(data, len, ct[0], sizeof(ct[0])));
 	assert_null(memmem(data, len, ct[1], sizeof(ct[1])));
+	assert_null(memmem(data, len, pt[0], sizeof(pt[0])));
+	assert_null(memmem(data, len, pt[1], sizeof(pt[1])));
 	free(data);
 	tmpdir_remove(dir);
 	free(dir);
