@@ -947,7 +947,7 @@ do_export(audit_ctx_t *a)
 		goto out;
 	}
 	if (audit_bundle_end(&out) < 0 ||
-	    file_write_atomic(a->file, out.data, out.len, 0644) < 0) {
+	    file_write_atomic(a->file, out.data, out.len, 0600) < 0) {
 		fail("cannot write %s: %s", a->file, strerror(errno));
 		goto out;
 	}

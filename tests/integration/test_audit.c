@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 #include <pthread.h>
@@ -386,6 +387,13 @@ test_prove_search_export(void **state)
 	assert_int_equal(run_audit(fx, "export", vb, &out, &err), 0);
 	buf_free(&out);
 	buf_free(&err);
+	/* The bundle names people and records: the auditor's alone. */
+	{
+		struct stat sb;
+
+		assert_int_equal(stat(bundle, &sb), 0);
+		assert_int_equal(sb.st_mode & 077, 0);
+	}
 	{
 		const char *argv[] = { gwt_prog(&fx->env, "visorctl"), "audit",
 		    "verify-bundle", bundle, "--vkey", vkey, NULL };
