@@ -64,9 +64,4 @@ struct store_node_reader {
 int store_int_node(void *ctx, unsigned level, uint64_t index,
     merkle_hash_t out);
 
-/* Canonical time for comparisons with stored entry times: accepts
- * YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ, or with .f to .fff fraction, and writes
- * YYYY-MM-DDTHH:MM:SS.mmmZ (25 bytes with NUL).  0 or -1. */
-int store_int_canonical_time(const char *in, char out[25]);
-
 #endif

@@ -19,6 +19,7 @@
 #include "gateway/store_ids.h"
 #include "gateway/store_int.h"
 #include "util/json.h"
+#include "util/rfc3339.h"
 
 enum {
 	R_RECORD, R_HISTORY, R_IDEM, R_TRANSFER, R_DUE, R_DUE_FOR, R_STATS, R_INBOUND,
@@ -765,8 +766,8 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 	    (q->actor && strlen(q->actor) > STORE_MAX_KEY) ||
 	    (q->op && strlen(q->op) > 32))
 		return STORE_BAD_QUERY;
-	if ((q->since && store_int_canonical_time(q->since, since) < 0) ||
-	    (q->until && store_int_canonical_time(q->until, until) < 0))
+	if ((q->since && rfc3339_canonical(q->since, since) < 0) ||
+	    (q->until && rfc3339_canonical(q->until, until) < 0))
 		return STORE_BAD_QUERY;
 	mask = (q->record ? Q_RECORD : 0) | (q->actor ? Q_ACTOR : 0) |
 	    (q->op ? Q_OP : 0) | (q->since ? Q_SINCE : 0) |

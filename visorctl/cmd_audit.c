@@ -32,6 +32,7 @@
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/json.h"
+#include "util/rfc3339.h"
 #include "visorctl/commands.h"
 
 #define PAGE 1000
@@ -73,6 +74,7 @@ typedef struct {
 	const char *file;		/* export / verify-bundle */
 	const char *gateway, *cert, *key, *cacert, *vkey, *state;
 	const char *record, *actor, *op, *since, *until;
+	char since_c[25], until_c[25];	/* canonical forms (search) */
 	uint64_t index, size;
 	int have_index, have_size;
 	/* set up by audit_connect */
@@ -828,6 +830,14 @@ hit_matches(const audit_ctx_t *a, const hit_t *h)
 	if (a->actor != NULL && ((s = json_get_str(actor, "id")) == NULL ||
 	    strcmp(s, a->actor) != 0))
 		ok = 0;
+	/* Stored times are canonical (util/rfc3339.h), so they compare as
+	 * strings: since is inclusive, until exclusive, as the gateway has
+	 * them. */
+	if ((a->since != NULL || a->until != NULL) &&
+	    ((s = json_get_str(j, "time")) == NULL ||
+	    (a->since != NULL && strcmp(s, a->since_c) < 0) ||
+	    (a->until != NULL && strcmp(s, a->until_c) >= 0)))
+		ok = 0;
 	cJSON_Delete(j);
 	return ok;
 }
@@ -852,6 +862,13 @@ do_search(audit_ctx_t *a)
 	long waited;
 	int ret = 1;
 
+	if ((a->since != NULL && rfc3339_canonical(a->since, a->since_c) < 0) ||
+	    (a->until != NULL && rfc3339_canonical(a->until, a->until_c) < 0)) {
+		fail("--since and --until take YYYY-MM-DD or "
+		    "YYYY-MM-DDTHH:MM:SS[.fff]Z");
+		ret = 2;
+		goto out;
+	}
 	if (append_query(&q, "record", a->record) < 0 ||
 	    append_query(&q, "actor", a->actor) < 0 ||
 	    append_query(&q, "op", a->op) < 0 ||

@@ -9,7 +9,7 @@
  *   b64_decode (util/b64.c): signatures, proofs, note signatures, audit
  *     leaves.  Decoding is strict, so whatever decodes must encode back to
  *     the very input; and any bytes must encode and decode back to themselves;
- *   store_int_canonical_time (gateway/store.c): the since/until bounds of
+ *   rfc3339_canonical (util/rfc3339.c): the since/until bounds of
  *     GET /v1/audit/search.  What it accepts it writes as a 24-character
  *     canonical time that it accepts again unchanged.
  *
@@ -22,6 +22,7 @@
 
 #include "crypto/identity.h"
 #include "gateway/store_int.h"
+#include "util/rfc3339.h"
 #include "util/b64.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -78,10 +79,10 @@ check_time(const uint8_t *data, size_t size)
 		return;
 	memcpy(in, data, size);
 	in[size] = '\0';
-	if (store_int_canonical_time(in, out) < 0)
+	if (rfc3339_canonical(in, out) < 0)
 		return;
 	if (strlen(out) != 24 || out[10] != 'T' || out[23] != 'Z' ||
-	    store_int_canonical_time(out, again) < 0 ||
+	    rfc3339_canonical(out, again) < 0 ||
 	    memcmp(out, again, sizeof(out)) != 0)
 		abort();
 }

@@ -378,6 +378,25 @@ test_prove_search_export(void **state)
 	assert_int_equal(lines, 8);
 	buf_free(&out);
 	buf_free(&err);
+	/* A time range holding them all: every hit is checked against it
+	 * and passes; a bound that is no time is refused before asking. */
+	{
+		const char *in[] = { "--op", "collect", "--actor",
+		    "urn:visor:" AREA ":agency:police", "--since", "2000-01-01",
+		    "--until", "2999-12-31T23:59:59Z", NULL };
+		const char *bad[] = { "--since", "yesterday", NULL };
+
+		assert_int_equal(run_audit(fx, "search", in, &out, &err), 0);
+		for (i = 0, lines = 0; out.data != NULL && i < out.len; i++)
+			lines += out.data[i] == '\n';
+		assert_int_equal(lines, 8);
+		buf_free(&out);
+		buf_free(&err);
+		assert_int_equal(run_audit(fx, "search", bad, &out, &err), 2);
+		assert_true(contains(&err, "--since and --until"));
+		buf_free(&out);
+		buf_free(&err);
+	}
 
 	/* export, then verify offline with the area's key */
 	snprintf(bundle, sizeof(bundle), "%s/bundle.json", fx->env.dir);

@@ -34,6 +34,7 @@
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/json.h"
+#include "util/rfc3339.h"
 
 #define AREA "norfolk"
 #define SURNAME "Quillfeatherstonehaugh"
@@ -867,9 +868,9 @@ check_time_ranges(const char *dir, char t[][25], int n)
 			for (i = 0; i < n; i++) {
 				char lo[25], hi[25];
 
-				assert_int_equal(store_int_canonical_time(q.since,
+				assert_int_equal(rfc3339_canonical(q.since,
 				    lo), 0);
-				assert_int_equal(store_int_canonical_time(q.until,
+				assert_int_equal(rfc3339_canonical(q.until,
 				    hi), 0);
 				want += strcmp(t[i], lo) >= 0 && strcmp(t[i], hi) < 0;
 			}
