@@ -54,6 +54,7 @@
 #include <openssl/evp.h>
 
 #include "crypto/aead.h"
+#include "crypto/audit_verify.h"
 #include "crypto/keyfile.h"
 #include "crypto/merkle.h"
 #include "crypto/note.h"
@@ -660,6 +661,12 @@ store_job_erase_record(store_job_t *j, const char *id,
 	return 0;
 }
 
+/* What the writer adds to an entry's parts: "seq", "time" and "version"
+ * (audit_entry_assemble), at most about 95 bytes.  An entry longer than
+ * the auditors' tools read would leave the log unverifiable for good, so
+ * it is refused here, before anything is written. */
+#define STORE_MAX_LEAF_PARTS (AUDIT_VERIFY_MAX_LEAF - 128)
+
 int
 store_job_audit(store_job_t *j, const audit_entry_t *e)
 {
@@ -671,6 +678,7 @@ store_job_audit(store_job_t *j, const audit_entry_t *e)
 	 * writer only adds seq, time and version (and a bad entry fails now,
 	 * not in the writer).  id: record, actor: actor id, area: op. */
 	if (e == NULL || audit_entry_encode_parts(e, &op->head, &op->tail) < 0 ||
+	    op->head.len + op->tail.len > STORE_MAX_LEAF_PARTS ||
 	    copy_str(&op->id, e->record, STORE_MAX_KEY, 1) < 0 ||
 	    copy_str(&op->actor, e->actor_id, STORE_MAX_KEY, 0) < 0 ||
 	    copy_str(&op->area, e->op, 32, 0) < 0)

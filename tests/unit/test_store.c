@@ -614,6 +614,43 @@ test_audit_log(void **state)
 	free(dir);
 }
 
+/* ---- an entry the auditors' tools could not read is never written */
+
+static void
+test_audit_entry_size(void **state)
+{
+	char *dir;
+	store_t *s = new_store(&dir, 0);
+	static char names[4000][32];
+	const char *f[4000];
+	audit_entry_t e = entry("consult", "NFK-BIG", 1);
+	store_job_t *j;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 4000; i++) {
+		snprintf(names[i], sizeof(names[i]), "intelligence[%zu].text", i);
+		f[i] = names[i];
+	}
+	/* About 40 KB of withheld paths: written, and read back whole. */
+	e.withheld = f;
+	e.n_withheld = 1600;
+	j = store_job_new();
+	assert_int_equal(store_job_audit(j, &e), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_audit_size(s), 1);
+	/* About 100 KB: over what verify, export and search read (64 KiB);
+	 * refused when the job is built, so nothing reaches the log. */
+	e.n_withheld = 4000;
+	j = store_job_new();
+	assert_int_equal(store_job_audit(j, &e), -1);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_FAILED);
+	assert_int_equal(store_audit_size(s), 1);
+	store_close(s);
+	tmpdir_remove(dir);
+	free(dir);
+}
+
 /* ---- encryption at rest */
 
 static void
@@ -2142,6 +2179,7 @@ main(void)
 		cmocka_unit_test(test_mixed_batch),
 		cmocka_unit_test(test_idempotency),
 		cmocka_unit_test(test_audit_log),
+		cmocka_unit_test(test_audit_entry_size),
 		cmocka_unit_test(test_search_by_time),
 		cmocka_unit_test(test_time_never_decreases),
 		cmocka_unit_test(test_migrate_schema_1),
