@@ -2579,7 +2579,7 @@ store_t *
 store_open(const store_options_t *opt, char *err, size_t errlen)
 {
 	store_t *s;
-	int rc;
+	int rc, wal_frames = 0, copied = 0;
 
 	/* Tests only: the environment names this data directory. */
 	if (opt != NULL && opt->data_dir != NULL &&
@@ -2595,11 +2595,17 @@ store_open(const store_options_t *opt, char *err, size_t errlen)
 	/* The leaves just checked may be WAL frames of a commit whose fsync
 	 * failed before a crash, found again in the page cache by recovery:
 	 * not durable.  A checkpoint syncs the WAL (then the database) before
-	 * the writer may sign over them; if that fails, do not start. */
+	 * the writer may sign over them; if that fails, do not start.  It
+	 * syncs only when it copies frames back, so it must copy them all:
+	 * FULL waits (busy timeout) for a reader elsewhere that holds an
+	 * older snapshot, and any frame left behind is refused. */
 	if ((rc = sqlite3_wal_checkpoint_v2(s->db, NULL,
-	    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)) != SQLITE_OK) {
+	    SQLITE_CHECKPOINT_FULL, &wal_frames, &copied)) != SQLITE_OK ||
+	    copied < wal_frames) {
 		errmsg_set(err, errlen, "%s: cannot make the stored log durable "
-		    "at start (%s): check the disk", s->db_path, sqlite3_errstr(rc));
+		    "at start (%s): check the disk, and that nothing else has "
+		    "the store open", s->db_path, rc != SQLITE_OK ?
+		    sqlite3_errstr(rc) : "frames left in the WAL");
 		goto err;
 	}
 	/* Without it the writer checkpoints itself (wal_hook). */
