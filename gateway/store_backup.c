@@ -249,6 +249,9 @@ store_backup(const char *data_dir, const char *out_dir, char *err,
 	/* checkpoint.last before the database: the database only grows and
 	 * holds every leaf a checkpoint covers before the checkpoint is
 	 * signed, so the copy is never behind its own checkpoint.last. */
+	/* The new store.db's directory entry is made durable by the keys'
+	 * atomic writes after it (file_write_atomic syncs out_dir), before
+	 * the mark says the copy is complete. */
 	if (copy_small(data_dir, out_dir, "checkpoint.last", 1, &have_cp, err,
 	    errlen) < 0 ||
 	    copy_db(src_db, dst_db, &leaves, err, errlen) < 0 ||
