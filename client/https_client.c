@@ -22,6 +22,7 @@
 
 #include "client/https_client.h"
 #include "crypto/identity.h"
+#include "crypto/tls_trust.h"
 #include "util/errmsg.h"
 #include "util/fileio.h"
 
@@ -163,6 +164,11 @@ check_crls(const https_client_t *c, X509 *leaf, X509 *issuer,
 		*reason = "crl-expired";
 		return -1;
 	}
+	/* Not yet valid: refused, as the gateway refuses it (tls_trust.c). */
+	if (X509_cmp_current_time(X509_CRL_get0_lastUpdate(found)) >= 0) {
+		*reason = "crl-not-yet-valid";
+		return -1;
+	}
 	ok = X509_CRL_get0_by_cert(found, &rev, leaf);
 	if (ok != 0) {
 		*reason = "revoked";
@@ -177,8 +183,8 @@ check_server_identity(https_client_t *c, X509_STORE_CTX *sctx)
 {
 	STACK_OF(X509) *chain;
 	X509 *leaf, *issuer;
-	identity_t id, ca;
-	char uri[IDENTITY_URI_MAX], cauri[IDENTITY_URI_MAX], why[128];
+	identity_t id;
+	char why[128];
 	const char *reason = NULL;
 
 	chain = X509_STORE_CTX_get0_chain(sctx);
@@ -190,24 +196,16 @@ check_server_identity(https_client_t *c, X509_STORE_CTX *sctx)
 	}
 	leaf = sk_X509_value(chain, 0);
 	issuer = sk_X509_value(chain, 1);
-	if (cert_single_uri(leaf, uri, sizeof(uri), &reason) < 0)
-		goto fail;
-	if (identity_parse(uri, strlen(uri), &id, why, sizeof(why)) < 0) {
-		reason = "malformed-uri";
+	/* The same rules as the gateway applies to its clients, for a
+	 * server: an end entity (not a CA), serverAuth in its EKU, one
+	 * well-formed URI, the area of its issuing area CA. */
+	if (tls_trust_check_identity(leaf, issuer, TLS_ROLE_SERVER, &id, why,
+	    sizeof(why)) < 0) {
+		reason = why;
 		goto fail;
 	}
 	if (id.kind != IDENTITY_GATEWAY) {
 		reason = "not-a-gateway";
-		goto fail;
-	}
-	if (cert_single_uri(issuer, cauri, sizeof(cauri), &reason) < 0 ||
-	    identity_parse(cauri, strlen(cauri), &ca, why, sizeof(why)) < 0 ||
-	    ca.kind != IDENTITY_CA) {
-		reason = "issuer-not-an-area-ca";
-		goto fail;
-	}
-	if (strcmp(ca.area, id.area) != 0) {
-		reason = "area-mismatch";
 		goto fail;
 	}
 	if (c->expect != NULL && strcmp(c->expect, id.uri) != 0) {

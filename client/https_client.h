@@ -6,15 +6,17 @@
  * Every connection:
  *   - presents the client certificate and key (PEM files);
  *   - trusts only the national root (root); the server sends its area CA as
- *     chain; optional CRL files are checked against the server's certificate
- *     (X509_V_FLAG_CRL_CHECK: the server's issuer must then have a CRL);
+ *     chain; with CRL files, the server's certificate is checked against
+ *     the one signed by its issuer, which must exist and be current
+ *     (lastUpdate passed, nextUpdate not), in the verify callback below;
  *   - requires TLS 1.3 and HTTP/1.1 with keep-alive and TCP_NODELAY;
  *   - checks the server's identity during the handshake, in an OpenSSL
- *     verify callback, before any request byte is sent: the server
- *     certificate carries exactly one URI subjectAltName, it parses as a
- *     gateway identity (crypto/identity.h), its area equals the area of the
- *     CA that issued it (urn:visor:<area>:ca), and, if expect_identity is
- *     set, it equals expect_identity exactly.
+ *     verify callback, before any request byte is sent, by the rules the
+ *     gateway applies to its own clients (tls_trust_check_identity, as a
+ *     server): an end entity, not a CA; serverAuth in its EKU; exactly one
+ *     URI subjectAltName, parsing as a gateway identity (crypto/identity.h);
+ *     its area that of the CA that issued it (urn:visor:<area>:ca); and, if
+ *     expect_identity is set, expect_identity exactly.
  *
  * curl's host name check is turned off: visor peers are named by URI
  * identity (SPEC section 3), not by DNS name, and gateways are reached by

@@ -59,7 +59,9 @@ add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 }
 
 /* A certificate for cn with an optional URI SAN, signed by issuer (NULL:
- * self-signed).  eku: "serverAuth", "clientAuth" or NULL for a CA. */
+ * self-signed).  eku: "serverAuth", "clientAuth" or NULL for a CA; "" for
+ * an end entity with no EKU extension; "CA:" and an EKU for a CA that also
+ * carries that EKU. */
 static pair_t
 mint(const char *cn, const char *uri, const pair_t *issuer, const char *eku)
 {
@@ -82,17 +84,21 @@ mint(const char *cn, const char *uri, const pair_t *issuer, const char *eku)
 	    (const unsigned char *)cn, -1, -1, 0), 1);
 	assert_int_equal(X509_set_issuer_name(p.cert, issuer ?
 	    X509_get_subject_name(issuer->cert) : name), 1);
-	if (eku == NULL) {
+	if (eku == NULL || strncmp(eku, "CA:", 3) == 0) {
 		add_ext(p.cert, issuer ? issuer->cert : p.cert,
 		    NID_basic_constraints, "critical,CA:TRUE");
 		add_ext(p.cert, issuer ? issuer->cert : p.cert, NID_key_usage,
+		    eku ? "critical,keyCertSign,cRLSign,digitalSignature" :
 		    "critical,keyCertSign,cRLSign");
+		if (eku != NULL)
+			add_ext(p.cert, issuer->cert, NID_ext_key_usage, eku + 3);
 	} else {
 		add_ext(p.cert, issuer->cert, NID_basic_constraints,
 		    "critical,CA:FALSE");
 		add_ext(p.cert, issuer->cert, NID_key_usage,
 		    "critical,digitalSignature");
-		add_ext(p.cert, issuer->cert, NID_ext_key_usage, eku);
+		if (eku[0] != '\0')
+			add_ext(p.cert, issuer->cert, NID_ext_key_usage, eku);
 	}
 	add_ext(p.cert, issuer ? issuer->cert : p.cert,
 	    NID_subject_key_identifier, "hash");
@@ -113,9 +119,10 @@ pair_free(pair_t *p)
 	EVP_PKEY_free(p->key);
 }
 
-/* A CRL from ca listing the given certificate (NULL: none), valid a day. */
+/* A CRL from ca listing the given certificate (NULL: none), issued
+ * last_update seconds from now (negative: in the past), valid a day. */
 static X509_CRL *
-mint_crl(const pair_t *ca, X509 *revoked)
+mint_crl(const pair_t *ca, X509 *revoked, long last_update)
 {
 	X509_CRL *crl;
 	X509_REVOKED *r;
@@ -126,7 +133,7 @@ mint_crl(const pair_t *ca, X509 *revoked)
 	assert_int_equal(X509_CRL_set_version(crl, 1), 1);
 	assert_int_equal(X509_CRL_set_issuer_name(crl,
 	    X509_get_subject_name(ca->cert)), 1);
-	t = X509_gmtime_adj(NULL, -60);
+	t = X509_gmtime_adj(NULL, last_update);
 	assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
 	ASN1_TIME_free(t);
 	t = X509_gmtime_adj(NULL, 86400);
@@ -510,8 +517,9 @@ server_stop(server_t *s)
 
 static pair_t root, ca, server, client, other_root, other_ca, other_server;
 static pair_t server_nouri, server_agency, server_wrong_area;
+static pair_t server_no_eku, server_is_ca;
 static char p_cert[128], p_key[128], p_root[128], p_crl_ok[128],
-    p_crl_revoked[128], p_crl_other[128];
+    p_crl_revoked[128], p_crl_other[128], p_crl_future[128];
 
 static int
 setup(void **state)
@@ -532,6 +540,9 @@ setup(void **state)
 	    "serverAuth");
 	server_wrong_area = mint("gw-area", "urn:visor:suffolk:gateway", &ca,
 	    "serverAuth");
+	server_no_eku = mint("gw-noeku", "urn:visor:test:gateway", &ca, "");
+	server_is_ca = mint("gw-ca", "urn:visor:test:gateway", &ca,
+	    "CA:serverAuth");
 	other_root = mint("Other Root", NULL, NULL, NULL);
 	other_ca = mint("Other CA", "urn:visor:test:ca", &other_root, NULL);
 	other_server = mint("gw2", "urn:visor:test:gateway", &other_ca,
@@ -542,15 +553,19 @@ setup(void **state)
 	tmp_path(p_cert, sizeof(p_cert), "agency.crt");
 	tmp_path(p_key, sizeof(p_key), "agency.key");
 	tmp_path(p_root, sizeof(p_root), "root.crt");
-	crl = mint_crl(&ca, NULL);
+	crl = mint_crl(&ca, NULL, -60);
 	write_crl("crl-ok.pem", crl);
 	X509_CRL_free(crl);
-	crl = mint_crl(&ca, server.cert);
+	crl = mint_crl(&ca, server.cert, -60);
 	write_crl("crl-revoked.pem", crl);
 	X509_CRL_free(crl);
-	crl = mint_crl(&other_ca, NULL);
+	crl = mint_crl(&other_ca, NULL, -60);
 	write_crl("crl-other.pem", crl);
 	X509_CRL_free(crl);
+	crl = mint_crl(&ca, NULL, 3600);
+	write_crl("crl-future.pem", crl);
+	X509_CRL_free(crl);
+	tmp_path(p_crl_future, sizeof(p_crl_future), "crl-future.pem");
 	tmp_path(p_crl_ok, sizeof(p_crl_ok), "crl-ok.pem");
 	tmp_path(p_crl_revoked, sizeof(p_crl_revoked), "crl-revoked.pem");
 	tmp_path(p_crl_other, sizeof(p_crl_other), "crl-other.pem");
@@ -570,6 +585,8 @@ teardown(void **state)
 	pair_free(&server_nouri);
 	pair_free(&server_agency);
 	pair_free(&server_wrong_area);
+	pair_free(&server_no_eku);
+	pair_free(&server_is_ca);
 	pair_free(&other_root);
 	pair_free(&other_ca);
 	pair_free(&other_server);
@@ -765,6 +782,32 @@ test_server_not_a_gateway_fails(void **state)
 	server_stop(s);
 }
 
+/* A gateway certificate is a server's only with serverAuth in its EKU
+ * and as an end entity: the delivery of records depends on it. */
+static void
+test_server_eku_and_ca_checked(void **state)
+{
+	const struct {
+		pair_t *cert;
+		const char *want;
+	} cases[] = {
+		{ &server_no_eku, "bad-eku" },
+		{ &server_is_ca, "not-an-end-entity" },
+	};
+	server_t *s;
+	https_client_t *c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		s = server_start(cases[i].cert, ca.cert, root.cert, 0);
+		c = new_client("urn:visor:test:gateway", NULL);
+		expect_refused(s, c, cases[i].want);
+		https_client_free(c);
+		server_stop(s);
+	}
+}
+
 static void
 test_server_area_mismatch_fails(void **state)
 {
@@ -838,6 +881,13 @@ test_crl(void **state)
 	s = server_start(&server, ca.cert, root.cert, 0);
 	c = new_client("urn:visor:test:gateway", p_crl_other);
 	expect_refused(s, c, "crl-missing");
+	https_client_free(c);
+	server_stop(s);
+
+	/* A CRL not yet in force is no CRL, as on the gateway's side */
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client("urn:visor:test:gateway", p_crl_future);
+	expect_refused(s, c, "crl-not-yet-valid");
 	https_client_free(c);
 	server_stop(s);
 }
@@ -1534,6 +1584,7 @@ main(void)
 		cmocka_unit_test(test_wrong_identity_fails),
 		cmocka_unit_test(test_server_without_uri_fails),
 		cmocka_unit_test(test_server_not_a_gateway_fails),
+		cmocka_unit_test(test_server_eku_and_ca_checked),
 		cmocka_unit_test(test_server_area_mismatch_fails),
 		cmocka_unit_test(test_other_root_fails),
 		cmocka_unit_test(test_tls12_server_fails),
