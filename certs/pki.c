@@ -867,6 +867,25 @@ check_issued_by(const pki_ca_t *ca, X509 *cert, const char *path, char *err,
 	return 0;
 }
 
+/* ca_dir's crl.pem (its path into crlp), checked to be signed by ca. */
+static X509_CRL *
+load_ca_crl(const char *ca_dir, const pki_ca_t *ca, char *crlp, size_t crlplen,
+    char *err, size_t errlen)
+{
+	X509_CRL *crl;
+
+	if (join(crlp, crlplen, ca_dir, "crl.pem", err, errlen) < 0 ||
+	    (crl = pki_load_crl(crlp, err, errlen)) == NULL)
+		return NULL;
+	if (X509_CRL_verify(crl, X509_get0_pubkey(ca->cert)) != 1) {
+		ERR_clear_error();
+		snprintf(err, errlen, "%s is not signed by this CA", crlp);
+		X509_CRL_free(crl);
+		return NULL;
+	}
+	return crl;
+}
+
 /* Load ca_dir's CA and CRL, build the next CRL, write it. */
 static int
 update_crl(const char *ca_dir, const char *cert_file, int reason, int days,
@@ -878,16 +897,11 @@ update_crl(const char *ca_dir, const char *cert_file, int reason, int days,
 	X509 *cert = NULL;
 	int rc = -1;
 
-	if (join(crlp, sizeof(crlp), ca_dir, "crl.pem", err, errlen) < 0 ||
-	    pki_ca_load(ca_dir, "ca", &ca, err, errlen) < 0)
+	if (pki_ca_load(ca_dir, "ca", &ca, err, errlen) < 0)
 		return -1;
-	if ((prev = pki_load_crl(crlp, err, errlen)) == NULL)
+	if ((prev = load_ca_crl(ca_dir, &ca, crlp, sizeof(crlp), err,
+	    errlen)) == NULL)
 		goto out;
-	if (X509_CRL_verify(prev, X509_get0_pubkey(ca.cert)) != 1) {
-		ERR_clear_error();
-		snprintf(err, errlen, "%s is not signed by this CA", crlp);
-		goto out;
-	}
 	if (cert_file != NULL) {
 		if ((cert = pki_load_cert(cert_file, err, errlen)) == NULL ||
 		    check_issued_by(&ca, cert, cert_file, err, errlen) < 0)
@@ -965,6 +979,26 @@ pki_renew(const char *ca_dir, const char *cert_file, int new_key, int days,
 		snprintf(err, errlen, "%s is a CA certificate; renew issues end-entity "
 		    "certificates only", cert_file);
 		goto out;
+	}
+	/* A revoked certificate is not renewed: with the same key that would
+	 * undo a revocation for key compromise, and with a new one it would
+	 * undo the revocation's decision.  Issue afresh (certs issue). */
+	{
+		char crlp[PKI_PATH_MAX];
+		X509_CRL *crl = load_ca_crl(ca_dir, &ca, crlp, sizeof(crlp), err,
+		    errlen);
+		int listed;
+
+		if (crl == NULL)
+			goto out;
+		listed = pki_crl_lists(crl, X509_get0_serialNumber(old));
+		X509_CRL_free(crl);
+		if (listed) {
+			snprintf(err, errlen, "%s is revoked (%s); a revoked "
+			    "certificate is not renewed: issue a new one with a new "
+			    "key (visorctl certs issue)", cert_file, crlp);
+			goto out;
+		}
 	}
 	if ((old_key = keyfile_load_private(keyp, err, errlen)) == NULL)
 		goto out;

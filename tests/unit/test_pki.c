@@ -386,6 +386,15 @@ test_renew(void **state)
 	assert_int_equal(keyfile_write_private(key, k0), 0);
 	assert_int_equal(pki_renew(nf_dir, crt, 0, 0, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "does not match"));
+	/* A revoked certificate is not renewed, with its key or a new one:
+	 * that would undo the revocation. */
+	assert_int_equal(keyfile_write_private(key, k1), 0);
+	assert_int_equal(pki_revoke(nf_dir, crt, PKI_REASON_KEY_COMPROMISE, err,
+	    sizeof(err)), 0);
+	assert_int_equal(pki_renew(nf_dir, crt, 0, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "is revoked"));
+	assert_int_equal(pki_renew(nf_dir, crt, 1, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "is revoked"));
 
 	X509_free(x0);
 	X509_free(x1);
