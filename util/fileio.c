@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -93,14 +94,29 @@ file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 	const char *p = data;
 	size_t off = 0;
 	ssize_t w;
-	int fd, n, saved;
+	unsigned char rnd[8];
+	int fd = -1, n, saved, tries;
 
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
+	/* A new file under a name nobody can guess, never one that is there
+	 * already or a symbolic link: whoever may write in the folder must
+	 * not be able to have the data (a private key) written elsewhere, or
+	 * keep it open to read. */
+	for (tries = 0; tries < 16 && fd < 0; tries++) {
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return -1;
+		n = snprintf(tmp, sizeof(tmp), "%s.tmp.%02x%02x%02x%02x%02x%02x"
+		    "%02x%02x", path, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+		    rnd[5], rnd[6], rnd[7]);
+		if (n < 0 || (size_t)n >= sizeof(tmp)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    mode);
+		if (fd < 0 && errno != EEXIST)
+			return -1;
 	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0)
+	if (fd < 0)
 		return -1;
 	/* The umask must not widen or narrow what the caller asked for. */
 	if (fchmod(fd, mode) < 0)

@@ -12,9 +12,12 @@
  * errno set (EFBIG when larger than max). */
 int file_read_all(const char *path, size_t max, char **out, size_t *len);
 
-/* Write data to path atomically: a temporary file in the same folder, created
+/* Write data to path atomically: a new temporary file in the same folder
+ * (an unguessable name, created exclusively, never through a symbolic link),
  * with the given mode, fsync'd, renamed over path, then the folder fsync'd.
- * Returns 0 or -1 with errno set (path unchanged on failure). */
+ * Returns 0 or -1 with errno set.  On -1 path is unchanged, except when
+ * only the folder's fsync failed: path then holds the new data, which may
+ * not survive a crash. */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 /* 0 if path is a regular file not readable or writable by group or others

@@ -196,6 +196,28 @@ test_fileio_and_keyfile(void **state)
 		unlink(link);
 	}
 	unlink(path);
+	/* The temporary file is new and unguessable: a symbolic link at the
+	 * name it once had (path.tmp.<pid>) does not receive the data. */
+	{
+		char victim[300], trap[400];
+		struct stat sb;
+
+		assert_int_equal(file_join(victim, sizeof(victim), dir, "victim"),
+		    0);
+		assert_int_equal(file_write_atomic(victim, "", 0, 0600), 0);
+		snprintf(trap, sizeof(trap), "%s.tmp.%ld", path, (long)getpid());
+		assert_int_equal(symlink(victim, trap), 0);
+		assert_int_equal(file_write_atomic(path, "secret", 6, 0600), 0);
+		assert_int_equal(file_read_all(victim, 100, &data, &len), 0);
+		assert_int_equal(len, 0);
+		free(data);
+		assert_int_equal(lstat(path, &sb), 0);
+		assert_true(S_ISREG(sb.st_mode));
+		assert_int_equal(sb.st_mode & 0777, 0600);
+		unlink(trap);
+		unlink(victim);
+		unlink(path);
+	}
 
 	assert_int_equal(file_join(path, sizeof(path), dir, "store.key"), 0);
 	assert_int_equal(keyfile_create_aead(path), 0);
