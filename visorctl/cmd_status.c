@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "client/https_client.h"
+#include "crypto/identity.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "visorctl/commands.h"
@@ -243,6 +244,8 @@ cmd_status(int argc, char **argv)
 {
 	const char *url = NULL, *cert = NULL, *key = NULL, *cacert = NULL;
 	char keybuf[4096], rootbuf[4096], full[1200], err[512];
+	char uri[IDENTITY_URI_MAX], gwid[IDENTITY_URI_MAX];
+	identity_t id;
 	long warn_days = 30, ckpt_warn = 30;
 	https_client_options_t opt;
 	https_response_t resp;
@@ -311,10 +314,19 @@ cmd_status(int argc, char **argv)
 		fprintf(stderr, "visorctl status: libcurl initialisation failed\n");
 		return 3;
 	}
+	/* The gateway of the certificate's area, as every other command
+	 * expects: status is read from no one else. */
+	if (https_cert_uri(cert, uri, sizeof(uri), err, sizeof(err)) < 0 ||
+	    identity_parse(uri, strlen(uri), &id, err, sizeof(err)) < 0) {
+		fprintf(stderr, "visorctl status: %s: %s\n", cert, err);
+		return 2;
+	}
+	snprintf(gwid, sizeof(gwid), "urn:visor:%s:gateway", id.area);
 	memset(&opt, 0, sizeof(opt));
 	opt.cert = cert;
 	opt.key = key ? key : keybuf;
 	opt.root = cacert ? cacert : rootbuf;
+	opt.expect_identity = gwid;
 	opt.timeout_ms = 15000;
 	opt.max_response = STATUS_MAX_BODY;
 	if ((c = https_client_new(&opt, err, sizeof(err))) == NULL) {

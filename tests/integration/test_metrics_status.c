@@ -243,6 +243,13 @@ test_operator_view(void **state)
 	assert_non_null(strstr(e.data, "403"));
 	buf_free(&b);
 	buf_free(&e);
+	/* Status comes from the certificate's own area's gateway only: with
+	 * Suffolk's auditor, Norfolk's gateway is not the one expected. */
+	rc = status_cmd("pki/suffolk/auditor.crt", NULL, &b, &e);
+	assert_int_equal(rc, 3);
+	assert_non_null(strstr(e.data, "not the expected urn:visor:suffolk:gateway"));
+	buf_free(&b);
+	buf_free(&e);
 	rc = status_cmd("pki/norfolk/auditor.crt", "--warn-days", &b, &e);
 	assert_int_equal(rc, 2);
 	buf_free(&b);
