@@ -1053,8 +1053,13 @@ pki_renew(const char *ca_dir, const char *cert_file, int new_key, int days,
 		goto out;
 	}
 	if (pki_write_cert(cert_file, x, ca.cert, err, errlen) < 0) {
-		if (new_key)
-			(void)keyfile_write_private(keyp, old_key);
+		/* The old key back, with its owner, as the certificate is. */
+		if (new_key && keyfile_write_private(keyp, old_key) == 0 &&
+		    geteuid() == 0 && key_sb.st_uid != 0 &&
+		    chown(keyp, key_sb.st_uid, key_sb.st_gid) < 0)
+			snprintf(err, errlen, "%s: cannot write the certificate; "
+			    "the old key is back but owned by root: %s", keyp,
+			    strerror(errno));
 		goto out;
 	}
 	rc = 0;

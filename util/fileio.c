@@ -18,7 +18,7 @@ read_all_fd(const char *path, int flags, int private_only, size_t max,
 	char *data = NULL;
 	size_t off = 0;
 	ssize_t r;
-	int fd;
+	int fd, saved;
 
 	*out = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | flags)) < 0)
@@ -43,8 +43,10 @@ read_all_fd(const char *path, int flags, int private_only, size_t max,
 		r = read(fd, data + off, (size_t)st.st_size - off);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			break;
+		if (r < 0)
+			goto err;	/* an I/O error is not a shorter file */
+		if (r == 0)
+			break;		/* shrank while read: what is there */
 		off += (size_t)r;
 	}
 	data[off] = '\0';
@@ -54,8 +56,10 @@ read_all_fd(const char *path, int flags, int private_only, size_t max,
 		*len = off;
 	return 0;
 err:
+	saved = errno;
 	free(data);
 	close(fd);
+	errno = saved;
 	return -1;
 }
 

@@ -645,6 +645,7 @@ cmd_push(int argc, char **argv)
 		}
 		if ((p->csv = csv_reader_new(data, len, NULL)) == NULL)
 			goto out;
+		err[0] = '\0';	/* csv_next says nothing of an empty file */
 		if (csv_next(p->csv, &header, err, sizeof(err)) != 1) {
 			fprintf(stderr, "visorctl push: %s: no header row%s%s\n",
 			    csv, err[0] ? ": " : "", err);
