@@ -142,6 +142,49 @@ json_has_escaped_nul(const char *buf, size_t len)
 	return 0;
 }
 
+static int
+number_char(char c)
+{
+	return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' ||
+	    c == '+' || c == '-';
+}
+
+static size_t
+digits_end(const char *buf, size_t len, size_t i)
+{
+	while (i < len && buf[i] >= '0' && buf[i] <= '9')
+		i++;
+	return i;
+}
+
+/* The end of the RFC 8259 number that starts at i, or i if none does:
+ * -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+static size_t
+number_end(const char *buf, size_t len, size_t i)
+{
+	size_t start = i, j;
+
+	if (i < len && buf[i] == '-')
+		i++;
+	if (i >= len || buf[i] < '0' || buf[i] > '9')
+		return start;
+	i = buf[i] == '0' ? i + 1 : digits_end(buf, len, i);
+	if (i < len && buf[i] == '.') {
+		if ((j = digits_end(buf, len, i + 1)) == i + 1)
+			return start;
+		i = j;
+	}
+	if (i < len && (buf[i] == 'e' || buf[i] == 'E')) {
+		j = i + 1;
+		if (j < len && (buf[j] == '+' || buf[j] == '-'))
+			j++;
+		if (digits_end(buf, len, j) == j)
+			return start;
+		i = digits_end(buf, len, j);
+	}
+	return i;
+}
+
 cJSON *
 json_parse_strict(const char *buf, size_t len, int max_depth, char *err,
     size_t errlen)
@@ -161,14 +204,35 @@ json_parse_strict(const char *buf, size_t len, int max_depth, char *err,
 		snprintf(err, errlen, "NUL byte in JSON text");
 		return NULL;
 	}
-	/* Measure nesting before cJSON recurses into it. */
+	/* Measure nesting before cJSON recurses into it, and refuse what
+	 * cJSON lets through but RFC 8259 does not: control characters in a
+	 * string or as white space, and numbers outside its grammar. */
 	for (i = 0; i < len; i++) {
-		char c = buf[i];
+		unsigned char c = (unsigned char)buf[i];
 		if (in_str) {
+			if (c < 0x20) {
+				snprintf(err, errlen, "control character in a "
+				    "string at byte %zu", i);
+				return NULL;
+			}
 			if (c == '\\')
 				i++;
 			else if (c == '"')
 				in_str = 0;
+		} else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+			snprintf(err, errlen, "control character at byte %zu", i);
+			return NULL;
+		} else if ((c == '-' || (c >= '0' && c <= '9')) &&
+		    (i == 0 || !number_char(buf[i - 1]))) {
+			size_t end_num = number_end(buf, len, i);
+
+			if (end_num == i || (end_num < len &&
+			    number_char(buf[end_num]))) {
+				snprintf(err, errlen, "malformed number at byte %zu",
+				    i);
+				return NULL;
+			}
+			i = end_num - 1;
 		} else if (c == '"') {
 			in_str = 1;
 		} else if (c == '{' || c == '[') {

@@ -20,7 +20,9 @@
 /* Parse exactly len bytes (no NUL needed) as one JSON value.  Rejects:
  * trailing non-space bytes, nesting deeper than max_depth (objects and arrays
  * both count), duplicate keys in an object, strings or keys that are not
- * valid UTF-8 (after unescaping) or contain NUL, numbers that are not finite.
+ * valid UTF-8 (after unescaping) or contain NUL, control characters in a
+ * string or as white space, numbers outside RFC 8259's grammar (01, 1., .5,
+ * +1) or that are not finite.
  * Returns the tree (caller frees with cJSON_Delete) or NULL with a message in
  * err (always NUL-terminated when errlen > 0). */
 cJSON *json_parse_strict(const char *buf, size_t len, int max_depth,

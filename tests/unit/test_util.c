@@ -106,6 +106,32 @@ test_json_strict(void **state)
 	assert_null(strict("{\"a\":\"\\ud800\\u0041\"}", err, sizeof(err)));
 	assert_null(strict("{\"\\udc00\":1}", err, sizeof(err)));
 	assert_null(json_parse_strict("{\"a\":1e999}", 11, 4, err, sizeof(err)));
+	/* What RFC 8259 refuses and cJSON alone accepts: control characters
+	 * in strings and as white space, numbers outside the grammar. */
+	{
+		static const char *const bad[] = { "{\"a\":\"x\001y\"}",
+		    "{\"a\":\"x\ty\"}", "\001{\"a\":1}", "{\"a\":\0131}",
+		    "{\"a\":01}", "{\"a\":1.}", "{\"a\":-}", "{\"a\":1e}",
+		    "{\"a\":1e+}", "{\"a\":.5}", "{\"a\":1.5.3}", "[-01]",
+		    "[+1]", "[1,2,03]" };
+		static const char *const good[] = { "{\"a\":0}", "{\"a\":-0}",
+		    "{\"a\":0.5}", "{\"a\":-12.25e+3}", "{\"a\":1E-5}",
+		    "[1,-2,30,4e1]", "{\"a\":\"x\\ty\",\"b\":true}",
+		    " \t\r\n{\"a\":[1]}\n" };
+		size_t k;
+
+		for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			j = strict(bad[k], err, sizeof(err));
+			if (j != NULL)
+				fail_msg("accepted: %s", bad[k]);
+		}
+		for (k = 0; k < sizeof(good) / sizeof(good[0]); k++) {
+			j = strict(good[k], err, sizeof(err));
+			if (j == NULL)
+				fail_msg("refused %s: %s", good[k], err);
+			cJSON_Delete(j);
+		}
+	}
 	assert_null(json_parse_strict("", 0, 4, err, sizeof(err)));
 	for (i = 0; i < 100; i++)
 		deep[i] = '[';
