@@ -17,16 +17,13 @@ int
 keyfile_create_aead(const char *path)
 {
 	unsigned char key[KEYFILE_AEAD_KEY_LEN];
-	struct stat st;
 	int rc;
 
-	if (stat(path, &st) == 0) {
-		errno = EEXIST;
-		return -1;
-	}
 	if (RAND_priv_bytes(key, sizeof(key)) != 1)
 		return -1;
-	rc = file_write_atomic(path, key, sizeof(key), 0600);
+	/* Never over a key that exists, even one made at the same moment:
+	 * the records it sealed would be lost. */
+	rc = file_create_new(path, key, sizeof(key), 0600);
 	OPENSSL_cleanse(key, sizeof(key));
 	return rc;
 }

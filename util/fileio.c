@@ -91,27 +91,28 @@ fsync_dir_of(const char *path)
 	return rc;
 }
 
-int
-file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+/* Write data, fsync'd, to a new temporary file beside path; its name into
+ * tmp.  A name nobody can guess, never a file that is there already or a
+ * symbolic link: whoever may write in the folder must not be able to have
+ * the data (a private key) written elsewhere, or keep it open to read.
+ * 0 or -1 (nothing left behind). */
+static int
+write_temp(const char *path, const void *data, size_t len, mode_t mode,
+    char *tmp, size_t tmplen)
 {
-	char tmp[4096];
 	const char *p = data;
 	size_t off = 0;
 	ssize_t w;
 	unsigned char rnd[8];
 	int fd = -1, n, saved, tries;
 
-	/* A new file under a name nobody can guess, never one that is there
-	 * already or a symbolic link: whoever may write in the folder must
-	 * not be able to have the data (a private key) written elsewhere, or
-	 * keep it open to read. */
 	for (tries = 0; tries < 16 && fd < 0; tries++) {
 		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 			return -1;
-		n = snprintf(tmp, sizeof(tmp), "%s.tmp.%02x%02x%02x%02x%02x%02x"
+		n = snprintf(tmp, tmplen, "%s.tmp.%02x%02x%02x%02x%02x%02x"
 		    "%02x%02x", path, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
 		    rnd[5], rnd[6], rnd[7]);
-		if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		if (n < 0 || (size_t)n >= tmplen) {
 			errno = ENAMETOOLONG;
 			return -1;
 		}
@@ -139,10 +140,7 @@ file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 		fd = -1;
 		goto err;
 	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		goto err;
-	return fsync_dir_of(path);
+	return 0;
 err:
 	saved = errno;
 	if (fd >= 0)
@@ -150,6 +148,42 @@ err:
 	unlink(tmp);
 	errno = saved;
 	return -1;
+}
+
+int
+file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[4096];
+	int saved;
+
+	if (write_temp(path, data, len, mode, tmp, sizeof(tmp)) < 0)
+		return -1;
+	if (rename(tmp, path) < 0) {
+		saved = errno;
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	return fsync_dir_of(path);
+}
+
+int
+file_create_new(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[4096];
+	int saved;
+
+	if (write_temp(path, data, len, mode, tmp, sizeof(tmp)) < 0)
+		return -1;
+	/* link(2), unlike rename(2), fails if path exists: whole, once. */
+	if (link(tmp, path) < 0) {
+		saved = errno;
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	unlink(tmp);
+	return fsync_dir_of(path);
 }
 
 int

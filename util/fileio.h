@@ -20,6 +20,10 @@ int file_read_all(const char *path, size_t max, char **out, size_t *len);
  * not survive a crash. */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* As file_write_atomic, but only if path does not exist: never replaces a
+ * file, even one created at the same moment (EEXIST). */
+int file_create_new(const char *path, const void *data, size_t len, mode_t mode);
+
 /* 0 if path is a regular file not readable or writable by group or others
  * (the rule for private key files); -1 with errno set otherwise (EPERM for a
  * bad mode). */

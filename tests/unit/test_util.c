@@ -245,6 +245,17 @@ test_fileio_and_keyfile(void **state)
 		unlink(path);
 	}
 
+	/* file_create_new: once, never over what is there. */
+	assert_int_equal(file_join(path, sizeof(path), dir, "once"), 0);
+	assert_int_equal(file_create_new(path, "first", 5, 0600), 0);
+	assert_int_equal(file_create_new(path, "second", 6, 0600), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(file_read_all(path, 100, &data, &len), 0);
+	assert_int_equal(len, 5);
+	assert_memory_equal(data, "first", 5);
+	free(data);
+	unlink(path);
+
 	assert_int_equal(file_join(path, sizeof(path), dir, "store.key"), 0);
 	assert_int_equal(keyfile_create_aead(path), 0);
 	assert_int_equal(keyfile_create_aead(path), -1);	/* never overwrite */
