@@ -150,40 +150,38 @@ err:
 	return -1;
 }
 
-int
-file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+/* The temporary file becomes path: rename(2) replaces what is there;
+ * link(2), for exclusive, fails if anything is (EEXIST). */
+static int
+write_publish(const char *path, const void *data, size_t len, mode_t mode,
+    int exclusive)
 {
 	char tmp[4096];
 	int saved;
 
 	if (write_temp(path, data, len, mode, tmp, sizeof(tmp)) < 0)
 		return -1;
-	if (rename(tmp, path) < 0) {
+	if ((exclusive ? link(tmp, path) : rename(tmp, path)) < 0) {
 		saved = errno;
 		unlink(tmp);
 		errno = saved;
 		return -1;
 	}
+	if (exclusive)
+		unlink(tmp);
 	return fsync_dir_of(path);
+}
+
+int
+file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_publish(path, data, len, mode, 0);
 }
 
 int
 file_create_new(const char *path, const void *data, size_t len, mode_t mode)
 {
-	char tmp[4096];
-	int saved;
-
-	if (write_temp(path, data, len, mode, tmp, sizeof(tmp)) < 0)
-		return -1;
-	/* link(2), unlike rename(2), fails if path exists: whole, once. */
-	if (link(tmp, path) < 0) {
-		saved = errno;
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	unlink(tmp);
-	return fsync_dir_of(path);
+	return write_publish(path, data, len, mode, 1);
 }
 
 int

@@ -244,6 +244,22 @@ wait_transfer(tcl_t *police, const char *tid, long timeout_ms)
 	}
 }
 
+/* Put record id as prob (category 1, level 2) and have pol transfer it
+ * to `to`; the transfer must be delivered. */
+static void
+put_and_deliver(tcl_t *prob, tcl_t *pol, const char *id, const char *to)
+{
+	char tid[TRANSFER_ID_LEN + 1];
+	cJSON *t;
+
+	put_record(prob, id, 1, 2);
+	assert_int_equal(start_transfer(pol, id, to, tid), 202);
+	t = wait_transfer(pol, tid, 20000);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "delivered");
+	cJSON_Delete(t);
+}
+
 /* ---------------------------------------------------------- configs */
 
 static cJSON *
@@ -1107,12 +1123,7 @@ test_managed_record_not_overwritten(void **state)
 
 	/* Moving back: Norfolk sends BACK-0001 to Suffolk, then Suffolk sends
 	 * it back; Norfolk accepts, because it sent that record there. */
-	put_record(&nprob, "BACK-0001", 1, 2);
-	assert_int_equal(start_transfer(&npol, "BACK-0001", "suffolk", tid), 202);
-	t = wait_transfer(&npol, tid, 20000);
-	assert_non_null(t);
-	assert_string_equal(json_get_str(t, "status"), "delivered");
-	cJSON_Delete(t);
+	put_and_deliver(&nprob, &npol, "BACK-0001", "suffolk");
 	assert_int_equal(start_transfer(&spol, "BACK-0001", "norfolk", tid), 202);
 	t = wait_transfer(&spol, tid, 20000);
 	assert_non_null(t);
@@ -1235,20 +1246,14 @@ test_racing_update_deliveries(void **state)
 	pthread_t th[RACERS];
 	pthread_barrier_t go;
 	buf_t body = BUF_INIT, sig = BUF_INIT, out = BUF_INIT;
-	char tid[TRANSFER_ID_LEN + 1], back[TRANSFER_ID_LEN + 1];
-	cJSON *t;
+	char back[TRANSFER_ID_LEN + 1];
 	int i;
 
 	start_gw(f, 0, "norfolk");
 	start_gw(f, 1, "suffolk");
 	tcl_open(&nprob, &f->env, nfk, "norfolk", "agency-probation");
 	tcl_open(&npol, &f->env, nfk, "norfolk", "agency-police");
-	put_record(&nprob, "RACE-0001", 1, 2);
-	assert_int_equal(start_transfer(&npol, "RACE-0001", "suffolk", tid), 202);
-	t = wait_transfer(&npol, tid, 20000);
-	assert_non_null(t);
-	assert_string_equal(json_get_str(t, "status"), "delivered");
-	cJSON_Delete(t);
+	put_and_deliver(&nprob, &npol, "RACE-0001", "suffolk");
 	/* Suffolk sends it back, signed with its gateway key. */
 	signed_body(&f->env, "suffolk", "norfolk", "RACE-0001",
 	    "pki/suffolk/gateway.key", &body, &sig, back);
@@ -1401,12 +1406,7 @@ test_revoked_receiver_refused(void **state)
 	start_gw(f, 1, "suffolk");
 	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
 	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
-	put_record(&prob, "NFK-REV-0001", 1, 2);
-	assert_int_equal(start_transfer(&pol, "NFK-REV-0001", "suffolk", tid), 202);
-	t = wait_transfer(&pol, tid, 20000);
-	assert_non_null(t);
-	assert_string_equal(json_get_str(t, "status"), "delivered");
-	cJSON_Delete(t);
+	put_and_deliver(&prob, &pol, "NFK-REV-0001", "suffolk");
 
 	snprintf(cadir, sizeof(cadir), "%s/pki/suffolk", f->env.dir);
 	snprintf(cert, sizeof(cert), "%s/pki/suffolk/gateway.crt", f->env.dir);
