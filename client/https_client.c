@@ -29,9 +29,12 @@
 #define PEM_FILE_MAX (1u << 20)
 
 struct https_client {
+	/* The PEM bytes checked at creation, handed to curl as they are
+	 * (CURLOPT_*_BLOB): no file is opened again behind the checks. */
 	char *cert;
-	char *key;
+	char *key;			/* wiped when freed */
 	char *root;
+	size_t cert_len, key_len, root_len;
 	char *expect;			/* NULL: any gateway */
 	STACK_OF(X509_CRL) *crls;	/* NULL when none given */
 	long timeout_ms;
@@ -292,42 +295,36 @@ dup_str(const char *s)
 	return p;
 }
 
-/* Check that the certificate and key load and match. */
+/* Read the certificate and key into c and check that they load and
+ * match.  The key is read as keys are (util/fileio.h file_read_private:
+ * no symbolic link, mode 0600 checked on the open file). */
 static int
-check_cert_key(const char *certfile, const char *keyfile, char *err,
-    size_t errlen)
+check_cert_key(https_client_t *c, const char *certfile, const char *keyfile,
+    char *err, size_t errlen)
 {
-	char *pem = NULL;
-	size_t len;
 	BIO *bio = NULL;
 	X509 *x = NULL;
 	EVP_PKEY *k = NULL;
 	int rc = -1;
 
-	if (file_read_all(certfile, PEM_FILE_MAX, &pem, &len) < 0) {
+	if (file_read_all(certfile, PEM_FILE_MAX, &c->cert, &c->cert_len) < 0) {
 		errmsg_set(err, errlen, "%s: %s", certfile, strerror(errno));
 		goto out;
 	}
-	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	if ((bio = BIO_new_mem_buf(c->cert, (int)c->cert_len)) == NULL ||
 	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
 		errmsg_set(err, errlen, "%s: not a PEM certificate", certfile);
 		goto out;
 	}
 	BIO_free(bio);
 	bio = NULL;
-	free(pem);
-	pem = NULL;
-	if (file_check_private(keyfile) < 0) {
+	if (file_read_private(keyfile, PEM_FILE_MAX, &c->key, &c->key_len) < 0) {
 		errmsg_set(err, errlen, "%s: %s", keyfile, errno == EPERM ?
 		    "key file readable by group or others (want 0600)" :
 		    strerror(errno));
 		goto out;
 	}
-	if (file_read_all(keyfile, PEM_FILE_MAX, &pem, &len) < 0) {
-		errmsg_set(err, errlen, "%s: %s", keyfile, strerror(errno));
-		goto out;
-	}
-	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	if ((bio = BIO_new_mem_buf(c->key, (int)c->key_len)) == NULL ||
 	    (k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
 		errmsg_set(err, errlen, "%s: not a PEM private key", keyfile);
 		goto out;
@@ -338,10 +335,6 @@ check_cert_key(const char *certfile, const char *keyfile, char *err,
 	}
 	rc = 0;
 out:
-	if (pem != NULL) {
-		OPENSSL_cleanse(pem, len);
-		free(pem);
-	}
 	BIO_free(bio);
 	EVP_PKEY_free(k);
 	X509_free(x);
@@ -349,26 +342,23 @@ out:
 }
 
 static int
-check_root(const char *rootfile, char *err, size_t errlen)
+check_root(https_client_t *c, const char *rootfile, char *err, size_t errlen)
 {
-	char *pem = NULL;
-	size_t len;
 	BIO *bio = NULL;
 	X509 *x = NULL;
 	int rc = -1;
 
-	if (file_read_all(rootfile, PEM_FILE_MAX, &pem, &len) < 0) {
+	if (file_read_all(rootfile, PEM_FILE_MAX, &c->root, &c->root_len) < 0) {
 		errmsg_set(err, errlen, "%s: %s", rootfile, strerror(errno));
 		return -1;
 	}
-	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	if ((bio = BIO_new_mem_buf(c->root, (int)c->root_len)) == NULL ||
 	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
 		errmsg_set(err, errlen, "%s: not a PEM certificate", rootfile);
 	else
 		rc = 0;
 	X509_free(x);
 	BIO_free(bio);
-	free(pem);
 	return rc;
 }
 
@@ -436,24 +426,21 @@ https_client_new(const https_client_options_t *opt, char *err, size_t errlen)
 		    "identity", opt->expect_identity);
 		return NULL;
 	}
-	if (check_cert_key(opt->cert, opt->key, err, errlen) < 0 ||
-	    check_root(opt->root, err, errlen) < 0)
-		return NULL;
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		errmsg_set(err, errlen, "out of memory");
 		return NULL;
 	}
+	if (check_cert_key(c, opt->cert, opt->key, err, errlen) < 0 ||
+	    check_root(c, opt->root, err, errlen) < 0)
+		goto fail;
 	c->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms :
 	    HTTPS_TIMEOUT_DEFAULT_MS;
 	c->connect_timeout_ms = opt->connect_timeout_ms > 0 ?
 	    opt->connect_timeout_ms : c->timeout_ms;
 	c->max_response = opt->max_response > 0 ? opt->max_response :
 	    HTTPS_MAX_RESPONSE_DEFAULT;
-	if ((c->cert = dup_str(opt->cert)) == NULL ||
-	    (c->key = dup_str(opt->key)) == NULL ||
-	    (c->root = dup_str(opt->root)) == NULL ||
-	    (opt->expect_identity != NULL &&
-	    (c->expect = dup_str(opt->expect_identity)) == NULL)) {
+	if (opt->expect_identity != NULL &&
+	    (c->expect = dup_str(opt->expect_identity)) == NULL) {
 		errmsg_set(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -479,7 +466,10 @@ https_client_free(https_client_t *c)
 		curl_easy_cleanup(c->easy);
 	sk_X509_CRL_pop_free(c->crls, X509_CRL_free);
 	free(c->cert);
-	free(c->key);
+	if (c->key != NULL) {
+		OPENSSL_cleanse(c->key, c->key_len);
+		free(c->key);
+	}
 	free(c->root);
 	free(c->expect);
 	free(c);
@@ -697,6 +687,8 @@ static int
 setup_easy(https_client_t *c, CURL *e, const https_request_t *req,
     struct curl_slist *hdrs, struct xfer *x, char *errbuf)
 {
+	struct curl_blob blob;
+
 	SETOPT(e, CURLOPT_ERRORBUFFER, errbuf);
 	SETOPT(e, CURLOPT_URL, req->url);
 	SETOPT(e, CURLOPT_PROTOCOLS_STR, "https");
@@ -710,11 +702,21 @@ setup_easy(https_client_t *c, CURL *e, const https_request_t *req,
 	SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
 	SETOPT(e, CURLOPT_SSLVERSION,
 	    (long)(CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_DEFAULT));
+	/* The bytes checked when the client was made (see the struct); curl
+	 * copies the blob descriptions, not the data (NOCOPY), and the
+	 * client outlives every handle set up from it. */
+	blob.flags = CURL_BLOB_NOCOPY;
+	blob.data = c->cert;
+	blob.len = c->cert_len;
 	SETOPT(e, CURLOPT_SSLCERTTYPE, "PEM");
-	SETOPT(e, CURLOPT_SSLCERT, c->cert);
+	SETOPT(e, CURLOPT_SSLCERT_BLOB, &blob);
+	blob.data = c->key;
+	blob.len = c->key_len;
 	SETOPT(e, CURLOPT_SSLKEYTYPE, "PEM");
-	SETOPT(e, CURLOPT_SSLKEY, c->key);
-	SETOPT(e, CURLOPT_CAINFO, c->root);
+	SETOPT(e, CURLOPT_SSLKEY_BLOB, &blob);
+	blob.data = c->root;
+	blob.len = c->root_len;
+	SETOPT(e, CURLOPT_CAINFO_BLOB, &blob);
 	SETOPT(e, CURLOPT_CAPATH, (char *)NULL);	/* no system CAs */
 	SETOPT(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	/* The server is identified by its URI SAN (checked in verify_cb), not

@@ -4,7 +4,10 @@
  * curl/curl.h.
  *
  * Every connection:
- *   - presents the client certificate and key (PEM files);
+ *   - presents the client certificate and key: the PEM bytes read and
+ *     checked when the client was made (the key without following a
+ *     symbolic link, mode 0600 checked on the open file), handed to curl as
+ *     they are, never read again from the files;
  *   - trusts only the national root (root); the server sends its area CA as
  *     chain; with CRL files, the server's certificate is checked against
  *     the one signed by its issuer, which must exist and be current

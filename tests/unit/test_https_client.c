@@ -740,6 +740,46 @@ test_any_gateway_when_no_expectation(void **state)
 	server_stop(s);
 }
 
+/* The client uses the certificate, key and root it checked when it was
+ * made, not whatever the files hold when it connects: with the files gone
+ * (or replaced, say by a renewal before the reload), it still connects. */
+static void
+test_client_keeps_checked_files(void **state)
+{
+	https_client_options_t o;
+	https_client_t *c;
+	https_response_t r;
+	server_t *s;
+	char cert[200], key[200], rootp[200], u[128], err[256];
+
+	(void)state;
+	tmp_path(cert, sizeof(cert), "gone.crt");
+	tmp_path(key, sizeof(key), "gone.key");
+	tmp_path(rootp, sizeof(rootp), "gone-root.crt");
+	write_cert("gone.crt", client.cert, ca.cert);
+	write_key("gone.key", client.key);
+	write_cert("gone-root.crt", root.cert, NULL);
+	memset(&o, 0, sizeof(o));
+	o.cert = cert;
+	o.key = key;
+	o.root = rootp;
+	o.expect_identity = "urn:visor:test:gateway";
+	o.timeout_ms = 10000;
+	c = https_client_new(&o, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("https_client_new: %s", err);
+	assert_int_equal(unlink(cert), 0);
+	assert_int_equal(unlink(key), 0);
+	assert_int_equal(unlink(rootp), 0);
+	s = server_start(&server, ca.cert, root.cert, 0);
+	url(u, sizeof(u), s, "/v1/health");
+	call_ok(c, "GET", u, NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	https_response_free(&r);
+	https_client_free(c);
+	server_stop(s);
+}
+
 static void
 test_wrong_identity_fails(void **state)
 {
@@ -1581,6 +1621,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_ok_and_keepalive),
 		cmocka_unit_test(test_any_gateway_when_no_expectation),
+		cmocka_unit_test(test_client_keeps_checked_files),
 		cmocka_unit_test(test_wrong_identity_fails),
 		cmocka_unit_test(test_server_without_uri_fails),
 		cmocka_unit_test(test_server_not_a_gateway_fails),
