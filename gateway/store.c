@@ -547,7 +547,8 @@ job_add(store_job_t *j, op_kind_t kind)
 	return n;
 }
 
-/* Copy s (at most max bytes, NUL-free, non-empty unless allow_empty). */
+/* Copy s (at most max bytes, NUL-free) into *dst.  Unless optional, s must
+ * be given and non-empty; if optional, NULL (left NULL) and "" are allowed. */
 static int
 copy_str(char **dst, const char *s, size_t max, int optional)
 {
