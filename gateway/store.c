@@ -135,7 +135,8 @@ static const char *const schema_sql =
 enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
 	W_IDEM_GET, W_IDEM_PUT, W_REC_GET, W_REC_PUT, W_REC_ERASE, W_VER_PUT,
-	W_VER_WIPE, W_OUT_CANCEL, W_OUT_WIPE, W_LEAF_PUT, W_NODE_PUT, W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
+	W_VER_WIPE, W_OUT_CANCEL, W_OUT_WIPE, W_LEAF_PUT, W_NODE_PUT,
+	W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
 	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_SECDEL_ON, W_SECDEL_FAST,
 	W_IDX_GET, W_IDX_FILL, W_IDX_MARK, W_NSTMT
 };
@@ -182,7 +183,8 @@ static const char *const writer_sql[W_NSTMT] = {
 	 * while a delivery was in flight (W_OUT_CANCEL). */
 	[W_OUT_UPD] = "UPDATE outbox SET status = ?2, attempts = ?3,"
 	    " next_attempt_ms = ?4, receipt = coalesce(?5, receipt)"
-	    " WHERE transfer_id = ?1 AND (?2 <> 'queued' OR length(payload) > 0)",
+	    " WHERE transfer_id = ?1"
+	    " AND (?2 <> 'queued' OR length(payload) > 0)",
 	[W_IN_ADD] = "INSERT INTO inbound(from_area, transfer_id, digest,"
 	    " received_at, audit_index) VALUES(?1, ?2, ?3, ?4, ?5)",
 	/* The first receipt stays: a repeat is answered with the same bytes. */
