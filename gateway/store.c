@@ -135,7 +135,7 @@ static const char *const schema_sql =
 enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
 	W_IDEM_GET, W_IDEM_PUT, W_REC_GET, W_REC_PUT, W_REC_ERASE, W_VER_PUT,
-	W_VER_WIPE, W_OUT_CANCEL, W_OUT_WIPE, W_LEAF_PUT, W_NODE_PUT,
+	W_VER_WIPE, W_OUT_QUEUED_OF, W_OUT_CANCEL, W_OUT_WIPE, W_LEAF_PUT, W_NODE_PUT,
 	W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
 	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_SECDEL_ON, W_SECDEL_FAST,
 	W_IDX_GET, W_IDX_FILL, W_IDX_MARK, W_NSTMT
@@ -166,6 +166,8 @@ static const char *const writer_sql[W_NSTMT] = {
 	    " WHERE id = ?1 AND content IS NOT NULL",
 	/* An erased record's transfers: the queued ones are not sent, and
 	 * no row keeps its content (the payload is the sealed record). */
+	[W_OUT_QUEUED_OF] = "SELECT transfer_id FROM outbox"
+	    " WHERE record_id = ?1 AND status = 'queued' ORDER BY transfer_id",
 	[W_OUT_CANCEL] = "UPDATE outbox SET status = 'failed'"
 	    " WHERE record_id = ?1 AND status = 'queued'",
 	[W_OUT_WIPE] = "UPDATE outbox SET payload = x''"
@@ -1381,6 +1383,76 @@ op_put(job_ctx_t *c, store_op_t *op)
 	return 0;
 }
 
+static int op_audit(job_ctx_t *c, store_op_t *op, buf_t *leaf);
+
+/* The transfer-out entry of a transfer the erasure of record cancels, so
+ * that its course in the log has an end: actor is who erased. */
+static int
+audit_cancelled(job_ctx_t *c, const char *record, const char *actor,
+    const char *transfer_id, buf_t *leaf)
+{
+	audit_entry_t e;
+	store_op_t tmp;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	e.op = "transfer-out";
+	e.actor_id = actor;
+	e.record = record;
+	e.result = "failed";
+	e.reason = "record-erased";
+	e.transfer = transfer_id;
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.kind = OP_AUDIT;
+	tmp.id = (char *)(uintptr_t)record;
+	tmp.actor = (char *)(uintptr_t)actor;
+	tmp.area = (char *)(uintptr_t)e.op;
+	tmp.version = AUDIT_VERSION_NONE;
+	if (audit_entry_encode_parts(&e, &tmp.head, &tmp.tail) < 0)
+		rc = job_fail(c, STORE_FAILED, "audit entry encoding");
+	else
+		rc = op_audit(c, &tmp, leaf);
+	buf_free(&tmp.head);
+	buf_free(&tmp.tail);
+	return rc;
+}
+
+/* The ids of record's queued transfers, into *ids (n of them; free each
+ * and the array).  0 or -1. */
+static int
+queued_transfers(store_t *s, const char *record, char ***ids, size_t *n)
+{
+	sqlite3_stmt *st = s->st[W_OUT_QUEUED_OF];
+	char **v = NULL, **nv;
+	size_t k = 0;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	if (bind_text(st, 1, record) != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+
+		if (t == NULL || (nv = realloc(v, (k + 1) * sizeof(*v))) == NULL)
+			break;
+		v = nv;
+		if ((v[k] = strdup(t)) == NULL)
+			break;
+		k++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		while (k > 0)
+			free(v[--k]);
+		free(v);
+		return -1;
+	}
+	*ids = v;
+	*n = k;
+	return 0;
+}
+
 static int
 op_erase(job_ctx_t *c, store_op_t *op)
 {
@@ -1388,9 +1460,10 @@ op_erase(job_ctx_t *c, store_op_t *op)
 	store_t *s = c->s;
 	sqlite3_stmt *st;
 	uint64_t cur;
-	int erased, r;
-	size_t i;
-	char area[40];
+	int erased, r, ret = -1;
+	size_t i, n_cancel = 0;
+	char area[40], **cancel = NULL;
+	buf_t leaf = BUF_INIT;
 
 	if ((r = record_state(s, op->id, &cur, &erased, area)) < 0)
 		return job_fail(c, STORE_FAILED, "record");
@@ -1400,11 +1473,17 @@ op_erase(job_ctx_t *c, store_op_t *op)
 		return job_fail(c, STORE_CONFLICT, NULL);
 	if (cur >= (uint64_t)INT64_MAX)
 		return job_fail(c, STORE_FAILED, "record version");
+	/* The record's queued transfers, cancelled below: each gets its
+	 * own entry after the erasure. */
+	if (queued_transfers(s, op->id, &cancel, &n_cancel) < 0)
+		return job_fail(c, STORE_FAILED, "erase");
 	/* With secure_delete on, the destroyed ciphertext (and any overflow
 	 * pages it freed) is zeroed in the database rather than left in free
 	 * space for the life of the file. */
-	if (pragma_run(s->st[W_SECDEL_ON]) != SQLITE_OK)
-		return job_fail(c, STORE_FAILED, "erase");
+	if (pragma_run(s->st[W_SECDEL_ON]) != SQLITE_OK) {
+		job_fail(c, STORE_FAILED, "erase");
+		goto out;
+	}
 	/* The versions' content, and the record's transfers: those still
 	 * queued are cancelled (failed) and every one loses its payload. */
 	for (i = 0; i < sizeof(wipes) / sizeof(wipes[0]); i++) {
@@ -1412,23 +1491,36 @@ op_erase(job_ctx_t *c, store_op_t *op)
 		if (bind_text(st, 1, op->id) || step_done(st) != SQLITE_OK) {
 			sqlite3_reset(st);
 			pragma_run(s->st[W_SECDEL_FAST]);
-			return job_fail(c, STORE_FAILED, "erase");
+			job_fail(c, STORE_FAILED, "erase");
+			goto out;
 		}
 	}
-	if (pragma_run(s->st[W_SECDEL_FAST]) != SQLITE_OK)
-		return job_fail(c, STORE_FAILED, "erase");
+	if (pragma_run(s->st[W_SECDEL_FAST]) != SQLITE_OK) {
+		job_fail(c, STORE_FAILED, "erase");
+		goto out;
+	}
 	st = s->st[W_REC_ERASE];
 	if (bind_text(st, 1, op->id) || sqlite3_bind_int64(st, 2,
 	    (sqlite3_int64)(cur + 1)) || step_done(st) != SQLITE_OK ||
 	    insert_version(c, op->id, cur + 1, op->actor, "erase", NULL,
 	    NULL) < 0) {
 		sqlite3_reset(st);
-		return job_fail(c, STORE_FAILED, "erase");
+		job_fail(c, STORE_FAILED, "erase");
+		goto out;
 	}
 	if (job_publish(c, op->id, STORE_CACHE_ERASED, cur + 1, area, NULL) < 0)
-		return -1;
+		goto out;
 	c->write_version = cur + 1;
-	return 0;
+	for (i = 0; i < n_cancel; i++)
+		if (audit_cancelled(c, op->id, op->actor, cancel[i], &leaf) < 0)
+			goto out;
+	ret = 0;
+out:
+	for (i = 0; i < n_cancel; i++)
+		free(cancel[i]);
+	free(cancel);
+	buf_free(&leaf);
+	return ret;
 }
 
 static int

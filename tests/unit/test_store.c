@@ -774,6 +774,7 @@ test_erase_destroys_ciphertext(void **state)
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	unsigned char ct[2][48], pt[2][48];
+	uint64_t size0;
 	char big[6000];
 	size_t len;
 	int v;
@@ -826,10 +827,28 @@ test_erase_destroys_ciphertext(void **state)
 		sqlite3_finalize(st);
 	}
 	sqlite3_close(db);
+	size0 = store_audit_size(s);
 	j = store_job_new();
 	assert_int_equal(store_job_erase_record(j, "NFK-E", STORE_VERSION_ANY,
 	    "urn:a"), 0);
 	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	/* The cancelled transfer's course ends in the log: one transfer-out
+	 * entry, failed for the erasure, by who erased (the job itself had
+	 * no entry of its own here). */
+	assert_int_equal(store_audit_size(s), size0 + 1);
+	{
+		store_reader_t *r = store_reader_new(s, NULL, 0);
+		buf_t l = BUF_INIT;
+
+		assert_non_null(r);
+		assert_int_equal(store_audit_leaf(r, size0, &l), 0);
+		assert_non_null(strstr(l.data, "\"op\":\"transfer-out\""));
+		assert_non_null(strstr(l.data, "\"transfer\":\"T-E1\""));
+		assert_non_null(strstr(l.data, "\"reason\":\"record-erased\""));
+		assert_non_null(strstr(l.data, "\"id\":\"urn:a\""));
+		buf_free(&l);
+		store_reader_free(r);
+	}
 	/* The queued transfer is cancelled, the delivered one stays so; a
 	 * delivery in flight cannot queue it again, and the erased record
 	 * cannot be queued anew. */
