@@ -9,6 +9,7 @@
 #include "crypto/keyfile.h"
 #include "util/fileio.h"
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 
 #define POLICY_MAX_SIZE (4 << 20)
@@ -66,6 +67,14 @@ gw_gen_load(const char *config_path, config_t *cfg, tls_refused_fn refused,
 	}
 	if (g->cert == NULL) {
 		snprintf(err, errlen, "tls.cert: not a PEM certificate");
+		goto fail;
+	}
+	/* Read apart from the TLS context's copy: a key and certificate
+	 * replaced one after the other around a reload must not make the
+	 * gateway sign transfers with one and attach the other. */
+	if (X509_check_private_key(g->cert, g->sign_key) != 1) {
+		ERR_clear_error();
+		snprintf(err, errlen, "tls.key does not match tls.cert");
 		goto fail;
 	}
 	return g;
