@@ -118,7 +118,7 @@ int
 cli_client_finish(cli_client_opts_t *o, const char *prog)
 {
 	identity_t id;
-	char uri[IDENTITY_URI_MAX], err[256];
+	char err[256];
 
 	if (o->gateway == NULL || strncmp(o->gateway, "https://", 8) != 0) {
 		fprintf(stderr, "%s: --gateway https://HOST:PORT is required\n",
@@ -152,9 +152,7 @@ cli_client_finish(cli_client_opts_t *o, const char *prog)
 	if (o->cacert == NULL)
 		o->cacert = o->rootbuf;
 	if (o->gateway_id == NULL) {
-		if (https_cert_uri(o->cert, uri, sizeof(uri), err,
-		    sizeof(err)) < 0 ||
-		    identity_parse(uri, strlen(uri), &id, err, sizeof(err)) < 0) {
+		if (cli_cert_identity(o->cert, &id, err, sizeof(err)) < 0) {
 			fprintf(stderr, "%s: %s (give --gateway-id)\n", prog, err);
 			return -1;
 		}
@@ -162,6 +160,17 @@ cli_client_finish(cli_client_opts_t *o, const char *prog)
 		    id.area);
 		o->gateway_id = o->expect;
 	}
+	return 0;
+}
+
+int
+cli_cert_identity(const char *cert, identity_t *id, char *err, size_t errlen)
+{
+	char uri[IDENTITY_URI_MAX];
+
+	if (https_cert_uri(cert, uri, sizeof(uri), err, errlen) < 0 ||
+	    identity_parse(uri, strlen(uri), id, err, errlen) < 0)
+		return -1;
 	return 0;
 }
 

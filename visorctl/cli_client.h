@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "client/https_client.h"
+#include "crypto/identity.h"
 
 #define CLI_CRLS_MAX 64
 #define CLI_PATH_MAX 1024
@@ -54,6 +55,11 @@ int cli_client_option(cli_client_opts_t *o, int argc, char **argv, int *i,
 /* Check required options and fill the defaults (key, root, expected
  * identity).  0, or -1 with a message on stderr. */
 int cli_client_finish(cli_client_opts_t *o, const char *prog);
+
+/* The identity in the URI of the certificate in file cert (whose area's
+ * gateway a command expects).  0, or -1 with a reason in err. */
+int cli_cert_identity(const char *cert, identity_t *id, char *err,
+    size_t errlen);
 
 /* Build the client; NULL with a message on stderr. */
 https_client_t *cli_client_new(const cli_client_opts_t *o, const char *prog);

@@ -33,6 +33,7 @@
 #include "util/fileio.h"
 #include "util/json.h"
 #include "util/rfc3339.h"
+#include "visorctl/cli_client.h"
 #include "visorctl/commands.h"
 
 #define PAGE 1000
@@ -242,7 +243,7 @@ static int
 audit_connect(audit_ctx_t *a)
 {
 	https_client_options_t opt;
-	char uri[IDENTITY_URI_MAX], gwid[IDENTITY_URI_MAX], err[512];
+	char gwid[IDENTITY_URI_MAX], err[512];
 	identity_t id;
 	size_t n;
 	int rc;
@@ -270,14 +271,13 @@ audit_connect(audit_ctx_t *a)
 	}
 	if ((rc = load_vkey(a, a->vkey)) != 0)
 		return rc;
-	if (https_cert_uri(a->cert, uri, sizeof(uri), err, sizeof(err)) < 0 ||
-	    identity_parse(uri, strlen(uri), &id, err, sizeof(err)) < 0) {
+	if (cli_cert_identity(a->cert, &id, err, sizeof(err)) < 0) {
 		fail("%s: %s", a->cert, err);
 		return 2;
 	}
 	if (id.kind != IDENTITY_AUDITOR)
 		fprintf(stderr, "visorctl audit: note: %s is not an auditor "
-		    "identity; the gateway will refuse most requests\n", uri);
+		    "identity; the gateway will refuse most requests\n", id.uri);
 	snprintf(a->expect_origin, sizeof(a->expect_origin), "visor.%s/audit",
 	    id.area);
 	if (strcmp(note_verifier_name(a->v), a->expect_origin) != 0) {

@@ -13,9 +13,9 @@
 #include <cjson/cJSON.h>
 
 #include "client/https_client.h"
-#include "crypto/identity.h"
 #include "util/buf.h"
 #include "util/json.h"
+#include "visorctl/cli_client.h"
 #include "visorctl/commands.h"
 
 #define STATUS_MAX_BODY (1 << 20)
@@ -244,7 +244,7 @@ cmd_status(int argc, char **argv)
 {
 	const char *url = NULL, *cert = NULL, *key = NULL, *cacert = NULL;
 	char keybuf[4096], rootbuf[4096], full[1200], err[512];
-	char uri[IDENTITY_URI_MAX], gwid[IDENTITY_URI_MAX];
+	char gwid[IDENTITY_URI_MAX];
 	identity_t id;
 	long warn_days = 30, ckpt_warn = 30;
 	https_client_options_t opt;
@@ -316,8 +316,7 @@ cmd_status(int argc, char **argv)
 	}
 	/* The gateway of the certificate's area, as every other command
 	 * expects: status is read from no one else. */
-	if (https_cert_uri(cert, uri, sizeof(uri), err, sizeof(err)) < 0 ||
-	    identity_parse(uri, strlen(uri), &id, err, sizeof(err)) < 0) {
+	if (cli_cert_identity(cert, &id, err, sizeof(err)) < 0) {
 		fprintf(stderr, "visorctl status: %s: %s\n", cert, err);
 		return 2;
 	}
