@@ -1383,7 +1383,9 @@ op_put(job_ctx_t *c, store_op_t *op)
 	return 0;
 }
 
-static int op_audit(job_ctx_t *c, store_op_t *op, buf_t *leaf);
+static int append_leaf(job_ctx_t *c, const buf_t *head, const buf_t *tail,
+    uint64_t version, const char *record, const char *actor, const char *op,
+    buf_t *leaf);
 
 /* The transfer-out entry of a transfer the erasure of record cancels, so
  * that its course in the log has an end: actor is who erased. */
@@ -1392,7 +1394,7 @@ audit_cancelled(job_ctx_t *c, const char *record, const char *actor,
     const char *transfer_id, buf_t *leaf)
 {
 	audit_entry_t e;
-	store_op_t tmp;
+	buf_t head = BUF_INIT, tail = BUF_INIT;
 	int rc;
 
 	memset(&e, 0, sizeof(e));
@@ -1402,18 +1404,13 @@ audit_cancelled(job_ctx_t *c, const char *record, const char *actor,
 	e.result = "failed";
 	e.reason = "record-erased";
 	e.transfer = transfer_id;
-	memset(&tmp, 0, sizeof(tmp));
-	tmp.kind = OP_AUDIT;
-	tmp.id = (char *)(uintptr_t)record;
-	tmp.actor = (char *)(uintptr_t)actor;
-	tmp.area = (char *)(uintptr_t)e.op;
-	tmp.version = AUDIT_VERSION_NONE;
-	if (audit_entry_encode_parts(&e, &tmp.head, &tmp.tail) < 0)
+	if (audit_entry_encode_parts(&e, &head, &tail) < 0)
 		rc = job_fail(c, STORE_FAILED, "audit entry encoding");
 	else
-		rc = op_audit(c, &tmp, leaf);
-	buf_free(&tmp.head);
-	buf_free(&tmp.tail);
+		rc = append_leaf(c, &head, &tail, AUDIT_VERSION_NONE, record,
+		    actor, e.op, leaf);
+	buf_free(&head);
+	buf_free(&tail);
 	return rc;
 }
 
@@ -1649,13 +1646,48 @@ emit_node(void *ctx, unsigned level, uint64_t index, const merkle_hash_t h)
 	return 0;
 }
 
+/* Sequence an entry (its parts, audit_entry_encode_parts) as the next
+ * leaf: assemble it, store it with its index columns, append it to the
+ * tree.  leaf is scratch. */
 static int
-op_audit(job_ctx_t *c, store_op_t *op, buf_t *leaf)
+append_leaf(job_ctx_t *c, const buf_t *head, const buf_t *tail,
+    uint64_t version, const char *record, const char *actor, const char *op,
+    buf_t *leaf)
 {
 	store_t *s = c->s;
 	sqlite3_stmt *st = s->st[W_LEAF_PUT];
-	uint64_t seq = s->tree.size, v = op->version;
+	uint64_t seq = s->tree.size;
 	merkle_hash_t h;
+
+	if (seq >= (uint64_t)INT64_MAX)
+		return job_fail(c, STORE_FAILED, "audit log full");
+	buf_reset(leaf);
+	if (audit_entry_assemble(seq, c->now, head->data, head->len, version,
+	    tail->data, tail->len, leaf) < 0) {
+		c->status = STORE_FAILED;
+		snprintf(c->err, sizeof(c->err), "audit entry encoding");
+		return -1;
+	}
+	merkle_leaf_hash(leaf->data, leaf->len, h);
+	if (sqlite3_bind_int64(st, 1, (sqlite3_int64)seq) ||
+	    sqlite3_bind_blob(st, 2, leaf->data, (int)leaf->len,
+	    SQLITE_STATIC) ||
+	    sqlite3_bind_blob(st, 3, h, MERKLE_HASH_LEN, SQLITE_STATIC) ||
+	    bind_text(st, 4, record) || bind_text(st, 5, actor) ||
+	    bind_text(st, 6, op) || bind_text(st, 7, c->now) ||
+	    step_done(st) != SQLITE_OK) {
+		sqlite3_reset(st);
+		return job_fail(c, STORE_FAILED, "audit leaf");
+	}
+	if (merkle_frontier_append(&s->tree, h, emit_node, s) < 0)
+		return job_fail(c, STORE_FAILED, "audit tree");
+	return 0;
+}
+
+static int
+op_audit(job_ctx_t *c, store_op_t *op, buf_t *leaf)
+{
+	uint64_t v = op->version;
 
 	if (v == AUDIT_VERSION_ASSIGNED) {
 		if (c->write_version == 0) {
@@ -1666,29 +1698,9 @@ op_audit(job_ctx_t *c, store_op_t *op, buf_t *leaf)
 		}
 		v = c->write_version;
 	}
-	if (seq >= (uint64_t)INT64_MAX)
-		return job_fail(c, STORE_FAILED, "audit log full");
-	buf_reset(leaf);
-	if (audit_entry_assemble(seq, c->now, op->head.data, op->head.len, v,
-	    op->tail.data, op->tail.len, leaf) < 0) {
-		c->status = STORE_FAILED;
-		snprintf(c->err, sizeof(c->err), "audit entry encoding");
-		return -1;
-	}
-	merkle_leaf_hash(leaf->data, leaf->len, h);
-	if (sqlite3_bind_int64(st, 1, (sqlite3_int64)seq) ||
-	    sqlite3_bind_blob(st, 2, leaf->data, (int)leaf->len,
-	    SQLITE_STATIC) ||
-	    sqlite3_bind_blob(st, 3, h, MERKLE_HASH_LEN, SQLITE_STATIC) ||
-	    bind_text(st, 4, op->id) || bind_text(st, 5, op->actor) ||
-	    bind_text(st, 6, op->area) || bind_text(st, 7, c->now) ||
-	    step_done(st) != SQLITE_OK) {
-		sqlite3_reset(st);
-		return job_fail(c, STORE_FAILED, "audit leaf");
-	}
-	if (merkle_frontier_append(&s->tree, h, emit_node, s) < 0)
-		return job_fail(c, STORE_FAILED, "audit tree");
-	return 0;
+	/* id: record, actor: actor id, area: op (store_job_audit) */
+	return append_leaf(c, &op->head, &op->tail, v, op->id, op->actor,
+	    op->area, leaf);
 }
 
 /* Run the job's ops: records and transfers first, then the audit entries,
