@@ -594,8 +594,10 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* A client from the given files (the test's own with new_client). */
 static https_client_t *
-new_client(const char *expect, const char *crl)
+new_client_files(const char *cert, const char *key, const char *rootfile,
+    const char *expect, const char *crl)
 {
 	https_client_options_t o;
 	https_client_t *c;
@@ -603,9 +605,9 @@ new_client(const char *expect, const char *crl)
 	const char *crls[1];
 
 	memset(&o, 0, sizeof(o));
-	o.cert = p_cert;
-	o.key = p_key;
-	o.root = p_root;
+	o.cert = cert;
+	o.key = key;
+	o.root = rootfile;
 	o.expect_identity = expect;
 	o.timeout_ms = 10000;
 	o.max_response = 1024;
@@ -618,6 +620,12 @@ new_client(const char *expect, const char *crl)
 	if (c == NULL)
 		fail_msg("https_client_new: %s", err);
 	return c;
+}
+
+static https_client_t *
+new_client(const char *expect, const char *crl)
+{
+	return new_client_files(p_cert, p_key, p_root, expect, crl);
 }
 
 /* A call that must get a response; prints the reason otherwise. */
@@ -746,11 +754,10 @@ test_any_gateway_when_no_expectation(void **state)
 static void
 test_client_keeps_checked_files(void **state)
 {
-	https_client_options_t o;
 	https_client_t *c;
 	https_response_t r;
 	server_t *s;
-	char cert[200], key[200], rootp[200], u[128], err[256];
+	char cert[200], key[200], rootp[200], u[128];
 
 	(void)state;
 	tmp_path(cert, sizeof(cert), "gone.crt");
@@ -759,15 +766,7 @@ test_client_keeps_checked_files(void **state)
 	write_cert("gone.crt", client.cert, ca.cert);
 	write_key("gone.key", client.key);
 	write_cert("gone-root.crt", root.cert, NULL);
-	memset(&o, 0, sizeof(o));
-	o.cert = cert;
-	o.key = key;
-	o.root = rootp;
-	o.expect_identity = "urn:visor:test:gateway";
-	o.timeout_ms = 10000;
-	c = https_client_new(&o, err, sizeof(err));
-	if (c == NULL)
-		fail_msg("https_client_new: %s", err);
+	c = new_client_files(cert, key, rootp, "urn:visor:test:gateway", NULL);
 	assert_int_equal(unlink(cert), 0);
 	assert_int_equal(unlink(key), 0);
 	assert_int_equal(unlink(rootp), 0);

@@ -838,7 +838,9 @@ test_erase_destroys_ciphertext(void **state)
 	assert_int_equal(store_audit_size(s), size0 + 1);
 	{
 		store_reader_t *r = store_reader_new(s, NULL, 0);
+		store_transfer_t t;
 		buf_t l = BUF_INIT;
+		size_t n = 9;
 
 		assert_non_null(r);
 		assert_int_equal(store_audit_leaf(r, size0, &l), 0);
@@ -847,17 +849,9 @@ test_erase_destroys_ciphertext(void **state)
 		assert_non_null(strstr(l.data, "\"reason\":\"record-erased\""));
 		assert_non_null(strstr(l.data, "\"id\":\"urn:a\""));
 		buf_free(&l);
-		store_reader_free(r);
-	}
-	/* The queued transfer is cancelled, the delivered one stays so; a
-	 * delivery in flight cannot queue it again, and the erased record
-	 * cannot be queued anew. */
-	{
-		store_reader_t *r = store_reader_new(s, NULL, 0);
-		store_transfer_t t;
-		size_t n = 9;
-
-		assert_non_null(r);
+		/* The queued transfer is cancelled, the delivered one stays
+		 * so; a delivery in flight cannot queue it again, and the
+		 * erased record cannot be queued anew. */
 		assert_int_equal(store_transfer_get(r, "T-E1", &t), 0);
 		assert_string_equal(t.status, "failed");
 		buf_free(&t.payload);
