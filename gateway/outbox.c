@@ -54,6 +54,18 @@ struct peer_worker {
 	int last_state;		/* OUTBOX_PEER_* */
 	long long last_ms;
 	char last_error[160];
+	/* The peer as a whole (peer thread only, but probe_ms under o->lock):
+	 * down counts rounds in a row in which the peer answered nothing
+	 * (connect, TLS, timeout, 5xx, 429, 408).  While it is down, one due
+	 * transfer is tried (the probe) every backoff_ms(down), instead of
+	 * every queued transfer on its own backoff: a long outage would
+	 * otherwise cost a signature, a connection attempt, a store write
+	 * and a log line per queued transfer each minute.  Transfers past
+	 * their deadline are still failed on time (expire_overdue). */
+	unsigned down;
+	long long probe_ms;	/* wall clock of the next probe; 0: not down */
+	int round_reached;	/* in this round, the peer answered */
+	int round_unavailable;	/* in this round, an attempt got no answer */
 };
 
 /* One outcome on its way to the store. */
@@ -246,6 +258,16 @@ peer_error_code(const https_response_t *resp, char *out, size_t outlen)
 	cJSON_Delete(o);
 }
 
+/* Past its deadline: the transfer fails, logged and audited. */
+static void
+fail_deadline(peer_worker_t *pw, delivery_t *dv, unsigned attempts)
+{
+	record_outcome(pw, dv, "failed", "transfer-out", "failed", "deadline",
+	    NULL, 0, attempts, 0);
+	log_event(LOG_WARN, "transfer-failed", "transfer", dv->t.transfer_id,
+	    "peer", pw->area, "reason", "deadline", NULL);
+}
+
 static void
 delivery_done(void *arg, const https_result_t *res)
 {
@@ -259,6 +281,11 @@ delivery_done(void *arg, const https_result_t *res)
 	gw_gen_t *g;
 
 	snprintf(expect, sizeof(expect), "urn:visor:%s:gateway", pw->area);
+	if (res->rc != 0 || res->resp->status >= 500 ||
+	    res->resp->status == 429 || res->resp->status == 408)
+		pw->round_unavailable = 1;
+	else
+		pw->round_reached = 1;
 	if (res->rc == 0 && res->resp->status == 200) {
 		g = gw_gen_current();
 		if (g != NULL && transfer_receipt_verify(res->resp->body.data,
@@ -298,10 +325,7 @@ delivery_done(void *arg, const https_result_t *res)
 	}
 	metrics_delivery_failure(pw->area);
 	if (now >= dv->t.deadline_ms) {
-		record_outcome(pw, dv, "failed", "transfer-out", "failed",
-		    "deadline", NULL, 0, attempts, 0);
-		log_event(LOG_WARN, "transfer-failed", "transfer", dv->t.transfer_id,
-		    "peer", pw->area, "reason", "deadline", NULL);
+		fail_deadline(pw, dv, attempts);
 	} else {
 		record_outcome(pw, dv, "queued", NULL, NULL, NULL, NULL, 0, attempts,
 		    now + backoff_ms(cfg, attempts));
@@ -333,6 +357,9 @@ peer_client(peer_worker_t *pw, const gw_gen_t *g, char *err, size_t errlen)
 	return https_client_new(&opt, err, errlen);
 }
 
+/* Wait ms, or until the outbox stops; with seen, also until a transfer is
+ * queued (a kick).  Without it kicks are ignored: a peer that is down is
+ * probed at its own pace, not at the pace requests arrive. */
 static void
 wait_kick(outbox_t *o, unsigned *seen, long ms)
 {
@@ -346,11 +373,86 @@ wait_kick(outbox_t *o, unsigned *seen, long ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&o->lock);
-	while (o->kicks == *seen && !atomic_load(&o->stopping))
+	while ((seen == NULL || o->kicks == *seen) &&
+	    !atomic_load(&o->stopping))
 		if (pthread_cond_timedwait(&o->cond, &o->lock, &ts) == ETIMEDOUT)
 			break;
-	*seen = o->kicks;
+	if (seen != NULL)
+		*seen = o->kicks;
 	pthread_mutex_unlock(&o->lock);
+}
+
+/* The peer is down: the transfers past their deadline are failed without
+ * being tried.  Returns how many were handed to the store. */
+static size_t
+expire_overdue(peer_worker_t *pw, store_reader_t *rd)
+{
+	store_transfer_t t[DUE_BATCH];
+	delivery_t *dv;
+	size_t n = 0, i, failed = 0;
+
+	memset(t, 0, sizeof(t));
+	if (store_outbox_expired_for(rd, pw->area, gw_now_ms(), t, DUE_BATCH,
+	    &n) < 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if ((dv = calloc(1, sizeof(*dv))) == NULL) {
+			buf_free(&t[i].payload);
+			buf_free(&t[i].receipt);
+			continue;
+		}
+		dv->pw = pw;
+		dv->t = t[i];
+		sha256_hex(dv->t.payload.data, dv->t.payload.len, dv->digest);
+		fail_deadline(pw, dv, dv->t.attempts);
+		delivery_free(dv);
+		failed++;
+	}
+	return failed;
+}
+
+/* After a round of deliveries: is the peer down, or back? */
+static void
+peer_round_done(peer_worker_t *pw)
+{
+	const config_t *cfg = pw->o->gw->cfg;
+	long long probe = 0, wait;
+	char ms[24];
+
+	if (pw->round_reached) {
+		if (pw->down > 0)
+			log_event(LOG_INFO, "peer-available", "peer", pw->area,
+			    NULL);
+		pw->down = 0;
+	} else if (pw->round_unavailable) {
+		if (pw->down < 16)
+			pw->down++;
+		wait = backoff_ms(cfg, pw->down);
+		probe = gw_now_ms() + wait;
+		if (pw->down == 1) {
+			snprintf(ms, sizeof(ms), "%lld", wait);
+			log_event(LOG_WARN, "peer-unavailable", "peer", pw->area,
+			    "next_probe_ms", ms, NULL);
+		}
+	} else {
+		return;
+	}
+	pthread_mutex_lock(&pw->o->lock);
+	pw->probe_ms = probe;
+	pthread_mutex_unlock(&pw->o->lock);
+}
+
+/* How long a down peer's worker waits before its next round: until the
+ * probe is due, and at least the idle wait. */
+static long
+probe_wait(peer_worker_t *pw)
+{
+	long long w;
+
+	pthread_mutex_lock(&pw->o->lock);
+	w = pw->probe_ms - gw_now_ms();
+	pthread_mutex_unlock(&pw->o->lock);
+	return w > IDLE_WAIT_MS ? (long)w : IDLE_WAIT_MS;
 }
 
 static void *
@@ -407,10 +509,14 @@ peer_main(void *arg)
 			g = NULL;
 		}
 		gw_gen_unref(g);
+		/* Their outcomes durable first, or the due query below could
+		 * return them again. */
+		if (pw->down > 0 && expire_overdue(pw, rd) > 0)
+			(void)outcomes_wait(pw);
 		n = 0;
 		memset(due, 0, sizeof(due));
-		if (store_outbox_due_for(rd, pw->area, gw_now_ms(), due, DUE_BATCH,
-		    &n) < 0) {
+		if (store_outbox_due_for(rd, pw->area, gw_now_ms(), due,
+		    pw->down > 0 ? 1 : DUE_BATCH, &n) < 0) {
 			wait_kick(o, &seen, IDLE_WAIT_MS);
 			continue;
 		}
@@ -450,7 +556,9 @@ peer_main(void *arg)
 		}
 		gw_gen_unref(g);
 		if (queued > 0) {
+			pw->round_reached = pw->round_unavailable = 0;
 			https_batch_run(batch);
+			peer_round_done(pw);
 			/* An outcome the store could not record leaves its
 			 * transfer due at once: without a pause the worker would
 			 * deliver it again and again (the peer answers each
@@ -461,14 +569,19 @@ peer_main(void *arg)
 			if (outcomes_wait(pw) > 0) {
 				if (store_failures < 16)
 					store_failures++;
-				wait_kick(o, &seen, (long)backoff_ms(o->gw->cfg,
-				    store_failures));
+				wait_kick(o, pw->down > 0 ? NULL : &seen,
+				    (long)backoff_ms(o->gw->cfg, store_failures));
 			} else {
 				store_failures = 0;
 			}
+			if (pw->down > 0)
+				wait_kick(o, NULL, probe_wait(pw));
 			continue;
 		}
-		wait_kick(o, &seen, IDLE_WAIT_MS);
+		if (pw->down > 0)
+			wait_kick(o, NULL, probe_wait(pw));
+		else
+			wait_kick(o, &seen, IDLE_WAIT_MS);
 	}
 	https_batch_free(batch);
 	https_client_free(client);
@@ -605,6 +718,7 @@ outbox_peer_states(outbox_t *o, outbox_peer_state_t *out, size_t max)
 		memcpy(out[i].area, o->peers[i].area, sizeof(out[i].area));
 		memcpy(out[i].url, o->peers[i].url, sizeof(out[i].url));
 		out[i].state = o->peers[i].last_state;
+		out[i].probe_ms = o->peers[i].probe_ms;
 		out[i].last_ms = o->peers[i].last_ms;
 		memcpy(out[i].error, o->peers[i].last_error, sizeof(out[i].error));
 	}

@@ -48,6 +48,8 @@ typedef struct {
 	int state;		/* OUTBOX_PEER_* */
 	long long last_ms;	/* wall clock ms of that attempt; 0 if none */
 	char error[160];	/* for REJECTED and ERROR: what happened */
+	long long probe_ms;	/* the peer is down: wall clock ms of the next
+				 * probe; 0 when it is not */
 } outbox_peer_state_t;
 
 /* Copy up to max peers' states into out (configuration order).  Returns

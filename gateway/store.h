@@ -247,6 +247,12 @@ int store_outbox_due(store_reader_t *r, int64_t now_ms, store_transfer_t *out,
 int store_outbox_due_for(store_reader_t *r, const char *area, int64_t now_ms,
     store_transfer_t *out, size_t max, size_t *n);
 
+/* Up to max of one peer area's queued transfers with deadline_ms <= now_ms,
+ * earliest deadline first, payloads decrypted, due or not: the outbox
+ * fails them while the peer is down and they are not tried. */
+int store_outbox_expired_for(store_reader_t *r, const char *area,
+    int64_t now_ms, store_transfer_t *out, size_t max, size_t *n);
+
 /* Outbox depth and the age of the oldest queued transfer, per peer area:
  * calls fn for each area.  0 or -1. */
 int store_outbox_stats(store_reader_t *r,

@@ -22,7 +22,7 @@
 #include "util/rfc3339.h"
 
 enum {
-	R_RECORD, R_HISTORY, R_IDEM, R_TRANSFER, R_DUE, R_DUE_FOR, R_STATS, R_INBOUND,
+	R_RECORD, R_HISTORY, R_IDEM, R_TRANSFER, R_DUE, R_DUE_FOR, R_EXPIRED_FOR, R_STATS, R_INBOUND,
 	R_SENT_TO,
 	R_CKPT, R_LEAF, R_ENTRIES, R_TIME, R_NSTMT
 };
@@ -48,6 +48,11 @@ static const char *const reader_sql[R_NSTMT] = {
 	    " created_ms, receipt, payload FROM outbox"
 	    " WHERE status = 'queued' AND next_attempt_ms <= ?1 AND to_area = ?3"
 	    " ORDER BY next_attempt_ms, created_ms LIMIT ?2",
+	[R_EXPIRED_FOR] = "SELECT transfer_id, record_id, to_area, purpose,"
+	    " initiator, status, attempts, next_attempt_ms, deadline_ms,"
+	    " created_ms, receipt, payload FROM outbox"
+	    " WHERE status = 'queued' AND deadline_ms <= ?1 AND to_area = ?3"
+	    " ORDER BY deadline_ms, created_ms LIMIT ?2",
 	[R_STATS] = "SELECT to_area, count(*), min(created_ms) FROM outbox"
 	    " WHERE status = 'queued' GROUP BY to_area ORDER BY to_area",
 	[R_SENT_TO] = "SELECT 1 FROM outbox WHERE record_id = ?1 AND to_area = ?2"
@@ -454,7 +459,7 @@ out:
 }
 
 static int
-outbox_due(store_reader_t *r, const char *area, int64_t now_ms,
+outbox_select(store_reader_t *r, int which, const char *area, int64_t now_ms,
     store_transfer_t *out, size_t max, size_t *n)
 {
 	sqlite3_stmt *st;
@@ -466,7 +471,7 @@ outbox_due(store_reader_t *r, const char *area, int64_t now_ms,
 		return 0;
 	if (max > INT32_MAX)
 		max = INT32_MAX;
-	if ((st = stmt(r, area ? R_DUE_FOR : R_DUE)) == NULL ||
+	if ((st = stmt(r, which)) == NULL ||
 	    sqlite3_bind_int64(st, 1, now_ms) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, (sqlite3_int64)max) != SQLITE_OK ||
 	    (area != NULL && sqlite3_bind_text(st, 3, area, -1,
@@ -496,14 +501,21 @@ int
 store_outbox_due(store_reader_t *r, int64_t now_ms, store_transfer_t *out,
     size_t max, size_t *n)
 {
-	return outbox_due(r, NULL, now_ms, out, max, n);
+	return outbox_select(r, R_DUE, NULL, now_ms, out, max, n);
 }
 
 int
 store_outbox_due_for(store_reader_t *r, const char *area, int64_t now_ms,
     store_transfer_t *out, size_t max, size_t *n)
 {
-	return outbox_due(r, area, now_ms, out, max, n);
+	return outbox_select(r, R_DUE_FOR, area, now_ms, out, max, n);
+}
+
+int
+store_outbox_expired_for(store_reader_t *r, const char *area, int64_t now_ms,
+    store_transfer_t *out, size_t max, size_t *n)
+{
+	return outbox_select(r, R_EXPIRED_FOR, area, now_ms, out, max, n);
 }
 
 int

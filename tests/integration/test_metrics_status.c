@@ -186,6 +186,8 @@ test_operator_view(void **state)
 	assert_non_null(strstr(b.data, "\"crl_expiry_days\":29"));
 	assert_non_null(strstr(b.data, "\"outbox_depth\":1"));
 	assert_non_null(strstr(b.data, "\"last_delivery_ok\":false"));
+	/* The peer is down: when the outbox tries it next. */
+	assert_non_null(strstr(b.data, "\"next_probe_s\""));
 	assert_non_null(strstr(b.data, "\"uptime_s\""));
 	assert_non_null(strstr(b.data, "\"checkpoint_age_s\""));
 	assert_non_null(strstr(b.data, "\"audit_size\""));

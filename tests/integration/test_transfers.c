@@ -286,10 +286,10 @@ json_file_save(const char *path, const cJSON *j)
 	free(text);
 }
 
-/* Small retry delays so that outages are over in seconds. */
+/* Set transfer.<key> in area's configuration. */
 static void
-config_fast_retry(const gwt_env_t *e, const char *area, unsigned base_ms,
-    unsigned max_ms)
+config_transfer_set(const gwt_env_t *e, const char *area, const char *key,
+    unsigned value)
 {
 	char rel[128];
 	const char *path;
@@ -300,12 +300,22 @@ config_fast_retry(const gwt_env_t *e, const char *area, unsigned base_ms,
 	j = json_file_load(path);
 	t = cJSON_GetObjectItemCaseSensitive(j, "transfer");
 	assert_non_null(t);
-	cJSON_ReplaceItemInObjectCaseSensitive(t, "retry_base_ms",
-	    cJSON_CreateNumber(base_ms));
-	cJSON_ReplaceItemInObjectCaseSensitive(t, "retry_max_ms",
-	    cJSON_CreateNumber(max_ms));
+	if (cJSON_GetObjectItemCaseSensitive(t, key) != NULL)
+		cJSON_ReplaceItemInObjectCaseSensitive(t, key,
+		    cJSON_CreateNumber(value));
+	else
+		cJSON_AddNumberToObject(t, key, value);
 	json_file_save(path, j);
 	cJSON_Delete(j);
+}
+
+/* Small retry delays so that outages are over in seconds. */
+static void
+config_fast_retry(const gwt_env_t *e, const char *area, unsigned base_ms,
+    unsigned max_ms)
+{
+	config_transfer_set(e, area, "retry_base_ms", base_ms);
+	config_transfer_set(e, area, "retry_max_ms", max_ms);
 }
 
 /* Remove peer `drop` from area's configuration, or point its URL at
@@ -802,6 +812,7 @@ test_receiver_down_then_back(void **state)
 	tcl_t prob, pol;
 	log_ctx_t ls;
 	cJSON *t;
+	size_t retries;
 	int i;
 
 	config_fast_retry(&f->env, "norfolk", 50, 400);
@@ -823,7 +834,14 @@ test_receiver_down_then_back(void **state)
 		assert_string_equal(json_get_str(t, "status"), "queued");
 		cJSON_Delete(t);
 	}
-	assert_true(gwt_log_contains(nfk, "event=delivery-retry"));
+	/* Once a round got no answer, one transfer is tried at a time (the
+	 * probe, at most about ten in 1.5 s at this backoff), not each of
+	 * the N on its own backoff (about seven tries each). */
+	assert_true(gwt_log_contains(nfk, "event=peer-unavailable"));
+	retries = gwt_log_count(nfk, "event=delivery-retry");
+	assert_true(retries >= 1);
+	if (retries > N + 12)
+		fail_msg("%zu delivery attempts to a peer that is down", retries);
 	start_gw(f, 1, "suffolk");
 	for (i = 0; i < N; i++) {
 		t = wait_transfer(&pol, tids[i], 30000);
@@ -831,11 +849,59 @@ test_receiver_down_then_back(void **state)
 		assert_string_equal(json_get_str(t, "status"), "delivered");
 		cJSON_Delete(t);
 	}
+	assert_true(gwt_log_contains(nfk, "event=peer-available"));
 	log_fetch_verify(&f->env, sfk, &ls);
 	for (i = 0; i < N; i++)
 		assert_int_equal(log_count(&ls, "transfer-in", tids[i]), 1);
 	assert_int_equal(log_count(&ls, "transfer-in", NULL), N);
 	log_free(&ls);
+	tcl_close(&prob);
+	tcl_close(&pol);
+}
+
+/* Suffolk stays down past the transfers' deadline (1 s).  Only a probe is
+ * tried while a peer is down, once every 1-2 s or more here, yet every
+ * transfer fails at its deadline, audited, not one per probe. */
+static void
+test_deadline_while_peer_down(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	enum { N = 8 };
+	char tids[N][TRANSFER_ID_LEN + 1];
+	const cJSON *e;
+	tcl_t prob, pol;
+	log_ctx_t ls;
+	cJSON *t;
+	int i;
+
+	config_fast_retry(&f->env, "norfolk", 2000, 4000);
+	config_transfer_set(&f->env, "norfolk", "deadline_s", 1);
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&prob, "NFK-LATE-0001", 1, 2);
+	for (i = 0; i < N; i++)
+		assert_int_equal(start_transfer(&pol, "NFK-LATE-0001", "suffolk",
+		    tids[i]), 202);
+	for (i = 0; i < N; i++) {
+		t = wait_transfer(&pol, tids[i], 6000);
+		assert_non_null(t);
+		if (strcmp(json_get_str(t, "status"), "failed") != 0)
+			fail_msg("transfer %d of %d: %s after its deadline", i + 1,
+			    N, json_get_str(t, "status"));
+		cJSON_Delete(t);
+	}
+	log_fetch_verify(&f->env, nfk, &ls);
+	for (i = 0; i < N; i++) {
+		/* The transfer-out entry of the request, and of the failure. */
+		assert_int_equal(log_count(&ls, "transfer-out", tids[i]), 2);
+		e = log_find(&ls, "transfer-out", tids[i]);
+		assert_string_equal(json_get_str(e, "result"), "failed");
+		assert_string_equal(json_get_str(e, "reason"), "deadline");
+	}
+	log_free(&ls);
+	assert_int_equal(gwt_log_count(nfk, "event=transfer-failed"), N);
 	tcl_close(&prob);
 	tcl_close(&pol);
 }
@@ -1585,6 +1651,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sender_refuses_wrong_receiver,
 		    setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_revoked_receiver_refused,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_deadline_while_peer_down,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_receiver_down_then_back,
 		    setup2, teardown),

@@ -599,6 +599,12 @@ gwt_log_contains(const gwt_gw_t *gw, const char *needle)
 	return count_occurrences(gw->log, needle) > 0;
 }
 
+size_t
+gwt_log_count(const gwt_gw_t *gw, const char *needle)
+{
+	return count_occurrences(gw->log, needle);
+}
+
 int
 gwt_log_wait(const gwt_gw_t *gw, const char *needle, long ms)
 {

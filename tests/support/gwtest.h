@@ -123,6 +123,9 @@ int gwt_gw_alive(gwt_gw_t *gw);
 /* 1 if the gateway's log contains needle. */
 int gwt_log_contains(const gwt_gw_t *gw, const char *needle);
 
+/* How many times needle occurs in the gateway's log. */
+size_t gwt_log_count(const gwt_gw_t *gw, const char *needle);
+
 /* A plain TCP connection to 127.0.0.1:port (TCP_NODELAY), or -1. */
 int gwt_tcp_connect(int port);
 
