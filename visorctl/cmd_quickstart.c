@@ -31,7 +31,6 @@
 #define QS_DIR_MAX 2048	/* leaves room for every name joined below */
 #define QS_METRICS_OFFSET 1000
 #define QS_ACCOUNT "visor-gw"	/* created (useradd --system) when missing */
-#define QS_FALLBACK_ACCOUNT "nobody"
 
 static const char quickstart_usage[] =
     "usage: visorctl quickstart DIR [--areas norfolk,suffolk] [--base-port 8441]\n"
@@ -50,10 +49,10 @@ static const char quickstart_usage[] =
     "base-port+1, ...; metrics on the listen port + 1000.\n"
     "\n"
     "Run as root, the gateways are set up to drop to the system account\n"
-    "visor-gw (created with useradd --system if missing; nobody if that\n"
-    "fails): \"user\" in each gateway.json, and the data directory and the\n"
-    "gateway key owned by that account.  DIR and every folder above it must\n"
-    "be searchable by it.\n";
+    "visor-gw (created with useradd --system if missing; quickstart stops if\n"
+    "it cannot be had): \"user\" in each gateway.json, and the data directory\n"
+    "and the gateway key owned by that account.  DIR and every folder above\n"
+    "it must be searchable by it.\n";
 
 struct qs {
 	char dir[QS_DIR_MAX];		/* absolute */
@@ -206,8 +205,9 @@ run_useradd(const char *name)
 
 /* As root: the account the gateways drop to.  QS_ACCOUNT, created when
  * missing (another quickstart may be creating it at the same moment, or
- * hold the lock on /etc/passwd: retry, then look again); QS_FALLBACK_ACCOUNT
- * when it cannot be had. */
+ * hold the lock on /etc/passwd: retry, then look again).  No other account
+ * will do: a shared one such as nobody would be given the gateway keys and
+ * the store, and every other daemon running as it could read them. */
 static int
 choose_account(struct qs *q)
 {
@@ -218,17 +218,20 @@ choose_account(struct qs *q)
 	for (tries = 0; (pw = getpwnam(QS_ACCOUNT)) == NULL && tries < 5; tries++)
 		if (run_useradd(QS_ACCOUNT) != 0)
 			nanosleep(&pause, NULL);
-	if (pw == NULL || pw->pw_uid == 0 || pw->pw_gid == 0) {
-		if ((pw = getpwnam(QS_FALLBACK_ACCOUNT)) == NULL ||
-		    pw->pw_uid == 0 || pw->pw_gid == 0) {
-			fprintf(stderr, "visorctl quickstart: run as root, but neither "
-			    "the account %s (useradd failed) nor %s is usable for the "
-			    "gateways to drop to\n", QS_ACCOUNT, QS_FALLBACK_ACCOUNT);
-			return -1;
-		}
-		fprintf(stderr, "visorctl quickstart: cannot create the system "
-		    "account %s; the gateways will run as %s\n", QS_ACCOUNT,
-		    QS_FALLBACK_ACCOUNT);
+	if (pw == NULL) {
+		fprintf(stderr, "visorctl quickstart: run as root, the gateways "
+		    "drop to the system account %s, which does not exist and "
+		    "useradd could not create: create it (useradd --system "
+		    "--user-group %s), or run quickstart as an unprivileged "
+		    "user\n", QS_ACCOUNT, QS_ACCOUNT);
+		return -1;
+	}
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		fprintf(stderr, "visorctl quickstart: the account %s has uid %u "
+		    "and gid %u: the gateways cannot drop to root's uid or "
+		    "group\n", QS_ACCOUNT, (unsigned)pw->pw_uid,
+		    (unsigned)pw->pw_gid);
+		return -1;
 	}
 	snprintf(q->user, sizeof(q->user), "%s", pw->pw_name);
 	q->uid = pw->pw_uid;
