@@ -74,6 +74,64 @@ member_list(buf_t *out, const char *name, const char *const *v, size_t n)
 	return buf_append(out, "]", 1);
 }
 
+/* p as a schema path: each element index dropped ("a[12].b" -> "a[].b"). */
+static char *
+schema_path(const char *p)
+{
+	char *s = malloc(strlen(p) + 1), *o = s;
+	size_t k;
+
+	if (s == NULL)
+		return NULL;
+	while (*p != '\0') {
+		if (*p == '[') {
+			k = strspn(p + 1, "0123456789");
+			if (k > 0 && p[1 + k] == ']') {
+				*o++ = '[';
+				p += 1 + k;
+				continue;
+			}
+		}
+		*o++ = *p++;
+	}
+	*o = '\0';
+	return s;
+}
+
+/* The list as distinct schema paths, in order of first appearance: for an
+ * entry whose element paths (a record with thousands of elements, some
+ * withheld) would not fit in a leaf.  Distinct schema paths are bounded by
+ * the record schema, so the list is short. */
+static int
+member_list_schema(buf_t *out, const char *name, const char *const *v,
+    size_t n)
+{
+	char **d = NULL, *s;
+	size_t i, k, nd = 0;
+	int ret = -1;
+
+	if (n == 0)
+		return 0;
+	if (v == NULL || (d = calloc(n, sizeof(*d))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (v[i] == NULL || (s = schema_path(v[i])) == NULL)
+			goto out;
+		for (k = 0; k < nd && strcmp(d[k], s) != 0; k++)
+			;
+		if (k < nd)
+			free(s);
+		else
+			d[nd++] = s;
+	}
+	ret = member_list(out, name, (const char *const *)d, nd);
+out:
+	for (i = 0; i < nd; i++)
+		free(d[i]);
+	free(d);
+	return ret;
+}
+
 static int
 put_u64(buf_t *out, uint64_t v)
 {
@@ -91,6 +149,30 @@ put_u64(buf_t *out, uint64_t v)
 #define MEMBER(out, name, value) \
 	((value) == NULL ? 0 : (buf_append(out, ",\"" name "\":", \
 	    sizeof(name) + 3) < 0 ? -1 : json_str(out, value)))
+
+/* The members after version through the closing brace; with schema, the
+ * field lists as schema paths. */
+static int
+encode_tail(const audit_entry_t *e, buf_t *tail, int schema)
+{
+	int (*list)(buf_t *, const char *, const char *const *, size_t) =
+	    schema ? member_list_schema : member_list;
+
+	if (MEMBER(tail, "purpose", e->purpose) < 0 ||
+	    MEMBER(tail, "justification", e->justification) < 0 ||
+	    MEMBER(tail, "recipient", e->recipient) < 0 ||
+	    list(tail, "fields", e->fields, e->n_fields) < 0 ||
+	    list(tail, "withheld", e->withheld, e->n_withheld) < 0 ||
+	    MEMBER(tail, "policy", e->policy) < 0 ||
+	    member_list(tail, "rules", e->rules, e->n_rules) < 0 ||
+	    MEMBER(tail, "result", e->result) < 0 ||
+	    MEMBER(tail, "reason", e->reason) < 0 ||
+	    MEMBER(tail, "digest", e->digest) < 0 ||
+	    MEMBER(tail, "transfer", e->transfer) < 0 ||
+	    buf_append(tail, "}", 1) < 0)
+		return -1;
+	return 0;
+}
 
 int
 audit_entry_encode_parts(const audit_entry_t *e, buf_t *head, buf_t *tail)
@@ -113,20 +195,17 @@ audit_entry_encode_parts(const audit_entry_t *e, buf_t *head, buf_t *tail)
 	    buf_append(head, "}", 1) < 0 ||
 	    MEMBER(head, "record", e->record) < 0)
 		goto err;
-	if (MEMBER(tail, "purpose", e->purpose) < 0 ||
-	    MEMBER(tail, "justification", e->justification) < 0 ||
-	    MEMBER(tail, "recipient", e->recipient) < 0 ||
-	    member_list(tail, "fields", e->fields, e->n_fields) < 0 ||
-	    member_list(tail, "withheld", e->withheld, e->n_withheld) < 0 ||
-	    MEMBER(tail, "policy", e->policy) < 0 ||
-	    member_list(tail, "rules", e->rules, e->n_rules) < 0 ||
-	    MEMBER(tail, "result", e->result) < 0 ||
-	    MEMBER(tail, "reason", e->reason) < 0 ||
-	    MEMBER(tail, "digest", e->digest) < 0 ||
-	    MEMBER(tail, "transfer", e->transfer) < 0 ||
-	    buf_append(tail, "}", 1) < 0)
-		goto err;
-	return 0;
+	/* Element paths when they fit (over AUDIT_MAX_LIST they fail), else
+	 * schema paths: an entry too long to verify is refused by the store,
+	 * and would refuse that read for good. */
+	if (encode_tail(e, tail, 0) == 0 &&
+	    (head->len - hmark) + (tail->len - tmark) <= AUDIT_ENTRY_MAX_PARTS)
+		return 0;
+	tail->len = tmark;
+	if (tail->data != NULL)
+		tail->data[tmark] = '\0';
+	if (encode_tail(e, tail, 1) == 0)
+		return 0;
 err:
 	/* Leave both as they were: a half-written leaf must never be stored. */
 	head->len = hmark;
@@ -179,116 +258,4 @@ audit_entry_encode(const audit_entry_t *e, uint64_t seq, const char *time,
 	buf_free(&head);
 	buf_free(&tail);
 	return ret;
-}
-
-static int
-dup_str(const char **dst, const char *src)
-{
-	char *p;
-
-	*dst = NULL;
-	if (src == NULL)
-		return 0;
-	if ((p = strdup(src)) == NULL)
-		return -1;
-	*dst = p;
-	return 0;
-}
-
-static int
-dup_list(const char *const **dst, const char *const *src, size_t n)
-{
-	const char **v;
-	size_t i;
-
-	*dst = NULL;
-	if (n == 0)
-		return 0;
-	if (src == NULL || n > AUDIT_MAX_LIST)
-		return -1;
-	if ((v = calloc(n, sizeof(*v))) == NULL)
-		return -1;
-	*dst = v;
-	for (i = 0; i < n; i++)
-		if (src[i] == NULL || dup_str(&v[i], src[i]) < 0)
-			return -1;
-	return 0;
-}
-
-static void
-free_list(const char *const *v, size_t n)
-{
-	size_t i;
-
-	if (v == NULL)
-		return;
-	for (i = 0; i < n; i++)
-		free((void *)(uintptr_t)v[i]);
-	free((void *)(uintptr_t)v);
-}
-
-audit_entry_t *
-audit_entry_copy(const audit_entry_t *e)
-{
-	audit_entry_t *c;
-
-	if (e == NULL || (c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;
-	c->version = e->version;
-	/* Counts are set before the lists so a partial copy frees cleanly. */
-	c->n_fields = e->fields != NULL ? e->n_fields : 0;
-	c->n_withheld = e->withheld != NULL ? e->n_withheld : 0;
-	c->n_rules = e->rules != NULL ? e->n_rules : 0;
-	if (dup_str(&c->op, e->op) < 0 ||
-	    dup_str(&c->request_id, e->request_id) < 0 ||
-	    dup_str(&c->actor_id, e->actor_id) < 0 ||
-	    dup_str(&c->actor_cert, e->actor_cert) < 0 ||
-	    dup_str(&c->actor_person, e->actor_person) < 0 ||
-	    dup_str(&c->record, e->record) < 0 ||
-	    dup_str(&c->purpose, e->purpose) < 0 ||
-	    dup_str(&c->justification, e->justification) < 0 ||
-	    dup_str(&c->recipient, e->recipient) < 0 ||
-	    dup_list(&c->fields, e->fields, c->n_fields) < 0 ||
-	    dup_list(&c->withheld, e->withheld, c->n_withheld) < 0 ||
-	    dup_str(&c->policy, e->policy) < 0 ||
-	    dup_list(&c->rules, e->rules, c->n_rules) < 0 ||
-	    dup_str(&c->result, e->result) < 0 ||
-	    dup_str(&c->reason, e->reason) < 0 ||
-	    dup_str(&c->digest, e->digest) < 0 ||
-	    dup_str(&c->transfer, e->transfer) < 0) {
-		audit_entry_free_copy(c);
-		return NULL;
-	}
-	if ((e->n_fields > 0 && e->fields == NULL) ||
-	    (e->n_withheld > 0 && e->withheld == NULL) ||
-	    (e->n_rules > 0 && e->rules == NULL)) {
-		audit_entry_free_copy(c);
-		return NULL;
-	}
-	return c;
-}
-
-void
-audit_entry_free_copy(audit_entry_t *e)
-{
-	if (e == NULL)
-		return;
-	free((void *)(uintptr_t)e->op);
-	free((void *)(uintptr_t)e->request_id);
-	free((void *)(uintptr_t)e->actor_id);
-	free((void *)(uintptr_t)e->actor_cert);
-	free((void *)(uintptr_t)e->actor_person);
-	free((void *)(uintptr_t)e->record);
-	free((void *)(uintptr_t)e->purpose);
-	free((void *)(uintptr_t)e->justification);
-	free((void *)(uintptr_t)e->recipient);
-	free_list(e->fields, e->n_fields);
-	free_list(e->withheld, e->n_withheld);
-	free((void *)(uintptr_t)e->policy);
-	free_list(e->rules, e->n_rules);
-	free((void *)(uintptr_t)e->result);
-	free((void *)(uintptr_t)e->reason);
-	free((void *)(uintptr_t)e->digest);
-	free((void *)(uintptr_t)e->transfer);
-	free(e);
 }

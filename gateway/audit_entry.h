@@ -14,11 +14,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crypto/audit_verify.h"
 #include "util/buf.h"
 
 #define AUDIT_VERSION_NONE 0
 /* For an entry in a store job: take the version the job's record write got. */
 #define AUDIT_VERSION_ASSIGNED UINT64_MAX
+
+/* Longest head plus tail (below): the writer adds "seq", "time" and
+ * "version" (audit_entry_assemble), at most about 95 bytes, and a leaf
+ * longer than the auditors' tools read would leave the log unverifiable
+ * for good. */
+#define AUDIT_ENTRY_MAX_PARTS (AUDIT_VERIFY_MAX_LEAF - 128)
 
 typedef struct {
 	const char *op;		/* collect, alter, consult, disclose, transfer-out,
@@ -51,7 +58,9 @@ int audit_entry_encode(const audit_entry_t *e, uint64_t seq, const char *time,
  * The same leaf in two steps, for a writer that sequences entries (the
  * store): encode_parts appends to head the members between time and version
  * (request_id .. record) and to tail the members after version through the
- * closing brace; assemble then appends
+ * closing brace.  When the two would pass AUDIT_ENTRY_MAX_PARTS, "fields"
+ * and "withheld" are written as distinct schema paths ("intelligence[]"
+ * for "intelligence[3]", "intelligence[7]", ...).  assemble then appends
  *   {"seq":<seq>,"time":<time> head [,"version":<version>] tail
  * (version omitted when AUDIT_VERSION_NONE), byte for byte what
  * audit_entry_encode gives.  Both 0 or -1 (buffers left as they were).
@@ -60,10 +69,5 @@ int audit_entry_encode_parts(const audit_entry_t *e, buf_t *head, buf_t *tail);
 int audit_entry_assemble(uint64_t seq, const char *time, const char *head,
     size_t head_len, uint64_t version, const char *tail, size_t tail_len,
     buf_t *out);
-
-/* Deep copy (all strings and arrays duplicated) so an entry can outlive the
- * request that made it; free with audit_entry_free_copy.  NULL on failure. */
-audit_entry_t *audit_entry_copy(const audit_entry_t *e);
-void audit_entry_free_copy(audit_entry_t *e);
 
 #endif

@@ -666,12 +666,8 @@ store_job_erase_record(store_job_t *j, const char *id,
 	return 0;
 }
 
-/* What the writer adds to an entry's parts: "seq", "time" and "version"
- * (audit_entry_assemble), at most about 95 bytes.  An entry longer than
- * the auditors' tools read would leave the log unverifiable for good, so
- * it is refused here, before anything is written. */
-#define STORE_MAX_LEAF_PARTS (AUDIT_VERIFY_MAX_LEAF - 128)
-
+/* An entry longer than the auditors' tools read (AUDIT_ENTRY_MAX_PARTS,
+ * even with schema paths) is refused here, before anything is written. */
 int
 store_job_audit(store_job_t *j, const audit_entry_t *e)
 {
@@ -683,7 +679,7 @@ store_job_audit(store_job_t *j, const audit_entry_t *e)
 	 * writer only adds seq, time and version (and a bad entry fails now,
 	 * not in the writer).  id: record, actor: actor id, area: op. */
 	if (e == NULL || audit_entry_encode_parts(e, &op->head, &op->tail) < 0 ||
-	    op->head.len + op->tail.len > STORE_MAX_LEAF_PARTS ||
+	    op->head.len + op->tail.len > AUDIT_ENTRY_MAX_PARTS ||
 	    copy_str(&op->id, e->record, STORE_MAX_KEY, 1) < 0 ||
 	    copy_str(&op->actor, e->actor_id, STORE_MAX_KEY, 0) < 0 ||
 	    copy_str(&op->area, e->op, 32, 0) < 0)

@@ -169,37 +169,6 @@ test_refusals(void **state)
 }
 
 static void
-test_copy(void **state)
-{
-	audit_entry_t e = full_entry(), *c;
-	buf_t a = BUF_INIT, b = BUF_INIT;
-	char just[32];
-
-	(void)state;
-	memcpy(just, "temporary text", 15);
-	e.justification = just;
-	c = audit_entry_copy(&e);
-	assert_non_null(c);
-	assert_ptr_not_equal(c->justification, just);
-	assert_ptr_not_equal(c->fields, e.fields);
-	assert_int_equal(audit_entry_encode(&e, 5, "t", 3, &a), 0);
-	memset(just, 'x', sizeof(just) - 1);	/* the original goes away */
-	just[31] = '\0';
-	assert_int_equal(audit_entry_encode(c, 5, "t", 3, &b), 0);
-	/* The copy still encodes to the bytes of the original. */
-	assert_string_equal(a.data, b.data);
-	audit_entry_free_copy(c);
-	audit_entry_free_copy(NULL);
-	/* A count without its list is refused. */
-	e = full_entry();
-	e.rules = NULL;
-	assert_null(audit_entry_copy(&e));
-	assert_null(audit_entry_copy(NULL));
-	buf_free(&a);
-	buf_free(&b);
-}
-
-static void
 test_parts(void **state)
 {
 	audit_entry_t e = full_entry();
@@ -242,6 +211,61 @@ test_parts(void **state)
 	buf_free(&b);
 }
 
+/* An entry whose element paths would not fit in a leaf lists schema paths
+ * instead; one that fits keeps its element paths. */
+static void
+test_schema_paths(void **state)
+{
+	static char names[4001][40];
+	const char *w[4001];
+	const char *f[] = { "addresses[1].town", "a[x]", "a[]", "b[1][22]",
+	    "c[3", "d[0]" };
+	audit_entry_t e = full_entry();
+	buf_t out = BUF_INIT;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 4000; i++) {
+		snprintf(names[i], sizeof(names[i]), "intelligence[%zu].text", i);
+		w[i] = names[i];
+	}
+	snprintf(names[4000], sizeof(names[4000]), "health");
+	w[4000] = names[4000];
+	e.fields = f;
+	e.n_fields = 6;
+	e.withheld = w;
+	/* Small: element paths kept. */
+	e.n_withheld = 3;
+	assert_int_equal(audit_entry_encode(&e, 1, "T", 3, &out), 0);
+	assert_non_null(strstr(out.data, "\"withheld\":[\"intelligence[0].text\","
+	    "\"intelligence[1].text\",\"intelligence[2].text\"]"));
+	assert_non_null(strstr(out.data, "\"fields\":[\"addresses[1].town\","));
+	/* About 100 KB of element paths (over the list bound too): schema
+	 * paths, distinct, in order of first appearance, in both lists. */
+	buf_reset(&out);
+	e.withheld = w + 1;
+	e.n_withheld = 4000;
+	assert_int_equal(audit_entry_encode(&e, 1, "T", 3, &out), 0);
+	assert_non_null(strstr(out.data, "\"withheld\":[\"intelligence[].text\","
+	    "\"health\"]"));
+	assert_non_null(strstr(out.data, "\"fields\":[\"addresses[].town\","
+	    "\"a[x]\",\"a[]\",\"b[][]\",\"c[3\",\"d[]\"]"));
+	assert_true(out.len < 1024);
+	/* Just over the bound (and under the list bound): schema paths. */
+	buf_reset(&out);
+	e.withheld = w;
+	e.n_withheld = 2600;
+	assert_int_equal(audit_entry_encode(&e, 1, "T", 3, &out), 0);
+	assert_non_null(strstr(out.data, "\"withheld\":[\"intelligence[].text\"]"));
+	/* Just under it: element paths. */
+	buf_reset(&out);
+	e.n_withheld = 2400;
+	assert_int_equal(audit_entry_encode(&e, 1, "T", 3, &out), 0);
+	assert_non_null(strstr(out.data, "\"intelligence[2399].text\"]"));
+	assert_true(out.len <= AUDIT_ENTRY_MAX_PARTS + 128);
+	buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -250,8 +274,8 @@ main(void)
 		cmocka_unit_test(test_minimal_and_deterministic),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_copy),
 		cmocka_unit_test(test_parts),
+		cmocka_unit_test(test_schema_paths),
 	};
 
 	return cmocka_run_group_tests_name("audit_entry", tests, NULL, NULL);

@@ -662,7 +662,8 @@ test_start_with_pinned_reader(void **state)
 	free(dir);
 }
 
-/* ---- an entry the auditors' tools could not read is never written */
+/* ---- an entry the auditors' tools could not read is never written:
+ * made shorter with schema paths, or refused */
 
 static void
 test_audit_entry_size(void **state)
@@ -673,6 +674,7 @@ test_audit_entry_size(void **state)
 	const char *f[4000];
 	audit_entry_t e = entry("consult", "NFK-BIG", 1);
 	store_job_t *j;
+	char err[128];
 	size_t i;
 
 	(void)state;
@@ -687,13 +689,33 @@ test_audit_entry_size(void **state)
 	assert_int_equal(store_job_audit(j, &e), 0);
 	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
 	assert_int_equal(store_audit_size(s), 1);
-	/* About 100 KB: over what verify, export and search read (64 KiB);
-	 * refused when the job is built, so nothing reaches the log. */
+	/* About 100 KB: over what verify, export and search read (64 KiB),
+	 * so written with the schema path instead. */
 	e.n_withheld = 4000;
+	j = store_job_new();
+	assert_int_equal(store_job_audit(j, &e), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_audit_size(s), 2);
+	{
+		store_reader_t *r = store_reader_new(s, err, sizeof(err));
+		buf_t leaf = BUF_INIT;
+
+		assert_non_null(r);
+		assert_int_equal(store_audit_leaf(r, 1, &leaf), 0);
+		assert_true(leaf.len < 1024);
+		assert_non_null(strstr(leaf.data,
+		    "\"withheld\":[\"intelligence[].text\"]"));
+		buf_free(&leaf);
+		store_reader_free(r);
+	}
+	/* 4000 distinct paths that no schema path covers: still over, so
+	 * refused when the job is built, and nothing reaches the log. */
+	for (i = 0; i < 4000; i++)
+		snprintf(names[i], sizeof(names[i]), "field%04zu.text", i);
 	j = store_job_new();
 	assert_int_equal(store_job_audit(j, &e), -1);
 	assert_int_equal(store_submit_wait(s, j).status, STORE_FAILED);
-	assert_int_equal(store_audit_size(s), 1);
+	assert_int_equal(store_audit_size(s), 2);
 	store_close(s);
 	tmpdir_remove(dir);
 	free(dir);
