@@ -1,13 +1,17 @@
 #include "gateway/reqctx.h"
 
+#include <openssl/crypto.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "crypto/sha256.h"
 #include "gateway/gateway.h"
 #include "gateway/gen.h"
 #include "gateway/metrics.h"
+#include "gateway/store.h"
 #include "util/json.h"
 
 typedef struct {
@@ -246,4 +250,60 @@ reqctx_audit_then_error(gw_request_t *r, const audit_entry_t *e, int status,
 	snprintf(pd->code, sizeof(pd->code), "%s", code);
 	snprintf(pd->message, sizeof(pd->message), "%s", message);
 	submit_pending(r, e, pd);
+}
+
+int
+reqctx_idem_begin(gw_request_t *r, reqctx_idem_t *k)
+{
+	const char *h = gw_req_header(r, "Idempotency-Key"), *body;
+	buf_t hb = BUF_INIT;
+	size_t len;
+
+	memset(k, 0, sizeof(*k));
+	if (h == NULL)
+		return 0;
+	if (strlen(h) == 0 || strlen(h) > REQCTX_IDEM_KEY_MAX) {
+		gw_reply_error(r, 400, "bad-idempotency-key",
+		    "Idempotency-Key must be 1-%d bytes", REQCTX_IDEM_KEY_MAX);
+		return -1;
+	}
+	/* The key covers method, path and body: a hash of part of it would
+	 * let another body replay this key's answer. */
+	body = gw_req_body(r, &len);
+	if (buf_printf(&hb, "%s %s\n", gw_req_method(r), gw_req_path(r)) < 0 ||
+	    buf_append(&hb, body, len) < 0) {
+		buf_free(&hb);
+		gw_reply_error(r, 503, "unavailable", "out of memory");
+		return -1;
+	}
+	sha256(hb.data, hb.len, k->hash);
+	buf_free(&hb);
+	snprintf(k->key, sizeof(k->key), "%s", h);
+	return 0;
+}
+
+int
+reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k)
+{
+	uint8_t hash[32];
+	int status = 0, rc, handled = 1;
+	buf_t body = BUF_INIT;
+
+	if (k->key[0] == '\0')
+		return 0;
+	rc = store_idem_get(gw_req_reader(r), gw_req_identity(r)->uri, k->key,
+	    hash, &status, &body);
+	if (rc < 0)
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+	else if (rc == 1)
+		handled = 0;
+	else if (CRYPTO_memcmp(hash, k->hash, 32) != 0)
+		gw_reply_error(r, 409, "idempotency-key-reused",
+		    "this Idempotency-Key was used with a different request");
+	else {
+		gw_reply_header(r, "Idempotent-Replay", "true");
+		gw_reply(r, status, NULL, body.data, body.len);
+	}
+	buf_free(&body);
+	return handled;
 }

@@ -17,6 +17,7 @@
 
 #define REQCTX_ACTOR_MAX 128
 #define REQCTX_JUSTIFICATION_MAX 512
+#define REQCTX_IDEM_KEY_MAX 128
 
 typedef struct {
 	const char *actor;		/* X-Visor-Actor */
@@ -43,6 +44,23 @@ void reqctx_audit_then_reply(gw_request_t *r, const audit_entry_t *e,
 /* Answer an error after logging e (op usually "deny") with result/reason. */
 void reqctx_audit_then_error(gw_request_t *r, const audit_entry_t *e,
     int status, const char *code, const char *message);
+
+/* Idempotency-Key (SPEC section 5, PUT, PATCH and POST): the key, and the
+ * SHA-256 of the request it covers (method, path and body). */
+typedef struct {
+	char key[REQCTX_IDEM_KEY_MAX + 1];	/* "" when the request has none */
+	uint8_t hash[32];
+} reqctx_idem_t;
+
+/* Read r's Idempotency-Key into k.  0 (key or none), or -1 once r has been
+ * answered (400 for a bad key, 503). */
+int reqctx_idem_begin(gw_request_t *r, reqctx_idem_t *k);
+
+/* The key was used before by this identity: answer the first answer again
+ * (header Idempotent-Replay: true), 409 if it covered another request, 503
+ * if the store cannot be read.  1 when r has been answered, 0 when the key
+ * is new or there is none. */
+int reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k);
 
 /* Parse a stored record (trusted JSON from our store) and put its version
  * back in: the store keeps the version outside the sealed content.  A new

@@ -2,9 +2,21 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gateway/gateway.h"
 #include "gateway/store.h"
+
+int
+routes_content_type_is(gw_request_t *r, const char *want)
+{
+	const char *ct = gw_req_header(r, "Content-Type");
+	size_t n = strlen(want);
+
+	if (ct == NULL || strncasecmp(ct, want, n) != 0)
+		return 0;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
 
 int
 routes_valid_id(const char *s, size_t len, int allow_lower)

@@ -14,6 +14,9 @@ void routes_dispatch(gw_request_t *r);
  * and '-' for transfer ids when allow_lower). */
 int routes_valid_id(const char *s, size_t len, int allow_lower);
 
+/* 1 if r's Content-Type is want (parameters such as charset allowed). */
+int routes_content_type_is(gw_request_t *r, const char *want);
+
 /* Handlers (routes_records.c, routes_audit.c, routes_transfers.c). */
 void route_record(gw_request_t *r, const char *id);
 void route_record_history(gw_request_t *r, const char *id);

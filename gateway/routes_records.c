@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "crypto/sha256.h"
 #include "gateway/gateway.h"
@@ -23,7 +22,6 @@
 #include "util/json.h"
 
 #define WRITE_ATTEMPTS 4
-#define IDEM_KEY_MAX 128
 
 typedef struct {
 	char id[80];
@@ -31,8 +29,7 @@ typedef struct {
 	int created;
 	uint64_t predicted;
 	int had_if_match;
-	char idem_key[IDEM_KEY_MAX + 1];
-	uint8_t req_hash[32];
+	reqctx_idem_t idem;
 } write_state_t;
 
 static void route_write(gw_request_t *r, const char *id, write_state_t *ws);
@@ -65,17 +62,6 @@ parse_if_match(const char *h, uint64_t *out)
 		return -1;
 	*out = v;
 	return 0;
-}
-
-static int
-content_type_is(gw_request_t *r, const char *want)
-{
-	const char *ct = gw_req_header(r, "Content-Type");
-	size_t n = strlen(want);
-
-	if (ct == NULL || strncasecmp(ct, want, n) != 0)
-		return 0;
-	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
 static void
@@ -204,39 +190,11 @@ write_state_free(void *p)
 }
 
 static void
-reply_idempotent(gw_request_t *r, write_state_t *ws, int *handled)
-{
-	uint8_t hash[32];
-	int status = 0, rc;
-	buf_t body = BUF_INIT;
-
-	*handled = 0;
-	if (ws->idem_key[0] == '\0')
-		return;
-	rc = store_idem_get(gw_req_reader(r), gw_req_identity(r)->uri,
-	    ws->idem_key, hash, &status, &body);
-	if (rc < 0) {
-		*handled = 1;
-		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
-	} else if (rc == 0) {
-		*handled = 1;
-		if (CRYPTO_memcmp(hash, ws->req_hash, 32) != 0)
-			gw_reply_error(r, 409, "idempotency-key-reused",
-			    "this Idempotency-Key was used with a different request");
-		else {
-			gw_reply_header(r, "Idempotent-Replay", "true");
-			gw_reply(r, status, NULL, body.data, body.len);
-		}
-	}
-	buf_free(&body);
-}
-
-static void
 write_done(gw_request_t *r, const store_result_t *res)
 {
 	write_state_t *ws = gw_req_state(r);
 	char body[160];
-	int n, handled;
+	int n;
 
 	switch (res->status) {
 	case STORE_OK:
@@ -245,8 +203,7 @@ write_done(gw_request_t *r, const store_result_t *res)
 		gw_reply(r, ws->created ? 201 : 200, NULL, body, (size_t)n);
 		return;
 	case STORE_IDEM_EXISTS:
-		reply_idempotent(r, ws, &handled);
-		if (!handled)
+		if (!reqctx_idem_replay(r, &ws->idem))
 			gw_reply_error(r, 409, "idempotency-key-reused",
 			    "this Idempotency-Key is in use");
 		return;
@@ -283,7 +240,7 @@ build_new_record(gw_request_t *r, const char *id, const cJSON *current,
 
 	*touched = NULL;
 	body = gw_req_body(r, &len);
-	if (!content_type_is(r, is_patch ? "application/merge-patch+json" :
+	if (!routes_content_type_is(r, is_patch ? "application/merge-patch+json" :
 	    "application/json")) {
 		gw_reply_error(r, 415, "unsupported-media-type",
 		    is_patch ? "PATCH takes application/merge-patch+json" :
@@ -337,20 +294,19 @@ build_new_record(gw_request_t *r, const char *id, const cJSON *current,
 static void
 route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 {
-	int is_patch = strcmp(gw_req_method(r), "PATCH") == 0, handled, rc;
+	int is_patch = strcmp(gw_req_method(r), "PATCH") == 0, rc;
 	reqctx_t c;
 	store_record_t rec;
 	cJSON *current = NULL, *next = NULL;
 	record_paths_t *touched = NULL, *changed = NULL;
 	policy_decision_t *d = NULL;
-	const char *h, *body;
+	const char *h;
 	char *text = NULL, digest[65], idem_body[160];
 	uint64_t if_match = 0, expect;
 	audit_entry_t e;
 	store_job_t *job = NULL;
 	const cJSON *cat, *lvl, *area;
 	buf_t paths = BUF_INIT;
-	size_t len;
 	int n;
 
 	memset(&rec, 0, sizeof(rec));
@@ -362,38 +318,12 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 			return;
 		}
 		snprintf(ws->id, sizeof(ws->id), "%s", id);
-		h = gw_req_header(r, "Idempotency-Key");
-		if (h != NULL) {
-			if (strlen(h) == 0 || strlen(h) > IDEM_KEY_MAX) {
-				free(ws);
-				gw_reply_error(r, 400, "bad-idempotency-key",
-				    "Idempotency-Key must be 1-%d bytes", IDEM_KEY_MAX);
-				return;
-			}
-			snprintf(ws->idem_key, sizeof(ws->idem_key), "%s", h);
-			body = gw_req_body(r, &len);
-			{
-				/* The key covers method, path and body. */
-				buf_t hb = BUF_INIT;
-
-				/* A hash of part of it would let another body
-				 * replay this key's answer. */
-				if (buf_printf(&hb, "%s %s\n", gw_req_method(r),
-				    gw_req_path(r)) < 0 ||
-				    buf_append(&hb, body, len) < 0) {
-					buf_free(&hb);
-					free(ws);
-					gw_reply_error(r, 503, "unavailable",
-					    "out of memory");
-					return;
-				}
-				sha256(hb.data, hb.len, ws->req_hash);
-				buf_free(&hb);
-			}
+		if (reqctx_idem_begin(r, &ws->idem) < 0) {
+			free(ws);
+			return;
 		}
 		gw_req_set_state(r, ws, write_state_free);
-		reply_idempotent(r, ws, &handled);
-		if (handled)
+		if (reqctx_idem_replay(r, &ws->idem))
 			return;
 	}
 	h = gw_req_header(r, "If-Match");
@@ -475,12 +405,12 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 	if (json_append_string_array(&paths, changed->items, changed->count) < 0 ||
 	    (job = store_job_new()) == NULL)
 		goto oom;
-	if (ws->idem_key[0] != '\0') {
+	if (ws->idem.key[0] != '\0') {
 		n = snprintf(idem_body, sizeof(idem_body),
 		    "{\"id\":\"%s\",\"version\":%llu}", id,
 		    (unsigned long long)ws->predicted);
-		if (store_job_idempotency(job, gw_req_identity(r)->uri, ws->idem_key,
-		    ws->req_hash, ws->created ? 201 : 200, idem_body, (size_t)n) < 0)
+		if (store_job_idempotency(job, gw_req_identity(r)->uri, ws->idem.key,
+		    ws->idem.hash, ws->created ? 201 : 200, idem_body, (size_t)n) < 0)
 			goto oom;
 	}
 	if (store_job_put_record(job, id, expect, cat->valueint, lvl->valueint,

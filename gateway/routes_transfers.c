@@ -26,6 +26,7 @@ typedef struct {
 	char digest[65];
 	char received_at[32];
 	char record_id[80];
+	reqctx_idem_t idem;	/* POST /v1/transfers */
 } xfer_state_t;
 
 static void
@@ -43,6 +44,13 @@ transfer_queued(gw_request_t *r, const store_result_t *res)
 	char body[128];
 	int n;
 
+	if (res->status == STORE_IDEM_EXISTS) {
+		/* The same key raced this request in: its first answer. */
+		if (!reqctx_idem_replay(r, &st->idem))
+			gw_reply_error(r, 409, "idempotency-key-reused",
+			    "this Idempotency-Key is in use");
+		return;
+	}
 	if (res->status == STORE_FULL) {
 		gw_reply_error(r, 429, "outbox-full",
 		    "the outbox is full; try again later");
@@ -87,11 +95,22 @@ route_transfers_post(gw_request_t *r)
 	audit_entry_t e;
 	store_job_t *job = NULL;
 	xfer_state_t *st;
-	int rc;
+	reqctx_idem_t idem;
+	char idem_body[128];
+	int rc, n;
 
 	memset(&rec, 0, sizeof(rec));
 	if (reqctx_begin(r, &c, POLICY_OP_INITIATE_TRANSFER, 0) < 0)
 		return;
+	/* A client that retries after a timeout must not send the record
+	 * twice: with the same key it gets the first transfer's answer. */
+	if (reqctx_idem_begin(r, &idem) < 0 || reqctx_idem_replay(r, &idem))
+		return;
+	if (!routes_content_type_is(r, "application/json")) {
+		gw_reply_error(r, 415, "unsupported-media-type",
+		    "POST /v1/transfers takes application/json");
+		return;
+	}
 	body = gw_req_body(r, &len);
 	if ((in = json_parse_strict(body, len, 4, err, sizeof(err))) == NULL ||
 	    !cJSON_IsObject(in)) {
@@ -201,6 +220,7 @@ route_transfers_post(gw_request_t *r)
 		goto out;
 	}
 	gw_req_set_state(r, st, xfer_state_free);
+	st->idem = idem;
 	memset(&tb, 0, sizeof(tb));
 	if (transfer_new_id(st->transfer_id) < 0) {
 		gw_reply_error(r, 503, "unavailable", "no randomness");
@@ -223,7 +243,12 @@ route_transfers_post(gw_request_t *r)
 	e.result = "queued";
 	e.digest = digest;
 	e.transfer = st->transfer_id;
+	n = snprintf(idem_body, sizeof(idem_body),
+	    "{\"transfer_id\":\"%s\",\"status\":\"queued\"}", st->transfer_id);
 	if ((job = store_job_new()) == NULL ||
+	    (idem.key[0] != '\0' && store_job_idempotency(job,
+	    gw_req_identity(r)->uri, idem.key, idem.hash, 202, idem_body,
+	    (size_t)n) < 0) ||
 	    store_job_outbox_add(job, st->transfer_id, rid, to, purpose,
 	    gw_req_identity(r)->uri, payload.data, payload.len,
 	    gw_now_ms() + (long long)gen->cfg->transfer_deadline_s * 1000) < 0 ||
@@ -518,6 +543,11 @@ route_peer_transfers(gw_request_t *r)
 		e.reason = "not-a-peer-gateway";
 		reqctx_audit_then_error(r, &e, 403, "forbidden",
 		    "only configured peer gateways may deliver transfers");
+		return;
+	}
+	if (!routes_content_type_is(r, "application/json")) {
+		gw_reply_error(r, 415, "unsupported-media-type",
+		    "POST /v1/peer/transfers takes application/json");
 		return;
 	}
 	body = gw_req_body(r, &len);

@@ -38,6 +38,7 @@ transfer_usage(FILE *f)
 	    "usage: visorctl transfer ID --to AREA --gateway URL --cert FILE\n"
 	    "                         --actor STAFF --justification TEXT\n"
 	    "                         [--purpose offender-move] [--wait SECONDS]\n"
+	    "                         [--idempotency-key KEY]\n"
 	    "       visorctl transfer --status TRANSFER_ID --gateway URL --cert FILE\n"
 	    "\n"
 	    "Asks the gateway to transfer record ID to the gateway of AREA and\n"
@@ -54,6 +55,9 @@ transfer_usage(FILE *f)
 	    "  --to AREA           the receiving area ([a-z0-9-]{1,32})\n"
 	    "  --justification T   why (DPA 2018 s.62), at most 512 bytes\n"
 	    "  --wait SECONDS      follow the transfer for up to SECONDS\n"
+	    "  --idempotency-key K  run again with the same K (after a timeout or\n"
+	    "                      a 503), the gateway answers the first transfer\n"
+	    "                      id and queues nothing more (1-128 bytes)\n"
 	    "  --status TID        show transfer TID instead of starting one\n"
 	    "  --trust-dir DIR     folder holding <area>/ca.crt and <area>/crl.pem\n"
 	    "                      for the receipt check (default: the folder\n"
@@ -158,7 +162,7 @@ receipt_trust(const char *root, const char *cert, const char *dir,
 
 struct xfer_opts {
 	cli_client_opts_t o;
-	const char *record_id, *to, *just, *status_id, *trust_dir;
+	const char *record_id, *to, *just, *status_id, *trust_dir, *idem;
 	long wait_s;
 	int json;
 };
@@ -360,6 +364,8 @@ parse_args(struct xfer_opts *x, int argc, char **argv)
 			x->status_id = argv[++i];
 		else if (strcmp(argv[i], "--trust-dir") == 0)
 			x->trust_dir = argv[++i];
+		else if (strcmp(argv[i], "--idempotency-key") == 0)
+			x->idem = argv[++i];
 		else if (strcmp(argv[i], "--wait") == 0) {
 			errno = 0;
 			x->wait_s = strtol(argv[++i], &end, 10);
@@ -388,8 +394,8 @@ int
 cmd_transfer(int argc, char **argv)
 {
 	struct xfer_opts x;
-	const char *hdrs[5];
-	char h_actor[160], h_purpose[64], h_just[600], err[512];
+	const char *hdrs[6];
+	char h_actor[160], h_purpose[64], h_just[600], h_idem[160], err[512];
 	char tid[TRANSFER_ID_LEN + 1];
 	https_client_t *c = NULL;
 	https_response_t r;
@@ -435,6 +441,15 @@ cmd_transfer(int argc, char **argv)
 			    "no control characters) is required\n");
 			return 2;
 		}
+		if (x.idem != NULL && !cli_valid_header_value(x.idem, 128)) {
+			fprintf(stderr, PROG ": --idempotency-key is 1-128 bytes, "
+			    "no control characters\n");
+			return 2;
+		}
+	}
+	if (x.status_id != NULL && x.idem != NULL) {
+		fprintf(stderr, PROG ": --status takes no --idempotency-key\n");
+		return 2;
 	}
 	if (cli_client_finish(&x.o, PROG) < 0)
 		return 2;
@@ -447,6 +462,10 @@ cmd_transfer(int argc, char **argv)
 		snprintf(h_just, sizeof(h_just), "X-Visor-Justification: %s",
 		    x.just);
 		hdrs[k++] = h_just;
+	}
+	if (x.idem != NULL) {
+		snprintf(h_idem, sizeof(h_idem), "Idempotency-Key: %s", x.idem);
+		hdrs[k++] = h_idem;
 	}
 	hdrs[k] = NULL;
 	if ((c = cli_client_new(&x.o, PROG)) == NULL) {

@@ -859,6 +859,92 @@ test_receiver_down_then_back(void **state)
 	tcl_close(&pol);
 }
 
+/* POST /v1/transfers with an Idempotency-Key: a retry (after a timeout,
+ * say) gets the first answer and queues nothing, so the record is not sent
+ * twice; the key with another body is 409.  A body that is not declared
+ * JSON is 415. */
+static void
+test_transfer_idempotency(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	static const char *const keyed[] = { "X-Visor-Actor: T100",
+	    "X-Visor-Purpose: offender-move",
+	    "X-Visor-Justification: integration test",
+	    "Idempotency-Key: move-NFK-IDEM-0001", NULL };
+	static const char *const plain[] = { "X-Visor-Actor: T100",
+	    "X-Visor-Purpose: offender-move",
+	    "X-Visor-Justification: integration test",
+	    "Content-Type: text/plain", NULL };
+	const char *b1 = "{\"record_id\":\"NFK-IDEM-0001\",\"to_area\":"
+	    "\"suffolk\",\"purpose\":\"offender-move\",\"justification\":"
+	    "\"moved to suffolk\"}";
+	const char *b2 = "{\"record_id\":\"NFK-IDEM-0001\",\"to_area\":"
+	    "\"suffolk\",\"purpose\":\"offender-move\",\"justification\":"
+	    "\"moved again\"}";
+	gwt_resp_t r1, r2, r3;
+	char err[256];
+	log_ctx_t ls;
+	tcl_t prob;
+
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	put_record(&prob, "NFK-IDEM-0001", 1, 2);
+	assert_int_equal(gwt_request(&f->env, nfk, "norfolk", "agency-police",
+	    "POST", "/v1/transfers", keyed, b1, strlen(b1), &r1, err,
+	    sizeof(err)), 0);
+	assert_int_equal(r1.status, 202);
+	assert_int_equal(gwt_request(&f->env, nfk, "norfolk", "agency-police",
+	    "POST", "/v1/transfers", keyed, b1, strlen(b1), &r2, err,
+	    sizeof(err)), 0);
+	assert_int_equal(r2.status, 202);
+	assert_string_equal(r2.body.data, r1.body.data);
+	assert_non_null(strstr(r2.headers.data, "Idempotent-Replay: true"));
+	assert_null(strstr(r1.headers.data, "Idempotent-Replay"));
+	gwt_resp_free(&r2);
+	assert_int_equal(gwt_request(&f->env, nfk, "norfolk", "agency-police",
+	    "POST", "/v1/transfers", keyed, b2, strlen(b2), &r2, err,
+	    sizeof(err)), 0);
+	assert_int_equal(r2.status, 409);
+	assert_non_null(strstr(r2.body.data, "idempotency-key-reused"));
+	assert_int_equal(gwt_request(&f->env, nfk, "norfolk", "agency-police",
+	    "POST", "/v1/transfers", plain, b1, strlen(b1), &r3, err,
+	    sizeof(err)), 0);
+	assert_int_equal(r3.status, 415);
+	/* visorctl transfer run twice with one --idempotency-key: the same
+	 * transfer id, one transfer queued. */
+	{
+		char gwurl[64], cert[600];
+		buf_t o1 = BUF_INIT, o2 = BUF_INIT;
+		const char *argv[] = { gwt_prog(&f->env, "visorctl"), "transfer",
+		    "NFK-IDEM-0001", "--to", "suffolk", "--gateway", gwurl,
+		    "--cert", cert, "--actor", "T100", "--justification",
+		    "moved to suffolk", "--idempotency-key", "cli-move-0001",
+		    NULL };
+
+		snprintf(gwurl, sizeof(gwurl), "https://127.0.0.1:%d", nfk->port);
+		snprintf(cert, sizeof(cert), "%s/pki/norfolk/agency-police.crt",
+		    f->env.dir);
+		assert_int_equal(gwt_run(argv, NULL, 0, &o1, NULL), 0);
+		assert_int_equal(gwt_run(argv, NULL, 0, &o2, NULL), 0);
+		assert_int_equal(o1.len, TRANSFER_ID_LEN + 1);
+		assert_string_equal(o1.data, o2.data);
+		/* Another key: another transfer than the HTTP one. */
+		o1.data[TRANSFER_ID_LEN] = '\0';
+		assert_null(strstr(r1.body.data, o1.data));
+		buf_free(&o1);
+		buf_free(&o2);
+	}
+	/* Two transfers were queued: two transfer-out entries. */
+	log_fetch_verify(&f->env, nfk, &ls);
+	assert_int_equal(log_count(&ls, "transfer-out", NULL), 2);
+	log_free(&ls);
+	gwt_resp_free(&r1);
+	gwt_resp_free(&r2);
+	gwt_resp_free(&r3);
+	tcl_close(&prob);
+}
+
 /* Suffolk stays down past the transfers' deadline (1 s).  Only a probe is
  * tried while a peer is down, once every 1-2 s or more here, yet every
  * transfer fails at its deadline, audited, not one per probe. */
@@ -1651,6 +1737,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sender_refuses_wrong_receiver,
 		    setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_revoked_receiver_refused,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_transfer_idempotency,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_deadline_while_peer_down,
 		    setup2, teardown),
