@@ -240,6 +240,7 @@ test_schema_paths(void **state)
 	assert_non_null(strstr(out.data, "\"withheld\":[\"intelligence[0].text\","
 	    "\"intelligence[1].text\",\"intelligence[2].text\"]"));
 	assert_non_null(strstr(out.data, "\"fields\":[\"addresses[1].town\","));
+	assert_null(strstr(out.data, "\"paths\""));
 	/* About 100 KB of element paths (over the list bound too): schema
 	 * paths, distinct, in order of first appearance, in both lists. */
 	buf_reset(&out);
@@ -247,7 +248,7 @@ test_schema_paths(void **state)
 	e.n_withheld = 4000;
 	assert_int_equal(audit_entry_encode(&e, 1, "T", 3, &out), 0);
 	assert_non_null(strstr(out.data, "\"withheld\":[\"intelligence[].text\","
-	    "\"health\"]"));
+	    "\"health\"],\"paths\":\"schema\","));
 	assert_non_null(strstr(out.data, "\"fields\":[\"addresses[].town\","
 	    "\"a[x]\",\"a[]\",\"b[][]\",\"c[3\",\"d[]\"]"));
 	assert_true(out.len < 1024);
