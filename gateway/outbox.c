@@ -103,10 +103,16 @@ outcome_done(void *arg, const store_result_t *r)
 		pthread_mutex_lock(&pw->out_lock);
 		pw->out_failed++;
 		pthread_mutex_unlock(&pw->out_lock);
-	} else if (strcmp(oc->status, "delivered") == 0)
+	} else if (strcmp(oc->status, "delivered") == 0) {
 		/* Logged once durable: "delivered" means the receipt is kept. */
 		log_event(LOG_INFO, "transfer-delivered", "transfer",
 		    oc->transfer_id, "peer", pw->area, NULL);
+	} else if (strcmp(oc->status, "failed") == 0) {
+		/* Only the deadline fails a transfer here (fail_deadline). */
+		log_event(LOG_WARN, "transfer-failed", "transfer",
+		    oc->transfer_id, "peer", pw->area, "reason", "deadline",
+		    NULL);
+	}
 	free(oc);
 	pthread_mutex_lock(&pw->out_lock);
 	pw->out_pending--;
@@ -258,14 +264,13 @@ peer_error_code(const https_response_t *resp, char *out, size_t outlen)
 	cJSON_Delete(o);
 }
 
-/* Past its deadline: the transfer fails, logged and audited. */
+/* Past its deadline: the transfer fails, audited (and logged once durable,
+ * outcome_done). */
 static void
 fail_deadline(peer_worker_t *pw, delivery_t *dv, unsigned attempts)
 {
 	record_outcome(pw, dv, "failed", "transfer-out", "failed", "deadline",
 	    NULL, 0, attempts, 0);
-	log_event(LOG_WARN, "transfer-failed", "transfer", dv->t.transfer_id,
-	    "peer", pw->area, "reason", "deadline", NULL);
 }
 
 static void
@@ -382,33 +387,47 @@ wait_kick(outbox_t *o, unsigned *seen, long ms)
 	pthread_mutex_unlock(&o->lock);
 }
 
-/* The peer is down: the transfers past their deadline are failed without
- * being tried.  Returns how many were handed to the store. */
-static size_t
+/* The peer is down: every transfer past its deadline is failed without
+ * being tried, however many there are, each batch durable before the next
+ * query (or it would see them again).  Returns how many outcomes the store
+ * could not record (then the caller backs off). */
+static unsigned
 expire_overdue(peer_worker_t *pw, store_reader_t *rd)
 {
 	store_transfer_t t[DUE_BATCH];
 	delivery_t *dv;
-	size_t n = 0, i, failed = 0;
+	size_t n, i, handed;
+	unsigned lost;
 
-	memset(t, 0, sizeof(t));
-	if (store_outbox_expired_for(rd, pw->area, gw_now_ms(), t, DUE_BATCH,
-	    &n) < 0)
-		return 0;
-	for (i = 0; i < n; i++) {
-		if ((dv = calloc(1, sizeof(*dv))) == NULL) {
-			buf_free(&t[i].payload);
-			buf_free(&t[i].receipt);
-			continue;
+	do {
+		n = handed = 0;
+		memset(t, 0, sizeof(t));
+		if (store_outbox_expired_for(rd, pw->area, gw_now_ms(), t,
+		    DUE_BATCH, &n) < 0) {
+			log_event(LOG_ERROR, "outbox-read-failed", "peer",
+			    pw->area, NULL);
+			return 1;
 		}
-		dv->pw = pw;
-		dv->t = t[i];
-		sha256_hex(dv->t.payload.data, dv->t.payload.len, dv->digest);
-		fail_deadline(pw, dv, dv->t.attempts);
-		delivery_free(dv);
-		failed++;
-	}
-	return failed;
+		for (i = 0; i < n; i++) {
+			if ((dv = calloc(1, sizeof(*dv))) == NULL) {
+				buf_free(&t[i].payload);
+				buf_free(&t[i].receipt);
+				continue;
+			}
+			dv->pw = pw;
+			dv->t = t[i];
+			sha256_hex(dv->t.payload.data, dv->t.payload.len,
+			    dv->digest);
+			fail_deadline(pw, dv, dv->t.attempts);
+			delivery_free(dv);
+			handed++;
+		}
+		if ((lost = outcomes_wait(pw)) > 0)
+			return lost;
+		/* Out of memory for some: not again at once. */
+	} while (n == DUE_BATCH && handed == n &&
+	    !atomic_load(&pw->o->stopping));
+	return 0;
 }
 
 /* After a round of deliveries: is the peer down, or back? */
@@ -442,17 +461,16 @@ peer_round_done(peer_worker_t *pw)
 	pthread_mutex_unlock(&pw->o->lock);
 }
 
-/* How long a down peer's worker waits before its next round: until the
- * probe is due, and at least the idle wait. */
-static long
-probe_wait(peer_worker_t *pw)
+/* A down peer's next probe is due in this many ms (<= 0: now). */
+static long long
+probe_in(peer_worker_t *pw)
 {
 	long long w;
 
 	pthread_mutex_lock(&pw->o->lock);
 	w = pw->probe_ms - gw_now_ms();
 	pthread_mutex_unlock(&pw->o->lock);
-	return w > IDLE_WAIT_MS ? (long)w : IDLE_WAIT_MS;
+	return w;
 }
 
 static void *
@@ -509,10 +527,26 @@ peer_main(void *arg)
 			g = NULL;
 		}
 		gw_gen_unref(g);
-		/* Their outcomes durable first, or the due query below could
-		 * return them again. */
-		if (pw->down > 0 && expire_overdue(pw, rd) > 0)
-			(void)outcomes_wait(pw);
+		/* Down: deadlines are kept at least every idle wait, and one
+		 * transfer goes when the probe is due; new transfers (kicks)
+		 * change neither. */
+		if (pw->down > 0) {
+			long long w;
+
+			if (expire_overdue(pw, rd) > 0) {
+				if (store_failures < 16)
+					store_failures++;
+				wait_kick(o, NULL, (long)backoff_ms(o->gw->cfg,
+				    store_failures));
+				continue;
+			}
+			store_failures = 0;
+			if ((w = probe_in(pw)) > 0) {
+				wait_kick(o, NULL, w < IDLE_WAIT_MS ? (long)w :
+				    IDLE_WAIT_MS);
+				continue;
+			}
+		}
 		n = 0;
 		memset(due, 0, sizeof(due));
 		if (store_outbox_due_for(rd, pw->area, gw_now_ms(), due,
@@ -574,14 +608,9 @@ peer_main(void *arg)
 			} else {
 				store_failures = 0;
 			}
-			if (pw->down > 0)
-				wait_kick(o, NULL, probe_wait(pw));
 			continue;
 		}
-		if (pw->down > 0)
-			wait_kick(o, NULL, probe_wait(pw));
-		else
-			wait_kick(o, &seen, IDLE_WAIT_MS);
+		wait_kick(o, pw->down > 0 ? NULL : &seen, IDLE_WAIT_MS);
 	}
 	https_batch_free(batch);
 	https_client_free(client);

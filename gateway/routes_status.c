@@ -103,8 +103,9 @@ add_peers(gw_request_t *r, cJSON *root, const config_t *cfg)
 		    (ps->error[0] != '\0' &&
 		    cJSON_AddStringToObject(p, "last_error", ps->error) == NULL))
 			return -1;
-		/* Down: one transfer is tried at this time, the rest wait. */
-		if (ps->probe_ms > 0 && cJSON_AddNumberToObject(p, "next_probe_s",
+		/* Down, with transfers waiting: one is tried at this time. */
+		if (ps->probe_ms > 0 && d.depth > 0 &&
+		    cJSON_AddNumberToObject(p, "next_probe_s",
 		    ps->probe_ms > now ? (double)((ps->probe_ms - now + 999) /
 		    1000) : 0) == NULL)
 			return -1;

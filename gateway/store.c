@@ -91,6 +91,9 @@ static const char *const schema_sql =
     " next_attempt_ms INTEGER NOT NULL, deadline_ms INTEGER NOT NULL,"
     " created_ms INTEGER NOT NULL, payload BLOB NOT NULL, receipt BLOB);"
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt_ms);"
+    /* For the deadline sweep while a peer is down (store_outbox_expired_for). */
+    "CREATE INDEX IF NOT EXISTS outbox_deadline ON outbox(status, to_area,"
+    " deadline_ms);"
     /* The queued count is kept by triggers so that outbox_max costs one
      * read per add and follows savepoint rollbacks exactly. */
     "CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY,"
@@ -181,11 +184,15 @@ static const char *const writer_sql[W_NSTMT] = {
 	    " purpose, initiator, status, attempts, next_attempt_ms,"
 	    " deadline_ms, created_ms, payload) VALUES(?1, ?2, ?3, ?4, ?5,"
 	    " 'queued', 0, ?6, ?7, ?6, ?8)",
-	/* Never back to queued without a payload: an erasure cancelled it
-	 * while a delivery was in flight (W_OUT_CANCEL). */
+	/* An outcome applies to a transfer still queued: one an erasure
+	 * cancelled while its delivery was in flight (W_OUT_CANCEL) is not
+	 * queued again, nor failed or rejected a second time (NOT_FOUND rolls
+	 * back the outcome's audit entry).  A receipt is kept even then: the
+	 * peer has the record, and the log must say so. */
 	[W_OUT_UPD] = "UPDATE outbox SET status = ?2, attempts = ?3,"
 	    " next_attempt_ms = ?4, receipt = coalesce(?5, receipt)"
 	    " WHERE transfer_id = ?1"
+	    " AND (status = 'queued' OR ?2 = 'delivered')"
 	    " AND (?2 <> 'queued' OR length(payload) > 0)",
 	[W_IN_ADD] = "INSERT INTO inbound(from_area, transfer_id, digest,"
 	    " received_at, audit_index) VALUES(?1, ?2, ?3, ?4, ?5)",

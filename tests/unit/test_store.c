@@ -886,6 +886,19 @@ test_erase_destroys_ciphertext(void **state)
 		assert_int_equal(store_job_outbox_update(j, "T-E1", "queued", 1,
 		    0, NULL, 0), 0);
 		assert_int_equal(store_submit_wait(s, j).status, STORE_NOT_FOUND);
+		/* Nor end it a second time (a deadline sweep that read it
+		 * before the erasure): the outcome and its entry roll back. */
+		j = store_job_new();
+		assert_int_equal(store_job_outbox_update(j, "T-E1", "failed", 1,
+		    0, NULL, 0), 0);
+		{
+			audit_entry_t fe = entry("transfer-out", "NFK-E", 1);
+
+			fe.transfer = "T-E1";
+			assert_int_equal(store_job_audit(j, &fe), 0);
+		}
+		assert_int_equal(store_submit_wait(s, j).status, STORE_NOT_FOUND);
+		assert_int_equal(store_audit_size(s), size0 + 1);
 		j = store_job_new();
 		assert_int_equal(store_job_outbox_add(j, "T-E3", "NFK-E",
 		    "suffolk", "offender-move", "urn:a", big, sizeof(big) - 1,
