@@ -100,7 +100,8 @@ route_transfers_post(gw_request_t *r)
 	int rc, n;
 
 	memset(&rec, 0, sizeof(rec));
-	if (reqctx_begin(r, &c, POLICY_OP_INITIATE_TRANSFER, 0) < 0)
+	/* SPEC section 5: X-Visor-Justification is required for transfers. */
+	if (reqctx_begin(r, &c, POLICY_OP_INITIATE_TRANSFER, 1) < 0)
 		return;
 	/* A client that retries after a timeout must not send the record
 	 * twice: with the same key it gets the first transfer's answer. */
@@ -135,6 +136,12 @@ route_transfers_post(gw_request_t *r)
 	    strchr(just, '\n') != NULL) {
 		gw_reply_error(r, 400, "bad-transfer",
 		    "purpose must be a SPEC purpose and justification 1-512 bytes on one line");
+		goto out;
+	}
+	/* The policy decides on one purpose: the declared one. */
+	if (strcmp(purpose, c.purpose) != 0) {
+		gw_reply_error(r, 400, "purpose-mismatch",
+		    "the body's purpose must be the X-Visor-Purpose header's");
 		goto out;
 	}
 	/* An area name first: the error below echoes it, and a long one

@@ -638,16 +638,27 @@ test_delivered_with_receipts(void **state)
 		    403);
 		assert_int_equal(start_transfer(&pol, "NFK-IT-0001", "nowhere", t2),
 		    400);
-		/* The body's purpose decides, and the deny entry names it
-		 * (checked in the log below), whatever the header says. */
+		/* The deny entry names the body's purpose and justification
+		 * (checked in the log below).  A body whose purpose is not
+		 * the header's is refused before any policy runs, and a
+		 * transfer without X-Visor-Justification too (SPEC 5). */
 		{
 			const char *b = "{\"record_id\":\"NFK-IT-0001\",\"to_area\":"
 			    "\"suffolk\",\"purpose\":\"offender-move\","
 			    "\"justification\":\"housing tries a move\"}";
+			static const char *const no_just[] = {
+			    "X-Visor-Actor: T100",
+			    "X-Visor-Purpose: offender-move", NULL };
 			buf_t o = BUF_INIT;
 
 			assert_int_equal(tcl_call(&hou, "POST", "/v1/transfers",
-			    read_hdrs, b, strlen(b), &o), 403);
+			    read_hdrs, b, strlen(b), &o), 400);
+			assert_non_null(strstr(o.data, "purpose-mismatch"));
+			assert_int_equal(tcl_call(&pol, "POST", "/v1/transfers",
+			    no_just, b, strlen(b), &o), 400);
+			assert_non_null(strstr(o.data, "justification-required"));
+			assert_int_equal(tcl_call(&hou, "POST", "/v1/transfers",
+			    move_hdrs, b, strlen(b), &o), 403);
 			buf_free(&o);
 		}
 		/* An area that is no name: refused with an answer that is
