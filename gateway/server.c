@@ -775,6 +775,7 @@ static void
 authfail_submit(const char *result, const char *reason, const char *cert)
 {
 	audit_entry_t e;
+	gw_gen_t *g;
 
 	if (the_server == NULL || the_server->gw.store == NULL)
 		return;
@@ -784,8 +785,13 @@ authfail_submit(const char *result, const char *reason, const char *cert)
 	e.actor_cert = cert;
 	e.result = result;
 	e.reason = reason;
+	/* SPEC section 7: the policy hash is in every entry, a refusal's
+	 * too (the policy in force when it was refused). */
+	g = gw_gen_current();
+	e.policy = g != NULL ? g->policy_hash : NULL;
 	/* Nobody waits for it: if the disk fails, it is written later. */
 	audit_retry_submit(the_server->gw.store, &e);
+	gw_gen_unref(g);
 }
 
 /* Write the summaries of a finished window.  Called with the lock held. */

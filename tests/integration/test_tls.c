@@ -169,7 +169,7 @@ audit_auth_fails(const char *reason, const char *cert)
 	gwt_resp_t resp;
 	char err[256];
 	cJSON *doc, *entries, *it, *leaf;
-	const cJSON *op, *why, *fp;
+	const cJSON *op, *why, *fp, *pol;
 	unsigned char *raw;
 	long n;
 	int count = 0;
@@ -203,7 +203,11 @@ audit_auth_fails(const char *reason, const char *cert)
 		why = cJSON_GetObjectItemCaseSensitive(leaf, "reason");
 		fp = cJSON_GetObjectItemCaseSensitive(
 		    cJSON_GetObjectItemCaseSensitive(leaf, "actor"), "cert");
+		pol = cJSON_GetObjectItemCaseSensitive(leaf, "policy");
+		/* SPEC 7: every entry names the policy in force, a refusal's
+		 * too. */
 		if (cJSON_IsString(op) && strcmp(op->valuestring, "auth-fail") == 0 &&
+		    cJSON_IsString(pol) && strlen(pol->valuestring) == 64 &&
 		    cJSON_IsString(why) && strcmp(why->valuestring, reason) == 0 &&
 		    (cert == NULL || (cJSON_IsString(fp) &&
 		    strcmp(fp->valuestring, cert) == 0)))
