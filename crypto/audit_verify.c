@@ -444,18 +444,28 @@ int
 audit_search_answer(const char *json, size_t len, audit_hit_fn fn, void *ctx,
     uint64_t *size, size_t *count, char *err, size_t errlen)
 {
-	static const char *const members[] = { "size", "entries" };
+	return audit_search_page(json, len, fn, ctx, size, count, NULL, err,
+	    errlen);
+}
+
+int
+audit_search_page(const char *json, size_t len, audit_hit_fn fn, void *ctx,
+    uint64_t *size, size_t *count, uint64_t *next, char *err, size_t errlen)
+{
+	static const char *const members[] = { "size", "entries", "next" };
 	const cJSON *arr, *item;
 	uint8_t *leaf = NULL;
 	cJSON *j = NULL;
 	char why[128];
 	uint64_t index, prev = 0;
-	int64_t sz;
+	int64_t sz, nx = 0;
 	size_t n = 0, llen;
-	int pass, ret = -1;
+	int pass, ret = -1, has_next;
 
 	*count = 0;
 	*size = 0;
+	if (next != NULL)
+		*next = 0;
 	if (len > PROOF_JSON_MAX_BODY) {
 		errmsg_set(err, errlen, "search answer too large");
 		return -1;
@@ -465,12 +475,16 @@ audit_search_answer(const char *json, size_t len, audit_hit_fn fn, void *ctx,
 		errmsg_set(err, errlen, "search answer: %s", why);
 		return -1;
 	}
-	if (exact_members(j, members, 2) < 0 ||
+	has_next = next != NULL &&
+	    cJSON_GetObjectItemCaseSensitive(j, "next") != NULL;
+	if (exact_members(j, members, has_next ? 3 : 2) < 0 ||
 	    json_get_int(j, "size", 0, (int64_t)PROOF_JSON_MAX_INT, &sz) != 0 ||
 	    !cJSON_IsArray(arr = cJSON_GetObjectItemCaseSensitive(j,
-	    "entries"))) {
+	    "entries")) ||
+	    (has_next && json_get_int(j, "next", 1, sz, &nx) != 0)) {
 		errmsg_set(err, errlen, "search answer: needs exactly \"size\" and "
-		    "\"entries\"");
+		    "\"entries\"%s", next != NULL ? " (and \"next\", an index "
+		    "within size)" : "");
 		goto out;
 	}
 	if ((leaf = malloc(AUDIT_VERIFY_MAX_LEAF)) == NULL) {
@@ -504,9 +518,17 @@ audit_search_answer(const char *json, size_t len, audit_hit_fn fn, void *ctx,
 			}
 			n++;
 		}
+		/* A next page starts past this one: paging always ends. */
+		if (pass == 0 && has_next && (n == 0 || (uint64_t)nx <= prev)) {
+			errmsg_set(err, errlen, "search answer: \"next\" %" PRId64
+			    " is not past the page's last hit", nx);
+			goto out;
+		}
 	}
 	*size = (uint64_t)sz;
 	*count = n;
+	if (next != NULL)
+		*next = (uint64_t)nx;
 	ret = 0;
 out:
 	free(leaf);

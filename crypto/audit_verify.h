@@ -125,6 +125,14 @@ typedef int (*audit_hit_fn)(void *ctx, uint64_t index, const uint8_t *leaf,
 int audit_search_answer(const char *json, size_t len, audit_hit_fn fn,
     void *ctx, uint64_t *size, size_t *count, char *err, size_t errlen);
 
+/* The same for one page of a search that may go on: the answer may also
+ * carry "next" (the index the next page starts at, when this one was cut
+ * at the gateway's bound), which must lie past the page's last hit and
+ * within size.  *next gets it, or 0 when the search is complete. */
+int audit_search_page(const char *json, size_t len, audit_hit_fn fn,
+    void *ctx, uint64_t *size, size_t *count, uint64_t *next, char *err,
+    size_t errlen);
+
 /*
  * Offline bundles.
  */

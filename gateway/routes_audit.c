@@ -41,6 +41,7 @@ query_u64(gw_request_t *r, const char *key, uint64_t *out, int required)
 typedef struct {
 	buf_t *out;
 	size_t n;
+	uint64_t last;		/* index of the last entry appended */
 	int failed;
 } entries_ctx_t;
 
@@ -60,6 +61,7 @@ append_entry(void *ctx, uint64_t index, const void *leaf, size_t len)
 		c->failed = 1;
 	free(b64);
 	c->n++;
+	c->last = index;
 	return c->failed ? -1 : 0;
 }
 
@@ -174,15 +176,22 @@ route_audit(gw_request_t *r, const char *what)
 		memset(&ec, 0, sizeof(ec));
 		ec.out = &out;
 		buf_printf(&out, "{\"size\":%llu,\"entries\":[", (unsigned long long)size);
-		rc = store_audit_search(rd, &q, append_entry, &ec);
+		/* Paging: start is the first index to look at; an answer cut
+		 * at ENTRIES_MAX says where the next page starts ("next"). */
+		rc = query_u64(r, "start", &q.from, 0) < 0 ? STORE_BAD_QUERY :
+		    store_audit_search(rd, &q, append_entry, &ec);
 		if (rc == STORE_BAD_QUERY) {
 			gw_reply_error(r, 400, "bad-query", "since and until are "
 			    "UTC dates or times (YYYY-MM-DD, YYYY-MM-DDThh:mm:ss[.mmm]Z); "
-			    "record, actor and op are bounded");
+			    "record, actor and op are bounded; start is an index");
 		} else if (rc < 0 || ec.failed) {
 			gw_reply_error(r, 503, "store-unavailable", "cannot search the log");
 		} else {
-			buf_puts(&out, "]}");
+			buf_puts(&out, "]");
+			if (ec.n == ENTRIES_MAX)
+				buf_printf(&out, ",\"next\":%llu",
+				    (unsigned long long)ec.last + 1);
+			buf_puts(&out, "}");
 			gw_reply(r, 200, NULL, out.data, out.len);
 		}
 	} else {

@@ -294,6 +294,7 @@ typedef struct {
 					   RFC 3339 in UTC ("Z", up to ms);
 					   NULL: open */
 	size_t limit;			/* 0: 1000 */
+	uint64_t from;			/* first index to consider (paging) */
 } store_audit_query_t;
 
 /* Leaves matching q, in index order, up to q->limit.  0; -1 on a storage

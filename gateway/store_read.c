@@ -806,7 +806,7 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 		const char *nx = (mask & Q_RECORD) ? "+" : "";
 
 		if (buf_puts(&sql, "SELECT idx, data FROM audit_leaves"
-		    " WHERE idx < ?6") < 0 ||
+		    " WHERE idx < ?6 AND idx >= ?8") < 0 ||
 		    ((mask & Q_RECORD) && buf_puts(&sql, " AND idx IN ("
 		    "SELECT idx FROM audit_records WHERE record = ?1"
 		    " UNION ALL SELECT idx FROM audit_leaves WHERE idx >="
@@ -843,7 +843,9 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 	    sqlite3_bind_int64(st, 5, (sqlite3_int64)hi) != SQLITE_OK :
 	    bind_text(st, 5, until) < 0)) ||
 	    sqlite3_bind_int64(st, 6, (sqlite3_int64)size) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 7, (sqlite3_int64)limit) != SQLITE_OK)
+	    sqlite3_bind_int64(st, 7, (sqlite3_int64)limit) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 8, (sqlite3_int64)(q->from < size ?
+	    q->from : size)) != SQLITE_OK)
 		goto out;
 	ret = leaf_rows(st, fn, ctx);
 out:

@@ -850,6 +850,16 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+static void
+hits_clear(hits_t *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->n; i++)
+		free(h->hits[i].leaf);
+	h->n = 0;
+}
+
 static int
 do_search(audit_ctx_t *a)
 {
@@ -857,8 +867,8 @@ do_search(audit_ctx_t *a)
 	hits_t h = { NULL, 0, 0 };
 	char err[AUDIT_VERIFY_ERR];
 	buf_t q = BUF_INIT, path = BUF_INIT, body = BUF_INIT;
-	uint64_t size;
-	size_t count, i, proved = 0, skipped = 0;
+	uint64_t size, start = 0, next;
+	size_t count, i, proved = 0, skipped = 0, pages = 0;
 	long waited;
 	int ret = 1;
 
@@ -873,18 +883,37 @@ do_search(audit_ctx_t *a)
 	    append_query(&q, "actor", a->actor) < 0 ||
 	    append_query(&q, "op", a->op) < 0 ||
 	    append_query(&q, "since", a->since) < 0 ||
-	    append_query(&q, "until", a->until) < 0 ||
-	    buf_printf(&path, "/v1/audit/search%s", q.data ? q.data : "") < 0) {
+	    append_query(&q, "until", a->until) < 0) {
 		fail("query too long");
 		goto out;
 	}
-	if (fetch_checkpoint(a, &cp, NULL) < 0 || get(a, path.data, &body) < 0)
+	if (fetch_checkpoint(a, &cp, NULL) < 0)
 		goto out;
-	if (audit_search_answer(body.data, body.len, keep_hit, &h, &size,
-	    &count, err, sizeof(err)) < 0) {
+	/* Page after page: the gateway answers at most 1000 hits at a time
+	 * and says where the next page starts. */
+next_page:
+	buf_reset(&path);
+	buf_reset(&body);
+	hits_clear(&h);
+	if (buf_printf(&path, "/v1/audit/search%s", q.data ? q.data : "") < 0 ||
+	    (start > 0 && buf_printf(&path, "%cstart=%" PRIu64,
+	    q.len ? '&' : '?', start) < 0)) {
+		fail("query too long");
+		goto out;
+	}
+	if (get(a, path.data, &body) < 0)
+		goto out;
+	if (audit_search_page(body.data, body.len, keep_hit, &h, &size,
+	    &count, &next, err, sizeof(err)) < 0) {
 		fail("bad search answer: %s", err);
 		goto out;
 	}
+	if (h.n > 0 && h.hits[0].index < start) {
+		fail("entry %" PRIu64 ": returned for a page that starts at %"
+		    PRIu64, h.hits[0].index, start);
+		goto out;
+	}
+	pages++;
 	for (i = 0; i < h.n; i++) {
 		if (!hit_matches(a, &h.hits[i])) {
 			fail("entry %" PRIu64 ": returned by the search but does "
@@ -914,14 +943,18 @@ do_search(audit_ctx_t *a)
 		    (int)h.hits[i].len, (const char *)h.hits[i].leaf);
 		proved++;
 	}
+	if (next > 0) {
+		fflush(stdout);
+		start = next;
+		goto next_page;
+	}
 	fprintf(stderr, "%zu entries found and proved against the checkpoint "
-	    "of %" PRIu64 " signed by %s%s\n", proved, cp.size,
+	    "of %" PRIu64 " signed by %s%s%s\n", proved, cp.size,
 	    note_verifier_name(a->v), skipped ? " (some too new, see notes)" :
-	    "");
+	    "", pages > 1 ? " (in pages of 1000)" : "");
 	ret = 0;
 out:
-	for (i = 0; i < h.n; i++)
-		free(h.hits[i].leaf);
+	hits_clear(&h);
 	free(h.hits);
 	buf_free(&q);
 	buf_free(&path);

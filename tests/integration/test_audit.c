@@ -440,6 +440,82 @@ test_prove_search_export(void **state)
 	}
 }
 
+/* More hits than one answer holds (1000): the gateway says where the next
+ * page starts ("next"), and visorctl audit search follows the pages to the
+ * end, proving every hit. */
+static void
+test_search_pages(void **state)
+{
+	fx_t *fx = *state;
+	enum { N = 1003 };
+	https_client_options_t opt;
+	https_client_t *c;
+	https_response_t resp;
+	char cert[600], key[600], root[600], err[256], url[160], body[256];
+	char path[128], id[32];
+	const char *q[] = { "--op", "collect", NULL };
+	const char *p, *nx;
+	unsigned long long next;
+	size_t hits, lines, i;
+	buf_t b, out, e;
+
+	snprintf(cert, sizeof(cert), "%s/pki/%s/agency-police.crt", fx->env.dir,
+	    AREA);
+	snprintf(key, sizeof(key), "%s/pki/%s/agency-police.key", fx->env.dir,
+	    AREA);
+	snprintf(root, sizeof(root), "%s/pki/root.crt", fx->env.dir);
+	memset(&opt, 0, sizeof(opt));
+	opt.cert = cert;
+	opt.key = key;
+	opt.root = root;
+	opt.timeout_ms = 20000;
+	c = https_client_new(&opt, err, sizeof(err));
+	assert_non_null(c);
+	for (i = 0; i < N; i++) {
+		snprintf(id, sizeof(id), "NFK-PAGE-%05zu", i);
+		snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/records/%s",
+		    fx->gw.port, id);
+		snprintf(body, sizeof(body), "{\"id\":\"%s\",\"managing_area\":"
+		    "\"" AREA "\",\"category\":1,\"level\":1}", id);
+		assert_int_equal(https_client_call(c, "PUT", url, write_hdrs,
+		    body, strlen(body), &resp, err, sizeof(err)), 0);
+		assert_int_equal(resp.status, 201);
+		https_response_free(&resp);
+	}
+	https_client_free(c);
+	wait_signed(fx);
+
+	assert_int_equal(get_as(fx, "auditor", "/v1/audit/search?op=collect",
+	    &b), 200);
+	for (hits = 0, p = b.data; (p = strstr(p, "\"index\":")) != NULL; p++)
+		hits++;
+	assert_int_equal(hits, 1000);
+	nx = strstr(b.data, "\"next\":");
+	assert_non_null(nx);
+	next = strtoull(nx + 7, NULL, 10);
+	buf_free(&b);
+	snprintf(path, sizeof(path), "/v1/audit/search?op=collect&start=%llu",
+	    next);
+	assert_int_equal(get_as(fx, "auditor", path, &b), 200);
+	for (hits = 0, p = b.data; (p = strstr(p, "\"index\":")) != NULL; p++)
+		hits++;
+	assert_int_equal(hits, N - 1000);
+	assert_null(strstr(b.data, "\"next\""));
+	buf_free(&b);
+	assert_int_equal(get_as(fx, "auditor",
+	    "/v1/audit/search?op=collect&start=x", NULL), 400);
+
+	assert_int_equal(run_audit(fx, "search", q, &out, &e), 0);
+	for (i = 0, lines = 0; out.data != NULL && i < out.len; i++)
+		lines += out.data[i] == '\n';
+	assert_int_equal(lines, N);
+	assert_true(contains(&out, "NFK-PAGE-00000"));
+	assert_true(contains(&out, "NFK-PAGE-01002"));
+	assert_true(contains(&e, "in pages of 1000"));
+	buf_free(&out);
+	buf_free(&e);
+}
+
 static void
 test_access_control(void **state)
 {
@@ -806,6 +882,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_verify_with_state, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_prove_search_export, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_search_pages, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_access_control, setup,
 		    teardown),

@@ -755,6 +755,52 @@ test_search_answer(void **state)
 	    ":0,\"data\":\"!!\"}]}", 42, count_hit, &sum, &size, &n, err,
 	    sizeof(err)), -1);
 	assert_int_equal(sum, 0);
+	/* A page: "next" past its last hit and within size; only the page
+	 * reader takes it. */
+	{
+		uint64_t next = 7;
+
+		buf_reset(&j);
+		buf_printf(&j, "{\"size\":13,\"entries\":[{\"index\":2,\"data\":"
+		    "\"%s\"}],\"next\":3}", b64a);
+		assert_int_equal(audit_search_page(j.data, j.len, count_hit, &sum,
+		    &size, &n, &next, err, sizeof(err)), 0);
+		assert_int_equal(next, 3);
+		assert_int_equal(n, 1);
+		assert_int_equal(audit_search_answer(j.data, j.len, count_hit,
+		    &sum, &size, &n, err, sizeof(err)), -1);
+		/* Without "next": complete. */
+		assert_int_equal(audit_search_page("{\"size\":1,\"entries\":[]}",
+		    23, count_hit, &sum, &size, &n, &next, err, sizeof(err)), 0);
+		assert_int_equal(next, 0);
+		/* Not past the last hit (paging would not end), beyond the
+		 * size, on an empty page, not a number. */
+		sum = 0;
+		buf_reset(&j);
+		buf_printf(&j, "{\"size\":13,\"entries\":[{\"index\":2,\"data\":"
+		    "\"%s\"}],\"next\":2}", b64a);
+		assert_int_equal(audit_search_page(j.data, j.len, count_hit, &sum,
+		    &size, &n, &next, err, sizeof(err)), -1);
+		assert_int_equal(sum, 0);
+		buf_reset(&j);
+		buf_printf(&j, "{\"size\":13,\"entries\":[{\"index\":2,\"data\":"
+		    "\"%s\"}],\"next\":14}", b64a);
+		assert_int_equal(audit_search_page(j.data, j.len, count_hit, &sum,
+		    &size, &n, &next, err, sizeof(err)), -1);
+		{
+			const char *e = "{\"size\":9,\"entries\":[],\"next\":5}";
+
+			assert_int_equal(audit_search_page(e, strlen(e), count_hit,
+			    &sum, &size, &n, &next, err, sizeof(err)), -1);
+			assert_non_null(strstr(err, "not past"));
+		}
+		buf_reset(&j);
+		buf_printf(&j, "{\"size\":13,\"entries\":[{\"index\":2,\"data\":"
+		    "\"%s\"}],\"next\":\"3\"}", b64a);
+		assert_int_equal(audit_search_page(j.data, j.len, count_hit, &sum,
+		    &size, &n, &next, err, sizeof(err)), -1);
+		assert_int_equal(sum, 0);
+	}
 	buf_free(&j);
 }
 
