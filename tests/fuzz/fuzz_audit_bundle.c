@@ -59,7 +59,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *s = (const char *)data;
 	audit_bundle_result_t res;
 	char err[AUDIT_VERIFY_ERR];
-	uint64_t last = UINT64_MAX, ssize;
+	uint64_t last = UINT64_MAX, ssize, next;
 	size_t n;
 
 	if (verifier == NULL)
@@ -75,6 +75,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)audit_bundle_verify(s, size, NULL, &res, err, sizeof(err));
 	if (audit_search_answer(s, size, hit, &last, &ssize, &n, err,
 	    sizeof(err)) == 0 && n > 0 && last >= ssize)
+		abort();
+	/* A page: its next lies past its last hit and within the size, or
+	 * paging would not end. */
+	last = UINT64_MAX;
+	if (audit_search_page(s, size, hit, &last, &ssize, &n, &next, err,
+	    sizeof(err)) == 0 && ((n > 0 && last >= ssize) || (next != 0 &&
+	    (n == 0 || next <= last || next > ssize))))
 		abort();
 	return 0;
 }
