@@ -172,7 +172,8 @@ if "$visorctl" --help | grep -q '^  audit '; then
 		[ "$area" = suffolk ] && url=$sfk
 		say "$area:"
 		"$visorctl" audit verify --gateway "$url" \
-		    --cert "$pki/$area/auditor.crt" 2>&1 | indent ||
+		    --cert "$pki/$area/auditor.crt" \
+		    --state "$run/$area-audit.checkpoint" 2>&1 | indent ||
 		    die "the $area audit log does not verify"
 	done
 elif ! command -v curl >/dev/null 2>&1; then

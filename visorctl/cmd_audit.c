@@ -28,6 +28,7 @@
 #include "crypto/identity.h"
 #include "crypto/note.h"
 #include "crypto/proof_json.h"
+#include "crypto/sha256.h"
 #include "util/b64.h"
 #include "util/buf.h"
 #include "util/fileio.h"
@@ -45,7 +46,7 @@
 
 static const char audit_usage[] =
     "usage: visorctl audit checkpoint    [options]\n"
-    "       visorctl audit verify        [--state FILE] [options]\n"
+    "       visorctl audit verify        [--state FILE | --no-state] [options]\n"
     "       visorctl audit prove         --index I [--size N] [options]\n"
     "       visorctl audit search        [--record ID] [--actor URI] [--op OP]\n"
     "                                    [--since T] [--until T] [options]\n"
@@ -60,8 +61,11 @@ static const char audit_usage[] =
     "\n"
     "checkpoint     fetch and verify the latest signed checkpoint\n"
     "verify         fetch every entry, recompute the tree and compare it with\n"
-    "               the signed root; with --state also prove the log is an\n"
-    "               extension of the last verified checkpoint kept in FILE\n"
+    "               the signed root, and prove the log is an extension of the\n"
+    "               last checkpoint verified before, kept in a state file:\n"
+    "               --state FILE, by default $XDG_STATE_HOME/visor/audit/\n"
+    "               (~/.local/state/visor/audit/) <key name>-<key id>.checkpoint;\n"
+    "               --no-state keeps none\n"
     "prove          prove that entry I is in the signed log (or in its first N)\n"
     "search         query the log, then prove every hit against the checkpoint\n"
     "export         write a verified offline bundle (docs/AUDIT.md) to FILE\n"
@@ -82,6 +86,8 @@ typedef struct {
 	char keybuf[PATH_MAX_LEN], rootbuf[PATH_MAX_LEN], vkeybuf[PATH_MAX_LEN];
 	char base[URL_MAX];
 	char expect_origin[128];
+	char statebuf[PATH_MAX_LEN];
+	int no_state;
 	buf_t vkey_line;
 	note_verifier_t *v;
 	https_client_t *c;
@@ -136,6 +142,10 @@ parse_args(audit_ctx_t *a, int argc, char **argv)
 		if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
 			fputs(audit_usage, stdout);
 			return 3;
+		}
+		if (strcmp(o, "--no-state") == 0) {
+			a->no_state = 1;
+			continue;
 		}
 		if (o[0] != '-') {
 			if (a->file != NULL) {
@@ -600,6 +610,50 @@ check_consistency(audit_ctx_t *a, const audit_checkpoint_t *old,
 	return 0;
 }
 
+/* The default state file: one per verifier key (a new key, a new file),
+ * under $XDG_STATE_HOME or ~/.local/state, folders made 0700.  0, or -1
+ * when neither is set (reported). */
+static int
+default_state(audit_ctx_t *a)
+{
+	const char *base = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	const char *name = note_verifier_name(a->v);
+	char dir[PATH_MAX_LEN], safe[64];
+	uint8_t h[32];
+	size_t i;
+	int n;
+
+	if (base != NULL && base[0] == '/')
+		n = snprintf(dir, sizeof(dir), "%s/visor/audit", base);
+	else if (home != NULL && home[0] == '/')
+		n = snprintf(dir, sizeof(dir), "%s/.local/state/visor/audit",
+		    home);
+	else {
+		fail("no state file: set HOME or XDG_STATE_HOME, or give "
+		    "--state FILE (or --no-state)");
+		return -1;
+	}
+	for (i = 0; name[i] != '\0' && i < sizeof(safe) - 1; i++)
+		safe[i] = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+		    "VWXYZ0123456789.-_", name[i]) != NULL ? name[i] : '_';
+	safe[i] = '\0';
+	sha256(a->vkey_line.data, a->vkey_line.len, h);
+	if (n < 0 || (size_t)n >= sizeof(dir) ||
+	    snprintf(a->statebuf, sizeof(a->statebuf), "%s/%s-%02x%02x%02x%02x"
+	    "%02x%02x%02x%02x.checkpoint", dir, safe, h[0], h[1], h[2], h[3],
+	    h[4], h[5], h[6], h[7]) >= (int)sizeof(a->statebuf)) {
+		fail("state file path too long: give --state FILE");
+		return -1;
+	}
+	if (file_mkdirs(dir, 0700) < 0) {
+		fail("cannot make %s for the state file: %s (give --state "
+		    "FILE, or --no-state)", dir, strerror(errno));
+		return -1;
+	}
+	a->state = a->statebuf;
+	return 0;
+}
+
 static int
 do_verify(audit_ctx_t *a)
 {
@@ -612,10 +666,21 @@ do_verify(audit_ctx_t *a)
 
 	memset(&wc, 0, sizeof(wc));
 	audit_walk_init(&wc.w);
+	if (a->state != NULL && a->no_state) {
+		fail("--state and --no-state exclude each other");
+		ret = 2;
+		goto out;
+	}
+	if (a->state == NULL && !a->no_state && default_state(a) < 0)
+		goto out;
 	if (a->state != NULL) {
 		if ((rc = read_state(a, &old)) < 0)
 			goto out;
 		have_old = rc == 0;
+		if (!have_old)
+			fprintf(stderr, "visorctl audit: first verification "
+			    "with this key: its checkpoint is kept in %s\n",
+			    a->state);
 	}
 	if (fetch_checkpoint(a, &cp, &note) < 0)
 		goto out;

@@ -311,6 +311,36 @@ test_verify_with_state(void **state)
 	buf_free(&out);
 	buf_free(&err);
 
+	/* Without --state, a state file of its own (SPEC 8: the next run
+	 * proves consistency too), per verifier key, under XDG_STATE_HOME
+	 * (the test's folder, gwtest.c); --no-state keeps none. */
+	{
+		const char *none[] = { "--no-state", NULL };
+		const char *both[] = { "--no-state", "--state", fx->state, NULL };
+
+		assert_int_equal(run_audit(fx, "verify", NULL, &out, &err), 0);
+		assert_false(contains(&out, "consistent with the last verified"));
+		assert_true(contains(&err, "first verification with this key"));
+		assert_true(contains(&err, "/visor/audit/visor." AREA
+		    "_audit-"));
+		buf_free(&out);
+		buf_free(&err);
+		put_records(fx, 15, 17);
+		wait_signed(fx);
+		assert_int_equal(run_audit(fx, "verify", NULL, &out, &err), 0);
+		assert_true(contains(&out, "consistent with the last verified"));
+		buf_free(&out);
+		buf_free(&err);
+		assert_int_equal(run_audit(fx, "verify", none, &out, &err), 0);
+		assert_false(contains(&out, "consistent with the last verified"));
+		assert_false(contains(&err, "first verification"));
+		buf_free(&out);
+		buf_free(&err);
+		assert_int_equal(run_audit(fx, "verify", both, &out, &err), 2);
+		buf_free(&out);
+		buf_free(&err);
+	}
+
 	/* checkpoint */
 	assert_int_equal(run_audit(fx, "checkpoint", NULL, &out, &err), 0);
 	assert_true(contains(&out, "origin visor." AREA "/audit"));

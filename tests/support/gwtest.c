@@ -339,6 +339,14 @@ gwt_env_setup(gwt_env_t *e, const char *areas)
 	if (chmod(tmpl, 0711) < 0)
 		return -1;
 	snprintf(e->dir, sizeof(e->dir), "%s/q", tmpl);
+	/* visorctl audit verify keeps its state under XDG_STATE_HOME: in
+	 * the test's folder, never the user's. */
+	{
+		char st[sizeof(e->dir) + 16];
+
+		snprintf(st, sizeof(st), "%s/state", tmpl);
+		setenv("XDG_STATE_HOME", st, 1);
+	}
 	for (p = areas; *p; p++)
 		nareas += *p == ',';
 	srand((unsigned)(getpid() ^ time(NULL)));
