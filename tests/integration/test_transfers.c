@@ -873,7 +873,9 @@ test_receiver_down_then_back(void **state)
 /* POST /v1/transfers with an Idempotency-Key: a retry (after a timeout,
  * say) gets the first answer and queues nothing, so the record is not sent
  * twice; the key with another body is 409.  A body that is not declared
- * JSON is 415. */
+ * JSON is 415.  A full outbox (outbox_max 2 here) is 429, and nothing of
+ * that transfer is logged; another area's agency may not follow a
+ * transfer (403). */
 static void
 test_transfer_idempotency(void **state)
 {
@@ -894,10 +896,11 @@ test_transfer_idempotency(void **state)
 	    "\"suffolk\",\"purpose\":\"offender-move\",\"justification\":"
 	    "\"moved again\"}";
 	gwt_resp_t r1, r2, r3;
-	char err[256];
+	char err[256], tid[TRANSFER_ID_LEN + 1], path[128];
 	log_ctx_t ls;
-	tcl_t prob;
+	tcl_t prob, pol, spol;
 
+	config_transfer_set(&f->env, "norfolk", "outbox_max", 2);
 	start_gw(f, 0, "norfolk");
 	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
 	put_record(&prob, "NFK-IDEM-0001", 1, 2);
@@ -946,6 +949,25 @@ test_transfer_idempotency(void **state)
 		buf_free(&o1);
 		buf_free(&o2);
 	}
+	/* The outbox holds two: the third is refused, and not logged. */
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	assert_int_equal(start_transfer(&pol, "NFK-IDEM-0001", "suffolk", tid),
+	    429);
+	tcl_close(&pol);
+	/* Suffolk's police, at Norfolk's gateway, may not follow it. */
+	tcl_open(&spol, &f->env, nfk, "suffolk", "agency-police");
+	assert_non_null(strstr(r1.body.data, "\"transfer_id\":\""));
+	snprintf(path, sizeof(path), "/v1/transfers/%.32s",
+	    strstr(r1.body.data, "\"transfer_id\":\"") + 15);
+	{
+		buf_t o = BUF_INIT;
+
+		assert_int_equal(tcl_call(&spol, "GET", path, move_hdrs, NULL, 0,
+		    &o), 403);
+		assert_non_null(strstr(o.data, "initiating area"));
+		buf_free(&o);
+	}
+	tcl_close(&spol);
 	/* Two transfers were queued: two transfer-out entries. */
 	log_fetch_verify(&f->env, nfk, &ls);
 	assert_int_equal(log_count(&ls, "transfer-out", NULL), 2);
