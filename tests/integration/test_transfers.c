@@ -756,6 +756,57 @@ test_delivered_with_receipts(void **state)
 	/* Signed by the wrong party it does not verify. */
 	assert_int_equal(transfer_receipt_verify(wtext, strlen(wtext), trust,
 	    "urn:visor:norfolk:gateway", tid, NULL, &rc, err, sizeof(err)), -1);
+	/* Nor for another transfer, or other bytes sent. */
+	{
+		char other[TRANSFER_ID_LEN + 1];
+
+		memcpy(other, tid, sizeof(other));
+		other[0] = other[0] == 'a' ? 'b' : 'a';
+		assert_int_equal(transfer_receipt_verify(wtext, strlen(wtext),
+		    trust, "urn:visor:suffolk:gateway", other, NULL, &rc, err,
+		    sizeof(err)), -1);
+		assert_int_equal(transfer_receipt_verify(wtext, strlen(wtext),
+		    trust, "urn:visor:suffolk:gateway", tid,
+		    "0000000000000000000000000000000000000000000000000000000000000000",
+		    &rc, err, sizeof(err)), -1);
+	}
+	/* A receipt altered after signing (its audit index), or its
+	 * signature altered: refused. */
+	{
+		cJSON *w2 = cJSON_Duplicate(w, 1);
+		const char *rs = json_get_str(w2, "receipt"), *sg;
+		char *alt, *p, *t2;
+
+		assert_non_null(rs);
+		alt = strdup(rs);
+		p = strstr(alt, "\"audit_index\":");
+		assert_non_null(p);
+		p += 14;
+		*p = *p == '9' ? '8' : '9';
+		cJSON_ReplaceItemInObjectCaseSensitive(w2, "receipt",
+		    cJSON_CreateString(alt));
+		t2 = cJSON_PrintUnformatted(w2);
+		assert_int_equal(transfer_receipt_verify(t2, strlen(t2), trust,
+		    "urn:visor:suffolk:gateway", tid, NULL, &rc, err,
+		    sizeof(err)), -1);
+		free(t2);
+		free(alt);
+		cJSON_Delete(w2);
+		w2 = cJSON_Duplicate(w, 1);
+		sg = json_get_str(w2, "signature");
+		assert_non_null(sg);
+		alt = strdup(sg);
+		alt[10] = alt[10] == 'A' ? 'B' : 'A';
+		cJSON_ReplaceItemInObjectCaseSensitive(w2, "signature",
+		    cJSON_CreateString(alt));
+		t2 = cJSON_PrintUnformatted(w2);
+		assert_int_equal(transfer_receipt_verify(t2, strlen(t2), trust,
+		    "urn:visor:suffolk:gateway", tid, NULL, &rc, err,
+		    sizeof(err)), -1);
+		free(t2);
+		free(alt);
+		cJSON_Delete(w2);
+	}
 	free(wtext);
 	tls_trust_free(trust);
 
