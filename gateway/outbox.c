@@ -73,6 +73,7 @@ typedef struct {
 	peer_worker_t *pw;
 	char transfer_id[80];
 	char status[16];
+	char reason[48];	/* of a failure */
 } outcome_t;
 
 /* One delivery in flight. */
@@ -108,9 +109,8 @@ outcome_done(void *arg, const store_result_t *r)
 		log_event(LOG_INFO, "transfer-delivered", "transfer",
 		    oc->transfer_id, "peer", pw->area, NULL);
 	} else if (strcmp(oc->status, "failed") == 0) {
-		/* Only the deadline fails a transfer here (fail_deadline). */
 		log_event(LOG_WARN, "transfer-failed", "transfer",
-		    oc->transfer_id, "peer", pw->area, "reason", "deadline",
+		    oc->transfer_id, "peer", pw->area, "reason", oc->reason,
 		    NULL);
 	}
 	free(oc);
@@ -124,7 +124,7 @@ outcome_done(void *arg, const store_result_t *r)
  * group commit instead of one fsync each on the delivery thread. */
 static int
 submit_outcome(peer_worker_t *pw, store_job_t *job, const char *transfer_id,
-    const char *status)
+    const char *status, const char *reason)
 {
 	outcome_t *oc = calloc(1, sizeof(*oc));
 
@@ -133,6 +133,7 @@ submit_outcome(peer_worker_t *pw, store_job_t *job, const char *transfer_id,
 	oc->pw = pw;
 	snprintf(oc->transfer_id, sizeof(oc->transfer_id), "%s", transfer_id);
 	snprintf(oc->status, sizeof(oc->status), "%s", status);
+	snprintf(oc->reason, sizeof(oc->reason), "%s", reason ? reason : "");
 	pthread_mutex_lock(&pw->out_lock);
 	pw->out_pending++;
 	pthread_mutex_unlock(&pw->out_lock);
@@ -201,14 +202,14 @@ record_outcome(peer_worker_t *pw, delivery_t *dv, const char *status,
 		e.recipient = recipient;
 		e.result = result;
 		e.reason = reason;
-		e.digest = dv->digest;
+		e.digest = dv->digest[0] != '\0' ? dv->digest : NULL;
 		e.transfer = dv->t.transfer_id;
 		e.policy = g ? g->policy_hash : NULL;
 		if (store_job_audit(job, &e) < 0)
 			goto fail;
 	}
 	gw_gen_unref(g);
-	if (submit_outcome(pw, job, dv->t.transfer_id, status) < 0) {
+	if (submit_outcome(pw, job, dv->t.transfer_id, status, reason) < 0) {
 		store_job_free(job);
 		log_event(LOG_ERROR, "outbox-update-failed", "transfer",
 		    dv->t.transfer_id, "status", status, NULL);
@@ -271,6 +272,17 @@ fail_deadline(peer_worker_t *pw, delivery_t *dv, unsigned attempts)
 {
 	record_outcome(pw, dv, "failed", "transfer-out", "failed", "deadline",
 	    NULL, 0, attempts, 0);
+}
+
+/* Its payload did not open (damaged at rest): nothing can be sent, ever. */
+static void
+fail_unreadable(peer_worker_t *pw, delivery_t *dv)
+{
+	log_event(LOG_ERROR, "transfer-unreadable", "transfer",
+	    dv->t.transfer_id, "peer", pw->area, "error",
+	    "the stored payload does not open: damaged at rest", NULL);
+	record_outcome(pw, dv, "failed", "transfer-out", "failed",
+	    "payload-unreadable", NULL, 0, dv->t.attempts, 0);
 }
 
 static void
@@ -416,9 +428,13 @@ expire_overdue(peer_worker_t *pw, store_reader_t *rd)
 			}
 			dv->pw = pw;
 			dv->t = t[i];
-			sha256_hex(dv->t.payload.data, dv->t.payload.len,
-			    dv->digest);
-			fail_deadline(pw, dv, dv->t.attempts);
+			if (dv->t.unreadable)
+				fail_unreadable(pw, dv);
+			else {
+				sha256_hex(dv->t.payload.data,
+				    dv->t.payload.len, dv->digest);
+				fail_deadline(pw, dv, dv->t.attempts);
+			}
 			delivery_free(dv);
 			handed++;
 		}
@@ -486,7 +502,7 @@ peer_main(void *arg)
 	https_request_t req;
 	char err[256], url[400];
 	unsigned seen = 0, store_failures = 0;
-	size_t n, i, queued;
+	size_t n, i, queued, unreadable;
 	gw_gen_t *g;
 	delivery_t *dv;
 
@@ -555,7 +571,7 @@ peer_main(void *arg)
 			continue;
 		}
 		g = gw_gen_current();
-		queued = 0;
+		queued = unreadable = 0;
 		for (i = 0; i < n; i++) {
 			if ((dv = calloc(1, sizeof(*dv))) == NULL || g == NULL) {
 				free(dv);
@@ -565,6 +581,12 @@ peer_main(void *arg)
 			}
 			dv->pw = pw;
 			dv->t = due[i];
+			if (dv->t.unreadable) {
+				fail_unreadable(pw, dv);
+				delivery_free(dv);
+				unreadable++;
+				continue;
+			}
 			sha256_hex(dv->t.payload.data, dv->t.payload.len, dv->digest);
 			if (sig_sign(g->sign_key, dv->t.payload.data, dv->t.payload.len,
 			    &dv->sig) < 0) {
@@ -589,6 +611,14 @@ peer_main(void *arg)
 			queued++;
 		}
 		gw_gen_unref(g);
+		/* Failed without a round: durable before the next query. */
+		if (queued == 0 && unreadable > 0 && outcomes_wait(pw) > 0) {
+			if (store_failures < 16)
+				store_failures++;
+			wait_kick(o, NULL, (long)backoff_ms(o->gw->cfg,
+			    store_failures));
+			continue;
+		}
 		if (queued > 0) {
 			pw->round_reached = pw->round_unavailable = 0;
 			https_batch_run(batch);

@@ -231,6 +231,8 @@ typedef struct {
 	int64_t next_attempt_ms, deadline_ms, created_ms;
 	buf_t payload;		/* decrypted; only filled by store_outbox_due */
 	buf_t receipt;		/* receipt JSON if delivered */
+	int unreadable;		/* the payload did not open (damaged at rest):
+				 * empty, not to be sent */
 } store_transfer_t;
 
 /* A transfer by id.  0 found, 1 not, -1 error.  Caller buf_free()s. */

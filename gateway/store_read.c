@@ -422,10 +422,14 @@ transfer_row(store_reader_t *r, sqlite3_stmt *st, store_transfer_t *t,
 		n = sqlite3_column_bytes(st, 11);
 		aadlen = store_int_label_aad("outbox", t->transfer_id, NULL,
 		    aad, sizeof(aad));
+		/* A damaged payload is that transfer's failure, not the
+		 * query's: one bad row must not stop its peer's queue. */
 		if (p == NULL || n <= 0 || (size_t)n > STORE_MAX_VALUE ||
 		    aadlen == 0 || aead_open(store_int_data_key(r->s), aad,
-		    aadlen, p, (size_t)n, &t->payload) < 0)
-			goto err;
+		    aadlen, p, (size_t)n, &t->payload) < 0) {
+			buf_reset(&t->payload);
+			t->unreadable = 1;
+		}
 	}
 	return 0;
 err:

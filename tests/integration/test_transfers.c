@@ -1029,6 +1029,63 @@ test_transfer_idempotency(void **state)
 	tcl_close(&prob);
 }
 
+/* One queued transfer's payload is damaged at rest (a byte of its
+ * ciphertext changed while Norfolk was stopped): that transfer fails,
+ * audited with its reason, and the others to the same peer are still
+ * delivered; before, the one row made every due query fail, and the
+ * peer's whole queue stood still. */
+static void
+test_damaged_payload_fails_alone(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	char tids[3][TRANSFER_ID_LEN + 1], db[700], stmt[300];
+	const char *argv[] = { "sqlite3", "-cmd", ".timeout 5000", db, stmt,
+	    NULL };
+	const cJSON *e;
+	tcl_t prob, pol;
+	log_ctx_t ls;
+	cJSON *t;
+	int i;
+
+	config_fast_retry(&f->env, "norfolk", 50, 400);
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&prob, "NFK-DMG-0001", 1, 2);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(start_transfer(&pol, "NFK-DMG-0001", "suffolk",
+		    tids[i]), 202);
+	tcl_close(&prob);
+	tcl_close(&pol);
+	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
+	snprintf(db, sizeof(db), "%s/norfolk/data/store.db", f->env.dir);
+	snprintf(stmt, sizeof(stmt), "UPDATE outbox SET payload ="
+	    " substr(payload, 1, 20) || X'A5' || substr(payload, 22)"
+	    " WHERE transfer_id = '%s'", tids[1]);
+	assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 0);
+	start_gw(f, 0, "norfolk");
+	start_gw(f, 1, "suffolk");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	for (i = 0; i < 3; i++) {
+		t = wait_transfer(&pol, tids[i], 30000);
+		assert_non_null(t);
+		assert_string_equal(json_get_str(t, "status"),
+		    i == 1 ? "failed" : "delivered");
+		cJSON_Delete(t);
+	}
+	assert_true(gwt_log_contains(nfk, "event=transfer-unreadable"));
+	assert_true(gwt_log_contains(nfk, "reason=payload-unreadable"));
+	log_fetch_verify(&f->env, nfk, &ls);
+	e = log_find(&ls, "transfer-out", tids[1]);
+	assert_non_null(e);
+	assert_string_equal(json_get_str(e, "result"), "failed");
+	assert_string_equal(json_get_str(e, "reason"), "payload-unreadable");
+	assert_null(cJSON_GetObjectItemCaseSensitive(e, "digest"));
+	log_free(&ls);
+	tcl_close(&pol);
+}
+
 /* Suffolk stays down past the transfers' deadline (1 s).  Only a probe is
  * tried while a peer is down, once every 1-2 s or more here, yet every
  * transfer fails at its deadline, audited: not one per probe, and not 64
@@ -1827,6 +1884,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_revoked_receiver_refused,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_transfer_idempotency,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_payload_fails_alone,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_deadline_while_peer_down,
 		    setup2, teardown),
