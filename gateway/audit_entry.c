@@ -3,7 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/audit_verify.h"
 #include "util/json.h"
+
+_Static_assert(AUDIT_ENTRY_MAX_PARTS == AUDIT_VERIFY_MAX_LEAF - 128,
+    "an entry must fit what the auditors' tools read");
 
 /* Longest string member accepted in an entry: entries hold identifiers,
  * paths and hashes, never bodies; the justification (512 bytes by SPEC

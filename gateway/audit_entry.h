@@ -14,7 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "crypto/audit_verify.h"
 #include "util/buf.h"
 
 #define AUDIT_VERSION_NONE 0
@@ -25,7 +24,7 @@
  * "version" (audit_entry_assemble), at most about 95 bytes, and a leaf
  * longer than the auditors' tools read would leave the log unverifiable
  * for good. */
-#define AUDIT_ENTRY_MAX_PARTS (AUDIT_VERIFY_MAX_LEAF - 128)
+#define AUDIT_ENTRY_MAX_PARTS (65536 - 128)	/* AUDIT_VERIFY_MAX_LEAF - 128 */
 
 typedef struct {
 	const char *op;		/* collect, alter, consult, disclose, transfer-out,
