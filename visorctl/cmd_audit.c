@@ -958,7 +958,7 @@ do_search(audit_ctx_t *a)
 	 * and says where the next page starts. */
 next_page:
 	buf_reset(&path);
-	buf_reset(&body);
+	buf_free(&body);	/* get() sets it up afresh */
 	hits_clear(&h);
 	if (buf_printf(&path, "/v1/audit/search%s", q.data ? q.data : "") < 0 ||
 	    (start > 0 && buf_printf(&path, "%cstart=%" PRIu64,
