@@ -1161,6 +1161,13 @@ sigterm_cb(evutil_socket_t fd, short what, void *arg)
 	if (atomic_exchange(&s->stopping, 1))
 		return;
 	log_event(LOG_INFO, "draining", NULL);
+	/* New connections are refused from now on, not left in the backlog
+	 * until the exit resets them: each worker closes its copy of the
+	 * listening socket (stop_ev), and this is the last one. */
+	if (s->listen_fd >= 0) {
+		close(s->listen_fd);
+		s->listen_fd = -1;
+	}
 	for (i = 0; i < s->n_workers; i++)
 		event_active(s->workers[i].stop_ev, EV_READ, 0);
 	event_base_loopexit(s->main_base, NULL);
