@@ -174,7 +174,9 @@ backoff_ms(const config_t *cfg, unsigned attempts)
 	return (long long)(d / 2 + r % (d / 2 + 1));
 }
 
-static void
+/* Hand a delivery's outcome to the store.  0, or -1 when the job could
+ * not even be built or handed on (logged): the caller counts it lost. */
+static int
 record_outcome(peer_worker_t *pw, delivery_t *dv, const char *status,
     const char *op, const char *result, const char *reason,
     const char *receipt, size_t receipt_len, unsigned attempts,
@@ -213,13 +215,15 @@ record_outcome(peer_worker_t *pw, delivery_t *dv, const char *status,
 		store_job_free(job);
 		log_event(LOG_ERROR, "outbox-update-failed", "transfer",
 		    dv->t.transfer_id, "status", status, NULL);
+		return -1;
 	}
-	return;
+	return 0;
 fail:
 	gw_gen_unref(g);
 	store_job_free(job);
 	log_event(LOG_ERROR, "outbox-update-failed", "transfer", dv->t.transfer_id,
 	    NULL);
+	return -1;
 }
 
 static void
@@ -267,22 +271,28 @@ peer_error_code(const https_response_t *resp, char *out, size_t outlen)
 
 /* Past its deadline: the transfer fails, audited (and logged once durable,
  * outcome_done). */
-static void
+static int
 fail_deadline(peer_worker_t *pw, delivery_t *dv, unsigned attempts)
 {
-	record_outcome(pw, dv, "failed", "transfer-out", "failed", "deadline",
-	    NULL, 0, attempts, 0);
+	return record_outcome(pw, dv, "failed", "transfer-out", "failed",
+	    "deadline", NULL, 0, attempts, 0);
 }
 
-/* Its payload did not open (damaged at rest): nothing can be sent, ever. */
-static void
-fail_unreadable(peer_worker_t *pw, delivery_t *dv)
+/* Its payload did not open: damaged at rest, or the data key is not the
+ * one it was sealed with (store.key replaced or restored wrongly).  The
+ * second can be put right, so nothing is failed or lost: the transfer is
+ * not sent, goes to the back of the queue for retry_max_ms, so that it
+ * cannot hold up the others, and fails only at its deadline, like any
+ * transfer that cannot be delivered. */
+static int
+defer_unreadable(peer_worker_t *pw, delivery_t *dv)
 {
 	log_event(LOG_ERROR, "transfer-unreadable", "transfer",
 	    dv->t.transfer_id, "peer", pw->area, "error",
-	    "the stored payload does not open: damaged at rest", NULL);
-	record_outcome(pw, dv, "failed", "transfer-out", "failed",
-	    "payload-unreadable", NULL, 0, dv->t.attempts, 0);
+	    "the stored payload does not open (damaged, or store.key is not "
+	    "the store's): not sent, tried again later", NULL);
+	return record_outcome(pw, dv, "queued", NULL, NULL, NULL, NULL, 0,
+	    dv->t.attempts, gw_now_ms() + (long long)pw->o->gw->cfg->retry_max_ms);
 }
 
 static void
@@ -428,21 +438,22 @@ expire_overdue(peer_worker_t *pw, store_reader_t *rd)
 			}
 			dv->pw = pw;
 			dv->t = t[i];
-			if (dv->t.unreadable)
-				fail_unreadable(pw, dv);
-			else {
+			/* Past its deadline, readable or not: failed (an
+			 * unreadable one's entry has no digest). */
+			if (!dv->t.unreadable)
 				sha256_hex(dv->t.payload.data,
 				    dv->t.payload.len, dv->digest);
-				fail_deadline(pw, dv, dv->t.attempts);
-			}
+			if (fail_deadline(pw, dv, dv->t.attempts) == 0)
+				handed++;
 			delivery_free(dv);
-			handed++;
 		}
 		if ((lost = outcomes_wait(pw)) > 0)
 			return lost;
-		/* Out of memory for some: not again at once. */
-	} while (n == DUE_BATCH && handed == n &&
-	    !atomic_load(&pw->o->stopping));
+		/* Some could not be handed to the store: back off rather
+		 * than read the same rows again at once. */
+		if (handed < n)
+			return (unsigned)(n - handed);
+	} while (n == DUE_BATCH && !atomic_load(&pw->o->stopping));
 	return 0;
 }
 
@@ -582,7 +593,7 @@ peer_main(void *arg)
 			dv->pw = pw;
 			dv->t = due[i];
 			if (dv->t.unreadable) {
-				fail_unreadable(pw, dv);
+				(void)defer_unreadable(pw, dv);
 				delivery_free(dv);
 				unreadable++;
 				continue;
