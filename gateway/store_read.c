@@ -811,11 +811,14 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 
 		if (buf_puts(&sql, "SELECT idx, data FROM audit_leaves"
 		    " WHERE idx < ?6 AND idx >= ?8") < 0 ||
+		    /* The page's range inside the subquery too, so that
+		     * a page of a busy record reads only its own hits. */
 		    ((mask & Q_RECORD) && buf_puts(&sql, " AND idx IN ("
 		    "SELECT idx FROM audit_records WHERE record = ?1"
+		    " AND idx >= ?8 AND idx < ?6"
 		    " UNION ALL SELECT idx FROM audit_leaves WHERE idx >="
-		    " (SELECT n FROM counters WHERE name = 'audit_indexed')"
-		    " AND record = ?1)") < 0) ||
+		    " max(?8, (SELECT n FROM counters WHERE name ="
+		    " 'audit_indexed')) AND idx < ?6 AND record = ?1)") < 0) ||
 		    ((mask & Q_ACTOR) &&
 		    buf_printf(&sql, " AND %sactor = ?2", nx) < 0) ||
 		    ((mask & Q_OP) && buf_printf(&sql, " AND %sop = ?3", nx) < 0) ||

@@ -312,7 +312,7 @@ sleep 2	# a checkpoint covers the last entries
 
 for a in norfolk suffolk; do
 	"$visorctl" audit verify --gateway "${url[$a]}" --cert "$pki/$a/auditor.crt" \
-	    >"$run/verify-$a.txt" 2>&1
+	    --state "$run/$a-audit.checkpoint" >"$run/verify-$a.txt" 2>&1
 	echo $? >"$run/verify-$a.rc"
 	"$visorctl" audit export "$run/bundle-$a.json" --gateway "${url[$a]}" \
 	    --cert "$pki/$a/auditor.crt" >"$run/export-$a.txt" 2>&1

@@ -932,7 +932,7 @@ do_search(audit_ctx_t *a)
 	hits_t h = { NULL, 0, 0 };
 	char err[AUDIT_VERIFY_ERR];
 	buf_t q = BUF_INIT, path = BUF_INIT, body = BUF_INIT;
-	uint64_t size, start = 0, next;
+	uint64_t size, start = 0, next, bound = 0;
 	size_t count, i, proved = 0, skipped = 0, pages = 0;
 	long waited;
 	int ret = 1;
@@ -978,6 +978,21 @@ next_page:
 		    PRIu64, h.hits[0].index, start);
 		goto out;
 	}
+	/* The search covers the log as it was at the first page: later
+	 * entries could otherwise keep a busy query (or a hostile gateway)
+	 * paging for ever.  A next page only follows a full one. */
+	if (pages == 0)
+		bound = size;
+	else if (size < bound) {
+		fail("the log shrank from %" PRIu64 " to %" PRIu64 " entries "
+		    "between two pages", bound, size);
+		goto out;
+	}
+	if (next > 0 && count != 1000) {
+		fail("the gateway gave a next page after %zu hits, not 1000",
+		    count);
+		goto out;
+	}
 	pages++;
 	for (i = 0; i < h.n; i++) {
 		if (!hit_matches(a, &h.hits[i])) {
@@ -1008,7 +1023,7 @@ next_page:
 		    (int)h.hits[i].len, (const char *)h.hits[i].leaf);
 		proved++;
 	}
-	if (next > 0) {
+	if (next > 0 && next < bound) {
 		fflush(stdout);
 		start = next;
 		goto next_page;
