@@ -972,6 +972,22 @@ test_transfer_idempotency(void **state)
 	    sizeof(err)), 0);
 	assert_int_equal(r2.status, 409);
 	assert_non_null(strstr(r2.body.data, "idempotency-key-reused"));
+	/* Nor may a PUT reuse the transfer's key: the key covers method,
+	 * path and body. */
+	{
+		static const char *const put_keyed[] = { "X-Visor-Actor: T100",
+		    "X-Visor-Purpose: risk-management",
+		    "Idempotency-Key: move-NFK-IDEM-0001", NULL };
+		const char *rec = "{\"id\":\"NFK-IDEM-0002\",\"managing_area\":"
+		    "\"norfolk\",\"category\":1,\"level\":1}";
+		gwt_resp_t rp;
+
+		assert_int_equal(gwt_request(&f->env, nfk, "norfolk",
+		    "agency-police", "PUT", "/v1/records/NFK-IDEM-0002",
+		    put_keyed, rec, strlen(rec), &rp, err, sizeof(err)), 0);
+		assert_int_equal(rp.status, 409);
+		gwt_resp_free(&rp);
+	}
 	assert_int_equal(gwt_request(&f->env, nfk, "norfolk", "agency-police",
 	    "POST", "/v1/transfers", plain, b1, strlen(b1), &r3, err,
 	    sizeof(err)), 0);
