@@ -132,7 +132,10 @@ static const char *const schema_sql =
     " level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,"
     " PRIMARY KEY(level, idx)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS checkpoints("
-    " size INTEGER PRIMARY KEY, note BLOB NOT NULL, time TEXT NOT NULL);";
+    " size INTEGER PRIMARY KEY, note BLOB NOT NULL, time TEXT NOT NULL);"
+    /* A known value sealed with the data key (check_data_key). */
+    "CREATE TABLE IF NOT EXISTS key_check(id INTEGER PRIMARY KEY"
+    " CHECK (id = 1), sealed BLOB NOT NULL);";
 
 /* Writer statements, prepared once per connection. */
 enum {
@@ -2587,6 +2590,97 @@ lock_data_dir(const char *data_dir, char *err, size_t errlen)
  * directory's lock (store_open only: store_check runs from tools, often as
  * root, and must not leave a lock file the gateway's account cannot
  * open), database, log. */
+#define KEY_CHECK_TEXT "visor-gw store key check"
+
+/* 1 if sealed (AAD aad) opens with s's data key. */
+static int
+opens_with_key(const store_t *s, const void *sealed, int n, const char *aad,
+    size_t aadlen)
+{
+	buf_t pt = BUF_INIT;
+	int ok;
+
+	ok = sealed != NULL && n > 0 && aadlen > 0 && aead_open(s->key, aad,
+	    aadlen, sealed, (size_t)n, &pt) == 0;
+	buf_free(&pt);
+	return ok;
+}
+
+/* The data key must be the one the store's values were sealed with.  A
+ * store.key replaced, or restored beside other data, would otherwise show
+ * only as records that do not open and transfers held back, one by one.
+ * A known value sealed with the key is kept in key_check; a store without
+ * it (made by an older version) is checked against a stored record
+ * version first, and then gets it (when write: the writer's open). */
+static int
+check_data_key(store_t *s, int write, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char aad[STORE_MAX_ID + 32], raad[STORE_MAX_ID + 32];
+	size_t aadlen, rlen;
+	buf_t sealed = BUF_INIT;
+	const char *id;
+	int rc, bad = 0, ret = -1;
+
+	aadlen = store_int_label_aad("key-check", s->area, NULL, aad,
+	    sizeof(aad));
+	if (sqlite3_prepare_v2(s->db, "SELECT sealed FROM key_check WHERE"
+	    " id = 1", -1, &st, NULL) != SQLITE_OK)
+		goto db_err;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		bad = !opens_with_key(s, sqlite3_column_blob(st, 0),
+		    sqlite3_column_bytes(st, 0), aad, aadlen);
+		ret = 0;
+		goto out;
+	}
+	if (rc != SQLITE_DONE)
+		goto db_err;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(s->db, "SELECT id, version, content FROM"
+	    " record_versions WHERE length(content) > 0 LIMIT 1", -1, &st,
+	    NULL) != SQLITE_OK)
+		goto db_err;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		id = (const char *)sqlite3_column_text(st, 0);
+		rlen = id != NULL ? store_int_record_aad(id,
+		    (uint64_t)sqlite3_column_int64(st, 1), raad, sizeof(raad)) : 0;
+		if (!opens_with_key(s, sqlite3_column_blob(st, 2),
+		    sqlite3_column_bytes(st, 2), raad, rlen)) {
+			bad = 1;
+			goto out;
+		}
+	} else if (rc != SQLITE_DONE)
+		goto db_err;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (!write) {
+		ret = 0;
+		goto out;
+	}
+	if (aead_seal(s->key, aad, aadlen, KEY_CHECK_TEXT,
+	    strlen(KEY_CHECK_TEXT), &sealed) < 0 ||
+	    sqlite3_prepare_v2(s->db, "INSERT INTO key_check(id, sealed)"
+	    " VALUES(1, ?1)", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, 1, sealed.data, (int)sealed.len,
+	    SQLITE_STATIC) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		goto db_err;
+	ret = 0;
+	goto out;
+db_err:
+	errmsg_set(err, errlen, "%s: key check: %s", s->db_path,
+	    sqlite3_errmsg(s->db));
+out:
+	if (bad)
+		errmsg_set(err, errlen, "%s/store.key does not open this store's "
+		    "data: it is not the key the store was made with (a key "
+		    "file replaced, or restored beside other data?); put the "
+		    "right one back", s->data_dir);
+	sqlite3_finalize(st);
+	buf_free(&sealed);
+	return bad ? -1 : ret;
+}
+
 static store_t *
 store_prepare(const store_options_t *opt, int lock, char *err, size_t errlen)
 {
@@ -2646,6 +2740,7 @@ store_prepare(const store_options_t *opt, int lock, char *err, size_t errlen)
 	    (lock && (s->lock_fd = lock_data_dir(s->data_dir, err,
 	    errlen)) < 0) ||
 	    writer_open_db(s, err, errlen) < 0 ||
+	    check_data_key(s, lock, err, errlen) < 0 ||
 	    verify_log(s, err, errlen) < 0)
 		goto err;
 	return s;

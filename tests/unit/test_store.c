@@ -24,6 +24,7 @@
  * through its own connection. */
 #include <sqlite3.h>
 
+#include "crypto/keyfile.h"
 #include "crypto/merkle.h"
 #include "crypto/note.h"
 #include "gateway/audit_entry.h"
@@ -646,6 +647,56 @@ test_audit_log(void **state)
 	assert_int_equal(store_audit_size(s), 42);
 	assert_int_equal(audit_only(s, "consult", "NFK-4").audit_index, 42);
 	store_close(s);
+	tmpdir_remove(dir);
+	free(dir);
+}
+
+/* ---- start: the data key must be the store's */
+
+/* store.key replaced by another key: the store refuses to start, naming
+ * the key file, rather than serve records and transfers that do not open.
+ * A store made before the check (no key_check row) is checked against a
+ * stored record, and gets its row on the first start with the right key. */
+static void
+test_wrong_data_key(void **state)
+{
+	char *dir, key[512], good[512], p[512], err[512];
+	store_t *s = new_store(&dir, 0);
+	sqlite3 *db;
+
+	(void)state;
+	assert_int_equal(put(s, "NFK-K1", STORE_VERSION_ABSENT,
+	    "{\"id\":\"NFK-K1\"}").status, STORE_OK);
+	store_close(s);
+	snprintf(key, sizeof(key), "%s/store.key", dir);
+	snprintf(good, sizeof(good), "%s/store.key.good", dir);
+	snprintf(p, sizeof(p), "%s/store.db", dir);
+	assert_int_equal(rename(key, good), 0);
+	assert_int_equal(keyfile_create_aead(key), 0);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "store.key does not open this store"));
+	/* Without the key_check row, the stored record tells. */
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM key_check", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "store.key does not open this store"));
+	/* The right key back: it opens, and the row is there again. */
+	assert_int_equal(rename(good, key), 0);
+	s = open_store(dir, 0);
+	store_close(s);
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	{
+		sqlite3_stmt *st;
+
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM"
+		    " key_check", -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 1);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
 	tmpdir_remove(dir);
 	free(dir);
 }
@@ -2313,6 +2364,7 @@ main(void)
 		cmocka_unit_test(test_audit_log),
 		cmocka_unit_test(test_audit_entry_size),
 		cmocka_unit_test(test_start_with_pinned_reader),
+		cmocka_unit_test(test_wrong_data_key),
 		cmocka_unit_test(test_search_by_time),
 		cmocka_unit_test(test_time_never_decreases),
 		cmocka_unit_test(test_migrate_schema_1),
