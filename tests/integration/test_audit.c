@@ -478,28 +478,16 @@ test_search_pages(void **state)
 {
 	fx_t *fx = *state;
 	enum { N = 1003 };
-	https_client_options_t opt;
 	https_client_t *c;
 	https_response_t resp;
-	char cert[600], key[600], root[600], err[256], url[160], body[256];
-	char path[128], id[32];
+	char err[256], url[160], body[256], path[128], id[32];
 	const char *q[] = { "--op", "collect", NULL };
 	const char *p, *nx;
 	unsigned long long next;
 	size_t hits, lines, i;
 	buf_t b, out, e;
 
-	snprintf(cert, sizeof(cert), "%s/pki/%s/agency-police.crt", fx->env.dir,
-	    AREA);
-	snprintf(key, sizeof(key), "%s/pki/%s/agency-police.key", fx->env.dir,
-	    AREA);
-	snprintf(root, sizeof(root), "%s/pki/root.crt", fx->env.dir);
-	memset(&opt, 0, sizeof(opt));
-	opt.cert = cert;
-	opt.key = key;
-	opt.root = root;
-	opt.timeout_ms = 20000;
-	c = https_client_new(&opt, err, sizeof(err));
+	c = gwt_client(&fx->env, AREA, "agency-police", 20000);
 	assert_non_null(c);
 	for (i = 0; i < N; i++) {
 		snprintf(id, sizeof(id), "NFK-PAGE-%05zu", i);
@@ -844,25 +832,14 @@ static void
 test_crash(void **state)
 {
 	fx_t *fx = *state;
-	https_client_options_t opt;
 	stream_t *s = calloc(1, sizeof(*s));
-	char cert[600], key[600], root[600], err[256], path[128], id[32];
+	char path[128], id[32];
 	pthread_t th;
 	buf_t b, out, e;
 	int i, waited;
 
 	assert_non_null(s);
-	snprintf(cert, sizeof(cert), "%s/pki/%s/agency-police.crt", fx->env.dir,
-	    AREA);
-	snprintf(key, sizeof(key), "%s/pki/%s/agency-police.key", fx->env.dir,
-	    AREA);
-	snprintf(root, sizeof(root), "%s/pki/root.crt", fx->env.dir);
-	memset(&opt, 0, sizeof(opt));
-	opt.cert = cert;
-	opt.key = key;
-	opt.root = root;
-	opt.timeout_ms = 5000;
-	s->c = https_client_new(&opt, err, sizeof(err));
+	s->c = gwt_client(&fx->env, AREA, "agency-police", 5000);
 	assert_non_null(s->c);
 	snprintf(s->base, sizeof(s->base), "https://127.0.0.1:%d", fx->gw.port);
 	assert_int_equal(pthread_create(&th, NULL, stream_writes, s), 0);

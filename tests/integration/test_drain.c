@@ -18,7 +18,6 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +40,7 @@ typedef struct {
 	long put_status;
 	int refused;		/* a new connection after SIGTERM failed */
 	int lock_fd;		/* sqlite3's standard input */
+	pid_t lock_pid;
 } fx_t;
 
 static void
@@ -82,9 +82,7 @@ release_thread(void *arg)
 	f->refused = fd < 0;
 	if (fd >= 0)
 		close(fd);
-	if (write(f->lock_fd, "ROLLBACK;\n.quit\n", 16) != 16)
-		fprintf(stderr, "  (cannot release the lock)\n");
-	close(f->lock_fd);
+	gwt_sqlite_release(f->lock_pid, f->lock_fd);
 	return NULL;
 }
 
@@ -92,45 +90,21 @@ static void
 test_sigterm_drains(void **state)
 {
 	fx_t *f = calloc(1, sizeof(*f));
-	https_client_options_t opt;
-	char cert[600], key[600], root[600], db[600], err[256], url[128];
+	char db[600], err[256], url[128];
 	https_response_t r;
 	pthread_t put, rel;
-	int in[2];
-	pid_t pid;
 
 	(void)state;
 	assert_non_null(f);
 	assert_int_equal(gwt_env_setup(&f->env, AREA), 0);
 	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
-	snprintf(cert, sizeof(cert), "%s/pki/" AREA "/agency-police.crt",
-	    f->env.dir);
-	snprintf(key, sizeof(key), "%s/pki/" AREA "/agency-police.key",
-	    f->env.dir);
-	snprintf(root, sizeof(root), "%s/pki/root.crt", f->env.dir);
-	memset(&opt, 0, sizeof(opt));
-	opt.cert = cert;
-	opt.key = key;
-	opt.root = root;
-	opt.timeout_ms = 20000;
-	f->c = https_client_new(&opt, err, sizeof(err));
+	f->c = gwt_client(&f->env, AREA, "agency-police", 20000);
 	assert_non_null(f->c);
 
 	/* sqlite3 takes the write lock on the live store. */
 	snprintf(db, sizeof(db), "%s/" AREA "/data/store.db", f->env.dir);
-	assert_int_equal(pipe(in), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(in[0], 0);
-		close(in[1]);
-		execlp("sqlite3", "sqlite3", db, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	f->lock_fd = in[1];
-	assert_true(write(f->lock_fd, ".timeout 5000\nBEGIN IMMEDIATE;\n", 31)
-	    == 31);
+	f->lock_pid = gwt_sqlite_hold_lock(db, &f->lock_fd);
+	assert_true(f->lock_pid > 0);
 	sleep_ms(300);
 
 	/* The PUT waits for the lock: in flight when the SIGTERM comes. */
@@ -140,14 +114,13 @@ test_sigterm_drains(void **state)
 	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
 	pthread_join(rel, NULL);
 	pthread_join(put, NULL);
-	waitpid(pid, NULL, 0);
 	assert_int_equal(f->put_status, 201);
 	assert_true(f->refused);
 	assert_true(gwt_log_contains(&f->gw, "event=draining"));
 
 	/* What was answered 201 is there after a restart. */
 	https_client_free(f->c);
-	f->c = https_client_new(&opt, err, sizeof(err));
+	f->c = gwt_client(&f->env, AREA, "agency-police", 20000);
 	assert_non_null(f->c);
 	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/records/"

@@ -1103,25 +1103,16 @@ test_busy_for_real(void **state)
 {
 	buf_t out = BUF_INIT;
 	char db[600], id[48];
-	int in[2], i;
+	int lock_fd, i;
 	pid_t pid;
 	long long t0;
 	long st;
 
 	(void)state;
 	snprintf(db, sizeof(db), "%s/store.db", nfk_data);
-	assert_int_equal(pipe(in), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(in[0], 0);
-		close(in[1]);
-		execlp("sqlite3", "sqlite3", db, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
 	/* sqlite3 waits for the gateway's own transactions to end. */
-	assert_true(write(in[1], ".timeout 5000\nBEGIN IMMEDIATE;\n", 31) == 31);
+	pid = gwt_sqlite_hold_lock(db, &lock_fd);
+	assert_true(pid > 0);
 	/* Until sqlite3 holds the lock, writes go through. */
 	t0 = now_ms();
 	for (i = 0;; i++) {
@@ -1137,9 +1128,7 @@ test_busy_for_real(void **state)
 	assert_503(get_record(&nfk, "FLT-0-A", &out), &out, "busy read");
 	assert_true(now_ms() - t0 < 3000);
 	assert_signed_durable(&nfk);
-	assert_true(write(in[1], "ROLLBACK;\n.quit\n", 16) == 16);
-	close(in[1]);
-	waitpid(pid, NULL, 0);
+	gwt_sqlite_release(pid, lock_fd);
 	assert_int_equal(put_record(&nfk, id, &out), 201);
 	assert_int_equal(get_record(&nfk, "FLT-0-A", &out), 200);
 	buf_free(&out);

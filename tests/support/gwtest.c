@@ -613,6 +613,68 @@ gwt_log_count(const gwt_gw_t *gw, const char *needle)
 	return count_occurrences(gw->log, needle);
 }
 
+struct https_client *
+gwt_client(const gwt_env_t *e, const char *cert_area, const char *name,
+    long timeout_ms)
+{
+	https_client_options_t opt;
+	https_client_t *c;
+	char cert[700], key[700], root[700], err[256];
+
+	snprintf(cert, sizeof(cert), "%s/pki/%s/%s.crt", e->dir, cert_area, name);
+	snprintf(key, sizeof(key), "%s/pki/%s/%s.key", e->dir, cert_area, name);
+	snprintf(root, sizeof(root), "%s/pki/root.crt", e->dir);
+	memset(&opt, 0, sizeof(opt));
+	opt.cert = cert;
+	opt.key = key;
+	opt.root = root;
+	opt.timeout_ms = timeout_ms;
+	if ((c = https_client_new(&opt, err, sizeof(err))) == NULL)
+		fprintf(stderr, "gwtest: client %s/%s: %s\n", cert_area, name, err);
+	return c;
+}
+
+pid_t
+gwt_sqlite_hold_lock(const char *db, int *fd)
+{
+	static const char begin[] = ".timeout 5000\nBEGIN IMMEDIATE;\n";
+	int in[2];
+	pid_t pid;
+
+	if (pipe(in) < 0)
+		return -1;
+	if ((pid = fork()) < 0) {
+		close(in[0]);
+		close(in[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(in[0], 0);
+		close(in[1]);
+		execlp("sqlite3", "sqlite3", db, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	if (write(in[1], begin, sizeof(begin) - 1) != (ssize_t)sizeof(begin) - 1) {
+		close(in[1]);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	*fd = in[1];
+	return pid;
+}
+
+void
+gwt_sqlite_release(pid_t pid, int fd)
+{
+	static const char end[] = "ROLLBACK;\n.quit\n";
+
+	if (write(fd, end, sizeof(end) - 1) != (ssize_t)sizeof(end) - 1)
+		fprintf(stderr, "gwtest: cannot end the sqlite3 session\n");
+	close(fd);
+	waitpid(pid, NULL, 0);
+}
+
 int
 gwt_log_wait(const gwt_gw_t *gw, const char *needle, long ms)
 {

@@ -126,6 +126,20 @@ int gwt_log_contains(const gwt_gw_t *gw, const char *needle);
 /* How many times needle occurs in the gateway's log. */
 size_t gwt_log_count(const gwt_gw_t *gw, const char *needle);
 
+/* A keep-alive libcurl client with pki/<cert_area>/<name>.crt (key beside
+ * it) trusting the national root, or NULL (reason on stderr).  Free with
+ * https_client_free. */
+struct https_client;
+struct https_client *gwt_client(const gwt_env_t *e, const char *cert_area,
+    const char *name, long timeout_ms);
+
+/* The sqlite3 program on db holding the write lock (BEGIN IMMEDIATE, after
+ * waiting up to 5 s for the gateway's own transactions), as an operator's
+ * session could.  Returns its pid, with *fd its standard input, or -1.
+ * gwt_sqlite_release ends the transaction and waits for it to exit. */
+pid_t gwt_sqlite_hold_lock(const char *db, int *fd);
+void gwt_sqlite_release(pid_t pid, int fd);
+
 /* A plain TCP connection to 127.0.0.1:port (TCP_NODELAY), or -1. */
 int gwt_tcp_connect(int port);
 
