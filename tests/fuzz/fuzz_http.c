@@ -51,6 +51,7 @@
  * threads run).
  */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -128,6 +129,41 @@ die(const char *what, const char *err)
 {
 	fprintf(stderr, "fuzz_http: %s: %s\n", what, err ? err : strerror(errno));
 	abort();
+}
+
+/* A non-blocking connection to the server under test.  libFuzzer's timer
+ * (SIGALRM) may interrupt the connect: then wait for it to complete
+ * instead of taking the interruption for a failure. */
+static int
+connect_server(void)
+{
+	struct pollfd p;
+	socklen_t len = sizeof(int);
+	int fd, soerr = 0;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&h.addr, sizeof(h.addr)) == 0)
+		return fd;
+	if (errno != EINPROGRESS && errno != EINTR) {
+		close(fd);
+		return -1;
+	}
+	p.fd = fd;
+	p.events = POLLOUT;
+	while (poll(&p, 1, 5000) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 ||
+	    soerr != 0) {
+		errno = soerr ? soerr : errno;
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 static int
@@ -503,9 +539,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size = h.signed_req.len;
 	}
 
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    connect(fd, (struct sockaddr *)&h.addr, sizeof(h.addr)) < 0 ||
-	    fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+	if ((fd = connect_server()) < 0)
 		die("connect", NULL);
 	memset(&last, 0, sizeof(last));
 	server_plain_run_once(h.srv, 0, &last);
