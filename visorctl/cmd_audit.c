@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -619,6 +620,7 @@ default_state(audit_ctx_t *a)
 	const char *base = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
 	const char *name = note_verifier_name(a->v);
 	char dir[PATH_MAX_LEN], safe[64];
+	struct stat sb;
 	uint8_t h[32];
 	size_t i;
 	int n;
@@ -648,6 +650,16 @@ default_state(audit_ctx_t *a)
 	if (file_mkdirs(dir, 0700) < 0) {
 		fail("cannot make %s for the state file: %s (give --state "
 		    "FILE, or --no-state)", dir, strerror(errno));
+		return -1;
+	}
+	/* Whoever may write there could replace the state with an older
+	 * checkpoint and hide a rollback: the folder must be this user's
+	 * own, a real folder, and writable by nobody else. */
+	if (lstat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode) ||
+	    sb.st_uid != geteuid() || (sb.st_mode & 022) != 0) {
+		fail("%s is not a folder of yours that only you can write: "
+		    "the state file cannot be trusted there (give --state "
+		    "FILE)", dir);
 		return -1;
 	}
 	a->state = a->statebuf;

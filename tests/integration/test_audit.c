@@ -339,6 +339,25 @@ test_verify_with_state(void **state)
 		assert_int_equal(run_audit(fx, "verify", both, &out, &err), 2);
 		buf_free(&out);
 		buf_free(&err);
+		/* A state folder others may write is not trusted. */
+		{
+			char sdir[700];
+			const char *xdg = getenv("XDG_STATE_HOME");
+
+			assert_non_null(xdg);
+			snprintf(sdir, sizeof(sdir), "%s/visor/audit", xdg);
+			assert_int_equal(chmod(sdir, 0777), 0);
+			assert_int_equal(run_audit(fx, "verify", NULL, &out, &err),
+			    1);
+			assert_true(contains(&err, "only you can write"));
+			buf_free(&out);
+			buf_free(&err);
+			assert_int_equal(chmod(sdir, 0700), 0);
+			assert_int_equal(run_audit(fx, "verify", NULL, &out, &err),
+			    0);
+			buf_free(&out);
+			buf_free(&err);
+		}
 	}
 
 	/* checkpoint */
