@@ -17,6 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -1668,6 +1673,100 @@ test_wrong_peer_refused(void **state)
 	tcl_close(&spol);
 }
 
+/* A peer that takes the connection and then says nothing (SPEC 10: keep
+ * serving while a peer is slow or down).  Norfolk's suffolk points at a
+ * socket here that accepts and never answers: the delivery times out in
+ * the handshake (5 s), the transfer stays queued, and meanwhile Norfolk
+ * answers its agencies as usual. */
+typedef struct {
+	int lfd;
+	atomic_int stop;
+	int held[16];
+	int n;
+} mute_peer_t;
+
+static void *
+mute_peer_main(void *arg)
+{
+	mute_peer_t *m = arg;
+	int fd;
+
+	while (!atomic_load(&m->stop)) {
+		fd = accept(m->lfd, NULL, NULL);
+		if (fd >= 0 && m->n < 16)
+			m->held[m->n++] = fd;	/* held open, never read */
+		else if (fd >= 0)
+			close(fd);
+	}
+	return NULL;
+}
+
+static void
+test_mute_peer(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+	mute_peer_t m;
+	pthread_t th;
+	char tid[TRANSFER_ID_LEN + 1];
+	buf_t out = BUF_INIT;
+	tcl_t prob, pol;
+	long long t0, slowest = 0;
+	cJSON *t;
+	int i, one = 1;
+
+	memset(&m, 0, sizeof(m));
+	m.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(m.lfd >= 0);
+	setsockopt(m.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(m.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(m.lfd, 16), 0);
+	assert_int_equal(getsockname(m.lfd, (struct sockaddr *)&a, &alen), 0);
+	assert_int_equal(pthread_create(&th, NULL, mute_peer_main, &m), 0);
+
+	config_fast_retry(&f->env, "norfolk", 50, 400);
+	config_peer_edit(&f->env, "norfolk", "suffolk", ntohs(a.sin_port));
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&prob, "NFK-MUTE-0001", 1, 2);
+	assert_int_equal(start_transfer(&pol, "NFK-MUTE-0001", "suffolk", tid),
+	    202);
+	/* For 6 s, across the hung delivery and its timeout, reads are
+	 * answered at once. */
+	for (i = 0; i < 60; i++) {
+		t0 = now_ms();
+		assert_int_equal(tcl_call(&prob, "GET", "/v1/records/NFK-MUTE-0001",
+		    read_hdrs, NULL, 0, &out), 200);
+		if (now_ms() - t0 > slowest)
+			slowest = now_ms() - t0;
+		sleep_ms(100);
+	}
+	if (slowest > 2000)
+		fail_msg("a read took %lld ms while the peer hung", slowest);
+	t = get_transfer(&pol, tid);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "queued");
+	cJSON_Delete(t);
+	assert_true(gwt_log_wait(nfk, "event=delivery-retry", 10000));
+	buf_free(&out);
+	tcl_close(&prob);
+	tcl_close(&pol);
+	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
+	atomic_store(&m.stop, 1);
+	shutdown(m.lfd, SHUT_RDWR);
+	close(m.lfd);
+	pthread_join(th, NULL);
+	assert_true(m.n >= 1);	/* the gateway did connect */
+	for (i = 0; i < m.n; i++)
+		close(m.held[i]);
+}
+
 /* Norfolk's peer "suffolk" points at essex's gateway: the sender refuses
  * to deliver to a certificate that is not urn:visor:suffolk:gateway. */
 static void
@@ -1901,6 +2000,7 @@ main(void)
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_peer_refused,
 		    setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_mute_peer, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_sender_refuses_wrong_receiver,
 		    setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_revoked_receiver_refused,
