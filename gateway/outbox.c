@@ -246,6 +246,26 @@ delivery_free(delivery_t *dv)
 	free(dv);
 }
 
+/* A delivery for a row the store handed out, taking its buffers (freed
+ * here if it cannot be made), with the digest of its payload when the
+ * payload opened.  NULL out of memory. */
+static delivery_t *
+delivery_new(peer_worker_t *pw, store_transfer_t *t)
+{
+	delivery_t *dv;
+
+	if ((dv = calloc(1, sizeof(*dv))) == NULL) {
+		buf_free(&t->payload);
+		buf_free(&t->receipt);
+		return NULL;
+	}
+	dv->pw = pw;
+	dv->t = *t;
+	if (!dv->t.unreadable)
+		sha256_hex(dv->t.payload.data, dv->t.payload.len, dv->digest);
+	return dv;
+}
+
 /* "peer-<status>:<error code>" for the audit reason of a rejection, from
  * the receiver's SPEC error body when it has one. */
 static void
@@ -431,18 +451,10 @@ expire_overdue(peer_worker_t *pw, store_reader_t *rd)
 			return 1;
 		}
 		for (i = 0; i < n; i++) {
-			if ((dv = calloc(1, sizeof(*dv))) == NULL) {
-				buf_free(&t[i].payload);
-				buf_free(&t[i].receipt);
+			if ((dv = delivery_new(pw, &t[i])) == NULL)
 				continue;
-			}
-			dv->pw = pw;
-			dv->t = t[i];
 			/* Past its deadline, readable or not: failed (an
 			 * unreadable one's entry has no digest). */
-			if (!dv->t.unreadable)
-				sha256_hex(dv->t.payload.data,
-				    dv->t.payload.len, dv->digest);
 			if (fail_deadline(pw, dv, dv->t.attempts) == 0)
 				handed++;
 			delivery_free(dv);
@@ -486,6 +498,16 @@ peer_round_done(peer_worker_t *pw)
 	pthread_mutex_lock(&pw->o->lock);
 	pw->probe_ms = probe;
 	pthread_mutex_unlock(&pw->o->lock);
+}
+
+/* The store could not record outcomes: wait, longer for each such failure
+ * in a row (*failures), and with seen also until a transfer is queued. */
+static void
+store_backoff(outbox_t *o, unsigned *failures, unsigned *seen)
+{
+	if (*failures < 16)
+		(*failures)++;
+	wait_kick(o, seen, (long)backoff_ms(o->gw->cfg, *failures));
 }
 
 /* A down peer's next probe is due in this many ms (<= 0: now). */
@@ -561,10 +583,7 @@ peer_main(void *arg)
 			long long w;
 
 			if (expire_overdue(pw, rd) > 0) {
-				if (store_failures < 16)
-					store_failures++;
-				wait_kick(o, NULL, (long)backoff_ms(o->gw->cfg,
-				    store_failures));
+				store_backoff(o, &store_failures, NULL);
 				continue;
 			}
 			store_failures = 0;
@@ -584,21 +603,19 @@ peer_main(void *arg)
 		g = gw_gen_current();
 		queued = unreadable = 0;
 		for (i = 0; i < n; i++) {
-			if ((dv = calloc(1, sizeof(*dv))) == NULL || g == NULL) {
-				free(dv);
+			if (g == NULL) {
 				buf_free(&due[i].payload);
 				buf_free(&due[i].receipt);
 				continue;
 			}
-			dv->pw = pw;
-			dv->t = due[i];
+			if ((dv = delivery_new(pw, &due[i])) == NULL)
+				continue;
 			if (dv->t.unreadable) {
 				(void)defer_unreadable(pw, dv);
 				delivery_free(dv);
 				unreadable++;
 				continue;
 			}
-			sha256_hex(dv->t.payload.data, dv->t.payload.len, dv->digest);
 			if (sig_sign(g->sign_key, dv->t.payload.data, dv->t.payload.len,
 			    &dv->sig) < 0) {
 				delivery_free(dv);
@@ -624,10 +641,7 @@ peer_main(void *arg)
 		gw_gen_unref(g);
 		/* Failed without a round: durable before the next query. */
 		if (queued == 0 && unreadable > 0 && outcomes_wait(pw) > 0) {
-			if (store_failures < 16)
-				store_failures++;
-			wait_kick(o, NULL, (long)backoff_ms(o->gw->cfg,
-			    store_failures));
+			store_backoff(o, &store_failures, NULL);
 			continue;
 		}
 		if (queued > 0) {
@@ -642,10 +656,8 @@ peer_main(void *arg)
 			 * for a failed delivery; a kick (a transfer queued, so
 			 * the store writes again) ends the wait. */
 			if (outcomes_wait(pw) > 0) {
-				if (store_failures < 16)
-					store_failures++;
-				wait_kick(o, pw->down > 0 ? NULL : &seen,
-				    (long)backoff_ms(o->gw->cfg, store_failures));
+				store_backoff(o, &store_failures,
+				    pw->down > 0 ? NULL : &seen);
 			} else {
 				store_failures = 0;
 			}
