@@ -1,6 +1,7 @@
 /*
  * rfc3339: see rfc3339.h.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "util/rfc3339.h"
@@ -27,15 +28,6 @@ digits(const char *p, size_t n, int *v)
 		*v = *v * 10 + (p[i] - '0');
 	}
 	return 0;
-}
-
-static void
-put_digits(char *p, int v, int n)
-{
-	while (n-- > 0) {
-		p[n] = (char)('0' + v % 10);
-		v /= 10;
-	}
 }
 
 int
@@ -75,20 +67,8 @@ rfc3339_canonical(const char *in, char out[25])
 		if (i + 1 != len || (in[i] != 'Z' && in[i] != 'z'))
 			return -1;
 	}
-	put_digits(out, y, 4);
-	out[4] = '-';
-	put_digits(out + 5, mo, 2);
-	out[7] = '-';
-	put_digits(out + 8, d, 2);
-	out[10] = 'T';
-	put_digits(out + 11, h, 2);
-	out[13] = ':';
-	put_digits(out + 14, mi, 2);
-	out[16] = ':';
-	put_digits(out + 17, sec, 2);
-	out[19] = '.';
-	put_digits(out + 20, ms, 3);
-	out[23] = 'Z';
-	out[24] = '\0';
+	/* Every field was read from its fixed number of digits: 24 bytes. */
+	snprintf(out, 25, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, mo, d, h,
+	    mi, sec, ms);
 	return 0;
 }
