@@ -144,6 +144,13 @@ route_transfers_post(gw_request_t *r)
 		    "the body's purpose must be the X-Visor-Purpose header's");
 		goto out;
 	}
+	/* The same for the reason (DPA 2018 s.62): the entries and the
+	 * receiving area get the body's, so it must be the one declared. */
+	if (strcmp(just, c.justification) != 0) {
+		gw_reply_error(r, 400, "justification-mismatch",
+		    "the body's justification must be the X-Visor-Justification header's");
+		goto out;
+	}
 	/* An area name first: the error below echoes it, and a long one
 	 * escaped into the answer could outgrow the error body. */
 	if (!identity_valid_label(to, strlen(to))) {

@@ -102,7 +102,7 @@ test_operator_view(void **state)
 	    "\"category\":1,\"level\":1,\"person\":{\"surname\":\"EXAMPLE\","
 	    "\"forenames\":\"Synthetic\",\"dob\":\"1980-01-02\"}}";
 	const char *xfer = "{\"record_id\":\"MS-0001\",\"to_area\":\"suffolk\","
-	    "\"purpose\":\"offender-move\",\"justification\":\"synthetic\"}";
+	    "\"purpose\":\"offender-move\",\"justification\":\"synthetic test move\"}";
 	buf_t b = BUF_INIT, e = BUF_INIT;
 	char url[64];
 	int rc;

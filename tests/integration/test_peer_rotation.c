@@ -134,7 +134,7 @@ transfer_delivered(const char *id)
 	gwt_resp_free(&r);
 	n = snprintf(body, sizeof(body), "{\"record_id\":\"%s\",\"to_area\":"
 	    "\"suffolk\",\"purpose\":\"offender-move\",\"justification\":"
-	    "\"synthetic\"}", id);
+	    "\"synthetic move\"}", id);
 	assert_int_equal(gwt_request(&env, &norfolk, "norfolk", "agency-police",
 	    "POST", "/v1/transfers", xfer_hdrs, body, (size_t)n, &r, err,
 	    sizeof(err)), 0);

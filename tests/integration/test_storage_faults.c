@@ -373,7 +373,7 @@ transfer(const char *id, char tid[TRANSFER_ID_LEN + 1], buf_t *out)
 
 	snprintf(body, sizeof(body), "{\"record_id\":\"%s\",\"to_area\":"
 	    "\"suffolk\",\"purpose\":\"offender-move\",\"justification\":"
-	    "\"moved\"}", id);
+	    "\"fault test\"}", id);
 	st = http(&nfk, "agency-police", "POST", "/v1/transfers", move_hdrs,
 	    body, out);
 	if (st == 202) {

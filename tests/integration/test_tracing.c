@@ -102,7 +102,7 @@ test_follow_a_transfer(void **state)
 	    "\"category\":1,\"level\":1,\"person\":{\"surname\":\"EXAMPLE\","
 	    "\"forenames\":\"Synthetic\",\"dob\":\"1980-01-02\"}}";
 	const char *xfer = "{\"record_id\":\"TR-0001\",\"to_area\":\"suffolk\","
-	    "\"purpose\":\"offender-move\",\"justification\":\"synthetic\"}";
+	    "\"purpose\":\"offender-move\",\"justification\":\"synthetic move\"}";
 	char reqid[64], want[200], tid[80], path[160], err[128];
 	buf_t b = BUF_INIT;
 	cJSON *j;

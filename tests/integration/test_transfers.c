@@ -193,8 +193,8 @@ start_transfer(tcl_t *police, const char *id, const char *to,
 	long st;
 
 	buf_printf(&body, "{\"record_id\":\"%s\",\"to_area\":\"%s\","
-	    "\"purpose\":\"offender-move\",\"justification\":\"moved to %s\"}",
-	    id, to, to);
+	    "\"purpose\":\"offender-move\",\"justification\":"
+	    "\"integration test\"}", id, to);
 	st = tcl_call(police, "POST", "/v1/transfers", move_hdrs, body.data,
 	    body.len, &out);
 	if (st == 202) {
@@ -643,10 +643,11 @@ test_delivered_with_receipts(void **state)
 		    403);
 		assert_int_equal(start_transfer(&pol, "NFK-IT-0001", "nowhere", t2),
 		    400);
-		/* The deny entry names the body's purpose and justification
-		 * (checked in the log below).  A body whose purpose is not
-		 * the header's is refused before any policy runs, and a
-		 * transfer without X-Visor-Justification too (SPEC 5). */
+		/* The deny entry names the declared purpose and justification
+		 * (checked in the log below).  A body whose purpose or
+		 * justification is not the header's is refused before any
+		 * policy runs, and a transfer without X-Visor-Justification
+		 * too (SPEC 5). */
 		{
 			const char *b = "{\"record_id\":\"NFK-IT-0001\",\"to_area\":"
 			    "\"suffolk\",\"purpose\":\"offender-move\","
@@ -654,6 +655,10 @@ test_delivered_with_receipts(void **state)
 			static const char *const no_just[] = {
 			    "X-Visor-Actor: T100",
 			    "X-Visor-Purpose: offender-move", NULL };
+			static const char *const hou_hdrs[] = {
+			    "X-Visor-Actor: T100",
+			    "X-Visor-Purpose: offender-move",
+			    "X-Visor-Justification: housing tries a move", NULL };
 			buf_t o = BUF_INIT;
 
 			assert_int_equal(tcl_call(&hou, "POST", "/v1/transfers",
@@ -662,8 +667,13 @@ test_delivered_with_receipts(void **state)
 			assert_int_equal(tcl_call(&pol, "POST", "/v1/transfers",
 			    no_just, b, strlen(b), &o), 400);
 			assert_non_null(strstr(o.data, "justification-required"));
+			/* One reason in the entries: the body's must be the
+			 * header's, byte for byte. */
 			assert_int_equal(tcl_call(&hou, "POST", "/v1/transfers",
-			    move_hdrs, b, strlen(b), &o), 403);
+			    move_hdrs, b, strlen(b), &o), 400);
+			assert_non_null(strstr(o.data, "justification-mismatch"));
+			assert_int_equal(tcl_call(&hou, "POST", "/v1/transfers",
+			    hou_hdrs, b, strlen(b), &o), 403);
 			buf_free(&o);
 		}
 		/* An area that is no name: refused with an answer that is
@@ -677,7 +687,7 @@ test_delivered_with_receipts(void **state)
 			for (k = 0; k < 1400; k++)
 				buf_puts(&b, "\\u0001");
 			buf_puts(&b, "\",\"purpose\":\"offender-move\","
-			    "\"justification\":\"x\"}");
+			    "\"justification\":\"integration test\"}");
 			assert_int_equal(tcl_call(&pol, "POST", "/v1/transfers",
 			    move_hdrs, b.data, b.len, &o), 400);
 			j = json_parse_strict(o.data, o.len, 4, err, sizeof(err));
@@ -715,17 +725,26 @@ test_delivered_with_receipts(void **state)
 	assert_string_equal(json_get_str(e_rcpt, "result"), "ok");
 	{
 		const cJSON *dn = NULL;
-		const char *rs;
-		size_t k;
+		const char *rs, *js;
+		size_t k, nhou = 0;
 
-		for (k = ln.n; k-- > 0 && dn == NULL;)
-			if ((rs = json_get_str(ln.leaves[k], "reason")) != NULL &&
-			    strcmp(rs, "initiate-transfer-denied") == 0)
+		for (k = ln.n; k-- > 0;) {
+			if ((rs = json_get_str(ln.leaves[k], "reason")) == NULL ||
+			    strcmp(rs, "initiate-transfer-denied") != 0)
+				continue;
+			if (dn == NULL)
 				dn = ln.leaves[k];
+			if ((js = json_get_str(ln.leaves[k], "justification")) != NULL &&
+			    strcmp(js, "housing tries a move") == 0)
+				nhou++;
+		}
 		assert_non_null(dn);
 		assert_string_equal(json_get_str(dn, "purpose"), "offender-move");
 		assert_string_equal(json_get_str(dn, "justification"),
 		    "housing tries a move");
+		/* The mismatched request was refused before any policy ran:
+		 * the one denial with that reason is the matched request's. */
+		assert_int_equal(nhou, 1);
 	}
 	/* Following the transfer is a transfer call: without the actor it
 	 * is refused; with it, the consult entry names person and purpose. */
@@ -947,10 +966,10 @@ test_transfer_idempotency(void **state)
 	    "Content-Type: text/plain", NULL };
 	const char *b1 = "{\"record_id\":\"NFK-IDEM-0001\",\"to_area\":"
 	    "\"suffolk\",\"purpose\":\"offender-move\",\"justification\":"
-	    "\"moved to suffolk\"}";
-	const char *b2 = "{\"record_id\":\"NFK-IDEM-0001\",\"to_area\":"
+	    "\"integration test\"}";
+	const char *b2 = "{\"record_id\":\"NFK-IDEM-0009\",\"to_area\":"
 	    "\"suffolk\",\"purpose\":\"offender-move\",\"justification\":"
-	    "\"moved again\"}";
+	    "\"integration test\"}";
 	gwt_resp_t r1, r2, r3;
 	char err[256], tid[TRANSFER_ID_LEN + 1], path[128];
 	log_ctx_t ls;
@@ -1005,7 +1024,7 @@ test_transfer_idempotency(void **state)
 		const char *argv[] = { gwt_prog(&f->env, "visorctl"), "transfer",
 		    "NFK-IDEM-0001", "--to", "suffolk", "--gateway", gwurl,
 		    "--cert", cert, "--actor", "T100", "--justification",
-		    "moved to suffolk", "--idempotency-key", "cli-move-0001",
+		    "integration test", "--idempotency-key", "cli-move-0001",
 		    NULL };
 
 		snprintf(gwurl, sizeof(gwurl), "https://127.0.0.1:%d", nfk->port);
