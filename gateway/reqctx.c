@@ -11,6 +11,7 @@
 #include "gateway/gateway.h"
 #include "gateway/gen.h"
 #include "gateway/metrics.h"
+#include "util/log.h"
 #include "gateway/store.h"
 #include "util/json.h"
 
@@ -280,6 +281,16 @@ reqctx_idem_begin(gw_request_t *r, reqctx_idem_t *k)
 	buf_free(&hb);
 	snprintf(k->key, sizeof(k->key), "%s", h);
 	return 0;
+}
+
+void
+reqctx_idem_raced(gw_request_t *r, const reqctx_idem_t *k)
+{
+	log_event(LOG_INFO, "idempotency-race", "request_id", gw_req_id(r),
+	    NULL);
+	if (!reqctx_idem_replay(r, k))
+		gw_reply_error(r, 409, "idempotency-key-reused",
+		    "this Idempotency-Key is in use");
 }
 
 int

@@ -62,6 +62,12 @@ int reqctx_idem_begin(gw_request_t *r, reqctx_idem_t *k);
  * is new or there is none. */
 int reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k);
 
+/* The store found the key when it came to write (STORE_IDEM_EXISTS): a
+ * request with the same key got there first, though it was not stored
+ * when this one was checked.  Logged (event=idempotency-race), then
+ * answered as reqctx_idem_replay would, or 409 if the first is gone. */
+void reqctx_idem_raced(gw_request_t *r, const reqctx_idem_t *k);
+
 /* Parse a stored record (trusted JSON from our store) and put its version
  * back in: the store keeps the version outside the sealed content.  A new
  * tree (caller frees with cJSON_Delete), or NULL if unreadable. */

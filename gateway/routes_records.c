@@ -203,9 +203,7 @@ write_done(gw_request_t *r, const store_result_t *res)
 		gw_reply(r, ws->created ? 201 : 200, NULL, body, (size_t)n);
 		return;
 	case STORE_IDEM_EXISTS:
-		if (!reqctx_idem_replay(r, &ws->idem))
-			gw_reply_error(r, 409, "idempotency-key-reused",
-			    "this Idempotency-Key is in use");
+		reqctx_idem_raced(r, &ws->idem);
 		return;
 	case STORE_CONFLICT:
 	case STORE_EXISTS:

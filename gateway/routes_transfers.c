@@ -46,9 +46,7 @@ transfer_queued(gw_request_t *r, const store_result_t *res)
 
 	if (res->status == STORE_IDEM_EXISTS) {
 		/* The same key raced this request in: its first answer. */
-		if (!reqctx_idem_replay(r, &st->idem))
-			gw_reply_error(r, 409, "idempotency-key-reused",
-			    "this Idempotency-Key is in use");
+		reqctx_idem_raced(r, &st->idem);
 		return;
 	}
 	if (res->status == STORE_FULL) {

@@ -1069,6 +1069,140 @@ test_transfer_idempotency(void **state)
 	tcl_close(&prob);
 }
 
+/* Requests with one Idempotency-Key that reach the store writer together,
+ * in one batch: the first queues the transfer; the others find its key
+ * inside the same transaction (their jobs are rolled back to their
+ * savepoints) and answer the first's transfer id once it is durable.
+ * The batch is made by sqlite3 holding the store's write lock while a
+ * write waits for it and the racers queue up behind. */
+#define IDEM_RACERS 6
+
+typedef struct {
+	const gwt_env_t *env;
+	const gwt_gw_t *gw;
+	pthread_barrier_t *go;
+	const char *method, *path, *body;
+	const char *const *hdrs;
+	gwt_resp_t resp;
+	int rc;
+} idem_racer_t;
+
+static void *
+idem_racer_main(void *arg)
+{
+	idem_racer_t *r = arg;
+	char err[256];
+
+	if (r->go != NULL)
+		pthread_barrier_wait(r->go);
+	r->rc = gwt_request(r->env, r->gw, "norfolk", r->method[0] == 'P' &&
+	    r->method[1] == 'U' ? "agency-probation" : "agency-police",
+	    r->method, r->path, r->hdrs, r->body, strlen(r->body), &r->resp,
+	    err, sizeof(err));
+	if (r->rc < 0)
+		fprintf(stderr, "  (%s %s: %s)\n", r->method, r->path, err);
+	return NULL;
+}
+
+static void
+test_transfer_idempotency_one_commit(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	static const char *const keyed[] = { "X-Visor-Actor: T100",
+	    "X-Visor-Purpose: offender-move",
+	    "X-Visor-Justification: integration test",
+	    "Idempotency-Key: race-NFK-IDEM-0100",
+	    "Content-Type: application/json", NULL };
+	static const char *const put_hdrs[] = { "X-Visor-Actor: T100",
+	    "X-Visor-Purpose: risk-management",
+	    "Content-Type: application/json", NULL };
+	const char *body = "{\"record_id\":\"NFK-IDEM-0100\",\"to_area\":"
+	    "\"suffolk\",\"purpose\":\"offender-move\",\"justification\":"
+	    "\"integration test\"}";
+	idem_racer_t filler, rc[IDEM_RACERS];
+	pthread_t fth, th[IDEM_RACERS];
+	pthread_barrier_t go;
+	char db[600], tid[TRANSFER_ID_LEN + 1];
+	const char *first = NULL;
+	int i, lock_fd, fresh = 0;
+	pid_t lock_pid;
+	tcl_t prob, pol;
+
+	config_transfer_set(&f->env, "norfolk", "outbox_max", 2);
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	put_record(&prob, "NFK-IDEM-0100", 1, 2);
+	tcl_close(&prob);
+
+	snprintf(db, sizeof(db), "%s/norfolk/data/store.db", f->env.dir);
+	lock_pid = gwt_sqlite_hold_lock(db, &lock_fd);
+	assert_true(lock_pid > 0);
+	sleep_ms(200);
+	/* A write the writer takes alone and waits with for the lock. */
+	memset(&filler, 0, sizeof(filler));
+	filler.env = &f->env;
+	filler.gw = nfk;
+	filler.method = "PUT";
+	filler.path = "/v1/records/NFK-IDEM-0101";
+	filler.body = "{\"id\":\"NFK-IDEM-0101\",\"managing_area\":"
+	    "\"norfolk\",\"category\":1,\"level\":1}";
+	filler.hdrs = put_hdrs;
+	assert_int_equal(pthread_create(&fth, NULL, idem_racer_main, &filler), 0);
+	sleep_ms(300);
+	/* The racers: each past the key check (nothing is stored yet) and
+	 * queued behind the filler before the lock goes. */
+	assert_int_equal(pthread_barrier_init(&go, NULL, IDEM_RACERS), 0);
+	for (i = 0; i < IDEM_RACERS; i++) {
+		memset(&rc[i], 0, sizeof(rc[i]));
+		rc[i].env = &f->env;
+		rc[i].gw = nfk;
+		rc[i].go = &go;
+		rc[i].method = "POST";
+		rc[i].path = "/v1/transfers";
+		rc[i].body = body;
+		rc[i].hdrs = keyed;
+		assert_int_equal(pthread_create(&th[i], NULL, idem_racer_main,
+		    &rc[i]), 0);
+	}
+	sleep_ms(1000);
+	gwt_sqlite_release(lock_pid, lock_fd);
+	pthread_join(fth, NULL);
+	for (i = 0; i < IDEM_RACERS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+
+	assert_int_equal(filler.rc, 0);
+	assert_int_equal(filler.resp.status, 201);
+	gwt_resp_free(&filler.resp);
+	for (i = 0; i < IDEM_RACERS; i++) {
+		assert_int_equal(rc[i].rc, 0);
+		if (rc[i].resp.status != 202)
+			fail_msg("racer %d: %ld %s", i, rc[i].resp.status,
+			    rc[i].resp.body.data ? rc[i].resp.body.data : "");
+		assert_non_null(strstr(rc[i].resp.body.data, "\"transfer_id\":\""));
+		if (first == NULL)
+			first = rc[i].resp.body.data;
+		assert_string_equal(rc[i].resp.body.data, first);
+		if (strstr(rc[i].resp.headers.data, "Idempotent-Replay: true") == NULL)
+			fresh++;
+	}
+	assert_int_equal(fresh, 1);
+	for (i = 0; i < IDEM_RACERS; i++)
+		gwt_resp_free(&rc[i].resp);
+	/* The racers passed the key check together: the store found the
+	 * key when they came to write (a request that found it before would
+	 * have been answered without reaching the writer). */
+	assert_true(gwt_log_wait(nfk, "event=idempotency-race", 5000));
+	/* One transfer queued: the outbox (two places) takes one more. */
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	assert_int_equal(start_transfer(&pol, "NFK-IDEM-0100", "suffolk", tid),
+	    202);
+	assert_int_equal(start_transfer(&pol, "NFK-IDEM-0100", "suffolk", tid),
+	    429);
+	tcl_close(&pol);
+}
+
 /* One queued transfer's payload is damaged at rest (a byte of its
  * ciphertext changed while Norfolk was stopped): the others to the same
  * peer are still delivered; that one is not sent, stays queued with its
@@ -2023,6 +2157,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sender_refuses_wrong_receiver,
 		    setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_revoked_receiver_refused,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_transfer_idempotency_one_commit,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_transfer_idempotency,
 		    setup2, teardown),
