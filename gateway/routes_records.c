@@ -289,6 +289,144 @@ build_new_record(gw_request_t *r, const char *id, const cJSON *current,
 	return out;
 }
 
+/*
+ * A PUT over a stored record replaces what the caller reads whole; the
+ * rest is kept as stored.  Which fields a write changes is found by
+ * comparing it with the stored record, so a PUT that could carry a field
+ * the caller may not read (withheld, or read reduced, as housing reads a
+ * date of birth as its year) would tell it what the record holds: a guess
+ * equal to the stored value changes nothing and passes.  Such a PUT is
+ * refused, naming the fields it sent; fields of the stored record that
+ * the caller does not read whole are copied into the new record, so that
+ * what it does not send is kept, not removed.  Which fields those are
+ * follows from the policy and the record's area, category and level
+ * (policy_read_whole_map), never from what else the record holds.
+ */
+#define PUT_PATH_MAX 160
+
+static void
+put_unread_sent(const cJSON *obj, const char *prefix, const unsigned char *whole,
+    const char **bad, size_t *nbad, size_t max)
+{
+	const record_field_t *fields;
+	const cJSON *m;
+	char path[PUT_PATH_MAX];
+	size_t nf;
+	int i;
+
+	fields = record_fields(&nf);
+	cJSON_ArrayForEach(m, obj) {
+		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "",
+		    m->string);
+		if ((i = record_field_find(path)) < 0 || whole[i])
+			continue;
+		if (fields[i].type == RECORD_T_OBJECT)
+			put_unread_sent(m, path, whole, bad, nbad, max);
+		else if (*nbad < max)
+			bad[(*nbad)++] = fields[i].path;
+	}
+}
+
+/* Copy into dst what of cur the caller does not read whole.  -1 if memory
+ * is short. */
+static int
+put_copy_unread(cJSON *dst, const cJSON *cur, const char *prefix,
+    const unsigned char *whole)
+{
+	const record_field_t *fields;
+	const cJSON *m;
+	cJSON *sub, *dup;
+	char path[PUT_PATH_MAX];
+	size_t nf;
+	int i, made;
+
+	fields = record_fields(&nf);
+	cJSON_ArrayForEach(m, cur) {
+		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "",
+		    m->string);
+		if ((i = record_field_find(path)) < 0 || whole[i])
+			continue;
+		if (fields[i].type == RECORD_T_OBJECT) {
+			sub = cJSON_GetObjectItemCaseSensitive(dst, m->string);
+			made = sub == NULL;
+			if (made && (sub = cJSON_CreateObject()) == NULL)
+				return -1;
+			if (put_copy_unread(sub, m, path, whole) < 0) {
+				if (made)
+					cJSON_Delete(sub);
+				return -1;
+			}
+			if (made && cJSON_GetArraySize(sub) == 0)
+				cJSON_Delete(sub);
+			else if (made && !cJSON_AddItemToObject(dst, m->string, sub)) {
+				cJSON_Delete(sub);
+				return -1;
+			}
+			continue;
+		}
+		/* put_unread_sent refused a dst holding it. */
+		if ((dup = cJSON_Duplicate(m, 1)) == NULL ||
+		    !cJSON_AddItemToObject(dst, m->string, dup)) {
+			cJSON_Delete(dup);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The new record of a PUT over current: next (taken) with what the caller
+ * does not read whole copied from current, or NULL once r is answered. */
+static cJSON *
+put_keep_unread(gw_request_t *r, const reqctx_t *c, const char *id,
+    const cJSON *current, cJSON *next)
+{
+	policy_request_t rq = c->preq;
+	unsigned char whole[256];
+	const char *bad[64];
+	size_t nbad = 0, nf;
+	audit_entry_t e;
+	char err[256], msg[512];
+	buf_t list = BUF_INIT;
+
+	record_fields(&nf);
+	rq.op = POLICY_OP_READ;
+	if (nf > sizeof(whole) || policy_read_whole_map(gw_req_gen(r)->policy,
+	    &rq, current, whole, sizeof(whole)) < 0) {
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		goto fail;
+	}
+	put_unread_sent(next, "", whole, bad, &nbad, sizeof(bad) / sizeof(bad[0]));
+	if (nbad > 0) {
+		reqctx_audit_base(r, c, &e);
+		e.op = "deny";
+		e.record = id;
+		e.result = "denied";
+		e.reason = "write-denied";
+		e.withheld = bad;
+		e.n_withheld = nbad;
+		if (json_append_string_array(&list, bad, nbad) < 0)
+			buf_free(&list);
+		snprintf(msg, sizeof(msg), "a PUT over a stored record may send "
+		    "only fields this caller reads whole; it sent %s",
+		    list.data != NULL ? list.data : "others");
+		reqctx_audit_then_error(r, &e, 403, "policy-denied", msg);
+		buf_free(&list);
+		goto fail;
+	}
+	if (put_copy_unread(next, current, "", whole) < 0) {
+		gw_reply_error(r, 503, "unavailable", "out of memory");
+		goto fail;
+	}
+	if (record_validate(next, err, sizeof(err)) < 0) {
+		gw_reply_error(r, 422, "schema", "%s", err);
+		goto fail;
+	}
+	return next;
+fail:
+	cJSON_Delete(next);
+	return NULL;
+}
+
 static void
 route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 {
@@ -351,6 +489,9 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 		goto out;
 	}
 	if ((next = build_new_record(r, id, current, is_patch, &touched)) == NULL)
+		goto out;
+	if (!is_patch && current != NULL &&
+	    (next = put_keep_unread(r, &c, id, current, next)) == NULL)
 		goto out;
 	if (current != NULL)
 		cJSON_DeleteItemFromObjectCaseSensitive(current, "version");

@@ -1763,6 +1763,70 @@ err:
 	return -1;
 }
 
+/* Some applicable permit passes every value of leaf f whole: a selector
+ * without element conditions, and no transform. */
+static int
+leaf_permitted_whole(const eval_t *e, size_t f)
+{
+	const rule_t *r;
+	uint64_t mask;
+	size_t i, k;
+
+	for (i = 0; i < e->npermits; i++) {
+		r = e->permits[i];
+		if (r->transform[f] != TR_NONE)
+			continue;
+		for (mask = r->cover[f], k = 0; mask != 0; k++, mask >>= 1)
+			if ((mask & 1) && r->sel[k].nwhere == 0)
+				return 1;
+	}
+	return 0;
+}
+
+int
+policy_read_whole_map(const policy_t *p, const policy_request_t *req,
+    const cJSON *record, unsigned char *whole, size_t n)
+{
+	policy_decision_t *unused;
+	eval_t e;
+	size_t f, g, i, end;
+	int forbid, any;
+
+	if (!request_ok(p, req, record, &unused) || req->op != POLICY_OP_READ ||
+	    whole == NULL || n < p->nfields)
+		return -1;
+	if ((forbid = eval_init(&e, p, req, record)) == -2) {
+		eval_free(&e);
+		return -1;
+	}
+	any = forbid < 0 && e.npermits > 0;
+	for (f = 0; f < p->nfields; f++) {
+		whole[f] = 0;
+		if (p->fields[f].group == RECORD_GROUP_CORE) {
+			whole[f] = 1;
+			continue;
+		}
+		if (!p->is_leaf[f] || !any)
+			continue;
+		whole[f] = (unsigned char)leaf_permitted_whole(&e, f);
+		for (i = 0; i < e.nforbids && whole[f]; i++)
+			if (e.forbids[i]->cover[f] != 0)
+				whole[f] = 0;
+	}
+	/* A container is whole when all its leaves are. */
+	for (f = 0; f < p->nfields; f++) {
+		if (p->is_leaf[f] || p->fields[f].group == RECORD_GROUP_CORE)
+			continue;
+		end = record_field_subtree_end(f);
+		whole[f] = any;
+		for (g = f + 1; g < end && whole[f]; g++)
+			if (p->is_leaf[g] && !whole[g])
+				whole[f] = 0;
+	}
+	eval_free(&e);
+	return 0;
+}
+
 int
 policy_check_write(const policy_t *p, const policy_request_t *req,
     const cJSON *record, const char *const *paths, size_t n,

@@ -897,8 +897,8 @@ test_write_forbidden_field(void **state)
 		assert_error(&r, 403, NULL);
 		gwt_resp_free(&r);
 	}
-	/* A police PUT of the whole record that keeps health unchanged is
-	 * fine; one that changes health is refused. */
+	/* Police may not read health: a police PUT that sends it is
+	 * refused, whatever its value (test_put_keeps_unread). */
 	{
 		cJSON *j = cJSON_Duplicate(before, 1);
 		char *s;
@@ -930,6 +930,135 @@ test_write_forbidden_field(void **state)
 	/* Each refusal was logged as a deny. */
 	assert_true(audit_count_op("REC-FORB-1", "deny") >= 5);
 	cJSON_Delete(before);
+}
+
+/* The error message of r (a 403), for comparing two answers. */
+static char *
+error_message(const gwt_resp_t *r)
+{
+	cJSON *j = cJSON_ParseWithLength(r->body.data, r->body.len);
+	const cJSON *m;
+	char *s;
+
+	assert_non_null(j);
+	m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j,
+	    "error"), "message");
+	assert_true(cJSON_IsString(m));
+	s = strdup(m->valuestring);
+	assert_non_null(s);
+	cJSON_Delete(j);
+	return s;
+}
+
+/* who PUTs its own view of id with path's member set to v (a JSON text) or,
+ * with v NULL, with only version dropped; the answer in r. */
+static void
+put_view(const char *who, const char *id, const char *obj, const char *member,
+    const char *v, gwt_resp_t *r)
+{
+	cJSON *j = get_record(who, id), *o;
+	char path[120], *s;
+
+	assert_non_null(j);
+	cJSON_DeleteItemFromObject(j, "version");
+	if (v != NULL) {
+		o = obj != NULL ? cJSON_GetObjectItem(j, obj) : j;
+		if (o == NULL) {
+			o = cJSON_AddObjectToObject(j, obj);
+			assert_non_null(o);
+		}
+		cJSON_DeleteItemFromObject(o, member);
+		cJSON_AddItemToObject(o, member, cJSON_Parse(v));
+	}
+	s = cJSON_PrintUnformatted(j);
+	snprintf(path, sizeof(path), "/v1/records/%s", id);
+	call(who, "PUT", path, hdrs_std(NULL, NULL), s, r);
+	free(s);
+	cJSON_Delete(j);
+}
+
+/* A PUT over a stored record replaces what the caller reads whole and
+ * keeps the rest.  Before, which fields it changed was found against the
+ * whole stored record: a guess equal to a value the caller may not read
+ * passed, a wrong one was named in the refusal, so that PUTs read what
+ * GETs withheld (housing found a date of birth it reads as a year), and a
+ * caller that left out what it could not see removed it. */
+static void
+test_put_keeps_unread(void **state)
+{
+	gwt_resp_t r1, r2;
+	cJSON *before, *after;
+	const cJSON *dob;
+	char *body, *m1, *m2, guess[40];
+
+	(void)state;
+	body = rich_as("REC-PUTV-1", 2, 2);
+	assert_int_equal(put_json("agency-probation", "REC-PUTV-1", body), 201);
+	free(body);
+	before = get_record("agency-probation", "REC-PUTV-1");
+	assert_non_null(before);
+	dob = cJSON_GetObjectItem(cJSON_GetObjectItem(before, "person"), "dob");
+	assert_true(cJSON_IsString(dob) && strlen(dob->valuestring) == 10);
+
+	/* Housing reads the date of birth as a year: the right date and a
+	 * wrong one get the same answer, naming what was sent. */
+	snprintf(guess, sizeof(guess), "\"%s\"", dob->valuestring);
+	put_view("agency-housing", "REC-PUTV-1", "person", "dob", guess, &r1);
+	put_view("agency-housing", "REC-PUTV-1", "person", "dob",
+	    strcmp(dob->valuestring, "1970-01-01") ? "\"1970-01-01\"" :
+	    "\"1970-01-02\"", &r2);
+	assert_error(&r1, 403, "person.dob");
+	assert_error(&r2, 403, "person.dob");
+	m1 = error_message(&r1);
+	m2 = error_message(&r2);
+	assert_string_equal(m1, m2);
+	free(m1);
+	free(m2);
+	gwt_resp_free(&r1);
+	gwt_resp_free(&r2);
+	/* Its view as it reads it holds a year, not a date: not a record. */
+	put_view("agency-housing", "REC-PUTV-1", NULL, NULL, NULL, &r1);
+	assert_error(&r1, 422, "person.dob");
+	gwt_resp_free(&r1);
+
+	/* Police may not read health: the stored notes and other notes get
+	 * the same answer. */
+	body = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetObjectItem(before,
+	    "health"), "notes"));
+	assert_non_null(body);
+	put_view("agency-police", "REC-PUTV-1", "health", "notes", body, &r1);
+	put_view("agency-police", "REC-PUTV-1", "health", "notes",
+	    "[\"a guess\"]", &r2);
+	free(body);
+	assert_error(&r1, 403, "health");
+	m1 = error_message(&r1);
+	m2 = error_message(&r2);
+	assert_string_equal(m1, m2);
+	free(m1);
+	free(m2);
+	gwt_resp_free(&r1);
+	gwt_resp_free(&r2);
+
+	/* Police PUT what they read, with a new risk level: health is kept,
+	 * the level changed, nothing else. */
+	put_view("agency-police", "REC-PUTV-1", "risk", "rosh", "\"very-high\"",
+	    &r1);
+	assert_int_equal(r1.status, 200);
+	gwt_resp_free(&r1);
+	after = get_record("agency-probation", "REC-PUTV-1");
+	assert_non_null(after);
+	assert_true(cJSON_Compare(cJSON_GetObjectItem(before, "health"),
+	    cJSON_GetObjectItem(after, "health"), 1));
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(after, "risk"),
+	    "rosh")->valuestring, "very-high");
+	cJSON_DeleteItemFromObject(after, "version");
+	cJSON_DeleteItemFromObject(before, "version");
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(before, "risk"), "rosh",
+	    cJSON_CreateString("very-high"));
+	assert_true(cJSON_Compare(before, after, 1));
+	cJSON_Delete(after);
+	cJSON_Delete(before);
+	assert_true(audit_count_op("REC-PUTV-1", "deny") >= 5);
 }
 
 static void
@@ -1742,6 +1871,7 @@ main(void)
 		cmocka_unit_test(test_if_match),
 		cmocka_unit_test(test_idempotency_key),
 		cmocka_unit_test(test_write_forbidden_field),
+		cmocka_unit_test(test_put_keeps_unread),
 		cmocka_unit_test(test_delete_and_history),
 		cmocka_unit_test(test_each_agency_view),
 		cmocka_unit_test(test_category4_clearance),

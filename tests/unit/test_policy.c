@@ -1435,6 +1435,65 @@ test_cases_mismatch_and_errors(void **state)
 	policy_free(p);
 }
 
+/* Which fields a caller reads whole follows from the policy and the
+ * record's core only: the same map for a record with every group and one
+ * with the core alone. */
+static void
+test_read_whole_map(void **state)
+{
+	policy_t *p = load(policy_mappa_default_json());
+	unsigned char w[256], w2[256];
+	cJSON *rec = full_record(2, 2), *core = parse("{\"id\":\"TST-0002\","
+	    "\"managing_area\":\"norfolk\",\"category\":2,\"level\":2}");
+	cJSON *cat4 = full_record(4, 2);
+	caller_t c;
+	size_t nf;
+
+	(void)state;
+	record_fields(&nf);
+	assert_true(nf <= sizeof(w));
+	/* Police: every group but health. */
+	caller(&c, POLICY_OP_READ, "urn:visor:norfolk:agency:police",
+	    "risk-management", NULL, NULL);
+	assert_int_equal(policy_read_whole_map(p, &c.req, rec, w, sizeof(w)), 0);
+	assert_int_equal(policy_read_whole_map(p, &c.req, core, w2, sizeof(w2)), 0);
+	assert_memory_equal(w, w2, nf);
+	assert_true(w[record_field_find("id")]);
+	assert_true(w[record_field_find("person")]);
+	assert_true(w[record_field_find("intelligence")]);
+	assert_false(w[record_field_find("health")]);
+	assert_false(w[record_field_find("health.notes")]);
+	/* Housing: the date of birth is read reduced; person is not whole,
+	 * its surname is; orders only in part. */
+	caller(&c, POLICY_OP_READ, "urn:visor:norfolk:agency:housing",
+	    "risk-management", NULL, NULL);
+	assert_int_equal(policy_read_whole_map(p, &c.req, rec, w, sizeof(w)), 0);
+	assert_true(w[record_field_find("person.surname")]);
+	assert_false(w[record_field_find("person.dob")]);
+	assert_false(w[record_field_find("person")]);
+	assert_true(w[record_field_find("orders[].prohibitions")]);
+	assert_false(w[record_field_find("orders")]);
+	assert_true(w[record_field_find("category")]);
+	/* Category 4 without clearance ct: the core alone. */
+	caller(&c, POLICY_OP_READ, "urn:visor:norfolk:agency:police",
+	    "risk-management", NULL, NULL);
+	assert_int_equal(policy_read_whole_map(p, &c.req, cat4, w, sizeof(w)), 0);
+	assert_true(w[record_field_find("level")]);
+	assert_false(w[record_field_find("person.surname")]);
+	caller(&c, POLICY_OP_READ, "urn:visor:norfolk:agency:police",
+	    "risk-management", "ct", NULL);
+	assert_int_equal(policy_read_whole_map(p, &c.req, cat4, w, sizeof(w)), 0);
+	assert_true(w[record_field_find("person.surname")]);
+	/* Bad requests. */
+	assert_int_equal(policy_read_whole_map(p, &c.req, rec, w, nf - 1), -1);
+	c.req.op = POLICY_OP_WRITE;
+	assert_int_equal(policy_read_whole_map(p, &c.req, rec, w, sizeof(w)), -1);
+	cJSON_Delete(rec);
+	cJSON_Delete(core);
+	cJSON_Delete(cat4);
+	policy_free(p);
+}
+
 int
 main(void)
 {
@@ -1457,6 +1516,7 @@ main(void)
 		cmocka_unit_test(test_properties),
 		cmocka_unit_test(test_default_cases_file),
 		cmocka_unit_test(test_cases_mismatch_and_errors),
+		cmocka_unit_test(test_read_whole_map),
 	};
 
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
