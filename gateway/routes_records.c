@@ -300,7 +300,7 @@ build_new_record(gw_request_t *r, const char *id, const cJSON *current,
  * the caller does not read whole are copied into the new record, so that
  * what it does not send is kept, not removed.  Which fields those are
  * follows from the policy and the record's area, category and level
- * (policy_read_whole_map), never from what else the record holds.
+ * (policy_read_map), never from what else the record holds.
  */
 #define PUT_PATH_MAX 160
 
@@ -318,7 +318,8 @@ put_unread_sent(const cJSON *obj, const char *prefix, const unsigned char *whole
 	cJSON_ArrayForEach(m, obj) {
 		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "",
 		    m->string);
-		if ((i = record_field_find(path)) < 0 || whole[i])
+		if ((i = record_field_find(path)) < 0 ||
+		    whole[i] == POLICY_READ_WHOLE)
 			continue;
 		if (fields[i].type == RECORD_T_OBJECT)
 			put_unread_sent(m, path, whole, bad, nbad, max);
@@ -344,7 +345,8 @@ put_copy_unread(cJSON *dst, const cJSON *cur, const char *prefix,
 	cJSON_ArrayForEach(m, cur) {
 		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "",
 		    m->string);
-		if ((i = record_field_find(path)) < 0 || whole[i])
+		if ((i = record_field_find(path)) < 0 ||
+		    whole[i] == POLICY_READ_WHOLE)
 			continue;
 		if (fields[i].type == RECORD_T_OBJECT) {
 			sub = cJSON_GetObjectItemCaseSensitive(dst, m->string);
@@ -390,7 +392,7 @@ put_keep_unread(gw_request_t *r, const reqctx_t *c, const char *id,
 
 	record_fields(&nf);
 	rq.op = POLICY_OP_READ;
-	if (nf > sizeof(whole) || policy_read_whole_map(gw_req_gen(r)->policy,
+	if (nf > sizeof(whole) || policy_read_map(gw_req_gen(r)->policy,
 	    &rq, current, whole, sizeof(whole)) < 0) {
 		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
 		goto fail;
@@ -699,6 +701,83 @@ out:
 
 /* ----------------------------------------------------------- history */
 
+/*
+ * The history of a live record as the caller may see it.  A record erased
+ * and then made again under its id keeps the erased one's versions: they
+ * are for the area's police only (as the erased record's history is), so
+ * other callers see the versions after the last erasure.  Each version's
+ * changed paths are those the caller reads in some form; a version that
+ * changed only what it may not read is left out (its time and actor would
+ * say that, and who, e.g. health, wrote).  Which paths those are follows
+ * from the policy and the record's core (policy_read_map).  Appends the
+ * versions array to out; -1 once r is answered.
+ */
+static int
+history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
+    const cJSON *current, buf_t *out)
+{
+	policy_request_t rq = c->preq;
+	unsigned char map[256];
+	buf_t raw = BUF_INIT;
+	cJSON *all = NULL, *keep = NULL, *v, *next, *changed, *p, *pn;
+	int police = strcmp(gw_req_identity(r)->type, "police") == 0;
+	int i, had, ret = -1;
+	const char *op;
+	char *text = NULL;
+	size_t nf;
+
+	record_fields(&nf);
+	rq.op = POLICY_OP_READ;
+	if (nf > sizeof(map) || policy_read_map(gw_req_gen(r)->policy, &rq,
+	    current, map, sizeof(map)) < 0) {
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		goto out;
+	}
+	if (store_record_history(gw_req_reader(r), id, &raw) != 0 ||
+	    (all = cJSON_ParseWithLength(raw.data, raw.len)) == NULL ||
+	    !cJSON_IsArray(all)) {
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the history");
+		goto out;
+	}
+	if ((keep = cJSON_CreateArray()) == NULL)
+		goto oom;
+	for (v = all->child; v != NULL; v = next) {
+		next = v->next;
+		op = json_get_str(v, "op");
+		if (!police && op != NULL && strcmp(op, "erase") == 0) {
+			/* Nothing before an erasure, nor the erasure. */
+			cJSON_Delete(keep);
+			if ((keep = cJSON_CreateArray()) == NULL)
+				goto oom;
+			continue;
+		}
+		changed = cJSON_GetObjectItemCaseSensitive(v, "changed");
+		had = cJSON_GetArraySize(changed) > 0;
+		for (p = changed != NULL ? changed->child : NULL; p != NULL; p = pn) {
+			pn = p->next;
+			if (!cJSON_IsString(p) ||
+			    (i = record_field_find(p->valuestring)) < 0 ||
+			    map[i] == POLICY_READ_NONE)
+				cJSON_Delete(cJSON_DetachItemViaPointer(changed, p));
+		}
+		if (had && cJSON_GetArraySize(changed) == 0)
+			continue;
+		cJSON_AddItemToArray(keep, cJSON_DetachItemViaPointer(all, v));
+	}
+	if ((text = json_print(keep)) == NULL || buf_puts(out, text) < 0)
+		goto oom;
+	ret = 0;
+	goto out;
+oom:
+	gw_reply_error(r, 503, "unavailable", "out of memory");
+out:
+	free(text);
+	cJSON_Delete(keep);
+	cJSON_Delete(all);
+	buf_free(&raw);
+	return ret;
+}
+
 void
 route_record_history(gw_request_t *r, const char *id)
 {
@@ -750,10 +829,15 @@ route_record_history(gw_request_t *r, const char *id)
 		goto out;
 	}
 	buf_printf(&out, "{\"id\":\"%s\",\"versions\":", id);
-	if (store_record_history(gw_req_reader(r), id, &out) != 0) {
-		gw_reply_error(r, 503, "store-unavailable", "cannot read the history");
+	if (current == NULL) {
+		/* Erased: the area's police see it all. */
+		if (store_record_history(gw_req_reader(r), id, &out) != 0) {
+			gw_reply_error(r, 503, "store-unavailable",
+			    "cannot read the history");
+			goto out;
+		}
+	} else if (history_for_caller(r, &c, id, current, &out) < 0)
 		goto out;
-	}
 	buf_puts(&out, "}");
 	reqctx_audit_base(r, &c, &e);
 	e.op = "consult";

@@ -1783,17 +1783,39 @@ leaf_permitted_whole(const eval_t *e, size_t f)
 	return 0;
 }
 
+/* Some applicable permit passes some value of leaf f in some form, and no
+ * forbid without element conditions covers it. */
+static int
+leaf_permitted_some(const eval_t *e, size_t f)
+{
+	const rule_t *r;
+	uint64_t mask;
+	size_t i, k;
+	int some = 0;
+
+	for (i = 0; i < e->nforbids; i++) {
+		r = e->forbids[i];
+		for (mask = r->cover[f], k = 0; mask != 0; k++, mask >>= 1)
+			if ((mask & 1) && r->sel[k].nwhere == 0)
+				return 0;
+	}
+	for (i = 0; i < e->npermits && !some; i++)
+		some = e->permits[i]->cover[f] != 0 &&
+		    e->permits[i]->transform[f] != TR_DROP;
+	return some;
+}
+
 int
-policy_read_whole_map(const policy_t *p, const policy_request_t *req,
-    const cJSON *record, unsigned char *whole, size_t n)
+policy_read_map(const policy_t *p, const policy_request_t *req,
+    const cJSON *record, unsigned char *map, size_t n)
 {
 	policy_decision_t *unused;
 	eval_t e;
 	size_t f, g, i, end;
-	int forbid, any;
+	int forbid, any, all, part;
 
 	if (!request_ok(p, req, record, &unused) || req->op != POLICY_OP_READ ||
-	    whole == NULL || n < p->nfields)
+	    map == NULL || n < p->nfields)
 		return -1;
 	if ((forbid = eval_init(&e, p, req, record)) == -2) {
 		eval_free(&e);
@@ -1801,27 +1823,40 @@ policy_read_whole_map(const policy_t *p, const policy_request_t *req,
 	}
 	any = forbid < 0 && e.npermits > 0;
 	for (f = 0; f < p->nfields; f++) {
-		whole[f] = 0;
+		map[f] = POLICY_READ_NONE;
 		if (p->fields[f].group == RECORD_GROUP_CORE) {
-			whole[f] = 1;
+			map[f] = POLICY_READ_WHOLE;
 			continue;
 		}
 		if (!p->is_leaf[f] || !any)
 			continue;
-		whole[f] = (unsigned char)leaf_permitted_whole(&e, f);
-		for (i = 0; i < e.nforbids && whole[f]; i++)
-			if (e.forbids[i]->cover[f] != 0)
-				whole[f] = 0;
+		if (leaf_permitted_whole(&e, f)) {
+			map[f] = POLICY_READ_WHOLE;
+			for (i = 0; i < e.nforbids; i++)
+				if (e.forbids[i]->cover[f] != 0)
+					map[f] = POLICY_READ_PART;
+		}
+		if (map[f] == POLICY_READ_NONE && leaf_permitted_some(&e, f))
+			map[f] = POLICY_READ_PART;
 	}
-	/* A container is whole when all its leaves are. */
+	/* A container is whole when all its leaves are, read in part when
+	 * some are read in some form. */
 	for (f = 0; f < p->nfields; f++) {
 		if (p->is_leaf[f] || p->fields[f].group == RECORD_GROUP_CORE)
 			continue;
 		end = record_field_subtree_end(f);
-		whole[f] = any;
-		for (g = f + 1; g < end && whole[f]; g++)
-			if (p->is_leaf[g] && !whole[g])
-				whole[f] = 0;
+		all = any;
+		part = 0;
+		for (g = f + 1; g < end; g++) {
+			if (!p->is_leaf[g])
+				continue;
+			if (map[g] != POLICY_READ_WHOLE)
+				all = 0;
+			if (map[g] != POLICY_READ_NONE)
+				part = 1;
+		}
+		map[f] = all ? POLICY_READ_WHOLE : part ? POLICY_READ_PART :
+		    POLICY_READ_NONE;
 	}
 	eval_free(&e);
 	return 0;

@@ -102,15 +102,18 @@ const char *policy_name(const policy_t *p);
 int policy_filter(const policy_t *p, const policy_request_t *req,
     const cJSON *record, policy_decision_t **out);
 
-/* op READ: which schema fields the caller reads whole in a record of this
- * one's managing area, category and level.  whole[i] (i indexing
- * record_fields(), n at least its count) is 1 when every leaf of field i
- * passes unreduced: no forbid covers it and a permit names it without
- * transform and without element conditions; core fields are always 1.
- * Only the record's core fields are looked at, so the map says nothing
- * about what else the record holds.  0, or -1 on a bad request. */
-int policy_read_whole_map(const policy_t *p, const policy_request_t *req,
-    const cJSON *record, unsigned char *whole, size_t n);
+/* op READ: how the caller reads each schema field in a record of this
+ * one's managing area, category and level.  map[i] (i indexing
+ * record_fields(), n at least its count) is POLICY_READ_WHOLE when every
+ * leaf of field i passes unreduced (no forbid covers it, a permit names it
+ * without transform and without element conditions; core fields always),
+ * POLICY_READ_PART when some leaf may pass in some form (reduced, or only
+ * some elements), POLICY_READ_NONE otherwise.  Only the record's core
+ * fields are looked at, so the map says nothing about what else the record
+ * holds.  0, or -1 on a bad request. */
+enum { POLICY_READ_NONE = 0, POLICY_READ_PART = 1, POLICY_READ_WHOLE = 2 };
+int policy_read_map(const policy_t *p, const policy_request_t *req,
+    const cJSON *record, unsigned char *map, size_t n);
 
 /* op WRITE.  record is the record as it would be after the write (for the
  * category, level and managing_area conditions); paths are schema paths

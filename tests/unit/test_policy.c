@@ -1435,7 +1435,7 @@ test_cases_mismatch_and_errors(void **state)
 	policy_free(p);
 }
 
-/* Which fields a caller reads whole follows from the policy and the
+/* How a caller reads each field follows from the policy and the
  * record's core only: the same map for a record with every group and one
  * with the core alone. */
 static void
@@ -1455,39 +1455,42 @@ test_read_whole_map(void **state)
 	/* Police: every group but health. */
 	caller(&c, POLICY_OP_READ, "urn:visor:norfolk:agency:police",
 	    "risk-management", NULL, NULL);
-	assert_int_equal(policy_read_whole_map(p, &c.req, rec, w, sizeof(w)), 0);
-	assert_int_equal(policy_read_whole_map(p, &c.req, core, w2, sizeof(w2)), 0);
+	assert_int_equal(policy_read_map(p, &c.req, rec, w, sizeof(w)), 0);
+	assert_int_equal(policy_read_map(p, &c.req, core, w2, sizeof(w2)), 0);
 	assert_memory_equal(w, w2, nf);
-	assert_true(w[record_field_find("id")]);
-	assert_true(w[record_field_find("person")]);
-	assert_true(w[record_field_find("intelligence")]);
-	assert_false(w[record_field_find("health")]);
-	assert_false(w[record_field_find("health.notes")]);
+	assert_int_equal(w[record_field_find("id")], POLICY_READ_WHOLE);
+	assert_int_equal(w[record_field_find("person")], POLICY_READ_WHOLE);
+	assert_int_equal(w[record_field_find("intelligence")], POLICY_READ_WHOLE);
+	assert_int_equal(w[record_field_find("health")], POLICY_READ_NONE);
+	assert_int_equal(w[record_field_find("health.notes")], POLICY_READ_NONE);
 	/* Housing: the date of birth is read reduced; person is not whole,
 	 * its surname is; orders only in part. */
 	caller(&c, POLICY_OP_READ, "urn:visor:norfolk:agency:housing",
 	    "risk-management", NULL, NULL);
-	assert_int_equal(policy_read_whole_map(p, &c.req, rec, w, sizeof(w)), 0);
-	assert_true(w[record_field_find("person.surname")]);
-	assert_false(w[record_field_find("person.dob")]);
-	assert_false(w[record_field_find("person")]);
-	assert_true(w[record_field_find("orders[].prohibitions")]);
-	assert_false(w[record_field_find("orders")]);
-	assert_true(w[record_field_find("category")]);
+	assert_int_equal(policy_read_map(p, &c.req, rec, w, sizeof(w)), 0);
+	assert_int_equal(w[record_field_find("person.surname")], POLICY_READ_WHOLE);
+	assert_int_equal(w[record_field_find("person.dob")], POLICY_READ_PART);
+	assert_int_equal(w[record_field_find("person.gender")], POLICY_READ_NONE);
+	assert_int_equal(w[record_field_find("health")], POLICY_READ_NONE);
+	assert_int_equal(w[record_field_find("person")], POLICY_READ_PART);
+	assert_int_equal(w[record_field_find("orders[].prohibitions")], POLICY_READ_WHOLE);
+	assert_int_equal(w[record_field_find("orders")], POLICY_READ_PART);
+	assert_int_equal(w[record_field_find("category")], POLICY_READ_WHOLE);
 	/* Category 4 without clearance ct: the core alone. */
 	caller(&c, POLICY_OP_READ, "urn:visor:norfolk:agency:police",
 	    "risk-management", NULL, NULL);
-	assert_int_equal(policy_read_whole_map(p, &c.req, cat4, w, sizeof(w)), 0);
-	assert_true(w[record_field_find("level")]);
-	assert_false(w[record_field_find("person.surname")]);
+	assert_int_equal(policy_read_map(p, &c.req, cat4, w, sizeof(w)), 0);
+	assert_int_equal(w[record_field_find("level")], POLICY_READ_WHOLE);
+	assert_int_equal(w[record_field_find("person.surname")], POLICY_READ_NONE);
+	assert_int_equal(w[record_field_find("person")], POLICY_READ_NONE);
 	caller(&c, POLICY_OP_READ, "urn:visor:norfolk:agency:police",
 	    "risk-management", "ct", NULL);
-	assert_int_equal(policy_read_whole_map(p, &c.req, cat4, w, sizeof(w)), 0);
-	assert_true(w[record_field_find("person.surname")]);
+	assert_int_equal(policy_read_map(p, &c.req, cat4, w, sizeof(w)), 0);
+	assert_int_equal(w[record_field_find("person.surname")], POLICY_READ_WHOLE);
 	/* Bad requests. */
-	assert_int_equal(policy_read_whole_map(p, &c.req, rec, w, nf - 1), -1);
+	assert_int_equal(policy_read_map(p, &c.req, rec, w, nf - 1), -1);
 	c.req.op = POLICY_OP_WRITE;
-	assert_int_equal(policy_read_whole_map(p, &c.req, rec, w, sizeof(w)), -1);
+	assert_int_equal(policy_read_map(p, &c.req, rec, w, sizeof(w)), -1);
 	cJSON_Delete(rec);
 	cJSON_Delete(core);
 	cJSON_Delete(cat4);
