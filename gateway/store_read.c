@@ -387,6 +387,35 @@ out:
 	return ret;
 }
 
+/*
+ * The sealed payload binds only its transfer id; the row's other columns
+ * (where it goes, which record, for what) are in the clear.  The worker
+ * sends the payload to the peer the row names, so a row edited at rest
+ * could send a record filtered for one area to another.  The payload says
+ * the same things under its seal: they must agree, or the transfer is
+ * treated as damaged (not sent; it fails at its deadline).
+ */
+static int
+payload_matches_row(const store_transfer_t *t)
+{
+	cJSON *j;
+	const char *tid, *to, *purpose, *rid;
+	int ok;
+
+	if ((j = json_parse_strict(t->payload.data, t->payload.len, 64, NULL,
+	    0)) == NULL)
+		return 0;
+	tid = json_get_str(j, "transfer_id");
+	to = json_get_str(j, "to_area");
+	purpose = json_get_str(j, "purpose");
+	rid = json_get_str(cJSON_GetObjectItemCaseSensitive(j, "record"), "id");
+	ok = tid != NULL && to != NULL && purpose != NULL && rid != NULL &&
+	    strcmp(tid, t->transfer_id) == 0 && strcmp(to, t->to_area) == 0 &&
+	    strcmp(purpose, t->purpose) == 0 && strcmp(rid, t->record_id) == 0;
+	cJSON_Delete(j);
+	return ok;
+}
+
 /* Fill t from a row of R_TRANSFER / R_DUE; with_payload decrypts it. */
 static int
 transfer_row(store_reader_t *r, sqlite3_stmt *st, store_transfer_t *t,
@@ -426,7 +455,8 @@ transfer_row(store_reader_t *r, sqlite3_stmt *st, store_transfer_t *t,
 		 * query's: one bad row must not stop its peer's queue. */
 		if (p == NULL || n <= 0 || (size_t)n > STORE_MAX_VALUE ||
 		    aadlen == 0 || aead_open(store_int_data_key(r->s), aad,
-		    aadlen, p, (size_t)n, &t->payload) < 0) {
+		    aadlen, p, (size_t)n, &t->payload) < 0 ||
+		    !payload_matches_row(t)) {
 			buf_reset(&t->payload);
 			t->unreadable = 1;
 		}

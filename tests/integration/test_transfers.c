@@ -1214,7 +1214,7 @@ test_damaged_payload_held_back(void **state)
 {
 	fx_t *f = *state;
 	gwt_gw_t *nfk = &f->gw[0];
-	char tids[3][TRANSFER_ID_LEN + 1], db[700], stmt[300];
+	char tids[4][TRANSFER_ID_LEN + 1], db[700], stmt[300];
 	const char *argv[] = { "sqlite3", "-cmd", ".timeout 5000", db, stmt,
 	    NULL };
 	const cJSON *e;
@@ -1229,7 +1229,7 @@ test_damaged_payload_held_back(void **state)
 	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
 	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
 	put_record(&prob, "NFK-DMG-0001", 1, 2);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		assert_int_equal(start_transfer(&pol, "NFK-DMG-0001", "suffolk",
 		    tids[i]), 202);
 	tcl_close(&prob);
@@ -1240,8 +1240,15 @@ test_damaged_payload_held_back(void **state)
 	    " substr(payload, 1, 20) || X'A5' || substr(payload, 22)"
 	    " WHERE transfer_id = '%s'", tids[1]);
 	assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 0);
+	/* A row sent elsewhere: its payload, filtered for Suffolk, says
+	 * suffolk under its seal; the clear column now says essex.  Before,
+	 * Essex got the record (and refused it only once it had it). */
+	snprintf(stmt, sizeof(stmt), "UPDATE outbox SET to_area = 'essex'"
+	    " WHERE transfer_id = '%s'", tids[3]);
+	assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 0);
 	start_gw(f, 0, "norfolk");
 	start_gw(f, 1, "suffolk");
+	start_gw(f, 2, "essex");
 	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
 	for (i = 0; i < 3; i += 2) {
 		t = wait_transfer(&pol, tids[i], 30000);
@@ -1250,12 +1257,21 @@ test_damaged_payload_held_back(void **state)
 		cJSON_Delete(t);
 	}
 	assert_true(gwt_log_wait(nfk, "event=transfer-unreadable", 5000));
-	t = get_transfer(&pol, tids[1]);
-	assert_non_null(t);
-	assert_string_equal(json_get_str(t, "status"), "queued");
-	assert_int_equal(json_get_int(t, "attempts", 0, 1000, &attempts), 0);
-	assert_int_equal(attempts, 0);
-	cJSON_Delete(t);
+	for (i = 1; i < 4; i += 2) {
+		char needle[120];
+
+		snprintf(needle, sizeof(needle),
+		    "event=transfer-unreadable transfer=%s", tids[i]);
+		assert_true(gwt_log_wait(nfk, needle, 5000));
+		t = get_transfer(&pol, tids[i]);
+		assert_non_null(t);
+		assert_string_equal(json_get_str(t, "status"), "queued");
+		assert_int_equal(json_get_int(t, "attempts", 0, 1000, &attempts),
+		    0);
+		assert_int_equal(attempts, 0);
+		cJSON_Delete(t);
+	}
+	assert_false(gwt_log_contains(&f->gw[2], "/v1/peer/transfers"));
 	/* Only the request's own entry: nothing failed. */
 	log_fetch_verify(&f->env, nfk, &ls);
 	assert_int_equal(log_count(&ls, "transfer-out", tids[1]), 1);
@@ -2163,7 +2179,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_transfer_idempotency,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_payload_held_back,
-		    setup2, teardown),
+		    setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_deadline_while_peer_down,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_receiver_down_then_back,
