@@ -283,6 +283,13 @@ note_verifier_name(const note_verifier_t *v)
 }
 
 void
+note_verifier_key_id(const note_verifier_t *v, char out[9])
+{
+	snprintf(out, 9, "%02x%02x%02x%02x", v->id[0], v->id[1], v->id[2],
+	    v->id[3]);
+}
+
+void
 note_verifier_free(note_verifier_t *v)
 {
 	if (v == NULL)

@@ -46,6 +46,10 @@ note_verifier_t *note_verifier_parse(const char *vkey, size_t len, char *err,
 /* The key name of a verifier. */
 const char *note_verifier_name(const note_verifier_t *v);
 
+/* The key id of a verifier as 8 lower-case hex digits and a NUL in out:
+ * one spelling per key, whichever case the vkey line used. */
+void note_verifier_key_id(const note_verifier_t *v, char out[9]);
+
 /* Free; NULL does nothing. */
 void note_verifier_free(note_verifier_t *v);
 

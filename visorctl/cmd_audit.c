@@ -14,6 +14,7 @@
  * common options: --gateway URL --cert FILE [--key FILE] [--cacert FILE]
  *                 [--vkey FILE]
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -29,7 +30,6 @@
 #include "crypto/identity.h"
 #include "crypto/note.h"
 #include "crypto/proof_json.h"
-#include "crypto/sha256.h"
 #include "util/b64.h"
 #include "util/buf.h"
 #include "util/fileio.h"
@@ -87,7 +87,7 @@ typedef struct {
 	char keybuf[PATH_MAX_LEN], rootbuf[PATH_MAX_LEN], vkeybuf[PATH_MAX_LEN];
 	char base[URL_MAX];
 	char expect_origin[128];
-	char statebuf[PATH_MAX_LEN];
+	char statebuf[PATH_MAX_LEN], statedir[PATH_MAX_LEN];
 	int no_state;
 	buf_t vkey_line;
 	note_verifier_t *v;
@@ -611,69 +611,205 @@ check_consistency(audit_ctx_t *a, const audit_checkpoint_t *old,
 	return 0;
 }
 
-/* The default state file: one per verifier key (a new key, a new file),
- * under $XDG_STATE_HOME or ~/.local/state, folders made 0700.  0, or -1
- * when neither is set (reported). */
+/* A state file name is at most this long (NAME_MAX on the usual file
+ * systems is 255). */
+#define STATE_NAME_MAX 255
+#define STATE_SUFFIX_LEN (sizeof("-01234567.checkpoint") - 1)
+
+/* The key name as it goes into the state file's name: letters, digits,
+ * '.', '-' and '_' as they are, every other byte as %XX (the log's own
+ * names hold a '/', "visor.norfolk/audit" -> "visor.norfolk%2Faudit").
+ * The encoding is one to one, so two keys never share a file, and it
+ * never yields a '/'; followed by "-<key id>.checkpoint" the whole name
+ * is never "." or "..".  0, or -1 if it would not fit in outlen. */
+static int
+state_name_encode(const char *name, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p;
+	size_t o = 0;
+
+	for (p = (const unsigned char *)name; *p != '\0'; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' ||
+		    *p == '_') {
+			if (o + 1 >= outlen)
+				return -1;
+			out[o++] = (char)*p;
+		} else {
+			if (o + 3 >= outlen)
+				return -1;
+			out[o++] = '%';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* The default state file: one per verifier key, named for the key itself
+ * (name and id, as parsed), never for the text of the vkey file: the same
+ * key written another way (an upper-case id) must find the same state, or
+ * a rollback would pass as a first verification.  Under $XDG_STATE_HOME
+ * or ~/.local/state, folders made 0700.  0, or -1 (reported). */
 static int
 default_state(audit_ctx_t *a)
 {
 	const char *base = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	const char *name = note_verifier_name(a->v);
-	char dir[PATH_MAX_LEN], safe[64];
+	char safe[STATE_NAME_MAX + 1 - STATE_SUFFIX_LEN], id[9];
 	struct stat sb;
-	uint8_t h[32];
-	size_t i;
 	int n;
 
 	if (base != NULL && base[0] == '/')
-		n = snprintf(dir, sizeof(dir), "%s/visor/audit", base);
+		n = snprintf(a->statedir, sizeof(a->statedir), "%s/visor/audit",
+		    base);
 	else if (home != NULL && home[0] == '/')
-		n = snprintf(dir, sizeof(dir), "%s/.local/state/visor/audit",
-		    home);
+		n = snprintf(a->statedir, sizeof(a->statedir),
+		    "%s/.local/state/visor/audit", home);
 	else {
 		fail("no state file: set HOME or XDG_STATE_HOME, or give "
 		    "--state FILE (or --no-state)");
 		return -1;
 	}
-	for (i = 0; name[i] != '\0' && i < sizeof(safe) - 1; i++)
-		safe[i] = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
-		    "VWXYZ0123456789.-_", name[i]) != NULL ? name[i] : '_';
-	safe[i] = '\0';
-	sha256(a->vkey_line.data, a->vkey_line.len, h);
-	if (n < 0 || (size_t)n >= sizeof(dir) ||
-	    snprintf(a->statebuf, sizeof(a->statebuf), "%s/%s-%02x%02x%02x%02x"
-	    "%02x%02x%02x%02x.checkpoint", dir, safe, h[0], h[1], h[2], h[3],
-	    h[4], h[5], h[6], h[7]) >= (int)sizeof(a->statebuf)) {
+	if (state_name_encode(note_verifier_name(a->v), safe,
+	    sizeof(safe)) < 0) {
+		fail("the key name %s is too long for a state file name: give "
+		    "--state FILE", note_verifier_name(a->v));
+		return -1;
+	}
+	note_verifier_key_id(a->v, id);
+	if (n < 0 || (size_t)n >= sizeof(a->statedir) ||
+	    snprintf(a->statebuf, sizeof(a->statebuf), "%s/%s-%s.checkpoint",
+	    a->statedir, safe, id) >= (int)sizeof(a->statebuf)) {
 		fail("state file path too long: give --state FILE");
 		return -1;
 	}
-	if (file_mkdirs(dir, 0700) < 0) {
+	if (file_mkdirs(a->statedir, 0700) < 0) {
 		fail("cannot make %s for the state file: %s (give --state "
-		    "FILE, or --no-state)", dir, strerror(errno));
+		    "FILE, or --no-state)", a->statedir, strerror(errno));
 		return -1;
 	}
 	/* Whoever may write there could replace the state with an older
 	 * checkpoint and hide a rollback: the folder must be this user's
 	 * own, a real folder, and writable by nobody else. */
-	if (lstat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode) ||
+	if (lstat(a->statedir, &sb) < 0 || !S_ISDIR(sb.st_mode) ||
 	    sb.st_uid != geteuid() || (sb.st_mode & 022) != 0) {
 		fail("%s is not a folder of yours that only you can write: "
 		    "the state file cannot be trusted there (give --state "
-		    "FILE)", dir);
+		    "FILE)", a->statedir);
 		return -1;
 	}
 	a->state = a->statebuf;
 	return 0;
 }
 
+/* Until this name, the default state file was
+ * "<key name, bytes other than [A-Za-z0-9._-] as '_', at most 63>-<the
+ * first 8 bytes of SHA-256 of the vkey line, 16 hex>.checkpoint": one per
+ * spelling of the key rather than per key.  1 if file is such a name for
+ * prefix ("<mangled name>-"), else 0. */
+static int
+is_legacy_state_name(const char *file, const char *prefix)
+{
+	size_t plen = strlen(prefix), i;
+
+	if (strncmp(file, prefix, plen) != 0)
+		return 0;
+	for (i = 0; i < 16; i++) {
+		char c = file[plen + i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return 0;
+	}
+	return strcmp(file + plen + 16, ".checkpoint") == 0;
+}
+
+/* The default state file does not exist yet: the checkpoints an earlier
+ * visorctl kept for this key under the old names (above) are still ones
+ * this auditor verified, so an upgrade must not drop them.  Every old file
+ * in the state folder that holds a checkpoint signed by this key goes into
+ * *olds (caller frees), *nold of them; old files of other keys (an earlier
+ * PKI with the same area) do not verify and are left alone.  They are only
+ * read: once the new file exists they are no longer consulted.  0 or -1
+ * (reported). */
+static int
+read_legacy_states(audit_ctx_t *a, audit_checkpoint_t **olds, size_t *nold)
+{
+	const char *name = note_verifier_name(a->v);
+	char prefix[80], path[PATH_MAX_LEN], err[AUDIT_VERIFY_ERR];
+	audit_checkpoint_t cp, *grown;
+	struct dirent *de;
+	DIR *d;
+	char *data;
+	size_t i, len, cap = 0;
+	int ret = -1;
+
+	*olds = NULL;
+	*nold = 0;
+	for (i = 0; name[i] != '\0' && i < 63; i++)
+		prefix[i] = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+		    "VWXYZ0123456789.-_", name[i]) != NULL ? name[i] : '_';
+	prefix[i++] = '-';
+	prefix[i] = '\0';
+	if ((d = opendir(a->statedir)) == NULL) {
+		fail("cannot read the state folder %s: %s", a->statedir,
+		    strerror(errno));
+		return -1;
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (!is_legacy_state_name(de->d_name, prefix))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", a->statedir,
+		    de->d_name) >= (int)sizeof(path))
+			continue;
+		if (file_read_all(path, NOTE_MAX_SIZE, &data, &len) < 0) {
+			fail("cannot read the earlier state file %s: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+		if (audit_verify_checkpoint(a->v, data, len, &cp, err,
+		    sizeof(err)) < 0) {
+			free(data);
+			continue;
+		}
+		free(data);
+		if (*nold == cap) {
+			cap = cap ? cap * 2 : 4;
+			if ((grown = realloc(*olds, cap * sizeof(*grown))) ==
+			    NULL) {
+				fail("out of memory");
+				goto out;
+			}
+			*olds = grown;
+		}
+		(*olds)[(*nold)++] = cp;
+	}
+	if (errno != 0) {
+		fail("cannot read the state folder %s: %s", a->statedir,
+		    strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	closedir(d);
+	if (ret != 0) {
+		free(*olds);
+		*olds = NULL;
+		*nold = 0;
+	}
+	return ret;
+}
+
 static int
 do_verify(audit_ctx_t *a)
 {
-	audit_checkpoint_t cp, old;
+	audit_checkpoint_t cp, old, *legacy = NULL;
 	walk_ctx_t wc;
 	buf_t note = BUF_INIT;
 	char err[AUDIT_VERIFY_ERR], b64[B64_ENCODED_SIZE(MERKLE_HASH_LEN)];
 	uint64_t bad;
+	size_t nlegacy = 0, i;
 	int have_old = 0, rc, ret = 1;
 
 	memset(&wc, 0, sizeof(wc));
@@ -689,7 +825,15 @@ do_verify(audit_ctx_t *a)
 		if ((rc = read_state(a, &old)) < 0)
 			goto out;
 		have_old = rc == 0;
-		if (!have_old)
+		if (!have_old && a->state == a->statebuf &&
+		    read_legacy_states(a, &legacy, &nlegacy) < 0)
+			goto out;
+		if (nlegacy > 0)
+			fprintf(stderr, "visorctl audit: the state file is now "
+			    "%s; the %zu checkpoint(s) of this key kept beside "
+			    "it under the earlier names are checked too\n",
+			    a->state, nlegacy);
+		else if (!have_old)
 			fprintf(stderr, "visorctl audit: first verification "
 			    "with this key: its checkpoint is kept in %s\n",
 			    a->state);
@@ -698,6 +842,15 @@ do_verify(audit_ctx_t *a)
 		goto out;
 	if (have_old && check_consistency(a, &old, &cp) < 0)
 		goto out;
+	/* The log must extend each of them: if they disagree (kept while
+	 * the key was written two ways) at most one can be the real log. */
+	for (i = 0; i < nlegacy; i++) {
+		if (check_consistency(a, &legacy[i], &cp) < 0)
+			goto out;
+		if (!have_old || legacy[i].size > old.size)
+			old = legacy[i];
+		have_old = 1;
+	}
 	if (walk_all(a, &cp, &wc) < 0)
 		goto out;
 	if (audit_walk_finish(&wc.w, &cp, err, sizeof(err)) < 0) {
@@ -724,6 +877,7 @@ do_verify(audit_ctx_t *a)
 	ret = 0;
 out:
 	free(wc.hashes);
+	free(legacy);
 	buf_free(&note);
 	return ret;
 }

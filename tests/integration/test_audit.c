@@ -26,6 +26,7 @@
 
 #include "client/https_client.h"
 #include "crypto/merkle.h"
+#include "crypto/sha256.h"
 #include "tests/support/gwtest.h"
 #include "util/buf.h"
 #include "util/fileio.h"
@@ -289,6 +290,53 @@ assert_start_refused(fx_t *fx, const char *needle)
 
 /* ------------------------------------------------------------ happy path */
 
+/* The area's verifier key line (trailing newline dropped) and its key id
+ * (8 hex digits, as the file has them). */
+static void
+read_vkey(fx_t *fx, buf_t *line, char id[9])
+{
+	const char *p1, *p2;
+	char *data;
+	size_t len;
+
+	assert_int_equal(file_read_all(gwt_path(&fx->env, "pki/" AREA
+	    "/audit.vkey"), 4096, &data, &len), 0);
+	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == ' ' ||
+	    data[len - 1] == '\r'))
+		len--;
+	buf_init(line, 0);
+	assert_int_equal(buf_append(line, data, len), 0);
+	free(data);
+	assert_non_null(p1 = strchr(line->data, '+'));
+	assert_non_null(p2 = strchr(p1 + 1, '+'));
+	assert_int_equal(p2 - p1 - 1, 8);
+	memcpy(id, p1 + 1, 8);
+	id[8] = '\0';
+}
+
+/* The default state file of the area's key (docs/AUDIT.md): now
+ * "<key name, '/' as %2F>-<key id>.checkpoint"; before, an earlier
+ * visorctl's "<key name, '/' as '_'>-<SHA-256 of the vkey line, 8
+ * bytes>.checkpoint". */
+static void
+state_names(fx_t *fx, char *now, char *before, size_t n)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+	uint8_t h[SHA256_LEN];
+	char id[9];
+	buf_t line;
+
+	assert_non_null(xdg);
+	read_vkey(fx, &line, id);
+	snprintf(now, n, "%s/visor/audit/visor.%s%%2Faudit-%s.checkpoint", xdg,
+	    AREA, id);
+	sha256(line.data, line.len, h);
+	snprintf(before, n, "%s/visor/audit/visor.%s_audit-%02x%02x%02x%02x"
+	    "%02x%02x%02x%02x.checkpoint", xdg, AREA, h[0], h[1], h[2], h[3],
+	    h[4], h[5], h[6], h[7]);
+	buf_free(&line);
+}
+
 static void
 test_verify_with_state(void **state)
 {
@@ -317,18 +365,35 @@ test_verify_with_state(void **state)
 	{
 		const char *none[] = { "--no-state", NULL };
 		const char *both[] = { "--no-state", "--state", fx->state, NULL };
+		char now[800], before[800];
 
 		assert_int_equal(run_audit(fx, "verify", NULL, &out, &err), 0);
 		assert_false(contains(&out, "consistent with the last verified"));
 		assert_true(contains(&err, "first verification with this key"));
-		assert_true(contains(&err, "/visor/audit/visor." AREA
-		    "_audit-"));
+		state_names(fx, now, before, sizeof(now));
+		assert_true(contains(&err, now));
 		buf_free(&out);
 		buf_free(&err);
 		put_records(fx, 15, 17);
 		wait_signed(fx);
 		assert_int_equal(run_audit(fx, "verify", NULL, &out, &err), 0);
 		assert_true(contains(&out, "consistent with the last verified"));
+		buf_free(&out);
+		buf_free(&err);
+		/* Upgraded from a visorctl that named the file for the vkey
+		 * text: the old file is still checked, and the new one made. */
+		assert_int_equal(rename(now, before), 0);
+		put_records(fx, 17, 19);
+		wait_signed(fx);
+		assert_int_equal(run_audit(fx, "verify", NULL, &out, &err), 0);
+		assert_true(contains(&out, "consistent with the last verified"));
+		assert_true(contains(&err, "under the earlier names"));
+		assert_false(contains(&err, "first verification"));
+		assert_int_equal(access(now, F_OK), 0);
+		buf_free(&out);
+		buf_free(&err);
+		assert_int_equal(run_audit(fx, "verify", NULL, &out, &err), 0);
+		assert_false(contains(&err, "earlier names"));
 		buf_free(&out);
 		buf_free(&err);
 		assert_int_equal(run_audit(fx, "verify", none, &out, &err), 0);
@@ -751,6 +816,78 @@ test_tamper_older_data_dir(void **state)
 	buf_free(&err);
 }
 
+/* The default state file is the key's, not the vkey file's text: the same
+ * key with its id written in upper case (which note_verifier_parse takes)
+ * finds the same state, so a rolled-back log is refused, not taken for a
+ * first verification; and a state file kept under the earlier name still
+ * catches the rollback after an upgrade. */
+static void
+test_state_per_key(void **state)
+{
+	fx_t *fx = *state;
+	char cmd[2048], upper[700], now[800], before[800], id[9];
+	const char *up[] = { "--vkey", upper, NULL };
+	const char *none[] = { "--no-state", NULL };
+	buf_t out, err, line;
+	char *p;
+
+	fill_and_stop(fx, 4);
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s.old'", fx->data_dir,
+	    fx->data_dir);
+	assert_int_equal(sh(cmd), 0);
+	assert_int_equal(gwt_gw_start(&fx->env, AREA, &fx->gw), 0);
+	put_records(fx, 4, 10);
+	wait_signed(fx);
+	assert_int_equal(run_audit(fx, "verify", NULL, &out, &err), 0);
+	state_names(fx, now, before, sizeof(now));
+	assert_true(contains(&err, now));
+	assert_int_equal(access(now, F_OK), 0);
+	buf_free(&out);
+	buf_free(&err);
+	assert_int_equal(gwt_gw_stop(&fx->gw), 0);
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s.old' '%s'",
+	    fx->data_dir, fx->data_dir, fx->data_dir);
+	assert_int_equal(sh(cmd), 0);
+	assert_int_equal(gwt_gw_start(&fx->env, AREA, &fx->gw), 0);
+
+	/* The same key, its id in upper case. */
+	read_vkey(fx, &line, id);
+	for (p = strchr(line.data, '+') + 1; *p != '+'; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 'a' + 'A');
+	/* (One quickstart in 40 makes an id of digits only, which has no
+	 * other spelling: then the upper-case run checks the plain key.) */
+	if (strspn(id, "0123456789") == 8)
+		fprintf(stderr, "  (key id %s has no letter to change)\n", id);
+	snprintf(upper, sizeof(upper), "%s/audit-upper.vkey", fx->env.dir);
+	assert_int_equal(file_write_atomic(upper, line.data, line.len, 0644),
+	    0);
+	buf_free(&line);
+	assert_int_equal(run_audit(fx, "verify", up, &out, &err), 1);
+	assert_true(contains(&err, "shrank"));
+	assert_false(contains(&err, "first verification"));
+	buf_free(&out);
+	buf_free(&err);
+
+	/* Kept by an earlier visorctl, under the name it gave. */
+	assert_int_equal(rename(now, before), 0);
+	assert_int_equal(run_audit(fx, "verify", NULL, &out, &err), 1);
+	assert_true(contains(&err, "shrank"));
+	buf_free(&out);
+	buf_free(&err);
+	assert_int_equal(run_audit(fx, "verify", up, &out, &err), 1);
+	assert_true(contains(&err, "shrank"));
+	buf_free(&out);
+	buf_free(&err);
+	assert_int_equal(access(now, F_OK), -1);
+
+	/* The rolled-back log verifies on its own: only the state saw it. */
+	assert_int_equal(run_audit(fx, "verify", none, &out, &err), 0);
+	buf_free(&out);
+	buf_free(&err);
+}
+
 /* The store changed under a running gateway: it serves what it has, and
  * the auditor's client must catch it (a stand-in for a malicious server). */
 static void
@@ -924,6 +1061,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tamper_older_store, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_older_data_dir, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_state_per_key, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_live, setup,
 		    teardown),

@@ -471,10 +471,17 @@ test_verifier_parse(void **state)
 	v = note_verifier_parse(line, strlen(line), err, sizeof(err));
 	assert_non_null(v);
 	note_verifier_free(v);
-	/* Upper-case hex id accepted. */
+	/* Upper-case hex id accepted; the id reads back in lower case, so
+	 * that what is keyed by it (visorctl's state file) is one per key. */
 	snprintf(line, sizeof(line), "PeterNeumann+C74F20A3+%s", go_vkey + 22);
 	v = note_verifier_parse(line, strlen(line), err, sizeof(err));
 	assert_non_null(v);
+	{
+		char id[9];
+
+		note_verifier_key_id(v, id);
+		assert_string_equal(id, "c74f20a3");
+	}
 	note_verifier_free(v);
 #define BAD(s) do { \
 	err[0] = '\0'; \
