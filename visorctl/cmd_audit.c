@@ -1091,6 +1091,39 @@ hits_clear(hits_t *h)
 	h->n = 0;
 }
 
+/* Fetch the gateway's checkpoint again, to replace cp, the one the hits so
+ * far were proved against.  The new one must extend it (at least as large,
+ * proved consistent), or those hits and the later ones would be proved in
+ * two different logs, a fork, while the summary names only the last.  0,
+ * or -1 (reported). */
+static int
+refresh_checkpoint(audit_ctx_t *a, audit_checkpoint_t *cp)
+{
+	audit_checkpoint_t fresh;
+
+	if (fetch_checkpoint(a, &fresh, NULL) < 0)
+		return -1;
+	/* Same size: the same tree only if the same root (public, so a
+	 * plain compare); no proof to ask for. */
+	if (fresh.size == cp->size) {
+		if (memcmp(fresh.root, cp->root, MERKLE_HASH_LEN) != 0) {
+			fail("REFUSED: two checkpoints of %" PRIu64 " entries "
+			    "with different roots: the log was forked",
+			    cp->size);
+			return -1;
+		}
+		return 0;
+	}
+	if (check_consistency(a, cp, &fresh) < 0) {
+		fail("the gateway's newer checkpoint (%" PRIu64 " entries) "
+		    "does not extend the one the search proved hits against "
+		    "(%" PRIu64 " entries)", fresh.size, cp->size);
+		return -1;
+	}
+	*cp = fresh;
+	return 0;
+}
+
 static int
 do_search(audit_ctx_t *a)
 {
@@ -1171,7 +1204,7 @@ next_page:
 		for (waited = 0; h.hits[i].index >= cp.size &&
 		    waited < SEARCH_WAIT_MS; waited += SEARCH_POLL_MS) {
 			sleep_ms(SEARCH_POLL_MS);
-			if (fetch_checkpoint(a, &cp, NULL) < 0)
+			if (refresh_checkpoint(a, &cp) < 0)
 				goto out;
 		}
 		if (h.hits[i].index >= cp.size) {

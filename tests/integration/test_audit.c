@@ -19,10 +19,17 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include "client/https_client.h"
 #include "crypto/merkle.h"
@@ -212,18 +219,19 @@ wait_signed(fx_t *fx)
 	assert_true(got >= want);
 }
 
-/* Run `visorctl audit <sub> --gateway ... --cert auditor.crt [extra]`;
- * returns the exit status.  out/errout may be NULL. */
+/* Run `visorctl audit <sub> --gateway https://127.0.0.1:<port> --cert
+ * auditor.crt [extra]`; returns the exit status.  out/errout may be
+ * NULL. */
 static int
-run_audit(fx_t *fx, const char *sub, const char *const *extra, buf_t *out,
-    buf_t *errout)
+run_audit_at(fx_t *fx, int port, const char *sub, const char *const *extra,
+    buf_t *out, buf_t *errout)
 {
 	const char *argv[24];
 	char url[64], cert[600];
 	size_t n = 0, i;
 	int rc;
 
-	snprintf(url, sizeof(url), "https://127.0.0.1:%d", fx->gw.port);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
 	snprintf(cert, sizeof(cert), "%s/pki/%s/auditor.crt", fx->env.dir, AREA);
 	argv[n++] = gwt_prog(&fx->env, "visorctl");
 	argv[n++] = "audit";
@@ -244,6 +252,14 @@ run_audit(fx_t *fx, const char *sub, const char *const *extra, buf_t *out,
 		fprintf(stderr, "  (visorctl audit %s: exit %d: %s)\n", sub, rc,
 		    errout->data);
 	return rc;
+}
+
+/* The same against the fixture's gateway. */
+static int
+run_audit(fx_t *fx, const char *sub, const char *const *extra, buf_t *out,
+    buf_t *errout)
+{
+	return run_audit_at(fx, fx->gw.port, sub, extra, out, errout);
 }
 
 static int
@@ -888,6 +904,343 @@ test_state_per_key(void **state)
 	buf_free(&err);
 }
 
+/* ------------------------------------------------------------ a forking
+ * gateway */
+
+/* A stand-in for a gateway that holds the area's keys and serves two logs
+ * at once, the fork SPEC section 8 has auditors catch: answers recorded
+ * from real gateways, played back.  The first /v1/audit/checkpoint gets
+ * cp[0], every later one cp[1]; any other path the answer recorded for
+ * it, or 404.  One request per connection. */
+typedef struct {
+	char path[160];
+	buf_t body;
+} canned_t;
+
+typedef struct {
+	SSL_CTX *ctx;
+	int fd, port;
+	pthread_t thread;
+	atomic_int stop;
+	atomic_int checkpoints;
+	buf_t cp[2];
+	canned_t canned[8];
+	size_t ncanned;
+} fakegw_t;
+
+static void
+fakegw_serve(fakegw_t *f, int c)
+{
+	struct timeval tv = { 5, 0 };
+	char req[4096], path[1024], hdr[256];
+	const buf_t *body = NULL;
+	size_t len = 0, i;
+	SSL *ssl;
+	int n;
+
+	(void)setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if ((ssl = SSL_new(f->ctx)) == NULL)
+		return;
+	if (SSL_set_fd(ssl, c) != 1 || SSL_accept(ssl) != 1)
+		goto out;
+	while (memmem(req, len, "\r\n\r\n", 4) == NULL) {
+		if (len == sizeof(req) - 1 ||
+		    (n = SSL_read(ssl, req + len, (int)(sizeof(req) - 1 - len))) <= 0)
+			goto out;
+		len += (size_t)n;
+	}
+	req[len] = '\0';
+	if (sscanf(req, "GET %1023s ", path) != 1)
+		goto out;
+	if (strcmp(path, "/v1/audit/checkpoint") == 0)
+		body = &f->cp[atomic_fetch_add(&f->checkpoints, 1) == 0 ? 0 : 1];
+	for (i = 0; body == NULL && i < f->ncanned; i++)
+		if (strcmp(path, f->canned[i].path) == 0)
+			body = &f->canned[i].body;
+	if (body == NULL) {
+		fprintf(stderr, "  (fake gateway: nothing for %s)\n", path);
+		snprintf(hdr, sizeof(hdr), "HTTP/1.1 404 Not Found\r\n"
+		    "Content-Length: 0\r\nConnection: close\r\n\r\n");
+	} else
+		snprintf(hdr, sizeof(hdr), "HTTP/1.1 200 OK\r\nContent-Length: "
+		    "%zu\r\nConnection: close\r\n\r\n", body->len);
+	if (SSL_write(ssl, hdr, (int)strlen(hdr)) <= 0 ||
+	    (body != NULL && body->len > 0 &&
+	    SSL_write(ssl, body->data, (int)body->len) <= 0))
+		goto out;
+	(void)SSL_shutdown(ssl);
+out:
+	SSL_free(ssl);
+}
+
+static void *
+fakegw_main(void *arg)
+{
+	fakegw_t *f = arg;
+	struct pollfd pfd;
+	int c;
+
+	while (!atomic_load(&f->stop)) {
+		pfd.fd = f->fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if ((c = accept(f->fd, NULL, NULL)) < 0)
+			continue;
+		fakegw_serve(f, c);
+		close(c);
+	}
+	return NULL;
+}
+
+/* Listen on a free loopback port with the area's gateway certificate and
+ * key, and serve from f's table (filled in before). */
+static void
+fakegw_start(fx_t *fx, fakegw_t *f)
+{
+	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+
+	signal(SIGPIPE, SIG_IGN);
+	assert_non_null(f->ctx = SSL_CTX_new(TLS_server_method()));
+	assert_int_equal(SSL_CTX_use_certificate_chain_file(f->ctx,
+	    gwt_path(&fx->env, "pki/" AREA "/gateway.crt")), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey_file(f->ctx,
+	    gwt_path(&fx->env, "pki/" AREA "/gateway.key"), SSL_FILETYPE_PEM),
+	    1);
+	assert_true((f->fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(f->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f->fd, 16), 0);
+	assert_int_equal(getsockname(f->fd, (struct sockaddr *)&sa, &salen), 0);
+	f->port = ntohs(sa.sin_port);
+	atomic_store(&f->stop, 0);
+	atomic_store(&f->checkpoints, 0);
+	assert_int_equal(pthread_create(&f->thread, NULL, fakegw_main, f), 0);
+}
+
+static void
+fakegw_stop(fakegw_t *f)
+{
+	size_t i;
+
+	atomic_store(&f->stop, 1);
+	pthread_join(f->thread, NULL);
+	close(f->fd);
+	SSL_CTX_free(f->ctx);
+	for (i = 0; i < f->ncanned; i++)
+		buf_free(&f->canned[i].body);
+	buf_free(&f->cp[0]);
+	buf_free(&f->cp[1]);
+	memset(f, 0, sizeof(*f));
+}
+
+/* Add the answer for path (a copy of body). */
+static void
+fakegw_add(fakegw_t *f, const char *path, const buf_t *body)
+{
+	canned_t *c;
+
+	assert_true(f->ncanned < sizeof(f->canned) / sizeof(f->canned[0]));
+	c = &f->canned[f->ncanned++];
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	buf_init(&c->body, 0);
+	assert_int_equal(buf_append(&c->body, body->data, body->len), 0);
+}
+
+static void
+buf_copy(buf_t *to, const buf_t *from)
+{
+	buf_init(to, 0);
+	assert_int_equal(buf_append(to, from->data, from->len), 0);
+}
+
+/* What the real gateway answers to GET path (must be 200). */
+static void
+record(fx_t *fx, const char *path, buf_t *body)
+{
+	if (get_as(fx, "auditor", path, body) != 200)
+		fprintf(stderr, "  (GET %s: %.300s)\n", path,
+		    body->data ? body->data : "");
+	assert_non_null(body->data);
+	assert_true(body->len > 0);
+}
+
+/* The signed checkpoint (its size in *size). */
+static void
+record_checkpoint(fx_t *fx, buf_t *note, uint64_t *size)
+{
+	const char *nl;
+
+	record(fx, "/v1/audit/checkpoint", note);
+	assert_non_null(nl = strchr(note->data, '\n'));
+	*size = strtoull(nl + 1, NULL, 10);
+	assert_true(*size > 0);
+}
+
+/* Entry index as the item of an entries answer ({"index":..,"data":..}). */
+static void
+record_entry(fx_t *fx, uint64_t index, buf_t *item)
+{
+	static const char pre[] = "{\"entries\":[";
+	char path[128];
+	buf_t body;
+
+	snprintf(path, sizeof(path), "/v1/audit/entries?start=%llu&end=%llu",
+	    (unsigned long long)index, (unsigned long long)index + 1);
+	record(fx, path, &body);
+	assert_true(body.len > sizeof(pre) + 1);
+	assert_memory_equal(body.data, pre, sizeof(pre) - 1);
+	assert_memory_equal(body.data + body.len - 2, "]}", 2);
+	buf_init(item, 0);
+	assert_int_equal(buf_append(item, body.data + sizeof(pre) - 1,
+	    body.len - (sizeof(pre) - 1) - 2), 0);
+	buf_free(&body);
+}
+
+/* One log's answers for a search hit: the entry at index and its
+ * inclusion proof in the tree of size; with the consistency proof from
+ * the tree of from to it when from > 0.  Added to f, the hit to hits. */
+static void
+record_hit(fx_t *fx, fakegw_t *f, uint64_t index, uint64_t size,
+    uint64_t from, buf_t *hits)
+{
+	char path[160];
+	buf_t b;
+
+	record_entry(fx, index, &b);
+	assert_int_equal(buf_printf(hits, "%s%.*s", hits->len > 0 ? "," : "",
+	    (int)b.len, b.data), 0);
+	buf_free(&b);
+	snprintf(path, sizeof(path), "/v1/audit/proof/inclusion?index=%llu"
+	    "&size=%llu", (unsigned long long)index, (unsigned long long)size);
+	record(fx, path, &b);
+	fakegw_add(f, path, &b);
+	buf_free(&b);
+	if (from > 0) {
+		snprintf(path, sizeof(path), "/v1/audit/proof/consistency?"
+		    "from=%llu&to=%llu", (unsigned long long)from,
+		    (unsigned long long)size);
+		record(fx, path, &b);
+		fakegw_add(f, path, &b);
+		buf_free(&b);
+	}
+}
+
+/* The search answer holding hits in a log of size. */
+static void
+fakegw_search(fakegw_t *f, uint64_t size, const buf_t *hits)
+{
+	buf_t b;
+
+	buf_init(&b, 0);
+	assert_int_equal(buf_printf(&b, "{\"size\":%llu,\"entries\":[%s]}",
+	    (unsigned long long)size, hits->data), 0);
+	fakegw_add(f, "/v1/audit/search", &b);
+	buf_free(&b);
+}
+
+/* visorctl audit search proves each hit against the checkpoint, fetching
+ * a newer one for a hit past it.  The newer one must extend the first:
+ * hits proved in two logs (a fork) are refused, not reported as proved
+ * against the last checkpoint; one that extends it is taken. */
+static void
+test_search_checkpoint_fork(void **state)
+{
+	fx_t *fx = *state;
+	fakegw_t honest, fork, shrunk;
+	buf_t cp_a, cp_b, cp_f, hits, fhits, out, err;
+	uint64_t m, m2, n;
+	char cmd[2048], want[160];
+
+	memset(&honest, 0, sizeof(honest));
+	memset(&fork, 0, sizeof(fork));
+	memset(&shrunk, 0, sizeof(shrunk));
+
+	/* The real log: checkpoint A of m entries, then B of m2. */
+	fill_and_stop(fx, 4);
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s.old'", fx->data_dir,
+	    fx->data_dir);
+	assert_int_equal(sh(cmd), 0);
+	assert_int_equal(gwt_gw_start(&fx->env, AREA, &fx->gw), 0);
+	put_records(fx, 4, 8);
+	wait_signed(fx);
+	record_checkpoint(fx, &cp_a, &m);
+	buf_init(&hits, 0);
+	buf_init(&fhits, 0);
+	record_hit(fx, &honest, 1, m, 0, &hits);
+	record_hit(fx, &fork, 1, m, 0, &fhits);
+	put_records(fx, 8, 12);
+	wait_signed(fx);
+	record_checkpoint(fx, &cp_b, &m2);
+	assert_true(m2 > m);
+	record_hit(fx, &honest, m2 - 1, m2, m, &hits);
+	fakegw_search(&honest, m2, &hits);
+	assert_int_equal(gwt_gw_stop(&fx->gw), 0);
+
+	/* A fork from the first 4 records: checkpoint F of n entries. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s.old' '%s'",
+	    fx->data_dir, fx->data_dir, fx->data_dir);
+	assert_int_equal(sh(cmd), 0);
+	assert_int_equal(gwt_gw_start(&fx->env, AREA, &fx->gw), 0);
+	put_records(fx, 100, 116);
+	wait_signed(fx);
+	record_checkpoint(fx, &cp_f, &n);
+	assert_true(n > m2);
+	record_hit(fx, &fork, n - 1, n, m, &fhits);
+	fakegw_search(&fork, n, &fhits);
+	buf_reset(&hits);
+	record_hit(fx, &shrunk, n - 1, n, 0, &hits);
+	fakegw_search(&shrunk, n, &hits);
+
+	/* A then B: B extends A, both hits proved. */
+	buf_copy(&honest.cp[0], &cp_a);
+	buf_copy(&honest.cp[1], &cp_b);
+	fakegw_start(fx, &honest);
+	assert_int_equal(run_audit_at(fx, honest.port, "search", NULL, &out,
+	    &err), 0);
+	snprintf(want, sizeof(want), "2 entries found and proved against the "
+	    "checkpoint of %llu", (unsigned long long)m2);
+	assert_true(contains(&err, want));
+	assert_true(contains(&out, "\"seq\":1,"));
+	buf_free(&out);
+	buf_free(&err);
+	fakegw_stop(&honest);
+
+	/* A then F: F does not extend A. */
+	buf_copy(&fork.cp[0], &cp_a);
+	buf_copy(&fork.cp[1], &cp_f);
+	fakegw_start(fx, &fork);
+	assert_int_equal(run_audit_at(fx, fork.port, "search", NULL, &out,
+	    &err), 1);
+	assert_true(contains(&err, "REFUSED"));
+	assert_true(contains(&err, "does not extend"));
+	assert_false(contains(&err, "proved against"));
+	buf_free(&out);
+	buf_free(&err);
+	fakegw_stop(&fork);
+
+	/* B then A: the log shrank. */
+	buf_copy(&shrunk.cp[0], &cp_b);
+	buf_copy(&shrunk.cp[1], &cp_a);
+	fakegw_start(fx, &shrunk);
+	assert_int_equal(run_audit_at(fx, shrunk.port, "search", NULL, &out,
+	    &err), 1);
+	assert_true(contains(&err, "shrank"));
+	assert_false(contains(&err, "proved against"));
+	buf_free(&out);
+	buf_free(&err);
+	fakegw_stop(&shrunk);
+
+	buf_free(&hits);
+	buf_free(&fhits);
+	buf_free(&cp_a);
+	buf_free(&cp_b);
+	buf_free(&cp_f);
+}
+
 /* The store changed under a running gateway: it serves what it has, and
  * the auditor's client must catch it (a stand-in for a malicious server). */
 static void
@@ -1064,6 +1417,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_state_per_key, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_search_checkpoint_fork,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_live, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
