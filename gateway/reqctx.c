@@ -41,6 +41,7 @@ pending_free(void *p)
 cJSON *
 reqctx_parse_stored(const store_record_t *rec)
 {
+	const char *area;
 	cJSON *j;
 
 	/* Not the strict reader: these bytes passed it (and the schema) on
@@ -48,6 +49,18 @@ reqctx_parse_stored(const store_record_t *rec)
 	 * store, so its checks would only repeat themselves on every read. */
 	j = cJSON_ParseWithLength(rec->json.data, rec->json.len);
 	if (j == NULL || !cJSON_IsObject(j)) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	/* The managing area decides who owns a record and whether a peer may
+	 * replace it, and the store also keeps it in a clear column (for its
+	 * queries) that anyone with the file could edit without the key: the
+	 * sealed one must agree, or the record is not served. */
+	area = json_get_str(j, "managing_area");
+	if (area == NULL || strcmp(area, rec->managing_area) != 0) {
+		log_event(LOG_ERROR, "store-mismatch", "record",
+		    json_get_str(j, "id") ? json_get_str(j, "id") : "?",
+		    "column", "managing_area", NULL);
 		cJSON_Delete(j);
 		return NULL;
 	}

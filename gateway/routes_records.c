@@ -802,6 +802,12 @@ route_record_history(gw_request_t *r, const char *id)
 		gw_reply_error(r, 404, "not-found", "no such record");
 		goto out;
 	}
+	/* The managing area as sealed (reqctx_parse_stored checks the clear
+	 * column against it); an erased record keeps only the column. */
+	if (!rec.erased && (current = reqctx_parse_stored(&rec)) == NULL) {
+		gw_reply_error(r, 503, "store-unavailable", "stored record unreadable");
+		goto out;
+	}
 	/* Record owners: agencies of the managing area that may read it.  An
 	 * erased record's history is for its managing area's police only. */
 	if (strcmp(gw_req_identity(r)->area, rec.managing_area) != 0) {
@@ -815,8 +821,7 @@ route_record_history(gw_request_t *r, const char *id)
 		goto out;
 	}
 	if (!rec.erased) {
-		if ((current = reqctx_parse_stored(&rec)) == NULL ||
-		    policy_filter(gw_req_gen(r)->policy, &c.preq, current, &d) < 0) {
+		if (policy_filter(gw_req_gen(r)->policy, &c.preq, current, &d) < 0) {
 			gw_reply_error(r, 503, "store-unavailable", "cannot evaluate");
 			goto out;
 		}

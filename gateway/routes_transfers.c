@@ -660,6 +660,16 @@ route_peer_transfers(gw_request_t *r)
 	}
 	expect = STORE_VERSION_ABSENT;
 	if (rc == 0 && !local.erased) {
+		cJSON *ldoc;
+
+		/* The managing area as sealed, not as the clear column says
+		 * (reqctx_parse_stored refuses a record where they differ). */
+		if ((ldoc = reqctx_parse_stored(&local)) == NULL) {
+			gw_reply_error(r, 503, "store-unavailable",
+			    "stored record unreadable");
+			goto out;
+		}
+		cJSON_Delete(ldoc);
 		expect = local.version;
 		if (strcmp(local.managing_area, gw->cfg->area) == 0 &&
 		    (rc = peer_may_replace(r, st->record_id, peer)) != 1) {

@@ -1614,6 +1614,54 @@ test_managed_record_not_overwritten(void **state)
 	assert_non_null(strstr(out.data, "\"version\":1"));
 	assert_non_null(strstr(out.data, "\"managing_area\":\"suffolk\""));
 
+	/* The store keeps the managing area in a clear column too, which
+	 * anyone with the file can edit without the key.  Before, Suffolk's
+	 * column edited to norfolk let Norfolk's transfer overwrite the
+	 * record; now the sealed area must agree: the record is not served
+	 * (503), nor replaced, and put back it is Suffolk's, untouched. */
+	{
+		char db[700], stmt[200];
+		const char *argv[] = { "sqlite3", "-cmd", ".timeout 5000", db,
+		    stmt, NULL };
+
+		assert_int_equal(gwt_gw_stop_clean(sfk), 0);
+		snprintf(db, sizeof(db), "%s/suffolk/data/store.db", f->env.dir);
+		snprintf(stmt, sizeof(stmt), "UPDATE records SET managing_area ="
+		    " 'norfolk' WHERE id = 'SHARED-0001'");
+		assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 0);
+		start_gw(f, 1, "suffolk");
+		tcl_close(&spol);
+		tcl_open(&spol, &f->env, sfk, "suffolk", "agency-police");
+		assert_int_equal(tcl_call(&spol, "GET", "/v1/records/SHARED-0001",
+		    read_hdrs, NULL, 0, &out), 503);
+		assert_true(gwt_log_wait(sfk, "event=store-mismatch "
+		    "record=SHARED-0001", 5000));
+		assert_int_equal(start_transfer(&npol, "SHARED-0001", "suffolk",
+		    tid), 202);
+		assert_true(gwt_log_wait(sfk, "path=/v1/peer/transfers status=503",
+		    10000));
+		t = get_transfer(&npol, tid);
+		assert_non_null(t);
+		assert_string_equal(json_get_str(t, "status"), "queued");
+		cJSON_Delete(t);
+		assert_int_equal(gwt_gw_stop_clean(sfk), 0);
+		snprintf(stmt, sizeof(stmt), "UPDATE records SET managing_area ="
+		    " 'suffolk' WHERE id = 'SHARED-0001'");
+		assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 0);
+		start_gw(f, 1, "suffolk");
+		tcl_close(&spol);
+		tcl_open(&spol, &f->env, sfk, "suffolk", "agency-police");
+		t = wait_transfer(&npol, tid, 20000);
+		assert_non_null(t);
+		assert_string_equal(json_get_str(t, "status"), "rejected");
+		cJSON_Delete(t);
+		buf_reset(&out);
+		assert_int_equal(tcl_call(&spol, "GET", "/v1/records/SHARED-0001",
+		    read_hdrs, NULL, 0, &out), 200);
+		assert_non_null(strstr(out.data, "\"version\":1"));
+		assert_non_null(strstr(out.data, "\"managing_area\":\"suffolk\""));
+	}
+
 	/* Moving back: Norfolk sends BACK-0001 to Suffolk, then Suffolk sends
 	 * it back; Norfolk accepts, because it sent that record there. */
 	put_and_deliver(&nprob, &npol, "BACK-0001", "suffolk");
