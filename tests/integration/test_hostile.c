@@ -1,11 +1,11 @@
 /*
  * Hostile input against a real gateway (issue 8 item 2): oversized headers,
- * bodies and URIs, chunked bodies past the limit, encoded slashes and
- * traversal in ids, unknown methods, slow headers and slow bodies, a cap
- * on connections held by idle clients, a flood of failed handshakes, old
- * TLS.  After each, the gateway must still serve and nothing may have
- * changed.  The raw requests go over OpenSSL directly, so that bytes no
- * HTTP client would send can be sent.
+ * bodies and URIs, chunked bodies past the limit, repeated or signed
+ * Content-Length, encoded slashes and traversal in ids, unknown methods,
+ * slow headers and slow bodies, a cap on connections held by idle clients,
+ * a flood of failed handshakes, old TLS.  After each, the gateway must
+ * still serve and nothing may have changed.  The raw requests go over
+ * OpenSSL directly, so that bytes no HTTP client would send can be sent.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -167,6 +167,29 @@ raw_read(raw_t *r, buf_t *out, long timeout_ms)
 	}
 }
 
+/* Read until the peer closes or timeout_ms.  1 if it closed. */
+static int
+raw_read_to_close(raw_t *r, buf_t *out, long timeout_ms)
+{
+	char tmp[8192];
+	long deadline = now_ms() + timeout_ms;
+	struct pollfd p;
+	int n;
+
+	for (;;) {
+		if (SSL_pending(r->ssl) == 0) {
+			p.fd = r->fd;
+			p.events = POLLIN;
+			if (poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+				return 0;
+		}
+		/* 0 is a close_notify, < 0 a reset or a bare TCP close. */
+		if ((n = SSL_read(r->ssl, tmp, sizeof(tmp))) <= 0)
+			return 1;
+		buf_append(out, tmp, (size_t)n);
+	}
+}
+
 /* Send raw bytes on a fresh police connection, return the status (0 if the
  * connection closed without a status line). */
 static int
@@ -204,22 +227,28 @@ assert_still_serving(void)
 }
 
 static long
-record_version(void)
+record_version_of(const char *id)
 {
 	gwt_resp_t resp;
-	char err[256];
+	char err[256], path[128];
 	const char *v;
 	long ver = -1;
 
+	snprintf(path, sizeof(path), "/v1/records/%s", id);
 	assert_int_equal(gwt_request(&env, &gw, "norfolk", "agency-police", "GET",
-	    "/v1/records/HOST-0001", agency_hdrs, NULL, 0, &resp, err,
-	    sizeof(err)), 0);
+	    path, agency_hdrs, NULL, 0, &resp, err, sizeof(err)), 0);
 	assert_int_equal(resp.status, 200);
 	v = strstr(resp.body.data, "\"version\":");
 	if (v != NULL)
 		ver = strtol(v + 10, NULL, 10);
 	gwt_resp_free(&resp);
 	return ver;
+}
+
+static long
+record_version(void)
+{
+	return record_version_of("HOST-0001");
 }
 
 /* Small limits so that the timeouts and the cap can be tested quickly. */
@@ -422,6 +451,100 @@ test_bad_ids_and_methods(void **state)
 	assert_true(st == 0 || st == 400);
 	buf_free(&resp);
 	assert_int_equal(record_version(), 1);
+	assert_still_serving();
+}
+
+static unsigned long long
+audit_size(void)
+{
+	const char *h[] = { NULL };
+	gwt_resp_t resp;
+	char err[256];
+	const char *v;
+	unsigned long long n;
+
+	assert_int_equal(gwt_request(&env, &gw, "norfolk", "agency-police", "GET",
+	    "/v1/health", h, NULL, 0, &resp, err, sizeof(err)), 0);
+	assert_int_equal(resp.status, 200);
+	v = strstr(resp.body.data, "\"audit_size\":");
+	assert_non_null(v);
+	n = strtoull(v + 13, NULL, 10);
+	gwt_resp_free(&resp);
+	return n;
+}
+
+/*
+ * RFC 9112 6.3: a repeated or malformed Content-Length is an unrecoverable
+ * framing error.  libevent took the first of "2" and "40", so the rest of
+ * the bytes (a body to a proxy in front) ran as a second request on the
+ * connection; it took "+2" too.  Each must get a 400 and a closed
+ * connection, the pipelined request no answer, and no route may run: the
+ * record and the audit log stay as they were.
+ */
+static void
+test_conflicting_content_length(void **state)
+{
+	static const char head[] = "PATCH /v1/records/HOST-0002 HTTP/1.1\r\n"
+	    "Host: x\r\nX-Visor-Actor: T1\r\nX-Visor-Purpose: risk-management\r\n"
+	    "X-Visor-Justification: test\r\n"
+	    "Content-Type: application/merge-patch+json\r\n";
+	static const char smuggled[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char *const framing[] = {
+		"Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
+		"Content-Length: 2\r\ncontent-length: 40\r\n\r\n{}",
+		"Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+		"Content-Length: +2\r\n\r\n{}",
+		"Content-Length: -0\r\n\r\n",
+		NULL
+	};
+	unsigned long long before;
+	buf_t req, resp;
+	gwt_resp_t put;
+	char err[256];
+	const char *p;
+	raw_t r;
+	int i, closed, answers;
+
+	(void)state;
+	/* A record of its own: should a PATCH get through, the other tests'
+	 * HOST-0001 is unchanged. */
+	buf_init(&req, 0);
+	buf_puts(&req, record);
+	memcpy(strstr(req.data, "HOST-0001"), "HOST-0002", 9);
+	assert_int_equal(gwt_request(&env, &gw, "norfolk", "agency-police", "PUT",
+	    "/v1/records/HOST-0002", agency_hdrs, req.data, req.len, &put, err,
+	    sizeof(err)), 0);
+	assert_int_equal(put.status, 201);
+	gwt_resp_free(&put);
+	buf_free(&req);
+	before = audit_size();
+	for (i = 0; framing[i] != NULL; i++) {
+		buf_init(&req, 0);
+		buf_init(&resp, 0);
+		buf_puts(&req, head);
+		buf_puts(&req, framing[i]);
+		buf_puts(&req, smuggled);
+		assert_int_equal(raw_open(&r, "agency-police", 0), 0);
+		assert_int_equal(raw_write(&r, req.data, req.len), 0);
+		closed = raw_read_to_close(&r, &resp, gwt_ms(5000));
+		raw_close(&r);
+		assert_non_null(resp.data);
+		assert_int_equal(strncmp(resp.data, "HTTP/1.1 400 ", 13), 0);
+		assert_non_null(strcasestr(resp.data, "\r\nConnection: close\r\n"));
+		/* One answer, then the close: the health check never ran. */
+		for (answers = 0, p = resp.data; (p = strstr(p, "HTTP/1.1 ")) != NULL;
+		    p++)
+			answers++;
+		assert_int_equal(answers, 1);
+		assert_true(closed);
+		buf_free(&req);
+		buf_free(&resp);
+	}
+	/* Before the record read below, which is audited itself. */
+	assert_int_equal(audit_size(), before);
+	assert_int_equal(record_version_of("HOST-0002"), 1);
+	assert_true(gwt_log_wait(&gw, "event=request-refused reason=content-length",
+	    2000));
 	assert_still_serving();
 }
 
@@ -773,6 +896,7 @@ main(void)
 		cmocka_unit_test(test_oversized_body),
 		cmocka_unit_test(test_chunked_past_limit),
 		cmocka_unit_test(test_bad_ids_and_methods),
+		cmocka_unit_test(test_conflicting_content_length),
 		cmocka_unit_test(test_json_attacks),
 		cmocka_unit_test(test_slow_headers_cut_off),
 		cmocka_unit_test(test_slow_body_cut_off),
