@@ -673,6 +673,9 @@ request_id(worker_t *w, char out[32])
  * in front would count as body to be parsed here as a second request:
  * request smuggling.  Repeats of one value are refused too (8.6 allows
  * either): no client of ours sends them, and one rule is easier to trust.
+ * Transfer-Encoding likewise: libevent decodes "gzip, chunked" as plain
+ * chunked, ignoring a coding it does not do (9112 6.1: 501); the one
+ * coding taken is "chunked", alone and once.
  * Returns 1 if the framing headers are sound.
  */
 static int
@@ -681,9 +684,14 @@ request_framing_ok(struct evhttp_request *req)
 	const struct evkeyvalq *h = evhttp_request_get_input_headers(req);
 	const struct evkeyval *kv;
 	const char *p;
-	int seen = 0;
+	int seen = 0, te = 0;
 
 	TAILQ_FOREACH(kv, h, next) {
+		if (strcasecmp(kv->key, "Transfer-Encoding") == 0) {
+			if (te++ > 0 || strcasecmp(kv->value, "chunked") != 0)
+				return 0;
+			continue;
+		}
 		if (strcasecmp(kv->key, "Content-Length") != 0)
 			continue;
 		if (seen++ > 0 || kv->value[0] == '\0')
@@ -723,7 +731,7 @@ gen_cb(struct evhttp_request *req, void *arg)
 	 * body are never parsed. */
 	if (!request_framing_ok(req)) {
 		log_event(LOG_WARN, "request-refused", "reason",
-		    "content-length", "identity", tc->identity.uri, "cert",
+		    "framing", "identity", tc->identity.uri, "cert",
 		    tc->cert_sha256, NULL);
 		evhttp_send_error(req, 400, "Bad Request");
 		return;

@@ -495,6 +495,11 @@ test_conflicting_content_length(void **state)
 		"Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
 		"Content-Length: +2\r\n\r\n{}",
 		"Content-Length: -0\r\n\r\n",
+		/* A coding libevent does not do is not ignored, nor a
+		 * repeated one. */
+		"Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+		    "2\r\n{}\r\n0\r\n\r\n",
 		NULL
 	};
 	unsigned long long before;
@@ -543,7 +548,7 @@ test_conflicting_content_length(void **state)
 	/* Before the record read below, which is audited itself. */
 	assert_int_equal(audit_size(), before);
 	assert_int_equal(record_version_of("HOST-0002"), 1);
-	assert_true(gwt_log_wait(&gw, "event=request-refused reason=content-length",
+	assert_true(gwt_log_wait(&gw, "event=request-refused reason=framing",
 	    2000));
 	assert_still_serving();
 }
