@@ -400,6 +400,25 @@ store_int_label_aad(const char *label, const char *a, const char *b,
 	return need;
 }
 
+size_t
+store_int_idem_aad(const char *scope, const char *key, const uint8_t hash[32],
+    int status, char *aad, size_t aadlen)
+{
+	size_t n = store_int_label_aad("idem2", scope, key, aad, aadlen);
+	uint32_t s = (uint32_t)status;
+
+	if (n == 0 || n + 1 + 32 + 4 > aadlen)
+		return 0;
+	aad[n++] = '\0';
+	memcpy(aad + n, hash, 32);
+	n += 32;
+	aad[n++] = (char)(s >> 24);
+	aad[n++] = (char)(s >> 16);
+	aad[n++] = (char)(s >> 8);
+	aad[n++] = (char)s;
+	return n;
+}
+
 sqlite3 *
 store_int_connect(const char *path, int flags, const char *vfs, char *err,
     size_t errlen)
@@ -1205,7 +1224,7 @@ op_idem(job_ctx_t *c, store_op_t *op)
 {
 	store_t *s = c->s;
 	sqlite3_stmt *st = s->st[W_IDEM_GET];
-	char aad[2 * STORE_MAX_KEY + 16];
+	char aad[STORE_IDEM_AAD_MAX];
 	size_t aadlen;
 	buf_t sealed = BUF_INIT;
 	int rc;
@@ -1219,7 +1238,8 @@ op_idem(job_ctx_t *c, store_op_t *op)
 	if (rc != SQLITE_DONE)
 		return job_fail(c, STORE_FAILED, "idempotency");
 	/* The replayed answer may echo request data: sealed like a record. */
-	aadlen = store_int_label_aad("idem", op->id, op->area, aad, sizeof(aad));
+	aadlen = store_int_idem_aad(op->id, op->area, op->hash, op->cat, aad,
+	    sizeof(aad));
 	if (aadlen == 0 || aead_seal(s->key, aad, aadlen, op->blob,
 	    op->blob_len, &sealed) < 0) {
 		buf_free(&sealed);

@@ -45,6 +45,15 @@ size_t store_int_record_aad(const char *id, uint64_t version, char *aad,
 size_t store_int_label_aad(const char *label, const char *a, const char *b,
     char *aad, size_t aadlen);
 
+/* The AAD of an idempotent answer: "idem2" 0x00 scope 0x00 key 0x00, then
+ * the request hash and the HTTP status (4 bytes, big-endian), so that the
+ * clear columns the replay decides on are bound to the sealed answer.
+ * (Rows written before had "idem" 0x00 scope 0x00 key.)  Its length, or 0
+ * if aadlen is too small. */
+#define STORE_IDEM_AAD_MAX (2 * STORE_MAX_KEY + 48)
+size_t store_int_idem_aad(const char *scope, const char *key,
+    const uint8_t hash[32], int status, char *aad, size_t aadlen);
+
 /* Open a connection to path with flags and the store's usual settings (busy
  * timeout), through the VFS named vfs (NULL: the default).  NULL with err. */
 sqlite3 *store_int_connect(const char *path, int flags, const char *vfs,

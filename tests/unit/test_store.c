@@ -24,6 +24,7 @@
  * through its own connection. */
 #include <sqlite3.h>
 
+#include "crypto/aead.h"
 #include "crypto/keyfile.h"
 #include "crypto/merkle.h"
 #include "crypto/note.h"
@@ -381,6 +382,69 @@ test_idempotency(void **state)
 	assert_string_equal(body.data, "{\"id\":\"NFK-2\",\"version\":1}");
 	assert_int_equal(store_idem_get(r, "urn:other", "key-1", got, &status,
 	    &body), 1);
+	/* The request hash and the status are clear columns: edited at rest
+	 * (no key needed), the answer no longer opens, so a replay cannot
+	 * be made to answer another request, or with another status. */
+	{
+		static const char *const edits[] = {
+			"UPDATE idempotency SET status = 200",
+			"UPDATE idempotency SET req_hash = zeroblob(32)",
+		};
+		static const char *const undo[] = {
+			"UPDATE idempotency SET status = 201",
+			"UPDATE idempotency SET req_hash = X'"
+			    "ABABABABABABABABABABABABABABABAB"
+			    "ABABABABABABABABABABABABABABABAB'",
+		};
+		unsigned char key[KEYFILE_AEAD_KEY_LEN];
+		char p[600], aad[64];
+		size_t aadlen;
+		buf_t sealed = BUF_INIT;
+		sqlite3 *db;
+		sqlite3_stmt *st;
+		size_t i;
+
+		snprintf(p, sizeof(p), "%s/store.db", dir);
+		assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+		sqlite3_busy_timeout(db, 5000);
+		for (i = 0; i < 2; i++) {
+			assert_int_equal(sqlite3_exec(db, edits[i], NULL, NULL,
+			    NULL), SQLITE_OK);
+			buf_reset(&body);
+			assert_int_equal(store_idem_get(r, "urn:visor:norfolk:"
+			    "agency:police", "key-1", got, &status, &body), -1);
+			assert_int_equal(sqlite3_exec(db, undo[i], NULL, NULL,
+			    NULL), SQLITE_OK);
+			buf_reset(&body);
+			assert_int_equal(store_idem_get(r, "urn:visor:norfolk:"
+			    "agency:police", "key-1", got, &status, &body), 0);
+		}
+		/* A row an earlier version wrote (only scope and key bound)
+		 * still replays. */
+		snprintf(p, sizeof(p), "%s/store.key", dir);
+		assert_int_equal(keyfile_load_aead(p, key, err, sizeof(err)), 0);
+		aadlen = store_int_label_aad("idem", "urn:a", "old-key", aad,
+		    sizeof(aad));
+		assert_true(aadlen > 0);
+		assert_int_equal(aead_seal(key, aad, aadlen, answer,
+		    strlen(answer), &sealed), 0);
+		assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO idempotency"
+		    " VALUES ('urn:a', 'old-key', ?1, 200, ?2, 'x')", -1, &st,
+		    NULL), SQLITE_OK);
+		sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 2, sealed.data, (int)sealed.len,
+		    SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_finalize(st);
+		buf_reset(&body);
+		assert_int_equal(store_idem_get(r, "urn:a", "old-key", got,
+		    &status, &body), 0);
+		assert_int_equal(status, 200);
+		assert_string_equal(body.data, answer);
+		memset(key, 0, sizeof(key));
+		buf_free(&sealed);
+		sqlite3_close(db);
+	}
 	/* Idempotency must be the first operation. */
 	j = store_job_new();
 	assert_int_equal(store_job_audit(j, &e), 0);
@@ -1825,16 +1889,29 @@ stats_fn(void *ctx, const char *area, uint64_t depth, int64_t oldest_ms)
 	c->depth = depth;
 }
 
+/* The sealed payload names what its row does (payload_matches_row). */
+static const char *
+outbox_payload(const char *id)
+{
+	static char p[200];
+
+	snprintf(p, sizeof(p), "{\"transfer_id\":\"%s\",\"to_area\":"
+	    "\"suffolk\",\"purpose\":\"offender-move\",\"record\":"
+	    "{\"id\":\"NFK-11\"}}", id);
+	return p;
+}
+
 static store_result_t
 outbox_add(store_t *s, const char *id)
 {
 	store_job_t *j = store_job_new();
 	audit_entry_t e = entry("transfer-out", "NFK-11", 1);
+	const char *p = outbox_payload(id);
 
 	e.transfer = id;
 	assert_int_equal(store_job_outbox_add(j, id, "NFK-11", "suffolk",
 	    "offender-move", "urn:visor:norfolk:agency:police",
-	    "{\"record\":{}}", 13, 4102444800000LL), 0);
+	    p, strlen(p), 4102444800000LL), 0);
 	assert_int_equal(store_job_audit(j, &e), 0);
 	return store_submit_wait(s, j);
 }
@@ -1860,7 +1937,9 @@ test_outbox(void **state)
 	assert_int_equal(store_outbox_due(r, INT64_MAX, due, 4, &n), 0);
 	assert_int_equal(n, 2);
 	for (i = 0; i < n; i++) {
-		assert_string_equal(due[i].payload.data, "{\"record\":{}}");
+		assert_false(due[i].unreadable);
+		assert_string_equal(due[i].payload.data,
+		    outbox_payload(due[i].transfer_id));
 		assert_string_equal(due[i].status, "queued");
 		assert_string_equal(due[i].to_area, "suffolk");
 		buf_free(&due[i].payload);
