@@ -2402,11 +2402,15 @@ verify_log(store_t *s, char *err, size_t errlen)
 			goto out;
 		}
 		if (nc.mismatch) {
-			errmsg_set(err, errlen, "audit log altered at index %"
-			    PRIu64 ": stored tree node (level %u, index %"
-			    PRIu64 ") does not match the leaves",
-			    nc.bad_index << nc.bad_level, nc.bad_level,
-			    nc.bad_index);
+			/* A leaf re-hashed to match its stored hash shows only
+			 * here, as a node over it: name the leaves the node
+			 * covers, not just the first of them. */
+			errmsg_set(err, errlen, "audit log altered in leaves %"
+			    PRIu64 "-%" PRIu64 ": stored tree node (level %u, "
+			    "index %" PRIu64 ") does not match the leaves",
+			    nc.bad_index << nc.bad_level,
+			    ((nc.bad_index + 1) << nc.bad_level) - 1,
+			    nc.bad_level, nc.bad_index);
 			goto out;
 		}
 		i++;
