@@ -1,7 +1,8 @@
 /*
  * store: lifecycle, the writer thread (group commit), audit sequencing and
- * checkpoints, and the start-up check of the log.  Readers are in
- * store_read.c; both share store_int.h.
+ * checkpoints, and the start-up check of the log (and, through
+ * store_writelog.c, of the records table against it).  Readers are in
+ * store_read.c; all share store_int.h.
  *
  * Tables (store.db):
  *   records          current row per id: version, category, level,
@@ -2344,6 +2345,7 @@ verify_log(store_t *s, char *err, size_t errlen)
 	merkle_frontier_t f, loaded;
 	sqlite3_stmt *leaf_st = NULL, *node_st = NULL;
 	struct store_node_reader nr;
+	store_writelog_t *wl = NULL;
 	uint64_t i = 0, top;
 	char why[160];
 	int rc, k, ret = -1;
@@ -2358,6 +2360,10 @@ verify_log(store_t *s, char *err, size_t errlen)
 	if (load_checkpoints(s, v, &db_cp, &file_cp, err, errlen) < 0)
 		goto out;
 	top = db_cp.size > file_cp.size ? db_cp.size : file_cp.size;
+	if ((wl = store_writelog_new(top)) == NULL) {
+		errmsg_set(err, errlen, "store: out of memory");
+		goto out;
+	}
 	nc.db = s->db;
 	if (sqlite3_prepare_v2(s->db, "SELECT idx, data, hash FROM audit_leaves"
 	    " ORDER BY idx", -1, &st, NULL) != SQLITE_OK) {
@@ -2394,6 +2400,12 @@ verify_log(store_t *s, char *err, size_t errlen)
 			errmsg_set(err, errlen, "audit log altered at index %"
 			    PRIu64 ": the leaf there carries another seq "
 			    "(leaves replaced or reordered)", i);
+			goto out;
+		}
+		/* The records check reads the writes from the same pass. */
+		if (store_writelog_add(wl, i, data, (size_t)len) < 0) {
+			errmsg_set(err, errlen, "store: out of memory reading "
+			    "the audit log's record writes");
 			goto out;
 		}
 		if (merkle_frontier_append(&f, h, check_node, &nc) < 0) {
@@ -2447,6 +2459,11 @@ verify_log(store_t *s, char *err, size_t errlen)
 		    "rebuild the tree of %" PRIu64 " leaves", i);
 		goto out;
 	}
+	/* The log is the signed one: now the records table must be what it
+	 * says was written, or a row pointed back at an older sealed version
+	 * (or an erased one brought back) would be served (store_writelog.c). */
+	if (store_writelog_check(wl, s->db, s->db_path, err, errlen) < 0)
+		goto out;
 	memcpy(&s->tree, &f, sizeof(f));
 	s->durable_size = f.size;
 	/* When checkpoint.last is ahead of the database (a crash between the
@@ -2467,6 +2484,7 @@ out:
 		sqlite3_finalize(nc.level[k]);
 	sqlite3_finalize(leaf_st);
 	sqlite3_finalize(node_st);
+	store_writelog_free(wl);
 	note_verifier_free(v);
 	buf_free(&vkey);
 	return ret;

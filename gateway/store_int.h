@@ -1,6 +1,7 @@
 /*
  * store_int: what the store's own files (store.c: lifecycle, writer and
- * checkpoints; store_read.c: readers) share.  Not for other modules.
+ * checkpoints; store_read.c: readers; store_writelog.c: the records check
+ * at start) share.  Not for other modules.
  */
 #ifndef GATEWAY_STORE_INT_H
 #define GATEWAY_STORE_INT_H
@@ -72,5 +73,29 @@ struct store_node_reader {
 };
 int store_int_node(void *ctx, unsigned level, uint64_t index,
     merkle_hash_t out);
+
+/*
+ * The start-up check that the records table agrees with the audit log
+ * (store_writelog.c): every record's version and erased state must be
+ * those its last write in the log left, and every record the log wrote
+ * must be there, and no other.
+ *
+ * new: signed_size is how many leaves a verified checkpoint covers; writes
+ * past it must also move their record forward.  NULL if memory is short.
+ * add: feed every leaf, in index order, once its hash is checked.  0, or -1
+ * if memory is short; a write that goes backwards is kept for check.
+ * check: compare with db's records table (db_path names it in messages).
+ * 0 if they agree, else -1 with a message naming the record, the version
+ * in the table and the version the log says.
+ * free: NULL does nothing.
+ */
+typedef struct store_writelog store_writelog_t;
+
+store_writelog_t *store_writelog_new(uint64_t signed_size);
+int store_writelog_add(store_writelog_t *w, uint64_t idx, const void *leaf,
+    size_t len);
+int store_writelog_check(store_writelog_t *w, sqlite3 *db,
+    const char *db_path, char *err, size_t errlen);
+void store_writelog_free(store_writelog_t *w);
 
 #endif

@@ -4,6 +4,7 @@
  * and the same folder; then proof generation at 1,000,000 leaves.
  *
  *   bench_audit [seconds]      (default 5)
+ *   bench_audit records        only the start-up check of 100,000 records
  *
  * Prints `# ...` notes, `RESULT <name> <value> <unit>` and `RATIO <name> <x>`.
  */
@@ -154,6 +155,100 @@ open_store(const char *dir, char *err, size_t errlen)
 	return store_open(&o, err, errlen);
 }
 
+/* A store of RECORDS records, each collected and altered once and read
+ * once (three entries each), then its start-up check, which reads every
+ * write from the log and compares the records table with it. */
+#define RECORDS 100000
+#define RECORDS_WINDOW 256
+
+static int
+bench_records_open(void)
+{
+	char tmpl[] = "/tmp/bench_audit.XXXXXX", *dir, err[256], id[32];
+	const char *keep = getenv("BENCH_RECORDS_KEEP");
+	const char *again = getenv("BENCH_RECORDS_DIR");
+	store_options_t o;
+	audit_entry_t e = typical_entry();
+	store_job_t *j;
+	load_t l;
+	double t0;
+	int i, pass;
+
+	/* BENCH_RECORDS_DIR=DIR times the open of a store kept before (to
+	 * compare builds on the same store). */
+	if (again != NULL) {
+		memset(&o, 0, sizeof(o));
+		o.data_dir = again;
+		o.area = "bench";
+		t0 = now_s();
+		if ((l.s = store_open(&o, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "open: %s\n", err);
+			return 1;
+		}
+		printf("RESULT store_open_verify_100k_records %.2f s\n",
+		    now_s() - t0);
+		store_close(l.s);
+		return 0;
+	}
+	if ((dir = mkdtemp(tmpl)) == NULL)
+		return 1;
+	memset(&l, 0, sizeof(l));
+	pthread_mutex_init(&l.mu, NULL);
+	pthread_cond_init(&l.cv, NULL);
+	l.per_job = 1;
+	l.window = RECORDS_WINDOW;
+	if ((l.s = open_store(dir, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "store: %s\n", err);
+		return 1;
+	}
+	t0 = now_s();
+	for (pass = 0; pass < 3; pass++) {
+		for (i = 0; i < RECORDS; i++) {
+			snprintf(id, sizeof(id), "NFK-%06d", i);
+			if ((j = store_job_new()) == NULL)
+				return 1;
+			e.record = id;
+			e.op = pass == 0 ? "collect" : pass == 1 ? "alter" :
+			    "consult";
+			e.version = pass < 2 ? AUDIT_VERSION_ASSIGNED : 2;
+			if ((pass < 2 && store_job_put_record(j, id,
+			    pass == 0 ? STORE_VERSION_ABSENT : 1, 2, 1, "bench",
+			    "{}", 2, "urn:visor:bench:agency:police",
+			    "[]") < 0) || store_job_audit(j, &e) < 0)
+				return 1;
+			pthread_mutex_lock(&l.mu);
+			while (l.inflight >= l.window)
+				pthread_cond_wait(&l.cv, &l.mu);
+			l.inflight++;
+			pthread_mutex_unlock(&l.mu);
+			store_submit(l.s, j, on_done, &l);
+		}
+		drain(&l);
+	}
+	printf("# built %d records, %" PRIu64 " leaves in %.1f s, %" PRIu64
+	    " failed\n", RECORDS, store_audit_size(l.s), now_s() - t0,
+	    l.failed);
+	store_close(l.s);
+	if (l.failed)
+		return 1;
+	memset(&o, 0, sizeof(o));
+	o.data_dir = dir;
+	o.area = "bench";
+	t0 = now_s();
+	if ((l.s = store_open(&o, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "reopen: %s\n", err);
+		return 1;
+	}
+	printf("RESULT store_open_verify_100k_records %.2f s\n", now_s() - t0);
+	store_close(l.s);
+	/* BENCH_RECORDS_KEEP=1 leaves the store for comparisons. */
+	if (keep != NULL && *keep == '1')
+		printf("# kept %s\n", dir);
+	else
+		tmpdir_remove(dir);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -172,6 +267,8 @@ main(int argc, char **argv)
 	int k;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && strcmp(argv[1], "records") == 0)
+		return bench_records_open();
 	if (argc > 1 && (secs = strtod(argv[1], NULL)) <= 0)
 		secs = 5;
 	if ((dir = mkdtemp(tmpl)) == NULL || (dir2 = mkdtemp(tmpl2)) == NULL) {
@@ -294,5 +391,5 @@ main(int argc, char **argv)
 		store_close(l.s);
 	}
 	tmpdir_remove(dir2);
-	return 0;
+	return bench_records_open();
 }

@@ -1241,6 +1241,227 @@ test_search_checkpoint_fork(void **state)
 	buf_free(&cp_f);
 }
 
+/* ---------------------------------------- records against the audit log */
+
+/* method path as the police, with body (NULL: none); returns the status. */
+static long
+write_as_police(fx_t *fx, const char *method, const char *id,
+    const char *body)
+{
+	const char *hdrs[] = { "X-Visor-Actor: PC-4711",
+	    "X-Visor-Purpose: risk-management",
+	    "Content-Type: application/merge-patch+json", NULL };
+	gwt_resp_t r;
+	char path[128], err[256];
+	long status = -1;
+
+	snprintf(path, sizeof(path), "/v1/records/%s", id);
+	memset(&r, 0, sizeof(r));
+	if (gwt_request(&fx->env, &fx->gw, AREA, "agency-police", method, path,
+	    hdrs, body, body != NULL ? strlen(body) : 0, &r, err,
+	    sizeof(err)) == 0)
+		status = r.status;
+	gwt_resp_free(&r);
+	return status;
+}
+
+static long
+patch_record(fx_t *fx, const char *id, const char *forenames)
+{
+	char body[256];
+
+	snprintf(body, sizeof(body), "{\"person\":{\"forenames\":\"%s\"}}",
+	    forenames);
+	return write_as_police(fx, "PATCH", id, body);
+}
+
+/* The record's version as served to the police, or -1. */
+static long
+served_version(fx_t *fx, const char *id)
+{
+	const char *hdrs[] = { "X-Visor-Actor: PC-4711",
+	    "X-Visor-Purpose: risk-management",
+	    "X-Visor-Justification: review", NULL };
+	gwt_resp_t r;
+	char path[128], err[256];
+	const char *p;
+	long v = -1;
+
+	snprintf(path, sizeof(path), "/v1/records/%s", id);
+	memset(&r, 0, sizeof(r));
+	if (gwt_request(&fx->env, &fx->gw, AREA, "agency-police", "GET", path,
+	    hdrs, NULL, 0, &r, err, sizeof(err)) == 0 &&
+	    r.status == 200 && r.body.data != NULL &&
+	    (p = strstr(r.body.data, "\"version\":")) != NULL)
+		v = strtol(p + 10, NULL, 10);
+	gwt_resp_free(&r);
+	return v;
+}
+
+/* Creates, PATCHes, erasures and an id used again after its erasure, with
+ * reads and refusals between them (entries that name a record and version
+ * but change nothing): the store starts again, as it is, and serves the
+ * same versions.  Then the tampering cases below start from it. */
+static void
+records_history(fx_t *fx)
+{
+	put_records(fx, 0, 3);				/* 0, 1, 2 at v1 */
+	assert_int_equal(patch_record(fx, "NFK-AUD-0000", "Two"), 200);
+	assert_int_equal(patch_record(fx, "NFK-AUD-0000", "Three"), 200);
+	assert_int_equal(served_version(fx, "NFK-AUD-0000"), 3);
+	assert_int_equal(write_as_police(fx, "DELETE", "NFK-AUD-0001", NULL),
+	    200);					/* 1: v2, erased */
+	assert_int_equal(write_as_police(fx, "DELETE", "NFK-AUD-0002", NULL),
+	    200);					/* 2: v2, erased */
+	assert_in_range(put_record(fx, "NFK-AUD-0002"), 200, 201); /* 2: v3 */
+	assert_int_equal(patch_record(fx, "NFK-AUD-0002", "Again"), 200);
+	assert_int_equal(served_version(fx, "NFK-AUD-0002"), 4);
+	/* A refused write and a read of an erased record: entries that
+	 * name the record and change nothing. */
+	assert_int_equal(write_as_police(fx, "PATCH", "NFK-AUD-0001",
+	    "{\"person\":{\"forenames\":\"X\"}}"), 404);
+	assert_true(get_as(fx, "agency-housing", "/v1/records/NFK-AUD-0000",
+	    NULL) > 0);
+	wait_signed(fx);
+	assert_int_equal(gwt_gw_stop(&fx->gw), 0);
+}
+
+static void
+test_records_agree(void **state)
+{
+	fx_t *fx = *state;
+
+	records_history(fx);
+	assert_int_equal(gwt_gw_start(&fx->env, AREA, &fx->gw), 0);
+	assert_int_equal(served_version(fx, "NFK-AUD-0000"), 3);
+	assert_int_equal(served_version(fx, "NFK-AUD-0001"), -1);
+	assert_int_equal(served_version(fx, "NFK-AUD-0002"), 4);
+	/* And once more after writes of this run, unsigned ones included. */
+	assert_int_equal(patch_record(fx, "NFK-AUD-0000", "Four"), 200);
+	assert_int_equal(gwt_gw_stop(&fx->gw), 0);
+	assert_int_equal(gwt_gw_start(&fx->env, AREA, &fx->gw), 0);
+	assert_int_equal(served_version(fx, "NFK-AUD-0000"), 4);
+}
+
+/* RC2 of the review: a record pointed back at an older sealed version,
+ * the later versions removed.  Each version's content still opens (its
+ * AEAD binds only id and version): only the log can tell. */
+static void
+test_tamper_record_rollback(void **state)
+{
+	fx_t *fx = *state;
+
+	records_history(fx);
+	/* The version column alone, the later rows left in place. */
+	assert_int_equal(sql(fx, "UPDATE records SET version = 3 WHERE id = "
+	    "'NFK-AUD-0002';", NULL), 0);
+	assert_start_refused(fx, "record NFK-AUD-0002 is at version 3, live, "
+	    "but the audit log's last write of it");
+	assert_int_equal(sql(fx, "UPDATE records SET version = 4 WHERE id = "
+	    "'NFK-AUD-0002'; UPDATE records SET version = 1 WHERE id = "
+	    "'NFK-AUD-0000'; DELETE FROM record_versions WHERE id = "
+	    "'NFK-AUD-0000' AND version > 1;", NULL), 0);
+	assert_start_refused(fx, "record NFK-AUD-0000 is at version 1, live, "
+	    "but the audit log's last write of it");
+	assert_start_refused(fx, "left version 3, live: the record was "
+	    "rolled back or altered");
+}
+
+/* An erased record brought back: its pre-erasure content copied from an
+ * older copy of the file, "erased" cleared and the version put back. */
+static void
+test_tamper_record_unerase(void **state)
+{
+	fx_t *fx = *state;
+	char stmt[2048];
+
+	put_records(fx, 0, 2);
+	wait_signed(fx);
+	assert_int_equal(gwt_gw_stop(&fx->gw), 0);
+	copy_db(fx, "", ".old");
+	assert_int_equal(gwt_gw_start(&fx->env, AREA, &fx->gw), 0);
+	assert_int_equal(write_as_police(fx, "DELETE", "NFK-AUD-0001", NULL),
+	    200);
+	wait_signed(fx);
+	assert_int_equal(gwt_gw_stop(&fx->gw), 0);
+	snprintf(stmt, sizeof(stmt), "ATTACH '%s/store.db.old' AS old;"
+	    "UPDATE record_versions SET content = (SELECT content FROM "
+	    "old.record_versions WHERE id = 'NFK-AUD-0001' AND version = 1)"
+	    " WHERE id = 'NFK-AUD-0001' AND version = 1;"
+	    "DELETE FROM record_versions WHERE id = 'NFK-AUD-0001' AND "
+	    "version = 2;"
+	    "UPDATE records SET erased = 0, version = 1 WHERE id = "
+	    "'NFK-AUD-0001';", fx->data_dir);
+	assert_int_equal(sql(fx, stmt, NULL), 0);
+	assert_start_refused(fx, "record NFK-AUD-0001 is at version 1, live, "
+	    "but the audit log's last write of it");
+	assert_start_refused(fx, "left version 2, erased");
+	/* "erased" cleared alone. */
+	assert_int_equal(sql(fx, "UPDATE records SET version = 2 WHERE id = "
+	    "'NFK-AUD-0001';", NULL), 0);
+	assert_start_refused(fx, "record NFK-AUD-0001 is at version 2, live");
+}
+
+/* A record the log never wrote, and one it wrote that is gone. */
+static void
+test_tamper_record_added_removed(void **state)
+{
+	fx_t *fx = *state;
+
+	put_records(fx, 0, 2);
+	wait_signed(fx);
+	assert_int_equal(gwt_gw_stop(&fx->gw), 0);
+	assert_int_equal(sql(fx, "INSERT INTO records SELECT 'NFK-AUD-0099',"
+	    " version, category, level, managing_area, erased FROM records "
+	    "WHERE id = 'NFK-AUD-0000';", NULL), 0);
+	assert_start_refused(fx, "record NFK-AUD-0099 is there (version 1) "
+	    "but the audit log never wrote it");
+	assert_int_equal(sql(fx, "DELETE FROM records WHERE id IN "
+	    "('NFK-AUD-0099', 'NFK-AUD-0001');", NULL), 0);
+	assert_start_refused(fx, "record NFK-AUD-0001 is missing");
+}
+
+/* Past the signed checkpoint a leaf is only as good as the file: one made
+ * up there ("alter version 1", with its hash) must not vouch for a
+ * rolled-back row. */
+static void
+test_tamper_record_forged_tail(void **state)
+{
+	fx_t *fx = *state;
+	char leaf[512], hexleaf[1100], hexhash[65], stmt[2048];
+	merkle_hash_t h;
+	buf_t out;
+	unsigned long long n;
+	int len;
+
+	put_records(fx, 0, 1);
+	assert_int_equal(patch_record(fx, "NFK-AUD-0000", "Two"), 200);
+	wait_signed(fx);
+	assert_int_equal(gwt_gw_stop(&fx->gw), 0);
+	assert_int_equal(sql(fx, "SELECT count(*) FROM audit_leaves;", &out),
+	    0);
+	n = strtoull(out.data, NULL, 10);
+	buf_free(&out);
+	/* Stored tree nodes start at 16 leaves: stay clear of them. */
+	assert_true(n > 0 && n < 15);
+	len = snprintf(leaf, sizeof(leaf), "{\"seq\":%llu,\"time\":"
+	    "\"2030-01-01T00:00:00.000Z\",\"op\":\"alter\",\"actor\":{\"id\":"
+	    "\"urn:visor:norfolk:agency:police\"},\"record\":\"NFK-AUD-0000\","
+	    "\"version\":1,\"result\":\"ok\"}", n);
+	assert_true(len > 0 && (size_t)len < sizeof(leaf));
+	hex((const uint8_t *)leaf, (size_t)len, hexleaf);
+	merkle_leaf_hash(leaf, (size_t)len, h);
+	hex(h, sizeof(h), hexhash);
+	snprintf(stmt, sizeof(stmt), "INSERT INTO audit_leaves(idx, data, hash,"
+	    " record, actor, op, time) VALUES(%llu, X'%s', X'%s', "
+	    "'NFK-AUD-0000', 'urn:visor:norfolk:agency:police', 'alter', "
+	    "'2030-01-01T00:00:00.000Z'); UPDATE records SET version = 1 "
+	    "WHERE id = 'NFK-AUD-0000';", n, hexleaf, hexhash);
+	assert_int_equal(sql(fx, stmt, NULL), 0);
+	assert_start_refused(fx, "past the signed checkpoint: it writes "
+	    "record NFK-AUD-0000 as version 1");
+}
+
 /* The store changed under a running gateway: it serves what it has, and
  * the auditor's client must catch it (a stand-in for a malicious server). */
 static void
@@ -1421,6 +1642,16 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_live, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_records_agree, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_record_rollback,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_record_unerase,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_record_added_removed,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_record_forged_tail,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
 	};
 

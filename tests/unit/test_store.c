@@ -2393,10 +2393,17 @@ test_record_ids_filter(void **state)
 	}
 	store_stats(s, &st);
 	assert_int_equal(st.ids_absent, 1);
-	/* Erased records keep their row: found, as erased. */
+	/* Erased records keep their row: found, as erased.  With its entry,
+	 * naming the version erased as the route's does: the store checks
+	 * its records against the log when it opens. */
 	j = store_job_new();
 	assert_int_equal(store_job_erase_record(j, "NFK-F7", STORE_VERSION_ANY,
 	    "urn:a"), 0);
+	{
+		audit_entry_t e = entry("erase", "NFK-F7", 1);
+
+		assert_int_equal(store_job_audit(j, &e), 0);
+	}
 	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
 	store_reader_free(r);
 	store_close(s);
