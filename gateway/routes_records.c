@@ -304,6 +304,40 @@ build_new_record(gw_request_t *r, const char *id, const cJSON *current,
  */
 #define PUT_PATH_MAX 160
 
+/* 1 if policy lets the caller read rec at all (what a GET of it would
+ * answer), 0 if not, -1 on an error. */
+static int
+caller_reads(gw_request_t *r, const reqctx_t *c, const cJSON *rec)
+{
+	policy_request_t rq = c->preq;
+	policy_decision_t *d = NULL;
+	int ok;
+
+	rq.op = POLICY_OP_READ;
+	rq.no_explanation = 1;
+	if (policy_filter(gw_req_gen(r)->policy, &rq, rec, &d) < 0)
+		return -1;
+	ok = policy_decision_allowed(d);
+	policy_decision_free(d);
+	return ok;
+}
+
+/* Refuse a write over a record the caller may not read, audited.  what
+ * says which write. */
+static void
+deny_unread_write(gw_request_t *r, const reqctx_t *c, const char *id,
+    const char *msg)
+{
+	audit_entry_t e;
+
+	reqctx_audit_base(r, c, &e);
+	e.op = "deny";
+	e.record = id;
+	e.result = "denied";
+	e.reason = "write-denied";
+	reqctx_audit_then_error(r, &e, 403, "policy-denied", msg);
+}
+
 static void
 put_unread_sent(const cJSON *obj, const char *prefix, const unsigned char *whole,
     const char **bad, size_t *nbad, size_t max)
@@ -376,6 +410,20 @@ put_copy_unread(cJSON *dst, const cJSON *cur, const char *prefix,
 	return 0;
 }
 
+/* 1 if the patch paths name a core field the caller could move. */
+static int
+touches_core(const record_paths_t *touched)
+{
+	size_t i;
+
+	for (i = 0; touched != NULL && i < touched->count; i++)
+		if (strcmp(touched->items[i], "category") == 0 ||
+		    strcmp(touched->items[i], "level") == 0 ||
+		    strcmp(touched->items[i], "managing_area") == 0)
+			return 1;
+	return 0;
+}
+
 /* The new record of a PUT over current: next (taken) with what the caller
  * does not read whole copied from current, or NULL once r is answered. */
 static cJSON *
@@ -390,6 +438,18 @@ put_keep_unread(gw_request_t *r, const reqctx_t *c, const char *id,
 	char err[256], msg[512];
 	buf_t list = BUF_INIT;
 
+	/* A record the caller may not read at all (category 4 without
+	 * clearance ct): not even its core may be sent, or a PUT of the core
+	 * alone would test guesses at its level.  GET answers the same. */
+	switch (caller_reads(r, c, current)) {
+	case -1:
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		goto fail;
+	case 0:
+		deny_unread_write(r, c, id, "policy does not let this caller read "
+		    "the record: a PUT over it is refused");
+		goto fail;
+	}
 	record_fields(&nf);
 	rq.op = POLICY_OP_READ;
 	if (nf > sizeof(whole) || policy_read_map(gw_req_gen(r)->policy,
@@ -495,6 +555,22 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 	if (!is_patch && current != NULL &&
 	    (next = put_keep_unread(r, &c, id, current, next)) == NULL)
 		goto out;
+	/* Nor may a caller that cannot read a record move it to a category,
+	 * level or area where it could (category 4 to 1, past clearance ct):
+	 * that would be reading it by writing it. */
+	if (is_patch && current != NULL && touches_core(touched)) {
+		switch (caller_reads(r, &c, current)) {
+		case -1:
+			gw_reply_error(r, 503, "policy-error",
+			    "policy evaluation failed");
+			goto out;
+		case 0:
+			deny_unread_write(r, &c, id, "policy does not let this "
+			    "caller read the record: it may not change its "
+			    "category, level or managing area");
+			goto out;
+		}
+	}
 	if (current != NULL)
 		cJSON_DeleteItemFromObjectCaseSensitive(current, "version");
 	if ((changed = record_changed_paths(current, next)) == NULL) {

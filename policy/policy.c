@@ -1824,20 +1824,24 @@ policy_read_map(const policy_t *p, const policy_request_t *req,
 	any = forbid < 0 && e.npermits > 0;
 	for (f = 0; f < p->nfields; f++) {
 		map[f] = POLICY_READ_NONE;
+		/* Core fields pass to every permitted reader, and to no one
+		 * when the read is refused whole. */
 		if (p->fields[f].group == RECORD_GROUP_CORE) {
-			map[f] = POLICY_READ_WHOLE;
+			if (any)
+				map[f] = POLICY_READ_WHOLE;
 			continue;
 		}
-		if (!p->is_leaf[f] || !any)
+		if (!p->is_leaf[f] || !any || !leaf_permitted_some(&e, f))
 			continue;
+		/* Passed in some form and not forbidden outright; whole when a
+		 * permit passes it unreduced and no forbid touches it. */
+		map[f] = POLICY_READ_PART;
 		if (leaf_permitted_whole(&e, f)) {
 			map[f] = POLICY_READ_WHOLE;
 			for (i = 0; i < e.nforbids; i++)
 				if (e.forbids[i]->cover[f] != 0)
 					map[f] = POLICY_READ_PART;
 		}
-		if (map[f] == POLICY_READ_NONE && leaf_permitted_some(&e, f))
-			map[f] = POLICY_READ_PART;
 	}
 	/* A container is whole when all its leaves are, read in part when
 	 * some are read in some form. */

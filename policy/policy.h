@@ -108,7 +108,8 @@ int policy_filter(const policy_t *p, const policy_request_t *req,
  * leaf of field i passes unreduced (no forbid covers it, a permit names it
  * without transform and without element conditions; core fields always),
  * POLICY_READ_PART when some leaf may pass in some form (reduced, or only
- * some elements), POLICY_READ_NONE otherwise.  Only the record's core
+ * some elements), POLICY_READ_NONE otherwise (also for the core fields
+ * when the read is refused whole).  Only the record's core
  * fields are looked at, so the map says nothing about what else the record
  * holds.  0, or -1 on a bad request. */
 enum { POLICY_READ_NONE = 0, POLICY_READ_PART = 1, POLICY_READ_WHOLE = 2 };

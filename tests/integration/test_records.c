@@ -1438,6 +1438,57 @@ test_category4_clearance(void **state)
 		}
 	}
 	assert_true(audit_count_op("REC-CAT4-1", "deny") >= 6);
+	/* Nor may they learn it, or move it, by writing.  A PUT of the core
+	 * alone kept everything else: a right guess at the level changed
+	 * nothing and passed (housing may write), a wrong one was refused.
+	 * And probation (no ct) could lower the category to 1 and read it
+	 * all. */
+	{
+		static const char *const ct[] = {
+			"Content-Type: application/merge-patch+json", NULL };
+		gwt_resp_t r1, r2;
+		char core[200];
+		char *m1, *m2;
+		int lvl;
+
+		for (lvl = 2; lvl <= 3; lvl++) {
+			snprintf(core, sizeof(core), "{\"id\":\"REC-CAT4-1\","
+			    "\"managing_area\":\"norfolk\",\"category\":4,"
+			    "\"level\":%d}", lvl);
+			call("agency-housing", "PUT", "/v1/records/REC-CAT4-1",
+			    hdrs_std(NULL, NULL), core, lvl == 3 ? &r1 : &r2);
+		}
+		assert_error(&r1, 403, NULL);
+		assert_error(&r2, 403, NULL);
+		m1 = error_message(&r1);
+		m2 = error_message(&r2);
+		assert_string_equal(m1, m2);
+		free(m1);
+		free(m2);
+		gwt_resp_free(&r1);
+		gwt_resp_free(&r2);
+		call("agency-probation", "PATCH", "/v1/records/REC-CAT4-1",
+		    hdrs_std(NULL, ct), "{\"category\":1}", &r1);
+		assert_error(&r1, 403, "category");
+		gwt_resp_free(&r1);
+		call("agency-probation", "PUT", "/v1/records/REC-CAT4-1",
+		    hdrs_std(NULL, NULL), "{\"id\":\"REC-CAT4-1\",\"managing_area\":"
+		    "\"norfolk\",\"category\":1,\"level\":3}", &r1);
+		assert_error(&r1, 403, NULL);
+		gwt_resp_free(&r1);
+		assert_int_equal(get_status("agency-probation", "REC-CAT4-1"), 403);
+		got = get_record("agency-police", "REC-CAT4-1");
+		assert_non_null(got);
+		assert_int_equal((int)cJSON_GetObjectItem(got, "category")->valuedouble,
+		    4);
+		assert_int_equal((int)cJSON_GetObjectItem(got, "level")->valuedouble, 2);
+		assert_int_equal((int)cJSON_GetObjectItem(got, "version")->valuedouble,
+		    1);
+		cJSON_Delete(got);
+		/* Police, who hold ct, may. */
+		assert_int_equal(patch_json("agency-police", "REC-CAT4-1",
+		    "{\"level\":3}"), 200);
+	}
 }
 
 static void

@@ -1480,13 +1480,35 @@ test_read_whole_map(void **state)
 	caller(&c, POLICY_OP_READ, "urn:visor:norfolk:agency:police",
 	    "risk-management", NULL, NULL);
 	assert_int_equal(policy_read_map(p, &c.req, cat4, w, sizeof(w)), 0);
-	assert_int_equal(w[record_field_find("level")], POLICY_READ_WHOLE);
+	/* Not even the core: a PUT of the core alone would test guesses at
+	 * the level of a record the caller may not read. */
+	assert_int_equal(w[record_field_find("level")], POLICY_READ_NONE);
+	assert_int_equal(w[record_field_find("id")], POLICY_READ_NONE);
 	assert_int_equal(w[record_field_find("person.surname")], POLICY_READ_NONE);
 	assert_int_equal(w[record_field_find("person")], POLICY_READ_NONE);
 	caller(&c, POLICY_OP_READ, "urn:visor:norfolk:agency:police",
 	    "risk-management", "ct", NULL);
 	assert_int_equal(policy_read_map(p, &c.req, cat4, w, sizeof(w)), 0);
 	assert_int_equal(w[record_field_find("person.surname")], POLICY_READ_WHOLE);
+	/* A field forbidden outright is not read at all, even where a
+	 * permit names it. */
+	{
+		policy_t *pf = load("{\"format\":\"visor-policy/1\",\"rules\":["
+		    "{\"id\":\"r\",\"effect\":\"permit\",\"ops\":[\"read\"],"
+		    "\"fields\":[\"identity\",\"health\"]},"
+		    "{\"id\":\"f\",\"effect\":\"forbid\",\"ops\":[\"read\"],"
+		    "\"fields\":[\"health\"]}]}");
+
+		caller(&c, POLICY_OP_READ, "urn:visor:norfolk:agency:probation",
+		    "risk-management", NULL, NULL);
+		assert_int_equal(policy_read_map(pf, &c.req, rec, w, sizeof(w)), 0);
+		assert_int_equal(w[record_field_find("health.notes")],
+		    POLICY_READ_NONE);
+		assert_int_equal(w[record_field_find("health")], POLICY_READ_NONE);
+		assert_int_equal(w[record_field_find("person.surname")],
+		    POLICY_READ_WHOLE);
+		policy_free(pf);
+	}
 	/* Bad requests. */
 	assert_int_equal(policy_read_map(p, &c.req, rec, w, nf - 1), -1);
 	c.req.op = POLICY_OP_WRITE;
