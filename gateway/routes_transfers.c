@@ -686,6 +686,18 @@ route_peer_transfers(gw_request_t *r)
 			    "that peer, or has changed here since");
 			goto out;
 		}
+		/* Held here but managed by a third area: only that area may
+		 * replace it, not any peer. */
+		if (strcmp(local.managing_area, gw->cfg->area) != 0 &&
+		    strcmp(local.managing_area, peer->area) != 0) {
+			e.op = "deny";
+			e.result = "rejected";
+			e.reason = "record-managed-elsewhere";
+			reqctx_audit_then_error(r, &e, 409,
+			    "record-managed-elsewhere", "another area manages "
+			    "that record: only it may send it here");
+			goto out;
+		}
 	}
 	/* The person now lives here: this area manages the record. */
 	rec = cJSON_Duplicate(tb.record, 1);

@@ -1752,6 +1752,56 @@ error_code(const buf_t *out, char *code, size_t len)
 	return code;
 }
 
+/* Norfolk holds a record Essex manages (a Norfolk agency stored it so).
+ * Before, any peer could replace it, and the transfer then made it
+ * Norfolk's: Suffolk took over an Essex record.  Only Essex may. */
+static void
+test_third_area_record_not_overwritten(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	buf_t rec = BUF_INIT, body = BUF_INIT, sig = BUF_INIT, out = BUF_INIT;
+	char tid[TRANSFER_ID_LEN + 1], code[64];
+	tcl_t npol, sgw, egw;
+
+	start_gw(f, 0, "norfolk");
+	tcl_open(&npol, &f->env, nfk, "norfolk", "agency-police");
+	buf_puts(&rec, "{\"id\":\"HELD-0001\",\"managing_area\":\"essex\","
+	    "\"category\":1,\"level\":1,\"person\":{\"surname\":\"HELD\","
+	    "\"forenames\":\"Synthetic\"}}");
+	assert_int_equal(tcl_call(&npol, "PUT", "/v1/records/HELD-0001",
+	    read_hdrs, rec.data, rec.len, &out), 201);
+
+	tcl_open(&sgw, &f->env, nfk, "suffolk", "gateway");
+	signed_body(&f->env, "suffolk", "norfolk", "HELD-0001",
+	    "pki/suffolk/gateway.key", &body, &sig, tid);
+	assert_int_equal(peer_post(&sgw, &body, &sig, &out), 409);
+	assert_string_equal(error_code(&out, code, sizeof(code)),
+	    "record-managed-elsewhere");
+	buf_reset(&out);
+	assert_int_equal(tcl_call(&npol, "GET", "/v1/records/HELD-0001",
+	    read_hdrs, NULL, 0, &out), 200);
+	assert_non_null(strstr(out.data, "\"managing_area\":\"essex\""));
+	assert_non_null(strstr(out.data, "\"version\":1"));
+
+	tcl_open(&egw, &f->env, nfk, "essex", "gateway");
+	signed_body(&f->env, "essex", "norfolk", "HELD-0001",
+	    "pki/essex/gateway.key", &body, &sig, tid);
+	assert_int_equal(peer_post(&egw, &body, &sig, &out), 200);
+	buf_reset(&out);
+	assert_int_equal(tcl_call(&npol, "GET", "/v1/records/HELD-0001",
+	    read_hdrs, NULL, 0, &out), 200);
+	assert_non_null(strstr(out.data, "\"managing_area\":\"norfolk\""));
+	assert_non_null(strstr(out.data, "\"version\":2"));
+	tcl_close(&npol);
+	tcl_close(&sgw);
+	tcl_close(&egw);
+	buf_free(&rec);
+	buf_free(&body);
+	buf_free(&sig);
+	buf_free(&out);
+}
+
 /* One delivery posted by several threads at once, as a sender that timed
  * out and retried while the first was still being stored. */
 typedef struct {
@@ -2213,6 +2263,8 @@ main(void)
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_managed_record_not_overwritten,
 		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_third_area_record_not_overwritten,
+		    setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_racing_update_deliveries,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_peer_refused,
