@@ -423,7 +423,7 @@ reply_receipt(gw_request_t *r, xfer_state_t *st, uint64_t audit_index)
 	gw_submit(r, job, receipt_stored);
 }
 
-static int answer_repeat(gw_request_t *r, xfer_state_t *st);
+static int answer_repeat(gw_request_t *r, xfer_state_t *st, audit_entry_t *e);
 
 /*
  * A record this area manages may be replaced by a peer's transfer only if
@@ -468,7 +468,7 @@ transfer_stored(gw_request_t *r, const store_result_t *res)
 	 * retried while we were storing): the inbound key refused the second
 	 * job whole, so nothing was stored twice.  Answer as a repeat. */
 	if (res->status == STORE_EXISTS) {
-		if (!answer_repeat(r, st))
+		if (!answer_repeat(r, st, NULL))
 			gw_reply_error(r, 503, "unavailable",
 			    "transfer state not readable; retry later");
 		return;
@@ -482,9 +482,11 @@ transfer_stored(gw_request_t *r, const store_result_t *res)
 }
 
 /* A transfer we already hold: answer with its receipt, signing it first if
- * a crash came between storing and signing. */
+ * a crash came between storing and signing.  The same id with other bytes
+ * is refused, with e (the request's entry so far; NULL: none, after a
+ * store race) as its deny entry. */
 static int
-answer_repeat(gw_request_t *r, xfer_state_t *st)
+answer_repeat(gw_request_t *r, xfer_state_t *st, audit_entry_t *e)
 {
 	char digest[65], received_at[32];
 	uint64_t idx;
@@ -504,11 +506,19 @@ answer_repeat(gw_request_t *r, xfer_state_t *st)
 	}
 	/* The same transfer id with other bytes is not a repeat: refuse it
 	 * rather than hand out a receipt for content we never received. */
-	if (CRYPTO_memcmp(digest, st->digest, 64) != 0)
+	if (CRYPTO_memcmp(digest, st->digest, 64) != 0 && e == NULL) {
 		gw_reply_error(r, 409, "transfer-id-reused",
-		    "transfer %s was already received with different content",
-		    st->transfer_id);
-	else if (receipt.len > 0)
+		    "this transfer was already received with different content");
+	} else if (CRYPTO_memcmp(digest, st->digest, 64) != 0) {
+		/* The entry names the transfer and the bytes refused. */
+		e->op = "deny";
+		e->result = "rejected";
+		e->reason = "transfer-id-reused";
+		e->transfer = st->transfer_id;
+		e->digest = st->digest;
+		reqctx_audit_then_error(r, e, 409, "transfer-id-reused",
+		    "this transfer was already received with different content");
+	} else if (receipt.len > 0)
 		gw_reply(r, 200, NULL, receipt.data, receipt.len);
 	else {
 		snprintf(st->digest, sizeof(st->digest), "%s", digest);
@@ -601,7 +611,7 @@ route_peer_transfers(gw_request_t *r)
 	log_event(LOG_INFO, "transfer-in", "request_id", gw_req_id(r),
 	    "transfer", st->transfer_id, "from", st->from_area, NULL);
 	sha256_hex(body, len, st->digest);
-	if (answer_repeat(r, st))
+	if (answer_repeat(r, st, &e))
 		goto out;
 	e.purpose = tb.purpose;
 	e.justification = tb.justification;
@@ -609,7 +619,11 @@ route_peer_transfers(gw_request_t *r)
 	e.digest = st->digest;
 	e.recipient = NULL;
 	if (!policy_purpose_valid(tb.purpose)) {
-		gw_reply_error(r, 422, "bad-purpose", "unknown purpose");
+		e.op = "deny";
+		e.result = "rejected";
+		e.reason = "bad-purpose";
+		e.purpose = NULL;
+		reqctx_audit_then_error(r, &e, 422, "bad-purpose", "unknown purpose");
 		goto out;
 	}
 	if (record_validate(tb.record, err, sizeof(err)) < 0) {

@@ -2223,6 +2223,20 @@ test_signatures_and_replay(void **state)
 	assert_int_equal(peer_post(&nfk, &body2, &sig2, &out), 409);
 	assert_string_equal(error_code(&out, code, sizeof(code)),
 	    "transfer-id-reused");
+	/* Its deny entry names the transfer and the bytes refused. */
+	{
+		log_ctx_t lr;
+		const cJSON *d;
+		char dg[65];
+
+		sha256_hex(body2.data, body2.len, dg);
+		log_fetch_verify(&f->env, sfk, &lr);
+		d = log_find(&lr, "deny", tid);
+		assert_non_null(d);
+		assert_string_equal(json_get_str(d, "reason"), "transfer-id-reused");
+		assert_string_equal(json_get_str(d, "digest"), dg);
+		log_free(&lr);
+	}
 	assert_int_equal(tcl_call(&spol, "GET", "/v1/records/NFK-SIG-0002",
 	    read_hdrs, NULL, 0, &out), 404);
 
