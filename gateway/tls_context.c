@@ -172,14 +172,24 @@ info_cb(const SSL *cssl, int where, int ret)
 	tls_conn_t *c;
 	tls_context_t *t;
 
+	if ((where & SSL_CB_HANDSHAKE_DONE) && (c = tls_conn_get(ssl)) != NULL) {
+		c->handshake_done = 1;
+		return;
+	}
 	if (!(where & SSL_CB_ALERT) || !(where & SSL_CB_WRITE))
 		return;
 	if (SSL_alert_type_string(ret)[0] != 'F')
 		return;
 	if ((c = tls_conn_get(ssl)) == NULL || c->verified == 2)
 		return;
-	if (SSL_is_init_finished(ssl) && c->verified)
-		return;		/* a fatal alert after a good handshake is not a refusal */
+	/* A fatal alert after a good handshake is not a refusal.  Asking
+	 * SSL_is_init_finished is not enough: OpenSSL 3 raises a fatal
+	 * decode_error on a peer that closes without close_notify, and the
+	 * connection is back "in init" by the time the alert is reported,
+	 * so every such close was logged and audited as a refused
+	 * handshake. */
+	if (c->verified && (c->handshake_done || SSL_is_init_finished(ssl)))
+		return;
 	set_reason(c, alert_reason(ret));
 	peer_addr_of(ssl, c->peer_addr, sizeof(c->peer_addr));
 	t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_index);

@@ -25,6 +25,7 @@ typedef struct tls_context tls_context_t;
  * object; freed with it). */
 typedef struct {
 	int verified;		/* 1: identity below is checked */
+	int handshake_done;	/* the handshake completed (info callback) */
 	identity_t identity;
 	char cert_sha256[65];	/* of the presented leaf, refused or not ("" if none) */
 	char reason[48];	/* why the handshake was refused, "" if not */

@@ -792,6 +792,35 @@ test_handshake_flood(void **state)
 	assert_still_serving();
 }
 
+/* Clients that close without close_notify (Python's ssl module and
+ * openssl s_client do) after a good handshake: OpenSSL 3 raises a fatal
+ * decode_error alert at the EOF, and each such close was logged as a
+ * refused handshake and audited as auth-fail. */
+static void
+test_unclean_close_not_auth_fail(void **state)
+{
+	static const char req[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+	unsigned long long before;
+	size_t refused;
+	buf_t resp;
+	raw_t r;
+	int i;
+
+	(void)state;
+	before = audit_size();
+	refused = gwt_log_count(&gw, "event=handshake-refused");
+	for (i = 0; i < 3; i++) {
+		buf_init(&resp, 0);
+		assert_int_equal(raw_exchange(req, strlen(req), &resp), 200);
+		buf_free(&resp);
+		assert_int_equal(raw_open(&r, "agency-police", 0), 0);
+		raw_close(&r);
+	}
+	sleep_ms(300);
+	assert_int_equal(audit_size(), before);
+	assert_int_equal(gwt_log_count(&gw, "event=handshake-refused"), refused);
+}
+
 static void
 test_client_gone_mid_request(void **state)
 {
@@ -902,6 +931,7 @@ main(void)
 		cmocka_unit_test(test_chunked_past_limit),
 		cmocka_unit_test(test_bad_ids_and_methods),
 		cmocka_unit_test(test_conflicting_content_length),
+		cmocka_unit_test(test_unclean_close_not_auth_fail),
 		cmocka_unit_test(test_json_attacks),
 		cmocka_unit_test(test_slow_headers_cut_off),
 		cmocka_unit_test(test_slow_body_cut_off),
