@@ -15,6 +15,7 @@
 #include "crypto/sig.h"
 #include "gateway/gen.h"
 #include "gateway/metrics.h"
+#include "gateway/reqctx.h"
 #include "gateway/request.h"
 #include "gateway/store.h"
 #include "gateway/transfer_proto.h"
@@ -296,6 +297,61 @@ fail_deadline(peer_worker_t *pw, delivery_t *dv, unsigned attempts)
 {
 	return record_outcome(pw, dv, "failed", "transfer-out", "failed",
 	    "deadline", NULL, 0, attempts, 0);
+}
+
+/*
+ * Policy again at delivery.  The payload was filtered for this peer when
+ * the transfer was queued (SPEC 9, step 2); the policy or the peer's
+ * clearances may have changed since (clearance ct withdrawn on a SIGHUP
+ * while a category 4 transfer waits for the peer).  A payload the current
+ * policy would not pass to this peer as it is is not sent: 1 send, 0 not,
+ * -1 if it could not be decided.
+ */
+static int
+still_permitted(peer_worker_t *pw, const gw_gen_t *g, const delivery_t *dv)
+{
+	transfer_body_t tb;
+	policy_request_t pr;
+	policy_decision_t *d = NULL;
+	identity_t peer;
+	char uri[IDENTITY_URI_MAX], today[11], err[128];
+	size_t nw = 0;
+	int ok = -1;
+
+	memset(&tb, 0, sizeof(tb));
+	snprintf(uri, sizeof(uri), "urn:visor:%s:gateway", pw->area);
+	if (identity_parse(uri, strlen(uri), &peer, err, sizeof(err)) < 0 ||
+	    transfer_body_parse(dv->t.payload.data, dv->t.payload.len,
+	    g->cfg->max_json_depth, &tb, err, sizeof(err)) < 0)
+		goto out;
+	reqctx_today(today);
+	memset(&pr, 0, sizeof(pr));
+	pr.op = POLICY_OP_TRANSFER;
+	pr.caller = &peer;
+	pr.n_clearances = config_clearances_for(g->cfg, uri, &pr.clearances);
+	pr.purpose = tb.purpose;
+	pr.local_area = g->cfg->area;
+	pr.today = today;
+	pr.no_explanation = 1;
+	if (policy_filter(g->policy, &pr, tb.record, &d) < 0)
+		goto out;
+	(void)policy_decision_withheld(d, &nw);
+	/* Filtering is idempotent: what passed before passes unchanged. */
+	ok = policy_decision_allowed(d) && nw == 0 &&
+	    cJSON_Compare(policy_decision_record(d), tb.record, 1);
+out:
+	policy_decision_free(d);
+	transfer_body_free(&tb);
+	return ok;
+}
+
+/* The policy no longer lets this peer have the payload: the transfer
+ * fails, audited (and logged once durable, outcome_done), never sent. */
+static int
+fail_policy_changed(peer_worker_t *pw, delivery_t *dv)
+{
+	return record_outcome(pw, dv, "failed", "transfer-out", "failed",
+	    "policy-changed", NULL, 0, dv->t.attempts, 0);
 }
 
 /* Its payload did not open: damaged at rest, or the data key is not the
@@ -612,6 +668,26 @@ peer_main(void *arg)
 				continue;
 			if (dv->t.unreadable) {
 				(void)defer_unreadable(pw, dv);
+				delivery_free(dv);
+				unreadable++;
+				continue;
+			}
+			switch (still_permitted(pw, g, dv)) {
+			case 0:
+				(void)fail_policy_changed(pw, dv);
+				delivery_free(dv);
+				unreadable++;	/* an outcome to wait for */
+				continue;
+			case -1:
+				/* Not decided (a payload that opened but does not
+				 * parse, or memory): not sent now, tried later,
+				 * failed at its deadline. */
+				log_event(LOG_ERROR, "transfer-undecided",
+				    "transfer", dv->t.transfer_id, "peer", pw->area,
+				    NULL);
+				(void)record_outcome(pw, dv, "queued", NULL, NULL,
+				    NULL, NULL, 0, dv->t.attempts, gw_now_ms() +
+				    (long long)pw->o->gw->cfg->retry_max_ms);
 				delivery_free(dv);
 				unreadable++;
 				continue;

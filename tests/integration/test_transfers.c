@@ -1203,6 +1203,74 @@ test_transfer_idempotency_one_commit(void **state)
 	tcl_close(&pol);
 }
 
+/* Suffolk's clearances withdrawn (SIGHUP) while a level 3 transfer waits
+ * for it: the queued payload was filtered when Suffolk held level3, and
+ * was sent all the same when Suffolk came back.  Now the policy is asked
+ * again at delivery: that transfer fails (audited, never sent), and a
+ * level 1 transfer queued beside it is delivered. */
+static void
+test_clearance_withdrawn_while_queued(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	char t3[TRANSFER_ID_LEN + 1], t1[TRANSFER_ID_LEN + 1];
+	char tx[TRANSFER_ID_LEN + 1];
+	const char *path;
+	const cJSON *e;
+	cJSON *j, *cl, *t;
+	tcl_t prob, pol, spol;
+	log_ctx_t ln;
+	buf_t out = BUF_INIT;
+
+	config_fast_retry(&f->env, "norfolk", 50, 400);
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&prob, "NFK-CLR-0003", 1, 3);
+	put_record(&prob, "NFK-CLR-0001", 1, 1);
+	assert_int_equal(start_transfer(&pol, "NFK-CLR-0003", "suffolk", t3), 202);
+	assert_int_equal(start_transfer(&pol, "NFK-CLR-0001", "suffolk", t1), 202);
+
+	path = gwt_path(&f->env, "norfolk/gateway.json");
+	j = json_file_load(path);
+	cl = cJSON_GetObjectItemCaseSensitive(j, "clearances");
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(cl,
+	    "urn:visor:suffolk:gateway"));
+	cJSON_DeleteItemFromObjectCaseSensitive(cl, "urn:visor:suffolk:gateway");
+	json_file_save(path, j);
+	cJSON_Delete(j);
+	assert_int_equal(gwt_gw_hup(nfk), 0);
+	/* A new level 3 transfer is refused at once, as before. */
+	assert_int_equal(start_transfer(&pol, "NFK-CLR-0003", "suffolk", tx), 403);
+
+	start_gw(f, 1, "suffolk");
+	t = wait_transfer(&pol, t1, 30000);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "delivered");
+	cJSON_Delete(t);
+	t = wait_transfer(&pol, t3, 30000);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "failed");
+	cJSON_Delete(t);
+	log_fetch_verify(&f->env, nfk, &ln);
+	e = log_find(&ln, "transfer-out", t3);
+	assert_non_null(e);
+	assert_string_equal(json_get_str(e, "result"), "failed");
+	assert_string_equal(json_get_str(e, "reason"), "policy-changed");
+	log_free(&ln);
+	/* Suffolk never had it. */
+	tcl_open(&spol, &f->env, &f->gw[1], "suffolk", "agency-police");
+	assert_int_equal(tcl_call(&spol, "GET", "/v1/records/NFK-CLR-0003",
+	    read_hdrs, NULL, 0, &out), 404);
+	buf_reset(&out);
+	assert_int_equal(tcl_call(&spol, "GET", "/v1/records/NFK-CLR-0001",
+	    read_hdrs, NULL, 0, &out), 200);
+	buf_free(&out);
+	tcl_close(&prob);
+	tcl_close(&pol);
+	tcl_close(&spol);
+}
+
 /* One queued transfer's payload is damaged at rest (a byte of its
  * ciphertext changed while Norfolk was stopped): the others to the same
  * peer are still delivered; that one is not sent, stays queued with its
@@ -2291,6 +2359,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_transfer_idempotency_one_commit,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_transfer_idempotency,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_clearance_withdrawn_while_queued,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_payload_held_back,
 		    setup3, teardown),
