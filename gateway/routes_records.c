@@ -906,7 +906,14 @@ route_record_history(gw_request_t *r, const char *id)
 			goto out;
 		}
 	} else if (strcmp(gw_req_identity(r)->type, "police") != 0) {
-		gw_reply_error(r, 403, "forbidden", "the record is erased");
+		/* Refused, so audited (SPEC 8), like the other refusals. */
+		reqctx_audit_base(r, &c, &e);
+		e.op = "deny";
+		e.record = id;
+		e.result = "denied";
+		e.reason = "history-erased";
+		reqctx_audit_then_error(r, &e, 403, "forbidden",
+		    "the record is erased");
 		goto out;
 	}
 	buf_printf(&out, "{\"id\":\"%s\",\"versions\":", id);

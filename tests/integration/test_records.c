@@ -1141,10 +1141,16 @@ test_delete_and_history(void **state)
 	assert_non_null(strstr(r.body.data, "\"version\":1"));
 	assert_null(strstr(r.body.data, "NUSURNAME"));
 	gwt_resp_free(&r);
-	call("agency-probation", "GET", "/v1/records/REC-DEL-1/history",
-	    hdrs_std("history check", NULL), NULL, &r);
-	assert_error(&r, 403, NULL);
-	gwt_resp_free(&r);
+	{
+		long denies = audit_count_op("REC-DEL-1", "deny");
+
+		call("agency-probation", "GET", "/v1/records/REC-DEL-1/history",
+		    hdrs_std("history check", NULL), NULL, &r);
+		assert_error(&r, 403, NULL);
+		gwt_resp_free(&r);
+		/* The refusal is audited, as every refusal is. */
+		assert_int_equal(audit_count_op("REC-DEL-1", "deny"), denies + 1);
+	}
 	/* And the audit log keeps the erasure. */
 	assert_int_equal(audit_count_op("REC-DEL-1", "erase"), 1);
 
