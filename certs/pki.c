@@ -949,7 +949,7 @@ copy_ext(X509 *to, X509 *from, int nid)
 
 int
 pki_renew(const char *ca_dir, const char *cert_file, int new_key, int days,
-    char *err, size_t errlen)
+    char *old_out, size_t old_outlen, char *err, size_t errlen)
 {
 	static const int copied[] = { NID_basic_constraints, NID_key_usage,
 	    NID_ext_key_usage, NID_subject_alt_name };
@@ -1021,6 +1021,25 @@ pki_renew(const char *ca_dir, const char *cert_file, int new_key, int days,
 			snprintf(err, errlen, "out of memory");
 			goto out;
 		}
+	}
+	/* The old certificate is written over below and stays valid: keep it
+	 * under its serial, so that it can still be revoked (revoking the
+	 * renewed file afterwards revoked the new certificate instead). */
+	{
+		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(old), NULL);
+		char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+		int w = hex != NULL ? snprintf(old_out, old_outlen, "%.*s.old-%s.crt",
+		    (int)(n - 4), cert_file, hex) : -1;
+
+		OPENSSL_free(hex);
+		BN_free(bn);
+		if (w < 0 || (size_t)w >= old_outlen) {
+			snprintf(err, errlen, "%s: no room for the old certificate's "
+			    "file name", cert_file);
+			goto out;
+		}
+		if (pki_write_cert(old_out, old, ca.cert, err, errlen) < 0)
+			goto out;
 	}
 	if ((x = new_cert(key)) == NULL ||
 	    X509_set_subject_name(x, X509_get_subject_name(old)) != 1 ||

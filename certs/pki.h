@@ -165,9 +165,12 @@ int pki_crl_refresh(const char *ca_dir, int days, char *err, size_t errlen);
 /* Replace cert_file (which must end in ".crt" and be issued by the CA in
  * ca_dir) with a new certificate of the same subject, identity, key usage
  * and names, valid days (0: PKI_LEAF_DAYS) from now.  With new_key, a fresh
- * key replaces the ".key" file beside it; otherwise that key is reused. */
+ * key replaces the ".key" file beside it; otherwise that key is reused.
+ * The old certificate stays valid until it expires or is revoked, so it is
+ * kept first as "<name>.old-<SERIAL>.crt" beside cert_file (its path into
+ * old_out, size old_outlen), the file to revoke it by. */
 int pki_renew(const char *ca_dir, const char *cert_file, int new_key, int days,
-    char *err, size_t errlen);
+    char *old_out, size_t old_outlen, char *err, size_t errlen);
 
 /* ---- inspection ---- */
 

@@ -270,17 +270,20 @@ static int
 certs_renew(int argc, char **argv)
 {
 	struct certs_args a;
-	char err[512];
+	char err[512], old[4200];
 	int rc;
 
 	if ((rc = parse_args(argc, argv, "--ca-dir --new-key --days", 1, &a)) != 0)
 		return rc;
 	if (need(argv[0], a.ca_dir, "--ca-dir") < 0 || need(argv[0], a.pos[0], "CERT") < 0)
 		return 2;
-	if (pki_renew(a.ca_dir, a.pos[0], a.new_key, a.days, err, sizeof(err)) < 0)
+	if (pki_renew(a.ca_dir, a.pos[0], a.new_key, a.days, old, sizeof(old), err,
+	    sizeof(err)) < 0)
 		return failed(argv[0], err);
 	printf("renewed %s%s; the old certificate stays valid until it expires or "
-	    "is revoked\n", a.pos[0], a.new_key ? " with a new key" : "");
+	    "is revoked, and is kept in %s (to revoke it: visorctl certs revoke "
+	    "--ca-dir %s %s)\n", a.pos[0], a.new_key ? " with a new key" : "",
+	    old, a.ca_dir, old);
 	return 0;
 }
 

@@ -337,7 +337,7 @@ test_revoke_and_crl_number(void **state)
 static void
 test_renew(void **state)
 {
-	char prefix[192], crt[200], key[200], err[256];
+	char prefix[192], crt[200], key[200], err[256], old[300];
 	ASN1_INTEGER *serial0;
 	EVP_PKEY *k0, *k1;
 	X509 *x0, *x1;
@@ -356,7 +356,7 @@ test_renew(void **state)
 	serial0 = ASN1_INTEGER_dup(X509_get0_serialNumber(x0));
 
 	/* Same key. */
-	assert_int_equal(pki_renew(nf_dir, crt, 0, 90, err, sizeof(err)), 0);
+	assert_int_equal(pki_renew(nf_dir, crt, 0, 90, old, sizeof(old), err, sizeof(err)), 0);
 	x1 = pki_load_cert(crt, err, sizeof(err));
 	assert_non_null(x1);
 	assert_int_not_equal(ASN1_INTEGER_cmp(serial0, X509_get0_serialNumber(x1)), 0);
@@ -366,10 +366,19 @@ test_renew(void **state)
 	assert_string_equal(verify_file(crt, TLS_ROLE_CLIENT, &id), "ok");
 	assert_string_equal(id.uri, "urn:visor:norfolk:auditor:lay-adviser-1");
 	assert_int_equal(mode_of(key), 0600);
+	/* The certificate renewed away is kept under its serial. */
+	{
+		X509 *xo = pki_load_cert(old, err, sizeof(err));
+
+		assert_non_null(strstr(old, "auditor.old-"));
+		assert_non_null(xo);
+		assert_int_equal(X509_cmp(xo, x0), 0);
+		X509_free(xo);
+	}
 	X509_free(x1);
 
 	/* New key. */
-	assert_int_equal(pki_renew(nf_dir, crt, 1, 0, err, sizeof(err)), 0);
+	assert_int_equal(pki_renew(nf_dir, crt, 1, 0, old, sizeof(old), err, sizeof(err)), 0);
 	x1 = pki_load_cert(crt, err, sizeof(err));
 	k1 = keyfile_load_private(key, err, sizeof(err));
 	assert_non_null(k1);
@@ -378,22 +387,29 @@ test_renew(void **state)
 	assert_int_equal(mode_of(key), 0600);
 	assert_string_equal(verify_file(crt, TLS_ROLE_CLIENT, &id), "ok");
 	assert_string_equal(id.uri, "urn:visor:norfolk:auditor:lay-adviser-1");
+	/* Its key may be compromised: revoking the kept file revokes the old
+	 * certificate, not the new one.  Before, the only file left was the
+	 * renewed one, and revoking it revoked the new certificate. */
+	assert_int_equal(pki_revoke(nf_dir, old, PKI_REASON_KEY_COMPROMISE, err,
+	    sizeof(err)), 0);
+	assert_string_equal(verify_file(old, TLS_ROLE_CLIENT, &id), "revoked");
+	assert_string_equal(verify_file(crt, TLS_ROLE_CLIENT, &id), "ok");
 
 	/* Refusals: wrong CA, not .crt, key mismatch. */
-	assert_int_equal(pki_renew(sf_dir, crt, 0, 0, err, sizeof(err)), -1);
+	assert_int_equal(pki_renew(sf_dir, crt, 0, 0, old, sizeof(old), err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "not issued by this CA"));
-	assert_int_equal(pki_renew(nf_dir, key, 0, 0, err, sizeof(err)), -1);
+	assert_int_equal(pki_renew(nf_dir, key, 0, 0, old, sizeof(old), err, sizeof(err)), -1);
 	assert_int_equal(keyfile_write_private(key, k0), 0);
-	assert_int_equal(pki_renew(nf_dir, crt, 0, 0, err, sizeof(err)), -1);
+	assert_int_equal(pki_renew(nf_dir, crt, 0, 0, old, sizeof(old), err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "does not match"));
 	/* A revoked certificate is not renewed, with its key or a new one:
 	 * that would undo the revocation. */
 	assert_int_equal(keyfile_write_private(key, k1), 0);
 	assert_int_equal(pki_revoke(nf_dir, crt, PKI_REASON_KEY_COMPROMISE, err,
 	    sizeof(err)), 0);
-	assert_int_equal(pki_renew(nf_dir, crt, 0, 0, err, sizeof(err)), -1);
+	assert_int_equal(pki_renew(nf_dir, crt, 0, 0, old, sizeof(old), err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "is revoked"));
-	assert_int_equal(pki_renew(nf_dir, crt, 1, 0, err, sizeof(err)), -1);
+	assert_int_equal(pki_renew(nf_dir, crt, 1, 0, old, sizeof(old), err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "is revoked"));
 
 	X509_free(x0);
