@@ -404,7 +404,8 @@ pki_make_leaf(const pki_ca_t *ca, EVP_PKEY *key, const char *identity,
 	    set_validity(x, from_s, to_s) < 0 ||
 	    add_ext(x, ca->cert, NID_basic_constraints,
 	        opts->ca ? "critical,CA:TRUE" : "critical,CA:FALSE") < 0 ||
-	    add_ext(x, ca->cert, NID_key_usage, opts->ca ?
+	    add_ext(x, ca->cert, NID_key_usage, opts->key_usage != NULL ?
+	        opts->key_usage : opts->ca ?
 	        "critical,digitalSignature,keyCertSign" : "critical,digitalSignature") < 0 ||
 	    (eku_text[0] != '\0' &&
 	        add_ext(x, ca->cert, NID_ext_key_usage, eku_text) < 0) ||

@@ -68,6 +68,8 @@ typedef struct {
 	int not_yet_valid;		/* notBefore one day in the future */
 	int expired;			/* validity ended yesterday */
 	int ca;				/* mark it CA:true (must be refused as a leaf) */
+	const char *key_usage;		/* keyUsage text in place of
+					 * "critical,digitalSignature" */
 } pki_leaf_opts_t;
 
 /* CRL reasons (RFC 5280 CRLReason values). */

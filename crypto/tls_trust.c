@@ -398,6 +398,16 @@ tls_trust_check_identity(X509 *leaf, X509 *issuer, tls_role_t role,
 		set_reason(reason, reasonlen, "not-an-end-entity");
 		return -1;
 	}
+	/* TLS 1.3 signs with the leaf's key (CertificateVerify): a keyUsage
+	 * without digitalSignature is refused in either role.  libssl's server
+	 * purpose takes keyEncipherment instead, so the outbound client
+	 * accepted such a server certificate that the gateway refuses from a
+	 * client. */
+	if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
+	    !(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
+		set_reason(reason, reasonlen, "bad-eku");
+		return -1;
+	}
 	/* X509_get_extended_key_usage answers "everything" when the extension
 	 * is absent; a visor certificate must name its usage. */
 	if (!(X509_get_extension_flags(leaf) & EXFLAG_XKUSAGE) ||

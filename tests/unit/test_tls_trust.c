@@ -274,8 +274,15 @@ test_eku(void **state)
 	pki_leaf_opts_t server_only = { .eku = PKI_EKU_SERVER };
 	pki_leaf_opts_t none = { .eku = PKI_EKU_OMIT };
 	pki_leaf_opts_t client_only = { .eku = PKI_EKU_CLIENT };
+	pki_leaf_opts_t no_ds = { .key_usage = "critical,keyEncipherment" };
 
 	(void)state;
+	/* Its key signs the handshake: keyUsage must allow that, for a
+	 * server too (libssl's server purpose alone takes keyEncipherment). */
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:gateway",
+	    &no_ds, TLS_ROLE_SERVER), "bad-eku");
+	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:gateway",
+	    &no_ds, TLS_ROLE_CLIENT), "bad-eku");
 	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:agency:police",
 	    &server_only, TLS_ROLE_CLIENT), "bad-eku");
 	assert_string_equal(mint_verify(&F.nf, "urn:visor:norfolk:gateway",
