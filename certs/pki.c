@@ -524,8 +524,12 @@ pki_make_crl(const pki_ca_t *ca, const X509_CRL *prev,
 	    X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
 	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) != 1 ||
 	    (t = X509_gmtime_adj(NULL, 0)) == NULL ||
-	    X509_CRL_set1_lastUpdate(crl, t) != 1 ||
-	    X509_gmtime_adj(t, (long)days * 86400) == NULL ||
+	    X509_CRL_set1_lastUpdate(crl, t) != 1)
+		goto fail;
+	/* A new time, not t moved on: t is a UTCTime, which cannot hold a
+	 * date past 2049 (crl --days near the 36500 allowed failed). */
+	ASN1_TIME_free(t);
+	if ((t = X509_gmtime_adj(NULL, (long)days * 86400)) == NULL ||
 	    X509_CRL_set1_nextUpdate(crl, t) != 1)
 		goto fail;
 	if (prev != NULL) {

@@ -443,6 +443,18 @@ test_crl_in_memory(void **state)
 	assert_null(c3);
 	c3 = pki_make_crl(&ca, c2, NULL, 0, PKI_DAYS_MAX + 1, err, sizeof(err));
 	assert_null(c3);
+	/* The longest allowed reaches past 2049, which a UTCTime cannot
+	 * hold: it failed before ("cannot build the CRL"). */
+	c3 = pki_make_crl(&ca, c2, NULL, 0, PKI_DAYS_MAX, err, sizeof(err));
+	assert_non_null(c3);
+	{
+		struct tm tm;
+
+		assert_int_equal(ASN1_TIME_to_tm(X509_CRL_get0_nextUpdate(c3),
+		    &tm), 1);
+		assert_true(tm.tm_year + 1900 > 2100);
+	}
+	X509_CRL_free(c3);
 	X509_CRL_free(c1);
 	X509_CRL_free(c2);
 	ASN1_INTEGER_free(s);
