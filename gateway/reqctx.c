@@ -11,9 +11,9 @@
 #include "gateway/gateway.h"
 #include "gateway/gen.h"
 #include "gateway/metrics.h"
-#include "util/log.h"
 #include "gateway/store.h"
 #include "util/json.h"
+#include "util/log.h"
 
 typedef struct {
 	int status;
