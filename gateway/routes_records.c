@@ -338,6 +338,20 @@ deny_unread_write(gw_request_t *r, const reqctx_t *c, const char *id,
 	reqctx_audit_then_error(r, &e, 403, "policy-denied", msg);
 }
 
+/* The schema index of member m under prefix (its path into path), or -1
+ * when the caller reads it whole (or it is not in the schema). */
+static int
+unread_member(const char *prefix, const cJSON *m, const unsigned char *whole,
+    char *path, size_t pathlen)
+{
+	int i;
+
+	snprintf(path, pathlen, "%s%s%s", prefix, *prefix ? "." : "", m->string);
+	if ((i = record_field_find(path)) < 0 || whole[i] == POLICY_READ_WHOLE)
+		return -1;
+	return i;
+}
+
 static void
 put_unread_sent(const cJSON *obj, const char *prefix, const unsigned char *whole,
     const char **bad, size_t *nbad, size_t max)
@@ -350,10 +364,8 @@ put_unread_sent(const cJSON *obj, const char *prefix, const unsigned char *whole
 
 	fields = record_fields(&nf);
 	cJSON_ArrayForEach(m, obj) {
-		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "",
-		    m->string);
-		if ((i = record_field_find(path)) < 0 ||
-		    whole[i] == POLICY_READ_WHOLE)
+		if ((i = unread_member(prefix, m, whole, path,
+		    sizeof(path))) < 0)
 			continue;
 		if (fields[i].type == RECORD_T_OBJECT)
 			put_unread_sent(m, path, whole, bad, nbad, max);
@@ -377,10 +389,8 @@ put_copy_unread(cJSON *dst, const cJSON *cur, const char *prefix,
 
 	fields = record_fields(&nf);
 	cJSON_ArrayForEach(m, cur) {
-		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "",
-		    m->string);
-		if ((i = record_field_find(path)) < 0 ||
-		    whole[i] == POLICY_READ_WHOLE)
+		if ((i = unread_member(prefix, m, whole, path,
+		    sizeof(path))) < 0)
 			continue;
 		if (fields[i].type == RECORD_T_OBJECT) {
 			sub = cJSON_GetObjectItemCaseSensitive(dst, m->string);
