@@ -322,11 +322,11 @@ caller_reads(gw_request_t *r, const reqctx_t *c, const cJSON *rec)
 	return ok;
 }
 
-/* Refuse a write over a record the caller may not read, audited.  what
- * says which write. */
+/* Refuse a request about record id with 403, audited as a deny entry
+ * with reason (SPEC 8: every refusal is logged). */
 static void
-deny_unread_write(gw_request_t *r, const reqctx_t *c, const char *id,
-    const char *msg)
+deny_record(gw_request_t *r, const reqctx_t *c, const char *id,
+    const char *reason, const char *code, const char *msg)
 {
 	audit_entry_t e;
 
@@ -334,8 +334,8 @@ deny_unread_write(gw_request_t *r, const reqctx_t *c, const char *id,
 	e.op = "deny";
 	e.record = id;
 	e.result = "denied";
-	e.reason = "write-denied";
-	reqctx_audit_then_error(r, &e, 403, "policy-denied", msg);
+	e.reason = reason;
+	reqctx_audit_then_error(r, &e, 403, code, msg);
 }
 
 /* The schema index of member m under prefix (its path into path), or -1
@@ -456,8 +456,9 @@ put_keep_unread(gw_request_t *r, const reqctx_t *c, const char *id,
 		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
 		goto fail;
 	case 0:
-		deny_unread_write(r, c, id, "policy does not let this caller read "
-		    "the record: a PUT over it is refused");
+		deny_record(r, c, id, "write-denied", "policy-denied",
+		    "policy does not let this caller read the record: a PUT "
+		    "over it is refused");
 		goto fail;
 	}
 	record_fields(&nf);
@@ -575,9 +576,10 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 			    "policy evaluation failed");
 			goto out;
 		case 0:
-			deny_unread_write(r, &c, id, "policy does not let this "
-			    "caller read the record: it may not change its "
-			    "category, level or managing area");
+			deny_record(r, &c, id, "write-denied", "policy-denied",
+			    "policy does not let this caller read the record: "
+			    "it may not change its category, level or managing "
+			    "area");
 			goto out;
 		}
 	}
@@ -897,12 +899,7 @@ route_record_history(gw_request_t *r, const char *id)
 	/* Record owners: agencies of the managing area that may read it.  An
 	 * erased record's history is for its managing area's police only. */
 	if (strcmp(gw_req_identity(r)->area, rec.managing_area) != 0) {
-		reqctx_audit_base(r, &c, &e);
-		e.op = "deny";
-		e.record = id;
-		e.result = "denied";
-		e.reason = "history-not-owner";
-		reqctx_audit_then_error(r, &e, 403, "forbidden",
+		deny_record(r, &c, id, "history-not-owner", "forbidden",
 		    "history is for the record's managing area");
 		goto out;
 	}
@@ -916,13 +913,7 @@ route_record_history(gw_request_t *r, const char *id)
 			goto out;
 		}
 	} else if (strcmp(gw_req_identity(r)->type, "police") != 0) {
-		/* Refused, so audited (SPEC 8), like the other refusals. */
-		reqctx_audit_base(r, &c, &e);
-		e.op = "deny";
-		e.record = id;
-		e.result = "denied";
-		e.reason = "history-erased";
-		reqctx_audit_then_error(r, &e, 403, "forbidden",
+		deny_record(r, &c, id, "history-erased", "forbidden",
 		    "the record is erased");
 		goto out;
 	}
