@@ -790,34 +790,82 @@ out:
 /* ----------------------------------------------------------- history */
 
 /*
+ * How the caller could read version ver of record id, as the policy reads
+ * that version's own core (category, level, managing area), into vmap (nf
+ * entries).  A version whose content is gone (an erasure, or any version
+ * of a record erased since, which only police see) is read as the record
+ * is now (now).  0, or -1 once r is answered.
+ */
+static int
+version_read_map(gw_request_t *r, const policy_request_t *rq, const char *id,
+    int64_t ver, const unsigned char *now, unsigned char *vmap, size_t nf)
+{
+	store_record_t rec;
+	cJSON *j;
+	int rc;
+
+	rc = store_record_version_get(gw_req_reader(r), id, (uint64_t)ver, &rec);
+	if (rc == 1) {
+		memcpy(vmap, now, nf);
+		return 0;
+	}
+	if (rc < 0) {
+		gw_reply_error(r, 503, "store-unavailable",
+		    "cannot read the history");
+		return -1;
+	}
+	j = cJSON_ParseWithLength(rec.json.data, rec.json.len);
+	record_free(&rec);
+	if (j == NULL || policy_read_map(gw_req_gen(r)->policy, rq, j, vmap,
+	    nf) < 0) {
+		cJSON_Delete(j);
+		gw_reply_error(r, 503, "policy-error",
+		    "policy evaluation failed");
+		return -1;
+	}
+	cJSON_Delete(j);
+	return 0;
+}
+
+/*
  * The history of a live record as the caller may see it.  A record erased
  * and then made again under its id keeps the erased one's versions: they
  * are for the area's police only (as the erased record's history is), so
- * other callers see the versions after the last erasure.  Each version's
- * changed paths are those the caller reads in some form; a version that
- * changed only what it may not read is left out (its time and actor would
- * say that, and who, e.g. health, wrote).  Which paths those are follows
- * from the policy and the record's core (policy_read_map).  Appends the
- * versions array to out; -1 once r is answered.
+ * other callers see the versions after the last erasure.
+ *
+ * A change to a path says something of the value before it and of the
+ * value after, so a version's changed path is shown only if the caller
+ * reads it in some form in the record as it is now, in that version, and
+ * in the version before it, each as the policy reads that version's own
+ * core fields.  A record that was category 4 and is now category 1 thus
+ * shows housing nothing of its category 4 versions, not even the change
+ * that lowered it.  A version left with no changed path (it changed only
+ * what the caller could not read) is left out, and so is any version the
+ * caller could not read at all: its time and actor would say that, and
+ * who, e.g. health, wrote.  Appends the versions array to out; -1 once r
+ * is answered.
  */
 static int
 history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
     const cJSON *current, buf_t *out)
 {
 	policy_request_t rq = c->preq;
-	unsigned char map[256];
+	unsigned char now[256], vmap[256], prev[256];
 	buf_t raw = BUF_INIT;
 	cJSON *all = NULL, *keep = NULL, *v, *next, *changed, *p, *pn;
 	int police = strcmp(gw_req_identity(r)->type, "police") == 0;
-	int i, had, ret = -1;
+	int i, had, id_field, ret = -1;
+	int64_t ver;
 	const char *op;
 	char *text = NULL;
 	size_t nf;
 
 	record_fields(&nf);
 	rq.op = POLICY_OP_READ;
-	if (nf > sizeof(map) || policy_read_map(gw_req_gen(r)->policy, &rq,
-	    current, map, sizeof(map)) < 0) {
+	id_field = record_field_find("id");
+	if (nf > sizeof(now) || id_field < 0 ||
+	    policy_read_map(gw_req_gen(r)->policy, &rq, current, now,
+	    sizeof(now)) < 0) {
 		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
 		goto out;
 	}
@@ -829,6 +877,7 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 	}
 	if ((keep = cJSON_CreateArray()) == NULL)
 		goto oom;
+	memset(prev, POLICY_READ_WHOLE, nf);	/* no version before the first */
 	for (v = all->child; v != NULL; v = next) {
 		next = v->next;
 		op = json_get_str(v, "op");
@@ -837,18 +886,30 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 			cJSON_Delete(keep);
 			if ((keep = cJSON_CreateArray()) == NULL)
 				goto oom;
+			memset(prev, POLICY_READ_WHOLE, nf);
 			continue;
 		}
+		if (json_get_int(v, "version", 1, INT64_MAX, &ver) != 0) {
+			gw_reply_error(r, 503, "store-unavailable",
+			    "cannot read the history");
+			goto out;
+		}
+		if (version_read_map(r, &rq, id, ver, now, vmap, nf) < 0)
+			goto out;
 		changed = cJSON_GetObjectItemCaseSensitive(v, "changed");
 		had = cJSON_GetArraySize(changed) > 0;
 		for (p = changed != NULL ? changed->child : NULL; p != NULL; p = pn) {
 			pn = p->next;
 			if (!cJSON_IsString(p) ||
 			    (i = record_field_find(p->valuestring)) < 0 ||
-			    map[i] == POLICY_READ_NONE)
+			    now[i] == POLICY_READ_NONE ||
+			    vmap[i] == POLICY_READ_NONE ||
+			    prev[i] == POLICY_READ_NONE)
 				cJSON_Delete(cJSON_DetachItemViaPointer(changed, p));
 		}
-		if (had && cJSON_GetArraySize(changed) == 0)
+		memcpy(prev, vmap, nf);
+		if (vmap[id_field] == POLICY_READ_NONE ||
+		    (had && cJSON_GetArraySize(changed) == 0))
 			continue;
 		cJSON_AddItemToArray(keep, cJSON_DetachItemViaPointer(all, v));
 	}

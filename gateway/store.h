@@ -215,6 +215,14 @@ int store_record_get(store_reader_t *r, const char *id, store_record_t *out);
  * 0, 1 no such record, -1 error. */
 int store_record_history(store_reader_t *r, const char *id, buf_t *out);
 
+/* One version of a record, opened as store_record_get opens the current
+ * one (managing_area is left empty: the clear column is the current
+ * version's; the sealed JSON holds each version's own).  0 found, 1 no
+ * such version or none of its content kept (an erasure, or any version of
+ * a record erased since), -1 error (including a failed decryption). */
+int store_record_version_get(store_reader_t *r, const char *id,
+    uint64_t version, store_record_t *out);
+
 /* Look up an idempotency key: 0 found (hash, status, body filled), 1 not
  * found, -1 error. */
 int store_idem_get(store_reader_t *r, const char *scope, const char *key,

@@ -22,7 +22,7 @@
 #include "util/rfc3339.h"
 
 enum {
-	R_RECORD, R_HISTORY, R_IDEM, R_TRANSFER, R_DUE, R_DUE_FOR, R_EXPIRED_FOR, R_STATS, R_INBOUND,
+	R_RECORD, R_HISTORY, R_VERSION, R_IDEM, R_TRANSFER, R_DUE, R_DUE_FOR, R_EXPIRED_FOR, R_STATS, R_INBOUND,
 	R_SENT_TO,
 	R_CKPT, R_LEAF, R_ENTRIES, R_TIME, R_NSTMT
 };
@@ -33,6 +33,8 @@ static const char *const reader_sql[R_NSTMT] = {
 	    " ON v.id = r.id AND v.version = r.version WHERE r.id = ?1",
 	[R_HISTORY] = "SELECT version, time, actor, op, changed"
 	    " FROM record_versions WHERE id = ?1 ORDER BY version",
+	[R_VERSION] = "SELECT content FROM record_versions"
+	    " WHERE id = ?1 AND version = ?2",
 	[R_IDEM] = "SELECT req_hash, status, body FROM idempotency"
 	    " WHERE scope = ?1 AND key = ?2",
 	[R_TRANSFER] = "SELECT transfer_id, record_id, to_area, purpose,"
@@ -343,6 +345,48 @@ store_record_history(store_reader_t *r, const char *id, buf_t *out)
 out:
 	free(printed);
 	cJSON_Delete(arr);
+	if (st != NULL)
+		sqlite3_reset(st);
+	return ret;
+}
+
+int
+store_record_version_get(store_reader_t *r, const char *id, uint64_t version,
+    store_record_t *out)
+{
+	sqlite3_stmt *st;
+	const void *ct;
+	int rc, n, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	buf_init(&out->json, 0);
+	if (id == NULL || strlen(id) > STORE_MAX_ID || version == 0 ||
+	    version > INT64_MAX)
+		return -1;
+	if ((st = stmt(r, R_VERSION)) == NULL || bind_text(st, 1, id) < 0 ||
+	    sqlite3_bind_int64(st, 2, (sqlite3_int64)version) != SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = 1;
+		goto out;
+	}
+	if (rc != SQLITE_ROW)
+		goto out;
+	out->version = version;
+	/* An erasure's version, and every version of an erased record,
+	 * keep no content. */
+	if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+		ret = 1;
+		goto out;
+	}
+	ct = sqlite3_column_blob(st, 0);
+	n = sqlite3_column_bytes(st, 0);
+	if (ct == NULL || n <= 0 || (size_t)n > STORE_MAX_VALUE ||
+	    open_record(r, id, ct, (size_t)n, out) < 0)
+		goto out;
+	ret = 0;
+out:
 	if (st != NULL)
 		sqlite3_reset(st);
 	return ret;

@@ -1626,6 +1626,85 @@ test_core_only_record(void **state)
 	assert_int_equal(get_status("agency-probation", "REC-CORE-2"), 200);
 }
 
+/* The versions in a history as who sees them: their numbers in order
+ * into v (at most n), the changed paths of each joined with ',' into
+ * changed[i]; returns the count. */
+static int
+history_seen(const char *who, const char *id, int *v, char (*changed)[200],
+    int n)
+{
+	char path[120];
+	gwt_resp_t r;
+	cJSON *j, *it, *p;
+	size_t len;
+	int k = 0;
+
+	snprintf(path, sizeof(path), "/v1/records/%s/history", id);
+	call(who, "GET", path, hdrs_std("history check", NULL), NULL, &r);
+	assert_int_equal(r.status, 200);
+	j = cJSON_ParseWithLength(r.body.data, r.body.len);
+	gwt_resp_free(&r);
+	assert_non_null(j);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "versions")) {
+		assert_true(k < n);
+		v[k] = (int)cJSON_GetObjectItem(it, "version")->valuedouble;
+		changed[k][0] = '\0';
+		len = 0;
+		cJSON_ArrayForEach(p, cJSON_GetObjectItem(it, "changed")) {
+			len += (size_t)snprintf(changed[k] + len, sizeof(changed[k]) -
+			    len, "%s%s", len > 0 ? "," : "", p->valuestring);
+			assert_true(len < sizeof(changed[k]));
+		}
+		k++;
+	}
+	cJSON_Delete(j);
+	return k;
+}
+
+/*
+ * A record's history is read as each version was, not only as the record
+ * is now.  Before, a category 4 record lowered to category 1 showed its
+ * category 4 versions (when, who, which fields) to everyone who may read
+ * category 1, and the version that lowered it said that it had been
+ * something else.
+ */
+static void
+test_history_by_version(void **state)
+{
+	int v[16], n;
+	char ch[16][200];
+
+	(void)state;
+	/* Police hold ct in the quickstart configuration. */
+	assert_int_equal(put_json("agency-police", "REC-HIST-4",
+	    "{\"id\":\"REC-HIST-4\",\"managing_area\":\"norfolk\","
+	    "\"category\":4,\"level\":2,\"person\":{\"surname\":\"SIGMA\"}}"),
+	    201);
+	assert_int_equal(patch_json("agency-police", "REC-HIST-4",
+	    "{\"rmp\":{\"summary\":\"ct plan\"}}"), 200);
+	assert_int_equal(get_status("agency-probation", "REC-HIST-4"), 403);
+	assert_int_equal(patch_json("agency-police", "REC-HIST-4",
+	    "{\"category\":1}"), 200);
+	assert_int_equal(get_status("agency-probation", "REC-HIST-4"), 200);
+	assert_int_equal(patch_json("agency-probation", "REC-HIST-4",
+	    "{\"rmp\":{\"summary\":\"probation plan\"}}"), 200);
+
+	/* Probation sees only what it could read when it was written. */
+	n = history_seen("agency-probation", "REC-HIST-4", v, ch, 16);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0], 4);
+	assert_string_equal(ch[0], "rmp.summary");
+	/* Police saw it all along. */
+	n = history_seen("agency-police", "REC-HIST-4", v, ch, 16);
+	assert_int_equal(n, 4);
+	assert_int_equal(v[0], 1);
+	assert_int_equal(v[1], 2);
+	assert_string_equal(ch[1], "rmp.summary");
+	assert_int_equal(v[2], 3);
+	assert_string_equal(ch[2], "category");
+	assert_int_equal(v[3], 4);
+}
+
 /* ------------------------------------------------------- concurrency */
 
 #define WRITERS 8
@@ -1969,6 +2048,7 @@ main(void)
 		cmocka_unit_test(test_non_agency_identities),
 		cmocka_unit_test(test_answer_after_audit),
 		cmocka_unit_test(test_core_only_record),
+		cmocka_unit_test(test_history_by_version),
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_encryption_at_rest),
 	};
