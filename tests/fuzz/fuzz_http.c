@@ -228,7 +228,8 @@ prefill(void)
 	    "{\"error\":{\"code\":\"ingress-denied\",\"message\":\"synthetic\"}}";
 	store_options_t so;
 	store_job_t *job;
-	audit_entry_t e1, e4;
+	audit_entry_t e1, e4, t[4];
+	int i;
 	atomic_int done = 0;
 	char err[512];
 	store_t *st;
@@ -249,6 +250,20 @@ prefill(void)
 	e1.result = "ok";
 	e4 = e1;
 	e4.record = "FZ-4";
+	/* And each transfer's status, as the outbox's are (store_writelog.c):
+	 * 1 queued then delivered, 2 queued then rejected. */
+	for (i = 0; i < 4; i++) {
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].op = "transfer-out";
+		t[i].actor_id = "urn:visor:norfolk:agency:police";
+		t[i].record = i < 2 ? "FZ-1" : "FZ-4";
+		t[i].transfer = i < 2 ? "00000000000000000000000000000001" :
+		    "00000000000000000000000000000002";
+		t[i].result = "queued";
+	}
+	t[1].op = "receipt";
+	t[1].result = "ok";
+	t[3].result = "rejected";
 	if ((job = store_job_new()) == NULL ||
 	    store_job_put_record(job, "FZ-1", STORE_VERSION_ABSENT, 2, 2,
 	    "norfolk", rec1, sizeof(rec1) - 1, "urn:visor:norfolk:agency:police",
@@ -266,7 +281,9 @@ prefill(void)
 	    INT64_MAX) < 0 ||
 	    store_job_outbox_update(job, "00000000000000000000000000000002",
 	    "rejected", 1, 0, refusal, sizeof(refusal) - 1) < 0 ||
-	    store_job_audit(job, &e1) < 0 || store_job_audit(job, &e4) < 0)
+	    store_job_audit(job, &e1) < 0 || store_job_audit(job, &e4) < 0 ||
+	    store_job_audit(job, &t[0]) < 0 || store_job_audit(job, &t[1]) < 0 ||
+	    store_job_audit(job, &t[2]) < 0 || store_job_audit(job, &t[3]) < 0)
 		die("prefill", "cannot build the job");
 	store_submit(st, job, prefill_done, &done);
 	while (atomic_load(&done) == 0)

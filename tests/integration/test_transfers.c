@@ -1354,6 +1354,109 @@ test_damaged_payload_held_back(void **state)
 	tcl_close(&pol);
 }
 
+/* Norfolk must not start with outbox (the store's path db) changed by
+ * stmt; the log names the problem (needle).  Then undo runs. */
+static void
+outbox_tampered(fx_t *f, const char *db, const char *stmt,
+    const char *needle, const char *undo)
+{
+	const char *argv[] = { "sqlite3", "-cmd", ".timeout 5000", db, stmt,
+	    NULL };
+	gwt_gw_t gw;
+
+	assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 0);
+	assert_int_equal(gwt_gw_start(&f->env, "norfolk", &gw), -1);
+	if (!gwt_log_wait(&gw, needle, 2000))
+		fail_msg("the log does not say '%s' (see %s)", needle, gw.log);
+	argv[4] = undo;
+	if (undo != NULL)
+		assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 0);
+}
+
+/*
+ * The outbox's status column is in the clear.  Before, a queued transfer
+ * marked "delivered" (or "failed") there was never sent, and nobody was
+ * told; a delivered one marked "queued" went again.  The gateway now
+ * refuses to start unless each row has the status the audit log's last
+ * entry for its transfer left.
+ */
+static void
+test_outbox_status_tampered(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
+	char tq[TRANSFER_ID_LEN + 1], td[TRANSFER_ID_LEN + 1], db[700],
+	    stmt[400], undo[400], needle[300];
+	tcl_t prob, pol;
+	cJSON *t;
+
+	start_gw(f, 0, "norfolk");
+	start_gw(f, 1, "suffolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&prob, "NFK-OBX-0001", 1, 2);
+	assert_int_equal(start_transfer(&pol, "NFK-OBX-0001", "suffolk", td),
+	    202);
+	t = wait_transfer(&pol, td, 30000);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "delivered");
+	cJSON_Delete(t);
+	assert_int_equal(gwt_gw_stop_clean(sfk), 0);
+	assert_int_equal(start_transfer(&pol, "NFK-OBX-0001", "suffolk", tq),
+	    202);
+	tcl_close(&prob);
+	tcl_close(&pol);
+	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
+	snprintf(db, sizeof(db), "%s/norfolk/data/store.db", f->env.dir);
+
+	snprintf(stmt, sizeof(stmt), "UPDATE outbox SET status = 'delivered'"
+	    " WHERE transfer_id = '%s'", tq);
+	snprintf(undo, sizeof(undo), "UPDATE outbox SET status = 'queued'"
+	    " WHERE transfer_id = '%s'", tq);
+	snprintf(needle, sizeof(needle), "outbox altered: transfer %s is "
+	    "delivered, but the audit log's last entry for it", tq);
+	outbox_tampered(f, db, stmt, needle, undo);
+	snprintf(stmt, sizeof(stmt), "UPDATE outbox SET status = 'failed'"
+	    " WHERE transfer_id = '%s'", tq);
+	snprintf(needle, sizeof(needle), "outbox altered: transfer %s is "
+	    "failed, but", tq);
+	outbox_tampered(f, db, stmt, needle, undo);
+	/* A delivered one sent again. */
+	snprintf(stmt, sizeof(stmt), "UPDATE outbox SET status = 'queued'"
+	    " WHERE transfer_id = '%s'", td);
+	snprintf(undo, sizeof(undo), "UPDATE outbox SET status = 'delivered'"
+	    " WHERE transfer_id = '%s'", td);
+	snprintf(needle, sizeof(needle), "outbox altered: transfer %s is "
+	    "queued, but the audit log's last entry for it", td);
+	outbox_tampered(f, db, stmt, needle, undo);
+	/* A row the log never queued. */
+	snprintf(stmt, sizeof(stmt), "INSERT INTO outbox SELECT"
+	    " 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', record_id, to_area, purpose,"
+	    " initiator, status, attempts, next_attempt_ms, deadline_ms,"
+	    " created_ms, payload, receipt FROM outbox WHERE transfer_id = '%s'",
+	    tq);
+	outbox_tampered(f, db, stmt, "outbox altered: transfer "
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA is there (queued) but the audit log "
+	    "never queued it", "DELETE FROM outbox WHERE transfer_id ="
+	    " 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'");
+	/* Untouched again, it starts, and the queued one goes. */
+	start_gw(f, 1, "suffolk");
+	start_gw(f, 0, "norfolk");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	t = wait_transfer(&pol, tq, 30000);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "delivered");
+	cJSON_Delete(t);
+	tcl_close(&pol);
+	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
+	/* A row that is gone. */
+	snprintf(stmt, sizeof(stmt), "DELETE FROM outbox WHERE transfer_id ="
+	    " '%s'", td);
+	snprintf(needle, sizeof(needle), "outbox altered: transfer %s is "
+	    "missing, but the audit log's last entry for it", td);
+	outbox_tampered(f, db, stmt, needle, NULL);
+}
+
 /* Suffolk stays down past the transfers' deadline (1 s).  Only a probe is
  * tried while a peer is down, once every 1-2 s or more here, yet every
  * transfer fails at its deadline, audited: not one per probe, and not 64
@@ -2368,6 +2471,8 @@ main(void)
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_payload_held_back,
 		    setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_status_tampered,
+		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_deadline_while_peer_down,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_receiver_down_then_back,
