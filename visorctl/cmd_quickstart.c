@@ -36,7 +36,8 @@ static const char quickstart_usage[] =
     "usage: visorctl quickstart DIR [--areas norfolk,suffolk] [--base-port 8441]\n"
     "\n"
     "Create a complete working setup for local use and tests in DIR (which must\n"
-    "not exist or be empty):\n"
+    "not exist, or be an empty folder of yours; no other user may write it or\n"
+    "a folder above it that is not sticky):\n"
     "  DIR/pki/root.crt, root.key            national root (key mode 0600)\n"
     "  DIR/pki/<area>/ca.crt ca.key crl.pem  area CA and its CRL\n"
     "  DIR/pki/<area>/gateway.crt .key       gateway (serverAuth+clientAuth)\n"
@@ -134,14 +135,65 @@ parse_port(const char *s, unsigned *out)
 	return 0;
 }
 
-/* DIR must not exist, or be an empty directory; created 0755 and made
- * absolute into q->dir. */
+/* Nobody but us (and root) may change abs or a folder above it: quickstart
+ * writes the configuration, policy and trust anchors there, and whoever can
+ * rename an entry of DIR (its owner, or anyone who may write it or a folder
+ * above it that is not sticky) could put their own in their place, for the
+ * gateways to load at start or at the next SIGHUP.  abs is a real path. */
+static int
+check_dir_safe(const char *abs)
+{
+	char p[QS_DIR_MAX];
+	struct stat st;
+	char *slash;
+	int top = 1;
+
+	if (strlen(abs) >= sizeof(p))
+		return -1;
+	snprintf(p, sizeof(p), "%s", abs);
+	for (;;) {
+		if (lstat(p, &st) < 0) {
+			fprintf(stderr, "visorctl quickstart: %s: %s\n", p,
+			    strerror(errno));
+			return -1;
+		}
+		if (top ? st.st_uid != geteuid() :
+		    st.st_uid != 0 && st.st_uid != geteuid()) {
+			fprintf(stderr, "visorctl quickstart: %s is owned by uid "
+			    "%lu: that user could replace the files quickstart "
+			    "writes in %s; use a folder that only you (or root) "
+			    "control\n", p, (unsigned long)st.st_uid, abs);
+			return -1;
+		}
+		if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
+		    (top || !(st.st_mode & S_ISVTX))) {
+			fprintf(stderr, "visorctl quickstart: %s (mode %04o) is "
+			    "writable by other users, who could replace the files "
+			    "quickstart writes in %s; use a folder that only you "
+			    "(or root) control\n", p, (unsigned)(st.st_mode & 07777),
+			    abs);
+			return -1;
+		}
+		if (strcmp(p, "/") == 0)
+			return 0;
+		top = 0;
+		if ((slash = strrchr(p, '/')) == p)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+}
+
+/* DIR must not exist, or be an empty directory of ours that no other user
+ * can change (check_dir_safe); created 0755 and made absolute into
+ * q->dir. */
 static int
 prepare_dir(const char *dir, struct qs *q)
 {
 	struct dirent *e;
 	DIR *d;
 	char *abs;
+	int created = 0;
 
 	if ((d = opendir(dir)) != NULL) {
 		while ((e = readdir(d)) != NULL) {
@@ -160,6 +212,8 @@ prepare_dir(const char *dir, struct qs *q)
 		fprintf(stderr, "visorctl quickstart: cannot create %s: %s\n", dir,
 		    strerror(errno));
 		return -1;
+	} else {
+		created = 1;
 	}
 	if ((abs = realpath(dir, NULL)) == NULL) {
 		fprintf(stderr, "visorctl quickstart: %s: %s\n", dir, strerror(errno));
@@ -167,6 +221,12 @@ prepare_dir(const char *dir, struct qs *q)
 	}
 	if (strlen(abs) >= sizeof(q->dir)) {
 		fprintf(stderr, "visorctl quickstart: %s: path too long\n", abs);
+		free(abs);
+		return -1;
+	}
+	if (check_dir_safe(abs) < 0) {
+		if (created)
+			(void)rmdir(abs);
 		free(abs);
 		return -1;
 	}

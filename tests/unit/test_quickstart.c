@@ -303,6 +303,42 @@ test_quickstart_defaults_and_empty_dir(void **state)
 	check_area(dir, areas, 2, 1, 8441);
 }
 
+/* A folder someone else can change is refused, before anything is written
+ * in it: its owner (or anyone who may write it, or a non-sticky folder
+ * above it) could swap gateway.json, policy.json or the PKI folder for
+ * their own after quickstart, and the gateways would load them. */
+static void
+test_quickstart_unsafe_dir(void **state)
+{
+	char dir[128], open_dir[128];
+
+	(void)state;
+	/* An empty folder writable by others (a pre-made /tmp/q). */
+	snprintf(dir, sizeof(dir), "%s/shared", tmp);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(RUN(cmd_quickstart, "quickstart", dir), 1);
+	snprintf(dir, sizeof(dir), "%s/shared/pki", tmp);
+	assert_int_equal(access(dir, F_OK), -1);
+	/* A new folder under a folder anyone may write, without the sticky
+	 * bit: not even created. */
+	snprintf(open_dir, sizeof(open_dir), "%s/open", tmp);
+	assert_int_equal(mkdir(open_dir, 0755), 0);
+	assert_int_equal(chmod(open_dir, 0777), 0);
+	snprintf(dir, sizeof(dir), "%s/open/q", tmp);
+	assert_int_equal(RUN(cmd_quickstart, "quickstart", dir), 1);
+	assert_int_equal(access(dir, F_OK), -1);
+	/* An empty folder owned by another user (root only can make one). */
+	if (geteuid() == 0) {
+		snprintf(dir, sizeof(dir), "%s/theirs", tmp);
+		assert_int_equal(mkdir(dir, 0755), 0);
+		assert_int_equal(chown(dir, 65534, 65534), 0);
+		assert_int_equal(RUN(cmd_quickstart, "quickstart", dir), 1);
+		snprintf(dir, sizeof(dir), "%s/theirs/pki", tmp);
+		assert_int_equal(access(dir, F_OK), -1);
+	}
+}
+
 static void
 test_quickstart_bad_usage(void **state)
 {
@@ -414,6 +450,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_quickstart_layout),
 		cmocka_unit_test(test_quickstart_defaults_and_empty_dir),
+		cmocka_unit_test(test_quickstart_unsafe_dir),
 		cmocka_unit_test(test_quickstart_bad_usage),
 		cmocka_unit_test(test_certs_commands),
 	};
