@@ -38,7 +38,11 @@ berr(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* Copy a small file (a key or a checkpoint) with mode 0600.  missing_ok:
- * 1 and *copied = 0 if the source does not exist. */
+ * 1 and *copied = 0 if the source does not exist.  The source must be a
+ * regular file of mode 0600, never a symbolic link: the data directory (and
+ * a backup, given to the same account) belongs to the gateway's account,
+ * and run as root this would otherwise read whatever a link there names and
+ * hand the copy to that account. */
 static int
 copy_small(const char *from_dir, const char *to_dir, const char *name,
     int missing_ok, int *copied, char *err, size_t errlen)
@@ -55,10 +59,13 @@ copy_small(const char *from_dir, const char *to_dir, const char *name,
 		berr(err, errlen, "%s: path too long", name);
 		return -1;
 	}
-	if (file_read_all(src, BACKUP_FILE_MAX, &data, &len) < 0) {
+	if (file_read_private(src, BACKUP_FILE_MAX, &data, &len) < 0) {
 		if (errno == ENOENT && missing_ok)
 			return 0;
-		berr(err, errlen, "%s: %s", src, strerror(errno));
+		berr(err, errlen, "%s: %s", src, errno == ELOOP ?
+		    "a symbolic link, not the file itself" : errno == EPERM ?
+		    "readable by group or others (must be 0600)" :
+		    errno == EINVAL ? "not a regular file" : strerror(errno));
 		return -1;
 	}
 	if (file_write_atomic(dst, data, len, 0600) < 0) {
@@ -86,11 +93,13 @@ copy_db(const char *src_path, const char *dst_path, uint64_t *leaves,
 	sqlite3_backup *b;
 	int rc, tries = 0, ret = -1;
 
-	if ((src = store_int_connect(src_path, SQLITE_OPEN_READONLY, NULL, err,
-	    errlen)) == NULL)
+	/* Neither database through a symbolic link (copy_small). */
+	if ((src = store_int_connect(src_path, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_NOFOLLOW, NULL, err, errlen)) == NULL)
 		return -1;
 	if ((dst = store_int_connect(dst_path, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, NULL, err, errlen)) == NULL)
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL, err,
+	    errlen)) == NULL)
 		goto out;
 	if (chmod(dst_path, 0600) < 0) {
 		berr(err, errlen, "%s: %s", dst_path, strerror(errno));
@@ -197,9 +206,12 @@ give_to_owner_of(const char *from_dir, const char *out_dir, int have_cp,
 		berr(err, errlen, "%s: %s", from_dir, strerror(errno));
 		return -1;
 	}
+	/* The files by lchown: one swapped for a link since it was written
+	 * gives away the link, not what it names. */
 	for (i = 0; i < n; i++) {
 		if (file_join(path, sizeof(path), out_dir, names[i]) < 0 ||
-		    chown(path, sb.st_uid, sb.st_gid) < 0) {
+		    (i == 0 ? chown(path, sb.st_uid, sb.st_gid) :
+		    lchown(path, sb.st_uid, sb.st_gid)) < 0) {
 			berr(err, errlen, "chown %s: %s", path, strerror(errno));
 			return -1;
 		}

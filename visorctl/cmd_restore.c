@@ -234,7 +234,7 @@ cmd_restore(int argc, char **argv)
 		/* Run as root: the gateway's account owns the copy (store_backup
 		 * gave it the backup's owner), and must own this file too. */
 		if (geteuid() == 0 && (stat(data, &sb) < 0 ||
-		    chown(path, sb.st_uid, sb.st_gid) < 0)) {
+		    lchown(path, sb.st_uid, sb.st_gid) < 0)) {
 			fprintf(stderr, "visorctl restore: chown %s: %s\n", path,
 			    strerror(errno));
 			goto out;

@@ -213,6 +213,68 @@ test_backup_errors(void **state)
 	    sizeof(err)), -1);
 }
 
+/* The data directory belongs to the gateway's account, which can put
+ * links in it; backup (and restore, through it) often runs as root.  A
+ * link named like a key, or a database, is not followed: else a
+ * compromised gateway had any file root can read copied into the backup,
+ * then given to its account.  Nor a link where the copy goes. */
+static void
+test_backup_refuses_links(void **state)
+{
+	char err[512], *text = NULL;
+	size_t len;
+	buf_t vk = BUF_INIT;
+	store_t *s;
+
+	(void)state;
+	assert_int_equal(store_init_keys(path("lk"), AREA, &vk, err,
+	    sizeof(err)), 0);
+	buf_free(&vk);
+	s = open_store(path("lk"));
+	put(s, "REC-1");
+	wait_signed(s, 1);
+	assert_int_equal(file_write_atomic(path("secret"), "ROOT-ONLY\n", 10,
+	    0600), 0);
+
+	/* store.key swapped for a link to another file. */
+	assert_int_equal(rename(path("lk/store.key"), path("lk/store.key.real")),
+	    0);
+	assert_int_equal(symlink(path("secret"), path("lk/store.key")), 0);
+	assert_int_equal(store_backup(path("lk"), path("bk-key"), err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "symbolic link"));
+	if (file_read_all(path("bk-key/store.key"), 4096, &text, &len) == 0) {
+		assert_null(strstr(text, "ROOT-ONLY"));
+		free(text);
+	}
+	assert_int_equal(unlink(path("lk/store.key")), 0);
+	assert_int_equal(rename(path("lk/store.key.real"), path("lk/store.key")),
+	    0);
+
+	/* store.db a link to another database. */
+	assert_int_equal(rename(path("lk/store.db"), path("lk/store.db.real")),
+	    0);
+	assert_int_equal(symlink(path("lk/store.db.real"), path("lk/store.db")),
+	    0);
+	assert_int_equal(store_backup(path("lk"), path("bk-db"), err,
+	    sizeof(err)), -1);
+	assert_int_equal(unlink(path("lk/store.db")), 0);
+	assert_int_equal(rename(path("lk/store.db.real"), path("lk/store.db")),
+	    0);
+
+	/* A dangling link waiting where the copy's database goes. */
+	assert_int_equal(mkdir(path("bk-out"), 0700), 0);
+	assert_int_equal(symlink(path("planted"), path("bk-out/store.db")), 0);
+	assert_int_equal(store_backup(path("lk"), path("bk-out"), err,
+	    sizeof(err)), -1);
+	assert_int_equal(access(path("planted"), F_OK), -1);
+
+	/* Put right, the same directory backs up. */
+	if (store_backup(path("lk"), path("bk-ok"), err, sizeof(err)) < 0)
+		fail_msg("store_backup: %s", err);
+	store_close(s);
+}
+
 static int
 setup(void **state)
 {
@@ -241,6 +303,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backup_copy_and_mark),
 		cmocka_unit_test(test_backup_errors),
+		cmocka_unit_test(test_backup_refuses_links),
 	};
 
 	return cmocka_run_group_tests_name("store_backup", tests, setup,
