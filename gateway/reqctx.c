@@ -306,8 +306,33 @@ reqctx_idem_raced(gw_request_t *r, const reqctx_idem_t *k)
 		    "this Idempotency-Key is in use");
 }
 
-int
-reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k)
+/* Is the answer body (a record write's {"id","version"}) still what the
+ * record is?  1 yes, 0 no (moved on, erased or gone), -1 store error. */
+static int
+idem_answer_current(gw_request_t *r, const char *id, const buf_t *body)
+{
+	store_record_t rec;
+	int64_t v;
+	cJSON *j;
+	int rc, ret;
+
+	j = cJSON_ParseWithLength(body->data, body->len);
+	rc = j != NULL ? json_get_int(j, "version", 1, INT64_MAX, &v) : -1;
+	cJSON_Delete(j);
+	if (rc != 0)
+		return 0;
+	rc = store_record_get(gw_req_reader(r), id, &rec);
+	if (rc < 0)
+		return -1;
+	ret = rc == 0 && !rec.erased && rec.version == (uint64_t)v;
+	buf_free(&rec.json);
+	return ret;
+}
+
+/* reqctx_idem_replay, and for a record write (id not NULL) the check that
+ * its answer is current. */
+static int
+idem_replay(gw_request_t *r, reqctx_idem_t *k, const char *id)
 {
 	uint8_t hash[32];
 	int status = 0, rc, handled = 1;
@@ -324,10 +349,34 @@ reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k)
 	else if (CRYPTO_memcmp(hash, k->hash, 32) != 0)
 		gw_reply_error(r, 409, "idempotency-key-reused",
 		    "this Idempotency-Key was used with a different request");
-	else {
+	else if (id != NULL && (rc = idem_answer_current(r, id, &body)) <= 0) {
+		if (rc < 0) {
+			gw_reply_error(r, 503, "store-unavailable",
+			    "cannot read the store");
+		} else {
+			log_event(LOG_INFO, "idempotency-stale", "request_id",
+			    gw_req_id(r), "record", id, NULL);
+			k->stale = 1;
+			handled = 0;
+		}
+	} else {
 		gw_reply_header(r, "Idempotent-Replay", "true");
 		gw_reply(r, status, NULL, body.data, body.len);
 	}
 	buf_free(&body);
 	return handled;
+}
+
+int
+reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k)
+{
+	reqctx_idem_t copy = *k;
+
+	return idem_replay(r, &copy, NULL);
+}
+
+int
+reqctx_idem_replay_record(gw_request_t *r, reqctx_idem_t *k, const char *id)
+{
+	return idem_replay(r, k, id);
 }

@@ -50,6 +50,7 @@ void reqctx_audit_then_error(gw_request_t *r, const audit_entry_t *e,
 typedef struct {
 	char key[REQCTX_IDEM_KEY_MAX + 1];	/* "" when the request has none */
 	uint8_t hash[32];
+	int stale;	/* its first answer names a version since gone */
 } reqctx_idem_t;
 
 /* Read r's Idempotency-Key into k.  0 (key or none), or -1 once r has been
@@ -61,6 +62,16 @@ int reqctx_idem_begin(gw_request_t *r, reqctx_idem_t *k);
  * if the store cannot be read.  1 when r has been answered, 0 when the key
  * is new or there is none. */
 int reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k);
+
+/* As reqctx_idem_replay, for a PUT or PATCH of record id, whose first
+ * answer names the version it made: that answer is replayed only while
+ * the record is still at that version.  Once the record has moved on (or
+ * been erased), saying "done" again would tell the client its content is
+ * in place when it is not (pushing A, then B, then A again left B), so the
+ * request runs as a new one (k->stale set: its job replaces the key's
+ * row; logged as event=idempotency-stale). */
+int reqctx_idem_replay_record(gw_request_t *r, reqctx_idem_t *k,
+    const char *id);
 
 /* The store found the key when it came to write (STORE_IDEM_EXISTS): a
  * request with the same key got there first, though it was not stored

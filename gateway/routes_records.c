@@ -532,7 +532,7 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 			return;
 		}
 		gw_req_set_state(r, ws, write_state_free);
-		if (reqctx_idem_replay(r, &ws->idem))
+		if (reqctx_idem_replay_record(r, &ws->idem, id))
 			return;
 	}
 	h = gw_req_header(r, "If-Match");
@@ -639,7 +639,8 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 		    "{\"id\":\"%s\",\"version\":%llu}", id,
 		    (unsigned long long)ws->predicted);
 		if (store_job_idempotency(job, gw_req_identity(r)->uri, ws->idem.key,
-		    ws->idem.hash, ws->created ? 201 : 200, idem_body, (size_t)n) < 0)
+		    ws->idem.hash, ws->created ? 201 : 200, idem_body, (size_t)n,
+		    ws->idem.stale) < 0)
 			goto oom;
 	}
 	if (store_job_put_record(job, id, expect, cat->valueint, lvl->valueint,

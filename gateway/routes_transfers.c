@@ -260,7 +260,7 @@ route_transfers_post(gw_request_t *r)
 	if ((job = store_job_new()) == NULL ||
 	    (idem.key[0] != '\0' && store_job_idempotency(job,
 	    gw_req_identity(r)->uri, idem.key, idem.hash, 202, idem_body,
-	    (size_t)n) < 0) ||
+	    (size_t)n, 0) < 0) ||
 	    store_job_outbox_add(job, st->transfer_id, rid, to, purpose,
 	    gw_req_identity(r)->uri, payload.data, payload.len,
 	    gw_now_ms() + (long long)gen->cfg->transfer_deadline_s * 1000) < 0 ||

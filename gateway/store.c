@@ -141,7 +141,7 @@ static const char *const schema_sql =
 /* Writer statements, prepared once per connection. */
 enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
-	W_IDEM_GET, W_IDEM_PUT, W_REC_GET, W_REC_PUT, W_REC_ERASE, W_VER_PUT,
+	W_IDEM_GET, W_IDEM_DEL, W_IDEM_PUT, W_REC_GET, W_REC_PUT, W_REC_ERASE, W_VER_PUT,
 	W_VER_WIPE, W_OUT_QUEUED_OF, W_OUT_CANCEL, W_OUT_WIPE, W_LEAF_PUT, W_NODE_PUT,
 	W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
 	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_SECDEL_ON, W_SECDEL_FAST,
@@ -156,6 +156,8 @@ static const char *const writer_sql[W_NSTMT] = {
 	[W_RELEASE] = "RELEASE job",
 	[W_ROLLBACK_TO] = "ROLLBACK TO job",
 	[W_IDEM_GET] = "SELECT 1 FROM idempotency WHERE scope = ?1 AND key = ?2",
+	[W_IDEM_DEL] = "DELETE FROM idempotency WHERE scope = ?1 AND key = ?2"
+	    " AND req_hash = ?3",
 	[W_IDEM_PUT] = "INSERT INTO idempotency(scope, key, req_hash, status,"
 	    " body, time) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[W_REC_GET] = "SELECT version, erased, managing_area FROM records"
@@ -623,7 +625,8 @@ job_op_fail(store_job_t *j)
 
 int
 store_job_idempotency(store_job_t *j, const char *scope, const char *key,
-    const uint8_t req_hash[32], int http_status, const char *body, size_t len)
+    const uint8_t req_hash[32], int http_status, const char *body, size_t len,
+    int replace)
 {
 	store_op_t *op;
 
@@ -642,6 +645,7 @@ store_job_idempotency(store_job_t *j, const char *scope, const char *key,
 		return job_op_fail(j);
 	memcpy(op->hash, req_hash, 32);
 	op->cat = http_status;
+	op->version = replace != 0;	/* 1: replace a stale answer */
 	j->n++;
 	return 0;
 }
@@ -1230,6 +1234,18 @@ op_idem(job_ctx_t *c, store_op_t *op)
 	buf_t sealed = BUF_INIT;
 	int rc;
 
+	/* A stale answer of the same request goes (the job's savepoint
+	 * brings it back if the job fails); another request's stays. */
+	if (op->version == 1) {
+		st = s->st[W_IDEM_DEL];
+		if (bind_text(st, 1, op->id) || bind_text(st, 2, op->area) ||
+		    sqlite3_bind_blob(st, 3, op->hash, 32, SQLITE_STATIC) ||
+		    step_done(st) != SQLITE_OK) {
+			sqlite3_reset(st);
+			return job_fail(c, STORE_FAILED, "idempotency");
+		}
+		st = s->st[W_IDEM_GET];
+	}
 	if (bind_text(st, 1, op->id) || bind_text(st, 2, op->area))
 		return job_fail(c, STORE_FAILED, "idempotency");
 	rc = sqlite3_step(st);

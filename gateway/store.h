@@ -132,9 +132,12 @@ void store_job_free(store_job_t *j);	/* only for a job never submitted */
 /* Record an idempotency key (scope: the caller's identity URI) with the hash
  * of the request and the answer to replay.  Must be the job's first
  * operation; if (scope, key) exists the whole job is skipped with
- * STORE_IDEM_EXISTS. */
+ * STORE_IDEM_EXISTS.  With replace, a row of (scope, key) for the same
+ * request hash (an answer found stale) is replaced instead; one for another
+ * request is still STORE_IDEM_EXISTS. */
 int store_job_idempotency(store_job_t *j, const char *scope, const char *key,
-    const uint8_t req_hash[32], int http_status, const char *body, size_t len);
+    const uint8_t req_hash[32], int http_status, const char *body, size_t len,
+    int replace);
 
 /* Write a new version of record id (plaintext JSON, encrypted by the store
  * with AAD = id || 0x00 || decimal version).  expect_version:

@@ -6,9 +6,11 @@
  *
  * Each request carries an Idempotency-Key derived from the method, id and
  * body bytes, so running the same input again changes nothing: the gateway
- * answers a repeated key with its first answer.  Such an answer, marked by
- * the gateway's response header "Idempotent-Replay: true" (also accepted:
- * "Idempotent-Replayed: true"), counts as "unchanged".
+ * answers a repeated key with its first answer while the record is still
+ * at the version that answer made (pushing A, then B, then A writes A
+ * again).  Such an answer, marked by the gateway's response header
+ * "Idempotent-Replay: true" (also accepted: "Idempotent-Replayed: true"),
+ * counts as "unchanged".
  */
 #include <errno.h>
 #include <stdarg.h>

@@ -21,6 +21,7 @@
 #include "util/b64.h"
 #include "util/buf.h"
 #include "util/fileio.h"
+#include "util/json.h"
 
 #define GEN_COUNT "200"
 
@@ -351,6 +352,50 @@ test_rerun_is_idempotent(void **state)
 	buf_free(&err);
 }
 
+/* The same content again after other content: pushed A, then B, then A
+ * again.  Its Idempotency-Key (method, id, body) is A's first one, whose
+ * answer names version 1; the record is at 2 by then.  Before, the gateway
+ * replayed "version 1" and push counted A "unchanged" while the record
+ * held B.  A replay is only for an answer still current: once the record
+ * has moved on, A is written again. */
+static void
+test_push_back_to_earlier_content(void **state)
+{
+	static const char *const a = "{\"id\":\"NFK-ABA-1\",\"managing_area\":"
+	    "\"norfolk\",\"category\":1,\"level\":1,\"person\":{\"surname\":"
+	    "\"ALPHA\"}}\n";
+	static const char *const b = "{\"id\":\"NFK-ABA-1\",\"managing_area\":"
+	    "\"norfolk\",\"category\":1,\"level\":1,\"person\":{\"surname\":"
+	    "\"BETA\"}}\n";
+	static const char *const seq[] = { "ALPHA", "BETA", "ALPHA", "ALPHA" };
+	buf_t out = BUF_INIT, err = BUF_INIT;
+	cJSON *got;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 4; i++) {
+		const char *in = strcmp(seq[i], "ALPHA") == 0 ? a : b;
+
+		buf_reset(&out);
+		buf_reset(&err);
+		assert_int_equal(push("agency-probation", "risk-management", NULL,
+		    in, strlen(in), &out, &err), 0);
+		/* The fourth push repeats the third: that answer is current. */
+		assert_contains(&out, i == 3 ? "1 unchanged" : "1 sent",
+		    "push summary");
+		got = get_record("agency-police", "NFK-ABA-1");
+		assert_non_null(got);
+		assert_string_equal(json_get_str(cJSON_GetObjectItem(got,
+		    "person"), "surname"), seq[i]);
+		assert_int_equal((int)cJSON_GetObjectItem(got,
+		    "version")->valuedouble, i == 3 ? 3 : i + 1);
+		cJSON_Delete(got);
+	}
+	assert_true(gwt_log_wait(&fx.gw, "event=idempotency-stale", 5000));
+	buf_free(&out);
+	buf_free(&err);
+}
+
 static void
 test_bad_lines(void **state)
 {
@@ -533,6 +578,7 @@ main(void)
 		cmocka_unit_test(test_gen_is_deterministic),
 		cmocka_unit_test(test_gen_pipe_push),
 		cmocka_unit_test(test_rerun_is_idempotent),
+		cmocka_unit_test(test_push_back_to_earlier_content),
 		cmocka_unit_test(test_bad_lines),
 		cmocka_unit_test(test_csv_examples),
 	};

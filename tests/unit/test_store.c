@@ -362,7 +362,7 @@ test_idempotency(void **state)
 		j = store_job_new();
 		assert_int_equal(store_job_idempotency(j, "urn:visor:norfolk:"
 		    "agency:police", "key-1", hash, 201, answer,
-		    strlen(answer)), 0);
+		    strlen(answer), 0), 0);
 		assert_int_equal(store_job_put_record(j, "NFK-2",
 		    STORE_VERSION_ANY, 1, 1, AREA, "{\"a\":1}", 7, "urn:a",
 		    NULL), 0);
@@ -445,15 +445,55 @@ test_idempotency(void **state)
 		buf_free(&sealed);
 		sqlite3_close(db);
 	}
+	/* A stale answer (the record moved on) is replaced by the same
+	 * request's new one; another request's answer under the key is not,
+	 * and a job refused after the replacement leaves the old one. */
+	{
+		const char *answer2 = "{\"id\":\"NFK-2\",\"version\":2}";
+		uint8_t other[32];
+
+		memset(other, 0xcd, sizeof(other));
+		j = store_job_new();
+		assert_int_equal(store_job_idempotency(j, "urn:visor:norfolk:"
+		    "agency:police", "key-1", other, 201, answer2,
+		    strlen(answer2), 1), 0);
+		assert_int_equal(store_submit_wait(s, j).status,
+		    STORE_IDEM_EXISTS);
+		j = store_job_new();
+		assert_int_equal(store_job_idempotency(j, "urn:visor:norfolk:"
+		    "agency:police", "key-1", hash, 201, answer2,
+		    strlen(answer2), 1), 0);
+		assert_int_equal(store_job_put_record(j, "NFK-2", 7, 1, 1, AREA,
+		    "{\"a\":2}", 7, "urn:a", NULL), 0);
+		assert_int_equal(store_submit_wait(s, j).status, STORE_CONFLICT);
+		buf_reset(&body);
+		assert_int_equal(store_idem_get(r, "urn:visor:norfolk:agency:"
+		    "police", "key-1", got, &status, &body), 0);
+		assert_string_equal(body.data, answer);
+		j = store_job_new();
+		assert_int_equal(store_job_idempotency(j, "urn:visor:norfolk:"
+		    "agency:police", "key-1", hash, 200, answer2,
+		    strlen(answer2), 1), 0);
+		assert_int_equal(store_job_put_record(j, "NFK-2",
+		    STORE_VERSION_ANY, 1, 1, AREA, "{\"a\":2}", 7, "urn:a",
+		    NULL), 0);
+		assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+		buf_reset(&body);
+		assert_int_equal(store_idem_get(r, "urn:visor:norfolk:agency:"
+		    "police", "key-1", got, &status, &body), 0);
+		assert_memory_equal(got, hash, 32);
+		assert_int_equal(status, 200);
+		assert_string_equal(body.data, answer2);
+	}
 	/* Idempotency must be the first operation. */
 	j = store_job_new();
 	assert_int_equal(store_job_audit(j, &e), 0);
-	assert_int_equal(store_job_idempotency(j, "u", "k", hash, 200, "", 0),
-	    -1);
+	assert_int_equal(store_job_idempotency(j, "u", "k", hash, 200, "", 0,
+	    0), -1);
 	store_job_free(j);
 	j = store_job_new();
-	assert_int_equal(store_job_idempotency(j, "u", "k", hash, 42, "", 0),
-	    -1);
+	assert_int_equal(store_job_idempotency(j, "u", "k", hash, 42, "", 0,
+	    0), -1);
 	store_job_free(j);
 
 	buf_free(&body);
@@ -914,7 +954,7 @@ test_encryption_at_rest(void **state)
 	    SURNAME);
 	j = store_job_new();
 	assert_int_equal(store_job_idempotency(j, "urn:a", "k", hash, 200,
-	    json, strlen(json)), 0);
+	    json, strlen(json), 0), 0);
 	assert_int_equal(store_job_put_record(j, "NFK-6", STORE_VERSION_ABSENT,
 	    1, 1, AREA, json, strlen(json), "urn:a", NULL), 0);
 	assert_int_equal(store_job_outbox_add(j, "T-6", "NFK-6", "suffolk",
@@ -2131,7 +2171,7 @@ test_refusal_leaves_nothing(void **state)
 	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
 	j = store_job_new();
 	assert_int_equal(store_job_idempotency(j, "urn:a", "key-R", hash, 201,
-	    "{}", 2), 0);
+	    "{}", 2, 0), 0);
 	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
 	/* No signing while the refusals run: the log is signed up to here. */
 	latest_checkpoint(r, store_audit_size(s), &size, root);
@@ -2173,7 +2213,7 @@ test_refusal_leaves_nothing(void **state)
 	refused_alone(s, dir, j, STORE_NOT_FOUND);
 	j = store_job_new();
 	assert_int_equal(store_job_idempotency(j, "urn:a", "key-R", hash, 201,
-	    "{}", 2), 0);
+	    "{}", 2, 0), 0);
 	refused_alone(s, dir, j, STORE_IDEM_EXISTS);
 	/* The outbox at its limit (2). */
 	assert_int_equal(outbox_add(s, "T-R2").status, STORE_OK);
