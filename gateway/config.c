@@ -548,3 +548,64 @@ config_peers_equal(const config_t *a, const config_t *b)
 			return 0;
 	return 1;
 }
+
+/* Add key to the list in out (config_restart_changes). */
+static void
+changed(char *out, size_t outlen, size_t *n, const char *key)
+{
+	size_t len = strlen(out);
+
+	if (len < outlen)
+		snprintf(out + len, outlen - len, "%s%s", *n > 0 ? ", " : "",
+		    key);
+	(*n)++;
+}
+
+size_t
+config_restart_changes(const config_t *a, const config_t *b, char *out,
+    size_t outlen)
+{
+	size_t n = 0;
+
+#define STR_KEY(f, key) do {						\
+	if (strcmp(a->f, b->f) != 0)					\
+		changed(out, outlen, &n, key);				\
+} while (0)
+#define NUM_KEY(f, key) do {						\
+	if (a->f != b->f)						\
+		changed(out, outlen, &n, key);				\
+} while (0)
+	if (outlen > 0)
+		out[0] = '\0';
+	STR_KEY(area, "area");
+	if (strcmp(a->listen_host, b->listen_host) != 0 ||
+	    a->listen_port != b->listen_port)
+		changed(out, outlen, &n, "listen");
+	if (strcmp(a->metrics_host, b->metrics_host) != 0 ||
+	    a->metrics_port != b->metrics_port)
+		changed(out, outlen, &n, "metrics_listen");
+	STR_KEY(data_dir, "data_dir");
+	if (!config_peers_equal(a, b))
+		changed(out, outlen, &n, "peers");
+	NUM_KEY(max_body_bytes, "limits.max_body_bytes");
+	NUM_KEY(max_header_bytes, "limits.max_header_bytes");
+	NUM_KEY(max_connections, "limits.max_connections");
+	NUM_KEY(header_timeout_ms, "limits.header_timeout_ms");
+	NUM_KEY(body_timeout_ms, "limits.body_timeout_ms");
+	NUM_KEY(idle_timeout_ms, "limits.idle_timeout_ms");
+	NUM_KEY(max_json_depth, "limits.max_json_depth");
+	NUM_KEY(auth_fail_audit_per_second, "limits.auth_fail_audit_per_second");
+	NUM_KEY(store_busy_timeout_ms, "limits.store_busy_timeout_ms");
+	NUM_KEY(record_cache_mib, "limits.record_cache_mib");
+	NUM_KEY(checkpoint_interval_ms, "audit.checkpoint_interval_ms");
+	NUM_KEY(max_in_flight_per_peer, "transfer.max_in_flight_per_peer");
+	NUM_KEY(retry_base_ms, "transfer.retry_base_ms");
+	NUM_KEY(retry_max_ms, "transfer.retry_max_ms");
+	NUM_KEY(outbox_max, "transfer.outbox_max");
+	NUM_KEY(threads, "threads");
+	STR_KEY(user, "user");
+	STR_KEY(group, "group");
+#undef STR_KEY
+#undef NUM_KEY
+	return n;
+}

@@ -88,4 +88,11 @@ const config_peer_t *config_peer(const config_t *c, const char *area);
 /* 1 if a and b name the same peers (areas and URLs, in any order). */
 int config_peers_equal(const config_t *a, const config_t *b);
 
+/* The settings a reload (SIGHUP) cannot apply that differ between a and b:
+ * everything but tls, policy, clearances and transfer.deadline_s, which
+ * are read per request or per connection.  Their configuration keys,
+ * joined with ", ", into out; returns how many. */
+size_t config_restart_changes(const config_t *a, const config_t *b,
+    char *out, size_t outlen);
+
 #endif

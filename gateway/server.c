@@ -1171,7 +1171,7 @@ static void
 sighup_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
-	char err[512];
+	char err[512], keys[400], msg[520];
 	gw_gen_t *g;
 
 	(void)fd;
@@ -1182,16 +1182,15 @@ sighup_cb(evutil_socket_t fd, short what, void *arg)
 		audit_config_event(s, "refused", "reload-invalid");
 		return;
 	}
-	/* The delivery threads are one per peer, made at start (outbox.c):
-	 * a peer added by a reload would take transfers no thread sends. */
-	if (strcmp(g->cfg->area, s->gw.cfg->area) != 0 ||
-	    strcmp(g->cfg->data_dir, s->gw.cfg->data_dir) != 0 ||
-	    strcmp(g->cfg->user, s->gw.cfg->user) != 0 ||
-	    strcmp(g->cfg->group, s->gw.cfg->group) != 0 ||
-	    !config_peers_equal(g->cfg, s->gw.cfg)) {
-		log_event(LOG_ERROR, "reload-refused", "error",
-		    "area, data_dir, user, group and peers cannot change "
-		    "without a restart", NULL);
+	/* Only what is read per request or connection can change: the rest
+	 * was used at start (the listener, the workers' limits, the store,
+	 * one delivery thread per peer: a peer added by a reload would take
+	 * transfers no thread sends).  Taking the file while ignoring part
+	 * of it would report a reload that did not happen. */
+	if (config_restart_changes(s->gw.cfg, g->cfg, keys, sizeof(keys)) > 0) {
+		snprintf(msg, sizeof(msg), "%s cannot change without a restart "
+		    "(nothing was reloaded)", keys);
+		log_event(LOG_ERROR, "reload-refused", "error", msg, NULL);
 		gw_gen_unref(g);
 		audit_config_event(s, "refused", "reload-invalid");
 		return;

@@ -820,6 +820,57 @@ test_hup_peer_change_refused(void **state)
 	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
 }
 
+/* A reload that changes what was used at start (the listener, limits,
+ * the store's settings) is refused whole, naming the keys.  Before, it
+ * was logged "reloaded" and audited "config ok" while the old port, the
+ * old body limit and the old connection cap stayed in force.  What is
+ * read per request (here transfer.deadline_s) still reloads. */
+static void
+test_hup_restart_only_refused(void **state)
+{
+	char cfgpath[600], *old, *text;
+	cJSON *j, *limits, *transfer;
+
+	(void)state;
+	snprintf(cfgpath, sizeof(cfgpath), "%s", gwt_path(&fx.env,
+	    "norfolk/gateway.json"));
+	assert_int_equal(file_read_all(cfgpath, 1 << 20, &old, &(size_t){0}), 0);
+	j = cJSON_Parse(old);
+	assert_non_null(j);
+	limits = cJSON_GetObjectItemCaseSensitive(j, "limits");
+	if (limits == NULL)
+		limits = cJSON_AddObjectToObject(j, "limits");
+	cJSON_DeleteItemFromObjectCaseSensitive(limits, "max_body_bytes");
+	cJSON_AddNumberToObject(limits, "max_body_bytes", 1024);
+	cJSON_DeleteItemFromObjectCaseSensitive(j, "threads");
+	cJSON_AddNumberToObject(j, "threads", 3);
+	text = cJSON_Print(j);
+	assert_int_equal(file_write_atomic(cfgpath, text, strlen(text), 0644), 0);
+	free(text);
+	assert_int_equal(gwt_gw_hup(&fx.gw), 1);
+	assert_int_equal(gwt_log_wait(&fx.gw, "limits.max_body_bytes, threads "
+	    "cannot change without a restart (nothing was reloaded)", 2000), 1);
+	assert_true(gwt_gw_alive(&fx.gw));
+	assert_int_equal(health_status("norfolk", "agency-police"), 200);
+	cJSON_Delete(j);
+
+	j = cJSON_Parse(old);
+	assert_non_null(j);
+	transfer = cJSON_GetObjectItemCaseSensitive(j, "transfer");
+	if (transfer == NULL)
+		transfer = cJSON_AddObjectToObject(j, "transfer");
+	cJSON_DeleteItemFromObjectCaseSensitive(transfer, "deadline_s");
+	cJSON_AddNumberToObject(transfer, "deadline_s", 7200);
+	text = cJSON_Print(j);
+	cJSON_Delete(j);
+	assert_int_equal(file_write_atomic(cfgpath, text, strlen(text), 0644), 0);
+	free(text);
+	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
+	assert_int_equal(file_write_atomic(cfgpath, old, strlen(old), 0644), 0);
+	free(old);
+	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
+}
+
 static void
 test_hup_broken_policy_keeps_old(void **state)
 {
@@ -1115,6 +1166,7 @@ main(void)
 		cmocka_unit_test(test_no_session_resumption),
 		cmocka_unit_test(test_hup_broken_config_keeps_old),
 		cmocka_unit_test(test_hup_peer_change_refused),
+		cmocka_unit_test(test_hup_restart_only_refused),
 		cmocka_unit_test(test_hup_broken_policy_keeps_old),
 		cmocka_unit_test(test_check_config),
 		cmocka_unit_test(test_auth_fail_entries),
