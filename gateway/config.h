@@ -57,6 +57,8 @@ typedef struct {
 					   another process, then 503 */
 	unsigned record_cache_mib;	/* current records kept in memory,
 					   sealed; 0: none */
+	unsigned idempotency_keep_hours;	/* Idempotency-Key answers
+						   kept this long */
 	/* audit */
 	unsigned checkpoint_interval_ms;
 	/* transfer */

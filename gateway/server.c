@@ -1348,6 +1348,7 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 	/* 0 MiB turns the cache off (0 bytes would mean the default). */
 	so.record_cache_bytes = g->cfg->record_cache_mib == 0 ?
 	    STORE_CACHE_NONE : (size_t)g->cfg->record_cache_mib << 20;
+	so.idem_keep_ms = (int64_t)g->cfg->idempotency_keep_hours * 3600000;
 	if ((s->gw.store = store_open(&so, err, errlen)) == NULL)
 		goto fail;
 	s->n_workers = g->cfg->threads;
@@ -1553,6 +1554,7 @@ server_new_plain(const char *config_path, config_t *cfg, int listen_fd,
 	so.data_dir = g->cfg->data_dir;
 	so.area = g->cfg->area;
 	so.checkpoint_interval_ms = g->cfg->checkpoint_interval_ms;
+	so.idem_keep_ms = (int64_t)g->cfg->idempotency_keep_hours * 3600000;
 	so.outbox_max = g->cfg->outbox_max;
 	if ((s->gw.store = store_open(&so, err, errlen)) == NULL)
 		goto fail;

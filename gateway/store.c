@@ -85,6 +85,8 @@ static const char *const schema_sql =
     " scope TEXT NOT NULL, key TEXT NOT NULL, req_hash BLOB NOT NULL,"
     " status INTEGER NOT NULL, body BLOB NOT NULL, time TEXT NOT NULL,"
     " PRIMARY KEY(scope, key));"
+    /* For the retention sweep (idem_expire). */
+    "CREATE INDEX IF NOT EXISTS idempotency_time ON idempotency(time);"
     "CREATE TABLE IF NOT EXISTS outbox("
     " transfer_id TEXT PRIMARY KEY, record_id TEXT NOT NULL,"
     " to_area TEXT NOT NULL, purpose TEXT NOT NULL, initiator TEXT NOT NULL,"
@@ -145,7 +147,7 @@ enum {
 	W_VER_WIPE, W_OUT_QUEUED_OF, W_OUT_CANCEL, W_OUT_WIPE, W_LEAF_PUT, W_NODE_PUT,
 	W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
 	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_SECDEL_ON, W_SECDEL_FAST,
-	W_IDX_GET, W_IDX_FILL, W_IDX_MARK, W_NSTMT
+	W_IDX_GET, W_IDX_FILL, W_IDX_MARK, W_IDEM_EXPIRE, W_NSTMT
 };
 
 static const char *const writer_sql[W_NSTMT] = {
@@ -215,6 +217,10 @@ static const char *const writer_sql[W_NSTMT] = {
 	    " SELECT record, idx FROM audit_leaves WHERE idx >= ?1"
 	    " AND record IS NOT NULL ORDER BY record, idx",
 	[W_IDX_MARK] = "UPDATE counters SET n = ?1 WHERE name = 'audit_indexed'",
+	/* A bounded share per sweep, so a backlog never makes one commit
+	 * long: the next sweeps take the rest. */
+	[W_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE rowid IN (SELECT rowid"
+	    " FROM idempotency WHERE time < ?1 ORDER BY time LIMIT 1000)",
 };
 
 typedef enum {
@@ -281,6 +287,8 @@ struct store {
 	uint64_t indexed;		/* audit_records holds every leaf below;
 					   the counter audit_indexed on disk */
 	unsigned index_lag;		/* fill the index at this many more */
+	int64_t idem_keep_ms;		/* idempotency keys kept this long */
+	int64_t idem_swept_ms;		/* monotonic; last retention sweep */
 
 	/* Shared, under mu. */
 	pthread_mutex_t mu;
@@ -1969,6 +1977,42 @@ index_fill(store_t *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* Drop idempotency keys older than the store keeps them, inside the
+ * batch's transaction, at most once a minute (or once per keep time if
+ * that is shorter).  A key is for retries: one older than that replays
+ * nothing anyone waits for, and without an end the table only grows. */
+static int
+idem_expire(store_t *s, char *err, size_t errlen)
+{
+	int64_t mono = mono_ms(), every, cut;
+	struct timespec ts;
+	struct tm tm;
+	time_t sec;
+	char before[25];
+
+	every = s->idem_keep_ms < 60000 ? s->idem_keep_ms : 60000;
+	if (s->idem_swept_ms != 0 && mono - s->idem_swept_ms < every)
+		return 0;
+	s->idem_swept_ms = mono;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	cut = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
+	    s->idem_keep_ms;
+	sec = (time_t)(cut / 1000);
+	/* Before 1970 nothing is stored: there is nothing to drop. */
+	if (cut < 0 || gmtime_r(&sec, &tm) == NULL ||
+	    strftime(before, 20, "%Y-%m-%dT%H:%M:%S", &tm) != 19)
+		return 0;
+	snprintf(before + 19, sizeof(before) - 19, ".%03dZ",
+	    (int)(cut % 1000));
+	if (bind_text(s->st[W_IDEM_EXPIRE], 1, before) != SQLITE_OK ||
+	    step_done(s->st[W_IDEM_EXPIRE]) != SQLITE_OK) {
+		snprintf(err, errlen, "idempotency sweep: %s",
+		    sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
 static void
 run_batch(store_t *s, store_job_t *batch)
 {
@@ -2013,6 +2057,8 @@ run_batch(store_t *s, store_job_t *batch)
 	}
 	if (!failed && s->tree.size - s->indexed >= s->index_lag &&
 	    index_fill(s, err, sizeof(err)) < 0)
+		failed = 1;
+	if (!failed && idem_expire(s, err, sizeof(err)) < 0)
 		failed = 1;
 	if (!failed) {
 		pthread_mutex_lock(&s->mu);
@@ -2778,6 +2824,8 @@ store_prepare(const store_options_t *opt, int lock, char *err, size_t errlen)
 	s->index_lag = opt->audit_index_lag ? opt->audit_index_lag :
 	    STORE_AUDIT_INDEX_LAG;
 	s->outbox_max = opt->outbox_max ? opt->outbox_max : 100000;
+	s->idem_keep_ms = opt->idem_keep_ms > 0 ? opt->idem_keep_ms :
+	    STORE_IDEM_KEEP_MS;
 	s->busy_ms = opt->busy_timeout_ms ? opt->busy_timeout_ms :
 	    STORE_BUSY_TIMEOUT_MS;
 	if ((s->cache = store_cache_new(opt->record_cache_bytes == 0 ?

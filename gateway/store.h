@@ -49,7 +49,14 @@ typedef struct {
 	size_t record_cache_bytes;	/* current records kept in memory,
 					   sealed; 0: STORE_CACHE_DEFAULT_BYTES;
 					   STORE_CACHE_NONE: no cache */
+	int64_t idem_keep_ms;		/* idempotency keys are dropped once
+					   this old (a sweep in a group commit
+					   at most once a minute, or once per
+					   keep if shorter); 0:
+					   STORE_IDEM_KEEP_MS */
 } store_options_t;
+
+#define STORE_IDEM_KEEP_MS ((int64_t)7 * 24 * 3600 * 1000)
 
 /* The record index of the audit log is filled in bulk, from the leaves,
  * once this many entries are not yet in it: one page per record touched

@@ -503,6 +503,68 @@ test_idempotency(void **state)
 	free(dir);
 }
 
+/* Idempotency keys are kept for their retries, not for ever: once older
+ * than the store keeps them (here 1 s) a sweep in a later group commit
+ * drops them, and a newer one stays.  Before, the table only grew. */
+static void
+test_idempotency_retention(void **state)
+{
+	char *dir = new_dir(), err[256];
+	buf_t vk = BUF_INIT, body = BUF_INIT;
+	store_options_t o;
+	store_t *s;
+	store_reader_t *r;
+	store_job_t *j;
+	audit_entry_t e = entry("consult", "NFK-9", 1);
+	uint8_t hash[32], got[32];
+	int status, i;
+
+	(void)state;
+	assert_int_equal(store_init_keys(dir, AREA, &vk, err, sizeof(err)), 0);
+	buf_free(&vk);
+	memset(&o, 0, sizeof(o));
+	o.data_dir = dir;
+	o.area = AREA;
+	o.checkpoint_interval_ms = 20;
+	o.idem_keep_ms = 1000;
+	s = store_open(&o, err, sizeof(err));
+	assert_non_null(s);
+	r = store_reader_new(s, err, sizeof(err));
+	assert_non_null(r);
+	memset(hash, 0x11, sizeof(hash));
+	j = store_job_new();
+	assert_int_equal(store_job_idempotency(j, "urn:a", "old", hash, 202,
+	    "{}", 2, 0), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	usleep(1300000);
+	j = store_job_new();
+	assert_int_equal(store_job_idempotency(j, "urn:a", "new", hash, 202,
+	    "{}", 2, 0), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	/* That commit swept (the last sweep, at the first, is over 1 s
+	 * old); should another have come between, a few more commits. */
+	for (i = 0; i < 20 && store_idem_get(r, "urn:a", "old", got,
+	    &status, &body) == 0; i++) {
+		buf_reset(&body);
+		usleep(20000);
+		j = store_job_new();
+		assert_int_equal(store_job_audit(j, &e), 0);
+		assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	}
+	buf_reset(&body);
+	assert_int_equal(store_idem_get(r, "urn:a", "old", got, &status,
+	    &body), 1);
+	buf_reset(&body);
+	assert_int_equal(store_idem_get(r, "urn:a", "new", got, &status,
+	    &body), 0);
+	assert_int_equal(status, 202);
+	buf_free(&body);
+	store_reader_free(r);
+	store_close(s);
+	tmpdir_remove(dir);
+	free(dir);
+}
+
 /* ---- audit log, proofs and checkpoints */
 
 /* Wait (bounded) until the latest checkpoint covers want leaves; returns the
@@ -2487,6 +2549,7 @@ main(void)
 		cmocka_unit_test(test_records),
 		cmocka_unit_test(test_mixed_batch),
 		cmocka_unit_test(test_idempotency),
+		cmocka_unit_test(test_idempotency_retention),
 		cmocka_unit_test(test_audit_log),
 		cmocka_unit_test(test_audit_entry_size),
 		cmocka_unit_test(test_start_with_pinned_reader),
