@@ -1354,23 +1354,42 @@ test_damaged_payload_held_back(void **state)
 	tcl_close(&pol);
 }
 
-/* Norfolk must not start with outbox (the store's path db) changed by
- * stmt; the log names the problem (needle).  Then undo runs. */
+/* Norfolk must not start once the SQL edit has run on its store, and its
+ * log must say want; then the SQL undo runs (NULL: none). */
 static void
-outbox_tampered(fx_t *f, const char *db, const char *stmt,
-    const char *needle, const char *undo)
+outbox_tampered(fx_t *f, const char *edit, const char *want,
+    const char *undo)
 {
-	const char *argv[] = { "sqlite3", "-cmd", ".timeout 5000", db, stmt,
+	char db[700];
+	const char *argv[] = { "sqlite3", "-cmd", ".timeout 5000", db, edit,
 	    NULL };
 	gwt_gw_t gw;
 
+	snprintf(db, sizeof(db), "%s/norfolk/data/store.db", f->env.dir);
 	assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 0);
 	assert_int_equal(gwt_gw_start(&f->env, "norfolk", &gw), -1);
-	if (!gwt_log_wait(&gw, needle, 2000))
-		fail_msg("the log does not say '%s' (see %s)", needle, gw.log);
+	if (!gwt_log_wait(&gw, want, 2000))
+		fail_msg("the log does not say '%s' (see %s)", want, gw.log);
 	argv[4] = undo;
 	if (undo != NULL)
 		assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 0);
+}
+
+/* The SQL that sets transfer tid's status, in out (200 bytes). */
+static const char *
+set_status(char *out, const char *status, const char *tid)
+{
+	snprintf(out, 200, "UPDATE outbox SET status = '%s' WHERE transfer_id"
+	    " = '%s'", status, tid);
+	return out;
+}
+
+/* What the log says of transfer tid, in out (200 bytes). */
+static const char *
+altered(char *out, const char *tid, const char *how)
+{
+	snprintf(out, 200, "outbox altered: transfer %s is %s", tid, how);
+	return out;
 }
 
 /*
@@ -1383,10 +1402,15 @@ outbox_tampered(fx_t *f, const char *db, const char *stmt,
 static void
 test_outbox_status_tampered(void **state)
 {
+	static const char copy[] = "INSERT INTO outbox SELECT"
+	    " 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', record_id, to_area, purpose,"
+	    " initiator, status, attempts, next_attempt_ms, deadline_ms,"
+	    " created_ms, payload, receipt FROM outbox WHERE status = 'queued'";
+	static const char fake[] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 	fx_t *f = *state;
 	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
-	char tq[TRANSFER_ID_LEN + 1], td[TRANSFER_ID_LEN + 1], db[700],
-	    stmt[400], undo[400], needle[300];
+	char tq[TRANSFER_ID_LEN + 1], td[TRANSFER_ID_LEN + 1], e[200], u[200],
+	    w[200];
 	tcl_t prob, pol;
 	cJSON *t;
 
@@ -1407,38 +1431,21 @@ test_outbox_status_tampered(void **state)
 	tcl_close(&prob);
 	tcl_close(&pol);
 	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
-	snprintf(db, sizeof(db), "%s/norfolk/data/store.db", f->env.dir);
 
-	snprintf(stmt, sizeof(stmt), "UPDATE outbox SET status = 'delivered'"
-	    " WHERE transfer_id = '%s'", tq);
-	snprintf(undo, sizeof(undo), "UPDATE outbox SET status = 'queued'"
-	    " WHERE transfer_id = '%s'", tq);
-	snprintf(needle, sizeof(needle), "outbox altered: transfer %s is "
-	    "delivered, but the audit log's last entry for it", tq);
-	outbox_tampered(f, db, stmt, needle, undo);
-	snprintf(stmt, sizeof(stmt), "UPDATE outbox SET status = 'failed'"
-	    " WHERE transfer_id = '%s'", tq);
-	snprintf(needle, sizeof(needle), "outbox altered: transfer %s is "
-	    "failed, but", tq);
-	outbox_tampered(f, db, stmt, needle, undo);
-	/* A delivered one sent again. */
-	snprintf(stmt, sizeof(stmt), "UPDATE outbox SET status = 'queued'"
-	    " WHERE transfer_id = '%s'", td);
-	snprintf(undo, sizeof(undo), "UPDATE outbox SET status = 'delivered'"
-	    " WHERE transfer_id = '%s'", td);
-	snprintf(needle, sizeof(needle), "outbox altered: transfer %s is "
-	    "queued, but the audit log's last entry for it", td);
-	outbox_tampered(f, db, stmt, needle, undo);
+	/* A queued one marked sent or failed; a delivered one sent again. */
+	outbox_tampered(f, set_status(e, "delivered", tq), altered(w, tq,
+	    "delivered, but the audit log's last entry for it (index"),
+	    set_status(u, "queued", tq));
+	outbox_tampered(f, set_status(e, "failed", tq), altered(w, tq,
+	    "failed, but the audit log's last entry for it (index"),
+	    set_status(u, "queued", tq));
+	outbox_tampered(f, set_status(e, "queued", td), altered(w, td,
+	    "queued, but the audit log's last entry for it (index"),
+	    set_status(u, "delivered", td));
 	/* A row the log never queued. */
-	snprintf(stmt, sizeof(stmt), "INSERT INTO outbox SELECT"
-	    " 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', record_id, to_area, purpose,"
-	    " initiator, status, attempts, next_attempt_ms, deadline_ms,"
-	    " created_ms, payload, receipt FROM outbox WHERE transfer_id = '%s'",
-	    tq);
-	outbox_tampered(f, db, stmt, "outbox altered: transfer "
-	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA is there (queued) but the audit log "
-	    "never queued it", "DELETE FROM outbox WHERE transfer_id ="
-	    " 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'");
+	outbox_tampered(f, copy, altered(w, fake, "there (queued) but the "
+	    "audit log never queued it"), "DELETE FROM outbox WHERE"
+	    " transfer_id = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'");
 	/* Untouched again, it starts, and the queued one goes. */
 	start_gw(f, 1, "suffolk");
 	start_gw(f, 0, "norfolk");
@@ -1450,11 +1457,10 @@ test_outbox_status_tampered(void **state)
 	tcl_close(&pol);
 	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
 	/* A row that is gone. */
-	snprintf(stmt, sizeof(stmt), "DELETE FROM outbox WHERE transfer_id ="
-	    " '%s'", td);
-	snprintf(needle, sizeof(needle), "outbox altered: transfer %s is "
-	    "missing, but the audit log's last entry for it", td);
-	outbox_tampered(f, db, stmt, needle, NULL);
+	snprintf(e, sizeof(e), "DELETE FROM outbox WHERE transfer_id = '%s'",
+	    td);
+	outbox_tampered(f, e, altered(w, td, "missing, but the audit log's "
+	    "last entry for it"), NULL);
 }
 
 /* Suffolk stays down past the transfers' deadline (1 s).  Only a probe is
