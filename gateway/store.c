@@ -143,7 +143,7 @@ static const char *const schema_sql =
 /* Writer statements, prepared once per connection. */
 enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
-	W_IDEM_GET, W_IDEM_DEL, W_IDEM_PUT, W_REC_GET, W_REC_PUT, W_REC_ERASE, W_VER_PUT,
+	W_IDEM_GET, W_IDEM_ROW, W_IDEM_DEL, W_IDEM_PUT, W_REC_GET, W_REC_PUT, W_REC_ERASE, W_VER_PUT,
 	W_VER_WIPE, W_OUT_QUEUED_OF, W_OUT_CANCEL, W_OUT_WIPE, W_LEAF_PUT, W_NODE_PUT,
 	W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
 	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_SECDEL_ON, W_SECDEL_FAST,
@@ -158,6 +158,8 @@ static const char *const writer_sql[W_NSTMT] = {
 	[W_RELEASE] = "RELEASE job",
 	[W_ROLLBACK_TO] = "ROLLBACK TO job",
 	[W_IDEM_GET] = "SELECT 1 FROM idempotency WHERE scope = ?1 AND key = ?2",
+	[W_IDEM_ROW] = "SELECT req_hash, status, body FROM idempotency"
+	    " WHERE scope = ?1 AND key = ?2",
 	[W_IDEM_DEL] = "DELETE FROM idempotency WHERE scope = ?1 AND key = ?2"
 	    " AND req_hash = ?3",
 	[W_IDEM_PUT] = "INSERT INTO idempotency(scope, key, req_hash, status,"
@@ -1232,6 +1234,84 @@ bind_text(sqlite3_stmt *st, int i, const char *v)
 	return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 }
 
+static int record_state(store_t *s, const char *id, uint64_t *version,
+    int *erased, char *area);
+
+/*
+ * Replace (op->version 1): is the key's row still an answer of this same
+ * request that names a version its record has left?  The route found it
+ * so on its read snapshot, but a retry of the same request may have come
+ * to the writer first and put a current answer in its place: that one
+ * stands (this job is then STORE_IDEM_EXISTS and replays it), or both
+ * retries would write.  Decided here, where jobs are serialised.  1 stale,
+ * 0 not (or no row, or no record write in the job), -1 error.
+ */
+static int
+idem_row_stale(job_ctx_t *c, const store_op_t *op)
+{
+	store_t *s = c->s;
+	sqlite3_stmt *st = s->st[W_IDEM_ROW];
+	const char *rec = NULL;
+	char aad[STORE_IDEM_AAD_MAX];
+	size_t aadlen, i;
+	const void *p;
+	buf_t body = BUF_INIT;
+	cJSON *j = NULL;
+	int64_t v;
+	uint64_t cur;
+	int rc, n, erased, status, ret = -1;
+
+	for (i = 0; i < c->j->n && rec == NULL; i++)
+		if (c->j->ops[i].kind == OP_PUT)
+			rec = c->j->ops[i].id;
+	if (rec == NULL)
+		return 0;
+	if (bind_text(st, 1, op->id) || bind_text(st, 2, op->area))
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = 0;
+		goto out;
+	}
+	if (rc != SQLITE_ROW)
+		goto out;
+	ret = 0;
+	p = sqlite3_column_blob(st, 0);
+	if (sqlite3_column_bytes(st, 0) != 32 || p == NULL ||
+	    memcmp(p, op->hash, 32) != 0)
+		goto out;		/* another request's: it stays */
+	status = sqlite3_column_int(st, 1);
+	p = sqlite3_column_blob(st, 2);
+	n = sqlite3_column_bytes(st, 2);
+	aadlen = store_int_idem_aad(op->id, op->area, op->hash, status, aad,
+	    sizeof(aad));
+	if (p == NULL || n <= 0 || aadlen == 0 ||
+	    aead_open(s->key, aad, aadlen, p, (size_t)n, &body) < 0) {
+		/* A row written before the status was bound (store_idem_get). */
+		buf_reset(&body);
+		aadlen = store_int_label_aad("idem", op->id, op->area, aad,
+		    sizeof(aad));
+		if (p == NULL || n <= 0 || aadlen == 0 || aead_open(s->key, aad,
+		    aadlen, p, (size_t)n, &body) < 0)
+			goto out;	/* does not open: kept, as the reader does */
+	}
+	if ((j = cJSON_ParseWithLength(body.data, body.len)) == NULL ||
+	    json_get_int(j, "version", 1, INT64_MAX, &v) != 0)
+		goto out;
+	if ((rc = record_state(s, rec, &cur, &erased, NULL)) < 0) {
+		ret = -1;
+		goto out;
+	}
+	ret = rc == 1 || erased || cur != (uint64_t)v;
+out:
+	sqlite3_reset(st);
+	cJSON_Delete(j);
+	if (body.data != NULL)
+		OPENSSL_cleanse(body.data, body.len);
+	buf_free(&body);
+	return ret;
+}
+
 static int
 op_idem(job_ctx_t *c, store_op_t *op)
 {
@@ -1244,7 +1324,9 @@ op_idem(job_ctx_t *c, store_op_t *op)
 
 	/* A stale answer of the same request goes (the job's savepoint
 	 * brings it back if the job fails); another request's stays. */
-	if (op->version == 1) {
+	if (op->version == 1 && (rc = idem_row_stale(c, op)) != 0) {
+		if (rc < 0)
+			return job_fail(c, STORE_FAILED, "idempotency");
 		st = s->st[W_IDEM_DEL];
 		if (bind_text(st, 1, op->id) || bind_text(st, 2, op->area) ||
 		    sqlite3_bind_blob(st, 3, op->hash, 32, SQLITE_STATIC) ||

@@ -140,8 +140,10 @@ void store_job_free(store_job_t *j);	/* only for a job never submitted */
  * of the request and the answer to replay.  Must be the job's first
  * operation; if (scope, key) exists the whole job is skipped with
  * STORE_IDEM_EXISTS.  With replace, a row of (scope, key) for the same
- * request hash (an answer found stale) is replaced instead; one for another
- * request is still STORE_IDEM_EXISTS. */
+ * request hash is replaced instead if, when the job runs, its answer names
+ * a version the record of the job's write has left (checked by the writer:
+ * a retry that replaced it first left a current answer, which stands);
+ * one for another request is still STORE_IDEM_EXISTS. */
 int store_job_idempotency(store_job_t *j, const char *scope, const char *key,
     const uint8_t req_hash[32], int http_status, const char *body, size_t len,
     int replace);

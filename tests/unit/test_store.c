@@ -449,10 +449,13 @@ test_idempotency(void **state)
 	 * request's new one; another request's answer under the key is not,
 	 * and a job refused after the replacement leaves the old one. */
 	{
-		const char *answer2 = "{\"id\":\"NFK-2\",\"version\":2}";
+		const char *answer2 = "{\"id\":\"NFK-2\",\"version\":3}";
 		uint8_t other[32];
 
 		memset(other, 0xcd, sizeof(other));
+		/* Another write: the key's answer (version 1) is stale. */
+		assert_int_equal(put(s, "NFK-2", STORE_VERSION_ANY,
+		    "{\"a\":9}").status, STORE_OK);
 		j = store_job_new();
 		assert_int_equal(store_job_idempotency(j, "urn:visor:norfolk:"
 		    "agency:police", "key-1", other, 201, answer2,
@@ -484,6 +487,42 @@ test_idempotency(void **state)
 		assert_memory_equal(got, hash, 32);
 		assert_int_equal(status, 200);
 		assert_string_equal(body.data, answer2);
+	}
+	/* Two retries of one request, both found stale on the route's
+	 * read (another write moved the record to 4 before either came to
+	 * the writer): the first replaces the answer with a current one
+	 * (version 5), and the second must then meet that answer as it
+	 * would any raced key, not delete it and write again. */
+	{
+		const char *answer4 = "{\"id\":\"NFK-2\",\"version\":5}";
+		const char *answer5 = "{\"id\":\"NFK-2\",\"version\":6}";
+
+		assert_int_equal(put(s, "NFK-2", STORE_VERSION_ANY,
+		    "{\"a\":3}").status, STORE_OK);
+		j = store_job_new();
+		assert_int_equal(store_job_idempotency(j, "urn:visor:norfolk:"
+		    "agency:police", "key-1", hash, 200, answer4,
+		    strlen(answer4), 1), 0);
+		assert_int_equal(store_job_put_record(j, "NFK-2",
+		    STORE_VERSION_ANY, 1, 1, AREA, "{\"a\":2}", 7, "urn:a",
+		    NULL), 0);
+		assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+		j = store_job_new();
+		assert_int_equal(store_job_idempotency(j, "urn:visor:norfolk:"
+		    "agency:police", "key-1", hash, 200, answer5,
+		    strlen(answer5), 1), 0);
+		assert_int_equal(store_job_put_record(j, "NFK-2",
+		    STORE_VERSION_ANY, 1, 1, AREA, "{\"a\":2}", 7, "urn:a",
+		    NULL), 0);
+		assert_int_equal(store_submit_wait(s, j).status,
+		    STORE_IDEM_EXISTS);
+		assert_int_equal(store_record_get(r, "NFK-2", &rec), 0);
+		assert_int_equal(rec.version, 5);
+		buf_free(&rec.json);
+		buf_reset(&body);
+		assert_int_equal(store_idem_get(r, "urn:visor:norfolk:agency:"
+		    "police", "key-1", got, &status, &body), 0);
+		assert_string_equal(body.data, answer4);
 	}
 	/* Idempotency must be the first operation. */
 	j = store_job_new();
