@@ -228,6 +228,7 @@ store_backup(const char *data_dir, const char *out_dir, char *err,
 	uint64_t leaves = 0, cp_size = 0;
 	struct stat sb;
 	buf_t info = BUF_INIT;
+	char *src_real = NULL, *out_real = NULL;
 	int have_cp = 0, ret = -1;
 
 	if (data_dir == NULL || out_dir == NULL ||
@@ -251,12 +252,28 @@ store_backup(const char *data_dir, const char *out_dir, char *err,
 		berr(err, errlen, "%s: %s", out_dir, strerror(errno));
 		return -1;
 	}
+	/* SQLITE_OPEN_NOFOLLOW (copy_db) refuses a link anywhere in the
+	 * path, not only the file.  The folders are the operator's (a data
+	 * directory under a /var/lib that links to another disk), so the
+	 * databases are named through their real paths: only store.db,
+	 * which whoever owns the folder could swap, is not followed. */
+	if ((src_real = realpath(data_dir, NULL)) == NULL ||
+	    (out_real = realpath(out_dir, NULL)) == NULL) {
+		berr(err, errlen, "%s: %s", src_real == NULL ? data_dir : out_dir,
+		    strerror(errno));
+		goto out;
+	}
+	if (file_join(src_db, sizeof(src_db), src_real, "store.db") < 0 ||
+	    file_join(dst_db, sizeof(dst_db), out_real, "store.db") < 0) {
+		berr(err, errlen, "backup: bad or too long directory names");
+		goto out;
+	}
 	/* The mark goes first, so that no partial copy (keys and database
 	 * but a failure before the end) is ever a startable data directory. */
 	if (file_write_atomic(mark, "visor-gw backup\nincomplete\n", 27,
 	    0600) < 0) {
 		berr(err, errlen, "%s: %s", mark, strerror(errno));
-		return -1;
+		goto out;
 	}
 	/* checkpoint.last before the database: the database only grows and
 	 * holds every leaf a checkpoint covers before the checkpoint is
@@ -286,6 +303,8 @@ store_backup(const char *data_dir, const char *out_dir, char *err,
 		goto out;
 	ret = 0;
 out:
+	free(src_real);
+	free(out_real);
 	buf_free(&info);
 	return ret;
 }

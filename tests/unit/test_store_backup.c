@@ -272,6 +272,19 @@ test_backup_refuses_links(void **state)
 	/* Put right, the same directory backs up. */
 	if (store_backup(path("lk"), path("bk-ok"), err, sizeof(err)) < 0)
 		fail_msg("store_backup: %s", err);
+
+	/* The folders are the operator's, links or not (a data directory
+	 * under a /var/lib that links to another disk): only the files in
+	 * them are not followed.  SQLITE_OPEN_NOFOLLOW alone refused a link
+	 * anywhere in the path. */
+	assert_int_equal(symlink(path("lk"), path("lk-via-link")), 0);
+	assert_int_equal(mkdir(path("disk2"), 0700), 0);
+	assert_int_equal(symlink(path("disk2"), path("backups")), 0);
+	if (store_backup(path("lk-via-link"), path("backups/bk-1"), err,
+	    sizeof(err)) < 0)
+		fail_msg("store_backup through linked folders: %s", err);
+	assert_int_equal(access(path("disk2/bk-1/store.db"), F_OK), 0);
+	assert_int_equal(access(path("disk2/bk-1/store.key"), F_OK), 0);
 	store_close(s);
 }
 
