@@ -220,9 +220,9 @@ static const char *const writer_sql[W_NSTMT] = {
 	    " AND record IS NOT NULL ORDER BY record, idx",
 	[W_IDX_MARK] = "UPDATE counters SET n = ?1 WHERE name = 'audit_indexed'",
 	/* A bounded share per sweep, so a backlog never makes one commit
-	 * long: the next sweeps take the rest. */
+	 * long: the next sweeps take the rest (idem_expire). */
 	[W_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE rowid IN (SELECT rowid"
-	    " FROM idempotency WHERE time < ?1 ORDER BY time LIMIT 1000)",
+	    " FROM idempotency WHERE time < ?1 ORDER BY time LIMIT ?2)",
 };
 
 typedef enum {
@@ -2063,6 +2063,8 @@ index_fill(store_t *s, char *err, size_t errlen)
  * batch's transaction, at most once a minute (or once per keep time if
  * that is shorter).  A key is for retries: one older than that replays
  * nothing anyone waits for, and without an end the table only grows. */
+#define IDEM_EXPIRE_SHARE 1000	/* keys dropped per sweep at most */
+
 static int
 idem_expire(store_t *s, char *err, size_t errlen)
 {
@@ -2087,11 +2089,19 @@ idem_expire(store_t *s, char *err, size_t errlen)
 	snprintf(before + 19, sizeof(before) - 19, ".%03dZ",
 	    (int)(cut % 1000));
 	if (bind_text(s->st[W_IDEM_EXPIRE], 1, before) != SQLITE_OK ||
-	    step_done(s->st[W_IDEM_EXPIRE]) != SQLITE_OK) {
+	    sqlite3_bind_int(s->st[W_IDEM_EXPIRE], 2, IDEM_EXPIRE_SHARE) !=
+	    SQLITE_OK || step_done(s->st[W_IDEM_EXPIRE]) != SQLITE_OK) {
+		sqlite3_reset(s->st[W_IDEM_EXPIRE]);
 		snprintf(err, errlen, "idempotency sweep: %s",
 		    sqlite3_errmsg(s->db));
 		return -1;
 	}
+	/* A full share: more may be due.  The next commit sweeps again
+	 * rather than a minute on, or keyed writes faster than a share a
+	 * minute (17 a second), or a table from before the sweep, would
+	 * never be caught up with. */
+	if (sqlite3_changes(s->db) >= IDEM_EXPIRE_SHARE)
+		s->idem_swept_ms = 0;
 	return 0;
 }
 

@@ -52,7 +52,8 @@ typedef struct {
 	int64_t idem_keep_ms;		/* idempotency keys are dropped once
 					   this old (a sweep in a group commit
 					   at most once a minute, or once per
-					   keep if shorter); 0:
+					   keep if shorter; at the next commit
+					   while a backlog remains); 0:
 					   STORE_IDEM_KEEP_MS */
 } store_options_t;
 
