@@ -306,10 +306,12 @@ reqctx_idem_raced(gw_request_t *r, const reqctx_idem_t *k)
 		    "this Idempotency-Key is in use");
 }
 
-/* Is the answer body (a record write's {"id","version"}) still what the
- * record is?  1 yes, 0 no (moved on, erased or gone), -1 store error. */
+/* Has record id moved on from the version the answer body (a record
+ * write's {"id","version"}) names?  1 if it is live at another version, 0
+ * if not (still at it; or erased since: the write is not made again over
+ * an erasure; or the answer names none), -1 store error. */
 static int
-idem_answer_current(gw_request_t *r, const char *id, const buf_t *body)
+idem_answer_stale(gw_request_t *r, const char *id, const buf_t *body)
 {
 	store_record_t rec;
 	int64_t v;
@@ -324,13 +326,13 @@ idem_answer_current(gw_request_t *r, const char *id, const buf_t *body)
 	rc = store_record_get(gw_req_reader(r), id, &rec);
 	if (rc < 0)
 		return -1;
-	ret = rc == 0 && !rec.erased && rec.version == (uint64_t)v;
+	ret = rc == 0 && !rec.erased && rec.version != (uint64_t)v;
 	buf_free(&rec.json);
 	return ret;
 }
 
-/* reqctx_idem_replay, and for a record write (id not NULL) the check that
- * its answer is current. */
+/* reqctx_idem_replay, and for a record write asking for it (id not NULL)
+ * the check that its answer is not stale. */
 static int
 idem_replay(gw_request_t *r, reqctx_idem_t *k, const char *id)
 {
@@ -349,7 +351,7 @@ idem_replay(gw_request_t *r, reqctx_idem_t *k, const char *id)
 	else if (CRYPTO_memcmp(hash, k->hash, 32) != 0)
 		gw_reply_error(r, 409, "idempotency-key-reused",
 		    "this Idempotency-Key was used with a different request");
-	else if (id != NULL && (rc = idem_answer_current(r, id, &body)) <= 0) {
+	else if (id != NULL && (rc = idem_answer_stale(r, id, &body)) != 0) {
 		if (rc < 0) {
 			gw_reply_error(r, 503, "store-unavailable",
 			    "cannot read the store");

@@ -63,13 +63,16 @@ int reqctx_idem_begin(gw_request_t *r, reqctx_idem_t *k);
  * is new or there is none. */
 int reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k);
 
-/* As reqctx_idem_replay, for a PUT or PATCH of record id, whose first
- * answer names the version it made: that answer is replayed only while
- * the record is still at that version.  Once the record has moved on (or
- * been erased), saying "done" again would tell the client its content is
- * in place when it is not (pushing A, then B, then A again left B), so the
- * request runs as a new one (k->stale set: its job replaces the key's
- * row; logged as event=idempotency-stale). */
+/* As reqctx_idem_replay, for a PUT or PATCH of record id that asks for it
+ * (X-Visor-Replay: if-current, as visorctl push does, whose keys derive
+ * from the content): the first answer names the version it made, and is
+ * replayed only until another write moves the record on.  After that,
+ * saying "done" again would tell the client its content is in place when
+ * it is not (pushing A, then B, then A again left B), so the request runs
+ * as a new one (k->stale set: its job replaces the key's row, if the
+ * writer still finds it stale; logged as event=idempotency-stale).  A
+ * record erased since gets the first answer: the write is not made again
+ * over its erasure. */
 int reqctx_idem_replay_record(gw_request_t *r, reqctx_idem_t *k,
     const char *id);
 

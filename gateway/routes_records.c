@@ -532,7 +532,14 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 			return;
 		}
 		gw_req_set_state(r, ws, write_state_free);
-		if (reqctx_idem_replay_record(r, &ws->idem, id))
+		h = gw_req_header(r, "X-Visor-Replay");
+		if (h != NULL && strcmp(h, "if-current") != 0) {
+			gw_reply_error(r, 400, "bad-replay",
+			    "X-Visor-Replay takes if-current");
+			return;
+		}
+		if (h != NULL ? reqctx_idem_replay_record(r, &ws->idem, id) :
+		    reqctx_idem_replay(r, &ws->idem))
 			return;
 	}
 	h = gw_req_header(r, "If-Match");

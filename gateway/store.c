@@ -1239,7 +1239,8 @@ static int record_state(store_t *s, const char *id, uint64_t *version,
 
 /*
  * Replace (op->version 1): is the key's row still an answer of this same
- * request that names a version its record has left?  The route found it
+ * request that names a version its record, still live, has left (an
+ * erased record is not written again over its erasure)?  The route found it
  * so on its read snapshot, but a retry of the same request may have come
  * to the writer first and put a current answer in its place: that one
  * stands (this job is then STORE_IDEM_EXISTS and replays it), or both
@@ -1302,7 +1303,7 @@ idem_row_stale(job_ctx_t *c, const store_op_t *op)
 		ret = -1;
 		goto out;
 	}
-	ret = rc == 1 || erased || cur != (uint64_t)v;
+	ret = rc == 0 && !erased && cur != (uint64_t)v;
 out:
 	sqlite3_reset(st);
 	cJSON_Delete(j);

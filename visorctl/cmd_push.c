@@ -6,9 +6,11 @@
  *
  * Each request carries an Idempotency-Key derived from the method, id and
  * body bytes, so running the same input again changes nothing: the gateway
- * answers a repeated key with its first answer while the record is still
- * at the version that answer made (pushing A, then B, then A writes A
- * again).  Such an answer, marked by the gateway's response header
+ * answers a repeated key with its first answer.  A key derived from the
+ * content comes back whenever the content does, so each request also asks
+ * (X-Visor-Replay: if-current) for that answer only while the record is
+ * still at the version it made: pushing A, then B, then A writes A again.
+ * Such an answer, marked by the gateway's response header
  * "Idempotent-Replay: true" (also accepted: "Idempotent-Replayed: true"),
  * counts as "unchanged".
  */
@@ -272,7 +274,10 @@ send_item(struct push *p, struct item *it, long delay_ms)
 	hdrs[2] = h_idem;
 	hdrs[3] = it->patch ? "Content-Type: application/merge-patch+json" :
 	    "Content-Type: application/json";
-	hdrs[4] = NULL;
+	/* The key derives from the content: its answer only counts while
+	 * nothing else has been written (see the top of this file). */
+	hdrs[4] = "X-Visor-Replay: if-current";
+	hdrs[5] = NULL;
 	req.method = it->patch ? "PATCH" : "PUT";
 	req.url = url;
 	req.headers = hdrs;

@@ -30,6 +30,7 @@
 #include "util/b64.h"
 #include "util/buf.h"
 #include "util/fileio.h"
+#include "util/json.h"
 
 #define MAX_BODY (256 * 1024)
 
@@ -855,6 +856,87 @@ test_idempotency_key(void **state)
 	assert_int_equal(status_of("agency-probation", "PUT",
 	    "/v1/records/REC-IDEM-3", hdrs_std(NULL, k1),
 	    minimal("REC-IDEM-3", "MU")), 201);
+}
+
+/* The surname and version police read of id; surname "" when not 200. */
+static long
+surname_of(const char *id, char *surname, size_t len)
+{
+	cJSON *j = get_record("agency-police", id);
+	long v = -1;
+
+	surname[0] = '\0';
+	if (j != NULL) {
+		snprintf(surname, len, "%s", json_get_str(cJSON_GetObjectItem(j,
+		    "person"), "surname"));
+		v = (long)cJSON_GetObjectItem(j, "version")->valuedouble;
+	}
+	cJSON_Delete(j);
+	return v;
+}
+
+/*
+ * X-Visor-Replay: if-current.  A key's first answer names the version it
+ * made; by default a retry gets it whatever happened since (SPEC 5).  With
+ * the header it is replayed only until another write moves the record
+ * on, then the request runs anew; over an erasure it is replayed, never
+ * run again.
+ */
+static void
+test_idempotency_replay_if_current(void **state)
+{
+	static const char *const k[] = { "Idempotency-Key: cur-key-0001", NULL };
+	static const char *const kc[] = { "Idempotency-Key: cur-key-0001",
+	    "X-Visor-Replay: if-current", NULL };
+	static const char *const bad[] = { "Idempotency-Key: cur-key-0001",
+	    "X-Visor-Replay: always", NULL };
+	const char *const path = "/v1/records/REC-IDEM-CUR";
+	char a[512], b[512], replay[16], sn[64];
+	gwt_resp_t r;
+
+	(void)state;
+	snprintf(a, sizeof(a), "%s", minimal("REC-IDEM-CUR", "ALPHA"));
+	snprintf(b, sizeof(b), "%s", minimal("REC-IDEM-CUR", "BETA"));
+	assert_int_equal(status_of("agency-police", "PUT", path,
+	    hdrs_std(NULL, k), a), 201);
+	assert_int_equal(put_json("agency-police", "REC-IDEM-CUR", b), 200);
+	/* Without the header: the first answer, and nothing written. */
+	call("agency-police", "PUT", path, hdrs_std(NULL, k), a, &r);
+	assert_int_equal(r.status, 201);
+	header_of(&r, "Idempotent-Replay", replay, sizeof(replay));
+	assert_string_equal(replay, "true");
+	assert_non_null(strstr(r.body.data, "\"version\":1"));
+	gwt_resp_free(&r);
+	assert_int_equal(surname_of("REC-IDEM-CUR", sn, sizeof(sn)), 2);
+	assert_string_equal(sn, "BETA");
+	/* Any other value is refused. */
+	call("agency-police", "PUT", path, hdrs_std(NULL, bad), a, &r);
+	assert_error(&r, 400, "if-current");
+	gwt_resp_free(&r);
+	/* With it: run again, then replayed while current. */
+	call("agency-police", "PUT", path, hdrs_std(NULL, kc), a, &r);
+	assert_int_equal(r.status, 200);
+	header_of(&r, "Idempotent-Replay", replay, sizeof(replay));
+	assert_string_equal(replay, "");
+	gwt_resp_free(&r);
+	assert_int_equal(surname_of("REC-IDEM-CUR", sn, sizeof(sn)), 3);
+	assert_string_equal(sn, "ALPHA");
+	assert_true(gwt_log_wait(&fx.gw, "event=idempotency-stale", 5000));
+	call("agency-police", "PUT", path, hdrs_std(NULL, kc), a, &r);
+	assert_int_equal(r.status, 200);
+	header_of(&r, "Idempotent-Replay", replay, sizeof(replay));
+	assert_string_equal(replay, "true");
+	assert_non_null(strstr(r.body.data, "\"version\":3"));
+	gwt_resp_free(&r);
+	/* Erased: the answer is replayed, the record not made again. */
+	assert_int_equal(status_of("agency-police", "DELETE", path,
+	    hdrs_std("erasure test", NULL), NULL), 200);
+	call("agency-police", "PUT", path, hdrs_std(NULL, kc), a, &r);
+	assert_int_equal(r.status, 200);
+	header_of(&r, "Idempotent-Replay", replay, sizeof(replay));
+	assert_string_equal(replay, "true");
+	gwt_resp_free(&r);
+	assert_int_equal(get_status("agency-police", "REC-IDEM-CUR"), 404);
 }
 
 static void
@@ -2040,6 +2122,7 @@ main(void)
 		cmocka_unit_test(test_not_found_and_methods),
 		cmocka_unit_test(test_if_match),
 		cmocka_unit_test(test_idempotency_key),
+		cmocka_unit_test(test_idempotency_replay_if_current),
 		cmocka_unit_test(test_write_forbidden_field),
 		cmocka_unit_test(test_put_keeps_unread),
 		cmocka_unit_test(test_delete_and_history),
