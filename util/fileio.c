@@ -21,7 +21,10 @@ read_all_fd(const char *path, int flags, int private_only, size_t max,
 	int fd, saved;
 
 	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | flags)) < 0)
+	/* O_NONBLOCK: a FIFO (or a device) in a file's place must not hold
+	 * the open until someone writes; S_ISREG below then refuses it.  It
+	 * changes nothing for a regular file. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags)) < 0)
 		return -1;
 	if (fstat(fd, &st) < 0)
 		goto err;

@@ -221,6 +221,22 @@ test_fileio_and_keyfile(void **state)
 		assert_int_equal(errno, ELOOP);
 		unlink(link);
 	}
+	/* A FIFO planted in a file's place (by the account that owns the
+	 * folder) is refused at once: before, the open waited for a writer
+	 * for ever, and so did root's backup.  The alarm ends the test run
+	 * if it hangs. */
+	{
+		char fifo[300];
+
+		assert_int_equal(file_join(fifo, sizeof(fifo), dir, "fifo"), 0);
+		assert_int_equal(mkfifo(fifo, 0600), 0);
+		alarm(10);
+		assert_int_equal(file_read_private(fifo, 100, &data, &len), -1);
+		assert_int_equal(errno, EINVAL);
+		assert_int_equal(file_read_all(fifo, 100, &data, &len), -1);
+		alarm(0);
+		unlink(fifo);
+	}
 	unlink(path);
 	/* The temporary file is new and unguessable: a symbolic link at the
 	 * name it once had (path.tmp.<pid>) does not receive the data. */
