@@ -848,8 +848,9 @@ version_read_map(gw_request_t *r, const policy_request_t *rq, const char *id,
  * core fields.  A record that was category 4 and is now category 1 thus
  * shows housing nothing of its category 4 versions, not even the change
  * that lowered it.  A version left with no changed path (it changed only
- * what the caller could not read) is left out, and so is any version the
- * caller could not read at all: its time and actor would say that, and
+ * what the caller could not read, or nothing at all) is left out, and so
+ * is any version the caller could not read at all: its time and actor
+ * would say that, and
  * who, e.g. health, wrote.  Appends the versions array to out; -1 once r
  * is answered.
  */
@@ -916,8 +917,16 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 				cJSON_Delete(cJSON_DetachItemViaPointer(changed, p));
 		}
 		memcpy(prev, vmap, nf);
+		/* A write left with no changed path is left out, whether it
+		 * changed only what the caller does not read or nothing at
+		 * all.  Shown when it changed nothing, it would answer a
+		 * guess: a caller that may write a field but not read it
+		 * (prison and em, probation and associates) writes its guess
+		 * and sees the version if, and only if, the guess was the
+		 * value stored. */
 		if (vmap[id_field] == POLICY_READ_NONE ||
-		    (had && cJSON_GetArraySize(changed) == 0))
+		    ((had || op == NULL || strcmp(op, "erase") != 0) &&
+		    cJSON_GetArraySize(changed) == 0))
 			continue;
 		cJSON_AddItemToArray(keep, cJSON_DetachItemViaPointer(all, v));
 	}

@@ -1787,6 +1787,45 @@ test_history_by_version(void **state)
 	assert_int_equal(v[3], 4);
 }
 
+/*
+ * A write that changed nothing is left out of the history like one that
+ * changed only what the caller does not read.  Before, it was shown (with
+ * no changed path), so a caller that may write a field it may not read
+ * learnt the stored value by writing a guess: prison writes em but does
+ * not read it, and saw its version only when the guess was the value
+ * stored.
+ */
+static void
+test_history_no_write_oracle(void **state)
+{
+	int v[16], n;
+	char ch[16][200];
+
+	(void)state;
+	assert_int_equal(put_json("agency-probation", "REC-HIST-EM",
+	    "{\"id\":\"REC-HIST-EM\",\"managing_area\":\"norfolk\","
+	    "\"category\":2,\"level\":1,\"person\":{\"surname\":\"TAU\"},"
+	    "\"em\":{\"active\":true},\"associates\":[\"synthetic\"]}"), 201);
+	/* Prison writes em (SPEC 7) but reads no monitoring. */
+	assert_int_equal(patch_json("agency-prison", "REC-HIST-EM",
+	    "{\"em\":{\"active\":true}}"), 200);	/* the stored value */
+	n = history_seen("agency-prison", "REC-HIST-EM", v, ch, 16);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0], 1);
+	assert_int_equal(patch_json("agency-prison", "REC-HIST-EM",
+	    "{\"em\":{\"active\":false}}"), 200);	/* another value */
+	n = history_seen("agency-prison", "REC-HIST-EM", v, ch, 16);
+	assert_int_equal(n, 1);
+	/* Probation writes associates but reads only vehicles of intelligence. */
+	assert_int_equal(patch_json("agency-probation", "REC-HIST-EM",
+	    "{\"associates\":[\"synthetic\"]}"), 200);
+	n = history_seen("agency-probation", "REC-HIST-EM", v, ch, 16);
+	assert_int_equal(n, 2);	/* the creation and prison's change of em */
+	assert_int_equal(v[0], 1);
+	assert_int_equal(v[1], 3);
+	assert_string_equal(ch[1], "em.active");
+}
+
 /* ------------------------------------------------------- concurrency */
 
 #define WRITERS 8
@@ -2132,6 +2171,7 @@ main(void)
 		cmocka_unit_test(test_answer_after_audit),
 		cmocka_unit_test(test_core_only_record),
 		cmocka_unit_test(test_history_by_version),
+		cmocka_unit_test(test_history_no_write_oracle),
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_encryption_at_rest),
 	};
