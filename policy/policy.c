@@ -526,7 +526,7 @@ add_selector(lctx_t *l, rule_t *r, int node, size_t idx)
 static int
 load_where(lctx_t *l, const policy_t *p, selector_t *s, const cJSON *w, size_t idx)
 {
-	const cJSON *m;
+	const cJSON *m, *e;
 	char path[160], what[64];
 	int a, f;
 	size_t n;
@@ -575,6 +575,22 @@ load_where(lctx_t *l, const policy_t *p, selector_t *s, const cJSON *w, size_t i
 		} else {
 			GUARD(load_strset(l, m, what, NULL, "a non-empty string",
 			    &s->where[s->nwhere - 1].values), err);
+		}
+		/* A value the field cannot hold matches no element: a
+		 * misspelt "police_only" in a forbid would forbid nothing
+		 * while reading as if it did. */
+		if (cJSON_IsString(m) && !record_value_valid((size_t)f, m))
+			return lerr(l, "%s: \"%s\" is not a value %s can hold",
+			    what, m->valuestring, path);
+		n = 0;
+		if (cJSON_IsArray(m)) {
+			cJSON_ArrayForEach(e, m) {
+				if (!record_value_valid((size_t)f, e))
+					return lerr(l, "%s[%zu]: \"%s\" is not a "
+					    "value %s can hold", what, n,
+					    e->valuestring, path);
+				n++;
+			}
 		}
 	}
 	return 0;
@@ -690,6 +706,11 @@ load_transform(lctx_t *l, const policy_t *p, rule_t *r, const cJSON *tv)
 		    p->fields[node].type != RECORD_T_POSTCODE)
 			return lerr(l, "transform.%s: postcode-to-district needs a "
 			    "postcode field", m->string);
+		/* Evaluation passes core fields whole to every permitted
+		 * reader: a transform of one would load and do nothing. */
+		if (p->fields[node].group == RECORD_GROUP_CORE)
+			return lerr(l, "transform.%s: core fields always pass whole "
+			    "to a permitted reader", m->string);
 		covered = 0;
 		for (k = 0; k < r->nsel; k++)
 			if (record_field_covers((size_t)r->sel[k].node, (size_t)node))

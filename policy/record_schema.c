@@ -511,6 +511,17 @@ err:
 }
 
 int
+record_value_valid(size_t i, const cJSON *val)
+{
+	vctx_t v;
+
+	if (i >= NFIELDS || val == NULL || !record_field_is_leaf(i))
+		return 0;
+	memset(&v, 0, sizeof(v));	/* errlen 0: no message */
+	return validate_value(&v, (int)i, val) == 0;
+}
+
+int
 record_validate(const cJSON *rec, char *err, size_t errlen)
 {
 	static const char *const required[] = { "id", "managing_area", "category", "level" };

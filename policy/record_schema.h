@@ -102,6 +102,10 @@ int record_validate(const cJSON *rec, char *err, size_t errlen);
 /* 1 if s is a real calendar date written YYYY-MM-DD (years 1800..2999). */
 int record_date_valid(const char *s);
 
+/* 1 if val is a value leaf field i can hold (its type, enum and length),
+ * 0 if not or i is not a leaf. */
+int record_value_valid(size_t i, const cJSON *val);
+
 /* An allocated list of field paths (schema paths, no indices).  The strings
  * are static schema paths; only the array is owned. */
 typedef struct {

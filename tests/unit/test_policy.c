@@ -335,6 +335,21 @@ test_load_errors_fields(void **state)
 	    "rule \"r1\": fields[0].where: not a non-empty object");
 	expect_load_error(R("\"fields\":[{\"path\":\"intelligence\",\"where\":{\"handling\":[1]}}]"),
 	    "rule \"r1\": fields[0].where.handling[0]: not a string");
+	/* A value the field cannot hold would match nothing: a misspelt
+	 * handling mark in a forbid would forbid nothing. */
+	expect_load_error("{\"id\":\"f\",\"effect\":\"forbid\",\"ops\":[\"read\"],\"fields\":"
+	    "[{\"path\":\"intelligence\",\"where\":{\"handling\":[\"police_only\"]}}]}",
+	    "rule \"f\": fields[0].where.handling[0]: \"police_only\" is not a value "
+	    "intelligence[].handling can hold");
+	expect_load_error(R("\"fields\":[{\"path\":\"intelligence\",\"where\":{\"handling\":\"sharable\"}}]"),
+	    "rule \"r1\": fields[0].where.handling: \"sharable\" is not a value "
+	    "intelligence[].handling can hold");
+	expect_load_error(R("\"fields\":[{\"path\":\"orders\",\"where\":{\"type\":[\"SHPO\",\"shpo\"]}}]"),
+	    "rule \"r1\": fields[0].where.type[1]: \"shpo\" is not a value "
+	    "orders[].type can hold");
+	expect_load_error(R("\"fields\":[{\"path\":\"intelligence\",\"where\":{\"date\":\"2026-13-01\"}}]"),
+	    "rule \"r1\": fields[0].where.date: \"2026-13-01\" is not a value "
+	    "intelligence[].date can hold");
 	expect_load_error("{\"id\":\"w\",\"effect\":\"permit\",\"ops\":[\"write\"],\"fields\":"
 	    "[{\"path\":\"intelligence\",\"where\":{\"handling\":\"shareable\"}}]}",
 	    "rule \"w\": fields: \"where\" applies to read, transfer and ingress only");
@@ -359,6 +374,11 @@ test_load_errors_transform(void **state)
 	    "rule \"r1\": transform.addresses[].town: postcode-to-district needs a postcode field");
 	expect_load_error(R("\"fields\":[\"location\"],\"transform\":{\"person.dob\":\"date-to-year\"}"),
 	    "rule \"r1\": transform.person.dob: not among the rule's fields");
+	/* Core fields pass whole to every permitted reader: a transform of
+	 * one would load and do nothing. */
+	expect_load_error(R("\"fields\":[\"core\",\"identity\"],\"transform\":{\"category\":\"drop\"}"),
+	    "rule \"r1\": transform.category: core fields always pass whole to a "
+	    "permitted reader");
 	expect_load_error("{\"id\":\"f\",\"effect\":\"forbid\",\"ops\":[\"read\"],\"fields\":[\"identity\"],"
 	    "\"transform\":{\"person.dob\":\"drop\"}}",
 	    "rule \"f\": transform: only a permit can transform");
