@@ -85,8 +85,8 @@ route_transfers_post(gw_request_t *r)
 	char err[256], recipient[IDENTITY_URI_MAX], digest[65], ts[25];
 	cJSON *in = NULL, *doc = NULL;
 	store_record_t rec;
-	policy_decision_t *d = NULL, *di = NULL;
-	policy_request_t pr;
+	policy_decision_t *d = NULL, *di = NULL, *dr = NULL;
+	policy_request_t pr, rq;
 	identity_t rid_gw;
 	transfer_body_t tb;
 	buf_t payload = BUF_INIT;
@@ -193,6 +193,29 @@ route_transfers_post(gw_request_t *r)
 		    policy_decision_reason(di));
 		goto out;
 	}
+	/* And may it read the record?  Sending a record elsewhere is a use
+	 * of it: probation, which may start transfers but holds no ct, could
+	 * send a category 4 record it may not see (SPEC 7: visible only to
+	 * ct holders), and learn from the peer's refusal what it holds. */
+	rq = c.preq;
+	rq.op = POLICY_OP_READ;
+	if (policy_filter(gen->policy, &rq, doc, &dr) < 0) {
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		goto out;
+	}
+	if (!policy_decision_allowed(dr)) {
+		reqctx_audit_base(r, &c, &e);
+		e.op = "deny";
+		e.record = rid;
+		e.result = "denied";
+		e.reason = "initiate-transfer-unreadable";
+		e.purpose = purpose;
+		e.justification = just;
+		e.rules = policy_decision_rules(dr, &e.n_rules);
+		reqctx_audit_then_error(r, &e, 403, "policy-denied",
+		    "the caller may not read the record, so may not transfer it");
+		goto out;
+	}
 	/* What may the receiving gateway get? */
 	snprintf(recipient, sizeof(recipient), "urn:visor:%s:gateway", to);
 	if (identity_parse(recipient, strlen(recipient), &rid_gw, err, sizeof(err)) < 0) {
@@ -274,6 +297,7 @@ out:
 	buf_free(&payload);
 	policy_decision_free(d);
 	policy_decision_free(di);
+	policy_decision_free(dr);
 	cJSON_Delete(doc);
 	cJSON_Delete(in);
 	buf_free(&rec.json);

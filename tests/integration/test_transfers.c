@@ -1477,6 +1477,50 @@ test_outbox_status_tampered(void **state)
 	    "last entry for it"), NULL);
 }
 
+/* Probation may start transfers but holds no ct.  Before, it could send
+ * a category 4 record it may not read (202), and learn from the peer's
+ * refusal what the record held.  The initiator must now be able to read
+ * the record; police (ct) still may. */
+static void
+test_initiator_must_read(void **state)
+{
+	static const char *const patch_hdrs[] = { "X-Visor-Actor: T100",
+	    "X-Visor-Purpose: risk-management",
+	    "Content-Type: application/merge-patch+json", NULL };
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	char tid[TRANSFER_ID_LEN + 1];
+	buf_t out = BUF_INIT;
+	const cJSON *e;
+	log_ctx_t ln;
+	tcl_t prob, pol;
+
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&prob, "NFK-CT-0001", 1, 2);
+	assert_int_equal(start_transfer(&prob, "NFK-CT-0001", "suffolk", tid),
+	    202);
+	assert_int_equal(tcl_call(&pol, "PATCH", "/v1/records/NFK-CT-0001",
+	    patch_hdrs, "{\"category\":4}", 14, &out), 200);
+	assert_int_equal(tcl_call(&prob, "GET", "/v1/records/NFK-CT-0001",
+	    read_hdrs, NULL, 0, &out), 403);
+	assert_int_equal(start_transfer(&prob, "NFK-CT-0001", "suffolk", tid),
+	    403);
+	assert_int_equal(start_transfer(&pol, "NFK-CT-0001", "suffolk", tid),
+	    202);
+	log_fetch_verify(&f->env, nfk, &ln);
+	e = log_find(&ln, "deny", NULL);
+	assert_non_null(e);
+	assert_string_equal(json_get_str(e, "reason"),
+	    "initiate-transfer-unreadable");
+	assert_string_equal(json_get_str(e, "record"), "NFK-CT-0001");
+	log_free(&ln);
+	buf_free(&out);
+	tcl_close(&prob);
+	tcl_close(&pol);
+}
+
 /* Suffolk stays down past the transfers' deadline (1 s).  Only a probe is
  * tried while a peer is down, once every 1-2 s or more here, yet every
  * transfer fails at its deadline, audited: not one per probe, and not 64
@@ -2492,6 +2536,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_payload_held_back,
 		    setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_status_tampered,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_initiator_must_read,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_deadline_while_peer_down,
 		    setup2, teardown),
