@@ -92,8 +92,17 @@ deny_with_decision(gw_request_t *r, const reqctx_t *c, const char *id,
 	e.result = "denied";
 	e.reason = op_reason;
 	decision_into_entry(d, &e);
-	snprintf(msg, sizeof(msg), "not permitted by policy: %s",
-	    policy_decision_reason(d));
+	/* A refused read names no rule: the rule would tell the caller
+	 * what the record is that it may not see (read-category4-needs-ct:
+	 * a terrorism case).  The entry has the rules; the answer's
+	 * request_id finds it. */
+	if (strcmp(op_reason, "read-denied") == 0 ||
+	    strcmp(op_reason, "history-denied") == 0)
+		snprintf(msg, sizeof(msg), "not permitted by policy (the audit "
+		    "entry of this request names the rules)");
+	else
+		snprintf(msg, sizeof(msg), "not permitted by policy: %s",
+		    policy_decision_reason(d));
 	reqctx_audit_then_error(r, &e, 403, "policy-denied", msg);
 }
 

@@ -1515,6 +1515,8 @@ test_category4_clearance(void **state)
 			    hdrs_std("cat 4 check", NULL), NULL, &r);
 			assert_error(&r, 403, NULL);
 			assert_null(strstr(r.body.data, "EXAMPLE"));
+			/* Nor the rule, which says what the record is. */
+			assert_null(strstr(r.body.data, "category4"));
 			gwt_resp_free(&r);
 		}
 	}
