@@ -791,7 +791,8 @@ route_erase(gw_request_t *r, const char *id)
 	e.result = "ok";
 	e.rules = policy_decision_rules(d, &e.n_rules);
 	if ((job = store_job_new()) == NULL ||
-	    store_job_erase_record(job, id, rec.version, gw_req_identity(r)->uri) < 0 ||
+	    store_job_erase_record_core(job, id, rec.version,
+	    gw_req_identity(r)->uri, rec.category, rec.level) < 0 ||
 	    store_job_audit(job, &e) < 0) {
 		store_job_free(job);
 		gw_reply_error(r, 503, "unavailable", "cannot queue the erasure");
@@ -953,6 +954,51 @@ out:
 	return ret;
 }
 
+/*
+ * May the caller (police of the managing area) read the history of an
+ * erased record?  Its content is gone, but the policy still decides on
+ * what the record was: a category 4 record's history is for ct holders,
+ * as the record was (SPEC 7).  The erasure's version keeps the record's
+ * core, sealed; an erasure that kept none (before this was kept) is taken
+ * as category 4, level 3.  1 yes, 0 no (*d the refusal, to be freed by
+ * the caller), -1 once r is answered.
+ */
+static int
+erased_readable(gw_request_t *r, const reqctx_t *c, const char *id,
+    const store_record_t *erased, policy_decision_t **d)
+{
+	store_record_t tomb;
+	cJSON *core = NULL;
+	int rc;
+
+	rc = store_record_version_get(gw_req_reader(r), id, erased->version,
+	    &tomb);
+	if (rc < 0) {
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+		return -1;
+	}
+	if (rc == 0)
+		core = cJSON_ParseWithLength(tomb.json.data, tomb.json.len);
+	else if ((core = cJSON_CreateObject()) != NULL &&
+	    (cJSON_AddStringToObject(core, "id", id) == NULL ||
+	    cJSON_AddStringToObject(core, "managing_area",
+	    erased->managing_area) == NULL ||
+	    cJSON_AddNumberToObject(core, "category", 4) == NULL ||
+	    cJSON_AddNumberToObject(core, "level", 3) == NULL)) {
+		cJSON_Delete(core);
+		core = NULL;
+	}
+	record_free(&tomb);
+	if (core == NULL || policy_filter(gw_req_gen(r)->policy, &c->preq,
+	    core, d) < 0) {
+		cJSON_Delete(core);
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		return -1;
+	}
+	cJSON_Delete(core);
+	return policy_decision_allowed(*d) ? 1 : 0;
+}
+
 void
 route_record_history(gw_request_t *r, const char *id)
 {
@@ -1002,6 +1048,10 @@ route_record_history(gw_request_t *r, const char *id)
 	} else if (strcmp(gw_req_identity(r)->type, "police") != 0) {
 		deny_record(r, &c, id, "history-erased", "forbidden",
 		    "the record is erased");
+		goto out;
+	} else if ((rc = erased_readable(r, &c, id, &rec, &d)) <= 0) {
+		if (rc == 0)
+			deny_with_decision(r, &c, id, d, "history-denied");
 		goto out;
 	}
 	buf_printf(&out, "{\"id\":\"%s\",\"versions\":", id);

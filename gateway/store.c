@@ -697,17 +697,59 @@ int
 store_job_erase_record(store_job_t *j, const char *id,
     uint64_t expect_version, const char *actor)
 {
+	return store_job_erase_record_core(j, id, expect_version, actor, 0, 0);
+}
+
+int
+store_job_erase_record_core(store_job_t *j, const char *id,
+    uint64_t expect_version, const char *actor, int category, int level)
+{
 	store_op_t *op;
 
 	if ((op = job_add(j, OP_ERASE)) == NULL)
 		return -1;
 	if (expect_version == STORE_VERSION_ABSENT ||
+	    category < 0 || category > 255 || level < 0 || level > 255 ||
+	    (category == 0) != (level == 0) ||
 	    copy_str(&op->id, id, STORE_MAX_ID, 0) < 0 ||
 	    copy_str(&op->actor, actor, STORE_MAX_KEY, 0) < 0)
 		return job_op_fail(j);
 	op->version = expect_version;
+	op->cat = category;	/* 0: no core kept */
+	op->lvl = level;
 	j->n++;
 	return 0;
+}
+
+/* The sealed content of an erasure's version v of record id: the erased
+ * record's core, so that who may read its history can still be decided.
+ * 0 (out filled, or left empty when the erasure named no category), -1. */
+static int
+erase_tombstone(store_t *s, const store_op_t *op, const char *area,
+    uint64_t v, buf_t *out)
+{
+	char aad[STORE_MAX_ID + 24];
+	unsigned char head[2];
+	buf_t pt = BUF_INIT;
+	size_t aadlen;
+	int rc = -1;
+
+	if (op->cat == 0)
+		return 0;
+	head[0] = (unsigned char)op->cat;
+	head[1] = (unsigned char)op->lvl;
+	aadlen = store_int_record_aad(op->id, v, aad, sizeof(aad));
+	if (aadlen != 0 && buf_append(&pt, head, 2) == 0 &&
+	    buf_puts(&pt, "{\"id\":") == 0 &&
+	    json_append_string(&pt, op->id) == 0 &&
+	    buf_puts(&pt, ",\"managing_area\":") == 0 &&
+	    json_append_string(&pt, area) == 0 &&
+	    buf_printf(&pt, ",\"category\":%d,\"level\":%d}", op->cat,
+	    op->lvl) == 0 &&
+	    aead_seal(s->key, aad, aadlen, pt.data, pt.len, out) == 0)
+		rc = 0;
+	buf_free(&pt);
+	return rc;
 }
 
 /* An entry longer than the auditors' tools read (AUDIT_ENTRY_MAX_PARTS,
@@ -1594,7 +1636,7 @@ op_erase(job_ctx_t *c, store_op_t *op)
 	int erased, r, ret = -1;
 	size_t i, n_cancel = 0;
 	char area[40], **cancel = NULL;
-	buf_t leaf = BUF_INIT;
+	buf_t leaf = BUF_INIT, tomb = BUF_INIT;
 
 	if ((r = record_state(s, op->id, &cur, &erased, area)) < 0)
 		return job_fail(c, STORE_FAILED, "record");
@@ -1631,10 +1673,11 @@ op_erase(job_ctx_t *c, store_op_t *op)
 		goto out;
 	}
 	st = s->st[W_REC_ERASE];
-	if (bind_text(st, 1, op->id) || sqlite3_bind_int64(st, 2,
+	if (erase_tombstone(s, op, area, cur + 1, &tomb) < 0 ||
+	    bind_text(st, 1, op->id) || sqlite3_bind_int64(st, 2,
 	    (sqlite3_int64)(cur + 1)) || step_done(st) != SQLITE_OK ||
 	    insert_version(c, op->id, cur + 1, op->actor, "erase", NULL,
-	    NULL) < 0) {
+	    tomb.len > 0 ? &tomb : NULL) < 0) {
 		sqlite3_reset(st);
 		job_fail(c, STORE_FAILED, "erase");
 		goto out;
@@ -1651,6 +1694,7 @@ out:
 		free(cancel[i]);
 	free(cancel);
 	buf_free(&leaf);
+	buf_free(&tomb);
 	return ret;
 }
 

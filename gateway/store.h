@@ -167,6 +167,13 @@ int store_job_put_record(store_job_t *j, const char *id, uint64_t expect_version
 int store_job_erase_record(store_job_t *j, const char *id,
     uint64_t expect_version, const char *actor);
 
+/* The same, for a record of that category and level (1-255): the
+ * erasure's version then keeps, sealed, the record's core (id, managing
+ * area, category, level), so that the policy can still decide who may
+ * read its history (store_record_version_get on the erasure's version). */
+int store_job_erase_record_core(store_job_t *j, const char *id,
+    uint64_t expect_version, const char *actor, int category, int level);
+
 /* Append an audit entry (deep-copied).  seq and time are assigned at commit. */
 int store_job_audit(store_job_t *j, const audit_entry_t *e);
 
@@ -230,9 +237,11 @@ int store_record_history(store_reader_t *r, const char *id, buf_t *out);
 
 /* One version of a record, opened as store_record_get opens the current
  * one (managing_area is left empty: the clear column is the current
- * version's; the sealed JSON holds each version's own).  0 found, 1 no
- * such version or none of its content kept (an erasure, or any version of
- * a record erased since), -1 error (including a failed decryption). */
+ * version's; the sealed JSON holds each version's own).  An erasure's
+ * version holds the erased record's core when the erasure said it
+ * (store_job_erase_record_core).  0 found, 1 no such version or none of
+ * its content kept (an erasure that kept no core, or any version of a
+ * record erased since), -1 error (including a failed decryption). */
 int store_record_version_get(store_reader_t *r, const char *id,
     uint64_t version, store_record_t *out);
 

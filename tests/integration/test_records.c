@@ -1828,6 +1828,72 @@ test_history_no_write_oracle(void **state)
 	assert_string_equal(ch[1], "em.active");
 }
 
+/* Police without ct and the history of an erased category 4 record.
+ * Before, any police of the area read it (when, who, which fields), as if
+ * the category no longer mattered once the content was gone.  The erasure
+ * keeps the record's core, sealed, for that decision: a category 1
+ * record's history stays open to the same police. */
+static void
+test_erased_history_needs_ct(void **state)
+{
+	char cfgpath[600], *old, *text;
+	cJSON *j, *cl;
+
+	(void)state;
+	{
+		cJSON *rec = cJSON_Duplicate(fx.rich, 1);
+		char *body;
+
+		cJSON_ReplaceItemInObject(rec, "id", cJSON_CreateString("REC-ER4-1"));
+		cJSON_ReplaceItemInObject(rec, "category", cJSON_CreateNumber(4));
+		cJSON_DeleteItemFromObject(rec, "health");
+		body = cJSON_PrintUnformatted(rec);
+		assert_int_equal(put_json("agency-police", "REC-ER4-1", body), 201);
+		free(body);
+		cJSON_Delete(rec);
+	}
+	assert_int_equal(status_of("agency-police", "DELETE",
+	    "/v1/records/REC-ER4-1", hdrs_std("erasure test", NULL), NULL), 200);
+	assert_int_equal(status_of("agency-police", "GET",
+	    "/v1/records/REC-ER4-1/history", hdrs_std("history check", NULL),
+	    NULL), 200);
+	/* And a category 1 record, erased too. */
+	assert_int_equal(put_json("agency-police", "REC-ER1-1",
+	    minimal("REC-ER1-1", "OMEGA")), 201);
+	assert_int_equal(status_of("agency-police", "DELETE",
+	    "/v1/records/REC-ER1-1", hdrs_std("erasure test", NULL), NULL), 200);
+
+	/* The same police, its ct withdrawn (a reload). */
+	snprintf(cfgpath, sizeof(cfgpath), "%s", gwt_path(&fx.env,
+	    "norfolk/gateway.json"));
+	assert_int_equal(file_read_all(cfgpath, 1 << 20, &old, &(size_t){0}), 0);
+	j = cJSON_Parse(old);
+	assert_non_null(j);
+	cl = cJSON_GetObjectItemCaseSensitive(j, "clearances");
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(cl,
+	    "urn:visor:norfolk:agency:police"));
+	cJSON_DeleteItemFromObjectCaseSensitive(cl,
+	    "urn:visor:norfolk:agency:police");
+	text = cJSON_Print(j);
+	cJSON_Delete(j);
+	assert_int_equal(file_write_atomic(cfgpath, text, strlen(text), 0644), 0);
+	free(text);
+	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
+	assert_int_equal(status_of("agency-police", "GET",
+	    "/v1/records/REC-ER4-1/history", hdrs_std("history check", NULL),
+	    NULL), 403);
+	/* The erasure kept the record's category: category 1 stays open. */
+	assert_int_equal(status_of("agency-police", "GET",
+	    "/v1/records/REC-ER1-1/history", hdrs_std("history check", NULL),
+	    NULL), 200);
+	assert_int_equal(file_write_atomic(cfgpath, old, strlen(old), 0644), 0);
+	free(old);
+	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
+	assert_int_equal(status_of("agency-police", "GET",
+	    "/v1/records/REC-ER4-1/history", hdrs_std("history check", NULL),
+	    NULL), 200);
+}
+
 /* ------------------------------------------------------- concurrency */
 
 #define WRITERS 8
@@ -2173,6 +2239,7 @@ main(void)
 		cmocka_unit_test(test_answer_after_audit),
 		cmocka_unit_test(test_core_only_record),
 		cmocka_unit_test(test_history_by_version),
+		cmocka_unit_test(test_erased_history_needs_ct),
 		cmocka_unit_test(test_history_no_write_oracle),
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_encryption_at_rest),
