@@ -167,6 +167,7 @@ encode_tail(const audit_entry_t *e, buf_t *tail, int schema)
 	    MEMBER(tail, "recipient", e->recipient) < 0 ||
 	    list(tail, "fields", e->fields, e->n_fields) < 0 ||
 	    list(tail, "withheld", e->withheld, e->n_withheld) < 0 ||
+	    list(tail, "transformed", e->transformed, e->n_transformed) < 0 ||
 	    /* Says that "intelligence[]" may stand for some elements only. */
 	    (schema && MEMBER(tail, "paths", "schema") < 0) ||
 	    MEMBER(tail, "policy", e->policy) < 0 ||

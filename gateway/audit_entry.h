@@ -4,8 +4,8 @@
  * The leaf is compact JSON with the members in this fixed order, absent
  * (NULL / zero-count) members omitted except seq, time, op, actor, result:
  *   seq, time, request_id, op, actor{id,cert,person}, record, version, purpose,
- *   justification, recipient, fields[], withheld[], policy, rules[], result,
- *   reason, digest, transfer
+ *   justification, recipient, fields[], withheld[], transformed[], policy,
+ *   rules[], result, reason, digest, transfer
  * Entries never carry record values: only paths, hashes and identifiers.
  */
 #ifndef GATEWAY_AUDIT_ENTRY_H
@@ -40,6 +40,8 @@ typedef struct {
 	const char *recipient;	/* identity URI of who receives the data */
 	const char *const *fields; size_t n_fields;
 	const char *const *withheld; size_t n_withheld;
+	/* of fields, those that went out reduced (a dob as its year) */
+	const char *const *transformed; size_t n_transformed;
 	const char *policy;	/* policy hash, hex */
 	const char *const *rules; size_t n_rules;
 	const char *result;	/* "ok", "denied", "refused", "conflict", "error", ... */
@@ -57,8 +59,8 @@ int audit_entry_encode(const audit_entry_t *e, uint64_t seq, const char *time,
  * The same leaf in two steps, for a writer that sequences entries (the
  * store): encode_parts appends to head the members between time and version
  * (request_id .. record) and to tail the members after version through the
- * closing brace.  When the two would pass AUDIT_ENTRY_MAX_PARTS, "fields"
- * and "withheld" are written as distinct schema paths ("intelligence[]"
+ * closing brace.  When the two would pass AUDIT_ENTRY_MAX_PARTS, "fields",
+ * "withheld" and "transformed" are written as distinct schema paths ("intelligence[]"
  * for "intelligence[3]", "intelligence[7]", ...).  assemble then appends
  *   {"seq":<seq>,"time":<time> head [,"version":<version>] tail
  * (version omitted when AUDIT_VERSION_NONE), byte for byte what

@@ -76,6 +76,7 @@ decision_into_entry(const policy_decision_t *d, audit_entry_t *e)
 {
 	e->fields = policy_decision_disclosed(d, &e->n_fields);
 	e->withheld = policy_decision_withheld(d, &e->n_withheld);
+	e->transformed = policy_decision_transformed(d, &e->n_transformed);
 	e->rules = policy_decision_rules(d, &e->n_rules);
 }
 

@@ -241,6 +241,7 @@ route_transfers_post(gw_request_t *r)
 	e.recipient = recipient;
 	e.fields = policy_decision_disclosed(d, &e.n_fields);
 	e.withheld = policy_decision_withheld(d, &e.n_withheld);
+	e.transformed = policy_decision_transformed(d, &e.n_transformed);
 	e.rules = policy_decision_rules(d, &e.n_rules);
 	if (!policy_decision_allowed(d)) {
 		e.op = "deny";
@@ -674,6 +675,7 @@ route_peer_transfers(gw_request_t *r)
 	}
 	e.fields = policy_decision_disclosed(d, &e.n_fields);
 	e.withheld = policy_decision_withheld(d, &e.n_withheld);
+	e.transformed = policy_decision_transformed(d, &e.n_transformed);
 	e.rules = policy_decision_rules(d, &e.n_rules);
 	if (!policy_decision_allowed(d)) {
 		/* Rejected whole, naming what we may not accept. */

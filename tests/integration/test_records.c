@@ -243,6 +243,7 @@ typedef struct {
 	char reason[64];
 	char fields[512];	/* comma-joined */
 	char withheld[512];
+	char transformed[512];
 } leaf_t;
 
 static void
@@ -316,6 +317,9 @@ audit_for(const char *id, leaf_t *out, int max)
 		    out[n].fields, sizeof(out[n].fields));
 		join_strings(cJSON_GetObjectItemCaseSensitive(leaf, "withheld"),
 		    out[n].withheld, sizeof(out[n].withheld));
+		join_strings(cJSON_GetObjectItemCaseSensitive(leaf,
+		    "transformed"), out[n].transformed,
+		    sizeof(out[n].transformed));
 		cJSON_Delete(leaf);
 		n++;
 	}
@@ -1894,6 +1898,43 @@ test_erased_history_needs_ct(void **state)
 	    NULL), 200);
 }
 
+/* A read's entry says what went out reduced.  Before, housing's consult
+ * entry listed person.dob as disclosed, nothing saying only the year
+ * went. */
+static void
+test_audit_names_transformed(void **state)
+{
+	static leaf_t l[64];
+	char *body = rich_as("REC-TRF-1", 2, 2);
+	cJSON *got;
+	int n, i, seen = 0;
+
+	(void)state;
+	assert_int_equal(put_json("agency-probation", "REC-TRF-1", body), 201);
+	free(body);
+	got = get_record("agency-housing", "REC-TRF-1");
+	assert_non_null(got);
+	cJSON_Delete(got);
+	got = get_record("agency-police", "REC-TRF-1");
+	assert_non_null(got);
+	cJSON_Delete(got);
+	n = audit_for("REC-TRF-1", l, 64);
+	assert_true(n > 0);
+	for (i = 0; i < n; i++) {
+		if (strcmp(l[i].op, "consult") != 0)
+			continue;
+		if (strstr(l[i].actor, ":housing") != NULL) {
+			assert_non_null(strstr(l[i].fields, "person.dob"));
+			assert_non_null(strstr(l[i].transformed, "person.dob"));
+			seen++;
+		} else if (strstr(l[i].actor, ":police") != NULL) {
+			assert_string_equal(l[i].transformed, "");
+			seen++;
+		}
+	}
+	assert_int_equal(seen, 2);
+}
+
 /* ------------------------------------------------------- concurrency */
 
 #define WRITERS 8
@@ -2240,6 +2281,7 @@ main(void)
 		cmocka_unit_test(test_core_only_record),
 		cmocka_unit_test(test_history_by_version),
 		cmocka_unit_test(test_erased_history_needs_ct),
+		cmocka_unit_test(test_audit_names_transformed),
 		cmocka_unit_test(test_history_no_write_oracle),
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_encryption_at_rest),
