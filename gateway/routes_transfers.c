@@ -74,6 +74,27 @@ transfer_queued(gw_request_t *r, const store_result_t *res)
 	gw_reply(r, 202, NULL, body, (size_t)n);
 }
 
+/* 403 to a caller that may not start this transfer, audited as a deny of
+ * record rid for the body's purpose and justification (the decision was
+ * on those, not the headers'). */
+static void
+deny_initiator(gw_request_t *r, const reqctx_t *c, const char *rid,
+    const char *purpose, const char *just, const policy_decision_t *d,
+    const char *reason, const char *message)
+{
+	audit_entry_t e;
+
+	reqctx_audit_base(r, c, &e);
+	e.op = "deny";
+	e.record = rid;
+	e.result = "denied";
+	e.reason = reason;
+	e.purpose = purpose;
+	e.justification = just;
+	e.rules = policy_decision_rules(d, &e.n_rules);
+	reqctx_audit_then_error(r, &e, 403, "policy-denied", message);
+}
+
 void
 route_transfers_post(gw_request_t *r)
 {
@@ -180,17 +201,8 @@ route_transfers_post(gw_request_t *r)
 		goto out;
 	}
 	if (!policy_decision_allowed(di)) {
-		reqctx_audit_base(r, &c, &e);
-		e.op = "deny";
-		e.record = rid;
-		e.result = "denied";
-		e.reason = "initiate-transfer-denied";
-		/* The decision was on the body's purpose, not the header's. */
-		e.purpose = purpose;
-		e.justification = just;
-		e.rules = policy_decision_rules(di, &e.n_rules);
-		reqctx_audit_then_error(r, &e, 403, "policy-denied",
-		    policy_decision_reason(di));
+		deny_initiator(r, &c, rid, purpose, just, di,
+		    "initiate-transfer-denied", policy_decision_reason(di));
 		goto out;
 	}
 	/* And may it read the record?  Sending a record elsewhere is a use
@@ -204,15 +216,8 @@ route_transfers_post(gw_request_t *r)
 		goto out;
 	}
 	if (!policy_decision_allowed(dr)) {
-		reqctx_audit_base(r, &c, &e);
-		e.op = "deny";
-		e.record = rid;
-		e.result = "denied";
-		e.reason = "initiate-transfer-unreadable";
-		e.purpose = purpose;
-		e.justification = just;
-		e.rules = policy_decision_rules(dr, &e.n_rules);
-		reqctx_audit_then_error(r, &e, 403, "policy-denied",
+		deny_initiator(r, &c, rid, purpose, just, dr,
+		    "initiate-transfer-unreadable",
 		    "the caller may not read the record, so may not transfer it");
 		goto out;
 	}
