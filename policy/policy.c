@@ -2108,3 +2108,32 @@ policy_decision_free(policy_decision_t *d)
 	strlist_free(&d->explain);
 	free(d);
 }
+
+size_t
+policy_lint(const policy_t *p, void (*warn)(void *arg, const char *id,
+    const char *why), void *arg)
+{
+	const unsigned peer_ops = (1u << POLICY_OP_TRANSFER) |
+	    (1u << POLICY_OP_INGRESS);
+	size_t i, n = 0;
+	const rule_t *r;
+
+	for (i = 0; p != NULL && i < p->nrules; i++) {
+		r = &p->rules[i];
+		if (r->ops == 0 || (r->ops & ~peer_ops) != 0)
+			continue;
+		if (r->agency_types.n > 0) {
+			warn(arg, r->id, "its ops are transfer or ingress, whose "
+			    "caller is a peer gateway, so its agency_type "
+			    "condition never holds and the rule never applies");
+			n++;
+		} else if (r->caller_kinds != 0 &&
+		    !(r->caller_kinds & (1u << IDENTITY_GATEWAY))) {
+			warn(arg, r->id, "its ops are transfer or ingress, whose "
+			    "caller is a peer gateway, but its caller_kind leaves "
+			    "out gateways, so the rule never applies");
+			n++;
+		}
+	}
+	return n;
+}

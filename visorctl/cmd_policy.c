@@ -67,6 +67,15 @@ load_policy_file(const char *path)
 	return p;
 }
 
+/* A rule that loads but can never apply: said, not refused (the file is
+ * valid; its author may not have meant it). */
+static void
+lint_warn(void *arg, const char *id, const char *why)
+{
+	fprintf(stderr, "%s: warning: rule %s: %s\n", (const char *)arg, id,
+	    why);
+}
+
 static int
 policy_check_cmd(int argc, char **argv)
 {
@@ -80,6 +89,7 @@ policy_check_cmd(int argc, char **argv)
 		return 1;
 	printf("%s: ok: %zu rules, sha256 %s\n", argv[2], policy_rule_count(p),
 	    policy_hash_hex(p));
+	(void)policy_lint(p, lint_warn, argv[2]);
 	policy_free(p);
 	return 0;
 }

@@ -82,6 +82,30 @@ test_check(void **state)
 
 	assert_int_equal(policy_cli(f, a1, &out, &err), 0);
 	assert_non_null(strstr(out.data, ": ok: 22 rules, sha256 "));
+	/* The default policy has no rule that can never apply. */
+	assert_true(err.len == 0 || strstr(err.data, "warning") == NULL);
+	buf_free(&out);
+	buf_free(&err);
+	/* A transfer forbid on the caller's agency type loads, but its caller
+	 * is always a peer gateway: it never applies, and check says so. */
+	snprintf(bad, sizeof(bad), "%s/lint-policy.json", f->env.dir);
+	assert_int_equal(file_read_all(f->policy, 1 << 20, &text, &len), 0);
+	p = json_parse_strict(text, len, 64, e, sizeof(e));
+	free(text);
+	assert_non_null(p);
+	rule = cJSON_Parse("{\"id\":\"no-cat2-by-police\",\"effect\":"
+	    "\"forbid\",\"ops\":[\"transfer\"],\"when\":{\"agency_type\":"
+	    "[\"police\"],\"category\":[2]}}");
+	assert_non_null(rule);
+	cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(p, "rules"), rule);
+	text = cJSON_Print(p);
+	assert_int_equal(file_write_atomic(bad, text, strlen(text), 0600), 0);
+	free(text);
+	cJSON_Delete(p);
+	assert_int_equal(policy_cli(f, a2, &out, &err), 0);
+	assert_non_null(strstr(out.data, ": ok: 23 rules"));
+	assert_non_null(strstr(err.data, "warning: rule no-cat2-by-police: its "
+	    "ops are transfer or ingress"));
 	buf_free(&out);
 	buf_free(&err);
 	/* A rule naming a field the record schema does not have: refused,
