@@ -817,12 +817,14 @@ out:
  */
 static int
 version_read_map(gw_request_t *r, const policy_request_t *rq, const char *id,
-    int64_t ver, const unsigned char *now, unsigned char *vmap, size_t nf)
+    int64_t ver, const unsigned char *now, unsigned char *vmap, size_t nf,
+    cJSON **doc)
 {
 	store_record_t rec;
 	cJSON *j;
 	int rc;
 
+	*doc = NULL;
 	rc = store_record_version_get(gw_req_reader(r), id, (uint64_t)ver, &rec);
 	if (rc == 1) {
 		memcpy(vmap, now, nf);
@@ -842,8 +844,72 @@ version_read_map(gw_request_t *r, const policy_request_t *rq, const char *id,
 		    "policy evaluation failed");
 		return -1;
 	}
-	cJSON_Delete(j);
+	*doc = j;
 	return 0;
+}
+
+/* The member at a changed path ("person.dob", "orders") of a filtered
+ * record, or NULL if it has none there.  *ok is 0 for a path this cannot
+ * follow (one through array elements). */
+static const cJSON *
+view_at(const cJSON *view, const char *path, int *ok)
+{
+	char part[128];
+	const char *p = path, *dot;
+	size_t n;
+
+	*ok = strchr(path, '[') == NULL;
+	while (*ok && view != NULL) {
+		dot = strchr(p, '.');
+		n = dot != NULL ? (size_t)(dot - p) : strlen(p);
+		if (n == 0 || n >= sizeof(part)) {
+			*ok = 0;
+			break;
+		}
+		memcpy(part, p, n);
+		part[n] = '\0';
+		view = cJSON_GetObjectItemCaseSensitive(view, part);
+		if (dot == NULL)
+			break;
+		p = dot + 1;
+	}
+	return view;
+}
+
+/*
+ * A path the caller reads only in part (a date as its year) changed in
+ * this version: does the caller's view of it differ from the version
+ * before's?  If not, the change was to what it does not see (a day of the
+ * same year) and is not shown.  The views are made on demand, once per
+ * version (*dv, *dp: the decisions, kept by the caller).  1 differs (or
+ * cannot tell: shown), 0 the same, -1 once r is answered.
+ */
+static int
+view_changed(gw_request_t *r, const policy_request_t *rq, const char *path,
+    const cJSON *doc, const cJSON *pdoc, policy_decision_t **dv,
+    policy_decision_t **dp)
+{
+	const cJSON *a, *b;
+	int oka, okb;
+
+	if (doc == NULL || pdoc == NULL)
+		return 1;
+	if ((*dv == NULL && policy_filter(gw_req_gen(r)->policy, rq, doc,
+	    dv) < 0) || (*dp == NULL && policy_filter(gw_req_gen(r)->policy,
+	    rq, pdoc, dp) < 0)) {
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		return -1;
+	}
+	if (policy_decision_record(*dv) == NULL ||
+	    policy_decision_record(*dp) == NULL)
+		return 1;
+	a = view_at(policy_decision_record(*dv), path, &oka);
+	b = view_at(policy_decision_record(*dp), path, &okb);
+	if (!oka || !okb)
+		return 1;
+	if (a == NULL || b == NULL)
+		return a != b;
+	return !cJSON_Compare(a, b, 1);
 }
 
 /*
@@ -873,8 +939,10 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 	unsigned char now[256], vmap[256], prev[256];
 	buf_t raw = BUF_INIT;
 	cJSON *all = NULL, *keep = NULL, *v, *next, *changed, *p, *pn;
+	cJSON *doc = NULL, *pdoc = NULL;
+	policy_decision_t *dv = NULL, *dp = NULL;
 	int police = strcmp(gw_req_identity(r)->type, "police") == 0;
-	int i, had, id_field, ret = -1;
+	int i, had, id_field, rc, ret = -1;
 	int64_t ver;
 	const char *op;
 	char *text = NULL;
@@ -907,6 +975,10 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 			if ((keep = cJSON_CreateArray()) == NULL)
 				goto oom;
 			memset(prev, POLICY_READ_WHOLE, nf);
+			cJSON_Delete(pdoc);
+			pdoc = NULL;
+			policy_decision_free(dp);
+			dp = NULL;
 			continue;
 		}
 		if (json_get_int(v, "version", 1, INT64_MAX, &ver) != 0) {
@@ -914,7 +986,7 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 			    "cannot read the history");
 			goto out;
 		}
-		if (version_read_map(r, &rq, id, ver, now, vmap, nf) < 0)
+		if (version_read_map(r, &rq, id, ver, now, vmap, nf, &doc) < 0)
 			goto out;
 		changed = cJSON_GetObjectItemCaseSensitive(v, "changed");
 		had = cJSON_GetArraySize(changed) > 0;
@@ -924,10 +996,27 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 			    (i = record_field_find(p->valuestring)) < 0 ||
 			    now[i] == POLICY_READ_NONE ||
 			    vmap[i] == POLICY_READ_NONE ||
-			    prev[i] == POLICY_READ_NONE)
+			    prev[i] == POLICY_READ_NONE) {
+				cJSON_Delete(cJSON_DetachItemViaPointer(changed, p));
+				continue;
+			}
+			if (now[i] == POLICY_READ_WHOLE &&
+			    vmap[i] == POLICY_READ_WHOLE &&
+			    prev[i] == POLICY_READ_WHOLE)
+				continue;
+			if ((rc = view_changed(r, &rq, p->valuestring, doc, pdoc,
+			    &dv, &dp)) < 0)
+				goto out;
+			if (rc == 0)
 				cJSON_Delete(cJSON_DetachItemViaPointer(changed, p));
 		}
 		memcpy(prev, vmap, nf);
+		cJSON_Delete(pdoc);
+		pdoc = doc;
+		doc = NULL;
+		policy_decision_free(dp);
+		dp = dv;
+		dv = NULL;
 		/* A write left with no changed path is left out, whether it
 		 * changed only what the caller does not read or nothing at
 		 * all.  Shown when it changed nothing, it would answer a
@@ -951,6 +1040,10 @@ out:
 	free(text);
 	cJSON_Delete(keep);
 	cJSON_Delete(all);
+	cJSON_Delete(doc);
+	cJSON_Delete(pdoc);
+	policy_decision_free(dv);
+	policy_decision_free(dp);
 	buf_free(&raw);
 	return ret;
 }

@@ -1718,7 +1718,7 @@ test_core_only_record(void **state)
  * into v (at most n), the changed paths of each joined with ',' into
  * changed[i]; returns the count. */
 static int
-history_seen(const char *who, const char *id, int *v, char (*changed)[200],
+history_seen(const char *who, const char *id, int *v, char (*changed)[1024],
     int n)
 {
 	char path[120];
@@ -1760,7 +1760,7 @@ static void
 test_history_by_version(void **state)
 {
 	int v[16], n;
-	char ch[16][200];
+	char ch[16][1024];
 
 	(void)state;
 	/* Police hold ct in the quickstart configuration. */
@@ -1805,7 +1805,7 @@ static void
 test_history_no_write_oracle(void **state)
 {
 	int v[16], n;
-	char ch[16][200];
+	char ch[16][1024];
 
 	(void)state;
 	assert_int_equal(put_json("agency-probation", "REC-HIST-EM",
@@ -1830,6 +1830,41 @@ test_history_no_write_oracle(void **state)
 	assert_int_equal(v[0], 1);
 	assert_int_equal(v[1], 3);
 	assert_string_equal(ch[1], "em.active");
+}
+
+/* A field the caller reads only in part: a change it cannot see (the dob
+ * within its year, an order's expiry when housing reads prohibitions) is
+ * not listed; one it can see is.  Before, housing's history listed
+ * person.dob for a day's correction, and orders for a new expiry date. */
+static void
+test_history_partial_fields(void **state)
+{
+	char *body = rich_as("REC-PART-1", 2, 2);
+	int v[16], n;
+	char ch[16][1024];
+
+	(void)state;
+	assert_int_equal(put_json("agency-probation", "REC-PART-1", body), 201);
+	free(body);
+	assert_int_equal(patch_json("agency-probation", "REC-PART-1",
+	    "{\"person\":{\"dob\":\"1984-08-01\"}}"), 200);	/* v2 */
+	assert_int_equal(patch_json("agency-probation", "REC-PART-1",
+	    "{\"orders\":[{\"type\":\"SHPO\",\"made\":\"2023-02-01\","
+	    "\"expires\":\"2029-02-01\",\"prohibitions\":[\"no unsupervised "
+	    "contact with children\",\"no internet without monitoring\"]}]}"),
+	    200);						/* v3 */
+	assert_int_equal(patch_json("agency-probation", "REC-PART-1",
+	    "{\"person\":{\"dob\":\"1985-08-01\"}}"), 200);	/* v4 */
+	n = history_seen("agency-housing", "REC-PART-1", v, ch, 16);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[0], 1);
+	assert_int_equal(v[1], 4);
+	assert_string_equal(ch[1], "person.dob");
+	/* Probation reads all three changes. */
+	n = history_seen("agency-probation", "REC-PART-1", v, ch, 16);
+	assert_int_equal(n, 4);
+	assert_string_equal(ch[1], "person.dob");
+	assert_string_equal(ch[2], "orders");
 }
 
 /* Police without ct and the history of an erased category 4 record.
@@ -2280,6 +2315,7 @@ main(void)
 		cmocka_unit_test(test_answer_after_audit),
 		cmocka_unit_test(test_core_only_record),
 		cmocka_unit_test(test_history_by_version),
+		cmocka_unit_test(test_history_partial_fields),
 		cmocka_unit_test(test_erased_history_needs_ct),
 		cmocka_unit_test(test_audit_names_transformed),
 		cmocka_unit_test(test_history_no_write_oracle),
