@@ -809,16 +809,55 @@ out:
 /* ----------------------------------------------------------- history */
 
 /*
+ * What the erasure at version ever of record id kept of the record it
+ * erased: its core (id, managing area, category, level), sealed in the
+ * erasure's version; an erasure that kept none (from before the core was
+ * kept) is taken as category 4, level 3 in area.  NULL once r is answered.
+ */
+static cJSON *
+erasure_core(gw_request_t *r, const char *id, uint64_t ever, const char *area)
+{
+	store_record_t tomb;
+	cJSON *core = NULL;
+	int rc;
+
+	rc = store_record_version_get(gw_req_reader(r), id, ever, &tomb);
+	if (rc < 0) {
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+		return NULL;
+	}
+	if (rc == 0)
+		core = cJSON_ParseWithLength(tomb.json.data, tomb.json.len);
+	else if ((core = cJSON_CreateObject()) != NULL &&
+	    (cJSON_AddStringToObject(core, "id", id) == NULL ||
+	    cJSON_AddStringToObject(core, "managing_area", area) == NULL ||
+	    cJSON_AddNumberToObject(core, "category", 4) == NULL ||
+	    cJSON_AddNumberToObject(core, "level", 3) == NULL)) {
+		cJSON_Delete(core);
+		core = NULL;
+	}
+	record_free(&tomb);
+	if (core == NULL)
+		gw_reply_error(r, 503, "store-unavailable",
+		    "stored record unreadable");
+	return core;
+}
+
+/*
  * How the caller could read version ver of record id, as the policy reads
  * that version's own core (category, level, managing area), into vmap (nf
- * entries).  A version whose content is gone (an erasure, or any version
- * of a record erased since, which only police see) is read as the record
- * is now (now).  0, or -1 once r is answered.
+ * entries).  A version whose content is gone was wiped by the erasure
+ * that followed it (erase_ver, ver itself for an erasure): it is read as
+ * that erasure kept the erased record's core (erasure_core), never as the
+ * record is now, which may be another record made under the same id.
+ * Without such an erasure (none can be), as the record is now (now).
+ * *doc gets the version's content when it still has one (the caller
+ * frees it), else NULL.  0, or -1 once r is answered.
  */
 static int
 version_read_map(gw_request_t *r, const policy_request_t *rq, const char *id,
-    int64_t ver, const unsigned char *now, unsigned char *vmap, size_t nf,
-    cJSON **doc)
+    int64_t ver, int64_t erase_ver, const char *area,
+    const unsigned char *now, unsigned char *vmap, size_t nf, cJSON **doc)
 {
 	store_record_t rec;
 	cJSON *j;
@@ -826,7 +865,7 @@ version_read_map(gw_request_t *r, const policy_request_t *rq, const char *id,
 
 	*doc = NULL;
 	rc = store_record_version_get(gw_req_reader(r), id, (uint64_t)ver, &rec);
-	if (rc == 1) {
+	if (rc == 1 && erase_ver <= 0) {
 		memcpy(vmap, now, nf);
 		return 0;
 	}
@@ -835,8 +874,13 @@ version_read_map(gw_request_t *r, const policy_request_t *rq, const char *id,
 		    "cannot read the history");
 		return -1;
 	}
-	j = cJSON_ParseWithLength(rec.json.data, rec.json.len);
-	record_free(&rec);
+	if (rc == 1) {
+		if ((j = erasure_core(r, id, (uint64_t)erase_ver, area)) == NULL)
+			return -1;
+	} else {
+		j = cJSON_ParseWithLength(rec.json.data, rec.json.len);
+		record_free(&rec);
+	}
 	if (j == NULL || policy_read_map(gw_req_gen(r)->policy, rq, j, vmap,
 	    nf) < 0) {
 		cJSON_Delete(j);
@@ -844,7 +888,12 @@ version_read_map(gw_request_t *r, const policy_request_t *rq, const char *id,
 		    "policy evaluation failed");
 		return -1;
 	}
-	*doc = j;
+	/* The version as it was, for comparing views; not the core an
+	 * erasure kept in place of a wiped one. */
+	if (rc == 1)
+		cJSON_Delete(j);
+	else
+		*doc = j;
 	return 0;
 }
 
@@ -913,6 +962,38 @@ view_changed(gw_request_t *r, const policy_request_t *rq, const char *path,
 }
 
 /*
+ * For each version of a history (an array of n), the version of the
+ * erasure at or after it (0 if none) into ev: the erasure that wiped its
+ * content, and whose kept core says what record it was.  0 or -1.
+ */
+static int
+erasures_after(const cJSON *all, int64_t **ev, int *n)
+{
+	const cJSON *v;
+	const char *op;
+	int64_t next = 0, ver;
+	int i, k;
+
+	*n = cJSON_GetArraySize(all);
+	if ((*ev = calloc((size_t)(*n > 0 ? *n : 1), sizeof(**ev))) == NULL)
+		return -1;
+	i = 0;
+	cJSON_ArrayForEach(v, all) {
+		op = json_get_str(v, "op");
+		if (op != NULL && strcmp(op, "erase") == 0 &&
+		    json_get_int(v, "version", 1, INT64_MAX, &ver) == 0)
+			(*ev)[i] = ver;
+		i++;
+	}
+	for (k = *n - 1; k >= 0; k--) {
+		if ((*ev)[k] != 0)
+			next = (*ev)[k];
+		(*ev)[k] = next;
+	}
+	return 0;
+}
+
+/*
  * The history of a live record as the caller may see it.  A record erased
  * and then made again under its id keeps the erased one's versions: they
  * are for the area's police only (as the erased record's history is), so
@@ -946,6 +1027,9 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 	int64_t ver;
 	const char *op;
 	char *text = NULL;
+	const char *area = json_get_str(current, "managing_area");
+	int64_t *ev = NULL;
+	int nv, k = 0;
 	size_t nf;
 
 	record_fields(&nf);
@@ -963,10 +1047,11 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 		gw_reply_error(r, 503, "store-unavailable", "cannot read the history");
 		goto out;
 	}
-	if ((keep = cJSON_CreateArray()) == NULL)
+	if (erasures_after(all, &ev, &nv) < 0 ||
+	    (keep = cJSON_CreateArray()) == NULL)
 		goto oom;
 	memset(prev, POLICY_READ_WHOLE, nf);	/* no version before the first */
-	for (v = all->child; v != NULL; v = next) {
+	for (v = all->child; v != NULL; v = next, k++) {
 		next = v->next;
 		op = json_get_str(v, "op");
 		if (!police && op != NULL && strcmp(op, "erase") == 0) {
@@ -986,7 +1071,8 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 			    "cannot read the history");
 			goto out;
 		}
-		if (version_read_map(r, &rq, id, ver, now, vmap, nf, &doc) < 0)
+		if (version_read_map(r, &rq, id, ver, k < nv ? ev[k] : 0,
+		    area != NULL ? area : "", now, vmap, nf, &doc) < 0)
 			goto out;
 		changed = cJSON_GetObjectItemCaseSensitive(v, "changed");
 		had = cJSON_GetArraySize(changed) > 0;
@@ -1017,6 +1103,15 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 		policy_decision_free(dp);
 		dp = dv;
 		dv = NULL;
+		/* Nothing is before an erasure's next version (a record made
+		 * again under the id): its paths say nothing of the erased. */
+		if (op != NULL && strcmp(op, "erase") == 0) {
+			memset(prev, POLICY_READ_WHOLE, nf);
+			cJSON_Delete(pdoc);
+			pdoc = NULL;
+			policy_decision_free(dp);
+			dp = NULL;
+		}
 		/* A write left with no changed path is left out, whether it
 		 * changed only what the caller does not read or nothing at
 		 * all.  Shown when it changed nothing, it would answer a
@@ -1037,6 +1132,7 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 oom:
 	gw_reply_error(r, 503, "unavailable", "out of memory");
 out:
+	free(ev);
 	free(text);
 	cJSON_Delete(keep);
 	cJSON_Delete(all);
@@ -1061,36 +1157,83 @@ static int
 erased_readable(gw_request_t *r, const reqctx_t *c, const char *id,
     const store_record_t *erased, policy_decision_t **d)
 {
-	store_record_t tomb;
-	cJSON *core = NULL;
-	int rc;
+	cJSON *core;
 
-	rc = store_record_version_get(gw_req_reader(r), id, erased->version,
-	    &tomb);
-	if (rc < 0) {
-		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+	if ((core = erasure_core(r, id, erased->version,
+	    erased->managing_area)) == NULL)
 		return -1;
-	}
-	if (rc == 0)
-		core = cJSON_ParseWithLength(tomb.json.data, tomb.json.len);
-	else if ((core = cJSON_CreateObject()) != NULL &&
-	    (cJSON_AddStringToObject(core, "id", id) == NULL ||
-	    cJSON_AddStringToObject(core, "managing_area",
-	    erased->managing_area) == NULL ||
-	    cJSON_AddNumberToObject(core, "category", 4) == NULL ||
-	    cJSON_AddNumberToObject(core, "level", 3) == NULL)) {
-		cJSON_Delete(core);
-		core = NULL;
-	}
-	record_free(&tomb);
-	if (core == NULL || policy_filter(gw_req_gen(r)->policy, &c->preq,
-	    core, d) < 0) {
+	if (policy_filter(gw_req_gen(r)->policy, &c->preq, core, d) < 0) {
 		cJSON_Delete(core);
 		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
 		return -1;
 	}
 	cJSON_Delete(core);
 	return policy_decision_allowed(*d) ? 1 : 0;
+}
+
+/*
+ * The history of an erased record for police that may read what it was
+ * (erased_readable): all of it, but for the versions of an earlier record
+ * under the same id (erased, the id used again) that the caller could not
+ * read, as the erasure that ended it kept its core.  Appends the versions
+ * array to out; -1 once r is answered.
+ */
+static int
+erased_history(gw_request_t *r, const reqctx_t *c, const char *id,
+    const char *area, buf_t *out)
+{
+	buf_t raw = BUF_INIT;
+	cJSON *all = NULL, *v, *next, *core;
+	policy_decision_t *d;
+	int64_t *ev = NULL, decided = 0;
+	int nv, k = 0, allowed = 1, ret = -1;
+	char *text = NULL;
+
+	if (store_record_history(gw_req_reader(r), id, &raw) != 0 ||
+	    (all = cJSON_ParseWithLength(raw.data, raw.len)) == NULL ||
+	    !cJSON_IsArray(all)) {
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the history");
+		goto out;
+	}
+	if (erasures_after(all, &ev, &nv) < 0)
+		goto oom;
+	for (v = all->child; v != NULL; v = next, k++) {
+		next = v->next;
+		if (k >= nv || ev[k] <= 0)
+			continue;
+		if (ev[k] != decided) {
+			if ((core = erasure_core(r, id, (uint64_t)ev[k],
+			    area)) == NULL)
+				goto out;
+			d = NULL;
+			if (policy_filter(gw_req_gen(r)->policy, &c->preq, core,
+			    &d) < 0) {
+				cJSON_Delete(core);
+				policy_decision_free(d);
+				gw_reply_error(r, 503, "policy-error",
+				    "policy evaluation failed");
+				goto out;
+			}
+			cJSON_Delete(core);
+			allowed = policy_decision_allowed(d);
+			policy_decision_free(d);
+			decided = ev[k];
+		}
+		if (!allowed)
+			cJSON_Delete(cJSON_DetachItemViaPointer(all, v));
+	}
+	if ((text = json_print(all)) == NULL || buf_puts(out, text) < 0)
+		goto oom;
+	ret = 0;
+	goto out;
+oom:
+	gw_reply_error(r, 503, "unavailable", "out of memory");
+out:
+	free(ev);
+	free(text);
+	cJSON_Delete(all);
+	buf_free(&raw);
+	return ret;
 }
 
 void
@@ -1150,12 +1293,9 @@ route_record_history(gw_request_t *r, const char *id)
 	}
 	buf_printf(&out, "{\"id\":\"%s\",\"versions\":", id);
 	if (current == NULL) {
-		/* Erased: the area's police see it all. */
-		if (store_record_history(gw_req_reader(r), id, &out) != 0) {
-			gw_reply_error(r, 503, "store-unavailable",
-			    "cannot read the history");
+		/* Erased: the area's police see what they could read. */
+		if (erased_history(r, &c, id, rec.managing_area, &out) < 0)
 			goto out;
-		}
 	} else if (history_for_caller(r, &c, id, current, &out) < 0)
 		goto out;
 	buf_puts(&out, "}");

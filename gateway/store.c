@@ -9,7 +9,8 @@
  *                    managing_area, erased
  *   record_versions  (id, version): time, actor, op put|erase, changed paths,
  *                    content = AES-256-GCM(JSON, AAD id 0x00 version);
- *                    erasure sets every content of the id to NULL
+ *                    erasure sets every put's content of the id to
+ *                    NULL; an erasure's own keeps the erased core
  *   idempotency      (scope, key): request hash, status, sealed answer
  *                    (AAD "idem" 0x00 scope 0x00 key)
  *   outbox           transfers; payload sealed (AAD "outbox" 0x00 id);
@@ -175,8 +176,10 @@ static const char *const writer_sql[W_NSTMT] = {
 	    " WHERE id = ?1",
 	[W_VER_PUT] = "INSERT INTO record_versions(id, version, time, actor, op,"
 	    " changed, content) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	/* An earlier erasure's version keeps its core (erase_tombstone): it
+	 * still decides who may read the versions of the record it erased. */
 	[W_VER_WIPE] = "UPDATE record_versions SET content = NULL"
-	    " WHERE id = ?1 AND content IS NOT NULL",
+	    " WHERE id = ?1 AND content IS NOT NULL AND op <> 'erase'",
 	/* An erased record's transfers: the queued ones are not sent, and
 	 * no row keeps its content (the payload is the sealed record). */
 	[W_OUT_QUEUED_OF] = "SELECT transfer_id FROM outbox"

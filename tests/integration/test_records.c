@@ -1933,6 +1933,97 @@ test_erased_history_needs_ct(void **state)
 	    NULL), 200);
 }
 
+/* The version numbers of a history as who sees it, into v (at most n). */
+static int
+versions_seen(const char *who, const char *id, int *v, int n)
+{
+	char path[120];
+	gwt_resp_t r;
+	cJSON *j, *it;
+	int k = 0;
+
+	snprintf(path, sizeof(path), "/v1/records/%s/history", id);
+	call(who, "GET", path, hdrs_std("history check", NULL), NULL, &r);
+	assert_int_equal(r.status, 200);
+	j = cJSON_ParseWithLength(r.body.data, r.body.len);
+	gwt_resp_free(&r);
+	assert_non_null(j);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "versions")) {
+		assert_true(k < n);
+		v[k++] = (int)cJSON_GetObjectItem(it, "version")->valuedouble;
+	}
+	cJSON_Delete(j);
+	return k;
+}
+
+/* Police without ct withdrawn, and the history of an id whose category 4
+ * record was erased and then used again for a category 1 record.  The
+ * erased record's versions must be refused as its own history is
+ * (test_erased_history_needs_ct), not read as the record now is; the new
+ * record's versions stay open. */
+static void
+test_erased_reused_history_needs_ct(void **state)
+{
+	char cfgpath[600], *old, *text, *body;
+	int v[16], n, v2[16], n2;
+	cJSON *j, *cl;
+
+	(void)state;
+	body = rich_as("REC-ER4-R", 4, 2);
+	j = cJSON_Parse(body);
+	free(body);
+	cJSON_DeleteItemFromObject(j, "health");
+	body = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	assert_int_equal(put_json("agency-police", "REC-ER4-R", body), 201);
+	free(body);
+	assert_int_equal(patch_json("agency-police", "REC-ER4-R",
+	    "{\"rmp\":{\"summary\":\"ct plan\"}}"), 200);
+	assert_int_equal(status_of("agency-police", "DELETE",
+	    "/v1/records/REC-ER4-R", hdrs_std("erasure test", NULL), NULL), 200);
+	assert_int_equal(put_json("agency-police", "REC-ER4-R",
+	    minimal("REC-ER4-R", "NEWLIFE")), 201);
+	assert_int_equal(patch_json("agency-police", "REC-ER4-R",
+	    "{\"person\":{\"surname\":\"NEWLIFE2\"}}"), 200);
+	/* With ct: all of it. */
+	n = versions_seen("agency-police", "REC-ER4-R", v, 16);
+	assert_int_equal(n, 5);
+
+	snprintf(cfgpath, sizeof(cfgpath), "%s", gwt_path(&fx.env,
+	    "norfolk/gateway.json"));
+	assert_int_equal(file_read_all(cfgpath, 1 << 20, &old, &(size_t){0}), 0);
+	j = cJSON_Parse(old);
+	assert_non_null(j);
+	cl = cJSON_GetObjectItemCaseSensitive(j, "clearances");
+	cJSON_DeleteItemFromObjectCaseSensitive(cl,
+	    "urn:visor:norfolk:agency:police");
+	text = cJSON_Print(j);
+	cJSON_Delete(j);
+	assert_int_equal(file_write_atomic(cfgpath, text, strlen(text), 0644), 0);
+	free(text);
+	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
+	n = versions_seen("agency-police", "REC-ER4-R", v, 16);
+	/* Erased again: the second erasure (version 6) is of a category 1
+	 * record, and must not open the first record's versions either. */
+	assert_int_equal(status_of("agency-police", "DELETE",
+	    "/v1/records/REC-ER4-R", hdrs_std("erasure test", NULL), NULL), 200);
+	n2 = versions_seen("agency-police", "REC-ER4-R", v2, 16);
+	assert_int_equal(file_write_atomic(cfgpath, old, strlen(old), 0644), 0);
+	free(old);
+	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
+	/* Nothing of the erased category 4 record (versions 1-3); the new
+	 * record's creation and change (4, 5) are there. */
+	assert_int_equal(n, 2);
+	assert_int_equal(v[0], 4);
+	assert_int_equal(v[1], 5);
+	assert_int_equal(n2, 3);
+	assert_int_equal(v2[0], 4);
+	assert_int_equal(v2[1], 5);
+	assert_int_equal(v2[2], 6);
+	/* With ct back: all of it. */
+	assert_int_equal(versions_seen("agency-police", "REC-ER4-R", v, 16), 6);
+}
+
 /* A read's entry says what went out reduced.  Before, housing's consult
  * entry listed person.dob as disclosed, nothing saying only the year
  * went. */
@@ -2317,6 +2408,7 @@ main(void)
 		cmocka_unit_test(test_history_by_version),
 		cmocka_unit_test(test_history_partial_fields),
 		cmocka_unit_test(test_erased_history_needs_ct),
+		cmocka_unit_test(test_erased_reused_history_needs_ct),
 		cmocka_unit_test(test_audit_names_transformed),
 		cmocka_unit_test(test_history_no_write_oracle),
 		cmocka_unit_test(test_concurrent_writers),
