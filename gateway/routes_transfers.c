@@ -194,21 +194,13 @@ route_transfers_post(gw_request_t *r)
 		gw_reply_error(r, 503, "store-unavailable", "stored record unreadable");
 		goto out;
 	}
-	/* May this agency start a transfer of this record? */
+	/* May the caller read the record?  Sending a record elsewhere is a
+	 * use of it: probation, which may start transfers but holds no ct,
+	 * could send a category 4 record it may not see (SPEC 7: visible
+	 * only to ct holders), and learn from the peer's refusal what it
+	 * holds.  Asked first, so that such a caller learns nothing from the
+	 * initiate rules' refusal either (it names its rule). */
 	c.preq.purpose = purpose;
-	if (policy_check_initiate_transfer(gen->policy, &c.preq, doc, &di) < 0) {
-		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
-		goto out;
-	}
-	if (!policy_decision_allowed(di)) {
-		deny_initiator(r, &c, rid, purpose, just, di,
-		    "initiate-transfer-denied", policy_decision_reason(di));
-		goto out;
-	}
-	/* And may it read the record?  Sending a record elsewhere is a use
-	 * of it: probation, which may start transfers but holds no ct, could
-	 * send a category 4 record it may not see (SPEC 7: visible only to
-	 * ct holders), and learn from the peer's refusal what it holds. */
 	rq = c.preq;
 	rq.op = POLICY_OP_READ;
 	if (policy_filter(gen->policy, &rq, doc, &dr) < 0) {
@@ -219,6 +211,16 @@ route_transfers_post(gw_request_t *r)
 		deny_initiator(r, &c, rid, purpose, just, dr,
 		    "initiate-transfer-unreadable",
 		    "the caller may not read the record, so may not transfer it");
+		goto out;
+	}
+	/* May this agency start a transfer of this record? */
+	if (policy_check_initiate_transfer(gen->policy, &c.preq, doc, &di) < 0) {
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		goto out;
+	}
+	if (!policy_decision_allowed(di)) {
+		deny_initiator(r, &c, rid, purpose, just, di,
+		    "initiate-transfer-denied", policy_decision_reason(di));
 		goto out;
 	}
 	/* What may the receiving gateway get? */

@@ -1493,7 +1493,7 @@ test_initiator_must_read(void **state)
 	buf_t out = BUF_INIT;
 	const cJSON *e;
 	log_ctx_t ln;
-	tcl_t prob, pol;
+	tcl_t prob, pol, hou;
 
 	start_gw(f, 0, "norfolk");
 	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
@@ -1515,6 +1515,19 @@ test_initiator_must_read(void **state)
 	assert_string_equal(json_get_str(e, "reason"),
 	    "initiate-transfer-unreadable");
 	assert_string_equal(json_get_str(e, "record"), "NFK-CT-0001");
+	log_free(&ln);
+	/* Housing may not start transfers at all; asked about the category 4
+	 * record, the read is refused first, so the initiate rules' refusal
+	 * (which names its rule) says nothing about it either. */
+	tcl_open(&hou, &f->env, nfk, "norfolk", "agency-housing");
+	assert_int_equal(start_transfer(&hou, "NFK-CT-0001", "suffolk", tid),
+	    403);
+	tcl_close(&hou);
+	log_fetch_verify(&f->env, nfk, &ln);
+	e = log_find(&ln, "deny", NULL);
+	assert_non_null(e);
+	assert_string_equal(json_get_str(e, "reason"),
+	    "initiate-transfer-unreadable");
 	log_free(&ln);
 	buf_free(&out);
 	tcl_close(&prob);
