@@ -435,6 +435,23 @@ store_int_idem_aad(const char *scope, const char *key, const uint8_t hash[32],
 	return n;
 }
 
+int
+store_int_idem_open(const store_t *s, const char *scope, const char *key,
+    const uint8_t hash[32], int status, const void *p, size_t n, buf_t *body)
+{
+	char aad[STORE_IDEM_AAD_MAX];
+	size_t aadlen;
+
+	if (p == NULL || n == 0 || n > STORE_MAX_VALUE)
+		return -1;
+	aadlen = store_int_idem_aad(scope, key, hash, status, aad, sizeof(aad));
+	if (aadlen != 0 && aead_open(s->key, aad, aadlen, p, n, body) == 0)
+		return 0;
+	aadlen = store_int_label_aad("idem", scope, key, aad, sizeof(aad));
+	return aadlen != 0 && aead_open(s->key, aad, aadlen, p, n, body) == 0 ?
+	    0 : -1;
+}
+
 sqlite3 *
 store_int_connect(const char *path, int flags, const char *vfs, char *err,
     size_t errlen)
@@ -1298,8 +1315,7 @@ idem_row_stale(job_ctx_t *c, const store_op_t *op)
 	store_t *s = c->s;
 	sqlite3_stmt *st = s->st[W_IDEM_ROW];
 	const char *rec = NULL;
-	char aad[STORE_IDEM_AAD_MAX];
-	size_t aadlen, i;
+	size_t i;
 	const void *p;
 	buf_t body = BUF_INIT;
 	cJSON *j = NULL;
@@ -1329,18 +1345,9 @@ idem_row_stale(job_ctx_t *c, const store_op_t *op)
 	status = sqlite3_column_int(st, 1);
 	p = sqlite3_column_blob(st, 2);
 	n = sqlite3_column_bytes(st, 2);
-	aadlen = store_int_idem_aad(op->id, op->area, op->hash, status, aad,
-	    sizeof(aad));
-	if (p == NULL || n <= 0 || aadlen == 0 ||
-	    aead_open(s->key, aad, aadlen, p, (size_t)n, &body) < 0) {
-		/* A row written before the status was bound (store_idem_get). */
-		buf_reset(&body);
-		aadlen = store_int_label_aad("idem", op->id, op->area, aad,
-		    sizeof(aad));
-		if (p == NULL || n <= 0 || aadlen == 0 || aead_open(s->key, aad,
-		    aadlen, p, (size_t)n, &body) < 0)
-			goto out;	/* does not open: kept, as the reader does */
-	}
+	if (n <= 0 || store_int_idem_open(s, op->id, op->area, op->hash,
+	    status, p, (size_t)n, &body) < 0)
+		goto out;	/* does not open: kept, as the reader does */
 	if ((j = cJSON_ParseWithLength(body.data, body.len)) == NULL ||
 	    json_get_int(j, "version", 1, INT64_MAX, &v) != 0)
 		goto out;

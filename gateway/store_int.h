@@ -55,6 +55,14 @@ size_t store_int_label_aad(const char *label, const char *a, const char *b,
 size_t store_int_idem_aad(const char *scope, const char *key,
     const uint8_t hash[32], int status, char *aad, size_t aadlen);
 
+/* Append to body the idempotent answer sealed in p (n bytes) of the row
+ * (scope, key) with that request hash and status: bound to all four, or,
+ * for a row written before they were bound, to scope and key alone.  0, or
+ * -1 if it does not open (the row edited at rest, or damaged), body as it
+ * was. */
+int store_int_idem_open(const store_t *s, const char *scope, const char *key,
+    const uint8_t hash[32], int status, const void *p, size_t n, buf_t *body);
+
 /* Open a connection to path with flags and the store's usual settings (busy
  * timeout), through the VFS named vfs (NULL: the default).  NULL with err. */
 sqlite3 *store_int_connect(const char *path, int flags, const char *vfs,

@@ -397,8 +397,6 @@ store_idem_get(store_reader_t *r, const char *scope, const char *key,
     uint8_t req_hash[32], int *http_status, buf_t *body)
 {
 	sqlite3_stmt *st;
-	char aad[STORE_IDEM_AAD_MAX];
-	size_t aadlen;
 	const void *p;
 	int rc, n, ret = -1;
 
@@ -419,23 +417,11 @@ store_idem_get(store_reader_t *r, const char *scope, const char *key,
 	*http_status = sqlite3_column_int(st, 1);
 	p = sqlite3_column_blob(st, 2);
 	n = sqlite3_column_bytes(st, 2);
-	if (p == NULL || n <= 0 || (size_t)n > STORE_MAX_VALUE)
-		goto out;
 	/* The request hash and status are clear columns, bound to the
 	 * answer by its AAD: edited at rest, the answer does not open. */
-	aadlen = store_int_idem_aad(scope, key, req_hash, *http_status, aad,
-	    sizeof(aad));
-	if (aadlen == 0)
+	if (n <= 0 || store_int_idem_open(r->s, scope, key, req_hash,
+	    *http_status, p, (size_t)n, body) < 0)
 		goto out;
-	if (aead_open(store_int_data_key(r->s), aad, aadlen, p, (size_t)n,
-	    body) < 0) {
-		/* A row written before they were bound. */
-		aadlen = store_int_label_aad("idem", scope, key, aad,
-		    sizeof(aad));
-		if (aadlen == 0 || aead_open(store_int_data_key(r->s), aad,
-		    aadlen, p, (size_t)n, body) < 0)
-			goto out;
-	}
 	ret = 0;
 out:
 	if (st != NULL)
