@@ -1145,22 +1145,22 @@ out:
 }
 
 /*
- * May the caller (police of the managing area) read the history of an
- * erased record?  Its content is gone, but the policy still decides on
- * what the record was: a category 4 record's history is for ct holders,
- * as the record was (SPEC 7).  The erasure's version keeps the record's
- * core, sealed; an erasure that kept none (before this was kept) is taken
- * as category 4, level 3.  1 yes, 0 no (*d the refusal, to be freed by
- * the caller), -1 once r is answered.
+ * May the caller (police of the managing area) read the history of the
+ * record the erasure at version ever erased?  Its content is gone, but the
+ * policy still decides on what the record was: a category 4 record's
+ * history is for ct holders, as the record was (SPEC 7).  The erasure's
+ * version keeps the record's core, sealed (erasure_core).  1 yes, 0 no
+ * (*d the decision either way, to be freed by the caller), -1 once r is
+ * answered.
  */
 static int
 erased_readable(gw_request_t *r, const reqctx_t *c, const char *id,
-    const store_record_t *erased, policy_decision_t **d)
+    uint64_t ever, const char *area, policy_decision_t **d)
 {
 	cJSON *core;
 
-	if ((core = erasure_core(r, id, erased->version,
-	    erased->managing_area)) == NULL)
+	*d = NULL;
+	if ((core = erasure_core(r, id, ever, area)) == NULL)
 		return -1;
 	if (policy_filter(gw_req_gen(r)->policy, &c->preq, core, d) < 0) {
 		cJSON_Delete(core);
@@ -1183,7 +1183,7 @@ erased_history(gw_request_t *r, const reqctx_t *c, const char *id,
     const char *area, buf_t *out)
 {
 	buf_t raw = BUF_INIT;
-	cJSON *all = NULL, *v, *next, *core;
+	cJSON *all = NULL, *v, *next;
 	policy_decision_t *d;
 	int64_t *ev = NULL, decided = 0;
 	int nv, k = 0, allowed = 1, ret = -1;
@@ -1202,21 +1202,11 @@ erased_history(gw_request_t *r, const reqctx_t *c, const char *id,
 		if (k >= nv || ev[k] <= 0)
 			continue;
 		if (ev[k] != decided) {
-			if ((core = erasure_core(r, id, (uint64_t)ev[k],
-			    area)) == NULL)
-				goto out;
-			d = NULL;
-			if (policy_filter(gw_req_gen(r)->policy, &c->preq, core,
-			    &d) < 0) {
-				cJSON_Delete(core);
-				policy_decision_free(d);
-				gw_reply_error(r, 503, "policy-error",
-				    "policy evaluation failed");
-				goto out;
-			}
-			cJSON_Delete(core);
-			allowed = policy_decision_allowed(d);
+			allowed = erased_readable(r, c, id, (uint64_t)ev[k],
+			    area, &d);
 			policy_decision_free(d);
+			if (allowed < 0)
+				goto out;
 			decided = ev[k];
 		}
 		if (!allowed)
@@ -1286,7 +1276,8 @@ route_record_history(gw_request_t *r, const char *id)
 		deny_record(r, &c, id, "history-erased", "forbidden",
 		    "the record is erased");
 		goto out;
-	} else if ((rc = erased_readable(r, &c, id, &rec, &d)) <= 0) {
+	} else if ((rc = erased_readable(r, &c, id, rec.version,
+	    rec.managing_area, &d)) <= 0) {
 		if (rc == 0)
 			deny_with_decision(r, &c, id, d, "history-denied");
 		goto out;
