@@ -249,20 +249,29 @@ wait_transfer(tcl_t *police, const char *tid, long timeout_ms)
 	}
 }
 
+/* Wait (up to timeout_ms) for transfer tid to leave "queued"; it must then
+ * be in status want. */
+static void
+expect_transfer(tcl_t *police, const char *tid, long timeout_ms,
+    const char *want)
+{
+	cJSON *t = wait_transfer(police, tid, timeout_ms);
+
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), want);
+	cJSON_Delete(t);
+}
+
 /* Put record id as prob (category 1, level 2) and have pol transfer it
  * to `to`; the transfer must be delivered. */
 static void
 put_and_deliver(tcl_t *prob, tcl_t *pol, const char *id, const char *to)
 {
 	char tid[TRANSFER_ID_LEN + 1];
-	cJSON *t;
 
 	put_record(prob, id, 1, 2);
 	assert_int_equal(start_transfer(pol, id, to, tid), 202);
-	t = wait_transfer(pol, tid, 20000);
-	assert_non_null(t);
-	assert_string_equal(json_get_str(t, "status"), "delivered");
-	cJSON_Delete(t);
+	expect_transfer(pol, tid, 20000, "delivered");
 }
 
 /* ---------------------------------------------------------- configs */
@@ -930,10 +939,7 @@ test_receiver_down_then_back(void **state)
 		fail_msg("%zu delivery attempts to a peer that is down", retries);
 	start_gw(f, 1, "suffolk");
 	for (i = 0; i < N; i++) {
-		t = wait_transfer(&pol, tids[i], 30000);
-		assert_non_null(t);
-		assert_string_equal(json_get_str(t, "status"), "delivered");
-		cJSON_Delete(t);
+		expect_transfer(&pol, tids[i], 30000, "delivered");
 	}
 	assert_true(gwt_log_contains(nfk, "event=peer-available"));
 	log_fetch_verify(&f->env, sfk, &ls);
@@ -1217,7 +1223,7 @@ test_clearance_withdrawn_while_queued(void **state)
 	char tx[TRANSFER_ID_LEN + 1];
 	const char *path;
 	const cJSON *e;
-	cJSON *j, *cl, *t;
+	cJSON *j, *cl;
 	tcl_t prob, pol, spol;
 	log_ctx_t ln;
 	buf_t out = BUF_INIT;
@@ -1244,14 +1250,8 @@ test_clearance_withdrawn_while_queued(void **state)
 	assert_int_equal(start_transfer(&pol, "NFK-CLR-0003", "suffolk", tx), 403);
 
 	start_gw(f, 1, "suffolk");
-	t = wait_transfer(&pol, t1, 30000);
-	assert_non_null(t);
-	assert_string_equal(json_get_str(t, "status"), "delivered");
-	cJSON_Delete(t);
-	t = wait_transfer(&pol, t3, 30000);
-	assert_non_null(t);
-	assert_string_equal(json_get_str(t, "status"), "failed");
-	cJSON_Delete(t);
+	expect_transfer(&pol, t1, 30000, "delivered");
+	expect_transfer(&pol, t3, 30000, "failed");
 	log_fetch_verify(&f->env, nfk, &ln);
 	e = log_find(&ln, "transfer-out", t3);
 	assert_non_null(e);
@@ -1337,10 +1337,7 @@ test_damaged_payload_held_back(void **state)
 	start_gw(f, 0, "norfolk");
 	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
 	for (i = 0; i < 3; i += 2) {
-		t = wait_transfer(&pol, tids[i], 30000);
-		assert_non_null(t);
-		assert_string_equal(json_get_str(t, "status"), "delivered");
-		cJSON_Delete(t);
+		expect_transfer(&pol, tids[i], 30000, "delivered");
 	}
 	assert_true(gwt_log_wait(nfk, "event=transfer-unreadable", 5000));
 	for (i = 1; i < 4; i += 2) {
@@ -1426,7 +1423,6 @@ test_outbox_status_tampered(void **state)
 	char tq[TRANSFER_ID_LEN + 1], td[TRANSFER_ID_LEN + 1], e[200], u[200],
 	    w[200];
 	tcl_t prob, pol;
-	cJSON *t;
 
 	start_gw(f, 0, "norfolk");
 	start_gw(f, 1, "suffolk");
@@ -1435,10 +1431,7 @@ test_outbox_status_tampered(void **state)
 	put_record(&prob, "NFK-OBX-0001", 1, 2);
 	assert_int_equal(start_transfer(&pol, "NFK-OBX-0001", "suffolk", td),
 	    202);
-	t = wait_transfer(&pol, td, 30000);
-	assert_non_null(t);
-	assert_string_equal(json_get_str(t, "status"), "delivered");
-	cJSON_Delete(t);
+	expect_transfer(&pol, td, 30000, "delivered");
 	assert_int_equal(gwt_gw_stop_clean(sfk), 0);
 	assert_int_equal(start_transfer(&pol, "NFK-OBX-0001", "suffolk", tq),
 	    202);
@@ -1464,10 +1457,7 @@ test_outbox_status_tampered(void **state)
 	start_gw(f, 1, "suffolk");
 	start_gw(f, 0, "norfolk");
 	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
-	t = wait_transfer(&pol, tq, 30000);
-	assert_non_null(t);
-	assert_string_equal(json_get_str(t, "status"), "delivered");
-	cJSON_Delete(t);
+	expect_transfer(&pol, tq, 30000, "delivered");
 	tcl_close(&pol);
 	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
 	/* A row that is gone. */
@@ -1903,10 +1893,7 @@ test_managed_record_not_overwritten(void **state)
 		start_gw(f, 1, "suffolk");
 		tcl_close(&spol);
 		tcl_open(&spol, &f->env, sfk, "suffolk", "agency-police");
-		t = wait_transfer(&npol, tid, 20000);
-		assert_non_null(t);
-		assert_string_equal(json_get_str(t, "status"), "rejected");
-		cJSON_Delete(t);
+		expect_transfer(&npol, tid, 20000, "rejected");
 		buf_reset(&out);
 		assert_int_equal(tcl_call(&spol, "GET", "/v1/records/SHARED-0001",
 		    read_hdrs, NULL, 0, &out), 200);
@@ -1918,10 +1905,7 @@ test_managed_record_not_overwritten(void **state)
 	 * it back; Norfolk accepts, because it sent that record there. */
 	put_and_deliver(&nprob, &npol, "BACK-0001", "suffolk");
 	assert_int_equal(start_transfer(&spol, "BACK-0001", "norfolk", tid), 202);
-	t = wait_transfer(&spol, tid, 20000);
-	assert_non_null(t);
-	assert_string_equal(json_get_str(t, "status"), "delivered");
-	cJSON_Delete(t);
+	expect_transfer(&spol, tid, 20000, "delivered");
 	buf_reset(&out);
 	assert_int_equal(tcl_call(&npol, "GET", "/v1/records/BACK-0001",
 	    read_hdrs, NULL, 0, &out), 200);
