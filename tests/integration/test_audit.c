@@ -1057,6 +1057,22 @@ buf_copy(buf_t *to, const buf_t *from)
 	assert_int_equal(buf_append(to, from->data, from->len), 0);
 }
 
+/* `visorctl audit search` against f, which answers the checkpoint first,
+ * then second; f is stopped after.  The exit status. */
+static int
+search_checkpoints(fx_t *fx, fakegw_t *f, const buf_t *first,
+    const buf_t *second, buf_t *out, buf_t *err)
+{
+	int rc;
+
+	buf_copy(&f->cp[0], first);
+	buf_copy(&f->cp[1], second);
+	fakegw_start(fx, f);
+	rc = run_audit_at(fx, f->port, "search", NULL, out, err);
+	fakegw_stop(f);
+	return rc;
+}
+
 /* What the real gateway answers to GET path (must be 200). */
 static void
 record(fx_t *fx, const char *path, buf_t *body)
@@ -1196,10 +1212,7 @@ test_search_checkpoint_fork(void **state)
 	fakegw_search(&shrunk, n, &hits);
 
 	/* A then B: B extends A, both hits proved. */
-	buf_copy(&honest.cp[0], &cp_a);
-	buf_copy(&honest.cp[1], &cp_b);
-	fakegw_start(fx, &honest);
-	assert_int_equal(run_audit_at(fx, honest.port, "search", NULL, &out,
+	assert_int_equal(search_checkpoints(fx, &honest, &cp_a, &cp_b, &out,
 	    &err), 0);
 	snprintf(want, sizeof(want), "2 entries found and proved against the "
 	    "checkpoint of %llu", (unsigned long long)m2);
@@ -1207,32 +1220,23 @@ test_search_checkpoint_fork(void **state)
 	assert_true(contains(&out, "\"seq\":1,"));
 	buf_free(&out);
 	buf_free(&err);
-	fakegw_stop(&honest);
 
 	/* A then F: F does not extend A. */
-	buf_copy(&fork.cp[0], &cp_a);
-	buf_copy(&fork.cp[1], &cp_f);
-	fakegw_start(fx, &fork);
-	assert_int_equal(run_audit_at(fx, fork.port, "search", NULL, &out,
+	assert_int_equal(search_checkpoints(fx, &fork, &cp_a, &cp_f, &out,
 	    &err), 1);
 	assert_true(contains(&err, "REFUSED"));
 	assert_true(contains(&err, "does not extend"));
 	assert_false(contains(&err, "proved against"));
 	buf_free(&out);
 	buf_free(&err);
-	fakegw_stop(&fork);
 
 	/* B then A: the log shrank. */
-	buf_copy(&shrunk.cp[0], &cp_b);
-	buf_copy(&shrunk.cp[1], &cp_a);
-	fakegw_start(fx, &shrunk);
-	assert_int_equal(run_audit_at(fx, shrunk.port, "search", NULL, &out,
+	assert_int_equal(search_checkpoints(fx, &shrunk, &cp_b, &cp_a, &out,
 	    &err), 1);
 	assert_true(contains(&err, "shrank"));
 	assert_false(contains(&err, "proved against"));
 	buf_free(&out);
 	buf_free(&err);
-	fakegw_stop(&shrunk);
 
 	buf_free(&hits);
 	buf_free(&fhits);
