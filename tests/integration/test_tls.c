@@ -781,7 +781,7 @@ test_hup_broken_config_keeps_old(void **state)
 static void
 test_hup_peer_change_refused(void **state)
 {
-	char cfgpath[600], *old, *text;
+	char cfgpath[600], *old;
 	const char *moves[] = { "add", "move" };
 	cJSON *j, *peers, *p;
 	size_t i;
@@ -805,11 +805,8 @@ test_hup_peer_change_refused(void **state)
 			cJSON_ReplaceItemInObjectCaseSensitive(p, "url",
 			    cJSON_CreateString("https://127.0.0.1:9"));
 		}
-		text = cJSON_Print(j);
+		assert_int_equal(gwt_json_save(cfgpath, j), 0);
 		cJSON_Delete(j);
-		assert_int_equal(file_write_atomic(cfgpath, text, strlen(text),
-		    0644), 0);
-		free(text);
 		assert_int_equal(gwt_gw_hup(&fx.gw), 1);
 		assert_int_equal(gwt_log_wait(&fx.gw, "peers cannot change", 2000), 1);
 		assert_true(gwt_gw_alive(&fx.gw));
@@ -828,43 +825,38 @@ test_hup_peer_change_refused(void **state)
 static void
 test_hup_restart_only_refused(void **state)
 {
-	char cfgpath[600], *old, *text;
-	cJSON *j, *limits, *transfer;
+	char cfgpath[600], *old;
+	cJSON *j, *sec;
 
 	(void)state;
 	snprintf(cfgpath, sizeof(cfgpath), "%s", gwt_path(&fx.env,
 	    "norfolk/gateway.json"));
 	assert_int_equal(file_read_all(cfgpath, 1 << 20, &old, &(size_t){0}), 0);
-	j = cJSON_Parse(old);
+	j = gwt_json_load(cfgpath);
 	assert_non_null(j);
-	limits = cJSON_GetObjectItemCaseSensitive(j, "limits");
-	if (limits == NULL)
-		limits = cJSON_AddObjectToObject(j, "limits");
-	cJSON_DeleteItemFromObjectCaseSensitive(limits, "max_body_bytes");
-	cJSON_AddNumberToObject(limits, "max_body_bytes", 1024);
+	if ((sec = cJSON_GetObjectItemCaseSensitive(j, "limits")) == NULL)
+		sec = cJSON_AddObjectToObject(j, "limits");
+	cJSON_DeleteItemFromObjectCaseSensitive(sec, "max_body_bytes");
+	cJSON_AddNumberToObject(sec, "max_body_bytes", 1024);
 	cJSON_DeleteItemFromObjectCaseSensitive(j, "threads");
 	cJSON_AddNumberToObject(j, "threads", 3);
-	text = cJSON_Print(j);
-	assert_int_equal(file_write_atomic(cfgpath, text, strlen(text), 0644), 0);
-	free(text);
+	assert_int_equal(gwt_json_save(cfgpath, j), 0);
+	cJSON_Delete(j);
 	assert_int_equal(gwt_gw_hup(&fx.gw), 1);
 	assert_int_equal(gwt_log_wait(&fx.gw, "limits.max_body_bytes, threads "
 	    "cannot change without a restart (nothing was reloaded)", 2000), 1);
 	assert_true(gwt_gw_alive(&fx.gw));
 	assert_int_equal(health_status("norfolk", "agency-police"), 200);
-	cJSON_Delete(j);
 
-	j = cJSON_Parse(old);
+	assert_int_equal(file_write_atomic(cfgpath, old, strlen(old), 0644), 0);
+	j = gwt_json_load(cfgpath);
 	assert_non_null(j);
-	transfer = cJSON_GetObjectItemCaseSensitive(j, "transfer");
-	if (transfer == NULL)
-		transfer = cJSON_AddObjectToObject(j, "transfer");
-	cJSON_DeleteItemFromObjectCaseSensitive(transfer, "deadline_s");
-	cJSON_AddNumberToObject(transfer, "deadline_s", 7200);
-	text = cJSON_Print(j);
+	if ((sec = cJSON_GetObjectItemCaseSensitive(j, "transfer")) == NULL)
+		sec = cJSON_AddObjectToObject(j, "transfer");
+	cJSON_DeleteItemFromObjectCaseSensitive(sec, "deadline_s");
+	cJSON_AddNumberToObject(sec, "deadline_s", 7200);
+	assert_int_equal(gwt_json_save(cfgpath, j), 0);
 	cJSON_Delete(j);
-	assert_int_equal(file_write_atomic(cfgpath, text, strlen(text), 0644), 0);
-	free(text);
 	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
 	assert_int_equal(file_write_atomic(cfgpath, old, strlen(old), 0644), 0);
 	free(old);

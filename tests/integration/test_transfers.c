@@ -279,13 +279,8 @@ put_and_deliver(tcl_t *prob, tcl_t *pol, const char *id, const char *to)
 static cJSON *
 json_file_load(const char *path)
 {
-	char *text = NULL, err[128];
-	size_t len;
-	cJSON *j;
+	cJSON *j = gwt_json_load(path);
 
-	assert_int_equal(file_read_all(path, 4 << 20, &text, &len), 0);
-	j = json_parse_strict(text, len, 64, err, sizeof(err));
-	free(text);
 	assert_non_null(j);
 	return j;
 }
@@ -293,11 +288,7 @@ json_file_load(const char *path)
 static void
 json_file_save(const char *path, const cJSON *j)
 {
-	char *text = cJSON_Print(j);
-
-	assert_non_null(text);
-	assert_int_equal(file_write_atomic(path, text, strlen(text), 0644), 0);
-	free(text);
+	assert_int_equal(gwt_json_save(path, j), 0);
 }
 
 /* Set transfer.<key> in area's configuration. */

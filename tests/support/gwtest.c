@@ -18,6 +18,7 @@
 
 #include "client/https_client.h"
 #include "util/fileio.h"
+#include "util/json.h"
 
 static char path_buf[8][1024];
 static int path_next;
@@ -29,6 +30,33 @@ gwt_path(const gwt_env_t *e, const char *rel)
 
 	snprintf(p, 1024, "%s/%s", e->dir, rel);
 	return p;
+}
+
+cJSON *
+gwt_json_load(const char *path)
+{
+	char *text = NULL, err[128];
+	size_t len;
+	cJSON *j;
+
+	if (file_read_all(path, 4 << 20, &text, &len) < 0)
+		return NULL;
+	j = json_parse_strict(text, len, 64, err, sizeof(err));
+	free(text);
+	return j;
+}
+
+int
+gwt_json_save(const char *path, const cJSON *j)
+{
+	char *text = cJSON_Print(j);
+	int rc;
+
+	if (text == NULL)
+		return -1;
+	rc = file_write_atomic(path, text, strlen(text), 0644);
+	free(text);
+	return rc;
 }
 
 const char *

@@ -90,6 +90,13 @@ void gwt_env_cleanup(gwt_env_t *e);
 /* Path of a file under the quickstart folder ("pki/norfolk/ca.crt"). */
 const char *gwt_path(const gwt_env_t *e, const char *rel);
 
+/* The JSON file at path (a gateway.json, a policy), parsed strictly; NULL if
+ * it cannot be read or is not JSON.  Free with cJSON_Delete. */
+struct cJSON *gwt_json_load(const char *path);
+
+/* Write j to path, replacing it atomically (mode 0644).  0 or -1. */
+int gwt_json_save(const char *path, const struct cJSON *j);
+
 /* Start the gateway of area and wait (up to gwt_ms(20000)) until it answers
  * /v1/health.  Its stderr goes to <dir>/<area>.log.  0 or -1. */
 int gwt_gw_start(gwt_env_t *e, const char *area, gwt_gw_t *gw);
