@@ -97,8 +97,7 @@ deny_with_decision(gw_request_t *r, const reqctx_t *c, const char *id,
 	 * what the record is that it may not see (read-category4-needs-ct:
 	 * a terrorism case).  The entry has the rules; the answer's
 	 * request_id finds it. */
-	if (strcmp(op_reason, "read-denied") == 0 ||
-	    strcmp(op_reason, "history-denied") == 0)
+	if (c->preq.op == POLICY_OP_READ)
 		snprintf(msg, sizeof(msg), "not permitted by policy (the audit "
 		    "entry of this request names the rules)");
 	else
