@@ -93,17 +93,65 @@ deny_with_decision(gw_request_t *r, const reqctx_t *c, const char *id,
 	e.result = "denied";
 	e.reason = op_reason;
 	decision_into_entry(d, &e);
-	/* A refused read names no rule: the rule would tell the caller
-	 * what the record is that it may not see (read-category4-needs-ct:
-	 * a terrorism case).  The entry has the rules; the answer's
-	 * request_id finds it. */
-	if (c->preq.op == POLICY_OP_READ)
-		snprintf(msg, sizeof(msg), "not permitted by policy (the audit "
-		    "entry of this request names the rules)");
-	else
-		snprintf(msg, sizeof(msg), "not permitted by policy: %s",
-		    policy_decision_reason(d));
+	snprintf(msg, sizeof(msg), "not permitted by policy: %s",
+	    policy_decision_reason(d));
 	reqctx_audit_then_error(r, &e, 403, "policy-denied", msg);
+}
+
+/* Refuse a request about a record the caller may not read: a deny entry
+ * with the read's rules (d may be NULL), and the answer given. */
+static void
+refuse_unread(gw_request_t *r, const reqctx_t *c, const char *id,
+    const policy_decision_t *d, const char *reason, int status,
+    const char *code, const char *message)
+{
+	audit_entry_t e;
+
+	reqctx_audit_base(r, c, &e);
+	e.op = "deny";
+	e.record = id;
+	e.result = "denied";
+	e.reason = reason;
+	if (d != NULL)
+		decision_into_entry(d, &e);
+	reqctx_audit_then_error(r, &e, status, code, message);
+}
+
+/* A record the caller may not read is not there for it: the answer is
+ * the 404 a missing record gets, word for word (message: the missing
+ * record's), so that the status tells nothing.  A 403 would tell the
+ * caller that the record exists, and, where only category 4 is refused,
+ * that it is a terrorism case (SPEC 7: visible only to holders of ct).
+ * The log keeps the truth: a deny entry with the rules, found by the
+ * answer's request_id. */
+static void
+hide_record(gw_request_t *r, const reqctx_t *c, const char *id,
+    const policy_decision_t *d, const char *reason, const char *message)
+{
+	refuse_unread(r, c, id, d, reason, 404, "not-found", message);
+}
+
+/* May the caller read stored record rec at all, for its purpose?  1 if
+ * not (*d: the refusal, for the entry), 0 if it may, -1 once r is
+ * answered (503). */
+static int
+unreadable(gw_request_t *r, const reqctx_t *c, const cJSON *rec,
+    policy_decision_t **d)
+{
+	policy_request_t rq = c->preq;
+
+	*d = NULL;
+	rq.op = POLICY_OP_READ;
+	if (policy_filter(gw_req_gen(r)->policy, &rq, rec, d) < 0) {
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		return -1;
+	}
+	if (policy_decision_allowed(*d)) {
+		policy_decision_free(*d);
+		*d = NULL;
+		return 0;
+	}
+	return 1;
 }
 
 /* ------------------------------------------------------------- GET */
@@ -147,7 +195,7 @@ route_get_scoped(gw_request_t *r, const char *id)
 		goto out;
 	}
 	if (!policy_decision_allowed(d)) {
-		deny_with_decision(r, &c, id, d, "read-denied");
+		hide_record(r, &c, id, d, "read-denied", "no such record");
 		goto out;
 	}
 	if ((body = json_print(policy_decision_record(d))) == NULL) {
@@ -313,24 +361,6 @@ build_new_record(gw_request_t *r, const char *id, const cJSON *current,
  */
 #define PUT_PATH_MAX 160
 
-/* 1 if policy lets the caller read rec at all (what a GET of it would
- * answer), 0 if not, -1 on an error. */
-static int
-caller_reads(gw_request_t *r, const reqctx_t *c, const cJSON *rec)
-{
-	policy_request_t rq = c->preq;
-	policy_decision_t *d = NULL;
-	int ok;
-
-	rq.op = POLICY_OP_READ;
-	rq.no_explanation = 1;
-	if (policy_filter(gw_req_gen(r)->policy, &rq, rec, &d) < 0)
-		return -1;
-	ok = policy_decision_allowed(d);
-	policy_decision_free(d);
-	return ok;
-}
-
 /* Refuse a request about record id with 403, audited as a deny entry
  * with reason (SPEC 8: every refusal is logged). */
 static void
@@ -429,20 +459,6 @@ put_copy_unread(cJSON *dst, const cJSON *cur, const char *prefix,
 	return 0;
 }
 
-/* 1 if the patch paths name a core field the caller could move. */
-static int
-touches_core(const record_paths_t *touched)
-{
-	size_t i;
-
-	for (i = 0; touched != NULL && i < touched->count; i++)
-		if (strcmp(touched->items[i], "category") == 0 ||
-		    strcmp(touched->items[i], "level") == 0 ||
-		    strcmp(touched->items[i], "managing_area") == 0)
-			return 1;
-	return 0;
-}
-
 /* The new record of a PUT over current: next (taken) with what the caller
  * does not read whole copied from current, or NULL once r is answered. */
 static cJSON *
@@ -457,19 +473,7 @@ put_keep_unread(gw_request_t *r, const reqctx_t *c, const char *id,
 	char err[256], msg[512];
 	buf_t list = BUF_INIT;
 
-	/* A record the caller may not read at all (category 4 without
-	 * clearance ct): not even its core may be sent, or a PUT of the core
-	 * alone would test guesses at its level.  GET answers the same. */
-	switch (caller_reads(r, c, current)) {
-	case -1:
-		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
-		goto fail;
-	case 0:
-		deny_record(r, c, id, "write-denied", "policy-denied",
-		    "policy does not let this caller read the record: a PUT "
-		    "over it is refused");
-		goto fail;
-	}
+	/* The caller reads current (route_write_scoped asked). */
 	record_fields(&nf);
 	rq.op = POLICY_OP_READ;
 	if (nf > sizeof(whole) || policy_read_map(gw_req_gen(r)->policy,
@@ -570,6 +574,29 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 		gw_reply_error(r, 404, "not-found", "no such record to patch");
 		goto out;
 	}
+	/* A stored record the caller may not read at all (category 4
+	 * without clearance ct) it may not write either, and learns nothing
+	 * of it first, not even its version (If-Match below).  A PATCH finds
+	 * no record (hide_record); a PUT, which would otherwise create one,
+	 * can only be refused.  Before, housing, which writes addresses,
+	 * could change those of a category 4 record it could not read, and
+	 * a PATCH of its core could move it to where the caller reads it. */
+	if (current != NULL) {
+		switch (unreadable(r, &c, current, &d)) {
+		case -1:
+			goto out;
+		case 1:
+			if (is_patch)
+				hide_record(r, &c, id, d, "write-denied",
+				    "no such record to patch");
+			else
+				refuse_unread(r, &c, id, d, "write-denied", 403,
+				    "policy-denied", "policy does not let this "
+				    "caller read the record: a PUT over it is "
+				    "refused");
+			goto out;
+		}
+	}
 	if (ws->had_if_match && (current == NULL || rec.version != if_match)) {
 		gw_reply_error(r, 409, "version-conflict",
 		    "If-Match %llu does not match the current version %llu",
@@ -582,23 +609,6 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 	if (!is_patch && current != NULL &&
 	    (next = put_keep_unread(r, &c, id, current, next)) == NULL)
 		goto out;
-	/* Nor may a caller that cannot read a record move it to a category,
-	 * level or area where it could (category 4 to 1, past clearance ct):
-	 * that would be reading it by writing it. */
-	if (is_patch && current != NULL && touches_core(touched)) {
-		switch (caller_reads(r, &c, current)) {
-		case -1:
-			gw_reply_error(r, 503, "policy-error",
-			    "policy evaluation failed");
-			goto out;
-		case 0:
-			deny_record(r, &c, id, "write-denied", "policy-denied",
-			    "policy does not let this caller read the record: "
-			    "it may not change its category, level or managing "
-			    "area");
-			goto out;
-		}
-	}
 	if (current != NULL)
 		cJSON_DeleteItemFromObjectCaseSensitive(current, "version");
 	if ((changed = record_changed_paths(current, next)) == NULL) {
@@ -761,13 +771,22 @@ route_erase(gw_request_t *r, const char *id)
 		gw_reply_error(r, 404, "not-found", "no such record");
 		goto out;
 	}
+	if ((current = reqctx_parse_stored(&rec)) == NULL) {
+		gw_reply_error(r, 503, "store-unavailable", "stored record unreadable");
+		goto out;
+	}
+	/* What the caller may not read is not there for it (hide_record),
+	 * before If-Match would tell it the version. */
+	switch (unreadable(r, &c, current, &d)) {
+	case -1:
+		goto out;
+	case 1:
+		hide_record(r, &c, id, d, "erase-denied", "no such record");
+		goto out;
+	}
 	if (h != NULL && rec.version != if_match) {
 		gw_reply_error(r, 409, "version-conflict",
 		    "If-Match does not match the current version");
-		goto out;
-	}
-	if ((current = reqctx_parse_stored(&rec)) == NULL) {
-		gw_reply_error(r, 503, "store-unavailable", "stored record unreadable");
 		goto out;
 	}
 	if (policy_check_erase(gw_req_gen(r)->policy, &c.preq, current, &d) < 0) {
@@ -1256,29 +1275,32 @@ route_record_history(gw_request_t *r, const char *id)
 		goto out;
 	}
 	/* Record owners: agencies of the managing area that may read it.  An
-	 * erased record's history is for its managing area's police only. */
-	if (strcmp(gw_req_identity(r)->area, rec.managing_area) != 0) {
-		deny_record(r, &c, id, "history-not-owner", "forbidden",
-		    "history is for the record's managing area");
-		goto out;
-	}
+	 * erased record's history is for its managing area's police only.
+	 * Whoever may not read it finds no record (hide_record), as GET
+	 * answers them; only a caller that may is told it is not an owner. */
 	if (!rec.erased) {
 		if (policy_filter(gw_req_gen(r)->policy, &c.preq, current, &d) < 0) {
 			gw_reply_error(r, 503, "store-unavailable", "cannot evaluate");
 			goto out;
 		}
 		if (!policy_decision_allowed(d)) {
-			deny_with_decision(r, &c, id, d, "history-denied");
+			hide_record(r, &c, id, d, "history-denied",
+			    "no such record");
 			goto out;
 		}
 	} else if (strcmp(gw_req_identity(r)->type, "police") != 0) {
-		deny_record(r, &c, id, "history-erased", "forbidden",
-		    "the record is erased");
+		hide_record(r, &c, id, NULL, "history-erased", "no such record");
 		goto out;
 	} else if ((rc = erased_readable(r, &c, id, rec.version,
 	    rec.managing_area, &d)) <= 0) {
 		if (rc == 0)
-			deny_with_decision(r, &c, id, d, "history-denied");
+			hide_record(r, &c, id, d, "history-denied",
+			    "no such record");
+		goto out;
+	}
+	if (strcmp(gw_req_identity(r)->area, rec.managing_area) != 0) {
+		deny_record(r, &c, id, "history-not-owner", "forbidden",
+		    "history is for the record's managing area");
 		goto out;
 	}
 	buf_printf(&out, "{\"id\":\"%s\",\"versions\":", id);

@@ -74,13 +74,14 @@ transfer_queued(gw_request_t *r, const store_result_t *res)
 	gw_reply(r, 202, NULL, body, (size_t)n);
 }
 
-/* 403 to a caller that may not start this transfer, audited as a deny of
- * record rid for the body's purpose and justification (the decision was
- * on those, not the headers'). */
+/* Refuse a caller that may not start this transfer (status and code, 403
+ * policy-denied, or the 404 of a missing record for one that may not read
+ * the record), audited as a deny of record rid for the body's purpose and
+ * justification (the decision was on those, not the headers'). */
 static void
 deny_initiator(gw_request_t *r, const reqctx_t *c, const char *rid,
     const char *purpose, const char *just, const policy_decision_t *d,
-    const char *reason, const char *message)
+    int status, const char *code, const char *reason, const char *message)
 {
 	audit_entry_t e;
 
@@ -92,7 +93,7 @@ deny_initiator(gw_request_t *r, const reqctx_t *c, const char *rid,
 	e.purpose = purpose;
 	e.justification = just;
 	e.rules = policy_decision_rules(d, &e.n_rules);
-	reqctx_audit_then_error(r, &e, 403, "policy-denied", message);
+	reqctx_audit_then_error(r, &e, status, code, message);
 }
 
 void
@@ -199,7 +200,9 @@ route_transfers_post(gw_request_t *r)
 	 * could send a category 4 record it may not see (SPEC 7: visible
 	 * only to ct holders), and learn from the peer's refusal what it
 	 * holds.  Asked first, so that such a caller learns nothing from the
-	 * initiate rules' refusal either (it names its rule). */
+	 * initiate rules' refusal either (it names its rule), and answered as
+	 * a missing record is: a 403 would tell it the record exists, and
+	 * that it is one it may not see (routes_records.c, hide_record). */
 	c.preq.purpose = purpose;
 	rq = c.preq;
 	rq.op = POLICY_OP_READ;
@@ -208,9 +211,8 @@ route_transfers_post(gw_request_t *r)
 		goto out;
 	}
 	if (!policy_decision_allowed(dr)) {
-		deny_initiator(r, &c, rid, purpose, just, dr,
-		    "initiate-transfer-unreadable",
-		    "the caller may not read the record, so may not transfer it");
+		deny_initiator(r, &c, rid, purpose, just, dr, 404, "not-found",
+		    "initiate-transfer-unreadable", "no such record");
 		goto out;
 	}
 	/* May this agency start a transfer of this record? */
@@ -219,8 +221,9 @@ route_transfers_post(gw_request_t *r)
 		goto out;
 	}
 	if (!policy_decision_allowed(di)) {
-		deny_initiator(r, &c, rid, purpose, just, di,
-		    "initiate-transfer-denied", policy_decision_reason(di));
+		deny_initiator(r, &c, rid, purpose, just, di, 403,
+		    "policy-denied", "initiate-transfer-denied",
+		    policy_decision_reason(di));
 		goto out;
 	}
 	/* What may the receiving gateway get? */

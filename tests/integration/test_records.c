@@ -244,6 +244,7 @@ typedef struct {
 	char fields[512];	/* comma-joined */
 	char withheld[512];
 	char transformed[512];
+	char rules[512];
 } leaf_t;
 
 static void
@@ -320,6 +321,8 @@ audit_for(const char *id, leaf_t *out, int max)
 		join_strings(cJSON_GetObjectItemCaseSensitive(leaf,
 		    "transformed"), out[n].transformed,
 		    sizeof(out[n].transformed));
+		join_strings(cJSON_GetObjectItemCaseSensitive(leaf, "rules"),
+		    out[n].rules, sizeof(out[n].rules));
 		cJSON_Delete(leaf);
 		n++;
 	}
@@ -1182,14 +1185,15 @@ test_delete_and_history(void **state)
 	assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(it, "changed"),
 	    0)->valuestring, "risk.rosh");
 	cJSON_Delete(j);
-	/* Another area's agency does not own the record. */
+	/* Another area's agency may not read the record (the default
+	 * policy's reads are for local agencies), so finds none. */
 	{
 		char err[256];
 		assert_int_equal(gwt_request(&fx.env, &fx.gw, "suffolk",
 		    "agency-police", "GET", "/v1/records/REC-DEL-1/history",
 		    hdrs_std("history check", NULL), NULL, 0, &r, err,
 		    sizeof(err)), 0);
-		assert_error(&r, 403, NULL);
+		assert_error(&r, 404, "no such record");
 		gwt_resp_free(&r);
 	}
 
@@ -1232,7 +1236,7 @@ test_delete_and_history(void **state)
 
 		call("agency-probation", "GET", "/v1/records/REC-DEL-1/history",
 		    hdrs_std("history check", NULL), NULL, &r);
-		assert_error(&r, 403, NULL);
+		assert_error(&r, 404, "no such record");
 		gwt_resp_free(&r);
 		/* The refusal is audited, as every refusal is. */
 		assert_int_equal(audit_count_op("REC-DEL-1", "deny"), denies + 1);
@@ -1465,7 +1469,7 @@ test_each_agency_view(void **state)
 			assert_non_null(strstr(l[i].fields, "vehicles"));
 		}
 	}
-	/* Another area's agency gets nothing by default. */
+	/* Another area's agency gets nothing by default: no record. */
 	{
 		gwt_resp_t r;
 		char err[256];
@@ -1474,7 +1478,7 @@ test_each_agency_view(void **state)
 		    "agency-police", "GET", "/v1/records/REC-VIEW-C1",
 		    hdrs_std("cross-area look", NULL), NULL, 0, &r, err,
 		    sizeof(err)), 0);
-		assert_error(&r, 403, NULL);
+		assert_error(&r, 404, "no such record");
 		gwt_resp_free(&r);
 	}
 }
@@ -1511,17 +1515,23 @@ test_category4_clearance(void **state)
 		static const char *const others[] = { "agency-probation",
 		    "agency-prison", "agency-housing", "agency-health", "agency-ems",
 		    "agency-dwp" };
-		gwt_resp_t r;
+		gwt_resp_t r, r2;
 		size_t i;
 
 		for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
 			call(others[i], "GET", "/v1/records/REC-CAT4-1",
 			    hdrs_std("cat 4 check", NULL), NULL, &r);
-			assert_error(&r, 403, NULL);
+			/* No record, as for an id nobody holds: a 403 said
+			 * that the record exists and is one they may not
+			 * see (a terrorism case, where only category 4 is
+			 * refused). */
+			call(others[i], "GET", "/v1/records/REC-CAT4-NONE",
+			    hdrs_std("cat 4 check", NULL), NULL, &r2);
+			assert_non_null(r.body.data);
 			assert_null(strstr(r.body.data, "EXAMPLE"));
 			/* Nor the rule, which says what the record is. */
 			assert_null(strstr(r.body.data, "category4"));
-			gwt_resp_free(&r);
+			assert_same_refusal(&r, &r2, 404, "no such record");
 		}
 	}
 	assert_true(audit_count_op("REC-CAT4-1", "deny") >= 6);
@@ -1547,14 +1557,14 @@ test_category4_clearance(void **state)
 		assert_same_refusal(&r1, &r2, 403, NULL);
 		call("agency-probation", "PATCH", "/v1/records/REC-CAT4-1",
 		    hdrs_std(NULL, ct), "{\"category\":1}", &r1);
-		assert_error(&r1, 403, "category");
+		assert_error(&r1, 404, "no such record to patch");
 		gwt_resp_free(&r1);
 		call("agency-probation", "PUT", "/v1/records/REC-CAT4-1",
 		    hdrs_std(NULL, NULL), "{\"id\":\"REC-CAT4-1\",\"managing_area\":"
 		    "\"norfolk\",\"category\":1,\"level\":3}", &r1);
 		assert_error(&r1, 403, NULL);
 		gwt_resp_free(&r1);
-		assert_int_equal(get_status("agency-probation", "REC-CAT4-1"), 403);
+		assert_int_equal(get_status("agency-probation", "REC-CAT4-1"), 404);
 		got = get_record("agency-police", "REC-CAT4-1");
 		assert_non_null(got);
 		assert_int_equal((int)cJSON_GetObjectItem(got, "category")->valuedouble,
@@ -1567,6 +1577,103 @@ test_category4_clearance(void **state)
 		assert_int_equal(patch_json("agency-police", "REC-CAT4-1",
 		    "{\"level\":3}"), 200);
 	}
+}
+
+/*
+ * A record the caller may not read is not there for it: every answer about
+ * it is the one an id nobody holds gets.  Before, a GET, a history read, a
+ * PATCH or a transfer of a category 4 record by a caller without ct got
+ * 403, which told it that the record exists and, since only category 4
+ * is refused to them, that it is a terrorism case; If-Match answers told
+ * its version; and housing, which writes addresses, changed a category 4
+ * record's addresses without being able to read it (200).  The log keeps
+ * the truth: each is a deny entry naming the rule.
+ */
+static void
+test_unreadable_is_absent(void **state)
+{
+	static const char *const ct[] = {
+		"Content-Type: application/merge-patch+json", NULL };
+	static const char *const ct_match[] = {
+		"Content-Type: application/merge-patch+json", "If-Match: \"7\"",
+		NULL };
+	static const char *const match[] = { "If-Match: \"9\"", NULL };
+	static const char *const addr = "{\"addresses\":[{\"type\":\"temporary\","
+	    "\"postcode\":\"NR2 1AA\"}]}";
+	static leaf_t l[64];
+	gwt_resp_t r1, r2;
+	char err[256], *body;
+	cJSON *j;
+	int n, i, denies = 0;
+
+	(void)state;
+	body = rich_as("REC-HIDE-4", 4, 2);
+	j = cJSON_Parse(body);
+	free(body);
+	cJSON_DeleteItemFromObject(j, "health");
+	body = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	assert_int_equal(put_json("agency-police", "REC-HIDE-4", body), 201);
+	free(body);
+
+	/* Housing writes addresses, but may not read this record. */
+	call("agency-housing", "PATCH", "/v1/records/REC-HIDE-4",
+	    hdrs_std(NULL, ct), addr, &r1);
+	call("agency-housing", "PATCH", "/v1/records/REC-HIDE-NONE",
+	    hdrs_std(NULL, ct), addr, &r2);
+	assert_same_refusal(&r1, &r2, 404, "no such record to patch");
+	call("agency-housing", "PATCH", "/v1/records/REC-HIDE-4",
+	    hdrs_std(NULL, ct_match), addr, &r1);
+	call("agency-housing", "PATCH", "/v1/records/REC-HIDE-NONE",
+	    hdrs_std(NULL, ct_match), addr, &r2);
+	assert_same_refusal(&r1, &r2, 404, "no such record to patch");
+	assert_int_equal(version_of("REC-HIDE-4"), 1);
+
+	/* History, as GET (test_category4_clearance). */
+	call("agency-probation", "GET", "/v1/records/REC-HIDE-4/history",
+	    hdrs_std("history check", NULL), NULL, &r1);
+	call("agency-probation", "GET", "/v1/records/REC-HIDE-NONE/history",
+	    hdrs_std("history check", NULL), NULL, &r2);
+	assert_same_refusal(&r1, &r2, 404, "no such record");
+
+	/* Another area's police may not read it: an erasure, even with a
+	 * wrong If-Match, finds nothing (it told the version before). */
+	assert_int_equal(gwt_request(&fx.env, &fx.gw, "suffolk", "agency-police",
+	    "DELETE", "/v1/records/REC-HIDE-4", hdrs_std(NULL, match), NULL, 0,
+	    &r1, err, sizeof(err)), 0);
+	assert_int_equal(gwt_request(&fx.env, &fx.gw, "suffolk", "agency-police",
+	    "DELETE", "/v1/records/REC-HIDE-NONE", hdrs_std(NULL, match), NULL,
+	    0, &r2, err, sizeof(err)), 0);
+	assert_same_refusal(&r1, &r2, 404, "no such record");
+	assert_int_equal(version_of("REC-HIDE-4"), 1);
+
+	/* A PUT can only be refused (it would create an absent record), and
+	 * is told nothing of the version either. */
+	call("agency-housing", "PUT", "/v1/records/REC-HIDE-4",
+	    hdrs_std(NULL, match), minimal("REC-HIDE-4", "GUESS"), &r1);
+	assert_error(&r1, 403, NULL);
+	assert_null(strstr(r1.body.data, "version"));
+	gwt_resp_free(&r1);
+	assert_int_equal(version_of("REC-HIDE-4"), 1);
+
+	/* The log has each refusal as a deny, the read ones with the rule
+	 * the answers left out. */
+	n = audit_for("REC-HIDE-4", l, 64);
+	assert_true(n > 0);
+	for (i = 0; i < n; i++) {
+		if (strcmp(l[i].op, "deny") != 0)
+			continue;
+		denies++;
+		assert_string_equal(l[i].result, "denied");
+		if (strcmp(l[i].reason, "history-denied") == 0 ||
+		    strcmp(l[i].reason, "write-denied") == 0)
+			assert_non_null(strstr(l[i].rules,
+			    "read-category4-needs-ct"));
+	}
+	/* Two PATCHes, the history, the erasure, the PUT. */
+	assert_int_equal(denies, 5);
+	/* Police, who hold ct, still see it all. */
+	assert_int_equal(get_status("agency-police", "REC-HIDE-4"), 200);
 }
 
 static void
@@ -1699,18 +1806,18 @@ test_core_only_record(void **state)
 	assert_non_null(got);
 	assert_keys(got, "category,id,level,managing_area,version", "education core");
 	cJSON_Delete(got);
-	/* No rule for another area's agency: still refused. */
+	/* No rule for another area's agency: still refused (no record). */
 	assert_int_equal(gwt_request(&fx.env, &fx.gw, "suffolk", "agency-police",
 	    "GET", "/v1/records/REC-CORE-1", hdrs_std("core look", NULL), NULL, 0,
 	    &r, err, sizeof(err)), 0);
-	assert_error(&r, 403, NULL);
+	assert_error(&r, 404, "no such record");
 	gwt_resp_free(&r);
 
 	/* Core and health: education sees nothing beyond the core. */
 	assert_int_equal(put_json("agency-probation", "REC-CORE-2",
 	    "{\"id\":\"REC-CORE-2\",\"managing_area\":\"norfolk\","
 	    "\"category\":2,\"level\":1,\"health\":{\"notes\":[\"n\"]}}"), 201);
-	assert_int_equal(get_status("agency-education", "REC-CORE-2"), 403);
+	assert_int_equal(get_status("agency-education", "REC-CORE-2"), 404);
 	assert_int_equal(get_status("agency-probation", "REC-CORE-2"), 200);
 }
 
@@ -1770,7 +1877,7 @@ test_history_by_version(void **state)
 	    201);
 	assert_int_equal(patch_json("agency-police", "REC-HIST-4",
 	    "{\"rmp\":{\"summary\":\"ct plan\"}}"), 200);
-	assert_int_equal(get_status("agency-probation", "REC-HIST-4"), 403);
+	assert_int_equal(get_status("agency-probation", "REC-HIST-4"), 404);
 	assert_int_equal(patch_json("agency-police", "REC-HIST-4",
 	    "{\"category\":1}"), 200);
 	assert_int_equal(get_status("agency-probation", "REC-HIST-4"), 200);
@@ -1918,7 +2025,7 @@ test_erased_history_needs_ct(void **state)
 	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
 	assert_int_equal(status_of("agency-police", "GET",
 	    "/v1/records/REC-ER4-1/history", hdrs_std("history check", NULL),
-	    NULL), 403);
+	    NULL), 404);
 	/* The erasure kept the record's category: category 1 stays open. */
 	assert_int_equal(status_of("agency-police", "GET",
 	    "/v1/records/REC-ER1-1/history", hdrs_std("history check", NULL),
@@ -2387,6 +2494,7 @@ main(void)
 		cmocka_unit_test(test_delete_and_history),
 		cmocka_unit_test(test_each_agency_view),
 		cmocka_unit_test(test_category4_clearance),
+		cmocka_unit_test(test_unreadable_is_absent),
 		cmocka_unit_test(test_non_agency_identities),
 		cmocka_unit_test(test_answer_after_audit),
 		cmocka_unit_test(test_core_only_record),

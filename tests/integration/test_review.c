@@ -266,8 +266,9 @@ test_write_cannot_downgrade_protected_record(void **state)
 	record_json(body, sizeof(body), "REV-CAT4", 1);
 	assert_int_equal(write_as("agency-probation", "PUT", "REV-CAT4", body),
 	    403);
+	/* A PATCH finds no record: probation may not read it. */
 	assert_int_equal(write_as("agency-probation", "PATCH", "REV-CAT4",
-	    "{\"category\":1}"), 403);
+	    "{\"category\":1}"), 404);
 	/* Nor may it make a record category 4 (the new record's category). */
 	record_json(body, sizeof(body), "REV-CAT1", 1);
 	assert_int_equal(write_as("agency-probation", "PUT", "REV-CAT1", body),

@@ -1461,7 +1461,9 @@ test_outbox_status_tampered(void **state)
 /* Probation may start transfers but holds no ct.  Before, it could send
  * a category 4 record it may not read (202), and learn from the peer's
  * refusal what the record held.  The initiator must now be able to read
- * the record; police (ct) still may. */
+ * the record, and one that may not finds no record (404, as for an id
+ * nobody holds; a 403 told it the record was one it may not see); police
+ * (ct) still may. */
 static void
 test_initiator_must_read(void **state)
 {
@@ -1485,9 +1487,9 @@ test_initiator_must_read(void **state)
 	assert_int_equal(tcl_call(&pol, "PATCH", "/v1/records/NFK-CT-0001",
 	    patch_hdrs, "{\"category\":4}", 14, &out), 200);
 	assert_int_equal(tcl_call(&prob, "GET", "/v1/records/NFK-CT-0001",
-	    read_hdrs, NULL, 0, &out), 403);
+	    read_hdrs, NULL, 0, &out), 404);
 	assert_int_equal(start_transfer(&prob, "NFK-CT-0001", "suffolk", tid),
-	    403);
+	    404);
 	assert_int_equal(start_transfer(&pol, "NFK-CT-0001", "suffolk", tid),
 	    202);
 	log_fetch_verify(&f->env, nfk, &ln);
@@ -1497,12 +1499,15 @@ test_initiator_must_read(void **state)
 	    "initiate-transfer-unreadable");
 	assert_string_equal(json_get_str(e, "record"), "NFK-CT-0001");
 	log_free(&ln);
+	/* The answer an id nobody holds gets. */
+	assert_int_equal(start_transfer(&prob, "NFK-CT-NONE", "suffolk", tid),
+	    404);
 	/* Housing may not start transfers at all; asked about the category 4
 	 * record, the read is refused first, so the initiate rules' refusal
-	 * (which names its rule) says nothing about it either. */
+	 * (which names its rule) says nothing about it either: no record. */
 	tcl_open(&hou, &f->env, nfk, "norfolk", "agency-housing");
 	assert_int_equal(start_transfer(&hou, "NFK-CT-0001", "suffolk", tid),
-	    403);
+	    404);
 	tcl_close(&hou);
 	log_fetch_verify(&f->env, nfk, &ln);
 	e = log_find(&ln, "deny", NULL);
