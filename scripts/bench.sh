@@ -194,6 +194,26 @@ ratio2 gw_put_vs_nginx gw_put_durable_audited nginx_keepalive_2 nginx_keepalive_
 ratio2 gw_handshake_vs_nginx gw_handshake nginx_handshake nginx_handshake_2 | emit
 ratio2 gw_health_vs_nginx gw_health nginx_keepalive_3 nginx_keepalive_4 | emit
 ratio2 gw_get_absent_vs_nginx gw_get_absent_audited nginx_keepalive_3 nginx_keepalive_4 | emit
+# The same comparisons by the servers' own CPU per request: the mean of
+# nginx's (the runs around) over the gateway's.  Generator and server share
+# the two cores, so a throughput ratio is near (g + n) / (g + s), g the
+# generator's CPU per request, n nginx's, s the gateway's: the generator's
+# cost pulls it towards 1.  This one is n / s, what the gateway would reach
+# against nginx with a generator that cost nothing and no idle time.
+cpu_ratio() {
+	a=$(val "$2"); b=$(val "$3"); c=$(val "$4")
+	if [ -n "$a" ] && [ -n "$b" ] && [ -n "$c" ] && [ "$a" != 0 ]; then
+		echo "RATIO $1 $(awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN{printf "%.3f", (b+c)/(2*a)}')"
+	fi
+}
+cpu_ratio gw_get_vs_nginx_by_server_cpu gw_get_filtered_audited_server_cpu \
+	nginx_keepalive_server_cpu nginx_keepalive_2_server_cpu | emit
+cpu_ratio gw_put_vs_nginx_by_server_cpu gw_put_durable_audited_server_cpu \
+	nginx_keepalive_2_server_cpu nginx_keepalive_3_server_cpu | emit
+cpu_ratio gw_health_vs_nginx_by_server_cpu gw_health_server_cpu \
+	nginx_keepalive_3_server_cpu nginx_keepalive_4_server_cpu | emit
+cpu_ratio gw_get_absent_vs_nginx_by_server_cpu gw_get_absent_audited_server_cpu \
+	nginx_keepalive_3_server_cpu nginx_keepalive_4_server_cpu | emit
 # The load generator against what it measures: its CPU per request over
 # nginx's (below 1: the generator is the cheaper side).
 ratio loadgen_cpu_vs_nginx_cpu_per_request nginx_keepalive_loadgen_cpu nginx_keepalive_server_cpu | emit || true
