@@ -309,11 +309,20 @@ reqctx_idem_raced(gw_request_t *r, const reqctx_idem_t *k)
 /* Has record id moved on from the version the answer body (a record
  * write's {"id","version"}) names?  1 if it is live at another version, 0
  * if not (still at it; or erased since: the write is not made again over
- * an erasure; or the answer names none), -1 store error. */
+ * an erasure; or the answer names none), -1 store error.
+ *
+ * A record the caller (c) may no longer read at all counts as erased: it
+ * is absent for that caller (routes_records.c, hide_record).  Run again,
+ * the write would find no record (404) where an erased one is replayed
+ * (200): housing, retrying a write to a record since made category 4,
+ * would learn that it still exists and is one it may not see. */
 static int
-idem_answer_stale(gw_request_t *r, const char *id, const buf_t *body)
+idem_answer_stale(gw_request_t *r, const reqctx_t *c, const char *id,
+    const buf_t *body)
 {
 	store_record_t rec;
+	policy_request_t rq = c->preq;
+	policy_decision_t *d = NULL;
 	int64_t v;
 	cJSON *j;
 	int rc, ret;
@@ -323,18 +332,32 @@ idem_answer_stale(gw_request_t *r, const char *id, const buf_t *body)
 	cJSON_Delete(j);
 	if (rc != 0)
 		return 0;
+	memset(&rec, 0, sizeof(rec));
 	rc = store_record_get(gw_req_reader(r), id, &rec);
-	if (rc < 0)
+	if (rc < 0) {
+		buf_free(&rec.json);
 		return -1;
+	}
 	ret = rc == 0 && !rec.erased && rec.version != (uint64_t)v;
+	if (ret) {
+		rq.op = POLICY_OP_READ;
+		if ((j = reqctx_parse_stored(&rec)) == NULL ||
+		    policy_filter(gw_req_gen(r)->policy, &rq, j, &d) < 0)
+			ret = -1;
+		else if (!policy_decision_allowed(d))
+			ret = 0;
+		policy_decision_free(d);
+		cJSON_Delete(j);
+	}
 	buf_free(&rec.json);
 	return ret;
 }
 
-/* reqctx_idem_replay, and for a record write asking for it (id not NULL)
- * the check that its answer is not stale. */
+/* reqctx_idem_replay, and for a record write asking for it (id not NULL,
+ * by the caller c) the check that its answer is not stale. */
 static int
-idem_replay(gw_request_t *r, reqctx_idem_t *k, const char *id)
+idem_replay(gw_request_t *r, reqctx_idem_t *k, const reqctx_t *c,
+    const char *id)
 {
 	uint8_t hash[32];
 	int status = 0, rc, handled = 1;
@@ -351,7 +374,7 @@ idem_replay(gw_request_t *r, reqctx_idem_t *k, const char *id)
 	else if (CRYPTO_memcmp(hash, k->hash, 32) != 0)
 		gw_reply_error(r, 409, "idempotency-key-reused",
 		    "this Idempotency-Key was used with a different request");
-	else if (id != NULL && (rc = idem_answer_stale(r, id, &body)) != 0) {
+	else if (id != NULL && (rc = idem_answer_stale(r, c, id, &body)) != 0) {
 		if (rc < 0) {
 			gw_reply_error(r, 503, "store-unavailable",
 			    "cannot read the store");
@@ -374,11 +397,12 @@ reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k)
 {
 	reqctx_idem_t copy = *k;
 
-	return idem_replay(r, &copy, NULL);
+	return idem_replay(r, &copy, NULL, NULL);
 }
 
 int
-reqctx_idem_replay_record(gw_request_t *r, reqctx_idem_t *k, const char *id)
+reqctx_idem_replay_record(gw_request_t *r, reqctx_idem_t *k,
+    const reqctx_t *c, const char *id)
 {
-	return idem_replay(r, k, id);
+	return idem_replay(r, k, c, id);
 }

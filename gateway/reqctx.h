@@ -72,9 +72,10 @@ int reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k);
  * as a new one (k->stale set: its job replaces the key's row, if the
  * writer still finds it stale; logged as event=idempotency-stale).  A
  * record erased since gets the first answer: the write is not made again
- * over its erasure. */
+ * over its erasure; so does one that c's caller may no longer read at
+ * all, which is absent for it as an erased one is. */
 int reqctx_idem_replay_record(gw_request_t *r, reqctx_idem_t *k,
-    const char *id);
+    const reqctx_t *c, const char *id);
 
 /* The store found the key when it came to write (STORE_IDEM_EXISTS): a
  * request with the same key got there first, though it was not stored

@@ -551,7 +551,7 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 			    "X-Visor-Replay takes if-current");
 			return;
 		}
-		if (h != NULL ? reqctx_idem_replay_record(r, &ws->idem, id) :
+		if (h != NULL ? reqctx_idem_replay_record(r, &ws->idem, &c, id) :
 		    reqctx_idem_replay(r, &ws->idem))
 			return;
 	}

@@ -1676,6 +1676,64 @@ test_unreadable_is_absent(void **state)
 	assert_int_equal(get_status("agency-police", "REC-HIDE-4"), 200);
 }
 
+/*
+ * A retry with X-Visor-Replay: if-current of a write made when the caller
+ * could read the record: a record it may no longer read is absent for it,
+ * as an erased one is, so both get the first answer again.  Before, the
+ * one moved to category 4 ran again and found no record (404) while the
+ * erased one was replayed (200): housing learnt that the record it wrote
+ * still exists and is now one it may not see, a terrorism case.
+ */
+static void
+test_unreadable_replays_as_erased(void **state)
+{
+	static const char *const k4[] = {
+		"Content-Type: application/merge-patch+json",
+		"Idempotency-Key: hide-replay-4", "X-Visor-Replay: if-current",
+		NULL };
+	static const char *const ke[] = {
+		"Content-Type: application/merge-patch+json",
+		"Idempotency-Key: hide-replay-e", "X-Visor-Replay: if-current",
+		NULL };
+	static const char *const addr = "{\"addresses\":[{\"type\":\"temporary\","
+	    "\"postcode\":\"NR2 1AA\"}]}";
+	gwt_resp_t r1, r2;
+	char h1[16], h2[16];
+
+	(void)state;
+	assert_int_equal(put_json("agency-police", "REC-HIDE-R4",
+	    minimal("REC-HIDE-R4", "ALPHA")), 201);
+	assert_int_equal(put_json("agency-police", "REC-HIDE-RE",
+	    minimal("REC-HIDE-RE", "ALPHA")), 201);
+	assert_int_equal(status_of("agency-housing", "PATCH",
+	    "/v1/records/REC-HIDE-R4", hdrs_std(NULL, k4), addr), 200);
+	assert_int_equal(status_of("agency-housing", "PATCH",
+	    "/v1/records/REC-HIDE-RE", hdrs_std(NULL, ke), addr), 200);
+	/* One becomes category 4, the other is erased. */
+	assert_int_equal(patch_json("agency-police", "REC-HIDE-R4",
+	    "{\"category\":4}"), 200);
+	assert_int_equal(status_of("agency-police", "DELETE",
+	    "/v1/records/REC-HIDE-RE", hdrs_std(NULL, NULL), NULL), 200);
+	assert_int_equal(get_status("agency-housing", "REC-HIDE-R4"), 404);
+
+	call("agency-housing", "PATCH", "/v1/records/REC-HIDE-R4",
+	    hdrs_std(NULL, k4), addr, &r1);
+	call("agency-housing", "PATCH", "/v1/records/REC-HIDE-RE",
+	    hdrs_std(NULL, ke), addr, &r2);
+	assert_int_equal(r1.status, r2.status);
+	assert_int_equal(r1.status, 200);
+	header_of(&r1, "Idempotent-Replay", h1, sizeof(h1));
+	header_of(&r2, "Idempotent-Replay", h2, sizeof(h2));
+	assert_string_equal(h1, "true");
+	assert_string_equal(h2, "true");
+	assert_non_null(strstr(r1.body.data, "\"version\":2"));
+	assert_non_null(strstr(r2.body.data, "\"version\":2"));
+	gwt_resp_free(&r1);
+	gwt_resp_free(&r2);
+	/* Nothing was written: police still see category 4, at version 3. */
+	assert_int_equal(version_of("REC-HIDE-R4"), 3);
+}
+
 static void
 test_non_agency_identities(void **state)
 {
@@ -2495,6 +2553,7 @@ main(void)
 		cmocka_unit_test(test_each_agency_view),
 		cmocka_unit_test(test_category4_clearance),
 		cmocka_unit_test(test_unreadable_is_absent),
+		cmocka_unit_test(test_unreadable_replays_as_erased),
 		cmocka_unit_test(test_non_agency_identities),
 		cmocka_unit_test(test_answer_after_audit),
 		cmocka_unit_test(test_core_only_record),
