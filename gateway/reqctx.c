@@ -250,14 +250,20 @@ reqctx_audit_then_error(gw_request_t *r, const audit_entry_t *e, int status,
     const char *code, const char *message)
 {
 	pending_t *pd = calloc(1, sizeof(*pd));
+	int deny;
 
 	if (pd == NULL) {
 		gw_reply_error(r, 503, "unavailable", "out of memory");
 		return;
 	}
-	if (status == 403 && e->rules != NULL && e->n_rules > 0)
+	/* A refusal answered as a missing record (a record the caller may
+	 * not read: routes_records.c, hide_record) is a denial too.  The
+	 * caller is not told; the operator's count still is. */
+	deny = status == 403 || (status == 404 && e->op != NULL &&
+	    strcmp(e->op, "deny") == 0);
+	if (deny && e->rules != NULL && e->n_rules > 0)
 		metrics_policy_denial(e->rules[0]);
-	else if (status == 403)
+	else if (deny)
 		metrics_policy_denial(e->reason ? e->reason : "default-deny");
 	pd->is_error = 1;
 	pd->status = status;

@@ -1676,6 +1676,59 @@ test_unreadable_is_absent(void **state)
 	assert_int_equal(get_status("agency-police", "REC-HIDE-4"), 200);
 }
 
+/* visor_policy_denials_total{rule="<rule>"} on the gateway's /metrics, 0
+ * while the family has no such line. */
+static long
+denials_metric(const char *rule)
+{
+	char url[64], want[128];
+	const char *argv[] = { "curl", "-s", "--max-time", "10", url, NULL };
+	buf_t out = BUF_INIT;
+	const char *p;
+	long n = 0;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics",
+	    fx.gw.port + 1000);
+	assert_int_equal(gwt_run(argv, NULL, 0, &out, NULL), 0);
+	assert_non_null(out.data);
+	snprintf(want, sizeof(want), "\nvisor_policy_denials_total{rule=\"%s\"} ",
+	    rule);
+	if ((p = strstr(out.data, want)) != NULL)
+		n = strtol(p + strlen(want), NULL, 10);
+	buf_free(&out);
+	return n;
+}
+
+/*
+ * A refusal answered as a missing record is still a policy denial for the
+ * operator: visor_policy_denials_total counts it under the deciding rule,
+ * as it did while the answer was 403.  Only the caller is not told.
+ */
+static void
+test_unreadable_counted_as_denial(void **state)
+{
+	static const char *const ct[] = {
+		"Content-Type: application/merge-patch+json", NULL };
+	long before;
+
+	(void)state;
+	assert_int_equal(put_json("agency-police", "REC-HIDE-M4",
+	    minimal("REC-HIDE-M4", "ALPHA")), 201);
+	assert_int_equal(patch_json("agency-police", "REC-HIDE-M4",
+	    "{\"category\":4}"), 200);
+	before = denials_metric("read-category4-needs-ct");
+	assert_int_equal(get_status("agency-housing", "REC-HIDE-M4"), 404);
+	assert_int_equal(status_of("agency-housing", "PATCH",
+	    "/v1/records/REC-HIDE-M4", hdrs_std(NULL, ct),
+	    "{\"addresses\":[]}"), 404);
+	assert_int_equal(denials_metric("read-category4-needs-ct"),
+	    before + 2);
+	/* An id nobody holds is no denial. */
+	assert_int_equal(get_status("agency-housing", "REC-HIDE-MNONE"), 404);
+	assert_int_equal(denials_metric("read-category4-needs-ct"),
+	    before + 2);
+}
+
 /*
  * A retry with X-Visor-Replay: if-current of a write made when the caller
  * could read the record: a record it may no longer read is absent for it,
@@ -2554,6 +2607,7 @@ main(void)
 		cmocka_unit_test(test_category4_clearance),
 		cmocka_unit_test(test_unreadable_is_absent),
 		cmocka_unit_test(test_unreadable_replays_as_erased),
+		cmocka_unit_test(test_unreadable_counted_as_denial),
 		cmocka_unit_test(test_non_agency_identities),
 		cmocka_unit_test(test_answer_after_audit),
 		cmocka_unit_test(test_core_only_record),
