@@ -1029,7 +1029,7 @@ assert_same_refusal(gwt_resp_t *r1, gwt_resp_t *r2, long status,
     const char *want)
 {
 	cJSON *j1, *j2;
-	const cJSON *m1, *m2;
+	const cJSON *m1, *m2, *c1, *c2;
 
 	assert_error(r1, status, want);
 	assert_error(r2, status, want);
@@ -1041,6 +1041,13 @@ assert_same_refusal(gwt_resp_t *r1, gwt_resp_t *r2, long status,
 	    "error"), "message");
 	assert_true(cJSON_IsString(m1) && cJSON_IsString(m2));
 	assert_string_equal(m1->valuestring, m2->valuestring);
+	/* The code too: assert_error only sees that there is one. */
+	c1 = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j1,
+	    "error"), "code");
+	c2 = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j2,
+	    "error"), "code");
+	assert_true(cJSON_IsString(c1) && cJSON_IsString(c2));
+	assert_string_equal(c1->valuestring, c2->valuestring);
 	cJSON_Delete(j1);
 	cJSON_Delete(j2);
 	gwt_resp_free(r1);
@@ -1674,6 +1681,45 @@ test_unreadable_is_absent(void **state)
 	assert_int_equal(denies, 5);
 	/* Police, who hold ct, still see it all. */
 	assert_int_equal(get_status("agency-police", "REC-HIDE-4"), 200);
+}
+
+/*
+ * The history of a record managed by another area: 403 history-not-owner
+ * for a caller that may read the record, in whole or in part (probation,
+ * housing); for one that may read nothing of it (category 4 without ct)
+ * the answer an id nobody holds gets.
+ */
+static void
+test_history_not_owner_only_for_readers(void **state)
+{
+	static const char *const elsewhere = "{\"id\":\"%s\","
+	    "\"managing_area\":\"suffolk\",\"category\":%d,\"level\":1,"
+	    "\"person\":{\"surname\":\"ALPHA\",\"forenames\":\"Test\","
+	    "\"dob\":\"1990-01-02\",\"gender\":\"x\"}}";
+	char body[512];
+	gwt_resp_t r1, r2;
+
+	(void)state;
+	snprintf(body, sizeof(body), elsewhere, "REC-HIDE-SFK1", 1);
+	assert_int_equal(put_json("agency-police", "REC-HIDE-SFK1", body), 201);
+	snprintf(body, sizeof(body), elsewhere, "REC-HIDE-SFK4", 4);
+	assert_int_equal(put_json("agency-police", "REC-HIDE-SFK4", body), 201);
+	assert_int_equal(get_status("agency-housing", "REC-HIDE-SFK1"), 200);
+
+	call("agency-probation", "GET", "/v1/records/REC-HIDE-SFK1/history",
+	    hdrs_std("history check", NULL), NULL, &r1);
+	assert_error(&r1, 403, "managing area");
+	gwt_resp_free(&r1);
+	call("agency-housing", "GET", "/v1/records/REC-HIDE-SFK1/history",
+	    hdrs_std("history check", NULL), NULL, &r1);
+	assert_error(&r1, 403, "managing area");
+	gwt_resp_free(&r1);
+
+	call("agency-probation", "GET", "/v1/records/REC-HIDE-SFK4/history",
+	    hdrs_std("history check", NULL), NULL, &r1);
+	call("agency-probation", "GET", "/v1/records/REC-HIDE-SFKN/history",
+	    hdrs_std("history check", NULL), NULL, &r2);
+	assert_same_refusal(&r1, &r2, 404, "no such record");
 }
 
 /* visor_policy_denials_total{rule="<rule>"} on the gateway's /metrics, 0
@@ -2608,6 +2654,7 @@ main(void)
 		cmocka_unit_test(test_unreadable_is_absent),
 		cmocka_unit_test(test_unreadable_replays_as_erased),
 		cmocka_unit_test(test_unreadable_counted_as_denial),
+		cmocka_unit_test(test_history_not_owner_only_for_readers),
 		cmocka_unit_test(test_non_agency_identities),
 		cmocka_unit_test(test_answer_after_audit),
 		cmocka_unit_test(test_core_only_record),
