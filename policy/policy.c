@@ -1254,7 +1254,7 @@ static cJSON *
 transform_value(const cJSON *v, int kind)
 {
 	char tmp[16];
-	const char *s, *sp;
+	const char *s;
 	size_t n;
 
 	if (!cJSON_IsString(v))
@@ -1268,16 +1268,14 @@ transform_value(const cJSON *v, int kind)
 		tmp[4] = '\0';
 		return cJSON_CreateString(tmp);
 	}
-	/* postcode-to-district: the outward code.  A value of four bytes or
-	 * fewer with no space already is one (filtering is idempotent). */
-	sp = strchr(s, ' ');
-	if (sp != NULL)
-		n = (size_t)(sp - s);
-	else if (n > 4)
-		n -= 3;
-	if (n >= sizeof(tmp))
-		n = sizeof(tmp) - 1;
-	memcpy(tmp, s, n);
+	/* postcode-to-district: the outward code.  A value that is neither a
+	 * postcode nor a district (stored before the schema checked the
+	 * shape whole) keeps only its leading letters, the postcode area
+	 * (NR): never more than a district, whatever it holds. */
+	if (record_postcode_district(s, tmp, sizeof(tmp)) == 0)
+		return cJSON_CreateString(tmp);
+	for (n = 0; n < 2 && s[n] >= 'A' && s[n] <= 'Z'; n++)
+		tmp[n] = s[n];
 	tmp[n] = '\0';
 	return cJSON_CreateString(tmp);
 }

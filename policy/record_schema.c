@@ -312,19 +312,71 @@ valid_id(const char *s)
 }
 
 static int
+is_upper(char c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+static int
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Is s[0..o) an outward code: A9, A99, A9A, AA9, AA99 or AA9A? */
+static int
+outward_ok(const char *s, size_t o)
+{
+	size_t i;
+
+	if (o < 2 || o > 4 || !is_upper(s[0]))
+		return 0;
+	i = is_upper(s[1]) ? 2 : 1;
+	if (i >= o || !is_digit(s[i]))
+		return 0;
+	return o == i + 1 || (o == i + 2 && (is_digit(s[i + 1]) ||
+	    is_upper(s[i + 1])));
+}
+
+/* The length of the outward code of postcode s, or 0 if s is not one: the
+ * outward code, at most one space, then the inward code (9AA).  Checked
+ * whole, because postcode-to-district keeps what is before the inward
+ * code: with a value of another shape (NR21AAXYZ) it kept more than the
+ * district. */
+static size_t
+postcode_outward_len(const char *s)
+{
+	size_t n = strlen(s), o;
+
+	if (n < 5 || n > 8)
+		return 0;
+	if (!is_digit(s[n - 3]) || !is_upper(s[n - 2]) || !is_upper(s[n - 1]))
+		return 0;
+	o = n - 3;
+	if (s[o - 1] == ' ')
+		o--;
+	return outward_ok(s, o) ? o : 0;
+}
+
+int
+record_postcode_district(const char *s, char *out, size_t outlen)
+{
+	size_t o = postcode_outward_len(s);
+
+	/* An outward code alone is its own district (filtering again). */
+	if (o == 0 && outward_ok(s, strlen(s)))
+		o = strlen(s);
+	if (o == 0 || outlen <= o)
+		return -1;
+	memcpy(out, s, o);
+	out[o] = '\0';
+	return 0;
+}
+
+static int
 valid_postcode(const char *s, size_t max)
 {
-	size_t i, n = strlen(s), spaces = 0;
-
-	if (n < 5 || n > max || s[0] == ' ' || s[n - 1] == ' ')
-		return 0;
-	for (i = 0; i < n; i++) {
-		if (s[i] == ' ')
-			spaces++;
-		else if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
-			return 0;
-	}
-	return spaces <= 1;
+	return strlen(s) <= max && postcode_outward_len(s) > 0;
 }
 
 static int validate_object(vctx_t *v, int node, const cJSON *obj);
@@ -444,7 +496,7 @@ validate_value(vctx_t *v, int node, const cJSON *val)
 		if (!cJSON_IsString(val) || val->valuestring == NULL)
 			return verr(v, "not a string");
 		if (!valid_postcode(val->valuestring, (size_t)f->arg))
-			return verr(v, "not a postcode (capitals and digits, one space)");
+			return verr(v, "not a UK postcode (outward code, one optional space, inward code: NR1 1AA)");
 		return 0;
 	case RECORD_T_BOOL:
 		if (!cJSON_IsBool(val))

@@ -102,6 +102,12 @@ int record_validate(const cJSON *rec, char *err, size_t errlen);
 /* 1 if s is a real calendar date written YYYY-MM-DD (years 1800..2999). */
 int record_date_valid(const char *s);
 
+/* The district of a UK postcode, its outward code (NR1, IP22, EC1A), into
+ * out: 0, or -1 if s is neither a postcode (outward code, at most one
+ * space, inward code 9AA: what the schema accepts) nor an outward code
+ * alone, or out is too small. */
+int record_postcode_district(const char *s, char *out, size_t outlen);
+
 /* 1 if val is a value leaf field i can hold (its type, enum and length),
  * 0 if not or i is not a leaf. */
 int record_value_valid(size_t i, const cJSON *val);

@@ -554,6 +554,31 @@ test_selectors_and_transforms(void **state)
 	    "postcode")->valuestring, "NR1");
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(v, "addresses"), 1),
 	    "postcode")->valuestring, "IP22");
+	/* A value of another shape (stored before the schema checked the
+	 * whole postcode) keeps only its area: it kept all but its last
+	 * three characters (NR21AA).  A district alone stays itself. */
+	{
+		cJSON *odd = cJSON_Duplicate(rec, 1), *a;
+		policy_decision_t *d2;
+		const cJSON *v2;
+
+		a = cJSON_GetObjectItem(odd, "addresses");
+		cJSON_ReplaceItemInObject(cJSON_GetArrayItem(a, 0), "postcode",
+		    cJSON_CreateString("NR21AAXYZ"));
+		cJSON_ReplaceItemInObject(cJSON_GetArrayItem(a, 1), "postcode",
+		    cJSON_CreateString("IP22"));
+		d2 = read_as(p, POL, "review", NULL, odd);
+		assert_true(policy_decision_allowed(d2));
+		v2 = policy_decision_record(d2);
+		assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(
+		    cJSON_GetObjectItem(v2, "addresses"), 0), "postcode")->valuestring,
+		    "NR");
+		assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(
+		    cJSON_GetObjectItem(v2, "addresses"), 1), "postcode")->valuestring,
+		    "IP22");
+		policy_decision_free(d2);
+		cJSON_Delete(odd);
+	}
 	assert_false(present(d, "addresses[].line1"));
 	assert_true(present(d, "addresses[].town"));
 	assert_int_equal(policy_cases_count_path(v, "orders[].prohibitions"), 2);

@@ -220,11 +220,39 @@ test_field_errors(void **state)
 	expect_error("\"addresses\":[{\"postcode\":\"NR1 1AA\"},{\"postcode\":\"NR1 1AA\"},{\"postcode\":5}]",
 	    "addresses[2].postcode: not a string");
 	expect_error("\"addresses\":[{\"postcode\":\"nr1 1aa\"}]",
-	    "addresses[0].postcode: not a postcode (capitals and digits, one space)");
+	    "addresses[0].postcode: not a UK postcode (outward code, one optional space, inward code: NR1 1AA)");
 	expect_error("\"addresses\":[{\"postcode\":\"NR1  1AA\"}]",
-	    "addresses[0].postcode: not a postcode (capitals and digits, one space)");
+	    "addresses[0].postcode: not a UK postcode (outward code, one optional space, inward code: NR1 1AA)");
 	expect_error("\"addresses\":[{\"postcode\":\"NR1\"}]",
-	    "addresses[0].postcode: not a postcode (capitals and digits, one space)");
+	    "addresses[0].postcode: not a UK postcode (outward code, one optional space, inward code: NR1 1AA)");
+	/* The whole shape is checked: postcode-to-district keeps what is
+	 * before the inward code, so any other shape (capitals and digits
+	 * were enough) could let more than the district out. */
+	{
+		static const char *const bad[] = { "NR21AAXYZ", "ABCDEFGH",
+		    "NR1 AAA", "1R1 1AA", "NR1 1A1", "NR123 1AA", "N 1AA",
+		    "NRR1 1AA", "NR1A1 1AA", "NR 1AA", "NR1 1AAB", "NR1 11A",
+		    "NR1AA 1AA", "N1AA 1AA" };
+		static const char *const good[] = { "NR1 1AA", "NR11AA",
+		    "IP22 9ZZ", "IP229ZZ", "W1A 1AA", "EC1A 1BB", "M1 1AE",
+		    "B33 8TH", "CR2 6XH", "DN55 1PT", "M11AE" };
+		char extra[120], want[160];
+		size_t i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(extra, sizeof(extra),
+			    "\"addresses\":[{\"postcode\":\"%s\"}]", bad[i]);
+			snprintf(want, sizeof(want), "addresses[0].postcode: not a "
+			    "UK postcode (outward code, one optional space, "
+			    "inward code: NR1 1AA)");
+			expect_error(extra, want);
+		}
+		for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+			snprintf(extra, sizeof(extra),
+			    "\"addresses\":[{\"postcode\":\"%s\"}]", good[i]);
+			expect_ok(extra);
+		}
+	}
 	expect_error("\"addresses\":[{\"type\":\"castle\"}]",
 	    "addresses[0].type: not one of the allowed values");
 	expect_error("\"addresses\":[{\"type\":1}]", "addresses[0].type: not a string");
