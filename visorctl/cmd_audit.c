@@ -12,7 +12,7 @@
  *   visorctl audit verify-bundle FILE [--vkey FILE | --cert FILE]
  *
  * common options: --gateway URL --cert FILE [--key FILE] [--cacert FILE]
- *                 [--vkey FILE]
+ *                 [--vkey FILE] [--state FILE | --no-state]
  */
 #include <dirent.h>
 #include <errno.h>
@@ -55,6 +55,7 @@ static const char audit_usage[] =
     "       visorctl audit verify-bundle FILE [--vkey FILE | --cert FILE]\n"
     "\n"
     "options: --gateway URL --cert FILE [--key FILE] [--cacert FILE] [--vkey FILE]\n"
+    "         [--state FILE | --no-state]\n"
     "  --cert    the auditor certificate (pki/<area>/auditor.crt)\n"
     "  --key     default: the certificate path with .crt replaced by .key\n"
     "  --cacert  the national root; default: <cert dir>/../root.crt\n"
@@ -71,6 +72,9 @@ static const char audit_usage[] =
     "search         query the log, then prove every hit against the checkpoint\n"
     "export         write a verified offline bundle (docs/AUDIT.md) to FILE\n"
     "verify-bundle  verify a bundle offline, without the network\n"
+    "checkpoint, prove, search and export also read (never write) verify's\n"
+    "state (or --state FILE; --no-state: none) and refuse a log that does\n"
+    "not extend the checkpoint verified before\n"
     "\n"
     "Exit status: 0 verified, 1 a check failed (the message names the first\n"
     "bad index or the failed proof), 2 bad usage or input.\n";
@@ -96,6 +100,7 @@ typedef struct {
 } audit_ctx_t;
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int check_verified(audit_ctx_t *a, const audit_checkpoint_t *cp);
 
 static void
 fail(const char *fmt, ...)
@@ -405,7 +410,7 @@ do_checkpoint(audit_ctx_t *a)
 {
 	audit_checkpoint_t cp;
 
-	if (fetch_checkpoint(a, &cp, NULL) < 0)
+	if (fetch_checkpoint(a, &cp, NULL) < 0 || check_verified(a, &cp) < 0)
 		return 1;
 	printf("origin %s\nsize %" PRIu64 "\n", cp.origin, cp.size);
 	print_root("root ", cp.root);
@@ -652,9 +657,12 @@ state_name_encode(const char *name, char *out, size_t outlen)
  * (name and id, as parsed), never for the text of the vkey file: the same
  * key written another way (an upper-case id) must find the same state, or
  * a rollback would pass as a first verification.  Under $XDG_STATE_HOME
- * or ~/.local/state, folders made 0700.  0, or -1 (reported). */
+ * or ~/.local/state, folders made 0700 when create is set (verify, which
+ * writes there); the commands that only read it make nothing, and where
+ * verify could keep no default state there is none to read.  0, 1 (no
+ * state: !create only), or -1 (reported). */
 static int
-default_state(audit_ctx_t *a)
+default_state(audit_ctx_t *a, int create)
 {
 	const char *base = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
 	char safe[STATE_NAME_MAX + 1 - STATE_SUFFIX_LEN], id[9];
@@ -667,6 +675,8 @@ default_state(audit_ctx_t *a)
 	else if (home != NULL && home[0] == '/')
 		n = snprintf(a->statedir, sizeof(a->statedir),
 		    "%s/.local/state/visor/audit", home);
+	else if (!create)
+		return 1;
 	else {
 		fail("no state file: set HOME or XDG_STATE_HOME, or give "
 		    "--state FILE (or --no-state)");
@@ -674,6 +684,8 @@ default_state(audit_ctx_t *a)
 	}
 	if (state_name_encode(note_verifier_name(a->v), safe,
 	    sizeof(safe)) < 0) {
+		if (!create)
+			return 1;
 		fail("the key name %s is too long for a state file name: give "
 		    "--state FILE", note_verifier_name(a->v));
 		return -1;
@@ -682,10 +694,14 @@ default_state(audit_ctx_t *a)
 	if (n < 0 || (size_t)n >= sizeof(a->statedir) ||
 	    snprintf(a->statebuf, sizeof(a->statebuf), "%s/%s-%s.checkpoint",
 	    a->statedir, safe, id) >= (int)sizeof(a->statebuf)) {
+		if (!create)
+			return 1;
 		fail("state file path too long: give --state FILE");
 		return -1;
 	}
-	if (file_mkdirs(a->statedir, 0700) < 0) {
+	if (!create && lstat(a->statedir, &sb) < 0 && errno == ENOENT)
+		return 1;
+	if (create && file_mkdirs(a->statedir, 0700) < 0) {
 		fail("cannot make %s for the state file: %s (give --state "
 		    "FILE, or --no-state)", a->statedir, strerror(errno));
 		return -1;
@@ -801,6 +817,50 @@ out:
 	return ret;
 }
 
+/*
+ * checkpoint, prove, search and export keep no state, but must not show a
+ * log that the state verify keeps proves rolled back or forked: a gateway
+ * holding the area's key could otherwise answer the scheduled verify with
+ * the log the auditor saw and a search with another one, entries altered,
+ * under a checkpoint of its own that verifies.  So cp must extend the last
+ * checkpoint verify kept (or, while that file does not exist yet, each one
+ * kept under the earlier names), as in verify.  Only read: only verify,
+ * which checks every entry, moves the state on.  0, or -1 (reported).
+ */
+static int
+check_verified(audit_ctx_t *a, const audit_checkpoint_t *cp)
+{
+	audit_checkpoint_t old, *legacy = NULL;
+	size_t nlegacy = 0, i;
+	int rc, ret = -1;
+
+	if (a->no_state)
+		return 0;
+	if (a->state == NULL && (rc = default_state(a, 0)) != 0)
+		return rc > 0 ? 0 : -1;
+	if ((rc = read_state(a, &old)) < 0)
+		return -1;
+	if (rc == 0) {
+		if (check_consistency(a, &old, cp) < 0)
+			goto refused;
+		return 0;
+	}
+	if (a->state == a->statebuf &&
+	    read_legacy_states(a, &legacy, &nlegacy) < 0)
+		return -1;
+	for (i = 0; i < nlegacy; i++)
+		if (check_consistency(a, &legacy[i], cp) < 0)
+			goto refused;
+	ret = 0;
+	goto out;
+refused:
+	fail("the gateway's checkpoint (%" PRIu64 " entries) is not of the "
+	    "log verified before (state file %s)", cp->size, a->state);
+out:
+	free(legacy);
+	return ret;
+}
+
 static int
 do_verify(audit_ctx_t *a)
 {
@@ -814,12 +874,7 @@ do_verify(audit_ctx_t *a)
 
 	memset(&wc, 0, sizeof(wc));
 	audit_walk_init(&wc.w);
-	if (a->state != NULL && a->no_state) {
-		fail("--state and --no-state exclude each other");
-		ret = 2;
-		goto out;
-	}
-	if (a->state == NULL && !a->no_state && default_state(a) < 0)
+	if (a->state == NULL && !a->no_state && default_state(a, 1) < 0)
 		goto out;
 	if (a->state != NULL) {
 		if ((rc = read_state(a, &old)) < 0)
@@ -946,7 +1001,7 @@ do_prove(audit_ctx_t *a)
 		ret = 2;
 		goto out;
 	}
-	if (fetch_checkpoint(a, &cp, NULL) < 0)
+	if (fetch_checkpoint(a, &cp, NULL) < 0 || check_verified(a, &cp) < 0)
 		goto out;
 	size = a->have_size ? a->size : cp.size;
 	if (size == 0 || size > cp.size || a->index >= size) {
@@ -1151,7 +1206,9 @@ do_search(audit_ctx_t *a)
 		fail("query too long");
 		goto out;
 	}
-	if (fetch_checkpoint(a, &cp, NULL) < 0)
+	/* Later checkpoints (a hit past this one) must extend this one, so
+	 * they extend the one verified before too. */
+	if (fetch_checkpoint(a, &cp, NULL) < 0 || check_verified(a, &cp) < 0)
 		goto out;
 	/* Page after page: the gateway answers at most 1000 hits at a time
 	 * and says where the next page starts. */
@@ -1260,7 +1317,7 @@ do_export(audit_ctx_t *a)
 		ret = 2;
 		goto out;
 	}
-	if (fetch_checkpoint(a, &cp, &note) < 0)
+	if (fetch_checkpoint(a, &cp, &note) < 0 || check_verified(a, &cp) < 0)
 		goto out;
 	if (audit_bundle_begin(&out, a->vkey_line.data, note.data,
 	    note.len) < 0) {
@@ -1343,6 +1400,10 @@ cmd_audit(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	if ((rc = parse_args(&a, argc, argv)) != 0)
 		return rc == 3 ? 0 : rc;
+	if (a.state != NULL && a.no_state) {
+		fail("--state and --no-state exclude each other");
+		return 2;
+	}
 	if (strcmp(a.sub, "--help") == 0 || strcmp(a.sub, "-h") == 0 ||
 	    strcmp(a.sub, "help") == 0) {
 		fputs(audit_usage, stdout);

@@ -791,6 +791,48 @@ test_tamper_older_store(void **state)
 	assert_start_refused(fx, "rolled back");
 }
 
+/* A log that the state file shows rolled back or forked is not shown by
+ * the commands that keep no state either: checkpoint, prove, search and
+ * export each refuse it, saying why (why), and export writes nothing.
+ * Otherwise a gateway could answer the scheduled verify with the log the
+ * auditor saw and a search with another, whose own checkpoint verifies.
+ * extra: the state options ({ "--state", FILE } or none, the default). */
+static void
+assert_older_refused(fx_t *fx, const char *const *extra, const char *why)
+{
+	const char *subs[] = { "checkpoint", "prove", "search", "export" };
+	const char *args[8];
+	char bundle[600];
+	buf_t out, err;
+	size_t i, j, n;
+
+	snprintf(bundle, sizeof(bundle), "%s/older-bundle.json", fx->env.dir);
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		n = 0;
+		if (strcmp(subs[i], "prove") == 0) {
+			args[n++] = "--index";
+			args[n++] = "0";
+		} else if (strcmp(subs[i], "search") == 0) {
+			args[n++] = "--op";
+			args[n++] = "collect";
+		} else if (strcmp(subs[i], "export") == 0) {
+			args[n++] = bundle;
+		}
+		for (j = 0; extra != NULL && extra[j] != NULL && n < 7; j++)
+			args[n++] = extra[j];
+		args[n] = NULL;
+		assert_int_equal(run_audit(fx, subs[i], args, &out, &err), 1);
+		if (!contains(&err, why))
+			fprintf(stderr, "  audit %s: %s\n", subs[i],
+			    err.data ? err.data : "");
+		assert_true(contains(&err, why));
+		assert_true(contains(&err, "verified before"));
+		buf_free(&out);
+		buf_free(&err);
+	}
+	assert_int_equal(access(bundle, F_OK), -1);
+}
+
 /* The whole data directory replaced by an older copy (checkpoint.last
  * too): the gateway cannot know, the auditor's state file does. */
 static void
@@ -822,6 +864,7 @@ test_tamper_older_data_dir(void **state)
 	assert_true(contains(&err, "shrank"));
 	buf_free(&out);
 	buf_free(&err);
+	assert_older_refused(fx, st, "shrank");
 
 	/* Forked: as many entries again, but not the ones the auditor saw. */
 	put_records(fx, 100, 140);
@@ -830,6 +873,7 @@ test_tamper_older_data_dir(void **state)
 	assert_true(contains(&err, "consistency proof"));
 	buf_free(&out);
 	buf_free(&err);
+	assert_older_refused(fx, st, "consistency proof");
 }
 
 /* The default state file is the key's, not the vkey file's text: the same
@@ -885,6 +929,8 @@ test_state_per_key(void **state)
 	assert_false(contains(&err, "first verification"));
 	buf_free(&out);
 	buf_free(&err);
+	/* The commands that keep no state read the default one too. */
+	assert_older_refused(fx, NULL, "shrank");
 
 	/* Kept by an earlier visorctl, under the name it gave. */
 	assert_int_equal(rename(now, before), 0);
