@@ -98,10 +98,11 @@ deny_with_decision(gw_request_t *r, const reqctx_t *c, const char *id,
 	reqctx_audit_then_error(r, &e, 403, "policy-denied", msg);
 }
 
-/* Refuse a request about a record the caller may not read: a deny entry
- * with the read's rules (d may be NULL), and the answer given. */
+/* Refuse a request about record id: a deny entry with reason, and with
+ * d's rules when d is not NULL (SPEC 8: every refusal is logged), then the
+ * answer status, code, message once it is durable. */
 static void
-refuse_unread(gw_request_t *r, const reqctx_t *c, const char *id,
+refuse(gw_request_t *r, const reqctx_t *c, const char *id,
     const policy_decision_t *d, const char *reason, int status,
     const char *code, const char *message)
 {
@@ -128,7 +129,7 @@ static void
 hide_record(gw_request_t *r, const reqctx_t *c, const char *id,
     const policy_decision_t *d, const char *reason, const char *message)
 {
-	refuse_unread(r, c, id, d, reason, 404, "not-found", message);
+	refuse(r, c, id, d, reason, 404, "not-found", message);
 }
 
 /* May the caller read stored record rec at all, for its purpose?  1 if
@@ -362,19 +363,12 @@ build_new_record(gw_request_t *r, const char *id, const cJSON *current,
 #define PUT_PATH_MAX 160
 
 /* Refuse a request about record id with 403, audited as a deny entry
- * with reason (SPEC 8: every refusal is logged). */
+ * with reason. */
 static void
 deny_record(gw_request_t *r, const reqctx_t *c, const char *id,
     const char *reason, const char *code, const char *msg)
 {
-	audit_entry_t e;
-
-	reqctx_audit_base(r, c, &e);
-	e.op = "deny";
-	e.record = id;
-	e.result = "denied";
-	e.reason = reason;
-	reqctx_audit_then_error(r, &e, 403, code, msg);
+	refuse(r, c, id, NULL, reason, 403, code, msg);
 }
 
 /* The schema index of member m under prefix (its path into path), or -1
@@ -590,7 +584,7 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 				hide_record(r, &c, id, d, "write-denied",
 				    "no such record to patch");
 			else
-				refuse_unread(r, &c, id, d, "write-denied", 403,
+				refuse(r, &c, id, d, "write-denied", 403,
 				    "policy-denied", "policy does not let this "
 				    "caller read the record: a PUT over it is "
 				    "refused");

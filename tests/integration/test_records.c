@@ -1490,6 +1490,23 @@ test_each_agency_view(void **state)
 	}
 }
 
+/* Police (ct in the quickstart configuration) create id as a rich category
+ * 4, level 2 record without health, which police may not write. */
+static void
+put_cat4_as_police(const char *id)
+{
+	char *body = rich_as(id, 4, 2);
+	cJSON *j = cJSON_Parse(body);
+
+	free(body);
+	assert_non_null(j);
+	cJSON_DeleteItemFromObject(j, "health");
+	body = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	assert_int_equal(put_json("agency-police", id, body), 201);
+	free(body);
+}
+
 static void
 test_category4_clearance(void **state)
 {
@@ -1609,19 +1626,11 @@ test_unreadable_is_absent(void **state)
 	    "\"postcode\":\"NR2 1AA\"}]}";
 	static leaf_t l[64];
 	gwt_resp_t r1, r2;
-	char err[256], *body;
-	cJSON *j;
+	char err[256];
 	int n, i, denies = 0;
 
 	(void)state;
-	body = rich_as("REC-HIDE-4", 4, 2);
-	j = cJSON_Parse(body);
-	free(body);
-	cJSON_DeleteItemFromObject(j, "health");
-	body = cJSON_PrintUnformatted(j);
-	cJSON_Delete(j);
-	assert_int_equal(put_json("agency-police", "REC-HIDE-4", body), 201);
-	free(body);
+	put_cat4_as_police("REC-HIDE-4");
 
 	/* Housing writes addresses, but may not read this record. */
 	call("agency-housing", "PATCH", "/v1/records/REC-HIDE-4",
@@ -2213,19 +2222,12 @@ versions_seen(const char *who, const char *id, int *v, int n)
 static void
 test_erased_reused_history_needs_ct(void **state)
 {
-	char cfgpath[600], *old, *text, *body;
+	char cfgpath[600], *old, *text;
 	int v[16], n, v2[16], n2;
 	cJSON *j, *cl;
 
 	(void)state;
-	body = rich_as("REC-ER4-R", 4, 2);
-	j = cJSON_Parse(body);
-	free(body);
-	cJSON_DeleteItemFromObject(j, "health");
-	body = cJSON_PrintUnformatted(j);
-	cJSON_Delete(j);
-	assert_int_equal(put_json("agency-police", "REC-ER4-R", body), 201);
-	free(body);
+	put_cat4_as_police("REC-ER4-R");
 	assert_int_equal(patch_json("agency-police", "REC-ER4-R",
 	    "{\"rmp\":{\"summary\":\"ct plan\"}}"), 200);
 	assert_int_equal(status_of("agency-police", "DELETE",
