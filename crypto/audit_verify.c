@@ -99,6 +99,21 @@ audit_verify_leaf(const uint8_t *leaf, size_t len, uint64_t index, char *err,
 		    " (entries removed, replaced or reordered)", index, seq);
 		return -1;
 	}
+	/* And written as every gateway writes it, first and in plain
+	 * decimal (audit_entry_assemble; the gateway's start-up check asks
+	 * the same): 1.0, 1e0 or -0 parse as numbers equal to the index,
+	 * but a reader taking the text at its word would see another seq. */
+	{
+		char want[40];
+		int n = snprintf(want, sizeof(want), "{\"seq\":%" PRIu64, index);
+
+		if (n <= 0 || (size_t)n >= len || memcmp(leaf, want, (size_t)n) != 0 ||
+		    (leaf[n] != ',' && leaf[n] != '}')) {
+			errmsg_set(err, errlen, "entry %" PRIu64 ": does not begin "
+			    "%s (seq first, in plain decimal)", index, want);
+			return -1;
+		}
+	}
 	return 0;
 }
 

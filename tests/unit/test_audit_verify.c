@@ -384,6 +384,12 @@ test_leaf_checks(void **state)
 		"", "[]", "{\"seq\":\"1\"}", "{\"seq\":1.5}", "{\"seq\":-1}",
 		"{\"op\":\"x\"}", "{\"seq\":1,\"seq\":1}", "{\"seq\":1} x",
 		"{\"seq\":2}",
+		/* Equal to 1 as numbers, but not as every gateway writes seq
+		 * (first, plain decimal): a reader of the text would see
+		 * another seq. */
+		"{\"seq\":1.0,\"op\":\"x\"}", "{\"seq\":1e0,\"op\":\"x\"}",
+		"{\"seq\":1.00000000000000001}", "{\"op\":\"x\",\"seq\":1}",
+		"{ \"seq\":1}", "{\"seq\": 1}",
 	};
 	size_t i;
 
