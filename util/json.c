@@ -462,6 +462,30 @@ json_arena_end(void)
 }
 
 int
+json_append_displayable(buf_t *out, const char *text, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	size_t i, from = 0;
+	unsigned c;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] == 0x7f)
+			c = 0x7f;
+		else if (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 &&
+		    p[i + 1] <= 0x9f)
+			c = p[i + 1];
+		else
+			continue;
+		if (buf_append(out, text + from, i - from) < 0 ||
+		    buf_printf(out, "\\u%04x", c) < 0)
+			return -1;
+		i += c == 0x7f ? 0 : 1;
+		from = i + 1;
+	}
+	return buf_append(out, text + from, len - from);
+}
+
+int
 json_append_string(buf_t *out, const char *s)
 {
 	const unsigned char *p;

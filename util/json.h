@@ -42,6 +42,14 @@ const char *json_get_str(const cJSON *obj, const char *key);
 /* Append a JSON string (quoted, escaped) to out.  0 or -1. */
 int json_append_string(buf_t *out, const char *s);
 
+/* Append JSON text (len bytes, already checked to be JSON) to out with
+ * DEL and the C1 controls (U+0080 to U+009F), which JSON lets strings hold
+ * raw, written as \u escapes: the same JSON value, and nothing a terminal
+ * takes for a control sequence.  For showing text that came from
+ * elsewhere (an audit entry); what is hashed or stored stays as it was.
+ * 0 or -1. */
+int json_append_displayable(buf_t *out, const char *text, size_t len);
+
 /* Append a JSON array of n strings to out.  0 or -1. */
 int json_append_string_array(buf_t *out, const char *const *items, size_t n);
 

@@ -405,6 +405,28 @@ print_root(const char *label, const merkle_hash_t root)
 	printf("%s%s", label, b64);
 }
 
+/* Print a proved entry ("index<TAB>" first when index is not NULL) for a
+ * reader: the gateway chose its bytes, so DEL and C1 controls, which JSON
+ * lets a string hold raw, are shown as \u escapes, not sent to the
+ * terminal (json_append_displayable).  export keeps the exact bytes.
+ * 0, or -1 (reported). */
+static int
+print_entry(const uint64_t *index, const char *leaf, size_t len)
+{
+	buf_t out = BUF_INIT;
+
+	if ((index != NULL && buf_printf(&out, "%" PRIu64 "\t", *index) < 0) ||
+	    json_append_displayable(&out, leaf, len) < 0 ||
+	    buf_append(&out, "\n", 1) < 0) {
+		buf_free(&out);
+		fail("out of memory");
+		return -1;
+	}
+	fwrite(out.data, 1, out.len, stdout);
+	buf_free(&out);
+	return 0;
+}
+
 static int
 do_checkpoint(audit_ctx_t *a)
 {
@@ -1024,7 +1046,8 @@ do_prove(audit_ctx_t *a)
 	if (prove_leaf(a, a->index, size, (const uint8_t *)o.leaf.data,
 	    o.leaf.len, &cp) < 0)
 		goto out;
-	printf("%s\n", o.leaf.data);
+	if (print_entry(NULL, (const char *)o.leaf.data, o.leaf.len) < 0)
+		goto out;
 	fprintf(stderr, "entry %" PRIu64 " is in the log of %" PRIu64
 	    " entries (checkpoint of %" PRIu64 " signed by %s)\n", a->index,
 	    size, cp.size, note_verifier_name(a->v));
@@ -1275,8 +1298,9 @@ next_page:
 		if (prove_leaf(a, h.hits[i].index, cp.size, h.hits[i].leaf,
 		    h.hits[i].len, &cp) < 0)
 			goto out;
-		printf("%" PRIu64 "\t%.*s\n", h.hits[i].index,
-		    (int)h.hits[i].len, (const char *)h.hits[i].leaf);
+		if (print_entry(&h.hits[i].index, (const char *)h.hits[i].leaf,
+		    h.hits[i].len) < 0)
+			goto out;
 		proved++;
 	}
 	if (next > 0 && next < bound) {

@@ -220,10 +220,46 @@ test_arena_escape_aborts(void **state)
 		assert_int_equal(WTERMSIG(st), SIGABRT);
 }
 
+/* JSON text from elsewhere, shown to a reader: DEL and the C1 controls,
+ * which a JSON string may hold raw, become \u escapes (a terminal could
+ * take U+009B for the start of a control sequence); other UTF-8, such as
+ * U+00A0 (c2 a0) and U+00E9, is kept, and the result parses to the same
+ * value. */
+static void
+test_displayable(void **state)
+{
+	static const char in[] = "{\"a\":\"x\x7fy\xc2\x9b" "2J\xc2\x80\xc2\x9f"
+	    "\xc2\xa0\xc3\xa9\"}";
+	static const char want[] = "{\"a\":\"x\\u007fy\\u009b2J\\u0080\\u009f"
+	    "\xc2\xa0\xc3\xa9\"}";
+	buf_t out = BUF_INIT;
+	cJSON *a, *b;
+	char why[128];
+
+	(void)state;
+	assert_int_equal(json_append_displayable(&out, in, strlen(in)), 0);
+	assert_int_equal(out.len, strlen(want));
+	assert_memory_equal(out.data, want, out.len);
+	a = json_parse_strict(in, strlen(in), 8, why, sizeof(why));
+	b = json_parse_strict(out.data, out.len, 8, why, sizeof(why));
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(cJSON_Compare(a, b, 1));
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	buf_free(&out);
+	/* Nothing to escape: the same bytes. */
+	assert_int_equal(json_append_displayable(&out, "{\"b\":1}", 7), 0);
+	assert_int_equal(out.len, 7);
+	assert_memory_equal(out.data, "{\"b\":1}", 7);
+	buf_free(&out);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_displayable),
 		cmocka_unit_test(test_small_objects),
 		cmocka_unit_test(test_print_is_malloc_memory),
 		cmocka_unit_test(test_arena_scopes),
