@@ -410,6 +410,10 @@ conn_main(void *argp)
 		pthread_mutex_lock(&s->mu);
 		s->requests++;
 		pthread_mutex_unlock(&s->mu);
+		/* Two TLS records, which usually arrive together: the load
+		 * generator reads ahead and must still see the second one
+		 * (drain_read_ahead in client/loadgen.c; without it every
+		 * test_loadgen_* request here times out). */
 		if (SSL_write(ssl, hdr, (int)strlen(hdr)) <= 0 ||
 		    SSL_write(ssl, body, (int)bodylen) <= 0)
 			break;
