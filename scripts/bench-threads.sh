@@ -1,6 +1,7 @@
 #!/bin/sh
 # Where a gateway's CPU goes, by thread: a fresh quickstart gateway under one
-# load of build/bench/bench_http (32 connections, two generator threads),
+# load of build/bench/bench_http (32 connections, or BENCH_CONNECTIONS, on
+# two generator threads),
 # and the CPU each of its threads (workers, store writer, checkpointer,
 # outbox) spent per request, read from /proc/<pid>/task/*/stat before and
 # after; with the store's jobs and group commits from /metrics.
@@ -14,6 +15,7 @@
 set -eu
 mode=${1:-absent}
 secs=${2:-5}
+conns=${BENCH_CONNECTIONS:-32}
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin="$top/build/bin"
 bench="$top/build/bench"
@@ -70,7 +72,7 @@ esac
 snap > "$run/t0"
 j0=$(counter visor_store_jobs_total); c0=$(counter visor_store_commits_total)
 # shellcheck disable=SC2086
-hb --name run --url "$url" $args --connections 32 --duration "$secs" \
+hb --name run --url "$url" $args --connections "$conns" --duration "$secs" \
     --pid "$gwpid" > "$run/out"
 snap > "$run/t1"
 j1=$(counter visor_store_jobs_total); c1=$(counter visor_store_commits_total)
