@@ -17,6 +17,7 @@
 #include "util/b64.h"
 #include "util/errmsg.h"
 #include "util/json.h"
+#include "util/rfc3339.h"
 
 #define LEAF_B64_MAX (B64_ENCODED_SIZE(AUDIT_VERIFY_MAX_LEAF) - 1)
 #define BUNDLE_DEPTH 4
@@ -62,11 +63,14 @@ audit_verify_checkpoint(const note_verifier_t *v, const char *note,
 	return 0;
 }
 
-int
-audit_verify_leaf(const uint8_t *leaf, size_t len, uint64_t index, char *err,
-    size_t errlen)
+/* audit_verify_leaf; with when non-NULL also the entry's time in the
+ * canonical form, or "" when it has none that reads as one. */
+static int
+check_leaf(const uint8_t *leaf, size_t len, uint64_t index,
+    char when[AUDIT_TIME_MAX], char *err, size_t errlen)
 {
 	char why[128];
+	const char *t;
 	cJSON *j;
 	int64_t seq;
 	int rc;
@@ -89,6 +93,9 @@ audit_verify_leaf(const uint8_t *leaf, size_t len, uint64_t index, char *err,
 		return -1;
 	}
 	rc = json_get_int(j, "seq", 0, (int64_t)PROOF_JSON_MAX_INT, &seq);
+	if (when != NULL && ((t = json_get_str(j, "time")) == NULL ||
+	    rfc3339_canonical(t, when) < 0))
+		when[0] = '\0';
 	cJSON_Delete(j);
 	if (rc != 0) {
 		errmsg_set(err, errlen, "entry %" PRIu64 ": no valid \"seq\"", index);
@@ -117,6 +124,13 @@ audit_verify_leaf(const uint8_t *leaf, size_t len, uint64_t index, char *err,
 	return 0;
 }
 
+int
+audit_verify_leaf(const uint8_t *leaf, size_t len, uint64_t index, char *err,
+    size_t errlen)
+{
+	return check_leaf(leaf, len, index, NULL, err, errlen);
+}
+
 /* ------------------------------------------------------------ walking */
 
 void
@@ -124,6 +138,9 @@ audit_walk_init(audit_walk_t *w)
 {
 	merkle_frontier_init(&w->f);
 	w->bad_index = AUDIT_INDEX_NONE;
+	w->latest_time[0] = '\0';
+	w->times_back = 0;
+	w->first_back = AUDIT_INDEX_NONE;
 }
 
 int
@@ -131,6 +148,7 @@ audit_walk_add(audit_walk_t *w, uint64_t index, const uint8_t *leaf,
     size_t len, char *err, size_t errlen)
 {
 	merkle_hash_t h;
+	char when[AUDIT_TIME_MAX];
 
 	if (w->bad_index != AUDIT_INDEX_NONE) {
 		errmsg_set(err, errlen, "entry %" PRIu64 ": the walk already "
@@ -143,9 +161,17 @@ audit_walk_add(audit_walk_t *w, uint64_t index, const uint8_t *leaf,
 		    PRIu64 " here", index, w->f.size);
 		return -1;
 	}
-	if (audit_verify_leaf(leaf, len, index, err, errlen) < 0) {
+	if (check_leaf(leaf, len, index, when, err, errlen) < 0) {
 		w->bad_index = index;
 		return -1;
+	}
+	if (when[0] != '\0') {
+		if (strcmp(when, w->latest_time) < 0) {
+			if (w->times_back++ == 0)
+				w->first_back = index;
+		} else {
+			memcpy(w->latest_time, when, sizeof(w->latest_time));
+		}
 	}
 	merkle_leaf_hash(leaf, len, h);
 	if (merkle_frontier_append(&w->f, h, NULL, NULL) < 0) {
@@ -713,6 +739,8 @@ audit_bundle_verify(const char *json, size_t len,
 		res->bad_index = pos;
 	if (audit_walk_finish(&w, &res->cp, err, errlen) < 0)
 		goto out;
+	res->times_back = w.times_back;
+	res->first_back = w.first_back;
 	ret = 0;
 out:
 	free(leaf);

@@ -29,6 +29,7 @@
 #define AUDIT_VERIFY_MAX_LEAF 65536	/* bytes of one leaf */
 #define AUDIT_VERIFY_ERR 256		/* suggested err buffer size */
 #define AUDIT_INDEX_NONE UINT64_MAX
+#define AUDIT_TIME_MAX 25		/* YYYY-MM-DDTHH:MM:SS.mmmZ and NUL */
 
 /* A verified checkpoint. */
 typedef struct {
@@ -55,6 +56,14 @@ int audit_verify_leaf(const uint8_t *leaf, size_t len, uint64_t index,
 typedef struct {
 	merkle_frontier_t f;
 	uint64_t bad_index;		/* first rejected index, or NONE */
+	/* Entry times (the "time" member, RFC 3339 UTC) going back: entries
+	 * whose time is earlier than one before them, and the first such
+	 * index (NONE if none).  Not an error: a gateway before store
+	 * schema 2 wrote its clock's time even when the clock had been set
+	 * back; since then times never decrease.  A search by time assumes
+	 * they do, and can miss entries past the first. */
+	char latest_time[AUDIT_TIME_MAX];
+	uint64_t times_back, first_back;
 } audit_walk_t;
 
 /* Start a walk at index 0. */
@@ -151,6 +160,7 @@ int audit_bundle_end(buf_t *out);
 
 typedef struct {
 	audit_checkpoint_t cp;		/* the verified checkpoint */
+	uint64_t times_back, first_back;	/* as in audit_walk_t */
 	char key_name[128];		/* the key that signed it */
 	int key_from_bundle;		/* 1: no trusted key given, the
 					 * bundle's own key was used */

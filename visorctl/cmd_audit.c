@@ -442,6 +442,24 @@ do_checkpoint(audit_ctx_t *a)
 
 /* ---- verify ---- */
 
+/* Entries whose time is earlier than one before them: not a failure (a
+ * gateway before store schema 2 wrote its clock's time even after the
+ * clock was set back), but a search by time assumes times never
+ * decrease, so the auditor is told. */
+static void
+note_times_back(uint64_t n, uint64_t first)
+{
+	if (n == 0)
+		return;
+	fprintf(stderr, "visorctl audit: note: %" PRIu64 " entr%s carr%s a "
+	    "time earlier than an entry before (the first: entry %" PRIu64
+	    "); a search by --since or --until can miss %s. visor-gw has "
+	    "kept times from going back since 6 December 2026 (store schema "
+	    "2): entries written since then should not.\n", n,
+	    n == 1 ? "y" : "ies", n == 1 ? "ies" : "y", first,
+	    n == 1 ? "it" : "them");
+}
+
 typedef struct {
 	audit_walk_t w;
 	merkle_hash_t *hashes;		/* every leaf hash, to locate a bad one */
@@ -945,6 +963,7 @@ do_verify(audit_ctx_t *a)
 		    a->state, strerror(errno));
 		goto out;
 	}
+	note_times_back(wc.w.times_back, wc.w.first_back);
 	b64_encode(cp.root, MERKLE_HASH_LEN, b64);
 	printf("verified %" PRIu64 " entries, root %s, checkpoint signed by %s\n",
 	    cp.size, b64, note_verifier_name(a->v));
@@ -1361,6 +1380,7 @@ do_export(audit_ctx_t *a)
 		fail("cannot write %s: %s", a->file, strerror(errno));
 		goto out;
 	}
+	note_times_back(wc.w.times_back, wc.w.first_back);
 	printf("exported %" PRIu64 " entries to %s, checkpoint signed by %s\n",
 	    cp.size, a->file, note_verifier_name(a->v));
 	ret = 0;
@@ -1406,6 +1426,7 @@ do_verify_bundle(audit_ctx_t *a)
 		fprintf(stderr, "visorctl audit: WARNING: no --vkey given: the "
 		    "bundle was checked with its own key %s; compare its vkey "
 		    "line with the area's audit.vkey\n", res.key_name);
+	note_times_back(res.times_back, res.first_back);
 	b64_encode(res.cp.root, MERKLE_HASH_LEN, b64);
 	printf("verified %" PRIu64 " entries, root %s, checkpoint signed by %s\n",
 	    res.cp.size, b64, res.key_name);
