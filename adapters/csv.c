@@ -124,19 +124,39 @@ field_add(csv_reader_t *r, const char *p, size_t n)
 	return NULL;
 }
 
-/* Skip to just past the next LF (resynchronise after an error). */
+/*
+ * Skip the rest of a bad record (resynchronise after an error), framing it
+ * as RFC 4180 does: an LF ends the record only outside quotes, a quote opens
+ * a quoted field only at the start of a field, and any other quote (a stray
+ * one, or text after a closing quote) is taken literally.  quoted: the error
+ * was found inside a quoted field; field_start: at the start of a field.
+ * Skipping to the next physical line instead would read the later lines of
+ * a quoted cell in the bad record as records of their own.
+ */
 static void
-skip_line(csv_reader_t *r)
+skip_record(csv_reader_t *r, int quoted, int field_start)
 {
-	const char *nl;
+	char c;
 
-	nl = memchr(r->data + r->pos, '\n', r->len - r->pos);
-	if (nl == NULL) {
-		r->pos = r->len;
-		return;
+	while (r->pos < r->len) {
+		c = r->data[r->pos++];
+		if (c == '\n')
+			r->line++;
+		if (quoted) {
+			if (c == '"') {
+				if (r->pos < r->len && r->data[r->pos] == '"')
+					r->pos++;
+				else
+					quoted = 0;
+			}
+			continue;
+		}
+		if (c == '\n')
+			return;
+		if (c == '"' && field_start)
+			quoted = 1;
+		field_start = c == ',';
 	}
-	r->pos = (size_t)(nl - r->data) + 1;
-	r->line++;
 }
 
 int
@@ -144,6 +164,7 @@ csv_next(csv_reader_t *r, csv_row_t *row, char *err, size_t errlen)
 {
 	const char *why = NULL;
 	size_t start, run, i, quote_line;
+	int quoted = 0, field_start = 0;
 	char c;
 
 	/* blank lines between records */
@@ -168,10 +189,12 @@ csv_next(csv_reader_t *r, csv_row_t *row, char *err, size_t errlen)
 		if (field_begin(r) < 0) {
 			why = r->n >= r->lim.max_fields ? "too many fields" :
 			    "out of memory";
+			field_start = 1;
 			goto bad;
 		}
 		if (r->pos < r->len && r->data[r->pos] == '"') {
 			quote_line = r->line;
+			quoted = 1;
 			r->pos++;
 			for (;;) {
 				if (r->pos >= r->len) {
@@ -191,6 +214,7 @@ csv_next(csv_reader_t *r, csv_row_t *row, char *err, size_t errlen)
 						continue;
 					}
 					r->pos++;
+					quoted = 0;
 					break;
 				}
 				/* a run of ordinary bytes at once */
@@ -262,6 +286,6 @@ csv_next(csv_reader_t *r, csv_row_t *row, char *err, size_t errlen)
 	return 1;
 bad:
 	snprintf(err, errlen, "line %zu: %s", r->line, why);
-	skip_line(r);
+	skip_record(r, quoted, field_start);
 	return -1;
 }

@@ -8,8 +8,11 @@
  * and must be valid UTF-8.
  *
  * Errors name the line (1-based, physical lines) where they are found; after
- * an error the reader resumes at the next line, so one bad record does not
- * stop the rest.
+ * an error the reader skips the rest of the bad record and resumes at the
+ * next one, so one bad record does not stop the rest.  The rest is framed as
+ * RFC 4180 frames it (an LF inside quotes does not end it; a quote opens a
+ * quoted field only at the start of a field, any other quote is taken
+ * literally), so the lines of a quoted cell are never read as records.
  */
 #ifndef ADAPTERS_CSV_H
 #define ADAPTERS_CSV_H
@@ -48,7 +51,7 @@ void csv_reader_free(csv_reader_t *r);
 
 /* Read the next record into *row.  Returns 1 for a record, 0 at the end,
  * -1 for a malformed record with "line N: reason" in err (the reader has
- * moved past it; call again for the next). */
+ * moved past the whole record; call again for the next). */
 int csv_next(csv_reader_t *r, csv_row_t *row, char *err, size_t errlen);
 
 /* The current physical line number (1-based) of the reader. */

@@ -132,6 +132,41 @@ test_csv_nul_and_bounds(void **state)
 	buf_free(&out);
 }
 
+/* After an error the reader skips the rest of the bad record as RFC 4180
+ * frames it: the lines of a quoted cell later in that record are never read
+ * as records of their own (a free-text cell holding "P2,..." would
+ * otherwise be pushed as a record). */
+static void
+test_csv_resync_after_error(void **state)
+{
+	buf_t out;
+	csv_limits_t lim = { 4, 3, 64 };
+	static const char toolong[] = "\"abcd\"\"\nX,Y\nz\"\nok\n";
+	static const char toomany[] = "a,b,c,\"x\nP,Q\n\"\nok\n";
+
+	(void)state;
+	expect_csv("\"q\"x,\"multi\nP2,injected,row\nend\"\nok,1\n",
+	    "E{line 1: text after a closing quote}\n4:ok|1\n");
+	expect_csv("\xff,\"a\nB,c\nd\"\nok\n",
+	    "E{line 1: field is not valid UTF-8}\n4:ok\n");
+	expect_csv("ba\"d,\"m\nX,Y\n\"\nok\n",
+	    "E{line 1: quote inside an unquoted field}\n4:ok\n");
+	expect_csv("a\rb,\"x\nY,Z\n\"\nok\n",
+	    "E{line 1: CR not followed by LF}\n4:ok\n");
+	/* a stray quote is literal: the record still ends at its LF */
+	expect_csv("x,Isaac \"Ike\" Garside,1\nok\n",
+	    "E{line 1: quote inside an unquoted field}\n2:ok\n");
+	expect_csv("x,5'10\",1\nok\n",
+	    "E{line 1: quote inside an unquoted field}\n2:ok\n");
+
+	csv_all(toolong, sizeof(toolong) - 1, &lim, &out, NULL, 0);
+	assert_string_equal(out.data, "E{line 1: field too long}\n4:ok\n");
+	buf_free(&out);
+	csv_all(toomany, sizeof(toomany) - 1, &lim, &out, NULL, 0);
+	assert_string_equal(out.data, "E{line 1: too many fields}\n4:ok\n");
+	buf_free(&out);
+}
+
 /* --- JSON lines ------------------------------------------------------------- */
 
 static void
@@ -946,6 +981,7 @@ main(void)
 		cmocka_unit_test(test_csv_rfc4180),
 		cmocka_unit_test(test_csv_errors_carry_on),
 		cmocka_unit_test(test_csv_nul_and_bounds),
+		cmocka_unit_test(test_csv_resync_after_error),
 		cmocka_unit_test(test_jsonl),
 		cmocka_unit_test(test_mapping_load_errors),
 		cmocka_unit_test(test_mapping_apply),
