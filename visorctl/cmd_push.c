@@ -13,6 +13,11 @@
  * Such an answer, marked by the gateway's response header
  * "Idempotent-Replay: true" (also accepted: "Idempotent-Replayed: true"),
  * counts as "unchanged".
+ *
+ * Lines of one record go out one at a time, in input order: a line whose
+ * id has a request queued, in flight or waiting for a retry is held (and
+ * the input with it) until that request is finished, so that the record
+ * ends with its last line's content.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -51,6 +56,7 @@ struct group {
 struct push;
 
 struct item {
+	struct item *next;	/* in push.active */
 	struct push *p;
 	size_t line;
 	char id[MAPPING_ID_MAX];
@@ -73,6 +79,8 @@ struct push {
 	mapping_t *map;
 	jsonl_reader_t *jsonl;
 	int input_done;
+	struct item *active;	/* sent, not yet finished */
+	struct item *held;	/* read, waiting for its id to be free */
 	size_t estimate;	/* lines in the input, for the progress bar */
 	char base[1024];
 	char h_actor[160];
@@ -81,6 +89,7 @@ struct push {
 	/* results */
 	size_t created, replaced, unchanged, bad, done;
 	size_t refused;
+	int failed;		/* input not read to its end */
 	struct group groups[PUSH_GROUPS_MAX];
 	size_t n_groups;
 	int tty;
@@ -256,6 +265,7 @@ refuse(struct push *p, const struct item *it, long status, const char *code,
 }
 
 static void item_free(struct item *it);
+static void active_remove(struct push *p, struct item *it);
 static void feed(struct push *p);
 static void on_done(void *arg, const https_result_t *res);
 
@@ -373,6 +383,7 @@ on_done(void *arg, const https_result_t *res)
 	refuse(p, it, status, code, msg);
 finished:
 	p->done++;
+	active_remove(p, it);
 	item_free(it);
 	feed(p);
 	progress(p, 0);
@@ -454,17 +465,68 @@ next_csv(struct push *p, struct item *it)
 	return 1;
 }
 
-/* Keep the batch fed: about two requests per connection queued. */
+static int
+id_active(const struct push *p, const char *id)
+{
+	const struct item *a;
+
+	for (a = p->active; a != NULL; a = a->next)
+		if (strcmp(a->id, id) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+active_remove(struct push *p, struct item *it)
+{
+	struct item **pp;
+
+	for (pp = &p->active; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == it) {
+			*pp = it->next;
+			it->next = NULL;
+			return;
+		}
+}
+
+/* Queue an item's first request; on failure it is refused and freed. */
+static void
+start_item(struct push *p, struct item *it)
+{
+	if (idem_key(it->patch ? "PATCH" : "PUT", it->id, it->body, it->len,
+	    it->idem) < 0 || send_item(p, it, 0) < 0) {
+		refuse(p, it, 0, "local", "could not queue the request");
+		p->done++;
+		item_free(it);
+		return;
+	}
+	it->next = p->active;
+	p->active = it;
+}
+
+/* Keep the batch fed: about two requests per connection queued.  An item
+ * whose id is active waits (and the input with it): see the top. */
 static void
 feed(struct push *p)
 {
 	struct item *it;
 	int r;
 
-	while (!p->input_done && https_batch_pending(p->b) < 2 * p->concurrency) {
+	while (https_batch_pending(p->b) < 2 * p->concurrency) {
+		if ((it = p->held) != NULL) {
+			if (id_active(p, it->id))
+				return;
+			p->held = NULL;
+			start_item(p, it);
+			continue;
+		}
+		if (p->input_done)
+			return;
 		if ((it = calloc(1, sizeof(*it))) == NULL) {
-			report(p, "out of memory");
+			report(p, "out of memory: the rest of the input is not "
+			    "sent");
 			p->input_done = 1;
+			p->failed = 1;
 			return;
 		}
 		it->p = p;
@@ -480,12 +542,11 @@ feed(struct push *p)
 			item_free(it);
 			continue;
 		}
-		if (idem_key(it->patch ? "PATCH" : "PUT", it->id, it->body,
-		    it->len, it->idem) < 0 || send_item(p, it, 0) < 0) {
-			refuse(p, it, 0, "local", "could not queue the request");
-			p->done++;
-			item_free(it);
+		if (id_active(p, it->id)) {
+			p->held = it;
+			return;
 		}
+		start_item(p, it);
 	}
 }
 
@@ -680,10 +741,16 @@ cmd_push(int argc, char **argv)
 	feed(p);
 	if (https_batch_run(p->b) < 0)
 		report(p, "transfer engine failed");
+	if (p->held != NULL || !p->input_done) {
+		/* not expected: every completion feeds the next */
+		report(p, "stopped before the end of the input");
+		p->failed = 1;
+	}
 	progress(p, 1);
 	summary(p);
-	rc = p->refused == 0 && p->bad == 0 ? 0 : 1;
+	rc = p->refused == 0 && p->bad == 0 && !p->failed ? 0 : 1;
 out:
+	item_free(p->held);
 	https_batch_free(p->b);
 	https_client_free(p->c);
 	csv_reader_free(p->csv);

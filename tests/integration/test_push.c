@@ -571,6 +571,51 @@ test_csv_examples(void **state)
 	buf_free(&err);
 }
 
+/* One record on several lines of the input (an export that lists each
+ * change): they must reach the gateway in input order, even with many
+ * requests in flight, so that the record ends with its last line.  Before,
+ * the lines of one id went out at once on different connections (and a
+ * retried one after a later one), and the record could end with an earlier
+ * line's content. */
+static void
+test_same_id_in_input_order(void **state)
+{
+	static const char *const names[] = { "FIRST", "SECOND", "THIRD" };
+	const char *extra[] = { "--concurrency", "16", NULL };
+	buf_t in = BUF_INIT, out = BUF_INIT, err = BUF_INIT;
+	char id[32];
+	cJSON *got;
+	int i, k, rc, wrong = 0;
+
+	(void)state;
+	for (i = 0; i < 40; i++)
+		for (k = 0; k < 3; k++)
+			buf_printf(&in, "{\"id\":\"NFK-ORD-%d\",\"managing_area\":"
+			    "\"norfolk\",\"category\":1,\"level\":1,\"person\":"
+			    "{\"surname\":\"%s\"}}\n", i, names[k]);
+	rc = push("agency-probation", "risk-management", extra, in.data, in.len,
+	    &out, &err);
+	if (rc != 0)
+		fail_msg("push: exit %d: %s %s", rc, out.data ? out.data : "",
+		    err.data ? err.data : "");
+	assert_contains(&out, "120 sent (40 created, 80 replaced", "push summary");
+	for (i = 0; i < 40; i++) {
+		snprintf(id, sizeof(id), "NFK-ORD-%d", i);
+		got = get_record("agency-police", id);
+		assert_non_null(got);
+		if (strcmp(json_get_str(cJSON_GetObjectItem(got, "person"),
+		    "surname"), "THIRD") != 0)
+			wrong++;
+		assert_int_equal((int)cJSON_GetObjectItem(got,
+		    "version")->valuedouble, 3);
+		cJSON_Delete(got);
+	}
+	assert_int_equal(wrong, 0);
+	buf_free(&in);
+	buf_free(&out);
+	buf_free(&err);
+}
+
 int
 main(void)
 {
@@ -581,6 +626,7 @@ main(void)
 		cmocka_unit_test(test_push_back_to_earlier_content),
 		cmocka_unit_test(test_bad_lines),
 		cmocka_unit_test(test_csv_examples),
+		cmocka_unit_test(test_same_id_in_input_order),
 	};
 
 	return gwt_exit(cmocka_run_group_tests_name("push", tests,
