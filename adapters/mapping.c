@@ -192,6 +192,22 @@ only_keys(const cJSON *obj, const char *const *keys, char *bad, size_t badlen)
 	return 0;
 }
 
+/* 1 if v is, or holds, an empty object or array (which prune drops). */
+static int
+holds_empty(const cJSON *v)
+{
+	const cJSON *c;
+
+	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+		return 0;
+	if (v->child == NULL)
+		return 1;
+	for (c = v->child; c != NULL; c = c->next)
+		if (holds_empty(c))
+			return 1;
+	return 0;
+}
+
 static int
 load_column(mapping_t *m, const cJSON *spec, column_t *c, char *err,
     size_t errlen)
@@ -459,9 +475,17 @@ mapping_load(const char *json, size_t len, char *err, size_t errlen)
 			constant_t *k = &m->consts[m->n_consts];
 
 			if (path_parse(it->string, &k->path) < 0 ||
-			    strcmp(k->path.seg[0].name, "version") == 0) {
+			    strcmp(k->path.seg[0].name, "version") == 0 ||
+			    (k->path.n == 1 &&
+			    strcmp(k->path.seg[0].name, "id") == 0)) {
 				snprintf(err, errlen, "constants.\"%s\": not a "
 				    "writable field path", it->string);
+				goto fail;
+			}
+			if (holds_empty(it)) {
+				snprintf(err, errlen, "constants.\"%s\": empty "
+				    "objects and arrays are dropped from records, "
+				    "so cannot be written", it->string);
 				goto fail;
 			}
 			k->value = it;

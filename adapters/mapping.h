@@ -34,7 +34,8 @@
  * trimmed, empty items dropped; an array of strings).  "values" maps cell
  * text to the value written (for string and list).  An empty cell writes
  * nothing unless "required": true, which makes it an error.  Objects and
- * arrays left empty are dropped from the record.  The id column gives the
+ * arrays left empty are dropped from the record, so a constant may not be
+ * or hold one (nor be "id" or "version").  The id column gives the
  * record id ([A-Z0-9-]{3,64} after the prefix); with PUT it is also written
  * as the record's "id".  With PATCH the record is a JSON merge patch
  * (RFC 7396): arrays such as "addresses" are replaced whole.

@@ -294,6 +294,18 @@ test_mapping_load_errors(void **state)
 	    "\"constants\":{\"x\":1}}", "constants both write x");
 	expect_load_error(MHEAD "\"columns\":{\"a\":{\"field\":\"x\"}},"
 	    "\"constants\":{\"Bad Path\":1}}", "constants.\"Bad Path\"");
+	/* an empty object or array would be pruned from every record (with
+	 * PATCH, [] would clear the field): refused, not dropped silently */
+	expect_load_error("{\"format\":\"visor-csv-mapping/1\",\"id\":\"ref\","
+	    "\"method\":\"PATCH\",\"columns\":{\"a\":{\"field\":\"x\"}},"
+	    "\"constants\":{\"licence.conditions\":[]}}",
+	    "constants.\"licence.conditions\": empty");
+	expect_load_error(MHEAD "\"columns\":{\"a\":{\"field\":\"x\"}},"
+	    "\"constants\":{\"em\":{\"active\":true,\"x\":{}}}}",
+	    "constants.\"em\": empty");
+	/* the id comes from the id column only */
+	expect_load_error(MHEAD "\"columns\":{\"a\":{\"field\":\"x\"}},"
+	    "\"constants\":{\"id\":\"AAA-1\"}}", "constants.\"id\"");
 	expect_load_error(MHEAD "\"columns\":{\"a\":{\"ignore\":false}}}", "ignore");
 	expect_load_error(MHEAD "\"columns\":{\"ref\":{\"field\":\"x\"}}}",
 	    "id column");
