@@ -109,10 +109,11 @@ push_usage(FILE *f)
 	    "stdin when no input is named) or CSV rows turned into records by a\n"
 	    "mapping file (see adapters/examples/).  PUT /v1/records/{id}, or\n"
 	    "PATCH with a JSON merge patch (--patch, or \"method\": \"PATCH\" in\n"
-	    "the mapping; with JSON lines the \"id\" member names the record and\n"
-	    "is not part of the patch).  A bad input line is reported with its\n"
-	    "number and skipped.  Exit status: 0 all sent, 1 any refused, failed\n"
-	    "or bad, 2 bad usage.\n"
+	    "the mapping; the \"id\" member of a JSON line, or the id column,\n"
+	    "names the record and is not part of the patch).  A bad input line\n"
+	    "(or CSV record) is reported with its number and skipped.  Lines of\n"
+	    "one id are sent one after the other, in input order.  Exit status:\n"
+	    "0 all sent, 1 any refused, failed or bad, 2 bad usage.\n"
 	    "%s"
 	    "  --csv FILE          CSV export (RFC 4180, header row first)\n"
 	    "  --mapping FILE      column mapping for --csv\n"
@@ -455,6 +456,10 @@ next_csv(struct push *p, struct item *it)
 		return -1;
 	}
 	it->patch = p->force_patch || strcmp(mapping_method(p->map), "PATCH") == 0;
+	/* a PUT mapping sent with --patch: the id names the record and is
+	 * not part of the patch (as with JSON lines) */
+	if (it->patch)
+		cJSON_DeleteItemFromObjectCaseSensitive(rec, "id");
 	it->body = cJSON_PrintUnformatted(rec);
 	cJSON_Delete(rec);
 	if (it->body == NULL) {

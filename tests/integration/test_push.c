@@ -616,6 +616,52 @@ test_same_id_in_input_order(void **state)
 	buf_free(&err);
 }
 
+/* --patch with a mapping made for PUT: the row's id names the record and
+ * is not part of the patch, as with JSON lines.  Before, "id" went into
+ * every patch, and housing (which may write addresses only) was refused
+ * 403 on every row. */
+static void
+test_csv_patch_flag_leaves_id_out(void **state)
+{
+	static const char map[] =
+	    "{\"format\":\"visor-csv-mapping/1\",\"method\":\"PUT\","
+	    "\"id\":{\"column\":\"Ref\",\"prefix\":\"NFK-\"},\"columns\":{"
+	    "\"Type\":{\"field\":\"addresses[0].type\"},"
+	    "\"Postcode\":{\"field\":\"addresses[0].postcode\"}}}";
+	static const char csv[] = "Ref,Type,Postcode\nP10234,temporary,IP24 9ZZ\n";
+	char mpath[600], cpath[600];
+	const char *extra[6];
+	buf_t out = BUF_INIT, err = BUF_INIT;
+	cJSON *got, *addr;
+	int rc;
+
+	(void)state;
+	snprintf(mpath, sizeof(mpath), "%s/put-mapping.json", fx.env.dir);
+	snprintf(cpath, sizeof(cpath), "%s/put-rows.csv", fx.env.dir);
+	assert_int_equal(file_write_atomic(mpath, map, sizeof(map) - 1, 0600), 0);
+	assert_int_equal(file_write_atomic(cpath, csv, sizeof(csv) - 1, 0600), 0);
+	extra[0] = "--csv";
+	extra[1] = cpath;
+	extra[2] = "--mapping";
+	extra[3] = mpath;
+	extra[4] = "--patch";
+	extra[5] = NULL;
+	rc = push("agency-housing", "accommodation", extra, NULL, 0, &out, &err);
+	if (rc != 0)
+		fail_msg("push --patch: exit %d: %s %s", rc, out.data ? out.data : "",
+		    err.data ? err.data : "");
+	assert_contains(&out, "1 sent", "push summary");
+	got = get_record("agency-housing", "NFK-P10234");
+	assert_non_null(got);
+	addr = cJSON_GetObjectItem(got, "addresses");
+	assert_int_equal(cJSON_GetArraySize(addr), 1);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(addr, 0),
+	    "postcode")->valuestring, "IP24 9ZZ");
+	cJSON_Delete(got);
+	buf_free(&out);
+	buf_free(&err);
+}
+
 int
 main(void)
 {
@@ -627,6 +673,7 @@ main(void)
 		cmocka_unit_test(test_bad_lines),
 		cmocka_unit_test(test_csv_examples),
 		cmocka_unit_test(test_same_id_in_input_order),
+		cmocka_unit_test(test_csv_patch_flag_leaves_id_out),
 	};
 
 	return gwt_exit(cmocka_run_group_tests_name("push", tests,
