@@ -219,6 +219,53 @@ progress(struct push *p, int final)
 	fflush(stderr);
 }
 
+/*
+ * Copy s into out (truncated to fit) for a terminal: what push prints holds
+ * cells of the input and the gateway's messages, so C0 controls, DEL and
+ * bytes that are not UTF-8 are written as \xNN and the C1 controls as
+ * \u00NN, never as a control sequence.
+ */
+static void
+displayable(const char *s, char *out, size_t outlen)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t o = 0, n, plen;
+	char esc[8];
+	const char *piece;
+
+	if (outlen == 0)
+		return;
+	while (*u != '\0') {
+		if (*u < 0x80)
+			n = 1;
+		else if (*u >= 0xc2 && *u <= 0xdf)
+			n = 2;
+		else if (*u >= 0xe0 && *u <= 0xef)
+			n = 3;
+		else if (*u >= 0xf0 && *u <= 0xf4)
+			n = 4;
+		else
+			n = 0;
+		piece = (const char *)u;
+		plen = n;
+		if (n == 0 || strnlen((const char *)u, n) < n ||
+		    !json_utf8_valid(u, n) || *u < 0x20 || *u == 0x7f) {
+			n = 1;
+			plen = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", *u);
+			piece = esc;
+		} else if (n == 2 && *u == 0xc2 && u[1] <= 0x9f) {
+			plen = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", u[1]);
+			piece = esc;
+		}
+		if (o + plen >= outlen)
+			break;
+		memcpy(out + o, piece, plen);
+		o += plen;
+		u += n;
+	}
+	out[o] = '\0';
+}
+
 /* Print above the progress bar. */
 static void
 report(struct push *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -227,14 +274,15 @@ static void
 report(struct push *p, const char *fmt, ...)
 {
 	va_list ap;
+	char line[1024], shown[4096];
 
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	displayable(line, shown, sizeof(shown));
 	if (p->tty)
 		fprintf(stderr, "\r\033[K");
-	fprintf(stderr, "visorctl push: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "visorctl push: %s\n", shown);
 }
 
 static void
@@ -242,9 +290,12 @@ refuse(struct push *p, const struct item *it, long status, const char *code,
     const char *msg)
 {
 	struct group *g = NULL;
+	char shown[64], line[256];
 	size_t i;
 
 	p->refused++;
+	displayable(code, shown, sizeof(shown));
+	code = shown;
 	for (i = 0; i < p->n_groups; i++)
 		if (p->groups[i].status == status &&
 		    strcmp(p->groups[i].code, code) == 0)
@@ -259,9 +310,11 @@ refuse(struct push *p, const struct item *it, long status, const char *code,
 			snprintf(g->code, sizeof(g->code), "%s", code);
 		}
 	}
-	if (g->count < PUSH_EXAMPLES)
-		snprintf(g->example[g->count], sizeof(g->example[0]),
-		    "line %zu %s: %s", it->line, it->id, msg);
+	if (g->count < PUSH_EXAMPLES) {
+		snprintf(line, sizeof(line), "line %zu %s: %s", it->line, it->id,
+		    msg);
+		displayable(line, g->example[g->count], sizeof(g->example[0]));
+	}
 	g->count++;
 }
 

@@ -662,6 +662,67 @@ test_csv_patch_flag_leaves_id_out(void **state)
 	buf_free(&err);
 }
 
+static int
+has_control(const buf_t *b)
+{
+	size_t i;
+
+	for (i = 0; b->data != NULL && i < b->len; i++) {
+		unsigned char c = (unsigned char)b->data[i];
+
+		if ((c < 0x20 && c != '\n') || c == 0x7f)
+			return 1;
+		if (c == 0xc2 && i + 1 < b->len &&
+		    (unsigned char)b->data[i + 1] >= 0x80 &&
+		    (unsigned char)b->data[i + 1] <= 0x9f)
+			return 1;
+	}
+	return 0;
+}
+
+/* What push prints comes from the input and the gateway: a control
+ * sequence there (ESC, CSI U+009B) is shown escaped, never sent raw to the
+ * operator's terminal. */
+static void
+test_no_control_bytes_in_output(void **state)
+{
+	static const char map[] =
+	    "{\"format\":\"visor-csv-mapping/1\",\"id\":{\"column\":\"Ref\","
+	    "\"prefix\":\"NFK-\"},\"columns\":{\"RoSH\":{\"field\":"
+	    "\"risk.rosh\",\"values\":{\"H\":\"high\"}}}}";
+	static const char csv[] = "Ref,RoSH\nCTL1,\"\x1b[2J\xc2\x9b" "31m\r\"\n";
+	static const char jl[] = "{\"id\":\"NFK-CTL-2\",\"managing_area\":"
+	    "\"norfolk\",\"category\":1,\"level\":1,\"\\u001b[2J\\u009b\":1}\n";
+	char mpath[600], cpath[600];
+	const char *extra[5];
+	buf_t out = BUF_INIT, err = BUF_INIT;
+
+	(void)state;
+	snprintf(mpath, sizeof(mpath), "%s/ctl-mapping.json", fx.env.dir);
+	snprintf(cpath, sizeof(cpath), "%s/ctl.csv", fx.env.dir);
+	assert_int_equal(file_write_atomic(mpath, map, sizeof(map) - 1, 0600), 0);
+	assert_int_equal(file_write_atomic(cpath, csv, sizeof(csv) - 1, 0600), 0);
+	extra[0] = "--csv";
+	extra[1] = cpath;
+	extra[2] = "--mapping";
+	extra[3] = mpath;
+	extra[4] = NULL;
+	assert_int_equal(push("agency-probation", "risk-management", extra, NULL,
+	    0, &out, &err), 1);
+	assert_contains(&err, "not one of the mapped values", "push errors");
+	assert_false(has_control(&out));
+	assert_false(has_control(&err));
+	buf_reset(&out);
+	buf_reset(&err);
+	assert_int_equal(push("agency-probation", "risk-management", NULL, jl,
+	    sizeof(jl) - 1, &out, &err), 1);
+	assert_contains(&out, "refused 422", "push summary");
+	assert_false(has_control(&out));
+	assert_false(has_control(&err));
+	buf_free(&out);
+	buf_free(&err);
+}
+
 int
 main(void)
 {
@@ -674,6 +735,7 @@ main(void)
 		cmocka_unit_test(test_csv_examples),
 		cmocka_unit_test(test_same_id_in_input_order),
 		cmocka_unit_test(test_csv_patch_flag_leaves_id_out),
+		cmocka_unit_test(test_no_control_bytes_in_output),
 	};
 
 	return gwt_exit(cmocka_run_group_tests_name("push", tests,
