@@ -893,8 +893,20 @@ mapping_apply(const mapping_t *m, const char *const *fields, size_t n,
 			}
 			continue;
 		}
-		if ((v = convert(c, f, flen, err, errlen)) == NULL)
+		if (errlen > 0)
+			err[0] = '\0';
+		if ((v = convert(c, f, flen, err, errlen)) == NULL) {
+			if (errlen > 0 && err[0] == '\0')
+				goto oom;	/* cJSON could not allocate */
 			goto fail;
+		}
+		if (c->required && cJSON_IsArray(v) && v->child == NULL) {
+			/* only separators: pruned below, as an empty cell */
+			cJSON_Delete(v);
+			snprintf(err, errlen, "column \"%s\": empty but "
+			    "required", c->name);
+			goto fail;
+		}
 		if (set_path(rec, &c->path, v) < 0) {
 			snprintf(err, errlen, "column \"%s\": %s conflicts with "
 			    "another field", c->name, c->path.text);

@@ -32,13 +32,14 @@
  * (date_format YYYY-MM-DD (default), DD/MM/YYYY, MM/DD/YYYY or DD-MM-YYYY;
  * written YYYY-MM-DD) and list (split on separator, default ";", items
  * trimmed, empty items dropped; an array of strings).  "values" maps cell
- * text to the value written (for string and list).  An empty cell writes
- * nothing unless "required": true, which makes it an error.  Objects and
- * arrays left empty are dropped from the record, so a constant may not be
- * or hold one (nor be "id" or "version").  The id column gives the
- * record id ([A-Z0-9-]{3,64} after the prefix); with PUT it is also written
- * as the record's "id".  With PATCH the record is a JSON merge patch
- * (RFC 7396): arrays such as "addresses" are replaced whole.
+ * text to the value written (for string and list).  An empty cell (for a
+ * list, one with no items) writes nothing unless "required": true, which
+ * makes it an error.  Objects and arrays left empty are dropped from the
+ * record, so a constant may not be or hold one (nor be "id" or
+ * "version").  The id column gives the record id ([A-Z0-9-]{3,64} after
+ * the prefix); with PUT it is also written as the record's "id".  With
+ * PATCH the record is a JSON merge patch (RFC 7396): arrays such as
+ * "addresses" are replaced whole.
  */
 #ifndef ADAPTERS_MAPPING_H
 #define ADAPTERS_MAPPING_H

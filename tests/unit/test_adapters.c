@@ -440,6 +440,23 @@ test_mapping_apply_errors(void **state)
 	expect_apply_error(m, "rosh", "X", "not one of the mapped values");
 	mapping_free(m);
 
+	/* a required list whose cell holds only separators writes nothing:
+	 * an error, not a silently missing field */
+	m = load(MHEAD "\"columns\":{\"a\":{\"field\":\"licence.conditions\","
+	    "\"type\":\"list\",\"required\":true}}}", err, sizeof(err));
+	assert_non_null(m);
+	{
+		const char *h[] = { "ref", "a" };
+		const char *r[] = { "AAA", " ; ;" };
+
+		assert_int_equal(mapping_bind(m, h, 2, err, sizeof(err)), 0);
+		assert_int_equal(mapping_apply(m, r, 2, &rec, id, err,
+		    sizeof(err)), -1);
+		assert_null(rec);
+		assert_non_null(strstr(err, "empty but required"));
+	}
+	mapping_free(m);
+
 	/* a constant and a column that collide in shape */
 	m = load(MHEAD "\"columns\":{\"a\":{\"field\":\"risk.x\"}},\"constants\":"
 	    "{\"risk\":\"flat\"}}", err, sizeof(err));
