@@ -63,6 +63,16 @@ push(const char *agency, const char *purpose, const char *const *extra,
 	return gwt_run(argv, in, inlen, out, err);
 }
 
+/* A push that must succeed: on another exit status, fail showing what it
+ * printed. */
+static void
+expect_ok(int rc, const char *what, const buf_t *out, const buf_t *err)
+{
+	if (rc != 0)
+		fail_msg("%s: exit %d: %s %s", what, rc,
+		    out->data ? out->data : "", err->data ? err->data : "");
+}
+
 static void
 gen(const char *count, const char *seed, buf_t *out)
 {
@@ -288,9 +298,7 @@ test_gen_pipe_push(void **state)
 	gen(GEN_COUNT, "1", &g);
 	rc = push("agency-probation", "risk-management", NULL, g.data, g.len, &out,
 	    &err);
-	if (rc != 0)
-		fail_msg("push: exit %d: %s %s", rc, out.data ? out.data : "",
-		    err.data ? err.data : "");
+	expect_ok(rc, "push", &out, &err);
 	assert_contains(&out, "200 sent (200 created", "push summary");
 	assert_contains(&out, "0 refused", "push summary");
 	assert_int_equal(audit_count("collect"), 200);
@@ -331,9 +339,7 @@ test_rerun_is_idempotent(void **state)
 	gen(GEN_COUNT, "1", &g);
 	rc = push("agency-probation", "risk-management", NULL, g.data, g.len, &out,
 	    &err);
-	if (rc != 0)
-		fail_msg("rerun: exit %d: %s %s", rc, out.data ? out.data : "",
-		    err.data ? err.data : "");
+	expect_ok(rc, "rerun", &out, &err);
 	assert_contains(&out, "0 sent", "rerun summary");
 	assert_contains(&out, "200 unchanged", "rerun summary");
 	/* Nothing was written or logged. */
@@ -490,9 +496,7 @@ test_csv_examples(void **state)
 	extra[3] = map;
 	extra[4] = NULL;
 	rc = push("agency-probation", "risk-management", extra, NULL, 0, &out, &err);
-	if (rc != 0)
-		fail_msg("probation CSV: exit %d: %s %s", rc, out.data ? out.data : "",
-		    err.data ? err.data : "");
+	expect_ok(rc, "probation CSV", &out, &err);
 	assert_contains(&out, "0 refused", "probation CSV summary");
 	assert_contains(&out, "0 bad input", "probation CSV summary");
 	buf_reset(&out);
@@ -521,9 +525,7 @@ test_csv_examples(void **state)
 	snprintf(map, sizeof(map),
 	    "%s/adapters/examples/housing-accommodation-mapping.json", fx.src);
 	rc = push("agency-housing", "accommodation", extra, NULL, 0, &out, &err);
-	if (rc != 0)
-		fail_msg("housing CSV: exit %d: %s %s", rc, out.data ? out.data : "",
-		    err.data ? err.data : "");
+	expect_ok(rc, "housing CSV", &out, &err);
 	assert_contains(&out, "0 refused", "housing CSV summary");
 	got = get_record("agency-housing", "NFK-P10231");
 	assert_non_null(got);
@@ -595,9 +597,7 @@ test_same_id_in_input_order(void **state)
 			    "{\"surname\":\"%s\"}}\n", i, names[k]);
 	rc = push("agency-probation", "risk-management", extra, in.data, in.len,
 	    &out, &err);
-	if (rc != 0)
-		fail_msg("push: exit %d: %s %s", rc, out.data ? out.data : "",
-		    err.data ? err.data : "");
+	expect_ok(rc, "push", &out, &err);
 	assert_contains(&out, "120 sent (40 created, 80 replaced", "push summary");
 	for (i = 0; i < 40; i++) {
 		snprintf(id, sizeof(id), "NFK-ORD-%d", i);
@@ -647,9 +647,7 @@ test_csv_patch_flag_leaves_id_out(void **state)
 	extra[4] = "--patch";
 	extra[5] = NULL;
 	rc = push("agency-housing", "accommodation", extra, NULL, 0, &out, &err);
-	if (rc != 0)
-		fail_msg("push --patch: exit %d: %s %s", rc, out.data ? out.data : "",
-		    err.data ? err.data : "");
+	expect_ok(rc, "push --patch", &out, &err);
 	assert_contains(&out, "1 sent", "push summary");
 	got = get_record("agency-housing", "NFK-P10234");
 	assert_non_null(got);
