@@ -73,6 +73,24 @@ expect_ok(int rc, const char *what, const buf_t *out, const buf_t *err)
 		    out->data ? out->data : "", err->data ? err->data : "");
 }
 
+/* Write a mapping and a CSV export under the test's folder as
+ * <stem>-mapping.json and <stem>.csv, and point extra[0..3] at them
+ * (extra[4] = NULL; extra must hold 5 or more). */
+static void
+csv_input(const char *stem, const char *map, size_t maplen, const char *csv,
+    size_t csvlen, char mpath[600], char cpath[600], const char **extra)
+{
+	snprintf(mpath, 600, "%s/%s-mapping.json", fx.env.dir, stem);
+	snprintf(cpath, 600, "%s/%s.csv", fx.env.dir, stem);
+	assert_int_equal(file_write_atomic(mpath, map, maplen, 0600), 0);
+	assert_int_equal(file_write_atomic(cpath, csv, csvlen, 0600), 0);
+	extra[0] = "--csv";
+	extra[1] = cpath;
+	extra[2] = "--mapping";
+	extra[3] = mpath;
+	extra[4] = NULL;
+}
+
 static void
 gen(const char *count, const char *seed, buf_t *out)
 {
@@ -636,14 +654,8 @@ test_csv_patch_flag_leaves_id_out(void **state)
 	int rc;
 
 	(void)state;
-	snprintf(mpath, sizeof(mpath), "%s/put-mapping.json", fx.env.dir);
-	snprintf(cpath, sizeof(cpath), "%s/put-rows.csv", fx.env.dir);
-	assert_int_equal(file_write_atomic(mpath, map, sizeof(map) - 1, 0600), 0);
-	assert_int_equal(file_write_atomic(cpath, csv, sizeof(csv) - 1, 0600), 0);
-	extra[0] = "--csv";
-	extra[1] = cpath;
-	extra[2] = "--mapping";
-	extra[3] = mpath;
+	csv_input("put-rows", map, sizeof(map) - 1, csv, sizeof(csv) - 1,
+	    mpath, cpath, extra);
 	extra[4] = "--patch";
 	extra[5] = NULL;
 	rc = push("agency-housing", "accommodation", extra, NULL, 0, &out, &err);
@@ -696,15 +708,8 @@ test_no_control_bytes_in_output(void **state)
 	buf_t out = BUF_INIT, err = BUF_INIT;
 
 	(void)state;
-	snprintf(mpath, sizeof(mpath), "%s/ctl-mapping.json", fx.env.dir);
-	snprintf(cpath, sizeof(cpath), "%s/ctl.csv", fx.env.dir);
-	assert_int_equal(file_write_atomic(mpath, map, sizeof(map) - 1, 0600), 0);
-	assert_int_equal(file_write_atomic(cpath, csv, sizeof(csv) - 1, 0600), 0);
-	extra[0] = "--csv";
-	extra[1] = cpath;
-	extra[2] = "--mapping";
-	extra[3] = mpath;
-	extra[4] = NULL;
+	csv_input("ctl", map, sizeof(map) - 1, csv, sizeof(csv) - 1, mpath,
+	    cpath, extra);
 	assert_int_equal(push("agency-probation", "risk-management", extra, NULL,
 	    0, &out, &err), 1);
 	assert_contains(&err, "not one of the mapped values", "push errors");
