@@ -32,7 +32,6 @@ struct tls_context {
 static atomic_ulong next_serial = 1;
 
 static int conn_index = -1;
-static int ctx_index = -1;
 static void (*conn_free_hook)(tls_conn_t *c);
 static pthread_once_t index_once = PTHREAD_ONCE_INIT;
 
@@ -47,6 +46,7 @@ conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 		return;
 	if (conn_free_hook != NULL)
 		conn_free_hook(c);
+	tls_context_unref(c->owner);
 	free(c);
 }
 
@@ -54,7 +54,6 @@ static void
 make_indexes(void)
 {
 	conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free_cb);
-	ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 void
@@ -170,7 +169,6 @@ info_cb(const SSL *cssl, int where, int ret)
 {
 	SSL *ssl = (SSL *)cssl;
 	tls_conn_t *c;
-	tls_context_t *t;
 
 	if ((where & SSL_CB_HANDSHAKE_DONE) && (c = tls_conn_get(ssl)) != NULL) {
 		c->handshake_done = 1;
@@ -192,10 +190,11 @@ info_cb(const SSL *cssl, int where, int ret)
 		return;
 	set_reason(c, alert_reason(ret));
 	peer_addr_of(ssl, c->peer_addr, sizeof(c->peer_addr));
-	t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_index);
 	c->verified = 2;	/* reported */
-	if (t != NULL && t->refused != NULL)
-		t->refused(c->reason, c->peer_addr, c->cert_sha256);
+	/* Through the context the connection was accepted with, which it
+	 * keeps alive: a reload since must not lose the refusal. */
+	if (c->owner != NULL && c->owner->refused != NULL)
+		c->owner->refused(c->reason, c->peer_addr, c->cert_sha256);
 }
 
 static long
@@ -302,7 +301,7 @@ tls_context_load(const config_t *cfg, tls_refused_fn refused, char *err,
 	identity_t me;
 
 	pthread_once(&index_once, make_indexes);
-	if (conn_index < 0 || ctx_index < 0) {
+	if (conn_index < 0) {
 		snprintf(err, errlen, "OpenSSL ex_data index allocation failed");
 		return NULL;
 	}
@@ -372,7 +371,6 @@ tls_context_load(const config_t *cfg, tls_refused_fn refused, char *err,
 	    SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_info_callback(t->ctx, info_cb);
-	SSL_CTX_set_ex_data(t->ctx, ctx_index, t);
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	BIO_free(bio);
@@ -402,10 +400,8 @@ tls_context_unref(tls_context_t *t)
 {
 	if (t == NULL || atomic_fetch_sub(&t->refs, 1) != 1)
 		return;
-	/* SSL objects hold their own reference on the SSL_CTX; the trust set
-	 * is only used by this context's verify callback through its store,
-	 * which the SSL_CTX keeps a reference to. */
-	SSL_CTX_set_ex_data(t->ctx, ctx_index, NULL);
+	/* Every connection made from this context holds a reference (see
+	 * tls_context_new_ssl): none is left. */
 	SSL_CTX_free(t->ctx);
 	tls_trust_free(t->trust);
 	free(t);
@@ -426,6 +422,8 @@ tls_context_new_ssl(tls_context_t *t)
 		return NULL;
 	}
 	c->checked_serial = t->serial;
+	tls_context_ref(t);
+	c->owner = t;
 	return ssl;
 }
 

@@ -34,6 +34,10 @@ typedef struct {
 	unsigned long checked_serial;	/* serial of the context that last
 					   verified the peer (see
 					   tls_context_recheck) */
+	tls_context_t *owner;	/* the context the connection was accepted
+				   with; a reference held until the SSL is
+				   freed, so that its refusal is still
+				   reported after a reload */
 } tls_conn_t;
 
 /* Called once for every refused handshake, with the reason code and the

@@ -21,6 +21,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include <cjson/cJSON.h>
 
@@ -307,7 +310,88 @@ expect_minted_refused(const char *name, const char *reason)
 	expect_refused(cert, key, reason);
 }
 
-/* ------------------------------------------------------------ group setup */
+
+/* ------------------------------------------------------- raw TLS client */
+
+typedef struct {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+} raw_t;
+
+/* A TCP connection to the gateway, accepted before any TLS byte is sent
+ * (the handshake comes later, raw_handshake). */
+static void
+raw_connect(raw_t *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = gwt_tcp_connect(fx.gw.port);
+	assert_true(r->fd >= 0);
+	r->ctx = SSL_CTX_new(TLS_client_method());
+	assert_non_null(r->ctx);
+	SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
+	assert_int_equal(SSL_CTX_load_verify_locations(r->ctx,
+	    gwt_path(&fx.env, "pki/root.crt"), NULL), 1);
+}
+
+/* The TLS handshake on r as cert/key (NULL: no certificate).  0 if the
+ * client side completed (in TLS 1.3 a refused client certificate shows
+ * only on the first read). */
+static int
+raw_handshake(raw_t *r, const char *cert, const char *key)
+{
+	if (cert != NULL &&
+	    (SSL_CTX_use_certificate_chain_file(r->ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(r->ctx, key, SSL_FILETYPE_PEM) != 1))
+		fail_msg("cannot load %s", cert);
+	r->ssl = SSL_new(r->ctx);
+	assert_non_null(r->ssl);
+	SSL_set_fd(r->ssl, r->fd);
+	return SSL_connect(r->ssl) == 1 ? 0 : -1;
+}
+
+static void
+raw_close(raw_t *r)
+{
+	SSL_free(r->ssl);
+	SSL_CTX_free(r->ctx);
+	if (r->fd >= 0)
+		close(r->fd);
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+}
+
+/* GET /v1/health on the open connection, keep-alive: the status, or -1 if
+ * the connection failed.  The whole answer in body (may be NULL). */
+static long
+raw_health(raw_t *r, buf_t *body)
+{
+	static const char req[] = "GET /v1/health HTTP/1.1\r\nHost: gw\r\n\r\n";
+	char tmp[4096];
+	buf_t in = BUF_INIT;
+	const char *end, *cl;
+	long status = -1;
+	int n;
+
+	if (SSL_write(r->ssl, req, (int)sizeof(req) - 1) != (int)sizeof(req) - 1)
+		return -1;
+	while ((n = SSL_read(r->ssl, tmp, sizeof(tmp))) > 0) {
+		assert_int_equal(buf_append(&in, tmp, (size_t)n), 0);
+		if ((end = strstr(in.data, "\r\n\r\n")) != NULL &&
+		    (cl = strcasestr(in.data, "Content-Length:")) != NULL &&
+		    cl < end && (long)(in.len - (size_t)(end + 4 - in.data)) >=
+		    strtol(cl + 15, NULL, 10))
+			break;
+	}
+	if (in.data != NULL && strncmp(in.data, "HTTP/1.1 ", 9) == 0)
+		status = strtol(in.data + 9, NULL, 10);
+	if (body != NULL)
+		buf_append(body, in.data ? in.data : "", in.len);
+	buf_free(&in);
+	return status;
+}
+
+/* ---------------------------------------------------------- group setup */
 
 static int group_teardown(void **state);
 
@@ -1135,6 +1219,41 @@ test_metrics_by_reason(void **state)
 	assert_int_equal(metrics_count("expired"), expired + 1);
 }
 
+
+/* A handshake on a connection accepted before a reload, refused after it
+ * (once the old configuration is gone), is logged and audited like any
+ * other.  The refusal used to be reported through the old TLS context,
+ * which the reload had freed: nothing was logged or audited. */
+static void
+test_refused_across_reload_logged(void **state)
+{
+	char needle[100];
+	size_t before;
+	int audited;
+	raw_t r;
+
+	(void)state;
+	refusal_line("no-certificate", needle, sizeof(needle));
+	before = count_in_file(fx.gw.log, needle);
+	audited = audit_auth_fails("no-certificate", NULL);
+	assert_true(audited >= 0);
+	/* Not the first configuration, which lives as long as the server. */
+	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
+	raw_connect(&r);
+	/* Let the gateway accept it under the configuration in force. */
+	sleep_ms(gwt_ms(300));
+	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
+	/* The outbox lets go of the old configuration within 500 ms. */
+	sleep_ms(gwt_ms(1500));
+	(void)raw_handshake(&r, NULL, NULL);
+	assert_int_equal(raw_health(&r, NULL), -1);
+	raw_close(&r);
+	if (!wait_log_count(needle, before))
+		fail_msg("no '%s' line for a refusal after a reload", needle);
+	assert_true(wait_audit_count("no-certificate", NULL, audited) > audited);
+	assert_true(gwt_gw_alive(&fx.gw));
+}
+
 int
 main(void)
 {
@@ -1163,6 +1282,7 @@ main(void)
 		cmocka_unit_test(test_check_config),
 		cmocka_unit_test(test_auth_fail_entries),
 		cmocka_unit_test(test_metrics_by_reason),
+		cmocka_unit_test(test_refused_across_reload_logged),
 	};
 
 	return gwt_exit(cmocka_run_group_tests_name("tls", tests,
