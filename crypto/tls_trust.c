@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -18,10 +19,18 @@
 #define TRUST_CERT_FILE_MAX (1u << 20)
 #define TRUST_CRL_FILE_MAX (16u << 20)
 
+/* A loaded CRL and the area CA whose key verified it. */
+struct trust_crl {
+	X509_CRL *crl;
+	X509 *ca;			/* a reference into cas */
+};
+
 struct tls_trust {
 	X509_STORE *store;		/* root, area CAs, CRLs; CRL checking on */
 	X509 *root;			/* the one trust anchor */
 	STACK_OF(X509) *cas;		/* area CA certificates */
+	struct trust_crl *crls;		/* as loaded, for tls_trust_verify_until */
+	size_t n_crls;
 };
 
 static void
@@ -189,10 +198,10 @@ check_area_ca(X509 *ca, X509 *root, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* crl must be signed by one of cas and current. */
+/* crl must be signed by one of cas and current; that CA into *by. */
 static int
-check_crl(X509_CRL *crl, STACK_OF(X509) *cas, const char *path, char *err,
-    size_t errlen)
+check_crl(X509_CRL *crl, STACK_OF(X509) *cas, X509 **by, const char *path,
+    char *err, size_t errlen)
 {
 	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
 	const ASN1_TIME *last = X509_CRL_get0_lastUpdate(crl);
@@ -217,6 +226,7 @@ check_crl(X509_CRL *crl, STACK_OF(X509) *cas, const char *path, char *err,
 			snprintf(err, errlen, "%s: CRL has expired (nextUpdate passed)", path);
 			return -1;
 		}
+		*by = ca;
 		return 0;
 	}
 	if (named)
@@ -284,16 +294,26 @@ tls_trust_load(const char *root_file, const char *const *ca_files,
 		sk_X509_pop_free(sk, X509_free);
 		sk = NULL;
 	}
+	if (n_crl > 0 && (t->crls = calloc(n_crl, sizeof(*t->crls))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	for (i = 0; i < n_crl; i++) {
+		X509 *by = NULL;
+
 		if ((crl = read_pem_crl(crl_files[i], err, errlen)) == NULL)
 			goto fail;
-		if (check_crl(crl, t->cas, crl_files[i], err, errlen) < 0)
+		if (check_crl(crl, t->cas, &by, crl_files[i], err, errlen) < 0)
 			goto fail;
 		if (X509_STORE_add_crl(t->store, crl) != 1) {
 			snprintf(err, errlen, "%s: cannot add to the trust store", crl_files[i]);
 			goto fail;
 		}
-		X509_CRL_free(crl);
+		/* Kept, with the CA that signed it, for the time the verdict
+		 * on a chain lasts (tls_trust_verify_until). */
+		t->crls[t->n_crls].crl = crl;
+		t->crls[t->n_crls].ca = by;
+		t->n_crls++;
 		crl = NULL;
 	}
 	if (X509_STORE_set_flags(t->store, X509_V_FLAG_CRL_CHECK |
@@ -314,8 +334,13 @@ fail:
 void
 tls_trust_free(tls_trust_t *t)
 {
+	size_t i;
+
 	if (t == NULL)
 		return;
+	for (i = 0; i < t->n_crls; i++)
+		X509_CRL_free(t->crls[i].crl);
+	free(t->crls);
 	X509_STORE_free(t->store);
 	X509_free(t->root);
 	sk_X509_pop_free(t->cas, X509_free);
@@ -334,9 +359,67 @@ tls_trust_intermediates(const tls_trust_t *t)
 	return t->cas;
 }
 
+static long
+asn1_time_t(const ASN1_TIME *a)
+{
+	struct tm tm;
+
+	if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
+		return -1;
+	return (long)timegm(&tm);
+}
+
+/* The last second at which the verdict on chain (leaf, area CA, root, as
+ * verified against t) still holds: the earliest notAfter in the chain, and
+ * the latest nextUpdate of the CRLs of t signed by the leaf's issuer (OpenSSL
+ * uses a current one while there is one).  -1 if unknown. */
+static long
+chain_until(const tls_trust_t *t, STACK_OF(X509) *chain)
+{
+	X509 *issuer = sk_X509_value(chain, 1);
+	long until = -1, crl_until = -1, when;
+	size_t j;
+	int i;
+
+	for (i = 0; i < sk_X509_num(chain); i++) {
+		when = asn1_time_t(X509_get0_notAfter(sk_X509_value(chain, i)));
+		if (when < 0)
+			return -1;
+		if (until < 0 || when < until)
+			until = when;
+	}
+	for (j = 0; j < t->n_crls; j++) {
+		if (X509_cmp(t->crls[j].ca, issuer) != 0)
+			continue;
+		when = asn1_time_t(X509_CRL_get0_nextUpdate(t->crls[j].crl));
+		if (when > crl_until)
+			crl_until = when;
+	}
+	if (crl_until < 0)
+		return -1;
+	return crl_until < until ? crl_until : until;
+}
+
+long
+tls_trust_chain_until(const tls_trust_t *t, STACK_OF(X509) *chain)
+{
+	if (chain == NULL || sk_X509_num(chain) != 3)
+		return -1;
+	return chain_until(t, chain);
+}
+
 int
 tls_trust_verify(const tls_trust_t *t, X509 *cert, STACK_OF(X509) *chain_extra,
     tls_role_t role, identity_t *out, char *reason, size_t reasonlen)
+{
+	return tls_trust_verify_until(t, cert, chain_extra, role, out, NULL,
+	    reason, reasonlen);
+}
+
+int
+tls_trust_verify_until(const tls_trust_t *t, X509 *cert,
+    STACK_OF(X509) *chain_extra, tls_role_t role, identity_t *out, long *until,
+    char *reason, size_t reasonlen)
 {
 	X509_STORE_CTX *ctx;
 	STACK_OF(X509) *chain;
@@ -373,6 +456,8 @@ tls_trust_verify(const tls_trust_t *t, X509 *cert, STACK_OF(X509) *chain_extra,
 	}
 	rc = tls_trust_check_identity(cert, sk_X509_value(chain, 1), role, out,
 	    reason, reasonlen);
+	if (rc == 0 && until != NULL)
+		*until = chain_until(t, chain);
 out:
 	X509_STORE_CTX_free(ctx);
 	ERR_clear_error();

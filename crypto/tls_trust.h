@@ -57,6 +57,18 @@ STACK_OF(X509) *tls_trust_intermediates(const tls_trust_t *t);
 int tls_trust_verify(const tls_trust_t *t, X509 *cert, STACK_OF(X509) *chain_extra,
     tls_role_t role, identity_t *out, char *reason, size_t reasonlen);
 
+/* As tls_trust_verify; on success also *until (when not NULL): the last
+ * second (time_t) at which the verdict holds, the earliest notAfter in the
+ * chain or the nextUpdate of the CRL covering the leaf, whichever comes
+ * first (-1 if unknown: take it again at once). */
+int tls_trust_verify_until(const tls_trust_t *t, X509 *cert,
+    STACK_OF(X509) *chain_extra, tls_role_t role, identity_t *out, long *until,
+    char *reason, size_t reasonlen);
+
+/* The same time for a chain (leaf, area CA, root) OpenSSL has verified
+ * against t's store, as a verify callback sees it; -1 if unknown. */
+long tls_trust_chain_until(const tls_trust_t *t, STACK_OF(X509) *chain);
+
 /* The visor rules alone, for a chain OpenSSL has already verified: leaf and
  * the certificate that issued it.  0 or -1 with a reason code as above. */
 int tls_trust_check_identity(X509 *leaf, X509 *issuer, tls_role_t role,

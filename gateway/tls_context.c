@@ -119,6 +119,10 @@ verify_cb(int preverify_ok, X509_STORE_CTX *xs)
 		return 0;
 	}
 	tls_trust_cert_sha256(leaf, c->cert_sha256);
+	/* The verdict lasts until the chain or the leaf's CRL runs out;
+	 * tls_context_recheck takes it again after that. */
+	c->valid_until = c->owner != NULL ?
+	    tls_trust_chain_until(c->owner->trust, chain) : -1;
 	c->verified = 1;
 	return 1;
 }
@@ -433,17 +437,20 @@ tls_context_recheck(const tls_context_t *t, SSL *ssl, char *reason,
 {
 	tls_conn_t *c = tls_conn_get(ssl);
 	identity_t id;
+	long until = -1;
 
 	if (c == NULL || c->verified != 1) {
 		snprintf(reason, reasonlen, "verify-failed");
 		return -1;
 	}
-	if (c->checked_serial == t->serial)
+	if (c->checked_serial == t->serial && (long)time(NULL) <= c->valid_until)
 		return 0;
 	/* Accepted under an older trust set: a CRL or CA change made since
-	 * must reach connections kept alive across the reload too. */
-	if (tls_trust_verify(t->trust, SSL_get0_peer_certificate(ssl),
-	    SSL_get_peer_cert_chain(ssl), TLS_ROLE_CLIENT, &id, reason,
+	 * must reach connections kept alive across the reload too.  Or a
+	 * certificate of the chain, or the CRL, has run out since: the
+	 * connection lasts no longer than the certificate does. */
+	if (tls_trust_verify_until(t->trust, SSL_get0_peer_certificate(ssl),
+	    SSL_get_peer_cert_chain(ssl), TLS_ROLE_CLIENT, &id, &until, reason,
 	    reasonlen) < 0) {
 		peer_addr_of(ssl, c->peer_addr, sizeof(c->peer_addr));
 		return -1;
@@ -454,6 +461,7 @@ tls_context_recheck(const tls_context_t *t, SSL *ssl, char *reason,
 		return -1;
 	}
 	c->checked_serial = t->serial;
+	c->valid_until = until;
 	return 0;
 }
 

@@ -34,6 +34,9 @@ typedef struct {
 	unsigned long checked_serial;	/* serial of the context that last
 					   verified the peer (see
 					   tls_context_recheck) */
+	long valid_until;	/* time_t: the verdict holds to this second
+				   (chain notAfter, CRL nextUpdate); -1:
+				   take it again at the next request */
 	tls_context_t *owner;	/* the context the connection was accepted
 				   with; a reference held until the SSL is
 				   freed, so that its refusal is still
@@ -64,7 +67,9 @@ tls_conn_t *tls_conn_get(SSL *ssl);
 /* Check that the verified peer of ssl is still accepted by t.  A
  * connection keeps the context it was accepted with; after a reload (new
  * CRL, new CAs) its peer is verified again against t's trust set, once per
- * context, and must keep the same identity.  Returns 0 if accepted, -1 with
+ * context, and must keep the same identity.  So it is once a certificate
+ * of its chain has expired or the CRL covering it has passed its
+ * nextUpdate.  Returns 0 if accepted, -1 with
  * a reason code ("revoked", ...) in reason otherwise. */
 int tls_context_recheck(const tls_context_t *t, SSL *ssl, char *reason,
     size_t reasonlen);

@@ -28,6 +28,7 @@
 #include <cjson/cJSON.h>
 
 #include "certs/pki.h"
+#include "crypto/keyfile.h"
 #include "crypto/tls_trust.h"
 #include "tests/support/gwtest.h"
 #include "util/b64.h"
@@ -1254,6 +1255,70 @@ test_refused_across_reload_logged(void **state)
 	assert_true(gwt_gw_alive(&fx.gw));
 }
 
+/* Mint bad/<name>.crt/.key, an agency of norfolk whose certificate ends
+ * secs seconds from now. */
+static void
+mint_short_lived(const char *name, long secs)
+{
+	char err[256], cert[600], key[600];
+	pki_ca_t ca;
+	EVP_PKEY *k;
+	X509 *x;
+	time_t now = time(NULL);
+
+	snprintf(cert, sizeof(cert), "%s", bad_path(name, ".crt"));
+	snprintf(key, sizeof(key), "%s", bad_path(name, ".key"));
+	if (pki_ca_load(gwt_path(&fx.env, "pki/norfolk"), "ca", &ca, err,
+	    sizeof(err)) < 0)
+		fail_msg("pki_ca_load: %s", err);
+	k = pki_new_key(err, sizeof(err));
+	assert_non_null(k);
+	x = pki_make_leaf(&ca, k, "urn:visor:norfolk:agency:probation:short",
+	    NULL, err, sizeof(err));
+	assert_non_null(x);
+	assert_non_null(X509_time_adj_ex(X509_getm_notAfter(x), 0, secs, &now));
+	assert_true(X509_sign(x, ca.key, EVP_sha256()) > 0);
+	assert_int_equal(pki_write_cert(cert, x, ca.cert, err, sizeof(err)), 0);
+	assert_int_equal(keyfile_write_private(key, k), 0);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	pki_ca_clear(&ca);
+}
+
+/* SPEC 3: a peer is accepted only within its certificate's validity.  A
+ * keep-alive connection made while the certificate was valid is refused
+ * at its first request after the certificate expires, as a connection
+ * kept across a revocation is (tls_context_recheck). */
+static void
+test_expired_during_connection(void **state)
+{
+	char needle[100];
+	buf_t body = BUF_INIT;
+	size_t before;
+	long life = gwt_ms(3000) / 1000;
+	time_t end;
+	raw_t r;
+
+	(void)state;
+	mint_short_lived("short-lived", life);
+	end = time(NULL) + life;
+	refusal_line("expired", needle, sizeof(needle));
+	before = count_in_file(fx.gw.log, needle);
+	raw_connect(&r);
+	assert_int_equal(raw_handshake(&r, bad_path("short-lived", ".crt"),
+	    bad_path("short-lived", ".key")), 0);
+	assert_int_equal(raw_health(&r, NULL), 200);
+	while (time(NULL) <= end + 1)
+		sleep_ms(200);
+	assert_int_equal(raw_health(&r, &body), 403);
+	assert_non_null(strstr(body.data, "certificate-refused"));
+	buf_free(&body);
+	raw_close(&r);
+	if (!wait_log_count(needle, before))
+		fail_msg("no '%s' line for the expired connection", needle);
+	assert_true(gwt_gw_alive(&fx.gw));
+}
+
 int
 main(void)
 {
@@ -1283,6 +1348,7 @@ main(void)
 		cmocka_unit_test(test_auth_fail_entries),
 		cmocka_unit_test(test_metrics_by_reason),
 		cmocka_unit_test(test_refused_across_reload_logged),
+		cmocka_unit_test(test_expired_during_connection),
 	};
 
 	return gwt_exit(cmocka_run_group_tests_name("tls", tests,

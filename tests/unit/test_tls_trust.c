@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -628,6 +629,64 @@ test_cert_sha256(void **state)
 	assert_int_equal(strlen(fp), 64);
 }
 
+static long
+as_time_t(const ASN1_TIME *a)
+{
+	struct tm tm;
+
+	assert_int_equal(ASN1_TIME_to_tm(a, &tm), 1);
+	return (long)timegm(&tm);
+}
+
+/* How long a verdict holds: the earliest of the chain's notAfter and the
+ * nextUpdate of the leaf's CRL (tls_context_recheck takes it again then). */
+static void
+test_verify_until(void **state)
+{
+	char crlp[192], err[256], reason[64];
+	pki_leaf_opts_t o;
+	X509_CRL *crl;
+	identity_t id;
+	long until = 0, crl_next;
+	tls_trust_t *t;
+	X509 *x;
+
+	(void)state;
+	/* Loaded now, from the CRL read below (an earlier test rewrote it). */
+	t = load_trust(1);
+	assert_non_null(t);
+	path(crlp, sizeof(crlp), F.nf_dir, "crl.pem");
+	crl = pki_load_crl(crlp, err, sizeof(err));
+	assert_non_null(crl);
+	crl_next = as_time_t(X509_CRL_get0_nextUpdate(crl));
+	X509_CRL_free(crl);
+
+	/* A year's leaf: the 30-day CRL runs out first. */
+	x = mint(&F.nf, "urn:visor:norfolk:agency:police", NULL);
+	assert_int_equal(tls_trust_verify_until(t, x, NULL, TLS_ROLE_CLIENT,
+	    &id, &until, reason, sizeof(reason)), 0);
+	assert_int_equal(until, crl_next);
+	X509_free(x);
+
+	/* A one-day leaf runs out before its CRL. */
+	memset(&o, 0, sizeof(o));
+	o.days = 1;
+	x = mint(&F.nf, "urn:visor:norfolk:agency:police", &o);
+	assert_int_equal(tls_trust_verify_until(t, x, NULL, TLS_ROLE_CLIENT,
+	    &id, &until, reason, sizeof(reason)), 0);
+	assert_int_equal(until, as_time_t(X509_get0_notAfter(x)));
+	assert_true(until < crl_next);
+
+	/* Refused: until is left alone. */
+	until = 7;
+	assert_int_equal(tls_trust_verify_until(t, x, NULL, TLS_ROLE_SERVER,
+	    &id, &until, reason, sizeof(reason)), -1);
+	assert_string_equal(reason, "bad-eku");
+	assert_int_equal(until, 7);
+	X509_free(x);
+	tls_trust_free(t);
+}
+
 int
 main(void)
 {
@@ -653,6 +712,7 @@ main(void)
 		cmocka_unit_test(test_crl_forged),
 		cmocka_unit_test(test_reason_mapping),
 		cmocka_unit_test(test_cert_sha256),
+		cmocka_unit_test(test_verify_until),
 	};
 
 	return cmocka_run_group_tests_name("tls_trust", tests, setup, teardown);
