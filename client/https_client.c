@@ -271,6 +271,8 @@ ssl_ctx_cb(CURL *curl, void *sslctx, void *userptr)
 		return CURLE_SSL_CERTPROBLEM;
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1)
 		return CURLE_SSL_CERTPROBLEM;
+	/* The server's chain held to the gateway's level (tls_trust.h). */
+	SSL_CTX_set_security_level(ctx, TLS_TRUST_SECURITY_LEVEL);
 	/* Fail the handshake itself, before any request byte is written. */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
 	/* No resumption: every connection is verified in full. */

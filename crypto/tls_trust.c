@@ -316,11 +316,16 @@ tls_trust_load(const char *root_file, const char *const *ca_files,
 		t->n_crls++;
 		crl = NULL;
 	}
+	/* Keys and signatures of at least 112 bits of security in every
+	 * certificate of a chain, whatever this build's default level (a
+	 * handshake sets the SSL_CTX's level, TLS_TRUST_SECURITY_LEVEL too). */
 	if (X509_STORE_set_flags(t->store, X509_V_FLAG_CRL_CHECK |
 	    X509_V_FLAG_X509_STRICT) != 1) {
 		snprintf(err, errlen, "cannot set verification flags");
 		goto fail;
 	}
+	X509_VERIFY_PARAM_set_auth_level(X509_STORE_get0_param(t->store),
+	    TLS_TRUST_SECURITY_LEVEL);
 	ERR_clear_error();
 	return t;
 fail:
@@ -577,6 +582,10 @@ tls_trust_reason(int x509_verify_error)
 		return "bad-signature";
 	case X509_V_ERR_INVALID_PURPOSE:
 		return "bad-eku";
+	case X509_V_ERR_EE_KEY_TOO_SMALL:
+	case X509_V_ERR_CA_KEY_TOO_SMALL:
+	case X509_V_ERR_CA_MD_TOO_WEAK:
+		return "weak-key";
 	default:
 		return "verify-failed";
 	}

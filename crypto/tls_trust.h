@@ -23,6 +23,11 @@
 
 #include "crypto/identity.h"
 
+/* OpenSSL security level for chains and handshakes: 2 is 112 bits (RSA
+ * and DH of 2048 bits, EC of 224, no SHA-1 signatures), set explicitly
+ * since a build's default may be 1 (RSA 1024, SHA-1 certificates). */
+#define TLS_TRUST_SECURITY_LEVEL 2
+
 typedef struct tls_trust tls_trust_t;
 
 typedef enum { TLS_ROLE_CLIENT, TLS_ROLE_SERVER } tls_role_t;
@@ -53,7 +58,7 @@ STACK_OF(X509) *tls_trust_intermediates(const tls_trust_t *t);
  * on success and returns 0; otherwise -1 and a short reason code in reason:
  * "unknown-ca", "expired", "not-yet-valid", "revoked", "crl-missing",
  * "bad-eku", "no-uri", "multiple-uris", "malformed-uri", "area-mismatch",
- * "bad-signature", "not-an-end-entity", "verify-failed". */
+ * "bad-signature", "weak-key", "not-an-end-entity", "verify-failed". */
 int tls_trust_verify(const tls_trust_t *t, X509 *cert, STACK_OF(X509) *chain_extra,
     tls_role_t role, identity_t *out, char *reason, size_t reasonlen);
 

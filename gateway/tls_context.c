@@ -356,6 +356,9 @@ tls_context_load(const config_t *cfg, tls_refused_fn refused, char *err,
 	if (SSL_CTX_set_min_proto_version(t->ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(t->ctx, TLS1_3_VERSION) != 1)
 		goto ossl_fail;
+	/* Before our certificate goes in, so that the level applies to it
+	 * as to the client's chain. */
+	SSL_CTX_set_security_level(t->ctx, TLS_TRUST_SECURITY_LEVEL);
 	if (SSL_CTX_use_certificate(t->ctx, cert) != 1 ||
 	    SSL_CTX_use_PrivateKey(t->ctx, key) != 1 ||
 	    SSL_CTX_check_private_key(t->ctx) != 1) {

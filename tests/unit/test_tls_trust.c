@@ -14,7 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "certs/pki.h"
@@ -607,6 +609,9 @@ test_reason_mapping(void **state)
 	assert_string_equal(tls_trust_reason(X509_V_ERR_CERT_SIGNATURE_FAILURE),
 	    "bad-signature");
 	assert_string_equal(tls_trust_reason(X509_V_ERR_INVALID_PURPOSE), "bad-eku");
+	assert_string_equal(tls_trust_reason(X509_V_ERR_EE_KEY_TOO_SMALL), "weak-key");
+	assert_string_equal(tls_trust_reason(X509_V_ERR_CA_KEY_TOO_SMALL), "weak-key");
+	assert_string_equal(tls_trust_reason(X509_V_ERR_CA_MD_TOO_WEAK), "weak-key");
 	assert_string_equal(tls_trust_reason(X509_V_ERR_OUT_OF_MEM), "verify-failed");
 	assert_string_equal(tls_trust_reason(X509_V_OK), "verify-failed");
 	assert_string_equal(tls_trust_reason(-12345), "verify-failed");
@@ -687,6 +692,57 @@ test_verify_until(void **state)
 	tls_trust_free(t);
 }
 
+/* Weak keys and digests are refused whatever the platform's OpenSSL
+ * default security level: a leaf of an RSA key under 2048 bits or an EC
+ * curve under 224 bits, or signed with SHA-1, by an area CA. */
+static void
+test_weak_keys(void **state)
+{
+	static const char *const who = "urn:visor:norfolk:agency:police";
+	char err[256];
+	EVP_PKEY *rsa1024, *rsa2048, *p192;
+	identity_t id;
+	X509 *x;
+
+	(void)state;
+	rsa1024 = EVP_RSA_gen(1024);
+	rsa2048 = EVP_RSA_gen(2048);
+	p192 = EVP_EC_gen("prime192v1");
+	assert_non_null(rsa1024);
+	assert_non_null(rsa2048);
+	assert_non_null(p192);
+
+	x = pki_make_leaf(&F.nf, rsa1024, who, NULL, err, sizeof(err));
+	assert_non_null(x);
+	assert_string_equal(verify_as(F.trust, x, NULL, TLS_ROLE_CLIENT, &id),
+	    "weak-key");
+	X509_free(x);
+
+	x = pki_make_leaf(&F.nf, p192, who, NULL, err, sizeof(err));
+	assert_non_null(x);
+	assert_string_equal(verify_as(F.trust, x, NULL, TLS_ROLE_CLIENT, &id),
+	    "weak-key");
+	X509_free(x);
+
+	/* A good key, signed by the area CA with SHA-1. */
+	x = mint(&F.nf, who, NULL);
+	assert_true(X509_sign(x, F.nf.key, EVP_sha1()) > 0);
+	assert_string_equal(verify_as(F.trust, x, NULL, TLS_ROLE_CLIENT, &id),
+	    "weak-key");
+	X509_free(x);
+
+	/* Not every key that is not P-256: RSA 2048 passes. */
+	x = pki_make_leaf(&F.nf, rsa2048, who, NULL, err, sizeof(err));
+	assert_non_null(x);
+	assert_string_equal(verify_as(F.trust, x, NULL, TLS_ROLE_CLIENT, &id),
+	    "ok");
+	X509_free(x);
+
+	EVP_PKEY_free(rsa1024);
+	EVP_PKEY_free(rsa2048);
+	EVP_PKEY_free(p192);
+}
+
 int
 main(void)
 {
@@ -713,6 +769,7 @@ main(void)
 		cmocka_unit_test(test_reason_mapping),
 		cmocka_unit_test(test_cert_sha256),
 		cmocka_unit_test(test_verify_until),
+		cmocka_unit_test(test_weak_keys),
 	};
 
 	return cmocka_run_group_tests_name("tls_trust", tests, setup, teardown);
