@@ -520,10 +520,14 @@ pki_make_crl(const pki_ca_t *ca, const X509_CRL *prev,
 			return NULL;
 		}
 	}
+	/* lastUpdate five minutes back, as a certificate's notBefore: a
+	 * gateway whose clock is a little behind the CA's would otherwise
+	 * refuse the new CRL as not yet valid, and keep the old one without
+	 * the revocation.  The revocation date below stays now. */
 	if ((crl = X509_CRL_new()) == NULL ||
 	    X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
 	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) != 1 ||
-	    (t = X509_gmtime_adj(NULL, 0)) == NULL ||
+	    (t = X509_gmtime_adj(NULL, -300)) == NULL ||
 	    X509_CRL_set1_lastUpdate(crl, t) != 1)
 		goto fail;
 	/* A new time, not t moved on: t is a UTCTime, which cannot hold a

@@ -462,6 +462,50 @@ test_crl_in_memory(void **state)
 	pki_ca_clear(NULL);
 }
 
+/* A CRL made now is usable on a host whose clock is a few minutes behind
+ * the CA's, as a certificate is (its notBefore is five minutes back): its
+ * lastUpdate is five minutes back too.  It was the second it was made, so
+ * a gateway a second behind refused the CRL, and with it the revocation,
+ * as "not yet valid" at its reload. */
+static void
+test_crl_clock_skew(void **state)
+{
+	char err[256];
+	pki_ca_t ca;
+	X509_CRL *crl;
+	X509 *x;
+	EVP_PKEY *k;
+	ASN1_INTEGER *s;
+	int days, secs;
+
+	(void)state;
+	assert_int_equal(pki_ca_load(nf_dir, "ca", &ca, err, sizeof(err)), 0);
+	s = ASN1_INTEGER_new();
+	assert_int_equal(ASN1_INTEGER_set(s, 77), 1);
+	crl = pki_make_crl(&ca, NULL, s, PKI_REASON_KEY_COMPROMISE, 0, err,
+	    sizeof(err));
+	assert_non_null(crl);
+	/* From lastUpdate to now: at least the certificates' 300 s. */
+	assert_int_equal(ASN1_TIME_diff(&days, &secs,
+	    X509_CRL_get0_lastUpdate(crl), NULL), 1);
+	assert_true(days * 86400 + secs >= 300);
+	assert_true(days * 86400 + secs < 400);
+	/* As for a certificate issued now. */
+	k = pki_new_key(err, sizeof(err));
+	assert_non_null(k);
+	x = pki_make_leaf(&ca, k, "urn:visor:norfolk:agency:police", NULL, err,
+	    sizeof(err));
+	assert_non_null(x);
+	assert_int_equal(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x),
+	    NULL), 1);
+	assert_true(days * 86400 + secs >= 300);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	X509_CRL_free(crl);
+	ASN1_INTEGER_free(s);
+	pki_ca_clear(&ca);
+}
+
 static void
 test_reason_names(void **state)
 {
@@ -506,6 +550,7 @@ main(void)
 		cmocka_unit_test(test_revoke_and_crl_number),
 		cmocka_unit_test(test_renew),
 		cmocka_unit_test(test_crl_in_memory),
+		cmocka_unit_test(test_crl_clock_skew),
 		cmocka_unit_test(test_reason_names),
 		cmocka_unit_test(test_load_errors),
 	};
