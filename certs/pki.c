@@ -1147,7 +1147,9 @@ print_name(buf_t *out, const char *label, const X509_NAME *name)
 
 	if ((mem = BIO_new(BIO_s_mem())) == NULL)
 		return -1;
-	if (X509_NAME_print_ex(mem, name, 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB) >= 0 &&
+	/* Every byte outside ASCII escaped (as \C2\9B): a name may come from
+	 * anyone, and the C1 controls of UTF-8 drive some terminals. */
+	if (X509_NAME_print_ex(mem, name, 0, XN_FLAG_ONELINE) >= 0 &&
 	    (n = BIO_get_mem_data(mem, &p)) >= 0 &&
 	    buf_printf(out, "%s: %.*s\n", label, (int)n, p) == 0)
 		rc = 0;
@@ -1167,6 +1169,25 @@ print_time(buf_t *out, const char *label, const ASN1_TIME *t)
 	    tm.tm_sec);
 }
 
+/* "label: value" for a name of a certificate, which may come from anyone:
+ * bytes outside printable ASCII, and the backslash, as \xNN, so that no
+ * name can break the line, forge another or drive the terminal. */
+static int
+print_ia5(buf_t *out, const char *label, const ASN1_STRING *s)
+{
+	const unsigned char *p = ASN1_STRING_get0_data(s);
+	int i, n = ASN1_STRING_length(s), rc;
+
+	rc = buf_printf(out, "%s: ", label);
+	for (i = 0; i < n && rc == 0; i++) {
+		if (p[i] < 0x20 || p[i] >= 0x7f || p[i] == '\\')
+			rc = buf_printf(out, "\\x%02x", p[i]);
+		else
+			rc = buf_append(out, &p[i], 1);
+	}
+	return rc == 0 ? buf_printf(out, "\n") : -1;
+}
+
 static int
 print_other_names(buf_t *out, X509 *cert)
 {
@@ -1183,14 +1204,10 @@ print_other_names(buf_t *out, X509 *cert)
 		const ASN1_STRING *s;
 		switch (g->type) {
 		case GEN_URI:
-			s = g->d.uniformResourceIdentifier;
-			rc = buf_printf(out, "uri: %.*s\n", ASN1_STRING_length(s),
-			    (const char *)ASN1_STRING_get0_data(s));
+			rc = print_ia5(out, "uri", g->d.uniformResourceIdentifier);
 			break;
 		case GEN_DNS:
-			s = g->d.dNSName;
-			rc = buf_printf(out, "dns: %.*s\n", ASN1_STRING_length(s),
-			    (const char *)ASN1_STRING_get0_data(s));
+			rc = print_ia5(out, "dns", g->d.dNSName);
 			break;
 		case GEN_IPADD:
 			s = g->d.iPAddress;

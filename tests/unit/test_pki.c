@@ -236,6 +236,51 @@ test_gateway_names(void **state)
 	X509_free(x);
 }
 
+/* certs show prints a certificate's names as text an operator reads: the
+ * bytes of a hostile URI (control characters, a line break forging an
+ * "identity:" line, terminal escapes) come out as \xNN escapes. */
+static void
+test_describe_escapes(void **state)
+{
+	pki_leaf_opts_t o = { .unchecked = 1,
+	    .second_uri = "x\nidentity: urn:visor:norfolk:gateway\x1b[2J\x7f" };
+	char err[256];
+	buf_t b = BUF_INIT;
+	pki_ca_t ca;
+	EVP_PKEY *k;
+	X509 *x;
+
+	(void)state;
+	assert_int_equal(pki_ca_load(nf_dir, "ca", &ca, err, sizeof(err)), 0);
+	k = pki_new_key(err, sizeof(err));
+	assert_non_null(k);
+	x = pki_make_leaf(&ca, k, "urn:visor:norfolk:agency:police", &o, err,
+	    sizeof(err));
+	assert_non_null(x);
+	assert_int_equal(pki_describe(x, &b), 0);
+	assert_non_null(strstr(b.data, "identity: (none, or more than one URI)\n"));
+	assert_non_null(strstr(b.data, "uri: urn:visor:norfolk:agency:police\n"));
+	assert_non_null(strstr(b.data,
+	    "uri: x\\x0aidentity: urn:visor:norfolk:gateway\\x1b[2J\\x7f\n"));
+	assert_null(strstr(b.data, "\nidentity: urn:visor:norfolk:gateway"));
+	assert_null(memchr(b.data, 0x1b, b.len));
+	buf_free(&b);
+	X509_free(x);
+
+	/* The subject: its common name is the identity as given, here with
+	 * U+009B, the one-byte CSI of C1, in UTF-8. */
+	x = pki_make_leaf(&ca, k, "urn:visor:norfolk:agency:police\xc2\x9b" "31m",
+	    &o, err, sizeof(err));
+	assert_non_null(x);
+	assert_int_equal(pki_describe(x, &b), 0);
+	assert_null(strstr(b.data, "\xc2\x9b"));
+	assert_non_null(strstr(b.data, "police\\C2\\9B31m"));
+	buf_free(&b);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	pki_ca_clear(&ca);
+}
+
 static void
 test_issue_refusals(void **state)
 {
@@ -545,6 +590,7 @@ main(void)
 		cmocka_unit_test(test_hierarchy_files),
 		cmocka_unit_test(test_issue_and_verify),
 		cmocka_unit_test(test_gateway_names),
+		cmocka_unit_test(test_describe_escapes),
 		cmocka_unit_test(test_issue_refusals),
 		cmocka_unit_test(test_ca_refusals),
 		cmocka_unit_test(test_revoke_and_crl_number),
