@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/rsa.h>
 #include <openssl/ssl.h>
 
 #include <cjson/cJSON.h>
@@ -1319,6 +1320,53 @@ test_expired_during_connection(void **state)
 	assert_true(gwt_gw_alive(&fx.gw));
 }
 
+/* An RSA 1024 key signed by the area CA is refused in the handshake as
+ * weak-key (security level 2, whatever the OpenSSL build's default),
+ * logged and audited.  The client lowers its own level to send it. */
+static void
+test_weak_key_refused(void **state)
+{
+	char err[256], cert[600], key[600], needle[100], fp[65];
+	pki_ca_t ca;
+	EVP_PKEY *k;
+	X509 *x;
+	size_t before;
+	int audited;
+	raw_t r;
+
+	(void)state;
+	snprintf(cert, sizeof(cert), "%s", bad_path("rsa1024", ".crt"));
+	snprintf(key, sizeof(key), "%s", bad_path("rsa1024", ".key"));
+	if (pki_ca_load(gwt_path(&fx.env, "pki/norfolk"), "ca", &ca, err,
+	    sizeof(err)) < 0)
+		fail_msg("pki_ca_load: %s", err);
+	k = EVP_RSA_gen(1024);
+	assert_non_null(k);
+	x = pki_make_leaf(&ca, k, "urn:visor:norfolk:agency:police", NULL, err,
+	    sizeof(err));
+	assert_non_null(x);
+	assert_int_equal(pki_write_cert(cert, x, ca.cert, err, sizeof(err)), 0);
+	assert_int_equal(keyfile_write_private(key, k), 0);
+	tls_trust_cert_sha256(x, fp);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	pki_ca_clear(&ca);
+
+	refusal_line("weak-key", needle, sizeof(needle));
+	before = count_in_file(fx.gw.log, needle);
+	audited = audit_auth_fails("weak-key", fp);
+	assert_true(audited >= 0);
+	raw_connect(&r);
+	SSL_CTX_set_security_level(r.ctx, 0);
+	(void)raw_handshake(&r, cert, key);
+	assert_int_equal(raw_health(&r, NULL), -1);
+	raw_close(&r);
+	if (!wait_log_count(needle, before))
+		fail_msg("no '%s' line in %s", needle, fx.gw.log);
+	assert_true(wait_audit_count("weak-key", fp, audited) > audited);
+	assert_int_equal(health_status("norfolk", "agency-police"), 200);
+}
+
 int
 main(void)
 {
@@ -1349,6 +1397,7 @@ main(void)
 		cmocka_unit_test(test_metrics_by_reason),
 		cmocka_unit_test(test_refused_across_reload_logged),
 		cmocka_unit_test(test_expired_during_connection),
+		cmocka_unit_test(test_weak_key_refused),
 	};
 
 	return gwt_exit(cmocka_run_group_tests_name("tls", tests,
