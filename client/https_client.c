@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -134,47 +135,50 @@ cert_single_uri(X509 *cert, char *out, size_t outlen, const char **reason)
 }
 
 /* The leaf against the configured CRLs: a current CRL from the leaf's issuer,
- * signed by it, must exist and must not list the leaf.  Done here rather
+ * signed by it, must exist, and no CRL signed by it may list the leaf
+ * (revocations are never undone: a CRL kept beside its successor must not
+ * let a revoked server through, whatever their order).  Done here rather
  * than through the X509_STORE so that it does not depend on when libcurl
  * builds its store. */
 static int
 check_crls(const https_client_t *c, X509 *leaf, X509 *issuer,
     const char **reason)
 {
-	X509_CRL *crl, *found = NULL;
-	X509_REVOKED *rev = NULL;
-	EVP_PKEY *ikey;
+	X509_CRL *crl;
+	X509_REVOKED *rev;
+	EVP_PKEY *ikey = X509_get0_pubkey(issuer);
 	const ASN1_TIME *next;
-	int i, ok;
+	const char *stale = NULL;
+	int i, found = 0, current = 0;
 
-	for (i = 0; i < sk_X509_CRL_num(c->crls); i++) {
+	for (i = 0; ikey != NULL && i < sk_X509_CRL_num(c->crls); i++) {
 		crl = sk_X509_CRL_value(c->crls, i);
 		if (X509_NAME_cmp(X509_CRL_get_issuer(crl),
-		    X509_get_issuer_name(leaf)) != 0)
+		    X509_get_issuer_name(leaf)) != 0 ||
+		    X509_CRL_verify(crl, ikey) != 1)
 			continue;
-		ikey = X509_get0_pubkey(issuer);
-		if (ikey == NULL || X509_CRL_verify(crl, ikey) != 1)
-			continue;
-		found = crl;
-		break;
+		found = 1;
+		rev = NULL;
+		if (X509_CRL_get0_by_cert(crl, &rev, leaf) != 0) {
+			*reason = "revoked";
+			return -1;
+		}
+		next = X509_CRL_get0_nextUpdate(crl);
+		if (next == NULL || X509_cmp_current_time(next) <= 0)
+			stale = "crl-expired";
+		/* Not yet valid: no CRL, as the gateway takes it (tls_trust.c). */
+		else if (X509_cmp_current_time(X509_CRL_get0_lastUpdate(crl)) >= 0)
+			stale = "crl-not-yet-valid";
+		else
+			current = 1;
 	}
-	if (found == NULL) {
+	ERR_clear_error();
+	if (!found) {
 		*reason = "crl-missing";
 		return -1;
 	}
-	next = X509_CRL_get0_nextUpdate(found);
-	if (next == NULL || X509_cmp_current_time(next) <= 0) {
-		*reason = "crl-expired";
-		return -1;
-	}
-	/* Not yet valid: refused, as the gateway refuses it (tls_trust.c). */
-	if (X509_cmp_current_time(X509_CRL_get0_lastUpdate(found)) >= 0) {
-		*reason = "crl-not-yet-valid";
-		return -1;
-	}
-	ok = X509_CRL_get0_by_cert(found, &rev, leaf);
-	if (ok != 0) {
-		*reason = "revoked";
+	if (!current) {
+		*reason = stale;
 		return -1;
 	}
 	return 0;

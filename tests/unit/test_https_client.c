@@ -523,7 +523,8 @@ static pair_t root, ca, server, client, other_root, other_ca, other_server;
 static pair_t server_nouri, server_agency, server_wrong_area;
 static pair_t server_no_eku, server_is_ca;
 static char p_cert[128], p_key[128], p_root[128], p_crl_ok[128],
-    p_crl_revoked[128], p_crl_other[128], p_crl_future[128];
+    p_crl_revoked[128], p_crl_other[128], p_crl_future[128],
+    p_crl_old[128], p_crl_expired[128];
 
 static int
 setup(void **state)
@@ -569,6 +570,23 @@ setup(void **state)
 	crl = mint_crl(&ca, NULL, 3600);
 	write_crl("crl-future.pem", crl);
 	X509_CRL_free(crl);
+	/* An older CRL of the same CA, still current, before the revocation;
+	 * and one whose nextUpdate has passed. */
+	crl = mint_crl(&ca, NULL, -7200);
+	write_crl("crl-old.pem", crl);
+	X509_CRL_free(crl);
+	crl = mint_crl(&ca, NULL, -7200);
+	{
+		ASN1_TIME *t = X509_gmtime_adj(NULL, -3600);
+
+		assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
+		ASN1_TIME_free(t);
+		assert_true(X509_CRL_sign(crl, ca.key, EVP_sha256()) > 0);
+	}
+	write_crl("crl-expired.pem", crl);
+	X509_CRL_free(crl);
+	tmp_path(p_crl_old, sizeof(p_crl_old), "crl-old.pem");
+	tmp_path(p_crl_expired, sizeof(p_crl_expired), "crl-expired.pem");
 	tmp_path(p_crl_future, sizeof(p_crl_future), "crl-future.pem");
 	tmp_path(p_crl_ok, sizeof(p_crl_ok), "crl-ok.pem");
 	tmp_path(p_crl_revoked, sizeof(p_crl_revoked), "crl-revoked.pem");
@@ -620,6 +638,30 @@ new_client_files(const char *cert, const char *key, const char *rootfile,
 		o.crls = crls;
 		o.n_crls = 1;
 	}
+	c = https_client_new(&o, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("https_client_new: %s", err);
+	return c;
+}
+
+/* A client given two CRL files, in this order. */
+static https_client_t *
+new_client_crls(const char *expect, const char *crl1, const char *crl2)
+{
+	https_client_options_t o;
+	https_client_t *c;
+	char err[256];
+	const char *crls[2] = { crl1, crl2 };
+
+	memset(&o, 0, sizeof(o));
+	o.cert = p_cert;
+	o.key = p_key;
+	o.root = p_root;
+	o.expect_identity = expect;
+	o.timeout_ms = 10000;
+	o.max_response = 1024;
+	o.crls = crls;
+	o.n_crls = 2;
 	c = https_client_new(&o, err, sizeof(err));
 	if (c == NULL)
 		fail_msg("https_client_new: %s", err);
@@ -931,6 +973,48 @@ test_crl(void **state)
 	s = server_start(&server, ca.cert, root.cert, 0);
 	c = new_client("urn:visor:test:gateway", p_crl_future);
 	expect_refused(s, c, "crl-not-yet-valid");
+	https_client_free(c);
+	server_stop(s);
+}
+
+/* Two CRLs of the server's CA (one kept beside its successor in the
+ * configuration): the outcome is the gateway's (OpenSSL uses the current
+ * one; revocations are never undone), whatever their order.  The client
+ * used the first that matched: an older CRL listed first let a revoked
+ * server through, and an expired one listed first refused a good one. */
+static void
+test_two_crls(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+	https_response_t r;
+	char u[128];
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client_crls("urn:visor:test:gateway", p_crl_old, p_crl_revoked);
+	expect_refused(s, c, "revoked");
+	https_client_free(c);
+	server_stop(s);
+
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client_crls("urn:visor:test:gateway", p_crl_revoked, p_crl_old);
+	expect_refused(s, c, "revoked");
+	https_client_free(c);
+	server_stop(s);
+
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client_crls("urn:visor:test:gateway", p_crl_expired, p_crl_ok);
+	url(u, sizeof(u), s, "/");
+	call_ok(c, "GET", u, NULL, NULL, &r);
+	https_response_free(&r);
+	https_client_free(c);
+	server_stop(s);
+
+	/* Only an expired one: refused as before. */
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client("urn:visor:test:gateway", p_crl_expired);
+	expect_refused(s, c, "crl-expired");
 	https_client_free(c);
 	server_stop(s);
 }
@@ -1633,6 +1717,7 @@ main(void)
 		cmocka_unit_test(test_other_root_fails),
 		cmocka_unit_test(test_tls12_server_fails),
 		cmocka_unit_test(test_crl),
+		cmocka_unit_test(test_two_crls),
 		cmocka_unit_test(test_response_bound),
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_new_errors),
