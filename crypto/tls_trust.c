@@ -405,6 +405,34 @@ chain_until(const tls_trust_t *t, STACK_OF(X509) *chain)
 	return crl_until < until ? crl_until : until;
 }
 
+/* 1 if a CRL of t signed by issuer lists leaf.  OpenSSL reads one CRL per
+ * issuer, and of two made in the same second (a new one added beside the
+ * old) keeps the first in an order of its own; revocations are never
+ * undone, so any CRL of the issuer that lists the leaf refuses it. */
+static int
+listed(const tls_trust_t *t, X509 *leaf, X509 *issuer)
+{
+	X509_REVOKED *rev;
+	size_t i;
+
+	for (i = 0; i < t->n_crls; i++) {
+		if (X509_cmp(t->crls[i].ca, issuer) != 0)
+			continue;
+		rev = NULL;
+		if (X509_CRL_get0_by_cert(t->crls[i].crl, &rev, leaf) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+tls_trust_chain_revoked(const tls_trust_t *t, STACK_OF(X509) *chain)
+{
+	if (chain == NULL || sk_X509_num(chain) < 2)
+		return 0;
+	return listed(t, sk_X509_value(chain, 0), sk_X509_value(chain, 1));
+}
+
 long
 tls_trust_chain_until(const tls_trust_t *t, STACK_OF(X509) *chain)
 {
@@ -457,6 +485,10 @@ tls_trust_verify_until(const tls_trust_t *t, X509 *cert,
 	if (chain == NULL || sk_X509_num(chain) != 3 ||
 	    X509_cmp(sk_X509_value(chain, 2), t->root) != 0) {
 		set_reason(reason, reasonlen, "unknown-ca");
+		goto out;
+	}
+	if (listed(t, cert, sk_X509_value(chain, 1))) {
+		set_reason(reason, reasonlen, "revoked");
 		goto out;
 	}
 	rc = tls_trust_check_identity(cert, sk_X509_value(chain, 1), role, out,

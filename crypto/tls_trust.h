@@ -74,6 +74,11 @@ int tls_trust_verify_until(const tls_trust_t *t, X509 *cert,
  * against t's store, as a verify callback sees it; -1 if unknown. */
 long tls_trust_chain_until(const tls_trust_t *t, STACK_OF(X509) *chain);
 
+/* 1 if any CRL of t signed by the chain's area CA lists its leaf (chain as
+ * a verify callback sees it, leaf first).  OpenSSL reads only one CRL per
+ * issuer; tls_trust_verify applies this too. */
+int tls_trust_chain_revoked(const tls_trust_t *t, STACK_OF(X509) *chain);
+
 /* The visor rules alone, for a chain OpenSSL has already verified: leaf and
  * the certificate that issued it.  0 or -1 with a reason code as above. */
 int tls_trust_check_identity(X509 *leaf, X509 *issuer, tls_role_t role,

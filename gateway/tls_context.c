@@ -111,6 +111,11 @@ verify_cb(int preverify_ok, X509_STORE_CTX *xs)
 		set_reason(c, "unknown-ca");
 		return 0;
 	}
+	if (c->owner != NULL && tls_trust_chain_revoked(c->owner->trust, chain)) {
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REVOKED);
+		set_reason(c, "revoked");
+		return 0;
+	}
 	leaf = sk_X509_value(chain, 0);
 	issuer = sk_X509_value(chain, 1);
 	if (tls_trust_check_identity(leaf, issuer, TLS_ROLE_CLIENT, &c->identity,

@@ -1367,6 +1367,89 @@ test_weak_key_refused(void **state)
 	assert_int_equal(health_status("norfolk", "agency-police"), 200);
 }
 
+/* Two CRLs of Norfolk's CA in tls.crls, made in the same second, the
+ * newer revoking a certificate: the handshake refuses it as revoked,
+ * whichever file is listed first (OpenSSL reads one CRL per issuer, and
+ * of two of equal lastUpdate keeps one of its choosing). */
+static void
+test_two_crls_same_second(void **state)
+{
+	char cfgpath[600], crlpath[600], oldcrl[600], err[256], needle[100];
+	char fp[65], *cfg_saved, *crl_saved;
+	X509_CRL *prev, *c1, *c2;
+	pki_ca_t ca;
+	X509 *x;
+	cJSON *j, *crls;
+	size_t before;
+	int order;
+
+	(void)state;
+	snprintf(cfgpath, sizeof(cfgpath), "%s", gwt_path(&fx.env,
+	    "norfolk/gateway.json"));
+	snprintf(crlpath, sizeof(crlpath), "%s", gwt_path(&fx.env,
+	    "pki/norfolk/crl.pem"));
+	/* Beside crl.pem, where the gateway's account reads (bad/ is 0700). */
+	snprintf(oldcrl, sizeof(oldcrl), "%s", gwt_path(&fx.env,
+	    "pki/norfolk/crl-old.pem"));
+	assert_int_equal(file_read_all(cfgpath, 1 << 20, &cfg_saved,
+	    &(size_t){0}), 0);
+	assert_int_equal(file_read_all(crlpath, 16 << 20, &crl_saved,
+	    &(size_t){0}), 0);
+	mint("norfolk", "urn:visor:norfolk:agency:health:two-crls", "two-crls",
+	    NULL);
+	x = pki_load_cert(bad_path("two-crls", ".crt"), err, sizeof(err));
+	assert_non_null(x);
+	tls_trust_cert_sha256(x, fp);
+	if (pki_ca_load(gwt_path(&fx.env, "pki/norfolk"), "ca", &ca, err,
+	    sizeof(err)) < 0)
+		fail_msg("pki_ca_load: %s", err);
+	prev = pki_load_crl(crlpath, err, sizeof(err));
+	assert_non_null(prev);
+	c1 = pki_make_crl(&ca, prev, NULL, 0, 0, err, sizeof(err));
+	assert_non_null(c1);
+	c2 = pki_make_crl(&ca, c1, X509_get0_serialNumber(x),
+	    PKI_REASON_KEY_COMPROMISE, 0, err, sizeof(err));
+	assert_non_null(c2);
+	assert_int_equal(pki_write_crl(oldcrl, c1, err, sizeof(err)), 0);
+	assert_int_equal(pki_write_crl(crlpath, c2, err, sizeof(err)), 0);
+	for (order = 0; order < 2; order++) {
+		j = cJSON_Parse(cfg_saved);
+		assert_non_null(j);
+		crls = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(j, "tls"), "crls");
+		assert_true(cJSON_IsArray(crls));
+		if (order == 0)
+			assert_true(cJSON_InsertItemInArray(crls, 0,
+			    cJSON_CreateString(oldcrl)));
+		else
+			assert_true(cJSON_AddItemToArray(crls,
+			    cJSON_CreateString(oldcrl)));
+		assert_int_equal(gwt_json_save(cfgpath, j), 0);
+		cJSON_Delete(j);
+		assert_int_equal(gwt_gw_hup(&fx.gw), 0);
+		refusal_line("revoked", needle, sizeof(needle));
+		before = count_in_file(fx.gw.log, needle);
+		assert_int_equal(health_status_files(bad_path("two-crls", ".crt"),
+		    bad_path("two-crls", ".key"), err, sizeof(err)), -1);
+		if (!wait_log_count(needle, before))
+			fail_msg("order %d: no '%s' line", order, needle);
+		assert_int_equal(health_status("norfolk", "agency-police"), 200);
+	}
+	assert_int_equal(file_write_atomic(crlpath, crl_saved,
+	    strlen(crl_saved), 0644), 0);
+	assert_int_equal(file_write_atomic(cfgpath, cfg_saved,
+	    strlen(cfg_saved), 0644), 0);
+	assert_int_equal(gwt_gw_hup(&fx.gw), 0);
+	assert_int_equal(unlink(oldcrl), 0);
+	free(cfg_saved);
+	free(crl_saved);
+	X509_CRL_free(prev);
+	X509_CRL_free(c1);
+	X509_CRL_free(c2);
+	X509_free(x);
+	pki_ca_clear(&ca);
+}
+
 int
 main(void)
 {
@@ -1398,6 +1481,7 @@ main(void)
 		cmocka_unit_test(test_refused_across_reload_logged),
 		cmocka_unit_test(test_expired_during_connection),
 		cmocka_unit_test(test_weak_key_refused),
+		cmocka_unit_test(test_two_crls_same_second),
 	};
 
 	return gwt_exit(cmocka_run_group_tests_name("tls", tests,

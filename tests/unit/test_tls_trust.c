@@ -743,6 +743,67 @@ test_weak_keys(void **state)
 	EVP_PKEY_free(p192);
 }
 
+/* Two CRLs of one area CA in the trust set (a new one added beside the
+ * old), made in the same second: OpenSSL keeps the first of equal
+ * lastUpdate, in an order of its own, and accepted the certificate the
+ * newer one revokes.  A revocation in any CRL of the issuer refuses it,
+ * whatever the order. */
+static void
+test_two_crls_same_ca(void **state)
+{
+	const char *cas[] = { F.nf_ca, F.sf_ca };
+	const char *crls[3];
+	char c1p[192], c2p[192], err[256];
+	X509_CRL *c1, *c2;
+	tls_trust_t *t;
+	identity_t id;
+	X509 *x, *other;
+	int order;
+
+	(void)state;
+	path(c1p, sizeof(c1p), F.dir, "two-1.pem");
+	path(c2p, sizeof(c2p), F.dir, "two-2.pem");
+	x = mint(&F.nf, "urn:visor:norfolk:agency:ems", NULL);
+	other = mint(&F.nf, "urn:visor:norfolk:agency:ems", NULL);
+	c1 = pki_make_crl(&F.nf, NULL, NULL, 0, 0, err, sizeof(err));
+	assert_non_null(c1);
+	c2 = pki_make_crl(&F.nf, c1, X509_get0_serialNumber(x),
+	    PKI_REASON_KEY_COMPROMISE, 0, err, sizeof(err));
+	assert_non_null(c2);
+	assert_int_equal(pki_write_crl(c1p, c1, err, sizeof(err)), 0);
+	assert_int_equal(pki_write_crl(c2p, c2, err, sizeof(err)), 0);
+	for (order = 0; order < 2; order++) {
+		crls[0] = order ? c2p : c1p;
+		crls[1] = order ? c1p : c2p;
+		crls[2] = F.sf_crl;
+		t = tls_trust_load(F.root_crt, cas, 2, crls, 3, err, sizeof(err));
+		if (t == NULL)
+			fail_msg("tls_trust_load: %s", err);
+		assert_string_equal(verify_as(t, x, NULL, TLS_ROLE_CLIENT, &id),
+		    "revoked");
+		assert_string_equal(verify_as(t, other, NULL, TLS_ROLE_CLIENT,
+		    &id), "ok");
+		/* As the handshake's verify callback asks it. */
+		{
+			STACK_OF(X509) *chain = sk_X509_new_null();
+
+			assert_non_null(chain);
+			assert_true(sk_X509_push(chain, x) > 0);
+			assert_true(sk_X509_push(chain, F.nf.cert) > 0);
+			assert_true(sk_X509_push(chain, F.root.cert) > 0);
+			assert_int_equal(tls_trust_chain_revoked(t, chain), 1);
+			assert_true(sk_X509_set(chain, 0, other) == other);
+			assert_int_equal(tls_trust_chain_revoked(t, chain), 0);
+			sk_X509_free(chain);
+		}
+		tls_trust_free(t);
+	}
+	X509_CRL_free(c1);
+	X509_CRL_free(c2);
+	X509_free(x);
+	X509_free(other);
+}
+
 int
 main(void)
 {
@@ -770,6 +831,7 @@ main(void)
 		cmocka_unit_test(test_cert_sha256),
 		cmocka_unit_test(test_verify_until),
 		cmocka_unit_test(test_weak_keys),
+		cmocka_unit_test(test_two_crls_same_ca),
 	};
 
 	return cmocka_run_group_tests_name("tls_trust", tests, setup, teardown);
