@@ -160,6 +160,7 @@ check_crls(const https_client_t *c, X509 *leaf, X509 *issuer,
 		found = 1;
 		rev = NULL;
 		if (X509_CRL_get0_by_cert(crl, &rev, leaf) != 0) {
+			ERR_clear_error();
 			*reason = "revoked";
 			return -1;
 		}

@@ -29,7 +29,7 @@ struct tls_trust {
 	X509_STORE *store;		/* root, area CAs, CRLs; CRL checking on */
 	X509 *root;			/* the one trust anchor */
 	STACK_OF(X509) *cas;		/* area CA certificates */
-	struct trust_crl *crls;		/* as loaded, for tls_trust_verify_until */
+	struct trust_crl *crls;		/* as loaded: listed(), chain_until() */
 	size_t n_crls;
 };
 
@@ -309,8 +309,9 @@ tls_trust_load(const char *root_file, const char *const *ca_files,
 			snprintf(err, errlen, "%s: cannot add to the trust store", crl_files[i]);
 			goto fail;
 		}
-		/* Kept, with the CA that signed it, for the time the verdict
-		 * on a chain lasts (tls_trust_verify_until). */
+		/* Kept, with the CA that signed it: every CRL of an issuer
+		 * is searched (listed), and gives how long a verdict lasts
+		 * (chain_until). */
 		t->crls[t->n_crls].crl = crl;
 		t->crls[t->n_crls].ca = by;
 		t->n_crls++;
