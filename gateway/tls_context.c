@@ -345,6 +345,16 @@ tls_context_load(const config_t *cfg, tls_refused_fn refused, char *err,
 		    me.uri, cfg->area);
 		goto fail;
 	}
+	/* It is also our client certificate for deliveries to peers (the
+	 * outbox), which every peer checks as a client's: refused now rather
+	 * than at every delivery. */
+	if (cfg->n_peers > 0 && tls_trust_verify(t->trust, cert, NULL,
+	    TLS_ROLE_CLIENT, &me, reason, sizeof(reason)) < 0) {
+		snprintf(err, errlen, "tls.cert: peers are configured, and as the "
+		    "client certificate for deliveries to them it is refused: %s",
+		    reason);
+		goto fail;
+	}
 	t->cert_not_after = asn1_to_time(X509_get0_notAfter(cert));
 	expiry_add(t, "gateway", cfg->tls_cert, t->cert_not_after);
 	expiry_add(t, "root", cfg->tls_root, file_cert_not_after(cfg->tls_root));

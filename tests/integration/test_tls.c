@@ -1069,6 +1069,28 @@ edit_bad_limit(cJSON *j)
 	    "max_connections", cJSON_CreateNumber(0));
 }
 
+/* A gateway certificate for serverAuth only: the outbox could never
+ * deliver with it, since peers take it as a client's. */
+static void
+edit_gateway_server_only(cJSON *j)
+{
+	pki_leaf_opts_t o;
+	struct stat st;
+
+	memset(&o, 0, sizeof(o));
+	o.eku = PKI_EKU_SERVER;
+	mint("norfolk", "urn:visor:norfolk:gateway", "gw-server-only", &o);
+	/* Owned as quickstart left the real key: the gateway's account. */
+	assert_int_equal(stat(gwt_path(&fx.env, "pki/norfolk/gateway.key"),
+	    &st), 0);
+	assert_int_equal(chown(bad_path("gw-server-only", ".key"), st.st_uid,
+	    st.st_gid), 0);
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(j, "tls"), "cert",
+	    cJSON_CreateString(bad_path("gw-server-only", ".crt")));
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(j, "tls"), "key",
+	    cJSON_CreateString(bad_path("gw-server-only", ".key")));
+}
+
 static void
 test_check_config(void **state)
 {
@@ -1079,6 +1101,8 @@ test_check_config(void **state)
 	check_config_case(edit_key_0644, 1, "tls.key");
 	check_config_case(edit_bad_port, 1, "listen");
 	check_config_case(edit_bad_limit, 1, "limits.max_connections");
+	check_config_case(edit_gateway_server_only, 1,
+	    "deliveries to them it is refused: bad-eku");
 	{
 		const char *argv[] = { gwt_prog(&fx.env, "visor-gw"), "--config",
 		    "/nonexistent/visor/gw.json", "--check-config", NULL };
