@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crypto/identity.h"
 #include "util/json.h"
@@ -15,7 +16,9 @@ const char cli_client_usage[] =
     "  --cert FILE         agency certificate (also --as FILE)\n"
     "  --key FILE          its key (default: FILE with .crt -> .key)\n"
     "  --cacert FILE       national root (default: <cert dir>/../root.crt)\n"
-    "  --crl FILE          check the gateway against this CRL (repeatable)\n"
+    "  --crl FILE          check the gateway against this CRL (repeatable;\n"
+    "                      default: <cert dir>/crl.pem when it exists and\n"
+    "                      --gateway-id is not given)\n"
     "  --gateway-id URI    expected gateway identity (default: the gateway\n"
     "                      of the certificate's own area)\n"
     "  --actor STAFF       the person acted for (X-Visor-Actor)\n"
@@ -114,6 +117,36 @@ cli_client_option(cli_client_opts_t *o, int argc, char **argv, int *i,
 	return 1;
 }
 
+/*
+ * The CRL of the certificate's own area CA, kept beside it (pki/<area>/
+ * crl.pem in the layout quickstart and visorctl certs write), checks the
+ * gateway of that area: without it a revoked gateway certificate, say a
+ * stolen key, would be taken for the gateway and receive what is pushed.
+ * Only when no --crl was given, and only for the default gateway identity
+ * (another area's gateway needs that area's CRL, named with --crl).  A
+ * file that is there must be good and current: the client refuses to
+ * start or to connect otherwise.
+ */
+static void
+default_crl(cli_client_opts_t *o)
+{
+	const char *slash;
+	int w;
+
+	if (o->n_crls > 0)
+		return;
+	slash = strrchr(o->cert, '/');
+	if (slash == NULL)
+		w = snprintf(o->crlbuf, sizeof(o->crlbuf), "crl.pem");
+	else
+		w = snprintf(o->crlbuf, sizeof(o->crlbuf), "%.*s/crl.pem",
+		    (int)(slash - o->cert), o->cert);
+	if (w < 0 || (size_t)w >= sizeof(o->crlbuf) ||
+	    access(o->crlbuf, F_OK) != 0)
+		return;
+	o->crls[o->n_crls++] = o->crlbuf;
+}
+
 int
 cli_client_finish(cli_client_opts_t *o, const char *prog)
 {
@@ -159,6 +192,7 @@ cli_client_finish(cli_client_opts_t *o, const char *prog)
 		snprintf(o->expect, sizeof(o->expect), "urn:visor:%s:gateway",
 		    id.area);
 		o->gateway_id = o->expect;
+		default_crl(o);
 	}
 	return 0;
 }

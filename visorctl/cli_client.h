@@ -6,7 +6,9 @@
  *   --cert FILE | --as FILE   the agency certificate (required)
  *   --key FILE           default: the certificate path with .crt -> .key
  *   --cacert FILE        national root; default: <cert dir>/../root.crt
- *   --crl FILE           a CRL to check the gateway against (repeatable)
+ *   --crl FILE           a CRL to check the gateway against (repeatable);
+ *                        default: <cert dir>/crl.pem when it exists and
+ *                        --gateway-id is not given
  *   --gateway-id URI     expected gateway identity; default: the gateway
  *                        of the certificate's own area
  *   --actor STAFF        X-Visor-Actor (required)
@@ -37,6 +39,7 @@ typedef struct {
 	long timeout_ms;
 	char keybuf[CLI_PATH_MAX];
 	char rootbuf[CLI_PATH_MAX];
+	char crlbuf[CLI_PATH_MAX];
 	char expect[160];
 } cli_client_opts_t;
 
@@ -53,7 +56,9 @@ int cli_client_option(cli_client_opts_t *o, int argc, char **argv, int *i,
     const char *prog);
 
 /* Check required options and fill the defaults (key, root, expected
- * identity).  0, or -1 with a message on stderr. */
+ * identity, and with neither --crl nor --gateway-id the CRL <cert
+ * dir>/crl.pem when that file exists).  0, or -1 with a message on
+ * stderr. */
 int cli_client_finish(cli_client_opts_t *o, const char *prog);
 
 /* The identity in the URI of the certificate in file cert (whose area's

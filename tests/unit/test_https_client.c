@@ -1343,6 +1343,24 @@ read_stderr(buf_t *b)
 	free(d);
 }
 
+/* Put a copy of the CRL file src as crl.pem beside the client certificate
+ * (where visorctl looks by default), or with src NULL remove it. */
+static void
+default_crl(const char *src)
+{
+	char path[128], *d;
+	size_t n;
+
+	tmp_path(path, sizeof(path), "crl.pem");
+	if (src == NULL) {
+		assert_int_equal(unlink(path), 0);
+		return;
+	}
+	assert_int_equal(file_read_all(src, 1u << 20, &d, &n), 0);
+	assert_int_equal(file_write_atomic(path, d, n, 0644), 0);
+	free(d);
+}
+
 /* The visorctl command line for subcommand sub with the shared client
  * options, then rest; stderr to stderr.txt in the temporary folder. */
 static void
@@ -1451,6 +1469,26 @@ test_visorctl_push_and_get(void **state)
 	read_stderr(&out);
 	expect_in(&out, "is not the expected urn:visor:other:gateway");
 	buf_free(&out);
+
+	/* The area CA's CRL beside the certificate is taken by default: one
+	 * that revokes the server refuses it (before, the revoked server was
+	 * served), a current one without it lets the get through, and an
+	 * explicit --crl takes its place. */
+	default_crl(p_crl_revoked);
+	CMD("get NFK-000001", "");
+	run_expect(cmd, &out, 1);
+	read_stderr(&out);
+	expect_in(&out, "server certificate: revoked");
+	buf_free(&out);
+	snprintf(args, sizeof(args), "--crl %s", p_crl_ok);
+	CMD("get NFK-000001", args);
+	run_expect(cmd, &out, 0);
+	buf_free(&out);
+	default_crl(p_crl_ok);
+	CMD("get NFK-000001", "");
+	run_expect(cmd, &out, 0);
+	buf_free(&out);
+	default_crl(NULL);
 
 	/* usage errors are exit 2 */
 	CMD("get lower", "");
