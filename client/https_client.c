@@ -40,6 +40,7 @@ struct https_client {
 	STACK_OF(X509_CRL) *crls;	/* NULL when none given */
 	long timeout_ms;
 	long connect_timeout_ms;
+	long max_conn_age_s;
 	size_t max_response;
 	CURL *easy;			/* the keep-alive handle of the sync API */
 	char peer[IDENTITY_URI_MAX];	/* identity seen on the last handshake */
@@ -444,6 +445,8 @@ https_client_new(const https_client_options_t *opt, char *err, size_t errlen)
 	    HTTPS_TIMEOUT_DEFAULT_MS;
 	c->connect_timeout_ms = opt->connect_timeout_ms > 0 ?
 	    opt->connect_timeout_ms : c->timeout_ms;
+	c->max_conn_age_s = opt->max_conn_age_s > 0 ? opt->max_conn_age_s :
+	    HTTPS_CONN_MAX_AGE_DEFAULT_S;
 	c->max_response = opt->max_response > 0 ? opt->max_response :
 	    HTTPS_MAX_RESPONSE_DEFAULT;
 	if (opt->expect_identity != NULL &&
@@ -707,6 +710,11 @@ setup_easy(https_client_t *c, CURL *e, const https_request_t *req,
 	SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	SETOPT(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
 	SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	/* The server's certificate and CRL status are checked at the
+	 * handshake only: a connection kept busy past the certificate's
+	 * expiry or a revocation would go on being used.  Not reused once
+	 * this old, it is checked again within this many seconds. */
+	SETOPT(e, CURLOPT_MAXLIFETIME_CONN, c->max_conn_age_s);
 	SETOPT(e, CURLOPT_SSLVERSION,
 	    (long)(CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_DEFAULT));
 	/* The bytes checked when the client was made (see the struct); curl

@@ -42,6 +42,7 @@
 
 #define HTTPS_MAX_RESPONSE_DEFAULT (16u << 20)	/* 16 MiB */
 #define HTTPS_TIMEOUT_DEFAULT_MS 30000L
+#define HTTPS_CONN_MAX_AGE_DEFAULT_S 60L
 
 typedef struct https_client https_client_t;
 
@@ -58,6 +59,11 @@ typedef struct {
 	long timeout_ms;		/* whole request; 0: 30 s */
 	long connect_timeout_ms;	/* TCP + TLS; 0: timeout_ms */
 	size_t max_response;		/* body bound; 0: 16 MiB */
+	long max_conn_age_s;		/* a kept-alive connection older than
+					 * this is not reused: the next
+					 * request's handshake checks the
+					 * server again (expiry, CRLs); 0:
+					 * HTTPS_CONN_MAX_AGE_DEFAULT_S */
 } https_client_options_t;
 
 #define HTTPS_MAX_HEADERS (64u << 10)	/* response header block bound */

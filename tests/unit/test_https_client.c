@@ -775,6 +775,46 @@ test_request_ok_and_keepalive(void **state)
 	server_stop(s);
 }
 
+/* A kept-alive connection older than max_conn_age_s is not reused: the
+ * next request makes a new handshake, which checks the server's
+ * certificate and CRLs again (before, one connection served every request
+ * as long as it stayed busy, past the certificate's expiry).  libcurl
+ * counts whole seconds and needs the age above the limit: 2.2 s for 1. */
+static void
+test_connection_max_age(void **state)
+{
+	server_t *s;
+	https_client_options_t o;
+	https_client_t *c;
+	https_response_t r;
+	char u[128], err[256];
+	struct timespec ts = { 2, 200000000L };
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	memset(&o, 0, sizeof(o));
+	o.cert = p_cert;
+	o.key = p_key;
+	o.root = p_root;
+	o.timeout_ms = 10000;
+	o.max_conn_age_s = 1;
+	c = https_client_new(&o, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("https_client_new: %s", err);
+	url(u, sizeof(u), s, "/");
+	call_ok(c, "GET", u, NULL, NULL, &r);
+	https_response_free(&r);
+	call_ok(c, "GET", u, NULL, NULL, &r);
+	https_response_free(&r);
+	expect_served(s, 1, 2);
+	nanosleep(&ts, NULL);
+	call_ok(c, "GET", u, NULL, NULL, &r);
+	https_response_free(&r);
+	expect_served(s, 2, 3);
+	https_client_free(c);
+	server_stop(s);
+}
+
 static void
 test_any_gateway_when_no_expectation(void **state)
 {
@@ -1745,6 +1785,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_ok_and_keepalive),
+		cmocka_unit_test(test_connection_max_age),
 		cmocka_unit_test(test_any_gateway_when_no_expectation),
 		cmocka_unit_test(test_client_keeps_checked_files),
 		cmocka_unit_test(test_wrong_identity_fails),
