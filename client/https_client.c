@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <time.h>
 
@@ -1185,4 +1186,20 @@ https_default_paths(const char *cert, char *key, size_t keylen, char *root,
 			return -1;
 	}
 	return 0;
+}
+
+int
+https_default_crl(const char *cert, char *out, size_t outlen)
+{
+	const char *slash = strrchr(cert, '/');
+	int w;
+
+	if (slash == NULL)
+		w = snprintf(out, outlen, "crl.pem");
+	else
+		w = snprintf(out, outlen, "%.*s/crl.pem", (int)(slash - cert),
+		    cert);
+	if (w < 0 || (size_t)w >= outlen)
+		return -1;
+	return access(out, F_OK) == 0;
 }

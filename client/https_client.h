@@ -192,4 +192,14 @@ size_t https_batch_pending(const https_batch_t *b);
 int https_default_paths(const char *cert, char *key, size_t keylen, char *root,
     size_t rootlen);
 
+/*
+ * The CRL of the certificate's own area CA in the same layout:
+ * DIR/pki/<area>/crl.pem, beside cert.  It checks the gateway of that area
+ * (the one visorctl expects by default), so that a revoked gateway
+ * certificate, a stolen key, is not taken for the gateway.  Returns 1 with
+ * the path in out if that file exists, 0 if it does not, -1 if the path
+ * does not fit.
+ */
+int https_default_crl(const char *cert, char *out, size_t outlen);
+
 #endif

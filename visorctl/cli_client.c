@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "crypto/identity.h"
 #include "util/json.h"
@@ -117,34 +116,16 @@ cli_client_option(cli_client_opts_t *o, int argc, char **argv, int *i,
 	return 1;
 }
 
-/*
- * The CRL of the certificate's own area CA, kept beside it (pki/<area>/
- * crl.pem in the layout quickstart and visorctl certs write), checks the
- * gateway of that area: without it a revoked gateway certificate, say a
- * stolen key, would be taken for the gateway and receive what is pushed.
- * Only when no --crl was given, and only for the default gateway identity
+/* Only when no --crl was given, and only for the default gateway identity
  * (another area's gateway needs that area's CRL, named with --crl).  A
- * file that is there must be good and current: the client refuses to
- * start or to connect otherwise.
- */
+ * file found must be good and current: the client refuses to start or to
+ * connect otherwise. */
 static void
 default_crl(cli_client_opts_t *o)
 {
-	const char *slash;
-	int w;
-
-	if (o->n_crls > 0)
-		return;
-	slash = strrchr(o->cert, '/');
-	if (slash == NULL)
-		w = snprintf(o->crlbuf, sizeof(o->crlbuf), "crl.pem");
-	else
-		w = snprintf(o->crlbuf, sizeof(o->crlbuf), "%.*s/crl.pem",
-		    (int)(slash - o->cert), o->cert);
-	if (w < 0 || (size_t)w >= sizeof(o->crlbuf) ||
-	    access(o->crlbuf, F_OK) != 0)
-		return;
-	o->crls[o->n_crls++] = o->crlbuf;
+	if (o->n_crls == 0 && https_default_crl(o->cert, o->crlbuf,
+	    sizeof(o->crlbuf)) == 1)
+		o->crls[o->n_crls++] = o->crlbuf;
 }
 
 int

@@ -259,7 +259,8 @@ static int
 audit_connect(audit_ctx_t *a)
 {
 	https_client_options_t opt;
-	char gwid[IDENTITY_URI_MAX], err[512];
+	char gwid[IDENTITY_URI_MAX], err[512], crlbuf[CLI_PATH_MAX];
+	const char *crls[1] = { crlbuf };
 	identity_t id;
 	size_t n;
 	int rc;
@@ -317,6 +318,13 @@ audit_connect(audit_ctx_t *a)
 	opt.root = a->cacert;
 	opt.expect_identity = gwid;
 	opt.max_response = PROOF_JSON_MAX_BODY;
+	/* The area CA's CRL beside the certificate, when there: a revoked
+	 * gateway certificate is refused (the entries' proofs rest on the
+	 * audit key, not on the connection, but the operator must know). */
+	if (https_default_crl(a->cert, crlbuf, sizeof(crlbuf)) == 1) {
+		opt.crls = crls;
+		opt.n_crls = 1;
+	}
 	if (https_global_init() < 0 ||
 	    (a->c = https_client_new(&opt, err, sizeof(err))) == NULL) {
 		fail("%s", err);

@@ -34,6 +34,7 @@
 #include "adapters/gen.h"
 #include "client/https_client.h"
 #include "client/loadgen.h"
+#include "crypto/note.h"
 #include "util/fileio.h"
 
 /* --- minting ---------------------------------------------------------------- */
@@ -1547,6 +1548,60 @@ test_visorctl_push_and_get(void **state)
 	server_stop(s);
 }
 
+/* visorctl status and audit take the area CA's CRL beside the certificate
+ * too: a revoked gateway certificate gets no request from them (before,
+ * both connected).  A current CRL without it lets them through to the
+ * stand-in server, which answers them nonsense. */
+static void
+test_status_audit_default_crl(void **state)
+{
+	server_t *s;
+	buf_t out, vk;
+	char cmd[2048], vkey[128], errf[128];
+	const char *bin = getenv("VISOR_BIN");
+	EVP_PKEY *k;
+	note_signer_t *ns;
+	int i;
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	assert_non_null(k);
+	ns = note_signer_new("visor.test/audit", k);
+	EVP_PKEY_free(k);
+	assert_non_null(ns);
+	buf_init(&vk, 0);
+	assert_int_equal(note_signer_vkey(ns, &vk), 0);
+	note_signer_free(ns);
+	tmp_path(vkey, sizeof(vkey), "audit.vkey");
+	assert_int_equal(file_write_atomic(vkey, vk.data, vk.len, 0644), 0);
+	buf_free(&vk);
+	tmp_path(errf, sizeof(errf), "stderr.txt");
+	for (i = 0; i < 2; i++) {
+		const char *sub = i == 0 ? "status" : "audit checkpoint --no-state";
+
+		/* status takes no --vkey */
+		snprintf(cmd, sizeof(cmd), "'%s/visorctl' %s --gateway "
+		    "https://127.0.0.1:%d --cert %s --cacert %s%s%s 2>%s",
+		    bin ? bin : "./bin", sub, s->port, p_cert, p_root,
+		    i == 0 ? "" : " --vkey ", i == 0 ? "" : vkey, errf);
+		default_crl(p_crl_revoked);
+		assert_int_not_equal(run(cmd, &out), 0);
+		read_stderr(&out);
+		if (strstr(out.data, "server certificate: revoked") == NULL)
+			fail_msg("%s: %s", sub, out.data);
+		buf_free(&out);
+		default_crl(p_crl_ok);
+		(void)run(cmd, &out);
+		read_stderr(&out);
+		if (strstr(out.data, "revoked") != NULL)
+			fail_msg("%s with a current CRL: %s", sub, out.data);
+		buf_free(&out);
+		default_crl(NULL);
+	}
+	server_stop(s);
+}
+
 /* --- the load generator ------------------------------------------------------ */
 
 static void
@@ -1805,6 +1860,7 @@ main(void)
 		cmocka_unit_test(test_cert_uri),
 		cmocka_unit_test(test_visorctl_push_and_get),
 		cmocka_unit_test(test_default_paths),
+		cmocka_unit_test(test_status_audit_default_crl),
 		cmocka_unit_test(test_loadgen_keepalive),
 		cmocka_unit_test(test_loadgen_threads),
 		cmocka_unit_test(test_loadgen_new_connection),
