@@ -110,7 +110,7 @@ ssl_ctx_cb(CURL *e, void *sslctx, void *userp)
 		if (SSL_CTX_add1_chain_cert(sslctx, sk_X509_value(id->chain, i)) != 1)
 			return CURLE_SSL_CERTPROBLEM;
 	/* One recv per TLS record instead of two (its 5-byte header, then
-	 * its body): 7% less of the generator's CPU per request against
+	 * its body): 4-7% less of the generator's CPU per request against
 	 * nginx (docs/PERFORMANCE.md).  libcurl 7.88 asks OpenSSL for more
 	 * only when the socket is readable or SSL_pending() says so, and
 	 * SSL_pending() does not count records read ahead but not yet
