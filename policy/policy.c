@@ -1316,6 +1316,28 @@ inst_add(eval_t *e, int node, int index, int rule, int drop)
 
 static cJSON *walk_object(eval_t *e, int node, const cJSON *obj);
 
+/* An empty object or array (or element) at container node.  Filtering
+ * leaves it out, which is all a reader needs.  Ingress stores the record
+ * as it came, so there an empty field is decided as the field it is: one
+ * the receiver does not take from the peer ("health": {}, or an
+ * intelligence item with no handling) is withheld, and refuses the record
+ * as any other withheld field does. */
+static void
+walk_empty(eval_t *e, int node)
+{
+	int rule, kind;
+
+	if (e->req->op != POLICY_OP_INGRESS ||
+	    eval_leaf(e, node, &rule, &kind) != OUT_WITHHELD)
+		return;
+	stat_withheld(&e->st[node], rule, kind == TR_DROP);
+	if (rule >= 0)
+		e->used[rule] = 1;
+	if (e->cur_array >= 0 &&
+	    inst_add(e, node, e->cur_index, rule, kind == TR_DROP) < 0)
+		e->oom = 1;
+}
+
 /* The child of node (-1: top) named name, or -1. */
 static int
 child_of(const policy_t *p, int node, const char *name)
@@ -1355,6 +1377,8 @@ walk_value(eval_t *e, int node, const cJSON *v)
 			e->bad = 1;
 			return NULL;
 		}
+		if (v->child == NULL)
+			walk_empty(e, node);
 		return walk_object(e, node, v);
 	}
 	if (f->type == RECORD_T_ARRAY_OBJ) {
@@ -1362,6 +1386,8 @@ walk_value(eval_t *e, int node, const cJSON *v)
 			e->bad = 1;
 			return NULL;
 		}
+		if (v->child == NULL)
+			walk_empty(e, node);
 		saved_array = e->cur_array;
 		saved_index = e->cur_index;
 		idx = 0;
@@ -1374,6 +1400,8 @@ walk_value(eval_t *e, int node, const cJSON *v)
 			}
 			if (!cJSON_IsObject(el))
 				e->bad = 1;
+			else if (el->child == NULL)
+				walk_empty(e, node);
 			c = cJSON_IsObject(el) ? walk_object(e, node, el) : NULL;
 			if (c != NULL) {
 				if (out == NULL && (out = cJSON_CreateArray()) == NULL) {

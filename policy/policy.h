@@ -97,8 +97,10 @@ const char *policy_name(const policy_t *p);
  * read/transfer: allowed when no fieldless forbid applies, a permit rule
  * applies, and at least one field beyond the core passes or the record holds
  * nothing beyond the core; the decision's record is the filtered copy.
- * ingress: allowed only when nothing would be withheld or transformed; on
- * refusal the withheld list holds the offending paths. */
+ * ingress: allowed only when nothing would be withheld or transformed, an
+ * empty object, array or element counting as the field it is (the gateway
+ * stores the record as it came); on refusal the withheld list holds the
+ * offending paths. */
 int policy_filter(const policy_t *p, const policy_request_t *req,
     const cJSON *record, policy_decision_t **out);
 

@@ -1032,6 +1032,60 @@ test_default_transfer_and_ingress(void **state)
 	policy_free(p);
 }
 
+/* An empty object or array is still the field it is: a peer's record
+ * carrying "health": {} carries health, which the receiver does not take
+ * from a peer, and the gateway stores what it accepts as it came.  Empty
+ * intelligence items are items with no handling, so not shareable (and
+ * their number is itself something the sender's filter would not tell).
+ * An empty field the receiver does take changes nothing. */
+static void
+test_ingress_empty_fields(void **state)
+{
+	static const struct {
+		const char *fields;
+		const char *withheld;	/* NULL: accepted */
+	} cases[] = {
+		{ "\"health\":{}", "health" },
+		{ "\"vehicles\":[{}]", "vehicles" },
+		{ "\"vehicles\":[]", "vehicles" },
+		{ "\"associates\":[]", "associates" },
+		{ "\"intelligence\":[{\"handling\":\"shareable\",\"text\":\"t\"},{}]",
+		    "intelligence[1]" },
+		{ "\"intelligence\":[{},{}]", "intelligence" },
+		{ "\"person\":{}", NULL },
+		{ "\"person\":{\"aliases\":[]}", NULL },
+		{ "\"addresses\":[{}]", NULL },
+	};
+	policy_t *p = load(policy_mappa_default_json());
+	policy_decision_t *d;
+	const char *const *l;
+	char text[512];
+	caller_t c;
+	cJSON *rec;
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "{\"id\":\"T-1\",\"managing_area\":\"suffolk\","
+		    "\"category\":1,\"level\":1,\"em\":{\"active\":true},%s}", cases[i].fields);
+		rec = parse(text);
+		caller(&c, POLICY_OP_INGRESS, "urn:visor:suffolk:gateway", "offender-move",
+		    NULL, NULL);
+		assert_int_equal(policy_filter(p, &c.req, rec, &d), 0);
+		l = policy_decision_withheld(d, &n);
+		if (cases[i].withheld == NULL) {
+			if (!policy_decision_allowed(d))
+				fail_msg("%s: refused: %s", text, policy_decision_reason(d));
+		} else if (policy_decision_allowed(d) || !in(l, n, cases[i].withheld)) {
+			fail_msg("%s: %s, expected refused naming %s", text,
+			    policy_decision_reason(d), cases[i].withheld);
+		}
+		policy_decision_free(d);
+		cJSON_Delete(rec);
+	}
+	policy_free(p);
+}
+
 static int
 write_ok(const policy_t *p, const char *type, const char *path, const cJSON *rec)
 {
@@ -1581,6 +1635,7 @@ main(void)
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_default_read_table),
 		cmocka_unit_test(test_default_transfer_and_ingress),
+		cmocka_unit_test(test_ingress_empty_fields),
 		cmocka_unit_test(test_default_write_erase_initiate),
 		cmocka_unit_test(test_bedfordshire_grant),
 		cmocka_unit_test(test_properties),
