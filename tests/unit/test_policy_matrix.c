@@ -907,6 +907,67 @@ test_transfer_ingress_matrix(void **state)
 	policy_free(p);
 }
 
+/* ---- the engine: transforms and forbids on every element ---- */
+
+/* The default policy transforms no array member, so a policy that does:
+ * each element of each array is reduced, dropped or forbidden alike, a
+ * forbid wins over a permit naming a wider path, grants add up (a second
+ * rule passing addresses[].to whole), and filtering the result again
+ * changes nothing. */
+static void
+test_transforms_every_element(void **state)
+{
+	static const char text[] =
+	    "{\"format\":\"visor-policy/1\",\"rules\":["
+	    "{\"id\":\"a\",\"effect\":\"permit\",\"ops\":[\"read\"],"
+	    "\"fields\":[\"location\",\"legal\",\"person.aliases\"],"
+	    "\"transform\":{\"addresses[].postcode\":\"postcode-to-district\","
+	    "\"addresses[].from\":\"date-to-year\",\"addresses[].to\":\"date-to-year\","
+	    "\"orders[].made\":\"date-to-year\",\"convictions\":\"drop\","
+	    "\"convictions[].date\":\"date-to-year\","
+	    "\"notification.until\":\"date-to-year\"}},"
+	    "{\"id\":\"b\",\"effect\":\"permit\",\"ops\":[\"read\"],"
+	    "\"fields\":[\"addresses[].to\"]},"
+	    "{\"id\":\"f\",\"effect\":\"forbid\",\"ops\":[\"read\"],"
+	    "\"fields\":[\"orders[].prohibitions\",\"person.aliases[].surname\"]}]}";
+	unsigned char kinds[MAXF];
+	char err[256];
+	policy_t *p;
+	caller_t c;
+	cJSON *rec, *ref;
+	size_t f;
+
+	(void)state;
+	schema_init();
+	p = policy_load(text, strlen(text), err, sizeof(err));
+	if (p == NULL)
+		fail_msg("%s", err);
+	memset(kinds, K_NONE, sizeof(kinds));
+	for (f = 0; f < NF; f++)
+		if (F[f].group == RECORD_GROUP_CORE || F[f].group == RECORD_GROUP_LOCATION ||
+		    F[f].group == RECORD_GROUP_LEGAL ||
+		    record_field_covers((size_t)record_field_find("person.aliases"), f))
+			kinds[f] = K_WHOLE;
+	kinds[record_field_find("addresses[].postcode")] = K_DISTRICT;
+	kinds[record_field_find("addresses[].from")] = K_YEAR;
+	kinds[record_field_find("orders[].made")] = K_YEAR;
+	kinds[record_field_find("notification.until")] = K_YEAR;
+	kinds[record_field_find("convictions[].offence")] = K_NONE;
+	kinds[record_field_find("convictions[].court")] = K_NONE;
+	kinds[record_field_find("convictions[].sentence")] = K_NONE;
+	kinds[record_field_find("convictions[].date")] = K_YEAR;
+	kinds[record_field_find("orders[].prohibitions")] = K_NONE;
+	kinds[record_field_find("person.aliases[].surname")] = K_NONE;
+	rec = make_record(1, 1, "norfolk", NULL);
+	ref = reference(rec, kinds);
+	caller(&c, POLICY_OP_READ, "urn:visor:norfolk:agency:police", "review", 0);
+	expect_filter(p, &c.req, rec, ref, "array transforms");
+	expect_filter(p, &c.req, ref, ref, "array transforms, filtered again");
+	cJSON_Delete(ref);
+	cJSON_Delete(rec);
+	policy_free(p);
+}
+
 int
 main(void)
 {
@@ -916,6 +977,7 @@ main(void)
 		cmocka_unit_test(test_bedfordshire_grant_matrix),
 		cmocka_unit_test(test_write_erase_initiate_matrix),
 		cmocka_unit_test(test_transfer_ingress_matrix),
+		cmocka_unit_test(test_transforms_every_element),
 	};
 
 	return cmocka_run_group_tests_name("policy_matrix", tests, NULL, NULL);
