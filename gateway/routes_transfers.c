@@ -316,11 +316,58 @@ out:
 
 /* ------------------------------------------------ GET /v1/transfers/{id} */
 
+/*
+ * May the caller follow transfer t?  Its status names the record and the
+ * area the person went to, so it is for those who may read the record,
+ * for the request's purpose, as it is now: a record the caller may not
+ * read is absent for it (routes_records.c, hide_record), and so are its
+ * transfers.  An erased record's transfers are for their initiator only,
+ * who named the record and the area itself.  0 yes, 1 no (*d: the read's
+ * refusal, for the entry, or NULL), -1 once r is answered (503).
+ */
+static int
+transfer_unreadable(gw_request_t *r, const reqctx_t *c,
+    const store_transfer_t *t, policy_decision_t **d)
+{
+	policy_request_t rq = c->preq;
+	store_record_t rec;
+	cJSON *doc = NULL;
+	int rc, ret = -1;
+
+	*d = NULL;
+	memset(&rec, 0, sizeof(rec));
+	rc = store_record_get(gw_req_reader(r), t->record_id, &rec);
+	if (rc < 0) {
+		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
+		goto out;
+	}
+	if (rc == 1 || rec.erased) {
+		ret = strcmp(gw_req_identity(r)->uri, t->initiator) != 0;
+		goto out;
+	}
+	if ((doc = reqctx_parse_stored(&rec)) == NULL) {
+		gw_reply_error(r, 503, "store-unavailable", "stored record unreadable");
+		goto out;
+	}
+	rq.op = POLICY_OP_READ;
+	if (policy_filter(gw_req_gen(r)->policy, &rq, doc, d) < 0) {
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		goto out;
+	}
+	ret = !policy_decision_allowed(*d);
+out:
+	cJSON_Delete(doc);
+	buf_free(&rec.json);
+	return ret;
+}
+
 void
 route_transfer_get(gw_request_t *r, const char *id)
 {
 	const identity_t *me = gw_req_identity(r);
 	store_transfer_t t;
+	policy_decision_t *d = NULL;
+	audit_entry_t e;
 	reqctx_t c;
 	cJSON *o = NULL, *w;
 	char *s = NULL, err[128];
@@ -332,7 +379,10 @@ route_transfer_get(gw_request_t *r, const char *id)
 	 * for the policy request, which a status read does not make. */
 	if (reqctx_begin(r, &c, POLICY_OP_READ, 0) < 0)
 		return;
-	if (strcmp(me->area, gw_req_gateway(r)->cfg->area) != 0) {
+	/* SPEC 5: the initiating area's agencies (not its auditors, nor a
+	 * gateway). */
+	if (me->kind != IDENTITY_AGENCY ||
+	    strcmp(me->area, gw_req_gateway(r)->cfg->area) != 0) {
 		gw_reply_error(r, 403, "forbidden",
 		    "transfers are visible to the initiating area's agencies");
 		return;
@@ -344,6 +394,22 @@ route_transfer_get(gw_request_t *r, const char *id)
 	}
 	if (rc == 1) {
 		gw_reply_error(r, 404, "not-found", "no such transfer");
+		goto out;
+	}
+	/* Answered as an unknown id is, and the truth kept in the log. */
+	switch (transfer_unreadable(r, &c, &t, &d)) {
+	case -1:
+		goto out;
+	case 1:
+		reqctx_audit_base(r, &c, &e);
+		e.op = "deny";
+		e.record = t.record_id;
+		e.transfer = t.transfer_id;
+		e.result = "denied";
+		e.reason = "transfer-unreadable";
+		if (d != NULL)
+			e.rules = policy_decision_rules(d, &e.n_rules);
+		reqctx_audit_then_error(r, &e, 404, "not-found", "no such transfer");
 		goto out;
 	}
 	if ((o = cJSON_CreateObject()) == NULL)
@@ -376,7 +442,6 @@ route_transfer_get(gw_request_t *r, const char *id)
 		goto oom;
 	/* Who followed which transfer is itself a consultation. */
 	{
-		audit_entry_t e;
 		static const char *const fields[] = { "transfer-status" };
 
 		reqctx_audit_base(r, &c, &e);
@@ -392,6 +457,7 @@ route_transfer_get(gw_request_t *r, const char *id)
 oom:
 	gw_reply_error(r, 503, "unavailable", "out of memory");
 out:
+	policy_decision_free(d);
 	free(s);
 	cJSON_Delete(o);
 	buf_free(&t.payload);

@@ -1472,11 +1472,12 @@ test_initiator_must_read(void **state)
 	    "Content-Type: application/merge-patch+json", NULL };
 	fx_t *f = *state;
 	gwt_gw_t *nfk = &f->gw[0];
-	char tid[TRANSFER_ID_LEN + 1];
-	buf_t out = BUF_INIT;
+	char tid[TRANSFER_ID_LEN + 1], tid_prob[TRANSFER_ID_LEN + 1];
+	char path[128], none[128];
+	buf_t out = BUF_INIT, out2 = BUF_INIT;
 	const cJSON *e;
 	log_ctx_t ln;
-	tcl_t prob, pol, hou;
+	tcl_t prob, pol, hou, aud;
 
 	start_gw(f, 0, "norfolk");
 	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
@@ -1484,6 +1485,7 @@ test_initiator_must_read(void **state)
 	put_record(&prob, "NFK-CT-0001", 1, 2);
 	assert_int_equal(start_transfer(&prob, "NFK-CT-0001", "suffolk", tid),
 	    202);
+	memcpy(tid_prob, tid, sizeof(tid_prob));
 	assert_int_equal(tcl_call(&pol, "PATCH", "/v1/records/NFK-CT-0001",
 	    patch_hdrs, "{\"category\":4}", 14, &out), 200);
 	assert_int_equal(tcl_call(&prob, "GET", "/v1/records/NFK-CT-0001",
@@ -1508,14 +1510,72 @@ test_initiator_must_read(void **state)
 	tcl_open(&hou, &f->env, nfk, "norfolk", "agency-housing");
 	assert_int_equal(start_transfer(&hou, "NFK-CT-0001", "suffolk", tid),
 	    404);
-	tcl_close(&hou);
 	log_fetch_verify(&f->env, nfk, &ln);
 	e = log_find(&ln, "deny", NULL);
 	assert_non_null(e);
 	assert_string_equal(json_get_str(e, "reason"),
 	    "initiate-transfer-unreadable");
 	log_free(&ln);
+
+	/* A transfer names its record and the area the person went to: it
+	 * is followed by those who may read the record.  Before, any agency
+	 * of the area holding the id learnt where a category 4 person went,
+	 * probation of the transfer it started before the record became
+	 * one, housing of police's.  They get what an unknown id gets. */
+	snprintf(none, sizeof(none), "/v1/transfers/%032d", 0);
+	assert_int_equal(tcl_call(&prob, "GET", none, move_hdrs, NULL, 0,
+	    &out2), 404);
+	snprintf(path, sizeof(path), "/v1/transfers/%s", tid_prob);
+	buf_reset(&out);
+	assert_int_equal(tcl_call(&prob, "GET", path, move_hdrs, NULL, 0,
+	    &out), 404);
+	assert_null(strstr(out.data, "NFK-CT-0001"));
+	assert_non_null(strstr(out.data, "\"code\":\"not-found\""));
+	assert_non_null(strstr(out.data, "\"message\":\"no such transfer\""));
+	assert_non_null(strstr(out2.data, "\"message\":\"no such transfer\""));
+	buf_reset(&out);
+	assert_int_equal(tcl_call(&pol, "GET", path, move_hdrs, NULL, 0,
+	    &out), 200);
+	assert_non_null(strstr(out.data, "NFK-CT-0001"));
+	snprintf(path, sizeof(path), "/v1/transfers/%s", tid);
+	buf_reset(&out);
+	assert_int_equal(tcl_call(&hou, "GET", path, move_hdrs, NULL, 0,
+	    &out), 404);
+	assert_null(strstr(out.data, "suffolk"));
+	buf_reset(&out);
+	assert_int_equal(tcl_call(&pol, "GET", path, move_hdrs, NULL, 0,
+	    &out), 200);
+	/* SPEC 5: for the initiating area's agencies, not its auditors. */
+	tcl_open(&aud, &f->env, nfk, "norfolk", "auditor");
+	buf_reset(&out);
+	assert_int_equal(tcl_call(&aud, "GET", path, move_hdrs, NULL, 0,
+	    &out), 403);
+	tcl_close(&aud);
+	log_fetch_verify(&f->env, nfk, &ln);
+	e = log_find(&ln, "deny", tid);
+	assert_non_null(e);
+	assert_string_equal(json_get_str(e, "reason"), "transfer-unreadable");
+	assert_string_equal(json_get_str(e, "record"), "NFK-CT-0001");
+	log_free(&ln);
+	/* Erased, the record is read by no one: each transfer of it is
+	 * followed by its initiator only, who named the record and area. */
+	buf_reset(&out);
+	assert_int_equal(tcl_call(&pol, "DELETE", "/v1/records/NFK-CT-0001",
+	    read_hdrs, NULL, 0, &out), 200);
+	buf_reset(&out);
+	assert_int_equal(tcl_call(&pol, "GET", path, move_hdrs, NULL, 0,
+	    &out), 200);
+	assert_non_null(strstr(out.data, "\"status\":\"failed\""));
+	assert_int_equal(tcl_call(&prob, "GET", path, move_hdrs, NULL, 0,
+	    &out), 404);
+	snprintf(path, sizeof(path), "/v1/transfers/%s", tid_prob);
+	assert_int_equal(tcl_call(&prob, "GET", path, move_hdrs, NULL, 0,
+	    &out), 200);
+	assert_int_equal(tcl_call(&pol, "GET", path, move_hdrs, NULL, 0,
+	    &out), 404);
+	tcl_close(&hou);
 	buf_free(&out);
+	buf_free(&out2);
 	tcl_close(&prob);
 	tcl_close(&pol);
 }
