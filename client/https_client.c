@@ -1189,17 +1189,24 @@ https_default_paths(const char *cert, char *key, size_t keylen, char *root,
 }
 
 int
-https_default_crl(const char *cert, char *out, size_t outlen)
+https_beside_cert(const char *cert, const char *name, char *out,
+    size_t outlen)
 {
 	const char *slash = strrchr(cert, '/');
 	int w;
 
 	if (slash == NULL)
-		w = snprintf(out, outlen, "crl.pem");
+		w = snprintf(out, outlen, "%s", name);
 	else
-		w = snprintf(out, outlen, "%.*s/crl.pem", (int)(slash - cert),
-		    cert);
-	if (w < 0 || (size_t)w >= outlen)
+		w = snprintf(out, outlen, "%.*s/%s", (int)(slash - cert), cert,
+		    name);
+	return w < 0 || (size_t)w >= outlen ? -1 : 0;
+}
+
+int
+https_default_crl(const char *cert, char *out, size_t outlen)
+{
+	if (https_beside_cert(cert, "crl.pem", out, outlen) < 0)
 		return -1;
 	return access(out, F_OK) == 0;
 }

@@ -192,6 +192,11 @@ size_t https_batch_pending(const https_batch_t *b);
 int https_default_paths(const char *cert, char *key, size_t keylen, char *root,
     size_t rootlen);
 
+/* The path of file name in the folder of cert (name alone when cert has
+ * no folder).  0, or -1 if it does not fit. */
+int https_beside_cert(const char *cert, const char *name, char *out,
+    size_t outlen);
+
 /*
  * The CRL of the certificate's own area CA in the same layout:
  * DIR/pki/<area>/crl.pem, beside cert.  It checks the gateway of that area

@@ -214,15 +214,7 @@ parse_args(audit_ctx_t *a, int argc, char **argv)
 static int
 default_vkey(const char *cert, char *out, size_t outlen)
 {
-	const char *slash = strrchr(cert, '/');
-	int w;
-
-	if (slash == NULL)
-		w = snprintf(out, outlen, "audit.vkey");
-	else
-		w = snprintf(out, outlen, "%.*s/audit.vkey",
-		    (int)(slash - cert), cert);
-	return w < 0 || (size_t)w >= outlen ? -1 : 0;
+	return https_beside_cert(cert, "audit.vkey", out, outlen);
 }
 
 /* Load the verifier key file into a->v (and its line into a->vkey_line).

@@ -980,6 +980,21 @@ test_tls12_server_fails(void **state)
 	server_stop(s);
 }
 
+/* A client with CRL crl1 (and crl2, or NULL) is refused by the test server
+ * for reason. */
+static void
+expect_crls_refuse(const char *crl1, const char *crl2, const char *reason)
+{
+	server_t *s = server_start(&server, ca.cert, root.cert, 0);
+	https_client_t *c = crl2 == NULL ?
+	    new_client("urn:visor:test:gateway", crl1) :
+	    new_client_crls("urn:visor:test:gateway", crl1, crl2);
+
+	expect_refused(s, c, reason);
+	https_client_free(c);
+	server_stop(s);
+}
+
 static void
 test_crl(void **state)
 {
@@ -997,25 +1012,13 @@ test_crl(void **state)
 	https_client_free(c);
 	server_stop(s);
 
-	s = server_start(&server, ca.cert, root.cert, 0);
-	c = new_client("urn:visor:test:gateway", p_crl_revoked);
-	expect_refused(s, c, "revoked");
-	https_client_free(c);
-	server_stop(s);
+	expect_crls_refuse(p_crl_revoked, NULL, "revoked");
 
 	/* CRL checking on but no CRL from the server's CA */
-	s = server_start(&server, ca.cert, root.cert, 0);
-	c = new_client("urn:visor:test:gateway", p_crl_other);
-	expect_refused(s, c, "crl-missing");
-	https_client_free(c);
-	server_stop(s);
+	expect_crls_refuse(p_crl_other, NULL, "crl-missing");
 
 	/* A CRL not yet in force is no CRL, as on the gateway's side */
-	s = server_start(&server, ca.cert, root.cert, 0);
-	c = new_client("urn:visor:test:gateway", p_crl_future);
-	expect_refused(s, c, "crl-not-yet-valid");
-	https_client_free(c);
-	server_stop(s);
+	expect_crls_refuse(p_crl_future, NULL, "crl-not-yet-valid");
 }
 
 /* Two CRLs of the server's CA (one kept beside its successor in the
@@ -1032,17 +1035,9 @@ test_two_crls(void **state)
 	char u[128];
 
 	(void)state;
-	s = server_start(&server, ca.cert, root.cert, 0);
-	c = new_client_crls("urn:visor:test:gateway", p_crl_old, p_crl_revoked);
-	expect_refused(s, c, "revoked");
-	https_client_free(c);
-	server_stop(s);
+	expect_crls_refuse(p_crl_old, p_crl_revoked, "revoked");
 
-	s = server_start(&server, ca.cert, root.cert, 0);
-	c = new_client_crls("urn:visor:test:gateway", p_crl_revoked, p_crl_old);
-	expect_refused(s, c, "revoked");
-	https_client_free(c);
-	server_stop(s);
+	expect_crls_refuse(p_crl_revoked, p_crl_old, "revoked");
 
 	s = server_start(&server, ca.cert, root.cert, 0);
 	c = new_client_crls("urn:visor:test:gateway", p_crl_expired, p_crl_ok);
@@ -1053,11 +1048,7 @@ test_two_crls(void **state)
 	server_stop(s);
 
 	/* Only an expired one: refused as before. */
-	s = server_start(&server, ca.cert, root.cert, 0);
-	c = new_client("urn:visor:test:gateway", p_crl_expired);
-	expect_refused(s, c, "crl-expired");
-	https_client_free(c);
-	server_stop(s);
+	expect_crls_refuse(p_crl_expired, NULL, "crl-expired");
 }
 
 static void
