@@ -173,6 +173,8 @@ route_audit(gw_request_t *r, const char *what)
 		q.since = gw_req_query(r, "since");
 		q.until = gw_req_query(r, "until");
 		q.limit = ENTRIES_MAX;
+		q.below = size;		/* the size this answer names */
+		q.bounded = 1;
 		memset(&ec, 0, sizeof(ec));
 		ec.out = &out;
 		buf_printf(&out, "{\"size\":%llu,\"entries\":[", (unsigned long long)size);

@@ -327,6 +327,9 @@ typedef struct {
 					   NULL: open */
 	size_t limit;			/* 0: 1000 */
 	uint64_t from;			/* first index to consider (paging) */
+	uint64_t below;			/* with bounded: only indices below it
+					   (the size the answer names) */
+	int bounded;			/* 0: below the durable size now */
 } store_audit_query_t;
 
 /* Leaves matching q, in index order, up to q->limit.  0; -1 on a storage

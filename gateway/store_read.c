@@ -865,6 +865,11 @@ store_audit_search(store_reader_t *r, const store_audit_query_t *q,
 	if (limit > INT32_MAX)
 		limit = INT32_MAX;
 	size = store_audit_size(r->s);
+	/* The caller names a size in its answer: entries committed since it
+	 * read it are past that size and not answered (a hit at or past the
+	 * size it names is a wrong answer to visorctl). */
+	if (q->bounded && q->below < size)
+		size = q->below;
 	hi = size;
 	/* Without a time index, a time range is an index range. */
 	by_idx = !r->time_indexed && (mask & (Q_SINCE | Q_UNTIL));

@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 #include <openssl/ssl.h>
 
 #include "client/https_client.h"
+#include "crypto/audit_verify.h"
 #include "crypto/merkle.h"
 #include "crypto/sha256.h"
 #include "tests/support/gwtest.h"
@@ -1662,6 +1664,59 @@ test_crash(void **state)
 	free(s);
 }
 
+
+/* A search answers with the log's size and hits below it: visorctl refuses
+ * an answer with a hit at or past its "size" (audit_search_page).  The size
+ * is read when the request starts; entries written while the search runs
+ * (here by a stream of writes, the search's time bound making it look up
+ * its range first) must not be answered past it. */
+static void
+test_search_within_size(void **state)
+{
+	fx_t *fx = *state;
+	stream_t *s = calloc(1, sizeof(*s));
+	https_client_t *c;
+	https_response_t resp;
+	pthread_t th;
+	char url[200], err[AUDIT_VERIFY_ERR];
+	uint64_t size, next, start = 0;
+	size_t count;
+	int i, bad = 0, waited;
+
+	assert_non_null(s);
+	s->c = gwt_client(&fx->env, AREA, "agency-police", 5000);
+	assert_non_null(s->c);
+	c = gwt_client(&fx->env, AREA, "auditor", 5000);
+	assert_non_null(c);
+	snprintf(s->base, sizeof(s->base), "https://127.0.0.1:%d", fx->gw.port);
+	assert_int_equal(pthread_create(&th, NULL, stream_writes, s), 0);
+	for (waited = 0; atomic_load(&s->answered) < 20 && waited < 30000;
+	    waited += 5)
+		sleep_ms(5);
+	for (i = 0; i < 400 && !atomic_load(&s->stop); i++) {
+		snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/audit/"
+		    "search?since=2000-01-01&start=%" PRIu64, fx->gw.port,
+		    start > 2 ? start - 2 : 0);
+		assert_int_equal(https_client_call(c, "GET", url, NULL, NULL, 0,
+		    &resp, err, sizeof(err)), 0);
+		assert_int_equal(resp.status, 200);
+		if (audit_search_page(resp.body.data, resp.body.len, NULL, NULL,
+		    &size, &count, &next, err, sizeof(err)) < 0) {
+			fprintf(stderr, "  search %d: %s\n", i, err);
+			bad++;
+		} else {
+			start = size;
+		}
+		https_response_free(&resp);
+	}
+	atomic_store(&s->stop, 1);
+	pthread_join(th, NULL);
+	https_client_free(s->c);
+	https_client_free(c);
+	free(s);
+	assert_int_equal(bad, 0);
+}
+
 int
 main(void)
 {
@@ -1703,6 +1758,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tamper_record_forged_tail,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_search_within_size, setup,
+		    teardown),
 	};
 
 	if (https_global_init() < 0)

@@ -864,6 +864,23 @@ test_audit_log(void **state)
 	hits = 0;
 	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
 	assert_int_equal(hits, 42);
+	/* Bounded by the size the answer names: nothing at or past it,
+	 * with or without a record (the record index's own range too). */
+	q.bounded = 1;
+	q.below = 30;
+	hits = 0;
+	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
+	assert_int_equal(hits, 30);
+	q.record = "NFK-5";
+	{
+		uint64_t last[2] = { 0, 0 };
+
+		assert_int_equal(store_audit_search(r, &q, last_hit, last), 0);
+		assert_true(last[1] > 0 && last[1] < 14);
+		assert_true(last[0] < 30);
+	}
+	q.record = NULL;
+	q.bounded = 0;
 	q.until = "2000-01-02T00:00:00.5Z";
 	hits = 0;
 	assert_int_equal(store_audit_search(r, &q, count_hits, &hits), 0);
