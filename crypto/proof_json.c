@@ -9,6 +9,13 @@
 #include "util/errmsg.h"
 #include "util/json.h"
 
+/* A gateway's full entries or search page of the largest leaves: each
+ * item {"index":<16 digits>,"data":"<base64>"}, with its comma, then the
+ * answer's own members.  Smaller, and one such page could never be read. */
+_Static_assert((unsigned long long)PROOF_JSON_MAX_ENTRIES *
+    (B64_ENCODED_SIZE(PROOF_JSON_MAX_LEAF) + 64) + 4096 <=
+    PROOF_JSON_MAX_BODY, "a full page of the largest leaves fits an answer");
+
 /* Objects nest at most two deep: answer, entries array, entry. */
 #define MAX_DEPTH 4
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/proof_json.h"
 #include "gateway/gateway.h"
 #include "gateway/gen.h"
 #include "gateway/reqctx.h"
@@ -18,6 +19,14 @@
 #include "util/buf.h"
 
 #define ENTRIES_MAX 1000
+
+/* A page of ENTRIES_MAX entries of the largest size (64 KiB each, about
+ * 83 MiB in base64) is answered whole: the answer buffer takes what the
+ * auditors' tools read (PROOF_JSON_MAX_BODY), not buf_t's default 64 MiB,
+ * past which such a page failed as 503 every time and the log could not
+ * be verified past it. */
+_Static_assert(ENTRIES_MAX == PROOF_JSON_MAX_ENTRIES,
+    "a page is what visorctl reads");
 
 static int
 query_u64(gw_request_t *r, const char *key, uint64_t *out, int required)
@@ -101,6 +110,7 @@ route_audit(gw_request_t *r, const char *what)
 	audit_entry_t e;
 	int rc;
 
+	buf_init(&out, PROOF_JSON_MAX_BODY);
 	/* Auditors of this area (another area's auditors audit their own
 	 * gateway); gateways only as this area's or a configured peer. */
 	int own_area = strcmp(id->area, gw->cfg->area) == 0;

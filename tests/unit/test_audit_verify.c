@@ -777,6 +777,47 @@ count_hit(void *ctx, uint64_t index, const uint8_t *leaf, size_t len)
 	return 0;
 }
 
+/* A search page of 1000 hits, each a valid entry of the largest size the
+ * gateway writes (64 KiB), with "next": in bounds for the reader. */
+static void
+test_search_page_full(void **state)
+{
+	enum { HITS = 1000 };
+	char *leaf, *enc, err[AUDIT_VERIFY_ERR];
+	uint64_t size, next, sum = 0, base = 9000000000000000ULL;
+	size_t i, n, head;
+	buf_t j;
+
+	(void)state;
+	leaf = malloc(AUDIT_VERIFY_MAX_LEAF + 1);
+	enc = malloc(B64_ENCODED_SIZE(AUDIT_VERIFY_MAX_LEAF));
+	assert_non_null(leaf);
+	assert_non_null(enc);
+	buf_init(&j, 128u << 20);
+	assert_int_equal(buf_printf(&j, "{\"size\":%llu,\"entries\":[",
+	    (unsigned long long)(base + 2 * HITS)), 0);
+	for (i = 0; i < HITS; i++) {
+		head = (size_t)snprintf(leaf, AUDIT_VERIFY_MAX_LEAF,
+		    "{\"seq\":%llu,\"op\":\"consult\",\"pad\":\"",
+		    (unsigned long long)(base + 2 * i));
+		memset(leaf + head, 'a', AUDIT_VERIFY_MAX_LEAF - head - 2);
+		memcpy(leaf + AUDIT_VERIFY_MAX_LEAF - 2, "\"}", 2);
+		b64_encode((const uint8_t *)leaf, AUDIT_VERIFY_MAX_LEAF, enc);
+		assert_int_equal(buf_printf(&j, "%s{\"index\":%llu,\"data\":"
+		    "\"%s\"}", i ? "," : "", (unsigned long long)(base + 2 * i),
+		    enc), 0);
+	}
+	assert_int_equal(buf_printf(&j, "],\"next\":%llu}",
+	    (unsigned long long)(base + 2 * HITS - 1)), 0);
+	assert_int_equal(audit_search_page(j.data, j.len, count_hit, &sum,
+	    &size, &n, &next, err, sizeof(err)), 0);
+	assert_int_equal(n, HITS);
+	assert_int_equal(next, base + 2 * HITS - 1);
+	buf_free(&j);
+	free(leaf);
+	free(enc);
+}
+
 static void
 test_search_answer(void **state)
 {
@@ -893,6 +934,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_forged_consistency, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search_answer, setup, teardown),
+		cmocka_unit_test(test_search_page_full),
 	};
 
 	return cmocka_run_group_tests_name("audit_verify", tests, NULL, NULL);

@@ -393,6 +393,25 @@ test_entries_limits(void **state)
 	    enc), 0);
 	assert_int_equal(proof_json_entries(b.data, b.len, 0, 10, collect, &c,
 	    &count, err, sizeof(err)), -1);
+	/* A whole page of leaves of the limit, as a gateway may answer it
+	 * (an entry is at most 64 KiB; a page is 1000 entries), at indices
+	 * of many digits: the answer is in bounds, or a log holding such a
+	 * page could never be verified. */
+	b64_encode(leaf, PROOF_JSON_MAX_LEAF, enc);
+	buf_free(&b);
+	buf_init(&b, 128u << 20);
+	assert_int_equal(buf_puts(&b, "{\"entries\":["), 0);
+	for (i = 0; i < PROOF_JSON_MAX_ENTRIES; i++)
+		assert_int_equal(buf_printf(&b, "%s{\"index\":%llu,\"data\":"
+		    "\"%s\"}", i ? "," : "", (unsigned long long)
+		    (PROOF_JSON_MAX_INT - PROOF_JSON_MAX_ENTRIES + i), enc), 0);
+	assert_int_equal(buf_puts(&b, "]}"), 0);
+	memset(&c, 0, sizeof(c));
+	if (proof_json_entries(b.data, b.len, PROOF_JSON_MAX_INT -
+	    PROOF_JSON_MAX_ENTRIES, PROOF_JSON_MAX_ENTRIES, collect, &c, &count,
+	    err, sizeof(err)) != 0)
+		fail_msg("a full page of %zu bytes: %s", b.len, err);
+	assert_int_equal(count, PROOF_JSON_MAX_ENTRIES);
 	free(leaf);
 	free(enc);
 	buf_free(&b);
