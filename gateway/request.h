@@ -18,6 +18,9 @@ const char *gw_req_method(const gw_request_t *r);	/* "GET", "PUT", ... */
 const char *gw_req_path(const gw_request_t *r);	/* path without the query */
 /* Query parameter value (decoded), or NULL if absent. */
 const char *gw_req_query(const gw_request_t *r, const char *key);
+/* 0 if every query parameter is one of keys (NULL-ended) and none is
+ * given twice; -1 otherwise. */
+int gw_req_query_only(const gw_request_t *r, const char *const *keys);
 /* Header value, or NULL. */
 const char *gw_req_header(const gw_request_t *r, const char *name);
 /* The body (NUL-terminated copy; len excludes the NUL). */

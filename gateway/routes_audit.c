@@ -47,6 +47,43 @@ query_u64(gw_request_t *r, const char *key, uint64_t *out, int required)
 	return 0;
 }
 
+/*
+ * Each endpoint's parameters, each at most once, the filters not empty:
+ * otherwise one of two values would be taken silently, a misspelt filter
+ * ignored (an unfiltered answer) and an empty one match nothing.  0 or -1;
+ * an unknown endpoint is left to the 404 below.
+ */
+static int
+query_strict(gw_request_t *r, const char *what)
+{
+	static const struct {
+		const char *what;
+		const char *keys[7];
+	} params[] = {
+		{ "checkpoint", { NULL } },
+		{ "entries", { "start", "end", NULL } },
+		{ "proof/inclusion", { "index", "size", NULL } },
+		{ "proof/consistency", { "from", "to", NULL } },
+		{ "search", { "record", "actor", "op", "since", "until",
+		    "start", NULL } },
+	};
+	static const char *const filters[] = { "record", "actor", "op" };
+	const char *v;
+	size_t i;
+
+	for (i = 0; i < sizeof(params) / sizeof(params[0]); i++)
+		if (strcmp(what, params[i].what) == 0)
+			break;
+	if (i == sizeof(params) / sizeof(params[0]))
+		return 0;
+	if (gw_req_query_only(r, params[i].keys) < 0)
+		return -1;
+	for (i = 0; i < sizeof(filters) / sizeof(filters[0]); i++)
+		if ((v = gw_req_query(r, filters[i])) != NULL && v[0] == '\0')
+			return -1;
+	return 0;
+}
+
 typedef struct {
 	buf_t *out;
 	size_t n;
@@ -126,7 +163,10 @@ route_audit(gw_request_t *r, const char *what)
 		    "the audit API is for auditor identities");
 		return;
 	}
-	if (strcmp(what, "checkpoint") == 0) {
+	if (query_strict(r, what) < 0) {
+		gw_reply_error(r, 400, "bad-query", "a query parameter is "
+		    "repeated, empty or not one this endpoint takes");
+	} else if (strcmp(what, "checkpoint") == 0) {
 		rc = store_checkpoint_latest(rd, &out);
 		if (rc == 0)
 			gw_reply(r, 200, "text/plain; charset=utf-8", out.data, out.len);

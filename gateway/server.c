@@ -201,6 +201,26 @@ gw_req_query(const gw_request_t *r, const char *key)
 	return r->has_query ? evhttp_find_header(&r->query, key) : NULL;
 }
 
+int
+gw_req_query_only(const gw_request_t *r, const char *const *keys)
+{
+	const struct evkeyval *kv;
+	unsigned seen = 0;
+	size_t i;
+
+	if (!r->has_query)
+		return 0;
+	TAILQ_FOREACH(kv, &r->query, next) {
+		for (i = 0; keys[i] != NULL && strcmp(keys[i], kv->key) != 0; i++)
+			;
+		if (keys[i] == NULL || i >= 8 * sizeof(seen) ||
+		    (seen & (1u << i)) != 0)
+			return -1;
+		seen |= 1u << i;
+	}
+	return 0;
+}
+
 const char *
 gw_req_header(const gw_request_t *r, const char *name)
 {

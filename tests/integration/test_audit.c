@@ -636,6 +636,54 @@ test_search_pages(void **state)
 	buf_free(&e);
 }
 
+/* Parameters that are repeated, empty or not the endpoint's are refused
+ * with the documented JSON error rather than half read: the first of two
+ * values taken, an unknown filter ignored (an unfiltered answer), or an
+ * empty one matching nothing. */
+static void
+test_query_strict(void **state)
+{
+	fx_t *fx = *state;
+	static const char *const bad[] = {
+		"/v1/audit/entries?start=0&start=2&end=3",
+		"/v1/audit/entries?start=0&end=1&end=900",
+		"/v1/audit/entries?start=0&end=1&limit=5",
+		"/v1/audit/proof/inclusion?index=0&size=1&index=1",
+		"/v1/audit/proof/consistency?from=1&to=2&to=1",
+		"/v1/audit/search?op=collect&op=deny",
+		"/v1/audit/search?record=NFK-AUD-0000&record=NFK-AUD-0001",
+		"/v1/audit/search?recrod=NFK-AUD-0000",
+		"/v1/audit/search?op=collect&start=0&start=5",
+		"/v1/audit/search?record=",
+		"/v1/audit/search?actor=",
+		"/v1/audit/search?op=",
+		"/v1/audit/checkpoint?size=1",
+	};
+	size_t i;
+	buf_t b;
+
+	put_records(fx, 0, 3);
+	wait_signed(fx);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		long st = get_as(fx, "auditor", bad[i], &b);
+
+		if (st != 400)
+			fprintf(stderr, "  %s: %ld %s\n", bad[i], st, b.data);
+		assert_int_equal(st, 400);
+		assert_true(contains(&b, "{\"error\":{\"code\":\"bad-query\""));
+		buf_free(&b);
+	}
+	/* The same without the repetition are answered. */
+	assert_int_equal(get_as(fx, "auditor",
+	    "/v1/audit/entries?start=0&end=3", NULL), 200);
+	assert_int_equal(get_as(fx, "auditor",
+	    "/v1/audit/search?record=NFK-AUD-0000&op=collect&start=0", NULL),
+	    200);
+	/* Who may not call is told so first. */
+	assert_int_equal(get_as(fx, "agency-police",
+	    "/v1/audit/entries?start=0&start=2&end=3", NULL), 403);
+}
+
 static void
 test_access_control(void **state)
 {
@@ -1726,6 +1774,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_prove_search_export, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_search_pages, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_query_strict, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_access_control, setup,
 		    teardown),
