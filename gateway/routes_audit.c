@@ -147,7 +147,6 @@ route_audit(gw_request_t *r, const char *what)
 	audit_entry_t e;
 	int rc;
 
-	buf_init(&out, PROOF_JSON_MAX_BODY);
 	/* Auditors of this area (another area's auditors audit their own
 	 * gateway); gateways only as this area's or a configured peer. */
 	int own_area = strcmp(id->area, gw->cfg->area) == 0;
@@ -163,6 +162,7 @@ route_audit(gw_request_t *r, const char *what)
 		    "the audit API is for auditor identities");
 		return;
 	}
+	buf_init(&out, PROOF_JSON_MAX_BODY);
 	if (query_strict(r, what) < 0) {
 		gw_reply_error(r, 400, "bad-query", "a query parameter is "
 		    "repeated, empty or not one this endpoint takes");
