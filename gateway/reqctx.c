@@ -412,3 +412,23 @@ reqctx_idem_replay_record(gw_request_t *r, reqctx_idem_t *k,
 {
 	return idem_replay(r, k, c, id);
 }
+
+int
+reqctx_unreadable(gw_request_t *r, const reqctx_t *c, const cJSON *rec,
+    policy_decision_t **d)
+{
+	policy_request_t rq = c->preq;
+
+	*d = NULL;
+	rq.op = POLICY_OP_READ;
+	if (policy_filter(gw_req_gen(r)->policy, &rq, rec, d) < 0) {
+		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+		return -1;
+	}
+	if (policy_decision_allowed(*d)) {
+		policy_decision_free(*d);
+		*d = NULL;
+		return 0;
+	}
+	return 1;
+}

@@ -45,6 +45,13 @@ void reqctx_audit_then_reply(gw_request_t *r, const audit_entry_t *e,
 void reqctx_audit_then_error(gw_request_t *r, const audit_entry_t *e,
     int status, const char *code, const char *message);
 
+/* May c's caller read stored record rec at all, for c's purpose (SPEC 7:
+ * a category 4 record without ct)?  A record it may read nothing of is
+ * absent for it, on every route.  1 if not (*d: the refusal, for the
+ * entry), 0 if it may (*d NULL), -1 once r is answered (503). */
+int reqctx_unreadable(gw_request_t *r, const reqctx_t *c, const cJSON *rec,
+    policy_decision_t **d);
+
 /* Idempotency-Key (SPEC section 5, PUT, PATCH and POST): the key, and the
  * SHA-256 of the request it covers (method, path and body). */
 typedef struct {

@@ -132,29 +132,6 @@ hide_record(gw_request_t *r, const reqctx_t *c, const char *id,
 	refuse(r, c, id, d, reason, 404, "not-found", message);
 }
 
-/* May the caller read stored record rec at all, for its purpose?  1 if
- * not (*d: the refusal, for the entry), 0 if it may, -1 once r is
- * answered (503). */
-static int
-unreadable(gw_request_t *r, const reqctx_t *c, const cJSON *rec,
-    policy_decision_t **d)
-{
-	policy_request_t rq = c->preq;
-
-	*d = NULL;
-	rq.op = POLICY_OP_READ;
-	if (policy_filter(gw_req_gen(r)->policy, &rq, rec, d) < 0) {
-		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
-		return -1;
-	}
-	if (policy_decision_allowed(*d)) {
-		policy_decision_free(*d);
-		*d = NULL;
-		return 0;
-	}
-	return 1;
-}
-
 /* ------------------------------------------------------------- GET */
 
 static void
@@ -576,7 +553,7 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 	 * could change those of a category 4 record it could not read, and
 	 * a PATCH of its core could move it to where the caller reads it. */
 	if (current != NULL) {
-		switch (unreadable(r, &c, current, &d)) {
+		switch (reqctx_unreadable(r, &c, current, &d)) {
 		case -1:
 			goto out;
 		case 1:
@@ -771,7 +748,7 @@ route_erase(gw_request_t *r, const char *id)
 	}
 	/* What the caller may not read is not there for it (hide_record),
 	 * before If-Match would tell it the version. */
-	switch (unreadable(r, &c, current, &d)) {
+	switch (reqctx_unreadable(r, &c, current, &d)) {
 	case -1:
 		goto out;
 	case 1:

@@ -108,7 +108,7 @@ route_transfers_post(gw_request_t *r)
 	cJSON *in = NULL, *doc = NULL;
 	store_record_t rec;
 	policy_decision_t *d = NULL, *di = NULL, *dr = NULL;
-	policy_request_t pr, rq;
+	policy_request_t pr;
 	identity_t rid_gw;
 	transfer_body_t tb;
 	buf_t payload = BUF_INIT;
@@ -204,13 +204,10 @@ route_transfers_post(gw_request_t *r)
 	 * a missing record is: a 403 would tell it the record exists, and
 	 * that it is one it may not see (routes_records.c, hide_record). */
 	c.preq.purpose = purpose;
-	rq = c.preq;
-	rq.op = POLICY_OP_READ;
-	if (policy_filter(gen->policy, &rq, doc, &dr) < 0) {
-		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
+	switch (reqctx_unreadable(r, &c, doc, &dr)) {
+	case -1:
 		goto out;
-	}
-	if (!policy_decision_allowed(dr)) {
+	case 1:
 		deny_initiator(r, &c, rid, purpose, just, dr, 404, "not-found",
 		    "initiate-transfer-unreadable", "no such record");
 		goto out;
@@ -329,7 +326,6 @@ static int
 transfer_unreadable(gw_request_t *r, const reqctx_t *c,
     const store_transfer_t *t, policy_decision_t **d)
 {
-	policy_request_t rq = c->preq;
 	store_record_t rec;
 	cJSON *doc = NULL;
 	int rc, ret = -1;
@@ -349,12 +345,7 @@ transfer_unreadable(gw_request_t *r, const reqctx_t *c,
 		gw_reply_error(r, 503, "store-unavailable", "stored record unreadable");
 		goto out;
 	}
-	rq.op = POLICY_OP_READ;
-	if (policy_filter(gw_req_gen(r)->policy, &rq, doc, d) < 0) {
-		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
-		goto out;
-	}
-	ret = !policy_decision_allowed(*d);
+	ret = reqctx_unreadable(r, c, doc, d);
 out:
 	cJSON_Delete(doc);
 	buf_free(&rec.json);
