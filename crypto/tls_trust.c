@@ -365,8 +365,8 @@ tls_trust_intermediates(const tls_trust_t *t)
 	return t->cas;
 }
 
-static long
-asn1_time_t(const ASN1_TIME *a)
+long
+tls_trust_asn1_time(const ASN1_TIME *a)
 {
 	struct tm tm;
 
@@ -388,7 +388,7 @@ chain_until(const tls_trust_t *t, STACK_OF(X509) *chain)
 	int i;
 
 	for (i = 0; i < sk_X509_num(chain); i++) {
-		when = asn1_time_t(X509_get0_notAfter(sk_X509_value(chain, i)));
+		when = tls_trust_asn1_time(X509_get0_notAfter(sk_X509_value(chain, i)));
 		if (when < 0)
 			return -1;
 		if (until < 0 || when < until)
@@ -397,7 +397,7 @@ chain_until(const tls_trust_t *t, STACK_OF(X509) *chain)
 	for (j = 0; j < t->n_crls; j++) {
 		if (X509_cmp(t->crls[j].ca, issuer) != 0)
 			continue;
-		when = asn1_time_t(X509_CRL_get0_nextUpdate(t->crls[j].crl));
+		when = tls_trust_asn1_time(X509_CRL_get0_nextUpdate(t->crls[j].crl));
 		if (when > crl_until)
 			crl_until = when;
 	}

@@ -30,6 +30,9 @@
 
 typedef struct tls_trust tls_trust_t;
 
+/* a as a time_t (seconds since 1970, UTC), or -1 if it cannot be read. */
+long tls_trust_asn1_time(const ASN1_TIME *a);
+
 typedef enum { TLS_ROLE_CLIENT, TLS_ROLE_SERVER } tls_role_t;
 
 /* Build a trust set from PEM files: the root, the area CA certificates

@@ -206,16 +206,6 @@ info_cb(const SSL *cssl, int where, int ret)
 		c->owner->refused(c->reason, c->peer_addr, c->cert_sha256);
 }
 
-static long
-asn1_to_time(const ASN1_TIME *a)
-{
-	struct tm tm;
-
-	if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
-		return -1;
-	return (long)timegm(&tm);
-}
-
 /* The area CA that issued our certificate goes out with it as the chain. */
 static int
 add_chain(SSL_CTX *ctx, X509 *leaf, const config_t *cfg, char *err,
@@ -266,7 +256,7 @@ file_cert_not_after(const char *file)
 {
 	BIO *bio = BIO_new_file(file, "r");
 	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-	long when = x ? asn1_to_time(X509_get0_notAfter(x)) : -1;
+	long when = x ? tls_trust_asn1_time(X509_get0_notAfter(x)) : -1;
 
 	X509_free(x);
 	BIO_free(bio);
@@ -289,7 +279,7 @@ crl_min_next_update(tls_context_t *tc, const config_t *cfg)
 		BIO_free(bio);
 		if (crl == NULL)
 			continue;
-		t = asn1_to_time(X509_CRL_get0_nextUpdate(crl));
+		t = tls_trust_asn1_time(X509_CRL_get0_nextUpdate(crl));
 		expiry_add(tc, "crl", cfg->tls_crls[i], t);
 		if (t >= 0 && (min < 0 || t < min))
 			min = t;
@@ -355,7 +345,7 @@ tls_context_load(const config_t *cfg, tls_refused_fn refused, char *err,
 		    reason);
 		goto fail;
 	}
-	t->cert_not_after = asn1_to_time(X509_get0_notAfter(cert));
+	t->cert_not_after = tls_trust_asn1_time(X509_get0_notAfter(cert));
 	expiry_add(t, "gateway", cfg->tls_cert, t->cert_not_after);
 	expiry_add(t, "root", cfg->tls_root, file_cert_not_after(cfg->tls_root));
 	{
