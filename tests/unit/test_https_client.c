@@ -617,15 +617,15 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* A client from the given files (the test's own with new_client). */
+/* A client from the given files, checking the server against crls (n of
+ * them), its kept connections not reused past max_age_s (0: the default). */
 static https_client_t *
-new_client_files(const char *cert, const char *key, const char *rootfile,
-    const char *expect, const char *crl)
+make_client(const char *cert, const char *key, const char *rootfile,
+    const char *expect, const char *const *crls, size_t n, long max_age_s)
 {
 	https_client_options_t o;
 	https_client_t *c;
 	char err[256];
-	const char *crls[1];
 
 	memset(&o, 0, sizeof(o));
 	o.cert = cert;
@@ -634,39 +634,31 @@ new_client_files(const char *cert, const char *key, const char *rootfile,
 	o.expect_identity = expect;
 	o.timeout_ms = 10000;
 	o.max_response = 1024;
-	if (crl != NULL) {
-		crls[0] = crl;
-		o.crls = crls;
-		o.n_crls = 1;
-	}
+	o.crls = crls;
+	o.n_crls = n;
+	o.max_conn_age_s = max_age_s;
 	c = https_client_new(&o, err, sizeof(err));
 	if (c == NULL)
 		fail_msg("https_client_new: %s", err);
 	return c;
 }
 
+/* A client from the given files (the test's own with new_client). */
+static https_client_t *
+new_client_files(const char *cert, const char *key, const char *rootfile,
+    const char *expect, const char *crl)
+{
+	return make_client(cert, key, rootfile, expect, crl ? &crl : NULL,
+	    crl ? 1 : 0, 0);
+}
+
 /* A client given two CRL files, in this order. */
 static https_client_t *
 new_client_crls(const char *expect, const char *crl1, const char *crl2)
 {
-	https_client_options_t o;
-	https_client_t *c;
-	char err[256];
 	const char *crls[2] = { crl1, crl2 };
 
-	memset(&o, 0, sizeof(o));
-	o.cert = p_cert;
-	o.key = p_key;
-	o.root = p_root;
-	o.expect_identity = expect;
-	o.timeout_ms = 10000;
-	o.max_response = 1024;
-	o.crls = crls;
-	o.n_crls = 2;
-	c = https_client_new(&o, err, sizeof(err));
-	if (c == NULL)
-		fail_msg("https_client_new: %s", err);
-	return c;
+	return make_client(p_cert, p_key, p_root, expect, crls, 2, 0);
 }
 
 static https_client_t *
@@ -785,23 +777,14 @@ static void
 test_connection_max_age(void **state)
 {
 	server_t *s;
-	https_client_options_t o;
 	https_client_t *c;
 	https_response_t r;
-	char u[128], err[256];
+	char u[128];
 	struct timespec ts = { 2, 200000000L };
 
 	(void)state;
 	s = server_start(&server, ca.cert, root.cert, 0);
-	memset(&o, 0, sizeof(o));
-	o.cert = p_cert;
-	o.key = p_key;
-	o.root = p_root;
-	o.timeout_ms = 10000;
-	o.max_conn_age_s = 1;
-	c = https_client_new(&o, err, sizeof(err));
-	if (c == NULL)
-		fail_msg("https_client_new: %s", err);
+	c = make_client(p_cert, p_key, p_root, NULL, NULL, 0, 1);
 	url(u, sizeof(u), s, "/");
 	call_ok(c, "GET", u, NULL, NULL, &r);
 	https_response_free(&r);
