@@ -1182,12 +1182,15 @@ sel_match(const eval_t *e, const rule_t *r, int node)
 		el = e->elem[s->array_node];
 		if (el == NULL)
 			continue;
+		/* An element that lacks a member tested cannot be shown to
+		 * be outside a forbid's selection, so a forbid takes it; a
+		 * permit passes only elements shown to be inside its own. */
 		ok = 1;
 		for (w = 0; w < s->nwhere && ok; w++) {
 			v = cJSON_GetObjectItemCaseSensitive(el,
 			    e->p->fields[s->where[w].node].name);
-			ok = cJSON_IsString(v) && strset_has(&s->where[w].values,
-			    v->valuestring);
+			ok = cJSON_IsString(v) ? strset_has(&s->where[w].values,
+			    v->valuestring) : r->forbid;
 		}
 		if (ok)
 			return 1;

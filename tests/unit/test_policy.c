@@ -629,6 +629,53 @@ test_selectors_and_transforms(void **state)
 	cJSON_Delete(rec);
 }
 
+/*
+ * A forbid that picks elements by a member's value also takes the
+ * elements that lack the member: an item with no handling mark cannot be
+ * shown not to be police-only.  A permit by value still passes only the
+ * elements shown to match it.
+ */
+static void
+test_forbid_where_unmarked(void **state)
+{
+	policy_decision_t *d;
+	policy_t *p;
+	const char *const *l;
+	size_t n;
+	cJSON *rec = full_record(2, 2), *items, *third;
+
+	(void)state;
+	items = cJSON_GetObjectItem(rec, "intelligence");
+	third = cJSON_GetArrayItem(items, 2);
+	cJSON_DeleteItemFromObject(third, "handling");
+	p = load(POLICY("{\"id\":\"a\",\"effect\":\"permit\",\"ops\":[\"read\"],"
+	    "\"fields\":[\"intelligence\"]},"
+	    "{\"id\":\"f\",\"effect\":\"forbid\",\"ops\":[\"read\"],"
+	    "\"fields\":[{\"path\":\"intelligence\",\"where\":{\"handling\":\"police-only\"}}]}"));
+	d = read_as(p, POL, "review", NULL, rec);
+	assert_true(policy_decision_allowed(d));
+	assert_int_equal(policy_cases_count_path(policy_decision_record(d),
+	    "intelligence[].text"), 1);
+	l = policy_decision_withheld(d, &n);
+	assert_true(in(l, n, "intelligence[1]"));
+	assert_true(in(l, n, "intelligence[2]"));
+	assert_false(in(l, n, "intelligence[0]"));
+	policy_decision_free(d);
+	policy_free(p);
+
+	/* The permit by value passes the marked shareable item only. */
+	p = load(POLICY("{\"id\":\"a\",\"effect\":\"permit\",\"ops\":[\"read\"],"
+	    "\"fields\":[{\"path\":\"intelligence\",\"where\":{\"handling\":\"shareable\"}}]}"));
+	d = read_as(p, POL, "review", NULL, rec);
+	assert_int_equal(policy_cases_count_path(policy_decision_record(d),
+	    "intelligence[].text"), 1);
+	l = policy_decision_withheld(d, &n);
+	assert_true(in(l, n, "intelligence[2]"));
+	policy_decision_free(d);
+	policy_free(p);
+	cJSON_Delete(rec);
+}
+
 static void
 test_forbid_overrides_and_order(void **state)
 {
@@ -1631,6 +1678,7 @@ main(void)
 		cmocka_unit_test(test_conditions),
 		cmocka_unit_test(test_selectors_and_transforms),
 		cmocka_unit_test(test_forbid_overrides_and_order),
+		cmocka_unit_test(test_forbid_where_unmarked),
 		cmocka_unit_test(test_default_deny_and_core_only),
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_default_read_table),
