@@ -294,6 +294,10 @@ struct store {
 	unsigned index_lag;		/* fill the index at this many more */
 	int64_t idem_keep_ms;		/* idempotency keys kept this long */
 	int64_t idem_swept_ms;		/* monotonic; last retention sweep */
+	int wal_wipe_pending;		/* an erasure's old frames may remain
+					   in the WAL (wal_wipe) */
+	int64_t wal_wipe_ms;		/* monotonic; last wal_wipe attempt */
+	int wal_wipe_failing;		/* logged once per failing spell */
 
 	/* Shared, under mu. */
 	pthread_mutex_t mu;
@@ -2160,6 +2164,57 @@ idem_expire(store_t *s, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * After an erasure: the record's old content is still in the WAL (the
+ * frames of the writes that stored it, and of those that zeroed it) and,
+ * until the WAL is copied back, in the database file's older pages.  The
+ * checkpointer would only get there once the WAL holds CKPT_PAGES, and
+ * old frames beyond the current write position are reused, not erased.
+ * So the writer copies the whole WAL back and truncates it to nothing
+ * (SQLITE_CHECKPOINT_TRUNCATE) before the erasure is answered.  A
+ * reader's open snapshot (a backup being copied) or the checkpointer at
+ * work can hold it off: the erasure stands (it is committed and logged)
+ * and the wipe is tried again at most every WAL_WIPE_RETRY_MS, waiting
+ * at most WAL_WIPE_BUSY_MS each time, so a long reader never stalls the
+ * group commit for long.
+ */
+#define WAL_WIPE_RETRY_MS 1000
+#define WAL_WIPE_BUSY_MS 250
+
+static void
+wal_wipe(store_t *s)
+{
+	int rc, log_frames = -1, copied = -1;
+
+	if (!s->wal_wipe_pending)
+		return;
+	s->wal_wipe_ms = mono_ms();
+	/* A broken connection is reopened by the next batch, which tries
+	 * again after its commit. */
+	if (s->db == NULL || s->db_broken)
+		return;
+	(void)sqlite3_busy_timeout(s->db, (int)(s->busy_ms < WAL_WIPE_BUSY_MS ?
+	    s->busy_ms : WAL_WIPE_BUSY_MS));
+	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+	    &log_frames, &copied);
+	(void)sqlite3_busy_timeout(s->db, (int)s->busy_ms);
+	if (rc == SQLITE_OK && log_frames == 0) {
+		s->wal_wipe_pending = 0;
+		pthread_mutex_lock(&s->mu);
+		s->stats.wal_checkpoints++;
+		pthread_mutex_unlock(&s->mu);
+		if (s->wal_wipe_failing)
+			log_msg(LOG_INFO, "wal-wipe", "working again");
+		s->wal_wipe_failing = 0;
+		return;
+	}
+	if (!s->wal_wipe_failing)
+		log_msg(LOG_WARN, "wal-wipe", "erased content may remain in the "
+		    "WAL until a later attempt: %s", rc != SQLITE_OK ?
+		    sqlite3_errstr(rc) : "frames left");
+	s->wal_wipe_failing = 1;
+}
+
 static void
 run_batch(store_t *s, store_job_t *batch)
 {
@@ -2167,7 +2222,7 @@ run_batch(store_t *s, store_job_t *batch)
 	store_job_t *j, *next;
 	char now[25], err[160];
 	buf_t leaf = BUF_INIT;
-	int failed = 0, rc;
+	int failed = 0, rc, erased = 0;
 	size_t njobs = 0;
 	uint64_t indexed_before;
 
@@ -2247,6 +2302,21 @@ run_batch(store_t *s, store_job_t *batch)
 		njobs++;
 	s->stats.jobs += njobs;
 	pthread_mutex_unlock(&s->mu);
+	/* An erasure's old frames go before it is answered (wal_wipe); an
+	 * earlier one's that could not, at the retry interval. */
+	for (j = batch; j != NULL && !failed; j = j->next) {
+		size_t i;
+
+		for (i = 0; i < j->n; i++)
+			if (j->ops[i].kind == OP_ERASE &&
+			    j->res.status == STORE_OK)
+				erased = 1;
+	}
+	if (erased)
+		s->wal_wipe_pending = 1;
+	if (!failed && (erased || (s->wal_wipe_pending &&
+	    mono_ms() - s->wal_wipe_ms >= WAL_WIPE_RETRY_MS)))
+		wal_wipe(s);
 	/* Durable: readers may now see the new states.  Before any answer
 	 * goes out, so a client that got its 200 reads what it wrote. */
 	for (j = batch; j != NULL && !failed; j = j->next) {
@@ -2285,7 +2355,7 @@ writer_main(void *arg)
 	store_t *s = arg;
 	store_job_t *batch, *last;
 	size_t n;
-	int64_t due;
+	int64_t due, wipe_due;
 	struct timespec ts;
 
 	(void)pthread_setname_np(pthread_self(), "gw-store-writer");
@@ -2310,6 +2380,13 @@ writer_main(void *arg)
 		}
 		if (s->closing)
 			break;
+		wipe_due = s->wal_wipe_ms + WAL_WIPE_RETRY_MS;
+		if (s->wal_wipe_pending && mono_ms() >= wipe_due) {
+			pthread_mutex_unlock(&s->mu);
+			wal_wipe(s);
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
 		if (s->tree.size > s->signed_size) {
 			due = s->last_sign_ms + (int64_t)s->interval_ms;
 			if (mono_ms() >= due) {
@@ -2318,7 +2395,12 @@ writer_main(void *arg)
 				pthread_mutex_lock(&s->mu);
 				continue;
 			}
+			if (s->wal_wipe_pending && wipe_due < due)
+				due = wipe_due;
 			deadline_at(&ts, due);
+			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		} else if (s->wal_wipe_pending) {
+			deadline_at(&ts, wipe_due);
 			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 		} else {
 			pthread_cond_wait(&s->cv, &s->mu);

@@ -1265,6 +1265,159 @@ test_erase_destroys_ciphertext(void **state)
 	free(dir);
 }
 
+/* A stretch of the ciphertext of version v of record id (after the
+ * nonce), read as someone with the file would. */
+static void
+sealed_stretch(const char *dir, const char *id, int v, unsigned char out[48])
+{
+	char p[512];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	snprintf(p, sizeof(p), "%s/store.db", dir);
+	assert_int_equal(sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT content FROM"
+	    " record_versions WHERE id = ?1 AND version = ?2", -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, v);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_true(sqlite3_column_bytes(st, 0) > 48 + 16);
+	memcpy(out, (const unsigned char *)sqlite3_column_blob(st, 0) + 16, 48);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* Erasure is done when it is answered, not when the WAL next fills: no
+ * file of the data directory of the running store (the WAL, and the
+ * database file the WAL has not yet been copied back to) holds the
+ * erased record's ciphertext. */
+static void
+test_erase_wipes_wal_while_open(void **state)
+{
+	char *dir, p[512], *data, json[3000];
+	store_t *s = new_store(&dir, 0);
+	store_job_t *j;
+	unsigned char ct[3][48];
+	const char *const files[] = { "store.db", "store.db-wal" };
+	size_t len, f;
+	int v, k;
+
+	(void)state;
+	/* Other records around it, so that its pages are shared and split. */
+	for (k = 0; k < 40; k++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "NFK-O%d", k);
+		snprintf(json, sizeof(json), "{\"x\":\"%0*d\"}",
+		    100 + (k * 97) % 2500, k);
+		assert_int_equal(put(s, id, STORE_VERSION_ABSENT, json).status,
+		    STORE_OK);
+		if (k == 20)
+			for (v = 1; v <= 3; v++) {
+				snprintf(json, sizeof(json),
+				    "{\"x\":\"%0*d\"}", v == 2 ? 2500 : 60,
+				    v);
+				assert_int_equal(put(s, "NFK-W", v == 1 ?
+				    STORE_VERSION_ABSENT : (uint64_t)(v - 1),
+				    json).status, STORE_OK);
+			}
+	}
+	for (v = 1; v <= 3; v++)
+		sealed_stretch(dir, "NFK-W", v, ct[v - 1]);
+	j = store_job_new();
+	assert_int_equal(store_job_erase_record(j, "NFK-W", STORE_VERSION_ANY,
+	    "urn:a"), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	for (f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, files[f]);
+		if (file_read_all(p, 256 << 20, &data, &len) < 0) {
+			assert_int_equal(errno, ENOENT);
+			continue;
+		}
+		for (v = 0; v < 3; v++)
+			if (memmem(data, len, ct[v], sizeof(ct[v])) != NULL)
+				fail_msg("%s holds version %d of the erased "
+				    "record", files[f], v + 1);
+		free(data);
+	}
+	/* The record lives on for others, and the store goes on. */
+	assert_int_equal(put(s, "NFK-O1", 1, "{\"x\":\"after\"}").status,
+	    STORE_OK);
+	store_close(s);
+	tmpdir_remove(dir);
+	free(dir);
+}
+
+/* Does any file of dir hold needle?  Files that vanish are skipped. */
+static int
+found_in_dir(const char *dir, const unsigned char *needle, size_t n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[512], *data;
+	size_t len;
+	int found = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (file_read_all(p, 256 << 20, &data, &len) < 0)
+			continue;
+		found |= memmem(data, len, needle, n) != NULL;
+		free(data);
+	}
+	closedir(d);
+	return found;
+}
+
+/* A reader that holds an old snapshot (a backup being copied) keeps the
+ * WAL from being emptied: the erasure is still answered, and its old
+ * frames go once the reader is done, without another write. */
+static void
+test_erase_wipes_wal_after_reader(void **state)
+{
+	char *dir, p[512];
+	store_t *s = new_store(&dir, 0);
+	store_job_t *j;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	unsigned char ct[48];
+	int k;
+
+	(void)state;
+	assert_int_equal(put(s, "NFK-R1", STORE_VERSION_ABSENT, "{\"x\":\"a "
+	    "record whose ciphertext a reader's snapshot keeps in the WAL "
+	    "for a while\"}").status, STORE_OK);
+	sealed_stretch(dir, "NFK-R1", 1, ct);
+	snprintf(p, sizeof(p), "%s/store.db", dir);
+	assert_int_equal(sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM records",
+	    -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	sqlite3_finalize(st);
+	j = store_job_new();
+	assert_int_equal(store_job_erase_record(j, "NFK-R1", STORE_VERSION_ANY,
+	    "urn:a"), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	assert_true(found_in_dir(dir, ct, sizeof(ct)));
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	for (k = 0; k < 100 && found_in_dir(dir, ct, sizeof(ct)); k++)
+		usleep(50 * 1000);
+	assert_false(found_in_dir(dir, ct, sizeof(ct)));
+	store_close(s);
+	tmpdir_remove(dir);
+	free(dir);
+}
+
 /* ---- tampering is caught at start */
 
 static char *
@@ -2654,6 +2807,8 @@ main(void)
 		cmocka_unit_test(test_record_index_lag),
 		cmocka_unit_test(test_encryption_at_rest),
 		cmocka_unit_test(test_erase_destroys_ciphertext),
+		cmocka_unit_test(test_erase_wipes_wal_while_open),
+		cmocka_unit_test(test_erase_wipes_wal_after_reader),
 		cmocka_unit_test(test_tamper_flip_byte),
 		cmocka_unit_test(test_tamper_rehashed_leaf),
 		cmocka_unit_test(test_tamper_node),
