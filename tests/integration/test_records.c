@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+/* The erasure test reads the store as someone with the files would. */
+#include <sqlite3.h>
 
 #include "client/https_client.h"
 #include "tests/support/gwtest.h"
@@ -2590,6 +2592,79 @@ scan_dir(const char *dir, const char *needle, int *files, char *hit,
 	return rc;
 }
 
+/* A stretch of the sealed content of each version of id, as stored. */
+static int
+sealed_versions(const char *id, unsigned char out[][48], int max)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int n = 0;
+
+	if (sqlite3_open_v2(gwt_path(&fx.env, "norfolk/data/store.db"), &db,
+	    SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT content FROM record_versions"
+	    " WHERE id = ?1 AND content IS NOT NULL ORDER BY version", -1, &st,
+	    NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	while (n < max && sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 0) < 16 + 48)
+			continue;
+		memcpy(out[n++], (const unsigned char *)sqlite3_column_blob(st,
+		    0) + 16, 48);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* An erasure, once answered, has left no copy of the record's sealed
+ * content in any file of the running gateway's data directory: not in
+ * the database, nor in its write-ahead log (which kept the frames that
+ * stored it until it next filled). */
+static void
+test_erasure_at_rest(void **state)
+{
+	unsigned char ct[4][48];
+	char body[2000], p[1200];
+	const char *const files[] = { "store.db", "store.db-wal" };
+	gwt_resp_t r;
+	size_t f;
+	int n, v;
+
+	(void)state;
+	snprintf(body, sizeof(body), "{\"id\":\"REC-ERA-1\",\"managing_area\":"
+	    "\"norfolk\",\"category\":1,\"level\":1,\"person\":{\"surname\":"
+	    "\"ERASEME\"},\"risk\":{\"factors\":[\"%0400d\"]}}", 7);
+	assert_int_equal(put_json("agency-police", "REC-ERA-1", body), 201);
+	assert_int_equal(patch_json("agency-police", "REC-ERA-1",
+	    "{\"risk\":{\"rosh\":\"low\"}}"), 200);
+	assert_int_equal(patch_json("agency-probation", "REC-ERA-1",
+	    "{\"addresses\":[{\"type\":\"home\",\"town\":\"Erasetown\"}]}"),
+	    200);
+	n = sealed_versions("REC-ERA-1", ct, 4);
+	assert_int_equal(n, 3);
+	call("agency-police", "DELETE", "/v1/records/REC-ERA-1",
+	    hdrs_std(NULL, NULL), NULL, &r);
+	assert_int_equal(r.status, 200);
+	gwt_resp_free(&r);
+	for (f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		snprintf(p, sizeof(p), "%s/%s", gwt_path(&fx.env, "norfolk/data"),
+		    files[f]);
+		for (v = 0; v < n; v++)
+			if (file_contains(p, (const char *)ct[v],
+			    sizeof(ct[v])) == 1)
+				fail_msg("%s holds version %d of the erased "
+				    "record", files[f], v + 1);
+	}
+	/* The gateway goes on writing and reading. */
+	assert_int_equal(put_json("agency-police", "REC-ERA-1",
+	    minimal("REC-ERA-1", "AGAIN")), 201);
+	assert_int_equal(get_status("agency-police", "REC-ERA-1"), 200);
+}
+
 static void
 test_encryption_at_rest(void **state)
 {
@@ -2668,6 +2743,7 @@ main(void)
 		cmocka_unit_test(test_history_no_write_oracle),
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_encryption_at_rest),
+		cmocka_unit_test(test_erasure_at_rest),
 	};
 
 	return gwt_exit(cmocka_run_group_tests_name("records", tests,
