@@ -1,6 +1,8 @@
 #include "gateway/routes.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -16,6 +18,28 @@ routes_content_type_is(gw_request_t *r, const char *want)
 	if (ct == NULL || strncasecmp(ct, want, n) != 0)
 		return 0;
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* The query parameter key as a decimal integer (at most 19 digits, no sign
+ * or space).  0 read, 1 absent and not required, -1 malformed or absent
+ * when required. */
+int
+routes_query_u64(gw_request_t *r, const char *key, uint64_t *out, int required)
+{
+	const char *v = gw_req_query(r, key);
+	char *end;
+	unsigned long long x;
+
+	if (v == NULL)
+		return required ? -1 : 1;
+	if (v[0] < '0' || v[0] > '9' || strlen(v) > 19)
+		return -1;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = x;
+	return 0;
 }
 
 int

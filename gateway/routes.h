@@ -5,6 +5,8 @@
 #ifndef GATEWAY_ROUTES_H
 #define GATEWAY_ROUTES_H
 
+#include <stdint.h>
+
 #include "gateway/request.h"
 
 /* Route r to its handler, or answer 404/405. */
@@ -13,6 +15,11 @@ void routes_dispatch(gw_request_t *r);
 /* 1 if s is a record or transfer id ([A-Z0-9-]{3,64}; also lowercase hex
  * and '-' for transfer ids when allow_lower). */
 int routes_valid_id(const char *s, size_t len, int allow_lower);
+
+/* Query parameter key as a decimal integer: 0 read, 1 absent (and not
+ * required), -1 malformed, or absent when required. */
+int routes_query_u64(gw_request_t *r, const char *key, uint64_t *out,
+    int required);
 
 /* 1 if r's Content-Type is want (parameters such as charset allowed). */
 int routes_content_type_is(gw_request_t *r, const char *want);

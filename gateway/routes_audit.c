@@ -28,25 +28,6 @@
 _Static_assert(ENTRIES_MAX == PROOF_JSON_MAX_ENTRIES,
     "a page is what visorctl reads");
 
-static int
-query_u64(gw_request_t *r, const char *key, uint64_t *out, int required)
-{
-	const char *v = gw_req_query(r, key);
-	char *end;
-	unsigned long long x;
-
-	if (v == NULL)
-		return required ? -1 : 1;
-	if (v[0] < '0' || v[0] > '9' || strlen(v) > 19)
-		return -1;
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	*out = x;
-	return 0;
-}
-
 /*
  * Each endpoint's parameters, each at most once, the filters not empty:
  * otherwise one of two values would be taken silently, a misspelt filter
@@ -175,7 +156,7 @@ route_audit(gw_request_t *r, const char *what)
 		else
 			gw_reply_error(r, 503, "store-unavailable", "cannot read the log");
 	} else if (strcmp(what, "entries") == 0) {
-		if (query_u64(r, "start", &a, 1) < 0 || query_u64(r, "end", &b, 1) < 0 ||
+		if (routes_query_u64(r, "start", &a, 1) < 0 || routes_query_u64(r, "end", &b, 1) < 0 ||
 		    a >= b || b - a > ENTRIES_MAX) {
 			gw_reply_error(r, 400, "bad-range",
 			    "start and end are required, start < end, at most %d entries",
@@ -196,7 +177,7 @@ route_audit(gw_request_t *r, const char *what)
 			}
 		}
 	} else if (strcmp(what, "proof/inclusion") == 0) {
-		if (query_u64(r, "index", &a, 1) < 0 || query_u64(r, "size", &b, 1) < 0 ||
+		if (routes_query_u64(r, "index", &a, 1) < 0 || routes_query_u64(r, "size", &b, 1) < 0 ||
 		    a >= b || b > size)
 			gw_reply_error(r, 400, "bad-range",
 			    "index < size <= the log size (%llu) are required",
@@ -206,7 +187,7 @@ route_audit(gw_request_t *r, const char *what)
 		else
 			reply_proof(r, "index", a, "size", b, proof, n);
 	} else if (strcmp(what, "proof/consistency") == 0) {
-		if (query_u64(r, "from", &a, 1) < 0 || query_u64(r, "to", &b, 1) < 0 ||
+		if (routes_query_u64(r, "from", &a, 1) < 0 || routes_query_u64(r, "to", &b, 1) < 0 ||
 		    a == 0 || a > b || b > size)
 			gw_reply_error(r, 400, "bad-range",
 			    "0 < from <= to <= the log size (%llu) are required",
@@ -230,7 +211,7 @@ route_audit(gw_request_t *r, const char *what)
 		buf_printf(&out, "{\"size\":%llu,\"entries\":[", (unsigned long long)size);
 		/* Paging: start is the first index to look at; an answer cut
 		 * at ENTRIES_MAX says where the next page starts ("next"). */
-		rc = query_u64(r, "start", &q.from, 0) < 0 ? STORE_BAD_QUERY :
+		rc = routes_query_u64(r, "start", &q.from, 0) < 0 ? STORE_BAD_QUERY :
 		    store_audit_search(rd, &q, append_entry, &ec);
 		if (rc == STORE_BAD_QUERY) {
 			gw_reply_error(r, 400, "bad-query", "since and until are "

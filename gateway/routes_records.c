@@ -951,35 +951,95 @@ view_changed(gw_request_t *r, const policy_request_t *rq, const char *path,
 }
 
 /*
- * For each version of a history (an array of n), the version of the
- * erasure at or after it (0 if none) into ev: the erasure that wiped its
- * content, and whose kept core says what record it was.  0 or -1.
+ * A history is answered a page at a time, newest pages first: at most
+ * limit versions, those numbered below before (all when before is 0),
+ * oldest first within the page, and next_before the number to ask below
+ * for the page before (0 when none).  The page is the versions the whole
+ * history would show that fall in it, never more: the version before the
+ * page is read too, for what its changes are measured against.  The
+ * cursor says only that older versions exist, as the record's version
+ * number does, and not whether the caller could see any of them.  Only
+ * the page's rows are read, so a record with many versions costs a page.
  */
-static int
-erasures_after(const cJSON *all, int64_t **ev, int *n)
-{
-	const cJSON *v;
-	const char *op;
-	int64_t next = 0, ver;
-	int i, k;
+#define HISTORY_PAGE_MAX 1000
 
-	*n = cJSON_GetArraySize(all);
-	if ((*ev = calloc((size_t)(*n > 0 ? *n : 1), sizeof(**ev))) == NULL)
-		return -1;
-	i = 0;
-	cJSON_ArrayForEach(v, all) {
-		op = json_get_str(v, "op");
-		if (op != NULL && strcmp(op, "erase") == 0 &&
-		    json_get_int(v, "version", 1, INT64_MAX, &ver) == 0)
-			(*ev)[i] = ver;
-		i++;
+typedef struct {
+	uint64_t before;	/* 0: from the newest */
+	uint64_t limit;
+	int64_t next_before;	/* set by history_load */
+} history_page_t;
+
+typedef struct {
+	cJSON *all;		/* the page, after the version before it */
+	int from;		/* position of the page's first version */
+	int n;
+	int64_t *ev;		/* for each of all, the erasure at or after
+				   it (0 if none): the erasure that wiped its
+				   content, whose kept core says what record
+				   it was */
+	int64_t last_erase;	/* the record's newest erasure, 0 if none */
+} history_rows_t;
+
+static void
+history_rows_free(history_rows_t *h)
+{
+	cJSON_Delete(h->all);
+	free(h->ev);
+}
+
+/* Read pg's page of id's history into h.  0, or -1 once r is answered. */
+static int
+history_load(gw_request_t *r, const char *id, history_page_t *pg,
+    history_rows_t *h)
+{
+	buf_t raw = BUF_INIT;
+	const cJSON *v;
+	int64_t *er = NULL, ver;
+	size_t ne = 0, e = 0;
+	int k = 0;
+
+	memset(h, 0, sizeof(*h));
+	pg->next_before = 0;
+	if (store_record_history_page(gw_req_reader(r), id, pg->before,
+	    (unsigned)pg->limit + 1, &raw) < 0 ||
+	    (raw.len > 0 && ((h->all = cJSON_ParseWithLength(raw.data,
+	    raw.len)) == NULL || !cJSON_IsArray(h->all))) ||
+	    store_record_erasures(gw_req_reader(r), id, &er, &ne) < 0)
+		goto unreadable;
+	if (h->all == NULL && (h->all = cJSON_CreateArray()) == NULL)
+		goto oom;
+	h->n = cJSON_GetArraySize(h->all);
+	if ((uint64_t)h->n > pg->limit) {
+		h->from = 1;
+		if (json_get_int(h->all->child->next, "version", 1, INT64_MAX,
+		    &pg->next_before) != 0)
+			goto unreadable;
 	}
-	for (k = *n - 1; k >= 0; k--) {
-		if ((*ev)[k] != 0)
-			next = (*ev)[k];
-		(*ev)[k] = next;
+	if ((h->ev = calloc((size_t)(h->n > 0 ? h->n : 1),
+	    sizeof(*h->ev))) == NULL)
+		goto oom;
+	cJSON_ArrayForEach(v, h->all) {
+		if (json_get_int(v, "version", 1, INT64_MAX, &ver) != 0)
+			goto unreadable;
+		while (e < ne && er[e] < ver)
+			e++;
+		h->ev[k++] = e < ne ? er[e] : 0;
 	}
+	h->last_erase = ne > 0 ? er[ne - 1] : 0;
+	free(er);
+	buf_free(&raw);
 	return 0;
+unreadable:
+	gw_reply_error(r, 503, "store-unavailable", "cannot read the history");
+	goto fail;
+oom:
+	gw_reply_error(r, 503, "unavailable", "out of memory");
+fail:
+	free(er);
+	buf_free(&raw);
+	history_rows_free(h);
+	memset(h, 0, sizeof(*h));
+	return -1;
 }
 
 /*
@@ -1003,12 +1063,12 @@ erasures_after(const cJSON *all, int64_t **ev, int *n)
  */
 static int
 history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
-    const cJSON *current, buf_t *out)
+    const cJSON *current, history_page_t *pg, buf_t *out)
 {
 	policy_request_t rq = c->preq;
 	unsigned char now[256], vmap[256], prev[256];
-	buf_t raw = BUF_INIT;
-	cJSON *all = NULL, *keep = NULL, *v, *next, *changed, *p, *pn;
+	history_rows_t h = { NULL, 0, 0, NULL, 0 };
+	cJSON *keep = NULL, *v, *next, *changed, *p, *pn;
 	cJSON *doc = NULL, *pdoc = NULL;
 	policy_decision_t *dv = NULL, *dp = NULL;
 	int police = strcmp(gw_req_identity(r)->type, "police") == 0;
@@ -1017,8 +1077,7 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 	const char *op;
 	char *text = NULL;
 	const char *area = json_get_str(current, "managing_area");
-	int64_t *ev = NULL;
-	int nv, k = 0;
+	int k;
 	size_t nf;
 
 	record_fields(&nf);
@@ -1030,37 +1089,25 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 		gw_reply_error(r, 503, "policy-error", "policy evaluation failed");
 		goto out;
 	}
-	if (store_record_history(gw_req_reader(r), id, &raw) != 0 ||
-	    (all = cJSON_ParseWithLength(raw.data, raw.len)) == NULL ||
-	    !cJSON_IsArray(all)) {
-		gw_reply_error(r, 503, "store-unavailable", "cannot read the history");
+	if (history_load(r, id, pg, &h) < 0)
 		goto out;
-	}
-	if (erasures_after(all, &ev, &nv) < 0 ||
-	    (keep = cJSON_CreateArray()) == NULL)
+	if ((keep = cJSON_CreateArray()) == NULL)
 		goto oom;
 	memset(prev, POLICY_READ_WHOLE, nf);	/* no version before the first */
-	for (v = all->child; v != NULL; v = next, k++) {
+	for (v = h.all->child, k = 0; v != NULL; v = next, k++) {
 		next = v->next;
-		op = json_get_str(v, "op");
-		if (!police && op != NULL && strcmp(op, "erase") == 0) {
-			/* Nothing before an erasure, nor the erasure. */
-			cJSON_Delete(keep);
-			if ((keep = cJSON_CreateArray()) == NULL)
-				goto oom;
-			memset(prev, POLICY_READ_WHOLE, nf);
-			cJSON_Delete(pdoc);
-			pdoc = NULL;
-			policy_decision_free(dp);
-			dp = NULL;
-			continue;
-		}
 		if (json_get_int(v, "version", 1, INT64_MAX, &ver) != 0) {
 			gw_reply_error(r, 503, "store-unavailable",
 			    "cannot read the history");
 			goto out;
 		}
-		if (version_read_map(r, &rq, id, ver, k < nv ? ev[k] : 0,
+		/* Callers other than police see nothing before an erasure,
+		 * nor the erasure: what is up to the last one is not read,
+		 * and the version after it is measured against nothing. */
+		if (!police && ver <= h.last_erase)
+			continue;
+		op = json_get_str(v, "op");
+		if (version_read_map(r, &rq, id, ver, h.ev[k],
 		    area != NULL ? area : "", now, vmap, nf, &doc) < 0)
 			goto out;
 		changed = cJSON_GetObjectItemCaseSensitive(v, "changed");
@@ -1108,11 +1155,11 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 		 * (prison and em, probation and associates) writes its guess
 		 * and sees the version if, and only if, the guess was the
 		 * value stored. */
-		if (vmap[id_field] == POLICY_READ_NONE ||
+		if (k < h.from || vmap[id_field] == POLICY_READ_NONE ||
 		    ((had || op == NULL || strcmp(op, "erase") != 0) &&
 		    cJSON_GetArraySize(changed) == 0))
 			continue;
-		cJSON_AddItemToArray(keep, cJSON_DetachItemViaPointer(all, v));
+		cJSON_AddItemToArray(keep, cJSON_DetachItemViaPointer(h.all, v));
 	}
 	if ((text = json_print(keep)) == NULL || buf_puts(out, text) < 0)
 		goto oom;
@@ -1121,15 +1168,13 @@ history_for_caller(gw_request_t *r, const reqctx_t *c, const char *id,
 oom:
 	gw_reply_error(r, 503, "unavailable", "out of memory");
 out:
-	free(ev);
+	history_rows_free(&h);
 	free(text);
 	cJSON_Delete(keep);
-	cJSON_Delete(all);
 	cJSON_Delete(doc);
 	cJSON_Delete(pdoc);
 	policy_decision_free(dv);
 	policy_decision_free(dp);
-	buf_free(&raw);
 	return ret;
 }
 
@@ -1169,49 +1214,44 @@ erased_readable(gw_request_t *r, const reqctx_t *c, const char *id,
  */
 static int
 erased_history(gw_request_t *r, const reqctx_t *c, const char *id,
-    const char *area, buf_t *out)
+    const char *area, history_page_t *pg, buf_t *out)
 {
-	buf_t raw = BUF_INIT;
-	cJSON *all = NULL, *v, *next;
+	history_rows_t h;
+	cJSON *v, *next;
 	policy_decision_t *d;
-	int64_t *ev = NULL, decided = 0;
-	int nv, k = 0, allowed = 1, ret = -1;
+	int64_t decided = 0;
+	int k = 0, allowed = 1, ret = -1;
 	char *text = NULL;
 
-	if (store_record_history(gw_req_reader(r), id, &raw) != 0 ||
-	    (all = cJSON_ParseWithLength(raw.data, raw.len)) == NULL ||
-	    !cJSON_IsArray(all)) {
-		gw_reply_error(r, 503, "store-unavailable", "cannot read the history");
-		goto out;
-	}
-	if (erasures_after(all, &ev, &nv) < 0)
-		goto oom;
-	for (v = all->child; v != NULL; v = next, k++) {
+	if (history_load(r, id, pg, &h) < 0)
+		return -1;
+	for (v = h.all->child; v != NULL; v = next, k++) {
 		next = v->next;
-		if (k >= nv || ev[k] <= 0)
+		if (k < h.from) {
+			cJSON_Delete(cJSON_DetachItemViaPointer(h.all, v));
 			continue;
-		if (ev[k] != decided) {
-			allowed = erased_readable(r, c, id, (uint64_t)ev[k],
+		}
+		if (h.ev[k] <= 0)
+			continue;
+		if (h.ev[k] != decided) {
+			allowed = erased_readable(r, c, id, (uint64_t)h.ev[k],
 			    area, &d);
 			policy_decision_free(d);
 			if (allowed < 0)
 				goto out;
-			decided = ev[k];
+			decided = h.ev[k];
 		}
 		if (!allowed)
-			cJSON_Delete(cJSON_DetachItemViaPointer(all, v));
+			cJSON_Delete(cJSON_DetachItemViaPointer(h.all, v));
 	}
-	if ((text = json_print(all)) == NULL || buf_puts(out, text) < 0)
-		goto oom;
+	if ((text = json_print(h.all)) == NULL || buf_puts(out, text) < 0) {
+		gw_reply_error(r, 503, "unavailable", "out of memory");
+		goto out;
+	}
 	ret = 0;
-	goto out;
-oom:
-	gw_reply_error(r, 503, "unavailable", "out of memory");
 out:
-	free(ev);
 	free(text);
-	cJSON_Delete(all);
-	buf_free(&raw);
+	history_rows_free(&h);
 	return ret;
 }
 
@@ -1225,9 +1265,21 @@ route_record_history(gw_request_t *r, const char *id)
 	buf_t out = BUF_INIT;
 	audit_entry_t e;
 	static const char *const fields[] = { "history" };
+	static const char *const params[] = { "before", "limit", NULL };
+	history_page_t pg = { 0, HISTORY_PAGE_MAX, 0 };
 	int rc;
 
 	memset(&rec, 0, sizeof(rec));
+	if (gw_req_query_only(r, params) < 0 ||
+	    routes_query_u64(r, "before", &pg.before, 0) < 0 ||
+	    routes_query_u64(r, "limit", &pg.limit, 0) < 0 ||
+	    (gw_req_query(r, "before") != NULL && pg.before == 0) ||
+	    pg.limit == 0 || pg.limit > HISTORY_PAGE_MAX) {
+		gw_reply_error(r, 400, "bad-query", "history takes before "
+		    "(a version, at least 1) and limit (1 to %d), each at most "
+		    "once", HISTORY_PAGE_MAX);
+		return;
+	}
 	if (reqctx_begin(r, &c, POLICY_OP_READ, 1) < 0)
 		return;
 	rc = store_record_get(gw_req_reader(r), id, &rec);
@@ -1277,10 +1329,13 @@ route_record_history(gw_request_t *r, const char *id)
 	buf_printf(&out, "{\"id\":\"%s\",\"versions\":", id);
 	if (current == NULL) {
 		/* Erased: the area's police see what they could read. */
-		if (erased_history(r, &c, id, rec.managing_area, &out) < 0)
+		if (erased_history(r, &c, id, rec.managing_area, &pg, &out) < 0)
 			goto out;
-	} else if (history_for_caller(r, &c, id, current, &out) < 0)
+	} else if (history_for_caller(r, &c, id, current, &pg, &out) < 0)
 		goto out;
+	if (pg.next_before > 0)
+		buf_printf(&out, ",\"next_before\":%lld",
+		    (long long)pg.next_before);
 	buf_puts(&out, "}");
 	reqctx_audit_base(r, &c, &e);
 	e.op = "consult";

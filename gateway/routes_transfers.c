@@ -536,7 +536,8 @@ peer_may_replace(gw_request_t *r, const char *record_id, const identity_t *peer)
 	if ((rc = store_record_sent_to(gw_req_reader(r), record_id,
 	    peer->area)) != 0)
 		return rc;
-	if (store_record_history(gw_req_reader(r), record_id, &hist) != 0 ||
+	if (store_record_history_page(gw_req_reader(r), record_id, 0, 1,
+	    &hist) != 0 ||
 	    (h = json_parse_strict(hist.data, hist.len, 8, err, sizeof(err))) == NULL ||
 	    !cJSON_IsArray(h)) {
 		buf_free(&hist);

@@ -82,6 +82,9 @@ static const char *const schema_sql =
     " id TEXT NOT NULL, version INTEGER NOT NULL, time TEXT NOT NULL,"
     " actor TEXT NOT NULL, op TEXT NOT NULL, changed TEXT,"
     " content BLOB, PRIMARY KEY(id, version));"
+    /* A record's erasures, for its history read a page at a time. */
+    "CREATE INDEX IF NOT EXISTS record_erasures ON record_versions(id,"
+    " version) WHERE op = 'erase';"
     "CREATE TABLE IF NOT EXISTS idempotency("
     " scope TEXT NOT NULL, key TEXT NOT NULL, req_hash BLOB NOT NULL,"
     " status INTEGER NOT NULL, body BLOB NOT NULL, time TEXT NOT NULL,"

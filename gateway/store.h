@@ -230,10 +230,21 @@ typedef struct {
  * such record, -1 error (including a failed decryption). */
 int store_record_get(store_reader_t *r, const char *id, store_record_t *out);
 
-/* History as a JSON array appended to out:
+/* History as a JSON array appended to out, oldest first:
  * [{"version":1,"time":"...","actor":"urn:...","op":"put|erase","changed":[...]}].
  * 0, 1 no such record, -1 error. */
 int store_record_history(store_reader_t *r, const char *id, buf_t *out);
+
+/* The same for the newest limit versions numbered below before (before 0:
+ * no bound; limit 0: no limit), oldest first; reads only those rows.  0, 1
+ * no such versions, -1 error. */
+int store_record_history_page(store_reader_t *r, const char *id,
+    uint64_t before, unsigned limit, buf_t *out);
+
+/* The versions of a record's erasures, ascending, into *vers (to be freed;
+ * NULL when none) and *n.  0 or -1. */
+int store_record_erasures(store_reader_t *r, const char *id, int64_t **vers,
+    size_t *n);
 
 /* One version of a record, opened as store_record_get opens the current
  * one (managing_area is left empty: the clear column is the current

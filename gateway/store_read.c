@@ -22,7 +22,7 @@
 #include "util/rfc3339.h"
 
 enum {
-	R_RECORD, R_HISTORY, R_VERSION, R_IDEM, R_TRANSFER, R_DUE, R_DUE_FOR, R_EXPIRED_FOR, R_STATS, R_INBOUND,
+	R_RECORD, R_HISTORY, R_ERASURES, R_VERSION, R_IDEM, R_TRANSFER, R_DUE, R_DUE_FOR, R_EXPIRED_FOR, R_STATS, R_INBOUND,
 	R_SENT_TO,
 	R_CKPT, R_LEAF, R_ENTRIES, R_TIME, R_NSTMT
 };
@@ -31,8 +31,13 @@ static const char *const reader_sql[R_NSTMT] = {
 	[R_RECORD] = "SELECT r.version, r.category, r.level, r.managing_area,"
 	    " r.erased, v.content FROM records r LEFT JOIN record_versions v"
 	    " ON v.id = r.id AND v.version = r.version WHERE r.id = ?1",
+	/* Newest first, so a page reads only its own rows (each row's page
+	 * of the table holds its sealed content too). */
 	[R_HISTORY] = "SELECT version, time, actor, op, changed"
-	    " FROM record_versions WHERE id = ?1 ORDER BY version",
+	    " FROM record_versions WHERE id = ?1 AND version < ?2"
+	    " ORDER BY version DESC LIMIT ?3",
+	[R_ERASURES] = "SELECT version FROM record_versions"
+	    " WHERE id = ?1 AND op = 'erase' ORDER BY version",
 	[R_VERSION] = "SELECT content FROM record_versions"
 	    " WHERE id = ?1 AND version = ?2",
 	[R_IDEM] = "SELECT req_hash, status, body FROM idempotency"
@@ -295,7 +300,8 @@ out:
 }
 
 int
-store_record_history(store_reader_t *r, const char *id, buf_t *out)
+store_record_history_page(store_reader_t *r, const char *id, uint64_t before,
+    unsigned limit, buf_t *out)
 {
 	sqlite3_stmt *st;
 	cJSON *arr = NULL, *item, *changed;
@@ -303,15 +309,23 @@ store_record_history(store_reader_t *r, const char *id, buf_t *out)
 	char *printed = NULL;
 	int rc, rows = 0, ret = -1;
 
-	if (id == NULL || strlen(id) > STORE_MAX_ID)
+	if (id == NULL || strlen(id) > STORE_MAX_ID || before > INT64_MAX)
 		return -1;
 	if ((st = stmt(r, R_HISTORY)) == NULL || bind_text(st, 1, id) < 0 ||
+	    sqlite3_bind_int64(st, 2, before == 0 ? INT64_MAX :
+	    (sqlite3_int64)before) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, limit == 0 ? -1 :
+	    (sqlite3_int64)limit) != SQLITE_OK ||
 	    (arr = cJSON_CreateArray()) == NULL)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((item = cJSON_CreateObject()) == NULL)
 			goto out;
-		cJSON_AddItemToArray(arr, item);
+		/* Rows come newest first; the array is oldest first. */
+		if (!cJSON_InsertItemInArray(arr, 0, item)) {
+			cJSON_Delete(item);
+			goto out;
+		}
 		if (cJSON_AddNumberToObject(item, "version",
 		    (double)sqlite3_column_int64(st, 0)) == NULL ||
 		    cJSON_AddStringToObject(item, "time",
@@ -345,6 +359,50 @@ store_record_history(store_reader_t *r, const char *id, buf_t *out)
 out:
 	free(printed);
 	cJSON_Delete(arr);
+	if (st != NULL)
+		sqlite3_reset(st);
+	return ret;
+}
+
+int
+store_record_history(store_reader_t *r, const char *id, buf_t *out)
+{
+	return store_record_history_page(r, id, 0, 0, out);
+}
+
+int
+store_record_erasures(store_reader_t *r, const char *id, int64_t **vers,
+    size_t *n)
+{
+	sqlite3_stmt *st;
+	int64_t *v = NULL, *nv;
+	size_t cap = 0;
+	int rc, ret = -1;
+
+	*vers = NULL;
+	*n = 0;
+	if (id == NULL || strlen(id) > STORE_MAX_ID)
+		return -1;
+	if ((st = stmt(r, R_ERASURES)) == NULL || bind_text(st, 1, id) < 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 8;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+				goto out;
+			v = nv;
+		}
+		v[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	if (rc != SQLITE_DONE)
+		goto out;
+	*vers = v;
+	v = NULL;
+	ret = 0;
+out:
+	free(v);
+	if (ret < 0)
+		*n = 0;
 	if (st != NULL)
 		sqlite3_reset(st);
 	return ret;
