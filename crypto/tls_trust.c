@@ -286,8 +286,13 @@ tls_trust_load(const char *root_file, const char *const *ca_files,
 		 * chains; without X509_V_FLAG_PARTIAL_CHAIN a non-self-signed
 		 * certificate is never an anchor, so the root stays the only
 		 * one. */
-		if (X509_STORE_add_cert(t->store, ca) != 1 || !X509_up_ref(ca) ||
-		    sk_X509_push(t->cas, ca) <= 0) {
+		if (X509_STORE_add_cert(t->store, ca) != 1 || !X509_up_ref(ca)) {
+			snprintf(err, errlen, "%s: cannot add to the trust store", ca_files[i]);
+			goto fail;
+		}
+		/* The reference just taken is t->cas's; sk's own goes with sk. */
+		if (sk_X509_push(t->cas, ca) <= 0) {
+			X509_free(ca);
 			snprintf(err, errlen, "%s: cannot add to the trust store", ca_files[i]);
 			goto fail;
 		}

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
@@ -35,6 +36,57 @@ struct fixture {
 };
 
 static struct fixture F;
+
+/* OpenSSL's allocations, counted, and the one numbered fail_at (from 1)
+ * refused: installed before OpenSSL allocates anything (main), so that a
+ * test can fail each allocation of a call in turn and see what it leaves. */
+static struct {
+	long live;		/* blocks handed out and not yet freed */
+	long calls;		/* allocations asked for since the count began */
+	long fail_at;		/* 0: none refused */
+} A;
+
+static void *
+counted_malloc(size_t n, const char *file, int line)
+{
+	void *p;
+
+	(void)file;
+	(void)line;
+	if (A.fail_at != 0 && ++A.calls == A.fail_at)
+		return NULL;
+	if ((p = malloc(n)) != NULL)
+		A.live++;
+	return p;
+}
+
+static void *
+counted_realloc(void *old, size_t n, const char *file, int line)
+{
+	void *p;
+
+	if (old == NULL)
+		return counted_malloc(n, file, line);
+	if (n == 0) {
+		free(old);
+		A.live--;
+		return NULL;
+	}
+	if (A.fail_at != 0 && ++A.calls == A.fail_at)
+		return NULL;
+	p = realloc(old, n);
+	return p;
+}
+
+static void
+counted_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	if (p != NULL)
+		A.live--;
+	free(p);
+}
 
 static void
 path(char *out, size_t outlen, const char *dir, const char *name)
@@ -571,6 +623,48 @@ test_load_refusals(void **state)
 	tls_trust_free(NULL);
 }
 
+/* Every allocation of a load refused in turn: each failure is reported and
+ * leaves nothing allocated behind (a CA certificate's reference was kept
+ * when adding it to the list of CAs failed). */
+static void
+test_load_allocation_failures(void **state)
+{
+	const char *cas[] = { F.nf_ca, F.sf_ca };
+	const char *crls[] = { F.nf_crl, F.sf_crl };
+	char err[256];
+	tls_trust_t *t;
+	long n, before;
+
+	(void)state;
+	/* Once through first: OpenSSL's lazily built tables stay. */
+	t = tls_trust_load(F.root_crt, cas, 2, crls, 2, err, sizeof(err));
+	assert_non_null(t);
+	tls_trust_free(t);
+	for (n = 1; n < 100000; n++) {
+		/* The thread's error queue keeps the text of an error for the
+		 * next one: its state is dropped before each count. */
+		OPENSSL_thread_stop();
+		before = A.live;
+		A.calls = 0;
+		A.fail_at = n;
+		t = tls_trust_load(F.root_crt, cas, 2, crls, 2, err, sizeof(err));
+		A.fail_at = 0;
+		OPENSSL_thread_stop();
+		if (t != NULL) {
+			tls_trust_free(t);
+			assert_int_equal(A.live, before);
+			/* No allocation left to refuse: done. */
+			if (A.calls < n)
+				break;
+			continue;
+		}
+		if (A.live != before)
+			fail_msg("allocation %ld refused: %ld blocks left (%s)", n,
+			    A.live - before, err);
+	}
+	assert_true(n > 1 && n < 100000);
+}
+
 static void
 test_crl_forged(void **state)
 {
@@ -826,6 +920,7 @@ main(void)
 		cmocka_unit_test(test_ca_rotation_overlap),
 		cmocka_unit_test(test_store_and_intermediates),
 		cmocka_unit_test(test_load_refusals),
+		cmocka_unit_test(test_load_allocation_failures),
 		cmocka_unit_test(test_crl_forged),
 		cmocka_unit_test(test_reason_mapping),
 		cmocka_unit_test(test_cert_sha256),
@@ -834,5 +929,10 @@ main(void)
 		cmocka_unit_test(test_two_crls_same_ca),
 	};
 
+	if (CRYPTO_set_mem_functions(counted_malloc, counted_realloc,
+	    counted_free) != 1) {
+		fprintf(stderr, "OpenSSL allocated before main\n");
+		return 1;
+	}
 	return cmocka_run_group_tests_name("tls_trust", tests, setup, teardown);
 }
