@@ -613,18 +613,21 @@ pki_load_cert(const char *path, char *err, size_t errlen)
 X509_CRL *
 pki_load_crl(const char *path, char *err, size_t errlen)
 {
+	STACK_OF(X509_CRL) *sk;
 	X509_CRL *crl;
-	char *data;
-	BIO *mem;
 
-	if ((mem = read_file_bio(path, &data, err, errlen)) == NULL)
+	if ((sk = tls_trust_read_crls(path, PKI_FILE_MAX, err, errlen)) == NULL)
 		return NULL;
-	crl = PEM_read_bio_X509_CRL(mem, NULL, NULL, NULL);
-	BIO_free(mem);
-	free(data);
-	ERR_clear_error();
-	if (crl == NULL)
-		snprintf(err, errlen, "%s: not a PEM CRL", path);
+	/* A CA writes its crl.pem whole, with one CRL: the next one built on
+	 * the first of several would drop the others' revocations. */
+	if (sk_X509_CRL_num(sk) != 1) {
+		snprintf(err, errlen, "%s: holds %d CRLs; a CA's CRL file holds one",
+		    path, sk_X509_CRL_num(sk));
+		sk_X509_CRL_pop_free(sk, X509_CRL_free);
+		return NULL;
+	}
+	crl = sk_X509_CRL_shift(sk);
+	sk_X509_CRL_free(sk);
 	return crl;
 }
 

@@ -123,7 +123,8 @@ int pki_crl_lists(const X509_CRL *crl, const ASN1_INTEGER *serial);
  * frees. */
 X509 *pki_load_cert(const char *path, char *err, size_t errlen);
 
-/* A PEM CRL.  Caller frees. */
+/* The one CRL of a PEM file (a CA's crl.pem); a file holding several, or
+ * anything tls_trust_read_crls refuses, is refused.  Caller frees. */
 X509_CRL *pki_load_crl(const char *path, char *err, size_t errlen);
 
 /* Write cert, then chain (may be NULL) as PEM, mode 0644, atomically. */

@@ -371,14 +371,19 @@ check_root(https_client_t *c, const char *rootfile, char *err, size_t errlen)
 	return rc;
 }
 
+/* Every CRL of every file: a file may hold several (one per area CA, or a
+ * CA's new CRL beside its old), and one left out would refuse a good server
+ * (crl-missing) or let a revoked one through.  A CRL from a CA other than
+ * the server's is skipped at the handshake, as a file holding only such a
+ * CRL is. */
 static int
 load_crls(https_client_t *c, const char *const *files, size_t n, char *err,
     size_t errlen)
 {
-	char *pem = NULL;
-	size_t i, len;
-	BIO *bio;
+	STACK_OF(X509_CRL) *sk;
 	X509_CRL *crl;
+	char why[512];
+	size_t i;
 
 	if (n == 0)
 		return 0;
@@ -387,25 +392,24 @@ load_crls(https_client_t *c, const char *const *files, size_t n, char *err,
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		if (files[i] == NULL ||
-		    file_read_all(files[i], 64u << 20, &pem, &len) < 0) {
-			errmsg_set(err, errlen, "%s: %s", files[i] ? files[i] :
-			    "(null)", files[i] ? strerror(errno) : "no file");
+		if (files[i] == NULL) {
+			errmsg_set(err, errlen, "(null): no file");
 			return -1;
 		}
-		bio = BIO_new_mem_buf(pem, (int)len);
-		crl = bio ? PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL) : NULL;
-		BIO_free(bio);
-		free(pem);
-		if (crl == NULL) {
-			errmsg_set(err, errlen, "%s: not a PEM CRL", files[i]);
+		if ((sk = tls_trust_read_crls(files[i], 64u << 20, why,
+		    sizeof(why))) == NULL) {
+			errmsg_set(err, errlen, "%s", why);
 			return -1;
 		}
-		if (sk_X509_CRL_push(c->crls, crl) <= 0) {
-			X509_CRL_free(crl);
-			errmsg_set(err, errlen, "out of memory");
-			return -1;
+		while ((crl = sk_X509_CRL_shift(sk)) != NULL) {
+			if (sk_X509_CRL_push(c->crls, crl) <= 0) {
+				X509_CRL_free(crl);
+				sk_X509_CRL_pop_free(sk, X509_CRL_free);
+				errmsg_set(err, errlen, "out of memory");
+				return -1;
+			}
 		}
+		sk_X509_CRL_free(sk);
 	}
 	return 0;
 }

@@ -9,9 +9,11 @@
  *     symbolic link, mode 0600 checked on the open file), handed to curl as
  *     they are, never read again from the files;
  *   - trusts only the national root (root); the server sends its area CA as
- *     chain; with CRL files, the server's certificate is checked against
- *     the one signed by its issuer, which must exist and be current
- *     (lastUpdate passed, nextUpdate not), in the verify callback below;
+ *     chain; with CRL files (each holding one or more PEM CRLs, read as
+ *     tls_trust_read_crls does), the server's certificate is checked
+ *     against every CRL signed by its issuer: one must be current
+ *     (lastUpdate passed, nextUpdate not) and none may list it, in the
+ *     verify callback below;
  *   - requires TLS 1.3 and HTTP/1.1 with keep-alive and TCP_NODELAY;
  *   - checks the server's identity during the handshake, in an OpenSSL
  *     verify callback, before any request byte is sent, by the rules the
@@ -52,7 +54,8 @@ typedef struct {
 					 * which is then sent as chain */
 	const char *key;		/* its private key, PEM (required) */
 	const char *root;		/* national root, PEM (required) */
-	const char *const *crls;	/* CRL files, PEM; may be NULL */
+	const char *const *crls;	/* CRL files, PEM, one or more CRLs
+					 * each; may be NULL */
 	size_t n_crls;
 	const char *expect_identity;	/* e.g. "urn:visor:suffolk:gateway";
 					 * NULL: any gateway identity */

@@ -15,9 +15,9 @@
 
 #include "util/fileio.h"
 
-/* A CRL of a busy area can be large; certificates are small. */
+/* Certificates are small (a CRL of a busy area can be large: the header's
+ * TLS_TRUST_CRL_FILE_MAX). */
 #define TRUST_CERT_FILE_MAX (1u << 20)
-#define TRUST_CRL_FILE_MAX (16u << 20)
 
 /* A loaded CRL and the area CA whose key verified it. */
 struct trust_crl {
@@ -90,27 +90,79 @@ fail:
 	return NULL;
 }
 
-static X509_CRL *
-read_pem_crl(const char *path, char *err, size_t errlen)
+STACK_OF(X509_CRL) *
+tls_trust_read_crls(const char *path, size_t max, char *err, size_t errlen)
 {
-	X509_CRL *crl = NULL;
-	char *data = NULL;
+	STACK_OF(X509_CRL) *sk = NULL;
+	X509_CRL *crl;
+	char *data = NULL, *name = NULL, *header = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	long derlen = 0;
 	size_t len = 0;
-	BIO *mem;
+	BIO *mem = NULL;
+	int n = 0;
 
-	if (file_read_all(path, TRUST_CRL_FILE_MAX, &data, &len) < 0) {
+	if (file_read_all(path, max, &data, &len) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	if (len <= INT_MAX && (mem = BIO_new_mem_buf(data, (int)len)) != NULL) {
-		crl = PEM_read_bio_X509_CRL(mem, NULL, NULL, NULL);
-		BIO_free(mem);
+	if (len > INT_MAX || (mem = BIO_new_mem_buf(data, (int)len)) == NULL ||
+	    (sk = sk_X509_CRL_new_null()) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	/* Every block read here, not with PEM_read_bio_X509_CRL, which skips
+	 * blocks of another type: a CRL file holds CRLs and nothing else. */
+	while (PEM_read_bio(mem, &name, &header, &der, &derlen) == 1) {
+		n++;
+		if (strcmp(name, PEM_STRING_X509_CRL) != 0 || header[0] != '\0') {
+			snprintf(err, errlen, "%s: not a PEM CRL (PEM block %d)",
+			    path, n);
+			goto fail;
+		}
+		p = der;
+		if ((crl = d2i_X509_CRL(NULL, &p, derlen)) == NULL ||
+		    p != der + derlen) {
+			X509_CRL_free(crl);
+			snprintf(err, errlen, "%s: CRL %d is damaged", path, n);
+			goto fail;
+		}
+		if (sk_X509_CRL_push(sk, crl) <= 0) {
+			X509_CRL_free(crl);
+			snprintf(err, errlen, "%s: out of memory", path);
+			goto fail;
+		}
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(der);
+		name = header = NULL;
+		der = NULL;
+	}
+	/* The loop ends with a "no start line" error at end of input; any
+	 * other error means a damaged PEM block. */
+	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE &&
+	    ERR_peek_last_error() != 0) {
+		snprintf(err, errlen, "%s: PEM block %d is damaged", path, n + 1);
+		goto fail;
 	}
 	ERR_clear_error();
-	free(data);
-	if (crl == NULL)
+	if (sk_X509_CRL_num(sk) == 0) {
 		snprintf(err, errlen, "%s: not a PEM CRL", path);
-	return crl;
+		goto fail;
+	}
+	BIO_free(mem);
+	free(data);
+	return sk;
+fail:
+	ERR_clear_error();
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(der);
+	sk_X509_CRL_pop_free(sk, X509_CRL_free);
+	BIO_free(mem);
+	free(data);
+	return NULL;
 }
 
 /* The URIs of a certificate's subjectAltName: the count, and the first in
@@ -243,6 +295,7 @@ tls_trust_load(const char *root_file, const char *const *ca_files,
 {
 	tls_trust_t *t;
 	STACK_OF(X509) *sk = NULL;
+	STACK_OF(X509_CRL) *crls = NULL;
 	X509_CRL *crl = NULL;
 	size_t i;
 
@@ -299,28 +352,49 @@ tls_trust_load(const char *root_file, const char *const *ca_files,
 		sk_X509_pop_free(sk, X509_free);
 		sk = NULL;
 	}
-	if (n_crl > 0 && (t->crls = calloc(n_crl, sizeof(*t->crls))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
 	for (i = 0; i < n_crl; i++) {
-		X509 *by = NULL;
+		struct trust_crl *grown;
+		char where[PATH_MAX + 16];
+		int j, n;
 
-		if ((crl = read_pem_crl(crl_files[i], err, errlen)) == NULL)
+		if ((crls = tls_trust_read_crls(crl_files[i], TLS_TRUST_CRL_FILE_MAX,
+		    err, errlen)) == NULL)
 			goto fail;
-		if (check_crl(crl, t->cas, &by, crl_files[i], err, errlen) < 0)
-			goto fail;
-		if (X509_STORE_add_crl(t->store, crl) != 1) {
-			snprintf(err, errlen, "%s: cannot add to the trust store", crl_files[i]);
+		n = sk_X509_CRL_num(crls);
+		if ((grown = realloc(t->crls, (t->n_crls + (size_t)n) *
+		    sizeof(*t->crls))) == NULL) {
+			snprintf(err, errlen, "out of memory");
 			goto fail;
 		}
-		/* Kept, with the CA that signed it: every CRL of an issuer
-		 * is searched (listed), and gives how long a verdict lasts
-		 * (chain_until). */
-		t->crls[t->n_crls].crl = crl;
-		t->crls[t->n_crls].ca = by;
-		t->n_crls++;
-		crl = NULL;
+		t->crls = grown;
+		/* Every CRL of the file counts: one left out would leave its
+		 * CA's clients without a CRL, or let a revoked one in. */
+		for (j = 0; j < n; j++) {
+			X509 *by = NULL;
+
+			crl = sk_X509_CRL_shift(crls);
+			if (n == 1)
+				snprintf(where, sizeof(where), "%s", crl_files[i]);
+			else
+				snprintf(where, sizeof(where), "%s (CRL %d)",
+				    crl_files[i], j + 1);
+			if (check_crl(crl, t->cas, &by, where, err, errlen) < 0)
+				goto fail;
+			if (X509_STORE_add_crl(t->store, crl) != 1) {
+				snprintf(err, errlen, "%s: cannot add to the trust store",
+				    where);
+				goto fail;
+			}
+			/* Kept, with the CA that signed it: every CRL of an
+			 * issuer is searched (listed), and gives how long a
+			 * verdict lasts (chain_until). */
+			t->crls[t->n_crls].crl = crl;
+			t->crls[t->n_crls].ca = by;
+			t->n_crls++;
+			crl = NULL;
+		}
+		sk_X509_CRL_free(crls);
+		crls = NULL;
 	}
 	/* Keys and signatures of at least 112 bits of security in every
 	 * certificate of a chain, whatever this build's default level (a
@@ -337,6 +411,7 @@ tls_trust_load(const char *root_file, const char *const *ca_files,
 fail:
 	ERR_clear_error();
 	X509_CRL_free(crl);
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
 	sk_X509_pop_free(sk, X509_free);
 	tls_trust_free(t);
 	return NULL;

@@ -28,6 +28,10 @@
  * since a build's default may be 1 (RSA 1024, SHA-1 certificates). */
 #define TLS_TRUST_SECURITY_LEVEL 2
 
+/* The largest CRL file a trust set loads: a CRL of a busy area can be
+ * large. */
+#define TLS_TRUST_CRL_FILE_MAX (16u << 20)
+
 typedef struct tls_trust tls_trust_t;
 
 /* a as a time_t (seconds since 1970, UTC), or -1 if it cannot be read. */
@@ -36,11 +40,21 @@ long tls_trust_asn1_time(const ASN1_TIME *a);
 typedef enum { TLS_ROLE_CLIENT, TLS_ROLE_SERVER } tls_role_t;
 
 /* Build a trust set from PEM files: the root, the area CA certificates
- * (n_ca) and CRLs (n_crl).  Every file must load and every CRL must be
- * signed by one of the CAs and be current.  NULL with a reason in err. */
+ * (n_ca) and CRL files (n_crl), each holding one or more CRLs (read as
+ * tls_trust_read_crls does).  Every file must load and every CRL in it must
+ * be signed by one of the CAs and be current.  NULL with a reason in err. */
 tls_trust_t *tls_trust_load(const char *root_file, const char *const *ca_files,
     size_t n_ca, const char *const *crl_files, size_t n_crl, char *err,
     size_t errlen);
+
+/* Every CRL in the PEM file path (at most max bytes), in order; text
+ * outside PEM blocks is skipped, as OpenSSL does.  NULL with a reason in err
+ * if the file cannot be read, holds no CRL, or holds a PEM block that is
+ * not one whole, well-formed CRL (another type, headers, damaged base64 or
+ * DER): one bad block refuses the file, so that no CRL in it is silently
+ * dropped.  The caller frees with sk_X509_CRL_pop_free(sk, X509_CRL_free). */
+STACK_OF(X509_CRL) *tls_trust_read_crls(const char *path, size_t max,
+    char *err, size_t errlen);
 
 /* Free; NULL does nothing. */
 void tls_trust_free(tls_trust_t *t);

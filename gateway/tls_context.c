@@ -263,27 +263,32 @@ file_cert_not_after(const char *file)
 	return when;
 }
 
-/* Every CRL's nextUpdate into the expiry table; returns the earliest. */
+/* Every CRL file's earliest nextUpdate into the expiry table (the file can
+ * no longer be loaded once any CRL in it is stale); returns the earliest. */
 static long
 crl_min_next_update(tls_context_t *tc, const config_t *cfg)
 {
-	long min = -1, t;
+	STACK_OF(X509_CRL) *crls;
+	long min = -1, file_min, t;
+	char err[256];
 	size_t i;
-	BIO *bio;
-	X509_CRL *crl;
+	int j;
 
 	for (i = 0; i < cfg->n_crls; i++) {
-		if ((bio = BIO_new_file(cfg->tls_crls[i], "r")) == NULL)
+		if ((crls = tls_trust_read_crls(cfg->tls_crls[i],
+		    TLS_TRUST_CRL_FILE_MAX, err, sizeof(err))) == NULL)
 			continue;
-		crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
-		BIO_free(bio);
-		if (crl == NULL)
-			continue;
-		t = tls_trust_asn1_time(X509_CRL_get0_nextUpdate(crl));
-		expiry_add(tc, "crl", cfg->tls_crls[i], t);
-		if (t >= 0 && (min < 0 || t < min))
-			min = t;
-		X509_CRL_free(crl);
+		file_min = -1;
+		for (j = 0; j < sk_X509_CRL_num(crls); j++) {
+			t = tls_trust_asn1_time(X509_CRL_get0_nextUpdate(
+			    sk_X509_CRL_value(crls, j)));
+			if (t >= 0 && (file_min < 0 || t < file_min))
+				file_min = t;
+		}
+		sk_X509_CRL_pop_free(crls, X509_CRL_free);
+		expiry_add(tc, "crl", cfg->tls_crls[i], file_min);
+		if (file_min >= 0 && (min < 0 || file_min < min))
+			min = file_min;
 	}
 	return min;
 }

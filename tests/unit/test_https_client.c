@@ -1034,6 +1034,94 @@ test_two_crls(void **state)
 	expect_crls_refuse(p_crl_expired, NULL, "crl-expired");
 }
 
+/* The files a and b (and tail, may be NULL) one after another into the
+ * temporary file name; its path into out. */
+static void
+concat_files(char *out, size_t outlen, const char *name, const char *a,
+    const char *b, const char *tail)
+{
+	char *da, *db, *all;
+	size_t la, lb, lt = tail ? strlen(tail) : 0;
+
+	tmp_path(out, outlen, name);
+	assert_int_equal(file_read_all(a, 1u << 20, &da, &la), 0);
+	assert_int_equal(file_read_all(b, 1u << 20, &db, &lb), 0);
+	all = malloc(la + lb + lt);
+	assert_non_null(all);
+	memcpy(all, da, la);
+	memcpy(all + la, db, lb);
+	if (lt > 0)
+		memcpy(all + la + lb, tail, lt);
+	assert_int_equal(file_write_atomic(out, all, la + lb + lt, 0644), 0);
+	free(all);
+	free(da);
+	free(db);
+}
+
+/* One CRL file holding several CRLs: every one counts, as it does for the
+ * gateway.  Only the first was read: another CA's CRL first refused a good
+ * server (crl-missing), and a CA's old CRL first let a server its new one
+ * revokes through. */
+static void
+test_crl_file_several(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+	https_response_t r;
+	https_client_options_t o;
+	const char *files[1];
+	char u[128], p[128], err[256];
+	static const char damaged[] = "-----BEGIN X509 CRL-----\nnot base64\n"
+	    "-----END X509 CRL-----\n";
+
+	(void)state;
+	concat_files(p, sizeof(p), "crl-other-ok.pem", p_crl_other, p_crl_ok,
+	    NULL);
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client("urn:visor:test:gateway", p);
+	url(u, sizeof(u), s, "/");
+	call_ok(c, "GET", u, NULL, NULL, &r);
+	https_response_free(&r);
+	https_client_free(c);
+	server_stop(s);
+
+	/* The second revokes the server. */
+	concat_files(p, sizeof(p), "crl-old-revoked.pem", p_crl_old,
+	    p_crl_revoked, NULL);
+	expect_crls_refuse(p, NULL, "revoked");
+	concat_files(p, sizeof(p), "crl-other-revoked.pem", p_crl_other,
+	    p_crl_revoked, NULL);
+	expect_crls_refuse(p, NULL, "revoked");
+
+	/* A second CRL of another CA is no CRL for this server, as such a
+	 * file alone is: the first still serves, and alone it is missing. */
+	concat_files(p, sizeof(p), "crl-ok-other.pem", p_crl_ok, p_crl_other,
+	    NULL);
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client("urn:visor:test:gateway", p);
+	url(u, sizeof(u), s, "/");
+	call_ok(c, "GET", u, NULL, NULL, &r);
+	https_response_free(&r);
+	https_client_free(c);
+	server_stop(s);
+	concat_files(p, sizeof(p), "crl-other-other.pem", p_crl_other,
+	    p_crl_other, NULL);
+	expect_crls_refuse(p, NULL, "crl-missing");
+
+	/* A damaged second CRL refuses the client, as a damaged file does. */
+	concat_files(p, sizeof(p), "crl-ok-damaged.pem", p_crl_ok, p_crl_ok,
+	    damaged);
+	memset(&o, 0, sizeof(o));
+	o.cert = p_cert;
+	o.key = p_key;
+	o.root = p_root;
+	files[0] = p;
+	o.crls = files;
+	o.n_crls = 1;
+	assert_null(https_client_new(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "PEM block 3 is damaged"));
+}
+
 static void
 test_response_bound(void **state)
 {
@@ -1826,6 +1914,7 @@ main(void)
 		cmocka_unit_test(test_tls12_server_fails),
 		cmocka_unit_test(test_crl),
 		cmocka_unit_test(test_two_crls),
+		cmocka_unit_test(test_crl_file_several),
 		cmocka_unit_test(test_response_bound),
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_new_errors),

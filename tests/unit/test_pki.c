@@ -579,6 +579,24 @@ test_load_errors(void **state)
 	assert_non_null(strstr(err, "not a PEM certificate"));
 	path(p, sizeof(p), nf_dir, "ca.crt");
 	assert_null(pki_load_crl(p, err, sizeof(err)));
+	/* Two CRLs where a CA keeps one: the second is not dropped unseen. */
+	{
+		char two[192], *data, *both;
+		size_t len;
+
+		path(p, sizeof(p), nf_dir, "crl.pem");
+		assert_int_equal(file_read_all(p, 1u << 20, &data, &len), 0);
+		both = malloc(2 * len);
+		assert_non_null(both);
+		memcpy(both, data, len);
+		memcpy(both + len, data, len);
+		path(two, sizeof(two), dir, "two-crls.pem");
+		assert_int_equal(file_write_atomic(two, both, 2 * len, 0644), 0);
+		free(both);
+		free(data);
+		assert_null(pki_load_crl(two, err, sizeof(err)));
+		assert_non_null(strstr(err, "holds 2 CRLs"));
+	}
 	assert_int_equal(pki_ca_load(dir, "ca", &ca, err, sizeof(err)), -1);
 	assert_null(ca.cert);
 }

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
@@ -665,6 +666,135 @@ test_load_allocation_failures(void **state)
 	assert_true(n > 1 && n < 100000);
 }
 
+/* The PEM text of each CRL, one after another, into the file at p. */
+static void
+write_crls(const char *p, X509_CRL *const *crls, size_t n, const char *tail)
+{
+	BIO *mem = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+	size_t i;
+
+	assert_non_null(mem);
+	for (i = 0; i < n; i++)
+		assert_int_equal(PEM_write_bio_X509_CRL(mem, crls[i]), 1);
+	if (tail != NULL)
+		assert_true(BIO_puts(mem, tail) > 0);
+	len = BIO_get_mem_data(mem, &data);
+	assert_true(len > 0);
+	assert_int_equal(file_write_atomic(p, data, (size_t)len, 0644), 0);
+	BIO_free(mem);
+}
+
+/* A CRL file holding several CRLs: every one counts (only the first was
+ * read: the second area's clients were refused as crl-missing, and a CA's
+ * new CRL after its old one was never consulted).  A second CRL that
+ * would be refused alone refuses the file. */
+static void
+test_crl_file_several(void **state)
+{
+	const char *cas[] = { F.nf_ca, F.sf_ca };
+	const char *crls[1];
+	char bundle[192], err[256];
+	X509_CRL *nf_empty, *sf_empty, *sf_rev, *nf_rev, *other, *two[2];
+	STACK_OF(X509_CRL) *sk;
+	tls_trust_t *t;
+	identity_t id;
+	X509 *sf_leaf, *nf_leaf;
+	static const char damaged[] = "-----BEGIN X509 CRL-----\nnot base64\n"
+	    "-----END X509 CRL-----\n";
+	static const char truncated_der[] = "-----BEGIN X509 CRL-----\nMAA=\n"
+	    "-----END X509 CRL-----\n";
+	static const char not_crl[] = "-----BEGIN CERTIFICATE-----\nMAA=\n"
+	    "-----END CERTIFICATE-----\n";
+
+	(void)state;
+	path(bundle, sizeof(bundle), F.dir, "bundle-crl.pem");
+	crls[0] = bundle;
+	sf_leaf = mint(&F.sf, "urn:visor:suffolk:agency:police", NULL);
+	nf_leaf = mint(&F.nf, "urn:visor:norfolk:agency:police", NULL);
+	nf_empty = pki_make_crl(&F.nf, NULL, NULL, 0, 0, err, sizeof(err));
+	sf_empty = pki_make_crl(&F.sf, NULL, NULL, 0, 0, err, sizeof(err));
+	sf_rev = pki_make_crl(&F.sf, NULL, X509_get0_serialNumber(sf_leaf),
+	    PKI_REASON_KEY_COMPROMISE, 0, err, sizeof(err));
+	nf_rev = pki_make_crl(&F.nf, nf_empty, X509_get0_serialNumber(nf_leaf),
+	    PKI_REASON_KEY_COMPROMISE, 0, err, sizeof(err));
+	other = pki_make_crl(&F.other_nf, NULL, NULL, 0, 0, err, sizeof(err));
+	assert_true(nf_empty && sf_empty && sf_rev && nf_rev && other);
+
+	/* Norfolk's CRL, then Suffolk's: a Suffolk client has its CRL. */
+	two[0] = nf_empty;
+	two[1] = sf_empty;
+	write_crls(bundle, two, 2, NULL);
+	t = tls_trust_load(F.root_crt, cas, 2, crls, 1, err, sizeof(err));
+	if (t == NULL)
+		fail_msg("tls_trust_load: %s", err);
+	assert_string_equal(verify_as(t, sf_leaf, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	assert_string_equal(verify_as(t, nf_leaf, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	tls_trust_free(t);
+
+	/* The second CRL revokes the peer. */
+	two[1] = sf_rev;
+	write_crls(bundle, two, 2, NULL);
+	t = tls_trust_load(F.root_crt, cas, 2, crls, 1, err, sizeof(err));
+	assert_non_null(t);
+	assert_string_equal(verify_as(t, sf_leaf, NULL, TLS_ROLE_CLIENT, &id),
+	    "revoked");
+	assert_string_equal(verify_as(t, nf_leaf, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	tls_trust_free(t);
+
+	/* A CA's old CRL, then its new one revoking the peer. */
+	two[1] = nf_rev;
+	write_crls(bundle, two, 2, NULL);
+	t = tls_trust_load(F.root_crt, cas, 2, crls, 1, err, sizeof(err));
+	assert_non_null(t);
+	assert_string_equal(verify_as(t, nf_leaf, NULL, TLS_ROLE_CLIENT, &id),
+	    "revoked");
+	tls_trust_free(t);
+
+	/* A second CRL from a CA not in the set (another hierarchy's
+	 * Norfolk CA): refused, as that CRL alone is, saying which. */
+	two[1] = other;
+	write_crls(bundle, two, 2, NULL);
+	assert_null(tls_trust_load(F.root_crt, cas, 2, crls, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "(CRL 2): CRL signature does not verify"));
+
+	/* Garbage after a good CRL: a damaged block, a block whose DER is
+	 * not a CRL, a block of another type. */
+	write_crls(bundle, two, 1, damaged);
+	assert_null(tls_trust_load(F.root_crt, cas, 2, crls, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "PEM block 2 is damaged"));
+	write_crls(bundle, two, 1, truncated_der);
+	assert_null(tls_trust_load(F.root_crt, cas, 2, crls, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "CRL 2 is damaged"));
+	write_crls(bundle, two, 1, not_crl);
+	assert_null(tls_trust_load(F.root_crt, cas, 2, crls, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a PEM CRL (PEM block 2)"));
+
+	/* The reader itself: every CRL, in order; text outside blocks is
+	 * skipped; no CRL at all is refused. */
+	write_crls(bundle, two, 2, "trailing words\n");
+	sk = tls_trust_read_crls(bundle, TLS_TRUST_CRL_FILE_MAX, err, sizeof(err));
+	assert_non_null(sk);
+	assert_int_equal(sk_X509_CRL_num(sk), 2);
+	assert_int_equal(X509_CRL_cmp(sk_X509_CRL_value(sk, 1), other), 0);
+	sk_X509_CRL_pop_free(sk, X509_CRL_free);
+	write_crls(bundle, two, 0, "no PEM here\n");
+	assert_null(tls_trust_read_crls(bundle, TLS_TRUST_CRL_FILE_MAX, err,
+	    sizeof(err)));
+	assert_non_null(strstr(err, "not a PEM CRL"));
+	write_crls(bundle, two, 2, NULL);
+	assert_null(tls_trust_read_crls(bundle, 100, err, sizeof(err)));
+
+	X509_CRL_free(nf_empty);
+	X509_CRL_free(sf_empty);
+	X509_CRL_free(sf_rev);
+	X509_CRL_free(nf_rev);
+	X509_CRL_free(other);
+	X509_free(sf_leaf);
+	X509_free(nf_leaf);
+}
+
 static void
 test_crl_forged(void **state)
 {
@@ -921,6 +1051,7 @@ main(void)
 		cmocka_unit_test(test_store_and_intermediates),
 		cmocka_unit_test(test_load_refusals),
 		cmocka_unit_test(test_load_allocation_failures),
+		cmocka_unit_test(test_crl_file_several),
 		cmocka_unit_test(test_crl_forged),
 		cmocka_unit_test(test_reason_mapping),
 		cmocka_unit_test(test_cert_sha256),
