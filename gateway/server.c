@@ -807,7 +807,10 @@ gen_cb(struct evhttp_request *req, void *arg)
 	TAILQ_INIT(&r->query);
 	if (q != NULL) {
 		r->has_query = 1;
-		if (evhttp_parse_query_str(q, &r->query) < 0) {
+		/* Values are C strings once decoded: an encoded NUL would cut
+		 * one short, and a filter would match on what is left. */
+		if (strstr(q, "%00") != NULL ||
+		    evhttp_parse_query_str(q, &r->query) < 0) {
 			gw_reply_error(r, 400, "bad-query", "malformed query string");
 			return;
 		}

@@ -658,6 +658,10 @@ test_query_strict(void **state)
 		"/v1/audit/search?actor=",
 		"/v1/audit/search?op=",
 		"/v1/audit/checkpoint?size=1",
+		/* An encoded NUL cut the value after decoding. */
+		"/v1/audit/search?record=NFK-AUD-0000%00junk",
+		"/v1/audit/entries?start=0&end=1%00",
+		"/v1/audit/search?op%00x=collect",
 	};
 	size_t i;
 	buf_t b;
