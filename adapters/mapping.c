@@ -1,6 +1,7 @@
 /*
  * mapping: CSV column mapping.  See mapping.h for the file format.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -748,9 +749,13 @@ convert(const column_t *c, const char *s, size_t len, char *err, size_t errlen)
 		}
 		return cJSON_CreateString(mv);
 	case COL_INTEGER:
+		/* An optional '-' then digits: strtoll alone also takes
+		 * leading white space of any kind and a '+'. */
+		p = s[0] == '-' ? s + 1 : s;
 		errno = 0;
 		ll = strtoll(s, &stop, 10);
-		if (errno != 0 || stop == s || *stop != '\0' || s[0] == ' ' ||
+		if (*p < '0' || *p > '9' || errno != 0 || stop == s ||
+		    *stop != '\0' ||
 		    ll < -9007199254740991LL || ll > 9007199254740991LL) {
 			snprintf(err, errlen, "column \"%s\": \"%.40s\" is not an "
 			    "integer", c->name, s);
@@ -761,7 +766,8 @@ convert(const column_t *c, const char *s, size_t len, char *err, size_t errlen)
 		errno = 0;
 		d = strtod(s, &stop);
 		if (errno != 0 || stop == s || *stop != '\0' || !isfinite(d) ||
-		    s[0] == ' ' || strpbrk(s, "xXnNiI") != NULL) {
+		    isspace((unsigned char)s[0]) || s[0] == '+' ||
+		    strpbrk(s, "xXnNiI") != NULL) {
 			snprintf(err, errlen, "column \"%s\": \"%.40s\" is not a "
 			    "number", c->name, s);
 			return NULL;

@@ -28,7 +28,9 @@
  *
  * Field paths are names joined by '.', each optionally indexed ("name[2]",
  * index 0..63): "person.surname", "addresses[1].postcode".  Types:
- * string, integer, number, boolean (true/false/yes/no/y/n/1/0), date
+ * string, integer (an optional '-' and decimal digits, nothing else),
+ * number (decimal, without a '+' or white space before it), boolean
+ * (true/false/yes/no/y/n/1/0), date
  * (date_format YYYY-MM-DD (default), DD/MM/YYYY, MM/DD/YYYY or DD-MM-YYYY;
  * written YYYY-MM-DD) and list (split on separator, default ";", items
  * trimmed, empty items dropped; an array of strings).  "values" maps cell

@@ -342,6 +342,7 @@ test_mapping_apply(void **state)
 	const char *row1[] = { "0001", "2", "3.5", "Yes", "29/02/2000",
 	    " one | two ||three ", "H", "", "x", "whatever" };
 	const char *row2[] = { "0002", "1", "", "", "", "", "", "", "", "" };
+	const char *row3[] = { "0003", "-4", "-0.5", "", "", "", "", "", "", "" };
 	mapping_t *m;
 	cJSON *rec;
 	char id[MAPPING_ID_MAX], err[256], *s;
@@ -370,6 +371,14 @@ test_mapping_apply(void **state)
 	s = cJSON_PrintUnformatted(rec);
 	assert_string_equal(s, "{\"id\":\"T-0002\",\"managing_area\":\"test\","
 	    "\"em\":{\"provider\":\"P\"},\"category\":1}");
+	cJSON_free(s);
+	cJSON_Delete(rec);
+	/* a sign is '-' only, and is taken */
+	assert_int_equal(mapping_apply(m, row3, 10, &rec, id, err, sizeof(err)), 0);
+	s = cJSON_PrintUnformatted(rec);
+	assert_string_equal(s, "{\"id\":\"T-0003\",\"managing_area\":\"test\","
+	    "\"em\":{\"provider\":\"P\"},\"category\":-4,"
+	    "\"risk\":{\"score\":-0.5}}");
 	cJSON_free(s);
 	cJSON_Delete(rec);
 	mapping_free(m);
@@ -429,6 +438,14 @@ test_mapping_apply_errors(void **state)
 	expect_apply_error(m, "cat", "", "empty but required");
 	expect_apply_error(m, "cat", "2.5", "not an integer");
 	expect_apply_error(m, "cat", " 2", "not an integer");
+	expect_apply_error(m, "cat", "\t2", "not an integer");
+	expect_apply_error(m, "cat", "\n2", "not an integer");
+	expect_apply_error(m, "cat", "+2", "not an integer");
+	expect_apply_error(m, "cat", "-+2", "not an integer");
+	expect_apply_error(m, "cat", "- 2", "not an integer");
+	expect_apply_error(m, "cat", "2\t", "not an integer");
+	expect_apply_error(m, "score", "\t1.5", "not a number");
+	expect_apply_error(m, "score", "+1.5", "not a number");
 	expect_apply_error(m, "cat", "99999999999999999999", "not an integer");
 	expect_apply_error(m, "score", "nan", "not a number");
 	expect_apply_error(m, "score", "1e999", "not a number");
