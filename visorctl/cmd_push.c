@@ -12,7 +12,10 @@
  * still at the version it made: pushing A, then B, then A writes A again.
  * Such an answer, marked by the gateway's response header
  * "Idempotent-Replay: true" (also accepted: "Idempotent-Replayed: true"),
- * counts as "unchanged".
+ * counts as "unchanged".  After a network error the retry's replay may
+ * answer for the lost attempt's own write: the gateway replays the stored
+ * answer ({"id","version"} and its status) whoever made it, so the two
+ * cannot be told apart here and both count as "unchanged" (visorctl.1).
  *
  * Lines of one record go out one at a time, in input order: a line whose
  * id has a request queued, in flight or waiting for a retry is held (and
