@@ -251,8 +251,8 @@ static int
 audit_connect(audit_ctx_t *a)
 {
 	https_client_options_t opt;
-	char gwid[IDENTITY_URI_MAX], err[512], crlbuf[CLI_PATH_MAX];
-	const char *crls[1] = { crlbuf };
+	char gwid[IDENTITY_URI_MAX], err[512];
+	https_default_crl_t crl;
 	identity_t id;
 	size_t n;
 	int rc;
@@ -313,10 +313,7 @@ audit_connect(audit_ctx_t *a)
 	/* The area CA's CRL beside the certificate, when there: a revoked
 	 * gateway certificate is refused (the entries' proofs rest on the
 	 * audit key, not on the connection, but the operator must know). */
-	if (https_default_crl(a->cert, crlbuf, sizeof(crlbuf)) == 1) {
-		opt.crls = crls;
-		opt.n_crls = 1;
-	}
+	(void)https_default_crl_set(&opt, &crl);
 	if (https_global_init() < 0 ||
 	    (a->c = https_client_new(&opt, err, sizeof(err))) == NULL) {
 		fail("%s", err);

@@ -244,8 +244,8 @@ cmd_status(int argc, char **argv)
 {
 	const char *url = NULL, *cert = NULL, *key = NULL, *cacert = NULL;
 	char keybuf[4096], rootbuf[4096], full[1200], err[512];
-	char gwid[IDENTITY_URI_MAX], crlbuf[CLI_PATH_MAX];
-	const char *crls[1] = { crlbuf };
+	char gwid[IDENTITY_URI_MAX];
+	https_default_crl_t crl;
 	identity_t id;
 	long warn_days = 30, ckpt_warn = 30;
 	https_client_options_t opt;
@@ -330,10 +330,7 @@ cmd_status(int argc, char **argv)
 	opt.timeout_ms = 15000;
 	opt.max_response = STATUS_MAX_BODY;
 	/* The area CA's CRL beside the certificate, when there. */
-	if (https_default_crl(cert, crlbuf, sizeof(crlbuf)) == 1) {
-		opt.crls = crls;
-		opt.n_crls = 1;
-	}
+	(void)https_default_crl_set(&opt, &crl);
 	if ((c = https_client_new(&opt, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "visorctl status: %s\n", err);
 		return 2;

@@ -1464,6 +1464,40 @@ default_crl(const char *src)
 	free(d);
 }
 
+/* The default CRL set on client options in one call: only when crl.pem
+ * is beside the certificate, and then as the one CRL file. */
+static void
+test_default_crl_set(void **state)
+{
+	https_client_options_t o;
+	https_default_crl_t d;
+	char want[128], longcert[1200];
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.cert = p_cert;
+	assert_int_equal(https_default_crl_set(&o, &d), 0);
+	assert_null(o.crls);
+	assert_int_equal(o.n_crls, 0);
+	default_crl(p_crl_ok);
+	assert_int_equal(https_default_crl_set(&o, &d), 1);
+	tmp_path(want, sizeof(want), "crl.pem");
+	assert_int_equal(o.n_crls, 1);
+	assert_ptr_equal(o.crls, d.list);
+	assert_string_equal(o.crls[0], want);
+	default_crl(NULL);
+	/* A path that does not fit leaves the options alone. */
+	memset(&o, 0, sizeof(o));
+	memset(longcert, 'a', sizeof(longcert) - 1);
+	longcert[0] = '/';
+	longcert[sizeof(longcert) - 1] = '\0';
+	longcert[sizeof(longcert) - 10] = '/';
+	o.cert = longcert;
+	assert_int_equal(https_default_crl_set(&o, &d), -1);
+	assert_null(o.crls);
+	assert_int_equal(o.n_crls, 0);
+}
+
 /* The visorctl command line for subcommand sub with the shared client
  * options, then rest; stderr to stderr.txt in the temporary folder. */
 static void
@@ -1924,6 +1958,7 @@ main(void)
 		cmocka_unit_test(test_visorctl_push_and_get),
 		cmocka_unit_test(test_default_paths),
 		cmocka_unit_test(test_status_audit_default_crl),
+		cmocka_unit_test(test_default_crl_set),
 		cmocka_unit_test(test_loadgen_keepalive),
 		cmocka_unit_test(test_loadgen_threads),
 		cmocka_unit_test(test_loadgen_new_connection),
