@@ -283,6 +283,7 @@ struct store {
 	store_ids_t *ids;		/* ids that may exist (store_open) */
 	int lock_fd;			/* store.lock, held while open; -1 */
 	char last_time[25];		/* time of the newest committed entry */
+	sqlite3 *keeper;		/* holds the WAL index (keep_wal_index) */
 
 	/* Writer thread state (only the writer touches these after open). */
 	sqlite3 *db;
@@ -2790,6 +2791,10 @@ static void
 store_destroy(store_t *s)
 {
 	ckpt_stop(s);
+	/* Before the writer's, whose close is then the last: it checkpoints
+	 * and removes the WAL. */
+	sqlite3_close(s->keeper);
+	s->keeper = NULL;
 	writer_close_db(s);
 	note_signer_free(s->signer);
 	store_cache_free(s->cache);
@@ -3118,6 +3123,42 @@ fail:
 	return -1;
 }
 
+/*
+ * A connection held open, and idle, for as long as the store is: the WAL
+ * index (the -shm file) then outlives every other connection.  Without
+ * it, a writer that reopened its connection after a failed commit while
+ * no reader had the database open (the checkpointer connects only when
+ * needed) was the last connection: its close could not checkpoint past
+ * the failing disk and left the WAL, and its new connection rebuilt the
+ * index from the WAL file, frames of the failed commit included, so a
+ * batch answered 503 came back in the running store (records and audit
+ * leaves the writer's tree did not hold).  With the index kept, frames
+ * past the last commit are never read and the next commit writes over
+ * them.  0, or -1 with err.
+ */
+static int
+keep_wal_index(store_t *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((s->keeper = store_int_connect(s->db_path, SQLITE_OPEN_READONLY,
+	    NULL, err, errlen)) == NULL)
+		return -1;
+	/* A read opens the WAL and maps its index; both stay open. */
+	rc = sqlite3_prepare_v2(s->keeper, "SELECT count(*) FROM sqlite_master",
+	    -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW) {
+		errmsg_set(err, errlen, "%s: %s", s->db_path,
+		    sqlite3_errmsg(s->keeper));
+		return -1;
+	}
+	return 0;
+}
+
 store_t *
 store_open(const store_options_t *opt, char *err, size_t errlen)
 {
@@ -3151,6 +3192,8 @@ store_open(const store_options_t *opt, char *err, size_t errlen)
 		    sqlite3_errstr(rc) : "frames left in the WAL");
 		goto err;
 	}
+	if (keep_wal_index(s, err, errlen) < 0)
+		goto err;
 	/* Without it the writer checkpoints itself (wal_hook). */
 	if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) == 0)
 		s->ckpt_started = 1;

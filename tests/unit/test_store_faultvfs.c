@@ -236,6 +236,53 @@ test_sync_eio(void **state)
 	one_fault("op=sync err=eio file=wal", "SEIO-1");
 }
 
+/*
+ * A commit whose fsync failed, then the writer's reconnection while the
+ * disk still fails, with no reader open: the failed commit's frames must
+ * not come back.  Before the store kept a connection of its own open
+ * (keep_wal_index), the writer's close was the last, left the WAL behind,
+ * and its new connection rebuilt the WAL index from the file, failed
+ * frames included: the record answered as failed was there (STORE_EXISTS
+ * on the retry), with an audit leaf the writer's tree did not hold.
+ * one_fault met it only when its record's commit, not a checkpoint's,
+ * was the first to fail, which the signing interval here rules out.
+ */
+static void
+test_failed_commit_stays_gone(void **state)
+{
+	store_t *s = open_store(3600 * 1000);
+	store_result_t res;
+	uint64_t size0;
+	int i;
+
+	(void)state;
+	res = put(s, "GONE-1");
+	assert_int_equal(res.status, STORE_OK);
+	for (i = 0; i < 500 && signed_size(s) < store_audit_size(s); i++)
+		sleep_ms(10);
+	assert_int_equal(signed_size(s), store_audit_size(s));
+	size0 = store_audit_size(s);
+	faults("op=sync err=eio file=wal");
+	res = put(s, "GONE-2");
+	assert_int_equal(res.status, STORE_FAILED);
+	assert_non_null(strstr(res.err, "commit"));
+	/* The writer reconnects for this one, the disk still failing. */
+	res = put(s, "GONE-2");
+	assert_int_equal(res.status, STORE_FAILED);
+	faults("");
+	res = put(s, "GONE-2");
+	if (res.status != STORE_OK)
+		fail_msg("after the disk came back: status %d (%s)", res.status,
+		    res.err);
+	assert_int_equal(res.audit_index, size0);
+	assert_int_equal(store_audit_size(s), size0 + 1);
+	store_close(s);
+	/* And again after a restart: one leaf past the first, no more. */
+	s = open_store(20);
+	assert_int_equal(store_audit_size(s), size0 + 1);
+	store_close(s);
+}
+
 static void
 test_disk_full(void **state)
 {
@@ -429,6 +476,7 @@ main(void)
 		cmocka_unit_test_setup(test_env_gate, clear_faults),
 		cmocka_unit_test_setup(test_write_eio, clear_faults),
 		cmocka_unit_test_setup(test_sync_eio, clear_faults),
+		cmocka_unit_test_setup(test_failed_commit_stays_gone, clear_faults),
 		cmocka_unit_test_setup(test_disk_full, clear_faults),
 		cmocka_unit_test_setup(test_short_write, clear_faults),
 		cmocka_unit_test_setup(test_busy, clear_faults),
