@@ -469,6 +469,16 @@ json_append_displayable(buf_t *out, const char *text, size_t len)
 	unsigned c;
 
 	for (i = 0; i < len; i++) {
+		/* Tab, CR and LF can only be white space between tokens (a
+		 * string holds none raw): a space is the same JSON, and keeps
+		 * the cursor where it is and the text on one line. */
+		if (p[i] == '\t' || p[i] == '\r' || p[i] == '\n') {
+			if (buf_append(out, text + from, i - from) < 0 ||
+			    buf_append(out, " ", 1) < 0)
+				return -1;
+			from = i + 1;
+			continue;
+		}
 		if (p[i] == 0x7f)
 			c = 0x7f;
 		else if (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 &&

@@ -44,8 +44,9 @@ int json_append_string(buf_t *out, const char *s);
 
 /* Append JSON text (len bytes, already checked to be JSON) to out with
  * DEL and the C1 controls (U+0080 to U+009F), which JSON lets strings hold
- * raw, written as \u escapes: the same JSON value, and nothing a terminal
- * takes for a control sequence.  For showing text that came from
+ * raw, written as \u escapes, and tab, CR and LF, which it lets stand as
+ * white space between tokens, as spaces: the same JSON value, on one line,
+ * and nothing a terminal takes for a control sequence.  For showing text that came from
  * elsewhere (an audit entry); what is hashed or stored stays as it was.
  * 0 or -1. */
 int json_append_displayable(buf_t *out, const char *text, size_t len);

@@ -255,11 +255,44 @@ test_displayable(void **state)
 	buf_free(&out);
 }
 
+/* JSON lets tab, CR and LF stand raw as white space between tokens (never
+ * in a string): an audit entry whose bytes hold a CR would move the
+ * terminal's cursor back over what was printed before it, and hide it;
+ * an LF would make one entry look like two lines.  Shown as spaces: the
+ * same JSON value, one line. */
+static void
+test_displayable_whitespace(void **state)
+{
+	static const char in[] = "{\"seq\":5,\"op\":\"erase\",\r"
+	    "\"pad\":\"              \"\n,\t\"a\":\"\\r\"}";
+	static const char want[] = "{\"seq\":5,\"op\":\"erase\", "
+	    "\"pad\":\"              \" , \"a\":\"\\r\"}";
+	buf_t out = BUF_INIT;
+	cJSON *a, *b;
+	char why[128];
+
+	(void)state;
+	a = json_parse_strict(in, strlen(in), 8, why, sizeof(why));
+	assert_non_null(a);
+	assert_int_equal(json_append_displayable(&out, in, strlen(in)), 0);
+	assert_int_equal(out.len, strlen(want));
+	assert_memory_equal(out.data, want, out.len);
+	assert_null(memchr(out.data, '\r', out.len));
+	assert_null(memchr(out.data, '\n', out.len));
+	b = json_parse_strict(out.data, out.len, 8, why, sizeof(why));
+	assert_non_null(b);
+	assert_true(cJSON_Compare(a, b, 1));
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	buf_free(&out);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_displayable),
+		cmocka_unit_test(test_displayable_whitespace),
 		cmocka_unit_test(test_small_objects),
 		cmocka_unit_test(test_print_is_malloc_memory),
 		cmocka_unit_test(test_arena_scopes),
