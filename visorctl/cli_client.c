@@ -212,3 +212,44 @@ cli_client_new(const cli_client_opts_t *o, const char *prog)
 		fprintf(stderr, "%s: %s\n", prog, err);
 	return c;
 }
+
+void
+cli_displayable(const char *s, char *out, size_t outlen)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t o = 0, n, plen;
+	char esc[8];
+	const char *piece;
+
+	if (outlen == 0)
+		return;
+	while (*u != '\0') {
+		if (*u < 0x80)
+			n = 1;
+		else if (*u >= 0xc2 && *u <= 0xdf)
+			n = 2;
+		else if (*u >= 0xe0 && *u <= 0xef)
+			n = 3;
+		else if (*u >= 0xf0 && *u <= 0xf4)
+			n = 4;
+		else
+			n = 0;
+		piece = (const char *)u;
+		plen = n;
+		if (n == 0 || strnlen((const char *)u, n) < n ||
+		    !json_utf8_valid(u, n) || *u < 0x20 || *u == 0x7f) {
+			n = 1;
+			plen = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", *u);
+			piece = esc;
+		} else if (n == 2 && *u == 0xc2 && u[1] <= 0x9f) {
+			plen = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", u[1]);
+			piece = esc;
+		}
+		if (o + plen >= outlen)
+			break;
+		memcpy(out + o, piece, plen);
+		o += plen;
+		u += n;
+	}
+	out[o] = '\0';
+}

@@ -76,4 +76,11 @@ int cli_valid_purpose(const char *s);
  * ASCII, no control characters. */
 int cli_valid_header_value(const char *s, size_t max);
 
+/* Copy s into out (truncated to fit, always NUL-terminated when outlen >
+ * 0) for a terminal: text that came from elsewhere (cells of the input, a
+ * gateway's answers) with C0 controls, DEL and bytes that are not UTF-8
+ * written as \xNN and the C1 controls as \u00NN, never as a control
+ * sequence. */
+void cli_displayable(const char *s, char *out, size_t outlen);
+
 #endif

@@ -102,16 +102,21 @@ typedef struct {
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int check_verified(audit_ctx_t *a, const audit_checkpoint_t *cp);
 
+/* A message on stderr.  Messages repeat what the gateway sent (an error
+ * answer's body, a member name of a malformed answer): shown with its
+ * control characters escaped, or a gateway could rewrite the auditor's
+ * terminal (a failure redrawn as "verified"). */
 static void
 fail(const char *fmt, ...)
 {
+	char line[4096], shown[4 * sizeof(line)];
 	va_list ap;
 
-	fprintf(stderr, "visorctl audit: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	cli_displayable(line, shown, sizeof(shown));
+	fprintf(stderr, "visorctl audit: %s\n", shown);
 }
 
 static int

@@ -222,53 +222,6 @@ progress(struct push *p, int final)
 	fflush(stderr);
 }
 
-/*
- * Copy s into out (truncated to fit) for a terminal: what push prints holds
- * cells of the input and the gateway's messages, so C0 controls, DEL and
- * bytes that are not UTF-8 are written as \xNN and the C1 controls as
- * \u00NN, never as a control sequence.
- */
-static void
-displayable(const char *s, char *out, size_t outlen)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t o = 0, n, plen;
-	char esc[8];
-	const char *piece;
-
-	if (outlen == 0)
-		return;
-	while (*u != '\0') {
-		if (*u < 0x80)
-			n = 1;
-		else if (*u >= 0xc2 && *u <= 0xdf)
-			n = 2;
-		else if (*u >= 0xe0 && *u <= 0xef)
-			n = 3;
-		else if (*u >= 0xf0 && *u <= 0xf4)
-			n = 4;
-		else
-			n = 0;
-		piece = (const char *)u;
-		plen = n;
-		if (n == 0 || strnlen((const char *)u, n) < n ||
-		    !json_utf8_valid(u, n) || *u < 0x20 || *u == 0x7f) {
-			n = 1;
-			plen = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", *u);
-			piece = esc;
-		} else if (n == 2 && *u == 0xc2 && u[1] <= 0x9f) {
-			plen = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", u[1]);
-			piece = esc;
-		}
-		if (o + plen >= outlen)
-			break;
-		memcpy(out + o, piece, plen);
-		o += plen;
-		u += n;
-	}
-	out[o] = '\0';
-}
-
 /* Print above the progress bar. */
 static void
 report(struct push *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -282,7 +235,7 @@ report(struct push *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	displayable(line, shown, sizeof(shown));
+	cli_displayable(line, shown, sizeof(shown));
 	if (p->tty)
 		fprintf(stderr, "\r\033[K");
 	fprintf(stderr, "visorctl push: %s\n", shown);
@@ -297,7 +250,7 @@ refuse(struct push *p, const struct item *it, long status, const char *code,
 	size_t i;
 
 	p->refused++;
-	displayable(code, shown, sizeof(shown));
+	cli_displayable(code, shown, sizeof(shown));
 	code = shown;
 	for (i = 0; i < p->n_groups; i++)
 		if (p->groups[i].status == status &&
@@ -316,7 +269,7 @@ refuse(struct push *p, const struct item *it, long status, const char *code,
 	if (g->count < PUSH_EXAMPLES) {
 		snprintf(line, sizeof(line), "line %zu %s: %s", it->line, it->id,
 		    msg);
-		displayable(line, g->example[g->count], sizeof(g->example[0]));
+		cli_displayable(line, g->example[g->count], sizeof(g->example[0]));
 	}
 	g->count++;
 }

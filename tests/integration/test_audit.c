@@ -1015,6 +1015,7 @@ test_state_per_key(void **state)
 typedef struct {
 	char path[160];
 	buf_t body;
+	int status;		/* 0: 200 */
 } canned_t;
 
 typedef struct {
@@ -1036,7 +1037,7 @@ fakegw_serve(fakegw_t *f, int c)
 	const buf_t *body = NULL;
 	size_t len = 0, i;
 	SSL *ssl;
-	int n;
+	int n, status = 200;
 
 	(void)setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if ((ssl = SSL_new(f->ctx)) == NULL)
@@ -1055,15 +1056,19 @@ fakegw_serve(fakegw_t *f, int c)
 	if (strcmp(path, "/v1/audit/checkpoint") == 0)
 		body = &f->cp[atomic_fetch_add(&f->checkpoints, 1) == 0 ? 0 : 1];
 	for (i = 0; body == NULL && i < f->ncanned; i++)
-		if (strcmp(path, f->canned[i].path) == 0)
+		if (strcmp(path, f->canned[i].path) == 0) {
 			body = &f->canned[i].body;
+			if (f->canned[i].status != 0)
+				status = f->canned[i].status;
+		}
 	if (body == NULL) {
 		fprintf(stderr, "  (fake gateway: nothing for %s)\n", path);
 		snprintf(hdr, sizeof(hdr), "HTTP/1.1 404 Not Found\r\n"
 		    "Content-Length: 0\r\nConnection: close\r\n\r\n");
 	} else
-		snprintf(hdr, sizeof(hdr), "HTTP/1.1 200 OK\r\nContent-Length: "
-		    "%zu\r\nConnection: close\r\n\r\n", body->len);
+		snprintf(hdr, sizeof(hdr), "HTTP/1.1 %d Whatever\r\n"
+		    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		    status, body->len);
 	if (SSL_write(ssl, hdr, (int)strlen(hdr)) <= 0 ||
 	    (body != NULL && body->len > 0 &&
 	    SSL_write(ssl, body->data, (int)body->len) <= 0))
@@ -1343,6 +1348,63 @@ test_search_checkpoint_fork(void **state)
 	buf_free(&cp_a);
 	buf_free(&cp_b);
 	buf_free(&cp_f);
+}
+
+/* Whatever the gateway sends that visorctl repeats in a message (the
+ * body of an error answer, a member name of a malformed one) reaches the
+ * auditor's terminal: its control characters must not.  A gateway could
+ * otherwise rewrite the line a failure is on ("\r\033[2K") to read as
+ * a success; only the exit status would tell. */
+static void
+test_gateway_text_not_raw(void **state)
+{
+	static const char *const nostate[] = { "--no-state", NULL };
+	static const char *const answers[] = {
+		"\r\033[2K\033[1Averified 6 entries\n",
+		"{\"entries\":[],\"\\u001b[2K\\r\\u009b1A\":1}",
+	};
+	static const int status[] = { 500, 200 };
+	fx_t *fx = *state;
+	fakegw_t f;
+	buf_t cp, body, out, err;
+	uint64_t m;
+	char path[128];
+	size_t i, k;
+	int rc;
+
+	put_records(fx, 0, 3);
+	wait_signed(fx);
+	record_checkpoint(fx, &cp, &m);
+	assert_true(m <= 1000);
+	snprintf(path, sizeof(path), "/v1/audit/entries?start=0&end=%llu",
+	    (unsigned long long)m);
+	for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+		memset(&f, 0, sizeof(f));
+		buf_copy(&f.cp[0], &cp);
+		buf_copy(&f.cp[1], &cp);
+		buf_init(&body, 0);
+		assert_int_equal(buf_puts(&body, answers[i]), 0);
+		fakegw_add(&f, path, &body);
+		f.canned[0].status = status[i];
+		buf_free(&body);
+		fakegw_start(fx, &f);
+		rc = run_audit_at(fx, f.port, "verify", nostate, &out, &err);
+		fakegw_stop(&f);
+		assert_int_equal(rc, 1);
+		assert_non_null(err.data);
+		for (k = 0; k < err.len; k++)
+			if ((unsigned char)err.data[k] < 0x20 &&
+			    err.data[k] != '\n')
+				fail_msg("answer %zu: byte 0x%02x at %zu of "
+				    "stderr", i, (unsigned char)err.data[k], k);
+		/* The one newline ends a message; none from the gateway. */
+		assert_false(contains(&err, "\nverified"));
+		assert_false(contains(&err, "\xc2\x9b"));
+		assert_false(contains(&out, "verified"));
+		buf_free(&out);
+		buf_free(&err);
+	}
+	buf_free(&cp);
 }
 
 /* ---------------------------------------- records against the audit log */
@@ -1798,6 +1860,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_state_per_key, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_search_checkpoint_fork,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gateway_text_not_raw,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_live, setup,
 		    teardown),
