@@ -16,11 +16,13 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -903,6 +905,45 @@ out:
 	return ret;
 }
 
+/*
+ * Runs of verify with one state file take turns: each holds an exclusive
+ * lock on "<state file>.lock" from reading the state to writing it.  Two
+ * at once would both read the same old checkpoint, and the one that
+ * fetched the older checkpoint could finish last and write it over the
+ * newer one: the state would move back, and a later rollback or fork of
+ * the entries between the two would pass.  Returns the descriptor
+ * holding the lock (closing it releases it), or -1 (reported).
+ */
+static int
+lock_state(const char *state)
+{
+	char path[PATH_MAX_LEN + 8];
+	int fd, rc;
+
+	if (snprintf(path, sizeof(path), "%s.lock", state) >=
+	    (int)sizeof(path)) {
+		fail("state file path too long: %s", state);
+		return -1;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) < 0) {
+		fail("cannot open the lock file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((rc = flock(fd, LOCK_EX | LOCK_NB)) < 0 && errno == EWOULDBLOCK) {
+		fprintf(stderr, "visorctl audit: waiting for another visorctl "
+		    "audit verify using the state file %s\n", state);
+		while ((rc = flock(fd, LOCK_EX)) < 0 && errno == EINTR)
+			;
+	}
+	if (rc < 0) {
+		fail("cannot lock %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int
 do_verify(audit_ctx_t *a)
 {
@@ -912,13 +953,15 @@ do_verify(audit_ctx_t *a)
 	char err[AUDIT_VERIFY_ERR], b64[B64_ENCODED_SIZE(MERKLE_HASH_LEN)];
 	uint64_t bad;
 	size_t nlegacy = 0, i;
-	int have_old = 0, rc, ret = 1;
+	int have_old = 0, rc, ret = 1, lock = -1;
 
 	memset(&wc, 0, sizeof(wc));
 	audit_walk_init(&wc.w);
 	if (a->state == NULL && !a->no_state && default_state(a, 1) < 0)
 		goto out;
 	if (a->state != NULL) {
+		if ((lock = lock_state(a->state)) < 0)
+			goto out;
 		if ((rc = read_state(a, &old)) < 0)
 			goto out;
 		have_old = rc == 0;
@@ -974,6 +1017,8 @@ do_verify(audit_ctx_t *a)
 		    PRIu64 ")\n", old.size);
 	ret = 0;
 out:
+	if (lock >= 0)
+		close(lock);
 	free(wc.hashes);
 	free(legacy);
 	buf_free(&note);

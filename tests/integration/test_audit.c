@@ -1027,6 +1027,10 @@ typedef struct {
 	buf_t cp[2];
 	canned_t canned[8];
 	size_t ncanned;
+	/* The answer for hold_path waits hold_ms first (held set then). */
+	const char *hold_path;
+	long hold_ms;
+	atomic_int held;
 } fakegw_t;
 
 static void
@@ -1061,6 +1065,10 @@ fakegw_serve(fakegw_t *f, int c)
 			if (f->canned[i].status != 0)
 				status = f->canned[i].status;
 		}
+	if (f->hold_path != NULL && strcmp(path, f->hold_path) == 0) {
+		atomic_store(&f->held, 1);
+		sleep_ms(f->hold_ms);
+	}
 	if (body == NULL) {
 		fprintf(stderr, "  (fake gateway: nothing for %s)\n", path);
 		snprintf(hdr, sizeof(hdr), "HTTP/1.1 404 Not Found\r\n"
@@ -1404,6 +1412,98 @@ test_gateway_text_not_raw(void **state)
 		buf_free(&out);
 		buf_free(&err);
 	}
+	buf_free(&cp);
+}
+
+typedef struct {
+	fx_t *fx;
+	int port;
+	const char *const *extra;
+	int rc;
+} verify_run_t;
+
+static void *
+verify_thread(void *arg)
+{
+	verify_run_t *v = arg;
+
+	v->rc = run_audit_at(v->fx, v->port, "verify", v->extra, NULL, NULL);
+	return NULL;
+}
+
+/* The first line after the origin of the checkpoint in file: its size. */
+static uint64_t
+state_size(const char *file)
+{
+	char *data, *nl;
+	size_t len;
+	uint64_t size;
+
+	assert_int_equal(file_read_all(file, 65536, &data, &len), 0);
+	assert_non_null(nl = memchr(data, '\n', len));
+	size = strtoull(nl + 1, NULL, 10);
+	free(data);
+	return size;
+}
+
+/* Two runs of verify with one state file at once (an hourly one still
+ * walking a large log when the next starts, or one by hand): the one that
+ * started first, with the older checkpoint, must not finish by writing it
+ * over the newer one the other kept, or the state moves back and a
+ * rollback or fork of the entries between the two goes unseen.  Here the
+ * first run (against a gateway that answers the older checkpoint, and its
+ * entries slowly) is overtaken by a second against the real one. */
+static void
+test_verify_state_concurrent(void **state)
+{
+	fx_t *fx = *state;
+	const char *const with_state[] = { "--state", fx->state, NULL };
+	fakegw_t f;
+	verify_run_t first;
+	pthread_t th;
+	buf_t cp, body, err;
+	uint64_t m, m2;
+	char path[128];
+	int rc, i;
+
+	put_records(fx, 0, 3);
+	wait_signed(fx);
+	record_checkpoint(fx, &cp, &m);
+	assert_true(m <= 1000);
+	snprintf(path, sizeof(path), "/v1/audit/entries?start=0&end=%llu",
+	    (unsigned long long)m);
+	record(fx, path, &body);
+	memset(&f, 0, sizeof(f));
+	fakegw_add(&f, path, &body);
+	buf_free(&body);
+	buf_copy(&f.cp[0], &cp);
+	buf_copy(&f.cp[1], &cp);
+	f.hold_path = f.canned[0].path;
+	f.hold_ms = gwt_ms(4000);
+	put_records(fx, 3, 8);
+	wait_signed(fx);
+	m2 = checkpoint_size(fx);
+	assert_true(m2 > m);
+
+	fakegw_start(fx, &f);
+	first.fx = fx;
+	first.port = f.port;
+	first.extra = with_state;
+	assert_int_equal(pthread_create(&th, NULL, verify_thread, &first), 0);
+	for (i = 0; i < 3000 && !atomic_load(&f.held); i++)
+		sleep_ms(10);
+	assert_true(atomic_load(&f.held));
+	/* The first run has read the state and holds the old checkpoint. */
+	rc = run_audit(fx, "verify", with_state, NULL, &err);
+	pthread_join(th, NULL);
+	fakegw_stop(&f);
+	assert_int_equal(first.rc, 0);
+	assert_int_equal(rc, 0);
+	assert_true(state_size(fx->state) >= m2);
+	assert_true(contains(&err, "waiting for"));
+	/* And the next run proves the log against that newer one. */
+	assert_int_equal(run_audit(fx, "verify", with_state, NULL, NULL), 0);
+	buf_free(&err);
 	buf_free(&cp);
 }
 
@@ -1862,6 +1962,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_search_checkpoint_fork,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gateway_text_not_raw,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_state_concurrent,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_live, setup,
 		    teardown),
