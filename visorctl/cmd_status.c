@@ -66,6 +66,38 @@ num(const cJSON *o, const char *key, double def)
 	return cJSON_IsNumber(v) && isfinite(v->valuedouble) ? v->valuedouble : def;
 }
 
+/*
+ * Every string of the gateway's answer made displayable (cli_displayable)
+ * before anything of it is printed: a gateway's area, version, peer URL or
+ * delivery error could otherwise move the cursor or redraw the operator's
+ * terminal.  0 or -1 (out of memory).
+ */
+static int
+displayable_tree(cJSON *n)
+{
+	cJSON *c;
+	char *shown;
+	size_t cap;
+
+	if (cJSON_IsString(n) && n->valuestring != NULL) {
+		cap = 6 * strlen(n->valuestring) + 1;
+		if ((shown = malloc(cap)) == NULL)
+			return -1;
+		cli_displayable(n->valuestring, shown, cap);
+		if (strcmp(shown, n->valuestring) != 0 &&
+		    cJSON_SetValuestring(n, shown) == NULL) {
+			free(shown);
+			return -1;
+		}
+		free(shown);
+		return 0;
+	}
+	for (c = n->child; c != NULL; c = c->next)
+		if (displayable_tree(c) < 0)
+			return -1;
+	return 0;
+}
+
 static const char *
 str(const cJSON *o, const char *key, const char *def)
 {
@@ -343,13 +375,12 @@ cmd_status(int argc, char **argv)
 		goto out;
 	}
 	if (resp.status != 200) {
+		char shown[1024];
+
+		cli_displayable(resp.body.data ? resp.body.data : "", shown,
+		    sizeof(shown));
 		fprintf(stderr, "visorctl status: %.*s answered %ld: %s\n", (int)n,
-		    url, resp.status, resp.body.data ? resp.body.data : "");
-		goto out;
-	}
-	if (json) {
-		printf("%s\n", resp.body.data ? resp.body.data : "");
-		rc = 0;
+		    url, resp.status, shown);
 		goto out;
 	}
 	if ((root = json_parse_strict(resp.body.data ? resp.body.data : "",
@@ -357,6 +388,28 @@ cmd_status(int argc, char **argv)
 	    !cJSON_IsObject(root)) {
 		fprintf(stderr, "visorctl status: malformed answer: %s\n",
 		    root ? "not an object" : err);
+		cJSON_Delete(root);
+		goto out;
+	}
+	if (json) {
+		/* The answer as it came, checked to be JSON, with nothing a
+		 * terminal takes for a control sequence. */
+		buf_t shown = BUF_INIT;
+
+		cJSON_Delete(root);
+		if (json_append_displayable(&shown, resp.body.data,
+		    resp.body.len) < 0) {
+			fprintf(stderr, "visorctl status: out of memory\n");
+			buf_free(&shown);
+			goto out;
+		}
+		printf("%.*s\n", (int)shown.len, shown.data ? shown.data : "");
+		buf_free(&shown);
+		rc = 0;
+		goto out;
+	}
+	if (displayable_tree(root) < 0) {
+		fprintf(stderr, "visorctl status: out of memory\n");
 		cJSON_Delete(root);
 		goto out;
 	}

@@ -397,6 +397,20 @@ conn_main(void *argp)
 		} else if (strcmp(path, "/big") == 0) {
 			memset(body, 'x', 4096);
 			bodylen = 4096;
+		} else if (strcmp(path, "/v1/status") == 0) {
+			/* A hostile gateway's status: control sequences in
+			 * strings, escaped and raw (a C1 CSI as UTF-8, a CR
+			 * between tokens). */
+			bodylen = (size_t)snprintf(body, sizeof(body),
+			    "{\"area\":\"nfk\\u001b[2J\",\"version\":"
+			    "\"1\xc2\x9b" "31m\",\r\"audit_size\":3,\"peers\":"
+			    "[{\"area\":\"sfk\",\"url\":\"https://x\\u0007\","
+			    "\"last_delivery\":\"error\",\"last_error\":"
+			    "\"down\\r\\u001b[1Aall well\"}]}");
+		} else if (strcmp(path, "/x/v1/status") == 0) {
+			status = 500;
+			bodylen = (size_t)snprintf(body, sizeof(body),
+			    "\x1b[2Jverified\r");
 		} else {
 			if (strcmp(path, "/status/503") == 0)
 				status = 503;
@@ -1698,6 +1712,45 @@ test_status_audit_default_crl(void **state)
 	server_stop(s);
 }
 
+/* visorctl status shows nothing of a gateway's answer as a control
+ * sequence: in its report, with --json, nor in an error answer.  Before,
+ * each was printed as it came. */
+static void
+test_status_displayable(void **state)
+{
+	server_t *s;
+	buf_t out;
+	char cmd[2048], errf[128];
+	const char *bin = getenv("VISOR_BIN");
+	int i;
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	tmp_path(errf, sizeof(errf), "stderr.txt");
+	for (i = 0; i < 3; i++) {
+		snprintf(cmd, sizeof(cmd), "'%s/visorctl' status --gateway "
+		    "https://127.0.0.1:%d%s --cert %s --cacert %s%s 2>%s",
+		    bin ? bin : "./bin", s->port, i == 2 ? "/x" : "", p_cert,
+		    p_root,
+		    i == 1 ? " --json" : "", errf);
+		(void)run(cmd, &out);
+		if (i == 2) {
+			buf_free(&out);
+			read_stderr(&out);
+		}
+		if (memchr(out.data, 0x1b, out.len) != NULL ||
+		    memchr(out.data, '\r', out.len) != NULL ||
+		    memchr(out.data, 0x07, out.len) != NULL ||
+		    strstr(out.data, "\xc2\x9b") != NULL)
+			fail_msg("run %d printed a control character:\n%s", i,
+			    out.data);
+		expect_in(&out, i == 0 ? "nfk\\x1b[2J" : i == 1 ?
+		    "nfk\\u001b[2J" : "\\x1b[2Jverified");
+		buf_free(&out);
+	}
+	server_stop(s);
+}
+
 /* --- the load generator ------------------------------------------------------ */
 
 static void
@@ -1958,6 +2011,7 @@ main(void)
 		cmocka_unit_test(test_visorctl_push_and_get),
 		cmocka_unit_test(test_default_paths),
 		cmocka_unit_test(test_status_audit_default_crl),
+		cmocka_unit_test(test_status_displayable),
 		cmocka_unit_test(test_default_crl_set),
 		cmocka_unit_test(test_loadgen_keepalive),
 		cmocka_unit_test(test_loadgen_threads),
