@@ -651,6 +651,18 @@ audit_bundle_verify(const char *json, size_t len,
     const note_verifier_t *trusted, audit_bundle_result_t *res, char *err,
     size_t errlen)
 {
+	merkle_hash_t unused;
+	int have;
+
+	return audit_bundle_verify_at(json, len, trusted, 0, unused, &have, res,
+	    err, errlen);
+}
+
+int
+audit_bundle_verify_at(const char *json, size_t len,
+    const note_verifier_t *trusted, uint64_t at_size, merkle_hash_t at_root,
+    int *have_at, audit_bundle_result_t *res, char *err, size_t errlen)
+{
 	static const char *const members[] = { "format", "vkey", "checkpoint",
 	    "entries" };
 	note_verifier_t *own = NULL;
@@ -666,6 +678,7 @@ audit_bundle_verify(const char *json, size_t len,
 
 	memset(res, 0, sizeof(*res));
 	res->bad_index = AUDIT_INDEX_NONE;
+	*have_at = 0;
 	if (json == NULL || len == 0 || len > AUDIT_BUNDLE_MAX) {
 		errmsg_set(err, errlen, "bundle: empty or larger than %u bytes",
 		    AUDIT_BUNDLE_MAX);
@@ -734,6 +747,10 @@ audit_bundle_verify(const char *json, size_t len,
 			goto out;
 		}
 		pos++;
+		if (at_size > 0 && pos == at_size) {
+			merkle_frontier_root(&w.f, at_root);
+			*have_at = 1;
+		}
 	}
 	if (pos < res->cp.size)
 		res->bad_index = pos;
@@ -743,6 +760,8 @@ audit_bundle_verify(const char *json, size_t len,
 	res->first_back = w.first_back;
 	ret = 0;
 out:
+	if (ret < 0)
+		*have_at = 0;
 	free(leaf);
 	note_verifier_free(own);
 	cJSON_Delete(j);

@@ -177,4 +177,12 @@ int audit_bundle_verify(const char *json, size_t len,
     const note_verifier_t *trusted, audit_bundle_result_t *res, char *err,
     size_t errlen);
 
+/* audit_bundle_verify, and on success the root of the bundle's first
+ * at_size entries into at_root, *have_at set to 1, when 0 < at_size <=
+ * its size (*have_at 0 otherwise): to hold a bundle against a checkpoint
+ * verified before. */
+int audit_bundle_verify_at(const char *json, size_t len,
+    const note_verifier_t *trusted, uint64_t at_size, merkle_hash_t at_root,
+    int *have_at, audit_bundle_result_t *res, char *err, size_t errlen);
+
 #endif

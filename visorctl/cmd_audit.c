@@ -55,6 +55,7 @@ static const char audit_usage[] =
     "                                    [--since T] [--until T] [options]\n"
     "       visorctl audit export FILE   [options]\n"
     "       visorctl audit verify-bundle FILE [--vkey FILE | --cert FILE]\n"
+    "                                    [--state FILE | --no-state]\n"
     "\n"
     "options: --gateway URL --cert FILE [--key FILE] [--cacert FILE] [--vkey FILE]\n"
     "         [--state FILE | --no-state]\n"
@@ -74,9 +75,10 @@ static const char audit_usage[] =
     "search         query the log, then prove every hit against the checkpoint\n"
     "export         write a verified offline bundle (docs/AUDIT.md) to FILE\n"
     "verify-bundle  verify a bundle offline, without the network\n"
-    "checkpoint, prove, search and export also read (never write) verify's\n"
-    "state (or --state FILE; --no-state: none) and refuse a log that does\n"
-    "not extend the checkpoint verified before\n"
+    "checkpoint, prove, search, export and verify-bundle (given the key)\n"
+    "also read (never write) verify's state (or --state FILE; --no-state:\n"
+    "none) and refuse a log that does not extend the checkpoint verified\n"
+    "before\n"
     "\n"
     "Exit status: 0 verified, 1 a check failed (the message names the first\n"
     "bad index or the failed proof), 2 bad usage or input.\n";
@@ -1438,14 +1440,25 @@ out:
 	return ret;
 }
 
+/*
+ * verify-bundle, given the area's key (--vkey or --cert), also holds the
+ * bundle against the checkpoint verify kept for that key (the state file,
+ * or --state FILE; --no-state: none), as the online commands do: a bundle
+ * that covers it must begin with the log verified before, or it was
+ * altered or forked.  A bundle older than it cannot be held against it
+ * offline and is said to be so.  Without a trusted key there is no state
+ * to read.  Only read, never written: a bundle comes from elsewhere.
+ */
 static int
 do_verify_bundle(audit_ctx_t *a)
 {
 	audit_bundle_result_t res;
+	audit_checkpoint_t old;
+	merkle_hash_t at_root;
 	char err[AUDIT_VERIFY_ERR], b64[B64_ENCODED_SIZE(MERKLE_HASH_LEN)];
 	char *data = NULL;
 	size_t len;
-	int rc, ret = 2;
+	int rc, ret = 2, have_old = 0, have_at = 0;
 
 	if (a->file == NULL) {
 		fail("verify-bundle needs FILE");
@@ -1465,7 +1478,14 @@ do_verify_bundle(audit_ctx_t *a)
 		goto out;
 	}
 	ret = 1;
-	if (audit_bundle_verify(data, len, a->v, &res, err, sizeof(err)) < 0) {
+	if (a->v != NULL && !a->no_state) {
+		rc = a->state == NULL ? default_state(a, 0) : 0;
+		if (rc < 0 || (rc == 0 && (rc = read_state(a, &old)) < 0))
+			goto out;
+		have_old = rc == 0 && old.size > 0;
+	}
+	if (audit_bundle_verify_at(data, len, a->v, have_old ? old.size : 0,
+	    at_root, &have_at, &res, err, sizeof(err)) < 0) {
 		fail("%s: %s", a->file, err);
 		goto out;
 	}
@@ -1473,10 +1493,23 @@ do_verify_bundle(audit_ctx_t *a)
 		fprintf(stderr, "visorctl audit: WARNING: no --vkey given: the "
 		    "bundle was checked with its own key %s; compare its vkey "
 		    "line with the area's audit.vkey\n", res.key_name);
+	if (have_old && old.size > res.cp.size) {
+		fprintf(stderr, "visorctl audit: NOTE: the bundle (%" PRIu64
+		    " entries) is older than the log verified before (%" PRIu64
+		    " entries, state file %s): offline, it cannot be held "
+		    "against it\n", res.cp.size, old.size, a->state);
+	} else if (have_old && (!have_at ||
+	    memcmp(at_root, old.root, MERKLE_HASH_LEN) != 0)) {
+		fail("REFUSED: the bundle's first %" PRIu64 " entries are not "
+		    "the log verified before (state file %s): the log was "
+		    "altered, rolled back or forked", old.size, a->state);
+		goto out;
+	}
 	note_times_back(res.times_back, res.first_back);
 	b64_encode(res.cp.root, MERKLE_HASH_LEN, b64);
-	printf("verified %" PRIu64 " entries, root %s, checkpoint signed by %s\n",
-	    res.cp.size, b64, res.key_name);
+	printf("verified %" PRIu64 " entries, root %s, checkpoint signed by %s%s\n",
+	    res.cp.size, b64, res.key_name, have_old && old.size <=
+	    res.cp.size ? "; it extends the log verified before" : "");
 	ret = 0;
 out:
 	free(data);
