@@ -248,6 +248,34 @@ parse_clearances(ctx_t *c, config_t *cfg, const cJSON *obj)
 	return 0;
 }
 
+/* The data directory holds the store and its keys: whoever may write in
+ * it could delete or swap store.db, checkpoint.last or a key for their own
+ * (the files' 0600 modes guard only their contents). */
+static int
+check_data_dir(ctx_t *c, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		snprintf(c->err, c->errlen, "data_dir: %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(c->err, c->errlen, "data_dir: %s is not a directory",
+		    path);
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(c->err, c->errlen, "data_dir: %s (mode %04o) is writable "
+		    "by group or others, who could replace the store or its "
+		    "keys: chmod 0700 %s", path, (unsigned)(st.st_mode & 07777),
+		    path);
+		return -1;
+	}
+	return 0;
+}
+
 /* An account or group name as useradd(8) accepts it: the name is only
  * looked up (privdrop), but a clear error beats a failed lookup of junk. */
 static int
@@ -358,7 +386,8 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 	if (get_file(c, root, "policy", "policy", cfg->policy,
 	    sizeof(cfg->policy), 1) < 0 ||
 	    get_file(c, root, "data_dir", "data_dir", cfg->data_dir,
-	    sizeof(cfg->data_dir), 1) < 0)
+	    sizeof(cfg->data_dir), 1) < 0 ||
+	    check_data_dir(c, cfg->data_dir) < 0)
 		return -1;
 	if (parse_peers(c, cfg, cJSON_GetObjectItemCaseSensitive(root, "peers")) < 0 ||
 	    parse_clearances(c, cfg,

@@ -9,6 +9,7 @@
  * auth-fail entry in its audit log and a count in /metrics, and must not
  * disturb the gateway.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1091,6 +1092,43 @@ edit_gateway_server_only(cJSON *j)
 	    cJSON_CreateString(bad_path("gw-server-only", ".key")));
 }
 
+/* A data directory others may write: they could swap the store or its
+ * keys, whatever the files' own modes.  Owned as quickstart left the
+ * real one (the gateway's account), so that only its mode is wrong. */
+static void
+edit_data_dir_mode(cJSON *j, mode_t mode)
+{
+	char dir[600];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/data-open", fx.bad);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		fail_msg("mkdir %s: %s", dir, strerror(errno));
+	assert_int_equal(stat(gwt_path(&fx.env, "norfolk/data"), &st), 0);
+	assert_int_equal(chown(dir, st.st_uid, st.st_gid), 0);
+	assert_int_equal(chmod(dir, mode), 0);
+	cJSON_ReplaceItemInObject(j, "data_dir", cJSON_CreateString(dir));
+}
+
+static void
+edit_data_dir_open(cJSON *j)
+{
+	edit_data_dir_mode(j, 0777);
+}
+
+static void
+edit_data_dir_group(cJSON *j)
+{
+	edit_data_dir_mode(j, 0770);
+}
+
+static void
+edit_data_dir_file(cJSON *j)
+{
+	cJSON_ReplaceItemInObject(j, "data_dir",
+	    cJSON_CreateString(gwt_path(&fx.env, "norfolk/policy.json")));
+}
+
 static void
 test_check_config(void **state)
 {
@@ -1101,6 +1139,12 @@ test_check_config(void **state)
 	check_config_case(edit_key_0644, 1, "tls.key");
 	check_config_case(edit_bad_port, 1, "listen");
 	check_config_case(edit_bad_limit, 1, "limits.max_connections");
+	check_config_case(edit_data_dir_open, 1,
+	    "data-open (mode 0777) is writable by group or others");
+	check_config_case(edit_data_dir_group, 1,
+	    "data-open (mode 0770) is writable by group or others");
+	check_config_case(edit_data_dir_file, 1,
+	    "norfolk/policy.json is not a directory");
 	check_config_case(edit_gateway_server_only, 1,
 	    "deliveries to them it is refused: bad-eku");
 	{
