@@ -360,6 +360,16 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 		    strcmp(cfg->metrics_host, "::1") != 0 &&
 		    strcmp(cfg->metrics_host, "localhost") != 0)
 			return fail(c, "metrics_listen", "must be a loopback address");
+		/* Caught here, not first at the bind of a start that
+		 * --check-config said would work. */
+		if (cfg->metrics_port == cfg->listen_port &&
+		    (strcmp(cfg->metrics_host, cfg->listen_host) == 0 ||
+		    strcmp(cfg->listen_host, "0.0.0.0") == 0 ||
+		    strcmp(cfg->listen_host, "::") == 0 ||
+		    strcmp(cfg->listen_host, "localhost") == 0 ||
+		    strcmp(cfg->metrics_host, "localhost") == 0))
+			return fail(c, "metrics_listen", "is the address and port "
+			    "of listen: give the metrics listener a port of its own");
 	} else if (c->err[0] != '\0') {
 		return -1;
 	}

@@ -1122,6 +1122,14 @@ edit_data_dir_group(cJSON *j)
 	edit_data_dir_mode(j, 0770);
 }
 
+/* Would fail only at the bind of a start that --check-config passed. */
+static void
+edit_metrics_on_listen(cJSON *j)
+{
+	cJSON_ReplaceItemInObject(j, "metrics_listen", cJSON_CreateString(
+	    cJSON_GetStringValue(cJSON_GetObjectItem(j, "listen"))));
+}
+
 static void
 edit_data_dir_file(cJSON *j)
 {
@@ -1143,6 +1151,8 @@ test_check_config(void **state)
 	    "data-open (mode 0777) is writable by group or others");
 	check_config_case(edit_data_dir_group, 1,
 	    "data-open (mode 0770) is writable by group or others");
+	check_config_case(edit_metrics_on_listen, 1,
+	    "metrics_listen: is the address and port of listen");
 	check_config_case(edit_data_dir_file, 1,
 	    "norfolk/policy.json is not a directory");
 	check_config_case(edit_gateway_server_only, 1,
