@@ -1072,7 +1072,20 @@ static int
 writer_open_db(store_t *s, char *err, size_t errlen)
 {
 	size_t i;
+	int fd;
 
+	/* A new store.db is made 0600 here: SQLite would create it with the
+	 * umask's mode, and whoever opened it before the chmod below could
+	 * read it through that descriptor for good.  An existing one is not
+	 * opened here (closing a descriptor of it would drop this process's
+	 * SQLite locks on it). */
+	if ((fd = open(s->db_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) >= 0) {
+		close(fd);
+	} else if (errno != EEXIST) {
+		errmsg_set(err, errlen, "%s: %s", s->db_path, strerror(errno));
+		return -1;
+	}
 	/* Only the writer gathers its WAL writes (store_walvfs.h): it alone
 	 * writes frames, and always with synchronous=FULL (below), which
 	 * that needs. */

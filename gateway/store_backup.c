@@ -4,6 +4,7 @@
  * copies store.db from one read snapshot while the writer goes on.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,12 +92,24 @@ copy_db(const char *src_path, const char *dst_path, uint64_t *leaves,
 {
 	sqlite3 *src = NULL, *dst = NULL;
 	sqlite3_backup *b;
-	int rc, tries = 0, ret = -1;
+	int fd, rc, tries = 0, ret = -1;
 
 	/* Neither database through a symbolic link (copy_small). */
 	if ((src = store_int_connect(src_path, SQLITE_OPEN_READONLY |
 	    SQLITE_OPEN_NOFOLLOW, NULL, err, errlen)) == NULL)
 		return -1;
+	/* Made here, 0600 from the start: SQLite would create it with the
+	 * umask's mode, and whoever opened it before the chmod below could
+	 * read the whole copy through that descriptor.  Exclusive: a file
+	 * that appeared since store_backup looked (a gateway started on
+	 * out_dir) is not written over. */
+	if ((fd = open(dst_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) < 0) {
+		berr(err, errlen, "%s: %s", dst_path, errno == EEXIST ?
+		    "exists already; refusing to overwrite it" : strerror(errno));
+		goto out;
+	}
+	close(fd);
 	if ((dst = store_int_connect(dst_path, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL, err,
 	    errlen)) == NULL)

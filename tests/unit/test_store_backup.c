@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "gateway/audit_entry.h"
 #include "gateway/store.h"
 #include "tests/support/storewait.h"
@@ -288,6 +290,89 @@ test_backup_refuses_links(void **state)
 	store_close(s);
 }
 
+/* The default VFS wrapped (from main, before any store registers its own
+ * VFS over the default): the mode of the file named watch_name the
+ * moment SQLite has opened it, before any chmod. */
+static sqlite3_vfs *watch_base;
+static sqlite3_vfs watch_vfs;
+static char watch_name[256];
+static int watch_mode = -1;
+
+static int
+watch_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags,
+    int *out)
+{
+	struct stat sb;
+	int rc;
+
+	(void)v;
+	rc = watch_base->xOpen(watch_base, name, f, flags, out);
+	if (rc == SQLITE_OK && name != NULL && strcmp(name, watch_name) == 0 &&
+	    watch_mode < 0 && stat(name, &sb) == 0)
+		watch_mode = (int)(sb.st_mode & 0777);
+	return rc;
+}
+
+static int
+watch_install(void)
+{
+	if (sqlite3_initialize() != SQLITE_OK ||
+	    (watch_base = sqlite3_vfs_find(NULL)) == NULL)
+		return -1;
+	watch_vfs = *watch_base;
+	watch_vfs.zName = "test-mode-watch";
+	watch_vfs.pNext = NULL;
+	watch_vfs.xOpen = watch_open;
+	return sqlite3_vfs_register(&watch_vfs, 1) == SQLITE_OK ? 0 : -1;
+}
+
+/* Watch the next opening of dir/store.db (dir made absolute). */
+static void
+watch_db_in(const char *dir)
+{
+	char *real;
+
+	assert_non_null(real = realpath(dir, NULL));
+	snprintf(watch_name, sizeof(watch_name), "%s/store.db", real);
+	free(real);
+	watch_mode = -1;
+}
+
+/* store.db holds the audit log and the records' metadata, and so does a
+ * backup's copy: nobody else may open either, not even in the moment
+ * between its creation and a chmod (an open descriptor keeps reading
+ * after a chmod).  Created under a umask of 022, in folders others may
+ * enter (a data directory made by hand, the operator's /srv/backup). */
+static void
+test_store_db_never_readable(void **state)
+{
+	char err[512];
+	buf_t vk = BUF_INIT;
+	mode_t old;
+	store_t *s;
+
+	(void)state;
+	old = umask(022);
+	assert_int_equal(mkdir(path("nr"), 0755), 0);
+	assert_int_equal(store_init_keys(path("nr"), AREA, &vk, err,
+	    sizeof(err)), 0);
+	buf_free(&vk);
+	watch_db_in(path("nr"));
+	s = open_store(path("nr"));
+	assert_int_equal(watch_mode, 0600);
+	assert_int_equal(mode_of(path("nr/store.db")), 0600);
+	put(s, "REC-1");
+	wait_signed(s, 1);
+	assert_int_equal(mkdir(path("nr-out"), 0755), 0);
+	watch_db_in(path("nr-out"));
+	if (store_backup(path("nr"), path("nr-out"), err, sizeof(err)) < 0)
+		fail_msg("store_backup: %s", err);
+	umask(old);
+	assert_int_equal(watch_mode, 0600);
+	assert_int_equal(mode_of(path("nr-out/store.db")), 0600);
+	store_close(s);
+}
+
 static int
 setup(void **state)
 {
@@ -317,8 +402,13 @@ main(void)
 		cmocka_unit_test(test_backup_copy_and_mark),
 		cmocka_unit_test(test_backup_errors),
 		cmocka_unit_test(test_backup_refuses_links),
+		cmocka_unit_test(test_store_db_never_readable),
 	};
 
+	if (watch_install() < 0) {
+		fprintf(stderr, "cannot wrap the default SQLite VFS\n");
+		return 1;
+	}
 	return cmocka_run_group_tests_name("store_backup", tests, setup,
 	    teardown);
 }
