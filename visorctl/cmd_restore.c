@@ -138,7 +138,7 @@ cmd_restore(int argc, char **argv)
 	char *note = NULL, *own = NULL;
 	size_t note_len = 0, own_len = 0;
 	uint64_t pub_size = 0, own_size = 0, log_size = 0, cp_size = 0;
-	int none = 0, i, rc = 1;
+	int none = 0, copied = 0, i, rc = 1;
 	struct stat sb;
 
 	for (i = 1; i < argc; i++) {
@@ -178,12 +178,32 @@ cmd_restore(int argc, char **argv)
 		    strerror(errno));
 		return 1;
 	}
+	/* A store.db in DATA_DIR: store_backup refuses to write over it, and
+	 * the operator needs to know whether it is a live data directory or
+	 * what a refused restore left. */
+	if (file_join(path, sizeof(path), data, "store.db") == 0 &&
+	    lstat(path, &sb) == 0) {
+		if (file_join(path, sizeof(path), data, STORE_BACKUP_MARK) == 0 &&
+		    lstat(path, &sb) == 0)
+			fprintf(stderr, "visorctl restore: %s holds the copy of an "
+			    "earlier restore that was refused or did not finish "
+			    "(%s is still there): remove it (rm -r %s) and run the "
+			    "restore again\n", data, STORE_BACKUP_MARK, data);
+		else
+			fprintf(stderr, "visorctl restore: %s holds a data "
+			    "directory already (store.db); stop its gateway and "
+			    "move it aside first (mv %s %s.damaged), see "
+			    "docs/OPERATIONS.md, Restore, step by step\n", data,
+			    data, data);
+		goto out;
+	}
 	/* The copy keeps the mark until the checks below pass, so a gateway
 	 * started on it meanwhile refuses. */
 	if (store_backup(backup, data, err, sizeof(err)) < 0) {
 		fprintf(stderr, "visorctl restore: %s\n", err);
-		goto out;
+		goto refused;
 	}
+	copied = 1;
 	/* The area: from the checkpoint given, else the backup's own. */
 	if (file_join(path, sizeof(path), data, "checkpoint.last") < 0)
 		goto out;
@@ -265,7 +285,17 @@ cmd_restore(int argc, char **argv)
 		    "fork\n", backup, data, (unsigned long long)log_size,
 		    (unsigned long long)cp_size);
 	rc = 0;
+	goto out;
+refused:
+	if (!copied && file_join(path, sizeof(path), data, STORE_BACKUP_MARK) ==
+	    0 && lstat(path, &sb) == 0)
+		copied = 1;	/* store_backup failed part way */
 out:
+	if (rc != 0 && copied)
+		fprintf(stderr, "visorctl restore: %s keeps the refused copy, "
+		    "marked (%s) so that no gateway starts on it; remove it "
+		    "(rm -r %s) before restoring into it again\n", data,
+		    STORE_BACKUP_MARK, data);
 	free(note);
 	free(own);
 	return rc;

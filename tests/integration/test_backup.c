@@ -201,6 +201,29 @@ test_backup_and_restore(void **state)
 	}
 	assert_non_null(err.data);
 	assert_non_null(strstr(err.data, "not signed by this backup's audit key"));
+	/* The refused copy stays, marked; the operator is told to remove it
+	 * before the next try, and the next try says so too, rather than
+	 * only that store.db exists. */
+	assert_non_null(strstr(err.data, "keeps the refused copy"));
+	buf_free(&err);
+	{
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "restore", bk,
+		    data_s, "--checkpoint", bk_cp, NULL };
+		assert_int_equal(run(argv, NULL, &err), 1);
+	}
+	assert_non_null(err.data);
+	assert_non_null(strstr(err.data, "holds the copy of an earlier restore"));
+	assert_non_null(strstr(err.data, "rm -r"));
+	/* Over a data directory in use: move it aside first. */
+	buf_free(&err);
+	{
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "restore", bk,
+		    live, "--checkpoint", bk_cp, NULL };
+		assert_int_equal(run(argv, NULL, &err), 1);
+	}
+	assert_non_null(err.data);
+	assert_non_null(strstr(err.data, "holds a data directory already"));
+	assert_null(strstr(err.data, "rm -r"));
 	/* 5. With the backup's own checkpoint as the newest published one (no
 	 * later one was ever published): restored, and the gateway starts and
 	 * serves what the backup holds. */
