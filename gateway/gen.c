@@ -40,7 +40,8 @@ gw_gen_load(const char *config_path, config_t *cfg, tls_refused_fn refused,
 	if ((g->tls = tls_context_load(cfg, refused, err, errlen)) == NULL)
 		goto fail;
 	if (file_read_all(cfg->policy, POLICY_MAX_SIZE, &text, &len) < 0) {
-		snprintf(err, errlen, "policy: %s: %s", cfg->policy, strerror(errno));
+		snprintf(err, errlen, "policy: %s: %s", cfg->policy,
+		    errno == EINVAL ? "not a regular file" : strerror(errno));
 		goto fail;
 	}
 	if ((g->policy = policy_load(text, len, perr, sizeof(perr))) == NULL) {

@@ -1122,6 +1122,28 @@ edit_data_dir_group(cJSON *j)
 	edit_data_dir_mode(j, 0770);
 }
 
+/* Keys are not read through links: the refusal says so, not ELOOP's
+ * "Too many levels of symbolic links". */
+static void
+edit_key_link(cJSON *j)
+{
+	char key[600];
+
+	snprintf(key, sizeof(key), "%s/gateway-link.key", fx.bad);
+	if (symlink(gwt_path(&fx.env, "pki/norfolk/gateway.key"), key) < 0 &&
+	    errno != EEXIST)
+		fail_msg("symlink %s: %s", key, strerror(errno));
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(j, "tls"), "key",
+	    cJSON_CreateString(key));
+}
+
+static void
+edit_policy_dir(cJSON *j)
+{
+	cJSON_ReplaceItemInObject(j, "policy",
+	    cJSON_CreateString(gwt_path(&fx.env, "norfolk")));
+}
+
 /* Would fail only at the bind of a start that --check-config passed. */
 static void
 edit_metrics_on_listen(cJSON *j)
@@ -1151,6 +1173,9 @@ test_check_config(void **state)
 	    "data-open (mode 0777) is writable by group or others");
 	check_config_case(edit_data_dir_group, 1,
 	    "data-open (mode 0770) is writable by group or others");
+	check_config_case(edit_key_link, 1,
+	    "gateway-link.key: a symbolic link: name the key file itself");
+	check_config_case(edit_policy_dir, 1, "norfolk: not a regular file");
 	check_config_case(edit_metrics_on_listen, 1,
 	    "metrics_listen: is the address and port of listen");
 	check_config_case(edit_data_dir_file, 1,
