@@ -112,6 +112,32 @@ set_validity(X509 *x, long from_s, long to_s)
 	return 0;
 }
 
+/* x must not claim a validity its issuer does not have: past the
+ * issuer's notAfter the chain fails anyway, and a later date only misleads
+ * whoever reads it (certs show, an agency's own expiry alerts).  days is
+ * what was asked for, for the message. */
+static int
+check_within_issuer(const ASN1_TIME *not_after, X509 *issuer, int days,
+    char *err, size_t errlen)
+{
+	int left = 0, secs = 0;
+
+	if (ASN1_TIME_compare(not_after, X509_get0_notAfter(issuer)) <= 0)
+		return 0;
+	if (ASN1_TIME_diff(&left, &secs, NULL, X509_get0_notAfter(issuer)) != 1)
+		left = 0;
+	ERR_clear_error();
+	if (left < 1)
+		snprintf(err, errlen, "the issuing CA expires within a day or has "
+		    "expired: rotate it first (docs/OPERATIONS.md 6.3)");
+	else
+		snprintf(err, errlen, "a validity of %d days would end after the "
+		    "issuing CA's own, which has %d days left: give --days %d or "
+		    "less, or rotate the CA first (docs/OPERATIONS.md 6.3)", days,
+		    left, left);
+	return -1;
+}
+
 static int
 add_name_entry(X509_NAME *n, const char *field, const char *value)
 {
@@ -307,6 +333,11 @@ pki_make_area_ca(const pki_ca_t *root, EVP_PKEY *key, const char *area,
 		X509_free(x);
 		return NULL;
 	}
+	if (check_within_issuer(X509_get0_notAfter(x), root->cert, days, err,
+	    errlen) < 0) {
+		X509_free(x);
+		return NULL;
+	}
 	return x;
 }
 
@@ -415,7 +446,9 @@ pki_make_leaf(const pki_ca_t *ca, EVP_PKEY *key, const char *identity,
 		goto fail;
 	}
 	if (add_san(x, opts->no_uri ? NULL : identity, opts->second_uri,
-	    opts->dns, opts->n_dns, opts->ips, opts->n_ips, err, errlen) < 0)
+	    opts->dns, opts->n_dns, opts->ips, opts->n_ips, err, errlen) < 0 ||
+	    check_within_issuer(X509_get0_notAfter(x), ca->cert, days, err,
+	    errlen) < 0)
 		goto fail;
 	if (X509_sign(x, ca->key, EVP_sha256()) <= 0) {
 		fail_ossl(err, errlen, "cannot sign the certificate");
@@ -987,6 +1020,18 @@ pki_renew(const char *ca_dir, const char *cert_file, int new_key, int days,
 	if ((old = pki_load_cert(cert_file, err, errlen)) == NULL ||
 	    check_issued_by(&ca, old, cert_file, err, errlen) < 0)
 		goto out;
+	/* Before anything is written (the old certificate's copy below). */
+	{
+		ASN1_TIME *t = X509_time_adj_ex(NULL, 0, (long)days * 86400, NULL);
+		int within = t != NULL &&
+		    check_within_issuer(t, ca.cert, days, err, errlen) == 0;
+
+		if (t == NULL)
+			fail_ossl(err, errlen, "cannot compute the validity");
+		ASN1_TIME_free(t);
+		if (!within)
+			goto out;
+	}
 	if (X509_check_ca(old) != 0) {
 		snprintf(err, errlen, "%s is a CA certificate; renew issues end-entity "
 		    "certificates only", cert_file);

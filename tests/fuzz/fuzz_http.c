@@ -337,6 +337,7 @@ setup(void)
 	char p[256], p2[256], err[512], *cfgtext;
 	socklen_t alen = sizeof(h.addr);
 	buf_t cfg = BUF_INIT;
+	pki_leaf_opts_t leaf = { .days = 20 };
 	FILE *f;
 	int n;
 
@@ -352,7 +353,9 @@ setup(void)
 
 	/* The PKI: the gateway's own certificate, and Suffolk's for peers. */
 	snprintf(p, sizeof(p), "%s/pki", h.dir);
-	if (pki_root_create(p, 30, err, sizeof(err)) < 0)
+	/* Each certificate within its issuer's validity (pki_issue refuses
+	 * one that would outlive it). */
+	if (pki_root_create(p, 60, err, sizeof(err)) < 0)
 		die("pki_root_create", err);
 	snprintf(p2, sizeof(p2), "%s/pki/norfolk", h.dir);
 	if (pki_area_ca_create(p, "norfolk", p2, 30, err, sizeof(err)) < 0)
@@ -362,11 +365,11 @@ setup(void)
 		die("pki_area_ca_create", err);
 	snprintf(p, sizeof(p), "%s/pki/norfolk", h.dir);
 	snprintf(p2, sizeof(p2), "%s/pki/norfolk/gateway", h.dir);
-	if (pki_issue(p, "urn:visor:norfolk:gateway", p2, NULL, err, sizeof(err)) < 0)
+	if (pki_issue(p, "urn:visor:norfolk:gateway", p2, &leaf, err, sizeof(err)) < 0)
 		die("pki_issue", err);
 	snprintf(p, sizeof(p), "%s/pki/suffolk", h.dir);
 	snprintf(p2, sizeof(p2), "%s/pki/suffolk/gateway", h.dir);
-	if (pki_issue(p, "urn:visor:suffolk:gateway", p2, NULL, err, sizeof(err)) < 0)
+	if (pki_issue(p, "urn:visor:suffolk:gateway", p2, &leaf, err, sizeof(err)) < 0)
 		die("pki_issue", err);
 	snprintf(p, sizeof(p), "%s/pki/suffolk/gateway.crt", h.dir);
 	if ((f = fopen(p, "r")) == NULL ||

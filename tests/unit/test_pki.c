@@ -319,6 +319,52 @@ test_issue_refusals(void **state)
 	assert_int_equal(access(p, F_OK), -1);
 }
 
+/* No certificate claims a validity its issuer does not have: it would
+ * stop working with its CA while certs show, and its holder's expiry
+ * alerts, said it had months left. */
+static void
+test_validity_within_issuer(void **state)
+{
+	char kent[160], prefix[192], crt[200], old[300], err[512], p[200];
+	pki_leaf_opts_t fit = { .days = 20 };
+	X509 *x;
+
+	(void)state;
+	path(kent, sizeof(kent), root_dir, "kent");
+	/* An area CA beyond the root (3650 days by default). */
+	assert_int_equal(pki_area_ca_create(root_dir, "kent", kent, 36500, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "would end after the issuing CA's own"));
+	path(p, sizeof(p), kent, "ca.crt");
+	assert_int_equal(access(p, F_OK), -1);
+	/* A CA with 30 days left: a default (365-day) leaf is refused... */
+	assert_int_equal(pki_area_ca_create(root_dir, "kent", kent, 30, err,
+	    sizeof(err)), 0);
+	path(prefix, sizeof(prefix), dir, "kent-police");
+	assert_int_equal(pki_issue(kent, "urn:visor:kent:agency:police", prefix,
+	    NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "would end after the issuing CA's own"));
+	/* 30 days, or 29 and some hours if a second passed since. */
+	assert_true(strstr(err, "--days 30 or less") != NULL ||
+	    strstr(err, "--days 29 or less") != NULL);
+	snprintf(p, sizeof(p), "%s.key", prefix);
+	assert_int_equal(access(p, F_OK), -1);
+	/* ...one that fits is issued... */
+	if (pki_issue(kent, "urn:visor:kent:agency:police", prefix, &fit, err,
+	    sizeof(err)) < 0)
+		fail_msg("issue: %s", err);
+	/* ...and renewed only within the CA, with nothing written before. */
+	snprintf(crt, sizeof(crt), "%s.crt", prefix);
+	assert_int_equal(pki_renew(kent, crt, 0, 0, old, sizeof(old), err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "would end after the issuing CA's own"));
+	if (pki_renew(kent, crt, 1, 25, old, sizeof(old), err, sizeof(err)) < 0)
+		fail_msg("renew: %s", err);
+	assert_non_null(x = pki_load_cert(crt, err, sizeof(err)));
+	assert_true(X509_cmp_time(X509_get0_notAfter(x), NULL) > 0);
+	X509_free(x);
+}
+
 static void
 test_ca_refusals(void **state)
 {
@@ -611,6 +657,7 @@ main(void)
 		cmocka_unit_test(test_describe_escapes),
 		cmocka_unit_test(test_issue_refusals),
 		cmocka_unit_test(test_ca_refusals),
+		cmocka_unit_test(test_validity_within_issuer),
 		cmocka_unit_test(test_revoke_and_crl_number),
 		cmocka_unit_test(test_renew),
 		cmocka_unit_test(test_crl_in_memory),
