@@ -101,6 +101,10 @@ static const char *const schema_sql =
     /* For the deadline sweep while a peer is down (store_outbox_expired_for). */
     "CREATE INDEX IF NOT EXISTS outbox_deadline ON outbox(status, to_area,"
     " deadline_ms);"
+    /* For the order of one record's transfers to a peer (store_read.c,
+     * OUTBOX_NO_EARLIER). */
+    "CREATE INDEX IF NOT EXISTS outbox_record ON outbox(record_id, to_area)"
+    " WHERE status = 'queued';"
     /* The queued count is kept by triggers so that outbox_max costs one
      * read per add and follows savepoint rollbacks exactly. */
     "CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY,"

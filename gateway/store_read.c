@@ -27,6 +27,19 @@ enum {
 	R_CKPT, R_LEAF, R_ENTRIES, R_TIME, R_NSTMT
 };
 
+/* A transfer is due only once every transfer of the same record to the
+ * same peer queued before it has left the queue: they reach the peer in
+ * the order they were asked for.  Delivered each on its own backoff, an
+ * update could overtake an earlier transfer waiting for its retry, and
+ * that one, delivered after it, would replace the update at the peer
+ * with older content.  Insertion order is the rowid's (outbox rows are
+ * never deleted); the outbox_record index serves the lookup. */
+#define OUTBOX_NO_EARLIER \
+	" AND NOT EXISTS (SELECT 1 FROM outbox AS o2" \
+	" WHERE o2.record_id = outbox.record_id" \
+	" AND o2.to_area = outbox.to_area AND o2.status = 'queued'" \
+	" AND o2.rowid < outbox.rowid)"
+
 static const char *const reader_sql[R_NSTMT] = {
 	[R_RECORD] = "SELECT r.version, r.category, r.level, r.managing_area,"
 	    " r.erased, v.content FROM records r LEFT JOIN record_versions v"
@@ -49,11 +62,13 @@ static const char *const reader_sql[R_NSTMT] = {
 	    " initiator, status, attempts, next_attempt_ms, deadline_ms,"
 	    " created_ms, receipt, payload FROM outbox"
 	    " WHERE status = 'queued' AND next_attempt_ms <= ?1"
+	    OUTBOX_NO_EARLIER
 	    " ORDER BY next_attempt_ms, created_ms LIMIT ?2",
 	[R_DUE_FOR] = "SELECT transfer_id, record_id, to_area, purpose,"
 	    " initiator, status, attempts, next_attempt_ms, deadline_ms,"
 	    " created_ms, receipt, payload FROM outbox"
 	    " WHERE status = 'queued' AND next_attempt_ms <= ?1 AND to_area = ?3"
+	    OUTBOX_NO_EARLIER
 	    " ORDER BY next_attempt_ms, created_ms LIMIT ?2",
 	[R_EXPIRED_FOR] = "SELECT transfer_id, record_id, to_area, purpose,"
 	    " initiator, status, attempts, next_attempt_ms, deadline_ms,"

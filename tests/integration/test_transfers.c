@@ -1288,10 +1288,17 @@ test_damaged_payload_held_back(void **state)
 	start_gw(f, 0, "norfolk");
 	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
 	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
-	put_record(&prob, "NFK-DMG-0001", 1, 2);
-	for (i = 0; i < 4; i++)
-		assert_int_equal(start_transfer(&pol, "NFK-DMG-0001", "suffolk",
-		    tids[i]), 202);
+	/* One record each: a record's later transfers wait for its earlier
+	 * ones (test_updates_delivered_in_order), and this is about the
+	 * peer's other transfers. */
+	for (i = 0; i < 4; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "NFK-DMG-000%d", i + 1);
+		put_record(&prob, id, 1, 2);
+		assert_int_equal(start_transfer(&pol, id, "suffolk", tids[i]),
+		    202);
+	}
 	tcl_close(&prob);
 	tcl_close(&pol);
 	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
@@ -1629,6 +1636,78 @@ test_deadline_while_peer_down(void **state)
 	assert_int_equal(gwt_log_count(nfk, "event=transfer-failed"), N);
 	tcl_close(&prob);
 	tcl_close(&pol);
+}
+
+/* Two transfers of one record to one peer arrive in the order they were
+ * asked for.  Before, each was delivered on its own backoff: an update
+ * queued while an earlier transfer of the record waited for its retry
+ * could be delivered first, and the earlier one then replaced it at the
+ * receiver with the older content (the receiver takes an update of what
+ * the same peer sent). */
+static void
+test_updates_delivered_in_order(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
+	char tid1[TRANSFER_ID_LEN + 1], tid2[TRANSFER_ID_LEN + 1];
+	buf_t body = BUF_INIT, out = BUF_INIT;
+	tcl_t prob, pol, spol;
+	long long until;
+	int64_t attempts = 0;
+	char *town;
+	cJSON *t;
+
+	/* A failed attempt puts the transfer 4 to 8 s back, and the peer,
+	 * then down, is probed after as long again. */
+	config_fast_retry(&f->env, "norfolk", 8000, 8000);
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	/* What probation reads whole, so that it may put it again. */
+	buf_printf(&body, "{\"id\":\"NFK-ORDER-0001\",\"managing_area\":"
+	    "\"norfolk\",\"category\":1,\"level\":2,\"person\":"
+	    "{\"surname\":\"EXAMPLE\",\"forenames\":\"Synthetic\"},"
+	    "\"addresses\":[{\"type\":\"home\",\"line1\":\"1 Test Street\","
+	    "\"town\":\"Norwich\",\"postcode\":\"NR1 9ZZ\"}]}");
+	assert_int_equal(tcl_call(&prob, "PUT", "/v1/records/NFK-ORDER-0001",
+	    read_hdrs, body.data, body.len, &out), 201);
+	assert_int_equal(start_transfer(&pol, "NFK-ORDER-0001", "suffolk",
+	    tid1), 202);
+	/* Suffolk is down: the first attempt fails. */
+	for (until = now_ms() + 10000;; sleep_ms(50)) {
+		t = get_transfer(&pol, tid1);
+		assert_non_null(t);
+		assert_string_equal(json_get_str(t, "status"), "queued");
+		assert_int_equal(json_get_int(t, "attempts", 0, 1000, &attempts), 0);
+		cJSON_Delete(t);
+		if (attempts > 0)
+			break;
+		assert_true(now_ms() < until);
+	}
+	start_gw(f, 1, "suffolk");
+	/* The person moved within Suffolk: the update goes too, and is due
+	 * before the first transfer's retry. */
+	town = strstr(body.data, "Norwich");
+	assert_non_null(town);
+	memcpy(town, "Ipswich", 7);
+	assert_int_equal(tcl_call(&prob, "PUT", "/v1/records/NFK-ORDER-0001",
+	    read_hdrs, body.data, body.len, &out), 200);
+	assert_int_equal(start_transfer(&pol, "NFK-ORDER-0001", "suffolk",
+	    tid2), 202);
+	expect_transfer(&pol, tid1, 30000, "delivered");
+	expect_transfer(&pol, tid2, 30000, "delivered");
+	/* Suffolk holds the update, written last. */
+	tcl_open(&spol, &f->env, sfk, "suffolk", "agency-police");
+	assert_int_equal(tcl_call(&spol, "GET", "/v1/records/NFK-ORDER-0001",
+	    read_hdrs, NULL, 0, &out), 200);
+	assert_non_null(strstr(out.data, "\"version\":2"));
+	if (strstr(out.data, "Ipswich") == NULL)
+		fail_msg("the older transfer was written over the update");
+	buf_free(&body);
+	buf_free(&out);
+	tcl_close(&prob);
+	tcl_close(&pol);
+	tcl_close(&spol);
 }
 
 /* `visorctl audit verify` against gw's log, as its area's auditor. */
@@ -2593,6 +2672,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_initiator_must_read,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_deadline_while_peer_down,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_updates_delivered_in_order,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_receiver_down_then_back,
 		    setup2, teardown),

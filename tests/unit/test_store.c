@@ -2282,8 +2282,11 @@ test_outbox(void **state)
 	assert_int_equal(outbox_add(s, "T-3").status, STORE_FULL);
 	/* The refused jobs left no audit entries. */
 	assert_int_equal(store_audit_size(s), 2);
+	/* Both move NFK-11 to suffolk: T-2 waits until T-1 has left the
+	 * queue, so that the peer gets them in order. */
 	assert_int_equal(store_outbox_due(r, INT64_MAX, due, 4, &n), 0);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 1);
+	assert_string_equal(due[0].transfer_id, "T-1");
 	for (i = 0; i < n; i++) {
 		assert_false(due[i].unreadable);
 		assert_string_equal(due[i].payload.data,
@@ -2300,20 +2303,23 @@ test_outbox(void **state)
 	assert_int_equal(sc.areas, 1);
 	assert_int_equal(sc.depth, 2);
 
-	/* A retry later, then delivery with a receipt. */
+	/* A retry later: T-2 still waits for T-1 (it would overtake it);
+	 * then delivery with a receipt, and T-2 is due. */
 	j = store_job_new();
 	assert_int_equal(store_job_outbox_update(j, "T-1", "queued", 1,
 	    INT64_MAX - 1, NULL, 0), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_outbox_due(r, 4102444800000LL, due, 4, &n), 0);
+	assert_int_equal(n, 0);
+	j = store_job_new();
+	assert_int_equal(store_job_outbox_update(j, "T-1", "delivered", 2, 0,
+	    "{\"receipt\":1}", 13), 0);
 	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
 	assert_int_equal(store_outbox_due(r, 4102444800000LL, due, 4, &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(due[0].transfer_id, "T-2");
 	buf_free(&due[0].payload);
 	buf_free(&due[0].receipt);
-	j = store_job_new();
-	assert_int_equal(store_job_outbox_update(j, "T-1", "delivered", 2, 0,
-	    "{\"receipt\":1}", 13), 0);
-	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
 	assert_int_equal(store_transfer_get(r, "T-1", &t), 0);
 	assert_string_equal(t.status, "delivered");
 	assert_int_equal(t.attempts, 2);
