@@ -30,7 +30,8 @@ typedef struct peer_worker peer_worker_t;
 struct outbox {
 	gateway_t *gw;
 	peer_worker_t *peers;
-	size_t n_peers;
+	size_t n_peers;		/* the configured peers, then unconfigured */
+	size_t n_configured;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	atomic_int stopping;
@@ -45,6 +46,11 @@ struct peer_worker {
 	char url[300];
 	pthread_t thread;
 	int started;
+	/* Not a configured peer (any more): transfers to it were queued
+	 * before a restart that took it out of the configuration.  Nothing
+	 * is sent; each still fails at its deadline (SPEC 9). */
+	int unconfigured;
+	uint64_t unconfigured_depth;	/* queued when the gateway started */
 	/* Outcomes handed to the store and not yet durable: the next due
 	 * query waits for them, or it would see those transfers again. */
 	pthread_mutex_t out_lock;
@@ -578,6 +584,43 @@ probe_in(peer_worker_t *pw)
 	return w;
 }
 
+/* The worker of an area no longer configured as a peer: its queued
+ * transfers cannot be sent (there is no URL, and the operator took the
+ * peer out), but they are not left queued for ever either: each fails at
+ * its deadline, audited, as one to a peer that is down does.  Were the
+ * peer configured again before then, they would go after that restart. */
+static void *
+unconfigured_main(void *arg)
+{
+	peer_worker_t *pw = arg;
+	outbox_t *o = pw->o;
+	store_reader_t *rd;
+	unsigned store_failures = 0;
+	char err[256], depth[24];
+
+	(void)pthread_setname_np(pthread_self(), "gw-outbox");
+	snprintf(depth, sizeof(depth), "%llu",
+	    (unsigned long long)pw->unconfigured_depth);
+	log_event(LOG_WARN, "peer-unconfigured", "peer", pw->area, "queued",
+	    depth, "error", "transfers are queued for an area that is not a "
+	    "configured peer: not sent, each fails at its deadline", NULL);
+	if ((rd = store_reader_new(o->gw->store, err, sizeof(err))) == NULL) {
+		log_event(LOG_ERROR, "outbox-start-failed", "peer", pw->area,
+		    "error", err, NULL);
+		return NULL;
+	}
+	while (!atomic_load(&o->stopping)) {
+		if (expire_overdue(pw, rd) > 0) {
+			store_backoff(o, &store_failures, NULL);
+			continue;
+		}
+		store_failures = 0;
+		wait_kick(o, NULL, IDLE_WAIT_MS);
+	}
+	store_reader_free(rd);
+	return NULL;
+}
+
 static void *
 peer_main(void *arg)
 {
@@ -748,10 +791,45 @@ peer_main(void *arg)
 	return NULL;
 }
 
+/* Collects the areas with queued transfers that are not configured peers
+ * (store_outbox_stats callback). */
+typedef struct {
+	outbox_t *o;
+	int failed;
+} unconfigured_scan_t;
+
+static void
+unconfigured_cb(void *ctx, const char *area, uint64_t depth, int64_t oldest_ms)
+{
+	unconfigured_scan_t *sc = ctx;
+	outbox_t *o = sc->o;
+	peer_worker_t *p;
+	size_t i;
+
+	(void)oldest_ms;
+	for (i = 0; i < o->n_configured; i++)
+		if (strcmp(o->peers[i].area, area) == 0)
+			return;
+	if (sc->failed || (p = realloc(o->peers, (o->n_peers + 1) *
+	    sizeof(*o->peers))) == NULL) {
+		sc->failed = 1;
+		return;
+	}
+	o->peers = p;
+	p = &o->peers[o->n_peers];
+	memset(p, 0, sizeof(*p));
+	p->o = o;
+	p->unconfigured = 1;
+	p->unconfigured_depth = depth;
+	snprintf(p->area, sizeof(p->area), "%s", area);
+	o->n_peers++;
+}
+
 outbox_t *
 outbox_new(gateway_t *gw, char *err, size_t errlen)
 {
 	outbox_t *o;
+	unconfigured_scan_t sc;
 	size_t i;
 
 	if (https_global_init() < 0) {
@@ -767,7 +845,7 @@ outbox_new(gateway_t *gw, char *err, size_t errlen)
 	pthread_cond_init(&o->cond, NULL);
 	pthread_mutex_init(&o->stats_lock, NULL);
 	atomic_init(&o->stopping, 0);
-	o->n_peers = gw->cfg->n_peers;
+	o->n_peers = o->n_configured = gw->cfg->n_peers;
 	if (o->n_peers > 0 &&
 	    (o->peers = calloc(o->n_peers, sizeof(*o->peers))) == NULL) {
 		free(o);
@@ -776,8 +854,6 @@ outbox_new(gateway_t *gw, char *err, size_t errlen)
 	}
 	for (i = 0; i < o->n_peers; i++) {
 		o->peers[i].o = o;
-		pthread_mutex_init(&o->peers[i].out_lock, NULL);
-		pthread_cond_init(&o->peers[i].out_cond, NULL);
 		snprintf(o->peers[i].area, sizeof(o->peers[i].area), "%s",
 		    gw->cfg->peers[i].area);
 		snprintf(o->peers[i].url, sizeof(o->peers[i].url), "https://%s:%d",
@@ -788,6 +864,26 @@ outbox_new(gateway_t *gw, char *err, size_t errlen)
 		free(o);
 		return NULL;
 	}
+	/* Peers change only with a restart; transfers queued for one taken
+	 * out get a worker that fails them at their deadline.  The array may
+	 * move (realloc): its locks are made once it is complete. */
+	sc.o = o;
+	sc.failed = 0;
+	if (store_outbox_stats(o->stats_reader, unconfigured_cb, &sc) < 0 ||
+	    sc.failed) {
+		snprintf(err, errlen, "cannot read the outbox's peers");
+		store_reader_free(o->stats_reader);
+		pthread_mutex_destroy(&o->lock);
+		pthread_cond_destroy(&o->cond);
+		pthread_mutex_destroy(&o->stats_lock);
+		free(o->peers);
+		free(o);
+		return NULL;
+	}
+	for (i = 0; i < o->n_peers; i++) {
+		pthread_mutex_init(&o->peers[i].out_lock, NULL);
+		pthread_cond_init(&o->peers[i].out_cond, NULL);
+	}
 	return o;
 }
 
@@ -797,7 +893,8 @@ outbox_start(outbox_t *o)
 	size_t i;
 
 	for (i = 0; i < o->n_peers; i++) {
-		if (pthread_create(&o->peers[i].thread, NULL, peer_main,
+		if (pthread_create(&o->peers[i].thread, NULL,
+		    o->peers[i].unconfigured ? unconfigured_main : peer_main,
 		    &o->peers[i]) != 0)
 			return -1;
 		o->peers[i].started = 1;
@@ -872,7 +969,7 @@ outbox_peer_states(outbox_t *o, outbox_peer_state_t *out, size_t max)
 	if (o == NULL)
 		return 0;
 	pthread_mutex_lock(&o->lock);
-	for (i = 0; i < o->n_peers && i < max; i++) {
+	for (i = 0; i < o->n_configured && i < max; i++) {
 		memcpy(out[i].area, o->peers[i].area, sizeof(out[i].area));
 		memcpy(out[i].url, o->peers[i].url, sizeof(out[i].url));
 		out[i].state = o->peers[i].last_state;

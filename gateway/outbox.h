@@ -19,7 +19,10 @@ typedef struct outbox outbox_t;
 /* Prepare (no threads yet).  NULL with err. */
 outbox_t *outbox_new(gateway_t *gw, char *err, size_t errlen);
 
-/* Start one delivery thread per configured peer.  0 or -1. */
+/* Start one delivery thread per configured peer, and one per area that
+ * has transfers queued but is no longer a configured peer (taken out with
+ * a restart), which sends nothing and fails each of them at its deadline
+ * (event=peer-unconfigured at start).  0 or -1. */
 int outbox_start(outbox_t *o);
 
 /* Wake the delivery threads (a transfer was queued). */

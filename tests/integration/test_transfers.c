@@ -1710,6 +1710,47 @@ test_updates_delivered_in_order(void **state)
 	tcl_close(&spol);
 }
 
+/* A peer taken out of the configuration (a restart) while transfers to it
+ * wait: they still fail at their deadline, audited, as SPEC 9 says.
+ * Before, no worker looked at them again: queued for ever, counted
+ * against the outbox's bound, never failed nor logged. */
+static void
+test_removed_peer_transfers_fail(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	char tid[TRANSFER_ID_LEN + 1];
+	const cJSON *e;
+	tcl_t prob, pol;
+	log_ctx_t ls;
+
+	config_fast_retry(&f->env, "norfolk", 2000, 4000);
+	config_transfer_set(&f->env, "norfolk", "deadline_s", 3);
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&prob, "NFK-GONE-0001", 1, 2);
+	assert_int_equal(start_transfer(&pol, "NFK-GONE-0001", "suffolk", tid),
+	    202);
+	tcl_close(&prob);
+	tcl_close(&pol);
+	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
+	config_peer_edit(&f->env, "norfolk", "suffolk", 0);
+	start_gw(f, 0, "norfolk");
+	assert_true(gwt_log_wait(nfk, "event=peer-unconfigured peer=suffolk",
+	    5000));
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	expect_transfer(&pol, tid, 10000, "failed");
+	log_fetch_verify(&f->env, nfk, &ls);
+	e = log_find(&ls, "transfer-out", tid);
+	assert_non_null(e);
+	assert_string_equal(json_get_str(e, "result"), "failed");
+	assert_string_equal(json_get_str(e, "reason"), "deadline");
+	log_free(&ls);
+	assert_true(gwt_log_wait(nfk, "event=transfer-failed", 5000));
+	tcl_close(&pol);
+}
+
 /* `visorctl audit verify` against gw's log, as its area's auditor. */
 static void
 audit_verify_cli(const gwt_env_t *e, const gwt_gw_t *gw)
@@ -2674,6 +2715,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_deadline_while_peer_down,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_updates_delivered_in_order,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_removed_peer_transfers_fail,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_receiver_down_then_back,
 		    setup2, teardown),
