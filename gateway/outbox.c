@@ -735,8 +735,14 @@ peer_main(void *arg)
 				unreadable++;
 				continue;
 			}
-			if (sig_sign(g->sign_key, dv->t.payload.data, dv->t.payload.len,
-			    &dv->sig) < 0) {
+			/* With the key of the certificate the client presents:
+			 * the peer checks the signature against the TLS
+			 * certificate, and g may be newer than client_gen (a
+			 * reload since the top of the loop that renewed the
+			 * certificate); signed with g's key the body would be
+			 * refused as bad-signature, a 403, final. */
+			if (sig_sign(client_gen->sign_key, dv->t.payload.data,
+			    dv->t.payload.len, &dv->sig) < 0) {
 				delivery_free(dv);
 				continue;
 			}
