@@ -24,6 +24,13 @@
 
 #define DUE_BATCH 64
 #define IDLE_WAIT_MS 500
+/* The most of a peer's answer that is read: a signed receipt (its text,
+ * signature and the receiver's certificate) or an error body is a few
+ * KiB.  A refusal's body is kept in the outbox: with the client's 16 MiB
+ * default a hostile peer could fill this gateway's disk, and so stop its
+ * audit log, with a few hundred refused transfers.  A larger answer is
+ * no answer (retried until the deadline). */
+#define PEER_ANSWER_MAX (64u << 10)
 
 typedef struct peer_worker peer_worker_t;
 
@@ -463,6 +470,7 @@ peer_client(peer_worker_t *pw, const gw_gen_t *g, char *err, size_t errlen)
 	opt.expect_identity = expect;
 	opt.timeout_ms = 30000;
 	opt.connect_timeout_ms = 5000;
+	opt.max_response = PEER_ANSWER_MAX;
 	return https_client_new(&opt, err, errlen);
 }
 

@@ -22,10 +22,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include "client/https_client.h"
@@ -2677,6 +2680,158 @@ test_signatures_and_replay(void **state)
 	tcl_close(&spol);
 }
 
+/* A receiver with Suffolk's real certificate that answers every delivery
+ * with a 403 whose JSON error body is padded with 2 MiB of white space. */
+typedef struct {
+	int lfd;
+	SSL_CTX *ctx;
+	atomic_int stop;
+	atomic_int answered;
+} bloated_peer_t;
+
+static void *
+bloated_peer_main(void *arg)
+{
+	bloated_peer_t *b = arg;
+	static const char err[] = "{\"error\":{\"code\":\"forbidden\","
+	    "\"message\":\"no\",\"request_id\":\"r1\"}}";
+	enum { PAD = 2 << 20 };
+	char hdr[256], req[8192], *pad;
+	size_t got;
+	SSL *ssl;
+	int fd, n;
+
+	pad = malloc(PAD);
+	if (pad == NULL)
+		return NULL;
+	memset(pad, ' ', PAD);
+	while (!atomic_load(&b->stop)) {
+		if ((fd = accept(b->lfd, NULL, NULL)) < 0)
+			continue;
+		ssl = SSL_new(b->ctx);
+		SSL_set_fd(ssl, fd);
+		if (SSL_accept(ssl) == 1) {
+			/* Enough of the request to have been asked (the
+			 * body need not be read to answer). */
+			got = 0;
+			while (got < sizeof(req) - 1 && (n = SSL_read(ssl,
+			    req + got, (int)(sizeof(req) - 1 - got))) > 0) {
+				got += (size_t)n;
+				req[got] = '\0';
+				if (strstr(req, "\r\n\r\n") != NULL)
+					break;
+			}
+			n = snprintf(hdr, sizeof(hdr), "HTTP/1.1 403 Forbidden\r\n"
+			    "Content-Type: application/json\r\nContent-Length: "
+			    "%zu\r\nConnection: close\r\n\r\n",
+			    sizeof(err) - 1 + (size_t)PAD);
+			if (got > 0 && SSL_write(ssl, hdr, n) > 0 &&
+			    SSL_write(ssl, err, (int)sizeof(err) - 1) > 0)
+				(void)SSL_write(ssl, pad, PAD);
+			atomic_fetch_add(&b->answered, got > 0);
+			SSL_shutdown(ssl);
+		}
+		SSL_free(ssl);
+		close(fd);
+	}
+	free(pad);
+	return NULL;
+}
+
+/* A receiver answering with megabytes: the sender reads no more of an
+ * answer than a receipt or an error needs, and keeps nothing of the rest.
+ * Before, it read up to 16 MiB per answer and stored a refusal's whole
+ * body in the outbox, so a hostile peer could fill the sender's disk (and
+ * so stop its audit log) with a few hundred refused transfers. */
+static void
+test_bloated_answers_not_kept(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	enum { N = 4 };
+	char tids[N][TRANSFER_ID_LEN + 1], path[700];
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+	bloated_peer_t b;
+	pthread_t th;
+	tcl_t prob, pol;
+	struct stat sb;
+	long long until, bytes = 0;
+	cJSON *t;
+	int i, one = 1;
+
+	memset(&b, 0, sizeof(b));
+	b.ctx = SSL_CTX_new(TLS_server_method());
+	assert_non_null(b.ctx);
+	SSL_CTX_set_min_proto_version(b.ctx, TLS1_3_VERSION);
+	{
+		X509 *ca;
+		FILE *fp = fopen(gwt_path(&f->env, "pki/suffolk/ca.crt"), "r");
+
+		assert_non_null(fp);
+		ca = PEM_read_X509(fp, NULL, NULL, NULL);
+		fclose(fp);
+		assert_non_null(ca);
+		assert_int_equal(SSL_CTX_use_certificate_file(b.ctx, gwt_path(
+		    &f->env, "pki/suffolk/gateway.crt"), SSL_FILETYPE_PEM), 1);
+		assert_int_equal(SSL_CTX_use_PrivateKey_file(b.ctx, gwt_path(
+		    &f->env, "pki/suffolk/gateway.key"), SSL_FILETYPE_PEM), 1);
+		assert_int_equal(SSL_CTX_add0_chain_cert(b.ctx, ca), 1);
+	}
+	b.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(b.lfd >= 0);
+	setsockopt(b.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(b.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(b.lfd, 16), 0);
+	assert_int_equal(getsockname(b.lfd, (struct sockaddr *)&a, &alen), 0);
+	assert_int_equal(pthread_create(&th, NULL, bloated_peer_main, &b), 0);
+
+	config_fast_retry(&f->env, "norfolk", 50, 400);
+	config_peer_edit(&f->env, "norfolk", "suffolk", ntohs(a.sin_port));
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&prob, "NFK-BLOAT-0001", 1, 2);
+	for (i = 0; i < N; i++)
+		assert_int_equal(start_transfer(&pol, "NFK-BLOAT-0001", "suffolk",
+		    tids[i]), 202);
+	/* Each transfer was asked at least once (they go one after the
+	 * other: one record), and the first more than once. */
+	for (until = now_ms() + 30000; atomic_load(&b.answered) < N + 1;
+	    sleep_ms(50))
+		if (now_ms() > until)
+			break;
+	sleep_ms(500);
+	/* An answer too large to read is no answer: the transfers wait (and
+	 * fail at their deadline), nothing of it is kept. */
+	for (i = 0; i < N; i++) {
+		t = get_transfer(&pol, tids[i]);
+		assert_non_null(t);
+		assert_string_equal(json_get_str(t, "status"), "queued");
+		cJSON_Delete(t);
+	}
+	assert_true(gwt_log_wait(nfk, "event=delivery-retry", 5000));
+	tcl_close(&prob);
+	tcl_close(&pol);
+	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
+	snprintf(path, sizeof(path), "%s/norfolk/data/store.db", f->env.dir);
+	if (stat(path, &sb) == 0)
+		bytes += (long long)sb.st_size;
+	snprintf(path, sizeof(path), "%s/norfolk/data/store.db-wal", f->env.dir);
+	if (stat(path, &sb) == 0)
+		bytes += (long long)sb.st_size;
+	if (bytes > (2 << 20))
+		fail_msg("norfolk's store holds %lld bytes", bytes);
+	atomic_store(&b.stop, 1);
+	shutdown(b.lfd, SHUT_RDWR);
+	close(b.lfd);
+	pthread_join(th, NULL);
+	SSL_CTX_free(b.ctx);
+}
+
 int
 main(void)
 {
@@ -2696,6 +2851,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_peer_refused,
 		    setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_mute_peer, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_bloated_answers_not_kept,
+		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_sender_refuses_wrong_receiver,
 		    setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_revoked_receiver_refused,
