@@ -499,8 +499,7 @@ wait_kick(outbox_t *o, unsigned *seen, long ms)
 	pthread_mutex_unlock(&o->lock);
 }
 
-/* The peer is down: every transfer past its deadline is failed without
- * being tried, however many there are, each batch durable before the next
+/* Every transfer past its deadline is failed without being tried, however many there are, each batch durable before the next
  * query (or it would see them again).  Returns how many outcomes the store
  * could not record (then the caller backs off). */
 static unsigned
@@ -683,16 +682,20 @@ peer_main(void *arg)
 			g = NULL;
 		}
 		gw_gen_unref(g);
-		/* Down: deadlines are kept at least every idle wait, and one
-		 * transfer goes when the probe is due; new transfers (kicks)
-		 * change neither. */
+		/* Deadlines are kept at least every idle wait, the peer up or
+		 * down: a transfer waiting for its retry, one whose payload
+		 * does not open (it makes no attempt whose failure would see
+		 * the deadline) and one waiting for an earlier transfer of its
+		 * record all fail on time. */
+		if (expire_overdue(pw, rd) > 0) {
+			store_backoff(o, &store_failures, NULL);
+			continue;
+		}
+		/* Down: one transfer goes when the probe is due; new
+		 * transfers (kicks) do not change that. */
 		if (pw->down > 0) {
 			long long w;
 
-			if (expire_overdue(pw, rd) > 0) {
-				store_backoff(o, &store_failures, NULL);
-				continue;
-			}
 			store_failures = 0;
 			if ((w = probe_in(pw)) > 0) {
 				wait_kick(o, NULL, w < IDLE_WAIT_MS ? (long)w :

@@ -1754,6 +1754,55 @@ test_removed_peer_transfers_fail(void **state)
 	tcl_close(&pol);
 }
 
+/* A transfer whose payload does not open fails at its deadline while its
+ * peer is up, as the one to a peer that is down does.  Before, the
+ * deadline was kept only for a peer that was down or after a failed
+ * attempt: a payload that never opens made no attempt, so it was put back
+ * again and again, queued for ever (and now holds back its record's later
+ * transfers). */
+static void
+test_unreadable_fails_at_deadline(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	char tid[TRANSFER_ID_LEN + 1], db[700], stmt[300];
+	const char *argv[] = { "sqlite3", "-cmd", ".timeout 5000", db, stmt,
+	    NULL };
+	const cJSON *e;
+	tcl_t prob, pol;
+	log_ctx_t ls;
+
+	config_fast_retry(&f->env, "norfolk", 50, 400);
+	config_transfer_set(&f->env, "norfolk", "deadline_s", 4);
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&prob, "NFK-DMGDL-0001", 1, 2);
+	assert_int_equal(start_transfer(&pol, "NFK-DMGDL-0001", "suffolk", tid),
+	    202);
+	tcl_close(&prob);
+	tcl_close(&pol);
+	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
+	snprintf(db, sizeof(db), "%s/norfolk/data/store.db", f->env.dir);
+	snprintf(stmt, sizeof(stmt), "UPDATE outbox SET payload ="
+	    " substr(payload, 1, 20) || X'A5' || substr(payload, 22)"
+	    " WHERE transfer_id = '%s'", tid);
+	assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 0);
+	start_gw(f, 1, "suffolk");
+	start_gw(f, 0, "norfolk");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	assert_true(gwt_log_wait(nfk, "event=transfer-unreadable", 5000));
+	expect_transfer(&pol, tid, 10000, "failed");
+	log_fetch_verify(&f->env, nfk, &ls);
+	e = log_find(&ls, "transfer-out", tid);
+	assert_non_null(e);
+	assert_string_equal(json_get_str(e, "result"), "failed");
+	assert_string_equal(json_get_str(e, "reason"), "deadline");
+	log_free(&ls);
+	assert_false(gwt_log_contains(&f->gw[1], "/v1/peer/transfers"));
+	tcl_close(&pol);
+}
+
 /* `visorctl audit verify` against gw's log, as its area's auditor. */
 static void
 audit_verify_cli(const gwt_env_t *e, const gwt_gw_t *gw)
@@ -2874,6 +2923,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_updates_delivered_in_order,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_removed_peer_transfers_fail,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_fails_at_deadline,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_receiver_down_then_back,
 		    setup2, teardown),
