@@ -2432,13 +2432,33 @@ mute_peer_main(void *arg)
 	return NULL;
 }
 
+/* A TCP listener on 127.0.0.1 at a free port (*port), for a stand-in
+ * peer. */
+static int
+loopback_listener(int *port)
+{
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+	int fd, one = 1;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
 static void
 test_mute_peer(void **state)
 {
 	fx_t *f = *state;
 	gwt_gw_t *nfk = &f->gw[0];
-	struct sockaddr_in a;
-	socklen_t alen = sizeof(a);
 	mute_peer_t m;
 	pthread_t th;
 	char tid[TRANSFER_ID_LEN + 1];
@@ -2446,22 +2466,14 @@ test_mute_peer(void **state)
 	tcl_t prob, pol;
 	long long t0, slowest = 0;
 	cJSON *t;
-	int i, one = 1;
+	int i, port;
 
 	memset(&m, 0, sizeof(m));
-	m.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(m.lfd >= 0);
-	setsockopt(m.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(m.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(m.lfd, 16), 0);
-	assert_int_equal(getsockname(m.lfd, (struct sockaddr *)&a, &alen), 0);
+	m.lfd = loopback_listener(&port);
 	assert_int_equal(pthread_create(&th, NULL, mute_peer_main, &m), 0);
 
 	config_fast_retry(&f->env, "norfolk", 50, 400);
-	config_peer_edit(&f->env, "norfolk", "suffolk", ntohs(a.sin_port));
+	config_peer_edit(&f->env, "norfolk", "suffolk", port);
 	start_gw(f, 0, "norfolk");
 	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
 	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
@@ -2799,15 +2811,13 @@ test_bloated_answers_not_kept(void **state)
 	gwt_gw_t *nfk = &f->gw[0];
 	enum { N = 4 };
 	char tids[N][TRANSFER_ID_LEN + 1], path[700];
-	struct sockaddr_in a;
-	socklen_t alen = sizeof(a);
 	bloated_peer_t b;
 	pthread_t th;
 	tcl_t prob, pol;
 	struct stat sb;
 	long long until, bytes = 0;
 	cJSON *t;
-	int i, one = 1;
+	int i, port;
 
 	memset(&b, 0, sizeof(b));
 	b.ctx = SSL_CTX_new(TLS_server_method());
@@ -2827,19 +2837,11 @@ test_bloated_answers_not_kept(void **state)
 		    &f->env, "pki/suffolk/gateway.key"), SSL_FILETYPE_PEM), 1);
 		assert_int_equal(SSL_CTX_add0_chain_cert(b.ctx, ca), 1);
 	}
-	b.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(b.lfd >= 0);
-	setsockopt(b.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(b.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(b.lfd, 16), 0);
-	assert_int_equal(getsockname(b.lfd, (struct sockaddr *)&a, &alen), 0);
+	b.lfd = loopback_listener(&port);
 	assert_int_equal(pthread_create(&th, NULL, bloated_peer_main, &b), 0);
 
 	config_fast_retry(&f->env, "norfolk", 50, 400);
-	config_peer_edit(&f->env, "norfolk", "suffolk", ntohs(a.sin_port));
+	config_peer_edit(&f->env, "norfolk", "suffolk", port);
 	start_gw(f, 0, "norfolk");
 	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
 	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
