@@ -712,11 +712,20 @@ audit_bundle_verify_at(const char *json, size_t len,
 		errmsg_set(err, errlen, "bundle: bad vkey line: %s", why);
 		goto out;
 	}
-	if (trusted != NULL && strcmp(note_verifier_name(trusted),
-	    note_verifier_name(own)) != 0) {
-		errmsg_set(err, errlen, "bundle: its key %s is not the trusted key "
-		    "%s", note_verifier_name(own), note_verifier_name(trusted));
-		goto out;
+	if (trusted != NULL) {
+		char tid[9], oid[9];
+
+		/* Name and key id: a vkey line of another key under the same
+		 * name is not the key the bundle says signed it. */
+		note_verifier_key_id(trusted, tid);
+		note_verifier_key_id(own, oid);
+		if (strcmp(note_verifier_name(trusted),
+		    note_verifier_name(own)) != 0 || strcmp(tid, oid) != 0) {
+			errmsg_set(err, errlen, "bundle: its key %s+%s is not the "
+			    "trusted key %s+%s", note_verifier_name(own), oid,
+			    note_verifier_name(trusted), tid);
+			goto out;
+		}
 	}
 	v = trusted != NULL ? trusted : own;
 	res->key_from_bundle = trusted == NULL;

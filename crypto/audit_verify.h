@@ -169,7 +169,7 @@ typedef struct {
 
 /* Verify a bundle (len bytes, at most AUDIT_BUNDLE_MAX) offline.  With
  * trusted non-NULL the checkpoint must verify with it and the bundle's
- * vkey line must name the same key; with trusted NULL the bundle's own key
+ * vkey line must name the same key (name and key id); with trusted NULL the bundle's own key
  * is used (res->key_from_bundle = 1: the caller must say so).  Then every
  * leaf is checked and the root recomputed.  0, or -1 with err naming the
  * first bad index (also in res->bad_index) or the failed check. */

@@ -376,6 +376,19 @@ test_other_key(void **state)
 	assert_non_null(strstr(err, "signature"));
 	buf_free(&b);
 	buf_free(&note);
+	/* The trusted key's checkpoint, but the vkey line of another key of
+	 * the same name: the bundle names a key that did not sign it. */
+	{
+		buf_t keep = fx->vkey;
+
+		fx->vkey = vk2;
+		make_bundle(fx, &fx->note, &b, -1, 0, 0, -1, -1);
+		fx->vkey = keep;
+		assert_int_equal(verify_bundle(&b, fx->verifier, &res, err,
+		    sizeof(err)), -1);
+		assert_non_null(strstr(err, "not the trusted key"));
+		buf_free(&b);
+	}
 	/* Another name altogether: refused before any signature check. */
 	s3 = make_signer("visor.elsewhere/audit", &v3, &vk3);
 	make_bundle(fx, &fx->note, &b, -1, 0, 0, -1, -1);
