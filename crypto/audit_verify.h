@@ -169,9 +169,9 @@ typedef struct {
 
 /* Verify a bundle (len bytes, at most AUDIT_BUNDLE_MAX) offline.  With
  * trusted non-NULL the checkpoint must verify with it and the bundle's
- * vkey line must name the same key (name and key id); with trusted NULL the bundle's own key
- * is used (res->key_from_bundle = 1: the caller must say so).  Then every
- * leaf is checked and the root recomputed.  0, or -1 with err naming the
+ * vkey line must name the same key (name and key id); with trusted NULL
+ * the bundle's own key is used (res->key_from_bundle = 1: the caller must
+ * say so).  Then every leaf is checked and the root recomputed.  0, or -1 with err naming the
  * first bad index (also in res->bad_index) or the failed check. */
 int audit_bundle_verify(const char *json, size_t len,
     const note_verifier_t *trusted, audit_bundle_result_t *res, char *err,
