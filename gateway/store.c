@@ -3306,6 +3306,19 @@ store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
 		errmsg_set(err, errlen, "%s: %s", data_dir, strerror(errno));
 		return -1;
 	}
+	/* A folder that was there keeps its mode: one that others may write
+	 * (who could swap the keys made here) is refused, as the gateway
+	 * refuses it (config.c, data_dir), before any key is made. */
+	if (stat(data_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		errmsg_set(err, errlen, "%s: not a directory", data_dir);
+		return -1;
+	}
+	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+		errmsg_set(err, errlen, "%s (mode %04o) is writable by group or "
+		    "others, who could replace the keys: chmod 0700 %s", data_dir,
+		    (unsigned)(sb.st_mode & 07777), data_dir);
+		return -1;
+	}
 	if ((k = keyfile_generate("ed25519")) == NULL ||
 	    (signer = note_signer_new(origin, k)) == NULL) {
 		errmsg_set(err, errlen, "audit.key: cannot generate an Ed25519 key");

@@ -20,7 +20,8 @@ static const char init_data_usage[] =
     "store.key, its audit signing key audit.key (both mode 0600) and the\n"
     "signed checkpoint of the empty log (checkpoint.last), and write the\n"
     "area's audit verifier key line to FILE (give it to the auditors:\n"
-    "visorctl audit --vkey).  Refuses to overwrite existing keys.\n"
+    "visorctl audit --vkey).  Refuses to overwrite existing keys, and an\n"
+    "existing folder that group or others may write.\n"
     "Run it as the user the gateway runs as.\n";
 
 int

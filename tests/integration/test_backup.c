@@ -300,6 +300,26 @@ test_init_data(void **state)
 		    "--area", "Norfolk!", "--vkey", vkey, NULL };
 		assert_int_equal(run(argv, NULL, NULL), 2);
 	}
+	/* A folder that was there, and that others may write: refused
+	 * before any key is made, as the gateway would refuse it.  Before,
+	 * it kept its mode and got the keys. */
+	{
+		char shared[600], p[700];
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "init-data",
+		    shared, "--area", "norfolk", "--vkey", vkey, NULL };
+		buf_t e;
+
+		snprintf(shared, sizeof(shared), "%s", gwt_path(&env, "shared"));
+		assert_int_equal(mkdir(shared, 0700), 0);
+		assert_int_equal(chmod(shared, 0770), 0);
+		buf_init(&e, 0);
+		assert_int_equal(run(argv, NULL, &e), 1);
+		if (e.data == NULL || strstr(e.data, "chmod 0700") == NULL)
+			fail_msg("%s", e.data ? e.data : "(nothing on stderr)");
+		buf_free(&e);
+		snprintf(p, sizeof(p), "%s/store.key", shared);
+		assert_int_equal(stat(p, &sb), -1);
+	}
 	{
 		const char *argv[] = { gwt_prog(&env, "visorctl"), "init-data", dir,
 		    NULL };
