@@ -1713,6 +1713,40 @@ test_updates_delivered_in_order(void **state)
 	tcl_close(&spol);
 }
 
+/* Norfolk, started, queues a transfer of a new record rid to Suffolk
+ * (tid), then stops cleanly. */
+static void
+queue_then_stop(fx_t *f, const char *rid, char tid[TRANSFER_ID_LEN + 1])
+{
+	gwt_gw_t *nfk = &f->gw[0];
+	tcl_t prob, pol;
+
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&prob, rid, 1, 2);
+	assert_int_equal(start_transfer(&pol, rid, "suffolk", tid), 202);
+	tcl_close(&prob);
+	tcl_close(&pol);
+	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
+}
+
+/* gw's log verifies, and its last transfer-out entry of tid is the
+ * failure at the deadline. */
+static void
+expect_failed_at_deadline(fx_t *f, gwt_gw_t *gw, const char *tid)
+{
+	const cJSON *e;
+	log_ctx_t ls;
+
+	log_fetch_verify(&f->env, gw, &ls);
+	e = log_find(&ls, "transfer-out", tid);
+	assert_non_null(e);
+	assert_string_equal(json_get_str(e, "result"), "failed");
+	assert_string_equal(json_get_str(e, "reason"), "deadline");
+	log_free(&ls);
+}
+
 /* A peer taken out of the configuration (a restart) while transfers to it
  * wait: they still fail at their deadline, audited, as SPEC 9 says.
  * Before, no worker looked at them again: queued for ever, counted
@@ -1723,33 +1757,18 @@ test_removed_peer_transfers_fail(void **state)
 	fx_t *f = *state;
 	gwt_gw_t *nfk = &f->gw[0];
 	char tid[TRANSFER_ID_LEN + 1];
-	const cJSON *e;
-	tcl_t prob, pol;
-	log_ctx_t ls;
+	tcl_t pol;
 
 	config_fast_retry(&f->env, "norfolk", 2000, 4000);
 	config_transfer_set(&f->env, "norfolk", "deadline_s", 3);
-	start_gw(f, 0, "norfolk");
-	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
-	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
-	put_record(&prob, "NFK-GONE-0001", 1, 2);
-	assert_int_equal(start_transfer(&pol, "NFK-GONE-0001", "suffolk", tid),
-	    202);
-	tcl_close(&prob);
-	tcl_close(&pol);
-	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
+	queue_then_stop(f, "NFK-GONE-0001", tid);
 	config_peer_edit(&f->env, "norfolk", "suffolk", 0);
 	start_gw(f, 0, "norfolk");
 	assert_true(gwt_log_wait(nfk, "event=peer-unconfigured peer=suffolk",
 	    5000));
 	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
 	expect_transfer(&pol, tid, 10000, "failed");
-	log_fetch_verify(&f->env, nfk, &ls);
-	e = log_find(&ls, "transfer-out", tid);
-	assert_non_null(e);
-	assert_string_equal(json_get_str(e, "result"), "failed");
-	assert_string_equal(json_get_str(e, "reason"), "deadline");
-	log_free(&ls);
+	expect_failed_at_deadline(f, nfk, tid);
 	assert_true(gwt_log_wait(nfk, "event=transfer-failed", 5000));
 	tcl_close(&pol);
 }
@@ -1768,21 +1787,11 @@ test_unreadable_fails_at_deadline(void **state)
 	char tid[TRANSFER_ID_LEN + 1], db[700], stmt[300];
 	const char *argv[] = { "sqlite3", "-cmd", ".timeout 5000", db, stmt,
 	    NULL };
-	const cJSON *e;
-	tcl_t prob, pol;
-	log_ctx_t ls;
+	tcl_t pol;
 
 	config_fast_retry(&f->env, "norfolk", 50, 400);
 	config_transfer_set(&f->env, "norfolk", "deadline_s", 4);
-	start_gw(f, 0, "norfolk");
-	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
-	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
-	put_record(&prob, "NFK-DMGDL-0001", 1, 2);
-	assert_int_equal(start_transfer(&pol, "NFK-DMGDL-0001", "suffolk", tid),
-	    202);
-	tcl_close(&prob);
-	tcl_close(&pol);
-	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
+	queue_then_stop(f, "NFK-DMGDL-0001", tid);
 	snprintf(db, sizeof(db), "%s/norfolk/data/store.db", f->env.dir);
 	snprintf(stmt, sizeof(stmt), "UPDATE outbox SET payload ="
 	    " substr(payload, 1, 20) || X'A5' || substr(payload, 22)"
@@ -1793,12 +1802,7 @@ test_unreadable_fails_at_deadline(void **state)
 	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
 	assert_true(gwt_log_wait(nfk, "event=transfer-unreadable", 5000));
 	expect_transfer(&pol, tid, 10000, "failed");
-	log_fetch_verify(&f->env, nfk, &ls);
-	e = log_find(&ls, "transfer-out", tid);
-	assert_non_null(e);
-	assert_string_equal(json_get_str(e, "result"), "failed");
-	assert_string_equal(json_get_str(e, "reason"), "deadline");
-	log_free(&ls);
+	expect_failed_at_deadline(f, nfk, tid);
 	assert_false(gwt_log_contains(&f->gw[1], "/v1/peer/transfers"));
 	tcl_close(&pol);
 }
