@@ -40,6 +40,16 @@ set_reason(char *reason, size_t reasonlen, const char *code)
 		snprintf(reason, reasonlen, "%s", code);
 }
 
+/* After a loop of PEM reads: 1 if it stopped at the end of the input
+ * (OpenSSL's "no start line", or no error at all), 0 at a damaged block. */
+static int
+pem_stopped_at_end(void)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	return e == 0 || ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
+}
+
 /* Every certificate in a PEM file, in order.  NULL with err if the file
  * cannot be read or holds no certificate. */
 static STACK_OF(X509) *
@@ -67,10 +77,7 @@ read_pem_certs(const char *path, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	/* The loop ends with a "no start line" error at end of input; any
-	 * other error means a damaged PEM block. */
-	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE &&
-	    ERR_peek_last_error() != 0) {
+	if (!pem_stopped_at_end()) {
 		snprintf(err, errlen, "%s: damaged PEM certificate", path);
 		goto fail;
 	}
@@ -139,10 +146,7 @@ tls_trust_read_crls(const char *path, size_t max, char *err, size_t errlen)
 		name = header = NULL;
 		der = NULL;
 	}
-	/* The loop ends with a "no start line" error at end of input; any
-	 * other error means a damaged PEM block. */
-	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE &&
-	    ERR_peek_last_error() != 0) {
+	if (!pem_stopped_at_end()) {
 		snprintf(err, errlen, "%s: PEM block %d is damaged", path, n + 1);
 		goto fail;
 	}
