@@ -889,12 +889,8 @@ outbox_new(gateway_t *gw, char *err, size_t errlen)
 	if (store_outbox_stats(o->stats_reader, unconfigured_cb, &sc) < 0 ||
 	    sc.failed) {
 		snprintf(err, errlen, "cannot read the outbox's peers");
-		store_reader_free(o->stats_reader);
-		pthread_mutex_destroy(&o->lock);
-		pthread_cond_destroy(&o->cond);
-		pthread_mutex_destroy(&o->stats_lock);
-		free(o->peers);
-		free(o);
+		o->n_peers = 0;		/* no peer locks made yet, no thread */
+		outbox_free(o);
 		return NULL;
 	}
 	for (i = 0; i < o->n_peers; i++) {
