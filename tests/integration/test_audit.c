@@ -471,6 +471,31 @@ test_verify_with_state(void **state)
 	}
 }
 
+/* visorctl audit verify-bundle BUNDLE --vkey <area's> [extra...]; its exit
+ * status, out and err. */
+static int
+run_verify_bundle(fx_t *fx, const char *bundle, const char *const *extra,
+    buf_t *out, buf_t *err)
+{
+	const char *argv[12];
+	char vkey[600];
+	size_t n = 0, i;
+
+	snprintf(vkey, sizeof(vkey), "%s/pki/%s/audit.vkey", fx->env.dir, AREA);
+	argv[n++] = gwt_prog(&fx->env, "visorctl");
+	argv[n++] = "audit";
+	argv[n++] = "verify-bundle";
+	argv[n++] = bundle;
+	argv[n++] = "--vkey";
+	argv[n++] = vkey;
+	for (i = 0; extra != NULL && extra[i] != NULL && n < 11; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	buf_init(out, 0);
+	buf_init(err, 0);
+	return gwt_run(argv, NULL, 0, out, err);
+}
+
 static void
 test_prove_search_export(void **state)
 {
@@ -481,7 +506,7 @@ test_prove_search_export(void **state)
 	const char *s1[] = { "--record", "NFK-AUD-0004", NULL };
 	const char *s2[] = { "--op", "collect", "--actor",
 	    "urn:visor:" AREA ":agency:police", NULL };
-	char bundle[600], vkey[600];
+	char bundle[600];
 	const char *vb[3];
 	buf_t out, err;
 	char *data;
@@ -535,7 +560,6 @@ test_prove_search_export(void **state)
 
 	/* export, then verify offline with the area's key */
 	snprintf(bundle, sizeof(bundle), "%s/bundle.json", fx->env.dir);
-	snprintf(vkey, sizeof(vkey), "%s/pki/%s/audit.vkey", fx->env.dir, AREA);
 	vb[0] = bundle;
 	vb[1] = NULL;
 	assert_int_equal(run_audit(fx, "export", vb, &out, &err), 0);
@@ -549,13 +573,11 @@ test_prove_search_export(void **state)
 		assert_int_equal(sb.st_mode & 077, 0);
 	}
 	{
-		const char *argv[] = { gwt_prog(&fx->env, "visorctl"), "audit",
-		    "verify-bundle", bundle, "--vkey", vkey, NULL };
-
-		buf_init(&out, 0);
-		assert_int_equal(gwt_run(argv, NULL, 0, &out, NULL), 0);
+		assert_int_equal(run_verify_bundle(fx, bundle, NULL, &out, &err),
+		    0);
 		assert_true(contains(&out, "verified "));
 		buf_free(&out);
+		buf_free(&err);
 
 		/* one leaf's base64 altered: named */
 		assert_int_equal(file_read_all(bundle, 1 << 24, &data, &len), 0);
@@ -568,36 +590,12 @@ test_prove_search_export(void **state)
 		}
 		assert_int_equal(file_write_atomic(bundle, data, len, 0644), 0);
 		free(data);
-		buf_init(&err, 0);
-		assert_int_equal(gwt_run(argv, NULL, 0, NULL, &err), 1);
+		assert_int_equal(run_verify_bundle(fx, bundle, NULL, &out, &err),
+		    1);
 		assert_true(contains(&err, "entry 5"));
+		buf_free(&out);
 		buf_free(&err);
 	}
-}
-
-/* visorctl audit verify-bundle BUNDLE --vkey <area's> [extra...]; its exit
- * status, out and err. */
-static int
-run_verify_bundle(fx_t *fx, const char *bundle, const char *const *extra,
-    buf_t *out, buf_t *err)
-{
-	const char *argv[12];
-	char vkey[600];
-	size_t n = 0, i;
-
-	snprintf(vkey, sizeof(vkey), "%s/pki/%s/audit.vkey", fx->env.dir, AREA);
-	argv[n++] = gwt_prog(&fx->env, "visorctl");
-	argv[n++] = "audit";
-	argv[n++] = "verify-bundle";
-	argv[n++] = bundle;
-	argv[n++] = "--vkey";
-	argv[n++] = vkey;
-	for (i = 0; extra != NULL && extra[i] != NULL && n < 11; i++)
-		argv[n++] = extra[i];
-	argv[n] = NULL;
-	buf_init(out, 0);
-	buf_init(err, 0);
-	return gwt_run(argv, NULL, 0, out, err);
 }
 
 /*
