@@ -230,14 +230,11 @@ typedef struct {
  * such record, -1 error (including a failed decryption). */
 int store_record_get(store_reader_t *r, const char *id, store_record_t *out);
 
-/* History as a JSON array appended to out, oldest first:
- * [{"version":1,"time":"...","actor":"urn:...","op":"put|erase","changed":[...]}].
- * 0, 1 no such record, -1 error. */
-int store_record_history(store_reader_t *r, const char *id, buf_t *out);
-
-/* The same for the newest limit versions numbered below before (before 0:
- * no bound; limit 0: no limit), oldest first; reads only those rows.  0, 1
- * no such versions, -1 error. */
+/* A record's history as a JSON array appended to out, oldest first:
+ * [{"version":1,"time":"...","actor":"urn:...","op":"put|erase","changed":[...]}],
+ * the newest limit versions numbered below before (before 0: no bound;
+ * limit 0: no limit); reads only those rows.  0, 1 no such versions, -1
+ * error. */
 int store_record_history_page(store_reader_t *r, const char *id,
     uint64_t before, unsigned limit, buf_t *out);
 

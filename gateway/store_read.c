@@ -380,12 +380,6 @@ out:
 }
 
 int
-store_record_history(store_reader_t *r, const char *id, buf_t *out)
-{
-	return store_record_history_page(r, id, 0, 0, out);
-}
-
-int
 store_record_erasures(store_reader_t *r, const char *id, int64_t **vers,
     size_t *n)
 {

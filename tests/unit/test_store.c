@@ -176,7 +176,7 @@ test_records(void **state)
 	r = store_reader_new(s, err, sizeof(err));
 	assert_non_null(r);
 	assert_int_equal(store_record_get(r, "NFK-1", &rec), 1);
-	assert_int_equal(store_record_history(r, "NFK-1", &h), 1);
+	assert_int_equal(store_record_history_page(r, "NFK-1", 0, 0, &h), 1);
 
 	res = put(s, "NFK-1", STORE_VERSION_ABSENT, "{\"v\":1}");
 	assert_int_equal(res.status, STORE_OK);
@@ -241,7 +241,7 @@ test_records(void **state)
 	    "urn:a"), 0);
 	assert_int_equal(store_submit_wait(s, j).status, STORE_NOT_FOUND);
 	assert_int_equal(put(s, "NFK-1", 4, "{}").status, STORE_NOT_FOUND);
-	assert_int_equal(store_record_history(r, "NFK-1", &h), 0);
+	assert_int_equal(store_record_history_page(r, "NFK-1", 0, 0, &h), 0);
 	assert_non_null(strstr(h.data, "\"version\":4"));
 	assert_non_null(strstr(h.data, "\"op\":\"erase\""));
 	assert_non_null(strstr(h.data, "\"changed\":[\"person.surname\"]"));
