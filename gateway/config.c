@@ -254,26 +254,21 @@ parse_clearances(ctx_t *c, config_t *cfg, const cJSON *obj)
 static int
 check_data_dir(ctx_t *c, const char *path)
 {
-	struct stat st;
+	mode_t mode = 0;
 
-	if (stat(path, &st) < 0) {
-		snprintf(c->err, c->errlen, "data_dir: %s: %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
+	if (file_check_private_dir(path, &mode) == 0)
+		return 0;
+	if (errno == ENOTDIR)
 		snprintf(c->err, c->errlen, "data_dir: %s is not a directory",
 		    path);
-		return -1;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+	else if (errno == EPERM)
 		snprintf(c->err, c->errlen, "data_dir: %s (mode %04o) is writable "
 		    "by group or others, who could replace the store or its "
-		    "keys: chmod 0700 %s", path, (unsigned)(st.st_mode & 07777),
-		    path);
-		return -1;
-	}
-	return 0;
+		    "keys: chmod 0700 %s", path, (unsigned)mode, path);
+	else
+		snprintf(c->err, c->errlen, "data_dir: %s: %s", path,
+		    strerror(errno));
+	return -1;
 }
 
 /* An account or group name as useradd(8) accepts it: the name is only

@@ -3284,6 +3284,7 @@ store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
 	merkle_hash_t root;
 	buf_t body = BUF_INIT, note = BUF_INIT;
 	struct stat sb;
+	mode_t dmode = 0;
 	int ret = -1;
 
 	if (data_dir == NULL || area == NULL || vkey == NULL ||
@@ -3309,14 +3310,15 @@ store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
 	/* A folder that was there keeps its mode: one that others may write
 	 * (who could swap the keys made here) is refused, as the gateway
 	 * refuses it (config.c, data_dir), before any key is made. */
-	if (stat(data_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-		errmsg_set(err, errlen, "%s: not a directory", data_dir);
-		return -1;
-	}
-	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
-		errmsg_set(err, errlen, "%s (mode %04o) is writable by group or "
-		    "others, who could replace the keys: chmod 0700 %s", data_dir,
-		    (unsigned)(sb.st_mode & 07777), data_dir);
+	if (file_check_private_dir(data_dir, &dmode) < 0) {
+		if (errno == EPERM)
+			errmsg_set(err, errlen, "%s (mode %04o) is writable by "
+			    "group or others, who could replace the keys: chmod "
+			    "0700 %s", data_dir, (unsigned)dmode, data_dir);
+		else
+			errmsg_set(err, errlen, "%s: %s", data_dir,
+			    errno == ENOTDIR ? "not a directory" :
+			    strerror(errno));
 		return -1;
 	}
 	if ((k = keyfile_generate("ed25519")) == NULL ||

@@ -206,6 +206,26 @@ file_check_private(const char *path)
 }
 
 int
+file_check_private_dir(const char *path, mode_t *mode)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		if (mode != NULL)
+			*mode = st.st_mode & 07777;
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+int
 file_mkdirs(const char *path, mode_t mode)
 {
 	char tmp[4096];

@@ -29,6 +29,12 @@ int file_create_new(const char *path, const void *data, size_t len, mode_t mode)
  * bad mode). */
 int file_check_private(const char *path);
 
+/* 0 if path is a directory neither group nor others may write (the rule
+ * for a data directory, whose files whoever may write it could swap); -1
+ * with errno set otherwise (ENOTDIR, or EPERM for a bad mode, its mode
+ * then in *mode when mode is not NULL). */
+int file_check_private_dir(const char *path, mode_t *mode);
+
 /* file_read_all for a private file: opened without following a symlink,
  * and the mode checked on the open file (no window between the check and
  * the read).  -1 with errno EPERM if group or others may read or write it. */
