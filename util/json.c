@@ -461,11 +461,32 @@ json_arena_end(void)
 	}
 }
 
+size_t
+json_utf8_hidden(const unsigned char *s, size_t avail, unsigned *cp)
+{
+	unsigned c;
+
+	if (avail >= 2 && s[0] == 0xd8 && s[1] == 0x9c) {
+		*cp = 0x061c;
+		return 2;
+	}
+	if (avail < 3 || s[0] != 0xe2 || (s[1] != 0x80 && s[1] != 0x81) ||
+	    s[2] < 0x80 || s[2] > 0xbf)
+		return 0;
+	c = 0x2000 | (unsigned)(s[1] & 0x3f) << 6 | (s[2] & 0x3fu);
+	if (c == 0x200e || c == 0x200f || (c >= 0x2028 && c <= 0x202e) ||
+	    (c >= 0x2066 && c <= 0x2069)) {
+		*cp = c;
+		return 3;
+	}
+	return 0;
+}
+
 int
 json_append_displayable(buf_t *out, const char *text, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)text;
-	size_t i, from = 0;
+	size_t i, from = 0, n;
 	unsigned c;
 
 	for (i = 0; i < len; i++) {
@@ -479,17 +500,19 @@ json_append_displayable(buf_t *out, const char *text, size_t len)
 			from = i + 1;
 			continue;
 		}
-		if (p[i] == 0x7f)
+		if (p[i] == 0x7f) {
 			c = 0x7f;
-		else if (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 &&
-		    p[i + 1] <= 0x9f)
+			n = 1;
+		} else if (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 &&
+		    p[i + 1] <= 0x9f) {
 			c = p[i + 1];
-		else
+			n = 2;
+		} else if ((n = json_utf8_hidden(p + i, len - i, &c)) == 0)
 			continue;
 		if (buf_append(out, text + from, i - from) < 0 ||
 		    buf_printf(out, "\\u%04x", c) < 0)
 			return -1;
-		i += c == 0x7f ? 0 : 1;
+		i += n - 1;
 		from = i + 1;
 	}
 	return buf_append(out, text + from, len - from);

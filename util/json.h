@@ -31,6 +31,15 @@ cJSON *json_parse_strict(const char *buf, size_t len, int max_depth,
 /* 1 if the bytes are valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int json_utf8_valid(const unsigned char *s, size_t len);
 
+/* If s (avail bytes) starts with a character that changes how the text
+ * around it is shown without showing itself, returns its length in bytes
+ * (2 or 3) and sets *cp to its code point; 0 otherwise.  These are the
+ * bidirectional controls (U+061C, U+200E, U+200F, U+202A to U+202E,
+ * U+2066 to U+2069), which can make a terminal show text in another order
+ * than it is ("Trojan Source"), and the line and paragraph separators
+ * (U+2028, U+2029), which some show as a line break. */
+size_t json_utf8_hidden(const unsigned char *s, size_t avail, unsigned *cp);
+
 /* Read an integer member: must be a number with no fraction, within
  * [min, max].  Returns 0 and sets *out, 1 if absent, -1 if present but bad. */
 int json_get_int(const cJSON *obj, const char *key, int64_t min, int64_t max,
@@ -44,7 +53,8 @@ int json_append_string(buf_t *out, const char *s);
 
 /* Append JSON text (len bytes, already checked to be JSON) to out with
  * DEL and the C1 controls (U+0080 to U+009F), which JSON lets strings hold
- * raw, written as \u escapes, and tab, CR and LF, which it lets stand as
+ * raw, and the characters json_utf8_hidden finds, written as \u escapes,
+ * and tab, CR and LF, which it lets stand as
  * white space between tokens, as spaces: the same JSON value, on one line,
  * and nothing a terminal takes for a control sequence.  For showing text that came from
  * elsewhere (an audit entry); what is hashed or stored stays as it was.

@@ -218,6 +218,7 @@ cli_displayable(const char *s, char *out, size_t outlen)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t o = 0, n, plen;
+	unsigned cp;
 	char esc[8];
 	const char *piece;
 
@@ -244,6 +245,9 @@ cli_displayable(const char *s, char *out, size_t outlen)
 		} else if (n == 2 && *u == 0xc2 && u[1] <= 0x9f) {
 			plen = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", u[1]);
 			piece = esc;
+		} else if (json_utf8_hidden(u, n, &cp) == n) {
+			plen = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", cp);
+			piece = esc;
 		}
 		if (o + plen >= outlen)
 			break;
@@ -252,4 +256,56 @@ cli_displayable(const char *s, char *out, size_t outlen)
 		u += n;
 	}
 	out[o] = '\0';
+}
+
+int
+cli_print_json(const char *prog, const char *text, size_t len)
+{
+	buf_t shown = BUF_INIT;
+	cJSON *j;
+	char err[128];
+	int rc = -1;
+
+	if ((j = json_parse_strict(text ? text : "", len, JSON_DEFAULT_MAX_DEPTH, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "%s: the gateway's answer is not JSON: %s\n",
+		    prog, err);
+		return -1;
+	}
+	cJSON_Delete(j);
+	if (json_append_displayable(&shown, text, len) < 0)
+		fprintf(stderr, "%s: out of memory\n", prog);
+	else if (printf("%.*s\n", (int)shown.len, shown.data ? shown.data :
+	    "") >= 0 && fflush(stdout) == 0)
+		rc = 0;
+	buf_free(&shown);
+	return rc;
+}
+
+void
+cli_print_error(const char *prog, const https_response_t *r)
+{
+	cJSON *j;
+	const cJSON *e;
+	const char *code = NULL, *msg = NULL, *rid = NULL;
+	char why[64], line[1024], shown[4 * sizeof(line)];
+
+	j = json_parse_strict(r->body.data ? r->body.data : "", r->body.len, 8,
+	    why, sizeof(why));
+	e = j != NULL ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
+	if (cJSON_IsObject(e)) {
+		code = json_get_str(e, "code");
+		msg = json_get_str(e, "message");
+		rid = json_get_str(e, "request_id");
+	}
+	if (code != NULL || msg != NULL)
+		snprintf(line, sizeof(line), "%ld %s: %s%s%s%s", r->status,
+		    code ? code : "error", msg ? msg : "",
+		    rid ? " (request " : "", rid ? rid : "", rid ? ")" : "");
+	else
+		snprintf(line, sizeof(line), "HTTP %ld%s%.200s", r->status,
+		    r->body.len ? ": " : "", r->body.len ? r->body.data : "");
+	cJSON_Delete(j);
+	cli_displayable(line, shown, sizeof(shown));
+	fprintf(stderr, "%s: %s\n", prog, shown);
 }

@@ -79,8 +79,21 @@ int cli_valid_header_value(const char *s, size_t max);
 /* Copy s into out (truncated to fit, always NUL-terminated when outlen >
  * 0) for a terminal: text that came from elsewhere (cells of the input, a
  * gateway's answers) with C0 controls, DEL and bytes that are not UTF-8
- * written as \xNN and the C1 controls as \u00NN, never as a control
- * sequence. */
+ * written as \xNN, and the C1 controls and the characters json_utf8_hidden
+ * finds (bidirectional controls, line and paragraph separators) as \uNNNN:
+ * never as a control sequence, nor as text shown in another order. */
 void cli_displayable(const char *s, char *out, size_t outlen);
+
+/* Print JSON text that came from a gateway (len bytes) on stdout, then a
+ * newline, through json_append_displayable: the same JSON value, with
+ * nothing a terminal takes for a control sequence or shows in another
+ * order.  Text that is not JSON is not printed: said on stderr after
+ * prog.  0, or -1. */
+int cli_print_json(const char *prog, const char *text, size_t len);
+
+/* Say on stderr, after prog, the error answer r (SPEC section 5: status,
+ * code, message, request id), or its first 200 bytes when it is not one;
+ * made displayable (cli_displayable). */
+void cli_print_error(const char *prog, const https_response_t *r);
 
 #endif

@@ -34,33 +34,6 @@ get_usage(FILE *f)
 	    cli_client_usage);
 }
 
-/* Print the error body of SPEC section 5, or the raw body. */
-static void
-print_error(const https_response_t *r)
-{
-	cJSON *j;
-	const cJSON *e;
-	const char *code = NULL, *msg = NULL, *rid = NULL;
-	char why[64];
-
-	j = json_parse_strict(r->body.data ? r->body.data : "", r->body.len, 8,
-	    why, sizeof(why));
-	e = j != NULL ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
-	if (cJSON_IsObject(e)) {
-		code = json_get_str(e, "code");
-		msg = json_get_str(e, "message");
-		rid = json_get_str(e, "request_id");
-	}
-	if (code != NULL || msg != NULL)
-		fprintf(stderr, "visorctl get: %ld %s: %s%s%s%s\n", r->status,
-		    code ? code : "error", msg ? msg : "",
-		    rid ? " (request " : "", rid ? rid : "", rid ? ")" : "");
-	else
-		fprintf(stderr, "visorctl get: HTTP %ld%s%.200s\n", r->status,
-		    r->body.len ? ": " : "", r->body.len ? r->body.data : "");
-	cJSON_Delete(j);
-}
-
 /* At most this many pages (1,000 versions each): a gateway whose cursor
  * never reaches the first version is refused, not followed for ever. */
 #define HISTORY_PAGES_MAX 100000
@@ -97,7 +70,7 @@ get_history(https_client_t *c, const char *url, const char *id,
 			goto out;
 		}
 		if (r.status < 200 || r.status >= 300) {
-			print_error(&r);
+			cli_print_error("visorctl get", &r);
 			goto out;
 		}
 		page = json_parse_strict(r.body.data ? r.body.data : "",
@@ -145,7 +118,7 @@ get_history(https_client_t *c, const char *url, const char *id,
 	cJSON_DeleteItemFromObjectCaseSensitive(all, "next_before");
 	if ((out = cJSON_PrintUnformatted(all)) == NULL)
 		goto oom;
-	rc = printf("%s\n", out) < 0 || fflush(stdout) != 0;
+	rc = cli_print_json("visorctl get", out, strlen(out)) < 0;
 	goto out;
 oom:
 	fprintf(stderr, "visorctl get: out of memory\n");
@@ -249,13 +222,10 @@ cmd_get(int argc, char **argv)
 		goto out;
 	}
 	if (r.status >= 200 && r.status < 300) {
-		if (r.body.len > 0)
-			fwrite(r.body.data, 1, r.body.len, stdout);
-		if (r.body.len == 0 || r.body.data[r.body.len - 1] != '\n')
-			fputc('\n', stdout);
-		rc = fflush(stdout) == 0 ? 0 : 1;
+		rc = cli_print_json("visorctl get", r.body.data, r.body.len) <
+		    0;
 	} else {
-		print_error(&r);
+		cli_print_error("visorctl get", &r);
 		rc = 1;
 	}
 	https_response_free(&r);

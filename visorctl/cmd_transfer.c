@@ -66,31 +66,6 @@ transfer_usage(FILE *f)
 	    cli_client_usage);
 }
 
-/* Print the error body of SPEC section 5, or the raw body. */
-static void
-print_error(const https_response_t *r)
-{
-	cJSON *j;
-	const cJSON *e;
-	const char *code = NULL, *msg = NULL;
-	char why[64];
-
-	j = r->body.len ? json_parse_strict(r->body.data, r->body.len, 8, why,
-	    sizeof(why)) : NULL;
-	e = j != NULL ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
-	if (cJSON_IsObject(e)) {
-		code = json_get_str(e, "code");
-		msg = json_get_str(e, "message");
-	}
-	if (code != NULL || msg != NULL)
-		fprintf(stderr, PROG ": %ld %s: %s\n", r->status,
-		    code ? code : "error", msg ? msg : "");
-	else
-		fprintf(stderr, PROG ": HTTP %ld%s%.200s\n", r->status,
-		    r->body.len ? ": " : "", r->body.len ? r->body.data : "");
-	cJSON_Delete(j);
-}
-
 static int
 file_exists(const char *path)
 {
@@ -188,7 +163,7 @@ fetch_status(https_client_t *c, const struct xfer_opts *x, const char *tid,
 	    sizeof(err)) < 0)
 		fprintf(stderr, PROG ": %s\n", err);
 	else if (r.status != 200) {
-		print_error(&r);
+		cli_print_error(PROG, &r);
 		*refused = 1;
 	} else if ((j = json_parse_strict(r.body.data, r.body.len, 16, err,
 	    sizeof(err))) == NULL || !cJSON_IsObject(j) ||
@@ -203,6 +178,15 @@ fetch_status(https_client_t *c, const struct xfer_opts *x, const char *tid,
 	return j;
 }
 
+/* s made displayable in out (cli_displayable): the gateway's answer, and
+ * through it a peer's refusal, is shown, never obeyed, by the terminal. */
+static const char *
+shown(const char *s, char *out, size_t outlen)
+{
+	cli_displayable(s, out, outlen);
+	return out;
+}
+
 /* Show a status answer; check the receipt when there is one.  Returns the
  * exit status: 0 delivered and verified or still queued, 1 otherwise. */
 static int
@@ -214,7 +198,7 @@ show_status(const struct xfer_opts *x, const cJSON *j, int final)
 	const char *rid = json_get_str(j, "record_id");
 	const cJSON *rc = cJSON_GetObjectItemCaseSensitive(j, "receipt");
 	const cJSON *pe = cJSON_GetObjectItemCaseSensitive(j, "error");
-	char expect[IDENTITY_URI_MAX], err[512];
+	char expect[IDENTITY_URI_MAX], err[512], s1[600], s2[600];
 	transfer_receipt_t rec;
 	tls_trust_t *trust;
 	int64_t attempts = 0;
@@ -223,24 +207,29 @@ show_status(const struct xfer_opts *x, const cJSON *j, int final)
 
 	json_get_int(j, "attempts", 0, INT64_MAX, &attempts);
 	if (x->json) {
-		if ((text = cJSON_PrintUnformatted(j)) != NULL)
-			printf("%s\n", text);
+		ok = (text = cJSON_PrintUnformatted(j)) != NULL &&
+		    cli_print_json(PROG, text, strlen(text)) == 0;
 		free(text);
+		if (!ok)
+			return 1;
 	} else {
-		printf("transfer   %s\n", tid ? tid : "?");
+		printf("transfer   %s\n", shown(tid ? tid : "?", s1, sizeof(s1)));
 		if (rid != NULL)
-			printf("record     %s -> %s\n", rid, to ? to : "?");
-		printf("status     %s (%lld attempt%s)\n", status,
-		    (long long)attempts, attempts == 1 ? "" : "s");
+			printf("record     %s -> %s\n", shown(rid, s1, sizeof(s1)),
+			    shown(to ? to : "?", s2, sizeof(s2)));
+		printf("status     %s (%lld attempt%s)\n",
+		    shown(status, s1, sizeof(s1)), (long long)attempts,
+		    attempts == 1 ? "" : "s");
 	}
 	if (strcmp(status, "queued") == 0)
 		return final ? 1 : 0;
 	if (strcmp(status, "delivered") != 0) {
 		if (!x->json && cJSON_IsObject(pe))
 			printf("refused    %s: %s\n",
-			    json_get_str(pe, "code") ? json_get_str(pe, "code") : "?",
-			    json_get_str(pe, "message") ?
-			    json_get_str(pe, "message") : "");
+			    shown(json_get_str(pe, "code") ?
+			    json_get_str(pe, "code") : "?", s1, sizeof(s1)),
+			    shown(json_get_str(pe, "message") ?
+			    json_get_str(pe, "message") : "", s2, sizeof(s2)));
 		return 1;
 	}
 	if (!cJSON_IsObject(rc) || to == NULL || tid == NULL ||
@@ -268,14 +257,15 @@ show_status(const struct xfer_opts *x, const cJSON *j, int final)
 		return 1;
 	}
 	if (!x->json) {
-		printf("receiver   %s\n", rec.receiver);
-		printf("received   %s\n", rec.received_at);
+		printf("receiver   %s\n", shown(rec.receiver, s1, sizeof(s1)));
+		printf("received   %s\n", shown(rec.received_at, s2,
+		    sizeof(s2)));
 		printf("digest     %s (SHA-256 of the bytes received)\n",
-		    rec.digest);
+		    shown(rec.digest, s2, sizeof(s2)));
 		printf("audit      entry %llu of the receiver's audit log\n",
 		    (unsigned long long)rec.audit_index);
 		printf("signature  verified: signed by %s, certificate chains "
-		    "to the national root\n", rec.receiver);
+		    "to the national root\n", s1);
 	}
 	return 0;
 }
@@ -498,7 +488,7 @@ cmd_transfer(int argc, char **argv)
 		goto out;
 	}
 	if (r.status != 202) {
-		print_error(&r);
+		cli_print_error(PROG, &r);
 		https_response_free(&r);
 		goto out;
 	}

@@ -316,6 +316,23 @@ records_route(server_t *s, const char *buf, const char *method,
 		return 400;
 	}
 	if (strcmp(method, "GET") == 0) {
+		if (strcmp(id, "NFK-000666") == 0) {
+			/* A hostile gateway's record: a C1 CSI and a
+			 * right-to-left override, raw in strings. */
+			*bodylen = (size_t)snprintf(body, 8192, "{\"id\":"
+			    "\"%s\",\"name\":\"\xe2\x80\xae" "deifirev"
+			    "\xc2\x9b" "2J\"}", id);
+			return 200;
+		}
+		if (strcmp(id, "NFK-000667") == 0) {
+			*bodylen = (size_t)snprintf(body, 8192, "\x1b[2Jok"
+			    "\xe2\x81\xa6");
+			return 403;
+		}
+		if (strcmp(id, "NFK-000668") == 0) {
+			*bodylen = (size_t)snprintf(body, 8192, "ok\x1b[2J");
+			return 200;
+		}
 		if (strcmp(id, "NFK-000404") == 0) {
 			*bodylen = (size_t)snprintf(body, 8192, "{\"error\":{"
 			    "\"code\":\"not-found\",\"message\":\"no such "
@@ -403,14 +420,15 @@ conn_main(void *argp)
 			 * between tokens). */
 			bodylen = (size_t)snprintf(body, sizeof(body),
 			    "{\"area\":\"nfk\\u001b[2J\",\"version\":"
-			    "\"1\xc2\x9b" "31m\",\r\"audit_size\":3,\"peers\":"
+			    "\"1\xc2\x9b" "31m\xe2\x80\xae" "1.0\",\r"
+			    "\"audit_size\":3,\"peers\":"
 			    "[{\"area\":\"sfk\",\"url\":\"https://x\\u0007\","
 			    "\"last_delivery\":\"error\",\"last_error\":"
 			    "\"down\\r\\u001b[1Aall well\"}]}");
 		} else if (strcmp(path, "/x/v1/status") == 0) {
 			status = 500;
 			bodylen = (size_t)snprintf(body, sizeof(body),
-			    "\x1b[2Jverified\r");
+			    "\x1b[2Jverified\r\xe2\x81\xa6" "deifirev");
 		} else {
 			if (strcmp(path, "/status/503") == 0)
 				status = 503;
@@ -1615,6 +1633,26 @@ test_visorctl_push_and_get(void **state)
 	read_stderr(&out);
 	expect_in(&out, "visorctl get: 404 not-found: no such record (request t4)");
 	buf_free(&out);
+	/* Nor does get show a gateway's answer as a control sequence or in
+	 * another order: a record's strings, an error answer and an answer
+	 * that is not JSON (refused). */
+	CMD("get NFK-000666", "");
+	run_expect(cmd, &out, 0);
+	assert_string_equal(out.data, "{\"id\":\"NFK-000666\",\"name\":"
+	    "\"\\u202edeifirev\\u009b2J\"}\n");
+	buf_free(&out);
+	CMD("get NFK-000667", "");
+	run_expect(cmd, &out, 1);
+	read_stderr(&out);
+	expect_in(&out, "visorctl get: HTTP 403: \\x1b[2Jok\\u2066");
+	buf_free(&out);
+	CMD("get NFK-000668", "");
+	run_expect(cmd, &out, 1);
+	assert_int_equal(out.len, 0);
+	read_stderr(&out);
+	expect_in(&out, "visorctl get: the gateway's answer is not JSON");
+	assert_null(memchr(out.data, 0x1b, out.len));
+	buf_free(&out);
 	CMD("get NFK-000001", "--gateway-id urn:visor:other:gateway");
 	run_expect(cmd, &out, 1);
 	read_stderr(&out);
@@ -1714,7 +1752,9 @@ test_status_audit_default_crl(void **state)
 
 /* visorctl status shows nothing of a gateway's answer as a control
  * sequence: in its report, with --json, nor in an error answer.  Before,
- * each was printed as it came. */
+ * each was printed as it came.  Nor a bidirectional control (U+202E,
+ * U+2066), which would have the terminal show the text after it in
+ * another order ("deifirev" as "verified"). */
 static void
 test_status_displayable(void **state)
 {
@@ -1741,11 +1781,14 @@ test_status_displayable(void **state)
 		if (memchr(out.data, 0x1b, out.len) != NULL ||
 		    memchr(out.data, '\r', out.len) != NULL ||
 		    memchr(out.data, 0x07, out.len) != NULL ||
-		    strstr(out.data, "\xc2\x9b") != NULL)
+		    strstr(out.data, "\xc2\x9b") != NULL ||
+		    strstr(out.data, "\xe2\x80\xae") != NULL ||
+		    strstr(out.data, "\xe2\x81\xa6") != NULL)
 			fail_msg("run %d printed a control character:\n%s", i,
 			    out.data);
 		expect_in(&out, i == 0 ? "nfk\\x1b[2J" : i == 1 ?
 		    "nfk\\u001b[2J" : "\\x1b[2Jverified");
+		expect_in(&out, i < 2 ? "31m\\u202e1.0" : "\\u2066deifirev");
 		buf_free(&out);
 	}
 	server_stop(s);

@@ -287,12 +287,58 @@ test_displayable_whitespace(void **state)
 	buf_free(&out);
 }
 
+/* Bidirectional controls and the line and paragraph separators, which a
+ * JSON string may hold raw, are shown as \u escapes: raw, U+202E would
+ * have a terminal show "\"deifirev\"" as "\"verified\"" and U+2028 can
+ * break a line.  Characters beside them in the same blocks (U+2027,
+ * U+202F, U+2065, U+206A, U+061B) are kept, and so is a truncated
+ * sequence at the end. */
+static void
+test_displayable_bidi(void **state)
+{
+	static const char in[] = "{\"a\":\"\xe2\x80\xae" "deifirev\","
+	    "\"b\":\"\xe2\x81\xa6x\xe2\x81\xa9\xd8\x9c\xe2\x80\x8e"
+	    "\xe2\x80\x8f\xe2\x80\xa8\xe2\x80\xa9\xe2\x80\xaa\","
+	    "\"c\":\"\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa"
+	    "\xd8\x9b\"}";
+	static const char want[] = "{\"a\":\"\\u202edeifirev\","
+	    "\"b\":\"\\u2066x\\u2069\\u061c\\u200e\\u200f\\u2028\\u2029"
+	    "\\u202a\",\"c\":\"\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5"
+	    "\xe2\x81\xaa\xd8\x9b\"}";
+	buf_t out = BUF_INIT;
+	cJSON *a, *b;
+	unsigned cp = 0;
+	char why[128];
+
+	(void)state;
+	assert_int_equal(json_append_displayable(&out, in, strlen(in)), 0);
+	assert_int_equal(out.len, strlen(want));
+	assert_memory_equal(out.data, want, out.len);
+	a = json_parse_strict(in, strlen(in), 8, why, sizeof(why));
+	b = json_parse_strict(out.data, out.len, 8, why, sizeof(why));
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(cJSON_Compare(a, b, 1));
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	buf_free(&out);
+	assert_int_equal(json_utf8_hidden((const unsigned char *)
+	    "\xe2\x80\xae", 2, &cp), 0);
+	assert_int_equal(json_utf8_hidden((const unsigned char *)
+	    "\xe2\x81\xa9", 3, &cp), 3);
+	assert_int_equal(cp, 0x2069);
+	assert_int_equal(json_append_displayable(&out, "\"\xe2\x80", 3), 0);
+	assert_int_equal(out.len, 3);
+	buf_free(&out);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_displayable),
 		cmocka_unit_test(test_displayable_whitespace),
+		cmocka_unit_test(test_displayable_bidi),
 		cmocka_unit_test(test_small_objects),
 		cmocka_unit_test(test_print_is_malloc_memory),
 		cmocka_unit_test(test_arena_scopes),
