@@ -72,3 +72,13 @@ rfc3339_canonical(const char *in, char out[25])
 	    mi, sec, ms);
 	return 0;
 }
+
+int
+rfc3339_in_range(const char *t, const char *since, const char *until)
+{
+	char c[25];
+
+	return t != NULL && rfc3339_canonical(t, c) == 0 &&
+	    (since == NULL || strcmp(c, since) >= 0) &&
+	    (until == NULL || strcmp(c, until) < 0);
+}

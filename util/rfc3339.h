@@ -11,4 +11,9 @@
  * names no real day. */
 int rfc3339_canonical(const char *in, char out[25]);
 
+/* 1 if t is a time rfc3339_canonical takes and its canonical form is at
+ * or after since and before until (each canonical, or NULL for no
+ * bound); 0 otherwise, a t that is not such a time included. */
+int rfc3339_in_range(const char *t, const char *since, const char *until);
+
 #endif

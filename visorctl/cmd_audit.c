@@ -1207,13 +1207,13 @@ hit_matches(const audit_ctx_t *a, const hit_t *h)
 	if (a->actor != NULL && ((s = json_get_str(actor, "id")) == NULL ||
 	    strcmp(s, a->actor) != 0))
 		ok = 0;
-	/* Stored times are canonical (util/rfc3339.h), so they compare as
-	 * strings: since is inclusive, until exclusive, as the gateway has
-	 * them. */
+	/* Compared in the canonical form (util/rfc3339.h), in which the
+	 * gateway stores times: since is inclusive, until exclusive, as the
+	 * gateway has them.  A time that is not one matches nothing. */
 	if ((a->since != NULL || a->until != NULL) &&
-	    ((s = json_get_str(j, "time")) == NULL ||
-	    (a->since != NULL && strcmp(s, a->since_c) < 0) ||
-	    (a->until != NULL && strcmp(s, a->until_c) >= 0)))
+	    !rfc3339_in_range(json_get_str(j, "time"),
+	    a->since != NULL ? a->since_c : NULL,
+	    a->until != NULL ? a->until_c : NULL))
 		ok = 0;
 	cJSON_Delete(j);
 	return ok;
@@ -1280,7 +1280,7 @@ do_search(audit_ctx_t *a)
 	uint64_t size, start = 0, next, bound = 0;
 	size_t count, i, proved = 0, skipped = 0, pages = 0;
 	long waited;
-	int ret = 1;
+	int ret = 1, gave_up = 0;
 
 	if ((a->since != NULL && rfc3339_canonical(a->since, a->since_c) < 0) ||
 	    (a->until != NULL && rfc3339_canonical(a->until, a->until_c) < 0)) {
@@ -1348,13 +1348,19 @@ next_page:
 			goto out;
 		}
 		/* Entries are signed within the checkpoint interval: wait a
-		 * little for a checkpoint that covers a fresh hit. */
-		for (waited = 0; h.hits[i].index >= cp.size &&
+		 * little for a checkpoint that covers a fresh hit.  Once, for
+		 * the whole search: hits come in index order, so a wait that
+		 * ran out would run out again for each later hit (1,000 hits
+		 * a page, SEARCH_WAIT_MS each, had a gateway that stopped
+		 * signing hold the auditor for half an hour a page). */
+		for (waited = 0; h.hits[i].index >= cp.size && !gave_up &&
 		    waited < SEARCH_WAIT_MS; waited += SEARCH_POLL_MS) {
 			sleep_ms(SEARCH_POLL_MS);
 			if (refresh_checkpoint(a, &cp) < 0)
 				goto out;
 		}
+		if (h.hits[i].index >= cp.size)
+			gave_up = 1;
 		if (h.hits[i].index >= cp.size) {
 			fprintf(stderr, "visorctl audit: note: entry %" PRIu64
 			    " is newer than the signed checkpoint (size %"

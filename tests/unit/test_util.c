@@ -17,6 +17,7 @@
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/json.h"
+#include "util/rfc3339.h"
 
 static void
 test_buf_limits(void **state)
@@ -296,11 +297,39 @@ test_fileio_and_keyfile(void **state)
 	rmdir(dir);
 }
 
+/* A search hit's time is compared in the canonical form: compared as
+ * given, "08:00:00Z" (08:00:00.000) sorted after 08:00:00.500, a lower
+ * case "t" after every canonical time, and "9999" (no time at all) after
+ * any since. */
+static void
+test_rfc3339_in_range(void **state)
+{
+	char since[25], until[25];
+
+	(void)state;
+	assert_int_equal(rfc3339_canonical("2026-12-07T08:00:00Z", since), 0);
+	assert_int_equal(rfc3339_canonical("2026-12-07T08:00:00.5Z", until), 0);
+	assert_string_equal(until, "2026-12-07T08:00:00.500Z");
+	assert_true(rfc3339_in_range("2026-12-07T08:00:00Z", since, until));
+	assert_true(rfc3339_in_range("2026-12-07t08:00:00.499z", since, until));
+	assert_true(rfc3339_in_range("2026-12-07T08:00:00.000Z", NULL, NULL));
+	assert_false(rfc3339_in_range("2026-12-07T08:00:00.500Z", since,
+	    until));
+	assert_false(rfc3339_in_range("2026-12-07T07:59:59.999Z", since,
+	    NULL));
+	assert_false(rfc3339_in_range("2026-12-07t09:00:00Z", NULL, until));
+	assert_false(rfc3339_in_range("9999", since, NULL));
+	assert_false(rfc3339_in_range("", NULL, NULL));
+	assert_false(rfc3339_in_range(NULL, since, NULL));
+	assert_false(rfc3339_in_range("2026-02-30", NULL, NULL));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buf_limits),
+		cmocka_unit_test(test_rfc3339_in_range),
 		cmocka_unit_test(test_b64_roundtrip_and_strict),
 		cmocka_unit_test(test_json_strict),
 		cmocka_unit_test(test_json_utf8),
