@@ -89,3 +89,32 @@ err:
 	EVP_MD_CTX_free(ctx);
 	return ret;
 }
+
+int
+sig_verify_digest_cert(X509 *cert, const unsigned char digest[32],
+    const char *b64, size_t b64len)
+{
+	unsigned char sig[SIG_MAX];
+	EVP_PKEY_CTX *ctx = NULL;
+	const EVP_MD *md = NULL;
+	EVP_PKEY *key;
+	long siglen;
+	int ret = -1;
+
+	ENSURE(cert != NULL && digest != NULL && b64 != NULL, err);
+	ENSURE(b64len > 0 && b64len <= SIG_B64_MAX, err);
+	siglen = b64_decode(b64, b64len, sig, sizeof(sig));
+	ENSURE(siglen > 0, err);
+	GUARD_PTR(key = X509_get0_pubkey(cert), err);
+	GUARD(sig_md(key, &md), err);
+	ENSURE(md != NULL && EVP_MD_get_size(md) == 32, err);
+	GUARD_PTR(ctx = EVP_PKEY_CTX_new(key, NULL), err);
+	ENSURE(EVP_PKEY_verify_init(ctx) == 1, err);
+	ENSURE(EVP_PKEY_CTX_set_signature_md(ctx, md) == 1, err);
+	ENSURE(EVP_PKEY_verify(ctx, sig, (size_t)siglen, digest, 32) == 1,
+	    err);
+	ret = 0;
+err:
+	EVP_PKEY_CTX_free(ctx);
+	return ret;
+}

@@ -21,4 +21,13 @@ int sig_sign(EVP_PKEY *key, const void *data, size_t len, buf_t *out);
 int sig_verify_cert(X509 *cert, const void *data, size_t len, const char *b64,
     size_t b64len);
 
+/* Verify base64 signature b64 (b64len bytes), made as sig_sign makes it,
+ * over bytes known only by their SHA-256 (digest, 32 bytes), with the
+ * public key of cert: for evidence kept without the bytes (an audit
+ * entry).  ECDSA P-256 only: an Ed25519 signature covers the bytes
+ * themselves and cannot be checked from their digest.  0 if valid, -1
+ * otherwise (including malformed base64 and an Ed25519 key). */
+int sig_verify_digest_cert(X509 *cert, const unsigned char digest[32],
+    const char *b64, size_t b64len);
+
 #endif

@@ -176,6 +176,7 @@ encode_tail(const audit_entry_t *e, buf_t *tail, int schema)
 	    MEMBER(tail, "reason", e->reason) < 0 ||
 	    MEMBER(tail, "digest", e->digest) < 0 ||
 	    MEMBER(tail, "transfer", e->transfer) < 0 ||
+	    MEMBER(tail, "signature", e->signature) < 0 ||
 	    buf_append(tail, "}", 1) < 0)
 		return -1;
 	return 0;

@@ -48,6 +48,11 @@ typedef struct {
 	const char *reason;	/* short machine reason, or NULL */
 	const char *digest;	/* SHA-256 hex of the bytes disclosed or stored */
 	const char *transfer;	/* transfer id, or NULL */
+	/* Of a transfer received: the sender's X-Visor-Signature (base64, as
+	 * verified) over the bytes whose SHA-256 is digest, so that an
+	 * auditor can show who sent them (visorctl audit prove
+	 * --sender-cert).  NULL otherwise. */
+	const char *signature;
 } audit_entry_t;
 
 /* Append the leaf bytes for e with the given seq and time (RFC 3339 UTC with

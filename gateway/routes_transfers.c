@@ -704,6 +704,10 @@ route_peer_transfers(gw_request_t *r)
 	log_event(LOG_INFO, "transfer-in", "request_id", gw_req_id(r),
 	    "transfer", st->transfer_id, "from", st->from_area, NULL);
 	sha256_hex(body, len, st->digest);
+	/* Every entry from here names the bytes by their digest, and keeps
+	 * the signature over them that was verified above: the evidence of
+	 * who sent them, for anyone holding the sender's certificate. */
+	e.signature = sig;
 	if (answer_repeat(r, st, &e))
 		goto out;
 	e.purpose = tb.purpose;

@@ -5,7 +5,8 @@
  *
  *   visorctl audit checkpoint    [common options]
  *   visorctl audit verify        [--state FILE] [common options]
- *   visorctl audit prove         --index I [--size N] [common options]
+ *   visorctl audit prove         --index I [--size N] [--sender-cert FILE]
+ *                                [common options]
  *   visorctl audit search        [--record ID] [--actor URI] [--op OP]
  *                                [--since T] [--until T] [common options]
  *   visorctl audit export FILE   [common options]
@@ -27,11 +28,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
+
 #include "client/https_client.h"
 #include "crypto/audit_verify.h"
 #include "crypto/identity.h"
 #include "crypto/note.h"
 #include "crypto/proof_json.h"
+#include "crypto/sig.h"
+#include "crypto/tls_trust.h"
 #include "util/b64.h"
 #include "util/buf.h"
 #include "util/fileio.h"
@@ -50,7 +55,8 @@
 static const char audit_usage[] =
     "usage: visorctl audit checkpoint    [options]\n"
     "       visorctl audit verify        [--state FILE | --no-state] [options]\n"
-    "       visorctl audit prove         --index I [--size N] [options]\n"
+    "       visorctl audit prove         --index I [--size N] [--sender-cert FILE]\n"
+    "                                    [options]\n"
     "       visorctl audit search        [--record ID] [--actor URI] [--op OP]\n"
     "                                    [--since T] [--until T] [options]\n"
     "       visorctl audit export FILE   [options]\n"
@@ -71,7 +77,9 @@ static const char audit_usage[] =
     "               --state FILE, by default $XDG_STATE_HOME/visor/audit/\n"
     "               (~/.local/state/visor/audit/) <key name>-<key id>.checkpoint;\n"
     "               --no-state keeps none\n"
-    "prove          prove that entry I is in the signed log (or in its first N)\n"
+    "prove          prove that entry I is in the signed log (or in its first N);\n"
+    "               with --sender-cert, also check the signature a transfer\n"
+    "               received carries with the sender's gateway certificate\n"
     "search         query the log, then prove every hit against the checkpoint\n"
     "export         write a verified offline bundle (docs/AUDIT.md) to FILE\n"
     "verify-bundle  verify a bundle offline, without the network\n"
@@ -88,6 +96,7 @@ typedef struct {
 	const char *file;		/* export / verify-bundle */
 	const char *gateway, *cert, *key, *cacert, *vkey, *state;
 	const char *record, *actor, *op, *since, *until;
+	const char *sender_cert;	/* prove */
 	char since_c[25], until_c[25];	/* canonical forms (search) */
 	uint64_t index, size;
 	int have_index, have_size;
@@ -196,6 +205,8 @@ parse_args(audit_ctx_t *a, int argc, char **argv)
 			slot = &a->since;
 		else if (strcmp(o, "--until") == 0)
 			slot = &a->until;
+		else if (strcmp(o, "--sender-cert") == 0)
+			slot = &a->sender_cert;
 		else if (strcmp(o, "--index") == 0) {
 			if (parse_u64(argv[++i], &a->index) < 0) {
 				fail("--index needs a whole number");
@@ -1074,6 +1085,96 @@ out:
 	return ret;
 }
 
+/* 32 bytes from 64 lower-case hex digits; 0 or -1. */
+static int
+hex32(const char *s, unsigned char out[32])
+{
+	static const char digits[] = "0123456789abcdef";
+	const char *hi, *lo;
+	size_t i;
+
+	if (s == NULL || strlen(s) != 64)
+		return -1;
+	for (i = 0; i < 32; i++) {
+		if (s[2 * i] == '\0' || s[2 * i + 1] == '\0' ||
+		    (hi = strchr(digits, s[2 * i])) == NULL ||
+		    (lo = strchr(digits, s[2 * i + 1])) == NULL)
+			return -1;
+		out[i] = (unsigned char)((hi - digits) << 4 | (lo - digits));
+	}
+	return 0;
+}
+
+/*
+ * --sender-cert: an entry of a transfer received keeps the sender's
+ * X-Visor-Signature over the bytes it names by "digest" (SPEC section 9:
+ * "verifiable by anyone holding the national root").  Checked with the
+ * certificate in file, which must be the one the receiving gateway
+ * verified on the connection and recorded (actor.cert, its SHA-256).
+ * Said on stderr; 0, or -1.
+ */
+static int
+check_sender(const audit_ctx_t *a, const char *leaf, size_t len)
+{
+	const char *sig, *digest, *fp, *id;
+	const cJSON *actor;
+	unsigned char d[32];
+	char have[65], shown[4 * IDENTITY_URI_MAX];
+	X509 *x = NULL;
+	cJSON *j;
+	FILE *f;
+	int ret = -1;
+
+	j = json_parse_strict(leaf, len, JSON_DEFAULT_MAX_DEPTH, NULL, 0);
+	actor = cJSON_GetObjectItemCaseSensitive(j, "actor");
+	sig = json_get_str(j, "signature");
+	digest = json_get_str(j, "digest");
+	fp = json_get_str(actor, "cert");
+	id = json_get_str(actor, "id");
+	if (sig == NULL || fp == NULL || id == NULL) {
+		fail("entry %" PRIu64 ": carries no sender's signature (entries "
+		    "of transfers received keep it, since visor-gw of 7 "
+		    "December 2026)", a->index);
+		goto out;
+	}
+	if (hex32(digest, d) < 0) {
+		fail("entry %" PRIu64 ": its digest is not a SHA-256 in hex",
+		    a->index);
+		goto out;
+	}
+	if ((f = fopen(a->sender_cert, "r")) == NULL) {
+		fail("cannot read %s: %s", a->sender_cert, strerror(errno));
+		goto out;
+	}
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (x == NULL) {
+		fail("%s: no PEM certificate", a->sender_cert);
+		goto out;
+	}
+	tls_trust_cert_sha256(x, have);
+	if (strcmp(have, fp) != 0) {
+		fail("entry %" PRIu64 ": %s is not the certificate the sender "
+		    "used (SHA-256 %s; the entry names %s)", a->index,
+		    a->sender_cert, have, fp);
+		goto out;
+	}
+	if (sig_verify_digest_cert(x, d, sig, strlen(sig)) < 0) {
+		fail("entry %" PRIu64 ": the sender's signature does NOT verify "
+		    "with %s", a->index, a->sender_cert);
+		goto out;
+	}
+	cli_displayable(id, shown, sizeof(shown));
+	fprintf(stderr, "entry %" PRIu64 ": sender's signature verified: %s "
+	    "signed the bytes of SHA-256 %s with the certificate of SHA-256 "
+	    "%s\n", a->index, shown, digest, fp);
+	ret = 0;
+out:
+	X509_free(x);
+	cJSON_Delete(j);
+	return ret;
+}
+
 static int
 do_prove(audit_ctx_t *a)
 {
@@ -1119,6 +1220,9 @@ do_prove(audit_ctx_t *a)
 	fprintf(stderr, "entry %" PRIu64 " is in the log of %" PRIu64
 	    " entries (checkpoint of %" PRIu64 " signed by %s)\n", a->index,
 	    size, cp.size, note_verifier_name(a->v));
+	if (a->sender_cert != NULL && check_sender(a, (const char *)o.leaf.data,
+	    o.leaf.len) < 0)
+		goto out;
 	ret = 0;
 out:
 	buf_free(&o.leaf);
@@ -1533,6 +1637,10 @@ cmd_audit(int argc, char **argv)
 		return rc == 3 ? 0 : rc;
 	if (a.state != NULL && a.no_state) {
 		fail("--state and --no-state exclude each other");
+		return 2;
+	}
+	if (a.sender_cert != NULL && strcmp(a.sub, "prove") != 0) {
+		fail("--sender-cert goes with prove");
 		return 2;
 	}
 	if (strcmp(a.sub, "--help") == 0 || strcmp(a.sub, "-h") == 0 ||

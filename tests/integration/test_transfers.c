@@ -611,6 +611,35 @@ start_gw(fx_t *f, int i, const char *area)
 
 /* ---------------------------------------------------------- tests */
 
+/* `visorctl audit prove --index index --sender-cert` against gw's log, as
+ * its area's auditor, with the gateway certificate of area from: the exit
+ * status must be want and stderr must hold say. */
+static void
+prove_sender(fx_t *f, const gwt_gw_t *gw, uint64_t index, const char *from,
+    int want, const char *say)
+{
+	char url[64], cert[600], sender[600], idx[24];
+	buf_t so = BUF_INIT, se = BUF_INIT;
+	const char *argv[] = { gwt_prog(&f->env, "visorctl"), "audit", "prove",
+	    "--index", idx, "--sender-cert", sender, "--gateway", url,
+	    "--cert", cert, "--no-state", NULL };
+	int rc;
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", gw->port);
+	snprintf(cert, sizeof(cert), "%s/pki/%s/auditor.crt", f->env.dir,
+	    gw->area);
+	snprintf(sender, sizeof(sender), "%s/pki/%s/gateway.crt", f->env.dir,
+	    from);
+	snprintf(idx, sizeof(idx), "%llu", (unsigned long long)index);
+	rc = gwt_run(argv, NULL, 0, &so, &se);
+	if (rc != want || se.data == NULL || strstr(se.data, say) == NULL)
+		fail_msg("audit prove --index %s --sender-cert %s: exit %d "
+		    "(want %d): %s%s", idx, from, rc, want,
+		    so.data ? so.data : "", se.data ? se.data : "");
+	buf_free(&so);
+	buf_free(&se);
+}
+
 /* A level 3 record reaches Suffolk with the transfer fields only, managed
  * there; receipts and audit entries on both sides. */
 static void
@@ -862,6 +891,18 @@ test_delivered_with_receipts(void **state)
 	    "actor"), "id"), "urn:visor:norfolk:gateway");
 	assert_int_equal(rc.audit_index,
 	    (uint64_t)cJSON_GetObjectItemCaseSensitive(e_in, "seq")->valuedouble);
+	/* Suffolk's entry keeps Norfolk's signature over the bytes it names:
+	 * Suffolk's auditor can show, with Norfolk's gateway certificate,
+	 * that Norfolk sent them; not with another certificate, and not for
+	 * an entry that has none. */
+	assert_non_null(json_get_str(e_in, "signature"));
+	assert_null(json_get_str(e_out, "signature"));
+	prove_sender(f, sfk, rc.audit_index, "norfolk", 0,
+	    "sender's signature verified: urn:visor:norfolk:gateway signed "
+	    "the bytes of SHA-256 ");
+	prove_sender(f, sfk, rc.audit_index, "suffolk", 1,
+	    "is not the certificate the sender used");
+	prove_sender(f, nfk, 0, "suffolk", 1, "carries no sender's signature");
 
 	/* visorctl follows it and checks the receipt itself. */
 	{

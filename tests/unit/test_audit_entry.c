@@ -44,6 +44,7 @@ full_entry(void)
 	e.reason = "permitted";
 	e.digest = "00ff";
 	e.transfer = "T-1";
+	e.signature = "MEUCIQ+/=";
 	return e;
 }
 
@@ -64,7 +65,8 @@ test_known_answer(void **state)
 	    "\"fields\":[\"person.surname\",\"addresses[0].town\"],"
 	    "\"withheld\":[\"health\"],\"policy\":\"cafe\","
 	    "\"rules\":[\"r-police-read\",\"r-default\"],\"result\":\"ok\","
-	    "\"reason\":\"permitted\",\"digest\":\"00ff\",\"transfer\":\"T-1\"}";
+	    "\"reason\":\"permitted\",\"digest\":\"00ff\",\"transfer\":\"T-1\","
+	    "\"signature\":\"MEUCIQ+/=\"}";
 
 	(void)state;
 	assert_int_equal(audit_entry_encode(&e, 7, "2026-11-24T08:00:00.123Z",

@@ -108,6 +108,57 @@ test_ecdsa(void **state)
 	EVP_PKEY_free(o);
 }
 
+/* A signature kept without the bytes it covers (a transfer-in audit
+ * entry keeps only their SHA-256) verifies from that digest: for ECDSA
+ * P-256 keys only.  Another digest, another key, an altered signature,
+ * and an Ed25519 key (which signs the bytes, not a digest) are refused. */
+static void
+test_verify_digest(void **state)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256"), *o = EVP_EC_gen("P-256");
+	EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	X509 *cert, *ocert, *edcert;
+	buf_t s = BUF_INIT, es = BUF_INIT;
+	unsigned char d[32], raw[128];
+	char enc[256];
+	long n;
+
+	(void)state;
+	assert_non_null(k);
+	assert_non_null(o);
+	assert_non_null(ed);
+	cert = make_cert(k);
+	ocert = make_cert(o);
+	edcert = make_cert(ed);
+	sha256(body, strlen(body), d);
+	assert_int_equal(sig_sign(k, body, strlen(body), &s), 0);
+	assert_int_equal(sig_verify_digest_cert(cert, d, s.data, s.len), 0);
+	assert_int_equal(sig_verify_digest_cert(ocert, d, s.data, s.len), -1);
+	d[31] ^= 1;
+	assert_int_equal(sig_verify_digest_cert(cert, d, s.data, s.len), -1);
+	d[31] ^= 1;
+	n = b64_decode(s.data, s.len, raw, sizeof(raw));
+	assert_true(n > 8);
+	raw[n - 1] ^= 0x10;
+	b64_encode(raw, (size_t)n, enc);
+	assert_int_equal(sig_verify_digest_cert(cert, d, enc, strlen(enc)), -1);
+	assert_int_equal(sig_verify_digest_cert(cert, d, "!!!!", 4), -1);
+	assert_int_equal(sig_verify_digest_cert(cert, d, s.data, 0), -1);
+	assert_int_equal(sig_sign(ed, body, strlen(body), &es), 0);
+	assert_int_equal(sig_verify_cert(edcert, body, strlen(body), es.data,
+	    es.len), 0);
+	assert_int_equal(sig_verify_digest_cert(edcert, d, es.data, es.len),
+	    -1);
+	buf_free(&s);
+	buf_free(&es);
+	X509_free(cert);
+	X509_free(ocert);
+	X509_free(edcert);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(o);
+	EVP_PKEY_free(ed);
+}
+
 static void
 test_ed25519(void **state)
 {
@@ -257,6 +308,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ecdsa),
 		cmocka_unit_test(test_ed25519),
+		cmocka_unit_test(test_verify_digest),
 		cmocka_unit_test(test_cross_algorithm),
 		cmocka_unit_test(test_bad_base64),
 		cmocka_unit_test(test_unsupported_keys),
