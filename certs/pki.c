@@ -664,23 +664,33 @@ pki_load_crl(const char *path, char *err, size_t errlen)
 	return crl;
 }
 
+/* Write mem's bytes to path, mode 0644: atomically over what is there, or
+ * with exclusive only if nothing is (EEXIST otherwise, reported). */
 static int
-write_bio_atomic(const char *path, BIO *mem, char *err, size_t errlen)
+write_bio(const char *path, BIO *mem, int exclusive, char *err, size_t errlen)
 {
 	char *p = NULL;
 	long n = BIO_get_mem_data(mem, &p);
+	int rc;
 
-	if (n <= 0 || file_write_atomic(path, p, (size_t)n, 0644) < 0) {
+	if (n <= 0) {
+		snprintf(err, errlen, "%s: cannot write: empty output", path);
+		return -1;
+	}
+	rc = exclusive ? file_create_new(path, p, (size_t)n, 0644) :
+	    file_write_atomic(path, p, (size_t)n, 0644);
+	if (rc < 0) {
 		snprintf(err, errlen, "%s: cannot write: %s", path,
-		    n <= 0 ? "empty output" : strerror(errno));
+		    errno == EEXIST ? "it exists (appeared meanwhile); refusing "
+		    "to overwrite" : strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-int
-pki_write_cert(const char *path, X509 *cert, X509 *chain, char *err,
-    size_t errlen)
+static int
+write_cert(const char *path, X509 *cert, X509 *chain, int exclusive,
+    char *err, size_t errlen)
 {
 	BIO *mem;
 	int rc = -1;
@@ -694,14 +704,22 @@ pki_write_cert(const char *path, X509 *cert, X509 *chain, char *err,
 		fail_ossl(err, errlen, "cannot encode the certificate");
 		goto out;
 	}
-	rc = write_bio_atomic(path, mem, err, errlen);
+	rc = write_bio(path, mem, exclusive, err, errlen);
 out:
 	BIO_free(mem);
 	return rc;
 }
 
 int
-pki_write_crl(const char *path, X509_CRL *crl, char *err, size_t errlen)
+pki_write_cert(const char *path, X509 *cert, X509 *chain, char *err,
+    size_t errlen)
+{
+	return write_cert(path, cert, chain, 0, err, errlen);
+}
+
+static int
+write_crl(const char *path, X509_CRL *crl, int exclusive, char *err,
+    size_t errlen)
 {
 	BIO *mem;
 	int rc = -1;
@@ -713,9 +731,30 @@ pki_write_crl(const char *path, X509_CRL *crl, char *err, size_t errlen)
 	if (PEM_write_bio_X509_CRL(mem, crl) != 1)
 		fail_ossl(err, errlen, "cannot encode the CRL");
 	else
-		rc = write_bio_atomic(path, mem, err, errlen);
+		rc = write_bio(path, mem, exclusive, err, errlen);
 	BIO_free(mem);
 	return rc;
+}
+
+int
+pki_write_crl(const char *path, X509_CRL *crl, char *err, size_t errlen)
+{
+	return write_crl(path, crl, 0, err, errlen);
+}
+
+/* A new private key file at path, never over one there: the callers
+ * check first for a clear message, but a file that appears after that
+ * check (another run at the same moment) must not be written over. */
+static int
+create_key(const char *path, EVP_PKEY *key, char *err, size_t errlen)
+{
+	if (keyfile_create_private(path, key) < 0) {
+		snprintf(err, errlen, "%s: cannot write: %s", path,
+		    errno == EEXIST ? "it exists (appeared meanwhile); refusing "
+		    "to overwrite" : strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -792,12 +831,14 @@ pki_root_create(const char *dir, int days, char *err, size_t errlen)
 	if ((key = pki_new_key(err, errlen)) == NULL ||
 	    (x = pki_make_root(key, days, err, errlen)) == NULL)
 		goto out;
-	if (keyfile_write_private(keyp, key) < 0) {
-		snprintf(err, errlen, "%s: cannot write: %s", keyp, strerror(errno));
+	if (create_key(keyp, key, err, errlen) < 0)
+		goto out;
+	/* The key made here goes again if its certificate cannot follow: a
+	 * retry would otherwise be refused, with a root key and no root. */
+	if (write_cert(crt, x, NULL, 1, err, errlen) < 0) {
+		unlink(keyp);
 		goto out;
 	}
-	if (pki_write_cert(crt, x, NULL, err, errlen) < 0)
-		goto out;
 	rc = 0;
 out:
 	X509_free(x);
@@ -833,13 +874,19 @@ pki_area_ca_create(const char *root_dir, const char *area,
 		snprintf(err, errlen, "%s: cannot create: %s", out_dir, strerror(errno));
 		goto out;
 	}
-	if (keyfile_write_private(keyp, ca.key) < 0) {
-		snprintf(err, errlen, "%s: cannot write: %s", keyp, strerror(errno));
+	if (create_key(keyp, ca.key, err, errlen) < 0)
+		goto out;
+	/* What was made here goes again if the rest cannot follow (as in
+	 * pki_root_create). */
+	if (write_cert(crt, ca.cert, NULL, 1, err, errlen) < 0) {
+		unlink(keyp);
 		goto out;
 	}
-	if (pki_write_cert(crt, ca.cert, NULL, err, errlen) < 0 ||
-	    pki_write_crl(crlp, crl, err, errlen) < 0)
+	if (write_crl(crlp, crl, 1, err, errlen) < 0) {
+		unlink(crt);
+		unlink(keyp);
 		goto out;
+	}
 	rc = 0;
 out:
 	X509_CRL_free(crl);
@@ -882,11 +929,9 @@ pki_issue(const char *ca_dir, const char *identity, const char *prefix,
 	if ((key = pki_new_key(err, errlen)) == NULL ||
 	    (x = pki_make_leaf(&ca, key, identity, opts, err, errlen)) == NULL)
 		goto out;
-	if (keyfile_write_private(keyp, key) < 0) {
-		snprintf(err, errlen, "%s: cannot write: %s", keyp, strerror(errno));
+	if (create_key(keyp, key, err, errlen) < 0)
 		goto out;
-	}
-	if (pki_write_cert(crt, x, ca.cert, err, errlen) < 0) {
+	if (write_cert(crt, x, ca.cert, 1, err, errlen) < 0) {
 		unlink(keyp);
 		goto out;
 	}

@@ -81,13 +81,13 @@ keyfile_load_aead(const char *path, unsigned char out[KEYFILE_AEAD_KEY_LEN],
 	return 0;
 }
 
-int
-keyfile_write_private(const char *path, EVP_PKEY *key)
+static int
+write_private(const char *path, EVP_PKEY *key, int exclusive)
 {
 	BIO *mem;
 	char *p = NULL;
 	long n;
-	int rc = -1;
+	int rc = -1, saved;
 
 	if ((mem = BIO_new(BIO_s_secmem())) == NULL)
 		return -1;
@@ -96,10 +96,26 @@ keyfile_write_private(const char *path, EVP_PKEY *key)
 	n = BIO_get_mem_data(mem, &p);
 	if (n <= 0)
 		goto out;
-	rc = file_write_atomic(path, p, (size_t)n, 0600);
+	rc = exclusive ? file_create_new(path, p, (size_t)n, 0600) :
+	    file_write_atomic(path, p, (size_t)n, 0600);
 out:
+	saved = errno;
+	/* A secure-heap BIO: freeing it wipes the PEM text. */
 	BIO_free(mem);
+	errno = saved;
 	return rc;
+}
+
+int
+keyfile_write_private(const char *path, EVP_PKEY *key)
+{
+	return write_private(path, key, 0);
+}
+
+int
+keyfile_create_private(const char *path, EVP_PKEY *key)
+{
+	return write_private(path, key, 1);
 }
 
 EVP_PKEY *

@@ -20,9 +20,15 @@ int keyfile_create_aead(const char *path);
 int keyfile_load_aead(const char *path, unsigned char out[KEYFILE_AEAD_KEY_LEN],
     char *err, size_t errlen);
 
-/* Write a private key as unencrypted PKCS#8 PEM, mode 0600, atomically.
- * Returns 0 or -1. */
+/* Write a private key as unencrypted PKCS#8 PEM, mode 0600, atomically,
+ * replacing what is at path.  Returns 0 or -1. */
 int keyfile_write_private(const char *path, EVP_PKEY *key);
+
+/* As keyfile_write_private, but only if nothing is at path: the final
+ * placement is exclusive (file_create_new), so a file that appears after
+ * a caller's own check is never written over.  Returns 0, or -1 with
+ * errno (EEXIST when something is there). */
+int keyfile_create_private(const char *path, EVP_PKEY *key);
 
 /* Load a PEM private key, refusing a mode wider than 0600.  Returns the key
  * (caller frees with EVP_PKEY_free) or NULL with a reason in err. */

@@ -8,9 +8,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -322,6 +325,69 @@ test_issue_refusals(void **state)
 /* No certificate claims a validity its issuer does not have: it would
  * stop working with its CA while certs show, and its holder's expiry
  * alerts, said it had months left. */
+/* Plants a key file at key as soon as pki_issue opens the CA certificate,
+ * that is after pki_issue looked for an existing key and before it places
+ * its own. */
+typedef struct {
+	int ifd;
+	char key[200];
+	int planted;
+} planter_t;
+
+static void *
+plant_on_open(void *arg)
+{
+	planter_t *p = arg;
+	char ev[4096] __attribute__((aligned(8)));
+
+	if (read(p->ifd, ev, sizeof(ev)) > 0)
+		p->planted = file_create_new(p->key, "planted\n", 8, 0600) == 0;
+	return NULL;
+}
+
+/* A key file that appears between pki_issue's check and its placement of
+ * the new key is not written over: the placement is exclusive.  Before,
+ * the rename replaced it.  The planter may lose the race (pki_issue
+ * placed its key first): then try again, until it wins at least once. */
+static void
+test_issue_exclusive(void **state)
+{
+	char prefix[192], crt[200], cacrt[192], err[256], *data;
+	planter_t p;
+	pthread_t t;
+	size_t len;
+	int i, rc, won = 0;
+
+	(void)state;
+	path(cacrt, sizeof(cacrt), nf_dir, "ca.crt");
+	for (i = 0; i < 20 && won < 3; i++) {
+		snprintf(prefix, sizeof(prefix), "%s/raced-%d", dir, i);
+		snprintf(crt, sizeof(crt), "%s.crt", prefix);
+		memset(&p, 0, sizeof(p));
+		snprintf(p.key, sizeof(p.key), "%s.key", prefix);
+		assert_true((p.ifd = inotify_init1(IN_CLOEXEC)) >= 0);
+		assert_true(inotify_add_watch(p.ifd, cacrt, IN_OPEN) >= 0);
+		assert_int_equal(pthread_create(&t, NULL, plant_on_open, &p), 0);
+		rc = pki_issue(nf_dir, "urn:visor:norfolk:agency:prison", prefix,
+		    NULL, err, sizeof(err));
+		assert_int_equal(pthread_join(t, NULL), 0);
+		close(p.ifd);
+		if (!p.planted) {
+			assert_int_equal(rc, 0);	/* pki_issue was first */
+			continue;
+		}
+		won++;
+		if (rc == 0)
+			fail_msg("the key planted at %s was written over", p.key);
+		assert_non_null(strstr(err, "refusing to overwrite"));
+		assert_int_equal(file_read_all(p.key, 4096, &data, &len), 0);
+		assert_string_equal(data, "planted\n");
+		free(data);
+		assert_int_equal(access(crt, F_OK), -1);
+	}
+	assert_true(won > 0);
+}
+
 static void
 test_validity_within_issuer(void **state)
 {
@@ -656,6 +722,7 @@ main(void)
 		cmocka_unit_test(test_gateway_names),
 		cmocka_unit_test(test_describe_escapes),
 		cmocka_unit_test(test_issue_refusals),
+		cmocka_unit_test(test_issue_exclusive),
 		cmocka_unit_test(test_ca_refusals),
 		cmocka_unit_test(test_validity_within_issuer),
 		cmocka_unit_test(test_revoke_and_crl_number),
