@@ -3273,6 +3273,24 @@ store_close(store_t *s)
 	store_destroy(s);
 }
 
+/* The files store_init_keys makes, in the order it makes them. */
+static const char *const init_files[] = { "store.key", "audit.key",
+    "checkpoint.last" };
+
+/* Remove the first n of init_files from data_dir (those a failed
+ * store_init_keys made), and data_dir itself if made_dir. */
+static void
+init_keys_remove(const char *data_dir, size_t n, int made_dir)
+{
+	char path[STORE_PATH_MAX];
+
+	while (n-- > 0)
+		if (file_join(path, sizeof(path), data_dir, init_files[n]) == 0)
+			(void)unlink(path);
+	if (made_dir)
+		(void)rmdir(data_dir);
+}
+
 int
 store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
     char *err, size_t errlen)
@@ -3285,7 +3303,8 @@ store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
 	buf_t body = BUF_INIT, note = BUF_INIT;
 	struct stat sb;
 	mode_t dmode = 0;
-	int ret = -1;
+	size_t made = 0;
+	int made_dir, ret = -1;
 
 	if (data_dir == NULL || area == NULL || vkey == NULL ||
 	    !valid_area(area)) {
@@ -3293,16 +3312,22 @@ store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
 		return -1;
 	}
 	snprintf(origin, sizeof(origin), "visor.%s/audit", area);
-	if (file_join(skey, sizeof(skey), data_dir, "store.key") < 0 ||
-	    file_join(akey, sizeof(akey), data_dir, "audit.key") < 0) {
+	if (file_join(skey, sizeof(skey), data_dir, init_files[0]) < 0 ||
+	    file_join(akey, sizeof(akey), data_dir, init_files[1]) < 0 ||
+	    file_join(ckpt, sizeof(ckpt), data_dir, init_files[2]) < 0) {
 		errmsg_set(err, errlen, "store: data directory path too long");
 		return -1;
 	}
-	if (stat(skey, &sb) == 0 || stat(akey, &sb) == 0) {
-		errmsg_set(err, errlen, "%s: keys exist already; refusing to "
+	/* checkpoint.last too: one without keys is what is left of another
+	 * log (or of an earlier run), not to be replaced by a new one. */
+	if (lstat(skey, &sb) == 0 || lstat(akey, &sb) == 0 ||
+	    lstat(ckpt, &sb) == 0) {
+		errmsg_set(err, errlen, "%s: keys or a checkpoint exist already "
+		    "(store.key, audit.key or checkpoint.last); refusing to "
 		    "overwrite", data_dir);
 		return -1;
 	}
+	made_dir = lstat(data_dir, &sb) < 0 && errno == ENOENT;
 	if (file_mkdirs(data_dir, 0700) < 0) {
 		errmsg_set(err, errlen, "%s: %s", data_dir, strerror(errno));
 		return -1;
@@ -3319,22 +3344,25 @@ store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
 			errmsg_set(err, errlen, "%s: %s", data_dir,
 			    errno == ENOTDIR ? "not a directory" :
 			    strerror(errno));
-		return -1;
+		goto out;
 	}
 	if ((k = keyfile_generate("ed25519")) == NULL ||
 	    (signer = note_signer_new(origin, k)) == NULL) {
 		errmsg_set(err, errlen, "audit.key: cannot generate an Ed25519 key");
 		goto out;
 	}
+	/* Every file is placed exclusively: one that appeared since the
+	 * look above is not written over (and is not ours to remove). */
 	if (keyfile_create_aead(skey) < 0) {
 		errmsg_set(err, errlen, "%s: %s", skey, strerror(errno));
 		goto out;
 	}
-	if (keyfile_write_private(akey, k) < 0) {
+	made = 1;
+	if (keyfile_create_private(akey, k) < 0) {
 		errmsg_set(err, errlen, "%s: %s", akey, strerror(errno));
-		unlink(skey);
 		goto out;
 	}
+	made = 2;
 	if (note_signer_vkey(signer, vkey) < 0) {
 		errmsg_set(err, errlen, "audit.key: cannot format the verifier key");
 		goto out;
@@ -3343,20 +3371,44 @@ store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
 	 * directory whose log was wiped (store.db and checkpoint.last
 	 * together) is then refused, never mistaken for a new one. */
 	merkle_empty_root(root);
-	if (file_join(ckpt, sizeof(ckpt), data_dir, "checkpoint.last") < 0 ||
-	    checkpoint_format(origin, 0, root, &body) < 0 ||
+	if (checkpoint_format(origin, 0, root, &body) < 0 ||
 	    note_sign(signer, body.data, body.len, &note) < 0 ||
-	    file_write_atomic(ckpt, note.data, note.len, 0600) < 0) {
+	    file_create_new(ckpt, note.data, note.len, 0600) < 0) {
 		errmsg_set(err, errlen, "checkpoint.last: cannot write the first "
-		    "checkpoint");
+		    "checkpoint: %s", strerror(errno));
 		goto out;
 	}
+	made = 3;
 	ret = 0;
 out:
+	/* A failed run leaves nothing of its own behind: a retry starts
+	 * afresh instead of being refused, or finishing with the keys of one
+	 * run and the checkpoint of another. */
+	if (ret < 0)
+		init_keys_remove(data_dir, made, made_dir);
 	buf_free(&body);
 	buf_free(&note);
 	note_signer_free(signer);
 	EVP_PKEY_free(k);
+	return ret;
+}
+
+int
+store_init_keys_undo(const char *data_dir, char *err, size_t errlen)
+{
+	char path[STORE_PATH_MAX];
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < sizeof(init_files) / sizeof(init_files[0]); i++) {
+		if (file_join(path, sizeof(path), data_dir, init_files[i]) < 0 ||
+		    (unlink(path) < 0 && errno != ENOENT)) {
+			if (ret == 0)
+				errmsg_set(err, errlen, "%s/%s: %s", data_dir,
+				    init_files[i], strerror(errno));
+			ret = -1;
+		}
+	}
 	return ret;
 }
 

@@ -111,11 +111,23 @@ store_t *store_open(const store_options_t *opt, char *err, size_t errlen);
  * NULL does nothing. */
 void store_close(store_t *s);
 
-/* Create the data directory's keys for a new gateway (store.key, audit.key,
- * mode 0600; refuses to overwrite) and append the audit verifier key line
- * (SPEC section 8) to vkey.  0 or -1 with err. */
+/* Create the data directory (0700 if missing; one that group or others
+ * may write is refused) with the keys of a new gateway (store.key,
+ * audit.key, mode 0600) and the signed checkpoint of the empty log
+ * (checkpoint.last), and append the audit verifier key line (SPEC section
+ * 8) to vkey.  Refuses if any of the three files exists, and places each
+ * exclusively.  0, or -1 with err; on -1 the files it made, and the folder
+ * if it made it, are removed again. */
 int store_init_keys(const char *data_dir, const char *area, buf_t *vkey,
     char *err, size_t errlen);
+
+/* Remove the three files store_init_keys made in data_dir, for a caller
+ * whose own next step failed (writing the verifier key out): only right
+ * just after store_init_keys returned 0 for data_dir, when those files are
+ * the ones it made.  The folder stays (the caller knows whether it was
+ * there before).  0, or -1 with err (the first file that could not be
+ * removed; the others are still tried). */
+int store_init_keys_undo(const char *data_dir, char *err, size_t errlen);
 
 /* "visor.<area>/audit". */
 const char *store_origin(const store_t *s);

@@ -325,6 +325,55 @@ test_init_data(void **state)
 		    NULL };
 		assert_int_equal(run(argv, NULL, NULL), 2);
 	}
+	/* A run that fails part way (the verifier key cannot be written, in
+	 * a folder that does not exist) keeps nothing it made: neither the
+	 * keys nor the folder it created, nor anything in a folder that was
+	 * there; so the same command succeeds once the path is fixed.
+	 * Before, the keys stayed and the second run was refused. */
+	{
+		char d2[600], d3[600], bad[600], good[600], p[700];
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "init-data", d2,
+		    "--area", "norfolk", "--vkey", bad, NULL };
+		const char *again[] = { gwt_prog(&env, "visorctl"), "init-data",
+		    d2, "--area", "norfolk", "--vkey", good, NULL };
+		const char *there[] = { gwt_prog(&env, "visorctl"), "init-data",
+		    d3, "--area", "norfolk", "--vkey", bad, NULL };
+		buf_t e;
+
+		snprintf(d2, sizeof(d2), "%s", gwt_path(&env, "retry/data"));
+		snprintf(d3, sizeof(d3), "%s", gwt_path(&env, "retry/there"));
+		snprintf(bad, sizeof(bad), "%s", gwt_path(&env, "retry/no/vkey"));
+		snprintf(good, sizeof(good), "%s", gwt_path(&env, "retry/vkey"));
+		buf_init(&e, 0);
+		assert_int_equal(run(argv, NULL, &e), 1);
+		if (e.data == NULL || strstr(e.data, "nothing was kept") == NULL)
+			fail_msg("%s", e.data ? e.data : "(nothing on stderr)");
+		buf_free(&e);
+		assert_int_equal(stat(d2, &sb), -1);
+		assert_int_equal(run(again, NULL, NULL), 0);
+		snprintf(p, sizeof(p), "%s/audit.key", d2);
+		assert_int_equal(stat(p, &sb), 0);
+		/* A folder that was there stays, empty. */
+		assert_int_equal(mkdir(d3, 0700), 0);
+		assert_int_equal(run(there, NULL, NULL), 1);
+		assert_int_equal(stat(d3, &sb), 0);
+		snprintf(p, sizeof(p), "%s/store.key", d3);
+		assert_int_equal(stat(p, &sb), -1);
+		snprintf(p, sizeof(p), "%s/audit.key", d3);
+		assert_int_equal(stat(p, &sb), -1);
+		snprintf(p, sizeof(p), "%s/checkpoint.last", d3);
+		assert_int_equal(stat(p, &sb), -1);
+		/* A checkpoint without keys is another log's, not replaced. */
+		assert_int_equal(file_write_atomic(p, "x\n", 2, 0600), 0);
+		snprintf(bad, sizeof(bad), "%s", gwt_path(&env, "retry/vkey3"));
+		buf_init(&e, 0);
+		assert_int_equal(run(there, NULL, &e), 1);
+		assert_non_null(e.data);
+		assert_non_null(strstr(e.data, "refusing to overwrite"));
+		buf_free(&e);
+		snprintf(p, sizeof(p), "%s/store.key", d3);
+		assert_int_equal(stat(p, &sb), -1);
+	}
 }
 
 static int
