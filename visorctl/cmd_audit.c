@@ -1555,20 +1555,25 @@ out:
  * bundle against the checkpoint verify kept for that key (the state file,
  * or --state FILE; --no-state: none), as the online commands do: a bundle
  * that covers it must begin with the log verified before, or it was
- * altered or forked.  A bundle older than it cannot be held against it
- * offline and is said to be so.  Without a trusted key there is no state
- * to read.  Only read, never written: a bundle comes from elsewhere.
+ * altered or forked.  While the default state file does not exist yet,
+ * each checkpoint kept for the key under the earlier names is held against
+ * it instead (read_legacy_states, as verify and check_verified do): an
+ * upgrade must not turn the auditor's history into a first verification.
+ * A bundle older than one of them cannot be held against it offline and
+ * is said to be so.  Without a trusted key there is no state to read.
+ * Only read, never written: a bundle comes from elsewhere.
  */
 static int
 do_verify_bundle(audit_ctx_t *a)
 {
 	audit_bundle_result_t res;
-	audit_checkpoint_t old;
+	audit_checkpoint_t old, *olds = NULL;
 	merkle_hash_t at_root;
 	char err[AUDIT_VERIFY_ERR], b64[B64_ENCODED_SIZE(MERKLE_HASH_LEN)];
+	char where[PATH_MAX_LEN + 64];
 	char *data = NULL;
-	size_t len;
-	int rc, ret = 2, have_old = 0, have_at = 0;
+	size_t len, nold = 0, i, extended = 0;
+	int rc, ret = 2, have_at = 0, legacy = 0;
 
 	if (a->file == NULL) {
 		fail("verify-bundle needs FILE");
@@ -1592,10 +1597,27 @@ do_verify_bundle(audit_ctx_t *a)
 		rc = a->state == NULL ? default_state(a, 0) : 0;
 		if (rc < 0 || (rc == 0 && (rc = read_state(a, &old)) < 0))
 			goto out;
-		have_old = rc == 0 && old.size > 0;
+		if (rc == 0) {
+			olds = &old;
+			nold = 1;
+		} else if (a->state != NULL && a->state == a->statebuf) {
+			if (read_legacy_states(a, &olds, &nold) < 0)
+				goto out;
+			legacy = nold > 0;
+		}
 	}
-	if (audit_bundle_verify_at(data, len, a->v, have_old ? old.size : 0,
-	    at_root, &have_at, &res, err, sizeof(err)) < 0) {
+	if (legacy) {
+		snprintf(where, sizeof(where), "kept under an earlier name in %s",
+		    a->statedir);
+		fprintf(stderr, "visorctl audit: no state file %s yet; the %zu "
+		    "checkpoint(s) of this key kept beside it under the earlier "
+		    "names are checked\n", a->state, nold);
+	} else if (nold > 0)
+		snprintf(where, sizeof(where), "state file %s", a->state);
+	/* The root at the first old size comes with the verification; each
+	 * further one (several earlier names) takes one more pass. */
+	if (audit_bundle_verify_at(data, len, a->v, nold > 0 ? olds[0].size :
+	    0, at_root, &have_at, &res, err, sizeof(err)) < 0) {
 		fail("%s: %s", a->file, err);
 		goto out;
 	}
@@ -1603,25 +1625,41 @@ do_verify_bundle(audit_ctx_t *a)
 		fprintf(stderr, "visorctl audit: WARNING: no --vkey given: the "
 		    "bundle was checked with its own key %s; compare its vkey "
 		    "line with the area's audit.vkey\n", res.key_name);
-	if (have_old && old.size > res.cp.size) {
-		fprintf(stderr, "visorctl audit: NOTE: the bundle (%" PRIu64
-		    " entries) is older than the log verified before (%" PRIu64
-		    " entries, state file %s): offline, it cannot be held "
-		    "against it\n", res.cp.size, old.size, a->state);
-	} else if (have_old && (!have_at ||
-	    memcmp(at_root, old.root, MERKLE_HASH_LEN) != 0)) {
-		fail("REFUSED: the bundle's first %" PRIu64 " entries are not "
-		    "the log verified before (state file %s): the log was "
-		    "altered, rolled back or forked", old.size, a->state);
-		goto out;
+	for (i = 0; i < nold; i++) {
+		if (olds[i].size == 0)
+			continue;
+		if (olds[i].size > res.cp.size) {
+			fprintf(stderr, "visorctl audit: NOTE: the bundle (%"
+			    PRIu64 " entries) is older than the log verified "
+			    "before (%" PRIu64 " entries, %s): offline, it cannot "
+			    "be held against it\n", res.cp.size, olds[i].size,
+			    where);
+			continue;
+		}
+		if (i > 0 && audit_bundle_verify_at(data, len, a->v,
+		    olds[i].size, at_root, &have_at, &res, err,
+		    sizeof(err)) < 0) {
+			fail("%s: %s", a->file, err);
+			goto out;
+		}
+		if (!have_at || memcmp(at_root, olds[i].root,
+		    MERKLE_HASH_LEN) != 0) {
+			fail("REFUSED: the bundle's first %" PRIu64 " entries are "
+			    "not the log verified before (%s): the log was "
+			    "altered, rolled back or forked", olds[i].size, where);
+			goto out;
+		}
+		extended++;
 	}
 	note_times_back(res.times_back, res.first_back);
 	b64_encode(res.cp.root, MERKLE_HASH_LEN, b64);
 	printf("verified %" PRIu64 " entries, root %s, checkpoint signed by %s%s\n",
-	    res.cp.size, b64, res.key_name, have_old && old.size <=
-	    res.cp.size ? "; it extends the log verified before" : "");
+	    res.cp.size, b64, res.key_name, extended > 0 ?
+	    "; it extends the log verified before" : "");
 	ret = 0;
 out:
+	if (olds != &old)
+		free(olds);
 	free(data);
 	return ret;
 }

@@ -1112,6 +1112,36 @@ test_state_per_key(void **state)
 	assert_int_equal(run_audit(fx, "verify", none, &out, &err), 0);
 	buf_free(&out);
 	buf_free(&err);
+
+	/* verify-bundle reads the earlier names too, as verify does: a
+	 * bundle of the forked log (as many entries again, not the ones the
+	 * auditor saw) is refused by the checkpoint kept under the earlier
+	 * name, and the new state file is still not made (only read).
+	 * Before, with no file under the new name it checked nothing. */
+	put_records(fx, 100, 140);
+	wait_signed(fx);
+	{
+		char bundle[600];
+		const char *ex[] = { bundle, "--no-state", NULL };
+
+		snprintf(bundle, sizeof(bundle), "%s/forked-bundle.json",
+		    fx->env.dir);
+		assert_int_equal(run_audit(fx, "export", ex, &out, &err), 0);
+		buf_free(&out);
+		buf_free(&err);
+		assert_int_equal(run_verify_bundle(fx, bundle, NULL, &out, &err),
+		    1);
+		if (!contains(&err, "not the log verified before"))
+			fail_msg("verify-bundle: %s", err.data ? err.data : "");
+		assert_true(contains(&err, "earlier name"));
+		buf_free(&out);
+		buf_free(&err);
+		assert_int_equal(access(now, F_OK), -1);
+		assert_int_equal(run_verify_bundle(fx, bundle, none, &out, &err),
+		    0);
+		buf_free(&out);
+		buf_free(&err);
+	}
 }
 
 /* ------------------------------------------------------------ a forking
