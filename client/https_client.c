@@ -1206,24 +1206,3 @@ https_beside_cert(const char *cert, const char *name, char *out,
 		    name);
 	return w < 0 || (size_t)w >= outlen ? -1 : 0;
 }
-
-int
-https_default_crl(const char *cert, char *out, size_t outlen)
-{
-	if (https_beside_cert(cert, "crl.pem", out, outlen) < 0)
-		return -1;
-	return access(out, F_OK) == 0;
-}
-
-int
-https_default_crl_set(https_client_options_t *opt, https_default_crl_t *d)
-{
-	int rc = https_default_crl(opt->cert, d->path, sizeof(d->path));
-
-	if (rc == 1) {
-		d->list[0] = d->path;
-		opt->crls = d->list;
-		opt->n_crls = 1;
-	}
-	return rc;
-}

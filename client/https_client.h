@@ -200,26 +200,4 @@ int https_default_paths(const char *cert, char *key, size_t keylen, char *root,
 int https_beside_cert(const char *cert, const char *name, char *out,
     size_t outlen);
 
-/*
- * The CRL of the certificate's own area CA in the same layout:
- * DIR/pki/<area>/crl.pem, beside cert.  It checks the gateway of that area
- * (the one visorctl expects by default), so that a revoked gateway
- * certificate, a stolen key, is not taken for the gateway.  Returns 1 with
- * the path in out if that file exists, 0 if it does not, -1 if the path
- * does not fit.
- */
-int https_default_crl(const char *cert, char *out, size_t outlen);
-
-/* Storage for https_default_crl_set: the path found and the one-entry list
- * the options point at.  It must outlive the options' use. */
-typedef struct {
-	char path[1024];
-	const char *list[1];
-} https_default_crl_t;
-
-/* https_default_crl of opt->cert, set in opt when that file exists:
- * opt->crls is then d->list, naming d->path, and opt->n_crls 1.  Returns
- * as https_default_crl; opt is left as it was on 0 or -1. */
-int https_default_crl_set(https_client_options_t *opt, https_default_crl_t *d);
-
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crypto/identity.h"
 #include "util/json.h"
@@ -16,8 +17,12 @@ const char cli_client_usage[] =
     "  --key FILE          its key (default: FILE with .crt -> .key)\n"
     "  --cacert FILE       national root (default: <cert dir>/../root.crt)\n"
     "  --crl FILE          check the gateway against this CRL (repeatable;\n"
-    "                      default: <cert dir>/crl.pem when it exists and\n"
-    "                      --gateway-id is not given)\n"
+    "                      default: its area CA's crl.pem in the quickstart\n"
+    "                      layout, <cert dir>/crl.pem for the certificate's\n"
+    "                      own area, <cert dir>/../AREA/crl.pem for another;\n"
+    "                      without one the command refuses to connect)\n"
+    "  --no-crl            connect without any revocation check: a REVOKED\n"
+    "                      gateway certificate (a stolen key) is accepted\n"
     "  --gateway-id URI    expected gateway identity (default: the gateway\n"
     "                      of the certificate's own area)\n"
     "  --actor STAFF       the person acted for (X-Visor-Actor)\n"
@@ -70,6 +75,10 @@ cli_client_option(cli_client_opts_t *o, int argc, char **argv, int *i,
 	char *end;
 	long secs;
 
+	if (strcmp(a, "--no-crl") == 0) {
+		o->no_crl = 1;
+		return 1;
+	}
 	if (strcmp(a, "--gateway") != 0 && strcmp(a, "--cert") != 0 &&
 	    strcmp(a, "--as") != 0 && strcmp(a, "--key") != 0 &&
 	    strcmp(a, "--cacert") != 0 && strcmp(a, "--crl") != 0 &&
@@ -116,16 +125,73 @@ cli_client_option(cli_client_opts_t *o, int argc, char **argv, int *i,
 	return 1;
 }
 
-/* Only when no --crl was given, and only for the default gateway identity
- * (another area's gateway needs that area's CRL, named with --crl).  A
- * file found must be good and current: the client refuses to start or to
- * connect otherwise. */
-static void
-default_crl(cli_client_opts_t *o)
+int
+cli_gateway_crl(const char *cert, const char *gateway_id, char *out,
+    size_t outlen, char *err, size_t errlen)
 {
-	if (o->n_crls == 0 && https_default_crl(o->cert, o->crlbuf,
-	    sizeof(o->crlbuf)) == 1)
-		o->crls[o->n_crls++] = o->crlbuf;
+	identity_t own, gw;
+	char name[IDENTITY_PART_MAX + 16], why[256];
+
+	if (identity_parse(gateway_id, strlen(gateway_id), &gw, why,
+	    sizeof(why)) < 0 || gw.kind != IDENTITY_GATEWAY) {
+		snprintf(err, errlen, "no CRL to check %s against (not a gateway "
+		    "identity, so no area CA to take it from): give its area CA's "
+		    "CRL with --crl FILE, or --no-crl to connect without a "
+		    "revocation check (a revoked gateway certificate is then "
+		    "accepted)", gateway_id);
+		return -1;
+	}
+	if (cli_cert_identity(cert, &own, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: %s (give --crl FILE)", cert, why);
+		return -1;
+	}
+	/* The quickstart layout, which visorctl certs follows too: the
+	 * certificate sits beside its area CA's crl.pem, and every area's
+	 * folder beside the others (pki/<area>/). */
+	if (strcmp(own.area, gw.area) == 0)
+		snprintf(name, sizeof(name), "crl.pem");
+	else
+		snprintf(name, sizeof(name), "../%s/crl.pem", gw.area);
+	if (https_beside_cert(cert, name, out, outlen) < 0) {
+		snprintf(err, errlen, "%s: path too long (give --crl FILE)", cert);
+		return -1;
+	}
+	if (access(out, F_OK) < 0) {
+		snprintf(err, errlen, "no CRL to check %s against: %s: %s.  Give "
+		    "the CRL of the %s area CA with --crl FILE, or --no-crl to "
+		    "connect without a revocation check (a revoked gateway "
+		    "certificate is then accepted)", gw.uri, out,
+		    strerror(errno), gw.area);
+		return -1;
+	}
+	return 0;
+}
+
+int
+cli_crl_choice(const char *cert, const char *gateway_id, int no_crl,
+    size_t n_crls, char *out, size_t outlen, const char *prog)
+{
+	char err[1024 + CLI_PATH_MAX];
+
+	if (no_crl && n_crls > 0) {
+		fprintf(stderr, "%s: --crl and --no-crl exclude each other\n",
+		    prog);
+		return -1;
+	}
+	if (no_crl) {
+		fprintf(stderr, "%s: WARNING: --no-crl: %s is not checked for "
+		    "revocation; a revoked certificate is accepted\n", prog,
+		    gateway_id);
+		return 0;
+	}
+	if (n_crls > 0)
+		return 0;
+	if (cli_gateway_crl(cert, gateway_id, out, outlen, err,
+	    sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return -1;
+	}
+	return 1;
 }
 
 int
@@ -173,7 +239,20 @@ cli_client_finish(cli_client_opts_t *o, const char *prog)
 		snprintf(o->expect, sizeof(o->expect), "urn:visor:%s:gateway",
 		    id.area);
 		o->gateway_id = o->expect;
-		default_crl(o);
+	}
+	/* Fail closed: the gateway is checked against its area CA's CRL,
+	 * given or found, or the operator says in so many words that it is
+	 * not (before, without a crl.pem beside the certificate, or with
+	 * --gateway-id, a revoked gateway was served silently). */
+	switch (cli_crl_choice(o->cert, o->gateway_id, o->no_crl, o->n_crls,
+	    o->crlbuf, sizeof(o->crlbuf), prog)) {
+	case -1:
+		return -1;
+	case 1:
+		o->crls[o->n_crls++] = o->crlbuf;
+		break;
+	default:
+		break;
 	}
 	return 0;
 }

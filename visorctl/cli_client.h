@@ -7,8 +7,8 @@
  *   --key FILE           default: the certificate path with .crt -> .key
  *   --cacert FILE        national root; default: <cert dir>/../root.crt
  *   --crl FILE           a CRL to check the gateway against (repeatable);
- *                        default: <cert dir>/crl.pem when it exists and
- *                        --gateway-id is not given
+ *                        default: cli_gateway_crl, and none found refuses
+ *   --no-crl             no revocation check at all (said on stderr)
  *   --gateway-id URI     expected gateway identity; default: the gateway
  *                        of the certificate's own area
  *   --actor STAFF        X-Visor-Actor (required)
@@ -36,6 +36,7 @@ typedef struct {
 	const char *purpose;
 	const char *crls[CLI_CRLS_MAX];
 	size_t n_crls;
+	int no_crl;
 	long timeout_ms;
 	char keybuf[CLI_PATH_MAX];
 	char rootbuf[CLI_PATH_MAX];
@@ -56,10 +57,26 @@ int cli_client_option(cli_client_opts_t *o, int argc, char **argv, int *i,
     const char *prog);
 
 /* Check required options and fill the defaults (key, root, expected
- * identity, and with neither --crl nor --gateway-id the CRL <cert
- * dir>/crl.pem when that file exists).  0, or -1 with a message on
+ * identity, and without --crl the CRL cli_gateway_crl finds for it; none
+ * found, without --no-crl, is an error).  0, or -1 with a message on
  * stderr. */
 int cli_client_finish(cli_client_opts_t *o, const char *prog);
+
+/* The CRL file that checks gateway_id when no --crl is given, in the
+ * quickstart layout (SPEC section 3) beside cert: <cert dir>/crl.pem when
+ * gateway_id is of cert's own area, else <cert dir>/../<its area>/crl.pem.
+ * 0 with the path in out if that file exists; -1 with a message in err
+ * saying where it looked and how to go on (--crl FILE, or --no-crl) if it
+ * does not, or if gateway_id is not a gateway identity. */
+int cli_gateway_crl(const char *cert, const char *gateway_id, char *out,
+    size_t outlen, char *err, size_t errlen);
+
+/* The CRL decision every command that connects makes, with its options:
+ * --crl and --no-crl together are an error; with --no-crl a warning is
+ * printed and 0 returned; with n_crls > 0, 0; otherwise cli_gateway_crl,
+ * 1 with its path in out, or -1 with its message on stderr. */
+int cli_crl_choice(const char *cert, const char *gateway_id, int no_crl,
+    size_t n_crls, char *out, size_t outlen, const char *prog);
 
 /* The identity in the URI of the certificate in file cert (whose area's
  * gateway a command expects).  0, or -1 with a reason in err. */

@@ -13,7 +13,8 @@
  *   visorctl audit verify-bundle FILE [--vkey FILE | --cert FILE]
  *
  * common options: --gateway URL --cert FILE [--key FILE] [--cacert FILE]
- *                 [--vkey FILE] [--state FILE | --no-state]
+ *                 [--vkey FILE] [--crl FILE... | --no-crl]
+ *                 [--state FILE | --no-state]
  */
 #include <dirent.h>
 #include <errno.h>
@@ -64,11 +65,16 @@ static const char audit_usage[] =
     "                                    [--state FILE | --no-state]\n"
     "\n"
     "options: --gateway URL --cert FILE [--key FILE] [--cacert FILE] [--vkey FILE]\n"
-    "         [--state FILE | --no-state]\n"
+    "         [--crl FILE... | --no-crl] [--state FILE | --no-state]\n"
     "  --cert    the auditor certificate (pki/<area>/auditor.crt)\n"
     "  --key     default: the certificate path with .crt replaced by .key\n"
     "  --cacert  the national root; default: <cert dir>/../root.crt\n"
     "  --vkey    the area's audit verifier key; default: <cert dir>/audit.vkey\n"
+    "  --crl     the area CA's CRL, to check the gateway's certificate\n"
+    "            (repeatable); default: <cert dir>/crl.pem; without one the\n"
+    "            command refuses to connect\n"
+    "  --no-crl  connect without a revocation check (a revoked gateway is\n"
+    "            accepted; the entries are still checked with the vkey)\n"
     "\n"
     "checkpoint     fetch and verify the latest signed checkpoint\n"
     "verify         fetch every entry, recompute the tree and compare it with\n"
@@ -106,6 +112,10 @@ typedef struct {
 	char expect_origin[128];
 	char statebuf[PATH_MAX_LEN], statedir[PATH_MAX_LEN];
 	int no_state;
+	const char *crls[CLI_CRLS_MAX];
+	size_t n_crls;
+	int no_crl;
+	char crlbuf[CLI_PATH_MAX];
 	buf_t vkey_line;
 	note_verifier_t *v;
 	https_client_t *c;
@@ -171,6 +181,10 @@ parse_args(audit_ctx_t *a, int argc, char **argv)
 			a->no_state = 1;
 			continue;
 		}
+		if (strcmp(o, "--no-crl") == 0) {
+			a->no_crl = 1;
+			continue;
+		}
 		if (o[0] != '-') {
 			if (a->file != NULL) {
 				fail("unexpected argument '%s'", o);
@@ -189,6 +203,13 @@ parse_args(audit_ctx_t *a, int argc, char **argv)
 			slot = &a->cert;
 		else if (strcmp(o, "--key") == 0)
 			slot = &a->key;
+		else if (strcmp(o, "--crl") == 0) {
+			if (a->n_crls == CLI_CRLS_MAX) {
+				fail("at most %d --crl", CLI_CRLS_MAX);
+				return 2;
+			}
+			slot = &a->crls[a->n_crls++];
+		}
 		else if (strcmp(o, "--cacert") == 0)
 			slot = &a->cacert;
 		else if (strcmp(o, "--vkey") == 0)
@@ -272,7 +293,6 @@ audit_connect(audit_ctx_t *a)
 {
 	https_client_options_t opt;
 	char gwid[IDENTITY_URI_MAX], err[512];
-	https_default_crl_t crl;
 	identity_t id;
 	size_t n;
 	int rc;
@@ -315,6 +335,20 @@ audit_connect(audit_ctx_t *a)
 		return 2;
 	}
 	snprintf(gwid, sizeof(gwid), "urn:visor:%s:gateway", id.area);
+	/* The area CA's CRL, given or beside the certificate, or --no-crl:
+	 * a revoked gateway certificate is refused (the entries' proofs
+	 * rest on the audit key, not on the connection, but the auditor
+	 * must know), never silently let through. */
+	switch (cli_crl_choice(a->cert, gwid, a->no_crl, a->n_crls, a->crlbuf,
+	    sizeof(a->crlbuf), "visorctl audit")) {
+	case -1:
+		return 2;
+	case 1:
+		a->crls[a->n_crls++] = a->crlbuf;
+		break;
+	default:
+		break;
+	}
 	n = strlen(a->gateway);
 	while (n > 0 && a->gateway[n - 1] == '/')
 		n--;
@@ -330,10 +364,8 @@ audit_connect(audit_ctx_t *a)
 	opt.root = a->cacert;
 	opt.expect_identity = gwid;
 	opt.max_response = PROOF_JSON_MAX_BODY;
-	/* The area CA's CRL beside the certificate, when there: a revoked
-	 * gateway certificate is refused (the entries' proofs rest on the
-	 * audit key, not on the connection, but the operator must know). */
-	(void)https_default_crl_set(&opt, &crl);
+	opt.crls = a->crls;
+	opt.n_crls = a->n_crls;
 	if (https_global_init() < 0 ||
 	    (a->c = https_client_new(&opt, err, sizeof(err))) == NULL) {
 		fail("%s", err);

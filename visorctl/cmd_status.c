@@ -22,7 +22,8 @@
 
 static const char status_usage[] =
     "usage: visorctl status --gateway URL --cert FILE [--key FILE]\n"
-    "                       [--cacert FILE] [--warn-days N]\n"
+    "                       [--cacert FILE] [--crl FILE... | --no-crl]\n"
+    "                       [--warn-days N]\n"
     "                       [--checkpoint-warn-s N] [--json]\n"
     "\n"
     "Ask a gateway (https://host:port) for its status with an auditor or\n"
@@ -30,7 +31,11 @@ static const char status_usage[] =
     "last checkpoint, certificate and CRL expiry, and per peer the outbox\n"
     "and the last delivery.  Problems are listed as warnings in plain words.\n"
     "--key defaults to the certificate's name with .key, --cacert to\n"
-    "root.crt one folder above it (the quickstart layout).  --warn-days\n"
+    "root.crt one folder above it (the quickstart layout).  The gateway's\n"
+    "certificate is checked against its area CA's CRL: --crl FILE\n"
+    "(repeatable), by default crl.pem beside the certificate; without one\n"
+    "status refuses to connect, unless --no-crl (a revoked gateway is then\n"
+    "accepted).  --warn-days\n"
     "(default 30) is how early to warn of certificate expiry (CRLs: 7 days);\n"
     "--checkpoint-warn-s (default 30) how long entries may wait for a signed\n"
     "checkpoint.  --json prints the gateway's answer as it is.\n"
@@ -276,15 +281,16 @@ cmd_status(int argc, char **argv)
 {
 	const char *url = NULL, *cert = NULL, *key = NULL, *cacert = NULL;
 	char keybuf[4096], rootbuf[4096], full[1200], err[512];
-	char gwid[IDENTITY_URI_MAX];
-	https_default_crl_t crl;
+	char gwid[IDENTITY_URI_MAX], crlbuf[CLI_PATH_MAX];
+	const char *crls[CLI_CRLS_MAX];
+	size_t n_crls = 0;
 	identity_t id;
 	long warn_days = 30, ckpt_warn = 30;
 	https_client_options_t opt;
 	https_response_t resp;
 	https_client_t *c;
 	cJSON *root;
-	int i, json = 0, rc = 3;
+	int i, json = 0, no_crl = 0, rc = 3;
 	size_t n;
 
 	for (i = 1; i < argc; i++) {
@@ -295,6 +301,8 @@ cmd_status(int argc, char **argv)
 			return 0;
 		} else if (strcmp(o, "--json") == 0) {
 			json = 1;
+		} else if (strcmp(o, "--no-crl") == 0) {
+			no_crl = 1;
 		} else if (i + 1 >= argc) {
 			fprintf(stderr, "visorctl status: unknown option or missing "
 			    "value: '%s'\n", o);
@@ -307,6 +315,13 @@ cmd_status(int argc, char **argv)
 			key = argv[++i];
 		} else if (strcmp(o, "--cacert") == 0) {
 			cacert = argv[++i];
+		} else if (strcmp(o, "--crl") == 0) {
+			if (n_crls == CLI_CRLS_MAX) {
+				fprintf(stderr, "visorctl status: at most %d --crl\n",
+				    CLI_CRLS_MAX);
+				return 2;
+			}
+			crls[n_crls++] = argv[++i];
 		} else if (strcmp(o, "--warn-days") == 0) {
 			if (parse_long(argv[++i], 0, 3650, &warn_days) < 0) {
 				fprintf(stderr, "visorctl status: --warn-days must be "
@@ -354,6 +369,18 @@ cmd_status(int argc, char **argv)
 		return 2;
 	}
 	snprintf(gwid, sizeof(gwid), "urn:visor:%s:gateway", id.area);
+	/* Its area CA's CRL, given or beside the certificate, or --no-crl
+	 * said out loud: never silently no revocation check. */
+	switch (cli_crl_choice(cert, gwid, no_crl, n_crls, crlbuf,
+	    sizeof(crlbuf), "visorctl status")) {
+	case -1:
+		return 2;
+	case 1:
+		crls[n_crls++] = crlbuf;
+		break;
+	default:
+		break;
+	}
 	memset(&opt, 0, sizeof(opt));
 	opt.cert = cert;
 	opt.key = key ? key : keybuf;
@@ -361,8 +388,8 @@ cmd_status(int argc, char **argv)
 	opt.expect_identity = gwid;
 	opt.timeout_ms = 15000;
 	opt.max_response = STATUS_MAX_BODY;
-	/* The area CA's CRL beside the certificate, when there. */
-	(void)https_default_crl_set(&opt, &crl);
+	opt.crls = crls;
+	opt.n_crls = n_crls;
 	if ((c = https_client_new(&opt, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "visorctl status: %s\n", err);
 		return 2;

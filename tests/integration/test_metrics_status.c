@@ -256,6 +256,39 @@ test_operator_view(void **state)
 	assert_int_equal(rc, 2);
 	buf_free(&b);
 	buf_free(&e);
+	/* Another area's gateway is checked against that area's CRL, in its
+	 * folder beside the certificate's (the quickstart layout): found,
+	 * the connection is made (and Norfolk's gateway is not Suffolk's);
+	 * gone, the command refuses to connect and names the file.  Before,
+	 * with --gateway-id no CRL was taken at all. */
+	{
+		char url2[64], cert[600], crl[600], moved[600];
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "get",
+		    "NFK-000001", "--gateway", url2, "--cert", cert, "--actor",
+		    "P1", "--purpose", "risk-management", "--gateway-id",
+		    "urn:visor:suffolk:gateway", NULL };
+
+		snprintf(url2, sizeof(url2), "https://127.0.0.1:%d", norfolk.port);
+		snprintf(cert, sizeof(cert), "%s",
+		    gwt_path(&env, "pki/norfolk/agency-police.crt"));
+		snprintf(crl, sizeof(crl), "%s",
+		    gwt_path(&env, "pki/suffolk/crl.pem"));
+		snprintf(moved, sizeof(moved), "%s.away", crl);
+		assert_int_equal(gwt_run(argv, NULL, 0, &b, &e), 1);
+		assert_non_null(strstr(e.data,
+		    "not the expected urn:visor:suffolk:gateway"));
+		buf_free(&b);
+		buf_free(&e);
+		assert_int_equal(rename(crl, moved), 0);
+		rc = gwt_run(argv, NULL, 0, &b, &e);
+		assert_int_equal(rename(moved, crl), 0);
+		assert_int_equal(rc, 2);
+		assert_non_null(strstr(e.data, "no CRL to check "
+		    "urn:visor:suffolk:gateway against"));
+		assert_non_null(strstr(e.data, "/pki/norfolk/../suffolk/crl.pem"));
+		buf_free(&b);
+		buf_free(&e);
+	}
 }
 
 static int

@@ -1496,40 +1496,6 @@ default_crl(const char *src)
 	free(d);
 }
 
-/* The default CRL set on client options in one call: only when crl.pem
- * is beside the certificate, and then as the one CRL file. */
-static void
-test_default_crl_set(void **state)
-{
-	https_client_options_t o;
-	https_default_crl_t d;
-	char want[128], longcert[1200];
-
-	(void)state;
-	memset(&o, 0, sizeof(o));
-	o.cert = p_cert;
-	assert_int_equal(https_default_crl_set(&o, &d), 0);
-	assert_null(o.crls);
-	assert_int_equal(o.n_crls, 0);
-	default_crl(p_crl_ok);
-	assert_int_equal(https_default_crl_set(&o, &d), 1);
-	tmp_path(want, sizeof(want), "crl.pem");
-	assert_int_equal(o.n_crls, 1);
-	assert_ptr_equal(o.crls, d.list);
-	assert_string_equal(o.crls[0], want);
-	default_crl(NULL);
-	/* A path that does not fit leaves the options alone. */
-	memset(&o, 0, sizeof(o));
-	memset(longcert, 'a', sizeof(longcert) - 1);
-	longcert[0] = '/';
-	longcert[sizeof(longcert) - 1] = '\0';
-	longcert[sizeof(longcert) - 10] = '/';
-	o.cert = longcert;
-	assert_int_equal(https_default_crl_set(&o, &d), -1);
-	assert_null(o.crls);
-	assert_int_equal(o.n_crls, 0);
-}
-
 /* The visorctl command line for subcommand sub with the shared client
  * options, then rest; stderr to stderr.txt in the temporary folder. */
 static void
@@ -1559,6 +1525,8 @@ test_visorctl_push_and_get(void **state)
 
 	(void)state;
 	s = server_start(&server, ca.cert, root.cert, 0);
+	/* The area CA's current CRL where visorctl looks by default. */
+	default_crl(p_crl_ok);
 	/* 12 generated records and two bad lines */
 	g = gen_new("norfolk", 3, 12, NULL, err, sizeof(err));
 	assert_non_null(g);
@@ -1653,7 +1621,9 @@ test_visorctl_push_and_get(void **state)
 	expect_in(&out, "visorctl get: the gateway's answer is not JSON");
 	assert_null(memchr(out.data, 0x1b, out.len));
 	buf_free(&out);
-	CMD("get NFK-000001", "--gateway-id urn:visor:other:gateway");
+	snprintf(args, sizeof(args), "--gateway-id urn:visor:other:gateway "
+	    "--crl %s", p_crl_ok);
+	CMD("get NFK-000001", args);
 	run_expect(cmd, &out, 1);
 	read_stderr(&out);
 	expect_in(&out, "is not the expected urn:visor:other:gateway");
@@ -1677,6 +1647,45 @@ test_visorctl_push_and_get(void **state)
 	CMD("get NFK-000001", "");
 	run_expect(cmd, &out, 0);
 	buf_free(&out);
+	/* No CRL at all: refused before connecting, saying where it looked
+	 * and how to go on (before, the gateway was not checked at all and
+	 * a revoked one served); --no-crl connects, saying so. */
+	default_crl(NULL);
+	CMD("get NFK-000001", "");
+	run_expect(cmd, &out, 2);
+	read_stderr(&out);
+	expect_in(&out, "no CRL to check urn:visor:test:gateway against");
+	expect_in(&out, "crl.pem: No such file or directory");
+	expect_in(&out, "--crl FILE, or --no-crl");
+	buf_free(&out);
+	CMD("push", "--jsonl /dev/null");
+	run_expect(cmd, &out, 2);
+	read_stderr(&out);
+	expect_in(&out, "no CRL to check");
+	buf_free(&out);
+	/* Another area's gateway: that area's CRL, in its own folder beside
+	 * the certificate's (the quickstart layout), nothing of this one. */
+	CMD("get NFK-000001", "--gateway-id urn:visor:other:gateway");
+	run_expect(cmd, &out, 2);
+	read_stderr(&out);
+	expect_in(&out, "no CRL to check urn:visor:other:gateway against");
+	expect_in(&out, "/../other/crl.pem");
+	buf_free(&out);
+	CMD("get NFK-000001", "--no-crl");
+	run_expect(cmd, &out, 0);
+	read_stderr(&out);
+	expect_in(&out, "WARNING: --no-crl");
+	buf_free(&out);
+	snprintf(args, sizeof(args), "--no-crl --crl %s", p_crl_ok);
+	CMD("get NFK-000001", args);
+	run_expect(cmd, &out, 2);
+	read_stderr(&out);
+	expect_in(&out, "--crl and --no-crl exclude each other");
+	buf_free(&out);
+	default_crl(p_crl_revoked);
+	CMD("get NFK-000001", "--no-crl");
+	run_expect(cmd, &out, 0);	/* what --no-crl is documented to do */
+	buf_free(&out);
 	default_crl(NULL);
 
 	/* usage errors are exit 2 */
@@ -1699,7 +1708,9 @@ test_visorctl_push_and_get(void **state)
 /* visorctl status and audit take the area CA's CRL beside the certificate
  * too: a revoked gateway certificate gets no request from them (before,
  * both connected).  A current CRL without it lets them through to the
- * stand-in server, which answers them nonsense. */
+ * stand-in server, which answers them nonsense.  With no CRL at all they
+ * refuse to connect (before, they connected unchecked), unless --no-crl,
+ * which also takes a revoked gateway, as documented. */
 static void
 test_status_audit_default_crl(void **state)
 {
@@ -1746,6 +1757,25 @@ test_status_audit_default_crl(void **state)
 			fail_msg("%s with a current CRL: %s", sub, out.data);
 		buf_free(&out);
 		default_crl(NULL);
+		assert_int_equal(run(cmd, &out), 2);
+		read_stderr(&out);
+		if (strstr(out.data, "no CRL to check urn:visor:test:gateway "
+		    "against") == NULL || strstr(out.data, "--no-crl") == NULL)
+			fail_msg("%s without a CRL: %s", sub, out.data);
+		buf_free(&out);
+		default_crl(p_crl_revoked);
+		snprintf(cmd, sizeof(cmd), "'%s/visorctl' %s --gateway "
+		    "https://127.0.0.1:%d --cert %s --cacert %s%s%s --no-crl 2>%s",
+		    bin ? bin : "./bin", sub, s->port, p_cert, p_root,
+		    i == 0 ? "" : " --vkey ", i == 0 ? "" : vkey, errf);
+		(void)run(cmd, &out);
+		read_stderr(&out);
+		if (strstr(out.data, "WARNING: --no-crl") == NULL ||
+		    strstr(out.data, "revoked") == NULL ||
+		    strstr(out.data, "server certificate: revoked") != NULL)
+			fail_msg("%s --no-crl: %s", sub, out.data);
+		buf_free(&out);
+		default_crl(NULL);
 	}
 	server_stop(s);
 }
@@ -1766,6 +1796,7 @@ test_status_displayable(void **state)
 
 	(void)state;
 	s = server_start(&server, ca.cert, root.cert, 0);
+	default_crl(p_crl_ok);
 	tmp_path(errf, sizeof(errf), "stderr.txt");
 	for (i = 0; i < 3; i++) {
 		snprintf(cmd, sizeof(cmd), "'%s/visorctl' status --gateway "
@@ -1791,6 +1822,7 @@ test_status_displayable(void **state)
 		expect_in(&out, i < 2 ? "31m\\u202e1.0" : "\\u2066deifirev");
 		buf_free(&out);
 	}
+	default_crl(NULL);
 	server_stop(s);
 }
 
@@ -2055,7 +2087,6 @@ main(void)
 		cmocka_unit_test(test_default_paths),
 		cmocka_unit_test(test_status_audit_default_crl),
 		cmocka_unit_test(test_status_displayable),
-		cmocka_unit_test(test_default_crl_set),
 		cmocka_unit_test(test_loadgen_keepalive),
 		cmocka_unit_test(test_loadgen_threads),
 		cmocka_unit_test(test_loadgen_new_connection),
