@@ -11,7 +11,9 @@
  * (--checkpoint), or the operator states that none newer exists
  * (--no-published-checkpoint).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +41,196 @@ static const char restore_usage[] =
     "and the backup's log must extend it, else the gateway would sign a fork\n"
     "and the restore is refused.  --no-published-checkpoint skips that check:\n"
     "use it only when no checkpoint newer than the backup can exist.\n"
+    "Run as root, BACKUP_DIR, its files and the folders above it (and\n"
+    "DATA_DIR, if there) must be root's and writable by no one else: make\n"
+    "the backup root's first (chown -R root:root BACKUP_DIR), and give the\n"
+    "restored DATA_DIR to the gateway's account afterwards.\n"
     "Exit status: 0 restored, 1 refused, 2 bad usage.\n";
+
+/*
+ * Run as root, restore reads the backup's keys and database, copies them
+ * and checks the copy before it removes the mark.  A user other than root
+ * who may change the backup folder, a file in it, or a folder above it
+ * (rename it away and put another in its place) could swap files while
+ * that runs: have root read for them what they cannot (a hard link to a
+ * file of root's), and make root give them the restored data directory
+ * (it gets the backup folder's owner).  The gateway refuses a data_dir
+ * others may write for the same reason (file_check_private_dir).  So every
+ * folder on the path must be root's and writable by no one else (a
+ * sticky folder above, such as /tmp, may be: no one else can rename what
+ * root made there), and every entry of the folder itself root's regular
+ * file, writable by no one else.  DATA_DIR holds the copy while it is
+ * checked: the same, or for one still to be made, the folders it goes in.
+ * Checked before anything is read; nothing but root can change them
+ * afterwards.
+ *
+ * root_only_dir: one folder of the path, root's and writable by no one
+ * else (unless sticky and not the last).  0, or -1 reported.
+ */
+static int
+root_only_dir(const char *what, const char *real, const char *dir, int last)
+{
+	struct stat sb;
+
+	if (lstat(dir, &sb) < 0) {
+		fprintf(stderr, "visorctl restore: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode) || sb.st_uid != 0 ||
+	    ((sb.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+	    (last || (sb.st_mode & S_ISVTX) == 0))) {
+		fprintf(stderr, "visorctl restore: run as root, refusing %s %s: "
+		    "%s (uid %lu, mode %04o) is not a folder of root's that only "
+		    "root may write, so another user could swap its files while "
+		    "they are restored.  ", what, real, dir,
+		    (unsigned long)sb.st_uid, (unsigned)(sb.st_mode & 07777));
+		if (last)
+			fprintf(stderr, "Check it, make it root's (chown -R "
+			    "root:root %s; chmod -R go-w %s) and run again; give "
+			    "the restored data directory to the gateway's account "
+			    "afterwards\n", dir, dir);
+		else
+			fprintf(stderr, "Move %s under a folder only root may "
+			    "write, and run again\n", real);
+		return -1;
+	}
+	return 0;
+}
+
+/* The rule above for real (an absolute path without links): with
+ * itself set, real is the folder itself (not writable by others even if
+ * sticky) and its entries are checked too; without, real is a folder the
+ * copy is to be made in.  0, or -1 with the problem on stderr. */
+static int
+root_only_path(const char *what, const char *real, int itself)
+{
+	char prefix[4096], entry[4096 + 256];
+	struct dirent *de;
+	struct stat sb;
+	size_t i, n = strlen(real);
+	DIR *d;
+	int ret = -1;
+
+	if (n == 0 || n >= sizeof(prefix) || real[0] != '/') {
+		fprintf(stderr, "visorctl restore: %s: not an absolute path\n",
+		    real);
+		return -1;
+	}
+	/* "/", then each longer prefix (real is a realpath: no "//"). */
+	if (n > 1 && root_only_dir(what, real, "/", 0) < 0)
+		return -1;
+	for (i = 1; i <= n; i++) {
+		if (i < n && real[i] != '/')
+			continue;
+		memcpy(prefix, real, i);
+		prefix[i] = '\0';
+		if (root_only_dir(what, real, prefix, itself && i == n) < 0)
+			return -1;
+	}
+	if (!itself)
+		return 0;
+	if ((d = opendir(real)) == NULL) {
+		fprintf(stderr, "visorctl restore: %s: %s\n", real,
+		    strerror(errno));
+		return -1;
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(entry, sizeof(entry), "%s/%s", real, de->d_name);
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			fprintf(stderr, "visorctl restore: %s: %s\n", entry,
+			    strerror(errno));
+			goto out;
+		}
+		if (!S_ISREG(sb.st_mode) || sb.st_uid != 0 ||
+		    (sb.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+			fprintf(stderr, "visorctl restore: run as root, refusing %s "
+			    "%s: %s (uid %lu, mode %04o) is not a regular file of "
+			    "root's that only root may write, so another user could "
+			    "have it read or swapped as root.  Check it, make the "
+			    "folder root's (chown -R root:root %s; chmod -R go-w "
+			    "%s) and run again\n", what, real, entry,
+			    (unsigned long)sb.st_uid,
+			    (unsigned)(sb.st_mode & 07777), real, real);
+			goto out;
+		}
+	}
+	if (errno != 0) {
+		fprintf(stderr, "visorctl restore: %s: %s\n", real,
+		    strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	closedir(d);
+	return ret;
+}
+
+/* Run as root: root_only_path for the backup folder.  *backup becomes its
+ * real path (in backup_real, 4096 bytes), read from then on.  0, or -1
+ * reported. */
+static int
+root_only_backup(const char **backup, char *backup_real)
+{
+	char *real;
+
+	if ((real = realpath(*backup, NULL)) == NULL) {
+		fprintf(stderr, "visorctl restore: %s: %s\n", *backup,
+		    strerror(errno));
+		return -1;
+	}
+	if (strlen(real) >= 4096) {
+		free(real);
+		fprintf(stderr, "visorctl restore: %s: path too long\n", *backup);
+		return -1;
+	}
+	memcpy(backup_real, real, strlen(real) + 1);
+	free(real);
+	if (root_only_path("the backup", backup_real, 1) < 0)
+		return -1;
+	*backup = backup_real;
+	return 0;
+}
+
+/* Run as root: root_only_path for DATA_DIR, or while it does not exist the
+ * nearest folder above it that does.  0, or -1 reported. */
+static int
+root_only_data(const char *data)
+{
+	char up[4096], data_real[4096], *real, *slash;
+	struct stat sb;
+	int itself = 1;
+
+	if (strlen(data) >= sizeof(up)) {
+		fprintf(stderr, "visorctl restore: %s: path too long\n", data);
+		return -1;
+	}
+	memcpy(up, data, strlen(data) + 1);
+	while (lstat(up, &sb) < 0) {
+		if (errno != ENOENT) {
+			fprintf(stderr, "visorctl restore: %s: %s\n", up,
+			    strerror(errno));
+			return -1;
+		}
+		itself = 0;
+		if ((slash = strrchr(up, '/')) == NULL)
+			memcpy(up, ".", 2);
+		else if (slash == up)
+			up[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	if ((real = realpath(up, NULL)) == NULL || strlen(real) >= 4096) {
+		fprintf(stderr, "visorctl restore: %s: %s\n", up, real == NULL ?
+		    strerror(errno) : "path too long");
+		free(real);
+		return -1;
+	}
+	memcpy(data_real, real, strlen(real) + 1);
+	free(real);
+	return root_only_path("the data directory", data_real, itself);
+}
 
 /* "visor.<area>/audit" -> area.  0 or -1. */
 static int
@@ -135,6 +326,7 @@ cmd_restore(int argc, char **argv)
 {
 	const char *backup = NULL, *data = NULL, *cpfile = NULL;
 	char path[4096], area[IDENTITY_PART_MAX], err[1024];
+	char backup_real[4096];
 	char *note = NULL, *own = NULL;
 	size_t note_len = 0, own_len = 0;
 	uint64_t pub_size = 0, own_size = 0, log_size = 0, cp_size = 0;
@@ -166,6 +358,8 @@ cmd_restore(int argc, char **argv)
 		fputs(restore_usage, stderr);
 		return 2;
 	}
+	if (geteuid() == 0 && root_only_backup(&backup, backup_real) < 0)
+		return 1;
 	if (file_join(path, sizeof(path), backup, STORE_BACKUP_MARK) < 0 ||
 	    stat(path, &sb) < 0) {
 		fprintf(stderr, "visorctl restore: %s: not a backup made by "
@@ -197,6 +391,8 @@ cmd_restore(int argc, char **argv)
 			    data, data);
 		goto out;
 	}
+	if (geteuid() == 0 && root_only_data(data) < 0)
+		return 1;
 	/* The copy keeps the mark until the checks below pass, so a gateway
 	 * started on it meanwhile refuses. */
 	if (store_backup(backup, data, err, sizeof(err)) < 0) {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -165,10 +166,31 @@ test_backup_and_restore(void **state)
 	assert_non_null(strstr(log, "visorctl restore"));
 	free(log);
 
-	/* 3. visorctl restore with the newest published checkpoint: the backup
-	 * does not extend it, so it is refused and the mark stays. */
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_s);
 	assert_int_equal(sh(cmd), 0);
+	/* Run as root, the backup must be root's: the one visorctl backup
+	 * gave the gateway's account (quickstart as root) is refused until
+	 * the operator makes it root's, and nothing is copied meanwhile. */
+	if (geteuid() == 0) {
+		const char *argv[] = { gwt_prog(&env, "visorctl"), "restore", bk,
+		    data_s, "--checkpoint", bk_cp, NULL };
+
+		assert_int_equal(stat(bk, &sb), 0);
+		if (sb.st_uid != 0) {
+			buf_free(&err);
+			assert_int_equal(run(argv, NULL, &err), 1);
+			assert_non_null(err.data);
+			assert_non_null(strstr(err.data, "run as root, refusing "
+			    "the backup"));
+			assert_non_null(strstr(err.data, "chown -R root:root"));
+			assert_int_equal(stat(data_s, &sb), -1);
+		}
+		snprintf(cmd, sizeof(cmd), "chown -R root:root '%s'", bk);
+		assert_int_equal(sh(cmd), 0);
+	}
+
+	/* 3. visorctl restore with the newest published checkpoint: the backup
+	 * does not extend it, so it is refused and the mark stays. */
 	buf_free(&err);
 	{
 		const char *argv[] = { gwt_prog(&env, "visorctl"), "restore", bk,
@@ -177,6 +199,11 @@ test_backup_and_restore(void **state)
 	}
 	assert_non_null(err.data);
 	assert_non_null(strstr(err.data, "would sign a fork"));
+	/* The refused copy is root's: the gateway's account is given it as
+	 * the operator would, to show the gateway refuses it for its log. */
+	snprintf(cmd, sizeof(cmd), "chown -R --reference='%s' '%s'", live,
+	    data_s);
+	assert_int_equal(sh(cmd), 0);
 	clear_log(&gw);
 	log = start_refused(&gw);
 	assert_non_null(strstr(log, "store.db was rolled back"));
@@ -241,6 +268,10 @@ test_backup_and_restore(void **state)
 	assert_non_null(strstr(out.data, "consistent with the published"));
 	snprintf(cmd, sizeof(cmd), "%s/%s", data_s, "backup.info");
 	assert_int_equal(stat(cmd, &sb), -1);
+	/* docs/OPERATIONS.md, Restore step 3: to the gateway's account. */
+	snprintf(cmd, sizeof(cmd), "chown -R --reference='%s' '%s'", live,
+	    data_s);
+	assert_int_equal(sh(cmd), 0);
 	clear_log(&gw);
 	assert_int_equal(gwt_gw_start(&env, "norfolk", &gw), 0);
 	put_record(&gw, "BK-0900");
@@ -259,6 +290,110 @@ test_backup_and_restore(void **state)
 	}
 	buf_free(&out);
 	buf_free(&err);
+}
+
+/* Run as root, visorctl restore reads and copies only a backup no other
+ * user can change while it runs: the backup folder, every file in it and
+ * every folder above it root's and writable by no one else (a sticky one
+ * above excepted); and it checks the copy only in a data directory (or the
+ * folder it is made in) of the same kind.  Otherwise the owner could swap
+ * files during the restore, have root read for them what they cannot (a
+ * link to a file of root's), and be given the restored directory.
+ * Before, each of these was restored. */
+static void
+test_restore_as_root_untrusted_backup(void **state)
+{
+	char bk[600], data_s[600], live[600], f[700], cmd[4096];
+	const char *argv[] = { gwt_prog(&env, "visorctl"), "restore", bk,
+	    data_s, "--no-published-checkpoint", NULL };
+	buf_t err = BUF_INIT, out = BUF_INIT;
+	struct stat sb;
+	int rc;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	snprintf(live, sizeof(live), "%s", gwt_path(&env, "norfolk/data"));
+	snprintf(data_s, sizeof(data_s), "%s", gwt_path(&env, "rt/data"));
+	snprintf(bk, sizeof(bk), "%s", gwt_path(&env, "rt/backup"));
+	snprintf(cmd, sizeof(cmd), "mkdir -p -m 700 '%s' && rm -rf '%s'",
+	    gwt_path(&env, "rt"), bk);
+	assert_int_equal(sh(cmd), 0);
+	{
+		const char *b[] = { gwt_prog(&env, "visorctl"), "backup", live,
+		    bk, NULL };
+
+		rc = run(b, NULL, &err);
+		if (rc != 0)
+			fail_msg("backup: %s", err.data ? err.data : "");
+		buf_free(&err);
+	}
+	snprintf(cmd, sizeof(cmd), "chown -R root:root '%s'", bk);
+	assert_int_equal(sh(cmd), 0);
+
+	/* One file of another user's in a root folder. */
+	snprintf(f, sizeof(f), "%s/audit.key", bk);
+	assert_int_equal(chown(f, 65534, 65534), 0);
+	assert_int_equal(run(argv, NULL, &err), 1);
+	assert_non_null(err.data);
+	assert_non_null(strstr(err.data, "audit.key (uid 65534"));
+	assert_int_equal(stat(data_s, &sb), -1);
+	buf_free(&err);
+	assert_int_equal(chown(f, 0, 0), 0);
+	/* A file others may write. */
+	snprintf(f, sizeof(f), "%s/store.db", bk);
+	assert_int_equal(chmod(f, 0620), 0);
+	assert_int_equal(run(argv, NULL, &err), 1);
+	assert_non_null(strstr(err.data, "store.db (uid 0, mode 0620)"));
+	buf_free(&err);
+	assert_int_equal(chmod(f, 0600), 0);
+	/* A link in the backup, whatever it names. */
+	snprintf(f, sizeof(f), "%s/extra", bk);
+	assert_int_equal(symlink("/etc/hostname", f), 0);
+	assert_int_equal(run(argv, NULL, &err), 1);
+	assert_non_null(strstr(err.data, "not a regular file of root's"));
+	buf_free(&err);
+	assert_int_equal(unlink(f), 0);
+	/* The folder itself: another's, or one others may write, even
+	 * sticky. */
+	assert_int_equal(chown(bk, 65534, 65534), 0);
+	assert_int_equal(run(argv, NULL, &err), 1);
+	assert_non_null(strstr(err.data, "run as root, refusing the backup"));
+	buf_free(&err);
+	assert_int_equal(chown(bk, 0, 0), 0);
+	assert_int_equal(chmod(bk, 01777), 0);
+	assert_int_equal(run(argv, NULL, &err), 1);
+	assert_non_null(strstr(err.data, "mode 1777"));
+	buf_free(&err);
+	assert_int_equal(chmod(bk, 0700), 0);
+	/* A folder above it that another user may write (not sticky): they
+	 * could rename the backup away and put their own in its place. */
+	snprintf(f, sizeof(f), "%s", gwt_path(&env, "rt"));
+	assert_int_equal(chmod(f, 0777), 0);
+	assert_int_equal(run(argv, NULL, &err), 1);
+	assert_non_null(strstr(err.data, "is not a folder of root's"));
+	buf_free(&err);
+	assert_int_equal(chmod(f, 0700), 0);
+	/* The data directory's place, or a data directory there already,
+	 * likewise: the copy is checked in it. */
+	assert_int_equal(mkdir(data_s, 0700), 0);
+	assert_int_equal(chown(data_s, 65534, 65534), 0);
+	assert_int_equal(run(argv, NULL, &err), 1);
+	assert_non_null(strstr(err.data, "refusing the data directory"));
+	buf_free(&err);
+	assert_int_equal(rmdir(data_s), 0);
+	assert_int_equal(stat(data_s, &sb), -1);
+	/* All root's: restored, and the copy is root's until the operator
+	 * gives it to the gateway's account. */
+	rc = run(argv, &out, &err);
+	if (rc != 0)
+		fail_msg("restore: %s", err.data ? err.data : "");
+	assert_int_equal(stat(data_s, &sb), 0);
+	assert_int_equal(sb.st_uid, 0);
+	buf_free(&out);
+	buf_free(&err);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", gwt_path(&env, "rt"));
+	assert_int_equal(sh(cmd), 0);
 }
 
 /* A new data directory outside quickstart: keys, the empty log's
@@ -396,6 +531,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backup_and_restore),
+		cmocka_unit_test(test_restore_as_root_untrusted_backup),
 		cmocka_unit_test(test_init_data),
 	};
 
