@@ -41,6 +41,10 @@ refusal(int e)
 		    "could point elsewhere)";
 	if (e == EINVAL)
 		return "not a regular file";
+	if (e == EMLINK)
+		return "has another name (a hard link): keys are read only "
+		    "from a file with one name, which no one else can have "
+		    "put there";
 	return strerror(e);
 }
 

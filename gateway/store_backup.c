@@ -40,7 +40,8 @@ berr(char *err, size_t errlen, const char *fmt, ...)
 
 /* Copy a small file (a key or a checkpoint) with mode 0600.  missing_ok:
  * 1 and *copied = 0 if the source does not exist.  The source must be a
- * regular file of mode 0600, never a symbolic link: the data directory (and
+ * regular file of mode 0600 with one name, never a symbolic link nor a
+ * hard link: the data directory (and
  * a backup, given to the same account) belongs to the gateway's account,
  * and run as root this would otherwise read whatever a link there names and
  * hand the copy to that account. */
@@ -66,6 +67,9 @@ copy_small(const char *from_dir, const char *to_dir, const char *name,
 		berr(err, errlen, "%s: %s", src, errno == ELOOP ?
 		    "a symbolic link, not the file itself" : errno == EPERM ?
 		    "readable by group or others (must be 0600)" :
+		    errno == EMLINK ? "has another name (a hard link), which "
+		    "whoever owns the folder could have pointed at another "
+		    "user's file" :
 		    errno == EINVAL ? "not a regular file" : strerror(errno));
 		return -1;
 	}

@@ -36,6 +36,14 @@ read_all_fd(const char *path, int flags, int private_only, size_t max,
 		errno = EPERM;
 		goto err;
 	}
+	/* A second name for a private file is a way in: whoever may write
+	 * the folder (a gateway's account, for its data directory) could
+	 * link another user's key there, to be read by root (a backup, a
+	 * start before privileges are dropped) and handed back. */
+	if (private_only && st.st_nlink != 1) {
+		errno = EMLINK;
+		goto err;
+	}
 	if ((size_t)st.st_size > max) {
 		errno = EFBIG;
 		goto err;

@@ -37,7 +37,8 @@ int file_check_private_dir(const char *path, mode_t *mode);
 
 /* file_read_all for a private file: opened without following a symlink,
  * and the mode checked on the open file (no window between the check and
- * the read).  -1 with errno EPERM if group or others may read or write it. */
+ * the read).  -1 with errno EPERM if group or others may read or write it,
+ * EMLINK if it has more than one name (a hard link). */
 int file_read_private(const char *path, size_t max, char **out, size_t *len);
 
 /* Create a directory (and its parents) with the given mode if missing.

@@ -250,6 +250,18 @@ test_backup_refuses_links(void **state)
 		free(text);
 	}
 	assert_int_equal(unlink(path("lk/store.key")), 0);
+	/* Or for a hard link to it: what a gateway's account could plant
+	 * (where the kernel lets it link others' files) for root's backup
+	 * to copy and hand back. */
+	assert_int_equal(link(path("secret"), path("lk/store.key")), 0);
+	assert_int_equal(store_backup(path("lk"), path("bk-hard"), err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "hard link"));
+	if (file_read_all(path("bk-hard/store.key"), 4096, &text, &len) == 0) {
+		assert_null(strstr(text, "ROOT-ONLY"));
+		free(text);
+	}
+	assert_int_equal(unlink(path("lk/store.key")), 0);
 	assert_int_equal(rename(path("lk/store.key.real"), path("lk/store.key")),
 	    0);
 

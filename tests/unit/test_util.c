@@ -215,12 +215,22 @@ test_fileio_and_keyfile(void **state)
 	assert_int_equal(file_read_private(path, 100, &data, &len), 0);
 	free(data);
 	{
-		char link[300];
-		assert_int_equal(file_join(link, sizeof(link), dir, "link"), 0);
-		assert_int_equal(symlink(path, link), 0);
-		assert_int_equal(file_read_private(link, 100, &data, &len), -1);
+		char lnk[300];
+		assert_int_equal(file_join(lnk, sizeof(lnk), dir, "link"), 0);
+		assert_int_equal(symlink(path, lnk), 0);
+		assert_int_equal(file_read_private(lnk, 100, &data, &len), -1);
 		assert_int_equal(errno, ELOOP);
-		unlink(link);
+		unlink(lnk);
+		/* Nor a file with a second name (a hard link): by either
+		 * name, until the other is gone. */
+		assert_int_equal(link(path, lnk), 0);
+		assert_int_equal(file_read_private(lnk, 100, &data, &len), -1);
+		assert_int_equal(errno, EMLINK);
+		assert_int_equal(file_read_private(path, 100, &data, &len), -1);
+		assert_int_equal(errno, EMLINK);
+		unlink(lnk);
+		assert_int_equal(file_read_private(path, 100, &data, &len), 0);
+		free(data);
 	}
 	/* A FIFO planted in a file's place (by the account that owns the
 	 * folder) is refused at once: before, the open waited for a writer
