@@ -72,6 +72,7 @@ struct worker {
 	uint64_t counter;
 	char id_prefix[9];
 	int inflight;
+	LIST_HEAD(, gw_conn) conns;	/* its TLS connections */
 };
 
 struct gw_conn {
@@ -81,6 +82,7 @@ struct gw_conn {
 	gw_request_t *pending;	/* the request being answered, if any */
 	int busy;
 	int nodelay;
+	LIST_ENTRY(gw_conn) link;	/* in w->conns */
 };
 
 struct gw_request {
@@ -606,6 +608,7 @@ conn_free_hook(tls_conn_t *tc)
 	 * will go nowhere (libevent frees the request when it is sent). */
 	if (c->pending != NULL)
 		c->pending->conn = NULL;
+	LIST_REMOVE(c, link);
 	event_free(c->deadline);
 	metrics_connection(-1);
 	worker_update_listener(c->w, -1);
@@ -653,6 +656,7 @@ bev_cb(struct event_base *base, void *arg)
 	}
 	tc = tls_conn_get(ssl);
 	tc->server_data = c;
+	LIST_INSERT_HEAD(&w->conns, c, link);
 	metrics_connection(1);
 	worker_update_listener(w, 1);
 	conn_arm_deadline(c);
@@ -944,6 +948,21 @@ authfail_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ----------------------------------------------------------------- workers */
 
+/* 1 if a reply made on one of w's connections is not yet all handed to
+ * the kernel.  A reply leaves gw_reply as bytes in its connection's
+ * output buffer; a large one to a slow reader stays there for many turns
+ * of the loop, and freeing the connection then cuts it short. */
+static int
+worker_replies_unsent(worker_t *w)
+{
+	gw_conn_t *c;
+
+	LIST_FOREACH(c, &w->conns, link)
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+			return 1;
+	return 0;
+}
+
 static void
 worker_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -952,7 +971,8 @@ worker_drain_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (w->inflight <= 0 || gw_now_ms() > w->drain_deadline) {
+	if ((w->inflight <= 0 && !worker_replies_unsent(w)) ||
+	    gw_now_ms() > w->drain_deadline) {
 		event_base_loopexit(w->base, NULL);
 		return;
 	}
@@ -1033,6 +1053,7 @@ worker_init(struct server *s, worker_t *w, unsigned index, char *err,
 
 	w->srv = s;
 	w->index = index;
+	LIST_INIT(&w->conns);
 	pthread_mutex_init(&w->qlock, NULL);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		memset(rnd, 0, sizeof(rnd));

@@ -6,6 +6,9 @@
  * IMMEDIATE), so the PUT's group commit waits for it (up to
  * limits.store_busy_timeout_ms, 5 s by default), and the lock is let go
  * half a second after the SIGTERM.
+ *
+ * Around it, the signals that come at the edges of a run: a reply still
+ * being written when the SIGTERM comes is written whole.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,11 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include "client/https_client.h"
 #include "tests/support/gwtest.h"
@@ -135,11 +144,217 @@ test_sigterm_drains(void **state)
 	free(f);
 }
 
+
+/* Set limits.<key> to v in the area's gateway.json. */
+static void
+set_limit(gwt_env_t *env, const char *key, double v)
+{
+	char path[600];
+	cJSON *c, *l;
+
+	snprintf(path, sizeof(path), "%s/" AREA "/gateway.json", env->dir);
+	c = gwt_json_load(path);
+	assert_non_null(c);
+	l = cJSON_GetObjectItemCaseSensitive(c, "limits");
+	if (l == NULL)
+		l = cJSON_AddObjectToObject(c, "limits");
+	assert_non_null(l);
+	cJSON_DeleteItemFromObjectCaseSensitive(l, key);
+	assert_non_null(cJSON_AddNumberToObject(l, key, v));
+	assert_int_equal(gwt_json_save(path, c), 0);
+	cJSON_Delete(c);
+}
+
+static long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+typedef struct {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+} raw_t;
+
+/* A TLS connection to gw as pki/AREA/<cert_name> (NULL: no certificate)
+ * with a receive buffer of rcvbuf bytes (0: the default).  0 once the
+ * handshake is done; -1 (r still to be closed) otherwise. */
+static int
+raw_open(const gwt_env_t *env, const gwt_gw_t *gw, raw_t *r,
+    const char *cert_name, int rcvbuf)
+{
+	char cert[600], key[600];
+	struct sockaddr_in a;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	if ((r->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return -1;
+	SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_load_verify_locations(r->ctx, gwt_path(env, "pki/root.crt"),
+	    NULL) != 1)
+		return -1;
+	if (cert_name != NULL) {
+		snprintf(cert, sizeof(cert), "%s/pki/" AREA "/%s.crt", env->dir,
+		    cert_name);
+		snprintf(key, sizeof(key), "%s/pki/" AREA "/%s.key", env->dir,
+		    cert_name);
+		if (SSL_CTX_use_certificate_file(r->ctx, cert, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(r->ctx, key, SSL_FILETYPE_PEM) != 1)
+			return -1;
+	}
+	if ((r->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	/* Before connect(2): the window offered is then this small. */
+	if (rcvbuf > 0 && setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+	    sizeof(rcvbuf)) < 0)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((unsigned short)gw->port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(r->fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    (r->ssl = SSL_new(r->ctx)) == NULL)
+		return -1;
+	SSL_set_fd(r->ssl, r->fd);
+	return SSL_connect(r->ssl) == 1 ? 0 : -1;
+}
+
+static void
+raw_close(raw_t *r)
+{
+	if (r->ssl != NULL)
+		SSL_free(r->ssl);
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->ctx != NULL)
+		SSL_CTX_free(r->ctx);
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+}
+
+/* Read into out until at least want bytes are there, the peer closes or
+ * timeout_ms pass.  The number of bytes in out. */
+static size_t
+raw_read_until(raw_t *r, buf_t *out, size_t want, long timeout_ms)
+{
+	char tmp[16384];
+	long deadline = mono_ms() + timeout_ms;
+	struct pollfd p;
+	int n;
+
+	while (out->len < want && mono_ms() < deadline) {
+		if (SSL_pending(r->ssl) == 0) {
+			p.fd = r->fd;
+			p.events = POLLIN;
+			if (poll(&p, 1, (int)(deadline - mono_ms())) <= 0)
+				break;
+		}
+		if ((n = SSL_read(r->ssl, tmp, sizeof(tmp))) <= 0)
+			break;
+		buf_append(out, tmp, (size_t)n);
+	}
+	return out->len;
+}
+
+/*
+ * A reply the gateway has made but not yet written out when the SIGTERM
+ * comes (a large one, to a client that reads slowly) is written whole
+ * before the gateway exits.  The drain used to end as soon as no request
+ * was waiting for an answer, and the exit closed the connection with
+ * megabytes of the answer still in the gateway's buffers: the client got
+ * a truncated body.  The record is ~10 MB (50 orders of 100 prohibitions
+ * of 2000 bytes), more than the kernel buffers on either side hold.
+ */
+static void
+test_sigterm_finishes_replies_being_written(void **state)
+{
+	fx_t *f = calloc(1, sizeof(*f));
+	buf_t body = BUF_INIT, got = BUF_INIT, item = BUF_INIT;
+	const char *hdr_end, *cl;
+	char url[128], err[256], req[512];
+	https_response_t r;
+	size_t head, want;
+	raw_t raw;
+	int i, j;
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(gwt_env_setup(&f->env, AREA), 0);
+	set_limit(&f->env, "max_body_bytes", 32 << 20);
+	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
+	f->c = gwt_client(&f->env, AREA, "agency-police", 60000);
+	assert_non_null(f->c);
+
+	for (i = 0; i < 2000; i++)
+		buf_append(&item, "x", 1);
+	buf_puts(&body, "{\"id\":\"NFK-DRAIN-0002\",\"managing_area\":\"" AREA
+	    "\",\"category\":1,\"level\":1,\"orders\":[");
+	for (i = 0; i < 50; i++) {
+		buf_puts(&body, i ? ",{" : "{");
+		buf_puts(&body, "\"type\":\"SHPO\",\"made\":\"2023-02-01\","
+		    "\"prohibitions\":[");
+		for (j = 0; j < 100; j++) {
+			buf_puts(&body, j ? ",\"" : "\"");
+			buf_append(&body, item.data, item.len);
+			buf_puts(&body, "\"");
+		}
+		buf_puts(&body, "]}");
+	}
+	buf_puts(&body, "]}");
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/records/"
+	    "NFK-DRAIN-0002", f->gw.port);
+	assert_int_equal(https_client_call(f->c, "PUT", url, write_hdrs,
+	    body.data, body.len, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.status, 201);
+	https_response_free(&r);
+
+	/* The GET is answered (its first bytes are here) but the client reads
+	 * no further until after the SIGTERM. */
+	assert_int_equal(raw_open(&f->env, &f->gw, &raw, "agency-police", 4096), 0);
+	snprintf(req, sizeof(req), "GET /v1/records/NFK-DRAIN-0002 HTTP/1.1\r\n"
+	    "Host: x\r\n%s\r\n%s\r\n%s\r\n\r\n", read_hdrs[0], read_hdrs[1],
+	    read_hdrs[2]);
+	assert_int_equal(SSL_write(raw.ssl, req, (int)strlen(req)),
+	    (int)strlen(req));
+	raw_read_until(&raw, &got, 1, gwt_ms(20000));
+	assert_non_null(got.data);
+	assert_true(strncmp(got.data, "HTTP/1.1 200", 12) == 0);
+	assert_int_equal(kill(f->gw.pid, SIGTERM), 0);
+	sleep_ms(gwt_ms(1000));
+
+	raw_read_until(&raw, &got, 64 << 20, gwt_ms(20000));
+	raw_close(&raw);
+	buf_append(&got, "", 1);
+	hdr_end = strstr(got.data, "\r\n\r\n");
+	assert_non_null(hdr_end);
+	cl = strcasestr(got.data, "Content-Length:");
+	assert_true(cl != NULL && cl < hdr_end);
+	want = strtoul(cl + 15, NULL, 10);
+	head = (size_t)(hdr_end + 4 - got.data);
+	assert_true(want > 8u << 20);
+	assert_int_equal(got.len - 1 - head, want);
+
+	https_client_free(f->c);
+	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
+	assert_true(gwt_log_contains(&f->gw, "event=draining"));
+	buf_free(&body);
+	buf_free(&got);
+	buf_free(&item);
+	gwt_env_cleanup(&f->env);
+	free(f);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sigterm_drains),
+		cmocka_unit_test(test_sigterm_finishes_replies_being_written),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
