@@ -1476,6 +1476,13 @@ server_run(server_t *s)
 	    s->gw.cfg->listen_host, "port", port, NULL);
 	event_base_dispatch(s->main_base);
 	join_workers(s);
+	/* No handshake is refused any more: the refusals counted in the
+	 * last second get their summary now, or the log would count fewer
+	 * than there were (authfail_tick_cb runs no more).  The store
+	 * writes it before it closes (server_free). */
+	pthread_mutex_lock(&authfail.lock);
+	authfail_flush_locked();
+	pthread_mutex_unlock(&authfail.lock);
 	log_event(LOG_INFO, "stopped", NULL);
 	return 0;
 }
