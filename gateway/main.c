@@ -4,6 +4,7 @@
  *   visor-gw --config FILE [--check-config]
  */
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,7 @@ main(int argc, char **argv)
 	char err[1024];
 	config_t *cfg;
 	privdrop_plan_t plan;
+	sigset_t hup;
 	gw_gen_t *g;
 	server_t *s;
 
@@ -94,17 +96,38 @@ main(int argc, char **argv)
 		gw_gen_unref(g);
 		return 0;
 	}
-	/* A reload asked for while the gateway is still starting (reading its
-	 * keys, checking its log) would otherwise kill it: the configuration
-	 * being loaded is the newest anyway.  server_new installs the real
-	 * handler. */
-	signal(SIGHUP, SIG_IGN);
+	/* A reload asked for while the gateway is still starting must neither
+	 * kill it (SIGHUP's default) nor be lost: server_new reads the
+	 * certificates, CRLs and policy early, then may take seconds opening
+	 * the store, and a CRL replaced in between would not be in force
+	 * until the next SIGHUP.  Held pending until server_new has installed
+	 * the handler, it is then taken as any other (the threads server_new
+	 * starts keep it blocked). */
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &hup, NULL) != 0) {
+		fprintf(stderr, "visor-gw: cannot block SIGHUP\n");
+		return 1;
+	}
 	if ((s = server_new(config_path, cfg, err, sizeof(err))) == NULL) {
 		log_event(LOG_ERROR, "start-failed", "error", err, NULL);
 		fprintf(stderr, "visor-gw: %s\n", err);
 		return 1;
 	}
+	if (pthread_sigmask(SIG_UNBLOCK, &hup, NULL) != 0) {
+		log_event(LOG_ERROR, "start-failed", "error",
+		    "cannot unblock SIGHUP", NULL);
+		server_free(s);
+		return 1;
+	}
 	rc = server_run(s);
+	/* server_free removes the handlers, restoring the default actions
+	 * (SIGHUP's and SIGTERM's: terminate) once the other threads are
+	 * gone: a signal from then on stays pending here rather than turn
+	 * a clean stop into death by a signal. */
+	sigaddset(&hup, SIGTERM);
+	sigaddset(&hup, SIGINT);
+	(void)pthread_sigmask(SIG_BLOCK, &hup, NULL);
 	server_free(s);
 	return rc == 0 ? 0 : 1;
 }

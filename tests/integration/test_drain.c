@@ -9,7 +9,8 @@
  *
  * Around it, the signals that come at the edges of a run: a reply still
  * being written when the SIGTERM comes is written whole; the refused
- * handshakes of the last second before a stop are all in the audit log.
+ * handshakes of the last second before a stop are all in the audit log;
+ * a SIGHUP that comes while the gateway is still starting is acted on.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -419,6 +420,72 @@ test_sigterm_keeps_handshake_summary(void **state)
 	free(f);
 }
 
+static void *
+start_thread(void *arg)
+{
+	fx_t *f = arg;
+
+	f->put_status = gwt_gw_start(&f->env, AREA, &f->gw);
+	return NULL;
+}
+
+/*
+ * A SIGHUP that comes while the gateway is starting, after it has read its
+ * certificates and CRLs but before its loop runs, is acted on once the
+ * gateway is up.  It used to be ignored: an agency revoked (new CRL, then
+ * SIGHUP, as OPERATIONS.md says) while the gateway was starting kept
+ * being served until the next SIGHUP.  The start is held in store_open
+ * by the sqlite3 program holding the store's write lock.
+ */
+static void
+test_sighup_while_starting(void **state)
+{
+	fx_t *f = calloc(1, sizeof(*f));
+	const char *hdrs[] = { NULL };
+	char db[600], err[256];
+	gwt_resp_t resp;
+	pthread_t st;
+	buf_t e = BUF_INIT;
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(gwt_env_setup(&f->env, AREA), 0);
+	/* A first run makes the store. */
+	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
+	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
+
+	snprintf(db, sizeof(db), "%s/" AREA "/data/store.db", f->env.dir);
+	f->lock_pid = gwt_sqlite_hold_lock(db, &f->lock_fd);
+	assert_true(f->lock_pid > 0);
+	sleep_ms(300);
+	assert_int_equal(pthread_create(&st, NULL, start_thread, f), 0);
+	/* The gateway has its trust set and waits for the store. */
+	sleep_ms(gwt_ms(1000));
+	assert_true(f->gw.pid > 0);
+	{
+		const char *argv[] = { gwt_prog(&f->env, "visorctl"), "certs",
+		    "revoke", "--ca-dir", gwt_path(&f->env, "pki/" AREA),
+		    gwt_path(&f->env, "pki/" AREA "/agency-housing.crt"),
+		    "--reason", "key-compromise", NULL };
+
+		assert_int_equal(gwt_run(argv, NULL, 0, NULL, &e), 0);
+	}
+	assert_int_equal(kill(f->gw.pid, SIGHUP), 0);
+	sleep_ms(200);
+	gwt_sqlite_release(f->lock_pid, f->lock_fd);
+	pthread_join(st, NULL);
+	assert_int_equal(f->put_status, 0);
+
+	assert_true(gwt_log_wait(&f->gw, "event=reloaded", 5000));
+	assert_int_equal(gwt_request(&f->env, &f->gw, AREA, "agency-housing",
+	    "GET", "/v1/health", hdrs, NULL, 0, &resp, err, sizeof(err)), -1);
+	gwt_resp_free(&resp);
+	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
+	buf_free(&e);
+	gwt_env_cleanup(&f->env);
+	free(f);
+}
+
 int
 main(void)
 {
@@ -426,6 +493,7 @@ main(void)
 		cmocka_unit_test(test_sigterm_drains),
 		cmocka_unit_test(test_sigterm_finishes_replies_being_written),
 		cmocka_unit_test(test_sigterm_keeps_handshake_summary),
+		cmocka_unit_test(test_sighup_while_starting),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
