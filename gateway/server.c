@@ -305,6 +305,14 @@ gw_reply(gw_request_t *r, int status, const char *content_type,
 	    content_type ? content_type : "application/json");
 	evhttp_add_header(h, "X-Request-Id", r->id);
 	evhttp_add_header(h, "Cache-Control", "no-store");
+	/* Draining: the connection closes after this answer.  A client that
+	 * sends its next request as soon as it has an answer would otherwise
+	 * keep a request in flight on it until the drain's time is up, and
+	 * the one in flight then would be cut off; it now finds the listener
+	 * closed and goes elsewhere or waits for the restart. */
+	if (atomic_load(&r->w->srv->stopping) &&
+	    evhttp_find_header(h, "Connection") == NULL)
+		evhttp_add_header(h, "Connection", "close");
 	if (out != NULL && len > 0)
 		evbuffer_add(out, body, len);
 	evhttp_send_reply(r->req, status, NULL, out);

@@ -486,6 +486,105 @@ test_sighup_while_starting(void **state)
 	free(f);
 }
 
+typedef struct {
+	fx_t *f;
+	int index;
+	https_client_t *c;
+	unsigned long written;	/* PUTs answered 201 */
+	long last_status;	/* of the call that ended the loop */
+} writer_t;
+
+/* PUTs on one keep-alive connection, one after the other, until one is
+ * not answered 201. */
+static void *
+writer_thread(void *arg)
+{
+	writer_t *wr = arg;
+	https_response_t r;
+	char url[128], body[256], err[256], id[40];
+
+	for (;;) {
+		snprintf(id, sizeof(id), "NFK-BUSY-%d-%05lu", wr->index,
+		    wr->written);
+		snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/records/%s",
+		    wr->f->gw.port, id);
+		snprintf(body, sizeof(body), "{\"id\":\"%s\",\"managing_area\":\""
+		    AREA "\",\"category\":1,\"level\":1}", id);
+		memset(&r, 0, sizeof(r));
+		wr->last_status = https_client_call(wr->c, "PUT", url, write_hdrs,
+		    body, strlen(body), &r, err, sizeof(err)) == 0 ? r.status : -1;
+		https_response_free(&r);
+		if (wr->last_status != 201)
+			return NULL;
+		wr->written++;
+	}
+}
+
+/*
+ * Clients that keep their connections busy (a batch upload: one request
+ * after the other on a keep-alive connection) do not hold the drain to
+ * its 10 s limit.  The drain waits until no request is in flight; a busy
+ * connection always had the next one in flight, so the drain ran to its
+ * limit and then cut off whatever was in flight.  Answers made during
+ * the drain now close their connection, and the client's next request
+ * finds the listener closed.  Every PUT answered 201 is there after a
+ * restart.
+ */
+static void
+test_sigterm_with_busy_keepalive_clients(void **state)
+{
+	fx_t *f = calloc(1, sizeof(*f));
+	writer_t wr[3];
+	pthread_t th[3];
+	char url[128], err[256], id[40];
+	https_response_t r;
+	long t0, took;
+	int i;
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(gwt_env_setup(&f->env, AREA), 0);
+	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
+	for (i = 0; i < 3; i++) {
+		memset(&wr[i], 0, sizeof(wr[i]));
+		wr[i].f = f;
+		wr[i].index = i;
+		wr[i].c = gwt_client(&f->env, AREA, "agency-police", 20000);
+		assert_non_null(wr[i].c);
+		assert_int_equal(pthread_create(&th[i], NULL, writer_thread,
+		    &wr[i]), 0);
+	}
+	sleep_ms(gwt_ms(500));
+	t0 = mono_ms();
+	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
+	took = mono_ms() - t0;
+	for (i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	fprintf(stderr, "  (stopped in %ld ms; written %lu %lu %lu)\n", took,
+	    wr[0].written, wr[1].written, wr[2].written);
+	assert_true(took < gwt_ms(5000));
+
+	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
+	for (i = 0; i < 3; i++) {
+		assert_true(wr[i].written > 0);
+		snprintf(id, sizeof(id), "NFK-BUSY-%d-%05lu", i,
+		    wr[i].written - 1);
+		snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/records/%s",
+		    f->gw.port, id);
+		https_client_free(wr[i].c);
+		wr[i].c = gwt_client(&f->env, AREA, "agency-police", 20000);
+		assert_non_null(wr[i].c);
+		assert_int_equal(https_client_call(wr[i].c, "GET", url, read_hdrs,
+		    NULL, 0, &r, err, sizeof(err)), 0);
+		assert_int_equal(r.status, 200);
+		https_response_free(&r);
+		https_client_free(wr[i].c);
+	}
+	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
+	gwt_env_cleanup(&f->env);
+	free(f);
+}
+
 int
 main(void)
 {
@@ -494,6 +593,7 @@ main(void)
 		cmocka_unit_test(test_sigterm_finishes_replies_being_written),
 		cmocka_unit_test(test_sigterm_keeps_handshake_summary),
 		cmocka_unit_test(test_sighup_while_starting),
+		cmocka_unit_test(test_sigterm_with_busy_keepalive_clients),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
