@@ -895,6 +895,7 @@ struct https_batch {
 	size_t queued;
 	struct batch_item *queue;	/* not started, in order of adding */
 	struct batch_item *running;
+	const atomic_int *stop;		/* https_batch_stop_when */
 };
 
 static long long
@@ -1025,6 +1026,7 @@ complete(https_batch_t *b, struct batch_item *it, int rc, const char *why)
 
 	res.rc = rc;
 	res.retryable = rc < 0 && it->x.retryable;
+	res.stopped = 0;
 	res.resp = &it->resp;
 	res.err = rc == 0 ? "" : why;
 	(void)b;
@@ -1121,15 +1123,52 @@ reap(https_batch_t *b)
 	}
 }
 
+/* Complete every request in flight or queued with rc -1: the multi
+ * interface failed (why), or the batch was stopped. */
+static void
+complete_all(https_batch_t *b, const char *why, int stopped)
+{
+	struct batch_item *it;
+	https_result_t res;
+
+	for (;;) {
+		if ((it = b->running) != NULL) {
+			curl_multi_remove_handle(b->multi, it->easy);
+			unlink_running(b, it);
+		} else if ((it = b->queue) != NULL) {
+			b->queue = it->next;
+			b->queued--;
+		} else {
+			return;
+		}
+		res.rc = -1;
+		res.retryable = it->x.retryable;
+		res.stopped = stopped;
+		res.resp = &it->resp;
+		res.err = why;
+		it->done(it->arg, &res);
+		item_free(it);
+	}
+}
+
+void
+https_batch_stop_when(https_batch_t *b, const atomic_int *stop)
+{
+	b->stop = stop;
+}
+
 int
 https_batch_run(https_batch_t *b)
 {
-	struct batch_item *it;
 	int still, numfds;
 	long wait;
 	CURLMcode mc;
 
 	for (;;) {
+		if (b->stop != NULL && atomic_load(b->stop)) {
+			complete_all(b, "stopped", 1);
+			return 1;
+		}
 		wait = start_due(b);
 		if (b->in_flight == 0 && b->queued == 0)
 			return 0;
@@ -1148,16 +1187,7 @@ https_batch_run(https_batch_t *b)
 			goto fail;
 	}
 fail:
-	while ((it = b->running) != NULL) {
-		curl_multi_remove_handle(b->multi, it->easy);
-		unlink_running(b, it);
-		complete(b, it, -1, curl_multi_strerror(mc));
-	}
-	while ((it = b->queue) != NULL) {
-		b->queue = it->next;
-		b->queued--;
-		complete(b, it, -1, curl_multi_strerror(mc));
-	}
+	complete_all(b, curl_multi_strerror(mc), 0);
 	return -1;
 }
 

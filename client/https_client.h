@@ -38,6 +38,7 @@
 #ifndef CLIENT_HTTPS_CLIENT_H
 #define CLIENT_HTTPS_CLIENT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "util/buf.h"
@@ -151,6 +152,10 @@ typedef struct {
 	int retryable;			/* rc == -1 and the failure was of the
 					 * network (connect, timeout, reset),
 					 * not of TLS verification or bounds */
+	int stopped;			/* rc == -1 because the batch was told
+					 * to stop (https_batch_stop_when)
+					 * first: the server may or may not
+					 * have had the request */
 	const https_response_t *resp;	/* valid only during the callback; the
 					 * callback may buf_steal resp->body */
 	const char *err;		/* reason when rc == -1; "" otherwise.
@@ -178,9 +183,17 @@ int https_batch_add(https_batch_t *b, const https_request_t *req,
     long delay_ms, https_done_fn done, void *arg);
 
 /* Run until every queued request (including those added by callbacks) has
- * completed.  Returns 0, or -1 if libcurl's multi interface failed (queued
- * requests are then completed with rc -1). */
+ * completed.  Returns 0; 1 if it was stopped (https_batch_stop_when); or -1
+ * if libcurl's multi interface failed (queued requests are then completed
+ * with rc -1). */
 int https_batch_run(https_batch_t *b);
+
+/* Make https_batch_run stop within about a second once *stop is non-zero,
+ * rather than wait up to the client's timeout for an answer: the requests
+ * in flight are cut off and those queued are not started, each completed
+ * with rc -1 and stopped set.  stop (NULL: never stop) is read from the
+ * thread running the batch and must outlive it. */
+void https_batch_stop_when(https_batch_t *b, const atomic_int *stop);
 
 /* Number of requests queued or in flight. */
 size_t https_batch_pending(const https_batch_t *b);

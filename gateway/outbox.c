@@ -396,6 +396,17 @@ delivery_done(void *arg, const https_result_t *res)
 	transfer_receipt_t rc;
 	gw_gen_t *g;
 
+	if (res->stopped) {
+		/* Cut off by the gateway's stop (outbox_free), not failed:
+		 * no attempt is counted and nothing is recorded, so the
+		 * transfer stays due and goes out after the restart (a peer
+		 * that had it answers the repeat with the same receipt). */
+		log_event(LOG_INFO, "delivery-interrupted", "transfer",
+		    dv->t.transfer_id, "peer", pw->area, "reason", "stopping",
+		    NULL);
+		delivery_free(dv);
+		return;
+	}
 	snprintf(expect, sizeof(expect), "urn:visor:%s:gateway", pw->area);
 	if (res->rc != 0 || res->resp->status >= 500 ||
 	    res->resp->status == 429 || res->resp->status == 408)
@@ -680,6 +691,9 @@ peer_main(void *arg)
 			}
 			client_gen = g;
 			g = NULL;
+			/* A stop does not wait for a peer that does not
+			 * answer (up to the client's 30 s timeout). */
+			https_batch_stop_when(batch, &o->stopping);
 		}
 		gw_gen_unref(g);
 		/* Deadlines are kept at least every idle wait, the peer up or

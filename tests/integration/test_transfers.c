@@ -2928,6 +2928,56 @@ test_bloated_answers_not_kept(void **state)
 	SSL_CTX_free(b.ctx);
 }
 
+
+/*
+ * A stop does not wait for a delivery the peer does not answer.  Norfolk
+ * delivers one transfer to suffolk (a keep-alive connection), suffolk is
+ * stopped (SIGSTOP: its kernel still takes the bytes, nothing answers),
+ * and a second transfer goes out on that connection.  A SIGTERM to
+ * norfolk then waited for the delivery's 30 s timeout, past the 10 s the
+ * documents give a stop and close to systemd's TimeoutStopSec (30 s),
+ * after which the gateway is killed before its last checkpoint.  The
+ * delivery cut off is not an attempt: the transfer stays queued and is
+ * delivered after the restart.
+ */
+static void
+test_stop_with_delivery_hung(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
+	char tid[TRANSFER_ID_LEN + 1];
+	tcl_t prob, pol;
+	long long t0, took;
+	cJSON *t;
+
+	start_gw(f, 0, "norfolk");
+	start_gw(f, 1, "suffolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_and_deliver(&prob, &pol, "NFK-HUNG-0001", "suffolk");
+	put_record(&prob, "NFK-HUNG-0002", 1, 2);
+	assert_int_equal(kill(sfk->pid, SIGSTOP), 0);
+	assert_int_equal(start_transfer(&pol, "NFK-HUNG-0002", "suffolk", tid),
+	    202);
+	sleep_ms(1000);
+	tcl_close(&prob);
+	tcl_close(&pol);
+	t0 = now_ms();
+	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
+	took = now_ms() - t0;
+	assert_int_equal(kill(sfk->pid, SIGCONT), 0);
+	fprintf(stderr, "  (stopped in %lld ms)\n", took);
+	assert_true(took < gwt_ms(4000));
+
+	start_gw(f, 0, "norfolk");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	expect_transfer(&pol, tid, 20000, "delivered");
+	t = get_transfer(&pol, tid);
+	assert_non_null(t);
+	cJSON_Delete(t);
+	tcl_close(&pol);
+}
+
 int
 main(void)
 {
@@ -2947,6 +2997,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_peer_refused,
 		    setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_mute_peer, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_with_delivery_hung, setup2,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_bloated_answers_not_kept,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_sender_refuses_wrong_receiver,

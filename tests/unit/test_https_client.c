@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -1333,6 +1334,81 @@ test_batch(void **state)
 	server_stop(s);
 }
 
+struct stop_state {
+	int done, stopped;
+	atomic_int stop;
+};
+
+static void
+stop_done(void *arg, const https_result_t *res)
+{
+	struct stop_state *st = arg;
+
+	st->done++;
+	if (res->rc == -1 && res->stopped)
+		st->stopped++;
+}
+
+static void *
+stop_later(void *arg)
+{
+	struct stop_state *st = arg;
+	struct timespec ts = { 0, 300 * 1000000L };
+
+	nanosleep(&ts, NULL);
+	atomic_store(&st->stop, 1);
+	return NULL;
+}
+
+/* https_batch_stop_when: a batch waiting for a server that never answers
+ * (the client's timeout is 10 s) ends within about a second of its flag
+ * being set; the request in flight and the one not yet due are each
+ * completed once, as stopped. */
+static void
+test_batch_stop_when(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+	https_batch_t *b;
+	https_request_t req;
+	struct stop_state st;
+	struct timespec t0, t1;
+	pthread_t th;
+	char u[128], err[256];
+	double took;
+
+	(void)state;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client("urn:visor:test:gateway", NULL);
+	b = https_batch_new(c, 4, err, sizeof(err));
+	assert_non_null(b);
+	memset(&st, 0, sizeof(st));
+	atomic_init(&st.stop, 0);
+	https_batch_stop_when(b, &st.stop);
+	url(u, sizeof(u), s, "/silent");
+	req.method = "GET";
+	req.url = u;
+	req.headers = NULL;
+	req.body = NULL;
+	req.len = 0;
+	assert_int_equal(https_batch_add(b, &req, 0, stop_done, &st), 0);
+	assert_int_equal(https_batch_add(b, &req, 60000, stop_done, &st), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(pthread_create(&th, NULL, stop_later, &st), 0);
+	assert_int_equal(https_batch_run(b), 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pthread_join(th, NULL);
+	took = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(took >= 0.3 && took < 3.0);
+	assert_int_equal(st.done, 2);
+	assert_int_equal(st.stopped, 2);
+	assert_int_equal(https_batch_pending(b), 0);
+	https_batch_free(b);
+	https_client_free(c);
+	server_stop(s);
+}
+
 static void
 test_batch_identity_failure(void **state)
 {
@@ -2082,6 +2158,7 @@ main(void)
 		cmocka_unit_test(test_new_errors),
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_batch_identity_failure),
+		cmocka_unit_test(test_batch_stop_when),
 		cmocka_unit_test(test_cert_uri),
 		cmocka_unit_test(test_visorctl_push_and_get),
 		cmocka_unit_test(test_default_paths),
