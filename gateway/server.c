@@ -63,7 +63,7 @@ struct worker {
 	struct event *stop_ev;
 	struct event *drain_ev;
 	struct event *logflush_ev;	/* writes the batched request log */
-	long long drain_deadline;
+	long long drain_deadline;	/* mono_ms() */
 	unsigned nconn, cap;	/* both under balance_mu */
 	int paused;		/* at its cap (for the log) */
 	int listening;		/* under balance_mu */
@@ -145,6 +145,17 @@ gw_now_ms(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* For deadlines: a step of the wall clock (NTP, an operator) must not
+ * lengthen or cut short a wait. */
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -980,7 +991,7 @@ worker_drain_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if ((w->inflight <= 0 && !worker_replies_unsent(w)) ||
-	    gw_now_ms() > w->drain_deadline) {
+	    mono_ms() > w->drain_deadline) {
 		event_base_loopexit(w->base, NULL);
 		return;
 	}
@@ -999,7 +1010,7 @@ worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 		evhttp_del_accept_socket(w->http, w->bound);
 		w->bound = NULL;
 	}
-	w->drain_deadline = gw_now_ms() + DRAIN_TIMEOUT_MS;
+	w->drain_deadline = mono_ms() + DRAIN_TIMEOUT_MS;
 	worker_drain_cb(-1, 0, w);
 }
 
