@@ -967,19 +967,20 @@ authfail_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ----------------------------------------------------------------- workers */
 
-/* 1 if a reply made on one of w's connections is not yet all handed to
- * the kernel.  A reply leaves gw_reply as bytes in its connection's
- * output buffer; a large one to a slow reader stays there for many turns
- * of the loop, and freeing the connection then cuts it short. */
-static int
+/* How many of w's connections have a reply not yet all handed to the
+ * kernel.  A reply leaves gw_reply as bytes in its connection's output
+ * buffer; a large one to a slow reader stays there for many turns of the
+ * loop, and freeing the connection then cuts it short. */
+static unsigned
 worker_replies_unsent(worker_t *w)
 {
 	gw_conn_t *c;
+	unsigned n = 0;
 
 	LIST_FOREACH(c, &w->conns, link)
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
-			return 1;
-	return 0;
+			n++;
+	return n;
 }
 
 static void
@@ -990,8 +991,21 @@ worker_drain_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if ((w->inflight <= 0 && !worker_replies_unsent(w)) ||
-	    mono_ms() > w->drain_deadline) {
+	if (w->inflight <= 0 && worker_replies_unsent(w) == 0) {
+		event_base_loopexit(w->base, NULL);
+		return;
+	}
+	if (mono_ms() > w->drain_deadline) {
+		char unanswered[16], unsent[16];
+
+		/* What the stop cuts off is said: each of these clients
+		 * sees its connection closed without a (whole) answer, and
+		 * a write among them may still become durable as the store
+		 * closes. */
+		snprintf(unanswered, sizeof(unanswered), "%d", w->inflight);
+		snprintf(unsent, sizeof(unsent), "%u", worker_replies_unsent(w));
+		log_event(LOG_WARN, "drain-timeout", "unanswered", unanswered,
+		    "unsent", unsent, NULL);
 		event_base_loopexit(w->base, NULL);
 		return;
 	}

@@ -585,6 +585,61 @@ test_sigterm_with_busy_keepalive_clients(void **state)
 	free(f);
 }
 
+/*
+ * A drain that runs out of time says so.  The PUT waits for the store's
+ * write lock (held by the sqlite3 program; limits.store_busy_timeout_ms
+ * is 30 s here) past the drain's 10 s: the gateway stops without
+ * answering it, and used to leave no trace of that in its log.  It now
+ * logs event=drain-timeout with the count cut off, and still exits 0.
+ * The write itself completes as the store closes (the lock is let go
+ * after the drain): durable, unanswered, as a client retrying with its
+ * Idempotency-Key would find it.
+ */
+static void
+test_drain_timeout_logged(void **state)
+{
+	fx_t *f = calloc(1, sizeof(*f));
+	char db[600], err[256], url[128];
+	https_response_t r;
+	pthread_t put;
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(gwt_env_setup(&f->env, AREA), 0);
+	set_limit(&f->env, "store_busy_timeout_ms", 30000);
+	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
+	f->c = gwt_client(&f->env, AREA, "agency-police", 40000);
+	assert_non_null(f->c);
+	snprintf(db, sizeof(db), "%s/" AREA "/data/store.db", f->env.dir);
+	f->lock_pid = gwt_sqlite_hold_lock(db, &f->lock_fd);
+	assert_true(f->lock_pid > 0);
+	sleep_ms(300);
+	assert_int_equal(pthread_create(&put, NULL, put_thread, f), 0);
+	sleep_ms(500);
+	assert_int_equal(kill(f->gw.pid, SIGTERM), 0);
+	assert_true(gwt_log_wait(&f->gw, "event=drain-timeout unanswered=1",
+	    15000));
+	gwt_sqlite_release(f->lock_pid, f->lock_fd);
+	pthread_join(put, NULL);
+	assert_int_equal(f->put_status, -1);
+	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
+
+	https_client_free(f->c);
+	f->c = gwt_client(&f->env, AREA, "agency-police", 20000);
+	assert_non_null(f->c);
+	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/records/"
+	    "NFK-DRAIN-0001", f->gw.port);
+	assert_int_equal(https_client_call(f->c, "GET", url, read_hdrs, NULL, 0,
+	    &r, err, sizeof(err)), 0);
+	assert_int_equal(r.status, 200);
+	https_response_free(&r);
+	https_client_free(f->c);
+	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
+	gwt_env_cleanup(&f->env);
+	free(f);
+}
+
 int
 main(void)
 {
@@ -594,6 +649,7 @@ main(void)
 		cmocka_unit_test(test_sigterm_keeps_handshake_summary),
 		cmocka_unit_test(test_sighup_while_starting),
 		cmocka_unit_test(test_sigterm_with_busy_keepalive_clients),
+		cmocka_unit_test(test_drain_timeout_logged),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
