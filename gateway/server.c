@@ -1302,8 +1302,14 @@ sigterm_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------------ setup */
 
+/* The TCP socket of "listen", bound but not yet listening: the port is
+ * taken while the gateway can still bind below 1024 (before the drop of
+ * privileges), and server_new listens on it only once the gateway can
+ * serve, so that until then a client is refused at once instead of
+ * waiting in the backlog (for as long as opening the store takes) and
+ * being reset if the start fails. */
 static evutil_socket_t
-listen_socket(const char *host, int port, char *err, size_t errlen)
+bound_socket(const char *host, int port, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	int sslen = sizeof(ss), one = 1;
@@ -1320,8 +1326,7 @@ listen_socket(const char *host, int port, char *err, size_t errlen)
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) < 0 ||
-	    listen(fd, 1024) < 0) {
+	    bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) < 0) {
 		snprintf(err, errlen, "listen: %s: %s", addr, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -1393,7 +1398,7 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "libevent: cannot create the main loop");
 		goto fail;
 	}
-	if ((s->listen_fd = listen_socket(g->cfg->listen_host,
+	if ((s->listen_fd = bound_socket(g->cfg->listen_host,
 	    g->cfg->listen_port, err, errlen)) < 0)
 		goto fail;
 	if (g->cfg->metrics_port != 0) {
@@ -1457,6 +1462,12 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 	tls_context_set_conn_free_hook(conn_free_hook);
 	if ((s->gw.outbox = outbox_new(&s->gw, err, errlen)) == NULL)
 		goto fail;
+	/* Ready: the workers' loops accept what queues from now on. */
+	if (listen(s->listen_fd, 1024) < 0) {
+		snprintf(err, errlen, "listen: %s:%d: %s", g->cfg->listen_host,
+		    g->cfg->listen_port, strerror(errno));
+		goto fail;
+	}
 	return s;
 fail:
 	server_free(s);
