@@ -1542,6 +1542,14 @@ server_free(server_t *s)
 	/* Delivery threads first: they use the store and the TLS context. */
 	outbox_free(s->gw.outbox);
 	s->gw.outbox = NULL;
+	/* The workers' read connections go before the store: its writer's
+	 * must be the last connection to close, which copies the WAL back
+	 * into the database and removes it (store_destroy).  Nothing reads
+	 * any more: the workers' loops have stopped. */
+	for (i = 0; s->workers != NULL && i < s->n_workers; i++) {
+		store_reader_free(s->workers[i].reader);
+		s->workers[i].reader = NULL;
+	}
 	/* The store drains and signs a last checkpoint before the workers go:
 	 * requests still waiting for it (the drain timed out) complete into
 	 * their worker's queue, which must still exist.  Their answers are

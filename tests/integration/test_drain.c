@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -685,6 +686,41 @@ test_not_listening_while_starting(void **state)
 	free(f);
 }
 
+/*
+ * A clean stop leaves the store in one file: the writer's connection is
+ * the last to close, so SQLite copies the WAL back into store.db and
+ * removes it (store.c, store_destroy, counts on it).  The workers' read
+ * connections used to be closed after the store, so the WAL was left
+ * behind with the last writes in it: a copy of store.db alone taken from
+ * a stopped gateway lacked them, and an erasure's old frames that
+ * wal_wipe had not yet removed stayed on disk.
+ */
+static void
+test_stop_leaves_no_wal(void **state)
+{
+	fx_t *f = calloc(1, sizeof(*f));
+	char wal[600];
+	pthread_t put;
+	struct stat sb;
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(gwt_env_setup(&f->env, AREA), 0);
+	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
+	f->c = gwt_client(&f->env, AREA, "agency-police", 20000);
+	assert_non_null(f->c);
+	assert_int_equal(pthread_create(&put, NULL, put_thread, f), 0);
+	pthread_join(put, NULL);
+	assert_int_equal(f->put_status, 201);
+	snprintf(wal, sizeof(wal), "%s/" AREA "/data/store.db-wal", f->env.dir);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
+	assert_int_equal(stat(wal, &sb), -1);
+	https_client_free(f->c);
+	gwt_env_cleanup(&f->env);
+	free(f);
+}
+
 int
 main(void)
 {
@@ -696,6 +732,7 @@ main(void)
 		cmocka_unit_test(test_not_listening_while_starting),
 		cmocka_unit_test(test_sigterm_with_busy_keepalive_clients),
 		cmocka_unit_test(test_drain_timeout_logged),
+		cmocka_unit_test(test_stop_leaves_no_wal),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
