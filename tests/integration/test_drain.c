@@ -7,10 +7,13 @@
  * limits.store_busy_timeout_ms, 5 s by default), and the lock is let go
  * half a second after the SIGTERM.
  *
- * Around it, the signals that come at the edges of a run: a reply still
- * being written when the SIGTERM comes is written whole; the refused
- * handshakes of the last second before a stop are all in the audit log;
- * a SIGHUP that comes while the gateway is still starting is acted on.
+ * Around it, the edges of a run: a reply still being written when the
+ * SIGTERM comes is written whole; busy keep-alive clients do not hold the
+ * drain to its limit; a drain that reaches it says what it cut off; the
+ * refused handshakes of the last second before a stop are all in the
+ * audit log; a stop leaves no WAL; a SIGHUP that comes while the gateway
+ * is still starting is acted on; and until it can serve, its port
+ * refuses connections.
  */
 #include <setjmp.h>
 #include <stdarg.h>
