@@ -580,6 +580,12 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 	if (!is_patch && current != NULL &&
 	    (next = put_keep_unread(r, &c, id, current, next)) == NULL)
 		goto out;
+	/* What the write changes is found leaf by leaf, and an empty object
+	 * ("health": {}) has no leaf: kept, it would be a change to a group
+	 * the policy never saw and the entry's fields never name (housing,
+	 * which writes addresses, added an empty health group).  It holds
+	 * nothing, so it is not stored. */
+	record_drop_empty_objects(next);
 	if (current != NULL)
 		cJSON_DeleteItemFromObjectCaseSensitive(current, "version");
 	if ((changed = record_changed_paths(current, next)) == NULL) {

@@ -680,6 +680,30 @@ record_changed_paths(const cJSON *old, const cJSON *new_rec)
 	return p;
 }
 
+static void
+drop_empty_walk(int node, cJSON *obj)
+{
+	cJSON *m, *next;
+	int c;
+
+	for (m = obj->child; m != NULL; m = next) {
+		next = m->next;
+		if (m->string == NULL || (c = child_find(node, m->string)) < 0 ||
+		    fields[c].type != RECORD_T_OBJECT || !cJSON_IsObject(m))
+			continue;
+		drop_empty_walk(c, m);
+		if (m->child == NULL)
+			cJSON_Delete(cJSON_DetachItemViaPointer(obj, m));
+	}
+}
+
+void
+record_drop_empty_objects(cJSON *rec)
+{
+	if (cJSON_IsObject(rec))
+		drop_empty_walk(-1, rec);
+}
+
 /* ---- merge patch (RFC 7396) ---- */
 
 cJSON *

@@ -132,6 +132,14 @@ void record_paths_free(record_paths_t *p);
  * Returns a new list (possibly empty) or NULL when memory is short. */
 record_paths_t *record_changed_paths(const cJSON *old, const cJSON *new_rec);
 
+/* Remove from rec every member of an object field (person, risk, health...)
+ * that is an empty object, at any depth.  Such a member holds no field:
+ * changes are found leaf by leaf (record_changed_paths), and policy and the
+ * audit log see only the changed paths, so a write that added one would
+ * change the stored record with no path to check or record.  rec NULL is a
+ * no-op; members not in the schema are left alone (validate first). */
+void record_drop_empty_objects(cJSON *rec);
+
 /* RFC 7396 JSON merge patch: a new tree equal to target with patch applied
  * (target may be NULL, meaning absent).  Neither input is modified.  Returns
  * NULL only when memory is short.  The caller frees with cJSON_Delete. */

@@ -1952,6 +1952,52 @@ test_answer_after_audit(void **state)
 	assert_string_equal(l[0].op, "deny");
 }
 
+/* An empty object ("health": {}) holds no field, and what a write changes
+ * is found leaf by leaf: before, housing (which writes addresses) and
+ * police (which do not write health) could store an empty health group,
+ * and the monitoring group, in a record; the policy checked no path and
+ * the alter entries named none, yet the stored record (its digest)
+ * changed.  Now such a member is not stored: each of these writes stores
+ * the record as it was. */
+static void
+test_empty_object_writes_nothing(void **state)
+{
+	leaf_t l[16];
+	char body[600];
+	int n, i;
+
+	(void)state;
+	assert_int_equal(put_json("agency-probation", "REC-EMPTY-1",
+	    minimal("REC-EMPTY-1", "UPSILON")), 201);
+	assert_int_equal(patch_json("agency-housing", "REC-EMPTY-1",
+	    "{\"health\":{},\"em\":{}}"), 200);
+	/* Police PUT what they read, with an empty health group. */
+	snprintf(body, sizeof(body), "%.*s,\"health\":{}}",
+	    (int)strlen(minimal("REC-EMPTY-1", "UPSILON")) - 1,
+	    minimal("REC-EMPTY-1", "UPSILON"));
+	assert_int_equal(put_json("agency-police", "REC-EMPTY-1", body), 200);
+	/* Emptying a group the caller writes removes the group. */
+	assert_int_equal(patch_json("agency-probation", "REC-EMPTY-1",
+	    "{\"risk\":{\"rosh\":\"low\"}}"), 200);
+	assert_int_equal(patch_json("agency-probation", "REC-EMPTY-1",
+	    "{\"risk\":{\"rosh\":null}}"), 200);
+
+	n = audit_for("REC-EMPTY-1", l, 16);
+	assert_int_equal(n, 5);
+	assert_string_equal(l[0].op, "collect");
+	for (i = 1; i < 3; i++) {
+		assert_string_equal(l[i].op, "alter");
+		assert_string_equal(l[i].fields, "");
+		if (strcmp(l[i].digest, l[0].digest) != 0)
+			fail_msg("write %d (fields none) changed the stored "
+			    "record: digest %s, was %s", i, l[i].digest,
+			    l[0].digest);
+	}
+	assert_string_equal(l[3].fields, "risk.rosh");
+	assert_string_equal(l[4].fields, "risk.rosh");
+	assert_string_equal(l[4].digest, l[0].digest);
+}
+
 /* A record with nothing beyond the core (a placeholder created before the
  * details are known) is readable by every permitted reader, core only; a
  * record whose only other group a reader may not see stays refused. */
@@ -2949,6 +2995,7 @@ main(void)
 		cmocka_unit_test(test_history_not_owner_only_for_readers),
 		cmocka_unit_test(test_non_agency_identities),
 		cmocka_unit_test(test_answer_after_audit),
+		cmocka_unit_test(test_empty_object_writes_nothing),
 		cmocka_unit_test(test_core_only_record),
 		cmocka_unit_test(test_history_by_version),
 		cmocka_unit_test(test_history_partial_fields),

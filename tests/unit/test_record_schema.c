@@ -503,6 +503,26 @@ test_patch_paths(void **state)
 	cJSON_Delete(j);
 }
 
+/* Empty object fields go, at any depth; empty arrays, members not in the
+ * schema and the rest stay. */
+static void
+test_drop_empty_objects(void **state)
+{
+	cJSON *j, *want;
+
+	(void)state;
+	j = parse("{" BASE ",\"health\":{},\"em\":{\"active\":true},"
+	    "\"risk\":{},\"addresses\":[],\"person\":{\"aliases\":[{}]},"
+	    "\"shoe\":{}}");
+	want = parse("{" BASE ",\"em\":{\"active\":true},\"addresses\":[],"
+	    "\"person\":{\"aliases\":[{}]},\"shoe\":{}}");
+	record_drop_empty_objects(j);
+	assert_true(cJSON_Compare(j, want, 1));
+	record_drop_empty_objects(NULL);
+	cJSON_Delete(j);
+	cJSON_Delete(want);
+}
+
 int
 main(void)
 {
@@ -516,6 +536,7 @@ main(void)
 		cmocka_unit_test(test_merge_patch_rfc7396),
 		cmocka_unit_test(test_changed_paths),
 		cmocka_unit_test(test_patch_paths),
+		cmocka_unit_test(test_drop_empty_objects),
 	};
 
 	return cmocka_run_group_tests_name("record_schema", tests, NULL, NULL);
