@@ -80,9 +80,14 @@ decision_into_entry(const policy_decision_t *d, audit_entry_t *e)
 	e->rules = policy_decision_rules(d, &e->n_rules);
 }
 
+/* Refuse with 403 as decision d says, audited as a deny entry with
+ * op_reason.  hidden, when not NULL, is the read decision that made the
+ * record absent for the caller: the entry names its rules, the truth the
+ * answer leaves out. */
 static void
 deny_with_decision(gw_request_t *r, const reqctx_t *c, const char *id,
-    const policy_decision_t *d, const char *op_reason)
+    const policy_decision_t *d, const policy_decision_t *hidden,
+    const char *op_reason)
 {
 	audit_entry_t e;
 	char msg[256];
@@ -93,6 +98,8 @@ deny_with_decision(gw_request_t *r, const reqctx_t *c, const char *id,
 	e.result = "denied";
 	e.reason = op_reason;
 	decision_into_entry(d, &e);
+	if (hidden != NULL)
+		e.rules = policy_decision_rules(hidden, &e.n_rules);
 	snprintf(msg, sizeof(msg), "not permitted by policy: %s",
 	    policy_decision_reason(d));
 	reqctx_audit_then_error(r, &e, 403, "policy-denied", msg);
@@ -492,9 +499,9 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 	store_record_t rec;
 	cJSON *current = NULL, *next = NULL;
 	record_paths_t *touched = NULL, *changed = NULL;
-	policy_decision_t *d = NULL;
+	policy_decision_t *d = NULL, *hidden = NULL;
 	const char *h;
-	char *text = NULL, digest[65], idem_body[160];
+	char *text = NULL, digest[65], idem_body[160], msg[160];
 	uint64_t if_match = 0, expect;
 	audit_entry_t e;
 	store_job_t *job = NULL;
@@ -548,31 +555,45 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 	/* A stored record the caller may not read at all (category 4
 	 * without clearance ct) it may not write either, and learns nothing
 	 * of it first, not even its version (If-Match below).  A PATCH finds
-	 * no record (hide_record); a PUT, which would otherwise create one,
-	 * can only be refused.  Before, housing, which writes addresses,
-	 * could change those of a category 4 record it could not read, and
-	 * a PATCH of its core could move it to where the caller reads it. */
+	 * no record (hide_record).  A PUT, which would otherwise create one,
+	 * can only be refused; it is answered as a PUT of an id nobody holds
+	 * (hidden) up to the point where that one would create the record:
+	 * If-Match, the body and the write policy as for a creation.  So a
+	 * caller that may not create this record (housing, education, another
+	 * area's agencies) gets the answer an unused id gets, and only one
+	 * that may (police, probation, prison of this area) learns that the
+	 * id is taken.  Before, every PUT over such a record got its own
+	 * refusal, which told housing that the id was a record it may not
+	 * see: where only category 4 is refused, a terrorism case.  Before
+	 * that, housing, which writes addresses, could change those of a
+	 * category 4 record it could not read, and a PATCH of its core could
+	 * move it to where the caller reads it. */
 	if (current != NULL) {
 		switch (reqctx_unreadable(r, &c, current, &d)) {
 		case -1:
 			goto out;
 		case 1:
-			if (is_patch)
+			if (is_patch) {
 				hide_record(r, &c, id, d, "write-denied",
 				    "no such record to patch");
-			else
-				refuse(r, &c, id, d, "write-denied", 403,
-				    "policy-denied", "policy does not let this "
-				    "caller read the record: a PUT over it is "
-				    "refused");
-			goto out;
+				goto out;
+			}
+			hidden = d;
+			d = NULL;
+			cJSON_Delete(current);
+			current = NULL;
+			break;
 		}
 	}
 	if (ws->had_if_match && (current == NULL || rec.version != if_match)) {
-		gw_reply_error(r, 409, "version-conflict",
-		    "If-Match %llu does not match the current version %llu",
-		    (unsigned long long)if_match,
+		snprintf(msg, sizeof(msg), "If-Match %llu does not match the "
+		    "current version %llu", (unsigned long long)if_match,
 		    (unsigned long long)(current ? rec.version : 0));
+		if (hidden != NULL)
+			refuse(r, &c, id, hidden, "write-denied", 409,
+			    "version-conflict", msg);
+		else
+			gw_reply_error(r, 409, "version-conflict", "%s", msg);
 		goto out;
 	}
 	if ((next = build_new_record(r, id, current, is_patch, &touched)) == NULL)
@@ -599,7 +620,13 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 		goto out;
 	}
 	if (!policy_decision_allowed(d)) {
-		deny_with_decision(r, &c, id, d, "write-denied");
+		deny_with_decision(r, &c, id, d, hidden, "write-denied");
+		goto out;
+	}
+	if (hidden != NULL) {
+		refuse(r, &c, id, hidden, "write-denied", 403, "policy-denied",
+		    "policy does not let this caller read the record: a PUT "
+		    "over it is refused");
 		goto out;
 	}
 	/* The rules' conditions (category, level, managing area) must admit
@@ -616,7 +643,7 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 			goto out;
 		}
 		if (!policy_decision_allowed(dc)) {
-			deny_with_decision(r, &c, id, dc, "write-denied");
+			deny_with_decision(r, &c, id, dc, NULL, "write-denied");
 			policy_decision_free(dc);
 			goto out;
 		}
@@ -675,6 +702,7 @@ out:
 	record_paths_free(touched);
 	record_paths_free(changed);
 	policy_decision_free(d);
+	policy_decision_free(hidden);
 	cJSON_Delete(current);
 	cJSON_Delete(next);
 	record_free(&rec);
@@ -771,7 +799,7 @@ route_erase(gw_request_t *r, const char *id)
 		goto out;
 	}
 	if (!policy_decision_allowed(d)) {
-		deny_with_decision(r, &c, id, d, "erase-denied");
+		deny_with_decision(r, &c, id, d, NULL, "erase-denied");
 		goto out;
 	}
 	if ((ws = calloc(1, sizeof(*ws))) == NULL) {

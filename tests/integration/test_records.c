@@ -1665,14 +1665,44 @@ test_unreadable_is_absent(void **state)
 	assert_same_refusal(&r1, &r2, 404, "no such record");
 	assert_int_equal(version_of("REC-HIDE-4"), 1);
 
-	/* A PUT can only be refused (it would create an absent record), and
-	 * is told nothing of the version either. */
+	/* A PUT can only be refused (it would create an absent record).
+	 * One by a caller that may not create the record is answered as the
+	 * PUT of an id nobody holds: If-Match, the body, the policy.  Before,
+	 * each got a refusal of its own, "policy does not let this caller
+	 * read the record", which told housing, education or another area
+	 * that the id is a record it may not see. */
 	call("agency-housing", "PUT", "/v1/records/REC-HIDE-4",
 	    hdrs_std(NULL, match), minimal("REC-HIDE-4", "GUESS"), &r1);
-	assert_error(&r1, 403, NULL);
-	assert_null(strstr(r1.body.data, "version"));
+	call("agency-housing", "PUT", "/v1/records/REC-HIDE-NONE",
+	    hdrs_std(NULL, match), minimal("REC-HIDE-NONE", "GUESS"), &r2);
+	assert_same_refusal(&r1, &r2, 409, "current version 0");
+	call("agency-housing", "PUT", "/v1/records/REC-HIDE-4",
+	    hdrs_std(NULL, NULL), minimal("REC-HIDE-4", "GUESS"), &r1);
+	call("agency-housing", "PUT", "/v1/records/REC-HIDE-NONE",
+	    hdrs_std(NULL, NULL), minimal("REC-HIDE-NONE", "GUESS"), &r2);
+	assert_same_refusal(&r1, &r2, 403, "not writable");
+	call("agency-education", "PUT", "/v1/records/REC-HIDE-4",
+	    hdrs_std(NULL, NULL), minimal("REC-HIDE-4", "GUESS"), &r1);
+	call("agency-education", "PUT", "/v1/records/REC-HIDE-NONE",
+	    hdrs_std(NULL, NULL), minimal("REC-HIDE-NONE", "GUESS"), &r2);
+	assert_same_refusal(&r1, &r2, 403, "no rule permits");
+	assert_int_equal(gwt_request(&fx.env, &fx.gw, "suffolk", "agency-police",
+	    "PUT", "/v1/records/REC-HIDE-4", hdrs_std(NULL, NULL),
+	    minimal("REC-HIDE-4", "GUESS"), strlen(minimal("REC-HIDE-4",
+	    "GUESS")), &r1, err, sizeof(err)), 0);
+	assert_int_equal(gwt_request(&fx.env, &fx.gw, "suffolk", "agency-police",
+	    "PUT", "/v1/records/REC-HIDE-NONE", hdrs_std(NULL, NULL),
+	    minimal("REC-HIDE-NONE", "GUESS"), strlen(minimal("REC-HIDE-NONE",
+	    "GUESS")), &r2, err, sizeof(err)), 0);
+	assert_same_refusal(&r1, &r2, 403, "no rule permits");
+	/* Probation, which may create records, is still refused, and told
+	 * nothing of the version. */
+	call("agency-probation", "PUT", "/v1/records/REC-HIDE-4",
+	    hdrs_std(NULL, NULL), minimal("REC-HIDE-4", "GUESS"), &r1);
+	assert_error(&r1, 403, "read the record");
 	gwt_resp_free(&r1);
 	assert_int_equal(version_of("REC-HIDE-4"), 1);
+	assert_int_equal(get_status("agency-police", "REC-HIDE-NONE"), 404);
 
 	/* The log has each refusal as a deny, the read ones with the rule
 	 * the answers left out. */
@@ -1688,8 +1718,8 @@ test_unreadable_is_absent(void **state)
 			assert_non_null(strstr(l[i].rules,
 			    "read-category4-needs-ct"));
 	}
-	/* Two PATCHes, the history, the erasure, the PUT. */
-	assert_int_equal(denies, 5);
+	/* Two PATCHes, the history, the erasure, the five PUTs. */
+	assert_int_equal(denies, 9);
 	/* Police, who hold ct, still see it all. */
 	assert_int_equal(get_status("agency-police", "REC-HIDE-4"), 200);
 }
