@@ -298,6 +298,10 @@ build_new_record(gw_request_t *r, const char *id, const cJSON *current,
 		gw_reply_error(r, 400, "malformed-json", "the body must be a JSON object");
 		return NULL;
 	}
+	/* The gateway assigns versions: one in the body is ignored, for a
+	 * PATCH too, where it would otherwise count as a field the caller
+	 * writes. */
+	cJSON_DeleteItemFromObjectCaseSensitive(in, "version");
 	if (is_patch) {
 		if ((*touched = record_patch_paths(in, err, sizeof(err))) == NULL) {
 			cJSON_Delete(in);

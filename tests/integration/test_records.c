@@ -1018,6 +1018,13 @@ test_write_forbidden_field(void **state)
 	assert_int_equal(patch_json("agency-health", "REC-FORB-1",
 	    "{\"health\":{\"notes\":[\"seen in clinic\"]}}"), 200);
 	assert_int_equal(version_of("REC-FORB-1"), 4);
+	/* A version in a patch is ignored, as in a PUT (the gateway assigns
+	 * versions): it is no field to write.  Before, housing was refused
+	 * for writing "version". */
+	assert_int_equal(patch_json("agency-housing", "REC-FORB-1",
+	    "{\"version\":1,\"addresses\":[{\"type\":\"temporary\","
+	    "\"postcode\":\"NR2 1AB\"}]}"), 200);
+	assert_int_equal(version_of("REC-FORB-1"), 5);
 	/* Each refusal was logged as a deny. */
 	assert_true(audit_count_op("REC-FORB-1", "deny") >= 5);
 	cJSON_Delete(before);
