@@ -86,6 +86,31 @@ put_thread(void *arg)
 	return NULL;
 }
 
+/* Restart f's gateway and read NFK-DRAIN-0001, which put_thread wrote
+ * before the stop: it must be there (durable whatever the stop did to its
+ * answer).  Then stop the gateway and free f. */
+static void
+expect_put_kept_then_free(fx_t *f)
+{
+	https_response_t r;
+	char url[128], err[256];
+
+	https_client_free(f->c);
+	f->c = gwt_client(&f->env, AREA, "agency-police", 20000);
+	assert_non_null(f->c);
+	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/records/"
+	    "NFK-DRAIN-0001", f->gw.port);
+	assert_int_equal(https_client_call(f->c, "GET", url, read_hdrs, NULL, 0,
+	    &r, err, sizeof(err)), 0);
+	assert_int_equal(r.status, 200);
+	https_response_free(&r);
+	https_client_free(f->c);
+	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
+	gwt_env_cleanup(&f->env);
+	free(f);
+}
+
 /* After the SIGTERM: a new connection must be refused; then the lock goes. */
 static void *
 release_thread(void *arg)
@@ -106,8 +131,7 @@ static void
 test_sigterm_drains(void **state)
 {
 	fx_t *f = calloc(1, sizeof(*f));
-	char db[600], err[256], url[128];
-	https_response_t r;
+	char db[600];
 	pthread_t put, rel;
 
 	(void)state;
@@ -135,20 +159,7 @@ test_sigterm_drains(void **state)
 	assert_true(gwt_log_contains(&f->gw, "event=draining"));
 
 	/* What was answered 201 is there after a restart. */
-	https_client_free(f->c);
-	f->c = gwt_client(&f->env, AREA, "agency-police", 20000);
-	assert_non_null(f->c);
-	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
-	snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/records/"
-	    "NFK-DRAIN-0001", f->gw.port);
-	assert_int_equal(https_client_call(f->c, "GET", url, read_hdrs, NULL, 0,
-	    &r, err, sizeof(err)), 0);
-	assert_int_equal(r.status, 200);
-	https_response_free(&r);
-	https_client_free(f->c);
-	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
-	gwt_env_cleanup(&f->env);
-	free(f);
+	expect_put_kept_then_free(f);
 }
 
 
@@ -181,73 +192,26 @@ mono_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-typedef struct {
-	int fd;
-	SSL_CTX *ctx;
-	SSL *ssl;
-} raw_t;
-
 /* A TLS connection to gw as pki/AREA/<cert_name> (NULL: no certificate)
- * with a receive buffer of rcvbuf bytes (0: the default).  0 once the
- * handshake is done; -1 (r still to be closed) otherwise. */
+ * with a receive buffer of rcvbuf bytes (0: the default); gwt_raw_open. */
 static int
-raw_open(const gwt_env_t *env, const gwt_gw_t *gw, raw_t *r,
+raw_open(const gwt_env_t *env, const gwt_gw_t *gw, gwt_raw_t *r,
     const char *cert_name, int rcvbuf)
 {
 	char cert[600], key[600];
-	struct sockaddr_in a;
 
-	memset(r, 0, sizeof(*r));
-	r->fd = -1;
-	if ((r->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
-		return -1;
-	SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
-	if (SSL_CTX_load_verify_locations(r->ctx, gwt_path(env, "pki/root.crt"),
-	    NULL) != 1)
-		return -1;
-	if (cert_name != NULL) {
-		snprintf(cert, sizeof(cert), "%s/pki/" AREA "/%s.crt", env->dir,
-		    cert_name);
-		snprintf(key, sizeof(key), "%s/pki/" AREA "/%s.key", env->dir,
-		    cert_name);
-		if (SSL_CTX_use_certificate_file(r->ctx, cert, SSL_FILETYPE_PEM) != 1 ||
-		    SSL_CTX_use_PrivateKey_file(r->ctx, key, SSL_FILETYPE_PEM) != 1)
-			return -1;
-	}
-	if ((r->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		return -1;
-	/* Before connect(2): the window offered is then this small. */
-	if (rcvbuf > 0 && setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-	    sizeof(rcvbuf)) < 0)
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_port = htons((unsigned short)gw->port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(r->fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    (r->ssl = SSL_new(r->ctx)) == NULL)
-		return -1;
-	SSL_set_fd(r->ssl, r->fd);
-	return SSL_connect(r->ssl) == 1 ? 0 : -1;
-}
-
-static void
-raw_close(raw_t *r)
-{
-	if (r->ssl != NULL)
-		SSL_free(r->ssl);
-	if (r->fd >= 0)
-		close(r->fd);
-	if (r->ctx != NULL)
-		SSL_CTX_free(r->ctx);
-	memset(r, 0, sizeof(*r));
-	r->fd = -1;
+	snprintf(cert, sizeof(cert), "%s/pki/" AREA "/%s.crt", env->dir,
+	    cert_name ? cert_name : "");
+	snprintf(key, sizeof(key), "%s/pki/" AREA "/%s.key", env->dir,
+	    cert_name ? cert_name : "");
+	return gwt_raw_open(env, gw->port, cert_name ? cert : NULL, key, 0,
+	    rcvbuf, r);
 }
 
 /* Read into out until at least want bytes are there, the peer closes or
  * timeout_ms pass.  The number of bytes in out. */
 static size_t
-raw_read_until(raw_t *r, buf_t *out, size_t want, long timeout_ms)
+raw_read_until(gwt_raw_t *r, buf_t *out, size_t want, long timeout_ms)
 {
 	char tmp[16384];
 	long deadline = mono_ms() + timeout_ms;
@@ -286,7 +250,7 @@ test_sigterm_finishes_replies_being_written(void **state)
 	char url[128], err[256], req[512];
 	https_response_t r;
 	size_t head, want;
-	raw_t raw;
+	gwt_raw_t raw;
 	int i, j;
 
 	(void)state;
@@ -335,7 +299,7 @@ test_sigterm_finishes_replies_being_written(void **state)
 	sleep_ms(gwt_ms(1000));
 
 	raw_read_until(&raw, &got, 64 << 20, gwt_ms(20000));
-	raw_close(&raw);
+	gwt_raw_close(&raw);
 	buf_append(&got, "", 1);
 	hdr_end = strstr(got.data, "\r\n\r\n");
 	assert_non_null(hdr_end);
@@ -371,7 +335,7 @@ test_sigterm_keeps_handshake_summary(void **state)
 	const char *ah[] = { NULL }, *p;
 	char err[256];
 	gwt_resp_t ar;
-	raw_t raw;
+	gwt_raw_t raw;
 	int i;
 
 	(void)state;
@@ -387,7 +351,7 @@ test_sigterm_keeps_handshake_summary(void **state)
 			SSL_write(raw.ssl, "GET /v1/health HTTP/1.1\r\n\r\n", 27);
 			raw_read_until(&raw, &b, 1, gwt_ms(2000));
 		}
-		raw_close(&raw);
+		gwt_raw_close(&raw);
 		assert_int_equal(b.len, 0);
 		buf_free(&b);
 	}
@@ -603,8 +567,7 @@ static void
 test_drain_timeout_logged(void **state)
 {
 	fx_t *f = calloc(1, sizeof(*f));
-	char db[600], err[256], url[128];
-	https_response_t r;
+	char db[600];
 	pthread_t put;
 
 	(void)state;
@@ -628,20 +591,7 @@ test_drain_timeout_logged(void **state)
 	assert_int_equal(f->put_status, -1);
 	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
 
-	https_client_free(f->c);
-	f->c = gwt_client(&f->env, AREA, "agency-police", 20000);
-	assert_non_null(f->c);
-	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
-	snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/records/"
-	    "NFK-DRAIN-0001", f->gw.port);
-	assert_int_equal(https_client_call(f->c, "GET", url, read_hdrs, NULL, 0,
-	    &r, err, sizeof(err)), 0);
-	assert_int_equal(r.status, 200);
-	https_response_free(&r);
-	https_client_free(f->c);
-	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
-	gwt_env_cleanup(&f->env);
-	free(f);
+	expect_put_kept_then_free(f);
 }
 
 /*

@@ -65,62 +65,23 @@ now_ms(void)
 
 /* ------------------------------------------------------- raw TLS client */
 
-typedef struct {
-	int fd;
-	SSL_CTX *ctx;
-	SSL *ssl;
-} raw_t;
-
 /* Open a TLS connection as cert_name of norfolk (NULL: no certificate),
- * with max_version (0: TLS 1.3). 0 if the handshake completed. */
+ * with max_version (0: TLS 1.3); gwt_raw_open. */
 static int
-raw_open(raw_t *r, const char *cert_name, int max_version)
+raw_open(gwt_raw_t *r, const char *cert_name, int max_version)
 {
 	char cert[600], key[600];
 
-	memset(r, 0, sizeof(*r));
-	r->fd = -1;
-	if ((r->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
-		return -1;
-	SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
-	if (SSL_CTX_load_verify_locations(r->ctx, gwt_path(&env, "pki/root.crt"),
-	    NULL) != 1)
-		return -1;
-	if (max_version != 0) {
-		SSL_CTX_set_min_proto_version(r->ctx, TLS1_2_VERSION);
-		SSL_CTX_set_max_proto_version(r->ctx, max_version);
-	}
-	if (cert_name != NULL) {
-		snprintf(cert, sizeof(cert), "%s/pki/norfolk/%s.crt", env.dir, cert_name);
-		snprintf(key, sizeof(key), "%s/pki/norfolk/%s.key", env.dir, cert_name);
-		if (SSL_CTX_use_certificate_file(r->ctx, cert, SSL_FILETYPE_PEM) != 1 ||
-		    SSL_CTX_use_PrivateKey_file(r->ctx, key, SSL_FILETYPE_PEM) != 1)
-			return -1;
-	}
-	if ((r->fd = gwt_tcp_connect(gw.port)) < 0 || (r->ssl = SSL_new(r->ctx)) == NULL)
-		return -1;
-	SSL_set_fd(r->ssl, r->fd);
-	if (SSL_connect(r->ssl) != 1)
-		return -1;
-	/* In TLS 1.3 a refused client certificate shows on the first read. */
-	return 0;
-}
-
-static void
-raw_close(raw_t *r)
-{
-	if (r->ssl != NULL)
-		SSL_free(r->ssl);
-	if (r->fd >= 0)
-		close(r->fd);
-	if (r->ctx != NULL)
-		SSL_CTX_free(r->ctx);
-	memset(r, 0, sizeof(*r));
-	r->fd = -1;
+	snprintf(cert, sizeof(cert), "%s/pki/norfolk/%s.crt", env.dir,
+	    cert_name ? cert_name : "");
+	snprintf(key, sizeof(key), "%s/pki/norfolk/%s.key", env.dir,
+	    cert_name ? cert_name : "");
+	return gwt_raw_open(&env, gw.port, cert_name ? cert : NULL, key,
+	    max_version, 0, r);
 }
 
 static int
-raw_write(raw_t *r, const void *data, size_t len)
+raw_write(gwt_raw_t *r, const void *data, size_t len)
 {
 	size_t off = 0;
 	int n;
@@ -137,7 +98,7 @@ raw_write(raw_t *r, const void *data, size_t len)
 
 /* Read until the peer closes, a full response has arrived, or timeout_ms. */
 static void
-raw_read(raw_t *r, buf_t *out, long timeout_ms)
+raw_read(gwt_raw_t *r, buf_t *out, long timeout_ms)
 {
 	char tmp[8192];
 	long deadline = now_ms() + timeout_ms;
@@ -169,7 +130,7 @@ raw_read(raw_t *r, buf_t *out, long timeout_ms)
 
 /* Read until the peer closes or timeout_ms.  1 if it closed. */
 static int
-raw_read_to_close(raw_t *r, buf_t *out, long timeout_ms)
+raw_read_to_close(gwt_raw_t *r, buf_t *out, long timeout_ms)
 {
 	char tmp[8192];
 	long deadline = now_ms() + timeout_ms;
@@ -195,16 +156,16 @@ raw_read_to_close(raw_t *r, buf_t *out, long timeout_ms)
 static int
 raw_exchange(const char *req, size_t len, buf_t *resp)
 {
-	raw_t r;
+	gwt_raw_t r;
 	int status = 0;
 
 	if (raw_open(&r, "agency-police", 0) < 0) {
-		raw_close(&r);
+		gwt_raw_close(&r);
 		return -1;
 	}
 	if (raw_write(&r, req, len) == 0)
 		raw_read(&r, resp, 5000);
-	raw_close(&r);
+	gwt_raw_close(&r);
 	if (resp->data != NULL && strncmp(resp->data, "HTTP/1.1 ", 9) == 0)
 		status = (int)strtol(resp->data + 9, NULL, 10);
 	return status;
@@ -507,7 +468,7 @@ test_conflicting_content_length(void **state)
 	gwt_resp_t put;
 	char err[256];
 	const char *p;
-	raw_t r;
+	gwt_raw_t r;
 	int i, closed, answers;
 
 	(void)state;
@@ -532,7 +493,7 @@ test_conflicting_content_length(void **state)
 		assert_int_equal(raw_open(&r, "agency-police", 0), 0);
 		assert_int_equal(raw_write(&r, req.data, req.len), 0);
 		closed = raw_read_to_close(&r, &resp, gwt_ms(5000));
-		raw_close(&r);
+		gwt_raw_close(&r);
 		assert_non_null(resp.data);
 		assert_int_equal(strncmp(resp.data, "HTTP/1.1 400 ", 13), 0);
 		assert_non_null(strcasestr(resp.data, "\r\nConnection: close\r\n"));
@@ -627,7 +588,7 @@ test_slow_headers_cut_off(void **state)
 {
 	static const char req[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n"
 	    "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
-	raw_t r;
+	gwt_raw_t r;
 	size_t i;
 	long t0;
 	int cut = 0;
@@ -654,7 +615,7 @@ test_slow_headers_cut_off(void **state)
 	}
 	assert_true(cut);
 	assert_true(now_ms() - t0 < 6000);
-	raw_close(&r);
+	gwt_raw_close(&r);
 	assert_still_serving();
 }
 
@@ -664,7 +625,7 @@ test_slow_body_cut_off(void **state)
 	static const char head[] = "PUT /v1/records/HOST-0001 HTTP/1.1\r\nHost: x\r\n"
 	    "X-Visor-Actor: T1\r\nX-Visor-Purpose: risk-management\r\n"
 	    "Content-Type: application/json\r\nContent-Length: 200\r\n\r\n";
-	raw_t r;
+	gwt_raw_t r;
 	long t0;
 	int i, cut = 0;
 
@@ -688,7 +649,7 @@ test_slow_body_cut_off(void **state)
 		buf_free(&resp);
 	}
 	assert_true(cut);
-	raw_close(&r);
+	gwt_raw_close(&r);
 	assert_int_equal(record_version(), 1);
 	assert_still_serving();
 }
@@ -696,7 +657,7 @@ test_slow_body_cut_off(void **state)
 static void
 test_idle_connections_capped(void **state)
 {
-	raw_t idle[60];
+	gwt_raw_t idle[60];
 	int i, opened = 0;
 	const char *h[] = { NULL };
 	gwt_resp_t resp;
@@ -730,7 +691,7 @@ test_idle_connections_capped(void **state)
 static void
 test_handshake_flood(void **state)
 {
-	raw_t r;
+	gwt_raw_t r;
 	buf_t resp;
 	int i, refused = 0;
 
@@ -746,7 +707,7 @@ test_handshake_flood(void **state)
 		} else {
 			refused++;
 		}
-		raw_close(&r);
+		gwt_raw_close(&r);
 		buf_free(&resp);
 	}
 	assert_int_equal(refused, 100);
@@ -803,7 +764,7 @@ test_unclean_close_not_auth_fail(void **state)
 	unsigned long long before;
 	size_t refused;
 	buf_t resp;
-	raw_t r;
+	gwt_raw_t r;
 	int i;
 
 	(void)state;
@@ -814,7 +775,7 @@ test_unclean_close_not_auth_fail(void **state)
 		assert_int_equal(raw_exchange(req, strlen(req), &resp), 200);
 		buf_free(&resp);
 		assert_int_equal(raw_open(&r, "agency-police", 0), 0);
-		raw_close(&r);
+		gwt_raw_close(&r);
 	}
 	sleep_ms(300);
 	assert_int_equal(audit_size(), before);
@@ -824,7 +785,7 @@ test_unclean_close_not_auth_fail(void **state)
 static void
 test_client_gone_mid_request(void **state)
 {
-	raw_t r;
+	gwt_raw_t r;
 	buf_t req = BUF_INIT;
 	int i;
 
@@ -862,7 +823,7 @@ test_client_gone_mid_request(void **state)
 			struct linger lg = { 1, 0 };
 			setsockopt(r.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		}
-		raw_close(&r);
+		gwt_raw_close(&r);
 	}
 	buf_free(&req);
 	sleep_ms(300);
@@ -873,11 +834,11 @@ test_client_gone_mid_request(void **state)
 static void
 test_old_tls_refused(void **state)
 {
-	raw_t r;
+	gwt_raw_t r;
 
 	(void)state;
 	assert_int_not_equal(raw_open(&r, "agency-police", TLS1_2_VERSION), 0);
-	raw_close(&r);
+	gwt_raw_close(&r);
 	assert_true(gwt_log_wait(&gw, "reason=protocol-version", 2000));
 	assert_still_serving();
 }
@@ -892,7 +853,7 @@ test_renegotiation_and_key_updates(void **state)
 {
 	static const char req[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n"
 	    "X-Visor-Actor: PC-0001\r\n\r\n";
-	raw_t r;
+	gwt_raw_t r;
 	buf_t b = BUF_INIT;
 	int i;
 
@@ -917,7 +878,7 @@ test_renegotiation_and_key_updates(void **state)
 			assert_int_equal(SSL_do_handshake(r.ssl), 1);
 		}
 	}
-	raw_close(&r);
+	gwt_raw_close(&r);
 	assert_still_serving();
 }
 

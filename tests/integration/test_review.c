@@ -45,60 +45,16 @@ now_ms(void)
 
 /* ------------------------------------------------------- raw TLS client */
 
-typedef struct {
-	int fd;
-	SSL_CTX *ctx;
-	SSL *ssl;
-} raw_t;
-
 static int
-raw_open(raw_t *r, const char *cert, const char *key)
+raw_open(gwt_raw_t *r, const char *cert, const char *key)
 {
-	struct sockaddr_in a;
-	int one = 1;
-
-	memset(r, 0, sizeof(*r));
-	r->fd = -1;
-	if ((r->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
-		return -1;
-	SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
-	if (SSL_CTX_load_verify_locations(r->ctx, gwt_path(&env, "pki/root.crt"),
-	    NULL) != 1 ||
-	    SSL_CTX_use_certificate_chain_file(r->ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(r->ctx, key, SSL_FILETYPE_PEM) != 1)
-		return -1;
-	if ((r->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_port = htons((unsigned short)gw.port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(r->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-		return -1;
-	setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((r->ssl = SSL_new(r->ctx)) == NULL)
-		return -1;
-	SSL_set_fd(r->ssl, r->fd);
-	return SSL_connect(r->ssl) == 1 ? 0 : -1;
-}
-
-static void
-raw_close(raw_t *r)
-{
-	if (r->ssl != NULL)
-		SSL_free(r->ssl);
-	if (r->fd >= 0)
-		close(r->fd);
-	if (r->ctx != NULL)
-		SSL_CTX_free(r->ctx);
-	memset(r, 0, sizeof(*r));
-	r->fd = -1;
+	return gwt_raw_open(&env, gw.port, cert, key, 0, 0, r);
 }
 
 /* One keep-alive GET on r; the status, or 0 if the connection ended
  * without one. */
 static int
-raw_get(raw_t *r, const char *path)
+raw_get(gwt_raw_t *r, const char *path)
 {
 	char req[256], tmp[8192];
 	buf_t out = BUF_INIT;
@@ -156,7 +112,7 @@ static void
 test_revoked_while_connected(void **state)
 {
 	char dir[600], cert[700], key[700], err[256];
-	raw_t r;
+	gwt_raw_t r;
 
 	(void)state;
 	snprintf(dir, sizeof(dir), "%s/review", env.dir);
@@ -181,7 +137,7 @@ test_revoked_while_connected(void **state)
 		fail_msg("pki_revoke: %s", err);
 	assert_int_equal(gwt_gw_hup(&gw), 0);
 	assert_int_not_equal(raw_get(&r, "/v1/health"), 200);
-	raw_close(&r);
+	gwt_raw_close(&r);
 	/* Others, on connections old and new, are still served. */
 	assert_int_equal(raw_open(&r, gwt_path(&env, "pki/norfolk/agency-police.crt"),
 	    gwt_path(&env, "pki/norfolk/agency-police.key")), 0);
@@ -189,7 +145,7 @@ test_revoked_while_connected(void **state)
 	assert_int_equal(gwt_gw_hup(&gw), 0);
 	assert_int_equal(raw_get(&r, "/v1/health"), 200);
 	assert_int_equal(raw_get(&r, "/v1/health"), 200);
-	raw_close(&r);
+	gwt_raw_close(&r);
 	assert_true(gwt_gw_alive(&gw));
 }
 

@@ -630,6 +630,60 @@ gwt_tcp_connect(int port)
 }
 
 int
+gwt_raw_open(const gwt_env_t *env, int port, const char *cert,
+    const char *key, int max_version, int rcvbuf, gwt_raw_t *r)
+{
+	struct sockaddr_in a;
+	int one = 1;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	if ((r->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return -1;
+	SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_load_verify_locations(r->ctx, gwt_path(env, "pki/root.crt"),
+	    NULL) != 1)
+		return -1;
+	if (max_version != 0 &&
+	    (SSL_CTX_set_min_proto_version(r->ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(r->ctx, max_version) != 1))
+		return -1;
+	if (cert != NULL &&
+	    (SSL_CTX_use_certificate_chain_file(r->ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(r->ctx, key, SSL_FILETYPE_PEM) != 1))
+		return -1;
+	if ((r->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	if (rcvbuf > 0 && setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+	    sizeof(rcvbuf)) < 0)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((unsigned short)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(r->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return -1;
+	(void)setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((r->ssl = SSL_new(r->ctx)) == NULL)
+		return -1;
+	SSL_set_fd(r->ssl, r->fd);
+	return SSL_connect(r->ssl) == 1 ? 0 : -1;
+}
+
+void
+gwt_raw_close(gwt_raw_t *r)
+{
+	if (r->ssl != NULL)
+		SSL_free(r->ssl);
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->ctx != NULL)
+		SSL_CTX_free(r->ctx);
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+}
+
+int
 gwt_log_contains(const gwt_gw_t *gw, const char *needle)
 {
 	return count_occurrences(gw->log, needle) > 0;

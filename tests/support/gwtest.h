@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <openssl/ssl.h>
+
 #include "util/buf.h"
 
 typedef struct {
@@ -149,6 +151,26 @@ void gwt_sqlite_release(pid_t pid, int fd);
 
 /* A plain TCP connection to 127.0.0.1:port (TCP_NODELAY), or -1. */
 int gwt_tcp_connect(int port);
+
+/* A TLS connection by hand, for tests that need the bytes on the wire
+ * (keep-alive, half requests, a slow reader). */
+typedef struct {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+} gwt_raw_t;
+
+/* Connect r to 127.0.0.1:port (TCP_NODELAY), trusting env's national
+ * root, as the PEM files cert (its chain may follow it) and key (cert
+ * NULL: no client certificate), TLS 1.2 up to max_version (0: 1.3 only,
+ * OpenSSL's default here), with a receive buffer of rcvbuf bytes set
+ * before connecting, so that the window offered is that small (0: the
+ * kernel's).  0 once the handshake is done (in TLS 1.3 a refused client
+ * certificate shows only on the first read); -1 otherwise.  Close r with
+ * gwt_raw_close either way. */
+int gwt_raw_open(const gwt_env_t *env, int port, const char *cert,
+    const char *key, int max_version, int rcvbuf, gwt_raw_t *r);
+void gwt_raw_close(gwt_raw_t *r);
 
 /* 1 once the gateway's log contains needle, 0 if it still does not after
  * gwt_ms(ms).  For lines the gateway writes after the client already has
