@@ -1130,6 +1130,8 @@ worker_init(struct server *s, worker_t *w, unsigned index, char *err,
 static void
 worker_fini(worker_t *w)
 {
+	gw_request_t *r, *next;
+
 	/* Its connections go with evhttp_free (conn_free_hook): they must
 	 * neither touch the listener evhttp_free closes nor wake it. */
 	worker_stop_listening(w);
@@ -1149,6 +1151,18 @@ worker_fini(worker_t *w)
 	store_reader_free(w->reader);
 	if (w->base != NULL)
 		event_base_free(w->base);
+	/* Requests a drain that ran out of time cut off: the store closed
+	 * after completing their jobs into this queue, and the loop that
+	 * would have answered them has stopped.  Freed unanswered, once the
+	 * loop is gone: its connections, freed with it, clear their
+	 * request's conn (conn_free_hook), and their evhttp requests went
+	 * with them. */
+	r = w->qhead;
+	w->qhead = w->qtail = NULL;
+	for (; r != NULL; r = next) {
+		next = r->qnext;
+		request_free(r);
+	}
 	pthread_mutex_destroy(&w->qlock);
 }
 
