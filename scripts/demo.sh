@@ -176,6 +176,25 @@ if "$visorctl" --help | grep -q '^  audit '; then
 		    --state "$run/$area-audit.checkpoint" 2>&1 | indent ||
 		    die "the $area audit log does not verify"
 	done
+	# Suffolk's entry for the transfer keeps Norfolk's signature over the
+	# bytes it received: with Norfolk's gateway certificate, Suffolk's
+	# auditor can show who sent them.
+	idx=$("$visorctl" audit search --op transfer-in --gateway "$sfk" \
+	    --cert "$pki/suffolk/auditor.crt" \
+	    --state "$run/suffolk-audit.checkpoint" 2>/dev/null |
+	    awk -F '\t' 'NR == 1 {print $1}')
+	[ -n "$idx" ] || die "Suffolk's log holds no transfer-in entry"
+	say "suffolk, the transfer received (entry $idx), against Norfolk's certificate:"
+	if "$visorctl" audit prove --index "$idx" --gateway "$sfk" \
+	    --cert "$pki/suffolk/auditor.crt" \
+	    --state "$run/suffolk-audit.checkpoint" \
+	    --sender-cert "$pki/norfolk/gateway.crt" >"$run/prove.json" \
+	    2>"$run/prove.txt"; then
+		indent <"$run/prove.txt"
+	else
+		cat "$run/prove.txt"
+		die "Norfolk's signature in Suffolk's entry does not verify"
+	fi
 elif ! command -v curl >/dev/null 2>&1; then
 	say "(visorctl audit is not in this build and curl is missing: skipped)"
 else
@@ -193,6 +212,7 @@ step "Summary"
 elapsed=$(($(date +%s) - started))
 say "300 synthetic records pushed to Norfolk; police and housing saw what policy allows."
 say "Record $rec (MAPPA level 3) transferred to Suffolk as transfer $tid,"
-say "delivered exactly once with a receipt signed by urn:visor:suffolk:gateway."
+say "delivered exactly once with a receipt signed by urn:visor:suffolk:gateway;"
+say "Suffolk's audit log keeps Norfolk's signature of what it received."
 say "Both audit logs are signed Merkle trees; every collection, read and transfer is in them."
 say "Files: demo-run/ (PKI, configs, logs). Took ${elapsed} s. Stopping the gateways."
