@@ -29,8 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/pem.h>
-
+#include "certs/pki.h"
 #include "client/https_client.h"
 #include "crypto/audit_verify.h"
 #include "crypto/identity.h"
@@ -1151,10 +1150,9 @@ check_sender(const audit_ctx_t *a, const char *leaf, size_t len)
 	const char *sig, *digest, *fp, *id;
 	const cJSON *actor;
 	unsigned char d[32];
-	char have[65], shown[4 * IDENTITY_URI_MAX];
+	char have[65], shown[4 * IDENTITY_URI_MAX], why[512];
 	X509 *x = NULL;
 	cJSON *j;
-	FILE *f;
 	int ret = -1;
 
 	j = json_parse_strict(leaf, len, JSON_DEFAULT_MAX_DEPTH, NULL, 0);
@@ -1174,14 +1172,8 @@ check_sender(const audit_ctx_t *a, const char *leaf, size_t len)
 		    a->index);
 		goto out;
 	}
-	if ((f = fopen(a->sender_cert, "r")) == NULL) {
-		fail("cannot read %s: %s", a->sender_cert, strerror(errno));
-		goto out;
-	}
-	x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	if (x == NULL) {
-		fail("%s: no PEM certificate", a->sender_cert);
+	if ((x = pki_load_cert(a->sender_cert, why, sizeof(why))) == NULL) {
+		fail("%s", why);
 		goto out;
 	}
 	tls_trust_cert_sha256(x, have);
