@@ -361,22 +361,34 @@ cli_print_json(const char *prog, const char *text, size_t len)
 	return rc;
 }
 
-void
-cli_print_error(const char *prog, const https_response_t *r)
+cJSON *
+cli_error_fields(const https_response_t *r, const char **code,
+    const char **msg, const char **request_id)
 {
 	cJSON *j;
 	const cJSON *e;
-	const char *code = NULL, *msg = NULL, *rid = NULL;
-	char why[64], line[1024], shown[4 * sizeof(line)];
+	char why[64];
 
+	*code = *msg = *request_id = NULL;
 	j = json_parse_strict(r->body.data ? r->body.data : "", r->body.len, 8,
 	    why, sizeof(why));
 	e = j != NULL ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
 	if (cJSON_IsObject(e)) {
-		code = json_get_str(e, "code");
-		msg = json_get_str(e, "message");
-		rid = json_get_str(e, "request_id");
+		*code = json_get_str(e, "code");
+		*msg = json_get_str(e, "message");
+		*request_id = json_get_str(e, "request_id");
 	}
+	return j;
+}
+
+void
+cli_print_error(const char *prog, const https_response_t *r)
+{
+	cJSON *j;
+	const char *code, *msg, *rid;
+	char line[1024], shown[4 * sizeof(line)];
+
+	j = cli_error_fields(r, &code, &msg, &rid);
 	if (code != NULL || msg != NULL)
 		snprintf(line, sizeof(line), "%ld %s: %s%s%s%s", r->status,
 		    code ? code : "error", msg ? msg : "",

@@ -20,6 +20,8 @@
 
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "client/https_client.h"
 #include "crypto/identity.h"
 
@@ -107,6 +109,13 @@ void cli_displayable(const char *s, char *out, size_t outlen);
  * order.  Text that is not JSON is not printed: said on stderr after
  * prog.  0, or -1. */
 int cli_print_json(const char *prog, const char *text, size_t len);
+
+/* The members of an error answer (SPEC section 5: {"error":{"code",
+ * "message","request_id"}}): each set to its string, or NULL when r's body
+ * is not such an answer or lacks it.  Returns the parsed body, which holds
+ * the strings (free with cJSON_Delete), or NULL (all three NULL). */
+cJSON *cli_error_fields(const https_response_t *r, const char **code,
+    const char **msg, const char **request_id);
 
 /* Say on stderr, after prog, the error answer r (SPEC section 5: status,
  * code, message, request id), or its first 200 bytes when it is not one;

@@ -329,17 +329,9 @@ error_of(const https_response_t *r, char *code, size_t codelen, char *msg,
     size_t msglen)
 {
 	cJSON *j;
-	const cJSON *e;
-	const char *c = NULL, *m = NULL;
-	char why[64];
+	const char *c, *m, *rid;
 
-	j = json_parse_strict(r->body.data ? r->body.data : "", r->body.len, 8,
-	    why, sizeof(why));
-	e = j ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
-	if (cJSON_IsObject(e)) {
-		c = json_get_str(e, "code");
-		m = json_get_str(e, "message");
-	}
+	j = cli_error_fields(r, &c, &m, &rid);
 	snprintf(code, codelen, "%s", c ? c : "-");
 	if (m != NULL)
 		snprintf(msg, msglen, "%s", m);
