@@ -67,6 +67,28 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* The sqlite3 program holds the write lock on f's live store (released
+ * with gwt_sqlite_release), and has had the time to take it. */
+static void
+hold_store_lock(fx_t *f)
+{
+	char db[600];
+
+	snprintf(db, sizeof(db), "%s/" AREA "/data/store.db", f->env.dir);
+	f->lock_pid = gwt_sqlite_hold_lock(db, &f->lock_fd);
+	assert_true(f->lock_pid > 0);
+	sleep_ms(300);
+}
+
+/* Stop f's gateway, which must exit cleanly, and free f. */
+static void
+stop_and_free(fx_t *f)
+{
+	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
+	gwt_env_cleanup(&f->env);
+	free(f);
+}
+
 static void *
 put_thread(void *arg)
 {
@@ -106,9 +128,7 @@ expect_put_kept_then_free(fx_t *f)
 	assert_int_equal(r.status, 200);
 	https_response_free(&r);
 	https_client_free(f->c);
-	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
-	gwt_env_cleanup(&f->env);
-	free(f);
+	stop_and_free(f);
 }
 
 /* After the SIGTERM: a new connection must be refused; then the lock goes. */
@@ -131,7 +151,6 @@ static void
 test_sigterm_drains(void **state)
 {
 	fx_t *f = calloc(1, sizeof(*f));
-	char db[600];
 	pthread_t put, rel;
 
 	(void)state;
@@ -142,10 +161,7 @@ test_sigterm_drains(void **state)
 	assert_non_null(f->c);
 
 	/* sqlite3 takes the write lock on the live store. */
-	snprintf(db, sizeof(db), "%s/" AREA "/data/store.db", f->env.dir);
-	f->lock_pid = gwt_sqlite_hold_lock(db, &f->lock_fd);
-	assert_true(f->lock_pid > 0);
-	sleep_ms(300);
+	hold_store_lock(f);
 
 	/* The PUT waits for the lock: in flight when the SIGTERM comes. */
 	assert_int_equal(pthread_create(&put, NULL, put_thread, f), 0);
@@ -183,15 +199,6 @@ set_limit(gwt_env_t *env, const char *key, double v)
 	cJSON_Delete(c);
 }
 
-static long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* A TLS connection to gw as pki/AREA/<cert_name> (NULL: no certificate)
  * with a receive buffer of rcvbuf bytes (0: the default); gwt_raw_open. */
 static int
@@ -214,15 +221,15 @@ static size_t
 raw_read_until(gwt_raw_t *r, buf_t *out, size_t want, long timeout_ms)
 {
 	char tmp[16384];
-	long deadline = mono_ms() + timeout_ms;
+	long deadline = gwt_now_ms() + timeout_ms;
 	struct pollfd p;
 	int n;
 
-	while (out->len < want && mono_ms() < deadline) {
+	while (out->len < want && gwt_now_ms() < deadline) {
 		if (SSL_pending(r->ssl) == 0) {
 			p.fd = r->fd;
 			p.events = POLLIN;
-			if (poll(&p, 1, (int)(deadline - mono_ms())) <= 0)
+			if (poll(&p, 1, (int)(deadline - gwt_now_ms())) <= 0)
 				break;
 		}
 		if ((n = SSL_read(r->ssl, tmp, sizeof(tmp))) <= 0)
@@ -383,9 +390,7 @@ test_sigterm_keeps_handshake_summary(void **state)
 	}
 	gwt_resp_free(&ar);
 	assert_int_equal(single + summed, 6);
-	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
-	gwt_env_cleanup(&f->env);
-	free(f);
+	stop_and_free(f);
 }
 
 static void *
@@ -410,7 +415,7 @@ test_sighup_while_starting(void **state)
 {
 	fx_t *f = calloc(1, sizeof(*f));
 	const char *hdrs[] = { NULL };
-	char db[600], err[256];
+	char err[256];
 	gwt_resp_t resp;
 	pthread_t st;
 	buf_t e = BUF_INIT;
@@ -422,10 +427,7 @@ test_sighup_while_starting(void **state)
 	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
 	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
 
-	snprintf(db, sizeof(db), "%s/" AREA "/data/store.db", f->env.dir);
-	f->lock_pid = gwt_sqlite_hold_lock(db, &f->lock_fd);
-	assert_true(f->lock_pid > 0);
-	sleep_ms(300);
+	hold_store_lock(f);
 	assert_int_equal(pthread_create(&st, NULL, start_thread, f), 0);
 	/* The gateway has its trust set and waits for the store. */
 	sleep_ms(gwt_ms(1000));
@@ -523,9 +525,9 @@ test_sigterm_with_busy_keepalive_clients(void **state)
 		    &wr[i]), 0);
 	}
 	sleep_ms(gwt_ms(500));
-	t0 = mono_ms();
+	t0 = gwt_now_ms();
 	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
-	took = mono_ms() - t0;
+	took = gwt_now_ms() - t0;
 	for (i = 0; i < 3; i++)
 		pthread_join(th[i], NULL);
 	fprintf(stderr, "  (stopped in %ld ms; written %lu %lu %lu)\n", took,
@@ -548,9 +550,7 @@ test_sigterm_with_busy_keepalive_clients(void **state)
 		https_response_free(&r);
 		https_client_free(wr[i].c);
 	}
-	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
-	gwt_env_cleanup(&f->env);
-	free(f);
+	stop_and_free(f);
 }
 
 /*
@@ -567,7 +567,6 @@ static void
 test_drain_timeout_logged(void **state)
 {
 	fx_t *f = calloc(1, sizeof(*f));
-	char db[600];
 	pthread_t put;
 
 	(void)state;
@@ -577,10 +576,7 @@ test_drain_timeout_logged(void **state)
 	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
 	f->c = gwt_client(&f->env, AREA, "agency-police", 40000);
 	assert_non_null(f->c);
-	snprintf(db, sizeof(db), "%s/" AREA "/data/store.db", f->env.dir);
-	f->lock_pid = gwt_sqlite_hold_lock(db, &f->lock_fd);
-	assert_true(f->lock_pid > 0);
-	sleep_ms(300);
+	hold_store_lock(f);
 	assert_int_equal(pthread_create(&put, NULL, put_thread, f), 0);
 	sleep_ms(500);
 	assert_int_equal(kill(f->gw.pid, SIGTERM), 0);
@@ -607,7 +603,6 @@ static void
 test_not_listening_while_starting(void **state)
 {
 	fx_t *f = calloc(1, sizeof(*f));
-	char db[600];
 	pthread_t st;
 	int fd;
 
@@ -617,10 +612,7 @@ test_not_listening_while_starting(void **state)
 	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
 	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
 
-	snprintf(db, sizeof(db), "%s/" AREA "/data/store.db", f->env.dir);
-	f->lock_pid = gwt_sqlite_hold_lock(db, &f->lock_fd);
-	assert_true(f->lock_pid > 0);
-	sleep_ms(300);
+	hold_store_lock(f);
 	assert_int_equal(pthread_create(&st, NULL, start_thread, f), 0);
 	sleep_ms(gwt_ms(1000));
 	fd = gwt_tcp_connect(f->gw.port);
@@ -634,9 +626,7 @@ test_not_listening_while_starting(void **state)
 	fd = gwt_tcp_connect(f->gw.port);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
-	gwt_env_cleanup(&f->env);
-	free(f);
+	stop_and_free(f);
 }
 
 /*

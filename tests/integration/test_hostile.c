@@ -54,15 +54,6 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* ------------------------------------------------------- raw TLS client */
 
 /* Open a TLS connection as cert_name of norfolk (NULL: no certificate),
@@ -101,7 +92,7 @@ static void
 raw_read(gwt_raw_t *r, buf_t *out, long timeout_ms)
 {
 	char tmp[8192];
-	long deadline = now_ms() + timeout_ms;
+	long deadline = gwt_now_ms() + timeout_ms;
 	struct pollfd p;
 	const char *hdr_end, *cl;
 	int n;
@@ -110,7 +101,7 @@ raw_read(gwt_raw_t *r, buf_t *out, long timeout_ms)
 		if (SSL_pending(r->ssl) == 0) {
 			p.fd = r->fd;
 			p.events = POLLIN;
-			if (poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+			if (poll(&p, 1, (int)(deadline - gwt_now_ms())) <= 0)
 				return;
 		}
 		n = SSL_read(r->ssl, tmp, sizeof(tmp));
@@ -123,7 +114,7 @@ raw_read(gwt_raw_t *r, buf_t *out, long timeout_ms)
 			if ((long)(out->len - (size_t)(hdr_end + 4 - out->data)) >= want)
 				return;
 		}
-		if (now_ms() > deadline)
+		if (gwt_now_ms() > deadline)
 			return;
 	}
 }
@@ -133,7 +124,7 @@ static int
 raw_read_to_close(gwt_raw_t *r, buf_t *out, long timeout_ms)
 {
 	char tmp[8192];
-	long deadline = now_ms() + timeout_ms;
+	long deadline = gwt_now_ms() + timeout_ms;
 	struct pollfd p;
 	int n;
 
@@ -141,7 +132,7 @@ raw_read_to_close(gwt_raw_t *r, buf_t *out, long timeout_ms)
 		if (SSL_pending(r->ssl) == 0) {
 			p.fd = r->fd;
 			p.events = POLLIN;
-			if (poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+			if (poll(&p, 1, (int)(deadline - gwt_now_ms())) <= 0)
 				return 0;
 		}
 		/* 0 is a close_notify, < 0 a reset or a bare TCP close. */
@@ -595,7 +586,7 @@ test_slow_headers_cut_off(void **state)
 
 	(void)state;
 	assert_int_equal(raw_open(&r, "agency-police", 0), 0);
-	t0 = now_ms();
+	t0 = gwt_now_ms();
 	/* One byte every 100 ms: the whole request would take 8 s; the
 	 * deadline is 1.4 s. */
 	for (i = 0; i < sizeof(req) - 1; i++) {
@@ -604,7 +595,7 @@ test_slow_headers_cut_off(void **state)
 			break;
 		}
 		sleep_ms(100);
-		if (now_ms() - t0 > 6000)
+		if (gwt_now_ms() - t0 > 6000)
 			break;
 	}
 	if (!cut) {
@@ -614,7 +605,7 @@ test_slow_headers_cut_off(void **state)
 		buf_free(&resp);
 	}
 	assert_true(cut);
-	assert_true(now_ms() - t0 < 6000);
+	assert_true(gwt_now_ms() - t0 < 6000);
 	gwt_raw_close(&r);
 	assert_still_serving();
 }
@@ -632,14 +623,14 @@ test_slow_body_cut_off(void **state)
 	(void)state;
 	assert_int_equal(raw_open(&r, "agency-police", 0), 0);
 	assert_int_equal(raw_write(&r, head, sizeof(head) - 1), 0);
-	t0 = now_ms();
+	t0 = gwt_now_ms();
 	for (i = 0; i < 200; i++) {
 		if (raw_write(&r, " ", 1) < 0) {
 			cut = 1;
 			break;
 		}
 		sleep_ms(50);
-		if (now_ms() - t0 > 6000)
+		if (gwt_now_ms() - t0 > 6000)
 			break;
 	}
 	if (!cut) {
@@ -674,13 +665,13 @@ test_idle_connections_capped(void **state)
 			opened++;
 	}
 	assert_true(opened >= 40);
-	t0 = now_ms();
+	t0 = gwt_now_ms();
 	/* A legitimate client is served once the idle ones are cut off. */
 	assert_int_equal(gwt_request(&env, &gw, "norfolk", "agency-police", "GET",
 	    "/v1/health", h, NULL, 0, &resp, err, sizeof(err)), 0);
 	assert_int_equal(resp.status, 200);
 	gwt_resp_free(&resp);
-	assert_true(now_ms() - t0 < 15000);
+	assert_true(gwt_now_ms() - t0 < 15000);
 	for (i = 0; i < 60; i++)
 		if (idle[i].fd >= 0)
 			close(idle[i].fd);

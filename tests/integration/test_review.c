@@ -34,15 +34,6 @@
 static gwt_env_t env;
 static gwt_gw_t gw;
 
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* ------------------------------------------------------- raw TLS client */
 
 static int
@@ -58,7 +49,7 @@ raw_get(gwt_raw_t *r, const char *path)
 {
 	char req[256], tmp[8192];
 	buf_t out = BUF_INIT;
-	long deadline = now_ms() + 5000;
+	long deadline = gwt_now_ms() + 5000;
 	const char *hdr_end, *cl;
 	struct pollfd p;
 	int n, status = 0;
@@ -70,7 +61,7 @@ raw_get(gwt_raw_t *r, const char *path)
 		if (SSL_pending(r->ssl) == 0) {
 			p.fd = r->fd;
 			p.events = POLLIN;
-			if (poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+			if (poll(&p, 1, (int)(deadline - gwt_now_ms())) <= 0)
 				break;
 		}
 		if ((n = SSL_read(r->ssl, tmp, sizeof(tmp))) <= 0)
@@ -81,7 +72,7 @@ raw_get(gwt_raw_t *r, const char *path)
 		    cl < hdr_end && (long)(out.len - (size_t)(hdr_end + 4 -
 		    out.data)) >= strtol(cl + 15, NULL, 10))
 			break;
-		if (now_ms() > deadline)
+		if (gwt_now_ms() > deadline)
 			break;
 	}
 	if (out.len > 12 && strncmp(out.data, "HTTP/1.1 ", 9) == 0)

@@ -99,15 +99,6 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 id_slot(const char *id)
 {
@@ -413,7 +404,7 @@ transfer_status(const char *tid, long *st)
 static void
 wait_log(const gwt_gw_t *gw, const char *event, const char *tid)
 {
-	long long until = now_ms() + 10000;
+	long long until = gwt_now_ms() + 10000;
 	char *text, *p, *eol;
 	size_t len;
 	char ev[64], tr[64];
@@ -436,7 +427,7 @@ wait_log(const gwt_gw_t *gw, const char *event, const char *tid)
 				break;
 		}
 		free(text);
-		if (now_ms() > until)
+		if (gwt_now_ms() > until)
 			fail_msg("%s: no %s for %s", gw->area, event, tid);
 		sleep_ms(50);
 	}
@@ -445,7 +436,7 @@ wait_log(const gwt_gw_t *gw, const char *event, const char *tid)
 static void
 wait_delivered(const char *tid, long timeout_ms)
 {
-	long long until = now_ms() + timeout_ms;
+	long long until = gwt_now_ms() + timeout_ms;
 	char *s;
 	long st;
 
@@ -458,7 +449,7 @@ wait_delivered(const char *tid, long timeout_ms)
 		if (s != NULL && strcmp(s, "queued") != 0)
 			fail_msg("transfer %s: %s", tid, s);
 		free(s);
-		if (now_ms() > until)
+		if (gwt_now_ms() > until)
 			fail_msg("transfer %s not delivered in %ld ms", tid,
 			    timeout_ms);
 		sleep_ms(100);
@@ -541,11 +532,11 @@ assert_signed_durable(const gwt_gw_t *gw)
 static void
 wait_signed(const gwt_gw_t *gw)
 {
-	long long until = now_ms() + 10000;
+	long long until = gwt_now_ms() + 10000;
 
 	while (api_signed_size(gw) < durable_size(gw) ||
 	    file_signed_size(gw) < durable_size(gw)) {
-		if (now_ms() > until)
+		if (gwt_now_ms() > until)
 			fail_msg("%s: no checkpoint over the durable log",
 			    gw->area);
 		sleep_ms(50);
@@ -1076,11 +1067,11 @@ test_config_and_authfail(void **state)
 	}
 	/* Written once the disk works (a retry a second). */
 	{
-		long long until = now_ms() + 8000;
+		long long until = gwt_now_ms() + 8000;
 
 		while (count_op(&nfk, "config") < config0 + NKINDS ||
 		    count_op(&nfk, "auth-fail") < auth0 + NKINDS) {
-			if (now_ms() > until)
+			if (gwt_now_ms() > until)
 				fail_msg("config %zu (want %zu), auth-fail %zu "
 				    "(want %zu)", count_op(&nfk, "config"),
 				    config0 + NKINDS, count_op(&nfk, "auth-fail"),
@@ -1114,19 +1105,19 @@ test_busy_for_real(void **state)
 	pid = gwt_sqlite_hold_lock(db, &lock_fd);
 	assert_true(pid > 0);
 	/* Until sqlite3 holds the lock, writes go through. */
-	t0 = now_ms();
+	t0 = gwt_now_ms();
 	for (i = 0;; i++) {
 		snprintf(id, sizeof(id), "BUSY-REAL-%d", i);
 		if ((st = put_record(&nfk, id, &out)) == 503)
 			break;
 		assert_int_equal(st, 201);
-		assert_true(now_ms() - t0 < 5000);
+		assert_true(gwt_now_ms() - t0 < 5000);
 		sleep_ms(50);
 	}
 	assert_503(st, &out, "busy");
-	t0 = now_ms();
+	t0 = gwt_now_ms();
 	assert_503(get_record(&nfk, "FLT-0-A", &out), &out, "busy read");
-	assert_true(now_ms() - t0 < 3000);
+	assert_true(gwt_now_ms() - t0 < 3000);
 	assert_signed_durable(&nfk);
 	gwt_sqlite_release(pid, lock_fd);
 	assert_int_equal(put_record(&nfk, id, &out), 201);

@@ -55,15 +55,6 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---------------------------------------------------------- clients */
 
 /* A keep-alive client for one certificate against one gateway. */
@@ -238,14 +229,14 @@ get_transfer(tcl_t *police, const char *tid)
 static cJSON *
 wait_transfer(tcl_t *police, const char *tid, long timeout_ms)
 {
-	long long until = now_ms() + timeout_ms;
+	long long until = gwt_now_ms() + timeout_ms;
 	cJSON *j;
 
 	for (;;) {
 		j = get_transfer(police, tid);
 		if (j != NULL && strcmp(json_get_str(j, "status"), "queued") != 0)
 			return j;
-		if (now_ms() > until)
+		if (gwt_now_ms() > until)
 			return j;
 		cJSON_Delete(j);
 		sleep_ms(50);
@@ -420,7 +411,7 @@ log_fetch_verify(const gwt_env_t *e, const gwt_gw_t *gw, log_ctx_t *c)
 	note_verifier_t *v;
 	merkle_hash_t root, mine;
 	uint64_t size = 0, have = 0, start;
-	long long until = now_ms() + 20000;
+	long long until = gwt_now_ms() + 20000;
 	const char *p;
 	cJSON *h;
 	long st;
@@ -459,7 +450,7 @@ log_fetch_verify(const gwt_env_t *e, const gwt_gw_t *gw, log_ctx_t *c)
 		if (checkpoint_parse(out.data, body_len, origin, &size, root, err,
 		    sizeof(err)) < 0)
 			fail_msg("%s checkpoint: %s", gw->area, err);
-		if (size == have || now_ms() > until)
+		if (size == have || gwt_now_ms() > until)
 			break;
 		sleep_ms(200);
 	}
@@ -1718,7 +1709,7 @@ test_updates_delivered_in_order(void **state)
 	assert_int_equal(start_transfer(&pol, "NFK-ORDER-0001", "suffolk",
 	    tid1), 202);
 	/* Suffolk is down: the first attempt fails. */
-	for (until = now_ms() + 10000;; sleep_ms(50)) {
+	for (until = gwt_now_ms() + 10000;; sleep_ms(50)) {
 		t = get_transfer(&pol, tid1);
 		assert_non_null(t);
 		assert_string_equal(json_get_str(t, "status"), "queued");
@@ -1726,7 +1717,7 @@ test_updates_delivered_in_order(void **state)
 		cJSON_Delete(t);
 		if (attempts > 0)
 			break;
-		assert_true(now_ms() < until);
+		assert_true(gwt_now_ms() < until);
 	}
 	start_gw(f, 1, "suffolk");
 	/* The person moved within Suffolk: the update goes too, and is due
@@ -2528,11 +2519,11 @@ test_mute_peer(void **state)
 	/* For 6 s, across the hung delivery and its timeout, reads are
 	 * answered at once. */
 	for (i = 0; i < 60; i++) {
-		t0 = now_ms();
+		t0 = gwt_now_ms();
 		assert_int_equal(tcl_call(&prob, "GET", "/v1/records/NFK-MUTE-0001",
 		    read_hdrs, NULL, 0, &out), 200);
-		if (now_ms() - t0 > slowest)
-			slowest = now_ms() - t0;
+		if (gwt_now_ms() - t0 > slowest)
+			slowest = gwt_now_ms() - t0;
 		sleep_ms(100);
 	}
 	if (slowest > 2000)
@@ -2896,9 +2887,9 @@ test_bloated_answers_not_kept(void **state)
 		    tids[i]), 202);
 	/* Each transfer was asked at least once (they go one after the
 	 * other: one record), and the first more than once. */
-	for (until = now_ms() + 30000; atomic_load(&b.answered) < N + 1;
+	for (until = gwt_now_ms() + 30000; atomic_load(&b.answered) < N + 1;
 	    sleep_ms(50))
-		if (now_ms() > until)
+		if (gwt_now_ms() > until)
 			break;
 	sleep_ms(500);
 	/* An answer too large to read is no answer: the transfers wait (and
@@ -2962,9 +2953,9 @@ test_stop_with_delivery_hung(void **state)
 	sleep_ms(1000);
 	tcl_close(&prob);
 	tcl_close(&pol);
-	t0 = now_ms();
+	t0 = gwt_now_ms();
 	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
-	took = now_ms() - t0;
+	took = gwt_now_ms() - t0;
 	assert_int_equal(kill(sfk->pid, SIGCONT), 0);
 	fprintf(stderr, "  (stopped in %lld ms)\n", took);
 	assert_true(took < gwt_ms(4000));

@@ -99,13 +99,13 @@ gwt_ms(long ms)
 	return ms * k;
 }
 
-static long
-now_ms(void)
+long long
+gwt_now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* 1 if argv0 names the gateway program. */
@@ -501,7 +501,7 @@ gwt_gw_start(gwt_env_t *e, const char *area, gwt_gw_t *gw)
 		}
 		_exit(127);
 	}
-	for (until = now_ms() + gwt_ms(20000); now_ms() < until;) {
+	for (until = gwt_now_ms() + gwt_ms(20000); gwt_now_ms() < until;) {
 		if (!gwt_gw_alive(gw))
 			return -1;
 		memset(&resp, 0, sizeof(resp));
@@ -528,7 +528,7 @@ gwt_gw_stop(gwt_gw_t *gw)
 		return -1;
 	kill(gw->pid, SIGTERM);
 	/* Under memcheck the leak check at exit is part of the stop. */
-	for (until = now_ms() + gwt_ms(60000); now_ms() < until;) {
+	for (until = gwt_now_ms() + gwt_ms(60000); gwt_now_ms() < until;) {
 		if (waitpid(gw->pid, &status, WNOHANG) == gw->pid) {
 			status = WIFEXITED(status) ? WEXITSTATUS(status) :
 			    128 + WTERMSIG(status);
@@ -760,12 +760,12 @@ gwt_sqlite_release(pid_t pid, int fd)
 int
 gwt_log_wait(const gwt_gw_t *gw, const char *needle, long ms)
 {
-	long until = now_ms() + gwt_ms(ms);
+	long until = gwt_now_ms() + gwt_ms(ms);
 
 	for (;;) {
 		if (count_occurrences(gw->log, needle) > 0)
 			return 1;
-		if (now_ms() >= until)
+		if (gwt_now_ms() >= until)
 			return 0;
 		sleep_ms(10);
 	}
@@ -779,7 +779,7 @@ gwt_gw_hup(gwt_gw_t *gw)
 	long until;
 
 	kill(gw->pid, SIGHUP);
-	for (until = now_ms() + gwt_ms(5000); now_ms() < until;) {
+	for (until = gwt_now_ms() + gwt_ms(5000); gwt_now_ms() < until;) {
 		if (count_occurrences(gw->log, "event=reloaded") > ok0)
 			return 0;
 		if (count_occurrences(gw->log, "event=reload-refused") > bad0)

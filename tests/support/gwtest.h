@@ -59,6 +59,9 @@ int gwt_valgrind(void);
  * for something to happen, never for a bound the gateway must meet. */
 long gwt_ms(long ms);
 
+/* Milliseconds on the monotonic clock, for timeouts and elapsed times. */
+long long gwt_now_ms(void);
+
 /* In a child process: exec visor-gw with args (args[0] is not included:
  * "--config", path, ..., NULL), under memcheck when gwt_valgrind().  Returns
  * only if exec failed. */

@@ -220,6 +220,27 @@ test_arena_escape_aborts(void **state)
 		assert_int_equal(WTERMSIG(st), SIGABRT);
 }
 
+/* json_append_displayable makes want of in, the same JSON value. */
+static void
+expect_displayable(const char *in, const char *want)
+{
+	buf_t out = BUF_INIT;
+	cJSON *a, *b;
+	char why[128];
+
+	assert_int_equal(json_append_displayable(&out, in, strlen(in)), 0);
+	assert_int_equal(out.len, strlen(want));
+	assert_memory_equal(out.data, want, out.len);
+	a = json_parse_strict(in, strlen(in), 8, why, sizeof(why));
+	b = json_parse_strict(out.data, out.len, 8, why, sizeof(why));
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(cJSON_Compare(a, b, 1));
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	buf_free(&out);
+}
+
 /* JSON text from elsewhere, shown to a reader: DEL and the C1 controls,
  * which a JSON string may hold raw, become \u escapes (a terminal could
  * take U+009B for the start of a control sequence); other UTF-8, such as
@@ -233,21 +254,9 @@ test_displayable(void **state)
 	static const char want[] = "{\"a\":\"x\\u007fy\\u009b2J\\u0080\\u009f"
 	    "\xc2\xa0\xc3\xa9\"}";
 	buf_t out = BUF_INIT;
-	cJSON *a, *b;
-	char why[128];
 
 	(void)state;
-	assert_int_equal(json_append_displayable(&out, in, strlen(in)), 0);
-	assert_int_equal(out.len, strlen(want));
-	assert_memory_equal(out.data, want, out.len);
-	a = json_parse_strict(in, strlen(in), 8, why, sizeof(why));
-	b = json_parse_strict(out.data, out.len, 8, why, sizeof(why));
-	assert_non_null(a);
-	assert_non_null(b);
-	assert_true(cJSON_Compare(a, b, 1));
-	cJSON_Delete(a);
-	cJSON_Delete(b);
-	buf_free(&out);
+	expect_displayable(in, want);
 	/* Nothing to escape: the same bytes. */
 	assert_int_equal(json_append_displayable(&out, "{\"b\":1}", 7), 0);
 	assert_int_equal(out.len, 7);
@@ -306,22 +315,10 @@ test_displayable_bidi(void **state)
 	    "\\u202a\",\"c\":\"\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5"
 	    "\xe2\x81\xaa\xd8\x9b\"}";
 	buf_t out = BUF_INIT;
-	cJSON *a, *b;
 	unsigned cp = 0;
-	char why[128];
 
 	(void)state;
-	assert_int_equal(json_append_displayable(&out, in, strlen(in)), 0);
-	assert_int_equal(out.len, strlen(want));
-	assert_memory_equal(out.data, want, out.len);
-	a = json_parse_strict(in, strlen(in), 8, why, sizeof(why));
-	b = json_parse_strict(out.data, out.len, 8, why, sizeof(why));
-	assert_non_null(a);
-	assert_non_null(b);
-	assert_true(cJSON_Compare(a, b, 1));
-	cJSON_Delete(a);
-	cJSON_Delete(b);
-	buf_free(&out);
+	expect_displayable(in, want);
 	assert_int_equal(json_utf8_hidden((const unsigned char *)
 	    "\xe2\x80\xae", 2, &cp), 0);
 	assert_int_equal(json_utf8_hidden((const unsigned char *)

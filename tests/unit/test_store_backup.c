@@ -215,6 +215,25 @@ test_backup_errors(void **state)
 	    sizeof(err)), -1);
 }
 
+/* A backup of lk into out is refused with why in its message, and
+ * whatever it left of store.key there holds nothing of the root-only
+ * "secret" planted in the key's place. */
+static void
+key_backup_refused(const char *out, const char *why)
+{
+	char err[512], key[256], *text = NULL;
+	size_t len;
+
+	assert_int_equal(store_backup(path("lk"), path(out), err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, why));
+	snprintf(key, sizeof(key), "%s/store.key", out);
+	if (file_read_all(path(key), 4096, &text, &len) == 0) {
+		assert_null(strstr(text, "ROOT-ONLY"));
+		free(text);
+	}
+}
+
 /* The data directory belongs to the gateway's account, which can put
  * links in it; backup (and restore, through it) often runs as root.  A
  * link named like a key, or a database, is not followed: else a
@@ -223,8 +242,7 @@ test_backup_errors(void **state)
 static void
 test_backup_refuses_links(void **state)
 {
-	char err[512], *text = NULL;
-	size_t len;
+	char err[512];
 	buf_t vk = BUF_INIT;
 	store_t *s;
 
@@ -242,25 +260,13 @@ test_backup_refuses_links(void **state)
 	assert_int_equal(rename(path("lk/store.key"), path("lk/store.key.real")),
 	    0);
 	assert_int_equal(symlink(path("secret"), path("lk/store.key")), 0);
-	assert_int_equal(store_backup(path("lk"), path("bk-key"), err,
-	    sizeof(err)), -1);
-	assert_non_null(strstr(err, "symbolic link"));
-	if (file_read_all(path("bk-key/store.key"), 4096, &text, &len) == 0) {
-		assert_null(strstr(text, "ROOT-ONLY"));
-		free(text);
-	}
+	key_backup_refused("bk-key", "symbolic link");
 	assert_int_equal(unlink(path("lk/store.key")), 0);
 	/* Or for a hard link to it: what a gateway's account could plant
 	 * (where the kernel lets it link others' files) for root's backup
 	 * to copy and hand back. */
 	assert_int_equal(link(path("secret"), path("lk/store.key")), 0);
-	assert_int_equal(store_backup(path("lk"), path("bk-hard"), err,
-	    sizeof(err)), -1);
-	assert_non_null(strstr(err, "hard link"));
-	if (file_read_all(path("bk-hard/store.key"), 4096, &text, &len) == 0) {
-		assert_null(strstr(text, "ROOT-ONLY"));
-		free(text);
-	}
+	key_backup_refused("bk-hard", "hard link");
 	assert_int_equal(unlink(path("lk/store.key")), 0);
 	assert_int_equal(rename(path("lk/store.key.real"), path("lk/store.key")),
 	    0);
