@@ -741,7 +741,7 @@ test_search_pages(void **state)
 	assert_int_equal(lines, N);
 	assert_true(contains(&out, "NFK-PAGE-00000"));
 	assert_true(contains(&out, "NFK-PAGE-01002"));
-	assert_true(contains(&e, "in pages of 1000"));
+	assert_true(contains(&e, "(in 2 pages)"));
 	buf_free(&out);
 	buf_free(&e);
 }
@@ -1607,6 +1607,136 @@ test_gateway_text_not_raw(void **state)
 	buf_free(&cp);
 }
 
+/* f answers GET /v1/audit/entries?start=start&end=end with the real
+ * log's entries from..to-1 (none when from == to). */
+static void
+fake_entries(fx_t *fx, fakegw_t *f, uint64_t start, uint64_t end,
+    uint64_t from, uint64_t to)
+{
+	char path[128];
+	buf_t body, item;
+	uint64_t i;
+
+	buf_init(&body, 0);
+	assert_int_equal(buf_puts(&body, "{\"entries\":["), 0);
+	for (i = from; i < to; i++) {
+		record_entry(fx, i, &item);
+		assert_int_equal(buf_printf(&body, "%s%.*s", i > from ? "," :
+		    "", (int)item.len, item.data), 0);
+		buf_free(&item);
+	}
+	assert_int_equal(buf_puts(&body, "]}"), 0);
+	snprintf(path, sizeof(path), "/v1/audit/entries?start=%llu&end=%llu",
+	    (unsigned long long)start, (unsigned long long)end);
+	fakegw_add(f, path, &body);
+	buf_free(&body);
+}
+
+/* SPEC 5 answers "at most 1000" entries or hits a page: a gateway may
+ * answer fewer than asked, and visorctl goes on from where a page ends
+ * (before, a short entries page failed verify and a "next" after fewer
+ * than 1,000 hits failed search).  A page that does not move on is
+ * refused: an empty entries page, and a search page whose "next" is not
+ * past its last hit (audit_search_page). */
+static void
+test_short_pages(void **state)
+{
+	static const char *const nostate[] = { "--no-state", NULL };
+	fx_t *fx = *state;
+	fakegw_t f;
+	buf_t cp, hits, b, out, err;
+	uint64_t m;
+	char want[160];
+
+	put_records(fx, 0, 4);
+	wait_signed(fx);
+	record_checkpoint(fx, &cp, &m);
+	assert_true(m >= 4 && m <= 1000);
+
+	/* verify, the entries in two pages: 2, then the rest. */
+	memset(&f, 0, sizeof(f));
+	buf_copy(&f.cp[0], &cp);
+	buf_copy(&f.cp[1], &cp);
+	fake_entries(fx, &f, 0, m, 0, 2);
+	fake_entries(fx, &f, 2, m, 2, m);
+	fakegw_start(fx, &f);
+	assert_int_equal(run_audit_at(fx, f.port, "verify", nostate, &out,
+	    &err), 0);
+	fakegw_stop(&f);
+	snprintf(want, sizeof(want), "verified %llu entries",
+	    (unsigned long long)m);
+	assert_true(contains(&out, want));
+	buf_free(&out);
+	buf_free(&err);
+
+	/* verify, an empty page. */
+	memset(&f, 0, sizeof(f));
+	buf_copy(&f.cp[0], &cp);
+	buf_copy(&f.cp[1], &cp);
+	fake_entries(fx, &f, 0, m, 0, 0);
+	fakegw_start(fx, &f);
+	assert_int_equal(run_audit_at(fx, f.port, "verify", nostate, &out,
+	    &err), 1);
+	fakegw_stop(&f);
+	assert_true(contains(&err, "the gateway sent no entries"));
+	buf_free(&out);
+	buf_free(&err);
+
+	/* search, hits 1 and 2 with "next" 3, then hit 3 alone. */
+	memset(&f, 0, sizeof(f));
+	buf_copy(&f.cp[0], &cp);
+	buf_copy(&f.cp[1], &cp);
+	buf_init(&hits, 0);
+	record_hit(fx, &f, 1, m, 0, &hits);
+	record_hit(fx, &f, 2, m, 0, &hits);
+	buf_init(&b, 0);
+	assert_int_equal(buf_printf(&b, "{\"size\":%llu,\"entries\":[%s],"
+	    "\"next\":3}", (unsigned long long)m, hits.data), 0);
+	fakegw_add(&f, "/v1/audit/search", &b);
+	buf_free(&b);
+	buf_reset(&hits);
+	record_hit(fx, &f, 3, m, 0, &hits);
+	buf_init(&b, 0);
+	assert_int_equal(buf_printf(&b, "{\"size\":%llu,\"entries\":[%s]}",
+	    (unsigned long long)m, hits.data), 0);
+	fakegw_add(&f, "/v1/audit/search?start=3", &b);
+	buf_free(&b);
+	fakegw_start(fx, &f);
+	assert_int_equal(run_audit_at(fx, f.port, "search", NULL, &out, &err),
+	    0);
+	fakegw_stop(&f);
+	assert_true(contains(&err, "3 entries found and proved"));
+	assert_true(contains(&err, "(in 2 pages)"));
+	assert_true(contains(&out, "\"seq\":3,"));
+	buf_free(&out);
+	buf_free(&err);
+
+	/* search, hits 1 and 2 with "next" 2: asked again, the same page. */
+	memset(&f, 0, sizeof(f));
+	buf_copy(&f.cp[0], &cp);
+	buf_copy(&f.cp[1], &cp);
+	buf_reset(&hits);
+	record_hit(fx, &f, 1, m, 0, &hits);
+	record_hit(fx, &f, 2, m, 0, &hits);
+	buf_init(&b, 0);
+	assert_int_equal(buf_printf(&b, "{\"size\":%llu,\"entries\":[%s],"
+	    "\"next\":2}", (unsigned long long)m, hits.data), 0);
+	fakegw_add(&f, "/v1/audit/search", &b);
+	fakegw_add(&f, "/v1/audit/search?start=2", &b);
+	buf_free(&b);
+	fakegw_start(fx, &f);
+	assert_int_equal(run_audit_at(fx, f.port, "search", NULL, &out, &err),
+	    1);
+	fakegw_stop(&f);
+	assert_true(contains(&err, "\"next\" 2 is not past the page's last "
+	    "hit"));
+	assert_false(contains(&err, "found and proved"));
+	buf_free(&out);
+	buf_free(&err);
+	buf_free(&hits);
+	buf_free(&cp);
+}
+
 typedef struct {
 	fx_t *fx;
 	int port;
@@ -2159,6 +2289,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gateway_text_not_raw,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_pages, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_verify_state_concurrent,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_live, setup,
