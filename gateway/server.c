@@ -124,6 +124,7 @@ struct server {
 	worker_t *workers;
 	unsigned n_workers;
 	evutil_socket_t listen_fd;
+	evutil_socket_t metrics_fd;	/* till server_listen hands it on */
 	atomic_int stopping;
 	atomic_int workers_done;
 	gw_gen_t *first_gen;	/* holds gw.cfg: settings fixed at start */
@@ -1316,19 +1317,39 @@ sigterm_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------------ setup */
 
-/* The TCP socket of "listen", bound but not yet listening: the port is
- * taken while the gateway can still bind below 1024 (before the drop of
- * privileges), and server_new listens on it only once the gateway can
- * serve, so that until then a client is refused at once instead of
- * waiting in the backlog (for as long as opening the store takes) and
- * being reset if the start fails. */
+/* A TCP socket bound to sa, not yet listening: the port is taken while
+ * the gateway can still bind below 1024 (before the drop of privileges),
+ * and server_run listens on it only once the gateway can serve, so that
+ * until then a client is refused at once instead of waiting in the
+ * backlog (for as long as opening the store takes) and being reset if the
+ * start fails or is stopped.  err: what, then addr and the reason. */
 static evutil_socket_t
-bound_socket(const char *host, int port, char *err, size_t errlen)
+bound_socket(const char *what, const char *addr, const struct sockaddr *sa,
+    socklen_t salen, char *err, size_t errlen)
+{
+	int one = 1;
+	evutil_socket_t fd;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+	    bind(fd, sa, salen) < 0) {
+		snprintf(err, errlen, "%s%s: %s", what, addr, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The socket of "listen" (bound_socket): a numeric address. */
+static evutil_socket_t
+listen_socket(const char *host, int port, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
-	int sslen = sizeof(ss), one = 1;
+	int sslen = sizeof(ss);
 	char addr[128];
-	evutil_socket_t fd;
 
 	snprintf(addr, sizeof(addr), "%s:%d", host, port);
 	memset(&ss, 0, sizeof(ss));
@@ -1336,16 +1357,38 @@ bound_socket(const char *host, int port, char *err, size_t errlen)
 		snprintf(err, errlen, "listen: %s is not a numeric address", addr);
 		return -1;
 	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) < 0) {
-		snprintf(err, errlen, "listen: %s: %s", addr, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	return bound_socket("listen: ", addr, (struct sockaddr *)&ss,
+	    (socklen_t)sslen, err, errlen);
+}
+
+/* The socket of "metrics_listen" (bound_socket): its host may be a name
+ * ("localhost"), resolved and bound as evhttp_bind_socket would (the
+ * first address). */
+static evutil_socket_t
+metrics_socket(const char *host, int port, char *err, size_t errlen)
+{
+	struct evutil_addrinfo hints, *ai = NULL;
+	char portstr[16], addr[128];
+	evutil_socket_t fd;
+	int rc;
+
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	snprintf(addr, sizeof(addr), "%s:%d", host, port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG;
+	if ((rc = evutil_getaddrinfo(host, portstr, &hints, &ai)) != 0 ||
+	    ai == NULL) {
+		snprintf(err, errlen, "metrics_listen: cannot bind %s: %s", addr,
+		    rc != 0 ? evutil_gai_strerror(rc) : "no address");
+		if (ai != NULL)
+			evutil_freeaddrinfo(ai);
 		return -1;
 	}
+	fd = bound_socket("metrics_listen: cannot bind ", addr, ai->ai_addr,
+	    (socklen_t)ai->ai_addrlen, err, errlen);
+	evutil_freeaddrinfo(ai);
 	return fd;
 }
 
@@ -1366,6 +1409,7 @@ server_alloc(const char *config_path, config_t *cfg, char *err,
 	}
 	the_server = s;
 	s->listen_fd = -1;
+	s->metrics_fd = -1;
 	snprintf(s->config_path, sizeof(s->config_path), "%s", config_path);
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() < 0) {
@@ -1412,15 +1456,16 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "libevent: cannot create the main loop");
 		goto fail;
 	}
-	if ((s->listen_fd = bound_socket(g->cfg->listen_host,
+	if ((s->listen_fd = listen_socket(g->cfg->listen_host,
 	    g->cfg->listen_port, err, errlen)) < 0)
 		goto fail;
 	if (g->cfg->metrics_port != 0) {
-		if ((s->metrics_http = evhttp_new(s->main_base)) == NULL ||
-		    evhttp_bind_socket(s->metrics_http, g->cfg->metrics_host,
-		    (ev_uint16_t)g->cfg->metrics_port) < 0) {
-			snprintf(err, errlen, "metrics_listen: cannot bind %s:%d",
-			    g->cfg->metrics_host, g->cfg->metrics_port);
+		if ((s->metrics_fd = metrics_socket(g->cfg->metrics_host,
+		    g->cfg->metrics_port, err, errlen)) < 0)
+			goto fail;
+		if ((s->metrics_http = evhttp_new(s->main_base)) == NULL) {
+			snprintf(err, errlen, "libevent: cannot create the metrics "
+			    "listener");
 			goto fail;
 		}
 		evhttp_set_gencb(s->metrics_http, metrics_cb, s);
@@ -1476,12 +1521,6 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 	tls_context_set_conn_free_hook(conn_free_hook);
 	if ((s->gw.outbox = outbox_new(&s->gw, err, errlen)) == NULL)
 		goto fail;
-	/* Ready: the workers' loops accept what queues from now on. */
-	if (listen(s->listen_fd, 1024) < 0) {
-		snprintf(err, errlen, "listen: %s:%d: %s", g->cfg->listen_host,
-		    g->cfg->listen_port, strerror(errno));
-		goto fail;
-	}
 	return s;
 fail:
 	server_free(s);
@@ -1515,12 +1554,40 @@ start_failed(server_t *s, const char *what)
 	return -1;
 }
 
+/* Ready: the port and the metrics port listen from now on, both at once
+ * (before the workers' loops run: a socket that does not listen yet would
+ * wake them with an error).  0, or -1 with err. */
+static int
+server_listen(server_t *s, char *err, size_t errlen)
+{
+	const config_t *cfg = s->gw.cfg;
+
+	if (listen(s->listen_fd, 1024) < 0) {
+		snprintf(err, errlen, "listen: %s:%d: %s", cfg->listen_host,
+		    cfg->listen_port, strerror(errno));
+		return -1;
+	}
+	if (s->metrics_fd < 0)
+		return 0;
+	if (listen(s->metrics_fd, 128) < 0 ||
+	    evhttp_accept_socket_with_handle(s->metrics_http,
+	    s->metrics_fd) == NULL) {
+		snprintf(err, errlen, "metrics_listen: %s:%d: %s",
+		    cfg->metrics_host, cfg->metrics_port, strerror(errno));
+		return -1;
+	}
+	s->metrics_fd = -1;	/* closed by evhttp_free */
+	return 0;
+}
+
 int
 server_run(server_t *s)
 {
 	unsigned i;
-	char port[16];
+	char port[16], err[512];
 
+	if (server_listen(s, err, sizeof(err)) < 0)
+		return start_failed(s, err);
 	for (i = 0; i < s->n_workers; i++) {
 		if (pthread_create(&s->workers[i].thread, NULL, worker_main,
 		    &s->workers[i]) != 0)
@@ -1588,6 +1655,8 @@ server_free(server_t *s)
 		event_base_free(s->main_base);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
+	if (s->metrics_fd >= 0)
+		close(s->metrics_fd);
 	gw_gen_install(NULL);
 	gw_gen_unref(s->first_gen);
 	free(s);

@@ -14,12 +14,15 @@ typedef struct server server_t;
 
 /* Set up everything from the configuration file at config_path (already
  * validated into cfg, whose ownership passes to the server): TLS context,
- * store, policy, listeners.  NULL with err on failure. */
+ * store, policy, the signal handlers, and the sockets of "listen" and
+ * "metrics_listen", bound but not listening yet (a client is refused
+ * until server_run).  NULL with err on failure. */
 server_t *server_new(const char *config_path, config_t *cfg, char *err,
     size_t errlen);
 
-/* Run until SIGTERM/SIGINT, then drain in-flight requests and stop.
- * Returns 0 on a clean stop. */
+/* Listen on both sockets, then run until SIGTERM/SIGINT, drain in-flight
+ * requests and stop.  Returns 0 on a clean stop, -1 if the start failed
+ * (the workers are stopped and joined: server_free may follow). */
 int server_run(server_t *s);
 
 void server_free(server_t *s);

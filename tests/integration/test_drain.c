@@ -12,8 +12,8 @@
  * drain to its limit; a drain that reaches it says what it cut off; the
  * refused handshakes of the last second before a stop are all in the
  * audit log; a stop leaves no WAL; a SIGHUP that comes while the gateway
- * is still starting is acted on; and until it can serve, its port
- * refuses connections.
+ * is still starting is acted on; and until it can serve, neither its
+ * port nor its metrics port accepts connections.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -629,6 +629,77 @@ test_not_listening_while_starting(void **state)
 	stop_and_free(f);
 }
 
+/* The port of "metrics_listen" in the area's gateway.json. */
+static int
+metrics_port(const gwt_env_t *env)
+{
+	char path[600];
+	const cJSON *m;
+	const char *colon;
+	cJSON *c;
+	int port = -1;
+
+	snprintf(path, sizeof(path), "%s/" AREA "/gateway.json", env->dir);
+	c = gwt_json_load(path);
+	assert_non_null(c);
+	m = cJSON_GetObjectItemCaseSensitive(c, "metrics_listen");
+	if (cJSON_IsString(m) && (colon = strrchr(m->valuestring, ':')) != NULL)
+		port = (int)strtol(colon + 1, NULL, 10);
+	cJSON_Delete(c);
+	assert_true(port > 0);
+	return port;
+}
+
+/*
+ * The metrics port, too, refuses connections until the gateway can serve.
+ * It used to listen from the moment it was bound, before the store was
+ * opened: a scraper connecting during a start that waited (here for the
+ * store's write lock) was accepted and left without an answer for as
+ * long.  It now listens at the same point as the main port.
+ */
+static void
+test_metrics_not_listening_while_starting(void **state)
+{
+	fx_t *f = calloc(1, sizeof(*f));
+	pthread_t st;
+	int fd, mport;
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(gwt_env_setup(&f->env, AREA), 0);
+	mport = metrics_port(&f->env);
+	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
+	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
+
+	hold_store_lock(f);
+	assert_int_equal(pthread_create(&st, NULL, start_thread, f), 0);
+	sleep_ms(gwt_ms(1000));
+	fd = gwt_tcp_connect(mport);
+	if (fd >= 0)
+		close(fd);
+	gwt_sqlite_release(f->lock_pid, f->lock_fd);
+	pthread_join(st, NULL);
+	assert_int_equal(f->put_status, 0);
+	assert_true(fd < 0);
+	/* Once started, it listens (and answers). */
+	fd = gwt_tcp_connect(mport);
+	assert_true(fd >= 0);
+	close(fd);
+	{
+		char url[64];
+		const char *argv[] = { "curl", "-s", "--max-time", "10", url,
+		    NULL };
+		buf_t out = BUF_INIT;
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", mport);
+		assert_int_equal(gwt_run(argv, NULL, 0, &out, NULL), 0);
+		assert_non_null(out.data);
+		assert_non_null(strstr(out.data, "visor_"));
+		buf_free(&out);
+	}
+	stop_and_free(f);
+}
+
 /*
  * A clean stop leaves the store in one file: the writer's connection is
  * the last to close, so SQLite copies the WAL back into store.db and
@@ -673,6 +744,7 @@ main(void)
 		cmocka_unit_test(test_sigterm_keeps_handshake_summary),
 		cmocka_unit_test(test_sighup_while_starting),
 		cmocka_unit_test(test_not_listening_while_starting),
+		cmocka_unit_test(test_metrics_not_listening_while_starting),
 		cmocka_unit_test(test_sigterm_with_busy_keepalive_clients),
 		cmocka_unit_test(test_drain_timeout_logged),
 		cmocka_unit_test(test_stop_leaves_no_wal),
