@@ -37,11 +37,12 @@ int
 main(int argc, char **argv)
 {
 	const char *config_path = NULL;
-	int check = 0, i, rc;
+	int check = 0, i, rc, sig;
 	char err[1024];
 	config_t *cfg;
 	privdrop_plan_t plan;
-	sigset_t hup;
+	sigset_t held, stop;
+	const struct timespec now = { 0, 0 };
 	gw_gen_t *g;
 	server_t *s;
 
@@ -96,17 +97,23 @@ main(int argc, char **argv)
 		gw_gen_unref(g);
 		return 0;
 	}
-	/* A reload asked for while the gateway is still starting must neither
-	 * kill it (SIGHUP's default) nor be lost: server_new reads the
-	 * certificates, CRLs and policy early, then may take seconds opening
-	 * the store, and a CRL replaced in between would not be in force
-	 * until the next SIGHUP.  Held pending until server_new has installed
-	 * the handler, it is then taken as any other (the threads server_new
-	 * starts keep it blocked). */
-	sigemptyset(&hup);
-	sigaddset(&hup, SIGHUP);
-	if (pthread_sigmask(SIG_BLOCK, &hup, NULL) != 0) {
-		fprintf(stderr, "visor-gw: cannot block SIGHUP\n");
+	/* Signals that come while the gateway is still starting (server_new
+	 * reads the certificates, CRLs and policy early, then may take
+	 * seconds opening the store) are held pending until it can take
+	 * them: neither SIGHUP's default nor SIGTERM's (both terminate) may
+	 * act then.  A reload must not be lost either: a CRL replaced in
+	 * between would not be in force until the next SIGHUP.  The threads
+	 * server_new starts keep them blocked. */
+	sigemptyset(&held);
+	sigaddset(&held, SIGHUP);
+	sigaddset(&held, SIGTERM);
+	sigaddset(&held, SIGINT);
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	if (pthread_sigmask(SIG_BLOCK, &held, NULL) != 0) {
+		fprintf(stderr, "visor-gw: cannot block SIGHUP, SIGTERM and "
+		    "SIGINT\n");
 		return 1;
 	}
 	if ((s = server_new(config_path, cfg, err, sizeof(err))) == NULL) {
@@ -114,9 +121,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "visor-gw: %s\n", err);
 		return 1;
 	}
-	if (pthread_sigmask(SIG_UNBLOCK, &hup, NULL) != 0) {
+	/* A stop asked for during the start (systemd's at "systemctl stop",
+	 * a Ctrl-C) is a clean stop: the gateway has not listened and has
+	 * nothing to drain; the store closes as at any stop.  Taken here,
+	 * before the port listens (server_run).  One that comes after this
+	 * stays pending until the unblock below, and the handler server_new
+	 * installed drains as usual. */
+	if ((sig = sigtimedwait(&stop, NULL, &now)) > 0) {
+		log_event(LOG_INFO, "stopped", "signal", sig == SIGTERM ?
+		    "SIGTERM" : "SIGINT", "while", "starting", NULL);
+		server_free(s);
+		return 0;
+	}
+	if (pthread_sigmask(SIG_UNBLOCK, &held, NULL) != 0) {
 		log_event(LOG_ERROR, "start-failed", "error",
-		    "cannot unblock SIGHUP", NULL);
+		    "cannot unblock SIGHUP, SIGTERM and SIGINT", NULL);
 		server_free(s);
 		return 1;
 	}
@@ -125,9 +144,7 @@ main(int argc, char **argv)
 	 * (SIGHUP's and SIGTERM's: terminate) once the other threads are
 	 * gone: a signal from then on stays pending here rather than turn
 	 * a clean stop into death by a signal. */
-	sigaddset(&hup, SIGTERM);
-	sigaddset(&hup, SIGINT);
-	(void)pthread_sigmask(SIG_BLOCK, &hup, NULL);
+	(void)pthread_sigmask(SIG_BLOCK, &held, NULL);
 	server_free(s);
 	return rc == 0 ? 0 : 1;
 }

@@ -12,8 +12,9 @@
  * drain to its limit; a drain that reaches it says what it cut off; the
  * refused handshakes of the last second before a stop are all in the
  * audit log; a stop leaves no WAL; a SIGHUP that comes while the gateway
- * is still starting is acted on; and until it can serve, neither its
- * port nor its metrics port accepts connections.
+ * is still starting is acted on, and a SIGTERM then stops it cleanly; and
+ * until it can serve, neither its port nor its metrics port accepts
+ * connections.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -629,6 +630,59 @@ test_not_listening_while_starting(void **state)
 	stop_and_free(f);
 }
 
+/*
+ * A SIGTERM that comes while the gateway is starting (systemd's at
+ * "systemctl stop", while a big store opens) stops it cleanly.  It used to
+ * kill the gateway as a crash would (SIGTERM's default action until the
+ * handler is in place): exit by the signal, the store left open with its
+ * WAL.  It is now held until the store is open, then taken before the port
+ * listens: the gateway logs that it stopped, never listens, closes the
+ * store (no WAL left) and exits 0.  The start is held in store_open as in
+ * test_sighup_while_starting.
+ */
+static void
+test_sigterm_while_starting(void **state)
+{
+	fx_t *f = calloc(1, sizeof(*f));
+	char wal[600];
+	pthread_t st;
+	struct stat sb;
+	int fd;
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(gwt_env_setup(&f->env, AREA), 0);
+	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
+	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
+
+	hold_store_lock(f);
+	assert_int_equal(pthread_create(&st, NULL, start_thread, f), 0);
+	sleep_ms(gwt_ms(1000));
+	assert_true(f->gw.pid > 0);
+	assert_int_equal(kill(f->gw.pid, SIGTERM), 0);
+	sleep_ms(200);
+	gwt_sqlite_release(f->lock_pid, f->lock_fd);
+	/* The gateway stops instead of becoming ready. */
+	pthread_join(st, NULL);
+	assert_int_equal(f->put_status, -1);
+	assert_int_equal(f->gw.exit_status, 0);
+	assert_true(gwt_log_contains(&f->gw,
+	    "event=stopped signal=SIGTERM while=starting"));
+	assert_int_equal(gwt_log_count(&f->gw, "event=listening"), 1);
+	fd = gwt_tcp_connect(f->gw.port);
+	if (fd >= 0)
+		close(fd);
+	assert_true(fd < 0);
+	snprintf(wal, sizeof(wal), "%s/" AREA "/data/store.db-wal", f->env.dir);
+	assert_int_equal(stat(wal, &sb), -1);
+	/* No sanitizer report either (the gateway is reaped already). */
+	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
+
+	/* And the store opens as after any clean stop. */
+	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
+	stop_and_free(f);
+}
+
 /* The port of "metrics_listen" in the area's gateway.json. */
 static int
 metrics_port(const gwt_env_t *env)
@@ -744,6 +798,7 @@ main(void)
 		cmocka_unit_test(test_sigterm_keeps_handshake_summary),
 		cmocka_unit_test(test_sighup_while_starting),
 		cmocka_unit_test(test_not_listening_while_starting),
+		cmocka_unit_test(test_sigterm_while_starting),
 		cmocka_unit_test(test_metrics_not_listening_while_starting),
 		cmocka_unit_test(test_sigterm_with_busy_keepalive_clients),
 		cmocka_unit_test(test_drain_timeout_logged),
