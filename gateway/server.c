@@ -1292,17 +1292,15 @@ sighup_cb(evutil_socket_t fd, short what, void *arg)
 	audit_config_event(s, "ok", "reload");
 }
 
-static void
-sigterm_cb(evutil_socket_t fd, short what, void *arg)
+/* Tell the workers to drain and stop (worker_stop_cb); in the main
+ * thread.  0 the first time, -1 if they were told already. */
+static int
+stop_workers(struct server *s)
 {
-	struct server *s = arg;
 	unsigned i;
 
-	(void)fd;
-	(void)what;
 	if (atomic_exchange(&s->stopping, 1))
-		return;
-	log_event(LOG_INFO, "draining", NULL);
+		return -1;
 	/* New connections are refused from now on, not left in the backlog
 	 * until the exit resets them: each worker closes its copy of the
 	 * listening socket (stop_ev), and this is the last one. */
@@ -1312,6 +1310,20 @@ sigterm_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	for (i = 0; i < s->n_workers; i++)
 		event_active(s->workers[i].stop_ev, EV_READ, 0);
+	return 0;
+}
+
+static void
+sigterm_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (atomic_load(&s->stopping))
+		return;
+	log_event(LOG_INFO, "draining", NULL);
+	(void)stop_workers(s);
 	event_base_loopexit(s->main_base, NULL);
 }
 
@@ -1585,6 +1597,7 @@ server_run(server_t *s)
 {
 	unsigned i;
 	char port[16], err[512];
+	int rc;
 
 	if (server_listen(s, err, sizeof(err)) < 0)
 		return start_failed(s, err);
@@ -1599,7 +1612,16 @@ server_run(server_t *s)
 	snprintf(port, sizeof(port), "%d", s->gw.cfg->listen_port);
 	log_event(LOG_INFO, "listening", "area", s->gw.cfg->area, "host",
 	    s->gw.cfg->listen_host, "port", port, NULL);
-	event_base_dispatch(s->main_base);
+	rc = event_base_dispatch(s->main_base);
+	if (rc != 0 || !atomic_load(&s->stopping)) {
+		/* The loop that takes SIGTERM is gone, and with it anything
+		 * that would stop the workers: stop them here, or the join
+		 * below would wait for ever. */
+		log_event(LOG_ERROR, "main-loop-failed", "error", rc < 0 ?
+		    strerror(errno) : "the main loop ran out of events", NULL);
+		rc = -1;
+		(void)stop_workers(s);
+	}
 	join_workers(s);
 	/* No handshake is refused any more: the refusals counted in the
 	 * last second get their summary now, or the log would count fewer
@@ -1609,7 +1631,7 @@ server_run(server_t *s)
 	authfail_flush_locked();
 	pthread_mutex_unlock(&authfail.lock);
 	log_event(LOG_INFO, "stopped", NULL);
-	return 0;
+	return rc < 0 ? -1 : 0;
 }
 
 void

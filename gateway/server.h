@@ -21,8 +21,9 @@ server_t *server_new(const char *config_path, config_t *cfg, char *err,
     size_t errlen);
 
 /* Listen on both sockets, then run until SIGTERM/SIGINT, drain in-flight
- * requests and stop.  Returns 0 on a clean stop, -1 if the start failed
- * (the workers are stopped and joined: server_free may follow). */
+ * requests and stop.  Returns 0 on a clean stop; -1 if the start failed
+ * or the main loop did (the workers are stopped and joined either way:
+ * server_free may follow). */
 int server_run(server_t *s);
 
 void server_free(server_t *s);
