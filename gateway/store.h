@@ -372,8 +372,11 @@ int store_audit_search(store_reader_t *r, const store_audit_query_t *q,
  * must not hold a store.db already.  out_dir/STORE_BACKUP_MARK is written
  * first and completed last with when the copy was made and the log size it
  * holds; store_open refuses a directory carrying it (see store_check and
- * visorctl restore), so not even a partial copy can be started.  0, or -1
- * with err (a partial copy, marked, may be left in out_dir).
+ * visorctl restore), so not even a partial copy can be started.  Each
+ * source file must be a regular file with one name, not a symbolic link;
+ * the keys mode 0600, store.db owned by the owner of data_dir (run as
+ * root, the copy is given to that owner).  0, or -1 with err (a partial
+ * copy, marked, may be left in out_dir).
  */
 int store_backup(const char *data_dir, const char *out_dir, char *err,
     size_t errlen);

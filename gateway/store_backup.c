@@ -3,9 +3,11 @@
  * store_backup).  Part of the store module: the SQLite online backup API
  * copies store.db from one read snapshot while the writer goes on.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,20 +89,103 @@ out:
 	return ret;
 }
 
+/* The source database on a descriptor of its own, held while SQLite opens
+ * it: a regular file (a FIFO in its place would hold the open for ever, a
+ * device is not a database) with one name, owned by the owner of the data
+ * directory.  Run as root, the backup reads what the gateway's account
+ * could not, then gives the copy to that account (give_to_owner_of): a
+ * hard link to another database (root's) planted as store.db would hand
+ * it over, as for the keys (copy_small).  The descriptor, or -1 with err;
+ * *sb is its stat. */
+static int
+open_source_db(const char *path, uid_t owner, struct stat *sb, char *err,
+    size_t errlen)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
+		berr(err, errlen, "%s: %s", path, errno == ELOOP ?
+		    "a symbolic link, not the file itself" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, sb) < 0) {
+		berr(err, errlen, "%s: %s", path, strerror(errno));
+	} else if (!S_ISREG(sb->st_mode)) {
+		berr(err, errlen, "%s: not a regular file (a FIFO or a device "
+		    "is no database)", path);
+	} else if (sb->st_nlink != 1) {
+		berr(err, errlen, "%s: has another name (a hard link), which "
+		    "whoever owns the folder could have pointed at another "
+		    "user's database", path);
+	} else if (sb->st_uid != owner) {
+		berr(err, errlen, "%s: owned by uid %lu, not by the owner of "
+		    "its folder (uid %lu)", path, (unsigned long)sb->st_uid,
+		    (unsigned long)owner);
+	} else {
+		return fd;
+	}
+	close(fd);
+	return -1;
+}
+
+/* 1 if a descriptor of this process other than except is open on the
+ * file of sb, 0 if none is, -1 if /proc/self/fd cannot be read. */
+static int
+open_elsewhere(const struct stat *sb, int except)
+{
+	struct dirent *de;
+	struct stat fsb;
+	DIR *d;
+	char *end;
+	long fd;
+	int found = 0;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		errno = 0;
+		fd = strtol(de->d_name, &end, 10);
+		if (errno != 0 || end == de->d_name || *end != '\0' ||
+		    fd < 0 || fd > INT_MAX || fd == except || fd == dirfd(d))
+			continue;
+		if (fstat((int)fd, &fsb) == 0 && fsb.st_dev == sb->st_dev &&
+		    fsb.st_ino == sb->st_ino)
+			found = 1;
+	}
+	closedir(d);
+	return found;
+}
+
 /* The database through the online backup API, from one read snapshot. */
 static int count_leaves(sqlite3 *db, uint64_t *n, char *err, size_t errlen);
 
 static int
-copy_db(const char *src_path, const char *dst_path, uint64_t *leaves,
-    char *err, size_t errlen)
+copy_db(const char *src_path, uid_t owner, const char *dst_path,
+    uint64_t *leaves, char *err, size_t errlen)
 {
 	sqlite3 *src = NULL, *dst = NULL;
 	sqlite3_backup *b;
+	struct stat sb;
 	int fd, rc, tries = 0, ret = -1;
 
+	if ((fd = open_source_db(src_path, owner, &sb, err, errlen)) < 0)
+		return -1;
 	/* Neither database through a symbolic link (copy_small). */
-	if ((src = store_int_connect(src_path, SQLITE_OPEN_READONLY |
-	    SQLITE_OPEN_NOFOLLOW, NULL, err, errlen)) == NULL)
+	src = store_int_connect(src_path, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_NOFOLLOW, NULL, err, errlen);
+	/* SQLite opens store.db by its name, which whoever owns the folder
+	 * could have pointed elsewhere since it was checked: the file it
+	 * opened (opened at once, before any read) must be the one
+	 * checked. */
+	if (src != NULL && (rc = open_elsewhere(&sb, fd)) != 1) {
+		berr(err, errlen, "%s: %s", src_path, rc < 0 ? "cannot check "
+		    "which file was opened (no /proc/self/fd)" : "replaced "
+		    "while it was being opened; refusing it");
+		sqlite3_close(src);
+		src = NULL;
+	}
+	close(fd);
+	if (src == NULL)
 		return -1;
 	/* Made here, 0600 from the start: SQLite would create it with the
 	 * umask's mode, and whoever opened it before the chmod below could
@@ -280,6 +365,10 @@ store_backup(const char *data_dir, const char *out_dir, char *err,
 		    strerror(errno));
 		goto out;
 	}
+	if (stat(src_real, &sb) < 0) {
+		berr(err, errlen, "%s: %s", data_dir, strerror(errno));
+		goto out;
+	}
 	if (file_join(src_db, sizeof(src_db), src_real, "store.db") < 0 ||
 	    file_join(dst_db, sizeof(dst_db), out_real, "store.db") < 0) {
 		berr(err, errlen, "backup: bad or too long directory names");
@@ -300,7 +389,7 @@ store_backup(const char *data_dir, const char *out_dir, char *err,
 	 * the mark says the copy is complete. */
 	if (copy_small(data_dir, out_dir, "checkpoint.last", 1, &have_cp, err,
 	    errlen) < 0 ||
-	    copy_db(src_db, dst_db, &leaves, err, errlen) < 0 ||
+	    copy_db(src_db, sb.st_uid, dst_db, &leaves, err, errlen) < 0 ||
 	    copy_small(data_dir, out_dir, "store.key", 0, NULL, err, errlen) < 0 ||
 	    copy_small(data_dir, out_dir, "audit.key", 0, NULL, err, errlen) < 0)
 		goto out;

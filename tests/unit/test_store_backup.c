@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,6 +309,115 @@ test_backup_refuses_links(void **state)
 	store_close(s);
 }
 
+/* store_backup of fdb refuses, its message containing why, and leaves no
+ * copy of another database behind. */
+static void
+db_backup_refused(const char *out, const char *why)
+{
+	char err[512], db[256];
+
+	assert_int_equal(store_backup(path("fdb"), path(out), err,
+	    sizeof(err)), -1);
+	if (strstr(err, why) == NULL)
+		fail_msg("expected \"%s\" in: %s", why, err);
+	snprintf(db, sizeof(db), "%s/store.db", out);
+	assert_int_equal(access(path(db), F_OK), -1);
+}
+
+typedef struct {
+	char path[256];
+	int opened;
+} fifo_writer_t;
+
+/* Opens the FIFO for writing (without blocking) as soon as something reads
+ * it, then closes it: a backup that opened the FIFO as its database does
+ * not wait for ever.  Gives up after 3 s. */
+static void *
+fifo_writer(void *arg)
+{
+	fifo_writer_t *w = arg;
+	struct timespec ts = { 0, 10 * 1000000L };
+	int fd, i;
+
+	for (i = 0; i < 300; i++) {
+		if ((fd = open(w->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) >= 0) {
+			w->opened = 1;
+			close(fd);
+			return NULL;
+		}
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/*
+ * store.db is not a key, but run as root the backup reads it all the same
+ * and gives the copy to the data directory's owner: it takes only a
+ * regular file with one name that owner owns.  It used to check only that
+ * store.db was no symbolic link: a hard link to a database of root's (what
+ * the gateway's account could plant where the kernel lets it link others'
+ * files) was copied and handed to that account; a FIFO held the backup
+ * until someone wrote to it; a file of another owner was copied.
+ */
+static void
+test_backup_refuses_foreign_db(void **state)
+{
+	char err[512];
+	buf_t vk = BUF_INIT;
+	fifo_writer_t w;
+	pthread_t th;
+	store_t *s;
+	sqlite3 *db;
+
+	(void)state;
+	assert_int_equal(store_init_keys(path("fdb"), AREA, &vk, err,
+	    sizeof(err)), 0);
+	buf_free(&vk);
+	s = open_store(path("fdb"));
+	put(s, "REC-1");
+	wait_signed(s, 1);
+	store_close(s);
+	/* Another database, elsewhere, that the gateway's account may not
+	 * read. */
+	assert_int_equal(sqlite3_open(path("private.db"), &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE audit_leaves(x);"
+	    "INSERT INTO audit_leaves VALUES('ROOT-ONLY')", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(chmod(path("private.db"), 0600), 0);
+	assert_int_equal(rename(path("fdb/store.db"), path("fdb/store.db.real")),
+	    0);
+
+	/* A hard link to it. */
+	assert_int_equal(link(path("private.db"), path("fdb/store.db")), 0);
+	db_backup_refused("fbk-hard", "hard link");
+	assert_int_equal(unlink(path("fdb/store.db")), 0);
+
+	/* A FIFO. */
+	assert_int_equal(mkfifo(path("fdb/store.db"), 0600), 0);
+	memset(&w, 0, sizeof(w));
+	snprintf(w.path, sizeof(w.path), "%s", path("fdb/store.db"));
+	assert_int_equal(pthread_create(&th, NULL, fifo_writer, &w), 0);
+	db_backup_refused("fbk-fifo", "not a regular file");
+	pthread_join(th, NULL);
+	assert_int_equal(unlink(path("fdb/store.db")), 0);
+
+	assert_int_equal(rename(path("fdb/store.db.real"), path("fdb/store.db")),
+	    0);
+	/* A store.db of another owner than the folder's (as root: the
+	 * folder given to another account, store.db left to root). */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path("fdb"), 65534, 65534), 0);
+		db_backup_refused("fbk-owner", "owned by uid 0, not by the owner "
+		    "of its folder (uid 65534)");
+		assert_int_equal(chown(path("fdb"), 0, 0), 0);
+	}
+
+	/* Put right, the same directory backs up. */
+	if (store_backup(path("fdb"), path("fbk-ok"), err, sizeof(err)) < 0)
+		fail_msg("store_backup: %s", err);
+}
+
 /* The default VFS wrapped (from main, before any store registers its own
  * VFS over the default): the mode of the file named watch_name the
  * moment SQLite has opened it, before any chmod. */
@@ -420,6 +530,7 @@ main(void)
 		cmocka_unit_test(test_backup_copy_and_mark),
 		cmocka_unit_test(test_backup_errors),
 		cmocka_unit_test(test_backup_refuses_links),
+		cmocka_unit_test(test_backup_refuses_foreign_db),
 		cmocka_unit_test(test_store_db_never_readable),
 	};
 
