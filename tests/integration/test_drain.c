@@ -403,6 +403,33 @@ start_thread(void *arg)
 	return NULL;
 }
 
+/* f's environment set up and its gateway run once (which makes the
+ * store), then started again by start_thread in *st and held in
+ * store_open: the sqlite3 program holds the store's write lock
+ * (gwt_sqlite_release lets it go).  After a second, the gateway has its
+ * trust set and waits for the store. */
+static void
+start_held(fx_t *f, pthread_t *st)
+{
+	assert_int_equal(gwt_env_setup(&f->env, AREA), 0);
+	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
+	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
+	hold_store_lock(f);
+	assert_int_equal(pthread_create(st, NULL, start_thread, f), 0);
+	sleep_ms(gwt_ms(1000));
+}
+
+/* 1 if a TCP connection to port is refused. */
+static int
+tcp_refused(int port)
+{
+	int fd = gwt_tcp_connect(port);
+
+	if (fd >= 0)
+		close(fd);
+	return fd < 0;
+}
+
 /*
  * A SIGHUP that comes while the gateway is starting, after it has read its
  * certificates and CRLs but before its loop runs, is acted on once the
@@ -423,15 +450,7 @@ test_sighup_while_starting(void **state)
 
 	(void)state;
 	assert_non_null(f);
-	assert_int_equal(gwt_env_setup(&f->env, AREA), 0);
-	/* A first run makes the store. */
-	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
-	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
-
-	hold_store_lock(f);
-	assert_int_equal(pthread_create(&st, NULL, start_thread, f), 0);
-	/* The gateway has its trust set and waits for the store. */
-	sleep_ms(gwt_ms(1000));
+	start_held(f, &st);
 	assert_true(f->gw.pid > 0);
 	{
 		const char *argv[] = { gwt_prog(&f->env, "visorctl"), "certs",
@@ -605,28 +624,18 @@ test_not_listening_while_starting(void **state)
 {
 	fx_t *f = calloc(1, sizeof(*f));
 	pthread_t st;
-	int fd;
+	int refused;
 
 	(void)state;
 	assert_non_null(f);
-	assert_int_equal(gwt_env_setup(&f->env, AREA), 0);
-	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
-	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
-
-	hold_store_lock(f);
-	assert_int_equal(pthread_create(&st, NULL, start_thread, f), 0);
-	sleep_ms(gwt_ms(1000));
-	fd = gwt_tcp_connect(f->gw.port);
-	if (fd >= 0)
-		close(fd);
+	start_held(f, &st);
+	refused = tcp_refused(f->gw.port);
 	gwt_sqlite_release(f->lock_pid, f->lock_fd);
 	pthread_join(st, NULL);
 	assert_int_equal(f->put_status, 0);
-	assert_true(fd < 0);
+	assert_true(refused);
 	/* And once started, it listens. */
-	fd = gwt_tcp_connect(f->gw.port);
-	assert_true(fd >= 0);
-	close(fd);
+	assert_false(tcp_refused(f->gw.port));
 	stop_and_free(f);
 }
 
@@ -647,17 +656,10 @@ test_sigterm_while_starting(void **state)
 	char wal[600];
 	pthread_t st;
 	struct stat sb;
-	int fd;
 
 	(void)state;
 	assert_non_null(f);
-	assert_int_equal(gwt_env_setup(&f->env, AREA), 0);
-	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
-	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
-
-	hold_store_lock(f);
-	assert_int_equal(pthread_create(&st, NULL, start_thread, f), 0);
-	sleep_ms(gwt_ms(1000));
+	start_held(f, &st);
 	assert_true(f->gw.pid > 0);
 	assert_int_equal(kill(f->gw.pid, SIGTERM), 0);
 	sleep_ms(200);
@@ -669,10 +671,7 @@ test_sigterm_while_starting(void **state)
 	assert_true(gwt_log_contains(&f->gw,
 	    "event=stopped signal=SIGTERM while=starting"));
 	assert_int_equal(gwt_log_count(&f->gw, "event=listening"), 1);
-	fd = gwt_tcp_connect(f->gw.port);
-	if (fd >= 0)
-		close(fd);
-	assert_true(fd < 0);
+	assert_true(tcp_refused(f->gw.port));
 	snprintf(wal, sizeof(wal), "%s/" AREA "/data/store.db-wal", f->env.dir);
 	assert_int_equal(stat(wal, &sb), -1);
 	/* No sanitizer report either (the gateway is reaped already). */
@@ -716,29 +715,18 @@ test_metrics_not_listening_while_starting(void **state)
 {
 	fx_t *f = calloc(1, sizeof(*f));
 	pthread_t st;
-	int fd, mport;
+	int refused, mport;
 
 	(void)state;
 	assert_non_null(f);
-	assert_int_equal(gwt_env_setup(&f->env, AREA), 0);
+	start_held(f, &st);
 	mport = metrics_port(&f->env);
-	assert_int_equal(gwt_gw_start(&f->env, AREA, &f->gw), 0);
-	assert_int_equal(gwt_gw_stop_clean(&f->gw), 0);
-
-	hold_store_lock(f);
-	assert_int_equal(pthread_create(&st, NULL, start_thread, f), 0);
-	sleep_ms(gwt_ms(1000));
-	fd = gwt_tcp_connect(mport);
-	if (fd >= 0)
-		close(fd);
+	refused = tcp_refused(mport);
 	gwt_sqlite_release(f->lock_pid, f->lock_fd);
 	pthread_join(st, NULL);
 	assert_int_equal(f->put_status, 0);
-	assert_true(fd < 0);
+	assert_true(refused);
 	/* Once started, it listens (and answers). */
-	fd = gwt_tcp_connect(mport);
-	assert_true(fd >= 0);
-	close(fd);
 	{
 		char url[64];
 		const char *argv[] = { "curl", "-s", "--max-time", "10", url,

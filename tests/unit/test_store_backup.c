@@ -216,6 +216,23 @@ test_backup_errors(void **state)
 	    sizeof(err)), -1);
 }
 
+/* A store made in path(rel) with one record written and signed, open. */
+static store_t *
+store_with_one_record(const char *rel)
+{
+	char err[512];
+	buf_t vk = BUF_INIT;
+	store_t *s;
+
+	assert_int_equal(store_init_keys(path(rel), AREA, &vk, err,
+	    sizeof(err)), 0);
+	buf_free(&vk);
+	s = open_store(path(rel));
+	put(s, "REC-1");
+	wait_signed(s, 1);
+	return s;
+}
+
 /* A backup of lk into out is refused with why in its message, and
  * whatever it left of store.key there holds nothing of the root-only
  * "secret" planted in the key's place. */
@@ -244,16 +261,10 @@ static void
 test_backup_refuses_links(void **state)
 {
 	char err[512];
-	buf_t vk = BUF_INIT;
 	store_t *s;
 
 	(void)state;
-	assert_int_equal(store_init_keys(path("lk"), AREA, &vk, err,
-	    sizeof(err)), 0);
-	buf_free(&vk);
-	s = open_store(path("lk"));
-	put(s, "REC-1");
-	wait_signed(s, 1);
+	s = store_with_one_record("lk");
 	assert_int_equal(file_write_atomic(path("secret"), "ROOT-ONLY\n", 10,
 	    0600), 0);
 
@@ -363,20 +374,12 @@ static void
 test_backup_refuses_foreign_db(void **state)
 {
 	char err[512];
-	buf_t vk = BUF_INIT;
 	fifo_writer_t w;
 	pthread_t th;
-	store_t *s;
 	sqlite3 *db;
 
 	(void)state;
-	assert_int_equal(store_init_keys(path("fdb"), AREA, &vk, err,
-	    sizeof(err)), 0);
-	buf_free(&vk);
-	s = open_store(path("fdb"));
-	put(s, "REC-1");
-	wait_signed(s, 1);
-	store_close(s);
+	store_close(store_with_one_record("fdb"));
 	/* Another database, elsewhere, that the gateway's account may not
 	 * read. */
 	assert_int_equal(sqlite3_open(path("private.db"), &db), SQLITE_OK);
