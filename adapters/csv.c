@@ -1,6 +1,7 @@
 /*
  * csv: RFC 4180 reader.  See csv.h for the contract.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ struct csv_reader {
 	size_t len;
 	size_t pos;
 	size_t line;
+	size_t line_start;	/* offset of the current physical line */
 	csv_limits_t lim;
 	buf_t store;		/* field bytes, each followed by NUL */
 	size_t *offs;		/* field start offsets into store */
@@ -44,7 +46,7 @@ csv_reader_new(const char *data, size_t len, const csv_limits_t *lim)
 	/* room for every byte of a maximal record plus one NUL per field */
 	buf_init(&r->store, r->lim.max_record + r->lim.max_fields + 1);
 	if (r->len >= 3 && memcmp(r->data, "\xef\xbb\xbf", 3) == 0)
-		r->pos = 3;
+		r->pos = r->line_start = 3;
 	return r;
 }
 
@@ -64,6 +66,27 @@ size_t
 csv_line(const csv_reader_t *r)
 {
 	return r->line;
+}
+
+/* Count the LF at data[at]: the next physical line starts after it. */
+static void
+newline_at(csv_reader_t *r, size_t at)
+{
+	r->line++;
+	r->line_start = at + 1;
+}
+
+/* The 1-based column (in characters: UTF-8 continuation bytes do not
+ * count) of the byte at data[at], on the current physical line. */
+static size_t
+column_of(const csv_reader_t *r, size_t at)
+{
+	size_t i, col = 1;
+
+	for (i = r->line_start; i < at && i < r->len; i++)
+		if (((unsigned char)r->data[i] & 0xc0) != 0x80)
+			col++;
+	return col;
 }
 
 /* Open a new field slot.  -1 if there are too many or memory is short. */
@@ -131,9 +154,10 @@ field_add(csv_reader_t *r, const char *p, size_t n)
  * one, or text after a closing quote) is taken literally.  quoted: the error
  * was found inside a quoted field; field_start: at the start of a field.
  * Skipping to the next physical line instead would read the later lines of
- * a quoted cell in the bad record as records of their own.
+ * a quoted cell in the bad record as records of their own.  Returns 1 if
+ * the input ended inside a quoted field (the rest of it is skipped), else 0.
  */
-static void
+static int
 skip_record(csv_reader_t *r, int quoted, int field_start)
 {
 	char c;
@@ -141,7 +165,7 @@ skip_record(csv_reader_t *r, int quoted, int field_start)
 	while (r->pos < r->len) {
 		c = r->data[r->pos++];
 		if (c == '\n')
-			r->line++;
+			newline_at(r, r->pos - 1);
 		if (quoted) {
 			if (c == '"') {
 				if (r->pos < r->len && r->data[r->pos] == '"')
@@ -152,30 +176,58 @@ skip_record(csv_reader_t *r, int quoted, int field_start)
 			continue;
 		}
 		if (c == '\n')
-			return;
+			return 0;
 		if (c == '"' && field_start)
 			quoted = 1;
 		field_start = c == ',';
 	}
+	return quoted;
+}
+
+/* Append to the NUL-terminated message in err (truncating). */
+static void err_append(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+err_append(char *err, size_t errlen, const char *fmt, ...)
+{
+	size_t n = errlen > 0 ? strnlen(err, errlen) : 0;
+	va_list ap;
+
+	if (n + 1 >= errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - n, fmt, ap);
+	va_end(ap);
+}
+
+/* 1 if data[from..to) is only spaces and tabs. */
+static int
+only_blanks(const char *s, size_t from, size_t to)
+{
+	for (; from < to; from++)
+		if (s[from] != ' ' && s[from] != '\t')
+			return 0;
+	return 1;
 }
 
 int
 csv_next(csv_reader_t *r, csv_row_t *row, char *err, size_t errlen)
 {
 	const char *why = NULL;
-	size_t start, run, i, quote_line;
-	int quoted = 0, field_start = 0;
+	size_t start, run, i, quote_line, errpos = 0, errline, col, last;
+	int quoted = 0, field_start = 0, at_byte = 0, unclosed;
 	char c;
 
 	/* blank lines between records */
 	for (;;) {
 		if (r->pos < r->len && r->data[r->pos] == '\n') {
+			newline_at(r, r->pos);
 			r->pos++;
-			r->line++;
 		} else if (r->pos + 1 < r->len && r->data[r->pos] == '\r' &&
 		    r->data[r->pos + 1] == '\n') {
+			newline_at(r, r->pos + 1);
 			r->pos += 2;
-			r->line++;
 		} else
 			break;
 	}
@@ -224,7 +276,7 @@ csv_next(csv_reader_t *r, csv_row_t *row, char *err, size_t errlen)
 					run++;
 				for (i = 0; i < run; i++)
 					if (r->data[r->pos + i] == '\n')
-						r->line++;
+						newline_at(r, r->pos + i);
 				why = field_add(r, r->data + r->pos, run);
 				r->pos += run;
 				if (why != NULL)
@@ -233,6 +285,8 @@ csv_next(csv_reader_t *r, csv_row_t *row, char *err, size_t errlen)
 			if (r->pos < r->len && r->data[r->pos] != ',' &&
 			    r->data[r->pos] != '\n' && r->data[r->pos] != '\r') {
 				why = "text after a closing quote";
+				errpos = r->pos;
+				at_byte = 1;
 				goto bad;
 			}
 		} else {
@@ -241,8 +295,27 @@ csv_next(csv_reader_t *r, csv_row_t *row, char *err, size_t errlen)
 				c = r->data[r->pos + run];
 				if (c == ',' || c == '\n' || c == '\r')
 					break;
+				if (c == '"' && only_blanks(r->data, r->pos,
+				    r->pos + run)) {
+					/* RFC 4180: a quoted field starts with
+					 * its quote.  Other readers take this
+					 * one as opening a quoted field; the
+					 * record is refused, and skipped as
+					 * they would frame it, so that lines
+					 * of that cell are not read as
+					 * records. */
+					errpos = r->pos + run;
+					at_byte = 1;
+					r->pos += run + 1;
+					quoted = 1;
+					why = "white space before the quote that "
+					    "opens a field";
+					goto bad;
+				}
 				if (c == '"') {
 					r->pos += run;
+					errpos = r->pos;
+					at_byte = 1;
 					why = "quote inside an unquoted field";
 					goto bad;
 				}
@@ -269,13 +342,15 @@ csv_next(csv_reader_t *r, csv_row_t *row, char *err, size_t errlen)
 		if (c == '\r') {
 			if (r->pos + 1 >= r->len || r->data[r->pos + 1] != '\n') {
 				why = "CR not followed by LF";
+				errpos = r->pos;
+				at_byte = 1;
 				goto bad;
 			}
 			r->pos++;
 		}
 		/* LF: end of record */
+		newline_at(r, r->pos);
 		r->pos++;
-		r->line++;
 		break;
 	}
 	for (i = 0; i < r->n; i++)
@@ -285,7 +360,23 @@ csv_next(csv_reader_t *r, csv_row_t *row, char *err, size_t errlen)
 	row->lens = r->lens;
 	return 1;
 bad:
-	snprintf(err, errlen, "line %zu: %s", r->line, why);
-	skip_record(r, quoted, field_start);
+	errline = r->line;
+	col = at_byte ? column_of(r, errpos) : 0;
+	unclosed = skip_record(r, quoted, field_start);
+	/* the last line of the skipped record */
+	last = r->pos > 0 && r->data[r->pos - 1] == '\n' && !unclosed ?
+	    r->line - 1 : r->line;
+	if (col > 0)
+		snprintf(err, errlen, "line %zu, column %zu: %s", errline, col,
+		    why);
+	else
+		snprintf(err, errlen, "line %zu: %s", errline, why);
+	/* Say which lines were not read, when the record ran on. */
+	if (unclosed)
+		err_append(err, errlen, "; a quoted field is not "
+		    "closed: skipped to the end of the input (line %zu)", last);
+	else if (last > errline)
+		err_append(err, errlen, "; skipped through line %zu",
+		    last);
 	return -1;
 }

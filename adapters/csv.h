@@ -7,12 +7,19 @@
  * record, record size (all configurable).  A field must not hold a NUL byte
  * and must be valid UTF-8.
  *
- * Errors name the line (1-based, physical lines) where they are found; after
- * an error the reader skips the rest of the bad record and resumes at the
- * next one, so one bad record does not stop the rest.  The rest is framed as
- * RFC 4180 frames it (an LF inside quotes does not end it; a quote opens a
- * quoted field only at the start of a field, any other quote is taken
- * literally), so the lines of a quoted cell are never read as records.
+ * Errors name the line (1-based, physical lines) where they are found and,
+ * for a byte out of place (a quote, a CR), its column (1-based, in UTF-8
+ * characters); after an error the reader skips the rest of the bad record
+ * and resumes at the next one, so one bad record does not stop the rest.
+ * The rest is framed as RFC 4180 frames it (an LF inside quotes does not
+ * end it; a quote opens a quoted field only at the start of a field, any
+ * other quote is taken literally), so the lines of a quoted cell are never
+ * read as records.  A quote after white space at the start of a field (a,
+ * "x) is malformed: the record is refused, and skipped as if the quote
+ * opened a quoted field, as lenient readers take it, so that a cell's
+ * later lines ("P,Q") are not read as records.  When the skipped record
+ * runs past the error's line the error says through which line; a quoted
+ * field that is never closed skips the rest of the input, and says so.
  */
 #ifndef ADAPTERS_CSV_H
 #define ADAPTERS_CSV_H

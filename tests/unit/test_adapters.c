@@ -93,10 +93,12 @@ test_csv_errors_carry_on(void **state)
 	(void)state;
 	/* each error names its line; the next record still reads */
 	expect_csv("ok,1\nba\"d,2\nok,3\n",
-	    "1:ok|1\nE{line 2: quote inside an unquoted field}\n3:ok|3\n");
+	    "1:ok|1\nE{line 2, column 3: quote inside an unquoted field}\n"
+	    "3:ok|3\n");
 	expect_csv("\"q\"x,1\nok,2\n",
-	    "E{line 1: text after a closing quote}\n2:ok|2\n");
-	expect_csv("a\rb\nok\n", "E{line 1: CR not followed by LF}\n2:ok\n");
+	    "E{line 1, column 4: text after a closing quote}\n2:ok|2\n");
+	expect_csv("a\rb\nok\n",
+	    "E{line 1, column 2: CR not followed by LF}\n2:ok\n");
 	expect_csv("ok\n\"open,\nstill open\n",
 	    "1:ok\nE{line 4: quoted field opened on line 2 is not closed}\n");
 	expect_csv("\xff\xfe,1\nok\n",
@@ -146,25 +148,73 @@ test_csv_resync_after_error(void **state)
 
 	(void)state;
 	expect_csv("\"q\"x,\"multi\nP2,injected,row\nend\"\nok,1\n",
-	    "E{line 1: text after a closing quote}\n4:ok|1\n");
+	    "E{line 1, column 4: text after a closing quote; skipped through "
+	    "line 3}\n4:ok|1\n");
 	expect_csv("\xff,\"a\nB,c\nd\"\nok\n",
-	    "E{line 1: field is not valid UTF-8}\n4:ok\n");
+	    "E{line 1: field is not valid UTF-8; skipped through line 3}\n"
+	    "4:ok\n");
 	expect_csv("ba\"d,\"m\nX,Y\n\"\nok\n",
-	    "E{line 1: quote inside an unquoted field}\n4:ok\n");
+	    "E{line 1, column 3: quote inside an unquoted field; skipped "
+	    "through line 3}\n4:ok\n");
 	expect_csv("a\rb,\"x\nY,Z\n\"\nok\n",
-	    "E{line 1: CR not followed by LF}\n4:ok\n");
+	    "E{line 1, column 2: CR not followed by LF; skipped through line "
+	    "3}\n4:ok\n");
 	/* a stray quote is literal: the record still ends at its LF */
 	expect_csv("x,Isaac \"Ike\" Garside,1\nok\n",
-	    "E{line 1: quote inside an unquoted field}\n2:ok\n");
+	    "E{line 1, column 9: quote inside an unquoted field}\n2:ok\n");
 	expect_csv("x,5'10\",1\nok\n",
-	    "E{line 1: quote inside an unquoted field}\n2:ok\n");
+	    "E{line 1, column 7: quote inside an unquoted field}\n2:ok\n");
+	/* a bad record whose quoted cell is never closed: the rest of the
+	 * input is skipped, and the error says so */
+	expect_csv("ba\"d,\"m\nX,Y\nok\n",
+	    "E{line 1, column 3: quote inside an unquoted field; a quoted "
+	    "field is not closed: skipped to the end of the input (line 4)}\n");
 
 	csv_all(toolong, sizeof(toolong) - 1, &lim, &out, NULL, 0);
-	assert_string_equal(out.data, "E{line 1: field too long}\n4:ok\n");
+	assert_string_equal(out.data, "E{line 1: field too long; skipped "
+	    "through line 3}\n4:ok\n");
 	buf_free(&out);
 	csv_all(toomany, sizeof(toomany) - 1, &lim, &out, NULL, 0);
-	assert_string_equal(out.data, "E{line 1: too many fields}\n4:ok\n");
+	assert_string_equal(out.data, "E{line 1: too many fields; skipped "
+	    "through line 3}\n4:ok\n");
 	buf_free(&out);
+}
+
+/* RFC 4180: a quoted field starts with its quote.  White space before it
+ * (a, "x) is malformed: refused with the line and column, and the record
+ * skipped as lenient readers frame it (the quote opening a quoted field),
+ * so that the lines of that cell ("P,Q") are not read as a record.
+ * Before, "P,Q" was read as a record of its own.  A quote after other text
+ * stays literal (the record ends at its LF), and quoted fields, spaces
+ * inside unquoted fields and white space after a field still read. */
+static void
+test_csv_space_before_quote(void **state)
+{
+	(void)state;
+	expect_csv("a, \"x\nP,Q\n\"\nok,1\n",
+	    "E{line 1, column 4: white space before the quote that opens a "
+	    "field; skipped through line 3}\n4:ok|1\n");
+	expect_csv("a,\t\"x\"\nok,1\n",
+	    "E{line 1, column 4: white space before the quote that opens a "
+	    "field}\n2:ok|1\n");
+	/* a doubled quote inside the skipped cell does not close it */
+	expect_csv("a, \"x\"\"\nP,Q\n\"\nok\n",
+	    "E{line 1, column 4: white space before the quote that opens a "
+	    "field; skipped through line 3}\n4:ok\n");
+	/* the column counts characters, not bytes; the line is physical */
+	expect_csv("ok\n\"l1\nl2\",caf\xc3\xa9, \"x\nP,Q\n\"\nok\n",
+	    "1:ok\nE{line 3, column 11: white space before the quote that "
+	    "opens a field; skipped through line 5}\n6:ok\n");
+	/* after a byte-order mark, the first character is column 1 */
+	expect_csv("\xef\xbb\xbf \"x\"\nok\n",
+	    "E{line 1, column 2: white space before the quote that opens a "
+	    "field}\n2:ok\n");
+	/* still accepted */
+	expect_csv("a, x ,\"y\" \n", "E{line 1, column 10: text after a "
+	    "closing quote}\n");
+	expect_csv("a, x,\"P,Q\"\n", "1:a| x|P,Q\n");
+	expect_csv("a,x y z,\" q \"\n", "1:a|x y z| q \n");
+	expect_csv("a, \n", "1:a| \n");
 }
 
 /* --- JSON lines ------------------------------------------------------------- */
@@ -1028,6 +1078,7 @@ main(void)
 		cmocka_unit_test(test_csv_errors_carry_on),
 		cmocka_unit_test(test_csv_nul_and_bounds),
 		cmocka_unit_test(test_csv_resync_after_error),
+		cmocka_unit_test(test_csv_space_before_quote),
 		cmocka_unit_test(test_jsonl),
 		cmocka_unit_test(test_mapping_load_errors),
 		cmocka_unit_test(test_mapping_apply),
