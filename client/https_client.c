@@ -54,6 +54,8 @@ struct xfer {
 	size_t max;
 	int too_large;
 	int retryable;		/* set by finish_transfer */
+	const char *method;	/* of the request, for debug_cb */
+	int sends;		/* times the request went out (debug_cb) */
 };
 
 static int ctx_ex_index = -1;
@@ -695,6 +697,27 @@ fail:
 	return -1;
 }
 
+/* Count the times the request goes out.  libcurl reports the request's
+ * header block (HEADER_OUT) once a write of it has succeeded, the request
+ * line first; and it sends the request again, on a fresh connection, when
+ * a reused one closes with no answer, which the caller would not otherwise
+ * learn: the server may have acted on the first. */
+static int
+debug_cb(CURL *e, curl_infotype type, char *data, size_t size, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n;
+
+	(void)e;
+	if (type != CURLINFO_HEADER_OUT || x == NULL || x->method == NULL)
+		return 0;
+	n = strlen(x->method);
+	if (size > n + 1 && memcmp(data, x->method, n) == 0 &&
+	    data[n] == ' ' && data[n + 1] == '/')
+		x->sends++;
+	return 0;
+}
+
 #define SETOPT(e, o, v) do { if (curl_easy_setopt((e), (o), (v)) != CURLE_OK) goto fail; } while (0)
 
 /* Set every option of one transfer on a fresh or reset handle. */
@@ -751,6 +774,12 @@ setup_easy(https_client_t *c, CURL *e, const https_request_t *req,
 	SETOPT(e, CURLOPT_WRITEDATA, x);
 	SETOPT(e, CURLOPT_HEADERFUNCTION, header_cb);
 	SETOPT(e, CURLOPT_HEADERDATA, x);
+	/* debug_cb sees what goes out; verbose output goes only to it */
+	x->method = req->method;
+	x->sends = 0;
+	SETOPT(e, CURLOPT_DEBUGFUNCTION, debug_cb);
+	SETOPT(e, CURLOPT_DEBUGDATA, x);
+	SETOPT(e, CURLOPT_VERBOSE, 1L);
 	SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
 	if (req->body != NULL || strcmp(req->method, "PUT") == 0 ||
 	    strcmp(req->method, "PATCH") == 0 ||
@@ -850,6 +879,8 @@ out:
 	/* the handle must not keep pointers to this call's stack */
 	curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
 	curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, (char *)NULL);
+	curl_easy_setopt(c->easy, CURLOPT_VERBOSE, 0L);
+	curl_easy_setopt(c->easy, CURLOPT_DEBUGDATA, (void *)NULL);
 	curl_slist_free_all(hdrs);
 	return rc;
 }
@@ -1026,6 +1057,7 @@ complete(https_batch_t *b, struct batch_item *it, int rc, const char *why)
 
 	res.rc = rc;
 	res.retryable = rc < 0 && it->x.retryable;
+	res.sends = it->x.sends;
 	res.stopped = 0;
 	res.resp = &it->resp;
 	res.err = rc == 0 ? "" : why;
@@ -1143,6 +1175,7 @@ complete_all(https_batch_t *b, const char *why, int stopped)
 		}
 		res.rc = -1;
 		res.retryable = it->x.retryable;
+		res.sends = it->x.sends;
 		res.stopped = stopped;
 		res.resp = &it->resp;
 		res.err = why;

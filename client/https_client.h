@@ -152,6 +152,15 @@ typedef struct {
 	int retryable;			/* rc == -1 and the failure was of the
 					 * network (connect, timeout, reset),
 					 * not of TLS verification or bounds */
+	int sends;			/* times the request went out: 0
+					 * when the connection, TLS handshake
+					 * or first write failed (the server
+					 * never had it); more than once when
+					 * libcurl sent it again on a fresh
+					 * connection after a reused one
+					 * closed unanswered.  A send with no
+					 * answer (rc == -1 and sends > 0, or
+					 * sends > 1) may have been acted on */
 	int stopped;			/* rc == -1 because the batch was told
 					 * to stop (https_batch_stop_when)
 					 * first: the server may or may not

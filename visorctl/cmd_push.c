@@ -14,8 +14,12 @@
  * "Idempotent-Replay: true" (also accepted: "Idempotent-Replayed: true"),
  * counts as "unchanged".  After a network error the retry's replay may
  * answer for the lost attempt's own write: the gateway replays the stored
- * answer ({"id","version"} and its status) whoever made it, so the two
- * cannot be told apart here and both count as "unchanged" (visorctl.1).
+ * answer ({"id","version"} and its status) whoever made it, and keeps
+ * nothing that would tell this run's write from an earlier run's.  So a
+ * replay counts as "unchanged" only when no earlier attempt of the line
+ * can have reached the gateway (each failed before a byte of the request
+ * went out: https_result_t.sends); after one that may have, it counts
+ * apart, as "sent or unchanged", rather than as either (visorctl.1).
  *
  * Lines of one record go out one at a time, in input order: a line whose
  * id has a request queued, in flight or waiting for a retry is held (and
@@ -68,6 +72,7 @@ struct item {
 	size_t len;
 	char idem[80];
 	int attempts;
+	int maybe_applied;	/* an attempt's request went out, no answer */
 };
 
 struct push {
@@ -91,6 +96,7 @@ struct push {
 	uint64_t rng;
 	/* results */
 	size_t created, replaced, unchanged, bad, done;
+	size_t unsure;		/* replayed after a lost answer */
 	size_t refused;
 	int failed;		/* input not read to its end */
 	struct group groups[PUSH_GROUPS_MAX];
@@ -215,9 +221,11 @@ progress(struct push *p, int final)
 	fprintf(stderr, "\r[");
 	for (i = 0; i < 30; i++)
 		fputc(i < w ? '#' : '.', stderr);
-	fprintf(stderr, "] %3zu%%  %zu done: %zu sent, %zu unchanged, %zu "
-	    "refused, %zu bad ", pct, p->done, p->created + p->replaced,
-	    p->unchanged, p->refused, p->bad);
+	fprintf(stderr, "] %3zu%%  %zu done: %zu sent, %zu unchanged, ", pct,
+	    p->done, p->created + p->replaced, p->unchanged);
+	if (p->unsure > 0)
+		fprintf(stderr, "%zu sent or unchanged, ", p->unsure);
+	fprintf(stderr, "%zu refused, %zu bad ", p->refused, p->bad);
 	if (final)
 		fputc('\n', stderr);
 	fflush(stderr);
@@ -351,6 +359,10 @@ on_done(void *arg, const https_result_t *res)
 	char v[16], code[64], msg[200];
 	int retry;
 
+	/* The gateway answers an error only when it changed nothing; a
+	 * request that went out and got no answer may have been applied. */
+	if (res->sends > (res->rc == 0 ? 1 : 0))
+		it->maybe_applied = 1;
 	retry = (res->rc < 0 && res->retryable) ||
 	    (res->rc == 0 && (status == 429 || status >= 500));
 	if (retry && it->attempts <= p->retries) {
@@ -367,16 +379,26 @@ on_done(void *arg, const https_result_t *res)
 		goto finished;
 	}
 	if (res->rc < 0) {
-		refuse(p, it, 0, res->retryable ? "network" : "tls", res->err);
+		char why[200];
+
+		/* the record may hold the line all the same: say so */
+		snprintf(why, sizeof(why), "%s%s", res->err, it->maybe_applied ?
+		    " (a request went out unanswered: it may have been "
+		    "written)" : "");
+		refuse(p, it, 0, res->retryable ? "network" : "tls", why);
 		goto finished;
 	}
 	if (status >= 200 && status < 300) {
 		if ((https_response_header(res->resp, "Idempotent-Replay", v,
 		    sizeof(v)) == 0 && strcmp(v, "true") == 0) ||
 		    (https_response_header(res->resp, "Idempotent-Replayed", v,
-		    sizeof(v)) == 0 && strcmp(v, "true") == 0))
-			p->unchanged++;
-		else if (status == 201)
+		    sizeof(v)) == 0 && strcmp(v, "true") == 0)) {
+			/* whose write is replayed: see the top */
+			if (it->maybe_applied)
+				p->unsure++;
+			else
+				p->unchanged++;
+		} else if (status == 201)
 			p->created++;
 		else
 			p->replaced++;
@@ -606,9 +628,13 @@ summary(struct push *p)
 	size_t i, k;
 
 	printf("push: %zu records: %zu sent (%zu created, %zu replaced or "
-	    "patched), %zu unchanged, %zu refused, %zu bad input\n", p->done,
-	    p->created + p->replaced, p->created, p->replaced, p->unchanged,
-	    p->refused, p->bad);
+	    "patched), %zu unchanged, ", p->done, p->created + p->replaced,
+	    p->created, p->replaced, p->unchanged);
+	/* only when it happened: the line keeps its form otherwise */
+	if (p->unsure > 0)
+		printf("%zu sent or unchanged (an answer lost, its retry "
+		    "answered as a replay), ", p->unsure);
+	printf("%zu refused, %zu bad input\n", p->refused, p->bad);
 	for (i = 0; i < p->n_groups; i++) {
 		if (p->groups[i].status != 0)
 			printf("  refused %ld %s: %zu\n", p->groups[i].status,

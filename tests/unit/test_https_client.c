@@ -226,6 +226,7 @@ typedef struct {
 	char keys[256][96];	/* idempotency keys seen by /v1/records */
 	int n_keys;
 	int failed_503;		/* 503s given to records ending in 05 */
+	int lost_answers;	/* writes applied and not answered (07) */
 	atomic_int stop;	/* read by the acceptor thread */
 } server_t;
 
@@ -293,7 +294,9 @@ req_header(const char *buf, const char *name, char *out, size_t outlen)
 /* A stand-in for the gateway's record routes, for the visorctl tests:
  * PUT/PATCH answer 201/200 once per Idempotency-Key and then replay with
  * "Idempotent-Replay: true"; ids ending in 03 fail the schema (422); ids
- * ending in 05 get 503 twice in a run; GET of NFK-000404 is 404. */
+ * ending in 05 get 503 twice in a run; ids ending in 07 have their first
+ * request applied (its key kept) and the connection closed unanswered,
+ * as when an answer is lost (-1); GET of NFK-000404 is 404. */
 static int
 records_route(server_t *s, const char *buf, const char *method,
     const char *path, char *body, size_t *bodylen, char *extra,
@@ -374,8 +377,14 @@ records_route(server_t *s, const char *buf, const char *method,
 			snprintf(extra, extralen, "Idempotent-Replay: true\r\n");
 			break;
 		}
-	if (i == s->n_keys && s->n_keys < 256 && key[0] != '\0')
+	if (i == s->n_keys && s->n_keys < 256 && key[0] != '\0') {
 		snprintf(s->keys[s->n_keys++], sizeof(s->keys[0]), "%s", key);
+		if (n >= 2 && strcmp(id + n - 2, "07") == 0) {
+			s->lost_answers++;
+			pthread_mutex_unlock(&s->mu);
+			return -1;
+		}
+	}
 	pthread_mutex_unlock(&s->mu);
 	*bodylen = (size_t)snprintf(body, 8192, "{\"id\":\"%s\",\"version\":1}",
 	    id);
@@ -409,9 +418,13 @@ conn_main(void *argp)
 				;
 			break;
 		}
+		if (strcmp(path, "/drop") == 0)
+			break;	/* read, then closed unanswered */
 		if (strncmp(path, "/v1/records/", 12) == 0) {
 			status = records_route(s, buf, method, path, body,
 			    &bodylen, extra, sizeof(extra));
+			if (status < 0)
+				break;
 		} else if (strcmp(path, "/big") == 0) {
 			memset(body, 'x', 4096);
 			bodylen = 4096;
@@ -1334,6 +1347,116 @@ test_batch(void **state)
 	server_stop(s);
 }
 
+struct sent_state {
+	int done, rc, retryable, sends;
+};
+
+static void
+sent_done(void *arg, const https_result_t *res)
+{
+	struct sent_state *st = arg;
+
+	st->done++;
+	st->rc = res->rc;
+	st->retryable = res->retryable;
+	st->sends = res->sends;
+}
+
+/* One request through a batch; its result in *st. */
+static void
+batch_one(https_client_t *c, const char *u, struct sent_state *st)
+{
+	https_batch_t *b;
+	https_request_t req;
+	char err[256];
+
+	b = https_batch_new(c, 1, err, sizeof(err));
+	assert_non_null(b);
+	memset(st, 0, sizeof(*st));
+	req.method = "PUT";
+	req.url = u;
+	req.headers = NULL;
+	req.body = "{}";
+	req.len = 2;
+	assert_int_equal(https_batch_add(b, &req, 0, sent_done, st), 0);
+	assert_int_equal(https_batch_run(b), 0);
+	assert_int_equal(st->done, 1);
+	https_batch_free(b);
+}
+
+static void *
+accept_and_close(void *arg)
+{
+	int fd = accept(*(int *)arg, NULL, NULL);
+
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* https_result_t.sends: 1 when a request went out and no answer came (the
+ * server may have acted on it), 0 when the connection or the TLS handshake
+ * failed first (the server never had it).  visorctl push counts a replay
+ * after the first kind apart from "unchanged"; its test below covers a
+ * request libcurl sent twice (sends 2), on a reused connection closed
+ * unanswered. */
+static void
+test_batch_sent(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+	struct sent_state st;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	pthread_t th;
+	char u[128];
+	int fd;
+
+	(void)state;
+	c = new_client("urn:visor:test:gateway", NULL);
+	/* nothing listening: refused at connect */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	close(fd);
+	snprintf(u, sizeof(u), "https://127.0.0.1:%d/v1/records/X",
+	    ntohs(sa.sin_port));
+	batch_one(c, u, &st);
+	assert_int_equal(st.rc, -1);
+	assert_int_equal(st.retryable, 1);
+	assert_int_equal(st.sends, 0);
+	/* connected, then closed during the TLS handshake */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	assert_int_equal(pthread_create(&th, NULL, accept_and_close, &fd), 0);
+	batch_one(c, u, &st);
+	pthread_join(th, NULL);
+	close(fd);
+	assert_int_equal(st.rc, -1);
+	assert_int_equal(st.retryable, 1);
+	assert_int_equal(st.sends, 0);
+	/* the request read by the server, which closes unanswered */
+	s = server_start(&server, ca.cert, root.cert, 0);
+	url(u, sizeof(u), s, "/drop");
+	batch_one(c, u, &st);
+	assert_int_equal(st.rc, -1);
+	assert_int_equal(st.retryable, 1);
+	assert_int_equal(st.sends, 1);
+	/* answered, once */
+	url(u, sizeof(u), s, "/v1/echo/X");
+	batch_one(c, u, &st);
+	assert_int_equal(st.rc, 0);
+	assert_int_equal(st.sends, 1);
+	https_client_free(c);
+	server_stop(s);
+}
+
 struct stop_state {
 	int done, stopped;
 	atomic_int stop;
@@ -1625,13 +1748,18 @@ test_visorctl_push_and_get(void **state)
 	}
 #define CMD(sub, rest) ctl(cmd, sizeof(cmd), s, sub, rest)
 
-	/* first run: 11 created, one refused, two bad lines, one 503 retried */
+	/* first run: 10 created, one refused, two bad lines, one 503
+	 * retried, and one (NFK-000007) whose write was applied and its
+	 * answer lost: its retry is answered as a replay of that write,
+	 * which push cannot tell from an earlier run's, so it is counted
+	 * apart, not as unchanged (before, it was) */
 	snprintf(args, sizeof(args), "--jsonl %s --concurrency 4 --retries 3",
 	    jsonl);
 	CMD("push", args);
 	run_expect(cmd, &out, 1);
-	expect_in(&out, "push: 14 records: 11 sent (11 created, 0 replaced or "
-	    "patched), 0 unchanged, 1 refused, 2 bad input\n");
+	expect_in(&out, "push: 14 records: 10 sent (10 created, 0 replaced or "
+	    "patched), 0 unchanged, 1 sent or unchanged (an answer lost, its "
+	    "retry answered as a replay), 1 refused, 2 bad input\n");
 	expect_in(&out, "  refused 422 schema: 1\n    line 3 NFK-000003: "
 	    "addresses[0].postcode: not a postcode\n");
 	read_stderr(&out);
@@ -1640,9 +1768,11 @@ test_visorctl_push_and_get(void **state)
 	buf_free(&out);
 	pthread_mutex_lock(&s->mu);
 	assert_int_equal(s->failed_503, 2);
+	assert_int_equal(s->lost_answers, 1);
 	pthread_mutex_unlock(&s->mu);
 
-	/* the same input again: the content-derived keys make it a replay */
+	/* the same input again: the content-derived keys make it a replay,
+	 * NFK-000007's too, now that no attempt of this run went unanswered */
 	CMD("push", args);
 	run_expect(cmd, &out, 1);
 	expect_in(&out, "push: 14 records: 0 sent (0 created, 0 replaced or "
@@ -2159,6 +2289,7 @@ main(void)
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_batch_identity_failure),
 		cmocka_unit_test(test_batch_stop_when),
+		cmocka_unit_test(test_batch_sent),
 		cmocka_unit_test(test_cert_uri),
 		cmocka_unit_test(test_visorctl_push_and_get),
 		cmocka_unit_test(test_default_paths),
