@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "adapters/mapping.h"
+#include "util/buf.h"
 #include "util/json.h"
 
 #define PATH_SEGS_MAX 8
@@ -640,20 +641,157 @@ fail:
 	return -1;
 }
 
-/* Drop empty objects and arrays, depth first. */
-static void
-prune(cJSON *node)
+/* Append i to *kept (made on first use).  0 or -1. */
+static int
+keep_index(cJSON **kept, int i)
 {
-	cJSON *c, *next;
+	cJSON *v;
 
-	for (c = node->child; c != NULL; c = next) {
+	if (*kept == NULL && (*kept = cJSON_CreateArray()) == NULL)
+		return -1;
+	if ((v = cJSON_CreateNumber(i)) == NULL)
+		return -1;
+	if (!cJSON_AddItemToArray(*kept, v)) {
+		cJSON_Delete(v);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Drop empty objects and arrays, depth first.  node is at path (as the
+ * mapping numbers it, "" for the record).  An array that loses elements
+ * but not all shifts the later ones down; unless shifts is NULL, its path
+ * then maps to the mapping's indices of the elements kept, in order (see
+ * mapping_apply_indexed).  -1 if memory is short.
+ */
+static int
+prune(cJSON *node, const char *path, cJSON *shifts)
+{
+	cJSON *c, *next, *kept = NULL;
+	char sub[PATH_SEGS_MAX * (PATH_NAME_MAX + 4) + 1];
+	int i = 0, dropped = 0, n, rc = 0;
+
+	for (c = node->child; c != NULL; c = next, i++) {
 		next = c->next;
-		if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
-			prune(c);
-			if (c->child == NULL)
-				cJSON_Delete(cJSON_DetachItemViaPointer(node, c));
+		if (!cJSON_IsObject(c) && !cJSON_IsArray(c)) {
+			if (cJSON_IsArray(node) && shifts != NULL &&
+			    keep_index(&kept, i) < 0)
+				rc = -1;
+			continue;
+		}
+		if (cJSON_IsArray(node))
+			n = snprintf(sub, sizeof(sub), "%s[%d]", path, i);
+		else
+			n = snprintf(sub, sizeof(sub), "%s%s%s", path,
+			    *path ? "." : "", c->string);
+		if (n < 0 || (size_t)n >= sizeof(sub))
+			sub[0] = '\0';	/* not a mapping path: no shifts */
+		if (prune(c, sub, sub[0] ? shifts : NULL) < 0)
+			rc = -1;
+		if (c->child == NULL) {
+			cJSON_Delete(cJSON_DetachItemViaPointer(node, c));
+			dropped = 1;
+			continue;
+		}
+		if (cJSON_IsArray(node) && shifts != NULL &&
+		    keep_index(&kept, i) < 0)
+			rc = -1;
+	}
+	if (dropped && node->child != NULL && kept != NULL && *path) {
+		if (!cJSON_AddItemToObject(shifts, path, kept))
+			rc = -1;
+		else
+			kept = NULL;
+	}
+	cJSON_Delete(kept);
+	return rc;
+}
+
+/* Could c be just before a field path's start, inside a longer word or
+ * path ("Xaddresses", "a.addresses")?  Then it is not a path's start. */
+static int
+path_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '[' ||
+	    c == ']' || c == '-';
+}
+
+int
+mapping_unshift(const cJSON *shifts, const char *msg, char *out,
+    size_t outlen)
+{
+	buf_t b = BUF_INIT;
+	char prefix[PATH_SEGS_MAX * (PATH_NAME_MAX + 4) + 1];
+	const char *p = msg, *q;
+	const cJSON *kept, *k;
+	size_t n, plen;
+	long idx;
+	int changed = 0, ok = 1;
+	char *end;
+
+	while (*p != '\0' && ok) {
+		if (!((*p >= 'a' && *p <= 'z') || *p == '_') ||
+		    (p > msg && path_char(p[-1]))) {
+			ok = buf_append(&b, p++, 1) == 0;
+			continue;
+		}
+		/* a path: name, [index] maybe, then '.' and another */
+		plen = 0;
+		prefix[0] = '\0';
+		for (;;) {
+			for (q = p; (*q >= 'a' && *q <= 'z') ||
+			    (*q >= '0' && *q <= '9') || *q == '_'; q++)
+				;
+			n = (size_t)(q - p);
+			if (plen + n + 24 >= sizeof(prefix)) {
+				/* longer than any mapping path: as it is */
+				ok = ok && buf_append(&b, p, n) == 0;
+				p = q;
+				break;
+			}
+			memcpy(prefix + plen, p, n);
+			plen += n;
+			prefix[plen] = '\0';
+			ok = ok && buf_append(&b, p, n) == 0;
+			p = q;
+			if (*p == '[' && p[1] >= '0' && p[1] <= '9') {
+				errno = 0;
+				idx = strtol(p + 1, &end, 10);
+				if (*end != ']' || errno != 0 || idx < 0)
+					break;
+				kept = cJSON_GetObjectItemCaseSensitive(shifts,
+				    prefix);
+				if (cJSON_IsArray(kept) && idx <
+				    cJSON_GetArraySize(kept) &&
+				    cJSON_IsNumber(k = cJSON_GetArrayItem(kept,
+				    (int)idx))) {
+					changed |= k->valueint != idx;
+					idx = k->valueint;
+				}
+				plen += (size_t)snprintf(prefix + plen,
+				    sizeof(prefix) - plen, "[%ld]", idx);
+				ok = ok && buf_printf(&b, "[%ld]", idx) == 0;
+				p = end + 1;
+			}
+			if (*p != '.' || !((p[1] >= 'a' && p[1] <= 'z') ||
+			    p[1] == '_'))
+				break;
+			prefix[plen++] = '.';
+			prefix[plen] = '\0';
+			ok = ok && buf_append(&b, ".", 1) == 0;
+			p++;
 		}
 	}
+	if (!ok || !changed) {
+		buf_free(&b);
+		snprintf(out, outlen, "%s", msg);
+		return 0;
+	}
+	snprintf(out, outlen, "%.*s", (int)b.len, b.data ? b.data : "");
+	buf_free(&b);
+	return 1;
 }
 
 static int
@@ -847,13 +985,23 @@ int
 mapping_apply(const mapping_t *m, const char *const *fields, size_t n,
     cJSON **out, char id[MAPPING_ID_MAX], char *err, size_t errlen)
 {
-	cJSON *rec, *v;
+	return mapping_apply_indexed(m, fields, n, out, NULL, id, err, errlen);
+}
+
+int
+mapping_apply_indexed(const mapping_t *m, const char *const *fields,
+    size_t n, cJSON **out, cJSON **shifts, char id[MAPPING_ID_MAX],
+    char *err, size_t errlen)
+{
+	cJSON *rec, *v, *sh = NULL;
 	const column_t *c;
 	const char *f;
 	size_t i, flen;
 	int w;
 
 	*out = NULL;
+	if (shifts != NULL)
+		*shifts = NULL;
 	id[0] = '\0';
 	if (!m->bound) {
 		snprintf(err, errlen, "mapping not bound to a header");
@@ -919,7 +1067,18 @@ mapping_apply(const mapping_t *m, const char *const *fields, size_t n,
 			goto fail;
 		}
 	}
-	prune(rec);
+	if (shifts != NULL && (sh = cJSON_CreateObject()) == NULL)
+		goto oom;
+	if (prune(rec, "", sh) < 0) {
+		cJSON_Delete(sh);
+		goto oom;
+	}
+	if (sh != NULL && sh->child == NULL) {
+		cJSON_Delete(sh);
+		sh = NULL;
+	}
+	if (shifts != NULL)
+		*shifts = sh;
 	*out = rec;
 	return 0;
 oom:

@@ -79,6 +79,28 @@ int mapping_bind(mapping_t *m, const char *const *header, size_t n, char *err,
 int mapping_apply(const mapping_t *m, const char *const *fields, size_t n,
     cJSON **out, char id[MAPPING_ID_MAX], char *err, size_t errlen);
 
+/* As mapping_apply; and unless shifts is NULL, *shifts says how the
+ * record's arrays were renumbered: an array that lost empty elements (a
+ * column for addresses[0] empty, one for addresses[1] not) holds its
+ * other elements at lower indices than the mapping gives them, so that
+ * what the gateway says of "addresses[0]" is of the mapping's
+ * addresses[1].  *shifts is NULL when nothing moved, else an object
+ * mapping each such array's path (as the mapping numbers it, e.g.
+ * "addresses", "a[1].b") to the mapping's indices of the elements sent,
+ * in order; the caller frees it with cJSON_Delete. */
+int mapping_apply_indexed(const mapping_t *m, const char *const *fields,
+    size_t n, cJSON **out, cJSON **shifts, char id[MAPPING_ID_MAX],
+    char *err, size_t errlen);
+
+/* Copy msg (a message about the record mapping_apply_indexed made, such
+ * as a gateway's "addresses[0].postcode: not a postcode") into out with
+ * the array indices in its field paths renumbered as the mapping numbers
+ * them.  Returns 1 if an index changed, 0 if not (out then holds msg as
+ * it was; also when shifts is NULL or memory is short).  Truncates to
+ * outlen. */
+int mapping_unshift(const cJSON *shifts, const char *msg, char *out,
+    size_t outlen);
+
 /* 1 if s is a valid record id, [A-Z0-9-]{3,64}. */
 int mapping_valid_id(const char *s);
 

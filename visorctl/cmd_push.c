@@ -57,7 +57,7 @@ struct group {
 	long status;		/* 0: no response (network) */
 	char code[64];
 	size_t count;
-	char example[PUSH_EXAMPLES][256];
+	char example[PUSH_EXAMPLES][512];
 };
 
 struct push;
@@ -73,6 +73,7 @@ struct item {
 	char idem[80];
 	int attempts;
 	int maybe_applied;	/* an attempt's request went out, no answer */
+	cJSON *shifts;		/* CSV: arrays renumbered (mapping.h) */
 };
 
 struct push {
@@ -255,7 +256,7 @@ refuse(struct push *p, const struct item *it, long status, const char *code,
     const char *msg)
 {
 	struct group *g = NULL;
-	char shown[64], line[256];
+	char shown[64], line[512], unshifted[256];
 	size_t i;
 
 	p->refused++;
@@ -276,8 +277,17 @@ refuse(struct push *p, const struct item *it, long status, const char *code,
 		}
 	}
 	if (g->count < PUSH_EXAMPLES) {
-		snprintf(line, sizeof(line), "line %zu %s: %s", it->line, it->id,
-		    msg);
+		/* The gateway numbers array elements as sent, which for a
+		 * CSV record is after its empty elements were left out: say
+		 * what of the row it means, as the mapping numbers it. */
+		if (it->shifts != NULL && mapping_unshift(it->shifts, msg,
+		    unshifted, sizeof(unshifted)) == 1) {
+			snprintf(line, sizeof(line), "line %zu %s: %s (array "
+			    "indices as in the mapping; empty elements were "
+			    "not sent)", it->line, it->id, unshifted);
+		} else
+			snprintf(line, sizeof(line), "line %zu %s: %s",
+			    it->line, it->id, msg);
 		cli_displayable(line, g->example[g->count], sizeof(g->example[0]));
 	}
 	g->count++;
@@ -419,6 +429,7 @@ item_free(struct item *it)
 {
 	if (it == NULL)
 		return;
+	cJSON_Delete(it->shifts);
 	free(it->body);
 	free(it);
 }
@@ -474,8 +485,8 @@ next_csv(struct push *p, struct item *it)
 		return r;
 	}
 	it->line = row.line;
-	if (mapping_apply(p->map, row.fields, row.n, &rec, it->id, err,
-	    sizeof(err)) < 0) {
+	if (mapping_apply_indexed(p->map, row.fields, row.n, &rec, &it->shifts,
+	    it->id, err, sizeof(err)) < 0) {
 		report(p, "line %zu: %s", row.line, err);
 		return -1;
 	}

@@ -672,6 +672,57 @@ test_csv_patch_flag_leaves_id_out(void **state)
 	buf_free(&err);
 }
 
+/* The mapping leaves empty array elements out, so a CSV row whose first
+ * address columns are empty sends its second address as addresses[0].
+ * The gateway's refusal names that; push reports it as the mapping
+ * numbers it, addresses[1], the columns the row filled (before, it said
+ * addresses[0], the columns left empty).  A row with nothing left out is
+ * reported as the gateway said it. */
+static void
+test_csv_refusal_names_mapped_index(void **state)
+{
+	static const char map[] =
+	    "{\"format\":\"visor-csv-mapping/1\",\"method\":\"PATCH\","
+	    "\"id\":{\"column\":\"Ref\",\"prefix\":\"NFK-\"},\"columns\":{"
+	    "\"Type0\":{\"field\":\"addresses[0].type\"},"
+	    "\"Post0\":{\"field\":\"addresses[0].postcode\"},"
+	    "\"Type1\":{\"field\":\"addresses[1].type\"},"
+	    "\"Post1\":{\"field\":\"addresses[1].postcode\"}}}";
+	static const char csv[] = "Ref,Type0,Post0,Type1,Post1\n"
+	    "P10234,,,temporary,NOT A POSTCODE\n"
+	    "P10234,home,IP24 9ZZ,temporary,ALSO NOT ONE\n";
+	char mpath[600], cpath[600];
+	const char *extra[6];
+	buf_t out = BUF_INIT, err = BUF_INIT;
+	const char *l3;
+	int rc;
+
+	(void)state;
+	csv_input("shifted", map, sizeof(map) - 1, csv, sizeof(csv) - 1,
+	    mpath, cpath, extra);
+	rc = push("agency-housing", "accommodation", extra, NULL, 0, &out, &err);
+	if (rc != 1)
+		fail_msg("exit %d: %s %s", rc, out.data ? out.data : "",
+		    err.data ? err.data : "");
+	assert_contains(&out, "2 refused", "push summary");
+	assert_contains(&out, "line 2 NFK-P10234: addresses[1].postcode: not a "
+	    "UK postcode", "shifted refusal");
+	assert_contains(&out, "(array indices as in the mapping; empty "
+	    "elements were not sent)", "shifted refusal");
+	assert_contains(&out, "line 3 NFK-P10234: addresses[1].postcode: not a "
+	    "UK postcode", "unshifted refusal");
+	if (strstr(out.data, "addresses[0].postcode") != NULL)
+		fail_msg("a refusal names the address the row left empty: %s",
+		    out.data);
+	/* the note only where an index was renumbered */
+	l3 = strstr(out.data, "line 3 ");
+	if (l3 == NULL || strchr(l3, '\n') == NULL ||
+	    strstr(l3, "array indices") != NULL)
+		fail_msg("line 3 had nothing left out: %s", out.data);
+	buf_free(&out);
+	buf_free(&err);
+}
+
 static int
 has_control(const buf_t *b)
 {
@@ -738,6 +789,7 @@ main(void)
 		cmocka_unit_test(test_csv_examples),
 		cmocka_unit_test(test_same_id_in_input_order),
 		cmocka_unit_test(test_csv_patch_flag_leaves_id_out),
+		cmocka_unit_test(test_csv_refusal_names_mapped_index),
 		cmocka_unit_test(test_no_control_bytes_in_output),
 	};
 

@@ -435,6 +435,104 @@ test_mapping_apply(void **state)
 	mapping_free(NULL);
 }
 
+/* mapping_apply_indexed says how arrays were renumbered when empty
+ * elements were left out, and mapping_unshift puts a message's indices
+ * back as the mapping numbers them: only in field paths, only for arrays
+ * that moved, nested ones by their mapped path. */
+static void
+test_mapping_unshift(void **state)
+{
+	static const char nested[] = "{\"format\":\"visor-csv-mapping/1\","
+	    "\"id\":\"ref\",\"columns\":{"
+	    "\"x\":{\"field\":\"intelligence[2].items[3].text\"},"
+	    "\"y\":{\"field\":\"intelligence[0].items[0].text\"},"
+	    "\"z\":{\"field\":\"addresses[4].line1\"}}}";
+	const char *hdr[] = { "ref", "cat", "score", "tag", "dob", "conds", "rosh",
+	    "a0", "a1", "junk" };
+	const char *row1[] = { "0001", "2", "", "", "", "", "", "", "x", "" };
+	const char *row2[] = { "0002", "2", "", "", "", "", "", "w", "x", "" };
+	const char *nhdr[] = { "ref", "x", "y", "z" };
+	const char *nrow[] = { "0003", "deep", "", "" };
+	mapping_t *m;
+	cJSON *rec, *sh;
+	char id[MAPPING_ID_MAX], err[256], out[256], *s;
+
+	(void)state;
+	m = load(map1, err, sizeof(err));
+	assert_non_null(m);
+	assert_int_equal(mapping_bind(m, hdr, 10, err, sizeof(err)), 0);
+	assert_int_equal(mapping_apply_indexed(m, row1, 10, &rec, &sh, id, err,
+	    sizeof(err)), 0);
+	assert_non_null(sh);
+	s = cJSON_PrintUnformatted(sh);
+	assert_string_equal(s, "{\"addresses\":[1]}");
+	cJSON_free(s);
+	assert_int_equal(mapping_unshift(sh, "addresses[0].line1: too long",
+	    out, sizeof(out)), 1);
+	assert_string_equal(out, "addresses[1].line1: too long");
+	/* in the middle of a message, more than once */
+	assert_int_equal(mapping_unshift(sh, "fields addresses[0].line1, "
+	    "addresses[0] and x.addresses[0]", out, sizeof(out)), 1);
+	assert_string_equal(out, "fields addresses[1].line1, addresses[1] and "
+	    "x.addresses[0]");
+	/* not a field path of a moved array, or an index not sent */
+	assert_int_equal(mapping_unshift(sh, "Xaddresses[0] maddresses[0] "
+	    "addresses[1] addresses[-1] addresses[0x] aliases[0] addresses[",
+	    out, sizeof(out)), 0);
+	assert_string_equal(out, "Xaddresses[0] maddresses[0] addresses[1] "
+	    "addresses[-1] addresses[0x] aliases[0] addresses[");
+	/* a word longer than any path is copied, not looped on */
+	{
+		char longword[600];
+
+		memset(longword, 'a', sizeof(longword) - 1);
+		longword[sizeof(longword) - 1] = '\0';
+		assert_int_equal(mapping_unshift(sh, longword, out,
+		    sizeof(out)), 0);
+		assert_int_equal(strlen(out), sizeof(out) - 1);
+		memcpy(longword + 100, ".addresses[0]", 13);
+		assert_int_equal(mapping_unshift(sh, longword, out,
+		    sizeof(out)), 0);
+	}
+	/* truncated to outlen */
+	assert_int_equal(mapping_unshift(sh, "addresses[0].line1: too long",
+	    out, 12), 1);
+	assert_string_equal(out, "addresses[1");
+	cJSON_Delete(sh);
+	cJSON_Delete(rec);
+	/* nothing left out: nothing to renumber */
+	assert_int_equal(mapping_apply_indexed(m, row2, 10, &rec, &sh, id, err,
+	    sizeof(err)), 0);
+	assert_null(sh);
+	assert_int_equal(mapping_unshift(NULL, "addresses[0].line1: x", out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "addresses[0].line1: x");
+	cJSON_Delete(rec);
+	mapping_free(m);
+
+	/* nested: the outer index found first, then the inner by it */
+	m = load(nested, err, sizeof(err));
+	if (m == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(mapping_bind(m, nhdr, 4, err, sizeof(err)), 0);
+	assert_int_equal(mapping_apply_indexed(m, nrow, 4, &rec, &sh, id, err,
+	    sizeof(err)), 0);
+	s = cJSON_PrintUnformatted(rec);
+	assert_string_equal(s, "{\"id\":\"0003\",\"intelligence\":[{\"items\":"
+	    "[{\"text\":\"deep\"}]}]}");
+	cJSON_free(s);
+	s = cJSON_PrintUnformatted(sh);
+	assert_string_equal(s, "{\"intelligence[2].items\":[3],"
+	    "\"intelligence\":[2]}");
+	cJSON_free(s);
+	assert_int_equal(mapping_unshift(sh, "intelligence[0].items[0].text: "
+	    "empty string", out, sizeof(out)), 1);
+	assert_string_equal(out, "intelligence[2].items[3].text: empty string");
+	cJSON_Delete(sh);
+	cJSON_Delete(rec);
+	mapping_free(m);
+}
+
 static void
 expect_apply_error(mapping_t *m, const char *col, const char *val,
     const char *part)
@@ -1083,6 +1181,7 @@ main(void)
 		cmocka_unit_test(test_mapping_load_errors),
 		cmocka_unit_test(test_mapping_apply),
 		cmocka_unit_test(test_mapping_apply_errors),
+		cmocka_unit_test(test_mapping_unshift),
 		cmocka_unit_test(test_examples),
 		cmocka_unit_test(test_gen_deterministic),
 		cmocka_unit_test(test_gen_shapes_and_coverage),
