@@ -4,7 +4,9 @@
  * The whole input is read as CSV (default and tiny bounds) and as JSON
  * lines.  If it holds a NUL byte, the bytes before it are also loaded as a
  * column mapping and the bytes after it as the CSV it maps: header bound,
- * every row applied and the record printed.
+ * every row applied and the record printed, and the row's cells (and the
+ * whole input) read as messages whose array indices mapping_unshift
+ * renumbers.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -67,8 +69,9 @@ map_csv(const char *map, size_t mlen, const char *csv, size_t clen)
 	mapping_t *m;
 	csv_reader_t *r;
 	csv_row_t row;
-	cJSON *rec;
-	char err[256], id[MAPPING_ID_MAX], *s;
+	cJSON *rec, *sh;
+	char err[256], id[MAPPING_ID_MAX], *s, out[128];
+	size_t i;
 	int rc;
 
 	if ((m = mapping_load(map, mlen, err, sizeof(err))) == NULL)
@@ -82,13 +85,18 @@ map_csv(const char *map, size_t mlen, const char *csv, size_t clen)
 	while ((rc = csv_next(r, &row, err, sizeof(err))) != 0) {
 		if (rc < 0)
 			continue;
-		if (mapping_apply(m, row.fields, row.n, &rec, id, err,
-		    sizeof(err)) < 0)
+		if (mapping_apply_indexed(m, row.fields, row.n, &rec, &sh, id,
+		    err, sizeof(err)) < 0)
 			continue;
 		if (!mapping_valid_id(id))
 			abort();
 		s = cJSON_PrintUnformatted(rec);
 		cJSON_free(s);
+		for (i = 0; i < row.n; i++)
+			if (mapping_unshift(sh, row.fields[i], out,
+			    sizeof(out)) < 0 || strlen(out) >= sizeof(out))
+				abort();
+		cJSON_Delete(sh);
 		cJSON_Delete(rec);
 	}
 out:
