@@ -972,13 +972,16 @@ enum {
 	WHY_NONE = -1,		/* no permit names it */
 	WHY_MIXED = -2		/* aggregated over values with differing reasons */
 };
+#define WHY_UNFIT 2		/* why_drop: no reduced form (transform_value) */
 
 typedef struct {
 	int pass, trans, with;
 	int pass_rule;		/* a permit that passed a value whole; -1 core */
 	int trans_rule, trans_kind;
 	int why_rule;		/* forbid/drop rule index, WHY_NONE, WHY_MIXED */
-	int why_drop;		/* 1 if why_rule dropped by transform */
+	int why_drop;		/* 1 if why_rule dropped by transform,
+				   WHY_UNFIT if its transform could not
+				   reduce the value */
 	int seen_with;
 } nstat_t;
 
@@ -1253,33 +1256,59 @@ eval_leaf(eval_t *e, int node, int *rule, int *kind)
 	return OUT_WITHHELD;	/* rule -1: nothing permits it */
 }
 
+/* The reduced form of v, or NULL: with *unfit set when v has none (it
+ * is not a string of the shape the transform reduces), else when memory
+ * ran short.  A value of another shape is withheld, never passed whole or
+ * cut blindly: the first four bytes of "19-07-1984" are a day and part of
+ * a month, and a two-character "84" would pass whole.  The reduced forms
+ * themselves reduce to themselves, so that filtering is idempotent. */
 static cJSON *
-transform_value(const cJSON *v, int kind)
+transform_value(const cJSON *v, int kind, int *unfit)
 {
 	char tmp[16];
 	const char *s;
 	size_t n;
 
-	if (!cJSON_IsString(v))
+	*unfit = 0;
+	if (!cJSON_IsString(v) || v->valuestring == NULL) {
+		*unfit = 1;
 		return NULL;
+	}
 	s = v->valuestring;
-	n = strlen(s);
 	if (kind == TR_DATE_TO_YEAR) {
-		if (n < 4 || strcmp(s, "indefinite") == 0)
+		/* a date; a year alone (filtered before); "indefinite" (a
+		 * notification without end, which says no more reduced) */
+		if (strcmp(s, "indefinite") == 0)
 			return cJSON_CreateString(s);
-		memcpy(tmp, s, 4);
+		if (record_date_valid(s)) {
+			memcpy(tmp, s, 4);
+		} else if (strlen(s) == 4) {
+			snprintf(tmp, sizeof(tmp), "%s-01-01", s);
+			if (!record_date_valid(tmp)) {
+				*unfit = 1;
+				return NULL;
+			}
+		} else {
+			*unfit = 1;
+			return NULL;
+		}
 		tmp[4] = '\0';
 		return cJSON_CreateString(tmp);
 	}
 	/* postcode-to-district: the outward code.  A value that is neither a
 	 * postcode nor a district (stored before the schema checked the
 	 * shape whole) keeps only its leading letters, the postcode area
-	 * (NR): never more than a district, whatever it holds. */
+	 * (NR): never more than a district, whatever it holds; one with no
+	 * leading capital letter keeps nothing. */
 	if (record_postcode_district(s, tmp, sizeof(tmp)) == 0)
 		return cJSON_CreateString(tmp);
 	for (n = 0; n < 2 && s[n] >= 'A' && s[n] <= 'Z'; n++)
 		tmp[n] = s[n];
 	tmp[n] = '\0';
+	if (n == 0) {
+		*unfit = 1;
+		return NULL;
+	}
 	return cJSON_CreateString(tmp);
 }
 
@@ -1371,7 +1400,7 @@ walk_value(eval_t *e, int node, const cJSON *v)
 	nstat_t *st = &e->st[node];
 	cJSON *out = NULL, *c;
 	const cJSON *el;
-	int rule, kind, idx, saved_array, saved_index;
+	int rule, kind, idx, saved_array, saved_index, unfit;
 	size_t mark;
 	outcome_t o;
 
@@ -1438,14 +1467,24 @@ walk_value(eval_t *e, int node, const cJSON *v)
 			e->oom = 1;
 		return out;
 	case OUT_TRANSFORM:
+		e->used[rule] = 1;
+		if ((out = transform_value(v, kind, &unfit)) == NULL) {
+			if (!unfit) {
+				e->oom = 1;
+				return NULL;
+			}
+			/* No reduced form: withheld, as the rule's drop. */
+			stat_withheld(st, rule, WHY_UNFIT);
+			if (e->cur_array >= 0 &&
+			    inst_add(e, node, e->cur_index, rule, WHY_UNFIT) < 0)
+				e->oom = 1;
+			return NULL;
+		}
 		if (st->trans++ == 0) {
 			st->trans_rule = rule;
 			st->trans_kind = kind;
 		}
 		e->noncore_pass++;
-		e->used[rule] = 1;
-		if ((out = transform_value(v, kind)) == NULL)
-			e->oom = 1;
 		return out;
 	case OUT_WITHHELD:
 		stat_withheld(st, rule, kind == TR_DROP);
@@ -1528,8 +1567,9 @@ why_text(const eval_t *e, int rule, int drop, char *buf, size_t len)
 		return "no rule permits it";
 	if (rule == WHY_MIXED)
 		return "several reasons";
-	snprintf(buf, len, "%s by rule %s", drop ? "dropped" : "forbidden",
-	    e->p->rules[rule].id);
+	snprintf(buf, len, "%s by rule %s", drop == WHY_UNFIT ?
+	    "not a value its transform reduces, withheld" : drop ? "dropped" :
+	    "forbidden", e->p->rules[rule].id);
 	return buf;
 }
 

@@ -630,6 +630,152 @@ test_selectors_and_transforms(void **state)
 }
 
 /*
+ * A transform passes the reduced value or nothing.  The engine filters
+ * what the store holds, which the schema checked when it was written, but
+ * a value of another shape (stored before a check, or a bug elsewhere)
+ * must not pass whole or cut blindly: date-to-year kept the first four
+ * bytes of any string ("19-07-1984" gave "19-0", a day and part of a
+ * month) and passed a shorter one whole ("84"), and a value that is not a
+ * string failed the whole evaluation (a 503 for every read of the
+ * record).  A postcode with no leading capital letter gave an empty
+ * string.  Each is now withheld, naming the rule; the reduced forms
+ * (a year, a district, an area) still reduce to themselves.
+ */
+static void
+test_transform_odd_values(void **state)
+{
+	static const struct {
+		const char *dob;	/* JSON value */
+		const char *want;	/* NULL: withheld */
+	} dobs[] = {
+		{ "\"1984-07-19\"", "1984" },
+		{ "\"1984\"", "1984" },
+		{ "\"19-07-1984\"", NULL },
+		{ "\"07/19/1984\"", NULL },
+		{ "\"84\"", NULL },
+		{ "\"X\"", NULL },
+		{ "\"1984-13-01\"", NULL },
+		{ "\"0042\"", NULL },
+		{ "\"19840719\"", NULL },
+		{ "19840719", NULL },
+		{ "[\"1984-07-19\"]", NULL },
+		{ "{\"y\":\"1984\"}", NULL },
+		{ "true", NULL },
+	};
+	static const struct {
+		const char *pc;
+		const char *want;
+	} pcs[] = {
+		{ "\"NR1 9ZZ\"", "NR1" },
+		{ "\"NR1\"", "NR1" },
+		{ "\"NR\"", "NR" },
+		{ "\"nr1 9zz\"", NULL },
+		{ "\"1NR 9ZZ\"", NULL },
+		{ "\"\"", NULL },
+		{ "12345", NULL },
+		{ "[\"NR1 9ZZ\"]", NULL },
+	};
+	policy_t *p = load(policy_mappa_default_json());
+	policy_t *pp = load(POLICY("{\"id\":\"pc\",\"effect\":\"permit\","
+	    "\"ops\":[\"read\"],\"fields\":[\"addresses\"],\"transform\":"
+	    "{\"addresses[].postcode\":\"postcode-to-district\"}}"));
+	policy_decision_t *d;
+	const cJSON *v;
+	const char *const *l;
+	char text[512];
+	size_t i, n;
+	cJSON *rec;
+
+	(void)state;
+	for (i = 0; i < sizeof(dobs) / sizeof(dobs[0]); i++) {
+		snprintf(text, sizeof(text), "{\"id\":\"TST-0003\",\"managing_area\":"
+		    "\"norfolk\",\"category\":1,\"level\":1,\"person\":"
+		    "{\"surname\":\"TESTER\",\"dob\":%s}}", dobs[i].dob);
+		rec = parse(text);
+		d = read_as(p, HOU, "accommodation", NULL, rec);
+		if (!policy_decision_allowed(d))
+			fail_msg("dob %s: refused: %s", dobs[i].dob,
+			    policy_decision_reason(d));
+		v = cJSON_GetObjectItem(cJSON_GetObjectItem(policy_decision_record(d),
+		    "person"), "dob");
+		if (dobs[i].want == NULL) {
+			if (v != NULL)
+				fail_msg("dob %s: passed as %s", dobs[i].dob,
+				    cJSON_IsString(v) ? v->valuestring : "a non-string");
+			l = policy_decision_withheld(d, &n);
+			assert_true(in(l, n, "person.dob"));
+			l = policy_decision_explanation(d, &n);
+			if (!in(l, n, "person.dob: withheld: not a value its "
+			    "transform reduces, withheld by rule read-housing"))
+				fail_msg("dob %s: no explanation", dobs[i].dob);
+			l = policy_decision_rules(d, &n);
+			assert_true(in(l, n, "read-housing"));
+		} else {
+			if (!cJSON_IsString(v) || strcmp(v->valuestring, dobs[i].want) != 0)
+				fail_msg("dob %s: not passed as %s", dobs[i].dob,
+				    dobs[i].want);
+			l = policy_decision_transformed(d, &n);
+			assert_true(in(l, n, "person.dob"));
+		}
+		/* the surname passes either way */
+		assert_true(present(d, "person.surname"));
+		policy_decision_free(d);
+		cJSON_Delete(rec);
+	}
+	/* "indefinite" (notification.until) is no more than itself */
+	{
+		policy_t *pu = load(POLICY("{\"id\":\"u\",\"effect\":\"permit\","
+		    "\"ops\":[\"read\"],\"fields\":[\"notification\"],\"transform\":"
+		    "{\"notification.until\":\"date-to-year\"}}"));
+
+		rec = parse("{\"id\":\"TST-0003\",\"managing_area\":\"norfolk\","
+		    "\"category\":1,\"level\":1,\"notification\":{\"until\":"
+		    "\"indefinite\",\"required\":true}}");
+		d = read_as(pu, POL, "review", NULL, rec);
+		assert_true(policy_decision_allowed(d));
+		v = cJSON_GetObjectItem(cJSON_GetObjectItem(policy_decision_record(d),
+		    "notification"), "until");
+		assert_true(cJSON_IsString(v));
+		assert_string_equal(v->valuestring, "indefinite");
+		policy_decision_free(d);
+		cJSON_Delete(rec);
+		policy_free(pu);
+	}
+	for (i = 0; i < sizeof(pcs) / sizeof(pcs[0]); i++) {
+		snprintf(text, sizeof(text), "{\"id\":\"TST-0003\",\"managing_area\":"
+		    "\"norfolk\",\"category\":1,\"level\":1,\"addresses\":["
+		    "{\"town\":\"Diss\"},{\"town\":\"Norwich\",\"postcode\":%s}]}",
+		    pcs[i].pc);
+		rec = parse(text);
+		d = read_as(pp, POL, "review", NULL, rec);
+		if (!policy_decision_allowed(d))
+			fail_msg("postcode %s: refused: %s", pcs[i].pc,
+			    policy_decision_reason(d));
+		v = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(
+		    policy_decision_record(d), "addresses"), 1), "postcode");
+		if (pcs[i].want == NULL) {
+			if (v != NULL)
+				fail_msg("postcode %s: passed as %s", pcs[i].pc,
+				    cJSON_IsString(v) ? v->valuestring : "a non-string");
+			l = policy_decision_withheld(d, &n);
+			assert_true(in(l, n, "addresses[].postcode"));
+			/* (every postcode there is: no index) the rest of the
+			 * element still passes */
+			assert_int_equal(policy_cases_count_path(
+			    policy_decision_record(d), "addresses[].town"), 2);
+		} else if (!cJSON_IsString(v) ||
+		    strcmp(v->valuestring, pcs[i].want) != 0) {
+			fail_msg("postcode %s: not passed as %s", pcs[i].pc,
+			    pcs[i].want);
+		}
+		policy_decision_free(d);
+		cJSON_Delete(rec);
+	}
+	policy_free(pp);
+	policy_free(p);
+}
+
+/*
  * A forbid that picks elements by a member's value also takes the
  * elements that lack the member: an item with no handling mark cannot be
  * shown not to be police-only.  A permit by value still passes only the
@@ -1677,6 +1823,7 @@ main(void)
 		cmocka_unit_test(test_hash_and_accessors),
 		cmocka_unit_test(test_conditions),
 		cmocka_unit_test(test_selectors_and_transforms),
+		cmocka_unit_test(test_transform_odd_values),
 		cmocka_unit_test(test_forbid_overrides_and_order),
 		cmocka_unit_test(test_forbid_where_unmarked),
 		cmocka_unit_test(test_default_deny_and_core_only),
