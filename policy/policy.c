@@ -1125,8 +1125,22 @@ eval_free(eval_t *e)
 	free(e->inst);
 }
 
+/*
+ * SPEC 7: "Category 4 records are visible only to callers holding the
+ * clearance ct, whatever the table says", and go only to a gateway holding
+ * ct.  The default policy says so with forbids; this holds whatever the
+ * file says, so that a policy that leaves those forbids out, narrows them
+ * (a purpose, a valid_until) or is written from scratch cannot open a
+ * terrorism case to a caller without ct.  Its id cannot be a rule's (':').
+ */
+#define CT_CLEARANCE "ct"
+#define BUILTIN_CAT4_ID "builtin:category4-needs-ct"
+#define WHOLE_BUILTIN_CAT4 (-3)
+
 /* Select the applicable rules.  Returns the index of an applicable forbid
- * with no fields (the whole operation refused), -1 if none, -2 on error. */
+ * with no fields (the whole operation refused), WHOLE_BUILTIN_CAT4 when
+ * none does but the built-in category 4 rule refuses the operation, -1 if
+ * neither, -2 on error. */
 static int
 eval_init(eval_t *e, const policy_t *p, const policy_request_t *req,
     const cJSON *record)
@@ -1164,6 +1178,9 @@ eval_init(eval_t *e, const policy_t *p, const policy_request_t *req,
 			e->permits[e->npermits++] = r;
 		}
 	}
+	if (whole < 0 && category == 4 && (req->op == POLICY_OP_READ ||
+	    req->op == POLICY_OP_TRANSFER) && !has_clearance(req, CT_CLEARANCE))
+		whole = WHOLE_BUILTIN_CAT4;
 	return whole;
 }
 
@@ -1767,6 +1784,20 @@ policy_filter(const policy_t *p, const policy_request_t *req,
 		*out = d;
 		return 0;
 	}
+	if (whole == WHOLE_BUILTIN_CAT4) {
+		GUARD(deny_all(&e, d, record), err);
+		GUARD(set_reason(d, "%s forbidden: a category 4 record needs "
+		    "clearance " CT_CLEARANCE " (built in, whatever the policy "
+		    "says)", opn), err);
+		GUARD(explain_addf(d, "%s for %s: denied: a category 4 record "
+		    "needs clearance " CT_CLEARANCE ", which the caller does not "
+		    "hold (built in: no policy rule can grant it)", opn,
+		    req->caller->uri), err);
+		GUARD(strlist_add(&d->rules, BUILTIN_CAT4_ID), err);
+		eval_free(&e);
+		*out = d;
+		return 0;
+	}
 	if (e.npermits == 0) {
 		GUARD(deny_all(&e, d, record), err);
 		GUARD(set_reason(d, "no rule permits %s for this caller and purpose",
@@ -1911,7 +1942,7 @@ policy_read_map(const policy_t *p, const policy_request_t *req,
 		eval_free(&e);
 		return -1;
 	}
-	any = forbid < 0 && e.npermits > 0;
+	any = forbid == -1 && e.npermits > 0;
 	for (f = 0; f < p->nfields; f++) {
 		map[f] = POLICY_READ_NONE;
 		/* Core fields pass to every permitted reader, and to no one

@@ -12,6 +12,10 @@
  * no "fields" refuses the whole operation).  Results never depend on the
  * order of the rules.  For read, transfer and ingress the core fields (id,
  * version, managing_area, category, level) pass to every permitted caller.
+ * Whatever the file says, a category 4 record is read only by a caller
+ * holding clearance "ct" and transferred only to a gateway holding it
+ * (SPEC 7): refused whole otherwise, the decision naming the built-in rule
+ * "builtin:category4-needs-ct" when no forbid of the file refused first.
  */
 #ifndef POLICY_POLICY_H
 #define POLICY_POLICY_H

@@ -483,7 +483,9 @@ test_conditions(void **state)
 	p = load(POLICY("{\"id\":\"a\",\"effect\":\"permit\",\"ops\":[\"read\"],\"fields\":[\"health\"],"
 	    "\"when\":{\"category\":[4],\"level\":[3]}}"));
 	assert_false(allowed_read(p, POL, "review", NULL, rec));
-	assert_true(allowed_read(p, POL, "review", NULL, rec4));
+	/* (category 4 needs ct whatever the policy says) */
+	assert_true(allowed_read(p, POL, "review", "ct", rec4));
+	assert_false(allowed_read(p, POL, "review", NULL, rec4));
 	policy_free(p);
 
 	p = load(POLICY("{\"id\":\"a\",\"effect\":\"permit\",\"ops\":[\"read\"],\"fields\":[\"health\"],"
@@ -773,6 +775,129 @@ test_transform_odd_values(void **state)
 	}
 	policy_free(pp);
 	policy_free(p);
+}
+
+/*
+ * SPEC 7: category 4 is visible only to callers holding ct "whatever the
+ * table says", and goes only to a gateway holding ct.  The default policy
+ * says it with forbids, but a policy file that left them out, narrowed
+ * them (to a purpose, until a date) or granted category 4 by name opened
+ * terrorism cases to any reader it permitted.  Built into the engine now;
+ * the default policy's own forbid still decides first and is named.
+ */
+static void
+test_category4_needs_ct_builtin(void **state)
+{
+	static const char *const policies[] = {
+		/* no forbid at all */
+		POLICY("{\"id\":\"r\",\"effect\":\"permit\",\"ops\":[\"read\"],"
+		    "\"fields\":[\"identity\",\"risk\"]},"
+		    "{\"id\":\"t\",\"effect\":\"permit\",\"ops\":[\"transfer\"],"
+		    "\"fields\":[\"identity\",\"risk\"]}"),
+		/* the forbid narrowed to one purpose */
+		POLICY("{\"id\":\"r\",\"effect\":\"permit\",\"ops\":[\"read\"],"
+		    "\"fields\":[\"identity\",\"risk\"]},"
+		    "{\"id\":\"t\",\"effect\":\"permit\",\"ops\":[\"transfer\"],"
+		    "\"fields\":[\"identity\",\"risk\"]},"
+		    "{\"id\":\"f\",\"effect\":\"forbid\",\"ops\":[\"read\",\"transfer\"],"
+		    "\"when\":{\"category\":[4],\"unless_clearance\":[\"ct\"],"
+		    "\"purpose\":[\"review\"]}}"),
+		/* the forbid lapsed */
+		POLICY("{\"id\":\"r\",\"effect\":\"permit\",\"ops\":[\"read\"],"
+		    "\"fields\":[\"identity\",\"risk\"]},"
+		    "{\"id\":\"t\",\"effect\":\"permit\",\"ops\":[\"transfer\"],"
+		    "\"fields\":[\"identity\",\"risk\"]},"
+		    "{\"id\":\"f\",\"effect\":\"forbid\",\"ops\":[\"read\",\"transfer\"],"
+		    "\"when\":{\"category\":[4],\"unless_clearance\":[\"ct\"],"
+		    "\"valid_until\":\"2020-01-01\"}}"),
+		/* category 4 granted by name, without ct */
+		POLICY("{\"id\":\"r\",\"effect\":\"permit\",\"ops\":[\"read\"],"
+		    "\"when\":{\"category\":[4]},\"fields\":[\"identity\",\"risk\"]},"
+		    "{\"id\":\"t\",\"effect\":\"permit\",\"ops\":[\"transfer\"],"
+		    "\"when\":{\"category\":[4]},\"fields\":[\"identity\",\"risk\"]},"
+		    "{\"id\":\"w\",\"effect\":\"permit\",\"ops\":[\"write\"],"
+		    "\"fields\":[\"core\",\"identity\"]},"
+		    "{\"id\":\"e\",\"effect\":\"permit\",\"ops\":[\"erase\"]}"),
+	};
+	cJSON *cat4 = full_record(4, 2), *cat3 = full_record(3, 2);
+	policy_decision_t *d;
+	const char *const *l;
+	unsigned char map[256];
+	const char *path = "person.surname";
+	policy_t *p;
+	caller_t c;
+	size_t i, f, n, nf;
+
+	(void)state;
+	record_fields(&nf);
+	for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
+		p = load(policies[i]);
+		/* read without ct: refused whole, naming the built-in rule */
+		d = read_as(p, POL, "risk-management", "level3", cat4);
+		if (policy_decision_allowed(d) || policy_decision_record(d) != NULL)
+			fail_msg("policy %zu: category 4 read without ct", i);
+		l = policy_decision_rules(d, &n);
+		assert_int_equal(n, 1);
+		assert_string_equal(l[0], "builtin:category4-needs-ct");
+		assert_non_null(strstr(policy_decision_reason(d), "category 4"));
+		l = policy_decision_withheld(d, &n);
+		assert_true(in(l, n, "person"));
+		policy_decision_free(d);
+		/* what history and PUT go by: nothing, not even the core */
+		caller(&c, POLICY_OP_READ, POL, "risk-management", NULL, NULL);
+		assert_int_equal(policy_read_map(p, &c.req, cat4, map, sizeof(map)), 0);
+		for (f = 0; f < nf; f++)
+			if (map[f] != POLICY_READ_NONE)
+				fail_msg("policy %zu: read map of field %zu is %d",
+				    i, f, map[f]);
+		/* with ct, and for another category, the policy decides */
+		d = read_as(p, POL, "risk-management", "ct", cat4);
+		assert_true(policy_decision_allowed(d));
+		assert_true(present(d, "person.surname"));
+		policy_decision_free(d);
+		d = read_as(p, POL, "risk-management", NULL, cat3);
+		assert_int_equal(policy_decision_allowed(d), i != 3);
+		policy_decision_free(d);
+		/* a transfer to a gateway without ct: refused */
+		caller(&c, POLICY_OP_TRANSFER, "urn:visor:suffolk:gateway",
+		    "offender-move", "level3", NULL);
+		assert_int_equal(policy_filter(p, &c.req, cat4, &d), 0);
+		if (policy_decision_allowed(d))
+			fail_msg("policy %zu: category 4 sent to a gateway without ct", i);
+		l = policy_decision_rules(d, &n);
+		assert_int_equal(n, 1);
+		assert_string_equal(l[0], "builtin:category4-needs-ct");
+		policy_decision_free(d);
+		caller(&c, POLICY_OP_TRANSFER, "urn:visor:suffolk:gateway",
+		    "offender-move", "ct", NULL);
+		assert_int_equal(policy_filter(p, &c.req, cat4, &d), 0);
+		assert_true(policy_decision_allowed(d));
+		policy_decision_free(d);
+		policy_free(p);
+	}
+	/* Writes and erasures are as the policy says (the gateway answers
+	 * them as for a missing record when the caller may not read it). */
+	p = load(policies[3]);
+	caller(&c, POLICY_OP_WRITE, POL, "risk-management", NULL, NULL);
+	assert_int_equal(policy_check_write(p, &c.req, cat4, &path, 1, &d), 0);
+	assert_true(policy_decision_allowed(d));
+	policy_decision_free(d);
+	caller(&c, POLICY_OP_ERASE, POL, "risk-management", NULL, NULL);
+	assert_int_equal(policy_check_erase(p, &c.req, cat4, &d), 0);
+	assert_true(policy_decision_allowed(d));
+	policy_decision_free(d);
+	policy_free(p);
+	/* The default policy's own forbid decides first, and is named. */
+	p = load(policy_mappa_default_json());
+	d = read_as(p, POL, "risk-management", NULL, cat4);
+	assert_false(policy_decision_allowed(d));
+	l = policy_decision_rules(d, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(l[0], "read-category4-needs-ct");
+	policy_decision_free(d);
+	policy_free(p);
+	cJSON_Delete(cat4);
+	cJSON_Delete(cat3);
 }
 
 /*
@@ -1824,6 +1949,7 @@ main(void)
 		cmocka_unit_test(test_conditions),
 		cmocka_unit_test(test_selectors_and_transforms),
 		cmocka_unit_test(test_transform_odd_values),
+		cmocka_unit_test(test_category4_needs_ct_builtin),
 		cmocka_unit_test(test_forbid_overrides_and_order),
 		cmocka_unit_test(test_forbid_where_unmarked),
 		cmocka_unit_test(test_default_deny_and_core_only),
