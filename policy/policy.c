@@ -2220,6 +2220,20 @@ policy_lint(const policy_t *p, void (*warn)(void *arg, const char *id,
 
 	for (i = 0; p != NULL && i < p->nrules; i++) {
 		r = &p->rules[i];
+		/* Mistakes that open rather than close: each reads as a
+		 * restriction and is a grant. */
+		if (!r->forbid && r->unless_clearance.n > 0) {
+			warn(arg, r->id, "it is a permit with unless_clearance, "
+			    "which grants to callers that lack the clearance; "
+			    "to grant only to holders, write clearance");
+			n++;
+		}
+		if (r->forbid && r->valid_until[0] != '\0') {
+			warn(arg, r->id, "it is a forbid with valid_until: after "
+			    "that day it no longer applies, and what it refused "
+			    "is open to every permit");
+			n++;
+		}
 		if (r->ops == 0 || (r->ops & ~peer_ops) != 0)
 			continue;
 		if (r->agency_types.n > 0) {

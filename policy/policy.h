@@ -169,10 +169,13 @@ const char *const *policy_decision_transformed(const policy_decision_t *d, size_
 const char *const *policy_decision_rules(const policy_decision_t *d, size_t *n);
 const char *const *policy_decision_explanation(const policy_decision_t *d, size_t *n);
 
-/* Rules that load but can never apply as they read: a rule for transfer or
+/* Rules that load but do not do what they read as: a rule for transfer or
  * ingress only (whose caller is always a peer gateway) with an agency_type
- * condition, or a caller_kind that leaves out gateways.  Calls warn once per
- * such rule with its id and a sentence; returns how many. */
+ * condition, or a caller_kind that leaves out gateways (it never applies);
+ * a permit with unless_clearance (it grants to callers lacking the
+ * clearance); a forbid with valid_until (it lapses, opening what it
+ * refused).  Calls warn once per finding with the rule id and a sentence;
+ * returns how many. */
 size_t policy_lint(const policy_t *p, void (*warn)(void *arg, const char *id,
     const char *why), void *arg);
 

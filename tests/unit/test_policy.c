@@ -900,6 +900,68 @@ test_category4_needs_ct_builtin(void **state)
 	cJSON_Delete(cat3);
 }
 
+/* policy_lint: one finding per rule that does not do what it reads as. */
+typedef struct {
+	char ids[8][64];
+	char why[8][300];
+	size_t n;
+} lint_t;
+
+static void
+lint_collect(void *arg, const char *id, const char *why)
+{
+	lint_t *l = arg;
+
+	if (l->n < 8) {
+		snprintf(l->ids[l->n], sizeof(l->ids[0]), "%s", id);
+		snprintf(l->why[l->n], sizeof(l->why[0]), "%s", why);
+	}
+	l->n++;
+}
+
+/*
+ * An operator's mistakes that open rather than close: a permit with
+ * unless_clearance reads like "only the cleared" and grants to every
+ * caller lacking the clearance; a forbid with valid_until lapses, and what
+ * it refused is then open to every permit.  Both load (each has a use),
+ * and `visorctl policy check` now names them, as it names rules that can
+ * never apply.  The default policy has none of them.
+ */
+static void
+test_lint_opening_rules(void **state)
+{
+	policy_t *p;
+	lint_t l;
+	cJSON *rec = full_record(2, 2);
+
+	(void)state;
+	p = load(POLICY("{\"id\":\"grant-x\",\"effect\":\"permit\",\"ops\":[\"read\"],"
+	    "\"fields\":[\"health\",\"identity\"],\"when\":{\"unless_clearance\":[\"ct\"]}},"
+	    "{\"id\":\"no-health-yet\",\"effect\":\"forbid\",\"ops\":[\"read\"],"
+	    "\"fields\":[\"health\"],\"when\":{\"valid_until\":\"2026-12-31\"}},"
+	    "{\"id\":\"ok-forbid\",\"effect\":\"forbid\",\"ops\":[\"read\"],"
+	    "\"when\":{\"category\":[3],\"unless_clearance\":[\"ct\"]}},"
+	    "{\"id\":\"ok-grant\",\"effect\":\"permit\",\"ops\":[\"read\"],"
+	    "\"fields\":[\"identity\"],\"when\":{\"clearance\":[\"ct\"],"
+	    "\"valid_until\":\"2027-06-30\"}}"));
+	/* what the warnings are about: the permit grants the uncleared */
+	assert_true(allowed_read(p, POL, "review", NULL, rec));
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(policy_lint(p, lint_collect, &l), 2);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.ids[0], "grant-x");
+	assert_non_null(strstr(l.why[0], "grants to callers that lack the clearance"));
+	assert_string_equal(l.ids[1], "no-health-yet");
+	assert_non_null(strstr(l.why[1], "no longer applies"));
+	policy_free(p);
+	/* the default policy and the Bedfordshire grant: nothing to say */
+	p = load(policy_mappa_default_json());
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(policy_lint(p, lint_collect, &l), 0);
+	policy_free(p);
+	cJSON_Delete(rec);
+}
+
 /*
  * A forbid that picks elements by a member's value also takes the
  * elements that lack the member: an item with no handling mark cannot be
@@ -1950,6 +2012,7 @@ main(void)
 		cmocka_unit_test(test_selectors_and_transforms),
 		cmocka_unit_test(test_transform_odd_values),
 		cmocka_unit_test(test_category4_needs_ct_builtin),
+		cmocka_unit_test(test_lint_opening_rules),
 		cmocka_unit_test(test_forbid_overrides_and_order),
 		cmocka_unit_test(test_forbid_where_unmarked),
 		cmocka_unit_test(test_default_deny_and_core_only),
