@@ -631,6 +631,36 @@ test_selectors_and_transforms(void **state)
 	cJSON_Delete(rec);
 }
 
+/* The filtered record of an allowed decision d on input value in_json. */
+static const cJSON *
+allowed_record(const policy_decision_t *d, const char *in_json)
+{
+	if (!policy_decision_allowed(d))
+		fail_msg("%s: refused: %s", in_json, policy_decision_reason(d));
+	return policy_decision_record(d);
+}
+
+/* v, what reached the reader of input in_json, is want (NULL: nothing,
+ * and wpath among the withheld). */
+static void
+expect_reduced(const policy_decision_t *d, const cJSON *v, const char *in_json,
+    const char *want, const char *wpath)
+{
+	const char *const *l;
+	size_t n;
+
+	if (want == NULL) {
+		if (v != NULL)
+			fail_msg("%s: passed as %s", in_json,
+			    cJSON_IsString(v) ? v->valuestring : "a non-string");
+		l = policy_decision_withheld(d, &n);
+		if (!in(l, n, wpath))
+			fail_msg("%s: %s not among the withheld", in_json, wpath);
+	} else if (!cJSON_IsString(v) || strcmp(v->valuestring, want) != 0) {
+		fail_msg("%s: not passed as %s", in_json, want);
+	}
+}
+
 /*
  * A transform passes the reduced value or nothing.  The engine filters
  * what the store holds, which the schema checked when it was written, but
@@ -695,17 +725,10 @@ test_transform_odd_values(void **state)
 		    "{\"surname\":\"TESTER\",\"dob\":%s}}", dobs[i].dob);
 		rec = parse(text);
 		d = read_as(p, HOU, "accommodation", NULL, rec);
-		if (!policy_decision_allowed(d))
-			fail_msg("dob %s: refused: %s", dobs[i].dob,
-			    policy_decision_reason(d));
-		v = cJSON_GetObjectItem(cJSON_GetObjectItem(policy_decision_record(d),
-		    "person"), "dob");
+		v = cJSON_GetObjectItem(cJSON_GetObjectItem(allowed_record(d,
+		    dobs[i].dob), "person"), "dob");
+		expect_reduced(d, v, dobs[i].dob, dobs[i].want, "person.dob");
 		if (dobs[i].want == NULL) {
-			if (v != NULL)
-				fail_msg("dob %s: passed as %s", dobs[i].dob,
-				    cJSON_IsString(v) ? v->valuestring : "a non-string");
-			l = policy_decision_withheld(d, &n);
-			assert_true(in(l, n, "person.dob"));
 			l = policy_decision_explanation(d, &n);
 			if (!in(l, n, "person.dob: withheld: not a value its "
 			    "transform reduces, withheld by rule read-housing"))
@@ -713,9 +736,6 @@ test_transform_odd_values(void **state)
 			l = policy_decision_rules(d, &n);
 			assert_true(in(l, n, "read-housing"));
 		} else {
-			if (!cJSON_IsString(v) || strcmp(v->valuestring, dobs[i].want) != 0)
-				fail_msg("dob %s: not passed as %s", dobs[i].dob,
-				    dobs[i].want);
 			l = policy_decision_transformed(d, &n);
 			assert_true(in(l, n, "person.dob"));
 		}
@@ -750,26 +770,13 @@ test_transform_odd_values(void **state)
 		    pcs[i].pc);
 		rec = parse(text);
 		d = read_as(pp, POL, "review", NULL, rec);
-		if (!policy_decision_allowed(d))
-			fail_msg("postcode %s: refused: %s", pcs[i].pc,
-			    policy_decision_reason(d));
 		v = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(
-		    policy_decision_record(d), "addresses"), 1), "postcode");
-		if (pcs[i].want == NULL) {
-			if (v != NULL)
-				fail_msg("postcode %s: passed as %s", pcs[i].pc,
-				    cJSON_IsString(v) ? v->valuestring : "a non-string");
-			l = policy_decision_withheld(d, &n);
-			assert_true(in(l, n, "addresses[].postcode"));
-			/* (every postcode there is: no index) the rest of the
-			 * element still passes */
-			assert_int_equal(policy_cases_count_path(
-			    policy_decision_record(d), "addresses[].town"), 2);
-		} else if (!cJSON_IsString(v) ||
-		    strcmp(v->valuestring, pcs[i].want) != 0) {
-			fail_msg("postcode %s: not passed as %s", pcs[i].pc,
-			    pcs[i].want);
-		}
+		    allowed_record(d, pcs[i].pc), "addresses"), 1), "postcode");
+		/* (every postcode there is: named without an index) */
+		expect_reduced(d, v, pcs[i].pc, pcs[i].want, "addresses[].postcode");
+		/* the rest of the element passes either way */
+		assert_int_equal(policy_cases_count_path(policy_decision_record(d),
+		    "addresses[].town"), 2);
 		policy_decision_free(d);
 		cJSON_Delete(rec);
 	}
@@ -788,28 +795,21 @@ test_transform_odd_values(void **state)
 static void
 test_category4_needs_ct_builtin(void **state)
 {
+	/* read and transfer identity and risk, any category */
+#define CAT4_PERMITS "{\"id\":\"r\",\"effect\":\"permit\",\"ops\":[\"read\"]," \
+	"\"fields\":[\"identity\",\"risk\"]},{\"id\":\"t\",\"effect\":\"permit\"," \
+	"\"ops\":[\"transfer\"],\"fields\":[\"identity\",\"risk\"]}"
+	/* the default policy's forbid, with one condition more */
+#define CAT4_FORBID(cond) ",{\"id\":\"f\",\"effect\":\"forbid\"," \
+	"\"ops\":[\"read\",\"transfer\"],\"when\":{\"category\":[4]," \
+	"\"unless_clearance\":[\"ct\"]," cond "}}"
 	static const char *const policies[] = {
 		/* no forbid at all */
-		POLICY("{\"id\":\"r\",\"effect\":\"permit\",\"ops\":[\"read\"],"
-		    "\"fields\":[\"identity\",\"risk\"]},"
-		    "{\"id\":\"t\",\"effect\":\"permit\",\"ops\":[\"transfer\"],"
-		    "\"fields\":[\"identity\",\"risk\"]}"),
+		POLICY(CAT4_PERMITS),
 		/* the forbid narrowed to one purpose */
-		POLICY("{\"id\":\"r\",\"effect\":\"permit\",\"ops\":[\"read\"],"
-		    "\"fields\":[\"identity\",\"risk\"]},"
-		    "{\"id\":\"t\",\"effect\":\"permit\",\"ops\":[\"transfer\"],"
-		    "\"fields\":[\"identity\",\"risk\"]},"
-		    "{\"id\":\"f\",\"effect\":\"forbid\",\"ops\":[\"read\",\"transfer\"],"
-		    "\"when\":{\"category\":[4],\"unless_clearance\":[\"ct\"],"
-		    "\"purpose\":[\"review\"]}}"),
+		POLICY(CAT4_PERMITS CAT4_FORBID("\"purpose\":[\"review\"]")),
 		/* the forbid lapsed */
-		POLICY("{\"id\":\"r\",\"effect\":\"permit\",\"ops\":[\"read\"],"
-		    "\"fields\":[\"identity\",\"risk\"]},"
-		    "{\"id\":\"t\",\"effect\":\"permit\",\"ops\":[\"transfer\"],"
-		    "\"fields\":[\"identity\",\"risk\"]},"
-		    "{\"id\":\"f\",\"effect\":\"forbid\",\"ops\":[\"read\",\"transfer\"],"
-		    "\"when\":{\"category\":[4],\"unless_clearance\":[\"ct\"],"
-		    "\"valid_until\":\"2020-01-01\"}}"),
+		POLICY(CAT4_PERMITS CAT4_FORBID("\"valid_until\":\"2020-01-01\"")),
 		/* category 4 granted by name, without ct */
 		POLICY("{\"id\":\"r\",\"effect\":\"permit\",\"ops\":[\"read\"],"
 		    "\"when\":{\"category\":[4]},\"fields\":[\"identity\",\"risk\"]},"
