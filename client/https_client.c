@@ -56,11 +56,26 @@ struct xfer {
 	int retryable;		/* set by finish_transfer */
 	const char *method;	/* of the request, for debug_cb */
 	int sends;		/* times the request went out (debug_cb) */
+	CURL *easy;		/* the handle running it, for prereq_cb */
+	int fresh;		/* on a connection of its own (FRESH_CONNECT) */
+	int stale;		/* prereq_cb stopped it: the connection's
+				 * verdict on the server ran out */
 };
 
 static int ctx_ex_index = -1;
+static int ssl_ex_index = -1;	/* long *: the connection's verdict_until */
 
-
+static void
+until_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+    void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	free(ptr);
+}
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static int global_rc = -1;
@@ -81,7 +96,8 @@ global_init_once(void)
 		return;
 	}
 	ctx_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-	if (ctx_ex_index < 0) {
+	ssl_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, until_free);
+	if (ctx_ex_index < 0 || ssl_ex_index < 0) {
 		curl_global_cleanup();
 		return;
 	}
@@ -141,19 +157,23 @@ cert_single_uri(X509 *cert, char *out, size_t outlen, const char **reason)
 /* The leaf against the configured CRLs: a current CRL from the leaf's issuer,
  * signed by it, must exist, and no CRL signed by it may list the leaf
  * (revocations are never undone: a CRL kept beside its successor must not
- * let a revoked server through, whatever their order).  Done here rather
+ * let a revoked server through, whatever their order).  *crl_until: the
+ * latest nextUpdate of the current ones, when the verdict runs out.  Done here rather
  * than through the X509_STORE so that it does not depend on when libcurl
  * builds its store. */
 static int
 check_crls(const https_client_t *c, X509 *leaf, X509 *issuer,
-    const char **reason)
+    long *crl_until, const char **reason)
 {
 	X509_CRL *crl;
 	X509_REVOKED *rev;
 	EVP_PKEY *ikey = X509_get0_pubkey(issuer);
 	const ASN1_TIME *next;
 	const char *stale = NULL;
+	long when;
 	int i, found = 0, current = 0;
+
+	*crl_until = -1;
 
 	for (i = 0; ikey != NULL && i < sk_X509_CRL_num(c->crls); i++) {
 		crl = sk_X509_CRL_value(c->crls, i);
@@ -174,8 +194,13 @@ check_crls(const https_client_t *c, X509 *leaf, X509 *issuer,
 		/* Not yet valid: no CRL, as the gateway takes it (tls_trust.c). */
 		else if (X509_cmp_current_time(X509_CRL_get0_lastUpdate(crl)) >= 0)
 			stale = "crl-not-yet-valid";
-		else
+		else {
 			current = 1;
+			/* The verdict holds while any current CRL does. */
+			when = tls_trust_asn1_time(next);
+			if (when > *crl_until)
+				*crl_until = when;
+		}
 	}
 	ERR_clear_error();
 	if (!found) {
@@ -189,15 +214,36 @@ check_crls(const https_client_t *c, X509 *leaf, X509 *issuer,
 	return 0;
 }
 
+/* Remember on the connection (ssl) the last second at which the verdict
+ * on its server holds (prereq_cb).  0, or -1 out of memory. */
+static int
+set_verdict_until(SSL *ssl, long until)
+{
+	long *u = SSL_get_ex_data(ssl, ssl_ex_index);
+
+	if (u == NULL) {
+		if ((u = malloc(sizeof(*u))) == NULL)
+			return -1;
+		if (SSL_set_ex_data(ssl, ssl_ex_index, u) != 1) {
+			free(u);
+			return -1;
+		}
+	}
+	*u = until;
+	return 0;
+}
+
 /* Identity rules for the server certificate at depth 0 (see the header). */
 static int
-check_server_identity(https_client_t *c, X509_STORE_CTX *sctx)
+check_server_identity(https_client_t *c, SSL *ssl, X509_STORE_CTX *sctx)
 {
 	STACK_OF(X509) *chain;
 	X509 *leaf, *issuer;
 	identity_t id;
 	char why[128];
 	const char *reason = NULL;
+	long until = -1, when, crl_until = -1;
+	int i;
 
 	chain = X509_STORE_CTX_get0_chain(sctx);
 	/* leaf, area CA, root: nothing else is a visor chain (a sub-CA under
@@ -227,12 +273,33 @@ check_server_identity(https_client_t *c, X509_STORE_CTX *sctx)
 		X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
 		return 0;
 	}
-	if (c->crls != NULL && check_crls(c, leaf, issuer, &reason) < 0) {
+	if (c->crls != NULL && check_crls(c, leaf, issuer, &crl_until,
+	    &reason) < 0) {
 		X509_STORE_CTX_set_error(sctx, strcmp(reason, "revoked") == 0 ?
 		    X509_V_ERR_CERT_REVOKED : X509_V_ERR_UNABLE_TO_GET_CRL);
 		snprintf(c->verify_err, sizeof(c->verify_err),
 		    "server certificate: %s", reason);
 		return 0;
+	}
+	/* How long the verdict holds: until the chain's earliest notAfter,
+	 * or the CRL's nextUpdate if sooner.  A kept-alive connection is not
+	 * used past it (prereq_cb), as the gateway does not serve one past
+	 * its client's (tls_context.c). */
+	for (i = 0; i < sk_X509_num(chain); i++) {
+		when = tls_trust_asn1_time(X509_get0_notAfter(sk_X509_value(chain,
+		    i)));
+		if (when < 0) {
+			until = -1;	/* unknown: not kept */
+			break;
+		}
+		if (i == 0 || when < until)
+			until = when;
+	}
+	if (c->crls != NULL && until >= 0 && crl_until < until)
+		until = crl_until;
+	if (set_verdict_until(ssl, until) < 0) {
+		reason = "out of memory";
+		goto fail;
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s", id.uri);
 	return 1;
@@ -267,7 +334,38 @@ verify_cb(int preverify_ok, X509_STORE_CTX *sctx)
 	}
 	if (X509_STORE_CTX_get_error_depth(sctx) != 0)
 		return 1;
-	return check_server_identity(c, sctx);
+	return check_server_identity(c, ssl, sctx);
+}
+
+/*
+ * Called once the connection for a request is made or taken from the pool,
+ * before a byte of the request is written.  The server was verified at the
+ * connection's handshake, and that verdict lasts only until a certificate
+ * of its chain passes its notAfter, or its CRL its nextUpdate: a kept-alive
+ * connection past that point is not used (the request is stopped here and
+ * run again on a new connection, whose handshake checks the server again).
+ * An unknown verdict counts as one that ran out.
+ */
+static int
+prereq_cb(void *clientp, char *primary_ip, char *local_ip, int primary_port,
+    int local_port)
+{
+	struct xfer *x = clientp;
+	struct curl_tlssessioninfo *info = NULL;
+	const long *until = NULL;
+
+	(void)primary_ip;
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	if (curl_easy_getinfo(x->easy, CURLINFO_TLS_SSL_PTR, &info) == CURLE_OK &&
+	    info != NULL && info->backend == CURLSSLBACKEND_OPENSSL &&
+	    info->internals != NULL)
+		until = SSL_get_ex_data(info->internals, ssl_ex_index);
+	if (until != NULL && *until >= 0 && (long)time(NULL) <= *until)
+		return CURL_PREREQFUNC_OK;
+	x->stale = 1;
+	return CURL_PREREQFUNC_ABORT;
 }
 
 static CURLcode
@@ -739,9 +837,8 @@ setup_easy(https_client_t *c, CURL *e, const https_request_t *req,
 	SETOPT(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
 	SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
 	/* The server's certificate and CRL status are checked at the
-	 * handshake only: a connection kept busy past the certificate's
-	 * expiry or a revocation would go on being used.  Not reused once
-	 * this old, it is checked again within this many seconds. */
+	 * handshake; prereq_cb keeps a connection from being used past that
+	 * verdict's end.  Besides, no connection lives longer than this. */
 	SETOPT(e, CURLOPT_MAXLIFETIME_CONN, c->max_conn_age_s);
 	SETOPT(e, CURLOPT_SSLVERSION,
 	    (long)(CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_DEFAULT));
@@ -769,6 +866,12 @@ setup_easy(https_client_t *c, CURL *e, const https_request_t *req,
 	SETOPT(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
 	SETOPT(e, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
 	SETOPT(e, CURLOPT_SSL_CTX_DATA, c);
+	/* A pooled connection is not used past the verdict on its server. */
+	x->easy = e;
+	x->stale = 0;
+	SETOPT(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+	SETOPT(e, CURLOPT_PREREQDATA, x);
+	SETOPT(e, CURLOPT_FRESH_CONNECT, x->fresh ? 1L : 0L);
 	SETOPT(e, CURLOPT_HTTPHEADER, hdrs);
 	SETOPT(e, CURLOPT_WRITEFUNCTION, write_cb);
 	SETOPT(e, CURLOPT_WRITEDATA, x);
@@ -809,6 +912,14 @@ finish_transfer(https_client_t *c, CURL *e, CURLcode cr, struct xfer *x,
 	x->retryable = 0;
 	if (x->too_large || cr == CURLE_FILESIZE_EXCEEDED) {
 		errmsg_set(err, errlen, "response larger than %zu bytes", x->max);
+		return -1;
+	}
+	if (cr == CURLE_ABORTED_BY_CALLBACK && x->stale) {
+		/* Not retryable here: the caller runs it again once on a
+		 * new connection (x->fresh); on a new one it means the
+		 * server's certificate or CRL ran out since the handshake. */
+		errmsg_set(err, errlen, "server certificate: its chain or CRL "
+		    "ran out on the connection (notAfter or nextUpdate passed)");
 		return -1;
 	}
 	if (cr != CURLE_OK) {
@@ -860,18 +971,31 @@ https_client_request(https_client_t *c, const https_request_t *req,
 		errmsg_set(err, errlen, "bad header (want \"Name: value\", no CR/LF)");
 		return -1;
 	}
+	memset(&x, 0, sizeof(x));
 	x.resp = resp;
 	x.max = c->max_response;
-	x.too_large = 0;
-	errbuf[0] = '\0';
-	c->verify_err[0] = '\0';
-	/* reset keeps the live connections: keep-alive across requests */
-	curl_easy_reset(c->easy);
-	if (setup_easy(c, c->easy, req, hdrs, &x, errbuf) < 0) {
-		errmsg_set(err, errlen, "libcurl refused an option");
-		goto out;
+	for (;;) {
+		x.too_large = 0;
+		errbuf[0] = '\0';
+		c->verify_err[0] = '\0';
+		/* reset keeps the live connections: keep-alive across
+		 * requests */
+		curl_easy_reset(c->easy);
+		if (setup_easy(c, c->easy, req, hdrs, &x, errbuf) < 0) {
+			errmsg_set(err, errlen, "libcurl refused an option");
+			goto out;
+		}
+		cr = curl_easy_perform(c->easy);
+		/* A kept-alive connection past its server's verdict: once
+		 * more on a new one (nothing of the request was sent). */
+		if (cr == CURLE_ABORTED_BY_CALLBACK && x.stale && !x.fresh) {
+			x.fresh = 1;
+			buf_reset(&resp->body);
+			buf_reset(&resp->headers);
+			continue;
+		}
+		break;
 	}
-	cr = curl_easy_perform(c->easy);
 	rc = finish_transfer(c, c->easy, cr, &x, errbuf, err, errlen);
 	if (rc < 0)
 		resp->status = 0;
@@ -1126,9 +1250,12 @@ unlink_running(https_batch_t *b, struct batch_item *it)
 		}
 }
 
-static void
+/* Complete the requests that finished.  Returns how many went back to
+ * the queue to run again at once. */
+static int
 reap(https_batch_t *b)
 {
+	int again = 0;
 	CURLMsg *msg;
 	int left;
 	struct batch_item *it;
@@ -1145,6 +1272,25 @@ reap(https_batch_t *b)
 		if (it == NULL)
 			continue;
 		why[0] = '\0';
+		if (msg->data.result == CURLE_ABORTED_BY_CALLBACK &&
+		    it->x.stale && !it->x.fresh) {
+			/* A kept-alive connection past its server's verdict
+			 * (prereq_cb): nothing was sent; the request goes
+			 * again at once, on a new connection. */
+			curl_multi_remove_handle(b->multi, it->easy);
+			curl_easy_cleanup(it->easy);
+			it->easy = NULL;
+			unlink_running(b, it);
+			buf_reset(&it->resp.body);
+			buf_reset(&it->resp.headers);
+			it->x.fresh = 1;
+			it->due_ms = now_ms();
+			it->next = b->queue;
+			b->queue = it;
+			b->queued++;
+			again++;
+			continue;
+		}
 		rc = finish_transfer(b->c, it->easy, msg->data.result, &it->x,
 		    it->errbuf, why, sizeof(why));
 		if (rc < 0)
@@ -1153,6 +1299,7 @@ reap(https_batch_t *b)
 		unlink_running(b, it);
 		complete(b, it, rc, why);
 	}
+	return again;
 }
 
 /* Complete every request in flight or queued with rc -1: the multi
@@ -1208,7 +1355,8 @@ https_batch_run(https_batch_t *b)
 		mc = curl_multi_perform(b->multi, &still);
 		if (mc != CURLM_OK)
 			goto fail;
-		reap(b);
+		if (reap(b) > 0)
+			continue;
 		if (b->in_flight == 0 && b->queued == 0)
 			return 0;
 		if (b->in_flight == 0 && wait < 0)

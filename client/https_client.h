@@ -14,6 +14,12 @@
  *     against every CRL signed by its issuer: one must be current
  *     (lastUpdate passed, nextUpdate not) and none may list it, in the
  *     verify callback below;
+ *   - is not used for a request once the verdict on its server has run
+ *     out: past the earliest notAfter of the server's chain, or the
+ *     nextUpdate of the CRL it was checked against (the latest of the
+ *     current ones), a kept-alive connection is dropped before the request
+ *     is written, and the request goes on a new connection, whose
+ *     handshake checks the server again;
  *   - requires TLS 1.3 and HTTP/1.1 with keep-alive and TCP_NODELAY;
  *   - checks the server's identity during the handshake, in an OpenSSL
  *     verify callback, before any request byte is sent, by the rules the

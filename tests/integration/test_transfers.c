@@ -31,6 +31,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "certs/pki.h"
 #include "client/https_client.h"
 #include "crypto/keyfile.h"
 #include "crypto/merkle.h"
@@ -2631,6 +2632,131 @@ test_revoked_receiver_refused(void **state)
 	tcl_close(&pol);
 }
 
+/* Give Suffolk a verdict that runs out `secs` seconds from now: with
+ * crl == 0 a gateway certificate (same key) whose notAfter is then, else a
+ * CRL (same entries) whose nextUpdate is then, issued by our PKI code and
+ * re-signed with the area CA's key.  Returns that time (time_t). */
+static long
+suffolk_short_lived(const gwt_env_t *e, int crl, long secs)
+{
+	char err[256];
+	pki_ca_t ca;
+	EVP_PKEY *key;
+	X509 *leaf;
+	X509_CRL *prev, *next;
+	time_t until = time(NULL) + secs;
+
+	memset(&ca, 0, sizeof(ca));
+	if (pki_ca_load(gwt_path(e, "pki/suffolk"), "ca", &ca, err,
+	    sizeof(err)) < 0)
+		fail_msg("suffolk CA: %s", err);
+	if (!crl) {
+		key = keyfile_load_private(gwt_path(e, "pki/suffolk/gateway.key"),
+		    err, sizeof(err));
+		assert_non_null(key);
+		leaf = pki_make_leaf(&ca, key, "urn:visor:suffolk:gateway", NULL,
+		    err, sizeof(err));
+		if (leaf == NULL)
+			fail_msg("leaf: %s", err);
+		assert_non_null(X509_time_adj_ex(X509_getm_notAfter(leaf), 0, 0,
+		    &until));
+		assert_true(X509_sign(leaf, ca.key, EVP_sha256()) > 0);
+		assert_int_equal(pki_write_cert(gwt_path(e,
+		    "pki/suffolk/gateway.crt"), leaf, ca.cert, err,
+		    sizeof(err)), 0);
+		X509_free(leaf);
+		EVP_PKEY_free(key);
+	} else {
+		prev = pki_load_crl(gwt_path(e, "pki/suffolk/crl.pem"), err,
+		    sizeof(err));
+		assert_non_null(prev);
+		next = pki_make_crl(&ca, prev, NULL, 0, 1, err, sizeof(err));
+		if (next == NULL)
+			fail_msg("crl: %s", err);
+		{
+			ASN1_TIME *t = ASN1_TIME_set(NULL, until);
+
+			assert_non_null(t);
+			assert_int_equal(X509_CRL_set1_nextUpdate(next, t), 1);
+			ASN1_TIME_free(t);
+		}
+		assert_true(X509_CRL_sign(next, ca.key, EVP_sha256()) > 0);
+		assert_int_equal(pki_write_crl(gwt_path(e, "pki/suffolk/crl.pem"),
+		    next, err, sizeof(err)), 0);
+		X509_CRL_free(prev);
+		X509_CRL_free(next);
+	}
+	pki_ca_clear(&ca);
+	return (long)until;
+}
+
+/* Norfolk's outbox keeps a connection to Suffolk open between deliveries.
+ * Once Suffolk's certificate (crl == 0) or the CRL Norfolk checked it
+ * against (crl == 1) runs out, that connection is not used again: the next
+ * delivery makes a new one, whose handshake refuses Suffolk.  Before, a
+ * kept-alive connection went on being used for up to 60 s (its maximum
+ * age) after the verdict on the receiver had ended. */
+static void
+expired_receiver_not_reused(fx_t *f, int crl)
+{
+	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
+	tcl_t prob, pol;
+	char tid[TRANSFER_ID_LEN + 1];
+	cJSON *t;
+	int64_t attempts = 0;
+	long long dl;
+	long until;
+
+	config_fast_retry(&f->env, "norfolk", 50, 300);
+	until = suffolk_short_lived(&f->env, crl, gwt_ms(12000) / 1000);
+	start_gw(f, 0, "norfolk");
+	start_gw(f, 1, "suffolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_and_deliver(&prob, &pol, "NFK-EXP-0001", "suffolk");
+	if ((long)time(NULL) + 2 >= until)
+		fail_msg("too slow: the first delivery ended after the "
+		    "verdict on Suffolk (raise the lifetime)");
+	put_record(&prob, "NFK-EXP-0002", 1, 2);
+	while ((long)time(NULL) <= until + 1)
+		sleep_ms(200);
+	assert_int_equal(start_transfer(&pol, "NFK-EXP-0002", "suffolk", tid),
+	    202);
+	assert_int_equal(gwt_log_wait(nfk, crl ? "crl-expired" :
+	    "certificate has expired", 5000), 1);
+	/* Tried (the outcome is durable a little after the log line), and
+	 * not delivered. */
+	for (dl = gwt_now_ms() + gwt_ms(5000);; sleep_ms(50)) {
+		t = get_transfer(&pol, tid);
+		assert_non_null(t);
+		assert_string_equal(json_get_str(t, "status"), "queued");
+		assert_int_equal(json_get_int(t, "attempts", 0, 1000000,
+		    &attempts), 0);
+		cJSON_Delete(t);
+		if (attempts >= 1 || gwt_now_ms() > dl)
+			break;
+	}
+	assert_true(attempts >= 1);
+	/* Suffolk got the first transfer only.  (Its auditor cannot read its
+	 * log now: the same verdict has run out for Suffolk's clients.) */
+	sleep_ms(gwt_ms(500));
+	assert_int_equal(gwt_log_count(sfk, "event=transfer-received"), 1);
+	tcl_close(&prob);
+	tcl_close(&pol);
+}
+
+static void
+test_expired_receiver_not_reused(void **state)
+{
+	expired_receiver_not_reused(*state, 0);
+}
+
+static void
+test_stale_crl_receiver_not_reused(void **state)
+{
+	expired_receiver_not_reused(*state, 1);
+}
+
 /* Bad signatures are refused; an exact replay gets the same receipt and
  * stores nothing twice; the same id with other bytes is refused. */
 static void
@@ -2994,6 +3120,10 @@ main(void)
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_sender_refuses_wrong_receiver,
 		    setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_expired_receiver_not_reused,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_crl_receiver_not_reused,
+		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_revoked_receiver_refused,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_transfer_idempotency_one_commit,
