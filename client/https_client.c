@@ -404,19 +404,40 @@ dup_str(const char *s)
 	return p;
 }
 
-/* Read the certificate and key into c and check that they load and
- * match.  The key is read as keys are (util/fileio.h file_read_private:
- * no symbolic link, mode 0600 checked on the open file). */
+/* Read the certificate and key into c (from opt's files, or copy opt's
+ * PEM bytes) and check that they load and match.  A key file is read as
+ * keys are (util/fileio.h file_read_private: no symbolic link, mode 0600
+ * checked on the open file). */
 static int
-check_cert_key(https_client_t *c, const char *certfile, const char *keyfile,
+check_cert_key(https_client_t *c, const https_client_options_t *opt,
     char *err, size_t errlen)
 {
+	const char *certfile = opt->cert ? opt->cert : "certificate";
+	const char *keyfile = opt->key ? opt->key : "key";
 	BIO *bio = NULL;
 	X509 *x = NULL;
 	EVP_PKEY *k = NULL;
 	int rc = -1;
 
-	if (file_read_all(certfile, PEM_FILE_MAX, &c->cert, &c->cert_len) < 0) {
+	if (opt->cert_pem != NULL) {
+		/* The caller's bytes (a loaded generation's pair): copied, so
+		 * that the pair cannot change under the client. */
+		if (opt->cert_pem_len == 0 || opt->cert_pem_len > PEM_FILE_MAX ||
+		    opt->key_pem_len == 0 || opt->key_pem_len > PEM_FILE_MAX ||
+		    (c->cert = malloc(opt->cert_pem_len + 1)) == NULL ||
+		    (c->key = malloc(opt->key_pem_len + 1)) == NULL) {
+			errmsg_set(err, errlen, "certificate or key: empty, "
+			    "too large or out of memory");
+			goto out;
+		}
+		memcpy(c->cert, opt->cert_pem, opt->cert_pem_len);
+		c->cert[opt->cert_pem_len] = '\0';
+		c->cert_len = opt->cert_pem_len;
+		memcpy(c->key, opt->key_pem, opt->key_pem_len);
+		c->key[opt->key_pem_len] = '\0';
+		c->key_len = opt->key_pem_len;
+	} else if (file_read_all(certfile, PEM_FILE_MAX, &c->cert,
+	    &c->cert_len) < 0) {
 		errmsg_set(err, errlen, "%s: %s", certfile, strerror(errno));
 		goto out;
 	}
@@ -427,7 +448,8 @@ check_cert_key(https_client_t *c, const char *certfile, const char *keyfile,
 	}
 	BIO_free(bio);
 	bio = NULL;
-	if (file_read_private(keyfile, PEM_FILE_MAX, &c->key, &c->key_len) < 0) {
+	if (opt->key_pem == NULL && file_read_private(keyfile, PEM_FILE_MAX,
+	    &c->key, &c->key_len) < 0) {
 		errmsg_set(err, errlen, "%s: %s", keyfile, errno == EPERM ?
 		    "key file readable by group or others (want 0600)" :
 		    strerror(errno));
@@ -526,9 +548,12 @@ https_client_new(const https_client_options_t *opt, char *err, size_t errlen)
 		    "(libcurl must use OpenSSL)");
 		return NULL;
 	}
-	if (opt == NULL || opt->cert == NULL || opt->key == NULL ||
-	    opt->root == NULL) {
-		errmsg_set(err, errlen, "certificate, key and root are required");
+	if (opt == NULL || opt->root == NULL ||
+	    (opt->cert_pem == NULL) != (opt->key_pem == NULL) ||
+	    (opt->cert_pem == NULL && (opt->cert == NULL || opt->key == NULL)) ||
+	    (opt->cert_pem != NULL && (opt->cert != NULL || opt->key != NULL))) {
+		errmsg_set(err, errlen, "certificate, key and root are required "
+		    "(the pair as files or as PEM bytes, not both)");
 		return NULL;
 	}
 	if (opt->expect_identity != NULL &&
@@ -543,7 +568,7 @@ https_client_new(const https_client_options_t *opt, char *err, size_t errlen)
 		errmsg_set(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (check_cert_key(c, opt->cert, opt->key, err, errlen) < 0 ||
+	if (check_cert_key(c, opt, err, errlen) < 0 ||
 	    check_root(c, opt->root, err, errlen) < 0)
 		goto fail;
 	c->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms :

@@ -4,10 +4,10 @@
  * curl/curl.h.
  *
  * Every connection:
- *   - presents the client certificate and key: the PEM bytes read and
- *     checked when the client was made (the key without following a
- *     symbolic link, mode 0600 checked on the open file), handed to curl as
- *     they are, never read again from the files;
+ *   - presents the client certificate and key: the PEM bytes read (or
+ *     given) and checked when the client was made (a key file without
+ *     following a symbolic link, mode 0600 checked on the open file),
+ *     handed to curl as they are, never read again from the files;
  *   - trusts only the national root (root); the server sends its area CA as
  *     chain; with CRL files (each holding one or more PEM CRLs, read as
  *     tls_trust_read_crls does), the server's certificate is checked
@@ -56,10 +56,19 @@
 typedef struct https_client https_client_t;
 
 typedef struct {
-	const char *cert;		/* client certificate, PEM (required);
+	const char *cert;		/* client certificate file, PEM;
 					 * may be followed by its area CA,
 					 * which is then sent as chain */
-	const char *key;		/* its private key, PEM (required) */
+	const char *key;		/* its private key file, PEM */
+	/* Or the pair as PEM bytes, in place of cert and key (both NULL
+	 * then): a caller that loaded them (a gateway's configuration
+	 * generation) hands over what it holds, so that the certificate
+	 * presented and the key are the ones it signs with, whatever the
+	 * files say by now.  Copied; the key copy is wiped when freed. */
+	const char *cert_pem;
+	size_t cert_pem_len;
+	const char *key_pem;
+	size_t key_pem_len;
 	const char *root;		/* national root, PEM (required) */
 	const char *const *crls;	/* CRL files, PEM, one or more CRLs
 					 * each; may be NULL */

@@ -105,6 +105,33 @@ gw_gen_unref(gw_gen_t *g)
 	free(g);
 }
 
+int
+gw_gen_key_pem(const gw_gen_t *g, char **pem, size_t *len)
+{
+	BIO *bio;
+	char *data;
+	long n;
+	int rc = -1;
+
+	*pem = NULL;
+	*len = 0;
+	/* Secure memory: the BIO's buffer is wiped when freed. */
+	if ((bio = BIO_new(BIO_s_secmem())) == NULL)
+		return -1;
+	if (PEM_write_bio_PrivateKey(bio, g->sign_key, NULL, NULL, 0, NULL,
+	    NULL) != 1 || (n = BIO_get_mem_data(bio, &data)) <= 0 ||
+	    (*pem = malloc((size_t)n + 1)) == NULL)
+		goto out;
+	memcpy(*pem, data, (size_t)n);
+	(*pem)[n] = '\0';
+	*len = (size_t)n;
+	rc = 0;
+out:
+	ERR_clear_error();
+	BIO_free(bio);
+	return rc;
+}
+
 gw_gen_t *
 gw_gen_current(void)
 {

@@ -37,6 +37,12 @@ gw_gen_t *gw_gen_load(const char *config_path, config_t *cfg_or_null,
 void gw_gen_ref(gw_gen_t *g);
 void gw_gen_unref(gw_gen_t *g);
 
+/* The generation's key as unencrypted PEM (*pem, *len; NUL-terminated), to
+ * hand to a TLS client with the certificate cert_pem: the pair loaded and
+ * checked together, whatever the files say by now.  The caller wipes
+ * (OPENSSL_cleanse) and frees *pem.  0, or -1. */
+int gw_gen_key_pem(const gw_gen_t *g, char **pem, size_t *len);
+
 /* The current generation, with a reference taken (release with unref). */
 gw_gen_t *gw_gen_current(void);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "client/https_client.h"
@@ -460,21 +461,34 @@ delivery_done(void *arg, const https_result_t *res)
 	delivery_free(dv);
 }
 
-/* A client with generation g's certificate, key, root and CRLs. */
+/* A client with generation g's certificate, key, root and CRLs.  The
+ * certificate and key are the ones g loaded (and signs transfers with),
+ * not the files again: a rotation on disk since g was loaded, whole or
+ * half done, would otherwise pair one generation's key with another's
+ * certificate, and a body signed with g's key under another certificate
+ * is refused by the peer as bad-signature (403, final). */
 static https_client_t *
 peer_client(peer_worker_t *pw, const gw_gen_t *g, char *err, size_t errlen)
 {
 	https_client_options_t opt;
-	char expect[IDENTITY_URI_MAX];
+	https_client_t *c;
+	char expect[IDENTITY_URI_MAX], *key_pem = NULL;
+	size_t key_len = 0;
 
 	if (g == NULL) {
 		snprintf(err, errlen, "no configuration");
 		return NULL;
 	}
+	if (gw_gen_key_pem(g, &key_pem, &key_len) < 0) {
+		snprintf(err, errlen, "cannot encode the gateway key");
+		return NULL;
+	}
 	snprintf(expect, sizeof(expect), "urn:visor:%s:gateway", pw->area);
 	memset(&opt, 0, sizeof(opt));
-	opt.cert = g->cfg->tls_cert;
-	opt.key = g->cfg->tls_key;
+	opt.cert_pem = g->cert_pem;
+	opt.cert_pem_len = strlen(g->cert_pem);
+	opt.key_pem = key_pem;
+	opt.key_pem_len = key_len;
 	opt.root = g->cfg->tls_root;
 	opt.crls = (const char *const *)g->cfg->tls_crls;
 	opt.n_crls = g->cfg->n_crls;
@@ -482,7 +496,10 @@ peer_client(peer_worker_t *pw, const gw_gen_t *g, char *err, size_t errlen)
 	opt.timeout_ms = 30000;
 	opt.connect_timeout_ms = 5000;
 	opt.max_response = PEER_ANSWER_MAX;
-	return https_client_new(&opt, err, errlen);
+	c = https_client_new(&opt, err, errlen);
+	OPENSSL_cleanse(key_pem, key_len);
+	free(key_pem);
+	return c;
 }
 
 /* Wait ms, or until the outbox stops; with seen, also until a transfer is

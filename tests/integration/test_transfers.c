@@ -2757,6 +2757,105 @@ test_stale_crl_receiver_not_reused(void **state)
 	expired_receiver_not_reused(*state, 1);
 }
 
+/* Renew Norfolk's gateway certificate with a new key, on disk only. */
+static void
+norfolk_renew(const gwt_env_t *e)
+{
+	char old[600], err[256], ca[600], cert[600];
+
+	snprintf(ca, sizeof(ca), "%s/pki/norfolk", e->dir);
+	snprintf(cert, sizeof(cert), "%s/pki/norfolk/gateway.crt", e->dir);
+	if (pki_renew(ca, cert, 1, 0, old, sizeof(old), err, sizeof(err)) < 0)
+		fail_msg("renew: %s", err);
+	assert_int_equal(gwt_give_to_gateway(e, "norfolk",
+	    "pki/norfolk/gateway.key"), 0);
+}
+
+/* Write key as Norfolk's gateway key, on disk only. */
+static void
+norfolk_key(const gwt_env_t *e, EVP_PKEY *key)
+{
+	assert_int_equal(keyfile_write_private(gwt_path(e,
+	    "pki/norfolk/gateway.key"), key), 0);
+	assert_int_equal(gwt_give_to_gateway(e, "norfolk",
+	    "pki/norfolk/gateway.key"), 0);
+}
+
+/* Queue n transfers of records prefix-<k> (k from first) to Suffolk; each
+ * must be delivered. */
+static void
+transfer_all(tcl_t *prob, tcl_t *pol, const char *prefix, int first, int n)
+{
+	char tids[8][TRANSFER_ID_LEN + 1], id[64];
+	int k;
+
+	assert_true(n <= 8);
+	for (k = 0; k < n; k++) {
+		snprintf(id, sizeof(id), "%s-%04d", prefix, first + k);
+		put_record(prob, id, 1, 2);
+		assert_int_equal(start_transfer(pol, id, "suffolk", tids[k]),
+		    202);
+	}
+	for (k = 0; k < n; k++)
+		expect_transfer(pol, tids[k], gwt_ms(20000), "delivered");
+}
+
+/* Norfolk's certificate and key rotated on disk, with a SIGHUP, while
+ * transfers run: each is delivered.  The delivery client presents the
+ * certificate and key of the generation that signs the transfer, not the
+ * files as they are when it connects.  Before, it read the files again
+ * after each reload: a rotation written after that reload (an operator
+ * rotating twice, or a rotation half written, new key beside the old
+ * certificate) had it present another certificate than the key it signed
+ * with (403 bad-signature from the receiver, final), or fail to start at
+ * all (the files did not match) until the rotation was finished. */
+static void
+test_rotation_while_delivering(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	tcl_t prob, pol;
+	EVP_PKEY *k, *next;
+	char err[256];
+
+	config_fast_retry(&f->env, "norfolk", 50, 300);
+	start_gw(f, 0, "norfolk");
+	start_gw(f, 1, "suffolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	transfer_all(&prob, &pol, "NFK-ROT", 0, 4);
+	/* Rotated and reloaded, then rotated again on disk (no reload
+	 * yet): the gateway goes on with the pair it loaded. */
+	norfolk_renew(&f->env);
+	assert_int_equal(gwt_gw_hup(nfk), 0);
+	norfolk_renew(&f->env);
+	transfer_all(&prob, &pol, "NFK-ROT", 10, 6);
+	/* Rotated and reloaded, then half rotated on disk: the next
+	 * certificate written, its key not yet (the last one's still). */
+	norfolk_renew(&f->env);
+	assert_int_equal(gwt_gw_hup(nfk), 0);
+	assert_non_null(k = keyfile_load_private(gwt_path(&f->env,
+	    "pki/norfolk/gateway.key"), err, sizeof(err)));
+	norfolk_renew(&f->env);
+	assert_non_null(next = keyfile_load_private(gwt_path(&f->env,
+	    "pki/norfolk/gateway.key"), err, sizeof(err)));
+	norfolk_key(&f->env, k);
+	transfer_all(&prob, &pol, "NFK-ROT", 20, 6);
+	/* A reload on the half-rotated files is refused; the gateway keeps
+	 * its pair and goes on delivering. */
+	assert_int_equal(gwt_gw_hup(nfk), 1);
+	transfer_all(&prob, &pol, "NFK-ROT", 30, 2);
+	/* The rotation finished and reloaded. */
+	norfolk_key(&f->env, next);
+	assert_int_equal(gwt_gw_hup(nfk), 0);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(next);
+	transfer_all(&prob, &pol, "NFK-ROT", 40, 2);
+	assert_int_equal(gwt_log_count(nfk, "event=transfer-rejected"), 0);
+	tcl_close(&prob);
+	tcl_close(&pol);
+}
+
 /* Bad signatures are refused; an exact replay gets the same receipt and
  * stores nothing twice; the same id with other bytes is refused. */
 static void
@@ -3123,6 +3222,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_expired_receiver_not_reused,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_crl_receiver_not_reused,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_rotation_while_delivering,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_revoked_receiver_refused,
 		    setup2, teardown),
