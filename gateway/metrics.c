@@ -12,7 +12,8 @@ static const char *const routes[] = {
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
 static const int statuses[] = {
-	200, 201, 202, 204, 400, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503
+	200, 201, 202, 204, 400, 403, 404, 405, 409, 413, 415, 422, 425, 429, 500,
+	503
 };
 #define N_STATUS (sizeof(statuses) / sizeof(statuses[0]) + 1)	/* + other */
 

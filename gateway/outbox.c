@@ -71,7 +71,7 @@ struct peer_worker {
 	char last_error[160];
 	/* The peer as a whole (peer thread only, but probe_ms under o->lock):
 	 * down counts rounds in a row in which the peer answered nothing
-	 * (connect, TLS, timeout, 5xx, 429, 408).  While it is down, one due
+	 * (connect, TLS, timeout, 5xx, 408, 425, 429).  While it is down, one due
 	 * transfer is tried (the probe) every backoff_ms(down), instead of
 	 * every queued transfer on its own backoff: a long outage would
 	 * otherwise cost a signature, a connection attempt, a store write
@@ -385,6 +385,22 @@ defer_unreadable(peer_worker_t *pw, delivery_t *dv)
 	    dv->t.attempts, gw_now_ms() + (long long)pw->o->gw->cfg->retry_max_ms);
 }
 
+/*
+ * Is a peer's answer with this status retried (until the deadline) rather
+ * than final?  5xx as SPEC 9 says, and three 4xx that say "not now"
+ * rather than "not this transfer" (a departure from SPEC 9, whose 4xx are
+ * final; docs/SPEC-NOTES.md): 408 (the server timed the request out), 429
+ * (overloaded, SPEC 5), 425 (sent_at ahead of the receiver's clock by more
+ * than the skew, transfer_proto.h: taken once the clocks agree).  Each
+ * counts as the peer answering nothing (peer_round_done).
+ */
+static int
+peer_status_retried(long status)
+{
+	return status >= 500 || status == 408 || status == 425 ||
+	    status == 429;
+}
+
 static void
 delivery_done(void *arg, const https_result_t *res)
 {
@@ -409,8 +425,7 @@ delivery_done(void *arg, const https_result_t *res)
 		return;
 	}
 	snprintf(expect, sizeof(expect), "urn:visor:%s:gateway", pw->area);
-	if (res->rc != 0 || res->resp->status >= 500 ||
-	    res->resp->status == 429 || res->resp->status == 408)
+	if (res->rc != 0 || peer_status_retried(res->resp->status))
 		pw->round_unavailable = 1;
 	else
 		pw->round_reached = 1;
@@ -432,8 +447,7 @@ delivery_done(void *arg, const https_result_t *res)
 		log_event(LOG_WARN, "receipt-refused", "transfer", dv->t.transfer_id,
 		    "peer", pw->area, "error", why, NULL);
 	} else if (res->rc == 0 && res->resp->status >= 400 &&
-	    res->resp->status < 500 && res->resp->status != 429 &&
-	    res->resp->status != 408) {
+	    !peer_status_retried(res->resp->status)) {
 		peer_error_code(res->resp, code, sizeof(code));
 		note_attempt(pw, OUTBOX_PEER_REJECTED, code);
 		metrics_delivery_failure(pw->area);
@@ -444,11 +458,13 @@ delivery_done(void *arg, const https_result_t *res)
 		delivery_free(dv);
 		return;
 	} else {
+		/* An answer says which ("peer-425:sent-at-ahead"), for the
+		 * log and /v1/status. */
 		if (res->rc == 0)
-			snprintf(why, sizeof(why), "HTTP %ld", res->resp->status);
+			peer_error_code(res->resp, why, sizeof(why));
 		note_attempt(pw, OUTBOX_PEER_ERROR, res->rc == 0 ? why : res->err);
 		log_event(LOG_INFO, "delivery-retry", "transfer", dv->t.transfer_id,
-		    "peer", pw->area, "error", res->rc == 0 ? "server error" : res->err,
+		    "peer", pw->area, "error", res->rc == 0 ? why : res->err,
 		    NULL);
 	}
 	metrics_delivery_failure(pw->area);

@@ -19,6 +19,7 @@
 #include "policy/record_schema.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/rfc3339.h"
 
 typedef struct {
 	char transfer_id[TRANSFER_ID_LEN + 1];
@@ -645,6 +646,7 @@ route_peer_transfers(gw_request_t *r)
 	buf_t plist = BUF_INIT;
 	store_record_t local;
 	uint64_t expect;
+	long long sent_ms;
 	size_t i;
 	int rc;
 
@@ -715,6 +717,28 @@ route_peer_transfers(gw_request_t *r)
 	e.transfer = tb.transfer_id;
 	e.digest = st->digest;
 	e.recipient = NULL;
+	/* sent_at (transfer_proto.h): a time, not ahead of ours by more
+	 * than the skew.  Its age is not checked: a transfer held up by an
+	 * outage is still due, and a replay gets the first receipt above. */
+	if (rfc3339_epoch_ms(tb.sent_at, &sent_ms) < 0) {
+		e.op = "deny";
+		e.result = "rejected";
+		e.reason = "bad-sent-at";
+		reqctx_audit_then_error(r, &e, 400, "bad-sent-at",
+		    "sent_at must be an RFC 3339 UTC time, "
+		    "YYYY-MM-DDTHH:MM:SS[.fff]Z");
+		goto out;
+	}
+	if (sent_ms > gw_now_ms() + TRANSFER_SENT_AT_SKEW_S * 1000LL) {
+		e.op = "deny";
+		e.result = "rejected";
+		e.reason = "sent-at-ahead";
+		snprintf(err, sizeof(err), "sent_at is more than %d s ahead of "
+		    "this gateway's clock: one of the two clocks is wrong; "
+		    "retry later", TRANSFER_SENT_AT_SKEW_S);
+		reqctx_audit_then_error(r, &e, 425, "sent-at-ahead", err);
+		goto out;
+	}
 	if (!policy_purpose_valid(tb.purpose)) {
 		e.op = "deny";
 		e.result = "rejected";

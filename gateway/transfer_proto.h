@@ -31,6 +31,19 @@
 
 #define TRANSFER_ID_LEN 32
 
+/*
+ * sent_at: the time the sender queued the transfer (SPEC 9, step 2), as
+ * RFC 3339 UTC, "YYYY-MM-DDTHH:MM:SS[.f to .fff]Z" (the form of audit entry
+ * times).  A receiver refuses one that is not such a time (400
+ * bad-sent-at, final), and one more than TRANSFER_SENT_AT_SKEW_S ahead of
+ * its own clock (425 sent-at-ahead: the sender retries, and it is taken
+ * once the clocks agree within the skew).  An old one is taken whatever
+ * its age: a delivery delayed by an outage carries the time it was
+ * queued, up to transfer.deadline_s (30 days at most) before, and a
+ * replay is answered by the transfer id, kept for ever, not by its age.
+ */
+#define TRANSFER_SENT_AT_SKEW_S 300
+
 typedef struct {
 	char transfer_id[80];
 	char from_area[40];

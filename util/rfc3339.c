@@ -82,3 +82,39 @@ rfc3339_in_range(const char *t, const char *since, const char *until)
 	    (since == NULL || strcmp(c, since) >= 0) &&
 	    (until == NULL || strcmp(c, until) < 0);
 }
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's
+ * days_from_civil). */
+static long long
+days_from_civil(int y, int m, int d)
+{
+	long long era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+int
+rfc3339_epoch_ms(const char *in, long long *ms)
+{
+	char c[25];
+	int y, mo, d, h, mi, sec, f;
+
+	if (strlen(in) <= 10 || rfc3339_canonical(in, c) < 0)
+		return -1;
+	/* The canonical form's fields are at fixed places and were checked. */
+	(void)digits(c, 4, &y);
+	(void)digits(c + 5, 2, &mo);
+	(void)digits(c + 8, 2, &d);
+	(void)digits(c + 11, 2, &h);
+	(void)digits(c + 14, 2, &mi);
+	(void)digits(c + 17, 2, &sec);
+	(void)digits(c + 20, 3, &f);
+	*ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000LL +
+	    sec * 1000LL + f;
+	return 0;
+}

@@ -11,6 +11,12 @@
  * names no real day. */
 int rfc3339_canonical(const char *in, char out[25]);
 
+/* The instant in (a date and time rfc3339_canonical takes: not a date
+ * alone) as milliseconds since 1970-01-01T00:00:00Z in *ms.  A leap second
+ * (:60) counts as the second after :59.  0, or -1 if in is not such a
+ * time. */
+int rfc3339_epoch_ms(const char *in, long long *ms);
+
 /* 1 if t is a time rfc3339_canonical takes and its canonical form is at
  * or after since and before until (each canonical, or NULL for no
  * bound); 0 otherwise, a t that is not such a time included. */

@@ -2183,12 +2183,13 @@ test_managed_record_not_overwritten(void **state)
 	tcl_close(&spol);
 }
 
-/* Build a transfer body from `from` to `to` for a fresh synthetic record
- * and sign it with the key file keyrel (under the quickstart folder). */
+/* Build a transfer body from `from` to `to` for a fresh synthetic record,
+ * sent at sent_at, and sign it with the key file keyrel (under the
+ * quickstart folder). */
 static void
-signed_body(const gwt_env_t *e, const char *from, const char *to,
-    const char *record_id, const char *keyrel, buf_t *body, buf_t *sig,
-    char tid[TRANSFER_ID_LEN + 1])
+signed_body_at(const gwt_env_t *e, const char *from, const char *to,
+    const char *record_id, const char *keyrel, const char *sent_at,
+    buf_t *body, buf_t *sig, char tid[TRANSFER_ID_LEN + 1])
 {
 	transfer_body_t tb;
 	buf_t rec = BUF_INIT;
@@ -2203,7 +2204,7 @@ signed_body(const gwt_env_t *e, const char *from, const char *to,
 	snprintf(tb.to_area, sizeof(tb.to_area), "%s", to);
 	snprintf(tb.purpose, sizeof(tb.purpose), "offender-move");
 	snprintf(tb.justification, sizeof(tb.justification), "integration test");
-	snprintf(tb.sent_at, sizeof(tb.sent_at), "2026-11-24T08:00:00.000Z");
+	snprintf(tb.sent_at, sizeof(tb.sent_at), "%s", sent_at);
 	/* What a sender's transfer rule would pass: no health, shareable
 	 * intelligence only. */
 	buf_printf(&rec,
@@ -2223,6 +2224,29 @@ signed_body(const gwt_env_t *e, const char *from, const char *to,
 	EVP_PKEY_free(k);
 	cJSON_Delete(r);
 	buf_free(&rec);
+}
+
+/* sent_at in RFC 3339 UTC, seconds from now. */
+static void
+sent_at_in(long secs, char out[32])
+{
+	time_t t = time(NULL) + secs;
+	struct tm tm;
+
+	assert_non_null(gmtime_r(&t, &tm));
+	assert_int_equal(strftime(out, 32, "%Y-%m-%dT%H:%M:%S.000Z", &tm), 24);
+}
+
+/* signed_body_at, sent a minute ago. */
+static void
+signed_body(const gwt_env_t *e, const char *from, const char *to,
+    const char *record_id, const char *keyrel, buf_t *body, buf_t *sig,
+    char tid[TRANSFER_ID_LEN + 1])
+{
+	char at[32];
+
+	sent_at_in(-60, at);
+	signed_body_at(e, from, to, record_id, keyrel, at, body, sig, tid);
 }
 
 static long
@@ -2856,6 +2880,90 @@ test_rotation_while_delivering(void **state)
 	tcl_close(&pol);
 }
 
+/* The receiver reads sent_at: one that is not an RFC 3339 UTC time is
+ * refused (400 bad-sent-at), one more than 300 s ahead of its clock too
+ * (425 sent-at-ahead, which a sender retries), each with a deny entry
+ * naming the bytes; within the skew, or old (a delivery held up by an
+ * outage carries the time it was queued), it is taken, and a replay of an
+ * old one gets the first receipt and stores nothing.  Before, sent_at was
+ * not read at all. */
+static void
+test_sent_at_checked(void **state)
+{
+	static const char *const bad[] = { "yesterday", "2026-11-24",
+	    "2026-11-24T08:00:00+01:00", "2026-11-24T08:00:00", "",
+	    "2026-13-01T00:00:00Z", "2026-11-24T08:00:00.0000Z", NULL };
+	fx_t *f = *state;
+	gwt_gw_t *sfk = &f->gw[1];
+	tcl_t nfk, spol;
+	buf_t body = BUF_INIT, sig = BUF_INIT, out = BUF_INIT, first = BUF_INIT;
+	char tid[TRANSFER_ID_LEN + 1], ahead_tid[TRANSFER_ID_LEN + 1];
+	char code[64], at[32], dg[65];
+	log_ctx_t ls;
+	const cJSON *d;
+	size_t i;
+
+	start_gw(f, 1, "suffolk");
+	tcl_open(&nfk, &f->env, sfk, "norfolk", "gateway");
+	tcl_open(&spol, &f->env, sfk, "suffolk", "agency-police");
+	for (i = 0; bad[i] != NULL; i++) {
+		signed_body_at(&f->env, "norfolk", "suffolk", "NFK-SENT-0001",
+		    "pki/norfolk/gateway.key", bad[i], &body, &sig, tid);
+		if (peer_post(&nfk, &body, &sig, &out) != 400 ||
+		    strcmp(error_code(&out, code, sizeof(code)),
+		    "bad-sent-at") != 0)
+			fail_msg("sent_at \"%s\": %s", bad[i], out.data);
+	}
+	/* Ten minutes ahead: refused, for now. */
+	sent_at_in(600, at);
+	signed_body_at(&f->env, "norfolk", "suffolk", "NFK-SENT-0001",
+	    "pki/norfolk/gateway.key", at, &body, &sig, ahead_tid);
+	assert_int_equal(peer_post(&nfk, &body, &sig, &out), 425);
+	assert_string_equal(error_code(&out, code, sizeof(code)),
+	    "sent-at-ahead");
+	sha256_hex(body.data, body.len, dg);
+	assert_int_equal(tcl_call(&spol, "GET", "/v1/records/NFK-SENT-0001",
+	    read_hdrs, NULL, 0, &out), 404);
+	/* Two minutes ahead (within the skew), and eleven months old. */
+	sent_at_in(120, at);
+	signed_body_at(&f->env, "norfolk", "suffolk", "NFK-SENT-0002",
+	    "pki/norfolk/gateway.key", at, &body, &sig, tid);
+	assert_int_equal(peer_post(&nfk, &body, &sig, &out), 200);
+	signed_body_at(&f->env, "norfolk", "suffolk", "NFK-SENT-0003",
+	    "pki/norfolk/gateway.key", "2026-01-05T10:00:00Z", &body, &sig,
+	    tid);
+	assert_int_equal(peer_post(&nfk, &body, &sig, &first), 200);
+	/* Its replay: the same receipt, nothing stored again. */
+	assert_int_equal(peer_post(&nfk, &body, &sig, &out), 200);
+	assert_int_equal(out.len, first.len);
+	assert_memory_equal(out.data, first.data, first.len);
+
+	log_fetch_verify(&f->env, sfk, &ls);
+	d = log_find(&ls, "deny", ahead_tid);
+	assert_non_null(d);
+	assert_string_equal(json_get_str(d, "reason"), "sent-at-ahead");
+	assert_string_equal(json_get_str(d, "result"), "rejected");
+	assert_string_equal(json_get_str(d, "digest"), dg);
+	assert_non_null(json_get_str(d, "signature"));
+	assert_int_equal(log_count(&ls, "transfer-in", NULL), 2);
+	assert_int_equal(log_count(&ls, "transfer-in", tid), 1);
+	for (i = 0, d = NULL; i < ls.n; i++) {
+		const char *r = json_get_str(ls.leaves[i], "reason");
+
+		if (r != NULL && strcmp(r, "bad-sent-at") == 0)
+			d = ls.leaves[i];
+	}
+	assert_non_null(d);
+	assert_string_equal(json_get_str(d, "op"), "deny");
+	log_free(&ls);
+	buf_free(&body);
+	buf_free(&sig);
+	buf_free(&out);
+	buf_free(&first);
+	tcl_close(&nfk);
+	tcl_close(&spol);
+}
+
 /* Bad signatures are refused; an exact replay gets the same receipt and
  * stores nothing twice; the same id with other bytes is refused. */
 static void
@@ -3003,27 +3111,35 @@ test_signatures_and_replay(void **state)
 }
 
 /* A receiver with Suffolk's real certificate that answers every delivery
- * with a 403 whose JSON error body is padded with 2 MiB of white space. */
+ * with an error: a 403 whose JSON error body is padded with 2 MiB of white
+ * space, or (n_answers > 0) the statuses and codes of answers in turn,
+ * unpadded. */
+typedef struct {
+	int status;
+	const char *code;
+} peer_answer_t;
+
 typedef struct {
 	int lfd;
 	SSL_CTX *ctx;
 	atomic_int stop;
 	atomic_int answered;
+	const peer_answer_t *answers;
+	size_t n_answers;
 } bloated_peer_t;
 
 static void *
 bloated_peer_main(void *arg)
 {
 	bloated_peer_t *b = arg;
-	static const char err[] = "{\"error\":{\"code\":\"forbidden\","
-	    "\"message\":\"no\",\"request_id\":\"r1\"}}";
-	enum { PAD = 2 << 20 };
+	char err[256];
+	size_t PAD = b->n_answers > 0 ? 0 : (size_t)2 << 20;
 	char hdr[256], req[8192], *pad;
-	size_t got;
+	size_t got, errlen;
 	SSL *ssl;
-	int fd, n;
+	int fd, n, status;
 
-	pad = malloc(PAD);
+	pad = malloc(PAD + 1);
 	if (pad == NULL)
 		return NULL;
 	memset(pad, ' ', PAD);
@@ -3043,13 +3159,22 @@ bloated_peer_main(void *arg)
 				if (strstr(req, "\r\n\r\n") != NULL)
 					break;
 			}
-			n = snprintf(hdr, sizeof(hdr), "HTTP/1.1 403 Forbidden\r\n"
+			status = 403;
+			errlen = (size_t)snprintf(err, sizeof(err), "{\"error\":"
+			    "{\"code\":\"%s\",\"message\":\"no\","
+			    "\"request_id\":\"r1\"}}", b->n_answers == 0 ?
+			    "forbidden" : b->answers[(size_t)atomic_load(
+			    &b->answered) % b->n_answers].code);
+			if (b->n_answers > 0)
+				status = b->answers[(size_t)atomic_load(
+				    &b->answered) % b->n_answers].status;
+			n = snprintf(hdr, sizeof(hdr), "HTTP/1.1 %d No\r\n"
 			    "Content-Type: application/json\r\nContent-Length: "
-			    "%zu\r\nConnection: close\r\n\r\n",
-			    sizeof(err) - 1 + (size_t)PAD);
+			    "%zu\r\nConnection: close\r\n\r\n", status,
+			    errlen + PAD);
 			if (got > 0 && SSL_write(ssl, hdr, n) > 0 &&
-			    SSL_write(ssl, err, (int)sizeof(err) - 1) > 0)
-				(void)SSL_write(ssl, pad, PAD);
+			    SSL_write(ssl, err, (int)errlen) > 0 && PAD > 0)
+				(void)SSL_write(ssl, pad, (int)PAD);
 			atomic_fetch_add(&b->answered, got > 0);
 			SSL_shutdown(ssl);
 		}
@@ -3058,6 +3183,41 @@ bloated_peer_main(void *arg)
 	}
 	free(pad);
 	return NULL;
+}
+
+/* Start b (its answers set) on a loopback port (*port) with Suffolk's
+ * gateway certificate and key. */
+static void
+bloated_peer_start(fx_t *f, bloated_peer_t *b, pthread_t *th, int *port)
+{
+	X509 *ca;
+	FILE *fp;
+
+	b->ctx = SSL_CTX_new(TLS_server_method());
+	assert_non_null(b->ctx);
+	SSL_CTX_set_min_proto_version(b->ctx, TLS1_3_VERSION);
+	fp = fopen(gwt_path(&f->env, "pki/suffolk/ca.crt"), "r");
+	assert_non_null(fp);
+	ca = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	assert_non_null(ca);
+	assert_int_equal(SSL_CTX_use_certificate_file(b->ctx, gwt_path(&f->env,
+	    "pki/suffolk/gateway.crt"), SSL_FILETYPE_PEM), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey_file(b->ctx, gwt_path(&f->env,
+	    "pki/suffolk/gateway.key"), SSL_FILETYPE_PEM), 1);
+	assert_int_equal(SSL_CTX_add0_chain_cert(b->ctx, ca), 1);
+	b->lfd = loopback_listener(port);
+	assert_int_equal(pthread_create(th, NULL, bloated_peer_main, b), 0);
+}
+
+static void
+bloated_peer_stop(bloated_peer_t *b, pthread_t th)
+{
+	atomic_store(&b->stop, 1);
+	shutdown(b->lfd, SHUT_RDWR);
+	close(b->lfd);
+	pthread_join(th, NULL);
+	SSL_CTX_free(b->ctx);
 }
 
 /* A receiver answering with megabytes: the sender reads no more of an
@@ -3081,25 +3241,7 @@ test_bloated_answers_not_kept(void **state)
 	int i, port;
 
 	memset(&b, 0, sizeof(b));
-	b.ctx = SSL_CTX_new(TLS_server_method());
-	assert_non_null(b.ctx);
-	SSL_CTX_set_min_proto_version(b.ctx, TLS1_3_VERSION);
-	{
-		X509 *ca;
-		FILE *fp = fopen(gwt_path(&f->env, "pki/suffolk/ca.crt"), "r");
-
-		assert_non_null(fp);
-		ca = PEM_read_X509(fp, NULL, NULL, NULL);
-		fclose(fp);
-		assert_non_null(ca);
-		assert_int_equal(SSL_CTX_use_certificate_file(b.ctx, gwt_path(
-		    &f->env, "pki/suffolk/gateway.crt"), SSL_FILETYPE_PEM), 1);
-		assert_int_equal(SSL_CTX_use_PrivateKey_file(b.ctx, gwt_path(
-		    &f->env, "pki/suffolk/gateway.key"), SSL_FILETYPE_PEM), 1);
-		assert_int_equal(SSL_CTX_add0_chain_cert(b.ctx, ca), 1);
-	}
-	b.lfd = loopback_listener(&port);
-	assert_int_equal(pthread_create(&th, NULL, bloated_peer_main, &b), 0);
+	bloated_peer_start(f, &b, &th, &port);
 
 	config_fast_retry(&f->env, "norfolk", 50, 400);
 	config_peer_edit(&f->env, "norfolk", "suffolk", port);
@@ -3137,11 +3279,57 @@ test_bloated_answers_not_kept(void **state)
 		bytes += (long long)sb.st_size;
 	if (bytes > (2 << 20))
 		fail_msg("norfolk's store holds %lld bytes", bytes);
-	atomic_store(&b.stop, 1);
-	shutdown(b.lfd, SHUT_RDWR);
-	close(b.lfd);
-	pthread_join(th, NULL);
-	SSL_CTX_free(b.ctx);
+	bloated_peer_stop(&b, th);
+}
+
+/* Receivers answering 425 (sent_at ahead of their clock), 429 and 408:
+ * "not now", not "not this transfer".  The sender retries them until the
+ * deadline (and takes the peer as down meanwhile) rather than rejecting
+ * the transfer.  Before, a 425 was final like any other 4xx. */
+static void
+test_not_now_answers_retried(void **state)
+{
+	static const peer_answer_t answers[] = { { 425, "sent-at-ahead" },
+	    { 429, "overloaded" }, { 408, "timeout" } };
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	char tid[TRANSFER_ID_LEN + 1];
+	bloated_peer_t b;
+	pthread_t th;
+	tcl_t prob, pol;
+	long long until;
+	cJSON *t;
+	int port;
+
+	memset(&b, 0, sizeof(b));
+	b.answers = answers;
+	b.n_answers = 3;
+	bloated_peer_start(f, &b, &th, &port);
+	config_fast_retry(&f->env, "norfolk", 20, 100);
+	config_peer_edit(&f->env, "norfolk", "suffolk", port);
+	start_gw(f, 0, "norfolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_record(&prob, "NFK-NOTNOW-0001", 1, 2);
+	assert_int_equal(start_transfer(&pol, "NFK-NOTNOW-0001", "suffolk",
+	    tid), 202);
+	for (until = gwt_now_ms() + gwt_ms(30000); atomic_load(&b.answered) < 7;
+	    sleep_ms(50))
+		if (gwt_now_ms() > until)
+			fail_msg("the transfer was tried %d times",
+			    atomic_load(&b.answered));
+	t = get_transfer(&pol, tid);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "queued");
+	cJSON_Delete(t);
+	assert_true(gwt_log_wait(nfk, "peer-425:sent-at-ahead", 5000));
+	assert_true(gwt_log_wait(nfk, "peer-429:overloaded", 5000));
+	assert_true(gwt_log_wait(nfk, "peer-408:timeout", 5000));
+	assert_int_equal(gwt_log_count(nfk, "event=transfer-rejected"), 0);
+	tcl_close(&prob);
+	tcl_close(&pol);
+	assert_int_equal(gwt_gw_stop_clean(nfk), 0);
+	bloated_peer_stop(&b, th);
 }
 
 
@@ -3200,6 +3388,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_delivered_with_receipts,
 		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_sent_at_checked, setup2,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_signatures_and_replay,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_receiver_refuses_forbidden_field,
@@ -3215,6 +3405,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_mute_peer, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_with_delivery_hung, setup2,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_not_now_answers_retried,
+		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_bloated_answers_not_kept,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_sender_refuses_wrong_receiver,
