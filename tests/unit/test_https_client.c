@@ -845,6 +845,143 @@ test_connection_max_age(void **state)
 	server_stop(s);
 }
 
+/* Wait until the wall clock is past second t. */
+static void
+sleep_past(time_t t)
+{
+	struct timespec ts = { 0, 100000000L };
+
+	while (time(NULL) <= t)
+		nanosleep(&ts, NULL);
+}
+
+/* A kept-alive connection is not used past the verdict on its server:
+ * once the server's certificate has passed its notAfter (crl == 0), or the
+ * CRL it was checked against its nextUpdate (crl == 1), the next request
+ * goes on a new connection, whose handshake refuses the server, and
+ * nothing reaches it.  Before, the connection was used until it was
+ * max_conn_age_s (60 s) old. */
+static void
+not_used_past_verdict(int crl)
+{
+	server_t *s;
+	https_client_t *c;
+	https_response_t r;
+	pair_t leaf = server;
+	X509_CRL *x;
+	ASN1_TIME *t;
+	char u[128], err[512], path[128];
+	const char *crls[1] = { path };
+	time_t until = time(NULL) + 2;
+
+	if (!crl) {
+		leaf = mint("gw-short", "urn:visor:test:gateway", &ca,
+		    "serverAuth");
+		assert_non_null(X509_time_adj_ex(X509_getm_notAfter(leaf.cert),
+		    0, 0, &until));
+		assert_true(X509_sign(leaf.cert, ca.key, EVP_sha256()) > 0);
+	} else {
+		x = mint_crl(&ca, NULL, -60);
+		t = ASN1_TIME_set(NULL, until);
+		assert_int_equal(X509_CRL_set1_nextUpdate(x, t), 1);
+		ASN1_TIME_free(t);
+		assert_true(X509_CRL_sign(x, ca.key, EVP_sha256()) > 0);
+		write_crl("crl-short.pem", x);
+		X509_CRL_free(x);
+	}
+	tmp_path(path, sizeof(path), "crl-short.pem");
+	s = server_start(&leaf, ca.cert, root.cert, 0);
+	c = make_client(p_cert, p_key, p_root, NULL, crl ? crls : NULL,
+	    crl ? 1 : 0, 0);
+	url(u, sizeof(u), s, "/");
+	call_ok(c, "GET", u, NULL, NULL, &r);
+	https_response_free(&r);
+	call_ok(c, "GET", u, NULL, NULL, &r);
+	https_response_free(&r);
+	expect_served(s, 1, 2);
+	sleep_past(until);
+	assert_int_equal(https_client_call(c, "GET", u, NULL, NULL, 0, &r, err,
+	    sizeof(err)), -1);
+	https_response_free(&r);
+	if (strstr(err, crl ? "crl-expired" : "expired") == NULL)
+		fail_msg("error '%s'", err);
+	expect_served(s, 1, 2);
+	https_client_free(c);
+	server_stop(s);
+	if (!crl)
+		pair_free(&leaf);
+}
+
+static void
+test_not_used_past_expiry(void **state)
+{
+	(void)state;
+	not_used_past_verdict(0);
+}
+
+static void
+test_not_used_past_crl(void **state)
+{
+	(void)state;
+	not_used_past_verdict(1);
+}
+
+/* The client's certificate and key given as PEM bytes rather than files:
+ * used as given; a pair that does not match, or files and bytes both, or
+ * one of the pair alone, refused. */
+static void
+test_client_pem_pair(void **state)
+{
+	https_client_options_t o;
+	https_client_t *c;
+	https_response_t r;
+	server_t *s;
+	char *cert = NULL, *key = NULL, *other = NULL, u[128], err[256];
+	size_t cert_len, key_len, other_len;
+	BIO *b;
+
+	(void)state;
+	assert_int_equal(file_read_all(p_cert, 1 << 20, &cert, &cert_len), 0);
+	assert_int_equal(file_read_all(p_key, 1 << 20, &key, &key_len), 0);
+	b = BIO_new(BIO_s_mem());
+	assert_non_null(b);
+	assert_int_equal(PEM_write_bio_PrivateKey(b, server.key, NULL, NULL, 0,
+	    NULL, NULL), 1);
+	other_len = (size_t)BIO_get_mem_data(b, &other);
+	memset(&o, 0, sizeof(o));
+	o.root = p_root;
+	o.cert_pem = cert;
+	o.cert_pem_len = cert_len;
+	o.key_pem = key;
+	o.key_pem_len = key_len;
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = https_client_new(&o, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("https_client_new: %s", err);
+	url(u, sizeof(u), s, "/");
+	call_ok(c, "GET", u, NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	https_response_free(&r);
+	https_client_free(c);
+	server_stop(s);
+	o.key_pem = other;
+	o.key_pem_len = other_len;
+	assert_null(https_client_new(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "does not match"));
+	o.key_pem = key;
+	o.key_pem_len = key_len;
+	o.cert = p_cert;
+	o.key = p_key;
+	assert_null(https_client_new(&o, err, sizeof(err)));
+	o.cert = o.key = NULL;
+	o.key_pem = NULL;
+	assert_null(https_client_new(&o, err, sizeof(err)));
+	BIO_free(b);
+	free(cert);
+	OPENSSL_cleanse(key, key_len);
+	free(key);
+}
+
 static void
 test_any_gateway_when_no_expectation(void **state)
 {
@@ -1455,6 +1592,79 @@ test_batch_sent(void **state)
 	assert_int_equal(st.sends, 1);
 	https_client_free(c);
 	server_stop(s);
+}
+
+/* The server renews its certificate while a connection made under the
+ * old one is kept alive; once the old one expires, a request (the
+ * synchronous API, then a batch) does not fail: it goes on a new
+ * connection, which meets the new certificate.  The request body goes
+ * whole (the echo counts its bytes). */
+static void
+test_renewed_server_reached(void **state)
+{
+	server_t *s;
+	https_client_t *c;
+	https_batch_t *b;
+	https_request_t req;
+	https_response_t r;
+	struct batch_state st;
+	pair_t leaf;
+	char u[128], err[256];
+	int pass;
+	time_t until;
+
+	(void)state;
+	for (pass = 0; pass < 2; pass++) {
+		until = time(NULL) + 2;
+		leaf = mint("gw-short", "urn:visor:test:gateway", &ca,
+		    "serverAuth");
+		assert_non_null(X509_time_adj_ex(X509_getm_notAfter(leaf.cert),
+		    0, 0, &until));
+		assert_true(X509_sign(leaf.cert, ca.key, EVP_sha256()) > 0);
+		s = server_start(&leaf, ca.cert, root.cert, 0);
+		c = new_client("urn:visor:test:gateway", NULL);
+		b = https_batch_new(c, 2, err, sizeof(err));
+		assert_non_null(b);
+		memset(&st, 0, sizeof(st));
+		st.b = b;
+		url(u, sizeof(u), s, "/v1/echo/X");
+		req.method = "PATCH";
+		req.url = u;
+		req.headers = NULL;
+		req.body = "abc";
+		req.len = 3;
+		if (pass == 0) {
+			call_ok(c, "PATCH", u, NULL, "abc", &r);
+			https_response_free(&r);
+		} else {
+			assert_int_equal(https_batch_add(b, &req, 0, batch_done,
+			    &st), 0);
+			assert_int_equal(https_batch_run(b), 0);
+			assert_int_equal(st.ok, 1);
+		}
+		expect_served(s, 1, 1);
+		/* Renewed (new connections only), then the old one expires. */
+		assert_int_equal(SSL_CTX_use_certificate(s->ctx, server.cert), 1);
+		assert_int_equal(SSL_CTX_use_PrivateKey(s->ctx, server.key), 1);
+		sleep_past(until);
+		if (pass == 0) {
+			call_ok(c, "PATCH", u, NULL, "abc", &r);
+			assert_int_equal(r.status, 200);
+			assert_non_null(strstr(r.body.data, "\"len\":3"));
+			https_response_free(&r);
+		} else {
+			assert_int_equal(https_batch_add(b, &req, 0, batch_done,
+			    &st), 0);
+			assert_int_equal(https_batch_run(b), 0);
+			assert_int_equal(st.done, 2);
+			assert_int_equal(st.ok, 2);
+		}
+		expect_served(s, 2, 2);
+		https_batch_free(b);
+		https_client_free(c);
+		server_stop(s);
+		pair_free(&leaf);
+	}
 }
 
 struct stop_state {
@@ -2271,6 +2481,10 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_ok_and_keepalive),
 		cmocka_unit_test(test_connection_max_age),
+		cmocka_unit_test(test_not_used_past_expiry),
+		cmocka_unit_test(test_not_used_past_crl),
+		cmocka_unit_test(test_client_pem_pair),
+		cmocka_unit_test(test_renewed_server_reached),
 		cmocka_unit_test(test_any_gateway_when_no_expectation),
 		cmocka_unit_test(test_client_keeps_checked_files),
 		cmocka_unit_test(test_wrong_identity_fails),
