@@ -3185,13 +3185,17 @@ bloated_peer_main(void *arg)
 	return NULL;
 }
 
-/* Start b (its answers set) on a loopback port (*port) with Suffolk's
- * gateway certificate and key. */
+/* Start b (its answers set) on a loopback port with Suffolk's gateway
+ * certificate and key, in Suffolk's place for Norfolk (retrying from
+ * base_ms to max_ms); then start Norfolk, and open its probation (prob)
+ * and police (pol) clients. */
 static void
-bloated_peer_start(fx_t *f, bloated_peer_t *b, pthread_t *th, int *port)
+bloated_peer_start(fx_t *f, bloated_peer_t *b, pthread_t *th,
+    unsigned base_ms, unsigned max_ms, tcl_t *prob, tcl_t *pol)
 {
 	X509 *ca;
 	FILE *fp;
+	int port;
 
 	b->ctx = SSL_CTX_new(TLS_server_method());
 	assert_non_null(b->ctx);
@@ -3206,8 +3210,13 @@ bloated_peer_start(fx_t *f, bloated_peer_t *b, pthread_t *th, int *port)
 	assert_int_equal(SSL_CTX_use_PrivateKey_file(b->ctx, gwt_path(&f->env,
 	    "pki/suffolk/gateway.key"), SSL_FILETYPE_PEM), 1);
 	assert_int_equal(SSL_CTX_add0_chain_cert(b->ctx, ca), 1);
-	b->lfd = loopback_listener(port);
+	b->lfd = loopback_listener(&port);
 	assert_int_equal(pthread_create(th, NULL, bloated_peer_main, b), 0);
+	config_fast_retry(&f->env, "norfolk", base_ms, max_ms);
+	config_peer_edit(&f->env, "norfolk", "suffolk", port);
+	start_gw(f, 0, "norfolk");
+	tcl_open(prob, &f->env, &f->gw[0], "norfolk", "agency-probation");
+	tcl_open(pol, &f->env, &f->gw[0], "norfolk", "agency-police");
 }
 
 static void
@@ -3238,16 +3247,10 @@ test_bloated_answers_not_kept(void **state)
 	struct stat sb;
 	long long until, bytes = 0;
 	cJSON *t;
-	int i, port;
+	int i;
 
 	memset(&b, 0, sizeof(b));
-	bloated_peer_start(f, &b, &th, &port);
-
-	config_fast_retry(&f->env, "norfolk", 50, 400);
-	config_peer_edit(&f->env, "norfolk", "suffolk", port);
-	start_gw(f, 0, "norfolk");
-	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
-	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	bloated_peer_start(f, &b, &th, 50, 400, &prob, &pol);
 	put_record(&prob, "NFK-BLOAT-0001", 1, 2);
 	for (i = 0; i < N; i++)
 		assert_int_equal(start_transfer(&pol, "NFK-BLOAT-0001", "suffolk",
@@ -3299,17 +3302,11 @@ test_not_now_answers_retried(void **state)
 	tcl_t prob, pol;
 	long long until;
 	cJSON *t;
-	int port;
 
 	memset(&b, 0, sizeof(b));
 	b.answers = answers;
 	b.n_answers = 3;
-	bloated_peer_start(f, &b, &th, &port);
-	config_fast_retry(&f->env, "norfolk", 20, 100);
-	config_peer_edit(&f->env, "norfolk", "suffolk", port);
-	start_gw(f, 0, "norfolk");
-	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
-	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	bloated_peer_start(f, &b, &th, 20, 100, &prob, &pol);
 	put_record(&prob, "NFK-NOTNOW-0001", 1, 2);
 	assert_int_equal(start_transfer(&pol, "NFK-NOTNOW-0001", "suffolk",
 	    tid), 202);

@@ -573,6 +573,18 @@ static char p_cert[128], p_key[128], p_root[128], p_crl_ok[128],
     p_crl_revoked[128], p_crl_other[128], p_crl_future[128],
     p_crl_old[128], p_crl_expired[128];
 
+/* Set crl's nextUpdate to when and sign it again with the CA's key. */
+static void
+crl_next_update(X509_CRL *crl, time_t when)
+{
+	ASN1_TIME *t = ASN1_TIME_set(NULL, when);
+
+	assert_non_null(t);
+	assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
+	ASN1_TIME_free(t);
+	assert_true(X509_CRL_sign(crl, ca.key, EVP_sha256()) > 0);
+}
+
 static int
 setup(void **state)
 {
@@ -623,13 +635,7 @@ setup(void **state)
 	write_crl("crl-old.pem", crl);
 	X509_CRL_free(crl);
 	crl = mint_crl(&ca, NULL, -7200);
-	{
-		ASN1_TIME *t = X509_gmtime_adj(NULL, -3600);
-
-		assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
-		ASN1_TIME_free(t);
-		assert_true(X509_CRL_sign(crl, ca.key, EVP_sha256()) > 0);
-	}
+	crl_next_update(crl, time(NULL) - 3600);
 	write_crl("crl-expired.pem", crl);
 	X509_CRL_free(crl);
 	tmp_path(p_crl_old, sizeof(p_crl_old), "crl-old.pem");
@@ -814,6 +820,20 @@ test_request_ok_and_keepalive(void **state)
 	server_stop(s);
 }
 
+/* Two GETs of u by c on a new server s: one handshake, two requests. */
+static void
+two_on_one_connection(https_client_t *c, const char *u, server_t *s)
+{
+	https_response_t r;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		call_ok(c, "GET", u, NULL, NULL, &r);
+		https_response_free(&r);
+	}
+	expect_served(s, 1, 2);
+}
+
 /* A kept-alive connection older than max_conn_age_s is not reused: the
  * next request makes a new handshake, which checks the server's
  * certificate and CRLs again (before, one connection served every request
@@ -832,17 +852,26 @@ test_connection_max_age(void **state)
 	s = server_start(&server, ca.cert, root.cert, 0);
 	c = make_client(p_cert, p_key, p_root, NULL, NULL, 0, 1);
 	url(u, sizeof(u), s, "/");
-	call_ok(c, "GET", u, NULL, NULL, &r);
-	https_response_free(&r);
-	call_ok(c, "GET", u, NULL, NULL, &r);
-	https_response_free(&r);
-	expect_served(s, 1, 2);
+	two_on_one_connection(c, u, s);
 	nanosleep(&ts, NULL);
 	call_ok(c, "GET", u, NULL, NULL, &r);
 	https_response_free(&r);
 	expect_served(s, 2, 3);
 	https_client_free(c);
 	server_stop(s);
+}
+
+/* A gateway certificate from ca whose notAfter is until. */
+static pair_t
+mint_short(time_t until)
+{
+	pair_t p = mint("gw-short", "urn:visor:test:gateway", &ca,
+	    "serverAuth");
+
+	assert_non_null(X509_time_adj_ex(X509_getm_notAfter(p.cert), 0, 0,
+	    &until));
+	assert_true(X509_sign(p.cert, ca.key, EVP_sha256()) > 0);
+	return p;
 }
 
 /* Wait until the wall clock is past second t. */
@@ -869,23 +898,15 @@ not_used_past_verdict(int crl)
 	https_response_t r;
 	pair_t leaf = server;
 	X509_CRL *x;
-	ASN1_TIME *t;
 	char u[128], err[512], path[128];
 	const char *crls[1] = { path };
 	time_t until = time(NULL) + 2;
 
 	if (!crl) {
-		leaf = mint("gw-short", "urn:visor:test:gateway", &ca,
-		    "serverAuth");
-		assert_non_null(X509_time_adj_ex(X509_getm_notAfter(leaf.cert),
-		    0, 0, &until));
-		assert_true(X509_sign(leaf.cert, ca.key, EVP_sha256()) > 0);
+		leaf = mint_short(until);
 	} else {
 		x = mint_crl(&ca, NULL, -60);
-		t = ASN1_TIME_set(NULL, until);
-		assert_int_equal(X509_CRL_set1_nextUpdate(x, t), 1);
-		ASN1_TIME_free(t);
-		assert_true(X509_CRL_sign(x, ca.key, EVP_sha256()) > 0);
+		crl_next_update(x, until);
 		write_crl("crl-short.pem", x);
 		X509_CRL_free(x);
 	}
@@ -894,11 +915,7 @@ not_used_past_verdict(int crl)
 	c = make_client(p_cert, p_key, p_root, NULL, crl ? crls : NULL,
 	    crl ? 1 : 0, 0);
 	url(u, sizeof(u), s, "/");
-	call_ok(c, "GET", u, NULL, NULL, &r);
-	https_response_free(&r);
-	call_ok(c, "GET", u, NULL, NULL, &r);
-	https_response_free(&r);
-	expect_served(s, 1, 2);
+	two_on_one_connection(c, u, s);
 	sleep_past(until);
 	assert_int_equal(https_client_call(c, "GET", u, NULL, NULL, 0, &r, err,
 	    sizeof(err)), -1);
@@ -1616,23 +1633,15 @@ test_renewed_server_reached(void **state)
 	(void)state;
 	for (pass = 0; pass < 2; pass++) {
 		until = time(NULL) + 2;
-		leaf = mint("gw-short", "urn:visor:test:gateway", &ca,
-		    "serverAuth");
-		assert_non_null(X509_time_adj_ex(X509_getm_notAfter(leaf.cert),
-		    0, 0, &until));
-		assert_true(X509_sign(leaf.cert, ca.key, EVP_sha256()) > 0);
+		leaf = mint_short(until);
 		s = server_start(&leaf, ca.cert, root.cert, 0);
 		c = new_client("urn:visor:test:gateway", NULL);
-		b = https_batch_new(c, 2, err, sizeof(err));
-		assert_non_null(b);
+		assert_non_null(b = https_batch_new(c, 2, err, sizeof(err)));
 		memset(&st, 0, sizeof(st));
 		st.b = b;
 		url(u, sizeof(u), s, "/v1/echo/X");
-		req.method = "PATCH";
-		req.url = u;
-		req.headers = NULL;
-		req.body = "abc";
-		req.len = 3;
+		req = (https_request_t){ .method = "PATCH", .url = u,
+		    .body = "abc", .len = 3 };
 		if (pass == 0) {
 			call_ok(c, "PATCH", u, NULL, "abc", &r);
 			https_response_free(&r);

@@ -335,6 +335,20 @@ test_rfc3339_in_range(void **state)
 	assert_false(rfc3339_in_range("2026-02-30", NULL, NULL));
 }
 
+/* y-m-d and sec seconds into that day, in ms since 1970, by timegm. */
+static long long
+timegm_ms(int y, int m, int d, int sec)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = m - 1;
+	tm.tm_mday = d;
+	tm.tm_sec = sec;
+	return (long long)timegm(&tm) * 1000;
+}
+
 /* A transfer's sent_at as an instant: against timegm, and what is not a
  * date and time refused. */
 static void
@@ -345,33 +359,17 @@ test_rfc3339_epoch_ms(void **state)
 	    "2026-12-07T08:00:00.1234Z", "2026-02-29T00:00:00Z",
 	    "2026-12-07T24:00:00Z", "2026-12-07T08:00:00.Z",
 	    "2026-12-07 08:00:00Z", "+2026-12-07T08:00:00Z", NULL };
-	struct tm tm;
 	long long ms;
 	size_t i;
-	time_t t;
 
 	(void)state;
 	assert_int_equal(rfc3339_epoch_ms("1970-01-01T00:00:00Z", &ms), 0);
 	assert_int_equal(ms, 0);
 	assert_int_equal(rfc3339_epoch_ms("2026-12-07T08:09:10.5Z", &ms), 0);
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = 126;
-	tm.tm_mon = 11;
-	tm.tm_mday = 7;
-	tm.tm_hour = 8;
-	tm.tm_min = 9;
-	tm.tm_sec = 10;
-	t = timegm(&tm);
-	assert_int_equal(ms, (long long)t * 1000 + 500);
+	assert_int_equal(ms, timegm_ms(2026, 12, 7, 8 * 3600 + 9 * 60 + 10) +
+	    500);
 	assert_int_equal(rfc3339_epoch_ms("2024-02-29t23:59:59.999z", &ms), 0);
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = 124;
-	tm.tm_mon = 1;
-	tm.tm_mday = 29;
-	tm.tm_hour = 23;
-	tm.tm_min = 59;
-	tm.tm_sec = 59;
-	assert_int_equal(ms, (long long)timegm(&tm) * 1000 + 999);
+	assert_int_equal(ms, timegm_ms(2024, 2, 29, 86399) + 999);
 	assert_int_equal(rfc3339_epoch_ms("1969-12-31T23:59:59Z", &ms), 0);
 	assert_int_equal(ms, -1000);
 	for (i = 0; bad[i] != NULL; i++)
