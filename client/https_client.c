@@ -43,6 +43,7 @@ struct https_client {
 	long connect_timeout_ms;
 	long max_conn_age_s;
 	size_t max_response;
+	int count_sends;		/* options: xfer.sends counted */
 	CURL *easy;			/* the keep-alive handle of the sync API */
 	char peer[IDENTITY_URI_MAX];	/* identity seen on the last handshake */
 	char verify_err[256];		/* why the last identity check failed */
@@ -575,6 +576,7 @@ https_client_new(const https_client_options_t *opt, char *err, size_t errlen)
 	    HTTPS_TIMEOUT_DEFAULT_MS;
 	c->connect_timeout_ms = opt->connect_timeout_ms > 0 ?
 	    opt->connect_timeout_ms : c->timeout_ms;
+	c->count_sends = opt->count_sends != 0;
 	c->max_conn_age_s = opt->max_conn_age_s > 0 ? opt->max_conn_age_s :
 	    HTTPS_CONN_MAX_AGE_DEFAULT_S;
 	c->max_response = opt->max_response > 0 ? opt->max_response :
@@ -902,12 +904,16 @@ setup_easy(https_client_t *c, CURL *e, const https_request_t *req,
 	SETOPT(e, CURLOPT_WRITEDATA, x);
 	SETOPT(e, CURLOPT_HEADERFUNCTION, header_cb);
 	SETOPT(e, CURLOPT_HEADERDATA, x);
-	/* debug_cb sees what goes out; verbose output goes only to it */
+	/* debug_cb sees what goes out; verbose output goes only to it.
+	 * Only for a client that asked (visorctl push): libcurl formats
+	 * every verbose line, and a gateway's deliveries need no count. */
 	x->method = req->method;
-	x->sends = 0;
-	SETOPT(e, CURLOPT_DEBUGFUNCTION, debug_cb);
-	SETOPT(e, CURLOPT_DEBUGDATA, x);
-	SETOPT(e, CURLOPT_VERBOSE, 1L);
+	x->sends = c->count_sends ? 0 : -1;
+	if (c->count_sends) {
+		SETOPT(e, CURLOPT_DEBUGFUNCTION, debug_cb);
+		SETOPT(e, CURLOPT_DEBUGDATA, x);
+		SETOPT(e, CURLOPT_VERBOSE, 1L);
+	}
 	SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
 	if (req->body != NULL || strcmp(req->method, "PUT") == 0 ||
 	    strcmp(req->method, "PATCH") == 0 ||

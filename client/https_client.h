@@ -78,6 +78,10 @@ typedef struct {
 	long timeout_ms;		/* whole request; 0: 30 s */
 	long connect_timeout_ms;	/* TCP + TLS; 0: timeout_ms */
 	size_t max_response;		/* body bound; 0: 16 MiB */
+	int count_sends;		/* count the times each request goes
+					 * out (https_result_t.sends): libcurl's
+					 * verbose mode, into a callback that
+					 * only counts; off, sends is -1 */
 	long max_conn_age_s;		/* a kept-alive connection older than
 					 * this is not reused: the next
 					 * request's handshake checks the
@@ -167,7 +171,8 @@ typedef struct {
 	int retryable;			/* rc == -1 and the failure was of the
 					 * network (connect, timeout, reset),
 					 * not of TLS verification or bounds */
-	int sends;			/* times the request went out: 0
+	int sends;			/* with count_sends, the times the
+					 * request went out (else -1): 0
 					 * when the connection, TLS handshake
 					 * or first write failed (the server
 					 * never had it); more than once when

@@ -287,6 +287,7 @@ cli_client_new(const cli_client_opts_t *o, const char *prog)
 	co.n_crls = o->n_crls;
 	co.expect_identity = o->gateway_id;
 	co.timeout_ms = o->timeout_ms;
+	co.count_sends = o->count_sends;
 	if ((c = https_client_new(&co, err, sizeof(err))) == NULL)
 		fprintf(stderr, "%s: %s\n", prog, err);
 	return c;

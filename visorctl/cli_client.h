@@ -40,6 +40,7 @@ typedef struct {
 	size_t n_crls;
 	int no_crl;
 	long timeout_ms;
+	int count_sends;	/* https_client_options_t.count_sends */
 	char keybuf[CLI_PATH_MAX];
 	char rootbuf[CLI_PATH_MAX];
 	char crlbuf[CLI_PATH_MAX];

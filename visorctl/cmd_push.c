@@ -773,6 +773,7 @@ cmd_push(int argc, char **argv)
 	} else if ((p->jsonl = jsonl_reader_new(data, len, 0, 0)) == NULL)
 		goto out;
 
+	p->o.count_sends = 1;	/* a replay's count (on_done) */
 	if ((p->c = cli_client_new(&p->o, "visorctl push")) == NULL)
 		goto out;
 	if ((p->b = https_batch_new(p->c, p->concurrency, err,

@@ -671,6 +671,8 @@ teardown(void **state)
 
 /* A client from the given files, checking the server against crls (n of
  * them), its kept connections not reused past max_age_s (0: the default). */
+static int make_count_sends;	/* the next make_client's count_sends */
+
 static https_client_t *
 make_client(const char *cert, const char *key, const char *rootfile,
     const char *expect, const char *const *crls, size_t n, long max_age_s)
@@ -680,6 +682,8 @@ make_client(const char *cert, const char *key, const char *rootfile,
 	char err[256];
 
 	memset(&o, 0, sizeof(o));
+	o.count_sends = make_count_sends;
+	make_count_sends = 0;
 	o.cert = cert;
 	o.key = key;
 	o.root = rootfile;
@@ -1548,9 +1552,10 @@ accept_and_close(void *arg)
 	return NULL;
 }
 
-/* https_result_t.sends: 1 when a request went out and no answer came (the
- * server may have acted on it), 0 when the connection or the TLS handshake
- * failed first (the server never had it).  visorctl push counts a replay
+/* https_result_t.sends, for a client with count_sends (else -1): 1 when
+ * a request went out and no answer came (the server may have acted on
+ * it), 0 when the connection or the TLS handshake failed first (the
+ * server never had it).  visorctl push counts a replay
  * after the first kind apart from "unchanged"; its test below covers a
  * request libcurl sent twice (sends 2), on a reused connection closed
  * unanswered. */
@@ -1567,6 +1572,16 @@ test_batch_sent(void **state)
 	int fd;
 
 	(void)state;
+	/* a client that does not ask has nothing counted */
+	s = server_start(&server, ca.cert, root.cert, 0);
+	c = new_client("urn:visor:test:gateway", NULL);
+	url(u, sizeof(u), s, "/v1/echo/X");
+	batch_one(c, u, &st);
+	assert_int_equal(st.rc, 0);
+	assert_int_equal(st.sends, -1);
+	https_client_free(c);
+	server_stop(s);
+	make_count_sends = 1;
 	c = new_client("urn:visor:test:gateway", NULL);
 	/* nothing listening: refused at connect */
 	fd = socket(AF_INET, SOCK_STREAM, 0);
