@@ -307,7 +307,8 @@ reqctx_idem_raced(gw_request_t *r, const reqctx_idem_t *k)
 {
 	log_event(LOG_INFO, "idempotency-race", "request_id", gw_req_id(r),
 	    NULL);
-	if (!reqctx_idem_replay(r, k))
+	/* The request's own run found its record readable. */
+	if (!reqctx_idem_replay(r, k, NULL))
 		gw_reply_error(r, 409, "idempotency-key-reused",
 		    "this Idempotency-Key is in use");
 }
@@ -359,6 +360,35 @@ idem_answer_stale(gw_request_t *r, const reqctx_t *c, const char *id,
 	return ret;
 }
 
+/* Is record id gone for c's caller: absent, erased, or one it may read
+ * nothing of?  1 gone, 0 not, -1 store or policy error. */
+static int
+idem_record_gone(gw_request_t *r, const reqctx_t *c, const char *id)
+{
+	store_record_t rec;
+	policy_decision_t *d = NULL;
+	policy_request_t rq = c->preq;
+	cJSON *j = NULL;
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	rc = store_record_get(gw_req_reader(r), id, &rec);
+	if (rc == 0 && !rec.erased) {
+		rq.op = POLICY_OP_READ;
+		if ((j = reqctx_parse_stored(&rec)) == NULL ||
+		    policy_filter(gw_req_gen(r)->policy, &rq, j, &d) < 0)
+			rc = -1;
+		else
+			rc = !policy_decision_allowed(d);
+		policy_decision_free(d);
+		cJSON_Delete(j);
+	} else if (rc >= 0) {
+		rc = 1;
+	}
+	buf_free(&rec.json);
+	return rc;
+}
+
 /* reqctx_idem_replay, and for a record write asking for it (id not NULL,
  * by the caller c) the check that its answer is not stale. */
 static int
@@ -367,12 +397,13 @@ idem_replay(gw_request_t *r, reqctx_idem_t *k, const reqctx_t *c,
 {
 	uint8_t hash[32];
 	int status = 0, rc, handled = 1;
+	char record[80];
 	buf_t body = BUF_INIT;
 
 	if (k->key[0] == '\0')
 		return 0;
-	rc = store_idem_get(gw_req_reader(r), gw_req_identity(r)->uri, k->key,
-	    hash, &status, &body);
+	rc = store_idem_get_record(gw_req_reader(r), gw_req_identity(r)->uri,
+	    k->key, hash, &status, &body, record, sizeof(record));
 	if (rc < 0)
 		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
 	else if (rc == 1)
@@ -380,7 +411,17 @@ idem_replay(gw_request_t *r, reqctx_idem_t *k, const reqctx_t *c,
 	else if (CRYPTO_memcmp(hash, k->hash, 32) != 0)
 		gw_reply_error(r, 409, "idempotency-key-reused",
 		    "this Idempotency-Key was used with a different request");
-	else if (id != NULL && (rc = idem_answer_stale(r, c, id, &body)) != 0) {
+	else if (c != NULL && record[0] != '\0' &&
+	    (rc = idem_record_gone(r, c, record)) != 0) {
+		if (rc < 0) {
+			gw_reply_error(r, 503, "store-unavailable",
+			    "cannot read the store");
+		} else {
+			log_event(LOG_INFO, "idempotency-record-gone",
+			    "request_id", gw_req_id(r), "record", record, NULL);
+			handled = 0;
+		}
+	} else if (id != NULL && (rc = idem_answer_stale(r, c, id, &body)) != 0) {
 		if (rc < 0) {
 			gw_reply_error(r, 503, "store-unavailable",
 			    "cannot read the store");
@@ -399,11 +440,12 @@ idem_replay(gw_request_t *r, reqctx_idem_t *k, const reqctx_t *c,
 }
 
 int
-reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k)
+reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k,
+    const reqctx_t *c)
 {
 	reqctx_idem_t copy = *k;
 
-	return idem_replay(r, &copy, NULL, NULL);
+	return idem_replay(r, &copy, c, NULL);
 }
 
 int

@@ -67,8 +67,16 @@ int reqctx_idem_begin(gw_request_t *r, reqctx_idem_t *k);
 /* The key was used before by this identity: answer the first answer again
  * (header Idempotent-Replay: true), 409 if it covered another request, 503
  * if the store cannot be read.  1 when r has been answered, 0 when the key
- * is new or there is none. */
-int reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k);
+ * is new or there is none.
+ *
+ * With c (may be NULL): a key whose record c's caller may no longer read
+ * at all (or that is erased or absent) is not replayed; the request runs
+ * as a new one (0), which finds no record (logged as
+ * event=idempotency-record-gone).  An erasure deletes its record's keys,
+ * so a retry after it runs anew: one replayed here would tell the caller
+ * that the record it may not see lives on. */
+int reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k,
+    const reqctx_t *c);
 
 /* As reqctx_idem_replay, for a PUT or PATCH of record id that asks for it
  * (X-Visor-Replay: if-current, as visorctl push does, whose keys derive
@@ -78,9 +86,8 @@ int reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k);
  * it is not (pushing A, then B, then A again left B), so the request runs
  * as a new one (k->stale set: its job replaces the key's row, if the
  * writer still finds it stale; logged as event=idempotency-stale).  A
- * record erased since gets the first answer: the write is not made again
- * over its erasure; so does one that c's caller may no longer read at
- * all, which is absent for it as an erased one is. */
+ * record c's caller may no longer read runs anew as reqctx_idem_replay
+ * says. */
 int reqctx_idem_replay_record(gw_request_t *r, reqctx_idem_t *k,
     const reqctx_t *c, const char *id);
 

@@ -27,7 +27,6 @@ typedef struct {
 	char id[80];
 	int attempts;
 	int created;
-	uint64_t predicted;
 	int had_if_match;
 	reqctx_idem_t idem;
 } write_state_t;
@@ -505,13 +504,12 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 	record_paths_t *touched = NULL, *changed = NULL;
 	policy_decision_t *d = NULL, *hidden = NULL;
 	const char *h;
-	char *text = NULL, digest[65], idem_body[160], msg[160];
+	char *text = NULL, digest[65], msg[160];
 	uint64_t if_match = 0, expect;
 	audit_entry_t e;
 	store_job_t *job = NULL;
 	const cJSON *cat, *lvl, *area;
 	buf_t paths = BUF_INIT;
-	int n;
 
 	memset(&rec, 0, sizeof(rec));
 	if (reqctx_begin(r, &c, POLICY_OP_WRITE, 0) < 0)
@@ -534,7 +532,7 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 			return;
 		}
 		if (h != NULL ? reqctx_idem_replay_record(r, &ws->idem, &c, id) :
-		    reqctx_idem_replay(r, &ws->idem))
+		    reqctx_idem_replay(r, &ws->idem, &c))
 			return;
 	}
 	h = gw_req_header(r, "If-Match");
@@ -663,20 +661,17 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 	area = cJSON_GetObjectItemCaseSensitive(next, "managing_area");
 	ws->created = current == NULL;
 	expect = current != NULL ? rec.version : STORE_VERSION_ABSENT;
-	ws->predicted = (rc == 0 ? rec.version : 0) + 1;
 	/* History keeps the changed paths (no values). */
 	if (json_append_string_array(&paths, changed->items, changed->count) < 0 ||
 	    (job = store_job_new()) == NULL)
 		goto oom;
-	if (ws->idem.key[0] != '\0') {
-		n = snprintf(idem_body, sizeof(idem_body),
-		    "{\"id\":\"%s\",\"version\":%llu}", id,
-		    (unsigned long long)ws->predicted);
-		if (store_job_idempotency(job, gw_req_identity(r)->uri, ws->idem.key,
-		    ws->idem.hash, ws->created ? 201 : 200, idem_body, (size_t)n,
-		    ws->idem.stale) < 0)
-			goto oom;
-	}
+	/* The answer to replay names the version the write gets when it
+	 * runs (rec.version + 1 here could be overtaken by an erasure and a
+	 * new write committed before it). */
+	if (ws->idem.key[0] != '\0' && store_job_idempotency_write(job,
+	    gw_req_identity(r)->uri, ws->idem.key, ws->idem.hash,
+	    ws->created ? 201 : 200, ws->idem.stale) < 0)
+		goto oom;
 	if (store_job_put_record(job, id, expect, cat->valueint, lvl->valueint,
 	    cJSON_IsString(area) ? area->valuestring : gw_req_gateway(r)->cfg->area,
 	    text, strlen(text), gw_req_identity(r)->uri, paths.data) < 0)

@@ -126,7 +126,7 @@ route_transfers_post(gw_request_t *r)
 		return;
 	/* A client that retries after a timeout must not send the record
 	 * twice: with the same key it gets the first transfer's answer. */
-	if (reqctx_idem_begin(r, &idem) < 0 || reqctx_idem_replay(r, &idem))
+	if (reqctx_idem_begin(r, &idem) < 0 || reqctx_idem_replay(r, &idem, &c))
 		return;
 	if (!routes_content_type_is(r, "application/json")) {
 		gw_reply_error(r, 415, "unsupported-media-type",

@@ -12,7 +12,10 @@
  *                    erasure sets every put's content of the id to
  *                    NULL; an erasure's own keeps the erased core
  *   idempotency      (scope, key): request hash, status, sealed answer
- *                    (AAD "idem" 0x00 scope 0x00 key)
+ *                    (AAD "idem" 0x00 scope 0x00 key), and the id of the
+ *                    record the request wrote or transferred, so that its
+ *                    erasure deletes the row (NULL in rows from before
+ *                    schema 4, filled at open: idem_fill_records)
  *   outbox           transfers; payload sealed (AAD "outbox" 0x00 id);
  *                    counters.outbox_queued kept by triggers
  *   inbound          (from_area, transfer_id): digest, audit index, receipt
@@ -70,7 +73,7 @@
 #include "util/json.h"
 #include "util/log.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_PATH_MAX 4096
 
 static const char *const schema_sql =
@@ -88,9 +91,12 @@ static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS idempotency("
     " scope TEXT NOT NULL, key TEXT NOT NULL, req_hash BLOB NOT NULL,"
     " status INTEGER NOT NULL, body BLOB NOT NULL, time TEXT NOT NULL,"
-    " PRIMARY KEY(scope, key));"
+    " record TEXT, PRIMARY KEY(scope, key));"
     /* For the retention sweep (idem_expire). */
     "CREATE INDEX IF NOT EXISTS idempotency_time ON idempotency(time);"
+    /* For the erasure of a record (W_IDEM_ERASE). */
+    "CREATE INDEX IF NOT EXISTS idempotency_record ON idempotency(record)"
+    " WHERE record IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS outbox("
     " transfer_id TEXT PRIMARY KEY, record_id TEXT NOT NULL,"
     " to_area TEXT NOT NULL, purpose TEXT NOT NULL, initiator TEXT NOT NULL,"
@@ -152,7 +158,7 @@ static const char *const schema_sql =
 enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
 	W_IDEM_GET, W_IDEM_ROW, W_IDEM_DEL, W_IDEM_PUT, W_REC_GET, W_REC_PUT, W_REC_ERASE, W_VER_PUT,
-	W_VER_WIPE, W_OUT_QUEUED_OF, W_OUT_CANCEL, W_OUT_WIPE, W_LEAF_PUT, W_NODE_PUT,
+	W_VER_WIPE, W_IDEM_ERASE, W_OUT_QUEUED_OF, W_OUT_CANCEL, W_OUT_WIPE, W_LEAF_PUT, W_NODE_PUT,
 	W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
 	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_SECDEL_ON, W_SECDEL_FAST,
 	W_IDX_GET, W_IDX_FILL, W_IDX_MARK, W_IDEM_EXPIRE, W_NSTMT
@@ -171,7 +177,7 @@ static const char *const writer_sql[W_NSTMT] = {
 	[W_IDEM_DEL] = "DELETE FROM idempotency WHERE scope = ?1 AND key = ?2"
 	    " AND req_hash = ?3",
 	[W_IDEM_PUT] = "INSERT INTO idempotency(scope, key, req_hash, status,"
-	    " body, time) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	    " body, time, record) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[W_REC_GET] = "SELECT version, erased, managing_area FROM records"
 	    " WHERE id = ?1",
 	[W_REC_PUT] = "INSERT INTO records(id, version, category, level,"
@@ -187,6 +193,11 @@ static const char *const writer_sql[W_NSTMT] = {
 	 * still decides who may read the versions of the record it erased. */
 	[W_VER_WIPE] = "UPDATE record_versions SET content = NULL"
 	    " WHERE id = ?1 AND content IS NOT NULL AND op <> 'erase'",
+	/* The keys of the writes and transfers of an erased record: the
+	 * request hash (of a body that may hold one date or postcode), the
+	 * key (visorctl push derives it from the body) and the answer would
+	 * outlive the erasure by their retention, up to a week. */
+	[W_IDEM_ERASE] = "DELETE FROM idempotency WHERE record = ?1",
 	/* An erased record's transfers: the queued ones are not sent, and
 	 * no row keeps its content (the payload is the sealed record). */
 	[W_OUT_QUEUED_OF] = "SELECT transfer_id FROM outbox"
@@ -693,6 +704,17 @@ store_job_idempotency(store_job_t *j, const char *scope, const char *key,
 }
 
 int
+store_job_idempotency_write(store_job_t *j, const char *scope,
+    const char *key, const uint8_t req_hash[32], int http_status, int replace)
+{
+	if (store_job_idempotency(j, scope, key, req_hash, http_status, "", 0,
+	    replace) < 0)
+		return -1;
+	j->ops[j->n - 1].lvl = 1;	/* the answer names the job's write */
+	return 0;
+}
+
+int
 store_job_put_record(store_job_t *j, const char *id, uint64_t expect_version,
     int category, int level, const char *managing_area, const char *json,
     size_t len, const char *actor, const char *changed_paths_json)
@@ -1048,6 +1070,10 @@ exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 static int create_schema(store_t *s, char *err, size_t errlen);
 static int migrate_v1(store_t *s, char *err, size_t errlen);
 static int migrate_v2(store_t *s, char *err, size_t errlen);
+static int migrate_v3(store_t *s, char *err, size_t errlen);
+static int idem_fill_records(store_t *s, char *err, size_t errlen);
+static int step_done(sqlite3_stmt *st);
+static int bind_text(sqlite3_stmt *st, int i, const char *v);
 static int load_indexed(store_t *s, char *err, size_t errlen);
 static int load_last_time(store_t *s, char *err, size_t errlen);
 
@@ -1212,9 +1238,11 @@ create_schema(store_t *s, char *err, size_t errlen)
 	if (exec_sql(s->db, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
 	if ((ver == 1 && migrate_v1(s, err, errlen) < 0) ||
+	    (ver >= 1 && ver <= 3 && migrate_v3(s, err, errlen) < 0) ||
 	    exec_sql(s->db, schema_sql, err, errlen) < 0 ||
 	    ((ver == 1 || ver == 2) && migrate_v2(s, err, errlen) < 0) ||
-	    exec_sql(s->db, "PRAGMA user_version=3", err, errlen) < 0 ||
+	    (ver >= 1 && ver <= 3 && idem_fill_records(s, err, errlen) < 0) ||
+	    exec_sql(s->db, "PRAGMA user_version=4", err, errlen) < 0 ||
 	    exec_sql(s->db, "COMMIT", err, errlen) < 0) {
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
@@ -1261,6 +1289,101 @@ migrate_v2(store_t *s, char *err, size_t errlen)
 	    "UPDATE counters SET n = (SELECT coalesce(max(idx) + 1, 0)"
 	    " FROM audit_leaves) WHERE name = 'audit_indexed';"
 	    "DROP INDEX IF EXISTS audit_by_record;", err, errlen);
+}
+
+/* Schema 3 -> 4: idempotency rows name their record (for its erasure);
+ * the column comes before schema_sql, whose index names it. */
+static int
+migrate_v3(store_t *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int has;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM"
+	    " pragma_table_info('idempotency') WHERE name = 'record'", -1, &st,
+	    NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		errmsg_set(err, errlen, "%s: migration: %s", s->db_path,
+		    sqlite3_errmsg(s->db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	has = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return has ? 0 : exec_sql(s->db, "ALTER TABLE idempotency ADD COLUMN"
+	    " record TEXT", err, errlen);
+}
+
+/* The record of each idempotency row kept before schema 4: the id its
+ * answer names (a record write), or the record of the transfer it names
+ * (POST /v1/transfers).  A row whose answer does not open (damaged, or
+ * another store.key, which check_data_key then refuses) stays without,
+ * and goes at its expiry. */
+static int
+idem_fill_records(store_t *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *sel = NULL, *out = NULL, *upd = NULL;
+	buf_t body = BUF_INIT;
+	int rc, ret = -1;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT rowid, scope, key, req_hash,"
+	    " status, body FROM idempotency WHERE record IS NULL", -1, &sel,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "SELECT record_id FROM outbox"
+	    " WHERE transfer_id = ?1", -1, &out, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "UPDATE idempotency SET record = ?2"
+	    " WHERE rowid = ?1", -1, &upd, NULL) != SQLITE_OK)
+		goto out;
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		const char *scope = (const char *)sqlite3_column_text(sel, 1);
+		const char *key = (const char *)sqlite3_column_text(sel, 2);
+		const void *hash = sqlite3_column_blob(sel, 3);
+		const void *p = sqlite3_column_blob(sel, 5);
+		int n = sqlite3_column_bytes(sel, 5);
+		const char *rec = NULL, *tid;
+		cJSON *j = NULL;
+
+		if (scope == NULL || key == NULL || hash == NULL ||
+		    sqlite3_column_bytes(sel, 3) != 32 || n <= 0 ||
+		    store_int_idem_open(s, scope, key, hash,
+		    sqlite3_column_int(sel, 4), p, (size_t)n, &body) < 0 ||
+		    (j = cJSON_ParseWithLength(body.data, body.len)) == NULL) {
+			cJSON_Delete(j);
+			goto next;
+		}
+		rec = json_get_str(j, "id");
+		tid = json_get_str(j, "transfer_id");
+		if (rec == NULL && tid != NULL) {
+			if (bind_text(out, 1, tid) != SQLITE_OK)
+				rc = SQLITE_ERROR;
+			else if (sqlite3_step(out) == SQLITE_ROW)
+				rec = (const char *)sqlite3_column_text(out, 0);
+		}
+		if (rec != NULL && (sqlite3_bind_int64(upd, 1,
+		    sqlite3_column_int64(sel, 0)) != SQLITE_OK ||
+		    bind_text(upd, 2, rec) != SQLITE_OK ||
+		    step_done(upd) != SQLITE_OK))
+			rc = SQLITE_ERROR;
+		sqlite3_reset(out);
+		cJSON_Delete(j);
+		if (rc == SQLITE_ERROR)
+			break;
+next:
+		OPENSSL_cleanse(body.data, body.len);
+		buf_free(&body);
+	}
+	if (rc == SQLITE_DONE)
+		ret = 0;
+out:
+	if (ret < 0)
+		errmsg_set(err, errlen, "%s: migration: %s", s->db_path,
+		    sqlite3_errmsg(s->db));
+	if (body.data != NULL)
+		OPENSSL_cleanse(body.data, body.len);
+	buf_free(&body);
+	sqlite3_finalize(sel);
+	sqlite3_finalize(out);
+	sqlite3_finalize(upd);
+	return ret;
 }
 
 /* Step a write statement to completion.  SQLITE_DONE or the error code. */
@@ -1390,14 +1513,29 @@ out:
 	return ret;
 }
 
+/* The record a job writes or transfers (the first), or NULL. */
+static const char *
+job_record(const store_job_t *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->n; i++) {
+		if (j->ops[i].kind == OP_PUT || j->ops[i].kind == OP_ERASE)
+			return j->ops[i].id;
+		if (j->ops[i].kind == OP_OUT_ADD)
+			return j->ops[i].s4;
+	}
+	return NULL;
+}
+
+/* The key's check, where the job's ops begin: a row of (scope, key) makes
+ * the whole job STORE_IDEM_EXISTS before anything is written.  The row is
+ * added by idem_insert, after the job's other ops. */
 static int
 op_idem(job_ctx_t *c, store_op_t *op)
 {
 	store_t *s = c->s;
 	sqlite3_stmt *st = s->st[W_IDEM_GET];
-	char aad[STORE_IDEM_AAD_MAX];
-	size_t aadlen;
-	buf_t sealed = BUF_INIT;
 	int rc;
 
 	/* A stale answer of the same request goes (the job's savepoint
@@ -1422,27 +1560,67 @@ op_idem(job_ctx_t *c, store_op_t *op)
 		return job_fail(c, STORE_IDEM_EXISTS, NULL);
 	if (rc != SQLITE_DONE)
 		return job_fail(c, STORE_FAILED, "idempotency");
+	return 0;
+}
+
+/* The key's row, once the job's other ops have run: an answer of the
+ * job's record write (op->lvl) names the version that write got, not one
+ * the route foresaw on its read snapshot (an erasure and a new write
+ * committed between the two move it on). */
+static int
+idem_insert(job_ctx_t *c, store_op_t *op)
+{
+	store_t *s = c->s;
+	sqlite3_stmt *st = s->st[W_IDEM_PUT];
+	char aad[STORE_IDEM_AAD_MAX];
+	const char *rec = job_record(c->j);
+	size_t aadlen;
+	buf_t answer = BUF_INIT, sealed = BUF_INIT;
+	const char *pt = op->blob;
+	size_t ptlen = op->blob_len;
+	int rc = -1;
+
+	if (op->lvl) {
+		if (c->write_version == 0 || rec == NULL) {
+			c->status = STORE_FAILED;
+			snprintf(c->err, sizeof(c->err), "idempotent answer "
+			    "names the job's record write but the job wrote none");
+			return -1;
+		}
+		if (buf_puts(&answer, "{\"id\":") < 0 ||
+		    json_append_string(&answer, rec) < 0 ||
+		    buf_printf(&answer, ",\"version\":%llu}",
+		    (unsigned long long)c->write_version) < 0) {
+			buf_free(&answer);
+			return job_fail(c, STORE_FAILED, "idempotency");
+		}
+		pt = answer.data;
+		ptlen = answer.len;
+	}
 	/* The replayed answer may echo request data: sealed like a record. */
 	aadlen = store_int_idem_aad(op->id, op->area, op->hash, op->cat, aad,
 	    sizeof(aad));
-	if (aadlen == 0 || aead_seal(s->key, aad, aadlen, op->blob,
-	    op->blob_len, &sealed) < 0) {
-		buf_free(&sealed);
-		return job_fail(c, STORE_FAILED, "idempotency seal");
+	if (aadlen == 0 || aead_seal(s->key, aad, aadlen, pt, ptlen,
+	    &sealed) < 0) {
+		job_fail(c, STORE_FAILED, "idempotency seal");
+		goto out;
 	}
-	st = s->st[W_IDEM_PUT];
 	if (bind_text(st, 1, op->id) || bind_text(st, 2, op->area) ||
 	    sqlite3_bind_blob(st, 3, op->hash, 32, SQLITE_STATIC) ||
 	    sqlite3_bind_int(st, 4, op->cat) ||
 	    sqlite3_bind_blob(st, 5, sealed.data ? sealed.data : "",
 	    (int)sealed.len, SQLITE_STATIC) ||
-	    bind_text(st, 6, c->now) || step_done(st) != SQLITE_OK) {
+	    bind_text(st, 6, c->now) || bind_text(st, 7, rec) ||
+	    step_done(st) != SQLITE_OK) {
 		sqlite3_reset(st);
-		buf_free(&sealed);
-		return job_fail(c, STORE_FAILED, "idempotency");
+		job_fail(c, STORE_FAILED, "idempotency");
+		goto out;
 	}
+	rc = 0;
+out:
+	buf_free(&answer);
 	buf_free(&sealed);
-	return 0;
+	return rc;
 }
 
 /* Current version and state of a record: 0 found, 1 absent, -1 error.
@@ -1664,7 +1842,8 @@ queued_transfers(store_t *s, const char *record, char ***ids, size_t *n)
 static int
 op_erase(job_ctx_t *c, store_op_t *op)
 {
-	static const int wipes[] = { W_VER_WIPE, W_OUT_CANCEL, W_OUT_WIPE };
+	static const int wipes[] = { W_VER_WIPE, W_IDEM_ERASE, W_OUT_CANCEL,
+	    W_OUT_WIPE };
 	store_t *s = c->s;
 	sqlite3_stmt *st;
 	uint64_t cur;
@@ -1692,8 +1871,9 @@ op_erase(job_ctx_t *c, store_op_t *op)
 		job_fail(c, STORE_FAILED, "erase");
 		goto out;
 	}
-	/* The versions' content, and the record's transfers: those still
-	 * queued are cancelled (failed) and every one loses its payload. */
+	/* The versions' content, the idempotency keys of writes and
+	 * transfers of the record, and its transfers: those still queued
+	 * are cancelled (failed) and every one loses its payload. */
 	for (i = 0; i < sizeof(wipes) / sizeof(wipes[0]); i++) {
 		st = s->st[wipes[i]];
 		if (bind_text(st, 1, op->id) || step_done(st) != SQLITE_OK) {
@@ -1939,6 +2119,9 @@ run_ops(job_ctx_t *c, store_job_t *j, uint64_t first_audit, buf_t *leaf)
 		case OP_AUDIT: break;
 		}
 	}
+	for (i = 0; i < j->n && rc == 0; i++)
+		if (j->ops[i].kind == OP_IDEM)
+			rc = idem_insert(c, &j->ops[i]);
 	for (i = 0; i < j->n && rc == 0; i++)
 		if (j->ops[i].kind == OP_AUDIT)
 			rc = op_audit(c, &j->ops[i], leaf);

@@ -152,13 +152,22 @@ void store_job_free(store_job_t *j);	/* only for a job never submitted */
 /* Record an idempotency key (scope: the caller's identity URI) with the hash
  * of the request and the answer to replay.  Must be the job's first
  * operation; if (scope, key) exists the whole job is skipped with
- * STORE_IDEM_EXISTS.  With replace, a row of (scope, key) for the same
+ * STORE_IDEM_EXISTS.  The row notes the record the job writes or
+ * transfers, and that record's erasure deletes it.  With replace, a row of (scope, key) for the same
  * request hash is replaced instead if, when the job runs, its answer names
  * a version the record of the job's write has left (checked by the writer:
  * a retry that replaced it first left a current answer, which stands);
  * one for another request is still STORE_IDEM_EXISTS. */
 int store_job_idempotency(store_job_t *j, const char *scope, const char *key,
     const uint8_t req_hash[32], int http_status, const char *body, size_t len,
+    int replace);
+
+/* The same, for a job that writes a record (store_job_put_record): the
+ * answer kept is {"id":"<id>","version":<v>}, v the version the write got
+ * when the job ran (not one foreseen before it was submitted).  A job
+ * that writes no record fails (STORE_FAILED). */
+int store_job_idempotency_write(store_job_t *j, const char *scope,
+    const char *key, const uint8_t req_hash[32], int http_status,
     int replace);
 
 /* Write a new version of record id (plaintext JSON, encrypted by the store
@@ -269,6 +278,13 @@ int store_record_version_get(store_reader_t *r, const char *id,
  * found, -1 error. */
 int store_idem_get(store_reader_t *r, const char *scope, const char *key,
     uint8_t req_hash[32], int *http_status, buf_t *body);
+
+/* The same, and record (room for record_len bytes, at least 1) gets the
+ * id of the record the key's request wrote or transferred ("" if its row
+ * names none: a row from before schema 4 whose answer did not open). */
+int store_idem_get_record(store_reader_t *r, const char *scope,
+    const char *key, uint8_t req_hash[32], int *http_status, buf_t *body,
+    char *record, size_t record_len);
 
 typedef struct {
 	char transfer_id[80];

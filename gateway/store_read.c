@@ -53,7 +53,7 @@ static const char *const reader_sql[R_NSTMT] = {
 	    " WHERE id = ?1 AND op = 'erase' ORDER BY version",
 	[R_VERSION] = "SELECT content FROM record_versions"
 	    " WHERE id = ?1 AND version = ?2",
-	[R_IDEM] = "SELECT req_hash, status, body FROM idempotency"
+	[R_IDEM] = "SELECT req_hash, status, body, record FROM idempotency"
 	    " WHERE scope = ?1 AND key = ?2",
 	[R_TRANSFER] = "SELECT transfer_id, record_id, to_area, purpose,"
 	    " initiator, status, attempts, next_attempt_ms, deadline_ms,"
@@ -463,13 +463,25 @@ int
 store_idem_get(store_reader_t *r, const char *scope, const char *key,
     uint8_t req_hash[32], int *http_status, buf_t *body)
 {
+	char record[STORE_MAX_ID + 1];
+
+	return store_idem_get_record(r, scope, key, req_hash, http_status,
+	    body, record, sizeof(record));
+}
+
+int
+store_idem_get_record(store_reader_t *r, const char *scope, const char *key,
+    uint8_t req_hash[32], int *http_status, buf_t *body, char *record,
+    size_t record_len)
+{
 	sqlite3_stmt *st;
 	const void *p;
 	int rc, n, ret = -1;
 
 	if (scope == NULL || key == NULL || strlen(scope) > STORE_MAX_KEY ||
-	    strlen(key) > STORE_MAX_KEY)
+	    strlen(key) > STORE_MAX_KEY || record == NULL || record_len == 0)
 		return -1;
+	record[0] = '\0';
 	if ((st = stmt(r, R_IDEM)) == NULL || bind_text(st, 1, scope) < 0 ||
 	    bind_text(st, 2, key) < 0)
 		goto out;
@@ -489,6 +501,13 @@ store_idem_get(store_reader_t *r, const char *scope, const char *key,
 	if (n <= 0 || store_int_idem_open(r->s, scope, key, req_hash,
 	    *http_status, p, (size_t)n, body) < 0)
 		goto out;
+	if (sqlite3_column_type(st, 3) == SQLITE_TEXT) {
+		n = sqlite3_column_bytes(st, 3);
+		if (n <= 0 || (size_t)n >= record_len)
+			goto out;
+		memcpy(record, sqlite3_column_text(st, 3), (size_t)n);
+		record[n] = '\0';
+	}
 	ret = 0;
 out:
 	if (st != NULL)

@@ -888,8 +888,8 @@ surname_of(const char *id, char *surname, size_t len)
  * X-Visor-Replay: if-current.  A key's first answer names the version it
  * made; by default a retry gets it whatever happened since (SPEC 5).  With
  * the header it is replayed only until another write moves the record
- * on, then the request runs anew; over an erasure it is replayed, never
- * run again.
+ * on, then the request runs anew.  An erasure deletes the key: the retry
+ * is then a new request.
  */
 static void
 test_idempotency_replay_if_current(void **state)
@@ -937,15 +937,19 @@ test_idempotency_replay_if_current(void **state)
 	assert_string_equal(replay, "true");
 	assert_non_null(strstr(r.body.data, "\"version\":3"));
 	gwt_resp_free(&r);
-	/* Erased: the answer is replayed, the record not made again. */
+	/* Erased: the erasure took the key with it, so the retry is a new
+	 * PUT, which creates the record from what it sends (no answer about
+	 * the erased one is replayed). */
 	assert_int_equal(status_of("agency-police", "DELETE", path,
 	    hdrs_std("erasure test", NULL), NULL), 200);
 	call("agency-police", "PUT", path, hdrs_std(NULL, kc), a, &r);
-	assert_int_equal(r.status, 200);
+	assert_int_equal(r.status, 201);
 	header_of(&r, "Idempotent-Replay", replay, sizeof(replay));
-	assert_string_equal(replay, "true");
+	assert_string_equal(replay, "");
+	assert_non_null(strstr(r.body.data, "\"version\":5"));
 	gwt_resp_free(&r);
-	assert_int_equal(get_status("agency-police", "REC-IDEM-CUR"), 404);
+	assert_int_equal(surname_of("REC-IDEM-CUR", sn, sizeof(sn)), 5);
+	assert_string_equal(sn, "ALPHA");
 }
 
 static void
@@ -1824,12 +1828,13 @@ test_unreadable_counted_as_denial(void **state)
 }
 
 /*
- * A retry with X-Visor-Replay: if-current of a write made when the caller
- * could read the record: a record it may no longer read is absent for it,
- * as an erased one is, so both get the first answer again.  Before, the
- * one moved to category 4 ran again and found no record (404) while the
- * erased one was replayed (200): housing learnt that the record it wrote
- * still exists and is now one it may not see, a terrorism case.
+ * A retry of a write made when the caller could read the record: a
+ * record it may no longer read is absent for it, as an erased one is, so
+ * both run again and find no record (the erasure deleted the erased
+ * one's key), with or without X-Visor-Replay: if-current.  Before, one
+ * was replayed (200) and the other found no record (404): housing learnt
+ * that the record it wrote still exists and is now one it may not see, a
+ * terrorism case.
  */
 static void
 test_unreadable_replays_as_erased(void **state)
@@ -1842,6 +1847,25 @@ test_unreadable_replays_as_erased(void **state)
 		"Content-Type: application/merge-patch+json",
 		"Idempotency-Key: hide-replay-e", "X-Visor-Replay: if-current",
 		NULL };
+	/* The same keys without the header. */
+	static const char *const k4p[] = {
+		"Content-Type: application/merge-patch+json",
+		"Idempotency-Key: hide-replay-4", NULL };
+	static const char *const kep[] = {
+		"Content-Type: application/merge-patch+json",
+		"Idempotency-Key: hide-replay-e", NULL };
+	const char *const *pairs[2][2] = { { k4, ke }, { k4p, kep } };
+	/* Probation (no ct) moving each: a transfer's key likewise. */
+	static const char *const m4[] = { "X-Visor-Actor: STAFF-4711",
+	    "X-Visor-Purpose: offender-move",
+	    "X-Visor-Justification: integration test",
+	    "Idempotency-Key: hide-move-4", NULL };
+	static const char *const me[] = { "X-Visor-Actor: STAFF-4711",
+	    "X-Visor-Purpose: offender-move",
+	    "X-Visor-Justification: integration test",
+	    "Idempotency-Key: hide-move-e", NULL };
+	char mv4[200], mve[200];
+	int i;
 	static const char *const addr = "{\"addresses\":[{\"type\":\"temporary\","
 	    "\"postcode\":\"NR2 1AA\"}]}";
 	gwt_resp_t r1, r2;
@@ -1856,6 +1880,16 @@ test_unreadable_replays_as_erased(void **state)
 	    "/v1/records/REC-HIDE-R4", hdrs_std(NULL, k4), addr), 200);
 	assert_int_equal(status_of("agency-housing", "PATCH",
 	    "/v1/records/REC-HIDE-RE", hdrs_std(NULL, ke), addr), 200);
+	snprintf(mv4, sizeof(mv4), "{\"record_id\":\"REC-HIDE-R4\",\"to_area\":"
+	    "\"suffolk\",\"purpose\":\"offender-move\",\"justification\":"
+	    "\"integration test\"}");
+	snprintf(mve, sizeof(mve), "{\"record_id\":\"REC-HIDE-RE\",\"to_area\":"
+	    "\"suffolk\",\"purpose\":\"offender-move\",\"justification\":"
+	    "\"integration test\"}");
+	assert_int_equal(status_of("agency-probation", "POST", "/v1/transfers",
+	    m4, mv4), 202);
+	assert_int_equal(status_of("agency-probation", "POST", "/v1/transfers",
+	    me, mve), 202);
 	/* One becomes category 4, the other is erased. */
 	assert_int_equal(patch_json("agency-police", "REC-HIDE-R4",
 	    "{\"category\":4}"), 200);
@@ -1863,18 +1897,24 @@ test_unreadable_replays_as_erased(void **state)
 	    "/v1/records/REC-HIDE-RE", hdrs_std(NULL, NULL), NULL), 200);
 	assert_int_equal(get_status("agency-housing", "REC-HIDE-R4"), 404);
 
-	call("agency-housing", "PATCH", "/v1/records/REC-HIDE-R4",
-	    hdrs_std(NULL, k4), addr, &r1);
-	call("agency-housing", "PATCH", "/v1/records/REC-HIDE-RE",
-	    hdrs_std(NULL, ke), addr, &r2);
-	assert_int_equal(r1.status, r2.status);
-	assert_int_equal(r1.status, 200);
-	header_of(&r1, "Idempotent-Replay", h1, sizeof(h1));
-	header_of(&r2, "Idempotent-Replay", h2, sizeof(h2));
-	assert_string_equal(h1, "true");
-	assert_string_equal(h2, "true");
-	assert_non_null(strstr(r1.body.data, "\"version\":2"));
-	assert_non_null(strstr(r2.body.data, "\"version\":2"));
+	for (i = 0; i < 2; i++) {
+		call("agency-housing", "PATCH", "/v1/records/REC-HIDE-R4",
+		    hdrs_std(NULL, pairs[i][0]), addr, &r1);
+		call("agency-housing", "PATCH", "/v1/records/REC-HIDE-RE",
+		    hdrs_std(NULL, pairs[i][1]), addr, &r2);
+		assert_error(&r1, 404, "no such record to patch");
+		assert_error(&r2, 404, "no such record to patch");
+		header_of(&r1, "Idempotent-Replay", h1, sizeof(h1));
+		header_of(&r2, "Idempotent-Replay", h2, sizeof(h2));
+		assert_string_equal(h1, "");
+		assert_string_equal(h2, "");
+		gwt_resp_free(&r1);
+		gwt_resp_free(&r2);
+	}
+	call("agency-probation", "POST", "/v1/transfers", m4, mv4, &r1);
+	call("agency-probation", "POST", "/v1/transfers", me, mve, &r2);
+	assert_error(&r1, 404, "no such record");
+	assert_error(&r2, 404, "no such record");
 	gwt_resp_free(&r1);
 	gwt_resp_free(&r2);
 	/* Nothing was written: police still see category 4, at version 3. */
@@ -2962,6 +3002,121 @@ test_erasure_at_rest(void **state)
 	assert_int_equal(get_status("agency-police", "REC-ERA-1"), 200);
 }
 
+/* The rows of store.db's idempotency table whose key is key. */
+static int
+idem_rows(const char *key)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int n = -1;
+
+	if (sqlite3_open_v2(gwt_path(&fx.env, "norfolk/data/store.db"), &db,
+	    SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT count(*) FROM idempotency"
+	    " WHERE key = ?1", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/*
+ * An erasure deletes the idempotency keys of the record's writes and
+ * transfers, by every caller: the key (visorctl push derives it from the
+ * body), the request hash and the answer outlived it for a week.  Nothing
+ * of them is left in store.db or its WAL.  A retry with such a key is then
+ * a new request: a PATCH or a transfer finds no record, and a PUT, which
+ * sends the whole record again, creates it anew, audited as a collection
+ * (no replay of an answer about the erased record).  Keys of other
+ * records stay.
+ */
+static void
+test_erasure_drops_idempotency(void **state)
+{
+	static const char *const kput[] = {
+		"Idempotency-Key: erase-idem-put-5a1c", NULL };
+	static const char *const kpatch[] = {
+		"Idempotency-Key: erase-idem-patch-5a1c",
+		"Content-Type: application/merge-patch+json", NULL };
+	static const char *const kmove[] = {
+		"Idempotency-Key: erase-idem-move-5a1c",
+		"X-Visor-Justification: integration test", NULL };
+	static const char *const kkeep[] = {
+		"Idempotency-Key: erase-idem-keep-5a1c", NULL };
+	static const char *const keys[] = { "erase-idem-put-5a1c",
+		"erase-idem-patch-5a1c", "erase-idem-move-5a1c" };
+	const char *const path = "/v1/records/REC-ERA-IDEM";
+	const char *const files[] = { "store.db", "store.db-wal" };
+	const char *const move = "{\"record_id\":\"REC-ERA-IDEM\",\"to_area\":"
+	    "\"suffolk\",\"purpose\":\"offender-move\",\"justification\":"
+	    "\"integration test\"}";
+	const char *const move_h[] = { "X-Visor-Actor: STAFF-4711",
+	    "X-Visor-Purpose: offender-move", kmove[0], kmove[1], NULL };
+	const char *const patch = "{\"addresses\":[{\"type\":\"home\","
+	    "\"town\":\"Keytown\"}]}";
+	char body[512], p[1200], replay[16];
+	gwt_resp_t r;
+	size_t f, k;
+
+	(void)state;
+	snprintf(body, sizeof(body), "%s", minimal("REC-ERA-IDEM", "KEYED"));
+	assert_int_equal(status_of("agency-police", "PUT", path,
+	    hdrs_std(NULL, kput), body), 201);
+	assert_int_equal(status_of("agency-housing", "PATCH", path,
+	    hdrs_std(NULL, kpatch), patch), 200);
+	assert_int_equal(status_of("agency-police", "POST", "/v1/transfers",
+	    move_h, move), 202);
+	assert_int_equal(status_of("agency-police", "PUT",
+	    "/v1/records/REC-ERA-KEEP", hdrs_std(NULL, kkeep),
+	    minimal("REC-ERA-KEEP", "KEPT")), 201);
+	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+		assert_int_equal(idem_rows(keys[k]), 1);
+
+	assert_int_equal(status_of("agency-police", "DELETE", path,
+	    hdrs_std(NULL, NULL), NULL), 200);
+	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		if (idem_rows(keys[k]) != 0)
+			fail_msg("the key %s outlived the erasure", keys[k]);
+		for (f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+			snprintf(p, sizeof(p), "%s/%s",
+			    gwt_path(&fx.env, "norfolk/data"), files[f]);
+			if (file_contains(p, keys[k], strlen(keys[k])) == 1)
+				fail_msg("%s holds the key %s", files[f],
+				    keys[k]);
+		}
+	}
+	assert_int_equal(idem_rows("erase-idem-keep-5a1c"), 1);
+	/* The test finds a key where it is. */
+	snprintf(p, sizeof(p), "%s/store.db", gwt_path(&fx.env, "norfolk/data"));
+	assert_true(file_contains(p, "erase-idem-keep-5a1c", 20) == 1 ||
+	    file_contains(gwt_path(&fx.env, "norfolk/data/store.db-wal"),
+	    "erase-idem-keep-5a1c", 20) == 1);
+
+	/* Retries are new requests. */
+	call("agency-housing", "PATCH", path, hdrs_std(NULL, kpatch), patch, &r);
+	assert_error(&r, 404, "no such record to patch");
+	gwt_resp_free(&r);
+	call("agency-police", "POST", "/v1/transfers", move_h, move, &r);
+	assert_error(&r, 404, NULL);
+	gwt_resp_free(&r);
+	call("agency-police", "PUT", path, hdrs_std(NULL, kput), body, &r);
+	assert_int_equal(r.status, 201);
+	header_of(&r, "Idempotent-Replay", replay, sizeof(replay));
+	assert_string_equal(replay, "");
+	assert_non_null(strstr(r.body.data, "\"version\":4"));
+	gwt_resp_free(&r);
+	assert_int_equal(audit_count_op("REC-ERA-IDEM", "collect"), 2);
+	/* Its key is kept again, for the new record's retries. */
+	call("agency-police", "PUT", path, hdrs_std(NULL, kput), body, &r);
+	assert_int_equal(r.status, 201);
+	header_of(&r, "Idempotent-Replay", replay, sizeof(replay));
+	assert_string_equal(replay, "true");
+	gwt_resp_free(&r);
+	assert_int_equal(version_of("REC-ERA-IDEM"), 4);
+}
+
 static void
 test_encryption_at_rest(void **state)
 {
@@ -3043,6 +3198,7 @@ main(void)
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_encryption_at_rest),
 		cmocka_unit_test(test_erasure_at_rest),
+		cmocka_unit_test(test_erasure_drops_idempotency),
 	};
 
 	return gwt_exit(cmocka_run_group_tests_name("records", tests,

@@ -429,7 +429,7 @@ test_idempotency(void **state)
 		assert_int_equal(aead_seal(key, aad, aadlen, answer,
 		    strlen(answer), &sealed), 0);
 		assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO idempotency"
-		    " VALUES ('urn:a', 'old-key', ?1, 200, ?2, 'x')", -1, &st,
+		    " VALUES ('urn:a', 'old-key', ?1, 200, ?2, 'x', NULL)", -1, &st,
 		    NULL), SQLITE_OK);
 		sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 2, sealed.data, (int)sealed.len,
@@ -1792,10 +1792,204 @@ test_migrate_schema_2(void **state)
 	assert_int_equal(record_hits(s, "NFK-7", NULL), 10);
 	store_close(s);
 	assert_false(has_index(dir, "audit_by_record"));
-	assert_int_equal(sql_int(dir, "PRAGMA user_version"), 3);
+	assert_int_equal(sql_int(dir, "PRAGMA user_version"), 4);
 	assert_int_equal(sql_int(dir, "SELECT n FROM counters"
 	    " WHERE name = 'audit_indexed'"), 9);
 	assert_int_equal(sql_int(dir, "SELECT count(*) FROM audit_records"), 9);
+	tmpdir_remove(dir);
+	free(dir);
+}
+
+static const char *outbox_payload(const char *id);
+
+/* A keyed write of id (expect as in put), answered by the writer. */
+static store_result_t
+keyed_put(store_t *s, const char *scope, const char *key, const char *id,
+    uint64_t expect)
+{
+	store_job_t *j = store_job_new();
+	audit_entry_t e = entry("collect", id, AUDIT_VERSION_ASSIGNED);
+	uint8_t hash[32];
+
+	memset(hash, key[0], sizeof(hash));
+	assert_int_equal(store_job_idempotency_write(j, scope, key, hash, 201,
+	    0), 0);
+	assert_int_equal(store_job_put_record(j, id, expect, 1, 1, AREA,
+	    "{}", 2, "urn:a", NULL), 0);
+	assert_int_equal(store_job_audit(j, &e), 0);
+	return store_submit_wait(s, j);
+}
+
+/* The answer kept for (scope, key), or "" if none. */
+static void
+idem_answer(store_reader_t *r, const char *scope, const char *key,
+    char *out, size_t len, char *record, size_t rlen)
+{
+	uint8_t got[32];
+	buf_t body = BUF_INIT;
+	int status, rc;
+
+	out[0] = '\0';
+	rc = store_idem_get_record(r, scope, key, got, &status, &body, record,
+	    rlen);
+	assert_true(rc == 0 || rc == 1);
+	if (rc == 0)
+		snprintf(out, len, "%.*s", (int)body.len, body.data);
+	buf_free(&body);
+}
+
+/*
+ * A keyed write's answer names the version the write got when it ran.
+ * The route used to put the version it foresaw on its read snapshot in
+ * the answer (an absent record: 1); a create and an erasure of the id
+ * committed before its job (here, before the job is even built) moved
+ * the write to version 3, and a replay said 1.
+ */
+static void
+test_idempotency_names_write_version(void **state)
+{
+	char *dir, err[128], ans[128], rec[80];
+	store_t *s = new_store(&dir, 0);
+	store_reader_t *r = store_reader_new(s, err, sizeof(err));
+	store_job_t *j;
+	uint8_t hash[32];
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(put(s, "NFK-IV", STORE_VERSION_ABSENT, "{}").status,
+	    STORE_OK);
+	j = store_job_new();
+	assert_int_equal(store_job_erase_record(j, "NFK-IV", STORE_VERSION_ANY,
+	    "urn:a"), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(keyed_put(s, "urn:a", "k-iv", "NFK-IV",
+	    STORE_VERSION_ABSENT).version, 3);
+	idem_answer(r, "urn:a", "k-iv", ans, sizeof(ans), rec, sizeof(rec));
+	assert_string_equal(ans, "{\"id\":\"NFK-IV\",\"version\":3}");
+	assert_string_equal(rec, "NFK-IV");
+	/* A job that writes no record cannot name its version. */
+	memset(hash, 1, sizeof(hash));
+	j = store_job_new();
+	assert_int_equal(store_job_idempotency_write(j, "urn:a", "k-none",
+	    hash, 201, 0), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_FAILED);
+	idem_answer(r, "urn:a", "k-none", ans, sizeof(ans), rec, sizeof(rec));
+	assert_string_equal(ans, "");
+	store_reader_free(r);
+	store_close(s);
+	tmpdir_remove(dir);
+	free(dir);
+}
+
+/* An erasure deletes the keys of its record's writes and transfers, of
+ * every caller, in its own commit; other records' keys stay. */
+static void
+test_erase_drops_idempotency(void **state)
+{
+	char *dir, err[128], ans[128], rec[80];
+	store_t *s = new_store(&dir, 0);
+	store_reader_t *r = store_reader_new(s, err, sizeof(err));
+	store_job_t *j;
+	audit_entry_t e = entry("transfer-out", "NFK-11", 1);
+	const char *p = outbox_payload("T-ERA");
+	uint8_t hash[32];
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(keyed_put(s, "urn:a", "k-a", "NFK-11",
+	    STORE_VERSION_ABSENT).status, STORE_OK);
+	assert_int_equal(keyed_put(s, "urn:b", "k-b", "NFK-11",
+	    STORE_VERSION_ANY).status, STORE_OK);
+	assert_int_equal(keyed_put(s, "urn:a", "k-other", "NFK-12",
+	    STORE_VERSION_ABSENT).status, STORE_OK);
+	memset(hash, 7, sizeof(hash));
+	j = store_job_new();
+	e.transfer = "T-ERA";
+	e.result = "queued";
+	assert_int_equal(store_job_idempotency(j, "urn:a", "k-move", hash, 202,
+	    "{}", 2, 0), 0);
+	assert_int_equal(store_job_outbox_add(j, "T-ERA", "NFK-11", "suffolk",
+	    "offender-move", "urn:a", p, strlen(p), 4102444800000LL), 0);
+	assert_int_equal(store_job_audit(j, &e), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	idem_answer(r, "urn:a", "k-move", ans, sizeof(ans), rec, sizeof(rec));
+	assert_string_equal(rec, "NFK-11");
+	assert_int_equal(sql_int(dir, "SELECT count(*) FROM idempotency"), 4);
+
+	j = store_job_new();
+	assert_int_equal(store_job_erase_record(j, "NFK-11", STORE_VERSION_ANY,
+	    "urn:a"), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(sql_int(dir, "SELECT count(*) FROM idempotency"
+	    " WHERE record = 'NFK-11'"), 0);
+	assert_int_equal(sql_int(dir, "SELECT count(*) FROM idempotency"), 1);
+	idem_answer(r, "urn:a", "k-a", ans, sizeof(ans), rec, sizeof(rec));
+	assert_string_equal(ans, "");
+	idem_answer(r, "urn:a", "k-other", ans, sizeof(ans), rec, sizeof(rec));
+	assert_string_equal(ans, "{\"id\":\"NFK-12\",\"version\":1}");
+	/* The key is free again: a new write under it is a new request. */
+	assert_int_equal(keyed_put(s, "urn:a", "k-a", "NFK-11",
+	    STORE_VERSION_ABSENT).version, 4);
+	store_reader_free(r);
+	store_close(s);
+	tmpdir_remove(dir);
+	free(dir);
+}
+
+/* A schema-3 store (idempotency rows without their record) is migrated
+ * on open: each row gets the record its answer names, or that of the
+ * transfer it names; a row whose answer does not open keeps none. */
+static void
+test_migrate_schema_3(void **state)
+{
+	char *dir, err[128], ans[128], rec[80];
+	store_t *s = new_store(&dir, 0);
+	store_reader_t *r;
+	store_job_t *j;
+	audit_entry_t e = entry("transfer-out", "NFK-11", 1);
+	const char *p = outbox_payload("T-MIG");
+	const char *moved = "{\"transfer_id\":\"T-MIG\",\"status\":\"queued\"}";
+	uint8_t hash[32];
+	sqlite3 *db;
+
+	(void)state;
+	assert_int_equal(keyed_put(s, "urn:a", "k-put", "NFK-M1",
+	    STORE_VERSION_ABSENT).status, STORE_OK);
+	assert_int_equal(put(s, "NFK-11", STORE_VERSION_ABSENT, "{}").status,
+	    STORE_OK);
+	memset(hash, 7, sizeof(hash));
+	j = store_job_new();
+	e.transfer = "T-MIG";
+	e.result = "queued";
+	assert_int_equal(store_job_idempotency(j, "urn:a", "k-move", hash, 202,
+	    moved, strlen(moved), 0), 0);
+	assert_int_equal(store_job_outbox_add(j, "T-MIG", "NFK-11", "suffolk",
+	    "offender-move", "urn:a", p, strlen(p), 4102444800000LL), 0);
+	assert_int_equal(store_job_audit(j, &e), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(keyed_put(s, "urn:a", "k-bad", "NFK-M2",
+	    STORE_VERSION_ABSENT).status, STORE_OK);
+	store_close(s);
+	db = attacker(dir);
+	exec_ok(db, "DROP INDEX idempotency_record;"
+	    "ALTER TABLE idempotency DROP COLUMN record;"
+	    "UPDATE idempotency SET body = zeroblob(40) WHERE key = 'k-bad';"
+	    "PRAGMA user_version=3;");
+	sqlite3_close(db);
+
+	s = open_store(dir, 0);
+	r = store_reader_new(s, err, sizeof(err));
+	assert_non_null(r);
+	idem_answer(r, "urn:a", "k-put", ans, sizeof(ans), rec, sizeof(rec));
+	assert_string_equal(rec, "NFK-M1");
+	idem_answer(r, "urn:a", "k-move", ans, sizeof(ans), rec, sizeof(rec));
+	assert_string_equal(rec, "NFK-11");
+	store_reader_free(r);
+	store_close(s);
+	assert_int_equal(sql_int(dir, "PRAGMA user_version"), 4);
+	assert_int_equal(sql_int(dir, "SELECT count(*) FROM idempotency"
+	    " WHERE key = 'k-bad' AND record IS NULL"), 1);
+	assert_true(has_index(dir, "idempotency_record"));
 	tmpdir_remove(dir);
 	free(dir);
 }
@@ -2806,6 +3000,9 @@ main(void)
 		cmocka_unit_test(test_time_never_decreases),
 		cmocka_unit_test(test_migrate_schema_1),
 		cmocka_unit_test(test_migrate_schema_2),
+		cmocka_unit_test(test_migrate_schema_3),
+		cmocka_unit_test(test_idempotency_names_write_version),
+		cmocka_unit_test(test_erase_drops_idempotency),
 		cmocka_unit_test(test_record_index_lag),
 		cmocka_unit_test(test_encryption_at_rest),
 		cmocka_unit_test(test_erase_destroys_ciphertext),
