@@ -20,6 +20,7 @@
 #include "policy/policy.h"
 #include "policy/record_schema.h"
 #include "util/json.h"
+#include "util/log.h"
 
 #define WRITE_ATTEMPTS 4
 
@@ -744,6 +745,134 @@ erase_done(gw_request_t *r, const store_result_t *res)
 	}
 }
 
+/* Queue the erasure of version of record id, keeping category and level
+ * as its core, with an erase entry naming d's rules (and reason, if not
+ * NULL); r is answered by erase_done. */
+static void
+erase_submit(gw_request_t *r, const reqctx_t *c, const char *id,
+    uint64_t version, int category, int level, const policy_decision_t *d,
+    const char *reason)
+{
+	write_state_t *ws;
+	audit_entry_t e;
+	store_job_t *job;
+
+	if ((ws = calloc(1, sizeof(*ws))) == NULL) {
+		gw_reply_error(r, 503, "unavailable", "out of memory");
+		return;
+	}
+	snprintf(ws->id, sizeof(ws->id), "%s", id);
+	gw_req_set_state(r, ws, write_state_free);
+	reqctx_audit_base(r, c, &e);
+	e.op = "erase";
+	e.record = id;
+	e.version = version;
+	e.result = "ok";
+	e.reason = reason;
+	e.rules = policy_decision_rules(d, &e.n_rules);
+	if ((job = store_job_new()) == NULL ||
+	    store_job_erase_record_core(job, id, version,
+	    gw_req_identity(r)->uri, category, level) < 0 ||
+	    store_job_audit(job, &e) < 0) {
+		store_job_free(job);
+		gw_reply_error(r, 503, "unavailable", "cannot queue the erasure");
+		return;
+	}
+	gw_submit(r, job, erase_done);
+}
+
+/*
+ * Erase a record whose sealed content does not open (damaged at rest, or
+ * sealed under another store.key): its category and level travel only
+ * inside it, so the decision is made for every category (1-4) and level
+ * (1-3) it could have, with its clear managing area, and the erasure goes
+ * ahead only if the caller may read and erase each (fail closed: the
+ * caller must be one who could erase it whatever it is).  A caller that
+ * may not read one of them finds no record, as for a record it may not
+ * read.  The erasure keeps category 4, level 3 as the core (so its
+ * history is for those who may read that), and its entry says
+ * "content-unreadable".
+ */
+static void
+erase_unopened(gw_request_t *r, const reqctx_t *c, const char *id,
+    const store_record_t *rec, int has_if_match, uint64_t if_match)
+{
+	policy_decision_t *d = NULL, *worst = NULL;
+	cJSON *core[4][3];
+	int cat, lvl, pass;
+
+	memset(core, 0, sizeof(core));
+	for (cat = 0; cat < 4; cat++)
+		for (lvl = 0; lvl < 3; lvl++)
+			if ((core[cat][lvl] = cJSON_CreateObject()) == NULL ||
+			    cJSON_AddStringToObject(core[cat][lvl], "id",
+			    id) == NULL ||
+			    cJSON_AddStringToObject(core[cat][lvl],
+			    "managing_area", rec->managing_area) == NULL ||
+			    cJSON_AddNumberToObject(core[cat][lvl], "category",
+			    cat + 1) == NULL ||
+			    cJSON_AddNumberToObject(core[cat][lvl], "level",
+			    lvl + 1) == NULL) {
+				gw_reply_error(r, 503, "unavailable",
+				    "out of memory");
+				goto out;
+			}
+	/* As route_erase: what the caller may not read is not there for
+	 * it, before If-Match would tell it the version; then the erase
+	 * policy. */
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1 && has_if_match && rec->version != if_match) {
+			gw_reply_error(r, 409, "version-conflict",
+			    "If-Match does not match the current version");
+			goto out;
+		}
+		for (cat = 0; cat < 4; cat++)
+			for (lvl = 0; lvl < 3; lvl++) {
+				const cJSON *k = core[cat][lvl];
+
+				policy_decision_free(d);
+				d = NULL;
+				if (pass == 0) {
+					switch (reqctx_unreadable(r, c, k, &d)) {
+					case -1:
+						goto out;
+					case 1:
+						hide_record(r, c, id, d,
+						    "erase-denied",
+						    "no such record");
+						goto out;
+					}
+					continue;
+				}
+				if (policy_check_erase(gw_req_gen(r)->policy,
+				    &c->preq, k, &d) < 0) {
+					gw_reply_error(r, 503, "policy-error",
+					    "policy evaluation failed");
+					goto out;
+				}
+				if (!policy_decision_allowed(d)) {
+					deny_with_decision(r, c, id, d, NULL,
+					    "erase-denied");
+					goto out;
+				}
+				if (cat == 3 && lvl == 2) {
+					worst = d;
+					d = NULL;
+				}
+			}
+	}
+	log_event(LOG_WARN, "erase-unreadable", "request_id", gw_req_id(r),
+	    "record", id, NULL);
+	erase_submit(r, c, id, rec->version, 4, 3, worst,
+	    "content-unreadable");
+out:
+	policy_decision_free(d);
+	policy_decision_free(worst);
+	for (cat = 0; cat < 4; cat++)
+		for (lvl = 0; lvl < 3; lvl++)
+			cJSON_Delete(core[cat][lvl]);
+}
+
 static void
 route_erase(gw_request_t *r, const char *id)
 {
@@ -751,12 +880,9 @@ route_erase(gw_request_t *r, const char *id)
 	store_record_t rec;
 	cJSON *current = NULL;
 	policy_decision_t *d = NULL;
-	write_state_t *ws;
 	uint64_t if_match = 0;
 	const char *h;
-	audit_entry_t e;
-	store_job_t *job;
-	int rc;
+	int rc, opens;
 
 	memset(&rec, 0, sizeof(rec));
 	if (reqctx_begin(r, &c, POLICY_OP_ERASE, 0) < 0)
@@ -768,8 +894,19 @@ route_erase(gw_request_t *r, const char *id)
 	}
 	rc = store_record_get(gw_req_reader(r), id, &rec);
 	if (rc < 0) {
-		gw_reply_error(r, 503, "store-unavailable", "cannot read the store");
-		goto out;
+		/* A record whose content does not open can still be erased
+		 * (erase_unopened); any other failure is the store's. */
+		record_free(&rec);
+		rc = store_record_get_clear(gw_req_reader(r), id, &rec, &opens);
+		if (rc == 0 && !rec.erased && !opens) {
+			erase_unopened(r, &c, id, &rec, h != NULL, if_match);
+			goto out;
+		}
+		if (rc < 0 || (rc == 0 && !rec.erased)) {
+			gw_reply_error(r, 503, "store-unavailable",
+			    "cannot read the store");
+			goto out;
+		}
 	}
 	if (rc == 1 || rec.erased) {
 		gw_reply_error(r, 404, "not-found", "no such record");
@@ -801,27 +938,7 @@ route_erase(gw_request_t *r, const char *id)
 		deny_with_decision(r, &c, id, d, NULL, "erase-denied");
 		goto out;
 	}
-	if ((ws = calloc(1, sizeof(*ws))) == NULL) {
-		gw_reply_error(r, 503, "unavailable", "out of memory");
-		goto out;
-	}
-	snprintf(ws->id, sizeof(ws->id), "%s", id);
-	gw_req_set_state(r, ws, write_state_free);
-	reqctx_audit_base(r, &c, &e);
-	e.op = "erase";
-	e.record = id;
-	e.version = rec.version;
-	e.result = "ok";
-	e.rules = policy_decision_rules(d, &e.n_rules);
-	if ((job = store_job_new()) == NULL ||
-	    store_job_erase_record_core(job, id, rec.version,
-	    gw_req_identity(r)->uri, rec.category, rec.level) < 0 ||
-	    store_job_audit(job, &e) < 0) {
-		store_job_free(job);
-		gw_reply_error(r, 503, "unavailable", "cannot queue the erasure");
-		goto out;
-	}
-	gw_submit(r, job, erase_done);
+	erase_submit(r, &c, id, rec.version, rec.category, rec.level, d, NULL);
 out:
 	policy_decision_free(d);
 	cJSON_Delete(current);

@@ -251,6 +251,15 @@ typedef struct {
  * such record, -1 error (including a failed decryption). */
 int store_record_get(store_reader_t *r, const char *id, store_record_t *out);
 
+/* For a record store_record_get could not read: its clear columns
+ * (version, erased, managing_area), read from the database, not the
+ * cache, and *opens 1 if its sealed content opens after all (out filled
+ * as store_record_get fills it), 0 if it does not (damaged at rest, or
+ * sealed under another key: json empty, category and level 0).  0 found,
+ * 1 no such record, -1 error. */
+int store_record_get_clear(store_reader_t *r, const char *id,
+    store_record_t *out, int *opens);
+
 /* A record's history as a JSON array appended to out, oldest first:
  * [{"version":1,"time":"...","actor":"urn:...","op":"put|erase","changed":[...]}],
  * the newest limit versions numbered below before (before 0: no bound;

@@ -315,6 +315,48 @@ out:
 }
 
 int
+store_record_get_clear(store_reader_t *r, const char *id, store_record_t *out,
+    int *opens)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3_int64 v;
+	const void *ct;
+	int rc, n, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	buf_init(&out->json, 0);
+	*opens = 0;
+	if (id == NULL || strlen(id) > STORE_MAX_ID)
+		return -1;
+	if ((st = stmt(r, R_RECORD)) == NULL || bind_text(st, 1, id) < 0)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = 1;
+		goto out;
+	}
+	if (rc != SQLITE_ROW)
+		goto out;
+	v = sqlite3_column_int64(st, 0);
+	if (v <= 0 || col_text(st, 3, out->managing_area,
+	    sizeof(out->managing_area)) < 0)
+		goto out;
+	out->version = (uint64_t)v;
+	out->erased = sqlite3_column_int(st, 4) != 0;
+	if (!out->erased) {
+		ct = sqlite3_column_blob(st, 5);
+		n = sqlite3_column_bytes(st, 5);
+		*opens = ct != NULL && n > 0 && (size_t)n <= STORE_MAX_VALUE &&
+		    open_record(r, id, ct, (size_t)n, out) == 0;
+	}
+	ret = 0;
+out:
+	if (st != NULL)
+		sqlite3_reset(st);
+	return ret;
+}
+
+int
 store_record_history_page(store_reader_t *r, const char *id, uint64_t before,
     unsigned limit, buf_t *out)
 {

@@ -3117,6 +3117,84 @@ test_erasure_drops_idempotency(void **state)
 	assert_int_equal(version_of("REC-ERA-IDEM"), 4);
 }
 
+/* Overwrite the sealed content of every stored version of id in the
+ * stopped gateway's store.db, as damage at rest would. */
+static void
+damage_sealed(const char *id)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	assert_int_equal(sqlite3_open(gwt_path(&fx.env,
+	    "norfolk/data/store.db"), &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE record_versions SET"
+	    " content = randomblob(length(content)) WHERE id = ?1"
+	    " AND content IS NOT NULL", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	assert_true(sqlite3_changes(db) >= 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/*
+ * A record whose sealed content no longer opens can still be erased.  Its
+ * category and level are sealed with it, so the erasure is decided for
+ * every category and level it could have: police (who hold ct) may erase
+ * it; a caller that may not read a category 4 record finds none (404, as
+ * for any record it may not read), one that may not erase is refused.
+ * Before, every erasure of it was 503.
+ */
+static void
+test_erase_unopened(void **state)
+{
+	static const char *const stale[] = { "If-Match: \"7\"", NULL };
+	const char *const path = "/v1/records/REC-BROKEN-1";
+	leaf_t l[16];
+	gwt_resp_t r;
+	int n;
+
+	(void)state;
+	assert_int_equal(put_json("agency-police", "REC-BROKEN-1",
+	    minimal("REC-BROKEN-1", "BROKEN")), 201);
+	assert_int_equal(patch_json("agency-police", "REC-BROKEN-1",
+	    "{\"risk\":{\"rosh\":\"low\"}}"), 200);
+	/* The gateway keeps current records in memory: damage the file
+	 * while it is stopped. */
+	assert_int_equal(gwt_gw_stop(&fx.gw), 0);
+	damage_sealed("REC-BROKEN-1");
+	assert_int_equal(gwt_gw_start(&fx.env, "norfolk", &fx.gw), 0);
+	assert_int_equal(get_status("agency-police", "REC-BROKEN-1"), 503);
+
+	/* Probation may not read a category 4 record: none for it. */
+	call("agency-probation", "DELETE", path, hdrs_std(NULL, NULL), NULL,
+	    &r);
+	assert_error(&r, 404, "no such record");
+	gwt_resp_free(&r);
+	call("agency-police", "DELETE", path, hdrs_std(NULL, stale), NULL, &r);
+	assert_error(&r, 409, NULL);
+	gwt_resp_free(&r);
+	call("agency-police", "DELETE", path, hdrs_std(NULL, NULL), NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body.data, "\"erased\":true"));
+	gwt_resp_free(&r);
+	assert_true(gwt_log_wait(&fx.gw, "event=erase-unreadable", 5000));
+	n = audit_for("REC-BROKEN-1", l, 16);
+	assert_true(n >= 5);
+	assert_string_equal(l[n - 1].op, "erase");
+	assert_string_equal(l[n - 1].reason, "content-unreadable");
+	assert_int_equal(l[n - 1].version, 2);
+	assert_non_null(strstr(l[n - 1].rules, "erase-police"));
+	assert_string_equal(l[n - 2].reason, "version-conflict");
+	assert_string_equal(l[n - 3].op, "deny");
+	assert_string_equal(l[n - 3].reason, "erase-denied");
+	assert_int_equal(get_status("agency-police", "REC-BROKEN-1"), 404);
+	/* Erased: the id can be used again. */
+	assert_int_equal(put_json("agency-police", "REC-BROKEN-1",
+	    minimal("REC-BROKEN-1", "AGAIN")), 201);
+	assert_int_equal(version_of("REC-BROKEN-1"), 4);
+}
+
 static void
 test_encryption_at_rest(void **state)
 {
@@ -3199,6 +3277,7 @@ main(void)
 		cmocka_unit_test(test_encryption_at_rest),
 		cmocka_unit_test(test_erasure_at_rest),
 		cmocka_unit_test(test_erasure_drops_idempotency),
+		cmocka_unit_test(test_erase_unopened),
 	};
 
 	return gwt_exit(cmocka_run_group_tests_name("records", tests,
