@@ -379,7 +379,8 @@ valid_postcode(const char *s, size_t max)
 	return strlen(s) <= max && postcode_outward_len(s) > 0;
 }
 
-static int validate_object(vctx_t *v, int node, const cJSON *obj);
+static int validate_object(vctx_t *v, int node, const cJSON *obj,
+    const cJSON *prior);
 
 /* Push ".name" or "[i]" onto the path; returns the old length to restore.
  * (Called for every member of every record written: no printf.) */
@@ -450,13 +451,36 @@ validate_text(vctx_t *v, const cJSON *val, size_t max)
 	return 0;
 }
 
+static int validate_value(vctx_t *v, int node, const cJSON *val,
+    const cJSON *prior);
+
+/* A leaf value that fails today's rules is accepted when prior (the
+ * value at the same path, indices included, of the record as stored)
+ * is the same: a record validated under older rules (SPEC-NOTES,
+ * postcodes) must not stop a write that leaves that value as it is. */
 static int
-validate_value(vctx_t *v, int node, const cJSON *val)
+validate_leaf(vctx_t *v, int node, const cJSON *val, const cJSON *prior)
+{
+	if (validate_value(v, node, val, NULL) == 0)
+		return 0;
+	if (prior != NULL && cJSON_Compare(val, prior, 1)) {
+		if (v->errlen > 0)
+			v->err[0] = '\0';
+		return 0;
+	}
+	return -1;
+}
+
+static int
+validate_value(vctx_t *v, int node, const cJSON *val, const cJSON *prior)
 {
 	const record_field_t *f = &fields[node];
 	const cJSON *e;
 	size_t old;
 	int i;
+
+	if (prior != NULL && record_field_is_leaf((size_t)node))
+		return validate_leaf(v, node, val, prior);
 
 	switch (f->type) {
 	case RECORD_T_ID:
@@ -516,7 +540,8 @@ validate_value(vctx_t *v, int node, const cJSON *val)
 	case RECORD_T_OBJECT:
 		if (!cJSON_IsObject(val))
 			return verr(v, "not an object");
-		return validate_object(v, node, val);
+		return validate_object(v, node, val,
+		    cJSON_IsObject(prior) ? prior : NULL);
 	case RECORD_T_ARRAY_OBJ:
 	case RECORD_T_ARRAY_TEXT:
 		if (!cJSON_IsArray(val))
@@ -527,9 +552,13 @@ validate_value(vctx_t *v, int node, const cJSON *val)
 		cJSON_ArrayForEach(e, val) {
 			old = path_push(v, NULL, i);
 			if (f->type == RECORD_T_ARRAY_OBJ) {
+				const cJSON *pe = cJSON_IsArray(prior) ?
+				    cJSON_GetArrayItem(prior, i) : NULL;
+
 				if (!cJSON_IsObject(e))
 					return verr(v, "not an object");
-				GUARD(validate_object(v, node, e), err);
+				GUARD(validate_object(v, node, e,
+				    cJSON_IsObject(pe) ? pe : NULL), err);
 			} else {
 				GUARD(validate_text(v, e, RECORD_TEXT_ITEM_MAX), err);
 			}
@@ -544,7 +573,7 @@ err:
 }
 
 static int
-validate_object(vctx_t *v, int node, const cJSON *obj)
+validate_object(vctx_t *v, int node, const cJSON *obj, const cJSON *prior)
 {
 	const cJSON *m;
 	size_t old;
@@ -554,7 +583,8 @@ validate_object(vctx_t *v, int node, const cJSON *obj)
 		old = path_push(v, m->string, 0);
 		if (m->string == NULL || (c = child_find(node, m->string)) < 0)
 			return verr(v, "unknown field");
-		GUARD(validate_value(v, c, m), err);
+		GUARD(validate_value(v, c, m, prior == NULL ? NULL :
+		    cJSON_GetObjectItemCaseSensitive(prior, m->string)), err);
 		v->path[old] = '\0';
 	}
 	return 0;
@@ -570,11 +600,18 @@ record_value_valid(size_t i, const cJSON *val)
 	if (i >= NFIELDS || val == NULL || !record_field_is_leaf(i))
 		return 0;
 	memset(&v, 0, sizeof(v));	/* errlen 0: no message */
-	return validate_value(&v, (int)i, val) == 0;
+	return validate_value(&v, (int)i, val, NULL) == 0;
 }
 
 int
 record_validate(const cJSON *rec, char *err, size_t errlen)
+{
+	return record_validate_patched(rec, NULL, err, errlen);
+}
+
+int
+record_validate_patched(const cJSON *rec, const cJSON *prior, char *err,
+    size_t errlen)
 {
 	static const char *const required[] = { "id", "managing_area", "category", "level" };
 	vctx_t v;
@@ -593,7 +630,8 @@ record_validate(const cJSON *rec, char *err, size_t errlen)
 			return verr(&v, "missing");
 		}
 	}
-	return validate_object(&v, -1, rec);
+	return validate_object(&v, -1, rec, cJSON_IsObject(prior) ? prior :
+	    NULL);
 }
 
 /* ---- path lists ---- */

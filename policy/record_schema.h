@@ -99,6 +99,16 @@ int record_group_from_name(const char *name);
  * errlen > 0. */
 int record_validate(const cJSON *rec, char *err, size_t errlen);
 
+/* As record_validate, for rec made from prior (the record as stored) by a
+ * merge patch: a leaf value that fails today's rules passes if prior holds
+ * the same value at the same path, array indices included (a value stored
+ * under older rules, SPEC-NOTES "Postcodes", that the write leaves as it
+ * is).  Every value the write brings, changes or moves is checked in
+ * full, and so is the shape (unknown fields, required members).  prior
+ * NULL: record_validate. */
+int record_validate_patched(const cJSON *rec, const cJSON *prior, char *err,
+    size_t errlen);
+
 /* 1 if s is a real calendar date written YYYY-MM-DD (years 1800..2999). */
 int record_date_valid(const char *s);
 

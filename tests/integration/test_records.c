@@ -28,7 +28,10 @@
 #include <sqlite3.h>
 
 #include "client/https_client.h"
+#include "gateway/audit_entry.h"
+#include "gateway/store.h"
 #include "tests/support/gwtest.h"
+#include "tests/support/storewait.h"
 #include "util/b64.h"
 #include "util/buf.h"
 #include "util/fileio.h"
@@ -3195,6 +3198,108 @@ test_erase_unopened(void **state)
 	assert_int_equal(version_of("REC-BROKEN-1"), 4);
 }
 
+/* Store json as record id (category 1, level 1), with its collect entry,
+ * straight through the store of the stopped Norfolk gateway: a record
+ * written under older rules, which the API would now refuse.  The files
+ * are then given back to the data directory's owner (the account the
+ * gateway drops to when the tests run as root). */
+static void
+store_directly(const char *id, const char *json)
+{
+	const char *data = gwt_path(&fx.env, "norfolk/data");
+	store_options_t o;
+	store_job_t *j;
+	audit_entry_t e;
+	char err[256], p[1200];
+	struct stat sb;
+	struct dirent *de;
+	DIR *d;
+	store_t *s;
+
+	memset(&o, 0, sizeof(o));
+	o.data_dir = data;
+	o.area = "norfolk";
+	if ((s = store_open(&o, err, sizeof(err))) == NULL)
+		fail_msg("store_open: %s", err);
+	memset(&e, 0, sizeof(e));
+	e.op = "collect";
+	e.request_id = "test-legacy";
+	e.actor_id = "urn:visor:norfolk:agency:police";
+	e.actor_person = "STAFF-4711";
+	e.record = id;
+	e.version = AUDIT_VERSION_ASSIGNED;
+	e.purpose = "risk-management";
+	e.result = "ok";
+	j = store_job_new();
+	assert_int_equal(store_job_put_record(j, id, STORE_VERSION_ABSENT, 1,
+	    1, "norfolk", json, strlen(json), "urn:visor:norfolk:agency:police",
+	    NULL), 0);
+	assert_int_equal(store_job_audit(j, &e), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	store_close(s);
+	assert_int_equal(stat(data, &sb), 0);
+	assert_non_null(d = opendir(data));
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", data, de->d_name);
+		assert_int_equal(chown(p, sb.st_uid, sb.st_gid), 0);
+	}
+	closedir(d);
+}
+
+/*
+ * A record stored with a postcode of the shape older rules let through
+ * (SPEC-NOTES, postcodes) does not refuse PATCHes that leave it as it is:
+ * health writing notes, police the risk.  A PATCH bringing a bad postcode
+ * is still refused, and one replacing the address with a good one passes.
+ * Before, every PATCH got 422 naming addresses[0].postcode.
+ */
+static void
+test_patch_keeps_old_postcode(void **state)
+{
+	static const char *const legacy = "{\"id\":\"REC-OLDPC-1\","
+	    "\"managing_area\":\"norfolk\",\"category\":1,\"level\":1,"
+	    "\"person\":{\"surname\":\"OLDPC\"},\"addresses\":[{\"type\":"
+	    "\"home\",\"postcode\":\"NR21AAXYZ\"}]}";
+	static const char *const ct[] = {
+		"Content-Type: application/merge-patch+json", NULL };
+	const char *const path = "/v1/records/REC-OLDPC-1";
+	gwt_resp_t r;
+	cJSON *j;
+
+	(void)state;
+	assert_int_equal(gwt_gw_stop(&fx.gw), 0);
+	store_directly("REC-OLDPC-1", legacy);
+	assert_int_equal(gwt_gw_start(&fx.env, "norfolk", &fx.gw), 0);
+	assert_int_equal(version_of("REC-OLDPC-1"), 1);
+
+	assert_int_equal(patch_json("agency-health", "REC-OLDPC-1",
+	    "{\"health\":{\"notes\":[\"seen\"]}}"), 200);
+	assert_int_equal(patch_json("agency-police", "REC-OLDPC-1",
+	    "{\"risk\":{\"rosh\":\"low\"}}"), 200);
+	/* The stored value is kept as it was. */
+	j = get_record("agency-police", "REC-OLDPC-1");
+	assert_non_null(j);
+	assert_string_equal(json_get_str(cJSON_GetArrayItem(
+	    cJSON_GetObjectItem(j, "addresses"), 0), "postcode"), "NR21AAXYZ");
+	cJSON_Delete(j);
+	/* New input is checked in full. */
+	call("agency-housing", "PATCH", path, hdrs_std(NULL, ct),
+	    "{\"addresses\":[{\"type\":\"home\",\"postcode\":\"NR21AAXYZ\"},"
+	    "{\"type\":\"temporary\",\"postcode\":\"IP11AAQQ\"}]}", &r);
+	assert_error(&r, 422, "addresses[1].postcode");
+	gwt_resp_free(&r);
+	/* A PUT sends the whole record: all of it is new input. */
+	call("agency-police", "PUT", path, hdrs_std(NULL, NULL), legacy, &r);
+	assert_error(&r, 422, "addresses[0].postcode");
+	gwt_resp_free(&r);
+	assert_int_equal(patch_json("agency-housing", "REC-OLDPC-1",
+	    "{\"addresses\":[{\"type\":\"home\",\"postcode\":\"NR2 1AA\"}]}"),
+	    200);
+	assert_int_equal(version_of("REC-OLDPC-1"), 4);
+}
+
 static void
 test_encryption_at_rest(void **state)
 {
@@ -3278,6 +3383,7 @@ main(void)
 		cmocka_unit_test(test_erasure_at_rest),
 		cmocka_unit_test(test_erasure_drops_idempotency),
 		cmocka_unit_test(test_erase_unopened),
+		cmocka_unit_test(test_patch_keeps_old_postcode),
 	};
 
 	return gwt_exit(cmocka_run_group_tests_name("records", tests,

@@ -523,6 +523,74 @@ test_drop_empty_objects(void **state)
 	cJSON_Delete(want);
 }
 
+/* rec validated against prior (record_validate_patched); the message. */
+static int
+check_patched(const char *rec, const char *prior, char *err, size_t errlen)
+{
+	char a[2048], b[2048];
+	cJSON *r, *p;
+	int rc;
+
+	snprintf(a, sizeof(a), "{" BASE "%s%s}", rec[0] ? "," : "", rec);
+	snprintf(b, sizeof(b), "{" BASE "%s%s}", prior[0] ? "," : "", prior);
+	r = parse(a);
+	p = parse(b);
+	rc = record_validate_patched(r, p, err, errlen);
+	cJSON_Delete(r);
+	cJSON_Delete(p);
+	return rc;
+}
+
+/*
+ * A value stored under older rules (an old-style postcode) that a patch
+ * leaves where it is passes; the same value anywhere it was not, a new
+ * one, or one of another field does not, and neither does the shape.
+ */
+static void
+test_validate_patched(void **state)
+{
+	static const char *const old_pc = "\"addresses\":[{\"type\":\"home\","
+	    "\"postcode\":\"NR21AAXYZ\"},{\"type\":\"temporary\","
+	    "\"postcode\":\"NR2 1AA\"}]";
+	char rec[1024], err[256];
+
+	(void)state;
+	/* Without a prior record, strict. */
+	assert_int_equal(check(old_pc, err, sizeof(err)), -1);
+	assert_string_equal(err, "addresses[0].postcode: not a UK postcode "
+	    "(outward code, one optional space, inward code: NR1 1AA)");
+	/* Left as stored, by a patch of another group. */
+	snprintf(rec, sizeof(rec), "%s,\"risk\":{\"rosh\":\"low\"}", old_pc);
+	assert_int_equal(check_patched(rec, old_pc, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	/* A new bad value is refused, also beside the stored one. */
+	assert_int_equal(check_patched("\"addresses\":[{\"type\":\"home\","
+	    "\"postcode\":\"NR21AAXYZ\"},{\"type\":\"temporary\","
+	    "\"postcode\":\"IP11AAQQ\"}]", old_pc, err, sizeof(err)), -1);
+	assert_string_equal(err, "addresses[1].postcode: not a UK postcode "
+	    "(outward code, one optional space, inward code: NR1 1AA)");
+	/* The stored value moved to another index is new input there. */
+	assert_int_equal(check_patched("\"addresses\":[{\"type\":\"temporary\","
+	    "\"postcode\":\"NR2 1AA\"},{\"type\":\"home\","
+	    "\"postcode\":\"NR21AAXYZ\"}]", old_pc, err, sizeof(err)), -1);
+	assert_string_equal(err, "addresses[1].postcode: not a UK postcode "
+	    "(outward code, one optional space, inward code: NR1 1AA)");
+	/* Nor does it pass in another field. */
+	assert_int_equal(check_patched("\"addresses\":[{\"type\":\"home\","
+	    "\"postcode\":\"NR21AAXYZ\",\"town\":\"\"}]",
+	    "\"addresses\":[{\"type\":\"home\",\"postcode\":\"NR21AAXYZ\","
+	    "\"town\":\"Diss\"}]", err, sizeof(err)), -1);
+	assert_string_equal(err, "addresses[0].town: empty string");
+	/* The shape is checked whatever the prior record holds. */
+	assert_int_equal(check_patched("\"addresses\":[{\"type\":\"home\","
+	    "\"zip\":\"NR21AAXYZ\"}]", "\"addresses\":[{\"type\":\"home\","
+	    "\"zip\":\"NR21AAXYZ\"}]", err, sizeof(err)), -1);
+	assert_string_equal(err, "addresses[0].zip: unknown field");
+	/* A good record passes either way. */
+	assert_int_equal(check_patched("\"addresses\":[{\"type\":\"home\","
+	    "\"postcode\":\"NR2 1AA\"}]", old_pc, err, sizeof(err)), 0);
+}
+
 int
 main(void)
 {
@@ -537,6 +605,7 @@ main(void)
 		cmocka_unit_test(test_changed_paths),
 		cmocka_unit_test(test_patch_paths),
 		cmocka_unit_test(test_drop_empty_objects),
+		cmocka_unit_test(test_validate_patched),
 	};
 
 	return cmocka_run_group_tests_name("record_schema", tests, NULL, NULL);
