@@ -2327,6 +2327,58 @@ test_third_area_record_not_overwritten(void **state)
 	buf_free(&out);
 }
 
+/*
+ * An erasure and the transfers that brought the record (docs/SPEC-NOTES,
+ * "Erasure and transfers"): a sender's retry of a transfer received
+ * before the erasure gets its first receipt, byte for byte, and brings
+ * nothing back; a new transfer of the id from a peer is a new collection
+ * (the person has moved here again) and is stored, after the erasure.
+ */
+static void
+test_erased_not_brought_back_by_repeat(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	buf_t body = BUF_INIT, sig = BUF_INIT, out = BUF_INIT, first = BUF_INIT;
+	buf_t body2 = BUF_INIT, sig2 = BUF_INIT;
+	char tid[TRANSFER_ID_LEN + 1], tid2[TRANSFER_ID_LEN + 1];
+	tcl_t npol, sgw;
+
+	start_gw(f, 0, "norfolk");
+	tcl_open(&npol, &f->env, nfk, "norfolk", "agency-police");
+	tcl_open(&sgw, &f->env, nfk, "suffolk", "gateway");
+	signed_body(&f->env, "suffolk", "norfolk", "GONE-0001",
+	    "pki/suffolk/gateway.key", &body, &sig, tid);
+	assert_int_equal(peer_post(&sgw, &body, &sig, &first), 200);
+	assert_int_equal(tcl_call(&npol, "DELETE", "/v1/records/GONE-0001",
+	    read_hdrs, NULL, 0, &out), 200);
+	/* The sender did not see the receipt and sends again. */
+	buf_reset(&out);
+	assert_int_equal(peer_post(&sgw, &body, &sig, &out), 200);
+	assert_int_equal(out.len, first.len);
+	assert_memory_equal(out.data, first.data, first.len);
+	buf_reset(&out);
+	assert_int_equal(tcl_call(&npol, "GET", "/v1/records/GONE-0001",
+	    read_hdrs, NULL, 0, &out), 404);
+	/* A new transfer of the id is stored, after the erasure. */
+	signed_body(&f->env, "suffolk", "norfolk", "GONE-0001",
+	    "pki/suffolk/gateway.key", &body2, &sig2, tid2);
+	buf_reset(&out);
+	assert_int_equal(peer_post(&sgw, &body2, &sig2, &out), 200);
+	buf_reset(&out);
+	assert_int_equal(tcl_call(&npol, "GET", "/v1/records/GONE-0001",
+	    read_hdrs, NULL, 0, &out), 200);
+	assert_non_null(strstr(out.data, "\"version\":3"));
+	tcl_close(&npol);
+	tcl_close(&sgw);
+	buf_free(&body);
+	buf_free(&sig);
+	buf_free(&body2);
+	buf_free(&sig2);
+	buf_free(&first);
+	buf_free(&out);
+}
+
 /* One delivery posted by several threads at once, as a sender that timed
  * out and retried while the first was still being stored. */
 typedef struct {
@@ -3396,6 +3448,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_third_area_record_not_overwritten,
 		    setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_racing_update_deliveries,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_erased_not_brought_back_by_repeat,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_peer_refused,
 		    setup3, teardown),
