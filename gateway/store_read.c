@@ -233,6 +233,32 @@ open_record(store_reader_t *r, const char *id, const void *ct, size_t n,
 	return -1;
 }
 
+/* The clear columns of an R_RECORD row into out (version, managing_area,
+ * erased; category and level 0, sealed with the content) and its sealed
+ * content into *ct, *n (NULL, 0 for an erased record).  0 or -1. */
+static int
+record_row(sqlite3_stmt *st, store_record_t *out, const void **ct, int *n)
+{
+	sqlite3_int64 v = sqlite3_column_int64(st, 0);
+
+	if (v <= 0 || col_text(st, 3, out->managing_area,
+	    sizeof(out->managing_area)) < 0)
+		return -1;
+	out->version = (uint64_t)v;
+	out->category = 0;
+	out->level = 0;
+	out->erased = sqlite3_column_int(st, 4) != 0;
+	*ct = NULL;
+	*n = 0;
+	if (!out->erased) {
+		*ct = sqlite3_column_blob(st, 5);
+		*n = sqlite3_column_bytes(st, 5);
+		if (*ct == NULL || *n <= 0 || (size_t)*n > STORE_MAX_VALUE)
+			return -1;
+	}
+	return 0;
+}
+
 int
 store_record_get(store_reader_t *r, const char *id, store_record_t *out)
 {
@@ -240,7 +266,6 @@ store_record_get(store_reader_t *r, const char *id, store_record_t *out)
 	store_cache_meta_t meta;
 	buf_t sealed = BUF_INIT;
 	sqlite3_stmt *st = NULL;
-	sqlite3_int64 v;
 	const void *ct;
 	uint64_t ticket = 0;
 	int rc, n, fill, ret = -1;
@@ -280,25 +305,9 @@ store_record_get(store_reader_t *r, const char *id, store_record_t *out)
 		ret = 1;
 		goto out;
 	}
-	if (rc != SQLITE_ROW)
+	if (rc != SQLITE_ROW || record_row(st, out, &ct, &n) < 0 ||
+	    (!out->erased && open_record(r, id, ct, (size_t)n, out) < 0))
 		goto out;
-	v = sqlite3_column_int64(st, 0);
-	if (v <= 0 || col_text(st, 3, out->managing_area,
-	    sizeof(out->managing_area)) < 0)
-		goto out;
-	out->version = (uint64_t)v;
-	out->category = 0;	/* sealed with the content (store.c op_put) */
-	out->level = 0;
-	out->erased = sqlite3_column_int(st, 4) != 0;
-	ct = NULL;
-	n = 0;
-	if (!out->erased) {
-		ct = sqlite3_column_blob(st, 5);
-		n = sqlite3_column_bytes(st, 5);
-		if (ct == NULL || n <= 0 || (size_t)n > STORE_MAX_VALUE ||
-		    open_record(r, id, ct, (size_t)n, out) < 0)
-			goto out;
-	}
 	if (fill) {
 		memset(&meta, 0, sizeof(meta));
 		meta.state = out->erased ? STORE_CACHE_ERASED : STORE_CACHE_LIVE;
@@ -319,7 +328,6 @@ store_record_get_clear(store_reader_t *r, const char *id, store_record_t *out,
     int *opens)
 {
 	sqlite3_stmt *st = NULL;
-	sqlite3_int64 v;
 	const void *ct;
 	int rc, n, ret = -1;
 
@@ -337,17 +345,12 @@ store_record_get_clear(store_reader_t *r, const char *id, store_record_t *out,
 	}
 	if (rc != SQLITE_ROW)
 		goto out;
-	v = sqlite3_column_int64(st, 0);
-	if (v <= 0 || col_text(st, 3, out->managing_area,
-	    sizeof(out->managing_area)) < 0)
-		goto out;
-	out->version = (uint64_t)v;
-	out->erased = sqlite3_column_int(st, 4) != 0;
-	if (!out->erased) {
-		ct = sqlite3_column_blob(st, 5);
-		n = sqlite3_column_bytes(st, 5);
-		*opens = ct != NULL && n > 0 && (size_t)n <= STORE_MAX_VALUE &&
-		    open_record(r, id, ct, (size_t)n, out) == 0;
+	/* A row whose content is missing or too long does not open. */
+	if (record_row(st, out, &ct, &n) < 0) {
+		if (out->version == 0)
+			goto out;
+	} else if (!out->erased) {
+		*opens = open_record(r, id, ct, (size_t)n, out) == 0;
 	}
 	ret = 0;
 out:
