@@ -419,6 +419,7 @@ idem_replay(gw_request_t *r, reqctx_idem_t *k, const reqctx_t *c,
 		} else {
 			log_event(LOG_INFO, "idempotency-record-gone",
 			    "request_id", gw_req_id(r), "record", record, NULL);
+			k->gone = 1;
 			handled = 0;
 		}
 	} else if (id != NULL && (rc = idem_answer_stale(r, c, id, &body)) != 0) {

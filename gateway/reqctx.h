@@ -58,6 +58,8 @@ typedef struct {
 	char key[REQCTX_IDEM_KEY_MAX + 1];	/* "" when the request has none */
 	uint8_t hash[32];
 	int stale;	/* its first answer names a version since gone */
+	int gone;	/* its record is one the caller may no longer read:
+			   the request runs anew (reqctx_idem_replay) */
 } reqctx_idem_t;
 
 /* Read r's Idempotency-Key into k.  0 (key or none), or -1 once r has been
@@ -72,15 +74,17 @@ int reqctx_idem_begin(gw_request_t *r, reqctx_idem_t *k);
  * With c (may be NULL): a key whose record c's caller may no longer read
  * at all (or that is erased or absent) is not replayed; the request runs
  * as a new one (0), which finds no record (logged as
- * event=idempotency-record-gone).  An erasure deletes its record's keys,
+ * event=idempotency-record-gone; a PUT by a caller that may create the
+ * record replays it then, routes_records.c).  An erasure deletes its record's keys,
  * so a retry after it runs anew: one replayed here would tell the caller
  * that the record it may not see lives on. */
 int reqctx_idem_replay(gw_request_t *r, const reqctx_idem_t *k,
     const reqctx_t *c);
 
-/* As reqctx_idem_replay, for a PUT or PATCH of record id that asks for it
- * (X-Visor-Replay: if-current, as visorctl push does, whose keys derive
- * from the content): the first answer names the version it made, and is
+/* As reqctx_idem_replay (setting k->gone when it runs the request anew
+ * for that reason), and for a PUT or PATCH of record id (not NULL) that
+ * asks for it (X-Visor-Replay: if-current, as visorctl push does, whose
+ * keys derive from the content): the first answer names the version it made, and is
  * replayed only until another write moves the record on.  After that,
  * saying "done" again would tell the client its content is in place when
  * it is not (pushing A, then B, then A again left B), so the request runs

@@ -538,8 +538,8 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 			    "X-Visor-Replay takes if-current");
 			return;
 		}
-		if (h != NULL ? reqctx_idem_replay_record(r, &ws->idem, &c, id) :
-		    reqctx_idem_replay(r, &ws->idem, &c))
+		if (reqctx_idem_replay_record(r, &ws->idem, &c,
+		    h != NULL ? id : NULL))
 			return;
 	}
 	h = gw_req_header(r, "If-Match");
@@ -633,6 +633,14 @@ route_write_scoped(gw_request_t *r, const char *id, write_state_t *ws)
 		goto out;
 	}
 	if (hidden != NULL) {
+		/* Only a caller that may create the record comes here, and
+		 * it learns that the id is taken either way: a retry of its
+		 * keyed write gets the first answer, as before the record
+		 * became one it may not read (probation pushing the category
+		 * 4 records it made again).  Any other caller was answered
+		 * above as for an id nobody holds, as after an erasure. */
+		if (ws->idem.gone && reqctx_idem_replay(r, &ws->idem, NULL))
+			goto out;
 		refuse(r, &c, id, hidden, "write-denied", 403, "policy-denied",
 		    "policy does not let this caller read the record: a PUT "
 		    "over it is refused");
