@@ -1072,6 +1072,7 @@ static int migrate_v1(store_t *s, char *err, size_t errlen);
 static int migrate_v2(store_t *s, char *err, size_t errlen);
 static int migrate_v3(store_t *s, char *err, size_t errlen);
 static int idem_fill_records(store_t *s, char *err, size_t errlen);
+static int check_data_key(store_t *s, int write, char *err, size_t errlen);
 static int step_done(sqlite3_stmt *st);
 static int bind_text(sqlite3_stmt *st, int i, const char *v);
 static int load_indexed(store_t *s, char *err, size_t errlen);
@@ -1241,7 +1242,11 @@ create_schema(store_t *s, char *err, size_t errlen)
 	    (ver >= 1 && ver <= 3 && migrate_v3(s, err, errlen) < 0) ||
 	    exec_sql(s->db, schema_sql, err, errlen) < 0 ||
 	    ((ver == 1 || ver == 2) && migrate_v2(s, err, errlen) < 0) ||
-	    (ver >= 1 && ver <= 3 && idem_fill_records(s, err, errlen) < 0) ||
+	    /* The fill opens the answers: with another store.key it would
+	     * open none and commit schema 4 with no row filled, for good.
+	     * The key is checked first, and a wrong one leaves schema 3. */
+	    (ver >= 1 && ver <= 3 && (check_data_key(s, 0, err, errlen) < 0 ||
+	    idem_fill_records(s, err, errlen) < 0)) ||
 	    exec_sql(s->db, "PRAGMA user_version=4", err, errlen) < 0 ||
 	    exec_sql(s->db, "COMMIT", err, errlen) < 0) {
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -1315,9 +1320,9 @@ migrate_v3(store_t *s, char *err, size_t errlen)
 
 /* The record of each idempotency row kept before schema 4: the id its
  * answer names (a record write), or the record of the transfer it names
- * (POST /v1/transfers).  A row whose answer does not open (damaged, or
- * another store.key, which check_data_key then refuses) stays without,
- * and goes at its expiry. */
+ * (POST /v1/transfers).  Run once the data key is known to be the
+ * store's (create_schema); a row whose answer does not open all the same
+ * (damaged) stays without, and goes at its expiry. */
 static int
 idem_fill_records(store_t *s, char *err, size_t errlen)
 {

@@ -1994,6 +1994,51 @@ test_migrate_schema_3(void **state)
 	free(dir);
 }
 
+/* A schema-3 store opened first with another store.key (a key file
+ * replaced, or restored beside other data): the start is refused, and
+ * the store stays at schema 3, so that the start with the right key fills
+ * every row's record.  Before, the migration committed schema 4 with no
+ * answer opened (every row without its record), and the key check
+ * refused the start only after it: with the right key back, the rows
+ * were never filled, and an erasure of their records left them. */
+static void
+test_migrate_schema_3_wrong_key(void **state)
+{
+	char *dir, err[512], key[512], good[512], ans[128], rec[80];
+	store_t *s = new_store(&dir, 0);
+	store_reader_t *r;
+	sqlite3 *db;
+
+	(void)state;
+	assert_int_equal(keyed_put(s, "urn:a", "k-put", "NFK-W1",
+	    STORE_VERSION_ABSENT).status, STORE_OK);
+	store_close(s);
+	db = attacker(dir);
+	exec_ok(db, "DROP INDEX idempotency_record;"
+	    "ALTER TABLE idempotency DROP COLUMN record;"
+	    "PRAGMA user_version=3;");
+	sqlite3_close(db);
+	snprintf(key, sizeof(key), "%s/store.key", dir);
+	snprintf(good, sizeof(good), "%s/store.key.good", dir);
+	assert_int_equal(rename(key, good), 0);
+	assert_int_equal(keyfile_create_aead(key), 0);
+	assert_true(open_fails(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "store.key does not open this store"));
+	assert_int_equal(sql_int(dir, "PRAGMA user_version"), 3);
+
+	assert_int_equal(rename(good, key), 0);
+	s = open_store(dir, 0);
+	r = store_reader_new(s, err, sizeof(err));
+	assert_non_null(r);
+	idem_answer(r, "urn:a", "k-put", ans, sizeof(ans), rec, sizeof(rec));
+	assert_string_equal(rec, "NFK-W1");
+	store_reader_free(r);
+	store_close(s);
+	assert_int_equal(sql_int(dir, "PRAGMA user_version"), 4);
+	tmpdir_remove(dir);
+	free(dir);
+}
+
 static void
 test_tamper_flip_byte(void **state)
 {
@@ -3001,6 +3046,7 @@ main(void)
 		cmocka_unit_test(test_migrate_schema_1),
 		cmocka_unit_test(test_migrate_schema_2),
 		cmocka_unit_test(test_migrate_schema_3),
+		cmocka_unit_test(test_migrate_schema_3_wrong_key),
 		cmocka_unit_test(test_idempotency_names_write_version),
 		cmocka_unit_test(test_erase_drops_idempotency),
 		cmocka_unit_test(test_record_index_lag),
