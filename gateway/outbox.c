@@ -390,8 +390,9 @@ defer_unreadable(peer_worker_t *pw, delivery_t *dv)
  * than final?  5xx as SPEC 9 says, and three 4xx that say "not now"
  * rather than "not this transfer" (a departure from SPEC 9, whose 4xx are
  * final; docs/SPEC-NOTES.md): 408 (the server timed the request out), 429
- * (overloaded, SPEC 5), 425 (sent_at ahead of the receiver's clock by more
- * than the skew, transfer_proto.h: taken once the clocks agree).  Each
+ * (overloaded, SPEC 5), 425 (too early: sent_at ahead of the receiver's
+ * clock, as a receiver of the first build with the check answered; ours
+ * now answers 503, transfer_proto.h).  Each
  * counts as the peer answering nothing (peer_round_done).
  */
 static int
@@ -458,7 +459,7 @@ delivery_done(void *arg, const https_result_t *res)
 		delivery_free(dv);
 		return;
 	} else {
-		/* An answer says which ("peer-425:sent-at-ahead"), for the
+		/* An answer says which ("peer-503:sent-at-ahead"), for the
 		 * log and /v1/status. */
 		if (res->rc == 0)
 			peer_error_code(res->resp, why, sizeof(why));

@@ -736,7 +736,11 @@ route_peer_transfers(gw_request_t *r)
 		snprintf(err, sizeof(err), "sent_at is more than %d s ahead of "
 		    "this gateway's clock: one of the two clocks is wrong; "
 		    "retry later", TRANSFER_SENT_AT_SKEW_S);
-		reqctx_audit_then_error(r, &e, 425, "sent-at-ahead", err);
+		/* 503, not a 4xx: SPEC 9 makes every 4xx final, and a
+		 * sender of the previous version (or of another make) would
+		 * lose the transfer to a clock that is wrong for a while;
+		 * every sender retries a 5xx. */
+		reqctx_audit_then_error(r, &e, 503, "sent-at-ahead", err);
 		goto out;
 	}
 	if (!policy_purpose_valid(tb.purpose)) {

@@ -36,8 +36,9 @@
  * RFC 3339 UTC, "YYYY-MM-DDTHH:MM:SS[.f to .fff]Z" (the form of audit entry
  * times).  A receiver refuses one that is not such a time (400
  * bad-sent-at, final), and one more than TRANSFER_SENT_AT_SKEW_S ahead of
- * its own clock (425 sent-at-ahead: the sender retries, and it is taken
- * once the clocks agree within the skew).  An old one is taken whatever
+ * its own clock (503 sent-at-ahead: a 5xx, which every sender retries, SPEC
+ * 9, and it is taken once the clocks agree within the skew; a 4xx would
+ * be final for a sender of the previous version).  An old one is taken whatever
  * its age: a delivery delayed by an outage carries the time it was
  * queued, up to transfer.deadline_s (30 days at most) before, and a
  * replay is answered by the transfer id, kept for ever, not by its age.

@@ -2934,7 +2934,9 @@ test_rotation_while_delivering(void **state)
 
 /* The receiver reads sent_at: one that is not an RFC 3339 UTC time is
  * refused (400 bad-sent-at), one more than 300 s ahead of its clock too
- * (425 sent-at-ahead, which a sender retries), each with a deny entry
+ * (503 sent-at-ahead: a 5xx, which every sender retries, SPEC 9; a 425
+ * was final for a sender of the previous version, which lost the
+ * transfer to a clock that was wrong for a while), each with a deny entry
  * naming the bytes; within the skew, or old (a delivery held up by an
  * outage carries the time it was queued), it is taken, and a replay of an
  * old one gets the first receipt and stores nothing.  Before, sent_at was
@@ -2970,7 +2972,7 @@ test_sent_at_checked(void **state)
 	sent_at_in(600, at);
 	signed_body_at(&f->env, "norfolk", "suffolk", "NFK-SENT-0001",
 	    "pki/norfolk/gateway.key", at, &body, &sig, ahead_tid);
-	assert_int_equal(peer_post(&nfk, &body, &sig, &out), 425);
+	assert_int_equal(peer_post(&nfk, &body, &sig, &out), 503);
 	assert_string_equal(error_code(&out, code, sizeof(code)),
 	    "sent-at-ahead");
 	sha256_hex(body.data, body.len, dg);
