@@ -1780,10 +1780,14 @@ test_migrate_schema_2(void **state)
 
 	(void)state;
 	db = attacker(dir);
+	/* A schema-2 store's idempotency table has no record column (schema
+	 * 4's, added before schema_sql indexes it). */
 	exec_ok(db, "DROP TABLE audit_records;"
 	    "DELETE FROM counters WHERE name = 'audit_indexed';"
 	    "CREATE INDEX audit_by_record ON audit_leaves(record)"
 	    " WHERE record IS NOT NULL;"
+	    "DROP INDEX idempotency_record;"
+	    "ALTER TABLE idempotency DROP COLUMN record;"
 	    "PRAGMA user_version=2;");
 	sqlite3_close(db);
 	s = open_store(dir, 0);
@@ -1796,6 +1800,9 @@ test_migrate_schema_2(void **state)
 	assert_int_equal(sql_int(dir, "SELECT n FROM counters"
 	    " WHERE name = 'audit_indexed'"), 9);
 	assert_int_equal(sql_int(dir, "SELECT count(*) FROM audit_records"), 9);
+	assert_int_equal(sql_int(dir, "SELECT count(*) FROM"
+	    " pragma_table_info('idempotency') WHERE name = 'record'"), 1);
+	assert_true(has_index(dir, "idempotency_record"));
 	tmpdir_remove(dir);
 	free(dir);
 }
