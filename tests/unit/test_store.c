@@ -1943,6 +1943,19 @@ test_erase_drops_idempotency(void **state)
 	free(dir);
 }
 
+/* The store in dir as schema 3 left it: idempotency rows without
+ * their record. */
+static void
+as_schema_3(const char *dir)
+{
+	sqlite3 *db = attacker(dir);
+
+	exec_ok(db, "DROP INDEX idempotency_record;"
+	    "ALTER TABLE idempotency DROP COLUMN record;"
+	    "PRAGMA user_version=3;");
+	sqlite3_close(db);
+}
+
 /* A schema-3 store (idempotency rows without their record) is migrated
  * on open: each row gets the record its answer names, or that of the
  * transfer it names; a row whose answer does not open keeps none. */
@@ -1978,11 +1991,10 @@ test_migrate_schema_3(void **state)
 	    STORE_VERSION_ABSENT).status, STORE_OK);
 	store_close(s);
 	db = attacker(dir);
-	exec_ok(db, "DROP INDEX idempotency_record;"
-	    "ALTER TABLE idempotency DROP COLUMN record;"
-	    "UPDATE idempotency SET body = zeroblob(40) WHERE key = 'k-bad';"
-	    "PRAGMA user_version=3;");
+	exec_ok(db, "UPDATE idempotency SET body = zeroblob(40)"
+	    " WHERE key = 'k-bad';");
 	sqlite3_close(db);
+	as_schema_3(dir);
 
 	s = open_store(dir, 0);
 	r = store_reader_new(s, err, sizeof(err));
@@ -2014,17 +2026,12 @@ test_migrate_schema_3_wrong_key(void **state)
 	char *dir, err[512], key[512], good[512], ans[128], rec[80];
 	store_t *s = new_store(&dir, 0);
 	store_reader_t *r;
-	sqlite3 *db;
 
 	(void)state;
 	assert_int_equal(keyed_put(s, "urn:a", "k-put", "NFK-W1",
 	    STORE_VERSION_ABSENT).status, STORE_OK);
 	store_close(s);
-	db = attacker(dir);
-	exec_ok(db, "DROP INDEX idempotency_record;"
-	    "ALTER TABLE idempotency DROP COLUMN record;"
-	    "PRAGMA user_version=3;");
-	sqlite3_close(db);
+	as_schema_3(dir);
 	snprintf(key, sizeof(key), "%s/store.key", dir);
 	snprintf(good, sizeof(good), "%s/store.key.good", dir);
 	assert_int_equal(rename(key, good), 0);
