@@ -725,8 +725,8 @@ route_peer_transfers(gw_request_t *r)
 		e.result = "rejected";
 		e.reason = "bad-sent-at";
 		reqctx_audit_then_error(r, &e, 400, "bad-sent-at",
-		    "sent_at must be an RFC 3339 UTC time, "
-		    "YYYY-MM-DDTHH:MM:SS[.fff]Z");
+		    "sent_at must be an RFC 3339 date-time, "
+		    "YYYY-MM-DDTHH:MM:SS[.fff]Z or with an offset (+HH:MM)");
 		goto out;
 	}
 	if (sent_ms > gw_now_ms() + TRANSFER_SENT_AT_SKEW_S * 1000LL) {

@@ -33,8 +33,10 @@
 
 /*
  * sent_at: the time the sender queued the transfer (SPEC 9, step 2), as
- * RFC 3339 UTC, "YYYY-MM-DDTHH:MM:SS[.f to .fff]Z" (the form of audit entry
- * times).  A receiver refuses one that is not such a time (400
+ * RFC 3339 UTC, "YYYY-MM-DDTHH:MM:SS.fffZ" (the form of audit entry times)
+ * from our senders; a receiver takes any RFC 3339 date-time, an offset
+ * or a longer fraction included (rfc3339_epoch_ms: SPEC 9 fixes no form,
+ * and a refusal is final).  A receiver refuses one that is not such a time (400
  * bad-sent-at, final), and one more than TRANSFER_SENT_AT_SKEW_S ahead of
  * its own clock (503 sent-at-ahead: a 5xx, which every sender retries, SPEC
  * 9, and it is taken once the clocks agree within the skew; a 4xx would
@@ -51,7 +53,7 @@ typedef struct {
 	char to_area[40];
 	char purpose[40];
 	char justification[600];
-	char sent_at[32];
+	char sent_at[64];	/* an RFC 3339 date-time: 63 bytes at most */
 	cJSON *record;		/* owned; free with transfer_body_free */
 } transfer_body_t;
 

@@ -101,10 +101,36 @@ days_from_civil(int y, int m, int d)
 int
 rfc3339_epoch_ms(const char *in, long long *ms)
 {
-	char c[25];
-	int y, mo, d, h, mi, sec, f;
+	char base[21], c[25];
+	int y, mo, d, h, mi, sec, frac = 0, fd = 0, oh, om;
+	long long off;
+	size_t len = strlen(in), i = 19;
 
-	if (strlen(in) <= 10 || rfc3339_canonical(in, c) < 0)
+	/* The date and time to the second, checked as rfc3339_canonical
+	 * checks an entry's time. */
+	if (len < 20)
+		return -1;
+	memcpy(base, in, 19);
+	memcpy(base + 19, "Z", 2);
+	if (rfc3339_canonical(base, c) < 0)
+		return -1;
+	if (in[i] == '.') {
+		for (i++; i < len && in[i] >= '0' && in[i] <= '9'; i++, fd++)
+			if (fd < 3)
+				frac = frac * 10 + (in[i] - '0');
+		if (fd == 0)
+			return -1;
+		for (; fd < 3; fd++)
+			frac *= 10;
+	}
+	/* time-offset: "Z", or the local time's offset from UTC. */
+	if (i + 1 == len && (in[i] == 'Z' || in[i] == 'z'))
+		off = 0;
+	else if (i + 6 == len && (in[i] == '+' || in[i] == '-') &&
+	    digits(in + i + 1, 2, &oh) == 0 && in[i + 3] == ':' &&
+	    digits(in + i + 4, 2, &om) == 0 && oh <= 23 && om <= 59)
+		off = (in[i] == '-' ? -1 : 1) * (oh * 60LL + om) * 60000LL;
+	else
 		return -1;
 	/* The canonical form's fields are at fixed places and were checked. */
 	(void)digits(c, 4, &y);
@@ -113,8 +139,7 @@ rfc3339_epoch_ms(const char *in, long long *ms)
 	(void)digits(c + 11, 2, &h);
 	(void)digits(c + 14, 2, &mi);
 	(void)digits(c + 17, 2, &sec);
-	(void)digits(c + 20, 3, &f);
 	*ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000LL +
-	    sec * 1000LL + f;
+	    sec * 1000LL + frac - off;
 	return 0;
 }

@@ -11,10 +11,13 @@
  * names no real day. */
 int rfc3339_canonical(const char *in, char out[25]);
 
-/* The instant in (a date and time rfc3339_canonical takes: not a date
- * alone) as milliseconds since 1970-01-01T00:00:00Z in *ms.  A leap second
- * (:60) counts as the second after :59.  0, or -1 if in is not such a
- * time. */
+/* The instant in, an RFC 3339 date-time (section 5.6: a date and time to
+ * the second, any fraction, then "Z" or an offset "+HH:MM"/"-HH:MM"), as
+ * milliseconds since 1970-01-01T00:00:00Z in *ms: a fraction's digits
+ * past the third are dropped, and a leap second (:60) counts as the
+ * second after :59.  Wider than rfc3339_canonical, which takes only the
+ * UTC forms entries carry: this reads times other programs write
+ * (sent_at).  0, or -1 if in is not such a time. */
 int rfc3339_epoch_ms(const char *in, long long *ms);
 
 /* 1 if t is a time rfc3339_canonical takes and its canonical form is at

@@ -2932,8 +2932,8 @@ test_rotation_while_delivering(void **state)
 	tcl_close(&pol);
 }
 
-/* The receiver reads sent_at: one that is not an RFC 3339 UTC time is
- * refused (400 bad-sent-at), one more than 300 s ahead of its clock too
+/* The receiver reads sent_at: one that is not an RFC 3339 date-time is
+ * refused (400 bad-sent-at; an offset or a long fraction is taken), one more than 300 s ahead of its clock too
  * (503 sent-at-ahead: a 5xx, which every sender retries, SPEC 9; a 425
  * was final for a sender of the previous version, which lost the
  * transfer to a clock that was wrong for a while), each with a deny entry
@@ -2945,14 +2945,14 @@ static void
 test_sent_at_checked(void **state)
 {
 	static const char *const bad[] = { "yesterday", "2026-11-24",
-	    "2026-11-24T08:00:00+01:00", "2026-11-24T08:00:00", "",
-	    "2026-13-01T00:00:00Z", "2026-11-24T08:00:00.0000Z", NULL };
+	    "2026-11-24T08:00:00+0100", "2026-11-24T08:00:00", "",
+	    "2026-13-01T00:00:00Z", "2026-11-24T08:00:00.Z", NULL };
 	fx_t *f = *state;
 	gwt_gw_t *sfk = &f->gw[1];
 	tcl_t nfk, spol;
 	buf_t body = BUF_INIT, sig = BUF_INIT, out = BUF_INIT, first = BUF_INIT;
 	char tid[TRANSFER_ID_LEN + 1], ahead_tid[TRANSFER_ID_LEN + 1];
-	char code[64], at[32], dg[65];
+	char other_tid[TRANSFER_ID_LEN + 1], code[64], at[32], dg[65];
 	log_ctx_t ls;
 	const cJSON *d;
 	size_t i;
@@ -2991,6 +2991,11 @@ test_sent_at_checked(void **state)
 	assert_int_equal(peer_post(&nfk, &body, &sig, &out), 200);
 	assert_int_equal(out.len, first.len);
 	assert_memory_equal(out.data, first.data, first.len);
+	/* Another implementation's form: an offset, microseconds. */
+	signed_body_at(&f->env, "norfolk", "suffolk", "NFK-SENT-0004",
+	    "pki/norfolk/gateway.key", "2026-01-05T11:00:00.123456+01:00",
+	    &body, &sig, other_tid);
+	assert_int_equal(peer_post(&nfk, &body, &sig, &out), 200);
 
 	log_fetch_verify(&f->env, sfk, &ls);
 	d = log_find(&ls, "deny", ahead_tid);
@@ -2999,7 +3004,8 @@ test_sent_at_checked(void **state)
 	assert_string_equal(json_get_str(d, "result"), "rejected");
 	assert_string_equal(json_get_str(d, "digest"), dg);
 	assert_non_null(json_get_str(d, "signature"));
-	assert_int_equal(log_count(&ls, "transfer-in", NULL), 2);
+	assert_int_equal(log_count(&ls, "transfer-in", NULL), 3);
+	assert_int_equal(log_count(&ls, "transfer-in", other_tid), 1);
 	assert_int_equal(log_count(&ls, "transfer-in", tid), 1);
 	for (i = 0, d = NULL; i < ls.n; i++) {
 		const char *r = json_get_str(ls.leaves[i], "reason");
