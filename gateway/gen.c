@@ -8,6 +8,7 @@
 
 #include "crypto/keyfile.h"
 #include "util/fileio.h"
+#include "util/log.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -83,6 +84,19 @@ fail:
 	free(text);
 	gw_gen_unref(g);
 	return NULL;
+}
+
+static void
+lint_log(void *arg, const char *id, const char *why)
+{
+	log_event(LOG_WARN, "policy-lint", "rule", id, "policy",
+	    (const char *)arg, "warning", why, NULL);
+}
+
+size_t
+gw_gen_log_policy_lint(const gw_gen_t *g)
+{
+	return policy_lint(g->policy, lint_log, g->cfg->policy);
 }
 
 void

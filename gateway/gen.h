@@ -34,6 +34,12 @@ typedef struct gw_gen {
 gw_gen_t *gw_gen_load(const char *config_path, config_t *cfg_or_null,
     tls_refused_fn refused, char *err, size_t errlen);
 
+/* One warn line (event=policy-lint rule=<id> policy=<file> warning=...)
+ * for each rule of g's policy that loads but does not do what it reads as
+ * (policy_lint): said, not refused, as visorctl policy check says it.
+ * Returns how many. */
+size_t gw_gen_log_policy_lint(const gw_gen_t *g);
+
 void gw_gen_ref(gw_gen_t *g);
 void gw_gen_unref(gw_gen_t *g);
 

@@ -19,6 +19,15 @@
 
 int main(int argc, char **argv);
 
+/* --check-config: a rule that loads but does not do what it reads as is
+ * said (as the running gateway logs it), not refused. */
+static void
+lint_print(void *arg, const char *id, const char *why)
+{
+	fprintf(stderr, "visor-gw: %s: warning: rule %s: %s\n",
+	    (const char *)arg, id, why);
+}
+
 static void
 usage(FILE *f)
 {
@@ -89,6 +98,7 @@ main(int argc, char **argv)
 			gw_gen_unref(g);
 			return 1;
 		}
+		(void)policy_lint(g->policy, lint_print, g->cfg->policy);
 		printf("visor-gw: %s: configuration valid (area %s, policy %s",
 		    config_path, g->cfg->area, g->policy_hash);
 		if (plan.drop)

@@ -1264,7 +1264,7 @@ sighup_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
 	char err[512], keys[400], msg[520];
-	gw_gen_t *g;
+	gw_gen_t *g, *old;
 
 	(void)fd;
 	(void)what;
@@ -1287,6 +1287,12 @@ sighup_cb(evutil_socket_t fd, short what, void *arg)
 		audit_config_event(s, "refused", "reload-invalid");
 		return;
 	}
+	/* A policy's warnings are said when it comes into force, once: a
+	 * reload for a renewed certificate or CRL does not repeat them. */
+	if ((old = gw_gen_current()) == NULL ||
+	    strcmp(old->policy_hash, g->policy_hash) != 0)
+		(void)gw_gen_log_policy_lint(g);
+	gw_gen_unref(old);
 	gw_gen_install(g);
 	log_event(LOG_INFO, "reloaded", "policy", g->policy_hash, NULL);
 	audit_config_event(s, "ok", "reload");
@@ -1435,6 +1441,7 @@ server_alloc(const char *config_path, config_t *cfg, char *err,
 		server_free(s);
 		return NULL;
 	}
+	(void)gw_gen_log_policy_lint(g);
 	gw_gen_install(g);
 	/* Fixed-at-start settings come from the first generation, which
 	 * stays alive as long as the server. */

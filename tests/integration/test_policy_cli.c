@@ -134,6 +134,82 @@ test_check(void **state)
 	buf_free(&err);
 }
 
+/* f's policy with rule (JSON) added, written to the policy file the
+ * gateway's configuration names. */
+static void
+policy_add_rule(fx_t *f, const char *rule_json)
+{
+	cJSON *p, *rule;
+	char *text, e[128];
+	size_t len;
+
+	assert_int_equal(file_read_all(f->policy, 1 << 20, &text, &len), 0);
+	p = json_parse_strict(text, len, 64, e, sizeof(e));
+	free(text);
+	assert_non_null(p);
+	assert_non_null(rule = cJSON_Parse(rule_json));
+	cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(p, "rules"), rule);
+	text = cJSON_Print(p);
+	assert_int_equal(file_write_atomic(f->policy, text, strlen(text), 0644),
+	    0);
+	free(text);
+	cJSON_Delete(p);
+}
+
+/* The gateway says what visorctl policy check says of a policy that loads
+ * but does not do what it reads as: one warn line per finding, at start
+ * and at each reload that brings a new policy (not at one that leaves it
+ * as it was), the policy in force all the same; --check-config prints
+ * them and still passes the configuration. */
+static void
+test_gateway_warns(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t gw;
+	buf_t out, err;
+	const char *forbid = "level=warn event=policy-lint "
+	    "rule=cat2-forbid-ends";
+	const char *permit = "level=warn event=policy-lint "
+	    "rule=cat1-unless-ct";
+	const char *check[] = { NULL, "--config", NULL, "--check-config",
+	    NULL };
+
+	policy_add_rule(f, "{\"id\":\"cat2-forbid-ends\",\"effect\":"
+	    "\"forbid\",\"ops\":[\"read\"],\"when\":{\"category\":[2],"
+	    "\"valid_until\":\"2030-01-01\"}}");
+	memset(&gw, 0, sizeof(gw));
+	assert_int_equal(gwt_gw_start(&f->env, "norfolk", &gw), 0);
+	assert_int_equal(gwt_log_count(&gw, forbid), 1);
+	assert_true(gwt_log_contains(&gw, "warning=\"it is a forbid with "
+	    "valid_until"));
+	assert_int_equal(gwt_log_count(&gw, "event=policy-lint"), 1);
+	/* A reload that leaves the policy as it is says nothing again. */
+	assert_int_equal(gwt_gw_hup(&gw), 0);
+	assert_int_equal(gwt_log_count(&gw, "event=policy-lint"), 1);
+	/* A new policy: every finding of it, the old one too. */
+	policy_add_rule(f, "{\"id\":\"cat1-unless-ct\",\"effect\":"
+	    "\"permit\",\"ops\":[\"read\"],\"fields\":[\"location\"],\"when\":"
+	    "{\"category\":[1],\"unless_clearance\":[\"ct\"]}}");
+	assert_int_equal(gwt_gw_hup(&gw), 0);
+	assert_int_equal(gwt_log_count(&gw, forbid), 2);
+	assert_int_equal(gwt_log_count(&gw, permit), 1);
+	assert_int_equal(gwt_log_count(&gw, "event=policy-lint"), 3);
+	assert_true(gwt_gw_alive(&gw));
+	check[0] = gwt_prog(&f->env, "visor-gw");
+	check[2] = gw.config;
+	buf_init(&out, 0);
+	buf_init(&err, 0);
+	assert_int_equal(gwt_run(check, NULL, 0, &out, &err), 0);
+	assert_non_null(strstr(out.data, "configuration valid"));
+	assert_non_null(strstr(err.data, "warning: rule cat2-forbid-ends: it "
+	    "is a forbid with valid_until"));
+	assert_non_null(strstr(err.data, "warning: rule cat1-unless-ct: it is "
+	    "a permit with unless_clearance"));
+	buf_free(&out);
+	buf_free(&err);
+	assert_int_equal(gwt_gw_stop_clean(&gw), 0);
+}
+
 static void
 test_explain(void **state)
 {
@@ -219,6 +295,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gateway_warns, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_explain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cases, setup, teardown),
 	};
