@@ -336,9 +336,9 @@ still_permitted(peer_worker_t *pw, const gw_gen_t *g, const delivery_t *dv)
 	snprintf(uri, sizeof(uri), "urn:visor:%s:gateway", pw->area);
 	if (identity_parse(uri, strlen(uri), &peer, err, sizeof(err)) < 0 ||
 	    transfer_body_parse(dv->t.payload.data, dv->t.payload.len,
-	    g->cfg->max_json_depth, &tb, err, sizeof(err)) < 0)
+	    g->cfg->max_json_depth, &tb, err, sizeof(err)) < 0 ||
+	    reqctx_today(today) < 0)
 		goto out;
-	reqctx_today(today);
 	memset(&pr, 0, sizeof(pr));
 	pr.op = POLICY_OP_TRANSFER;
 	pr.caller = &peer;

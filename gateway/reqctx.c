@@ -72,15 +72,23 @@ reqctx_parse_stored(const store_record_t *rec)
 	return j;
 }
 
-void
+int
 reqctx_today(char out[11])
 {
 	time_t now = time(NULL);
 	struct tm tm;
 
-	gmtime_r(&now, &tm);
-	if (strftime(out, 11, "%Y-%m-%d", &tm) != 10)
-		memcpy(out, "1970-01-01", 11);
+	/* No stand-in date: any date opens something (an early one every
+	 * valid_until grant, a late one what every valid_until forbid
+	 * refused). */
+	if (gmtime_r(&now, &tm) == NULL ||
+	    strftime(out, 11, "%Y-%m-%d", &tm) != 10) {
+		out[0] = '\0';
+		log_event(LOG_ERROR, "clock-unreadable", "error",
+		    "cannot format today's date (UTC)", NULL);
+		return -1;
+	}
+	return 0;
 }
 
 size_t
@@ -144,7 +152,11 @@ reqctx_begin(gw_request_t *r, reqctx_t *c, policy_op_t op,
 	c->actor = gw_req_header(r, "X-Visor-Actor");
 	c->purpose = gw_req_header(r, "X-Visor-Purpose");
 	c->justification = gw_req_header(r, "X-Visor-Justification");
-	reqctx_today(c->today);
+	if (reqctx_today(c->today) < 0) {
+		gw_reply_error(r, 503, "clock-error",
+		    "the gateway cannot read today's date");
+		return -1;
+	}
 	if (id->kind != IDENTITY_AGENCY) {
 		reqctx_audit_base(r, NULL, &e);
 		e.op = "deny";

@@ -106,8 +106,10 @@ void reqctx_idem_raced(gw_request_t *r, const reqctx_idem_t *k);
  * tree (caller frees with cJSON_Delete), or NULL if unreadable. */
 cJSON *reqctx_parse_stored(const store_record_t *rec);
 
-/* Today's date (UTC) as YYYY-MM-DD. */
-void reqctx_today(char out[11]);
+/* Today's date (UTC) as YYYY-MM-DD: 0, or -1 (logged, out "") if the
+ * clock cannot be formatted; the caller then refuses, as a policy
+ * refuses a request without a date. */
+int reqctx_today(char out[11]);
 
 /* The clearances the configuration grants uri. */
 size_t reqctx_clearances(gw_request_t *r, const char *uri,

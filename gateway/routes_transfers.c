@@ -761,7 +761,11 @@ route_peer_transfers(gw_request_t *r)
 	snprintf(st->record_id, sizeof(st->record_id), "%s",
 	    json_get_str(tb.record, "id"));
 	e.record = st->record_id;
-	reqctx_today(today);
+	if (reqctx_today(today) < 0) {
+		gw_reply_error(r, 503, "clock-error",
+		    "the gateway cannot read today's date");
+		goto out;
+	}
 	memset(&pr, 0, sizeof(pr));
 	pr.op = POLICY_OP_INGRESS;
 	pr.caller = peer;
