@@ -42,14 +42,15 @@ berr(char *err, size_t errlen, const char *fmt, ...)
 
 /* Copy a small file (a key or a checkpoint) with mode 0600.  missing_ok:
  * 1 and *copied = 0 if the source does not exist.  The source must be a
- * regular file of mode 0600 with one name, never a symbolic link nor a
- * hard link: the data directory (and
- * a backup, given to the same account) belongs to the gateway's account,
- * and run as root this would otherwise read whatever a link there names and
- * hand the copy to that account. */
+ * regular file of mode 0600 with one name, owned by owner (the data
+ * directory's), never a symbolic link nor a hard link: the data directory
+ * (and a backup, given to the same account) belongs to the gateway's
+ * account, and run as root this would otherwise read whatever a link there
+ * names, or a file of root's left there, and hand the copy to that
+ * account. */
 static int
 copy_small(const char *from_dir, const char *to_dir, const char *name,
-    int missing_ok, int *copied, char *err, size_t errlen)
+    uid_t owner, int missing_ok, int *copied, char *err, size_t errlen)
 {
 	char src[BACKUP_PATH_MAX], dst[BACKUP_PATH_MAX];
 	char *data = NULL;
@@ -63,9 +64,15 @@ copy_small(const char *from_dir, const char *to_dir, const char *name,
 		berr(err, errlen, "%s: path too long", name);
 		return -1;
 	}
-	if (file_read_private(src, BACKUP_FILE_MAX, &data, &len) < 0) {
+	if (file_read_private_owned(src, owner, BACKUP_FILE_MAX, &data,
+	    &len) < 0) {
 		if (errno == ENOENT && missing_ok)
 			return 0;
+		if (errno == EACCES) {
+			berr(err, errlen, "%s: not owned by the owner of its "
+			    "folder (uid %lu)", src, (unsigned long)owner);
+			return -1;
+		}
 		berr(err, errlen, "%s: %s", src, errno == ELOOP ?
 		    "a symbolic link, not the file itself" : errno == EPERM ?
 		    "readable by group or others (must be 0600)" :
@@ -128,6 +135,112 @@ open_source_db(const char *path, uid_t owner, struct stat *sb, char *err,
 	return -1;
 }
 
+/* store.db-wal and store.db-shm, which SQLite opens beside the database
+ * by name and reads (the WAL's pages stand in for the database's): absent,
+ * or held to the rule of store.db (open_source_db), for the same reason.
+ * Checked before SQLite opens them (a clear refusal), and again on the
+ * files it has open once the copy is made (sidecars_opened), since whoever
+ * owns the folder could swap them in between.  0, or -1 with err. */
+static int
+sidecar_ok(const char *path, const struct stat *sb, uid_t owner, char *err,
+    size_t errlen)
+{
+	if (!S_ISREG(sb->st_mode)) {
+		berr(err, errlen, "%s: %s", path, S_ISLNK(sb->st_mode) ?
+		    "a symbolic link, not the file itself" :
+		    "not a regular file");
+		return -1;
+	}
+	if (sb->st_nlink != 1) {
+		berr(err, errlen, "%s: has another name (a hard link), which "
+		    "whoever owns the folder could have pointed at another "
+		    "user's file", path);
+		return -1;
+	}
+	if (sb->st_uid != owner) {
+		berr(err, errlen, "%s: owned by uid %lu, not by the owner of "
+		    "its folder (uid %lu)", path, (unsigned long)sb->st_uid,
+		    (unsigned long)owner);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *const sidecar_suffix[] = { "-wal", "-shm" };
+
+static int
+sidecars_before(const char *db_path, uid_t owner, char *err, size_t errlen)
+{
+	char path[BACKUP_PATH_MAX];
+	struct stat sb;
+	size_t i;
+	int n;
+
+	for (i = 0; i < 2; i++) {
+		n = snprintf(path, sizeof(path), "%s%s", db_path,
+		    sidecar_suffix[i]);
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			berr(err, errlen, "%s: path too long", db_path);
+			return -1;
+		}
+		if (lstat(path, &sb) < 0) {
+			if (errno == ENOENT)
+				continue;
+			berr(err, errlen, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+		if (sidecar_ok(path, &sb, owner, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The -wal and -shm this process has open (SQLite's, for db_path), by the
+ * names they were opened by, each held to sidecar_ok.  0, or -1 with err
+ * (also if /proc/self/fd cannot be read). */
+static int
+sidecars_opened(const char *db_path, uid_t owner, char *err, size_t errlen)
+{
+	char fdpath[64], target[BACKUP_PATH_MAX], want[2][BACKUP_PATH_MAX];
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+	ssize_t n;
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < 2; i++)
+		snprintf(want[i], sizeof(want[i]), "%s%s", db_path,
+		    sidecar_suffix[i]);
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		berr(err, errlen, "%s: cannot check which files were opened "
+		    "(no /proc/self/fd)", db_path);
+		return -1;
+	}
+	while (ret == 0 && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%s", de->d_name);
+		if ((n = readlink(fdpath, target, sizeof(target) - 1)) < 0)
+			continue;
+		target[n] = '\0';
+		for (i = 0; i < 2; i++) {
+			if (strcmp(target, want[i]) != 0)
+				continue;
+			if (stat(fdpath, &sb) < 0) {
+				berr(err, errlen, "%s: %s", want[i],
+				    strerror(errno));
+				ret = -1;
+			} else {
+				ret = sidecar_ok(want[i], &sb, owner, err,
+				    errlen);
+			}
+		}
+	}
+	closedir(d);
+	return ret;
+}
+
 /* 1 if a descriptor of this process other than except is open on the
  * file of sb, 0 if none is, -1 if /proc/self/fd cannot be read. */
 static int
@@ -166,10 +279,14 @@ copy_db(const char *src_path, uid_t owner, const char *dst_path,
 	sqlite3 *src = NULL, *dst = NULL;
 	sqlite3_backup *b;
 	struct stat sb;
-	int fd, rc, tries = 0, ret = -1;
+	int fd, rc, tries = 0, ret = -1, drop = 0;
 
 	if ((fd = open_source_db(src_path, owner, &sb, err, errlen)) < 0)
 		return -1;
+	if (sidecars_before(src_path, owner, err, errlen) < 0) {
+		close(fd);
+		return -1;
+	}
 	/* Neither database through a symbolic link (copy_small). */
 	src = store_int_connect(src_path, SQLITE_OPEN_READONLY |
 	    SQLITE_OPEN_NOFOLLOW, NULL, err, errlen);
@@ -228,6 +345,11 @@ copy_db(const char *src_path, uid_t owner, const char *dst_path,
 		berr(err, errlen, "backup of %s: %s", src_path, sqlite3_errstr(rc));
 		goto out;
 	}
+	/* Refused, the copy goes: it may hold another file's pages. */
+	if (sidecars_opened(src_path, owner, err, errlen) < 0) {
+		drop = 1;
+		goto out;
+	}
 	/* One self-contained file (no -wal or -shm beside it): a backup is
 	 * moved around whole.  The gateway turns WAL on again when it opens. */
 	if (sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL,
@@ -241,6 +363,8 @@ copy_db(const char *src_path, uid_t owner, const char *dst_path,
 out:
 	sqlite3_close(dst);
 	sqlite3_close(src);
+	if (drop)
+		(void)unlink(dst_path);
 	return ret;
 }
 
@@ -387,11 +511,13 @@ store_backup(const char *data_dir, const char *out_dir, char *err,
 	/* The new store.db's directory entry is made durable by the keys'
 	 * atomic writes after it (file_write_atomic syncs out_dir), before
 	 * the mark says the copy is complete. */
-	if (copy_small(data_dir, out_dir, "checkpoint.last", 1, &have_cp, err,
-	    errlen) < 0 ||
+	if (copy_small(data_dir, out_dir, "checkpoint.last", sb.st_uid, 1,
+	    &have_cp, err, errlen) < 0 ||
 	    copy_db(src_db, sb.st_uid, dst_db, &leaves, err, errlen) < 0 ||
-	    copy_small(data_dir, out_dir, "store.key", 0, NULL, err, errlen) < 0 ||
-	    copy_small(data_dir, out_dir, "audit.key", 0, NULL, err, errlen) < 0)
+	    copy_small(data_dir, out_dir, "store.key", sb.st_uid, 0, NULL, err,
+	    errlen) < 0 ||
+	    copy_small(data_dir, out_dir, "audit.key", sb.st_uid, 0, NULL, err,
+	    errlen) < 0)
 		goto out;
 	if (have_cp)
 		checkpoint_head(out_dir, origin, sizeof(origin), &cp_size);

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 static int
-read_all_fd(const char *path, int flags, int private_only, size_t max,
-    char **out, size_t *len)
+read_all_fd(const char *path, int flags, int private_only, uid_t owner,
+    size_t max, char **out, size_t *len)
 {
 	struct stat st;
 	char *data = NULL;
@@ -42,6 +42,10 @@ read_all_fd(const char *path, int flags, int private_only, size_t max,
 	 * start before privileges are dropped) and handed back. */
 	if (private_only && st.st_nlink != 1) {
 		errno = EMLINK;
+		goto err;
+	}
+	if (owner != (uid_t)-1 && st.st_uid != owner) {
+		errno = EACCES;
 		goto err;
 	}
 	if ((size_t)st.st_size > max) {
@@ -77,13 +81,20 @@ err:
 int
 file_read_all(const char *path, size_t max, char **out, size_t *len)
 {
-	return read_all_fd(path, 0, 0, max, out, len);
+	return read_all_fd(path, 0, 0, (uid_t)-1, max, out, len);
 }
 
 int
 file_read_private(const char *path, size_t max, char **out, size_t *len)
 {
-	return read_all_fd(path, O_NOFOLLOW, 1, max, out, len);
+	return read_all_fd(path, O_NOFOLLOW, 1, (uid_t)-1, max, out, len);
+}
+
+int
+file_read_private_owned(const char *path, uid_t owner, size_t max,
+    char **out, size_t *len)
+{
+	return read_all_fd(path, O_NOFOLLOW, 1, owner, max, out, len);
 }
 
 static int

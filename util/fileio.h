@@ -41,6 +41,11 @@ int file_check_private_dir(const char *path, mode_t *mode);
  * EMLINK if it has more than one name (a hard link). */
 int file_read_private(const char *path, size_t max, char **out, size_t *len);
 
+/* file_read_private for a file that must also belong to owner (checked on
+ * the open file): -1 with errno EACCES if it does not. */
+int file_read_private_owned(const char *path, uid_t owner, size_t max,
+    char **out, size_t *len);
+
 /* Create a directory (and its parents) with the given mode if missing.
  * Returns 0 or -1. */
 int file_mkdirs(const char *path, mode_t mode);

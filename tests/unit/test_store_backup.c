@@ -410,14 +410,106 @@ test_backup_refuses_foreign_db(void **state)
 	/* A store.db of another owner than the folder's (as root: the
 	 * folder given to another account, store.db left to root). */
 	if (geteuid() == 0) {
-		assert_int_equal(chown(path("fdb"), 65534, 65534), 0);
+		static const char *const rest[] = { "fdb", "fdb/store.key",
+		    "fdb/audit.key", "fdb/checkpoint.last" };
+		size_t i;
+
+		for (i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
+			assert_int_equal(chown(path(rest[i]), 65534, 65534), 0);
 		db_backup_refused("fbk-owner", "owned by uid 0, not by the owner "
 		    "of its folder (uid 65534)");
-		assert_int_equal(chown(path("fdb"), 0, 0), 0);
+		for (i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
+			assert_int_equal(chown(path(rest[i]), 0, 0), 0);
 	}
 
 	/* Put right, the same directory backs up. */
 	if (store_backup(path("fdb"), path("fbk-ok"), err, sizeof(err)) < 0)
+		fail_msg("store_backup: %s", err);
+}
+
+/* A backup of dir into out is refused with why in its message, leaving
+ * no copy of the file refused (for a -wal or -shm: of store.db) there. */
+static void
+backup_refused_as(const char *dir, const char *out, const char *why,
+    const char *refused)
+{
+	char err[512], copy[256];
+
+	assert_int_equal(store_backup(path(dir), path(out), err,
+	    sizeof(err)), -1);
+	if (strstr(err, why) == NULL)
+		fail_msg("expected \"%s\" in: %s", why, err);
+	snprintf(copy, sizeof(copy), "%s/%s", out, strstr(refused, "store.db")
+	    == refused ? "store.db" : refused);
+	if (access(path(copy), F_OK) == 0)
+		fail_msg("%s left behind (%s)", copy, err);
+}
+
+/* Every file a backup reads, not store.db alone, is held to one rule: one
+ * name, and as root the owner of the data directory.  A key or
+ * checkpoint.last left there by root, or a store.db-wal or -shm (whose
+ * pages SQLite reads with the database's) that is a hard link to another
+ * file, would otherwise be read by root and handed to the gateway's
+ * account.  Nor is a -wal a symbolic link. */
+static void
+test_backup_refuses_foreign_files(void **state)
+{
+	static const char *const owned[] = { "ow/store.key", "ow/audit.key",
+	    "ow/checkpoint.last", "ow/store.db-wal", "ow/store.db-shm" };
+	char err[512], out[32];
+	struct stat sb;
+	store_t *s;
+	size_t i;
+
+	(void)state;
+	/* Open: its -wal and -shm are there. */
+	s = store_with_one_record("ow");
+	assert_int_equal(stat(path("ow/store.db-wal"), &sb), 0);
+	assert_int_equal(stat(path("ow/store.db-shm"), &sb), 0);
+	assert_int_equal(stat(path("ow/checkpoint.last"), &sb), 0);
+	assert_int_equal(link(path("ow/store.db-wal"), path("wal-2")), 0);
+	backup_refused_as("ow", "obk-wal", "store.db-wal: has another name",
+	    "store.db-wal");
+	assert_int_equal(unlink(path("wal-2")), 0);
+	assert_int_equal(link(path("ow/store.db-shm"), path("shm-2")), 0);
+	backup_refused_as("ow", "obk-shm", "store.db-shm: has another name",
+	    "store.db-shm");
+	assert_int_equal(unlink(path("shm-2")), 0);
+	if (geteuid() == 0) {
+		/* The files left to root, the folder given to another account
+		 * with store.db: each alone is refused. */
+		assert_int_equal(chown(path("ow"), 65534, 65534), 0);
+		assert_int_equal(chown(path("ow/store.db"), 65534, 65534), 0);
+		for (i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
+			size_t j;
+
+			for (j = 0; j < sizeof(owned) / sizeof(owned[0]); j++)
+				assert_int_equal(chown(path(owned[j]),
+				    i == j ? 0 : 65534, 65534), 0);
+			snprintf(out, sizeof(out), "obk-own-%zu", i);
+			backup_refused_as("ow", out, "the owner of its folder "
+			    "(uid 65534)", owned[i] + 3);
+		}
+		for (i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
+			assert_int_equal(chown(path(owned[i]), 65534, 65534), 0);
+		if (store_backup(path("ow"), path("obk-own-ok"), err,
+		    sizeof(err)) < 0)
+			fail_msg("store_backup, all of one owner: %s", err);
+		assert_int_equal(chown(path("ow"), 0, 0), 0);
+		assert_int_equal(chown(path("ow/store.db"), 0, 0), 0);
+		for (i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
+			assert_int_equal(chown(path(owned[i]), 0, 0), 0);
+	}
+	store_close(s);
+	/* Closed, no -wal: one planted as a link to another file. */
+	assert_int_equal(access(path("ow/store.db-wal"), F_OK), -1);
+	assert_int_equal(file_write_atomic(path("other"), "x", 1, 0600), 0);
+	assert_int_equal(symlink(path("other"), path("ow/store.db-wal")), 0);
+	backup_refused_as("ow", "obk-link", "store.db-wal: a symbolic link",
+	    "store.db-wal");
+	assert_int_equal(unlink(path("ow/store.db-wal")), 0);
+	/* Put right, the same directory backs up. */
+	if (store_backup(path("ow"), path("obk-ok"), err, sizeof(err)) < 0)
 		fail_msg("store_backup: %s", err);
 }
 
@@ -534,6 +626,7 @@ main(void)
 		cmocka_unit_test(test_backup_errors),
 		cmocka_unit_test(test_backup_refuses_links),
 		cmocka_unit_test(test_backup_refuses_foreign_db),
+		cmocka_unit_test(test_backup_refuses_foreign_files),
 		cmocka_unit_test(test_store_db_never_readable),
 	};
 
