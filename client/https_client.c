@@ -29,6 +29,7 @@
 #include "util/fileio.h"
 
 #define PEM_FILE_MAX (1u << 20)
+#define CRL_FILE_MAX (64u << 20)
 
 struct https_client {
 	/* The PEM bytes checked at creation, handed to curl as they are
@@ -474,13 +475,28 @@ out:
 }
 
 static int
-check_root(https_client_t *c, const char *rootfile, char *err, size_t errlen)
+check_root(https_client_t *c, const https_client_options_t *opt, char *err,
+    size_t errlen)
 {
+	const char *rootfile = opt->root != NULL ? opt->root : "root (PEM)";
 	BIO *bio = NULL;
 	X509 *x = NULL;
 	int rc = -1;
 
-	if (file_read_all(rootfile, PEM_FILE_MAX, &c->root, &c->root_len) < 0) {
+	if (opt->root_pem != NULL) {
+		if (opt->root_pem_len > PEM_FILE_MAX) {
+			errmsg_set(err, errlen, "%s: too large", rootfile);
+			return -1;
+		}
+		if ((c->root = malloc(opt->root_pem_len + 1)) == NULL) {
+			errmsg_set(err, errlen, "out of memory");
+			return -1;
+		}
+		memcpy(c->root, opt->root_pem, opt->root_pem_len);
+		c->root[opt->root_pem_len] = '\0';
+		c->root_len = opt->root_pem_len;
+	} else if (file_read_all(rootfile, PEM_FILE_MAX, &c->root,
+	    &c->root_len) < 0) {
 		errmsg_set(err, errlen, "%s: %s", rootfile, strerror(errno));
 		return -1;
 	}
@@ -500,14 +516,18 @@ check_root(https_client_t *c, const char *rootfile, char *err, size_t errlen)
  * the server's is skipped at the handshake, as a file holding only such a
  * CRL is. */
 static int
-load_crls(https_client_t *c, const char *const *files, size_t n, char *err,
+load_crls(https_client_t *c, const https_client_options_t *opt, char *err,
     size_t errlen)
 {
+	const char *const *files = opt->crls;
+	size_t n = opt->crls != NULL ? opt->n_crls : 0;
 	STACK_OF(X509_CRL) *sk;
 	X509_CRL *crl;
 	char why[512];
 	size_t i;
 
+	if (opt->crls_pem != NULL)
+		n = 1;
 	if (n == 0)
 		return 0;
 	if ((c->crls = sk_X509_CRL_new_null()) == NULL) {
@@ -515,12 +535,19 @@ load_crls(https_client_t *c, const char *const *files, size_t n, char *err,
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		if (files[i] == NULL) {
+		if (opt->crls_pem == NULL && files[i] == NULL) {
 			errmsg_set(err, errlen, "(null): no file");
 			return -1;
 		}
-		if ((sk = tls_trust_read_crls(files[i], 64u << 20, why,
-		    sizeof(why))) == NULL) {
+		if (opt->crls_pem != NULL && opt->crls_pem_len > CRL_FILE_MAX) {
+			errmsg_set(err, errlen, "CRLs (PEM): too large");
+			return -1;
+		}
+		sk = opt->crls_pem != NULL ? tls_trust_parse_crls(opt->crls_pem,
+		    opt->crls_pem_len, "CRLs (PEM)", why, sizeof(why)) :
+		    tls_trust_read_crls(files[i], CRL_FILE_MAX, why,
+		    sizeof(why));
+		if (sk == NULL) {
 			errmsg_set(err, errlen, "%s", why);
 			return -1;
 		}
@@ -549,12 +576,14 @@ https_client_new(const https_client_options_t *opt, char *err, size_t errlen)
 		    "(libcurl must use OpenSSL)");
 		return NULL;
 	}
-	if (opt == NULL || opt->root == NULL ||
+	if (opt == NULL || (opt->root == NULL) == (opt->root_pem == NULL) ||
 	    (opt->cert_pem == NULL) != (opt->key_pem == NULL) ||
 	    (opt->cert_pem == NULL && (opt->cert == NULL || opt->key == NULL)) ||
-	    (opt->cert_pem != NULL && (opt->cert != NULL || opt->key != NULL))) {
+	    (opt->cert_pem != NULL && (opt->cert != NULL || opt->key != NULL)) ||
+	    (opt->crls_pem != NULL && opt->crls != NULL && opt->n_crls > 0)) {
 		errmsg_set(err, errlen, "certificate, key and root are required "
-		    "(the pair as files or as PEM bytes, not both)");
+		    "(the pair, the root and the CRLs as files or as PEM bytes, "
+		    "not both)");
 		return NULL;
 	}
 	if (opt->expect_identity != NULL &&
@@ -570,7 +599,7 @@ https_client_new(const https_client_options_t *opt, char *err, size_t errlen)
 		return NULL;
 	}
 	if (check_cert_key(c, opt, err, errlen) < 0 ||
-	    check_root(c, opt->root, err, errlen) < 0)
+	    check_root(c, opt, err, errlen) < 0)
 		goto fail;
 	c->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms :
 	    HTTPS_TIMEOUT_DEFAULT_MS;
@@ -586,8 +615,7 @@ https_client_new(const https_client_options_t *opt, char *err, size_t errlen)
 		errmsg_set(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (load_crls(c, opt->crls, opt->crls ? opt->n_crls : 0, err,
-	    errlen) < 0)
+	if (load_crls(c, opt, err, errlen) < 0)
 		goto fail;
 	if ((c->easy = curl_easy_init()) == NULL) {
 		errmsg_set(err, errlen, "curl_easy_init failed");

@@ -69,10 +69,20 @@ typedef struct {
 	size_t cert_pem_len;
 	const char *key_pem;
 	size_t key_pem_len;
-	const char *root;		/* national root, PEM (required) */
+	const char *root;		/* national root file, PEM */
 	const char *const *crls;	/* CRL files, PEM, one or more CRLs
 					 * each; may be NULL */
 	size_t n_crls;
+	/* Or the root and the CRLs as PEM bytes, in place of the files
+	 * (root NULL, no CRL files then): a gateway hands over the trust
+	 * set its configuration generation loaded, so that a delivery
+	 * trusts and refuses what an inbound connection does, whatever
+	 * the files say by now.  crls_pem holds one or more CRLs (read as
+	 * tls_trust_parse_crls does), or is NULL for none.  Copied. */
+	const char *root_pem;
+	size_t root_pem_len;
+	const char *crls_pem;
+	size_t crls_pem_len;
 	const char *expect_identity;	/* e.g. "urn:visor:suffolk:gateway";
 					 * NULL: any gateway identity */
 	long timeout_ms;		/* whole request; 0: 30 s */
@@ -114,8 +124,9 @@ typedef struct {
  * result.  Checks that libcurl uses OpenSSL.  Returns 0 or -1. */
 int https_global_init(void);
 
-/* Create a client.  Every file is read and checked now (certificate and key
- * match, root and CRLs parse), so that a later request fails only for
+/* Create a client.  Every file (or the PEM bytes given instead) is read
+ * and checked now (certificate and key match, root and CRLs parse), so
+ * that a later request fails only for
  * transport reasons.  The options' strings are copied.  Returns the client
  * (caller frees with https_client_free) or NULL with a reason in err. */
 https_client_t *https_client_new(const https_client_options_t *opt, char *err,

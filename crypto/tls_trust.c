@@ -100,20 +100,32 @@ fail:
 STACK_OF(X509_CRL) *
 tls_trust_read_crls(const char *path, size_t max, char *err, size_t errlen)
 {
-	STACK_OF(X509_CRL) *sk = NULL;
-	X509_CRL *crl;
-	char *data = NULL, *name = NULL, *header = NULL;
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	long derlen = 0;
+	STACK_OF(X509_CRL) *sk;
+	char *data = NULL;
 	size_t len = 0;
-	BIO *mem = NULL;
-	int n = 0;
 
 	if (file_read_all(path, max, &data, &len) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
+	sk = tls_trust_parse_crls(data, len, path, err, errlen);
+	free(data);
+	return sk;
+}
+
+STACK_OF(X509_CRL) *
+tls_trust_parse_crls(const char *data, size_t len, const char *path,
+    char *err, size_t errlen)
+{
+	STACK_OF(X509_CRL) *sk = NULL;
+	X509_CRL *crl;
+	char *name = NULL, *header = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	long derlen = 0;
+	BIO *mem = NULL;
+	int n = 0;
+
 	if (len > INT_MAX || (mem = BIO_new_mem_buf(data, (int)len)) == NULL ||
 	    (sk = sk_X509_CRL_new_null()) == NULL) {
 		snprintf(err, errlen, "%s: out of memory", path);
@@ -156,7 +168,6 @@ tls_trust_read_crls(const char *path, size_t max, char *err, size_t errlen)
 		goto fail;
 	}
 	BIO_free(mem);
-	free(data);
 	return sk;
 fail:
 	ERR_clear_error();
@@ -165,8 +176,58 @@ fail:
 	OPENSSL_free(der);
 	sk_X509_CRL_pop_free(sk, X509_CRL_free);
 	BIO_free(mem);
-	free(data);
 	return NULL;
+}
+
+/* What a memory BIO holds, as a NUL-terminated copy.  0 or -1. */
+static int
+bio_text(BIO *bio, char **out, size_t *len)
+{
+	char *data;
+	long n;
+
+	if ((n = BIO_get_mem_data(bio, &data)) <= 0 ||
+	    (*out = malloc((size_t)n + 1)) == NULL)
+		return -1;
+	memcpy(*out, data, (size_t)n);
+	(*out)[n] = '\0';
+	*len = (size_t)n;
+	return 0;
+}
+
+int
+tls_trust_pem(const tls_trust_t *t, char **root_pem, size_t *root_len,
+    char **crls_pem, size_t *crls_len)
+{
+	BIO *bio = NULL;
+	size_t i;
+
+	*root_pem = *crls_pem = NULL;
+	*root_len = *crls_len = 0;
+	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
+	    PEM_write_bio_X509(bio, t->root) != 1 ||
+	    bio_text(bio, root_pem, root_len) < 0)
+		goto fail;
+	if (t->n_crls > 0) {
+		BIO_free(bio);
+		if ((bio = BIO_new(BIO_s_mem())) == NULL)
+			goto fail;
+		for (i = 0; i < t->n_crls; i++)
+			if (PEM_write_bio_X509_CRL(bio, t->crls[i].crl) != 1)
+				goto fail;
+		if (bio_text(bio, crls_pem, crls_len) < 0)
+			goto fail;
+	}
+	BIO_free(bio);
+	return 0;
+fail:
+	ERR_clear_error();
+	BIO_free(bio);
+	free(*root_pem);
+	free(*crls_pem);
+	*root_pem = *crls_pem = NULL;
+	*root_len = *crls_len = 0;
+	return -1;
 }
 
 /* The URIs of a certificate's subjectAltName: the count, and the first in

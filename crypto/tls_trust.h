@@ -56,6 +56,19 @@ tls_trust_t *tls_trust_load(const char *root_file, const char *const *ca_files,
 STACK_OF(X509_CRL) *tls_trust_read_crls(const char *path, size_t max,
     char *err, size_t errlen);
 
+/* The same for PEM text already read (len bytes at data; path names it
+ * in the reasons). */
+STACK_OF(X509_CRL) *tls_trust_parse_crls(const char *data, size_t len,
+    const char *path, char *err, size_t errlen);
+
+/* The root and every CRL of t, as loaded, in PEM: *root_pem the root,
+ * *crls_pem the CRLs one after the other (NULL, length 0, when t has
+ * none), each NUL-terminated: to hand a TLS client the trust set that was
+ * loaded with t rather than the files again.  The caller frees both.  0,
+ * or -1 (out of memory; both NULL then). */
+int tls_trust_pem(const tls_trust_t *t, char **root_pem, size_t *root_len,
+    char **crls_pem, size_t *crls_len);
+
 /* Free; NULL does nothing. */
 void tls_trust_free(tls_trust_t *t);
 

@@ -478,19 +478,23 @@ delivery_done(void *arg, const https_result_t *res)
 	delivery_free(dv);
 }
 
-/* A client with generation g's certificate, key, root and CRLs.  The
- * certificate and key are the ones g loaded (and signs transfers with),
- * not the files again: a rotation on disk since g was loaded, whole or
- * half done, would otherwise pair one generation's key with another's
- * certificate, and a body signed with g's key under another certificate
- * is refused by the peer as bad-signature (403, final). */
+/* A client with generation g's certificate, key, root and CRLs, all as g
+ * loaded them, not the files again.  The certificate and key: a rotation
+ * on disk since g was loaded, whole or half done, would otherwise pair one
+ * generation's key with another's certificate, and a body signed with g's
+ * key under another certificate is refused by the peer as bad-signature
+ * (403, final).  The root and CRLs: those of g's TLS context, so that one
+ * SIGHUP moves inbound connections and deliveries together, a CRL replaced
+ * on disk is in force for neither until then, and a damaged one (refused
+ * by the reload) stops neither. */
 static https_client_t *
 peer_client(peer_worker_t *pw, const gw_gen_t *g, char *err, size_t errlen)
 {
 	https_client_options_t opt;
-	https_client_t *c;
+	https_client_t *c = NULL;
 	char expect[IDENTITY_URI_MAX], *key_pem = NULL;
-	size_t key_len = 0;
+	char *root_pem = NULL, *crls_pem = NULL;
+	size_t key_len = 0, root_len = 0, crls_len = 0;
 
 	if (g == NULL) {
 		snprintf(err, errlen, "no configuration");
@@ -500,22 +504,31 @@ peer_client(peer_worker_t *pw, const gw_gen_t *g, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot encode the gateway key");
 		return NULL;
 	}
+	if (tls_trust_pem(tls_context_trust(g->tls), &root_pem, &root_len,
+	    &crls_pem, &crls_len) < 0) {
+		snprintf(err, errlen, "cannot encode the root and CRLs");
+		goto out;
+	}
 	snprintf(expect, sizeof(expect), "urn:visor:%s:gateway", pw->area);
 	memset(&opt, 0, sizeof(opt));
 	opt.cert_pem = g->cert_pem;
 	opt.cert_pem_len = strlen(g->cert_pem);
 	opt.key_pem = key_pem;
 	opt.key_pem_len = key_len;
-	opt.root = g->cfg->tls_root;
-	opt.crls = (const char *const *)g->cfg->tls_crls;
-	opt.n_crls = g->cfg->n_crls;
+	opt.root_pem = root_pem;
+	opt.root_pem_len = root_len;
+	opt.crls_pem = crls_pem;
+	opt.crls_pem_len = crls_len;
 	opt.expect_identity = expect;
 	opt.timeout_ms = 30000;
 	opt.connect_timeout_ms = 5000;
 	opt.max_response = PEER_ANSWER_MAX;
 	c = https_client_new(&opt, err, errlen);
+out:
 	OPENSSL_cleanse(key_pem, key_len);
 	free(key_pem);
+	free(root_pem);
+	free(crls_pem);
 	return c;
 }
 

@@ -2708,6 +2708,133 @@ test_revoked_receiver_refused(void **state)
 	tcl_close(&pol);
 }
 
+/* Norfolk's delivery worker is held in a request to Suffolk (stopped) to
+ * tid, for a record put as id, while Norfolk reloads; then what_next runs
+ * (on the files, Norfolk still holding), Suffolk goes on and tid is
+ * delivered.  The worker makes its client for the new generation only
+ * after what_next. */
+static void
+deliver_across_reload(fx_t *f, tcl_t *prob, tcl_t *pol, const char *id,
+    void (*what_next)(fx_t *f))
+{
+	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
+	char tid[TRANSFER_ID_LEN + 1];
+
+	put_record(prob, id, 1, 2);
+	assert_int_equal(kill(sfk->pid, SIGSTOP), 0);
+	assert_int_equal(start_transfer(pol, id, "suffolk", tid), 202);
+	sleep_ms(500);
+	assert_int_equal(gwt_gw_hup(nfk), 0);
+	what_next(f);
+	assert_int_equal(kill(sfk->pid, SIGCONT), 0);
+	expect_transfer(pol, tid, 20000, "delivered");
+}
+
+static void
+revoke_suffolk_gateway(fx_t *f)
+{
+	char cadir[600], cert[600];
+	const char *argv[] = { gwt_prog(&f->env, "visorctl"), "certs",
+	    "revoke", "--ca-dir", cadir, cert, "--reason", "key-compromise",
+	    NULL };
+
+	snprintf(cadir, sizeof(cadir), "%s/pki/suffolk", f->env.dir);
+	snprintf(cert, sizeof(cert), "%s/pki/suffolk/gateway.crt", f->env.dir);
+	assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 0);
+}
+
+static void
+damage_suffolk_crl(fx_t *f)
+{
+	const char *bad = "-----BEGIN X509 CRL-----\nnot base64\n"
+	    "-----END X509 CRL-----\n";
+
+	assert_int_equal(file_write_atomic(gwt_path(&f->env,
+	    "pki/suffolk/crl.pem"), bad, strlen(bad), 0644), 0);
+}
+
+/* A record put as id and a transfer of it to Suffolk: still queued after
+ * attempts, and Suffolk has not had it.  The transfer id into tid. */
+static void
+transfer_refused(fx_t *f, tcl_t *prob, tcl_t *pol, const char *id,
+    char tid[TRANSFER_ID_LEN + 1])
+{
+	int64_t attempts = 0;
+	log_ctx_t ls;
+	cJSON *t;
+
+	put_record(prob, id, 1, 2);
+	assert_int_equal(start_transfer(pol, id, "suffolk", tid), 202);
+	sleep_ms(1500);
+	t = get_transfer(pol, tid);
+	assert_non_null(t);
+	assert_string_equal(json_get_str(t, "status"), "queued");
+	assert_int_equal(json_get_int(t, "attempts", 0, 1000000, &attempts), 0);
+	assert_true(attempts >= 1);
+	cJSON_Delete(t);
+	log_fetch_verify(&f->env, &f->gw[1], &ls);
+	assert_int_equal(log_count(&ls, "transfer-in", tid), 0);
+	log_free(&ls);
+}
+
+/* Deliveries trust and refuse what the loaded generation does, as inbound
+ * connections do: a CRL replaced on disk is in force for neither until a
+ * SIGHUP, then for both; one damaged on disk stops neither (the reload
+ * that would read it is refused).  The delivery client read the files
+ * when it was made, which may be after the reload. */
+static void
+test_delivery_trust_from_generation(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0];
+	char tid[TRANSFER_ID_LEN + 1], crl[600], *good = NULL;
+	size_t len;
+	tcl_t prob, pol;
+
+	config_fast_retry(&f->env, "norfolk", 50, 300);
+	start_gw(f, 0, "norfolk");
+	start_gw(f, 1, "suffolk");
+	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
+	put_and_deliver(&prob, &pol, "NFK-GEN-0001", "suffolk");
+	snprintf(crl, sizeof(crl), "%s/pki/suffolk/crl.pem", f->env.dir);
+	assert_int_equal(file_read_all(crl, 1 << 20, &good, &len), 0);
+
+	/* Suffolk revoked on disk after the reload: Norfolk's generation
+	 * does not list it, and delivers. */
+	deliver_across_reload(f, &prob, &pol, "NFK-GEN-0002",
+	    revoke_suffolk_gateway);
+	put_and_deliver(&prob, &pol, "NFK-GEN-0003", "suffolk");
+	/* Reloaded, it does not. */
+	assert_int_equal(gwt_gw_hup(nfk), 0);
+	transfer_refused(f, &prob, &pol, "NFK-GEN-0004", tid);
+	/* The reverse: the CRL without Suffolk back on disk changes nothing
+	 * until the reload. */
+	assert_int_equal(file_write_atomic(crl, good, len, 0644), 0);
+	sleep_ms(1000);
+	{
+		cJSON *t = get_transfer(&pol, tid);
+
+		assert_non_null(t);
+		assert_string_equal(json_get_str(t, "status"), "queued");
+		cJSON_Delete(t);
+	}
+	assert_int_equal(gwt_gw_hup(nfk), 0);
+	expect_transfer(&pol, tid, 20000, "delivered");
+
+	/* A CRL damaged on disk after a reload stops no delivery, and the
+	 * next reload, which would read it, is refused. */
+	deliver_across_reload(f, &prob, &pol, "NFK-GEN-0005",
+	    damage_suffolk_crl);
+	put_and_deliver(&prob, &pol, "NFK-GEN-0006", "suffolk");
+	assert_int_equal(gwt_gw_hup(nfk), 1);
+	put_and_deliver(&prob, &pol, "NFK-GEN-0007", "suffolk");
+	assert_false(gwt_log_contains(nfk, "event=outbox-client-failed"));
+	free(good);
+	tcl_close(&prob);
+	tcl_close(&pol);
+}
+
 /* Give Suffolk a verdict that runs out `secs` seconds from now: with
  * crl == 0 a gateway certificate (same key) whose notAfter is then, else a
  * CRL (same entries) whose nextUpdate is then, issued by our PKI code and
@@ -3477,6 +3604,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rotation_while_delivering,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_revoked_receiver_refused,
+		    setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_delivery_trust_from_generation,
 		    setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_transfer_idempotency_one_commit,
 		    setup2, teardown),
