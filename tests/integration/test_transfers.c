@@ -2662,50 +2662,19 @@ test_sender_refuses_wrong_receiver(void **state)
 	tcl_close(&pol);
 }
 
-/* Suffolk's gateway certificate is revoked and Norfolk reloaded: Norfolk
- * no longer delivers to it, though a keep-alive connection was open. */
+/* Norfolk (quick retries) and Suffolk started, Norfolk's probation and
+ * police clients opened, and a record put as id delivered to Suffolk. */
 static void
-test_revoked_receiver_refused(void **state)
+pair_delivered(fx_t *f, tcl_t *prob, tcl_t *pol, const char *id)
 {
-	fx_t *f = *state;
-	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
-	tcl_t prob, pol;
-	char tid[TRANSFER_ID_LEN + 1], cadir[600], cert[600];
-	log_ctx_t ls;
-	cJSON *t;
-	int64_t attempts = 0;
+	gwt_gw_t *nfk = &f->gw[0];
 
 	config_fast_retry(&f->env, "norfolk", 50, 300);
 	start_gw(f, 0, "norfolk");
 	start_gw(f, 1, "suffolk");
-	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
-	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
-	put_and_deliver(&prob, &pol, "NFK-REV-0001", "suffolk");
-
-	snprintf(cadir, sizeof(cadir), "%s/pki/suffolk", f->env.dir);
-	snprintf(cert, sizeof(cert), "%s/pki/suffolk/gateway.crt", f->env.dir);
-	{
-		const char *argv[] = { gwt_prog(&f->env, "visorctl"), "certs",
-		    "revoke", "--ca-dir", cadir, cert, "--reason",
-		    "key-compromise", NULL };
-
-		assert_int_equal(gwt_run(argv, NULL, 0, NULL, NULL), 0);
-	}
-	assert_int_equal(gwt_gw_hup(nfk), 0);
-	assert_int_equal(start_transfer(&pol, "NFK-REV-0001", "suffolk", tid), 202);
-	sleep_ms(1500);
-	t = get_transfer(&pol, tid);
-	assert_non_null(t);
-	assert_string_equal(json_get_str(t, "status"), "queued");
-	assert_int_equal(json_get_int(t, "attempts", 0, 1000000, &attempts), 0);
-	assert_true(attempts >= 1);
-	cJSON_Delete(t);
-	log_fetch_verify(&f->env, sfk, &ls);
-	assert_int_equal(log_count(&ls, "transfer-in", NULL), 1);
-	assert_int_equal(log_count(&ls, "transfer-in", tid), 0);
-	log_free(&ls);
-	tcl_close(&prob);
-	tcl_close(&pol);
+	tcl_open(prob, &f->env, nfk, "norfolk", "agency-probation");
+	tcl_open(pol, &f->env, nfk, "norfolk", "agency-police");
+	put_and_deliver(prob, pol, id, "suffolk");
 }
 
 /* Norfolk's delivery worker is held in a request to Suffolk (stopped) to
@@ -2753,8 +2722,9 @@ damage_suffolk_crl(fx_t *f)
 	    "pki/suffolk/crl.pem"), bad, strlen(bad), 0644), 0);
 }
 
-/* A record put as id and a transfer of it to Suffolk: still queued after
- * attempts, and Suffolk has not had it.  The transfer id into tid. */
+/* A transfer of id to Suffolk (the record put first with prob, unless
+ * NULL): still queued after attempts, and Suffolk has not had it.  The
+ * transfer id into tid. */
 static void
 transfer_refused(fx_t *f, tcl_t *prob, tcl_t *pol, const char *id,
     char tid[TRANSFER_ID_LEN + 1])
@@ -2763,7 +2733,8 @@ transfer_refused(fx_t *f, tcl_t *prob, tcl_t *pol, const char *id,
 	log_ctx_t ls;
 	cJSON *t;
 
-	put_record(prob, id, 1, 2);
+	if (prob != NULL)
+		put_record(prob, id, 1, 2);
 	assert_int_equal(start_transfer(pol, id, "suffolk", tid), 202);
 	sleep_ms(1500);
 	t = get_transfer(pol, tid);
@@ -2775,6 +2746,29 @@ transfer_refused(fx_t *f, tcl_t *prob, tcl_t *pol, const char *id,
 	log_fetch_verify(&f->env, &f->gw[1], &ls);
 	assert_int_equal(log_count(&ls, "transfer-in", tid), 0);
 	log_free(&ls);
+}
+
+/* Suffolk's gateway certificate is revoked and Norfolk reloaded: Norfolk
+ * no longer delivers to it, though a keep-alive connection was open. */
+static void
+test_revoked_receiver_refused(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
+	tcl_t prob, pol;
+	char tid[TRANSFER_ID_LEN + 1];
+	log_ctx_t ls;
+
+	pair_delivered(f, &prob, &pol, "NFK-REV-0001");
+
+	revoke_suffolk_gateway(f);
+	assert_int_equal(gwt_gw_hup(nfk), 0);
+	transfer_refused(f, NULL, &pol, "NFK-REV-0001", tid);
+	log_fetch_verify(&f->env, sfk, &ls);
+	assert_int_equal(log_count(&ls, "transfer-in", NULL), 1);
+	log_free(&ls);
+	tcl_close(&prob);
+	tcl_close(&pol);
 }
 
 /* Deliveries trust and refuse what the loaded generation does, as inbound
@@ -2791,12 +2785,7 @@ test_delivery_trust_from_generation(void **state)
 	size_t len;
 	tcl_t prob, pol;
 
-	config_fast_retry(&f->env, "norfolk", 50, 300);
-	start_gw(f, 0, "norfolk");
-	start_gw(f, 1, "suffolk");
-	tcl_open(&prob, &f->env, nfk, "norfolk", "agency-probation");
-	tcl_open(&pol, &f->env, nfk, "norfolk", "agency-police");
-	put_and_deliver(&prob, &pol, "NFK-GEN-0001", "suffolk");
+	pair_delivered(f, &prob, &pol, "NFK-GEN-0001");
 	snprintf(crl, sizeof(crl), "%s/pki/suffolk/crl.pem", f->env.dir);
 	assert_int_equal(file_read_all(crl, 1 << 20, &good, &len), 0);
 
