@@ -48,6 +48,9 @@ struct https_client {
 	CURL *easy;			/* the keep-alive handle of the sync API */
 	char peer[IDENTITY_URI_MAX];	/* identity seen on the last handshake */
 	char verify_err[256];		/* why the last identity check failed */
+	int refused_alert;		/* the fatal alert by which the server
+					 * last refused our certificate, 0
+					 * none (client_info_cb) */
 };
 
 /* One transfer's response collection, bounded. */
@@ -370,6 +373,51 @@ prereq_cb(void *clientp, char *primary_ip, char *local_ip, int primary_port,
 	return CURL_PREREQFUNC_ABORT;
 }
 
+/* Is a fatal alert received one by which the server refuses our
+ * certificate at the handshake?  A gateway sends these for a client
+ * certificate that fails its checks (docs/PKI.md), before it reads any
+ * request. */
+static int
+alert_refuses_cert(int desc)
+{
+	switch (desc) {
+	case SSL3_AD_BAD_CERTIFICATE:
+	case SSL3_AD_UNSUPPORTED_CERTIFICATE:
+	case SSL3_AD_CERTIFICATE_REVOKED:
+	case SSL3_AD_CERTIFICATE_EXPIRED:
+	case SSL3_AD_CERTIFICATE_UNKNOWN:
+	case TLS1_AD_UNKNOWN_CA:
+	case TLS1_AD_ACCESS_DENIED:
+	case TLS13_AD_CERTIFICATE_REQUIRED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Keep the alert by which the server refuses our certificate.  With TLS
+ * 1.3 the client's handshake ends before the server has checked its
+ * certificate, so the refusal arrives as the answer to the first request;
+ * libcurl's own message for it is whatever it noted first on the way
+ * (a getpeername() error on a connection already closed, or OpenSSL's
+ * text), which does not say that the certificate was refused. */
+static void
+client_info_cb(const SSL *ssl, int where, int ret)
+{
+	SSL_CTX *ctx;
+	https_client_t *c;
+
+	/* an alert received (SSL_CB_READ_ALERT is two bits: ALERT|READ;
+	 * one we send, refusing the server, is ALERT|WRITE) */
+	if ((where & SSL_CB_READ_ALERT) != SSL_CB_READ_ALERT ||
+	    SSL_alert_type_string(ret)[0] != 'F' ||
+	    !alert_refuses_cert(ret & 0xff) ||
+	    (ctx = SSL_get_SSL_CTX(ssl)) == NULL ||
+	    (c = SSL_CTX_get_ex_data(ctx, ctx_ex_index)) == NULL)
+		return;
+	c->refused_alert = ret & 0xff;
+}
+
 static CURLcode
 ssl_ctx_cb(CURL *curl, void *sslctx, void *userptr)
 {
@@ -387,6 +435,7 @@ ssl_ctx_cb(CURL *curl, void *sslctx, void *userptr)
 	/* No resumption: every connection is verified in full. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_info_callback(ctx, client_info_cb);
 	return CURLE_OK;
 }
 
@@ -981,6 +1030,14 @@ finish_transfer(https_client_t *c, CURL *e, CURLcode cr, struct xfer *x,
 		    "ran out on the connection (notAfter or nextUpdate passed)");
 		return -1;
 	}
+	if (cr != CURLE_OK && c->refused_alert != 0) {
+		/* Nor will a certificate the server refused. */
+		errmsg_set(err, errlen, "the gateway refused this client "
+		    "certificate at the TLS handshake (alert: %s): it is "
+		    "revoked, expired, or not of an area CA the gateway "
+		    "trusts", SSL_alert_desc_string_long(c->refused_alert));
+		return -1;
+	}
 	if (cr != CURLE_OK) {
 		/* Network trouble may pass; a failed verification will not. */
 		x->retryable = cr == CURLE_COULDNT_CONNECT ||
@@ -993,6 +1050,17 @@ finish_transfer(https_client_t *c, CURL *e, CURLcode cr, struct xfer *x,
 		    cr == CURLE_SSL_CONNECT_ERROR ||
 		    cr == CURLE_SSL_CACERT_BADFILE))
 			errmsg_set(err, errlen, "%s", c->verify_err);
+		else if (strncmp(errbuf, "getpeername()", 13) == 0)
+			/* libcurl's note on a connection the server reset,
+			 * not the failure: a gateway that refuses the client
+			 * certificate closes it so, and when the reset
+			 * overtakes its alert nothing else says why. */
+			errmsg_set(err, errlen, "%s: the gateway closed the "
+			    "connection without an answer (as it does when "
+			    "it refuses this client certificate at the TLS "
+			    "handshake: revoked, expired, or not of an area "
+			    "CA it trusts; its log says event=handshake-refused "
+			    "and why)", curl_easy_strerror(cr));
 		else
 			errmsg_set(err, errlen, "%s", errbuf[0] ? errbuf :
 			    curl_easy_strerror(cr));
@@ -1037,6 +1105,7 @@ https_client_request(https_client_t *c, const https_request_t *req,
 		x.too_large = 0;
 		errbuf[0] = '\0';
 		c->verify_err[0] = '\0';
+		c->refused_alert = 0;
 		/* reset keeps the live connections: keep-alive across
 		 * requests */
 		curl_easy_reset(c->easy);
@@ -1280,6 +1349,7 @@ start_due(https_batch_t *b)
 		it->x.too_large = 0;
 		it->errbuf[0] = '\0';
 		b->c->verify_err[0] = '\0';
+		b->c->refused_alert = 0;
 		if ((it->easy = curl_easy_init()) == NULL ||
 		    setup_easy(b->c, it->easy, &r, it->hdrs, &it->x,
 		    it->errbuf) < 0 ||
