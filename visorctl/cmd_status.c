@@ -39,7 +39,7 @@ static const char status_usage[] =
     "(default 30) is how early to warn of certificate expiry (CRLs: 7 days);\n"
     "--checkpoint-warn-s (default 30) how long entries may wait for a signed\n"
     "checkpoint.  --json prints the gateway's answer as it is.\n"
-    "Exit status: 0 healthy, 1 warnings, 2 bad usage, 3 no answer.\n";
+    "Exit status: 0 healthy, 1 warnings, 2 bad usage, 3 no answer or refused.\n";
 
 typedef struct {
 	buf_t text;

@@ -17,7 +17,7 @@ static const struct command commands[] = {
 	{ "version", cmd_version, "print the version" },
 	{ "policy", cmd_policy, "check, explain and test policy files" },
 	{ "quickstart", cmd_quickstart, "create a complete local setup (PKI, configs, keys)" },
-	{ "certs", cmd_certs, "PKI: new root, area CA, issue, revoke, renew, show" },
+	{ "certs", cmd_certs, "PKI: new root, area CA, issue, revoke, renew, crl, show" },
 	{ "push", cmd_push, "send records (JSON lines or CSV) to a gateway" },
 	{ "get", cmd_get, "read a record as policy lets the caller see it" },
 	{ "gen", cmd_gen, "write synthetic records as JSON lines" },
