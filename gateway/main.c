@@ -38,8 +38,9 @@ usage(FILE *f)
 	    "                    policy, then exit (0 valid, 1 invalid)\n"
 	    "Started as root, it needs \"user\" in the configuration and becomes\n"
 	    "that account once its keys are read and its sockets bound.\n"
-	    "Signals: SIGHUP reloads certificates, CRLs and policy; SIGTERM drains\n"
-	    "and stops.\n");
+	    "Signals: SIGHUP reloads certificates, CRLs, clearances, policy and\n"
+	    "transfer.deadline_s (a change of any other key needs a restart);\n"
+	    "SIGTERM drains and stops.\n");
 }
 
 int
