@@ -11,7 +11,12 @@
  *     the very input; and any bytes must encode and decode back to themselves;
  *   rfc3339_canonical (util/rfc3339.c): the since/until bounds of
  *     GET /v1/audit/search.  What it accepts it writes as a 24-character
- *     canonical time that it accepts again unchanged.
+ *     canonical time that it accepts again unchanged;
+ *   rfc3339_epoch_ms (util/rfc3339.c): a peer transfer's sent_at.  It
+ *     takes exactly the times (not dates alone) rfc3339_canonical takes,
+ *     gives the canonical form the same instant, and that instant is the
+ *     one the C library's timegm gives (a :60 leap second as the next
+ *     second).
  *
  * The If-Match and audit range parsers are static in the routes: fuzz_http
  * reaches them through real requests.
@@ -19,6 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crypto/identity.h"
 #include "gateway/store_int.h"
@@ -70,20 +76,57 @@ check_b64(const uint8_t *data, size_t size)
 		abort();
 }
 
+/* The n digits at s (a canonical time's fields are digits). */
+static int
+num(const char *s, int n)
+{
+	int v = 0;
+
+	while (n-- > 0)
+		v = v * 10 + (*s++ - '0');
+	return v;
+}
+
+/* What the C library makes of a canonical time: ms since the epoch. */
+static long long
+libc_epoch_ms(const char *c)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = num(c, 4) - 1900;
+	tm.tm_mon = num(c + 5, 2) - 1;
+	tm.tm_mday = num(c + 8, 2);
+	tm.tm_hour = num(c + 11, 2);
+	tm.tm_min = num(c + 14, 2);
+	tm.tm_sec = num(c + 17, 2);	/* 60 normalises to the next minute */
+	return (long long)timegm(&tm) * 1000LL + num(c + 20, 3);
+}
+
 static void
 check_time(const uint8_t *data, size_t size)
 {
 	char in[64], out[25], again[25];
+	long long ms, ms2;
+	int canon, epoch;
 
 	if (size >= sizeof(in))
 		return;
 	memcpy(in, data, size);
 	in[size] = '\0';
-	if (rfc3339_canonical(in, out) < 0)
+	canon = rfc3339_canonical(in, out) == 0;
+	epoch = rfc3339_epoch_ms(in, &ms) == 0;
+	/* sent_at: a time, never a date alone; NUL ends the string */
+	if (epoch != (canon && strlen(in) > 10))
+		abort();
+	if (!canon)
 		return;
 	if (strlen(out) != 24 || out[10] != 'T' || out[23] != 'Z' ||
 	    rfc3339_canonical(out, again) < 0 ||
 	    memcmp(out, again, sizeof(out)) != 0)
+		abort();
+	if (rfc3339_epoch_ms(out, &ms2) < 0 || (epoch && ms2 != ms) ||
+	    ms2 != libc_epoch_ms(out))
 		abort();
 }
 
