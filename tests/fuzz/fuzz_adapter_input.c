@@ -4,9 +4,12 @@
  * The whole input is read as CSV (default and tiny bounds) and as JSON
  * lines.  If it holds a NUL byte, the bytes before it are also loaded as a
  * column mapping and the bytes after it as the CSV it maps: header bound,
- * every row applied and the record printed, and the row's cells (and the
- * whole input) read as messages whose array indices mapping_unshift
- * renumbers.
+ * every row applied and the record printed, and the row's cells read as
+ * messages whose array indices mapping_unshift renumbers.  If the CSV
+ * holds a NUL byte too, the bytes after it are a gateway's error message
+ * (what visorctl push hands mapping_unshift for each row): renumbered into
+ * a short and a long buffer, it must differ from the message only in the
+ * digits between brackets, and come out whole or cut to the buffer.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -63,8 +66,49 @@ read_jsonl(const char *p, size_t n)
 	jsonl_reader_free(r);
 }
 
+/* s without the digits that follow a '[': what renumbering keeps. */
+static char *
+skeleton(const char *s)
+{
+	char *o = malloc(strlen(s) + 1), *q = o;
+
+	if (o == NULL)
+		abort();
+	while (*s != '\0') {
+		*q++ = *s;
+		if (*s++ == '[')
+			while (*s >= '0' && *s <= '9')
+				s++;
+	}
+	*q = '\0';
+	return o;
+}
+
+/* A hostile message msg about the record whose renumbering is sh. */
 static void
-map_csv(const char *map, size_t mlen, const char *csv, size_t clen)
+unshift_msg(const cJSON *sh, const char *msg)
+{
+	char small[16], big[8192], *a, *b;
+	int rc, rc2;
+
+	rc = mapping_unshift(sh, msg, big, sizeof(big));
+	rc2 = mapping_unshift(sh, msg, small, sizeof(small));
+	if (rc < 0 || rc > 1 || rc2 != rc || strlen(small) >= sizeof(small) ||
+	    strncmp(small, big, sizeof(small) - 1) != 0)
+		abort();
+	if (rc == 0 && strcmp(big, msg) != 0)
+		abort();	/* unchanged means as it was (msg < 4 KiB) */
+	a = skeleton(msg);
+	b = skeleton(big);
+	if (strcmp(a, b) != 0)
+		abort();	/* something else than an index changed */
+	free(a);
+	free(b);
+}
+
+static void
+map_csv(const char *map, size_t mlen, const char *csv, size_t clen,
+    const char *msg)
 {
 	mapping_t *m;
 	csv_reader_t *r;
@@ -96,6 +140,8 @@ map_csv(const char *map, size_t mlen, const char *csv, size_t clen)
 			if (mapping_unshift(sh, row.fields[i], out,
 			    sizeof(out)) < 0 || strlen(out) >= sizeof(out))
 				abort();
+		if (msg != NULL)
+			unshift_msg(sh, msg);
 		cJSON_Delete(sh);
 		cJSON_Delete(rec);
 	}
@@ -108,14 +154,29 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *p = (const char *)data;
-	const char *nul;
+	const char *nul, *nul2, *csv;
 	csv_limits_t tiny = { 8, 4, 32 };
+	char msg[4096];
+	size_t clen, n;
 
 	read_csv(p, size, NULL);
 	read_csv(p, size, &tiny);
 	read_jsonl(p, size);
 	nul = memchr(p, '\0', size);
-	if (nul != NULL)
-		map_csv(p, (size_t)(nul - p), nul + 1, size - (size_t)(nul - p) - 1);
+	if (nul == NULL)
+		return 0;
+	csv = nul + 1;
+	clen = size - (size_t)(nul - p) - 1;
+	if ((nul2 = memchr(csv, '\0', clen)) == NULL) {
+		map_csv(p, (size_t)(nul - p), csv, clen, NULL);
+		return 0;
+	}
+	/* the message ends at its first NUL or after 4095 bytes */
+	n = clen - (size_t)(nul2 - csv) - 1;
+	if (n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	memcpy(msg, nul2 + 1, n);
+	msg[n] = '\0';
+	map_csv(p, (size_t)(nul - p), csv, (size_t)(nul2 - csv), msg);
 	return 0;
 }
