@@ -7,7 +7,8 @@
  * it), any JSON: the transforms then see values of every shape, as the
  * engine may meet in records stored under older rules.  Whatever the
  * policy says, a category 4 record is never read or transferred, not even
- * in part, by a caller without clearance ct (SPEC 7; the built-in rule).
+ * in part, by a caller without clearance ct (SPEC 7; the built-in rule),
+ * and its read map (policy_read_map) promises that caller no field.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 
 #include "crypto/identity.h"
 #include "policy/policy.h"
+#include "policy/record_schema.h"
 #include "util/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,7 +48,9 @@ no_clearance(const policy_t *p, const cJSON *rec, policy_op_t op,
 	policy_decision_t *d = NULL;
 	policy_request_t req;
 	identity_t id;
+	unsigned char map[512];
 	char err[128];
+	size_t i, n;
 
 	if (identity_parse(uri, strlen(uri), &id, err, sizeof(err)) < 0)
 		abort();
@@ -60,6 +64,14 @@ no_clearance(const policy_t *p, const cJSON *rec, policy_op_t op,
 	    (policy_decision_allowed(d) || policy_decision_record(d) != NULL))
 		abort();
 	policy_decision_free(d);
+	/* nor does the read map promise any field of it */
+	if (op == POLICY_OP_READ && category4(rec) &&
+	    policy_read_map(p, &req, rec, map, sizeof(map)) == 0) {
+		(void)record_fields(&n);
+		for (i = 0; i < n && i < sizeof(map); i++)
+			if (map[i] != POLICY_READ_NONE)
+				abort();
+	}
 }
 
 static void
