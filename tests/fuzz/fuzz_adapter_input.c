@@ -22,21 +22,54 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The number after tag in err, or 0 if there is none. */
+static size_t
+number_after(const char *err, const char *tag)
+{
+	const char *p = strstr(err, tag);
+
+	return p == NULL ? 0 : strtoul(p + strlen(tag), NULL, 10);
+}
+
+/*
+ * Every line is accounted for: records and errors come in the order of
+ * their lines, an error's line is no earlier than where the reader stood,
+ * a record never starts on a line an earlier error said it skipped
+ * through, nothing follows "skipped to the end of the input", and a
+ * column is 1-based.
+ */
 static void
 read_csv(const char *p, size_t n, const csv_limits_t *lim)
 {
 	csv_reader_t *r = csv_reader_new(p, n, lim);
 	csv_row_t row;
 	char err[256];
-	size_t i, guard = 0;
-	int rc;
+	size_t i, guard = 0, floor = 1, l, through;
+	int rc, ended = 0;
 
 	if (r == NULL)
 		return;
 	while ((rc = csv_next(r, &row, err, sizeof(err))) != 0 &&
 	    guard++ < n + 2) {
-		if (rc < 0)
+		if (ended)
+			abort();	/* after "skipped to the end" */
+		if (rc < 0) {
+			if (strncmp(err, "line ", 5) != 0 ||
+			    (l = strtoul(err + 5, NULL, 10)) < floor ||
+			    (strstr(err, ", column ") != NULL &&
+			    number_after(err, ", column ") == 0))
+				abort();
+			through = number_after(err, "skipped through line ");
+			if (strstr(err, "skipped through line ") != NULL &&
+			    through <= l)
+				abort();
+			floor = (through > l ? through : l) + 1;
+			ended = strstr(err, "skipped to the end") != NULL;
 			continue;
+		}
+		if (row.line < floor)
+			abort();
+		floor = row.line + 1;
 		for (i = 0; i < row.n; i++)
 			if (strlen(row.fields[i]) != row.lens[i])
 				abort();
