@@ -13,10 +13,12 @@
  *     GET /v1/audit/search.  What it accepts it writes as a 24-character
  *     canonical time that it accepts again unchanged;
  *   rfc3339_epoch_ms (util/rfc3339.c): a peer transfer's sent_at.  It
- *     takes exactly the times (not dates alone) rfc3339_canonical takes,
- *     gives the canonical form the same instant, and that instant is the
- *     one the C library's timegm gives (a :60 leap second as the next
- *     second).
+ *     takes every time (not a date alone) rfc3339_canonical takes, and
+ *     gives the canonical form the same instant, the one the C library's
+ *     timegm gives (a :60 leap second as the next second).  What it takes
+ *     beyond those (an offset, a fraction past milliseconds) is a time to
+ *     the second rfc3339_canonical takes, then those, and lies within a
+ *     day of that time read as UTC.
  *
  * The If-Match and audit range parsers are static in the routes: fuzz_http
  * reaches them through real requests.
@@ -117,6 +119,23 @@ check_time(const uint8_t *data, size_t size)
 	canon = rfc3339_canonical(in, out) == 0;
 	epoch = rfc3339_epoch_ms(in, &ms) == 0;
 	/* sent_at: a time, never a date alone; NUL ends the string */
+	if (canon && strlen(in) > 10 && !epoch)
+		abort();
+	if (epoch && !canon) {
+		char base[21];
+
+		/* the date and time to the second, then a fraction of more
+		 * than three digits or an offset of at most 23:59 */
+		if (strlen(in) < 20)
+			abort();
+		memcpy(base, in, 19);
+		memcpy(base + 19, "Z", 2);
+		if (rfc3339_canonical(base, out) < 0 ||
+		    (in[19] != '.' && in[19] != '+' && in[19] != '-') ||
+		    llabs(ms - libc_epoch_ms(out)) >= 86400000LL)
+			abort();
+		return;
+	}
 	if (epoch != (canon && strlen(in) > 10))
 		abort();
 	if (!canon)
