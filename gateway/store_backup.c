@@ -96,59 +96,22 @@ out:
 	return ret;
 }
 
-/* The source database on a descriptor of its own, held while SQLite opens
- * it: a regular file (a FIFO in its place would hold the open for ever, a
- * device is not a database) with one name, owned by the owner of the data
- * directory.  Run as root, the backup reads what the gateway's account
- * could not, then gives the copy to that account (give_to_owner_of): a
- * hard link to another database (root's) planted as store.db would hand
- * it over, as for the keys (copy_small).  The descriptor, or -1 with err;
- * *sb is its stat. */
+/* The rule for every file of the database the backup reads (store.db,
+ * its -wal and -shm), given its stat: a regular file (a FIFO in its place
+ * would hold the open for ever, a device is no database), with one name,
+ * owned by owner (the data directory's).  Run as root, the backup reads
+ * what the gateway's account could not, then gives the copy to that
+ * account (give_to_owner_of): a hard link to another database (root's)
+ * planted there would hand it over, as for the keys (copy_small).  0, or
+ * -1 with err. */
 static int
-open_source_db(const char *path, uid_t owner, struct stat *sb, char *err,
-    size_t errlen)
-{
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
-		berr(err, errlen, "%s: %s", path, errno == ELOOP ?
-		    "a symbolic link, not the file itself" : strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, sb) < 0) {
-		berr(err, errlen, "%s: %s", path, strerror(errno));
-	} else if (!S_ISREG(sb->st_mode)) {
-		berr(err, errlen, "%s: not a regular file (a FIFO or a device "
-		    "is no database)", path);
-	} else if (sb->st_nlink != 1) {
-		berr(err, errlen, "%s: has another name (a hard link), which "
-		    "whoever owns the folder could have pointed at another "
-		    "user's database", path);
-	} else if (sb->st_uid != owner) {
-		berr(err, errlen, "%s: owned by uid %lu, not by the owner of "
-		    "its folder (uid %lu)", path, (unsigned long)sb->st_uid,
-		    (unsigned long)owner);
-	} else {
-		return fd;
-	}
-	close(fd);
-	return -1;
-}
-
-/* store.db-wal and store.db-shm, which SQLite opens beside the database
- * by name and reads (the WAL's pages stand in for the database's): absent,
- * or held to the rule of store.db (open_source_db), for the same reason.
- * Checked before SQLite opens them (a clear refusal), and again on the
- * files it has open once the copy is made (sidecars_opened), since whoever
- * owns the folder could swap them in between.  0, or -1 with err. */
-static int
-sidecar_ok(const char *path, const struct stat *sb, uid_t owner, char *err,
-    size_t errlen)
+source_file_ok(const char *path, const struct stat *sb, uid_t owner,
+    char *err, size_t errlen)
 {
 	if (!S_ISREG(sb->st_mode)) {
 		berr(err, errlen, "%s: %s", path, S_ISLNK(sb->st_mode) ?
 		    "a symbolic link, not the file itself" :
-		    "not a regular file");
+		    "not a regular file (a FIFO or a device is no database)");
 		return -1;
 	}
 	if (sb->st_nlink != 1) {
@@ -166,6 +129,34 @@ sidecar_ok(const char *path, const struct stat *sb, uid_t owner, char *err,
 	return 0;
 }
 
+/* The source database on a descriptor of its own, held while SQLite opens
+ * it, held to source_file_ok.  The descriptor, or -1 with err; *sb is its
+ * stat. */
+static int
+open_source_db(const char *path, uid_t owner, struct stat *sb, char *err,
+    size_t errlen)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
+		berr(err, errlen, "%s: %s", path, errno == ELOOP ?
+		    "a symbolic link, not the file itself" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, sb) < 0)
+		berr(err, errlen, "%s: %s", path, strerror(errno));
+	else if (source_file_ok(path, sb, owner, err, errlen) == 0)
+		return fd;
+	close(fd);
+	return -1;
+}
+
+/* store.db-wal and store.db-shm, which SQLite opens beside the database
+ * by name and reads (the WAL's pages stand in for the database's): absent,
+ * or held to source_file_ok.  Checked before SQLite opens them (a clear
+ * refusal), and again on the files it has open once the copy is made
+ * (sidecars_opened), since whoever owns the folder could swap them in
+ * between. */
 static const char *const sidecar_suffix[] = { "-wal", "-shm" };
 
 static int
@@ -189,14 +180,14 @@ sidecars_before(const char *db_path, uid_t owner, char *err, size_t errlen)
 			berr(err, errlen, "%s: %s", path, strerror(errno));
 			return -1;
 		}
-		if (sidecar_ok(path, &sb, owner, err, errlen) < 0)
+		if (source_file_ok(path, &sb, owner, err, errlen) < 0)
 			return -1;
 	}
 	return 0;
 }
 
 /* The -wal and -shm this process has open (SQLite's, for db_path), by the
- * names they were opened by, each held to sidecar_ok.  0, or -1 with err
+ * names they were opened by, each held to source_file_ok.  0, or -1 with err
  * (also if /proc/self/fd cannot be read). */
 static int
 sidecars_opened(const char *db_path, uid_t owner, char *err, size_t errlen)
@@ -232,8 +223,8 @@ sidecars_opened(const char *db_path, uid_t owner, char *err, size_t errlen)
 				    strerror(errno));
 				ret = -1;
 			} else {
-				ret = sidecar_ok(want[i], &sb, owner, err,
-				    errlen);
+				ret = source_file_ok(want[i], &sb, owner,
+				    err, errlen);
 			}
 		}
 	}
