@@ -455,6 +455,19 @@ dup_str(const char *s)
 	return p;
 }
 
+/* A NUL-terminated copy of len bytes in *out (its length in *outlen).
+ * 0, or -1 out of memory. */
+static int
+dup_bytes(const char *src, size_t len, char **out, size_t *outlen)
+{
+	if ((*out = malloc(len + 1)) == NULL)
+		return -1;
+	memcpy(*out, src, len);
+	(*out)[len] = '\0';
+	*outlen = len;
+	return 0;
+}
+
 /* Read the certificate and key into c (from opt's files, or copy opt's
  * PEM bytes) and check that they load and match.  A key file is read as
  * keys are (util/fileio.h file_read_private: no symbolic link, mode 0600
@@ -475,18 +488,14 @@ check_cert_key(https_client_t *c, const https_client_options_t *opt,
 		 * that the pair cannot change under the client. */
 		if (opt->cert_pem_len == 0 || opt->cert_pem_len > PEM_FILE_MAX ||
 		    opt->key_pem_len == 0 || opt->key_pem_len > PEM_FILE_MAX ||
-		    (c->cert = malloc(opt->cert_pem_len + 1)) == NULL ||
-		    (c->key = malloc(opt->key_pem_len + 1)) == NULL) {
+		    dup_bytes(opt->cert_pem, opt->cert_pem_len, &c->cert,
+		    &c->cert_len) < 0 ||
+		    dup_bytes(opt->key_pem, opt->key_pem_len, &c->key,
+		    &c->key_len) < 0) {
 			errmsg_set(err, errlen, "certificate or key: empty, "
 			    "too large or out of memory");
 			goto out;
 		}
-		memcpy(c->cert, opt->cert_pem, opt->cert_pem_len);
-		c->cert[opt->cert_pem_len] = '\0';
-		c->cert_len = opt->cert_pem_len;
-		memcpy(c->key, opt->key_pem, opt->key_pem_len);
-		c->key[opt->key_pem_len] = '\0';
-		c->key_len = opt->key_pem_len;
 	} else if (file_read_all(certfile, PEM_FILE_MAX, &c->cert,
 	    &c->cert_len) < 0) {
 		errmsg_set(err, errlen, "%s: %s", certfile, strerror(errno));
@@ -537,13 +546,11 @@ check_root(https_client_t *c, const https_client_options_t *opt, char *err,
 			errmsg_set(err, errlen, "%s: too large", rootfile);
 			return -1;
 		}
-		if ((c->root = malloc(opt->root_pem_len + 1)) == NULL) {
+		if (dup_bytes(opt->root_pem, opt->root_pem_len, &c->root,
+		    &c->root_len) < 0) {
 			errmsg_set(err, errlen, "out of memory");
 			return -1;
 		}
-		memcpy(c->root, opt->root_pem, opt->root_pem_len);
-		c->root[opt->root_pem_len] = '\0';
-		c->root_len = opt->root_pem_len;
 	} else if (file_read_all(rootfile, PEM_FILE_MAX, &c->root,
 	    &c->root_len) < 0) {
 		errmsg_set(err, errlen, "%s: %s", rootfile, strerror(errno));
@@ -575,27 +582,29 @@ load_crls(https_client_t *c, const https_client_options_t *opt, char *err,
 	char why[512];
 	size_t i;
 
+	/* The CRLs as PEM bytes (all in one), or one file after another. */
 	if (opt->crls_pem != NULL)
 		n = 1;
 	if (n == 0)
 		return 0;
+	if (opt->crls_pem != NULL && opt->crls_pem_len > CRL_FILE_MAX) {
+		errmsg_set(err, errlen, "CRLs (PEM): too large");
+		return -1;
+	}
 	if ((c->crls = sk_X509_CRL_new_null()) == NULL) {
 		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		if (opt->crls_pem == NULL && files[i] == NULL) {
+		if (opt->crls_pem != NULL)
+			sk = tls_trust_parse_crls(opt->crls_pem,
+			    opt->crls_pem_len, "CRLs (PEM)", why, sizeof(why));
+		else if (files[i] == NULL) {
 			errmsg_set(err, errlen, "(null): no file");
 			return -1;
-		}
-		if (opt->crls_pem != NULL && opt->crls_pem_len > CRL_FILE_MAX) {
-			errmsg_set(err, errlen, "CRLs (PEM): too large");
-			return -1;
-		}
-		sk = opt->crls_pem != NULL ? tls_trust_parse_crls(opt->crls_pem,
-		    opt->crls_pem_len, "CRLs (PEM)", why, sizeof(why)) :
-		    tls_trust_read_crls(files[i], CRL_FILE_MAX, why,
-		    sizeof(why));
+		} else
+			sk = tls_trust_read_crls(files[i], CRL_FILE_MAX, why,
+			    sizeof(why));
 		if (sk == NULL) {
 			errmsg_set(err, errlen, "%s", why);
 			return -1;
