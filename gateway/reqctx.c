@@ -373,30 +373,29 @@ idem_answer_stale(gw_request_t *r, const reqctx_t *c, const char *id,
 }
 
 /* Is record id gone for c's caller: absent, erased, or one it may read
- * nothing of?  1 gone, 0 not, -1 store or policy error. */
+ * nothing of (reqctx_unreadable)?  1 gone, 0 not, -1 once r has been
+ * answered (503: the store or the policy failed). */
 static int
 idem_record_gone(gw_request_t *r, const reqctx_t *c, const char *id)
 {
 	store_record_t rec;
 	policy_decision_t *d = NULL;
-	policy_request_t rq = c->preq;
 	cJSON *j = NULL;
 	int rc;
 
 	memset(&rec, 0, sizeof(rec));
 	rc = store_record_get(gw_req_reader(r), id, &rec);
-	if (rc == 0 && !rec.erased) {
-		rq.op = POLICY_OP_READ;
-		if ((j = reqctx_parse_stored(&rec)) == NULL ||
-		    policy_filter(gw_req_gen(r)->policy, &rq, j, &d) < 0)
-			rc = -1;
-		else
-			rc = !policy_decision_allowed(d);
-		policy_decision_free(d);
-		cJSON_Delete(j);
-	} else if (rc >= 0) {
+	if (rc == 0 && !rec.erased && (j = reqctx_parse_stored(&rec)) != NULL)
+		rc = reqctx_unreadable(r, c, j, &d);
+	else if (rc == 1 || (rc == 0 && rec.erased))
 		rc = 1;
+	else {
+		gw_reply_error(r, 503, "store-unavailable",
+		    "cannot read the store");
+		rc = -1;
 	}
+	policy_decision_free(d);
+	cJSON_Delete(j);
 	buf_free(&rec.json);
 	return rc;
 }
@@ -425,10 +424,7 @@ idem_replay(gw_request_t *r, reqctx_idem_t *k, const reqctx_t *c,
 		    "this Idempotency-Key was used with a different request");
 	else if (c != NULL && record[0] != '\0' &&
 	    (rc = idem_record_gone(r, c, record)) != 0) {
-		if (rc < 0) {
-			gw_reply_error(r, 503, "store-unavailable",
-			    "cannot read the store");
-		} else {
+		if (rc > 0) {
 			log_event(LOG_INFO, "idempotency-record-gone",
 			    "request_id", gw_req_id(r), "record", record, NULL);
 			k->gone = 1;
