@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gateway/config.h"
+#include "gateway/fdlimit.h"
 #include "gateway/gen.h"
 #include "gateway/privdrop.h"
 #include "gateway/server.h"
@@ -51,6 +52,7 @@ main(int argc, char **argv)
 	char err[1024];
 	config_t *cfg;
 	privdrop_plan_t plan;
+	fdlimit_t fdl;
 	sigset_t held, stop;
 	const struct timespec now = { 0, 0 };
 	gw_gen_t *g;
@@ -94,7 +96,8 @@ main(int argc, char **argv)
 			return 1;
 		}
 		if (privdrop_plan(g->cfg, &plan, err, sizeof(err)) < 0 ||
-		    privdrop_check_files(g->cfg, &plan, err, sizeof(err)) < 0) {
+		    privdrop_check_files(g->cfg, &plan, err, sizeof(err)) < 0 ||
+		    fdlimit_ensure(g->cfg, 0, &fdl, err, sizeof(err)) < 0) {
 			fprintf(stderr, "visor-gw: %s\n", err);
 			gw_gen_unref(g);
 			return 1;

@@ -32,6 +32,7 @@
 #include "gateway/audit_entry.h"
 #include "gateway/audit_retry.h"
 #include "gateway/gateway.h"
+#include "gateway/fdlimit.h"
 #include "gateway/gen.h"
 #include "gateway/metrics.h"
 #include "gateway/outbox.h"
@@ -56,6 +57,8 @@ struct worker {
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
+	struct evconnlistener *listener;	/* bound's: set before the threads
+					   start, only compared after */
 	store_reader_t *reader;
 	pthread_mutex_t qlock;
 	gw_request_t *qhead, *qtail;
@@ -68,7 +71,9 @@ struct worker {
 	int paused;		/* at its cap (for the log) */
 	int listening;		/* under balance_mu */
 	int stopped;		/* under balance_mu: listener gone */
+	int accept_paused;	/* under balance_mu: accept() failed, resting */
 	struct event *balance_ev;	/* another worker lets this one listen */
+	struct event *accept_resume_ev;	/* ends accept_paused */
 	uint64_t counter;
 	char id_prefix[9];
 	int inflight;
@@ -119,6 +124,8 @@ struct server {
 	gateway_t gw;
 	struct event_base *main_base;
 	struct evhttp *metrics_http;
+	struct evconnlistener *metrics_listener;	/* once listening */
+	struct event *metrics_resume_ev;	/* after an accept() error */
 	struct event *sig_hup, *sig_term, *sig_int;
 	struct event *authfail_tick;
 	worker_t *workers;
@@ -547,12 +554,13 @@ worker_should_listen(const worker_t *w)
 	const struct server *s = w->srv;
 	unsigned i, least = UINT_MAX;
 
-	if (w->stopped || w->nconn >= w->cap)
+	if (w->stopped || w->accept_paused || w->nconn >= w->cap)
 		return 0;
 	for (i = 0; i < s->n_workers; i++) {
 		const worker_t *o = &s->workers[i];
 
-		if (o != w && !o->stopped && o->nconn < o->cap && o->nconn < least)
+		if (o != w && !o->stopped && !o->accept_paused &&
+		    o->nconn < o->cap && o->nconn < least)
 			least = o->nconn;
 	}
 	return least == UINT_MAX || w->nconn <= least + BALANCE_SLACK;
@@ -615,6 +623,103 @@ worker_stop_listening(worker_t *w)
 	w->stopped = 1;
 	w->listening = 0;
 	pthread_mutex_unlock(&balance_mu);
+}
+
+/*
+ * accept() failing for want of a resource (EMFILE, ENFILE, ENOBUFS,
+ * ENOMEM) leaves the connection in the backlog, and the listening socket
+ * stays readable: with no error callback libevent printed a warning and
+ * was woken again at once.  Measured with the soft limit below
+ * max_connections: a worker at a whole core and 250,000 "Error from
+ * accept() call" lines a second on stderr, the same for the metrics
+ * listener in the main loop.  The listener rests ACCEPT_PAUSE_MS instead
+ * (the connections wait in the backlog: none is lost) and the failure is
+ * logged at most once per ACCEPT_LOG_MS, with the count of those not
+ * logged since.
+ */
+#define ACCEPT_PAUSE_MS 100
+#define ACCEPT_LOG_MS 1000
+
+static struct {
+	pthread_mutex_t lock;
+	long long last_ms;	/* mono_ms() of the last line; 0: none yet */
+	unsigned long unlogged;	/* failures since that line */
+} accept_errors = { PTHREAD_MUTEX_INITIALIZER, 0, 0 };
+
+static void
+accept_error_log(const char *listener, int err)
+{
+	char unlogged[24], pause[16];
+	long long now = mono_ms();
+	unsigned long n;
+
+	pthread_mutex_lock(&accept_errors.lock);
+	if (accept_errors.last_ms != 0 &&
+	    now - accept_errors.last_ms < ACCEPT_LOG_MS) {
+		accept_errors.unlogged++;
+		pthread_mutex_unlock(&accept_errors.lock);
+		return;
+	}
+	n = accept_errors.unlogged;
+	accept_errors.unlogged = 0;
+	accept_errors.last_ms = now;
+	pthread_mutex_unlock(&accept_errors.lock);
+	snprintf(unlogged, sizeof(unlogged), "%lu", n);
+	snprintf(pause, sizeof(pause), "%d", ACCEPT_PAUSE_MS);
+	log_event(LOG_ERROR, "accept-error", "listener", listener, "error",
+	    evutil_socket_error_to_string(err), "paused-ms", pause,
+	    "unlogged-since", unlogged, NULL);
+}
+
+/* An error callback gets the argument of the listener's accept callback,
+ * which evhttp owns: the listener is found among the workers' instead. */
+static worker_t *
+worker_of_listener(const struct evconnlistener *l)
+{
+	struct server *s = the_server;
+	unsigned i;
+
+	for (i = 0; s != NULL && i < s->n_workers; i++)
+		if (s->workers[i].listener == l)
+			return &s->workers[i];
+	return NULL;
+}
+
+static void
+worker_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+	worker_t *w = worker_of_listener(l);
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+
+	(void)arg;
+	accept_error_log("api", err);
+	if (w == NULL) {
+		/* Not ours (cannot happen): rest it all the same, for good
+		 * rather than spin. */
+		evconnlistener_disable(l);
+		return;
+	}
+	pthread_mutex_lock(&balance_mu);
+	w->accept_paused = 1;
+	pthread_mutex_unlock(&balance_mu);
+	/* Disables the listener and lets the other workers take over if
+	 * they can. */
+	worker_update_listener(w, 0);
+	event_add(w->accept_resume_ev, &tv);
+}
+
+static void
+worker_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_t *w = arg;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&balance_mu);
+	w->accept_paused = 0;
+	pthread_mutex_unlock(&balance_mu);
+	worker_update_listener(w, 0);
 }
 
 static void
@@ -1102,7 +1207,9 @@ worker_init(struct server *s, worker_t *w, unsigned index, char *err,
 	    (w->logflush_ev = event_new(w->base, -1, EV_PERSIST, logflush_cb,
 	    w)) == NULL ||
 	    (w->balance_ev = event_new(w->base, -1, 0, worker_balance_cb,
-	    w)) == NULL) {
+	    w)) == NULL ||
+	    (w->accept_resume_ev = evtimer_new(w->base,
+	    worker_accept_resume_cb, w)) == NULL) {
 		snprintf(err, errlen, "libevent: cannot create worker %u", index);
 		return -1;
 	}
@@ -1124,6 +1231,8 @@ worker_init(struct server *s, worker_t *w, unsigned index, char *err,
 			close(fd);
 		return -1;
 	}
+	w->listener = evhttp_bound_socket_get_listener(w->bound);
+	evconnlistener_set_error_cb(w->listener, worker_accept_error_cb);
 	w->listening = 1;
 	return 0;
 }
@@ -1149,6 +1258,8 @@ worker_fini(worker_t *w)
 		event_free(w->logflush_ev);
 	if (w->balance_ev != NULL)
 		event_free(w->balance_ev);
+	if (w->accept_resume_ev != NULL)
+		event_free(w->accept_resume_ev);
 	store_reader_free(w->reader);
 	if (w->base != NULL)
 		event_base_free(w->base);
@@ -1239,6 +1350,32 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	/* The generation (and the file names the gauges point at) is released
 	 * only once the text is rendered. */
 	gw_gen_unref(gen);
+}
+
+/* The metrics listener's accept() failed: it rests as a worker's does
+ * (worker_accept_error_cb). */
+static void
+metrics_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+
+	(void)arg;		/* evhttp's (worker_of_listener) */
+	accept_error_log("metrics", err);
+	evconnlistener_disable(l);
+	if (the_server != NULL)
+		event_add(the_server->metrics_resume_ev, &tv);
+}
+
+static void
+metrics_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->metrics_listener != NULL && !atomic_load(&s->stopping))
+		evconnlistener_enable(s->metrics_listener);
 }
 
 /* ---------------------------------------------------------------- signals */
@@ -1458,6 +1595,7 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 	struct server *s;
 	store_options_t so;
 	privdrop_plan_t plan;
+	fdlimit_t fdl;
 	gw_gen_t *g;
 	unsigned i;
 
@@ -1468,6 +1606,20 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 	if ((s = server_alloc(config_path, cfg, err, errlen)) == NULL)
 		return NULL;
 	g = s->first_gen;
+	/* Before anything holds a descriptor for long: clients beyond the
+	 * limit would have made accept() fail, and the store and reloads
+	 * with it (fdlimit.h). */
+	if (fdlimit_ensure(g->cfg, 1, &fdl, err, errlen) < 0)
+		goto fail;
+	if (fdl.raised) {
+		char from[24], to[24], need[24];
+
+		snprintf(from, sizeof(from), "%lu", fdl.soft);
+		snprintf(to, sizeof(to), "%lu", fdl.hard);
+		snprintf(need, sizeof(need), "%lu", fdl.need);
+		log_event(LOG_INFO, "fd-limit", "raised-from", from, "to", to,
+		    "need", need, NULL);
+	}
 	if (privdrop_plan(g->cfg, &plan, err, errlen) < 0 ||
 	    privdrop_check_files(g->cfg, &plan, err, errlen) < 0)
 		goto fail;
@@ -1488,6 +1640,11 @@ server_new(const char *config_path, config_t *cfg, char *err, size_t errlen)
 			goto fail;
 		}
 		evhttp_set_gencb(s->metrics_http, metrics_cb, s);
+		if ((s->metrics_resume_ev = evtimer_new(s->main_base,
+		    metrics_accept_resume_cb, s)) == NULL) {
+			snprintf(err, errlen, "libevent: cannot add a timer");
+			goto fail;
+		}
 	}
 	if (privdrop_apply(g->cfg, &plan, err, errlen) < 0)
 		goto fail;
@@ -1580,6 +1737,7 @@ static int
 server_listen(server_t *s, char *err, size_t errlen)
 {
 	const config_t *cfg = s->gw.cfg;
+	struct evhttp_bound_socket *b;
 
 	if (listen(s->listen_fd, 1024) < 0) {
 		snprintf(err, errlen, "listen: %s:%d: %s", cfg->listen_host,
@@ -1589,13 +1747,16 @@ server_listen(server_t *s, char *err, size_t errlen)
 	if (s->metrics_fd < 0)
 		return 0;
 	if (listen(s->metrics_fd, 128) < 0 ||
-	    evhttp_accept_socket_with_handle(s->metrics_http,
-	    s->metrics_fd) == NULL) {
+	    (b = evhttp_accept_socket_with_handle(s->metrics_http,
+	    s->metrics_fd)) == NULL) {
 		snprintf(err, errlen, "metrics_listen: %s:%d: %s",
 		    cfg->metrics_host, cfg->metrics_port, strerror(errno));
 		return -1;
 	}
 	s->metrics_fd = -1;	/* closed by evhttp_free */
+	s->metrics_listener = evhttp_bound_socket_get_listener(b);
+	evconnlistener_set_error_cb(s->metrics_listener,
+	    metrics_accept_error_cb);
 	return 0;
 }
 
@@ -1670,6 +1831,9 @@ server_free(server_t *s)
 	for (i = 0; s->workers != NULL && i < s->n_workers; i++)
 		worker_fini(&s->workers[i]);
 	free(s->workers);
+	if (s->metrics_resume_ev != NULL)
+		event_free(s->metrics_resume_ev);
+	s->metrics_listener = NULL;
 	if (s->metrics_http != NULL)
 		evhttp_free(s->metrics_http);
 	if (s->authfail_tick != NULL)

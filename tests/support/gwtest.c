@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -461,6 +462,13 @@ gwt_gw_alive(gwt_gw_t *gw)
 int
 gwt_gw_start(gwt_env_t *e, const char *area, gwt_gw_t *gw)
 {
+	return gwt_gw_start_nofile(e, area, gw, 0, 0);
+}
+
+int
+gwt_gw_start_nofile(gwt_env_t *e, const char *area, gwt_gw_t *gw,
+    unsigned long soft, unsigned long hard)
+{
 	const char *hdrs[] = { NULL };
 	gwt_resp_t resp;
 	char err[256];
@@ -492,6 +500,15 @@ gwt_gw_start(gwt_env_t *e, const char *area, gwt_gw_t *gw)
 		if (fd >= 0) {
 			dup2(fd, 2);
 			dup2(fd, 1);
+		}
+		if (hard != 0) {
+			struct rlimit rl = { (rlim_t)soft, (rlim_t)hard };
+
+			/* Only the gateway's own descriptors count against
+			 * the limit, not the test's it would inherit. */
+			(void)close_range(3, ~0U, 0);
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				_exit(126);
 		}
 		/* make valgrind: the gateway itself runs under memcheck and
 		 * fails (exit 99 at stop) on any error or leak. */

@@ -106,6 +106,13 @@ int gwt_json_save(const char *path, const struct cJSON *j);
  * /v1/health.  Its stderr goes to <dir>/<area>.log.  0 or -1. */
 int gwt_gw_start(gwt_env_t *e, const char *area, gwt_gw_t *gw);
 
+/* gwt_gw_start with the gateway's RLIMIT_NOFILE set to soft and hard, and
+ * only its standard streams open when it starts (hard 0: unchanged, as
+ * gwt_gw_start).  -1 as well when the gateway refuses to start: then
+ * gw->exit_status is set and its message is in gw->log. */
+int gwt_gw_start_nofile(gwt_env_t *e, const char *area, gwt_gw_t *gw,
+    unsigned long soft, unsigned long hard);
+
 /* SIGTERM and wait (SIGKILL after gwt_ms(60000)).  Returns the exit
  * status (99: a memcheck error or leak under make valgrind), or -1. */
 int gwt_gw_stop(gwt_gw_t *gw);
