@@ -335,6 +335,21 @@ db_backup_refused(const char *out, const char *why)
 	assert_int_equal(access(path(db), F_OK), -1);
 }
 
+/* A database of another's at path(rel), mode 0600, laid out as a store's
+ * enough to be copied: its one audit leaf is "ROOT-ONLY". */
+static void
+other_database(const char *rel)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path(rel), &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE audit_leaves(x);"
+	    "INSERT INTO audit_leaves VALUES('ROOT-ONLY')", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(chmod(path(rel), 0600), 0);
+}
+
 typedef struct {
 	char path[256];
 	int opened;
@@ -376,18 +391,12 @@ test_backup_refuses_foreign_db(void **state)
 	char err[512];
 	fifo_writer_t w;
 	pthread_t th;
-	sqlite3 *db;
 
 	(void)state;
 	store_close(store_with_one_record("fdb"));
 	/* Another database, elsewhere, that the gateway's account may not
 	 * read. */
-	assert_int_equal(sqlite3_open(path("private.db"), &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "CREATE TABLE audit_leaves(x);"
-	    "INSERT INTO audit_leaves VALUES('ROOT-ONLY')", NULL, NULL, NULL),
-	    SQLITE_OK);
-	sqlite3_close(db);
-	assert_int_equal(chmod(path("private.db"), 0600), 0);
+	other_database("private.db");
 	assert_int_equal(rename(path("fdb/store.db"), path("fdb/store.db.real")),
 	    0);
 
@@ -515,20 +524,35 @@ test_backup_refuses_foreign_files(void **state)
 
 /* The default VFS wrapped (from main, before any store registers its own
  * VFS over the default): the mode of the file named watch_name the
- * moment SQLite has opened it, before any chmod. */
+ * moment SQLite has opened it, before any chmod; and swap_fn run once
+ * just before this thread (the test's, not a store's) has SQLite open
+ * swap_name, between store_backup's checks by name and SQLite's open:
+ * what whoever owns the data directory could do in that moment.  A test
+ * hook, in the test alone: the backup itself has none. */
 static sqlite3_vfs *watch_base;
 static sqlite3_vfs watch_vfs;
 static char watch_name[256];
 static int watch_mode = -1;
+static char swap_name[256];
+static pthread_t swap_thread;
+static void (*swap_fn)(void);
+static int swap_fired;
 
 static int
 watch_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags,
     int *out)
 {
+	void (*fn)(void) = swap_fn;
 	struct stat sb;
 	int rc;
 
 	(void)v;
+	if (fn != NULL && name != NULL && strcmp(name, swap_name) == 0 &&
+	    pthread_equal(pthread_self(), swap_thread)) {
+		swap_fn = NULL;
+		fn();
+		swap_fired++;
+	}
 	rc = watch_base->xOpen(watch_base, name, f, flags, out);
 	if (rc == SQLITE_OK && name != NULL && strcmp(name, watch_name) == 0 &&
 	    watch_mode < 0 && stat(name, &sb) == 0)
@@ -559,6 +583,116 @@ watch_db_in(const char *dir)
 	snprintf(watch_name, sizeof(watch_name), "%s/store.db", real);
 	free(real);
 	watch_mode = -1;
+}
+
+/* Run fn the next time this thread has SQLite open dir/store.db (dir
+ * made absolute). */
+static void
+swap_at_db_open(const char *dir, void (*fn)(void))
+{
+	char *real;
+
+	assert_non_null(real = realpath(dir, NULL));
+	snprintf(swap_name, sizeof(swap_name), "%s/store.db", real);
+	free(real);
+	swap_thread = pthread_self();
+	swap_fired = 0;
+	swap_fn = fn;
+}
+
+/* rename or link from to to, both under root.  Not through path(): run
+ * inside store_backup, whose directory names may be path()'s buffers. */
+static void
+in_root(int (*op)(const char *, const char *), const char *from,
+    const char *to)
+{
+	char a[256], b[256];
+
+	snprintf(a, sizeof(a), "%s/%s", root, from);
+	snprintf(b, sizeof(b), "%s/%s", root, to);
+	assert_int_equal(op(a, b), 0);
+}
+
+static void
+swap_db_for_other(void)
+{
+	in_root(rename, "rp/store.db", "rp/store.db.real");
+	in_root(rename, "rp-other.db", "rp/store.db");
+}
+
+/* store.db is checked on a descriptor of its own (open_source_db), then
+ * SQLite opens it again by name: swapped in between for another database
+ * (a regular file of one name and the right owner, which the first check
+ * would pass), the backup is refused and copies none of it.  Without the
+ * check against what SQLite opened, the other database was copied. */
+static void
+test_backup_refuses_db_replaced_while_opened(void **state)
+{
+	char err[512];
+
+	(void)state;
+	store_close(store_with_one_record("rp"));
+	other_database("rp-other.db");
+
+	swap_at_db_open(path("rp"), swap_db_for_other);
+	backup_refused_as("rp", "rpbk", "rp/store.db: replaced while it was "
+	    "being opened; refusing it", "store.db");
+	assert_int_equal(swap_fired, 1);
+
+	/* Put right, the same directory backs up. */
+	assert_int_equal(rename(path("rp/store.db"), path("rp-other.db")), 0);
+	assert_int_equal(rename(path("rp/store.db.real"), path("rp/store.db")),
+	    0);
+	if (store_backup(path("rp"), path("rpbk-ok"), err, sizeof(err)) < 0)
+		fail_msg("store_backup: %s", err);
+}
+
+static void
+link_wal(void)
+{
+	in_root(link, "sw/store.db-wal", "sw-wal-2");
+}
+
+static void
+link_shm(void)
+{
+	in_root(link, "sw/store.db-shm", "sw-shm-2");
+}
+
+/* store.db-wal and -shm are checked by name before SQLite opens them
+ * (sidecars_before), then SQLite opens them by name: given another name
+ * in between (a hard link, which whoever owns the folder could point at
+ * another database's WAL), the files SQLite has open are refused once
+ * the copy is made and the copy is removed.  Without that second check
+ * (sidecars_opened) the backup went through. */
+static void
+test_backup_refuses_sidecar_swapped_while_opened(void **state)
+{
+	char err[512];
+	struct stat sb;
+	store_t *s;
+
+	(void)state;
+	s = store_with_one_record("sw");
+	assert_int_equal(stat(path("sw/store.db-wal"), &sb), 0);
+	assert_int_equal(stat(path("sw/store.db-shm"), &sb), 0);
+
+	swap_at_db_open(path("sw"), link_wal);
+	backup_refused_as("sw", "swbk-wal", "store.db-wal: has another name",
+	    "store.db-wal");
+	assert_int_equal(swap_fired, 1);
+	assert_int_equal(unlink(path("sw-wal-2")), 0);
+
+	swap_at_db_open(path("sw"), link_shm);
+	backup_refused_as("sw", "swbk-shm", "store.db-shm: has another name",
+	    "store.db-shm");
+	assert_int_equal(swap_fired, 1);
+	assert_int_equal(unlink(path("sw-shm-2")), 0);
+
+	/* Put right, the same directory backs up. */
+	if (store_backup(path("sw"), path("swbk-ok"), err, sizeof(err)) < 0)
+		fail_msg("store_backup: %s", err);
+	store_close(s);
 }
 
 /* store.db holds the audit log and the records' metadata, and so does a
@@ -627,6 +761,8 @@ main(void)
 		cmocka_unit_test(test_backup_refuses_links),
 		cmocka_unit_test(test_backup_refuses_foreign_db),
 		cmocka_unit_test(test_backup_refuses_foreign_files),
+		cmocka_unit_test(test_backup_refuses_db_replaced_while_opened),
+		cmocka_unit_test(test_backup_refuses_sidecar_swapped_while_opened),
 		cmocka_unit_test(test_store_db_never_readable),
 	};
 
