@@ -28,31 +28,12 @@ keyfile_create_aead(const char *path)
 	return rc;
 }
 
-/* Why a key file was refused (errno of file_check_private or
- * file_read_private), in words that say what to do. */
-static const char *
-refusal(int e)
-{
-	if (e == EPERM)
-		return "key file readable by group or others (must be 0600)";
-	if (e == ELOOP)
-		return "a symbolic link: name the key file itself (keys are not "
-		    "read through links, which whoever may write their folder "
-		    "could point elsewhere)";
-	if (e == EINVAL)
-		return "not a regular file";
-	if (e == EMLINK)
-		return "has another name (a hard link): keys are read only "
-		    "from a file with one name, which no one else can have "
-		    "put there";
-	return strerror(e);
-}
-
 static int
 check_private(const char *path, char *err, size_t errlen)
 {
 	if (file_check_private(path) < 0) {
-		snprintf(err, errlen, "%s: %s", path, refusal(errno));
+		snprintf(err, errlen, "%s: %s", path, file_refusal(errno,
+		    FILE_REFUSAL_KEY));
 		return -1;
 	}
 	return 0;
@@ -69,7 +50,8 @@ keyfile_load_aead(const char *path, unsigned char out[KEYFILE_AEAD_KEY_LEN],
 		return -1;
 	/* Checked again on the open file: the path may have changed since. */
 	if (file_read_private(path, 4096, &data, &len) < 0) {
-		snprintf(err, errlen, "%s: %s", path, refusal(errno));
+		snprintf(err, errlen, "%s: %s", path, file_refusal(errno,
+		    FILE_REFUSAL_KEY));
 		return -1;
 	}
 	if (len != KEYFILE_AEAD_KEY_LEN) {
@@ -133,7 +115,8 @@ keyfile_load_private(const char *path, char *err, size_t errlen)
 	if (check_private(path, err, errlen) < 0)
 		return NULL;
 	if (file_read_private(path, 65536, &data, &len) < 0) {
-		snprintf(err, errlen, "%s: %s", path, refusal(errno));
+		snprintf(err, errlen, "%s: %s", path, file_refusal(errno,
+		    FILE_REFUSAL_KEY));
 		return NULL;
 	}
 	if ((mem = BIO_new_mem_buf(data, (int)len)) != NULL) {

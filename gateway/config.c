@@ -380,8 +380,7 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 		return -1;
 	if (file_check_private(cfg->tls_key) < 0)
 		return fail(c, "tls.key", errno == EPERM ?
-		    "key file readable by group or others (must be 0600)" :
-		    "not a regular file");
+		    file_refusal(EPERM, FILE_REFUSAL_KEY) : "not a regular file");
 	if (get_file_list(c, tls, "cas", "tls.cas", cfg->tls_cas, &cfg->n_cas) < 0 ||
 	    get_file_list(c, tls, "crls", "tls.crls", cfg->tls_crls,
 	    &cfg->n_crls) < 0)

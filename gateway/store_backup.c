@@ -73,13 +73,8 @@ copy_small(const char *from_dir, const char *to_dir, const char *name,
 			    "folder (uid %lu)", src, (unsigned long)owner);
 			return -1;
 		}
-		berr(err, errlen, "%s: %s", src, errno == ELOOP ?
-		    "a symbolic link, not the file itself" : errno == EPERM ?
-		    "readable by group or others (must be 0600)" :
-		    errno == EMLINK ? "has another name (a hard link), which "
-		    "whoever owns the folder could have pointed at another "
-		    "user's file" :
-		    errno == EINVAL ? "not a regular file" : strerror(errno));
+		berr(err, errlen, "%s: %s", src, file_refusal(errno,
+		    FILE_REFUSAL_IN_FOLDER));
 		return -1;
 	}
 	if (file_write_atomic(dst, data, len, 0600) < 0) {
@@ -110,14 +105,13 @@ source_file_ok(const char *path, const struct stat *sb, uid_t owner,
 {
 	if (!S_ISREG(sb->st_mode)) {
 		berr(err, errlen, "%s: %s", path, S_ISLNK(sb->st_mode) ?
-		    "a symbolic link, not the file itself" :
+		    file_refusal(ELOOP, FILE_REFUSAL_IN_FOLDER) :
 		    "not a regular file (a FIFO or a device is no database)");
 		return -1;
 	}
 	if (sb->st_nlink != 1) {
-		berr(err, errlen, "%s: has another name (a hard link), which "
-		    "whoever owns the folder could have pointed at another "
-		    "user's file", path);
+		berr(err, errlen, "%s: %s", path, file_refusal(EMLINK,
+		    FILE_REFUSAL_IN_FOLDER));
 		return -1;
 	}
 	if (sb->st_uid != owner) {
@@ -140,7 +134,8 @@ open_source_db(const char *path, uid_t owner, struct stat *sb, char *err,
 
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
 		berr(err, errlen, "%s: %s", path, errno == ELOOP ?
-		    "a symbolic link, not the file itself" : strerror(errno));
+		    file_refusal(ELOOP, FILE_REFUSAL_IN_FOLDER) :
+		    strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, sb) < 0)

@@ -97,6 +97,30 @@ file_read_private_owned(const char *path, uid_t owner, size_t max,
 	return read_all_fd(path, O_NOFOLLOW, 1, owner, max, out, len);
 }
 
+const char *
+file_refusal(int e, file_refusal_t kind)
+{
+	int key = kind == FILE_REFUSAL_KEY;
+
+	if (e == EPERM)
+		return key ? "key file readable by group or others (must be "
+		    "0600)" : "readable by group or others (must be 0600)";
+	if (e == ELOOP)
+		return key ? "a symbolic link: name the key file itself (keys "
+		    "are not read through links, which whoever may write "
+		    "their folder could point elsewhere)" : "a symbolic link, "
+		    "not the file itself";
+	if (e == EINVAL)
+		return "not a regular file";
+	if (e == EMLINK)
+		return key ? "has another name (a hard link): keys are read "
+		    "only from a file with one name, which no one else can "
+		    "have put there" : "has another name (a hard link), which "
+		    "whoever owns the folder could have pointed at another "
+		    "user's file";
+	return strerror(e);
+}
+
 static int
 fsync_dir_of(const char *path)
 {

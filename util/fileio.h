@@ -46,6 +46,21 @@ int file_read_private(const char *path, size_t max, char **out, size_t *len);
 int file_read_private_owned(const char *path, uid_t owner, size_t max,
     char **out, size_t *len);
 
+/* Whose file file_refusal speaks of. */
+typedef enum {
+	FILE_REFUSAL_KEY,	/* a key file named in the configuration */
+	FILE_REFUSAL_IN_FOLDER	/* a file copied from a folder another
+				 * account owns (a backup run as root) */
+} file_refusal_t;
+
+/* Why file_check_private, file_read_private or file_read_private_owned
+ * refused a file, from the errno e it left, in words that say what is
+ * wrong, for "path: words": EPERM (mode), ELOOP (a symbolic link),
+ * EINVAL (not a regular file), EMLINK (a hard link); any other e
+ * (EACCES of file_read_private_owned too, whose words need the owner):
+ * strerror(e).  kind says what the advice is about.  A static string. */
+const char *file_refusal(int e, file_refusal_t kind);
+
 /* Create a directory (and its parents) with the given mode if missing.
  * Returns 0 or -1. */
 int file_mkdirs(const char *path, mode_t mode);

@@ -189,6 +189,47 @@ test_identity_parse(void **state)
 	assert_int_equal(identity_parse("urn:visor:norfolk:gateway\0x", 27, &id, err, sizeof(err)), -1);
 }
 
+/* The words for a refused private file: the keys' say how to name the
+ * key, a backup's what whoever owns the folder could have done; an errno
+ * the file_read_private family does not give is strerror's. */
+static void
+test_file_refusal(void **state)
+{
+	static const struct {
+		int e;
+		file_refusal_t kind;
+		const char *words;	/* the start of them */
+	} cases[] = {
+		{ EPERM, FILE_REFUSAL_KEY, "key file readable by group or "
+		    "others (must be 0600)" },
+		{ EPERM, FILE_REFUSAL_IN_FOLDER, "readable by group or others "
+		    "(must be 0600)" },
+		{ ELOOP, FILE_REFUSAL_KEY, "a symbolic link: name the key file "
+		    "itself (" },
+		{ ELOOP, FILE_REFUSAL_IN_FOLDER, "a symbolic link, not the file "
+		    "itself" },
+		{ EINVAL, FILE_REFUSAL_KEY, "not a regular file" },
+		{ EINVAL, FILE_REFUSAL_IN_FOLDER, "not a regular file" },
+		{ EMLINK, FILE_REFUSAL_KEY, "has another name (a hard link): "
+		    "keys are read only" },
+		{ EMLINK, FILE_REFUSAL_IN_FOLDER, "has another name (a hard "
+		    "link), which whoever owns the folder" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = file_refusal(cases[i].e, cases[i].kind);
+
+		if (strncmp(got, cases[i].words, strlen(cases[i].words)) != 0)
+			fail_msg("case %zu: \"%s\"", i, got);
+	}
+	assert_string_equal(file_refusal(EACCES, FILE_REFUSAL_IN_FOLDER),
+	    strerror(EACCES));
+	assert_string_equal(file_refusal(ENOENT, FILE_REFUSAL_KEY),
+	    strerror(ENOENT));
+}
+
 static void
 test_fileio_and_keyfile(void **state)
 {
@@ -404,6 +445,7 @@ main(void)
 		cmocka_unit_test(test_json_strict),
 		cmocka_unit_test(test_json_utf8),
 		cmocka_unit_test(test_identity_parse),
+		cmocka_unit_test(test_file_refusal),
 		cmocka_unit_test(test_fileio_and_keyfile),
 	};
 
