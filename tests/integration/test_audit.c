@@ -39,6 +39,7 @@
 #include "crypto/note.h"
 #include "crypto/sha256.h"
 #include "tests/support/gwtest.h"
+#include "tests/support/sleep.h"
 #include "util/b64.h"
 #include "util/buf.h"
 #include "util/fileio.h"
@@ -51,14 +52,6 @@ typedef struct {
 	char data_dir[600];
 	char state[600];
 } fx_t;
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static void
 print_log_tail(const char *path)

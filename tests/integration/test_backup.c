@@ -17,17 +17,10 @@
 #include <cmocka.h>
 
 #include "tests/support/gwtest.h"
+#include "tests/support/sleep.h"
 #include "util/fileio.h"
 
 static gwt_env_t env;
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* PUT a synthetic record as probation (which may write every group). */
 static void

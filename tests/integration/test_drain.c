@@ -39,6 +39,7 @@
 
 #include "client/https_client.h"
 #include "tests/support/gwtest.h"
+#include "tests/support/sleep.h"
 #include "util/b64.h"
 #include "util/buf.h"
 
@@ -59,14 +60,6 @@ typedef struct {
 	int lock_fd;		/* sqlite3's standard input */
 	pid_t lock_pid;
 } fx_t;
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* The sqlite3 program holds the write lock on f's live store (released
  * with gwt_sqlite_release), and has had the time to take it. */

@@ -30,6 +30,7 @@
 #include <openssl/ssl.h>
 
 #include "tests/support/gwtest.h"
+#include "tests/support/sleep.h"
 #include "util/b64.h"
 #include "util/buf.h"
 #include "util/fileio.h"
@@ -45,14 +46,6 @@ static const char record[] =
     "{\"id\":\"HOST-0001\",\"managing_area\":\"norfolk\",\"category\":1,"
     "\"level\":1,\"person\":{\"surname\":\"Hostile\",\"forenames\":\"Test\","
     "\"dob\":\"1980-01-01\"}}";
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* ------------------------------------------------------- raw TLS client */
 

@@ -15,18 +15,11 @@
 #include <cmocka.h>
 
 #include "tests/support/gwtest.h"
+#include "tests/support/sleep.h"
 #include "util/buf.h"
 
 static gwt_env_t env;
 static gwt_gw_t norfolk;
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static long
 request(const char *cert, const char *method, const char *path,

@@ -17,19 +17,12 @@
 #include <cmocka.h>
 
 #include "tests/support/gwtest.h"
+#include "tests/support/sleep.h"
 #include "util/fileio.h"
 #include "util/json.h"
 
 static gwt_env_t env;
 static gwt_gw_t norfolk, suffolk;
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static void
 visorctl(const char *const *args)

@@ -31,6 +31,7 @@
 #include "gateway/audit_entry.h"
 #include "gateway/store.h"
 #include "tests/support/gwtest.h"
+#include "tests/support/sleep.h"
 #include "tests/support/storewait.h"
 #include "util/b64.h"
 #include "util/buf.h"
@@ -48,14 +49,6 @@ typedef struct {
 static rec_fixture_t fx;
 
 /* ---------------------------------------------------------------- helpers */
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* Standard headers for a record call; extra (NULL-terminated, may be NULL)
  * are added after them.  The array is static per slot: tests are serial. */

@@ -49,6 +49,7 @@
 #include "gateway/store_faultvfs.h"
 #include "gateway/transfer_proto.h"
 #include "tests/support/gwtest.h"
+#include "tests/support/sleep.h"
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -90,14 +91,6 @@ static const char *const hdrs[] = { "X-Visor-Actor: T1",
 static const char *const move_hdrs[] = { "X-Visor-Actor: T1",
     "X-Visor-Purpose: offender-move", "X-Visor-Justification: fault test",
     "Content-Type: application/json", NULL };
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static int
 id_slot(const char *id)

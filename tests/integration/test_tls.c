@@ -33,6 +33,7 @@
 #include "crypto/keyfile.h"
 #include "crypto/tls_trust.h"
 #include "tests/support/gwtest.h"
+#include "tests/support/sleep.h"
 #include "util/b64.h"
 #include "util/buf.h"
 #include "util/fileio.h"
@@ -47,14 +48,6 @@ typedef struct {
 static tls_fixture_t fx;
 
 /* ---------------------------------------------------------------- helpers */
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static size_t
 count_in_file(const char *path, const char *needle)

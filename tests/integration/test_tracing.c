@@ -18,19 +18,12 @@
 
 #include "client/https_client.h"
 #include "tests/support/gwtest.h"
+#include "tests/support/sleep.h"
 #include "util/b64.h"
 #include "util/json.h"
 
 static gwt_env_t env;
 static gwt_gw_t norfolk, suffolk;
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static long
 call(gwt_gw_t *gw, const char *area, const char *cert, const char *method,

@@ -42,19 +42,12 @@
 #include "crypto/tls_trust.h"
 #include "gateway/transfer_proto.h"
 #include "tests/support/gwtest.h"
+#include "tests/support/sleep.h"
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/json.h"
 
 #define MAX_TIDS 1200
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* ---------------------------------------------------------- clients */
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "client/https_client.h"
+#include "tests/support/sleep.h"
 #include "util/fileio.h"
 #include "util/json.h"
 
@@ -67,14 +68,6 @@ gwt_prog(const gwt_env_t *e, const char *name)
 
 	snprintf(p, 1024, "%s/%s", e->bin, name);
 	return p;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 int

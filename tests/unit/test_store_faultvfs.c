@@ -27,6 +27,7 @@
 
 #include "gateway/audit_entry.h"
 #include "gateway/store.h"
+#include "tests/support/sleep.h"
 #include "tests/support/storewait.h"
 #include "gateway/store_faultvfs.h"
 #include "util/buf.h"
@@ -36,14 +37,6 @@
 
 static char dir[64];
 static char ctl[128];
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static void
 faults(const char *spec)
