@@ -13,6 +13,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "crypto/membio.h"
 #include "util/fileio.h"
 
 /* Certificates are small (a CRL of a busy area can be large: the header's
@@ -179,22 +180,6 @@ fail:
 	return NULL;
 }
 
-/* What a memory BIO holds, as a NUL-terminated copy.  0 or -1. */
-static int
-bio_text(BIO *bio, char **out, size_t *len)
-{
-	char *data;
-	long n;
-
-	if ((n = BIO_get_mem_data(bio, &data)) <= 0 ||
-	    (*out = malloc((size_t)n + 1)) == NULL)
-		return -1;
-	memcpy(*out, data, (size_t)n);
-	(*out)[n] = '\0';
-	*len = (size_t)n;
-	return 0;
-}
-
 int
 tls_trust_pem(const tls_trust_t *t, char **root_pem, size_t *root_len,
     char **crls_pem, size_t *crls_len)
@@ -206,7 +191,7 @@ tls_trust_pem(const tls_trust_t *t, char **root_pem, size_t *root_len,
 	*root_len = *crls_len = 0;
 	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
 	    PEM_write_bio_X509(bio, t->root) != 1 ||
-	    bio_text(bio, root_pem, root_len) < 0)
+	    membio_text(bio, root_pem, root_len) < 0)
 		goto fail;
 	if (t->n_crls > 0) {
 		BIO_free(bio);
@@ -215,7 +200,7 @@ tls_trust_pem(const tls_trust_t *t, char **root_pem, size_t *root_len,
 		for (i = 0; i < t->n_crls; i++)
 			if (PEM_write_bio_X509_CRL(bio, t->crls[i].crl) != 1)
 				goto fail;
-		if (bio_text(bio, crls_pem, crls_len) < 0)
+		if (membio_text(bio, crls_pem, crls_len) < 0)
 			goto fail;
 	}
 	BIO_free(bio);

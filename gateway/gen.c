@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "crypto/keyfile.h"
+#include "crypto/membio.h"
 #include "util/fileio.h"
 #include "util/log.h"
 
@@ -123,8 +124,6 @@ int
 gw_gen_key_pem(const gw_gen_t *g, char **pem, size_t *len)
 {
 	BIO *bio;
-	char *data;
-	long n;
 	int rc = -1;
 
 	*pem = NULL;
@@ -133,14 +132,8 @@ gw_gen_key_pem(const gw_gen_t *g, char **pem, size_t *len)
 	if ((bio = BIO_new(BIO_s_secmem())) == NULL)
 		return -1;
 	if (PEM_write_bio_PrivateKey(bio, g->sign_key, NULL, NULL, 0, NULL,
-	    NULL) != 1 || (n = BIO_get_mem_data(bio, &data)) <= 0 ||
-	    (*pem = malloc((size_t)n + 1)) == NULL)
-		goto out;
-	memcpy(*pem, data, (size_t)n);
-	(*pem)[n] = '\0';
-	*len = (size_t)n;
-	rc = 0;
-out:
+	    NULL) == 1 && membio_text(bio, pem, len) == 0)
+		rc = 0;
 	ERR_clear_error();
 	BIO_free(bio);
 	return rc;
