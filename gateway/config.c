@@ -379,8 +379,7 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 	    sizeof(cfg->tls_root), 1) < 0)
 		return -1;
 	if (file_check_private(cfg->tls_key) < 0)
-		return fail(c, "tls.key", errno == EPERM ?
-		    file_refusal(EPERM, FILE_REFUSAL_KEY) : "not a regular file");
+		return fail(c, "tls.key", file_refusal(errno, FILE_REFUSAL_KEY));
 	if (get_file_list(c, tls, "cas", "tls.cas", cfg->tls_cas, &cfg->n_cas) < 0 ||
 	    get_file_list(c, tls, "crls", "tls.crls", cfg->tls_crls,
 	    &cfg->n_crls) < 0)

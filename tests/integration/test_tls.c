@@ -1137,6 +1137,24 @@ edit_key_link(cJSON *j)
 	    cJSON_CreateString(key));
 }
 
+/* A key with a second name is refused by --check-config, saying why. */
+static void
+edit_key_hardlink(cJSON *j)
+{
+	char key[600], copy[600], *data = NULL;
+	size_t len = 0;
+
+	snprintf(key, sizeof(key), "%s/gateway-hardlink.key", fx.bad);
+	snprintf(copy, sizeof(copy), "%s/gateway-hardlink-2.key", fx.bad);
+	if (file_read_all(gwt_path(&fx.env, "pki/norfolk/gateway.key"), 65536,
+	    &data, &len) < 0 || file_write_atomic(key, data, len, 0600) < 0 ||
+	    (link(key, copy) < 0 && errno != EEXIST))
+		fail_msg("hard link %s: %s", copy, strerror(errno));
+	free(data);
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(j, "tls"), "key",
+	    cJSON_CreateString(key));
+}
+
 static void
 edit_policy_dir(cJSON *j)
 {
@@ -1175,6 +1193,8 @@ test_check_config(void **state)
 	    "data-open (mode 0770) is writable by group or others");
 	check_config_case(edit_key_link, 1,
 	    "gateway-link.key: a symbolic link: name the key file itself");
+	check_config_case(edit_key_hardlink, 1,
+	    "gateway-hardlink.key: has another name (a hard link)");
 	check_config_case(edit_policy_dir, 1, "norfolk: not a regular file");
 	check_config_case(edit_metrics_on_listen, 1,
 	    "metrics_listen: is the address and port of listen");
