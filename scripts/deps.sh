@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install what visor-gw needs on Debian 12, only when it is missing.
 #   deps.sh build   -dev libraries (checked with pkg-config) and curl
-#   deps.sh test    programs the tests call: curl, openssl, sqlite3, mandoc
+#   deps.sh test    programs the tests call: curl, openssl, sqlite3, mandoc,
+#                   python3 with cryptography (tests/indep/verify_bundle.py)
 #   deps.sh bench   nginx, for the benchmark reference
 #   deps.sh fuzz    clang with libFuzzer and the sanitizer runtimes
 set -u
@@ -23,6 +24,9 @@ test)
 	command -v openssl >/dev/null 2>&1 || need="$need openssl"
 	command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
 	command -v mandoc >/dev/null 2>&1 || need="$need mandoc"
+	# tests/indep/verify_bundle.py (test_indep_verify): Ed25519 in Python
+	python3 -c 'import cryptography.hazmat.primitives.asymmetric.ed25519' \
+	    >/dev/null 2>&1 || need="$need python3-cryptography"
 	;;
 bench)
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need="nginx-light"
