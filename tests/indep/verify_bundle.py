@@ -10,6 +10,12 @@ check a bundle written by `visorctl audit export` from what we publish.
 tests/integration/test_indep_verify.c runs it against real bundles and
 tampered copies and compares its verdicts with `visorctl audit verify-bundle`.
 
+Its first reading split audit.vkey at every "+" and failed on a real key.
+Three rules it follows were settled only after comparing its verdicts with
+visorctl's, and are now in docs/AUDIT.md: checkpoint extension lines are
+accepted and ignored, at most 100 signature lines, and a bundle whose own
+"vkey" names another key than the trusted one is refused.
+
     verify_bundle.py BUNDLE --vkey audit.vkey [--area AREA]
 
 Checks, in order, and stops at the first failure:

@@ -45,14 +45,6 @@ typedef struct {
 
 static fx_t *fx;
 
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static long
 request(const char *who, const char *method, const char *id,
     const char *body)
@@ -365,7 +357,12 @@ group_setup(void **state)
 
 	/* export waits for nothing: it verifies the latest checkpoint, which
 	 * covers every entry within the interval (1 s) */
-	sleep_ms(gwt_ms(1500));
+	{
+		long ms = gwt_ms(1500);
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
 	snprintf(f.bundle, sizeof(f.bundle), "%s/bundle.json", f.env.dir);
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d", f.gw.port);
 	snprintf(cert, sizeof(cert), "%s/pki/%s/auditor.crt", f.env.dir, AREA);
