@@ -260,7 +260,7 @@ checkpoint_parts(cJSON *b, char *body, size_t bodycap, char *sigs,
 	memcpy(body, cp, (size_t)(sep - cp) + 1);
 	body[sep - cp + 1] = '\0';
 	assert_true(strlen(sep + 2) < sigcap);
-	strcpy(sigs, sep + 2);
+	memcpy(sigs, sep + 2, strlen(sep + 2) + 1);
 }
 
 static void
