@@ -634,41 +634,47 @@ worker_stop_listening(worker_t *w)
  * accept() call" lines a second on stderr, the same for the metrics
  * listener in the main loop.  The listener rests ACCEPT_PAUSE_MS instead
  * (the connections wait in the backlog: none is lost) and the failure is
- * logged at most once per ACCEPT_LOG_MS, with the count of those not
- * logged since.
+ * logged at most once per ACCEPT_LOG_MS for each listener, with the count
+ * of its failures not logged since.  Each listener keeps its own count:
+ * with one for both, the metrics listener, which fails first in each
+ * second as often as not, hid that the clients' listener failed too.
  */
 #define ACCEPT_PAUSE_MS 100
 #define ACCEPT_LOG_MS 1000
 
+enum { ACCEPT_API, ACCEPT_METRICS };
+
 static struct {
 	pthread_mutex_t lock;
-	long long last_ms;	/* mono_ms() of the last line; 0: none yet */
-	unsigned long unlogged;	/* failures since that line */
-} accept_errors = { PTHREAD_MUTEX_INITIALIZER, 0, 0 };
+	struct {
+		long long last_ms;	/* mono_ms() of its last line; 0: none */
+		unsigned long unlogged;	/* its failures since that line */
+	} l[2];			/* ACCEPT_API, ACCEPT_METRICS */
+} accept_errors = { PTHREAD_MUTEX_INITIALIZER, { { 0, 0 }, { 0, 0 } } };
 
 static void
-accept_error_log(const char *listener, int err)
+accept_error_log(int which, int err)
 {
 	char unlogged[24], pause[16];
 	long long now = mono_ms();
 	unsigned long n;
 
 	pthread_mutex_lock(&accept_errors.lock);
-	if (accept_errors.last_ms != 0 &&
-	    now - accept_errors.last_ms < ACCEPT_LOG_MS) {
-		accept_errors.unlogged++;
+	if (accept_errors.l[which].last_ms != 0 &&
+	    now - accept_errors.l[which].last_ms < ACCEPT_LOG_MS) {
+		accept_errors.l[which].unlogged++;
 		pthread_mutex_unlock(&accept_errors.lock);
 		return;
 	}
-	n = accept_errors.unlogged;
-	accept_errors.unlogged = 0;
-	accept_errors.last_ms = now;
+	n = accept_errors.l[which].unlogged;
+	accept_errors.l[which].unlogged = 0;
+	accept_errors.l[which].last_ms = now;
 	pthread_mutex_unlock(&accept_errors.lock);
 	snprintf(unlogged, sizeof(unlogged), "%lu", n);
 	snprintf(pause, sizeof(pause), "%d", ACCEPT_PAUSE_MS);
-	log_event(LOG_ERROR, "accept-error", "listener", listener, "error",
-	    evutil_socket_error_to_string(err), "paused-ms", pause,
-	    "unlogged-since", unlogged, NULL);
+	log_event(LOG_ERROR, "accept-error", "listener", which == ACCEPT_API ?
+	    "api" : "metrics", "error", evutil_socket_error_to_string(err),
+	    "paused-ms", pause, "unlogged-since", unlogged, NULL);
 }
 
 /* An error callback gets the argument of the listener's accept callback,
@@ -693,7 +699,7 @@ worker_accept_error_cb(struct evconnlistener *l, void *arg)
 	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
 
 	(void)arg;
-	accept_error_log("api", err);
+	accept_error_log(ACCEPT_API, err);
 	if (w == NULL) {
 		/* Not ours (cannot happen): rest it all the same, for good
 		 * rather than spin. */
@@ -1361,7 +1367,7 @@ metrics_accept_error_cb(struct evconnlistener *l, void *arg)
 	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
 
 	(void)arg;		/* evhttp's (worker_of_listener) */
-	accept_error_log("metrics", err);
+	accept_error_log(ACCEPT_METRICS, err);
 	evconnlistener_disable(l);
 	if (the_server != NULL)
 		event_add(the_server->metrics_resume_ev, &tv);

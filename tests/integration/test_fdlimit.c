@@ -7,7 +7,7 @@
  * whose limit is just enough still serves its clients, at its connection
  * cap and when every descriptor is taken (by the metrics listener's
  * clients, which no cap bounds), without spinning on accept() and with
- * one log line per second about it.
+ * one log line per second and listener about it.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +27,7 @@
 
 #include "client/https_client.h"
 #include "tests/support/gwtest.h"
+#include "tests/support/sleep.h"
 #include "util/buf.h"
 #include "util/fileio.h"
 
@@ -114,6 +115,21 @@ cpu_ticks(pid_t pid)
 			ut = st = -1;
 	}
 	return ut < 0 ? -1 : ut + st;
+}
+
+/* Wait up to gwt_ms(ms) until the log holds more than base lines with
+ * needle (the log file holds the earlier tests' gateways too).  1 or 0. */
+static int
+log_wait_more(const char *needle, size_t base, long ms)
+{
+	long until = gwt_now_ms() + gwt_ms(ms);
+
+	while (gwt_log_count(&gw, needle) <= base) {
+		if (gwt_now_ms() >= until)
+			return 0;
+		sleep_ms(10);
+	}
+	return 1;
 }
 
 static int
@@ -340,8 +356,77 @@ test_saturated_still_serves(void **state)
 	/* libevent's own warning never came, and the failures were logged
 	 * at most once a second (each line counts those not logged). */
 	assert_int_equal(gwt_log_count(&gw, "Error from accept()"), 0);
-	lines = gwt_log_count(&gw, "event=accept-error");
+	lines = gwt_log_count(&gw, "event=accept-error listener=metrics");
 	assert_true(lines >= 1);
+	assert_true((long)lines <= (gwt_now_ms() - t_start) / 1000 + 1);
+	assert_int_equal(gwt_gw_stop_clean(&gw), 0);
+}
+
+/* The clients' listener when accept() fails under it: below the cap the
+ * workers listen, so a client arriving once metrics clients took every
+ * descriptor makes their accept() fail.  They rest rather than spin, the
+ * log names the api listener (not only the metrics one, which fails in
+ * the same seconds), and once descriptors are free again the workers
+ * listen again and serve. */
+static void
+test_api_listener_rests(void **state)
+{
+	enum { METRICS_FLOOD = 120, AFTER = 4 };
+	int mflood[METRICS_FLOOD], waiting;
+	char err[256];
+	const char *h[] = { NULL };
+	gwt_resp_t gr;
+	long long t0, t1;
+	long t_start, hz = sysconf(_SC_CLK_TCK);
+	size_t lines, api0, metrics0;
+	int i;
+
+	(void)state;
+	if (gwt_valgrind())
+		skip();
+	assert_int_equal(gwt_gw_start_nofile(&env, AREA, &gw, need, need), 0);
+	t_start = gwt_now_ms();
+	/* The log file holds the earlier tests' gateways too. */
+	api0 = gwt_log_count(&gw, "event=accept-error listener=api");
+	metrics0 = gwt_log_count(&gw, "event=accept-error listener=metrics");
+	for (i = 0; i < METRICS_FLOOD; i++)
+		mflood[i] = gwt_tcp_connect(gw.port + 1000);
+	assert_int_equal(log_wait_more("event=accept-error listener=metrics "
+	    "error=\"Too many open files\"", metrics0, 5000), 1);
+	/* A client of the API now: it waits in the backlog. */
+	waiting = gwt_tcp_connect(gw.port);
+	assert_true(waiting >= 0);
+	assert_int_equal(log_wait_more("event=accept-error listener=api "
+	    "error=\"Too many open files\"", api0, 5000), 1);
+	/* Both listeners resting, not spinning (see test_saturated_still_
+	 * serves for the bound). */
+	t0 = cpu_ticks(gw.pid);
+	sleep(1);
+	t1 = cpu_ticks(gw.pid);
+	assert_true(t0 >= 0 && t1 >= t0);
+	assert_true((t1 - t0) * 2 < hz);
+	/* Named again in a later second, as long as it fails. */
+	assert_int_equal(log_wait_more("event=accept-error listener=api ",
+	    api0 + 1, 2500), 1);
+	assert_true(gwt_gw_alive(&gw));
+
+	for (i = 0; i < METRICS_FLOOD; i++)
+		if (mflood[i] >= 0)
+			close(mflood[i]);
+	close(waiting);
+	/* Every worker listens again: new clients, one after another and
+	 * each on a new connection, are all served. */
+	for (i = 0; i < AFTER; i++) {
+		assert_int_equal(gwt_request(&env, &gw, AREA, "agency-police",
+		    "GET", "/v1/health", h, NULL, 0, &gr, err, sizeof(err)), 0);
+		assert_int_equal(gr.status, 200);
+		gwt_resp_free(&gr);
+	}
+	assert_int_equal(gwt_log_count(&gw, "Error from accept()"), 0);
+	lines = gwt_log_count(&gw, "event=accept-error listener=api") - api0;
+	assert_true((long)lines <= (gwt_now_ms() - t_start) / 1000 + 1);
+	lines = gwt_log_count(&gw, "event=accept-error listener=metrics") -
+	    metrics0;
 	assert_true((long)lines <= (gwt_now_ms() - t_start) / 1000 + 1);
 	assert_int_equal(gwt_gw_stop_clean(&gw), 0);
 }
@@ -353,6 +438,7 @@ main(void)
 		cmocka_unit_test_teardown(test_limit_too_low_refused, gw_teardown),
 		cmocka_unit_test_teardown(test_soft_limit_raised, gw_teardown),
 		cmocka_unit_test_teardown(test_saturated_still_serves, gw_teardown),
+		cmocka_unit_test_teardown(test_api_listener_rests, gw_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
