@@ -26,7 +26,10 @@
 
 enum { FV_OP_WRITE = 1, FV_OP_SYNC = 2, FV_OP_TRUNCATE = 4, FV_OP_LOCK = 8 };
 enum { FV_DB = 1, FV_WAL = 2, FV_JOURNAL = 4 };
-enum { FV_ERR_EIO, FV_ERR_FULL, FV_ERR_SHORT, FV_ERR_BUSY };
+enum { FV_ERR_EIO, FV_ERR_FULL, FV_ERR_SHORT, FV_ERR_BUSY, FV_ERR_STALL };
+
+/* How often a stalled call looks at the control file again. */
+#define FV_STALL_POLL_MS 10
 
 typedef struct {
 	int active;
@@ -51,8 +54,9 @@ static struct {
 	fault_spec_t spec;
 	unsigned long seen;		/* matching calls since the text changed */
 	unsigned long fired;
+	unsigned long generation;	/* changes of the text since install */
 } fv = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, "", "", 0,
-	{ 0, 0, 0, 0, 0, 0 }, 0, 0 };
+	{ 0, 0, 0, 0, 0, 0 }, 0, 0, 0 };
 
 static sqlite3_vfs fv_vfs;
 
@@ -150,6 +154,8 @@ parse_spec(const char *t, size_t len, fault_spec_t *s)
 				s->err = FV_ERR_SHORT;
 			else if (vl == 4 && memcmp(v, "busy", 4) == 0)
 				s->err = FV_ERR_BUSY;
+			else if (vl == 5 && memcmp(v, "stall", 5) == 0)
+				s->err = FV_ERR_STALL;
 			else
 				return -1;
 		} else if (KEY("after")) {
@@ -198,6 +204,7 @@ reload_locked(void)
 	memcpy(fv.text, text, len + 1);
 	fv.text_len = len;
 	fv.seen = 0;
+	fv.generation++;
 	if (parse_spec(text, len, &fv.spec) < 0) {
 		memset(&fv.spec, 0, sizeof(fv.spec));
 		log_event(LOG_ERROR, "fault-vfs-bad-control", "file", fv.ctl_path,
@@ -214,11 +221,13 @@ kind_name(int kind)
 	return kind == FV_DB ? "db" : kind == FV_WAL ? "wal" : "journal";
 }
 
-/* 1 if this call must fail (*err gets the kind of error), else 0. */
+/* 1 if this call must fail or stall (*err gets the kind of fault), else
+ * 0. */
 static int
 fault_take(int kind, unsigned op, int *err)
 {
-	static const char *const errs[] = { "eio", "full", "short", "busy" };
+	static const char *const errs[] = { "eio", "full", "short", "busy",
+	    "stall" };
 	unsigned long n;
 	int hit = 0;
 
@@ -241,6 +250,28 @@ fault_take(int kind, unsigned op, int *err)
 		    "truncate" : "lock", "file", kind_name(kind), "error",
 		    errs[*err], NULL);
 	return hit;
+}
+
+/* A stalled call: wait, without holding fv.mu (other threads' calls go
+ * on, and stall too if they match), until the control text changes, as a
+ * disk that stops answering holds the thread in write(2) or fdatasync(2)
+ * until it comes back.  The caller then makes the real call. */
+static void
+fault_stall(void)
+{
+	unsigned long gen;
+
+	pthread_mutex_lock(&fv.mu);
+	gen = fv.generation;
+	for (;;) {
+		pthread_mutex_unlock(&fv.mu);
+		usleep(FV_STALL_POLL_MS * 1000);
+		pthread_mutex_lock(&fv.mu);
+		reload_locked();
+		if (fv.generation != gen)
+			break;
+	}
+	pthread_mutex_unlock(&fv.mu);
 }
 
 unsigned long
@@ -269,6 +300,10 @@ fv_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
 	int err;
 
 	if (fault_take(((fv_file_t *)f)->kind, FV_OP_WRITE, &err)) {
+		if (err == FV_ERR_STALL) {
+			fault_stall();
+			return r->pMethods->xWrite(r, p, amt, off);
+		}
 		if (err == FV_ERR_SHORT) {
 			/* Half the bytes reach the file: a torn write. */
 			if (amt / 2 > 0)
@@ -286,8 +321,12 @@ fv_truncate(sqlite3_file *f, sqlite3_int64 size)
 	sqlite3_file *r = real_of(f);
 	int err;
 
-	if (fault_take(((fv_file_t *)f)->kind, FV_OP_TRUNCATE, &err))
-		return err == FV_ERR_EIO ? SQLITE_IOERR_TRUNCATE : SQLITE_FULL;
+	if (fault_take(((fv_file_t *)f)->kind, FV_OP_TRUNCATE, &err)) {
+		if (err != FV_ERR_STALL)
+			return err == FV_ERR_EIO ? SQLITE_IOERR_TRUNCATE :
+			    SQLITE_FULL;
+		fault_stall();
+	}
 	return r->pMethods->xTruncate(r, size);
 }
 
@@ -299,8 +338,12 @@ fv_sync(sqlite3_file *f, int flags)
 
 	/* The real fsync is not called: the data stays in the page cache,
 	 * not durable, as after a real failed fsync. */
-	if (fault_take(((fv_file_t *)f)->kind, FV_OP_SYNC, &err))
-		return err == FV_ERR_FULL ? SQLITE_FULL : SQLITE_IOERR_FSYNC;
+	if (fault_take(((fv_file_t *)f)->kind, FV_OP_SYNC, &err)) {
+		if (err != FV_ERR_STALL)
+			return err == FV_ERR_FULL ? SQLITE_FULL :
+			    SQLITE_IOERR_FSYNC;
+		fault_stall();
+	}
 	return r->pMethods->xSync(r, flags);
 }
 

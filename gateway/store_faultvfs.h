@@ -23,12 +23,16 @@
  *   op=write,sync,truncate,lock   which calls fail (default write,sync;
  *                                 lock with err=busy)
  *   file=db,wal,journal,any       on which files (default any)
- *   err=eio|full|short|busy       eio: SQLITE_IOERR_WRITE/_FSYNC/_TRUNCATE;
+ *   err=eio|full|short|busy|stall eio: SQLITE_IOERR_WRITE/_FSYNC/_TRUNCATE;
  *                                 full: SQLITE_FULL; short: a write of the
  *                                 first half only, then SQLITE_FULL (what
  *                                 the unix VFS returns for a short write);
  *                                 busy: SQLITE_BUSY, on lock calls only
- *                                 (and the others only on the rest)
+ *                                 (and the others only on the rest);
+ *                                 stall: the call waits until the control
+ *                                 file's text changes, then is made (a
+ *                                 disk that stops answering, then comes
+ *                                 back: nothing fails)
  *   after=N                       let the first N matching calls through
  *   count=N                       then fail N calls (0: until the file
  *                                 changes; the default)
