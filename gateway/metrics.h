@@ -39,6 +39,9 @@ typedef struct {
 	uint64_t audit_size;
 	uint64_t checkpoint_size;	/* leaves the latest signed checkpoint covers */
 	uint64_t store_jobs, store_commits, store_failed_commits;
+	uint64_t store_queued;		/* jobs waiting for the writer now */
+	double store_oldest_wait_s;	/* how long the oldest has waited */
+	uint64_t store_wait_expired;	/* jobs failed for waiting too long */
 	double checkpoint_age_s;	/* < 0: none yet */
 	double uptime_s;
 	long cert_expiry_s, crl_expiry_s;	/* < 0: unknown */

@@ -46,6 +46,12 @@
 
 #define DRAIN_TIMEOUT_MS 10000
 
+/* A request whose store job has waited this long for the writer (a disk
+ * that stalls holds the writer in one commit) is answered 503 with nothing
+ * of it written (store_expire_waiting), instead of holding its client
+ * until the client's own timeout (30 s for visorctl). */
+#define STORE_WAIT_MAX_MS 10000
+
 typedef struct worker worker_t;
 typedef struct gw_conn gw_conn_t;
 
@@ -1147,10 +1153,15 @@ worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 static void
 logflush_cb(evutil_socket_t fd, short what, void *arg)
 {
+	worker_t *w = arg;
+
 	(void)fd;
 	(void)what;
-	(void)arg;
 	log_thread_flush();
+	/* The same tick, which runs through a drain too, fails the store
+	 * jobs that waited too long (any worker's: each done is safe from
+	 * any thread). */
+	(void)store_expire_waiting(w->srv->gw.store, STORE_WAIT_MAX_MS);
 }
 
 static void *
@@ -1315,6 +1326,9 @@ metrics_cb(struct evhttp_request *req, void *arg)
 		g.store_jobs = st.jobs;
 		g.store_commits = st.commits;
 		g.store_failed_commits = st.failed_commits;
+		g.store_queued = st.queued;
+		g.store_oldest_wait_s = (double)st.oldest_wait_ms / 1000.0;
+		g.store_wait_expired = st.wait_expired;
 	}
 	age = store_checkpoint_age_ms(s->gw.store);
 	g.checkpoint_age_s = age < 0 ? -1.0 : (double)age / 1000.0;

@@ -284,6 +284,7 @@ struct store_job {
 	store_done_fn done;
 	void *arg;
 	store_result_t res;
+	int64_t queued_ms;	/* monotonic; when store_submit queued it */
 	struct store_job *next;
 };
 
@@ -321,7 +322,8 @@ struct store {
 	/* Shared, under mu. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	store_job_t *head, *tail;
+	store_job_t *head, *tail;	/* queued, not yet taken by the writer */
+	size_t n_queued;
 	int closing, started;
 	pthread_t thread;
 	uint64_t durable_size;
@@ -2578,6 +2580,7 @@ writer_main(void *arg)
 			if (s->head == NULL)
 				s->tail = NULL;
 			last->next = NULL;
+			s->n_queued -= n;
 			pthread_mutex_unlock(&s->mu);
 			run_batch(s, batch);
 			if (s->tree.size > s->signed_size &&
@@ -2642,13 +2645,65 @@ store_submit(store_t *s, store_job_t *j, store_done_fn done, void *arg)
 		store_job_free(j);
 		return;
 	}
+	j->queued_ms = mono_ms();
 	if (s->tail != NULL)
 		s->tail->next = j;
 	else
 		s->head = j;
 	s->tail = j;
+	s->n_queued++;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+}
+
+size_t
+store_expire_waiting(store_t *s, unsigned max_wait_ms)
+{
+	store_job_t *expired = NULL, *last = NULL, *j;
+	int64_t now = mono_ms();
+	size_t n = 0;
+	char err[sizeof(j->res.err)];
+
+	/* The queue is in submission order: the jobs that waited too long
+	 * are a prefix of it.  The batch the writer has taken is not in it:
+	 * that one may be half written and is waited for. */
+	pthread_mutex_lock(&s->mu);
+	while (s->head != NULL && now - s->head->queued_ms >= (int64_t)max_wait_ms) {
+		j = s->head;
+		s->head = j->next;
+		if (s->head == NULL)
+			s->tail = NULL;
+		j->next = NULL;
+		if (last != NULL)
+			last->next = j;
+		else
+			expired = j;
+		last = j;
+		s->n_queued--;
+		n++;
+	}
+	s->stats.wait_expired += n;
+	pthread_mutex_unlock(&s->mu);
+	snprintf(err, sizeof(err), "the store did not take the job within "
+	    "%u ms (the disk is stalled or overloaded); nothing of it was "
+	    "written", max_wait_ms);
+	for (j = expired; j != NULL; j = expired) {
+		expired = j->next;
+		memset(&j->res, 0, sizeof(j->res));
+		j->res.status = STORE_FAILED;
+		snprintf(j->res.err, sizeof(j->res.err), "%s", err);
+		if (j->done != NULL)
+			j->done(j->arg, &j->res);
+		store_job_free(j);
+	}
+	if (n > 0) {
+		char count[24];
+
+		snprintf(count, sizeof(count), "%zu", n);
+		log_event(LOG_ERROR, "store-stalled", "failed", count, "error",
+		    err, NULL);
+	}
+	return n;
 }
 
 /* ---------------------------------------------------- start-up checking */
@@ -3648,6 +3703,8 @@ store_stats(store_t *s, store_stats_t *out)
 {
 	pthread_mutex_lock(&s->mu);
 	*out = s->stats;
+	out->queued = s->n_queued;
+	out->oldest_wait_ms = s->head != NULL ? mono_ms() - s->head->queued_ms : 0;
 	pthread_mutex_unlock(&s->mu);
 	out->ids_absent = store_ids_absent(s->ids);
 }

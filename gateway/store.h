@@ -229,6 +229,15 @@ int store_job_inbound_receipt(store_job_t *j, const char *from_area,
  * builder call failed is still accepted and ends STORE_FAILED. */
 void store_submit(store_t *s, store_job_t *j, store_done_fn done, void *arg);
 
+/* Fail the jobs that have waited max_wait_ms or more for the writer to
+ * take them (a disk that stalls holds the writer in one commit while the
+ * queue grows): each is taken out of the queue before anything of it ran,
+ * and its done is called, on the calling thread, with STORE_FAILED and a
+ * message saying so.  Jobs the writer has taken are not touched.  Safe
+ * from any thread.  Returns how many were failed (logged as
+ * event=store-stalled). */
+size_t store_expire_waiting(store_t *s, unsigned max_wait_ms);
+
 /* ---- reads ---- */
 
 /* A read-only connection for one thread at a time.  NULL with err.  No
@@ -427,6 +436,9 @@ typedef struct {
 	uint64_t index_fills;		/* bulk fills of the audit record index */
 	uint64_t ids_absent;	/* record reads answered "no such record"
 				 * by the id filter, without SQLite */
+	uint64_t wait_expired;	/* jobs failed by store_expire_waiting */
+	uint64_t queued;	/* now: jobs waiting for the writer */
+	int64_t oldest_wait_ms;	/* now: how long the oldest has waited */
 } store_stats_t;
 
 /* Counters since store_open (for metrics and the group-commit test). */

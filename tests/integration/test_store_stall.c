@@ -1,0 +1,283 @@
+/*
+ * A disk that stalls (a write or fdatasync that does not return for
+ * seconds) under load, with the fault VFS's err=stall
+ * (gateway/store_faultvfs.h): the writer is held in one commit while
+ * clients keep sending.  A request whose job waited 10 s for the writer is
+ * answered 503 with nothing of it written, rather than holding its client
+ * until the client gives up; the batch the writer holds is answered once
+ * the disk is back; /v1/health, /metrics and visorctl status answer
+ * meanwhile, and the metrics show the queue; afterwards every
+ * acknowledged request has its audit entry and no refused one has any.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "gateway/store_faultvfs.h"
+#include "tests/support/gwtest.h"
+#include "tests/support/sleep.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "util/json.h"
+
+static gwt_env_t env;
+static gwt_gw_t nfk;
+static char nfk_data[512];
+static int fault_id;
+
+static const char *const hdrs[] = { "X-Visor-Actor: T1",
+    "X-Visor-Purpose: risk-management", "X-Visor-Justification: stall test",
+    "Content-Type: application/json", NULL };
+
+static void
+fault(const char *spec)
+{
+	char path[600], text[200];
+
+	snprintf(path, sizeof(path), "%s/%s", nfk_data, STORE_FAULTVFS_CTL);
+	if (spec[0] == '\0')
+		text[0] = '\0';
+	else
+		snprintf(text, sizeof(text), "%s id=%d\n", spec, ++fault_id);
+	assert_int_equal(file_write_atomic(path, text, strlen(text), 0644), 0);
+}
+
+#define NREQ 24
+#define STALL_MS 14000	/* the disk comes back after this */
+
+typedef struct {
+	int n;
+	long status;
+	long long ms;
+	char body[256];
+} req_t;
+
+static void
+record_body(char *out, size_t len, int n)
+{
+	snprintf(out, len, "{\"id\":\"STL-%d\",\"managing_area\":\"norfolk\","
+	    "\"category\":1,\"level\":1,\"person\":{\"surname\":\"Stall\","
+	    "\"forenames\":\"Synthetic\",\"dob\":\"1980-01-01\"}}", n);
+}
+
+/* Odd n: GET STL-0; even n: PUT STL-n. */
+static void *
+send_one(void *arg)
+{
+	req_t *q = arg;
+	gwt_resp_t resp;
+	char err[256], path[96], body[512];
+	long long t0 = gwt_now_ms();
+	int get = q->n % 2;
+
+	snprintf(path, sizeof(path), "/v1/records/STL-%d", get ? 0 : q->n);
+	record_body(body, sizeof(body), q->n);
+	if (gwt_request(&env, &nfk, "norfolk", "agency-police",
+	    get ? "GET" : "PUT", path, hdrs, get ? NULL : body,
+	    get ? 0 : strlen(body), &resp, err, sizeof(err)) < 0) {
+		q->status = -1;
+		snprintf(q->body, sizeof(q->body), "%s", err);
+	} else {
+		q->status = resp.status;
+		snprintf(q->body, sizeof(q->body), "%s",
+		    resp.body.data ? resp.body.data : "");
+		gwt_resp_free(&resp);
+	}
+	q->ms = gwt_now_ms() - t0;
+	return NULL;
+}
+
+static long
+http(const char *method, const char *path, const char *body, buf_t *out)
+{
+	gwt_resp_t resp;
+	char err[256];
+	long st;
+
+	if (gwt_request(&env, &nfk, "norfolk", "agency-police", method, path,
+	    hdrs, body, body ? strlen(body) : 0, &resp, err, sizeof(err)) < 0)
+		fail_msg("%s %s: %s", method, path, err);
+	st = resp.status;
+	if (out != NULL && resp.body.data != NULL)
+		buf_puts(out, resp.body.data);
+	gwt_resp_free(&resp);
+	return st;
+}
+
+static unsigned long long
+audit_size(void)
+{
+	buf_t out = BUF_INIT;
+	const char *p;
+	unsigned long long n;
+
+	assert_int_equal(http("GET", "/v1/health", NULL, &out), 200);
+	p = strstr(out.data, "\"audit_size\":");
+	assert_non_null(p);
+	n = strtoull(p + 13, NULL, 10);
+	buf_free(&out);
+	return n;
+}
+
+static double
+metric(const char *name)
+{
+	char url[64], needle[96];
+	buf_t out = BUF_INIT;
+	const char *argv[] = { "curl", "-s", "--max-time", "5", url, NULL };
+	const char *p;
+	double v;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", nfk.port + 1000);
+	assert_int_equal(gwt_run(argv, NULL, 0, &out, NULL), 0);
+	snprintf(needle, sizeof(needle), "\n%s ", name);
+	p = out.data != NULL ? strstr(out.data, needle) : NULL;
+	if (p == NULL)
+		fail_msg("no %s in /metrics", name);
+	v = strtod(p + strlen(needle), NULL);
+	buf_free(&out);
+	return v;
+}
+
+static void
+test_stall_answers_503_unwritten(void **state)
+{
+	static req_t q[NREQ];
+	pthread_t th[NREQ];
+	char body[512], url[64], certpath[600], prog[600];
+	const char *argv[] = { prog, "status", "--gateway", url, "--cert",
+	    certpath, NULL };
+	buf_t out = BUF_INIT;
+	unsigned long long before, acked = 0, refused = 0;
+	long long t0, t;
+	int i;
+
+	(void)state;
+	record_body(body, sizeof(body), 0);
+	assert_int_equal(http("PUT", "/v1/records/STL-0", body, NULL), 201);
+	before = audit_size();
+	fault("op=write,sync err=stall");
+	t0 = gwt_now_ms();
+	for (i = 0; i < NREQ; i++) {
+		q[i].n = i + 1;
+		assert_int_equal(pthread_create(&th[i], NULL, send_one, &q[i]), 0);
+	}
+	sleep_ms(3000);
+	/* Stalled: the operator's views still answer, and show the wait. */
+	t = gwt_now_ms();
+	assert_int_equal(audit_size(), before);
+	assert_true(gwt_now_ms() - t < 2000);
+	assert_true(metric("visor_store_queued_jobs") >= 1);
+	assert_true(metric("visor_store_oldest_wait_seconds") >= 1);
+	snprintf(prog, sizeof(prog), "%s", gwt_prog(&env, "visorctl"));
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", nfk.port);
+	snprintf(certpath, sizeof(certpath), "%s",
+	    gwt_path(&env, "pki/norfolk/agency-police.crt"));
+	assert_int_equal(gwt_run(argv, NULL, 0, &out, NULL), 0);
+	buf_free(&out);
+	sleep_ms(STALL_MS - (gwt_now_ms() - t0));
+	fault("");
+	for (i = 0; i < NREQ; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	for (i = 0; i < NREQ; i++) {
+		if (q[i].status == 503) {
+			/* Answered while the disk still stalled, unwritten. */
+			if (q[i].ms >= STALL_MS - 1000 ||
+			    strstr(q[i].body, "-unavailable\"") == NULL)
+				fail_msg("request %d: 503 after %lld ms: %s", q[i].n,
+				    q[i].ms, q[i].body);
+			refused++;
+		} else if (q[i].status == 200 || q[i].status == 201) {
+			/* In the batch the writer held: once the disk is back. */
+			if (q[i].ms < STALL_MS - 1000)
+				fail_msg("request %d: %ld after %lld ms, before "
+				    "the disk came back", q[i].n, q[i].status,
+				    q[i].ms);
+			acked++;
+		} else {
+			fail_msg("request %d: %ld after %lld ms: %s", q[i].n,
+			    q[i].status, q[i].ms, q[i].body);
+		}
+	}
+	fprintf(stderr, "stall: %llu answered 503 unwritten, %llu once the "
+	    "disk was back\n", refused, acked);
+	assert_true(refused > 0);
+	assert_true(acked > 0);
+	assert_int_equal(metric("visor_store_wait_expired_total"), (double)refused);
+	assert_int_equal(metric("visor_store_queued_jobs"), 0);
+	/* One entry per acknowledged request, none for a refused one. */
+	assert_int_equal(audit_size(), before + acked);
+	for (i = 0; i < NREQ; i++) {
+		char path[64];
+
+		if (q[i].n % 2)
+			continue;
+		snprintf(path, sizeof(path), "/v1/records/STL-%d", q[i].n);
+		assert_int_equal(http("GET", path, NULL, NULL),
+		    q[i].status == 201 ? 200 : 404);
+	}
+	/* Served again without a restart. */
+	record_body(body, sizeof(body), 1000);
+	assert_int_equal(http("PUT", "/v1/records/STL-1000", body, NULL), 201);
+}
+
+static int
+setup(void **state)
+{
+	char path[600], *text;
+	size_t len;
+	cJSON *j, *o;
+	char err[200];
+
+	(void)state;
+	if (gwt_env_setup(&env, "norfolk") < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s", gwt_path(&env, "norfolk/gateway.json"));
+	if (file_read_all(path, 1 << 20, &text, &len) < 0)
+		return -1;
+	j = json_parse_strict(text, len, 16, err, sizeof(err));
+	free(text);
+	snprintf(nfk_data, sizeof(nfk_data), "%s", json_get_str(j, "data_dir"));
+	o = cJSON_GetObjectItemCaseSensitive(j, "audit");
+	cJSON_ReplaceItemInObjectCaseSensitive(o, "checkpoint_interval_ms",
+	    cJSON_CreateNumber(100));
+	text = cJSON_Print(j);
+	file_write_atomic(path, text, strlen(text), 0644);
+	free(text);
+	cJSON_Delete(j);
+	setenv(STORE_FAULTVFS_ENV, nfk_data, 1);
+	if (gwt_gw_start(&env, "norfolk", &nfk) < 0)
+		return -1;
+	unsetenv(STORE_FAULTVFS_ENV);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	if (gwt_gw_stop_clean(&nfk) < 0)
+		return -1;
+	gwt_env_cleanup(&env);
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stall_answers_503_unwritten),
+	};
+
+	return gwt_exit(cmocka_run_group_tests(tests, setup, teardown));
+}
