@@ -324,7 +324,8 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 	    "max_header_bytes", "max_connections", "header_timeout_ms",
 	    "body_timeout_ms", "idle_timeout_ms", "max_json_depth",
 	    "auth_fail_audit_per_second", "store_busy_timeout_ms",
-	    "record_cache_mib", "idempotency_keep_hours", NULL };
+	    "record_cache_mib", "idempotency_keep_hours",
+	    "max_request_memory_mib", NULL };
 	static const char *const audit_keys[] = { "checkpoint_interval_ms", NULL };
 	static const char *const transfer_keys[] = { "deadline_s",
 	    "max_in_flight_per_peer", "retry_base_ms", "retry_max_ms",
@@ -442,6 +443,10 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 	    "limits.idempotency_keep_hours", 1, 87600, 168, &v) < 0)
 		return -1;
 	cfg->idempotency_keep_hours = (unsigned)v;
+	if (get_uint(c, limits, "max_request_memory_mib",
+	    "limits.max_request_memory_mib", 1, 65536, 64, &v) < 0)
+		return -1;
+	cfg->max_request_memory_mib = (unsigned)v;
 	if (parse_section(c, root, "audit", &audit, audit_keys) < 0 ||
 	    get_uint(c, audit, "checkpoint_interval_ms",
 	    "audit.checkpoint_interval_ms", 10, 3600000, 1000, &v) < 0)
@@ -634,6 +639,7 @@ config_restart_changes(const config_t *a, const config_t *b, char *out,
 	NUM_KEY(store_busy_timeout_ms, "limits.store_busy_timeout_ms");
 	NUM_KEY(record_cache_mib, "limits.record_cache_mib");
 	NUM_KEY(idempotency_keep_hours, "limits.idempotency_keep_hours");
+	NUM_KEY(max_request_memory_mib, "limits.max_request_memory_mib");
 	NUM_KEY(checkpoint_interval_ms, "audit.checkpoint_interval_ms");
 	NUM_KEY(max_in_flight_per_peer, "transfer.max_in_flight_per_peer");
 	NUM_KEY(retry_base_ms, "transfer.retry_base_ms");

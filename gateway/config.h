@@ -59,6 +59,10 @@ typedef struct {
 					   sealed; 0: none */
 	unsigned idempotency_keep_hours;	/* Idempotency-Key answers
 						   kept this long */
+	unsigned max_request_memory_mib;	/* requests being received or
+						   answered hold this much at
+						   most, past which a large
+						   one is cut off */
 	/* audit */
 	unsigned checkpoint_interval_ms;
 	/* transfer */

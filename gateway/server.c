@@ -93,6 +93,10 @@ struct gw_conn {
 	gw_request_t *pending;	/* the request being answered, if any */
 	int busy;
 	int nodelay;
+	size_t held;		/* bytes received and not yet answered,
+				   counted in request_memory */
+	int memory_cut;		/* cut off for it (request_memory_cb) */
+	struct evbuffer_cb_entry *input_cb;
 	LIST_ENTRY(gw_conn) link;	/* in w->conns */
 };
 
@@ -279,6 +283,7 @@ gw_reply_header(gw_request_t *r, const char *name, const char *value)
 /* --------------------------------------------------------------- replies */
 
 static void conn_arm_deadline(gw_conn_t *c);
+static void request_memory_release(gw_conn_t *c, size_t keep);
 
 static void
 request_free(gw_request_t *r)
@@ -355,6 +360,9 @@ gw_reply(gw_request_t *r, int status, const char *content_type,
 	if (r->conn != NULL) {
 		r->conn->busy = 0;
 		r->conn->pending = NULL;
+		/* What is in the input now is the client's next request. */
+		request_memory_release(r->conn, evbuffer_get_length(
+		    bufferevent_get_input(r->conn->bev)));
 		conn_arm_deadline(r->conn);
 	}
 	r->w->inflight--;
@@ -505,6 +513,71 @@ gw_submit(gw_request_t *r, store_job_t *job,
 }
 
 /* ------------------------------------------------------------ connections */
+
+/*
+ * Memory held by requests.  Each connection may hold a body of up to
+ * limits.max_body_bytes while it arrives and while its request is
+ * answered, and one client certificate may open limits.max_connections of
+ * them: measured with the defaults, 290 KiB of heap per connection
+ * holding 256 KiB of a body, 0.9 GiB for 4,000 connections, and the heap
+ * stays that large after they go.  So every byte a connection receives
+ * counts in request_memory until its request is answered (or the
+ * connection goes); past limits.max_request_memory_mib, a connection that
+ * receives more while it holds over REQUEST_SMALL_BYTES is cut off, as a
+ * slow client is.  Small requests (a record is a few KiB) still pass then,
+ * whoever fills the memory with large ones, and the total stays within
+ * the limit plus REQUEST_SMALL_BYTES per connection.  libevent 2.1's
+ * evhttp cannot answer a request before its body is read, so the cut is
+ * a closed connection and a log line, not a status.
+ */
+#define REQUEST_SMALL_BYTES (32u << 10)
+
+static atomic_size_t request_memory;
+
+/* Bytes were added to c's input (in c's worker thread). */
+static void
+request_memory_cb(struct evbuffer *in, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	gw_conn_t *c = arg;
+	const tls_conn_t *tc;
+	size_t total, limit;
+	evutil_socket_t fd;
+	SSL *ssl;
+	char held[24], used[24], lim[24];
+
+	(void)in;
+	if (info->n_added == 0 || c->memory_cut)
+		return;
+	c->held += info->n_added;
+	total = atomic_fetch_add(&request_memory, info->n_added) +
+	    info->n_added;
+	limit = (size_t)the_server->gw.cfg->max_request_memory_mib << 20;
+	if (total <= limit || c->held <= REQUEST_SMALL_BYTES)
+		return;
+	c->memory_cut = 1;
+	ssl = bufferevent_openssl_get_ssl(c->bev);
+	tc = ssl != NULL ? tls_conn_get(ssl) : NULL;
+	snprintf(held, sizeof(held), "%zu", c->held);
+	snprintf(used, sizeof(used), "%zu", total);
+	snprintf(lim, sizeof(lim), "%zu", limit);
+	log_event(LOG_WARN, "request-memory-full", "identity",
+	    tc != NULL ? tc->identity.uri : "-", "held", held, "in-use", used,
+	    "limit", lim, NULL);
+	/* evhttp sees EOF and frees the connection (conn_free_hook). */
+	if ((fd = bufferevent_getfd(c->bev)) >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+/* c now holds keep bytes (those of a request not yet answered). */
+static void
+request_memory_release(gw_conn_t *c, size_t keep)
+{
+	if (keep > c->held)
+		keep = c->held;
+	atomic_fetch_sub(&request_memory, c->held - keep);
+	c->held = keep;
+}
 
 static void
 conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -745,6 +818,9 @@ conn_free_hook(tls_conn_t *tc)
 	 * will go nowhere (libevent frees the request when it is sent). */
 	if (c->pending != NULL)
 		c->pending->conn = NULL;
+	/* Called as the bufferevent is destroyed, before its input buffer. */
+	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
+	request_memory_release(c, 0);
 	LIST_REMOVE(c, link);
 	event_free(c->deadline);
 	metrics_connection(-1);
@@ -786,7 +862,11 @@ bev_cb(struct event_base *base, void *arg)
 	c->w = w;
 	c->bev = bev;
 	c->deadline = evtimer_new(base, conn_deadline_cb, c);
-	if (c->deadline == NULL) {
+	c->input_cb = c->deadline == NULL ? NULL : evbuffer_add_cb(
+	    bufferevent_get_input(bev), request_memory_cb, c);
+	if (c->input_cb == NULL) {
+		if (c->deadline != NULL)
+			event_free(c->deadline);
 		bufferevent_free(bev);
 		free(c);
 		return NULL;
