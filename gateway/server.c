@@ -96,6 +96,7 @@ struct gw_conn {
 	size_t held;		/* bytes received and not yet answered,
 				   counted in request_memory */
 	int memory_cut;		/* cut off for it (request_memory_cb) */
+	struct request_holder *holder;	/* its identity's share */
 	struct evbuffer_cb_entry *input_cb;
 	LIST_ENTRY(gw_conn) link;	/* in w->conns */
 };
@@ -521,18 +522,70 @@ gw_submit(gw_request_t *r, store_job_t *job,
  * them: measured with the defaults, 290 KiB of heap per connection
  * holding 256 KiB of a body, 0.9 GiB for 4,000 connections, and the heap
  * stays that large after they go.  So every byte a connection receives
- * counts in request_memory until its request is answered (or the
- * connection goes); past limits.max_request_memory_mib, a connection that
+ * counts in request_memory, and in its identity's share, until its
+ * request is answered (or the connection goes).  A connection that
  * receives more while it holds over REQUEST_SMALL_BYTES is cut off, as a
- * slow client is.  Small requests (a record is a few KiB) still pass then,
- * whoever fills the memory with large ones, and the total stays within
- * the limit plus REQUEST_SMALL_BYTES per connection.  libevent 2.1's
- * evhttp cannot answer a request before its body is read, so the cut is
- * a closed connection and a log line, not a status.
+ * slow client is, when the total is past limits.max_request_memory_mib or
+ * its identity holds over half of it: one client certificate cannot take
+ * it all from the others.  Small requests (a record is a few KiB) still
+ * pass, whoever fills the memory with large ones, and the total stays
+ * within the limit plus REQUEST_SMALL_BYTES per connection.  libevent
+ * 2.1's evhttp cannot answer a request before its body is read, so the
+ * cut is a closed connection and a log line, not a status.
  */
 #define REQUEST_SMALL_BYTES (32u << 10)
 
 static atomic_size_t request_memory;
+
+/* What the connections of one identity hold.  In the list while it has
+ * connections that received a byte. */
+struct request_holder {
+	char uri[IDENTITY_URI_MAX];
+	atomic_size_t held;
+	unsigned conns;		/* under holders_mu */
+	struct request_holder *next;	/* under holders_mu */
+};
+
+static pthread_mutex_t holders_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct request_holder *holders;
+
+/* The holder of uri with one more connection, or NULL (out of memory). */
+static struct request_holder *
+request_holder_get(const char *uri)
+{
+	struct request_holder *h;
+
+	pthread_mutex_lock(&holders_mu);
+	for (h = holders; h != NULL && strcmp(h->uri, uri) != 0; h = h->next)
+		;
+	if (h == NULL && (h = calloc(1, sizeof(*h))) != NULL) {
+		snprintf(h->uri, sizeof(h->uri), "%s", uri);
+		h->next = holders;
+		holders = h;
+	}
+	if (h != NULL)
+		h->conns++;
+	pthread_mutex_unlock(&holders_mu);
+	return h;
+}
+
+/* One connection of h fewer (h holds nothing of it any more). */
+static void
+request_holder_put(struct request_holder *h)
+{
+	struct request_holder **pp;
+
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&holders_mu);
+	if (--h->conns == 0) {
+		for (pp = &holders; *pp != h; pp = &(*pp)->next)
+			;
+		*pp = h->next;
+		free(h);
+	}
+	pthread_mutex_unlock(&holders_mu);
+}
 
 /* Bytes were added to c's input (in c's worker thread). */
 static void
@@ -540,30 +593,36 @@ request_memory_cb(struct evbuffer *in, const struct evbuffer_cb_info *info,
     void *arg)
 {
 	gw_conn_t *c = arg;
-	const tls_conn_t *tc;
-	size_t total, limit;
+	size_t total, mine, limit;
 	evutil_socket_t fd;
 	SSL *ssl;
-	char held[24], used[24], lim[24];
+	char held[24], ident[24], used[24], lim[24];
 
 	(void)in;
 	if (info->n_added == 0 || c->memory_cut)
 		return;
+	/* Application bytes come after the handshake: the identity is
+	 * known by the first. */
+	if (c->holder == NULL && (ssl = bufferevent_openssl_get_ssl(c->bev)) !=
+	    NULL)
+		c->holder = request_holder_get(tls_conn_get(ssl)->identity.uri);
 	c->held += info->n_added;
 	total = atomic_fetch_add(&request_memory, info->n_added) +
 	    info->n_added;
+	mine = c->holder == NULL ? c->held :
+	    atomic_fetch_add(&c->holder->held, info->n_added) + info->n_added;
 	limit = (size_t)the_server->gw.cfg->max_request_memory_mib << 20;
-	if (total <= limit || c->held <= REQUEST_SMALL_BYTES)
+	if (c->held <= REQUEST_SMALL_BYTES ||
+	    (total <= limit && mine <= limit / 2))
 		return;
 	c->memory_cut = 1;
-	ssl = bufferevent_openssl_get_ssl(c->bev);
-	tc = ssl != NULL ? tls_conn_get(ssl) : NULL;
 	snprintf(held, sizeof(held), "%zu", c->held);
+	snprintf(ident, sizeof(ident), "%zu", mine);
 	snprintf(used, sizeof(used), "%zu", total);
 	snprintf(lim, sizeof(lim), "%zu", limit);
 	log_event(LOG_WARN, "request-memory-full", "identity",
-	    tc != NULL ? tc->identity.uri : "-", "held", held, "in-use", used,
-	    "limit", lim, NULL);
+	    c->holder != NULL ? c->holder->uri : "-", "held", held,
+	    "identity-held", ident, "in-use", used, "limit", lim, NULL);
 	/* evhttp sees EOF and frees the connection (conn_free_hook). */
 	if ((fd = bufferevent_getfd(c->bev)) >= 0)
 		shutdown(fd, SHUT_RDWR);
@@ -576,6 +635,8 @@ request_memory_release(gw_conn_t *c, size_t keep)
 	if (keep > c->held)
 		keep = c->held;
 	atomic_fetch_sub(&request_memory, c->held - keep);
+	if (c->holder != NULL)
+		atomic_fetch_sub(&c->holder->held, c->held - keep);
 	c->held = keep;
 }
 
@@ -821,6 +882,7 @@ conn_free_hook(tls_conn_t *tc)
 	/* Called as the bufferevent is destroyed, before its input buffer. */
 	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
 	request_memory_release(c, 0);
+	request_holder_put(c->holder);
 	LIST_REMOVE(c, link);
 	event_free(c->deadline);
 	metrics_connection(-1);
