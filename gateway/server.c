@@ -593,6 +593,7 @@ request_memory_cb(struct evbuffer *in, const struct evbuffer_cb_info *info,
     void *arg)
 {
 	gw_conn_t *c = arg;
+	const tls_conn_t *tc;
 	size_t total, mine, limit;
 	evutil_socket_t fd;
 	SSL *ssl;
@@ -604,8 +605,8 @@ request_memory_cb(struct evbuffer *in, const struct evbuffer_cb_info *info,
 	/* Application bytes come after the handshake: the identity is
 	 * known by the first. */
 	if (c->holder == NULL && (ssl = bufferevent_openssl_get_ssl(c->bev)) !=
-	    NULL)
-		c->holder = request_holder_get(tls_conn_get(ssl)->identity.uri);
+	    NULL && (tc = tls_conn_get(ssl)) != NULL)
+		c->holder = request_holder_get(tc->identity.uri);
 	c->held += info->n_added;
 	total = atomic_fetch_add(&request_memory, info->n_added) +
 	    info->n_added;
