@@ -25,6 +25,9 @@
 
 #define DUE_BATCH 64
 #define IDLE_WAIT_MS 500
+/* Past the latest a retry can be set for (retry_max_ms from when it was
+ * set), the margin after which a retry time says the clock went back. */
+#define RETRY_SLACK_MS 1000
 /* The most of a peer's answer that is read: a signed receipt (its text,
  * signature and the receiver's certificate) or an error body is a few
  * KiB.  A refusal's body is kept in the outbox: with the client's 16 MiB
@@ -78,7 +81,7 @@ struct peer_worker {
 	 * and a log line per queued transfer each minute.  Transfers past
 	 * their deadline are still failed on time (expire_overdue). */
 	unsigned down;
-	long long probe_ms;	/* wall clock of the next probe; 0: not down */
+	long long probe_ms;	/* gw_mono_ms() of the next probe; 0: not down */
 	int round_reached;	/* in this round, the peer answered */
 	int round_unavailable;	/* in this round, an attempt got no answer */
 };
@@ -246,7 +249,7 @@ note_attempt(peer_worker_t *pw, int state, const char *error)
 {
 	pthread_mutex_lock(&pw->o->lock);
 	pw->last_state = state;
-	pw->last_ms = gw_now_ms();
+	pw->last_ms = gw_mono_ms();
 	snprintf(pw->last_error, sizeof(pw->last_error), "%.*s",
 	    (int)sizeof(pw->last_error) - 1, error ? error : "");
 	pthread_mutex_unlock(&pw->o->lock);
@@ -534,13 +537,15 @@ out:
 
 /* Wait ms, or until the outbox stops; with seen, also until a transfer is
  * queued (a kick).  Without it kicks are ignored: a peer that is down is
- * probed at its own pace, not at the pace requests arrive. */
+ * probed at its own pace, not at the pace requests arrive.  On the
+ * monotonic clock (o->cond is made for it): a wall clock set back a day
+ * would otherwise stretch the wait by a day. */
 static void
 wait_kick(outbox_t *o, unsigned *seen, long ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += ms / 1000;
 	ts.tv_nsec += (ms % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {
@@ -613,7 +618,7 @@ peer_round_done(peer_worker_t *pw)
 		if (pw->down < 16)
 			pw->down++;
 		wait = backoff_ms(cfg, pw->down);
-		probe = gw_now_ms() + wait;
+		probe = gw_mono_ms() + wait;
 		if (pw->down == 1) {
 			snprintf(ms, sizeof(ms), "%lld", wait);
 			log_event(LOG_WARN, "peer-unavailable", "peer", pw->area,
@@ -644,7 +649,7 @@ probe_in(peer_worker_t *pw)
 	long long w;
 
 	pthread_mutex_lock(&pw->o->lock);
-	w = pw->probe_ms - gw_now_ms();
+	w = pw->probe_ms - gw_mono_ms();
 	pthread_mutex_unlock(&pw->o->lock);
 	return w;
 }
@@ -700,6 +705,7 @@ peer_main(void *arg)
 	char err[256], url[400];
 	unsigned seen = 0, store_failures = 0;
 	size_t n, i, queued, unreadable;
+	long long now;
 	gw_gen_t *g;
 	delivery_t *dv;
 
@@ -766,7 +772,13 @@ peer_main(void *arg)
 		}
 		n = 0;
 		memset(due, 0, sizeof(due));
-		if (store_outbox_due_for(rd, pw->area, gw_now_ms(), due,
+		now = gw_now_ms();
+		/* No retry is set further ahead than retry_max_ms (backoff_ms,
+		 * defer_unreadable): one that is, was set before the wall
+		 * clock went back, and is due now rather than when the clock
+		 * catches up again (an hour or a day on). */
+		if (store_outbox_due_for(rd, pw->area, now, now +
+		    (long long)o->gw->cfg->retry_max_ms + RETRY_SLACK_MS, due,
 		    pw->down > 0 ? 1 : DUE_BATCH, &n) < 0) {
 			wait_kick(o, &seen, IDLE_WAIT_MS);
 			continue;
@@ -920,7 +932,15 @@ outbox_new(gateway_t *gw, char *err, size_t errlen)
 	}
 	o->gw = gw;
 	pthread_mutex_init(&o->lock, NULL);
-	pthread_cond_init(&o->cond, NULL);
+	{
+		pthread_condattr_t ca;
+
+		/* wait_kick's deadlines are monotonic. */
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&o->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	pthread_mutex_init(&o->stats_lock, NULL);
 	atomic_init(&o->stopping, 0);
 	o->n_peers = o->n_configured = gw->cfg->n_peers;

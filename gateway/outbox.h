@@ -49,9 +49,9 @@ typedef struct {
 	char area[40];
 	char url[300];
 	int state;		/* OUTBOX_PEER_* */
-	long long last_ms;	/* wall clock ms of that attempt; 0 if none */
+	long long last_ms;	/* gw_mono_ms() of that attempt; 0 if none */
 	char error[160];	/* for REJECTED and ERROR: what happened */
-	long long probe_ms;	/* the peer is down: wall clock ms of the next
+	long long probe_ms;	/* the peer is down: gw_mono_ms() of the next
 				 * probe; 0 when it is not */
 } outbox_peer_state_t;
 

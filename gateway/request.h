@@ -33,8 +33,13 @@ const char *gw_req_id(const gw_request_t *r);
 gateway_t *gw_req_gateway(const gw_request_t *r);
 /* The configuration/TLS/policy generation this request runs under. */
 struct gw_gen *gw_req_gen(const gw_request_t *r);
-/* Milliseconds since the epoch, for the transfer deadlines. */
+/* Milliseconds since the epoch, for the transfer deadlines (kept in the
+ * store, so across restarts). */
 long long gw_now_ms(void);
+/* Milliseconds on the monotonic clock, for waits and ages inside one run
+ * of the gateway: a step of the wall clock (NTP, an operator) moves
+ * neither. */
+long long gw_mono_ms(void);
 /* The store reader of the worker thread running this request. */
 store_reader_t *gw_req_reader(const gw_request_t *r);
 

@@ -66,7 +66,7 @@ add_peers(gw_request_t *r, cJSON *root, const config_t *cfg)
 	size_t n = outbox_peer_states(gw->outbox, st, CONFIG_MAX_PEERS), i, k;
 	cJSON *arr, *p;
 	depth_ctx_t d;
-	long long now = gw_now_ms();
+	long long now = gw_mono_ms();	/* the outbox's times are monotonic */
 
 	if ((arr = cJSON_AddArrayToObject(root, "peers")) == NULL)
 		return -1;

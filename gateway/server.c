@@ -72,7 +72,7 @@ struct worker {
 	struct event *stop_ev;
 	struct event *drain_ev;
 	struct event *logflush_ev;	/* writes the batched request log */
-	long long drain_deadline;	/* mono_ms() */
+	long long drain_deadline;	/* gw_mono_ms() */
 	unsigned nconn, cap;	/* both under balance_mu */
 	int paused;		/* at its cap (for the log) */
 	int listening;		/* under balance_mu */
@@ -169,8 +169,8 @@ gw_now_ms(void)
 
 /* For deadlines: a step of the wall clock (NTP, an operator) must not
  * lengthen or cut short a wait. */
-static long long
-mono_ms(void)
+long long
+gw_mono_ms(void)
 {
 	struct timespec ts;
 
@@ -788,7 +788,7 @@ enum { ACCEPT_API, ACCEPT_METRICS };
 static struct {
 	pthread_mutex_t lock;
 	struct {
-		long long last_ms;	/* mono_ms() of its last line; 0: none */
+		long long last_ms;	/* gw_mono_ms() of its last line; 0: none */
 		unsigned long unlogged;	/* its failures since that line */
 	} l[2];			/* ACCEPT_API, ACCEPT_METRICS */
 } accept_errors = { PTHREAD_MUTEX_INITIALIZER, { { 0, 0 }, { 0, 0 } } };
@@ -797,7 +797,7 @@ static void
 accept_error_log(int which, int err)
 {
 	char unlogged[24], pause[16];
-	long long now = mono_ms();
+	long long now = gw_mono_ms();
 	unsigned long n;
 
 	pthread_mutex_lock(&accept_errors.lock);
@@ -1256,7 +1256,7 @@ worker_drain_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopexit(w->base, NULL);
 		return;
 	}
-	if (mono_ms() > w->drain_deadline) {
+	if (gw_mono_ms() > w->drain_deadline) {
 		char unanswered[16], unsent[16];
 
 		/* What the stop cuts off is said: each of these clients
@@ -1285,7 +1285,7 @@ worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 		evhttp_del_accept_socket(w->http, w->bound);
 		w->bound = NULL;
 	}
-	w->drain_deadline = mono_ms() + DRAIN_TIMEOUT_MS;
+	w->drain_deadline = gw_mono_ms() + DRAIN_TIMEOUT_MS;
 	worker_drain_cb(-1, 0, w);
 }
 

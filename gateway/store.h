@@ -329,9 +329,11 @@ int store_outbox_due(store_reader_t *r, int64_t now_ms, store_transfer_t *out,
     size_t max, size_t *n);
 
 /* The same for one peer area only (so that a peer that is down cannot
- * starve the others). */
+ * starve the others), and due as well if next_attempt_ms > latest_ms: the
+ * caller's bound on how far ahead a retry can be set, past which a retry
+ * time was set before the wall clock went back. */
 int store_outbox_due_for(store_reader_t *r, const char *area, int64_t now_ms,
-    store_transfer_t *out, size_t max, size_t *n);
+    int64_t latest_ms, store_transfer_t *out, size_t max, size_t *n);
 
 /* Up to max of one peer area's queued transfers with deadline_ms <= now_ms,
  * earliest deadline first, payloads decrypted, due or not: the outbox

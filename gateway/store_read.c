@@ -67,7 +67,8 @@ static const char *const reader_sql[R_NSTMT] = {
 	[R_DUE_FOR] = "SELECT transfer_id, record_id, to_area, purpose,"
 	    " initiator, status, attempts, next_attempt_ms, deadline_ms,"
 	    " created_ms, receipt, payload FROM outbox"
-	    " WHERE status = 'queued' AND next_attempt_ms <= ?1 AND to_area = ?3"
+	    " WHERE status = 'queued' AND to_area = ?3"
+	    " AND (next_attempt_ms <= ?1 OR next_attempt_ms > ?4)"
 	    OUTBOX_NO_EARLIER
 	    " ORDER BY next_attempt_ms, created_ms LIMIT ?2",
 	[R_EXPIRED_FOR] = "SELECT transfer_id, record_id, to_area, purpose,"
@@ -665,9 +666,10 @@ out:
 	return ret;
 }
 
+/* latest_ms: for R_DUE_FOR only (store_outbox_due_for). */
 static int
 outbox_select(store_reader_t *r, int which, const char *area, int64_t now_ms,
-    store_transfer_t *out, size_t max, size_t *n)
+    int64_t latest_ms, store_transfer_t *out, size_t max, size_t *n)
 {
 	sqlite3_stmt *st;
 	size_t i, got = 0;
@@ -682,7 +684,9 @@ outbox_select(store_reader_t *r, int which, const char *area, int64_t now_ms,
 	    sqlite3_bind_int64(st, 1, now_ms) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, (sqlite3_int64)max) != SQLITE_OK ||
 	    (area != NULL && sqlite3_bind_text(st, 3, area, -1,
-	    SQLITE_STATIC) != SQLITE_OK))
+	    SQLITE_STATIC) != SQLITE_OK) ||
+	    (which == R_DUE_FOR && sqlite3_bind_int64(st, 4, latest_ms) !=
+	    SQLITE_OK))
 		goto out;
 	while (got < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (transfer_row(r, st, &out[got], 1) < 0)
@@ -708,21 +712,21 @@ int
 store_outbox_due(store_reader_t *r, int64_t now_ms, store_transfer_t *out,
     size_t max, size_t *n)
 {
-	return outbox_select(r, R_DUE, NULL, now_ms, out, max, n);
+	return outbox_select(r, R_DUE, NULL, now_ms, 0, out, max, n);
 }
 
 int
 store_outbox_due_for(store_reader_t *r, const char *area, int64_t now_ms,
-    store_transfer_t *out, size_t max, size_t *n)
+    int64_t latest_ms, store_transfer_t *out, size_t max, size_t *n)
 {
-	return outbox_select(r, R_DUE_FOR, area, now_ms, out, max, n);
+	return outbox_select(r, R_DUE_FOR, area, now_ms, latest_ms, out, max, n);
 }
 
 int
 store_outbox_expired_for(store_reader_t *r, const char *area, int64_t now_ms,
     store_transfer_t *out, size_t max, size_t *n)
 {
-	return outbox_select(r, R_EXPIRED_FOR, area, now_ms, out, max, n);
+	return outbox_select(r, R_EXPIRED_FOR, area, now_ms, 0, out, max, n);
 }
 
 int

@@ -2513,6 +2513,58 @@ outbox_add(store_t *s, const char *id)
 	return store_submit_wait(s, j);
 }
 
+/* A retry time further ahead than the caller's latest was set before
+ * the wall clock went back (an hour, a day): due now, not when the clock
+ * catches up; one within it waits.  Before, the transfer waited out the
+ * step with its peer up. */
+static void
+test_outbox_due_after_clock_back(void **state)
+{
+	char *dir, err[128];
+	store_t *s = new_store(&dir, 4);
+	store_reader_t *r = store_reader_new(s, err, sizeof(err));
+	const int64_t now = 1796000000000LL;	/* late 2026 */
+	store_transfer_t due[2];
+	store_job_t *j;
+	size_t n;
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(outbox_add(s, "T-1").status, STORE_OK);
+	/* Set for a retry 30 s on, then the clock went back a day. */
+	j = store_job_new();
+	assert_int_equal(store_job_outbox_update(j, "T-1", "queued", 1,
+	    now + 86400000LL + 30000, NULL, 0), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_outbox_due_for(r, "suffolk", now, now + 61000,
+	    due, 2, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(due[0].transfer_id, "T-1");
+	buf_free(&due[0].payload);
+	buf_free(&due[0].receipt);
+	/* Not another area's. */
+	assert_int_equal(store_outbox_due_for(r, "essex", now, now + 61000,
+	    due, 2, &n), 0);
+	assert_int_equal(n, 0);
+	/* A retry within the bound waits for its time. */
+	j = store_job_new();
+	assert_int_equal(store_job_outbox_update(j, "T-1", "queued", 2,
+	    now + 30000, NULL, 0), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	assert_int_equal(store_outbox_due_for(r, "suffolk", now, now + 61000,
+	    due, 2, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_outbox_due_for(r, "suffolk", now + 30000,
+	    now + 91000, due, 2, &n), 0);
+	assert_int_equal(n, 1);
+	buf_free(&due[0].payload);
+	buf_free(&due[0].receipt);
+	store_reader_free(r);
+	store_close(s);
+	tmpdir_remove(dir);
+	free(dir);
+}
+
 static void
 test_outbox(void **state)
 {
@@ -3080,6 +3132,7 @@ main(void)
 		cmocka_unit_test(test_group_commit),
 		cmocka_unit_test(test_failed_commit),
 		cmocka_unit_test(test_outbox),
+		cmocka_unit_test(test_outbox_due_after_clock_back),
 		cmocka_unit_test(test_inbound),
 		cmocka_unit_test(test_refusal_leaves_nothing),
 		cmocka_unit_test(test_crash),
