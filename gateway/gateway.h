@@ -16,7 +16,8 @@ struct outbox;
 struct gateway {
 	config_t *cfg;		/* current configuration (swapped on reload) */
 	store_t *store;
-	time_t started;
+	long long started_ms;	/* gw_mono_ms() at start: the uptime
+				 * survives a step of the wall clock */
 	struct outbox *outbox;	/* transfer delivery worker, may be NULL */
 };
 

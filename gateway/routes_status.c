@@ -168,7 +168,7 @@ route_status(gw_request_t *r)
 	    cJSON_AddStringToObject(root, "version", visor_version()) == NULL ||
 	    cJSON_AddStringToObject(root, "area", g->cfg->area) == NULL ||
 	    cJSON_AddNumberToObject(root, "uptime_s",
-	    difftime(now, gw->started)) == NULL ||
+	    (double)((gw_mono_ms() - gw->started_ms) / 1000)) == NULL ||
 	    cJSON_AddNumberToObject(root, "audit_size",
 	    (double)store_audit_size(gw->store)) == NULL ||
 	    cJSON_AddNumberToObject(root, "checkpoint_size",

@@ -1173,7 +1173,8 @@ static void
 handshake_refused(const char *reason, const char *peer_addr,
     const char *cert_sha256)
 {
-	long long now = gw_now_ms();
+	long long now = gw_mono_ms();	/* a clock set back must not stretch
+					 * the window (and hold back its summary) */
 	const char *cert = cert_sha256 && cert_sha256[0] ? cert_sha256 : NULL;
 	int one_by_one;
 	size_t i;
@@ -1216,9 +1217,9 @@ authfail_tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	pthread_mutex_lock(&authfail.lock);
-	if (gw_now_ms() - authfail.window_ms >= 1000) {
+	if (gw_mono_ms() - authfail.window_ms >= 1000) {
 		authfail_flush_locked();
-		authfail.window_ms = gw_now_ms();
+		authfail.window_ms = gw_mono_ms();
 		authfail.in_window = 0;
 	}
 	pthread_mutex_unlock(&authfail.lock);
@@ -1475,7 +1476,7 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	}
 	age = store_checkpoint_age_ms(s->gw.store);
 	g.checkpoint_age_s = age < 0 ? -1.0 : (double)age / 1000.0;
-	g.uptime_s = difftime(time(NULL), s->gw.started);
+	g.uptime_s = (double)((gw_mono_ms() - s->gw.started_ms) / 1000);
 	gen = gw_gen_current();
 	g.cert_expiry_s = gen ? tls_context_cert_expiry_s(gen->tls) : -1;
 	g.crl_expiry_s = gen ? tls_context_crl_expiry_s(gen->tls) : -1;
@@ -1748,7 +1749,7 @@ server_alloc(const char *config_path, config_t *cfg, char *err,
 	gw_gen_ref(g);
 	s->first_gen = g;
 	s->gw.cfg = g->cfg;
-	s->gw.started = time(NULL);
+	s->gw.started_ms = gw_mono_ms();
 	return s;
 }
 

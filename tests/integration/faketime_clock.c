@@ -253,6 +253,7 @@ test_transfer_after_clock_back(void **state)
 	clock_shift(f, "-4m");
 	sleep_ms(200);
 	assert_true(status_number(f, "suffolk", "last_attempt_s") >= 0);
+	assert_true(status_number(f, NULL, "uptime_s") >= 0);
 	assert_true(status_number(f, "suffolk", "next_probe_s") <= 1);
 	assert_int_equal(gwt_gw_start(&f->env, "suffolk", &f->sfk), 0);
 	until = gwt_now_ms() + gwt_ms(20000);
