@@ -16,7 +16,10 @@ conns=${BENCH_CONNECTIONS:-32}
 threads=${BENCH_THREADS:-2}
 
 "$top/scripts/deps.sh" bench
-ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null || true
+# The 1,000 idle connections need descriptors, and the gateway refuses to
+# start unless max_connections (4096 in quickstart's configuration) and its
+# own reserve fit under the limit: raise the soft limit, never lower it.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 rm -rf "$run"
 mkdir -p "$run"
 pids=""
