@@ -3502,6 +3502,38 @@ store_check(const char *data_dir, const char *area, uint64_t *audit_size,
 	return 0;
 }
 
+/*
+ * Wait for the writer to end.  It ends once the batch it holds is
+ * committed; a disk that stalls holds it there (a write or fdatasync that
+ * does not return), and the gateway's stop would wait without a word,
+ * after its drain had already said it stopped.  After STORE_CLOSE_QUIET_MS
+ * it says what it waits for, and again when the wait is over.
+ */
+#define STORE_CLOSE_QUIET_MS 2000
+
+static void
+writer_join(store_t *s)
+{
+	const struct timespec step = { 0, 10 * 1000000L };
+	int64_t t0 = mono_ms();
+	char waited[24];
+
+	while (pthread_tryjoin_np(s->thread, NULL) == EBUSY) {
+		if (mono_ms() - t0 < STORE_CLOSE_QUIET_MS) {
+			nanosleep(&step, NULL);
+			continue;
+		}
+		log_event(LOG_WARN, "store-closing", "waiting",
+		    "the writer's commit (the disk is not answering); the "
+		    "batch it holds is answered once it is durable", NULL);
+		pthread_join(s->thread, NULL);
+		snprintf(waited, sizeof(waited), "%lld",
+		    (long long)(mono_ms() - t0));
+		log_event(LOG_INFO, "store-closed", "waited-ms", waited, NULL);
+		return;
+	}
+}
+
 void
 store_close(store_t *s)
 {
@@ -3512,7 +3544,7 @@ store_close(store_t *s)
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	if (s->started)
-		pthread_join(s->thread, NULL);
+		writer_join(s);
 	store_destroy(s);
 }
 

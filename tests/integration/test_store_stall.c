@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +232,52 @@ test_stall_answers_503_unwritten(void **state)
 	assert_int_equal(http("PUT", "/v1/records/STL-1000", body, NULL), 201);
 }
 
+/* A stop during a stall: the drain runs its course, then the gateway says
+ * that it waits for the disk (before, it waited without a word after
+ * logging that it had stopped), and once the disk is back it exits 0 with
+ * the write it held stored. */
+static void
+test_sigterm_during_stall(void **state)
+{
+	static req_t q;
+	pthread_t th;
+	long long until;
+	long st;
+
+	(void)state;
+	fault("op=write,sync err=stall");
+	q.n = 2000;
+	assert_int_equal(pthread_create(&th, NULL, send_one, &q), 0);
+	sleep_ms(500);
+	assert_int_equal(kill(nfk.pid, SIGTERM), 0);
+	/* The drain's 10 s, then STORE_CLOSE_QUIET_MS. */
+	assert_int_equal(gwt_log_wait(&nfk, "event=store-closing", 30000), 1);
+	assert_true(gwt_gw_alive(&nfk));
+	assert_int_equal(gwt_log_count(&nfk, "event=store-closed"), 0);
+	fault("");
+	assert_int_equal(pthread_join(th, NULL), 0);
+	for (until = gwt_now_ms() + gwt_ms(30000);
+	    gwt_gw_alive(&nfk) && gwt_now_ms() < until;)
+		sleep_ms(20);
+	assert_false(gwt_gw_alive(&nfk));
+	assert_int_equal(nfk.exit_status, 0);
+	assert_int_equal(gwt_log_count(&nfk, "event=store-closed"), 1);
+	/* The restart's check proves the log against its checkpoint.  The
+	 * PUT was in the held batch (stored before the exit) or queued
+	 * behind a checkpoint's stalled write (answered 503 unwritten once
+	 * it had waited 10 s): what its client was told holds. */
+	setenv(STORE_FAULTVFS_ENV, nfk_data, 1);
+	assert_int_equal(gwt_gw_start(&env, "norfolk", &nfk), 0);
+	unsetenv(STORE_FAULTVFS_ENV);
+	st = http("GET", "/v1/records/STL-2000", NULL, NULL);
+	if (q.status == 201)
+		assert_int_equal(st, 200);
+	else if (q.status == 503)
+		assert_int_equal(st, 404);
+	else if (st != 200 && st != 404)
+		fail_msg("PUT cut off (%s), then GET %ld", q.body, st);
+}
+
 static int
 setup(void **state)
 {
@@ -277,6 +324,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stall_answers_503_unwritten),
+		cmocka_unit_test(test_sigterm_during_stall),
 	};
 
 	return gwt_exit(cmocka_run_group_tests(tests, setup, teardown));
