@@ -402,19 +402,9 @@ test_bad_ids_and_methods(void **state)
 static unsigned long long
 audit_size(void)
 {
-	const char *h[] = { NULL };
-	gwt_resp_t resp;
-	char err[256];
-	const char *v;
 	unsigned long long n;
 
-	assert_int_equal(gwt_request(&env, &gw, "norfolk", "agency-police", "GET",
-	    "/v1/health", h, NULL, 0, &resp, err, sizeof(err)), 0);
-	assert_int_equal(resp.status, 200);
-	v = strstr(resp.body.data, "\"audit_size\":");
-	assert_non_null(v);
-	n = strtoull(v + 13, NULL, 10);
-	gwt_resp_free(&resp);
+	assert_int_equal(gwt_audit_size(&env, &gw, &n), 0);
 	return n;
 }
 

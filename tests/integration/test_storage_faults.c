@@ -454,16 +454,9 @@ wait_delivered(const char *tid, long timeout_ms)
 static uint64_t
 durable_size(const gwt_gw_t *gw)
 {
-	buf_t out = BUF_INIT;
-	const char *p;
-	uint64_t n;
+	unsigned long long n;
 
-	assert_int_equal(http(gw, "agency-police", "GET", "/v1/health", NULL,
-	    NULL, &out), 200);
-	p = strstr(out.data, "\"audit_size\":");
-	assert_non_null(p);
-	n = strtoull(p + 13, NULL, 10);
-	buf_free(&out);
+	assert_int_equal(gwt_audit_size(&env, gw, &n), 0);
 	return n;
 }
 

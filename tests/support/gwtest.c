@@ -851,6 +851,32 @@ gwt_request(const gwt_env_t *e, const gwt_gw_t *gw, const char *cert_area,
 	    len, resp, err, errlen);
 }
 
+int
+gwt_audit_size(const gwt_env_t *e, const gwt_gw_t *gw, unsigned long long *size)
+{
+	const char *const h[] = { NULL };
+	gwt_resp_t resp;
+	char err[256];
+	const char *p;
+	int rc = -1;
+
+	if (gwt_request(e, gw, gw->area, "agency-police", "GET", "/v1/health",
+	    h, NULL, 0, &resp, err, sizeof(err)) < 0) {
+		fprintf(stderr, "gwtest: GET /v1/health: %s\n", err);
+		return -1;
+	}
+	if (resp.status == 200 && resp.body.data != NULL &&
+	    (p = strstr(resp.body.data, "\"audit_size\":")) != NULL) {
+		*size = strtoull(p + 13, NULL, 10);
+		rc = 0;
+	} else {
+		fprintf(stderr, "gwtest: GET /v1/health: %ld, no audit_size\n",
+		    resp.status);
+	}
+	gwt_resp_free(&resp);
+	return rc;
+}
+
 void
 gwt_resp_free(gwt_resp_t *r)
 {

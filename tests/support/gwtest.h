@@ -189,6 +189,12 @@ void gwt_raw_close(gwt_raw_t *r);
  * workers write in batches (util/log.h). */
 int gwt_log_wait(const gwt_gw_t *gw, const char *needle, long ms);
 
+/* The audit_size gw's /v1/health reports, asked as its area's police:
+ * 0 with *size set, or -1 (why on stderr) if there was no 200 answer
+ * carrying it. */
+int gwt_audit_size(const gwt_env_t *e, const gwt_gw_t *gw,
+    unsigned long long *size);
+
 /* One HTTPS request to gw as the holder of pki/<cert_area>/<cert_name>.crt
  * (key beside it).  headers: NULL-terminated "Name: value".  0 if a response
  * came back (resp->status set), -1 on a transport/TLS failure (err set). */
