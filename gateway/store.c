@@ -2662,7 +2662,7 @@ store_expire_waiting(store_t *s, unsigned max_wait_ms)
 	store_job_t *expired = NULL, *last = NULL, *j;
 	int64_t now = mono_ms();
 	size_t n = 0;
-	char err[sizeof(j->res.err)];
+	char err[sizeof(j->res.err)], count[24];
 
 	/* The queue is in submission order: the jobs that waited too long
 	 * are a prefix of it.  The batch the writer has taken is not in it:
@@ -2684,6 +2684,8 @@ store_expire_waiting(store_t *s, unsigned max_wait_ms)
 	}
 	s->stats.wait_expired += n;
 	pthread_mutex_unlock(&s->mu);
+	if (n == 0)
+		return 0;
 	snprintf(err, sizeof(err), "the store did not take the job within "
 	    "%u ms (the disk is stalled or overloaded); nothing of it was "
 	    "written", max_wait_ms);
@@ -2696,13 +2698,9 @@ store_expire_waiting(store_t *s, unsigned max_wait_ms)
 			j->done(j->arg, &j->res);
 		store_job_free(j);
 	}
-	if (n > 0) {
-		char count[24];
-
-		snprintf(count, sizeof(count), "%zu", n);
-		log_event(LOG_ERROR, "store-stalled", "failed", count, "error",
-		    err, NULL);
-	}
+	snprintf(count, sizeof(count), "%zu", n);
+	log_event(LOG_ERROR, "store-stalled", "failed", count, "error", err,
+	    NULL);
 	return n;
 }
 
