@@ -30,6 +30,7 @@ static atomic_ullong lat_sum_us[N_ROUTES];
 static atomic_ullong lat_count[N_ROUTES];
 static atomic_llong conn_current;
 static atomic_ullong conn_total;
+static atomic_ullong closed_before_hello;
 
 /* Labelled counters with names known only at run time (reasons, rule ids,
  * peer areas): a small fixed table, appended under a lock, counted with
@@ -106,6 +107,12 @@ void
 metrics_handshake_failure(const char *reason)
 {
 	labelled_inc(&hs_fail, reason);
+}
+
+void
+metrics_closed_before_hello(void)
+{
+	atomic_fetch_add(&closed_before_hello, 1);
 }
 
 void
@@ -197,6 +204,10 @@ metrics_render(const metrics_gauges_t *g, buf_t *out)
 	buf_printf(out, "# HELP visor_connections_total Accepted connections.\n"
 	    "# TYPE visor_connections_total counter\nvisor_connections_total %llu\n",
 	    (unsigned long long)atomic_load(&conn_total));
+	buf_printf(out, "# HELP visor_connections_closed_before_hello_total Connections closed before sending a byte (port checks, connect scans); not audited.\n"
+	    "# TYPE visor_connections_closed_before_hello_total counter\n"
+	    "visor_connections_closed_before_hello_total %llu\n",
+	    (unsigned long long)atomic_load(&closed_before_hello));
 	if (g != NULL && g->n_workers > 0)
 		buf_puts(out, "# HELP visor_worker_connections Open client "
 		    "connections per worker thread.\n"

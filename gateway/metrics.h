@@ -17,6 +17,9 @@ void metrics_request(const char *route, int status, uint64_t usec);
 /* Count a refused handshake by reason code. */
 void metrics_handshake_failure(const char *reason);
 
+/* Count a connection closed before it sent a byte. */
+void metrics_closed_before_hello(void);
+
 /* Count a policy denial by deciding rule id (or "default-deny"). */
 void metrics_policy_denial(const char *rule);
 

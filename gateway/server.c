@@ -1179,6 +1179,15 @@ handshake_refused(const char *reason, const char *peer_addr,
 	int one_by_one;
 	size_t i;
 
+	if (strcmp(reason, TLS_CLOSED_BEFORE_HELLO) == 0) {
+		/* A load balancer's port check every second would otherwise
+		 * add 86,400 auth-fail entries a day.  Anything sent that is
+		 * not a ClientHello is still a refused handshake. */
+		metrics_closed_before_hello();
+		log_event(LOG_INFO, "connection-closed-before-hello", "peer",
+		    peer_addr[0] ? peer_addr : "-", NULL);
+		return;
+	}
 	metrics_handshake_failure(reason);
 	pthread_mutex_lock(&authfail.lock);
 	if (now - authfail.window_ms >= 1000) {

@@ -197,6 +197,11 @@ info_cb(const SSL *cssl, int where, int ret)
 	 * handshake. */
 	if (c->verified && (c->handshake_done || SSL_is_init_finished(ssl)))
 		return;
+	/* Not a byte received: a port check or a connect scan, which offered
+	 * no certificate and tried no handshake (OpenSSL raises decode_error
+	 * at the EOF).  The owner counts it but does not audit it. */
+	if (SSL_get_rbio(ssl) != NULL && BIO_number_read(SSL_get_rbio(ssl)) == 0)
+		set_reason(c, TLS_CLOSED_BEFORE_HELLO);
 	set_reason(c, alert_reason(ret));
 	peer_addr_of(ssl, c->peer_addr, sizeof(c->peer_addr));
 	c->verified = 2;	/* reported */

@@ -43,6 +43,10 @@ typedef struct {
 				   reported after a reload */
 } tls_conn_t;
 
+/* The reason given for a connection that closed before sending a byte:
+ * not a handshake that was refused, so not audited (gateway/server.c). */
+#define TLS_CLOSED_BEFORE_HELLO "closed-before-hello"
+
 /* Called once for every refused handshake, with the reason code and the
  * peer address (may be ""), from the thread running the connection. */
 typedef void (*tls_refused_fn)(const char *reason, const char *peer_addr,

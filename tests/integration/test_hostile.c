@@ -756,6 +756,67 @@ test_unclean_close_not_auth_fail(void **state)
 	assert_int_equal(gwt_log_count(&gw, "event=handshake-refused"), refused);
 }
 
+/* A TCP connection that closes before sending a byte (a load balancer's
+ * or a monitor's port check, a connect scan) offered no certificate and
+ * no handshake: OpenSSL raises decode_error at the EOF, and each such
+ * probe was logged as a refused handshake and audited as auth-fail, so a
+ * port check every second added 86,400 audit entries a day.  Bytes that
+ * are not TLS are still a refused handshake. */
+static void
+test_tcp_probe_not_auth_fail(void **state)
+{
+	/* A handshake record holding a ClientHello of length 0. */
+	static const char junk[] = "\x16\x03\x01\x00\x04\x01\x00\x00\x00";
+	unsigned long long before;
+	size_t refused, probes;
+	double closed0, closed;
+	int i, fd;
+
+	(void)state;
+	sleep_ms(1100);	/* past the window of earlier refusals' summaries */
+	before = audit_size();
+	refused = gwt_log_count(&gw, "event=handshake-refused");
+	probes = gwt_log_count(&gw, "event=connection-closed-before-hello");
+	assert_int_equal(gwt_metric(&gw,
+	    "visor_connections_closed_before_hello_total", &closed0), 0);
+	for (i = 0; i < 5; i++) {
+		fd = gwt_tcp_connect(gw.port);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	/* And one that resets instead: OpenSSL sees an error, sends no
+	 * alert, and the connection is simply closed (neither counted here
+	 * nor refused). */
+	fd = gwt_tcp_connect(gw.port);
+	assert_true(fd >= 0);
+	{
+		struct linger lg = { 1, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(fd);
+	sleep_ms(300);
+	assert_int_equal(audit_size(), before);
+	assert_int_equal(gwt_log_count(&gw, "event=handshake-refused"), refused);
+	assert_int_equal(gwt_log_count(&gw, "event=connection-closed-before-hello"),
+	    probes + 5);
+	assert_int_equal(gwt_metric(&gw,
+	    "visor_connections_closed_before_hello_total", &closed), 0);
+	assert_true(closed == closed0 + 5);
+
+	/* A malformed ClientHello: refused, logged and audited as before. */
+	fd = gwt_tcp_connect(gw.port);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, junk, sizeof(junk) - 1),
+	    (ssize_t)sizeof(junk) - 1);
+	sleep_ms(300);
+	close(fd);
+	sleep_ms(300);
+	assert_int_equal(gwt_log_count(&gw, "event=handshake-refused"),
+	    refused + 1);
+	assert_true(audit_size() > before);
+	assert_still_serving();
+}
+
 static void
 test_client_gone_mid_request(void **state)
 {
@@ -867,6 +928,7 @@ main(void)
 		cmocka_unit_test(test_bad_ids_and_methods),
 		cmocka_unit_test(test_conflicting_content_length),
 		cmocka_unit_test(test_unclean_close_not_auth_fail),
+		cmocka_unit_test(test_tcp_probe_not_auth_fail),
 		cmocka_unit_test(test_json_attacks),
 		cmocka_unit_test(test_slow_headers_cut_off),
 		cmocka_unit_test(test_slow_body_cut_off),

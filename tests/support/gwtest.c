@@ -877,6 +877,33 @@ gwt_audit_size(const gwt_env_t *e, const gwt_gw_t *gw, unsigned long long *size)
 	return rc;
 }
 
+int
+gwt_metric(const gwt_gw_t *gw, const char *series, double *value)
+{
+	char url[64], needle[256];
+	const char *argv[] = { "curl", "-sS", "--max-time", "10", url, NULL };
+	buf_t out = BUF_INIT;
+	const char *p;
+	int rc = -1;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", gw->port + 1000);
+	if (gwt_run(argv, NULL, 0, &out, NULL) != 0 || out.data == NULL) {
+		fprintf(stderr, "gwtest: GET %s failed\n", url);
+		goto done;
+	}
+	/* At a line's start, so that a name is not found inside a longer one. */
+	snprintf(needle, sizeof(needle), "\n%s ", series);
+	if ((p = strstr(out.data, needle)) == NULL) {
+		fprintf(stderr, "gwtest: no %s in /metrics\n", series);
+		goto done;
+	}
+	*value = strtod(p + strlen(needle), NULL);
+	rc = 0;
+done:
+	buf_free(&out);
+	return rc;
+}
+
 void
 gwt_resp_free(gwt_resp_t *r)
 {

@@ -195,6 +195,11 @@ int gwt_log_wait(const gwt_gw_t *gw, const char *needle, long ms);
 int gwt_audit_size(const gwt_env_t *e, const gwt_gw_t *gw,
     unsigned long long *size);
 
+/* The value of one series (a name, with its labels if it has any, as
+ * /metrics prints it) on gw's metrics listener (its port + 1000, as
+ * quickstart sets it): 0 with *value set, or -1 (why on stderr). */
+int gwt_metric(const gwt_gw_t *gw, const char *series, double *value);
+
 /* One HTTPS request to gw as the holder of pki/<cert_area>/<cert_name>.crt
  * (key beside it).  headers: NULL-terminated "Name: value".  0 if a response
  * came back (resp->status set), -1 on a transport/TLS failure (err set). */
