@@ -894,7 +894,8 @@ gwt_metric(const gwt_gw_t *gw, const char *series, double *value)
 	/* At a line's start, so that a name is not found inside a longer one. */
 	snprintf(needle, sizeof(needle), "\n%s ", series);
 	if ((p = strstr(out.data, needle)) == NULL) {
-		fprintf(stderr, "gwtest: no %s in /metrics\n", series);
+		*value = 0;
+		rc = 1;
 		goto done;
 	}
 	*value = strtod(p + strlen(needle), NULL);

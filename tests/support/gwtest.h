@@ -197,7 +197,9 @@ int gwt_audit_size(const gwt_env_t *e, const gwt_gw_t *gw,
 
 /* The value of one series (a name, with its labels if it has any, as
  * /metrics prints it) on gw's metrics listener (its port + 1000, as
- * quickstart sets it): 0 with *value set, or -1 (why on stderr). */
+ * quickstart sets it): 0 with *value set; 1 with *value 0 if /metrics
+ * answered without that series (a labelled family prints a label only once
+ * counted); -1 if /metrics did not answer (why on stderr). */
 int gwt_metric(const gwt_gw_t *gw, const char *series, double *value);
 
 /* One HTTPS request to gw as the holder of pki/<cert_area>/<cert_name>.crt
