@@ -172,15 +172,42 @@ alert_reason(int value)
 	}
 }
 
+/* Report c's refusal to the owner, once. */
+static void
+report_refused(tls_conn_t *c, SSL *ssl, const char *reason)
+{
+	set_reason(c, reason);
+	peer_addr_of(ssl, c->peer_addr, sizeof(c->peer_addr));
+	c->verified = 2;	/* reported */
+	/* Through the context the connection was accepted with, which it
+	 * keeps alive: a reload since must not lose the refusal. */
+	if (c->owner != NULL && c->owner->refused != NULL)
+		c->owner->refused(c->reason, c->peer_addr, c->cert_sha256);
+}
+
 /* Log each refused handshake once, with the best reason known. */
 static void
 info_cb(const SSL *cssl, int where, int ret)
 {
 	SSL *ssl = (SSL *)cssl;
 	tls_conn_t *c;
+	unsigned long e;
 
 	if ((where & SSL_CB_HANDSHAKE_DONE) && (c = tls_conn_get(ssl)) != NULL) {
 		c->handshake_done = 1;
+		return;
+	}
+	/* Plain HTTP (or a proxy's CONNECT) on the TLS port fails the
+	 * handshake without an alert, so it would pass unseen below: a
+	 * client configured with http:// saw an empty reply and the log said
+	 * nothing. */
+	if ((where & SSL_CB_EXIT) && ret <= 0) {
+		e = ERR_peek_last_error();
+		if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+		    (ERR_GET_REASON(e) == SSL_R_HTTP_REQUEST ||
+		    ERR_GET_REASON(e) == SSL_R_HTTPS_PROXY_REQUEST) &&
+		    (c = tls_conn_get(ssl)) != NULL && c->verified != 2)
+			report_refused(c, ssl, "plain-http");
 		return;
 	}
 	if (!(where & SSL_CB_ALERT) || !(where & SSL_CB_WRITE))
@@ -202,13 +229,7 @@ info_cb(const SSL *cssl, int where, int ret)
 	 * at the EOF).  The owner counts it but does not audit it. */
 	if (SSL_get_rbio(ssl) != NULL && BIO_number_read(SSL_get_rbio(ssl)) == 0)
 		set_reason(c, TLS_CLOSED_BEFORE_HELLO);
-	set_reason(c, alert_reason(ret));
-	peer_addr_of(ssl, c->peer_addr, sizeof(c->peer_addr));
-	c->verified = 2;	/* reported */
-	/* Through the context the connection was accepted with, which it
-	 * keeps alive: a reload since must not lose the refusal. */
-	if (c->owner != NULL && c->owner->refused != NULL)
-		c->owner->refused(c->reason, c->peer_addr, c->cert_sha256);
+	report_refused(c, ssl, alert_reason(ret));
 }
 
 /* The area CA that issued our certificate goes out with it as the chain. */

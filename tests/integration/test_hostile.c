@@ -817,6 +817,44 @@ test_tcp_probe_not_auth_fail(void **state)
 	assert_still_serving();
 }
 
+/* Plain HTTP sent to the TLS port (a client configured with http://):
+ * OpenSSL fails the handshake without sending an alert, and the gateway
+ * closed the connection without a word in its log, leaving an operator
+ * only curl's "Empty reply from server". */
+static void
+test_plain_http_refused_and_logged(void **state)
+{
+	static const char req[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+	unsigned long long before;
+	size_t refused;
+	double counted0, counted;
+	char c;
+	int fd;
+
+	(void)state;
+	sleep_ms(1100);	/* past the window of earlier refusals' summaries */
+	before = audit_size();
+	refused = gwt_log_count(&gw, "event=handshake-refused reason=plain-http");
+	assert_true(gwt_metric(&gw,
+	    "visor_handshake_failures_total{reason=\"plain-http\"}", &counted0) >= 0);
+	fd = gwt_tcp_connect(gw.port);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+	/* The gateway closes the connection (nothing to read but the EOF). */
+	assert_true(read(fd, &c, 1) <= 0);
+	close(fd);
+	assert_true(gwt_log_wait(&gw, "event=handshake-refused reason=plain-http",
+	    2000));
+	assert_int_equal(gwt_log_count(&gw,
+	    "event=handshake-refused reason=plain-http"), refused + 1);
+	assert_int_equal(gwt_metric(&gw,
+	    "visor_handshake_failures_total{reason=\"plain-http\"}", &counted), 0);
+	assert_true(counted == counted0 + 1);
+	/* Like every refused handshake, audited (rate-bounded). */
+	assert_true(audit_size() == before + 1);
+	assert_still_serving();
+}
+
 static void
 test_client_gone_mid_request(void **state)
 {
@@ -929,6 +967,7 @@ main(void)
 		cmocka_unit_test(test_conflicting_content_length),
 		cmocka_unit_test(test_unclean_close_not_auth_fail),
 		cmocka_unit_test(test_tcp_probe_not_auth_fail),
+		cmocka_unit_test(test_plain_http_refused_and_logged),
 		cmocka_unit_test(test_json_attacks),
 		cmocka_unit_test(test_slow_headers_cut_off),
 		cmocka_unit_test(test_slow_body_cut_off),
