@@ -728,12 +728,19 @@ tls_trust_reason(int x509_verify_error)
 		return "not-yet-valid";
 	case X509_V_ERR_CERT_REVOKED:
 		return "revoked";
-	/* A CRL that cannot be used (absent, stale, out of scope) leaves the
-	 * revocation status unknown: treated as missing. */
+	/* A CRL out of its time leaves the revocation status unknown, and is
+	 * refused like a missing one; but it is named, for the operator: a
+	 * stale CRL wants re-signing, and one not yet valid means this
+	 * clock is behind the CA's (or was stepped back since the CRL was
+	 * loaded, which the load refuses). */
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+		return "crl-expired";
+	case X509_V_ERR_CRL_NOT_YET_VALID:
+		return "crl-not-yet-valid";
+	/* A CRL that cannot be used otherwise (absent, out of scope) leaves
+	 * the revocation status unknown: treated as missing. */
 	case X509_V_ERR_UNABLE_TO_GET_CRL:
 	case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
-	case X509_V_ERR_CRL_HAS_EXPIRED:
-	case X509_V_ERR_CRL_NOT_YET_VALID:
 	case X509_V_ERR_DIFFERENT_CRL_SCOPE:
 	case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
 		return "crl-missing";

@@ -86,8 +86,10 @@ STACK_OF(X509) *tls_trust_intermediates(const tls_trust_t *t);
 /* Verify cert (with chain_extra, may be NULL, as untrusted certificates) at
  * the current time against t and apply the visor rules for role.  Fills *out
  * on success and returns 0; otherwise -1 and a short reason code in reason:
- * "unknown-ca", "expired", "not-yet-valid", "revoked", "crl-missing",
- * "bad-eku", "no-uri", "multiple-uris", "malformed-uri", "area-mismatch",
+ * "unknown-ca", "expired", "not-yet-valid", "revoked", "crl-missing"
+ * (no current CRL of the issuing CA loaded), "crl-expired" (its CRL is
+ * past nextUpdate), "crl-not-yet-valid" (before its CRL's lastUpdate: the
+ * clock is behind the CA's), "bad-eku", "no-uri", "multiple-uris", "malformed-uri", "area-mismatch",
  * "bad-signature", "weak-key", "not-an-end-entity", "verify-failed". */
 int tls_trust_verify(const tls_trust_t *t, X509 *cert, STACK_OF(X509) *chain_extra,
     tls_role_t role, identity_t *out, char *reason, size_t reasonlen);

@@ -817,6 +817,44 @@ test_crl_forged(void **state)
 	assert_non_null(strstr(err, "signature"));
 }
 
+/* A trust set loaded while its CRLs were current, used at another time:
+ * a clock stepped back behind the CRL's lastUpdate (a clock behind the
+ * CA's), or run past its nextUpdate.  Each is refused, with a reason of
+ * its own rather than "crl-missing" (which sent an operator looking for a
+ * file that is there).  The store's verification time stands in for the
+ * clock; the CRL is checked before the certificates' validity, as in the
+ * handshake, so the CRL's reason is the one given. */
+static void
+test_crl_out_of_time(void **state)
+{
+	X509_VERIFY_PARAM *param;
+	pki_leaf_opts_t o;
+	identity_t id;
+	tls_trust_t *t;
+	X509 *x;
+	time_t now = time(NULL);
+
+	(void)state;
+	t = load_trust(1);
+	assert_non_null(t);
+	memset(&o, 0, sizeof(o));
+	o.days = 90;	/* outlives the 30-day CRL */
+	x = mint(&F.nf, "urn:visor:norfolk:agency:police", &o);
+	assert_string_equal(verify_as(t, x, NULL, TLS_ROLE_CLIENT, &id), "ok");
+	param = X509_STORE_get0_param(tls_trust_store(t));
+	/* An hour back: before lastUpdate (five minutes back at issue). */
+	X509_VERIFY_PARAM_set_time(param, now - 3600);
+	assert_string_equal(verify_as(t, x, NULL, TLS_ROLE_CLIENT, &id),
+	    "crl-not-yet-valid");
+	/* 31 days on: the leaf is valid, its CRL is stale. */
+	X509_VERIFY_PARAM_set_time(param, now + 31L * 86400);
+	assert_string_equal(verify_as(t, x, NULL, TLS_ROLE_CLIENT, &id),
+	    "crl-expired");
+	/* A CA without a CRL loaded is still "crl-missing" (test_crl_missing). */
+	X509_free(x);
+	tls_trust_free(t);
+}
+
 static void
 test_reason_mapping(void **state)
 {
@@ -825,7 +863,9 @@ test_reason_mapping(void **state)
 	assert_string_equal(tls_trust_reason(X509_V_ERR_CERT_NOT_YET_VALID), "not-yet-valid");
 	assert_string_equal(tls_trust_reason(X509_V_ERR_CERT_REVOKED), "revoked");
 	assert_string_equal(tls_trust_reason(X509_V_ERR_UNABLE_TO_GET_CRL), "crl-missing");
-	assert_string_equal(tls_trust_reason(X509_V_ERR_CRL_HAS_EXPIRED), "crl-missing");
+	assert_string_equal(tls_trust_reason(X509_V_ERR_CRL_HAS_EXPIRED), "crl-expired");
+	assert_string_equal(tls_trust_reason(X509_V_ERR_CRL_NOT_YET_VALID),
+	    "crl-not-yet-valid");
 	assert_string_equal(tls_trust_reason(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY),
 	    "unknown-ca");
 	assert_string_equal(tls_trust_reason(X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT),
@@ -1054,6 +1094,7 @@ main(void)
 		cmocka_unit_test(test_crl_file_several),
 		cmocka_unit_test(test_crl_forged),
 		cmocka_unit_test(test_reason_mapping),
+		cmocka_unit_test(test_crl_out_of_time),
 		cmocka_unit_test(test_cert_sha256),
 		cmocka_unit_test(test_verify_until),
 		cmocka_unit_test(test_weak_keys),
