@@ -31,6 +31,7 @@
 
 #include "gateway/audit_entry.h"
 #include "gateway/audit_retry.h"
+#include "gateway/expiry_watch.h"
 #include "gateway/gateway.h"
 #include "gateway/fdlimit.h"
 #include "gateway/gen.h"
@@ -1217,8 +1218,27 @@ handshake_refused(const char *reason, const char *peer_addr,
 		authfail_submit("refused", reason, cert);
 }
 
+/* Certificates and CRLs running out, said in the log (expiry_watch.h);
+ * only the main loop's tick touches this. */
+static expiry_watch_t expiry_watch;
+
+static void
+expiry_tick(void)
+{
+	const tls_expiry_t *te = NULL;
+	gw_gen_t *gen = gw_gen_current();
+	size_t n;
+
+	if (gen == NULL)
+		return;
+	n = tls_context_expiries(gen->tls, &te);
+	(void)expiry_watch_check(&expiry_watch, gen->id, te, n,
+	    (long)time(NULL), gw_mono_ms());
+	gw_gen_unref(gen);
+}
+
 /* Once a second from the main loop: a flood that stopped still gets its
- * summary written. */
+ * summary written; and expiry lines. */
 static void
 authfail_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1234,6 +1254,7 @@ authfail_tick_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&authfail.lock);
 	if (the_server != NULL && the_server->gw.store != NULL)
 		audit_retry_tick(the_server->gw.store);
+	expiry_tick();
 }
 
 /* ----------------------------------------------------------------- workers */
