@@ -17,7 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "certs/pki.h"
 #include "client/https_client.h"
+#include "crypto/keyfile.h"
 #include "tests/support/sleep.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -416,6 +418,82 @@ gwt_give_to_gateway(const gwt_env_t *e, const char *area, const char *rel_key)
 	if ((slash = strrchr(key, '/')) != NULL)
 		*slash = '\0';
 	return chmod(key, 0755);
+}
+
+int
+gwt_cert_until(const gwt_env_t *e, const char *area, const char *name,
+    long until)
+{
+	char dir[1024], crt[1024], keyp[1024], uri[256], err[256];
+	pki_ca_t ca;
+	EVP_PKEY *key = NULL;
+	X509 *old = NULL, *x = NULL;
+	time_t t = (time_t)until;
+	int rc = -1;
+
+	memset(&ca, 0, sizeof(ca));
+	snprintf(dir, sizeof(dir), "%s/pki/%s", e->dir, area);
+	snprintf(crt, sizeof(crt), "%s/%s.crt", dir, name);
+	snprintf(keyp, sizeof(keyp), "%s/%s.key", dir, name);
+	if (pki_ca_load(dir, "ca", &ca, err, sizeof(err)) < 0 ||
+	    (old = pki_load_cert(crt, err, sizeof(err))) == NULL ||
+	    (key = keyfile_load_private(keyp, err, sizeof(err))) == NULL)
+		goto out;
+	if (pki_cert_uri(old, uri, sizeof(uri)) < 0) {
+		snprintf(err, sizeof(err), "%s: no identity", crt);
+		goto out;
+	}
+	/* Issued for a day, then cut short and signed again. */
+	if ((x = pki_make_leaf(&ca, key, uri, NULL, err, sizeof(err))) == NULL)
+		goto out;
+	if (X509_time_adj_ex(X509_getm_notAfter(x), 0, 0, &t) == NULL ||
+	    X509_sign(x, ca.key, EVP_sha256()) <= 0) {
+		snprintf(err, sizeof(err), "cannot set notAfter");
+		goto out;
+	}
+	rc = pki_write_cert(crt, x, ca.cert, err, sizeof(err));
+out:
+	if (rc < 0)
+		fprintf(stderr, "gwt_cert_until: %s\n", err);
+	X509_free(x);
+	X509_free(old);
+	EVP_PKEY_free(key);
+	pki_ca_clear(&ca);
+	return rc;
+}
+
+int
+gwt_crl_until(const gwt_env_t *e, const char *area, long until)
+{
+	char dir[1024], crlp[1024], err[256];
+	pki_ca_t ca;
+	X509_CRL *prev = NULL, *next = NULL;
+	ASN1_TIME *t = NULL;
+	int rc = -1;
+
+	memset(&ca, 0, sizeof(ca));
+	snprintf(dir, sizeof(dir), "%s/pki/%s", e->dir, area);
+	snprintf(crlp, sizeof(crlp), "%s/crl.pem", dir);
+	if (pki_ca_load(dir, "ca", &ca, err, sizeof(err)) < 0 ||
+	    (prev = pki_load_crl(crlp, err, sizeof(err))) == NULL ||
+	    (next = pki_make_crl(&ca, prev, NULL, 0, 1, err,
+	    sizeof(err))) == NULL)
+		goto out;
+	if ((t = ASN1_TIME_set(NULL, (time_t)until)) == NULL ||
+	    X509_CRL_set1_nextUpdate(next, t) != 1 ||
+	    X509_CRL_sign(next, ca.key, EVP_sha256()) <= 0) {
+		snprintf(err, sizeof(err), "cannot set nextUpdate");
+		goto out;
+	}
+	rc = pki_write_crl(crlp, next, err, sizeof(err));
+out:
+	if (rc < 0)
+		fprintf(stderr, "gwt_crl_until: %s\n", err);
+	ASN1_TIME_free(t);
+	X509_CRL_free(prev);
+	X509_CRL_free(next);
+	pki_ca_clear(&ca);
+	return rc;
 }
 
 void

@@ -89,6 +89,18 @@ int gwt_env_setup(gwt_env_t *e, const char *areas);
 int gwt_give_to_gateway(const gwt_env_t *e, const char *area,
     const char *rel_key);
 
+/* Short-lived material from our own PKI code (certs/pki.h), for tests of
+ * time passing without moving the clock.  gwt_cert_until replaces
+ * pki/<area>/<name>.crt with a certificate of the same identity and key,
+ * issued now by the area's CA, whose notAfter is until (time_t; its
+ * notBefore is five minutes back, as every certificate's).  gwt_crl_until
+ * replaces pki/<area>/crl.pem with its CA's next CRL, same entries,
+ * lastUpdate five minutes back, nextUpdate until.  A running gateway
+ * takes either at its next reload.  0 or -1 (why on stderr). */
+int gwt_cert_until(const gwt_env_t *e, const char *area, const char *name,
+    long until);
+int gwt_crl_until(const gwt_env_t *e, const char *area, long until);
+
 /* Remove the folder (kept if VISOR_KEEP_TEST_DIRS is set). */
 void gwt_env_cleanup(gwt_env_t *e);
 
