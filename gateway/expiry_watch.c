@@ -35,11 +35,37 @@ action(const char *role)
 	return "every certificate is refused: replace the national root";
 }
 
+/* The clock is before the file's notBefore (a CRL's lastUpdate): the
+ * load refuses such a file, so the clock went back since, or is behind
+ * the issuer's by more than the five minutes the PKI code back-dates. */
+static void
+say_behind(const tls_expiry_t *e, long now)
+{
+	char when[32], behind[24];
+
+	rfc3339(e->not_before, when);
+	snprintf(behind, sizeof(behind), "%ld", e->not_before - now);
+	log_event(LOG_ERROR, "clock-behind", "role", e->role, "file", e->file,
+	    "not_before", when, "seconds_behind", behind, "action",
+	    strcmp(e->role, "crl") == 0 ?
+	    "this clock is before the CRL's lastUpdate: clients of its CA are "
+	    "refused (crl-not-yet-valid) until it gets there; the clock was set "
+	    "back or is behind the CA's: fix it (NTP)" :
+	    "this clock is before the certificate's notBefore: it is refused "
+	    "(not-yet-valid) until it gets there; the clock was set back or is "
+	    "behind the CA's: fix it (NTP)", NULL);
+}
+
 static void
 say(const tls_expiry_t *e, int state, long now)
 {
 	int crl = strcmp(e->role, "crl") == 0;
 	char when[32], left[24];
+
+	if (state == 3) {
+		say_behind(e, now);
+		return;
+	}
 
 	rfc3339(e->not_after, when);
 	snprintf(left, sizeof(left), "%ld", e->not_after - now);
@@ -76,7 +102,9 @@ expiry_watch_check(expiry_watch_t *w, uint64_t gen, const tls_expiry_t *te,
 		warn = strcmp(te[i].role, "crl") == 0 ? EXPIRY_WARN_CRL_S :
 		    EXPIRY_WARN_CERT_S;
 		/* As OpenSSL: expired once the time is not before it. */
-		if (now >= te[i].not_after)
+		if (te[i].not_before >= 0 && now < te[i].not_before)
+			state = 3;
+		else if (now >= te[i].not_after)
 			state = 2;
 		else if (te[i].not_after - now <= warn)
 			state = 1;

@@ -11,6 +11,11 @@
  *     (warn) within EXPIRY_WARN_CRL_S of a CRL file's earliest nextUpdate
  *   event=cert-expired / event=crl-expired (error) once it has passed,
  *     with what it breaks and what to do (action=...)
+ *   event=clock-behind role=... file=... not_before=... seconds_behind=N
+ *     (error) while the clock is before a certificate's notBefore or a
+ *     CRL file's latest lastUpdate: the clock was set back after the load
+ *     (which refuses such a file), and that file's clients are refused as
+ *     not-yet-valid / crl-not-yet-valid
  *
  * Each is written at start and at every reload that loads the file again
  * (a reload is when an operator looks), when the file enters the next
@@ -32,7 +37,8 @@
 typedef struct {
 	uint64_t gen;			/* the generation the states are for */
 	struct {
-		int state;		/* 0 current, 1 expiring, 2 expired */
+		int state;		/* 0 current, 1 expiring, 2 expired,
+					   3 clock behind */
 		long long said_ms;	/* monotonic ms of the last line */
 	} e[TLS_EXPIRY_MAX];
 } expiry_watch_t;

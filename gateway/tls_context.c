@@ -264,7 +264,8 @@ add_chain(SSL_CTX *ctx, X509 *leaf, const config_t *cfg, char *err,
 }
 
 static void
-expiry_add(tls_context_t *t, const char *role, const char *file, long when)
+expiry_add(tls_context_t *t, const char *role, const char *file, long from,
+    long when)
 {
 	tls_expiry_t *e;
 
@@ -273,29 +274,33 @@ expiry_add(tls_context_t *t, const char *role, const char *file, long when)
 	e = &t->expiry[t->n_expiry++];
 	snprintf(e->role, sizeof(e->role), "%s", role);
 	snprintf(e->file, sizeof(e->file), "%s", file);
+	e->not_before = from;
 	e->not_after = when;
 }
 
-/* notAfter of the first certificate in file, or -1. */
-static long
-file_cert_not_after(const char *file)
+/* The first certificate in file into the table as role. */
+static void
+expiry_add_file(tls_context_t *t, const char *role, const char *file)
 {
 	BIO *bio = BIO_new_file(file, "r");
 	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-	long when = x ? tls_trust_asn1_time(X509_get0_notAfter(x)) : -1;
 
+	expiry_add(t, role, file,
+	    x ? tls_trust_asn1_time(X509_get0_notBefore(x)) : -1,
+	    x ? tls_trust_asn1_time(X509_get0_notAfter(x)) : -1);
 	X509_free(x);
 	BIO_free(bio);
-	return when;
 }
 
 /* Every CRL file's earliest nextUpdate into the expiry table (the file can
- * no longer be loaded once any CRL in it is stale); returns the earliest. */
+ * no longer be loaded once any CRL in it is stale), and its latest
+ * lastUpdate (the first to be "not yet valid" to a clock set back);
+ * returns the earliest nextUpdate. */
 static long
 crl_min_next_update(tls_context_t *tc, const config_t *cfg)
 {
 	STACK_OF(X509_CRL) *crls;
-	long min = -1, file_min, t;
+	long min = -1, file_min, file_from, t;
 	char err[256];
 	size_t i;
 	int j;
@@ -304,15 +309,19 @@ crl_min_next_update(tls_context_t *tc, const config_t *cfg)
 		if ((crls = tls_trust_read_crls(cfg->tls_crls[i],
 		    TLS_TRUST_CRL_FILE_MAX, err, sizeof(err))) == NULL)
 			continue;
-		file_min = -1;
+		file_min = file_from = -1;
 		for (j = 0; j < sk_X509_CRL_num(crls); j++) {
 			t = tls_trust_asn1_time(X509_CRL_get0_nextUpdate(
 			    sk_X509_CRL_value(crls, j)));
 			if (t >= 0 && (file_min < 0 || t < file_min))
 				file_min = t;
+			t = tls_trust_asn1_time(X509_CRL_get0_lastUpdate(
+			    sk_X509_CRL_value(crls, j)));
+			if (t > file_from)
+				file_from = t;
 		}
 		sk_X509_CRL_pop_free(crls, X509_CRL_free);
-		expiry_add(tc, "crl", cfg->tls_crls[i], file_min);
+		expiry_add(tc, "crl", cfg->tls_crls[i], file_from, file_min);
 		if (file_min >= 0 && (min < 0 || file_min < min))
 			min = file_min;
 	}
@@ -377,14 +386,14 @@ tls_context_load(const config_t *cfg, tls_refused_fn refused, char *err,
 		goto fail;
 	}
 	t->cert_not_after = tls_trust_asn1_time(X509_get0_notAfter(cert));
-	expiry_add(t, "gateway", cfg->tls_cert, t->cert_not_after);
-	expiry_add(t, "root", cfg->tls_root, file_cert_not_after(cfg->tls_root));
+	expiry_add(t, "gateway", cfg->tls_cert,
+	    tls_trust_asn1_time(X509_get0_notBefore(cert)), t->cert_not_after);
+	expiry_add_file(t, "root", cfg->tls_root);
 	{
 		size_t i;
 
 		for (i = 0; i < cfg->n_cas; i++)
-			expiry_add(t, "ca", cfg->tls_cas[i],
-			    file_cert_not_after(cfg->tls_cas[i]));
+			expiry_add_file(t, "ca", cfg->tls_cas[i]);
 	}
 	t->crl_next_update = crl_min_next_update(t, cfg);
 	if ((t->ctx = SSL_CTX_new(TLS_server_method())) == NULL)

@@ -91,6 +91,8 @@ long tls_context_crl_expiry_s(const tls_context_t *t);
 typedef struct {
 	char role[12];		/* "gateway", "root", "ca" or "crl" */
 	char file[1024];	/* the path as configured */
+	long not_before;	/* notBefore, or the latest lastUpdate of the
+				   file's CRLs (time_t); -1 if unknown */
 	long not_after;		/* notAfter, or the CRL's nextUpdate (time_t);
 				   -1 if the file could not be read */
 } tls_expiry_t;

@@ -13,7 +13,10 @@
  *   - the gateway's own certificate passes its notAfter: the log says
  *     cert-expiring from the start and cert-expired when it happens,
  *     /metrics counts the seconds down, clients refuse the gateway with a
- *     reason that says so, and a renewal and a reload bring it back.
+ *     reason that says so, and a renewal and a reload bring it back;
+ *   - an area CA certificate whose notBefore is ahead of the clock: its
+ *     clients are refused as not-yet-valid, and the log says the clock
+ *     is behind (clock-behind role=ca).
  *
  * A CRL whose lastUpdate is ahead of the clock cannot be loaded (the load
  * refuses it as not yet valid); a clock stepped back after the load gives
@@ -44,6 +47,7 @@
 #include "tests/support/sleep.h"
 #include "util/b64.h"
 #include "util/buf.h"
+#include "util/fileio.h"
 
 static gwt_env_t env;
 
@@ -119,22 +123,28 @@ raw_get(gwt_raw_t *r, const char *path, buf_t *body)
 	return status;
 }
 
-/* /v1/health as the holder of pki/norfolk/<name> on a new connection, by
+/* /v1/health as the holder of pki/<area>/<name> on a new connection, by
  * hand (no check of the server's chain on the client side); the status,
  * or -1 if the handshake or the request was refused. */
 static long
-raw_health(const gwt_gw_t *gw, const char *name)
+raw_health_as(const gwt_gw_t *gw, const char *area, const char *name)
 {
 	char cert[600], key[600];
 	gwt_raw_t r;
 	long status = -1;
 
-	snprintf(cert, sizeof(cert), "%s/pki/norfolk/%s.crt", env.dir, name);
-	snprintf(key, sizeof(key), "%s/pki/norfolk/%s.key", env.dir, name);
+	snprintf(cert, sizeof(cert), "%s/pki/%s/%s.crt", env.dir, area, name);
+	snprintf(key, sizeof(key), "%s/pki/%s/%s.key", env.dir, area, name);
 	if (gwt_raw_open(&env, gw->port, cert, key, 0, 0, &r) == 0)
 		status = raw_get(&r, "/v1/health", NULL);
 	gwt_raw_close(&r);
 	return status;
+}
+
+static long
+raw_health(const gwt_gw_t *gw, const char *name)
+{
+	return raw_health_as(gw, "norfolk", name);
 }
 
 /* The value of a metric line "name value" in gw's /metrics. */
@@ -328,12 +338,60 @@ test_own_certificate_runs_out(void **state)
 	assert_int_equal(gwt_gw_stop_clean(&gw), 0);
 }
 
+/* Suffolk's CA certificate, re-signed by the root with its notBefore an
+ * hour ahead (the CA's clock ahead of this one by more than the five
+ * minutes the PKI code back-dates).  The load takes it (a CA certificate's
+ * dates are not checked there), and every Suffolk client is refused as
+ * not-yet-valid: the log says why at start (event=clock-behind role=ca),
+ * rather than leaving the operator with refusals alone.  Norfolk's clients
+ * are served. */
+static void
+test_ca_ahead_of_clock(void **state)
+{
+	char err[256], *saved = NULL;
+	const char *ca_path = gwt_path(&env, "pki/suffolk/ca.crt");
+	char path[600];
+	size_t len = 0;
+	pki_ca_t root;
+	X509 *ca;
+	time_t ahead = time(NULL) + 3600;
+	gwt_gw_t gw;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s", ca_path);
+	assert_int_equal(file_read_all(path, 1 << 20, &saved, &len), 0);
+	memset(&root, 0, sizeof(root));
+	if (pki_ca_load(gwt_path(&env, "pki"), "root", &root, err,
+	    sizeof(err)) < 0)
+		fail_msg("root: %s", err);
+	ca = pki_load_cert(path, err, sizeof(err));
+	assert_non_null(ca);
+	assert_non_null(X509_time_adj_ex(X509_getm_notBefore(ca), 0, 0, &ahead));
+	assert_true(X509_sign(ca, root.key, EVP_sha256()) > 0);
+	assert_int_equal(pki_write_cert(path, ca, NULL, err, sizeof(err)), 0);
+	X509_free(ca);
+	pki_ca_clear(&root);
+
+	assert_int_equal(gwt_gw_start(&env, "norfolk", &gw), 0);
+	assert_int_equal(gwt_log_wait(&gw, "event=clock-behind role=ca file=",
+	    5000), 1);
+	assert_true(gwt_log_contains(&gw, "pki/suffolk/ca.crt"));
+	assert_int_equal(raw_health_as(&gw, "suffolk", "agency-police"), -1);
+	assert_int_equal(gwt_log_wait(&gw,
+	    "event=handshake-refused reason=not-yet-valid", 5000), 1);
+	assert_int_equal(raw_health(&gw, "agency-police"), 200);
+	assert_int_equal(gwt_gw_stop_clean(&gw), 0);
+	assert_int_equal(file_write_atomic(path, saved, len, 0644), 0);
+	free(saved);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crl_runs_out),
 		cmocka_unit_test(test_own_certificate_runs_out),
+		cmocka_unit_test(test_ca_ahead_of_clock),
 	};
 
 	return gwt_exit(cmocka_run_group_tests_name("validity", tests,

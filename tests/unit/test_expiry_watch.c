@@ -23,6 +23,7 @@ static tls_expiry_t te[4];
 static void
 entry(size_t i, const char *role, long not_after)
 {
+	te[i].not_before = NOW - 300;
 	snprintf(te[i].role, sizeof(te[i].role), "%s", role);
 	snprintf(te[i].file, sizeof(te[i].file), "/etc/visor-gw/%s.pem", role);
 	te[i].not_after = not_after;
@@ -78,12 +79,38 @@ test_reload(void **state)
 	assert_int_equal(expiry_watch_check(&w, 3, te, 4, NOW, 8), 0);
 }
 
+/* The clock set back behind a loaded CRL's lastUpdate (or a certificate's
+ * notBefore): said at once, once a day after, and again when it is
+ * forward again past it and the file is in another state. */
+static void
+test_clock_behind(void **state)
+{
+	expiry_watch_t w;
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+	entry(0, "crl", NOW + 30 * DAY);
+	entry(1, "gateway", NOW + 365 * DAY);
+	assert_int_equal(expiry_watch_check(&w, 1, te, 2, NOW, 1), 0);
+	/* An hour back: both before their start. */
+	assert_int_equal(expiry_watch_check(&w, 1, te, 2, NOW - 3600, 2), 2);
+	assert_int_equal(expiry_watch_check(&w, 1, te, 2, NOW - 3599, 3), 0);
+	assert_int_equal(expiry_watch_check(&w, 1, te, 2, NOW - 3000,
+	    3 + EXPIRY_REPEAT_MS), 2);
+	/* Forward again: quiet (current). */
+	assert_int_equal(expiry_watch_check(&w, 1, te, 2, NOW, 4 + EXPIRY_REPEAT_MS), 0);
+	/* No start date known: no such line. */
+	te[0].not_before = -1;
+	assert_int_equal(expiry_watch_check(&w, 2, te, 1, NOW - 3600, 5), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_states),
 		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_clock_behind),
 	};
 
 	return cmocka_run_group_tests_name("expiry_watch", tests, NULL, NULL);
