@@ -325,7 +325,8 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 	    "body_timeout_ms", "idle_timeout_ms", "max_json_depth",
 	    "auth_fail_audit_per_second", "store_busy_timeout_ms",
 	    "record_cache_mib", "idempotency_keep_hours",
-	    "max_request_memory_mib", NULL };
+	    "max_request_memory_mib", "identity_requests_per_second",
+	    "identity_request_burst", NULL };
 	static const char *const audit_keys[] = { "checkpoint_interval_ms", NULL };
 	static const char *const transfer_keys[] = { "deadline_s",
 	    "max_in_flight_per_peer", "retry_base_ms", "retry_max_ms",
@@ -447,6 +448,18 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 	    "limits.max_request_memory_mib", 1, 65536, 64, &v) < 0)
 		return -1;
 	cfg->max_request_memory_mib = (unsigned)v;
+	/* Per client identity, every request but /v1/health (server.c, rate
+	 * limits); changed by a reload. */
+	if (get_uint(c, limits, "identity_requests_per_second",
+	    "limits.identity_requests_per_second", 0, 1000000,
+	    CONFIG_DEFAULT_IDENTITY_RATE, &v) < 0)
+		return -1;
+	cfg->identity_requests_per_second = (unsigned)v;
+	if (get_uint(c, limits, "identity_request_burst",
+	    "limits.identity_request_burst", 1, 1000000,
+	    CONFIG_DEFAULT_IDENTITY_BURST, &v) < 0)
+		return -1;
+	cfg->identity_request_burst = (unsigned)v;
 	if (parse_section(c, root, "audit", &audit, audit_keys) < 0 ||
 	    get_uint(c, audit, "checkpoint_interval_ms",
 	    "audit.checkpoint_interval_ms", 10, 3600000, 1000, &v) < 0)

@@ -14,6 +14,11 @@
 #define CONFIG_MAX_CLEARANCES 256
 #define CONFIG_MAX_GRANTS 8
 #define CONFIG_NAME_MAX 33	/* account and group names, 1-32 bytes */
+/* limits.identity_requests_per_second and identity_request_burst: far
+ * above what an adapter, visorctl push or a peer's deliveries make
+ * (docs/OPERATIONS.md, section 5), a tenth or less of a flood. */
+#define CONFIG_DEFAULT_IDENTITY_RATE 500
+#define CONFIG_DEFAULT_IDENTITY_BURST 2000
 
 typedef struct {
 	char area[40];
@@ -63,6 +68,11 @@ typedef struct {
 						   answered hold this much at
 						   most, past which a large
 						   one is cut off */
+	unsigned identity_requests_per_second;	/* sustained requests of one
+						   client identity; 0: no
+						   limit */
+	unsigned identity_request_burst;	/* and at most this many at
+						   once */
 	/* audit */
 	unsigned checkpoint_interval_ms;
 	/* transfer */

@@ -31,6 +31,7 @@ static atomic_ullong lat_count[N_ROUTES];
 static atomic_llong conn_current;
 static atomic_ullong conn_total;
 static atomic_ullong closed_before_hello;
+static atomic_ullong rate_limited_total;
 
 /* Labelled counters with names known only at run time (reasons, rule ids,
  * peer areas): a small fixed table, appended under a lock, counted with
@@ -192,6 +193,12 @@ render_expiry(buf_t *out, const metrics_gauges_t *g)
 	}
 }
 
+void
+metrics_rate_limited(void)
+{
+	atomic_fetch_add(&rate_limited_total, 1);
+}
+
 int
 metrics_render(const metrics_gauges_t *g, buf_t *out)
 {
@@ -208,6 +215,12 @@ metrics_render(const metrics_gauges_t *g, buf_t *out)
 	    "# TYPE visor_connections_closed_before_hello_total counter\n"
 	    "visor_connections_closed_before_hello_total %llu\n",
 	    (unsigned long long)atomic_load(&closed_before_hello));
+	buf_printf(out, "# HELP visor_requests_rate_limited_total Requests "
+	    "refused 429 for their identity's rate "
+	    "(limits.identity_requests_per_second).\n"
+	    "# TYPE visor_requests_rate_limited_total counter\n"
+	    "visor_requests_rate_limited_total %llu\n",
+	    (unsigned long long)atomic_load(&rate_limited_total));
 	if (g != NULL && g->n_workers > 0)
 		buf_puts(out, "# HELP visor_worker_connections Open client "
 		    "connections per worker thread.\n"

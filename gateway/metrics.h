@@ -26,6 +26,9 @@ void metrics_policy_denial(const char *rule);
 /* Count a delivery failure to a peer area. */
 void metrics_delivery_failure(const char *area);
 
+/* Count a request refused 429 for its identity's rate. */
+void metrics_rate_limited(void);
+
 /* Connections: +1 when accepted, -1 when closed. */
 void metrics_connection(int delta);
 

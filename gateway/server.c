@@ -38,6 +38,7 @@
 #include "gateway/metrics.h"
 #include "gateway/outbox.h"
 #include "gateway/privdrop.h"
+#include "gateway/ratebucket.h"
 #include "gateway/request.h"
 #include "gateway/routes.h"
 #include "gateway/store.h"
@@ -119,6 +120,8 @@ struct gw_request {
 	const char *route;
 	int audit_failures;	/* refusals go to the audit log */
 	int audited;		/* an entry for this request exists */
+	int quiet;		/* no log line of its own: rate-limited,
+				   counted in event=rate-limited */
 	char audit_record[80];
 	int err_status;		/* a refusal waiting for its entry */
 	char err_code[48];
@@ -147,6 +150,7 @@ struct server {
 	atomic_int stopping;
 	atomic_int workers_done;
 	gw_gen_t *first_gen;	/* holds gw.cfg: settings fixed at start */
+	ratebucket_t *rate_limits;	/* a token bucket per identity */
 };
 
 static struct server *the_server;
@@ -355,10 +359,11 @@ gw_reply(gw_request_t *r, int status, const char *content_type,
 	metrics_request(r->route, status, us);
 	snprintf(status_s, sizeof(status_s), "%d", status);
 	snprintf(us_s, sizeof(us_s), "%llu", (unsigned long long)us);
-	log_event(LOG_INFO, "request", "request_id", r->id, "method", r->method,
-	    "path", r->path, "status", status_s, "identity", r->identity.uri,
-	    "route", r->route ? r->route : "-", "us", us_s,
-	    r->conn == NULL ? "client" : NULL, "gone", NULL);
+	if (!r->quiet)
+		log_event(LOG_INFO, "request", "request_id", r->id, "method",
+		    r->method, "path", r->path, "status", status_s, "identity",
+		    r->identity.uri, "route", r->route ? r->route : "-", "us",
+		    us_s, r->conn == NULL ? "client" : NULL, "gone", NULL);
 	if (r->conn != NULL) {
 		r->conn->busy = 0;
 		r->conn->pending = NULL;
@@ -386,8 +391,9 @@ reply_error_now(gw_request_t *r, int status, const char *code, const char *msg)
 	buf_puts(&body, ",\"request_id\":");
 	json_append_string(&body, r->id);
 	buf_puts(&body, "}}");
-	log_event(LOG_INFO, "request-error", "request_id", r->id, "code", code,
-	    "message", msg, NULL);
+	if (!r->quiet)
+		log_event(LOG_INFO, "request-error", "request_id", r->id,
+		    "code", code, "message", msg, NULL);
 	/* A route may have named the record's version before its audit
 	 * entry failed: an error serves no version. */
 	evhttp_remove_header(evhttp_request_get_output_headers(r->req), "ETag");
@@ -1008,6 +1014,101 @@ request_framing_ok(struct evhttp_request *req)
 	return 1;
 }
 
+/* ---------------------------------------------------------- rate limits */
+
+/*
+ * limits.identity_requests_per_second and identity_request_burst bound the
+ * requests of one client identity (the URI of its certificate), whichever
+ * worker and connection they come on: one agency's adapter gone wrong
+ * would otherwise have every request it makes audited (each 404 is a
+ * durable entry) at its own pace, and slow every other agency.  A refused
+ * request gets 429 rate-limited with Retry-After: 1 before anything is
+ * looked up or written; it discloses nothing and changes nothing, so it is
+ * not audited one by one (that would grow the log at the flood's pace,
+ * the very thing refused), nor logged one by one: each identity's refusals
+ * are counted, and at most once a second its count is logged
+ * (event=rate-limited) and written to the audit log as one deny entry,
+ * result refused-summary, reason rate-limited:<count>.  /v1/health is not
+ * counted: it reads nothing and writes nothing, and a monitor sharing a
+ * throttled identity must not see the gateway as down.
+ */
+#define RATE_LIMIT_IDENTITIES 4096
+
+static void
+rate_limited_report(const char *uri, unsigned long refused, int shared)
+{
+	audit_entry_t e;
+	gw_gen_t *g;
+	char count[24], reason[48];
+
+	snprintf(count, sizeof(count), "%lu", refused);
+	log_event(LOG_WARN, "rate-limited", "identity", uri, "refused", count,
+	    shared ? "bucket" : NULL, "shared", NULL);
+	if (the_server == NULL || the_server->gw.store == NULL)
+		return;
+	snprintf(reason, sizeof(reason), "rate-limited:%lu", refused);
+	memset(&e, 0, sizeof(e));
+	e.op = "deny";
+	e.actor_id = shared ? RATEBUCKET_OVERFLOW_ID : uri;
+	e.result = "refused-summary";
+	e.reason = reason;
+	g = gw_gen_current();
+	e.policy = g != NULL ? g->policy_hash : NULL;
+	/* Nobody waits for it: if the disk fails, it is written later. */
+	audit_retry_submit(the_server->gw.store, &e);
+	gw_gen_unref(g);
+}
+
+static void
+rate_limited_flushed(const char *uri, unsigned long refused, void *arg)
+{
+	(void)arg;
+	rate_limited_report(uri, refused,
+	    strcmp(uri, RATEBUCKET_OVERFLOW_ID) == 0);
+}
+
+/* Write the counts of refusals not yet reported (force: all of them, at
+ * a stop), and forget the identities that have refilled. */
+static void
+rate_limits_flush(server_t *s, int force)
+{
+	gw_gen_t *g;
+
+	if (s->rate_limits == NULL || (g = gw_gen_current()) == NULL)
+		return;
+	(void)ratebucket_flush(s->rate_limits,
+	    g->cfg->identity_requests_per_second,
+	    g->cfg->identity_request_burst, gw_mono_ms() + (force ? 1000 : 0),
+	    rate_limited_flushed, NULL);
+	gw_gen_unref(g);
+}
+
+/* 1 if r is over its identity's rate and has been answered 429. */
+static int
+rate_limited(gw_request_t *r)
+{
+	const config_t *cfg = r->gen->cfg;
+	unsigned long report;
+	int shared;
+
+	if (r->w->srv->rate_limits == NULL ||
+	    strcmp(r->path, "/v1/health") == 0)
+		return 0;
+	if (ratebucket_take(r->w->srv->rate_limits, r->identity.uri,
+	    cfg->identity_requests_per_second, cfg->identity_request_burst,
+	    gw_mono_ms(), &report, &shared))
+		return 0;
+	metrics_rate_limited();
+	if (report > 0)
+		rate_limited_report(r->identity.uri, report, shared);
+	r->quiet = 1;
+	gw_reply_header(r, "Retry-After", "1");
+	gw_reply_error(r, 429, "rate-limited", "more than %u requests a second "
+	    "from %s: try again later", cfg->identity_requests_per_second,
+	    r->identity.uri);
+	return 1;
+}
+
 static void
 gen_cb(struct evhttp_request *req, void *arg)
 {
@@ -1088,6 +1189,10 @@ gen_cb(struct evhttp_request *req, void *arg)
 			return;
 		}
 	}
+	/* Before the query, the body's copy and the route: a refusal costs
+	 * what a health check does. */
+	if (rate_limited(r))
+		return;
 	q = uri ? evhttp_uri_get_query(uri) : NULL;
 	TAILQ_INIT(&r->query);
 	if (q != NULL) {
@@ -1252,8 +1357,11 @@ authfail_tick_cb(evutil_socket_t fd, short what, void *arg)
 		authfail.in_window = 0;
 	}
 	pthread_mutex_unlock(&authfail.lock);
-	if (the_server != NULL && the_server->gw.store != NULL)
-		audit_retry_tick(the_server->gw.store);
+	if (the_server != NULL) {
+		rate_limits_flush(the_server, 0);
+		if (the_server->gw.store != NULL)
+			audit_retry_tick(the_server->gw.store);
+	}
 	expiry_tick();
 }
 
@@ -1758,6 +1866,13 @@ server_alloc(const char *config_path, config_t *cfg, char *err,
 	}
 	the_server = s;
 	s->listen_fd = -1;
+	if ((s->rate_limits = ratebucket_new(RATE_LIMIT_IDENTITIES)) == NULL) {
+		config_free(cfg);
+		snprintf(err, errlen, "out of memory");
+		free(s);
+		the_server = NULL;
+		return NULL;
+	}
 	s->metrics_fd = -1;
 	snprintf(s->config_path, sizeof(s->config_path), "%s", config_path);
 	signal(SIGPIPE, SIG_IGN);
@@ -1992,6 +2107,7 @@ server_run(server_t *s)
 	pthread_mutex_lock(&authfail.lock);
 	authfail_flush_locked();
 	pthread_mutex_unlock(&authfail.lock);
+	rate_limits_flush(s, 1);
 	log_event(LOG_INFO, "stopped", NULL);
 	return rc < 0 ? -1 : 0;
 }
@@ -2046,6 +2162,7 @@ server_free(server_t *s)
 		close(s->metrics_fd);
 	gw_gen_install(NULL);
 	gw_gen_unref(s->first_gen);
+	ratebucket_free(s->rate_limits);
 	free(s);
 	the_server = NULL;
 }
