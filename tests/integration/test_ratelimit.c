@@ -7,7 +7,8 @@
  * same time is served, and /v1/health of the flooding identity too; after
  * a second the flooder is served again; the audit log still verifies;
  * visorctl push of more records than the limit allows gets them all stored
- * through its retries; a reload changes the limit.
+ * through its retries; a reload changes the limit, and one with a value
+ * out of range is refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -321,6 +322,13 @@ test_reload_changes_limit(void **state)
 	for (i = 0; i < 5; i++)
 		n429 += get(police, "/v1/records/ABSENT-0002", NULL) == 429;
 	assert_true(n429 >= 3);
+	/* A value out of range is refused, naming the key, and the limit
+	 * in force stays. */
+	assert_int_equal(set_limits(1, 0), 0);
+	assert_int_equal(gwt_gw_hup(&gw), 1);
+	assert_true(gwt_log_contains(&gw, "limits.identity_request_burst: "
+	    "must be an integer from 1 to 1000000"));
+	assert_int_equal(get(police, "/v1/records/ABSENT-0002", NULL), 429);
 	https_client_free(police);
 }
 
