@@ -1034,6 +1034,8 @@ request_framing_ok(struct evhttp_request *req)
  */
 #define RATE_LIMIT_IDENTITIES 4096
 
+static const struct timeval rate_limit_hold = { 1, 0 };
+
 static void
 rate_limited_report(const char *uri, unsigned long refused, int shared)
 {
@@ -1083,7 +1085,26 @@ rate_limits_flush(server_t *s, int force)
 	gw_gen_unref(g);
 }
 
-/* 1 if r is over its identity's rate and has been answered 429. */
+static void
+rate_limited_answer(evutil_socket_t fd, short what, void *arg)
+{
+	gw_request_t *r = arg;
+
+	(void)fd;
+	(void)what;
+	gw_reply_header(r, "Retry-After", "1");
+	gw_reply_error(r, 429, "rate-limited", "more than %u requests a second "
+	    "from %s: try again later", r->gen->cfg->identity_requests_per_second,
+	    r->identity.uri);
+}
+
+/* 1 if r is over its identity's rate: it is answered 429 a second later.
+ * A client that ignores Retry-After and asks again at once (a loop gone
+ * wrong, a flood) would otherwise cost a TLS record, a parse and an
+ * answer per refusal at its own pace, taken from every other agency;
+ * held, each of its connections makes one request a second.  What a held
+ * refusal keeps is its connection's request, already counted in the
+ * request memory, and a timer; a stop answers at once. */
 static int
 rate_limited(gw_request_t *r)
 {
@@ -1102,10 +1123,10 @@ rate_limited(gw_request_t *r)
 	if (report > 0)
 		rate_limited_report(r->identity.uri, report, shared);
 	r->quiet = 1;
-	gw_reply_header(r, "Retry-After", "1");
-	gw_reply_error(r, 429, "rate-limited", "more than %u requests a second "
-	    "from %s: try again later", cfg->identity_requests_per_second,
-	    r->identity.uri);
+	if (atomic_load(&r->w->srv->stopping) ||
+	    event_base_once(r->w->base, -1, EV_TIMEOUT, rate_limited_answer, r,
+	    &rate_limit_hold) < 0)
+		rate_limited_answer(-1, 0, r);
 	return 1;
 }
 
