@@ -1022,8 +1022,9 @@ request_framing_ok(struct evhttp_request *req)
  * worker and connection they come on: one agency's adapter gone wrong
  * would otherwise have every request it makes audited (each 404 is a
  * durable entry) at its own pace, and slow every other agency.  A refused
- * request gets 429 rate-limited with Retry-After: 1 before anything is
- * looked up or written; it discloses nothing and changes nothing, so it is
+ * request gets 429 rate-limited with Retry-After: 1, decided before
+ * anything is looked up or written and answered a second later
+ * (rate_limited); it discloses nothing and changes nothing, so it is
  * not audited one by one (that would grow the log at the flood's pace,
  * the very thing refused), nor logged one by one: each identity's refusals
  * are counted, and at most once a second its count is logged
