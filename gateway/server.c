@@ -1105,7 +1105,11 @@ rate_limited_answer(evutil_socket_t fd, short what, void *arg)
  * answer per refusal at its own pace, taken from every other agency;
  * held, each of its connections makes one request a second.  What a held
  * refusal keeps is its connection's request, already counted in the
- * request memory, and a timer; a stop answers at once. */
+ * request memory, and a timer.  A refusal during a stop is answered at
+ * once; one held before it is answered within its second, which the
+ * drain waits for as for any request.  A client that leaves meanwhile
+ * is handled as one that leaves while its request waits for the store
+ * (conn_free_hook). */
 static int
 rate_limited(gw_request_t *r)
 {

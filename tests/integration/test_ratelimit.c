@@ -8,7 +8,8 @@
  * a second the flooder is served again; the audit log still verifies;
  * visorctl push of more records than the limit allows gets them all stored
  * through its retries; a reload changes the limit, and one with a value
- * out of range is refused.
+ * out of range is refused; clients that leave while their refusal is held
+ * break nothing.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/ssl.h>
 
 #include "client/https_client.h"
 #include "tests/support/gwtest.h"
@@ -153,6 +155,19 @@ get(struct https_client *c, const char *path, int *retry_after)
 		    strstr(resp.body.data, "\"code\":\"rate-limited\"") != NULL;
 	https_response_free(&resp);
 	return status;
+}
+
+/* The status of GET path as norfolk's cert_name on a new client. */
+static long
+get_status_as(const char *cert_name, const char *path)
+{
+	struct https_client *c = gwt_client(&env, "norfolk", cert_name, 10000);
+	long st;
+
+	assert_non_null(c);
+	st = get(c, path, NULL);
+	https_client_free(c);
+	return st;
 }
 
 static int
@@ -394,6 +409,44 @@ test_reload_changes_limit(void **state)
 	https_client_free(police);
 }
 
+/* Clients that leave while their refusal is held: the answer goes
+ * nowhere, nothing breaks (teardown checks the gateway stops cleanly,
+ * with no sanitizer report), and others are served meanwhile. */
+static void
+test_client_leaves_while_held(void **state)
+{
+	static const char req[] = "GET /v1/records/ABSENT-0003 HTTP/1.1\r\n"
+	    "Host: x\r\nX-Visor-Actor: T1\r\nX-Visor-Purpose: "
+	    "risk-management\r\nX-Visor-Justification: test\r\n\r\n";
+	gwt_raw_t raw[8];
+	char cert[600], key[600];
+	long long held0 = metric("visor_requests_rate_limited_total");
+	int i;
+
+	(void)state;
+	assert_int_equal(set_limits(1, 1), 0);
+	assert_int_equal(gwt_gw_hup(&gw), 0);
+	snprintf(cert, sizeof(cert), "%s/pki/norfolk/agency-police.crt", env.dir);
+	snprintf(key, sizeof(key), "%s/pki/norfolk/agency-police.key", env.dir);
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(gwt_raw_open(&env, gw.port, cert, key, 0, 0,
+		    &raw[i]), 0);
+		assert_int_equal(SSL_write(raw[i].ssl, req, (int)sizeof(req) - 1),
+		    (int)sizeof(req) - 1);
+	}
+	/* Refused (all but at most one), then gone before the answer. */
+	for (i = 0; i < 50 && metric("visor_requests_rate_limited_total") <
+	    held0 + 7; i++)
+		sleep_ms(20);
+	assert_true(metric("visor_requests_rate_limited_total") >= held0 + 7);
+	for (i = 0; i < 8; i++)
+		gwt_raw_close(&raw[i]);
+	assert_int_equal(get_status_as("agency-probation", "/v1/health"), 200);
+	sleep_ms(1500);
+	assert_true(gwt_gw_alive(&gw));
+	assert_int_equal(get_status_as("agency-probation", "/v1/health"), 200);
+}
+
 int
 main(void)
 {
@@ -401,6 +454,7 @@ main(void)
 		cmocka_unit_test(test_flood_refused_others_served),
 		cmocka_unit_test(test_push_through_retries),
 		cmocka_unit_test(test_reload_changes_limit),
+		cmocka_unit_test(test_client_leaves_while_held),
 	};
 	return gwt_exit(cmocka_run_group_tests(tests, setup, teardown));
 }
