@@ -4,8 +4,9 @@
  * fail the batch whole (nothing of it visible, the next batch reuses the
  * sequence), nothing committed before is lost, the store recovers when
  * the fault clears, nothing is signed over what failed, a broken disk
- * does not make the writer spin, and a store that cannot be written is
- * refused at start.
+ * does not make the writer spin, a store that cannot be written is
+ * refused at start, and a stalled disk (err=stall) holds the writer in
+ * its commit until the control file changes, then fails nothing.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,8 +70,8 @@ open_store(unsigned interval_ms)
 	return s;
 }
 
-static store_result_t
-put(store_t *s, const char *id)
+static store_job_t *
+put_job(const char *id)
 {
 	store_job_t *j = store_job_new();
 	audit_entry_t e;
@@ -86,7 +87,24 @@ put(store_t *s, const char *id)
 	    AREA, json, strlen(json), "urn:visor:norfolk:agency:police", NULL),
 	    0);
 	assert_int_equal(store_job_audit(j, &e), 0);
-	return store_submit_wait(s, j);
+	return j;
+}
+
+static store_result_t
+put(store_t *s, const char *id)
+{
+	return store_submit_wait(s, put_job(id));
+}
+
+static int
+waiter_done(store_waiter_t *w)
+{
+	int d;
+
+	pthread_mutex_lock(&w->mu);
+	d = w->done;
+	pthread_mutex_unlock(&w->mu);
+	return d;
 }
 
 /* Size of the latest signed checkpoint in the database (0: none). */
@@ -462,6 +480,87 @@ test_sync_fail_then_crash(void **state)
 	store_close(s);
 }
 
+/*
+ * err=stall: the commit's write or sync does not return while the control
+ * text stays the same (the writer is held, the job is not answered, the
+ * log does not grow), other threads' calls into the VFS are not held by
+ * it (store_faultvfs_fired takes the same lock), a job queued behind it can
+ * be expired unwritten (store_expire_waiting), and when the text changes
+ * the held call is made: the held job succeeds with nothing lost, and
+ * after a restart the log holds exactly what was answered STORE_OK.
+ */
+static void
+test_stall(void **state)
+{
+	store_t *s;
+	store_waiter_t w1, w2;
+	store_result_t r1, r2;
+	store_stats_t st;
+	store_reader_t *r;
+	store_record_t rec;
+	uint64_t size0;
+	unsigned long fired0;
+	char err[128];
+	int i;
+
+	(void)state;
+	/* No signing interval inside the test: only our commits write. */
+	s = open_store(3600 * 1000);
+	assert_int_equal(put(s, "STALL-0").status, STORE_OK);
+	/* The first checkpoint is signed after the first batch: let it be
+	 * written before the disk stalls. */
+	for (i = 0; i < 500 && signed_size(s) < store_audit_size(s); i++)
+		sleep_ms(10);
+	assert_int_equal(signed_size(s), store_audit_size(s));
+	size0 = store_audit_size(s);
+	fired0 = store_faultvfs_fired();
+	faults("op=write,sync err=stall id=1");
+	store_submit_waiter(s, put_job("STALL-1"), &w1);
+	for (i = 0; i < 200 && store_faultvfs_fired() == fired0; i++)
+		sleep_ms(10);
+	assert_true(store_faultvfs_fired() > fired0);
+	sleep_ms(300);
+	/* Held: not answered, nothing in the log. */
+	assert_int_equal(waiter_done(&w1), 0);
+	assert_int_equal(store_audit_size(s), size0);
+	/* A job behind it waits in the queue, and can be failed unwritten;
+	 * the held one cannot. */
+	store_submit_waiter(s, put_job("STALL-2"), &w2);
+	sleep_ms(200);
+	store_stats(s, &st);
+	assert_int_equal(st.queued, 1);
+	assert_true(st.oldest_wait_ms >= 150);
+	assert_int_equal(store_expire_waiting(s, 100), 1);
+	r2 = store_waiter_wait(&w2);
+	assert_int_equal(r2.status, STORE_FAILED);
+	assert_non_null(strstr(r2.err, "nothing of it was written"));
+	assert_int_equal(waiter_done(&w1), 0);
+	/* Still held after more time: a stall has no timeout of its own. */
+	sleep_ms(300);
+	assert_int_equal(waiter_done(&w1), 0);
+	/* The disk comes back: the held call is made, nothing fails. */
+	faults("");
+	r1 = store_waiter_wait(&w1);
+	assert_int_equal(r1.status, STORE_OK);
+	assert_int_equal(r1.audit_index, size0);
+	assert_int_equal(store_audit_size(s), size0 + 1);
+	r = store_reader_new(s, err, sizeof(err));
+	assert_non_null(r);
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(store_record_get(r, "STALL-1", &rec), 0);
+	buf_free(&rec.json);
+	assert_int_equal(store_record_get(r, "STALL-2", &rec), 1);
+	store_reader_free(r);
+	/* The expired job was never begun: it is written now, once. */
+	r2 = put(s, "STALL-2");
+	assert_int_equal(r2.status, STORE_OK);
+	assert_int_equal(r2.audit_index, size0 + 1);
+	store_close(s);
+	s = open_store(20);
+	assert_int_equal(store_audit_size(s), size0 + 2);
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -476,6 +575,7 @@ main(void)
 		cmocka_unit_test_setup(test_no_spin_on_broken_disk, clear_faults),
 		cmocka_unit_test_setup(test_start_refused, clear_faults),
 		cmocka_unit_test_setup(test_sync_fail_then_crash, clear_faults),
+		cmocka_unit_test_setup(test_stall, clear_faults),
 	};
 
 	return cmocka_run_group_tests_name("store_faultvfs", tests, setup,
