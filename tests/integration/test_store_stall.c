@@ -24,6 +24,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "crypto/proof_json.h"
 #include "gateway/store_faultvfs.h"
 #include "tests/support/gwtest.h"
 #include "tests/support/sleep.h"
@@ -226,6 +227,125 @@ test_stall_answers_503_unwritten(void **state)
 	assert_int_equal(http("PUT", "/v1/records/STL-1000", body, NULL), 201);
 }
 
+/* Entries in [start, end) of the log with op and reason, as the auditor
+ * reads them. */
+static int
+config_leaf(void *arg, uint64_t index, const uint8_t *leaf, size_t len)
+{
+	size_t *n = arg;
+	char err[128];
+	cJSON *j;
+	const char *op, *reason;
+
+	(void)index;
+	if ((j = json_parse_strict((const char *)leaf, len, 16, err,
+	    sizeof(err))) == NULL)
+		return -1;
+	op = json_get_str(j, "op");
+	reason = json_get_str(j, "reason");
+	if (op != NULL && strcmp(op, "config") == 0 && reason != NULL &&
+	    strcmp(reason, "reload") == 0)
+		(*n)++;
+	cJSON_Delete(j);
+	return 0;
+}
+
+static size_t
+reload_entries(unsigned long long start, unsigned long long end)
+{
+	gwt_resp_t resp;
+	char path[96], err[256];
+	size_t n = 0, count;
+
+	if (end <= start)
+		return 0;
+	snprintf(path, sizeof(path), "/v1/audit/entries?start=%llu&end=%llu",
+	    start, end);
+	if (gwt_request(&env, &nfk, "norfolk", "auditor", "GET", path, NULL,
+	    NULL, 0, &resp, err, sizeof(err)) < 0)
+		fail_msg("%s: %s", path, err);
+	assert_int_equal(resp.status, 200);
+	if (proof_json_entries(resp.body.data, resp.body.len, start, 1000,
+	    config_leaf, &n, &count, err, sizeof(err)) < 0)
+		fail_msg("%s: %s", path, err);
+	gwt_resp_free(&resp);
+	return n;
+}
+
+static void
+wait_log_count(const char *needle, size_t want, long ms)
+{
+	long long until = gwt_now_ms() + gwt_ms(ms);
+
+	while (gwt_log_count(&nfk, needle) < want && gwt_now_ms() < until)
+		sleep_ms(20);
+	if (gwt_log_count(&nfk, needle) < want)
+		fail_msg("%zu of %zu \"%s\" after %ld ms",
+		    gwt_log_count(&nfk, needle), want, needle, ms);
+}
+
+/* A reload (SIGHUP) while the disk stalls: it takes effect at once (its
+ * config audit entry is queued, not waited for), the main loop goes on
+ * (a second reload, health and metrics answer), and the entries are
+ * written once the disk is back: one per reload, none lost, none twice,
+ * though each waited past the bound (answered unwritten, kept by
+ * audit_retry and submitted again). */
+static void
+test_sighup_during_stall(void **state)
+{
+	static req_t q;
+	pthread_t th;
+	unsigned long long before, size;
+	size_t reloads0, failed0;
+	long long t, t0, until;
+
+	(void)state;
+	before = audit_size();
+	reloads0 = gwt_log_count(&nfk, "event=reloaded");
+	failed0 = gwt_log_count(&nfk, "event=audit-write-failed op=config");
+	fault("op=write,sync err=stall");
+	t0 = gwt_now_ms();
+	q.n = 3000;
+	assert_int_equal(pthread_create(&th, NULL, send_one, &q), 0);
+	sleep_ms(500);
+	t = gwt_now_ms();
+	assert_int_equal(kill(nfk.pid, SIGHUP), 0);
+	wait_log_count("event=reloaded", reloads0 + 1, 2000);
+	assert_int_equal(kill(nfk.pid, SIGHUP), 0);
+	wait_log_count("event=reloaded", reloads0 + 2, 2000);
+	assert_true(gwt_now_ms() - t < 3000);
+	t = gwt_now_ms();
+	assert_int_equal(audit_size(), before);
+	assert_true(metric("visor_store_queued_jobs") >= 2);
+	assert_true(gwt_now_ms() - t < 2000);
+	/* Past the bound both entries were answered unwritten and kept. */
+	wait_log_count("event=audit-write-failed op=config", failed0 + 2,
+	    STALL_MS);
+	assert_true(gwt_now_ms() - t0 < STALL_MS - 500);
+	assert_int_equal(kill(nfk.pid, SIGHUP), 0);
+	wait_log_count("event=reloaded", reloads0 + 3, 2000);
+	sleep_ms(STALL_MS - (gwt_now_ms() - t0));
+	fault("");
+	assert_int_equal(pthread_join(th, NULL), 0);
+	/* In the held batch, or behind a checkpoint's held write. */
+	if (q.status != 201 && q.status != 503)
+		fail_msg("PUT during the stall: %ld %s", q.status, q.body);
+	/* audit_retry writes the kept ones within about a second. */
+	for (until = gwt_now_ms() + gwt_ms(10000); gwt_now_ms() < until;) {
+		size = audit_size();
+		if (reload_entries(before, size) >= 3)
+			break;
+		sleep_ms(200);
+	}
+	sleep_ms(2500);
+	size = audit_size();
+	assert_int_equal(reload_entries(before, size), 3);
+	/* The three reloads and the PUT if it was acknowledged, nothing
+	 * else. */
+	assert_int_equal(size, before + 3 + (q.status == 201));
+	assert_true(gwt_gw_alive(&nfk));
+}
+
 /* A stop during a stall: the drain runs its course, then the gateway says
  * that it waits for the disk (before, it waited without a word after
  * logging that it had stopped), and once the disk is back it exits 0 with
@@ -318,6 +438,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stall_answers_503_unwritten),
+		cmocka_unit_test(test_sighup_during_stall),
 		cmocka_unit_test(test_sigterm_during_stall),
 	};
 
