@@ -324,6 +324,7 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 	    "max_header_bytes", "max_connections", "header_timeout_ms",
 	    "body_timeout_ms", "idle_timeout_ms", "max_json_depth",
 	    "auth_fail_audit_per_second", "store_busy_timeout_ms",
+	    "store_wait_max_ms",
 	    "record_cache_mib", "idempotency_keep_hours",
 	    "max_request_memory_mib", "identity_requests_per_second",
 	    "identity_request_burst", NULL };
@@ -436,6 +437,13 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 	    "limits.store_busy_timeout_ms", 10, 60000, 5000, &v) < 0)
 		return -1;
 	cfg->store_busy_timeout_ms = (unsigned)v;
+	/* Under a second would refuse jobs that only wait for a busy
+	 * writer's ordinary group commits; past ten minutes every client
+	 * has given up long before. */
+	if (get_uint(c, limits, "store_wait_max_ms",
+	    "limits.store_wait_max_ms", 1000, 600000, 10000, &v) < 0)
+		return -1;
+	cfg->store_wait_max_ms = (unsigned)v;
 	if (get_uint(c, limits, "record_cache_mib", "limits.record_cache_mib",
 	    0, 65536, 32, &v) < 0)
 		return -1;
@@ -650,6 +658,7 @@ config_restart_changes(const config_t *a, const config_t *b, char *out,
 	NUM_KEY(max_json_depth, "limits.max_json_depth");
 	NUM_KEY(auth_fail_audit_per_second, "limits.auth_fail_audit_per_second");
 	NUM_KEY(store_busy_timeout_ms, "limits.store_busy_timeout_ms");
+	NUM_KEY(store_wait_max_ms, "limits.store_wait_max_ms");
 	NUM_KEY(record_cache_mib, "limits.record_cache_mib");
 	NUM_KEY(idempotency_keep_hours, "limits.idempotency_keep_hours");
 	NUM_KEY(max_request_memory_mib, "limits.max_request_memory_mib");

@@ -60,6 +60,9 @@ typedef struct {
 						   one by one each second */
 	unsigned store_busy_timeout_ms;	/* wait for a store lock held by
 					   another process, then 503 */
+	unsigned store_wait_max_ms;	/* a store job not taken by the
+					   writer in this long (a stalled
+					   disk): 503, unwritten */
 	unsigned record_cache_mib;	/* current records kept in memory,
 					   sealed; 0: none */
 	unsigned idempotency_keep_hours;	/* Idempotency-Key answers

@@ -292,7 +292,7 @@ metrics_render(const metrics_gauges_t *g, buf_t *out)
 		buf_printf(out, "# HELP visor_store_oldest_wait_seconds How long the oldest queued store job has waited (0: none waits); past 10 s it is answered 503.\n"
 		    "# TYPE visor_store_oldest_wait_seconds gauge\nvisor_store_oldest_wait_seconds %g\n",
 		    g->store_oldest_wait_s);
-		buf_printf(out, "# HELP visor_store_wait_expired_total Store jobs answered 503 unwritten after waiting 10 s for the writer (a stalled disk).\n"
+		buf_printf(out, "# HELP visor_store_wait_expired_total Store jobs answered 503 unwritten after waiting limits.store_wait_max_ms for the writer (a stalled disk).\n"
 		    "# TYPE visor_store_wait_expired_total counter\nvisor_store_wait_expired_total %llu\n",
 		    (unsigned long long)g->store_wait_expired);
 		buf_printf(out, "# HELP visor_uptime_seconds Seconds since start.\n"

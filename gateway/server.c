@@ -48,12 +48,6 @@
 
 #define DRAIN_TIMEOUT_MS 10000
 
-/* A request whose store job has waited this long for the writer (a disk
- * that stalls holds the writer in one commit) is answered 503 with nothing
- * of it written (store_expire_waiting), instead of holding its client
- * until the client's own timeout (30 s for visorctl). */
-#define STORE_WAIT_MAX_MS 10000
-
 typedef struct worker worker_t;
 typedef struct gw_conn gw_conn_t;
 
@@ -1467,9 +1461,13 @@ logflush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	log_thread_flush();
 	/* The same tick, which runs through a drain too, fails the store
-	 * jobs that waited too long (any worker's: each done is safe from
-	 * any thread). */
-	(void)store_expire_waiting(w->srv->gw.store, STORE_WAIT_MAX_MS);
+	 * jobs that waited limits.store_wait_max_ms for the writer (a disk
+	 * that stalls holds it in one commit): answered 503 with nothing of
+	 * them written, instead of holding their clients until the clients'
+	 * own timeout (30 s for visorctl).  Any worker's jobs: each done is
+	 * safe from any thread. */
+	(void)store_expire_waiting(w->srv->gw.store,
+	    w->srv->gw.cfg->store_wait_max_ms);
 }
 
 static void *

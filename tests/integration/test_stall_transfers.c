@@ -11,7 +11,8 @@
  *   failed nor rejected), and once the disk is back it is delivered once.
  *
  * Both audit logs are read whole, as each area's auditor, and checked by
- * visorctl audit verify.
+ * visorctl audit verify.  The bound is limits.store_wait_max_ms, set
+ * short here; its range is checked, and a reload may not change it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,8 +37,10 @@
 #include "util/fileio.h"
 #include "util/json.h"
 
-/* The gateways' store wait bound (limits.store_wait_max_ms). */
-#define WAIT_MS 10000
+/* The gateways' store wait bound (limits.store_wait_max_ms), short so
+ * that the stalls here last seconds; test_store_stall keeps the default
+ * (10 s). */
+#define WAIT_MS 2000
 
 static gwt_env_t env;
 static gwt_gw_t nfk, sfk;
@@ -462,6 +465,55 @@ test_receiver_stalled(void **state)
 	entries_free(&ls);
 }
 
+/* limits.store_wait_max_ms: 1000 to 600000, or the start is refused
+ * with the key named; a reload that changes it is refused whole (the
+ * workers read it from the settings fixed at start). */
+static void
+test_store_wait_max_checked(void **state)
+{
+	const char *path = gwt_path(&env, "norfolk/gateway.json");
+	const char *check[] = { gwt_prog(&env, "visor-gw"), "--config", path,
+	    "--check-config", NULL };
+	static const int bad[] = { 999, 600001, -1 };
+	buf_t out = BUF_INIT, se = BUF_INIT;
+	cJSON *j, *o;
+	char *orig;
+	size_t len, i;
+
+	(void)state;
+	assert_int_equal(file_read_all(path, 1 << 20, &orig, &len), 0);
+	assert_int_equal(gwt_run(check, NULL, 0, NULL, NULL), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = gwt_json_load(path);
+		o = cJSON_GetObjectItemCaseSensitive(j, "limits");
+		cJSON_ReplaceItemInObjectCaseSensitive(o, "store_wait_max_ms",
+		    cJSON_CreateNumber(bad[i]));
+		assert_int_equal(gwt_json_save(path, j), 0);
+		cJSON_Delete(j);
+		buf_reset(&out);
+		buf_reset(&se);
+		assert_true(gwt_run(check, NULL, 0, &out, &se) != 0);
+		if (se.data == NULL || strstr(se.data,
+		    "limits.store_wait_max_ms") == NULL)
+			fail_msg("--check-config with %d: %s", bad[i],
+			    se.data ? se.data : "");
+	}
+	j = gwt_json_load(path);
+	o = cJSON_GetObjectItemCaseSensitive(j, "limits");
+	cJSON_ReplaceItemInObjectCaseSensitive(o, "store_wait_max_ms",
+	    cJSON_CreateNumber(WAIT_MS + 1000));
+	assert_int_equal(gwt_json_save(path, j), 0);
+	cJSON_Delete(j);
+	assert_int_equal(gwt_run(check, NULL, 0, NULL, NULL), 0);
+	assert_int_equal(gwt_gw_hup(&nfk), 1);
+	assert_true(gwt_log_contains(&nfk, "limits.store_wait_max_ms cannot "
+	    "change without a restart"));
+	assert_int_equal(file_write_atomic(path, orig, len, 0644), 0);
+	free(orig);
+	buf_free(&out);
+	buf_free(&se);
+}
+
 /* ------------------------------------------------------------ fixture */
 
 /* Read area's data_dir, and set the settings these tests need. */
@@ -477,6 +529,11 @@ configure(const char *area, char *data_dir, size_t len)
 	if ((j = gwt_json_load(path)) == NULL)
 		return -1;
 	snprintf(data_dir, len, "%s", json_get_str(j, "data_dir"));
+	o = cJSON_GetObjectItemCaseSensitive(j, "limits");
+	if (o == NULL)
+		o = cJSON_AddObjectToObject(j, "limits");
+	cJSON_DeleteItemFromObjectCaseSensitive(o, "store_wait_max_ms");
+	cJSON_AddNumberToObject(o, "store_wait_max_ms", WAIT_MS);
 	/* Fast retries: a delivery refused 503 goes again within 0.5 s. */
 	o = cJSON_GetObjectItemCaseSensitive(j, "transfer");
 	cJSON_ReplaceItemInObjectCaseSensitive(o, "retry_base_ms",
@@ -537,6 +594,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sender_stalled),
 		cmocka_unit_test(test_receiver_stalled),
+		cmocka_unit_test(test_store_wait_max_checked),
 	};
 
 	return gwt_exit(cmocka_run_group_tests(tests, setup, teardown));
