@@ -154,6 +154,9 @@ static struct server *the_server;
 static tls_conn_t *plain_conn_of(const worker_t *w);
 static struct x509_st *plain_peer_cert(const worker_t *w);
 static void plain_forget(const struct server *s);
+static gw_conn_t *plain_conn_find(const worker_t *w,
+    const struct bufferevent *bev);
+static void plain_flush(const gw_request_t *r);
 
 /* ---------------------------------------------------------------- time */
 
@@ -349,6 +352,7 @@ gw_reply(gw_request_t *r, int status, const char *content_type,
 	if (out != NULL)
 		evbuffer_free(out);
 	coalesce_output(r);
+	plain_flush(r);
 	us = usec_since(&r->start);
 	metrics_request(r->route, status, us);
 	snprintf(status_s, sizeof(status_s), "%d", status);
@@ -604,10 +608,14 @@ request_memory_cb(struct evbuffer *in, const struct evbuffer_cb_info *info,
 	if (info->n_added == 0 || c->memory_cut)
 		return;
 	/* Application bytes come after the handshake: the identity is
-	 * known by the first. */
-	if (c->holder == NULL && (ssl = bufferevent_openssl_get_ssl(c->bev)) !=
-	    NULL && (tc = tls_conn_get(ssl)) != NULL)
-		c->holder = request_holder_get(tc->identity.uri);
+	 * known by the first.  (A plain connection of server_new_plain has
+	 * the identity its caller set.) */
+	if (c->holder == NULL) {
+		ssl = bufferevent_openssl_get_ssl(c->bev);
+		tc = ssl != NULL ? tls_conn_get(ssl) : plain_conn_of(c->w);
+		if (tc != NULL)
+			c->holder = request_holder_get(tc->identity.uri);
+	}
 	c->held += info->n_added;
 	total = atomic_fetch_add(&request_memory, info->n_added) +
 	    info->n_added;
@@ -870,18 +878,15 @@ worker_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 	worker_update_listener(w, 0);
 }
 
+/* c's connection is being freed (its bufferevent is destroyed, before
+ * its input buffer). */
 static void
-conn_free_hook(tls_conn_t *tc)
+conn_free(gw_conn_t *c)
 {
-	gw_conn_t *c = tc->server_data;
-
-	if (c == NULL)
-		return;
 	/* The client left while its request waits for the store: the answer
 	 * will go nowhere (libevent frees the request when it is sent). */
 	if (c->pending != NULL)
 		c->pending->conn = NULL;
-	/* Called as the bufferevent is destroyed, before its input buffer. */
 	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
 	request_memory_release(c, 0);
 	request_holder_put(c->holder);
@@ -890,6 +895,37 @@ conn_free_hook(tls_conn_t *tc)
 	metrics_connection(-1);
 	worker_update_listener(c->w, -1);
 	free(c);
+}
+
+static void
+conn_free_hook(tls_conn_t *tc)
+{
+	if (tc->server_data != NULL)
+		conn_free(tc->server_data);
+}
+
+/* c on w for bev: its request deadline, the request memory callback, its
+ * place in w->conns and in the connection counts.  0, or -1 with none of
+ * it set up (c->w stays NULL). */
+static int
+conn_attach(worker_t *w, gw_conn_t *c, struct bufferevent *bev)
+{
+	c->bev = bev;
+	c->deadline = evtimer_new(w->base, conn_deadline_cb, c);
+	c->input_cb = c->deadline == NULL ? NULL : evbuffer_add_cb(
+	    bufferevent_get_input(bev), request_memory_cb, c);
+	if (c->input_cb == NULL) {
+		if (c->deadline != NULL)
+			event_free(c->deadline);
+		c->deadline = NULL;
+		return -1;
+	}
+	c->w = w;
+	LIST_INSERT_HEAD(&w->conns, c, link);
+	metrics_connection(1);
+	worker_update_listener(w, 1);
+	conn_arm_deadline(c);
+	return 0;
 }
 
 static struct bufferevent *
@@ -923,24 +959,13 @@ bev_cb(struct event_base *base, void *arg)
 		free(c);
 		return NULL;
 	}
-	c->w = w;
-	c->bev = bev;
-	c->deadline = evtimer_new(base, conn_deadline_cb, c);
-	c->input_cb = c->deadline == NULL ? NULL : evbuffer_add_cb(
-	    bufferevent_get_input(bev), request_memory_cb, c);
-	if (c->input_cb == NULL) {
-		if (c->deadline != NULL)
-			event_free(c->deadline);
+	if (conn_attach(w, c, bev) < 0) {
 		bufferevent_free(bev);
 		free(c);
 		return NULL;
 	}
 	tc = tls_conn_get(ssl);
 	tc->server_data = c;
-	LIST_INSERT_HEAD(&w->conns, c, link);
-	metrics_connection(1);
-	worker_update_listener(w, 1);
-	conn_arm_deadline(c);
 	return bev;
 }
 
@@ -1171,7 +1196,7 @@ gen_cb(struct evhttp_request *req, void *arg)
 	r->w = w;
 	r->identity = tc->identity;
 	memcpy(r->cert_sha256, tc->cert_sha256, sizeof(r->cert_sha256));
-	r->conn = tc->server_data;
+	r->conn = ssl != NULL ? tc->server_data : plain_conn_find(w, bev);
 	r->gen = gw_gen_current();
 	r->method = method_name(evhttp_request_get_command(req));
 	request_id(w, r->id);
@@ -2199,12 +2224,15 @@ server_free(server_t *s)
  * server_plain_identity standing in for what a verified TLS handshake
  * would have given; every byte after the handshake then takes the same
  * path as on a TLS connection: libevent's HTTP parser, gen_cb, the routes,
- * the store's writer thread and the replies.  The caller runs the one
- * worker's loop (server_plain_run_once) on its own thread.  Two things
- * differ from a TLS connection: no per-connection state (gw_conn_t: the
- * request deadline and the connection cap; requests see their connection
- * as NULL, as when a client has gone), and no re-check of the peer after a
- * reload (there is no reload: no signals are installed).
+ * the store's writer thread and the replies, and each connection has its
+ * gw_conn_t as a TLS one has (the request deadline, the connection cap,
+ * the request memory and its identity's share).  The caller runs the one
+ * worker's loop (server_plain_run_once) on its own thread.  What differs
+ * from a TLS connection: the connection's bufferevent is a pass-through
+ * filter over the socket's (plain_bev_cb: its free_context is what frees
+ * the gw_conn_t, as the SSL's ex_data is on TLS), and there is no re-check
+ * of the peer after a reload (there is no reload: no signals are
+ * installed).
  */
 
 static struct {
@@ -2237,6 +2265,71 @@ plain_forget(const struct server *s)
 		event_free(plain.wake);
 	X509_free(plain.cert);
 	memset(&plain, 0, sizeof(plain));
+}
+
+/* The gw_conn_t of a plain connection (NULL if plain_bev_cb could not
+ * make one: evhttp then made its own bufferevent). */
+static gw_conn_t *
+plain_conn_find(const worker_t *w, const struct bufferevent *bev)
+{
+	gw_conn_t *c;
+
+	if (plain_conn_of(w) == NULL)
+		return NULL;
+	LIST_FOREACH(c, &w->conns, link)
+		if (c->bev == bev)
+			return c;
+	return NULL;
+}
+
+/* A filter bufferevent passes on what its output holds only as bytes are
+ * added while it is enabled for writing; evhttp adds the reply first and
+ * enables writing after (be_filter_enable does not pass it on), so a reply
+ * sent outside evhttp's read callback stays put until flushed. */
+static void
+plain_flush(const gw_request_t *r)
+{
+	if (r->conn != NULL && plain_conn_of(r->w) != NULL)
+		bufferevent_flush(r->conn->bev, EV_WRITE, BEV_NORMAL);
+}
+
+/* The filter's free_context: its bufferevent is being destroyed. */
+static void
+plain_conn_gone(void *arg)
+{
+	gw_conn_t *c = arg;
+
+	if (c->w != NULL)
+		conn_free(c);
+	else
+		free(c);	/* conn_attach failed */
+}
+
+static struct bufferevent *
+plain_bev_cb(struct event_base *base, void *arg)
+{
+	worker_t *w = arg;
+	struct bufferevent *sock, *bev;
+	gw_conn_t *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((sock = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) ==
+	    NULL) {
+		free(c);
+		return NULL;
+	}
+	if ((bev = bufferevent_filter_new(sock, NULL, NULL,
+	    BEV_OPT_CLOSE_ON_FREE, plain_conn_gone, c)) == NULL) {
+		bufferevent_free(sock);
+		free(c);
+		return NULL;
+	}
+	if (conn_attach(w, c, bev) < 0) {
+		bufferevent_free(bev);	/* frees c (plain_conn_gone) */
+		return NULL;
+	}
+	return bev;
 }
 
 static void
@@ -2283,8 +2376,7 @@ server_new_plain(const char *config_path, config_t *cfg, int listen_fd,
 	s->listen_fd = -1;
 	if (rc < 0)
 		goto fail;
-	/* No bev_cb: libevent makes plain socket bufferevents. */
-	evhttp_set_bevcb(s->workers[0].http, NULL, NULL);
+	evhttp_set_bevcb(s->workers[0].http, plain_bev_cb, &s->workers[0]);
 	if ((plain.wake = evtimer_new(s->workers[0].base, plain_wake_cb, NULL)) == NULL) {
 		snprintf(err, errlen, "libevent: cannot add a timer");
 		goto fail;
@@ -2342,6 +2434,7 @@ server_plain_identity(server_t *s, const char *uri, struct x509_st *cert,
 int
 server_plain_run_once(server_t *s, unsigned wait_ms, server_plain_stats_t *st)
 {
+	struct request_holder *h;
 	struct timeval tv;
 	worker_t *w;
 
@@ -2364,6 +2457,15 @@ server_plain_run_once(server_t *s, unsigned wait_ms, server_plain_stats_t *st)
 	if (st != NULL) {
 		st->requests = w->counter;
 		st->inflight = w->inflight;
+		st->request_memory = atomic_load(&request_memory);
+		pthread_mutex_lock(&balance_mu);
+		st->conns = w->nconn;
+		pthread_mutex_unlock(&balance_mu);
+		pthread_mutex_lock(&holders_mu);
+		st->holders = 0;
+		for (h = holders; h != NULL; h = h->next)
+			st->holders++;
+		pthread_mutex_unlock(&holders_mu);
 	}
 	return 0;
 }

@@ -49,12 +49,18 @@ void server_free(server_t *s);
  * server_plain_run_once: one turn of the worker's event loop: if wait_ms
  * is 0, handle what is ready and return; else wait up to wait_ms for
  * something to happen first.  Fills st (may be NULL) with the count of
- * requests started so far and of those still waiting for the store.  0, or
- * -1 if s is not a plain server.
+ * requests started so far and of those still waiting for the store, the
+ * request memory the connections hold, the open connections and the
+ * identities that hold request memory (all three 0 once every connection
+ * is closed and seen closed).  0, or -1 if s is not a plain server.
  */
 typedef struct {
 	unsigned long long requests;	/* requests handed to the routes */
 	int inflight;			/* not yet answered */
+	size_t request_memory;		/* bytes the connections hold,
+					   counted (limits.max_request_memory_mib) */
+	unsigned conns;			/* open connections */
+	unsigned holders;		/* identities holding request memory */
 } server_plain_stats_t;
 
 struct x509_st;

@@ -19,7 +19,11 @@
  * Input: an optional first line "@<role>\n" picks the identity (see
  * identities[]: police, housing, auditor, the Suffolk gateway, ...; an
  * unknown role picks one by its length); the rest is written to the
- * connection as it is.  One role is different: after "@peer-signed\n" the
+ * connection as it is.  "@<role>*<n>\n" writes the rest n times over
+ * (n up to 1024): a few KiB of input become megabytes of pipelined
+ * requests or of one body, which is what the request memory bound
+ * (limits.max_request_memory_mib, 1 MiB here, half of it per identity)
+ * counts and cuts off.  One role is different: after "@peer-signed\n" the
  * input is up to four transfer bodies separated by NUL bytes, and the
  * harness posts each to /v1/peer/transfers as the Suffolk gateway, signed
  * with its real key, so that a hostile peer's bodies get past the
@@ -38,7 +42,10 @@
  * Oracle: sanitizers, and no answer with a 5xx status but libevent's 501
  * and 505 and the 503 sent-at-ahead to a transfer dated in the future (on a healthy tmpfs store every other 5xx is an internal
  * failure: a policy error on a record the schema accepted, an unreadable
- * stored record, ...).
+ * stored record, ...).  And once the connection is closed and freed,
+ * the request memory it counted is all given back: no bytes counted, no
+ * identity holding any (server_plain_stats_t), whatever the input did
+ * (pipelined, cut off mid-body, cut off by the bound itself).
  *
  * State: every data directory starts with two records (FZ-1, category 2;
  * FZ-4, category 4 level 3) and two transfers with fixed ids (...01
@@ -87,6 +94,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define SETTLE_TURNS 4
 #define INPUT_DEADLINE_MS 10000
 #define ANSWER_MAX (4u << 20)
+#define REPEAT_MAX 1024
+#define CLOSE_TURNS 50		/* turns for the server to see a close */
 
 static const struct {
 	const char *role;
@@ -121,6 +130,7 @@ static struct {
 	X509 *peer_cert;
 	EVP_PKEY *peer_key;	/* Suffolk's gateway key, for peer-signed */
 	buf_t signed_req;	/* the requests built for peer-signed */
+	buf_t repeated;		/* the input written n times ("*<n>") */
 	unsigned long inputs;
 	int verbose;		/* FUZZ_HTTP_VERBOSE=1: print the answers */
 } h;
@@ -325,6 +335,7 @@ cleanup(void)
 	X509_free(h.peer_cert);
 	EVP_PKEY_free(h.peer_key);
 	buf_free(&h.signed_req);
+	buf_free(&h.repeated);
 	if (h.listen_fd >= 0)
 		close(h.listen_fd);
 	rm_tree(h.dir);
@@ -382,6 +393,7 @@ setup(void)
 		die(p, "cannot read the key");
 	fclose(f);
 	buf_init(&h.signed_req, 0);
+	buf_init(&h.repeated, 0);
 
 	snprintf(p, sizeof(p), "%s/policy.json", h.dir);
 	write_file(p, policy_mappa_default_json(), 0644);
@@ -413,7 +425,7 @@ setup(void)
 	    "\"limits\":{\"max_body_bytes\":65536,\"max_header_bytes\":8192,"
 	    "\"max_connections\":64,\"header_timeout_ms\":10000,"
 	    "\"body_timeout_ms\":30000,\"idle_timeout_ms\":60000,"
-	    "\"max_json_depth\":32},"
+	    "\"max_json_depth\":32,\"max_request_memory_mib\":1},"
 	    "\"audit\":{\"checkpoint_interval_ms\":1000},"
 	    "\"transfer\":{\"deadline_s\":86400,\"max_in_flight_per_peer\":8,"
 	    "\"retry_base_ms\":500,\"retry_max_ms\":60000,\"outbox_max\":1000},"
@@ -431,24 +443,39 @@ setup(void)
 	atexit(cleanup);
 }
 
-/* The identity line, if any; returns how many input bytes it used. */
+/* The identity line, if any, and its repeat count (1 without "*<n>");
+ * returns how many input bytes it used. */
 static size_t
-pick_identity(const uint8_t *data, size_t size, size_t *which)
+pick_identity(const uint8_t *data, size_t size, size_t *which,
+    size_t *repeat)
 {
-	const uint8_t *nl;
-	size_t len, i;
+	const uint8_t *nl, *star;
+	size_t len, i, used;
 
 	*which = 0;
+	*repeat = 1;
 	if (size == 0 || data[0] != '@' ||
 	    (nl = memchr(data, '\n', size < 64 ? size : 64)) == NULL)
 		return 0;
-	len = (size_t)(nl - data) - 1;
+	used = (size_t)(nl - data) + 1;
+	len = used - 2;
+	if ((star = memchr(data + 1, '*', len)) != NULL) {
+		*repeat = 0;
+		for (i = (size_t)(star - data) + 1; i < used - 1 &&
+		    data[i] >= '0' && data[i] <= '9' && *repeat <= REPEAT_MAX; i++)
+			*repeat = *repeat * 10 + (size_t)(data[i] - '0');
+		if (*repeat < 1)
+			*repeat = 1;
+		if (*repeat > REPEAT_MAX)
+			*repeat = REPEAT_MAX;
+		len = (size_t)(star - data) - 1;
+	}
 	*which = len % N_IDENTITIES;
 	for (i = 0; i < N_IDENTITIES; i++)
 		if (strlen(identities[i].role) == len &&
 		    memcmp(identities[i].role, data + 1, len) == 0)
 			*which = i;
-	return len + 2;
+	return used;
 }
 
 /* peer-signed: each NUL-separated body (at most four) as a signed POST. */
@@ -554,7 +581,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char answer[ANSWER_MAX];
 	server_plain_stats_t st, last;
-	size_t which, off, sent = 0, got = 0;
+	size_t which, repeat, off, sent = 0, got = 0;
 	char err[256];
 	long long deadline;
 	int fd, quiet = 0, i;
@@ -567,7 +594,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		h.srv = NULL;
 		server_up();
 	}
-	off = pick_identity(data, size, &which);
+	off = pick_identity(data, size, &which, &repeat);
 	if (server_plain_identity(h.srv, identities[which].uri,
 	    identities[which].peer_cert ? h.peer_cert : NULL, err, sizeof(err)) < 0)
 		die("server_plain_identity", err);
@@ -577,6 +604,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		build_signed(data, size);
 		data = (const uint8_t *)h.signed_req.data;
 		size = h.signed_req.len;
+	}
+	if (repeat > 1) {
+		buf_reset(&h.repeated);
+		for (i = 0; (size_t)i < repeat; i++)
+			if (buf_append(&h.repeated, data, size) < 0)
+				die("repeat", "out of memory");
+		data = (const uint8_t *)h.repeated.data;
+		size = h.repeated.len;
 	}
 
 	if ((fd = connect_server()) < 0)
@@ -622,9 +657,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	close(fd);
-	/* Let the server see the close and free the connection. */
-	for (i = 0; i < 3; i++)
-		server_plain_run_once(h.srv, 0, NULL);
+	/* Let the server see the close and free the connection: then
+	 * nothing of it may still count as request memory. */
+	for (i = 0; i < CLOSE_TURNS; i++) {
+		server_plain_run_once(h.srv, i < 3 ? 0 : 1, &st);
+		if (st.conns == 0 && i >= 2)
+			break;
+	}
+	if (st.conns != 0 || st.request_memory != 0 || st.holders != 0) {
+		fprintf(stderr, "fuzz_http: after the close: %u connections, "
+		    "%zu bytes of request memory counted, %u identities "
+		    "holding some\n", st.conns, st.request_memory, st.holders);
+		abort();
+	}
 	check_answers(answer, got);
 	if (h.verbose)
 		fprintf(stderr, "---- as %s: %zu bytes in, %zu out\n%.*s\n",
