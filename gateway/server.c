@@ -609,8 +609,12 @@ request_memory_cb(struct evbuffer *in, const struct evbuffer_cb_info *info,
 		return;
 	/* Application bytes come after the handshake: the identity is
 	 * known by the first.  (A plain connection of server_new_plain has
-	 * the identity its caller set.) */
-	if (c->holder == NULL) {
+	 * the identity its caller set.)  Only while c holds nothing: the
+	 * holder must count all that c holds, or the release at the answer
+	 * takes from it bytes it never had (after a failed calloc, the
+	 * share went below zero and undercounted for as long as the
+	 * identity kept a connection). */
+	if (c->holder == NULL && c->held == 0) {
 		ssl = bufferevent_openssl_get_ssl(c->bev);
 		tc = ssl != NULL ? tls_conn_get(ssl) : plain_conn_of(c->w);
 		if (tc != NULL)
