@@ -8,6 +8,7 @@
  * refused at start, and a stalled disk (err=stall) holds the writer in
  * its commit until the control file changes, then fails nothing.
  */
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -561,6 +562,148 @@ test_stall(void **state)
 	store_close(s);
 }
 
+/*
+ * store_expire_waiting while the writer is held by a stalled disk, called
+ * from several threads at once (every worker's tick does) while more jobs
+ * arrive: every job that waited is failed exactly once, unwritten; the
+ * job the writer holds is never touched and is stored once the disk is
+ * back; the count returned, the stats and the failures agree.
+ */
+#define STX_JOBS 40
+#define STX_EXPIRERS 4
+
+typedef struct {
+	atomic_int calls;
+	int status;
+	char err[160];
+} stx_done_t;
+
+static stx_done_t stx[STX_JOBS + 1];
+static atomic_int stx_stop;
+static atomic_size_t stx_expired;
+static store_t *stx_store;
+
+static void
+stx_cb(void *arg, const store_result_t *r)
+{
+	stx_done_t *d = arg;
+
+	d->status = r->status;
+	snprintf(d->err, sizeof(d->err), "%s", r->err);
+	atomic_fetch_add(&d->calls, 1);
+}
+
+static void *
+stx_expirer(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stx_stop)) {
+		atomic_fetch_add(&stx_expired, store_expire_waiting(stx_store, 0));
+		sleep_ms(1);
+	}
+	return NULL;
+}
+
+static store_job_t *
+stx_job(const char *id)
+{
+	store_job_t *j = store_job_new();
+	audit_entry_t e;
+	const char *json = "{\"x\":1}";
+
+	memset(&e, 0, sizeof(e));
+	e.op = "collect";
+	e.actor_id = "urn:visor:norfolk:agency:police";
+	e.record = id;
+	e.version = AUDIT_VERSION_ASSIGNED;
+	e.result = "ok";
+	assert_int_equal(store_job_put_record(j, id, STORE_VERSION_ABSENT, 2, 1,
+	    AREA, json, strlen(json), "urn:visor:norfolk:agency:police", NULL),
+	    0);
+	assert_int_equal(store_job_audit(j, &e), 0);
+	return j;
+}
+
+static void
+test_stall_expiry(void **state)
+{
+	pthread_t th[STX_EXPIRERS];
+	store_stats_t st;
+	store_reader_t *r;
+	store_record_t rec;
+	uint64_t size0;
+	char id[32], err[128];
+	int i, failed = 0;
+
+	(void)state;
+	memset(stx, 0, sizeof(stx));
+	atomic_store(&stx_stop, 0);
+	atomic_store(&stx_expired, 0);
+	/* No checkpoint while stalled: the held batch is the record's. */
+	stx_store = open_store(600000);
+	assert_int_equal(put(stx_store, "STX-0").status, STORE_OK);
+	size0 = store_audit_size(stx_store);
+	/* The first checkpoint is signed at once after the first batch: let
+	 * it be written first, or it is what the writer stalls in (then the
+	 * job below waits in the queue and is failed with the others). */
+	for (i = 0; i < 500 && signed_size(stx_store) < size0; i++)
+		sleep_ms(10);
+	assert_int_equal(signed_size(stx_store), size0);
+	faults("op=write,sync err=stall id=1");
+	/* The writer takes job 0 and stalls in its commit. */
+	store_submit(stx_store, stx_job("STX-H"), stx_cb, &stx[0]);
+	sleep_ms(300);
+	assert_int_equal(atomic_load(&stx[0].calls), 0);
+	for (i = 0; i < STX_EXPIRERS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, stx_expirer, NULL),
+		    0);
+	for (i = 1; i <= STX_JOBS; i++) {
+		snprintf(id, sizeof(id), "STX-%d", i);
+		store_submit(stx_store, stx_job(id), stx_cb, &stx[i]);
+		if (i % 8 == 0)
+			sleep_ms(5);
+	}
+	sleep_ms(200);
+	atomic_store(&stx_stop, 1);
+	for (i = 0; i < STX_EXPIRERS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	/* Every waiting job failed once, unwritten; the held one waits. */
+	if (atomic_load(&stx[0].calls) != 0)
+		fail_msg("the held job was answered during the stall: "
+		    "status %d, %s", stx[0].status, stx[0].err);
+	for (i = 1; i <= STX_JOBS; i++) {
+		assert_int_equal(atomic_load(&stx[i].calls), 1);
+		assert_int_equal(stx[i].status, STORE_FAILED);
+		assert_non_null(strstr(stx[i].err, "nothing of it was written"));
+		failed++;
+	}
+	assert_int_equal(atomic_load(&stx_expired), (size_t)failed);
+	store_stats(stx_store, &st);
+	assert_int_equal(st.wait_expired, (uint64_t)failed);
+	assert_int_equal(st.queued, 0);
+	/* The disk comes back: the held job is stored, once. */
+	faults("");
+	for (i = 0; i < 500 && atomic_load(&stx[0].calls) == 0; i++)
+		sleep_ms(10);
+	assert_int_equal(atomic_load(&stx[0].calls), 1);
+	assert_int_equal(stx[0].status, STORE_OK);
+	assert_int_equal(put(stx_store, "STX-Z").status, STORE_OK);
+	assert_int_equal(store_audit_size(stx_store), size0 + 2);
+	r = store_reader_new(stx_store, err, sizeof(err));
+	assert_non_null(r);
+	for (i = 1; i <= STX_JOBS; i++) {
+		snprintf(id, sizeof(id), "STX-%d", i);
+		memset(&rec, 0, sizeof(rec));
+		assert_int_equal(store_record_get(r, id, &rec), 1);
+	}
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(store_record_get(r, "STX-H", &rec), 0);
+	buf_free(&rec.json);
+	store_reader_free(r);
+	store_close(stx_store);
+	stx_store = NULL;
+}
+
 int
 main(void)
 {
@@ -576,6 +719,7 @@ main(void)
 		cmocka_unit_test_setup(test_start_refused, clear_faults),
 		cmocka_unit_test_setup(test_sync_fail_then_crash, clear_faults),
 		cmocka_unit_test_setup(test_stall, clear_faults),
+		cmocka_unit_test_setup(test_stall_expiry, clear_faults),
 	};
 
 	return cmocka_run_group_tests_name("store_faultvfs", tests, setup,
