@@ -94,6 +94,7 @@ struct gw_conn {
 	int memory_cut;		/* cut off for it (request_memory_cb) */
 	struct request_holder *holder;	/* its identity's share */
 	struct evbuffer_cb_entry *input_cb;
+	struct event *flush_ev;	/* plain connections only (plain_flush) */
 	LIST_ENTRY(gw_conn) link;	/* in w->conns */
 };
 
@@ -896,6 +897,8 @@ conn_free(gw_conn_t *c)
 	request_holder_put(c->holder);
 	LIST_REMOVE(c, link);
 	event_free(c->deadline);
+	if (c->flush_ev != NULL)
+		event_free(c->flush_ev);
 	metrics_connection(-1);
 	worker_update_listener(c->w, -1);
 	free(c);
@@ -2289,12 +2292,27 @@ plain_conn_find(const worker_t *w, const struct bufferevent *bev)
 /* A filter bufferevent passes on what its output holds only as bytes are
  * added while it is enabled for writing; evhttp adds the reply first and
  * enables writing after (be_filter_enable does not pass it on), so a reply
- * sent outside evhttp's read callback stays put until flushed. */
+ * sent outside evhttp's read callback stays put until flushed.  The flush
+ * runs on the next turn of the loop, not inside gw_reply: evhttp's write
+ * callback runs from the flush and may end the request and free the
+ * connection while gw_reply still uses them. */
+static void
+plain_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	gw_conn_t *c = arg;
+
+	(void)fd;
+	(void)what;
+	bufferevent_flush(c->bev, EV_WRITE, BEV_NORMAL);
+}
+
 static void
 plain_flush(const gw_request_t *r)
 {
-	if (r->conn != NULL && plain_conn_of(r->w) != NULL)
-		bufferevent_flush(r->conn->bev, EV_WRITE, BEV_NORMAL);
+	static const struct timeval now = { 0, 0 };
+
+	if (r->conn != NULL && r->conn->flush_ev != NULL)
+		evtimer_add(r->conn->flush_ev, &now);
 }
 
 /* The filter's free_context: its bufferevent is being destroyed. */
@@ -2333,6 +2351,9 @@ plain_bev_cb(struct event_base *base, void *arg)
 		bufferevent_free(bev);	/* frees c (plain_conn_gone) */
 		return NULL;
 	}
+	/* If it cannot be made, answers sent from the store's completion
+	 * wait for the next bytes written (the harness then sees a hang). */
+	c->flush_ev = evtimer_new(base, plain_flush_cb, c);
 	return bev;
 }
 
@@ -2381,6 +2402,12 @@ server_new_plain(const char *config_path, config_t *cfg, int listen_fd,
 	if (rc < 0)
 		goto fail;
 	evhttp_set_bevcb(s->workers[0].http, plain_bev_cb, &s->workers[0]);
+	/* No idle timeout from evhttp on a plain connection (its request
+	 * deadline is the gw_conn_t's): on a filter bufferevent evhttp's
+	 * timeouts are timers libevent could leave in its heap after the
+	 * filter was freed (memcheck: reads inside a freed
+	 * bufferevent_filter_new block in event_base_loop). */
+	evhttp_set_timeout_tv(s->workers[0].http, NULL);
 	if ((plain.wake = evtimer_new(s->workers[0].base, plain_wake_cb, NULL)) == NULL) {
 		snprintf(err, errlen, "libevent: cannot add a timer");
 		goto fail;
