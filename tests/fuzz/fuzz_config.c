@@ -32,13 +32,32 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static const char *const files[] = { "cert.pem", "root.pem", "ca.pem",
+    "crl.pem", "policy.json", "key.pem", "gateway.json" };
+static char dir[64];
+
+/* At exit: the folder goes (the fuzzer's children and replays each make
+ * one). */
+static void
+remove_dir(void)
+{
+	char f[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(f, sizeof(f), "%s/%s", dir, files[i]);
+		(void)unlink(f);
+	}
+	snprintf(f, sizeof(f), "%s/data", dir);
+	(void)rmdir(f);
+	(void)rmdir(dir);
+}
+
 /* The folder, its files, and the configuration's path in it. */
 static void
 setup_dir(char *path, size_t len)
 {
-	static const char *const files[] = { "cert.pem", "root.pem", "ca.pem",
-	    "crl.pem", "policy.json" };
-	char dir[64], f[128];
+	char f[128];
 	size_t i;
 
 	snprintf(dir, sizeof(dir), "%s/visor-fuzz-config-%ld",
@@ -47,7 +66,8 @@ setup_dir(char *path, size_t len)
 	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
 	    (mkdir(f, 0700) < 0 && errno != EEXIST))
 		abort();
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+	atexit(remove_dir);
+	for (i = 0; i < 5; i++) {
 		snprintf(f, sizeof(f), "%s/%s", dir, files[i]);
 		if (file_write_atomic(f, "x", 1, 0644) < 0)
 			abort();
