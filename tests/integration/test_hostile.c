@@ -164,8 +164,9 @@ assert_still_serving(void)
 	gwt_resp_t resp;
 	char err[256];
 
-	assert_int_equal(gwt_request(&env, &gw, "norfolk", "agency-police", "GET",
-	    "/v1/health", h, NULL, 0, &resp, err, sizeof(err)), 0);
+	if (gwt_request(&env, &gw, "norfolk", "agency-police", "GET",
+	    "/v1/health", h, NULL, 0, &resp, err, sizeof(err)) < 0)
+		fail_msg("GET /v1/health: %s", err);
 	assert_int_equal(resp.status, 200);
 	gwt_resp_free(&resp);
 	assert_true(gwt_gw_alive(&gw));
@@ -650,8 +651,9 @@ test_idle_connections_capped(void **state)
 	assert_true(opened >= 40);
 	t0 = gwt_now_ms();
 	/* A legitimate client is served once the idle ones are cut off. */
-	assert_int_equal(gwt_request(&env, &gw, "norfolk", "agency-police", "GET",
-	    "/v1/health", h, NULL, 0, &resp, err, sizeof(err)), 0);
+	if (gwt_request(&env, &gw, "norfolk", "agency-police", "GET",
+	    "/v1/health", h, NULL, 0, &resp, err, sizeof(err)) < 0)
+		fail_msg("GET /v1/health: %s", err);
 	assert_int_equal(resp.status, 200);
 	gwt_resp_free(&resp);
 	assert_true(gwt_now_ms() - t0 < 15000);
@@ -720,9 +722,13 @@ test_handshake_flood(void **state)
 			p = end;
 		}
 		gwt_resp_free(&ar);
-		assert_true(single < 100);
+		/* Under memcheck a handshake takes longer than the second's
+		 * share of single entries: all 100 may be single. */
+		if (!gwt_valgrind()) {
+			assert_true(single < 100);
+			assert_true(summaries >= 1);
+		}
 		assert_int_equal(single + summed, 100);
-		assert_true(summaries >= 1);
 	}
 	assert_still_serving();
 }
