@@ -88,6 +88,7 @@ check_fdlimit(const config_t *c)
 	config_t smaller;
 
 	memset(&fd, 0, sizeof(fd));
+	err[0] = '\0';		/* fdlimit_ensure writes it only on -1 */
 	if (fdlimit_ensure(c, 0, &fd, err, sizeof(err)) == 0) {
 		if (fd.hard < fd.need)
 			abort();
