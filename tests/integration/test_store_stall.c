@@ -376,13 +376,21 @@ test_sigterm_during_stall(void **state)
 	static req_t q;
 	pthread_t th;
 	long long until;
+	size_t stalled;
 	long st;
 
 	(void)state;
+	stalled = gwt_log_count(&nfk, "event=fault-injected");
 	fault("op=write,sync err=stall");
 	q.n = 2000;
 	assert_int_equal(pthread_create(&th, NULL, send_one, &q), 0);
 	sleep_ms(500);
+	/* The writer is held (the PUT or a checkpoint reached the disk):
+	 * under memcheck the PUT's handshake alone takes longer than the
+	 * 500 ms, and a store with nothing to write closes at once. */
+	for (until = gwt_now_ms() + gwt_ms(5000); gwt_now_ms() < until &&
+	    gwt_log_count(&nfk, "event=fault-injected") == stalled;)
+		sleep_ms(20);
 	assert_int_equal(kill(nfk.pid, SIGTERM), 0);
 	/* The drain's 10 s, then STORE_CLOSE_QUIET_MS. */
 	assert_int_equal(gwt_log_wait(&nfk, "event=store-closing", 30000), 1);
