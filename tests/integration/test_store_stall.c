@@ -55,7 +55,7 @@ fault(const char *spec)
 }
 
 #define NREQ 24
-#define WAIT_MAX_MS 10000	/* server.c STORE_WAIT_MAX_MS */
+#define WAIT_MAX_MS 10000	/* limits.store_wait_max_ms, default */
 
 /* The disk comes back after this: 14 s natively, 4 s after the gateway's
  * 10 s wait; under memcheck (make valgrind) the 24 handshakes and requests
@@ -340,11 +340,11 @@ test_sighup_during_stall(void **state)
 	assert_true(gwt_now_ms() - t < 2000);
 	/* Past the bound both entries were answered unwritten and kept. */
 	wait_log_count("event=audit-write-failed op=config", failed0 + 2,
-	    STALL_MS);
-	assert_true(gwt_now_ms() - t0 < STALL_MS - 500);
+	    stall_ms());
+	assert_true(gwt_now_ms() - t0 < stall_ms() - 500);
 	assert_int_equal(kill(nfk.pid, SIGHUP), 0);
 	wait_log_count("event=reloaded", reloads0 + 3, 2000);
-	sleep_ms(STALL_MS - (gwt_now_ms() - t0));
+	sleep_ms(stall_ms() - (gwt_now_ms() - t0));
 	fault("");
 	assert_int_equal(pthread_join(th, NULL), 0);
 	/* In the held batch, or behind a checkpoint's held write. */
