@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "crypto/identity.h"
+#include "crypto/note.h"
 #include "util/fileio.h"
 #include "util/json.h"
 
@@ -158,10 +159,59 @@ get_file_list(ctx_t *c, const cJSON *obj, const char *key, const char *name,
 	return 0;
 }
 
+/*
+ * A peer's audit verifier key (optional): the file holds SPEC 8's one
+ * audit.vkey line, which must parse and name the peer's log
+ * ("visor.<area>/audit"), or every checkpoint the peer sends would be
+ * refused as forged.  The line is kept, not the file name: a reload that
+ * does not restart reads the file again only with the peers (a restart
+ * key, config_restart_changes).  0, or -1 with the key named.
+ */
+static int
+get_peer_vkey(ctx_t *c, const cJSON *obj, const char *label,
+    config_peer_t *p)
+{
+	char *text = NULL, why[160], origin[64];
+	note_verifier_t *v;
+	size_t len;
+	int rc;
+
+	if ((rc = get_file(c, obj, "audit_vkey", label, p->audit_vkey_path,
+	    sizeof(p->audit_vkey_path), 0)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (file_read_all(p->audit_vkey_path, CONFIG_VKEY_MAX - 1, &text,
+	    &len) < 0) {
+		snprintf(c->err, c->errlen, "%s: %s: %s", label,
+		    p->audit_vkey_path, errno == EFBIG ? "too large for a "
+		    "verifier key line" : strerror(errno));
+		return -1;
+	}
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
+	    text[len - 1] == ' '))
+		len--;
+	if ((v = note_verifier_parse(text, len, why, sizeof(why))) == NULL) {
+		free(text);
+		return fail(c, label, why);
+	}
+	snprintf(origin, sizeof(origin), "visor.%s/audit", p->area);
+	rc = strcmp(note_verifier_name(v), origin);
+	note_verifier_free(v);
+	if (rc != 0) {
+		free(text);
+		snprintf(c->err, c->errlen, "%s: %s: is not the key of %s's "
+		    "audit log (%s)", label, p->audit_vkey_path, p->area, origin);
+		return -1;
+	}
+	memcpy(p->audit_vkey, text, len);
+	p->audit_vkey[len] = '\0';
+	free(text);
+	return 0;
+}
+
 static int
 parse_peers(ctx_t *c, config_t *cfg, const cJSON *arr)
 {
-	static const char *const keys[] = { "area", "url", NULL };
+	static const char *const keys[] = { "area", "url", "audit_vkey", NULL };
 	const cJSON *it;
 	char label[64];
 	config_peer_t *p;
@@ -206,6 +256,10 @@ parse_peers(ctx_t *c, config_t *cfg, const cJSON *arr)
 		hostport[i] = '\0';
 		if (parse_hostport(c, label, hostport, p->host, sizeof(p->host),
 		    &p->port) < 0)
+			return -1;
+		snprintf(label, sizeof(label), "peers[%zu].audit_vkey",
+		    cfg->n_peers);
+		if (get_peer_vkey(c, it, label, p) < 0)
 			return -1;
 		cfg->n_peers++;
 	}
@@ -328,7 +382,8 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 	    "record_cache_mib", "idempotency_keep_hours",
 	    "max_request_memory_mib", "identity_requests_per_second",
 	    "identity_request_burst", NULL };
-	static const char *const audit_keys[] = { "checkpoint_interval_ms", NULL };
+	static const char *const audit_keys[] = { "checkpoint_interval_ms",
+	    "witness_interval_s", NULL };
 	static const char *const transfer_keys[] = { "deadline_s",
 	    "max_in_flight_per_peer", "retry_base_ms", "retry_max_ms",
 	    "outbox_max", NULL };
@@ -473,6 +528,10 @@ config_parse(ctx_t *c, config_t *cfg, const cJSON *root)
 	    "audit.checkpoint_interval_ms", 10, 3600000, 1000, &v) < 0)
 		return -1;
 	cfg->checkpoint_interval_ms = (unsigned)v;
+	if (get_uint(c, audit, "witness_interval_s", "audit.witness_interval_s",
+	    0, 86400, 10, &v) < 0)
+		return -1;
+	cfg->witness_interval_s = (unsigned)v;
 	if (parse_section(c, root, "transfer", &transfer, transfer_keys) < 0)
 		return -1;
 	if (get_uint(c, transfer, "deadline_s", "transfer.deadline_s", 1,
@@ -606,7 +665,8 @@ config_peers_equal(const config_t *a, const config_t *b)
 	/* Areas are unique within a configuration (config_load). */
 	for (i = 0; i < a->n_peers; i++)
 		if ((q = config_peer(b, a->peers[i].area)) == NULL ||
-		    strcmp(q->url, a->peers[i].url) != 0)
+		    strcmp(q->url, a->peers[i].url) != 0 ||
+		    strcmp(q->audit_vkey, a->peers[i].audit_vkey) != 0)
 			return 0;
 	return 1;
 }
@@ -663,6 +723,7 @@ config_restart_changes(const config_t *a, const config_t *b, char *out,
 	NUM_KEY(idempotency_keep_hours, "limits.idempotency_keep_hours");
 	NUM_KEY(max_request_memory_mib, "limits.max_request_memory_mib");
 	NUM_KEY(checkpoint_interval_ms, "audit.checkpoint_interval_ms");
+	NUM_KEY(witness_interval_s, "audit.witness_interval_s");
 	NUM_KEY(max_in_flight_per_peer, "transfer.max_in_flight_per_peer");
 	NUM_KEY(retry_base_ms, "transfer.retry_base_ms");
 	NUM_KEY(retry_max_ms, "transfer.retry_max_ms");

@@ -20,11 +20,19 @@
 #define CONFIG_DEFAULT_IDENTITY_RATE 500
 #define CONFIG_DEFAULT_IDENTITY_BURST 2000
 
+#define CONFIG_VKEY_MAX 512	/* an audit.vkey line (SPEC 8) */
+
 typedef struct {
 	char area[40];
 	char url[256];
 	char host[128];
 	int port;
+	/* The verifier key of the peer's audit log (SPEC 8's audit.vkey line,
+	 * read from the file audit_vkey names, checked to be the key of
+	 * "visor.<area>/audit"): the peer's checkpoints are witnessed
+	 * (gateway/witness.h).  "" when not configured: not witnessed. */
+	char audit_vkey_path[1024];
+	char audit_vkey[CONFIG_VKEY_MAX];
 } config_peer_t;
 
 typedef struct {
@@ -78,6 +86,8 @@ typedef struct {
 						   once */
 	/* audit */
 	unsigned checkpoint_interval_ms;
+	unsigned witness_interval_s;	/* send the signed checkpoint to the
+					   peers at most this often; 0: off */
 	/* transfer */
 	unsigned transfer_deadline_s;
 	unsigned max_in_flight_per_peer;
@@ -104,7 +114,8 @@ size_t config_clearances_for(const config_t *c, const char *uri,
 /* The peer of that area, or NULL. */
 const config_peer_t *config_peer(const config_t *c, const char *area);
 
-/* 1 if a and b name the same peers (areas and URLs, in any order). */
+/* 1 if a and b name the same peers (areas, URLs and audit verifier keys,
+ * in any order). */
 int config_peers_equal(const config_t *a, const config_t *b);
 
 /* The settings a reload (SIGHUP) cannot apply that differ between a and b:

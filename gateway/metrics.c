@@ -7,7 +7,7 @@
 
 static const char *const routes[] = {
 	"health", "records", "records_history", "transfers", "peer_transfers",
-	"audit", "status", "not_found", "other"
+	"peer_checkpoints", "audit", "status", "not_found", "other"
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -47,6 +47,8 @@ typedef struct {
 static labelled_t hs_fail = { PTHREAD_MUTEX_INITIALIZER, 0, {{0}}, {0} };
 static labelled_t pol_deny = { PTHREAD_MUTEX_INITIALIZER, 0, {{0}}, {0} };
 static labelled_t deliv_fail = { PTHREAD_MUTEX_INITIALIZER, 0, {{0}}, {0} };
+static labelled_t peer_incons = { PTHREAD_MUTEX_INITIALIZER, 0, {{0}}, {0} };
+static labelled_t witness_fail = { PTHREAD_MUTEX_INITIALIZER, 0, {{0}}, {0} };
 
 static void
 labelled_inc(labelled_t *l, const char *name)
@@ -126,6 +128,18 @@ void
 metrics_delivery_failure(const char *area)
 {
 	labelled_inc(&deliv_fail, area);
+}
+
+void
+metrics_peer_log_inconsistent(const char *area)
+{
+	labelled_inc(&peer_incons, area);
+}
+
+void
+metrics_witness_send_failure(const char *area)
+{
+	labelled_inc(&witness_fail, area);
 }
 
 void
@@ -267,6 +281,12 @@ metrics_render(const metrics_gauges_t *g, buf_t *out)
 	    "Requests denied by policy, by deciding rule.");
 	render_labelled(out, &deliv_fail, "visor_delivery_failures_total", "peer",
 	    "Failed transfer delivery attempts by peer area.");
+	render_labelled(out, &peer_incons, "visor_peer_log_inconsistent_total",
+	    "peer", "Checkpoints of a peer's audit log refused as inconsistent "
+	    "with the one held (rolled back or forked).");
+	render_labelled(out, &witness_fail, "visor_witness_send_failures_total",
+	    "peer", "Sends of this gateway's checkpoint to a peer that did not "
+	    "end with the peer holding it.");
 	if (g != NULL) {
 		buf_printf(out, "# HELP visor_audit_log_size Leaves in the audit log.\n"
 		    "# TYPE visor_audit_log_size gauge\nvisor_audit_log_size %llu\n",

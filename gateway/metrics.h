@@ -28,6 +28,13 @@ void metrics_delivery_failure(const char *area);
 
 /* Count a request refused 429 for its identity's rate. */
 void metrics_rate_limited(void);
+/* Count a peer's checkpoint refused as inconsistent with the one held
+ * (event=peer-log-inconsistent). */
+void metrics_peer_log_inconsistent(const char *area);
+
+/* Count a send of this gateway's checkpoint to a peer that failed (no
+ * answer, or a refusal). */
+void metrics_witness_send_failure(const char *area);
 
 /* Connections: +1 when accepted, -1 when closed. */
 void metrics_connection(int delta);

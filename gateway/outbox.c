@@ -20,6 +20,7 @@
 #include "gateway/request.h"
 #include "gateway/store.h"
 #include "gateway/transfer_proto.h"
+#include "gateway/witness.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -49,6 +50,7 @@ struct outbox {
 	unsigned kicks;
 	store_reader_t *stats_reader;
 	pthread_mutex_t stats_lock;
+	witness_t *witness;	/* sends our checkpoints to the peers */
 };
 
 struct peer_worker {
@@ -490,8 +492,9 @@ delivery_done(void *arg, const https_result_t *res)
  * SIGHUP moves inbound connections and deliveries together, a CRL replaced
  * on disk is in force for neither until then, and a damaged one (refused
  * by the reload) stops neither. */
-static https_client_t *
-peer_client(peer_worker_t *pw, const gw_gen_t *g, char *err, size_t errlen)
+https_client_t *
+outbox_peer_client(const gw_gen_t *g, const char *area, long timeout_ms,
+    long connect_timeout_ms, char *err, size_t errlen)
 {
 	https_client_options_t opt;
 	https_client_t *c = NULL;
@@ -512,7 +515,7 @@ peer_client(peer_worker_t *pw, const gw_gen_t *g, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot encode the root and CRLs");
 		goto out;
 	}
-	snprintf(expect, sizeof(expect), "urn:visor:%s:gateway", pw->area);
+	snprintf(expect, sizeof(expect), "urn:visor:%s:gateway", area);
 	memset(&opt, 0, sizeof(opt));
 	opt.cert_pem = g->cert_pem;
 	opt.cert_pem_len = strlen(g->cert_pem);
@@ -523,8 +526,8 @@ peer_client(peer_worker_t *pw, const gw_gen_t *g, char *err, size_t errlen)
 	opt.crls_pem = crls_pem;
 	opt.crls_pem_len = crls_len;
 	opt.expect_identity = expect;
-	opt.timeout_ms = 30000;
-	opt.connect_timeout_ms = 5000;
+	opt.timeout_ms = timeout_ms;
+	opt.connect_timeout_ms = connect_timeout_ms;
 	opt.max_response = PEER_ANSWER_MAX;
 	c = https_client_new(&opt, err, errlen);
 out:
@@ -730,7 +733,8 @@ peer_main(void *arg)
 			client_gen = NULL;
 		}
 		if (client == NULL) {
-			if ((client = peer_client(pw, g, err, sizeof(err))) == NULL ||
+			if ((client = outbox_peer_client(g, pw->area, 30000, 5000,
+			    err, sizeof(err))) == NULL ||
 			    (batch = https_batch_new(client,
 			    o->gw->cfg->max_in_flight_per_peer, err, sizeof(err))) == NULL) {
 				log_event(LOG_ERROR, "outbox-client-failed", "peer",
@@ -978,6 +982,10 @@ outbox_new(gateway_t *gw, char *err, size_t errlen)
 		pthread_mutex_init(&o->peers[i].out_lock, NULL);
 		pthread_cond_init(&o->peers[i].out_cond, NULL);
 	}
+	if ((o->witness = witness_new(gw, err, errlen)) == NULL) {
+		outbox_free(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -993,7 +1001,7 @@ outbox_start(outbox_t *o)
 			return -1;
 		o->peers[i].started = 1;
 	}
-	return 0;
+	return witness_start(o->witness);
 }
 
 void
@@ -1016,6 +1024,7 @@ outbox_free(outbox_t *o)
 		return;
 	atomic_store(&o->stopping, 1);
 	outbox_kick(o);
+	witness_free(o->witness);
 	for (i = 0; i < o->n_peers; i++) {
 		if (o->peers[i].started)
 			pthread_join(o->peers[i].thread, NULL);

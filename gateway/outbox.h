@@ -11,7 +11,9 @@
 #ifndef GATEWAY_OUTBOX_H
 #define GATEWAY_OUTBOX_H
 
+#include "client/https_client.h"
 #include "gateway/gateway.h"
+#include "gateway/gen.h"
 #include "util/buf.h"
 
 typedef struct outbox outbox_t;
@@ -25,8 +27,18 @@ outbox_t *outbox_new(gateway_t *gw, char *err, size_t errlen);
  * (event=peer-unconfigured at start).  0 or -1. */
 int outbox_start(outbox_t *o);
 
+/* An mTLS client to peer area's gateway with generation g's certificate,
+ * key, root and CRLs (as g loaded them, not the files again), requiring
+ * the server to be urn:visor:<area>:gateway; the delivery workers' and
+ * the witness sender's (gateway/witness.h).  NULL with err. */
+https_client_t *outbox_peer_client(const gw_gen_t *g, const char *area,
+    long timeout_ms, long connect_timeout_ms, char *err, size_t errlen);
+
 /* Wake the delivery threads (a transfer was queued). */
 void outbox_kick(outbox_t *o);
+
+/* Start also starts the witness sender (gateway/witness.h), and free
+ * stops it. */
 
 /* Stop the threads (in-flight requests finish or time out) and free. */
 void outbox_free(outbox_t *o);

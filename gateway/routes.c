@@ -151,6 +151,13 @@ routes_dispatch(gw_request_t *r)
 			return method_not_allowed(r, "POST");
 		return route_peer_transfers(r);
 	}
+	if (strcmp(path, "/v1/peer/checkpoints") == 0) {
+		gw_req_set_route(r, "peer_checkpoints");
+		gw_req_audit_failures(r, NULL);
+		if (!is(m, "POST"))
+			return method_not_allowed(r, "POST");
+		return route_peer_checkpoints(r);
+	}
 	if (strncmp(path, "/v1/audit/", 10) == 0) {
 		gw_req_set_route(r, "audit");
 		if (!is(m, "GET"))

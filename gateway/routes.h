@@ -31,6 +31,13 @@ void route_transfers_post(gw_request_t *r);
 void route_transfer_get(gw_request_t *r, const char *id);
 void route_peer_transfers(gw_request_t *r);
 void route_audit(gw_request_t *r, const char *what);
+
+/* Witnessing (routes_witness.c): POST /v1/peer/checkpoints, and GET
+ * /v1/audit/witnessed once route_audit has let the caller in (an auditor;
+ * own_auditor: of this area, who sees every peer's checkpoint; else of a
+ * peer area, who sees that area's only). */
+void route_peer_checkpoints(gw_request_t *r);
+void route_audit_witnessed(gw_request_t *r, int own_auditor);
 /* GET /v1/status (routes_status.c). */
 void route_status(gw_request_t *r);
 

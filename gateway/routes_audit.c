@@ -1,8 +1,9 @@
 /*
  * /v1/audit/...: the auditor API of SPEC section 5.  This area's auditors
  * may read everything here; peer gateways may fetch the checkpoint and
- * consistency proofs (to watch each other's logs); everyone else,
- * another area's auditors included, gets 403.
+ * consistency proofs (to watch each other's logs); a peer area's
+ * auditors may fetch the checkpoint of their own area's log this gateway
+ * witnesses (witnessed, routes_witness.c); everyone else gets 403.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -131,8 +132,14 @@ route_audit(gw_request_t *r, const char *what)
 	/* Auditors of this area (another area's auditors audit their own
 	 * gateway); gateways only as this area's or a configured peer. */
 	int own_area = strcmp(id->area, gw->cfg->area) == 0;
+	/* The checkpoints this gateway witnesses for its peers: a peer
+	 * area's auditors may fetch their own area's (visorctl audit verify
+	 * --witness), which is what that area's gateway signed and sent. */
+	int witness_ok = strcmp(what, "witnessed") == 0 &&
+	    id->kind == IDENTITY_AUDITOR && !own_area &&
+	    config_peer(gw_req_gen(r)->cfg, id->area) != NULL;
 
-	if (!(id->kind == IDENTITY_AUDITOR && own_area) &&
+	if (!(id->kind == IDENTITY_AUDITOR && own_area) && !witness_ok &&
 	    !(peer_ok && id->kind == IDENTITY_GATEWAY &&
 	    (own_area || config_peer(gw_req_gen(r)->cfg, id->area) != NULL))) {
 		reqctx_audit_base(r, NULL, &e);
@@ -141,6 +148,10 @@ route_audit(gw_request_t *r, const char *what)
 		e.reason = "not-an-auditor";
 		reqctx_audit_then_error(r, &e, 403, "forbidden",
 		    "the audit API is for auditor identities");
+		return;
+	}
+	if (strcmp(what, "witnessed") == 0) {
+		route_audit_witnessed(r, own_area);
 		return;
 	}
 	buf_init(&out, PROOF_JSON_MAX_BODY);

@@ -34,6 +34,9 @@
  *                    of one per leaf.  Older stores have rows for levels
  *                    1-3 too; they are neither read nor needed.
  *   checkpoints      size: signed note, time
+ *   witnessed        area: the latest checkpoint of that peer's log this
+ *                    gateway verified (size, root, the signed note as
+ *                    received, time); schema 5 (gateway/witness.h)
  *
  * Invariants: the writer's frontier always describes exactly the committed
  * leaves (a failed batch restores it); a checkpoint is signed only over the
@@ -73,7 +76,7 @@
 #include "util/json.h"
 #include "util/log.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_PATH_MAX 4096
 
 static const char *const schema_sql =
@@ -150,6 +153,10 @@ static const char *const schema_sql =
     " PRIMARY KEY(level, idx)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS checkpoints("
     " size INTEGER PRIMARY KEY, note BLOB NOT NULL, time TEXT NOT NULL);"
+    /* Schema 5: the peers' checkpoints this gateway witnesses. */
+    "CREATE TABLE IF NOT EXISTS witnessed(area TEXT PRIMARY KEY,"
+    " size INTEGER NOT NULL, root BLOB NOT NULL, note BLOB NOT NULL,"
+    " time TEXT NOT NULL);"
     /* A known value sealed with the data key (check_data_key). */
     "CREATE TABLE IF NOT EXISTS key_check(id INTEGER PRIMARY KEY"
     " CHECK (id = 1), sealed BLOB NOT NULL);";
@@ -161,7 +168,8 @@ enum {
 	W_VER_WIPE, W_IDEM_ERASE, W_OUT_QUEUED_OF, W_OUT_CANCEL, W_OUT_WIPE, W_LEAF_PUT, W_NODE_PUT,
 	W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
 	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_SECDEL_ON, W_SECDEL_FAST,
-	W_IDX_GET, W_IDX_FILL, W_IDX_MARK, W_IDEM_EXPIRE, W_NSTMT
+	W_IDX_GET, W_IDX_FILL, W_IDX_MARK, W_IDEM_EXPIRE, W_WIT_INS, W_WIT_UPD,
+	W_NSTMT
 };
 
 static const char *const writer_sql[W_NSTMT] = {
@@ -244,11 +252,19 @@ static const char *const writer_sql[W_NSTMT] = {
 	 * long: the next sweeps take the rest (idem_expire). */
 	[W_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE rowid IN (SELECT rowid"
 	    " FROM idempotency WHERE time < ?1 ORDER BY time LIMIT ?2)",
+	/* A peer's first witnessed checkpoint, and a newer one in place of
+	 * the one held: only in place of the size the caller verified the
+	 * consistency proof from (two requests racing cannot put a checkpoint
+	 * that was checked against another one). */
+	[W_WIT_INS] = "INSERT INTO witnessed(area, size, root, note, time)"
+	    " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(area) DO NOTHING",
+	[W_WIT_UPD] = "UPDATE witnessed SET size = ?2, root = ?3, note = ?4,"
+	    " time = ?5 WHERE area = ?1 AND size = ?6 AND size < ?2",
 };
 
 typedef enum {
 	OP_IDEM, OP_PUT, OP_ERASE, OP_AUDIT, OP_OUT_ADD, OP_OUT_UPD, OP_IN_ADD,
-	OP_IN_RCPT
+	OP_IN_RCPT, OP_WITNESS
 } op_kind_t;
 
 /* One operation of a job.  The string slots are named for the record
@@ -917,6 +933,27 @@ store_job_inbound_receipt(store_job_t *j, const char *from_area,
 	return 0;
 }
 
+int
+store_job_witness_put(store_job_t *j, const char *area, int64_t held_size,
+    uint64_t size, const merkle_hash_t root, const char *note, size_t len)
+{
+	store_op_t *op;
+
+	if ((op = job_add(j, OP_WITNESS)) == NULL)
+		return -1;
+	if (held_size < -1 || size > (uint64_t)INT64_MAX ||
+	    (held_size >= 0 && (uint64_t)held_size >= size) ||
+	    copy_str(&op->area, area, STORE_MAX_AREA, 0) < 0 ||
+	    note == NULL || len == 0 || len > 65536 ||
+	    copy_blob(op, note, len) < 0)
+		return job_op_fail(j);
+	op->t1 = held_size;
+	op->t2 = (int64_t)size;
+	memcpy(op->hash, root, MERKLE_HASH_LEN);
+	j->n++;
+	return 0;
+}
+
 /* ------------------------------------------------------- writer: SQLite */
 
 static void
@@ -1249,7 +1286,8 @@ create_schema(store_t *s, char *err, size_t errlen)
 	     * The key is checked first, and a wrong one leaves schema 3. */
 	    (ver >= 1 && ver <= 3 && (check_data_key(s, 0, err, errlen) < 0 ||
 	    idem_fill_records(s, err, errlen) < 0)) ||
-	    exec_sql(s->db, "PRAGMA user_version=4", err, errlen) < 0 ||
+	    /* 4 -> 5: the table witnessed, made by schema_sql. */
+	    exec_sql(s->db, "PRAGMA user_version=5", err, errlen) < 0 ||
 	    exec_sql(s->db, "COMMIT", err, errlen) < 0) {
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
@@ -2028,6 +2066,28 @@ op_in_rcpt(job_ctx_t *c, store_op_t *op)
 	return 0;
 }
 
+/* The held checkpoint is still the one the caller checked against (t1;
+ * -1: none), else STORE_CONFLICT and nothing changes. */
+static int
+op_witness(job_ctx_t *c, store_op_t *op)
+{
+	sqlite3_stmt *st = c->s->st[op->t1 < 0 ? W_WIT_INS : W_WIT_UPD];
+
+	if (bind_text(st, 1, op->area) ||
+	    sqlite3_bind_int64(st, 2, op->t2) ||
+	    sqlite3_bind_blob(st, 3, op->hash, MERKLE_HASH_LEN, SQLITE_STATIC) ||
+	    sqlite3_bind_blob(st, 4, op->blob, (int)op->blob_len,
+	    SQLITE_STATIC) || bind_text(st, 5, c->now) ||
+	    (op->t1 >= 0 && sqlite3_bind_int64(st, 6, op->t1)) ||
+	    step_done(st) != SQLITE_OK) {
+		sqlite3_reset(st);
+		return job_fail(c, STORE_FAILED, "witnessed checkpoint");
+	}
+	if (sqlite3_changes(c->s->db) == 0)
+		return job_fail(c, STORE_CONFLICT, NULL);
+	return 0;
+}
+
 static int
 emit_node(void *ctx, unsigned level, uint64_t index, const merkle_hash_t h)
 {
@@ -2123,6 +2183,7 @@ run_ops(job_ctx_t *c, store_job_t *j, uint64_t first_audit, buf_t *leaf)
 		case OP_OUT_UPD: rc = op_out_upd(c, op); break;
 		case OP_IN_ADD: rc = op_in_add(c, op, first_audit); break;
 		case OP_IN_RCPT: rc = op_in_rcpt(c, op); break;
+		case OP_WITNESS: rc = op_witness(c, op); break;
 		case OP_AUDIT: break;
 		}
 	}

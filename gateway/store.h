@@ -221,6 +221,16 @@ int store_job_inbound_add(store_job_t *j, const char *from_area,
 int store_job_inbound_receipt(store_job_t *j, const char *from_area,
     const char *transfer_id, const char *receipt, size_t len);
 
+/* Hold the signed checkpoint note (len bytes, at most 64 KiB) of peer
+ * area's log, of size leaves and that root, as the latest witnessed
+ * (gateway/witness.h): in place of the held one of held_size leaves
+ * (which must be smaller), or as the first when held_size is -1.  The
+ * caller has checked the note's signature and, against the held one, the
+ * consistency proof.  STORE_CONFLICT (nothing changed) if the store holds
+ * another by then (a request racing this one). */
+int store_job_witness_put(store_job_t *j, const char *area, int64_t held_size,
+    uint64_t size, const merkle_hash_t root, const char *note, size_t len);
+
 /* Hand the job to the writer (ownership passes).  done(arg, result) is called
  * once, on the writer thread, after the commit is durable or has failed.
  * If the store is closing, done is called with STORE_FAILED at once.
@@ -361,6 +371,18 @@ int store_record_sent_to(store_reader_t *r, const char *record_id,
 /* Latest signed checkpoint (the signed note) appended to out.  0, 1 none yet,
  * -1 error. */
 int store_checkpoint_latest(store_reader_t *r, buf_t *out);
+
+/* The checkpoint held for peer area (store_job_witness_put): its size,
+ * root, and, if note is not NULL, the signed note appended to note, and,
+ * if time is not NULL, when it was stored (RFC 3339).  0, 1 none, -1. */
+int store_witness_get(store_reader_t *r, const char *area, uint64_t *size,
+    merkle_hash_t root, buf_t *note, char time[32]);
+
+/* Calls fn for each held peer checkpoint, by area.  0 or -1 (also when fn
+ * returns < 0). */
+int store_witness_list(store_reader_t *r,
+    int (*fn)(void *ctx, const char *area, uint64_t size, const char *note,
+    size_t len, const char *time), void *ctx);
 
 /* Leaf bytes of entry index appended to out.  0, 1 beyond size, -1. */
 int store_audit_leaf(store_reader_t *r, uint64_t index, buf_t *out);

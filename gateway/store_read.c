@@ -24,7 +24,7 @@
 enum {
 	R_RECORD, R_HISTORY, R_ERASURES, R_VERSION, R_IDEM, R_TRANSFER, R_DUE, R_DUE_FOR, R_EXPIRED_FOR, R_STATS, R_INBOUND,
 	R_SENT_TO,
-	R_CKPT, R_LEAF, R_ENTRIES, R_TIME, R_NSTMT
+	R_CKPT, R_LEAF, R_ENTRIES, R_TIME, R_WIT_GET, R_WIT_LIST, R_NSTMT
 };
 
 /* A transfer is due only once every transfer of the same record to the
@@ -83,6 +83,8 @@ static const char *const reader_sql[R_NSTMT] = {
 	[R_INBOUND] = "SELECT digest, received_at, audit_index, receipt"
 	    " FROM inbound WHERE from_area = ?1 AND transfer_id = ?2",
 	[R_CKPT] = "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
+	[R_WIT_GET] = "SELECT size, root, note, time FROM witnessed WHERE area = ?1",
+	[R_WIT_LIST] = "SELECT area, size, note, time FROM witnessed ORDER BY area",
 	[R_LEAF] = "SELECT data FROM audit_leaves WHERE idx = ?1",
 	[R_ENTRIES] = "SELECT idx, data FROM audit_leaves"
 	    " WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
@@ -832,6 +834,72 @@ store_checkpoint_latest(store_reader_t *r, buf_t *out)
 	else if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) > 0 &&
 	    sqlite3_column_bytes(st, 0) <= 65536 && col_blob(st, 0, out) == 0)
 		ret = 0;
+	sqlite3_reset(st);
+	return ret;
+}
+
+int
+store_witness_get(store_reader_t *r, const char *area, uint64_t *size,
+    merkle_hash_t root, buf_t *note, char time[32])
+{
+	sqlite3_stmt *st;
+	const char *t;
+	int rc, ret = -1;
+
+	if ((st = stmt(r, R_WIT_GET)) == NULL ||
+	    sqlite3_bind_text(st, 1, area, -1, SQLITE_STATIC) != SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = 1;
+		goto out;
+	}
+	/* Bounded as store_job_witness_put wrote them. */
+	if (rc != SQLITE_ROW || sqlite3_column_int64(st, 0) < 0 ||
+	    sqlite3_column_bytes(st, 1) != MERKLE_HASH_LEN ||
+	    sqlite3_column_bytes(st, 2) <= 0 ||
+	    sqlite3_column_bytes(st, 2) > 65536)
+		goto out;
+	*size = (uint64_t)sqlite3_column_int64(st, 0);
+	memcpy(root, sqlite3_column_blob(st, 1), MERKLE_HASH_LEN);
+	if (note != NULL && col_blob(st, 2, note) < 0)
+		goto out;
+	if (time != NULL) {
+		t = (const char *)sqlite3_column_text(st, 3);
+		snprintf(time, 32, "%s", t != NULL ? t : "");
+	}
+	ret = 0;
+out:
+	if (st != NULL)
+		sqlite3_reset(st);
+	return ret;
+}
+
+int
+store_witness_list(store_reader_t *r,
+    int (*fn)(void *ctx, const char *area, uint64_t size, const char *note,
+    size_t len, const char *time), void *ctx)
+{
+	sqlite3_stmt *st;
+	const char *area, *note, *t;
+	int rc, ret = -1, n;
+
+	if ((st = stmt(r, R_WIT_LIST)) == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		area = (const char *)sqlite3_column_text(st, 0);
+		note = sqlite3_column_blob(st, 2);
+		n = sqlite3_column_bytes(st, 2);
+		t = (const char *)sqlite3_column_text(st, 3);
+		if (area == NULL || note == NULL || n <= 0 || n > 65536 ||
+		    sqlite3_column_int64(st, 1) < 0 ||
+		    fn(ctx, area, (uint64_t)sqlite3_column_int64(st, 1), note,
+		    (size_t)n, t != NULL ? t : "") < 0)
+			goto out;
+	}
+	if (rc == SQLITE_DONE)
+		ret = 0;
+out:
 	sqlite3_reset(st);
 	return ret;
 }

@@ -54,7 +54,8 @@
 
 static const char audit_usage[] =
     "usage: visorctl audit checkpoint    [options]\n"
-    "       visorctl audit verify        [--state FILE | --no-state] [options]\n"
+    "       visorctl audit verify        [--state FILE | --no-state]\n"
+    "                                    [--witness URL...] [options]\n"
     "       visorctl audit prove         --index I [--size N] [--sender-cert FILE]\n"
     "                                    [options]\n"
     "       visorctl audit search        [--record ID] [--actor URI] [--op OP]\n"
@@ -81,7 +82,10 @@ static const char audit_usage[] =
     "               last checkpoint verified before, kept in a state file:\n"
     "               --state FILE, by default $XDG_STATE_HOME/visor/audit/\n"
     "               (~/.local/state/visor/audit/) <key name>-<key id>.checkpoint;\n"
-    "               --no-state keeps none\n"
+    "               --no-state keeps none; with --witness URL (repeatable),\n"
+    "               also fetch the checkpoint of this area's log that the\n"
+    "               gateway at URL (a peer) witnessed, and fail if the log\n"
+    "               is behind it or not consistent with it\n"
     "prove          prove that entry I is in the signed log (or in its first N);\n"
     "               with --sender-cert, also check the signature a transfer\n"
     "               received carries with the sender's gateway certificate\n"
@@ -102,6 +106,8 @@ typedef struct {
 	const char *gateway, *cert, *key, *cacert, *vkey, *state;
 	const char *record, *actor, *op, *since, *until;
 	const char *sender_cert;	/* prove */
+	const char *witness[CLI_CRLS_MAX];	/* verify --witness URLs */
+	size_t n_witness;
 	char since_c[25], until_c[25];	/* canonical forms (search) */
 	uint64_t index, size;
 	int have_index, have_size;
@@ -208,6 +214,13 @@ parse_args(audit_ctx_t *a, int argc, char **argv)
 				return 2;
 			}
 			slot = &a->crls[a->n_crls++];
+		}
+		else if (strcmp(o, "--witness") == 0) {
+			if (a->n_witness == CLI_CRLS_MAX) {
+				fail("at most %d --witness", CLI_CRLS_MAX);
+				return 2;
+			}
+			slot = &a->witness[a->n_witness++];
 		}
 		else if (strcmp(o, "--cacert") == 0)
 			slot = &a->cacert;
@@ -990,6 +1003,117 @@ lock_state(const char *state)
 	return fd;
 }
 
+/*
+ * The checkpoint of this area's log that the gateway at url (a peer,
+ * which keeps the latest one this area's gateway sent it:
+ * docs/AUDIT.md) holds, checked against the log's verified checkpoint
+ * cp: it must be signed by the log's key, and the log must extend it (a
+ * consistency proof from the audited gateway).  The witness is reached
+ * as any gateway under the national root, without a CRL: what it says is
+ * trusted for the signature it carries, not for the connection.  0 or -1
+ * (reported).
+ */
+static int
+check_witness(audit_ctx_t *a, const char *url, const audit_checkpoint_t *cp)
+{
+	https_client_options_t opt;
+	https_client_t *c = NULL;
+	https_response_t resp;
+	audit_checkpoint_t w;
+	char full[URL_MAX], err[AUDIT_VERIFY_ERR], area[64];
+	const char *dot, *slash;
+	cJSON *j = NULL;
+	const cJSON *it, *list;
+	const char *note = NULL;
+	size_t n;
+	int ret = -1;
+
+	memset(&resp, 0, sizeof(resp));
+	/* The audited area, from the origin "visor.<area>/audit". */
+	dot = a->expect_origin + 6;
+	if ((slash = strchr(dot, '/')) == NULL ||
+	    (size_t)(slash - dot) >= sizeof(area)) {
+		fail("bad origin %s", a->expect_origin);
+		return -1;
+	}
+	memcpy(area, dot, (size_t)(slash - dot));
+	area[slash - dot] = '\0';
+	n = strlen(url);
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	if (n == 0 || n + 32 >= sizeof(full)) {
+		fail("bad --witness URL");
+		return -1;
+	}
+	snprintf(full, sizeof(full), "%.*s/v1/audit/witnessed", (int)n, url);
+	memset(&opt, 0, sizeof(opt));
+	opt.cert = a->cert;
+	opt.key = a->key;
+	opt.root = a->cacert;
+	opt.max_response = 1u << 20;
+	if ((c = https_client_new(&opt, err, sizeof(err))) == NULL) {
+		fail("--witness %s: %s", url, err);
+		return -1;
+	}
+	if (https_client_call(c, "GET", full, NULL, NULL, 0, &resp, err,
+	    sizeof(err)) < 0) {
+		fail("--witness %s: %s", url, err);
+		goto out;
+	}
+	if (resp.status != 200) {
+		fail("--witness %s: the witness answered %ld: %.300s", url,
+		    resp.status, resp.body.data ? resp.body.data : "");
+		goto out;
+	}
+	if ((j = json_parse_strict(resp.body.data, resp.body.len, 8, err,
+	    sizeof(err))) == NULL ||
+	    !cJSON_IsArray(list = cJSON_GetObjectItemCaseSensitive(j,
+	    "witnessed"))) {
+		fail("--witness %s: not a witnessed list", url);
+		goto out;
+	}
+	cJSON_ArrayForEach(it, list) {
+		const char *ar = json_get_str(it, "area");
+
+		if (ar != NULL && strcmp(ar, area) == 0)
+			note = json_get_str(it, "checkpoint");
+	}
+	if (note == NULL) {
+		fail("--witness %s holds no checkpoint of %s's log (is %s "
+		    "configured there with its audit_vkey, and does this "
+		    "gateway send its checkpoints?)", url, area, area);
+		goto out;
+	}
+	if (audit_verify_checkpoint(a->v, note, strlen(note), &w, err,
+	    sizeof(err)) < 0) {
+		fail("REFUSED: the checkpoint --witness %s holds is not one "
+		    "of this log: %s", url, err);
+		goto out;
+	}
+	if (w.size > cp->size) {
+		fail("REFUSED: --witness %s holds a checkpoint of size %" PRIu64
+		    " signed by %s, but the gateway's log has %" PRIu64
+		    " entries: the log was rolled back (or cut) after the "
+		    "witness saw it", url, w.size, note_verifier_name(a->v),
+		    cp->size);
+		goto out;
+	}
+	if (check_consistency(a, &w, cp) < 0) {
+		fail("REFUSED: the log is not an extension of the checkpoint "
+		    "(size %" PRIu64 ") --witness %s holds: it was forked",
+		    w.size, url);
+		goto out;
+	}
+	printf("consistent with the checkpoint (size %" PRIu64 ") witnessed "
+	    "by %s\n", w.size, url);
+	ret = 0;
+out:
+	cJSON_Delete(j);
+	https_response_free(&resp);
+	https_client_free(c);
+	return ret;
+}
+
 static int
 do_verify(audit_ctx_t *a)
 {
@@ -1028,6 +1152,9 @@ do_verify(audit_ctx_t *a)
 		goto out;
 	if (have_old && check_consistency(a, &old, &cp) < 0)
 		goto out;
+	for (i = 0; i < a->n_witness; i++)
+		if (check_witness(a, a->witness[i], &cp) < 0)
+			goto out;
 	/* The log must extend each of them: if they disagree (kept while
 	 * the key was written two ways) at most one can be the real log. */
 	for (i = 0; i < nlegacy; i++) {

@@ -503,6 +503,12 @@ gateway_config(const struct qs *q, size_t k)
 		snprintf(v, sizeof(v), "https://127.0.0.1:%u", q->base_port + (unsigned)i);
 		if (add_string(p, "area", q->areas[i]) < 0 || add_string(p, "url", v) < 0)
 			goto fail;
+		/* The peer's checkpoints are witnessed here (written by
+		 * make_area_gateway for that area, before any gateway
+		 * starts). */
+		snprintf(v, sizeof(v), "%s/pki/%s/audit.vkey", q->dir, q->areas[i]);
+		if (add_string(p, "audit_vkey", v) < 0)
+			goto fail;
 		snprintf(v, sizeof(v), "urn:visor:%s:gateway", q->areas[i]);
 		if (add_item(cl, v, string_array(peer_cl, 2)) < 0)
 			goto fail;
