@@ -104,7 +104,7 @@ answer_code(const answer_t *a, char *out, size_t outlen)
 	cJSON_Delete(o);
 }
 
-/* The size a 200 says the peer holds, or -1. */
+/* The size of our log (area: ours) a 200 says the peer holds, or -1. */
 static int64_t
 answer_size(const answer_t *a, const char *area)
 {
@@ -331,7 +331,7 @@ send_to_peer(witness_t *w, wpeer_t *p, const buf_t *note, uint64_t size,
 			buf_free(&a.body);
 			return;
 		}
-		held = answer_size(&a, p->area);
+		held = answer_size(&a, w->gw->cfg->area);
 		buf_free(&a.body);
 		if (held == (int64_t)size) {
 			p->acked = held;

@@ -1796,7 +1796,7 @@ test_migrate_schema_2(void **state)
 	assert_int_equal(record_hits(s, "NFK-7", NULL), 10);
 	store_close(s);
 	assert_false(has_index(dir, "audit_by_record"));
-	assert_int_equal(sql_int(dir, "PRAGMA user_version"), 4);
+	assert_int_equal(sql_int(dir, "PRAGMA user_version"), 5);
 	assert_int_equal(sql_int(dir, "SELECT n FROM counters"
 	    " WHERE name = 'audit_indexed'"), 9);
 	assert_int_equal(sql_int(dir, "SELECT count(*) FROM audit_records"), 9);
@@ -2005,10 +2005,95 @@ test_migrate_schema_3(void **state)
 	assert_string_equal(rec, "NFK-11");
 	store_reader_free(r);
 	store_close(s);
-	assert_int_equal(sql_int(dir, "PRAGMA user_version"), 4);
+	assert_int_equal(sql_int(dir, "PRAGMA user_version"), 5);
 	assert_int_equal(sql_int(dir, "SELECT count(*) FROM idempotency"
 	    " WHERE key = 'k-bad' AND record IS NULL"), 1);
 	assert_true(has_index(dir, "idempotency_record"));
+	tmpdir_remove(dir);
+	free(dir);
+}
+
+/* ---- witnessed checkpoints (schema 5) */
+
+static store_result_t
+witness_put(store_t *s, int64_t held, uint64_t size, const char *note)
+{
+	store_job_t *j = store_job_new();
+	merkle_hash_t root;
+
+	memset(root, (int)size, sizeof(root));
+	(void)store_job_witness_put(j, "suffolk", held, size, root, note,
+	    strlen(note));
+	return store_submit_wait(s, j);
+}
+
+static int
+count_witnessed(void *ctx, const char *area, uint64_t size, const char *note,
+    size_t len, const char *time)
+{
+	(void)area;
+	(void)size;
+	(void)note;
+	(void)len;
+	(void)time;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* A peer's checkpoint is held only in place of the one the caller checked
+ * against: a first one once, then only a larger one replacing the size
+ * held; a store of schema 4 gets the table on open. */
+static void
+test_witnessed_held(void **state)
+{
+	char *dir, err[256];
+	store_t *s = new_store(&dir, 0);
+	store_reader_t *r;
+	merkle_hash_t root;
+	buf_t note = BUF_INIT;
+	uint64_t size = 0;
+	int n = 0;
+
+	(void)state;
+	r = store_reader_new(s, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(store_witness_get(r, "suffolk", &size, root, NULL,
+	    NULL), 1);
+	assert_int_equal(witness_put(s, -1, 5, "n5").status, STORE_OK);
+	/* A second first one, or one replacing a size not held: refused. */
+	assert_int_equal(witness_put(s, -1, 7, "n7").status, STORE_CONFLICT);
+	assert_int_equal(witness_put(s, 3, 8, "n8").status, STORE_CONFLICT);
+	/* Not larger than the one it replaces: refused by the builder. */
+	assert_int_equal(witness_put(s, 5, 5, "n5b").status, STORE_FAILED);
+	assert_int_equal(witness_put(s, 5, 4, "n4").status, STORE_FAILED);
+	assert_int_equal(store_witness_get(r, "suffolk", &size, root, &note,
+	    NULL), 0);
+	assert_int_equal(size, 5);
+	assert_int_equal(note.len, 2);
+	assert_int_equal(witness_put(s, 5, 9, "n9").status, STORE_OK);
+	buf_reset(&note);
+	assert_int_equal(store_witness_get(r, "suffolk", &size, root, &note,
+	    NULL), 0);
+	assert_int_equal(size, 9);
+	assert_memory_equal(note.data, "n9", 2);
+	assert_int_equal(root[0], 9);
+	assert_int_equal(store_witness_list(r, count_witnessed, &n), 0);
+	assert_int_equal(n, 1);
+	store_reader_free(r);
+	store_close(s);
+
+	/* Schema 4: no table, which the open makes. */
+	{
+		sqlite3 *db = attacker(dir);
+
+		exec_ok(db, "DROP TABLE witnessed; PRAGMA user_version=4;");
+		sqlite3_close(db);
+	}
+	s = open_store(dir, 0);
+	assert_int_equal(sql_int(dir, "PRAGMA user_version"), 5);
+	assert_int_equal(witness_put(s, -1, 2, "n2").status, STORE_OK);
+	store_close(s);
+	buf_free(&note);
 	tmpdir_remove(dir);
 	free(dir);
 }
@@ -2048,7 +2133,7 @@ test_migrate_schema_3_wrong_key(void **state)
 	assert_string_equal(rec, "NFK-W1");
 	store_reader_free(r);
 	store_close(s);
-	assert_int_equal(sql_int(dir, "PRAGMA user_version"), 4);
+	assert_int_equal(sql_int(dir, "PRAGMA user_version"), 5);
 	tmpdir_remove(dir);
 	free(dir);
 }
@@ -3113,6 +3198,7 @@ main(void)
 		cmocka_unit_test(test_migrate_schema_2),
 		cmocka_unit_test(test_migrate_schema_3),
 		cmocka_unit_test(test_migrate_schema_3_wrong_key),
+		cmocka_unit_test(test_witnessed_held),
 		cmocka_unit_test(test_idempotency_names_write_version),
 		cmocka_unit_test(test_erase_drops_idempotency),
 		cmocka_unit_test(test_record_index_lag),
