@@ -27,7 +27,8 @@
 #define WITNESS_TIMEOUT_MS 10000	/* one send, whole */
 #define WITNESS_CONNECT_MS 3000		/* TCP and TLS */
 #define WITNESS_BACKOFF_MAX_MS (5 * 60 * 1000)	/* a peer that is down */
-/* A peer that does not witness us (no key for our log) is asked again this
+/* A peer that refuses our checkpoints for another reason than their
+ * consistency (no key for our log there, not its peer) is asked again this
  * seldom: each refusal is an entry in its audit log. */
 #define WITNESS_NOT_WITNESSED_MS (3600 * 1000)
 #define WITNESS_ANSWER_MAX (16u << 10)
@@ -286,10 +287,14 @@ peer_refused(witness_t *w, wpeer_t *p, const answer_t *a, uint64_t size,
 	p->done_size = size;
 	memcpy(p->done_root, root, MERKLE_HASH_LEN);
 	p->failures = 0;
-	if (strcmp(code, "not-witnessed") == 0)
-		p->next_ms = gw_mono_ms() + WITNESS_NOT_WITNESSED_MS;
-	else
+	/* 409 is the peer's alarm, raised again for each new checkpoint.
+	 * Any other refusal (no key for our log here, we are not its peer,
+	 * a peer that does not know the route) would say the same to each
+	 * one, and each is an entry in its audit log: asked again hourly. */
+	if (a->status == 409)
 		p->next_ms = gw_mono_ms() + w->interval_ms;
+	else
+		p->next_ms = gw_mono_ms() + WITNESS_NOT_WITNESSED_MS;
 }
 
 /* Send the checkpoint (note: size, root) to p, once more with a proof from
