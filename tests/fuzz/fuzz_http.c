@@ -78,6 +78,7 @@
 #include <openssl/x509.h>
 
 #include "certs/pki.h"
+#include "crypto/note.h"
 #include "crypto/sig.h"
 #include "gateway/audit_entry.h"
 #include "gateway/config.h"
@@ -87,6 +88,11 @@
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/log.h"
+
+/* The seed of Suffolk's audit key in the harness (32 bytes). */
+#define FUZZ_WITNESS_SEED { 0x77, 0x69, 0x74, 0x6e, 0x65, 0x73, 0x73, 0x2d, \
+	0x66, 0x75, 0x7a, 0x7a, 0x2d, 0x73, 0x65, 0x65, 0x64, 0x2d, 0x30, 0x31, \
+	0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x61, 0x62, 0x63, 0x64 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -397,6 +403,27 @@ setup(void)
 	buf_init(&h.signed_req, 0);
 	buf_init(&h.repeated, 0);
 
+	/* Suffolk's audit verifier key, from a fixed seed, so that the seeds
+	 * of POST /v1/peer/checkpoints carry notes that verify and reach the
+	 * consistency checks (FUZZ_WITNESS_SEED; the seeds were signed with
+	 * it). */
+	{
+		static const unsigned char seed[32] = FUZZ_WITNESS_SEED;
+		EVP_PKEY *wk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519,
+		    NULL, seed, sizeof(seed));
+		note_signer_t *ws = wk ? note_signer_new("visor.suffolk/audit",
+		    wk) : NULL;
+		buf_t vk = BUF_INIT;
+
+		if (ws == NULL || note_signer_vkey(ws, &vk) < 0 ||
+		    buf_append(&vk, "\n", 2) < 0)
+			die("witness key", NULL);
+		snprintf(p, sizeof(p), "%s/pki/suffolk/audit.vkey", h.dir);
+		write_file(p, vk.data, 0644);
+		buf_free(&vk);
+		note_signer_free(ws);
+		EVP_PKEY_free(wk);
+	}
 	snprintf(p, sizeof(p), "%s/policy.json", h.dir);
 	write_file(p, policy_mappa_default_json(), 0644);
 	snprintf(h.data, sizeof(h.data), "%s/data", h.dir);
@@ -424,7 +451,8 @@ setup(void)
 	    "\"cas\":[\"%s/pki/norfolk/ca.crt\",\"%s/pki/suffolk/ca.crt\"],"
 	    "\"crls\":[\"%s/pki/norfolk/crl.pem\",\"%s/pki/suffolk/crl.pem\"]},"
 	    "\"policy\":\"%s/policy.json\",\"data_dir\":\"%s\","
-	    "\"peers\":[{\"area\":\"suffolk\",\"url\":\"https://127.0.0.1:9\"}],"
+	    "\"peers\":[{\"area\":\"suffolk\",\"url\":\"https://127.0.0.1:9\","
+	    "\"audit_vkey\":\"%s/pki/suffolk/audit.vkey\"}],"
 	    "\"clearances\":{\"urn:visor:norfolk:agency:police\":[\"ct\"],"
 	    "\"urn:visor:suffolk:gateway\":[\"ct\",\"level3\"]},"
 	    "\"limits\":{\"max_body_bytes\":786432,\"max_header_bytes\":8192,"
@@ -436,7 +464,7 @@ setup(void)
 	    "\"retry_base_ms\":500,\"retry_max_ms\":60000,\"outbox_max\":1000},"
 	    "\"threads\":1}",
 	    (unsigned)ntohs(h.addr.sin_port), h.dir, h.dir, h.dir, h.dir, h.dir,
-	    h.dir, h.dir, h.dir, h.data);
+	    h.dir, h.dir, h.dir, h.data, h.dir);
 	if (n < 0 || (cfgtext = buf_steal(&cfg, NULL)) == NULL)
 		die("config", "out of memory");
 	snprintf(h.config, sizeof(h.config), "%s/gateway.json", h.dir);
