@@ -681,6 +681,93 @@ test_peer_down_no_delay(void **state)
 	buf_free(&out);
 }
 
+/* Set Suffolk's peers[0] (Norfolk) audit_vkey to path (NULL: remove). */
+static void
+config_peer_vkey(fx_t *f, const char *path)
+{
+	const char *cfg = gwt_path(&f->env, "suffolk/gateway.json");
+	cJSON *j, *p;
+
+	assert_non_null(j = gwt_json_load(cfg));
+	p = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "peers"), 0);
+	assert_non_null(p);
+	assert_string_equal(json_get_str(p, "area"), "norfolk");
+	cJSON_DeleteItemFromObjectCaseSensitive(p, "audit_vkey");
+	if (path != NULL)
+		cJSON_AddStringToObject(p, "audit_vkey", path);
+	assert_int_equal(gwt_json_save(cfg, j), 0);
+	cJSON_Delete(j);
+}
+
+/* visor-gw --check-config on Suffolk: the exit status; stderr in err. */
+static int
+check_config(fx_t *f, buf_t *err)
+{
+	const char *argv[] = { gwt_prog(&f->env, "visor-gw"), "--config",
+	    gwt_path(&f->env, "suffolk/gateway.json"), "--check-config", NULL };
+	int rc;
+
+	buf_reset(err);
+	rc = gwt_run(argv, NULL, 0, NULL, err);
+	buf_append(err, "", 1);
+	err->len--;
+	return rc;
+}
+
+/*
+ * peers[].audit_vkey: quickstart names each peer's audit.vkey, which
+ * loads; another area's key, a missing file or a line that is not a
+ * verifier key is refused naming the key; without it the peer is not
+ * witnessed, said once at start, and its checkpoints are refused
+ * (403 not-witnessed) and not held.
+ */
+static void
+test_config_audit_vkey(void **state)
+{
+	fx_t *f = *state;
+	gwt_gw_t *nfk = &f->gw[0], *sfk = &f->gw[1];
+	buf_t err = BUF_INIT, note = BUF_INIT, out = BUF_INIT;
+	char path[600];
+
+	assert_int_equal(check_config(f, &err), 0);
+	snprintf(path, sizeof(path), "%s/pki/suffolk/audit.vkey", f->env.dir);
+	config_peer_vkey(f, path);
+	assert_int_not_equal(check_config(f, &err), 0);
+	assert_non_null(strstr(err.data, "peers[0].audit_vkey"));
+	assert_non_null(strstr(err.data, "is not the key of norfolk's audit "
+	    "log"));
+	snprintf(path, sizeof(path), "%s/pki/norfolk/none.vkey", f->env.dir);
+	config_peer_vkey(f, path);
+	assert_int_not_equal(check_config(f, &err), 0);
+	assert_non_null(strstr(err.data, "peers[0].audit_vkey"));
+	snprintf(path, sizeof(path), "%s/pki/norfolk/ca.crt", f->env.dir);
+	config_peer_vkey(f, path);
+	assert_int_not_equal(check_config(f, &err), 0);
+	assert_non_null(strstr(err.data, "peers[0].audit_vkey"));
+	config_witness_interval(f, "suffolk", 86401);
+	config_peer_vkey(f, NULL);
+	assert_int_not_equal(check_config(f, &err), 0);
+	assert_non_null(strstr(err.data, "audit.witness_interval_s"));
+	config_witness_interval(f, "suffolk", 1);
+	assert_int_equal(check_config(f, &err), 0);
+
+	/* Without the key: not witnessed. */
+	config_witness_interval(f, "norfolk", 0);
+	start_gw(f, 0, "norfolk");
+	start_gw(f, 1, "suffolk");
+	assert_true(gwt_log_contains(sfk, "event=peer-not-witnessed "
+	    "peer=norfolk"));
+	traffic(f, nfk, "NFK-NW", 1);
+	checkpoint_settled(f, nfk, &note);
+	assert_int_equal(post_checkpoint(f, sfk, "norfolk", "gateway",
+	    note.data, 0, "[]", &out), 403);
+	assert_non_null(strstr(out.data, "not-witnessed"));
+	assert_int_equal(witnessed_size(f, sfk, "norfolk"), -1);
+	buf_free(&err);
+	buf_free(&note);
+	buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -692,6 +779,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_forged_and_wrong_proof_refused, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_down_no_delay, setup3,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_config_audit_vkey, setup2,
 		    teardown),
 	};
 
