@@ -115,10 +115,20 @@ reply_held(gw_request_t *r, const char *area, uint64_t size)
 /* The alarm: logged at error level every time, counted, audited in this
  * gateway's own log (op deny: a peer's request refused), answered 409. */
 static void
+refused_kept(void *arg, const store_result_t *res)
+{
+	(void)arg;
+	if (res->status != STORE_OK)
+		log_event(LOG_ERROR, "peer-checkpoint-evidence-lost", "error",
+		    res->err[0] != '\0' ? res->err : "not stored", NULL);
+}
+
+static void
 refuse_inconsistent(gw_request_t *r, const char *area, uint64_t held,
     uint64_t got, const char *what, const char *note, size_t note_len)
 {
 	char hs[24], gs[24], reason[96], digest[65], msg[200];
+	store_job_t *job;
 	audit_entry_t e;
 
 	snprintf(hs, sizeof(hs), "%" PRIu64, held);
@@ -128,6 +138,15 @@ refuse_inconsistent(gw_request_t *r, const char *area, uint64_t held,
 	    "got", gs, "kind", what, "digest", digest, "request_id",
 	    gw_req_id(r), NULL);
 	metrics_peer_log_inconsistent(area);
+	/* The refused note itself, beside the held one: the two, signed by
+	 * the peer's key, are the evidence (GET /v1/audit/witnessed).  Not
+	 * waited for: the alarm above and the audit entry below do not
+	 * depend on it. */
+	if ((job = store_job_new()) != NULL &&
+	    store_job_witness_refused(job, area, note, note_len) == 0)
+		store_submit(gw_req_gateway(r)->store, job, refused_kept, NULL);
+	else
+		store_job_free(job);
 	snprintf(reason, sizeof(reason), "peer-log-inconsistent %s held=%s "
 	    "got=%s", what, hs, gs);
 	snprintf(msg, sizeof(msg), "this gateway holds a checkpoint of size %s "
@@ -318,29 +337,46 @@ typedef struct {
 	int failed;
 } list_ctx_t;
 
+/* Append len bytes of a note as a JSON string.  0 or -1. */
 static int
-list_one(void *ctx, const char *area, uint64_t size, const char *note,
-    size_t len, const char *time)
+append_note(buf_t *out, const char *note, size_t len)
 {
-	list_ctx_t *c = ctx;
 	char *text;
+	int rc;
 
-	if (c->only != NULL && strcmp(area, c->only) != 0)
-		return 0;
-	if ((text = malloc(len + 1)) == NULL) {
-		c->failed = 1;
+	if ((text = malloc(len + 1)) == NULL)
 		return -1;
-	}
 	memcpy(text, note, len);
 	text[len] = '\0';
-	if (buf_printf(c->out, "%s{\"area\":", c->n ? "," : "") < 0 ||
-	    json_append_string(c->out, area) < 0 ||
-	    buf_printf(c->out, ",\"size\":%" PRIu64 ",\"received_at\":",
-	    size) < 0 || json_append_string(c->out, time) < 0 ||
-	    buf_puts(c->out, ",\"checkpoint\":") < 0 ||
-	    json_append_string(c->out, text) < 0 || buf_puts(c->out, "}") < 0)
-		c->failed = 1;
+	rc = json_append_string(out, text);
 	free(text);
+	return rc;
+}
+
+static int
+list_one(void *ctx, const store_witnessed_t *w)
+{
+	list_ctx_t *c = ctx;
+
+	if (c->only != NULL && strcmp(w->area, c->only) != 0)
+		return 0;
+	if (buf_printf(c->out, "%s{\"area\":", c->n ? "," : "") < 0 ||
+	    json_append_string(c->out, w->area) < 0 ||
+	    buf_printf(c->out, ",\"size\":%" PRIu64 ",\"received_at\":",
+	    w->size) < 0 || json_append_string(c->out, w->time) < 0 ||
+	    buf_puts(c->out, ",\"checkpoint\":") < 0 ||
+	    append_note(c->out, w->note, w->note_len) < 0)
+		c->failed = 1;
+	/* The evidence of the alarm: refused, and signed by the same key. */
+	if (!c->failed && w->refused != NULL &&
+	    (buf_puts(c->out, ",\"refused\":{\"received_at\":") < 0 ||
+	    json_append_string(c->out, w->refused_time) < 0 ||
+	    buf_puts(c->out, ",\"checkpoint\":") < 0 ||
+	    append_note(c->out, w->refused, w->refused_len) < 0 ||
+	    buf_puts(c->out, "}") < 0))
+		c->failed = 1;
+	if (!c->failed && buf_puts(c->out, "}") < 0)
+		c->failed = 1;
 	c->n++;
 	return c->failed ? -1 : 0;
 }

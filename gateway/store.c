@@ -36,7 +36,9 @@
  *   checkpoints      size: signed note, time
  *   witnessed        area: the latest checkpoint of that peer's log this
  *                    gateway verified (size, root, the signed note as
- *                    received, time); schema 5 (gateway/witness.h)
+ *                    received, time), and the latest one refused as not
+ *                    consistent with it (the evidence); schema 5
+ *                    (gateway/witness.h)
  *
  * Invariants: the writer's frontier always describes exactly the committed
  * leaves (a failed batch restores it); a checkpoint is signed only over the
@@ -156,7 +158,7 @@ static const char *const schema_sql =
     /* Schema 5: the peers' checkpoints this gateway witnesses. */
     "CREATE TABLE IF NOT EXISTS witnessed(area TEXT PRIMARY KEY,"
     " size INTEGER NOT NULL, root BLOB NOT NULL, note BLOB NOT NULL,"
-    " time TEXT NOT NULL);"
+    " time TEXT NOT NULL, refused_note BLOB, refused_time TEXT);"
     /* A known value sealed with the data key (check_data_key). */
     "CREATE TABLE IF NOT EXISTS key_check(id INTEGER PRIMARY KEY"
     " CHECK (id = 1), sealed BLOB NOT NULL);";
@@ -169,7 +171,7 @@ enum {
 	W_OUT_COUNT, W_OUT_ADD, W_OUT_UPD,
 	W_IN_ADD, W_IN_RCPT, W_CKPT_PUT, W_SECDEL_ON, W_SECDEL_FAST,
 	W_IDX_GET, W_IDX_FILL, W_IDX_MARK, W_IDEM_EXPIRE, W_WIT_INS, W_WIT_UPD,
-	W_NSTMT
+	W_WIT_REFUSED, W_NSTMT
 };
 
 static const char *const writer_sql[W_NSTMT] = {
@@ -260,11 +262,13 @@ static const char *const writer_sql[W_NSTMT] = {
 	    " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(area) DO NOTHING",
 	[W_WIT_UPD] = "UPDATE witnessed SET size = ?2, root = ?3, note = ?4,"
 	    " time = ?5 WHERE area = ?1 AND size = ?6 AND size < ?2",
+	[W_WIT_REFUSED] = "UPDATE witnessed SET refused_note = ?2,"
+	    " refused_time = ?3 WHERE area = ?1",
 };
 
 typedef enum {
 	OP_IDEM, OP_PUT, OP_ERASE, OP_AUDIT, OP_OUT_ADD, OP_OUT_UPD, OP_IN_ADD,
-	OP_IN_RCPT, OP_WITNESS
+	OP_IN_RCPT, OP_WITNESS, OP_WITNESS_REFUSED
 } op_kind_t;
 
 /* One operation of a job.  The string slots are named for the record
@@ -950,6 +954,22 @@ store_job_witness_put(store_job_t *j, const char *area, int64_t held_size,
 	op->t1 = held_size;
 	op->t2 = (int64_t)size;
 	memcpy(op->hash, root, MERKLE_HASH_LEN);
+	j->n++;
+	return 0;
+}
+
+int
+store_job_witness_refused(store_job_t *j, const char *area, const char *note,
+    size_t len)
+{
+	store_op_t *op;
+
+	if ((op = job_add(j, OP_WITNESS_REFUSED)) == NULL)
+		return -1;
+	if (copy_str(&op->area, area, STORE_MAX_AREA, 0) < 0 ||
+	    note == NULL || len == 0 || len > 65536 ||
+	    copy_blob(op, note, len) < 0)
+		return job_op_fail(j);
 	j->n++;
 	return 0;
 }
@@ -2088,6 +2108,24 @@ op_witness(job_ctx_t *c, store_op_t *op)
 	return 0;
 }
 
+/* Kept beside the held checkpoint; no held row, nothing to keep it by. */
+static int
+op_witness_refused(job_ctx_t *c, store_op_t *op)
+{
+	sqlite3_stmt *st = c->s->st[W_WIT_REFUSED];
+
+	if (bind_text(st, 1, op->area) ||
+	    sqlite3_bind_blob(st, 2, op->blob, (int)op->blob_len,
+	    SQLITE_STATIC) || bind_text(st, 3, c->now) ||
+	    step_done(st) != SQLITE_OK) {
+		sqlite3_reset(st);
+		return job_fail(c, STORE_FAILED, "refused checkpoint");
+	}
+	if (sqlite3_changes(c->s->db) == 0)
+		return job_fail(c, STORE_NOT_FOUND, NULL);
+	return 0;
+}
+
 static int
 emit_node(void *ctx, unsigned level, uint64_t index, const merkle_hash_t h)
 {
@@ -2184,6 +2222,7 @@ run_ops(job_ctx_t *c, store_job_t *j, uint64_t first_audit, buf_t *leaf)
 		case OP_IN_ADD: rc = op_in_add(c, op, first_audit); break;
 		case OP_IN_RCPT: rc = op_in_rcpt(c, op); break;
 		case OP_WITNESS: rc = op_witness(c, op); break;
+		case OP_WITNESS_REFUSED: rc = op_witness_refused(c, op); break;
 		case OP_AUDIT: break;
 		}
 	}

@@ -231,6 +231,14 @@ int store_job_inbound_receipt(store_job_t *j, const char *from_area,
 int store_job_witness_put(store_job_t *j, const char *area, int64_t held_size,
     uint64_t size, const merkle_hash_t root, const char *note, size_t len);
 
+/* Keep the signed note (len bytes, at most 64 KiB) of peer area's log that
+ * was refused as not consistent with the one held, beside it, in place of
+ * any kept before: with the held one, signed by the same key, it shows
+ * the peer's log was rolled back or forked.  STORE_NOT_FOUND if nothing
+ * is held for area. */
+int store_job_witness_refused(store_job_t *j, const char *area,
+    const char *note, size_t len);
+
 /* Hand the job to the writer (ownership passes).  done(arg, result) is called
  * once, on the writer thread, after the commit is durable or has failed.
  * If the store is closing, done is called with STORE_FAILED at once.
@@ -378,11 +386,24 @@ int store_checkpoint_latest(store_reader_t *r, buf_t *out);
 int store_witness_get(store_reader_t *r, const char *area, uint64_t *size,
     merkle_hash_t root, buf_t *note, char time[32]);
 
-/* Calls fn for each held peer checkpoint, by area.  0 or -1 (also when fn
- * returns < 0). */
+/* One held peer checkpoint (store_witness_list). */
+typedef struct {
+	const char *area;
+	uint64_t size;
+	const char *note;	/* the signed note as received */
+	size_t note_len;
+	const char *time;	/* when it was stored */
+	const char *refused;	/* the latest note refused as not consistent
+				 * with it (store_job_witness_refused), or
+				 * NULL */
+	size_t refused_len;
+	const char *refused_time;
+} store_witnessed_t;
+
+/* Calls fn for each held peer checkpoint, by area (w valid during the
+ * call).  0 or -1 (also when fn returns < 0). */
 int store_witness_list(store_reader_t *r,
-    int (*fn)(void *ctx, const char *area, uint64_t size, const char *note,
-    size_t len, const char *time), void *ctx);
+    int (*fn)(void *ctx, const store_witnessed_t *w), void *ctx);
 
 /* Leaf bytes of entry index appended to out.  0, 1 beyond size, -1. */
 int store_audit_leaf(store_reader_t *r, uint64_t index, buf_t *out);

@@ -84,7 +84,8 @@ static const char *const reader_sql[R_NSTMT] = {
 	    " FROM inbound WHERE from_area = ?1 AND transfer_id = ?2",
 	[R_CKPT] = "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
 	[R_WIT_GET] = "SELECT size, root, note, time FROM witnessed WHERE area = ?1",
-	[R_WIT_LIST] = "SELECT area, size, note, time FROM witnessed ORDER BY area",
+	[R_WIT_LIST] = "SELECT area, size, note, time, refused_note, refused_time"
+	    " FROM witnessed ORDER BY area",
 	[R_LEAF] = "SELECT data FROM audit_leaves WHERE idx = ?1",
 	[R_ENTRIES] = "SELECT idx, data FROM audit_leaves"
 	    " WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
@@ -877,24 +878,36 @@ out:
 
 int
 store_witness_list(store_reader_t *r,
-    int (*fn)(void *ctx, const char *area, uint64_t size, const char *note,
-    size_t len, const char *time), void *ctx)
+    int (*fn)(void *ctx, const store_witnessed_t *w), void *ctx)
 {
 	sqlite3_stmt *st;
-	const char *area, *note, *t;
-	int rc, ret = -1, n;
+	store_witnessed_t w;
+	const char *t;
+	int rc, ret = -1, n, m;
 
 	if ((st = stmt(r, R_WIT_LIST)) == NULL)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		area = (const char *)sqlite3_column_text(st, 0);
-		note = sqlite3_column_blob(st, 2);
+		memset(&w, 0, sizeof(w));
+		w.area = (const char *)sqlite3_column_text(st, 0);
+		w.note = sqlite3_column_blob(st, 2);
 		n = sqlite3_column_bytes(st, 2);
 		t = (const char *)sqlite3_column_text(st, 3);
-		if (area == NULL || note == NULL || n <= 0 || n > 65536 ||
-		    sqlite3_column_int64(st, 1) < 0 ||
-		    fn(ctx, area, (uint64_t)sqlite3_column_int64(st, 1), note,
-		    (size_t)n, t != NULL ? t : "") < 0)
+		w.time = t != NULL ? t : "";
+		w.refused = sqlite3_column_blob(st, 4);
+		m = sqlite3_column_bytes(st, 4);
+		t = (const char *)sqlite3_column_text(st, 5);
+		w.refused_time = t != NULL ? t : "";
+		/* Bounded as the writer wrote them. */
+		if (w.area == NULL || w.note == NULL || n <= 0 || n > 65536 ||
+		    m < 0 || m > 65536 || sqlite3_column_int64(st, 1) < 0)
+			goto out;
+		w.size = (uint64_t)sqlite3_column_int64(st, 1);
+		w.note_len = (size_t)n;
+		if (m == 0)
+			w.refused = NULL;
+		w.refused_len = (size_t)m;
+		if (fn(ctx, &w) < 0)
 			goto out;
 	}
 	if (rc == SQLITE_DONE)

@@ -429,8 +429,30 @@ test_rollback_detected(void **state)
 	    "{peer=\"norfolk\"}", &v) >= 0 && v < 1 && gwt_now_ms() < until)
 		sleep_ms(100);
 	assert_true(v >= 1);
-	/* Held: the later checkpoint, not the rolled-back one. */
+	/* Held: the later checkpoint, not the rolled-back one, and the one
+	 * refused beside it (the evidence, signed by Norfolk's key). */
 	assert_int_equal(witnessed_size(f, sfk, "norfolk"), (long long)later);
+	until = gwt_now_ms() + gwt_ms(5000);
+	do {
+		assert_int_equal(get_as(f, sfk, "suffolk", "auditor",
+		    "/v1/audit/witnessed", &out), 200);
+	} while (strstr(out.data, "\"refused\"") == NULL &&
+	    gwt_now_ms() < until && (sleep_ms(100), 1));
+	{
+		char err[128];
+		cJSON *j = json_parse_strict(out.data, out.len, 8, err,
+		    sizeof(err));
+		const cJSON *w, *ref;
+
+		assert_non_null(j);
+		w = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j,
+		    "witnessed"), 0);
+		assert_non_null(w);
+		ref = cJSON_GetObjectItemCaseSensitive(w, "refused");
+		assert_non_null(ref);
+		assert_true(note_size(json_get_str(ref, "checkpoint")) < later);
+		cJSON_Delete(j);
+	}
 	/* In Suffolk's own log, for its auditors. */
 	assert_int_equal(get_as(f, sfk, "suffolk", "auditor",
 	    "/v1/audit/search?op=deny", &out), 200);

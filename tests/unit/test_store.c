@@ -2028,15 +2028,17 @@ witness_put(store_t *s, int64_t held, uint64_t size, const char *note)
 }
 
 static int
-count_witnessed(void *ctx, const char *area, uint64_t size, const char *note,
-    size_t len, const char *time)
+count_witnessed(void *ctx, const store_witnessed_t *w)
 {
-	(void)area;
-	(void)size;
-	(void)note;
-	(void)len;
-	(void)time;
-	(*(int *)ctx)++;
+	int *n = ctx;
+
+	assert_string_equal(w->area, "suffolk");
+	n[0]++;
+	if (w->refused != NULL) {
+		assert_int_equal(w->refused_len, 3);
+		assert_memory_equal(w->refused, "bad", 3);
+		n[1]++;
+	}
 	return 0;
 }
 
@@ -2052,7 +2054,8 @@ test_witnessed_held(void **state)
 	merkle_hash_t root;
 	buf_t note = BUF_INIT;
 	uint64_t size = 0;
-	int n = 0;
+	int n[2] = { 0, 0 };
+	store_job_t *j;
 
 	(void)state;
 	r = store_reader_new(s, err, sizeof(err));
@@ -2077,8 +2080,20 @@ test_witnessed_held(void **state)
 	assert_int_equal(size, 9);
 	assert_memory_equal(note.data, "n9", 2);
 	assert_int_equal(root[0], 9);
-	assert_int_equal(store_witness_list(r, count_witnessed, &n), 0);
-	assert_int_equal(n, 1);
+	assert_int_equal(store_witness_list(r, count_witnessed, n), 0);
+	assert_int_equal(n[0], 1);
+	assert_int_equal(n[1], 0);
+	/* A refused note is kept beside it (nothing held: not found). */
+	j = store_job_new();
+	assert_int_equal(store_job_witness_refused(j, "suffolk", "bad", 3), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_OK);
+	j = store_job_new();
+	assert_int_equal(store_job_witness_refused(j, "essex", "bad", 3), 0);
+	assert_int_equal(store_submit_wait(s, j).status, STORE_NOT_FOUND);
+	n[0] = n[1] = 0;
+	assert_int_equal(store_witness_list(r, count_witnessed, n), 0);
+	assert_int_equal(n[0], 1);
+	assert_int_equal(n[1], 1);
 	store_reader_free(r);
 	store_close(s);
 
