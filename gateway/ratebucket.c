@@ -32,7 +32,9 @@ struct ratebucket {
 	struct bucket **chains;
 	size_t mask;		/* chains - 1, a power of two less one */
 	struct bucket *pool;	/* max buckets */
-	struct bucket *free;
+	struct bucket *free;	/* forgotten buckets, to be used again */
+	size_t fresh;		/* pool[fresh..max) never used yet: left
+				   untouched, so not resident until needed */
 	size_t max, used;
 	struct bucket overflow;
 	pthread_mutex_t flush_mu;	/* one flush at a time: reports */
@@ -55,7 +57,7 @@ ratebucket_t *
 ratebucket_new(size_t max_identities)
 {
 	ratebucket_t *rl;
-	size_t n = 16, i;
+	size_t n = 16;
 
 	if (max_identities == 0 || max_identities > (1u << 20))
 		return NULL;
@@ -76,10 +78,6 @@ ratebucket_new(size_t max_identities)
 		goto err5;
 	rl->mask = n - 1;
 	rl->max = max_identities;
-	for (i = max_identities; i-- > 0;) {
-		rl->pool[i].next = rl->free;
-		rl->free = &rl->pool[i];
-	}
 	snprintf(rl->overflow.uri, sizeof(rl->overflow.uri), "%s",
 	    RATEBUCKET_OVERFLOW_ID);
 	rl->overflow.updated_ms = -1;	/* filled on first use */
@@ -169,8 +167,11 @@ ratebucket_take(ratebucket_t *rl, const char *uri, unsigned rate,
 	h = hash_uri(key);
 	pthread_mutex_lock(&rl->mu);
 	if ((b = lookup(rl, key, h)) == NULL) {
-		if ((b = rl->free) != NULL) {
+		if ((b = rl->free) != NULL)
 			rl->free = b->next;
+		else if (rl->fresh < rl->max)
+			b = &rl->pool[rl->fresh++];
+		if (b != NULL) {
 			rl->used++;
 			memcpy(b->uri, key, sizeof(b->uri));
 			b->updated_ms = -1;
