@@ -23,6 +23,7 @@
 #include "gateway/witness.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/monotime.h"
 
 #define DUE_BATCH 64
 #define IDLE_WAIT_MS 500
@@ -548,13 +549,7 @@ wait_kick(outbox_t *o, unsigned *seen, long ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	monotime_after(&ts, ms);
 	pthread_mutex_lock(&o->lock);
 	while ((seen == NULL || o->kicks == *seen) &&
 	    !atomic_load(&o->stopping))

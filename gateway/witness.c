@@ -22,6 +22,7 @@
 #include "util/b64.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/monotime.h"
 
 #define WITNESS_TICK_MS 1000		/* how often the checkpoint is looked at */
 #define WITNESS_TIMEOUT_MS 10000	/* one send, whole */
@@ -131,13 +132,7 @@ witness_wait(witness_t *w, long ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	monotime_after(&ts, ms);
 	pthread_mutex_lock(&w->lock);
 	while (!atomic_load(&w->stopping))
 		if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) == ETIMEDOUT)

@@ -18,6 +18,7 @@
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/json.h"
+#include "util/monotime.h"
 #include "util/rfc3339.h"
 
 static void
@@ -434,6 +435,27 @@ test_rfc3339_epoch_ms(void **state)
 			fail_msg("%s taken", bad[i]);
 }
 
+static void
+test_monotime_after(void **state)
+{
+	struct timespec now, ts;
+	long long d;
+	long ms[] = { 0, 1, 999, 1000, 1999, 86400000L };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		monotime_after(&ts, ms[i]);
+		/* Normalised, and ms on from a moment at or after now. */
+		assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
+		d = (long long)(ts.tv_sec - now.tv_sec) * 1000000000LL +
+		    (ts.tv_nsec - now.tv_nsec);
+		assert_true(d >= (long long)ms[i] * 1000000LL);
+		assert_true(d < (long long)ms[i] * 1000000LL + 100000000LL);
+	}
+}
+
 int
 main(void)
 {
@@ -447,6 +469,7 @@ main(void)
 		cmocka_unit_test(test_identity_parse),
 		cmocka_unit_test(test_file_refusal),
 		cmocka_unit_test(test_fileio_and_keyfile),
+		cmocka_unit_test(test_monotime_after),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
