@@ -94,19 +94,9 @@ teardown(void **state)
 static long long
 metric(const char *name)
 {
-	char url[64], needle[128];
-	const char *argv[] = { "curl", "-s", "--max-time", "10", url, NULL };
-	buf_t out = BUF_INIT;
-	const char *p;
-	long long v = -1;
+	double v;
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", gw.port + 1000);
-	snprintf(needle, sizeof(needle), "\n%s ", name);
-	if (gwt_run(argv, NULL, 0, &out, NULL) == 0 && out.data != NULL &&
-	    (p = strstr(out.data, needle)) != NULL)
-		v = strtoll(p + strlen(needle), NULL, 10);
-	buf_free(&out);
-	return v;
+	return gwt_metric(&gw, name, &v) == 0 ? (long long)v : -1;
 }
 
 /* The refusals event=rate-limited lines of the log give for identity uri

@@ -137,20 +137,10 @@ audit_size(void)
 static double
 metric(const char *name)
 {
-	char url[64], needle[96];
-	buf_t out = BUF_INIT;
-	const char *argv[] = { "curl", "-s", "--max-time", "5", url, NULL };
-	const char *p;
 	double v;
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", nfk.port + 1000);
-	assert_int_equal(gwt_run(argv, NULL, 0, &out, NULL), 0);
-	snprintf(needle, sizeof(needle), "\n%s ", name);
-	p = out.data != NULL ? strstr(out.data, needle) : NULL;
-	if (p == NULL)
+	if (gwt_metric(&nfk, name, &v) != 0)
 		fail_msg("no %s in /metrics", name);
-	v = strtod(p + strlen(needle), NULL);
-	buf_free(&out);
 	return v;
 }
 
