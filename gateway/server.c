@@ -1040,6 +1040,20 @@ request_framing_ok(struct evhttp_request *req)
 	return 1;
 }
 
+/* Submit e, an entry no request waits for (a refusal's, or a summary of
+ * refusals), with the policy in force: SPEC section 7 puts the policy
+ * hash in every entry, a refusal's too.  If the disk fails, it is written
+ * later (audit_retry).  The server and its store must exist. */
+static void
+audit_unwaited(audit_entry_t *e)
+{
+	gw_gen_t *g = gw_gen_current();
+
+	e->policy = g != NULL ? g->policy_hash : NULL;
+	audit_retry_submit(the_server->gw.store, e);
+	gw_gen_unref(g);
+}
+
 /* ---------------------------------------------------------- rate limits */
 
 /*
@@ -1067,7 +1081,6 @@ static void
 rate_limited_report(const char *uri, unsigned long refused, int shared)
 {
 	audit_entry_t e;
-	gw_gen_t *g;
 	char count[24], reason[48];
 
 	snprintf(count, sizeof(count), "%lu", refused);
@@ -1081,11 +1094,7 @@ rate_limited_report(const char *uri, unsigned long refused, int shared)
 	e.actor_id = shared ? RATEBUCKET_OVERFLOW_ID : uri;
 	e.result = "refused-summary";
 	e.reason = reason;
-	g = gw_gen_current();
-	e.policy = g != NULL ? g->policy_hash : NULL;
-	/* Nobody waits for it: if the disk fails, it is written later. */
-	audit_retry_submit(the_server->gw.store, &e);
-	gw_gen_unref(g);
+	audit_unwaited(&e);
 }
 
 static void
@@ -1291,7 +1300,6 @@ static void
 authfail_submit(const char *result, const char *reason, const char *cert)
 {
 	audit_entry_t e;
-	gw_gen_t *g;
 
 	if (the_server == NULL || the_server->gw.store == NULL)
 		return;
@@ -1301,13 +1309,7 @@ authfail_submit(const char *result, const char *reason, const char *cert)
 	e.actor_cert = cert;
 	e.result = result;
 	e.reason = reason;
-	/* SPEC section 7: the policy hash is in every entry, a refusal's
-	 * too (the policy in force when it was refused). */
-	g = gw_gen_current();
-	e.policy = g != NULL ? g->policy_hash : NULL;
-	/* Nobody waits for it: if the disk fails, it is written later. */
-	audit_retry_submit(the_server->gw.store, &e);
-	gw_gen_unref(g);
+	audit_unwaited(&e);
 }
 
 /* Write the summaries of a finished window.  Called with the lock held. */
