@@ -604,26 +604,6 @@ stx_expirer(void *arg)
 	return NULL;
 }
 
-static store_job_t *
-stx_job(const char *id)
-{
-	store_job_t *j = store_job_new();
-	audit_entry_t e;
-	const char *json = "{\"x\":1}";
-
-	memset(&e, 0, sizeof(e));
-	e.op = "collect";
-	e.actor_id = "urn:visor:norfolk:agency:police";
-	e.record = id;
-	e.version = AUDIT_VERSION_ASSIGNED;
-	e.result = "ok";
-	assert_int_equal(store_job_put_record(j, id, STORE_VERSION_ABSENT, 2, 1,
-	    AREA, json, strlen(json), "urn:visor:norfolk:agency:police", NULL),
-	    0);
-	assert_int_equal(store_job_audit(j, &e), 0);
-	return j;
-}
-
 static void
 test_stall_expiry(void **state)
 {
@@ -651,7 +631,7 @@ test_stall_expiry(void **state)
 	assert_int_equal(signed_size(stx_store), size0);
 	faults("op=write,sync err=stall id=1");
 	/* The writer takes job 0 and stalls in its commit. */
-	store_submit(stx_store, stx_job("STX-H"), stx_cb, &stx[0]);
+	store_submit(stx_store, put_job("STX-H"), stx_cb, &stx[0]);
 	sleep_ms(300);
 	assert_int_equal(atomic_load(&stx[0].calls), 0);
 	for (i = 0; i < STX_EXPIRERS; i++)
@@ -659,7 +639,7 @@ test_stall_expiry(void **state)
 		    0);
 	for (i = 1; i <= STX_JOBS; i++) {
 		snprintf(id, sizeof(id), "STX-%d", i);
-		store_submit(stx_store, stx_job(id), stx_cb, &stx[i]);
+		store_submit(stx_store, put_job(id), stx_cb, &stx[i]);
 		if (i % 8 == 0)
 			sleep_ms(5);
 	}
